@@ -1,0 +1,200 @@
+//! Identifiers: record ids that never collide offline, and validated names for nodes,
+//! operators and emergency episodes.
+//!
+//! Record ids are ULIDs generated on the node that creates the record: unique without
+//! coordination, sortable by creation time. Names are checked once at the boundary so that
+//! the rest of the code can put them in keys, file names and Automerge actor ids.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// The id of one record (one Automerge document), unique across the hospital.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RecordId(ulid::Ulid);
+
+impl RecordId {
+    /// A fresh id. Monotonic within a process, random across processes.
+    pub fn generate() -> Self {
+        RecordId(ulid::Ulid::new())
+    }
+
+    /// The 16 bytes used as the redb key.
+    pub fn to_bytes(self) -> [u8; 16] {
+        self.0.to_bytes()
+    }
+
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        RecordId(ulid::Ulid::from_bytes(bytes))
+    }
+}
+
+impl fmt::Display for RecordId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Debug for RecordId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RecordId({})", self.0)
+    }
+}
+
+/// A string that is not a record id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{value:?} is not a record id (26 characters of Crockford base32)")]
+pub struct ParseIdError {
+    pub value: String,
+}
+
+impl FromStr for RecordId {
+    type Err = ParseIdError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ulid::Ulid::from_string(s)
+            .map(RecordId)
+            .map_err(|_| ParseIdError {
+                value: s.to_owned(),
+            })
+    }
+}
+
+impl TryFrom<String> for RecordId {
+    type Error = ParseIdError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<RecordId> for String {
+    fn from(id: RecordId) -> String {
+        id.to_string()
+    }
+}
+
+/// A name that failed validation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} {value:?} is invalid: {reason}")]
+pub struct NameError {
+    pub what: &'static str,
+    pub value: String,
+    pub reason: &'static str,
+}
+
+/// Longest name accepted for nodes, operators and episodes.
+pub const NAME_MAX_LEN: usize = 64;
+
+fn check_name(what: &'static str, value: &str) -> Result<(), NameError> {
+    let fail = |reason| NameError {
+        what,
+        value: value.to_owned(),
+        reason,
+    };
+    if value.is_empty() {
+        return Err(fail("it is empty"));
+    }
+    if value.len() > NAME_MAX_LEN {
+        return Err(fail("it is longer than 64 bytes"));
+    }
+    if !value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    {
+        return Err(fail("only ASCII letters, digits, '-', '_' and '.' are allowed"));
+    }
+    Ok(())
+}
+
+macro_rules! name_type {
+    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn new(value: impl Into<String>) -> Result<Self, NameError> {
+                let value = value.into();
+                check_name($what, &value)?;
+                Ok($name(value))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({:?})", stringify!($name), self.0)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = NameError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                $name::new(s)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = NameError;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                $name::new(s)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(n: $name) -> String {
+                n.0
+            }
+        }
+    };
+}
+
+name_type!(
+    /// A node's name, as written in its certificate (`W01`, `central`, `standby`).
+    NodeName,
+    "node name"
+);
+name_type!(
+    /// The login name of a person working at a desk.
+    OperatorName,
+    "operator name"
+);
+name_type!(
+    /// An emergency episode ("YJ") id, shared by every node that took part in one outage.
+    EpisodeId,
+    "episode id"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_ids_round_trip_and_refuse_garbage() {
+        let id = RecordId::generate();
+        assert_eq!(id.to_string().parse::<RecordId>(), Ok(id));
+        assert_eq!(RecordId::from_bytes(id.to_bytes()), id);
+        assert!("not-an-id".parse::<RecordId>().is_err());
+    }
+
+    #[test]
+    fn names_are_validated() {
+        assert!(NodeName::new("W01").is_ok());
+        assert!(NodeName::new("").is_err());
+        assert!(NodeName::new("a b").is_err());
+        assert!(NodeName::new("x".repeat(65)).is_err());
+        let err = OperatorName::new("张三").unwrap_err();
+        assert!(err.to_string().contains("operator name"));
+    }
+}

@@ -1,0 +1,23 @@
+//! lifeline-core: the outpatient records, the rules that hold during an outage, and the
+//! durable store (redb + Automerge). No network I/O and no async runtime here: the sync
+//! crate reaches storage only through this crate's API.
+
+pub mod clock;
+pub mod id;
+pub mod money;
+pub mod numbers;
+pub mod record;
+pub mod roles;
+pub mod rules;
+pub mod status;
+pub mod store;
+
+pub use automerge;
+pub use clock::{Clock, Date, ManualClock, SystemClock, UnixMs};
+pub use id::{EpisodeId, NodeName, OperatorName, RecordId};
+pub use money::Fen;
+pub use record::{Record, RecordKind};
+pub use roles::{DeskRole, NodeRole, Operator};
+pub use rules::RuleError;
+pub use store::{OpenError, ReadError, Store, StoreOptions};
+pub use store::writer_error::WriteError;

@@ -1,0 +1,342 @@
+//! Human numbers that never collide offline: leased ranges.
+//!
+//! Central (or the standby acting as primary) leases each node ranges of numbers in advance,
+//! per series. A node consumes its ranges strictly in order, records every number it hands
+//! out or voids in a ledger, warns when few are left, refuses to go past the end, and never
+//! reuses a number. Two nodes never share a range, so two desks can never print the same
+//! number: there is no shared counter anywhere.
+//!
+//! This module is the pure logic; the store keeps the ledger in redb and calls it inside its
+//! single writer.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::UnixMs;
+use crate::id::{NodeName, OperatorName, RecordId};
+
+/// A numbering series. The discriminant is part of redb keys: never renumber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Series {
+    /// Invoice numbers, printed on the cashier's invoices.
+    Invoice = 1,
+    /// Registration numbers handed out during an emergency, printed as `YJ` + number.
+    EmergencyRegistration = 2,
+}
+
+impl Series {
+    pub const ALL: [Series; 2] = [Series::Invoice, Series::EmergencyRegistration];
+
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Series::Invoice => "invoice",
+            Series::EmergencyRegistration => "emergency_registration",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Series> {
+        Series::ALL.into_iter().find(|x| x.name() == s)
+    }
+}
+
+impl fmt::Display for Series {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A block of numbers `start..=end` leased to one node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NumberRange {
+    /// `series:start-end`, unique hospital-wide because ranges never overlap.
+    pub id: String,
+    pub series: Series,
+    pub holder: NodeName,
+    pub start: u64,
+    pub end: u64,
+    pub leased_by: NodeName,
+    pub leased_ms: UnixMs,
+}
+
+impl NumberRange {
+    pub fn new(
+        series: Series,
+        holder: NodeName,
+        start: u64,
+        end: u64,
+        leased_by: NodeName,
+        leased_ms: UnixMs,
+    ) -> Result<NumberRange, NumberError> {
+        if start == 0 || end < start {
+            return Err(NumberError::EmptyRange { start, end });
+        }
+        Ok(NumberRange {
+            id: format!("{}:{start}-{end}", series.name()),
+            series,
+            holder,
+            start,
+            end,
+            leased_by,
+            leased_ms,
+        })
+    }
+
+    pub fn len(&self) -> u64 {
+        self.end - self.start + 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    pub fn overlaps(&self, other: &NumberRange) -> bool {
+        self.series == other.series && self.start <= other.end && other.start <= self.end
+    }
+}
+
+/// A range as held by this node: the lease and how far into it the node is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RangeState {
+    pub range: NumberRange,
+    /// The next number to hand out; `end + 1` once the range is used up.
+    pub next: u64,
+}
+
+impl RangeState {
+    pub fn remaining(&self) -> u64 {
+        (self.range.end + 1).saturating_sub(self.next)
+    }
+}
+
+/// What happened to one number, as recorded in the ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "use", rename_all = "snake_case")]
+pub enum NumberUse {
+    /// Printed on a record.
+    Issued {
+        record: RecordId,
+        operator: OperatorName,
+        at_ms: UnixMs,
+    },
+    /// Spoiled or cancelled; never handed out again.
+    Voided {
+        record: Option<RecordId>,
+        reason: String,
+        operator: OperatorName,
+        at_ms: UnixMs,
+    },
+}
+
+/// A number handed out, and how many are left in the series on this node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IssuedNumber {
+    pub series: Series,
+    pub number: u64,
+    pub range_id: String,
+    pub remaining_in_series: u64,
+    /// True when `remaining_in_series` is at or below the low-water mark: ask for a new lease.
+    pub low_water: bool,
+}
+
+/// Why a number could not be leased, issued or voided.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NumberError {
+    #[error("a range must hold at least one number and start at 1 or above (got {start}..={end})")]
+    EmptyRange { start: u64, end: u64 },
+    #[error("no {series} numbers left on this node: every leased range is used up; lease a new range from central")]
+    Exhausted { series: Series },
+    #[error("range {new} overlaps range {existing} already held")]
+    Overlap { new: String, existing: String },
+    #[error("range {range} is leased to {holder}, not to this node")]
+    NotOurs { range: String, holder: NodeName },
+    #[error("{series} number {number} was never issued on this node")]
+    NotIssued { series: Series, number: u64 },
+    #[error("{series} number {number} is already voided")]
+    AlreadyVoided { series: Series, number: u64 },
+    #[error("only central, or the standby acting as primary, may lease number ranges")]
+    NotLessor,
+    #[error("a lease must hold between 1 and {max} numbers (asked for {size})")]
+    BadLeaseSize { size: u64, max: u64 },
+}
+
+/// The largest range one lease may hand out.
+pub const MAX_LEASE: u64 = 1_000_000;
+
+/// Picks the range to take the next number from: the lowest range with numbers left.
+/// `ranges` are this node's ranges of one series.
+pub fn next_number(
+    series: Series,
+    ranges: &mut [RangeState],
+) -> Result<(usize, u64), NumberError> {
+    ranges.sort_by_key(|r| r.range.start);
+    let idx = ranges
+        .iter()
+        .position(|r| r.range.series == series && r.remaining() > 0)
+        .ok_or(NumberError::Exhausted { series })?;
+    let number = ranges[idx].next;
+    ranges[idx].next += 1;
+    Ok((idx, number))
+}
+
+/// One range's line in the range report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RangeLine {
+    pub range_id: String,
+    pub series: Series,
+    pub holder: NodeName,
+    pub start: u64,
+    pub end: u64,
+    pub issued: u64,
+    pub voided: u64,
+    pub unused: u64,
+    /// Numbers before `next` with no ledger entry. Must be empty.
+    pub gaps: Vec<u64>,
+    /// Ledger entries at or past `next` (handed out beyond the cursor). Must be empty.
+    pub beyond_cursor: Vec<u64>,
+}
+
+/// The range report: per range, the numbers issued, voided and unused, with the proof.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RangeReport {
+    pub node: NodeName,
+    pub ranges: Vec<RangeLine>,
+    /// Numbers printed on two or more different records (across every invoice this node
+    /// holds, from any node). Must be empty.
+    pub duplicates: Vec<Duplicate>,
+    /// Pairs of ranges of one series that overlap. Must be empty.
+    pub overlapping_ranges: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Duplicate {
+    pub series: Series,
+    pub number: u64,
+    pub records: Vec<RecordId>,
+}
+
+impl RangeReport {
+    /// True when no range has a gap, nothing was issued past a cursor, no number is on two
+    /// records and no ranges overlap.
+    pub fn is_clean(&self) -> bool {
+        self.duplicates.is_empty()
+            && self.overlapping_ranges.is_empty()
+            && self
+                .ranges
+                .iter()
+                .all(|r| r.gaps.is_empty() && r.beyond_cursor.is_empty())
+    }
+}
+
+/// Builds one range's line from its state and the ledger entries that fall inside it.
+pub fn range_line<'a>(
+    state: &RangeState,
+    ledger: impl IntoIterator<Item = (u64, &'a NumberUse)>,
+) -> RangeLine {
+    let r = &state.range;
+    let mut issued = 0;
+    let mut voided = 0;
+    let mut seen = std::collections::BTreeSet::new();
+    let mut beyond_cursor = Vec::new();
+    for (number, used) in ledger {
+        if number >= state.next {
+            beyond_cursor.push(number);
+        }
+        seen.insert(number);
+        match used {
+            NumberUse::Issued { .. } => issued += 1,
+            NumberUse::Voided { .. } => voided += 1,
+        }
+    }
+    let gaps = (r.start..state.next.min(r.end + 1))
+        .filter(|n| !seen.contains(n))
+        .collect();
+    RangeLine {
+        range_id: r.id.clone(),
+        series: r.series,
+        holder: r.holder.clone(),
+        start: r.start,
+        end: r.end,
+        issued,
+        voided,
+        unused: state.remaining(),
+        gaps,
+        beyond_cursor,
+    }
+}
+
+/// Formats an emergency registration number as printed on the slip.
+pub fn emergency_registration_no(number: u64) -> String {
+    format!("YJ{number:08}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(n: &str) -> NodeName {
+        NodeName::new(n).expect("valid")
+    }
+
+    fn state(start: u64, end: u64) -> RangeState {
+        RangeState {
+            range: NumberRange::new(Series::Invoice, node("W01"), start, end, node("central"), 0)
+                .expect("valid range"),
+            next: start,
+        }
+    }
+
+    #[test]
+    fn numbers_come_in_order_across_ranges_then_run_out() {
+        let mut ranges = vec![state(200, 201), state(100, 101)];
+        let got: Vec<u64> = (0..4)
+            .map(|_| next_number(Series::Invoice, &mut ranges).map(|(_, n)| n))
+            .collect::<Result<_, _>>()
+            .expect("four numbers");
+        assert_eq!(got, vec![100, 101, 200, 201]);
+        let err = next_number(Series::Invoice, &mut ranges).unwrap_err();
+        assert_eq!(err, NumberError::Exhausted { series: Series::Invoice });
+        assert!(err.to_string().contains("lease a new range"));
+    }
+
+    #[test]
+    fn empty_and_overlapping_ranges_are_refused() {
+        assert!(NumberRange::new(Series::Invoice, node("W01"), 5, 4, node("c"), 0).is_err());
+        assert!(NumberRange::new(Series::Invoice, node("W01"), 0, 4, node("c"), 0).is_err());
+        let a = state(1, 10).range;
+        let b = state(10, 20).range;
+        let c = state(11, 20).range;
+        assert!(a.overlaps(&b));
+        assert!(!a.overlaps(&c));
+    }
+
+    #[test]
+    fn range_line_finds_gaps() {
+        let mut s = state(1, 5);
+        s.next = 4;
+        let op = OperatorName::new("c1").expect("valid");
+        let issued = NumberUse::Issued {
+            record: RecordId::generate(),
+            operator: op.clone(),
+            at_ms: 0,
+        };
+        let voided = NumberUse::Voided {
+            record: None,
+            reason: "jam".into(),
+            operator: op,
+            at_ms: 0,
+        };
+        let line = range_line(&s, [(1, &issued), (3, &voided)]);
+        assert_eq!((line.issued, line.voided, line.unused), (1, 1, 2));
+        assert_eq!(line.gaps, vec![2]);
+        let line = range_line(&s, [(1, &issued), (2, &issued), (3, &voided), (5, &issued)]);
+        assert!(line.gaps.is_empty());
+        assert_eq!(line.beyond_cursor, vec![5]);
+    }
+}
