@@ -177,7 +177,9 @@ impl fmt::Debug for Date {
 impl FromStr for Date {
     type Err = DateError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let fail = || DateError { value: s.to_owned() };
+        let fail = || DateError {
+            value: s.to_owned(),
+        };
         let mut parts = s.splitn(3, '-');
         let (Some(y), Some(m), Some(d)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(fail());
@@ -217,7 +219,10 @@ mod tests {
         }
         assert_eq!(Date::at(0, 0).to_string(), "1970-01-01");
         // 2026-11-25 16:30 UTC is already 2026-11-26 in Beijing (UTC+8).
-        let ms = Date::new(2026, 11, 25).map(|d| d.days_since_epoch()).unwrap_or(0) * MS_PER_DAY
+        let ms = Date::new(2026, 11, 25)
+            .map(|d| d.days_since_epoch())
+            .unwrap_or(0)
+            * MS_PER_DAY
             + 16 * 3_600_000
             + 30 * 60_000;
         assert_eq!(Date::at(ms, 480).to_string(), "2026-11-26");

@@ -29,6 +29,18 @@ impl RecordId {
     pub fn from_bytes(bytes: [u8; 16]) -> Self {
         RecordId(ulid::Ulid::from_bytes(bytes))
     }
+
+    /// When the id was generated (milliseconds since the epoch), from its ULID prefix.
+    pub fn created_ms(self) -> i64 {
+        i64::try_from(self.0.timestamp_ms()).unwrap_or(i64::MAX)
+    }
+
+    /// The smallest id generated at or after `ms`: ids sort by creation time, so an index
+    /// range from this id holds everything created since.
+    pub fn lowest_at(ms: i64) -> Self {
+        let ms = u64::try_from(ms.max(0)).unwrap_or(0);
+        RecordId(ulid::Ulid::from_parts(ms, 0))
+    }
 }
 
 impl fmt::Display for RecordId {
@@ -102,7 +114,9 @@ fn check_name(what: &'static str, value: &str) -> Result<(), NameError> {
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
     {
-        return Err(fail("only ASCII letters, digits, '-', '_' and '.' are allowed"));
+        return Err(fail(
+            "only ASCII letters, digits, '-', '_' and '.' are allowed",
+        ));
     }
     Ok(())
 }

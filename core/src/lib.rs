@@ -3,6 +3,7 @@
 //! crate reaches storage only through this crate's API.
 
 pub mod clock;
+pub mod desk;
 pub mod id;
 pub mod money;
 pub mod numbers;
@@ -19,5 +20,5 @@ pub use money::Fen;
 pub use record::{Record, RecordKind};
 pub use roles::{DeskRole, NodeRole, Operator};
 pub use rules::RuleError;
-pub use store::{OpenError, ReadError, Store, StoreOptions};
 pub use store::writer_error::WriteError;
+pub use store::{OpenError, ReadError, Store, StoreOptions};

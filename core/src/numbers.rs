@@ -150,7 +150,9 @@ pub struct IssuedNumber {
 pub enum NumberError {
     #[error("a range must hold at least one number and start at 1 or above (got {start}..={end})")]
     EmptyRange { start: u64, end: u64 },
-    #[error("no {series} numbers left on this node: every leased range is used up; lease a new range from central")]
+    #[error(
+        "no {series} numbers left on this node: every leased range is used up; lease a new range from central"
+    )]
     Exhausted { series: Series },
     #[error("range {new} overlaps range {existing} already held")]
     Overlap { new: String, existing: String },
@@ -171,10 +173,7 @@ pub const MAX_LEASE: u64 = 1_000_000;
 
 /// Picks the range to take the next number from: the lowest range with numbers left.
 /// `ranges` are this node's ranges of one series.
-pub fn next_number(
-    series: Series,
-    ranges: &mut [RangeState],
-) -> Result<(usize, u64), NumberError> {
+pub fn next_number(series: Series, ranges: &mut [RangeState]) -> Result<(usize, u64), NumberError> {
     ranges.sort_by_key(|r| r.range.start);
     let idx = ranges
         .iter()
@@ -301,7 +300,12 @@ mod tests {
             .expect("four numbers");
         assert_eq!(got, vec![100, 101, 200, 201]);
         let err = next_number(Series::Invoice, &mut ranges).unwrap_err();
-        assert_eq!(err, NumberError::Exhausted { series: Series::Invoice });
+        assert_eq!(
+            err,
+            NumberError::Exhausted {
+                series: Series::Invoice
+            }
+        );
         assert!(err.to_string().contains("lease a new range"));
     }
 

@@ -68,7 +68,13 @@ macro_rules! named_enum {
     };
 }
 
-named_enum!(NodeRole, "node role", Central = "central", Standby = "standby", Window = "window");
+named_enum!(
+    NodeRole,
+    "node role",
+    Central = "central",
+    Standby = "standby",
+    Window = "window"
+);
 named_enum!(
     DeskRole,
     "desk role",

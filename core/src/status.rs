@@ -226,7 +226,10 @@ mod tests {
         log.0.insert("queued".into(), stamp());
         assert_eq!(log.current::<VisitStatus>(), Ok(VisitStatus::Queued));
         let err = log.check_move(VisitStatus::Registered).unwrap_err();
-        assert_eq!(err.to_string(), "a visit cannot move from queued to registered");
+        assert_eq!(
+            err.to_string(),
+            "a visit cannot move from queued to registered"
+        );
         assert!(log.check_move(VisitStatus::Paused).is_err());
         log.0.insert("seen".into(), stamp());
         assert!(log.check_move(VisitStatus::Cancelled).is_err());
@@ -237,7 +240,10 @@ mod tests {
         let mut log = StatusLog::starting(PrescriptionStatus::Issued, stamp());
         log.0.insert("cancelled".into(), stamp());
         log.0.insert("dispensed".into(), stamp());
-        assert_eq!(log.current::<PrescriptionStatus>(), Ok(PrescriptionStatus::Dispensed));
+        assert_eq!(
+            log.current::<PrescriptionStatus>(),
+            Ok(PrescriptionStatus::Dispensed)
+        );
     }
 
     #[test]

@@ -21,7 +21,18 @@ use crate::status::{Stamp, StatusLog};
 
 /// What a document holds. The discriminant is stored in redb index keys: never renumber.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Hydrate, Reconcile, Serialize, Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Hydrate,
+    Reconcile,
+    Serialize,
+    Deserialize,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum RecordKind {
@@ -247,6 +258,8 @@ pub struct Charge {
     /// When the insurance settlement failed: the date by which it must be re-settled
     /// (7 working days later).
     pub resettle_due: Option<Date>,
+    /// When the failed insurance settlement was finally made.
+    pub resettled: Option<Stamp>,
     pub status_log: StatusLog,
 }
 record!(Charge, Charge);

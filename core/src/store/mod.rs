@@ -31,8 +31,8 @@ use redb::{Database, ReadableDatabase};
 
 pub use audit::{AuditEntry, ChainError, GENESIS};
 pub use read::{PatientQuery, StoreStats};
+pub use writer::{ApplyOutcome, Rejected, RemoteChanges};
 pub(crate) use writer::{Tx, put_stamp};
-pub use writer::{ApplyOutcome, RemoteChanges, Rejected};
 
 use crate::clock::{Clock, SystemClock};
 use crate::id::{NodeName, RecordId};
@@ -86,7 +86,9 @@ pub enum OpenError {
     },
     #[error("{path} is not a Lifeline store (it is not a redb database file)")]
     NotAStore { path: PathBuf },
-    #[error("{path} is damaged or truncated and cannot be opened: {reason}. Restore it from a backup")]
+    #[error(
+        "{path} is damaged or truncated and cannot be opened: {reason}. Restore it from a backup"
+    )]
     Corrupt { path: PathBuf, reason: String },
     #[error("{path} is already open in another process (is a daemon running?)")]
     AlreadyOpen { path: PathBuf },
@@ -378,12 +380,31 @@ pub(crate) mod test_support {
     use crate::clock::ManualClock;
 
     /// A store in a temporary directory with a manual clock at 2026-11-25 09:00 (UTC+8).
-    pub(crate) fn temp_store(node: &str, role: NodeRole) -> (tempfile::TempDir, Store, ManualClock) {
+    pub(crate) fn temp_store(
+        node: &str,
+        role: NodeRole,
+    ) -> (tempfile::TempDir, Store, ManualClock) {
         let dir = tempfile::tempdir().expect("temp dir");
         let clock = ManualClock::new(1_795_568_400_000);
         let mut opts = StoreOptions::new(NodeName::new(node).expect("valid node"), role);
         opts.clock = Arc::new(clock.clone());
         let store = Store::open(dir.path().join("store.redb"), opts).expect("open store");
         (dir, store, clock)
+    }
+}
+
+/// An audit event for an operator's action that is not a document change.
+pub(crate) fn audit_event(
+    who: &crate::roles::Operator,
+    action: &str,
+    record: Option<RecordId>,
+    detail: Option<String>,
+) -> audit::AuditEvent {
+    audit::AuditEvent {
+        actor: who.name.to_string(),
+        action: action.to_owned(),
+        record,
+        changes: Vec::new(),
+        detail,
     }
 }

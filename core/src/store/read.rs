@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use automerge::{Automerge, ROOT};
-use redb::{ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata};
+use redb::{
+    ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+};
 use serde::Serialize;
 
 use super::audit::{AuditEntry, ChainError, verify_chain};
@@ -21,7 +23,10 @@ pub(crate) fn load_doc(
 ) -> Result<Option<Automerge>, ReadError> {
     let key = id.to_bytes();
     let mut bytes = Vec::new();
-    for entry in chunks.range((key, 0)..=(key, u32::MAX)).ctx("loading a record")? {
+    for entry in chunks
+        .range((key, 0)..=(key, u32::MAX))
+        .ctx("loading a record")?
+    {
         let (_, v) = entry.ctx("loading a record")?;
         bytes.extend_from_slice(v.value());
     }
@@ -44,7 +49,12 @@ pub(crate) fn patient_keys(p: &Patient) -> Vec<(String, String)> {
         ("name".to_owned(), normalize(&p.name)),
         (
             "person".to_owned(),
-            format!("{}|{}|{}", normalize(&p.name), p.birth_date, digits(&p.phone)),
+            format!(
+                "{}|{}|{}",
+                normalize(&p.name),
+                p.birth_date,
+                digits(&p.phone)
+            ),
         ),
     ];
     if let Some(nid) = &p.national_id {
@@ -54,7 +64,10 @@ pub(crate) fn patient_keys(p: &Patient) -> Vec<(String, String)> {
 }
 
 pub(crate) fn normalize(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+    s.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
 }
 
 fn digits(s: &str) -> String {
@@ -163,6 +176,18 @@ impl Store {
         collect_ids(t.range(lo..=hi).ctx("reading an index")?, |k: (u8, Id)| k.1)
     }
 
+    /// Records of a kind created at or after `since_ms`, oldest first.
+    pub fn ids_of_kind_since(
+        &self,
+        kind: RecordKind,
+        since_ms: i64,
+    ) -> Result<Vec<RecordId>, ReadError> {
+        let t = self.table(tables::BY_KIND)?;
+        let lo = (kind.code(), RecordId::lowest_at(since_ms).to_bytes());
+        let hi = (kind.code(), [0xffu8; 16]);
+        collect_ids(t.range(lo..=hi).ctx("reading an index")?, |k: (u8, Id)| k.1)
+    }
+
     pub fn count_of_kind(&self, kind: RecordKind) -> Result<u64, ReadError> {
         Ok(self.ids_of_kind(kind)?.len() as u64)
     }
@@ -171,7 +196,11 @@ impl Store {
     pub fn ids_for_patient(&self, patient: RecordId) -> Result<Vec<RecordId>, ReadError> {
         let t = self.table(tables::BY_PATIENT)?;
         let p = patient.to_bytes();
-        collect_ids(t.range((p, [0u8; 16])..=(p, [0xffu8; 16])).ctx("reading an index")?, |k: (Id, Id)| k.1)
+        collect_ids(
+            t.range((p, [0u8; 16])..=(p, [0xffu8; 16]))
+                .ctx("reading an index")?,
+            |k: (Id, Id)| k.1,
+        )
     }
 
     /// Every record created during an episode.
@@ -179,7 +208,8 @@ impl Store {
         let t = self.table(tables::BY_EPISODE)?;
         let e = episode.as_str();
         collect_ids(
-            t.range((e, [0u8; 16])..=(e, [0xffu8; 16])).ctx("reading an index")?,
+            t.range((e, [0u8; 16])..=(e, [0xffu8; 16]))
+                .ctx("reading an index")?,
             |k: (&str, Id)| k.1,
         )
     }
@@ -220,7 +250,10 @@ impl Store {
 
     /// Groups of patients that share a search key of the given kind (`nid` or `person`):
     /// candidates for duplicate review.
-    pub fn patients_sharing(&self, key_kind: &str) -> Result<Vec<(String, Vec<RecordId>)>, ReadError> {
+    pub fn patients_sharing(
+        &self,
+        key_kind: &str,
+    ) -> Result<Vec<(String, Vec<RecordId>)>, ReadError> {
         let t = self.table(tables::PATIENT_KEYS)?;
         let mut groups: Vec<(String, Vec<RecordId>)> = Vec::new();
         for entry in t
@@ -246,7 +279,11 @@ impl Store {
     pub fn feed_since(&self, after: u64, limit: usize) -> Result<Vec<(u64, RecordId)>, ReadError> {
         let t = self.table(tables::FEED)?;
         let mut out = Vec::new();
-        for entry in t.range(after.saturating_add(1)..).ctx("reading the feed")?.take(limit) {
+        for entry in t
+            .range(after.saturating_add(1)..)
+            .ctx("reading the feed")?
+            .take(limit)
+        {
             let (k, v) = entry.ctx("reading the feed")?;
             out.push((k.value(), RecordId::from_bytes(v.value())));
         }
@@ -256,7 +293,10 @@ impl Store {
     /// The latest local sequence number.
     pub fn feed_head(&self) -> Result<u64, ReadError> {
         let t = self.table(tables::FEED)?;
-        Ok(t.last().ctx("reading the feed")?.map(|(k, _)| k.value()).unwrap_or(0))
+        Ok(t.last()
+            .ctx("reading the feed")?
+            .map(|(k, _)| k.value())
+            .unwrap_or(0))
     }
 
     /// The emergency episode this node is in, if any.
@@ -278,10 +318,12 @@ impl Store {
         let mut out = Vec::new();
         for entry in t.range(from..).ctx("reading the audit trail")?.take(limit) {
             let (_, v) = entry.ctx("reading the audit trail")?;
-            out.push(serde_json::from_slice(v.value()).map_err(|e| ReadError::Undecodable {
-                what: "audit entry".into(),
-                reason: e.to_string(),
-            })?);
+            out.push(
+                serde_json::from_slice(v.value()).map_err(|e| ReadError::Undecodable {
+                    what: "audit entry".into(),
+                    reason: e.to_string(),
+                })?,
+            );
         }
         Ok(out)
     }
@@ -289,7 +331,9 @@ impl Store {
     /// Checks the whole audit chain. Returns the number of entries.
     pub fn verify_audit(&self) -> Result<Result<u64, ChainError>, ReadError> {
         let txn = self.read_txn()?;
-        let t = txn.open_table(tables::AUDIT).ctx("reading the audit trail")?;
+        let t = txn
+            .open_table(tables::AUDIT)
+            .ctx("reading the audit trail")?;
         let meta = txn.open_table(tables::META).ctx("reading metadata")?;
         let head = meta
             .get(meta_keys::AUDIT_SEQ)
@@ -301,7 +345,10 @@ impl Store {
             let (k, v) = entry.ctx("reading the audit trail")?;
             entries.push((k.value(), v.value().to_vec()));
         }
-        Ok(verify_chain(entries.iter().map(|(k, v)| (*k, v.as_slice())), head))
+        Ok(verify_chain(
+            entries.iter().map(|(k, v)| (*k, v.as_slice())),
+            head,
+        ))
     }
 
     pub fn stats(&self) -> Result<StoreStats, ReadError> {
@@ -331,7 +378,9 @@ impl Store {
             .meta_text(meta_keys::FEED_SEQ)?
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
-        let file_bytes = std::fs::metadata(&self.shared.path).map(|m| m.len()).unwrap_or(0);
+        let file_bytes = std::fs::metadata(&self.shared.path)
+            .map(|m| m.len())
+            .unwrap_or(0);
         let cached_docs = self.shared.cache.lock().map(|c| c.len()).unwrap_or(0);
         Ok(StoreStats {
             records_by_kind,

@@ -28,7 +28,8 @@ pub const BY_EPISODE: TableDefinition<(&str, Id), ()> = TableDefinition::new("by
 /// Records created during an episode that central has not yet acknowledged.
 pub const UNRECONCILED: TableDefinition<Id, ()> = TableDefinition::new("unreconciled");
 /// Patient search keys: (key kind, normalized value, patient).
-pub const PATIENT_KEYS: TableDefinition<(&str, &str, Id), ()> = TableDefinition::new("patient_keys");
+pub const PATIENT_KEYS: TableDefinition<(&str, &str, Id), ()> =
+    TableDefinition::new("patient_keys");
 /// Patient → the search keys currently indexed for it (JSON), to remove them on change.
 pub const PATIENT_KEYS_OF: TableDefinition<Id, &[u8]> = TableDefinition::new("patient_keys_of");
 

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 use std::thread::JoinHandle;
 
-use automerge::transaction::{CommitOptions, Transaction, Transactable};
-use automerge::{Automerge, ChangeHash, ReadDoc, ROOT};
+use automerge::transaction::{CommitOptions, Transactable, Transaction};
+use automerge::{Automerge, ChangeHash, ROOT, ReadDoc};
 use redb::{ReadableTable, WriteTransaction};
 use serde::Serialize;
 
@@ -80,10 +80,10 @@ impl Writer {
 impl Drop for Writer {
     fn drop(&mut self) {
         self.jobs.take();
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                tracing::error!("store writer thread panicked");
-            }
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("store writer thread panicked");
         }
     }
 }
@@ -152,7 +152,8 @@ fn run_batch(shared: &Shared, batch: Vec<Job>) -> Vec<Job> {
     };
     let unrun: Vec<Job> = jobs.collect();
     let committed = outcome.and_then(|working| {
-        w.commit().map_err(|e| WriteError::from(redb::Error::from(e)))?;
+        w.commit()
+            .map_err(|e| WriteError::from(redb::Error::from(e)))?;
         Ok(working)
     });
     match committed {
@@ -323,7 +324,10 @@ impl<'a> Tx<'a> {
             let mut doc = match cached {
                 Some(doc) => (*doc).clone(),
                 None => {
-                    let chunks = self.w.open_table(tables::DOC_CHUNKS).ctx("loading a record")?;
+                    let chunks = self
+                        .w
+                        .open_table(tables::DOC_CHUNKS)
+                        .ctx("loading a record")?;
                     match super::read::load_doc(&chunks, id)? {
                         Some(doc) => doc,
                         None => return Ok(None),
@@ -336,14 +340,38 @@ impl<'a> Tx<'a> {
         Ok(self.working.get_mut(&id))
     }
 
+    /// Records linked to a patient, as of this batch.
+    pub(crate) fn ids_for_patient(&self, patient: RecordId) -> Result<Vec<RecordId>, ReadError> {
+        let t = self
+            .w
+            .open_table(tables::BY_PATIENT)
+            .ctx("reading an index")?;
+        let p = patient.to_bytes();
+        let mut out = Vec::new();
+        for entry in t
+            .range((p, [0u8; 16])..=(p, [0xffu8; 16]))
+            .ctx("reading an index")?
+        {
+            let (k, _) = entry.ctx("reading an index")?;
+            out.push(RecordId::from_bytes(k.value().1));
+        }
+        Ok(out)
+    }
+
+    /// Whether central has acknowledged a record (see [`CENTRAL_ACK_KEY`]).
+    pub(crate) fn central_acked(&mut self, id: RecordId) -> Result<bool, ReadError> {
+        Ok(self
+            .doc(id)?
+            .is_some_and(|d| d.get(ROOT, CENTRAL_ACK_KEY).ok().flatten().is_some()))
+    }
+
     /// Reads a typed record, refusing a missing one or one of another kind.
     pub(crate) fn read<T: Record>(&mut self, id: RecordId) -> Result<T, WriteError> {
-        let doc = self.doc(id)?.ok_or(RuleError::NotFound {
-            kind: T::KIND,
-            id,
-        })?;
-        let header: Header = autosurgeon::hydrate_prop(&*doc, ROOT, "header")
-            .map_err(|e| ReadError::Corrupt {
+        let doc = self
+            .doc(id)?
+            .ok_or(RuleError::NotFound { kind: T::KIND, id })?;
+        let header: Header =
+            autosurgeon::hydrate_prop(&*doc, ROOT, "header").map_err(|e| ReadError::Corrupt {
                 id,
                 reason: e.to_string(),
             })?;
@@ -377,13 +405,10 @@ impl<'a> Tx<'a> {
         }
         let mut doc = Automerge::new().with_actor(self.shared.actor.clone());
         let opts = self.commit_options(who, action);
-        doc.transact_with(
-            |_| opts,
-            |tx| autosurgeon::reconcile(tx, record),
-        )
-        .map_err(|f| WriteError::Aborted {
-            reason: format!("cannot build the {} document: {}", T::KIND, f.error),
-        })?;
+        doc.transact_with(|_| opts, |tx| autosurgeon::reconcile(tx, record))
+            .map_err(|f| WriteError::Aborted {
+                reason: format!("cannot build the {} document: {}", T::KIND, f.error),
+            })?;
         self.working.insert(id, doc);
         self.persist(id, &[], &who.name.to_string(), action)
     }
@@ -440,7 +465,10 @@ impl<'a> Tx<'a> {
         let key = id.to_bytes();
         self.job_wrote = true;
         {
-            let mut chunks = self.w.open_table(tables::DOC_CHUNKS).ctx("saving a record")?;
+            let mut chunks = self
+                .w
+                .open_table(tables::DOC_CHUNKS)
+                .ctx("saving a record")?;
             let last = chunks
                 .range((key, 0)..=(key, u32::MAX))
                 .ctx("saving a record")?
@@ -451,16 +479,22 @@ impl<'a> Tx<'a> {
             match last {
                 Some(last) if last + 1 < compact_after => {
                     let delta = doc.save_after(old_heads);
-                    chunks.insert((key, last + 1), delta.as_slice()).ctx("saving a record")?;
+                    chunks
+                        .insert((key, last + 1), delta.as_slice())
+                        .ctx("saving a record")?;
                 }
                 Some(last) => {
                     for n in 0..=last {
                         chunks.remove((key, n)).ctx("compacting a record")?;
                     }
-                    chunks.insert((key, 0), doc.save().as_slice()).ctx("compacting a record")?;
+                    chunks
+                        .insert((key, 0), doc.save().as_slice())
+                        .ctx("compacting a record")?;
                 }
                 None => {
-                    chunks.insert((key, 0), doc.save().as_slice()).ctx("saving a record")?;
+                    chunks
+                        .insert((key, 0), doc.save().as_slice())
+                        .ctx("saving a record")?;
                 }
             }
         }
@@ -478,7 +512,10 @@ impl<'a> Tx<'a> {
 
     fn feed(&mut self, key: Id) -> Result<(), ReadError> {
         self.feed_seq += 1;
-        let mut pos = self.w.open_table(tables::FEED_POS).ctx("updating the feed")?;
+        let mut pos = self
+            .w
+            .open_table(tables::FEED_POS)
+            .ctx("updating the feed")?;
         let mut feed = self.w.open_table(tables::FEED).ctx("updating the feed")?;
         if let Some(old) = pos.insert(key, self.feed_seq).ctx("updating the feed")? {
             feed.remove(old.value()).ctx("updating the feed")?;
@@ -492,12 +529,11 @@ impl<'a> Tx<'a> {
         let Some(doc) = self.working.get(&id) else {
             return Ok(());
         };
-        let header: Header = autosurgeon::hydrate_prop(doc, ROOT, "header").map_err(|e| {
-            ReadError::Corrupt {
+        let header: Header =
+            autosurgeon::hydrate_prop(doc, ROOT, "header").map_err(|e| ReadError::Corrupt {
                 id,
                 reason: e.to_string(),
-            }
-        })?;
+            })?;
         let key = id.to_bytes();
         let w = self.w;
         w.open_table(tables::BY_KIND)
@@ -551,10 +587,12 @@ impl<'a> Tx<'a> {
             .and_then(|v| serde_json::from_slice(v.value()).ok())
             .unwrap_or_default();
         for (kind, value) in &old {
-            keys.remove((kind.as_str(), value.as_str(), key)).ctx("indexing")?;
+            keys.remove((kind.as_str(), value.as_str(), key))
+                .ctx("indexing")?;
         }
         for (kind, value) in &new_keys {
-            keys.insert((kind.as_str(), value.as_str(), key), ()).ctx("indexing")?;
+            keys.insert((kind.as_str(), value.as_str(), key), ())
+                .ctx("indexing")?;
         }
         let encoded = serde_json::to_vec(&new_keys).unwrap_or_default();
         keys_of.insert(key, encoded.as_slice()).ctx("indexing")?;
@@ -596,7 +634,7 @@ impl<'a> Tx<'a> {
         &mut self,
         peer: &NodeName,
         item: &RemoteChanges,
-        check: &dyn Fn(&Header, &[String]) -> Result<(), String>,
+        check: &ApplyCheck,
     ) -> Result<ApplyResult, WriteError> {
         let id = item.id;
         let existing = self.doc(id)?.map(|d| d.clone());
@@ -629,12 +667,14 @@ impl<'a> Tx<'a> {
                 header.id
             )));
         }
-        if let Some(old) = &existing {
-            if let Ok(old_header) = autosurgeon::hydrate_prop::<_, Header, _, _>(old, ROOT, "header") {
-                if old_header != header {
-                    return Ok(ApplyResult::Rejected("the change rewrites the record's header".into()));
-                }
-            }
+        if let Some(old) = &existing
+            && let Ok(old_header) =
+                autosurgeon::hydrate_prop::<_, Header, _, _>(old, ROOT, "header")
+            && old_header != header
+        {
+            return Ok(ApplyResult::Rejected(
+                "the change rewrites the record's header".into(),
+            ));
         }
         let authors: Vec<String> = candidate
             .get_changes(&old_heads)
@@ -654,6 +694,10 @@ impl<'a> Tx<'a> {
         })
     }
 }
+
+/// Decides whether changes from a peer may be applied to a record: it sees the record's
+/// header and the nodes that authored the new changes.
+pub type ApplyCheck = dyn Fn(&Header, &[String]) -> Result<(), String> + Send;
 
 /// Changes for one record, as sent by a peer: one or more concatenated Automerge change
 /// chunks (the output of `save_after`, or raw changes).

@@ -1,0 +1,363 @@
+//! The number-range ledger in the store: leasing (on a lessor), accepting leases, issuing and
+//! voiding numbers, and the range report.
+
+use std::collections::BTreeMap;
+
+use redb::{ReadableDatabase, ReadableTable};
+
+use super::Saved;
+use crate::WriteError;
+use crate::id::{NodeName, RecordId};
+use crate::numbers::{
+    Duplicate, IssuedNumber, MAX_LEASE, NumberError, NumberRange, NumberUse, RangeReport,
+    RangeState, Series, next_number, range_line,
+};
+use crate::record::{Invoice, RecordKind};
+use crate::roles::{DeskRole, NodeRole, Operator};
+use crate::rules::RuleError;
+use crate::store::audit_event;
+use crate::store::tables::{LESSOR, NUMBERS, RANGES};
+use crate::store::{ReadError, StorageContext, Store, Tx};
+
+fn decode<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, ReadError> {
+    serde_json::from_slice(bytes).map_err(|e| ReadError::Undecodable {
+        what: what.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+impl Tx<'_> {
+    pub(crate) fn ranges(&self) -> Result<Vec<RangeState>, ReadError> {
+        let t = self.r().open_table(RANGES).ctx("reading number ranges")?;
+        let mut out = Vec::new();
+        for entry in t.iter().ctx("reading number ranges")? {
+            let (_, v) = entry.ctx("reading number ranges")?;
+            out.push(decode("number range", v.value())?);
+        }
+        Ok(out)
+    }
+
+    fn put_range(&mut self, state: &RangeState) -> Result<(), ReadError> {
+        self.w()
+            .open_table(RANGES)
+            .ctx("writing number ranges")?
+            .insert(state.range.id.as_str(), encode(state).as_slice())
+            .ctx("writing number ranges")?;
+        Ok(())
+    }
+
+    fn number_use(&self, series: Series, number: u64) -> Result<Option<NumberUse>, ReadError> {
+        let t = self
+            .r()
+            .open_table(NUMBERS)
+            .ctx("reading the number ledger")?;
+        let v = t
+            .get((series.code(), number))
+            .ctx("reading the number ledger")?;
+        v.map(|v| decode("number ledger entry", v.value()))
+            .transpose()
+    }
+
+    fn put_number(
+        &mut self,
+        series: Series,
+        number: u64,
+        used: &NumberUse,
+    ) -> Result<(), ReadError> {
+        self.w()
+            .open_table(NUMBERS)
+            .ctx("writing the number ledger")?
+            .insert((series.code(), number), encode(used).as_slice())
+            .ctx("writing the number ledger")?;
+        Ok(())
+    }
+
+    /// Hands out the next number of a series to `record`. Fails with nothing written when the
+    /// node's ranges are used up.
+    pub(crate) fn issue_number(
+        &mut self,
+        series: Series,
+        record: RecordId,
+        who: &Operator,
+    ) -> Result<IssuedNumber, WriteError> {
+        let mut ranges: Vec<RangeState> = self
+            .ranges()?
+            .into_iter()
+            .filter(|r| r.range.series == series && &r.range.holder == self.node())
+            .collect();
+        let (idx, number) = next_number(series, &mut ranges).map_err(RuleError::from)?;
+        if let Some(existing) = self.number_use(series, number)? {
+            // The cursor and the ledger disagree: never hand a number out twice.
+            return Err(WriteError::Aborted {
+                reason: format!("{series} number {number} is already in the ledger ({existing:?})"),
+            });
+        }
+        let state = ranges[idx].clone();
+        let remaining: u64 = ranges.iter().map(RangeState::remaining).sum();
+        self.put_range(&state)?;
+        let used = NumberUse::Issued {
+            record,
+            operator: who.name.clone(),
+            at_ms: self.now_ms(),
+        };
+        self.put_number(series, number, &used)?;
+        let low_water = remaining <= self.opts().low_water;
+        if low_water {
+            tracing::warn!(%series, remaining, "number range low-water mark reached: lease another range");
+        }
+        Ok(IssuedNumber {
+            series,
+            number,
+            range_id: state.range.id,
+            remaining_in_series: remaining,
+            low_water,
+        })
+    }
+
+    /// Marks an issued number voided (its record was voided). Numbers held by another node
+    /// are voided on their record only.
+    pub(crate) fn void_issued(
+        &mut self,
+        series: Series,
+        number: u64,
+        record: RecordId,
+        reason: &str,
+        who: &Operator,
+    ) -> Result<(), WriteError> {
+        match self.number_use(series, number)? {
+            Some(NumberUse::Issued { .. }) => {
+                let used = NumberUse::Voided {
+                    record: Some(record),
+                    reason: reason.to_owned(),
+                    operator: who.name.clone(),
+                    at_ms: self.now_ms(),
+                };
+                self.put_number(series, number, &used)?;
+                Ok(())
+            }
+            Some(NumberUse::Voided { .. }) => {
+                Err(RuleError::from(NumberError::AlreadyVoided { series, number }).into())
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+impl Store {
+    /// On a lessor (central, or the standby acting as primary): leases the next `size`
+    /// numbers of a series to `holder`. Ranges never overlap because the lessor's cursor only
+    /// moves forward. The lessor records the lease; the holder accepts it with
+    /// [`Store::accept_lease`].
+    pub fn lease_range(
+        &self,
+        who: &Operator,
+        series: Series,
+        holder: NodeName,
+        size: u64,
+    ) -> Result<Saved<NumberRange>, WriteError> {
+        if self.role() == NodeRole::Window {
+            return Err(RuleError::from(NumberError::NotLessor).into());
+        }
+        if who.desk != DeskRole::Admin {
+            return Err(RuleError::invalid(
+                "operator",
+                "only the information department leases number ranges",
+            )
+            .into());
+        }
+        if size == 0 || size > MAX_LEASE {
+            return Err(RuleError::from(NumberError::BadLeaseSize {
+                size,
+                max: MAX_LEASE,
+            })
+            .into());
+        }
+        let who = who.clone();
+        self.write(move |tx| {
+            let start = {
+                let t = tx.r().open_table(LESSOR).ctx("reading the lessor cursor")?;
+                let v = t.get(series.code()).ctx("reading the lessor cursor")?;
+                v.map(|v| v.value()).unwrap_or(1)
+            };
+            let end =
+                start
+                    .checked_add(size - 1)
+                    .ok_or(RuleError::from(NumberError::BadLeaseSize {
+                        size,
+                        max: MAX_LEASE,
+                    }))?;
+            let range =
+                NumberRange::new(series, holder, start, end, tx.node().clone(), tx.now_ms())
+                    .map_err(RuleError::from)?;
+            tx.w()
+                .open_table(LESSOR)
+                .ctx("writing the lessor cursor")?
+                .insert(series.code(), end + 1)
+                .ctx("writing the lessor cursor")?;
+            tx.audit(audit_event(
+                &who,
+                "range.lease",
+                None,
+                Some(range.id.clone()),
+            ))?;
+            Ok(Saved::new(range))
+        })
+    }
+
+    /// Takes a range leased to this node into its ledger. Refuses a range leased to another
+    /// node or overlapping one already held. Accepting the same range twice is a no-op.
+    pub fn accept_lease(
+        &self,
+        who: &Operator,
+        range: NumberRange,
+    ) -> Result<Saved<RangeState>, WriteError> {
+        if &range.holder != self.node() {
+            return Err(RuleError::from(NumberError::NotOurs {
+                range: range.id,
+                holder: range.holder,
+            })
+            .into());
+        }
+        let checked = NumberRange::new(
+            range.series,
+            range.holder.clone(),
+            range.start,
+            range.end,
+            range.leased_by.clone(),
+            range.leased_ms,
+        )
+        .map_err(RuleError::from)?;
+        let who = who.clone();
+        self.write(move |tx| {
+            let held = tx.ranges()?;
+            if let Some(same) = held.iter().find(|r| r.range == checked) {
+                return Ok(Saved::new(same.clone()));
+            }
+            if let Some(other) = held.iter().find(|r| r.range.overlaps(&checked)) {
+                return Err(RuleError::from(NumberError::Overlap {
+                    new: checked.id,
+                    existing: other.range.id.clone(),
+                })
+                .into());
+            }
+            let state = RangeState {
+                next: checked.start,
+                range: checked,
+            };
+            tx.put_range(&state)?;
+            tx.audit(audit_event(
+                &who,
+                "range.accept",
+                None,
+                Some(state.range.id.clone()),
+            ))?;
+            Ok(Saved::new(state))
+        })
+    }
+
+    /// Spoils the next number of a series (a jammed printer, a torn slip): it is recorded as
+    /// voided and never handed out.
+    pub fn void_next_number(
+        &self,
+        who: &Operator,
+        series: Series,
+        reason: &str,
+    ) -> Result<Saved<u64>, WriteError> {
+        crate::rules::check_text("reason", reason, true)?;
+        let (who, reason) = (who.clone(), reason.to_owned());
+        self.write(move |tx| {
+            let node = tx.node().clone();
+            let mut ranges: Vec<RangeState> = tx
+                .ranges()?
+                .into_iter()
+                .filter(|r| r.range.series == series && r.range.holder == node)
+                .collect();
+            let (idx, number) = next_number(series, &mut ranges).map_err(RuleError::from)?;
+            tx.put_range(&ranges[idx])?;
+            let used = NumberUse::Voided {
+                record: None,
+                reason: reason.clone(),
+                operator: who.name.clone(),
+                at_ms: tx.now_ms(),
+            };
+            tx.put_number(series, number, &used)?;
+            tx.audit(audit_event(
+                &who,
+                "number.void",
+                None,
+                Some(format!("{series} {number}: {reason}")),
+            ))?;
+            Ok(Saved::new(number))
+        })
+    }
+
+    /// The ranges this node holds, with their cursors.
+    pub fn ranges(&self) -> Result<Vec<RangeState>, ReadError> {
+        let txn = self.shared.db.begin_read().ctx("beginning a read")?;
+        let t = txn.open_table(RANGES).ctx("reading number ranges")?;
+        let mut out: Vec<RangeState> = Vec::new();
+        for entry in t.iter().ctx("reading number ranges")? {
+            let (_, v) = entry.ctx("reading number ranges")?;
+            out.push(decode("number range", v.value())?);
+        }
+        out.sort_by_key(|r| (r.range.series, r.range.start));
+        Ok(out)
+    }
+
+    /// Per range: numbers issued, voided and unused, with the proof that there are no gaps,
+    /// no duplicates across every invoice this node holds, and no overlapping ranges.
+    pub fn range_report(&self) -> Result<RangeReport, ReadError> {
+        let ranges = self.ranges()?;
+        let txn = self.shared.db.begin_read().ctx("beginning a read")?;
+        let numbers = txn.open_table(NUMBERS).ctx("reading the number ledger")?;
+        let mut lines = Vec::new();
+        for state in &ranges {
+            let r = &state.range;
+            let mut ledger = Vec::new();
+            for entry in numbers
+                .range((r.series.code(), r.start)..=(r.series.code(), r.end))
+                .ctx("reading the number ledger")?
+            {
+                let (k, v) = entry.ctx("reading the number ledger")?;
+                ledger.push((
+                    k.value().1,
+                    decode::<NumberUse>("number ledger entry", v.value())?,
+                ));
+            }
+            lines.push(range_line(state, ledger.iter().map(|(n, u)| (*n, u))));
+        }
+        let mut overlapping = Vec::new();
+        for (i, a) in ranges.iter().enumerate() {
+            for b in &ranges[i + 1..] {
+                if a.range.overlaps(&b.range) {
+                    overlapping.push((a.range.id.clone(), b.range.id.clone()));
+                }
+            }
+        }
+        let mut by_number: BTreeMap<u64, Vec<RecordId>> = BTreeMap::new();
+        for id in self.ids_of_kind(RecordKind::Invoice)? {
+            if let Some(inv) = self.get::<Invoice>(id)? {
+                by_number.entry(inv.number).or_default().push(id);
+            }
+        }
+        let duplicates = by_number
+            .into_iter()
+            .filter(|(_, ids)| ids.len() > 1)
+            .map(|(number, records)| Duplicate {
+                series: Series::Invoice,
+                number,
+                records,
+            })
+            .collect();
+        Ok(RangeReport {
+            node: self.node().clone(),
+            ranges: lines,
+            duplicates,
+            overlapping_ranges: overlapping,
+        })
+    }
+}

@@ -1,0 +1,112 @@
+//! Desk operations: what registration, cashier, pharmacy, triage and doctors do, as
+//! operations on a [`Store`]. Each one checks the desk's permission, validates its input
+//! against the records and the rules, and only then writes, in one durable commit. The
+//! returned [`Saved`] means the commit has returned.
+
+mod billing;
+mod catalog;
+mod ledger;
+mod mode;
+mod patients;
+mod pharmacy;
+mod report;
+mod visits;
+
+pub use billing::{NewCharge, NewChargeLine, Settlement};
+pub use catalog::{CatalogImport, CsvError, parse_departments, parse_drugs, parse_services};
+pub use mode::EpisodeInfo;
+pub use patients::{NewPatient, PatientEdit};
+pub use pharmacy::{NewPrescription, NewPrescriptionItem, PharmacyEntry};
+pub use report::{CashierLine, CashierSummary, ReportMode};
+pub use visits::{NewVisit, QueueEntry};
+
+use serde::Serialize;
+
+use crate::id::RecordId;
+use crate::numbers::{IssuedNumber, Series};
+use crate::record::{Header, RecordKind};
+use crate::roles::Operator;
+use crate::rules::RuleError;
+use crate::status::Stamp;
+use crate::store::{ReadError, Tx};
+
+/// A write that has been committed durably, with anything the desk should be told.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Saved<T> {
+    pub value: T,
+    pub warnings: Vec<Warning>,
+}
+
+impl<T> Saved<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Saved {
+            value,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// Something a desk should know about a write that succeeded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "warning", rename_all = "snake_case")]
+pub enum Warning {
+    /// Few numbers are left in a series on this node: lease another range.
+    LowWater { series: Series, remaining: u64 },
+}
+
+impl Warning {
+    pub(crate) fn from_issued(n: &IssuedNumber) -> Option<Warning> {
+        n.low_water.then_some(Warning::LowWater {
+            series: n.series,
+            remaining: n.remaining_in_series,
+        })
+    }
+}
+
+pub(crate) fn permit(
+    who: &Operator,
+    kind: RecordKind,
+    action: &'static str,
+) -> Result<(), RuleError> {
+    if who.desk.may_write(kind) {
+        Ok(())
+    } else {
+        Err(RuleError::NotPermitted {
+            desk: who.desk,
+            action,
+            kind,
+        })
+    }
+}
+
+/// Puts one top-level field of a record document.
+pub(crate) fn set_field(
+    t: &mut automerge::transaction::Transaction<'_>,
+    key: &str,
+    value: impl autosurgeon::Reconcile,
+) -> Result<(), RuleError> {
+    autosurgeon::reconcile_prop(t, automerge::ROOT, key, value)
+        .map_err(|e| RuleError::invalid(key, e.to_string()))
+}
+
+impl Tx<'_> {
+    /// The header of a record created now, here, by `who`, tagged with the current episode.
+    pub(crate) fn new_header(&self, kind: RecordKind, who: &Operator) -> Result<Header, ReadError> {
+        Ok(Header {
+            id: RecordId::generate(),
+            kind,
+            origin: self.node().clone(),
+            operator: who.name.clone(),
+            created_ms: self.now_ms(),
+            episode: self.episode()?,
+        })
+    }
+
+    pub(crate) fn stamp(&self, who: &Operator) -> Stamp {
+        Stamp {
+            at_ms: self.now_ms(),
+            node: self.node().clone(),
+            operator: who.name.clone(),
+        }
+    }
+}

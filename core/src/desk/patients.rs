@@ -1,0 +1,156 @@
+//! Registration desk: the patient master.
+
+use serde::Deserialize;
+
+use super::{Saved, permit, set_field};
+use crate::WriteError;
+use crate::clock::Date;
+use crate::id::RecordId;
+use crate::record::{InsuranceType, Patient, RecordKind, Sex};
+use crate::roles::Operator;
+use crate::rules::{RuleError, check_national_id, check_phone, check_text};
+use crate::store::{PatientQuery, Store, Tx};
+
+/// A new patient, as entered at the registration desk.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewPatient {
+    /// The HIS patient number, when the patient already has one; otherwise the node
+    /// assigns `<node>-<n>`, unique without coordination.
+    #[serde(default)]
+    pub patient_no: Option<String>,
+    pub name: String,
+    pub sex: Sex,
+    pub birth_date: Date,
+    pub phone: String,
+    #[serde(default)]
+    pub national_id: Option<String>,
+    pub insurance: InsuranceType,
+}
+
+/// Demographic corrections; absent fields are left as they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatientEdit {
+    pub name: Option<String>,
+    pub sex: Option<Sex>,
+    pub birth_date: Option<Date>,
+    pub phone: Option<String>,
+    pub national_id: Option<String>,
+    pub insurance: Option<InsuranceType>,
+}
+
+fn check_birth_date(tx: &Tx<'_>, date: Date) -> Result<(), RuleError> {
+    let today = Date::at(tx.now_ms(), tx.opts().utc_offset_min);
+    if date > today {
+        return Err(RuleError::invalid(
+            "birth_date",
+            format!("{date} is in the future"),
+        ));
+    }
+    Ok(())
+}
+
+impl Store {
+    pub fn create_patient(
+        &self,
+        who: &Operator,
+        new: NewPatient,
+    ) -> Result<Saved<Patient>, WriteError> {
+        permit(who, RecordKind::Patient, "register patients")?;
+        check_text("name", &new.name, true)?;
+        check_phone(&new.phone)?;
+        if let Some(nid) = &new.national_id {
+            check_national_id(nid)?;
+        }
+        if let Some(no) = &new.patient_no {
+            check_text("patient_no", no, true)?;
+            if !self
+                .find_patients(&PatientQuery::Number(no.clone()))?
+                .is_empty()
+            {
+                return Err(
+                    RuleError::invalid("patient_no", format!("{no} is already taken")).into(),
+                );
+            }
+        }
+        let who = who.clone();
+        self.write(move |tx| {
+            check_birth_date(tx, new.birth_date)?;
+            let header = tx.new_header(RecordKind::Patient, &who)?;
+            let patient_no = match new.patient_no {
+                Some(no) => no,
+                None => {
+                    let n = tx.next_counter(crate::store::tables::meta_keys::PATIENT_COUNTER)?;
+                    format!("{}-{n:06}", tx.node())
+                }
+            };
+            let patient = Patient {
+                header,
+                patient_no,
+                name: new.name.trim().to_owned(),
+                sex: new.sex,
+                birth_date: new.birth_date,
+                phone: new.phone,
+                national_id: new.national_id.map(|s| s.to_ascii_uppercase()),
+                insurance: new.insurance,
+                merged_into: None,
+            };
+            tx.create(&patient, &who, "patient.create")?;
+            Ok(Saved::new(patient))
+        })
+    }
+
+    /// Corrects a patient's demographics. Only the given fields are written, so concurrent
+    /// edits of different fields on different nodes merge without conflict; concurrent edits
+    /// of the same field are kept side by side for review.
+    pub fn update_patient(
+        &self,
+        who: &Operator,
+        id: RecordId,
+        edit: PatientEdit,
+    ) -> Result<Saved<Patient>, WriteError> {
+        permit(who, RecordKind::Patient, "edit patients")?;
+        if let Some(name) = &edit.name {
+            check_text("name", name, true)?;
+        }
+        if let Some(phone) = &edit.phone {
+            check_phone(phone)?;
+        }
+        if let Some(nid) = &edit.national_id {
+            check_national_id(nid)?;
+        }
+        let who = who.clone();
+        self.write(move |tx| {
+            let current: Patient = tx.read(id)?;
+            if let Some(into) = current.merged_into {
+                return Err(RuleError::PatientMerged { id, into }.into());
+            }
+            if let Some(date) = edit.birth_date {
+                check_birth_date(tx, date)?;
+            }
+            tx.edit(id, &who, "patient.update", |t| {
+                if let Some(v) = &edit.name {
+                    set_field(t, "name", v.trim())?;
+                }
+                if let Some(v) = &edit.sex {
+                    set_field(t, "sex", v)?;
+                }
+                if let Some(v) = &edit.birth_date {
+                    set_field(t, "birth_date", v)?;
+                }
+                if let Some(v) = &edit.phone {
+                    set_field(t, "phone", v)?;
+                }
+                if let Some(v) = &edit.national_id {
+                    set_field(t, "national_id", Some(v.to_ascii_uppercase()))?;
+                }
+                if let Some(v) = &edit.insurance {
+                    set_field(t, "insurance", v)?;
+                }
+                Ok(())
+            })?;
+            Ok(Saved::new(tx.read(id)?))
+        })
+    }
+}

@@ -1,0 +1,282 @@
+//! Doctors write prescriptions; the pharmacy prints and dispenses them.
+//!
+//! During an emergency episode the pharmacy may print a prescription and hand the drugs out,
+//! but may not mark it dispensed in the system until central has the prescription: its
+//! dispense stays on hold and it is listed (in red, at the desk) for the pharmacy to dispense
+//! in the system once it has been reconciled.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Saved, permit};
+use crate::WriteError;
+use crate::clock::UnixMs;
+use crate::id::RecordId;
+use crate::record::{
+    CatalogKind, Dispense, DrugCatalog, Patient, Prescription, PrescriptionItem, RecordKind, Visit,
+    catalog_id,
+};
+use crate::roles::Operator;
+use crate::rules::{RuleError, check_text};
+use crate::status::{DispenseStatus, PrescriptionStatus, Status, StatusLog};
+use crate::store::{ReadError, Store, put_stamp};
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewPrescriptionItem {
+    pub drug_code: String,
+    pub quantity: u32,
+    pub dosage: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewPrescription {
+    pub visit: RecordId,
+    pub items: Vec<NewPrescriptionItem>,
+}
+
+/// One line of the pharmacy queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PharmacyEntry {
+    pub prescription: RecordId,
+    pub patient: RecordId,
+    pub patient_name: String,
+    pub status: PrescriptionStatus,
+    /// Written during an emergency episode ("YJ"): shown in red.
+    pub emergency: bool,
+    /// Printed but cannot be dispensed in the system until central has it.
+    pub on_hold: bool,
+    pub created_ms: UnixMs,
+}
+
+/// Most items on one prescription.
+pub const MAX_ITEMS: usize = 50;
+
+impl Store {
+    pub fn create_prescription(
+        &self,
+        who: &Operator,
+        new: NewPrescription,
+    ) -> Result<Saved<Prescription>, WriteError> {
+        permit(who, RecordKind::Prescription, "write prescriptions")?;
+        if new.items.is_empty() || new.items.len() > MAX_ITEMS {
+            return Err(RuleError::invalid("items", "a prescription holds 1 to 50 items").into());
+        }
+        for (i, item) in new.items.iter().enumerate() {
+            check_text(&format!("items[{i}].dosage"), &item.dosage, true)?;
+            if item.quantity == 0 || item.quantity > 1000 {
+                return Err(RuleError::invalid(
+                    format!("items[{i}].quantity"),
+                    "must be 1 to 1000",
+                )
+                .into());
+            }
+        }
+        let who = who.clone();
+        self.write(move |tx| {
+            let visit: Visit = tx.read(new.visit)?;
+            let cat_id = catalog_id(CatalogKind::Drug);
+            if tx.doc(cat_id)?.is_none() {
+                return Err(RuleError::CatalogMissing { catalog: "drug" }.into());
+            }
+            let catalog: DrugCatalog = tx.read(cat_id)?;
+            let mut items = Vec::with_capacity(new.items.len());
+            for item in &new.items {
+                let drug =
+                    catalog
+                        .drugs
+                        .get(&item.drug_code)
+                        .ok_or_else(|| RuleError::UnknownCode {
+                            catalog: "drug",
+                            code: item.drug_code.clone(),
+                        })?;
+                items.push(PrescriptionItem {
+                    drug_code: item.drug_code.clone(),
+                    drug_name: drug.name_zh.clone(),
+                    quantity: item.quantity,
+                    dosage: item.dosage.clone(),
+                    unit_price: drug.price,
+                    catalog_version: catalog.version,
+                });
+            }
+            let rx = Prescription {
+                header: tx.new_header(RecordKind::Prescription, &who)?,
+                visit: new.visit,
+                patient: visit.patient,
+                items,
+                status_log: StatusLog::starting(PrescriptionStatus::Issued, tx.stamp(&who)),
+            };
+            tx.create(&rx, &who, "prescription.create")?;
+            Ok(Saved::new(rx))
+        })
+    }
+
+    /// Prints a prescription: it moves to printed and a dispense is opened, on hold.
+    pub fn print_prescription(
+        &self,
+        who: &Operator,
+        id: RecordId,
+    ) -> Result<Saved<Dispense>, WriteError> {
+        permit(who, RecordKind::Dispense, "print prescriptions")?;
+        let who = who.clone();
+        self.write(move |tx| {
+            let rx: Prescription = tx.read(id)?;
+            rx.status_log
+                .check_move(PrescriptionStatus::Printed)
+                .map_err(RuleError::from)?;
+            let dispense = Dispense {
+                header: tx.new_header(RecordKind::Dispense, &who)?,
+                prescription: id,
+                patient: rx.patient,
+                status_log: StatusLog::starting(DispenseStatus::OnHold, tx.stamp(&who)),
+            };
+            let stamp = tx.stamp(&who);
+            tx.edit(id, &who, "prescription.print", |t| {
+                put_stamp(t, PrescriptionStatus::Printed.name(), &stamp)
+            })?;
+            tx.create(&dispense, &who, "dispense.print")?;
+            Ok(Saved::new(dispense))
+        })
+    }
+
+    /// Marks a prescription dispensed in the system. Refused for an emergency prescription
+    /// that central has not acknowledged yet.
+    pub fn dispense_prescription(
+        &self,
+        who: &Operator,
+        id: RecordId,
+    ) -> Result<Saved<Prescription>, WriteError> {
+        permit(who, RecordKind::Dispense, "dispense prescriptions")?;
+        let who = who.clone();
+        self.write(move |tx| {
+            let rx: Prescription = tx.read(id)?;
+            rx.status_log
+                .check_move(PrescriptionStatus::Dispensed)
+                .map_err(RuleError::from)?;
+            if let Some(episode) = rx.header.episode.clone()
+                && !tx.central_acked(id)?
+            {
+                return Err(RuleError::EmergencyDispenseOnHold {
+                    prescription: id,
+                    episode,
+                }
+                .into());
+            }
+            let mut on_hold = Vec::new();
+            for other in tx.ids_for_patient(rx.patient)? {
+                let Some(doc) = tx.doc(other)? else { continue };
+                let is_ours = autosurgeon::hydrate_prop::<_, Option<String>, _, _>(
+                    &*doc,
+                    automerge::ROOT,
+                    "prescription",
+                )
+                .ok()
+                .flatten()
+                .is_some_and(|p| p == id.to_string());
+                if !is_ours {
+                    continue;
+                }
+                let d: Dispense = tx.read(other)?;
+                if d.status_log.current::<DispenseStatus>() == Ok(DispenseStatus::OnHold) {
+                    on_hold.push(other);
+                }
+            }
+            let stamp = tx.stamp(&who);
+            tx.edit(id, &who, "prescription.dispense", |t| {
+                put_stamp(t, PrescriptionStatus::Dispensed.name(), &stamp)
+            })?;
+            if on_hold.is_empty() {
+                let mut log = StatusLog::starting(DispenseStatus::OnHold, stamp.clone());
+                log.0
+                    .insert(DispenseStatus::Dispensed.name().to_owned(), stamp.clone());
+                let dispense = Dispense {
+                    header: tx.new_header(RecordKind::Dispense, &who)?,
+                    prescription: id,
+                    patient: rx.patient,
+                    status_log: log,
+                };
+                tx.create(&dispense, &who, "dispense.dispense")?;
+            }
+            for d in on_hold {
+                tx.edit(d, &who, "dispense.dispense", |t| {
+                    put_stamp(t, DispenseStatus::Dispensed.name(), &stamp)
+                })?;
+            }
+            Ok(Saved::new(tx.read(id)?))
+        })
+    }
+
+    pub fn cancel_prescription(
+        &self,
+        who: &Operator,
+        id: RecordId,
+    ) -> Result<Saved<Prescription>, WriteError> {
+        permit(who, RecordKind::Prescription, "cancel prescriptions")?;
+        let who = who.clone();
+        self.write(move |tx| {
+            let rx: Prescription = tx.read(id)?;
+            rx.status_log
+                .check_move(PrescriptionStatus::Cancelled)
+                .map_err(RuleError::from)?;
+            let stamp = tx.stamp(&who);
+            tx.edit(id, &who, "prescription.cancel", |t| {
+                put_stamp(t, PrescriptionStatus::Cancelled.name(), &stamp)
+            })?;
+            Ok(Saved::new(tx.read(id)?))
+        })
+    }
+
+    /// Today's prescriptions waiting at the pharmacy (issued or printed), plus every
+    /// emergency prescription still on hold whatever its day.
+    pub fn pharmacy_queue(&self) -> Result<Vec<PharmacyEntry>, ReadError> {
+        let today = self.today_start_ms();
+        let mut ids = self.ids_of_kind_since(RecordKind::Prescription, today)?;
+        for id in self.unreconciled()? {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        let mut out = Vec::new();
+        for id in ids {
+            let Ok(Some(rx)) = self.get::<Prescription>(id) else {
+                continue;
+            };
+            let Ok(status) = rx.status_log.current::<PrescriptionStatus>() else {
+                continue;
+            };
+            if !matches!(
+                status,
+                PrescriptionStatus::Issued | PrescriptionStatus::Printed
+            ) {
+                continue;
+            }
+            let emergency = rx.header.episode.is_some();
+            let acked = self.central_acked(id)?;
+            let patient_name = self
+                .get::<Patient>(rx.patient)?
+                .map(|p| p.name)
+                .unwrap_or_default();
+            out.push(PharmacyEntry {
+                prescription: id,
+                patient: rx.patient,
+                patient_name,
+                status,
+                emergency,
+                on_hold: emergency && !acked,
+                created_ms: rx.header.created_ms,
+            });
+        }
+        out.sort_by_key(|e| e.created_ms);
+        Ok(out)
+    }
+
+    /// Whether central has acknowledged a record.
+    pub fn central_acked(&self, id: RecordId) -> Result<bool, ReadError> {
+        Ok(self.doc(id)?.is_some_and(|d| {
+            automerge::ReadDoc::get(&*d, automerge::ROOT, crate::record::CENTRAL_ACK_KEY)
+                .ok()
+                .flatten()
+                .is_some()
+        }))
+    }
+}

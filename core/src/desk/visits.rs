@@ -1,0 +1,205 @@
+//! Registration and triage: visits and the triage queue.
+//!
+//! A visit registered during an emergency episode takes its registration number from the
+//! node's leased emergency range ("YJ" + number), enters triage paused and keeps its mark.
+//! The triage nurse sees normal registrations first and orders the paused ones by hand,
+//! resuming each into the queue.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Saved, Warning, permit};
+use crate::WriteError;
+use crate::clock::{Date, UnixMs};
+use crate::id::RecordId;
+use crate::numbers::{Series, emergency_registration_no};
+use crate::record::{CatalogKind, Patient, RecordKind, ServiceCatalog, Visit, catalog_id};
+use crate::roles::Operator;
+use crate::rules::{RuleError, check_text};
+use crate::status::{Status, StatusLog, VisitStatus};
+use crate::store::put_stamp;
+use crate::store::tables::meta_keys;
+use crate::store::{ReadError, Store};
+
+/// A registration, as entered at the registration desk.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewVisit {
+    pub patient: RecordId,
+    /// A department code from the service catalog (e.g. `PED-GEN`).
+    pub department: String,
+    #[serde(default)]
+    pub doctor: Option<String>,
+    /// An expert registration (the department's expert fee).
+    #[serde(default)]
+    pub expert: bool,
+}
+
+/// One line of the triage queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QueueEntry {
+    pub visit: RecordId,
+    pub registration_no: String,
+    pub patient: RecordId,
+    pub patient_name: String,
+    pub department: String,
+    pub status: VisitStatus,
+    /// Registered during an emergency episode ("YJ").
+    pub emergency: bool,
+    pub created_ms: UnixMs,
+}
+
+impl Store {
+    pub fn register_visit(
+        &self,
+        who: &Operator,
+        new: NewVisit,
+    ) -> Result<Saved<Visit>, WriteError> {
+        permit(who, RecordKind::Visit, "register visits")?;
+        check_text("department", &new.department, true)?;
+        if let Some(doctor) = &new.doctor {
+            check_text("doctor", doctor, false)?;
+        }
+        let who = who.clone();
+        self.write(move |tx| {
+            let patient: Patient = tx.read(new.patient)?;
+            if let Some(into) = patient.merged_into {
+                return Err(RuleError::PatientMerged {
+                    id: new.patient,
+                    into,
+                }
+                .into());
+            }
+            let catalog_id = catalog_id(CatalogKind::Service);
+            if tx.doc(catalog_id)?.is_none() {
+                return Err(RuleError::CatalogMissing { catalog: "service" }.into());
+            }
+            let catalog: ServiceCatalog = tx.read(catalog_id)?;
+            let dept =
+                catalog
+                    .departments
+                    .get(&new.department)
+                    .ok_or_else(|| RuleError::UnknownCode {
+                        catalog: "department",
+                        code: new.department.clone(),
+                    })?;
+            let fee = if new.expert {
+                dept.expert_fee
+            } else {
+                dept.registration_fee
+            };
+            let header = tx.new_header(RecordKind::Visit, &who)?;
+            let mut warnings = Vec::new();
+            let emergency = header.episode.is_some();
+            let registration_no = if emergency {
+                let issued = tx.issue_number(Series::EmergencyRegistration, header.id, &who)?;
+                warnings.extend(Warning::from_issued(&issued));
+                emergency_registration_no(issued.number)
+            } else {
+                let n = tx.next_counter(meta_keys::REGISTRATION_COUNTER)?;
+                format!("{}-R{n:06}", tx.node())
+            };
+            let mut log = StatusLog::starting(VisitStatus::Registered, tx.stamp(&who));
+            let next = if emergency {
+                VisitStatus::Paused
+            } else {
+                VisitStatus::Queued
+            };
+            log.0.insert(next.name().to_owned(), tx.stamp(&who));
+            let visit = Visit {
+                header,
+                patient: new.patient,
+                department: new.department,
+                doctor: new.doctor,
+                fee,
+                registration_no,
+                status_log: log,
+            };
+            tx.create(&visit, &who, "visit.register")?;
+            Ok(Saved {
+                value: visit,
+                warnings,
+            })
+        })
+    }
+
+    /// Triage: call a queued patient.
+    pub fn call_visit(&self, who: &Operator, id: RecordId) -> Result<Saved<Visit>, WriteError> {
+        self.move_visit(who, id, VisitStatus::Called, "visit.call")
+    }
+
+    /// Triage: move a paused emergency registration into the queue.
+    pub fn resume_visit(&self, who: &Operator, id: RecordId) -> Result<Saved<Visit>, WriteError> {
+        self.move_visit(who, id, VisitStatus::Queued, "visit.resume")
+    }
+
+    /// Doctor or triage: the patient has been seen.
+    pub fn see_visit(&self, who: &Operator, id: RecordId) -> Result<Saved<Visit>, WriteError> {
+        self.move_visit(who, id, VisitStatus::Seen, "visit.seen")
+    }
+
+    pub fn cancel_visit(&self, who: &Operator, id: RecordId) -> Result<Saved<Visit>, WriteError> {
+        self.move_visit(who, id, VisitStatus::Cancelled, "visit.cancel")
+    }
+
+    fn move_visit(
+        &self,
+        who: &Operator,
+        id: RecordId,
+        to: VisitStatus,
+        action: &'static str,
+    ) -> Result<Saved<Visit>, WriteError> {
+        permit(who, RecordKind::Visit, "move visits")?;
+        let who = who.clone();
+        self.write(move |tx| {
+            let visit: Visit = tx.read(id)?;
+            visit.status_log.check_move(to).map_err(RuleError::from)?;
+            let stamp = tx.stamp(&who);
+            tx.edit(id, &who, action, |t| put_stamp(t, to.name(), &stamp))?;
+            Ok(Saved::new(tx.read(id)?))
+        })
+    }
+
+    /// Today's triage queue: visits waiting, called or paused. Normal registrations come
+    /// first, in registration order; emergency ones ("YJ") follow, for the nurse to order.
+    pub fn triage_queue(&self) -> Result<Vec<QueueEntry>, ReadError> {
+        let today = self.today_start_ms();
+        let mut out = Vec::new();
+        for id in self.ids_of_kind_since(RecordKind::Visit, today)? {
+            let Some(visit) = self.get::<Visit>(id)? else {
+                continue;
+            };
+            let Ok(status) = visit.status_log.current::<VisitStatus>() else {
+                continue;
+            };
+            if !matches!(
+                status,
+                VisitStatus::Paused | VisitStatus::Queued | VisitStatus::Called
+            ) {
+                continue;
+            }
+            let patient_name = self
+                .get::<Patient>(visit.patient)?
+                .map(|p| p.name)
+                .unwrap_or_default();
+            out.push(QueueEntry {
+                visit: id,
+                registration_no: visit.registration_no,
+                patient: visit.patient,
+                patient_name,
+                department: visit.department,
+                status,
+                emergency: visit.header.episode.is_some(),
+                created_ms: visit.header.created_ms,
+            });
+        }
+        out.sort_by_key(|e| (e.emergency, e.created_ms));
+        Ok(out)
+    }
+
+    /// Midnight today in the hospital's time zone.
+    pub(crate) fn today_start_ms(&self) -> UnixMs {
+        let offset = self.options().utc_offset_min;
+        let today = Date::at(self.now_ms(), offset);
+        today.days_since_epoch() * 86_400_000 - i64::from(offset) * 60_000
+    }
+}
