@@ -21,6 +21,14 @@ impl RecordId {
         RecordId(ulid::Ulid::new())
     }
 
+    /// A fresh id stamped with `ms` (the store's clock), so that index ranges by creation
+    /// time agree with the records' `created_ms`.
+    pub fn generate_at(ms: i64) -> Self {
+        let ms = u64::try_from(ms.max(0)).unwrap_or(0);
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+        RecordId(ulid::Ulid::from_datetime(at))
+    }
+
     /// The 16 bytes used as the redb key.
     pub fn to_bytes(self) -> [u8; 16] {
         self.0.to_bytes()

@@ -93,7 +93,7 @@ impl Tx<'_> {
     /// The header of a record created now, here, by `who`, tagged with the current episode.
     pub(crate) fn new_header(&self, kind: RecordKind, who: &Operator) -> Result<Header, ReadError> {
         Ok(Header {
-            id: RecordId::generate(),
+            id: RecordId::generate_at(self.now_ms()),
             kind,
             origin: self.node().clone(),
             operator: who.name.clone(),
@@ -110,3 +110,6 @@ impl Tx<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

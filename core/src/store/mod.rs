@@ -191,16 +191,19 @@ impl Store {
     pub fn open(path: impl AsRef<Path>, opts: StoreOptions) -> Result<Store, OpenError> {
         let path = path.as_ref().to_path_buf();
         let exists = path.exists();
-        if exists {
-            check_magic(&path)?;
-        }
-        let db = if exists {
-            Database::builder()
-                .set_repair_callback(|_| {})
-                .open(&path)
-                .map_err(|e| open_error(&path, e))?
-        } else {
-            Database::create(&path).map_err(|e| open_error(&path, e))?
+        // redb can panic on damaged data instead of returning an error; at open that means a
+        // damaged file, refused like any other.
+        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            open_database(&path, &opts.node, exists)
+        }));
+        let db = match opened {
+            Ok(result) => result?,
+            Err(_) => {
+                return Err(OpenError::Corrupt {
+                    path,
+                    reason: "the storage engine failed on damaged data".into(),
+                });
+            }
         };
         let shared = Shared {
             actor: make_actor(&opts.node),
@@ -209,9 +212,7 @@ impl Store {
             opts,
             path: path.clone(),
         };
-        if exists {
-            check_meta(&shared)?;
-        } else {
+        if !exists {
             initialize(&shared).map_err(|e| OpenError::Storage {
                 path: path.clone(),
                 reason: e.to_string(),
@@ -248,6 +249,75 @@ impl Store {
     pub fn now_ms(&self) -> i64 {
         self.shared.opts.clock.now_ms()
     }
+}
+
+/// Opens (or creates) the database file and checks it is ours and whole: identity and schema
+/// first from a read-only open, so that a refused file is left exactly as it was, then every
+/// table read end to end.
+fn open_database(path: &Path, node: &NodeName, exists: bool) -> Result<Database, OpenError> {
+    if !exists {
+        return Database::create(path).map_err(|e| open_error(path, e));
+    }
+    check_magic(path)?;
+    // A file that needs recovery after a crash cannot be opened read-only; the writable open
+    // below recovers it, then it is checked the same way.
+    match redb::ReadOnlyDatabase::open(path) {
+        Ok(ro) => {
+            check_meta(&ro, path, node)?;
+            scan_tables(&ro).map_err(|e| corrupt(path, e))?;
+        }
+        Err(redb::DatabaseError::RepairAborted) => {}
+        Err(e) => return Err(open_error(path, e)),
+    }
+    let db = Database::builder()
+        .set_repair_callback(|_| {})
+        .open(path)
+        .map_err(|e| open_error(path, e))?;
+    check_meta(&db, path, node)?;
+    Ok(db)
+}
+
+fn corrupt(path: &Path, e: redb::Error) -> OpenError {
+    OpenError::Corrupt {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+/// Reads every entry of every table, so that damage anywhere in the file is found at open
+/// rather than in the middle of a desk's work.
+fn scan_tables(db: &impl ReadableDatabase) -> Result<u64, redb::Error> {
+    fn scan<K: redb::Key + 'static, V: redb::Value + 'static>(
+        r: &redb::ReadTransaction,
+        def: redb::TableDefinition<K, V>,
+    ) -> Result<u64, redb::Error> {
+        let t = r.open_table(def)?;
+        let mut n = 0;
+        for entry in redb::ReadableTable::iter(&t)? {
+            let (k, v) = entry?;
+            let _ = (k.value(), v.value());
+            n += 1;
+        }
+        Ok(n)
+    }
+    let r = db.begin_read()?;
+    Ok(scan(&r, tables::META)?
+        + scan(&r, tables::DOC_CHUNKS)?
+        + scan(&r, tables::FEED)?
+        + scan(&r, tables::FEED_POS)?
+        + scan(&r, tables::BY_KIND)?
+        + scan(&r, tables::BY_PATIENT)?
+        + scan(&r, tables::BY_EPISODE)?
+        + scan(&r, tables::UNRECONCILED)?
+        + scan(&r, tables::PATIENT_KEYS)?
+        + scan(&r, tables::PATIENT_KEYS_OF)?
+        + scan(&r, tables::AUDIT)?
+        + scan(&r, tables::RANGES)?
+        + scan(&r, tables::NUMBERS)?
+        + scan(&r, tables::LESSOR)?
+        + scan(&r, tables::PEER_STATE)?
+        + scan(&r, tables::PEER_HEADS)?
+        + scan(&r, tables::PEER_SYNC)?)
 }
 
 fn make_actor(node: &NodeName) -> ActorId {
@@ -334,8 +404,8 @@ fn initialize(shared: &Shared) -> Result<(), redb::Error> {
 }
 
 /// Refuses a file of another schema version or another node, reading only.
-fn check_meta(shared: &Shared) -> Result<(), OpenError> {
-    let path = shared.path.clone();
+fn check_meta(db: &impl ReadableDatabase, path: &Path, node: &NodeName) -> Result<(), OpenError> {
+    let path = path.to_path_buf();
     let fail = |e: redb::Error| match e {
         redb::Error::TableDoesNotExist(_) => OpenError::NotAStore { path: path.clone() },
         redb::Error::Corrupted(reason) => OpenError::Corrupt {
@@ -347,7 +417,7 @@ fn check_meta(shared: &Shared) -> Result<(), OpenError> {
             reason: other.to_string(),
         },
     };
-    let r = shared.db.begin_read().map_err(|e| fail(e.into()))?;
+    let r = db.begin_read().map_err(|e| fail(e.into()))?;
     let meta = r.open_table(tables::META).map_err(|e| fail(e.into()))?;
     let text = |key| -> Result<Option<String>, OpenError> {
         Ok(meta
@@ -363,12 +433,12 @@ fn check_meta(shared: &Shared) -> Result<(), OpenError> {
             expected: SCHEMA_VERSION,
         });
     }
-    let node = text(meta_keys::NODE)?.unwrap_or_default();
-    if node != shared.opts.node.as_str() {
+    let found_node = text(meta_keys::NODE)?.unwrap_or_default();
+    if found_node != node.as_str() {
         return Err(OpenError::WrongNode {
             path,
-            found: node,
-            expected: shared.opts.node.clone(),
+            found: found_node,
+            expected: node.clone(),
         });
     }
     Ok(())
@@ -408,3 +478,6 @@ pub(crate) fn audit_event(
         detail,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -105,9 +105,17 @@ fn writer_loop(shared: &Shared, rx: &Receiver<Job>) {
         }
         let take = pending.len().min(shared.opts.max_batch);
         let batch: Vec<Job> = pending.drain(..take).collect();
-        let unrun = run_batch(shared, batch);
-        for job in unrun.into_iter().rev() {
-            pending.push_front(job);
+        // A panic inside the storage engine (damaged data) must not kill the writer: the
+        // batch's callers see their request dropped, and later batches go on.
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_batch(shared, batch))) {
+            Ok(unrun) => {
+                for job in unrun.into_iter().rev() {
+                    pending.push_front(job);
+                }
+            }
+            Err(_) => tracing::error!(
+                "the storage engine panicked during a commit; the batch was dropped"
+            ),
         }
     }
 }

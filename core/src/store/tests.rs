@@ -1,0 +1,328 @@
+//! Store tests: opening and refusing files, durability across reopen, group commit, the
+//! bounded cache, the merge API with bad input, and the audit chain.
+
+use std::sync::Arc;
+
+use redb::ReadableTable;
+
+use super::test_support::temp_store;
+use super::*;
+use crate::desk::{NewPatient, Saved};
+use crate::id::OperatorName;
+use crate::record::{InsuranceType, Patient, Sex};
+use crate::roles::{DeskRole, Operator};
+
+fn reg() -> Operator {
+    Operator::new(
+        OperatorName::new("reg1").expect("valid"),
+        DeskRole::Registration,
+    )
+}
+
+fn patient(name: &str) -> NewPatient {
+    NewPatient {
+        patient_no: None,
+        name: name.into(),
+        sex: Sex::Male,
+        birth_date: "2018-01-02".parse().expect("valid"),
+        phone: "13900000000".into(),
+        national_id: None,
+        insurance: InsuranceType::SelfPay,
+    }
+}
+
+fn opts(node: &str) -> StoreOptions {
+    StoreOptions::new(NodeName::new(node).expect("valid"), NodeRole::Window)
+}
+
+fn create_some(path: &Path, n: usize) -> Vec<RecordId> {
+    let store = Store::open(path, opts("W01")).expect("open");
+    (0..n)
+        .map(|i| {
+            store
+                .create_patient(&reg(), patient(&format!("p{i}")))
+                .expect("create")
+                .value
+                .header
+                .id
+        })
+        .collect()
+}
+
+#[test]
+fn records_survive_reopen() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("s.redb");
+    let ids = create_some(&path, 5);
+    let store = Store::open(&path, opts("W01")).expect("reopen");
+    for id in &ids {
+        let p: Patient = store.get(*id).expect("read").expect("present");
+        assert_eq!(p.header.id, *id);
+    }
+    assert_eq!(store.count_of_kind(RecordKind::Patient).expect("count"), 5);
+    assert_eq!(store.feed_since(0, 100).expect("feed").len(), 5);
+    assert_eq!(store.verify_audit().expect("read").expect("intact"), 5);
+}
+
+#[test]
+fn a_store_of_another_node_or_schema_is_refused_unchanged() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("s.redb");
+    create_some(&path, 1);
+    let before = std::fs::read(&path).expect("read");
+    let err = Store::open(&path, opts("W02")).unwrap_err();
+    assert!(matches!(err, OpenError::WrongNode { .. }), "{err}");
+    assert!(err.to_string().contains("belongs to node W01"));
+    assert!(
+        std::fs::read(&path).expect("read") == before,
+        "the refused file changed"
+    );
+
+    {
+        let db = Database::open(&path).expect("raw open");
+        let w = db.begin_write().expect("write");
+        w.open_table(tables::META)
+            .expect("meta")
+            .insert(meta_keys::SCHEMA, b"99".as_slice())
+            .expect("insert");
+        w.commit().expect("commit");
+    }
+    let before = std::fs::read(&path).expect("read");
+    let err = Store::open(&path, opts("W01")).unwrap_err();
+    assert!(matches!(err, OpenError::SchemaVersion { .. }), "{err}");
+    assert!(err.to_string().contains("schema version 99"), "{err}");
+    assert!(
+        std::fs::read(&path).expect("read") == before,
+        "the refused file changed"
+    );
+}
+
+#[test]
+fn files_that_are_not_stores_are_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("notes.txt");
+    std::fs::write(&path, b"hello, this is not a database").expect("write");
+    assert!(matches!(
+        Store::open(&path, opts("W01")).unwrap_err(),
+        OpenError::NotAStore { .. }
+    ));
+    let empty = dir.path().join("empty.redb");
+    std::fs::write(&empty, b"").expect("write");
+    assert!(matches!(
+        Store::open(&empty, opts("W01")).unwrap_err(),
+        OpenError::NotAStore { .. }
+    ));
+    // A redb database without our metadata is not a store either.
+    let foreign = dir.path().join("foreign.redb");
+    drop(Database::create(&foreign).expect("create"));
+    let err = Store::open(&foreign, opts("W01")).unwrap_err();
+    assert!(matches!(err, OpenError::NotAStore { .. }), "{err}");
+}
+
+#[test]
+fn truncated_and_corrupted_files_are_refused_without_panic_or_change() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("s.redb");
+    create_some(&path, 20);
+    let good = std::fs::read(&path).expect("read");
+    for cut in [good.len() / 2, 4096, 600, 64, 8] {
+        let truncated = dir.path().join(format!("cut{cut}.redb"));
+        std::fs::write(&truncated, &good[..cut.min(good.len())]).expect("write");
+        let before = std::fs::read(&truncated).expect("read");
+        let result = Store::open(&truncated, opts("W01"));
+        assert!(result.is_err(), "a file cut to {cut} bytes was accepted");
+        assert!(
+            std::fs::read(&truncated).expect("read") == before,
+            "cut {cut}: file changed"
+        );
+    }
+    // Flip bytes across the file: open must not panic; whatever opens must read or error.
+    for offset in (0..good.len()).step_by(good.len() / 16 + 1) {
+        let damaged = dir.path().join(format!("flip{offset}.redb"));
+        let mut bytes = good.clone();
+        for b in bytes.iter_mut().skip(offset).take(32) {
+            *b ^= 0x5a;
+        }
+        std::fs::write(&damaged, &bytes).expect("write");
+        if let Ok(store) = Store::open(&damaged, opts("W01")) {
+            for kind in RecordKind::ALL {
+                if let Ok(ids) = store.ids_of_kind(kind) {
+                    for id in ids {
+                        let _ = store.get::<Patient>(id);
+                    }
+                }
+            }
+            let _ = store.verify_audit();
+        }
+    }
+}
+
+#[test]
+fn opening_twice_is_refused_clearly() {
+    let (_dir, store, _) = temp_store("W01", NodeRole::Window);
+    let err = Store::open(store.path(), opts("W01")).unwrap_err();
+    assert!(matches!(err, OpenError::AlreadyOpen { .. }), "{err}");
+}
+
+#[test]
+fn concurrent_writers_share_commits_and_all_are_durable() {
+    let (_dir, store, _) = temp_store("W01", NodeRole::Window);
+    let threads: Vec<_> = (0..16)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                (0..20)
+                    .map(|i| {
+                        let saved: Saved<Patient> = store
+                            .create_patient(&reg(), patient(&format!("t{t}-{i}")))
+                            .expect("create");
+                        saved.value.header.id
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let ids: Vec<RecordId> = threads
+        .into_iter()
+        .flat_map(|t| t.join().expect("thread"))
+        .collect();
+    assert_eq!(ids.len(), 320);
+    let path = store.path().to_path_buf();
+    drop(store);
+    let store = Store::open(&path, opts("W01")).expect("reopen");
+    assert_eq!(
+        store.count_of_kind(RecordKind::Patient).expect("count"),
+        320
+    );
+    let mut numbers: Vec<String> = ids
+        .iter()
+        .map(|id| {
+            store
+                .get::<Patient>(*id)
+                .expect("read")
+                .expect("present")
+                .patient_no
+        })
+        .collect();
+    numbers.sort();
+    numbers.dedup();
+    assert_eq!(numbers.len(), 320, "patient numbers must be unique");
+}
+
+#[test]
+fn the_cache_stays_bounded() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut o = opts("W01");
+    o.cache_docs = std::num::NonZeroUsize::new(8).expect("non-zero");
+    let store = Store::open(dir.path().join("s.redb"), o).expect("open");
+    let ids: Vec<_> = (0..40)
+        .map(|i| {
+            store
+                .create_patient(&reg(), patient(&format!("p{i}")))
+                .expect("create")
+                .value
+                .header
+                .id
+        })
+        .collect();
+    for id in &ids {
+        assert!(store.get::<Patient>(*id).expect("read").is_some());
+    }
+    assert!(store.stats().expect("stats").cached_docs <= 8);
+}
+
+#[test]
+fn garbage_from_a_peer_is_rejected_and_changes_nothing() {
+    let (_d, a, _) = temp_store("W01", NodeRole::Window);
+    let (_d2, b, _) = temp_store("W02", NodeRole::Window);
+    let id = a
+        .create_patient(&reg(), patient("x"))
+        .expect("create")
+        .value
+        .header
+        .id;
+    let peer = a.node().clone();
+    let good = a.doc(id).expect("doc").expect("present").save();
+    let before = b.feed_head().expect("feed");
+    let junk = vec![
+        RemoteChanges {
+            id,
+            bytes: b"garbage".to_vec(),
+        },
+        RemoteChanges {
+            id,
+            bytes: good[..good.len() / 2].to_vec(),
+        },
+        // A valid document under the wrong id.
+        RemoteChanges {
+            id: RecordId::generate(),
+            bytes: good.clone(),
+        },
+    ];
+    let out = b.apply_remote(&peer, junk, |_, _| Ok(())).expect("apply");
+    assert_eq!(out.applied.len(), 0);
+    assert_eq!(out.rejected.len() + out.missing_deps.len(), 3, "{out:?}");
+    assert_eq!(b.feed_head().expect("feed"), before);
+    assert_eq!(b.count_of_kind(RecordKind::Patient).expect("count"), 0);
+
+    // A refusal by the check leaves the record out too.
+    let out = b
+        .apply_remote(
+            &peer,
+            vec![RemoteChanges {
+                id,
+                bytes: good.clone(),
+            }],
+            |_, _| Err("not allowed".into()),
+        )
+        .expect("apply");
+    assert_eq!(out.rejected[0].reason, "not allowed");
+    assert!(b.doc(id).expect("doc").is_none());
+
+    // Applying the real thing twice is idempotent.
+    let item = || RemoteChanges {
+        id,
+        bytes: good.clone(),
+    };
+    let first = b.apply_remote(&peer, vec![item()], |_, authors| {
+        assert_eq!(authors, ["W01"]);
+        Ok(())
+    });
+    assert_eq!(first.expect("apply").applied, vec![id]);
+    assert_eq!(
+        b.apply_remote(&peer, vec![item()], |_, _| Ok(()))
+            .expect("apply")
+            .unchanged,
+        1
+    );
+}
+
+#[test]
+fn tampering_with_the_audit_chain_is_detected() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("s.redb");
+    create_some(&path, 3);
+    {
+        let db = Database::open(&path).expect("raw open");
+        let w = db.begin_write().expect("write");
+        {
+            let mut t = w.open_table(tables::AUDIT).expect("audit");
+            let bytes = t.get(2).expect("get").expect("present").value().to_vec();
+            let mut entry: AuditEntry = serde_json::from_slice(&bytes).expect("decode");
+            entry.actor = "somebody-else".into();
+            t.insert(2, serde_json::to_vec(&entry).expect("encode").as_slice())
+                .expect("insert");
+        }
+        w.commit().expect("commit");
+    }
+    let store = Store::open(&path, opts("W01")).expect("open");
+    let err = store.verify_audit().expect("read").unwrap_err();
+    assert_eq!(err, ChainError::Altered { seq: 2 });
+}
+
+#[test]
+fn the_actor_names_the_node() {
+    let (_d, store, _) = temp_store("W07", NodeRole::Window);
+    assert_eq!(actor_node(&store.shared.actor), Some("W07"));
+    let _ = Arc::clone(&store.shared);
+}
