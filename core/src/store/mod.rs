@@ -13,6 +13,7 @@
 mod audit;
 mod cache;
 mod read;
+mod replication;
 pub(crate) mod tables;
 mod writer;
 pub mod writer_error {
@@ -31,6 +32,7 @@ use redb::{Database, ReadableDatabase};
 
 pub use audit::{AuditEntry, ChainError, GENESIS};
 pub use read::{PatientQuery, StoreStats};
+pub use replication::{Digest, OutgoingDoc, PeerState, decode_heads, encode_heads};
 pub use writer::{ApplyOutcome, Rejected, RemoteChanges};
 pub(crate) use writer::{Tx, put_stamp};
 
@@ -161,7 +163,12 @@ pub(crate) struct Shared {
     pub(crate) actor: ActorId,
     pub(crate) cache: Mutex<DocCache>,
     pub(crate) path: PathBuf,
+    /// Called after every commit with the feed's sequence number (see [`Store::subscribe`]).
+    pub(crate) subscribers: Mutex<Vec<CommitHook>>,
 }
+
+/// A function told the feed's sequence number after each commit.
+pub type CommitHook = Box<dyn Fn(u64) + Send + Sync>;
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -211,6 +218,7 @@ impl Store {
             db,
             opts,
             path: path.clone(),
+            subscribers: Mutex::new(Vec::new()),
         };
         if !exists {
             initialize(&shared).map_err(|e| OpenError::Storage {
@@ -303,6 +311,7 @@ fn scan_tables(db: &impl ReadableDatabase) -> Result<u64, redb::Error> {
     let r = db.begin_read()?;
     Ok(scan(&r, tables::META)?
         + scan(&r, tables::DOC_CHUNKS)?
+        + scan(&r, tables::DOC_HEADS)?
         + scan(&r, tables::FEED)?
         + scan(&r, tables::FEED_POS)?
         + scan(&r, tables::BY_KIND)?
@@ -382,7 +391,10 @@ fn initialize(shared: &Shared) -> Result<(), redb::Error> {
         let now = shared.opts.clock.now_ms().to_string();
         meta.insert(meta_keys::CREATED_MS, now.as_bytes())?;
         meta.insert(meta_keys::AUDIT_HEAD, GENESIS.as_bytes())?;
+        let incarnation = RecordId::generate().to_string();
+        meta.insert(meta_keys::INCARNATION, incarnation.as_bytes())?;
         w.open_table(tables::DOC_CHUNKS)?;
+        w.open_table(tables::DOC_HEADS)?;
         w.open_table(tables::FEED)?;
         w.open_table(tables::FEED_POS)?;
         w.open_table(tables::BY_KIND)?;

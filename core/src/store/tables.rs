@@ -15,6 +15,9 @@ pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// changes. Compaction replaces them all with one full save.
 pub const DOC_CHUNKS: TableDefinition<(Id, u32), &[u8]> = TableDefinition::new("doc_chunks");
 
+/// Document → its current heads (concatenated 32-byte hashes), for digests and deltas.
+pub const DOC_HEADS: TableDefinition<Id, &[u8]> = TableDefinition::new("doc_heads");
+
 /// The change feed: local sequence → document changed at that sequence. Each document appears
 /// once, at its latest change.
 pub const FEED: TableDefinition<u64, Id> = TableDefinition::new("feed");
@@ -59,6 +62,9 @@ pub mod meta_keys {
     pub const AUDIT_SEQ: &str = "audit_seq";
     pub const AUDIT_HEAD: &str = "audit_head";
     pub const EPISODE: &str = "episode";
+    /// Random, made when the store is created or restored: peers that see it change know the
+    /// store lost or regained history and must not trust cursors they kept for it.
+    pub const INCARNATION: &str = "incarnation";
     pub const PATIENT_COUNTER: &str = "counter.patient";
     pub const REGISTRATION_COUNTER: &str = "counter.registration";
 }

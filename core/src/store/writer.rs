@@ -154,7 +154,7 @@ fn run_batch(shared: &Shared, batch: Vec<Job>) -> Vec<Job> {
                     reason: "another write in the same commit failed halfway".into(),
                 })
             } else {
-                tx.finish().map(|()| tx.working).map_err(WriteError::from)
+                tx.finish().map(|()| (tx.working, tx.feed_seq)).map_err(WriteError::from)
             }
         }
     };
@@ -165,12 +165,17 @@ fn run_batch(shared: &Shared, batch: Vec<Job>) -> Vec<Job> {
         Ok(working)
     });
     match committed {
-        Ok(working) => {
+        Ok((working, feed_seq)) => {
             if let Ok(mut cache) = shared.cache.lock() {
                 cache.committed(working.into_iter().map(|(id, doc)| (id, Arc::new(doc))));
             }
             for reply in replies {
                 reply(Ok(()));
+            }
+            if let Ok(subscribers) = shared.subscribers.lock() {
+                for notify in subscribers.iter() {
+                    notify(feed_seq);
+                }
             }
         }
         Err(err) => {
@@ -506,6 +511,12 @@ impl<'a> Tx<'a> {
                 }
             }
         }
+        let heads = super::replication::encode_heads(&doc.get_heads());
+        self.w
+            .open_table(tables::DOC_HEADS)
+            .ctx("saving a record")?
+            .insert(key, heads.as_slice())
+            .ctx("saving a record")?;
         self.feed(key)?;
         self.reindex(id)?;
         self.audit(AuditEvent {
@@ -637,11 +648,64 @@ impl<'a> Tx<'a> {
         Ok(())
     }
 
+    /// Records that `peer` has at least `heads` of a record (only hashes we hold: the peer
+    /// may know more than we do).
+    pub(crate) fn note_peer_heads(
+        &mut self,
+        peer: &NodeName,
+        id: RecordId,
+        heads: &[ChangeHash],
+    ) -> Result<(), ReadError> {
+        let known: Vec<ChangeHash> = match self.working.get(&id) {
+            Some(doc) => heads
+                .iter()
+                .filter(|h| doc.get_change_by_hash(h).is_some())
+                .copied()
+                .collect(),
+            None => Vec::new(),
+        };
+        if known.is_empty() {
+            return Ok(());
+        }
+        let bytes = super::replication::encode_heads(&known);
+        self.job_wrote = true;
+        self.w
+            .open_table(tables::PEER_HEADS)
+            .ctx("recording peer heads")?
+            .insert((peer.as_str(), id.to_bytes()), bytes.as_slice())
+            .ctx("recording peer heads")?;
+        Ok(())
+    }
+
+    /// Applies one record's changes from a peer; `Ok(true)` if it changed, `Err(reason)` if
+    /// refused (and audited as such).
+    pub(crate) fn apply_single(
+        &mut self,
+        peer: &NodeName,
+        item: &IncomingDoc,
+        check: &ApplyCheck,
+    ) -> Result<Result<bool, String>, WriteError> {
+        Ok(match self.apply_one(peer, item, check)? {
+            ApplyResult::Applied => Ok(true),
+            ApplyResult::Unchanged | ApplyResult::MissingDeps => Ok(false),
+            ApplyResult::Rejected(reason) => {
+                self.audit(AuditEvent {
+                    actor: format!("sync:{peer}"),
+                    action: "sync.reject".into(),
+                    record: Some(item.id),
+                    changes: Vec::new(),
+                    detail: Some(reason.clone()),
+                })?;
+                Err(reason)
+            }
+        })
+    }
+
     /// Merges changes from a peer into one document. See [`Store::apply_remote`].
     fn apply_one(
         &mut self,
         peer: &NodeName,
-        item: &RemoteChanges,
+        item: &IncomingDoc,
         check: &ApplyCheck,
     ) -> Result<ApplyResult, WriteError> {
         let id = item.id;
@@ -655,11 +719,11 @@ impl<'a> Tx<'a> {
         }
         let missing = !candidate.get_missing_deps(&[]).is_empty();
         if candidate.get_heads() == old_heads {
-            return Ok(if missing {
-                ApplyResult::MissingDeps
-            } else {
-                ApplyResult::Unchanged
-            });
+            if missing {
+                return Ok(ApplyResult::MissingDeps);
+            }
+            self.note_peer_heads(peer, id, &item.sender_heads)?;
+            return Ok(ApplyResult::Unchanged);
         }
         let header: Header = match autosurgeon::hydrate_prop(&candidate, ROOT, "header") {
             Ok(h) => h,
@@ -695,11 +759,11 @@ impl<'a> Tx<'a> {
         candidate.set_actor(self.shared.actor.clone());
         self.working.insert(id, candidate);
         self.persist(id, &old_heads, &format!("sync:{peer}"), "sync.apply")?;
-        Ok(if missing {
-            ApplyResult::MissingDeps
-        } else {
-            ApplyResult::Applied
-        })
+        if missing {
+            return Ok(ApplyResult::MissingDeps);
+        }
+        self.note_peer_heads(peer, id, &item.sender_heads)?;
+        Ok(ApplyResult::Applied)
     }
 }
 
@@ -713,6 +777,16 @@ pub type ApplyCheck = dyn Fn(&Header, &[String]) -> Result<(), String> + Send;
 pub struct RemoteChanges {
     pub id: RecordId,
     pub bytes: Vec<u8>,
+}
+
+/// [`RemoteChanges`] as replication sends them, with the sender's heads for the record after
+/// these changes: once applied, we know the sender has them, so we never send its own changes
+/// back to it.
+#[derive(Debug, Clone)]
+pub struct IncomingDoc {
+    pub id: RecordId,
+    pub bytes: Vec<u8>,
+    pub sender_heads: Vec<ChangeHash>,
 }
 
 /// A record whose changes were refused.
@@ -752,9 +826,36 @@ impl Store {
         items: Vec<RemoteChanges>,
         check: impl Fn(&Header, &[String]) -> Result<(), String> + Send + 'static,
     ) -> Result<ApplyOutcome, WriteError> {
+        let items = items
+            .into_iter()
+            .map(|i| IncomingDoc {
+                id: i.id,
+                bytes: i.bytes,
+                sender_heads: Vec::new(),
+            })
+            .collect();
+        self.apply_batch(peer, items, None, check)
+    }
+
+    /// [`Store::apply_remote`] that also records, in the same commit, that everything in the
+    /// peer's feed up to `peer_cursor` has now been applied here.
+    pub fn apply_batch(
+        &self,
+        peer: &NodeName,
+        items: Vec<IncomingDoc>,
+        peer_cursor: Option<u64>,
+        check: impl Fn(&Header, &[String]) -> Result<(), String> + Send + 'static,
+    ) -> Result<ApplyOutcome, WriteError> {
         let peer = peer.clone();
         self.write(move |tx| {
             let mut outcome = ApplyOutcome::default();
+            if let Some(cursor) = peer_cursor {
+                let now = tx.now_ms();
+                tx.update_peer_state(&peer, |s| {
+                    s.applied_from_peer = s.applied_from_peer.max(cursor);
+                    s.last_contact_ms = now;
+                })?;
+            }
             for item in &items {
                 match tx.apply_one(&peer, item, &check)? {
                     ApplyResult::Applied => outcome.applied.push(item.id),
@@ -762,6 +863,7 @@ impl Store {
                     ApplyResult::MissingDeps => outcome.missing_deps.push(item.id),
                     ApplyResult::Rejected(reason) => {
                         tracing::warn!(%peer, id = %item.id, %reason, "refused changes from peer");
+                        tx.update_peer_state(&peer, |s| s.rejected += 1)?;
                         tx.audit(AuditEvent {
                             actor: format!("sync:{peer}"),
                             action: "sync.reject".into(),

@@ -1,0 +1,319 @@
+//! What replication needs from the store: per-peer state (cursors, the heads each peer is
+//! known to have per record), deltas to send, commit notifications, digests for the
+//! convergence check, and Automerge's sync protocol for records whose deltas lack
+//! dependencies. The protocol itself lives in lifeline-sync; it reaches storage only here.
+
+use automerge::sync::{self, SyncDoc};
+use automerge::{Automerge, ChangeHash, ROOT, ReadDoc};
+use redb::{ReadableDatabase, ReadableTable};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use super::tables::{self, Id, meta_keys};
+use super::writer::{ApplyCheck, WriteError};
+use super::{CommitHook, ReadError, StorageContext, Store, Tx};
+use crate::id::{NodeName, RecordId};
+use crate::record::Header;
+
+/// Heads as stored: concatenated 32-byte hashes.
+pub fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
+    heads.iter().flat_map(|h| h.0).collect()
+}
+
+/// Heads from their stored form; a trailing partial hash is ignored.
+pub fn decode_heads(bytes: &[u8]) -> Vec<ChangeHash> {
+    bytes
+        .chunks_exact(32)
+        .filter_map(|c| ChangeHash::try_from(c).ok())
+        .collect()
+}
+
+/// What this node keeps about one peer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerState {
+    /// Our feed sequence up to which the peer has acknowledged everything.
+    pub acked_by_peer: u64,
+    /// The peer's feed sequence up to which we have applied everything.
+    pub applied_from_peer: u64,
+    /// The peer store's incarnation when we last spoke.
+    pub peer_incarnation: Option<String>,
+    pub last_contact_ms: i64,
+    /// Records from this peer we refused.
+    pub rejected: u64,
+}
+
+/// One record's changes to send to a peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingDoc {
+    pub id: RecordId,
+    /// Changes the peer is not known to have (all of them when we know nothing).
+    pub bytes: Vec<u8>,
+    /// Our heads: what the peer will have once it applies `bytes`.
+    pub heads: Vec<ChangeHash>,
+    /// Created during an emergency episode.
+    pub emergency: bool,
+}
+
+/// A summary of everything a node holds: per-bucket hashes of (record, heads).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Digest {
+    pub records: u64,
+    /// Hex SHA-256 per bucket (records grouped by the last byte of their id).
+    pub buckets: Vec<String>,
+}
+
+/// Buckets in a digest.
+pub const DIGEST_BUCKETS: usize = 64;
+
+impl Digest {
+    /// Buckets that differ between two digests.
+    pub fn differing_buckets(&self, other: &Digest) -> Vec<usize> {
+        (0..DIGEST_BUCKETS)
+            .filter(|&i| self.buckets.get(i) != other.buckets.get(i))
+            .collect()
+    }
+}
+
+fn decode_state(bytes: &[u8]) -> PeerState {
+    serde_json::from_slice(bytes).unwrap_or_default()
+}
+
+impl Tx<'_> {
+    pub(crate) fn update_peer_state(
+        &mut self,
+        peer: &NodeName,
+        f: impl FnOnce(&mut PeerState),
+    ) -> Result<(), ReadError> {
+        let mut t = self.w().open_table(tables::PEER_STATE).ctx("writing peer state")?;
+        let mut state = t
+            .get(peer.as_str())
+            .ctx("reading peer state")?
+            .map(|v| decode_state(v.value()))
+            .unwrap_or_default();
+        f(&mut state);
+        let bytes = serde_json::to_vec(&state).unwrap_or_default();
+        t.insert(peer.as_str(), bytes.as_slice()).ctx("writing peer state")?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Calls `hook` with the feed's sequence number after every commit, from the writer
+    /// thread: it must be quick (e.g. send on a channel).
+    pub fn subscribe(&self, hook: CommitHook) {
+        if let Ok(mut subscribers) = self.shared.subscribers.lock() {
+            subscribers.push(hook);
+        }
+    }
+
+    /// This store's incarnation (see [`meta_keys::INCARNATION`]).
+    pub fn incarnation(&self) -> Result<String, ReadError> {
+        Ok(self.meta_text(meta_keys::INCARNATION)?.unwrap_or_default())
+    }
+
+    pub fn peer_state(&self, peer: &NodeName) -> Result<PeerState, ReadError> {
+        let txn = self.shared.db.begin_read().ctx("beginning a read")?;
+        let t = txn.open_table(tables::PEER_STATE).ctx("reading peer state")?;
+        Ok(t.get(peer.as_str())
+            .ctx("reading peer state")?
+            .map(|v| decode_state(v.value()))
+            .unwrap_or_default())
+    }
+
+    /// Every peer this node has state for.
+    pub fn peers(&self) -> Result<Vec<(NodeName, PeerState)>, ReadError> {
+        let txn = self.shared.db.begin_read().ctx("beginning a read")?;
+        let t = txn.open_table(tables::PEER_STATE).ctx("reading peer state")?;
+        let mut out = Vec::new();
+        for entry in t.iter().ctx("reading peer state")? {
+            let (k, v) = entry.ctx("reading peer state")?;
+            if let Ok(name) = NodeName::new(k.value()) {
+                out.push((name, decode_state(v.value())));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Durably updates what we keep about a peer.
+    pub fn update_peer(
+        &self,
+        peer: &NodeName,
+        f: impl FnOnce(&mut PeerState) + Send + 'static,
+    ) -> Result<PeerState, WriteError> {
+        let peer = peer.clone();
+        self.write(move |tx| {
+            let mut after = PeerState::default();
+            tx.update_peer_state(&peer, |s| {
+                f(s);
+                after = s.clone();
+            })?;
+            Ok(after)
+        })
+    }
+
+    /// The peer acknowledged our feed up to `upto`, having applied these records at these
+    /// heads. One durable commit.
+    pub fn record_ack(
+        &self,
+        peer: &NodeName,
+        upto: u64,
+        heads: Vec<(RecordId, Vec<ChangeHash>)>,
+    ) -> Result<(), WriteError> {
+        let peer = peer.clone();
+        self.write(move |tx| {
+            let now = tx.now_ms();
+            tx.update_peer_state(&peer, |s| {
+                s.acked_by_peer = s.acked_by_peer.max(upto);
+                s.last_contact_ms = now;
+            })?;
+            let mut t = tx.w().open_table(tables::PEER_HEADS).ctx("recording peer heads")?;
+            for (id, h) in heads {
+                let bytes = encode_heads(&h);
+                t.insert((peer.as_str(), id.to_bytes()), bytes.as_slice())
+                    .ctx("recording peer heads")?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Forgets everything we believed a peer had (it came back with less: a restored or new
+    /// store). Its cursor restarts at `acked_by_peer` and every record is sent whole.
+    pub fn reset_peer(&self, peer: &NodeName, acked_by_peer: u64) -> Result<(), WriteError> {
+        let peer = peer.clone();
+        self.write(move |tx| {
+            tx.update_peer_state(&peer, |s| s.acked_by_peer = acked_by_peer)?;
+            let lo = (peer.as_str(), [0u8; 16]);
+            let hi = (peer.as_str(), [0xffu8; 16]);
+            tx.w()
+                .open_table(tables::PEER_HEADS)
+                .ctx("resetting peer heads")?
+                .retain_in(lo..=hi, |_, _| false)
+                .ctx("resetting peer heads")?;
+            tx.w()
+                .open_table(tables::PEER_SYNC)
+                .ctx("resetting sync states")?
+                .retain_in(lo..=hi, |_, _| false)
+                .ctx("resetting sync states")?;
+            Ok(())
+        })
+    }
+
+    /// The heads a peer is known to have for a record.
+    pub fn peer_heads(&self, peer: &NodeName, id: RecordId) -> Result<Vec<ChangeHash>, ReadError> {
+        let txn = self.shared.db.begin_read().ctx("beginning a read")?;
+        let t = txn.open_table(tables::PEER_HEADS).ctx("reading peer heads")?;
+        Ok(t.get((peer.as_str(), id.to_bytes()))
+            .ctx("reading peer heads")?
+            .map(|v| decode_heads(v.value()))
+            .unwrap_or_default())
+    }
+
+    /// The changes of each record the peer is not known to have. Records the peer already
+    /// has entirely are left out.
+    pub fn outgoing(&self, peer: &NodeName, ids: &[RecordId]) -> Result<Vec<OutgoingDoc>, ReadError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let Some(doc) = self.doc(id)? else { continue };
+            let heads = doc.get_heads();
+            let known: Vec<ChangeHash> = self
+                .peer_heads(peer, id)?
+                .into_iter()
+                .filter(|h| doc.get_change_by_hash(h).is_some())
+                .collect();
+            let mut sorted_known = known.clone();
+            sorted_known.sort();
+            let mut sorted_heads = heads.clone();
+            sorted_heads.sort();
+            if sorted_known == sorted_heads {
+                continue;
+            }
+            let bytes = if known.is_empty() {
+                doc.save()
+            } else {
+                doc.save_after(&known)
+            };
+            let emergency = autosurgeon::hydrate_prop::<_, Header, _, _>(&*doc, ROOT, "header")
+                .map(|h| h.episode.is_some())
+                .unwrap_or(false);
+            out.push(OutgoingDoc {
+                id,
+                bytes,
+                heads,
+                emergency,
+            });
+        }
+        Ok(out)
+    }
+
+    /// A digest of every record and its heads.
+    pub fn digest(&self) -> Result<Digest, ReadError> {
+        let txn = self.shared.db.begin_read().ctx("beginning a read")?;
+        let t = txn.open_table(tables::DOC_HEADS).ctx("reading heads")?;
+        let mut hashers: Vec<Sha256> = (0..DIGEST_BUCKETS).map(|_| Sha256::new()).collect();
+        let mut records = 0;
+        for entry in t.iter().ctx("reading heads")? {
+            let (k, v) = entry.ctx("reading heads")?;
+            let id: Id = k.value();
+            let mut heads = decode_heads(v.value());
+            heads.sort();
+            let h = &mut hashers[usize::from(id[15]) % DIGEST_BUCKETS];
+            h.update(id);
+            for head in heads {
+                h.update(head.0);
+            }
+            records += 1;
+        }
+        Ok(Digest {
+            records,
+            buckets: hashers.into_iter().map(|h| hex::encode(h.finalize())).collect(),
+        })
+    }
+
+    /// Automerge sync protocol, for one record with one peer: our next message, if any.
+    pub fn sync_generate(&self, id: RecordId, state: &mut sync::State) -> Result<Option<Vec<u8>>, ReadError> {
+        let doc = self.doc(id)?.map(|d| (*d).clone()).unwrap_or_else(Automerge::new);
+        Ok(doc.generate_sync_message(state).map(sync::Message::encode))
+    }
+
+    /// Automerge sync protocol: applies a peer's message, under the same checks as a batch.
+    /// Returns the updated state, and whether the record changed.
+    pub fn sync_receive(
+        &self,
+        peer: &NodeName,
+        id: RecordId,
+        mut state: sync::State,
+        message: Vec<u8>,
+        check: Box<ApplyCheck>,
+    ) -> Result<(sync::State, Result<bool, String>), WriteError> {
+        let peer = peer.clone();
+        self.write(move |tx| {
+            let msg = match sync::Message::decode(&message) {
+                Ok(m) => m,
+                Err(e) => return Ok((state, Err(format!("undecodable sync message: {e}")))),
+            };
+            let existing = tx.doc(id)?.map(|d| d.clone());
+            let mut candidate = existing.clone().unwrap_or_default();
+            let old_heads = candidate.get_heads();
+            let mut trial_state = state.clone();
+            if let Err(e) = candidate.receive_sync_message(&mut trial_state, msg) {
+                return Ok((state, Err(format!("bad sync message: {e}"))));
+            }
+            if candidate.get_heads() == old_heads {
+                return Ok((trial_state, Ok(false)));
+            }
+            let changes = candidate.get_changes(&old_heads);
+            let mut bytes = Vec::new();
+            for c in &changes {
+                bytes.extend_from_slice(c.raw_bytes());
+            }
+            state = trial_state;
+            let item = super::writer::IncomingDoc {
+                id,
+                bytes,
+                sender_heads: Vec::new(),
+            };
+            let changed = tx.apply_single(&peer, &item, check.as_ref())?;
+            Ok((state, changed))
+        })
+    }
+}
