@@ -33,7 +33,7 @@ use redb::{Database, ReadableDatabase};
 pub use audit::{AuditEntry, ChainError, GENESIS};
 pub use read::{PatientQuery, StoreStats};
 pub use replication::{Digest, OutgoingDoc, PeerState, decode_heads, encode_heads};
-pub use writer::{ApplyOutcome, Rejected, RemoteChanges};
+pub use writer::{ApplyCheck, ApplyOutcome, IncomingDoc, Rejected, RemoteChanges};
 pub(crate) use writer::{Tx, put_stamp};
 
 use crate::clock::{Clock, SystemClock};

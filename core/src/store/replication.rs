@@ -84,7 +84,10 @@ impl Tx<'_> {
         peer: &NodeName,
         f: impl FnOnce(&mut PeerState),
     ) -> Result<(), ReadError> {
-        let mut t = self.w().open_table(tables::PEER_STATE).ctx("writing peer state")?;
+        let mut t = self
+            .w()
+            .open_table(tables::PEER_STATE)
+            .ctx("writing peer state")?;
         let mut state = t
             .get(peer.as_str())
             .ctx("reading peer state")?
@@ -92,7 +95,8 @@ impl Tx<'_> {
             .unwrap_or_default();
         f(&mut state);
         let bytes = serde_json::to_vec(&state).unwrap_or_default();
-        t.insert(peer.as_str(), bytes.as_slice()).ctx("writing peer state")?;
+        t.insert(peer.as_str(), bytes.as_slice())
+            .ctx("writing peer state")?;
         Ok(())
     }
 }
@@ -113,7 +117,9 @@ impl Store {
 
     pub fn peer_state(&self, peer: &NodeName) -> Result<PeerState, ReadError> {
         let txn = self.shared.db.begin_read().ctx("beginning a read")?;
-        let t = txn.open_table(tables::PEER_STATE).ctx("reading peer state")?;
+        let t = txn
+            .open_table(tables::PEER_STATE)
+            .ctx("reading peer state")?;
         Ok(t.get(peer.as_str())
             .ctx("reading peer state")?
             .map(|v| decode_state(v.value()))
@@ -123,7 +129,9 @@ impl Store {
     /// Every peer this node has state for.
     pub fn peers(&self) -> Result<Vec<(NodeName, PeerState)>, ReadError> {
         let txn = self.shared.db.begin_read().ctx("beginning a read")?;
-        let t = txn.open_table(tables::PEER_STATE).ctx("reading peer state")?;
+        let t = txn
+            .open_table(tables::PEER_STATE)
+            .ctx("reading peer state")?;
         let mut out = Vec::new();
         for entry in t.iter().ctx("reading peer state")? {
             let (k, v) = entry.ctx("reading peer state")?;
@@ -166,7 +174,10 @@ impl Store {
                 s.acked_by_peer = s.acked_by_peer.max(upto);
                 s.last_contact_ms = now;
             })?;
-            let mut t = tx.w().open_table(tables::PEER_HEADS).ctx("recording peer heads")?;
+            let mut t = tx
+                .w()
+                .open_table(tables::PEER_HEADS)
+                .ctx("recording peer heads")?;
             for (id, h) in heads {
                 let bytes = encode_heads(&h);
                 t.insert((peer.as_str(), id.to_bytes()), bytes.as_slice())
@@ -201,7 +212,9 @@ impl Store {
     /// The heads a peer is known to have for a record.
     pub fn peer_heads(&self, peer: &NodeName, id: RecordId) -> Result<Vec<ChangeHash>, ReadError> {
         let txn = self.shared.db.begin_read().ctx("beginning a read")?;
-        let t = txn.open_table(tables::PEER_HEADS).ctx("reading peer heads")?;
+        let t = txn
+            .open_table(tables::PEER_HEADS)
+            .ctx("reading peer heads")?;
         Ok(t.get((peer.as_str(), id.to_bytes()))
             .ctx("reading peer heads")?
             .map(|v| decode_heads(v.value()))
@@ -210,7 +223,11 @@ impl Store {
 
     /// The changes of each record the peer is not known to have. Records the peer already
     /// has entirely are left out.
-    pub fn outgoing(&self, peer: &NodeName, ids: &[RecordId]) -> Result<Vec<OutgoingDoc>, ReadError> {
+    pub fn outgoing(
+        &self,
+        peer: &NodeName,
+        ids: &[RecordId],
+    ) -> Result<Vec<OutgoingDoc>, ReadError> {
         let mut out = Vec::with_capacity(ids.len());
         for &id in ids {
             let Some(doc) = self.doc(id)? else { continue };
@@ -265,13 +282,23 @@ impl Store {
         }
         Ok(Digest {
             records,
-            buckets: hashers.into_iter().map(|h| hex::encode(h.finalize())).collect(),
+            buckets: hashers
+                .into_iter()
+                .map(|h| hex::encode(h.finalize()))
+                .collect(),
         })
     }
 
     /// Automerge sync protocol, for one record with one peer: our next message, if any.
-    pub fn sync_generate(&self, id: RecordId, state: &mut sync::State) -> Result<Option<Vec<u8>>, ReadError> {
-        let doc = self.doc(id)?.map(|d| (*d).clone()).unwrap_or_else(Automerge::new);
+    pub fn sync_generate(
+        &self,
+        id: RecordId,
+        state: &mut sync::State,
+    ) -> Result<Option<Vec<u8>>, ReadError> {
+        let doc = self
+            .doc(id)?
+            .map(|d| (*d).clone())
+            .unwrap_or_else(Automerge::new);
         Ok(doc.generate_sync_message(state).map(sync::Message::encode))
     }
 
@@ -311,6 +338,7 @@ impl Store {
                 id,
                 bytes,
                 sender_heads: Vec::new(),
+                seq: 0,
             };
             let changed = tx.apply_single(&peer, &item, check.as_ref())?;
             Ok((state, changed))

@@ -154,7 +154,9 @@ fn run_batch(shared: &Shared, batch: Vec<Job>) -> Vec<Job> {
                     reason: "another write in the same commit failed halfway".into(),
                 })
             } else {
-                tx.finish().map(|()| (tx.working, tx.feed_seq)).map_err(WriteError::from)
+                tx.finish()
+                    .map(|()| (tx.working, tx.feed_seq))
+                    .map_err(WriteError::from)
             }
         }
     };
@@ -787,6 +789,8 @@ pub struct IncomingDoc {
     pub id: RecordId,
     pub bytes: Vec<u8>,
     pub sender_heads: Vec<ChangeHash>,
+    /// The sender's feed sequence of this record's latest change (0 if not from the feed).
+    pub seq: u64,
 }
 
 /// A record whose changes were refused.
@@ -806,6 +810,8 @@ pub struct ApplyOutcome {
     /// Records whose changes need others we do not have yet (fall back to the sync protocol).
     pub missing_deps: Vec<RecordId>,
     pub rejected: Vec<Rejected>,
+    /// With a peer cursor: the peer's feed sequence now applied here.
+    pub applied_upto: Option<u64>,
 }
 
 enum ApplyResult {
@@ -832,13 +838,16 @@ impl Store {
                 id: i.id,
                 bytes: i.bytes,
                 sender_heads: Vec::new(),
+                seq: 0,
             })
             .collect();
         self.apply_batch(peer, items, None, check)
     }
 
     /// [`Store::apply_remote`] that also records, in the same commit, that everything in the
-    /// peer's feed up to `peer_cursor` has now been applied here.
+    /// peer's feed up to `peer_cursor` has now been applied here; or, when some records lack
+    /// dependencies, everything before the first of those. The outcome's `applied_upto` says
+    /// which.
     pub fn apply_batch(
         &self,
         peer: &NodeName,
@@ -849,13 +858,6 @@ impl Store {
         let peer = peer.clone();
         self.write(move |tx| {
             let mut outcome = ApplyOutcome::default();
-            if let Some(cursor) = peer_cursor {
-                let now = tx.now_ms();
-                tx.update_peer_state(&peer, |s| {
-                    s.applied_from_peer = s.applied_from_peer.max(cursor);
-                    s.last_contact_ms = now;
-                })?;
-            }
             for item in &items {
                 match tx.apply_one(&peer, item, &check)? {
                     ApplyResult::Applied => outcome.applied.push(item.id),
@@ -877,6 +879,23 @@ impl Store {
                         });
                     }
                 }
+            }
+            if let Some(cursor) = peer_cursor {
+                let first_missing = items
+                    .iter()
+                    .filter(|i| outcome.missing_deps.contains(&i.id))
+                    .map(|i| i.seq)
+                    .min();
+                let upto = match first_missing {
+                    Some(seq) => seq.saturating_sub(1).min(cursor),
+                    None => cursor,
+                };
+                let now = tx.now_ms();
+                tx.update_peer_state(&peer, |s| {
+                    s.applied_from_peer = s.applied_from_peer.max(upto);
+                    s.last_contact_ms = now;
+                })?;
+                outcome.applied_upto = Some(upto);
             }
             Ok(outcome)
         })

@@ -1,0 +1,251 @@
+//! The wire format: length-prefixed frames.
+//!
+//! A frame is a 4-byte big-endian length followed by that many bytes of a postcard-encoded
+//! [`Frame`]. Frames larger than [`MAX_FRAME_BYTES`] are refused before anything is
+//! allocated for them; a frame that does not decode is an error, never a panic. Either closes
+//! the peer's connection with a logged reason.
+
+use serde::{Deserialize, Serialize};
+
+/// The protocol version carried in the hello (ALPN carries the major version).
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Largest frame accepted or sent.
+pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
+
+/// A record's id on the wire.
+pub type WireId = [u8; 16];
+/// An Automerge change hash on the wire.
+pub type WireHash = [u8; 32];
+
+/// Everything two nodes say to each other.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Frame {
+    /// First frame each way.
+    Hello(Hello),
+    /// Records changed on the sender.
+    Batch(Batch),
+    /// The receiver applied a batch in one durable commit.
+    Ack(Ack),
+    /// The receiver found our cursor ahead of its history: resend from `applied_from_you`.
+    Rewind {
+        applied_from_you: u64,
+    },
+    /// Automerge's sync protocol for one record whose delta lacked dependencies.
+    Sync {
+        id: WireId,
+        message: Vec<u8>,
+    },
+    /// Ask for the peer's digest.
+    DigestRequest,
+    Digest(WireDigest),
+    Ping {
+        nonce: u64,
+    },
+    Pong {
+        nonce: u64,
+    },
+    Goodbye {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    pub protocol: u16,
+    pub node: String,
+    /// The sender's store incarnation.
+    pub incarnation: String,
+    /// The sender's latest feed sequence.
+    pub feed_head: u64,
+    /// The receiver's feed sequence up to which the sender has applied everything.
+    pub applied_from_you: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Batch {
+    pub batch: u64,
+    /// The sender's feed sequence this batch completes, if it is a feed batch; `None` for
+    /// the emergency records sent first on reconnect.
+    pub upto: Option<u64>,
+    pub docs: Vec<WireDoc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireDoc {
+    pub id: WireId,
+    /// The sender's feed sequence of this record's latest change.
+    pub seq: u64,
+    /// The sender's heads after these changes.
+    pub heads: Vec<WireHash>,
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ack {
+    pub batch: u64,
+    /// The sender's feed sequence now applied here (as far as it goes without gaps).
+    pub applied_upto: Option<u64>,
+    /// Records whose changes need others first: continue them with the sync protocol.
+    pub missing: Vec<WireId>,
+    /// Records refused, with the reason.
+    pub rejected: Vec<(WireId, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireDigest {
+    pub records: u64,
+    pub buckets: Vec<String>,
+}
+
+/// Why bytes from a peer are not a frame.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FrameError {
+    #[error("frame of {len} bytes is larger than the {max}-byte limit")]
+    Oversized { len: usize, max: usize },
+    #[error("frame is truncated: {have} of {need} bytes")]
+    Truncated { have: usize, need: usize },
+    #[error("frame does not decode: {reason}")]
+    Malformed { reason: String },
+    #[error("cannot encode a frame: {reason}")]
+    Encode { reason: String },
+}
+
+impl Frame {
+    /// The frame with its length prefix.
+    pub fn encode(&self) -> Result<Vec<u8>, FrameError> {
+        let body = postcard::to_stdvec(self).map_err(|e| FrameError::Encode {
+            reason: e.to_string(),
+        })?;
+        if body.len() > MAX_FRAME_BYTES {
+            return Err(FrameError::Oversized {
+                len: body.len(),
+                max: MAX_FRAME_BYTES,
+            });
+        }
+        let len = u32::try_from(body.len()).map_err(|_| FrameError::Oversized {
+            len: body.len(),
+            max: MAX_FRAME_BYTES,
+        })?;
+        let mut out = Vec::with_capacity(4 + body.len());
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(&body);
+        Ok(out)
+    }
+
+    /// Decodes a frame body (without its length prefix).
+    pub fn decode_body(body: &[u8]) -> Result<Frame, FrameError> {
+        if body.len() > MAX_FRAME_BYTES {
+            return Err(FrameError::Oversized {
+                len: body.len(),
+                max: MAX_FRAME_BYTES,
+            });
+        }
+        let (frame, rest) =
+            postcard::take_from_bytes::<Frame>(body).map_err(|e| FrameError::Malformed {
+                reason: e.to_string(),
+            })?;
+        if !rest.is_empty() {
+            return Err(FrameError::Malformed {
+                reason: format!("{} bytes after the frame", rest.len()),
+            });
+        }
+        Ok(frame)
+    }
+
+    /// The length a prefix announces, refused if over the limit.
+    pub fn body_len(prefix: [u8; 4]) -> Result<usize, FrameError> {
+        let len = u32::from_be_bytes(prefix) as usize;
+        if len > MAX_FRAME_BYTES {
+            return Err(FrameError::Oversized {
+                len,
+                max: MAX_FRAME_BYTES,
+            });
+        }
+        Ok(len)
+    }
+
+    /// Splits one whole frame off the front of `buf`: `Ok(None)` if more bytes are needed.
+    pub fn split(buf: &[u8]) -> Result<Option<(Frame, usize)>, FrameError> {
+        let Some(prefix) = buf.get(..4) else {
+            return Ok(None);
+        };
+        let mut p = [0u8; 4];
+        p.copy_from_slice(prefix);
+        let len = Frame::body_len(p)?;
+        let Some(body) = buf.get(4..4 + len) else {
+            return Ok(None);
+        };
+        Ok(Some((Frame::decode_body(body)?, 4 + len)))
+    }
+
+    /// A short name for logs and counters.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Frame::Hello(_) => "hello",
+            Frame::Batch(_) => "batch",
+            Frame::Ack(_) => "ack",
+            Frame::Rewind { .. } => "rewind",
+            Frame::Sync { .. } => "sync",
+            Frame::DigestRequest => "digest_request",
+            Frame::Digest(_) => "digest",
+            Frame::Ping { .. } => "ping",
+            Frame::Pong { .. } => "pong",
+            Frame::Goodbye { .. } => "goodbye",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Frame {
+        Frame::Batch(Batch {
+            batch: 7,
+            upto: Some(42),
+            docs: vec![WireDoc {
+                id: [1; 16],
+                seq: 42,
+                heads: vec![[2; 32]],
+                bytes: vec![1, 2, 3],
+            }],
+        })
+    }
+
+    #[test]
+    fn frames_round_trip() {
+        let bytes = sample().encode().expect("encode");
+        let (frame, used) = Frame::split(&bytes).expect("decode").expect("whole");
+        assert_eq!(frame, sample());
+        assert_eq!(used, bytes.len());
+    }
+
+    #[test]
+    fn partial_frames_wait_and_bad_frames_fail() {
+        let bytes = sample().encode().expect("encode");
+        for cut in 0..bytes.len() {
+            assert_eq!(Frame::split(&bytes[..cut]), Ok(None), "cut at {cut}");
+        }
+        let oversized = (u32::MAX).to_be_bytes();
+        assert!(matches!(
+            Frame::split(&oversized),
+            Err(FrameError::Oversized { .. })
+        ));
+        let mut garbage = vec![0, 0, 0, 5];
+        garbage.extend_from_slice(&[0xff; 5]);
+        assert!(matches!(
+            Frame::split(&garbage),
+            Err(FrameError::Malformed { .. })
+        ));
+        let mut trailing = sample().encode().expect("encode");
+        let len = u32::from_be_bytes([trailing[0], trailing[1], trailing[2], trailing[3]]) + 1;
+        trailing[..4].copy_from_slice(&len.to_be_bytes());
+        trailing.push(0);
+        assert!(matches!(
+            Frame::split(&trailing),
+            Err(FrameError::Malformed { .. })
+        ));
+    }
+}

@@ -1,0 +1,159 @@
+//! Receive-side permissions: what a peer may send us.
+//!
+//! Checked for every record in every batch, against the peer's certificate (name, role and
+//! desk roles) and the nodes that authored the new changes (named in their Automerge actor
+//! ids). Only central authors catalog changes. A window may send records of the kinds its
+//! desks write; records it relays from other nodes are accepted when their authors are known
+//! nodes allowed to write them. Central and the standby are full replicas and relay anything
+//! but catalogs written by someone other than central.
+
+use std::collections::BTreeMap;
+
+use lifeline_core::record::Header;
+use lifeline_core::{DeskRole, NodeName, NodeRole};
+
+use crate::identity::NodeIdentity;
+
+/// The nodes this node knows, from its configuration and the certificates it has seen.
+#[derive(Debug, Clone, Default)]
+pub struct Roster {
+    nodes: BTreeMap<String, (NodeRole, Vec<DeskRole>)>,
+}
+
+impl Roster {
+    pub fn new() -> Self {
+        Roster::default()
+    }
+
+    pub fn learn(&mut self, id: &NodeIdentity) {
+        self.nodes
+            .insert(id.name.to_string(), (id.role, id.desks.clone()));
+    }
+
+    pub fn role_of(&self, node: &str) -> Option<NodeRole> {
+        self.nodes.get(node).map(|(r, _)| *r)
+    }
+
+    fn may_write(&self, node: &str, header: &Header) -> bool {
+        match self.nodes.get(node) {
+            Some((NodeRole::Central, _)) => true,
+            Some((_, _)) if header.kind.is_catalog() => false,
+            Some((NodeRole::Standby, _)) => true,
+            Some((NodeRole::Window, desks)) => desks.iter().any(|d| d.may_write(header.kind)),
+            None => false,
+        }
+    }
+}
+
+/// Decides whether changes to one record, authored by `authors`, may be taken from `peer`.
+pub fn check(
+    roster: &Roster,
+    peer: &NodeIdentity,
+    header: &Header,
+    authors: &[String],
+) -> Result<(), String> {
+    let kind = header.kind;
+    if kind.is_catalog() {
+        if !matches!(peer.role, NodeRole::Central | NodeRole::Standby) {
+            return Err(format!(
+                "a {} may not send catalog changes; only central changes catalogs",
+                peer.role
+            ));
+        }
+        if let Some(a) = authors
+            .iter()
+            .find(|a| roster.role_of(a) != Some(NodeRole::Central))
+        {
+            return Err(format!(
+                "catalog change authored by {a}; only central changes catalogs"
+            ));
+        }
+        return Ok(());
+    }
+    for author in authors {
+        let allowed = if author == peer.name.as_str() {
+            match peer.role {
+                NodeRole::Central | NodeRole::Standby => true,
+                NodeRole::Window => peer.desks.iter().any(|d| d.may_write(kind)),
+            }
+        } else {
+            match peer.role {
+                // Servers are full replicas and relay what others wrote.
+                NodeRole::Central | NodeRole::Standby => true,
+                NodeRole::Window => roster.may_write(author, header),
+            }
+        };
+        if !allowed {
+            return Err(format!(
+                "{author} may not write {kind} records (sent by {} as {})",
+                peer.name, peer.role
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A peer that names itself in its hello must be the node its certificate names.
+pub fn check_hello_name(peer: &NodeIdentity, claimed: &str) -> Result<NodeName, String> {
+    if claimed == peer.name.as_str() {
+        Ok(peer.name.clone())
+    } else {
+        Err(format!(
+            "hello names {claimed:?} but the certificate names {}",
+            peer.name
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lifeline_core::{EpisodeId, OperatorName, RecordId, RecordKind};
+
+    fn id(name: &str, role: NodeRole, desks: &[DeskRole]) -> NodeIdentity {
+        NodeIdentity::new(NodeName::new(name).expect("valid"), role, desks.to_vec())
+    }
+
+    fn header(kind: RecordKind) -> Header {
+        Header {
+            id: RecordId::generate(),
+            kind,
+            origin: NodeName::new("W01").expect("valid"),
+            operator: OperatorName::new("x").expect("valid"),
+            created_ms: 0,
+            episode: None::<EpisodeId>,
+        }
+    }
+
+    #[test]
+    fn only_central_authors_catalogs() {
+        let central = id("central", NodeRole::Central, &[]);
+        let standby = id("standby", NodeRole::Standby, &[]);
+        let w01 = id("W01", NodeRole::Window, &[DeskRole::Admin]);
+        let mut roster = Roster::new();
+        for n in [&central, &standby, &w01] {
+            roster.learn(n);
+        }
+        let cat = header(RecordKind::DrugCatalog);
+        assert!(check(&roster, &central, &cat, &["central".into()]).is_ok());
+        assert!(check(&roster, &standby, &cat, &["central".into()]).is_ok());
+        assert!(check(&roster, &standby, &cat, &["standby".into()]).is_err());
+        assert!(check(&roster, &w01, &cat, &["central".into()]).is_err());
+    }
+
+    #[test]
+    fn windows_write_their_desks_kinds_and_relay_known_authors() {
+        let w01 = id("W01", NodeRole::Window, &[DeskRole::Registration]);
+        let w02 = id("W02", NodeRole::Window, &[DeskRole::Cashier]);
+        let mut roster = Roster::new();
+        roster.learn(&w01);
+        roster.learn(&w02);
+        assert!(check(&roster, &w01, &header(RecordKind::Patient), &["W01".into()]).is_ok());
+        let err = check(&roster, &w01, &header(RecordKind::Invoice), &["W01".into()]).unwrap_err();
+        assert!(err.contains("may not write invoice"), "{err}");
+        // W01 relays W02's invoice: W02 is a known cashier.
+        assert!(check(&roster, &w01, &header(RecordKind::Invoice), &["W02".into()]).is_ok());
+        // ... but not an invoice from a node nobody knows.
+        assert!(check(&roster, &w01, &header(RecordKind::Invoice), &["W99".into()]).is_err());
+    }
+}
