@@ -1,0 +1,120 @@
+//! The store under test, set up as a registration window is in service: a window store that
+//! received the catalogs from central through the merge API (as replication delivers them),
+//! and one patient to register visits for.
+
+use std::path::Path;
+
+use anyhow::{Context, ensure};
+use lifeline_core::desk::{
+    CatalogImport, NewPatient, NewVisit, parse_departments, parse_drugs, parse_services,
+};
+use lifeline_core::record::{InsuranceType, Sex};
+use lifeline_core::store::RemoteChanges;
+use lifeline_core::{
+    Date, DeskRole, NodeName, NodeRole, Operator, OperatorName, RecordId, Store, StoreOptions,
+};
+
+/// The department every benchmark registration is for.
+const DEPARTMENT: &str = "PED-GEN";
+
+/// A window store ready to register visits.
+#[derive(Debug)]
+pub struct Window {
+    pub store: Store,
+    pub registrar: Operator,
+    pub patient: RecordId,
+}
+
+impl Window {
+    /// One registration, as the registration desk makes it: returns once it is durable.
+    pub fn register(&self) -> anyhow::Result<RecordId> {
+        let saved = self
+            .store
+            .register_visit(
+                &self.registrar,
+                NewVisit {
+                    patient: self.patient,
+                    department: DEPARTMENT.to_owned(),
+                    doctor: None,
+                    expert: false,
+                },
+            )
+            .context("register_visit failed")?;
+        Ok(saved.value.header.id)
+    }
+}
+
+/// The hospital's catalogs as shipped in `data/`.
+pub fn catalogs() -> anyhow::Result<CatalogImport> {
+    Ok(CatalogImport {
+        drugs: Some(parse_drugs(include_str!("../../data/drugs.csv"))?),
+        services: Some(parse_services(include_str!("../../data/services.csv"))?),
+        departments: Some(parse_departments(include_str!(
+            "../../data/departments.csv"
+        ))?),
+    })
+}
+
+/// Creates, in `dir`, a central store that imports the catalogs and a window store `W01`
+/// that receives them from it, then registers a patient on the window.
+pub fn window(dir: &Path) -> anyhow::Result<Window> {
+    let admin = Operator::new(OperatorName::new("info1")?, DeskRole::Admin);
+    let registrar = Operator::new(OperatorName::new("reg1")?, DeskRole::Registration);
+    let central = Store::open(
+        dir.join("central.redb"),
+        StoreOptions::new(NodeName::new("central")?, NodeRole::Central),
+    )?;
+    central
+        .import_catalog(&admin, catalogs()?)
+        .context("cannot import the catalogs on central")?;
+    let store = Store::open(
+        dir.join("window.redb"),
+        StoreOptions::new(NodeName::new("W01")?, NodeRole::Window),
+    )?;
+    copy_all(&central, &store)?;
+    drop(central);
+    let patient = store
+        .create_patient(
+            &registrar,
+            NewPatient {
+                patient_no: None,
+                name: "王小明".to_owned(),
+                sex: Sex::Female,
+                birth_date: Date::new(2019, 5, 4).context("2019-05-04 is a date")?,
+                phone: "13800138000".to_owned(),
+                national_id: None,
+                insurance: InsuranceType::Resident,
+            },
+        )
+        .context("cannot create the patient")?
+        .value
+        .header
+        .id;
+    Ok(Window {
+        store,
+        registrar,
+        patient,
+    })
+}
+
+/// Copies every record of `from` into `to` through the merge API, in one commit.
+fn copy_all(from: &Store, to: &Store) -> anyhow::Result<()> {
+    let mut items = Vec::new();
+    for (_, id) in from.feed_since(0, usize::MAX)? {
+        let doc = from
+            .doc(id)?
+            .with_context(|| format!("record {id} is in the feed but not in the store"))?;
+        items.push(RemoteChanges {
+            id,
+            bytes: doc.save(),
+        });
+    }
+    let outcome = to
+        .apply_remote(from.node(), items, |_, _| Ok(()))
+        .context("cannot copy the catalogs to the window")?;
+    ensure!(
+        outcome.rejected.is_empty() && outcome.missing_deps.is_empty(),
+        "the window did not take every catalog record: {outcome:?}"
+    );
+    Ok(())
+}

@@ -1,0 +1,90 @@
+//! lifeline-bench: Lifeline's benchmark harness. Each benchmark measures, prints a table for
+//! people and writes JSON for machines; the binary (`lifeline-bench`) is a thin clap front.
+//!
+//! - [`store`]: durable write latency and group-commit throughput of the store, against a bare
+//!   redb commit of the same bytes in the same run, so the store's overhead is a ratio.
+//!
+//! Timing goals live here, never in tests: the smoke test only checks that a quick run
+//! produces every figure.
+
+pub mod bare;
+pub mod fixture;
+pub mod measure;
+pub mod store;
+
+use std::path::Path;
+
+use anyhow::Context;
+use serde::Serialize;
+
+/// The machine a run was measured on, recorded next to its figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    /// CPUs this process may use.
+    pub nproc: usize,
+    pub os: &'static str,
+    pub arch: &'static str,
+    /// `release` or `debug`; figures from a debug build are not comparable.
+    pub profile: &'static str,
+    /// Where the databases were written: the disk whose fsync is being measured.
+    pub data_dir: String,
+}
+
+impl Machine {
+    pub fn here(data_dir: &Path) -> Machine {
+        Machine {
+            nproc: std::thread::available_parallelism().map_or(1, usize::from),
+            os: std::env::consts::OS,
+            arch: std::env::consts::ARCH,
+            profile: if cfg!(debug_assertions) {
+                "debug"
+            } else {
+                "release"
+            },
+            data_dir: data_dir.display().to_string(),
+        }
+    }
+}
+
+/// Writes `value` as pretty JSON to `path`, creating its directory.
+pub fn write_json(path: &Path, value: &impl Serialize) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let mut text = serde_json::to_string_pretty(value).context("cannot encode the results")?;
+    text.push('\n');
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Now, in milliseconds since the Unix epoch.
+pub fn now_unix_ms() -> i64 {
+    use lifeline_core::Clock;
+    lifeline_core::SystemClock.now_ms()
+}
+
+/// `unix_ms` as an RFC 3339 UTC timestamp, to the second.
+pub fn rfc3339_utc(unix_ms: i64) -> String {
+    const MS_PER_DAY: i64 = 86_400_000;
+    let date = lifeline_core::Date::at(unix_ms, 0);
+    let secs = unix_ms.rem_euclid(MS_PER_DAY) / 1000;
+    format!(
+        "{date}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_in_utc() {
+        assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00Z");
+        // 2026-11-25 09:00 in Beijing is 01:00 UTC.
+        assert_eq!(rfc3339_utc(1_795_568_400_000), "2026-11-25T01:00:00Z");
+        assert_eq!(rfc3339_utc(1_795_568_400_000 - 1), "2026-11-25T00:59:59Z");
+    }
+}
