@@ -1,0 +1,247 @@
+//! Real QUIC on loopback: nodes with certificates from one hospital CA replicate through
+//! `Mesh`, converge, push new commits without polling, and shut a peer that sends garbage.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use lifeline_core::desk::NewPatient;
+use lifeline_core::record::{InsuranceType, Patient, Sex};
+use lifeline_core::{
+    DeskRole, NodeName, NodeRole, Operator, OperatorName, RecordId, Store, StoreOptions,
+};
+use lifeline_sync::driver::{Mesh, MeshConfig, PeerAddr};
+use lifeline_sync::identity::{self, AcceptPolicy, NodeIdentity};
+
+struct TestNode {
+    store: Store,
+    mesh: Mesh,
+    addr: SocketAddr,
+}
+
+fn loopback() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+fn issue(
+    ca_dir: &std::path::Path,
+    name: &str,
+    role: NodeRole,
+    desks: &[DeskRole],
+) -> identity::LoadedIdentity {
+    let id = NodeIdentity::new(NodeName::new(name).expect("valid"), role, desks.to_vec());
+    let files = identity::issue(ca_dir, &id, 30).expect("issue");
+    identity::load(&files.tls_files()).expect("load")
+}
+
+async fn start(
+    dir: &std::path::Path,
+    ca_dir: &std::path::Path,
+    name: &str,
+    role: NodeRole,
+    desks: &[DeskRole],
+    peers: Vec<PeerAddr>,
+) -> TestNode {
+    let store = Store::open(
+        dir.join(format!("{name}.redb")),
+        StoreOptions::new(NodeName::new(name).expect("valid"), role),
+    )
+    .expect("open");
+    let loaded = issue(ca_dir, name, role, desks);
+    let cfg = MeshConfig::new(loopback(), peers, AcceptPolicy::any());
+    let mesh = Mesh::start(store.clone(), loaded, cfg).await.expect("mesh");
+    let addr = mesh.local_addr().expect("bound");
+    TestNode { store, mesh, addr }
+}
+
+fn reg() -> Operator {
+    Operator::new(
+        OperatorName::new("reg1").expect("valid"),
+        DeskRole::Registration,
+    )
+}
+
+fn new_patient(name: &str) -> NewPatient {
+    NewPatient {
+        patient_no: None,
+        name: name.into(),
+        sex: Sex::Male,
+        birth_date: "2017-07-07".parse().expect("valid"),
+        phone: "13600000000".into(),
+        national_id: None,
+        insurance: InsuranceType::SelfPay,
+    }
+}
+
+async fn write(store: &Store, name: String) -> RecordId {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || store.create_patient(&reg(), new_patient(&name)))
+        .await
+        .expect("join")
+        .expect("create")
+        .value
+        .header
+        .id
+}
+
+/// Waits until `f` holds, polling; panics after the deadline.
+async fn eventually(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while tokio::time::Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+fn peer(name: &str, role: NodeRole, addr: SocketAddr) -> PeerAddr {
+    PeerAddr {
+        name: NodeName::new(name).expect("valid"),
+        role,
+        addr,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_converge_over_quic() {
+    let dir = tempfile::tempdir().expect("dir");
+    let ca = dir.path().join("ca");
+    identity::init_ca(&ca).expect("ca");
+    let central = start(dir.path(), &ca, "central", NodeRole::Central, &[], vec![]).await;
+    let desks = [DeskRole::Registration];
+    let w1 = start(
+        dir.path(),
+        &ca,
+        "W01",
+        NodeRole::Window,
+        &desks,
+        vec![peer("central", NodeRole::Central, central.addr)],
+    )
+    .await;
+    let w2 = start(
+        dir.path(),
+        &ca,
+        "W02",
+        NodeRole::Window,
+        &desks,
+        vec![peer("central", NodeRole::Central, central.addr)],
+    )
+    .await;
+
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        ids.push(write(&w1.store, format!("a{i}")).await);
+        ids.push(write(&w2.store, format!("b{i}")).await);
+    }
+    for node in [&central, &w1, &w2] {
+        let store = node.store.clone();
+        let ids = ids.clone();
+        eventually("every record on every node", 20, move || {
+            ids.iter()
+                .all(|id| matches!(store.get::<Patient>(*id), Ok(Some(_))))
+        })
+        .await;
+    }
+    let d = central.store.digest().expect("digest");
+    assert_eq!(w1.store.digest().expect("digest"), d);
+    assert_eq!(w2.store.digest().expect("digest"), d);
+    assert!(
+        central
+            .mesh
+            .is_connected(&NodeName::new("W01").expect("valid"))
+    );
+    let status = w1.mesh.status();
+    assert_eq!(status.len(), 1);
+    assert!(status[0].connected);
+
+    // A new write lands everywhere quickly: pushed on commit, not polled.
+    let late = write(&w1.store, "late".into()).await;
+    let store = w2.store.clone();
+    eventually(
+        "the late record reaches W02 through central",
+        10,
+        move || matches!(store.get::<Patient>(late), Ok(Some(_))),
+    )
+    .await;
+
+    for n in [w1, w2, central] {
+        n.mesh.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_truncated_and_oversized_frames_close_only_that_connection() {
+    let dir = tempfile::tempdir().expect("dir");
+    let ca = dir.path().join("ca");
+    identity::init_ca(&ca).expect("ca");
+    let central = start(dir.path(), &ca, "central", NodeRole::Central, &[], vec![]).await;
+    let before = central.store.digest().expect("digest");
+    let evil = issue(&ca, "W66", NodeRole::Window, &[DeskRole::Registration]);
+    identity::install_crypto_provider();
+    let client = identity::client_config_for(
+        &evil,
+        &NodeName::new("central").expect("valid"),
+        NodeRole::Central,
+    )
+    .expect("client config");
+    let mut endpoint = quinn::Endpoint::client(loopback()).expect("endpoint");
+    endpoint.set_default_client_config(client);
+    let payloads: Vec<Vec<u8>> = vec![
+        b"\x00\x00\x00\x05garbage-that-is-not-postcard".to_vec(),
+        vec![0xff, 0xff, 0xff, 0xff, 1, 2, 3],
+        vec![0, 0, 1, 0, 1, 2],
+    ];
+    for payload in payloads {
+        let conn = endpoint
+            .connect(
+                central.addr,
+                &identity::server_name(&NodeName::new("central").expect("valid")),
+            )
+            .expect("connect")
+            .await
+            .expect("handshake");
+        let (mut send, mut recv) = conn.open_bi().await.expect("stream");
+        send.write_all(&payload).await.expect("write");
+        let _ = send.finish();
+        // The server closes the connection; reading ends with an error or EOF.
+        let closed = tokio::time::timeout(Duration::from_secs(10), async {
+            let mut buf = [0u8; 1024];
+            loop {
+                match recv.read(&mut buf).await {
+                    Ok(Some(_)) => continue,
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            conn.closed().await
+        })
+        .await;
+        assert!(
+            closed.is_ok(),
+            "central did not close a connection that sent garbage"
+        );
+    }
+    assert_eq!(
+        central.store.digest().expect("digest"),
+        before,
+        "nothing stored"
+    );
+    // Central still serves honest peers.
+    let w1 = start(
+        dir.path(),
+        &ca,
+        "W01",
+        NodeRole::Window,
+        &[DeskRole::Registration],
+        vec![peer("central", NodeRole::Central, central.addr)],
+    )
+    .await;
+    let id = write(&w1.store, "honest".into()).await;
+    let store = central.store.clone();
+    eventually("central still replicates", 10, move || {
+        matches!(store.get::<Patient>(id), Ok(Some(_)))
+    })
+    .await;
+    w1.mesh.shutdown().await;
+    central.mesh.shutdown().await;
+}
