@@ -1,0 +1,369 @@
+//! Loading a node's own TLS material and checking it before the node goes on the network:
+//! every file readable and PEM, the certificate carrying an identity, chaining to the CA,
+//! inside its validity, and matching the private key.
+
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use lifeline_core::NodeName;
+use rustls::client::WebPkiServerVerifier;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::WebPkiClientVerifier;
+use rustls::sign::CertifiedKey;
+use rustls::{InconsistentKeys, RootCertStore};
+use x509_parser::certificate::X509Certificate;
+
+use super::ca::{CA_CERT_FILE, warn_if_readable_by_others};
+use super::tls::crypto_provider;
+use super::{IdentityError, NodeIdentity};
+
+/// Paths of a node's TLS material.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The hospital CA certificate (`ca.pem`).
+    pub ca: PathBuf,
+    /// The node's certificate (`<name>.pem`); intermediates may follow it in the file.
+    pub cert: PathBuf,
+    /// The node's private key (`<name>.key`).
+    pub key: PathBuf,
+}
+
+impl TlsFiles {
+    /// The layout [`super::init_ca`] and [`super::issue`] write: `dir/ca.pem`,
+    /// `dir/<name>.pem`, `dir/<name>.key`.
+    pub fn in_dir(dir: &Path, name: &NodeName) -> TlsFiles {
+        TlsFiles {
+            ca: dir.join(CA_CERT_FILE),
+            cert: dir.join(format!("{name}.pem")),
+            key: dir.join(format!("{name}.key")),
+        }
+    }
+}
+
+/// A node's checked TLS material and the identity its certificate carries.
+pub struct LoadedIdentity {
+    identity: NodeIdentity,
+    files: TlsFiles,
+    roots: Arc<RootCertStore>,
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    not_after: SystemTime,
+}
+
+impl LoadedIdentity {
+    /// Who this node is, as its certificate says.
+    pub fn identity(&self) -> &NodeIdentity {
+        &self.identity
+    }
+
+    /// Where the material was loaded from.
+    pub fn files(&self) -> &TlsFiles {
+        &self.files
+    }
+
+    /// When the node's certificate expires (for `status` and early warnings).
+    pub fn not_after(&self) -> SystemTime {
+        self.not_after
+    }
+
+    pub(super) fn roots(&self) -> Arc<RootCertStore> {
+        Arc::clone(&self.roots)
+    }
+
+    pub(super) fn chain(&self) -> Vec<CertificateDer<'static>> {
+        self.chain.clone()
+    }
+
+    pub(super) fn key(&self) -> PrivateKeyDer<'static> {
+        self.key.clone_key()
+    }
+}
+
+impl Clone for LoadedIdentity {
+    fn clone(&self) -> Self {
+        LoadedIdentity {
+            identity: self.identity.clone(),
+            files: self.files.clone(),
+            roots: Arc::clone(&self.roots),
+            chain: self.chain.clone(),
+            key: self.key.clone_key(),
+            not_after: self.not_after,
+        }
+    }
+}
+
+impl fmt::Debug for LoadedIdentity {
+    // Never prints the private key.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoadedIdentity")
+            .field("identity", &self.identity)
+            .field("files", &self.files)
+            .field("not_after", &self.not_after)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether [`load`] refuses a certificate outside its validity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ExpiryCheck {
+    Refuse,
+    Allow,
+}
+
+/// Loads and checks a node's own material: each file readable and PEM, the certificate
+/// carrying a node identity, chaining to the CA, valid now, and matching the key. The error
+/// names the file and the problem.
+pub fn load(files: &TlsFiles) -> Result<LoadedIdentity, IdentityError> {
+    load_checked(files, ExpiryCheck::Refuse)
+}
+
+/// [`load`] without the validity dates check (everything else is checked). For showing an
+/// expired certificate in `status`, and for tests that need peers with expired certificates;
+/// such a node is refused by every peer at the handshake.
+pub fn load_allowing_expired(files: &TlsFiles) -> Result<LoadedIdentity, IdentityError> {
+    load_checked(files, ExpiryCheck::Allow)
+}
+
+fn load_checked(files: &TlsFiles, expiry: ExpiryCheck) -> Result<LoadedIdentity, IdentityError> {
+    let ca_pem = read_file(&files.ca)?;
+    let ca_der = read_single_cert(&files.ca, &ca_pem, "CA certificate")?;
+    let (_, ca_x509) =
+        x509_parser::parse_x509_certificate(&ca_der).map_err(|e| IdentityError::NotCa {
+            path: files.ca.clone(),
+            detail: format!("not an X.509 certificate ({e})"),
+        })?;
+    if !ca_x509.is_ca() {
+        return Err(IdentityError::NotCa {
+            path: files.ca.clone(),
+            detail: "it has no CA rights (basic constraints)".to_owned(),
+        });
+    }
+    let mut roots = RootCertStore::empty();
+    roots
+        .add(ca_der.clone())
+        .map_err(|e| IdentityError::NotCa {
+            path: files.ca.clone(),
+            detail: e.to_string(),
+        })?;
+    let roots = Arc::new(roots);
+
+    let cert_pem = read_file(&files.cert)?;
+    let chain = read_certs(&files.cert, &cert_pem, "certificate")?;
+    let Some((end_entity, intermediates)) = chain.split_first() else {
+        // read_certs never returns an empty list; keep the error honest anyway.
+        return Err(IdentityError::NotPem {
+            path: files.cert.clone(),
+            expected: "certificate",
+            detail: "no certificate found".to_owned(),
+        });
+    };
+
+    let key_pem = read_file(&files.key)?;
+    warn_if_readable_by_others(&files.key);
+    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| IdentityError::NotPem {
+        path: files.key.clone(),
+        expected: "private key",
+        detail: e.to_string(),
+    })?;
+
+    let (_, x509) = x509_parser::parse_x509_certificate(end_entity).map_err(|e| {
+        IdentityError::CertIdentity {
+            path: files.cert.clone(),
+            problem: super::CertIdentityProblem::NotX509 {
+                detail: e.to_string(),
+            },
+        }
+    })?;
+    let identity =
+        NodeIdentity::from_x509(&x509).map_err(|problem| IdentityError::CertIdentity {
+            path: files.cert.clone(),
+            problem,
+        })?;
+    let not_after = cert_not_after(&x509);
+    let now = SystemTime::now();
+    let verify_at = match expiry {
+        ExpiryCheck::Refuse => {
+            check_dates(&files.cert, &x509, now)?;
+            now
+        }
+        // Check the chain as of a moment inside the certificate's validity.
+        ExpiryCheck::Allow => not_after
+            .checked_sub(Duration::from_secs(1))
+            .unwrap_or(SystemTime::UNIX_EPOCH),
+    };
+    let verify_at = UnixTime::since_unix_epoch(
+        verify_at
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO),
+    );
+
+    check_chain(
+        files,
+        &roots,
+        end_entity,
+        intermediates,
+        &identity,
+        verify_at,
+    )?;
+    check_key(files, &chain, &key)?;
+
+    Ok(LoadedIdentity {
+        identity,
+        files: files.clone(),
+        roots,
+        chain,
+        key,
+        not_after,
+    })
+}
+
+/// The certificate must serve both as a server and as a client certificate of this CA.
+fn check_chain(
+    files: &TlsFiles,
+    roots: &Arc<RootCertStore>,
+    end_entity: &CertificateDer<'static>,
+    intermediates: &[CertificateDer<'static>],
+    identity: &NodeIdentity,
+    now: UnixTime,
+) -> Result<(), IdentityError> {
+    let untrusted = |reason: String| IdentityError::Untrusted {
+        path: files.cert.clone(),
+        ca: files.ca.clone(),
+        reason,
+    };
+    let provider = crypto_provider();
+    let server_verifier =
+        WebPkiServerVerifier::builder_with_provider(Arc::clone(roots), Arc::clone(&provider))
+            .build()
+            .map_err(|e| untrusted(e.to_string()))?;
+    let dns_name = identity.server_name();
+    let server_name = ServerName::try_from(dns_name.as_str())
+        .map_err(|e| untrusted(format!("its DNS name {dns_name:?} is invalid: {e}")))?;
+    rustls::client::danger::ServerCertVerifier::verify_server_cert(
+        server_verifier.as_ref(),
+        end_entity,
+        intermediates,
+        &server_name,
+        &[],
+        now,
+    )
+    .map_err(|e| untrusted(format!("as a server certificate: {e}")))?;
+
+    let client_verifier = WebPkiClientVerifier::builder_with_provider(Arc::clone(roots), provider)
+        .build()
+        .map_err(|e| untrusted(e.to_string()))?;
+    client_verifier
+        .verify_client_cert(end_entity, intermediates, now)
+        .map_err(|e| untrusted(format!("as a client certificate: {e}")))?;
+    Ok(())
+}
+
+fn check_key(
+    files: &TlsFiles,
+    chain: &[CertificateDer<'static>],
+    key: &PrivateKeyDer<'static>,
+) -> Result<(), IdentityError> {
+    let signing_key = crypto_provider()
+        .key_provider
+        .load_private_key(key.clone_key())
+        .map_err(|e| IdentityError::UnusableKey {
+            path: files.key.clone(),
+            detail: e.to_string(),
+        })?;
+    match CertifiedKey::new(chain.to_vec(), signing_key).keys_match() {
+        Ok(()) | Err(rustls::Error::InconsistentKeys(InconsistentKeys::Unknown)) => Ok(()),
+        Err(rustls::Error::InconsistentKeys(InconsistentKeys::KeyMismatch)) => {
+            Err(IdentityError::KeyMismatch {
+                key: files.key.clone(),
+                cert: files.cert.clone(),
+            })
+        }
+        Err(e) => Err(IdentityError::UnusableKey {
+            path: files.key.clone(),
+            detail: e.to_string(),
+        }),
+    }
+}
+
+fn check_dates(
+    path: &Path,
+    x509: &X509Certificate<'_>,
+    now: SystemTime,
+) -> Result<(), IdentityError> {
+    let now_secs = match now.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(_) => 0,
+    };
+    let validity = x509.validity();
+    if now_secs < validity.not_before.timestamp() {
+        return Err(IdentityError::NotYetValid {
+            path: path.to_owned(),
+            not_before: validity.not_before.to_string(),
+        });
+    }
+    if now_secs > validity.not_after.timestamp() {
+        return Err(IdentityError::Expired {
+            path: path.to_owned(),
+            not_after: validity.not_after.to_string(),
+        });
+    }
+    Ok(())
+}
+
+fn cert_not_after(x509: &X509Certificate<'_>) -> SystemTime {
+    let secs = x509.validity().not_after.timestamp();
+    match u64::try_from(secs) {
+        Ok(secs) => SystemTime::UNIX_EPOCH + Duration::from_secs(secs),
+        Err(_) => SystemTime::UNIX_EPOCH,
+    }
+}
+
+pub(super) fn read_file(path: &Path) -> Result<Vec<u8>, IdentityError> {
+    fs::read(path).map_err(|source| IdentityError::Read {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Every `CERTIFICATE` section of a PEM file; at least one.
+pub(super) fn read_certs(
+    path: &Path,
+    pem: &[u8],
+    expected: &'static str,
+) -> Result<Vec<CertificateDer<'static>>, IdentityError> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| IdentityError::NotPem {
+            path: path.to_owned(),
+            expected,
+            detail: e.to_string(),
+        })?;
+    if certs.is_empty() {
+        return Err(IdentityError::NotPem {
+            path: path.to_owned(),
+            expected,
+            detail: "no `-----BEGIN CERTIFICATE-----` section found".to_owned(),
+        });
+    }
+    Ok(certs)
+}
+
+/// The one CA certificate in `pem`.
+pub(super) fn read_single_cert(
+    path: &Path,
+    pem: &[u8],
+    expected: &'static str,
+) -> Result<CertificateDer<'static>, IdentityError> {
+    let mut certs = read_certs(path, pem, expected)?;
+    match certs.len() {
+        1 => Ok(certs.remove(0)),
+        count => Err(IdentityError::CaCount {
+            path: path.to_owned(),
+            count,
+        }),
+    }
+}
