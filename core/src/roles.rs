@@ -91,8 +91,8 @@ impl DeskRole {
     pub fn may_write(self, kind: RecordKind) -> bool {
         use RecordKind as K;
         match self {
-            DeskRole::Registration => matches!(kind, K::Patient | K::Visit),
-            DeskRole::Cashier => matches!(kind, K::Charge | K::Invoice),
+            DeskRole::Registration => matches!(kind, K::Patient | K::Visit | K::Lease),
+            DeskRole::Cashier => matches!(kind, K::Charge | K::Invoice | K::Lease),
             DeskRole::Pharmacy => matches!(kind, K::Prescription | K::Dispense),
             DeskRole::Triage => matches!(kind, K::Visit),
             DeskRole::Doctor => matches!(kind, K::Prescription | K::Visit | K::Charge),

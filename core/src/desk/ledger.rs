@@ -12,7 +12,7 @@ use crate::numbers::{
     Duplicate, IssuedNumber, MAX_LEASE, NumberError, NumberRange, NumberUse, RangeReport,
     RangeState, Series, next_number, range_line,
 };
-use crate::record::{Invoice, RecordKind};
+use crate::record::{Invoice, Lease, LeasedRange, RecordKind};
 use crate::roles::{DeskRole, NodeRole, Operator};
 use crate::rules::RuleError;
 use crate::store::audit_event;
@@ -29,6 +29,19 @@ fn decode<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T,
 fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).unwrap_or_default()
 }
+
+/// Where a lessor's numbers start. Central and the standby lease from disjoint halves of the
+/// number space, so that the standby acting as primary during an outage can never hand out a
+/// range central also handed out.
+pub fn lessor_base(role: NodeRole) -> u64 {
+    match role {
+        NodeRole::Standby => STANDBY_LESSOR_BASE,
+        _ => 1,
+    }
+}
+
+/// First number the standby leases.
+pub const STANDBY_LESSOR_BASE: u64 = 500_000_001;
 
 impl Tx<'_> {
     pub(crate) fn ranges(&self) -> Result<Vec<RangeState>, ReadError> {
@@ -181,7 +194,7 @@ impl Store {
             let start = {
                 let t = tx.r().open_table(LESSOR).ctx("reading the lessor cursor")?;
                 let v = t.get(series.code()).ctx("reading the lessor cursor")?;
-                v.map(|v| v.value()).unwrap_or(1)
+                v.map(|v| v.value()).unwrap_or(lessor_base(tx.opts().role))
             };
             let end =
                 start
@@ -359,5 +372,168 @@ impl Store {
             duplicates,
             overlapping_ranges: overlapping,
         })
+    }
+}
+
+/// A lease request as the lessor and the holder see it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LeaseLine {
+    pub record: RecordId,
+    pub series: Series,
+    pub holder: NodeName,
+    pub size: u64,
+    pub range: Option<(u64, u64)>,
+}
+
+impl Store {
+    /// Numbers left on this node in a series.
+    pub fn numbers_left(&self, series: Series) -> Result<u64, ReadError> {
+        Ok(self
+            .ranges()?
+            .iter()
+            .filter(|r| r.range.series == series && &r.range.holder == self.node())
+            .map(RangeState::remaining)
+            .sum())
+    }
+
+    /// Asks the lessors for a new range: a lease record that central (or the standby acting
+    /// as primary) fills in. A no-op while an earlier request of the series is unfilled.
+    pub fn request_lease(
+        &self,
+        who: &Operator,
+        series: Series,
+        size: u64,
+    ) -> Result<Saved<Option<RecordId>>, WriteError> {
+        if size == 0 || size > MAX_LEASE {
+            return Err(RuleError::from(NumberError::BadLeaseSize {
+                size,
+                max: MAX_LEASE,
+            })
+            .into());
+        }
+        let who = who.clone();
+        self.write(move |tx| {
+            let me = tx.node().clone();
+            for id in tx.ids_of_kind(RecordKind::Lease)? {
+                let lease: Lease = tx.read(id)?;
+                if lease.holder == me && lease.series == series.name() && lease.range.is_none() {
+                    return Ok(Saved::new(None));
+                }
+            }
+            let lease = Lease {
+                header: tx.new_header(RecordKind::Lease, &who)?,
+                series: series.name().to_owned(),
+                holder: me,
+                size,
+                range: None,
+            };
+            tx.create(&lease, &who, "range.request")?;
+            Ok(Saved::new(Some(lease.header.id)))
+        })
+    }
+
+    /// On a lessor: fills every open lease request from its own cursor. Returns how many.
+    pub fn fill_lease_requests(&self, who: &Operator) -> Result<Saved<usize>, WriteError> {
+        if self.role() == NodeRole::Window {
+            return Err(RuleError::from(NumberError::NotLessor).into());
+        }
+        let who = who.clone();
+        self.write(move |tx| {
+            let mut filled = 0;
+            for id in tx.ids_of_kind(RecordKind::Lease)? {
+                let lease: Lease = tx.read(id)?;
+                if lease.range.is_some() {
+                    continue;
+                }
+                let Some(series) = Series::parse(&lease.series) else {
+                    continue;
+                };
+                let size = lease.size.clamp(1, MAX_LEASE);
+                let start = {
+                    let t = tx.r().open_table(LESSOR).ctx("reading the lessor cursor")?;
+                    let v = t.get(series.code()).ctx("reading the lessor cursor")?;
+                    v.map(|v| v.value()).unwrap_or(lessor_base(tx.opts().role))
+                };
+                let end = start + size - 1;
+                tx.w()
+                    .open_table(LESSOR)
+                    .ctx("writing the lessor cursor")?
+                    .insert(series.code(), end + 1)
+                    .ctx("writing the lessor cursor")?;
+                let granted = LeasedRange {
+                    start,
+                    end,
+                    leased_by: tx.node().clone(),
+                    leased_ms: tx.now_ms(),
+                };
+                tx.edit(id, &who, "range.lease", |t| {
+                    super::set_field(t, "range", Some(&granted))
+                })?;
+                filled += 1;
+            }
+            Ok(Saved::new(filled))
+        })
+    }
+
+    /// On a holder: takes every range granted to this node into its ledger. Returns how many
+    /// were new.
+    pub fn accept_granted_leases(&self, who: &Operator) -> Result<usize, WriteError> {
+        let mut accepted = 0;
+        let held: Vec<String> = self.ranges()?.into_iter().map(|r| r.range.id).collect();
+        for line in self.leases()? {
+            let (Some((start, end)), true) = (line.range, &line.holder == self.node()) else {
+                continue;
+            };
+            let Some(lease) = self.get::<Lease>(line.record)? else {
+                continue;
+            };
+            let Some(granted) = lease.range else { continue };
+            let range = NumberRange::new(
+                line.series,
+                line.holder.clone(),
+                start,
+                end,
+                granted.leased_by,
+                granted.leased_ms,
+            )
+            .map_err(RuleError::from)?;
+            if held.contains(&range.id) {
+                continue;
+            }
+            match self.accept_lease(who, range) {
+                Ok(_) => accepted += 1,
+                // A range that overlaps one already held (two lessors answered one request
+                // with the same numbers) is refused and reported, never used.
+                Err(WriteError::Rule(RuleError::Number(NumberError::Overlap {
+                    new,
+                    existing,
+                }))) => {
+                    tracing::error!(%new, %existing, "refused an overlapping range");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(accepted)
+    }
+
+    /// Every lease request this node knows.
+    pub fn leases(&self) -> Result<Vec<LeaseLine>, ReadError> {
+        let mut out = Vec::new();
+        for id in self.ids_of_kind(RecordKind::Lease)? {
+            let Some(lease) = self.get::<Lease>(id)? else {
+                continue;
+            };
+            let Some(series) = Series::parse(&lease.series) else {
+                continue;
+            };
+            out.push(LeaseLine {
+                record: id,
+                series,
+                holder: lease.holder,
+                size: lease.size,
+                range: lease.range.map(|r| (r.start, r.end)),
+            });
+        }
+        Ok(out)
     }
 }

@@ -5,6 +5,7 @@
 
 mod billing;
 mod catalog;
+mod episodes;
 mod ledger;
 mod mode;
 mod patients;
@@ -14,6 +15,8 @@ mod visits;
 
 pub use billing::{NewCharge, NewChargeLine, Settlement};
 pub use catalog::{CatalogImport, CsvError, parse_departments, parse_drugs, parse_services};
+pub use episodes::{EpisodeSummary, LeaveScope, grade};
+pub use ledger::{LeaseLine, STANDBY_LESSOR_BASE, lessor_base};
 pub use mode::EpisodeInfo;
 pub use patients::{NewPatient, PatientEdit};
 pub use pharmacy::{NewPrescription, NewPrescriptionItem, PharmacyEntry};

@@ -12,7 +12,7 @@ use crate::WriteError;
 use crate::clock::{Date, UnixMs};
 use crate::id::RecordId;
 use crate::numbers::{Series, emergency_registration_no};
-use crate::record::{CatalogKind, Patient, RecordKind, ServiceCatalog, Visit, catalog_id};
+use crate::record::{CatalogKind, Department, Patient, RecordKind, Visit, catalog_id};
 use crate::roles::Operator;
 use crate::rules::{RuleError, check_text};
 use crate::status::{Status, StatusLog, VisitStatus};
@@ -69,19 +69,24 @@ impl Store {
                 }
                 .into());
             }
-            let catalog_id = catalog_id(CatalogKind::Service);
-            if tx.doc(catalog_id)?.is_none() {
-                return Err(RuleError::CatalogMissing { catalog: "service" }.into());
-            }
-            let catalog: ServiceCatalog = tx.read(catalog_id)?;
-            let dept =
-                catalog
-                    .departments
-                    .get(&new.department)
+            // Only the department is read, not the whole catalog: this runs for every
+            // registration.
+            let dept: Department = {
+                let doc = tx
+                    .doc(catalog_id(CatalogKind::Service))?
+                    .ok_or(RuleError::CatalogMissing { catalog: "service" })?;
+                let path = [
+                    autosurgeon::Prop::Key("departments".into()),
+                    autosurgeon::Prop::Key(new.department.as_str().into()),
+                ];
+                autosurgeon::hydrate_path(&*doc, &automerge::ROOT, path)
+                    .ok()
+                    .flatten()
                     .ok_or_else(|| RuleError::UnknownCode {
                         catalog: "department",
                         code: new.department.clone(),
-                    })?;
+                    })?
+            };
             let fee = if new.expert {
                 dept.expert_fee
             } else {

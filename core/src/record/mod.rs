@@ -52,10 +52,14 @@ pub enum RecordKind {
     DrugCatalog = 7,
     #[autosurgeon(rename = "service_catalog")]
     ServiceCatalog = 8,
+    #[autosurgeon(rename = "episode")]
+    Episode = 9,
+    #[autosurgeon(rename = "lease")]
+    Lease = 10,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 8] = [
+    pub const ALL: [RecordKind; 10] = [
         RecordKind::Patient,
         RecordKind::Visit,
         RecordKind::Prescription,
@@ -64,6 +68,8 @@ impl RecordKind {
         RecordKind::Dispense,
         RecordKind::DrugCatalog,
         RecordKind::ServiceCatalog,
+        RecordKind::Episode,
+        RecordKind::Lease,
     ];
 
     pub fn code(self) -> u8 {
@@ -84,6 +90,8 @@ impl RecordKind {
             RecordKind::Dispense => "dispense",
             RecordKind::DrugCatalog => "drug_catalog",
             RecordKind::ServiceCatalog => "service_catalog",
+            RecordKind::Episode => "episode",
+            RecordKind::Lease => "lease",
         }
     }
 
@@ -349,3 +357,54 @@ pub const CENTRAL_ACK_KEY: &str = "central_ack";
 
 /// Central's receipt of a record created during an episode.
 pub type CentralAck = Stamp;
+
+/// One node's part in an emergency episode.
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
+pub struct EpisodeNode {
+    pub joined_ms: UnixMs,
+    /// When this node left emergency mode (back to normal and reconciled, or stopped).
+    pub left_ms: Option<UnixMs>,
+    /// The reference data this node worked from: catalog versions and when they last
+    /// changed, so the report can say how old the prices were.
+    pub drug_catalog_version: u64,
+    pub service_catalog_version: u64,
+    pub catalog_changed_ms: Option<UnixMs>,
+}
+
+/// An emergency episode ("YJ"), replicated so that every node agrees on one per outage.
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
+pub struct Episode {
+    pub header: Header,
+    pub episode_id: EpisodeId,
+    pub reason: String,
+    /// Opened automatically (central unreachable) or by an administrator.
+    pub automatic: bool,
+    pub opened_ms: UnixMs,
+    pub closed_ms: Option<UnixMs>,
+    pub closed_by: Option<OperatorName>,
+    pub nodes: BTreeMap<String, EpisodeNode>,
+    /// Set when this episode was opened independently during the same outage as another:
+    /// the survivor that every node now reports under.
+    pub merged_into: Option<EpisodeId>,
+}
+record!(Episode, Episode);
+
+/// A request for a number range by a node, filled in by a lessor (central, or the standby
+/// acting as primary). Ranges travel as records so they reach the window through the mesh.
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
+pub struct Lease {
+    pub header: Header,
+    pub series: String,
+    pub holder: NodeName,
+    pub size: u64,
+    pub range: Option<LeasedRange>,
+}
+record!(Lease, Lease);
+
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
+pub struct LeasedRange {
+    pub start: u64,
+    pub end: u64,
+    pub leased_by: NodeName,
+    pub leased_ms: UnixMs,
+}

@@ -140,10 +140,12 @@ fn run_batch(shared: &Shared, batch: Vec<Job>) -> Vec<Job> {
         Err(e) => Err(WriteError::from(e)),
         Ok(mut tx) => {
             let mut poisoned = false;
+            let mut wrote = false;
             for job in jobs.by_ref() {
                 tx.job_wrote = false;
                 tx.poisoned = false;
                 replies.push((job.run)(&mut tx));
+                wrote |= tx.job_wrote;
                 if tx.poisoned {
                     poisoned = true;
                     break;
@@ -153,28 +155,42 @@ fn run_batch(shared: &Shared, batch: Vec<Job>) -> Vec<Job> {
                 Err(WriteError::Aborted {
                     reason: "another write in the same commit failed halfway".into(),
                 })
-            } else {
+            } else if wrote {
                 tx.finish()
-                    .map(|()| (tx.working, tx.feed_seq))
+                    .map(|()| Some((tx.working, tx.feed_seq)))
                     .map_err(WriteError::from)
+            } else {
+                // Nothing to make durable (every job only read or refused): no commit, no
+                // fsync; the documents loaded still go to the cache.
+                Ok(None)
             }
         }
     };
     let unrun: Vec<Job> = jobs.collect();
-    let committed = outcome.and_then(|working| {
-        w.commit()
-            .map_err(|e| WriteError::from(redb::Error::from(e)))?;
-        Ok(working)
+    let committed = outcome.and_then(|done| {
+        match done {
+            Some(_) => w
+                .commit()
+                .map_err(|e| WriteError::from(redb::Error::from(e)))?,
+            None => w
+                .abort()
+                .map_err(|e| WriteError::from(redb::Error::from(e)))?,
+        }
+        Ok(done)
     });
     match committed {
-        Ok((working, feed_seq)) => {
-            if let Ok(mut cache) = shared.cache.lock() {
-                cache.committed(working.into_iter().map(|(id, doc)| (id, Arc::new(doc))));
-            }
+        Ok(done) => {
+            // The cache first, so that a caller reading right after its reply sees its write.
+            let feed_seq = done.map(|(working, feed_seq)| {
+                if let Ok(mut cache) = shared.cache.lock() {
+                    cache.committed(working.into_iter().map(|(id, doc)| (id, Arc::new(doc))));
+                }
+                feed_seq
+            });
             for reply in replies {
                 reply(Ok(()));
             }
-            if let Ok(subscribers) = shared.subscribers.lock() {
+            if let (Some(feed_seq), Ok(subscribers)) = (feed_seq, shared.subscribers.lock()) {
                 for notify in subscribers.iter() {
                     notify(feed_seq);
                 }
@@ -353,6 +369,20 @@ impl<'a> Tx<'a> {
             self.working.insert(id, doc);
         }
         Ok(self.working.get_mut(&id))
+    }
+
+    /// Records of a kind, as of this batch.
+    pub(crate) fn ids_of_kind(&self, kind: RecordKind) -> Result<Vec<RecordId>, ReadError> {
+        let t = self.w.open_table(tables::BY_KIND).ctx("reading an index")?;
+        let mut out = Vec::new();
+        for entry in t
+            .range((kind.code(), [0u8; 16])..=(kind.code(), [0xffu8; 16]))
+            .ctx("reading an index")?
+        {
+            let (k, _) = entry.ctx("reading an index")?;
+            out.push(RecordId::from_bytes(k.value().1));
+        }
+        Ok(out)
     }
 
     /// Records linked to a patient, as of this batch.
