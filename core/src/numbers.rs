@@ -185,7 +185,7 @@ pub fn next_number(series: Series, ranges: &mut [RangeState]) -> Result<(usize, 
 }
 
 /// One range's line in the range report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RangeLine {
     pub range_id: String,
     pub series: Series,
@@ -202,7 +202,7 @@ pub struct RangeLine {
 }
 
 /// The range report: per range, the numbers issued, voided and unused, with the proof.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RangeReport {
     pub node: NodeName,
     pub ranges: Vec<RangeLine>,
@@ -213,7 +213,7 @@ pub struct RangeReport {
     pub overlapping_ranges: Vec<(String, String)>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Duplicate {
     pub series: Series,
     pub number: u64,

@@ -39,7 +39,9 @@ impl Roster {
             Some((NodeRole::Central, _)) => true,
             Some((_, _)) if header.kind.is_catalog() => false,
             Some((NodeRole::Standby, _)) => true,
-            Some((NodeRole::Window, desks)) => desks.iter().any(|d| d.may_write(header.kind)),
+            Some((NodeRole::Window, desks)) => {
+                header.kind.is_node_record() || desks.iter().any(|d| d.may_write(header.kind))
+            }
             None => false,
         }
     }
@@ -74,7 +76,7 @@ pub fn check(
         let allowed = if author == peer.name.as_str() {
             match peer.role {
                 NodeRole::Central | NodeRole::Standby => true,
-                NodeRole::Window => peer.desks.iter().any(|d| d.may_write(kind)),
+                NodeRole::Window => kind.is_node_record() || peer.desks.iter().any(|d| d.may_write(kind)),
             }
         } else {
             match peer.role {
@@ -153,6 +155,8 @@ mod tests {
         assert!(err.contains("may not write invoice"), "{err}");
         // W01 relays W02's invoice: W02 is a known cashier.
         assert!(check(&roster, &w01, &header(RecordKind::Invoice), &["W02".into()]).is_ok());
+        // Episodes and range requests are the node's own, whatever its desks.
+        assert!(check(&roster, &w01, &header(RecordKind::Episode), &["W01".into()]).is_ok());
         // ... but not an invoice from a node nobody knows.
         assert!(check(&roster, &w01, &header(RecordKind::Invoice), &["W99".into()]).is_err());
     }

@@ -504,8 +504,7 @@ impl Session {
         if self.emergency.is_none() {
             self.emergency = Some(self.store.unreconciled()?.into_iter().collect());
         }
-        // Bounded: each pass either sends a batch or moves the cursor past records the peer
-        // already has.
+        // Bounded: each pass sends a batch, or skips emergency records the peer already has.
         for _ in 0..64 {
             let pending: Vec<RecordId> = match self.emergency.as_mut() {
                 Some(q) if !q.is_empty() => {
@@ -545,12 +544,9 @@ impl Session {
                 }
                 upto = seq;
             }
-            if docs.is_empty() {
-                // The peer has all of this page already (e.g. records it sent us).
-                self.store.record_ack(&self.peer.name, upto, Vec::new())?;
-                self.send_cursor = upto;
-                continue;
-            }
+            // Even when the peer has all of this page already (e.g. records it sent us), the
+            // batch goes, empty: the peer's cursor into our feed is the one that counts on
+            // reconnect, and it must move too.
             self.send_batch(Some(upto), docs);
             return Ok(());
         }

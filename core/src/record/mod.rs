@@ -95,6 +95,12 @@ impl RecordKind {
         }
     }
 
+    /// Records a node writes about itself (episodes it takes part in, ranges it asks for),
+    /// whatever desks it has.
+    pub fn is_node_record(self) -> bool {
+        matches!(self, RecordKind::Episode | RecordKind::Lease)
+    }
+
     /// Reference data: written only by central.
     pub fn is_catalog(self) -> bool {
         matches!(self, RecordKind::DrugCatalog | RecordKind::ServiceCatalog)

@@ -1,0 +1,69 @@
+//! The command line: one subcommand per module in `commands/`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::commands;
+
+#[derive(Debug, Parser)]
+#[command(name = "lifeline", version, about = "Keeps a hospital's outpatient windows working when the central system fails")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where a command finds the node it talks to.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NodeArg {
+    /// The node's config file (the daemon's).
+    #[arg(long, short = 'c', default_value = "node.toml")]
+    pub config: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a node: store, mesh replication and the desks' API (headless).
+    Daemon(NodeArg),
+    /// Show the node, its mode and episode, its peers, backlogs, ranges and store size.
+    Status(commands::status::StatusArgs),
+    /// The hospital CA: create it, issue node certificates.
+    #[command(subcommand)]
+    Ca(commands::ca::CaCommand),
+    /// Desk operators and their API tokens.
+    #[command(subcommand)]
+    Operator(commands::operator::OperatorCommand),
+    /// Declare or end an emergency episode by hand.
+    #[command(subcommand)]
+    Emergency(commands::emergency::EmergencyCommand),
+    /// Reference data (central only).
+    #[command(subcommand)]
+    Catalog(commands::catalog::CatalogCommand),
+    /// Number ranges: lease (central/standby), show the range report.
+    #[command(subcommand)]
+    Ranges(commands::ranges::RangesCommand),
+    /// Run a whole local hospital with an outage, on loopback.
+    Demo(commands::demo::DemoArgs),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Daemon(node) => commands::daemon::run(&node),
+        Command::Status(args) => commands::status::run(&args),
+        Command::Ca(cmd) => commands::ca::run(cmd),
+        Command::Operator(cmd) => commands::operator::run(cmd),
+        Command::Emergency(cmd) => commands::emergency::run(cmd),
+        Command::Catalog(cmd) => commands::catalog::run(cmd),
+        Command::Ranges(cmd) => commands::ranges::run(cmd),
+        Command::Demo(args) => commands::demo::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("lifeline: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! The CLI's way to a running daemon: its local API, with the admin token the daemon wrote to
+//! its data directory (readable by the node's owner only).
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::config::Config;
+
+/// A connection to one node's API.
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: String,
+    token: String,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    /// From a node's config: the API address and the admin token.
+    pub fn for_config(config: &Config) -> anyhow::Result<Client> {
+        let token_path = config.admin_token_path();
+        let token = std::fs::read_to_string(&token_path).with_context(|| {
+            format!(
+                "cannot read the admin token {} (is the daemon running, and are you its owner?)",
+                token_path.display()
+            )
+        })?;
+        Ok(Client::new(&config.api.listen.to_string(), token.trim()))
+    }
+
+    pub fn new(addr: &str, token: &str) -> Client {
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(std::time::Duration::from_secs(30)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Client {
+            base: format!("http://{addr}"),
+            token: token.to_owned(),
+            agent,
+        }
+    }
+
+    pub fn with_token(&self, token: &str) -> Client {
+        Client {
+            base: self.base.clone(),
+            token: token.to_owned(),
+            agent: self.agent.clone(),
+        }
+    }
+
+    pub fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        let resp = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .header("Authorization", format!("Bearer {}", self.token))
+            .call()
+            .with_context(|| format!("cannot reach the node at {} (is the daemon running?)", self.base))?;
+        decode(path, resp)
+    }
+
+    pub fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> anyhow::Result<T> {
+        let resp = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Authorization", format!("Bearer {}", self.token))
+            .send_json(body)
+            .with_context(|| format!("cannot reach the node at {} (is the daemon running?)", self.base))?;
+        decode(path, resp)
+    }
+}
+
+fn decode<T: DeserializeOwned>(path: &str, resp: ureq::http::Response<ureq::Body>) -> anyhow::Result<T> {
+    let status = resp.status();
+    let text = resp
+        .into_body()
+        .read_to_string()
+        .with_context(|| format!("{path}: unreadable answer"))?;
+    if !status.is_success() {
+        let message = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+            .unwrap_or(text);
+        bail!("{path}: {status}: {message}");
+    }
+    serde_json::from_str(&text).with_context(|| format!("{path}: unexpected answer"))
+}

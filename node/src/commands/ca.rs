@@ -1,0 +1,68 @@
+//! `lifeline ca init|issue`: the hospital CA and node certificates.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Subcommand;
+use lifeline_core::{DeskRole, NodeName, NodeRole};
+use lifeline_sync::identity::{self, NodeIdentity};
+
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// Create the hospital CA (ca.pem, and ca.key with mode 0600) in a directory.
+    Init {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Issue a node certificate (<name>.pem, <name>.key with mode 0600) signed by the CA.
+    Issue {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        role: String,
+        /// Desk roles at this node, comma-separated (registration, cashier, pharmacy, triage,
+        /// doctor, admin).
+        #[arg(long, value_delimiter = ',')]
+        desks: Vec<String>,
+        /// Validity in days.
+        #[arg(long, default_value_t = 825)]
+        days: u32,
+    },
+}
+
+pub fn run(cmd: CaCommand) -> anyhow::Result<()> {
+    match cmd {
+        CaCommand::Init { dir } => {
+            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            let files = identity::init_ca(&dir)?;
+            println!("created the hospital CA: {} (key {}, mode 0600)", files.cert.display(), files.key.display());
+        }
+        CaCommand::Issue {
+            dir,
+            name,
+            role,
+            desks,
+            days,
+        } => {
+            let name = NodeName::new(name)?;
+            let role: NodeRole = role.parse()?;
+            let desks = desks
+                .iter()
+                .filter(|d| !d.is_empty())
+                .map(|d| d.parse::<DeskRole>())
+                .collect::<Result<Vec<_>, _>>()?;
+            let id = NodeIdentity::new(name, role, desks);
+            let files = identity::issue(&dir, &id, days)?;
+            println!(
+                "issued {} ({}): {} (key {}, mode 0600), valid {days} days",
+                id.name,
+                id.subject_ou(),
+                files.cert.display(),
+                files.key.display()
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,32 @@
+//! `lifeline daemon --config node.toml`.
+
+use anyhow::Context;
+
+use crate::cli::NodeArg;
+use crate::config::{Config, LogFormat};
+
+pub fn run(node: &NodeArg) -> anyhow::Result<()> {
+    let config = Config::load(&node.config)?;
+    init_tracing(&config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("lifeline")
+        .build()
+        .context("cannot start the async runtime")?;
+    let result = runtime.block_on(crate::daemon::run(config));
+    if let Err(e) = &result {
+        tracing::error!(error = format!("{e:#}"), "the daemon stopped on an error");
+    }
+    result
+}
+
+fn init_tracing(config: &Config) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
+        .with_context(|| format!("log.level {:?}", config.log.level))?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let installed = match config.log.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Human => builder.try_init(),
+    };
+    installed.map_err(|e| anyhow::anyhow!("cannot install the log subscriber: {e}"))
+}

@@ -1,0 +1,38 @@
+//! One module per subcommand.
+
+pub mod ca;
+pub mod catalog;
+pub mod daemon;
+pub mod demo;
+pub mod emergency;
+pub mod operator;
+pub mod ranges;
+pub mod status;
+
+use crate::client::Client;
+use crate::config::Config;
+
+/// Loads a node's config and connects to its daemon as the administrator.
+pub fn admin_client(config_path: &std::path::Path) -> anyhow::Result<(Config, Client)> {
+    let config = Config::load(config_path)?;
+    let client = Client::for_config(&config)?;
+    Ok((config, client))
+}
+
+/// Milliseconds since the epoch as local hospital time (UTC+8), `YYYY-MM-DD HH:MM:SS`.
+pub fn local_time(ms: i64) -> String {
+    const OFFSET_MS: i64 = 8 * 3_600_000;
+    let date = lifeline_core::Date::at(ms, 480);
+    let secs = (ms + OFFSET_MS).rem_euclid(86_400_000) / 1000;
+    format!("{date} {:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+/// A duration in words a person reads at a glance.
+pub fn ago(now_ms: i64, then_ms: i64) -> String {
+    let s = (now_ms - then_ms).max(0) / 1000;
+    match s {
+        0..=59 => format!("{s}s ago"),
+        60..=3599 => format!("{}m{}s ago", s / 60, s % 60),
+        _ => format!("{}h{}m ago", s / 3600, s / 60 % 60),
+    }
+}

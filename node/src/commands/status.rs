@@ -1,0 +1,128 @@
+//! `lifeline status [--json] [--watch]`: what the information department looks at first.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::api::admin::StatusReport;
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    #[arg(long, short = 'c', default_value = "node.toml")]
+    pub config: PathBuf,
+    /// The stable JSON form (see docs/status.md).
+    #[arg(long)]
+    pub json: bool,
+    /// Refresh every 2 seconds until interrupted.
+    #[arg(long)]
+    pub watch: bool,
+}
+
+pub fn run(args: &StatusArgs) -> anyhow::Result<()> {
+    let (_, client) = super::admin_client(&args.config)?;
+    loop {
+        let report: StatusReport = client.get("/admin/status")?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            if args.watch {
+                print!("\x1b[2J\x1b[H");
+            }
+            print!("{}", render(&report));
+        }
+        if !args.watch {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
+/// The human form of the status.
+pub fn render(r: &StatusReport) -> String {
+    use super::{ago, local_time};
+    let now = r.generated_ms;
+    let mut out = String::new();
+    let mode = r.mode.mode.to_uppercase();
+    out.push_str(&format!(
+        "{} ({}{})  mode {mode} since {}",
+        r.node,
+        r.role,
+        if r.desks.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", r.desks.iter().map(|d| d.name()).collect::<Vec<_>>().join(", "))
+        },
+        local_time(r.mode.since_ms)
+    ));
+    if let Some(p) = &r.mode.primary {
+        out.push_str(&format!("  primary: {p}"));
+    }
+    out.push('\n');
+    if let Some(lost) = r.mode.central_lost_since_ms {
+        out.push_str(&format!("central unreachable since {} ({})\n", local_time(lost), ago(now, lost)));
+    }
+    match &r.episode {
+        Some(e) => out.push_str(&format!(
+            "EMERGENCY episode {} since {}: {}\n",
+            e.id,
+            local_time(e.started_ms),
+            e.reason
+        )),
+        None => out.push_str("no emergency episode\n"),
+    }
+    out.push_str("\npeers\n");
+    out.push_str(&format!(
+        "  {:<10} {:<8} {:<12} {:>7} {:<14} {:>8} {:>8}  {}\n",
+        "name", "role", "state", "rtt", "last contact", "to send", "to recv", "convergence"
+    ));
+    for p in &r.peers {
+        let state = if p.connected { "connected" } else { "DOWN" };
+        let rtt = p.rtt_ms.map(|v| format!("{v} ms")).unwrap_or_else(|| "-".into());
+        let last = p.last_contact_ms.map(|t| ago(now, t)).unwrap_or_else(|| "never".into());
+        let conv = match (p.in_sync, p.peer_records) {
+            (Some(true), Some(n)) => format!("in sync for {n} records"),
+            (Some(false), Some(n)) => format!("differs (peer has {n} records)"),
+            _ => "not compared yet".into(),
+        };
+        out.push_str(&format!(
+            "  {:<10} {:<8} {:<12} {:>7} {:<14} {:>8} {:>8}  {conv}\n",
+            p.name,
+            p.role.map(|r| r.name()).unwrap_or("?"),
+            state,
+            rtt,
+            last,
+            p.to_send,
+            p.to_receive
+        ));
+        if p.rejected > 0 {
+            out.push_str(&format!("    {} records refused from this peer (see the audit trail)\n", p.rejected));
+        }
+        if let (false, Some(err)) = (p.connected, &p.last_error) {
+            out.push_str(&format!("    last error: {err}\n"));
+        }
+    }
+    if r.peers.is_empty() {
+        out.push_str("  (no peers yet)\n");
+    }
+    out.push_str(&format!(
+        "\nemergency records not yet reconciled with central: {}\nopen conflicts: {}   recovery worklist: {} items\n",
+        r.unreconciled, r.open_conflicts, r.worklist
+    ));
+    out.push_str("\nnumber ranges\n");
+    for range in &r.ranges {
+        out.push_str(&format!(
+            "  {:<40} {:>8} left (next {})\n",
+            range.range_id, range.remaining, range.next
+        ));
+    }
+    if r.ranges.is_empty() {
+        out.push_str("  (none held)\n");
+    }
+    out.push_str(&format!(
+        "\nstore {}: {} records, {:.1} MiB, {} audit entries\n",
+        r.store.path,
+        r.store.records,
+        r.store.file_bytes as f64 / 1_048_576.0,
+        r.store.audit_entries
+    ));
+    out
+}

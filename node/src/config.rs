@@ -1,0 +1,307 @@
+//! The daemon's TOML configuration: every field documented, every optional field with a
+//! default, parsed strictly (unknown fields are errors) and checked before anything starts.
+//!
+//! ```toml
+//! [node]
+//! name = "W01"                      # as in the node's certificate
+//! role = "window"                   # central | standby | window
+//! desks = ["registration", "triage"] # desk roles working at this node (windows)
+//! data_dir = "/var/lib/lifeline"    # holds store.redb, operators.json, admin.token
+//!
+//! [network]
+//! listen = "0.0.0.0:7400"           # QUIC (UDP)
+//! window_mesh = true                # let other windows connect (isolated-mode meshing)
+//!
+//! [[peers]]                         # nodes this node dials
+//! name = "central"
+//! role = "central"
+//! addr = "10.1.0.10:7400"
+//!
+//! [tls]
+//! ca = "/etc/lifeline/ca.pem"
+//! cert = "/etc/lifeline/W01.pem"
+//! key = "/etc/lifeline/W01.key"
+//!
+//! [api]
+//! listen = "127.0.0.1:7480"         # the desks' local HTTP API; loopback only
+//!
+//! [thresholds]
+//! heartbeat = "1s"                  # ping interval
+//! peer_timeout = "5s"               # a silent peer is gone after this
+//! emergency_after = "30s"           # central unreachable this long opens an episode
+//! low_water = 50                    # warn when this few numbers are left in a range
+//! lease_size = 1000                 # numbers per range a lessor hands out
+//!
+//! [log]
+//! format = "human"                  # human | json
+//! level = "info"                    # a tracing filter, e.g. "info,lifeline_sync=debug"
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use lifeline_core::{DeskRole, NodeName, NodeRole};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub node: NodeSection,
+    #[serde(default)]
+    pub network: NetworkSection,
+    #[serde(default)]
+    pub peers: Vec<PeerSection>,
+    pub tls: TlsSection,
+    #[serde(default)]
+    pub api: ApiSection,
+    #[serde(default)]
+    pub thresholds: Thresholds,
+    #[serde(default)]
+    pub log: LogSection,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSection {
+    pub name: NodeName,
+    pub role: NodeRole,
+    /// Desk roles working at this node. Default: none (servers) .
+    #[serde(default)]
+    pub desks: Vec<DeskRole>,
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSection {
+    /// QUIC listen address. Default 0.0.0.0:7400.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Accept connections from other windows. Default true.
+    #[serde(default = "yes")]
+    pub window_mesh: bool,
+}
+
+impl Default for NetworkSection {
+    fn default() -> Self {
+        NetworkSection {
+            listen: default_listen(),
+            window_mesh: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerSection {
+    pub name: NodeName,
+    pub role: NodeRole,
+    pub addr: SocketAddr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSection {
+    /// Default 127.0.0.1:7480. Must be a loopback address.
+    #[serde(default = "default_api")]
+    pub listen: SocketAddr,
+}
+
+impl Default for ApiSection {
+    fn default() -> Self {
+        ApiSection {
+            listen: default_api(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    #[serde(default = "default_heartbeat", with = "humantime_serde")]
+    pub heartbeat: Duration,
+    #[serde(default = "default_peer_timeout", with = "humantime_serde")]
+    pub peer_timeout: Duration,
+    #[serde(default = "default_emergency_after", with = "humantime_serde")]
+    pub emergency_after: Duration,
+    #[serde(default = "default_low_water")]
+    pub low_water: u64,
+    #[serde(default = "default_lease_size")]
+    pub lease_size: u64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            heartbeat: default_heartbeat(),
+            peer_timeout: default_peer_timeout(),
+            emergency_after: default_emergency_after(),
+            low_water: default_low_water(),
+            lease_size: default_lease_size(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    #[serde(default = "default_log_format")]
+    pub format: LogFormat,
+    #[serde(default = "default_log_level")]
+    pub level: String,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        LogSection {
+            format: default_log_format(),
+            level: default_log_level(),
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 7400))
+}
+fn default_api() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 7480))
+}
+fn yes() -> bool {
+    true
+}
+fn default_heartbeat() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_peer_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_emergency_after() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_low_water() -> u64 {
+    50
+}
+fn default_lease_size() -> u64 {
+    1000
+}
+fn default_log_format() -> LogFormat {
+    LogFormat::Human
+}
+fn default_log_level() -> String {
+    "info".into()
+}
+
+impl Config {
+    /// Reads and checks a config file; errors name the file and what is wrong.
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the config file {}", path.display()))?;
+        let config: Config =
+            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
+        config
+            .check()
+            .with_context(|| format!("{} is not a usable config", path.display()))?;
+        Ok(config)
+    }
+
+    /// Rules serde cannot express.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if !self.api.listen.ip().is_loopback() {
+            bail!("api.listen {} is not a loopback address: the desks' API must not be reachable from the network", self.api.listen);
+        }
+        if self.thresholds.heartbeat.is_zero() || self.thresholds.heartbeat >= self.thresholds.peer_timeout {
+            bail!("thresholds.heartbeat must be above zero and shorter than thresholds.peer_timeout");
+        }
+        if self.thresholds.lease_size == 0 || self.thresholds.lease_size > lifeline_core::numbers::MAX_LEASE {
+            bail!("thresholds.lease_size must be between 1 and {}", lifeline_core::numbers::MAX_LEASE);
+        }
+        let mut names: Vec<&NodeName> = self.peers.iter().map(|p| &p.name).collect();
+        names.sort();
+        if names.windows(2).any(|w| w[0] == w[1]) {
+            bail!("peers lists a node twice");
+        }
+        if names.contains(&&self.node.name) {
+            bail!("peers lists this node itself ({})", self.node.name);
+        }
+        if self.node.role == NodeRole::Window && self.node.desks.is_empty() {
+            bail!("node.desks is empty: a window needs at least one desk role");
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|e| anyhow::anyhow!("log.level {:?} is not a tracing filter: {e}", self.log.level))?;
+        Ok(())
+    }
+
+    pub fn store_path(&self) -> PathBuf {
+        self.node.data_dir.join("store.redb")
+    }
+
+    pub fn operators_path(&self) -> PathBuf {
+        self.node.data_dir.join("operators.json")
+    }
+
+    pub fn admin_token_path(&self) -> PathBuf {
+        self.node.data_dir.join("admin.token")
+    }
+
+    /// The central peer, if configured.
+    pub fn peer_with_role(&self, role: NodeRole) -> Option<&PeerSection> {
+        self.peers.iter().find(|p| p.role == role)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[node]
+name = "W01"
+role = "window"
+desks = ["registration"]
+data_dir = "/tmp/x"
+[tls]
+ca = "ca.pem"
+cert = "W01.pem"
+key = "W01.key"
+"#;
+
+    #[test]
+    fn a_minimal_config_gets_its_defaults() {
+        let c: Config = toml::from_str(MINIMAL).expect("parse");
+        c.check().expect("valid");
+        assert_eq!(c.thresholds.peer_timeout, Duration::from_secs(5));
+        assert_eq!(c.api.listen, default_api());
+        assert!(c.peers.is_empty());
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let typo = MINIMAL.replace("desks", "desk");
+        let err = toml::from_str::<Config>(&typo).unwrap_err().to_string();
+        assert!(err.contains("desk"), "{err}");
+        let bad_role = MINIMAL.replace("\"window\"", "\"janitor\"");
+        assert!(toml::from_str::<Config>(&bad_role).is_err());
+        let mut c: Config = toml::from_str(MINIMAL).expect("parse");
+        c.api.listen = "0.0.0.0:7480".parse().expect("addr");
+        assert!(c.check().unwrap_err().to_string().contains("loopback"));
+        let bad_time = format!("{MINIMAL}\n[thresholds]\npeer_timeout = \"five\"\n");
+        assert!(toml::from_str::<Config>(&bad_time).is_err());
+    }
+}

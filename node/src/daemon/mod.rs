@@ -1,0 +1,232 @@
+//! `lifeline daemon`: opens the store, joins the mesh, serves the desks' API, watches peer
+//! health and shuts down cleanly on SIGTERM or SIGINT (in-flight writes committed,
+//! connections closed with a goodbye).
+
+pub mod failover;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use lifeline_core::{DeskRole, NodeRole, Operator, OperatorName, Store, StoreOptions};
+use lifeline_sync::driver::{Mesh, MeshConfig, PeerAddr, PeerStatus};
+use lifeline_sync::identity::{self, AcceptPolicy, WindowMesh};
+use lifeline_sync::proto::SessionConfig;
+use serde::Serialize;
+
+use crate::api::{self, ApiState};
+use crate::config::Config;
+use crate::operators::{self, Operators};
+pub use failover::{Mode, ModeInfo};
+
+/// The daemon's live state, shared with the API.
+pub struct Runtime {
+    pub config: Config,
+    pub started_ms: i64,
+    mesh: Mutex<Option<Mesh>>,
+    mode: Mutex<ModeInfo>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").field("node", &self.config.node.name).finish_non_exhaustive()
+    }
+}
+
+/// The system operator the daemon acts as (automatic episodes, leases, acknowledgements).
+pub fn system_operator() -> Operator {
+    Operator::new(
+        OperatorName::new("lifeline-system").expect("\"lifeline-system\" is a valid operator name"),
+        DeskRole::Admin,
+    )
+}
+
+impl Runtime {
+    /// A runtime with no mesh (tests, and nodes before the mesh starts).
+    pub fn new(config: Config, started_ms: i64) -> Runtime {
+        let initial = ModeInfo::initial(config.node.role, started_ms);
+        Runtime {
+            config,
+            started_ms,
+            mesh: Mutex::new(None),
+            mode: Mutex::new(initial),
+        }
+    }
+
+    pub fn peers(&self) -> Vec<PeerStatus> {
+        self.mesh
+            .lock()
+            .ok()
+            .and_then(|m| m.as_ref().map(Mesh::status))
+            .unwrap_or_default()
+    }
+
+    pub fn mode(&self) -> ModeInfo {
+        self.mode.lock().map(|m| m.clone()).unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    pub(crate) fn set_mode(&self, info: ModeInfo) {
+        if let Ok(mut m) = self.mode.lock() {
+            *m = info;
+        }
+    }
+}
+
+/// What the daemon prints about itself once it is up (also written to `ready.json` in the
+/// data directory, for scripts and tests).
+#[derive(Debug, Serialize)]
+pub struct Ready {
+    pub node: String,
+    pub role: NodeRole,
+    pub api: String,
+    pub quic: String,
+    pub pid: u32,
+}
+
+/// Checks everything that can be checked before starting, with messages naming the problem.
+pub fn preflight(config: &Config) -> anyhow::Result<identity::LoadedIdentity> {
+    let loaded = identity::load(&identity::TlsFiles {
+        ca: config.tls.ca.clone(),
+        cert: config.tls.cert.clone(),
+        key: config.tls.key.clone(),
+    })
+    .context("the node's certificate cannot be used")?;
+    let id = loaded.identity();
+    if id.name != config.node.name {
+        bail!(
+            "the certificate {} names node {}, but the config says {}",
+            config.tls.cert.display(),
+            id.name,
+            config.node.name
+        );
+    }
+    if id.role != config.node.role {
+        bail!(
+            "the certificate {} is for a {}, but the config says this node is a {}",
+            config.tls.cert.display(),
+            id.role,
+            config.node.role
+        );
+    }
+    Ok(loaded)
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let loaded = preflight(&config)?;
+    std::fs::create_dir_all(&config.node.data_dir)
+        .with_context(|| format!("cannot create the data directory {}", config.node.data_dir.display()))?;
+    let mut opts = StoreOptions::new(config.node.name.clone(), config.node.role);
+    opts.low_water = config.thresholds.low_water;
+    let store_path = config.store_path();
+    let store = tokio::task::spawn_blocking(move || Store::open(&store_path, opts))
+        .await
+        .context("the store could not be opened")?
+        .with_context(|| format!("cannot open the store {}", config.store_path().display()))?;
+    let operators = Arc::new(Operators::open(&config.operators_path())?);
+    let admin_token = operators.add(
+        OperatorName::new("admin").context("operator name")?,
+        DeskRole::Admin,
+        store.now_ms(),
+    )?;
+    operators::write_secret(&config.admin_token_path(), &admin_token)?;
+
+    let runtime = Arc::new(Runtime::new(config.clone(), store.now_ms()));
+    let mut session = SessionConfig::default();
+    session.heartbeat = config.thresholds.heartbeat;
+    session.peer_timeout = config.thresholds.peer_timeout;
+    let peers = config
+        .peers
+        .iter()
+        .map(|p| PeerAddr {
+            name: p.name.clone(),
+            role: p.role,
+            addr: p.addr,
+        })
+        .collect();
+    let mesh_mode = if config.network.window_mesh {
+        WindowMesh::On
+    } else {
+        WindowMesh::Off
+    };
+    let mut mesh_cfg = MeshConfig::new(
+        config.network.listen,
+        peers,
+        AcceptPolicy::for_node(config.node.role, mesh_mode),
+    );
+    mesh_cfg.session = session;
+    let mesh = Mesh::start(store.clone(), loaded, mesh_cfg)
+        .await
+        .context("cannot join the mesh")?;
+    let quic_addr = mesh.local_addr();
+    if let Ok(mut m) = runtime.mesh.lock() {
+        *m = Some(mesh);
+    }
+
+    let listener = tokio::net::TcpListener::bind(config.api.listen)
+        .await
+        .with_context(|| format!("cannot listen on api.listen {}", config.api.listen))?;
+    let api_addr = listener.local_addr()?;
+    let state = ApiState {
+        store: store.clone(),
+        operators: operators.clone(),
+        runtime: runtime.clone(),
+    };
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let server = {
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, api::router(state))
+                .with_graceful_shutdown(async move {
+                    let _ = stop.changed().await;
+                })
+                .await
+        })
+    };
+    let monitor = tokio::spawn(failover::monitor(store.clone(), runtime.clone(), stop_rx.clone()));
+
+    let ready = Ready {
+        node: config.node.name.to_string(),
+        role: config.node.role,
+        api: api_addr.to_string(),
+        quic: quic_addr.map(|a| a.to_string()).unwrap_or_default(),
+        pid: std::process::id(),
+    };
+    let ready_json = serde_json::to_string(&ready)?;
+    std::fs::write(config.node.data_dir.join("ready.json"), &ready_json)?;
+    tracing::info!(node = %ready.node, role = %ready.role, api = %ready.api, quic = %ready.quic, "lifeline daemon ready");
+
+    wait_for_signal().await?;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    let _ = stop_rx.borrow_and_update();
+    match tokio::time::timeout(Duration::from_secs(5), server).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "API server ended with an error"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "API server task failed"),
+        Err(_) => tracing::warn!("API server did not stop in time"),
+    }
+    let _ = monitor.await;
+    let mesh = runtime.mesh.lock().ok().and_then(|mut m| m.take());
+    if let Some(mesh) = mesh {
+        mesh.shutdown().await;
+    }
+    let _ = std::fs::remove_file(config.node.data_dir.join("ready.json"));
+    // Dropping the last store handle waits for the writer to commit what is queued.
+    drop(operators);
+    drop(runtime);
+    tokio::task::spawn_blocking(move || drop(store)).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}

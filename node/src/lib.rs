@@ -1,0 +1,11 @@
+//! lifeline-node: the `lifeline` binary's library: configuration, the daemon, the desks'
+//! HTTP API, operators, and the CLI commands. The only crate that installs a tracing
+//! subscriber or prints.
+
+pub mod api;
+pub mod cli;
+pub mod client;
+pub mod commands;
+pub mod config;
+pub mod daemon;
+pub mod operators;
