@@ -8,4 +8,5 @@ pub mod client;
 pub mod commands;
 pub mod config;
 pub mod daemon;
+pub mod hospital;
 pub mod operators;

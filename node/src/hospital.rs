@@ -1,0 +1,320 @@
+//! A whole local hospital of real daemons on loopback: a CA and certificates, one config and
+//! data directory per node, each node a `lifeline daemon` child process. Used by `lifeline
+//! demo` and by the scenario tests; nodes can be killed (SIGKILL), stopped (SIGTERM) and
+//! started again on the same files.
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use lifeline_core::{DeskRole, NodeName, NodeRole, OperatorName};
+use lifeline_sync::identity::{self, NodeIdentity};
+
+use crate::api::admin::{AddedOperator, NewOperator, StatusReport};
+use crate::client::Client;
+use crate::config::{ApiSection, Config, LogFormat, LogSection, NetworkSection, NodeSection, PeerSection, Thresholds, TlsSection};
+
+/// One node of the hospital.
+#[derive(Debug, Clone)]
+pub struct NodeSpec {
+    pub name: String,
+    pub role: NodeRole,
+    pub desks: Vec<DeskRole>,
+    /// Names of the nodes it dials.
+    pub peers: Vec<String>,
+}
+
+impl NodeSpec {
+    pub fn new(name: &str, role: NodeRole, desks: &[DeskRole], peers: &[&str]) -> Self {
+        NodeSpec {
+            name: name.to_owned(),
+            role,
+            desks: desks.to_vec(),
+            peers: peers.iter().map(|p| (*p).to_owned()).collect(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct NodeHandle {
+    config: Config,
+    config_path: PathBuf,
+    log_path: PathBuf,
+    child: Option<Child>,
+}
+
+/// A running local hospital. Dropping it kills every daemon it started.
+#[derive(Debug)]
+pub struct Hospital {
+    dir: PathBuf,
+    bin: PathBuf,
+    nodes: BTreeMap<String, NodeHandle>,
+    tokens: Mutex<BTreeMap<(String, String), String>>,
+}
+
+fn free_udp_port() -> anyhow::Result<u16> {
+    Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn free_tcp_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+impl Hospital {
+    /// Creates the CA, the certificates and the configs under `dir`; starts nothing.
+    pub fn create(bin: &Path, dir: &Path, specs: &[NodeSpec], thresholds: Thresholds) -> anyhow::Result<Hospital> {
+        let pki = dir.join("pki");
+        std::fs::create_dir_all(&pki)?;
+        identity::init_ca(&pki)?;
+        let mut ports = BTreeMap::new();
+        for spec in specs {
+            ports.insert(spec.name.clone(), (free_udp_port()?, free_tcp_port()?));
+        }
+        let mut nodes = BTreeMap::new();
+        for spec in specs {
+            let name = NodeName::new(spec.name.clone())?;
+            let id = NodeIdentity::new(name.clone(), spec.role, spec.desks.clone());
+            let files = identity::issue(&pki, &id, 30)?;
+            let (quic, api) = ports[&spec.name];
+            let mut peers = Vec::new();
+            for p in &spec.peers {
+                let other = specs
+                    .iter()
+                    .find(|s| &s.name == p)
+                    .with_context(|| format!("{} lists unknown peer {p}", spec.name))?;
+                peers.push(PeerSection {
+                    name: NodeName::new(p.clone())?,
+                    role: other.role,
+                    addr: SocketAddr::from(([127, 0, 0, 1], ports[p].0)),
+                });
+            }
+            let config = Config {
+                node: NodeSection {
+                    name,
+                    role: spec.role,
+                    desks: spec.desks.clone(),
+                    data_dir: dir.join(&spec.name),
+                },
+                network: NetworkSection {
+                    listen: SocketAddr::from(([127, 0, 0, 1], quic)),
+                    window_mesh: true,
+                },
+                peers,
+                tls: TlsSection {
+                    ca: files.ca,
+                    cert: files.cert,
+                    key: files.key,
+                },
+                api: ApiSection {
+                    listen: SocketAddr::from(([127, 0, 0, 1], api)),
+                },
+                thresholds: thresholds.clone(),
+                log: LogSection {
+                    format: LogFormat::Human,
+                    level: "info".into(),
+                },
+            };
+            config.check()?;
+            let config_path = dir.join(format!("{}.toml", spec.name));
+            std::fs::write(&config_path, toml::to_string(&config)?)?;
+            nodes.insert(
+                spec.name.clone(),
+                NodeHandle {
+                    log_path: dir.join(format!("{}.log", spec.name)),
+                    config,
+                    config_path,
+                    child: None,
+                },
+            );
+        }
+        Ok(Hospital {
+            dir: dir.to_path_buf(),
+            bin: bin.to_path_buf(),
+            nodes,
+            tokens: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn node(&self, name: &str) -> anyhow::Result<&NodeHandle> {
+        self.nodes.get(name).with_context(|| format!("no node {name} in this hospital"))
+    }
+
+    fn node_mut(&mut self, name: &str) -> anyhow::Result<&mut NodeHandle> {
+        self.nodes.get_mut(name).with_context(|| format!("no node {name} in this hospital"))
+    }
+
+    pub fn config(&self, name: &str) -> anyhow::Result<&Config> {
+        Ok(&self.node(name)?.config)
+    }
+
+    pub fn config_path(&self, name: &str) -> anyhow::Result<PathBuf> {
+        Ok(self.node(name)?.config_path.clone())
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.nodes.keys().cloned().collect()
+    }
+
+    /// Points `node`'s peer entry for `peer` at another address (a proxy), before start.
+    pub fn set_peer_addr(&mut self, node: &str, peer: &str, addr: SocketAddr) -> anyhow::Result<()> {
+        let handle = self.node_mut(node)?;
+        for p in &mut handle.config.peers {
+            if p.name.as_str() == peer {
+                p.addr = addr;
+            }
+        }
+        std::fs::write(&handle.config_path, toml::to_string(&handle.config)?)?;
+        Ok(())
+    }
+
+    /// Starts a node's daemon and waits until it is ready.
+    pub fn start(&mut self, name: &str) -> anyhow::Result<()> {
+        let bin = self.bin.clone();
+        let handle = self.node_mut(name)?;
+        if handle.child.is_some() {
+            bail!("{name} is already running");
+        }
+        let ready = handle.config.node.data_dir.join("ready.json");
+        let _ = std::fs::remove_file(&ready);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&handle.log_path)?;
+        let child = Command::new(&bin)
+            .arg("daemon")
+            .arg("--config")
+            .arg(&handle.config_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .with_context(|| format!("cannot start {}", bin.display()))?;
+        handle.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if ready.exists() {
+                return Ok(());
+            }
+            if let Some(child) = handle.child.as_mut() {
+                if let Some(status) = child.try_wait()? {
+                    handle.child = None;
+                    let log = std::fs::read_to_string(&handle.log_path).unwrap_or_default();
+                    let tail: Vec<&str> = log.lines().rev().take(5).collect();
+                    bail!("{name} exited during start ({status}): {}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("{name} did not become ready within 30 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn start_all(&mut self) -> anyhow::Result<()> {
+        for name in self.names() {
+            self.start(&name)?;
+        }
+        Ok(())
+    }
+
+    pub fn is_running(&self, name: &str) -> bool {
+        self.nodes.get(name).is_some_and(|h| h.child.is_some())
+    }
+
+    /// SIGKILL: the node dies mid-whatever, as in a power cut.
+    pub fn kill(&mut self, name: &str) -> anyhow::Result<()> {
+        let handle = self.node_mut(name)?;
+        if let Some(mut child) = handle.child.take() {
+            child.kill()?;
+            child.wait()?;
+        }
+        Ok(())
+    }
+
+    /// SIGTERM and wait: a clean shutdown.
+    pub fn stop(&mut self, name: &str) -> anyhow::Result<()> {
+        let handle = self.node_mut(name)?;
+        if let Some(mut child) = handle.child.take() {
+            let pid = child.id().to_string();
+            let _ = Command::new("kill").arg("-TERM").arg(&pid).status();
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while child.try_wait()?.is_none() {
+                if Instant::now() > deadline {
+                    child.kill()?;
+                    child.wait()?;
+                    bail!("{name} did not stop within 15 s of SIGTERM");
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Ok(())
+    }
+
+    /// The node's API as the administrator.
+    pub fn admin(&self, name: &str) -> anyhow::Result<Client> {
+        Client::for_config(self.config(name)?)
+    }
+
+    /// The node's API as an operator of a desk (created on first use).
+    pub fn desk(&self, name: &str, desk: DeskRole) -> anyhow::Result<Client> {
+        let key = (name.to_owned(), desk.name().to_owned());
+        if let Some(token) = self.tokens.lock().ok().and_then(|t| t.get(&key).cloned()) {
+            return Ok(self.admin(name)?.with_token(&token));
+        }
+        let admin = self.admin(name)?;
+        let body = NewOperator {
+            name: OperatorName::new(format!("{}-{}", desk.name(), name.to_lowercase()))?,
+            desk,
+        };
+        let added: AddedOperator = admin.post("/admin/operators", &body)?;
+        if let Ok(mut t) = self.tokens.lock() {
+            t.insert(key, added.token.clone());
+        }
+        Ok(admin.with_token(&added.token))
+    }
+
+    pub fn status(&self, name: &str) -> anyhow::Result<StatusReport> {
+        self.admin(name)?.get("/admin/status")
+    }
+
+    pub fn store_path(&self, name: &str) -> anyhow::Result<PathBuf> {
+        Ok(self.config(name)?.store_path())
+    }
+
+    /// Waits until `f` holds (checked every 100 ms), or fails naming `what`.
+    pub fn wait_for(&self, what: &str, timeout: Duration, mut f: impl FnMut(&Hospital) -> anyhow::Result<bool>) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        let mut last_err = None;
+        while Instant::now() < deadline {
+            match f(self) {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(e) => last_err = Some(e),
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        match last_err {
+            Some(e) => Err(e.context(format!("timed out waiting for {what}"))),
+            None => bail!("timed out waiting for {what}"),
+        }
+    }
+}
+
+impl Drop for Hospital {
+    fn drop(&mut self) {
+        for handle in self.nodes.values_mut() {
+            if let Some(mut child) = handle.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
