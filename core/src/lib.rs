@@ -8,6 +8,7 @@ pub mod id;
 pub mod money;
 pub mod numbers;
 pub mod record;
+pub mod review;
 pub mod roles;
 pub mod rules;
 pub mod status;

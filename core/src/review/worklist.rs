@@ -1,0 +1,410 @@
+//! The recovery worklist after an emergency episode: what people still have to do so that
+//! the system of record is whole again. Each item names its record and the operation that
+//! clears it; doing that operation removes the item, so the list drains to zero.
+//!
+//! Scope, so that building the list stays cheap:
+//! - emergency prescriptions and paused visits come from the episode index, limited to records
+//!   created within [`EPISODE_LOOKBACK_DAYS`], plus every record central has not acknowledged
+//!   yet whatever its age (those are never dropped);
+//! - re-settlements come from the charges created within [`RESETTLE_LOOKBACK_DAYS`] (an
+//!   insurance link can fail outside an episode; the due date is 7 working days after
+//!   settlement, so three weeks covers it with margin) and from emergency charges;
+//! - duplicates and other conflicts are the open entries of [`Store::conflicts`].
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::ops::Bound;
+
+use redb::ReadableDatabase;
+use serde::Serialize;
+
+use super::{Conflict, ConflictKind, ConflictStatus, MS_PER_DAY};
+use crate::clock::{Date, UnixMs};
+use crate::id::{EpisodeId, RecordId};
+use crate::record::{Charge, Patient, Prescription, RecordKind, Visit};
+use crate::status::{PrescriptionStatus, VisitStatus};
+use crate::store::tables;
+use crate::store::{ReadError, StorageContext, Store};
+
+/// Emergency records created within this many days are on the worklist.
+pub const EPISODE_LOOKBACK_DAYS: i64 = 30;
+
+/// Charges created within this many days are checked for a pending re-settlement.
+pub const RESETTLE_LOOKBACK_DAYS: i64 = 21;
+
+/// Most distinct episodes read from the episode index.
+const MAX_EPISODES: usize = 1000;
+
+/// What kind of after-work an item is, in the order the list shows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkCategory {
+    /// (a) An emergency prescription to dispense in the system.
+    DispenseEmergencyPrescription,
+    /// (b) A paused emergency registration to restore into the triage queue.
+    RestorePausedVisit,
+    /// (c) A charge paid as self-pay when the insurance link failed, to re-settle.
+    ResettleInsurance,
+    /// (d) Two patient records of one person, to merge.
+    MergeDuplicatePatient,
+    /// (e) Any other conflict to review.
+    ReviewConflict,
+}
+
+impl WorkCategory {
+    pub const ALL: [WorkCategory; 5] = [
+        WorkCategory::DispenseEmergencyPrescription,
+        WorkCategory::RestorePausedVisit,
+        WorkCategory::ResettleInsurance,
+        WorkCategory::MergeDuplicatePatient,
+        WorkCategory::ReviewConflict,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            WorkCategory::DispenseEmergencyPrescription => "dispense_emergency_prescription",
+            WorkCategory::RestorePausedVisit => "restore_paused_visit",
+            WorkCategory::ResettleInsurance => "resettle_insurance",
+            WorkCategory::MergeDuplicatePatient => "merge_duplicate_patient",
+            WorkCategory::ReviewConflict => "review_conflict",
+        }
+    }
+
+    /// A heading for the list.
+    pub fn title(self) -> &'static str {
+        match self {
+            WorkCategory::DispenseEmergencyPrescription => {
+                "Emergency prescriptions to dispense in the system"
+            }
+            WorkCategory::RestorePausedVisit => "Paused triage entries to restore",
+            WorkCategory::ResettleInsurance => "Insurance settlements to redo",
+            WorkCategory::MergeDuplicatePatient => "Duplicate patients to merge",
+            WorkCategory::ReviewConflict => "Conflicts to review",
+        }
+    }
+}
+
+impl fmt::Display for WorkCategory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One thing to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkItem {
+    pub category: WorkCategory,
+    /// The record to act on (for a duplicate pair, the first of the pair).
+    pub record: RecordId,
+    pub record_kind: RecordKind,
+    pub patient: Option<RecordId>,
+    pub patient_name: Option<String>,
+    /// The emergency episode the record was created in.
+    pub episode: Option<EpisodeId>,
+    pub created_ms: UnixMs,
+    /// What is pending, in words.
+    pub what: String,
+    /// The operation that clears the item.
+    pub clears_by: String,
+    /// Re-settlements: the date by which it must be done.
+    pub due: Option<Date>,
+    /// Re-settlements: past the due date.
+    pub overdue: bool,
+    /// Emergency prescriptions: whether central has the prescription (until it has, it
+    /// cannot be dispensed in the system).
+    pub central_acked: Option<bool>,
+    /// Duplicates and conflicts: the conflict id to resolve.
+    pub conflict: Option<String>,
+}
+
+/// How many items of one category.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CategoryCount {
+    pub category: WorkCategory,
+    pub count: usize,
+}
+
+/// The recovery worklist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Worklist {
+    pub generated_ms: UnixMs,
+    /// Emergency records created before this were not read (unless unacknowledged).
+    pub episode_records_since_ms: UnixMs,
+    /// Charges created before this were not read (unless emergency and unacknowledged).
+    pub charges_since_ms: UnixMs,
+    /// Every category, in order, with its count (zero included).
+    pub counts: Vec<CategoryCount>,
+    /// By category, then oldest first.
+    pub items: Vec<WorkItem>,
+}
+
+impl Worklist {
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub fn count(&self, category: WorkCategory) -> usize {
+        self.of(category).count()
+    }
+
+    pub fn of(&self, category: WorkCategory) -> impl Iterator<Item = &WorkItem> {
+        self.items.iter().filter(move |i| i.category == category)
+    }
+}
+
+impl Store {
+    /// The recovery worklist (see the module docs for what is read).
+    pub fn worklist(&self) -> Result<Worklist, ReadError> {
+        let now = self.now_ms();
+        let episode_since = now - EPISODE_LOOKBACK_DAYS * MS_PER_DAY;
+        let charges_since = now - RESETTLE_LOOKBACK_DAYS * MS_PER_DAY;
+        let today = Date::at(now, self.options().utc_offset_min);
+        let mut emergency: BTreeSet<RecordId> = self.episode_ids_since(episode_since)?;
+        emergency.extend(self.unreconciled()?);
+        let mut items = Vec::new();
+        let mut charges_done = BTreeSet::new();
+        for &id in &emergency {
+            let Some(header) = self.header(id).ok().flatten() else {
+                continue;
+            };
+            match header.kind {
+                RecordKind::Prescription => items.extend(self.prescription_item(id)?),
+                RecordKind::Visit => items.extend(self.visit_item(id)?),
+                RecordKind::Charge => {
+                    charges_done.insert(id);
+                    items.extend(self.charge_item(id, today)?);
+                }
+                _ => {}
+            }
+        }
+        let mut charges = Vec::new();
+        self.each_id(RecordKind::Charge, Some(charges_since), |id| {
+            if !charges_done.contains(&id) {
+                charges.push(id);
+            }
+            Ok(())
+        })?;
+        for id in charges {
+            items.extend(self.charge_item(id, today)?);
+        }
+        for c in self.conflicts()? {
+            if c.status == ConflictStatus::Open {
+                items.push(self.conflict_item(c)?);
+            }
+        }
+        items.sort_by(|a, b| {
+            (a.category, a.due, a.created_ms, a.record, &a.conflict).cmp(&(
+                b.category,
+                b.due,
+                b.created_ms,
+                b.record,
+                &b.conflict,
+            ))
+        });
+        let counts = WorkCategory::ALL
+            .into_iter()
+            .map(|category| CategoryCount {
+                category,
+                count: items.iter().filter(|i| i.category == category).count(),
+            })
+            .collect();
+        Ok(Worklist {
+            generated_ms: now,
+            episode_records_since_ms: episode_since,
+            charges_since_ms: charges_since,
+            counts,
+            items,
+        })
+    }
+
+    /// Records of every episode created at or after `since_ms`: a skip-scan of the episode
+    /// index (one range per episode).
+    fn episode_ids_since(&self, since_ms: i64) -> Result<BTreeSet<RecordId>, ReadError> {
+        let txn = self.shared.db.begin_read().ctx("beginning a read")?;
+        let t = txn.open_table(tables::BY_EPISODE).ctx("reading an index")?;
+        let mut out = BTreeSet::new();
+        let mut next: Option<String> = None;
+        let lowest = RecordId::lowest_at(since_ms).to_bytes();
+        for _ in 0..MAX_EPISODES {
+            // The next episode name after `next` (or the first).
+            let lower = match &next {
+                None => Bound::Unbounded,
+                Some(e) => Bound::Excluded((e.as_str(), [0xffu8; 16])),
+            };
+            let Some(entry) = t
+                .range::<(&str, [u8; 16])>((lower, Bound::Unbounded))
+                .ctx("reading an index")?
+                .next()
+            else {
+                break;
+            };
+            let (k, _) = entry.ctx("reading an index")?;
+            let episode = k.value().0.to_owned();
+            for entry in t
+                .range((episode.as_str(), lowest)..=(episode.as_str(), [0xffu8; 16]))
+                .ctx("reading an index")?
+            {
+                let (k, _) = entry.ctx("reading an index")?;
+                out.insert(RecordId::from_bytes(k.value().1));
+            }
+            next = Some(episode);
+        }
+        Ok(out)
+    }
+
+    fn patient_name(&self, id: RecordId) -> Option<String> {
+        self.get::<Patient>(id).ok().flatten().map(|p| p.name)
+    }
+
+    fn prescription_item(&self, id: RecordId) -> Result<Option<WorkItem>, ReadError> {
+        let Some(rx) = self.get::<Prescription>(id).ok().flatten() else {
+            return Ok(None);
+        };
+        let Some(episode) = rx.header.episode.clone() else {
+            return Ok(None);
+        };
+        let Ok(status) = rx.status_log.current::<PrescriptionStatus>() else {
+            return Ok(None);
+        };
+        if matches!(
+            status,
+            PrescriptionStatus::Dispensed | PrescriptionStatus::Cancelled
+        ) {
+            return Ok(None);
+        }
+        let acked = self.central_acked(id)?;
+        let clears_by = if acked {
+            "pharmacy: dispense it in the system (dispense_prescription), or cancel it if the \
+             drugs were not handed out"
+        } else {
+            "central must acknowledge it first (acknowledge_emergency_records); then the \
+             pharmacy dispenses it in the system (dispense_prescription)"
+        };
+        Ok(Some(WorkItem {
+            category: WorkCategory::DispenseEmergencyPrescription,
+            record: id,
+            record_kind: RecordKind::Prescription,
+            patient: Some(rx.patient),
+            patient_name: self.patient_name(rx.patient),
+            what: format!(
+                "emergency prescription ({status}), {} item(s), written by {} on {}",
+                rx.items.len(),
+                rx.header.operator,
+                rx.header.origin
+            ),
+            episode: Some(episode),
+            created_ms: rx.header.created_ms,
+            clears_by: clears_by.into(),
+            due: None,
+            overdue: false,
+            central_acked: Some(acked),
+            conflict: None,
+        }))
+    }
+
+    fn visit_item(&self, id: RecordId) -> Result<Option<WorkItem>, ReadError> {
+        let Some(visit) = self.get::<Visit>(id).ok().flatten() else {
+            return Ok(None);
+        };
+        if visit.status_log.current::<VisitStatus>() != Ok(VisitStatus::Paused) {
+            return Ok(None);
+        }
+        Ok(Some(WorkItem {
+            category: WorkCategory::RestorePausedVisit,
+            record: id,
+            record_kind: RecordKind::Visit,
+            patient: Some(visit.patient),
+            patient_name: self.patient_name(visit.patient),
+            what: format!(
+                "paused emergency registration {} ({})",
+                visit.registration_no, visit.department
+            ),
+            episode: visit.header.episode.clone(),
+            created_ms: visit.header.created_ms,
+            clears_by: "triage: resume it into the queue (resume_visit), or cancel it".into(),
+            due: None,
+            overdue: false,
+            central_acked: None,
+            conflict: None,
+        }))
+    }
+
+    fn charge_item(&self, id: RecordId, today: Date) -> Result<Option<WorkItem>, ReadError> {
+        let Some(charge) = self.get::<Charge>(id).ok().flatten() else {
+            return Ok(None);
+        };
+        let Some(due) = charge.resettle_due else {
+            return Ok(None);
+        };
+        if charge.resettled.is_some() {
+            return Ok(None);
+        }
+        Ok(Some(WorkItem {
+            category: WorkCategory::ResettleInsurance,
+            record: id,
+            record_kind: RecordKind::Charge,
+            patient: Some(charge.patient),
+            patient_name: self.patient_name(charge.patient),
+            what: format!(
+                "{} yuan paid as self-pay when the insurance settlement failed; re-settle by {due}",
+                charge.amount
+            ),
+            episode: charge.header.episode.clone(),
+            created_ms: charge.header.created_ms,
+            clears_by: "cashier: re-settle it by insurance (resettle_charge)".into(),
+            due: Some(due),
+            overdue: today > due,
+            central_acked: None,
+            conflict: None,
+        }))
+    }
+
+    fn conflict_item(&self, c: Conflict) -> Result<WorkItem, ReadError> {
+        let record = c
+            .records
+            .first()
+            .copied()
+            .unwrap_or_else(|| RecordId::from_bytes([0; 16]));
+        let header = self.header(record).ok().flatten();
+        let (category, clears_by) = match c.kind {
+            ConflictKind::DuplicatePatient => (
+                WorkCategory::MergeDuplicatePatient,
+                "admin: merge the pair (merge_patients SURVIVOR DUPLICATE), or keep them \
+                 separate (resolve_conflict keep_separate)",
+            ),
+            ConflictKind::FieldConflict => (
+                WorkCategory::ReviewConflict,
+                "admin: choose one of the values (resolve_conflict choose_value N)",
+            ),
+            _ => (
+                WorkCategory::ReviewConflict,
+                "admin: check, then confirm (resolve_conflict confirm)",
+            ),
+        };
+        let patient = match c.record_kind {
+            RecordKind::Patient => Some(record),
+            _ => self
+                .doc(record)?
+                .and_then(|d| autosurgeon::hydrate_prop(&*d, automerge::ROOT, "patient").ok()),
+        };
+        Ok(WorkItem {
+            category,
+            record,
+            record_kind: c.record_kind,
+            patient_name: patient.and_then(|p| self.patient_name(p)),
+            patient,
+            episode: header.as_ref().and_then(|h| h.episode.clone()),
+            created_ms: header.map_or(0, |h| h.created_ms),
+            what: c.summary(),
+            clears_by: clears_by.into(),
+            due: None,
+            overdue: false,
+            central_acked: None,
+            conflict: Some(c.id),
+        })
+    }
+}
