@@ -55,22 +55,49 @@ impl Client {
             .get(format!("{}{path}", self.base))
             .header("Authorization", format!("Bearer {}", self.token))
             .call()
-            .with_context(|| format!("cannot reach the node at {} (is the daemon running?)", self.base))?;
+            .with_context(|| {
+                format!(
+                    "cannot reach the node at {} (is the daemon running?)",
+                    self.base
+                )
+            })?;
         decode(path, resp)
     }
 
-    pub fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> anyhow::Result<T> {
+    pub fn patch<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> anyhow::Result<T> {
         let resp = self
             .agent
-            .post(format!("{}{path}", self.base))
+            .patch(format!("{}{path}", self.base))
             .header("Authorization", format!("Bearer {}", self.token))
             .send_json(body)
             .with_context(|| format!("cannot reach the node at {} (is the daemon running?)", self.base))?;
         decode(path, resp)
     }
+
+    pub fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> anyhow::Result<T> {
+        let resp = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Authorization", format!("Bearer {}", self.token))
+            .send_json(body)
+            .with_context(|| {
+                format!(
+                    "cannot reach the node at {} (is the daemon running?)",
+                    self.base
+                )
+            })?;
+        decode(path, resp)
+    }
 }
 
-fn decode<T: DeserializeOwned>(path: &str, resp: ureq::http::Response<ureq::Body>) -> anyhow::Result<T> {
+fn decode<T: DeserializeOwned>(
+    path: &str,
+    resp: ureq::http::Response<ureq::Body>,
+) -> anyhow::Result<T> {
     let status = resp.status();
     let text = resp
         .into_body()

@@ -197,15 +197,15 @@ impl Mesh {
             .map(|s| s.values().cloned().collect())
             .unwrap_or_default();
         for s in &mut out {
-            if let Ok(name) = NodeName::new(s.name.clone()) {
-                if let Ok(state) = store.peer_state(&name) {
-                    s.rejected = state.rejected;
-                    if !s.connected {
-                        s.to_send = pending_after(store, state.acked_by_peer);
-                    }
-                    if s.last_contact_ms.is_none() && state.last_contact_ms > 0 {
-                        s.last_contact_ms = Some(state.last_contact_ms);
-                    }
+            if let Ok(name) = NodeName::new(s.name.clone())
+                && let Ok(state) = store.peer_state(&name)
+            {
+                s.rejected = state.rejected;
+                if !s.connected {
+                    s.to_send = pending_after(store, state.acked_by_peer);
+                }
+                if s.last_contact_ms.is_none() && state.last_contact_ms > 0 {
+                    s.last_contact_ms = Some(state.last_contact_ms);
                 }
             }
         }
@@ -299,10 +299,10 @@ impl Shared {
     }
 
     fn unregister(&self, peer: &NodeName, conn_id: u64) {
-        if let Ok(mut active) = self.active.lock() {
-            if active.get(peer).is_some_and(|a| a.conn_id == conn_id) {
-                active.remove(peer);
-            }
+        if let Ok(mut active) = self.active.lock()
+            && active.get(peer).is_some_and(|a| a.conn_id == conn_id)
+        {
+            active.remove(peer);
         }
     }
 
@@ -487,11 +487,10 @@ async fn read_frames(mut recv: quinn::RecvStream, tx: mpsc::Sender<Result<Frame,
                 Ok(len) => {
                     let mut body = vec![0u8; len];
                     match recv.read_exact(&mut body).await {
-                        Err(e) => Err(ConnEnd::Frame(FrameError::Truncated { have: 0, need: len }))
-                            .map_err(|end| {
-                                tracing::debug!(error = %e, "stream ended inside a frame");
-                                end
-                            }),
+                        Err(e) => {
+                            tracing::debug!(error = %e, "stream ended inside a frame");
+                            Err(ConnEnd::Frame(FrameError::Truncated { have: 0, need: len }))
+                        }
                         Ok(()) => Frame::decode_body(&body).map_err(ConnEnd::Frame),
                     }
                 }

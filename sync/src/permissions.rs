@@ -76,7 +76,9 @@ pub fn check(
         let allowed = if author == peer.name.as_str() {
             match peer.role {
                 NodeRole::Central | NodeRole::Standby => true,
-                NodeRole::Window => kind.is_node_record() || peer.desks.iter().any(|d| d.may_write(kind)),
+                NodeRole::Window => {
+                    kind.is_node_record() || peer.desks.iter().any(|d| d.may_write(kind))
+                }
             }
         } else {
             match peer.role {

@@ -309,11 +309,11 @@ impl Session {
                 Ok(())
             }
             Frame::Pong { nonce } => {
-                if let Some((sent, at)) = self.ping {
-                    if sent == nonce {
-                        self.rtt = Some(now.saturating_duration_since(at));
-                        self.ping = None;
-                    }
+                if let Some((sent, at)) = self.ping
+                    && sent == nonce
+                {
+                    self.rtt = Some(now.saturating_duration_since(at));
+                    self.ping = None;
                 }
                 Ok(())
             }

@@ -139,27 +139,27 @@ impl Tx<'_> {
         record: Option<(RecordId, Episode)>,
     ) -> Result<(), WriteError> {
         let me = self.node().to_string();
-        if let Some((id, episode)) = record {
-            if let Some(entry) = episode.nodes.get(&me).filter(|n| n.left_ms.is_none()) {
-                let mut nodes = episode.nodes.clone();
-                nodes.insert(
-                    me.clone(),
-                    EpisodeNode {
-                        left_ms: Some(self.now_ms()),
-                        ..entry.clone()
-                    },
-                );
-                let all_left = nodes.values().all(|n| n.left_ms.is_some());
-                let now = self.now_ms();
-                self.edit(id, who, "episode.leave", |t| {
-                    set_field(t, "nodes", &nodes)?;
-                    if all_left && episode.closed_ms.is_none() {
-                        set_field(t, "closed_ms", Some(now))?;
-                        set_field(t, "closed_by", Some(&who.name))?;
-                    }
-                    Ok(())
-                })?;
-            }
+        if let Some((id, episode)) = record
+            && let Some(entry) = episode.nodes.get(&me).filter(|n| n.left_ms.is_none())
+        {
+            let mut nodes = episode.nodes.clone();
+            nodes.insert(
+                me.clone(),
+                EpisodeNode {
+                    left_ms: Some(self.now_ms()),
+                    ..entry.clone()
+                },
+            );
+            let all_left = nodes.values().all(|n| n.left_ms.is_some());
+            let now = self.now_ms();
+            self.edit(id, who, "episode.leave", |t| {
+                set_field(t, "nodes", &nodes)?;
+                if all_left && episode.closed_ms.is_none() {
+                    set_field(t, "closed_ms", Some(now))?;
+                    set_field(t, "closed_by", Some(&who.name))?;
+                }
+                Ok(())
+            })?;
         }
         if let Some(current) = self.episode()? {
             self.set_meta(meta_keys::EPISODE, None)?;
@@ -260,14 +260,14 @@ impl Store {
                     )
                     .into());
                 }
-                if let Some((id, e)) = &record {
-                    if e.closed_ms.is_none() {
-                        let now = tx.now_ms();
-                        tx.edit(*id, &who, "episode.close", |t| {
-                            set_field(t, "closed_ms", Some(now))?;
-                            set_field(t, "closed_by", Some(&who.name))
-                        })?;
-                    }
+                if let Some((id, e)) = &record
+                    && e.closed_ms.is_none()
+                {
+                    let now = tx.now_ms();
+                    tx.edit(*id, &who, "episode.close", |t| {
+                        set_field(t, "closed_ms", Some(now))?;
+                        set_field(t, "closed_by", Some(&who.name))
+                    })?;
                 }
             }
             let record = tx.find_episode(&current)?;
@@ -308,11 +308,11 @@ impl Store {
             };
             if let Some(into) = episode.merged_into.clone() {
                 tx.leave(&who, Some((record, episode)))?;
-                if let Some((sid, survivor)) = tx.find_episode(&into)? {
-                    if survivor.closed_ms.is_none() {
-                        tx.join(&who, sid, &survivor)?;
-                        return Ok(Saved::new(Some(into)));
-                    }
+                if let Some((sid, survivor)) = tx.find_episode(&into)?
+                    && survivor.closed_ms.is_none()
+                {
+                    tx.join(&who, sid, &survivor)?;
+                    return Ok(Saved::new(Some(into)));
                 }
                 return Ok(Saved::new(None));
             }
@@ -333,7 +333,7 @@ impl Store {
                 out.push(summary(id, e, now));
             }
         }
-        out.sort_by(|a, b| b.episode.opened_ms.cmp(&a.episode.opened_ms));
+        out.sort_by_key(|e| std::cmp::Reverse(e.episode.opened_ms));
         Ok(out)
     }
 

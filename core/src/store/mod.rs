@@ -267,14 +267,15 @@ fn open_database(path: &Path, node: &NodeName, exists: bool) -> Result<Database,
         return Database::create(path).map_err(|e| open_error(path, e));
     }
     check_magic(path)?;
-    // A file that needs recovery after a crash cannot be opened read-only; the writable open
-    // below recovers it, then it is checked the same way.
+    // A file that needs recovery after a crash cannot be opened read-only. Recovery rewrites
+    // the file, so it is first done on a scratch copy beside it, which is checked the same way;
+    // only a file that passes is then recovered in place.
     match redb::ReadOnlyDatabase::open(path) {
         Ok(ro) => {
             check_meta(&ro, path, node)?;
             scan_tables(&ro).map_err(|e| corrupt(path, e))?;
         }
-        Err(redb::DatabaseError::RepairAborted) => {}
+        Err(redb::DatabaseError::RepairAborted) => check_recovered_copy(path, node)?,
         Err(e) => return Err(open_error(path, e)),
     }
     let db = Database::builder()
@@ -283,6 +284,27 @@ fn open_database(path: &Path, node: &NodeName, exists: bool) -> Result<Database,
         .map_err(|e| open_error(path, e))?;
     check_meta(&db, path, node)?;
     Ok(db)
+}
+
+/// Recovers a scratch copy of a crashed file and checks it; the original is not touched.
+fn check_recovered_copy(path: &Path, node: &NodeName) -> Result<(), OpenError> {
+    let io = |source| OpenError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let scratch = tempfile::Builder::new()
+        .prefix(".recovery-check-")
+        .tempfile_in(dir)
+        .map_err(io)?;
+    fs::copy(path, scratch.path()).map_err(io)?;
+    let db = Database::builder()
+        .set_repair_callback(|_| {})
+        .open(scratch.path())
+        .map_err(|e| open_error(path, e))?;
+    check_meta(&db, path, node)?;
+    scan_tables(&db).map_err(|e| corrupt(path, e))?;
+    Ok(())
 }
 
 fn corrupt(path: &Path, e: redb::Error) -> OpenError {

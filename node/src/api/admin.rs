@@ -6,7 +6,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use lifeline_core::desk::{CatalogImport, LeaveScope, parse_departments, parse_drugs, parse_services};
+use lifeline_core::desk::{
+    CatalogImport, LeaveScope, parse_departments, parse_drugs, parse_services,
+};
 use lifeline_core::numbers::{NumberRange, RangeReport, Series};
 use lifeline_core::store::StoreStats;
 use lifeline_core::{DeskRole, NodeName, NodeRole, OperatorName};
@@ -34,7 +36,10 @@ fn admin_only(op: &lifeline_core::Operator) -> Result<(), ApiError> {
         Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
-            format!("a {} desk may not use the administration endpoints", op.desk),
+            format!(
+                "a {} desk may not use the administration endpoints",
+                op.desk
+            ),
         ))
     }
 }
@@ -102,7 +107,10 @@ fn mode_report(m: ModeInfo) -> ModeReport {
     }
 }
 
-async fn status(State(state): State<ApiState>, Authed(op): Authed) -> Result<Json<StatusReport>, ApiError> {
+async fn status(
+    State(state): State<ApiState>,
+    Authed(op): Authed,
+) -> Result<Json<StatusReport>, ApiError> {
     admin_only(&op)?;
     let runtime = state.runtime.clone();
     let peers = runtime.peers();
@@ -166,7 +174,10 @@ struct OperatorLine {
     created_ms: i64,
 }
 
-async fn list_operators(State(state): State<ApiState>, Authed(op): Authed) -> Result<Json<Vec<OperatorLine>>, ApiError> {
+async fn list_operators(
+    State(state): State<ApiState>,
+    Authed(op): Authed,
+) -> Result<Json<Vec<OperatorLine>>, ApiError> {
     admin_only(&op)?;
     Ok(Json(
         state
@@ -207,9 +218,13 @@ async fn add_operator(
     let operators = state.operators.clone();
     let (name, desk) = (new.name.clone(), new.desk);
     let token = blocking(move || {
-        operators
-            .add(new.name, new.desk, now)
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("{e:#}")))
+        operators.add(new.name, new.desk, now).map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!("{e:#}"),
+            )
+        })
     })
     .await?;
     tracing::info!(operator = %name, %desk, by = %op.name, "operator added");
@@ -243,7 +258,10 @@ async fn emergency_start(
     })))
 }
 
-async fn emergency_stop(State(state): State<ApiState>, Authed(op): Authed) -> Result<Json<Written<Option<String>>>, ApiError> {
+async fn emergency_stop(
+    State(state): State<ApiState>,
+    Authed(op): Authed,
+) -> Result<Json<Written<Option<String>>>, ApiError> {
     admin_only(&op)?;
     let store = state.store.clone();
     let saved = blocking(move || store.leave_episode(&op, LeaveScope::HospitalWide)).await?;
@@ -276,9 +294,24 @@ async fn catalog_import(
     admin_only(&op)?;
     let csv = |e: lifeline_core::desk::CsvError| ApiError::bad_request(e.file, e.to_string());
     let import = CatalogImport {
-        drugs: req.drugs_csv.as_deref().map(parse_drugs).transpose().map_err(csv)?,
-        services: req.services_csv.as_deref().map(parse_services).transpose().map_err(csv)?,
-        departments: req.departments_csv.as_deref().map(parse_departments).transpose().map_err(csv)?,
+        drugs: req
+            .drugs_csv
+            .as_deref()
+            .map(parse_drugs)
+            .transpose()
+            .map_err(csv)?,
+        services: req
+            .services_csv
+            .as_deref()
+            .map(parse_services)
+            .transpose()
+            .map_err(csv)?,
+        departments: req
+            .departments_csv
+            .as_deref()
+            .map(parse_departments)
+            .transpose()
+            .map_err(csv)?,
     };
     let store = state.store.clone();
     let saved = blocking(move || store.import_catalog(&op, import)).await?;
@@ -310,13 +343,21 @@ async fn lease(
     Ok(Json(Written::from_saved(saved)))
 }
 
-async fn range_report(State(state): State<ApiState>, Authed(op): Authed) -> Result<Json<RangeReport>, ApiError> {
+async fn range_report(
+    State(state): State<ApiState>,
+    Authed(op): Authed,
+) -> Result<Json<RangeReport>, ApiError> {
     admin_only(&op)?;
     let store = state.store.clone();
     Ok(Json(blocking(move || store.range_report()).await?))
 }
 
-/// Open conflicts and recovery worklist items (wired to core's review module).
-fn review_counts(_store: &lifeline_core::Store) -> Result<(u64, u64), ApiError> {
-    Ok((0, 0))
+/// Open conflicts and recovery worklist items.
+fn review_counts(store: &lifeline_core::Store) -> Result<(u64, u64), ApiError> {
+    let open = store
+        .conflicts()?
+        .iter()
+        .filter(|c| c.status == lifeline_core::review::ConflictStatus::Open)
+        .count() as u64;
+    Ok((open, store.worklist()?.len() as u64))
 }
