@@ -457,7 +457,7 @@ impl Session {
         if self.syncing.len() >= self.cfg.max_syncing || self.syncing.contains_key(&id) {
             return Ok(());
         }
-        let mut state = sync::State::new();
+        let mut state = self.store.sync_state(&self.peer.name, id)?;
         if let Some(message) = self.store.sync_generate(id, &mut state)? {
             self.stats.sync_messages += 1;
             self.syncing.insert(id, state);
@@ -475,7 +475,7 @@ impl Session {
             None if self.syncing.len() >= self.cfg.max_syncing => {
                 return Err(self.protocol("too many records in the sync protocol at once"));
             }
-            None => sync::State::new(),
+            None => self.store.sync_state(&self.peer.name, id)?,
         };
         let (mut state, result) =
             self.store

@@ -405,6 +405,9 @@ fn a_delta_missing_dependencies_falls_back_to_the_sync_protocol() {
     assert!(link.a.stats().sync_messages + link.b.stats().sync_messages > 0);
     let got: Patient = c.store.get(id).expect("read").expect("present after sync");
     assert_eq!(got.name, "y");
+    // The sync state is kept per peer and record, so a cut exchange resumes.
+    let kept = c.store.sync_state(&w.id.name, id).expect("state");
+    assert!(!kept.shared_heads.is_empty());
     same_records(&w.store, &c.store);
 }
 

@@ -289,6 +289,17 @@ impl Store {
         })
     }
 
+    /// The sync-protocol state kept for a record with a peer (what both sides were last known
+    /// to share), or a fresh one.
+    pub fn sync_state(&self, peer: &NodeName, id: RecordId) -> Result<sync::State, ReadError> {
+        let txn = self.shared.db.begin_read().ctx("beginning a read")?;
+        let t = txn.open_table(tables::PEER_SYNC).ctx("reading sync states")?;
+        Ok(t.get((peer.as_str(), id.to_bytes()))
+            .ctx("reading sync states")?
+            .and_then(|v| sync::State::decode(v.value()).ok())
+            .unwrap_or_default())
+    }
+
     /// Automerge sync protocol, for one record with one peer: our next message, if any.
     pub fn sync_generate(
         &self,
@@ -325,6 +336,14 @@ impl Store {
             if let Err(e) = candidate.receive_sync_message(&mut trial_state, msg) {
                 return Ok((state, Err(format!("bad sync message: {e}"))));
             }
+            // The state is kept per peer and record, so an exchange cut by a disconnect
+            // resumes from what both sides were known to share.
+            let encoded = trial_state.encode();
+            tx.w()
+                .open_table(tables::PEER_SYNC)
+                .ctx("saving a sync state")?
+                .insert((peer.as_str(), id.to_bytes()), encoded.as_slice())
+                .ctx("saving a sync state")?;
             if candidate.get_heads() == old_heads {
                 return Ok((trial_state, Ok(false)));
             }
