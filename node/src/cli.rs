@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use crate::commands;
 
 #[derive(Debug, Parser)]
-#[command(name = "lifeline", version, about = "Keeps a hospital's outpatient windows working when the central system fails")]
+#[command(
+    name = "lifeline",
+    version,
+    about = "Keeps a hospital's outpatient windows working when the central system fails"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -213,8 +213,8 @@ impl Config {
     pub fn load(path: &Path) -> anyhow::Result<Config> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the config file {}", path.display()))?;
-        let config: Config =
-            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
+        let config: Config = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
         config
             .check()
             .with_context(|| format!("{} is not a usable config", path.display()))?;
@@ -224,13 +224,25 @@ impl Config {
     /// Rules serde cannot express.
     pub fn check(&self) -> anyhow::Result<()> {
         if !self.api.listen.ip().is_loopback() {
-            bail!("api.listen {} is not a loopback address: the desks' API must not be reachable from the network", self.api.listen);
+            bail!(
+                "api.listen {} is not a loopback address: the desks' API must not be reachable from the network",
+                self.api.listen
+            );
         }
-        if self.thresholds.heartbeat.is_zero() || self.thresholds.heartbeat >= self.thresholds.peer_timeout {
-            bail!("thresholds.heartbeat must be above zero and shorter than thresholds.peer_timeout");
+        if self.thresholds.heartbeat.is_zero()
+            || self.thresholds.heartbeat >= self.thresholds.peer_timeout
+        {
+            bail!(
+                "thresholds.heartbeat must be above zero and shorter than thresholds.peer_timeout"
+            );
         }
-        if self.thresholds.lease_size == 0 || self.thresholds.lease_size > lifeline_core::numbers::MAX_LEASE {
-            bail!("thresholds.lease_size must be between 1 and {}", lifeline_core::numbers::MAX_LEASE);
+        if self.thresholds.lease_size == 0
+            || self.thresholds.lease_size > lifeline_core::numbers::MAX_LEASE
+        {
+            bail!(
+                "thresholds.lease_size must be between 1 and {}",
+                lifeline_core::numbers::MAX_LEASE
+            );
         }
         let mut names: Vec<&NodeName> = self.peers.iter().map(|p| &p.name).collect();
         names.sort();
@@ -243,8 +255,12 @@ impl Config {
         if self.node.role == NodeRole::Window && self.node.desks.is_empty() {
             bail!("node.desks is empty: a window needs at least one desk role");
         }
-        tracing_subscriber::EnvFilter::try_new(&self.log.level)
-            .map_err(|e| anyhow::anyhow!("log.level {:?} is not a tracing filter: {e}", self.log.level))?;
+        tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|e| {
+            anyhow::anyhow!(
+                "log.level {:?} is not a tracing filter: {e}",
+                self.log.level
+            )
+        })?;
         Ok(())
     }
 

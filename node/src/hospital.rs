@@ -16,7 +16,10 @@ use lifeline_sync::identity::{self, NodeIdentity};
 
 use crate::api::admin::{AddedOperator, NewOperator, StatusReport};
 use crate::client::Client;
-use crate::config::{ApiSection, Config, LogFormat, LogSection, NetworkSection, NodeSection, PeerSection, Thresholds, TlsSection};
+use crate::config::{
+    ApiSection, Config, LogFormat, LogSection, NetworkSection, NodeSection, PeerSection,
+    Thresholds, TlsSection,
+};
 
 /// One node of the hospital.
 #[derive(Debug, Clone)]
@@ -66,7 +69,12 @@ fn free_tcp_port() -> anyhow::Result<u16> {
 
 impl Hospital {
     /// Creates the CA, the certificates and the configs under `dir`; starts nothing.
-    pub fn create(bin: &Path, dir: &Path, specs: &[NodeSpec], thresholds: Thresholds) -> anyhow::Result<Hospital> {
+    pub fn create(
+        bin: &Path,
+        dir: &Path,
+        specs: &[NodeSpec],
+        thresholds: Thresholds,
+    ) -> anyhow::Result<Hospital> {
         let pki = dir.join("pki");
         std::fs::create_dir_all(&pki)?;
         identity::init_ca(&pki)?;
@@ -144,11 +152,15 @@ impl Hospital {
     }
 
     fn node(&self, name: &str) -> anyhow::Result<&NodeHandle> {
-        self.nodes.get(name).with_context(|| format!("no node {name} in this hospital"))
+        self.nodes
+            .get(name)
+            .with_context(|| format!("no node {name} in this hospital"))
     }
 
     fn node_mut(&mut self, name: &str) -> anyhow::Result<&mut NodeHandle> {
-        self.nodes.get_mut(name).with_context(|| format!("no node {name} in this hospital"))
+        self.nodes
+            .get_mut(name)
+            .with_context(|| format!("no node {name} in this hospital"))
     }
 
     pub fn config(&self, name: &str) -> anyhow::Result<&Config> {
@@ -164,7 +176,12 @@ impl Hospital {
     }
 
     /// Points `node`'s peer entry for `peer` at another address (a proxy), before start.
-    pub fn set_peer_addr(&mut self, node: &str, peer: &str, addr: SocketAddr) -> anyhow::Result<()> {
+    pub fn set_peer_addr(
+        &mut self,
+        node: &str,
+        peer: &str,
+        addr: SocketAddr,
+    ) -> anyhow::Result<()> {
         let handle = self.node_mut(node)?;
         for p in &mut handle.config.peers {
             if p.name.as_str() == peer {
@@ -208,7 +225,10 @@ impl Hospital {
                     handle.child = None;
                     let log = std::fs::read_to_string(&handle.log_path).unwrap_or_default();
                     let tail: Vec<&str> = log.lines().rev().take(5).collect();
-                    bail!("{name} exited during start ({status}): {}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+                    bail!(
+                        "{name} exited during start ({status}): {}",
+                        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                    );
                 }
             }
             if Instant::now() > deadline {
@@ -290,7 +310,12 @@ impl Hospital {
     }
 
     /// Waits until `f` holds (checked every 100 ms), or fails naming `what`.
-    pub fn wait_for(&self, what: &str, timeout: Duration, mut f: impl FnMut(&Hospital) -> anyhow::Result<bool>) -> anyhow::Result<()> {
+    pub fn wait_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut f: impl FnMut(&Hospital) -> anyhow::Result<bool>,
+    ) -> anyhow::Result<()> {
         let deadline = Instant::now() + timeout;
         let mut last_err = None;
         while Instant::now() < deadline {

@@ -122,7 +122,10 @@ mod tests {
         let ops = Operators::open(&path).expect("open");
         let name = OperatorName::new("cashier1").expect("valid");
         let token = ops.add(name.clone(), DeskRole::Cashier, 1).expect("add");
-        assert_eq!(ops.authenticate(&token).map(|o| o.desk), Some(DeskRole::Cashier));
+        assert_eq!(
+            ops.authenticate(&token).map(|o| o.desk),
+            Some(DeskRole::Cashier)
+        );
         assert!(ops.authenticate("wrong").is_none());
         let again = Operators::open(&path).expect("reopen");
         assert_eq!(again.authenticate(&token).map(|o| o.name), Some(name));

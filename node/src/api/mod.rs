@@ -40,7 +40,9 @@ pub fn router(state: ApiState) -> Router {
         .merge(desk::routes())
         .merge(admin::routes())
         .route("/openapi.json", axum::routing::get(openapi::serve))
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+        })
         .with_state(state)
 }
 
@@ -92,7 +94,9 @@ impl From<RuleError> for ApiError {
             RuleError::NotPermitted { .. } | RuleError::CentralOnly { .. } => {
                 ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
             }
-            RuleError::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, "not_found", message),
+            RuleError::NotFound { .. } => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+            }
             RuleError::Invalid { field, .. } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message).field(field)
             }
@@ -116,7 +120,11 @@ impl From<WriteError> for ApiError {
         match e {
             WriteError::Rule(r) => r.into(),
             WriteError::Read(r) => r.into(),
-            other => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_saved", other.to_string()),
+            other => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_saved",
+                other.to_string(),
+            ),
         }
     }
 }
@@ -161,27 +169,40 @@ pub struct Authed(pub Operator);
 impl FromRequestParts<ApiState> for Authed {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &ApiState,
+    ) -> Result<Self, Self::Rejection> {
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .ok_or_else(|| {
-                ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "missing Authorization: Bearer <token>")
-                    .field("Authorization")
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthenticated",
+                    "missing Authorization: Bearer <token>",
+                )
+                .field("Authorization")
             })?;
         let token = header
             .to_str()
             .ok()
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(|| {
-                ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "Authorization must be `Bearer <token>`")
-                    .field("Authorization")
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthenticated",
+                    "Authorization must be `Bearer <token>`",
+                )
+                .field("Authorization")
             })?;
         state
             .operators
             .authenticate(token.trim())
             .map(Authed)
-            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "unknown token"))
+            .ok_or_else(|| {
+                ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "unknown token")
+            })
     }
 }
 
@@ -243,9 +264,18 @@ mod tests {
 
     #[test]
     fn serde_messages_name_their_field() {
-        assert_eq!(field_in("unknown field `colour`, expected one of `a`"), Some("colour".into()));
-        assert_eq!(field_in("missing field `name` at line 1 column 2"), Some("name".into()));
-        assert_eq!(field_in("items[0].quantity: invalid type"), Some("items[0].quantity".into()));
+        assert_eq!(
+            field_in("unknown field `colour`, expected one of `a`"),
+            Some("colour".into())
+        );
+        assert_eq!(
+            field_in("missing field `name` at line 1 column 2"),
+            Some("name".into())
+        );
+        assert_eq!(
+            field_in("items[0].quantity: invalid type"),
+            Some("items[0].quantity".into())
+        );
         assert_eq!(field_in("EOF while parsing"), None);
     }
 }

@@ -35,9 +35,14 @@ pub enum CaCommand {
 pub fn run(cmd: CaCommand) -> anyhow::Result<()> {
     match cmd {
         CaCommand::Init { dir } => {
-            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
             let files = identity::init_ca(&dir)?;
-            println!("created the hospital CA: {} (key {}, mode 0600)", files.cert.display(), files.key.display());
+            println!(
+                "created the hospital CA: {} (key {}, mode 0600)",
+                files.cert.display(),
+                files.key.display()
+            );
         }
         CaCommand::Issue {
             dir,

@@ -24,8 +24,10 @@ pub enum CatalogCommand {
 }
 
 fn read(path: Option<PathBuf>) -> anyhow::Result<Option<String>> {
-    path.map(|p| std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display())))
-        .transpose()
+    path.map(|p| {
+        std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))
+    })
+    .transpose()
 }
 
 pub fn run(cmd: CatalogCommand) -> anyhow::Result<()> {
@@ -47,8 +49,7 @@ pub fn run(cmd: CatalogCommand) -> anyhow::Result<()> {
     let answer: Value = client.post("/admin/catalog/import", &body)?;
     println!(
         "catalogs saved: drug catalog version {}, service catalog version {}",
-        answer["value"]["drug_catalog_version"],
-        answer["value"]["service_catalog_version"]
+        answer["value"]["drug_catalog_version"], answer["value"]["service_catalog_version"]
     );
     Ok(())
 }

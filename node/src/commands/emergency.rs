@@ -25,8 +25,12 @@ pub fn run(cmd: EmergencyCommand) -> anyhow::Result<()> {
     match cmd {
         EmergencyCommand::Start { config, reason } => {
             let (_, client) = super::admin_client(&config)?;
-            let answer: Value = client.post("/admin/emergency/start", &json!({ "reason": reason }))?;
-            println!("emergency episode {} is open (saved durably)", answer["value"].as_str().unwrap_or("?"));
+            let answer: Value =
+                client.post("/admin/emergency/start", &json!({ "reason": reason }))?;
+            println!(
+                "emergency episode {} is open (saved durably)",
+                answer["value"].as_str().unwrap_or("?")
+            );
         }
         EmergencyCommand::Stop { config } => {
             let (_, client) = super::admin_client(&config)?;

@@ -24,7 +24,12 @@ pub fn local_time(ms: i64) -> String {
     const OFFSET_MS: i64 = 8 * 3_600_000;
     let date = lifeline_core::Date::at(ms, 480);
     let secs = (ms + OFFSET_MS).rem_euclid(86_400_000) / 1000;
-    format!("{date} {:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+    format!(
+        "{date} {:02}:{:02}:{:02}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
 }
 
 /// A duration in words a person reads at a glance.

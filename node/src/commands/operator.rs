@@ -47,7 +47,10 @@ pub fn run(cmd: OperatorCommand) -> anyhow::Result<()> {
             if token_only {
                 println!("{}", added.token);
             } else {
-                println!("operator {} ({} desk) added; token (shown once):\n{}", added.name, added.desk, added.token);
+                println!(
+                    "operator {} ({} desk) added; token (shown once):\n{}",
+                    added.name, added.desk, added.token
+                );
             }
         }
         OperatorCommand::List { config } => {

@@ -49,7 +49,14 @@ pub fn render(r: &StatusReport) -> String {
         if r.desks.is_empty() {
             String::new()
         } else {
-            format!(": {}", r.desks.iter().map(|d| d.name()).collect::<Vec<_>>().join(", "))
+            format!(
+                ": {}",
+                r.desks
+                    .iter()
+                    .map(|d| d.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         },
         local_time(r.mode.since_ms)
     ));
@@ -58,7 +65,11 @@ pub fn render(r: &StatusReport) -> String {
     }
     out.push('\n');
     if let Some(lost) = r.mode.central_lost_since_ms {
-        out.push_str(&format!("central unreachable since {} ({})\n", local_time(lost), ago(now, lost)));
+        out.push_str(&format!(
+            "central unreachable since {} ({})\n",
+            local_time(lost),
+            ago(now, lost)
+        ));
     }
     match &r.episode {
         Some(e) => out.push_str(&format!(
@@ -76,8 +87,14 @@ pub fn render(r: &StatusReport) -> String {
     ));
     for p in &r.peers {
         let state = if p.connected { "connected" } else { "DOWN" };
-        let rtt = p.rtt_ms.map(|v| format!("{v} ms")).unwrap_or_else(|| "-".into());
-        let last = p.last_contact_ms.map(|t| ago(now, t)).unwrap_or_else(|| "never".into());
+        let rtt = p
+            .rtt_ms
+            .map(|v| format!("{v} ms"))
+            .unwrap_or_else(|| "-".into());
+        let last = p
+            .last_contact_ms
+            .map(|t| ago(now, t))
+            .unwrap_or_else(|| "never".into());
         let conv = match (p.in_sync, p.peer_records) {
             (Some(true), Some(n)) => format!("in sync for {n} records"),
             (Some(false), Some(n)) => format!("differs (peer has {n} records)"),
@@ -94,7 +111,10 @@ pub fn render(r: &StatusReport) -> String {
             p.to_receive
         ));
         if p.rejected > 0 {
-            out.push_str(&format!("    {} records refused from this peer (see the audit trail)\n", p.rejected));
+            out.push_str(&format!(
+                "    {} records refused from this peer (see the audit trail)\n",
+                p.rejected
+            ));
         }
         if let (false, Some(err)) = (p.connected, &p.last_error) {
             out.push_str(&format!("    last error: {err}\n"));

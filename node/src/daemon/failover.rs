@@ -97,11 +97,17 @@ pub async fn monitor(store: Store, runtime: Arc<Runtime>, mut stop: watch::Recei
             None
         } else {
             // A node that has not reached central since it started counts from its start.
-            previous.central_lost_since_ms.or(Some(if central_seen { now } else { started }))
+            previous
+                .central_lost_since_ms
+                .or(Some(if central_seen { now } else { started }))
         };
         let info = ModeInfo {
             mode,
-            since_ms: if previous.mode == mode { previous.since_ms } else { now },
+            since_ms: if previous.mode == mode {
+                previous.since_ms
+            } else {
+                now
+            },
             central_lost_since_ms: lost_since,
             primary: if central_up {
                 Some("central".into())
@@ -112,7 +118,11 @@ pub async fn monitor(store: Store, runtime: Arc<Runtime>, mut stop: watch::Recei
             },
         };
         if previous.mode != mode {
-            tracing::warn!(from = previous.mode.name(), to = mode.name(), "mode changed");
+            tracing::warn!(
+                from = previous.mode.name(),
+                to = mode.name(),
+                "mode changed"
+            );
         }
         runtime.set_mode(info.clone());
         ticks = ticks.wrapping_add(1);
@@ -121,7 +131,8 @@ pub async fn monitor(store: Store, runtime: Arc<Runtime>, mut stop: watch::Recei
         }
         let store = store.clone();
         let runtime = runtime.clone();
-        let result = tokio::task::spawn_blocking(move || housekeeping(&store, &runtime, &info, now)).await;
+        let result =
+            tokio::task::spawn_blocking(move || housekeeping(&store, &runtime, &info, now)).await;
         match result {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "housekeeping failed; will retry"),
@@ -130,7 +141,12 @@ pub async fn monitor(store: Store, runtime: Arc<Runtime>, mut stop: watch::Recei
     }
 }
 
-fn housekeeping(store: &Store, runtime: &Runtime, info: &ModeInfo, now_ms: i64) -> anyhow::Result<()> {
+fn housekeeping(
+    store: &Store,
+    runtime: &Runtime,
+    info: &ModeInfo,
+    now_ms: i64,
+) -> anyhow::Result<()> {
     let config = &runtime.config;
     let role = config.node.role;
     let system = system_operator();
@@ -145,7 +161,10 @@ fn housekeeping(store: &Store, runtime: &Runtime, info: &ModeInfo, now_ms: i64) 
             }
         }
     }
-    if !store.ids_of_kind(lifeline_core::RecordKind::Episode)?.is_empty() {
+    if !store
+        .ids_of_kind(lifeline_core::RecordKind::Episode)?
+        .is_empty()
+    {
         store.reconcile_episodes(&system)?;
     }
     match role {
@@ -168,7 +187,10 @@ fn housekeeping(store: &Store, runtime: &Runtime, info: &ModeInfo, now_ms: i64) 
             let desks = &config.node.desks;
             let needs = [
                 (Series::Invoice, desks.contains(&DeskRole::Cashier)),
-                (Series::EmergencyRegistration, desks.contains(&DeskRole::Registration)),
+                (
+                    Series::EmergencyRegistration,
+                    desks.contains(&DeskRole::Registration),
+                ),
             ];
             for (series, needed) in needs {
                 if needed && store.numbers_left(series)? <= config.thresholds.low_water {
@@ -202,7 +224,10 @@ fn leave_when_reconciled(store: &Store, info: &ModeInfo) -> anyhow::Result<()> {
         .episode_by_id(&current)?
         .is_some_and(|(e, _)| e.episode.automatic);
     if automatic {
-        store.leave_episode(&system_operator(), lifeline_core::desk::LeaveScope::ThisNode)?;
+        store.leave_episode(
+            &system_operator(),
+            lifeline_core::desk::LeaveScope::ThisNode,
+        )?;
         tracing::warn!(episode = %current, "central is back and has every emergency record: episode left");
     }
     Ok(())

@@ -29,7 +29,9 @@ pub struct Runtime {
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime").field("node", &self.config.node.name).finish_non_exhaustive()
+        f.debug_struct("Runtime")
+            .field("node", &self.config.node.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -62,7 +64,10 @@ impl Runtime {
     }
 
     pub fn mode(&self) -> ModeInfo {
-        self.mode.lock().map(|m| m.clone()).unwrap_or_else(|e| e.into_inner().clone())
+        self.mode
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
     }
 
     pub(crate) fn set_mode(&self, info: ModeInfo) {
@@ -114,8 +119,12 @@ pub fn preflight(config: &Config) -> anyhow::Result<identity::LoadedIdentity> {
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let loaded = preflight(&config)?;
-    std::fs::create_dir_all(&config.node.data_dir)
-        .with_context(|| format!("cannot create the data directory {}", config.node.data_dir.display()))?;
+    std::fs::create_dir_all(&config.node.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            config.node.data_dir.display()
+        )
+    })?;
     let mut opts = StoreOptions::new(config.node.name.clone(), config.node.role);
     opts.low_water = config.thresholds.low_water;
     let store_path = config.store_path();
@@ -183,7 +192,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 .await
         })
     };
-    let monitor = tokio::spawn(failover::monitor(store.clone(), runtime.clone(), stop_rx.clone()));
+    let monitor = tokio::spawn(failover::monitor(
+        store.clone(),
+        runtime.clone(),
+        stop_rx.clone(),
+    ));
 
     let ready = Ready {
         node: config.node.name.to_string(),
