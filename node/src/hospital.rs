@@ -220,8 +220,8 @@ impl Hospital {
             if ready.exists() {
                 return Ok(());
             }
-            if let Some(child) = handle.child.as_mut() {
-                if let Some(status) = child.try_wait()? {
+            if let Some(child) = handle.child.as_mut()
+                && let Some(status) = child.try_wait()? {
                     handle.child = None;
                     let log = std::fs::read_to_string(&handle.log_path).unwrap_or_default();
                     let tail: Vec<&str> = log.lines().rev().take(5).collect();
@@ -230,7 +230,6 @@ impl Hospital {
                         tail.into_iter().rev().collect::<Vec<_>>().join("\n")
                     );
                 }
-            }
             if Instant::now() > deadline {
                 bail!("{name} did not become ready within 30 s");
             }

@@ -1,6 +1,7 @@
 //! Identity and mutual TLS through the public API: real quinn endpoints on loopback, a
 //! hospital CA on disk, and the refusals an operator relies on (foreign CA, expired, wrong
 //! role, wrong node), plus the file checks of `init_ca`, `issue` and `load`.
+#![allow(clippy::unwrap_used)] // test helpers: a failed setup is a failed test
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -126,7 +126,7 @@ pub async fn monitor(store: Store, runtime: Arc<Runtime>, mut stop: watch::Recei
         }
         runtime.set_mode(info.clone());
         ticks = ticks.wrapping_add(1);
-        if ticks % HOUSEKEEPING_EVERY != 0 {
+        if !ticks.is_multiple_of(HOUSEKEEPING_EVERY) {
             continue;
         }
         let store = store.clone();
@@ -151,14 +151,14 @@ fn housekeeping(
     let role = config.node.role;
     let system = system_operator();
     // Episodes: enter when central has been away long enough; follow merges and closures.
-    if role != NodeRole::Central {
-        if let Some(since) = info.central_lost_since_ms {
-            let away = Duration::from_millis(u64::try_from(now_ms - since).unwrap_or(0));
-            if away >= config.thresholds.emergency_after && store.episode()?.is_none() {
-                let reason = format!("central unreachable for {} s", away.as_secs());
-                let id = store.open_episode(&system, &reason, true)?.value;
-                tracing::warn!(episode = %id, "emergency episode entered automatically");
-            }
+    if role != NodeRole::Central
+        && let Some(since) = info.central_lost_since_ms
+    {
+        let away = Duration::from_millis(u64::try_from(now_ms - since).unwrap_or(0));
+        if away >= config.thresholds.emergency_after && store.episode()?.is_none() {
+            let reason = format!("central unreachable for {} s", away.as_secs());
+            let id = store.open_episode(&system, &reason, true)?.value;
+            tracing::warn!(episode = %id, "emergency episode entered automatically");
         }
     }
     if !store
@@ -179,6 +179,9 @@ fn housekeeping(
             if info.mode != Mode::Normal {
                 fill_requests(store)?;
             }
+            // The standby enters the episode too; unless it leaves, the episode never closes
+            // and the next outage joins it.
+            leave_when_reconciled(store, info)?;
         }
         NodeRole::Window => {
             if store.accept_granted_leases(&system)? > 0 {

@@ -141,9 +141,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     operators::write_secret(&config.admin_token_path(), &admin_token)?;
 
     let runtime = Arc::new(Runtime::new(config.clone(), store.now_ms()));
-    let mut session = SessionConfig::default();
-    session.heartbeat = config.thresholds.heartbeat;
-    session.peer_timeout = config.thresholds.peer_timeout;
+    let session = SessionConfig {
+        heartbeat: config.thresholds.heartbeat,
+        peer_timeout: config.thresholds.peer_timeout,
+        ..SessionConfig::default()
+    };
     let peers = config
         .peers
         .iter()
