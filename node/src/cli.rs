@@ -49,6 +49,15 @@ pub enum Command {
     Ranges(commands::ranges::RangesCommand),
     /// Run a whole local hospital with an outage, on loopback.
     Demo(commands::demo::DemoArgs),
+    /// The conflict review report (text, JSON or one self-contained HTML file).
+    Conflicts(commands::conflicts::ConflictsArgs),
+    /// Record a reviewer's decision on a conflict (replicated and audited).
+    Resolve(commands::review::ResolveArgs),
+    /// Merge a duplicate patient record into the one to keep (replicated and audited).
+    MergePatients(commands::review::MergeArgs),
+    /// Emergency episodes: list them; the outage report.
+    #[command(subcommand)]
+    Episode(commands::episode::EpisodeCommand),
 }
 
 pub fn main() -> ExitCode {
@@ -62,6 +71,10 @@ pub fn main() -> ExitCode {
         Command::Catalog(cmd) => commands::catalog::run(cmd),
         Command::Ranges(cmd) => commands::ranges::run(cmd),
         Command::Demo(args) => commands::demo::run(&args),
+        Command::Conflicts(args) => commands::conflicts::run(&args),
+        Command::Resolve(args) => commands::review::resolve(&args),
+        Command::MergePatients(args) => commands::review::merge(&args),
+        Command::Episode(cmd) => commands::episode::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,3 +10,4 @@ pub mod config;
 pub mod daemon;
 pub mod hospital;
 pub mod operators;
+pub mod report;

@@ -9,6 +9,7 @@
 pub mod admin;
 mod desk;
 pub mod openapi;
+mod review;
 
 use std::sync::Arc;
 
@@ -39,6 +40,7 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .merge(desk::routes())
         .merge(admin::routes())
+        .merge(review::routes())
         .route("/openapi.json", axum::routing::get(openapi::serve))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")

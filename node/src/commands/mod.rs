@@ -2,11 +2,14 @@
 
 pub mod ca;
 pub mod catalog;
+pub mod conflicts;
 pub mod daemon;
 pub mod demo;
 pub mod emergency;
+pub mod episode;
 pub mod operator;
 pub mod ranges;
+pub mod review;
 pub mod status;
 
 use crate::client::Client;

@@ -1,0 +1,201 @@
+//! Review endpoints for the information department (desk role `admin`): the conflict review
+//! report, review decisions (recorded as changes: replicated with the records and audited),
+//! the recovery worklist, the emergency episodes and their outage reports, and the audit
+//! trail.
+//!
+//! - `GET /admin/conflicts`: the conflict review report ([`crate::report::ConflictReport`]);
+//! - `POST /admin/conflicts/{id}/resolve` with `{"choice": "confirm" | "keep_separate" |
+//!   {"choose_value": N}}`;
+//! - `POST /admin/patients/merge` with `{"survivor": ID, "duplicate": ID}`;
+//! - `GET /admin/worklist`: core's recovery worklist;
+//! - `GET /admin/episodes`: every episode, newest first;
+//! - `GET /admin/episodes/{id}/report`: the outage report (`latest`, `current` or an id);
+//! - `GET /admin/audit?action=PREFIX&from=SEQ&limit=N`: audit entries, e.g. `review.`.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use lifeline_core::review::{Resolution, ReviewRecord, Worklist};
+use lifeline_core::store::AuditEntry;
+use lifeline_core::{DeskRole, Operator, RecordId};
+use serde::Deserialize;
+
+use super::{ApiError, ApiState, Authed, Body, Written, blocking};
+use crate::report::conflicts::{self, ConflictReportOut};
+use crate::report::episode::{self, EpisodeLine, EpisodeReport, Selection};
+
+pub fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/admin/conflicts", get(list_conflicts))
+        .route("/admin/conflicts/{id}/resolve", post(resolve))
+        .route("/admin/patients/merge", post(merge))
+        .route("/admin/worklist", get(worklist))
+        .route("/admin/episodes", get(list_episodes))
+        .route("/admin/episodes/{id}/report", get(episode_report))
+        .route("/admin/audit", get(audit))
+}
+
+fn admin_only(op: &Operator) -> Result<(), ApiError> {
+    if op.desk == DeskRole::Admin {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "a {} desk may not review conflicts or read reports",
+                op.desk
+            ),
+        ))
+    }
+}
+
+async fn list_conflicts(
+    State(state): State<ApiState>,
+    Authed(op): Authed,
+) -> Result<Json<ConflictReportOut>, ApiError> {
+    admin_only(&op)?;
+    let store = state.store.clone();
+    Ok(Json(blocking(move || conflicts::build(&store)).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveRequest {
+    /// `"confirm"`, `"keep_separate"` or `{"choose_value": N}`.
+    pub choice: Resolution,
+}
+
+async fn resolve(
+    State(state): State<ApiState>,
+    Authed(op): Authed,
+    Path(id): Path<String>,
+    Body(req): Body<ResolveRequest>,
+) -> Result<Json<Written<ReviewRecord>>, ApiError> {
+    admin_only(&op)?;
+    let store = state.store.clone();
+    let saved = blocking(move || store.resolve_conflict(&op, &id, req.choice)).await?;
+    tracing::info!(
+        conflict = %saved.value.conflict,
+        decision = %saved.value.decision,
+        operator = %saved.value.operator,
+        "review decision recorded"
+    );
+    Ok(Json(Written::from_saved(saved)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MergeRequest {
+    pub survivor: RecordId,
+    pub duplicate: RecordId,
+}
+
+async fn merge(
+    State(state): State<ApiState>,
+    Authed(op): Authed,
+    Body(req): Body<MergeRequest>,
+) -> Result<Json<Written<ReviewRecord>>, ApiError> {
+    admin_only(&op)?;
+    let store = state.store.clone();
+    let saved = blocking(move || store.merge_patients(&op, req.survivor, req.duplicate)).await?;
+    tracing::info!(
+        conflict = %saved.value.conflict,
+        decision = %saved.value.decision,
+        operator = %saved.value.operator,
+        "patients merged"
+    );
+    Ok(Json(Written::from_saved(saved)))
+}
+
+async fn worklist(
+    State(state): State<ApiState>,
+    Authed(op): Authed,
+) -> Result<Json<Worklist>, ApiError> {
+    admin_only(&op)?;
+    let store = state.store.clone();
+    Ok(Json(blocking(move || store.worklist()).await?))
+}
+
+async fn list_episodes(
+    State(state): State<ApiState>,
+    Authed(op): Authed,
+) -> Result<Json<Vec<EpisodeLine>>, ApiError> {
+    admin_only(&op)?;
+    let store = state.store.clone();
+    let all = blocking(move || store.episodes()).await?;
+    Ok(Json(all.iter().map(EpisodeLine::of).collect()))
+}
+
+async fn episode_report(
+    State(state): State<ApiState>,
+    Authed(op): Authed,
+    Path(which): Path<String>,
+) -> Result<Json<EpisodeReport>, ApiError> {
+    admin_only(&op)?;
+    let store = state.store.clone();
+    let report = blocking(move || -> Result<Option<EpisodeReport>, ApiError> {
+        match episode::select(&store, &which)? {
+            Selection::Found(id) => Ok(episode::build(&store, &id)?),
+            Selection::None => Ok(None),
+            Selection::Invalid(why) => Err(ApiError::bad_request("id", why)),
+        }
+    })
+    .await?;
+    report.map(Json).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such emergency episode on this node",
+        )
+    })
+}
+
+/// Most audit entries one request answers with.
+const AUDIT_LIMIT: usize = 1000;
+/// Most entries one request reads while filtering.
+const AUDIT_SCAN: usize = 100_000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Only entries whose action starts with this, e.g. `review.`.
+    pub action: Option<String>,
+    /// The first sequence number to read.
+    #[serde(default)]
+    pub from: u64,
+    pub limit: Option<usize>,
+}
+
+async fn audit(
+    State(state): State<ApiState>,
+    Authed(op): Authed,
+    query: Result<Query<AuditQuery>, QueryRejection>,
+) -> Result<Json<Vec<AuditEntry>>, ApiError> {
+    admin_only(&op)?;
+    let Query(q) = query.map_err(|e| ApiError::bad_request("query", e.body_text()))?;
+    let limit = q.limit.unwrap_or(AUDIT_LIMIT).min(AUDIT_LIMIT);
+    let store = state.store.clone();
+    let entries = blocking(move || {
+        let mut out = Vec::new();
+        let mut from = q.from;
+        let mut scanned = 0;
+        while out.len() < limit && scanned < AUDIT_SCAN {
+            let page = store.audit_entries(from, 1000)?;
+            let Some(last) = page.last() else { break };
+            from = last.seq + 1;
+            scanned += page.len();
+            out.extend(page.into_iter().filter(|e| {
+                q.action
+                    .as_deref()
+                    .is_none_or(|prefix| e.action.starts_with(prefix))
+            }));
+        }
+        out.truncate(limit);
+        Ok::<_, lifeline_core::ReadError>(out)
+    })
+    .await?;
+    Ok(Json(entries))
+}

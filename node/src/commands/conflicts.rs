@@ -1,0 +1,29 @@
+//! `lifeline conflicts`: the conflict review report of a node, as text, JSON or one
+//! self-contained HTML file.
+
+use std::path::PathBuf;
+
+use crate::report::{self, Format, RenderOptions};
+
+#[derive(Debug, clap::Args)]
+pub struct ConflictsArgs {
+    /// The node's config file (the daemon's).
+    #[arg(long, short = 'c', default_value = "node.toml")]
+    pub config: PathBuf,
+    /// text (a terminal), json (the report document) or html (one self-contained file).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Write the report to this file instead of standard output.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+pub fn run(args: &ConflictsArgs) -> anyhow::Result<()> {
+    let (_, client) = super::admin_client(&args.config)?;
+    let conflicts = report::fetch_conflicts(&client)?;
+    let opts = RenderOptions {
+        config: args.config.display().to_string(),
+    };
+    let rendered = report::render_conflicts(&conflicts, args.format, &opts)?;
+    report::emit(&rendered, args.out.as_deref())
+}

@@ -1,0 +1,88 @@
+//! `lifeline episode list|report`: the emergency episodes a node knows, and the outage report
+//! of one (times, grade, nodes, records, invoices, conflicts, recovery progress).
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+
+use crate::report::{self, Format, RenderOptions};
+
+#[derive(Debug, Subcommand)]
+pub enum EpisodeCommand {
+    /// Every episode this node knows, newest first.
+    List {
+        #[arg(long, short = 'c', default_value = "node.toml")]
+        config: PathBuf,
+        /// The list as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The outage report of one episode.
+    Report {
+        #[arg(long, short = 'c', default_value = "node.toml")]
+        config: PathBuf,
+        /// The episode: an id (YJ-...), `current` (the one this node is in) or `latest`.
+        #[arg(long, default_value = "latest")]
+        id: String,
+        /// text (a terminal), json (the report document) or html (one self-contained file).
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Write the report to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+pub fn run(cmd: EpisodeCommand) -> anyhow::Result<()> {
+    match cmd {
+        EpisodeCommand::List { config, json } => {
+            let (_, client) = super::admin_client(&config)?;
+            let episodes = report::fetch_episodes(&client)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&episodes)?);
+            } else if episodes.is_empty() {
+                println!("no emergency episode on record");
+            } else {
+                println!(
+                    "{:<28} {:<5} {:<8} {:<19} {:<19} {:<12} nodes",
+                    "episode", "grade", "state", "opened (UTC+8)", "closed (UTC+8)", "duration"
+                );
+                for e in &episodes {
+                    let state = match (&e.merged_into, e.open) {
+                        (Some(_), _) => "merged",
+                        (None, true) => "open",
+                        (None, false) => "closed",
+                    };
+                    println!(
+                        "{:<28} {:<5} {:<8} {:<19} {:<19} {:<12} {}",
+                        e.id,
+                        e.grade,
+                        state,
+                        e.opened_local,
+                        e.closed_local.as_deref().unwrap_or("-"),
+                        report::duration(e.duration_ms),
+                        e.nodes.join(", ")
+                    );
+                    if let Some(into) = &e.merged_into {
+                        println!("    merged into {into}");
+                    }
+                }
+            }
+        }
+        EpisodeCommand::Report {
+            config,
+            id,
+            format,
+            out,
+        } => {
+            let (_, client) = super::admin_client(&config)?;
+            let episode = report::fetch_episode(&client, &id)?;
+            let opts = RenderOptions {
+                config: config.display().to_string(),
+            };
+            let rendered = report::render_episode(&episode, format, &opts)?;
+            report::emit(&rendered, out.as_deref())?;
+        }
+    }
+    Ok(())
+}
