@@ -49,6 +49,12 @@ pub enum Command {
     Ranges(commands::ranges::RangesCommand),
     /// Run a whole local hospital with an outage, on loopback.
     Demo(commands::demo::DemoArgs),
+    /// Write a consistent snapshot of the node's store while the daemon runs (or is stopped).
+    Backup(commands::backup::BackupArgs),
+    /// Bring the node's store back from a backup (the daemon must be stopped).
+    Restore(commands::backup::RestoreArgs),
+    /// The restore drill: restore a backup in a scratch directory and check everything.
+    Verify(commands::backup::VerifyArgs),
     /// The conflict review report (text, JSON or one self-contained HTML file).
     Conflicts(commands::conflicts::ConflictsArgs),
     /// Record a reviewer's decision on a conflict (replicated and audited).
@@ -71,6 +77,9 @@ pub fn main() -> ExitCode {
         Command::Catalog(cmd) => commands::catalog::run(cmd),
         Command::Ranges(cmd) => commands::ranges::run(cmd),
         Command::Demo(args) => commands::demo::run(&args),
+        Command::Backup(args) => commands::backup::backup(&args),
+        Command::Restore(args) => commands::backup::restore(&args),
+        Command::Verify(args) => commands::backup::verify(&args),
         Command::Conflicts(args) => commands::conflicts::run(&args),
         Command::Resolve(args) => commands::review::resolve(&args),
         Command::MergePatients(args) => commands::review::merge(&args),

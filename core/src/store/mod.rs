@@ -11,6 +11,7 @@
 //!   bounded cache.
 
 mod audit;
+mod backup;
 mod cache;
 mod read;
 mod replication;
@@ -31,6 +32,10 @@ use automerge::ActorId;
 use redb::{Database, ReadableDatabase};
 
 pub use audit::{AuditEntry, ChainError, GENESIS};
+pub use backup::{
+    BackupError, BackupInfo, RestoreError, RestoreInfo, RestoreOptions, VerifyError, VerifyReport,
+    before_restore_path, checksum_path, restore_from, verify_snapshot,
+};
 pub use read::{PatientQuery, StoreStats};
 pub use replication::{Digest, OutgoingDoc, PeerState, decode_heads, encode_heads};
 pub use writer::{ApplyCheck, ApplyOutcome, IncomingDoc, Rejected, RemoteChanges};

@@ -7,6 +7,7 @@
 //! pool.
 
 pub mod admin;
+pub mod backup;
 mod desk;
 pub mod openapi;
 mod review;
@@ -40,6 +41,7 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .merge(desk::routes())
         .merge(admin::routes())
+        .merge(backup::routes())
         .merge(review::routes())
         .route("/openapi.json", axum::routing::get(openapi::serve))
         .fallback(|| async {

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod backup;
 pub mod ca;
 pub mod catalog;
 pub mod conflicts;

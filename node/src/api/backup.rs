@@ -1,0 +1,77 @@
+//! `POST /admin/backup {"out": "/abs/path"}`: a consistent snapshot of the running node's
+//! store, written by the daemon while the desks keep working (administrators only). Answers
+//! with the [`BackupInfo`] once the file and its `.sha256` are durable.
+
+use std::path::PathBuf;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use lifeline_core::DeskRole;
+use lifeline_core::store::{BackupError, BackupInfo};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, ApiState, Authed, Body, blocking};
+
+pub fn routes() -> Router<ApiState> {
+    Router::new().route("/admin/backup", post(backup))
+}
+
+/// Where to write the backup: an absolute path on the node, which must not exist yet.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupRequest {
+    pub out: PathBuf,
+}
+
+impl From<BackupError> for ApiError {
+    fn from(e: BackupError) -> Self {
+        let message = e.to_string();
+        match e {
+            BackupError::Exists { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "exists", message).field("out")
+            }
+            BackupError::BadPath { .. } => ApiError::bad_request("out", message),
+            other => {
+                tracing::error!(error = %other, "backup failed");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "backup_failed", message)
+            }
+        }
+    }
+}
+
+async fn backup(
+    State(state): State<ApiState>,
+    Authed(op): Authed,
+    Body(req): Body<BackupRequest>,
+) -> Result<Json<BackupInfo>, ApiError> {
+    if op.desk != DeskRole::Admin {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("a {} desk may not take backups", op.desk),
+        ));
+    }
+    if !req.out.is_absolute() {
+        return Err(ApiError::bad_request(
+            "out",
+            format!(
+                "{} is not an absolute path (the daemon resolves paths from its own directory)",
+                req.out.display()
+            ),
+        ));
+    }
+    let store = state.store.clone();
+    let out = req.out;
+    tracing::info!(out = %out.display(), by = %op.name, "backup requested");
+    let info = blocking(move || store.backup_to(&out, &|_, _| {})).await?;
+    tracing::info!(
+        out = %info.path.display(),
+        records = info.records,
+        bytes = info.bytes,
+        sha256 = %info.sha256,
+        "backup written"
+    );
+    Ok(Json(info))
+}

@@ -1,0 +1,307 @@
+//! Backup, restore and the restore drill through the real `lifeline` binary: a backup while
+//! the daemon runs and desks keep writing, `verify` passing on it, `restore` refused while the
+//! daemon runs, a damaged store brought back from the backup (with a new incarnation), and
+//! `verify` failing with a message — never a panic — on a damaged backup.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use lifeline_core::desk::NewPatient;
+use lifeline_core::record::{InsuranceType, Sex};
+use lifeline_core::{DeskRole, NodeName, NodeRole, Operator, OperatorName, Store, StoreOptions};
+use lifeline_node::api::admin::CatalogCsv;
+use lifeline_node::client::Client;
+use lifeline_node::config::Thresholds;
+use lifeline_node::hospital::{Hospital, NodeSpec};
+use serde_json::{Value, json};
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_lifeline"))
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .output()
+        .expect("run lifeline")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+fn thresholds() -> Thresholds {
+    Thresholds {
+        heartbeat: Duration::from_millis(200),
+        peer_timeout: Duration::from_secs(1),
+        emergency_after: Duration::from_secs(2),
+        low_water: 50,
+        lease_size: 1000,
+    }
+}
+
+fn new_patient(n: usize) -> Value {
+    json!({
+        "name": format!("患者 {n}"),
+        "sex": if n.is_multiple_of(2) { "female" } else { "male" },
+        "birth_date": format!("2019-{:02}-{:02}", n % 12 + 1, n % 28 + 1),
+        "phone": format!("138{n:08}"),
+        "insurance": "resident",
+    })
+}
+
+fn create(desk: &Client, n: usize) -> String {
+    let answer: Value = desk
+        .post("/patients", &new_patient(n))
+        .expect("create patient");
+    assert_eq!(answer["durable"], true);
+    answer["value"]["header"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned()
+}
+
+fn incarnation(path: &Path) -> String {
+    let opts = StoreOptions::new(NodeName::new("central").expect("valid"), NodeRole::Central);
+    Store::open(path, opts)
+        .expect("open store")
+        .incarnation()
+        .expect("incarnation")
+}
+
+#[test]
+fn backup_while_running_verify_and_restore_a_damaged_store() {
+    let dir = tempfile::tempdir().expect("dir");
+    let specs = [NodeSpec::new("central", NodeRole::Central, &[], &[])];
+    let mut h = Hospital::create(&bin(), dir.path(), &specs, thresholds()).expect("hospital");
+    h.start("central").expect("start");
+    let config = h.config_path("central").expect("config");
+    let c = s(&config);
+    let store_path = h.store_path("central").expect("store path");
+
+    let imported: Value = h
+        .admin("central")
+        .expect("admin")
+        .post(
+            "/admin/catalog/import",
+            &CatalogCsv {
+                drugs_csv: Some(include_str!("../../data/drugs.csv").into()),
+                services_csv: Some(include_str!("../../data/services.csv").into()),
+                departments_csv: Some(include_str!("../../data/departments.csv").into()),
+            },
+        )
+        .expect("import catalogs");
+    assert_eq!(imported["durable"], true);
+    let desk = h
+        .desk("central", DeskRole::Registration)
+        .expect("registration desk");
+    let mut before: Vec<String> = (0..5).map(|n| create(&desk, n)).collect();
+
+    // A desk keeps writing while the backup runs.
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (desk, acked, stop) = (desk.clone(), acked.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut n = 100;
+            while !stop.load(Ordering::Relaxed) {
+                let id = create(&desk, n);
+                acked.lock().expect("lock").push(id);
+                n += 1;
+            }
+        })
+    };
+    while acked.lock().expect("lock").len() < 3 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    before.extend(acked.lock().expect("lock").iter().cloned());
+    let backup = dir.path().join("backups").join("central.redb");
+    let started = Instant::now();
+    let out = run(&["backup", "-c", c, "--out", s(&backup)]);
+    let backup_took = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    writer.join().expect("writer");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("through the running daemon"),
+        "{}",
+        text(&out)
+    );
+    assert!(backup.exists());
+    let sums = std::fs::read_to_string(format!("{}.sha256", backup.display())).expect("sha256");
+    assert!(text(&out).contains(sums.split_whitespace().next().expect("sum")));
+    eprintln!(
+        "backup through the daemon took {backup_took:?}:\n{}",
+        text(&out)
+    );
+
+    // A backup never overwrites.
+    let out = run(&["backup", "-c", c, "--out", s(&backup)]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("already exists"), "{}", text(&out));
+
+    // The drill passes.
+    let scratch = dir.path().join("scratch");
+    let started = Instant::now();
+    let out = run(&["verify", s(&backup), "--scratch", s(&scratch)]);
+    eprintln!("verify took {:?}:\n{}", started.elapsed(), text(&out));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("PASS"), "{}", text(&out));
+    assert!(text(&out).contains("node central"), "{}", text(&out));
+    let out = run(&["verify", s(&backup), "--scratch", s(&scratch), "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("report JSON");
+    assert!(report["problems"].as_array().expect("problems").is_empty());
+    assert!(report["records"].as_u64().expect("records") >= before.len() as u64 + 2);
+    assert_eq!(
+        std::fs::read_dir(&scratch).expect("scratch").count(),
+        0,
+        "the scratch copy is removed"
+    );
+
+    // Restore is refused while the daemon runs, and changes nothing.
+    let out = run(&["restore", "-c", c, "--from", s(&backup)]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("stop the daemon"), "{}", text(&out));
+    assert!(!text(&out).contains("panicked"), "{}", text(&out));
+
+    // Stopped: the store is damaged and refused; restore brings it back.
+    h.stop("central").expect("stop");
+    let old_incarnation = incarnation(&store_path);
+    let mut bytes = std::fs::read(&store_path).expect("read store");
+    for (i, b) in bytes.iter_mut().enumerate().skip(4096) {
+        *b = (i % 251) as u8;
+    }
+    std::fs::write(&store_path, &bytes).expect("damage the store");
+    assert!(
+        h.start("central").is_err(),
+        "a damaged store must be refused"
+    );
+    let started = Instant::now();
+    let out = run(&["restore", "-c", c, "--from", s(&backup)]);
+    eprintln!("restore took {:?}:\n{}", started.elapsed(), text(&out));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("new incarnation"), "{}", text(&out));
+    let kept = PathBuf::from(format!("{}.before-restore", store_path.display()));
+    assert_eq!(
+        std::fs::read(&kept).expect("kept"),
+        bytes,
+        "the damaged file is kept"
+    );
+    assert_ne!(incarnation(&store_path), old_incarnation);
+
+    h.start("central").expect("start after the restore");
+    for id in &before {
+        let patient: Value = desk
+            .get(&format!("/patients/{id}"))
+            .expect("patient is back");
+        assert_eq!(patient["header"]["id"], id.as_str());
+    }
+    create(&desk, 999);
+
+    // With the daemon stopped, backup reads the store file directly.
+    h.stop("central").expect("stop");
+    let offline = dir.path().join("backups").join("offline.redb");
+    let out = run(&["backup", "-c", c, "--out", s(&offline)]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("with the daemon stopped"),
+        "{}",
+        text(&out)
+    );
+    let out = run(&["verify", s(&offline), "--scratch", s(&scratch)]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+fn reg() -> Operator {
+    Operator::new(
+        OperatorName::new("reg1").expect("valid"),
+        DeskRole::Registration,
+    )
+}
+
+/// A way to damage a file, and its name.
+type Damage = (&'static str, fn(&mut Vec<u8>));
+
+#[test]
+fn verify_fails_with_a_message_on_a_damaged_backup() {
+    let dir = tempfile::tempdir().expect("dir");
+    let opts = StoreOptions::new(NodeName::new("W01").expect("valid"), NodeRole::Window);
+    let store = Store::open(dir.path().join("store.redb"), opts).expect("open");
+    for n in 0..30 {
+        store
+            .create_patient(
+                &reg(),
+                NewPatient {
+                    patient_no: None,
+                    name: format!("患者 {n}"),
+                    sex: Sex::Male,
+                    birth_date: "2019-05-04".parse().expect("date"),
+                    phone: "13800138000".into(),
+                    national_id: None,
+                    insurance: InsuranceType::Resident,
+                },
+            )
+            .expect("create");
+    }
+    let backup = dir.path().join("w01.redb");
+    store.backup_to(&backup, &|_, _| {}).expect("backup");
+    drop(store);
+    let scratch = dir.path().join("scratch");
+    let out = run(&["verify", s(&backup), "--scratch", s(&scratch)]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let good = std::fs::read(&backup).expect("read");
+    let sums = PathBuf::from(format!("{}.sha256", backup.display()));
+    let damages: [Damage; 3] = [
+        ("bytes flipped in the middle", |b: &mut Vec<u8>| {
+            let mid = b.len() / 2;
+            for x in &mut b[mid..mid + 64] {
+                *x ^= 0xff;
+            }
+        }),
+        ("garbage over half the file", |b: &mut Vec<u8>| {
+            let (from, to) = (b.len() / 4, b.len() * 3 / 4);
+            for (i, x) in b[from..to].iter_mut().enumerate() {
+                *x = (i % 253) as u8;
+            }
+        }),
+        ("cut short", |b: &mut Vec<u8>| b.truncate(b.len() / 3)),
+    ];
+    for with_checksum_file in [true, false] {
+        for (what, damage) in &damages {
+            let mut bytes = good.clone();
+            damage(&mut bytes);
+            std::fs::write(&backup, &bytes).expect("write");
+            if !with_checksum_file {
+                let _ = std::fs::remove_file(&sums);
+            }
+            let out = run(&["verify", s(&backup), "--scratch", s(&scratch)]);
+            let all = text(&out);
+            eprintln!("--- verify, {what} (checksum file: {with_checksum_file}):\n{all}");
+            assert!(
+                !out.status.success(),
+                "{what} (checksum file: {with_checksum_file}): {all}"
+            );
+            assert!(all.contains("FAILED the restore drill"), "{what}: {all}");
+            assert!(all.contains("FAIL:"), "{what}: {all}");
+            assert!(!all.contains("panicked"), "{what}: {all}");
+            assert_eq!(out.status.code(), Some(1), "{what}: {all}");
+        }
+    }
+
+    let out = run(&["verify", s(&dir.path().join("missing.redb"))]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("missing.redb"), "{}", text(&out));
+}
