@@ -1,0 +1,438 @@
+//! Failover scenarios with real daemons on loopback: a hospital of central, a standby and
+//! three windows (W01 registration + triage, W02 cashier + registration, W03 pharmacy +
+//! doctor), failover thresholds in seconds (heartbeat 200 ms, peer timeout 1 s, emergency
+//! after 2 s).
+//!
+//! - central is killed while the windows write: the windows keep writing through the standby,
+//!   in an emergency episode ("YJ" numbers), without a failed or slow write; central comes
+//!   back and ends up with every acknowledged record; the windows leave the episode;
+//! - central and the standby both go: the windows mesh and share what they write, and
+//!   everything reaches both servers when they are back;
+//! - central is restored from an old backup: what it lost comes back from the others;
+//! - the windows' link to central is cut (a UDP relay that drops everything) while central
+//!   stays up: the windows work through the standby, and go back to normal when it heals.
+//!
+//! Each scenario asserts that every record a desk was told is saved ("durable": true) can be
+//! read on the nodes that must have it. One more test, ignored until core is fixed,
+//! reproduces a bug these scenarios revealed: an episode every node left at about the same
+//! time is never closed.
+//!
+//! `--nocapture` shows each scenario's steps with their times; `LIFELINE_KEEP_TEST_DIRS=1`
+//! keeps the hospitals' files and logs (they are always kept when a scenario fails).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{ALL, CENTRAL, NOT_CENTRAL, STANDBY, Scenario, UdpProxy, WINDOWS, WriteLog};
+use lifeline_core::{DeskRole, NodeName, NodeRole, RecordId, Store, StoreOptions};
+
+/// Pause between a writer's patient + visit pairs: steady traffic that a 2-core machine
+/// running five debug daemons absorbs.
+const PACE: Duration = Duration::from_millis(40);
+
+/// Every visit registered in an episode carries a "YJ" number, and only those do; there are
+/// some on each registration window; and no registration number was handed out twice (the
+/// emergency ones come from ranges leased to each window in advance).
+fn assert_emergency_numbers(log: &WriteLog) {
+    let mut emergency_by_node = std::collections::BTreeMap::<&str, usize>::new();
+    let mut numbers = std::collections::BTreeMap::<&str, &str>::new();
+    for visit in log.visits() {
+        let no = visit.registration_no.as_deref().unwrap_or_default();
+        assert!(
+            !no.is_empty(),
+            "a visit without a registration number: {visit:?}"
+        );
+        if let Some(other) = numbers.insert(no, &visit.id) {
+            panic!(
+                "registration number {no} was given to visits {other} and {}",
+                visit.id
+            );
+        }
+        match &visit.episode {
+            Some(_) => {
+                assert!(
+                    no.starts_with("YJ"),
+                    "an emergency visit without a YJ number: {visit:?}"
+                );
+                *emergency_by_node.entry(visit.node.as_str()).or_default() += 1;
+            }
+            None => assert!(
+                !no.starts_with("YJ"),
+                "a normal visit with a YJ number: {visit:?}"
+            ),
+        }
+    }
+    for node in common::REGISTRATION {
+        assert!(
+            emergency_by_node.get(node).copied().unwrap_or(0) > 0,
+            "no emergency (YJ) visit was registered on {node}: {emergency_by_node:?}"
+        );
+    }
+}
+
+/// Visits registered while every window was in the episode (from when that was seen until
+/// `until`) are all emergency visits.
+fn assert_tagged_between(log: &WriteLog, since: Instant, until: Instant) {
+    let after: Vec<_> = log
+        .visits()
+        .filter(|v| v.at >= since && v.at + v.latency <= until)
+        .collect();
+    assert!(
+        !after.is_empty(),
+        "no visit was written once the episode was open"
+    );
+    for v in after {
+        assert!(
+            v.episode.is_some(),
+            "a visit written in the episode is not tagged: {v:?}"
+        );
+    }
+}
+
+#[test]
+fn central_killed_while_windows_write() {
+    let mut h = Scenario::create(false);
+    h.open();
+    let mut log = WriteLog::default();
+
+    let writers = h.writers(PACE);
+    std::thread::sleep(Duration::from_millis(1500));
+    let killed = Instant::now();
+    h.step("kill central (SIGKILL)");
+    h.kill(CENTRAL).expect("kill central");
+
+    // The windows notice, work through the standby, and enter an emergency episode.
+    h.wait_mode(&WINDOWS, "degraded", Some(STANDBY));
+    h.wait_episode(&WINDOWS);
+    let in_episode = Instant::now();
+    std::thread::sleep(Duration::from_secs(2));
+
+    // A doctor at W03 prescribes for a visit registered at W01 during the outage: the visit
+    // reaches W03 through the standby.
+    let mut own = WriteLog::default();
+    h.write_rounds(1, &mut own);
+    let visit = own
+        .visits()
+        .find(|v| v.node == "W01")
+        .map(|v| v.id.clone())
+        .expect("a visit written on W01");
+    h.wait_everywhere(&["W03"], &own);
+    let doctor = h.desk("W03", DeskRole::Doctor);
+    let rx = doctor
+        .prescribe(&visit)
+        .unwrap_or_else(|f| panic!("prescribing on W03 in the outage failed: {f:?}"));
+    assert!(
+        rx.episode.is_some(),
+        "an outage prescription is not tagged: {rx:?}"
+    );
+    own.acked.push(rx);
+
+    for w in writers {
+        log.extend(w.finish());
+    }
+    log.extend(own);
+    log.assert_no_failures("while central was down");
+    log.assert_latency_bounded(killed);
+    let during = log.acked.iter().filter(|a| a.at > killed).count();
+    assert!(
+        during >= 20,
+        "only {during} writes were acknowledged during the outage"
+    );
+    assert_emergency_numbers(&log);
+    assert_tagged_between(&log, in_episode, Instant::now());
+
+    // The standby holds everything the desks were told is saved.
+    h.wait_everywhere(&[STANDBY], &log);
+
+    // Central comes back (on the store it had when it was killed) while the desks write.
+    h.step("restart central");
+    h.start(CENTRAL).expect("restart central");
+    let writers = h.writers(PACE);
+    h.wait_mode(&WINDOWS, "normal", Some(CENTRAL));
+    std::thread::sleep(Duration::from_millis(1000));
+    for w in writers {
+        log.extend(w.finish());
+    }
+    log.assert_no_failures("while central came back");
+    log.assert_latency_bounded(killed);
+
+    h.wait_everywhere(&ALL, &log);
+    // The windows, and the standby (which entered the episode too), leave it.
+    h.wait_episode_left(&NOT_CENTRAL);
+    let records = h.wait_same_records(&ALL);
+    assert!(
+        records as usize >= log.acked.len(),
+        "{records} records for {} writes",
+        log.acked.len()
+    );
+    h.wait_digests_agree(&ALL);
+    h.summary(&format!(
+        "{} acknowledged writes ({during} during the outage), {records} records on every node",
+        log.acked.len()
+    ));
+}
+
+#[test]
+fn standby_down_too_windows_mesh() {
+    let mut h = Scenario::create(true);
+    h.open();
+    let mut log = WriteLog::default();
+    h.write_rounds(3, &mut log);
+
+    let cut = Instant::now();
+    h.step("kill central and the standby (SIGKILL)");
+    h.kill(CENTRAL).expect("kill central");
+    h.kill(STANDBY).expect("kill the standby");
+    h.wait_mode(&WINDOWS, "isolated", None);
+    let writers = h.writers(PACE);
+    h.wait_episode(&WINDOWS);
+    let in_episode = Instant::now();
+
+    // A patient created on W01 is readable on W02 (and W03), and the other way round.
+    let mut shared = WriteLog::default();
+    h.write_patient("W01", &mut shared);
+    h.write_patient("W02", &mut shared);
+    h.wait_everywhere(&WINDOWS, &shared);
+    std::thread::sleep(Duration::from_secs(1));
+
+    for w in writers {
+        log.extend(w.finish());
+    }
+    log.extend(shared);
+    log.assert_no_failures("while both servers were down");
+    log.assert_latency_bounded(cut);
+    assert_emergency_numbers(&log);
+    assert_tagged_between(&log, in_episode, Instant::now());
+    // Everything written while isolated is on every window.
+    h.wait_everywhere(&WINDOWS, &log);
+
+    h.step("restart the standby and central");
+    h.start(STANDBY).expect("restart the standby");
+    h.start(CENTRAL).expect("restart central");
+    h.wait_mode(&WINDOWS, "normal", Some(CENTRAL));
+    h.wait_everywhere(&[CENTRAL, STANDBY], &log);
+    h.wait_episode_left(&NOT_CENTRAL);
+    let records = h.wait_same_records(&ALL);
+    h.summary(&format!(
+        "{} acknowledged writes, {records} records on every node",
+        log.acked.len()
+    ));
+}
+
+#[test]
+fn central_restored_from_old_backup() {
+    let mut h = Scenario::create(false);
+    h.open();
+    let mut log = WriteLog::default();
+    h.write_rounds(5, &mut log);
+    h.wait_everywhere(&[CENTRAL], &log);
+
+    // A backup of central's store, taken while it is stopped.
+    h.step("stop central (SIGTERM) for a backup");
+    h.stop(CENTRAL).expect("stop central");
+    let store = h.store_path(CENTRAL).expect("central's store path");
+    let backup = h.dir().join("central-backup.redb");
+    std::fs::copy(&store, &backup).expect("copy central's store aside");
+    h.start(CENTRAL).expect("start central");
+    h.wait_mode(&WINDOWS, "normal", Some(CENTRAL));
+
+    // More work after the backup, all of it on central.
+    let backed_up = log.acked.len();
+    h.write_rounds(10, &mut log);
+    h.wait_everywhere(&[CENTRAL], &log);
+    let before_restore = h.wait_same_records(&ALL);
+    // The backup really is old: it has the first records and none of the later ones.
+    let (old, new) = log.acked.split_at(backed_up);
+    let in_backup = ids_in_store_copy(&h, &backup, log.acked.iter().map(|a| a.id.as_str()));
+    assert!(
+        old.iter().all(|a| in_backup.contains(&a.id)),
+        "the backup lacks records written before it"
+    );
+    assert!(
+        !new.iter().any(|a| in_backup.contains(&a.id)),
+        "the backup has records written after it"
+    );
+
+    // Central is put back to the old backup: what it lost comes back from the others.
+    h.step("stop central and put the old backup back");
+    h.stop(CENTRAL).expect("stop central");
+    std::fs::copy(&backup, &store).expect("restore the backup");
+    h.start(CENTRAL).expect("start central on the backup");
+    h.wait_everywhere(&[CENTRAL], &log);
+
+    // And central works on: new records reach it and everyone.
+    h.write_rounds(2, &mut log);
+    h.wait_everywhere(&ALL, &log);
+    h.wait_episode_left(&NOT_CENTRAL);
+    let records = h.wait_same_records(&ALL);
+    assert!(
+        records > before_restore,
+        "{records} records after the restore, {before_restore} before"
+    );
+    log.assert_no_failures("around the restore");
+    h.summary(&format!(
+        "{} acknowledged writes ({} after the backup), {records} records on every node",
+        log.acked.len(),
+        log.acked.len() - backed_up
+    ));
+}
+
+#[test]
+fn partition_heals() {
+    let mut h = Scenario::create(false);
+    let proxy = UdpProxy::start(h.quic_addr(CENTRAL)).expect("start the UDP proxy");
+    for w in WINDOWS {
+        h.set_peer_addr(w, CENTRAL, proxy.addr())
+            .expect("point the window at the proxy");
+    }
+    h.open();
+    let mut log = WriteLog::default();
+    let writers = h.writers(PACE);
+    std::thread::sleep(Duration::from_secs(1));
+
+    let cut = Instant::now();
+    h.step("partition the windows from central");
+    proxy.partition();
+    h.wait_mode(&WINDOWS, "degraded", Some(STANDBY));
+    h.wait_episode(&WINDOWS);
+    let in_episode = Instant::now();
+    // Central itself stays up and in touch with the standby, which relays the windows' work.
+    let central = h.status_of(CENTRAL);
+    assert_eq!(central.mode.mode, "normal");
+    assert!(
+        h.status_of(STANDBY).episode.is_none(),
+        "the standby reaches central: no episode for it"
+    );
+    let mut relayed = WriteLog::default();
+    h.write_rounds(1, &mut relayed);
+    h.wait_everywhere(&[CENTRAL], &relayed);
+    std::thread::sleep(Duration::from_millis(500));
+
+    h.step("heal the partition");
+    proxy.heal();
+    let healed = Instant::now();
+    h.wait_mode(&WINDOWS, "normal", Some(CENTRAL));
+    let back_after = healed.elapsed();
+    std::thread::sleep(Duration::from_millis(500));
+    for w in writers {
+        log.extend(w.finish());
+    }
+    log.extend(relayed);
+    log.assert_no_failures("across the partition");
+    log.assert_latency_bounded(cut);
+    assert_emergency_numbers(&log);
+    assert_tagged_between(&log, in_episode, healed);
+
+    h.wait_everywhere(&ALL, &log);
+    h.wait_episode_left(&NOT_CENTRAL);
+    let records = h.wait_same_records(&ALL);
+    h.summary(&format!(
+        "{} acknowledged writes, back to normal {back_after:?} after the heal, {records} records on every node",
+        log.acked.len()
+    ));
+}
+
+/// An episode closes once every node that took part has left it, even when they left at
+/// the same time, each before seeing the other's leave (as the windows and the standby do
+/// when central comes back: they leave within the same second).
+///
+/// Ignored: a known bug in core, shown here on two stores without daemons so that it is
+/// deterministic. `Tx::leave` (core/src/desk/episodes.rs) sets `closed_ms` only when the
+/// leaving node already sees every other node's `left_ms`, and `reconcile_episodes` never
+/// closes an episode whose nodes have all left. With real daemons (the first scenario above)
+/// the episode usually stays open for ever with every node left: `GET /admin/episodes` says
+/// `"open": true`, its duration and grade keep growing, and the next outage joins it instead
+/// of opening its own.
+#[test]
+#[ignore = "core bug: an episode whose nodes all left concurrently is never closed"]
+fn episode_left_concurrently_by_every_node_closes() {
+    use lifeline_core::store::RemoteChanges;
+    use lifeline_core::{Operator, OperatorName, desk::LeaveScope};
+
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let open = |name: &str| {
+        let opts = StoreOptions::new(NodeName::new(name).expect("node name"), NodeRole::Window);
+        Store::open(dir.path().join(format!("{name}.redb")), opts).expect("open a store")
+    };
+    let copy_all = |from: &Store, to: &Store| {
+        let items: Vec<RemoteChanges> = from
+            .feed_since(0, usize::MAX)
+            .expect("feed")
+            .into_iter()
+            .map(|(_, id)| RemoteChanges {
+                id,
+                bytes: from.doc(id).expect("doc").expect("present").save(),
+            })
+            .collect();
+        let out = to
+            .apply_remote(from.node(), items, |_, _| Ok(()))
+            .expect("apply");
+        assert!(out.rejected.is_empty(), "{:?}", out.rejected);
+    };
+    let system = Operator::new(
+        OperatorName::new("lifeline-system").expect("operator name"),
+        DeskRole::Admin,
+    );
+    let (w01, w02) = (open("W01"), open("W02"));
+    // Central goes: W01 opens the episode, W02 joins it.
+    let id = w01
+        .open_episode(&system, "central unreachable", true)
+        .expect("open")
+        .value;
+    copy_all(&w01, &w02);
+    assert_eq!(
+        w02.open_episode(&system, "central unreachable", true)
+            .expect("join")
+            .value,
+        id
+    );
+    copy_all(&w02, &w01);
+    // Central is back: both leave before either sees the other's leave.
+    w01.leave_episode(&system, LeaveScope::ThisNode)
+        .expect("W01 leaves");
+    w02.leave_episode(&system, LeaveScope::ThisNode)
+        .expect("W02 leaves");
+    copy_all(&w01, &w02);
+    copy_all(&w02, &w01);
+    for store in [&w01, &w02] {
+        store.reconcile_episodes(&system).expect("reconcile");
+        let episodes = store.episodes().expect("episodes");
+        let episode = episodes
+            .iter()
+            .find(|e| e.episode.episode_id == id)
+            .expect("the episode");
+        assert!(
+            episode.episode.nodes.values().all(|n| n.left_ms.is_some()),
+            "both nodes left: {episode:?}"
+        );
+        assert!(
+            !episode.open,
+            "on {}: every node left the episode, but it is still open: {episode:?}",
+            store.node()
+        );
+    }
+}
+
+/// Which of `ids` a copy of a store file holds (opened as central, on a scratch copy).
+fn ids_in_store_copy<'a>(
+    h: &Scenario,
+    file: &std::path::Path,
+    ids: impl Iterator<Item = &'a str>,
+) -> std::collections::BTreeSet<String> {
+    let scratch = h.dir().join("inspect.redb");
+    std::fs::copy(file, &scratch).expect("copy the store file");
+    let opts = StoreOptions::new(
+        NodeName::new(CENTRAL).expect("node name"),
+        NodeRole::Central,
+    );
+    let store = Store::open(&scratch, opts).expect("open the copy");
+    let mut found = std::collections::BTreeSet::new();
+    for id in ids {
+        let rid: RecordId = id.parse().expect("a record id");
+        if store.doc(rid).expect("read the copy").is_some() {
+            found.insert(id.to_owned());
+        }
+    }
+    found
+}
