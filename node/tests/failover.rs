@@ -337,15 +337,11 @@ fn partition_heals() {
 /// the same time, each before seeing the other's leave (as the windows and the standby do
 /// when central comes back: they leave within the same second).
 ///
-/// Ignored: a known bug in core, shown here on two stores without daemons so that it is
-/// deterministic. `Tx::leave` (core/src/desk/episodes.rs) sets `closed_ms` only when the
-/// leaving node already sees every other node's `left_ms`, and `reconcile_episodes` never
-/// closes an episode whose nodes have all left. With real daemons (the first scenario above)
-/// the episode usually stays open for ever with every node left: `GET /admin/episodes` says
-/// `"open": true`, its duration and grade keep growing, and the next outage joins it instead
-/// of opening its own.
+/// Two stores without daemons, so that it is deterministic: nodes that leave an episode
+/// before seeing each other's leave each think someone is still in; `reconcile_episodes`
+/// closes it once every node has left, at the last leave, on every node. (Found by the first
+/// scenario above, where the episode otherwise stayed open for ever.)
 #[test]
-#[ignore = "core bug: an episode whose nodes all left concurrently is never closed"]
 fn episode_left_concurrently_by_every_node_closes() {
     use lifeline_core::store::RemoteChanges;
     use lifeline_core::{Operator, OperatorName, desk::LeaveScope};

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lifeline_core::{NodeName, NodeRole, Store};
@@ -22,7 +22,7 @@ use tracing::Instrument;
 
 use crate::frame::{Frame, FrameError};
 use crate::identity::{self, AcceptPolicy, IdentityError, LoadedIdentity, NodeIdentity};
-use crate::permissions::Roster;
+use crate::permissions::{Roster, SharedRoster};
 use crate::proto::{Session, SessionConfig, SessionError};
 
 /// A peer this node dials.
@@ -106,7 +106,7 @@ struct Shared {
     me: NodeIdentity,
     identity: LoadedIdentity,
     cfg: MeshConfig,
-    roster: RwLock<Roster>,
+    roster: SharedRoster,
     active: Mutex<HashMap<NodeName, Active>>,
     status: Mutex<BTreeMap<String, PeerStatus>>,
     commits: watch::Receiver<u64>,
@@ -153,13 +153,24 @@ impl Mesh {
             let _ = commit_tx.send(seq);
         }));
         let (stop, shutdown) = watch::channel(false);
+        // Who may write what: this node, the nodes it has seen (kept in the store, so a
+        // restart does not forget them) and the configured peers' roles.
         let mut roster = Roster::new();
         roster.learn(identity.identity());
+        let known = tokio::task::block_in_place(|| store.peers()).unwrap_or_default();
+        for (name, state) in known {
+            if let Some(role) = state.role {
+                roster.learn(&NodeIdentity::new(name, role, state.desks));
+            }
+        }
+        for peer in &cfg.peers {
+            roster.learn_role(&peer.name, peer.role);
+        }
         let shared = Arc::new(Shared {
             me: identity.identity().clone(),
             store,
             identity,
-            roster: RwLock::new(roster),
+            roster: roster.shared(),
             active: Mutex::new(HashMap::new()),
             status: Mutex::new(BTreeMap::new()),
             commits,
@@ -449,6 +460,16 @@ async fn run_connection(
         if let Ok(mut r) = shared.roster.write() {
             r.learn(&peer);
         }
+        let (role, desks) = (peer.role, peer.desks.clone());
+        let remembered = tokio::task::block_in_place(|| {
+            shared.store.update_peer(&peer.name, move |s| {
+                s.role = Some(role);
+                s.desks = desks;
+            })
+        });
+        if let Err(e) = remembered {
+            tracing::warn!(error = %e, "cannot remember the peer's identity");
+        }
         shared.set_status(&peer.name, |s| {
             s.connected = true;
             s.role = Some(peer.role);
@@ -519,7 +540,7 @@ async fn drive(
     };
     let (tx, mut rx) = mpsc::channel(16);
     let reader = tokio::spawn(read_frames(recv, tx));
-    let roster = Arc::new(shared.roster.read().map(|r| r.clone()).unwrap_or_default());
+    let roster = shared.roster.clone();
     let session = tokio::task::block_in_place(|| {
         Session::new(
             shared.store.clone(),

@@ -20,9 +20,23 @@ pub struct Roster {
     nodes: BTreeMap<String, (NodeRole, Vec<DeskRole>)>,
 }
 
+/// The roster as sessions share it: connections add to it while sessions run.
+pub type SharedRoster = std::sync::Arc<std::sync::RwLock<Roster>>;
+
 impl Roster {
     pub fn new() -> Self {
         Roster::default()
+    }
+
+    pub fn shared(self) -> SharedRoster {
+        std::sync::Arc::new(std::sync::RwLock::new(self))
+    }
+
+    /// A node known only by its configured role (its desks are learned when it connects).
+    pub fn learn_role(&mut self, name: &NodeName, role: NodeRole) {
+        self.nodes
+            .entry(name.to_string())
+            .or_insert((role, Vec::new()));
     }
 
     pub fn learn(&mut self, id: &NodeIdentity) {
@@ -56,12 +70,8 @@ pub fn check(
 ) -> Result<(), String> {
     let kind = header.kind;
     if kind.is_catalog() {
-        if !matches!(peer.role, NodeRole::Central | NodeRole::Standby) {
-            return Err(format!(
-                "a {} may not send catalog changes; only central changes catalogs",
-                peer.role
-            ));
-        }
+        // Windows may relay catalogs among themselves (isolated mode), but only changes
+        // central wrote.
         if let Some(a) = authors
             .iter()
             .find(|a| roster.role_of(a) != Some(NodeRole::Central))
@@ -84,7 +94,10 @@ pub fn check(
             match peer.role {
                 // Servers are full replicas and relay what others wrote.
                 NodeRole::Central | NodeRole::Standby => true,
-                NodeRole::Window => roster.may_write(author, header),
+                // A node's own bookkeeping (its episode entry, its range requests) is
+                // relayed even for a node not met yet; desk records only for known nodes
+                // allowed to write them.
+                NodeRole::Window => kind.is_node_record() || roster.may_write(author, header),
             }
         };
         if !allowed {
@@ -142,7 +155,9 @@ mod tests {
         assert!(check(&roster, &central, &cat, &["central".into()]).is_ok());
         assert!(check(&roster, &standby, &cat, &["central".into()]).is_ok());
         assert!(check(&roster, &standby, &cat, &["standby".into()]).is_err());
-        assert!(check(&roster, &w01, &cat, &["central".into()]).is_err());
+        // A window may relay central's catalog (isolated mode), never its own.
+        assert!(check(&roster, &w01, &cat, &["central".into()]).is_ok());
+        assert!(check(&roster, &w01, &cat, &["W01".into()]).is_err());
     }
 
     #[test]

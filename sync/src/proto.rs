@@ -16,7 +16,6 @@
 //! dependencies continues with Automerge's sync protocol.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lifeline_core::automerge::ChangeHash;
@@ -26,7 +25,7 @@ use lifeline_core::{NodeName, ReadError, RecordId, Store, WriteError};
 
 use crate::frame::{Ack, Batch, Frame, Hello, PROTOCOL_VERSION, WireDigest, WireDoc, WireId};
 use crate::identity::NodeIdentity;
-use crate::permissions::{self, Roster};
+use crate::permissions::{self, SharedRoster};
 
 /// Tunables of a session; every field has a default.
 #[derive(Debug, Clone)]
@@ -106,7 +105,7 @@ pub struct Session {
     store: Store,
     cfg: SessionConfig,
     peer: NodeIdentity,
-    roster: Arc<Roster>,
+    roster: SharedRoster,
     outbox: VecDeque<Frame>,
     peer_hello: Option<Hello>,
     send_cursor: u64,
@@ -144,7 +143,7 @@ impl Session {
         store: Store,
         cfg: SessionConfig,
         peer: NodeIdentity,
-        roster: Arc<Roster>,
+        roster: SharedRoster,
         now: Instant,
     ) -> Result<Session, SessionError> {
         let state = store.peer_state(&peer.name)?;
@@ -378,7 +377,10 @@ impl Session {
     {
         let roster = self.roster.clone();
         let peer = self.peer.clone();
-        move |header, authors| permissions::check(&roster, &peer, header, authors)
+        move |header, authors| match roster.read() {
+            Ok(r) => permissions::check(&r, &peer, header, authors),
+            Err(_) => Err("the roster is unavailable (a thread panicked)".into()),
+        }
     }
 
     fn on_batch(&mut self, batch: Batch) -> Result<(), SessionError> {

@@ -2,7 +2,6 @@
 //! time, dropped connections, restarts and restored stores. Every frame goes through the wire
 //! encoding, and its bytes are counted.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lifeline_core::desk::{NewPatient, PatientEdit};
@@ -13,7 +12,7 @@ use lifeline_core::{
 };
 use lifeline_sync::frame::Frame;
 use lifeline_sync::identity::NodeIdentity;
-use lifeline_sync::permissions::Roster;
+use lifeline_sync::permissions::{Roster, SharedRoster};
 use lifeline_sync::proto::{Session, SessionConfig, SessionError};
 
 fn identity(name: &str, role: NodeRole, desks: &[DeskRole]) -> NodeIdentity {
@@ -40,12 +39,12 @@ fn node(name: &str, role: NodeRole, desks: &[DeskRole]) -> Node {
     }
 }
 
-fn roster(nodes: &[&Node]) -> Arc<Roster> {
+fn roster(nodes: &[&Node]) -> SharedRoster {
     let mut r = Roster::new();
     for n in nodes {
         r.learn(&n.id);
     }
-    Arc::new(r)
+    r.shared()
 }
 
 fn reg() -> Operator {
@@ -77,7 +76,7 @@ struct Link {
 }
 
 impl Link {
-    fn connect(a: &Node, b: &Node, roster: &Arc<Roster>) -> Link {
+    fn connect(a: &Node, b: &Node, roster: &SharedRoster) -> Link {
         let now = Instant::now();
         let cfg = SessionConfig::default();
         Link {

@@ -290,6 +290,26 @@ impl Store {
                 .into_iter()
                 .filter(|(_, e)| e.closed_ms.is_none() && e.merged_into.is_none())
                 .collect();
+            // Nodes that left at about the same time each saw the others still in: the
+            // episode closes once every node has left, at the last leave, the same value on
+            // every node.
+            for (id, e) in &open {
+                let last_left = e
+                    .nodes
+                    .values()
+                    .map(|n| n.left_ms)
+                    .collect::<Option<Vec<_>>>();
+                if let Some(Some(closed)) = last_left.map(|v| v.into_iter().max()) {
+                    tx.edit(*id, &who, "episode.close", |t| {
+                        set_field(t, "closed_ms", Some(closed))
+                    })?;
+                }
+            }
+            let open: Vec<(RecordId, Episode)> = tx
+                .episodes()?
+                .into_iter()
+                .filter(|(_, e)| e.closed_ms.is_none() && e.merged_into.is_none())
+                .collect();
             if let Some((_, survivor)) = tx.survivor()? {
                 for (id, e) in &open {
                     if e.episode_id != survivor.episode_id {

@@ -449,11 +449,23 @@ impl Store {
                     continue;
                 };
                 let size = lease.size.clamp(1, MAX_LEASE);
-                let start = {
+                let cursor = {
                     let t = tx.r().open_table(LESSOR).ctx("reading the lessor cursor")?;
                     let v = t.get(series.code()).ctx("reading the lessor cursor")?;
                     v.map(|v| v.value()).unwrap_or(lessor_base(tx.opts().role))
                 };
+                // Never below a range this node is known to have leased already (a lessor
+                // restored from a backup learns its later leases back from the windows).
+                let me = tx.node().clone();
+                let mut start = cursor;
+                for other in tx.ids_of_kind(RecordKind::Lease)? {
+                    let l: Lease = tx.read(other)?;
+                    if let (Some(r), true) = (&l.range, l.series == series.name())
+                        && r.leased_by == me
+                    {
+                        start = start.max(r.end + 1);
+                    }
+                }
                 let end = start + size - 1;
                 tx.w()
                     .open_table(LESSOR)

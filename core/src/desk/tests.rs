@@ -660,18 +660,31 @@ fn episodes_opened_apart_merge_into_the_earliest_and_close_with_a_grade() {
     copy_all(&a, &b);
     let system = admin();
     // Cut off from each other, both open an episode; W01's is a minute earlier.
-    let first = a.open_episode(&system, "central unreachable", true).expect("open").value;
+    let first = a
+        .open_episode(&system, "central unreachable", true)
+        .expect("open")
+        .value;
     clock_b.advance_ms(60_000);
-    let second = b.open_episode(&system, "central unreachable", true).expect("open").value;
+    let second = b
+        .open_episode(&system, "central unreachable", true)
+        .expect("open")
+        .value;
     assert_ne!(first, second);
     // Joining is idempotent.
-    assert_eq!(a.open_episode(&system, "again", true).expect("open").value, first);
+    assert_eq!(
+        a.open_episode(&system, "again", true).expect("open").value,
+        first
+    );
     // They meet again.
     copy_all(&a, &b);
     copy_all(&b, &a);
     for store in [&a, &b] {
         let now = store.reconcile_episodes(&system).expect("reconcile").value;
-        assert_eq!(now.as_ref(), Some(&first), "every node reports under the earliest");
+        assert_eq!(
+            now.as_ref(),
+            Some(&first),
+            "every node reports under the earliest"
+        );
     }
     copy_all(&a, &b);
     copy_all(&b, &a);
@@ -682,9 +695,11 @@ fn episodes_opened_apart_merge_into_the_earliest_and_close_with_a_grade() {
     // Three hours later both leave: the episode closes as grade III.
     clock_a.advance_ms(3 * 3_600_000);
     clock_b.advance_ms(3 * 3_600_000);
-    a.leave_episode(&system, LeaveScope::ThisNode).expect("leave");
+    a.leave_episode(&system, LeaveScope::ThisNode)
+        .expect("leave");
     copy_all(&a, &b);
-    b.leave_episode(&system, LeaveScope::ThisNode).expect("leave");
+    b.leave_episode(&system, LeaveScope::ThisNode)
+        .expect("leave");
     copy_all(&b, &a);
     let (summary, _) = a.episode_by_id(&first).expect("read").expect("found");
     assert!(!summary.open);

@@ -761,6 +761,16 @@ fn check_and_stamp(
             meta.insert(meta_keys::INCARNATION, incarnation.as_bytes())?;
             meta.insert(meta_keys::NODE, node.as_str().as_bytes())?;
         }
+        let retired = retire_numbers(&w)?;
+        append_audit(
+            &w,
+            &node,
+            "store.restore",
+            &format!(
+                "restored from {}; new incarnation {incarnation}; {retired} unused numbers retired",
+                snapshot.display()
+            ),
+        )?;
         w.commit()?;
         Ok(())
     };
@@ -777,6 +787,91 @@ fn check_and_stamp(
         node,
         incarnation,
     })
+}
+
+/// After a restore, numbers the backup shows as unused may have been handed out after the
+/// backup was taken (their records come back from peers later). They are retired (voided,
+/// never handed out again), and a lessor's cursor jumps ahead, so that a restored node can
+/// never issue or lease a number twice. Returns how many numbers were retired.
+fn retire_numbers(w: &redb::WriteTransaction) -> Result<u64, redb::Error> {
+    use crate::numbers::{MAX_LEASE, NumberUse, RangeState};
+    let now = crate::clock::Clock::now_ms(&crate::clock::SystemClock);
+    let operator = crate::id::OperatorName::new("lifeline-restore")
+        .map_err(|e| redb::Error::Corrupted(e.to_string()))?;
+    let mut retired = 0;
+    let mut ranges = w.open_table(tables::RANGES)?;
+    let mut numbers = w.open_table(tables::NUMBERS)?;
+    let mut states: Vec<RangeState> = Vec::new();
+    for entry in redb::ReadableTable::iter(&ranges)? {
+        let (_, v) = entry?;
+        if let Ok(state) = serde_json::from_slice::<RangeState>(v.value()) {
+            states.push(state);
+        }
+    }
+    for mut state in states {
+        let code = state.range.series.code();
+        for number in state.next..=state.range.end {
+            let used = NumberUse::Voided {
+                record: None,
+                reason: "retired at restore: may have been used after the backup".into(),
+                operator: operator.clone(),
+                at_ms: now,
+            };
+            let bytes = serde_json::to_vec(&used).unwrap_or_default();
+            numbers.insert((code, number), bytes.as_slice())?;
+            retired += 1;
+        }
+        state.next = state.range.end + 1;
+        let bytes = serde_json::to_vec(&state).unwrap_or_default();
+        ranges.insert(state.range.id.as_str(), bytes.as_slice())?;
+    }
+    let mut lessor = w.open_table(tables::LESSOR)?;
+    let mut cursors = Vec::new();
+    for entry in redb::ReadableTable::iter(&lessor)? {
+        let (k, v) = entry?;
+        cursors.push((k.value(), v.value()));
+    }
+    for (series, cursor) in cursors {
+        lessor.insert(series, cursor.saturating_add(10 * MAX_LEASE))?;
+    }
+    Ok(retired)
+}
+
+/// Appends one entry to a database's audit chain, outside a running store.
+fn append_audit(
+    w: &redb::WriteTransaction,
+    node: &NodeName,
+    action: &str,
+    detail: &str,
+) -> Result<(), redb::Error> {
+    let mut meta = w.open_table(tables::META)?;
+    let text = |v: Option<redb::AccessGuard<'_, &[u8]>>| {
+        v.map(|v| String::from_utf8_lossy(v.value()).into_owned())
+    };
+    let seq: u64 = text(redb::ReadableTable::get(&meta, meta_keys::AUDIT_SEQ)?)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let head = text(redb::ReadableTable::get(&meta, meta_keys::AUDIT_HEAD)?)
+        .unwrap_or_else(|| super::GENESIS.to_owned());
+    let mut entry = super::AuditEntry {
+        seq: seq + 1,
+        at_ms: crate::clock::Clock::now_ms(&crate::clock::SystemClock),
+        node: node.clone(),
+        actor: "lifeline-restore".into(),
+        action: action.into(),
+        record: None,
+        changes: Vec::new(),
+        detail: Some(detail.into()),
+        prev_hash: head,
+        hash: String::new(),
+    };
+    entry.hash = entry.compute_hash();
+    let bytes = serde_json::to_vec(&entry).unwrap_or_default();
+    w.open_table(tables::AUDIT)?
+        .insert(entry.seq, bytes.as_slice())?;
+    meta.insert(meta_keys::AUDIT_SEQ, entry.seq.to_string().as_bytes())?;
+    meta.insert(meta_keys::AUDIT_HEAD, entry.hash.as_bytes())?;
+    Ok(())
 }
 
 /// The audit chain of a database, checked whole.
@@ -1417,7 +1512,8 @@ mod tests {
         let report = verify_snapshot(&backup, dir.path(), &no_progress).expect("verify");
         assert!(report.passed(), "{:?}", report.problems);
         assert_eq!(report.records, info.records);
-        assert_eq!(report.audit_entries, info.audit_entries);
+        // The scratch copy records its own restore in its audit chain.
+        assert_eq!(report.audit_entries, info.audit_entries + 1);
         assert_eq!(report.checksum_file, Some(checksum_path(&backup)));
         let leftovers: Vec<_> = fs::read_dir(dir.path())
             .expect("dir")
@@ -1490,12 +1586,95 @@ mod tests {
         for id in &ids {
             assert!(store.get::<Patient>(*id).expect("read").is_some());
         }
-        assert_eq!(store.verify_audit().expect("read").expect("intact"), 5);
+        // Five creations, and the restore itself.
+        assert_eq!(store.verify_audit().expect("read").expect("intact"), 6);
+        let last = store.audit_entries(6, 1).expect("audit");
+        assert_eq!(last[0].action, "store.restore");
         // The restored store takes writes again.
         create(&store, "after the restore");
         assert_eq!(store.count_of_kind(RecordKind::Patient).expect("count"), 6);
         // The snapshot itself was not changed.
         assert_eq!(sha256_file(&backup).expect("sha").0, info.sha256);
+    }
+
+    #[test]
+    fn a_restored_node_never_hands_out_or_leases_a_number_twice() {
+        use crate::WriteError;
+        use crate::numbers::{NumberError, Series};
+        use crate::rules::RuleError;
+        let dir = tempfile::tempdir().expect("dir");
+        let admin = Operator::new(OperatorName::new("info").expect("valid"), DeskRole::Admin);
+        let central = Store::open(
+            dir.path().join("central.redb"),
+            StoreOptions::new(node("central"), NodeRole::Central),
+        )
+        .expect("open central");
+        let w01 = open(&dir.path().join("w01.redb"), "W01");
+        let range = central
+            .lease_range(&admin, Series::Invoice, node("W01"), 10)
+            .expect("lease")
+            .value;
+        w01.accept_lease(&admin, range).expect("accept");
+        w01.void_next_number(&admin, Series::Invoice, "jam")
+            .expect("spoil 1");
+        let central_backup = dir.path().join("central-backup.redb");
+        let w01_backup = dir.path().join("w01-backup.redb");
+        central
+            .backup_to(&central_backup, &no_progress)
+            .expect("backup central");
+        w01.backup_to(&w01_backup, &no_progress)
+            .expect("backup W01");
+        // After the backups: W01 hands out 2 and 3; central leases 11-20 to W02.
+        w01.void_next_number(&admin, Series::Invoice, "jam")
+            .expect("spoil 2");
+        w01.void_next_number(&admin, Series::Invoice, "jam")
+            .expect("spoil 3");
+        let later = central
+            .lease_range(&admin, Series::Invoice, node("W02"), 10)
+            .expect("lease")
+            .value;
+        let (w01_path, central_path) = (w01.path().to_path_buf(), central.path().to_path_buf());
+        drop((w01, central));
+        restore_from(
+            &w01_backup,
+            &w01_path,
+            &node("W01"),
+            RestoreOptions::default(),
+            &no_progress,
+        )
+        .expect("restore W01");
+        restore_from(
+            &central_backup,
+            &central_path,
+            &node("central"),
+            RestoreOptions::default(),
+            &no_progress,
+        )
+        .expect("restore central");
+        // W01 must not hand out 2 again: what was unused in the backup is retired.
+        let w01 = open(&w01_path, "W01");
+        let err = w01
+            .void_next_number(&admin, Series::Invoice, "jam")
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                WriteError::Rule(RuleError::Number(NumberError::Exhausted { .. }))
+            ),
+            "{err}"
+        );
+        assert!(w01.range_report().expect("report").is_clean());
+        // Central must not lease 11-20 again.
+        let central = Store::open(
+            &central_path,
+            StoreOptions::new(node("central"), NodeRole::Central),
+        )
+        .expect("open");
+        let next = central
+            .lease_range(&admin, Series::Invoice, node("W03"), 10)
+            .expect("lease")
+            .value;
+        assert!(next.start > later.end, "{next:?} overlaps {later:?}");
     }
 
     #[test]

@@ -40,6 +40,12 @@ pub struct PeerState {
     pub last_contact_ms: i64,
     /// Records from this peer we refused.
     pub rejected: u64,
+    /// The peer's role and desks, from its certificate when it last connected, so that
+    /// permissions for records it wrote (and that others relay) survive a restart.
+    #[serde(default)]
+    pub role: Option<crate::roles::NodeRole>,
+    #[serde(default)]
+    pub desks: Vec<crate::roles::DeskRole>,
 }
 
 /// One record's changes to send to a peer.
@@ -293,7 +299,9 @@ impl Store {
     /// to share), or a fresh one.
     pub fn sync_state(&self, peer: &NodeName, id: RecordId) -> Result<sync::State, ReadError> {
         let txn = self.shared.db.begin_read().ctx("beginning a read")?;
-        let t = txn.open_table(tables::PEER_SYNC).ctx("reading sync states")?;
+        let t = txn
+            .open_table(tables::PEER_SYNC)
+            .ctx("reading sync states")?;
         Ok(t.get((peer.as_str(), id.to_bytes()))
             .ctx("reading sync states")?
             .and_then(|v| sync::State::decode(v.value()).ok())

@@ -1,0 +1,605 @@
+//! The committed fuzz corpus (`fuzz/corpus/`), replayed on stable Rust so that CI checks what
+//! the fuzz targets check, without cargo-fuzz:
+//! - every `frame_decode` input goes through [`Frame::split`] and [`Frame::decode_body`]:
+//!   errors are fine, panics are not, and a frame that decodes re-encodes to itself;
+//! - every `apply_changes` input goes to [`Store::apply_remote`] as one record's changes, on a
+//!   fresh store that already holds the base patient (`fuzz/seeds/base_patient.automerge`):
+//!   no panic, no error from the writer, the record is applied or refused whole, and the
+//!   store still verifies, before and after reopening it.
+//!
+//! `generate_seed_corpus` (ignored; run it by name) rewrites the `seed-*` files and the base
+//! patient from real stores: see `fuzz/README.md`.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use lifeline_core::automerge::sync::{self, SyncDoc};
+use lifeline_core::automerge::transaction::Transactable;
+use lifeline_core::automerge::{ActorId, Automerge, ChangeHash, ROOT, ReadDoc, ScalarValue, Value};
+use lifeline_core::desk::{NewPatient, PatientEdit};
+use lifeline_core::record::{InsuranceType, Sex};
+use lifeline_core::store::RemoteChanges;
+use lifeline_core::{
+    DeskRole, NodeName, NodeRole, Operator, OperatorName, RecordId, Store, StoreOptions,
+};
+use lifeline_sync::frame::{Ack, Batch, Frame, Hello, MAX_FRAME_BYTES, WireDigest, WireDoc};
+
+fn fuzz_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
+}
+
+fn corpus(target: &str) -> PathBuf {
+    fuzz_dir().join("corpus").join(target)
+}
+
+fn base_path() -> PathBuf {
+    fuzz_dir().join("seeds/base_patient.automerge")
+}
+
+/// Every file of a corpus directory, sorted by name.
+fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = fs::read_dir(corpus(target))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, fs::read(&p).unwrap())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+// ----- frame_decode -----
+
+/// What the `frame_decode` fuzz target checks for one input: read as a stream of frames,
+/// then as a bare frame body.
+fn check_frame_input(data: &[u8]) {
+    let mut at = 0;
+    loop {
+        let rest = &data[at..];
+        match Frame::split(rest) {
+            Ok(Some((frame, used))) => {
+                assert!(
+                    used >= 4 && used <= rest.len(),
+                    "used {used} of {}",
+                    rest.len()
+                );
+                round_trip(&frame);
+                at += used;
+            }
+            Ok(None) => {
+                // Waiting for more bytes is only right for a short buffer.
+                if let Some(prefix) = rest.get(..4) {
+                    let len = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
+                    assert!(rest.len() < 4 + len as usize, "whole frame reported short");
+                }
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    if let Ok(frame) = Frame::decode_body(data) {
+        round_trip(&frame);
+    }
+}
+
+fn round_trip(frame: &Frame) {
+    let _ = frame.kind();
+    let bytes = frame.encode().unwrap();
+    let (again, used) = Frame::split(&bytes).unwrap().unwrap();
+    assert_eq!(used, bytes.len());
+    assert_eq!(&again, frame);
+}
+
+#[test]
+fn frame_corpus_never_panics() {
+    let inputs = inputs("frame_decode");
+    assert!(inputs.len() >= 20, "the frame corpus is missing");
+    let mut decoded = 0;
+    for (name, data) in &inputs {
+        let result = std::panic::catch_unwind(|| check_frame_input(data));
+        assert!(result.is_ok(), "frame_decode/{name} panicked");
+        if matches!(Frame::split(data), Ok(Some(_))) {
+            decoded += 1;
+        }
+    }
+    // The seeds hold at least one real frame of every variant.
+    assert!(decoded >= 10, "only {decoded} inputs decode");
+}
+
+// ----- apply_changes -----
+
+const RECEIVER: &str = "W02";
+const SENDER: &str = "W01";
+
+fn node(name: &str) -> NodeName {
+    NodeName::new(name).unwrap()
+}
+
+/// The record the input's changes are for: the id in the document's header if the bytes alone
+/// make one (a whole document, maybe another record), otherwise the base patient (a delta).
+fn target_id(data: &[u8], base: RecordId) -> RecordId {
+    let mut doc = Automerge::new();
+    if doc.load_incremental(data).is_err() {
+        return base;
+    }
+    header_id(&doc).unwrap_or(base)
+}
+
+fn header_id(doc: &Automerge) -> Option<RecordId> {
+    let (_, header) = doc.get(ROOT, "header").ok()??;
+    match doc.get(&header, "id").ok()?? {
+        (Value::Scalar(s), _) => match s.as_ref() {
+            ScalarValue::Str(id) => id.parse().ok(),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn heads(store: &Store, id: RecordId) -> Option<Vec<ChangeHash>> {
+    store.doc(id).unwrap().map(|d| d.get_heads())
+}
+
+/// What the `apply_changes` fuzz target checks for one input, on a store holding the base.
+fn check_apply_input(store: &Store, base: RecordId, data: &[u8]) -> Result<(), String> {
+    let id = target_id(data, base);
+    let before = heads(store, id);
+    let audit_before = store.verify_audit().unwrap().map_err(|e| e.to_string())?;
+    let out = store
+        .apply_remote(
+            &node(SENDER),
+            vec![RemoteChanges {
+                id,
+                bytes: data.to_vec(),
+            }],
+            |_, _| Ok(()),
+        )
+        .map_err(|e| format!("apply_remote failed: {e}"))?;
+    let counted = out.applied.len() + out.unchanged + out.missing_deps.len() + out.rejected.len();
+    if counted != 1 {
+        return Err(format!("one record, {counted} outcomes: {out:?}"));
+    }
+    let after = heads(store, id);
+    if !out.rejected.is_empty() && after != before {
+        return Err(format!("refused ({:?}) but changed", out.rejected));
+    }
+    if out.unchanged == 1 && after != before {
+        return Err("unchanged but changed".into());
+    }
+    if !out.applied.is_empty() {
+        let header = store
+            .header(id)
+            .map_err(|e| format!("applied but unreadable: {e}"))?
+            .ok_or("applied but absent")?;
+        if header.id != id {
+            return Err(format!("applied under {id} a record saying {}", header.id));
+        }
+    }
+    let audit_after = store
+        .verify_audit()
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("audit chain broken: {e}"))?;
+    if audit_after < audit_before {
+        return Err("the audit chain shrank".into());
+    }
+    Ok(())
+}
+
+#[test]
+fn apply_corpus_never_panics_nor_corrupts() {
+    let base_bytes = fs::read(base_path()).unwrap();
+    let base = target_id(&base_bytes, RecordId::generate());
+    assert_eq!(
+        heads_of(&base_bytes).len(),
+        1,
+        "the base patient is missing"
+    );
+    let inputs = inputs("apply_changes");
+    assert!(inputs.len() >= 10, "the apply corpus is missing");
+    let mut applied = 0;
+    for (name, data) in &inputs {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        let opts = || StoreOptions::new(node(RECEIVER), NodeRole::Window);
+        let store = Store::open(&path, opts()).unwrap();
+        let seeded = store
+            .apply_remote(
+                &node(SENDER),
+                vec![RemoteChanges {
+                    id: base,
+                    bytes: base_bytes.clone(),
+                }],
+                |_, _| Ok(()),
+            )
+            .unwrap();
+        assert_eq!(seeded.applied, vec![base]);
+        let before = store.feed_head().unwrap();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            check_apply_input(&store, base, data)
+        }));
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(why)) => panic!("apply_changes/{name}: {why}"),
+            Err(_) => panic!("apply_changes/{name} panicked"),
+        }
+        if store.feed_head().unwrap() > before {
+            applied += 1;
+        }
+        drop(store);
+        let store = Store::open(&path, opts())
+            .unwrap_or_else(|e| panic!("apply_changes/{name}: the store does not reopen: {e}"));
+        store
+            .verify_audit()
+            .unwrap()
+            .unwrap_or_else(|e| panic!("apply_changes/{name}: audit broken after reopen: {e}"));
+        store.header(base).unwrap().unwrap();
+    }
+    // The seeds hold real changes that apply (a delta of the base, another patient).
+    assert!(applied >= 2, "only {applied} inputs applied");
+}
+
+fn heads_of(bytes: &[u8]) -> Vec<ChangeHash> {
+    let mut doc = Automerge::new();
+    doc.load_incremental(bytes).unwrap();
+    doc.get_heads()
+}
+
+// ----- the seed generator -----
+
+fn registrar() -> Operator {
+    Operator::new(OperatorName::new("reg1").unwrap(), DeskRole::Registration)
+}
+
+fn new_patient(name: &str) -> NewPatient {
+    NewPatient {
+        patient_no: None,
+        name: name.into(),
+        sex: Sex::Female,
+        birth_date: "2019-05-04".parse().unwrap(),
+        phone: "13800138000".into(),
+        national_id: None,
+        insurance: InsuranceType::Resident,
+    }
+}
+
+/// Writes `name` into a corpus, keeping the other files there.
+fn write_seed(target: &str, name: &str, bytes: &[u8], written: &mut BTreeSet<String>) {
+    let name = format!("seed-{name}");
+    assert!(written.insert(format!("{target}/{name}")), "{name} twice");
+    fs::write(corpus(target).join(name), bytes).unwrap();
+}
+
+/// Copies of `bytes` cut at `cuts` and with one bit flipped at each of `flips`, named after
+/// `name`.
+fn damaged(name: &str, bytes: &[u8], cuts: &[usize], flips: &[usize]) -> Vec<(String, Vec<u8>)> {
+    let len = bytes.len();
+    let mut out = Vec::new();
+    let cuts: BTreeSet<usize> = cuts.iter().copied().filter(|&c| c > 0 && c < len).collect();
+    for cut in cuts {
+        out.push((format!("{name}.cut{cut}"), bytes[..cut].to_vec()));
+    }
+    let flips: BTreeSet<usize> = flips.iter().copied().filter(|&a| a < len).collect();
+    for (i, at) in flips.into_iter().enumerate() {
+        let mut b = bytes.to_vec();
+        b[at] ^= 1 << (i % 8);
+        out.push((format!("{name}.flip{at}"), b));
+    }
+    out
+}
+
+/// A frame whose length prefix announces exactly a shortened body (so it reaches the decoder).
+fn short_body(frame: &[u8], body_len: usize) -> Vec<u8> {
+    let body = &frame[4..4 + body_len];
+    let mut out = u32::try_from(body.len()).unwrap().to_be_bytes().to_vec();
+    out.extend_from_slice(body);
+    out
+}
+
+/// Rewrites the seed corpora from real stores. Run it by name:
+/// `cargo test -p lifeline-sync --test fuzz_corpus -- --ignored generate_seed_corpus`.
+#[test]
+#[ignore = "rewrites fuzz/corpus/*/seed-* and fuzz/seeds/"]
+fn generate_seed_corpus() {
+    let mut written = BTreeSet::new();
+    for target in ["frame_decode", "apply_changes"] {
+        fs::create_dir_all(corpus(target)).unwrap();
+        for entry in fs::read_dir(corpus(target)).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with("seed-") {
+                fs::remove_file(path).unwrap();
+            }
+        }
+    }
+    fs::create_dir_all(base_path().parent().unwrap()).unwrap();
+
+    // A sender with two patients: the base (created, then edited) and another.
+    let dir = tempfile::tempdir().unwrap();
+    let sender = Store::open(
+        dir.path().join("sender.redb"),
+        StoreOptions::new(node(SENDER), NodeRole::Window),
+    )
+    .unwrap();
+    let base = sender
+        .create_patient(&registrar(), new_patient("Wang Fang"))
+        .unwrap()
+        .value
+        .header
+        .id;
+    let v1 = (*sender.doc(base).unwrap().unwrap()).clone();
+    let v1_heads = v1.get_heads();
+    sender
+        .update_patient(
+            &registrar(),
+            base,
+            PatientEdit {
+                name: Some("Wang Fang Li".into()),
+                phone: Some("13900139000".into()),
+                ..PatientEdit::default()
+            },
+        )
+        .unwrap();
+    let v2 = (*sender.doc(base).unwrap().unwrap()).clone();
+    let other = sender
+        .create_patient(&registrar(), new_patient("Li Lei"))
+        .unwrap()
+        .value
+        .header
+        .id;
+    let other_doc = (*sender.doc(other).unwrap().unwrap()).clone();
+
+    let base_bytes = v1.save();
+    fs::write(base_path(), &base_bytes).unwrap();
+
+    // ----- apply_changes: Automerge change bytes as a peer sends them -----
+    let delta = v2.save_after(&v1_heads);
+    let mut apply: Vec<(String, Vec<u8>)> = vec![
+        ("base-save".into(), base_bytes.clone()),
+        ("base-nocompress".into(), v1.save_nocompress()),
+        ("v2-save".into(), v2.save()),
+        ("v2-delta".into(), delta.clone()),
+        ("v2-all-changes-after-empty".into(), v2.save_after(&[])),
+        ("other-patient".into(), other_doc.save()),
+        (
+            "base-then-delta".into(),
+            [base_bytes.clone(), delta.clone()].concat(),
+        ),
+        ("empty".into(), Vec::new()),
+        ("garbage".into(), b"garbage".to_vec()),
+        ("magic-only".into(), vec![0x85, 0x6f, 0x4a, 0x83]),
+        (
+            "magic-then-zeros".into(),
+            [&[0x85, 0x6f, 0x4a, 0x83][..], &[0; 40]].concat(),
+        ),
+    ];
+    for (i, change) in v2.get_changes(&[]).into_iter().enumerate() {
+        apply.push((format!("change{i}-raw"), change.raw_bytes().to_vec()));
+        let mut change = change;
+        apply.push((format!("change{i}-compressed"), change.bytes().into_owned()));
+    }
+    // A peer rewriting the header, claiming another id, or sending a header of the wrong shape.
+    let forged = |edit: &dyn Fn(&mut Automerge)| {
+        let mut doc = v1.fork();
+        doc.set_actor(ActorId::from(b"W09\0forger".to_vec()));
+        edit(&mut doc);
+        doc.save_after(&v1_heads)
+    };
+    let header = |doc: &Automerge| doc.get(ROOT, "header").unwrap().unwrap().1;
+    apply.push((
+        "forged-origin".into(),
+        forged(&|doc| {
+            let h = header(doc);
+            let mut tx = doc.transaction();
+            tx.put(&h, "origin", "C01").unwrap();
+            tx.commit();
+        }),
+    ));
+    apply.push((
+        "forged-id".into(),
+        forged(&|doc| {
+            let h = header(doc);
+            let mut tx = doc.transaction();
+            tx.put(&h, "id", other.to_string()).unwrap();
+            tx.commit();
+        }),
+    ));
+    apply.push((
+        "forged-header-type".into(),
+        forged(&|doc| {
+            let mut tx = doc.transaction();
+            tx.put(ROOT, "header", 42_i64).unwrap();
+            tx.commit();
+        }),
+    ));
+    apply.push((
+        "concurrent-name".into(),
+        forged(&|doc| {
+            let mut tx = doc.transaction();
+            tx.put(ROOT, "name", "Somebody Else").unwrap();
+            tx.commit();
+        }),
+    ));
+    // A document without a header at all.
+    let mut headless = Automerge::new();
+    headless.set_actor(ActorId::from(b"W01\0headless".to_vec()));
+    {
+        let mut tx = headless.transaction();
+        tx.put(ROOT, "name", "nobody").unwrap();
+        tx.commit();
+    }
+    apply.push(("headless".into(), headless.save()));
+    for (name, bytes) in [("base-save", &base_bytes), ("v2-delta", &delta)] {
+        let len = bytes.len();
+        let cuts = [1, 4, 5, len / 2, len - 1];
+        apply.extend(damaged(
+            name,
+            bytes,
+            &cuts,
+            &[4, 5, len / 3, len / 2, len - 1],
+        ));
+    }
+    for (name, bytes) in &apply {
+        write_seed("apply_changes", name, bytes, &mut written);
+    }
+
+    // ----- frame_decode: one real frame of every variant, then damaged copies -----
+    let wire_heads = |doc: &Automerge| doc.get_heads().iter().map(|h| h.0).collect::<Vec<_>>();
+    let digest = sender.digest().unwrap();
+    let sync_message = sender
+        .sync_generate(base, &mut sync::State::new())
+        .unwrap()
+        .unwrap();
+    let mut reply_state = sync::State::new();
+    let reply = Automerge::new()
+        .generate_sync_message(&mut reply_state)
+        .map(sync::Message::encode)
+        .unwrap();
+    let frames: Vec<(&str, Frame)> = vec![
+        (
+            "hello",
+            Frame::Hello(Hello {
+                protocol: lifeline_sync::frame::PROTOCOL_VERSION,
+                node: SENDER.into(),
+                incarnation: sender.incarnation().unwrap(),
+                feed_head: sender.feed_head().unwrap(),
+                applied_from_you: 3,
+            }),
+        ),
+        (
+            "batch",
+            Frame::Batch(Batch {
+                batch: 7,
+                upto: Some(sender.feed_head().unwrap()),
+                docs: vec![
+                    WireDoc {
+                        id: base.to_bytes(),
+                        seq: 2,
+                        heads: wire_heads(&v2),
+                        bytes: delta.clone(),
+                    },
+                    WireDoc {
+                        id: other.to_bytes(),
+                        seq: 3,
+                        heads: wire_heads(&other_doc),
+                        bytes: other_doc.save(),
+                    },
+                ],
+            }),
+        ),
+        (
+            "batch-emergency-empty",
+            Frame::Batch(Batch {
+                batch: 1,
+                upto: None,
+                docs: Vec::new(),
+            }),
+        ),
+        (
+            "ack",
+            Frame::Ack(Ack {
+                batch: 7,
+                applied_upto: Some(3),
+                missing: vec![base.to_bytes()],
+                rejected: vec![(other.to_bytes(), "not allowed".into())],
+            }),
+        ),
+        (
+            "ack-empty",
+            Frame::Ack(Ack {
+                batch: u64::MAX,
+                applied_upto: None,
+                missing: Vec::new(),
+                rejected: Vec::new(),
+            }),
+        ),
+        (
+            "rewind",
+            Frame::Rewind {
+                applied_from_you: 12,
+            },
+        ),
+        (
+            "sync",
+            Frame::Sync {
+                id: base.to_bytes(),
+                message: sync_message,
+            },
+        ),
+        (
+            "sync-first",
+            Frame::Sync {
+                id: other.to_bytes(),
+                message: reply,
+            },
+        ),
+        ("digest-request", Frame::DigestRequest),
+        (
+            "digest",
+            Frame::Digest(WireDigest {
+                records: digest.records,
+                buckets: digest.buckets,
+            }),
+        ),
+        (
+            "ping",
+            Frame::Ping {
+                nonce: 0x0123_4567_89ab_cdef,
+            },
+        ),
+        ("pong", Frame::Pong { nonce: u64::MAX }),
+        (
+            "goodbye",
+            Frame::Goodbye {
+                reason: "shutting down: 停机".into(),
+            },
+        ),
+    ];
+    let mut frame_inputs: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut encoded = Vec::new();
+    for (name, frame) in &frames {
+        let bytes = frame.encode().unwrap();
+        frame_inputs.push(((*name).into(), bytes.clone()));
+        frame_inputs.push((format!("{name}.body"), bytes[4..].to_vec()));
+        if bytes.len() > 5 {
+            frame_inputs.push((format!("{name}.short"), short_body(&bytes, bytes.len() - 5)));
+        }
+        let len = bytes.len();
+        frame_inputs.extend(damaged(name, &bytes, &[len / 2], &[4, len / 2, len - 1]));
+        encoded.push(bytes);
+    }
+    let mut trailing = encoded[0].clone();
+    let len = u32::try_from(trailing.len() - 4 + 1).unwrap();
+    trailing[..4].copy_from_slice(&len.to_be_bytes());
+    trailing.push(0);
+    frame_inputs.push(("hello.trailing-byte".into(), trailing));
+    frame_inputs.push((
+        "two-frames".into(),
+        [encoded[9].clone(), encoded[10].clone()].concat(),
+    ));
+    frame_inputs.push(("all-frames".into(), encoded.concat()));
+    frame_inputs.push(("empty".into(), Vec::new()));
+    frame_inputs.push(("prefix-zero".into(), vec![0, 0, 0, 0]));
+    frame_inputs.push(("prefix-max".into(), vec![0xff; 4]));
+    let max = u32::try_from(MAX_FRAME_BYTES).unwrap();
+    frame_inputs.push(("prefix-limit".into(), max.to_be_bytes().to_vec()));
+    frame_inputs.push(("prefix-over-limit".into(), (max + 1).to_be_bytes().to_vec()));
+    frame_inputs.push(("garbage".into(), [&[0, 0, 0, 5][..], &[0xff; 5]].concat()));
+    // A batch claiming 2^32 documents, and a goodbye whose reason is not UTF-8.
+    frame_inputs.push((
+        "batch-huge-count".into(),
+        [&[0, 0, 0, 8, 1, 7, 0][..], &[0xff, 0xff, 0xff, 0xff, 0x0f]].concat(),
+    ));
+    frame_inputs.push((
+        "goodbye-bad-utf8".into(),
+        vec![0, 0, 0, 4, 9, 2, 0xc3, 0x28],
+    ));
+    for (name, bytes) in &frame_inputs {
+        write_seed("frame_decode", name, bytes, &mut written);
+    }
+    println!("wrote {} seed files", written.len());
+}
