@@ -14,7 +14,11 @@ fn the_demo_runs_a_hospital_through_an_outage_and_cleans_up() {
         .output()
         .expect("run the demo");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for line in [
         "CENTRAL FAILS",
         "mode degraded, primary standby, emergency episode YJ-",
@@ -26,7 +30,10 @@ fn the_demo_runs_a_hospital_through_an_outage_and_cleans_up() {
         "Field conflict",
         "Duplicate patient",
     ] {
-        assert!(stdout.contains(line), "the demo did not say {line:?}:\n{stdout}");
+        assert!(
+            stdout.contains(line),
+            "the demo did not say {line:?}:\n{stdout}"
+        );
     }
     for file in ["conflicts.html", "conflicts.json", "episode.txt"] {
         assert!(reports.path().join(file).exists(), "{file} was not written");
