@@ -291,12 +291,16 @@ impl Shared {
         };
         let preferred = std::cmp::min(&self.me.name, peer).clone();
         if let Some(existing) = active.get(peer) {
-            if existing.dialer == preferred || *dialer != preferred {
+            // The same side dialing again means it gave the old connection up (a timeout
+            // this side may not have noticed yet): the new one replaces it. Between a
+            // connection each side dialed, both keep the one the smaller name dialed.
+            let redial = existing.dialer == *dialer;
+            if !redial && (existing.dialer == preferred || *dialer != preferred) {
                 return false;
             }
             existing
                 .conn
-                .close(1u32.into(), b"replaced by the preferred connection");
+                .close(1u32.into(), b"replaced by a newer connection");
         }
         active.insert(
             peer.clone(),

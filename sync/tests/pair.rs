@@ -39,6 +39,18 @@ fn node(name: &str, role: NodeRole, desks: &[DeskRole]) -> Node {
     }
 }
 
+impl Node {
+    /// Closes the store and opens the same file again, as a restarted node does.
+    fn reopen(self) -> Node {
+        let Node { _dir, store, id } = self;
+        let path = store.path().to_path_buf();
+        drop(store);
+        let store =
+            Store::open(&path, StoreOptions::new(id.name.clone(), id.role)).expect("reopen");
+        Node { _dir, store, id }
+    }
+}
+
 fn roster(nodes: &[&Node]) -> SharedRoster {
     let mut r = Roster::new();
     for n in nodes {
@@ -264,6 +276,8 @@ fn a_reconnect_resumes_without_resending() {
     link.pump().expect("pump");
     let first_bytes = link.bytes;
     drop(link);
+    // Both nodes restart: everything the sessions knew is read back from the files.
+    let (w, c) = (w.reopen(), c.reopen());
     for i in 0..10 {
         w.store
             .create_patient(&reg(), patient(&format!("late{i}")))

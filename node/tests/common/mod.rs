@@ -41,9 +41,11 @@ pub const REGISTRATION: [&str; 2] = ["W01", "W02"];
 
 /// Long enough for anything a loaded 2-core CI machine may take; polled quickly.
 pub const PATIENCE: Duration = Duration::from_secs(45);
-/// A desk's write must answer within this, whatever the network does (generous on purpose:
-/// this is not a performance test).
-pub const WRITE_BOUND: Duration = Duration::from_secs(2);
+/// A desk's write must answer within this, whatever the network does. Very generous on
+/// purpose: it only catches a write that hangs on the network (a dial waits up to 3 s per
+/// attempt, forever in total); how fast writes are is measured in bench/, not here, and CI
+/// machines are shared and noisy.
+pub const WRITE_BOUND: Duration = Duration::from_secs(15);
 
 /// Failover in seconds instead of minutes.
 pub fn thresholds() -> Thresholds {
