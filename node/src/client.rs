@@ -64,13 +64,22 @@ impl Client {
         decode(path, resp)
     }
 
-    pub fn patch<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> anyhow::Result<T> {
+    pub fn patch<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> anyhow::Result<T> {
         let resp = self
             .agent
             .patch(format!("{}{path}", self.base))
             .header("Authorization", format!("Bearer {}", self.token))
             .send_json(body)
-            .with_context(|| format!("cannot reach the node at {} (is the daemon running?)", self.base))?;
+            .with_context(|| {
+                format!(
+                    "cannot reach the node at {} (is the daemon running?)",
+                    self.base
+                )
+            })?;
         decode(path, resp)
     }
 

@@ -221,15 +221,16 @@ impl Hospital {
                 return Ok(());
             }
             if let Some(child) = handle.child.as_mut()
-                && let Some(status) = child.try_wait()? {
-                    handle.child = None;
-                    let log = std::fs::read_to_string(&handle.log_path).unwrap_or_default();
-                    let tail: Vec<&str> = log.lines().rev().take(5).collect();
-                    bail!(
-                        "{name} exited during start ({status}): {}",
-                        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-                    );
-                }
+                && let Some(status) = child.try_wait()?
+            {
+                handle.child = None;
+                let log = std::fs::read_to_string(&handle.log_path).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(5).collect();
+                bail!(
+                    "{name} exited during start ({status}): {}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
+            }
             if Instant::now() > deadline {
                 bail!("{name} did not become ready within 30 s");
             }

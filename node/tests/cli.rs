@@ -14,11 +14,18 @@ fn bin() -> PathBuf {
 }
 
 fn run(args: &[&str]) -> Output {
-    Command::new(bin()).args(args).output().expect("run lifeline")
+    Command::new(bin())
+        .args(args)
+        .output()
+        .expect("run lifeline")
 }
 
 fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 fn quick() -> Thresholds {
@@ -33,7 +40,11 @@ fn quick() -> Thresholds {
 
 fn mode_of(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).expect("metadata").permissions().mode() & 0o777
+    std::fs::metadata(path)
+        .expect("metadata")
+        .permissions()
+        .mode()
+        & 0o777
 }
 
 #[test]
@@ -45,22 +56,49 @@ fn ca_init_and_issue_write_keys_only_their_owner_reads() {
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(mode_of(&pki.join("ca.key")), 0o600);
     let again = run(&["ca", "init", "--dir", pki_s]);
-    assert!(!again.status.success(), "a second CA must not overwrite the first");
-    let out = run(&["ca", "issue", "--dir", pki_s, "--name", "W01", "--role", "window", "--desks", "registration,cashier"]);
+    assert!(
+        !again.status.success(),
+        "a second CA must not overwrite the first"
+    );
+    let out = run(&[
+        "ca",
+        "issue",
+        "--dir",
+        pki_s,
+        "--name",
+        "W01",
+        "--role",
+        "window",
+        "--desks",
+        "registration,cashier",
+    ]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("role=window;desks=registration,cashier"), "{}", text(&out));
+    assert!(
+        text(&out).contains("role=window;desks=registration,cashier"),
+        "{}",
+        text(&out)
+    );
     assert_eq!(mode_of(&pki.join("W01.key")), 0o600);
-    let bad_role = run(&["ca", "issue", "--dir", pki_s, "--name", "W02", "--role", "janitor"]);
+    let bad_role = run(&[
+        "ca", "issue", "--dir", pki_s, "--name", "W02", "--role", "janitor",
+    ]);
     assert!(!bad_role.status.success());
     assert!(text(&bad_role).contains("janitor"), "{}", text(&bad_role));
-    let bad_desk = run(&["ca", "issue", "--dir", pki_s, "--name", "W03", "--role", "window", "--desks", "kitchen"]);
+    let bad_desk = run(&[
+        "ca", "issue", "--dir", pki_s, "--name", "W03", "--role", "window", "--desks", "kitchen",
+    ]);
     assert!(text(&bad_desk).contains("kitchen"), "{}", text(&bad_desk));
 }
 
 #[test]
 fn the_daemon_refuses_to_start_and_says_why() {
     let dir = tempfile::tempdir().expect("dir");
-    let specs = [NodeSpec::new("W01", NodeRole::Window, &[DeskRole::Registration], &[])];
+    let specs = [NodeSpec::new(
+        "W01",
+        NodeRole::Window,
+        &[DeskRole::Registration],
+        &[],
+    )];
     let h = Hospital::create(&bin(), dir.path(), &specs, quick()).expect("hospital");
     let config = h.config_path("W01").expect("config");
     let original = std::fs::read_to_string(&config).expect("read");
@@ -88,7 +126,11 @@ fn the_daemon_refuses_to_start_and_says_why() {
     assert!(text(&out).contains("W99.pem"), "{}", text(&out));
 
     let other_node = dir.path().join("other.toml");
-    std::fs::write(&other_node, original.replace("name = \"W01\"", "name = \"W02\"")).expect("write");
+    std::fs::write(
+        &other_node,
+        original.replace("name = \"W01\"", "name = \"W02\""),
+    )
+    .expect("write");
     let out = daemon(&other_node);
     assert!(text(&out).contains("names node W01"), "{}", text(&out));
 
@@ -98,8 +140,15 @@ fn the_daemon_refuses_to_start_and_says_why() {
     std::fs::write(data.join("store.redb"), b"not a database").expect("write");
     let out = daemon(&config);
     assert!(!out.status.success());
-    assert!(text(&out).contains("is not a Lifeline store"), "{}", text(&out));
-    assert_eq!(std::fs::read(data.join("store.redb")).expect("read"), b"not a database");
+    assert!(
+        text(&out).contains("is not a Lifeline store"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        std::fs::read(data.join("store.redb")).expect("read"),
+        b"not a database"
+    );
 }
 
 #[test]
@@ -107,48 +156,100 @@ fn operators_status_emergency_catalogs_and_ranges_through_the_cli() {
     let dir = tempfile::tempdir().expect("dir");
     let specs = [
         NodeSpec::new("central", NodeRole::Central, &[], &[]),
-        NodeSpec::new("W01", NodeRole::Window, &[DeskRole::Registration, DeskRole::Cashier], &["central"]),
+        NodeSpec::new(
+            "W01",
+            NodeRole::Window,
+            &[DeskRole::Registration, DeskRole::Cashier],
+            &["central"],
+        ),
     ];
     let mut h = Hospital::create(&bin(), dir.path(), &specs, quick()).expect("hospital");
     h.start_all().expect("start");
     let central = h.config_path("central").expect("config");
     let w01 = h.config_path("W01").expect("config");
-    let (c, w) = (central.to_str().expect("utf-8"), w01.to_str().expect("utf-8"));
+    let (c, w) = (
+        central.to_str().expect("utf-8"),
+        w01.to_str().expect("utf-8"),
+    );
     let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../data");
 
     // Catalogs: a bad file is refused naming the line; the real ones import.
     let bad = dir.path().join("bad.csv");
-    std::fs::write(&bad, "code,name_zh,name_en,unit,price_fen,category\nX,a,b,c,twelve,lab\n").expect("write");
-    let out = run(&["catalog", "import", "-c", c, "--services", bad.to_str().expect("utf-8")]);
+    std::fs::write(
+        &bad,
+        "code,name_zh,name_en,unit,price_fen,category\nX,a,b,c,twelve,lab\n",
+    )
+    .expect("write");
+    let out = run(&[
+        "catalog",
+        "import",
+        "-c",
+        c,
+        "--services",
+        bad.to_str().expect("utf-8"),
+    ]);
     assert!(!out.status.success());
     assert!(text(&out).contains("line 2"), "{}", text(&out));
     let out = run(&[
-        "catalog", "import", "-c", c,
-        "--drugs", &format!("{data}/drugs.csv"),
-        "--services", &format!("{data}/services.csv"),
-        "--departments", &format!("{data}/departments.csv"),
+        "catalog",
+        "import",
+        "-c",
+        c,
+        "--drugs",
+        &format!("{data}/drugs.csv"),
+        "--services",
+        &format!("{data}/services.csv"),
+        "--departments",
+        &format!("{data}/departments.csv"),
     ]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("drug catalog version 1"), "{}", text(&out));
-    let out = run(&["catalog", "import", "-c", w, "--drugs", &format!("{data}/drugs.csv")]);
+    assert!(
+        text(&out).contains("drug catalog version 1"),
+        "{}",
+        text(&out)
+    );
+    let out = run(&[
+        "catalog",
+        "import",
+        "-c",
+        w,
+        "--drugs",
+        &format!("{data}/drugs.csv"),
+    ]);
     assert!(!out.status.success(), "a window may not change catalogs");
     assert!(text(&out).contains("only central"), "{}", text(&out));
 
     // Operators: a token once, then listed without it.
-    let out = run(&["operator", "add", "-c", w, "--name", "zhang.li", "--desk", "cashier", "--token-only"]);
+    let out = run(&[
+        "operator",
+        "add",
+        "-c",
+        w,
+        "--name",
+        "zhang.li",
+        "--desk",
+        "cashier",
+        "--token-only",
+    ]);
     assert!(out.status.success(), "{}", text(&out));
     let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     assert_eq!(token.len(), 64);
     let out = run(&["operator", "list", "-c", w]);
     assert!(text(&out).contains("zhang.li") && !text(&out).contains(&token));
-    let out = run(&["operator", "add", "-c", w, "--name", "x", "--desk", "janitor"]);
+    let out = run(&[
+        "operator", "add", "-c", w, "--name", "x", "--desk", "janitor",
+    ]);
     assert!(!out.status.success() && text(&out).contains("janitor"));
 
     // Status: the window reaches central, gets its ranges; JSON parses.
-    h.wait_for("W01 connected with its ranges", Duration::from_secs(60), |h| {
-        let s = h.status("W01")?;
-        Ok(s.peers.iter().any(|p| p.connected) && s.ranges.len() == 2)
-    })
+    h.wait_for(
+        "W01 connected with its ranges",
+        Duration::from_secs(60),
+        |h| {
+            let s = h.status("W01")?;
+            Ok(s.peers.iter().any(|p| p.connected) && s.ranges.len() == 2)
+        },
+    )
     .expect("ready");
     let out = run(&["status", "-c", w, "--json"]);
     assert!(out.status.success(), "{}", text(&out));
@@ -160,22 +261,47 @@ fn operators_status_emergency_catalogs_and_ranges_through_the_cli() {
     assert!(text(&out).contains("mode NORMAL"), "{}", text(&out));
 
     // Emergency by hand, on the window, then stopped.
-    let out = run(&["emergency", "start", "-c", w, "--reason", "planned HIS maintenance"]);
+    let out = run(&[
+        "emergency",
+        "start",
+        "-c",
+        w,
+        "--reason",
+        "planned HIS maintenance",
+    ]);
     assert!(out.status.success(), "{}", text(&out));
     let out = run(&["status", "-c", w]);
-    assert!(text(&out).contains("EMERGENCY episode YJ-"), "{}", text(&out));
+    assert!(
+        text(&out).contains("EMERGENCY episode YJ-"),
+        "{}",
+        text(&out)
+    );
     let out = run(&["emergency", "stop", "-c", w]);
-    assert!(out.status.success() && text(&out).contains("stopped"), "{}", text(&out));
+    assert!(
+        out.status.success() && text(&out).contains("stopped"),
+        "{}",
+        text(&out)
+    );
 
     // Ranges: central leases by hand; W01's report proves no gaps or duplicates.
-    let out = run(&["ranges", "lease", "-c", c, "--series", "invoice", "--holder", "W09", "--size", "10"]);
+    let out = run(&[
+        "ranges", "lease", "-c", c, "--series", "invoice", "--holder", "W09", "--size", "10",
+    ]);
     assert!(out.status.success(), "{}", text(&out));
     let out = run(&["ranges", "report", "-c", w]);
-    assert!(text(&out).contains("no gaps, no duplicates"), "{}", text(&out));
+    assert!(
+        text(&out).contains("no gaps, no duplicates"),
+        "{}",
+        text(&out)
+    );
 
     // Commands against a node that is not running say so.
     h.stop("W01").expect("stop");
     let out = run(&["status", "-c", w]);
     assert!(!out.status.success());
-    assert!(text(&out).contains("is the daemon running"), "{}", text(&out));
+    assert!(
+        text(&out).contains("is the daemon running"),
+        "{}",
+        text(&out)
+    );
 }
