@@ -1,6 +1,6 @@
 //! The store under test, set up as a registration window is in service: a window store that
 //! received the catalogs from central through the merge API (as replication delivers them),
-//! and one patient to register visits for.
+//! and one patient to register visits for; or new patients, each with a visit.
 
 use std::path::Path;
 
@@ -42,6 +42,54 @@ impl Window {
             .context("register_visit failed")?;
         Ok(saved.value.header.id)
     }
+
+    /// A new patient and a visit for them, as a desk registers a first-time patient: two
+    /// records, each durable when its call returns. `n` varies the patient's details.
+    pub fn register_new_patient(&self, n: u64) -> anyhow::Result<(RecordId, RecordId)> {
+        let patient = self
+            .store
+            .create_patient(
+                &self.registrar,
+                NewPatient {
+                    patient_no: None,
+                    name: format!("患者{n}"),
+                    sex: if n.is_multiple_of(2) {
+                        Sex::Female
+                    } else {
+                        Sex::Male
+                    },
+                    birth_date: Date::new(
+                        2010 + (n % 15) as i32,
+                        (n % 12) as u8 + 1,
+                        (n % 28) as u8 + 1,
+                    )
+                    .context("a day between the 1st and the 28th is a date")?,
+                    phone: format!("138{:08}", n % 100_000_000),
+                    national_id: None,
+                    insurance: InsuranceType::Resident,
+                },
+            )
+            .context("create_patient failed")?
+            .value
+            .header
+            .id;
+        let visit = self
+            .store
+            .register_visit(
+                &self.registrar,
+                NewVisit {
+                    patient,
+                    department: DEPARTMENT.to_owned(),
+                    doctor: None,
+                    expert: false,
+                },
+            )
+            .context("register_visit failed")?
+            .value
+            .header
+            .id;
+        Ok((patient, visit))
+    }
 }
 
 /// The hospital's catalogs as shipped in `data/`.
@@ -58,6 +106,12 @@ pub fn catalogs() -> anyhow::Result<CatalogImport> {
 /// Creates, in `dir`, a central store that imports the catalogs and a window store `W01`
 /// that receives them from it, then registers a patient on the window.
 pub fn window(dir: &Path) -> anyhow::Result<Window> {
+    pair(dir).map(|(_central, window)| window)
+}
+
+/// Like [`window`], and keeps the central store (`central.redb`): it holds the catalogs and
+/// nothing else.
+pub fn pair(dir: &Path) -> anyhow::Result<(Store, Window)> {
     let admin = Operator::new(OperatorName::new("info1")?, DeskRole::Admin);
     let registrar = Operator::new(OperatorName::new("reg1")?, DeskRole::Registration);
     let central = Store::open(
@@ -72,7 +126,6 @@ pub fn window(dir: &Path) -> anyhow::Result<Window> {
         StoreOptions::new(NodeName::new("W01")?, NodeRole::Window),
     )?;
     copy_all(&central, &store)?;
-    drop(central);
     let patient = store
         .create_patient(
             &registrar,
@@ -90,11 +143,14 @@ pub fn window(dir: &Path) -> anyhow::Result<Window> {
         .value
         .header
         .id;
-    Ok(Window {
-        store,
-        registrar,
-        patient,
-    })
+    Ok((
+        central,
+        Window {
+            store,
+            registrar,
+            patient,
+        },
+    ))
 }
 
 /// Copies every record of `from` into `to` through the merge API, in one commit.

@@ -3,19 +3,39 @@
 //!
 //! - [`store`]: durable write latency and group-commit throughput of the store, against a bare
 //!   redb commit of the same bytes in the same run, so the store's overhead is a ratio.
+//! - [`replication`]: time and bytes on the wire to replicate a window's registrations to an
+//!   empty central through the real mesh (QUIC, mutual TLS), and to catch up after a
+//!   disconnection; against samod (automerge-repo) with the same workload ([`samod_baseline`]).
+//! - [`failover`]: with real daemons, how long the windows take to fail over to the standby
+//!   when central dies, and central to reconcile an outage's work when it comes back.
+//!
+//! Every benchmark has a quick mode (`--quick`, or `LIFELINE_BENCH_QUICK=1`) with small counts
+//! that finishes in seconds, for CI.
 //!
 //! Timing goals live here, never in tests: the smoke test only checks that a quick run
 //! produces every figure.
 
 pub mod bare;
+pub mod failover;
 pub mod fixture;
 pub mod measure;
+pub mod relay;
+pub mod replication;
+pub mod samod_baseline;
 pub mod store;
 
 use std::path::Path;
 
 use anyhow::Context;
 use serde::Serialize;
+
+/// The environment variable that turns on quick mode, as `--quick` does.
+pub const QUICK_ENV: &str = "LIFELINE_BENCH_QUICK";
+
+/// Quick mode: asked for with `--quick` (`flag`) or `LIFELINE_BENCH_QUICK=1`.
+pub fn quick_mode(flag: bool) -> bool {
+    flag || std::env::var(QUICK_ENV).is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes"))
+}
 
 /// The machine a run was measured on, recorded next to its figures.
 #[derive(Debug, Clone, Serialize)]
@@ -28,6 +48,9 @@ pub struct Machine {
     pub profile: &'static str,
     /// Where the databases were written: the disk whose fsync is being measured.
     pub data_dir: String,
+    /// The 1-minute load average when the run ended (Linux only): other work on a shared
+    /// machine shows here.
+    pub load_average_1m: Option<f64>,
 }
 
 impl Machine {
@@ -42,6 +65,9 @@ impl Machine {
                 "release"
             },
             data_dir: data_dir.display().to_string(),
+            load_average_1m: std::fs::read_to_string("/proc/loadavg")
+                .ok()
+                .and_then(|l| l.split_whitespace().next()?.parse().ok()),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! The measurements live in the library so that tests can run them directly.
 
 use clap::{Parser, Subcommand};
-use lifeline_bench::store;
+use lifeline_bench::{failover, replication, store};
 
 #[derive(Debug, Parser)]
 #[command(name = "lifeline-bench", version, about)]
@@ -15,10 +15,18 @@ struct Cli {
 enum Command {
     /// Durable write latency and group-commit throughput of the store, against bare redb.
     Store(store::StoreArgs),
+    /// Time and bytes on the wire to replicate a window's registrations to central over the
+    /// mesh (QUIC, mutual TLS), and to catch up; against samod (automerge-repo).
+    Replication(replication::ReplicationArgs),
+    /// Failover to the standby and reconciliation of an outage, with real daemons (build the
+    /// `lifeline` binary first: `cargo build --release -p lifeline-node`).
+    Failover(failover::FailoverArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Store(args) => store::run(&args).map(drop),
+        Command::Replication(args) => replication::run(&args).map(drop),
+        Command::Failover(args) => failover::run(&args).map(drop),
     }
 }

@@ -60,6 +60,20 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Option<Duration> {
     sorted.get(rank.clamp(1, sorted.len().max(1)) - 1).copied()
 }
 
+/// The median of some figures (the mean of the middle two for an even count); 0 for none.
+/// Figures of repeated runs are reported as their median: one slow run on a shared machine
+/// does not move it.
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    match n {
+        0 => 0.0,
+        _ if n % 2 == 1 => sorted[n / 2],
+        _ => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
 /// Calls `op` `warmup` times unmeasured, then `count` times, timing each call.
 pub fn sequential(
     warmup: usize,
@@ -204,6 +218,14 @@ mod tests {
         assert_eq!(percentile(&sorted, 99.0), Some(Duration::from_millis(99)));
         assert_eq!(percentile(&ms(&[7]), 99.0), Some(Duration::from_millis(7)));
         assert_eq!(percentile(&[], 50.0), None);
+    }
+
+    #[test]
+    fn medians_take_the_middle() {
+        assert_eq!(median(&[]), 0.0);
+        assert_eq!(median(&[3.0]), 3.0);
+        assert_eq!(median(&[9.0, 1.0, 5.0]), 5.0);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
     }
 
     #[test]

@@ -20,8 +20,7 @@ use crate::fixture::{self, Window};
 use crate::measure::{self, Summary};
 use crate::{Machine, now_unix_ms, rfc3339_utc, write_json};
 
-/// The environment variable that turns on quick mode, as `--quick` does.
-pub const QUICK_ENV: &str = "LIFELINE_BENCH_QUICK";
+pub use crate::QUICK_ENV;
 
 /// Options of `lifeline-bench store`.
 #[derive(Debug, Clone, clap::Args)]
@@ -63,8 +62,7 @@ pub struct Plan {
 
 impl Plan {
     pub fn from_args(args: &StoreArgs) -> anyhow::Result<Plan> {
-        let quick = args.quick
-            || std::env::var(QUICK_ENV).is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes"));
+        let quick = crate::quick_mode(args.quick);
         let plan = Plan {
             quick,
             warmup: if quick { 2 } else { 20 },

@@ -1,12 +1,29 @@
-//! Smoke tests: the store benchmark runs in quick mode, through the library and through the
-//! real binary, and produces every figure. No timing is asserted; timing goals belong to the
+//! Smoke tests: every benchmark runs in quick mode, through the library and through the real
+//! binary, and produces every figure. No timing is asserted; timing goals belong to the
 //! benchmark's readers, not to tests.
+//!
+//! The failover benchmark runs real `lifeline` daemons: the test uses `$LIFELINE_BIN` or the
+//! `lifeline` binary of this target directory (`cargo test --workspace` builds it). Without
+//! one it prints a notice and skips, unless `CI` is set: then it builds one.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
 
+use lifeline_bench::failover::{self, FailoverArgs};
+use lifeline_bench::replication::{self, ReplicationArgs};
 use lifeline_bench::store::{self, StoreArgs};
 use serde_json::Value;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// The heavier benchmarks one at a time: on a 2-core machine, a mesh or a hospital of
+/// daemons next to another one makes every heartbeat late.
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 fn quick_args(dir: &Path) -> StoreArgs {
     StoreArgs {
@@ -126,4 +143,266 @@ fn zero_writers_is_refused() {
     args.writers = 0;
     let err = store::run(&args).expect_err("refused").to_string();
     assert!(err.contains("--writers"), "{err}");
+}
+
+fn replication_args(dir: &Path) -> ReplicationArgs {
+    ReplicationArgs {
+        registrations: None,
+        catch_up_records: None,
+        runs: None,
+        // Smaller than the registrations: Lifeline is measured again at samod's size.
+        samod_registrations: Some(50),
+        skip_samod: false,
+        out: dir.join("results").join("replication.json"),
+        dir: Some(dir.to_path_buf()),
+        quick: true,
+    }
+}
+
+fn check_phase(json: &Value, side: &str, phase: &str) {
+    for figure in [
+        "registrations",
+        "documents",
+        "saved_bytes",
+        "elapsed_ms",
+        "registrations_per_s",
+        "wire_bytes",
+        "to_central_bytes",
+        "from_central_bytes",
+        "wire_bytes_per_registration",
+        "wire_bytes_per_document",
+        "wire_over_saved",
+    ] {
+        positive(json, &format!("/{side}/{phase}/{figure}"));
+    }
+    let runs = json
+        .pointer(&format!("/{side}/{phase}/runs"))
+        .and_then(Value::as_array)
+        .expect("runs");
+    assert_eq!(
+        runs.len(),
+        json["plan"]["runs"].as_u64().expect("runs") as usize
+    );
+}
+
+#[test]
+fn a_quick_replication_run_writes_every_figure() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let args = replication_args(dir.path());
+    let report = replication::run(&args).expect("the benchmark runs");
+    let json = read_json(&args.out);
+    assert_eq!(json["benchmark"], "replication");
+    assert!(json["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
+    assert_eq!(json["plan"]["quick"], true);
+    positive(&json, "/machine/nproc");
+    let registrations = positive(&json, "/plan/registrations");
+    assert_eq!(positive(&json, "/plan/records"), 2.0 * registrations);
+    assert_eq!(
+        json["lifeline"]["initial"]["documents"],
+        json["plan"]["records"]
+    );
+    assert_eq!(
+        json["lifeline"]["catch_up"]["documents"],
+        json["plan"]["catch_up_records"]
+    );
+    for side in ["lifeline", "lifeline_at_samod_size", "samod"] {
+        for phase in ["initial", "catch_up"] {
+            check_phase(&json, side, phase);
+        }
+    }
+    assert_eq!(json["plan"]["samod_registrations"], 50);
+    assert_eq!(json["samod"]["initial"]["documents"], 50);
+    assert_eq!(
+        json["lifeline_at_samod_size"]["initial"]["registrations"],
+        50
+    );
+    assert_eq!(json["lifeline_at_samod_size"]["initial"]["documents"], 100);
+    assert!(json["samod_unavailable"].is_null(), "{json:#}");
+    for ratio in [
+        "initial_time",
+        "initial_wire_bytes",
+        "catch_up_time",
+        "catch_up_wire_bytes",
+    ] {
+        positive(&json, &format!("/ratios/{ratio}"));
+    }
+    let table = report.table();
+    assert!(table.contains("lifeline initial sync"), "{table}");
+    assert!(table.contains("samod catch-up"), "{table}");
+    assert!(
+        table.contains("lifeline / samod at 50 registrations"),
+        "{table}"
+    );
+    assert!(table.contains("like for like with samod"), "{table}");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(left, vec!["results"], "the temporary stores are gone");
+}
+
+#[test]
+fn the_binary_runs_the_replication_benchmark_without_samod() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("replication.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_lifeline-bench"))
+        .args([
+            "replication",
+            "--registrations",
+            "10",
+            "--catch-up-records",
+            "4",
+            "--skip-samod",
+            "--out",
+        ])
+        .arg(&out)
+        .arg("--dir")
+        .arg(dir.path())
+        .env(store::QUICK_ENV, "1")
+        .output()
+        .expect("the binary starts");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("lifeline catch-up"), "{stdout}");
+    assert!(stdout.contains("--skip-samod"), "{stdout}");
+    let json = read_json(&out);
+    assert_eq!(json["plan"]["registrations"], 10);
+    assert_eq!(json["lifeline"]["initial"]["documents"], 20);
+    assert_eq!(json["lifeline"]["catch_up"]["documents"], 4);
+    assert!(json["samod"].is_null());
+    positive(&json, "/lifeline/catch_up/wire_bytes");
+}
+
+/// The `lifeline` binary for the failover benchmark, or `None` (with a notice) to skip.
+fn lifeline_bin() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os(failover::LIFELINE_BIN_ENV) {
+        return Some(PathBuf::from(path));
+    }
+    // This test runs from <target>/<profile>/deps; cargo puts binaries in <target>/<profile>.
+    let exe = std::env::current_exe().expect("this test's path");
+    let profile_dir = exe.parent()?.parent()?.to_path_buf();
+    let bin = profile_dir.join(format!("lifeline{}", std::env::consts::EXE_SUFFIX));
+    if bin.is_file() {
+        return Some(bin);
+    }
+    if std::env::var_os("CI").is_none() {
+        eprintln!(
+            "NOTICE: skipping the failover smoke test: no lifeline binary at {} (run \
+             `cargo build -p lifeline-node` first, or set {})",
+            bin.display(),
+            failover::LIFELINE_BIN_ENV
+        );
+        return None;
+    }
+    // In CI, build it, in a target directory of its own: the one running this test may be
+    // locked by the cargo that runs it.
+    let target = profile_dir.parent()?.join("bench-smoke");
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent()?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--locked",
+            "-p",
+            "lifeline-node",
+            "--bin",
+            "lifeline",
+        ])
+        .env("CARGO_TARGET_DIR", &target)
+        .current_dir(workspace)
+        .status()
+        .expect("cargo starts");
+    assert!(
+        status.success(),
+        "cargo build -p lifeline-node failed: {status}"
+    );
+    let built = target
+        .join("debug")
+        .join(format!("lifeline{}", std::env::consts::EXE_SUFFIX));
+    assert!(built.is_file(), "no {} after the build", built.display());
+    Some(built)
+}
+
+#[test]
+fn a_quick_failover_run_writes_every_figure() {
+    let Some(bin) = lifeline_bin() else {
+        return;
+    };
+    let _serial = serial();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("failover.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_lifeline-bench"))
+        .args(["failover", "--quick", "--lifeline-bin"])
+        .arg(&bin)
+        .arg("--out")
+        .arg(&out)
+        .arg("--dir")
+        .arg(dir.path())
+        .output()
+        .expect("the binary starts");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("heartbeat 200 ms, peer timeout 1000 ms"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("unreconciled count is 0"), "{stdout}");
+    let json = read_json(&out);
+    assert_eq!(json["benchmark"], "failover");
+    assert_eq!(json["plan"]["quick"], true);
+    assert_eq!(json["plan"]["windows"], 5);
+    assert_eq!(json["plan"]["per_window"], 20);
+    assert_eq!(json["thresholds"]["emergency_after_ms"], 2000);
+    for figure in [
+        "degraded_ms",
+        "first_write_ms",
+        "first_write_on_standby_ms",
+        "episode_ms",
+        "desk_write_latency_ms_max",
+        "write_per_s",
+        "central_ready_ms",
+        "central_has_all_ms",
+        "reconciled_ms",
+        "episode_left_ms",
+    ] {
+        positive(&json, &format!("/medians/{figure}"));
+    }
+    let run = &json["failover"][0];
+    assert_eq!(run["windows"].as_array().map(Vec::len), Some(5));
+    assert_eq!(run["desk_writes"]["failed"], 0);
+    assert_eq!(json["reconcile"][0]["patients_written"], 100);
+    // The hospital's files are gone.
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(left, vec!["failover.json"]);
+}
+
+#[test]
+fn a_missing_lifeline_binary_is_named() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let args = FailoverArgs {
+        windows: 5,
+        per_window: None,
+        runs: None,
+        lifeline_bin: Some(dir.path().join("no-such-lifeline")),
+        out: dir.path().join("failover.json"),
+        dir: Some(dir.path().to_path_buf()),
+        quick: true,
+    };
+    let err = failover::run(&args).expect_err("refused").to_string();
+    assert!(err.contains("no-such-lifeline"), "{err}");
 }

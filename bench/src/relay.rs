@@ -1,0 +1,329 @@
+//! Byte-counting relays on loopback, put between two peers so that what one replication costs
+//! on the wire is counted outside both implementations: a UDP relay for QUIC (Lifeline's mesh)
+//! and a TCP relay for stream transports (samod).
+//!
+//! The UDP relay counts datagram payloads, which for QUIC is everything QUIC sends (handshake,
+//! TLS, packet headers, acknowledgements, retransmissions); the TCP relay counts the bytes of
+//! the stream. Neither counts IP, UDP or TCP headers. The client dials the relay's address;
+//! the relay forwards to one upstream address and counts both directions.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::Context;
+use serde::Serialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::task::JoinHandle;
+
+/// Bytes relayed so far, per direction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Traffic {
+    /// From the client (the dialing side) to the upstream (the listening side).
+    pub to_upstream_bytes: u64,
+    /// From the upstream back to the client.
+    pub to_client_bytes: u64,
+    /// Datagrams (UDP) or reads (TCP), both ways.
+    pub packets: u64,
+}
+
+impl Traffic {
+    pub fn total_bytes(&self) -> u64 {
+        self.to_upstream_bytes + self.to_client_bytes
+    }
+
+    /// What was relayed between `earlier` and `self`.
+    pub fn since(&self, earlier: &Traffic) -> Traffic {
+        Traffic {
+            to_upstream_bytes: self.to_upstream_bytes - earlier.to_upstream_bytes,
+            to_client_bytes: self.to_client_bytes - earlier.to_client_bytes,
+            packets: self.packets - earlier.packets,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    to_upstream: AtomicU64,
+    to_client: AtomicU64,
+    packets: AtomicU64,
+}
+
+impl Counters {
+    fn count(&self, direction: &AtomicU64, bytes: usize) {
+        direction.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.packets.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> Traffic {
+        Traffic {
+            to_upstream_bytes: self.to_upstream.load(Ordering::Relaxed),
+            to_client_bytes: self.to_client.load(Ordering::Relaxed),
+            packets: self.packets.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Most clients one relay serves (a client is a source address: a window's endpoint, which
+/// gets a new port each time its mesh starts).
+const MAX_CLIENTS: usize = 64;
+/// Larger than any UDP datagram.
+const DATAGRAM_MAX: usize = 65_536;
+/// The TCP relay's copy buffer.
+const TCP_BUFFER: usize = 64 * 1024;
+
+/// A UDP relay on 127.0.0.1 in front of one upstream address. Dropping it stops it.
+#[derive(Debug)]
+pub struct UdpRelay {
+    addr: SocketAddr,
+    counters: Arc<Counters>,
+    task: JoinHandle<()>,
+}
+
+impl UdpRelay {
+    /// Binds the relay; must be called inside a tokio runtime.
+    pub async fn start(upstream: SocketAddr) -> anyhow::Result<UdpRelay> {
+        let listen = Arc::new(
+            UdpSocket::bind("127.0.0.1:0")
+                .await
+                .context("cannot bind the UDP relay")?,
+        );
+        let addr = listen.local_addr()?;
+        let counters = Arc::new(Counters::default());
+        let task = tokio::spawn(udp_main(listen, upstream, counters.clone()));
+        Ok(UdpRelay {
+            addr,
+            counters,
+            task,
+        })
+    }
+
+    /// The address clients dial instead of the upstream's.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn traffic(&self) -> Traffic {
+        self.counters.snapshot()
+    }
+}
+
+impl Drop for UdpRelay {
+    fn drop(&mut self) {
+        // Aborting the main task drops its JoinSet, which aborts the per-client tasks.
+        self.task.abort();
+    }
+}
+
+async fn udp_main(listen: Arc<UdpSocket>, upstream: SocketAddr, counters: Arc<Counters>) {
+    let mut clients: HashMap<SocketAddr, Arc<UdpSocket>> = HashMap::new();
+    let mut back_tasks = tokio::task::JoinSet::new();
+    let mut buf = vec![0u8; DATAGRAM_MAX];
+    loop {
+        let (len, client) = match listen.recv_from(&mut buf).await {
+            Ok(x) => x,
+            // An ICMP "port unreachable" from an earlier send: not the relay's problem.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => continue,
+            Err(_) => return,
+        };
+        if !clients.contains_key(&client) {
+            if clients.len() >= MAX_CLIENTS {
+                continue;
+            }
+            let Ok(up) = UdpSocket::bind("127.0.0.1:0").await else {
+                continue;
+            };
+            if up.connect(upstream).await.is_err() {
+                continue;
+            }
+            let up = Arc::new(up);
+            back_tasks.spawn(udp_back(
+                up.clone(),
+                listen.clone(),
+                client,
+                counters.clone(),
+            ));
+            clients.insert(client, up);
+        }
+        if let Some(up) = clients.get(&client) {
+            counters.count(&counters.to_upstream, len);
+            // Upstream down (ECONNREFUSED) is the peers' problem, not the relay's.
+            let _ = up.send(&buf[..len]).await;
+        }
+    }
+}
+
+async fn udp_back(
+    up: Arc<UdpSocket>,
+    listen: Arc<UdpSocket>,
+    client: SocketAddr,
+    counters: Arc<Counters>,
+) {
+    let mut buf = vec![0u8; DATAGRAM_MAX];
+    loop {
+        match up.recv(&mut buf).await {
+            Ok(len) => {
+                counters.count(&counters.to_client, len);
+                let _ = listen.send_to(&buf[..len], client).await;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => continue,
+            Err(_) => return,
+        }
+    }
+}
+
+/// A TCP relay on 127.0.0.1 in front of one upstream address. Dropping it stops it and the
+/// connections it relays.
+#[derive(Debug)]
+pub struct TcpRelay {
+    addr: SocketAddr,
+    counters: Arc<Counters>,
+    task: JoinHandle<()>,
+}
+
+impl TcpRelay {
+    /// Binds the relay; must be called inside a tokio runtime.
+    pub async fn start(upstream: SocketAddr) -> anyhow::Result<TcpRelay> {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("cannot bind the TCP relay")?;
+        let addr = listener.local_addr()?;
+        let counters = Arc::new(Counters::default());
+        let task = tokio::spawn(tcp_main(listener, upstream, counters.clone()));
+        Ok(TcpRelay {
+            addr,
+            counters,
+            task,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn traffic(&self) -> Traffic {
+        self.counters.snapshot()
+    }
+}
+
+impl Drop for TcpRelay {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn tcp_main(listener: TcpListener, upstream: SocketAddr, counters: Arc<Counters>) {
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let Ok((client, _)) = listener.accept().await else {
+            return;
+        };
+        while connections.try_join_next().is_some() {}
+        if connections.len() >= MAX_CLIENTS {
+            continue;
+        }
+        let Ok(server) = TcpStream::connect(upstream).await else {
+            continue;
+        };
+        let _ = client.set_nodelay(true);
+        let _ = server.set_nodelay(true);
+        let (client_read, client_write) = client.into_split();
+        let (server_read, server_write) = server.into_split();
+        let c = counters.clone();
+        connections.spawn(async move {
+            tokio::join!(
+                tcp_copy(client_read, server_write, &c, Direction::ToUpstream),
+                tcp_copy(server_read, client_write, &c, Direction::ToClient),
+            );
+        });
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Direction {
+    ToUpstream,
+    ToClient,
+}
+
+/// Copies until end of stream or an error, then shuts the other side's writing half, so a
+/// close passes through the relay.
+async fn tcp_copy(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    counters: &Counters,
+    direction: Direction,
+) {
+    let counter = match direction {
+        Direction::ToUpstream => &counters.to_upstream,
+        Direction::ToClient => &counters.to_client,
+    };
+    let mut buf = vec![0u8; TCP_BUFFER];
+    loop {
+        match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                counters.count(counter, n);
+                if to.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = to.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_udp_relay_forwards_and_counts_both_ways() {
+        let server = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let relay = UdpRelay::start(server.local_addr().expect("addr"))
+            .await
+            .expect("relay");
+        let client = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        client.send_to(b"hello", relay.addr()).await.expect("send");
+        let mut buf = [0u8; 64];
+        let (n, from) = server.recv_from(&mut buf).await.expect("recv");
+        assert_eq!(&buf[..n], b"hello");
+        server.send_to(b"hi!", from).await.expect("reply");
+        let (n, _) = client.recv_from(&mut buf).await.expect("recv reply");
+        assert_eq!(&buf[..n], b"hi!");
+        let t = relay.traffic();
+        assert_eq!(
+            (t.to_upstream_bytes, t.to_client_bytes, t.packets),
+            (5, 3, 2)
+        );
+        assert_eq!(t.total_bytes(), 8);
+        assert_eq!(t.since(&Traffic::default()), t);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_tcp_relay_forwards_counts_and_passes_the_close() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let relay = TcpRelay::start(listener.local_addr().expect("addr"))
+            .await
+            .expect("relay");
+        let mut client = TcpStream::connect(relay.addr()).await.expect("connect");
+        let (mut server, _) = listener.accept().await.expect("accept");
+        client.write_all(b"ping-ping").await.expect("write");
+        let mut buf = [0u8; 9];
+        server.read_exact(&mut buf).await.expect("read");
+        server.write_all(b"pong").await.expect("write");
+        let mut reply = [0u8; 4];
+        client.read_exact(&mut reply).await.expect("read reply");
+        assert_eq!(&reply, b"pong");
+        drop(client);
+        let mut rest = Vec::new();
+        server
+            .read_to_end(&mut rest)
+            .await
+            .expect("the close reaches the server");
+        assert!(rest.is_empty());
+        let t = relay.traffic();
+        assert_eq!((t.to_upstream_bytes, t.to_client_bytes), (9, 4));
+    }
+}
