@@ -47,6 +47,8 @@ pub enum Command {
     /// Number ranges: lease (central/standby), show the range report.
     #[command(subcommand)]
     Ranges(commands::ranges::RangesCommand),
+    /// Follow reconciliation after an outage until this node is done, with progress.
+    Reconcile(commands::reconcile::ReconcileArgs),
     /// Run a whole local hospital with an outage, on loopback.
     Demo(commands::demo::DemoArgs),
     /// Write a consistent snapshot of the node's store while the daemon runs (or is stopped).
@@ -77,6 +79,7 @@ pub fn main() -> ExitCode {
         Command::Catalog(cmd) => commands::catalog::run(cmd),
         Command::Ranges(cmd) => commands::ranges::run(cmd),
         Command::Demo(args) => commands::demo::run(&args),
+        Command::Reconcile(args) => commands::reconcile::run(&args),
         Command::Backup(args) => commands::backup::backup(&args),
         Command::Restore(args) => commands::backup::restore(&args),
         Command::Verify(args) => commands::backup::verify(&args),

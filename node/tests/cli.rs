@@ -260,6 +260,11 @@ fn operators_status_emergency_catalogs_and_ranges_through_the_cli() {
     let out = run(&["status", "-c", w]);
     assert!(text(&out).contains("mode NORMAL"), "{}", text(&out));
 
+    // Reconciliation, watched: nothing outstanding on a healthy node.
+    let out = run(&["reconcile", "-c", w, "--timeout", "60s"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("W01: reconciled"), "{}", text(&out));
+
     // Emergency by hand, on the window, then stopped.
     let out = run(&[
         "emergency",

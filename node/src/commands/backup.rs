@@ -322,7 +322,7 @@ fn render_outcome(r: &VerifyReport, took: Duration, mut out: String) -> String {
 }
 
 /// A progress bar on a terminal; otherwise a plain line every quarter.
-struct Progress {
+pub(crate) struct Progress {
     label: String,
     bar: Option<ProgressBar>,
     /// The last quarter printed as a plain line (plus one; 0 = none yet).
@@ -330,7 +330,7 @@ struct Progress {
 }
 
 impl Progress {
-    fn bar(label: &str) -> Progress {
+    pub(crate) fn bar(label: &str) -> Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::with_draw_target(Some(1), ProgressDrawTarget::stderr());
             let style = ProgressStyle::with_template(
@@ -367,7 +367,7 @@ impl Progress {
         }
     }
 
-    fn update(&self, done: u64, total: u64) {
+    pub(crate) fn update(&self, done: u64, total: u64) {
         if let Some(bar) = &self.bar {
             bar.set_length(total);
             bar.set_position(done);
@@ -383,7 +383,7 @@ impl Progress {
         }
     }
 
-    fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }

@@ -10,6 +10,7 @@ pub mod emergency;
 pub mod episode;
 pub mod operator;
 pub mod ranges;
+pub mod reconcile;
 pub mod review;
 pub mod status;
 
