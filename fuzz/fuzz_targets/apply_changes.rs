@@ -12,7 +12,7 @@
 //! has a readable header naming it; the audit chain still verifies.
 #![no_main]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
@@ -25,7 +25,7 @@ const RECEIVER: &str = "W02";
 const SENDER: &str = "W01";
 
 struct Fixture {
-    dir: tempfile::TempDir,
+    dir: PathBuf,
     template: PathBuf,
     base: RecordId,
     next: u64,
@@ -49,21 +49,40 @@ fn opts() -> StoreOptions {
     StoreOptions::new(node(RECEIVER), NodeRole::Window)
 }
 
-/// A temporary directory in memory when the machine has one: the store fsyncs every commit.
-fn temp_dir() -> tempfile::TempDir {
-    let shm = std::path::Path::new("/dev/shm");
-    if shm.is_dir()
-        && let Ok(dir) = tempfile::tempdir_in(shm)
+/// This process's scratch directory, in memory when the machine has one (the store fsyncs
+/// every commit). libFuzzer ends the process without dropping statics, so directories left by
+/// earlier processes that are gone are removed here.
+fn scratch_dir() -> PathBuf {
+    let shm = Path::new("/dev/shm");
+    let root = if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
+    if Path::new("/proc/self").exists()
+        && let Ok(entries) = std::fs::read_dir(&root)
     {
-        return dir;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix(SCRATCH_PREFIX)
+                && !Path::new("/proc").join(pid).exists()
+            {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
     }
-    tempfile::tempdir().expect("temporary directory")
+    let dir = root.join(format!("{SCRATCH_PREFIX}{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create the scratch directory");
+    dir
 }
+
+const SCRATCH_PREFIX: &str = "lifeline-fuzz-apply-";
 
 fn fixture() -> &'static Mutex<Fixture> {
     FIXTURE.get_or_init(|| {
-        let dir = temp_dir();
-        let template = dir.path().join("template.redb");
+        let dir = scratch_dir();
+        let template = dir.join("template.redb");
         let base = header_id(&load(BASE)).expect("the base patient has a header");
         let store = Store::open(&template, opts()).expect("open the template store");
         let out = store
@@ -93,7 +112,7 @@ impl Fixture {
     /// The store for the next input: the current copy, or a fresh copy of the template.
     fn store(&mut self) -> &Store {
         if self.current.is_none() {
-            let path = self.dir.path().join(format!("s{}.redb", self.next));
+            let path = self.dir.join(format!("s{}.redb", self.next));
             self.next += 1;
             std::fs::copy(&self.template, &path).expect("copy the template store");
             let store = Store::open(&path, opts()).expect("open a copy of the template");

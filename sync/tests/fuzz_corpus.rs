@@ -5,7 +5,9 @@
 //! - every `apply_changes` input goes to [`Store::apply_remote`] as one record's changes, on a
 //!   fresh store that already holds the base patient (`fuzz/seeds/base_patient.automerge`):
 //!   no panic, no error from the writer, the record is applied or refused whole, and the
-//!   store still verifies, before and after reopening it.
+//!   store still verifies, before and after reopening it;
+//! - every input of `fuzz/crashes/apply_changes/` (known, not fixed yet) still fails only as
+//!   it is known to, and leaves the store usable.
 //!
 //! `generate_seed_corpus` (ignored; run it by name) rewrites the `seed-*` files and the base
 //! patient from real stores: see `fuzz/README.md`.
@@ -40,7 +42,11 @@ fn base_path() -> PathBuf {
 
 /// Every file of a corpus directory, sorted by name.
 fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
-    let mut out: Vec<(String, Vec<u8>)> = fs::read_dir(corpus(target))
+    files_in(&corpus(target))
+}
+
+fn files_in(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.is_file())
@@ -241,6 +247,58 @@ fn apply_corpus_never_panics_nor_corrupts() {
     }
     // The seeds hold real changes that apply (a delta of the base, another patient).
     assert!(applied >= 2, "only {applied} inputs applied");
+}
+
+/// Inputs that still panic inside Automerge's decoder (`fuzz/crashes/apply_changes/`, see
+/// `fuzz/README.md`): automerge 0.12.0 through hexane 1.0.0-alpha.5 unwraps a LEB128 error
+/// (`hexane/src/lib.rs:354`) while parsing a malformed chunk. The store's writer catches the
+/// panic and drops the whole commit: `apply_remote` returns `WriteError::Closed`, and the store
+/// stays usable. This test holds them to exactly that, and fails once one no longer panics (it
+/// then belongs in `fuzz/corpus/apply_changes/`).
+#[test]
+fn known_crashes_leave_the_store_usable() {
+    let base_bytes = fs::read(base_path()).unwrap();
+    let base = target_id(&base_bytes, RecordId::generate());
+    for (name, data) in files_in(&fuzz_dir().join("crashes/apply_changes")) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            dir.path().join("store.redb"),
+            StoreOptions::new(node(RECEIVER), NodeRole::Window),
+        )
+        .unwrap();
+        let apply = |id: RecordId, bytes: &[u8]| {
+            store.apply_remote(
+                &node(SENDER),
+                vec![RemoteChanges {
+                    id,
+                    bytes: bytes.to_vec(),
+                }],
+                |_, _| Ok(()),
+            )
+        };
+        assert_eq!(apply(base, &base_bytes).unwrap().applied, vec![base]);
+        // The changes for the record we have, and for one we do not.
+        for id in [base, RecordId::generate()] {
+            match apply(id, &data) {
+                Err(lifeline_core::WriteError::Closed) => {}
+                other => panic!(
+                    "crashes/apply_changes/{name} no longer makes the writer drop its commit \
+                     ({other:?}): move it to fuzz/corpus/apply_changes/"
+                ),
+            }
+        }
+        store
+            .verify_audit()
+            .unwrap()
+            .unwrap_or_else(|e| panic!("{name}: audit broken: {e}"));
+        store.header(base).unwrap().unwrap();
+        let after = apply(RecordId::generate(), b"garbage").unwrap();
+        assert_eq!(
+            after.rejected.len(),
+            1,
+            "{name}: the store no longer writes"
+        );
+    }
 }
 
 fn heads_of(bytes: &[u8]) -> Vec<ChangeHash> {
