@@ -341,8 +341,19 @@ impl Store {
             let mut candidate = existing.clone().unwrap_or_default();
             let old_heads = candidate.get_heads();
             let mut trial_state = state.clone();
-            if let Err(e) = candidate.receive_sync_message(&mut trial_state, msg) {
-                return Ok((state, Err(format!("bad sync message: {e}"))));
+            // As with batches, a decoder panic on a peer's bytes is a refusal, not a crash.
+            let received = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                candidate.receive_sync_message(&mut trial_state, msg)
+            }));
+            match received {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Ok((state, Err(format!("bad sync message: {e}")))),
+                Err(_) => {
+                    return Ok((
+                        state,
+                        Err("bad sync message: the decoder failed on it".into()),
+                    ));
+                }
             }
             // The state is kept per peer and record, so an exchange cut by a disconnect
             // resumes from what both sides were known to share.

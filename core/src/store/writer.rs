@@ -746,8 +746,20 @@ impl<'a> Tx<'a> {
             .clone()
             .unwrap_or_else(|| Automerge::new().with_actor(self.shared.actor.clone()));
         let old_heads = candidate.get_heads();
-        if let Err(e) = candidate.load_incremental(&item.bytes) {
-            return Ok(ApplyResult::Rejected(format!("undecodable changes: {e}")));
+        // Automerge's decoder can panic on some malformed input instead of returning an
+        // error (found by fuzzing): a peer's bytes must never panic the node, so a panic
+        // here is a refusal of that record, like any undecodable change.
+        let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            candidate.load_incremental(&item.bytes)
+        }));
+        match loaded {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Ok(ApplyResult::Rejected(format!("undecodable changes: {e}"))),
+            Err(_) => {
+                return Ok(ApplyResult::Rejected(
+                    "undecodable changes: the decoder failed on them".into(),
+                ));
+            }
         }
         let missing = !candidate.get_missing_deps(&[]).is_empty();
         if candidate.get_heads() == old_heads {
