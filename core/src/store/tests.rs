@@ -326,3 +326,45 @@ fn the_actor_names_the_node() {
     assert_eq!(actor_node(&store.shared.actor), Some("W07"));
     let _ = Arc::clone(&store.shared);
 }
+
+#[test]
+fn changes_short_of_the_senders_heads_are_reported_missing_not_applied() {
+    let (_d, a, _) = temp_store("W01", NodeRole::Window);
+    let (_d2, b, _) = temp_store("W02", NodeRole::Window);
+    let id = a
+        .create_patient(&reg(), patient("x"))
+        .expect("create")
+        .value
+        .header
+        .id;
+    let peer = a.node().clone();
+    let first = a.doc(id).expect("doc").expect("present").save();
+    b.apply_remote(&peer, vec![RemoteChanges { id, bytes: first }], |_, _| {
+        Ok(())
+    })
+    .expect("apply");
+    let edit = crate::desk::PatientEdit {
+        phone: Some("13711112222".into()),
+        ..Default::default()
+    };
+    let before = a.doc(id).expect("doc").expect("present").get_heads();
+    a.update_patient(&reg(), id, edit).expect("edit");
+    let doc = a.doc(id).expect("doc").expect("present");
+    let delta = doc.save_after(&before);
+    // The delta arrives damaged: Automerge skips it silently; the sender's heads show it.
+    let damaged = IncomingDoc {
+        id,
+        bytes: delta[..delta.len() / 2].to_vec(),
+        sender_heads: doc.get_heads(),
+        seq: 2,
+    };
+    let out = b
+        .apply_batch(&peer, vec![damaged], Some(2), |_, _| Ok(()))
+        .expect("apply");
+    assert_eq!(out.missing_deps, vec![id], "{out:?}");
+    assert_eq!(
+        out.applied_upto,
+        Some(1),
+        "the cursor stays before the damaged record"
+    );
+}

@@ -761,7 +761,13 @@ impl<'a> Tx<'a> {
                 ));
             }
         }
-        let missing = !candidate.get_missing_deps(&[]).is_empty();
+        // Automerge skips a damaged chunk silently; the sender's heads tell us whether we
+        // really got everything it sent. Anything short goes on through the sync protocol.
+        let short_of_sender = item
+            .sender_heads
+            .iter()
+            .any(|h| candidate.get_change_by_hash(h).is_none());
+        let missing = short_of_sender || !candidate.get_missing_deps(&[]).is_empty();
         if candidate.get_heads() == old_heads {
             if missing {
                 return Ok(ApplyResult::MissingDeps);
