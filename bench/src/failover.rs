@@ -253,6 +253,8 @@ pub struct FailoverReport {
     pub failover: Vec<FailoverRun>,
     pub reconcile: Vec<ReconcileRun>,
     pub medians: Medians,
+    /// Why fewer runs than planned were measured, if so.
+    pub stopped_early: Option<String>,
 }
 
 /// Runs the benchmark, prints its table and writes its JSON to `args.out`.
@@ -332,7 +334,11 @@ pub fn measure(plan: &Plan, bin: &Path, dir: Option<&Path>) -> anyhow::Result<Fa
     if result.is_err() {
         print_log_tails(&hospital);
     }
-    let (failover, reconcile) = result?;
+    let Measured {
+        failovers: failover,
+        reconciles: reconcile,
+        stopped_early,
+    } = result?;
     drop(hospital);
 
     let of_failover =
@@ -369,6 +375,7 @@ pub fn measure(plan: &Plan, bin: &Path, dir: Option<&Path>) -> anyhow::Result<Fa
         failover,
         reconcile,
         medians,
+        stopped_early,
     })
 }
 
@@ -385,11 +392,18 @@ fn print_log_tails(hospital: &Hospital) {
     }
 }
 
+/// The runs measured, and why the runs stopped before the last one, if they did.
+struct Measured {
+    failovers: Vec<FailoverRun>,
+    reconciles: Vec<ReconcileRun>,
+    stopped_early: Option<String>,
+}
+
 fn measure_in(
     plan: &Plan,
     hospital: &mut Hospital,
     windows: &[String],
-) -> anyhow::Result<(Vec<FailoverRun>, Vec<ReconcileRun>)> {
+) -> anyhow::Result<Measured> {
     open(hospital, windows)?;
     let desks = windows
         .iter()
@@ -404,27 +418,44 @@ fn measure_in(
     let mut patients_written = 0usize;
     let mut failovers = Vec::new();
     let mut reconciles = Vec::new();
+    let mut stopped_early = None;
     for run in 0..plan.runs {
-        let (failover, written) = fail_over(hospital, &desks, &standby, windows, run)?;
-        patients_written += written;
-        failovers.push(failover);
-        let reconcile = reconcile(
+        let outcome = one_run(
+            plan,
             hospital,
             &desks,
+            &standby,
             windows,
-            plan.per_window,
-            &mut patients_written,
             run,
-        )?;
-        reconciles.push(reconcile);
-        std::thread::sleep(Duration::from_secs(1));
+            &mut patients_written,
+            &mut failovers,
+            &mut reconciles,
+        );
+        if let Err(e) = outcome {
+            if reconciles.is_empty() {
+                return Err(e);
+            }
+            // Runs already measured stand; why the next one could not be is a finding too.
+            let reason = format!("run {} of {} failed: {e:#}", run + 1, plan.runs);
+            eprintln!("{reason}");
+            stopped_early = Some(reason);
+            break;
+        }
     }
-    Ok((failovers, reconciles))
+    Ok(Measured {
+        failovers,
+        reconciles,
+        stopped_early,
+    })
 }
 
 /// Starts every node, imports the catalogs at central, and waits until every window works
 /// normally with central and also reaches the standby.
 fn open(hospital: &mut Hospital, windows: &[String]) -> anyhow::Result<()> {
+    eprintln!(
+        "starting the hospital: central, standby, {} windows",
+        windows.len()
+    );
     hospital.start_all().context("cannot start the hospital")?;
     let csv = CatalogCsv {
         drugs_csv: Some(include_str!("../../data/drugs.csv").to_owned()),
@@ -454,6 +485,89 @@ fn open(hospital: &mut Hospital, windows: &[String]) -> anyhow::Result<()> {
     )
 }
 
+/// (a) then (b), then a quiet hospital for the next run.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the state a run carries over to the next"
+)]
+fn one_run(
+    plan: &Plan,
+    hospital: &mut Hospital,
+    desks: &[Desk],
+    standby: &Client,
+    windows: &[String],
+    run: usize,
+    patients_written: &mut usize,
+    failovers: &mut Vec<FailoverRun>,
+    reconciles: &mut Vec<ReconcileRun>,
+) -> anyhow::Result<()> {
+    let (failover, written) = fail_over(hospital, desks, standby, windows, run)?;
+    *patients_written += written;
+    eprintln!(
+        "run {}/{}: every window degraded after {:.0} ms, in the episode after {:.0} ms; \
+             writing {} patients per window with central down",
+        run + 1,
+        plan.runs,
+        failover.degraded_ms,
+        failover.episode_ms,
+        plan.per_window
+    );
+    failovers.push(failover);
+    let reconcile = reconcile(
+        hospital,
+        desks,
+        windows,
+        plan.per_window,
+        patients_written,
+        run,
+    )?;
+    eprintln!(
+        "run {}/{}: central restarted; it held every patient after {:.0} ms, reconciled \
+             after {:.0} ms",
+        run + 1,
+        plan.runs,
+        reconcile.central_has_all_ms,
+        reconcile.reconciled_ms
+    );
+    reconciles.push(reconcile);
+    if run + 1 < plan.runs {
+        let quiet = settle(hospital)?;
+        eprintln!(
+            "run {}/{}: every node holds every record after {quiet:.0} ms more",
+            run + 1,
+            plan.runs
+        );
+    }
+    Ok(())
+}
+
+/// Waits until every node holds the same records and no connected peer has anything to send
+/// or receive: the outage's patients have reached every window, so the next run starts from a
+/// quiet hospital. Returns how long that took, in ms.
+fn settle(hospital: &Hospital) -> anyhow::Result<f64> {
+    let start = Instant::now();
+    hospital.wait_for(
+        "every node to hold every record, with nothing left to replicate",
+        RECONCILE_WITHIN,
+        |h| {
+            let mut counts = std::collections::BTreeSet::new();
+            for name in h.names() {
+                let s = h.status(&name)?;
+                let busy = s
+                    .peers
+                    .iter()
+                    .any(|p| p.connected && (p.to_send > 0 || p.to_receive > 0));
+                if busy {
+                    return Ok(false);
+                }
+                counts.insert(s.store.records);
+            }
+            Ok(counts.len() == 1)
+        },
+    )?;
+    Ok(ms_since(start, Instant::now()))
+}
+
 /// A desk write during (a).
 #[derive(Debug, Clone)]
 struct Write {
@@ -461,6 +575,7 @@ struct Write {
     start: Instant,
     end: Instant,
     id: Option<String>,
+    error: Option<String>,
 }
 
 /// When each window was first seen degraded (standby primary) and in an episode.
@@ -471,6 +586,8 @@ struct Seen {
     /// When the window's first write after `degraded` was readable on the standby.
     on_standby: OnceLock<Instant>,
     first_write: OnceLock<(Instant, String)>,
+    /// The last status read that failed, to say why a window was never seen failing over.
+    last_error: Mutex<Option<String>>,
 }
 
 fn ms_since(t0: Instant, t: Instant) -> f64 {
@@ -522,9 +639,24 @@ fn fail_over(
                 break;
             }
             if Instant::now() > deadline {
+                let (ok, failed, last) = writes
+                    .lock()
+                    .map(|w| {
+                        let since: Vec<&Write> = w
+                            .iter()
+                            .filter(|w| t_kill.get() <= Some(&w.start))
+                            .collect();
+                        let failed: Vec<&&Write> =
+                            since.iter().filter(|w| w.id.is_none()).collect();
+                        let last = failed.last().and_then(|w| w.error.clone());
+                        (since.len() - failed.len(), failed.len(), last)
+                    })
+                    .unwrap_or_default();
                 result = Err(anyhow!(
-                    "not every window failed over within {PATIENCE:?}: {}",
-                    describe(&seen, windows)
+                    "not every window failed over within {PATIENCE:?}: {}; desk writes since \
+                     the kill: {ok} answered, {failed} failed (last: {})",
+                    describe(&seen, windows),
+                    last.as_deref().unwrap_or("none")
                 ));
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -604,10 +736,16 @@ fn describe(seen: &[Seen], windows: &[String]) -> String {
         .zip(seen)
         .map(|(w, s)| {
             format!(
-                "{w}: degraded {}, episode {}, first write on the standby {}",
+                "{w}: degraded {}, episode {}, first write on the standby {}, last status \
+                 error {}",
                 s.degraded.get().is_some(),
                 s.episode.get().is_some(),
-                s.on_standby.get().is_some()
+                s.on_standby.get().is_some(),
+                s.last_error
+                    .lock()
+                    .ok()
+                    .and_then(|e| e.clone())
+                    .unwrap_or_else(|| "none".into())
             )
         })
         .collect::<Vec<_>>()
@@ -630,7 +768,9 @@ fn desk_writer(
         while !stop.load(Ordering::Relaxed) {
             n += 1;
             let start = Instant::now();
-            let id = desk.write_patient(n).ok();
+            let result = desk.write_patient(n);
+            let error = result.as_ref().err().map(|e| format!("{e:#}"));
+            let id = result.ok();
             let end = Instant::now();
             if let (Some(id), Some(degraded)) = (&id, seen.degraded.get())
                 && start >= *degraded
@@ -645,6 +785,7 @@ fn desk_writer(
                     start,
                     end,
                     id,
+                    error,
                 });
             }
             std::thread::sleep(PACE);
@@ -672,18 +813,30 @@ fn status_poller(
     t_kill: &OnceLock<Instant>,
 ) -> anyhow::Result<()> {
     while !stop.load(Ordering::Relaxed) {
-        if t_kill.get().is_some()
-            && let Ok(s) = admin.get::<StatusReport>("/admin/status")
-        {
-            let now = Instant::now();
-            if s.mode.mode == "degraded" && s.mode.primary.as_deref() == Some(STANDBY) {
-                let _ = seen.degraded.set(now);
+        let status = match t_kill.get() {
+            Some(_) => admin.get::<StatusReport>("/admin/status"),
+            None => {
+                std::thread::sleep(STATUS_POLL);
+                continue;
             }
-            if s.episode.is_some() {
-                let _ = seen.episode.set(now);
+        };
+        match status {
+            Err(e) => {
+                if let Ok(mut last) = seen.last_error.lock() {
+                    *last = Some(format!("{e:#}"));
+                }
             }
-            if seen.degraded.get().is_some() && seen.episode.get().is_some() {
-                return Ok(());
+            Ok(s) => {
+                let now = Instant::now();
+                if s.mode.mode == "degraded" && s.mode.primary.as_deref() == Some(STANDBY) {
+                    let _ = seen.degraded.set(now);
+                }
+                if s.episode.is_some() {
+                    let _ = seen.episode.set(now);
+                }
+                if seen.degraded.get().is_some() && seen.episode.get().is_some() {
+                    return Ok(());
+                }
             }
         }
         std::thread::sleep(STATUS_POLL);
@@ -804,15 +957,20 @@ impl FailoverReport {
         let th = &self.thresholds;
         let _ = writeln!(
             t,
-            "lifeline-bench failover — {} ({} run, {} build, {} CPUs, {}/{}; medians of {} run{})",
+            "lifeline-bench failover — {} ({} run, {} build, {} CPUs, {}/{}; medians of {} run{}{})",
             self.timestamp,
             if p.quick { "quick" } else { "full" },
             m.profile,
             m.nproc,
             m.os,
             m.arch,
-            p.runs,
-            if p.runs == 1 { "" } else { "s" }
+            self.reconcile.len(),
+            if self.reconcile.len() == 1 { "" } else { "s" },
+            if self.reconcile.len() < p.runs {
+                format!(" of {} planned", p.runs)
+            } else {
+                String::new()
+            }
         );
         let _ = writeln!(t, "daemons: {}", self.daemon_binary);
         if let Some(load) = m.load_average_1m {
@@ -927,6 +1085,9 @@ impl FailoverReport {
             median(&r.iter().map(|r| r.write_ms).collect::<Vec<_>>()),
             self.medians.write_per_s
         );
+        if let Some(reason) = &self.stopped_early {
+            let _ = writeln!(t, "stopped early: {reason}");
+        }
         t
     }
 }

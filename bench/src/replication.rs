@@ -71,8 +71,8 @@ pub struct ReplicationArgs {
 /// The samod comparison's default size, in registrations (one document each). samod 0.16's
 /// hub walks every document of the repo for every connection on every event it handles
 /// (`ensure_connections` in samod-core's `actors/hub/state.rs`), so syncing n documents costs
-/// about n² steps: on a 2-core machine 500 documents sync in about 1 s, 2,000 in about 25 s,
-/// and 10,000 would take tens of minutes a run. Lifeline is measured again at this size, so
+/// about n² steps: on a 2-core machine 500 documents synced in about 1 s and 2,000 in 9 to
+/// 25 s (depending on other load), and 10,000 would take tens of minutes a run. Lifeline is measured again at this size, so
 /// the ratios compare like with like.
 pub const SAMOD_DEFAULT_CAP: usize = 2_000;
 
