@@ -55,13 +55,15 @@ impl Client {
             .get(format!("{}{path}", self.base))
             .header("Authorization", format!("Bearer {}", self.token))
             .call()
-            .with_context(|| {
-                format!(
-                    "cannot reach the node at {} (is the daemon running?)",
-                    self.base
-                )
-            })?;
+            .with_context(|| self.unreachable())?;
         decode(path, resp)
+    }
+
+    fn unreachable(&self) -> String {
+        format!(
+            "cannot reach the node at {} (is the daemon running?)",
+            self.base
+        )
     }
 
     pub fn patch<B: Serialize, T: DeserializeOwned>(
@@ -74,12 +76,7 @@ impl Client {
             .patch(format!("{}{path}", self.base))
             .header("Authorization", format!("Bearer {}", self.token))
             .send_json(body)
-            .with_context(|| {
-                format!(
-                    "cannot reach the node at {} (is the daemon running?)",
-                    self.base
-                )
-            })?;
+            .with_context(|| self.unreachable())?;
         decode(path, resp)
     }
 
@@ -93,12 +90,7 @@ impl Client {
             .post(format!("{}{path}", self.base))
             .header("Authorization", format!("Bearer {}", self.token))
             .send_json(body)
-            .with_context(|| {
-                format!(
-                    "cannot reach the node at {} (is the daemon running?)",
-                    self.base
-                )
-            })?;
+            .with_context(|| self.unreachable())?;
         decode(path, resp)
     }
 }
