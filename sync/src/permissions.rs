@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 
 use lifeline_core::record::Header;
+use lifeline_core::store::Refusal;
 use lifeline_core::{DeskRole, NodeName, NodeRole};
 
 use crate::identity::NodeIdentity;
@@ -67,7 +68,7 @@ pub fn check(
     peer: &NodeIdentity,
     header: &Header,
     authors: &[String],
-) -> Result<(), String> {
+) -> Result<(), Refusal> {
     let kind = header.kind;
     if kind.is_catalog() {
         // Windows may relay catalogs among themselves (isolated mode), but only changes
@@ -76,9 +77,7 @@ pub fn check(
             .iter()
             .find(|a| roster.role_of(a) != Some(NodeRole::Central))
         {
-            return Err(format!(
-                "catalog change authored by {a}; only central changes catalogs"
-            ));
+            return Err(Refusal::CatalogNotFromCentral { author: a.clone() });
         }
         return Ok(());
     }
@@ -101,10 +100,12 @@ pub fn check(
             }
         };
         if !allowed {
-            return Err(format!(
-                "{author} may not write {kind} records (sent by {} as {})",
-                peer.name, peer.role
-            ));
+            return Err(Refusal::KindNotAllowed {
+                author: author.clone(),
+                kind,
+                sender: peer.name.clone(),
+                sender_role: peer.role,
+            });
         }
     }
     Ok(())
@@ -169,7 +170,17 @@ mod tests {
         roster.learn(&w02);
         assert!(check(&roster, &w01, &header(RecordKind::Patient), &["W01".into()]).is_ok());
         let err = check(&roster, &w01, &header(RecordKind::Invoice), &["W01".into()]).unwrap_err();
-        assert!(err.contains("may not write invoice"), "{err}");
+        assert!(
+            matches!(
+                err,
+                Refusal::KindNotAllowed {
+                    kind: RecordKind::Invoice,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("may not write invoice"), "{err}");
         // W01 relays W02's invoice: W02 is a known cashier.
         assert!(check(&roster, &w01, &header(RecordKind::Invoice), &["W02".into()]).is_ok());
         // Episodes and range requests are the node's own, whatever its desks.

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use lifeline_core::automerge::ChangeHash;
 use lifeline_core::automerge::sync;
-use lifeline_core::store::{IncomingDoc, PeerState};
+use lifeline_core::store::{IncomingDoc, PeerState, Refusal};
 use lifeline_core::{NodeName, ReadError, RecordId, Store, WriteError};
 
 use crate::frame::{Ack, Batch, Frame, Hello, PROTOCOL_VERSION, WireDigest, WireDoc, WireId};
@@ -373,13 +373,13 @@ impl Session {
 
     fn check(
         &self,
-    ) -> impl Fn(&lifeline_core::record::Header, &[String]) -> Result<(), String> + Send + 'static
+    ) -> impl Fn(&lifeline_core::record::Header, &[String]) -> Result<(), Refusal> + Send + 'static
     {
         let roster = self.roster.clone();
         let peer = self.peer.clone();
         move |header, authors| match roster.read() {
             Ok(r) => permissions::check(&r, &peer, header, authors),
-            Err(_) => Err("the roster is unavailable (a thread panicked)".into()),
+            Err(_) => Err(Refusal::RosterUnavailable),
         }
     }
 
@@ -406,7 +406,7 @@ impl Session {
             rejected: outcome
                 .rejected
                 .iter()
-                .map(|r| (to_wire(r.id), r.reason.clone()))
+                .map(|r| (to_wire(r.id), r.reason.to_string()))
                 .collect(),
         }));
         Ok(())

@@ -14,6 +14,7 @@ mod audit;
 mod backup;
 mod cache;
 mod read;
+mod refusal;
 mod replication;
 pub(crate) mod tables;
 mod writer;
@@ -37,6 +38,7 @@ pub use backup::{
     before_restore_path, checksum_path, restore_from, verify_snapshot,
 };
 pub use read::{PatientQuery, StoreStats};
+pub use refusal::Refusal;
 pub use replication::{Digest, OutgoingDoc, PeerState, decode_heads, encode_heads};
 pub use writer::{ApplyCheck, ApplyOutcome, IncomingDoc, Rejected, RemoteChanges};
 pub(crate) use writer::{Tx, put_stamp};

@@ -9,6 +9,7 @@ use redb::{ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+use super::refusal::Refusal;
 use super::tables::{self, Id, meta_keys};
 use super::writer::{ApplyCheck, WriteError};
 use super::{CommitHook, ReadError, StorageContext, Store, Tx};
@@ -330,12 +331,17 @@ impl Store {
         mut state: sync::State,
         message: Vec<u8>,
         check: Box<ApplyCheck>,
-    ) -> Result<(sync::State, Result<bool, String>), WriteError> {
+    ) -> Result<(sync::State, Result<bool, Refusal>), WriteError> {
         let peer = peer.clone();
         self.write(move |tx| {
             let msg = match sync::Message::decode(&message) {
                 Ok(m) => m,
-                Err(e) => return Ok((state, Err(format!("undecodable sync message: {e}")))),
+                Err(e) => {
+                    let reason = Refusal::BadSyncMessage {
+                        reason: e.to_string(),
+                    };
+                    return Ok((state, Err(reason)));
+                }
             };
             let existing = tx.doc(id)?.map(|d| d.clone());
             let mut candidate = existing.clone().unwrap_or_default();
@@ -347,12 +353,17 @@ impl Store {
             }));
             match received {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => return Ok((state, Err(format!("bad sync message: {e}")))),
+                Ok(Err(e)) => {
+                    let reason = Refusal::BadSyncMessage {
+                        reason: e.to_string(),
+                    };
+                    return Ok((state, Err(reason)));
+                }
                 Err(_) => {
-                    return Ok((
-                        state,
-                        Err("bad sync message: the decoder failed on it".into()),
-                    ));
+                    let reason = Refusal::BadSyncMessage {
+                        reason: "the decoder failed on it".into(),
+                    };
+                    return Ok((state, Err(reason)));
                 }
             }
             // The state is kept per peer and record, so an exchange cut by a disconnect

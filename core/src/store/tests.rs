@@ -273,10 +273,13 @@ fn garbage_from_a_peer_is_rejected_and_changes_nothing() {
                 id,
                 bytes: good.clone(),
             }],
-            |_, _| Err("not allowed".into()),
+            |_, _| Err(crate::store::Refusal::RosterUnavailable),
         )
         .expect("apply");
-    assert_eq!(out.rejected[0].reason, "not allowed");
+    assert_eq!(
+        out.rejected[0].reason,
+        crate::store::Refusal::RosterUnavailable
+    );
     assert!(b.doc(id).expect("doc").is_none());
 
     // Applying the real thing twice is idempotent.

@@ -17,6 +17,7 @@ use redb::{ReadableTable, WriteTransaction};
 use serde::Serialize;
 
 use super::audit::{AuditEntry, AuditEvent};
+use super::refusal::Refusal;
 use super::tables::{self, Id, meta_keys};
 use super::{ReadError, Shared, StorageContext, Store};
 use crate::id::{EpisodeId, NodeName, RecordId};
@@ -680,6 +681,22 @@ impl<'a> Tx<'a> {
         Ok(())
     }
 
+    /// Records a refusal of a peer's changes in the audit chain.
+    fn audit_refusal(
+        &mut self,
+        peer: &NodeName,
+        id: RecordId,
+        reason: &Refusal,
+    ) -> Result<(), ReadError> {
+        self.audit(AuditEvent {
+            actor: format!("sync:{peer}"),
+            action: "sync.reject".into(),
+            record: Some(id),
+            changes: Vec::new(),
+            detail: Some(format!("{}: {reason}", reason.code())),
+        })
+    }
+
     /// Records that `peer` has at least `heads` of a record (only hashes we hold: the peer
     /// may know more than we do).
     pub(crate) fn note_peer_heads(
@@ -716,18 +733,12 @@ impl<'a> Tx<'a> {
         peer: &NodeName,
         item: &IncomingDoc,
         check: &ApplyCheck,
-    ) -> Result<Result<bool, String>, WriteError> {
+    ) -> Result<Result<bool, Refusal>, WriteError> {
         Ok(match self.apply_one(peer, item, check)? {
             ApplyResult::Applied => Ok(true),
             ApplyResult::Unchanged | ApplyResult::MissingDeps => Ok(false),
             ApplyResult::Rejected(reason) => {
-                self.audit(AuditEvent {
-                    actor: format!("sync:{peer}"),
-                    action: "sync.reject".into(),
-                    record: Some(item.id),
-                    changes: Vec::new(),
-                    detail: Some(reason.clone()),
-                })?;
+                self.audit_refusal(peer, item.id, &reason)?;
                 Err(reason)
             }
         })
@@ -754,11 +765,15 @@ impl<'a> Tx<'a> {
         }));
         match loaded {
             Ok(Ok(_)) => {}
-            Ok(Err(e)) => return Ok(ApplyResult::Rejected(format!("undecodable changes: {e}"))),
+            Ok(Err(e)) => {
+                return Ok(ApplyResult::Rejected(Refusal::Undecodable {
+                    reason: e.to_string(),
+                }));
+            }
             Err(_) => {
-                return Ok(ApplyResult::Rejected(
-                    "undecodable changes: the decoder failed on them".into(),
-                ));
+                return Ok(ApplyResult::Rejected(Refusal::Undecodable {
+                    reason: "the decoder failed on them".into(),
+                }));
             }
         }
         // Automerge skips a damaged chunk silently; the sender's heads tell us whether we
@@ -781,22 +796,23 @@ impl<'a> Tx<'a> {
                 tracing::debug!(%id, error = %e, "partial document; waiting for dependencies");
                 return Ok(ApplyResult::MissingDeps);
             }
-            Err(e) => return Ok(ApplyResult::Rejected(format!("no valid header: {e}"))),
+            Err(e) => {
+                return Ok(ApplyResult::Rejected(Refusal::NoHeader {
+                    reason: e.to_string(),
+                }));
+            }
         };
         if header.id != id {
-            return Ok(ApplyResult::Rejected(format!(
-                "the document says it is record {}",
-                header.id
-            )));
+            return Ok(ApplyResult::Rejected(Refusal::WrongId {
+                claimed: header.id,
+            }));
         }
         if let Some(old) = &existing
             && let Ok(old_header) =
                 autosurgeon::hydrate_prop::<_, Header, _, _>(old, ROOT, "header")
             && old_header != header
         {
-            return Ok(ApplyResult::Rejected(
-                "the change rewrites the record's header".into(),
-            ));
+            return Ok(ApplyResult::Rejected(Refusal::HeaderRewritten));
         }
         let authors: Vec<String> = candidate
             .get_changes(&old_heads)
@@ -819,7 +835,7 @@ impl<'a> Tx<'a> {
 
 /// Decides whether changes from a peer may be applied to a record: it sees the record's
 /// header and the nodes that authored the new changes.
-pub type ApplyCheck = dyn Fn(&Header, &[String]) -> Result<(), String> + Send;
+pub type ApplyCheck = dyn Fn(&Header, &[String]) -> Result<(), Refusal> + Send;
 
 /// Changes for one record, as sent by a peer: one or more concatenated Automerge change
 /// chunks (the output of `save_after`, or raw changes).
@@ -845,7 +861,12 @@ pub struct IncomingDoc {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Rejected {
     pub id: RecordId,
-    pub reason: String,
+    #[serde(serialize_with = "display")]
+    pub reason: Refusal,
+}
+
+fn display<S: serde::Serializer>(reason: &Refusal, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(reason)
 }
 
 /// What applying a batch from a peer did.
@@ -866,7 +887,7 @@ enum ApplyResult {
     Applied,
     Unchanged,
     MissingDeps,
-    Rejected(String),
+    Rejected(Refusal),
 }
 
 impl Store {
@@ -878,7 +899,7 @@ impl Store {
         &self,
         peer: &NodeName,
         items: Vec<RemoteChanges>,
-        check: impl Fn(&Header, &[String]) -> Result<(), String> + Send + 'static,
+        check: impl Fn(&Header, &[String]) -> Result<(), Refusal> + Send + 'static,
     ) -> Result<ApplyOutcome, WriteError> {
         let items = items
             .into_iter()
@@ -901,7 +922,7 @@ impl Store {
         peer: &NodeName,
         items: Vec<IncomingDoc>,
         peer_cursor: Option<u64>,
-        check: impl Fn(&Header, &[String]) -> Result<(), String> + Send + 'static,
+        check: impl Fn(&Header, &[String]) -> Result<(), Refusal> + Send + 'static,
     ) -> Result<ApplyOutcome, WriteError> {
         let peer = peer.clone();
         self.write(move |tx| {
@@ -914,13 +935,7 @@ impl Store {
                     ApplyResult::Rejected(reason) => {
                         tracing::warn!(%peer, id = %item.id, %reason, "refused changes from peer");
                         tx.update_peer_state(&peer, |s| s.rejected += 1)?;
-                        tx.audit(AuditEvent {
-                            actor: format!("sync:{peer}"),
-                            action: "sync.reject".into(),
-                            record: Some(item.id),
-                            changes: Vec::new(),
-                            detail: Some(reason.clone()),
-                        })?;
+                        tx.audit_refusal(&peer, item.id, &reason)?;
                         outcome.rejected.push(Rejected {
                             id: item.id,
                             reason,
