@@ -7,6 +7,7 @@
 //!
 //! This crate never opens redb: it reaches storage only through lifeline-core's `Store`.
 
+mod chain;
 pub mod driver;
 pub mod frame;
 pub mod identity;
