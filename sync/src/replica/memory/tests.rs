@@ -1,0 +1,1 @@
+//! Parity tests: the memory replica against the store.
