@@ -219,6 +219,48 @@ fn untrusted(
     err
 }
 
+/// The identity a peer's certificate carries; a certificate without one is refused.
+fn identify(
+    node: &NodeName,
+    end_entity: &CertificateDer<'_>,
+) -> Result<NodeIdentity, rustls::Error> {
+    NodeIdentity::from_cert_der(end_entity).map_err(|problem| {
+        refuse(
+            node,
+            "<unidentified>",
+            HandshakeRefusal::NoIdentity(problem),
+        )
+    })
+}
+
+/// Handshake signatures: both verifiers leave them to the CA's WebPKI verifier they wrap
+/// (`self.inner`).
+macro_rules! delegate_signatures {
+    () => {
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            self.inner.verify_tls12_signature(message, cert, dss)
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            self.inner.verify_tls13_signature(message, cert, dss)
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.inner.supported_verify_schemes()
+        }
+    };
+}
+
 /// rustls prints the error inside `CertificateError::Other` with `Debug`, so this wrapper's
 /// `Debug` is the readable message with its causes.
 struct PeerRefusal(IdentityError);
@@ -271,10 +313,7 @@ impl ClientCertVerifier for PolicyClientVerifier {
         self.inner
             .verify_client_cert(end_entity, intermediates, now)
             .map_err(|e| untrusted(&self.node, end_entity, e))?;
-        let identity = NodeIdentity::from_cert_der(end_entity).map_err(|problem| {
-            let reason = HandshakeRefusal::NoIdentity(problem);
-            refuse(&self.node, "<unidentified>", reason)
-        })?;
+        let identity = identify(&self.node, end_entity)?;
         if !self.policy.accepts(identity.role) {
             let reason = HandshakeRefusal::RoleNotAccepted {
                 role: identity.role,
@@ -285,27 +324,7 @@ impl ClientCertVerifier for PolicyClientVerifier {
         Ok(ClientCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
+    delegate_signatures!();
 }
 
 #[derive(Debug, Clone)]
@@ -335,10 +354,7 @@ impl ServerCertVerifier for NodeServerVerifier {
         self.inner
             .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
             .map_err(|e| untrusted(&self.node, end_entity, e))?;
-        let identity = NodeIdentity::from_cert_der(end_entity).map_err(|problem| {
-            let reason = HandshakeRefusal::NoIdentity(problem);
-            refuse(&self.node, "<unidentified>", reason)
-        })?;
+        let identity = identify(&self.node, end_entity)?;
         if let Some(expected) = &self.expected
             && (identity.name != expected.name || identity.role != expected.role)
         {
@@ -353,27 +369,7 @@ impl ServerCertVerifier for NodeServerVerifier {
         Ok(ServerCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
+    delegate_signatures!();
 
     fn root_hint_subjects(&self) -> Option<&[DistinguishedName]> {
         self.inner.root_hint_subjects()
