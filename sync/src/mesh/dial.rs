@@ -95,8 +95,9 @@ async fn dial(
     let conn = match tokio::time::timeout(shared.cfg.connect_timeout, connecting).await {
         Ok(Ok(conn)) => conn,
         Ok(Err(e)) => {
-            tracing::debug!(peer = %peer.name, error = %e, "dial failed");
-            shared.set_status(&peer.name, |s| s.last_error = Some(e.to_string()));
+            let shown = chain(&e);
+            tracing::debug!(peer = %peer.name, error = %shown, "dial failed");
+            shared.set_status(&peer.name, |s| s.last_error = Some(shown));
             return false;
         }
         Err(_) => {

@@ -10,8 +10,9 @@
 //!
 //! Both sides run the same session. Each pushes what changed in its feed since the cursor the
 //! peer acknowledged, as per-record deltas from the heads the peer is known to have, in
-//! bounded batches: one round trip per batch. The receiver applies a batch in one durable
-//! commit, which also records how far into the sender's feed it has applied, and acks. On
+//! bounded batches: one round trip per batch. The receiver applies a batch in one step (with
+//! the store, one durable commit), which also records how far into the sender's feed it has
+//! applied, and acks. On
 //! (re)connect each side's hello tells the other where to resume, so nothing the peer already
 //! has is resent and a peer that lost history (restored from a backup) is sent it again.
 //! Records created during an emergency episode go first. A record whose delta lacks
