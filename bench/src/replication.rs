@@ -25,8 +25,8 @@ use anyhow::{Context, bail, ensure};
 use lifeline_core::record::{Patient, Visit};
 use lifeline_core::{DeskRole, NodeName, NodeRole, Operator, OperatorName, RecordId, Store};
 use lifeline_core::{StoreOptions, automerge::Automerge};
-use lifeline_sync::driver::{Mesh, MeshConfig, PeerAddr};
 use lifeline_sync::identity::{self, AcceptPolicy, NodeIdentity, TlsFiles};
+use lifeline_sync::mesh::{Mesh, MeshConfig, PeerAddr};
 use serde::Serialize;
 
 use crate::fixture::{self, Window};

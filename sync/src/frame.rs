@@ -106,18 +106,18 @@ pub enum FrameError {
     Oversized { len: usize, max: usize },
     #[error("frame is truncated: {have} of {need} bytes")]
     Truncated { have: usize, need: usize },
-    #[error("frame does not decode: {reason}")]
-    Malformed { reason: String },
-    #[error("cannot encode a frame: {reason}")]
-    Encode { reason: String },
+    #[error("frame does not decode")]
+    Malformed(#[source] postcard::Error),
+    #[error("{count} bytes follow the frame inside its length")]
+    TrailingBytes { count: usize },
+    #[error("cannot encode a frame")]
+    Encode(#[source] postcard::Error),
 }
 
 impl Frame {
     /// The frame with its length prefix.
     pub fn encode(&self) -> Result<Vec<u8>, FrameError> {
-        let body = postcard::to_stdvec(self).map_err(|e| FrameError::Encode {
-            reason: e.to_string(),
-        })?;
+        let body = postcard::to_stdvec(self).map_err(FrameError::Encode)?;
         if body.len() > MAX_FRAME_BYTES {
             return Err(FrameError::Oversized {
                 len: body.len(),
@@ -143,13 +143,9 @@ impl Frame {
             });
         }
         let (frame, rest) =
-            postcard::take_from_bytes::<Frame>(body).map_err(|e| FrameError::Malformed {
-                reason: e.to_string(),
-            })?;
+            postcard::take_from_bytes::<Frame>(body).map_err(FrameError::Malformed)?;
         if !rest.is_empty() {
-            return Err(FrameError::Malformed {
-                reason: format!("{} bytes after the frame", rest.len()),
-            });
+            return Err(FrameError::TrailingBytes { count: rest.len() });
         }
         Ok(frame)
     }
@@ -245,7 +241,7 @@ mod tests {
         trailing.push(0);
         assert!(matches!(
             Frame::split(&trailing),
-            Err(FrameError::Malformed { .. })
+            Err(FrameError::TrailingBytes { count: 1 })
         ));
     }
 }

@@ -25,6 +25,7 @@
 
 mod ca;
 mod error;
+mod files;
 mod load;
 mod tls;
 
@@ -34,11 +35,13 @@ use lifeline_core::{DeskRole, NodeName, NodeRole};
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::GeneralName;
 
-pub use ca::{
-    CA_CERT_FILE, CA_KEY_FILE, CaFiles, IssuedFiles, Validity, init_ca, issue, issue_with_validity,
+pub use ca::{CaFiles, IssuedFiles, Validity, init_ca, issue, issue_with_validity};
+pub use error::{
+    BoxedCause, CaProblem, CertIdentityProblem, HandshakeRefusal, IdentityError, KeyProblem,
+    PemProblem, TrustProblem,
 };
-pub use error::{CertIdentityProblem, IdentityError};
-pub use load::{LoadedIdentity, TlsFiles, load, load_allowing_expired};
+pub use files::{CA_CERT_FILE, CA_KEY_FILE, TlsFiles};
+pub use load::{LoadedIdentity, load, load_allowing_expired};
 pub use tls::{
     ALPN, AcceptPolicy, WindowMesh, client_config, client_config_for, install_crypto_provider,
     peer_identity, server_config,
@@ -72,10 +75,8 @@ impl NodeIdentity {
     /// Reads the identity a DER certificate carries (see the module docs for the layout).
     /// Does not check who signed it or when it expires: the verifiers do that.
     pub fn from_cert_der(der: &[u8]) -> Result<NodeIdentity, CertIdentityProblem> {
-        let (_, cert) =
-            x509_parser::parse_x509_certificate(der).map_err(|e| CertIdentityProblem::NotX509 {
-                detail: e.to_string(),
-            })?;
+        let (_, cert) = x509_parser::parse_x509_certificate(der)
+            .map_err(|e| CertIdentityProblem::NotX509(e.into()))?;
         NodeIdentity::from_x509(&cert)
     }
 
@@ -104,9 +105,7 @@ impl NodeIdentity {
         let expected_san = server_name(&name);
         let sans = cert
             .subject_alternative_name()
-            .map_err(|e| CertIdentityProblem::NotX509 {
-                detail: format!("subject alternative names: {e}"),
-            })?;
+            .map_err(CertIdentityProblem::BadSubjectAltNames)?;
         let has_san = sans.is_some_and(|ext| {
             ext.value
                 .general_names
@@ -208,7 +207,8 @@ mod tests {
             assert!(parse_subject_ou(ou).is_err(), "{ou:?} was accepted");
         }
         let err = parse_subject_ou("role=janitor;desks=").unwrap_err();
-        assert!(err.to_string().contains("janitor"), "{err}");
+        let shown = crate::chain::chain(&err);
+        assert!(shown.contains("janitor"), "{shown}");
     }
 
     #[test]

@@ -111,15 +111,25 @@ pub fn check(
     Ok(())
 }
 
+/// A hello that names another node than the peer's certificate.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("hello names {claimed:?} but the certificate names {certified}")]
+pub struct HelloNameMismatch {
+    /// The name the hello gives.
+    pub claimed: String,
+    /// The name the peer's certificate carries.
+    pub certified: NodeName,
+}
+
 /// A peer that names itself in its hello must be the node its certificate names.
-pub fn check_hello_name(peer: &NodeIdentity, claimed: &str) -> Result<NodeName, String> {
+pub fn check_hello_name(peer: &NodeIdentity, claimed: &str) -> Result<NodeName, HelloNameMismatch> {
     if claimed == peer.name.as_str() {
         Ok(peer.name.clone())
     } else {
-        Err(format!(
-            "hello names {claimed:?} but the certificate names {}",
-            peer.name
-        ))
+        Err(HelloNameMismatch {
+            claimed: claimed.to_owned(),
+            certified: peer.name.clone(),
+        })
     }
 }
 
@@ -187,5 +197,14 @@ mod tests {
         assert!(check(&roster, &w01, &header(RecordKind::Episode), &["W01".into()]).is_ok());
         // ... but not an invoice from a node nobody knows.
         assert!(check(&roster, &w01, &header(RecordKind::Invoice), &["W99".into()]).is_err());
+    }
+
+    #[test]
+    fn a_hello_must_name_the_certificate_s_node() {
+        let w01 = id("W01", NodeRole::Window, &[]);
+        assert_eq!(check_hello_name(&w01, "W01"), Ok(w01.name.clone()));
+        let err = check_hello_name(&w01, "central").unwrap_err();
+        assert_eq!(err.certified, w01.name);
+        assert_eq!(err.claimed, "central");
     }
 }

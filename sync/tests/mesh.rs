@@ -9,8 +9,8 @@ use lifeline_core::record::{InsuranceType, Patient, Sex};
 use lifeline_core::{
     DeskRole, NodeName, NodeRole, Operator, OperatorName, RecordId, Store, StoreOptions,
 };
-use lifeline_sync::driver::{Mesh, MeshConfig, PeerAddr};
 use lifeline_sync::identity::{self, AcceptPolicy, NodeIdentity};
+use lifeline_sync::mesh::{Mesh, MeshConfig, PeerAddr};
 
 struct TestNode {
     store: Store,
@@ -237,6 +237,39 @@ async fn garbage_truncated_and_oversized_frames_close_only_that_connection() {
         matches!(store.get::<Patient>(id), Ok(Some(_)))
     })
     .await;
+    w1.mesh.shutdown().await;
+    central.mesh.shutdown().await;
+}
+
+/// The mesh runs session work (durable commits) on blocking threads of its own choosing, so
+/// it needs nothing of the runtime but I/O: a single-threaded one does.
+#[tokio::test(flavor = "current_thread")]
+async fn the_mesh_runs_on_a_single_threaded_runtime() {
+    let dir = tempfile::tempdir().expect("dir");
+    let ca = dir.path().join("ca");
+    identity::init_ca(&ca).expect("ca");
+    let central = start(dir.path(), &ca, "central", NodeRole::Central, &[], vec![]).await;
+    let w1 = start(
+        dir.path(),
+        &ca,
+        "W01",
+        NodeRole::Window,
+        &[DeskRole::Registration],
+        vec![peer("central", NodeRole::Central, central.addr)],
+    )
+    .await;
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        ids.push(write(&w1.store, format!("p{i}")).await);
+    }
+    let store = central.store.clone();
+    eventually("every record on central", 20, move || {
+        ids.iter()
+            .all(|id| matches!(store.get::<Patient>(*id), Ok(Some(_))))
+    })
+    .await;
+    let w1_status = w1.mesh.status();
+    assert!(w1_status[0].connected, "{w1_status:?}");
     w1.mesh.shutdown().await;
     central.mesh.shutdown().await;
 }

@@ -12,7 +12,7 @@ use lifeline_core::desk::{
 use lifeline_core::numbers::{NumberRange, RangeReport, Series};
 use lifeline_core::store::StoreStats;
 use lifeline_core::{DeskRole, NodeName, NodeRole, OperatorName};
-use lifeline_sync::driver::PeerStatus;
+use lifeline_sync::mesh::PeerStatus;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiState, Authed, Body, Written, blocking};

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use lifeline_core::{DeskRole, NodeRole, Operator, OperatorName, Store, StoreOptions};
-use lifeline_sync::driver::{Mesh, MeshConfig, PeerAddr, PeerStatus};
 use lifeline_sync::identity::{self, AcceptPolicy, WindowMesh};
+use lifeline_sync::mesh::{Mesh, MeshConfig, PeerAddr, PeerStatus};
 use lifeline_sync::proto::SessionConfig;
 use serde::Serialize;
 

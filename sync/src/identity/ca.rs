@@ -6,7 +6,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -17,13 +17,12 @@ use rcgen::{
 use rustls::pki_types::ServerName;
 use time::OffsetDateTime;
 
-use super::load::{read_file, read_single_cert};
-use super::{IdentityError, NodeIdentity, load::TlsFiles};
-
-/// File name of the CA certificate inside the CA directory.
-pub const CA_CERT_FILE: &str = "ca.pem";
-/// File name of the CA private key inside the CA directory.
-pub const CA_KEY_FILE: &str = "ca.key";
+use super::error::{CaProblem, KeyProblem, PemProblem};
+use super::files::{
+    CA_CERT_FILE, CA_KEY_FILE, TlsFiles, parse_ca, read_file, read_single_cert,
+    warn_if_readable_by_others,
+};
+use super::{IdentityError, NodeIdentity};
 /// How long the hospital CA is valid: 20 years.
 pub const CA_VALIDITY_DAYS: u32 = 7300;
 /// Certificates start being valid this long before they are issued, so that a node whose
@@ -181,23 +180,13 @@ pub fn issue_with_validity(
     let ca_key_pem = String::from_utf8(ca_key_pem).map_err(|_| IdentityError::NotPem {
         path: ca_key_path.clone(),
         expected: "private key",
-        detail: "the file is not text".to_owned(),
+        problem: PemProblem::NotText,
     })?;
     let ca_key = KeyPair::from_pem(&ca_key_pem).map_err(|e| IdentityError::UnusableKey {
         path: ca_key_path.clone(),
-        detail: e.to_string(),
+        problem: KeyProblem::Parse(e),
     })?;
-    let (_, ca_x509) =
-        x509_parser::parse_x509_certificate(&ca_der).map_err(|e| IdentityError::NotCa {
-            path: ca_cert_path.clone(),
-            detail: format!("not an X.509 certificate ({e})"),
-        })?;
-    if !ca_x509.is_ca() {
-        return Err(IdentityError::NotCa {
-            path: ca_cert_path,
-            detail: "it has no CA rights (basic constraints)".to_owned(),
-        });
-    }
+    let ca_x509 = parse_ca(&ca_cert_path, &ca_der)?;
     if ca_x509.public_key().subject_public_key.data.as_ref() != ca_key.public_key_raw() {
         return Err(IdentityError::KeyMismatch {
             key: ca_key_path,
@@ -206,7 +195,7 @@ pub fn issue_with_validity(
     }
     let issuer = Issuer::from_ca_cert_der(&ca_der, ca_key).map_err(|e| IdentityError::NotCa {
         path: ca_cert_path.clone(),
-        detail: e.to_string(),
+        problem: CaProblem::CannotIssue(e),
     })?;
 
     let files = IssuedFiles {
@@ -312,20 +301,6 @@ fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), IdentityErro
         .map_err(write_err)?;
     file.write_all(contents).map_err(write_err)?;
     file.sync_all().map_err(write_err)
-}
-
-/// Logs a warning when a private key file can be read by group or others.
-pub(super) fn warn_if_readable_by_others(path: &Path) {
-    if let Ok(meta) = fs::metadata(path) {
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            tracing::warn!(
-                key = %path.display(),
-                mode = format_args!("{mode:o}"),
-                "private key is readable by other users; run chmod 600 on it"
-            );
-        }
-    }
 }
 
 #[cfg(test)]

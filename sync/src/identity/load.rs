@@ -3,12 +3,10 @@
 //! inside its validity, and matching the private key.
 
 use std::fmt;
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use lifeline_core::NodeName;
 use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
@@ -17,32 +15,12 @@ use rustls::sign::CertifiedKey;
 use rustls::{InconsistentKeys, RootCertStore};
 use x509_parser::certificate::X509Certificate;
 
-use super::ca::{CA_CERT_FILE, warn_if_readable_by_others};
+use super::error::{CaProblem, CertIdentityProblem, KeyProblem, PemProblem, TrustProblem};
+use super::files::{
+    TlsFiles, parse_ca, read_certs, read_file, read_single_cert, warn_if_readable_by_others,
+};
 use super::tls::crypto_provider;
 use super::{IdentityError, NodeIdentity};
-
-/// Paths of a node's TLS material.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsFiles {
-    /// The hospital CA certificate (`ca.pem`).
-    pub ca: PathBuf,
-    /// The node's certificate (`<name>.pem`); intermediates may follow it in the file.
-    pub cert: PathBuf,
-    /// The node's private key (`<name>.key`).
-    pub key: PathBuf,
-}
-
-impl TlsFiles {
-    /// The layout [`super::init_ca`] and [`super::issue`] write: `dir/ca.pem`,
-    /// `dir/<name>.pem`, `dir/<name>.key`.
-    pub fn in_dir(dir: &Path, name: &NodeName) -> TlsFiles {
-        TlsFiles {
-            ca: dir.join(CA_CERT_FILE),
-            cert: dir.join(format!("{name}.pem")),
-            key: dir.join(format!("{name}.key")),
-        }
-    }
-}
 
 /// A node's checked TLS material and the identity its certificate carries.
 pub struct LoadedIdentity {
@@ -131,23 +109,13 @@ pub fn load_allowing_expired(files: &TlsFiles) -> Result<LoadedIdentity, Identit
 fn load_checked(files: &TlsFiles, expiry: ExpiryCheck) -> Result<LoadedIdentity, IdentityError> {
     let ca_pem = read_file(&files.ca)?;
     let ca_der = read_single_cert(&files.ca, &ca_pem, "CA certificate")?;
-    let (_, ca_x509) =
-        x509_parser::parse_x509_certificate(&ca_der).map_err(|e| IdentityError::NotCa {
-            path: files.ca.clone(),
-            detail: format!("not an X.509 certificate ({e})"),
-        })?;
-    if !ca_x509.is_ca() {
-        return Err(IdentityError::NotCa {
-            path: files.ca.clone(),
-            detail: "it has no CA rights (basic constraints)".to_owned(),
-        });
-    }
+    parse_ca(&files.ca, &ca_der)?;
     let mut roots = RootCertStore::empty();
     roots
         .add(ca_der.clone())
         .map_err(|e| IdentityError::NotCa {
             path: files.ca.clone(),
-            detail: e.to_string(),
+            problem: CaProblem::NotTrustAnchor(e),
         })?;
     let roots = Arc::new(roots);
 
@@ -158,7 +126,7 @@ fn load_checked(files: &TlsFiles, expiry: ExpiryCheck) -> Result<LoadedIdentity,
         return Err(IdentityError::NotPem {
             path: files.cert.clone(),
             expected: "certificate",
-            detail: "no certificate found".to_owned(),
+            problem: PemProblem::NoCertificate,
         });
     };
 
@@ -167,15 +135,13 @@ fn load_checked(files: &TlsFiles, expiry: ExpiryCheck) -> Result<LoadedIdentity,
     let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| IdentityError::NotPem {
         path: files.key.clone(),
         expected: "private key",
-        detail: e.to_string(),
+        problem: PemProblem::Pem(e),
     })?;
 
     let (_, x509) = x509_parser::parse_x509_certificate(end_entity).map_err(|e| {
         IdentityError::CertIdentity {
             path: files.cert.clone(),
-            problem: super::CertIdentityProblem::NotX509 {
-                detail: e.to_string(),
-            },
+            problem: CertIdentityProblem::NotX509(e.into()),
         }
     })?;
     let identity =
@@ -230,19 +196,23 @@ fn check_chain(
     identity: &NodeIdentity,
     now: UnixTime,
 ) -> Result<(), IdentityError> {
-    let untrusted = |reason: String| IdentityError::Untrusted {
+    let untrusted = |problem| IdentityError::Untrusted {
         path: files.cert.clone(),
         ca: files.ca.clone(),
-        reason,
+        problem,
     };
     let provider = crypto_provider();
     let server_verifier =
         WebPkiServerVerifier::builder_with_provider(Arc::clone(roots), Arc::clone(&provider))
             .build()
-            .map_err(|e| untrusted(e.to_string()))?;
+            .map_err(|e| untrusted(TrustProblem::Verifier(e)))?;
     let dns_name = identity.server_name();
-    let server_name = ServerName::try_from(dns_name.as_str())
-        .map_err(|e| untrusted(format!("its DNS name {dns_name:?} is invalid: {e}")))?;
+    let server_name = ServerName::try_from(dns_name.as_str()).map_err(|source| {
+        untrusted(TrustProblem::DnsName {
+            name: dns_name.clone(),
+            source,
+        })
+    })?;
     rustls::client::danger::ServerCertVerifier::verify_server_cert(
         server_verifier.as_ref(),
         end_entity,
@@ -251,14 +221,14 @@ fn check_chain(
         &[],
         now,
     )
-    .map_err(|e| untrusted(format!("as a server certificate: {e}")))?;
+    .map_err(|e| untrusted(TrustProblem::AsServer(e)))?;
 
     let client_verifier = WebPkiClientVerifier::builder_with_provider(Arc::clone(roots), provider)
         .build()
-        .map_err(|e| untrusted(e.to_string()))?;
+        .map_err(|e| untrusted(TrustProblem::Verifier(e)))?;
     client_verifier
         .verify_client_cert(end_entity, intermediates, now)
-        .map_err(|e| untrusted(format!("as a client certificate: {e}")))?;
+        .map_err(|e| untrusted(TrustProblem::AsClient(e)))?;
     Ok(())
 }
 
@@ -272,7 +242,7 @@ fn check_key(
         .load_private_key(key.clone_key())
         .map_err(|e| IdentityError::UnusableKey {
             path: files.key.clone(),
-            detail: e.to_string(),
+            problem: KeyProblem::Unsupported(e),
         })?;
     match CertifiedKey::new(chain.to_vec(), signing_key).keys_match() {
         Ok(()) | Err(rustls::Error::InconsistentKeys(InconsistentKeys::Unknown)) => Ok(()),
@@ -284,7 +254,7 @@ fn check_key(
         }
         Err(e) => Err(IdentityError::UnusableKey {
             path: files.key.clone(),
-            detail: e.to_string(),
+            problem: KeyProblem::Unsupported(e),
         }),
     }
 }
@@ -319,51 +289,5 @@ fn cert_not_after(x509: &X509Certificate<'_>) -> SystemTime {
     match u64::try_from(secs) {
         Ok(secs) => SystemTime::UNIX_EPOCH + Duration::from_secs(secs),
         Err(_) => SystemTime::UNIX_EPOCH,
-    }
-}
-
-pub(super) fn read_file(path: &Path) -> Result<Vec<u8>, IdentityError> {
-    fs::read(path).map_err(|source| IdentityError::Read {
-        path: path.to_owned(),
-        source,
-    })
-}
-
-/// Every `CERTIFICATE` section of a PEM file; at least one.
-pub(super) fn read_certs(
-    path: &Path,
-    pem: &[u8],
-    expected: &'static str,
-) -> Result<Vec<CertificateDer<'static>>, IdentityError> {
-    let certs = CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| IdentityError::NotPem {
-            path: path.to_owned(),
-            expected,
-            detail: e.to_string(),
-        })?;
-    if certs.is_empty() {
-        return Err(IdentityError::NotPem {
-            path: path.to_owned(),
-            expected,
-            detail: "no `-----BEGIN CERTIFICATE-----` section found".to_owned(),
-        });
-    }
-    Ok(certs)
-}
-
-/// The one CA certificate in `pem`.
-pub(super) fn read_single_cert(
-    path: &Path,
-    pem: &[u8],
-    expected: &'static str,
-) -> Result<CertificateDer<'static>, IdentityError> {
-    let mut certs = read_certs(path, pem, expected)?;
-    match certs.len() {
-        1 => Ok(certs.remove(0)),
-        count => Err(IdentityError::CaCount {
-            path: path.to_owned(),
-            count,
-        }),
     }
 }

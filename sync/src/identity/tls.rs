@@ -17,6 +17,7 @@ use rustls::{
     CertificateError, DigitallySignedStruct, DistinguishedName, OtherError, SignatureScheme,
 };
 
+use super::error::{BoxedCause, HandshakeRefusal};
 use super::{IdentityError, LoadedIdentity, NodeIdentity};
 
 /// The ALPN protocol both sides require.
@@ -92,14 +93,14 @@ pub fn server_config(
     id: &LoadedIdentity,
     policy: AcceptPolicy,
 ) -> Result<quinn::ServerConfig, IdentityError> {
-    let err = |detail: String| IdentityError::TlsConfig {
+    let err = |e: BoxedCause| IdentityError::TlsConfig {
         side: "server",
-        detail,
+        source: e,
     };
     let provider = crypto_provider();
     let inner = WebPkiClientVerifier::builder_with_provider(id.roots(), Arc::clone(&provider))
         .build()
-        .map_err(|e| err(e.to_string()))?;
+        .map_err(|e| err(e.into()))?;
     let verifier = Arc::new(PolicyClientVerifier {
         inner,
         policy,
@@ -107,15 +108,15 @@ pub fn server_config(
     });
     let mut tls = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| err(e.to_string()))?
+        .map_err(|e| err(e.into()))?
         .with_client_cert_verifier(verifier)
         .with_single_cert(id.chain(), id.key())
-        .map_err(|e| err(e.to_string()))?;
+        .map_err(|e| err(e.into()))?;
     tls.alpn_protocols = vec![ALPN.to_vec()];
     // No resumption: every connection runs the verifier against the current policy.
     tls.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     tls.send_tls13_tickets = 0;
-    let quic = QuicServerConfig::try_from(tls).map_err(|e| err(e.to_string()))?;
+    let quic = QuicServerConfig::try_from(tls).map_err(|e| err(e.into()))?;
     Ok(quinn::ServerConfig::with_crypto(Arc::new(quic)))
 }
 
@@ -147,14 +148,14 @@ fn build_client_config(
     id: &LoadedIdentity,
     expected: Option<ExpectedServer>,
 ) -> Result<quinn::ClientConfig, IdentityError> {
-    let err = |detail: String| IdentityError::TlsConfig {
+    let err = |e: BoxedCause| IdentityError::TlsConfig {
         side: "client",
-        detail,
+        source: e,
     };
     let provider = crypto_provider();
     let inner = WebPkiServerVerifier::builder_with_provider(id.roots(), Arc::clone(&provider))
         .build()
-        .map_err(|e| err(e.to_string()))?;
+        .map_err(|e| err(e.into()))?;
     let verifier = Arc::new(NodeServerVerifier {
         inner,
         expected,
@@ -162,15 +163,15 @@ fn build_client_config(
     });
     let mut tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| err(e.to_string()))?
+        .map_err(|e| err(e.into()))?
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_client_auth_cert(id.chain(), id.key())
-        .map_err(|e| err(e.to_string()))?;
+        .map_err(|e| err(e.into()))?;
     tls.alpn_protocols = vec![ALPN.to_vec()];
     tls.resumption = rustls::client::Resumption::disabled();
     tls.enable_early_data = false;
-    let quic = QuicClientConfig::try_from(tls).map_err(|e| err(e.to_string()))?;
+    let quic = QuicClientConfig::try_from(tls).map_err(|e| err(e.into()))?;
     Ok(quinn::ClientConfig::new(Arc::new(quic)))
 }
 
@@ -192,8 +193,9 @@ pub fn peer_identity(conn: &quinn::Connection) -> Result<NodeIdentity, IdentityE
 
 /// Turns a refusal by identity into the rustls error that aborts the handshake, logging it
 /// first. The peer gets a `certificate_unknown` alert; the local error carries the reason.
-fn refuse(node: &NodeName, peer: &str, reason: String) -> rustls::Error {
-    tracing::warn!(node = %node, peer, %reason, "refused a peer at the TLS handshake");
+fn refuse(node: &NodeName, peer: &str, reason: HandshakeRefusal) -> rustls::Error {
+    let shown = crate::chain::chain(&reason);
+    tracing::warn!(node = %node, peer, reason = %shown, "refused a peer at the TLS handshake");
     rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(PeerRefusal(
         IdentityError::PeerRefused {
             peer: peer.to_owned(),
@@ -217,13 +219,55 @@ fn untrusted(
     err
 }
 
+/// The identity a peer's certificate carries; a certificate without one is refused.
+fn identify(
+    node: &NodeName,
+    end_entity: &CertificateDer<'_>,
+) -> Result<NodeIdentity, rustls::Error> {
+    NodeIdentity::from_cert_der(end_entity).map_err(|problem| {
+        refuse(
+            node,
+            "<unidentified>",
+            HandshakeRefusal::NoIdentity(problem),
+        )
+    })
+}
+
+/// Handshake signatures: both verifiers leave them to the CA's WebPKI verifier they wrap
+/// (`self.inner`).
+macro_rules! delegate_signatures {
+    () => {
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            self.inner.verify_tls12_signature(message, cert, dss)
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            self.inner.verify_tls13_signature(message, cert, dss)
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.inner.supported_verify_schemes()
+        }
+    };
+}
+
 /// rustls prints the error inside `CertificateError::Other` with `Debug`, so this wrapper's
-/// `Debug` is the readable message.
+/// `Debug` is the readable message with its causes.
 struct PeerRefusal(IdentityError);
 
 impl fmt::Debug for PeerRefusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
+        f.write_str(&crate::chain::chain(&self.0))
     }
 }
 
@@ -269,42 +313,18 @@ impl ClientCertVerifier for PolicyClientVerifier {
         self.inner
             .verify_client_cert(end_entity, intermediates, now)
             .map_err(|e| untrusted(&self.node, end_entity, e))?;
-        let identity = NodeIdentity::from_cert_der(end_entity).map_err(|problem| {
-            let reason = format!("its certificate carries no node identity: {problem}");
-            refuse(&self.node, "<unidentified>", reason)
-        })?;
+        let identity = identify(&self.node, end_entity)?;
         if !self.policy.accepts(identity.role) {
-            let reason = format!(
-                "role {} may not connect to this node (accepted: {})",
-                identity.role,
-                role_list(self.policy.accepted_roles())
-            );
+            let reason = HandshakeRefusal::RoleNotAccepted {
+                role: identity.role,
+                accepted: role_list(self.policy.accepted_roles()),
+            };
             return Err(refuse(&self.node, identity.name.as_str(), reason));
         }
         Ok(ClientCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
+    delegate_signatures!();
 }
 
 #[derive(Debug, Clone)]
@@ -334,43 +354,22 @@ impl ServerCertVerifier for NodeServerVerifier {
         self.inner
             .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
             .map_err(|e| untrusted(&self.node, end_entity, e))?;
-        let identity = NodeIdentity::from_cert_der(end_entity).map_err(|problem| {
-            let reason = format!("its certificate carries no node identity: {problem}");
-            refuse(&self.node, "<unidentified>", reason)
-        })?;
+        let identity = identify(&self.node, end_entity)?;
         if let Some(expected) = &self.expected
             && (identity.name != expected.name || identity.role != expected.role)
         {
-            let reason = format!(
-                "expected node {} with role {}, but its certificate says {} with role {}",
-                expected.name, expected.role, identity.name, identity.role
-            );
+            let reason = HandshakeRefusal::NotTheNodeDialed {
+                expected_name: expected.name.clone(),
+                expected_role: expected.role,
+                name: identity.name.clone(),
+                role: identity.role,
+            };
             return Err(refuse(&self.node, identity.name.as_str(), reason));
         }
         Ok(ServerCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
+    delegate_signatures!();
 
     fn root_hint_subjects(&self) -> Option<&[DistinguishedName]> {
         self.inner.root_hint_subjects()

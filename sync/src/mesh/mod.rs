@@ -1,0 +1,204 @@
+//! The mesh: the thin async layer that runs [`Session`](crate::proto::Session)s with every
+//! peer over QUIC (quinn, mutual TLS).
+//!
+//! One endpoint per node listens and dials every configured peer, reconnecting with backoff
+//! ([`dial`]). Each connection carries one bidirectional stream of length-prefixed frames
+//! ([`connection`]). When two nodes dial each other at once, both keep the connection dialed
+//! by the node with the smaller name ([`shared`]). The session is fed frames, local commits
+//! (from the store's commit hook, so new records go out as they land, without polling) and
+//! timeouts; what it emits is written to the stream.
+//!
+//! The session's work (which makes fsync'd commits) runs on tokio's blocking pool, one call
+//! at a time, the session moved there and back ([`step`]); the async tasks only do I/O, so
+//! the mesh runs on any tokio runtime, single-threaded included.
+
+mod connection;
+mod dial;
+mod end;
+mod shared;
+mod step;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lifeline_core::{NodeName, NodeRole, Store};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use crate::identity::{self, AcceptPolicy, IdentityError, LoadedIdentity, NodeIdentity};
+use crate::permissions::Roster;
+use crate::proto::SessionConfig;
+use shared::Shared;
+
+pub use shared::PeerStatus;
+
+/// A peer this node dials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerAddr {
+    pub name: NodeName,
+    pub role: NodeRole,
+    pub addr: SocketAddr,
+}
+
+/// How the mesh runs; see the daemon's config for the documented defaults.
+#[derive(Debug, Clone)]
+pub struct MeshConfig {
+    pub listen: SocketAddr,
+    pub peers: Vec<PeerAddr>,
+    pub accept: AcceptPolicy,
+    pub session: SessionConfig,
+    /// First and longest wait between dial attempts.
+    pub reconnect_min: Duration,
+    pub reconnect_max: Duration,
+    /// How long a dial may take.
+    pub connect_timeout: Duration,
+}
+
+impl MeshConfig {
+    pub fn new(listen: SocketAddr, peers: Vec<PeerAddr>, accept: AcceptPolicy) -> Self {
+        MeshConfig {
+            listen,
+            peers,
+            accept,
+            session: SessionConfig::default(),
+            reconnect_min: Duration::from_millis(200),
+            reconnect_max: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// Why the mesh could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MeshError {
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    #[error("cannot listen on {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A running mesh. Dropping it without [`Mesh::shutdown`] aborts its tasks.
+pub struct Mesh {
+    shared: Arc<Shared>,
+    endpoint: quinn::Endpoint,
+    tasks: JoinSet<()>,
+    stop: watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for Mesh {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mesh")
+            .field("node", &self.shared.me.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Mesh {
+    /// Binds the endpoint and starts accepting and dialing.
+    pub async fn start(
+        store: Store,
+        identity: LoadedIdentity,
+        cfg: MeshConfig,
+    ) -> Result<Mesh, MeshError> {
+        identity::install_crypto_provider();
+        let mut server = identity::server_config(&identity, cfg.accept.clone())?;
+        server.transport_config(transport(&cfg.session));
+        let endpoint =
+            quinn::Endpoint::server(server, cfg.listen).map_err(|source| MeshError::Bind {
+                addr: cfg.listen,
+                source,
+            })?;
+        let (commit_tx, commits) = watch::channel(0u64);
+        store.subscribe(Box::new(move |seq| {
+            let _ = commit_tx.send(seq);
+        }));
+        let (stop, shutdown) = watch::channel(false);
+        // Who may write what: this node, the nodes it has seen (kept in the store, so a
+        // restart does not forget them) and the configured peers' roles.
+        let mut roster = Roster::new();
+        roster.learn(identity.identity());
+        let reading = store.clone();
+        let known = tokio::task::spawn_blocking(move || reading.peers())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        for (name, state) in known {
+            if let Some(role) = state.role {
+                roster.learn(&NodeIdentity::new(name, role, state.desks));
+            }
+        }
+        for peer in &cfg.peers {
+            roster.learn_role(&peer.name, peer.role);
+        }
+        let shared = Arc::new(Shared::new(
+            store,
+            identity,
+            cfg,
+            roster.shared(),
+            commits,
+            shutdown,
+        ));
+        let mut tasks = JoinSet::new();
+        let span = tracing::info_span!("mesh", node = %shared.me.name);
+        tasks.spawn(dial::accept_loop(shared.clone(), endpoint.clone()).instrument(span.clone()));
+        for peer in shared.cfg.peers.clone() {
+            shared.set_status(&peer.name, |s| s.role = Some(peer.role));
+            let dialing = dial::dial_loop(shared.clone(), endpoint.clone(), peer);
+            tasks.spawn(dialing.instrument(span.clone()));
+        }
+        tracing::info!(node = %shared.me.name, addr = ?endpoint.local_addr().ok(), "mesh started");
+        Ok(Mesh {
+            shared,
+            endpoint,
+            tasks,
+            stop,
+        })
+    }
+
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.endpoint.local_addr().ok()
+    }
+
+    /// One line per peer, for the status command. Reads the store.
+    pub fn status(&self) -> Vec<PeerStatus> {
+        self.shared.status()
+    }
+
+    pub fn is_connected(&self, peer: &NodeName) -> bool {
+        self.shared.is_connected(peer)
+    }
+
+    /// Says goodbye to every peer and waits for the tasks to end.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        let deadline = tokio::time::sleep(Duration::from_secs(2));
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                next = self.tasks.join_next() => if next.is_none() { break },
+                _ = &mut deadline => { self.tasks.abort_all(); break }
+            }
+        }
+        self.endpoint.close(0u32.into(), b"shutting down");
+        self.endpoint.wait_idle().await;
+    }
+}
+
+fn transport(session: &SessionConfig) -> Arc<quinn::TransportConfig> {
+    let mut t = quinn::TransportConfig::default();
+    t.keep_alive_interval(Some(session.heartbeat));
+    if let Ok(idle) = quinn::IdleTimeout::try_from(session.peer_timeout) {
+        t.max_idle_timeout(Some(idle));
+    }
+    t.max_concurrent_uni_streams(0u32.into());
+    t.max_concurrent_bidi_streams(1u32.into());
+    Arc::new(t)
+}

@@ -1,0 +1,176 @@
+//! What the mesh's tasks share: the store, this node's identity and configuration, the
+//! roster, the live connection per peer (at most one: the preferred one when both sides
+//! dialed) and what the status command shows per peer.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+
+use lifeline_core::{NodeName, NodeRole, Store};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use super::MeshConfig;
+use crate::identity::{LoadedIdentity, NodeIdentity};
+use crate::permissions::SharedRoster;
+
+/// What the status command shows for one peer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerStatus {
+    pub name: String,
+    pub role: Option<NodeRole>,
+    pub connected: bool,
+    pub rtt_ms: Option<u64>,
+    /// When we last heard from the peer (ms since the epoch).
+    pub last_contact_ms: Option<i64>,
+    /// Records changed here that the peer has not acknowledged.
+    pub to_send: u64,
+    /// Changes the peer has that we have not applied (by the peer's feed sequence).
+    pub to_receive: u64,
+    /// From the last digest comparison: whether both hold exactly the same records.
+    pub in_sync: Option<bool>,
+    pub peer_records: Option<u64>,
+    /// Records from this peer we refused.
+    pub rejected: u64,
+    pub last_error: Option<String>,
+}
+
+struct Active {
+    conn_id: u64,
+    dialer: NodeName,
+    conn: quinn::Connection,
+}
+
+pub(super) struct Shared {
+    pub(super) store: Store,
+    pub(super) me: NodeIdentity,
+    pub(super) identity: LoadedIdentity,
+    pub(super) cfg: MeshConfig,
+    pub(super) roster: SharedRoster,
+    active: Mutex<HashMap<NodeName, Active>>,
+    status: Mutex<BTreeMap<String, PeerStatus>>,
+    pub(super) commits: watch::Receiver<u64>,
+    pub(super) shutdown: watch::Receiver<bool>,
+    pub(super) next_conn: AtomicU64,
+}
+
+/// Records changed after `cursor`, counted up to a bound.
+pub(super) fn pending_after(store: &Store, cursor: u64) -> u64 {
+    const BOUND: usize = 1_000_000;
+    store
+        .feed_since(cursor, BOUND)
+        .map(|v| v.len() as u64)
+        .unwrap_or(0)
+}
+
+impl Shared {
+    pub(super) fn new(
+        store: Store,
+        identity: LoadedIdentity,
+        cfg: MeshConfig,
+        roster: SharedRoster,
+        commits: watch::Receiver<u64>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Shared {
+        Shared {
+            me: identity.identity().clone(),
+            store,
+            identity,
+            cfg,
+            roster,
+            active: Mutex::new(HashMap::new()),
+            status: Mutex::new(BTreeMap::new()),
+            commits,
+            shutdown,
+            next_conn: AtomicU64::new(1),
+        }
+    }
+
+    pub(super) fn set_status(&self, peer: &NodeName, f: impl FnOnce(&mut PeerStatus)) {
+        if let Ok(mut all) = self.status.lock() {
+            let s = all.entry(peer.to_string()).or_insert_with(|| PeerStatus {
+                name: peer.to_string(),
+                ..PeerStatus::default()
+            });
+            f(s);
+        }
+    }
+
+    /// One line per peer: what the connections published, completed from the store for
+    /// peers not connected now.
+    pub(super) fn status(&self) -> Vec<PeerStatus> {
+        let mut out: Vec<PeerStatus> = self
+            .status
+            .lock()
+            .map(|s| s.values().cloned().collect())
+            .unwrap_or_default();
+        for s in &mut out {
+            if let Ok(name) = NodeName::new(s.name.clone())
+                && let Ok(state) = self.store.peer_state(&name)
+            {
+                s.rejected = state.rejected;
+                if !s.connected {
+                    s.to_send = pending_after(&self.store, state.acked_by_peer);
+                }
+                if s.last_contact_ms.is_none() && state.last_contact_ms > 0 {
+                    s.last_contact_ms = Some(state.last_contact_ms);
+                }
+            }
+        }
+        out
+    }
+
+    pub(super) fn is_connected(&self, peer: &NodeName) -> bool {
+        self.active
+            .lock()
+            .map(|a| a.contains_key(peer))
+            .unwrap_or(false)
+    }
+
+    /// Registers a connection with `peer`; false if a preferred one is already there.
+    pub(super) fn register(
+        &self,
+        peer: &NodeName,
+        conn_id: u64,
+        dialer: &NodeName,
+        conn: &quinn::Connection,
+    ) -> bool {
+        let Ok(mut active) = self.active.lock() else {
+            return false;
+        };
+        let preferred = std::cmp::min(&self.me.name, peer).clone();
+        if let Some(existing) = active.get(peer) {
+            // The same side dialing again means it gave the old connection up (a timeout
+            // this side may not have noticed yet): the new one replaces it. Between a
+            // connection each side dialed, both keep the one the smaller name dialed.
+            let redial = existing.dialer == *dialer;
+            if !redial && (existing.dialer == preferred || *dialer != preferred) {
+                return false;
+            }
+            existing
+                .conn
+                .close(1u32.into(), b"replaced by a newer connection");
+        }
+        active.insert(
+            peer.clone(),
+            Active {
+                conn_id,
+                dialer: dialer.clone(),
+                conn: conn.clone(),
+            },
+        );
+        true
+    }
+
+    pub(super) fn unregister(&self, peer: &NodeName, conn_id: u64) {
+        if let Ok(mut active) = self.active.lock()
+            && active.get(peer).is_some_and(|a| a.conn_id == conn_id)
+        {
+            active.remove(peer);
+        }
+    }
+
+    pub(super) fn stopping(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+}

@@ -1,0 +1,330 @@
+//! The replication protocol between two nodes, as a state machine without network I/O.
+//!
+//! Frames and the time go in ([`Session::handle_frame`], [`Session::handle_timeout`],
+//! [`Session::local_commit`]); frames and the next deadline come out
+//! ([`Session::poll_transmit`], [`Session::poll_timeout`]). The mesh moves the frames over a
+//! QUIC stream; tests move them between two sessions directly, with controlled time and
+//! dropped connections. Storage is reached only through a [`Replica`] (the durable store, or
+//! a [`MemoryReplica`](crate::replica::MemoryReplica) in tests), and time only through the
+//! `now` arguments: nothing here reads a clock, so a session replays exactly.
+//!
+//! Both sides run the same session. Each pushes what changed in its feed since the cursor the
+//! peer acknowledged, as per-record deltas from the heads the peer is known to have, in
+//! bounded batches: one round trip per batch. The receiver applies a batch in one step (with
+//! the store, one durable commit), which also records how far into the sender's feed it has
+//! applied, and acks. On
+//! (re)connect each side's hello tells the other where to resume, so nothing the peer already
+//! has is resent and a peer that lost history (restored from a backup) is sent it again.
+//! Records created during an emergency episode go first. A record whose delta lacks
+//! dependencies continues with Automerge's sync protocol.
+
+mod error;
+mod receive;
+mod send;
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use lifeline_core::RecordId;
+use lifeline_core::automerge::ChangeHash;
+use lifeline_core::automerge::sync;
+
+use crate::frame::{Frame, Hello, PROTOCOL_VERSION, WireDigest, WireId};
+use crate::identity::NodeIdentity;
+use crate::permissions::SharedRoster;
+use crate::replica::Replica;
+
+pub use error::{SessionError, Violation};
+
+/// Tunables of a session; every field has a default.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Most records in one batch.
+    pub batch_docs: usize,
+    /// Most bytes of changes in one batch (a single larger record still goes alone).
+    pub batch_bytes: usize,
+    /// How often to ping the peer.
+    pub heartbeat: Duration,
+    /// A peer silent this long is gone.
+    pub peer_timeout: Duration,
+    /// How often to compare digests once caught up.
+    pub digest_every: Duration,
+    /// Most records in the sync-protocol fallback at once.
+    pub max_syncing: usize,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            batch_docs: 256,
+            batch_bytes: 4 * 1024 * 1024,
+            heartbeat: Duration::from_millis(1000),
+            peer_timeout: Duration::from_secs(5),
+            digest_every: Duration::from_secs(10),
+            max_syncing: 1024,
+        }
+    }
+}
+
+/// Counters, for the status command and the tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    pub frames_sent: u64,
+    pub frames_received: u64,
+    pub batches_sent: u64,
+    pub docs_sent: u64,
+    pub doc_bytes_sent: u64,
+    pub docs_received: u64,
+    pub rejected_received: u64,
+    pub sync_messages: u64,
+}
+
+struct InFlight {
+    batch: u64,
+    upto: Option<u64>,
+    heads: Vec<(RecordId, Vec<ChangeHash>)>,
+}
+
+/// What this session knows of the peer's convergence with us.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Convergence {
+    pub in_sync: bool,
+    pub our_records: u64,
+    pub peer_records: u64,
+}
+
+/// One peer's replication session over a replica `R`.
+pub struct Session<R> {
+    replica: R,
+    cfg: SessionConfig,
+    peer: NodeIdentity,
+    roster: SharedRoster,
+    outbox: VecDeque<Frame>,
+    peer_hello: Option<Hello>,
+    send_cursor: u64,
+    emergency: Option<VecDeque<RecordId>>,
+    in_flight: Option<InFlight>,
+    next_batch: u64,
+    caught_up: bool,
+    syncing: HashMap<RecordId, sync::State>,
+    last_received: Instant,
+    next_ping: Instant,
+    /// The outstanding ping's nonce and when it went.
+    ping: Option<(u64, Instant)>,
+    /// Pings sent so far: the next ping's nonce.
+    pings_sent: u64,
+    rtt: Option<Duration>,
+    next_digest: Instant,
+    convergence: Option<Convergence>,
+    stats: SessionStats,
+}
+
+impl<R> std::fmt::Debug for Session<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("peer", &self.peer.name)
+            .field("send_cursor", &self.send_cursor)
+            .field("caught_up", &self.caught_up)
+            .finish_non_exhaustive()
+    }
+}
+
+fn to_wire(id: RecordId) -> WireId {
+    id.to_bytes()
+}
+
+impl<R: Replica> Session<R> {
+    /// A session with an authenticated peer. Queues our hello.
+    pub fn new(
+        replica: R,
+        cfg: SessionConfig,
+        peer: NodeIdentity,
+        roster: SharedRoster,
+        now: Instant,
+    ) -> Result<Session<R>, SessionError> {
+        let state = replica.peer_state(&peer.name)?;
+        let hello = Hello {
+            protocol: PROTOCOL_VERSION,
+            node: replica.node().to_string(),
+            incarnation: replica.incarnation()?,
+            feed_head: replica.feed_head()?,
+            applied_from_you: state.applied_from_peer,
+        };
+        let mut s = Session {
+            replica,
+            peer,
+            roster,
+            outbox: VecDeque::new(),
+            peer_hello: None,
+            send_cursor: state.acked_by_peer,
+            emergency: None,
+            in_flight: None,
+            next_batch: 1,
+            caught_up: false,
+            syncing: HashMap::new(),
+            last_received: now,
+            next_ping: now + cfg.heartbeat,
+            ping: None,
+            pings_sent: 0,
+            rtt: None,
+            next_digest: now + cfg.digest_every,
+            convergence: None,
+            stats: SessionStats::default(),
+            cfg,
+        };
+        s.push(Frame::Hello(hello));
+        Ok(s)
+    }
+
+    pub fn peer(&self) -> &NodeIdentity {
+        &self.peer
+    }
+
+    /// The replica this session reads and writes.
+    pub fn replica(&self) -> &R {
+        &self.replica
+    }
+
+    pub fn stats(&self) -> &SessionStats {
+        &self.stats
+    }
+
+    pub fn rtt(&self) -> Option<Duration> {
+        self.rtt
+    }
+
+    /// Our feed sequence the peer has acknowledged.
+    pub fn send_cursor(&self) -> u64 {
+        self.send_cursor
+    }
+
+    /// True once everything in our feed has been acknowledged and nothing is in flight.
+    pub fn is_caught_up(&self) -> bool {
+        self.caught_up && self.in_flight.is_none() && self.syncing.is_empty()
+    }
+
+    /// The last digest comparison with the peer.
+    pub fn convergence(&self) -> Option<&Convergence> {
+        self.convergence.as_ref()
+    }
+
+    /// The peer's feed head as of its hello.
+    pub fn peer_feed_head(&self) -> Option<u64> {
+        self.peer_hello.as_ref().map(|h| h.feed_head)
+    }
+
+    fn push(&mut self, frame: Frame) {
+        self.stats.frames_sent += 1;
+        self.outbox.push_back(frame);
+    }
+
+    fn violation(&self, violation: impl Into<Violation>) -> SessionError {
+        SessionError::Protocol {
+            peer: self.peer.name.clone(),
+            violation: violation.into(),
+        }
+    }
+
+    /// The next frame to send, if any.
+    pub fn poll_transmit(&mut self) -> Option<Frame> {
+        self.outbox.pop_front()
+    }
+
+    /// When [`Session::handle_timeout`] must be called next.
+    pub fn poll_timeout(&self) -> Instant {
+        let mut t = self
+            .next_ping
+            .min(self.last_received + self.cfg.peer_timeout);
+        if self.caught_up {
+            t = t.min(self.next_digest);
+        }
+        t
+    }
+
+    /// Something was committed locally: push it.
+    pub fn local_commit(&mut self) -> Result<(), SessionError> {
+        self.caught_up = false;
+        self.fill()
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), SessionError> {
+        let silent = now.saturating_duration_since(self.last_received);
+        if silent >= self.cfg.peer_timeout {
+            return Err(SessionError::Timeout {
+                peer: self.peer.name.clone(),
+                silent_ms: silent.as_millis(),
+            });
+        }
+        if now >= self.next_ping {
+            self.pings_sent += 1;
+            let nonce = self.pings_sent;
+            self.ping = Some((nonce, now));
+            self.push(Frame::Ping { nonce });
+            self.next_ping = now + self.cfg.heartbeat;
+        }
+        if self.caught_up && now >= self.next_digest {
+            self.push(Frame::DigestRequest);
+            self.next_digest = now + self.cfg.digest_every;
+        }
+        Ok(())
+    }
+
+    pub fn handle_frame(&mut self, frame: Frame, now: Instant) -> Result<(), SessionError> {
+        self.last_received = now;
+        self.stats.frames_received += 1;
+        if self.peer_hello.is_none() && !matches!(frame, Frame::Hello(_) | Frame::Goodbye { .. }) {
+            return Err(self.violation(Violation::BeforeHello {
+                frame: frame.kind(),
+            }));
+        }
+        match frame {
+            Frame::Hello(hello) => self.on_hello(hello),
+            Frame::Batch(batch) => self.on_batch(batch),
+            Frame::Ack(ack) => self.on_ack(ack),
+            Frame::Rewind { applied_from_you } => {
+                tracing::warn!(peer = %self.peer.name, applied_from_you, "peer asked to rewind");
+                self.replica.reset_peer(&self.peer.name, applied_from_you)?;
+                self.send_cursor = applied_from_you;
+                self.emergency = None;
+                self.in_flight = None;
+                self.caught_up = false;
+                self.fill()
+            }
+            Frame::Sync { id, message } => self.on_sync(RecordId::from_bytes(id), message),
+            Frame::DigestRequest => {
+                let d = self.replica.digest()?;
+                self.push(Frame::Digest(WireDigest {
+                    records: d.records,
+                    buckets: d.buckets,
+                }));
+                Ok(())
+            }
+            Frame::Digest(theirs) => {
+                let ours = self.replica.digest()?;
+                self.convergence = Some(Convergence {
+                    in_sync: ours.records == theirs.records && ours.buckets == theirs.buckets,
+                    our_records: ours.records,
+                    peer_records: theirs.records,
+                });
+                Ok(())
+            }
+            Frame::Ping { nonce } => {
+                self.push(Frame::Pong { nonce });
+                Ok(())
+            }
+            Frame::Pong { nonce } => {
+                if let Some((sent, at)) = self.ping
+                    && sent == nonce
+                {
+                    self.rtt = Some(now.saturating_duration_since(at));
+                    self.ping = None;
+                }
+                Ok(())
+            }
+            Frame::Goodbye { reason } => Err(SessionError::PeerClosed {
+                peer: self.peer.name.clone(),
+                reason,
+            }),
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! [`MemoryReplica`]: a node's records held in memory, for protocol tests and simulation.
+//!
+//! It keeps what the protocol needs the way the store keeps it (documents, a feed with each
+//! record once at its latest change, per-peer cursors, known heads and sync states) and
+//! applies peers' changes under the same checks and [`Refusal`]s. Tests in `tests.rs` drive
+//! it and a real store the same way and compare them, so the two cannot drift apart
+//! silently.
+//!
+//! **Not durable, and not a store**: nothing is written anywhere, there are no indexes, no
+//! audit chain (refusals are kept in [`MemoryReplica::refusals`] instead) and no desk
+//! operations; records are written directly with [`MemoryReplica::create`] and
+//! [`MemoryReplica::update`]. Deterministic when built with [`MemoryReplica::seeded`] and a
+//! [`ManualClock`](lifeline_core::ManualClock), its default clock.
+
+mod merge;
+mod protocol;
+mod state;
+#[cfg(test)]
+mod tests;
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use lifeline_core::automerge::transaction::CommitOptions;
+use lifeline_core::automerge::{ActorId, Automerge};
+use lifeline_core::store::Refusal;
+use lifeline_core::{Clock, ManualClock, NodeName, Record, RecordId, RecordKind};
+
+use merge::header;
+use state::Inner;
+
+/// A record a peer sent that was refused: what the store's audit trail records as
+/// `sync.reject`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refused {
+    pub peer: NodeName,
+    pub id: RecordId,
+    pub reason: Refusal,
+}
+
+/// Why writing or reading a record of a [`MemoryReplica`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MemoryError {
+    #[error("record {id} already exists")]
+    Exists { id: RecordId },
+    #[error("record {id} does not exist here")]
+    NotFound { id: RecordId },
+    #[error("record {id} is a {found}, not a {expected}")]
+    WrongKind {
+        id: RecordId,
+        expected: RecordKind,
+        found: RecordKind,
+    },
+    #[error("cannot write record {id}")]
+    Reconcile {
+        id: RecordId,
+        #[source]
+        source: Box<autosurgeon::ReconcileError>,
+    },
+    #[error("cannot read record {id}")]
+    Hydrate {
+        id: RecordId,
+        #[source]
+        source: Box<autosurgeon::HydrateError>,
+    },
+}
+
+/// A node's records in memory; see the module docs. A handle: clones share the replica.
+#[derive(Clone)]
+pub struct MemoryReplica {
+    node: NodeName,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl std::fmt::Debug for MemoryReplica {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryReplica")
+            .field("node", &self.node)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MemoryReplica {
+    /// An empty replica with a fresh random incarnation, as a brand-new store has.
+    pub fn new(node: NodeName) -> MemoryReplica {
+        let random = RecordId::generate().to_bytes();
+        let mut seed = [0u8; 8];
+        seed.copy_from_slice(&random[8..]);
+        MemoryReplica::seeded(node, u64::from_be_bytes(seed))
+    }
+
+    /// An empty replica whose incarnation and Automerge actor derive from `seed` alone: the
+    /// same seed gives the same replica, so a simulation replays exactly. Give each replica
+    /// of one node a different seed, as each store has its own actor.
+    pub fn seeded(node: NodeName, seed: u64) -> MemoryReplica {
+        // Like the store's actors: the node name, a zero byte, then 8 bytes of its own.
+        let mut actor = node.as_str().as_bytes().to_vec();
+        actor.push(0);
+        actor.extend_from_slice(&seed.to_be_bytes());
+        let inner = Inner::new(
+            ActorId::from(actor),
+            format!("memory-{seed:016x}"),
+            Arc::new(ManualClock::new(0)),
+        );
+        MemoryReplica {
+            node,
+            inner: Arc::new(Mutex::new(inner)),
+        }
+    }
+
+    /// Reads time (for commit times and last contact) from `clock` instead of a manual clock
+    /// stopped at 0.
+    pub fn with_clock(self, clock: Arc<dyn Clock>) -> MemoryReplica {
+        self.lock().clock = clock;
+        self
+    }
+
+    /// A panic while the lock was held cannot leave the replica half-changed (each method
+    /// changes it only after every check), so a poisoned lock is used as it is.
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Writes a new record, authored by this node.
+    pub fn create<T: Record>(&self, record: &T) -> Result<(), MemoryError> {
+        let id = record.header().id;
+        let mut inner = self.lock();
+        if inner.doc(id).is_some() {
+            return Err(MemoryError::Exists { id });
+        }
+        let mut doc = Automerge::new().with_actor(inner.actor.clone());
+        commit(&mut doc, inner.clock.now_ms(), id, record)?;
+        inner.put(id, doc);
+        Ok(())
+    }
+
+    /// Changes a record with `f`, authored by this node: field-level changes, as a desk's
+    /// edit makes them. Nothing is stored when `f` changes nothing.
+    pub fn update<T: Record>(
+        &self,
+        id: RecordId,
+        f: impl FnOnce(&mut T),
+    ) -> Result<(), MemoryError> {
+        let mut inner = self.lock();
+        let mut doc = inner.doc(id).cloned().ok_or(MemoryError::NotFound { id })?;
+        let mut record: T = read(&doc, id)?;
+        f(&mut record);
+        let old_heads = doc.get_heads();
+        commit(&mut doc, inner.clock.now_ms(), id, &record)?;
+        if doc.get_heads() != old_heads {
+            inner.put(id, doc);
+        }
+        Ok(())
+    }
+
+    /// A typed record, `None` if it is not here.
+    pub fn get<T: Record>(&self, id: RecordId) -> Result<Option<T>, MemoryError> {
+        match self.lock().doc(id) {
+            Some(doc) => read(doc, id).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// A copy of a record's document.
+    pub fn doc(&self, id: RecordId) -> Option<Automerge> {
+        self.lock().doc(id).cloned()
+    }
+
+    /// How many records are here.
+    pub fn records(&self) -> usize {
+        self.lock().records()
+    }
+
+    /// Every refusal of a peer's changes, oldest first.
+    pub fn refusals(&self) -> Vec<Refused> {
+        self.lock().refusals().to_vec()
+    }
+}
+
+/// Hydrates a typed record, refusing one of another kind.
+fn read<T: Record>(doc: &Automerge, id: RecordId) -> Result<T, MemoryError> {
+    let found = header(doc)
+        .map_err(|e| MemoryError::Hydrate {
+            id,
+            source: Box::new(e),
+        })?
+        .kind;
+    if found != T::KIND {
+        return Err(MemoryError::WrongKind {
+            id,
+            expected: T::KIND,
+            found,
+        });
+    }
+    autosurgeon::hydrate(doc).map_err(|e| MemoryError::Hydrate {
+        id,
+        source: Box::new(e),
+    })
+}
+
+/// Writes `record` into `doc` as one change.
+fn commit<T: Record>(
+    doc: &mut Automerge,
+    now_ms: i64,
+    id: RecordId,
+    record: &T,
+) -> Result<(), MemoryError> {
+    doc.transact_with(
+        |_| CommitOptions::default().with_time(now_ms),
+        |tx| autosurgeon::reconcile(tx, record),
+    )
+    .map(drop)
+    .map_err(|f| MemoryError::Reconcile {
+        id,
+        source: Box::new(f.error),
+    })
+}

@@ -1,0 +1,237 @@
+//! What a [`super::MemoryReplica`] holds: documents, the change feed and per-peer
+//! bookkeeping, kept the way the store keeps them (the feed lists each record once, at its
+//! latest change; a peer's known heads are only hashes we hold; sync states are kept
+//! encoded, so only what Automerge persists survives, as in the store).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use lifeline_core::Clock;
+use lifeline_core::automerge::{ActorId, Automerge, ChangeHash, ROOT, ReadDoc, sync};
+use lifeline_core::record::CENTRAL_ACK_KEY;
+use lifeline_core::store::{Digest, OutgoingDoc, PeerState, Refusal};
+use lifeline_core::{NodeName, RecordId};
+use sha2::{Digest as _, Sha256};
+
+use super::Refused;
+use super::merge::header;
+
+/// Buckets in a digest, as in the store.
+const DIGEST_BUCKETS: usize = 64;
+
+/// What we keep about one peer.
+#[derive(Default)]
+struct PeerMemory {
+    state: PeerState,
+    /// The heads the peer is known to have, per record.
+    heads: HashMap<RecordId, Vec<ChangeHash>>,
+    /// Encoded sync-protocol states, per record.
+    sync: HashMap<RecordId, Vec<u8>>,
+}
+
+pub(super) struct Inner {
+    pub(super) actor: ActorId,
+    pub(super) incarnation: String,
+    pub(super) clock: Arc<dyn Clock>,
+    docs: BTreeMap<RecordId, Automerge>,
+    /// Sequence → record, one entry per record at its latest change.
+    feed: BTreeMap<u64, RecordId>,
+    feed_pos: HashMap<RecordId, u64>,
+    feed_seq: u64,
+    peers: BTreeMap<NodeName, PeerMemory>,
+    refusals: Vec<Refused>,
+}
+
+impl Inner {
+    pub(super) fn new(actor: ActorId, incarnation: String, clock: Arc<dyn Clock>) -> Inner {
+        Inner {
+            actor,
+            incarnation,
+            clock,
+            docs: BTreeMap::new(),
+            feed: BTreeMap::new(),
+            feed_pos: HashMap::new(),
+            feed_seq: 0,
+            peers: BTreeMap::new(),
+            refusals: Vec::new(),
+        }
+    }
+
+    pub(super) fn doc(&self, id: RecordId) -> Option<&Automerge> {
+        self.docs.get(&id)
+    }
+
+    pub(super) fn records(&self) -> usize {
+        self.docs.len()
+    }
+
+    /// Stores a record's new version and moves it to the head of the feed.
+    pub(super) fn put(&mut self, id: RecordId, doc: Automerge) {
+        self.docs.insert(id, doc);
+        self.feed_seq += 1;
+        if let Some(old) = self.feed_pos.insert(id, self.feed_seq) {
+            self.feed.remove(&old);
+        }
+        self.feed.insert(self.feed_seq, id);
+    }
+
+    pub(super) fn feed_head(&self) -> u64 {
+        self.feed.keys().next_back().copied().unwrap_or(0)
+    }
+
+    pub(super) fn feed_page(&self, after: u64, limit: usize) -> Vec<(u64, RecordId)> {
+        self.feed
+            .range(after.saturating_add(1)..)
+            .take(limit)
+            .map(|(seq, id)| (*seq, *id))
+            .collect()
+    }
+
+    pub(super) fn refuse(&mut self, peer: &NodeName, id: RecordId, reason: Refusal) {
+        self.refusals.push(Refused {
+            peer: peer.clone(),
+            id,
+            reason,
+        });
+    }
+
+    pub(super) fn refusals(&self) -> &[Refused] {
+        &self.refusals
+    }
+
+    pub(super) fn peer_state(&self, peer: &NodeName) -> PeerState {
+        self.peers
+            .get(peer)
+            .map(|p| p.state.clone())
+            .unwrap_or_default()
+    }
+
+    pub(super) fn update_peer(&mut self, peer: &NodeName, f: impl FnOnce(&mut PeerState)) {
+        f(&mut self.peers.entry(peer.clone()).or_default().state);
+    }
+
+    /// Forgets the heads and sync states believed of a peer.
+    pub(super) fn forget_peer_records(&mut self, peer: &NodeName) {
+        if let Some(p) = self.peers.get_mut(peer) {
+            p.heads.clear();
+            p.sync.clear();
+        }
+    }
+
+    pub(super) fn set_peer_heads(&mut self, peer: &NodeName, id: RecordId, heads: Vec<ChangeHash>) {
+        self.peers
+            .entry(peer.clone())
+            .or_default()
+            .heads
+            .insert(id, heads);
+    }
+
+    /// Records that `peer` has at least `heads` of a record: only the hashes we hold (the
+    /// peer may know more than we do), and nothing when we hold none of them.
+    pub(super) fn note_peer_heads(&mut self, peer: &NodeName, id: RecordId, heads: &[ChangeHash]) {
+        let known: Vec<ChangeHash> = match self.docs.get(&id) {
+            Some(doc) => heads
+                .iter()
+                .filter(|h| doc.get_change_by_hash(h).is_some())
+                .copied()
+                .collect(),
+            None => Vec::new(),
+        };
+        if !known.is_empty() {
+            self.set_peer_heads(peer, id, known);
+        }
+    }
+
+    fn peer_heads(&self, peer: &NodeName, id: RecordId) -> Vec<ChangeHash> {
+        self.peers
+            .get(peer)
+            .and_then(|p| p.heads.get(&id).cloned())
+            .unwrap_or_default()
+    }
+
+    pub(super) fn sync_state(&self, peer: &NodeName, id: RecordId) -> sync::State {
+        self.peers
+            .get(peer)
+            .and_then(|p| p.sync.get(&id))
+            .and_then(|bytes| sync::State::decode(bytes).ok())
+            .unwrap_or_default()
+    }
+
+    pub(super) fn keep_sync_state(&mut self, peer: &NodeName, id: RecordId, state: &sync::State) {
+        self.peers
+            .entry(peer.clone())
+            .or_default()
+            .sync
+            .insert(id, state.encode());
+    }
+
+    /// Changes of each record the peer is not known to have; records it has whole are left
+    /// out.
+    pub(super) fn outgoing(&self, peer: &NodeName, ids: &[RecordId]) -> Vec<OutgoingDoc> {
+        let mut out = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let Some(doc) = self.docs.get(&id) else {
+                continue;
+            };
+            let heads = doc.get_heads();
+            let known: Vec<ChangeHash> = self
+                .peer_heads(peer, id)
+                .into_iter()
+                .filter(|h| doc.get_change_by_hash(h).is_some())
+                .collect();
+            if sorted(known.clone()) == sorted(heads.clone()) {
+                continue;
+            }
+            let bytes = if known.is_empty() {
+                doc.save()
+            } else {
+                doc.save_after(&known)
+            };
+            let emergency = header(doc).is_ok_and(|h| h.episode.is_some());
+            out.push(OutgoingDoc {
+                id,
+                bytes,
+                heads,
+                emergency,
+            });
+        }
+        out
+    }
+
+    /// Per-bucket SHA-256 of (record, sorted heads) in record order, as the store computes it.
+    pub(super) fn digest(&self) -> Digest {
+        let mut hashers: Vec<Sha256> = (0..DIGEST_BUCKETS).map(|_| Sha256::new()).collect();
+        for (id, doc) in &self.docs {
+            let bytes = id.to_bytes();
+            let h = &mut hashers[usize::from(bytes[15]) % DIGEST_BUCKETS];
+            h.update(bytes);
+            for head in sorted(doc.get_heads()) {
+                h.update(head.0);
+            }
+        }
+        Digest {
+            records: self.docs.len() as u64,
+            buckets: hashers
+                .into_iter()
+                .map(|h| hex::encode(h.finalize()))
+                .collect(),
+        }
+    }
+
+    /// Records of an emergency episode without central's acknowledgement, in id order.
+    pub(super) fn unreconciled(&self) -> Vec<RecordId> {
+        self.docs
+            .iter()
+            .filter(|(_, doc)| {
+                header(doc).is_ok_and(|h| h.episode.is_some())
+                    && doc.get(ROOT, CENTRAL_ACK_KEY).ok().flatten().is_none()
+            })
+            .map(|(id, _)| *id)
+            .collect()
+    }
+}
+
+fn sorted(mut heads: Vec<ChangeHash>) -> Vec<ChangeHash> {
+    heads.sort();
+    heads
+}

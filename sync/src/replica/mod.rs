@@ -1,0 +1,121 @@
+//! The seam between the protocol and storage: [`Replica`] is exactly what a
+//! [`Session`](crate::proto::Session) asks of the node's records, and nothing else.
+//!
+//! Two implementations:
+//! - [`lifeline_core::Store`] (in [`store`]): the durable one. Every write is an fsync'd redb
+//!   commit, so its methods block; the mesh runs sessions on a blocking thread.
+//! - [`MemoryReplica`] (in [`memory`]): Automerge documents in memory, for protocol tests and
+//!   simulation. It applies peers' changes under the same checks as the store and is kept
+//!   equal to it by tests that drive both the same way; it is not durable.
+//!
+//! Reads return [`ReadError`], writes [`WriteError`]: the store's own errors, so a session
+//! reports a storage failure with its whole chain.
+
+mod memory;
+mod store;
+
+use lifeline_core::automerge::ChangeHash;
+use lifeline_core::automerge::sync;
+use lifeline_core::store::{
+    ApplyCheck, ApplyOutcome, Digest, IncomingDoc, OutgoingDoc, PeerState, Refusal,
+};
+use lifeline_core::{NodeName, ReadError, RecordId, WriteError};
+
+pub use memory::{MemoryError, MemoryReplica, Refused};
+
+/// What a peer's hello says about its feed compared with what we applied of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerFeed {
+    /// The peer's feed goes on from where we are: keep our cursor into it.
+    Continues,
+    /// The peer's feed restarted (a new or restored store): we have applied none of it.
+    Restarted,
+}
+
+/// A node's records and replication bookkeeping, as the protocol sees them.
+///
+/// A handle: implementations are cheap to clone and every clone is the same replica, so each
+/// of a node's sessions (one per peer) holds its own handle. Methods that change something
+/// take `&mut self`; each is one atomic (and, for the store, durable) step.
+pub trait Replica {
+    /// This node's name, as its hello gives it.
+    fn node(&self) -> &NodeName;
+
+    /// Identifies this copy of the node's data: it changes when the data is replaced (a
+    /// restore, a new store), so peers know to send history again.
+    fn incarnation(&self) -> Result<String, ReadError>;
+
+    /// The latest sequence number of our feed (0 when it is empty).
+    fn feed_head(&self) -> Result<u64, ReadError>;
+
+    /// Records changed after sequence `after`, oldest change first, at most `limit`. Each
+    /// record appears once, at its latest change.
+    fn feed_page(&self, after: u64, limit: usize) -> Result<Vec<(u64, RecordId)>, ReadError>;
+
+    /// What we keep about a peer (default for a peer never seen).
+    fn peer_state(&self, peer: &NodeName) -> Result<PeerState, ReadError>;
+
+    /// Remembers the incarnation a peer's hello gave; with [`PeerFeed::Restarted`], also
+    /// forgets how far into its feed we had applied.
+    fn remember_hello(
+        &mut self,
+        peer: &NodeName,
+        incarnation: String,
+        feed: PeerFeed,
+    ) -> Result<(), WriteError>;
+
+    /// Forgets what we believed a peer has (it came back with less): its cursor into our
+    /// feed restarts at `acked_by_peer` and every record is sent whole.
+    fn reset_peer(&mut self, peer: &NodeName, acked_by_peer: u64) -> Result<(), WriteError>;
+
+    /// For each record, the changes the peer is not known to have; records it has entirely
+    /// are left out.
+    fn outgoing(&self, peer: &NodeName, ids: &[RecordId]) -> Result<Vec<OutgoingDoc>, ReadError>;
+
+    /// Applies a peer's batch in one step, each record under `check` (the permissions), and
+    /// with `peer_cursor` records how far into the peer's feed everything is now applied.
+    /// Refused records are left exactly as they were, counted and recorded.
+    fn apply_batch(
+        &mut self,
+        peer: &NodeName,
+        items: Vec<IncomingDoc>,
+        peer_cursor: Option<u64>,
+        check: Box<ApplyCheck>,
+    ) -> Result<ApplyOutcome, WriteError>;
+
+    /// The peer acknowledged our feed up to `upto`, having these records at these heads.
+    fn record_ack(
+        &mut self,
+        peer: &NodeName,
+        upto: u64,
+        heads: Vec<(RecordId, Vec<ChangeHash>)>,
+    ) -> Result<(), WriteError>;
+
+    /// A summary of every record and its heads, for the convergence check.
+    fn digest(&self) -> Result<Digest, ReadError>;
+
+    /// Records created during an emergency episode that central has not acknowledged: they
+    /// go first on (re)connect.
+    fn unreconciled(&self) -> Result<Vec<RecordId>, ReadError>;
+
+    /// The sync-protocol state kept for a record with a peer, or a fresh one.
+    fn sync_state(&self, peer: &NodeName, id: RecordId) -> Result<sync::State, ReadError>;
+
+    /// Automerge's sync protocol: our next message for a record, if any.
+    fn sync_generate(
+        &self,
+        id: RecordId,
+        state: &mut sync::State,
+    ) -> Result<Option<Vec<u8>>, ReadError>;
+
+    /// Automerge's sync protocol: applies a peer's message under `check`, keeping the state.
+    /// Returns the new state and whether the record changed, or why it was refused.
+    fn sync_receive(
+        &mut self,
+        peer: &NodeName,
+        id: RecordId,
+        state: sync::State,
+        message: Vec<u8>,
+        check: Box<ApplyCheck>,
+    ) -> Result<(sync::State, Result<bool, Refusal>), WriteError>;
+}

@@ -1,0 +1,107 @@
+//! [`Replica`] for the durable store: each method is the store's own, so a session on a
+//! [`Store`] behaves exactly as the store's replication API says. Writes block until their
+//! redb commit has returned.
+
+use lifeline_core::automerge::ChangeHash;
+use lifeline_core::automerge::sync;
+use lifeline_core::store::{
+    ApplyCheck, ApplyOutcome, Digest, IncomingDoc, OutgoingDoc, PeerState, Refusal,
+};
+use lifeline_core::{NodeName, ReadError, RecordId, Store, WriteError};
+
+use super::{PeerFeed, Replica};
+
+impl Replica for Store {
+    fn node(&self) -> &NodeName {
+        Store::node(self)
+    }
+
+    fn incarnation(&self) -> Result<String, ReadError> {
+        Store::incarnation(self)
+    }
+
+    fn feed_head(&self) -> Result<u64, ReadError> {
+        Store::feed_head(self)
+    }
+
+    fn feed_page(&self, after: u64, limit: usize) -> Result<Vec<(u64, RecordId)>, ReadError> {
+        self.feed_since(after, limit)
+    }
+
+    fn peer_state(&self, peer: &NodeName) -> Result<PeerState, ReadError> {
+        Store::peer_state(self, peer)
+    }
+
+    fn remember_hello(
+        &mut self,
+        peer: &NodeName,
+        incarnation: String,
+        feed: PeerFeed,
+    ) -> Result<(), WriteError> {
+        self.update_peer(peer, move |s| {
+            s.peer_incarnation = Some(incarnation);
+            if feed == PeerFeed::Restarted {
+                s.applied_from_peer = 0;
+            }
+        })
+        .map(drop)
+    }
+
+    fn reset_peer(&mut self, peer: &NodeName, acked_by_peer: u64) -> Result<(), WriteError> {
+        Store::reset_peer(self, peer, acked_by_peer)
+    }
+
+    fn outgoing(&self, peer: &NodeName, ids: &[RecordId]) -> Result<Vec<OutgoingDoc>, ReadError> {
+        Store::outgoing(self, peer, ids)
+    }
+
+    fn apply_batch(
+        &mut self,
+        peer: &NodeName,
+        items: Vec<IncomingDoc>,
+        peer_cursor: Option<u64>,
+        check: Box<ApplyCheck>,
+    ) -> Result<ApplyOutcome, WriteError> {
+        Store::apply_batch(self, peer, items, peer_cursor, check)
+    }
+
+    fn record_ack(
+        &mut self,
+        peer: &NodeName,
+        upto: u64,
+        heads: Vec<(RecordId, Vec<ChangeHash>)>,
+    ) -> Result<(), WriteError> {
+        Store::record_ack(self, peer, upto, heads)
+    }
+
+    fn digest(&self) -> Result<Digest, ReadError> {
+        Store::digest(self)
+    }
+
+    fn unreconciled(&self) -> Result<Vec<RecordId>, ReadError> {
+        Store::unreconciled(self)
+    }
+
+    fn sync_state(&self, peer: &NodeName, id: RecordId) -> Result<sync::State, ReadError> {
+        Store::sync_state(self, peer, id)
+    }
+
+    fn sync_generate(
+        &self,
+        id: RecordId,
+        state: &mut sync::State,
+    ) -> Result<Option<Vec<u8>>, ReadError> {
+        Store::sync_generate(self, id, state)
+    }
+
+    fn sync_receive(
+        &mut self,
+        peer: &NodeName,
+        id: RecordId,
+        state: sync::State,
+        message: Vec<u8>,
+        check: Box<ApplyCheck>,
+    ) -> Result<(sync::State, Result<bool, Refusal>), WriteError> {
+        Store::sync_receive(self, peer, id, state, message, check)
+    }
+}
