@@ -21,5 +21,4 @@ pub use money::Fen;
 pub use record::{Record, RecordKind};
 pub use roles::{DeskRole, NodeRole, Operator};
 pub use rules::RuleError;
-pub use store::writer_error::WriteError;
-pub use store::{OpenError, ReadError, Store, StoreOptions};
+pub use store::{OpenError, ReadError, Store, StoreOptions, WriteError};

@@ -3,11 +3,12 @@
 //! against the records and the rules, and only then writes, in one durable commit. The
 //! returned [`Saved`] means the commit has returned.
 
+mod acknowledge;
 mod billing;
 mod catalog;
 mod episodes;
 mod ledger;
-mod mode;
+mod membership;
 mod patients;
 mod pharmacy;
 mod report;
@@ -17,11 +18,13 @@ pub use billing::{NewCharge, NewChargeLine, Settlement};
 pub use catalog::{CatalogImport, CsvError, parse_departments, parse_drugs, parse_services};
 pub use episodes::{EpisodeSummary, LeaveScope, grade};
 pub use ledger::{LeaseLine, STANDBY_LESSOR_BASE, lessor_base};
-pub use mode::EpisodeInfo;
 pub use patients::{NewPatient, PatientEdit};
 pub use pharmacy::{NewPrescription, NewPrescriptionItem, PharmacyEntry};
 pub use report::{CashierLine, CashierSummary, ReportMode};
 pub use visits::{NewVisit, QueueEntry};
+
+/// The episode this node is in (kept by the store).
+pub use crate::store::EpisodeInfo;
 
 use serde::Serialize;
 

@@ -8,18 +8,21 @@
 //! document's `reviews` map and the audit trail (`review.resolve`, `review.confirm`,
 //! `review.keep_separate`, `review.merge`).
 
-use automerge::transaction::{Transactable, Transaction};
-use automerge::{ObjType, ROOT, ReadDoc, Value};
+use automerge::{ROOT, ReadDoc};
 use serde::{Deserialize, Serialize};
 
-use super::{
-    Conflict, ConflictKind, DispenseFact, REVIEWS_KEY, ReviewRecord, Target, dispense_fact,
-    duplicate_conflict, field_conflict, header_of, prescription_conflicts, reviews_in, value,
+use super::conflict::{Conflict, ConflictKind, ReviewRecord};
+use super::detect::{
+    DispenseFact, charge_conflicts, dispense_fact, duplicate_conflict, field_conflict,
+    prescription_conflicts,
 };
+use super::reviews::{put_review, reviews_in};
+use super::target::Target;
+use super::value;
 use crate::WriteError;
 use crate::desk::{Saved, set_field};
 use crate::id::RecordId;
-use crate::record::{Patient, Prescription, RecordKind};
+use crate::record::{Header, Patient, Prescription, RecordKind};
 use crate::roles::{DeskRole, Operator};
 use crate::rules::RuleError;
 use crate::store::{ReadError, Store, Tx};
@@ -68,19 +71,6 @@ fn refuse_choice(kind: ConflictKind, choice: Resolution) -> RuleError {
         "resolution",
         format!("{choice:?} does not apply to a {kind}: {how}"),
     )
-}
-
-/// Puts a decision into a document's `reviews` map, creating the map if needed.
-fn put_review(t: &mut Transaction<'_>, review: &ReviewRecord) -> Result<(), RuleError> {
-    let fail = |e: String| RuleError::invalid(REVIEWS_KEY, e);
-    let map = match t.get(ROOT, REVIEWS_KEY) {
-        Ok(Some((Value::Object(ObjType::Map), id))) => id,
-        _ => t
-            .put_object(ROOT, REVIEWS_KEY, ObjType::Map)
-            .map_err(|e| fail(e.to_string()))?,
-    };
-    autosurgeon::reconcile_prop(t, map, review.conflict.as_str(), review)
-        .map_err(|e| fail(e.to_string()))
 }
 
 fn review_of(tx: &Tx<'_>, who: &Operator, c: &Conflict, decision: String) -> ReviewRecord {
@@ -208,7 +198,7 @@ fn resolve_field(
     }
     .id();
     let doc = tx.doc(record)?.ok_or_else(|| not_open(&id))?;
-    let header = header_of(&*doc).ok_or_else(|| corrupt(record))?;
+    let header = Header::of(&*doc).map_err(|_| corrupt(record))?;
     let conflict = field_conflict(doc, &header, field).ok_or_else(|| not_open(&id))?;
     let n = conflict.values.len();
     let index = match choice {
@@ -302,10 +292,10 @@ fn confirm_status(
         Vec::new()
     };
     let doc = tx.doc(record)?.ok_or_else(|| not_open(&id))?;
-    let header = header_of(&*doc).ok_or_else(|| corrupt(record))?;
+    let header = Header::of(&*doc).map_err(|_| corrupt(record))?;
     let found = match header.kind {
         RecordKind::Prescription => prescription_conflicts(doc, &header, &dispenses),
-        RecordKind::Charge => super::charge_conflicts(doc, &header),
+        RecordKind::Charge => charge_conflicts(doc, &header),
         _ => Vec::new(),
     };
     let conflict = found

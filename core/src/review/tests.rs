@@ -2,6 +2,12 @@
 //! replication API, the conflicts they leave, the decisions that settle them on every node,
 //! and the recovery worklist draining to zero through the normal desk operations.
 
+use std::collections::BTreeSet;
+
+use automerge::{ROOT, ReadDoc};
+
+use super::reviews::reviews_in;
+use super::target::Target;
 use super::*;
 use crate::WriteError;
 use crate::clock::{Date, ManualClock};
@@ -9,15 +15,18 @@ use crate::desk::{
     CatalogImport, NewCharge, NewChargeLine, NewPatient, NewPrescription, NewPrescriptionItem,
     NewVisit, PatientEdit, Settlement, parse_departments, parse_drugs, parse_services,
 };
+use crate::id::RecordId;
 use crate::id::{EpisodeId, OperatorName};
 use crate::numbers::Series;
 use crate::record::{
     CatalogKind, InsuranceType, PaymentMethod, Prescription, Sex, Visit, catalog_id,
 };
+use crate::record::{Patient, RecordKind};
 use crate::roles::{DeskRole, NodeRole, Operator};
 use crate::rules::RuleError;
 use crate::status::{PrescriptionStatus, VisitStatus};
 use crate::store::RemoteChanges;
+use crate::store::Store;
 use crate::store::test_support::temp_store;
 
 const NID: &str = "11010519491231002X";

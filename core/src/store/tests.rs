@@ -5,10 +5,12 @@ use std::sync::Arc;
 
 use redb::ReadableTable;
 
+use super::tables::{self, meta_keys};
 use super::test_support::temp_store;
 use super::*;
 use crate::desk::{NewPatient, Saved};
 use crate::id::OperatorName;
+use crate::record::RecordKind;
 use crate::record::{InsuranceType, Patient, Sex};
 use crate::roles::{DeskRole, Operator};
 

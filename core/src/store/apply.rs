@@ -1,0 +1,321 @@
+//! The peer-apply path: merging a peer's changes into our documents under the caller's
+//! checks, in one durable commit per batch, whether they come as deltas
+//! ([`Store::apply_batch`], [`Store::apply_remote`]) or through Automerge's sync protocol
+//! ([`Store::sync_receive`]). A refused record is left exactly as it was, counted against the
+//! peer and audited as `sync.reject`.
+
+use automerge::sync::{self, SyncDoc};
+use automerge::{Automerge, ChangeHash, ReadDoc};
+use serde::Serialize;
+
+use super::audit::AuditEvent;
+use super::error::{ReadError, WriteError};
+use super::refusal::Refusal;
+use super::{Store, Tx, actor_node};
+use crate::id::{NodeName, RecordId};
+use crate::record::Header;
+
+/// Decides whether changes from a peer may be applied to a record: it sees the record's
+/// header and the nodes that authored the new changes.
+pub type ApplyCheck = dyn Fn(&Header, &[String]) -> Result<(), Refusal> + Send;
+
+/// Changes for one record, as sent by a peer: one or more concatenated Automerge change
+/// chunks (the output of `save_after`, or raw changes).
+#[derive(Debug, Clone)]
+pub struct RemoteChanges {
+    pub id: RecordId,
+    pub bytes: Vec<u8>,
+}
+
+/// [`RemoteChanges`] as replication sends them, with the sender's heads for the record after
+/// these changes: once applied, we know the sender has them, so we never send its own changes
+/// back to it.
+#[derive(Debug, Clone)]
+pub struct IncomingDoc {
+    pub id: RecordId,
+    pub bytes: Vec<u8>,
+    pub sender_heads: Vec<ChangeHash>,
+    /// The sender's feed sequence of this record's latest change (0 if not from the feed).
+    pub seq: u64,
+}
+
+impl From<RemoteChanges> for IncomingDoc {
+    fn from(changes: RemoteChanges) -> Self {
+        IncomingDoc {
+            id: changes.id,
+            bytes: changes.bytes,
+            sender_heads: Vec::new(),
+            seq: 0,
+        }
+    }
+}
+
+/// A record whose changes were refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rejected {
+    pub id: RecordId,
+    #[serde(serialize_with = "display")]
+    pub reason: Refusal,
+}
+
+fn display<S: serde::Serializer>(reason: &Refusal, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(reason)
+}
+
+/// What applying a batch from a peer did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ApplyOutcome {
+    /// Records that changed.
+    pub applied: Vec<RecordId>,
+    /// Records we already had exactly.
+    pub unchanged: usize,
+    /// Records whose changes need others we do not have yet (fall back to the sync protocol).
+    pub missing_deps: Vec<RecordId>,
+    pub rejected: Vec<Rejected>,
+    /// With a peer cursor: the peer's feed sequence now applied here.
+    pub applied_upto: Option<u64>,
+}
+
+/// What became of one record's changes.
+enum ApplyResult {
+    Applied,
+    Unchanged,
+    MissingDeps,
+    Rejected(Refusal),
+}
+
+impl Tx<'_> {
+    /// Records a refusal of a peer's changes in the audit chain.
+    fn audit_refusal(
+        &mut self,
+        peer: &NodeName,
+        id: RecordId,
+        reason: &Refusal,
+    ) -> Result<(), ReadError> {
+        self.audit(AuditEvent {
+            actor: format!("sync:{peer}"),
+            action: "sync.reject".into(),
+            record: Some(id),
+            changes: Vec::new(),
+            detail: Some(format!("{}: {reason}", reason.code())),
+        })
+    }
+
+    /// Merges changes from a peer into one document. See [`Store::apply_remote`].
+    fn apply_one(
+        &mut self,
+        peer: &NodeName,
+        item: &IncomingDoc,
+        check: &ApplyCheck,
+    ) -> Result<ApplyResult, WriteError> {
+        let id = item.id;
+        let existing = self.doc(id)?.map(|d| d.clone());
+        let mut candidate = existing
+            .clone()
+            .unwrap_or_else(|| Automerge::new().with_actor(self.shared().actor.clone()));
+        let old_heads = candidate.get_heads();
+        // Automerge's decoder can panic on some malformed input instead of returning an
+        // error (found by fuzzing): a peer's bytes must never panic the node, so a panic
+        // here is a refusal of that record, like any undecodable change.
+        let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            candidate.load_incremental(&item.bytes)
+        }));
+        match loaded {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                return Ok(ApplyResult::Rejected(Refusal::Undecodable {
+                    reason: e.to_string(),
+                }));
+            }
+            Err(_) => {
+                return Ok(ApplyResult::Rejected(Refusal::Undecodable {
+                    reason: "the decoder failed on them".into(),
+                }));
+            }
+        }
+        // Automerge skips a damaged chunk silently; the sender's heads tell us whether we
+        // really got everything it sent. Anything short goes on through the sync protocol.
+        let short_of_sender = item
+            .sender_heads
+            .iter()
+            .any(|h| candidate.get_change_by_hash(h).is_none());
+        let missing = short_of_sender || !candidate.get_missing_deps(&[]).is_empty();
+        if candidate.get_heads() == old_heads {
+            if missing {
+                return Ok(ApplyResult::MissingDeps);
+            }
+            self.note_peer_heads(peer, id, &item.sender_heads)?;
+            return Ok(ApplyResult::Unchanged);
+        }
+        let header = match Header::of(&candidate) {
+            Ok(h) => h,
+            Err(e) if missing => {
+                tracing::debug!(%id, error = %e, "partial document; waiting for dependencies");
+                return Ok(ApplyResult::MissingDeps);
+            }
+            Err(e) => {
+                return Ok(ApplyResult::Rejected(Refusal::NoHeader {
+                    reason: e.to_string(),
+                }));
+            }
+        };
+        if header.id != id {
+            return Ok(ApplyResult::Rejected(Refusal::WrongId {
+                claimed: header.id,
+            }));
+        }
+        if let Some(old) = &existing
+            && let Ok(old_header) = Header::of(old)
+            && old_header != header
+        {
+            return Ok(ApplyResult::Rejected(Refusal::HeaderRewritten));
+        }
+        let authors: Vec<String> = candidate
+            .get_changes(&old_heads)
+            .iter()
+            .map(|c| actor_node(c.actor_id()).unwrap_or("?").to_owned())
+            .collect();
+        if let Err(reason) = check(&header, &authors) {
+            return Ok(ApplyResult::Rejected(reason));
+        }
+        self.replace(id, candidate);
+        self.persist(id, &old_heads, &format!("sync:{peer}"), "sync.apply")?;
+        if missing {
+            return Ok(ApplyResult::MissingDeps);
+        }
+        self.note_peer_heads(peer, id, &item.sender_heads)?;
+        Ok(ApplyResult::Applied)
+    }
+}
+
+impl Store {
+    /// Merges a batch of changes from `peer` in one durable commit. Idempotent and
+    /// order-independent: applying the same changes twice, or in any order, converges to the
+    /// same documents. `check` sees each record's header and the nodes that authored the new
+    /// changes, and may refuse the record; refused records are left exactly as they were.
+    pub fn apply_remote(
+        &self,
+        peer: &NodeName,
+        items: Vec<RemoteChanges>,
+        check: impl Fn(&Header, &[String]) -> Result<(), Refusal> + Send + 'static,
+    ) -> Result<ApplyOutcome, WriteError> {
+        let items = items.into_iter().map(IncomingDoc::from).collect();
+        self.apply_batch(peer, items, None, check)
+    }
+
+    /// [`Store::apply_remote`] that also records, in the same commit, that everything in the
+    /// peer's feed up to `peer_cursor` has now been applied here; or, when some records lack
+    /// dependencies, everything before the first of those. The outcome's `applied_upto` says
+    /// which.
+    pub fn apply_batch(
+        &self,
+        peer: &NodeName,
+        items: Vec<IncomingDoc>,
+        peer_cursor: Option<u64>,
+        check: impl Fn(&Header, &[String]) -> Result<(), Refusal> + Send + 'static,
+    ) -> Result<ApplyOutcome, WriteError> {
+        let peer = peer.clone();
+        self.write(move |tx| {
+            let mut outcome = ApplyOutcome::default();
+            for item in &items {
+                match tx.apply_one(&peer, item, &check)? {
+                    ApplyResult::Applied => outcome.applied.push(item.id),
+                    ApplyResult::Unchanged => outcome.unchanged += 1,
+                    ApplyResult::MissingDeps => outcome.missing_deps.push(item.id),
+                    ApplyResult::Rejected(reason) => {
+                        tracing::warn!(%peer, id = %item.id, %reason, "refused changes from peer");
+                        tx.update_peer_state(&peer, |s| s.rejected += 1)?;
+                        tx.audit_refusal(&peer, item.id, &reason)?;
+                        outcome.rejected.push(Rejected {
+                            id: item.id,
+                            reason,
+                        });
+                    }
+                }
+            }
+            if let Some(cursor) = peer_cursor {
+                let first_missing = items
+                    .iter()
+                    .filter(|i| outcome.missing_deps.contains(&i.id))
+                    .map(|i| i.seq)
+                    .min();
+                let upto = match first_missing {
+                    Some(seq) => seq.saturating_sub(1).min(cursor),
+                    None => cursor,
+                };
+                let now = tx.now_ms();
+                tx.update_peer_state(&peer, |s| {
+                    s.applied_from_peer = s.applied_from_peer.max(upto);
+                    s.last_contact_ms = now;
+                })?;
+                outcome.applied_upto = Some(upto);
+            }
+            Ok(outcome)
+        })
+    }
+
+    /// Automerge sync protocol: applies a peer's message, under the same checks as a batch.
+    /// Returns the updated state, and whether the record changed.
+    pub fn sync_receive(
+        &self,
+        peer: &NodeName,
+        id: RecordId,
+        state: sync::State,
+        message: Vec<u8>,
+        check: Box<ApplyCheck>,
+    ) -> Result<(sync::State, Result<bool, Refusal>), WriteError> {
+        let peer = peer.clone();
+        self.write(move |tx| {
+            let msg = match sync::Message::decode(&message) {
+                Ok(m) => m,
+                Err(e) => {
+                    let reason = Refusal::BadSyncMessage {
+                        reason: e.to_string(),
+                    };
+                    return Ok((state, Err(reason)));
+                }
+            };
+            let mut candidate = tx.doc(id)?.map(|d| d.clone()).unwrap_or_default();
+            let old_heads = candidate.get_heads();
+            let mut trial_state = state.clone();
+            // As with batches, a decoder panic on a peer's bytes is a refusal, not a crash.
+            let received = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                candidate.receive_sync_message(&mut trial_state, msg)
+            }));
+            match received {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    let reason = Refusal::BadSyncMessage {
+                        reason: e.to_string(),
+                    };
+                    return Ok((state, Err(reason)));
+                }
+                Err(_) => {
+                    let reason = Refusal::BadSyncMessage {
+                        reason: "the decoder failed on it".into(),
+                    };
+                    return Ok((state, Err(reason)));
+                }
+            }
+            tx.save_sync_state(&peer, id, &trial_state)?;
+            if candidate.get_heads() == old_heads {
+                return Ok((trial_state, Ok(false)));
+            }
+            let mut bytes = Vec::new();
+            for c in &candidate.get_changes(&old_heads) {
+                bytes.extend_from_slice(c.raw_bytes());
+            }
+            let item = IncomingDoc::from(RemoteChanges { id, bytes });
+            // The record's changes go through the same checks as a batch's.
+            let changed = match tx.apply_one(&peer, &item, check.as_ref())? {
+                ApplyResult::Applied => Ok(true),
+                ApplyResult::Unchanged | ApplyResult::MissingDeps => Ok(false),
+                ApplyResult::Rejected(reason) => {
+                    tx.audit_refusal(&peer, id, &reason)?;
+                    Err(reason)
+                }
+            };
+            Ok((trial_state, changed))
+        })
+    }
+}
