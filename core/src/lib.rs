@@ -4,6 +4,7 @@
 
 pub mod clock;
 pub mod desk;
+pub mod error;
 pub mod id;
 pub mod money;
 pub mod numbers;

@@ -406,7 +406,7 @@ impl Session {
             rejected: outcome
                 .rejected
                 .iter()
-                .map(|r| (to_wire(r.id), r.reason.to_string()))
+                .map(|r| (to_wire(r.id), r.reason.detail()))
                 .collect(),
         }));
         Ok(())

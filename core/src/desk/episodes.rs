@@ -215,7 +215,7 @@ impl Store {
                 minute % 60,
                 tx.node()
             ))
-            .map_err(|e| RuleError::invalid("episode", e.to_string()))?;
+            .map_err(RuleError::from)?;
             let mut header = tx.new_header(RecordKind::Episode, &who)?;
             header.episode = Some(id.clone());
             let mut nodes = BTreeMap::new();

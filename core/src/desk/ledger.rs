@@ -14,7 +14,7 @@ use crate::record::{Invoice, Lease, LeasedRange, RecordKind};
 use crate::roles::{DeskRole, NodeRole, Operator};
 use crate::rules::RuleError;
 use crate::store::audit_event;
-use crate::store::{ReadError, Store, Tx};
+use crate::store::{AbortCause, ReadError, Store, Tx};
 
 /// Where a lessor's numbers start. Central and the standby lease from disjoint halves of the
 /// number space, so that the standby acting as primary during an outage can never hand out a
@@ -58,7 +58,11 @@ impl Tx<'_> {
         if let Some(existing) = self.number_use(series, number)? {
             // The cursor and the ledger disagree: never hand a number out twice.
             return Err(WriteError::Aborted {
-                reason: format!("{series} number {number} is already in the ledger ({existing:?})"),
+                cause: AbortCause::NumberInLedger {
+                    series,
+                    number,
+                    existing,
+                },
             });
         }
         let state = ranges[idx].clone();

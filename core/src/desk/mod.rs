@@ -34,6 +34,7 @@ use crate::record::{Header, RecordKind};
 use crate::roles::Operator;
 use crate::rules::RuleError;
 use crate::status::Stamp;
+pub(crate) use crate::store::set_field;
 use crate::store::{ReadError, Tx};
 
 /// A write that has been committed durably, with anything the desk should be told.
@@ -83,16 +84,6 @@ pub(crate) fn permit(
             kind,
         })
     }
-}
-
-/// Puts one top-level field of a record document.
-pub(crate) fn set_field(
-    t: &mut automerge::transaction::Transaction<'_>,
-    key: &str,
-    value: impl autosurgeon::Reconcile,
-) -> Result<(), RuleError> {
-    autosurgeon::reconcile_prop(t, automerge::ROOT, key, value)
-        .map_err(|e| RuleError::invalid(key, e.to_string()))
 }
 
 impl Tx<'_> {

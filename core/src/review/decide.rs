@@ -25,7 +25,7 @@ use crate::id::RecordId;
 use crate::record::{Header, Patient, Prescription, RecordKind};
 use crate::roles::{DeskRole, Operator};
 use crate::rules::RuleError;
-use crate::store::{ReadError, Store, Tx};
+use crate::store::{ReadError, RecordDamage, Store, Tx};
 
 /// A reviewer's decision on a conflict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,13 +85,6 @@ fn review_of(tx: &Tx<'_>, who: &Operator, c: &Conflict, decision: String) -> Rev
         node: tx.node().clone(),
         at_ms: tx.now_ms(),
         evidence: c.fingerprint.clone(),
-    }
-}
-
-fn corrupt(id: RecordId) -> ReadError {
-    ReadError::Corrupt {
-        id,
-        reason: "no readable header".into(),
     }
 }
 
@@ -198,7 +191,8 @@ fn resolve_field(
     }
     .id();
     let doc = tx.doc(record)?.ok_or_else(|| not_open(&id))?;
-    let header = Header::of(&*doc).map_err(|_| corrupt(record))?;
+    let header =
+        Header::of(&*doc).map_err(|e| ReadError::corrupt(record, RecordDamage::Header(e)))?;
     let conflict = field_conflict(doc, &header, field).ok_or_else(|| not_open(&id))?;
     let n = conflict.values.len();
     let index = match choice {
@@ -222,12 +216,11 @@ fn resolve_field(
         let chosen = {
             let all = t
                 .get_all(ROOT, field)
-                .map_err(|e| RuleError::invalid(field, e.to_string()))?;
+                .map_err(|e| WriteError::document(field, e))?;
             let (v, op) = all.get(index).ok_or_else(|| not_open(&review.conflict))?;
-            value::tree(t, v, op).map_err(|e| RuleError::invalid(field, e))?
+            value::tree(t, v, op).map_err(|e| WriteError::document(field, e))?
         };
-        value::put_tree(t, &ROOT, field, &chosen)
-            .map_err(|e| RuleError::invalid(field, e.to_string()))?;
+        value::put_tree(t, &ROOT, field, &chosen).map_err(|e| WriteError::document(field, e))?;
         put_review(t, &review)
     })?;
     Ok(Saved::new(review))
@@ -292,7 +285,8 @@ fn confirm_status(
         Vec::new()
     };
     let doc = tx.doc(record)?.ok_or_else(|| not_open(&id))?;
-    let header = Header::of(&*doc).map_err(|_| corrupt(record))?;
+    let header =
+        Header::of(&*doc).map_err(|e| ReadError::corrupt(record, RecordDamage::Header(e)))?;
     let found = match header.kind {
         RecordKind::Prescription => prescription_conflicts(doc, &header, &dispenses),
         RecordKind::Charge => charge_conflicts(doc, &header),

@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use automerge::transaction::{Transactable, Transaction};
+use automerge::transaction::Transaction;
 use automerge::{ObjType, ROOT, ReadDoc, Value};
 
 use super::REVIEWS_KEY;
 use super::conflict::ReviewRecord;
-use crate::rules::RuleError;
+use crate::store::{WriteError, put_map};
 
 /// Every review decision in a document. Two nodes that recorded the first review of a
 /// document concurrently each created a `reviews` map; both are read.
@@ -42,14 +42,8 @@ pub(super) fn keep_latest(reviews: &mut BTreeMap<String, ReviewRecord>, review: 
 }
 
 /// Puts a decision into a document's `reviews` map, creating the map if needed.
-pub(super) fn put_review(t: &mut Transaction<'_>, review: &ReviewRecord) -> Result<(), RuleError> {
-    let fail = |e: String| RuleError::invalid(REVIEWS_KEY, e);
-    let map = match t.get(ROOT, REVIEWS_KEY) {
-        Ok(Some((Value::Object(ObjType::Map), id))) => id,
-        _ => t
-            .put_object(ROOT, REVIEWS_KEY, ObjType::Map)
-            .map_err(|e| fail(e.to_string()))?,
-    };
+pub(super) fn put_review(t: &mut Transaction<'_>, review: &ReviewRecord) -> Result<(), WriteError> {
+    let map = put_map(t, REVIEWS_KEY)?;
     autosurgeon::reconcile_prop(t, map, review.conflict.as_str(), review)
-        .map_err(|e| fail(e.to_string()))
+        .map_err(|e| WriteError::document(REVIEWS_KEY, e))
 }

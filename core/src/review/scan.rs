@@ -14,6 +14,7 @@ use super::detect::{
 };
 use super::reviews::{keep_latest, reviews_in};
 use super::{MS_PER_DAY, REVIEW_WINDOW_DAYS};
+use crate::error::Chain;
 use crate::id::RecordId;
 use crate::record::{Header, Patient, RecordKind};
 use crate::store::{ReadError, Store};
@@ -140,7 +141,7 @@ impl Store {
         match self.get::<Patient>(id) {
             Ok(p) => Ok(p),
             Err(e @ (ReadError::Corrupt { .. } | ReadError::WrongKind { .. })) => {
-                tracing::warn!(%id, error = %e, "patient skipped by the review");
+                tracing::warn!(%id, error = %Chain(&e), "patient skipped by the review");
                 Ok(None)
             }
             Err(e) => Err(e),
@@ -152,7 +153,7 @@ impl Store {
         match self.doc(id) {
             Ok(doc) => Ok(doc),
             Err(e @ ReadError::Corrupt { .. }) => {
-                tracing::warn!(%id, error = %e, "damaged record skipped by the review");
+                tracing::warn!(%id, error = %Chain(&e), "damaged record skipped by the review");
                 Ok(None)
             }
             Err(e) => Err(e),

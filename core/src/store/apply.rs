@@ -10,8 +10,9 @@ use serde::Serialize;
 
 use super::audit::AuditEvent;
 use super::error::{ReadError, WriteError};
-use super::refusal::Refusal;
+use super::refusal::{DecodeError, Refusal};
 use super::{Store, Tx, actor_node};
+use crate::error::Chain;
 use crate::id::{NodeName, RecordId};
 use crate::record::Header;
 
@@ -58,8 +59,9 @@ pub struct Rejected {
     pub reason: Refusal,
 }
 
+/// A refusal as its whole chain, as peers and reports have always read it.
 fn display<S: serde::Serializer>(reason: &Refusal, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(reason)
+    s.collect_str(&Chain(reason))
 }
 
 /// What applying a batch from a peer did.
@@ -97,7 +99,7 @@ impl Tx<'_> {
             action: "sync.reject".into(),
             record: Some(id),
             changes: Vec::new(),
-            detail: Some(format!("{}: {reason}", reason.code())),
+            detail: Some(format!("{}: {}", reason.code(), reason.detail())),
         })
     }
 
@@ -122,15 +124,11 @@ impl Tx<'_> {
         }));
         match loaded {
             Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                return Ok(ApplyResult::Rejected(Refusal::Undecodable {
-                    reason: e.to_string(),
-                }));
-            }
+            Ok(Err(e)) => return Ok(ApplyResult::Rejected(Refusal::undecodable(e))),
             Err(_) => {
-                return Ok(ApplyResult::Rejected(Refusal::Undecodable {
-                    reason: "the decoder failed on them".into(),
-                }));
+                return Ok(ApplyResult::Rejected(Refusal::undecodable(
+                    DecodeError::Panicked,
+                )));
             }
         }
         // Automerge skips a damaged chunk silently; the sender's heads tell us whether we
@@ -150,12 +148,12 @@ impl Tx<'_> {
         let header = match Header::of(&candidate) {
             Ok(h) => h,
             Err(e) if missing => {
-                tracing::debug!(%id, error = %e, "partial document; waiting for dependencies");
+                tracing::debug!(%id, error = %Chain(&e), "partial document; waiting for dependencies");
                 return Ok(ApplyResult::MissingDeps);
             }
             Err(e) => {
                 return Ok(ApplyResult::Rejected(Refusal::NoHeader {
-                    reason: e.to_string(),
+                    source: e.into(),
                 }));
             }
         };
@@ -223,7 +221,7 @@ impl Store {
                     ApplyResult::Unchanged => outcome.unchanged += 1,
                     ApplyResult::MissingDeps => outcome.missing_deps.push(item.id),
                     ApplyResult::Rejected(reason) => {
-                        tracing::warn!(%peer, id = %item.id, %reason, "refused changes from peer");
+                        tracing::warn!(%peer, id = %item.id, reason = %Chain(&reason), "refused changes from peer");
                         tx.update_peer_state(&peer, |s| s.rejected += 1)?;
                         tx.audit_refusal(&peer, item.id, &reason)?;
                         outcome.rejected.push(Rejected {
@@ -268,12 +266,7 @@ impl Store {
         self.write(move |tx| {
             let msg = match sync::Message::decode(&message) {
                 Ok(m) => m,
-                Err(e) => {
-                    let reason = Refusal::BadSyncMessage {
-                        reason: e.to_string(),
-                    };
-                    return Ok((state, Err(reason)));
-                }
+                Err(e) => return Ok((state, Err(Refusal::bad_sync_message(e)))),
             };
             let mut candidate = tx.doc(id)?.map(|d| d.clone()).unwrap_or_default();
             let old_heads = candidate.get_heads();
@@ -284,16 +277,9 @@ impl Store {
             }));
             match received {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    let reason = Refusal::BadSyncMessage {
-                        reason: e.to_string(),
-                    };
-                    return Ok((state, Err(reason)));
-                }
+                Ok(Err(e)) => return Ok((state, Err(Refusal::bad_sync_message(e)))),
                 Err(_) => {
-                    let reason = Refusal::BadSyncMessage {
-                        reason: "the decoder failed on it".into(),
-                    };
+                    let reason = Refusal::bad_sync_message(DecodeError::Panicked);
                     return Ok((state, Err(reason)));
                 }
             }

@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 
 use super::tables::{self, meta_keys};
 use crate::clock::UnixMs;
+use crate::error::Shared;
 use crate::id::{NodeName, RecordId};
 
 /// The hash before the first entry.
@@ -96,8 +97,12 @@ pub struct AuditEvent {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ChainError {
-    #[error("audit entry {seq} cannot be decoded: {reason}")]
-    Undecodable { seq: u64, reason: String },
+    #[error("audit entry {seq} cannot be decoded")]
+    Undecodable {
+        seq: u64,
+        #[source]
+        source: Shared<serde_json::Error>,
+    },
     #[error("audit entry {seq} is stored under key {key}")]
     Misplaced { seq: u64, key: u64 },
     #[error("audit entry {seq} does not follow entry {prev_seq}: its previous hash does not match")]
@@ -120,7 +125,7 @@ pub fn verify_chain<'a>(
         let entry: AuditEntry =
             serde_json::from_slice(bytes).map_err(|e| ChainError::Undecodable {
                 seq: key,
-                reason: e.to_string(),
+                source: e.into(),
             })?;
         if entry.seq != key {
             return Err(ChainError::Misplaced {

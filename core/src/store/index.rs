@@ -8,7 +8,7 @@ use std::ops::Bound;
 use automerge::{ROOT, ReadDoc};
 use redb::{ReadableTable, ReadableTableMetadata};
 
-use super::error::{ReadError, StorageContext, WriteError};
+use super::error::{ReadError, RecordDamage, StorageContext, WriteError};
 use super::tables::{self, Id};
 use super::{Store, Tx};
 use crate::id::{EpisodeId, RecordId};
@@ -84,10 +84,8 @@ impl Tx<'_> {
         let Some(doc) = self.loaded(id) else {
             return Ok(());
         };
-        let header = Header::of(doc).map_err(|e| ReadError::Corrupt {
-            id,
-            reason: e.to_string(),
-        })?;
+        let header =
+            Header::of(doc).map_err(|e| ReadError::corrupt(id, RecordDamage::Header(e)))?;
         let acked = doc.get(ROOT, CENTRAL_ACK_KEY).ok().flatten().is_some();
         let patient: Option<RecordId> = match doc.get(ROOT, "patient") {
             Ok(Some((automerge::Value::Scalar(s), _))) => match s.as_ref() {
@@ -97,10 +95,10 @@ impl Tx<'_> {
             _ => None,
         };
         let patient_record: Option<Patient> = if header.kind == RecordKind::Patient {
-            Some(autosurgeon::hydrate(doc).map_err(|e| ReadError::Corrupt {
-                id,
-                reason: e.to_string(),
-            })?)
+            Some(
+                autosurgeon::hydrate(doc)
+                    .map_err(|e| ReadError::corrupt(id, RecordDamage::Contents(e)))?,
+            )
         } else {
             None
         };

@@ -13,10 +13,7 @@ pub(super) fn decode<T: serde::de::DeserializeOwned>(
     what: &'static str,
     bytes: &[u8],
 ) -> Result<T, ReadError> {
-    serde_json::from_slice(bytes).map_err(|e| ReadError::Undecodable {
-        what: what.to_owned(),
-        reason: e.to_string(),
-    })
+    serde_json::from_slice(bytes).map_err(ReadError::undecodable(what))
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {

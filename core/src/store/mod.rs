@@ -47,19 +47,19 @@ pub use backup::{
     BackupError, BackupInfo, RestoreError, RestoreInfo, RestoreOptions, VerifyError, VerifyReport,
     before_restore_path, checksum_path, restore_from, verify_snapshot,
 };
-pub use error::{ReadError, WriteError};
+pub use error::{AbortCause, DocumentError, FileDamage, ReadError, RecordDamage, WriteError};
 pub use meta::EpisodeInfo;
 pub use open::OpenError;
 pub use patient_index::PatientQuery;
 pub use read::StoreStats;
-pub use refusal::Refusal;
+pub use refusal::{DecodeError, Refusal};
 pub use replication::{DIGEST_BUCKETS, Digest, OutgoingDoc, PeerState};
 pub use tables::{decode_heads, encode_heads};
 
 pub(crate) use error::StorageContext;
 pub(crate) use meta::Counter;
 pub(crate) use patient_index::person_key;
-pub(crate) use tx::{Tx, put_stamp};
+pub(crate) use tx::{Tx, put_map, put_stamp, set_field};
 
 use crate::clock::{Clock, SystemClock};
 use crate::id::{NodeName, RecordId};

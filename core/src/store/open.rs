@@ -11,6 +11,7 @@ use redb::{Database, Key, ReadableDatabase, TableDefinition, Value};
 
 use super::audit::GENESIS;
 use super::cache::DocCache;
+use super::error::FileDamage;
 use super::tables::{self, SCHEMA_VERSION, TableVisitor, meta_keys};
 use super::writer::Writer;
 use super::{Shared, Store, StoreOptions};
@@ -20,17 +21,19 @@ use crate::id::{NodeName, RecordId};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OpenError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
     #[error("{path} is not a Lifeline store (it is not a redb database file)")]
     NotAStore { path: PathBuf },
-    #[error(
-        "{path} is damaged or truncated and cannot be opened: {reason}. Restore it from a backup"
-    )]
-    Corrupt { path: PathBuf, reason: String },
+    #[error("{path} is damaged or truncated and cannot be opened; restore it from a backup")]
+    Corrupt {
+        path: PathBuf,
+        #[source]
+        damage: FileDamage,
+    },
     #[error("{path} is already open in another process (is a daemon running?)")]
     AlreadyOpen { path: PathBuf },
     #[error("{path} has schema version {found}, this build reads version {expected}")]
@@ -45,8 +48,12 @@ pub enum OpenError {
         found: String,
         expected: NodeName,
     },
-    #[error("cannot open {path}: {reason}")]
-    Storage { path: PathBuf, reason: String },
+    #[error("cannot open {path}")]
+    Storage {
+        path: PathBuf,
+        #[source]
+        source: redb::Error,
+    },
 }
 
 /// The first bytes of every redb file.
@@ -67,7 +74,7 @@ impl Store {
             Err(_) => {
                 return Err(OpenError::Corrupt {
                     path,
-                    reason: "the storage engine failed on damaged data".into(),
+                    damage: FileDamage::EnginePanicked,
                 });
             }
         };
@@ -80,9 +87,9 @@ impl Store {
             subscribers: Mutex::new(Vec::new()),
         };
         if !exists {
-            initialize(&shared).map_err(|e| OpenError::Storage {
+            initialize(&shared).map_err(|source| OpenError::Storage {
                 path: path.clone(),
-                reason: e.to_string(),
+                source,
             })?;
         }
         let shared = Arc::new(shared);
@@ -149,7 +156,7 @@ fn check_recovered_copy(path: &Path, node: &NodeName) -> Result<(), OpenError> {
 fn corrupt(path: &Path, e: redb::Error) -> OpenError {
     OpenError::Corrupt {
         path: path.to_path_buf(),
-        reason: e.to_string(),
+        damage: FileDamage::Storage(e),
     }
 }
 
@@ -207,20 +214,21 @@ fn open_error(path: &Path, e: redb::DatabaseError) -> OpenError {
     let path = path.to_path_buf();
     match e {
         redb::DatabaseError::DatabaseAlreadyOpen => OpenError::AlreadyOpen { path },
-        redb::DatabaseError::Storage(redb::StorageError::Corrupted(reason)) => {
-            OpenError::Corrupt { path, reason }
-        }
+        e @ redb::DatabaseError::Storage(redb::StorageError::Corrupted(_)) => OpenError::Corrupt {
+            path,
+            damage: FileDamage::Storage(e.into()),
+        },
         redb::DatabaseError::Storage(redb::StorageError::Io(source))
             if source.kind() == std::io::ErrorKind::UnexpectedEof =>
         {
             OpenError::Corrupt {
                 path,
-                reason: "the file ends early".into(),
+                damage: FileDamage::EndsEarly(source),
             }
         }
         other => OpenError::Storage {
             path,
-            reason: other.to_string(),
+            source: other.into(),
         },
     }
 }
@@ -260,13 +268,13 @@ fn check_meta(db: &impl ReadableDatabase, path: &Path, node: &NodeName) -> Resul
     let path = path.to_path_buf();
     let fail = |e: redb::Error| match e {
         redb::Error::TableDoesNotExist(_) => OpenError::NotAStore { path: path.clone() },
-        redb::Error::Corrupted(reason) => OpenError::Corrupt {
+        e @ redb::Error::Corrupted(_) => OpenError::Corrupt {
             path: path.clone(),
-            reason,
+            damage: FileDamage::Storage(e),
         },
-        other => OpenError::Storage {
+        source => OpenError::Storage {
             path: path.clone(),
-            reason: other.to_string(),
+            source,
         },
     };
     let r = db.begin_read().map_err(|e| fail(e.into()))?;

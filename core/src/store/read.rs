@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::Store;
 use super::audit::{AuditEntry, ChainError, check_chain};
-use super::error::{ReadError, StorageContext};
+use super::error::{ReadError, RecordDamage, StorageContext};
 use super::tables::{self, Id, meta_keys};
 use crate::id::RecordId;
 use crate::record::{Header, Record, RecordKind};
@@ -36,10 +36,7 @@ pub(crate) fn load_doc(
     }
     Automerge::load(&bytes)
         .map(Some)
-        .map_err(|e| ReadError::Corrupt {
-            id,
-            reason: e.to_string(),
-        })
+        .map_err(|e| ReadError::corrupt(id, RecordDamage::Load(e)))
 }
 
 /// A record of kind `T` from its document, or the kind it is instead.
@@ -47,15 +44,13 @@ pub(super) fn hydrate_record<T: Record>(
     id: RecordId,
     doc: &Automerge,
 ) -> Result<Result<T, RecordKind>, ReadError> {
-    let corrupt = |e: autosurgeon::HydrateError| ReadError::Corrupt {
-        id,
-        reason: e.to_string(),
-    };
-    let header = Header::of(doc).map_err(corrupt)?;
+    let header = Header::of(doc).map_err(|e| ReadError::corrupt(id, RecordDamage::Header(e)))?;
     if header.kind != T::KIND {
         return Ok(Err(header.kind));
     }
-    autosurgeon::hydrate(doc).map(Ok).map_err(corrupt)
+    autosurgeon::hydrate(doc)
+        .map(Ok)
+        .map_err(|e| ReadError::corrupt(id, RecordDamage::Contents(e)))
 }
 
 /// Sizes and counts, for the status command.
@@ -86,10 +81,11 @@ impl Store {
     /// The document of a record, from the cache or the file.
     pub fn doc(&self, id: RecordId) -> Result<Option<Arc<Automerge>>, ReadError> {
         let generation = {
-            let mut cache = self.shared.cache.lock().map_err(|_| ReadError::Storage {
-                context: "reading the cache",
-                message: "a thread panicked while holding the cache".into(),
-            })?;
+            let mut cache = self
+                .shared
+                .cache
+                .lock()
+                .map_err(|_| ReadError::CachePoisoned)?;
             if let Some(doc) = cache.get(&id) {
                 return Ok(Some(doc));
             }
@@ -111,10 +107,9 @@ impl Store {
         let Some(doc) = self.doc(id)? else {
             return Ok(None);
         };
-        Header::of(&*doc).map(Some).map_err(|e| ReadError::Corrupt {
-            id,
-            reason: e.to_string(),
-        })
+        Header::of(&*doc)
+            .map(Some)
+            .map_err(|e| ReadError::corrupt(id, RecordDamage::Header(e)))
     }
 
     /// A typed record. `None` if it is not stored here; an error if it is of another kind.
@@ -127,7 +122,7 @@ impl Store {
             Err(found) => Err(ReadError::WrongKind {
                 id,
                 expected: T::KIND,
-                found: found.to_string(),
+                found,
             }),
         }
     }
@@ -164,10 +159,7 @@ impl Store {
         for entry in t.range(from..).ctx("reading the audit trail")?.take(limit) {
             let (_, v) = entry.ctx("reading the audit trail")?;
             out.push(
-                serde_json::from_slice(v.value()).map_err(|e| ReadError::Undecodable {
-                    what: "audit entry".into(),
-                    reason: e.to_string(),
-                })?,
+                serde_json::from_slice(v.value()).map_err(ReadError::undecodable("audit entry"))?,
             );
         }
         Ok(out)

@@ -6,12 +6,12 @@
 use std::collections::HashMap;
 
 use automerge::transaction::{CommitOptions, Transactable, Transaction};
-use automerge::{Automerge, ChangeHash, ROOT, ReadDoc};
+use automerge::{Automerge, ChangeHash, ObjId, ROOT, ReadDoc};
 use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
 use super::audit::{AuditEntry, AuditEvent, GENESIS};
-use super::error::{ReadError, StorageContext, WriteError};
+use super::error::{AbortCause, ReadError, StorageContext, WriteError};
 use super::read::{hydrate_record, load_doc};
 use super::tables::{self, Id, encode_heads, meta_keys};
 use super::{Shared, StoreOptions};
@@ -211,7 +211,10 @@ impl<'a> Tx<'a> {
         let opts = self.commit_options(who, action);
         doc.transact_with(|_| opts, |tx| autosurgeon::reconcile(tx, record))
             .map_err(|f| WriteError::Aborted {
-                reason: format!("cannot build the {} document: {}", T::KIND, f.error),
+                cause: AbortCause::Build {
+                    kind: T::KIND,
+                    source: f.error.into(),
+                },
             })?;
         self.working.insert(id, doc);
         self.persist(id, &[], &who.name.to_string(), action)
@@ -223,7 +226,7 @@ impl<'a> Tx<'a> {
         id: RecordId,
         who: &Operator,
         action: &str,
-        f: impl FnOnce(&mut Transaction<'_>) -> Result<(), RuleError>,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<(), WriteError>,
     ) -> Result<(), WriteError> {
         let opts = self.commit_options(who, action);
         let doc = self.doc(id)?.ok_or_else(|| {
@@ -317,10 +320,7 @@ impl<'a> Tx<'a> {
             self.shared.opts.node.clone(),
             event,
         );
-        let bytes = serde_json::to_vec(&entry).map_err(|e| ReadError::Undecodable {
-            what: "audit entry".into(),
-            reason: e.to_string(),
-        })?;
+        let bytes = serde_json::to_vec(&entry).map_err(ReadError::undecodable("audit entry"))?;
         self.w
             .open_table(tables::AUDIT)
             .ctx("writing the audit trail")?
@@ -388,13 +388,27 @@ pub(crate) fn put_stamp(
     tx: &mut Transaction<'_>,
     state: &str,
     stamp: &crate::status::Stamp,
-) -> Result<(), RuleError> {
-    let log = match tx.get(ROOT, "status_log") {
-        Ok(Some((automerge::Value::Object(automerge::ObjType::Map), obj))) => obj,
-        _ => tx
-            .put_object(ROOT, "status_log", automerge::ObjType::Map)
-            .map_err(|e| RuleError::invalid("status_log", e.to_string()))?,
-    };
+) -> Result<(), WriteError> {
+    let log = put_map(tx, "status_log")?;
     autosurgeon::reconcile_prop(tx, log, state, stamp)
-        .map_err(|e| RuleError::invalid("status_log", e.to_string()))
+        .map_err(|e| WriteError::document("status_log", e))
+}
+
+/// A top-level map of a document, created if the document has none yet.
+pub(crate) fn put_map(tx: &mut Transaction<'_>, key: &str) -> Result<ObjId, WriteError> {
+    match tx.get(ROOT, key) {
+        Ok(Some((automerge::Value::Object(automerge::ObjType::Map), obj))) => Ok(obj),
+        _ => tx
+            .put_object(ROOT, key, automerge::ObjType::Map)
+            .map_err(|e| WriteError::document(key, e)),
+    }
+}
+
+/// Puts one top-level field of a record document.
+pub(crate) fn set_field(
+    t: &mut Transaction<'_>,
+    key: &str,
+    value: impl autosurgeon::Reconcile,
+) -> Result<(), WriteError> {
+    autosurgeon::reconcile_prop(t, ROOT, key, value).map_err(|e| WriteError::document(key, e))
 }

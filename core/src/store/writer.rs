@@ -11,9 +11,10 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 use std::thread::JoinHandle;
 
-use super::error::WriteError;
+use super::error::{AbortCause, WriteError};
 use super::tx::Tx;
 use super::{Shared, Store};
+use crate::error::Chain;
 
 type Reply = Box<dyn FnOnce(Result<(), WriteError>) + Send>;
 
@@ -95,7 +96,7 @@ fn run_batch(shared: &Shared, batch: Vec<Job>) -> Vec<Job> {
         Ok(w) => w,
         Err(e) => {
             let err = WriteError::from(redb::Error::from(e));
-            tracing::error!(error = %err, "cannot begin a write transaction");
+            tracing::error!(error = %Chain(&err), "cannot begin a write transaction");
             for job in batch {
                 (job.fail)(err.clone());
             }
@@ -120,7 +121,7 @@ fn run_batch(shared: &Shared, batch: Vec<Job>) -> Vec<Job> {
             }
             if poisoned {
                 Err(WriteError::Aborted {
-                    reason: "another write in the same commit failed halfway".into(),
+                    cause: AbortCause::BatchFailed,
                 })
             } else if wrote {
                 tx.finish().map(Some).map_err(WriteError::from)
@@ -163,7 +164,7 @@ fn run_batch(shared: &Shared, batch: Vec<Job>) -> Vec<Job> {
         }
         Err(err) => {
             if !matches!(err, WriteError::Aborted { .. }) {
-                tracing::error!(error = %err, "commit failed");
+                tracing::error!(error = %Chain(&err), "commit failed");
             }
             for reply in replies {
                 reply(Err(err.clone()));

@@ -18,6 +18,7 @@ use super::stamp::stamp;
 use super::{Summary, summarize};
 use crate::id::{NodeName, RecordId};
 use crate::store::audit::check_chain;
+use crate::store::error::FileDamage;
 use crate::store::open::{has_redb_magic, scan_tables};
 use crate::store::tables::{self, SCHEMA_VERSION, meta_keys};
 
@@ -59,7 +60,7 @@ pub struct RestoreInfo {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RestoreError {
-    #[error("cannot read the snapshot {path}: {source}")]
+    #[error("cannot read the snapshot {path}")]
     SnapshotIo {
         path: PathBuf,
         source: std::io::Error,
@@ -75,8 +76,12 @@ pub enum RestoreError {
         expected: String,
         found: String,
     },
-    #[error("the snapshot {path} is damaged and cannot be restored: {reason}")]
-    Damaged { path: PathBuf, reason: String },
+    #[error("the snapshot {path} is damaged and cannot be restored")]
+    Damaged {
+        path: PathBuf,
+        #[source]
+        damage: FileDamage,
+    },
     #[error("the snapshot {path} has schema version {found}, this build reads version {expected}")]
     SchemaVersion {
         path: PathBuf,
@@ -95,13 +100,17 @@ pub enum RestoreError {
     TargetLocked { target: PathBuf },
     #[error("the snapshot {path} is the store being restored")]
     SameFile { path: PathBuf },
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     TargetIo {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot write the restored store {path}: {reason}")]
-    TargetStorage { path: PathBuf, reason: String },
+    #[error("cannot write the restored store {path}")]
+    TargetStorage {
+        path: PathBuf,
+        #[source]
+        source: redb::Error,
+    },
 }
 
 /// Restores the store at `target` (its daemon stopped) from `snapshot`, for node `node`. The
@@ -193,7 +202,7 @@ pub(super) fn restore(
         Err(_) => {
             return Err(RestoreError::Damaged {
                 path: snapshot.to_path_buf(),
-                reason: "the storage engine failed on damaged data".to_owned(),
+                damage: FileDamage::EnginePanicked,
             });
         }
     };
@@ -264,9 +273,9 @@ fn check_and_stamp(
     node: Option<&NodeName>,
     options: RestoreOptions,
 ) -> Result<Stamped, RestoreError> {
-    let damaged = |reason: String| RestoreError::Damaged {
+    let damaged = |damage: FileDamage| RestoreError::Damaged {
         path: snapshot.to_path_buf(),
-        reason,
+        damage,
     };
     // Every page checksum is verified at open, which reports damage instead of panicking. redb
     // would then repair a file whose last commit is damaged by falling back to the commit
@@ -283,10 +292,10 @@ fn check_and_stamp(
         })
         .open(copy)
         .map_err(|e| match e {
-            DatabaseError::RepairAborted => damaged("its last commit fails its checksums".into()),
-            other => damaged(other.to_string()),
+            DatabaseError::RepairAborted => damaged(FileDamage::LastCommitFails),
+            other => damaged(FileDamage::Storage(other.into())),
         })?;
-    let to_damaged = |e: redb::Error| damaged(e.to_string());
+    let to_damaged = |e: redb::Error| damaged(FileDamage::Storage(e));
     let summary = {
         let r = redb::ReadableDatabase::begin_read(&db).map_err(|e| to_damaged(e.into()))?;
         let meta = r.open_table(tables::META).map_err(|e| match e {
@@ -320,14 +329,15 @@ fn check_and_stamp(
             expected.clone()
         }
         Some(expected) => expected.clone(),
-        None => NodeName::new(summary.node.clone())
-            .map_err(|e| damaged(format!("its node name is not valid: {e}")))?,
+        None => {
+            NodeName::new(summary.node.clone()).map_err(|e| damaged(FileDamage::NodeName(e)))?
+        }
     };
     scan_tables(&db).map_err(to_damaged)?;
     let r = redb::ReadableDatabase::begin_read(&db).map_err(|e| to_damaged(e.into()))?;
     check_chain(&r)
         .map_err(to_damaged)?
-        .map_err(|e| damaged(format!("the audit chain is broken: {e}")))?;
+        .map_err(|e| damaged(FileDamage::AuditChain(e)))?;
     drop(r);
 
     let incarnation = RecordId::generate().to_string();
@@ -337,14 +347,12 @@ fn check_and_stamp(
         w.commit()?;
         Ok(())
     };
-    write().map_err(|e| RestoreError::TargetStorage {
+    let target_storage = |source| RestoreError::TargetStorage {
         path: copy.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    db.close().map_err(|e| RestoreError::TargetStorage {
-        path: copy.to_path_buf(),
-        reason: e.to_string(),
-    })?;
+        source,
+    };
+    write().map_err(target_storage)?;
+    db.close().map_err(|e| target_storage(e.into()))?;
     Ok(Stamped {
         summary,
         node,

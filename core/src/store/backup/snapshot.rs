@@ -46,15 +46,23 @@ pub enum BackupError {
     Exists { path: PathBuf },
     #[error("{path} is not a file name a backup can be written to")]
     BadPath { path: PathBuf },
-    #[error("cannot write the backup {path}: {source}")]
+    #[error("cannot write the backup {path}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot read the store {store}: {reason}")]
-    Read { store: PathBuf, reason: String },
-    #[error("cannot write the backup {path}: {reason}")]
-    Write { path: PathBuf, reason: String },
+    #[error("cannot read the store {store}")]
+    Read {
+        store: PathBuf,
+        #[source]
+        source: redb::Error,
+    },
+    #[error("cannot write the backup {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: redb::Error,
+    },
     #[error("the store {store} has a table {table:?} that this build does not know how to back up")]
     UnknownTable { store: PathBuf, table: String },
     #[error(
@@ -98,13 +106,13 @@ impl Store {
         }));
         let summary = match copied {
             Ok(result) => result.map_err(|e| match e {
-                CopyError::Source(e) => BackupError::Read {
+                CopyError::Source(source) => BackupError::Read {
                     store: self.path().to_path_buf(),
-                    reason: e.to_string(),
+                    source,
                 },
-                CopyError::Destination(e) => BackupError::Write {
+                CopyError::Destination(source) => BackupError::Write {
                     path: path.to_path_buf(),
-                    reason: e.to_string(),
+                    source,
                 },
             })??,
             Err(_) => {

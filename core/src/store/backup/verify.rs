@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::files::sha256_file;
 use super::restore::{RestoreError, RestoreOptions, restore};
+use crate::error::Chain;
 use crate::id::{NodeName, RecordId};
 use crate::record::{Header, RecordKind};
 use crate::roles::NodeRole;
@@ -64,12 +65,12 @@ impl VerifyReport {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum VerifyError {
-    #[error("cannot read the snapshot {path}: {source}")]
+    #[error("cannot read the snapshot {path}")]
     Snapshot {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot use the scratch directory {path}: {source}")]
+    #[error("cannot use the scratch directory {path}")]
     Scratch {
         path: PathBuf,
         source: std::io::Error,
@@ -134,7 +135,7 @@ pub fn verify_snapshot(
             } else {
                 report.sha256 = sha256_file(snapshot).ok().map(|(sha, _)| sha);
             }
-            report.problem(e.to_string());
+            report.problem(Chain(&e).to_string());
             progress(VERIFY_STEPS, VERIFY_STEPS);
             return Ok(report);
         }
@@ -150,7 +151,7 @@ pub fn verify_snapshot(
     let store = match opened {
         Ok(Ok(store)) => store,
         Ok(Err(e)) => {
-            report.problem(format!("the restored store does not open: {e}"));
+            report.problem(format!("the restored store does not open: {}", Chain(&e)));
             return Ok(report);
         }
         Err(_) => {
@@ -199,14 +200,14 @@ fn check_store(store: &Store, report: &mut VerifyReport, progress: &dyn Fn(u64, 
     let stored_heads = match all_heads(store) {
         Ok(h) => h,
         Err(e) => {
-            report.problem(format!("the doc_heads table cannot be read: {e}"));
+            report.problem(format!("the doc_heads table cannot be read: {}", Chain(&e)));
             Default::default()
         }
     };
     let feed = match store.feed_since(0, usize::MAX) {
         Ok(feed) => feed,
         Err(e) => {
-            report.problem(format!("the feed cannot be read: {e}"));
+            report.problem(format!("the feed cannot be read: {}", Chain(&e)));
             Vec::new()
         }
     };
@@ -216,7 +217,7 @@ fn check_store(store: &Store, report: &mut VerifyReport, progress: &dyn Fn(u64, 
         match store.ids_of_kind(kind) {
             Ok(ids) => by_kind.push((kind, ids)),
             Err(e) => {
-                report.problem(format!("the {kind} index cannot be read: {e}"));
+                report.problem(format!("the {kind} index cannot be read: {}", Chain(&e)));
                 by_kind.push((kind, Vec::new()));
             }
         }
@@ -262,8 +263,8 @@ fn check_store(store: &Store, report: &mut VerifyReport, progress: &dyn Fn(u64, 
     }
     match store.verify_audit() {
         Ok(Ok(n)) => report.audit_entries = n,
-        Ok(Err(e)) => report.problem(format!("the audit chain is broken: {e}")),
-        Err(e) => report.problem(format!("the audit chain cannot be read: {e}")),
+        Ok(Err(e)) => report.problem(format!("the audit chain is broken: {}", Chain(&e))),
+        Err(e) => report.problem(format!("the audit chain cannot be read: {}", Chain(&e))),
     }
     match store.range_report() {
         Ok(ranges) => {
@@ -292,7 +293,10 @@ fn check_store(store: &Store, report: &mut VerifyReport, progress: &dyn Fn(u64, 
                 }
             }
         }
-        Err(e) => report.problem(format!("the number-range report cannot be made: {e}")),
+        Err(e) => report.problem(format!(
+            "the number-range report cannot be made: {}",
+            Chain(&e)
+        )),
     }
     progress(total, total);
 }
@@ -326,11 +330,16 @@ fn check_record(
                 None => format!("record {id} is in the feed but is not stored"),
             });
         }
-        Err(e) => return Some(format!("record {id} cannot be loaded: {e}")),
+        Err(e) => return Some(format!("record {id} cannot be loaded: {}", Chain(&e))),
     };
     let header = match Header::of(&*doc) {
         Ok(h) => h,
-        Err(e) => return Some(format!("record {id} has an unreadable header: {e}")),
+        Err(e) => {
+            return Some(format!(
+                "record {id} has an unreadable header: {}",
+                Chain(&e)
+            ));
+        }
     };
     if header.id != id {
         return Some(format!(
