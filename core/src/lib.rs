@@ -15,6 +15,9 @@ pub mod rules;
 pub mod status;
 pub mod store;
 
+#[cfg(test)]
+mod test_support;
+
 pub use automerge;
 pub use clock::{Clock, Date, ManualClock, SystemClock, UnixMs};
 pub use id::{EpisodeId, NodeName, OperatorName, RecordId};

@@ -31,7 +31,7 @@ use serde::Serialize;
 use crate::id::RecordId;
 use crate::numbers::{IssuedNumber, Series};
 use crate::record::{Header, RecordKind};
-use crate::roles::Operator;
+use crate::roles::{DeskRole, Operator};
 use crate::rules::RuleError;
 use crate::status::Stamp;
 pub(crate) use crate::store::set_field;
@@ -70,19 +70,34 @@ impl Warning {
     }
 }
 
+/// Refuses `who` unless its desk writes records of `kind`.
 pub(crate) fn permit(
     who: &Operator,
     kind: RecordKind,
     action: &'static str,
 ) -> Result<(), RuleError> {
-    if who.desk.may_write(kind) {
-        Ok(())
-    } else {
-        Err(RuleError::NotPermitted {
-            desk: who.desk,
-            action,
-            kind,
-        })
+    who.desk
+        .may_write(kind)
+        .then_some(())
+        .ok_or_else(|| not_permitted(who, kind, action))
+}
+
+/// Refuses `who` unless it works at the admin desk (the information department).
+pub(crate) fn admin_only(
+    who: &Operator,
+    kind: RecordKind,
+    action: &'static str,
+) -> Result<(), RuleError> {
+    (who.desk == DeskRole::Admin)
+        .then_some(())
+        .ok_or_else(|| not_permitted(who, kind, action))
+}
+
+fn not_permitted(who: &Operator, kind: RecordKind, action: &'static str) -> RuleError {
+    RuleError::NotPermitted {
+        desk: who.desk,
+        action,
+        kind,
     }
 }
 

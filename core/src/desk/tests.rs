@@ -12,7 +12,7 @@ use crate::roles::{DeskRole, NodeRole, Operator};
 use crate::rules::RuleError;
 use crate::status::{ChargeStatus, InvoiceStatus, PrescriptionStatus, StatusError, VisitStatus};
 use crate::store::Store;
-use crate::store::test_support::temp_store;
+use crate::test_support::{catalogs, temp_store};
 
 fn op(name: &str, desk: DeskRole) -> Operator {
     Operator::new(OperatorName::new(name).expect("valid"), desk)
@@ -24,18 +24,6 @@ fn admin() -> Operator {
 
 fn node(n: &str) -> NodeName {
     NodeName::new(n).expect("valid")
-}
-
-fn catalogs() -> CatalogImport {
-    CatalogImport {
-        drugs: Some(parse_drugs(include_str!("../../../data/drugs.csv")).expect("drugs")),
-        services: Some(
-            parse_services(include_str!("../../../data/services.csv")).expect("services"),
-        ),
-        departments: Some(
-            parse_departments(include_str!("../../../data/departments.csv")).expect("departments"),
-        ),
-    }
 }
 
 /// A window store with the catalogs (copied from a central store, as replication would).

@@ -20,10 +20,10 @@ use super::reviews::{put_review, reviews_in};
 use super::target::Target;
 use super::value;
 use crate::WriteError;
-use crate::desk::{Saved, set_field};
+use crate::desk::{Saved, admin_only, set_field};
 use crate::id::RecordId;
 use crate::record::{Header, Patient, Prescription, RecordKind};
-use crate::roles::{DeskRole, Operator};
+use crate::roles::Operator;
 use crate::rules::RuleError;
 use crate::store::{ReadError, RecordDamage, Store, Tx};
 
@@ -40,18 +40,6 @@ pub enum Resolution {
     Confirm,
     /// Duplicate patients: they are different people; keep both records.
     KeepSeparate,
-}
-
-fn admin_only(who: &Operator, kind: RecordKind, action: &'static str) -> Result<(), RuleError> {
-    if who.desk == DeskRole::Admin {
-        Ok(())
-    } else {
-        Err(RuleError::NotPermitted {
-            desk: who.desk,
-            action,
-            kind,
-        })
-    }
 }
 
 fn not_open(id: &str) -> RuleError {

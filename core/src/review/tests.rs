@@ -12,8 +12,8 @@ use super::*;
 use crate::WriteError;
 use crate::clock::{Date, ManualClock};
 use crate::desk::{
-    CatalogImport, NewCharge, NewChargeLine, NewPatient, NewPrescription, NewPrescriptionItem,
-    NewVisit, PatientEdit, Settlement, parse_departments, parse_drugs, parse_services,
+    NewCharge, NewChargeLine, NewPatient, NewPrescription, NewPrescriptionItem, NewVisit,
+    PatientEdit, Settlement,
 };
 use crate::id::RecordId;
 use crate::id::{EpisodeId, OperatorName};
@@ -27,7 +27,7 @@ use crate::rules::RuleError;
 use crate::status::{PrescriptionStatus, VisitStatus};
 use crate::store::RemoteChanges;
 use crate::store::Store;
-use crate::store::test_support::temp_store;
+use crate::test_support::{catalogs, temp_store};
 
 const NID: &str = "11010519491231002X";
 
@@ -37,18 +37,6 @@ fn op(name: &str, desk: DeskRole) -> Operator {
 
 fn admin() -> Operator {
     op("info1", DeskRole::Admin)
-}
-
-fn catalogs() -> CatalogImport {
-    CatalogImport {
-        drugs: Some(parse_drugs(include_str!("../../../data/drugs.csv")).expect("drugs")),
-        services: Some(
-            parse_services(include_str!("../../../data/services.csv")).expect("services"),
-        ),
-        departments: Some(
-            parse_departments(include_str!("../../../data/departments.csv")).expect("departments"),
-        ),
-    }
 }
 
 /// Copies every record of `from` into `to` through the merge API, as replication would.

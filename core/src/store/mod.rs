@@ -178,23 +178,4 @@ pub(crate) fn audit_event(
 }
 
 #[cfg(test)]
-pub(crate) mod test_support {
-    use super::*;
-    use crate::clock::ManualClock;
-
-    /// A store in a temporary directory with a manual clock at 2026-11-25 09:00 (UTC+8).
-    pub(crate) fn temp_store(
-        node: &str,
-        role: NodeRole,
-    ) -> (tempfile::TempDir, Store, ManualClock) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let clock = ManualClock::new(1_795_568_400_000);
-        let mut opts = StoreOptions::new(NodeName::new(node).expect("valid node"), role);
-        opts.clock = Arc::new(clock.clone());
-        let store = Store::open(dir.path().join("store.redb"), opts).expect("open store");
-        (dir, store, clock)
-    }
-}
-
-#[cfg(test)]
 mod tests;

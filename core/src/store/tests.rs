@@ -6,30 +6,21 @@ use std::sync::Arc;
 use redb::ReadableTable;
 
 use super::tables::{self, meta_keys};
-use super::test_support::temp_store;
 use super::*;
 use crate::desk::{NewPatient, Saved};
-use crate::id::OperatorName;
 use crate::record::RecordKind;
-use crate::record::{InsuranceType, Patient, Sex};
-use crate::roles::{DeskRole, Operator};
+use crate::record::{Patient, Sex};
+use crate::roles::Operator;
+use crate::test_support::{new_patient, registrar, temp_store};
 
 fn reg() -> Operator {
-    Operator::new(
-        OperatorName::new("reg1").expect("valid"),
-        DeskRole::Registration,
-    )
+    registrar()
 }
 
 fn patient(name: &str) -> NewPatient {
     NewPatient {
-        patient_no: None,
-        name: name.into(),
         sex: Sex::Male,
-        birth_date: "2018-01-02".parse().expect("valid"),
-        phone: "13900000000".into(),
-        national_id: None,
-        insurance: InsuranceType::SelfPay,
+        ..new_patient(name)
     }
 }
 

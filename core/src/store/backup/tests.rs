@@ -11,30 +11,11 @@ use redb::{ReadableDatabase, TableHandle};
 
 use super::files::sha256_file;
 use super::*;
-use crate::desk::NewPatient;
 use crate::id::{NodeName, OperatorName, RecordId};
-use crate::record::{InsuranceType, Patient, RecordKind, Sex};
+use crate::record::{Patient, RecordKind};
 use crate::roles::{DeskRole, NodeRole, Operator};
 use crate::store::{Store, StoreOptions};
-
-fn reg() -> Operator {
-    Operator::new(
-        OperatorName::new("reg1").expect("valid"),
-        DeskRole::Registration,
-    )
-}
-
-fn patient(name: &str) -> NewPatient {
-    NewPatient {
-        patient_no: None,
-        name: name.into(),
-        sex: Sex::Female,
-        birth_date: "2018-01-02".parse().expect("valid"),
-        phone: "13900000000".into(),
-        national_id: None,
-        insurance: InsuranceType::SelfPay,
-    }
-}
+use crate::test_support::{new_patient as patient, registrar as reg};
 
 fn node(name: &str) -> NodeName {
     NodeName::new(name).expect("valid")
