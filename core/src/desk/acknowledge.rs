@@ -13,7 +13,7 @@ use crate::store::Store;
 pub const ACK_BATCH: usize = 512;
 
 impl Store {
-    /// On central: stamps up to [`ACK_BATCH`] emergency records it holds as received. The
+    /// On central: stamps up to `ACK_BATCH` (512) emergency records it holds as received. The
     /// stamps replicate to every node. Returns how many were stamped.
     pub fn acknowledge_emergency_records(
         &self,

@@ -1,5 +1,5 @@
 //! Desk operations: what registration, cashier, pharmacy, triage and doctors do, as
-//! operations on a [`Store`]. Each one checks the desk's permission, validates its input
+//! operations on a [`Store`](crate::Store). Each one checks the desk's permission, validates its input
 //! against the records and the rules, and only then writes, in one durable commit. The
 //! returned [`Saved`] means the commit has returned.
 

@@ -75,7 +75,8 @@ impl Store {
         Ok(v.map(|v| String::from_utf8_lossy(v.value()).into_owned()))
     }
 
-    /// This store's incarnation (see [`meta_keys::INCARNATION`]).
+    /// This store's incarnation: random, made when the store is created or restored, so that
+    /// peers that see it change know the store lost or regained history.
     pub fn incarnation(&self) -> Result<String, ReadError> {
         Ok(self.meta_text(meta_keys::INCARNATION)?.unwrap_or_default())
     }

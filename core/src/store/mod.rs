@@ -11,11 +11,11 @@
 //! - Memory does not grow with the number of records: documents are loaded on demand through a
 //!   bounded cache.
 //!
-//! Map: [`open`] opens and checks a file; [`writer`] is the group-commit thread; [`tx`] is one
-//! batch's transaction (records, feed, audit), kept in line by [`index`] and
-//! [`patient_index`]; [`apply`] merges peers' changes; [`replication`] is what the protocol
-//! reads; [`read`] serves readers; [`ledger`] and [`meta`] hold the number ledger and the
-//! node's own state; [`backup`] takes, restores and checks snapshots.
+//! Map: `open` opens and checks a file; `writer` is the group-commit thread; `tx` is one
+//! batch's transaction (records, feed, audit), kept in line by `index` and
+//! `patient_index`; `apply` merges peers' changes; `replication` is what the protocol
+//! reads; `read` serves readers; `ledger` and `meta` hold the number ledger and the
+//! node's own state; `backup` takes, restores and checks snapshots.
 
 mod apply;
 mod audit;

@@ -108,7 +108,7 @@ pub(crate) fn names() -> Vec<String> {
     }
 }
 
-/// Heads as stored in [`DOC_HEADS`] and [`PEER_HEADS`]: concatenated 32-byte hashes.
+/// Heads as stored in the `doc_heads` and `peer_heads` tables: concatenated 32-byte hashes.
 pub fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
     heads.iter().flat_map(|h| h.0).collect()
 }
