@@ -364,3 +364,56 @@ fn changes_short_of_the_senders_heads_are_reported_missing_not_applied() {
         "the cursor stays before the damaged record"
     );
 }
+
+/// Errors keep what they rest on as their source and never repeat it in their own text; the
+/// chain says everything once.
+#[test]
+fn errors_keep_their_source_and_say_it_once() {
+    use std::error::Error as _;
+
+    use crate::error::Chain;
+
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("s.redb");
+    create_some(&path, 3);
+    let good = std::fs::read(&path).expect("read");
+    let cut = dir.path().join("cut.redb");
+    std::fs::write(&cut, &good[..good.len() / 2]).expect("write");
+    let err = Store::open(&cut, opts("W01")).expect_err("a truncated file is refused");
+    assert!(matches!(err, OpenError::Corrupt { .. }), "{err:?}");
+    let source = err.source().expect("the damage is the source").to_string();
+    assert!(!err.to_string().contains(&source), "{err} repeats {source}");
+    assert_eq!(
+        Chain(&err).to_string(),
+        format!("{err}: {}", Chain(err.source().expect("source")))
+    );
+
+    // A peer's undecodable bytes: the refusal keeps the decoder's error, and the audit trail
+    // and the outcome sent back say the whole chain.
+    let (_dir, store, _) = temp_store("W02", NodeRole::Window);
+    let peer = NodeName::new("W01").expect("valid");
+    let id = RecordId::generate();
+    let junk = vec![RemoteChanges {
+        id,
+        bytes: b"garbage".to_vec(),
+    }];
+    let out = store
+        .apply_remote(&peer, junk, |_, _| Ok(()))
+        .expect("apply");
+    let reason = &out.rejected[0].reason;
+    assert!(matches!(reason, Refusal::Undecodable { .. }), "{reason:?}");
+    let decoder = reason.source().expect("the decoder's error").to_string();
+    assert_eq!(reason.to_string(), "undecodable changes");
+    assert_eq!(reason.detail(), format!("undecodable changes: {decoder}"));
+    let json = serde_json::to_value(&out.rejected[0]).expect("json");
+    assert_eq!(json["reason"], reason.detail());
+    let audit = store.audit_entries(1, 10).expect("audit");
+    let refusal = audit
+        .iter()
+        .find(|e| e.action == "sync.reject")
+        .expect("the refusal is audited");
+    assert_eq!(
+        refusal.detail.as_deref(),
+        Some(format!("undecodable: {}", reason.detail()).as_str())
+    );
+}
