@@ -8,7 +8,7 @@ use crate::desk::{CatalogImport, NewPatient, parse_departments, parse_drugs, par
 use crate::id::{NodeName, OperatorName};
 use crate::record::{InsuranceType, Sex};
 use crate::roles::{DeskRole, NodeRole, Operator};
-use crate::store::{Store, StoreOptions};
+use crate::store::{RemoteChanges, Store, StoreOptions};
 
 /// A store in a temporary directory with a manual clock at 2026-11-25 09:00 (UTC+8).
 pub(crate) fn temp_store(node: &str, role: NodeRole) -> (tempfile::TempDir, Store, ManualClock) {
@@ -50,4 +50,21 @@ pub(crate) fn catalogs() -> CatalogImport {
             parse_departments(include_str!("../../data/departments.csv")).expect("departments"),
         ),
     }
+}
+
+/// Copies every record of `from` into `to` through the merge API, as replication would.
+pub(crate) fn copy_all(from: &Store, to: &Store) {
+    let items: Vec<_> = from
+        .feed_since(0, usize::MAX)
+        .expect("feed")
+        .into_iter()
+        .map(|(_, id)| RemoteChanges {
+            id,
+            bytes: from.doc(id).expect("doc").expect("present").save(),
+        })
+        .collect();
+    let out = to
+        .apply_remote(from.node(), items, |_, _| Ok(()))
+        .expect("apply");
+    assert!(out.rejected.is_empty(), "{:?}", out.rejected);
 }

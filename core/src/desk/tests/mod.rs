@@ -12,7 +12,7 @@ use crate::roles::{DeskRole, NodeRole, Operator};
 use crate::rules::RuleError;
 use crate::status::{ChargeStatus, InvoiceStatus, PrescriptionStatus, StatusError, VisitStatus};
 use crate::store::Store;
-use crate::test_support::{catalogs, temp_store};
+use crate::test_support::{catalogs, copy_all, temp_store};
 
 mod catalogs;
 mod emergency;
@@ -40,23 +40,6 @@ fn window() -> (tempfile::TempDir, Store, ManualClock) {
         .expect("import");
     copy_all(&central, &store);
     (dir, store, clock)
-}
-
-/// Copies every record of `from` into `to` through the merge API.
-fn copy_all(from: &Store, to: &Store) {
-    let items: Vec<_> = from
-        .feed_since(0, usize::MAX)
-        .expect("feed")
-        .into_iter()
-        .map(|(_, id)| crate::store::RemoteChanges {
-            id,
-            bytes: from.doc(id).expect("doc").expect("present").save(),
-        })
-        .collect();
-    let out = to
-        .apply_remote(from.node(), items, |_, _| Ok(()))
-        .expect("apply");
-    assert!(out.rejected.is_empty(), "{:?}", out.rejected);
 }
 
 fn new_patient(name: &str) -> NewPatient {

@@ -25,9 +25,8 @@ use crate::record::{Patient, RecordKind};
 use crate::roles::{DeskRole, NodeRole, Operator};
 use crate::rules::RuleError;
 use crate::status::{PrescriptionStatus, VisitStatus};
-use crate::store::RemoteChanges;
 use crate::store::Store;
-use crate::test_support::{catalogs, temp_store};
+use crate::test_support::{catalogs, copy_all, temp_store};
 
 mod duplicates;
 mod fields;
@@ -42,23 +41,6 @@ fn op(name: &str, desk: DeskRole) -> Operator {
 
 fn admin() -> Operator {
     op("info1", DeskRole::Admin)
-}
-
-/// Copies every record of `from` into `to` through the merge API, as replication would.
-fn copy_all(from: &Store, to: &Store) {
-    let items: Vec<_> = from
-        .feed_since(0, usize::MAX)
-        .expect("feed")
-        .into_iter()
-        .map(|(_, id)| RemoteChanges {
-            id,
-            bytes: from.doc(id).expect("doc").expect("present").save(),
-        })
-        .collect();
-    let out = to
-        .apply_remote(from.node(), items, |_, _| Ok(()))
-        .expect("apply");
-    assert!(out.rejected.is_empty(), "{:?}", out.rejected);
 }
 
 fn sync(a: &Store, b: &Store) {
