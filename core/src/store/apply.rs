@@ -5,7 +5,7 @@
 //! peer and audited as `sync.reject`.
 
 use automerge::sync::{self, SyncDoc};
-use automerge::{Automerge, ChangeHash, ReadDoc};
+use automerge::{ChangeHash, ReadDoc};
 use serde::Serialize;
 
 use super::audit::AuditEvent;
@@ -112,9 +112,7 @@ impl Tx<'_> {
     ) -> Result<ApplyResult, WriteError> {
         let id = item.id;
         let existing = self.doc(id)?.map(|d| d.clone());
-        let mut candidate = existing
-            .clone()
-            .unwrap_or_else(|| Automerge::new().with_actor(self.shared().actor.clone()));
+        let mut candidate = existing.clone().unwrap_or_else(|| self.blank_doc());
         let old_heads = candidate.get_heads();
         // Automerge's decoder can panic on some malformed input instead of returning an
         // error (found by fuzzing): a peer's bytes must never panic the node, so a panic

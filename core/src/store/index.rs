@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::ops::Bound;
 
 use automerge::{ROOT, ReadDoc};
-use redb::{ReadableTable, ReadableTableMetadata};
+use redb::ReadableTable;
 
 use super::error::{ReadError, RecordDamage, StorageContext, WriteError};
 use super::tables::{self, Id};
@@ -172,13 +172,6 @@ impl Store {
     pub fn unreconciled(&self) -> Result<Vec<RecordId>, ReadError> {
         let t = self.table(tables::UNRECONCILED)?;
         collect_ids(t.iter().ctx("reading an index")?, |k: Id| k)
-    }
-
-    /// How many records central has not yet acknowledged.
-    pub(super) fn unreconciled_count(&self) -> Result<u64, ReadError> {
-        self.table(tables::UNRECONCILED)?
-            .len()
-            .ctx("reading an index")
     }
 
     /// Calls `f` with every record of `kind` (created at or after `since_ms`), oldest first,

@@ -171,7 +171,8 @@ impl Store {
     }
 
     pub fn stats(&self) -> Result<StoreStats, ReadError> {
-        let by_kind = self.table(tables::BY_KIND)?;
+        let txn = self.read_txn()?;
+        let by_kind = txn.open_table(tables::BY_KIND).ctx("reading an index")?;
         let mut records_by_kind = Vec::new();
         let mut records = 0;
         for kind in RecordKind::ALL {
@@ -182,8 +183,14 @@ impl Store {
             records += n;
             records_by_kind.push((kind, n));
         }
-        let audit_entries = self
-            .table(tables::AUDIT)?
+        let unreconciled = txn
+            .open_table(tables::UNRECONCILED)
+            .ctx("reading an index")?
+            .len()
+            .ctx("reading an index")?;
+        let audit_entries = txn
+            .open_table(tables::AUDIT)
+            .ctx("reading the audit trail")?
             .len()
             .ctx("reading the audit trail")?;
         let feed_seq = self
@@ -197,7 +204,7 @@ impl Store {
         Ok(StoreStats {
             records_by_kind,
             records,
-            unreconciled: self.unreconciled_count()?,
+            unreconciled,
             feed_seq,
             audit_entries,
             file_bytes,

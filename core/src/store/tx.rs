@@ -104,8 +104,9 @@ impl<'a> Tx<'a> {
         self.w
     }
 
-    pub(super) fn shared(&self) -> &'a Shared {
-        self.shared
+    /// An empty document written by this node's actor.
+    pub(super) fn blank_doc(&self) -> Automerge {
+        Automerge::new().with_actor(self.shared.actor.clone())
     }
 
     pub(crate) fn node(&self) -> &NodeName {
@@ -207,7 +208,7 @@ impl<'a> Tx<'a> {
         if self.doc(id)?.is_some() {
             return Err(RuleError::invalid("id", format!("record {id} already exists")).into());
         }
-        let mut doc = Automerge::new().with_actor(self.shared.actor.clone());
+        let mut doc = self.blank_doc();
         let opts = self.commit_options(who, action);
         doc.transact_with(|_| opts, |tx| autosurgeon::reconcile(tx, record))
             .map_err(|f| WriteError::Aborted {
