@@ -4,6 +4,7 @@
 
 pub mod clock;
 pub mod desk;
+pub mod error;
 pub mod id;
 pub mod money;
 pub mod numbers;
@@ -14,6 +15,9 @@ pub mod rules;
 pub mod status;
 pub mod store;
 
+#[cfg(test)]
+mod test_support;
+
 pub use automerge;
 pub use clock::{Clock, Date, ManualClock, SystemClock, UnixMs};
 pub use id::{EpisodeId, NodeName, OperatorName, RecordId};
@@ -21,5 +25,4 @@ pub use money::Fen;
 pub use record::{Record, RecordKind};
 pub use roles::{DeskRole, NodeRole, Operator};
 pub use rules::RuleError;
-pub use store::writer_error::WriteError;
-pub use store::{OpenError, ReadError, Store, StoreOptions};
+pub use store::{OpenError, ReadError, Store, StoreOptions, WriteError};

@@ -1,7 +1,7 @@
 //! The rules that hold at the desks, during an outage and after: each refusal is a typed
 //! error whose message tells the person at the desk what was wrong.
 
-use crate::id::{EpisodeId, RecordId};
+use crate::id::{EpisodeId, NameError, RecordId};
 use crate::numbers::NumberError;
 use crate::record::RecordKind;
 use crate::roles::DeskRole;
@@ -31,6 +31,9 @@ pub enum RuleError {
     Status(#[from] StatusError),
     #[error(transparent)]
     Number(#[from] NumberError),
+    /// A name made from others (an episode id from the node's name) is not a valid name.
+    #[error(transparent)]
+    Name(#[from] NameError),
     #[error("the {catalog} catalog has not reached this node yet; it comes from central")]
     CatalogMissing { catalog: &'static str },
     #[error("{code:?} is not in the {catalog} catalog")]

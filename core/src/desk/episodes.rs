@@ -18,8 +18,7 @@ use crate::id::{EpisodeId, RecordId};
 use crate::record::{CatalogKind, Episode, EpisodeNode, RecordKind, catalog_id};
 use crate::roles::Operator;
 use crate::rules::{RuleError, check_text};
-use crate::store::tables::meta_keys;
-use crate::store::{ReadError, Store, Tx, audit_event};
+use crate::store::{EpisodeInfo, ReadError, Store, Tx, audit_event};
 
 /// The outage grades of the emergency plans, by duration.
 pub fn grade(duration_ms: i64) -> &'static str {
@@ -119,10 +118,11 @@ impl Tx<'_> {
                 set_field(t, "nodes", &nodes)
             })?;
         }
-        let now = self.now_ms().to_string();
-        self.set_meta(meta_keys::EPISODE, Some(episode.episode_id.as_str()))?;
-        self.set_meta("episode.reason", Some(&episode.reason))?;
-        self.set_meta("episode.started_ms", Some(&now))?;
+        self.set_episode(Some(&EpisodeInfo {
+            id: episode.episode_id.clone(),
+            reason: episode.reason.clone(),
+            started_ms: self.now_ms(),
+        }))?;
         self.audit(audit_event(
             who,
             "episode.enter",
@@ -162,9 +162,7 @@ impl Tx<'_> {
             })?;
         }
         if let Some(current) = self.episode()? {
-            self.set_meta(meta_keys::EPISODE, None)?;
-            self.set_meta("episode.reason", None)?;
-            self.set_meta("episode.started_ms", None)?;
+            self.set_episode(None)?;
             self.audit(audit_event(
                 who,
                 "episode.leave",
@@ -217,7 +215,7 @@ impl Store {
                 minute % 60,
                 tx.node()
             ))
-            .map_err(|e| RuleError::invalid("episode", e.to_string()))?;
+            .map_err(RuleError::from)?;
             let mut header = tx.new_header(RecordKind::Episode, &who)?;
             header.episode = Some(id.clone());
             let mut nodes = BTreeMap::new();

@@ -3,8 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use redb::{ReadableDatabase, ReadableTable};
-
 use super::Saved;
 use crate::WriteError;
 use crate::id::{NodeName, RecordId};
@@ -16,19 +14,7 @@ use crate::record::{Invoice, Lease, LeasedRange, RecordKind};
 use crate::roles::{DeskRole, NodeRole, Operator};
 use crate::rules::RuleError;
 use crate::store::audit_event;
-use crate::store::tables::{LESSOR, NUMBERS, RANGES};
-use crate::store::{ReadError, StorageContext, Store, Tx};
-
-fn decode<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, ReadError> {
-    serde_json::from_slice(bytes).map_err(|e| ReadError::Undecodable {
-        what: what.to_owned(),
-        reason: e.to_string(),
-    })
-}
-
-fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_vec(value).unwrap_or_default()
-}
+use crate::store::{AbortCause, ReadError, Store, Tx};
 
 /// Where a lessor's numbers start. Central and the standby lease from disjoint halves of the
 /// number space, so that the standby acting as primary during an outage can never hand out a
@@ -43,52 +29,18 @@ pub fn lessor_base(role: NodeRole) -> u64 {
 /// First number the standby leases.
 pub const STANDBY_LESSOR_BASE: u64 = 500_000_001;
 
-impl Tx<'_> {
-    pub(crate) fn ranges(&self) -> Result<Vec<RangeState>, ReadError> {
-        let t = self.r().open_table(RANGES).ctx("reading number ranges")?;
-        let mut out = Vec::new();
-        for entry in t.iter().ctx("reading number ranges")? {
-            let (_, v) = entry.ctx("reading number ranges")?;
-            out.push(decode("number range", v.value())?);
+fn check_lease_size(size: u64) -> Result<(), RuleError> {
+    if size == 0 || size > MAX_LEASE {
+        return Err(NumberError::BadLeaseSize {
+            size,
+            max: MAX_LEASE,
         }
-        Ok(out)
+        .into());
     }
+    Ok(())
+}
 
-    fn put_range(&mut self, state: &RangeState) -> Result<(), ReadError> {
-        self.w()
-            .open_table(RANGES)
-            .ctx("writing number ranges")?
-            .insert(state.range.id.as_str(), encode(state).as_slice())
-            .ctx("writing number ranges")?;
-        Ok(())
-    }
-
-    fn number_use(&self, series: Series, number: u64) -> Result<Option<NumberUse>, ReadError> {
-        let t = self
-            .r()
-            .open_table(NUMBERS)
-            .ctx("reading the number ledger")?;
-        let v = t
-            .get((series.code(), number))
-            .ctx("reading the number ledger")?;
-        v.map(|v| decode("number ledger entry", v.value()))
-            .transpose()
-    }
-
-    fn put_number(
-        &mut self,
-        series: Series,
-        number: u64,
-        used: &NumberUse,
-    ) -> Result<(), ReadError> {
-        self.w()
-            .open_table(NUMBERS)
-            .ctx("writing the number ledger")?
-            .insert((series.code(), number), encode(used).as_slice())
-            .ctx("writing the number ledger")?;
-        Ok(())
-    }
-
+impl Tx<'_> {
     /// Hands out the next number of a series to `record`. Fails with nothing written when the
     /// node's ranges are used up.
     pub(crate) fn issue_number(
@@ -106,7 +58,11 @@ impl Tx<'_> {
         if let Some(existing) = self.number_use(series, number)? {
             // The cursor and the ledger disagree: never hand a number out twice.
             return Err(WriteError::Aborted {
-                reason: format!("{series} number {number} is already in the ledger ({existing:?})"),
+                cause: AbortCause::NumberInLedger {
+                    series,
+                    number,
+                    existing,
+                },
             });
         }
         let state = ranges[idx].clone();
@@ -182,20 +138,12 @@ impl Store {
             )
             .into());
         }
-        if size == 0 || size > MAX_LEASE {
-            return Err(RuleError::from(NumberError::BadLeaseSize {
-                size,
-                max: MAX_LEASE,
-            })
-            .into());
-        }
+        check_lease_size(size)?;
         let who = who.clone();
         self.write(move |tx| {
-            let start = {
-                let t = tx.r().open_table(LESSOR).ctx("reading the lessor cursor")?;
-                let v = t.get(series.code()).ctx("reading the lessor cursor")?;
-                v.map(|v| v.value()).unwrap_or(lessor_base(tx.opts().role))
-            };
+            let start = tx
+                .lessor_cursor(series)?
+                .unwrap_or(lessor_base(tx.opts().role));
             let end =
                 start
                     .checked_add(size - 1)
@@ -206,11 +154,7 @@ impl Store {
             let range =
                 NumberRange::new(series, holder, start, end, tx.node().clone(), tx.now_ms())
                     .map_err(RuleError::from)?;
-            tx.w()
-                .open_table(LESSOR)
-                .ctx("writing the lessor cursor")?
-                .insert(series.code(), end + 1)
-                .ctx("writing the lessor cursor")?;
+            tx.set_lessor_cursor(series, end + 1)?;
             tx.audit(audit_event(
                 &who,
                 "range.lease",
@@ -308,41 +252,15 @@ impl Store {
         })
     }
 
-    /// The ranges this node holds, with their cursors.
-    pub fn ranges(&self) -> Result<Vec<RangeState>, ReadError> {
-        let txn = self.shared.db.begin_read().ctx("beginning a read")?;
-        let t = txn.open_table(RANGES).ctx("reading number ranges")?;
-        let mut out: Vec<RangeState> = Vec::new();
-        for entry in t.iter().ctx("reading number ranges")? {
-            let (_, v) = entry.ctx("reading number ranges")?;
-            out.push(decode("number range", v.value())?);
-        }
-        out.sort_by_key(|r| (r.range.series, r.range.start));
-        Ok(out)
-    }
-
     /// Per range: numbers issued, voided and unused, with the proof that there are no gaps,
     /// no duplicates across every invoice this node holds, and no overlapping ranges.
     pub fn range_report(&self) -> Result<RangeReport, ReadError> {
         let ranges = self.ranges()?;
-        let txn = self.shared.db.begin_read().ctx("beginning a read")?;
-        let numbers = txn.open_table(NUMBERS).ctx("reading the number ledger")?;
-        let mut lines = Vec::new();
-        for state in &ranges {
-            let r = &state.range;
-            let mut ledger = Vec::new();
-            for entry in numbers
-                .range((r.series.code(), r.start)..=(r.series.code(), r.end))
-                .ctx("reading the number ledger")?
-            {
-                let (k, v) = entry.ctx("reading the number ledger")?;
-                ledger.push((
-                    k.value().1,
-                    decode::<NumberUse>("number ledger entry", v.value())?,
-                ));
-            }
-            lines.push(range_line(state, ledger.iter().map(|(n, u)| (*n, u))));
-        }
+        let lines = ranges
+            .iter()
+            .zip(self.ledger_entries(&ranges)?)
+            .map(|(state, ledger)| range_line(state, ledger.iter().map(|(n, u)| (*n, u))))
+            .collect();
         let mut overlapping = Vec::new();
         for (i, a) in ranges.iter().enumerate() {
             for b in &ranges[i + 1..] {
@@ -404,13 +322,7 @@ impl Store {
         series: Series,
         size: u64,
     ) -> Result<Saved<Option<RecordId>>, WriteError> {
-        if size == 0 || size > MAX_LEASE {
-            return Err(RuleError::from(NumberError::BadLeaseSize {
-                size,
-                max: MAX_LEASE,
-            })
-            .into());
-        }
+        check_lease_size(size)?;
         let who = who.clone();
         self.write(move |tx| {
             let me = tx.node().clone();
@@ -449,11 +361,9 @@ impl Store {
                     continue;
                 };
                 let size = lease.size.clamp(1, MAX_LEASE);
-                let cursor = {
-                    let t = tx.r().open_table(LESSOR).ctx("reading the lessor cursor")?;
-                    let v = t.get(series.code()).ctx("reading the lessor cursor")?;
-                    v.map(|v| v.value()).unwrap_or(lessor_base(tx.opts().role))
-                };
+                let cursor = tx
+                    .lessor_cursor(series)?
+                    .unwrap_or(lessor_base(tx.opts().role));
                 // Never below a range this node is known to have leased already (a lessor
                 // restored from a backup learns its later leases back from the windows).
                 let me = tx.node().clone();
@@ -467,11 +377,7 @@ impl Store {
                     }
                 }
                 let end = start + size - 1;
-                tx.w()
-                    .open_table(LESSOR)
-                    .ctx("writing the lessor cursor")?
-                    .insert(series.code(), end + 1)
-                    .ctx("writing the lessor cursor")?;
+                tx.set_lessor_cursor(series, end + 1)?;
                 let granted = LeasedRange {
                     start,
                     end,

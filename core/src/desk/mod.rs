@@ -1,13 +1,14 @@
 //! Desk operations: what registration, cashier, pharmacy, triage and doctors do, as
-//! operations on a [`Store`]. Each one checks the desk's permission, validates its input
+//! operations on a [`Store`](crate::Store). Each one checks the desk's permission, validates its input
 //! against the records and the rules, and only then writes, in one durable commit. The
 //! returned [`Saved`] means the commit has returned.
 
+mod acknowledge;
 mod billing;
 mod catalog;
 mod episodes;
 mod ledger;
-mod mode;
+mod membership;
 mod patients;
 mod pharmacy;
 mod report;
@@ -17,20 +18,23 @@ pub use billing::{NewCharge, NewChargeLine, Settlement};
 pub use catalog::{CatalogImport, CsvError, parse_departments, parse_drugs, parse_services};
 pub use episodes::{EpisodeSummary, LeaveScope, grade};
 pub use ledger::{LeaseLine, STANDBY_LESSOR_BASE, lessor_base};
-pub use mode::EpisodeInfo;
 pub use patients::{NewPatient, PatientEdit};
 pub use pharmacy::{NewPrescription, NewPrescriptionItem, PharmacyEntry};
 pub use report::{CashierLine, CashierSummary, ReportMode};
 pub use visits::{NewVisit, QueueEntry};
+
+/// The episode this node is in (kept by the store).
+pub use crate::store::EpisodeInfo;
 
 use serde::Serialize;
 
 use crate::id::RecordId;
 use crate::numbers::{IssuedNumber, Series};
 use crate::record::{Header, RecordKind};
-use crate::roles::Operator;
+use crate::roles::{DeskRole, Operator};
 use crate::rules::RuleError;
 use crate::status::Stamp;
+pub(crate) use crate::store::set_field;
 use crate::store::{ReadError, Tx};
 
 /// A write that has been committed durably, with anything the desk should be told.
@@ -66,30 +70,35 @@ impl Warning {
     }
 }
 
+/// Refuses `who` unless its desk writes records of `kind`.
 pub(crate) fn permit(
     who: &Operator,
     kind: RecordKind,
     action: &'static str,
 ) -> Result<(), RuleError> {
-    if who.desk.may_write(kind) {
-        Ok(())
-    } else {
-        Err(RuleError::NotPermitted {
-            desk: who.desk,
-            action,
-            kind,
-        })
-    }
+    who.desk
+        .may_write(kind)
+        .then_some(())
+        .ok_or_else(|| not_permitted(who, kind, action))
 }
 
-/// Puts one top-level field of a record document.
-pub(crate) fn set_field(
-    t: &mut automerge::transaction::Transaction<'_>,
-    key: &str,
-    value: impl autosurgeon::Reconcile,
+/// Refuses `who` unless it works at the admin desk (the information department).
+pub(crate) fn admin_only(
+    who: &Operator,
+    kind: RecordKind,
+    action: &'static str,
 ) -> Result<(), RuleError> {
-    autosurgeon::reconcile_prop(t, automerge::ROOT, key, value)
-        .map_err(|e| RuleError::invalid(key, e.to_string()))
+    (who.desk == DeskRole::Admin)
+        .then_some(())
+        .ok_or_else(|| not_permitted(who, kind, action))
+}
+
+fn not_permitted(who: &Operator, kind: RecordKind, action: &'static str) -> RuleError {
+    RuleError::NotPermitted {
+        desk: who.desk,
+        action,
+        kind,
+    }
 }
 
 impl Tx<'_> {

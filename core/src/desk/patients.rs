@@ -9,7 +9,7 @@ use crate::id::RecordId;
 use crate::record::{InsuranceType, Patient, RecordKind, Sex};
 use crate::roles::Operator;
 use crate::rules::{RuleError, check_national_id, check_phone, check_text};
-use crate::store::{PatientQuery, Store, Tx};
+use crate::store::{Counter, PatientQuery, Store, Tx};
 
 /// A new patient, as entered at the registration desk.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -81,7 +81,7 @@ impl Store {
             let patient_no = match new.patient_no {
                 Some(no) => no,
                 None => {
-                    let n = tx.next_counter(crate::store::tables::meta_keys::PATIENT_COUNTER)?;
+                    let n = tx.next_counter(Counter::Patient)?;
                     format!("{}-{n:06}", tx.node())
                 }
             };

@@ -16,8 +16,7 @@ use crate::record::{CatalogKind, Department, Patient, RecordKind, Visit, catalog
 use crate::roles::Operator;
 use crate::rules::{RuleError, check_text};
 use crate::status::{Status, StatusLog, VisitStatus};
-use crate::store::put_stamp;
-use crate::store::tables::meta_keys;
+use crate::store::{Counter, put_stamp};
 use crate::store::{ReadError, Store};
 
 /// A registration, as entered at the registration desk.
@@ -100,7 +99,7 @@ impl Store {
                 warnings.extend(Warning::from_issued(&issued));
                 emergency_registration_no(issued.number)
             } else {
-                let n = tx.next_counter(meta_keys::REGISTRATION_COUNTER)?;
+                let n = tx.next_counter(Counter::Registration)?;
                 format!("{}-R{n:06}", tx.node())
             };
             let mut log = StatusLog::starting(VisitStatus::Registered, tx.stamp(&who));

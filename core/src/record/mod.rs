@@ -6,7 +6,7 @@
 //! `status_log` (see [`crate::status`]). A record is created by exactly one node, so each
 //! document has exactly one root created once; all later edits are field-level puts.
 
-mod glue;
+mod autosurgeon_impls;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -124,6 +124,13 @@ pub struct Header {
     pub created_ms: UnixMs,
     /// The emergency episode the record was created in ("YJ"), if any.
     pub episode: Option<EpisodeId>,
+}
+
+impl Header {
+    /// The header of a record document, whatever its kind.
+    pub fn of<D: autosurgeon::ReadDoc>(doc: &D) -> Result<Header, autosurgeon::HydrateError> {
+        autosurgeon::hydrate_prop(doc, automerge::ROOT, "header")
+    }
 }
 
 /// Typed access to one kind of record document.

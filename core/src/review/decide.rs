@@ -8,21 +8,24 @@
 //! document's `reviews` map and the audit trail (`review.resolve`, `review.confirm`,
 //! `review.keep_separate`, `review.merge`).
 
-use automerge::transaction::{Transactable, Transaction};
-use automerge::{ObjType, ROOT, ReadDoc, Value};
+use automerge::{ROOT, ReadDoc};
 use serde::{Deserialize, Serialize};
 
-use super::{
-    Conflict, ConflictKind, DispenseFact, REVIEWS_KEY, ReviewRecord, Target, dispense_fact,
-    duplicate_conflict, field_conflict, header_of, prescription_conflicts, reviews_in, value,
+use super::conflict::{Conflict, ConflictKind, ReviewRecord};
+use super::detect::{
+    DispenseFact, charge_conflicts, dispense_fact, duplicate_conflict, field_conflict,
+    prescription_conflicts,
 };
+use super::reviews::{put_review, reviews_in};
+use super::target::Target;
+use super::value;
 use crate::WriteError;
-use crate::desk::{Saved, set_field};
+use crate::desk::{Saved, admin_only, set_field};
 use crate::id::RecordId;
-use crate::record::{Patient, Prescription, RecordKind};
-use crate::roles::{DeskRole, Operator};
+use crate::record::{Header, Patient, Prescription, RecordKind};
+use crate::roles::Operator;
 use crate::rules::RuleError;
-use crate::store::{ReadError, Store, Tx};
+use crate::store::{ReadError, RecordDamage, Store, Tx};
 
 /// A reviewer's decision on a conflict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,18 +40,6 @@ pub enum Resolution {
     Confirm,
     /// Duplicate patients: they are different people; keep both records.
     KeepSeparate,
-}
-
-fn admin_only(who: &Operator, kind: RecordKind, action: &'static str) -> Result<(), RuleError> {
-    if who.desk == DeskRole::Admin {
-        Ok(())
-    } else {
-        Err(RuleError::NotPermitted {
-            desk: who.desk,
-            action,
-            kind,
-        })
-    }
 }
 
 fn not_open(id: &str) -> RuleError {
@@ -70,19 +61,6 @@ fn refuse_choice(kind: ConflictKind, choice: Resolution) -> RuleError {
     )
 }
 
-/// Puts a decision into a document's `reviews` map, creating the map if needed.
-fn put_review(t: &mut Transaction<'_>, review: &ReviewRecord) -> Result<(), RuleError> {
-    let fail = |e: String| RuleError::invalid(REVIEWS_KEY, e);
-    let map = match t.get(ROOT, REVIEWS_KEY) {
-        Ok(Some((Value::Object(ObjType::Map), id))) => id,
-        _ => t
-            .put_object(ROOT, REVIEWS_KEY, ObjType::Map)
-            .map_err(|e| fail(e.to_string()))?,
-    };
-    autosurgeon::reconcile_prop(t, map, review.conflict.as_str(), review)
-        .map_err(|e| fail(e.to_string()))
-}
-
 fn review_of(tx: &Tx<'_>, who: &Operator, c: &Conflict, decision: String) -> ReviewRecord {
     ReviewRecord {
         conflict: c.id.clone(),
@@ -95,13 +73,6 @@ fn review_of(tx: &Tx<'_>, who: &Operator, c: &Conflict, decision: String) -> Rev
         node: tx.node().clone(),
         at_ms: tx.now_ms(),
         evidence: c.fingerprint.clone(),
-    }
-}
-
-fn corrupt(id: RecordId) -> ReadError {
-    ReadError::Corrupt {
-        id,
-        reason: "no readable header".into(),
     }
 }
 
@@ -208,7 +179,8 @@ fn resolve_field(
     }
     .id();
     let doc = tx.doc(record)?.ok_or_else(|| not_open(&id))?;
-    let header = header_of(&*doc).ok_or_else(|| corrupt(record))?;
+    let header =
+        Header::of(&*doc).map_err(|e| ReadError::corrupt(record, RecordDamage::Header(e)))?;
     let conflict = field_conflict(doc, &header, field).ok_or_else(|| not_open(&id))?;
     let n = conflict.values.len();
     let index = match choice {
@@ -232,12 +204,11 @@ fn resolve_field(
         let chosen = {
             let all = t
                 .get_all(ROOT, field)
-                .map_err(|e| RuleError::invalid(field, e.to_string()))?;
+                .map_err(|e| WriteError::document(field, e))?;
             let (v, op) = all.get(index).ok_or_else(|| not_open(&review.conflict))?;
-            value::tree(t, v, op).map_err(|e| RuleError::invalid(field, e))?
+            value::tree(t, v, op).map_err(|e| WriteError::document(field, e))?
         };
-        value::put_tree(t, &ROOT, field, &chosen)
-            .map_err(|e| RuleError::invalid(field, e.to_string()))?;
+        value::put_tree(t, &ROOT, field, &chosen).map_err(|e| WriteError::document(field, e))?;
         put_review(t, &review)
     })?;
     Ok(Saved::new(review))
@@ -302,10 +273,11 @@ fn confirm_status(
         Vec::new()
     };
     let doc = tx.doc(record)?.ok_or_else(|| not_open(&id))?;
-    let header = header_of(&*doc).ok_or_else(|| corrupt(record))?;
+    let header =
+        Header::of(&*doc).map_err(|e| ReadError::corrupt(record, RecordDamage::Header(e)))?;
     let found = match header.kind {
         RecordKind::Prescription => prescription_conflicts(doc, &header, &dispenses),
-        RecordKind::Charge => super::charge_conflicts(doc, &header),
+        RecordKind::Charge => charge_conflicts(doc, &header),
         _ => Vec::new(),
     };
     let conflict = found

@@ -8,7 +8,7 @@ use automerge::transaction::{Transactable, Transaction};
 use automerge::{Automerge, AutomergeError, ObjId, ObjType, ReadDoc, ScalarValue, Value};
 use serde::Deserialize;
 
-use crate::store::actor_node;
+use crate::store::{DocumentError, actor_node};
 
 /// Deepest nesting read from a value (record values nest two or three levels).
 const MAX_DEPTH: usize = 16;
@@ -113,7 +113,11 @@ pub(crate) enum Tree {
 }
 
 /// Copies a value out of a document.
-pub(crate) fn tree<D: ReadDoc>(doc: &D, value: &Value<'_>, id: &ObjId) -> Result<Tree, String> {
+pub(crate) fn tree<D: ReadDoc>(
+    doc: &D,
+    value: &Value<'_>,
+    id: &ObjId,
+) -> Result<Tree, DocumentError> {
     tree_at(doc, value, id, 0)
 }
 
@@ -122,9 +126,9 @@ fn tree_at<D: ReadDoc>(
     value: &Value<'_>,
     id: &ObjId,
     depth: usize,
-) -> Result<Tree, String> {
+) -> Result<Tree, DocumentError> {
     if depth >= MAX_DEPTH {
-        return Err(format!("the value nests deeper than {MAX_DEPTH} levels"));
+        return Err(DocumentError::TooDeep { max: MAX_DEPTH });
     }
     Ok(match value {
         Value::Scalar(s) => Tree::Scalar(s.as_ref().clone()),
@@ -147,7 +151,7 @@ fn tree_at<D: ReadDoc>(
             }
             Tree::List(items)
         }
-        Value::Object(ObjType::Text) => Tree::Text(doc.text(id).map_err(|e| e.to_string())?),
+        Value::Object(ObjType::Text) => Tree::Text(doc.text(id)?),
     })
 }
 

@@ -13,27 +13,22 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::ops::Bound;
 
-use redb::ReadableDatabase;
 use serde::Serialize;
 
-use super::{Conflict, ConflictKind, ConflictStatus, MS_PER_DAY};
+use super::MS_PER_DAY;
+use super::conflict::{Conflict, ConflictKind, ConflictStatus};
 use crate::clock::{Date, UnixMs};
 use crate::id::{EpisodeId, RecordId};
 use crate::record::{Charge, Patient, Prescription, RecordKind, Visit};
 use crate::status::{PrescriptionStatus, VisitStatus};
-use crate::store::tables;
-use crate::store::{ReadError, StorageContext, Store};
+use crate::store::{ReadError, Store};
 
 /// Emergency records created within this many days are on the worklist.
 pub const EPISODE_LOOKBACK_DAYS: i64 = 30;
 
 /// Charges created within this many days are checked for a pending re-settlement.
 pub const RESETTLE_LOOKBACK_DAYS: i64 = 21;
-
-/// Most distinct episodes read from the episode index.
-const MAX_EPISODES: usize = 1000;
 
 /// What kind of after-work an item is, in the order the list shows them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -219,41 +214,6 @@ impl Store {
             counts,
             items,
         })
-    }
-
-    /// Records of every episode created at or after `since_ms`: a skip-scan of the episode
-    /// index (one range per episode).
-    fn episode_ids_since(&self, since_ms: i64) -> Result<BTreeSet<RecordId>, ReadError> {
-        let txn = self.shared.db.begin_read().ctx("beginning a read")?;
-        let t = txn.open_table(tables::BY_EPISODE).ctx("reading an index")?;
-        let mut out = BTreeSet::new();
-        let mut next: Option<String> = None;
-        let lowest = RecordId::lowest_at(since_ms).to_bytes();
-        for _ in 0..MAX_EPISODES {
-            // The next episode name after `next` (or the first).
-            let lower = match &next {
-                None => Bound::Unbounded,
-                Some(e) => Bound::Excluded((e.as_str(), [0xffu8; 16])),
-            };
-            let Some(entry) = t
-                .range::<(&str, [u8; 16])>((lower, Bound::Unbounded))
-                .ctx("reading an index")?
-                .next()
-            else {
-                break;
-            };
-            let (k, _) = entry.ctx("reading an index")?;
-            let episode = k.value().0.to_owned();
-            for entry in t
-                .range((episode.as_str(), lowest)..=(episode.as_str(), [0xffu8; 16]))
-                .ctx("reading an index")?
-            {
-                let (k, _) = entry.ctx("reading an index")?;
-                out.insert(RecordId::from_bytes(k.value().1));
-            }
-            next = Some(episode);
-        }
-        Ok(out)
     }
 
     fn patient_name(&self, id: RecordId) -> Option<String> {

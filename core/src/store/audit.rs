@@ -2,10 +2,13 @@
 //! and per number-range event, each entry hashing the one before it. Editing or deleting any
 //! entry breaks every hash after it, which `verify` reports.
 
+use redb::{ReadTransaction, ReadableTable};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::tables::{self, meta_keys};
 use crate::clock::UnixMs;
+use crate::error::Shared;
 use crate::id::{NodeName, RecordId};
 
 /// The hash before the first entry.
@@ -32,6 +35,30 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
+    /// The entry that follows entry `seq` (whose hash is `head`) in a chain, hashed.
+    pub(crate) fn next(
+        seq: u64,
+        head: &str,
+        at_ms: UnixMs,
+        node: NodeName,
+        event: AuditEvent,
+    ) -> AuditEntry {
+        let mut entry = AuditEntry {
+            seq: seq + 1,
+            at_ms,
+            node,
+            actor: event.actor,
+            action: event.action,
+            record: event.record,
+            changes: event.changes,
+            detail: event.detail,
+            prev_hash: head.to_owned(),
+            hash: String::new(),
+        };
+        entry.hash = entry.compute_hash();
+        entry
+    }
+
     /// The hash of everything in the entry but the hash itself.
     pub fn compute_hash(&self) -> String {
         let mut h = Sha256::new();
@@ -70,8 +97,12 @@ pub struct AuditEvent {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ChainError {
-    #[error("audit entry {seq} cannot be decoded: {reason}")]
-    Undecodable { seq: u64, reason: String },
+    #[error("audit entry {seq} cannot be decoded")]
+    Undecodable {
+        seq: u64,
+        #[source]
+        source: Shared<serde_json::Error>,
+    },
     #[error("audit entry {seq} is stored under key {key}")]
     Misplaced { seq: u64, key: u64 },
     #[error("audit entry {seq} does not follow entry {prev_seq}: its previous hash does not match")]
@@ -94,7 +125,7 @@ pub fn verify_chain<'a>(
         let entry: AuditEntry =
             serde_json::from_slice(bytes).map_err(|e| ChainError::Undecodable {
                 seq: key,
-                reason: e.to_string(),
+                source: e.into(),
             })?;
         if entry.seq != key {
             return Err(ChainError::Misplaced {
@@ -122,4 +153,23 @@ pub fn verify_chain<'a>(
         });
     }
     Ok(count)
+}
+
+/// Checks the whole audit chain of a database against the head its metadata records.
+pub(crate) fn check_chain(r: &ReadTransaction) -> Result<Result<u64, ChainError>, redb::Error> {
+    let head = r
+        .open_table(tables::META)?
+        .get(meta_keys::AUDIT_SEQ)?
+        .and_then(|v| std::str::from_utf8(v.value()).ok()?.parse().ok())
+        .unwrap_or(0);
+    let audit = r.open_table(tables::AUDIT)?;
+    let mut entries = Vec::new();
+    for entry in audit.iter()? {
+        let (k, v) = entry?;
+        entries.push((k.value(), v.value().to_vec()));
+    }
+    Ok(verify_chain(
+        entries.iter().map(|(k, v)| (*k, v.as_slice())),
+        head,
+    ))
 }

@@ -1,20 +1,21 @@
-//! Reads: documents on demand through the bounded cache, typed records, indexes, the feed,
-//! the audit chain and store statistics. Readers use their own read transaction and never
-//! wait for the writer.
+//! Reads: documents on demand through the bounded cache, typed records, the feed, the audit
+//! chain and store statistics. Readers use their own read transaction and never wait for the
+//! writer.
 
 use std::sync::Arc;
 
-use automerge::{Automerge, ROOT};
+use automerge::Automerge;
 use redb::{
     ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
 };
 use serde::Serialize;
 
-use super::audit::{AuditEntry, ChainError, verify_chain};
+use super::Store;
+use super::audit::{AuditEntry, ChainError, check_chain};
+use super::error::{ReadError, RecordDamage, StorageContext};
 use super::tables::{self, Id, meta_keys};
-use super::{ReadError, StorageContext, Store};
-use crate::id::{EpisodeId, RecordId};
-use crate::record::{Header, Patient, Record, RecordKind};
+use crate::id::RecordId;
+use crate::record::{Header, Record, RecordKind};
 
 /// Loads a document from its chunks. `None` if the record is not stored.
 pub(crate) fn load_doc(
@@ -35,52 +36,21 @@ pub(crate) fn load_doc(
     }
     Automerge::load(&bytes)
         .map(Some)
-        .map_err(|e| ReadError::Corrupt {
-            id,
-            reason: e.to_string(),
-        })
+        .map_err(|e| ReadError::corrupt(id, RecordDamage::Load(e)))
 }
 
-/// The search keys indexed for a patient: number, normalized name, national id, and the
-/// (name, birth date, phone) triple used to find duplicates.
-pub(crate) fn patient_keys(p: &Patient) -> Vec<(String, String)> {
-    let mut keys = vec![
-        ("no".to_owned(), p.patient_no.clone()),
-        ("name".to_owned(), normalize(&p.name)),
-        (
-            "person".to_owned(),
-            format!(
-                "{}|{}|{}",
-                normalize(&p.name),
-                p.birth_date,
-                digits(&p.phone)
-            ),
-        ),
-    ];
-    if let Some(nid) = &p.national_id {
-        keys.push(("nid".to_owned(), nid.to_ascii_uppercase()));
+/// A record of kind `T` from its document, or the kind it is instead.
+pub(super) fn hydrate_record<T: Record>(
+    id: RecordId,
+    doc: &Automerge,
+) -> Result<Result<T, RecordKind>, ReadError> {
+    let header = Header::of(doc).map_err(|e| ReadError::corrupt(id, RecordDamage::Header(e)))?;
+    if header.kind != T::KIND {
+        return Ok(Err(header.kind));
     }
-    keys
-}
-
-pub(crate) fn normalize(s: &str) -> String {
-    s.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase()
-}
-
-fn digits(s: &str) -> String {
-    s.chars().filter(char::is_ascii_digit).collect()
-}
-
-/// How to look a patient up.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PatientQuery {
-    Number(String),
-    /// A name or the start of one.
-    Name(String),
-    NationalId(String),
+    autosurgeon::hydrate(doc)
+        .map(Ok)
+        .map_err(|e| ReadError::corrupt(id, RecordDamage::Contents(e)))
 }
 
 /// Sizes and counts, for the status command.
@@ -96,11 +66,12 @@ pub struct StoreStats {
 }
 
 impl Store {
-    fn read_txn(&self) -> Result<ReadTransaction, ReadError> {
+    pub(super) fn read_txn(&self) -> Result<ReadTransaction, ReadError> {
         self.shared.db.begin_read().ctx("beginning a read")
     }
 
-    fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
+    /// One table, in a read transaction of its own.
+    pub(super) fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
         &self,
         def: redb::TableDefinition<K, V>,
     ) -> Result<ReadOnlyTable<K, V>, ReadError> {
@@ -110,10 +81,11 @@ impl Store {
     /// The document of a record, from the cache or the file.
     pub fn doc(&self, id: RecordId) -> Result<Option<Arc<Automerge>>, ReadError> {
         let generation = {
-            let mut cache = self.shared.cache.lock().map_err(|_| ReadError::Storage {
-                context: "reading the cache",
-                message: "a thread panicked while holding the cache".into(),
-            })?;
+            let mut cache = self
+                .shared
+                .cache
+                .lock()
+                .map_err(|_| ReadError::CachePoisoned)?;
             if let Some(doc) = cache.get(&id) {
                 return Ok(Some(doc));
             }
@@ -135,12 +107,9 @@ impl Store {
         let Some(doc) = self.doc(id)? else {
             return Ok(None);
         };
-        autosurgeon::hydrate_prop(&*doc, ROOT, "header")
+        Header::of(&*doc)
             .map(Some)
-            .map_err(|e| ReadError::Corrupt {
-                id,
-                reason: e.to_string(),
-            })
+            .map_err(|e| ReadError::corrupt(id, RecordDamage::Header(e)))
     }
 
     /// A typed record. `None` if it is not stored here; an error if it is of another kind.
@@ -148,130 +117,14 @@ impl Store {
         let Some(doc) = self.doc(id)? else {
             return Ok(None);
         };
-        let header: Header =
-            autosurgeon::hydrate_prop(&*doc, ROOT, "header").map_err(|e| ReadError::Corrupt {
-                id,
-                reason: e.to_string(),
-            })?;
-        if header.kind != T::KIND {
-            return Err(ReadError::WrongKind {
+        match hydrate_record(id, &doc)? {
+            Ok(record) => Ok(Some(record)),
+            Err(found) => Err(ReadError::WrongKind {
                 id,
                 expected: T::KIND,
-                found: header.kind.to_string(),
-            });
+                found,
+            }),
         }
-        autosurgeon::hydrate(&*doc)
-            .map(Some)
-            .map_err(|e| ReadError::Corrupt {
-                id,
-                reason: e.to_string(),
-            })
-    }
-
-    /// Every record of a kind, oldest first.
-    pub fn ids_of_kind(&self, kind: RecordKind) -> Result<Vec<RecordId>, ReadError> {
-        let t = self.table(tables::BY_KIND)?;
-        let lo = (kind.code(), [0u8; 16]);
-        let hi = (kind.code(), [0xffu8; 16]);
-        collect_ids(t.range(lo..=hi).ctx("reading an index")?, |k: (u8, Id)| k.1)
-    }
-
-    /// Records of a kind created at or after `since_ms`, oldest first.
-    pub fn ids_of_kind_since(
-        &self,
-        kind: RecordKind,
-        since_ms: i64,
-    ) -> Result<Vec<RecordId>, ReadError> {
-        let t = self.table(tables::BY_KIND)?;
-        let lo = (kind.code(), RecordId::lowest_at(since_ms).to_bytes());
-        let hi = (kind.code(), [0xffu8; 16]);
-        collect_ids(t.range(lo..=hi).ctx("reading an index")?, |k: (u8, Id)| k.1)
-    }
-
-    pub fn count_of_kind(&self, kind: RecordKind) -> Result<u64, ReadError> {
-        Ok(self.ids_of_kind(kind)?.len() as u64)
-    }
-
-    /// Every record linked to a patient.
-    pub fn ids_for_patient(&self, patient: RecordId) -> Result<Vec<RecordId>, ReadError> {
-        let t = self.table(tables::BY_PATIENT)?;
-        let p = patient.to_bytes();
-        collect_ids(
-            t.range((p, [0u8; 16])..=(p, [0xffu8; 16]))
-                .ctx("reading an index")?,
-            |k: (Id, Id)| k.1,
-        )
-    }
-
-    /// Every record created during an episode.
-    pub fn ids_in_episode(&self, episode: &EpisodeId) -> Result<Vec<RecordId>, ReadError> {
-        let t = self.table(tables::BY_EPISODE)?;
-        let e = episode.as_str();
-        collect_ids(
-            t.range((e, [0u8; 16])..=(e, [0xffu8; 16]))
-                .ctx("reading an index")?,
-            |k: (&str, Id)| k.1,
-        )
-    }
-
-    /// Records created during an episode that central has not yet acknowledged.
-    pub fn unreconciled(&self) -> Result<Vec<RecordId>, ReadError> {
-        let t = self.table(tables::UNRECONCILED)?;
-        collect_ids(t.iter().ctx("reading an index")?, |k: Id| k)
-    }
-
-    /// Patients matching a query, in id order. Name queries match by prefix.
-    pub fn find_patients(&self, query: &PatientQuery) -> Result<Vec<RecordId>, ReadError> {
-        let t = self.table(tables::PATIENT_KEYS)?;
-        let (kind, value, prefix) = match query {
-            PatientQuery::Number(n) => ("no", n.trim().to_owned(), false),
-            PatientQuery::Name(n) => ("name", normalize(n), true),
-            PatientQuery::NationalId(n) => ("nid", n.trim().to_ascii_uppercase(), false),
-        };
-        let mut out = Vec::new();
-        for entry in t
-            .range((kind, value.as_str(), [0u8; 16])..)
-            .ctx("reading an index")?
-        {
-            let (k, _) = entry.ctx("reading an index")?;
-            let (k_kind, k_value, id) = k.value();
-            let matches = if prefix {
-                k_value.starts_with(value.as_str())
-            } else {
-                k_value == value
-            };
-            if k_kind != kind || !matches {
-                break;
-            }
-            out.push(RecordId::from_bytes(id));
-        }
-        Ok(out)
-    }
-
-    /// Groups of patients that share a search key of the given kind (`nid` or `person`):
-    /// candidates for duplicate review.
-    pub fn patients_sharing(
-        &self,
-        key_kind: &str,
-    ) -> Result<Vec<(String, Vec<RecordId>)>, ReadError> {
-        let t = self.table(tables::PATIENT_KEYS)?;
-        let mut groups: Vec<(String, Vec<RecordId>)> = Vec::new();
-        for entry in t
-            .range((key_kind, "", [0u8; 16])..)
-            .ctx("reading an index")?
-        {
-            let (k, _) = entry.ctx("reading an index")?;
-            let (kind, value, id) = k.value();
-            if kind != key_kind {
-                break;
-            }
-            match groups.last_mut() {
-                Some((v, ids)) if v == value => ids.push(RecordId::from_bytes(id)),
-                _ => groups.push((value.to_owned(), vec![RecordId::from_bytes(id)])),
-            }
-        }
-        groups.retain(|(_, ids)| ids.len() > 1);
-        Ok(groups)
     }
 
     /// Records changed after local sequence `after`, oldest change first, at most `limit`.
@@ -299,19 +152,6 @@ impl Store {
             .unwrap_or(0))
     }
 
-    /// The emergency episode this node is in, if any.
-    pub fn episode(&self) -> Result<Option<EpisodeId>, ReadError> {
-        Ok(self
-            .meta_text(meta_keys::EPISODE)?
-            .and_then(|s| EpisodeId::new(s).ok()))
-    }
-
-    pub(crate) fn meta_text(&self, key: &str) -> Result<Option<String>, ReadError> {
-        let t = self.table(tables::META)?;
-        let v = t.get(key).ctx("reading metadata")?;
-        Ok(v.map(|v| String::from_utf8_lossy(v.value()).into_owned()))
-    }
-
     /// Audit entries from sequence `from`, at most `limit`.
     pub fn audit_entries(&self, from: u64, limit: usize) -> Result<Vec<AuditEntry>, ReadError> {
         let t = self.table(tables::AUDIT)?;
@@ -319,10 +159,7 @@ impl Store {
         for entry in t.range(from..).ctx("reading the audit trail")?.take(limit) {
             let (_, v) = entry.ctx("reading the audit trail")?;
             out.push(
-                serde_json::from_slice(v.value()).map_err(|e| ReadError::Undecodable {
-                    what: "audit entry".into(),
-                    reason: e.to_string(),
-                })?,
+                serde_json::from_slice(v.value()).map_err(ReadError::undecodable("audit entry"))?,
             );
         }
         Ok(out)
@@ -330,25 +167,7 @@ impl Store {
 
     /// Checks the whole audit chain. Returns the number of entries.
     pub fn verify_audit(&self) -> Result<Result<u64, ChainError>, ReadError> {
-        let txn = self.read_txn()?;
-        let t = txn
-            .open_table(tables::AUDIT)
-            .ctx("reading the audit trail")?;
-        let meta = txn.open_table(tables::META).ctx("reading metadata")?;
-        let head = meta
-            .get(meta_keys::AUDIT_SEQ)
-            .ctx("reading metadata")?
-            .and_then(|v| std::str::from_utf8(v.value()).ok()?.parse().ok())
-            .unwrap_or(0);
-        let mut entries = Vec::new();
-        for entry in t.iter().ctx("reading the audit trail")? {
-            let (k, v) = entry.ctx("reading the audit trail")?;
-            entries.push((k.value(), v.value().to_vec()));
-        }
-        Ok(verify_chain(
-            entries.iter().map(|(k, v)| (*k, v.as_slice())),
-            head,
-        ))
+        check_chain(&self.read_txn()?).ctx("reading the audit trail")
     }
 
     pub fn stats(&self) -> Result<StoreStats, ReadError> {
@@ -392,16 +211,4 @@ impl Store {
             cached_docs,
         })
     }
-}
-
-fn collect_ids<K: redb::Key + 'static>(
-    range: redb::Range<'_, K, ()>,
-    id_of: impl Fn(K::SelfType<'_>) -> Id,
-) -> Result<Vec<RecordId>, ReadError> {
-    let mut out = Vec::new();
-    for entry in range {
-        let (k, _) = entry.ctx("reading an index")?;
-        out.push(RecordId::from_bytes(id_of(k.value())));
-    }
-    Ok(out)
 }

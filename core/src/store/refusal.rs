@@ -1,6 +1,7 @@
 //! Why changes from a peer were refused: one typed reason per refused record, so that the
 //! audit trail, the per-peer counters and the sender's log all say the same thing.
 
+use crate::error::Shared;
 use crate::id::{NodeName, RecordId};
 use crate::record::RecordKind;
 use crate::roles::NodeRole;
@@ -10,14 +11,23 @@ use crate::roles::NodeRole;
 #[non_exhaustive]
 pub enum Refusal {
     /// The bytes are not Automerge changes (or the decoder failed on them).
-    #[error("undecodable changes: {reason}")]
-    Undecodable { reason: String },
+    #[error("undecodable changes")]
+    Undecodable {
+        #[source]
+        source: Shared<DecodeError>,
+    },
     /// An Automerge sync message that could not be decoded or applied.
-    #[error("bad sync message: {reason}")]
-    BadSyncMessage { reason: String },
+    #[error("bad sync message")]
+    BadSyncMessage {
+        #[source]
+        source: Shared<DecodeError>,
+    },
     /// The document has no readable record header.
-    #[error("no valid header: {reason}")]
-    NoHeader { reason: String },
+    #[error("no valid header")]
+    NoHeader {
+        #[source]
+        source: Shared<autosurgeon::HydrateError>,
+    },
     /// The document's header names another record than the one it was sent as.
     #[error("the document says it is record {claimed}")]
     WrongId { claimed: RecordId },
@@ -40,7 +50,40 @@ pub enum Refusal {
     RosterUnavailable,
 }
 
+/// Why a peer's bytes could not be decoded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    #[error(transparent)]
+    Changes(#[from] automerge::AutomergeError),
+    #[error(transparent)]
+    SyncMessage(#[from] automerge::sync::ReadMessageError),
+    /// The decoder panicked (found by fuzzing); caught, so that a peer's bytes never panic
+    /// the node.
+    #[error("the decoder failed")]
+    Panicked,
+}
+
 impl Refusal {
+    /// Changes that did not decode.
+    pub(crate) fn undecodable(source: impl Into<DecodeError>) -> Refusal {
+        Refusal::Undecodable {
+            source: Shared::new(source.into()),
+        }
+    }
+
+    /// A sync message that did not decode or apply.
+    pub(crate) fn bad_sync_message(source: impl Into<DecodeError>) -> Refusal {
+        Refusal::BadSyncMessage {
+            source: Shared::new(source.into()),
+        }
+    }
+
+    /// The reason with everything it rests on, as audited and sent back to the peer.
+    pub fn detail(&self) -> String {
+        crate::error::Chain(self).to_string()
+    }
+
     /// A short stable name for counting refusals by reason.
     pub fn code(&self) -> &'static str {
         match self {

@@ -1,33 +1,20 @@
-//! What replication needs from the store: per-peer state (cursors, the heads each peer is
-//! known to have per record), deltas to send, commit notifications, digests for the
-//! convergence check, and Automerge's sync protocol for records whose deltas lack
-//! dependencies. The protocol itself lives in lifeline-sync; it reaches storage only here.
+//! What replication reads and keeps: per-peer state (cursors, the heads each peer is known to
+//! have per record), deltas to send, commit notifications, digests for the convergence check,
+//! and the sending side of Automerge's sync protocol for records whose deltas lack
+//! dependencies. Merging what peers send is [`super::apply`]. The protocol itself lives in
+//! lifeline-sync; it reaches storage only through these and the apply path.
 
 use automerge::sync::{self, SyncDoc};
-use automerge::{Automerge, ChangeHash, ROOT, ReadDoc};
-use redb::{ReadableDatabase, ReadableTable};
+use automerge::{Automerge, ChangeHash, ReadDoc};
+use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use super::refusal::Refusal;
-use super::tables::{self, Id, meta_keys};
-use super::writer::{ApplyCheck, WriteError};
-use super::{CommitHook, ReadError, StorageContext, Store, Tx};
+use super::error::{ReadError, StorageContext, WriteError};
+use super::tables::{self, Id, decode_heads, encode_heads};
+use super::{CommitHook, Store, Tx};
 use crate::id::{NodeName, RecordId};
 use crate::record::Header;
-
-/// Heads as stored: concatenated 32-byte hashes.
-pub fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
-    heads.iter().flat_map(|h| h.0).collect()
-}
-
-/// Heads from their stored form; a trailing partial hash is ignored.
-pub fn decode_heads(bytes: &[u8]) -> Vec<ChangeHash> {
-    bytes
-        .chunks_exact(32)
-        .filter_map(|c| ChangeHash::try_from(c).ok())
-        .collect()
-}
 
 /// What this node keeps about one peer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,7 +73,7 @@ fn decode_state(bytes: &[u8]) -> PeerState {
 }
 
 impl Tx<'_> {
-    pub(crate) fn update_peer_state(
+    pub(super) fn update_peer_state(
         &mut self,
         peer: &NodeName,
         f: impl FnOnce(&mut PeerState),
@@ -108,6 +95,53 @@ impl Tx<'_> {
     }
 }
 
+impl Tx<'_> {
+    /// Records that `peer` has at least `heads` of a record (only hashes we hold: the peer
+    /// may know more than we do).
+    pub(super) fn note_peer_heads(
+        &mut self,
+        peer: &NodeName,
+        id: RecordId,
+        heads: &[ChangeHash],
+    ) -> Result<(), ReadError> {
+        let known: Vec<ChangeHash> = match self.loaded(id) {
+            Some(doc) => heads
+                .iter()
+                .filter(|h| doc.get_change_by_hash(h).is_some())
+                .copied()
+                .collect(),
+            None => Vec::new(),
+        };
+        if known.is_empty() {
+            return Ok(());
+        }
+        let bytes = encode_heads(&known);
+        self.w()
+            .open_table(tables::PEER_HEADS)
+            .ctx("recording peer heads")?
+            .insert((peer.as_str(), id.to_bytes()), bytes.as_slice())
+            .ctx("recording peer heads")?;
+        Ok(())
+    }
+
+    /// Keeps the sync-protocol state of a record with a peer, so that an exchange cut by a
+    /// disconnect resumes from what both sides were known to share.
+    pub(super) fn save_sync_state(
+        &mut self,
+        peer: &NodeName,
+        id: RecordId,
+        state: &sync::State,
+    ) -> Result<(), ReadError> {
+        let encoded = state.encode();
+        self.w()
+            .open_table(tables::PEER_SYNC)
+            .ctx("saving a sync state")?
+            .insert((peer.as_str(), id.to_bytes()), encoded.as_slice())
+            .ctx("saving a sync state")?;
+        Ok(())
+    }
+}
+
 impl Store {
     /// Calls `hook` with the feed's sequence number after every commit, from the writer
     /// thread: it must be quick (e.g. send on a channel).
@@ -117,16 +151,8 @@ impl Store {
         }
     }
 
-    /// This store's incarnation (see [`meta_keys::INCARNATION`]).
-    pub fn incarnation(&self) -> Result<String, ReadError> {
-        Ok(self.meta_text(meta_keys::INCARNATION)?.unwrap_or_default())
-    }
-
     pub fn peer_state(&self, peer: &NodeName) -> Result<PeerState, ReadError> {
-        let txn = self.shared.db.begin_read().ctx("beginning a read")?;
-        let t = txn
-            .open_table(tables::PEER_STATE)
-            .ctx("reading peer state")?;
+        let t = self.table(tables::PEER_STATE)?;
         Ok(t.get(peer.as_str())
             .ctx("reading peer state")?
             .map(|v| decode_state(v.value()))
@@ -135,10 +161,7 @@ impl Store {
 
     /// Every peer this node has state for.
     pub fn peers(&self) -> Result<Vec<(NodeName, PeerState)>, ReadError> {
-        let txn = self.shared.db.begin_read().ctx("beginning a read")?;
-        let t = txn
-            .open_table(tables::PEER_STATE)
-            .ctx("reading peer state")?;
+        let t = self.table(tables::PEER_STATE)?;
         let mut out = Vec::new();
         for entry in t.iter().ctx("reading peer state")? {
             let (k, v) = entry.ctx("reading peer state")?;
@@ -218,10 +241,7 @@ impl Store {
 
     /// The heads a peer is known to have for a record.
     pub fn peer_heads(&self, peer: &NodeName, id: RecordId) -> Result<Vec<ChangeHash>, ReadError> {
-        let txn = self.shared.db.begin_read().ctx("beginning a read")?;
-        let t = txn
-            .open_table(tables::PEER_HEADS)
-            .ctx("reading peer heads")?;
+        let t = self.table(tables::PEER_HEADS)?;
         Ok(t.get((peer.as_str(), id.to_bytes()))
             .ctx("reading peer heads")?
             .map(|v| decode_heads(v.value()))
@@ -256,7 +276,7 @@ impl Store {
             } else {
                 doc.save_after(&known)
             };
-            let emergency = autosurgeon::hydrate_prop::<_, Header, _, _>(&*doc, ROOT, "header")
+            let emergency = Header::of(&*doc)
                 .map(|h| h.episode.is_some())
                 .unwrap_or(false);
             out.push(OutgoingDoc {
@@ -271,8 +291,7 @@ impl Store {
 
     /// A digest of every record and its heads.
     pub fn digest(&self) -> Result<Digest, ReadError> {
-        let txn = self.shared.db.begin_read().ctx("beginning a read")?;
-        let t = txn.open_table(tables::DOC_HEADS).ctx("reading heads")?;
+        let t = self.table(tables::DOC_HEADS)?;
         let mut hashers: Vec<Sha256> = (0..DIGEST_BUCKETS).map(|_| Sha256::new()).collect();
         let mut records = 0;
         for entry in t.iter().ctx("reading heads")? {
@@ -299,10 +318,7 @@ impl Store {
     /// The sync-protocol state kept for a record with a peer (what both sides were last known
     /// to share), or a fresh one.
     pub fn sync_state(&self, peer: &NodeName, id: RecordId) -> Result<sync::State, ReadError> {
-        let txn = self.shared.db.begin_read().ctx("beginning a read")?;
-        let t = txn
-            .open_table(tables::PEER_SYNC)
-            .ctx("reading sync states")?;
+        let t = self.table(tables::PEER_SYNC)?;
         Ok(t.get((peer.as_str(), id.to_bytes()))
             .ctx("reading sync states")?
             .and_then(|v| sync::State::decode(v.value()).ok())
@@ -320,77 +336,5 @@ impl Store {
             .map(|d| (*d).clone())
             .unwrap_or_else(Automerge::new);
         Ok(doc.generate_sync_message(state).map(sync::Message::encode))
-    }
-
-    /// Automerge sync protocol: applies a peer's message, under the same checks as a batch.
-    /// Returns the updated state, and whether the record changed.
-    pub fn sync_receive(
-        &self,
-        peer: &NodeName,
-        id: RecordId,
-        mut state: sync::State,
-        message: Vec<u8>,
-        check: Box<ApplyCheck>,
-    ) -> Result<(sync::State, Result<bool, Refusal>), WriteError> {
-        let peer = peer.clone();
-        self.write(move |tx| {
-            let msg = match sync::Message::decode(&message) {
-                Ok(m) => m,
-                Err(e) => {
-                    let reason = Refusal::BadSyncMessage {
-                        reason: e.to_string(),
-                    };
-                    return Ok((state, Err(reason)));
-                }
-            };
-            let existing = tx.doc(id)?.map(|d| d.clone());
-            let mut candidate = existing.clone().unwrap_or_default();
-            let old_heads = candidate.get_heads();
-            let mut trial_state = state.clone();
-            // As with batches, a decoder panic on a peer's bytes is a refusal, not a crash.
-            let received = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                candidate.receive_sync_message(&mut trial_state, msg)
-            }));
-            match received {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    let reason = Refusal::BadSyncMessage {
-                        reason: e.to_string(),
-                    };
-                    return Ok((state, Err(reason)));
-                }
-                Err(_) => {
-                    let reason = Refusal::BadSyncMessage {
-                        reason: "the decoder failed on it".into(),
-                    };
-                    return Ok((state, Err(reason)));
-                }
-            }
-            // The state is kept per peer and record, so an exchange cut by a disconnect
-            // resumes from what both sides were known to share.
-            let encoded = trial_state.encode();
-            tx.w()
-                .open_table(tables::PEER_SYNC)
-                .ctx("saving a sync state")?
-                .insert((peer.as_str(), id.to_bytes()), encoded.as_slice())
-                .ctx("saving a sync state")?;
-            if candidate.get_heads() == old_heads {
-                return Ok((trial_state, Ok(false)));
-            }
-            let changes = candidate.get_changes(&old_heads);
-            let mut bytes = Vec::new();
-            for c in &changes {
-                bytes.extend_from_slice(c.raw_bytes());
-            }
-            state = trial_state;
-            let item = super::writer::IncomingDoc {
-                id,
-                bytes,
-                sender_heads: Vec::new(),
-                seq: 0,
-            };
-            let changed = tx.apply_single(&peer, &item, check.as_ref())?;
-            Ok((state, changed))
-        })
     }
 }

@@ -1,7 +1,10 @@
-//! The redb tables of one node's store. See `docs/design.md` for the layout and its
-//! invariants. Keys that hold a record id use its 16 raw bytes.
+//! The redb tables of one node's store, and [`for_each`], the one list of them that opening,
+//! creating, scanning and backing up a store all go through: adding a table is one line
+//! there. See `docs/design.md` for the layout and its invariants. Keys that hold a record id
+//! use its 16 raw bytes.
 
-use redb::TableDefinition;
+use automerge::ChangeHash;
+use redb::{Key, TableDefinition, TableHandle, Value};
 
 pub type Id = [u8; 16];
 
@@ -52,6 +55,71 @@ pub const PEER_STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("peer_
 pub const PEER_HEADS: TableDefinition<(&str, Id), &[u8]> = TableDefinition::new("peer_heads");
 /// (peer, document) → Automerge sync state, for documents that fell back to the sync protocol.
 pub const PEER_SYNC: TableDefinition<(&str, Id), &[u8]> = TableDefinition::new("peer_sync");
+
+/// Something done to every table in turn: see [`for_each`].
+pub(crate) trait TableVisitor {
+    type Error;
+    fn visit<K: Key + 'static, V: Value + 'static>(
+        &mut self,
+        table: TableDefinition<'static, K, V>,
+    ) -> Result<(), Self::Error>;
+}
+
+/// Visits every table of a store, [`META`] first. The only list of the tables: creating a
+/// store, the scan at open, backups and their checks all go through it.
+pub(crate) fn for_each<T: TableVisitor>(visitor: &mut T) -> Result<(), T::Error> {
+    visitor.visit(META)?;
+    visitor.visit(DOC_CHUNKS)?;
+    visitor.visit(DOC_HEADS)?;
+    visitor.visit(FEED)?;
+    visitor.visit(FEED_POS)?;
+    visitor.visit(BY_KIND)?;
+    visitor.visit(BY_PATIENT)?;
+    visitor.visit(BY_EPISODE)?;
+    visitor.visit(UNRECONCILED)?;
+    visitor.visit(PATIENT_KEYS)?;
+    visitor.visit(PATIENT_KEYS_OF)?;
+    visitor.visit(AUDIT)?;
+    visitor.visit(RANGES)?;
+    visitor.visit(NUMBERS)?;
+    visitor.visit(LESSOR)?;
+    visitor.visit(PEER_STATE)?;
+    visitor.visit(PEER_HEADS)?;
+    visitor.visit(PEER_SYNC)
+}
+
+/// The names of every table, in [`for_each`] order.
+pub(crate) fn names() -> Vec<String> {
+    struct Names(Vec<String>);
+    impl TableVisitor for Names {
+        type Error = std::convert::Infallible;
+        fn visit<K: Key + 'static, V: Value + 'static>(
+            &mut self,
+            table: TableDefinition<'static, K, V>,
+        ) -> Result<(), Self::Error> {
+            self.0.push(table.name().to_owned());
+            Ok(())
+        }
+    }
+    let mut names = Names(Vec::new());
+    match for_each(&mut names) {
+        Ok(()) => names.0,
+        Err(never) => match never {},
+    }
+}
+
+/// Heads as stored in the `doc_heads` and `peer_heads` tables: concatenated 32-byte hashes.
+pub fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
+    heads.iter().flat_map(|h| h.0).collect()
+}
+
+/// Heads from their stored form; a trailing partial hash is ignored.
+pub fn decode_heads(bytes: &[u8]) -> Vec<ChangeHash> {
+    bytes
+        .chunks_exact(32)
+        .filter_map(|c| ChangeHash::try_from(c).ok())
+        .collect()
+}
 
 pub mod meta_keys {
     pub const SCHEMA: &str = "schema_version";

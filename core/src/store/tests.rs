@@ -5,29 +5,22 @@ use std::sync::Arc;
 
 use redb::ReadableTable;
 
-use super::test_support::temp_store;
+use super::tables::{self, meta_keys};
 use super::*;
 use crate::desk::{NewPatient, Saved};
-use crate::id::OperatorName;
-use crate::record::{InsuranceType, Patient, Sex};
-use crate::roles::{DeskRole, Operator};
+use crate::record::RecordKind;
+use crate::record::{Patient, Sex};
+use crate::roles::Operator;
+use crate::test_support::{new_patient, registrar, temp_store};
 
 fn reg() -> Operator {
-    Operator::new(
-        OperatorName::new("reg1").expect("valid"),
-        DeskRole::Registration,
-    )
+    registrar()
 }
 
 fn patient(name: &str) -> NewPatient {
     NewPatient {
-        patient_no: None,
-        name: name.into(),
         sex: Sex::Male,
-        birth_date: "2018-01-02".parse().expect("valid"),
-        phone: "13900000000".into(),
-        national_id: None,
-        insurance: InsuranceType::SelfPay,
+        ..new_patient(name)
     }
 }
 
@@ -369,5 +362,58 @@ fn changes_short_of_the_senders_heads_are_reported_missing_not_applied() {
         out.applied_upto,
         Some(1),
         "the cursor stays before the damaged record"
+    );
+}
+
+/// Errors keep what they rest on as their source and never repeat it in their own text; the
+/// chain says everything once.
+#[test]
+fn errors_keep_their_source_and_say_it_once() {
+    use std::error::Error as _;
+
+    use crate::error::Chain;
+
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("s.redb");
+    create_some(&path, 3);
+    let good = std::fs::read(&path).expect("read");
+    let cut = dir.path().join("cut.redb");
+    std::fs::write(&cut, &good[..good.len() / 2]).expect("write");
+    let err = Store::open(&cut, opts("W01")).expect_err("a truncated file is refused");
+    assert!(matches!(err, OpenError::Corrupt { .. }), "{err:?}");
+    let source = err.source().expect("the damage is the source").to_string();
+    assert!(!err.to_string().contains(&source), "{err} repeats {source}");
+    assert_eq!(
+        Chain(&err).to_string(),
+        format!("{err}: {}", Chain(err.source().expect("source")))
+    );
+
+    // A peer's undecodable bytes: the refusal keeps the decoder's error, and the audit trail
+    // and the outcome sent back say the whole chain.
+    let (_dir, store, _) = temp_store("W02", NodeRole::Window);
+    let peer = NodeName::new("W01").expect("valid");
+    let id = RecordId::generate();
+    let junk = vec![RemoteChanges {
+        id,
+        bytes: b"garbage".to_vec(),
+    }];
+    let out = store
+        .apply_remote(&peer, junk, |_, _| Ok(()))
+        .expect("apply");
+    let reason = &out.rejected[0].reason;
+    assert!(matches!(reason, Refusal::Undecodable { .. }), "{reason:?}");
+    let decoder = reason.source().expect("the decoder's error").to_string();
+    assert_eq!(reason.to_string(), "undecodable changes");
+    assert_eq!(reason.detail(), format!("undecodable changes: {decoder}"));
+    let json = serde_json::to_value(&out.rejected[0]).expect("json");
+    assert_eq!(json["reason"], reason.detail());
+    let audit = store.audit_entries(1, 10).expect("audit");
+    let refusal = audit
+        .iter()
+        .find(|e| e.action == "sync.reject")
+        .expect("the refusal is audited");
+    assert_eq!(
+        refusal.detail.as_deref(),
+        Some(format!("undecodable: {}", reason.detail()).as_str())
     );
 }

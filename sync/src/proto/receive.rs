@@ -96,7 +96,7 @@ impl<R: Replica> Session<R> {
             rejected: outcome
                 .rejected
                 .iter()
-                .map(|r| (to_wire(r.id), r.reason.to_string()))
+                .map(|r| (to_wire(r.id), r.reason.detail()))
                 .collect(),
         }));
         Ok(())
@@ -117,7 +117,7 @@ impl<R: Replica> Session<R> {
             self.replica
                 .sync_receive(&self.peer.name, id, state, message, check)?;
         if let Err(reason) = result {
-            tracing::warn!(peer = %self.peer.name, %id, %reason, "refused a sync message");
+            tracing::warn!(peer = %self.peer.name, %id, reason = %reason.detail(), "refused a sync message");
             self.stats.rejected_received += 1;
             return Ok(());
         }

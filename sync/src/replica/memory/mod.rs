@@ -12,7 +12,6 @@
 //! [`MemoryReplica::update`]. Deterministic when built with [`MemoryReplica::seeded`] and a
 //! [`ManualClock`](lifeline_core::ManualClock), its default clock.
 
-mod merge;
 mod protocol;
 mod state;
 #[cfg(test)]
@@ -25,7 +24,6 @@ use lifeline_core::automerge::{ActorId, Automerge};
 use lifeline_core::store::Refusal;
 use lifeline_core::{Clock, ManualClock, NodeName, Record, RecordId, RecordKind};
 
-use merge::header;
 use state::Inner;
 
 /// A record a peer sent that was refused: what the store's audit trail records as
@@ -179,7 +177,7 @@ impl MemoryReplica {
 
 /// Hydrates a typed record, refusing one of another kind.
 fn read<T: Record>(doc: &Automerge, id: RecordId) -> Result<T, MemoryError> {
-    let found = header(doc)
+    let found = lifeline_core::record::Header::of(doc)
         .map_err(|e| MemoryError::Hydrate {
             id,
             source: Box::new(e),

@@ -4,12 +4,12 @@
 
 use lifeline_core::automerge::{ChangeHash, sync};
 use lifeline_core::store::{
-    ApplyCheck, ApplyOutcome, Digest, IncomingDoc, OutgoingDoc, PeerState, Refusal, Rejected,
+    ApplyCheck, ApplyOutcome, Digest, IncomingDoc, Merge, OutgoingDoc, PeerState, Refusal,
+    Rejected, merge, receive_sync,
 };
 use lifeline_core::{NodeName, ReadError, RecordId, WriteError};
 
 use super::MemoryReplica;
-use super::merge::{Merge, merge};
 use super::state::Inner;
 use crate::replica::{PeerFeed, Replica};
 
@@ -56,10 +56,6 @@ fn applied_upto(items: &[IncomingDoc], missing: &[RecordId], cursor: u64) -> u64
         .map(|i| i.seq)
         .min();
     first_missing.map_or(cursor, |seq| seq.saturating_sub(1).min(cursor))
-}
-
-fn bad_sync(reason: String) -> Refusal {
-    Refusal::BadSyncMessage { reason }
 }
 
 impl Replica for MemoryReplica {
@@ -124,7 +120,7 @@ impl Replica for MemoryReplica {
                 Applied::Unchanged => outcome.unchanged += 1,
                 Applied::MissingDeps => outcome.missing_deps.push(item.id),
                 Applied::Refused(reason) => {
-                    tracing::warn!(%peer, id = %item.id, %reason, "refused changes from peer");
+                    tracing::warn!(%peer, id = %item.id, reason = %reason.detail(), "refused changes from peer");
                     inner.update_peer(peer, |s| s.rejected += 1);
                     inner.refuse(peer, item.id, reason.clone());
                     outcome.rejected.push(Rejected {
@@ -194,39 +190,15 @@ impl Replica for MemoryReplica {
         message: Vec<u8>,
         check: Box<ApplyCheck>,
     ) -> Result<(sync::State, Result<bool, Refusal>), WriteError> {
-        use lifeline_core::automerge::sync::SyncDoc;
-        let msg = match sync::Message::decode(&message) {
-            Ok(m) => m,
-            Err(e) => return Ok((state, Err(bad_sync(e.to_string())))),
-        };
         let mut inner = self.lock();
-        let mut candidate = inner.doc(id).cloned().unwrap_or_default();
-        let old_heads = candidate.get_heads();
-        let mut trial = state.clone();
-        // As in the store: a decoder panic on a peer's message is a refusal, not a crash.
-        let received = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            candidate.receive_sync_message(&mut trial, msg)
-        }));
-        match received {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Ok((state, Err(bad_sync(e.to_string())))),
-            Err(_) => return Ok((state, Err(bad_sync("the decoder failed on it".into())))),
-        }
+        let received = match receive_sync(id, inner.doc(id), &state, &message) {
+            Ok(received) => received,
+            Err(reason) => return Ok((state, Err(reason))),
+        };
         // Kept per peer and record, so an exchange cut by a disconnect resumes.
-        inner.keep_sync_state(peer, id, &trial);
-        if candidate.get_heads() == old_heads {
-            return Ok((trial, Ok(false)));
-        }
-        let bytes = candidate
-            .get_changes(&old_heads)
-            .iter()
-            .flat_map(|c| c.raw_bytes().to_vec())
-            .collect();
-        let item = IncomingDoc {
-            id,
-            bytes,
-            sender_heads: Vec::new(),
-            seq: 0,
+        inner.keep_sync_state(peer, id, &received.state);
+        let Some(item) = received.changes else {
+            return Ok((received.state, Ok(false)));
         };
         let changed = match apply_one(&mut inner, peer, &item, check.as_ref()) {
             Applied::Changed => Ok(true),
@@ -236,6 +208,6 @@ impl Replica for MemoryReplica {
                 Err(reason)
             }
         };
-        Ok((trial, changed))
+        Ok((received.state, changed))
     }
 }

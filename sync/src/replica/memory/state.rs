@@ -8,13 +8,12 @@ use std::sync::Arc;
 
 use lifeline_core::Clock;
 use lifeline_core::automerge::{ActorId, Automerge, ChangeHash, ROOT, ReadDoc, sync};
-use lifeline_core::record::CENTRAL_ACK_KEY;
+use lifeline_core::record::{CENTRAL_ACK_KEY, Header};
 use lifeline_core::store::{Digest, OutgoingDoc, PeerState, Refusal};
 use lifeline_core::{NodeName, RecordId};
 use sha2::{Digest as _, Sha256};
 
 use super::Refused;
-use super::merge::header;
 
 /// Buckets in a digest, as in the store.
 const DIGEST_BUCKETS: usize = 64;
@@ -187,7 +186,7 @@ impl Inner {
             } else {
                 doc.save_after(&known)
             };
-            let emergency = header(doc).is_ok_and(|h| h.episode.is_some());
+            let emergency = Header::of(doc).is_ok_and(|h| h.episode.is_some());
             out.push(OutgoingDoc {
                 id,
                 bytes,
@@ -223,7 +222,7 @@ impl Inner {
         self.docs
             .iter()
             .filter(|(_, doc)| {
-                header(doc).is_ok_and(|h| h.episode.is_some())
+                Header::of(*doc).is_ok_and(|h| h.episode.is_some())
                     && doc.get(ROOT, CENTRAL_ACK_KEY).ok().flatten().is_none()
             })
             .map(|(id, _)| *id)

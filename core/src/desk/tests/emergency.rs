@@ -1,0 +1,182 @@
+//! Emergency mode: paused "YJ" registrations numbered from the lease, prescriptions on hold
+//! until central acknowledges them, and episodes opened apart that merge.
+
+use super::*;
+
+#[test]
+fn emergency_visits_are_paused_marked_yj_and_numbered_from_the_lease() {
+    let (_d, store, _) = window();
+    let reg = op("reg1", DeskRole::Registration);
+    let episode = EpisodeId::new("YJ-20261125-01").expect("valid");
+    store
+        .start_episode(&admin(), episode.clone(), "central down")
+        .expect("start");
+    let p = store
+        .create_patient(&reg, new_patient("赵六"))
+        .expect("patient")
+        .value;
+    let new_visit = NewVisit {
+        patient: p.header.id,
+        department: "PED-GEN".into(),
+        doctor: None,
+        expert: true,
+    };
+    // No emergency range leased yet: a clear refusal, nothing written.
+    let err = rule(store.register_visit(&reg, new_visit.clone()).unwrap_err());
+    assert!(matches!(
+        err,
+        RuleError::Number(NumberError::Exhausted {
+            series: Series::EmergencyRegistration
+        })
+    ));
+    lease(&store, Series::EmergencyRegistration, 100);
+    let v = store
+        .register_visit(&reg, new_visit.clone())
+        .expect("visit")
+        .value;
+    assert_eq!(v.registration_no, "YJ00000001");
+    assert_eq!(v.fee, Fen(3000));
+    assert_eq!(v.header.episode.as_ref(), Some(&episode));
+    assert_eq!(
+        v.status_log.current::<VisitStatus>(),
+        Ok(VisitStatus::Paused)
+    );
+    let normal_first = {
+        store.stop_episode(&admin()).expect("stop");
+        registered(&store).1
+    };
+    let queue = store.triage_queue().expect("queue");
+    assert_eq!(
+        queue.iter().map(|e| e.visit).collect::<Vec<_>>(),
+        vec![normal_first.header.id, v.header.id]
+    );
+    assert!(queue[1].emergency);
+    let triage = op("nurse1", DeskRole::Triage);
+    let resumed = store
+        .resume_visit(&triage, v.header.id)
+        .expect("resume")
+        .value;
+    assert_eq!(
+        resumed.status_log.current::<VisitStatus>(),
+        Ok(VisitStatus::Queued)
+    );
+    assert!(store.unreconciled().expect("index").contains(&v.header.id));
+}
+
+#[test]
+fn emergency_prescriptions_print_but_stay_on_hold_until_central_acknowledges() {
+    let (_d, store, _) = window();
+    let episode = EpisodeId::new("YJ-1").expect("valid");
+    lease(&store, Series::EmergencyRegistration, 10);
+    store
+        .start_episode(&admin(), episode, "outage")
+        .expect("start");
+    let (_p, v) = registered(&store);
+    let doctor = op("dr1", DeskRole::Doctor);
+    let rx = store
+        .create_prescription(
+            &doctor,
+            NewPrescription {
+                visit: v.header.id,
+                items: vec![NewPrescriptionItem {
+                    drug_code: "DRG-0001".into(),
+                    quantity: 2,
+                    dosage: "0.125g tid".into(),
+                }],
+            },
+        )
+        .expect("rx")
+        .value;
+    assert_eq!(rx.items[0].unit_price, Fen(1280));
+    assert_eq!(rx.items[0].catalog_version, 1);
+    let pharmacy = op("ph1", DeskRole::Pharmacy);
+    store
+        .print_prescription(&pharmacy, rx.header.id)
+        .expect("print");
+    let err = rule(
+        store
+            .dispense_prescription(&pharmacy, rx.header.id)
+            .unwrap_err(),
+    );
+    assert!(matches!(err, RuleError::EmergencyDispenseOnHold { .. }));
+    let queue = store.pharmacy_queue().expect("queue");
+    assert_eq!(queue.len(), 1);
+    assert!(queue[0].on_hold && queue[0].emergency);
+
+    // Central receives the records and acknowledges them; the stamps come back.
+    let (_cd, central, _) = temp_store("central", NodeRole::Central);
+    copy_all(&store, &central);
+    let acked = central
+        .acknowledge_emergency_records(&admin())
+        .expect("ack")
+        .value;
+    assert!(
+        acked >= 3,
+        "patient, visit and prescription at least, got {acked}"
+    );
+    copy_all(&central, &store);
+    assert!(store.unreconciled().expect("index").is_empty());
+    let done = store
+        .dispense_prescription(&pharmacy, rx.header.id)
+        .expect("dispense")
+        .value;
+    assert_eq!(
+        done.status_log.current::<PrescriptionStatus>(),
+        Ok(PrescriptionStatus::Dispensed)
+    );
+    assert!(store.pharmacy_queue().expect("queue").is_empty());
+}
+
+#[test]
+fn episodes_opened_apart_merge_into_the_earliest_and_close_with_a_grade() {
+    let (_d1, a, clock_a) = window();
+    let (_d2, b, clock_b) = temp_store("W02", NodeRole::Window);
+    copy_all(&a, &b);
+    let system = admin();
+    // Cut off from each other, both open an episode; W01's is a minute earlier.
+    let first = a
+        .open_episode(&system, "central unreachable", true)
+        .expect("open")
+        .value;
+    clock_b.advance_ms(60_000);
+    let second = b
+        .open_episode(&system, "central unreachable", true)
+        .expect("open")
+        .value;
+    assert_ne!(first, second);
+    // Joining is idempotent.
+    assert_eq!(
+        a.open_episode(&system, "again", true).expect("open").value,
+        first
+    );
+    // They meet again.
+    copy_all(&a, &b);
+    copy_all(&b, &a);
+    for store in [&a, &b] {
+        let now = store.reconcile_episodes(&system).expect("reconcile").value;
+        assert_eq!(
+            now.as_ref(),
+            Some(&first),
+            "every node reports under the earliest"
+        );
+    }
+    copy_all(&a, &b);
+    copy_all(&b, &a);
+    let (summary, merged) = a.episode_by_id(&second).expect("read").expect("found");
+    assert_eq!(summary.episode.episode_id, first);
+    assert_eq!(merged, vec![second]);
+    assert!(summary.episode.nodes.contains_key("W01") && summary.episode.nodes.contains_key("W02"));
+    // Three hours later both leave: the episode closes as grade III.
+    clock_a.advance_ms(3 * 3_600_000);
+    clock_b.advance_ms(3 * 3_600_000);
+    a.leave_episode(&system, LeaveScope::ThisNode)
+        .expect("leave");
+    copy_all(&a, &b);
+    b.leave_episode(&system, LeaveScope::ThisNode)
+        .expect("leave");
+    copy_all(&b, &a);
+    let (summary, _) = a.episode_by_id(&first).expect("read").expect("found");
+    assert!(!summary.open);
+    assert_eq!(summary.grade, "III");
+    assert_eq!(a.episode().expect("read"), None);
+}

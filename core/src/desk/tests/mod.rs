@@ -1,0 +1,96 @@
+//! Unit tests for the desk operations and their refusals, on a real store in a temporary
+//! directory with a manual clock.
+
+use super::*;
+use crate::WriteError;
+use crate::clock::{Date, ManualClock};
+use crate::id::{EpisodeId, NodeName, OperatorName};
+use crate::money::Fen;
+use crate::numbers::{NumberError, Series};
+use crate::record::{CatalogKind, InsuranceType, Patient, PaymentMethod, Sex, Visit};
+use crate::roles::{DeskRole, NodeRole, Operator};
+use crate::rules::RuleError;
+use crate::status::{ChargeStatus, InvoiceStatus, PrescriptionStatus, StatusError, VisitStatus};
+use crate::store::Store;
+use crate::test_support::{catalogs, copy_all, temp_store};
+
+mod catalogs;
+mod emergency;
+mod money;
+mod registration;
+
+fn op(name: &str, desk: DeskRole) -> Operator {
+    Operator::new(OperatorName::new(name).expect("valid"), desk)
+}
+
+fn admin() -> Operator {
+    op("info1", DeskRole::Admin)
+}
+
+fn node(n: &str) -> NodeName {
+    NodeName::new(n).expect("valid")
+}
+
+/// A window store with the catalogs (copied from a central store, as replication would).
+fn window() -> (tempfile::TempDir, Store, ManualClock) {
+    let (dir, store, clock) = temp_store("W01", NodeRole::Window);
+    let (_cdir, central, _) = temp_store("central", NodeRole::Central);
+    central
+        .import_catalog(&admin(), catalogs())
+        .expect("import");
+    copy_all(&central, &store);
+    (dir, store, clock)
+}
+
+fn new_patient(name: &str) -> NewPatient {
+    NewPatient {
+        patient_no: None,
+        name: name.into(),
+        sex: Sex::Female,
+        birth_date: Date::new(2019, 5, 4).expect("valid"),
+        phone: "13800138000".into(),
+        national_id: None,
+        insurance: InsuranceType::Resident,
+    }
+}
+
+fn registered(store: &Store) -> (Patient, Visit) {
+    let reg = op("reg1", DeskRole::Registration);
+    let p = store
+        .create_patient(&reg, new_patient("王小明"))
+        .expect("patient")
+        .value;
+    let v = store
+        .register_visit(
+            &reg,
+            NewVisit {
+                patient: p.header.id,
+                department: "PED-GEN".into(),
+                doctor: None,
+                expert: false,
+            },
+        )
+        .expect("visit")
+        .value;
+    (p, v)
+}
+
+fn rule(err: WriteError) -> RuleError {
+    match err {
+        WriteError::Rule(r) => r,
+        other => panic!("expected a rule refusal, got {other:?}"),
+    }
+}
+
+fn lease(store: &Store, series: Series, size: u64) {
+    let (_d, central, _) = temp_store("central", NodeRole::Central);
+    let range = central
+        .lease_range(&admin(), series, store.node().clone(), size)
+        .expect("lease")
+        .value;
+    store.accept_lease(&admin(), range).expect("accept");
+}
+
+fn clock_now(clock: &ManualClock) -> i64 {
+    crate::clock::Clock::now_ms(clock)
+}

@@ -1,0 +1,144 @@
+//! Registration and triage: patients, visits, statuses that only move forward (also when
+//! two nodes move one concurrently), and the audit chain behind every change.
+
+use super::*;
+
+#[test]
+fn a_patient_gets_a_node_local_number_and_is_searchable() {
+    let (_d, store, _) = window();
+    let reg = op("reg1", DeskRole::Registration);
+    let a = store
+        .create_patient(&reg, new_patient("王小明"))
+        .expect("a")
+        .value;
+    let b = store
+        .create_patient(&reg, new_patient("李四"))
+        .expect("b")
+        .value;
+    assert_eq!(a.patient_no, "W01-000001");
+    assert_eq!(b.patient_no, "W01-000002");
+    assert_eq!(a.header.origin, node("W01"));
+    assert_eq!(a.header.episode, None);
+    let found = store
+        .find_patients(&crate::store::PatientQuery::Name("王".into()))
+        .expect("search");
+    assert_eq!(found, vec![a.header.id]);
+    let found = store
+        .find_patients(&crate::store::PatientQuery::Number("W01-000002".into()))
+        .expect("search");
+    assert_eq!(found, vec![b.header.id]);
+}
+
+#[test]
+fn bad_patient_input_is_refused_and_nothing_is_written() {
+    let (_d, store, clock) = window();
+    let reg = op("reg1", DeskRole::Registration);
+    let before = store.feed_head().expect("feed");
+    let mut p = new_patient("");
+    assert!(
+        matches!(rule(store.create_patient(&reg, p.clone()).unwrap_err()), RuleError::Invalid { field, .. } if field == "name")
+    );
+    p.name = "x".into();
+    p.national_id = Some("110105194912310021".into());
+    assert!(
+        rule(store.create_patient(&reg, p.clone()).unwrap_err())
+            .to_string()
+            .contains("check character")
+    );
+    p.national_id = None;
+    p.birth_date = Date::at(clock_now(&clock) + 3 * 86_400_000, 480);
+    assert!(
+        rule(store.create_patient(&reg, p).unwrap_err())
+            .to_string()
+            .contains("future")
+    );
+    let cashier = op("c1", DeskRole::Cashier);
+    assert!(matches!(
+        rule(
+            store
+                .create_patient(&cashier, new_patient("x"))
+                .unwrap_err()
+        ),
+        RuleError::NotPermitted { .. }
+    ));
+    assert_eq!(store.feed_head().expect("feed"), before);
+}
+
+#[test]
+fn normal_visits_queue_and_move_forward_only() {
+    let (_d, store, _) = window();
+    let (_p, v) = registered(&store);
+    assert_eq!(v.fee, Fen(1000));
+    assert_eq!(v.registration_no, "W01-R000001");
+    assert_eq!(
+        v.status_log.current::<VisitStatus>(),
+        Ok(VisitStatus::Queued)
+    );
+    let triage = op("nurse1", DeskRole::Triage);
+    let queue = store.triage_queue().expect("queue");
+    assert_eq!(queue.len(), 1);
+    let called = store.call_visit(&triage, v.header.id).expect("call").value;
+    assert_eq!(
+        called.status_log.current::<VisitStatus>(),
+        Ok(VisitStatus::Called)
+    );
+    let err = rule(store.resume_visit(&triage, v.header.id).unwrap_err());
+    assert_eq!(err.to_string(), "a visit cannot move from called to queued");
+    store.see_visit(&triage, v.header.id).expect("seen");
+    assert!(matches!(
+        rule(store.cancel_visit(&triage, v.header.id).unwrap_err()),
+        RuleError::Status(StatusError::Transition(_))
+    ));
+    assert!(store.triage_queue().expect("queue").is_empty());
+}
+
+#[test]
+fn concurrent_status_moves_on_two_nodes_merge_to_the_furthest() {
+    let (_d, a, _) = window();
+    let (_p, v) = registered(&a);
+    let (_d2, b, _) = temp_store("W02", NodeRole::Window);
+    copy_all(&a, &b);
+    let triage = op("nurse1", DeskRole::Triage);
+    // A calls then sees the patient; B, not knowing, cancels the visit.
+    a.call_visit(&triage, v.header.id).expect("call");
+    a.see_visit(&triage, v.header.id).expect("seen");
+    b.cancel_visit(&triage, v.header.id).expect("cancel");
+    copy_all(&a, &b);
+    copy_all(&b, &a);
+    for store in [&a, &b] {
+        let visit: Visit = store.get(v.header.id).expect("read").expect("present");
+        assert_eq!(
+            visit.status_log.current::<VisitStatus>(),
+            Ok(VisitStatus::Seen)
+        );
+    }
+    assert_eq!(
+        a.doc(v.header.id)
+            .expect("doc")
+            .expect("present")
+            .get_heads(),
+        b.doc(v.header.id)
+            .expect("doc")
+            .expect("present")
+            .get_heads()
+    );
+}
+
+#[test]
+fn every_change_is_in_the_audit_chain_and_tampering_is_detected() {
+    let (_d, store, _) = window();
+    registered(&store);
+    let entries = store.audit_entries(0, 100).expect("audit");
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.action == "visit.register" && e.actor == "reg1")
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.action == "sync.apply" && e.actor == "sync:central")
+    );
+    let n = store.verify_audit().expect("read").expect("chain intact");
+    assert_eq!(n, entries.len() as u64);
+}

@@ -1,0 +1,108 @@
+//! Duplicate patients: two live patient records that share a national id, or the same name,
+//! birth date and phone, created on different nodes.
+
+use super::fingerprint;
+use crate::record::{Patient, RecordKind};
+use crate::review::conflict::{
+    CompetingValue, Conflict, ConflictKind, ConflictStatus, DuplicateEvidence, MatchedKey,
+    ReviewAction,
+};
+use crate::review::target::Target;
+use crate::store::person_key;
+
+/// The search keys two patients share (the same keys the patient index groups by).
+fn matched_keys(a: &Patient, b: &Patient) -> Vec<MatchedKey> {
+    let mut out = Vec::new();
+    if let (Some(x), Some(y)) = (&a.national_id, &b.national_id)
+        && x.eq_ignore_ascii_case(y)
+    {
+        out.push(MatchedKey {
+            key: "national_id",
+            value: x.to_ascii_uppercase(),
+        });
+    }
+    let person = person_key(a);
+    if person == person_key(b) {
+        out.push(MatchedKey {
+            key: "name_birth_date_phone",
+            value: person,
+        });
+    }
+    out
+}
+
+/// The record to keep when merging: one registered outside an emergency, then the older.
+fn suggested_survivor<'a>(a: &'a Patient, b: &'a Patient) -> (&'a Patient, &'a Patient) {
+    let rank = |p: &Patient| (p.header.episode.is_some(), p.header.created_ms, p.header.id);
+    if rank(a) <= rank(b) { (a, b) } else { (b, a) }
+}
+
+/// The duplicate-patient conflict between two live records that share a search key.
+pub(crate) fn duplicate_conflict(a: &Patient, b: &Patient) -> Option<Conflict> {
+    if a.header.id == b.header.id || a.merged_into.is_some() || b.merged_into.is_some() {
+        return None;
+    }
+    let matched = matched_keys(a, b);
+    if matched.is_empty() {
+        return None;
+    }
+    let (a, b) = if a.header.id < b.header.id {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    let target = Target::pair(a.header.id, b.header.id);
+    let values = [a, b]
+        .iter()
+        .enumerate()
+        .map(|(index, p)| CompetingValue {
+            index,
+            record: p.header.id,
+            value: serde_json::json!({
+                "patient_no": p.patient_no,
+                "name": p.name,
+                "sex": p.sex,
+                "birth_date": p.birth_date,
+                "phone": p.phone,
+                "national_id": p.national_id,
+                "insurance": p.insurance,
+            })
+            .to_string(),
+            node: Some(p.header.origin.to_string()),
+            operator: Some(p.header.operator.to_string()),
+            desk: None,
+            action: Some("patient.create".into()),
+            at_ms: Some(p.header.created_ms),
+            shown: true,
+        })
+        .collect();
+    let (survivor, duplicate) = suggested_survivor(a, b);
+    let fingerprint = fingerprint(matched.iter().map(|m| format!("{}={}", m.key, m.value)));
+    Some(Conflict {
+        id: target.id(),
+        kind: ConflictKind::DuplicatePatient,
+        status: ConflictStatus::Open,
+        record_kind: RecordKind::Patient,
+        records: vec![a.header.id, b.header.id],
+        field: None,
+        values,
+        duplicate: Some(DuplicateEvidence {
+            matched,
+            patients: vec![a.clone(), b.clone()],
+        }),
+        automatic_decision: None,
+        actions: vec![
+            ReviewAction::MergePatients {
+                survivor: survivor.header.id,
+                duplicate: duplicate.header.id,
+            },
+            ReviewAction::MergePatients {
+                survivor: duplicate.header.id,
+                duplicate: survivor.header.id,
+            },
+            ReviewAction::KeepSeparate,
+        ],
+        decision: None,
+        fingerprint,
+    })
+}

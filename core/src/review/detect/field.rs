@@ -1,0 +1,75 @@
+//! Field conflicts: a record field that Automerge holds with several concurrent values (a
+//! phone number corrected on two windows during a partition).
+
+use automerge::{Automerge, ROOT, ReadDoc};
+
+use super::{competing, fingerprint};
+use crate::record::{CENTRAL_ACK_KEY, Header};
+use crate::review::REVIEWS_KEY;
+use crate::review::conflict::{
+    CompetingValue, Conflict, ConflictKind, ConflictStatus, ReviewAction,
+};
+use crate::review::target::Target;
+use crate::review::value;
+
+/// Top-level document keys that are not reviewed as fields: the header never changes, the
+/// status log and reviews are maps merged key by key, and central's receipt is idempotent.
+const NOT_FIELDS: [&str; 4] = ["header", "status_log", REVIEWS_KEY, CENTRAL_ACK_KEY];
+
+/// Every field of a record that Automerge holds with concurrent values.
+pub(crate) fn field_conflicts(doc: &Automerge, header: &Header) -> Vec<Conflict> {
+    doc.keys(ROOT)
+        .filter(|k| !NOT_FIELDS.contains(&k.as_str()))
+        .filter_map(|k| field_conflict(doc, header, &k))
+        .collect()
+}
+
+/// The conflict on one field, if it holds several concurrent values.
+pub(crate) fn field_conflict(doc: &Automerge, header: &Header, field: &str) -> Option<Conflict> {
+    let all = doc.get_all(ROOT, field).ok()?;
+    if all.len() < 2 {
+        return None;
+    }
+    let last = all.len() - 1;
+    let values: Vec<CompetingValue> = all
+        .iter()
+        .enumerate()
+        .map(|(i, (v, op))| {
+            let json = value::json(doc, v, op);
+            competing(doc, i, header.id, &json, op, i == last)
+        })
+        .collect();
+    // The same value written on two nodes is no disagreement.
+    if values.iter().all(|v| v.value == values[0].value) {
+        return None;
+    }
+    let fingerprint = fingerprint(all.iter().map(|(_, op)| op.to_string()));
+    let target = Target::Field {
+        record: header.id,
+        field: field.to_owned(),
+    };
+    let shown = &values[last].value;
+    Some(Conflict {
+        id: target.id(),
+        kind: ConflictKind::FieldConflict,
+        status: ConflictStatus::Open,
+        record_kind: header.kind,
+        records: vec![header.id],
+        field: Some(field.to_owned()),
+        automatic_decision: Some(format!(
+            "currently shown: value {last} ({shown}), Automerge's deterministic pick; open until \
+             a reviewer chooses"
+        )),
+        actions: values
+            .iter()
+            .map(|v| ReviewAction::ChooseValue {
+                index: v.index,
+                value: v.value.clone(),
+            })
+            .collect(),
+        values,
+        duplicate: None,
+        decision: None,
+        fingerprint,
+    })
+}

@@ -1,0 +1,117 @@
+//! What a restore writes into the checked copy of a snapshot before it replaces the store: a
+//! new incarnation (and the node restored into), the numbers it must never hand out again,
+//! and an entry in the audit chain.
+
+use redb::{ReadableTable, WriteTransaction};
+
+use crate::clock::{Clock, SystemClock};
+use crate::id::{NodeName, OperatorName};
+use crate::numbers::{MAX_LEASE, NumberUse, RangeState};
+use crate::store::audit::{AuditEntry, AuditEvent, GENESIS};
+use crate::store::tables::{self, meta_keys};
+
+/// Who a restore's writes are attributed to.
+const RESTORE_ACTOR: &str = "lifeline-restore";
+
+/// Gives the restored copy its new identity, retires the numbers that may have been used
+/// after the backup, and records the restore in the audit chain.
+pub(super) fn stamp(
+    w: &WriteTransaction,
+    node: &NodeName,
+    incarnation: &str,
+    snapshot: &std::path::Path,
+) -> Result<(), redb::Error> {
+    {
+        let mut meta = w.open_table(tables::META)?;
+        meta.insert(meta_keys::INCARNATION, incarnation.as_bytes())?;
+        meta.insert(meta_keys::NODE, node.as_str().as_bytes())?;
+    }
+    let retired = retire_numbers(w)?;
+    append_audit(
+        w,
+        node,
+        "store.restore",
+        &format!(
+            "restored from {}; new incarnation {incarnation}; {retired} unused numbers retired",
+            snapshot.display()
+        ),
+    )
+}
+
+/// After a restore, numbers the backup shows as unused may have been handed out after the
+/// backup was taken (their records come back from peers later). They are retired (voided,
+/// never handed out again), and a lessor's cursor jumps ahead, so that a restored node can
+/// never issue or lease a number twice. Returns how many numbers were retired.
+fn retire_numbers(w: &WriteTransaction) -> Result<u64, redb::Error> {
+    let now = SystemClock.now_ms();
+    let operator =
+        OperatorName::new(RESTORE_ACTOR).expect("lifeline-restore is a valid operator name");
+    let mut retired = 0;
+    let mut ranges = w.open_table(tables::RANGES)?;
+    let mut numbers = w.open_table(tables::NUMBERS)?;
+    let mut states: Vec<RangeState> = Vec::new();
+    for entry in ranges.iter()? {
+        let (_, v) = entry?;
+        if let Ok(state) = serde_json::from_slice::<RangeState>(v.value()) {
+            states.push(state);
+        }
+    }
+    for mut state in states {
+        let code = state.range.series.code();
+        for number in state.next..=state.range.end {
+            let used = NumberUse::Voided {
+                record: None,
+                reason: "retired at restore: may have been used after the backup".into(),
+                operator: operator.clone(),
+                at_ms: now,
+            };
+            let bytes = serde_json::to_vec(&used).unwrap_or_default();
+            numbers.insert((code, number), bytes.as_slice())?;
+            retired += 1;
+        }
+        state.next = state.range.end + 1;
+        let bytes = serde_json::to_vec(&state).unwrap_or_default();
+        ranges.insert(state.range.id.as_str(), bytes.as_slice())?;
+    }
+    let mut lessor = w.open_table(tables::LESSOR)?;
+    let mut cursors = Vec::new();
+    for entry in lessor.iter()? {
+        let (k, v) = entry?;
+        cursors.push((k.value(), v.value()));
+    }
+    for (series, cursor) in cursors {
+        lessor.insert(series, cursor.saturating_add(10 * MAX_LEASE))?;
+    }
+    Ok(retired)
+}
+
+/// Appends one entry to a database's audit chain, outside a running store.
+fn append_audit(
+    w: &WriteTransaction,
+    node: &NodeName,
+    action: &str,
+    detail: &str,
+) -> Result<(), redb::Error> {
+    let mut meta = w.open_table(tables::META)?;
+    let text = |v: Option<redb::AccessGuard<'_, &[u8]>>| {
+        v.map(|v| String::from_utf8_lossy(v.value()).into_owned())
+    };
+    let seq: u64 = text(meta.get(meta_keys::AUDIT_SEQ)?)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let head = text(meta.get(meta_keys::AUDIT_HEAD)?).unwrap_or_else(|| GENESIS.to_owned());
+    let event = AuditEvent {
+        actor: RESTORE_ACTOR.into(),
+        action: action.into(),
+        record: None,
+        changes: Vec::new(),
+        detail: Some(detail.into()),
+    };
+    let entry = AuditEntry::next(seq, &head, SystemClock.now_ms(), node.clone(), event);
+    let bytes = serde_json::to_vec(&entry).unwrap_or_default();
+    w.open_table(tables::AUDIT)?
+        .insert(entry.seq, bytes.as_slice())?;
+    meta.insert(meta_keys::AUDIT_SEQ, entry.seq.to_string().as_bytes())?;
+    meta.insert(meta_keys::AUDIT_HEAD, entry.hash.as_bytes())?;
+    Ok(())
+}

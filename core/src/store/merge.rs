@@ -1,0 +1,155 @@
+//! Merging one record's changes from a peer into our copy, under the checks every replica
+//! applies, in one order and with the same [`Refusal`]s: changes that do not decode, fall
+//! short of the sender's heads or lack dependencies, a missing or foreign header, a
+//! rewritten header, and the caller's permission check on the header and the changes'
+//! authors. Pure (no storage): the store's apply path and the in-memory test replica in
+//! lifeline-sync both call it and keep what it returns.
+
+use automerge::sync::{self, SyncDoc};
+use automerge::{ActorId, Automerge, ChangeHash, ReadDoc};
+
+use super::actor_node;
+use super::apply::{ApplyCheck, IncomingDoc};
+use super::refusal::{DecodeError, Refusal};
+use crate::error::Chain;
+use crate::record::Header;
+
+/// What merging a record's incoming changes comes to.
+#[derive(Debug)]
+pub enum Merge {
+    /// The record changed: keep this document. `complete` is false when changes it depends on
+    /// are still missing (it is kept anyway and continues with the sync protocol).
+    Changed { doc: Box<Automerge>, complete: bool },
+    /// We already had all of it.
+    Unchanged,
+    /// Nothing could be applied yet: changes it depends on are missing.
+    MissingDeps,
+    /// Refused; nothing of the record changes.
+    Refused(Refusal),
+}
+
+/// Merges `item` into `existing` (our document, if any); the result carries `actor`.
+pub fn merge(
+    existing: Option<&Automerge>,
+    item: &IncomingDoc,
+    actor: &ActorId,
+    check: &ApplyCheck,
+) -> Merge {
+    let mut candidate = match existing {
+        Some(doc) => doc.clone(),
+        None => Automerge::new().with_actor(actor.clone()),
+    };
+    let old_heads = candidate.get_heads();
+    // Automerge's decoder can panic on some malformed input instead of returning an error
+    // (found by fuzzing): a peer's bytes must never panic the node, so a panic here is a
+    // refusal of that record, like any undecodable change.
+    let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        candidate.load_incremental(&item.bytes)
+    }));
+    match loaded {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => return Merge::Refused(Refusal::undecodable(e)),
+        Err(_) => return Merge::Refused(Refusal::undecodable(DecodeError::Panicked)),
+    }
+    // Automerge skips a damaged chunk silently; the sender's heads tell us whether we really
+    // got everything it sent. Anything short goes on through the sync protocol.
+    let short_of_sender = item
+        .sender_heads
+        .iter()
+        .any(|h| candidate.get_change_by_hash(h).is_none());
+    let missing = short_of_sender || !candidate.get_missing_deps(&[]).is_empty();
+    if candidate.get_heads() == old_heads {
+        return if missing {
+            Merge::MissingDeps
+        } else {
+            Merge::Unchanged
+        };
+    }
+    if let Err(outcome) = admit(existing, &candidate, &old_heads, item, missing, check) {
+        return outcome;
+    }
+    candidate.set_actor(actor.clone());
+    Merge::Changed {
+        doc: Box::new(candidate),
+        complete: !missing,
+    }
+}
+
+/// The header and permission checks on a changed candidate; `Err` is the merge's outcome.
+fn admit(
+    existing: Option<&Automerge>,
+    candidate: &Automerge,
+    old_heads: &[ChangeHash],
+    item: &IncomingDoc,
+    missing: bool,
+    check: &ApplyCheck,
+) -> Result<(), Merge> {
+    let header = match Header::of(candidate) {
+        Ok(h) => h,
+        Err(e) if missing => {
+            tracing::debug!(id = %item.id, error = %Chain(&e), "partial document; waiting for dependencies");
+            return Err(Merge::MissingDeps);
+        }
+        Err(e) => {
+            return Err(Merge::Refused(Refusal::NoHeader { source: e.into() }));
+        }
+    };
+    if header.id != item.id {
+        return Err(Merge::Refused(Refusal::WrongId { claimed: header.id }));
+    }
+    if let Some(old) = existing
+        && let Ok(old_header) = Header::of(old)
+        && old_header != header
+    {
+        return Err(Merge::Refused(Refusal::HeaderRewritten));
+    }
+    let authors: Vec<String> = candidate
+        .get_changes(old_heads)
+        .iter()
+        .map(|c| actor_node(c.actor_id()).unwrap_or("?").to_owned())
+        .collect();
+    check(&header, &authors).map_err(Merge::Refused)
+}
+
+/// A peer's Automerge sync message, received against our copy of a record.
+#[derive(Debug)]
+pub struct SyncReceived {
+    /// The sync state after the message: keep it per peer and record, so an exchange cut by
+    /// a disconnect resumes from what both sides were known to share.
+    pub state: sync::State,
+    /// The changes the message brought that we did not have, to merge like a batch's (under
+    /// the same checks); `None` when the record did not change.
+    pub changes: Option<IncomingDoc>,
+}
+
+/// Receives a sync message for record `id` against `existing` (our document, if any). A
+/// message that does not decode or apply is refused; the caller's state is then unchanged.
+pub fn receive_sync(
+    id: crate::id::RecordId,
+    existing: Option<&Automerge>,
+    state: &sync::State,
+    message: &[u8],
+) -> Result<SyncReceived, Refusal> {
+    let msg = sync::Message::decode(message).map_err(Refusal::bad_sync_message)?;
+    let mut candidate = existing.cloned().unwrap_or_default();
+    let old_heads = candidate.get_heads();
+    let mut state = state.clone();
+    // As with batches, a decoder panic on a peer's bytes is a refusal, not a crash.
+    let received = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        candidate.receive_sync_message(&mut state, msg)
+    }));
+    match received {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(Refusal::bad_sync_message(e)),
+        Err(_) => return Err(Refusal::bad_sync_message(DecodeError::Panicked)),
+    }
+    let changes = (candidate.get_heads() != old_heads).then(|| {
+        let bytes = candidate
+            .get_changes(&old_heads)
+            .iter()
+            .flat_map(|c| c.raw_bytes().iter().copied())
+            .collect();
+        IncomingDoc::from(super::apply::RemoteChanges { id, bytes })
+    });
+    Ok(SyncReceived { state, changes })
+}

@@ -1,0 +1,112 @@
+//! The node's own state kept in the metadata table: its incarnation, its counters, and the
+//! emergency episode it is in (set when it joins one, cleared when it leaves).
+
+use serde::Serialize;
+
+use super::error::ReadError;
+use super::tables::{self, meta_keys};
+use super::{Store, Tx};
+use crate::clock::UnixMs;
+use crate::id::EpisodeId;
+
+/// The episode a node is in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EpisodeInfo {
+    pub id: EpisodeId,
+    pub reason: String,
+    pub started_ms: UnixMs,
+}
+
+/// A node-local sequence that numbers records made here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Counter {
+    /// Patient numbers (`<node>-000001`).
+    Patient,
+    /// Registration numbers.
+    Registration,
+}
+
+impl Counter {
+    fn key(self) -> &'static str {
+        match self {
+            Counter::Patient => meta_keys::PATIENT_COUNTER,
+            Counter::Registration => meta_keys::REGISTRATION_COUNTER,
+        }
+    }
+}
+
+/// Where the episode's reason and start are kept, beside [`meta_keys::EPISODE`].
+const EPISODE_REASON: &str = "episode.reason";
+const EPISODE_STARTED: &str = "episode.started_ms";
+
+impl Tx<'_> {
+    /// Increments and returns a node-local counter.
+    pub(crate) fn next_counter(&mut self, counter: Counter) -> Result<u64, ReadError> {
+        let next = self.meta_u64(counter.key())? + 1;
+        self.set_meta(counter.key(), Some(&next.to_string()))?;
+        Ok(next)
+    }
+
+    /// The emergency episode this node is in, if any.
+    pub(crate) fn episode(&self) -> Result<Option<EpisodeId>, ReadError> {
+        episode_in(&|key| self.meta(key))
+    }
+
+    /// The episode this node is in, with its reason and start, as of this batch.
+    pub(crate) fn episode_info(&self) -> Result<Option<EpisodeInfo>, ReadError> {
+        episode_info_in(&|key| self.meta(key))
+    }
+
+    /// Records that this node is now in an episode, or (with `None`) in none.
+    pub(crate) fn set_episode(&mut self, info: Option<&EpisodeInfo>) -> Result<(), ReadError> {
+        let started = info.map(|i| i.started_ms.to_string());
+        self.set_meta(meta_keys::EPISODE, info.map(|i| i.id.as_str()))?;
+        self.set_meta(EPISODE_REASON, info.map(|i| i.reason.as_str()))?;
+        self.set_meta(EPISODE_STARTED, started.as_deref())
+    }
+}
+
+impl Store {
+    /// A metadata value as text.
+    pub(super) fn meta_text(&self, key: &str) -> Result<Option<String>, ReadError> {
+        use super::StorageContext;
+        let t = self.table(tables::META)?;
+        let v = redb::ReadableTable::get(&t, key).ctx("reading metadata")?;
+        Ok(v.map(|v| String::from_utf8_lossy(v.value()).into_owned()))
+    }
+
+    /// This store's incarnation: random, made when the store is created or restored, so that
+    /// peers that see it change know the store lost or regained history.
+    pub fn incarnation(&self) -> Result<String, ReadError> {
+        Ok(self.meta_text(meta_keys::INCARNATION)?.unwrap_or_default())
+    }
+
+    /// The emergency episode this node is in, if any.
+    pub fn episode(&self) -> Result<Option<EpisodeId>, ReadError> {
+        episode_in(&|key| self.meta_text(key))
+    }
+
+    /// The episode this node is in, with its reason and start.
+    pub fn episode_info(&self) -> Result<Option<EpisodeInfo>, ReadError> {
+        episode_info_in(&|key| self.meta_text(key))
+    }
+}
+
+type MetaReader<'a> = dyn Fn(&str) -> Result<Option<String>, ReadError> + 'a;
+
+fn episode_in(meta: &MetaReader<'_>) -> Result<Option<EpisodeId>, ReadError> {
+    Ok(meta(meta_keys::EPISODE)?.and_then(|s| EpisodeId::new(s).ok()))
+}
+
+fn episode_info_in(meta: &MetaReader<'_>) -> Result<Option<EpisodeInfo>, ReadError> {
+    let Some(id) = episode_in(meta)? else {
+        return Ok(None);
+    };
+    Ok(Some(EpisodeInfo {
+        id,
+        reason: meta(EPISODE_REASON)?.unwrap_or_default(),
+        started_ms: meta(EPISODE_STARTED)?
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0),
+    }))
+}

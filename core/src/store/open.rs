@@ -1,0 +1,305 @@
+//! Opening a store: creating a new file, or checking an existing one is ours and whole before
+//! anything writes to it. A file the store refuses is left byte for byte as it was.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use automerge::ActorId;
+use redb::{Database, Key, ReadableDatabase, TableDefinition, Value};
+
+use super::audit::GENESIS;
+use super::cache::DocCache;
+use super::error::FileDamage;
+use super::tables::{self, SCHEMA_VERSION, TableVisitor, meta_keys};
+use super::writer::Writer;
+use super::{Shared, Store, StoreOptions};
+use crate::id::{NodeName, RecordId};
+
+/// Why a store could not be opened. Opening never changes a file it refuses.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    #[error("cannot read {path}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a Lifeline store (it is not a redb database file)")]
+    NotAStore { path: PathBuf },
+    #[error("{path} is damaged or truncated and cannot be opened; restore it from a backup")]
+    Corrupt {
+        path: PathBuf,
+        #[source]
+        damage: FileDamage,
+    },
+    #[error("{path} is already open in another process (is a daemon running?)")]
+    AlreadyOpen { path: PathBuf },
+    #[error("{path} has schema version {found}, this build reads version {expected}")]
+    SchemaVersion {
+        path: PathBuf,
+        found: String,
+        expected: u64,
+    },
+    #[error("{path} belongs to node {found}, not to {expected}")]
+    WrongNode {
+        path: PathBuf,
+        found: String,
+        expected: NodeName,
+    },
+    #[error("cannot open {path}")]
+    Storage {
+        path: PathBuf,
+        #[source]
+        source: redb::Error,
+    },
+}
+
+/// The first bytes of every redb file.
+const REDB_MAGIC: &[u8] = b"redb";
+
+impl Store {
+    /// Opens the store at `path`, creating it if the file does not exist.
+    pub fn open(path: impl AsRef<Path>, opts: StoreOptions) -> Result<Store, OpenError> {
+        let path = path.as_ref().to_path_buf();
+        let exists = path.exists();
+        // redb can panic on damaged data instead of returning an error; at open that means a
+        // damaged file, refused like any other.
+        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            open_database(&path, &opts.node, exists)
+        }));
+        let db = match opened {
+            Ok(result) => result?,
+            Err(_) => {
+                return Err(OpenError::Corrupt {
+                    path,
+                    damage: FileDamage::EnginePanicked,
+                });
+            }
+        };
+        let shared = Shared {
+            actor: make_actor(&opts.node),
+            cache: Mutex::new(DocCache::new(opts.cache_docs)),
+            db,
+            opts,
+            path: path.clone(),
+            subscribers: Mutex::new(Vec::new()),
+        };
+        if !exists {
+            initialize(&shared).map_err(|source| OpenError::Storage {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        let shared = Arc::new(shared);
+        let writer = Writer::start(shared.clone()).map_err(|e| OpenError::Io {
+            path: path.clone(),
+            source: e,
+        })?;
+        tracing::info!(node = %shared.opts.node, path = %path.display(), "store open");
+        Ok(Store {
+            shared,
+            writer: Arc::new(writer),
+        })
+    }
+}
+
+/// Opens (or creates) the database file and checks it is ours and whole: identity and schema
+/// first from a read-only open, so that a refused file is left exactly as it was, then every
+/// table read end to end.
+fn open_database(path: &Path, node: &NodeName, exists: bool) -> Result<Database, OpenError> {
+    if !exists {
+        return Database::create(path).map_err(|e| open_error(path, e));
+    }
+    check_magic(path)?;
+    // A file that needs recovery after a crash cannot be opened read-only. Recovery rewrites
+    // the file, so it is first done on a scratch copy beside it, which is checked the same way;
+    // only a file that passes is then recovered in place.
+    match redb::ReadOnlyDatabase::open(path) {
+        Ok(ro) => {
+            check_meta(&ro, path, node)?;
+            scan_tables(&ro).map_err(|e| corrupt(path, e))?;
+        }
+        Err(redb::DatabaseError::RepairAborted) => check_recovered_copy(path, node)?,
+        Err(e) => return Err(open_error(path, e)),
+    }
+    let db = Database::builder()
+        .set_repair_callback(|_| {})
+        .open(path)
+        .map_err(|e| open_error(path, e))?;
+    check_meta(&db, path, node)?;
+    Ok(db)
+}
+
+/// Recovers a scratch copy of a crashed file and checks it; the original is not touched.
+fn check_recovered_copy(path: &Path, node: &NodeName) -> Result<(), OpenError> {
+    let io = |source| OpenError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let scratch = tempfile::Builder::new()
+        .prefix(".recovery-check-")
+        .tempfile_in(dir)
+        .map_err(io)?;
+    fs::copy(path, scratch.path()).map_err(io)?;
+    let db = Database::builder()
+        .set_repair_callback(|_| {})
+        .open(scratch.path())
+        .map_err(|e| open_error(path, e))?;
+    check_meta(&db, path, node)?;
+    scan_tables(&db).map_err(|e| corrupt(path, e))?;
+    Ok(())
+}
+
+fn corrupt(path: &Path, e: redb::Error) -> OpenError {
+    OpenError::Corrupt {
+        path: path.to_path_buf(),
+        damage: FileDamage::Storage(e),
+    }
+}
+
+/// Reads every entry of every table, so that damage anywhere in the file is found at open
+/// rather than in the middle of a desk's work.
+pub(super) fn scan_tables(db: &impl ReadableDatabase) -> Result<(), redb::Error> {
+    struct Scan(redb::ReadTransaction);
+    impl TableVisitor for Scan {
+        type Error = redb::Error;
+        fn visit<K: Key + 'static, V: Value + 'static>(
+            &mut self,
+            table: TableDefinition<'static, K, V>,
+        ) -> Result<(), redb::Error> {
+            let t = self.0.open_table(table)?;
+            for entry in redb::ReadableTable::iter(&t)? {
+                let (k, v) = entry?;
+                let _ = (k.value(), v.value());
+            }
+            Ok(())
+        }
+    }
+    tables::for_each(&mut Scan(db.begin_read()?))
+}
+
+fn make_actor(node: &NodeName) -> ActorId {
+    let mut bytes = node.as_str().as_bytes().to_vec();
+    bytes.push(0);
+    bytes.extend_from_slice(&RecordId::generate().to_bytes()[8..]);
+    ActorId::from(bytes)
+}
+
+fn check_magic(path: &Path) -> Result<(), OpenError> {
+    let is_redb = has_redb_magic(path).map_err(|source| OpenError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if !is_redb {
+        return Err(OpenError::NotAStore {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
+/// Whether a file starts as every redb file does.
+pub(super) fn has_redb_magic(path: &Path) -> std::io::Result<bool> {
+    let mut head = Vec::with_capacity(REDB_MAGIC.len());
+    fs::File::open(path)?
+        .take(REDB_MAGIC.len() as u64)
+        .read_to_end(&mut head)?;
+    Ok(head == REDB_MAGIC)
+}
+
+fn open_error(path: &Path, e: redb::DatabaseError) -> OpenError {
+    let path = path.to_path_buf();
+    match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => OpenError::AlreadyOpen { path },
+        e @ redb::DatabaseError::Storage(redb::StorageError::Corrupted(_)) => OpenError::Corrupt {
+            path,
+            damage: FileDamage::Storage(e.into()),
+        },
+        redb::DatabaseError::Storage(redb::StorageError::Io(source))
+            if source.kind() == std::io::ErrorKind::UnexpectedEof =>
+        {
+            OpenError::Corrupt {
+                path,
+                damage: FileDamage::EndsEarly(source),
+            }
+        }
+        other => OpenError::Storage {
+            path,
+            source: other.into(),
+        },
+    }
+}
+
+/// Creates every table and writes the metadata of a new store.
+fn initialize(shared: &Shared) -> Result<(), redb::Error> {
+    struct Create<'a>(&'a redb::WriteTransaction);
+    impl TableVisitor for Create<'_> {
+        type Error = redb::Error;
+        fn visit<K: Key + 'static, V: Value + 'static>(
+            &mut self,
+            table: TableDefinition<'static, K, V>,
+        ) -> Result<(), redb::Error> {
+            self.0.open_table(table)?;
+            Ok(())
+        }
+    }
+    let w = shared.db.begin_write()?;
+    tables::for_each(&mut Create(&w))?;
+    {
+        let mut meta = w.open_table(tables::META)?;
+        meta.insert(meta_keys::SCHEMA, SCHEMA_VERSION.to_string().as_bytes())?;
+        meta.insert(meta_keys::NODE, shared.opts.node.as_str().as_bytes())?;
+        meta.insert(meta_keys::ROLE, shared.opts.role.name().as_bytes())?;
+        let now = shared.opts.clock.now_ms().to_string();
+        meta.insert(meta_keys::CREATED_MS, now.as_bytes())?;
+        meta.insert(meta_keys::AUDIT_HEAD, GENESIS.as_bytes())?;
+        let incarnation = RecordId::generate().to_string();
+        meta.insert(meta_keys::INCARNATION, incarnation.as_bytes())?;
+    }
+    w.commit()?;
+    Ok(())
+}
+
+/// Refuses a file of another schema version or another node, reading only.
+fn check_meta(db: &impl ReadableDatabase, path: &Path, node: &NodeName) -> Result<(), OpenError> {
+    let path = path.to_path_buf();
+    let fail = |e: redb::Error| match e {
+        redb::Error::TableDoesNotExist(_) => OpenError::NotAStore { path: path.clone() },
+        e @ redb::Error::Corrupted(_) => OpenError::Corrupt {
+            path: path.clone(),
+            damage: FileDamage::Storage(e),
+        },
+        source => OpenError::Storage {
+            path: path.clone(),
+            source,
+        },
+    };
+    let r = db.begin_read().map_err(|e| fail(e.into()))?;
+    let meta = r.open_table(tables::META).map_err(|e| fail(e.into()))?;
+    let text = |key| -> Result<Option<String>, OpenError> {
+        Ok(meta
+            .get(key)
+            .map_err(|e| fail(e.into()))?
+            .map(|v| String::from_utf8_lossy(v.value()).into_owned()))
+    };
+    let schema = text(meta_keys::SCHEMA)?.unwrap_or_else(|| "none".into());
+    if schema != SCHEMA_VERSION.to_string() {
+        return Err(OpenError::SchemaVersion {
+            path,
+            found: schema,
+            expected: SCHEMA_VERSION,
+        });
+    }
+    let found_node = text(meta_keys::NODE)?.unwrap_or_default();
+    if found_node != node.as_str() {
+        return Err(OpenError::WrongNode {
+            path,
+            found: found_node,
+            expected: node.clone(),
+        });
+    }
+    Ok(())
+}

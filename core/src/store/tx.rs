@@ -1,0 +1,420 @@
+//! One batch's transaction, handed to each job of the batch in turn: documents loaded on
+//! first use and kept for the batch, typed reads, creating and editing records, and
+//! [`Tx::persist`], which writes what a change did (a chunk, the feed, the indexes, an audit
+//! entry) in the same commit.
+
+use std::collections::HashMap;
+
+use automerge::transaction::{CommitOptions, Transactable, Transaction};
+use automerge::{Automerge, ChangeHash, ObjId, ROOT, ReadDoc};
+use redb::{ReadableTable, WriteTransaction};
+use serde::{Deserialize, Serialize};
+
+use super::audit::{AuditEntry, AuditEvent, GENESIS};
+use super::error::{AbortCause, ReadError, StorageContext, WriteError};
+use super::read::{hydrate_record, load_doc};
+use super::tables::{self, Id, encode_heads, meta_keys};
+use super::{Shared, StoreOptions};
+use crate::id::{NodeName, RecordId};
+use crate::record::Record;
+use crate::roles::Operator;
+use crate::rules::RuleError;
+
+/// The commit message stored in every Automerge change: who, at which desk, did what.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct ChangeNote {
+    pub operator: String,
+    pub desk: String,
+    pub action: String,
+}
+
+/// One batch's view of the database, handed to each job in turn.
+pub(crate) struct Tx<'a> {
+    shared: &'a Shared,
+    w: &'a WriteTransaction,
+    /// Documents loaded or changed in this batch; moved into the cache after the commit.
+    working: HashMap<RecordId, Automerge>,
+    feed_seq: u64,
+    audit_seq: u64,
+    audit_head: String,
+    job_wrote: bool,
+    poisoned: bool,
+}
+
+/// What a batch that wrote leaves for after its commit: its documents, for the cache, and the
+/// feed's sequence number, for the subscribers.
+pub(super) type Finished = (HashMap<RecordId, Automerge>, u64);
+
+impl<'a> Tx<'a> {
+    pub(super) fn begin(shared: &'a Shared, w: &'a WriteTransaction) -> Result<Tx<'a>, ReadError> {
+        let audit_head = read_meta(w, meta_keys::AUDIT_HEAD)?.unwrap_or_else(|| GENESIS.to_owned());
+        Ok(Tx {
+            shared,
+            w,
+            working: HashMap::new(),
+            feed_seq: meta_u64(w, meta_keys::FEED_SEQ)?,
+            audit_seq: meta_u64(w, meta_keys::AUDIT_SEQ)?,
+            audit_head,
+            job_wrote: false,
+            poisoned: false,
+        })
+    }
+
+    /// Writes the batch's counters; the caller then commits.
+    pub(super) fn finish(self) -> Result<Finished, ReadError> {
+        let mut meta = self.w.open_table(tables::META).ctx("writing metadata")?;
+        meta.insert(meta_keys::FEED_SEQ, self.feed_seq.to_string().as_bytes())
+            .ctx("writing metadata")?;
+        meta.insert(meta_keys::AUDIT_SEQ, self.audit_seq.to_string().as_bytes())
+            .ctx("writing metadata")?;
+        meta.insert(meta_keys::AUDIT_HEAD, self.audit_head.as_bytes())
+            .ctx("writing metadata")?;
+        Ok((self.working, self.feed_seq))
+    }
+
+    /// A new job of the batch begins: it has written nothing yet.
+    pub(super) fn start_job(&mut self) {
+        self.job_wrote = false;
+        self.poisoned = false;
+    }
+
+    pub(super) fn job_wrote(&self) -> bool {
+        self.job_wrote
+    }
+
+    /// The current job failed: if it wrote anything, the batch must be aborted whole.
+    pub(super) fn job_failed(&mut self) {
+        if self.job_wrote {
+            self.poisoned = true;
+        }
+    }
+
+    pub(super) fn poisoned(&self) -> bool {
+        self.poisoned
+    }
+
+    /// The transaction, to write: marks the current job as one that wrote.
+    pub(super) fn w(&mut self) -> &'a WriteTransaction {
+        self.job_wrote = true;
+        self.w
+    }
+
+    /// The transaction, to read.
+    pub(super) fn r(&self) -> &'a WriteTransaction {
+        self.w
+    }
+
+    /// An empty document written by this node's actor.
+    /// This process's Automerge actor (see [`super::Shared::actor`]).
+    pub(super) fn actor(&self) -> &automerge::ActorId {
+        &self.shared.actor
+    }
+
+    pub(super) fn blank_doc(&self) -> Automerge {
+        Automerge::new().with_actor(self.shared.actor.clone())
+    }
+
+    pub(crate) fn node(&self) -> &NodeName {
+        &self.shared.opts.node
+    }
+
+    pub(crate) fn opts(&self) -> &StoreOptions {
+        &self.shared.opts
+    }
+
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.shared.opts.clock.now_ms()
+    }
+
+    pub(super) fn meta(&self, key: &str) -> Result<Option<String>, ReadError> {
+        read_meta(self.w, key)
+    }
+
+    pub(super) fn meta_u64(&self, key: &str) -> Result<u64, ReadError> {
+        meta_u64(self.w, key)
+    }
+
+    pub(super) fn set_meta(&mut self, key: &str, value: Option<&str>) -> Result<(), ReadError> {
+        let mut meta = self.w().open_table(tables::META).ctx("writing metadata")?;
+        match value {
+            Some(v) => meta.insert(key, v.as_bytes()).ctx("writing metadata")?,
+            None => meta.remove(key).ctx("writing metadata")?,
+        };
+        Ok(())
+    }
+
+    /// The batch's copy of a document, loaded on first use.
+    pub(crate) fn doc(&mut self, id: RecordId) -> Result<Option<&mut Automerge>, ReadError> {
+        if !self.working.contains_key(&id) {
+            let cached = self.shared.cache.lock().ok().and_then(|mut c| c.get(&id));
+            let mut doc = match cached {
+                Some(doc) => (*doc).clone(),
+                None => {
+                    let chunks = self
+                        .w
+                        .open_table(tables::DOC_CHUNKS)
+                        .ctx("loading a record")?;
+                    match load_doc(&chunks, id)? {
+                        Some(doc) => doc,
+                        None => return Ok(None),
+                    }
+                }
+            };
+            doc.set_actor(self.shared.actor.clone());
+            self.working.insert(id, doc);
+        }
+        Ok(self.working.get_mut(&id))
+    }
+
+    /// The batch's copy of a document, if it is loaded already.
+    pub(super) fn loaded(&self, id: RecordId) -> Option<&Automerge> {
+        self.working.get(&id)
+    }
+
+    /// Replaces the batch's copy of a document (with changes from a peer), to be persisted.
+    pub(super) fn replace(&mut self, id: RecordId, mut doc: Automerge) {
+        doc.set_actor(self.shared.actor.clone());
+        self.working.insert(id, doc);
+    }
+
+    /// Whether central has acknowledged a record (see [`crate::record::CENTRAL_ACK_KEY`]).
+    pub(crate) fn central_acked(&mut self, id: RecordId) -> Result<bool, ReadError> {
+        Ok(self.doc(id)?.is_some_and(|d| {
+            d.get(ROOT, crate::record::CENTRAL_ACK_KEY)
+                .ok()
+                .flatten()
+                .is_some()
+        }))
+    }
+
+    /// Reads a typed record, refusing a missing one or one of another kind.
+    pub(crate) fn read<T: Record>(&mut self, id: RecordId) -> Result<T, WriteError> {
+        let doc = self
+            .doc(id)?
+            .ok_or(RuleError::NotFound { kind: T::KIND, id })?;
+        hydrate_record(id, doc)?.map_err(|found| {
+            RuleError::WrongKind {
+                id,
+                expected: T::KIND,
+                found,
+            }
+            .into()
+        })
+    }
+
+    /// Creates a record's document.
+    pub(crate) fn create<T: Record>(
+        &mut self,
+        record: &T,
+        who: &Operator,
+        action: &str,
+    ) -> Result<(), WriteError> {
+        let id = record.header().id;
+        if self.doc(id)?.is_some() {
+            return Err(RuleError::invalid("id", format!("record {id} already exists")).into());
+        }
+        let mut doc = self.blank_doc();
+        let opts = self.commit_options(who, action);
+        doc.transact_with(|_| opts, |tx| autosurgeon::reconcile(tx, record))
+            .map_err(|f| WriteError::Aborted {
+                cause: AbortCause::Build {
+                    kind: T::KIND,
+                    source: f.error.into(),
+                },
+            })?;
+        self.working.insert(id, doc);
+        self.persist(id, &[], &who.name.to_string(), action)
+    }
+
+    /// Changes a record's document with `f`, which may refuse (then nothing changes).
+    pub(crate) fn edit(
+        &mut self,
+        id: RecordId,
+        who: &Operator,
+        action: &str,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<(), WriteError>,
+    ) -> Result<(), WriteError> {
+        let opts = self.commit_options(who, action);
+        let doc = self.doc(id)?.ok_or_else(|| {
+            RuleError::invalid("id", format!("record {id} does not exist on this node"))
+        })?;
+        let old_heads = doc.get_heads();
+        doc.transact_with(|_| opts, f).map_err(|f| f.error)?;
+        self.persist(id, &old_heads, &who.name.to_string(), action)
+    }
+
+    fn commit_options(&self, who: &Operator, action: &str) -> CommitOptions {
+        let note = ChangeNote {
+            operator: who.name.to_string(),
+            desk: who.desk.to_string(),
+            action: action.to_owned(),
+        };
+        CommitOptions::default()
+            .with_message(serde_json::to_string(&note).unwrap_or_default())
+            .with_time(self.now_ms())
+    }
+
+    /// Writes what changed in a working document since `old_heads`: a chunk, the feed entry,
+    /// the indexes and an audit entry.
+    pub(super) fn persist(
+        &mut self,
+        id: RecordId,
+        old_heads: &[ChangeHash],
+        actor: &str,
+        action: &str,
+    ) -> Result<(), WriteError> {
+        let Some(doc) = self.working.get(&id) else {
+            return Ok(());
+        };
+        if doc.get_heads() == old_heads {
+            return Ok(());
+        }
+        let change_hashes: Vec<String> = doc
+            .get_changes(old_heads)
+            .iter()
+            .map(|c| c.hash().to_string())
+            .collect();
+        self.job_wrote = true;
+        let key = id.to_bytes();
+        save_chunks(
+            self.w,
+            key,
+            doc,
+            old_heads,
+            self.shared.opts.compact_after_chunks,
+        )?;
+        let heads = encode_heads(&doc.get_heads());
+        self.w
+            .open_table(tables::DOC_HEADS)
+            .ctx("saving a record")?
+            .insert(key, heads.as_slice())
+            .ctx("saving a record")?;
+        self.feed(key)?;
+        self.reindex(id)?;
+        self.audit(AuditEvent {
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            record: Some(id),
+            changes: change_hashes,
+            detail: None,
+        })?;
+        Ok(())
+    }
+
+    /// Moves a record to the head of the change feed.
+    fn feed(&mut self, key: Id) -> Result<(), ReadError> {
+        self.feed_seq += 1;
+        let mut pos = self
+            .w
+            .open_table(tables::FEED_POS)
+            .ctx("updating the feed")?;
+        let mut feed = self.w.open_table(tables::FEED).ctx("updating the feed")?;
+        if let Some(old) = pos.insert(key, self.feed_seq).ctx("updating the feed")? {
+            feed.remove(old.value()).ctx("updating the feed")?;
+        }
+        feed.insert(self.feed_seq, key).ctx("updating the feed")?;
+        Ok(())
+    }
+
+    /// Appends an entry to the audit chain.
+    pub(crate) fn audit(&mut self, event: AuditEvent) -> Result<(), ReadError> {
+        self.job_wrote = true;
+        let entry = AuditEntry::next(
+            self.audit_seq,
+            &self.audit_head,
+            self.now_ms(),
+            self.shared.opts.node.clone(),
+            event,
+        );
+        let bytes = serde_json::to_vec(&entry).map_err(ReadError::undecodable("audit entry"))?;
+        self.w
+            .open_table(tables::AUDIT)
+            .ctx("writing the audit trail")?
+            .insert(entry.seq, bytes.as_slice())
+            .ctx("writing the audit trail")?;
+        self.audit_seq = entry.seq;
+        self.audit_head = entry.hash;
+        Ok(())
+    }
+}
+
+/// Saves what a document gained since `old_heads` as one more chunk, or, once it has
+/// `compact_after` chunks, compacts them all into one full save.
+fn save_chunks(
+    w: &WriteTransaction,
+    key: Id,
+    doc: &Automerge,
+    old_heads: &[ChangeHash],
+    compact_after: u32,
+) -> Result<(), ReadError> {
+    let mut chunks = w.open_table(tables::DOC_CHUNKS).ctx("saving a record")?;
+    let last = chunks
+        .range((key, 0)..=(key, u32::MAX))
+        .ctx("saving a record")?
+        .next_back()
+        .transpose()
+        .ctx("saving a record")?
+        .map(|(k, _)| k.value().1);
+    match last {
+        Some(last) if last + 1 < compact_after => {
+            let delta = doc.save_after(old_heads);
+            chunks
+                .insert((key, last + 1), delta.as_slice())
+                .ctx("saving a record")?;
+        }
+        Some(last) => {
+            for n in 0..=last {
+                chunks.remove((key, n)).ctx("compacting a record")?;
+            }
+            chunks
+                .insert((key, 0), doc.save().as_slice())
+                .ctx("compacting a record")?;
+        }
+        None => {
+            chunks
+                .insert((key, 0), doc.save().as_slice())
+                .ctx("saving a record")?;
+        }
+    }
+    Ok(())
+}
+
+fn read_meta(w: &WriteTransaction, key: &str) -> Result<Option<String>, ReadError> {
+    let meta = w.open_table(tables::META).ctx("reading metadata")?;
+    let value = meta.get(key).ctx("reading metadata")?;
+    Ok(value.map(|v| String::from_utf8_lossy(v.value()).into_owned()))
+}
+
+fn meta_u64(w: &WriteTransaction, key: &str) -> Result<u64, ReadError> {
+    Ok(read_meta(w, key)?.and_then(|v| v.parse().ok()).unwrap_or(0))
+}
+
+/// Puts a status log key's stamp, creating the log if the document has none yet.
+pub(crate) fn put_stamp(
+    tx: &mut Transaction<'_>,
+    state: &str,
+    stamp: &crate::status::Stamp,
+) -> Result<(), WriteError> {
+    let log = put_map(tx, "status_log")?;
+    autosurgeon::reconcile_prop(tx, log, state, stamp)
+        .map_err(|e| WriteError::document("status_log", e))
+}
+
+/// A top-level map of a document, created if the document has none yet.
+pub(crate) fn put_map(tx: &mut Transaction<'_>, key: &str) -> Result<ObjId, WriteError> {
+    match tx.get(ROOT, key) {
+        Ok(Some((automerge::Value::Object(automerge::ObjType::Map), obj))) => Ok(obj),
+        _ => tx
+            .put_object(ROOT, key, automerge::ObjType::Map)
+            .map_err(|e| WriteError::document(key, e)),
+    }
+}
+
+/// Puts one top-level field of a record document.
+pub(crate) fn set_field(
+    t: &mut Transaction<'_>,
+    key: &str,
+    value: impl autosurgeon::Reconcile,
+) -> Result<(), WriteError> {
+    autosurgeon::reconcile_prop(t, ROOT, key, value).map_err(|e| WriteError::document(key, e))
+}
