@@ -24,7 +24,7 @@ use lifeline_core::{
 };
 use lifeline_node::api::{self, ApiState};
 use lifeline_node::config::Config;
-use lifeline_node::daemon::Runtime;
+use lifeline_node::daemon::runtime::Runtime;
 use lifeline_node::operators::Operators;
 use serde_json::{Value, json};
 

@@ -16,7 +16,7 @@ use lifeline_sync::driver::PeerStatus;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiState, Authed, Body, Written, blocking};
-use crate::daemon::ModeInfo;
+use crate::daemon::health::ModeInfo;
 
 pub fn routes() -> Router<ApiState> {
     Router::new()

@@ -25,7 +25,7 @@ use lifeline_core::{Operator, RuleError, Store, WriteError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::daemon::Runtime;
+use crate::daemon::runtime::Runtime;
 use crate::operators::Operators;
 
 /// What every handler can reach.

@@ -1,12 +1,20 @@
 //! `lifeline daemon --config node.toml`.
 
+use std::path::PathBuf;
+
 use anyhow::Context;
 
-use crate::cli::NodeArg;
 use crate::config::{Config, LogFormat};
 
-pub fn run(node: &NodeArg) -> anyhow::Result<()> {
-    let config = Config::load(&node.config)?;
+#[derive(Debug, Clone, clap::Args)]
+pub struct DaemonArgs {
+    /// The node's config file (the daemon's).
+    #[arg(long, short = 'c', default_value = "node.toml")]
+    pub config: PathBuf,
+}
+
+pub fn run(args: &DaemonArgs) -> anyhow::Result<()> {
+    let config = Config::load(&args.config)?;
     init_tracing(&config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
