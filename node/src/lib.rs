@@ -11,3 +11,4 @@ pub mod daemon;
 pub mod hospital;
 pub mod operators;
 pub mod report;
+pub mod time;

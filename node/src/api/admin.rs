@@ -53,7 +53,7 @@ pub struct StatusReport {
     pub generated_ms: i64,
     pub started_ms: i64,
     pub mode: ModeReport,
-    pub episode: Option<EpisodeReport>,
+    pub episode: Option<CurrentEpisode>,
     pub peers: Vec<PeerStatus>,
     /// Emergency records on this node that central has not acknowledged yet.
     pub unreconciled: u64,
@@ -71,8 +71,9 @@ pub struct ModeReport {
     pub primary: Option<String>,
 }
 
+/// The emergency episode this node is in (the outage report is [`crate::report::OutageReport`]).
 #[derive(Debug, Serialize, Deserialize)]
-pub struct EpisodeReport {
+pub struct CurrentEpisode {
     pub id: String,
     pub reason: String,
     pub started_ms: i64,
@@ -118,7 +119,7 @@ async fn status(
     let store = state.store.clone();
     let report = blocking(move || -> Result<StatusReport, ApiError> {
         let stats: StoreStats = store.stats()?;
-        let episode = store.episode_info()?.map(|e| EpisodeReport {
+        let episode = store.episode_info()?.map(|e| CurrentEpisode {
             id: e.id.to_string(),
             reason: e.reason,
             started_ms: e.started_ms,

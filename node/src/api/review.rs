@@ -23,8 +23,9 @@ use lifeline_core::{DeskRole, Operator, RecordId};
 use serde::Deserialize;
 
 use super::{ApiError, ApiState, Authed, Body, Written, blocking};
-use crate::report::conflicts::{self, ConflictReportOut};
-use crate::report::episode::{self, EpisodeLine, EpisodeReport, Selection};
+use crate::report::build::conflicts::{self, ConflictReportOut};
+use crate::report::build::outage::{self, Selection};
+use crate::report::{EpisodeLine, OutageReport};
 
 pub fn routes() -> Router<ApiState> {
     Router::new()
@@ -125,20 +126,26 @@ async fn list_episodes(
 ) -> Result<Json<Vec<EpisodeLine>>, ApiError> {
     admin_only(&op)?;
     let store = state.store.clone();
+    let offset = state.runtime.config.hospital.utc_offset;
     let all = blocking(move || store.episodes()).await?;
-    Ok(Json(all.iter().map(EpisodeLine::of).collect()))
+    Ok(Json(
+        all.iter()
+            .map(|s| outage::episode_line(s, offset))
+            .collect(),
+    ))
 }
 
 async fn episode_report(
     State(state): State<ApiState>,
     Authed(op): Authed,
     Path(which): Path<String>,
-) -> Result<Json<EpisodeReport>, ApiError> {
+) -> Result<Json<OutageReport>, ApiError> {
     admin_only(&op)?;
     let store = state.store.clone();
-    let report = blocking(move || -> Result<Option<EpisodeReport>, ApiError> {
-        match episode::select(&store, &which)? {
-            Selection::Found(id) => Ok(episode::build(&store, &id)?),
+    let offset = state.runtime.config.hospital.utc_offset;
+    let report = blocking(move || -> Result<Option<OutageReport>, ApiError> {
+        match outage::select(&store, &which)? {
+            Selection::Found(id) => Ok(outage::build(&store, &id, offset)?),
             Selection::None => Ok(None),
             Selection::Invalid(why) => Err(ApiError::bad_request("id", why)),
         }

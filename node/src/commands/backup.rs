@@ -14,7 +14,7 @@ use lifeline_core::store::{
     BackupInfo, RestoreInfo, RestoreOptions, VerifyReport, checksum_path, restore_from,
     verify_snapshot,
 };
-use lifeline_core::{OpenError, Store, StoreOptions};
+use lifeline_core::{OpenError, Store};
 
 use crate::api::backup::BackupRequest;
 use crate::config::Config;
@@ -60,7 +60,7 @@ pub fn backup(args: &BackupArgs) -> anyhow::Result<()> {
         .with_context(|| format!("{} is not a usable path", args.out.display()))?;
     let down = match through_daemon(&config, &out) {
         Ok(info) => {
-            print_backup(&info, "through the running daemon");
+            print_backup(&info, "through the running daemon", &config);
             return Ok(());
         }
         Err(Reach::Refused(e)) => return Err(e),
@@ -77,9 +77,7 @@ pub fn backup(args: &BackupArgs) -> anyhow::Result<()> {
         "the daemon is not running ({down}): backing up {} directly",
         store_path.display()
     );
-    let mut opts = StoreOptions::new(config.node.name.clone(), config.node.role);
-    opts.low_water = config.thresholds.low_water;
-    let store = match Store::open(&store_path, opts) {
+    let store = match Store::open(&store_path, config.store_options()) {
         Ok(store) => store,
         Err(e @ OpenError::AlreadyOpen { .. }) => bail!(
             "{e}: the daemon holds the store but its API does not answer ({down}); check `lifeline status`"
@@ -93,7 +91,7 @@ pub fn backup(args: &BackupArgs) -> anyhow::Result<()> {
     let result = store.backup_to(&out, &|done, total| bar.update(done, total));
     bar.finish();
     let info = result?;
-    print_backup(&info, "with the daemon stopped");
+    print_backup(&info, "with the daemon stopped", &config);
     Ok(())
 }
 
@@ -200,12 +198,12 @@ fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / 1_048_576.0)
 }
 
-fn print_backup(info: &BackupInfo, how: &str) {
+fn print_backup(info: &BackupInfo, how: &str, config: &Config) {
     println!("backup written to {} ({how})", info.path.display());
     println!(
         "  node {}, taken {}: {} records, {} audit entries, feed at {}",
         info.node,
-        super::local_time(info.created_ms),
+        config.hospital.utc_offset.local(info.created_ms),
         info.records,
         info.audit_entries,
         info.feed_seq

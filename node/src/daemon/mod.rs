@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use lifeline_core::{DeskRole, NodeRole, OperatorName, Store, StoreOptions};
+use lifeline_core::{DeskRole, NodeRole, OperatorName, Store};
 use lifeline_sync::driver::{Mesh, MeshConfig, PeerAddr};
 use lifeline_sync::identity::{self, AcceptPolicy, WindowMesh};
 use lifeline_sync::proto::SessionConfig;
@@ -70,8 +70,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             config.node.data_dir.display()
         )
     })?;
-    let mut opts = StoreOptions::new(config.node.name.clone(), config.node.role);
-    opts.low_water = config.thresholds.low_water;
+    let opts = config.store_options();
     let store_path = config.store_path();
     let store = tokio::task::spawn_blocking(move || Store::open(&store_path, opts))
         .await
