@@ -82,7 +82,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("lifeline: {e:#}");
+            eprintln!("lifeline: {}", crate::error::chain(&*e));
             ExitCode::FAILURE
         }
     }

@@ -48,6 +48,7 @@ use anyhow::{Context, bail};
 use lifeline_core::{DeskRole, NodeName, NodeRole, StoreOptions};
 use serde::{Deserialize, Serialize};
 
+use crate::error::chain;
 use crate::time::UtcOffset;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -281,8 +282,9 @@ impl Config {
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|e| {
             anyhow::anyhow!(
-                "log.level {:?} is not a tracing filter: {e}",
-                self.log.level
+                "log.level {:?} is not a tracing filter: {}",
+                self.log.level,
+                chain(&e)
             )
         })?;
         Ok(())

@@ -8,6 +8,7 @@ pub mod client;
 pub mod commands;
 pub mod config;
 pub mod daemon;
+pub mod error;
 pub mod hospital;
 pub mod operators;
 pub mod report;

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiState, Authed, Body, Written, blocking};
 use crate::daemon::health::ModeInfo;
+use crate::error::chain;
 
 pub fn routes() -> Router<ApiState> {
     Router::new()
@@ -219,13 +220,9 @@ async fn add_operator(
     let operators = state.operators.clone();
     let (name, desk) = (new.name.clone(), new.desk);
     let token = blocking(move || {
-        operators.add(new.name, new.desk, now).map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                format!("{e:#}"),
-            )
-        })
+        operators
+            .add(new.name, new.desk, now)
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", chain(&*e)))
     })
     .await?;
     tracing::info!(operator = %name, %desk, by = %op.name, "operator added");
@@ -293,7 +290,7 @@ async fn catalog_import(
     Body(req): Body<CatalogCsv>,
 ) -> Result<Json<Written<CatalogVersions>>, ApiError> {
     admin_only(&op)?;
-    let csv = |e: lifeline_core::desk::CsvError| ApiError::bad_request(e.file, e.to_string());
+    let csv = |e: lifeline_core::desk::CsvError| ApiError::bad_request(e.file, chain(&e));
     let import = CatalogImport {
         drugs: req
             .drugs_csv

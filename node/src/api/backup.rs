@@ -13,6 +13,7 @@ use lifeline_core::store::{BackupError, BackupInfo};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiState, Authed, Body, blocking};
+use crate::error::chain;
 
 pub fn routes() -> Router<ApiState> {
     Router::new().route("/admin/backup", post(backup))
@@ -27,14 +28,14 @@ pub struct BackupRequest {
 
 impl From<BackupError> for ApiError {
     fn from(e: BackupError) -> Self {
-        let message = e.to_string();
+        let message = chain(&e);
         match e {
             BackupError::Exists { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "exists", message).field("out")
             }
             BackupError::BadPath { .. } => ApiError::bad_request("out", message),
-            other => {
-                tracing::error!(error = %other, "backup failed");
+            _ => {
+                tracing::error!(error = message, "backup failed");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "backup_failed", message)
             }
         }

@@ -29,6 +29,7 @@ use lifeline_core::{Record, RecordId, RecordKind, RuleError};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiState, Authed, Body, Written, blocking};
+use crate::error::chain;
 
 /// Most patients one search answers with.
 pub const SEARCH_LIMIT: usize = 100;
@@ -120,7 +121,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
             .map_err(|e| ApiError::bad_request("id", e.body_text()))?;
         raw.parse::<RecordId>()
             .map(IdPath)
-            .map_err(|e| ApiError::bad_request("id", e.to_string()))
+            .map_err(|e| ApiError::bad_request("id", chain(&e)))
     }
 }
 

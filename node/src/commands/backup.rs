@@ -18,6 +18,7 @@ use lifeline_core::{OpenError, Store};
 
 use crate::api::backup::BackupRequest;
 use crate::config::Config;
+use crate::error::chain;
 
 #[derive(Debug, clap::Args)]
 pub struct BackupArgs {
@@ -80,7 +81,8 @@ pub fn backup(args: &BackupArgs) -> anyhow::Result<()> {
     let store = match Store::open(&store_path, config.store_options()) {
         Ok(store) => store,
         Err(e @ OpenError::AlreadyOpen { .. }) => bail!(
-            "{e}: the daemon holds the store but its API does not answer ({down}); check `lifeline status`"
+            "{}: the daemon holds the store but its API does not answer ({down}); check `lifeline status`",
+            chain(&e)
         ),
         Err(e) => {
             return Err(e)
@@ -156,8 +158,9 @@ fn through_daemon(config: &Config, out: &Path) -> Result<BackupInfo, Reach> {
     let token_path = config.admin_token_path();
     let token = std::fs::read_to_string(&token_path).map_err(|e| {
         Reach::Down(format!(
-            "cannot read the admin token {}: {e}",
-            token_path.display()
+            "cannot read the admin token {}: {}",
+            token_path.display(),
+            chain(&e)
         ))
     })?;
     let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -175,12 +178,14 @@ fn through_daemon(config: &Config, out: &Path) -> Result<BackupInfo, Reach> {
             out: out.to_path_buf(),
         });
     spinner.finish();
-    let resp = sent.map_err(|e| Reach::Down(format!("its API at {addr} does not answer: {e}")))?;
+    let resp =
+        sent.map_err(|e| Reach::Down(format!("its API at {addr} does not answer: {}", chain(&e))))?;
     let status = resp.status();
     let text = resp
         .into_body()
         .read_to_string()
-        .map_err(|e| Reach::Refused(anyhow::anyhow!("unreadable answer from the daemon: {e}")))?;
+        .context("unreadable answer from the daemon")
+        .map_err(Reach::Refused)?;
     if !status.is_success() {
         let message = serde_json::from_str::<serde_json::Value>(&text)
             .ok()
@@ -191,7 +196,8 @@ fn through_daemon(config: &Config, out: &Path) -> Result<BackupInfo, Reach> {
         )));
     }
     serde_json::from_str(&text)
-        .map_err(|e| Reach::Refused(anyhow::anyhow!("unexpected answer from the daemon: {e}")))
+        .context("unexpected answer from the daemon")
+        .map_err(Reach::Refused)
 }
 
 fn mib(bytes: u64) -> String {

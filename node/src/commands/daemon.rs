@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use crate::config::{Config, LogFormat};
+use crate::error::chain;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct DaemonArgs {
@@ -23,7 +24,7 @@ pub fn run(args: &DaemonArgs) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     let result = runtime.block_on(crate::daemon::run(config));
     if let Err(e) = &result {
-        tracing::error!(error = format!("{e:#}"), "the daemon stopped on an error");
+        tracing::error!(error = chain(&**e), "the daemon stopped on an error");
     }
     result
 }
@@ -38,5 +39,5 @@ fn init_tracing(config: &Config) -> anyhow::Result<()> {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Human => builder.try_init(),
     };
-    installed.map_err(|e| anyhow::anyhow!("cannot install the log subscriber: {e}"))
+    installed.map_err(|e| anyhow::anyhow!("cannot install the log subscriber: {}", chain(&*e)))
 }

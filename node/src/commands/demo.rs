@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 use crate::client::Client;
 use crate::config::Thresholds;
+use crate::error::chain;
 use crate::hospital::{Hospital, NodeSpec};
 use crate::report::RenderOptions;
 
@@ -371,7 +372,10 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
             "12:11",
             "every node proved by digest that it holds exactly what central holds",
         ),
-        Err(e) => clock.say("12:11", &format!("convergence not proven yet: {e:#}")),
+        Err(e) => clock.say(
+            "12:11",
+            &format!("convergence not proven yet: {}", chain(&*e)),
+        ),
     }
 
     let offset = h.config("central")?.hospital.utc_offset;

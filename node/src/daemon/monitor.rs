@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use super::health::{self, Observation};
 use super::housekeeping;
 use super::runtime::Runtime;
+use crate::error::chain;
 
 /// How often the monitor looks at the peers.
 const TICK: Duration = Duration::from_millis(250);
@@ -69,7 +70,7 @@ pub async fn monitor(store: Store, runtime: Arc<Runtime>, mut stop: watch::Recei
         .await;
         match result {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "housekeeping failed; will retry"),
+            Ok(Err(e)) => tracing::warn!(error = chain(&*e), "housekeeping failed; will retry"),
             Err(e) => tracing::error!(error = %e, "housekeeping task failed"),
         }
     }

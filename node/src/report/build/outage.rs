@@ -14,6 +14,7 @@ use lifeline_core::review::{Conflict, ConflictKind, ConflictStatus};
 use lifeline_core::{EpisodeId, ReadError, RecordId, Store};
 
 use super::scan::{Scan, nodes, worklist};
+use crate::error::chain;
 use crate::report::outage::{
     ConflictLine, EpisodeConflicts, EpisodeLine, KindCount, OutageReport, RecordCounts,
 };
@@ -58,7 +59,7 @@ pub fn select(store: &Store, which: &str) -> Result<Selection, ReadError> {
         },
         other => match EpisodeId::new(other) {
             Ok(id) => Selection::Found(id),
-            Err(e) => Selection::Invalid(e.to_string()),
+            Err(e) => Selection::Invalid(chain(&e)),
         },
     })
 }

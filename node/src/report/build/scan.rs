@@ -10,6 +10,7 @@ use lifeline_core::review::{Conflict, ConflictKind, ConflictStatus, WorkCategory
 use lifeline_core::status::{InvoiceStatus, PrescriptionStatus, VisitStatus};
 use lifeline_core::{ReadError, RecordId, RecordKind, Store};
 
+use crate::error::chain;
 use crate::report::outage::{NodeLine, RangeInvoices, WorkProgress};
 use crate::report::words::duration;
 use crate::time::UtcOffset;
@@ -38,7 +39,7 @@ impl Scan {
             Ok(Some(h)) => h,
             Ok(None) => return Ok(()),
             Err(e @ (ReadError::Corrupt { .. } | ReadError::WrongKind { .. })) => {
-                tracing::warn!(%id, error = %e, "record skipped by the outage report");
+                tracing::warn!(%id, error = chain(&e), "record skipped by the outage report");
                 return Ok(());
             }
             Err(e) => return Err(e),
