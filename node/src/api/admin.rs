@@ -15,7 +15,7 @@ use lifeline_core::{DeskRole, NodeName, NodeRole, OperatorName};
 use lifeline_sync::driver::PeerStatus;
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, ApiState, Authed, Body, Written, blocking};
+use super::{ApiError, ApiState, Authed, Body, Written, admin_only, blocking};
 use crate::daemon::health::ModeInfo;
 use crate::error::chain;
 
@@ -30,20 +30,8 @@ pub fn routes() -> Router<ApiState> {
         .route("/admin/ranges/report", get(range_report))
 }
 
-fn admin_only(op: &lifeline_core::Operator) -> Result<(), ApiError> {
-    if op.desk == DeskRole::Admin {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!(
-                "a {} desk may not use the administration endpoints",
-                op.desk
-            ),
-        ))
-    }
-}
+/// What the other desks may not do here.
+const ADMINISTER: &str = "use the administration endpoints";
 
 /// The `lifeline status --json` document. Stable: fields are only ever added.
 #[derive(Debug, Serialize, Deserialize)]
@@ -113,7 +101,7 @@ async fn status(
     State(state): State<ApiState>,
     Authed(op): Authed,
 ) -> Result<Json<StatusReport>, ApiError> {
-    admin_only(&op)?;
+    admin_only(&op, ADMINISTER)?;
     let runtime = state.runtime.clone();
     let peers = runtime.peers();
     let mode = mode_report(runtime.mode());
@@ -180,7 +168,7 @@ async fn list_operators(
     State(state): State<ApiState>,
     Authed(op): Authed,
 ) -> Result<Json<Vec<OperatorLine>>, ApiError> {
-    admin_only(&op)?;
+    admin_only(&op, ADMINISTER)?;
     Ok(Json(
         state
             .operators
@@ -215,7 +203,7 @@ async fn add_operator(
     Authed(op): Authed,
     Body(new): Body<NewOperator>,
 ) -> Result<(StatusCode, Json<AddedOperator>), ApiError> {
-    admin_only(&op)?;
+    admin_only(&op, ADMINISTER)?;
     let now = state.store.now_ms();
     let operators = state.operators.clone();
     let (name, desk) = (new.name.clone(), new.desk);
@@ -247,7 +235,7 @@ async fn emergency_start(
     Authed(op): Authed,
     Body(req): Body<StartEmergency>,
 ) -> Result<Json<Written<String>>, ApiError> {
-    admin_only(&op)?;
+    admin_only(&op, ADMINISTER)?;
     let store = state.store.clone();
     let saved = blocking(move || store.open_episode(&op, &req.reason, false)).await?;
     Ok(Json(Written::from_saved(lifeline_core::desk::Saved {
@@ -260,7 +248,7 @@ async fn emergency_stop(
     State(state): State<ApiState>,
     Authed(op): Authed,
 ) -> Result<Json<Written<Option<String>>>, ApiError> {
-    admin_only(&op)?;
+    admin_only(&op, ADMINISTER)?;
     let store = state.store.clone();
     let saved = blocking(move || store.leave_episode(&op, LeaveScope::HospitalWide)).await?;
     Ok(Json(Written::from_saved(lifeline_core::desk::Saved {
@@ -289,7 +277,7 @@ async fn catalog_import(
     Authed(op): Authed,
     Body(req): Body<CatalogCsv>,
 ) -> Result<Json<Written<CatalogVersions>>, ApiError> {
-    admin_only(&op)?;
+    admin_only(&op, ADMINISTER)?;
     let csv = |e: lifeline_core::desk::CsvError| ApiError::bad_request(e.file, chain(&e));
     let import = CatalogImport {
         drugs: req
@@ -335,7 +323,7 @@ async fn lease(
     Authed(op): Authed,
     Body(req): Body<LeaseRequest>,
 ) -> Result<Json<Written<NumberRange>>, ApiError> {
-    admin_only(&op)?;
+    admin_only(&op, ADMINISTER)?;
     let store = state.store.clone();
     let saved = blocking(move || store.lease_range(&op, req.series, req.holder, req.size)).await?;
     Ok(Json(Written::from_saved(saved)))
@@ -345,7 +333,7 @@ async fn range_report(
     State(state): State<ApiState>,
     Authed(op): Authed,
 ) -> Result<Json<RangeReport>, ApiError> {
-    admin_only(&op)?;
+    admin_only(&op, ADMINISTER)?;
     let store = state.store.clone();
     Ok(Json(blocking(move || store.range_report()).await?))
 }

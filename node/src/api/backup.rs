@@ -8,11 +8,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use lifeline_core::DeskRole;
 use lifeline_core::store::{BackupError, BackupInfo};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, ApiState, Authed, Body, blocking};
+use super::{ApiError, ApiState, Authed, Body, admin_only, blocking};
 use crate::error::chain;
 
 pub fn routes() -> Router<ApiState> {
@@ -47,13 +46,7 @@ async fn backup(
     Authed(op): Authed,
     Body(req): Body<BackupRequest>,
 ) -> Result<Json<BackupInfo>, ApiError> {
-    if op.desk != DeskRole::Admin {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!("a {} desk may not take backups", op.desk),
-        ));
-    }
+    admin_only(&op, "take backups")?;
     if !req.out.is_absolute() {
         return Err(ApiError::bad_request(
             "out",

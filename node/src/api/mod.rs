@@ -21,7 +21,7 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use lifeline_core::store::ReadError;
-use lifeline_core::{Operator, RuleError, Store, WriteError};
+use lifeline_core::{DeskRole, Operator, RuleError, Store, WriteError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -128,6 +128,19 @@ impl From<WriteError> for ApiError {
             WriteError::Read(r) => r.into(),
             other => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_saved", chain(&other)),
         }
+    }
+}
+
+/// Refuses every desk but the information department's: `a {desk} desk may not {what}`.
+pub fn admin_only(op: &Operator, what: &str) -> Result<(), ApiError> {
+    if op.desk == DeskRole::Admin {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("a {} desk may not {what}", op.desk),
+        ))
     }
 }
 

@@ -17,6 +17,7 @@ use lifeline_core::store::{
 use lifeline_core::{OpenError, Store};
 
 use crate::api::backup::BackupRequest;
+use crate::client::error_message;
 use crate::config::Config;
 use crate::error::chain;
 
@@ -187,12 +188,9 @@ fn through_daemon(config: &Config, out: &Path) -> Result<BackupInfo, Reach> {
         .context("unreadable answer from the daemon")
         .map_err(Reach::Refused)?;
     if !status.is_success() {
-        let message = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
-            .unwrap_or(text);
         return Err(Reach::Refused(anyhow::anyhow!(
-            "the daemon did not write the backup: {status}: {message}"
+            "the daemon did not write the backup: {status}: {}",
+            error_message(text)
         )));
     }
     serde_json::from_str(&text)
