@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use crate::api::{self, ApiState};
 use crate::config::Config;
+use crate::error::chain;
 use crate::operators::{self, Operators};
 use runtime::Runtime;
 
@@ -159,8 +160,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let _ = stop_rx.borrow_and_update();
     match tokio::time::timeout(Duration::from_secs(5), server).await {
         Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "API server ended with an error"),
-        Ok(Err(e)) => tracing::warn!(error = %e, "API server task failed"),
+        Ok(Ok(Err(e))) => tracing::warn!(error = chain(&e), "API server ended with an error"),
+        Ok(Err(e)) => tracing::warn!(error = chain(&e), "API server task failed"),
         Err(_) => tracing::warn!("API server did not stop in time"),
     }
     let _ = monitor.await;

@@ -71,7 +71,7 @@ pub async fn monitor(store: Store, runtime: Arc<Runtime>, mut stop: watch::Recei
         match result {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::warn!(error = chain(&*e), "housekeeping failed; will retry"),
-            Err(e) => tracing::error!(error = %e, "housekeeping task failed"),
+            Err(e) => tracing::error!(error = chain(&e), "housekeeping task failed"),
         }
     }
 }
