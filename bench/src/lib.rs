@@ -5,7 +5,7 @@
 //!   redb commit of the same bytes in the same run, so the store's overhead is a ratio.
 //! - [`replication`]: time and bytes on the wire to replicate a window's registrations to an
 //!   empty central through the real mesh (QUIC, mutual TLS), and to catch up after a
-//!   disconnection; against samod (automerge-repo) with the same workload ([`samod_baseline`]).
+//!   disconnection; against samod (automerge-repo) with the same workload ([`replication::samod`]).
 //! - [`failover`]: with real daemons, how long the windows take to fail over to the standby
 //!   when central dies, and central to reconcile an outage's work when it comes back.
 //!
@@ -21,13 +21,13 @@ pub mod fixture;
 pub mod measure;
 pub mod relay;
 pub mod replication;
-pub mod samod_baseline;
 pub mod store;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use serde::Serialize;
+use tempfile::TempDir;
 
 /// The environment variable that turns on quick mode, as `--quick` does.
 pub const QUICK_ENV: &str = "LIFELINE_BENCH_QUICK";
@@ -70,6 +70,55 @@ impl Machine {
                 .and_then(|l| l.split_whitespace().next()?.parse().ok()),
         }
     }
+}
+
+impl Machine {
+    /// A benchmark table's first line: `lifeline-bench {name} — {timestamp} (quick run,
+    /// release build, 2 CPUs, linux/x86_64{more})`.
+    pub fn title(&self, name: &str, timestamp: &str, quick: bool, more: &str) -> String {
+        format!(
+            "lifeline-bench {name} — {timestamp} ({} run, {} build, {} CPUs, {}/{}{more})\n",
+            if quick { "quick" } else { "full" },
+            self.profile,
+            self.nproc,
+            self.os,
+            self.arch
+        )
+    }
+
+    /// The line saying how loaded the machine was, where that is known.
+    pub fn load_line(&self) -> String {
+        self.load_average_1m.map_or_else(String::new, |load| {
+            format!(
+                "load average (1 min) at the end: {load:.2} on {} CPUs\n",
+                self.nproc
+            )
+        })
+    }
+}
+
+/// The warning a table opens with when its figures come from a debug build.
+pub const DEBUG_WARNING: &str = "warning: a debug build; these figures are not comparable\n";
+
+/// A new temporary directory named `prefix...` under `dir` (default: the system's temporary
+/// directory), removed when dropped; and `dir` itself, which the report names.
+pub fn scratch_dir(dir: Option<&Path>, prefix: &str) -> anyhow::Result<(PathBuf, TempDir)> {
+    let parent = dir.map_or_else(std::env::temp_dir, Path::to_path_buf);
+    std::fs::create_dir_all(&parent)
+        .with_context(|| format!("cannot create {}", parent.display()))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(&parent)
+        .with_context(|| format!("cannot make a temporary directory in {}", parent.display()))?;
+    Ok((parent, tmp))
+}
+
+/// Prints a benchmark's table and writes its JSON to `out`.
+pub fn publish(table: &str, report: &impl Serialize, out: &Path) -> anyhow::Result<()> {
+    print!("{table}");
+    write_json(out, report)?;
+    println!("results written to {}", out.display());
+    Ok(())
 }
 
 /// Writes `value` as pretty JSON to `path`, creating its directory.

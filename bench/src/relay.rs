@@ -74,30 +74,52 @@ const DATAGRAM_MAX: usize = 65_536;
 /// The TCP relay's copy buffer.
 const TCP_BUFFER: usize = 64 * 1024;
 
-/// A UDP relay on 127.0.0.1 in front of one upstream address. Dropping it stops it.
+/// A relay on 127.0.0.1 in front of one upstream address, counting what it carries (UDP
+/// datagrams or a TCP stream's bytes). Dropping it stops it and what it relays.
 #[derive(Debug)]
-pub struct UdpRelay {
+pub struct Relay {
     addr: SocketAddr,
     counters: Arc<Counters>,
     task: JoinHandle<()>,
 }
 
-impl UdpRelay {
-    /// Binds the relay; must be called inside a tokio runtime.
-    pub async fn start(upstream: SocketAddr) -> anyhow::Result<UdpRelay> {
+impl Relay {
+    /// A UDP relay; must be called inside a tokio runtime.
+    pub async fn udp(upstream: SocketAddr) -> anyhow::Result<Relay> {
         let listen = Arc::new(
             UdpSocket::bind("127.0.0.1:0")
                 .await
                 .context("cannot bind the UDP relay")?,
         );
         let addr = listen.local_addr()?;
+        Ok(Relay::spawn(addr, |counters| {
+            udp_main(listen, upstream, counters)
+        }))
+    }
+
+    /// A TCP relay; must be called inside a tokio runtime.
+    pub async fn tcp(upstream: SocketAddr) -> anyhow::Result<Relay> {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("cannot bind the TCP relay")?;
+        let addr = listener.local_addr()?;
+        Ok(Relay::spawn(addr, |counters| {
+            tcp_main(listener, upstream, counters)
+        }))
+    }
+
+    /// Runs the relay's main task, which counts into the relay's counters.
+    fn spawn<F>(addr: SocketAddr, main: impl FnOnce(Arc<Counters>) -> F) -> Relay
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
         let counters = Arc::new(Counters::default());
-        let task = tokio::spawn(udp_main(listen, upstream, counters.clone()));
-        Ok(UdpRelay {
+        let task = tokio::spawn(main(counters.clone()));
+        Relay {
             addr,
             counters,
             task,
-        })
+        }
     }
 
     /// The address clients dial instead of the upstream's.
@@ -110,9 +132,10 @@ impl UdpRelay {
     }
 }
 
-impl Drop for UdpRelay {
+impl Drop for Relay {
     fn drop(&mut self) {
-        // Aborting the main task drops its JoinSet, which aborts the per-client tasks.
+        // Aborting the main task drops its JoinSet, which aborts the per-client tasks (or the
+        // relayed connections).
         self.task.abort();
     }
 }
@@ -171,46 +194,6 @@ async fn udp_back(
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => continue,
             Err(_) => return,
         }
-    }
-}
-
-/// A TCP relay on 127.0.0.1 in front of one upstream address. Dropping it stops it and the
-/// connections it relays.
-#[derive(Debug)]
-pub struct TcpRelay {
-    addr: SocketAddr,
-    counters: Arc<Counters>,
-    task: JoinHandle<()>,
-}
-
-impl TcpRelay {
-    /// Binds the relay; must be called inside a tokio runtime.
-    pub async fn start(upstream: SocketAddr) -> anyhow::Result<TcpRelay> {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .context("cannot bind the TCP relay")?;
-        let addr = listener.local_addr()?;
-        let counters = Arc::new(Counters::default());
-        let task = tokio::spawn(tcp_main(listener, upstream, counters.clone()));
-        Ok(TcpRelay {
-            addr,
-            counters,
-            task,
-        })
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    pub fn traffic(&self) -> Traffic {
-        self.counters.snapshot()
-    }
-}
-
-impl Drop for TcpRelay {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 
@@ -281,7 +264,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_udp_relay_forwards_and_counts_both_ways() {
         let server = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
-        let relay = UdpRelay::start(server.local_addr().expect("addr"))
+        let relay = Relay::udp(server.local_addr().expect("addr"))
             .await
             .expect("relay");
         let client = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
@@ -304,7 +287,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_tcp_relay_forwards_counts_and_passes_the_close() {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let relay = TcpRelay::start(listener.local_addr().expect("addr"))
+        let relay = Relay::tcp(listener.local_addr().expect("addr"))
             .await
             .expect("relay");
         let mut client = TcpStream::connect(relay.addr()).await.expect("connect");

@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::bare::Bare;
 use crate::fixture::{self, Window};
 use crate::measure::{self, Summary};
-use crate::{Machine, now_unix_ms, rfc3339_utc, write_json};
+use crate::{DEBUG_WARNING, Machine, now_unix_ms, publish, rfc3339_utc, scratch_dir};
 
 pub use crate::QUICK_ENV;
 
@@ -160,21 +160,13 @@ fn ratio(ours: f64, bare: f64) -> f64 {
 pub fn run(args: &StoreArgs) -> anyhow::Result<StoreReport> {
     let plan = Plan::from_args(args)?;
     let report = measure(&plan, args.dir.as_deref())?;
-    print!("{}", report.table());
-    write_json(&args.out, &report)?;
-    println!("results written to {}", args.out.display());
+    publish(&report.table(), &report, &args.out)?;
     Ok(report)
 }
 
 /// Sets up the stores in a new temporary directory under `dir` and measures.
 pub fn measure(plan: &Plan, dir: Option<&Path>) -> anyhow::Result<StoreReport> {
-    let parent = dir.map_or_else(std::env::temp_dir, Path::to_path_buf);
-    std::fs::create_dir_all(&parent)
-        .with_context(|| format!("cannot create {}", parent.display()))?;
-    let tmp = tempfile::Builder::new()
-        .prefix("lifeline-bench-")
-        .tempdir_in(&parent)
-        .with_context(|| format!("cannot make a temporary directory in {}", parent.display()))?;
+    let (parent, tmp) = scratch_dir(dir, "lifeline-bench-")?;
     let window = fixture::window(tmp.path())?;
 
     // The payload of the baseline is what a registration commits, so register one first.
@@ -263,22 +255,14 @@ impl StoreReport {
         let mut t = String::new();
         let m = &self.machine;
         let c = &self.commit;
-        let _ = writeln!(
-            t,
-            "lifeline-bench store — {} ({} run, {} build, {} CPUs, {}/{}, data in {})",
-            self.timestamp,
-            if self.plan.quick { "quick" } else { "full" },
-            m.profile,
-            m.nproc,
-            m.os,
-            m.arch,
-            m.data_dir
-        );
+        t.push_str(&m.title(
+            "store",
+            &self.timestamp,
+            self.plan.quick,
+            &format!(", data in {}", m.data_dir),
+        ));
         if m.profile == "debug" {
-            let _ = writeln!(
-                t,
-                "warning: a debug build; these figures are not comparable"
-            );
+            t.push_str(DEBUG_WARNING);
         }
         let _ = writeln!(
             t,

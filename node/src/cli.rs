@@ -1,6 +1,5 @@
 //! The command line: one subcommand per module in `commands/`.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -18,18 +17,10 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Where a command finds the node it talks to.
-#[derive(Debug, Clone, clap::Args)]
-pub struct NodeArg {
-    /// The node's config file (the daemon's).
-    #[arg(long, short = 'c', default_value = "node.toml")]
-    pub config: PathBuf,
-}
-
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a node: store, mesh replication and the desks' API (headless).
-    Daemon(NodeArg),
+    Daemon(commands::daemon::DaemonArgs),
     /// Show the node, its mode and episode, its peers, backlogs, ranges and store size.
     Status(commands::status::StatusArgs),
     /// The hospital CA: create it, issue node certificates.
@@ -71,7 +62,7 @@ pub enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Daemon(node) => commands::daemon::run(&node),
+        Command::Daemon(args) => commands::daemon::run(&args),
         Command::Status(args) => commands::status::run(&args),
         Command::Ca(cmd) => commands::ca::run(cmd),
         Command::Operator(cmd) => commands::operator::run(cmd),
@@ -91,7 +82,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("lifeline: {e:#}");
+            eprintln!("lifeline: {}", crate::error::chain(&*e));
             ExitCode::FAILURE
         }
     }

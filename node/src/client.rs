@@ -71,13 +71,8 @@ impl Client {
         path: &str,
         body: &B,
     ) -> anyhow::Result<T> {
-        let resp = self
-            .agent
-            .patch(format!("{}{path}", self.base))
-            .header("Authorization", format!("Bearer {}", self.token))
-            .send_json(body)
-            .with_context(|| self.unreachable())?;
-        decode(path, resp)
+        let request = self.agent.patch(format!("{}{path}", self.base));
+        self.send(path, request, body)
     }
 
     pub fn post<B: Serialize, T: DeserializeOwned>(
@@ -85,9 +80,18 @@ impl Client {
         path: &str,
         body: &B,
     ) -> anyhow::Result<T> {
-        let resp = self
-            .agent
-            .post(format!("{}{path}", self.base))
+        let request = self.agent.post(format!("{}{path}", self.base));
+        self.send(path, request, body)
+    }
+
+    /// Sends `body` as JSON with the token, and reads the answer.
+    fn send<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        request: ureq::RequestBuilder<ureq::typestate::WithBody>,
+        body: &B,
+    ) -> anyhow::Result<T> {
+        let resp = request
             .header("Authorization", format!("Bearer {}", self.token))
             .send_json(body)
             .with_context(|| self.unreachable())?;
@@ -105,11 +109,15 @@ fn decode<T: DeserializeOwned>(
         .read_to_string()
         .with_context(|| format!("{path}: unreadable answer"))?;
     if !status.is_success() {
-        let message = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
-            .unwrap_or(text);
-        bail!("{path}: {status}: {message}");
+        bail!("{path}: {status}: {}", error_message(text));
     }
     serde_json::from_str(&text).with_context(|| format!("{path}: unexpected answer"))
+}
+
+/// The message of an API error answer (`{"error": {"message": ...}}`), or the answer itself.
+pub(crate) fn error_message(answer: String) -> String {
+    serde_json::from_str::<serde_json::Value>(&answer)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+        .unwrap_or(answer)
 }

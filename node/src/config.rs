@@ -2,6 +2,9 @@
 //! default, parsed strictly (unknown fields are errors) and checked before anything starts.
 //!
 //! ```toml
+//! [hospital]
+//! utc_offset = "+08:00"             # the hospital's time zone, for times people read
+//!
 //! [node]
 //! name = "W01"                      # as in the node's certificate
 //! role = "window"                   # central | standby | window
@@ -42,12 +45,17 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use lifeline_core::{DeskRole, NodeName, NodeRole};
+use lifeline_core::{DeskRole, NodeName, NodeRole, StoreOptions};
 use serde::{Deserialize, Serialize};
+
+use crate::error::chain;
+use crate::time::UtcOffset;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    #[serde(default)]
+    pub hospital: HospitalSection,
     pub node: NodeSection,
     #[serde(default)]
     pub network: NetworkSection,
@@ -60,6 +68,23 @@ pub struct Config {
     pub thresholds: Thresholds,
     #[serde(default)]
     pub log: LogSection,
+}
+
+/// What is the same for every node of the hospital.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HospitalSection {
+    /// The hospital's offset from UTC (`+HH:MM` or `-HH:MM`), used for every date and time a
+    /// person reads: reports, the CLI, dates of birth and due dates. Default +08:00.
+    #[serde(default, deserialize_with = "utc_offset_field")]
+    pub utc_offset: UtcOffset,
+}
+
+/// Reads `hospital.utc_offset`, naming the field when the value is not an offset.
+fn utc_offset_field<'de, D: serde::Deserializer<'de>>(d: D) -> Result<UtcOffset, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse()
+        .map_err(|e| serde::de::Error::custom(format!("hospital.utc_offset: {e}")))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -257,11 +282,21 @@ impl Config {
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|e| {
             anyhow::anyhow!(
-                "log.level {:?} is not a tracing filter: {e}",
-                self.log.level
+                "log.level {:?} is not a tracing filter: {}",
+                self.log.level,
+                chain(&e)
             )
         })?;
         Ok(())
+    }
+
+    /// How this node's store is opened: its identity, the hospital's offset, the low-water
+    /// mark for number ranges.
+    pub fn store_options(&self) -> StoreOptions {
+        let mut opts = StoreOptions::new(self.node.name.clone(), self.node.role);
+        opts.low_water = self.thresholds.low_water;
+        opts.utc_offset_min = self.hospital.utc_offset.minutes();
+        opts
     }
 
     pub fn store_path(&self) -> PathBuf {
@@ -305,6 +340,25 @@ key = "W01.key"
         assert_eq!(c.thresholds.peer_timeout, Duration::from_secs(5));
         assert_eq!(c.api.listen, default_api());
         assert!(c.peers.is_empty());
+        assert_eq!(c.hospital.utc_offset, UtcOffset::CHINA);
+        assert_eq!(c.store_options().utc_offset_min, 480);
+    }
+
+    #[test]
+    fn the_hospital_offset_reaches_the_store_and_bad_ones_are_named() {
+        let c: Config = toml::from_str(&format!("[hospital]\nutc_offset = \"-03:30\"\n{MINIMAL}"))
+            .expect("parse");
+        assert_eq!(c.store_options().utc_offset_min, -210);
+        let err = toml::from_str::<Config>(&format!("[hospital]\nutc_offset = \"+8\"\n{MINIMAL}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("hospital.utc_offset") && err.contains("+HH:MM"),
+            "{err}"
+        );
+        let typo = format!("[hospital]\nutc_ofset = \"+08:00\"\n{MINIMAL}");
+        let err = toml::from_str::<Config>(&typo).unwrap_err().to_string();
+        assert!(err.contains("utc_ofset"), "{err}");
     }
 
     #[test]

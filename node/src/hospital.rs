@@ -17,8 +17,8 @@ use lifeline_sync::identity::{self, NodeIdentity};
 use crate::api::admin::{AddedOperator, NewOperator, StatusReport};
 use crate::client::Client;
 use crate::config::{
-    ApiSection, Config, LogFormat, LogSection, NetworkSection, NodeSection, PeerSection,
-    Thresholds, TlsSection,
+    ApiSection, Config, HospitalSection, LogFormat, LogSection, NetworkSection, NodeSection,
+    PeerSection, Thresholds, TlsSection,
 };
 
 /// One node of the hospital.
@@ -101,6 +101,7 @@ impl Hospital {
                 });
             }
             let config = Config {
+                hospital: HospitalSection::default(),
                 node: NodeSection {
                     name,
                     role: spec.role,

@@ -8,6 +8,8 @@ pub mod client;
 pub mod commands;
 pub mod config;
 pub mod daemon;
+pub mod error;
 pub mod hospital;
 pub mod operators;
 pub mod report;
+pub mod time;

@@ -24,7 +24,7 @@ use lifeline_core::{
 };
 use lifeline_node::api::{self, ApiState};
 use lifeline_node::config::Config;
-use lifeline_node::daemon::Runtime;
+use lifeline_node::daemon::runtime::Runtime;
 use lifeline_node::operators::Operators;
 use serde_json::{Value, json};
 
@@ -87,6 +87,11 @@ const DESKS: [(&str, DeskRole); 6] = [
 ];
 
 fn node(with_catalogs: bool) -> Node {
+    node_with(with_catalogs, "")
+}
+
+/// A node whose config starts with `hospital` (a `[hospital]` section, or nothing).
+fn node_with(with_catalogs: bool, hospital: &str) -> Node {
     let dir = tempfile::tempdir().expect("temp dir");
     let clock = ManualClock::new(NOW_MS);
     let store = open_store(dir.path(), "W01", NodeRole::Window, &clock);
@@ -101,7 +106,7 @@ fn node(with_catalogs: bool) -> Node {
     std::fs::write(
         &config_path,
         format!(
-            "[node]\nname = \"W01\"\nrole = \"window\"\n\
+            "{hospital}[node]\nname = \"W01\"\nrole = \"window\"\n\
              desks = [\"registration\", \"cashier\", \"pharmacy\", \"triage\", \"doctor\"]\n\
              data_dir = {:?}\n\
              [tls]\nca = \"ca.pem\"\ncert = \"W01.pem\"\nkey = \"W01.key\"\n",
@@ -1214,4 +1219,24 @@ async fn the_openapi_document_is_served_and_every_path_in_it_is_routed() {
         .await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(answer["error"]["code"], "method_not_allowed");
+}
+
+#[tokio::test]
+async fn episode_times_are_in_the_hospitals_offset() {
+    let n = node_with(false, "[hospital]\nutc_offset = \"-05:00\"\n");
+    n.done(
+        "/admin/emergency/start",
+        "info1",
+        json!({ "reason": "drill" }),
+    )
+    .await;
+    let (status, list) = n.get("/admin/episodes", "info1").await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    // 2026-11-25 09:00 in Beijing is 20:00 the day before at UTC-5.
+    assert_eq!(list[0]["opened_local"], "2026-11-24 20:00:00", "{list}");
+    let (status, report) = n.get("/admin/episodes/latest/report", "info1").await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["timezone"], "UTC-5");
+    assert_eq!(report["opened_local"], "2026-11-24 20:00:00");
+    assert_eq!(report["nodes"][0]["joined_local"], "2026-11-24 20:00:00");
 }

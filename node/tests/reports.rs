@@ -508,7 +508,8 @@ fn scenario(h: &mut Hospital, dir: &Path) -> anyhow::Result<()> {
     ensure!(!none.status.success(), "an unknown episode is an error");
 
     // Every format at once, as the demo writes them.
-    let all = lifeline_node::report::fetch_all(&h.admin("central")?)?;
+    let opts = lifeline_node::report::RenderOptions::default();
+    let all = lifeline_node::report::fetch_all(&h.admin("central")?, &opts)?;
     all.write_to(&dir.join("all"))?;
     for f in [
         "conflicts.txt",

@@ -4,53 +4,17 @@
 //! ([`Store::sync_receive`]). A refused record is left exactly as it was, counted against the
 //! peer and audited as `sync.reject`.
 
-use automerge::ChangeHash;
 use automerge::sync;
 use serde::Serialize;
 
 use super::audit::AuditEvent;
 use super::error::{ReadError, WriteError};
-use super::merge::{Merge, merge, receive_sync};
+use super::merge::{ApplyCheck, IncomingDoc, Merge, RemoteChanges, merge, receive_sync};
 use super::refusal::Refusal;
 use super::{Store, Tx};
 use crate::error::Chain;
 use crate::id::{NodeName, RecordId};
 use crate::record::Header;
-
-/// Decides whether changes from a peer may be applied to a record: it sees the record's
-/// header and the nodes that authored the new changes.
-pub type ApplyCheck = dyn Fn(&Header, &[String]) -> Result<(), Refusal> + Send;
-
-/// Changes for one record, as sent by a peer: one or more concatenated Automerge change
-/// chunks (the output of `save_after`, or raw changes).
-#[derive(Debug, Clone)]
-pub struct RemoteChanges {
-    pub id: RecordId,
-    pub bytes: Vec<u8>,
-}
-
-/// [`RemoteChanges`] as replication sends them, with the sender's heads for the record after
-/// these changes: once applied, we know the sender has them, so we never send its own changes
-/// back to it.
-#[derive(Debug, Clone)]
-pub struct IncomingDoc {
-    pub id: RecordId,
-    pub bytes: Vec<u8>,
-    pub sender_heads: Vec<ChangeHash>,
-    /// The sender's feed sequence of this record's latest change (0 if not from the feed).
-    pub seq: u64,
-}
-
-impl From<RemoteChanges> for IncomingDoc {
-    fn from(changes: RemoteChanges) -> Self {
-        IncomingDoc {
-            id: changes.id,
-            bytes: changes.bytes,
-            sender_heads: Vec::new(),
-            seq: 0,
-        }
-    }
-}
 
 /// A record whose changes were refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

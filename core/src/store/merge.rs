@@ -9,10 +9,45 @@ use automerge::sync::{self, SyncDoc};
 use automerge::{ActorId, Automerge, ChangeHash, ReadDoc};
 
 use super::actor_node;
-use super::apply::{ApplyCheck, IncomingDoc};
 use super::refusal::{DecodeError, Refusal};
 use crate::error::Chain;
+use crate::id::RecordId;
 use crate::record::Header;
+
+/// Decides whether changes from a peer may be applied to a record: it sees the record's
+/// header and the nodes that authored the new changes.
+pub type ApplyCheck = dyn Fn(&Header, &[String]) -> Result<(), Refusal> + Send;
+
+/// Changes for one record, as sent by a peer: one or more concatenated Automerge change
+/// chunks (the output of `save_after`, or raw changes).
+#[derive(Debug, Clone)]
+pub struct RemoteChanges {
+    pub id: RecordId,
+    pub bytes: Vec<u8>,
+}
+
+/// [`RemoteChanges`] as replication sends them, with the sender's heads for the record after
+/// these changes: once applied, we know the sender has them, so we never send its own changes
+/// back to it.
+#[derive(Debug, Clone)]
+pub struct IncomingDoc {
+    pub id: RecordId,
+    pub bytes: Vec<u8>,
+    pub sender_heads: Vec<ChangeHash>,
+    /// The sender's feed sequence of this record's latest change (0 if not from the feed).
+    pub seq: u64,
+}
+
+impl From<RemoteChanges> for IncomingDoc {
+    fn from(changes: RemoteChanges) -> Self {
+        IncomingDoc {
+            id: changes.id,
+            bytes: changes.bytes,
+            sender_heads: Vec::new(),
+            seq: 0,
+        }
+    }
+}
 
 /// What merging a record's incoming changes comes to.
 #[derive(Debug)]
@@ -125,7 +160,7 @@ pub struct SyncReceived {
 /// Receives a sync message for record `id` against `existing` (our document, if any). A
 /// message that does not decode or apply is refused; the caller's state is then unchanged.
 pub fn receive_sync(
-    id: crate::id::RecordId,
+    id: RecordId,
     existing: Option<&Automerge>,
     state: &sync::State,
     message: &[u8],
@@ -149,7 +184,7 @@ pub fn receive_sync(
             .iter()
             .flat_map(|c| c.raw_bytes().iter().copied())
             .collect();
-        IncomingDoc::from(super::apply::RemoteChanges { id, bytes })
+        IncomingDoc::from(RemoteChanges { id, bytes })
     });
     Ok(SyncReceived { state, changes })
 }

@@ -42,14 +42,14 @@ use std::sync::{Arc, Mutex};
 use automerge::ActorId;
 use redb::Database;
 
-pub use apply::{ApplyCheck, ApplyOutcome, IncomingDoc, Rejected, RemoteChanges};
+pub use apply::{ApplyOutcome, Rejected};
 pub use audit::{AuditEntry, ChainError, GENESIS};
 pub use backup::{
     BackupError, BackupInfo, RestoreError, RestoreInfo, RestoreOptions, VerifyError, VerifyReport,
     before_restore_path, checksum_path, restore_from, verify_snapshot,
 };
 pub use error::{AbortCause, DocumentError, FileDamage, ReadError, RecordDamage, WriteError};
-pub use merge::{Merge, SyncReceived, merge, receive_sync};
+pub use merge::{ApplyCheck, IncomingDoc, Merge, RemoteChanges, SyncReceived, merge, receive_sync};
 pub use meta::EpisodeInfo;
 pub use open::OpenError;
 pub use patient_index::PatientQuery;

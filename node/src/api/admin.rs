@@ -15,8 +15,9 @@ use lifeline_core::{DeskRole, NodeName, NodeRole, OperatorName};
 use lifeline_sync::mesh::PeerStatus;
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, ApiState, Authed, Body, Written, blocking};
-use crate::daemon::ModeInfo;
+use super::{ApiError, ApiState, Authed, Body, Written, admin_only, blocking};
+use crate::daemon::health::ModeInfo;
+use crate::error::chain;
 
 pub fn routes() -> Router<ApiState> {
     Router::new()
@@ -29,20 +30,8 @@ pub fn routes() -> Router<ApiState> {
         .route("/admin/ranges/report", get(range_report))
 }
 
-fn admin_only(op: &lifeline_core::Operator) -> Result<(), ApiError> {
-    if op.desk == DeskRole::Admin {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!(
-                "a {} desk may not use the administration endpoints",
-                op.desk
-            ),
-        ))
-    }
-}
+/// What the other desks may not do here.
+const ADMINISTER: &str = "use the administration endpoints";
 
 /// The `lifeline status --json` document. Stable: fields are only ever added.
 #[derive(Debug, Serialize, Deserialize)]
@@ -53,7 +42,7 @@ pub struct StatusReport {
     pub generated_ms: i64,
     pub started_ms: i64,
     pub mode: ModeReport,
-    pub episode: Option<EpisodeReport>,
+    pub episode: Option<CurrentEpisode>,
     pub peers: Vec<PeerStatus>,
     /// Emergency records on this node that central has not acknowledged yet.
     pub unreconciled: u64,
@@ -71,8 +60,9 @@ pub struct ModeReport {
     pub primary: Option<String>,
 }
 
+/// The emergency episode this node is in (the outage report is [`crate::report::OutageReport`]).
 #[derive(Debug, Serialize, Deserialize)]
-pub struct EpisodeReport {
+pub struct CurrentEpisode {
     pub id: String,
     pub reason: String,
     pub started_ms: i64,
@@ -111,14 +101,14 @@ async fn status(
     State(state): State<ApiState>,
     Authed(op): Authed,
 ) -> Result<Json<StatusReport>, ApiError> {
-    admin_only(&op)?;
+    admin_only(&op, ADMINISTER)?;
     let runtime = state.runtime.clone();
     let peers = runtime.peers();
     let mode = mode_report(runtime.mode());
     let store = state.store.clone();
     let report = blocking(move || -> Result<StatusReport, ApiError> {
         let stats: StoreStats = store.stats()?;
-        let episode = store.episode_info()?.map(|e| EpisodeReport {
+        let episode = store.episode_info()?.map(|e| CurrentEpisode {
             id: e.id.to_string(),
             reason: e.reason,
             started_ms: e.started_ms,
@@ -178,7 +168,7 @@ async fn list_operators(
     State(state): State<ApiState>,
     Authed(op): Authed,
 ) -> Result<Json<Vec<OperatorLine>>, ApiError> {
-    admin_only(&op)?;
+    admin_only(&op, ADMINISTER)?;
     Ok(Json(
         state
             .operators
@@ -213,18 +203,14 @@ async fn add_operator(
     Authed(op): Authed,
     Body(new): Body<NewOperator>,
 ) -> Result<(StatusCode, Json<AddedOperator>), ApiError> {
-    admin_only(&op)?;
+    admin_only(&op, ADMINISTER)?;
     let now = state.store.now_ms();
     let operators = state.operators.clone();
     let (name, desk) = (new.name.clone(), new.desk);
     let token = blocking(move || {
-        operators.add(new.name, new.desk, now).map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                format!("{e:#}"),
-            )
-        })
+        operators
+            .add(new.name, new.desk, now)
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", chain(&*e)))
     })
     .await?;
     tracing::info!(operator = %name, %desk, by = %op.name, "operator added");
@@ -249,7 +235,7 @@ async fn emergency_start(
     Authed(op): Authed,
     Body(req): Body<StartEmergency>,
 ) -> Result<Json<Written<String>>, ApiError> {
-    admin_only(&op)?;
+    admin_only(&op, ADMINISTER)?;
     let store = state.store.clone();
     let saved = blocking(move || store.open_episode(&op, &req.reason, false)).await?;
     Ok(Json(Written::from_saved(lifeline_core::desk::Saved {
@@ -262,7 +248,7 @@ async fn emergency_stop(
     State(state): State<ApiState>,
     Authed(op): Authed,
 ) -> Result<Json<Written<Option<String>>>, ApiError> {
-    admin_only(&op)?;
+    admin_only(&op, ADMINISTER)?;
     let store = state.store.clone();
     let saved = blocking(move || store.leave_episode(&op, LeaveScope::HospitalWide)).await?;
     Ok(Json(Written::from_saved(lifeline_core::desk::Saved {
@@ -291,8 +277,8 @@ async fn catalog_import(
     Authed(op): Authed,
     Body(req): Body<CatalogCsv>,
 ) -> Result<Json<Written<CatalogVersions>>, ApiError> {
-    admin_only(&op)?;
-    let csv = |e: lifeline_core::desk::CsvError| ApiError::bad_request(e.file, e.to_string());
+    admin_only(&op, ADMINISTER)?;
+    let csv = |e: lifeline_core::desk::CsvError| ApiError::bad_request(e.file, chain(&e));
     let import = CatalogImport {
         drugs: req
             .drugs_csv
@@ -337,7 +323,7 @@ async fn lease(
     Authed(op): Authed,
     Body(req): Body<LeaseRequest>,
 ) -> Result<Json<Written<NumberRange>>, ApiError> {
-    admin_only(&op)?;
+    admin_only(&op, ADMINISTER)?;
     let store = state.store.clone();
     let saved = blocking(move || store.lease_range(&op, req.series, req.holder, req.size)).await?;
     Ok(Json(Written::from_saved(saved)))
@@ -347,7 +333,7 @@ async fn range_report(
     State(state): State<ApiState>,
     Authed(op): Authed,
 ) -> Result<Json<RangeReport>, ApiError> {
-    admin_only(&op)?;
+    admin_only(&op, ADMINISTER)?;
     let store = state.store.clone();
     Ok(Json(blocking(move || store.range_report()).await?))
 }

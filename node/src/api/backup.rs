@@ -8,11 +8,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use lifeline_core::DeskRole;
 use lifeline_core::store::{BackupError, BackupInfo};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, ApiState, Authed, Body, blocking};
+use super::{ApiError, ApiState, Authed, Body, admin_only, blocking};
+use crate::error::chain;
 
 pub fn routes() -> Router<ApiState> {
     Router::new().route("/admin/backup", post(backup))
@@ -27,14 +27,14 @@ pub struct BackupRequest {
 
 impl From<BackupError> for ApiError {
     fn from(e: BackupError) -> Self {
-        let message = e.to_string();
+        let message = chain(&e);
         match e {
             BackupError::Exists { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "exists", message).field("out")
             }
             BackupError::BadPath { .. } => ApiError::bad_request("out", message),
-            other => {
-                tracing::error!(error = %other, "backup failed");
+            _ => {
+                tracing::error!(error = message, "backup failed");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "backup_failed", message)
             }
         }
@@ -46,13 +46,7 @@ async fn backup(
     Authed(op): Authed,
     Body(req): Body<BackupRequest>,
 ) -> Result<Json<BackupInfo>, ApiError> {
-    if op.desk != DeskRole::Admin {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!("a {} desk may not take backups", op.desk),
-        ));
-    }
+    admin_only(&op, "take backups")?;
     if !req.out.is_absolute() {
         return Err(ApiError::bad_request(
             "out",

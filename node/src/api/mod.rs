@@ -21,11 +21,12 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use lifeline_core::store::ReadError;
-use lifeline_core::{Operator, RuleError, Store, WriteError};
+use lifeline_core::{DeskRole, Operator, RuleError, Store, WriteError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::daemon::Runtime;
+use crate::daemon::runtime::Runtime;
+use crate::error::chain;
 use crate::operators::Operators;
 
 /// What every handler can reach.
@@ -93,7 +94,7 @@ impl IntoResponse for ApiError {
 
 impl From<RuleError> for ApiError {
     fn from(e: RuleError) -> Self {
-        let message = e.to_string();
+        let message = chain(&e);
         match e {
             RuleError::NotPermitted { .. } | RuleError::CentralOnly { .. } => {
                 ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
@@ -114,8 +115,9 @@ impl From<RuleError> for ApiError {
 
 impl From<ReadError> for ApiError {
     fn from(e: ReadError) -> Self {
-        tracing::error!(error = %e, "store read failed");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string())
+        let message = chain(&e);
+        tracing::error!(error = message, "store read failed");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "storage", message)
     }
 }
 
@@ -124,12 +126,21 @@ impl From<WriteError> for ApiError {
         match e {
             WriteError::Rule(r) => r.into(),
             WriteError::Read(r) => r.into(),
-            other => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "not_saved",
-                other.to_string(),
-            ),
+            other => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_saved", chain(&other)),
         }
+    }
+}
+
+/// Refuses every desk but the information department's: `a {desk} desk may not {what}`.
+pub fn admin_only(op: &Operator, what: &str) -> Result<(), ApiError> {
+    if op.desk == DeskRole::Admin {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("a {} desk may not {what}", op.desk),
+        ))
     }
 }
 
@@ -161,7 +172,7 @@ pub async fn blocking<T: Send + 'static, E: Into<ApiError> + Send + 'static>(
         Err(e) => Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
-            format!("the request failed inside the node: {e}"),
+            format!("the request failed inside the node: {}", chain(&e)),
         )),
     }
 }

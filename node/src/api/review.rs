@@ -17,14 +17,16 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use lifeline_core::RecordId;
+use lifeline_core::desk::Saved;
 use lifeline_core::review::{Resolution, ReviewRecord, Worklist};
 use lifeline_core::store::AuditEntry;
-use lifeline_core::{DeskRole, Operator, RecordId};
 use serde::Deserialize;
 
-use super::{ApiError, ApiState, Authed, Body, Written, blocking};
-use crate::report::conflicts::{self, ConflictReportOut};
-use crate::report::episode::{self, EpisodeLine, EpisodeReport, Selection};
+use super::{ApiError, ApiState, Authed, Body, Written, admin_only, blocking};
+use crate::report::build::conflicts::{self, ConflictReportOut};
+use crate::report::build::outage::{self, Selection};
+use crate::report::{EpisodeLine, OutageReport};
 
 pub fn routes() -> Router<ApiState> {
     Router::new()
@@ -37,26 +39,14 @@ pub fn routes() -> Router<ApiState> {
         .route("/admin/audit", get(audit))
 }
 
-fn admin_only(op: &Operator) -> Result<(), ApiError> {
-    if op.desk == DeskRole::Admin {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!(
-                "a {} desk may not review conflicts or read reports",
-                op.desk
-            ),
-        ))
-    }
-}
+/// What the other desks may not do here.
+const REVIEW: &str = "review conflicts or read reports";
 
 async fn list_conflicts(
     State(state): State<ApiState>,
     Authed(op): Authed,
 ) -> Result<Json<ConflictReportOut>, ApiError> {
-    admin_only(&op)?;
+    admin_only(&op, REVIEW)?;
     let store = state.store.clone();
     Ok(Json(blocking(move || conflicts::build(&store)).await?))
 }
@@ -74,16 +64,10 @@ async fn resolve(
     Path(id): Path<String>,
     Body(req): Body<ResolveRequest>,
 ) -> Result<Json<Written<ReviewRecord>>, ApiError> {
-    admin_only(&op)?;
+    admin_only(&op, REVIEW)?;
     let store = state.store.clone();
     let saved = blocking(move || store.resolve_conflict(&op, &id, req.choice)).await?;
-    tracing::info!(
-        conflict = %saved.value.conflict,
-        decision = %saved.value.decision,
-        operator = %saved.value.operator,
-        "review decision recorded"
-    );
-    Ok(Json(Written::from_saved(saved)))
+    Ok(recorded(saved, "review decision recorded"))
 }
 
 #[derive(Debug, Deserialize)]
@@ -98,23 +82,28 @@ async fn merge(
     Authed(op): Authed,
     Body(req): Body<MergeRequest>,
 ) -> Result<Json<Written<ReviewRecord>>, ApiError> {
-    admin_only(&op)?;
+    admin_only(&op, REVIEW)?;
     let store = state.store.clone();
     let saved = blocking(move || store.merge_patients(&op, req.survivor, req.duplicate)).await?;
+    Ok(recorded(saved, "patients merged"))
+}
+
+/// Logs a review decision (`what` happened) and answers with it.
+fn recorded(saved: Saved<ReviewRecord>, what: &str) -> Json<Written<ReviewRecord>> {
     tracing::info!(
         conflict = %saved.value.conflict,
         decision = %saved.value.decision,
         operator = %saved.value.operator,
-        "patients merged"
+        "{what}"
     );
-    Ok(Json(Written::from_saved(saved)))
+    Json(Written::from_saved(saved))
 }
 
 async fn worklist(
     State(state): State<ApiState>,
     Authed(op): Authed,
 ) -> Result<Json<Worklist>, ApiError> {
-    admin_only(&op)?;
+    admin_only(&op, REVIEW)?;
     let store = state.store.clone();
     Ok(Json(blocking(move || store.worklist()).await?))
 }
@@ -123,22 +112,28 @@ async fn list_episodes(
     State(state): State<ApiState>,
     Authed(op): Authed,
 ) -> Result<Json<Vec<EpisodeLine>>, ApiError> {
-    admin_only(&op)?;
+    admin_only(&op, REVIEW)?;
     let store = state.store.clone();
+    let offset = state.runtime.config.hospital.utc_offset;
     let all = blocking(move || store.episodes()).await?;
-    Ok(Json(all.iter().map(EpisodeLine::of).collect()))
+    Ok(Json(
+        all.iter()
+            .map(|s| outage::episode_line(s, offset))
+            .collect(),
+    ))
 }
 
 async fn episode_report(
     State(state): State<ApiState>,
     Authed(op): Authed,
     Path(which): Path<String>,
-) -> Result<Json<EpisodeReport>, ApiError> {
-    admin_only(&op)?;
+) -> Result<Json<OutageReport>, ApiError> {
+    admin_only(&op, REVIEW)?;
     let store = state.store.clone();
-    let report = blocking(move || -> Result<Option<EpisodeReport>, ApiError> {
-        match episode::select(&store, &which)? {
-            Selection::Found(id) => Ok(episode::build(&store, &id)?),
+    let offset = state.runtime.config.hospital.utc_offset;
+    let report = blocking(move || -> Result<Option<OutageReport>, ApiError> {
+        match outage::select(&store, &which)? {
+            Selection::Found(id) => Ok(outage::build(&store, &id, offset)?),
             Selection::None => Ok(None),
             Selection::Invalid(why) => Err(ApiError::bad_request("id", why)),
         }
@@ -174,7 +169,7 @@ async fn audit(
     Authed(op): Authed,
     query: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Result<Json<Vec<AuditEntry>>, ApiError> {
-    admin_only(&op)?;
+    admin_only(&op, REVIEW)?;
     let Query(q) = query.map_err(|e| ApiError::bad_request("query", e.body_text()))?;
     let limit = q.limit.unwrap_or(AUDIT_LIMIT).min(AUDIT_LIMIT);
     let store = state.store.clone();

@@ -14,10 +14,12 @@ use lifeline_core::store::{
     BackupInfo, RestoreInfo, RestoreOptions, VerifyReport, checksum_path, restore_from,
     verify_snapshot,
 };
-use lifeline_core::{OpenError, Store, StoreOptions};
+use lifeline_core::{OpenError, Store};
 
 use crate::api::backup::BackupRequest;
+use crate::client::error_message;
 use crate::config::Config;
+use crate::error::chain;
 
 #[derive(Debug, clap::Args)]
 pub struct BackupArgs {
@@ -60,7 +62,7 @@ pub fn backup(args: &BackupArgs) -> anyhow::Result<()> {
         .with_context(|| format!("{} is not a usable path", args.out.display()))?;
     let down = match through_daemon(&config, &out) {
         Ok(info) => {
-            print_backup(&info, "through the running daemon");
+            print_backup(&info, "through the running daemon", &config);
             return Ok(());
         }
         Err(Reach::Refused(e)) => return Err(e),
@@ -77,12 +79,11 @@ pub fn backup(args: &BackupArgs) -> anyhow::Result<()> {
         "the daemon is not running ({down}): backing up {} directly",
         store_path.display()
     );
-    let mut opts = StoreOptions::new(config.node.name.clone(), config.node.role);
-    opts.low_water = config.thresholds.low_water;
-    let store = match Store::open(&store_path, opts) {
+    let store = match Store::open(&store_path, config.store_options()) {
         Ok(store) => store,
         Err(e @ OpenError::AlreadyOpen { .. }) => bail!(
-            "{e}: the daemon holds the store but its API does not answer ({down}); check `lifeline status`"
+            "{}: the daemon holds the store but its API does not answer ({down}); check `lifeline status`",
+            chain(&e)
         ),
         Err(e) => {
             return Err(e)
@@ -93,7 +94,7 @@ pub fn backup(args: &BackupArgs) -> anyhow::Result<()> {
     let result = store.backup_to(&out, &|done, total| bar.update(done, total));
     bar.finish();
     let info = result?;
-    print_backup(&info, "with the daemon stopped");
+    print_backup(&info, "with the daemon stopped", &config);
     Ok(())
 }
 
@@ -158,8 +159,9 @@ fn through_daemon(config: &Config, out: &Path) -> Result<BackupInfo, Reach> {
     let token_path = config.admin_token_path();
     let token = std::fs::read_to_string(&token_path).map_err(|e| {
         Reach::Down(format!(
-            "cannot read the admin token {}: {e}",
-            token_path.display()
+            "cannot read the admin token {}: {}",
+            token_path.display(),
+            chain(&e)
         ))
     })?;
     let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -177,35 +179,35 @@ fn through_daemon(config: &Config, out: &Path) -> Result<BackupInfo, Reach> {
             out: out.to_path_buf(),
         });
     spinner.finish();
-    let resp = sent.map_err(|e| Reach::Down(format!("its API at {addr} does not answer: {e}")))?;
+    let resp =
+        sent.map_err(|e| Reach::Down(format!("its API at {addr} does not answer: {}", chain(&e))))?;
     let status = resp.status();
     let text = resp
         .into_body()
         .read_to_string()
-        .map_err(|e| Reach::Refused(anyhow::anyhow!("unreadable answer from the daemon: {e}")))?;
+        .context("unreadable answer from the daemon")
+        .map_err(Reach::Refused)?;
     if !status.is_success() {
-        let message = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
-            .unwrap_or(text);
         return Err(Reach::Refused(anyhow::anyhow!(
-            "the daemon did not write the backup: {status}: {message}"
+            "the daemon did not write the backup: {status}: {}",
+            error_message(text)
         )));
     }
     serde_json::from_str(&text)
-        .map_err(|e| Reach::Refused(anyhow::anyhow!("unexpected answer from the daemon: {e}")))
+        .context("unexpected answer from the daemon")
+        .map_err(Reach::Refused)
 }
 
 fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / 1_048_576.0)
 }
 
-fn print_backup(info: &BackupInfo, how: &str) {
+fn print_backup(info: &BackupInfo, how: &str, config: &Config) {
     println!("backup written to {} ({how})", info.path.display());
     println!(
         "  node {}, taken {}: {} records, {} audit entries, feed at {}",
         info.node,
-        super::local_time(info.created_ms),
+        config.hospital.utc_offset.local(info.created_ms),
         info.records,
         info.audit_entries,
         info.feed_seq

@@ -19,11 +19,9 @@ pub struct ConflictsArgs {
 }
 
 pub fn run(args: &ConflictsArgs) -> anyhow::Result<()> {
-    let (_, client) = super::admin_client(&args.config)?;
+    let (config, client) = super::admin_client(&args.config)?;
     let conflicts = report::fetch_conflicts(&client)?;
-    let opts = RenderOptions {
-        config: args.config.display().to_string(),
-    };
+    let opts = RenderOptions::for_config(&args.config, &config);
     let rendered = report::render_conflicts(&conflicts, args.format, &opts)?;
     report::emit(&rendered, args.out.as_deref())
 }

@@ -1,12 +1,21 @@
 //! `lifeline daemon --config node.toml`.
 
+use std::path::PathBuf;
+
 use anyhow::Context;
 
-use crate::cli::NodeArg;
 use crate::config::{Config, LogFormat};
+use crate::error::chain;
 
-pub fn run(node: &NodeArg) -> anyhow::Result<()> {
-    let config = Config::load(&node.config)?;
+#[derive(Debug, Clone, clap::Args)]
+pub struct DaemonArgs {
+    /// The node's config file (the daemon's).
+    #[arg(long, short = 'c', default_value = "node.toml")]
+    pub config: PathBuf,
+}
+
+pub fn run(args: &DaemonArgs) -> anyhow::Result<()> {
+    let config = Config::load(&args.config)?;
     init_tracing(&config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -15,7 +24,7 @@ pub fn run(node: &NodeArg) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     let result = runtime.block_on(crate::daemon::run(config));
     if let Err(e) = &result {
-        tracing::error!(error = format!("{e:#}"), "the daemon stopped on an error");
+        tracing::error!(error = chain(&**e), "the daemon stopped on an error");
     }
     result
 }
@@ -30,5 +39,5 @@ fn init_tracing(config: &Config) -> anyhow::Result<()> {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Human => builder.try_init(),
     };
-    installed.map_err(|e| anyhow::anyhow!("cannot install the log subscriber: {e}"))
+    installed.map_err(|e| anyhow::anyhow!("cannot install the log subscriber: {}", chain(&*e)))
 }

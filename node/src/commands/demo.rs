@@ -18,7 +18,9 @@ use serde_json::{Value, json};
 
 use crate::client::Client;
 use crate::config::Thresholds;
+use crate::error::chain;
 use crate::hospital::{Hospital, NodeSpec};
+use crate::report::RenderOptions;
 
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
@@ -370,14 +372,28 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
             "12:11",
             "every node proved by digest that it holds exactly what central holds",
         ),
-        Err(e) => clock.say("12:11", &format!("convergence not proven yet: {e:#}")),
+        Err(e) => clock.say(
+            "12:11",
+            &format!("convergence not proven yet: {}", chain(&*e)),
+        ),
     }
 
+    let offset = h.config("central")?.hospital.utc_offset;
     println!("\n==================== lifeline status (W01) ====================");
-    print!("{}", crate::commands::status::render(&h.status("W01")?));
+    print!(
+        "{}",
+        crate::commands::status::render(&h.status("W01")?, offset)
+    );
     println!("\n==================== lifeline status (central) ====================");
-    print!("{}", crate::commands::status::render(&h.status("central")?));
-    let reports = crate::report::fetch_all(&h.admin("central")?)?;
+    print!(
+        "{}",
+        crate::commands::status::render(&h.status("central")?, offset)
+    );
+    let opts = RenderOptions {
+        utc_offset: offset,
+        ..RenderOptions::default()
+    };
+    let reports = crate::report::fetch_all(&h.admin("central")?, &opts)?;
     println!("\n==================== lifeline episode report ====================");
     print!("{}", reports.episode_text);
     println!("\n==================== lifeline conflicts ====================");

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
-use crate::report::{self, Format, RenderOptions};
+use crate::report::{self, Format};
 
 #[derive(Debug, Subcommand)]
 pub enum EpisodeCommand {
@@ -36,7 +36,8 @@ pub enum EpisodeCommand {
 pub fn run(cmd: EpisodeCommand) -> anyhow::Result<()> {
     match cmd {
         EpisodeCommand::List { config, json } => {
-            let (_, client) = super::admin_client(&config)?;
+            let (config, client) = super::admin_client(&config)?;
+            let zone = config.hospital.utc_offset.label();
             let episodes = report::fetch_episodes(&client)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&episodes)?);
@@ -45,7 +46,12 @@ pub fn run(cmd: EpisodeCommand) -> anyhow::Result<()> {
             } else {
                 println!(
                     "{:<28} {:<5} {:<8} {:<19} {:<19} {:<12} nodes",
-                    "episode", "grade", "state", "opened (UTC+8)", "closed (UTC+8)", "duration"
+                    "episode",
+                    "grade",
+                    "state",
+                    format!("opened ({zone})"),
+                    format!("closed ({zone})"),
+                    "duration"
                 );
                 for e in &episodes {
                     let state = match (&e.merged_into, e.open) {
@@ -60,7 +66,7 @@ pub fn run(cmd: EpisodeCommand) -> anyhow::Result<()> {
                         state,
                         e.opened_local,
                         e.closed_local.as_deref().unwrap_or("-"),
-                        report::duration(e.duration_ms),
+                        report::words::duration(e.duration_ms),
                         e.nodes.join(", ")
                     );
                     if let Some(into) = &e.merged_into {
@@ -76,11 +82,8 @@ pub fn run(cmd: EpisodeCommand) -> anyhow::Result<()> {
             out,
         } => {
             let (_, client) = super::admin_client(&config)?;
-            let episode = report::fetch_episode(&client, &id)?;
-            let opts = RenderOptions {
-                config: config.display().to_string(),
-            };
-            let rendered = report::render_episode(&episode, format, &opts)?;
+            let outage = report::fetch_outage(&client, &id)?;
+            let rendered = report::render_outage(&outage, format)?;
             report::emit(&rendered, out.as_deref())?;
         }
     }

@@ -24,19 +24,6 @@ pub fn admin_client(config_path: &std::path::Path) -> anyhow::Result<(Config, Cl
     Ok((config, client))
 }
 
-/// Milliseconds since the epoch as local hospital time (UTC+8), `YYYY-MM-DD HH:MM:SS`.
-pub fn local_time(ms: i64) -> String {
-    const OFFSET_MS: i64 = 8 * 3_600_000;
-    let date = lifeline_core::Date::at(ms, 480);
-    let secs = (ms + OFFSET_MS).rem_euclid(86_400_000) / 1000;
-    format!(
-        "{date} {:02}:{:02}:{:02}",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
-
 /// A duration in words a person reads at a glance.
 pub fn ago(now_ms: i64, then_ms: i64) -> String {
     let s = (now_ms - then_ms).max(0) / 1000;

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::api::admin::StatusReport;
+use crate::time::UtcOffset;
 
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
@@ -18,7 +19,7 @@ pub struct StatusArgs {
 }
 
 pub fn run(args: &StatusArgs) -> anyhow::Result<()> {
-    let (_, client) = super::admin_client(&args.config)?;
+    let (config, client) = super::admin_client(&args.config)?;
     loop {
         let report: StatusReport = client.get("/admin/status")?;
         if args.json {
@@ -27,7 +28,7 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<()> {
             if args.watch {
                 print!("\x1b[2J\x1b[H");
             }
-            print!("{}", render(&report));
+            print!("{}", render(&report, config.hospital.utc_offset));
         }
         if !args.watch {
             return Ok(());
@@ -36,9 +37,10 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<()> {
     }
 }
 
-/// The human form of the status.
-pub fn render(r: &StatusReport) -> String {
-    use super::{ago, local_time};
+/// The human form of the status, times in the hospital's offset.
+pub fn render(r: &StatusReport, offset: UtcOffset) -> String {
+    use super::ago;
+    let local_time = |ms| offset.local(ms);
     let now = r.generated_ms;
     let mut out = String::new();
     let mode = r.mode.mode.to_uppercase();

@@ -2,80 +2,26 @@
 //! health and shuts down cleanly on SIGTERM or SIGINT (in-flight writes committed,
 //! connections closed with a goodbye).
 
-pub mod failover;
+pub mod health;
+pub mod housekeeping;
+pub mod monitor;
+pub mod runtime;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use lifeline_core::{DeskRole, NodeRole, Operator, OperatorName, Store, StoreOptions};
+use lifeline_core::{DeskRole, NodeRole, OperatorName, Store};
 use lifeline_sync::identity::{self, AcceptPolicy, WindowMesh};
-use lifeline_sync::mesh::{Mesh, MeshConfig, PeerAddr, PeerStatus};
+use lifeline_sync::mesh::{Mesh, MeshConfig, PeerAddr};
 use lifeline_sync::proto::SessionConfig;
 use serde::Serialize;
 
 use crate::api::{self, ApiState};
 use crate::config::Config;
+use crate::error::chain;
 use crate::operators::{self, Operators};
-pub use failover::{Mode, ModeInfo};
-
-/// The daemon's live state, shared with the API.
-pub struct Runtime {
-    pub config: Config,
-    pub started_ms: i64,
-    mesh: Mutex<Option<Mesh>>,
-    mode: Mutex<ModeInfo>,
-}
-
-impl std::fmt::Debug for Runtime {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime")
-            .field("node", &self.config.node.name)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The system operator the daemon acts as (automatic episodes, leases, acknowledgements).
-pub fn system_operator() -> Operator {
-    Operator::new(
-        OperatorName::new("lifeline-system").expect("\"lifeline-system\" is a valid operator name"),
-        DeskRole::Admin,
-    )
-}
-
-impl Runtime {
-    /// A runtime with no mesh (tests, and nodes before the mesh starts).
-    pub fn new(config: Config, started_ms: i64) -> Runtime {
-        let initial = ModeInfo::initial(config.node.role, started_ms);
-        Runtime {
-            config,
-            started_ms,
-            mesh: Mutex::new(None),
-            mode: Mutex::new(initial),
-        }
-    }
-
-    pub fn peers(&self) -> Vec<PeerStatus> {
-        self.mesh
-            .lock()
-            .ok()
-            .and_then(|m| m.as_ref().map(Mesh::status))
-            .unwrap_or_default()
-    }
-
-    pub fn mode(&self) -> ModeInfo {
-        self.mode
-            .lock()
-            .map(|m| m.clone())
-            .unwrap_or_else(|e| e.into_inner().clone())
-    }
-
-    pub(crate) fn set_mode(&self, info: ModeInfo) {
-        if let Ok(mut m) = self.mode.lock() {
-            *m = info;
-        }
-    }
-}
+use runtime::Runtime;
 
 /// What the daemon prints about itself once it is up (also written to `ready.json` in the
 /// data directory, for scripts and tests).
@@ -125,8 +71,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             config.node.data_dir.display()
         )
     })?;
-    let mut opts = StoreOptions::new(config.node.name.clone(), config.node.role);
-    opts.low_water = config.thresholds.low_water;
+    let opts = config.store_options();
     let store_path = config.store_path();
     let store = tokio::task::spawn_blocking(move || Store::open(&store_path, opts))
         .await
@@ -170,9 +115,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .context("cannot join the mesh")?;
     let quic_addr = mesh.local_addr();
-    if let Ok(mut m) = runtime.mesh.lock() {
-        *m = Some(mesh);
-    }
+    runtime.set_mesh(mesh);
 
     let listener = tokio::net::TcpListener::bind(config.api.listen)
         .await
@@ -194,7 +137,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 .await
         })
     };
-    let monitor = tokio::spawn(failover::monitor(
+    let monitor = tokio::spawn(monitor::monitor(
         store.clone(),
         runtime.clone(),
         stop_rx.clone(),
@@ -217,13 +160,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let _ = stop_rx.borrow_and_update();
     match tokio::time::timeout(Duration::from_secs(5), server).await {
         Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "API server ended with an error"),
-        Ok(Err(e)) => tracing::warn!(error = %e, "API server task failed"),
+        Ok(Ok(Err(e))) => tracing::warn!(error = chain(&e), "API server ended with an error"),
+        Ok(Err(e)) => tracing::warn!(error = chain(&e), "API server task failed"),
         Err(_) => tracing::warn!("API server did not stop in time"),
     }
     let _ = monitor.await;
-    let mesh = runtime.mesh.lock().ok().and_then(|mut m| m.take());
-    if let Some(mesh) = mesh {
+    if let Some(mesh) = runtime.take_mesh() {
         mesh.shutdown().await;
     }
     let _ = std::fs::remove_file(config.node.data_dir.join("ready.json"));

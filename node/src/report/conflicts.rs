@@ -1,16 +1,14 @@
-//! The conflict review report: the document the daemon sends (`GET /admin/conflicts`) and the
-//! CLI reads back, and the commands it suggests to a reviewer.
+//! The conflict review report as the CLI reads it back (`GET /admin/conflicts`), and the
+//! commands it suggests to a reviewer.
 //!
 //! The daemon serializes core's conflicts as they are, adding only a `subject` per conflict
-//! (the patient it is about, so a reviewer need not look ids up). The CLI reads them into the
-//! view types here, which mirror core's JSON and tolerate fields added later.
+//! ([`super::build::conflicts`]). The view types here mirror core's JSON and tolerate fields
+//! added later.
 
-use lifeline_core::record::{Charge, Dispense, Patient, Prescription, Visit};
-use lifeline_core::review::{Conflict, ConflictStatus};
-use lifeline_core::{RecordId, RecordKind, Store};
 use serde::{Deserialize, Serialize};
 
 use super::RenderOptions;
+use super::words::display_value;
 
 /// The conflict review report of one node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -222,7 +220,7 @@ pub fn action_command(
     match action {
         ActionView::ChooseValue { index, value } => (
             format!("lifeline resolve -c {cfg} {id} --choose {index}"),
-            format!("keep value {index}: {}", super::display_value(value)),
+            format!("keep value {index}: {}", display_value(value)),
         ),
         ActionView::Confirm => (
             format!("lifeline resolve -c {cfg} {id} --confirm"),
@@ -254,83 +252,6 @@ pub fn action_command(
         ),
         ActionView::Other => (String::new(), "an action this version cannot show".into()),
     }
-}
-
-/// One conflict as the daemon sends it.
-#[derive(Debug, Serialize)]
-pub struct ConflictOut {
-    #[serde(flatten)]
-    pub conflict: Conflict,
-    pub subject: Option<String>,
-}
-
-/// The report as the daemon sends it (read back as [`ConflictReport`]).
-#[derive(Debug, Serialize)]
-pub struct ConflictReportOut {
-    pub node: String,
-    pub generated_ms: i64,
-    pub open: usize,
-    pub resolved: usize,
-    pub conflicts: Vec<ConflictOut>,
-}
-
-/// Builds the report from a store (blocking).
-pub fn build(store: &Store) -> Result<ConflictReportOut, lifeline_core::ReadError> {
-    let conflicts = store.conflicts()?;
-    let open = conflicts
-        .iter()
-        .filter(|c| c.status == ConflictStatus::Open)
-        .count();
-    let resolved = conflicts.len() - open;
-    let conflicts = conflicts
-        .into_iter()
-        .map(|c| ConflictOut {
-            subject: subject(store, &c),
-            conflict: c,
-        })
-        .collect();
-    Ok(ConflictReportOut {
-        node: store.node().to_string(),
-        generated_ms: store.now_ms(),
-        open,
-        resolved,
-        conflicts,
-    })
-}
-
-fn patient_label(store: &Store, id: RecordId) -> Option<String> {
-    let p = store.get::<Patient>(id).ok().flatten()?;
-    Some(format!("{}, patient {}", p.name, p.patient_no))
-}
-
-/// Who a conflict is about: the patient, read from the first record.
-pub fn subject(store: &Store, c: &Conflict) -> Option<String> {
-    if let Some(d) = &c.duplicate {
-        let names: Vec<&str> = d.patients.iter().map(|p| p.name.as_str()).collect();
-        return Some(names.join(" / "));
-    }
-    let record = *c.records.first()?;
-    let patient = match store.header(record).ok().flatten()?.kind {
-        RecordKind::Patient => Some(record),
-        RecordKind::Visit => store.get::<Visit>(record).ok().flatten().map(|v| v.patient),
-        RecordKind::Prescription => store
-            .get::<Prescription>(record)
-            .ok()
-            .flatten()
-            .map(|r| r.patient),
-        RecordKind::Charge => store
-            .get::<Charge>(record)
-            .ok()
-            .flatten()
-            .map(|r| r.patient),
-        RecordKind::Dispense => store
-            .get::<Dispense>(record)
-            .ok()
-            .flatten()
-            .map(|r| r.patient),
-        _ => None,
-    }?;
-    patient_label(store, patient)
 }
 
 #[cfg(test)]
@@ -435,6 +356,7 @@ pub(crate) mod tests {
         let r = sample();
         let opts = RenderOptions {
             config: "/etc/lifeline/central node.toml".into(),
+            ..RenderOptions::default()
         };
         let (cmd, what) = action_command(&r.conflicts[0], &r.conflicts[0].actions[0], &opts);
         assert_eq!(

@@ -1,15 +1,10 @@
-//! The reports as one self-contained HTML file each: inline CSS, no scripts, nothing fetched
-//! (no fonts, images or links outside the page), so the file can be mailed, archived and
-//! printed as it is. Every value is escaped: names and values come from the desks.
+//! A document as one self-contained HTML file: inline CSS, no scripts, nothing fetched (no
+//! fonts, images or links outside the page), so the file can be mailed, archived and printed
+//! as it is. Every value is escaped: names and values come from the desks.
 
 use std::fmt::Write as _;
 
-use super::conflicts::{
-    ActionView, ConflictReport, ConflictView, DuplicateView, PatientView, action_command,
-    kind_title,
-};
-use super::episode::EpisodeReport;
-use super::{RenderOptions, display_value, local};
+use super::doc::{Align, Block, BlockKind, Doc, Fact, Inline, Rich, Row, Table};
 
 /// Escapes text for HTML content and attribute values.
 pub(crate) fn esc(s: &str) -> String {
@@ -78,530 +73,239 @@ footer{margin-top:2rem;color:var(--muted);font-size:.82rem;border-top:1px solid 
 }
 "#;
 
-fn page(title: &str, body: &str) -> String {
+/// Renders a document as a page.
+pub(crate) fn render(doc: &Doc) -> String {
+    let mut b = format!("<header><h1>{}</h1>", esc(&doc.header.heading));
+    if let Some(meta) = &doc.header.meta {
+        let _ = write!(b, "\n<p class=\"meta\">{}</p>", rich(meta));
+    }
+    b.push_str("</header>\n");
+    blocks(&mut b, &doc.blocks);
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{}</title>\n<style>{CSS}</style>\n</head>\n<body>\n{body}\
+         <title>{}</title>\n<style>{CSS}</style>\n</head>\n<body>\n{b}\
          <footer>Lifeline — hospital outpatient continuity. This file is self-contained: \
          it loads nothing and runs no scripts.</footer>\n</body>\n</html>\n",
-        esc(title)
+        esc(&doc.title)
     )
 }
 
-fn opt(v: Option<&str>) -> String {
-    v.map_or_else(|| "<span class=\"none\">—</span>".to_owned(), esc)
-}
-
-pub(crate) fn no_episode() -> String {
-    page(
-        "Lifeline — outage report",
-        "<header><h1>Outage report</h1></header>\n<p class=\"none\">No emergency episode on \
-         record.</p>\n",
-    )
-}
-
-pub(crate) fn conflicts(r: &ConflictReport, opts: &RenderOptions) -> String {
-    let mut b = String::new();
-    let _ = write!(
-        b,
-        "<header><h1>Conflict review report</h1>\n<p class=\"meta\">Node <strong>{}</strong> · \
-         generated {} (UTC+8) · <strong>{}</strong> open, <strong>{}</strong> resolved</p>\
-         </header>\n",
-        esc(&r.node),
-        esc(&local(r.generated_ms)),
-        r.open,
-        r.resolved
-    );
-    b.push_str("<section class=\"summary\">\n<h2>Summary</h2>\n");
-    let mut kinds: Vec<&str> = Vec::new();
-    for c in &r.conflicts {
-        if !kinds.contains(&c.kind.as_str()) {
-            kinds.push(&c.kind);
+fn rich(r: &Rich) -> String {
+    let mut out = String::new();
+    for inline in r {
+        match inline {
+            Inline::Text(s) => out.push_str(&esc(s)),
+            Inline::Strong(s) => {
+                let _ = write!(out, "<strong>{}</strong>", esc(s));
+            }
+            Inline::Code(s) => {
+                let _ = write!(out, "<code>{}</code>", esc(s));
+            }
+            Inline::Missing => out.push_str("<span class=\"none\">—</span>"),
+            Inline::Muted(s) => {
+                let _ = write!(out, "<span class=\"none\">{}</span>", esc(s));
+            }
+            Inline::Badge { text, open } => {
+                let _ = write!(
+                    out,
+                    "<span class=\"badge {}\">{}</span>",
+                    state(*open),
+                    esc(text)
+                );
+            }
+            Inline::Bar(pct) => {
+                let _ = write!(
+                    out,
+                    "<div class=\"bar\" title=\"{pct}%\"><span style=\"width:{pct}%\"></span></div>"
+                );
+            }
         }
     }
-    if kinds.is_empty() {
-        b.push_str("<p class=\"none\">No conflicts: nothing to review.</p>\n");
-    } else {
-        b.push_str(
-            "<table class=\"summary narrow\">\n<thead><tr><th>Kind</th><th class=\"num\">Open</th>\
-             <th class=\"num\">Resolved</th></tr></thead>\n<tbody>\n",
-        );
-        for k in &kinds {
-            let of = |open: bool| {
-                r.conflicts
-                    .iter()
-                    .filter(|c| c.kind == *k && c.is_open() == open)
-                    .count()
-            };
-            let _ = writeln!(
+    out
+}
+
+fn state(open: bool) -> &'static str {
+    if open { "open" } else { "resolved" }
+}
+
+fn class_attr(class: Option<&str>) -> String {
+    class.map_or_else(String::new, |c| format!(" class=\"{c}\""))
+}
+
+fn blocks(b: &mut String, blocks: &[Block]) {
+    for block in blocks.iter().filter(|x| x.show.on_page()) {
+        one(b, &block.kind);
+    }
+}
+
+fn one(b: &mut String, kind: &BlockKind) {
+    match kind {
+        BlockKind::Section {
+            heading,
+            class,
+            blocks: inner,
+            ..
+        } => {
+            let _ = write!(
                 b,
-                "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
-                esc(kind_title(k)),
-                of(true),
-                of(false)
+                "<section{}>\n<h2>{}</h2>\n",
+                class_attr(*class),
+                esc(heading)
+            );
+            blocks(b, inner);
+            b.push_str("</section>\n");
+        }
+        BlockKind::Item {
+            kind,
+            number: n,
+            id,
+            status,
+            open,
+            title,
+            blocks: inner,
+        } => {
+            let state = state(*open);
+            let _ = write!(
+                b,
+                "<section class=\"{kind} {state}\" id=\"c{n}\" data-{kind}=\"{}\">\n\
+                 <h2><span class=\"badge {state}\">{}</span>{n}. {}</h2>\n",
+                esc(id),
+                esc(status),
+                esc(title)
+            );
+            blocks(b, inner);
+            b.push_str("</section>\n");
+        }
+        BlockKind::Subheading(s) => {
+            let _ = writeln!(b, "<h3>{}</h3>", esc(s));
+        }
+        BlockKind::Contents(items) => {
+            b.push_str("<nav class=\"toc\">\n<h2>Contents</h2>\n<ol>\n");
+            for (n, title, status) in items {
+                let _ = writeln!(
+                    b,
+                    "<li><a href=\"#c{n}\">{}</a> — {}</li>",
+                    esc(title),
+                    esc(status)
+                );
+            }
+            b.push_str("</ol>\n</nav>\n");
+        }
+        BlockKind::Facts(facts) => self::facts(b, facts),
+        BlockKind::Table(t) => table(b, t),
+        BlockKind::Note { label, body, class } => {
+            let _ = write!(
+                b,
+                "<h3>{}</h3>\n<p{}>{}</p>\n",
+                esc(label),
+                class_attr(*class),
+                rich(body)
             );
         }
-        let _ = writeln!(
-            b,
-            "</tbody>\n<tfoot><tr><th>Total</th><th class=\"num\">{}</th><th class=\"num\">{}\
-             </th></tr></tfoot>\n</table>",
-            r.open, r.resolved
-        );
-    }
-    b.push_str("</section>\n");
-    if !r.conflicts.is_empty() {
-        b.push_str("<nav class=\"toc\">\n<h2>Contents</h2>\n<ol>\n");
-        for (i, c) in r.conflicts.iter().enumerate() {
-            let _ = writeln!(
-                b,
-                "<li><a href=\"#c{}\">{}</a> — {}</li>",
-                i + 1,
-                esc(&c.title()),
-                esc(&c.status)
-            );
+        BlockKind::Para { body, class } => {
+            let _ = writeln!(b, "<p{}>{}</p>", class_attr(*class), rich(body));
         }
-        b.push_str("</ol>\n</nav>\n");
+        BlockKind::Commands { label, commands } => {
+            let _ = write!(b, "<h3>{}</h3>\n<ol class=\"actions\">\n", esc(label));
+            for (cmd, what) in commands {
+                let _ = writeln!(
+                    b,
+                    "<li><code class=\"cmd\">{}</code><span class=\"what\">{}</span></li>",
+                    esc(cmd),
+                    esc(what)
+                );
+            }
+            b.push_str("</ol>\n");
+        }
+        BlockKind::Entries(_) => {}
     }
-    for (i, c) in r.conflicts.iter().enumerate() {
-        conflict(&mut b, i + 1, c, opts);
-    }
-    page(&format!("Lifeline — conflict review — {}", r.node), &b)
 }
 
-fn conflict(b: &mut String, n: usize, c: &ConflictView, opts: &RenderOptions) {
-    let status = if c.is_open() { "open" } else { "resolved" };
-    let _ = write!(
-        b,
-        "<section class=\"conflict {status}\" id=\"c{n}\" data-conflict=\"{}\">\n\
-         <h2><span class=\"badge {status}\">{}</span>{n}. {}</h2>\n\
-         <table class=\"kv\">\n<tr><th>Conflict id</th><td><code>{}</code></td></tr>\n\
-         <tr><th>Record{}</th><td>{}</td></tr>\n",
-        esc(&c.id),
-        esc(&c.status),
-        esc(&c.title()),
-        esc(&c.id),
-        if c.records.len() > 1 { "s" } else { "" },
-        c.records
-            .iter()
-            .map(|r| format!("<code>{}</code> ({})", esc(r), esc(&c.record_kind)))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    if let Some(subject) = &c.subject {
-        let _ = writeln!(b, "<tr><th>About</th><td>{}</td></tr>", esc(subject));
-    }
-    if let Some(field) = &c.field {
+fn facts(b: &mut String, facts: &[Fact]) {
+    b.push_str("<table class=\"kv\">\n");
+    for f in facts.iter().filter(|f| f.show.on_page()) {
         let _ = writeln!(
             b,
-            "<tr><th>Field</th><td><code>{}</code></td></tr>",
-            esc(field)
+            "<tr><th>{}</th><td>{}</td></tr>",
+            esc(&f.label),
+            rich(&f.value)
         );
     }
     b.push_str("</table>\n");
-    if let Some(d) = &c.duplicate {
-        duplicate(b, d);
-    } else if !c.values.is_empty() {
-        b.push_str(
-            "<h3>Competing values</h3>\n<table class=\"values\">\n<thead><tr><th class=\"num\">#\
-             </th><th>Value</th><th>Node</th><th>Operator</th><th>Desk</th><th>Operation</th>\
-             <th>Written (UTC+8)</th><th>Shown now</th></tr></thead>\n<tbody>\n",
-        );
-        for v in &c.values {
-            let _ = writeln!(
-                b,
-                "<tr{}><td class=\"num\">{}</td><td class=\"value\">{}</td><td>{}</td><td>{}</td>\
-                 <td>{}</td><td>{}</td><td class=\"t\">{}</td><td>{}</td></tr>",
-                if v.shown { " class=\"shown\"" } else { "" },
-                v.index,
-                esc(&display_value(&v.value)),
-                opt(v.node.as_deref()),
-                opt(v.operator.as_deref()),
-                opt(v.desk.as_deref()),
-                opt(v.action.as_deref()),
-                v.at_ms.map_or_else(|| opt(None), |t| esc(&local(t))),
-                if v.shown { "yes" } else { "" }
-            );
-        }
-        b.push_str("</tbody>\n</table>\n");
-    }
-    b.push_str("<h3>Automatic decision</h3>\n");
-    match &c.automatic_decision {
-        Some(a) => {
-            let _ = writeln!(b, "<p>{}</p>", esc(a));
-        }
-        None => b.push_str("<p class=\"none\">None: the rules leave this to a person.</p>\n"),
-    }
-    if let Some(d) = &c.decision {
-        let label = if c.is_open() {
-            "Earlier decision (reopened by new values)"
-        } else {
-            "Decision"
-        };
-        let _ = writeln!(
-            b,
-            "<h3>{label}</h3>\n<p class=\"decision\">{} — by <strong>{}</strong> on {} at {} \
-             (UTC+8)</p>",
-            esc(&d.decision),
-            esc(&d.operator),
-            esc(&d.node),
-            esc(&local(d.at_ms))
-        );
-    }
-    let actions: Vec<&ActionView> = c
-        .actions
-        .iter()
-        .filter(|a| **a != ActionView::Other)
-        .collect();
-    if !actions.is_empty() {
-        b.push_str("<h3>What a reviewer can do</h3>\n<ol class=\"actions\">\n");
-        for a in actions {
-            let (cmd, what) = action_command(c, a, opts);
-            let _ = writeln!(
-                b,
-                "<li><code class=\"cmd\">{}</code><span class=\"what\">{}</span></li>",
-                esc(&cmd),
-                esc(&what)
-            );
-        }
-        b.push_str("</ol>\n");
-    }
-    b.push_str("</section>\n");
 }
 
-/// The two (or more) patient records side by side, the matching keys highlighted and the
-/// fields that differ marked.
-fn duplicate(b: &mut String, d: &DuplicateView) {
-    b.push_str("<h3>Evidence</h3>\n<p>");
-    let keys: Vec<String> = d
-        .matched
-        .iter()
-        .map(|m| {
-            format!(
-                "same <strong>{}</strong>: <code>{}</code>",
-                esc(&m.key.replace('_', " ")),
-                esc(&m.value)
-            )
-        })
+fn table(b: &mut String, t: &Table) {
+    let shown: Vec<usize> = (0..t.columns.len())
+        .filter(|&i| t.columns[i].show.on_page())
         .collect();
-    b.push_str(&keys.join("; "));
-    b.push_str("</p>\n<table class=\"evidence\">\n<thead><tr><th>Field</th>");
-    for (i, p) in d.patients.iter().enumerate() {
+    let num = |i: usize| t.columns[i].align == Align::Right;
+    let _ = write!(b, "<table{}>\n<thead><tr>", class_attr(t.class));
+    for &i in &shown {
+        let class = num(i).then_some("num");
         let _ = write!(
             b,
-            "<th>Record {} <code>{}</code></th>",
-            i + 1,
-            esc(&p.header.id)
+            "<th{}>{}</th>",
+            class_attr(class),
+            rich(&t.columns[i].label)
         );
     }
     b.push_str("</tr></thead>\n<tbody>\n");
-    let matched = |key: &str| d.matched.iter().any(|m| m.key == key);
-    let by_id = matched("national_id");
-    let by_person = matched("name_birth_date_phone");
-    type Get = fn(&PatientView) -> String;
-    let rows: [(&str, Get, bool); 12] = [
-        ("Patient no", |p| p.patient_no.clone(), false),
-        ("Name", |p| p.name.clone(), by_person),
-        ("Sex", |p| p.sex.clone(), false),
-        ("Birth date", |p| p.birth_date.clone(), by_person),
-        ("Phone", |p| p.phone.clone(), by_person),
-        (
-            "National id",
-            |p| p.national_id.clone().unwrap_or_default(),
-            by_id,
-        ),
-        ("Insurance", |p| p.insurance.clone(), false),
-        ("Created on node", |p| p.header.origin.clone(), false),
-        ("Created by", |p| p.header.operator.clone(), false),
-        ("Created at (UTC+8)", |p| local(p.header.created_ms), false),
-        (
-            "Emergency episode",
-            |p| p.header.episode.clone().unwrap_or_default(),
-            false,
-        ),
-        (
-            "Merged into",
-            |p| p.merged_into.clone().unwrap_or_default(),
-            false,
-        ),
-    ];
-    for (label, get, is_match) in rows {
-        let cells: Vec<String> = d.patients.iter().map(get).collect();
-        let differ = cells.iter().any(|c| *c != cells[0]);
-        let _ = write!(
-            b,
-            "<tr{}><th>{}</th>",
-            if is_match { " class=\"match\"" } else { "" },
-            esc(label)
-        );
-        for cell in &cells {
-            let class = if differ && !label.starts_with("Created") && label != "Patient no" {
-                " class=\"differ\""
+    let row = |b: &mut String, r: &Row, heads: bool| {
+        let _ = write!(b, "<tr{}>", class_attr(r.class));
+        for (n, &i) in shown.iter().enumerate() {
+            let Some(cell) = r.cells.get(i) else { continue };
+            let tag = if heads || (t.row_labels && n == 0) {
+                "th"
             } else {
-                ""
+                "td"
             };
-            let shown = if cell.is_empty() {
-                opt(None)
-            } else {
-                esc(cell)
-            };
-            let _ = write!(b, "<td{class}>{shown}</td>");
+            let class = cell
+                .class
+                .or_else(|| num(i).then_some("num"))
+                .or(if tag == "td" {
+                    t.columns[i].class
+                } else {
+                    None
+                });
+            let _ = write!(
+                b,
+                "<{tag}{}>{}</{tag}>",
+                class_attr(class),
+                rich(&cell.value)
+            );
         }
-        b.push_str("</tr>\n");
+        b.push_str("</tr>");
+    };
+    for r in &t.rows {
+        row(b, r, false);
+        b.push('\n');
     }
-    b.push_str("</tbody>\n</table>\n");
+    b.push_str("</tbody>\n");
+    if let Some(foot) = &t.foot {
+        b.push_str("<tfoot>");
+        row(b, foot, true);
+        b.push_str("</tfoot>\n");
+    }
+    b.push_str("</table>\n");
 }
 
-pub(crate) fn episode(r: &EpisodeReport, _opts: &RenderOptions) -> String {
-    let mut b = String::new();
-    let _ = write!(
-        b,
-        "<header><h1>Outage report {}</h1>\n<p class=\"meta\">Read on node <strong>{}</strong> \
-         · generated {} (UTC+8)</p></header>\n",
-        esc(&r.episode),
-        esc(&r.node),
-        esc(&r.generated_local)
-    );
-    b.push_str("<section>\n<h2>Summary</h2>\n<table class=\"kv\">\n");
-    let opened_how = if r.automatic {
-        format!(
-            "automatically by {} (central unreachable)",
-            r.opened_by_node
-        )
-    } else {
-        format!(
-            "declared by {} on {}",
-            r.opened_by_operator, r.opened_by_node
-        )
-    };
-    let mut rows: Vec<(&str, String)> = vec![
-        ("Episode", esc(&r.episode)),
-        (
-            "Grade",
-            format!(
-                "<strong>{}</strong> — {}",
-                esc(&r.grade),
-                esc(&r.grade_meaning)
-            ),
-        ),
-        ("Reason", esc(&r.reason)),
-        (
-            "Opened",
-            format!("{} (UTC+8), {}", esc(&r.opened_local), esc(&opened_how)),
-        ),
-        (
-            "Closed",
-            match (&r.closed_local, &r.closed_by) {
-                (Some(at), Some(by)) => format!("{} (UTC+8) by {}", esc(at), esc(by)),
-                (Some(at), None) => format!("{} (UTC+8)", esc(at)),
-                _ => "<strong>still open</strong>".into(),
-            },
-        ),
-        (
-            "Duration",
-            if r.open {
-                format!("{} so far", esc(&r.duration))
-            } else {
-                esc(&r.duration)
-            },
-        ),
-    ];
-    if !r.merged_episodes.is_empty() {
-        rows.push(("Merged into it", esc(&r.merged_episodes.join(", "))));
+/// Fails unless `html` is one page that loads nothing and runs nothing, and prints well.
+#[cfg(test)]
+pub(crate) fn assert_self_contained(html: &str) {
+    let lower = html.to_lowercase();
+    for banned in [
+        "<script", "<link", "<img", "<iframe", "src=", "@import", "url(", "http://", "https://",
+    ] {
+        assert!(!lower.contains(banned), "{banned} found in the page");
     }
-    rows.push((
-        "Report to leadership",
-        if r.report_to_leadership {
-            "<strong>yes</strong> (grade III or above)".into()
-        } else {
-            "no".into()
-        },
-    ));
-    if let Some(same) = r.ended_same_day {
-        rows.push((
-            "Pharmacy slips",
-            if same {
-                "ended the same day: reconcile re-entered dispensing against the paper slips".into()
-            } else {
-                "ended after midnight: that day's slips go to billing for entry".into()
-            },
-        ));
-    }
-    rows.push(("Records created", r.records.total.to_string()));
-    rows.push((
-        "Conflicts",
-        format!(
-            "{} touching the episode ({} open, {} resolved); {} open in the hospital",
-            r.conflicts.touching,
-            r.conflicts.open,
-            r.conflicts.resolved,
-            r.conflicts.open_in_hospital
-        ),
-    ));
-    for (k, v) in rows {
-        let _ = writeln!(b, "<tr><th>{}</th><td>{v}</td></tr>", esc(k));
-    }
-    b.push_str("</table>\n</section>\n");
-
-    b.push_str(
-        "<section>\n<h2>Nodes</h2>\n<table>\n<thead><tr><th>Node</th><th>Joined (UTC+8)</th>\
-         <th>Left (UTC+8)</th><th class=\"num\">Drug catalog</th><th class=\"num\">Service \
-         catalog</th><th>Reference data changed</th><th>Data age at join</th><th class=\"num\">\
-         Records</th></tr></thead>\n<tbody>\n",
-    );
-    for n in &r.nodes {
-        let _ = writeln!(
-            b,
-            "<tr><td>{}</td><td class=\"t\">{}</td><td class=\"t\">{}</td><td class=\"num\">v{}\
-             </td><td class=\"num\">v{}</td><td class=\"t\">{}</td><td>{}</td>\
-             <td class=\"num\">{}</td></tr>",
-            esc(&n.node),
-            esc(&n.joined_local),
-            opt(n.left_local.as_deref()),
-            n.drug_catalog_version,
-            n.service_catalog_version,
-            opt(n.catalog_changed_local.as_deref()),
-            opt(n.reference_age.as_deref()),
-            n.records_created
-        );
-    }
-    b.push_str("</tbody>\n</table>\n</section>\n");
-
-    b.push_str(
-        "<section>\n<h2>Records created per kind</h2>\n<table class=\"narrow\">\n<thead><tr><th>Kind</th>\
-         <th class=\"num\">Count</th></tr></thead>\n<tbody>\n",
-    );
-    for k in &r.records.by_kind {
-        let _ = writeln!(
-            b,
-            "<tr><td>{}</td><td class=\"num\">{}</td></tr>",
-            esc(&k.kind),
-            k.count
-        );
-    }
-    let _ = writeln!(
-        b,
-        "</tbody>\n<tfoot><tr><th>Total</th><th class=\"num\">{}</th></tr></tfoot>\n</table>",
-        r.records.total
-    );
-    if r.records.awaiting_central > 0 {
-        let _ = writeln!(
-            b,
-            "<p><strong>{}</strong> of them not yet acknowledged by central.</p>",
-            r.records.awaiting_central
-        );
-    }
-    b.push_str("</section>\n");
-
-    b.push_str("<section>\n<h2>Invoices issued per range</h2>\n");
-    if r.invoices.is_empty() {
-        b.push_str("<p class=\"none\">No invoices issued during the episode.</p>\n");
-    } else {
-        b.push_str(
-            "<table>\n<thead><tr><th>Range</th><th>Series</th><th>Node</th><th class=\"num\">\
-             Issued</th><th class=\"num\">First</th><th class=\"num\">Last</th><th>Voided</th>\
-             </tr></thead>\n<tbody>\n",
-        );
-        for i in &r.invoices {
-            let voided = if i.voided_numbers.is_empty() {
-                "0".to_owned()
-            } else {
-                format!(
-                    "{} ({})",
-                    i.voided,
-                    i.voided_numbers
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            };
-            let _ = writeln!(
-                b,
-                "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td class=\"num\">{}</td>\
-                 <td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
-                esc(&i.range_id),
-                esc(&i.series),
-                esc(&i.node),
-                i.issued,
-                i.first,
-                i.last,
-                esc(&voided)
-            );
-        }
-        b.push_str("</tbody>\n</table>\n");
-    }
-    b.push_str("</section>\n");
-
-    b.push_str("<section>\n<h2>Conflicts touching the episode</h2>\n");
-    if r.conflicts.list.is_empty() {
-        b.push_str("<p class=\"none\">None.</p>\n");
-    } else {
-        b.push_str(
-            "<table>\n<thead><tr><th>Status</th><th>Kind</th><th>About</th><th>Conflict id</th>\
-             <th>Decision</th></tr></thead>\n<tbody>\n",
-        );
-        for c in &r.conflicts.list {
-            let status = if c.status == "open" {
-                "open"
-            } else {
-                "resolved"
-            };
-            let _ = writeln!(
-                b,
-                "<tr><td><span class=\"badge {status}\">{}</span></td><td>{}</td><td>{}</td>\
-                 <td><code>{}</code></td><td>{}</td></tr>",
-                esc(&c.status),
-                esc(kind_title(&c.kind)),
-                opt(c.subject.as_deref()),
-                esc(&c.id),
-                opt(c.decision.as_deref())
-            );
-        }
-        b.push_str("</tbody>\n</table>\n");
-    }
-    b.push_str("</section>\n");
-
-    b.push_str(
-        "<section>\n<h2>Recovery worklist</h2>\n<table>\n<thead><tr><th>Category</th>\
-         <th class=\"num\">Open</th><th class=\"num\">Done</th><th class=\"num\">Total</th>\
-         <th>Progress</th></tr></thead>\n<tbody>\n",
-    );
-    for w in &r.worklist {
-        let progress = match (w.done * 100).checked_div(w.total) {
-            Some(pct) => format!(
-                "<div class=\"bar\" title=\"{pct}%\"><span style=\"width:{pct}%\"></span></div>"
-            ),
-            None => "<span class=\"none\">nothing to do</span>".to_owned(),
-        };
-        let _ = writeln!(
-            b,
-            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-             <td class=\"num\">{}</td><td>{progress}</td></tr>",
-            esc(&w.title),
-            w.open,
-            w.done,
-            w.total
-        );
-    }
-    b.push_str("</tbody>\n</table>\n</section>\n");
-    page(&format!("Lifeline — outage report {}", r.episode), &b)
+    assert!(lower.starts_with("<!doctype html>"));
+    assert!(lower.contains("@media print"));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn self_contained(html: &str) {
-        let lower = html.to_lowercase();
-        for banned in [
-            "<script", "<link", "<img", "<iframe", "src=", "@import", "url(", "http://", "https://",
-        ] {
-            assert!(!lower.contains(banned), "{banned} found in the page");
-        }
-        assert!(lower.starts_with("<!doctype html>"));
-        assert!(lower.contains("@media print"));
-    }
 
     #[test]
     fn every_value_is_escaped() {
@@ -609,38 +313,9 @@ mod tests {
             esc("<a href=\"x\">&'"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
         );
-        let r = super::super::conflicts::tests::sample();
-        let html = conflicts(&r, &RenderOptions::default());
-        self_contained(&html);
-        assert!(!html.contains("<script>x</script>"));
-        assert!(html.contains("&lt;script&gt;x&lt;/script&gt;"));
-        assert!(html.contains("林小雨 &lt;b&gt;&amp;amp;"));
-        assert!(!html.contains("林小雨 <b>"));
-    }
-
-    #[test]
-    fn the_conflict_page_has_a_section_per_conflict_with_values_and_commands() {
-        let r = super::super::conflicts::tests::sample();
-        let html = conflicts(&r, &RenderOptions::default());
-        assert_eq!(html.matches("<section class=\"conflict open\"").count(), 2);
-        assert!(html.contains("registration-w01"));
-        assert!(html.contains("13811112222"));
-        assert!(
-            html.contains(
-                "lifeline merge-patients -c node.toml --survivor 01BBB --duplicate 01CCC"
-            )
+        assert_eq!(
+            rich(&vec![Inline::Code("<b>".into()), Inline::Muted("&".into())]),
+            "<code>&lt;b&gt;</code><span class=\"none\">&amp;</span>"
         );
-        assert!(html.contains("<tr class=\"match\"><th>National id</th>"));
-    }
-
-    #[test]
-    fn the_outage_page_is_self_contained_and_escaped() {
-        let r = super::super::episode::tests::sample();
-        let html = episode(&r, &RenderOptions::default());
-        self_contained(&html);
-        assert!(html.contains("王小明 &amp; &lt;i&gt;"));
-        assert!(html.contains("central unreachable &lt;since&gt; 09:00"));
-        assert!(html.contains("Recovery worklist"));
-        self_contained(&no_episode());
     }
 }

@@ -3,28 +3,36 @@
 //! - The conflict review report ([`ConflictReport`]): every conflict the rules could not
 //!   settle, with its competing values and who wrote them, the automatic decision, and the
 //!   exact commands a reviewer runs; duplicate patients with their evidence side by side.
-//! - The outage report ([`EpisodeReport`]): one emergency episode's times, grade, nodes and
+//! - The outage report ([`OutageReport`]): one emergency episode's times, grade, nodes and
 //!   the reference data they worked from, records created per kind, invoices issued per
 //!   range, conflicts, and the recovery worklist's progress.
 //!
-//! The daemon builds both from its store (`GET /admin/conflicts`,
-//! `GET /admin/episodes/{id}/report`); the CLI renders them as text for a terminal, JSON (the
-//! documents as the API sends them: fields are only ever added) or HTML (one self-contained
-//! file, no scripts and nothing fetched, that reads well in a browser and on paper).
+//! The daemon builds both from its store ([`build`]: `GET /admin/conflicts`,
+//! `GET /admin/episodes/{id}/report`); the CLI reads them back ([`conflicts`], [`outage`])
+//! and renders them as text for a terminal, JSON (the documents as the API sends them: fields
+//! are only ever added) or HTML (one self-contained file, no scripts and nothing fetched, that
+//! reads well in a browser and on paper). Text and HTML come from one document per report
+//! ([`layout`] walks the report into a [`doc::Doc`]; [`text`] and [`html`] format it).
 
+pub mod build;
 pub mod conflicts;
-pub mod episode;
+mod doc;
 mod html;
+mod layout;
+pub mod outage;
 mod text;
+pub mod words;
 
 use std::path::Path;
 
 use anyhow::Context;
+use serde::Serialize;
 
 pub use conflicts::{ConflictReport, ConflictView};
-pub use episode::{EpisodeLine, EpisodeReport};
+pub use outage::{EpisodeLine, OutageReport};
 
 use crate::client::Client;
+use crate::time::UtcOffset;
 
 /// How a report is written out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -49,18 +57,44 @@ impl Format {
 }
 
 /// What the renderers need besides the report: the config path to put in the commands they
-/// suggest (`lifeline resolve -c <config> ...`).
+/// suggest (`lifeline resolve -c <config> ...`), and the hospital's offset for the times the
+/// CLI converts itself.
 #[derive(Debug, Clone)]
 pub struct RenderOptions {
     pub config: String,
+    pub utc_offset: UtcOffset,
+}
+
+impl RenderOptions {
+    /// The options for reports on the node of the config file at `path`.
+    pub fn for_config(path: &Path, config: &crate::config::Config) -> RenderOptions {
+        RenderOptions {
+            config: path.display().to_string(),
+            utc_offset: config.hospital.utc_offset,
+        }
+    }
 }
 
 impl Default for RenderOptions {
     fn default() -> Self {
         RenderOptions {
             config: "node.toml".into(),
+            utc_offset: UtcOffset::default(),
         }
     }
+}
+
+/// A report in `format`: its document as text or HTML, or itself as JSON.
+fn render(
+    report: &impl Serialize,
+    doc: impl FnOnce() -> doc::Doc,
+    format: Format,
+) -> anyhow::Result<String> {
+    Ok(match format {
+        Format::Text => text::render(&doc()),
+        Format::Json => format!("{}\n", serde_json::to_string_pretty(report)?),
+        Format::Html => html::render(&doc()),
+    })
 }
 
 /// Renders the conflict review report.
@@ -69,24 +103,12 @@ pub fn render_conflicts(
     format: Format,
     opts: &RenderOptions,
 ) -> anyhow::Result<String> {
-    Ok(match format {
-        Format::Text => text::conflicts(report, opts),
-        Format::Json => format!("{}\n", serde_json::to_string_pretty(report)?),
-        Format::Html => html::conflicts(report, opts),
-    })
+    render(report, || layout::conflicts::doc(report, opts), format)
 }
 
 /// Renders the outage report.
-pub fn render_episode(
-    report: &EpisodeReport,
-    format: Format,
-    opts: &RenderOptions,
-) -> anyhow::Result<String> {
-    Ok(match format {
-        Format::Text => text::episode(report, opts),
-        Format::Json => format!("{}\n", serde_json::to_string_pretty(report)?),
-        Format::Html => html::episode(report, opts),
-    })
+pub fn render_outage(report: &OutageReport, format: Format) -> anyhow::Result<String> {
+    render(report, || layout::outage::doc(report), format)
 }
 
 /// Fetches the conflict review report from a node.
@@ -95,7 +117,7 @@ pub fn fetch_conflicts(client: &Client) -> anyhow::Result<ConflictReport> {
 }
 
 /// Fetches the outage report of episode `id` (`latest`, `current` or an episode id).
-pub fn fetch_episode(client: &Client, id: &str) -> anyhow::Result<EpisodeReport> {
+pub fn fetch_outage(client: &Client, id: &str) -> anyhow::Result<OutageReport> {
     client.get(&format!("/admin/episodes/{}/report", path_segment(id)))
 }
 
@@ -108,8 +130,8 @@ pub fn fetch_episodes(client: &Client) -> anyhow::Result<Vec<EpisodeLine>> {
 #[derive(Debug, Clone)]
 pub struct AllReports {
     pub conflicts: ConflictReport,
-    /// The newest episode's report; `None` when the node knows no episode.
-    pub episode: Option<EpisodeReport>,
+    /// The newest episode's outage report; `None` when the node knows no episode.
+    pub episode: Option<OutageReport>,
     pub conflicts_text: String,
     pub conflicts_json: String,
     pub conflicts_html: String,
@@ -120,30 +142,32 @@ pub struct AllReports {
 
 /// Fetches the conflict review report and the newest episode's outage report from a node and
 /// renders them in every format.
-pub fn fetch_all(client: &Client) -> anyhow::Result<AllReports> {
-    let opts = RenderOptions::default();
+pub fn fetch_all(client: &Client, opts: &RenderOptions) -> anyhow::Result<AllReports> {
     let conflicts = fetch_conflicts(client)?;
     let episode = if fetch_episodes(client)?.is_empty() {
         None
     } else {
-        Some(fetch_episode(client, "latest")?)
+        Some(fetch_outage(client, "latest")?)
     };
     let (episode_text, episode_json, episode_html) = match &episode {
         Some(e) => (
-            render_episode(e, Format::Text, &opts)?,
-            render_episode(e, Format::Json, &opts)?,
-            render_episode(e, Format::Html, &opts)?,
+            render_outage(e, Format::Text)?,
+            render_outage(e, Format::Json)?,
+            render_outage(e, Format::Html)?,
         ),
-        None => (
-            "no emergency episode on record\n".to_owned(),
-            "null\n".to_owned(),
-            html::no_episode(),
-        ),
+        None => {
+            let none = layout::outage::none();
+            (
+                text::render(&none),
+                "null\n".to_owned(),
+                html::render(&none),
+            )
+        }
     };
     Ok(AllReports {
-        conflicts_text: render_conflicts(&conflicts, Format::Text, &opts)?,
-        conflicts_json: render_conflicts(&conflicts, Format::Json, &opts)?,
-        conflicts_html: render_conflicts(&conflicts, Format::Html, &opts)?,
+        conflicts_text: render_conflicts(&conflicts, Format::Text, opts)?,
+        conflicts_json: render_conflicts(&conflicts, Format::Json, opts)?,
+        conflicts_html: render_conflicts(&conflicts, Format::Html, opts)?,
         conflicts,
         episode,
         episode_text,
@@ -200,77 +224,9 @@ pub fn path_segment(s: &str) -> String {
     out
 }
 
-/// Milliseconds since the epoch as hospital local time (UTC+8).
-pub(crate) fn local(ms: i64) -> String {
-    crate::commands::local_time(ms)
-}
-
-/// A duration as `1h 02m 03s` (or `2m 03s`, `45s`).
-pub fn duration(ms: i64) -> String {
-    let s = ms.max(0) / 1000;
-    let (h, m, s) = (s / 3600, s / 60 % 60, s % 60);
-    if h > 0 {
-        format!("{h}h {m:02}m {s:02}s")
-    } else if m > 0 {
-        format!("{m}m {s:02}s")
-    } else {
-        format!("{s}s")
-    }
-}
-
-/// A competing value as a person reads it: JSON strings without quotes, objects as
-/// `key: value` pairs, anything else as its JSON text.
-pub fn display_value(json: &str) -> String {
-    match serde_json::from_str::<serde_json::Value>(json) {
-        Ok(serde_json::Value::String(s)) => s,
-        Ok(serde_json::Value::Null) => "(empty)".into(),
-        Ok(serde_json::Value::Object(map)) => map
-            .iter()
-            .map(|(k, v)| match v {
-                serde_json::Value::String(s) => format!("{k}: {s}"),
-                other => format!("{k}: {other}"),
-            })
-            .collect::<Vec<_>>()
-            .join(", "),
-        Ok(other) => other.to_string(),
-        Err(_) => json.to_owned(),
-    }
-}
-
-/// What a grade means, from the emergency plans.
-pub fn grade_meaning(grade: &str) -> &'static str {
-    match grade {
-        "IV" => "general (一般): under 2 hours",
-        "III" => "larger (较大): 2 to 12 hours; report to leadership",
-        "II" => "major (重大): 12 to 24 hours; report to leadership",
-        "I" => "especially major (特别重大): over 24 hours; report to leadership",
-        _ => "unknown grade",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_read_at_a_glance() {
-        assert_eq!(duration(45_000), "45s");
-        assert_eq!(duration(123_000), "2m 03s");
-        assert_eq!(duration(3_723_000), "1h 02m 03s");
-        assert_eq!(duration(-5), "0s");
-    }
-
-    #[test]
-    fn values_display_without_json_noise() {
-        assert_eq!(display_value("\"13800000000\""), "13800000000");
-        assert_eq!(display_value("null"), "(empty)");
-        assert_eq!(display_value("42"), "42");
-        assert_eq!(
-            display_value(r#"{"node":"W01","state":"settled"}"#),
-            "node: W01, state: settled"
-        );
-        assert_eq!(display_value("not json"), "not json");
-    }
 
     #[test]
     fn path_segments_keep_conflict_ids_readable() {

@@ -7,23 +7,22 @@
 //! central as soon as they are connected; a document is on central once
 //! `DocHandle::they_have_our_changes` resolves for the connection.
 //!
-//! Each document holds one registration as a map: `{"patient": {...}, "visit": {...}}` with
-//! the fields and values of the Lifeline records (ids, header, names, dates, department).
+//! Each document holds one registration as a map ([`super::samod_doc`]).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
-use lifeline_core::automerge::transaction::Transactable;
-use lifeline_core::automerge::{self, Automerge, AutomergeError, ObjId, ObjType, ScalarValue};
+use lifeline_core::automerge::Automerge;
 use samod::storage::TokioFilesystemStorage;
 use samod::{BackoffConfig, ConnectionId, DocHandle, PeerId, Repo, Transport, Url};
-use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-use crate::relay::TcpRelay;
-use crate::replication::PhaseRun;
+use super::phase::{Phase, PhaseRun, Runs, Side};
+use super::samod_doc::registration_doc;
+use super::{CONVERGE_WITHIN, Plan};
+use crate::relay::Relay;
 
 /// The samod release measured (as pinned in Cargo.lock).
 pub const SAMOD_VERSION: &str = "0.16";
@@ -35,84 +34,6 @@ relay counts the stream's bytes";
 
 /// Most documents created at once while setting up.
 const CREATE_IN_FLIGHT: usize = 64;
-
-/// A registration (`{"patient": {...}, "visit": {...}}`) as an Automerge document made in
-/// one change, as an application would write it.
-pub fn registration_doc(registration: &Value) -> anyhow::Result<Automerge> {
-    let Value::Object(fields) = registration else {
-        bail!("a registration is a JSON object, not {registration}");
-    };
-    let mut doc = Automerge::new();
-    doc.transact::<_, _, AutomergeError>(|tx| {
-        for (key, value) in fields {
-            put_in_map(tx, &automerge::ROOT, key, value)?;
-        }
-        Ok(())
-    })
-    .map_err(|failure| anyhow!("cannot build the document: {}", failure.error))?;
-    Ok(doc)
-}
-
-fn scalar(value: &Value) -> ScalarValue {
-    match value {
-        Value::Bool(b) => ScalarValue::Boolean(*b),
-        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
-            (Some(i), _) => ScalarValue::Int(i),
-            (None, Some(u)) => ScalarValue::Uint(u),
-            _ => ScalarValue::F64(n.as_f64().unwrap_or(0.0)),
-        },
-        Value::String(s) => ScalarValue::Str(s.as_str().into()),
-        Value::Null | Value::Array(_) | Value::Object(_) => ScalarValue::Null,
-    }
-}
-
-fn put_in_map(
-    tx: &mut impl Transactable,
-    obj: &ObjId,
-    key: &str,
-    value: &Value,
-) -> Result<(), AutomergeError> {
-    match value {
-        Value::Object(fields) => {
-            let child = tx.put_object(obj, key, ObjType::Map)?;
-            for (k, v) in fields {
-                put_in_map(tx, &child, k, v)?;
-            }
-        }
-        Value::Array(items) => {
-            let child = tx.put_object(obj, key, ObjType::List)?;
-            for (i, v) in items.iter().enumerate() {
-                insert_in_list(tx, &child, i, v)?;
-            }
-        }
-        _ => tx.put(obj, key, scalar(value))?,
-    }
-    Ok(())
-}
-
-fn insert_in_list(
-    tx: &mut impl Transactable,
-    list: &ObjId,
-    index: usize,
-    value: &Value,
-) -> Result<(), AutomergeError> {
-    match value {
-        Value::Object(fields) => {
-            let child = tx.insert_object(list, index, ObjType::Map)?;
-            for (k, v) in fields {
-                put_in_map(tx, &child, k, v)?;
-            }
-        }
-        Value::Array(items) => {
-            let child = tx.insert_object(list, index, ObjType::List)?;
-            for (i, v) in items.iter().enumerate() {
-                insert_in_list(tx, &child, i, v)?;
-            }
-        }
-        _ => tx.insert(list, index, scalar(value))?,
-    }
-    Ok(())
-}
 
 /// One samod run's two phases.
 #[derive(Debug)]
@@ -196,7 +117,7 @@ async fn all_on_central(
 
 /// One run: a fresh window repo with `initial` documents meets a fresh, empty central; then
 /// the window disconnects, creates `catch_up` documents and connects again.
-pub async fn run(
+pub async fn one_run(
     initial: &[Automerge],
     catch_up: &[Automerge],
     dir: &Path,
@@ -222,7 +143,7 @@ pub async fn run(
             }
         })
     };
-    let relay = TcpRelay::start(central_addr).await?;
+    let relay = Relay::tcp(central_addr).await?;
     let created = Instant::now();
     let mut handles = create_all(&window, initial).await?;
     eprintln!(
@@ -273,27 +194,49 @@ pub async fn run(
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use lifeline_core::automerge::ReadDoc;
-
-    #[test]
-    fn a_registration_becomes_a_map_of_its_fields() {
-        let reg = serde_json::json!({
-            "patient": {"name": "王小明", "age": 7, "tags": ["a", {"b": true}], "no": null},
-            "visit": {"department": "PED-GEN", "fee": 12.5},
-        });
-        let doc = registration_doc(&reg).expect("a document");
-        let (_, patient) = doc
-            .get(automerge::ROOT, "patient")
-            .expect("read")
-            .expect("a patient map");
-        let (name, _) = doc.get(&patient, "name").expect("read").expect("a name");
-        assert_eq!(name.as_str(), Some("王小明"));
-        let (_, tags) = doc.get(&patient, "tags").expect("read").expect("tags");
-        assert_eq!(doc.length(&tags), 2);
-        assert_eq!(doc.get_changes(&[]).len(), 1, "one change");
-        assert!(registration_doc(&serde_json::json!([1])).is_err());
+pub fn side(
+    rt: &tokio::runtime::Runtime,
+    initial_json: &[serde_json::Value],
+    catch_up_json: &[serde_json::Value],
+    dir: &Path,
+    plan: &Plan,
+) -> anyhow::Result<Side> {
+    let initial_docs = initial_json
+        .iter()
+        .map(registration_doc)
+        .collect::<anyhow::Result<Vec<Automerge>>>()?;
+    let catch_up_docs = catch_up_json
+        .iter()
+        .map(registration_doc)
+        .collect::<anyhow::Result<Vec<Automerge>>>()?;
+    let saved = |docs: &[Automerge]| docs.iter().map(|d| d.save().len() as u64).sum::<u64>();
+    let mut runs = Runs::default();
+    for run in 0..plan.runs {
+        let run_dir = dir.join(format!("samod{run}"));
+        let out = rt.block_on(one_run(
+            &initial_docs,
+            &catch_up_docs,
+            &run_dir,
+            CONVERGE_WITHIN,
+        ))?;
+        runs.push("samod", "", run, plan.runs, out.initial, out.catch_up);
+        std::fs::remove_dir_all(&run_dir)
+            .with_context(|| format!("cannot remove {}", run_dir.display()))?;
     }
+    Ok(Side {
+        name: format!("samod {}", SAMOD_VERSION),
+        transport: TRANSPORT.into(),
+        initial: Phase::new(
+            initial_docs.len(),
+            initial_docs.len(),
+            saved(&initial_docs),
+            runs.initial,
+        ),
+        catch_up: Phase::new(
+            catch_up_docs.len(),
+            catch_up_docs.len(),
+            saved(&catch_up_docs),
+            runs.catch_up,
+        ),
+    })
 }

@@ -1,0 +1,253 @@
+//! `lifeline-bench replication`: what replicating a window's work to central costs, in time
+//! and in bytes on the wire, through the real mesh (QUIC, mutual TLS) on loopback.
+//!
+//! Measures, per run:
+//! - the initial sync: a window store holding `registrations` registrations (a new patient
+//!   and a visit each, written with core's desk operations) meets a central that holds only
+//!   the catalogs; from the window's mesh starting (handshake included) until central's
+//!   digest equals the window's;
+//! - the catch-up: the window's mesh stops, the window writes `catch_up_records` more
+//!   records, the mesh starts again; until the digests agree again.
+//!
+//! Bytes on the wire are counted by a UDP relay between the window and central (the window
+//! dials the relay): QUIC as sent, with its handshake, encryption and acknowledgements. They
+//! are set against the records' own saved size (`Store::doc(id).save()`).
+//!
+//! The same workload then goes through samod, the Rust port of automerge-repo (see
+//! [`samod`]), through a counting TCP relay, so that Lifeline's figures read as ratios.
+//! Figures of several runs are medians.
+//!
+//! - [`setup`]: the stores, certificates and workload every run starts from;
+//! - [`lifeline`]: Lifeline's runs; [`samod`] and [`samod_doc`]: samod's;
+//! - [`phase`]: the figures of a phase over the runs; [`table`]: the table for people.
+
+mod lifeline;
+mod phase;
+pub mod samod;
+mod samod_doc;
+mod setup;
+mod table;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, ensure};
+use lifeline_node::error::chain;
+use serde::Serialize;
+
+pub use phase::{Phase, PhaseRun, Side};
+
+use crate::{Machine, now_unix_ms, publish, quick_mode, rfc3339_utc, scratch_dir};
+
+/// Options of `lifeline-bench replication`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReplicationArgs {
+    /// Registrations on the window before it first meets central, each a new patient and a
+    /// visit: two records (default 10000; 100 in quick mode).
+    #[arg(long)]
+    pub registrations: Option<usize>,
+    /// Records written while the window is disconnected, half patients and half visits
+    /// (default 1000; 20 in quick mode).
+    #[arg(long)]
+    pub catch_up_records: Option<usize>,
+    /// Runs of each side; the figures are their medians (default 3; 1 in quick mode).
+    #[arg(long)]
+    pub runs: Option<usize>,
+    /// Registrations of the samod comparison, Lifeline being measured again at that size
+    /// when it differs (default: as many as --registrations, at most 2000: samod's time grows
+    /// with the square of the documents in a repo, see `SAMOD_DEFAULT_CAP`).
+    #[arg(long)]
+    pub samod_registrations: Option<usize>,
+    /// Leave out the samod baseline.
+    #[arg(long)]
+    pub skip_samod: bool,
+    /// Where to write the JSON results.
+    #[arg(long, default_value = "bench/results/replication.json")]
+    pub out: PathBuf,
+    /// Directory for the temporary stores (default: the system's temporary directory).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Small counts, for a smoke test in seconds; also set by LIFELINE_BENCH_QUICK=1.
+    #[arg(long)]
+    pub quick: bool,
+}
+
+/// The samod comparison's default size, in registrations (one document each). samod 0.16's
+/// hub walks every document of the repo for every connection on every event it handles
+/// (`ensure_connections` in samod-core's `actors/hub/state.rs`), so syncing n documents costs
+/// about n² steps: on a 2-core machine 500 documents synced in about 1 s and 2,000 in 9 to
+/// 25 s (depending on other load), and 10,000 would take tens of minutes a run. Lifeline is measured again at this size, so
+/// the ratios compare like with like.
+pub const SAMOD_DEFAULT_CAP: usize = 2_000;
+
+/// How much a run replicates.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub quick: bool,
+    pub registrations: usize,
+    /// Records of the initial sync: two per registration.
+    pub records: usize,
+    pub catch_up_registrations: usize,
+    pub catch_up_records: usize,
+    pub runs: usize,
+    pub samod: bool,
+    /// Registrations of the samod comparison.
+    pub samod_registrations: usize,
+    /// Threads writing the workload (setup only, not measured): the store folds their writes
+    /// into shared commits.
+    pub setup_writers: usize,
+}
+
+impl Plan {
+    pub fn from_args(args: &ReplicationArgs) -> anyhow::Result<Plan> {
+        let quick = quick_mode(args.quick);
+        let registrations = args
+            .registrations
+            .unwrap_or(if quick { 100 } else { 10_000 });
+        let catch_up_records = args
+            .catch_up_records
+            .unwrap_or(if quick { 20 } else { 1_000 });
+        ensure!(registrations > 0, "--registrations must be at least 1");
+        ensure!(
+            catch_up_records >= 2 && catch_up_records.is_multiple_of(2),
+            "--catch-up-records must be an even number, at least 2 (a patient and a visit each)"
+        );
+        let runs = args.runs.unwrap_or(if quick { 1 } else { 3 });
+        ensure!(runs > 0, "--runs must be at least 1");
+        let samod_registrations = args
+            .samod_registrations
+            .unwrap_or(registrations.min(SAMOD_DEFAULT_CAP));
+        ensure!(
+            samod_registrations > 0,
+            "--samod-registrations must be at least 1"
+        );
+        Ok(Plan {
+            quick,
+            registrations,
+            records: 2 * registrations,
+            catch_up_registrations: catch_up_records / 2,
+            catch_up_records,
+            runs,
+            samod: !args.skip_samod,
+            samod_registrations,
+            setup_writers: 8,
+        })
+    }
+}
+
+/// Lifeline over samod: below 1 is Lifeline faster or smaller.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ratios {
+    pub initial_time: f64,
+    pub initial_wire_bytes: f64,
+    pub catch_up_time: f64,
+    pub catch_up_wire_bytes: f64,
+}
+
+/// Everything a `replication` run measured; written as JSON.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplicationReport {
+    pub benchmark: &'static str,
+    pub timestamp: String,
+    pub timestamp_unix_ms: i64,
+    pub machine: Machine,
+    pub plan: Plan,
+    pub lifeline: Side,
+    /// Lifeline again at the samod comparison's size, when that differs.
+    pub lifeline_at_samod_size: Option<Side>,
+    pub samod: Option<Side>,
+    /// Why there are no samod figures, when there are none.
+    pub samod_unavailable: Option<String>,
+    pub ratios: Option<Ratios>,
+}
+
+/// Runs the benchmark, prints its table and writes its JSON to `args.out`.
+pub fn run(args: &ReplicationArgs) -> anyhow::Result<ReplicationReport> {
+    let plan = Plan::from_args(args)?;
+    let report = measure(&plan, args.dir.as_deref())?;
+    publish(&report.table(), &report, &args.out)?;
+    Ok(report)
+}
+
+/// Longest wait for one phase to converge before the run fails.
+const CONVERGE_WITHIN: Duration = Duration::from_secs(600);
+
+/// Sets everything up in a new temporary directory under `dir` and measures.
+pub fn measure(plan: &Plan, dir: Option<&Path>) -> anyhow::Result<ReplicationReport> {
+    let (parent, tmp) = scratch_dir(dir, "lifeline-bench-")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+
+    let main = lifeline::series(&rt, &tmp.path().join("lifeline"), plan.registrations, plan)?;
+    let mut lifeline_at_samod_size = None;
+    let (samod, samod_unavailable) = if plan.samod {
+        if plan.samod_registrations != plan.registrations {
+            lifeline_at_samod_size = Some(lifeline::series(
+                &rt,
+                &tmp.path().join("lifeline-samod-size"),
+                plan.samod_registrations,
+                plan,
+            )?);
+        }
+        let reference = lifeline_at_samod_size.as_ref().unwrap_or(&main);
+        match samod::side(
+            &rt,
+            &reference.initial_json,
+            &reference.catch_up_json,
+            tmp.path(),
+            plan,
+        ) {
+            Ok(side) => (Some(side), None),
+            Err(e) => (
+                None,
+                Some(format!("samod could not be measured: {}", chain(&*e))),
+            ),
+        }
+    } else {
+        (None, Some("left out (--skip-samod)".to_owned()))
+    };
+    let reference = lifeline_at_samod_size.as_ref().unwrap_or(&main);
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+    let ratios = samod.as_ref().map(|s| Ratios {
+        initial_time: ratio(reference.side.initial.elapsed_ms, s.initial.elapsed_ms),
+        initial_wire_bytes: ratio(reference.side.initial.wire_bytes, s.initial.wire_bytes),
+        catch_up_time: ratio(reference.side.catch_up.elapsed_ms, s.catch_up.elapsed_ms),
+        catch_up_wire_bytes: ratio(reference.side.catch_up.wire_bytes, s.catch_up.wire_bytes),
+    });
+    let timestamp_unix_ms = now_unix_ms();
+    Ok(ReplicationReport {
+        benchmark: "replication",
+        timestamp: rfc3339_utc(timestamp_unix_ms),
+        timestamp_unix_ms,
+        machine: Machine::here(&parent),
+        plan: plan.clone(),
+        lifeline: main.side,
+        lifeline_at_samod_size: lifeline_at_samod_size.map(|l| l.side),
+        samod,
+        samod_unavailable,
+        ratios,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn odd_catch_ups_are_refused() {
+        let args = ReplicationArgs {
+            registrations: Some(5),
+            catch_up_records: Some(3),
+            runs: None,
+            samod_registrations: None,
+            skip_samod: true,
+            out: PathBuf::from("x.json"),
+            dir: None,
+            quick: true,
+        };
+        let err = Plan::from_args(&args).expect_err("refused").to_string();
+        assert!(err.contains("--catch-up-records"), "{err}");
+    }
+}

@@ -1,0 +1,150 @@
+//! Charges and their settlement, invoices, and voiding spoilt numbers.
+
+use axum::Json;
+use axum::extract::State;
+use lifeline_core::desk::{NewCharge, Saved, Settlement};
+use lifeline_core::numbers::Series;
+use lifeline_core::record::{Charge, Invoice};
+use lifeline_core::{RecordId, RecordKind, RuleError};
+use serde::{Deserialize, Serialize};
+
+use super::views::{Answer, IdPath, SeriesPath, Shown, created, fetch, ok, shown, with_status};
+use crate::api::{ApiError, ApiState, Authed, Body, blocking};
+
+/// `POST /charges/{id}/settle`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettleBody {
+    pub outcome: Settlement,
+}
+
+/// `POST /invoices`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvoiceBody {
+    pub charges: Vec<RecordId>,
+}
+
+/// `POST /invoices/{id}/void` and `POST /numbers/{series}/void-next`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonBody {
+    pub reason: String,
+}
+
+/// The answer to `POST /numbers/{series}/void-next`.
+#[derive(Debug, Clone, Serialize)]
+pub struct VoidedNumber {
+    pub series: Series,
+    pub number: u64,
+    pub reason: String,
+}
+
+pub(super) async fn create_charge(
+    State(s): State<ApiState>,
+    Authed(op): Authed,
+    Body(new): Body<NewCharge>,
+) -> Answer<Shown<Charge>> {
+    created(with_status(
+        blocking(move || s.store.create_charge(&op, new)).await?,
+    ))
+}
+
+pub(super) async fn get_charge(
+    State(s): State<ApiState>,
+    Authed(_): Authed,
+    IdPath(id): IdPath,
+) -> Result<Json<Shown<Charge>>, ApiError> {
+    Ok(Json(shown(fetch::<Charge>(&s, id).await?)))
+}
+
+pub(super) async fn settle_charge(
+    State(s): State<ApiState>,
+    Authed(op): Authed,
+    IdPath(id): IdPath,
+    Body(body): Body<SettleBody>,
+) -> Answer<Shown<Charge>> {
+    ok(with_status(
+        blocking(move || s.store.settle_charge(&op, id, body.outcome)).await?,
+    ))
+}
+
+pub(super) async fn resettle_charge(
+    State(s): State<ApiState>,
+    Authed(op): Authed,
+    IdPath(id): IdPath,
+) -> Answer<Shown<Charge>> {
+    ok(with_status(
+        blocking(move || s.store.resettle_charge(&op, id)).await?,
+    ))
+}
+
+pub(super) async fn issue_invoice(
+    State(s): State<ApiState>,
+    Authed(op): Authed,
+    Body(body): Body<InvoiceBody>,
+) -> Answer<Shown<Invoice>> {
+    created(with_status(
+        blocking(move || s.store.issue_invoice(&op, body.charges)).await?,
+    ))
+}
+
+pub(super) async fn get_invoice(
+    State(s): State<ApiState>,
+    Authed(_): Authed,
+    IdPath(id): IdPath,
+) -> Result<Json<Shown<Invoice>>, ApiError> {
+    Ok(Json(shown(fetch::<Invoice>(&s, id).await?)))
+}
+
+pub(super) async fn void_invoice(
+    State(s): State<ApiState>,
+    Authed(op): Authed,
+    IdPath(id): IdPath,
+    Body(body): Body<ReasonBody>,
+) -> Answer<Shown<Invoice>> {
+    ok(with_status(
+        blocking(move || s.store.void_invoice(&op, id, &body.reason)).await?,
+    ))
+}
+
+/// The record kind whose desk hands out a series' numbers, and so may spoil them.
+fn series_kind(series: Series) -> RecordKind {
+    match series {
+        Series::Invoice => RecordKind::Invoice,
+        Series::EmergencyRegistration => RecordKind::Visit,
+    }
+}
+
+pub(super) async fn void_next_number(
+    State(s): State<ApiState>,
+    Authed(op): Authed,
+    SeriesPath(series): SeriesPath,
+    Body(body): Body<ReasonBody>,
+) -> Answer<VoidedNumber> {
+    // The store does not check a desk for voids; the desk that prints the numbers may.
+    let kind = series_kind(series);
+    if !op.desk.may_write(kind) {
+        return Err(RuleError::NotPermitted {
+            desk: op.desk,
+            action: "void numbers of this series",
+            kind,
+        }
+        .into());
+    }
+    let reason = body.reason;
+    let saved = blocking(move || {
+        s.store
+            .void_next_number(&op, series, &reason)
+            .map(|saved| Saved {
+                value: VoidedNumber {
+                    series,
+                    number: saved.value,
+                    reason,
+                },
+                warnings: saved.warnings,
+            })
+    })
+    .await?;
+    ok(saved)
+}

@@ -1,0 +1,77 @@
+//! The failover monitor: looks at the peers every [`TICK`], turns what it saw into a mode
+//! ([`health::decide`]), publishes it, and every few looks runs the store housekeeping
+//! ([`housekeeping::run`]) on the blocking pool. It decides nothing itself.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lifeline_core::{NodeRole, Store};
+use lifeline_sync::mesh::PeerStatus;
+use tokio::sync::watch;
+
+use super::health::{self, Observation};
+use super::housekeeping;
+use super::runtime::Runtime;
+use crate::error::chain;
+
+/// How often the monitor looks at the peers.
+const TICK: Duration = Duration::from_millis(250);
+/// How often it does the store housekeeping, in looks.
+const HOUSEKEEPING_EVERY: u32 = 4;
+
+/// Whether a connection to a peer of `role` is up.
+fn connected(peers: &[PeerStatus], role: NodeRole) -> bool {
+    peers.iter().any(|p| p.role == Some(role) && p.connected)
+}
+
+/// Runs until `stop` changes.
+pub async fn monitor(store: Store, runtime: Arc<Runtime>, mut stop: watch::Receiver<bool>) {
+    let mut interval = tokio::time::interval(TICK);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let role = runtime.config.node.role;
+    let started_ms = store.now_ms();
+    let mut central_seen = false;
+    let mut ticks: u32 = 0;
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let now_ms = store.now_ms();
+        let peers = runtime.peers();
+        let obs = Observation {
+            role,
+            now_ms,
+            started_ms,
+            central_up: connected(&peers, NodeRole::Central),
+            standby_up: connected(&peers, NodeRole::Standby),
+            central_seen,
+        };
+        central_seen |= obs.central_up;
+        let previous = runtime.mode();
+        let info = health::decide(&previous, &obs);
+        if previous.mode != info.mode {
+            tracing::warn!(
+                from = previous.mode.name(),
+                to = info.mode.name(),
+                "mode changed"
+            );
+        }
+        runtime.set_mode(info.clone());
+        ticks = ticks.wrapping_add(1);
+        if !ticks.is_multiple_of(HOUSEKEEPING_EVERY) {
+            continue;
+        }
+        let store = store.clone();
+        let runtime = runtime.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            housekeeping::run(&store, &runtime.config, &info, now_ms)
+        })
+        .await;
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = chain(&*e), "housekeeping failed; will retry"),
+            Err(e) => tracing::error!(error = chain(&e), "housekeeping task failed"),
+        }
+    }
+}

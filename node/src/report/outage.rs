@@ -1,0 +1,264 @@
+//! The outage report of one emergency episode, as the daemon sends it
+//! (`GET /admin/episodes/{id}/report`) and the CLI reads it back, and the lines of the
+//! episode list (`GET /admin/episodes`). The daemon builds both from its store
+//! ([`super::build::outage`]).
+
+use serde::{Deserialize, Serialize};
+
+/// One line of `GET /admin/episodes`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EpisodeLine {
+    pub id: String,
+    pub record: String,
+    pub reason: String,
+    pub automatic: bool,
+    pub opened_ms: i64,
+    pub opened_local: String,
+    pub closed_ms: Option<i64>,
+    pub closed_local: Option<String>,
+    /// Open and not merged into another.
+    pub open: bool,
+    /// The episode it was merged into (reported under that one).
+    pub merged_into: Option<String>,
+    pub duration_ms: i64,
+    pub grade: String,
+    pub nodes: Vec<String>,
+}
+
+/// The outage report (`lifeline episode report`). Times are given in milliseconds since the
+/// epoch and as hospital local time (`*_local`, in the offset `timezone` names, `UTC+8` by
+/// default). Fields are only ever added.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutageReport {
+    /// The node whose store the report was read from.
+    pub node: String,
+    pub generated_ms: i64,
+    pub generated_local: String,
+    /// The hospital's offset from UTC, as `UTC+8`.
+    pub timezone: String,
+    pub episode: String,
+    /// Episodes opened independently during the same outage and merged into this one.
+    pub merged_episodes: Vec<String>,
+    pub reason: String,
+    /// Opened automatically (central unreachable) or declared by an administrator.
+    pub automatic: bool,
+    pub opened_by_node: String,
+    pub opened_by_operator: String,
+    pub opened_ms: i64,
+    pub opened_local: String,
+    pub closed_ms: Option<i64>,
+    pub closed_local: Option<String>,
+    pub closed_by: Option<String>,
+    pub open: bool,
+    /// Until closed, or until now while open.
+    pub duration_ms: i64,
+    pub duration: String,
+    /// IV, III, II or I, by duration.
+    pub grade: String,
+    pub grade_meaning: String,
+    /// Grade III and above are reported to leadership.
+    pub report_to_leadership: bool,
+    /// Whether the outage ended on the day it began (local time): then the pharmacy reconciles
+    /// re-entered dispensing against the paper slips; otherwise that day's slips go to
+    /// billing. `None` while open.
+    pub ended_same_day: Option<bool>,
+    pub nodes: Vec<NodeLine>,
+    pub records: RecordCounts,
+    pub invoices: Vec<RangeInvoices>,
+    pub conflicts: EpisodeConflicts,
+    pub worklist: Vec<WorkProgress>,
+}
+
+/// One node's part in the episode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeLine {
+    pub node: String,
+    pub joined_ms: i64,
+    pub joined_local: String,
+    pub left_ms: Option<i64>,
+    pub left_local: Option<String>,
+    /// The reference data it worked from.
+    pub drug_catalog_version: u64,
+    pub service_catalog_version: u64,
+    pub catalog_changed_ms: Option<i64>,
+    pub catalog_changed_local: Option<String>,
+    /// How old that reference data was when the node joined.
+    pub reference_age_ms: Option<i64>,
+    pub reference_age: Option<String>,
+    /// Records it created during the episode.
+    pub records_created: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordCounts {
+    pub total: usize,
+    /// Every kind created during the episode, in kind order.
+    pub by_kind: Vec<KindCount>,
+    /// Of those, records that central has not acknowledged yet (as this node knows).
+    pub awaiting_central: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KindCount {
+    pub kind: String,
+    pub count: usize,
+}
+
+/// Invoices issued during the episode from one number range.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RangeInvoices {
+    pub range_id: String,
+    pub series: String,
+    /// The node that issued them.
+    pub node: String,
+    pub issued: usize,
+    pub first: u64,
+    pub last: u64,
+    pub voided: usize,
+    pub voided_numbers: Vec<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EpisodeConflicts {
+    /// Conflicts touching the episode.
+    pub touching: usize,
+    pub open: usize,
+    pub resolved: usize,
+    /// Every open conflict this node knows, episode or not.
+    pub open_in_hospital: usize,
+    pub list: Vec<ConflictLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConflictLine {
+    pub id: String,
+    pub kind: String,
+    pub status: String,
+    pub records: Vec<String>,
+    pub field: Option<String>,
+    pub subject: Option<String>,
+    /// One line: status, kind, records, field and the competing values.
+    pub summary: String,
+    /// The review decision, in words, with who and where.
+    pub decision: Option<String>,
+}
+
+/// Recovery progress of one worklist category, over the episode's records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkProgress {
+    pub category: String,
+    pub title: String,
+    /// Still to do.
+    pub open: usize,
+    /// Done since: prescriptions dispensed (or cancelled) in the system, paused visits
+    /// resumed (or cancelled), settlements redone, conflicts resolved.
+    pub done: usize,
+    pub total: usize,
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::report::words::{duration, grade_meaning};
+    use crate::time::UtcOffset;
+
+    fn local(ms: i64) -> String {
+        UtcOffset::CHINA.local(ms)
+    }
+
+    pub(crate) fn sample() -> OutageReport {
+        OutageReport {
+            node: "central".into(),
+            generated_ms: 1_795_570_000_000,
+            generated_local: local(1_795_570_000_000),
+            timezone: "UTC+8".into(),
+            episode: "YJ-20261125-0900-W01".into(),
+            merged_episodes: vec!["YJ-20261125-0900-W02".into()],
+            reason: "central unreachable <since> 09:00".into(),
+            automatic: true,
+            opened_by_node: "W01".into(),
+            opened_by_operator: "system".into(),
+            opened_ms: 1_795_568_400_000,
+            opened_local: local(1_795_568_400_000),
+            closed_ms: Some(1_795_569_000_000),
+            closed_local: Some(local(1_795_569_000_000)),
+            closed_by: Some("system".into()),
+            open: false,
+            duration_ms: 600_000,
+            duration: duration(600_000),
+            grade: "IV".into(),
+            grade_meaning: grade_meaning("IV").into(),
+            report_to_leadership: false,
+            ended_same_day: Some(true),
+            nodes: vec![NodeLine {
+                node: "W01".into(),
+                joined_ms: 1_795_568_400_000,
+                joined_local: local(1_795_568_400_000),
+                left_ms: Some(1_795_569_000_000),
+                left_local: Some(local(1_795_569_000_000)),
+                drug_catalog_version: 1,
+                service_catalog_version: 1,
+                catalog_changed_ms: Some(1_795_568_000_000),
+                catalog_changed_local: Some(local(1_795_568_000_000)),
+                reference_age_ms: Some(400_000),
+                reference_age: Some(duration(400_000)),
+                records_created: 3,
+            }],
+            records: RecordCounts {
+                total: 3,
+                by_kind: vec![
+                    KindCount {
+                        kind: "patient".into(),
+                        count: 2,
+                    },
+                    KindCount {
+                        kind: "visit".into(),
+                        count: 1,
+                    },
+                ],
+                awaiting_central: 0,
+            },
+            invoices: vec![RangeInvoices {
+                range_id: "invoice:W02:1000-1999".into(),
+                series: "invoice".into(),
+                node: "W02".into(),
+                issued: 3,
+                first: 1000,
+                last: 1002,
+                voided: 1,
+                voided_numbers: vec![1001],
+            }],
+            conflicts: EpisodeConflicts {
+                touching: 1,
+                open: 1,
+                resolved: 0,
+                open_in_hospital: 1,
+                list: vec![ConflictLine {
+                    id: "field:01AAA:phone".into(),
+                    kind: "field_conflict".into(),
+                    status: "open".into(),
+                    records: vec!["01AAA".into()],
+                    field: Some("phone".into()),
+                    subject: Some("王小明 & <i>".into()),
+                    summary: "[open] field_conflict patient 01AAA phone".into(),
+                    decision: None,
+                }],
+            },
+            worklist: vec![WorkProgress {
+                category: "restore_paused_visit".into(),
+                title: "Paused triage entries to restore".into(),
+                open: 1,
+                done: 2,
+                total: 3,
+            }],
+        }
+    }
+
+    #[test]
+    fn the_report_round_trips_through_json() {
+        let r = sample();
+        let json = serde_json::to_string(&r).expect("serializes");
+        let back: OutageReport = serde_json::from_str(&json).expect("parses");
+        assert_eq!(back, r);
+    }
+}
