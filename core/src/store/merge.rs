@@ -188,3 +188,13 @@ pub fn receive_sync(
     });
     Ok(SyncReceived { state, changes })
 }
+
+/// The hashes among `heads` that `doc` holds: what we may record a peer as having (the
+/// peer may know more than we do).
+pub fn held_heads(doc: &Automerge, heads: &[ChangeHash]) -> Vec<ChangeHash> {
+    heads
+        .iter()
+        .filter(|h| doc.get_change_by_hash(h).is_some())
+        .copied()
+        .collect()
+}

@@ -49,7 +49,9 @@ pub use backup::{
     before_restore_path, checksum_path, restore_from, verify_snapshot,
 };
 pub use error::{AbortCause, DocumentError, FileDamage, ReadError, RecordDamage, WriteError};
-pub use merge::{ApplyCheck, IncomingDoc, Merge, RemoteChanges, SyncReceived, merge, receive_sync};
+pub use merge::{
+    ApplyCheck, IncomingDoc, Merge, RemoteChanges, SyncReceived, held_heads, merge, receive_sync,
+};
 pub use meta::EpisodeInfo;
 pub use open::OpenError;
 pub use patient_index::PatientQuery;

@@ -104,12 +104,8 @@ impl Tx<'_> {
         id: RecordId,
         heads: &[ChangeHash],
     ) -> Result<(), ReadError> {
-        let known: Vec<ChangeHash> = match self.loaded(id) {
-            Some(doc) => heads
-                .iter()
-                .filter(|h| doc.get_change_by_hash(h).is_some())
-                .copied()
-                .collect(),
+        let known = match self.loaded(id) {
+            Some(doc) => super::merge::held_heads(doc, heads),
             None => Vec::new(),
         };
         if known.is_empty() {

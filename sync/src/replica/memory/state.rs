@@ -128,12 +128,8 @@ impl Inner {
     /// Records that `peer` has at least `heads` of a record: only the hashes we hold (the
     /// peer may know more than we do), and nothing when we hold none of them.
     pub(super) fn note_peer_heads(&mut self, peer: &NodeName, id: RecordId, heads: &[ChangeHash]) {
-        let known: Vec<ChangeHash> = match self.docs.get(&id) {
-            Some(doc) => heads
-                .iter()
-                .filter(|h| doc.get_change_by_hash(h).is_some())
-                .copied()
-                .collect(),
+        let known = match self.docs.get(&id) {
+            Some(doc) => lifeline_core::store::held_heads(doc, heads),
             None => Vec::new(),
         };
         if !known.is_empty() {
