@@ -171,6 +171,11 @@ pub enum NumberError {
 /// The largest range one lease may hand out.
 pub const MAX_LEASE: u64 = 1_000_000;
 
+/// First number the standby leases. Central and the standby lease from disjoint halves of the
+/// number space, so that the standby acting as primary during an outage can never hand out a
+/// range central also handed out.
+pub const STANDBY_LESSOR_BASE: u64 = 500_000_001;
+
 /// Picks the range to take the next number from: the lowest range with numbers left.
 /// `ranges` are this node's ranges of one series.
 pub fn next_number(series: Series, ranges: &mut [RangeState]) -> Result<(usize, u64), NumberError> {

@@ -5,7 +5,12 @@
 //! - every `apply_changes` input goes to [`Store::apply_remote`] as one record's changes, on a
 //!   fresh store that already holds the base patient (`fuzz/seeds/base_patient.automerge`):
 //!   no panic, no error from the writer, the record is applied or refused whole, and the
-//!   store still verifies, before and after reopening it;
+//!   store still verifies, before and after reopening it. The store takes authors from the
+//!   actor ids (`AuthorCheck::UncheckedActorIds`), so the inputs reach the rules behind the
+//!   signature check; signatures have a corpus of their own;
+//! - every `verify_signatures` input goes through the signed-commit decoder and a batch's
+//!   signature check against a roster: errors are fine, panics are not, and only a commit
+//!   signed by a member's key makes that member a change's author;
 //! - every input of `fuzz/crashes/apply_changes/` (known, not fixed yet) still fails only as
 //!   it is known to, and leaves the store usable.
 //!
@@ -22,9 +27,9 @@ use lifeline_core::automerge::transaction::Transactable;
 use lifeline_core::automerge::{ActorId, Automerge, ChangeHash, ROOT, ReadDoc, ScalarValue, Value};
 use lifeline_core::desk::{NewPatient, PatientEdit};
 use lifeline_core::record::{InsuranceType, Sex};
-use lifeline_core::store::RemoteChanges;
+use lifeline_core::store::{ApplyOutcome, AuthorCheck, Credentials, RemoteChanges};
 use lifeline_core::{
-    DeskRole, NodeName, NodeRole, Operator, OperatorName, RecordId, Store, StoreOptions,
+    DeskRole, NodeName, NodeRole, Operator, OperatorName, RecordId, Store, StoreOptions, WriteError,
 };
 use lifeline_sync::frame::{Ack, Batch, Frame, Hello, MAX_FRAME_BYTES, WireDigest, WireDoc};
 
@@ -149,6 +154,29 @@ fn header_id(doc: &Automerge) -> Option<RecordId> {
     }
 }
 
+/// A fresh receiving store at `path` that takes authors from the actor ids, knowing the
+/// sender (a registration window), so that peer bytes reach every rule.
+fn receiver(path: &Path) -> Store {
+    let mut opts = StoreOptions::new(node(RECEIVER), NodeRole::Window);
+    opts.author_check = AuthorCheck::UncheckedActorIds;
+    let store = Store::open(path, opts).unwrap();
+    let sender = Credentials::uncertified(node(SENDER), NodeRole::Window, DeskRole::ALL).unwrap();
+    store.admit_member(sender.member().clone()).unwrap();
+    store
+}
+
+/// One record's changes from the sender, without signatures.
+fn apply(store: &Store, id: RecordId, bytes: &[u8]) -> Result<ApplyOutcome, WriteError> {
+    store.apply_remote(
+        &node(SENDER),
+        vec![RemoteChanges {
+            id,
+            bytes: bytes.to_vec(),
+        }],
+        Vec::new(),
+    )
+}
+
 fn heads(store: &Store, id: RecordId) -> Option<Vec<ChangeHash>> {
     store.doc(id).unwrap().map(|d| d.get_heads())
 }
@@ -158,16 +186,7 @@ fn check_apply_input(store: &Store, base: RecordId, data: &[u8]) -> Result<(), S
     let id = target_id(data, base);
     let before = heads(store, id);
     let audit_before = store.verify_audit().unwrap().map_err(|e| e.to_string())?;
-    let out = store
-        .apply_remote(
-            &node(SENDER),
-            vec![RemoteChanges {
-                id,
-                bytes: data.to_vec(),
-            }],
-            |_, _| Ok(()),
-        )
-        .map_err(|e| format!("apply_remote failed: {e}"))?;
+    let out = apply(store, id, data).map_err(|e| format!("apply_remote failed: {e}"))?;
     let counted = out.applied.len() + out.unchanged + out.missing_deps.len() + out.rejected.len();
     if counted != 1 {
         return Err(format!("one record, {counted} outcomes: {out:?}"));
@@ -213,18 +232,8 @@ fn apply_corpus_never_panics_nor_corrupts() {
     for (name, data) in &inputs {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store.redb");
-        let opts = || StoreOptions::new(node(RECEIVER), NodeRole::Window);
-        let store = Store::open(&path, opts()).unwrap();
-        let seeded = store
-            .apply_remote(
-                &node(SENDER),
-                vec![RemoteChanges {
-                    id: base,
-                    bytes: base_bytes.clone(),
-                }],
-                |_, _| Ok(()),
-            )
-            .unwrap();
+        let store = receiver(&path);
+        let seeded = apply(&store, base, &base_bytes).unwrap();
         assert_eq!(seeded.applied, vec![base]);
         let before = store.feed_head().unwrap();
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -239,7 +248,7 @@ fn apply_corpus_never_panics_nor_corrupts() {
             applied += 1;
         }
         drop(store);
-        let store = Store::open(&path, opts())
+        let store = Store::open(&path, StoreOptions::new(node(RECEIVER), NodeRole::Window))
             .unwrap_or_else(|e| panic!("apply_changes/{name}: the store does not reopen: {e}"));
         store
             .verify_audit()
@@ -269,25 +278,14 @@ fn inputs_that_once_panicked_the_decoder_are_refused() {
     );
     for (name, data) in crashes {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(
-            dir.path().join("store.redb"),
-            StoreOptions::new(node(RECEIVER), NodeRole::Window),
-        )
-        .unwrap();
-        let apply = |id: RecordId, bytes: &[u8]| {
-            store.apply_remote(
-                &node(SENDER),
-                vec![RemoteChanges {
-                    id,
-                    bytes: bytes.to_vec(),
-                }],
-                |_, _| Ok(()),
-            )
-        };
-        assert_eq!(apply(base, &base_bytes).unwrap().applied, vec![base]);
+        let store = receiver(&dir.path().join("store.redb"));
+        assert_eq!(
+            apply(&store, base, &base_bytes).unwrap().applied,
+            vec![base]
+        );
         // The changes for the record we have, and for one we do not.
         for id in [base, RecordId::generate()] {
-            let out = apply(id, &data).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let out = apply(&store, id, &data).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(out.rejected.len(), 1, "{name}: {out:?}");
         }
         store
@@ -375,11 +373,10 @@ fn generate_seed_corpus() {
 
     // A sender with two patients: the base (created, then edited) and another.
     let dir = tempfile::tempdir().unwrap();
-    let sender = Store::open(
-        dir.path().join("sender.redb"),
-        StoreOptions::new(node(SENDER), NodeRole::Window),
-    )
-    .unwrap();
+    let mut opts = StoreOptions::new(node(SENDER), NodeRole::Window);
+    opts.credentials =
+        Some(Credentials::uncertified(node(SENDER), NodeRole::Window, DeskRole::ALL).unwrap());
+    let sender = Store::open(dir.path().join("sender.redb"), opts).unwrap();
     let base = sender
         .create_patient(&registrar(), new_patient("Wang Fang"))
         .unwrap()
@@ -505,10 +502,11 @@ fn generate_seed_corpus() {
     // ----- frame_decode: one real frame of every variant, then damaged copies -----
     let wire_heads = |doc: &Automerge| doc.get_heads().iter().map(|h| h.0).collect::<Vec<_>>();
     let digest = sender.digest().unwrap();
-    let sync_message = sender
+    let sync_out = sender
         .sync_generate(base, &mut sync::State::new())
         .unwrap()
         .unwrap();
+    let signatures: Vec<Vec<u8>> = sender.export(&[base, other]).unwrap().signatures;
     let mut reply_state = sync::State::new();
     let reply = Automerge::new()
         .generate_sync_message(&mut reply_state)
@@ -544,6 +542,7 @@ fn generate_seed_corpus() {
                         bytes: other_doc.save(),
                     },
                 ],
+                signatures: signatures.clone(),
             }),
         ),
         (
@@ -552,6 +551,7 @@ fn generate_seed_corpus() {
                 batch: 1,
                 upto: None,
                 docs: Vec::new(),
+                signatures: Vec::new(),
             }),
         ),
         (
@@ -582,7 +582,12 @@ fn generate_seed_corpus() {
             "sync",
             Frame::Sync {
                 id: base.to_bytes(),
-                message: sync_message,
+                message: sync_out.message,
+                signatures: sync_out
+                    .signatures
+                    .iter()
+                    .map(|c| c.bytes.to_vec())
+                    .collect(),
             },
         ),
         (
@@ -590,6 +595,7 @@ fn generate_seed_corpus() {
             Frame::Sync {
                 id: other.to_bytes(),
                 message: reply,
+                signatures: Vec::new(),
             },
         ),
         ("digest-request", Frame::DigestRequest),
@@ -611,6 +617,13 @@ fn generate_seed_corpus() {
             "goodbye",
             Frame::Goodbye {
                 reason: "shutting down: 停机".into(),
+            },
+        ),
+        (
+            "roster",
+            Frame::Roster {
+                members: vec![b"a certificate, DER".to_vec()],
+                revocations: vec![b"{\"name\":\"W07\"}".to_vec()],
             },
         ),
     ];

@@ -101,7 +101,12 @@ impl Template {
         };
         let central_files = issue(central_name()?, NodeRole::Central, &[])?;
         let window_files = issue(window_name()?, NodeRole::Window, &[DeskRole::Registration])?;
-        let (central, window) = fixture::pair(&dir)?;
+        // The stores sign with the keys their certificates certify, as nodes do.
+        let mut c = StoreOptions::new(central_name()?, NodeRole::Central);
+        c.credentials = Some(identity::load(&central_files)?.credentials()?);
+        let mut w = StoreOptions::new(window_name()?, NodeRole::Window);
+        w.credentials = Some(identity::load(&window_files)?.credentials()?);
+        let (central, window) = fixture::pair_with(&dir, c, w)?;
 
         // The window received the catalogs through the merge API; a mesh session between the
         // two makes both sides' cursors say so, so the runs replicate only the new work.

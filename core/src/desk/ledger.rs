@@ -26,8 +26,7 @@ pub fn lessor_base(role: NodeRole) -> u64 {
     }
 }
 
-/// First number the standby leases.
-pub const STANDBY_LESSOR_BASE: u64 = 500_000_001;
+pub use crate::numbers::STANDBY_LESSOR_BASE;
 
 fn check_lease_size(size: u64) -> Result<(), RuleError> {
     if size == 0 || size > MAX_LEASE {

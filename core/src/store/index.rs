@@ -94,6 +94,11 @@ impl Tx<'_> {
             },
             _ => None,
         };
+        let lease: Option<crate::record::Lease> = if header.kind == RecordKind::Lease {
+            autosurgeon::hydrate(doc).ok()
+        } else {
+            None
+        };
         let patient_record: Option<Patient> = if header.kind == RecordKind::Patient {
             Some(
                 autosurgeon::hydrate(doc)
@@ -128,6 +133,9 @@ impl Tx<'_> {
         }
         if let Some(patient) = patient_record {
             self.index_patient(&patient)?;
+        }
+        if let Some(lease) = lease {
+            self.index_granted(id, lease)?;
         }
         Ok(())
     }

@@ -28,6 +28,9 @@ pub struct PeerState {
     pub last_contact_ms: i64,
     /// Records from this peer we refused.
     pub rejected: u64,
+    /// The same, by reason ([`super::Refusal::code`]).
+    #[serde(default)]
+    pub refused: std::collections::BTreeMap<String, u64>,
     /// The peer's role and desks, from its certificate when it last connected, so that
     /// permissions for records it wrote (and that others relay) survive a restart.
     #[serde(default)]
@@ -46,6 +49,16 @@ pub struct OutgoingDoc {
     pub heads: Vec<ChangeHash>,
     /// Created during an emergency episode.
     pub emergency: bool,
+    /// The signed commits of the changes in `bytes`, for the peer to check their authors.
+    pub signatures: Vec<super::WireCommit>,
+}
+
+/// Our next Automerge sync message for a record, with the signed commits of the changes in
+/// it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncOut {
+    pub message: Vec<u8>,
+    pub signatures: Vec<super::WireCommit>,
 }
 
 /// A summary of everything a node holds: per-bucket hashes of (record, heads).
@@ -275,11 +288,14 @@ impl Store {
             let emergency = Header::of(&*doc)
                 .map(|h| h.episode.is_some())
                 .unwrap_or(false);
+            let signatures =
+                self.signatures_of(doc.get_changes(&known).iter().map(|c| c.hash()))?;
             out.push(OutgoingDoc {
                 id,
                 bytes,
                 heads,
                 emergency,
+                signatures,
             });
         }
         Ok(out)
@@ -321,16 +337,36 @@ impl Store {
             .unwrap_or_default())
     }
 
-    /// Automerge sync protocol, for one record with one peer: our next message, if any.
+    /// Automerge sync protocol, for one record with one peer: our next message, if any,
+    /// with the signed commits of the changes it carries.
     pub fn sync_generate(
         &self,
         id: RecordId,
         state: &mut sync::State,
-    ) -> Result<Option<Vec<u8>>, ReadError> {
+    ) -> Result<Option<SyncOut>, ReadError> {
         let doc = self
             .doc(id)?
             .map(|d| (*d).clone())
             .unwrap_or_else(Automerge::new);
-        Ok(doc.generate_sync_message(state).map(sync::Message::encode))
+        let sent_before = state.sent_hashes.clone();
+        let Some(message) = doc.generate_sync_message(state) else {
+            return Ok(None);
+        };
+        let sent = state.sent_hashes.difference(&sent_before).copied();
+        Ok(Some(SyncOut {
+            message: message.encode(),
+            signatures: self.signatures_of(sent)?,
+        }))
+    }
+
+    /// The signed commits of `hashes`, unless this node runs without signatures.
+    fn signatures_of(
+        &self,
+        hashes: impl IntoIterator<Item = ChangeHash>,
+    ) -> Result<Vec<super::WireCommit>, ReadError> {
+        match self.options().author_check {
+            super::AuthorCheck::Signatures => self.signed_commits(hashes),
+            super::AuthorCheck::UncheckedActorIds => Ok(Vec::new()),
+        }
     }
 }

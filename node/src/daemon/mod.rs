@@ -59,7 +59,31 @@ pub fn preflight(config: &Config) -> anyhow::Result<identity::LoadedIdentity> {
             config.node.role
         );
     }
+    let rights = lifeline_core::trust::Rights {
+        role: id.role,
+        desks: &id.desks,
+    };
+    if let Some(desk) = config.node.desks.iter().find(|d| !rights.serves_desk(**d)) {
+        bail!(
+            "node.desks lists {desk}, but the certificate {} does not (its desks: {}); \
+             issue a certificate with that desk or remove it from the config",
+            config.tls.cert.display(),
+            desk_list(&id.desks)
+        );
+    }
     Ok(loaded)
+}
+
+/// Desk names for a message, `none` for none.
+pub fn desk_list(desks: &[DeskRole]) -> String {
+    if desks.is_empty() {
+        return "none".to_owned();
+    }
+    desks
+        .iter()
+        .map(|d| d.name())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.
@@ -71,7 +95,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             config.node.data_dir.display()
         )
     })?;
-    let opts = config.store_options();
+    // The store writes only what the certificate lets this node write, and signs every
+    // change with the certificate's key.
+    let mut opts = config.store_options();
+    opts.desks = loaded.identity().desks.clone();
+    opts.credentials = Some(
+        loaded
+            .credentials()
+            .context("the node's key cannot sign its changes")?,
+    );
     let store_path = config.store_path();
     let store = tokio::task::spawn_blocking(move || Store::open(&store_path, opts))
         .await

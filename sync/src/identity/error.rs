@@ -92,6 +92,12 @@ pub enum KeyProblem {
     Parse(#[source] rcgen::Error),
     #[error("rustls cannot sign with it")]
     Unsupported(#[source] rustls::Error),
+    #[error("changes cannot be signed with it")]
+    NotForSigning(#[source] lifeline_core::trust::SigningKeyError),
+    #[error("its certificate cannot be a roster entry")]
+    NotAMember(#[source] Box<super::anchor::CredentialProblem>),
+    #[error("it does not go with its certificate's roster entry")]
+    Mismatch(#[source] lifeline_core::store::CredentialsMismatch),
 }
 
 /// Why a peer was refused during the TLS handshake, after the CA's own check passed.
@@ -111,6 +117,8 @@ pub enum HandshakeRefusal {
         name: NodeName,
         role: NodeRole,
     },
+    #[error("the hospital CA revoked its key {key:?}")]
+    Revoked { key: lifeline_core::trust::KeyId },
 }
 
 /// Everything that can go wrong creating, loading or checking node identities.
@@ -179,6 +187,8 @@ pub enum IdentityError {
     },
     #[error("node name {name:?} cannot be used in a certificate: {reason}")]
     UnusableName { name: String, reason: &'static str },
+    #[error("the revocation's reason is not acceptable")]
+    BadReason(#[source] lifeline_core::RuleError),
     #[error("validity is empty: not_before {not_before} is not before not_after {not_after}")]
     EmptyValidity {
         not_before: String,

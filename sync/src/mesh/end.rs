@@ -17,6 +17,12 @@ pub(super) enum ConnEnd {
     /// The blocking thread running the session failed (it panicked).
     #[error("the session's thread failed")]
     Worker(#[source] tokio::task::JoinError),
+    /// The task writing to the stream failed (it panicked).
+    #[error("the writer failed")]
+    Writer(#[source] tokio::task::JoinError),
+    /// The peer stopped reading what we send.
+    #[error("the peer is not reading: {unsent} bytes wait to be sent")]
+    NotReading { unsent: usize },
     #[error("closed")]
     Closed,
     #[error("shutting down")]
