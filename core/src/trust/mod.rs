@@ -45,3 +45,6 @@ pub fn actor_node(actor: &ActorId) -> Option<&str> {
     let end = bytes.iter().position(|&b| b == 0)?;
     std::str::from_utf8(&bytes[..end]).ok()
 }
+
+#[cfg(test)]
+mod tests;

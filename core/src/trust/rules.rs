@@ -276,13 +276,13 @@ impl Judge<'_> {
                 }
             }
         }
+        if let Some(before) = before {
+            check_status_forward(before, after)?;
+        }
         validate(header.kind, after).map_err(|source| Breach::Invalid {
             kind: header.kind,
             source,
         })?;
-        if let Some(before) = before {
-            check_status_forward(before, after)?;
-        }
         if !range_authors.is_empty() {
             self.check_granted_range(header, after, &range_authors)?;
         }
@@ -378,7 +378,8 @@ impl Judge<'_> {
             (_, crate::record::CENTRAL_ACK_KEY) if role != NodeRole::Central => {
                 return Err(refuse());
             }
-            (RecordKind::Lease, "range") if !server => return Err(refuse()),
+            // The request itself says `range: null`; only a lessor fills it in.
+            (RecordKind::Lease, "range") if !server && !creation => return Err(refuse()),
             (RecordKind::Lease, "series" | "holder" | "size") if !creation => {
                 return Err(refuse());
             }
@@ -470,8 +471,9 @@ impl Judge<'_> {
             });
         };
         let in_half = match lessor.role {
+            NodeRole::Central => range.end < STANDBY_LESSOR_BASE,
             NodeRole::Standby => range.start >= STANDBY_LESSOR_BASE,
-            _ => range.end < STANDBY_LESSOR_BASE,
+            NodeRole::Window => false,
         };
         if !in_half {
             return bad(LeaseProblem::OutsideHalf {
@@ -518,9 +520,7 @@ fn all_left(after: &Automerge) -> bool {
 /// No state of `before`'s status log may be missing from `after`'s.
 fn check_status_forward(before: &Automerge, after: &Automerge) -> Result<(), Breach> {
     let log = |doc: &Automerge| -> Option<StatusLog> {
-        autosurgeon::hydrate_prop::<_, Option<StatusLog>, _, _>(doc, automerge::ROOT, "status_log")
-            .ok()
-            .flatten()
+        autosurgeon::hydrate_prop::<_, StatusLog, _, _>(doc, automerge::ROOT, "status_log").ok()
     };
     let (Some(old), new) = (log(before), log(after)) else {
         return Ok(());
