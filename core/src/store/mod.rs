@@ -197,6 +197,21 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Records an administrator's action that changes no record (an operator added or
+    /// removed, a revocation handed to the node) in the audit chain, durably, under the
+    /// operator's name. `action` is a short dotted name such as `operator.add`.
+    pub fn audit_admin(
+        &self,
+        who: &crate::roles::Operator,
+        action: &str,
+        detail: String,
+    ) -> Result<(), WriteError> {
+        let event = audit_event(who, action, None, Some(detail));
+        self.write(move |tx| tx.audit(event).map_err(WriteError::from))
+    }
+}
+
 /// An audit event for an operator's action that is not a document change.
 pub(crate) fn audit_event(
     who: &crate::roles::Operator,

@@ -9,9 +9,11 @@ pub mod demo;
 pub mod emergency;
 pub mod episode;
 pub mod operator;
+pub mod quarantine;
 pub mod ranges;
 pub mod reconcile;
 pub mod review;
+pub mod revoke;
 pub mod status;
 
 use crate::client::Client;

@@ -162,7 +162,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let server = {
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
-            axum::serve(listener, api::router(state))
+            axum::serve(api::http::DeskListener(listener), api::router(state))
                 .with_graceful_shutdown(async move {
                     let _ = stop.changed().await;
                 })
