@@ -310,3 +310,85 @@ fn operators_status_emergency_catalogs_and_ranges_through_the_cli() {
         text(&out)
     );
 }
+
+/// Hole 9: opening a damaged store logged a redb panic backtrace before the clear refusal.
+/// Damaged copies of a real store on which redb panics (caught: a refusal) are found
+/// in-process, then a daemon is started on each: it refuses to start, saying the store is
+/// damaged, and prints no panic and no backtrace, even with backtraces on.
+#[test]
+fn a_damaged_store_is_refused_without_a_panic_backtrace() {
+    use lifeline_core::desk::NewPatient;
+    use lifeline_core::record::{InsuranceType, Sex};
+    use lifeline_core::store::FileDamage;
+    use lifeline_core::{NodeName, OpenError, Operator, OperatorName, Store, StoreOptions};
+
+    let dir = tempfile::tempdir().expect("dir");
+    let specs = [NodeSpec::new("central", NodeRole::Central, &[], &[])];
+    let h = Hospital::create(&bin(), dir.path(), &specs, quick()).expect("hospital");
+    let config = h.config("central").expect("config").clone();
+    std::fs::create_dir_all(&config.node.data_dir).expect("data dir");
+    let path = config.store_path();
+    let opts = || StoreOptions::new(NodeName::new("central").expect("valid"), NodeRole::Central);
+    {
+        let store = Store::open(&path, opts()).expect("open");
+        let reg = Operator::new(
+            OperatorName::new("reg1").expect("valid"),
+            DeskRole::Registration,
+        );
+        for i in 0..40 {
+            store
+                .create_patient(
+                    &reg,
+                    NewPatient {
+                        patient_no: None,
+                        name: format!("患者{i}"),
+                        sex: Sex::Female,
+                        birth_date: "2019-05-04".parse().expect("date"),
+                        phone: "13800138000".into(),
+                        national_id: None,
+                        insurance: InsuranceType::Resident,
+                    },
+                )
+                .expect("create");
+        }
+    }
+    let bytes = std::fs::read(&path).expect("read");
+    let step = bytes.len() / 48 + 1;
+    let mut panicking = Vec::new();
+    for offset in (0..bytes.len()).step_by(step) {
+        let mut damaged = bytes.clone();
+        for b in damaged.iter_mut().skip(offset).take(64) {
+            *b ^= 0x5a;
+        }
+        let probe = dir.path().join("probe.redb");
+        std::fs::write(&probe, &damaged).expect("write");
+        if let Err(OpenError::Corrupt {
+            damage: FileDamage::EnginePanicked,
+            ..
+        }) = Store::open(&probe, opts())
+        {
+            panicking.push(damaged);
+        }
+        let _ = std::fs::remove_file(&probe);
+    }
+    assert!(
+        !panicking.is_empty(),
+        "no damaged copy makes the storage engine panic: the test no longer reaches it"
+    );
+    let cfg = h.config_path("central").expect("config path");
+    for damaged in panicking.iter().take(3) {
+        std::fs::write(&path, damaged).expect("write");
+        let out = Command::new(bin())
+            .args(["daemon", "-c", cfg.to_str().expect("utf-8")])
+            .env("RUST_BACKTRACE", "1")
+            .output()
+            .expect("run lifeline");
+        let said = text(&out);
+        assert!(!out.status.success(), "{said}");
+        assert!(said.contains("damaged"), "{said}");
+        assert!(
+            !said.contains("panicked at") && !said.contains("stack backtrace"),
+            "{said}"
+        );
+    }
+}
