@@ -76,6 +76,13 @@ impl NumberRange {
         if start == 0 || end < start {
             return Err(NumberError::EmptyRange { start, end });
         }
+        let len = end - start;
+        if len >= MAX_LEASE {
+            return Err(NumberError::BadLeaseSize {
+                size: len.saturating_add(1),
+                max: MAX_LEASE,
+            });
+        }
         Ok(NumberRange {
             id: format!("{}:{start}-{end}", series.name()),
             series,
@@ -110,7 +117,8 @@ pub struct RangeState {
 
 impl RangeState {
     pub fn remaining(&self) -> u64 {
-        (self.range.end + 1).saturating_sub(self.next)
+        // Never overflows, even for a range ending at u64::MAX (which no lessor grants).
+        (self.range.end - self.next.min(self.range.end)) + u64::from(self.next <= self.range.end)
     }
 }
 
