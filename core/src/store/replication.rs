@@ -31,6 +31,9 @@ pub struct PeerState {
     /// The same, by reason ([`super::Refusal::code`]).
     #[serde(default)]
     pub refused: std::collections::BTreeMap<String, u64>,
+    /// Connections with this peer closed because it broke the protocol.
+    #[serde(default)]
+    pub violations: u64,
     /// The peer's role and desks, from its certificate when it last connected, so that
     /// permissions for records it wrote (and that others relay) survive a restart.
     #[serde(default)]
@@ -195,6 +198,23 @@ impl Store {
                 after = s.clone();
             })?;
             Ok(after)
+        })
+    }
+
+    /// The peer broke the protocol (the connection is closed): counted against it and
+    /// audited as `sync.violation`, durably.
+    pub fn note_violation(&self, peer: &NodeName, what: String) -> Result<(), WriteError> {
+        let peer = peer.clone();
+        self.write(move |tx| {
+            tx.update_peer_state(&peer, |s| s.violations += 1)?;
+            tx.audit(super::audit::AuditEvent {
+                actor: format!("sync:{peer}"),
+                action: "sync.violation".into(),
+                record: None,
+                changes: Vec::new(),
+                detail: Some(what),
+            })?;
+            Ok(())
         })
     }
 

@@ -124,6 +124,12 @@ pub fn render(r: &StatusReport, offset: UtcOffset) -> String {
                 reasons.join(", ")
             ));
         }
+        if p.violations > 0 {
+            out.push_str(&format!(
+                "    {} connections closed: the peer broke the protocol (see the audit trail, sync.violation)\n",
+                p.violations
+            ));
+        }
         if p.roster_refused > 0 {
             out.push_str(&format!(
                 "    {} roster entries from this peer refused: the hospital CA does not vouch for them\n",

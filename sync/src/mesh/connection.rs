@@ -123,6 +123,15 @@ async fn connect(
         _ => tracing::warn!(reason = %reason, "closing the connection"),
     }
     conn.close(3u32.into(), reason.as_bytes());
+    if end.is_violation() {
+        // Counted and audited, like every refusal of what a peer sends.
+        let store = shared.store.clone();
+        let (name, what) = (peer.name.clone(), reason.clone());
+        let noted = tokio::task::spawn_blocking(move || store.note_violation(&name, what)).await;
+        if let Ok(Err(e)) = noted {
+            tracing::warn!(error = %chain(&e), "cannot record the protocol violation");
+        }
+    }
     if !end.is_quiet() {
         shared.set_status(&peer.name, |s| s.last_error = Some(reason));
     }
@@ -299,5 +308,67 @@ async fn exchange(
             Ok(stepped) => stepped,
             Err(end) => return end,
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::{self, AcceptPolicy};
+    use crate::mesh::MeshConfig;
+    use lifeline_core::{NodeRole, Store, StoreOptions};
+    use tokio::sync::watch;
+
+    /// What a node's connections share, on a store and a certificate in `dir`.
+    fn shared(dir: &std::path::Path) -> Arc<Shared> {
+        identity::init_ca(dir).expect("CA");
+        let name = NodeName::new("central").expect("valid");
+        let id = NodeIdentity::new(name.clone(), NodeRole::Central, Vec::new());
+        let files = identity::issue(dir, &id, 30).expect("issue");
+        let loaded = identity::load(&files.tls_files()).expect("load");
+        let store = Store::open(
+            dir.join("store.redb"),
+            StoreOptions::new(name, NodeRole::Central),
+        )
+        .expect("open");
+        let cfg = MeshConfig::new(
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            Vec::new(),
+            AcceptPolicy::any(),
+        );
+        let (_, commits) = watch::channel(0u64);
+        let (_, shutdown) = watch::channel(false);
+        Arc::new(Shared::new(store, loaded, cfg, commits, shutdown))
+    }
+
+    /// Hole 6: a panic in a connection task killed its dial loop and left the peer
+    /// registered, so its redials were refused as duplicates.
+    #[tokio::test]
+    async fn a_panicking_connection_task_unregisters_its_peer_and_its_caller_goes_on() {
+        let dir = tempfile::tempdir().expect("dir");
+        let shared = shared(dir.path());
+        let peer = NodeName::new("W01").expect("valid");
+        let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let task = tokio::spawn({
+            let (shared, peer, closed) = (shared.clone(), peer.clone(), closed.clone());
+            async move {
+                let close: Closer = Arc::new(move |_| closed.store(true, Ordering::Relaxed));
+                assert!(shared.registry.register(&shared.me.name, &peer, 7, &peer, close));
+                let _registration = Registration {
+                    shared: shared.clone(),
+                    peer: peer.clone(),
+                    conn_id: 7,
+                };
+                assert!(shared.is_connected(&peer));
+                panic!("a bug inside one connection, as a test");
+            }
+        });
+        // The caller (a dial loop) is not taken down with it...
+        supervise(task, &peer).await;
+        // ...and the peer is not registered any more: its redial is taken.
+        assert!(!shared.is_connected(&peer));
+        let again: Closer = Arc::new(|_| {});
+        assert!(shared.registry.register(&shared.me.name, &peer, 8, &peer, again));
+        assert!(!closed.load(Ordering::Relaxed), "nothing was left to replace");
     }
 }

@@ -39,6 +39,16 @@ impl ConnEnd {
         chain(self)
     }
 
+    /// The peer broke the protocol or sent what is not a frame: counted against it.
+    pub(super) fn is_violation(&self) -> bool {
+        matches!(
+            self,
+            ConnEnd::Session(SessionError::Protocol { .. })
+                | ConnEnd::Frame(_)
+                | ConnEnd::NotReading { .. }
+        )
+    }
+
     /// An ordinary end, not worth a warning or a status error.
     pub(super) fn is_quiet(&self) -> bool {
         matches!(self, ConnEnd::Shutdown | ConnEnd::Closed)

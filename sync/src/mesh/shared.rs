@@ -39,6 +39,9 @@ pub struct PeerStatus {
     /// Roster entries from this peer the hospital CA does not vouch for (this connection).
     #[serde(default)]
     pub roster_refused: u64,
+    /// Connections with this peer closed because it broke the protocol.
+    #[serde(default)]
+    pub violations: u64,
     pub last_error: Option<String>,
 }
 
@@ -179,6 +182,7 @@ impl Shared {
             {
                 s.rejected = state.rejected;
                 s.refused = state.refused;
+                s.violations = state.violations;
                 if !s.connected {
                     s.to_send = pending_after(&self.store, state.acked_by_peer);
                 }
