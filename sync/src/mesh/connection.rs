@@ -353,7 +353,11 @@ mod tests {
             let (shared, peer, closed) = (shared.clone(), peer.clone(), closed.clone());
             async move {
                 let close: Closer = Arc::new(move |_| closed.store(true, Ordering::Relaxed));
-                assert!(shared.registry.register(&shared.me.name, &peer, 7, &peer, close));
+                assert!(
+                    shared
+                        .registry
+                        .register(&shared.me.name, &peer, 7, &peer, close)
+                );
                 let _registration = Registration {
                     shared: shared.clone(),
                     peer: peer.clone(),
@@ -368,7 +372,14 @@ mod tests {
         // ...and the peer is not registered any more: its redial is taken.
         assert!(!shared.is_connected(&peer));
         let again: Closer = Arc::new(|_| {});
-        assert!(shared.registry.register(&shared.me.name, &peer, 8, &peer, again));
-        assert!(!closed.load(Ordering::Relaxed), "nothing was left to replace");
+        assert!(
+            shared
+                .registry
+                .register(&shared.me.name, &peer, 8, &peer, again)
+        );
+        assert!(
+            !closed.load(Ordering::Relaxed),
+            "nothing was left to replace"
+        );
     }
 }
