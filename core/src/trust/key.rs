@@ -180,10 +180,7 @@ impl SigningKey {
     /// stores admit each other's members directly. Peers on the network refuse its changes,
     /// since no certificate of the hospital CA carries it.
     pub fn generate(author: NodeName) -> Result<SigningKey, SigningKeyError> {
-        let rng = SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-            .map_err(|_| SigningKeyError::NoRandomness)?;
-        SigningKey::from_pkcs8(author, pkcs8.as_ref())
+        SigningKey::from_pkcs8(author, &generate_pkcs8()?)
     }
 
     pub fn author(&self) -> &NodeName {
@@ -205,6 +202,14 @@ impl SigningKey {
             .map(|s| s.as_ref().to_vec())
             .map_err(|_| SigningKeyError::NoRandomness)
     }
+}
+
+/// A fresh random P-256 private key as PKCS#8 DER (what [`SigningKey::from_pkcs8`] reads), for
+/// fixtures that must keep a key across runs (the fuzz seeds).
+pub fn generate_pkcs8() -> Result<Vec<u8>, SigningKeyError> {
+    EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+        .map(|doc| doc.as_ref().to_vec())
+        .map_err(|_| SigningKeyError::NoRandomness)
 }
 
 impl fmt::Debug for SigningKey {

@@ -26,7 +26,7 @@ pub mod rules;
 pub mod signed;
 pub mod validate;
 
-pub use key::{KeyId, PublicKey, PublicKeyError, SigningKey, SigningKeyError};
+pub use key::{KeyId, PublicKey, PublicKeyError, SigningKey, SigningKeyError, generate_pkcs8};
 pub use revocation::{RevocationProblem, RevocationStatement};
 pub use roster::{Admitted, Member, Revocation, Rights, Roster};
 pub use rules::{Authorship, Breach, Judge, Knowledge, LeaseProblem, Unknowable, Verdict};
