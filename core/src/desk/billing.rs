@@ -139,6 +139,7 @@ impl Store {
                 resettle_due: None,
                 resettled: None,
                 status_log: StatusLog::starting(ChargeStatus::Pending, tx.stamp(&who)),
+                his_id: None,
             };
             tx.create(&charge, &who, "charge.create")?;
             Ok(Saved::new(charge))
@@ -259,6 +260,7 @@ impl Store {
                 total,
                 void_reason: None,
                 status_log: StatusLog::starting(InvoiceStatus::Issued, tx.stamp(&who)),
+                his_id: None,
             };
             tx.create(&invoice, &who, "invoice.issue")?;
             let stamp = tx.stamp(&who);

@@ -105,6 +105,7 @@ impl Store {
                 patient: visit.patient,
                 items,
                 status_log: StatusLog::starting(PrescriptionStatus::Issued, tx.stamp(&who)),
+                his_id: None,
             };
             tx.create(&rx, &who, "prescription.create")?;
             Ok(Saved::new(rx))

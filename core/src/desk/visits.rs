@@ -117,6 +117,7 @@ impl Store {
                 fee,
                 registration_no,
                 status_log: log,
+                his_id: None,
             };
             tx.create(&visit, &who, "visit.register")?;
             Ok(Saved {
