@@ -206,7 +206,12 @@ fn a_quick_replication_run_writes_every_figure() {
         json["lifeline"]["catch_up"]["documents"],
         json["plan"]["catch_up_records"]
     );
-    for side in ["lifeline", "lifeline_unsigned", "lifeline_at_samod_size", "samod"] {
+    for side in [
+        "lifeline",
+        "lifeline_unsigned",
+        "lifeline_at_samod_size",
+        "samod",
+    ] {
         for phase in ["initial", "catch_up"] {
             check_phase(&json, side, phase);
         }

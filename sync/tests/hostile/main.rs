@@ -197,6 +197,8 @@ async fn a_hostile_window_is_refused_everything_and_the_honest_nodes_go_on() {
             national_id: None,
             insurance: InsuranceType::SelfPay,
             merged_into: None,
+            his_id: None,
+            guardian: None,
         };
         record.header.id = id;
         let mut d = Automerge::new().with_actor(actor_of("W09"));
