@@ -392,3 +392,120 @@ fn a_damaged_store_is_refused_without_a_panic_backtrace() {
         );
     }
 }
+
+/// A stolen window PC, as the information department handles it from the command line: its
+/// operators removed, its certificate revoked at the CA and handed to central; central then
+/// refuses it at the handshake and takes nothing more from it, and says so in its audit.
+#[test]
+fn a_stolen_window_is_revoked_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let specs = [
+        NodeSpec::new("central", NodeRole::Central, &[], &[]),
+        NodeSpec::new(
+            "W01",
+            NodeRole::Window,
+            &[DeskRole::Registration],
+            &["central"],
+        ),
+    ];
+    let mut h = Hospital::create(&bin(), dir.path(), &specs, quick()).expect("hospital");
+    h.start_all().expect("start");
+    let c = h.config_path("central").expect("config");
+    let w = h.config_path("W01").expect("config");
+    let (c, w) = (c.to_str().expect("utf-8"), w.to_str().expect("utf-8"));
+    h.wait_for("W01 connected", Duration::from_secs(60), |h| {
+        Ok(h.status("central")?
+            .peers
+            .iter()
+            .any(|p| p.name == "W01" && p.connected))
+    })
+    .expect("connected");
+
+    // The window's operators go first: their tokens were on the PC.
+    let out = run(&[
+        "operator",
+        "add",
+        "-c",
+        w,
+        "--name",
+        "clerk.a",
+        "--desk",
+        "registration",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run(&[
+        "operator", "add", "-c", w, "--name", "clerk.b", "--desk", "cashier",
+    ]);
+    assert!(
+        !out.status.success(),
+        "a desk the certificate does not name: {}",
+        text(&out)
+    );
+    assert!(text(&out).contains("certificate"), "{}", text(&out));
+    let out = run(&["operator", "remove", "-c", w, "--name", "clerk.a"]);
+    assert!(
+        out.status.success() && text(&out).contains("removed"),
+        "{}",
+        text(&out)
+    );
+    let out = run(&["operator", "list", "-c", w]);
+    assert!(!text(&out).contains("clerk.a"), "{}", text(&out));
+
+    // Nothing refused yet.
+    let out = run(&["quarantine", "list", "-c", c]);
+    assert!(
+        out.status.success() && text(&out).contains("empty"),
+        "{}",
+        text(&out)
+    );
+
+    // Revoked at the CA, handed to central in the same command.
+    let pki = dir.path().join("pki");
+    let out = run(&[
+        "ca",
+        "revoke",
+        "--dir",
+        pki.to_str().expect("utf-8"),
+        "--name",
+        "W01",
+        "--reason",
+        "PC stolen from the hall",
+        "-c",
+        c,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("took the revocation"), "{}", text(&out));
+    h.wait_for("central drops W01", Duration::from_secs(30), |h| {
+        Ok(!h
+            .status("central")?
+            .peers
+            .iter()
+            .any(|p| p.name == "W01" && p.connected))
+    })
+    .expect("dropped");
+    // It stays out: its redials are refused at the handshake.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        !h.status("central")
+            .expect("status")
+            .peers
+            .iter()
+            .any(|p| p.name == "W01" && p.connected),
+        "a revoked window connected again"
+    );
+    // Handing it over again changes nothing.
+    let file = pki.join("W01.revoked.json");
+    let out = run(&["revoke", "-c", c, "--file", file.to_str().expect("utf-8")]);
+    assert!(
+        out.status.success() && text(&out).contains("already held"),
+        "{}",
+        text(&out)
+    );
+    let audit: Vec<serde_json::Value> = h
+        .admin("central")
+        .expect("admin")
+        .get("/admin/audit?action=revocation.")
+        .expect("audit");
+    assert_eq!(audit.len(), 2, "{audit:?}");
+    assert!(audit.iter().all(|e| e["actor"] == "admin"));
+}

@@ -28,7 +28,7 @@ const NOW_MS: i64 = 1_795_568_400_000;
 
 /// A registration window's API: its certificate names only the registration desk.
 struct Window {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     store: Store,
     clock: ManualClock,
     router: Router,
@@ -71,13 +71,16 @@ fn window() -> Window {
     let copied = store.merge_from(&central).expect("copy the catalogs");
     assert!(copied.rejected.is_empty(), "{copied:?}");
     drop(central);
+    // The hospital CA, whose revocations the node takes.
+    lifeline_sync::identity::init_ca(dir.path()).expect("CA");
     let config_path = dir.path().join("lifeline.toml");
     std::fs::write(
         &config_path,
         format!(
             "[node]\nname = \"W01\"\nrole = \"window\"\ndesks = [\"registration\"]\n\
-             data_dir = {:?}\n[tls]\nca = \"ca.pem\"\ncert = \"W01.pem\"\nkey = \"W01.key\"\n",
-            dir.path().display().to_string()
+             data_dir = {:?}\n[tls]\nca = {:?}\ncert = \"W01.pem\"\nkey = \"W01.key\"\n",
+            dir.path().display().to_string(),
+            dir.path().join("ca.pem").display().to_string()
         ),
     )
     .expect("write config");
@@ -104,7 +107,7 @@ fn window() -> Window {
         runtime: Arc::new(Runtime::new(config, NOW_MS)),
     };
     Window {
-        _dir: dir,
+        dir,
         store,
         clock,
         router: api::router(state),
@@ -389,4 +392,64 @@ async fn names_bodies_and_uris_are_refused_as_json() {
     let body = &answer[answer.find("\r\n\r\n").expect("a head") + 4..];
     let json: Value = serde_json::from_str(body).expect("a JSON body");
     assert_eq!(json["error"]["code"], "uri_too_long");
+}
+
+/// The quarantine and revocations, as the information department reaches them.
+#[tokio::test]
+async fn refused_records_are_listed_and_revocations_taken() {
+    use lifeline_core::store::RemoteChanges;
+    use lifeline_sync::identity::{self, NodeIdentity};
+
+    let w = window();
+    let peer = NodeName::new("W66").expect("valid");
+    let junk = vec![RemoteChanges {
+        id: lifeline_core::RecordId::generate(),
+        bytes: b"not automerge".to_vec(),
+    }];
+    w.store
+        .apply_remote(&peer, junk, Vec::new())
+        .expect("apply");
+    let (status, list) = w
+        .send(Method::GET, "/admin/quarantine", &w.admin, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list[0]["peer"], "W66");
+    assert_eq!(list[0]["code"], "undecodable");
+    assert_eq!(list[0]["bytes_hex"], "", "lists leave the bytes out");
+    let (status, one) = w
+        .send(Method::GET, "/admin/quarantine/1", &w.admin, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{one}");
+    assert_eq!(one["bytes_hex"], hex::encode(b"not automerge"));
+    let (status, _) = w
+        .send(Method::GET, "/admin/quarantine/1", &w.reg, None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let w07 = NodeIdentity::new(
+        NodeName::new("W07").expect("valid"),
+        NodeRole::Window,
+        vec![],
+    );
+    identity::issue(w.dir.path(), &w07, 30).expect("issue");
+    let revoked = identity::revoke(w.dir.path(), &w07.name, "PC stolen", 1).expect("revoke");
+    let proof = String::from_utf8(revoked.revocation.proof.clone()).expect("JSON");
+    let (status, taken) = w
+        .post("/admin/revocations", &w.admin, json!({ "proof": proof }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{taken}");
+    assert_eq!(taken["new"], true);
+    assert!(w.store.roster().is_revoked(&revoked.revocation.key));
+    let forged = proof.replace("PC stolen", "PC stolen!");
+    let (status, err) = w
+        .post("/admin/revocations", &w.admin, json!({ "proof": forged }))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("CA"),
+        "{err}"
+    );
 }
