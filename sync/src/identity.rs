@@ -38,14 +38,14 @@ use sha2::{Digest, Sha256};
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::GeneralName;
 
-pub use anchor::{Anchor, CredentialProblem};
+pub use anchor::Anchor;
 pub use ca::{
     CaFiles, IssuedFiles, Revoked, Validity, init_ca, issue, issue_with_validity, revocation_path,
     revoke,
 };
 pub use error::{
-    BoxedCause, CaProblem, CertIdentityProblem, HandshakeRefusal, IdentityError, KeyProblem,
-    PemProblem, TrustProblem,
+    BoxedCause, CaProblem, CertIdentityProblem, CredentialProblem, HandshakeRefusal, IdentityError,
+    KeyProblem, PemProblem, TrustProblem,
 };
 pub use files::{CA_CERT_FILE, CA_KEY_FILE, TlsFiles};
 pub use load::{LoadedIdentity, RevocationCheck, load, load_allowing_expired};

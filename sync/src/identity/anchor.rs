@@ -13,28 +13,11 @@ use lifeline_core::trust::{Member, PublicKey, Revocation, RevocationProblem};
 use rustls::RootCertStore;
 use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::WebPkiClientVerifier;
-use x509_parser::error::X509Error;
 
-use super::error::{CaProblem, CertIdentityProblem};
+use super::error::{CaProblem, CredentialProblem};
 use super::files::{parse_ca, read_file, read_single_cert};
 use super::tls::crypto_provider;
 use super::{IdentityError, NodeIdentity};
-
-/// Why a certificate is not admitted to the roster.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum CredentialProblem {
-    #[error("it is not an X.509 certificate")]
-    NotX509(#[source] X509Error),
-    #[error("it carries no node identity")]
-    Identity(#[source] CertIdentityProblem),
-    #[error("the hospital CA did not issue it")]
-    Untrusted(#[source] rustls::Error),
-    #[error("its key is not a P-256 key, which Lifeline signs changes with")]
-    KeyNotP256,
-    #[error("the CA's verifier cannot be built")]
-    Verifier(#[source] rustls::server::VerifierBuilderError),
-}
 
 /// The hospital CA, to check roster entries with. Cheap to clone.
 #[derive(Clone)]

@@ -40,6 +40,22 @@ pub enum CertIdentityProblem {
     MissingServerName { expected: String },
 }
 
+/// Why a certificate is not admitted to the roster.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CredentialProblem {
+    #[error("it is not an X.509 certificate")]
+    NotX509(#[source] X509Error),
+    #[error("it carries no node identity")]
+    Identity(#[source] CertIdentityProblem),
+    #[error("the hospital CA did not issue it")]
+    Untrusted(#[source] rustls::Error),
+    #[error("its key is not a P-256 key, which Lifeline signs changes with")]
+    KeyNotP256,
+    #[error("the CA's verifier cannot be built")]
+    Verifier(#[source] rustls::server::VerifierBuilderError),
+}
+
 /// Why a file holds no usable PEM.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -95,7 +111,7 @@ pub enum KeyProblem {
     #[error("changes cannot be signed with it")]
     NotForSigning(#[source] lifeline_core::trust::SigningKeyError),
     #[error("its certificate cannot be a roster entry")]
-    NotAMember(#[source] Box<super::anchor::CredentialProblem>),
+    NotAMember(#[source] Box<CredentialProblem>),
     #[error("it does not go with its certificate's roster entry")]
     Mismatch(#[source] lifeline_core::store::CredentialsMismatch),
 }
