@@ -18,11 +18,10 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use lifeline_core::automerge::{ActorId, Automerge, ChangeHash, ReadDoc};
-use lifeline_core::numbers::Series;
 use lifeline_core::store::{IncomingDoc, Merge, merge};
 use lifeline_core::trust::{
-    Authorship, Judge, Knowledge, Member, Roster, SignedCommit, Signatures, SigningKey,
-    Unknowable, actor_node,
+    Answer, Authorship, Grant, Judge, Knowledge, Member, Roster, SignedCommit, Signatures,
+    SigningKey, actor_node,
 };
 use lifeline_core::{DeskRole, EpisodeId, NodeName, NodeRole, RecordId, UnixMs};
 
@@ -70,17 +69,11 @@ fn fixture() -> &'static Fixture {
 struct NoOtherRecords;
 
 impl Knowledge for NoOtherRecords {
-    fn overlapping_range(
-        &self,
-        _: Series,
-        _: u64,
-        _: u64,
-        _: RecordId,
-    ) -> Result<Option<RecordId>, Unknowable> {
+    fn overlapping_range(&self, _: Grant, _: RecordId) -> Answer<RecordId> {
         Ok(None)
     }
 
-    fn episode_opened_ms(&self, _: &EpisodeId) -> Result<Option<UnixMs>, Unknowable> {
+    fn episode_opened_ms(&self, _: &EpisodeId) -> Answer<UnixMs> {
         Ok(None)
     }
 }

@@ -26,15 +26,14 @@ use lifeline_core::automerge::sync::{self, SyncDoc};
 use lifeline_core::automerge::transaction::Transactable;
 use lifeline_core::automerge::{ActorId, Automerge, ChangeHash, ROOT, ReadDoc, ScalarValue, Value};
 use lifeline_core::desk::{NewPatient, PatientEdit};
-use lifeline_core::numbers::Series;
 use lifeline_core::record::Header;
 use lifeline_core::record::{InsuranceType, Sex};
 use lifeline_core::store::{
     ApplyOutcome, AuthorCheck, Credentials, IncomingDoc, Merge, RemoteChanges, merge,
 };
 use lifeline_core::trust::{
-    Authorship, CommitId, Judge, Knowledge, Member, Roster, Signatures, SignedCommit, SigningKey,
-    Unknowable, actor_node, generate_pkcs8,
+    Answer, Authorship, CommitId, Grant, Judge, Knowledge, Member, Roster, Signatures,
+    SignedCommit, SigningKey, actor_node, generate_pkcs8,
 };
 use lifeline_core::{
     DeskRole, EpisodeId, NodeName, NodeRole, Operator, OperatorName, RecordId, Store, StoreOptions,
@@ -396,17 +395,11 @@ fn vouched(commits: &[Vec<u8>], roster: &Roster, hash: &ChangeHash, author: &str
 struct NoOtherRecords;
 
 impl Knowledge for NoOtherRecords {
-    fn overlapping_range(
-        &self,
-        _: Series,
-        _: u64,
-        _: u64,
-        _: RecordId,
-    ) -> Result<Option<RecordId>, Unknowable> {
+    fn overlapping_range(&self, _: Grant, _: RecordId) -> Answer<RecordId> {
         Ok(None)
     }
 
-    fn episode_opened_ms(&self, _: &EpisodeId) -> Result<Option<UnixMs>, Unknowable> {
+    fn episode_opened_ms(&self, _: &EpisodeId) -> Answer<UnixMs> {
         Ok(None)
     }
 }

@@ -12,7 +12,7 @@ use crate::clock::UnixMs;
 use crate::id::{EpisodeId, RecordId};
 use crate::numbers::Series;
 use crate::record::{Episode, Lease, RecordKind};
-use crate::trust::{Knowledge, Unknowable};
+use crate::trust::{Answer, Grant, Knowledge, Unknowable};
 
 /// Most granted ranges looked at for one overlap question: ranges in the index never overlap
 /// one another but for a lease's own earlier grant, so the nearest two decide.
@@ -31,13 +31,8 @@ fn unknowable(what: &'static str) -> impl FnOnce(ReadError) -> Unknowable {
 }
 
 impl Knowledge for TxKnowledge<'_> {
-    fn overlapping_range(
-        &self,
-        series: Series,
-        start: u64,
-        end: u64,
-        except: RecordId,
-    ) -> Result<Option<RecordId>, Unknowable> {
+    fn overlapping_range(&self, grant: Grant, except: RecordId) -> Answer<RecordId> {
+        let Grant { series, start, end } = grant;
         let read = || -> Result<Option<RecordId>, ReadError> {
             let t = self
                 .w
@@ -65,7 +60,7 @@ impl Knowledge for TxKnowledge<'_> {
         read().map_err(unknowable("the granted number ranges"))
     }
 
-    fn episode_opened_ms(&self, id: &EpisodeId) -> Result<Option<UnixMs>, Unknowable> {
+    fn episode_opened_ms(&self, id: &EpisodeId) -> Answer<UnixMs> {
         let read = || -> Result<Option<UnixMs>, ReadError> {
             let by_kind = self.w.open_table(tables::BY_KIND).ctx("reading an index")?;
             let chunks = self

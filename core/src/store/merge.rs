@@ -12,7 +12,7 @@ use super::refusal::{DecodeError, Refusal};
 use crate::error::{Chain, contained};
 use crate::id::RecordId;
 use crate::record::Header;
-use crate::trust::{Judge, Verdict};
+use crate::trust::{Incoming, Judge, Verdict};
 
 /// Changes for one record, as sent by a peer: one or more concatenated Automerge change
 /// chunks (the output of `save_after`, or raw changes).
@@ -134,8 +134,14 @@ fn admit(
         return Err(Merge::Refused(Refusal::WrongId { claimed: header.id }));
     }
     let changes = candidate.get_changes(old_heads);
+    let incoming = Incoming {
+        header: &header,
+        before: existing,
+        after: candidate,
+        changes: &changes,
+    };
     judge
-        .judge(&header, existing, candidate, &changes)
+        .judge(&incoming)
         .map_err(|breach| Merge::Refused(breach.into()))
 }
 
@@ -181,6 +187,25 @@ pub fn receive_sync(
         IncomingDoc::from(RemoteChanges { id, bytes })
     });
     Ok(SyncReceived { state, changes })
+}
+
+/// Our next Automerge sync message for a record (`doc`, if we hold it) and the hashes of
+/// the changes it carries (to send their signatures with it); `None` when there is nothing to
+/// say.
+pub fn generate_sync(
+    doc: Option<&Automerge>,
+    state: &mut sync::State,
+) -> Option<(Vec<u8>, Vec<ChangeHash>)> {
+    let blank = Automerge::new();
+    let doc = doc.unwrap_or(&blank);
+    let sent_before = state.sent_hashes.clone();
+    let message = doc.generate_sync_message(state)?;
+    let sent = state
+        .sent_hashes
+        .difference(&sent_before)
+        .copied()
+        .collect();
+    Some((message.encode(), sent))
 }
 
 /// The hashes among `heads` that `doc` holds: what we may record a peer as having (the

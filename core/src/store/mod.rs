@@ -53,7 +53,9 @@ pub use backup::{
     before_restore_path, checksum_path, restore_from, verify_snapshot,
 };
 pub use error::{AbortCause, DocumentError, FileDamage, ReadError, RecordDamage, WriteError};
-pub use merge::{IncomingDoc, Merge, RemoteChanges, SyncReceived, held_heads, merge, receive_sync};
+pub use merge::{
+    IncomingDoc, Merge, RemoteChanges, SyncReceived, generate_sync, held_heads, merge, receive_sync,
+};
 pub use meta::EpisodeInfo;
 pub use open::OpenError;
 pub use patient_index::PatientQuery;

@@ -118,15 +118,12 @@ impl Store {
     /// Quarantined records from sequence `from`, at most `limit`.
     pub fn quarantined(&self, from: u64, limit: usize) -> Result<Vec<Quarantined>, ReadError> {
         let t = self.table(tables::QUARANTINE)?;
-        let mut out = Vec::new();
-        for entry in t.range(from..).ctx("reading the quarantine")?.take(limit) {
-            let (_, v) = entry.ctx("reading the quarantine")?;
-            out.push(
-                serde_json::from_slice(v.value())
-                    .map_err(ReadError::undecodable("quarantine entry"))?,
-            );
-        }
-        Ok(out)
+        super::read::json_entries(
+            &t,
+            from,
+            limit,
+            ("reading the quarantine", "quarantine entry"),
+        )
     }
 
     /// One quarantined record.

@@ -4,8 +4,8 @@
 //! dependencies. Merging what peers send is [`super::apply`]. The protocol itself lives in
 //! lifeline-sync; it reaches storage only through these and the apply path.
 
-use automerge::sync::{self, SyncDoc};
-use automerge::{Automerge, ChangeHash, ReadDoc};
+use automerge::sync;
+use automerge::{ChangeHash, ReadDoc};
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -364,17 +364,12 @@ impl Store {
         id: RecordId,
         state: &mut sync::State,
     ) -> Result<Option<SyncOut>, ReadError> {
-        let doc = self
-            .doc(id)?
-            .map(|d| (*d).clone())
-            .unwrap_or_else(Automerge::new);
-        let sent_before = state.sent_hashes.clone();
-        let Some(message) = doc.generate_sync_message(state) else {
+        let doc = self.doc(id)?;
+        let Some((message, sent)) = super::generate_sync(doc.as_deref(), state) else {
             return Ok(None);
         };
-        let sent = state.sent_hashes.difference(&sent_before).copied();
         Ok(Some(SyncOut {
-            message: message.encode(),
+            message,
             signatures: self.signatures_of(sent)?,
         }))
     }

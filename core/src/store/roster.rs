@@ -15,22 +15,29 @@ fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).unwrap_or_default()
 }
 
+/// Every entry of a roster table, decoded.
+fn entries<T: serde::de::DeserializeOwned>(
+    r: &redb::ReadTransaction,
+    table: redb::TableDefinition<tables::Hash, &[u8]>,
+    what: &'static str,
+) -> Result<Vec<T>, ReadError> {
+    let t = r.open_table(table).ctx("reading the roster")?;
+    let mut out = Vec::new();
+    for entry in t.iter().ctx("reading the roster")? {
+        let (_, v) = entry.ctx("reading the roster")?;
+        out.push(serde_json::from_slice(v.value()).map_err(ReadError::undecodable(what))?);
+    }
+    Ok(out)
+}
+
 /// Reads the roster tables (at open).
 pub(super) fn load(db: &impl ReadableDatabase) -> Result<Roster, ReadError> {
     let r = db.begin_read().ctx("reading the roster")?;
     let mut roster = Roster::new();
-    let members = r.open_table(tables::ROSTER).ctx("reading the roster")?;
-    for entry in members.iter().ctx("reading the roster")? {
-        let (_, v) = entry.ctx("reading the roster")?;
-        let member: Member =
-            serde_json::from_slice(v.value()).map_err(ReadError::undecodable("roster member"))?;
+    for member in entries::<Member>(&r, tables::ROSTER, "roster member")? {
         roster.admit(member);
     }
-    let revoked = r.open_table(tables::REVOKED).ctx("reading the roster")?;
-    for entry in revoked.iter().ctx("reading the roster")? {
-        let (_, v) = entry.ctx("reading the roster")?;
-        let revocation: Revocation =
-            serde_json::from_slice(v.value()).map_err(ReadError::undecodable("revocation"))?;
+    for revocation in entries::<Revocation>(&r, tables::REVOKED, "revocation")? {
         roster.revoke(revocation);
     }
     Ok(roster)

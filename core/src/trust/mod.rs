@@ -29,7 +29,10 @@ pub mod validate;
 pub use key::{KeyId, PublicKey, PublicKeyError, SigningKey, SigningKeyError, generate_pkcs8};
 pub use revocation::{RevocationProblem, RevocationStatement};
 pub use roster::{Admitted, Member, Revocation, Rights, Roster};
-pub use rules::{Authorship, Breach, Judge, Knowledge, LeaseProblem, Unknowable, Verdict};
+pub use rules::{
+    Answer, Authorship, Breach, Grant, Incoming, Judge, Knowledge, LeaseProblem, Unknowable,
+    Verdict,
+};
 pub use signed::{
     CommitDecodeError, CommitId, DOMAIN, Held, MAX_HASHES, SignatureProblem, Signatures,
     SignedCommit, Signer,

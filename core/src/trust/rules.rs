@@ -34,20 +34,24 @@ use crate::record::{Episode, Header, Lease, RecordKind};
 use crate::roles::NodeRole;
 use crate::status::StatusLog;
 
+/// A granted number range, as a question to [`Knowledge`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grant {
+    pub series: Series,
+    pub start: u64,
+    pub end: u64,
+}
+
+/// What [`Knowledge`] answers: a thing it found, none, or that it could not read.
+pub type Answer<T> = Result<Option<T>, Unknowable>;
+
 /// What the rules need to know of the other records this node holds.
 pub trait Knowledge {
-    /// A lease record other than `except` holding a granted range of `series` that overlaps
-    /// `start..=end`.
-    fn overlapping_range(
-        &self,
-        series: Series,
-        start: u64,
-        end: u64,
-        except: RecordId,
-    ) -> Result<Option<RecordId>, Unknowable>;
+    /// A lease record other than `except` whose granted range overlaps `grant`.
+    fn overlapping_range(&self, grant: Grant, except: RecordId) -> Answer<RecordId>;
 
     /// When the episode `id` was opened, if this node holds it.
-    fn episode_opened_ms(&self, id: &EpisodeId) -> Result<Option<UnixMs>, Unknowable>;
+    fn episode_opened_ms(&self, id: &EpisodeId) -> Answer<UnixMs>;
 }
 
 /// This node could not read what a rule needs (a storage error, logged where it happened).
@@ -218,6 +222,19 @@ impl std::fmt::Debug for Judge<'_> {
     }
 }
 
+/// A record's new changes, as the rules see them.
+#[derive(Debug, Clone, Copy)]
+pub struct Incoming<'a> {
+    /// The record's header, as `after` says it.
+    pub header: &'a Header,
+    /// Our copy before the changes, if we have one.
+    pub before: Option<&'a Automerge>,
+    /// The record with the changes.
+    pub after: &'a Automerge,
+    /// The changes `after` has that `before` has not.
+    pub changes: &'a [Change],
+}
+
 /// One new change, with who signed it.
 struct Authored<'c> {
     change: &'c Change,
@@ -234,26 +251,19 @@ impl Judge<'_> {
         }
     }
 
-    /// Judges the new `changes` that turn `before` (our copy, if any) into `after`, whose
-    /// header is `header`. Never panics on a peer's changes: a failure inside is a breach.
-    pub fn judge(
-        &mut self,
-        header: &Header,
-        before: Option<&Automerge>,
-        after: &Automerge,
-        changes: &[Change],
-    ) -> Result<Verdict, Breach> {
-        crate::error::contained(|| self.judge_inner(header, before, after, changes))
-            .unwrap_or(Err(Breach::CheckPanicked))
+    /// Judges a record's new changes. Never panics on a peer's changes: a failure inside is
+    /// a breach.
+    pub fn judge(&mut self, incoming: &Incoming<'_>) -> Result<Verdict, Breach> {
+        crate::error::contained(|| self.judge_inner(incoming)).unwrap_or(Err(Breach::CheckPanicked))
     }
 
-    fn judge_inner(
-        &mut self,
-        header: &Header,
-        before: Option<&Automerge>,
-        after: &Automerge,
-        changes: &[Change],
-    ) -> Result<Verdict, Breach> {
+    fn judge_inner(&mut self, incoming: &Incoming<'_>) -> Result<Verdict, Breach> {
+        let Incoming {
+            header,
+            before,
+            after,
+            changes,
+        } = *incoming;
         let old_header = before.and_then(|d| Header::of(d).ok());
         if let Some(old) = &old_header
             && old != header
@@ -483,9 +493,14 @@ impl Judge<'_> {
                 end: range.end,
             });
         }
+        let grant = Grant {
+            series,
+            start: range.start,
+            end: range.end,
+        };
         let overlapping = self
             .knowledge
-            .overlapping_range(series, range.start, range.end, header.id)
+            .overlapping_range(grant, header.id)
             .map_err(Breach::Unknowable)?;
         if let Some(other) = overlapping {
             return bad(LeaseProblem::Overlaps { other });

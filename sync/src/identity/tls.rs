@@ -105,7 +105,7 @@ pub fn server_config(
         inner,
         policy,
         node: id.identity().name.clone(),
-        revoked: id.revocations(),
+        revoked: Revocations(id.revocations()),
     });
     let mut tls = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
@@ -161,7 +161,7 @@ fn build_client_config(
         inner,
         expected,
         node: id.identity().name.clone(),
-        revoked: id.revocations(),
+        revoked: Revocations(id.revocations()),
     });
     let mut tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
@@ -289,9 +289,9 @@ impl std::error::Error for PeerRefusal {
 fn check_revoked(
     node: &NodeName,
     identity: &NodeIdentity,
-    revoked: Option<&RevocationCheck>,
+    revoked: &Revocations,
 ) -> Result<(), rustls::Error> {
-    if let (Some(check), Some(key)) = (revoked, identity.key)
+    if let (Some(check), Some(key)) = (&revoked.0, identity.key)
         && check(&key)
     {
         let reason = HandshakeRefusal::Revoked { key };
@@ -300,10 +300,11 @@ fn check_revoked(
     Ok(())
 }
 
-/// The revocation check, shown in a verifier's `Debug`.
-struct Revocations<'a>(&'a Option<RevocationCheck>);
+/// A verifier's revocation check, if it has one.
+#[derive(Clone)]
+struct Revocations(Option<RevocationCheck>);
 
-impl fmt::Debug for Revocations<'_> {
+impl fmt::Debug for Revocations {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(if self.0.is_some() { "checked" } else { "none" })
     }
@@ -311,21 +312,12 @@ impl fmt::Debug for Revocations<'_> {
 
 /// Server side: the CA's WebPKI check, then an identity whose role the policy accepts and
 /// whose key is not revoked.
+#[derive(Debug)]
 struct PolicyClientVerifier {
     inner: Arc<dyn ClientCertVerifier>,
     policy: AcceptPolicy,
     node: NodeName,
-    revoked: Option<RevocationCheck>,
-}
-
-impl fmt::Debug for PolicyClientVerifier {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PolicyClientVerifier")
-            .field("policy", &self.policy)
-            .field("node", &self.node)
-            .field("revoked", &Revocations(&self.revoked))
-            .finish_non_exhaustive()
-    }
+    revoked: Revocations,
 }
 
 impl ClientCertVerifier for PolicyClientVerifier {
@@ -358,7 +350,7 @@ impl ClientCertVerifier for PolicyClientVerifier {
             };
             return Err(refuse(&self.node, identity.name.as_str(), reason));
         }
-        check_revoked(&self.node, &identity, self.revoked.as_ref())?;
+        check_revoked(&self.node, &identity, &self.revoked)?;
         Ok(ClientCertVerified::assertion())
     }
 
@@ -373,21 +365,12 @@ struct ExpectedServer {
 
 /// Client side: the CA's WebPKI check (including the server name), then an identity that is
 /// the one expected, if any, and whose key is not revoked.
+#[derive(Debug)]
 struct NodeServerVerifier {
     inner: Arc<WebPkiServerVerifier>,
     expected: Option<ExpectedServer>,
     node: NodeName,
-    revoked: Option<RevocationCheck>,
-}
-
-impl fmt::Debug for NodeServerVerifier {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NodeServerVerifier")
-            .field("expected", &self.expected)
-            .field("node", &self.node)
-            .field("revoked", &Revocations(&self.revoked))
-            .finish_non_exhaustive()
-    }
+    revoked: Revocations,
 }
 
 impl ServerCertVerifier for NodeServerVerifier {
@@ -414,7 +397,7 @@ impl ServerCertVerifier for NodeServerVerifier {
             };
             return Err(refuse(&self.node, identity.name.as_str(), reason));
         }
-        check_revoked(&self.node, &identity, self.revoked.as_ref())?;
+        check_revoked(&self.node, &identity, &self.revoked)?;
         Ok(ServerCertVerified::assertion())
     }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use lifeline_core::automerge::{ChangeHash, sync};
 use lifeline_core::store::{
     ApplyOutcome, Digest, IncomingDoc, Merge, OutgoingDoc, PeerState, Refusal, Rejected, SyncOut,
-    merge, receive_sync,
+    generate_sync, merge, receive_sync,
 };
 use lifeline_core::trust::{Admitted, Authorship, Judge, Member, Revocation, Roster, Signatures};
 use lifeline_core::{NodeName, ReadError, RecordId, WriteError};
@@ -211,16 +211,12 @@ impl Replica for MemoryReplica {
         id: RecordId,
         state: &mut sync::State,
     ) -> Result<Option<SyncOut>, ReadError> {
-        use lifeline_core::automerge::sync::SyncDoc;
         let inner = self.lock();
-        let doc = inner.doc(id).cloned().unwrap_or_default();
-        let sent_before = state.sent_hashes.clone();
-        let Some(message) = doc.generate_sync_message(state) else {
+        let Some((message, sent)) = generate_sync(inner.doc(id), state) else {
             return Ok(None);
         };
-        let sent = state.sent_hashes.difference(&sent_before).copied();
         Ok(Some(SyncOut {
-            message: message.encode(),
+            message,
             signatures: inner.signatures_of(sent),
         }))
     }

@@ -10,7 +10,7 @@ use lifeline_core::automerge::{ActorId, Automerge, ChangeHash, ROOT, ReadDoc, sy
 use lifeline_core::numbers::Series;
 use lifeline_core::record::{CENTRAL_ACK_KEY, Episode, Header, Lease, RecordKind};
 use lifeline_core::store::{Credentials, Digest, OutgoingDoc, PeerState, Refusal, WireCommit};
-use lifeline_core::trust::{CommitId, Knowledge, Roster, SignedCommit, Unknowable};
+use lifeline_core::trust::{Answer, CommitId, Grant, Knowledge, Roster, SignedCommit};
 use lifeline_core::{Clock, EpisodeId, NodeName, RecordId, UnixMs};
 use sha2::{Digest as _, Sha256};
 
@@ -325,25 +325,19 @@ impl Inner {
 /// What the rules need to know, read from the documents themselves (the store keeps an index;
 /// here a scan will do).
 impl Knowledge for Inner {
-    fn overlapping_range(
-        &self,
-        series: Series,
-        start: u64,
-        end: u64,
-        except: RecordId,
-    ) -> Result<Option<RecordId>, Unknowable> {
+    fn overlapping_range(&self, grant: Grant, except: RecordId) -> Answer<RecordId> {
         Ok(self.docs.iter().find_map(|(id, doc)| {
             if *id == except || !Header::of(doc).is_ok_and(|h| h.kind == RecordKind::Lease) {
                 return None;
             }
             let lease: Lease = autosurgeon::hydrate(doc).ok()?;
             let range = lease.range?;
-            let same = Series::parse(&lease.series) == Some(series);
-            (same && range.start <= end && start <= range.end).then_some(*id)
+            let same = Series::parse(&lease.series) == Some(grant.series);
+            (same && range.start <= grant.end && grant.start <= range.end).then_some(*id)
         }))
     }
 
-    fn episode_opened_ms(&self, id: &EpisodeId) -> Result<Option<UnixMs>, Unknowable> {
+    fn episode_opened_ms(&self, id: &EpisodeId) -> Answer<UnixMs> {
         Ok(self.docs.values().find_map(|doc| {
             if !Header::of(doc).is_ok_and(|h| h.kind == RecordKind::Episode) {
                 return None;
