@@ -304,6 +304,40 @@ mod tests {
         }
     }
 
+    /// Hole 2: a range ending at `u64::MAX` overflowed; and a range larger than any lease is
+    /// not a range.
+    #[test]
+    fn ranges_at_the_end_of_the_numbers_do_not_overflow_and_none_exceeds_a_lease() {
+        let mut last = state(u64::MAX - 1, u64::MAX);
+        assert_eq!(last.remaining(), 2);
+        last.next = u64::MAX;
+        assert_eq!(last.remaining(), 1);
+        let mut used_up = state(5, 9);
+        used_up.next = 10;
+        assert_eq!(used_up.remaining(), 0);
+        let err = NumberRange::new(
+            Series::Invoice,
+            node("W01"),
+            1,
+            MAX_LEASE,
+            node("central"),
+            0,
+        );
+        assert!(err.is_ok());
+        let err = NumberRange::new(
+            Series::Invoice,
+            node("W01"),
+            1,
+            MAX_LEASE + 1,
+            node("central"),
+            0,
+        );
+        assert!(
+            matches!(err, Err(NumberError::BadLeaseSize { .. })),
+            "{err:?}"
+        );
+    }
+
     #[test]
     fn numbers_come_in_order_across_ranges_then_run_out() {
         let mut ranges = vec![state(200, 201), state(100, 101)];

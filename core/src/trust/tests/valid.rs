@@ -125,3 +125,83 @@ fn a_record_that_does_not_read_is_refused_and_the_rest_commits() {
     // The triage queue answers (the good visit is registered, not queued: empty, no error).
     w01.store.triage_queue().expect("the triage queue answers");
 }
+
+/// Hole 5: a bad visit that got stored made the triage queue answer 500 on every node. A visit
+/// whose patient is another kind of record reads as a visit, so it is kept; the queue shows it
+/// without a name, and answers for everyone else.
+#[test]
+fn a_visit_for_a_record_that_is_no_patient_does_not_stop_the_triage_queue() {
+    use crate::record::{CatalogKind, Header, RecordKind, Visit, catalog_id};
+    use crate::status::{Stamp, StatusLog, VisitStatus};
+
+    let (central, w01, w02) = hospital(&[DeskRole::Registration, DeskRole::Triage]);
+    central
+        .store
+        .import_catalog(&op("info1", DeskRole::Admin), catalogs())
+        .expect("import");
+    replicate(&central, &w01);
+    let reg = op("reg1", DeskRole::Registration);
+    let p = w01
+        .store
+        .create_patient(&reg, new_patient("戊"))
+        .expect("patient")
+        .value;
+    let honest = w01
+        .store
+        .register_visit(
+            &reg,
+            NewVisit {
+                patient: p.header.id,
+                department: "PED-GEN".into(),
+                doctor: None,
+                expert: false,
+            },
+        )
+        .expect("visit")
+        .value
+        .header
+        .id;
+    let now = w01.store.now_ms();
+    let stamp = Stamp {
+        at_ms: now,
+        node: w02.name().clone(),
+        operator: crate::id::OperatorName::new("reg2").expect("valid"),
+    };
+    let mut log = StatusLog::starting(VisitStatus::Registered, stamp.clone());
+    log.0.insert("queued".into(), stamp);
+    let odd = Visit {
+        header: Header {
+            id: RecordId::generate_at(now),
+            kind: RecordKind::Visit,
+            origin: w02.name().clone(),
+            operator: crate::id::OperatorName::new("reg2").expect("valid"),
+            created_ms: now,
+            episode: None,
+        },
+        patient: catalog_id(CatalogKind::Drug),
+        department: "PED-GEN".into(),
+        doctor: None,
+        fee: crate::money::Fen(0),
+        registration_no: "X1".into(),
+        his_id: None,
+        status_log: log,
+    };
+    let mut doc = Automerge::new().with_actor(actor_of("W02"));
+    doc.transact(|tx| autosurgeon::reconcile(tx, &odd))
+        .expect("build");
+    let hashes = doc.get_changes(&[]).iter().map(|c| c.hash()).collect();
+    let out = send(
+        &w01.store,
+        w02.name(),
+        odd.header.id,
+        doc.save(),
+        signed(w02.key(), hashes),
+    );
+    assert_eq!(out.applied, vec![odd.header.id], "{out:?}");
+    let queue = w01.store.triage_queue().expect("the triage queue answers");
+    let ids: Vec<RecordId> = queue.iter().map(|e| e.visit).collect();
+    assert!(
+        ids.contains(&honest) && ids.contains(&odd.header.id),
+        "{ids:?}"
+    );
+}

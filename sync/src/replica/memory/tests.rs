@@ -331,6 +331,39 @@ fn refusals_agree() {
     let state = twin.memory.peer_state(&name("W01")).expect("state");
     assert_eq!(state.rejected, 5);
     assert_eq!(state.refused.get("unsigned"), Some(&1));
+    // The field rules too: a window writing central's acknowledgement into record 1, and a
+    // change under W01's actor signed by a key of another node, are refused alike.
+    let mut doc = twin.memory.doc(id(1)).expect("held");
+    let before = doc.get_heads();
+    doc.set_actor(ActorId::from(b"W01\0ack00000".to_vec()));
+    doc.transact(|tx| {
+        let stamp = tx.put_object(ROOT, "central_ack", lifeline_core::automerge::ObjType::Map)?;
+        tx.put(&stamp, "at_ms", 1_i64)
+    })
+    .expect("forge");
+    let hashes: Vec<ChangeHash> = doc.get_changes(&before).iter().map(|c| c.hash()).collect();
+    let ack = IncomingDoc {
+        id: id(1),
+        bytes: doc.save_after(&before),
+        sender_heads: doc.get_heads(),
+        seq: 7,
+    };
+    let by_w01 = SignedCommit::sign(w01_credentials().key(), hashes.clone())
+        .expect("sign")
+        .encode();
+    let other =
+        Credentials::uncertified(name("W02"), NodeRole::Window, &[DeskRole::Admin]).expect("a key");
+    twin.store
+        .admit_member(other.member().clone())
+        .expect("admit");
+    twin.memory.admit_member(other.member().clone());
+    let by_w02 = SignedCommit::sign(other.key(), hashes)
+        .expect("sign")
+        .encode();
+    let refused = twin.apply("W01", vec![ack.clone()], vec![by_w01], Some(7));
+    assert_eq!(refused.rejected[0].reason.code(), "field_not_allowed");
+    let refused = twin.apply("W01", vec![ack], vec![by_w02], Some(7));
+    assert_eq!(refused.rejected[0].reason.code(), "forged_author");
 }
 
 #[test]
