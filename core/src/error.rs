@@ -116,7 +116,7 @@ mod tests {
     #[test]
     fn contained_panics_become_none_and_say_so_while_they_run() {
         assert!(!panic_is_contained());
-        let seen = contained(|| panic_is_contained());
+        let seen = contained(panic_is_contained);
         assert_eq!(seen, Some(true));
         let caught: Option<()> = contained(|| panic!("a contained panic, as a test"));
         assert_eq!(caught, None);

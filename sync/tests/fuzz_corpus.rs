@@ -722,7 +722,7 @@ fn generate_seed_corpus() {
     let verify: Vec<(String, Vec<u8>)> = vec![
         (
             "signed-delta".into(),
-            verify_input(&[good.clone()], &delta, &delta_hashes),
+            verify_input(std::slice::from_ref(&good), &delta, &delta_hashes),
         ),
         (
             "unsigned-delta".into(),

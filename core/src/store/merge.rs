@@ -101,7 +101,7 @@ pub fn merge(
     }
     let verdict = match admit(existing, &candidate, &old_heads, item, missing, judge) {
         Ok(verdict) => verdict,
-        Err(outcome) => return outcome,
+        Err(outcome) => return *outcome,
     };
     candidate.set_actor(actor.clone());
     Merge::Changed {
@@ -111,7 +111,8 @@ pub fn merge(
     }
 }
 
-/// The header checks and the rules on a changed candidate; `Err` is the merge's outcome.
+/// The header checks and the rules on a changed candidate; `Err` is the merge's outcome
+/// (boxed: a refusal is the rare path).
 fn admit(
     existing: Option<&Automerge>,
     candidate: &Automerge,
@@ -119,19 +120,23 @@ fn admit(
     item: &IncomingDoc,
     missing: bool,
     judge: &mut Judge<'_>,
-) -> Result<Verdict, Merge> {
+) -> Result<Verdict, Box<Merge>> {
     let header = match Header::of(candidate) {
         Ok(h) => h,
         Err(e) if missing => {
             tracing::debug!(id = %item.id, error = %Chain(&e), "partial document; waiting for dependencies");
-            return Err(Merge::MissingDeps);
+            return Err(Box::new(Merge::MissingDeps));
         }
         Err(e) => {
-            return Err(Merge::Refused(Refusal::NoHeader { source: e.into() }));
+            return Err(Box::new(Merge::Refused(Refusal::NoHeader {
+                source: e.into(),
+            })));
         }
     };
     if header.id != item.id {
-        return Err(Merge::Refused(Refusal::WrongId { claimed: header.id }));
+        return Err(Box::new(Merge::Refused(Refusal::WrongId {
+            claimed: header.id,
+        })));
     }
     let changes = candidate.get_changes(old_heads);
     let incoming = Incoming {
@@ -142,7 +147,7 @@ fn admit(
     };
     judge
         .judge(&incoming)
-        .map_err(|breach| Merge::Refused(breach.into()))
+        .map_err(|breach| Box::new(Merge::Refused(breach.into())))
 }
 
 /// A peer's Automerge sync message, received against our copy of a record.

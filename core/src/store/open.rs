@@ -61,13 +61,13 @@ pub enum OpenError {
     Unreadable {
         path: PathBuf,
         #[source]
-        source: super::ReadError,
+        source: Box<super::ReadError>,
     },
     #[error("cannot take the node's signing key into {path}")]
     Credentials {
         path: PathBuf,
         #[source]
-        source: super::WriteError,
+        source: Box<super::WriteError>,
     },
 }
 
@@ -120,7 +120,7 @@ impl Store {
         }
         let roster = roster::load(&shared.db).map_err(|e| OpenError::Unreadable {
             path: path.clone(),
-            source: e,
+            source: Box::new(e),
         })?;
         if let Ok(mut r) = shared.roster.write() {
             *r = Arc::new(roster);
@@ -138,7 +138,10 @@ impl Store {
         if let Some(credentials) = credentials {
             store
                 .sign_as(credentials)
-                .map_err(|source| OpenError::Credentials { path, source })?;
+                .map_err(|source| OpenError::Credentials {
+                    path,
+                    source: Box::new(source),
+                })?;
         }
         Ok(store)
     }

@@ -92,7 +92,7 @@ pub enum Breach {
         change: String,
         claimed: String,
         #[source]
-        problem: SignatureProblem,
+        problem: Box<SignatureProblem>,
     },
     #[error("change {change} claims to be by {claimed} but is signed by {signer}")]
     ForgedAuthor {
@@ -172,7 +172,7 @@ impl Breach {
     /// A short stable name for counting refusals by reason.
     pub fn code(&self) -> &'static str {
         match self {
-            Breach::Signature { problem, .. } => match problem {
+            Breach::Signature { problem, .. } => match **problem {
                 SignatureProblem::Unsigned => "unsigned",
                 SignatureProblem::UnknownKey { .. } => "unknown_key",
                 SignatureProblem::Revoked { .. } => "revoked",
@@ -317,7 +317,7 @@ impl Judge<'_> {
                     .map_err(|problem| Breach::Signature {
                         change: change.hash().to_string(),
                         claimed: claimed.clone(),
-                        problem,
+                        problem: Box::new(problem),
                     })?;
                 if signer.author.as_str() != claimed {
                     return Err(Breach::ForgedAuthor {
@@ -400,7 +400,7 @@ impl Judge<'_> {
             }
             (RecordKind::Episode, "nodes") => {
                 let own = field.inner.as_deref() == Some(author.as_str());
-                if !own && !(creation && field.inner.is_none()) {
+                if !own && (!creation || field.inner.is_some()) {
                     return Err(refuse());
                 }
             }
