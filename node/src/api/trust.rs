@@ -61,20 +61,23 @@ async fn list(
 async fn show(
     State(state): State<ApiState>,
     Authed(op): Authed,
-    Path(seq): Path<u64>,
+    Path(seq): Path<String>,
 ) -> Result<Json<Quarantined>, ApiError> {
     admin_only(&op, INSPECT)?;
+    let missing = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no quarantined record {seq}"),
+        )
+    };
+    // Taken as text: axum's own refusal of a path that is no number is not JSON.
+    let number: u64 = seq.parse().map_err(|_| missing())?;
     let store = state.store.clone();
-    blocking(move || store.quarantine_entry(seq))
+    blocking(move || store.quarantine_entry(number))
         .await?
         .map(Json)
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("no quarantined record {seq}"),
-            )
-        })
+        .ok_or_else(missing)
 }
 
 #[derive(Debug, Serialize, Deserialize)]
