@@ -37,6 +37,8 @@ impl Window {
                     department: DEPARTMENT.to_owned(),
                     doctor: None,
                     expert: false,
+                    payment: None,
+                    occurred_at: None,
                 },
             )
             .context("register_visit failed")?;
@@ -82,6 +84,8 @@ impl Window {
                     department: DEPARTMENT.to_owned(),
                     doctor: None,
                     expert: false,
+                    payment: None,
+                    occurred_at: None,
                 },
             )
             .context("register_visit failed")?

@@ -2,6 +2,7 @@
 //! durable store (redb + Automerge). No network I/O and no async runtime here: the sync
 //! crate reaches storage only through this crate's API.
 
+pub mod calendar;
 pub mod clock;
 pub mod desk;
 pub mod error;

@@ -111,6 +111,7 @@ fn patient_record(id: RecordId, node: &Mem, name: &str, episode: Option<EpisodeI
             operator: OperatorName::new("reg1").expect("valid"),
             created_ms: 0,
             episode,
+            paper: None,
         },
         patient_no: format!("{}-{name}", node.id.name),
         name: name.into(),

@@ -160,6 +160,8 @@ pub fn registered(store: &Store, name: &str) -> (Patient, Visit) {
                 department: "PED-GEN".into(),
                 doctor: None,
                 expert: false,
+                payment: None,
+                occurred_at: None,
             },
         )
         .expect("the visit is registered")

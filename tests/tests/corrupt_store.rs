@@ -46,6 +46,7 @@ fn good_store() -> (Vec<u8>, Vec<RecordId>) {
                             quantity: 1,
                         }],
                         payment: PaymentMethod::SelfPay,
+                        occurred_at: None,
                     },
                 )
                 .expect("the charge is created")

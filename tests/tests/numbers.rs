@@ -159,6 +159,7 @@ impl Hospital {
                                 quantity: 1,
                             }],
                             payment: PaymentMethod::SelfPay,
+                            occurred_at: None,
                         },
                     )
                     .expect("the charge is created")

@@ -6,21 +6,42 @@
 mod acknowledge;
 mod billing;
 mod catalog;
+mod episode_end;
 mod episodes;
+mod escalation;
+mod invoices;
+mod leasing;
 mod ledger;
 mod membership;
+mod paper;
 mod patients;
 mod pharmacy;
+mod range_report;
+mod refunds;
 mod report;
+mod restore_drills;
+mod shift;
 mod visits;
 
-pub use billing::{NewCharge, NewChargeLine, Settlement};
+pub use billing::{
+    MAX_LINES, NewCharge, NewChargeLine, RESETTLE_WORKING_DAYS, SettleRequest, Settlement,
+};
+pub use paper::{PAPER_MAX_AGE_DAYS, PaperTime};
+pub use refunds::{NewRefund, Resettled};
+pub use restore_drills::{
+    DrillStatus, RESTORE_DRILL_MAX_AGE_DAYS, RESTORE_DRILLS_KEPT, RestoreDrill, drill_status,
+};
+pub use shift::{CashierRange, MAX_SKIP, ShiftStart};
 pub use catalog::{CatalogImport, CsvError, parse_departments, parse_drugs, parse_services};
-pub use episodes::{EpisodeSummary, LeaveScope, grade};
-pub use ledger::{LeaseLine, STANDBY_LESSOR_BASE, lessor_base};
+pub use episode_end::LeaveScope;
+pub use episodes::{EpisodeSummary, Opening, grade};
+pub use escalation::{
+    Escalation, MAX_ESTIMATE_HOURS, REPORT_DUE_AFTER_MS, Step, StepState, escalation,
+};
+pub use leasing::{LeaseLine, LeaseOrder, STANDBY_LESSOR_BASE, lessor_base};
 pub use patients::{NewPatient, PatientEdit};
 pub use pharmacy::{NewPrescription, NewPrescriptionItem, PharmacyEntry};
-pub use report::{CashierLine, CashierSummary, ReportMode};
+pub use report::{CashierLine, CashierSummary, ChannelAmount, ReportMode};
 pub use visits::{NewVisit, QueueEntry};
 
 /// The episode this node is in (kept by the store).
@@ -111,6 +132,7 @@ impl Tx<'_> {
             operator: who.name.clone(),
             created_ms: self.now_ms(),
             episode: self.episode()?,
+            paper: None,
         })
     }
 

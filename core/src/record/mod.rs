@@ -7,6 +7,14 @@
 //! document has exactly one root created once; all later edits are field-level puts.
 
 mod autosurgeon_impls;
+mod episode;
+mod money;
+
+pub use episode::{CENTRAL_ACK_KEY, CentralAck, Episode, EpisodeNode, Estimate};
+pub use money::{
+    Charge, ChargeLine, ChargeSource, Invoice, PaymentChannel, PaymentMethod, PaymentPart, Refund,
+    Resettlement,
+};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -17,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::{Date, UnixMs};
 use crate::id::{EpisodeId, NodeName, OperatorName, RecordId};
 use crate::money::Fen;
-use crate::status::{Stamp, StatusLog};
+use crate::status::StatusLog;
 
 /// What a document holds. The discriminant is stored in redb index keys: never renumber.
 #[derive(
@@ -56,10 +64,15 @@ pub enum RecordKind {
     Episode = 9,
     #[autosurgeon(rename = "lease")]
     Lease = 10,
+    // Codes 11 to 20 are left to other kinds; the money kinds take 21 and up.
+    #[autosurgeon(rename = "refund")]
+    Refund = 21,
+    #[autosurgeon(rename = "resettlement")]
+    Resettlement = 22,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 10] = [
+    pub const ALL: [RecordKind; 12] = [
         RecordKind::Patient,
         RecordKind::Visit,
         RecordKind::Prescription,
@@ -70,6 +83,8 @@ impl RecordKind {
         RecordKind::ServiceCatalog,
         RecordKind::Episode,
         RecordKind::Lease,
+        RecordKind::Refund,
+        RecordKind::Resettlement,
     ];
 
     pub fn code(self) -> u8 {
@@ -92,6 +107,8 @@ impl RecordKind {
             RecordKind::ServiceCatalog => "service_catalog",
             RecordKind::Episode => "episode",
             RecordKind::Lease => "lease",
+            RecordKind::Refund => "refund",
+            RecordKind::Resettlement => "resettlement",
         }
     }
 
@@ -122,11 +139,34 @@ pub struct Header {
     pub origin: NodeName,
     pub operator: OperatorName,
     pub created_ms: UnixMs,
-    /// The emergency episode the record was created in ("YJ"), if any.
+    /// The emergency episode the record was created in ("YJ"), if any. A record typed in
+    /// later from paper carries the episode of the time written on the paper.
     pub episode: Option<EpisodeId>,
+    /// Set on a record typed in after the fact from a paper form: when it happened, as
+    /// written on the paper (`created_ms` is when it was typed in).
+    #[autosurgeon(missing = "Default::default")]
+    pub paper: Option<PaperEntry>,
+}
+
+/// A record entered from paper: the time written on the form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
+pub struct PaperEntry {
+    pub occurred_ms: UnixMs,
 }
 
 impl Header {
+    /// Written during a drill (`lifeline emergency start --drill`): not real work, kept out of
+    /// real statistics and never sent to the HIS.
+    pub fn is_drill(&self) -> bool {
+        self.episode.as_ref().is_some_and(EpisodeId::is_drill)
+    }
+
+    /// When it happened: the time on the paper for a record entered from paper, otherwise
+    /// when it was created.
+    pub fn occurred_ms(&self) -> UnixMs {
+        self.paper.map_or(self.created_ms, |p| p.occurred_ms)
+    }
+
     /// The header of a record document, whatever its kind.
     pub fn of<D: autosurgeon::ReadDoc>(doc: &D) -> Result<Header, autosurgeon::HydrateError> {
         autosurgeon::hydrate_prop(doc, automerge::ROOT, "header")
@@ -211,6 +251,9 @@ pub struct Visit {
     pub fee: Fen,
     /// Printed on the slip; starts with "YJ" for emergency registrations.
     pub registration_no: String,
+    /// The charge for the registration fee, made with the visit.
+    #[autosurgeon(missing = "Default::default")]
+    pub fee_charge: Option<RecordId>,
     pub status_log: StatusLog,
 }
 record!(Visit, Visit);
@@ -232,6 +275,9 @@ pub struct Prescription {
     pub visit: RecordId,
     pub patient: RecordId,
     pub items: Vec<PrescriptionItem>,
+    /// The charge for its drugs, made with it at the prices it was written with.
+    #[autosurgeon(missing = "Default::default")]
+    pub charge: Option<RecordId>,
     pub status_log: StatusLog,
 }
 record!(Prescription, Prescription);
@@ -243,61 +289,20 @@ pub enum CatalogKind {
     Drug,
     #[autosurgeon(rename = "service")]
     Service,
+    /// A department's registration fee (the departments are in the service catalog).
+    #[autosurgeon(rename = "department")]
+    Department,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
-pub struct ChargeLine {
-    pub catalog: CatalogKind,
-    pub code: String,
-    pub name: String,
-    pub quantity: u32,
-    pub unit_price: Fen,
-    pub amount: Fen,
-    pub catalog_version: u64,
+impl CatalogKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            CatalogKind::Drug => "drug",
+            CatalogKind::Service => "service",
+            CatalogKind::Department => "department",
+        }
+    }
 }
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PaymentMethod {
-    #[autosurgeon(rename = "insurance")]
-    Insurance,
-    #[autosurgeon(rename = "self_pay")]
-    SelfPay,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
-pub struct Charge {
-    pub header: Header,
-    pub visit: RecordId,
-    pub patient: RecordId,
-    pub lines: Vec<ChargeLine>,
-    pub amount: Fen,
-    /// What the patient asked to pay with.
-    pub requested_payment: PaymentMethod,
-    /// What was actually used; self-pay when the insurance settlement failed.
-    pub payment: Option<PaymentMethod>,
-    /// When the insurance settlement failed: the date by which it must be re-settled
-    /// (7 working days later).
-    pub resettle_due: Option<Date>,
-    /// When the failed insurance settlement was finally made.
-    pub resettled: Option<Stamp>,
-    pub status_log: StatusLog,
-}
-record!(Charge, Charge);
-
-#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
-pub struct Invoice {
-    pub header: Header,
-    /// The printed number, from a leased range.
-    pub number: u64,
-    pub series: String,
-    pub range_id: String,
-    pub charges: Vec<RecordId>,
-    pub total: Fen,
-    pub void_reason: Option<String>,
-    pub status_log: StatusLog,
-}
-record!(Invoice, Invoice);
 
 #[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
 pub struct Dispense {
@@ -360,47 +365,10 @@ pub fn catalog_id(kind: CatalogKind) -> RecordId {
     let mut bytes = [0u8; 16];
     bytes[15] = match kind {
         CatalogKind::Drug => 1,
-        CatalogKind::Service => 2,
+        CatalogKind::Service | CatalogKind::Department => 2,
     };
     RecordId::from_bytes(bytes)
 }
-
-/// Document key of the stamp central writes when it has received an emergency record.
-pub const CENTRAL_ACK_KEY: &str = "central_ack";
-
-/// Central's receipt of a record created during an episode.
-pub type CentralAck = Stamp;
-
-/// One node's part in an emergency episode.
-#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
-pub struct EpisodeNode {
-    pub joined_ms: UnixMs,
-    /// When this node left emergency mode (back to normal and reconciled, or stopped).
-    pub left_ms: Option<UnixMs>,
-    /// The reference data this node worked from: catalog versions and when they last
-    /// changed, so the report can say how old the prices were.
-    pub drug_catalog_version: u64,
-    pub service_catalog_version: u64,
-    pub catalog_changed_ms: Option<UnixMs>,
-}
-
-/// An emergency episode ("YJ"), replicated so that every node agrees on one per outage.
-#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
-pub struct Episode {
-    pub header: Header,
-    pub episode_id: EpisodeId,
-    pub reason: String,
-    /// Opened automatically (central unreachable) or by an administrator.
-    pub automatic: bool,
-    pub opened_ms: UnixMs,
-    pub closed_ms: Option<UnixMs>,
-    pub closed_by: Option<OperatorName>,
-    pub nodes: BTreeMap<String, EpisodeNode>,
-    /// Set when this episode was opened independently during the same outage as another:
-    /// the survivor that every node now reports under.
-    pub merged_into: Option<EpisodeId>,
-}
-record!(Episode, Episode);
 
 /// A request for a number range by a node, filled in by a lessor (central, or the standby
 /// acting as primary). Ranges travel as records so they reach the window through the mesh.
@@ -411,6 +379,24 @@ pub struct Lease {
     pub holder: NodeName,
     pub size: u64,
     pub range: Option<LeasedRange>,
+    /// The cashier the range is preset for (invoice ranges belong to a cashier).
+    #[autosurgeon(missing = "Default::default")]
+    pub operator: Option<OperatorName>,
+    /// The invoice code of the stock the numbers are printed on.
+    #[autosurgeon(missing = "Default::default")]
+    pub code: Option<String>,
+    /// Numbers the holder spoiled without a record (a jammed printer), by number, so that
+    /// every node's range report can account for them.
+    #[autosurgeon(missing = "Default::default")]
+    pub spoiled: BTreeMap<String, Spoiled>,
+}
+
+/// A number spoiled without a record.
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
+pub struct Spoiled {
+    pub reason: String,
+    pub operator: OperatorName,
+    pub at_ms: UnixMs,
 }
 record!(Lease, Lease);
 

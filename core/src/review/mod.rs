@@ -39,7 +39,7 @@ pub use conflict::{
 };
 pub use decide::Resolution;
 pub use worklist::{
-    EPISODE_LOOKBACK_DAYS, RESETTLE_LOOKBACK_DAYS, WorkCategory, WorkItem, Worklist,
+    EPISODE_LOOKBACK_DAYS, WorkCategory, WorkItem, Worklist,
 };
 
 /// Records other than patients are reviewed when created within this many days (or when

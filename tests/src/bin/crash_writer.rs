@@ -132,6 +132,7 @@ fn invoice(store: &Store, visit: RecordId) -> Result<(RecordId, u64), WriteError
                     quantity: 1,
                 }],
                 payment: PaymentMethod::SelfPay,
+                occurred_at: None,
             },
         )?
         .value

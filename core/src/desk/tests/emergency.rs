@@ -20,6 +20,8 @@ fn emergency_visits_are_paused_marked_yj_and_numbered_from_the_lease() {
         department: "PED-GEN".into(),
         doctor: None,
         expert: true,
+        payment: None,
+        occurred_at: None,
     };
     // No emergency range leased yet: a clear refusal, nothing written.
     let err = rule(store.register_visit(&reg, new_visit.clone()).unwrap_err());
@@ -83,6 +85,8 @@ fn emergency_prescriptions_print_but_stay_on_hold_until_central_acknowledges() {
                     quantity: 2,
                     dosage: "0.125g tid".into(),
                 }],
+                payment: None,
+                occurred_at: None,
             },
         )
         .expect("rx")
@@ -135,18 +139,18 @@ fn episodes_opened_apart_merge_into_the_earliest_and_close_with_a_grade() {
     let system = admin();
     // Cut off from each other, both open an episode; W01's is a minute earlier.
     let first = a
-        .open_episode(&system, "central unreachable", true)
+        .open_episode(&system, "central unreachable", Opening::Automatic)
         .expect("open")
         .value;
     clock_b.advance_ms(60_000);
     let second = b
-        .open_episode(&system, "central unreachable", true)
+        .open_episode(&system, "central unreachable", Opening::Automatic)
         .expect("open")
         .value;
     assert_ne!(first, second);
     // Joining is idempotent.
     assert_eq!(
-        a.open_episode(&system, "again", true).expect("open").value,
+        a.open_episode(&system, "again", Opening::Automatic).expect("open").value,
         first
     );
     // They meet again.

@@ -68,6 +68,8 @@ fn registered(store: &Store) -> (Patient, Visit) {
                 department: "PED-GEN".into(),
                 doctor: None,
                 expert: false,
+                payment: None,
+                occurred_at: None,
             },
         )
         .expect("visit")

@@ -26,6 +26,7 @@ fn failed_insurance_is_self_pay_due_seven_working_days_later() {
                     },
                 ],
                 payment: PaymentMethod::Insurance,
+                occurred_at: None,
             },
         )
         .expect("charge")
@@ -45,7 +46,7 @@ fn failed_insurance_is_self_pay_due_seven_working_days_later() {
         .resettle_charge(&cashier, charge.header.id)
         .expect("resettle")
         .value;
-    assert_eq!(resettled.payment, Some(PaymentMethod::Insurance));
+    assert_eq!(resettled.charge.payment, Some(PaymentMethod::SelfPay));
     assert!(matches!(
         rule(
             store
@@ -73,6 +74,7 @@ fn invoices_use_the_leased_range_in_order_and_voids_are_never_reused() {
                         quantity: 1,
                     }],
                     payment: PaymentMethod::SelfPay,
+                    occurred_at: None,
                 },
             )
             .expect("charge")
@@ -207,6 +209,7 @@ fn reports_refuse_in_emergency_mode_unless_asked_and_then_say_incomplete() {
                     quantity: 1,
                 }],
                 payment: PaymentMethod::SelfPay,
+                occurred_at: None,
             },
         )
         .expect("charge")

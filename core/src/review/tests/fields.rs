@@ -247,6 +247,7 @@ fn a_double_resettlement_is_a_field_conflict_resolved_by_choosing_one_stamp() {
                     quantity: 1,
                 }],
                 payment: PaymentMethod::Insurance,
+                occurred_at: None,
             },
         )
         .expect("charge")

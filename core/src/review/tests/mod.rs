@@ -116,6 +116,8 @@ fn visit(store: &Store, patient: RecordId) -> Visit {
                 department: "PED-GEN".into(),
                 doctor: None,
                 expert: false,
+                payment: None,
+                occurred_at: None,
             },
         )
         .expect("visit")
@@ -133,6 +135,8 @@ fn prescription(store: &Store, visit: RecordId) -> Prescription {
                     quantity: 2,
                     dosage: "0.125g tid".into(),
                 }],
+                payment: None,
+                occurred_at: None,
             },
         )
         .expect("prescription")

@@ -120,6 +120,7 @@ fn a_charge_settled_on_two_nodes_goes_to_review() {
                     quantity: 1,
                 }],
                 payment: PaymentMethod::SelfPay,
+                occurred_at: None,
             },
         )
         .expect("charge")

@@ -48,6 +48,7 @@ fn the_worklist_after_an_emergency_lists_each_category_and_drains_to_zero() {
                     quantity: 1,
                 }],
                 payment: PaymentMethod::Insurance,
+                occurred_at: None,
             },
         )
         .expect("charge")
