@@ -179,7 +179,8 @@ mod tests {
     #[test]
     fn the_shipped_calendar_parses_and_covers_2026_and_2027() {
         let text = include_str!("../../data/calendar-cn.txt");
-        let cal = WorkCalendar::parse("shipped", text).expect("the shipped calendar parses");
+        let cal = WorkCalendar::parse("the shipped calendar (data/calendar-cn.txt)", text)
+            .expect("the shipped calendar parses");
         assert!(cal.covers(d("2026-06-01")) && cal.covers(d("2027-12-31")));
         assert!(!cal.covers(d("2028-01-03")));
         assert_eq!(cal.last_covered(), Some(d("2027-12-31")));
@@ -220,8 +221,8 @@ mod tests {
         assert!(err.to_string().contains("year 2026"), "{err}");
         let err = WorkCalendar::parse("x", "year 2026\n2026-01-05 work\n").unwrap_err();
         assert!(err.to_string().contains("weekday"), "{err}");
-        let err = WorkCalendar::parse("x", "year 2026\n2026-01-01 off\n2026-01-01 off\n")
-            .unwrap_err();
+        let err =
+            WorkCalendar::parse("x", "year 2026\n2026-01-01 off\n2026-01-01 off\n").unwrap_err();
         assert_eq!(err.line, 3);
         assert!(WorkCalendar::parse("x", "year 20x6\n").is_err());
         assert!(WorkCalendar::parse("x", "year 2026\n2026-13-01 off\n").is_err());

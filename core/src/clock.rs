@@ -305,7 +305,12 @@ mod tests {
         let t: LocalTime = "2026-11-25 09:30".parse().expect("valid");
         assert_eq!(t.to_ms(480), 1_795_568_400_000 + 30 * 60_000);
         assert_eq!("2026-11-25T09:30".parse::<LocalTime>(), Ok(t));
-        for bad in ["2026-11-25", "2026-11-25 9:30", "2026-11-25 24:00", "x 10:00"] {
+        for bad in [
+            "2026-11-25",
+            "2026-11-25 9:30",
+            "2026-11-25 24:00",
+            "x 10:00",
+        ] {
             assert!(bad.parse::<LocalTime>().is_err(), "{bad}");
         }
         let born = Date::new(2024, 5, 20).expect("valid");

@@ -94,7 +94,10 @@ pub(crate) fn check_parts(
     insurance: InsuranceUse,
 ) -> Result<(), RuleError> {
     if parts.is_empty() || parts.len() > PaymentChannel::ALL.len() {
-        return Err(RuleError::invalid(field, "give 1 to 6 parts, one per channel"));
+        return Err(RuleError::invalid(
+            field,
+            "give 1 to 6 parts, one per channel",
+        ));
     }
     let mut total = Fen::ZERO;
     for (i, p) in parts.iter().enumerate() {
@@ -180,7 +183,6 @@ impl Tx<'_> {
             resettle_due: None,
             resettle_after: None,
             resettled: None,
-            resettlement: None,
             source,
             prescription,
             invoice: None,

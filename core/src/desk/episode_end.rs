@@ -112,7 +112,12 @@ impl Tx<'_> {
         if self.reconciling()?.as_ref() == Some(id) {
             self.set_reconciling(None)?;
         }
-        self.audit(audit_event(who, "episode.leave", None, Some(id.to_string())))?;
+        self.audit(audit_event(
+            who,
+            "episode.leave",
+            None,
+            Some(id.to_string()),
+        ))?;
         tracing::warn!(episode = %id, "this node left the episode: central has everything it wrote");
         Ok(())
     }

@@ -75,9 +75,7 @@ impl Step {
                 "6小时: 护士工作站、医技、手术室、120 转入手工; 上报领导小组; nurse stations, \
                  labs, operating rooms and the emergency centre go manual; report to the leadership"
             }
-            Step::Escalate24h => {
-                "24小时: 全院各种业务转入手工; the whole hospital goes manual"
-            }
+            Step::Escalate24h => "24小时: 全院各种业务转入手工; the whole hospital goes manual",
         }
     }
 }
@@ -164,11 +162,9 @@ impl Store {
             .into());
         }
         if hours == 0 || hours > MAX_ESTIMATE_HOURS {
-            return Err(RuleError::invalid(
-                "hours",
-                format!("must be 1 to {MAX_ESTIMATE_HOURS}"),
-            )
-            .into());
+            return Err(
+                RuleError::invalid("hours", format!("must be 1 to {MAX_ESTIMATE_HOURS}")).into(),
+            );
         }
         if let Some(cause) = cause {
             check_text("cause", cause, true)?;

@@ -223,7 +223,6 @@ impl Store {
             Ok(Saved::new(state))
         })
     }
-
 }
 
 /// A lease request as the lessor and the holder see it.

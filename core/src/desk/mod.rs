@@ -26,12 +26,6 @@ mod visits;
 pub use billing::{
     MAX_LINES, NewCharge, NewChargeLine, RESETTLE_WORKING_DAYS, SettleRequest, Settlement,
 };
-pub use paper::{PAPER_MAX_AGE_DAYS, PaperTime};
-pub use refunds::{NewRefund, Resettled};
-pub use restore_drills::{
-    DrillStatus, RESTORE_DRILL_MAX_AGE_DAYS, RESTORE_DRILLS_KEPT, RestoreDrill, drill_status,
-};
-pub use shift::{CashierRange, MAX_SKIP, ShiftStart};
 pub use catalog::{CatalogImport, CsvError, parse_departments, parse_drugs, parse_services};
 pub use episode_end::LeaveScope;
 pub use episodes::{EpisodeSummary, Opening, grade};
@@ -39,9 +33,15 @@ pub use escalation::{
     Escalation, MAX_ESTIMATE_HOURS, REPORT_DUE_AFTER_MS, Step, StepState, escalation,
 };
 pub use leasing::{LeaseLine, LeaseOrder, STANDBY_LESSOR_BASE, lessor_base};
+pub use paper::{PAPER_MAX_AGE_DAYS, PaperTime};
 pub use patients::{NewPatient, PatientEdit};
 pub use pharmacy::{NewPrescription, NewPrescriptionItem, PharmacyEntry};
+pub use refunds::{NewRefund, Resettled};
 pub use report::{CashierLine, CashierSummary, ChannelAmount, ReportMode};
+pub use restore_drills::{
+    DrillStatus, RESTORE_DRILL_MAX_AGE_DAYS, RESTORE_DRILLS_KEPT, RestoreDrill, drill_status,
+};
+pub use shift::{CashierRange, MAX_SKIP, ShiftStart};
 pub use visits::{NewVisit, QueueEntry};
 
 /// The episode this node is in (kept by the store).

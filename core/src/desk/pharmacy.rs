@@ -71,7 +71,11 @@ impl Store {
         new: NewPrescription,
     ) -> Result<Saved<Prescription>, WriteError> {
         permit(who, RecordKind::Prescription, "write prescriptions")?;
-        permit(who, RecordKind::Charge, "write prescriptions (they charge the drugs)")?;
+        permit(
+            who,
+            RecordKind::Charge,
+            "write prescriptions (they charge the drugs)",
+        )?;
         if new.items.is_empty() || new.items.len() > MAX_ITEMS {
             return Err(RuleError::invalid("items", "a prescription holds 1 to 50 items").into());
         }
@@ -104,9 +108,10 @@ impl Store {
                             catalog: "drug",
                             code: item.drug_code.clone(),
                         })?;
-                let amount = drug.price.times(item.quantity).ok_or_else(|| {
-                    RuleError::invalid(format!("items[{i}]"), "amount too large")
-                })?;
+                let amount = drug
+                    .price
+                    .times(item.quantity)
+                    .ok_or_else(|| RuleError::invalid(format!("items[{i}]"), "amount too large"))?;
                 lines.push(ChargeLine {
                     catalog: CatalogKind::Drug,
                     code: item.drug_code.clone(),
@@ -225,6 +230,10 @@ impl Store {
             let mut on_hold = Vec::new();
             for other in tx.ids_for_patient(rx.patient)? {
                 let Some(doc) = tx.doc(other)? else { continue };
+                // The prescription's charge names it too: only its dispenses count.
+                if Header::of(&*doc).map(|h| h.kind).ok() != Some(RecordKind::Dispense) {
+                    continue;
+                }
                 let is_ours = autosurgeon::hydrate_prop::<_, Option<String>, _, _>(
                     &*doc,
                     automerge::ROOT,

@@ -102,8 +102,7 @@ impl Store {
             let Some(lease) = self.get::<Lease>(id)? else {
                 continue;
             };
-            let (Some(series), Some(granted)) = (Series::parse(&lease.series), &lease.range)
-            else {
+            let (Some(series), Some(granted)) = (Series::parse(&lease.series), &lease.range) else {
                 continue;
             };
             let (start, end) = (granted.start, granted.end);

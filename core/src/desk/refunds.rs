@@ -14,13 +14,13 @@ use super::{Saved, permit, set_field};
 use crate::WriteError;
 use crate::id::RecordId;
 use crate::record::{
-    Charge, ChargeSource, Invoice, PaymentChannel, PaymentPart, Prescription, RecordKind, Refund,
-    Resettlement,
+    Charge, ChargeSource, Header, Invoice, PaymentChannel, PaymentPart, Prescription, RecordKind,
+    Refund, Resettlement,
 };
 use crate::roles::Operator;
 use crate::rules::{RuleError, check_text};
 use crate::status::{ChargeStatus, PrescriptionStatus, Status};
-use crate::store::{Store, put_stamp};
+use crate::store::{Store, Tx, put_stamp};
 
 /// A refund as the cashier enters it. Without `parts`, the money goes back the way it came.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -38,6 +38,32 @@ pub struct Resettled {
     pub charge: Charge,
     pub resettlement: Resettlement,
     pub invoice: Invoice,
+}
+
+impl Tx<'_> {
+    /// The re-settlement of a charge, if it has one (found through the patient's records).
+    pub(crate) fn resettlement_of(
+        &mut self,
+        charge: &Charge,
+    ) -> Result<Option<Resettlement>, WriteError> {
+        if charge.resettled.is_none() {
+            return Ok(None);
+        }
+        for other in self.ids_for_patient(charge.patient)? {
+            let Some(doc) = self.doc(other)? else {
+                continue;
+            };
+            let kind = Header::of(&*doc).map(|h| h.kind).ok();
+            if kind != Some(RecordKind::Resettlement) {
+                continue;
+            }
+            let r: Resettlement = self.read(other)?;
+            if r.charge == charge.header.id {
+                return Ok(Some(r));
+            }
+        }
+        Ok(None)
+    }
 }
 
 impl Store {
@@ -79,8 +105,8 @@ impl Store {
                 return Err(RuleError::DrugsHandedOut { charge: id }.into());
             }
             // Back the way it came: through the re-settlement's channels if there was one.
-            let came_in = match charge.resettlement {
-                Some(r) => tx.read::<Resettlement>(r)?.parts,
+            let came_in = match tx.resettlement_of(&charge)? {
+                Some(r) => r.parts,
                 None => charge.payments.clone(),
             };
             let parts = refund.parts.clone().unwrap_or(came_in);
@@ -166,8 +192,7 @@ impl Store {
             tx.create(&resettlement, &who, "resettlement.create")?;
             let stamp = tx.stamp(&who);
             tx.edit(id, &who, "charge.resettle", |t| {
-                set_field(t, "resettled", Some(&stamp))?;
-                set_field(t, "resettlement", Some(rid))
+                set_field(t, "resettled", Some(&stamp))
             })?;
             Ok(Saved {
                 value: Resettled {

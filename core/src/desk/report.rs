@@ -256,16 +256,40 @@ impl Store {
         for (_, d) in days {
             let mut net = d.collected.clone();
             for (c, a) in &d.refunded.0 {
-                net.add(&[PaymentPart { channel: *c, amount: *a }], -1);
+                net.add(
+                    &[PaymentPart {
+                        channel: *c,
+                        amount: *a,
+                    }],
+                    -1,
+                );
             }
             for (c, a) in &d.resettled.0 {
-                net.add(&[PaymentPart { channel: *c, amount: *a }], 1);
+                net.add(
+                    &[PaymentPart {
+                        channel: *c,
+                        amount: *a,
+                    }],
+                    1,
+                );
             }
             for (c, a) in &d.returned.0 {
-                net.add(&[PaymentPart { channel: *c, amount: *a }], -1);
+                net.add(
+                    &[PaymentPart {
+                        channel: *c,
+                        amount: *a,
+                    }],
+                    -1,
+                );
             }
             for (c, a) in &net.0 {
-                all.add(&[PaymentPart { channel: *c, amount: *a }], 1);
+                all.add(
+                    &[PaymentPart {
+                        channel: *c,
+                        amount: *a,
+                    }],
+                    1,
+                );
             }
             lines.push(CashierLine {
                 collected: d.collected.list(),

@@ -77,9 +77,8 @@ impl Store {
             drills.push(drill.clone());
             let excess = drills.len().saturating_sub(RESTORE_DRILLS_KEPT);
             drills.drain(..excess);
-            let text = serde_json::to_string(&drills).map_err(|e| {
-                RuleError::invalid("drill", format!("cannot be recorded: {e}"))
-            })?;
+            let text = serde_json::to_string(&drills)
+                .map_err(|e| RuleError::invalid("drill", format!("cannot be recorded: {e}")))?;
             tx.set_meta_value(KEY, &text)?;
             tx.audit(audit_event(
                 &who,

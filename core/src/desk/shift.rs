@@ -132,10 +132,7 @@ impl Store {
                 _ => state.range.code = Some(start.code.clone()),
             }
             let first = start.first_number;
-            if first < state.next
-                || first > state.range.end
-                || first - state.next > MAX_SKIP
-            {
+            if first < state.next || first > state.range.end || first - state.next > MAX_SKIP {
                 return Err(RuleError::from(NumberError::FirstNumberOutside {
                     range: state.range.id.clone(),
                     given: first,
@@ -147,7 +144,12 @@ impl Store {
             state.range.operator = Some(who.name.clone());
             let skipped: Vec<u64> = (state.next..first).collect();
             for &number in &skipped {
-                tx.spoil_number(&state, number, "not in the stock in hand at the start of the shift", &who)?;
+                tx.spoil_number(
+                    &state,
+                    number,
+                    "not in the stock in hand at the start of the shift",
+                    &who,
+                )?;
             }
             state.next = first;
             state.confirmed = Some(ShiftConfirmation {

@@ -69,7 +69,11 @@ impl Store {
         new: NewVisit,
     ) -> Result<Saved<Visit>, WriteError> {
         permit(who, RecordKind::Visit, "register visits")?;
-        permit(who, RecordKind::Charge, "register visits (they charge the fee)")?;
+        permit(
+            who,
+            RecordKind::Charge,
+            "register visits (they charge the fee)",
+        )?;
         check_text("department", &new.department, true)?;
         if let Some(doctor) = &new.doctor {
             check_text("doctor", doctor, false)?;

@@ -116,7 +116,9 @@ pub struct PaymentPart {
 }
 
 /// What made a charge.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ChargeSource {
     /// Entered at the cashier (or by a doctor) line by line.
@@ -153,11 +155,9 @@ pub struct Charge {
     /// working days of the day that episode ended (the fault was cleared).
     #[autosurgeon(missing = "Default::default")]
     pub resettle_after: Option<EpisodeId>,
-    /// When the failed insurance settlement was finally made.
+    /// When the failed insurance settlement was finally made (the re-settlement record names
+    /// this charge).
     pub resettled: Option<Stamp>,
-    /// The re-settlement record.
-    #[autosurgeon(missing = "Default::default")]
-    pub resettlement: Option<RecordId>,
     /// What made the charge.
     #[autosurgeon(missing = "Default::default")]
     pub source: ChargeSource,

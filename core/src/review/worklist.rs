@@ -30,7 +30,6 @@ use crate::store::{ReadError, Store};
 /// Emergency records created within this many days are on the worklist.
 pub const EPISODE_LOOKBACK_DAYS: i64 = 30;
 
-
 /// What kind of after-work an item is, in the order the list shows them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -158,7 +157,11 @@ impl Worklist {
     pub fn only_overdue(mut self) -> Worklist {
         self.items.retain(|i| i.overdue);
         for c in &mut self.counts {
-            c.count = self.items.iter().filter(|i| i.category == c.category).count();
+            c.count = self
+                .items
+                .iter()
+                .filter(|i| i.category == c.category)
+                .count();
         }
         self
     }

@@ -42,7 +42,6 @@ const EPISODE_STARTED: &str = "episode.started_ms";
 /// central yet: the node leaves it once they have.
 const EPISODE_RECONCILING: &str = "episode.reconciling";
 
-
 impl Tx<'_> {
     /// Increments and returns a node-local counter.
     pub(crate) fn next_counter(&mut self, counter: Counter) -> Result<u64, ReadError> {

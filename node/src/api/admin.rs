@@ -133,7 +133,13 @@ fn current_episode(
         Some((s, _)) => {
             let e = &s.episode;
             let esc = escalation(e.opened_ms, e.closed_ms, now, e.latest_estimate());
-            (e.opened_ms, e.automatic, e.drill, e.cause.clone(), Some(esc))
+            (
+                e.opened_ms,
+                e.automatic,
+                e.drill,
+                e.cause.clone(),
+                Some(esc),
+            )
         }
         None => (info.started_ms, false, info.id.is_drill(), None, None),
     };

@@ -59,10 +59,9 @@ async fn lease(
         .any(|p| p.name == req.holder.as_str() && p.role == Some(NodeRole::Window));
     let store = state.store.clone();
     let holder = req.holder.clone();
-    let leased_before = blocking(move || {
-        Ok::<_, ApiError>(store.leases()?.iter().any(|l| l.holder == holder))
-    })
-    .await?;
+    let leased_before =
+        blocking(move || Ok::<_, ApiError>(store.leases()?.iter().any(|l| l.holder == holder)))
+            .await?;
     if !known && !leased_before {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,

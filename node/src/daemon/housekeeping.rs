@@ -167,20 +167,16 @@ pub fn run(store: &Store, config: &Config, info: &ModeInfo, now_ms: i64) -> anyh
     let role = config.node.role;
     let system = system_operator();
     let state = episode_state(store)?;
-    let plan = plan_episodes(
-        role,
-        info,
-        now_ms,
-        config.thresholds.emergency_after,
-        state,
-    );
+    let plan = plan_episodes(role, info, now_ms, config.thresholds.emergency_after, state);
     if plan.end_drill {
         let drill = store.leave_episode(&system, LeaveScope::ThisNode)?.value;
         tracing::warn!(drill = ?drill, "a real outage: this node left the drill");
     }
     if let Some(away) = plan.open {
         let reason = format!("central unreachable for {} s", away.as_secs());
-        let id = store.open_episode(&system, &reason, Opening::Automatic)?.value;
+        let id = store
+            .open_episode(&system, &reason, Opening::Automatic)?
+            .value;
         tracing::warn!(episode = %id, "emergency episode entered automatically");
     }
     if !store.ids_of_kind(RecordKind::Episode)?.is_empty() {
