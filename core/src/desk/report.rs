@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::WriteError;
 use crate::clock::Date;
@@ -37,7 +37,7 @@ pub enum ReportMode {
 }
 
 /// An amount through one channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChannelAmount {
     pub channel: PaymentChannel,
     pub amount: Fen,
@@ -76,7 +76,7 @@ impl Channels {
 }
 
 /// One cashier's day.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CashierLine {
     pub operator: String,
     pub charges_settled: u64,
@@ -104,7 +104,7 @@ pub struct CashierLine {
     pub invoiced_total: Fen,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CashierSummary {
     pub date: Date,
     pub node: String,
