@@ -10,11 +10,8 @@ mod autosurgeon_impls;
 mod episode;
 mod money;
 
-pub use episode::{CENTRAL_ACK_KEY, CentralAck, Episode, EpisodeNode, Estimate};
-pub use money::{
-    Charge, ChargeLine, ChargeSource, Invoice, PaymentChannel, PaymentMethod, PaymentPart, Refund,
-    Resettlement,
-};
+pub use episode::Estimate;
+pub use money::{ChargeSource, PaymentChannel, PaymentPart, Refund, Resettlement};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -25,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::{Date, UnixMs};
 use crate::id::{EpisodeId, NodeName, OperatorName, RecordId};
 use crate::money::Fen;
-use crate::status::StatusLog;
+use crate::status::{Stamp, StatusLog};
 
 /// What a document holds. The discriminant is stored in redb index keys: never renumber.
 #[derive(
@@ -304,6 +301,89 @@ impl CatalogKind {
     }
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
+pub struct ChargeLine {
+    pub catalog: CatalogKind,
+    pub code: String,
+    pub name: String,
+    pub quantity: u32,
+    pub unit_price: Fen,
+    pub amount: Fen,
+    pub catalog_version: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentMethod {
+    #[autosurgeon(rename = "insurance")]
+    Insurance,
+    #[autosurgeon(rename = "self_pay")]
+    SelfPay,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
+pub struct Charge {
+    pub header: Header,
+    pub visit: RecordId,
+    pub patient: RecordId,
+    pub lines: Vec<ChargeLine>,
+    pub amount: Fen,
+    /// What the patient asked to pay with.
+    pub requested_payment: PaymentMethod,
+    /// What was actually used; self-pay when the insurance settlement failed. Never changed
+    /// after settlement.
+    pub payment: Option<PaymentMethod>,
+    /// How it was paid, by channel, summing to `amount`; set once at settlement.
+    #[autosurgeon(missing = "Default::default")]
+    pub payments: Vec<PaymentPart>,
+    /// When the insurance settlement failed outside an episode: the date by which it must be
+    /// re-settled (7 working days later).
+    pub resettle_due: Option<Date>,
+    /// When the insurance settlement failed during an episode: it must be re-settled within 7
+    /// working days of the day that episode ended (the fault was cleared).
+    #[autosurgeon(missing = "Default::default")]
+    pub resettle_after: Option<EpisodeId>,
+    /// When the failed insurance settlement was finally made (the re-settlement record names
+    /// this charge).
+    pub resettled: Option<Stamp>,
+    /// What made the charge.
+    #[autosurgeon(missing = "Default::default")]
+    pub source: ChargeSource,
+    /// The prescription whose drugs it charges (`source` prescription).
+    #[autosurgeon(missing = "Default::default")]
+    pub prescription: Option<RecordId>,
+    /// The invoice that covers it now; cleared when that invoice is voided with a reason,
+    /// so that the charge can go on a new invoice.
+    #[autosurgeon(missing = "Default::default")]
+    pub invoice: Option<RecordId>,
+    /// The refund record, once the money was given back.
+    #[autosurgeon(missing = "Default::default")]
+    pub refund: Option<RecordId>,
+    pub status_log: StatusLog,
+}
+record!(Charge, Charge);
+
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
+pub struct Invoice {
+    pub header: Header,
+    /// The printed number, from a cashier's leased range.
+    pub number: u64,
+    pub series: String,
+    pub range_id: String,
+    /// The invoice code of the paper or e-invoice stock the number belongs to, as the cashier
+    /// confirmed it at the start of the shift.
+    #[autosurgeon(missing = "Default::default")]
+    pub code: Option<String>,
+    pub charges: Vec<RecordId>,
+    pub total: Fen,
+    /// Set on the invoice of a re-settlement: the re-settlement it is for.
+    #[autosurgeon(missing = "Default::default")]
+    pub resettlement: Option<RecordId>,
+    pub void_reason: Option<String>,
+    pub status_log: StatusLog,
+}
+record!(Invoice, Invoice);
+
 #[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
 pub struct Dispense {
     pub header: Header,
@@ -369,6 +449,65 @@ pub fn catalog_id(kind: CatalogKind) -> RecordId {
     };
     RecordId::from_bytes(bytes)
 }
+
+/// Document key of the stamp central writes when it has received an emergency record.
+pub const CENTRAL_ACK_KEY: &str = "central_ack";
+
+/// Central's receipt of a record created during an episode.
+pub type CentralAck = Stamp;
+
+/// One node's part in an emergency episode.
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
+pub struct EpisodeNode {
+    pub joined_ms: UnixMs,
+    /// When this node saw the system of record back (the outage over for it): from then on
+    /// it writes normal records again.
+    #[autosurgeon(missing = "Default::default")]
+    pub recovered_ms: Option<UnixMs>,
+    /// When this node left the episode: everything it held from the episode reached central
+    /// (or an administrator stopped it).
+    pub left_ms: Option<UnixMs>,
+    /// The reference data this node worked from: catalog versions and when they last
+    /// changed, so the report can say how old the prices were.
+    pub drug_catalog_version: u64,
+    pub service_catalog_version: u64,
+    pub catalog_changed_ms: Option<UnixMs>,
+}
+
+/// An emergency episode ("YJ"), replicated so that every node agrees on one per outage.
+///
+/// It is *open* while the outage lasts. It *closes* (`closed_ms`, which fixes its duration
+/// and grade) when every node in it has seen the system of record back, or when an
+/// administrator stops it; each node then *leaves* once what it wrote during the episode
+/// has reached central.
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
+pub struct Episode {
+    pub header: Header,
+    pub episode_id: EpisodeId,
+    pub reason: String,
+    /// Opened automatically (central unreachable) or by an administrator.
+    pub automatic: bool,
+    pub opened_ms: UnixMs,
+    /// When the outage ended.
+    pub closed_ms: Option<UnixMs>,
+    pub closed_by: Option<OperatorName>,
+    pub nodes: BTreeMap<String, EpisodeNode>,
+    /// Set when this episode was opened independently during the same outage as another:
+    /// the survivor that every node now reports under.
+    pub merged_into: Option<EpisodeId>,
+    /// A drill (`lifeline emergency start --drill`): the whole procedure, on records marked
+    /// as a drill, graded and reported apart, never counted as an outage.
+    #[autosurgeon(missing = "Default::default")]
+    pub drill: bool,
+    /// Estimates of the recovery time, keyed by `<at_ms>-<node>` so that estimates made on
+    /// two nodes at once merge side by side.
+    #[autosurgeon(missing = "Default::default")]
+    pub estimates: BTreeMap<String, Estimate>,
+    /// The cause, once found.
+    #[autosurgeon(missing = "Default::default")]
+    pub cause: Option<String>,
+}
+record!(Episode, Episode);
 
 /// A request for a number range by a node, filled in by a lessor (central, or the standby
 /// acting as primary). Ranges travel as records so they reach the window through the mesh.

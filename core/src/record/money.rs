@@ -1,38 +1,15 @@
-//! The money records: charges (what is owed and how it was paid), invoices (numbered from a
-//! cashier's range), refunds and re-settlements. A payment, once settled, is never edited:
-//! money given back is a refund record, an insurance settlement redone later is a
-//! re-settlement record with its own invoice, so a day's cashier summary never changes after
-//! the day.
+//! Money beside the charges and invoices (in the parent module): the payment channels a
+//! payment is split by, what made a charge, and the records of money after the payment.
+//! A payment, once settled, is never edited: money given back is a refund record, an
+//! insurance settlement redone later is a re-settlement record with its own invoice, so a
+//! day's cashier summary never changes after the day.
 
 use autosurgeon::{Hydrate, Reconcile};
 use serde::{Deserialize, Serialize};
 
-use super::{CatalogKind, Header, Record, RecordKind};
-use crate::clock::Date;
-use crate::id::{EpisodeId, RecordId};
+use super::{Charge, Header, PaymentMethod, Record, RecordKind};
+use crate::id::RecordId;
 use crate::money::Fen;
-use crate::status::{Stamp, StatusLog};
-
-#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
-pub struct ChargeLine {
-    pub catalog: CatalogKind,
-    pub code: String,
-    pub name: String,
-    pub quantity: u32,
-    pub unit_price: Fen,
-    pub amount: Fen,
-    pub catalog_version: u64,
-}
-
-/// How the patient asked to pay: through the medical insurance or themselves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PaymentMethod {
-    #[autosurgeon(rename = "insurance")]
-    Insurance,
-    #[autosurgeon(rename = "self_pay")]
-    SelfPay,
-}
 
 /// Where money comes from (or goes back to).
 #[derive(
@@ -133,47 +110,6 @@ pub enum ChargeSource {
     Prescription,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
-pub struct Charge {
-    pub header: Header,
-    pub visit: RecordId,
-    pub patient: RecordId,
-    pub lines: Vec<ChargeLine>,
-    pub amount: Fen,
-    /// What the patient asked to pay with.
-    pub requested_payment: PaymentMethod,
-    /// What was actually used; self-pay when the insurance settlement failed. Never changed
-    /// after settlement.
-    pub payment: Option<PaymentMethod>,
-    /// How it was paid, by channel, summing to `amount`; set once at settlement.
-    #[autosurgeon(missing = "Default::default")]
-    pub payments: Vec<PaymentPart>,
-    /// When the insurance settlement failed outside an episode: the date by which it must be
-    /// re-settled (7 working days later).
-    pub resettle_due: Option<Date>,
-    /// When the insurance settlement failed during an episode: it must be re-settled within 7
-    /// working days of the day that episode ended (the fault was cleared).
-    #[autosurgeon(missing = "Default::default")]
-    pub resettle_after: Option<EpisodeId>,
-    /// When the failed insurance settlement was finally made (the re-settlement record names
-    /// this charge).
-    pub resettled: Option<Stamp>,
-    /// What made the charge.
-    #[autosurgeon(missing = "Default::default")]
-    pub source: ChargeSource,
-    /// The prescription whose drugs it charges (`source` prescription).
-    #[autosurgeon(missing = "Default::default")]
-    pub prescription: Option<RecordId>,
-    /// The invoice that covers it now; cleared when that invoice is voided with a reason,
-    /// so that the charge can go on a new invoice.
-    #[autosurgeon(missing = "Default::default")]
-    pub invoice: Option<RecordId>,
-    /// The refund record, once the money was given back.
-    #[autosurgeon(missing = "Default::default")]
-    pub refund: Option<RecordId>,
-    pub status_log: StatusLog,
-}
-
 impl Charge {
     /// Paid as self-pay because the insurance link failed, and not re-settled yet.
     pub fn awaits_resettlement(&self) -> bool {
@@ -183,26 +119,6 @@ impl Charge {
             && self.refund.is_none()
             && (self.resettle_due.is_some() || self.resettle_after.is_some())
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
-pub struct Invoice {
-    pub header: Header,
-    /// The printed number, from a cashier's leased range.
-    pub number: u64,
-    pub series: String,
-    pub range_id: String,
-    /// The invoice code of the paper or e-invoice stock the number belongs to, as the cashier
-    /// confirmed it at the start of the shift.
-    #[autosurgeon(missing = "Default::default")]
-    pub code: Option<String>,
-    pub charges: Vec<RecordId>,
-    pub total: Fen,
-    /// Set on the invoice of a re-settlement: the re-settlement it is for.
-    #[autosurgeon(missing = "Default::default")]
-    pub resettlement: Option<RecordId>,
-    pub void_reason: Option<String>,
-    pub status_log: StatusLog,
 }
 
 /// Money given back for a charge (退费): its own record, the payment it undoes untouched.
@@ -245,7 +161,5 @@ macro_rules! money_record {
         }
     };
 }
-money_record!(Charge);
-money_record!(Invoice);
 money_record!(Refund);
 money_record!(Resettlement);
