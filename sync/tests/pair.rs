@@ -121,6 +121,8 @@ fn patient_record(id: RecordId, node: &Mem, name: &str, episode: Option<EpisodeI
         national_id: None,
         insurance: InsuranceType::SelfPay,
         merged_into: None,
+        his_id: None,
+        guardian: None,
     }
 }
 

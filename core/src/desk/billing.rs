@@ -187,6 +187,7 @@ impl Tx<'_> {
             prescription,
             invoice: None,
             refund: None,
+            his_id: None,
         };
         self.create(&charge, who, "charge.create")?;
         Ok(charge)

@@ -37,6 +37,7 @@ impl Tx<'_> {
             resettlement,
             void_reason: None,
             status_log: StatusLog::starting(InvoiceStatus::Issued, self.stamp(who)),
+            his_id: None,
         };
         self.create(&invoice, who, "invoice.issue")?;
         Ok(Saved {

@@ -95,6 +95,8 @@ impl Store {
                 national_id: new.national_id.map(|s| s.to_ascii_uppercase()),
                 insurance: new.insurance,
                 merged_into: None,
+                his_id: None,
+                guardian: None,
             };
             tx.create(&patient, &who, "patient.create")?;
             Ok(Saved::new(patient))

@@ -147,6 +147,7 @@ impl Store {
                 items,
                 charge: Some(charge_header.id),
                 status_log: StatusLog::starting(PrescriptionStatus::Issued, tx.stamp(&who)),
+                his_id: None,
             };
             tx.create(&rx, &who, "prescription.create")?;
             tx.create_linked_charge(

@@ -159,6 +159,7 @@ impl Store {
                 registration_no,
                 fee_charge: Some(charge_header.id),
                 status_log: log,
+                his_id: None,
             };
             tx.create(&visit, &who, "visit.register")?;
             tx.create_linked_charge(

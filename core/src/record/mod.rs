@@ -225,8 +225,26 @@ pub struct Patient {
     pub insurance: InsuranceType,
     /// Set when a reviewer merged this record into another (the survivor).
     pub merged_into: Option<RecordId>,
+    /// The patient's id in the HIS patient master: set on patients pulled from the HIS.
+    /// Documents written before this field existed read as `None`.
+    #[autosurgeon(missing = "Default::default")]
+    pub his_id: Option<String>,
+    /// The parent or guardian (a children's hospital registers the child with one).
+    /// Documents written before this field existed read as `None`.
+    #[autosurgeon(missing = "Default::default")]
+    pub guardian: Option<Guardian>,
 }
 record!(Patient, Patient);
+
+/// A child's parent or guardian.
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
+pub struct Guardian {
+    pub name: String,
+    /// How the guardian is related to the child (父亲, 母亲, 祖父母, ...).
+    pub relationship: Option<String>,
+    pub phone: Option<String>,
+    pub national_id: Option<String>,
+}
 
 /// The demographic fields of a patient that desks may edit, by their document keys.
 pub const PATIENT_FIELDS: [&str; 6] = [
@@ -252,6 +270,11 @@ pub struct Visit {
     #[autosurgeon(missing = "Default::default")]
     pub fee_charge: Option<RecordId>,
     pub status_log: StatusLog,
+    /// The record's key in the HIS, for records pulled from it (read-only in Lifeline unless
+    /// an emergency episode is open). Documents written before this field existed read as
+    /// `None`.
+    #[autosurgeon(missing = "Default::default")]
+    pub his_id: Option<String>,
 }
 record!(Visit, Visit);
 
@@ -276,6 +299,11 @@ pub struct Prescription {
     #[autosurgeon(missing = "Default::default")]
     pub charge: Option<RecordId>,
     pub status_log: StatusLog,
+    /// The record's key in the HIS, for records pulled from it (read-only in Lifeline unless
+    /// an emergency episode is open). Documents written before this field existed read as
+    /// `None`.
+    #[autosurgeon(missing = "Default::default")]
+    pub his_id: Option<String>,
 }
 record!(Prescription, Prescription);
 
@@ -360,6 +388,11 @@ pub struct Charge {
     #[autosurgeon(missing = "Default::default")]
     pub refund: Option<RecordId>,
     pub status_log: StatusLog,
+    /// The record's key in the HIS, for records pulled from it (read-only in Lifeline unless
+    /// an emergency episode is open). Documents written before this field existed read as
+    /// `None`.
+    #[autosurgeon(missing = "Default::default")]
+    pub his_id: Option<String>,
 }
 record!(Charge, Charge);
 
@@ -381,6 +414,11 @@ pub struct Invoice {
     pub resettlement: Option<RecordId>,
     pub void_reason: Option<String>,
     pub status_log: StatusLog,
+    /// The record's key in the HIS, for records pulled from it (read-only in Lifeline unless
+    /// an emergency episode is open). Documents written before this field existed read as
+    /// `None`.
+    #[autosurgeon(missing = "Default::default")]
+    pub his_id: Option<String>,
 }
 record!(Invoice, Invoice);
 
@@ -545,4 +583,56 @@ pub struct LeasedRange {
     pub end: u64,
     pub leased_by: NodeName,
     pub leased_ms: UnixMs,
+}
+
+#[cfg(test)]
+mod tests {
+    use automerge::transaction::Transactable;
+    use automerge::{AutoCommit, ROOT};
+
+    use super::*;
+
+    fn patient() -> Patient {
+        Patient {
+            header: Header {
+                id: RecordId::generate(),
+                kind: RecordKind::Patient,
+                origin: NodeName::new("W01").expect("name"),
+                operator: OperatorName::new("reg").expect("name"),
+                created_ms: 1,
+                episode: None,
+                paper: None,
+            },
+            patient_no: "W01-000001".into(),
+            name: "王小明".into(),
+            sex: Sex::Male,
+            birth_date: Date::new(2020, 1, 2).expect("date"),
+            phone: "13800138000".into(),
+            national_id: None,
+            insurance: InsuranceType::SelfPay,
+            merged_into: None,
+            his_id: Some("P000000001".into()),
+            guardian: Some(Guardian {
+                name: "王建华".into(),
+                relationship: Some("父亲".into()),
+                phone: Some("13900139000".into()),
+                national_id: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn documents_written_before_the_his_and_guardian_fields_read_them_as_none() {
+        let mut doc = AutoCommit::new();
+        let p = patient();
+        autosurgeon::reconcile(&mut doc, &p).expect("reconcile");
+        let back: Patient = autosurgeon::hydrate(&doc).expect("hydrate");
+        assert_eq!(back, p, "the new fields round-trip");
+        doc.delete(ROOT, "his_id").expect("delete");
+        doc.delete(ROOT, "guardian").expect("delete");
+        let old: Patient = autosurgeon::hydrate(&doc).expect("an old document still reads");
+        assert_eq!(old.his_id, None);
+        assert_eq!(old.guardian, None);
+        assert_eq!(old.name, p.name);
+    }
 }

@@ -143,6 +143,8 @@ fn patient(id: RecordId, origin: &str, name: &str, episode: Option<EpisodeId>) -
         national_id: None,
         insurance: InsuranceType::Resident,
         merged_into: None,
+        his_id: None,
+        guardian: None,
     }
 }
 
