@@ -69,6 +69,7 @@ impl Window {
                     phone: format!("138{:08}", n % 100_000_000),
                     national_id: None,
                     insurance: InsuranceType::Resident,
+                    guardian: None,
                 },
             )
             .context("create_patient failed")?
@@ -141,6 +142,7 @@ pub fn pair(dir: &Path) -> anyhow::Result<(Store, Window)> {
                 phone: "13800138000".to_owned(),
                 national_id: None,
                 insurance: InsuranceType::Resident,
+                guardian: None,
             },
         )
         .context("cannot create the patient")?

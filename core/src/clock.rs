@@ -126,6 +126,34 @@ impl Date {
     }
 }
 
+/// A patient's age as staff read it wherever a patient is shown: years and months under 3
+/// years (a children's hospital doses by it), whole years from 3.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Age {
+    pub years: u32,
+    pub months: u32,
+    /// `2岁6个月`, `8个月`, `5岁`.
+    pub text: String,
+}
+
+impl Age {
+    /// The age on `on` of someone born on `birth`; `None` if `on` comes first.
+    pub fn of(birth: Date, on: Date) -> Option<Age> {
+        let (years, months) = birth.age_on(on)?;
+        let text = match (years, months) {
+            (y, _) if y >= 3 => format!("{y}岁"),
+            (0, m) => format!("{m}个月"),
+            (y, 0) => format!("{y}岁"),
+            (y, m) => format!("{y}岁{m}个月"),
+        };
+        Some(Age {
+            years,
+            months,
+            text,
+        })
+    }
+}
+
 /// A local date and time as people write it on paper: `YYYY-MM-DD HH:MM` (or with a `T`), in
 /// the hospital's time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -320,6 +348,15 @@ mod tests {
         assert_eq!(on("2024-06-20"), Some((0, 1)));
         assert_eq!(on("2026-11-25"), Some((2, 6)));
         assert_eq!(on("2024-05-19"), None);
+        let text = |on: &str| Age::of(born, on.parse().expect("valid")).map(|a| a.text);
+        assert_eq!(text("2024-06-20").as_deref(), Some("1个月"));
+        assert_eq!(text("2026-11-25").as_deref(), Some("2岁6个月"));
+        assert_eq!(text("2026-05-20").as_deref(), Some("2岁"));
+        assert_eq!(
+            text("2027-11-25").as_deref(),
+            Some("3岁"),
+            "whole years from 3"
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub mod store;
 mod test_support;
 
 pub use automerge;
-pub use clock::{Clock, Date, ManualClock, SystemClock, UnixMs};
+pub use clock::{Age, Clock, Date, ManualClock, SystemClock, UnixMs};
 pub use id::{EpisodeId, NodeName, OperatorName, RecordId};
 pub use money::Fen;
 pub use record::{Record, RecordKind};

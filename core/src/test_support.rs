@@ -38,6 +38,7 @@ pub(crate) fn new_patient(name: &str) -> NewPatient {
         phone: "13900000000".into(),
         national_id: None,
         insurance: InsuranceType::SelfPay,
+        guardian: None,
     }
 }
 

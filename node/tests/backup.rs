@@ -251,6 +251,7 @@ fn verify_fails_with_a_message_on_a_damaged_backup() {
                     phone: "13800138000".into(),
                     national_id: None,
                     insurance: InsuranceType::Resident,
+                    guardian: None,
                 },
             )
             .expect("create");

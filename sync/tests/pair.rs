@@ -98,6 +98,7 @@ fn new_patient(name: &str) -> NewPatient {
         phone: "13700000000".into(),
         national_id: None,
         insurance: InsuranceType::SelfPay,
+        guardian: None,
     }
 }
 

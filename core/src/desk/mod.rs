@@ -34,7 +34,7 @@ pub use escalation::{
 };
 pub use leasing::{LeaseLine, LeaseOrder, STANDBY_LESSOR_BASE, lessor_base};
 pub use paper::{PAPER_MAX_AGE_DAYS, PaperTime};
-pub use patients::{NewPatient, PatientEdit};
+pub use patients::{ADULT_AGE_YEARS, NewPatient, PatientEdit};
 pub use pharmacy::{NewPrescription, NewPrescriptionItem, PharmacyEntry};
 pub use refunds::{NewRefund, Resettled};
 pub use report::{CashierLine, CashierSummary, ChannelAmount, ReportMode};
@@ -80,6 +80,9 @@ impl<T> Saved<T> {
 pub enum Warning {
     /// Few numbers are left in a series on this node: lease another range.
     LowWater { series: Series, remaining: u64 },
+    /// A child registered with neither an identity number nor a guardian: only the name
+    /// would find them again. Record the guardian (name, phone).
+    NoGuardian,
 }
 
 impl Warning {

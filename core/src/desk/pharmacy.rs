@@ -15,7 +15,7 @@ use super::billing::default_payment;
 use super::paper::PaperTime;
 use super::{Saved, permit};
 use crate::WriteError;
-use crate::clock::UnixMs;
+use crate::clock::{Age, UnixMs};
 use crate::id::RecordId;
 use crate::record::{
     CatalogKind, Charge, ChargeLine, ChargeSource, Dispense, DrugCatalog, Header, Patient,
@@ -53,6 +53,8 @@ pub struct PharmacyEntry {
     pub prescription: RecordId,
     pub patient: RecordId,
     pub patient_name: String,
+    /// The patient's age today (`2岁6个月`).
+    pub patient_age: Option<Age>,
     pub status: PrescriptionStatus,
     /// Written during an emergency episode ("YJ"): shown in red.
     pub emergency: bool,
@@ -322,14 +324,13 @@ impl Store {
             }
             let emergency = rx.header.episode.is_some();
             let acked = self.central_acked(id)?;
-            let patient_name = self
-                .get::<Patient>(rx.patient)?
-                .map(|p| p.name)
-                .unwrap_or_default();
+            let (patient_name, patient_age) = self.name_and_age(rx.patient);
+            let patient_name = patient_name.unwrap_or_default();
             out.push(PharmacyEntry {
                 prescription: id,
                 patient: rx.patient,
                 patient_name,
+                patient_age,
                 status,
                 emergency,
                 on_hold: emergency && !acked,

@@ -15,7 +15,7 @@ use super::billing::default_payment;
 use super::paper::PaperTime;
 use super::{Saved, Warning, permit};
 use crate::WriteError;
-use crate::clock::{Date, UnixMs};
+use crate::clock::{Age, Date, UnixMs};
 use crate::id::RecordId;
 use crate::numbers::{Series, emergency_registration_no};
 use crate::record::{
@@ -55,6 +55,8 @@ pub struct QueueEntry {
     pub registration_no: String,
     pub patient: RecordId,
     pub patient_name: String,
+    /// The patient's age today (`2岁6个月`).
+    pub patient_age: Option<Age>,
     pub department: String,
     pub status: VisitStatus,
     /// Registered during an emergency episode ("YJ").
@@ -233,15 +235,14 @@ impl Store {
             ) {
                 continue;
             }
-            let patient_name = self
-                .get::<Patient>(visit.patient)?
-                .map(|p| p.name)
-                .unwrap_or_default();
+            let (patient_name, patient_age) = self.name_and_age(visit.patient);
+            let patient_name = patient_name.unwrap_or_default();
             out.push(QueueEntry {
                 visit: id,
                 registration_no: visit.registration_no,
                 patient: visit.patient,
                 patient_name,
+                patient_age,
                 department: visit.department,
                 status,
                 emergency: visit.header.episode.is_some(),

@@ -247,13 +247,14 @@ pub struct Guardian {
 }
 
 /// The demographic fields of a patient that desks may edit, by their document keys.
-pub const PATIENT_FIELDS: [&str; 6] = [
+pub const PATIENT_FIELDS: [&str; 7] = [
     "name",
     "sex",
     "birth_date",
     "phone",
     "national_id",
     "insurance",
+    "guardian",
 ];
 
 /// A registration and its triage state.

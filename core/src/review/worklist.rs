@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use super::MS_PER_DAY;
 use super::conflict::{Conflict, ConflictKind, ConflictStatus};
-use crate::clock::{Date, UnixMs};
+use crate::clock::{Age, Date, UnixMs};
 use crate::desk::RESETTLE_WORKING_DAYS;
 use crate::id::{EpisodeId, RecordId};
 use crate::record::{Charge, Patient, Prescription, RecordKind, Visit};
@@ -94,6 +94,8 @@ pub struct WorkItem {
     pub record_kind: RecordKind,
     pub patient: Option<RecordId>,
     pub patient_name: Option<String>,
+    /// The patient's age today (`2岁6个月`).
+    pub patient_age: Option<Age>,
     /// The emergency episode the record was created in.
     pub episode: Option<EpisodeId>,
     pub created_ms: UnixMs,
@@ -223,6 +225,11 @@ impl Store {
         self.get::<Patient>(id).ok().flatten().map(|p| p.name)
     }
 
+    fn patient_age(&self, id: RecordId) -> Option<Age> {
+        let p = self.get::<Patient>(id).ok().flatten()?;
+        self.age_today(p.birth_date)
+    }
+
     fn prescription_item(&self, id: RecordId) -> Result<Option<WorkItem>, ReadError> {
         let Some(rx) = self.get::<Prescription>(id).ok().flatten() else {
             return Ok(None);
@@ -253,6 +260,7 @@ impl Store {
             record_kind: RecordKind::Prescription,
             patient: Some(rx.patient),
             patient_name: self.patient_name(rx.patient),
+            patient_age: self.patient_age(rx.patient),
             what: format!(
                 "emergency prescription ({status}), {} item(s), written by {} on {}",
                 rx.items.len(),
@@ -282,6 +290,7 @@ impl Store {
             record_kind: RecordKind::Visit,
             patient: Some(visit.patient),
             patient_name: self.patient_name(visit.patient),
+            patient_age: self.patient_age(visit.patient),
             what: format!(
                 "paused emergency registration {} ({})",
                 visit.registration_no, visit.department
@@ -347,6 +356,7 @@ impl Store {
             record_kind: RecordKind::Charge,
             patient: Some(charge.patient),
             patient_name: self.patient_name(charge.patient),
+            patient_age: self.patient_age(charge.patient),
             what: format!(
                 "{} yuan paid as self-pay when the insurance settlement failed; {by}",
                 charge.amount
@@ -394,6 +404,7 @@ impl Store {
             record,
             record_kind: c.record_kind,
             patient_name: patient.and_then(|p| self.patient_name(p)),
+            patient_age: patient.and_then(|p| self.patient_age(p)),
             patient,
             episode: header.as_ref().and_then(|h| h.episode.clone()),
             created_ms: header.map_or(0, |h| h.created_ms),

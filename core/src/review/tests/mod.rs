@@ -92,6 +92,7 @@ fn new_patient(name: &str, phone: &str, nid: Option<&str>) -> NewPatient {
         phone: phone.into(),
         national_id: nid.map(Into::into),
         insurance: InsuranceType::Resident,
+        guardian: None,
     }
 }
 
