@@ -17,7 +17,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::leasing::check_code;
-use super::{Saved, permit};
+use super::{Saved, permit, set_field};
 use crate::WriteError;
 use crate::numbers::{NumberError, RangeState, Series, ShiftConfirmation};
 use crate::record::RecordKind;
@@ -120,6 +120,7 @@ impl Store {
                 }
             };
             let unused = state.next == state.range.start;
+            let before_code = state.range.code.clone();
             match &state.range.code {
                 Some(code) if *code != start.code && !unused => {
                     return Err(RuleError::from(NumberError::CodeMismatch {
@@ -141,7 +142,19 @@ impl Store {
                 })
                 .into());
             }
+            let claimed = state.range.operator.is_none();
+            let recoded = state.range.code.as_deref() != before_code.as_deref();
             state.range.operator = Some(who.name.clone());
+            // The lease record says whose range it is now, for every node's report.
+            if let Some(lease) = state.lease_record.filter(|_| claimed || recoded)
+                && tx.doc(lease)?.is_some()
+            {
+                let (operator, code) = (who.name.clone(), start.code.clone());
+                tx.edit(lease, &who, "range.assign", |t| {
+                    set_field(t, "operator", Some(&operator))?;
+                    set_field(t, "code", Some(code.as_str()))
+                })?;
+            }
             let skipped: Vec<u64> = (state.next..first).collect();
             for &number in &skipped {
                 tx.spoil_number(

@@ -213,6 +213,27 @@ fn a_cashier_confirms_the_code_and_first_number_of_the_stock_at_the_start_of_the
     assert!(report.is_clean(), "{report:?}");
 }
 
+/// The range a cashier takes from the node's free ones at the start of the shift is theirs
+/// in every node's report too: the lease record names the cashier and the stock's code.
+#[test]
+fn a_free_range_taken_at_the_shift_start_is_the_cashier_s_everywhere() {
+    let (_d, w01, _) = window();
+    let (_c, central, _) = temp_store("central", NodeRole::Central);
+    central
+        .lease_range_for(&admin(), order("W01", 10, None, None))
+        .expect("lease");
+    copy_all(&central, &w01);
+    w01.accept_granted_leases(&admin()).expect("accept");
+    let li = op("li", DeskRole::Cashier);
+    w01.start_shift(&li, shift("144031900333", 1))
+        .expect("shift");
+    copy_all(&w01, &central);
+    let report = central.hospital_range_report().expect("report");
+    let line = &report.ranges[0];
+    assert_eq!(line.operator.as_ref().map(|o| o.as_str()), Some("li"));
+    assert_eq!(line.code.as_deref(), Some("144031900333"));
+}
+
 /// `lifeline ranges lease` records the lease: it travels to the holder as a record, the
 /// holder takes it into its ledger and numbers from it, and the next automatic lease comes
 /// after it; central's range report then covers every range of every node, from the
