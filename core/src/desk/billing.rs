@@ -150,41 +150,46 @@ pub(crate) fn default_payment(insurance: InsuranceType) -> PaymentMethod {
     }
 }
 
+/// A charge a record brings with it: its header (with the episode and paper time of the
+/// record it belongs to), what made it, and its lines already priced.
+pub(crate) struct LinkedCharge {
+    pub(crate) header: Header,
+    pub(crate) source: ChargeSource,
+    pub(crate) prescription: Option<RecordId>,
+    pub(crate) lines: Vec<ChargeLine>,
+    pub(crate) payment: PaymentMethod,
+}
+
 impl Tx<'_> {
-    /// Creates the pending charge that a registration or a prescription brings with it, from
-    /// lines already priced, under `header` (made by the caller, with the episode and the
-    /// paper time of the record it belongs to).
+    /// Creates the pending charge of a visit that a registration, a prescription or the
+    /// cashier brings.
     pub(crate) fn create_linked_charge(
         &mut self,
         who: &Operator,
-        header: Header,
         visit: &Visit,
-        source: ChargeSource,
-        prescription: Option<RecordId>,
-        lines: Vec<ChargeLine>,
-        payment: PaymentMethod,
+        new: LinkedCharge,
     ) -> Result<Charge, WriteError> {
         let mut amount = Fen::ZERO;
-        for line in &lines {
+        for line in &new.lines {
             amount = amount
                 .checked_add(line.amount)
                 .ok_or_else(|| RuleError::invalid("lines", "amount too large"))?;
         }
         let charge = Charge {
             status_log: StatusLog::starting(ChargeStatus::Pending, self.stamp(who)),
-            header,
+            header: new.header,
             visit: visit.header.id,
             patient: visit.patient,
-            lines,
+            lines: new.lines,
             amount,
-            requested_payment: payment,
+            requested_payment: new.payment,
             payment: None,
             payments: Vec::new(),
             resettle_due: None,
             resettle_after: None,
             resettled: None,
-            source,
-            prescription,
+            source: new.source,
+            prescription: new.prescription,
             invoice: None,
             refund: None,
             his_id: None,
@@ -274,12 +279,14 @@ impl Store {
             let header = tx.header_for(RecordKind::Charge, &who, new.occurred_at)?;
             let charge = tx.create_linked_charge(
                 &who,
-                header,
                 &visit,
-                ChargeSource::Desk,
-                None,
-                lines,
-                new.payment,
+                LinkedCharge {
+                    header,
+                    source: ChargeSource::Desk,
+                    prescription: None,
+                    lines,
+                    payment: new.payment,
+                },
             )?;
             Ok(Saved::new(charge))
         })

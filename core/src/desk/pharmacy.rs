@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::billing::default_payment;
+use super::billing::{LinkedCharge, default_payment};
 use super::paper::PaperTime;
 use super::{Saved, permit};
 use crate::WriteError;
@@ -154,12 +154,14 @@ impl Store {
             tx.create(&rx, &who, "prescription.create")?;
             tx.create_linked_charge(
                 &who,
-                charge_header,
                 &visit,
-                ChargeSource::Prescription,
-                Some(rx.header.id),
-                lines,
-                payment,
+                LinkedCharge {
+                    header: charge_header,
+                    source: ChargeSource::Prescription,
+                    prescription: Some(rx.header.id),
+                    lines,
+                    payment,
+                },
             )?;
             Ok(Saved::new(rx))
         })

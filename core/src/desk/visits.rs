@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::billing::default_payment;
+use super::billing::{LinkedCharge, default_payment};
 use super::paper::PaperTime;
 use super::{Saved, Warning, permit};
 use crate::WriteError;
@@ -166,12 +166,14 @@ impl Store {
             tx.create(&visit, &who, "visit.register")?;
             tx.create_linked_charge(
                 &who,
-                charge_header,
                 &visit,
-                ChargeSource::Registration,
-                None,
-                vec![fee_line],
-                payment,
+                LinkedCharge {
+                    header: charge_header,
+                    source: ChargeSource::Registration,
+                    prescription: None,
+                    lines: vec![fee_line],
+                    payment,
+                },
             )?;
             Ok(Saved {
                 value: visit,
