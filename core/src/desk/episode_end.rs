@@ -16,12 +16,11 @@
 //! information department stops it for the hospital. Its duration, and so its grade, is the
 //! outage's: from opening to closing.
 
-use super::{Saved, set_field};
+use super::{Saved, information_department, set_field};
 use crate::WriteError;
 use crate::id::{EpisodeId, RecordId};
 use crate::record::{Episode, EpisodeNode};
-use crate::roles::{DeskRole, Operator};
-use crate::rules::RuleError;
+use crate::roles::Operator;
 use crate::store::{Store, Tx, audit_event};
 
 /// Whether leaving an episode ends it for this node only or for the hospital.
@@ -184,12 +183,8 @@ impl Store {
         who: &Operator,
         scope: LeaveScope,
     ) -> Result<Saved<Option<EpisodeId>>, WriteError> {
-        if scope == LeaveScope::HospitalWide && who.desk != DeskRole::Admin {
-            return Err(RuleError::invalid(
-                "operator",
-                "only the information department stops an episode",
-            )
-            .into());
+        if scope == LeaveScope::HospitalWide {
+            information_department(who, "stops an episode")?;
         }
         let reconciled = self.unreconciled()?.is_empty();
         let who = who.clone();

@@ -15,12 +15,12 @@ use std::collections::BTreeMap;
 use automerge::ROOT;
 use serde::Serialize;
 
-use super::{Saved, set_field};
+use super::{Saved, information_department, set_field};
 use crate::WriteError;
 use crate::clock::{Date, UnixMs};
 use crate::id::{DRILL_PREFIX, EpisodeId, RecordId};
 use crate::record::{CatalogKind, Episode, EpisodeNode, RecordKind, catalog_id};
-use crate::roles::{DeskRole, Operator};
+use crate::roles::Operator;
 use crate::rules::{RuleError, check_text};
 use crate::store::{EpisodeInfo, ReadError, Store, Tx, audit_event};
 
@@ -181,12 +181,8 @@ impl Store {
         how: Opening,
     ) -> Result<Saved<EpisodeId>, WriteError> {
         check_text("reason", reason, true)?;
-        if how != Opening::Automatic && who.desk != DeskRole::Admin {
-            return Err(RuleError::invalid(
-                "operator",
-                "only the information department declares an episode or a drill",
-            )
-            .into());
+        if how != Opening::Automatic {
+            information_department(who, "declares an episode or a drill")?;
         }
         let (who, reason) = (who.clone(), reason.to_owned());
         let drill = how == Opening::Drill;

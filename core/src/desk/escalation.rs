@@ -14,12 +14,12 @@
 
 use serde::Serialize;
 
-use super::{Saved, episodes::grade, set_field};
+use super::{Saved, episodes::grade, information_department, set_field};
 use crate::WriteError;
 use crate::clock::UnixMs;
 use crate::id::EpisodeId;
 use crate::record::Estimate;
-use crate::roles::{DeskRole, Operator};
+use crate::roles::Operator;
 use crate::rules::{RuleError, check_text};
 use crate::store::Store;
 
@@ -154,13 +154,7 @@ impl Store {
         hours: u32,
         cause: Option<&str>,
     ) -> Result<Saved<EpisodeId>, WriteError> {
-        if who.desk != DeskRole::Admin {
-            return Err(RuleError::invalid(
-                "operator",
-                "only the information department estimates the recovery time",
-            )
-            .into());
-        }
+        information_department(who, "estimates the recovery time")?;
         if hours == 0 || hours > MAX_ESTIMATE_HOURS {
             return Err(
                 RuleError::invalid("hours", format!("must be 1 to {MAX_ESTIMATE_HOURS}")).into(),

@@ -6,12 +6,12 @@
 
 use std::collections::BTreeMap;
 
-use super::Saved;
+use super::{Saved, information_department};
 use crate::WriteError;
 use crate::id::{NodeName, OperatorName, RecordId};
 use crate::numbers::{MAX_LEASE, NumberError, NumberRange, RangeState, Series};
 use crate::record::{Lease, LeasedRange, RecordKind};
-use crate::roles::{DeskRole, NodeRole, Operator};
+use crate::roles::{NodeRole, Operator};
 use crate::rules::RuleError;
 use crate::store::audit_event;
 use crate::store::{ReadError, Store};
@@ -77,13 +77,7 @@ impl Store {
         if self.role() == NodeRole::Window {
             return Err(RuleError::from(NumberError::NotLessor).into());
         }
-        if who.desk != DeskRole::Admin {
-            return Err(RuleError::invalid(
-                "operator",
-                "only the information department leases number ranges",
-            )
-            .into());
-        }
+        information_department(who, "leases number ranges")?;
         check_lease_size(order.size)?;
         if let Some(code) = &order.code {
             check_code(code)?;
@@ -97,18 +91,11 @@ impl Store {
         }
         let who = who.clone();
         self.write(move |tx| {
-            let LeaseOrder {
-                series,
-                holder,
-                size,
-                operator,
-                code,
-                start,
-            } = order;
+            let (series, size) = (order.series, order.size);
             let cursor = tx
                 .lessor_cursor(series)?
                 .unwrap_or(lessor_base(tx.opts().role));
-            let start = start.unwrap_or(cursor);
+            let start = order.start.unwrap_or(cursor);
             let too_big = || {
                 RuleError::from(NumberError::BadLeaseSize {
                     size,
@@ -118,14 +105,14 @@ impl Store {
             let end = start.checked_add(size - 1).ok_or_else(too_big)?;
             let range = NumberRange::new(
                 series,
-                holder.clone(),
+                order.holder.clone(),
                 start,
                 end,
                 tx.node().clone(),
                 tx.now_ms(),
             )
             .map_err(RuleError::from)?
-            .preset(operator.clone(), code.clone());
+            .preset(order.operator.clone(), order.code.clone());
             for id in tx.ids_of_kind(RecordKind::Lease)? {
                 let other: Lease = tx.read(id)?;
                 if let Some(r) = &other.range
@@ -144,7 +131,7 @@ impl Store {
             let lease = Lease {
                 header: tx.new_header(RecordKind::Lease, &who)?,
                 series: series.name().to_owned(),
-                holder,
+                holder: order.holder,
                 size,
                 range: Some(LeasedRange {
                     start,
@@ -152,8 +139,8 @@ impl Store {
                     leased_by: tx.node().clone(),
                     leased_ms: tx.now_ms(),
                 }),
-                operator,
-                code,
+                operator: order.operator,
+                code: order.code,
                 spoiled: BTreeMap::new(),
             };
             tx.create(&lease, &who, "range.lease")?;

@@ -117,6 +117,16 @@ pub(crate) fn admin_only(
         .ok_or_else(|| not_permitted(who, kind, action))
 }
 
+/// Refuses `who` unless it works at the admin desk: `only the information department {what}`.
+pub(crate) fn information_department(who: &Operator, what: &str) -> Result<(), RuleError> {
+    (who.desk == DeskRole::Admin).then_some(()).ok_or_else(|| {
+        RuleError::invalid(
+            "operator",
+            format!("only the information department {what}"),
+        )
+    })
+}
+
 fn not_permitted(who: &Operator, kind: RecordKind, action: &'static str) -> RuleError {
     RuleError::NotPermitted {
         desk: who.desk,

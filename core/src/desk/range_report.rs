@@ -24,8 +24,11 @@ enum Use {
     Voided,
 }
 
-/// Per range: the numbers issued and voided and on which records, and the overlaps.
-fn overlapping(ranges: &[(Series, Option<String>, u64, u64, String)]) -> Vec<(String, String)> {
+/// A range's series, code, first and last number, and id.
+type Span = (Series, Option<String>, u64, u64, String);
+
+/// The pairs of ranges of one series that overlap.
+fn overlapping(ranges: &[Span]) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for (i, a) in ranges.iter().enumerate() {
         for b in &ranges[i + 1..] {
@@ -66,27 +69,39 @@ impl Store {
     /// overlapping ranges.
     pub fn range_report(&self) -> Result<RangeReport, ReadError> {
         let ranges = self.ranges()?;
-        let mut lines: Vec<RangeLine> = ranges
+        let lines: Vec<RangeLine> = ranges
             .iter()
             .zip(self.ledger_entries(&ranges)?)
             .map(|(state, ledger)| range_line(state, ledger.iter().map(|(n, u)| (*n, u))))
             .collect();
-        let spans: Vec<_> = ranges
+        let spans: Vec<Span> = ranges
             .iter()
             .map(|r| {
                 let r = &r.range;
                 (r.series, r.code.clone(), r.start, r.end, r.id.clone())
             })
             .collect();
-        let duplicates = duplicates_of(self.numbered_records()?.0);
+        Ok(self.report(ReportScope::Node, lines, &spans, self.numbered_records()?.0))
+    }
+
+    /// The report from its lines, with the duplicates marked on them and the overlaps.
+    fn report(
+        &self,
+        scope: ReportScope,
+        mut lines: Vec<RangeLine>,
+        spans: &[Span],
+        by_number: BTreeMap<(Series, u64), Vec<RecordId>>,
+    ) -> RangeReport {
+        lines.sort_by_key(|l| (l.series, l.start));
+        let duplicates = duplicates_of(by_number);
         mark_duplicates(&mut lines, &duplicates);
-        Ok(RangeReport {
+        RangeReport {
             node: self.node().clone(),
-            scope: ReportScope::Node,
+            scope,
             ranges: lines,
             duplicates,
-            overlapping_ranges: overlapping(&spans),
-        })
+            overlapping_ranges: overlapping(spans),
+        }
     }
 
     /// Every range leased to any node, from the lease records, with the numbers the records
@@ -138,16 +153,7 @@ impl Store {
             });
             spans.push((series, lease.code.clone(), start, end, range_id));
         }
-        lines.sort_by_key(|l| (l.series, l.start));
-        let duplicates = duplicates_of(by_number);
-        mark_duplicates(&mut lines, &duplicates);
-        Ok(RangeReport {
-            node: self.node().clone(),
-            scope: ReportScope::Hospital,
-            ranges: lines,
-            duplicates,
-            overlapping_ranges: overlapping(&spans),
-        })
+        Ok(self.report(ReportScope::Hospital, lines, &spans, by_number))
     }
 
     /// The numbers the records this node holds carry: per (series, number) the records, and

@@ -59,6 +59,19 @@ impl Channels {
         }
     }
 
+    /// Adds every amount of `other`, times `sign`.
+    fn merge(&mut self, other: &Channels, sign: i64) {
+        for (c, a) in &other.0 {
+            self.add(
+                &[PaymentPart {
+                    channel: *c,
+                    amount: *a,
+                }],
+                sign,
+            );
+        }
+    }
+
     fn list(&self) -> Vec<ChannelAmount> {
         self.0
             .iter()
@@ -255,42 +268,10 @@ impl Store {
         let mut lines = Vec::with_capacity(days.len());
         for (_, d) in days {
             let mut net = d.collected.clone();
-            for (c, a) in &d.refunded.0 {
-                net.add(
-                    &[PaymentPart {
-                        channel: *c,
-                        amount: *a,
-                    }],
-                    -1,
-                );
-            }
-            for (c, a) in &d.resettled.0 {
-                net.add(
-                    &[PaymentPart {
-                        channel: *c,
-                        amount: *a,
-                    }],
-                    1,
-                );
-            }
-            for (c, a) in &d.returned.0 {
-                net.add(
-                    &[PaymentPart {
-                        channel: *c,
-                        amount: *a,
-                    }],
-                    -1,
-                );
-            }
-            for (c, a) in &net.0 {
-                all.add(
-                    &[PaymentPart {
-                        channel: *c,
-                        amount: *a,
-                    }],
-                    1,
-                );
-            }
+            net.merge(&d.refunded, -1);
+            net.merge(&d.resettled, 1);
+            net.merge(&d.returned, -1);
+            all.merge(&net, 1);
             lines.push(CashierLine {
                 collected: d.collected.list(),
                 refunded: d.refunded.list(),

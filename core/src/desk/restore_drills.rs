@@ -6,11 +6,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Saved;
+use super::{Saved, information_department};
 use crate::WriteError;
 use crate::clock::UnixMs;
 use crate::id::OperatorName;
-use crate::roles::{DeskRole, Operator};
+use crate::roles::Operator;
 use crate::rules::{RuleError, check_text};
 use crate::store::{ReadError, Store, audit_event};
 
@@ -60,13 +60,7 @@ impl Store {
         who: &Operator,
         drill: RestoreDrill,
     ) -> Result<Saved<RestoreDrill>, WriteError> {
-        if who.desk != DeskRole::Admin {
-            return Err(RuleError::invalid(
-                "operator",
-                "only the information department records restore drills",
-            )
-            .into());
-        }
+        information_department(who, "records restore drills")?;
         check_text("file", &drill.file, true)?;
         let who = who.clone();
         self.write(move |tx| {
