@@ -37,7 +37,7 @@ pub use paper::{PAPER_MAX_AGE_DAYS, PaperTime};
 pub use patients::{ADULT_AGE_YEARS, NewPatient, PatientEdit};
 pub use pharmacy::{NewPrescription, NewPrescriptionItem, PharmacyEntry};
 pub use refunds::{NewRefund, Resettled};
-pub use report::{CashierLine, CashierSummary, ChannelAmount, ReportMode};
+pub use report::{CashierLine, CashierSummary, ChannelAmount, Channels, ReportMode};
 pub use restore_drills::{
     DrillStatus, RESTORE_DRILL_MAX_AGE_DAYS, RESTORE_DRILLS_KEPT, RestoreDrill, drill_status,
 };

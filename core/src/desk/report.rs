@@ -43,48 +43,42 @@ pub struct ChannelAmount {
     pub amount: Fen,
 }
 
-/// Amounts by channel, summed with overflow saturating (a report never panics).
+/// Amounts by payment channel, summed with overflow saturating (a report never panics).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Channels(BTreeMap<PaymentChannel, Fen>);
+pub struct Channels([Fen; PaymentChannel::ALL.len()]);
 
 fn add(a: Fen, b: Fen) -> Fen {
     a.checked_add(b).unwrap_or(Fen(i64::MAX))
 }
 
 impl Channels {
-    fn add(&mut self, parts: &[PaymentPart], sign: i64) {
+    /// Adds each part's amount to its channel, times `sign`.
+    pub fn add(&mut self, parts: &[PaymentPart], sign: i64) {
         for p in parts {
-            let e = self.0.entry(p.channel).or_default();
+            let e = &mut self.0[p.channel.index()];
             *e = add(*e, Fen(p.amount.0.saturating_mul(sign)));
         }
     }
 
     /// Adds every amount of `other`, times `sign`.
-    fn merge(&mut self, other: &Channels, sign: i64) {
-        for (c, a) in &other.0 {
-            self.add(
-                &[PaymentPart {
-                    channel: *c,
-                    amount: *a,
-                }],
-                sign,
-            );
+    pub fn merge(&mut self, other: &Channels, sign: i64) {
+        for (e, a) in self.0.iter_mut().zip(other.0) {
+            *e = add(*e, Fen(a.0.saturating_mul(sign)));
         }
     }
 
-    fn list(&self) -> Vec<ChannelAmount> {
-        self.0
-            .iter()
+    /// The channels with money, in the order of [`PaymentChannel::ALL`].
+    pub fn list(&self) -> Vec<ChannelAmount> {
+        PaymentChannel::ALL
+            .into_iter()
+            .zip(self.0)
             .filter(|(_, a)| a.0 != 0)
-            .map(|(c, a)| ChannelAmount {
-                channel: *c,
-                amount: *a,
-            })
+            .map(|(channel, amount)| ChannelAmount { channel, amount })
             .collect()
     }
 
-    fn total(&self) -> Fen {
-        self.0.values().fold(Fen::ZERO, |t, a| add(t, *a))
+    pub fn total(&self) -> Fen {
+        self.0.iter().fold(Fen::ZERO, |t, a| add(t, *a))
     }
 }
 

@@ -12,20 +12,7 @@ use crate::id::RecordId;
 use crate::money::Fen;
 
 /// Where money comes from (or goes back to).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Hydrate,
-    Reconcile,
-    Serialize,
-    Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentChannel {
     /// 现金
@@ -67,6 +54,11 @@ impl PaymentChannel {
             PaymentChannel::InsuranceFund => "insurance_fund",
             PaymentChannel::PersonalAccount => "personal_account",
         }
+    }
+
+    /// Its place in [`PaymentChannel::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
     }
 
     /// Paid through the medical insurance settlement link (which can fail on its own).

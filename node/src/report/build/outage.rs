@@ -8,10 +8,10 @@
 
 use std::collections::BTreeSet;
 
-use lifeline_core::desk::{ChannelAmount, EpisodeSummary, Escalation, escalation};
+use lifeline_core::desk::{EpisodeSummary, Escalation, escalation};
 use lifeline_core::record::Episode;
 use lifeline_core::review::{Conflict, ConflictKind, ConflictStatus};
-use lifeline_core::{EpisodeId, Fen, ReadError, RecordId, Store};
+use lifeline_core::{EpisodeId, ReadError, RecordId, Store};
 
 use super::scan::{Scan, nodes, worklist};
 use crate::error::chain;
@@ -167,20 +167,8 @@ pub fn build(
     let esc = escalation(e.opened_ms, e.closed_ms, now, e.latest_estimate());
     let money = EpisodeMoney {
         charges_settled: scan.money.settled,
-        collected_total: scan
-            .money
-            .by_channel
-            .values()
-            .fold(Fen::ZERO, |t, a| t.checked_add(*a).unwrap_or(t)),
-        collected: scan
-            .money
-            .by_channel
-            .iter()
-            .map(|(c, a)| ChannelAmount {
-                channel: *c,
-                amount: *a,
-            })
-            .collect(),
+        collected_total: scan.money.by_channel.total(),
+        collected: scan.money.by_channel.list(),
         awaiting_resettlement_charges: scan.money.awaiting,
         awaiting_resettlement: scan.money.awaiting_amount,
     };

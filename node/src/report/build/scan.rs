@@ -5,9 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use lifeline_core::record::{
-    Charge, Episode, EpisodeNode, Invoice, PaymentChannel, Prescription, Visit,
-};
+use lifeline_core::desk::Channels;
+use lifeline_core::record::{Charge, Episode, EpisodeNode, Invoice, Prescription, Visit};
 use lifeline_core::review::{Conflict, ConflictKind, ConflictStatus, WorkCategory};
 use lifeline_core::status::{ChargeStatus, InvoiceStatus, PrescriptionStatus, VisitStatus};
 use lifeline_core::{Fen, ReadError, RecordId, RecordKind, Store};
@@ -40,7 +39,7 @@ pub(super) struct Scan {
 #[derive(Debug, Default)]
 pub(super) struct Money {
     pub(super) settled: usize,
-    pub(super) by_channel: BTreeMap<PaymentChannel, Fen>,
+    pub(super) by_channel: Channels,
     pub(super) awaiting: usize,
     pub(super) awaiting_amount: Fen,
 }
@@ -113,10 +112,7 @@ impl Scan {
         }
         if c.status_log.reached(ChargeStatus::Settled).is_some() {
             self.money.settled += 1;
-            for p in &c.payments {
-                let e = self.money.by_channel.entry(p.channel).or_default();
-                *e = add(*e, p.amount);
-            }
+            self.money.by_channel.add(&c.payments, 1);
         }
     }
 
