@@ -20,8 +20,8 @@ use crate::clock::Date;
 use crate::id::{EpisodeId, OperatorName};
 use crate::money::Fen;
 use crate::record::{
-    Charge, Header, Invoice, PaymentChannel, PaymentMethod, PaymentPart, RecordKind, Refund,
-    Resettlement,
+    Charge, Header, Invoice, PaymentChannel, PaymentMethod, PaymentPart, Record, RecordKind,
+    Refund, Resettlement,
 };
 use crate::rules::RuleError;
 use crate::status::{ChargeStatus, InvoiceStatus};
@@ -147,6 +147,31 @@ fn day<'a>(days: &'a mut BTreeMap<OperatorName, Day>, op: &OperatorName) -> &'a 
 }
 
 impl Store {
+    /// The records of a kind created since `since_ms` whose money moved on the day, drills
+    /// left out and counted in `drill`.
+    fn of_day<T: Record>(
+        &self,
+        since_ms: i64,
+        on_day: &dyn Fn(&Header) -> bool,
+        drill: &mut u64,
+    ) -> Result<Vec<T>, ReadError> {
+        let mut out = Vec::new();
+        for id in self.ids_of_kind_since(T::KIND, since_ms)? {
+            let Some(r) = self.get::<T>(id)? else {
+                continue;
+            };
+            if !on_day(r.header()) {
+                continue;
+            }
+            if r.header().is_drill() {
+                *drill += 1;
+                continue;
+            }
+            out.push(r);
+        }
+        Ok(out)
+    }
+
     /// The cashier summary for one day (hospital time), per operator.
     pub fn cashier_summary(
         &self,
@@ -207,32 +232,13 @@ impl Store {
                     add(d.line.awaiting_resettlement_amount, charge.amount);
             }
         }
-        for id in self.ids_of_kind_since(RecordKind::Refund, since)? {
-            let Some(r) = self.get::<Refund>(id)? else {
-                continue;
-            };
-            if !on_day(when(&r.header, r.header.created_ms)) {
-                continue;
-            }
-            if r.header.is_drill() {
-                drill += 1;
-                continue;
-            }
+        let moved_on_day = |h: &Header| on_day(when(h, h.created_ms));
+        for r in self.of_day::<Refund>(since, &moved_on_day, &mut drill)? {
             let d = day(&mut days, &r.header.operator);
             d.line.refunds += 1;
             d.refunded.add(&r.parts, 1);
         }
-        for id in self.ids_of_kind_since(RecordKind::Resettlement, since)? {
-            let Some(r) = self.get::<Resettlement>(id)? else {
-                continue;
-            };
-            if !on_day(r.header.created_ms) {
-                continue;
-            }
-            if r.header.is_drill() {
-                drill += 1;
-                continue;
-            }
+        for r in self.of_day::<Resettlement>(since, &moved_on_day, &mut drill)? {
             let d = day(&mut days, &r.header.operator);
             d.line.resettlements += 1;
             d.resettled.add(&r.parts, 1);
