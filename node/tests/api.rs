@@ -388,6 +388,32 @@ async fn the_whole_desk_flow_from_registration_to_a_voided_invoice() {
         .get("/patients?national_id=11010519491231002X", "reg1")
         .await;
     assert_eq!(none["patients"], json!([]));
+    // Every patient is shown with the age staff read (born 2019-05-04; today 2026-11-25).
+    assert_eq!(read["age"]["text"], "7岁");
+    // An infant without an identity number, registered with a guardian, is found by the
+    // guardian's phone and the birth date, and shown in months.
+    let infant = n
+        .created(
+            "/patients",
+            "reg1",
+            json!({"name": "王小宝", "sex": "male", "birth_date": "2026-05-20",
+                "phone": "13900139000", "insurance": "resident",
+                "guardian": {"name": "王建华", "relationship": "父亲", "phone": "13900139000"}}),
+        )
+        .await;
+    assert_eq!(infant["guardian"]["relationship"], "父亲");
+    let (status, found) = n
+        .get(
+            "/patients?guardian_phone=13900139000&birth_date=2026-05-20",
+            "reg1",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!(found["patients"][0]["header"]["id"], infant["header"]["id"]);
+    assert_eq!(found["patients"][0]["age"]["text"], "6个月");
+    let (status, error) = n.get("/patients?guardian_phone=13900139000", "reg1").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error["error"]["field"], "birth_date");
 
     let visit = n
         .created(

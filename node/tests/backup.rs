@@ -169,6 +169,49 @@ fn backup_while_running_verify_and_restore_a_damaged_store() {
         0,
         "the scratch copy is removed"
     );
+    // "平时每月对全系统备份数据要进行模拟恢复一次": the drill is recorded on the node (date,
+    // file, result, operator), and `status` stops warning about it.
+    let status: Value = h
+        .admin("central")
+        .expect("admin")
+        .get("/admin/status")
+        .expect("status");
+    assert_eq!(
+        status["restore_drill"]["overdue"], true,
+        "no drill yet: {status}"
+    );
+    let out = run(&[
+        "verify",
+        s(&backup),
+        "--scratch",
+        s(&scratch),
+        "-c",
+        c,
+        "--operator",
+        "zhang.li",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("restore drill recorded on the node, through its daemon"),
+        "{}",
+        text(&out)
+    );
+    let status: Value = h
+        .admin("central")
+        .expect("admin")
+        .get("/admin/status")
+        .expect("status");
+    let last = &status["restore_drill"]["last"];
+    assert_eq!(last["operator"], "zhang.li", "{status}");
+    assert_eq!(last["passed"], true);
+    assert_eq!(last["file"], s(&backup));
+    assert_eq!(status["restore_drill"]["overdue"], false);
+    let out = run(&["status", "-c", c]);
+    assert!(
+        text(&out).contains("restore drill: last on"),
+        "{}",
+        text(&out)
+    );
 
     // Restore is refused while the daemon runs, and changes nothing.
     let out = run(&["restore", "-c", c, "--from", s(&backup)]);
@@ -220,8 +263,24 @@ fn backup_while_running_verify_and_restore_a_damaged_store() {
         "{}",
         text(&out)
     );
-    let out = run(&["verify", s(&offline), "--scratch", s(&scratch)]);
+    let out = run(&["verify", s(&offline), "--scratch", s(&scratch), "-c", c]);
     assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("recorded in the node's store (its daemon is stopped)"),
+        "{}",
+        text(&out)
+    );
+    h.start("central").expect("start");
+    let drills: Vec<Value> = h
+        .admin("central")
+        .expect("admin")
+        .get("/admin/restore-drills")
+        .expect("drills");
+    assert_eq!(
+        drills.last().map(|d| d["file"].clone()),
+        Some(Value::from(s(&offline))),
+        "{drills:?}"
+    );
 }
 
 fn reg() -> Operator {
