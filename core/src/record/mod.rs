@@ -10,7 +10,7 @@ mod autosurgeon_impls;
 mod episode;
 mod money;
 
-pub use episode::Estimate;
+pub use episode::{CENTRAL_ACK_KEY, CentralAck, Episode, EpisodeNode, Estimate};
 pub use money::{ChargeSource, PaymentChannel, PaymentPart, Refund, Resettlement};
 
 use std::collections::BTreeMap;
@@ -488,65 +488,6 @@ pub fn catalog_id(kind: CatalogKind) -> RecordId {
     };
     RecordId::from_bytes(bytes)
 }
-
-/// Document key of the stamp central writes when it has received an emergency record.
-pub const CENTRAL_ACK_KEY: &str = "central_ack";
-
-/// Central's receipt of a record created during an episode.
-pub type CentralAck = Stamp;
-
-/// One node's part in an emergency episode.
-#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
-pub struct EpisodeNode {
-    pub joined_ms: UnixMs,
-    /// When this node saw the system of record back (the outage over for it): from then on
-    /// it writes normal records again.
-    #[autosurgeon(missing = "Default::default")]
-    pub recovered_ms: Option<UnixMs>,
-    /// When this node left the episode: everything it held from the episode reached central
-    /// (or an administrator stopped it).
-    pub left_ms: Option<UnixMs>,
-    /// The reference data this node worked from: catalog versions and when they last
-    /// changed, so the report can say how old the prices were.
-    pub drug_catalog_version: u64,
-    pub service_catalog_version: u64,
-    pub catalog_changed_ms: Option<UnixMs>,
-}
-
-/// An emergency episode ("YJ"), replicated so that every node agrees on one per outage.
-///
-/// It is *open* while the outage lasts. It *closes* (`closed_ms`, which fixes its duration
-/// and grade) when every node in it has seen the system of record back, or when an
-/// administrator stops it; each node then *leaves* once what it wrote during the episode
-/// has reached central.
-#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
-pub struct Episode {
-    pub header: Header,
-    pub episode_id: EpisodeId,
-    pub reason: String,
-    /// Opened automatically (central unreachable) or by an administrator.
-    pub automatic: bool,
-    pub opened_ms: UnixMs,
-    /// When the outage ended.
-    pub closed_ms: Option<UnixMs>,
-    pub closed_by: Option<OperatorName>,
-    pub nodes: BTreeMap<String, EpisodeNode>,
-    /// Set when this episode was opened independently during the same outage as another:
-    /// the survivor that every node now reports under.
-    pub merged_into: Option<EpisodeId>,
-    /// A drill (`lifeline emergency start --drill`): the whole procedure, on records marked
-    /// as a drill, graded and reported apart, never counted as an outage.
-    #[autosurgeon(missing = "Default::default")]
-    pub drill: bool,
-    /// Estimates of the recovery time, keyed by `<at_ms>-<node>` so that estimates made on
-    /// two nodes at once merge side by side.
-    #[autosurgeon(missing = "Default::default")]
-    pub estimates: BTreeMap<String, Estimate>,
-    /// The cause, once found.
-    #[autosurgeon(missing = "Default::default")]
-    pub cause: Option<String>,
-}
-record!(Episode, Episode);
 
 /// A request for a number range by a node, filled in by a lessor (central, or the standby
 /// acting as primary). Ranges travel as records so they reach the window through the mesh.
