@@ -9,7 +9,9 @@
 pub mod admin;
 pub mod backup;
 mod desk;
+pub mod emergency;
 pub mod openapi;
+pub mod ranges;
 mod review;
 
 use std::sync::Arc;
@@ -42,6 +44,8 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .merge(desk::routes())
         .merge(admin::routes())
+        .merge(emergency::routes())
+        .merge(ranges::routes())
         .merge(backup::routes())
         .merge(review::routes())
         .route("/openapi.json", axum::routing::get(openapi::serve))
