@@ -29,7 +29,7 @@ pub enum Command {
     /// Desk operators and their API tokens.
     #[command(subcommand)]
     Operator(commands::operator::OperatorCommand),
-    /// Declare or end an emergency episode by hand.
+    /// Declare, estimate or end an emergency episode by hand; run a drill.
     #[command(subcommand)]
     Emergency(commands::emergency::EmergencyCommand),
     /// Reference data (central only).
@@ -62,6 +62,9 @@ pub enum Command {
     Quarantine(commands::quarantine::QuarantineCommand),
     /// Hand a CA-signed revocation (from `lifeline ca revoke`) to a running node.
     Revoke(commands::revoke::RevokeArgs),
+    /// Daily reports: the cashier summary by payment channel.
+    #[command(subcommand)]
+    Report(commands::report::ReportCommand),
 }
 
 pub fn main() -> ExitCode {
@@ -86,6 +89,7 @@ pub fn main() -> ExitCode {
         Command::Episode(cmd) => commands::episode::run(cmd),
         Command::Quarantine(cmd) => commands::quarantine::run(cmd),
         Command::Revoke(args) => commands::revoke::run(&args),
+        Command::Report(cmd) => commands::report::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -26,9 +26,14 @@ pub struct OperatorEntry {
     pub added_by: Option<OperatorName>,
 }
 
-/// The built-in administrator: the daemon makes it at every start, for the CLI on this
-/// machine; no one else may take its name.
+/// The built-in administrator, for the CLI on this machine (its token is `admin.token` in
+/// the data directory); no one else may take its name.
 pub const BUILT_IN_ADMIN: &str = "admin";
+
+/// The operator the CLI acts as, whose token is in `admin.token`.
+pub fn admin_name() -> OperatorName {
+    OperatorName::new(BUILT_IN_ADMIN).expect("\"admin\" is a valid operator name")
+}
 
 /// Why a token does not let a request in.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

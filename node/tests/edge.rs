@@ -186,9 +186,10 @@ fn patient(name: &str, patient_no: Option<&str>) -> Value {
 
 /// Hole 7: an operator could be given a desk role the node's certificate does not carry, and
 /// the admin token wrote every kind: `POST /charges` on a registration window answered 201
-/// "durable" for a record central refuses, and the desk never learned.
+/// "durable" for a record central refuses, and the desk never learned. (Registration now
+/// charges the visit fee itself, so the kind tried here is a prescription.)
 #[tokio::test]
-async fn a_registration_window_writes_no_charges_whoever_asks() {
+async fn a_registration_window_writes_no_prescriptions_whoever_asks() {
     let w = window();
     let (status, p) = w.post("/patients", &w.reg, patient("王小明", None)).await;
     assert_eq!(status, StatusCode::CREATED, "{p}");
@@ -203,15 +204,15 @@ async fn a_registration_window_writes_no_charges_whoever_asks() {
     let before = w.records();
     let (status, err) = w
         .post(
-            "/charges",
+            "/prescriptions",
             &w.admin,
-            json!({"visit": v["value"]["header"]["id"], "payment": "self_pay",
-                   "lines": [{"catalog": "service", "code": "SVC-REG", "quantity": 1}]}),
+            json!({"visit": v["value"]["header"]["id"],
+                   "items": [{"drug_code": "DRG-0001", "quantity": 1, "dosage": "tid"}]}),
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{err}");
     let message = err["error"]["message"].as_str().expect("message");
-    assert!(message.contains("does not allow charge"), "{message}");
+    assert!(message.contains("does not allow prescription"), "{message}");
     assert_eq!(w.records(), before, "nothing was written");
 
     // A cashier cannot be added here at all; nor an administrator under the built-in's name.

@@ -488,6 +488,7 @@ fn new_patient(name: &str) -> NewPatient {
         phone: "13800138000".into(),
         national_id: None,
         insurance: InsuranceType::Resident,
+        guardian: None,
     }
 }
 

@@ -212,7 +212,7 @@ mod tests {
         let w = member("W01", NodeRole::Window, &[DeskRole::Registration]);
         assert!(w.rights().may_write(RecordKind::Patient));
         assert!(w.rights().may_write(RecordKind::Lease));
-        assert!(!w.rights().may_write(RecordKind::Charge));
+        assert!(!w.rights().may_write(RecordKind::Invoice));
         assert!(!w.rights().serves_desk(DeskRole::Cashier));
         assert!(!w.rights().administers());
         let admin = member("W02", NodeRole::Window, &[DeskRole::Admin]);

@@ -164,7 +164,7 @@ pub enum LeaseProblem {
     Overlaps { other: RecordId },
     #[error("unknown series {series:?}")]
     UnknownSeries { series: String },
-    #[error("the request is for {holder} but {origin} made it")]
+    #[error("the lease is for {holder} but {origin}, neither it nor the lessor, made it")]
     NotItsHolder { holder: NodeName, origin: NodeName },
 }
 
@@ -277,7 +277,10 @@ impl Judge<'_> {
         let mut range_authors = Vec::new();
         for a in &authored {
             check_kind(&a.author, header.kind)?;
-            let creation = old_header.is_none() && a.change.deps().is_empty();
+            // A catalog has a fixed id: a central rebuilt from nothing creates it again, and
+            // its header is the same (`HeaderRewritten` above); only central writes catalogs.
+            let creation =
+                (old_header.is_none() || header.kind.is_catalog()) && a.change.deps().is_empty();
             let fields = touched(after, a.change).map_err(|e| Breach::Unreadable(e.into()))?;
             for field in &fields {
                 self.check_field(header, after, a, creation, field)?;
@@ -405,7 +408,7 @@ impl Judge<'_> {
                 }
             }
             (RecordKind::Episode, "closed_ms" | "closed_by")
-                if !creation && !a.author.rights().administers() && !all_left(after) =>
+                if !creation && !a.author.rights().administers() && !all_over(after) =>
             {
                 return Err(refuse());
             }
@@ -446,7 +449,9 @@ impl Judge<'_> {
         let Some(range) = &lease.range else {
             return Ok(());
         };
-        if lease.holder != header.origin {
+        // A request is its holder's own; a lease made by hand is its lessor's (checked below
+        // as the range's author).
+        if lease.holder != header.origin && range.leased_by != header.origin {
             return bad(LeaseProblem::NotItsHolder {
                 holder: lease.holder.clone(),
                 origin: header.origin.clone(),
@@ -526,10 +531,15 @@ fn check_kind(author: &Member, kind: RecordKind) -> Result<(), Breach> {
     })
 }
 
-/// Whether every node in an episode has left it.
-fn all_left(after: &Automerge) -> bool {
-    autosurgeon::hydrate::<_, Episode>(after)
-        .is_ok_and(|e| !e.nodes.is_empty() && e.nodes.values().all(|n| n.left_ms.is_some()))
+/// Whether the outage is over for every node in an episode (each recovered or left): then any
+/// node may close it.
+fn all_over(after: &Automerge) -> bool {
+    autosurgeon::hydrate::<_, Episode>(after).is_ok_and(|e| {
+        !e.nodes.is_empty()
+            && e.nodes
+                .values()
+                .all(|n| n.recovered_ms.is_some() || n.left_ms.is_some())
+    })
 }
 
 /// No state of `before`'s status log may be missing from `after`'s.

@@ -8,7 +8,7 @@ use automerge::Automerge;
 use crate::error::Shared;
 use crate::record::{
     Charge, Dispense, DrugCatalog, Episode, Invoice, Lease, Patient, Prescription, RecordKind,
-    ServiceCatalog, Visit,
+    Refund, Resettlement, ServiceCatalog, Visit,
 };
 use crate::rules::{RuleError, check_text};
 use crate::status::{
@@ -55,6 +55,8 @@ pub fn validate(kind: RecordKind, doc: &Automerge) -> Result<(), Invalid> {
         RecordKind::ServiceCatalog => drop(read::<ServiceCatalog>(doc)?),
         RecordKind::Episode => drop(read::<Episode>(doc)?),
         RecordKind::Lease => drop(read::<Lease>(doc)?),
+        RecordKind::Refund => check_text("reason", &read::<Refund>(doc)?.reason, false)?,
+        RecordKind::Resettlement => drop(read::<Resettlement>(doc)?),
     }
     Ok(())
 }

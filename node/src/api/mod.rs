@@ -9,8 +9,10 @@
 pub mod admin;
 pub mod backup;
 mod desk;
+pub mod emergency;
 pub mod http;
 pub mod openapi;
+pub mod ranges;
 mod review;
 pub mod trust;
 
@@ -44,6 +46,8 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .merge(desk::routes())
         .merge(admin::routes())
+        .merge(emergency::routes())
+        .merge(ranges::routes())
         .merge(backup::routes())
         .merge(review::routes())
         .merge(trust::routes())

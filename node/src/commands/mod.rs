@@ -12,6 +12,7 @@ pub mod operator;
 pub mod quarantine;
 pub mod ranges;
 pub mod reconcile;
+pub mod report;
 pub mod review;
 pub mod revoke;
 pub mod status;

@@ -1,5 +1,5 @@
-//! `lifeline operator add|remove|list`: desk operators and their API tokens. Every change is
-//! recorded in the node's audit chain under the administrator's name.
+//! `lifeline operator add|remove|list|rotate-admin-token`: desk operators and their API
+//! tokens. Every change is recorded in the node's audit chain under the administrator's name.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -8,7 +8,7 @@ use clap::Subcommand;
 
 use lifeline_core::{DeskRole, OperatorName};
 
-use crate::api::admin::{AddedOperator, NewOperator, OperatorLine};
+use crate::api::admin::{AddedOperator, NewOperator, OperatorLine, RotatedToken};
 
 #[derive(Debug, Subcommand)]
 pub enum OperatorCommand {
@@ -38,6 +38,13 @@ pub enum OperatorCommand {
     },
     /// List the operators (never their tokens).
     List {
+        #[arg(long, short = 'c', default_value = "node.toml")]
+        config: PathBuf,
+    },
+    /// Give the CLI's `admin` operator a new token (written to admin.token in the data
+    /// directory; the old one stops working). The token otherwise stays the same across
+    /// daemon restarts.
+    RotateAdminToken {
         #[arg(long, short = 'c', default_value = "node.toml")]
         config: PathBuf,
     },
@@ -78,6 +85,15 @@ pub fn run(cmd: OperatorCommand) -> anyhow::Result<()> {
                     added.name, added.desk, added.token
                 );
             }
+        }
+        OperatorCommand::RotateAdminToken { config } => {
+            let (_, client) = super::admin_client(&config)?;
+            let rotated: RotatedToken =
+                client.post("/admin/token/rotate", &serde_json::json!({}))?;
+            println!(
+                "the admin token was rotated: the new one is in {} (the old one no longer works)",
+                rotated.path
+            );
         }
         OperatorCommand::Remove { config, name } => {
             let (_, client) = super::admin_client(&config)?;

@@ -38,6 +38,7 @@ fn new_patient(n: &str) -> NewPatient {
         phone: "13800138000".into(),
         national_id: None,
         insurance: InsuranceType::Resident,
+        guardian: None,
     }
 }
 
@@ -188,6 +189,7 @@ async fn a_hostile_window_is_refused_everything_and_the_honest_nodes_go_on() {
                 operator: OperatorName::new("reg9").expect("valid"),
                 created_ms: 1,
                 episode: None,
+                paper: None,
             },
             patient_no: format!("W09-{id}"),
             name: "张三".into(),

@@ -65,6 +65,8 @@ fn only_central_acknowledges() {
                 department: "PED-GEN".into(),
                 doctor: None,
                 expert: false,
+                payment: None,
+                occurred_at: None,
             },
         )
         .expect("visit")
@@ -80,6 +82,8 @@ fn only_central_acknowledges() {
                     quantity: 1,
                     dosage: "tid".into(),
                 }],
+                payment: None,
+                occurred_at: None,
             },
         )
         .expect("rx")
@@ -223,6 +227,89 @@ fn only_a_lessor_grants_ranges_within_the_limits() {
     assert!(lease.range.is_none());
 }
 
+/// A lessor may lease by hand (a lease record it creates for another node, range filled in);
+/// a window may not, for another node, whoever it says granted the range.
+#[test]
+fn only_a_lessor_leases_by_hand_to_another_node() {
+    use crate::desk::LeaseOrder;
+    use crate::record::{Header, LeasedRange};
+
+    let (central, w01, w02) = hospital(&[DeskRole::Cashier]);
+    central
+        .store
+        .lease_range_for(
+            &op("info1", DeskRole::Admin),
+            LeaseOrder {
+                series: Series::Invoice,
+                holder: w01.name().clone(),
+                size: 50,
+                operator: None,
+                code: None,
+                start: None,
+            },
+        )
+        .expect("central leases by hand");
+    replicate(&central, &w01);
+    assert_eq!(
+        w01.store.accept_granted_leases(&system()).expect("accept"),
+        1
+    );
+
+    let forged = |leased_by: &str, start: u64| {
+        let now = w02.store.now_ms();
+        let lease = Lease {
+            header: Header {
+                id: RecordId::generate_at(now),
+                kind: RecordKind::Lease,
+                origin: w02.name().clone(),
+                operator: OperatorName::new("info2").expect("valid"),
+                created_ms: now,
+                episode: None,
+                paper: None,
+            },
+            series: Series::Invoice.name().to_owned(),
+            holder: w01.name().clone(),
+            size: 50,
+            range: Some(LeasedRange {
+                start,
+                end: start + 49,
+                leased_by: NodeName::new(leased_by).expect("valid"),
+                leased_ms: now,
+            }),
+            operator: None,
+            code: None,
+            spoiled: Default::default(),
+        };
+        let mut doc = Automerge::new().with_actor(actor_of("W02"));
+        doc.transact(|tx| autosurgeon::reconcile(tx, &lease))
+            .expect("build");
+        let hashes = doc.get_changes(&[]).iter().map(|c| c.hash()).collect();
+        let out = send(
+            &w01.store,
+            w02.name(),
+            lease.header.id,
+            doc.save(),
+            signed(w02.key(), hashes),
+        );
+        (refused_as(&out, &w01.store, lease.header.id, None), out)
+    };
+    // W02 leases to W01 "from central": neither the holder nor the lessor made it.
+    let (code, out) = forged("central", 1_000);
+    assert_eq!(code, "bad_lease");
+    assert!(
+        out.rejected[0].reason.detail().contains("neither"),
+        "{out:?}"
+    );
+    // W02 leases to W01 as its own lessor: a window grants nothing.
+    let (code, _) = forged("W02", 2_000);
+    assert_eq!(code, "bad_lease");
+    assert_eq!(
+        w01.store.accept_granted_leases(&system()).expect("accept"),
+        0
+    );
+    assert_eq!(w01.store.ranges().expect("ranges").len(), 1);
+}
+
 /// Header fields never change after creation, and a record's origin is its creator.
 #[test]
 fn headers_are_their_creator_s() {
@@ -290,7 +377,11 @@ fn an_episode_entry_is_its_node_s() {
     let (central, w01, w02) = hospital(&[DeskRole::Registration]);
     let episode = w01
         .store
-        .open_episode(&system(), "central unreachable", true)
+        .open_episode(
+            &system(),
+            "central unreachable",
+            crate::desk::Opening::Automatic,
+        )
         .expect("open")
         .value;
     replicate(&w01, &w02);
@@ -391,6 +482,8 @@ fn a_status_never_goes_back() {
                 department: "PED-GEN".into(),
                 doctor: None,
                 expert: false,
+                payment: None,
+                occurred_at: None,
             },
         )
         .expect("visit")

@@ -40,6 +40,8 @@ fn a_record_that_does_not_read_is_refused_and_the_rest_commits() {
                     department: "PED-GEN".into(),
                     doctor: None,
                     expert: false,
+                    payment: None,
+                    occurred_at: None,
                 },
             )
             .expect("visit")
@@ -155,6 +157,8 @@ fn a_visit_for_a_record_that_is_no_patient_does_not_stop_the_triage_queue() {
                 department: "PED-GEN".into(),
                 doctor: None,
                 expert: false,
+                payment: None,
+                occurred_at: None,
             },
         )
         .expect("visit")
@@ -177,11 +181,13 @@ fn a_visit_for_a_record_that_is_no_patient_does_not_stop_the_triage_queue() {
             operator: crate::id::OperatorName::new("reg2").expect("valid"),
             created_ms: now,
             episode: None,
+            paper: None,
         },
         patient: catalog_id(CatalogKind::Drug),
         department: "PED-GEN".into(),
         doctor: None,
         fee: crate::money::Fen(0),
+        fee_charge: None,
         registration_no: "X1".into(),
         his_id: None,
         status_log: log,
