@@ -51,6 +51,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(backup::routes())
         .merge(review::routes())
         .merge(trust::routes())
+        .merge(crate::console::router(state.clone()))
         .route("/openapi.json", axum::routing::get(openapi::serve))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
