@@ -245,13 +245,14 @@ fn log_in(
 
 /// What every page promises: a label for every field, a visible focus, the banner.
 fn check_page(tab: &Tab) -> anyhow::Result<()> {
-    let unlabeled = eval(
+    let unlabeled = eval_str(
         tab,
         "Array.from(document.querySelectorAll('input:not([type=hidden]), select, textarea'))\
-         .filter(e => !(e.id && document.querySelector('label[for=\"' + e.id + '\"]'))).map(e => e.name)",
+         .filter(e => !(e.id && document.querySelector('label[for=\"' + e.id + '\"]')))\
+         .map(e => e.name || '?').join(',')",
     )?;
     ensure!(
-        unlabeled.as_array().is_some_and(Vec::is_empty),
+        unlabeled.is_empty(),
         "fields without a label on {}: {unlabeled}",
         tab.get_url()
     );
@@ -271,6 +272,19 @@ fn check_page(tab: &Tab) -> anyhow::Result<()> {
         tab.get_url()
     );
     Ok(())
+}
+
+/// Moves the focus to `selector` once the page has settled (autofocus runs on load), as a
+/// person tabbing to it would.
+fn focus(tab: &Tab, selector: &str) -> anyhow::Result<()> {
+    wait_until(
+        tab,
+        &format!("the focus on {selector}"),
+        &format!(
+            "document.readyState === 'complete' && !!document.querySelector({selector:?}) && \
+             (document.querySelector({selector:?}).focus(), document.activeElement === document.querySelector({selector:?}))"
+        ),
+    )
 }
 
 fn screenshot(tab: &Tab, name: &str) -> anyhow::Result<()> {
@@ -519,10 +533,7 @@ fn registration_triage_doctor_pharmacy_through_an_outage() -> anyhow::Result<()>
     pharmacy
         .navigate_to(&format!("{base}/console/pharmacy"))?
         .wait_until_navigated()?;
-    eval(
-        &pharmacy,
-        "document.querySelector(\"form[action$='/dispense'] button\").focus()",
-    )?;
+    focus(&pharmacy, "form[action$='/dispense'] button")?;
     pharmacy.press_key("Enter")?;
     wait_until(
         &pharmacy,
@@ -545,9 +556,9 @@ fn cashier_and_information_department() -> anyhow::Result<()> {
     };
     let _serial = serial();
     let dir = tempfile::tempdir()?;
-    let h = hospital(dir.path(), false)?;
-    let base = api_base(&h, "central")?;
-    let reg = h.desk("central", DeskRole::Registration)?;
+    let h = hospital(dir.path(), true)?;
+    let base = api_base(&h, "W01")?;
+    let reg = h.desk("W01", DeskRole::Registration)?;
     let patient: Value = reg.post(
         "/patients",
         &json!({ "name": "李子涵", "sex": "female", "birth_date": "2020-02-02",
@@ -565,13 +576,17 @@ fn cashier_and_information_department() -> anyhow::Result<()> {
         "/visits",
         &json!({ "patient": pid, "department": "PED-GEN" }),
     )?;
-    let cashier_pw = operator(&h, "central", "cash1", DeskRole::Cashier)?;
+    let cashier_pw = operator(&h, "W01", "cash1", DeskRole::Cashier)?;
     let info_pw = operator(&h, "central", "info1", DeskRole::Admin)?;
     let console = Console::launch(&chromium)?;
     let tab = console.tab()?;
     log_in(&tab, &base, "cash1", &cashier_pw, "/console/cashier")?;
     // The shift: the stock in hand confirmed before the first invoice.
-    ensure!(eval(&tab, "!!document.getElementById('code')")? == Value::Bool(true));
+    ensure!(
+        eval(&tab, "!!document.getElementById('code')")? == Value::Bool(true),
+        "the shift form: {}",
+        eval_str(&tab, "document.body.innerText")?
+    );
     eval(
         &tab,
         "document.getElementById('code').value = '144031900111'; document.getElementById('code').form.requestSubmit()",
@@ -607,10 +622,7 @@ fn cashier_and_information_department() -> anyhow::Result<()> {
     )?;
     tab.navigate_to(&format!("{base}/console/cashier?number={card}"))?
         .wait_until_navigated()?;
-    eval(
-        &tab,
-        "document.querySelector(\"form[action*='/invoice'] button\").focus()",
-    )?;
+    focus(&tab, "form[action*='/invoice'] button")?;
     tab.press_key("Enter")?;
     wait_page(&tab, "/console/print/invoice/")?;
     let number = eval_str(
@@ -625,22 +637,25 @@ fn cashier_and_information_department() -> anyhow::Result<()> {
     print_pdf(&tab, "invoice-a5", 210.0, &[number.trim(), "李子涵"])?;
     tab.navigate_to(&format!("{base}/console/cashier?number={card}"))?
         .wait_until_navigated()?;
-    eval(
-        &tab,
-        "document.querySelector(\"input[name=reason]\").focus()",
-    )?;
+    focus(&tab, "input[name=reason]")?;
     tab.type_str("打印错误")?.press_key("Enter")?;
     wait_until(
         &tab,
         "the invoice voided",
-        "document.body.textContent.includes('已作废') && document.readyState === 'complete'",
+        "!!document.getElementById('voided') && document.readyState === 'complete'",
     )?;
     screenshot(&tab, "15-cashier-voided")?;
 
     let info = console.tab()?;
-    // A second profile is not needed: the information department logs in over the cashier's
-    // session cookie, replacing it.
-    log_in(&info, &base, "info1", &info_pw, "/console/info")?;
+    // The information department works at central (cookies are per host, not port: this
+    // log-in replaces the cashier's session in this browser).
+    log_in(
+        &info,
+        &api_base(&h, "central")?,
+        "info1",
+        &info_pw,
+        "/console/info",
+    )?;
     check_page(&info)?;
     ensure!(eval(&info, "!!document.getElementById('conflicts')")? == Value::Bool(true));
     screenshot(&info, "16-information-department")?;

@@ -9,7 +9,7 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use lifeline_core::desk::{CashierRange, SettleRequest, Settlement, ShiftStart};
+use lifeline_core::desk::{SettleRequest, Settlement, ShiftStart};
 use lifeline_core::record::{Charge, Invoice, Patient, PaymentChannel, PaymentMethod, PaymentPart};
 use lifeline_core::status::{ChargeStatus, InvoiceStatus, Status};
 use lifeline_core::store::PatientQuery;
@@ -40,6 +40,9 @@ pub(super) fn routes() -> Router<ConsoleState> {
 pub(super) struct Find {
     #[serde(default)]
     number: String,
+    /// The invoice number just voided, to confirm it.
+    #[serde(default)]
+    voided: Option<u64>,
 }
 
 /// The channels a cashier takes money by, as staff read them.
@@ -68,11 +71,17 @@ async fn find(state: &ConsoleState, number: String) -> Result<Option<Found>, Api
         };
         let (mut charges, mut invoices) = (Vec::new(), Vec::new());
         for other in store.ids_for_patient(id)? {
-            // Only charges and invoices are listed; other kinds are skipped.
+            // Only charges are listed; the patient's other records are skipped.
             if let Ok(Some(c)) = store.get::<Charge>(other) {
                 charges.push(c);
-            } else if let Ok(Some(i)) = store.get::<Invoice>(other) {
-                invoices.push(i);
+            }
+        }
+        let mut ids: Vec<RecordId> = charges.iter().filter_map(|c| c.invoice).collect();
+        ids.sort();
+        ids.dedup();
+        for i in ids {
+            if let Some(invoice) = store.get::<Invoice>(i)? {
+                invoices.push(invoice);
             }
         }
         Ok::<_, ApiError>(Some(Found {
@@ -84,20 +93,58 @@ async fn find(state: &ConsoleState, number: String) -> Result<Option<Found>, Api
     .await
 }
 
-async fn range(state: &ConsoleState, s: &Staff) -> Result<Option<CashierRange>, ApiError> {
-    let store = state.api.store.clone();
-    let op = s.op.clone();
-    blocking(move || store.cashier_range(&op)).await
+/// The cashier's range, or the free range a shift start would claim.
+struct Shift {
+    next: u64,
+    code: Option<String>,
+    remaining: u64,
+    /// The stock in hand was confirmed today: invoices may be issued.
+    confirmed_today: bool,
 }
 
-fn shift_box(s: &Staff, r: &Result<Option<CashierRange>, ApiError>, today: bool) -> Markup {
+async fn range(state: &ConsoleState, s: &Staff) -> Result<Option<Shift>, ApiError> {
+    let store = state.api.store.clone();
+    let op = s.op.clone();
+    let offset = super::offset(state);
+    blocking(move || {
+        let today = offset.date(store.now_ms());
+        if let Some(r) = store.cashier_range(&op)? {
+            return Ok(Some(Shift {
+                next: r.next,
+                code: r.code,
+                remaining: r.remaining,
+                confirmed_today: r.confirmed.is_some_and(|c| offset.date(c.at_ms) == today),
+            }));
+        }
+        let node = store.node().clone();
+        let free = store
+            .ranges()?
+            .into_iter()
+            .filter(|r| {
+                r.range.series == lifeline_core::numbers::Series::Invoice
+                    && r.range.holder == node
+                    && r.range.operator.is_none()
+                    && r.next == r.range.start
+            })
+            .min_by_key(|r| r.range.start);
+        Ok::<_, ApiError>(free.map(|r| Shift {
+            next: r.next,
+            remaining: r.remaining(),
+            code: r.range.code,
+            confirmed_today: false,
+        }))
+    })
+    .await
+}
+
+fn shift_box(s: &Staff, r: &Result<Option<Shift>, ApiError>) -> Markup {
     let l = s.lang;
     html! {
         section.card.shift {
             @match r {
                 Err(e) => (problem(l, e)),
                 Ok(None) => p { (t(l, "cashier-no-range")) },
-                Ok(Some(range)) if today => {
+                Ok(Some(range)) if range.confirmed_today => {
                     p #next-invoice {
                         (ta(l, "cashier-next-invoice", &[
                             ("number", &range.next.to_string()),
@@ -128,13 +175,18 @@ async fn cashier_page(
     number: &str,
     error: Option<ApiError>,
 ) -> Response {
+    cashier_page_with(state, s, number, error, None).await
+}
+
+async fn cashier_page_with(
+    state: &ConsoleState,
+    s: &Staff,
+    number: &str,
+    error: Option<ApiError>,
+    voided: Option<u64>,
+) -> Response {
     let l = s.lang;
     let r = range(state, s).await;
-    let today = {
-        let offset = super::offset(state);
-        let now = state.api.store.now_ms();
-        matches!(&r, Ok(Some(range)) if range.confirmed.as_ref().is_some_and(|c| offset.date(c.at_ms) == offset.date(now)))
-    };
     let found = if number.trim().is_empty() {
         Ok(None)
     } else {
@@ -142,7 +194,10 @@ async fn cashier_page(
     };
     let body = html! {
         @if let Some(e) = &error { (problem(l, e)) }
-        (shift_box(s, &r, today))
+        @if let Some(n) = voided {
+            p.done #voided role="status" { (ta(l, "cashier-voided-number", &[("number", &n.to_string())])) }
+        }
+        (shift_box(s, &r))
         form.search method="get" action="/console/cashier" role="search" {
             label for="number" { (t(l, "reg-number")) }
             input #number name="number" type="text" value=(number) autofocus;
@@ -252,7 +307,7 @@ pub(super) async fn cashier(
     if let Some(r) = only(&s, DeskRole::Cashier) {
         return r;
     }
-    cashier_page(&state, &s, &q.number, None).await
+    cashier_page_with(&state, &s, &q.number, None, q.voided).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -380,7 +435,11 @@ pub(super) async fn void_invoice(
     let store = state.api.store.clone();
     let op = s.op.clone();
     match blocking(move || store.void_invoice(&op, id, f.reason.trim())).await {
-        Ok(_) => Redirect::to(&format!("/console/cashier?number={}", q.number)).into_response(),
+        Ok(saved) => Redirect::to(&format!(
+            "/console/cashier?number={}&voided={}",
+            q.number, saved.value.number
+        ))
+        .into_response(),
         Err(e) => cashier_page(&state, &s, &q.number, Some(e)).await,
     }
 }

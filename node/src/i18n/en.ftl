@@ -202,3 +202,4 @@ work-restore_paused_visit = Held emergency registration to restore to the queue
 work-resettle_insurance = Insurance settlement to redo
 work-merge_duplicate_patient = Duplicate patient to merge
 work-review_conflict = Conflict to review
+cashier-voided-number = Invoice { $number } is voided; its charge can go on a new invoice.

@@ -203,3 +203,4 @@ work-restore_paused_visit = 暂缓的应急挂号待恢复排队
 work-resettle_insurance = 医保待重新结算
 work-merge_duplicate_patient = 重复患者待合并
 work-review_conflict = 冲突待审核
+cashier-voided-number = 发票 { $number } 已作废；该费用可重新开票。
