@@ -657,8 +657,13 @@ fn cashier_and_information_department() -> anyhow::Result<()> {
         "/console/info",
     )?;
     check_page(&info)?;
-    ensure!(eval(&info, "!!document.getElementById('conflicts')")? == Value::Bool(true));
     screenshot(&info, "16-information-department")?;
+    focus(&info, "#conflicts-link")?;
+    info.press_key("Enter")?;
+    wait_page(&info, "/console/info/conflicts")?;
+    ensure!(eval(&info, "!!document.getElementById('conflicts')")? == Value::Bool(true));
+    check_page(&info)?;
+    screenshot(&info, "17-information-department-conflicts")?;
     Ok(())
 }
 

@@ -21,13 +21,13 @@ use crate::i18n::{Lang, t};
 pub(super) fn routes() -> Router<ConsoleState> {
     Router::new()
         .route("/console/info", get(info))
+        .route("/console/info/conflicts", get(conflicts))
         .route("/console/info/conflicts/{id}/{choice}", post(resolve))
         .route("/console/info/merge", post(merge))
 }
 
 struct Overview {
     stats: StoreStats,
-    conflicts: Vec<Conflict>,
     worklist: Worklist,
     episodes: Vec<lifeline_core::desk::EpisodeSummary>,
     ranges: Vec<lifeline_core::numbers::RangeState>,
@@ -38,7 +38,6 @@ async fn overview(state: &ConsoleState) -> Result<Overview, ApiError> {
     blocking(move || {
         Ok::<_, ApiError>(Overview {
             stats: store.stats()?,
-            conflicts: store.conflicts()?,
             worklist: store.worklist()?,
             episodes: store.episodes()?,
             ranges: store.ranges()?,
@@ -95,45 +94,19 @@ async fn info_page(state: &ConsoleState, s: &Staff, error: Option<ApiError>) -> 
 
 fn overview_markup(state: &ConsoleState, s: &Staff, o: &Overview) -> Markup {
     let l = s.lang;
-    let open: Vec<&Conflict> = o
-        .conflicts
-        .iter()
-        .filter(|c| !c.actions.is_empty())
-        .collect();
+    // The worklist lists every open conflict: the count without a second scan.
+    let open = o.worklist.count(WorkCategory::ReviewConflict);
     html! {
         section.card {
             h2 { (t(l, "info-status")) }
             dl {
                 dt { (t(l, "info-records")) } dd { (o.stats.records) }
                 dt { (t(l, "info-unreconciled")) } dd #unreconciled { (o.stats.unreconciled) }
-                dt { (t(l, "info-open-conflicts")) } dd { (open.len()) }
+                dt { (t(l, "info-open-conflicts")) } dd { (open) }
                 dt { (t(l, "info-worklist")) } dd { (o.worklist.len()) }
             }
         }
-        section.card #conflicts {
-            h2 { (t(l, "info-conflicts")) }
-            @if open.is_empty() { p.empty { (t(l, "info-none")) } }
-            @for c in &open {
-                div.conflict {
-                    p { (c.summary()) }
-                    @for a in &c.actions {
-                        @match a {
-                            ReviewAction::Confirm => (choice_form(s, &c.id, "confirm", &t(l, "info-confirm"))),
-                            ReviewAction::KeepSeparate => (choice_form(s, &c.id, "keep_separate", &t(l, "info-keep-separate"))),
-                            ReviewAction::ChooseValue { index, value } => (choice_form(s, &c.id, &format!("value-{index}"), &format!("{} {value}", t(l, "info-choose")))),
-                            ReviewAction::MergePatients { survivor, duplicate } => {
-                                form.inline method="post" action="/console/info/merge" {
-                                    (csrf_field(s))
-                                    input type="hidden" name="survivor" value=(survivor);
-                                    input type="hidden" name="duplicate" value=(duplicate);
-                                    button type="submit" { (t(l, "info-merge")) }
-                                }
-                            },
-                        }
-                    }
-                }
-            }
-        }
+        p { a #conflicts-link href="/console/info/conflicts" { (t(l, "info-conflicts")) " (" (open) ")" } }
         section.card {
             h2 { (t(l, "info-worklist")) }
             @if o.worklist.is_empty() { p.empty { (t(l, "info-none")) } }
@@ -163,6 +136,60 @@ fn overview_markup(state: &ConsoleState, s: &Staff, o: &Overview) -> Markup {
             } }
         }
     }
+}
+
+/// The conflicts page: each open conflict with the decisions it allows.
+async fn conflicts_page(state: &ConsoleState, s: &Staff, error: Option<ApiError>) -> Response {
+    let l = s.lang;
+    let store = state.api.store.clone();
+    let found = blocking(move || store.conflicts()).await;
+    let body = html! {
+        @if let Some(e) = &error { (problem(l, e)) }
+        p { a href="/console/info" { (t(l, "info-title")) } }
+        @match &found {
+            Err(e) => (problem(l, e)),
+            Ok(all) => {
+                @let open: Vec<&Conflict> = all.iter().filter(|c| !c.actions.is_empty()).collect();
+        section.card #conflicts {
+                    h2 { (t(l, "info-conflicts")) }
+                    @if open.is_empty() { p.empty { (t(l, "info-none")) } }
+                    @for c in &open {
+                        div.conflict {
+                            p { (c.summary()) }
+                            @for a in &c.actions {
+                                @match a {
+                                    ReviewAction::Confirm => (choice_form(s, &c.id, "confirm", &t(l, "info-confirm"))),
+                                    ReviewAction::KeepSeparate => (choice_form(s, &c.id, "keep_separate", &t(l, "info-keep-separate"))),
+                                    ReviewAction::ChooseValue { index, value } => (choice_form(s, &c.id, &format!("value-{index}"), &format!("{} {value}", t(l, "info-choose")))),
+                                    ReviewAction::MergePatients { survivor, duplicate } => {
+                                        form.inline method="post" action="/console/info/merge" {
+                                            (csrf_field(s))
+                                            input type="hidden" name="survivor" value=(survivor);
+                                            input type="hidden" name="duplicate" value=(duplicate);
+                                            button type="submit" { (t(l, "info-merge")) }
+                                        }
+                                    },
+                                }
+                            }
+                        }
+                    }
+                }
+                    },
+        }
+    };
+    let banner = super::banner::banner(state).await;
+    let html = page(l, Some(s), &banner, &t(l, "info-conflicts"), body);
+    match error {
+        Some(e) => (e.status, html).into_response(),
+        None => html.into_response(),
+    }
+}
+
+pub(super) async fn conflicts(State(state): State<ConsoleState>, s: Staff) -> Response {
+    if let Some(r) = only(&s, DeskRole::Admin) {
+        return r;
+    }
+    conflicts_page(&state, &s, None).await
 }
 
 fn choice_form(s: &Staff, conflict: &str, choice: &str, label: &str) -> Markup {
@@ -202,15 +229,15 @@ pub(super) async fn resolve(
             Some(n) => Resolution::ChooseValue(n),
             None => {
                 let e = ApiError::bad_request("choice", "confirm, keep_separate or value-N");
-                return info_page(&state, &s, Some(e)).await;
+                return conflicts_page(&state, &s, Some(e)).await;
             }
         },
     };
     let store = state.api.store.clone();
     let op = s.op.clone();
     match blocking(move || store.resolve_conflict(&op, &id, resolution)).await {
-        Ok(_) => Redirect::to("/console/info").into_response(),
-        Err(e) => info_page(&state, &s, Some(e)).await,
+        Ok(_) => Redirect::to("/console/info/conflicts").into_response(),
+        Err(e) => conflicts_page(&state, &s, Some(e)).await,
     }
 }
 
@@ -235,12 +262,12 @@ pub(super) async fn merge(
     );
     let (Ok(survivor), Ok(duplicate)) = ids else {
         let e = ApiError::bad_request("survivor", "not a record id");
-        return info_page(&state, &s, Some(e)).await;
+        return conflicts_page(&state, &s, Some(e)).await;
     };
     let store = state.api.store.clone();
     let op = s.op.clone();
     match blocking(move || store.merge_patients(&op, survivor, duplicate)).await {
-        Ok(_) => Redirect::to("/console/info").into_response(),
-        Err(e) => info_page(&state, &s, Some(e)).await,
+        Ok(_) => Redirect::to("/console/info/conflicts").into_response(),
+        Err(e) => conflicts_page(&state, &s, Some(e)).await,
     }
 }
