@@ -546,6 +546,37 @@ fn registration_triage_doctor_pharmacy_through_an_outage() -> anyhow::Result<()>
         "dispense refused with the reason: {refusal}"
     );
     screenshot(&pharmacy, "11-pharmacy-dispense-refused")?;
+
+    // The standby goes too: this window is on its own, and its banner says so; registering
+    // still works.
+    h.kill("standby")?;
+    tab.navigate_to(&format!("{base}/console/registration"))?
+        .wait_until_navigated()?;
+    wait_until(
+        &tab,
+        "the banner shows the window isolated",
+        "document.getElementById('banner').dataset.state === 'isolated'",
+    )
+    .with_context(|| {
+        format!(
+            "banner: {:?}; W01: {:?}",
+            eval_str(&tab, "document.getElementById('banner').textContent"),
+            h.status("W01")
+                .map(|s| (s.mode.mode, s.mode.primary, s.peers))
+        )
+    })?;
+    let banner_text = eval_str(&tab, "document.getElementById('banner').textContent")?;
+    ensure!(banner_text.contains("隔离"), "{banner_text}");
+    tab.type_str(&card)?.press_key("Enter")?;
+    wait_until(
+        &tab,
+        "the patient found",
+        "document.activeElement.id === 'department'",
+    )?;
+    tab.type_str("PED-RESP")?.press_key("Enter")?;
+    wait_page(&tab, "/console/print/slip/")?;
+    ensure!(eval_str(&tab, "document.getElementById('regno').textContent")?.starts_with("YJ"));
+    screenshot(&tab, "11b-registration-isolated")?;
     Ok(())
 }
 
