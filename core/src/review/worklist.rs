@@ -2,33 +2,22 @@
 //! the system of record is whole again. Each item names its record and the operation that
 //! clears it; doing that operation removes the item, so the list drains to zero.
 //!
-//! Scope, so that building the list stays cheap:
-//! - emergency prescriptions and paused visits come from the episode index, limited to records
-//!   created within [`EPISODE_LOOKBACK_DAYS`], plus every record central has not acknowledged
-//!   yet whatever its age (those are never dropped);
-//! - re-settlements come from the charges created within [`RESETTLE_LOOKBACK_DAYS`] (an
-//!   insurance link can fail outside an episode; the due date is 7 working days after
-//!   settlement, so three weeks covers it with margin) and from emergency charges;
-//! - duplicates and other conflicts are the open entries of [`Store::conflicts`].
+//! The items come from the store's open-item index, kept in the commit of every change, so
+//! building the list costs what the open items cost, whatever the history: every emergency
+//! prescription not yet dispensed, every paused registration and every pending re-settlement,
+//! whatever their age, and the open entries of [`Store::conflicts`] for duplicates and other
+//! conflicts.
 
-use std::collections::BTreeSet;
 use std::fmt;
 
 use serde::Serialize;
 
-use super::MS_PER_DAY;
 use super::conflict::{Conflict, ConflictKind, ConflictStatus};
 use crate::clock::{Date, UnixMs};
 use crate::id::{EpisodeId, RecordId};
 use crate::record::{Charge, Patient, Prescription, RecordKind, Visit};
 use crate::status::{PrescriptionStatus, VisitStatus};
 use crate::store::{ReadError, Store};
-
-/// Emergency records created within this many days are on the worklist.
-pub const EPISODE_LOOKBACK_DAYS: i64 = 30;
-
-/// Charges created within this many days are checked for a pending re-settlement.
-pub const RESETTLE_LOOKBACK_DAYS: i64 = 21;
 
 /// What kind of after-work an item is, in the order the list shows them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -123,10 +112,6 @@ pub struct CategoryCount {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Worklist {
     pub generated_ms: UnixMs,
-    /// Emergency records created before this were not read (unless unacknowledged).
-    pub episode_records_since_ms: UnixMs,
-    /// Charges created before this were not read (unless emergency and unacknowledged).
-    pub charges_since_ms: UnixMs,
     /// Every category, in order, with its count (zero included).
     pub counts: Vec<CategoryCount>,
     /// By category, then oldest first.
@@ -155,36 +140,23 @@ impl Store {
     /// The recovery worklist (see the module docs for what is read).
     pub fn worklist(&self) -> Result<Worklist, ReadError> {
         let now = self.now_ms();
-        let episode_since = now - EPISODE_LOOKBACK_DAYS * MS_PER_DAY;
-        let charges_since = now - RESETTLE_LOOKBACK_DAYS * MS_PER_DAY;
         let today = Date::at(now, self.options().utc_offset_min);
-        let mut emergency: BTreeSet<RecordId> = self.episode_ids_since(episode_since)?;
-        emergency.extend(self.unreconciled()?);
+        let after_work = [
+            WorkCategory::DispenseEmergencyPrescription,
+            WorkCategory::RestorePausedVisit,
+            WorkCategory::ResettleInsurance,
+        ];
         let mut items = Vec::new();
-        let mut charges_done = BTreeSet::new();
-        for &id in &emergency {
-            let Some(header) = self.header(id).ok().flatten() else {
+        for item in self.open_items(&after_work)? {
+            let Some(&id) = item.records.first() else {
                 continue;
             };
-            match header.kind {
-                RecordKind::Prescription => items.extend(self.prescription_item(id)?),
-                RecordKind::Visit => items.extend(self.visit_item(id)?),
-                RecordKind::Charge => {
-                    charges_done.insert(id);
-                    items.extend(self.charge_item(id, today)?);
-                }
-                _ => {}
-            }
-        }
-        let mut charges = Vec::new();
-        self.each_id(RecordKind::Charge, Some(charges_since), |id| {
-            if !charges_done.contains(&id) {
-                charges.push(id);
-            }
-            Ok(())
-        })?;
-        for id in charges {
-            items.extend(self.charge_item(id, today)?);
+            let found = match item.category {
+                WorkCategory::DispenseEmergencyPrescription => self.prescription_item(id)?,
+                WorkCategory::RestorePausedVisit => self.visit_item(id)?,
+                _ => self.charge_item(id, today)?,
+            };
+            items.extend(found);
         }
         for c in self.conflicts()? {
             if c.status == ConflictStatus::Open {
@@ -209,8 +181,6 @@ impl Store {
             .collect();
         Ok(Worklist {
             generated_ms: now,
-            episode_records_since_ms: episode_since,
-            charges_since_ms: charges_since,
             counts,
             items,
         })

@@ -2,13 +2,13 @@
 //! has not acknowledged. The writer keeps them in line with every change ([`Tx::reindex`]);
 //! readers and the batch itself query them here.
 
-use std::collections::BTreeSet;
 use std::ops::Bound;
 
 use automerge::{ROOT, ReadDoc};
 use redb::ReadableTable;
 
 use super::error::{ReadError, RecordDamage, StorageContext, WriteError};
+use super::kept::records_key;
 use super::tables::{self, Id};
 use super::{Store, Tx};
 use crate::id::{EpisodeId, RecordId};
@@ -16,9 +16,6 @@ use crate::record::{CENTRAL_ACK_KEY, Header, Patient, RecordKind};
 
 /// Ids read from an index per read transaction by [`Store::each_id`].
 const PAGE: usize = 1024;
-
-/// Most distinct episodes read from the episode index by [`Store::episode_ids_since`].
-const MAX_EPISODES: usize = 1000;
 
 const LOWEST: Id = [0u8; 16];
 const HIGHEST: Id = [0xffu8; 16];
@@ -79,19 +76,16 @@ impl Tx<'_> {
         for_patient(&t, patient)
     }
 
-    /// Brings the indexes in line with a working document.
-    pub(super) fn reindex(&mut self, id: RecordId) -> Result<(), WriteError> {
+    /// Brings the indexes, the kept counts and the open-item index in line with a working
+    /// document.
+    pub(super) fn reindex(&mut self, id: RecordId, header: &Header) -> Result<(), WriteError> {
         let Some(doc) = self.loaded(id) else {
             return Ok(());
         };
-        let header =
-            Header::of(doc).map_err(|e| ReadError::corrupt(id, RecordDamage::Header(e)))?;
         let acked = doc.get(ROOT, CENTRAL_ACK_KEY).ok().flatten().is_some();
-        let patient: Option<RecordId> = match doc.get(ROOT, "patient") {
-            Ok(Some((automerge::Value::Scalar(s), _))) => match s.as_ref() {
-                automerge::ScalarValue::Str(s) => s.parse().ok(),
-                _ => None,
-            },
+        let patient = id_field(doc, "patient");
+        let prescription = match header.kind {
+            RecordKind::Dispense => id_field(doc, "prescription"),
             _ => None,
         };
         let patient_record: Option<Patient> = if header.kind == RecordKind::Patient {
@@ -104,10 +98,12 @@ impl Tx<'_> {
         };
         let key = id.to_bytes();
         let w = self.w();
-        w.open_table(tables::BY_KIND)
+        let new = w
+            .open_table(tables::BY_KIND)
             .ctx("indexing")?
             .insert((header.kind.code(), key), ())
-            .ctx("indexing")?;
+            .ctx("indexing")?
+            .is_none();
         if let Some(episode) = &header.episode {
             w.open_table(tables::BY_EPISODE)
                 .ctx("indexing")?
@@ -126,10 +122,32 @@ impl Tx<'_> {
                 .insert((patient.to_bytes(), key), ())
                 .ctx("indexing")?;
         }
-        if let Some(patient) = patient_record {
-            self.index_patient(&patient)?;
+        if let Some(rx) = prescription {
+            w.open_table(tables::BY_PRESCRIPTION)
+                .ctx("indexing")?
+                .insert((rx.to_bytes(), key), ())
+                .ctx("indexing")?;
         }
+        if new {
+            self.count(records_key(header.kind), 1);
+        }
+        let old_keys = match &patient_record {
+            Some(patient) => self.index_patient(patient)?,
+            None => Vec::new(),
+        };
+        self.keep_open_items(id, header, prescription, &old_keys)?;
         Ok(())
+    }
+}
+
+/// A record id held in a top-level field of a document, if any.
+fn id_field(doc: &automerge::Automerge, field: &str) -> Option<RecordId> {
+    match doc.get(ROOT, field) {
+        Ok(Some((automerge::Value::Scalar(s), _))) => match s.as_ref() {
+            automerge::ScalarValue::Str(s) => s.parse().ok(),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -148,13 +166,20 @@ impl Store {
         of_kind(&self.table(tables::BY_KIND)?, kind, Some(since_ms))
     }
 
-    pub fn count_of_kind(&self, kind: RecordKind) -> Result<u64, ReadError> {
-        Ok(self.ids_of_kind(kind)?.len() as u64)
-    }
-
     /// Every record linked to a patient.
     pub fn ids_for_patient(&self, patient: RecordId) -> Result<Vec<RecordId>, ReadError> {
         for_patient(&self.table(tables::BY_PATIENT)?, patient)
+    }
+
+    /// The dispense records of a prescription.
+    pub fn ids_dispensing(&self, prescription: RecordId) -> Result<Vec<RecordId>, ReadError> {
+        let t = self.table(tables::BY_PRESCRIPTION)?;
+        let p = prescription.to_bytes();
+        collect_ids(
+            t.range((p, LOWEST)..=(p, HIGHEST))
+                .ctx("reading an index")?,
+            |k: (Id, Id)| k.1,
+        )
     }
 
     /// Every record created during an episode.
@@ -206,39 +231,5 @@ impl Store {
                 _ => return Ok(()),
             }
         }
-    }
-
-    /// Records of every episode created at or after `since_ms`: a skip-scan of the episode
-    /// index (one range per episode, at most [`MAX_EPISODES`] episodes).
-    pub(crate) fn episode_ids_since(&self, since_ms: i64) -> Result<BTreeSet<RecordId>, ReadError> {
-        let t = self.table(tables::BY_EPISODE)?;
-        let mut out = BTreeSet::new();
-        let mut next: Option<String> = None;
-        let lowest = RecordId::lowest_at(since_ms).to_bytes();
-        for _ in 0..MAX_EPISODES {
-            // The next episode name after `next` (or the first).
-            let lower = match &next {
-                None => Bound::Unbounded,
-                Some(e) => Bound::Excluded((e.as_str(), HIGHEST)),
-            };
-            let Some(entry) = t
-                .range::<(&str, Id)>((lower, Bound::Unbounded))
-                .ctx("reading an index")?
-                .next()
-            else {
-                break;
-            };
-            let (k, _) = entry.ctx("reading an index")?;
-            let episode = k.value().0.to_owned();
-            for entry in t
-                .range((episode.as_str(), lowest)..=(episode.as_str(), HIGHEST))
-                .ctx("reading an index")?
-            {
-                let (k, _) = entry.ctx("reading an index")?;
-                out.insert(RecordId::from_bytes(k.value().1));
-            }
-            next = Some(episode);
-        }
-        Ok(out)
     }
 }

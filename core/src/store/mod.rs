@@ -21,12 +21,16 @@ mod apply;
 mod audit;
 mod backup;
 mod cache;
+mod check;
+mod digest;
 mod error;
 mod index;
+mod kept;
 mod ledger;
 mod merge;
 mod meta;
 mod open;
+mod open_items;
 mod patient_index;
 mod read;
 mod refusal;
@@ -48,7 +52,9 @@ pub use backup::{
     BackupError, BackupInfo, RestoreError, RestoreInfo, RestoreOptions, VerifyError, VerifyReport,
     before_restore_path, checksum_path, restore_from, verify_snapshot,
 };
+pub use digest::{DIGEST_BUCKETS, Digest, Scope, contribution, kept_always};
 pub use error::{AbortCause, DocumentError, FileDamage, ReadError, RecordDamage, WriteError};
+pub use kept::KeptCounts;
 pub use merge::{
     ApplyCheck, IncomingDoc, Merge, RemoteChanges, SyncReceived, held_heads, merge, receive_sync,
 };
@@ -57,7 +63,7 @@ pub use open::OpenError;
 pub use patient_index::PatientQuery;
 pub use read::StoreStats;
 pub use refusal::{DecodeError, Refusal};
-pub use replication::{DIGEST_BUCKETS, Digest, OutgoingDoc, PeerState};
+pub use replication::{OutgoingDoc, PeerState};
 pub use tables::{decode_heads, encode_heads};
 
 pub(crate) use error::StorageContext;

@@ -8,10 +8,10 @@ use automerge::sync::{self, SyncDoc};
 use automerge::{Automerge, ChangeHash, ReadDoc};
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
+use super::digest::{Digest, Scope};
 use super::error::{ReadError, StorageContext, WriteError};
-use super::tables::{self, Id, decode_heads, encode_heads};
+use super::tables::{self, decode_heads, encode_heads};
 use super::{CommitHook, Store, Tx};
 use crate::id::{NodeName, RecordId};
 use crate::record::Header;
@@ -48,27 +48,7 @@ pub struct OutgoingDoc {
     pub emergency: bool,
 }
 
-/// A summary of everything a node holds: per-bucket hashes of (record, heads).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Digest {
-    pub records: u64,
-    /// Hex SHA-256 per bucket (records grouped by the last byte of their id).
-    pub buckets: Vec<String>,
-}
-
-/// Buckets in a digest.
-pub const DIGEST_BUCKETS: usize = 64;
-
-impl Digest {
-    /// Buckets that differ between two digests.
-    pub fn differing_buckets(&self, other: &Digest) -> Vec<usize> {
-        (0..DIGEST_BUCKETS)
-            .filter(|&i| self.buckets.get(i) != other.buckets.get(i))
-            .collect()
-    }
-}
-
-fn decode_state(bytes: &[u8]) -> PeerState {
+pub(super) fn decode_state(bytes: &[u8]) -> PeerState {
     serde_json::from_slice(bytes).unwrap_or_default()
 }
 
@@ -82,15 +62,20 @@ impl Tx<'_> {
             .w()
             .open_table(tables::PEER_STATE)
             .ctx("writing peer state")?;
-        let mut state = t
+        let before = t
             .get(peer.as_str())
             .ctx("reading peer state")?
-            .map(|v| decode_state(v.value()))
-            .unwrap_or_default();
+            .map(|v| decode_state(v.value()));
+        let mut state = before.clone().unwrap_or_default();
         f(&mut state);
         let bytes = serde_json::to_vec(&state).unwrap_or_default();
         t.insert(peer.as_str(), bytes.as_slice())
             .ctx("writing peer state")?;
+        drop(t);
+        let from = before.map(|b| b.acked_by_peer);
+        if from != Some(state.acked_by_peer) {
+            self.backlog_cursor_moved(peer, from, state.acked_by_peer)?;
+        }
         Ok(())
     }
 }
@@ -285,30 +270,14 @@ impl Store {
         Ok(out)
     }
 
-    /// A digest of every record and its heads.
+    /// A digest of every record and its heads, as kept by every commit (O(1) in the records).
     pub fn digest(&self) -> Result<Digest, ReadError> {
-        let t = self.table(tables::DOC_HEADS)?;
-        let mut hashers: Vec<Sha256> = (0..DIGEST_BUCKETS).map(|_| Sha256::new()).collect();
-        let mut records = 0;
-        for entry in t.iter().ctx("reading heads")? {
-            let (k, v) = entry.ctx("reading heads")?;
-            let id: Id = k.value();
-            let mut heads = decode_heads(v.value());
-            heads.sort();
-            let h = &mut hashers[usize::from(id[15]) % DIGEST_BUCKETS];
-            h.update(id);
-            for head in heads {
-                h.update(head.0);
-            }
-            records += 1;
-        }
-        Ok(Digest {
-            records,
-            buckets: hashers
-                .into_iter()
-                .map(|h| hex::encode(h.finalize()))
-                .collect(),
-        })
+        self.digest_of(Scope::All)
+    }
+
+    /// A digest of the records in a scope (see [`Scope`]), from the kept rows.
+    pub fn digest_of(&self, scope: Scope) -> Result<Digest, ReadError> {
+        super::digest::read(&self.table(tables::DIGEST)?, scope)
     }
 
     /// The sync-protocol state kept for a record with a peer (what both sides were last known

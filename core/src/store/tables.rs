@@ -8,8 +8,10 @@ use redb::{Key, TableDefinition, TableHandle, Value};
 
 pub type Id = [u8; 16];
 
-/// Schema version written at creation; open refuses any other.
-pub const SCHEMA_VERSION: u64 = 1;
+/// Schema version written at creation; open refuses any other. Version 2 (issue 10): the
+/// feed names each record's kind, kept counts, the open-review index, the incremental digest,
+/// catalog items.
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// Metadata: schema version, node identity, counters, the audit head, the current episode.
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -21,9 +23,10 @@ pub const DOC_CHUNKS: TableDefinition<(Id, u32), &[u8]> = TableDefinition::new("
 /// Document → its current heads (concatenated 32-byte hashes), for digests and deltas.
 pub const DOC_HEADS: TableDefinition<Id, &[u8]> = TableDefinition::new("doc_heads");
 
-/// The change feed: local sequence → document changed at that sequence. Each document appears
-/// once, at its latest change.
-pub const FEED: TableDefinition<u64, Id> = TableDefinition::new("feed");
+/// The change feed: local sequence → document changed at that sequence, and its kind (so that
+/// a sender can skip what a peer does not keep without loading the record). Each document
+/// appears once, at its latest change.
+pub const FEED: TableDefinition<u64, (Id, u8)> = TableDefinition::new("feed");
 /// Document → its position in the feed.
 pub const FEED_POS: TableDefinition<Id, u64> = TableDefinition::new("feed_pos");
 
@@ -33,11 +36,30 @@ pub const BY_PATIENT: TableDefinition<(Id, Id), ()> = TableDefinition::new("by_p
 pub const BY_EPISODE: TableDefinition<(&str, Id), ()> = TableDefinition::new("by_episode");
 /// Records created during an episode that central has not yet acknowledged.
 pub const UNRECONCILED: TableDefinition<Id, ()> = TableDefinition::new("unreconciled");
+/// Dispense records by the prescription they dispense: (prescription, dispense).
+pub const BY_PRESCRIPTION: TableDefinition<(Id, Id), ()> = TableDefinition::new("by_prescription");
+/// Catalog items by code: (item kind, code) → the item's record.
+pub const CATALOG_CODES: TableDefinition<(u8, &str), Id> = TableDefinition::new("catalog_codes");
 /// Patient search keys: (key kind, normalized value, patient).
 pub const PATIENT_KEYS: TableDefinition<(&str, &str, Id), ()> =
     TableDefinition::new("patient_keys");
 /// Patient → the search keys currently indexed for it (JSON), to remove them on change.
 pub const PATIENT_KEYS_OF: TableDefinition<Id, &[u8]> = TableDefinition::new("patient_keys_of");
+
+/// Counts kept in the commit that changes them (records per kind, open items per category,
+/// each peer's backlog): name → count. See `kept.rs`.
+pub const COUNTS: TableDefinition<&str, u64> = TableDefinition::new("counts");
+/// What is open for review or recovery work: (work category, item id) → the item (JSON). An
+/// item id is a conflict id, or a record id for a record's own after-work.
+pub const OPEN_ITEMS: TableDefinition<(u8, &str), &[u8]> = TableDefinition::new("open_items");
+/// The open items a record takes part in: (record, category, item id), so that a change to
+/// the record finds what it may close.
+pub const ITEMS_OF: TableDefinition<(Id, u8, &str), ()> = TableDefinition::new("items_of");
+/// Review decisions seen in documents, by time: (decided at, conflict id) → the records.
+pub const DECISIONS: TableDefinition<(i64, &str), &[u8]> = TableDefinition::new("decisions");
+/// The digest of everything held, kept per scope and bucket: (scope, bucket) → 32-byte XOR of
+/// every record's (id, heads) hash, then an 8-byte count. See `digest.rs`.
+pub const DIGEST: TableDefinition<(u32, u8), &[u8]> = TableDefinition::new("digest");
 
 /// The audit chain: sequence → entry (JSON), each entry hashing the one before.
 pub const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
@@ -77,8 +99,15 @@ pub(crate) fn for_each<T: TableVisitor>(visitor: &mut T) -> Result<(), T::Error>
     visitor.visit(BY_PATIENT)?;
     visitor.visit(BY_EPISODE)?;
     visitor.visit(UNRECONCILED)?;
+    visitor.visit(BY_PRESCRIPTION)?;
+    visitor.visit(CATALOG_CODES)?;
     visitor.visit(PATIENT_KEYS)?;
     visitor.visit(PATIENT_KEYS_OF)?;
+    visitor.visit(COUNTS)?;
+    visitor.visit(OPEN_ITEMS)?;
+    visitor.visit(ITEMS_OF)?;
+    visitor.visit(DECISIONS)?;
+    visitor.visit(DIGEST)?;
     visitor.visit(AUDIT)?;
     visitor.visit(RANGES)?;
     visitor.visit(NUMBERS)?;

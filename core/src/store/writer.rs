@@ -149,7 +149,7 @@ fn run_batch(shared: &Shared, batch: Vec<Job>) -> Vec<Job> {
             // The cache first, so that a caller reading right after its reply sees its write.
             let feed_seq = done.map(|(working, feed_seq)| {
                 if let Ok(mut cache) = shared.cache.lock() {
-                    cache.committed(working.into_iter().map(|(id, doc)| (id, Arc::new(doc))));
+                    cache.committed(working);
                 }
                 feed_seq
             });

@@ -11,12 +11,8 @@ use lifeline_core::automerge::{ActorId, Automerge, ChangeHash, ROOT, ReadDoc, sy
 use lifeline_core::record::{CENTRAL_ACK_KEY, Header};
 use lifeline_core::store::{Digest, OutgoingDoc, PeerState, Refusal};
 use lifeline_core::{NodeName, RecordId};
-use sha2::{Digest as _, Sha256};
 
 use super::Refused;
-
-/// Buckets in a digest, as in the store.
-const DIGEST_BUCKETS: usize = 64;
 
 /// What we keep about one peer.
 #[derive(Default)]
@@ -193,24 +189,14 @@ impl Inner {
         out
     }
 
-    /// Per-bucket SHA-256 of (record, sorted heads) in record order, as the store computes it.
+    /// The digest of every record, as the store keeps it (the same pure function).
     pub(super) fn digest(&self) -> Digest {
-        let mut hashers: Vec<Sha256> = (0..DIGEST_BUCKETS).map(|_| Sha256::new()).collect();
-        for (id, doc) in &self.docs {
-            let bytes = id.to_bytes();
-            let h = &mut hashers[usize::from(bytes[15]) % DIGEST_BUCKETS];
-            h.update(bytes);
-            for head in sorted(doc.get_heads()) {
-                h.update(head.0);
-            }
-        }
-        Digest {
-            records: self.docs.len() as u64,
-            buckets: hashers
-                .into_iter()
-                .map(|h| hex::encode(h.finalize()))
-                .collect(),
-        }
+        let heads: Vec<(RecordId, Vec<ChangeHash>)> = self
+            .docs
+            .iter()
+            .map(|(id, doc)| (*id, doc.get_heads()))
+            .collect();
+        Digest::of(heads.iter().map(|(id, h)| (*id, h.as_slice())))
     }
 
     /// Records of an emergency episode without central's acknowledgement, in id order.
