@@ -5,7 +5,7 @@
 
 mod acknowledge;
 mod billing;
-mod catalog;
+pub(crate) mod catalog;
 mod episodes;
 mod ledger;
 mod membership;
@@ -15,7 +15,9 @@ mod report;
 mod visits;
 
 pub use billing::{NewCharge, NewChargeLine, Settlement};
-pub use catalog::{CatalogImport, CsvError, parse_departments, parse_drugs, parse_services};
+pub use catalog::{
+    CatalogImport, CsvError, DrugList, ServiceList, parse_departments, parse_drugs, parse_services,
+};
 pub use episodes::{EpisodeSummary, LeaveScope, grade};
 pub use ledger::{LeaseLine, STANDBY_LESSOR_BASE, lessor_base};
 pub use patients::{NewPatient, PatientEdit};

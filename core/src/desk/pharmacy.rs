@@ -12,8 +12,7 @@ use crate::WriteError;
 use crate::clock::UnixMs;
 use crate::id::RecordId;
 use crate::record::{
-    CatalogKind, Dispense, DrugCatalog, Patient, Prescription, PrescriptionItem, RecordKind, Visit,
-    catalog_id,
+    CatalogKind, Dispense, Patient, Prescription, PrescriptionItem, RecordKind, Visit,
 };
 use crate::roles::Operator;
 use crate::rules::{RuleError, check_text};
@@ -75,28 +74,16 @@ impl Store {
         let who = who.clone();
         self.write(move |tx| {
             let visit: Visit = tx.read(new.visit)?;
-            let cat_id = catalog_id(CatalogKind::Drug);
-            if tx.doc(cat_id)?.is_none() {
-                return Err(RuleError::CatalogMissing { catalog: "drug" }.into());
-            }
-            let catalog: DrugCatalog = tx.read(cat_id)?;
             let mut items = Vec::with_capacity(new.items.len());
             for item in &new.items {
-                let drug =
-                    catalog
-                        .drugs
-                        .get(&item.drug_code)
-                        .ok_or_else(|| RuleError::UnknownCode {
-                            catalog: "drug",
-                            code: item.drug_code.clone(),
-                        })?;
+                let drug = tx.priced(CatalogKind::Drug, &item.drug_code)?;
                 items.push(PrescriptionItem {
                     drug_code: item.drug_code.clone(),
-                    drug_name: drug.name_zh.clone(),
+                    drug_name: drug.name,
                     quantity: item.quantity,
                     dosage: item.dosage.clone(),
                     unit_price: drug.price,
-                    catalog_version: catalog.version,
+                    catalog_version: drug.catalog_version,
                 });
             }
             let rx = Prescription {
@@ -163,20 +150,11 @@ impl Store {
                 .into());
             }
             let mut on_hold = Vec::new();
-            for other in tx.ids_for_patient(rx.patient)? {
-                let Some(doc) = tx.doc(other)? else { continue };
-                let is_ours = autosurgeon::hydrate_prop::<_, Option<String>, _, _>(
-                    &*doc,
-                    automerge::ROOT,
-                    "prescription",
-                )
-                .ok()
-                .flatten()
-                .is_some_and(|p| p == id.to_string());
-                if !is_ours {
+            for other in tx.ids_dispensing(id)? {
+                let d: Dispense = tx.read(other)?;
+                if d.prescription != id {
                     continue;
                 }
-                let d: Dispense = tx.read(other)?;
                 if d.status_log.current::<DispenseStatus>() == Ok(DispenseStatus::OnHold) {
                     on_hold.push(other);
                 }

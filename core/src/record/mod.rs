@@ -56,10 +56,16 @@ pub enum RecordKind {
     Episode = 9,
     #[autosurgeon(rename = "lease")]
     Lease = 10,
+    /// One drug of the drug catalog.
+    #[autosurgeon(rename = "drug_item")]
+    DrugItem = 11,
+    /// One service of the service catalog.
+    #[autosurgeon(rename = "service_item")]
+    ServiceItem = 12,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 10] = [
+    pub const ALL: [RecordKind; 12] = [
         RecordKind::Patient,
         RecordKind::Visit,
         RecordKind::Prescription,
@@ -70,6 +76,8 @@ impl RecordKind {
         RecordKind::ServiceCatalog,
         RecordKind::Episode,
         RecordKind::Lease,
+        RecordKind::DrugItem,
+        RecordKind::ServiceItem,
     ];
 
     pub fn code(self) -> u8 {
@@ -92,6 +100,8 @@ impl RecordKind {
             RecordKind::ServiceCatalog => "service_catalog",
             RecordKind::Episode => "episode",
             RecordKind::Lease => "lease",
+            RecordKind::DrugItem => "drug_item",
+            RecordKind::ServiceItem => "service_item",
         }
     }
 
@@ -103,7 +113,13 @@ impl RecordKind {
 
     /// Reference data: written only by central.
     pub fn is_catalog(self) -> bool {
-        matches!(self, RecordKind::DrugCatalog | RecordKind::ServiceCatalog)
+        matches!(
+            self,
+            RecordKind::DrugCatalog
+                | RecordKind::ServiceCatalog
+                | RecordKind::DrugItem
+                | RecordKind::ServiceItem
+        )
     }
 }
 
@@ -319,14 +335,29 @@ pub struct Drug {
     pub insurance_class: String,
 }
 
+/// The drug catalog's own record: its version. Each drug is a record of its own
+/// ([`DrugItem`]), so a prescription or charge reads only the drug it needs.
 #[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
 pub struct DrugCatalog {
     pub header: Header,
-    /// Bumped by every import; prescriptions and charges record the version they priced from.
+    /// Bumped by every import that changes the catalog; prescriptions and charges record the
+    /// version they priced from.
     pub version: u64,
-    pub drugs: BTreeMap<String, Drug>,
 }
 record!(DrugCatalog, DrugCatalog);
+
+/// One drug of the catalog, found by its code (the catalog-code index).
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
+pub struct DrugItem {
+    pub header: Header,
+    pub code: String,
+    pub drug: Drug,
+    /// The catalog version that last changed this drug.
+    pub version: u64,
+    /// Left out of the latest import: no longer prescribed or charged.
+    pub withdrawn: bool,
+}
+record!(DrugItem, DrugItem);
 
 #[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
 pub struct Service {
@@ -345,14 +376,45 @@ pub struct Department {
     pub expert_fee: Fen,
 }
 
+/// The service catalog's own record: its version and the departments (a few dozen, read by
+/// every registration). Each service is a record of its own ([`ServiceItem`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
 pub struct ServiceCatalog {
     pub header: Header,
     pub version: u64,
-    pub services: BTreeMap<String, Service>,
     pub departments: BTreeMap<String, Department>,
 }
 record!(ServiceCatalog, ServiceCatalog);
+
+/// One service of the catalog, found by its code.
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
+pub struct ServiceItem {
+    pub header: Header,
+    pub code: String,
+    pub service: Service,
+    /// The catalog version that last changed this service.
+    pub version: u64,
+    /// Left out of the latest import: no longer charged.
+    pub withdrawn: bool,
+}
+record!(ServiceItem, ServiceItem);
+
+impl CatalogKind {
+    /// The record kind of one item of this catalog.
+    pub fn item_kind(self) -> RecordKind {
+        match self {
+            CatalogKind::Drug => RecordKind::DrugItem,
+            CatalogKind::Service => RecordKind::ServiceItem,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            CatalogKind::Drug => "drug",
+            CatalogKind::Service => "service",
+        }
+    }
+}
 
 /// The catalogs have well-known ids, the same on every node, so that a window finds them
 /// without a lookup and central re-importing never creates a second catalog.

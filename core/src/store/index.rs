@@ -76,6 +76,23 @@ impl Tx<'_> {
         for_patient(&t, patient)
     }
 
+    /// The dispense records of a prescription, as of this batch.
+    pub(crate) fn ids_dispensing(
+        &self,
+        prescription: RecordId,
+    ) -> Result<Vec<RecordId>, ReadError> {
+        let t = self
+            .r()
+            .open_table(tables::BY_PRESCRIPTION)
+            .ctx("reading an index")?;
+        let p = prescription.to_bytes();
+        collect_ids(
+            t.range((p, LOWEST)..=(p, HIGHEST))
+                .ctx("reading an index")?,
+            |k: (Id, Id)| k.1,
+        )
+    }
+
     /// Brings the indexes, the kept counts and the open-item index in line with a working
     /// document.
     pub(super) fn reindex(&mut self, id: RecordId, header: &Header) -> Result<(), WriteError> {
@@ -130,6 +147,11 @@ impl Tx<'_> {
         }
         if new {
             self.count(records_key(header.kind), 1);
+        }
+        if matches!(header.kind, RecordKind::DrugItem | RecordKind::ServiceItem)
+            && let Some(doc) = self.shared_loaded(id)
+        {
+            self.index_catalog_item(header.kind, id, &doc)?;
         }
         let old_keys = match &patient_record {
             Some(patient) => self.index_patient(patient)?,

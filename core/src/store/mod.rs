@@ -21,6 +21,7 @@ mod apply;
 mod audit;
 mod backup;
 mod cache;
+mod catalog_index;
 mod check;
 mod digest;
 mod error;

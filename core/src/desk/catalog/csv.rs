@@ -1,18 +1,10 @@
-//! Reference data: the drug and service catalogs with prices, versioned. Only central writes
-//! them; every import bumps the version, and prescriptions and charges record the version
-//! they were priced from.
+//! The catalog files central imports: simple CSV (UTF-8, a header line, no quoted fields),
+//! each line checked, errors naming the file and line.
 
 use std::collections::BTreeMap;
 
-use super::{Saved, set_field};
-use crate::WriteError;
 use crate::money::Fen;
-use crate::record::{
-    CatalogKind, Department, Drug, DrugCatalog, RecordKind, Service, ServiceCatalog, catalog_id,
-};
-use crate::roles::{DeskRole, NodeRole, Operator};
-use crate::rules::RuleError;
-use crate::store::Store;
+use crate::record::{Department, Drug, Service};
 
 /// A CSV file that could not be read, with the line at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -182,114 +174,20 @@ pub fn parse_departments(text: &str) -> Result<BTreeMap<String, Department>, Csv
     no_duplicates(F, parsed)
 }
 
-/// New reference data. Absent parts are left as they are.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CatalogImport {
-    pub drugs: Option<BTreeMap<String, Drug>>,
-    pub services: Option<BTreeMap<String, Service>>,
-    pub departments: Option<BTreeMap<String, Department>>,
-}
-
-impl Store {
-    /// Imports reference data on central. Returns the new versions (drug, service).
-    pub fn import_catalog(
-        &self,
-        who: &Operator,
-        import: CatalogImport,
-    ) -> Result<Saved<(u64, u64)>, WriteError> {
-        if self.role() != NodeRole::Central {
-            return Err(RuleError::CentralOnly {
-                action: "change the catalogs",
-            }
-            .into());
-        }
-        if who.desk != DeskRole::Admin {
-            return Err(RuleError::NotPermitted {
-                desk: who.desk,
-                action: "import catalogs",
-                kind: RecordKind::DrugCatalog,
-            }
-            .into());
-        }
-        let who = who.clone();
-        self.write(move |tx| {
-            let drug_id = catalog_id(CatalogKind::Drug);
-            let service_id = catalog_id(CatalogKind::Service);
-            let mut versions = (0, 0);
-            if tx.doc(drug_id)?.is_some() {
-                let current: DrugCatalog = tx.read(drug_id)?;
-                versions.0 = current.version;
-                if let Some(drugs) = &import.drugs
-                    && *drugs != current.drugs
-                {
-                    versions.0 += 1;
-                    let v = versions.0;
-                    tx.edit(drug_id, &who, "catalog.import", |t| {
-                        set_field(t, "drugs", drugs)?;
-                        set_field(t, "version", v)
-                    })?;
-                }
-            } else if let Some(drugs) = import.drugs.clone() {
-                let mut header = tx.new_header(RecordKind::DrugCatalog, &who)?;
-                header.id = drug_id;
-                header.episode = None;
-                versions.0 = 1;
-                tx.create(
-                    &DrugCatalog {
-                        header,
-                        version: 1,
-                        drugs,
-                    },
-                    &who,
-                    "catalog.import",
-                )?;
-            }
-            if tx.doc(service_id)?.is_some() {
-                let current: ServiceCatalog = tx.read(service_id)?;
-                versions.1 = current.version;
-                let services = import.services.as_ref().unwrap_or(&current.services);
-                let departments = import.departments.as_ref().unwrap_or(&current.departments);
-                if *services != current.services || *departments != current.departments {
-                    versions.1 += 1;
-                    let v = versions.1;
-                    tx.edit(service_id, &who, "catalog.import", |t| {
-                        set_field(t, "services", services)?;
-                        set_field(t, "departments", departments)?;
-                        set_field(t, "version", v)
-                    })?;
-                }
-            } else if import.services.is_some() || import.departments.is_some() {
-                let mut header = tx.new_header(RecordKind::ServiceCatalog, &who)?;
-                header.id = service_id;
-                header.episode = None;
-                versions.1 = 1;
-                let catalog = ServiceCatalog {
-                    header,
-                    version: 1,
-                    services: import.services.clone().unwrap_or_default(),
-                    departments: import.departments.clone().unwrap_or_default(),
-                };
-                tx.create(&catalog, &who, "catalog.import")?;
-            }
-            Ok(Saved::new(versions))
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn the_sample_data_parses() {
-        let drugs = parse_drugs(include_str!("../../../data/drugs.csv")).expect("drugs");
+        let drugs = parse_drugs(include_str!("../../../../data/drugs.csv")).expect("drugs");
         assert_eq!(drugs.len(), 40);
         assert_eq!(drugs["DRG-0001"].price, Fen(1280));
         let services =
-            parse_services(include_str!("../../../data/services.csv")).expect("services");
+            parse_services(include_str!("../../../../data/services.csv")).expect("services");
         assert_eq!(services.len(), 17);
-        let depts =
-            parse_departments(include_str!("../../../data/departments.csv")).expect("departments");
+        let depts = parse_departments(include_str!("../../../../data/departments.csv"))
+            .expect("departments");
         assert_eq!(depts["PED-GEN"].registration_fee, Fen(1000));
     }
 
