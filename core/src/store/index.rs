@@ -2,8 +2,6 @@
 //! has not acknowledged. The writer keeps them in line with every change ([`Tx::reindex`]);
 //! readers and the batch itself query them here.
 
-use std::ops::Bound;
-
 use automerge::{ROOT, ReadDoc};
 use redb::ReadableTable;
 
@@ -13,9 +11,6 @@ use super::tables::{self, Id};
 use super::{Store, Tx};
 use crate::id::{EpisodeId, RecordId};
 use crate::record::{CENTRAL_ACK_KEY, Header, Patient, RecordKind};
-
-/// Ids read from an index per read transaction by [`Store::each_id`].
-const PAGE: usize = 1024;
 
 const LOWEST: Id = [0u8; 16];
 const HIGHEST: Id = [0xffu8; 16];
@@ -221,37 +216,24 @@ impl Store {
         collect_ids(t.iter().ctx("reading an index")?, |k: Id| k)
     }
 
-    /// Calls `f` with every record of `kind` (created at or after `since_ms`), oldest first,
-    /// reading the index a page at a time so that memory does not grow with the store.
-    pub(crate) fn each_id(
+    /// Up to `limit` records of `kind` created before `before_ms`, oldest first, appended to
+    /// `out`.
+    pub(crate) fn each_id_before(
         &self,
         kind: RecordKind,
-        since_ms: Option<i64>,
-        mut f: impl FnMut(RecordId) -> Result<(), ReadError>,
+        before_ms: i64,
+        limit: usize,
+        out: &mut Vec<RecordId>,
     ) -> Result<(), ReadError> {
-        let first = since_ms.map_or(LOWEST, |ms| RecordId::lowest_at(ms).to_bytes());
-        let mut lower = Bound::Included((kind.code(), first));
-        let upper = Bound::Included((kind.code(), HIGHEST));
-        loop {
-            let page: Vec<RecordId> = {
-                let t = self.table(tables::BY_KIND)?;
-                let range = t.range((lower, upper)).ctx("reading an index")?;
-                let mut page = Vec::with_capacity(PAGE);
-                for entry in range.take(PAGE) {
-                    let (k, _) = entry.ctx("reading an index")?;
-                    page.push(RecordId::from_bytes(k.value().1));
-                }
-                page
-            };
-            for &id in &page {
-                f(id)?;
-            }
-            match page.last() {
-                Some(last) if page.len() == PAGE => {
-                    lower = Bound::Excluded((kind.code(), last.to_bytes()));
-                }
-                _ => return Ok(()),
-            }
+        let t = self.table(tables::BY_KIND)?;
+        let upper = RecordId::lowest_at(before_ms).to_bytes();
+        let range = t
+            .range((kind.code(), LOWEST)..(kind.code(), upper))
+            .ctx("reading an index")?;
+        for entry in range.take(limit) {
+            let (k, _) = entry.ctx("reading an index")?;
+            out.push(RecordId::from_bytes(k.value().1));
         }
+        Ok(())
     }
 }

@@ -33,6 +33,7 @@ mod meta;
 mod open;
 mod open_items;
 mod patient_index;
+mod prune;
 mod read;
 mod refusal;
 mod replication;
@@ -62,6 +63,7 @@ pub use merge::{
 pub use meta::EpisodeInfo;
 pub use open::OpenError;
 pub use patient_index::PatientQuery;
+pub use prune::Pruned;
 pub use read::StoreStats;
 pub use refusal::{DecodeError, Refusal};
 pub use replication::{OutgoingDoc, PeerState};

@@ -44,11 +44,17 @@ pub(crate) struct Tx<'a> {
     poisoned: bool,
     /// Kept counts and digest rows this batch changes, written when it finishes.
     pub(super) kept: Kept,
+    /// Records this batch removed (pruned), to drop from the cache after the commit.
+    removed: Vec<RecordId>,
 }
 
-/// What a batch that wrote leaves for after its commit: its documents, for the cache, and the
-/// feed's sequence number, for the subscribers.
-pub(super) type Finished = (HashMap<RecordId, Arc<Automerge>>, u64);
+/// What a batch that wrote leaves for after its commit: its documents and the records it
+/// removed, for the cache, and the feed's sequence number, for the subscribers.
+pub(super) struct Finished {
+    pub(super) working: HashMap<RecordId, Arc<Automerge>>,
+    pub(super) removed: Vec<RecordId>,
+    pub(super) feed_seq: u64,
+}
 
 /// Where a change to persist came from, for the change hashes its audit entry lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +78,7 @@ impl<'a> Tx<'a> {
             job_wrote: false,
             poisoned: false,
             kept: Kept::default(),
+            removed: Vec::new(),
         })
     }
 
@@ -85,7 +92,11 @@ impl<'a> Tx<'a> {
             .ctx("writing metadata")?;
         meta.insert(meta_keys::AUDIT_HEAD, self.audit_head.as_bytes())
             .ctx("writing metadata")?;
-        Ok((self.working, self.feed_seq))
+        Ok(Finished {
+            working: self.working,
+            removed: self.removed,
+            feed_seq: self.feed_seq,
+        })
     }
 
     /// A new job of the batch begins: it has written nothing yet.
@@ -203,6 +214,13 @@ impl<'a> Tx<'a> {
     /// The batch's copy of a document, if it is loaded already.
     pub(super) fn loaded(&self, id: RecordId) -> Option<&Automerge> {
         self.working.get(&id).map(|d| &**d)
+    }
+
+    /// A record removed by this batch: out of the working set, and out of the cache once the
+    /// batch commits.
+    pub(super) fn forget(&mut self, id: RecordId) {
+        self.working.remove(&id);
+        self.removed.push(id);
     }
 
     /// The batch's copy of a document, shared, if it is loaded already.

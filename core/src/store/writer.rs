@@ -147,11 +147,11 @@ fn run_batch(shared: &Shared, batch: Vec<Job>) -> Vec<Job> {
     match committed {
         Ok(done) => {
             // The cache first, so that a caller reading right after its reply sees its write.
-            let feed_seq = done.map(|(working, feed_seq)| {
+            let feed_seq = done.map(|finished| {
                 if let Ok(mut cache) = shared.cache.lock() {
-                    cache.committed(working);
+                    cache.committed(finished.working, &finished.removed);
                 }
-                feed_seq
+                finished.feed_seq
             });
             for reply in replies {
                 reply(Ok(()));
