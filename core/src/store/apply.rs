@@ -144,6 +144,7 @@ impl Store {
                     }
                 }
             }
+            tx.acknowledge_received(&outcome.applied)?;
             if let Some(cursor) = peer_cursor {
                 let first_missing = items
                     .iter()
@@ -187,7 +188,10 @@ impl Store {
             };
             // The record's changes go through the same checks as a batch's.
             let changed = match tx.apply_one(&peer, &item, check.as_ref())? {
-                ApplyResult::Applied => Ok(true),
+                ApplyResult::Applied => {
+                    tx.acknowledge_received(&[id])?;
+                    Ok(true)
+                }
                 ApplyResult::Unchanged | ApplyResult::MissingDeps => Ok(false),
                 ApplyResult::Rejected(reason) => {
                     tx.audit_refusal(&peer, id, &reason)?;

@@ -71,6 +71,17 @@ impl Tx<'_> {
         for_patient(&t, patient)
     }
 
+    /// Whether a record is an emergency record central has not acknowledged, as of this batch.
+    pub(crate) fn is_unreconciled(&self, id: RecordId) -> Result<bool, ReadError> {
+        Ok(self
+            .r()
+            .open_table(tables::UNRECONCILED)
+            .ctx("reading an index")?
+            .get(id.to_bytes())
+            .ctx("reading an index")?
+            .is_some())
+    }
+
     /// The dispense records of a prescription, as of this batch.
     pub(crate) fn ids_dispensing(
         &self,

@@ -13,17 +13,14 @@ use std::time::Duration;
 
 use lifeline_core::desk::LeaveScope;
 use lifeline_core::numbers::Series;
-use lifeline_core::{DeskRole, NodeRole, Operator, OperatorName, RecordKind, Store};
+use lifeline_core::{DeskRole, NodeRole, Operator, RecordKind, Store};
 
 use super::health::{Mode, ModeInfo};
 use crate::config::Config;
 
 /// The system operator the daemon acts as (automatic episodes, leases, acknowledgements).
 pub fn system_operator() -> Operator {
-    Operator::new(
-        OperatorName::new("lifeline-system").expect("\"lifeline-system\" is a valid operator name"),
-        DeskRole::Admin,
-    )
+    Operator::system()
 }
 
 /// What a node does on a housekeeping round, besides following episodes.
