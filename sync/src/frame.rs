@@ -5,10 +5,13 @@
 //! allocated for them; a frame that does not decode is an error, never a panic. Either closes
 //! the peer's connection with a logged reason.
 
+use lifeline_core::store::Scope;
 use serde::{Deserialize, Serialize};
 
-/// The protocol version carried in the hello (ALPN carries the major version).
-pub const PROTOCOL_VERSION: u16 = 1;
+/// The protocol version carried in the hello (ALPN carries the major version). Version 2
+/// (issue 10): the hello says what a window keeps, digests name their scope, and records can
+/// be fetched on request.
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Largest frame accepted or sent.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
@@ -36,8 +39,10 @@ pub enum Frame {
         id: WireId,
         message: Vec<u8>,
     },
-    /// Ask for the peer's digest.
-    DigestRequest,
+    /// Ask for the peer's digest of the records in a scope.
+    DigestRequest {
+        scope: Scope,
+    },
     Digest(WireDigest),
     Ping {
         nonce: u64,
@@ -47,6 +52,17 @@ pub enum Frame {
     },
     Goodbye {
         reason: String,
+    },
+    /// Ask for whole records (a window asking a server for records it no longer keeps).
+    Fetch {
+        request: u64,
+        ids: Vec<WireId>,
+    },
+    /// The answer to a [`Frame::Fetch`]: the records held, whole, and those not held.
+    Fetched {
+        request: u64,
+        docs: Vec<WireDoc>,
+        missing: Vec<WireId>,
     },
 }
 
@@ -60,6 +76,10 @@ pub struct Hello {
     pub feed_head: u64,
     /// The receiver's feed sequence up to which the sender has applied everything.
     pub applied_from_you: u64,
+    /// A window's working set: it keeps the records every node keeps (patients, catalogs,
+    /// node records) and the others created since this time (ms since the epoch); `None` for
+    /// a node that keeps everything.
+    pub keeps_since_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,6 +114,8 @@ pub struct Ack {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WireDigest {
+    /// The scope it was asked for.
+    pub scope: Scope,
     pub records: u64,
     pub buckets: Vec<String>,
 }
@@ -184,11 +206,13 @@ impl Frame {
             Frame::Ack(_) => "ack",
             Frame::Rewind { .. } => "rewind",
             Frame::Sync { .. } => "sync",
-            Frame::DigestRequest => "digest_request",
+            Frame::DigestRequest { .. } => "digest_request",
             Frame::Digest(_) => "digest",
             Frame::Ping { .. } => "ping",
             Frame::Pong { .. } => "pong",
             Frame::Goodbye { .. } => "goodbye",
+            Frame::Fetch { .. } => "fetch",
+            Frame::Fetched { .. } => "fetched",
         }
     }
 }

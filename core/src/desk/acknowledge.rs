@@ -25,10 +25,7 @@ const ACK: &str = "central.ack";
 impl Tx<'_> {
     /// On central: stamps those of `ids` that are emergency records without a stamp, in this
     /// batch's commit. Returns how many were stamped.
-    pub(crate) fn acknowledge_received(
-        &mut self,
-        ids: &[RecordId],
-    ) -> Result<usize, WriteError> {
+    pub(crate) fn acknowledge_received(&mut self, ids: &[RecordId]) -> Result<usize, WriteError> {
         if self.opts().role != NodeRole::Central {
             return Ok(0);
         }
@@ -84,7 +81,9 @@ impl Store {
                     if tx.central_acked(id)? {
                         continue;
                     }
-                    tx.edit(id, &who, ACK, |t| super::set_field(t, CENTRAL_ACK_KEY, &stamp))?;
+                    tx.edit(id, &who, ACK, |t| {
+                        super::set_field(t, CENTRAL_ACK_KEY, &stamp)
+                    })?;
                     done += 1;
                 }
                 Ok(done)

@@ -66,7 +66,7 @@ pub use patient_index::PatientQuery;
 pub use prune::Pruned;
 pub use read::StoreStats;
 pub use refusal::{DecodeError, Refusal};
-pub use replication::{OutgoingDoc, PeerState};
+pub use replication::{FEED_PAGE_SCAN, FeedPage, OutgoingDoc, PeerState};
 pub use tables::{decode_heads, encode_heads};
 
 pub(crate) use error::StorageContext;

@@ -19,11 +19,12 @@ use crate::id::RecordId;
 use crate::record::{Header, Record, RecordKind};
 use crate::review::WorkCategory;
 
-/// Loads a document from its chunks. `None` if the record is not stored.
-pub(crate) fn load_doc(
+/// A record's stored chunks, concatenated: a whole document as Automerge loads it (empty if
+/// the record is not stored).
+pub(crate) fn stored_chunks(
     chunks: &impl ReadableTable<(Id, u32), &'static [u8]>,
     id: RecordId,
-) -> Result<Option<Automerge>, ReadError> {
+) -> Result<Vec<u8>, ReadError> {
     let key = id.to_bytes();
     let mut bytes = Vec::new();
     for entry in chunks
@@ -33,6 +34,15 @@ pub(crate) fn load_doc(
         let (_, v) = entry.ctx("loading a record")?;
         bytes.extend_from_slice(v.value());
     }
+    Ok(bytes)
+}
+
+/// Loads a document from its chunks. `None` if the record is not stored.
+pub(crate) fn load_doc(
+    chunks: &impl ReadableTable<(Id, u32), &'static [u8]>,
+    id: RecordId,
+) -> Result<Option<Automerge>, ReadError> {
+    let bytes = stored_chunks(chunks, id)?;
     if bytes.is_empty() {
         return Ok(None);
     }

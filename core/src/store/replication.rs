@@ -11,10 +11,11 @@ use serde::{Deserialize, Serialize};
 
 use super::digest::{Digest, Scope};
 use super::error::{ReadError, StorageContext, WriteError};
+use super::read::stored_chunks;
 use super::tables::{self, decode_heads, encode_heads};
 use super::{CommitHook, Store, Tx};
 use crate::id::{NodeName, RecordId};
-use crate::record::Header;
+use crate::record::RecordKind;
 
 /// What this node keeps about one peer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,9 +45,22 @@ pub struct OutgoingDoc {
     pub bytes: Vec<u8>,
     /// Our heads: what the peer will have once it applies `bytes`.
     pub heads: Vec<ChangeHash>,
-    /// Created during an emergency episode.
-    pub emergency: bool,
 }
+
+/// A page of the feed for one peer: the records to offer it, and how far the page went.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FeedPage {
+    /// (sequence, record), oldest change first: the records in the peer's scope, and those
+    /// outside it the peer is known to hold.
+    pub entries: Vec<(u64, RecordId)>,
+    /// The last sequence looked at (`None`: nothing after the cursor): the peer's cursor may
+    /// move this far once the entries are acknowledged.
+    pub upto: Option<u64>,
+}
+
+/// Most feed rows one page looks at, so that skipping history a peer does not keep is done in
+/// bounded steps.
+pub const FEED_PAGE_SCAN: usize = 16_384;
 
 pub(super) fn decode_state(bytes: &[u8]) -> PeerState {
     serde_json::from_slice(bytes).unwrap_or_default()
@@ -229,42 +243,123 @@ impl Store {
             .unwrap_or_default())
     }
 
+    /// A page of the feed after `after` for `peer`, at most `limit` records: those in
+    /// `scope` (what the peer keeps), and others only when the peer is known to hold them.
+    /// Looks at no more than [`FEED_PAGE_SCAN`] rows.
+    pub fn feed_page(
+        &self,
+        peer: &NodeName,
+        after: u64,
+        limit: usize,
+        scope: Scope,
+    ) -> Result<FeedPage, ReadError> {
+        let txn = self.read_txn()?;
+        let feed = txn.open_table(tables::FEED).ctx("reading the feed")?;
+        let known = txn
+            .open_table(tables::PEER_HEADS)
+            .ctx("reading peer heads")?;
+        let mut page = FeedPage::default();
+        for entry in feed
+            .range(after.saturating_add(1)..)
+            .ctx("reading the feed")?
+            .take(FEED_PAGE_SCAN)
+        {
+            let (k, v) = entry.ctx("reading the feed")?;
+            let (id, kind) = v.value();
+            let id = RecordId::from_bytes(id);
+            page.upto = Some(k.value());
+            let in_scope = RecordKind::from_code(kind).is_none_or(|kind| scope.covers(kind, id));
+            let held = || -> Result<bool, ReadError> {
+                Ok(known
+                    .get((peer.as_str(), id.to_bytes()))
+                    .ctx("reading peer heads")?
+                    .is_some())
+            };
+            if in_scope || held()? {
+                page.entries.push((k.value(), id));
+                if page.entries.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(page)
+    }
+
     /// The changes of each record the peer is not known to have. Records the peer already
-    /// has entirely are left out.
+    /// has entirely are left out. A record the peer knows nothing of goes as stored (its
+    /// chunks), without loading it.
     pub fn outgoing(
         &self,
         peer: &NodeName,
         ids: &[RecordId],
     ) -> Result<Vec<OutgoingDoc>, ReadError> {
+        let txn = self.read_txn()?;
+        let heads_t = txn.open_table(tables::DOC_HEADS).ctx("reading heads")?;
+        let known_t = txn
+            .open_table(tables::PEER_HEADS)
+            .ctx("reading peer heads")?;
+        let chunks = txn.open_table(tables::DOC_CHUNKS).ctx("loading a record")?;
         let mut out = Vec::with_capacity(ids.len());
         for &id in ids {
+            let key = id.to_bytes();
+            let Some(heads) = heads_t.get(key).ctx("reading heads")? else {
+                continue;
+            };
+            let heads = decode_heads(heads.value());
+            let known = known_t
+                .get((peer.as_str(), key))
+                .ctx("reading peer heads")?
+                .map(|v| decode_heads(v.value()))
+                .unwrap_or_default();
+            if known.is_empty() {
+                out.push(OutgoingDoc {
+                    id,
+                    bytes: stored_chunks(&chunks, id)?,
+                    heads,
+                });
+                continue;
+            }
             let Some(doc) = self.doc(id)? else { continue };
-            let heads = doc.get_heads();
-            let known: Vec<ChangeHash> = self
-                .peer_heads(peer, id)?
+            let known: Vec<ChangeHash> = known
                 .into_iter()
                 .filter(|h| doc.get_change_by_hash(h).is_some())
                 .collect();
             let mut sorted_known = known.clone();
             sorted_known.sort();
-            let mut sorted_heads = heads.clone();
+            let mut sorted_heads = doc.get_heads();
             sorted_heads.sort();
             if sorted_known == sorted_heads {
                 continue;
             }
             let bytes = if known.is_empty() {
-                doc.save()
+                stored_chunks(&chunks, id)?
             } else {
                 doc.save_after(&known)
             };
-            let emergency = Header::of(&*doc)
-                .map(|h| h.episode.is_some())
-                .unwrap_or(false);
             out.push(OutgoingDoc {
                 id,
                 bytes,
-                heads,
-                emergency,
+                heads: doc.get_heads(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Whole records, as stored, with their heads: what a fetch answers. Records not held
+    /// are left out.
+    pub fn whole(&self, ids: &[RecordId]) -> Result<Vec<OutgoingDoc>, ReadError> {
+        let txn = self.read_txn()?;
+        let heads_t = txn.open_table(tables::DOC_HEADS).ctx("reading heads")?;
+        let chunks = txn.open_table(tables::DOC_CHUNKS).ctx("loading a record")?;
+        let mut out = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let Some(heads) = heads_t.get(id.to_bytes()).ctx("reading heads")? else {
+                continue;
+            };
+            out.push(OutgoingDoc {
+                id,
+                heads: decode_heads(heads.value()),
+                bytes: stored_chunks(&chunks, id)?,
             });
         }
         Ok(out)

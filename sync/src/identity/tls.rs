@@ -21,7 +21,7 @@ use super::error::{BoxedCause, HandshakeRefusal};
 use super::{IdentityError, LoadedIdentity, NodeIdentity};
 
 /// The ALPN protocol both sides require.
-pub const ALPN: &[u8] = b"lifeline/1";
+pub const ALPN: &[u8] = b"lifeline/2";
 
 /// Installs rustls' ring provider as the process default. Idempotent. The configurations
 /// built here name their provider explicitly and do not need it; it is for other rustls users

@@ -46,4 +46,7 @@ pub enum Violation {
     /// The peer opened the sync protocol for more records at once than we keep.
     #[error("more than {limit} records in the sync protocol at once")]
     TooManySyncing { limit: usize },
+    /// The peer asked for more records in one fetch than the protocol allows.
+    #[error("a fetch of more than {limit} records")]
+    FetchTooLarge { limit: usize },
 }

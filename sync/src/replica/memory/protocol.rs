@@ -4,8 +4,8 @@
 
 use lifeline_core::automerge::{ChangeHash, sync};
 use lifeline_core::store::{
-    ApplyCheck, ApplyOutcome, Digest, IncomingDoc, Merge, OutgoingDoc, PeerState, Refusal,
-    Rejected, merge, receive_sync,
+    ApplyCheck, ApplyOutcome, Digest, FeedPage, IncomingDoc, Merge, OutgoingDoc, PeerState,
+    Refusal, Rejected, Scope, merge, receive_sync,
 };
 use lifeline_core::{NodeName, ReadError, RecordId, WriteError};
 
@@ -71,8 +71,14 @@ impl Replica for MemoryReplica {
         Ok(self.lock().feed_head())
     }
 
-    fn feed_page(&self, after: u64, limit: usize) -> Result<Vec<(u64, RecordId)>, ReadError> {
-        Ok(self.lock().feed_page(after, limit))
+    fn feed_page(
+        &self,
+        peer: &NodeName,
+        after: u64,
+        limit: usize,
+        scope: Scope,
+    ) -> Result<FeedPage, ReadError> {
+        Ok(self.lock().feed_page(peer, after, limit, scope))
     }
 
     fn peer_state(&self, peer: &NodeName) -> Result<PeerState, ReadError> {
@@ -160,8 +166,12 @@ impl Replica for MemoryReplica {
         Ok(())
     }
 
-    fn digest(&self) -> Result<Digest, ReadError> {
-        Ok(self.lock().digest())
+    fn digest(&self, scope: Scope) -> Result<Digest, ReadError> {
+        Ok(self.lock().digest(scope))
+    }
+
+    fn whole(&self, ids: &[RecordId]) -> Result<Vec<OutgoingDoc>, ReadError> {
+        Ok(self.lock().whole(ids))
     }
 
     fn unreconciled(&self) -> Result<Vec<RecordId>, ReadError> {

@@ -9,10 +9,15 @@ use std::sync::Arc;
 use lifeline_core::Clock;
 use lifeline_core::automerge::{ActorId, Automerge, ChangeHash, ROOT, ReadDoc, sync};
 use lifeline_core::record::{CENTRAL_ACK_KEY, Header};
-use lifeline_core::store::{Digest, OutgoingDoc, PeerState, Refusal};
+use lifeline_core::store::{
+    Digest, FEED_PAGE_SCAN, FeedPage, OutgoingDoc, PeerState, Refusal, Scope,
+};
 use lifeline_core::{NodeName, RecordId};
 
 use super::Refused;
+
+/// Chunks a record gathers before it is compacted into one save, as in the store.
+const COMPACT_AFTER_CHUNKS: usize = 32;
 
 /// What we keep about one peer.
 #[derive(Default)]
@@ -29,6 +34,10 @@ pub(super) struct Inner {
     pub(super) incarnation: String,
     pub(super) clock: Arc<dyn Clock>,
     docs: BTreeMap<RecordId, Automerge>,
+    /// Each record's saved chunks, as the store keeps them: a full save, then what each change
+    /// added, compacted into one save at [`COMPACT_AFTER_CHUNKS`]. A record a peer knows
+    /// nothing of is sent as these, as the store sends it.
+    chunks: HashMap<RecordId, Vec<Vec<u8>>>,
     /// Sequence → record, one entry per record at its latest change.
     feed: BTreeMap<u64, RecordId>,
     feed_pos: HashMap<RecordId, u64>,
@@ -44,6 +53,7 @@ impl Inner {
             incarnation,
             clock,
             docs: BTreeMap::new(),
+            chunks: HashMap::new(),
             feed: BTreeMap::new(),
             feed_pos: HashMap::new(),
             feed_seq: 0,
@@ -62,6 +72,14 @@ impl Inner {
 
     /// Stores a record's new version and moves it to the head of the feed.
     pub(super) fn put(&mut self, id: RecordId, doc: Automerge) {
+        let old_heads = self.docs.get(&id).map(Automerge::get_heads);
+        let chunks = self.chunks.entry(id).or_default();
+        match old_heads {
+            Some(old) if !chunks.is_empty() && chunks.len() + 1 < COMPACT_AFTER_CHUNKS => {
+                chunks.push(doc.save_after(&old));
+            }
+            _ => *chunks = vec![doc.save()],
+        }
         self.docs.insert(id, doc);
         self.feed_seq += 1;
         if let Some(old) = self.feed_pos.insert(id, self.feed_seq) {
@@ -74,11 +92,56 @@ impl Inner {
         self.feed.keys().next_back().copied().unwrap_or(0)
     }
 
-    pub(super) fn feed_page(&self, after: u64, limit: usize) -> Vec<(u64, RecordId)> {
-        self.feed
+    /// A page of the feed for `peer`, as the store pages it (see `Store::feed_page`).
+    pub(super) fn feed_page(
+        &self,
+        peer: &NodeName,
+        after: u64,
+        limit: usize,
+        scope: Scope,
+    ) -> FeedPage {
+        let mut page = FeedPage::default();
+        for (seq, id) in self
+            .feed
             .range(after.saturating_add(1)..)
-            .take(limit)
-            .map(|(seq, id)| (*seq, *id))
+            .take(FEED_PAGE_SCAN)
+        {
+            page.upto = Some(*seq);
+            let in_scope = self
+                .docs
+                .get(id)
+                .and_then(|d| Header::of(d).ok())
+                .is_none_or(|h| scope.covers(h.kind, *id));
+            let held = self
+                .peers
+                .get(peer)
+                .is_some_and(|p| p.heads.contains_key(id));
+            if in_scope || held {
+                page.entries.push((*seq, *id));
+                if page.entries.len() >= limit {
+                    break;
+                }
+            }
+        }
+        page
+    }
+
+    /// The stored chunks of a record, concatenated.
+    fn stored(&self, id: RecordId) -> Vec<u8> {
+        self.chunks.get(&id).map(|c| c.concat()).unwrap_or_default()
+    }
+
+    /// Whole records with their heads, as a fetch answers.
+    pub(super) fn whole(&self, ids: &[RecordId]) -> Vec<OutgoingDoc> {
+        ids.iter()
+            .filter_map(|&id| {
+                let doc = self.docs.get(&id)?;
+                Some(OutgoingDoc {
+                    id,
+                    bytes: self.stored(id),
+                    heads: doc.get_heads(),
+                })
+            })
             .collect()
     }
 
@@ -170,30 +233,25 @@ impl Inner {
                 .into_iter()
                 .filter(|h| doc.get_change_by_hash(h).is_some())
                 .collect();
-            if sorted(known.clone()) == sorted(heads.clone()) {
+            if !known.is_empty() && sorted(known.clone()) == sorted(heads.clone()) {
                 continue;
             }
             let bytes = if known.is_empty() {
-                doc.save()
+                self.stored(id)
             } else {
                 doc.save_after(&known)
             };
-            let emergency = Header::of(doc).is_ok_and(|h| h.episode.is_some());
-            out.push(OutgoingDoc {
-                id,
-                bytes,
-                heads,
-                emergency,
-            });
+            out.push(OutgoingDoc { id, bytes, heads });
         }
         out
     }
 
-    /// The digest of every record, as the store keeps it (the same pure function).
-    pub(super) fn digest(&self) -> Digest {
+    /// The digest of the records in a scope, as the store keeps it (the same pure function).
+    pub(super) fn digest(&self, scope: Scope) -> Digest {
         let heads: Vec<(RecordId, Vec<ChangeHash>)> = self
             .docs
             .iter()
+            .filter(|(id, doc)| Header::of(*doc).is_ok_and(|h| scope.covers(h.kind, **id)))
             .map(|(id, doc)| (*id, doc.get_heads()))
             .collect();
         Digest::of(heads.iter().map(|(id, h)| (*id, h.as_slice())))
