@@ -64,7 +64,7 @@ pub use meta::EpisodeInfo;
 pub use open::OpenError;
 pub use patient_index::PatientQuery;
 pub use prune::Pruned;
-pub use read::StoreStats;
+pub use read::{StoreStats, record_from_bytes};
 pub use refusal::{DecodeError, Refusal};
 pub use replication::{FEED_PAGE_SCAN, FeedPage, OutgoingDoc, PeerState};
 pub use tables::{decode_heads, encode_heads};

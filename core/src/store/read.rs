@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use automerge::Automerge;
+use automerge::{Automerge, ReadDoc};
 use redb::{
     ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
 };
@@ -63,6 +63,28 @@ pub(super) fn hydrate_record<T: Record>(
     autosurgeon::hydrate(doc)
         .map(Ok)
         .map_err(|e| ReadError::corrupt(id, RecordDamage::Contents(e)))
+}
+
+/// A record of kind `T` from a whole document fetched from a peer (not stored): its bytes must
+/// load, hold every head the peer gave, and be the record asked for.
+pub fn record_from_bytes<T: Record>(
+    id: RecordId,
+    bytes: &[u8],
+    heads: &[automerge::ChangeHash],
+) -> Result<T, ReadError> {
+    let doc = Automerge::load(bytes).map_err(|e| ReadError::corrupt(id, RecordDamage::Load(e)))?;
+    if heads.iter().any(|h| doc.get_change_by_hash(h).is_none()) {
+        return Err(ReadError::Incomplete { id });
+    }
+    match hydrate_record::<T>(id, &doc)? {
+        Ok(record) if record.header().id == id => Ok(record),
+        Ok(_) => Err(ReadError::Incomplete { id }),
+        Err(found) => Err(ReadError::WrongKind {
+            id,
+            expected: T::KIND,
+            found,
+        }),
+    }
 }
 
 /// Sizes and counts, for the status command: each read in O(1) from what the commits kept.

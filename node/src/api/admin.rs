@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiState, Authed, Body, Written, admin_only, blocking};
 use crate::daemon::health::ModeInfo;
+use crate::daemon::in_sync::{self, WorkingSet};
 use crate::error::chain;
 
 pub fn routes() -> Router<ApiState> {
@@ -50,6 +51,17 @@ pub struct StatusReport {
     pub worklist: u64,
     pub ranges: Vec<RangeLeft>,
     pub store: StoreReport,
+    /// Whether everything is replicated and reconciled (see docs/status.md), and why not.
+    #[serde(default)]
+    pub in_sync: bool,
+    #[serde(default)]
+    pub not_in_sync_because: Vec<String>,
+    /// Recovery worklist items per category.
+    #[serde(default)]
+    pub worklist_by_category: Vec<(String, u64)>,
+    /// A window's working set and how far it has arrived; absent on central and the standby.
+    #[serde(default)]
+    pub working_set: Option<WorkingSet>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -125,7 +137,19 @@ async fn status(
                 next: r.next,
             })
             .collect();
-        let (open_conflicts, worklist) = review_counts(&store)?;
+        let worklist = stats.worklist_by_category.iter().map(|(_, n)| n).sum();
+        let working_set = runtime
+            .config
+            .window_days()
+            .map(|days| in_sync::working_set(days, &peers));
+        let judged = in_sync::judge(&in_sync::SyncFacts {
+            role: store.role(),
+            mode: runtime.mode().mode,
+            episode: episode.is_some(),
+            unreconciled: stats.unreconciled,
+            peers: &peers,
+            working_set: working_set.as_ref(),
+        });
         Ok(StatusReport {
             node: store.node().to_string(),
             role: store.role(),
@@ -136,9 +160,17 @@ async fn status(
             episode,
             peers,
             unreconciled: stats.unreconciled,
-            open_conflicts,
+            open_conflicts: stats.open_conflicts,
             worklist,
             ranges,
+            in_sync: judged.in_sync,
+            not_in_sync_because: judged.not_in_sync_because,
+            worklist_by_category: stats
+                .worklist_by_category
+                .iter()
+                .map(|(c, n)| (c.name().to_owned(), *n))
+                .collect(),
+            working_set,
             store: StoreReport {
                 path: store.path().display().to_string(),
                 file_bytes: stats.file_bytes,
@@ -336,14 +368,4 @@ async fn range_report(
     admin_only(&op, ADMINISTER)?;
     let store = state.store.clone();
     Ok(Json(blocking(move || store.range_report()).await?))
-}
-
-/// Open conflicts and recovery worklist items.
-fn review_counts(store: &lifeline_core::Store) -> Result<(u64, u64), ApiError> {
-    let open = store
-        .conflicts()?
-        .iter()
-        .filter(|c| c.status == lifeline_core::review::ConflictStatus::Open)
-        .count() as u64;
-    Ok((open, store.worklist()?.len() as u64))
 }

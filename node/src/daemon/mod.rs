@@ -4,6 +4,7 @@
 
 pub mod health;
 pub mod housekeeping;
+pub mod in_sync;
 pub mod monitor;
 pub mod runtime;
 
@@ -111,6 +112,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         AcceptPolicy::for_node(config.node.role, mesh_mode),
     );
     mesh_cfg.session = session;
+    mesh_cfg.window_days = config.window_days();
     let mesh = Mesh::start(store.clone(), loaded, mesh_cfg)
         .await
         .context("cannot join the mesh")?;

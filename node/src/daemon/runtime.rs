@@ -3,7 +3,7 @@
 
 use std::sync::Mutex;
 
-use lifeline_sync::mesh::{Mesh, PeerStatus};
+use lifeline_sync::mesh::{Fetcher, Mesh, PeerStatus};
 
 use super::health::ModeInfo;
 use crate::config::Config;
@@ -42,6 +42,14 @@ impl Runtime {
             .ok()
             .and_then(|m| m.as_ref().map(Mesh::status))
             .unwrap_or_default()
+    }
+
+    /// A handle to fetch records from a server through the mesh, once it runs.
+    pub fn fetcher(&self) -> Option<Fetcher> {
+        self.mesh
+            .lock()
+            .ok()
+            .and_then(|m| m.as_ref().map(Mesh::fetcher))
     }
 
     pub fn mode(&self) -> ModeInfo {

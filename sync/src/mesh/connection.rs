@@ -4,20 +4,23 @@
 //! ([`super::step`]) and writes what comes back. Malformed, oversized or undecodable frames
 //! end the connection with a logged reason.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use lifeline_core::NodeName;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
 use super::end::ConnEnd;
+use super::fetch::FetchRequest;
 use super::shared::Shared;
 use super::step::{self, Event};
 use crate::chain::chain;
 use crate::frame::{Frame, FrameError};
 use crate::identity::NodeIdentity;
+use crate::proto::FetchAnswer;
 
 /// Which side opened the connection (and so opens the stream).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +31,9 @@ pub(super) enum Side {
 
 /// Frames read ahead of the session.
 const READ_AHEAD: usize = 16;
+
+/// Fetches waiting for a connection's session.
+const FETCH_QUEUE: usize = 16;
 
 /// Runs an authenticated connection until it ends, keeping the peer's status.
 pub(super) async fn run(
@@ -168,29 +174,54 @@ async fn exchange(
     let mut commits = shared.commits.clone();
     commits.borrow_and_update();
     let mut shutdown = shared.shutdown.clone();
-    loop {
+    let conn_id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+    let (fetch_tx, mut fetches) = mpsc::channel::<FetchRequest>(FETCH_QUEUE);
+    if let Ok(mut f) = shared.fetchers.lock() {
+        f.insert(peer.name.clone(), (conn_id, fetch_tx));
+    }
+    let mut waiting: HashMap<u64, oneshot::Sender<FetchAnswer>> = HashMap::new();
+    let mut asking: Option<oneshot::Sender<FetchAnswer>> = None;
+    let end = 'exchange: loop {
+        if let (Some(request), Some(reply)) = (out.requested, asking.take()) {
+            waiting.insert(request, reply);
+        }
+        for answer in std::mem::take(&mut out.fetched) {
+            if let Some(reply) = waiting.remove(&answer.request) {
+                let _ = reply.send(answer);
+            }
+        }
         for bytes in &out.frames {
             if let Err(e) = send.write_all(bytes).await {
-                return ConnEnd::stream(e);
+                break 'exchange ConnEnd::stream(e);
             }
         }
         let deadline = tokio::time::Instant::from_std(out.deadline);
         let event = tokio::select! {
             msg = rx.recv() => match msg {
                 Some(Ok(frame)) => Event::Frame(frame),
-                Some(Err(end)) => return end,
-                None => return ConnEnd::Closed,
+                Some(Err(end)) => break end,
+                None => break ConnEnd::Closed,
             },
             changed = commits.changed() => match changed {
                 Ok(()) => Event::LocalCommit,
-                Err(_) => return ConnEnd::Shutdown,
+                Err(_) => break ConnEnd::Shutdown,
             },
+            Some(request) = fetches.recv() => {
+                asking = Some(request.reply);
+                Event::Fetch(request.ids)
+            }
             _ = tokio::time::sleep_until(deadline) => Event::Timeout,
-            _ = shutdown.changed() => return ConnEnd::Shutdown,
+            _ = shutdown.changed() => break ConnEnd::Shutdown,
         };
         (session, out) = match step::step(shared, session, event, Instant::now()).await {
             Ok(stepped) => stepped,
-            Err(end) => return end,
+            Err(end) => break end,
         };
+    };
+    if let Ok(mut f) = shared.fetchers.lock()
+        && f.get(&peer.name).is_some_and(|(id, _)| *id == conn_id)
+    {
+        f.remove(&peer.name);
     }
+    end
 }

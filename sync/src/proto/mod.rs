@@ -131,8 +131,13 @@ pub struct FetchAnswer {
 /// Most records one fetch may ask for.
 pub const MAX_FETCH: usize = 64;
 
+/// Numbers sessions within a process, so that whoever publishes a session's counters can
+/// tell a new session from the one before.
+static NEXT_SESSION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 /// One peer's replication session over a replica `R`.
 pub struct Session<R> {
+    id: u64,
     replica: R,
     cfg: SessionConfig,
     peer: NodeIdentity,
@@ -201,6 +206,7 @@ impl<R: Replica> Session<R> {
             keeps_since_ms: cfg.keeps_since_ms,
         };
         let mut s = Session {
+            id: NEXT_SESSION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             replica,
             peer,
             roster,
@@ -232,6 +238,11 @@ impl<R: Replica> Session<R> {
 
     pub fn peer(&self) -> &NodeIdentity {
         &self.peer
+    }
+
+    /// This session's number, unique within the process.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// The replica this session reads and writes.

@@ -8,7 +8,9 @@ use lifeline_core::record::{Charge, Invoice};
 use lifeline_core::{RecordId, RecordKind, RuleError};
 use serde::{Deserialize, Serialize};
 
-use super::views::{Answer, IdPath, SeriesPath, Shown, created, fetch, ok, shown, with_status};
+use super::views::{
+    Answer, IdPath, Remote, SeriesPath, Shown, created, ok, read_shown, with_status,
+};
 use crate::api::{ApiError, ApiState, Authed, Body, blocking};
 
 /// `POST /charges/{id}/settle`.
@@ -54,8 +56,9 @@ pub(super) async fn get_charge(
     State(s): State<ApiState>,
     Authed(_): Authed,
     IdPath(id): IdPath,
+    remote: Remote,
 ) -> Result<Json<Shown<Charge>>, ApiError> {
-    Ok(Json(shown(fetch::<Charge>(&s, id).await?)))
+    Ok(Json(read_shown::<Charge>(&s, id, remote).await?))
 }
 
 pub(super) async fn settle_charge(
@@ -93,8 +96,9 @@ pub(super) async fn get_invoice(
     State(s): State<ApiState>,
     Authed(_): Authed,
     IdPath(id): IdPath,
+    remote: Remote,
 ) -> Result<Json<Shown<Invoice>>, ApiError> {
-    Ok(Json(shown(fetch::<Invoice>(&s, id).await?)))
+    Ok(Json(read_shown::<Invoice>(&s, id, remote).await?))
 }
 
 pub(super) async fn void_invoice(
