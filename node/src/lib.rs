@@ -10,6 +10,7 @@ pub mod config;
 pub mod daemon;
 pub mod error;
 pub mod hospital;
+pub mod metrics;
 pub mod operators;
 pub mod report;
 pub mod time;

@@ -35,6 +35,9 @@ impl Counter {
     }
 }
 
+/// When a restore drill of this node's backups last passed (ms since the epoch).
+const RESTORE_DRILL: &str = "restore_drill_ms";
+
 /// Where the episode's reason and start are kept, beside [`meta_keys::EPISODE`].
 const EPISODE_REASON: &str = "episode.reason";
 const EPISODE_STARTED: &str = "episode.started_ms";
@@ -84,6 +87,33 @@ impl Store {
     /// The emergency episode this node is in, if any.
     pub fn episode(&self) -> Result<Option<EpisodeId>, ReadError> {
         episode_in(&|key| self.meta_text(key))
+    }
+
+    /// When a restore drill of this node's backups last passed, if ever.
+    pub fn last_restore_drill_ms(&self) -> Result<Option<UnixMs>, ReadError> {
+        Ok(self.meta_text(RESTORE_DRILL)?.and_then(|s| s.parse().ok()))
+    }
+
+    /// Records that a restore drill of this node's backup passed (`detail`: which snapshot,
+    /// what it held), in the metadata and the audit trail. Admin desk only.
+    pub fn record_restore_drill(
+        &self,
+        who: &crate::roles::Operator,
+        detail: String,
+    ) -> Result<(), crate::store::WriteError> {
+        crate::desk::admin_only(
+            who,
+            crate::record::RecordKind::Episode,
+            "record restore drills",
+        )
+        .map_err(crate::store::WriteError::from)?;
+        let who = who.clone();
+        self.write(move |tx| {
+            let now = tx.now_ms().to_string();
+            tx.set_meta(RESTORE_DRILL, Some(&now))?;
+            tx.audit(super::audit_event(&who, "backup.drill", None, Some(detail)))?;
+            Ok(())
+        })
     }
 
     /// The episode this node is in, with its reason and start.

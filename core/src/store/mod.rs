@@ -124,7 +124,13 @@ pub(crate) struct Shared {
     pub(crate) path: PathBuf,
     /// Called after every commit with the feed's sequence number (see [`Store::subscribe`]).
     pub(crate) subscribers: Mutex<Vec<CommitHook>>,
+    /// Called after every commit with how many writes it held (see
+    /// [`Store::observe_commits`]).
+    pub(crate) observers: Mutex<Vec<CommitObserver>>,
 }
+
+/// A function told how many writes each commit held (group commit), for metrics.
+pub type CommitObserver = Box<dyn Fn(usize) + Send + Sync>;
 
 /// A function told the feed's sequence number after each commit.
 pub type CommitHook = Box<dyn Fn(u64) + Send + Sync>;

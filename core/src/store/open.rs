@@ -85,6 +85,7 @@ impl Store {
             opts,
             path: path.clone(),
             subscribers: Mutex::new(Vec::new()),
+            observers: Mutex::new(Vec::new()),
         };
         if !exists {
             initialize(&shared).map_err(|source| OpenError::Storage {

@@ -146,6 +146,14 @@ impl Store {
         }
     }
 
+    /// Calls `observe` with how many writes each commit held, from the writer thread: it must
+    /// be quick (e.g. a histogram's observe).
+    pub fn observe_commits(&self, observe: super::CommitObserver) {
+        if let Ok(mut observers) = self.shared.observers.lock() {
+            observers.push(observe);
+        }
+    }
+
     pub fn peer_state(&self, peer: &NodeName) -> Result<PeerState, ReadError> {
         let t = self.table(tables::PEER_STATE)?;
         Ok(t.get(peer.as_str())

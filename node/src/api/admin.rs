@@ -29,6 +29,7 @@ pub fn routes() -> Router<ApiState> {
         .route("/admin/catalog/import", post(catalog_import))
         .route("/admin/ranges/lease", post(lease))
         .route("/admin/ranges/report", get(range_report))
+        .route("/admin/restore-drill", post(restore_drill))
 }
 
 /// What the other desks may not do here.
@@ -359,6 +360,32 @@ async fn lease(
     let store = state.store.clone();
     let saved = blocking(move || store.lease_range(&op, req.series, req.holder, req.size)).await?;
     Ok(Json(Written::from_saved(saved)))
+}
+
+/// A restore drill that passed (`lifeline verify FILE --report-to CONFIG`).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreDrill {
+    pub snapshot: String,
+    pub records: u64,
+    pub sha256: Option<String>,
+}
+
+async fn restore_drill(
+    State(state): State<ApiState>,
+    Authed(op): Authed,
+    Body(drill): Body<RestoreDrill>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    admin_only(&op, ADMINISTER)?;
+    let store = state.store.clone();
+    let detail = format!(
+        "restore drill passed: {} ({} records, sha256 {})",
+        drill.snapshot,
+        drill.records,
+        drill.sha256.as_deref().unwrap_or("unknown")
+    );
+    blocking(move || store.record_restore_drill(&op, detail)).await?;
+    Ok(Json(serde_json::json!({ "recorded": true })))
 }
 
 async fn range_report(

@@ -39,8 +39,10 @@ pub struct ApiState {
 
 /// The whole API.
 pub fn router(state: ApiState) -> Router {
+    let timed =
+        axum::middleware::from_fn_with_state(state.clone(), crate::metrics::time_desk_writes);
     Router::new()
-        .merge(desk::routes())
+        .merge(desk::routes().layer(timed))
         .merge(admin::routes())
         .merge(backup::routes())
         .merge(review::routes())

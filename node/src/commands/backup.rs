@@ -53,6 +53,10 @@ pub struct VerifyArgs {
     /// The report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// When the drill passes, tell the running daemon of this config (it records the drill
+    /// in its audit trail, and `/metrics` shows when the last one passed).
+    #[arg(long, value_name = "CONFIG")]
+    pub report_to: Option<PathBuf>,
 }
 
 /// `lifeline backup -c node.toml --out FILE`.
@@ -142,6 +146,18 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
             args.file.display(),
             report.problems.len() as u64 + report.more_problems
         );
+    }
+    if let Some(config) = &args.report_to {
+        let (_, client) = super::admin_client(config)?;
+        let drill = crate::api::admin::RestoreDrill {
+            snapshot: report.snapshot.display().to_string(),
+            records: report.records,
+            sha256: report.sha256.clone(),
+        };
+        let _: serde_json::Value = client
+            .post("/admin/restore-drill", &drill)
+            .context("the drill passed, but the daemon could not be told")?;
+        println!("the daemon recorded the drill");
     }
     Ok(())
 }

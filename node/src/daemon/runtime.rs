@@ -12,6 +12,8 @@ use crate::config::Config;
 pub struct Runtime {
     pub config: Config,
     pub started_ms: i64,
+    /// The histograms `/metrics` serves.
+    pub metrics: crate::metrics::Metrics,
     mesh: Mutex<Option<Mesh>>,
     mode: Mutex<ModeInfo>,
 }
@@ -31,6 +33,7 @@ impl Runtime {
         Runtime {
             config,
             started_ms,
+            metrics: crate::metrics::Metrics::default(),
             mesh: Mutex::new(None),
             mode: Mutex::new(initial),
         }
