@@ -20,6 +20,8 @@
 mod apply;
 mod audit;
 mod backup;
+#[cfg(feature = "bulk")]
+mod bulk;
 mod cache;
 mod catalog_index;
 mod check;
