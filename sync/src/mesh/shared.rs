@@ -65,7 +65,7 @@ pub struct PeerStatus {
     pub batches_in_flight: u64,
     /// The session last published, to add only what it did since.
     #[serde(skip)]
-    pub(super) published: Option<(u64, SessionStats)>,
+    pub published: Option<(u64, SessionStats)>,
 }
 
 struct Active {

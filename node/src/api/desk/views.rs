@@ -152,7 +152,13 @@ pub async fn read_shown<T: Record + Workflow + Send + 'static>(
     if let Some(record) = found {
         return Ok(shown(record));
     }
-    let Some(days) = state.runtime.config.window_days() else {
+    // Only a record older than the window's working set can be one it no longer keeps.
+    let keep_since = state
+        .runtime
+        .config
+        .window_days()
+        .map(|days| (days, state.store.now_ms() - i64::from(days) * 86_400_000));
+    let Some((days, _)) = keep_since.filter(|(_, since)| id.created_ms() < *since) else {
         return Err(ApiError::from(RuleError::NotFound { kind: T::KIND, id }));
     };
     if !remote.fetch {
