@@ -329,3 +329,33 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod open_item_tests {
+    use super::*;
+    use lifeline_core::{DeskRole, NodeRole, Operator, Store, StoreOptions};
+
+    #[test]
+    fn generated_patients_are_not_look_alikes() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Store::open(
+            dir.path().join("s.redb"),
+            StoreOptions::new(NodeName::new("central").expect("valid"), NodeRole::Central),
+        )
+        .expect("open");
+        let who = Operator::new(OperatorName::new("bulk").expect("valid"), DeskRole::Admin);
+        let o = Origin {
+            node: NodeName::new("central").expect("valid"),
+            operator: who.name.clone(),
+            episode: None,
+        };
+        let mut rng = Rng::new(7);
+        let patients: Vec<Patient> = (0..300)
+            .map(|n| patient(&o, &mut rng, n, 1_700_000_000_000 + n as i64))
+            .collect();
+        store.load_records(&who, patients).expect("load");
+        let stats = store.stats().expect("stats");
+        let conflicts = store.conflicts().expect("report");
+        assert_eq!(stats.open_conflicts, 0, "{:#?}", conflicts.first());
+    }
+}

@@ -130,10 +130,11 @@ impl Loader {
                 .min(self.patients_left)
                 .min(until - self.loaded);
             let mut batch = Vec::with_capacity(n as usize);
-            for _ in 0..n {
+            for i in 0..n {
+                let k = self.loaded + i;
                 let age_days = i64::try_from(self.rng.below(5 * 365)).unwrap_or(0) + 8;
-                let at = data::days_ago(self.now_ms, age_days) + self.loaded as i64 % 86_400_000;
-                let p = data::patient(&self.origin, &mut self.rng, self.loaded, at);
+                let at = data::days_ago(self.now_ms, age_days) + (k % 86_400_000) as i64;
+                let p = data::patient(&self.origin, &mut self.rng, k, at);
                 self.patients.push(p.header.id);
                 batch.push(p);
             }
@@ -398,4 +399,76 @@ fn join_window(
         summary,
         peak,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_loaded_hospital_has_exactly_its_open_items() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Store::open(
+            dir.path().join("s.redb"),
+            options(CENTRAL, NodeRole::Central).expect("options"),
+        )
+        .expect("open");
+        let who = loader().expect("operator");
+        let now_ms = SystemClock.now_ms();
+        let origin = Origin {
+            node: NodeName::new(CENTRAL).expect("valid"),
+            operator: who.name.clone(),
+            episode: None,
+        };
+        store
+            .import_catalog(&who, data::catalogs(50, 50))
+            .expect("catalogs");
+        open_items(&store, &origin, &who, 100, now_ms).expect("open items");
+        let mut loader = Loader {
+            origin,
+            rng: Rng::new(7),
+            who,
+            patients: Vec::new(),
+            patients_left: 300,
+            day_left: 200,
+            loaded: 0,
+            now_ms,
+            batch: 100,
+        };
+        loader.until(&store, 500).expect("load");
+        let stats = store.stats().expect("stats");
+        let conflicts = store.conflicts().expect("report");
+        let kinds: std::collections::BTreeMap<String, usize> =
+            conflicts.iter().fold(Default::default(), |mut m, c| {
+                *m.entry(format!("{:?}", c.kind)).or_default() += 1;
+                m
+            });
+        let shown: Vec<String> = conflicts
+            .iter()
+            .filter_map(|c| c.duplicate.as_ref())
+            .map(|d| {
+                format!(
+                    "{:?} {:?}",
+                    d.matched
+                        .iter()
+                        .map(|m| m.value.clone())
+                        .collect::<Vec<_>>(),
+                    d.patients
+                        .iter()
+                        .map(|p| (&p.patient_no, &p.name))
+                        .collect::<Vec<_>>()
+                )
+            })
+            .take(60)
+            .collect();
+        assert_eq!(stats.open_conflicts, 50, "{kinds:?} {shown:#?}");
+        assert_eq!(
+            stats
+                .worklist_by_category
+                .iter()
+                .map(|(_, n)| n)
+                .sum::<u64>(),
+            100
+        );
+    }
 }

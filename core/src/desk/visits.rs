@@ -60,8 +60,9 @@ impl Store {
         }
         let who = who.clone();
         self.write(move |tx| {
-            let patient: Patient = tx.read(new.patient)?;
-            if let Some(into) = patient.merged_into {
+            // Only whether the patient was merged away is read, not the whole record: this
+            // runs for every registration.
+            if let Some(into) = tx.patient_merged_into(new.patient)? {
                 return Err(RuleError::PatientMerged {
                     id: new.patient,
                     into,

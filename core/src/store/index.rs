@@ -163,7 +163,7 @@ impl Tx<'_> {
             Some(patient) => self.index_patient(patient)?,
             None => Vec::new(),
         };
-        self.keep_open_items(id, header, prescription, &old_keys)?;
+        self.keep_open_items(id, header, prescription, patient_record.as_ref(), &old_keys)?;
         Ok(())
     }
 }

@@ -139,9 +139,9 @@ fn admit(
         return Err(Merge::Refused(Refusal::HeaderRewritten));
     }
     let authors: Vec<String> = candidate
-        .get_changes(old_heads)
+        .get_changes_meta(old_heads)
         .iter()
-        .map(|c| actor_node(c.actor_id()).unwrap_or("?").to_owned())
+        .map(|c| actor_node(&c.actor).unwrap_or("?").to_owned())
         .collect();
     check(&header, &authors).map_err(Merge::Refused)
 }

@@ -95,6 +95,9 @@ pub struct StoreOptions {
     pub compact_after_chunks: u32,
     /// Most writes folded into one commit. Default 512.
     pub max_batch: usize,
+    /// The storage engine's page cache, in bytes (redb's own default is 1 GiB, which a
+    /// store of a million records fills). Default 64 MiB.
+    pub cache_bytes: usize,
     /// The hospital's offset from UTC in minutes, for dates people read. Default +480 (UTC+8).
     pub utc_offset_min: i32,
     pub clock: Arc<dyn Clock>,
@@ -109,6 +112,7 @@ impl StoreOptions {
             low_water: 50,
             compact_after_chunks: 32,
             max_batch: 512,
+            cache_bytes: 64 * 1024 * 1024,
             utc_offset_min: 480,
             clock: Arc::new(SystemClock),
         }

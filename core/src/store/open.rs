@@ -67,7 +67,7 @@ impl Store {
         // redb can panic on damaged data instead of returning an error; at open that means a
         // damaged file, refused like any other.
         let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            open_database(&path, &opts.node, exists)
+            open_database(&path, &opts.node, exists, opts.cache_bytes)
         }));
         let db = match opened {
             Ok(result) => result?,
@@ -109,9 +109,17 @@ impl Store {
 /// Opens (or creates) the database file and checks it is ours and whole: identity and schema
 /// first from a read-only open, so that a refused file is left exactly as it was, then every
 /// table read end to end.
-fn open_database(path: &Path, node: &NodeName, exists: bool) -> Result<Database, OpenError> {
+fn open_database(
+    path: &Path,
+    node: &NodeName,
+    exists: bool,
+    cache_bytes: usize,
+) -> Result<Database, OpenError> {
     if !exists {
-        return Database::create(path).map_err(|e| open_error(path, e));
+        return Database::builder()
+            .set_cache_size(cache_bytes)
+            .create(path)
+            .map_err(|e| open_error(path, e));
     }
     check_magic(path)?;
     // A file that needs recovery after a crash cannot be opened read-only. Recovery rewrites
@@ -127,6 +135,7 @@ fn open_database(path: &Path, node: &NodeName, exists: bool) -> Result<Database,
     }
     let db = Database::builder()
         .set_repair_callback(|_| {})
+        .set_cache_size(cache_bytes)
         .open(path)
         .map_err(|e| open_error(path, e))?;
     check_meta(&db, path, node)?;

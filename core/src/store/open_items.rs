@@ -53,15 +53,16 @@ impl Tx<'_> {
         id: RecordId,
         header: &Header,
         prescription: Option<RecordId>,
+        patient: Option<&Patient>,
         old_keys: &[(String, String)],
     ) -> Result<(), WriteError> {
         if !reviewed(header.kind) {
             return Ok(());
         }
         self.note_decisions(id)?;
-        self.refresh_items(id, header)?;
-        if header.kind == RecordKind::Patient {
-            self.refresh_groups(id, old_keys)?;
+        self.refresh_items_of(id, header, patient)?;
+        if let Some(patient) = patient {
+            self.refresh_groups(patient, old_keys)?;
         }
         if let Some(rx) = prescription
             && let Some(doc) = self.shared_doc(rx)?
@@ -96,7 +97,17 @@ impl Tx<'_> {
 
     /// Replaces the items the index holds for a record with those it has now.
     fn refresh_items(&mut self, id: RecordId, header: &Header) -> Result<(), WriteError> {
-        let now = self.items_now(id, header)?;
+        self.refresh_items_of(id, header, None)
+    }
+
+    /// [`Tx::refresh_items`], with the patient already read when the record is one.
+    fn refresh_items_of(
+        &mut self,
+        id: RecordId,
+        header: &Header,
+        patient: Option<&Patient>,
+    ) -> Result<(), WriteError> {
+        let now = self.items_now(id, header, patient)?;
         let old = self.items_of(id)?;
         for (code, item) in &old {
             let still = now
@@ -113,7 +124,12 @@ impl Tx<'_> {
     }
 
     /// The items a record has now, from its document (and, for a patient, its look-alikes).
-    fn items_now(&mut self, id: RecordId, header: &Header) -> Result<Vec<OpenItem>, WriteError> {
+    fn items_now(
+        &mut self,
+        id: RecordId,
+        header: &Header,
+        known: Option<&Patient>,
+    ) -> Result<Vec<OpenItem>, WriteError> {
         let Some(doc) = self.shared_loaded(id) else {
             return Ok(Vec::new());
         };
@@ -123,8 +139,11 @@ impl Tx<'_> {
         };
         let mut items = record_items(&doc, header, &dispenses);
         if header.kind == RecordKind::Patient {
-            let patient: Patient = autosurgeon::hydrate(&*doc)
-                .map_err(|e| ReadError::corrupt(id, RecordDamage::Contents(e)))?;
+            let patient: Patient = match known {
+                Some(p) => p.clone(),
+                None => autosurgeon::hydrate(&*doc)
+                    .map_err(|e| ReadError::corrupt(id, RecordDamage::Contents(e)))?,
+            };
             for other in self.look_alikes(&patient)? {
                 let Some(other_doc) = self.shared_doc(other)? else {
                     continue;
@@ -192,16 +211,11 @@ impl Tx<'_> {
     /// placeholder id, not a person) drops its pairs and one shrinking back regains them.
     fn refresh_groups(
         &mut self,
-        id: RecordId,
+        p: &Patient,
         old_keys: &[(String, String)],
     ) -> Result<(), WriteError> {
-        let Some(doc) = self.shared_loaded(id) else {
-            return Ok(());
-        };
-        let Ok(p) = autosurgeon::hydrate::<_, Patient>(&*doc) else {
-            return Ok(());
-        };
-        let mut keys: BTreeSet<(String, String)> = patient_keys(&p).into_iter().collect();
+        let id = p.header.id;
+        let mut keys: BTreeSet<(String, String)> = patient_keys(p).into_iter().collect();
         keys.extend(old_keys.iter().cloned());
         let mut members = BTreeSet::new();
         for (kind, value) in keys {

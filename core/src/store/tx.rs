@@ -244,6 +244,30 @@ impl<'a> Tx<'a> {
         }))
     }
 
+    /// Which patient a patient record was merged into, if any; refuses a missing record or one
+    /// of another kind. Reads two fields, not the whole record.
+    pub(crate) fn patient_merged_into(
+        &mut self,
+        id: RecordId,
+    ) -> Result<Option<RecordId>, WriteError> {
+        let doc = self.doc(id)?.ok_or(RuleError::NotFound {
+            kind: crate::record::RecordKind::Patient,
+            id,
+        })?;
+        let header =
+            Header::of(doc).map_err(|e| ReadError::corrupt(id, RecordDamage::Header(e)))?;
+        if header.kind != crate::record::RecordKind::Patient {
+            return Err(RuleError::WrongKind {
+                id,
+                expected: crate::record::RecordKind::Patient,
+                found: header.kind,
+            }
+            .into());
+        }
+        autosurgeon::hydrate_prop(doc, ROOT, "merged_into")
+            .map_err(|e| ReadError::corrupt(id, RecordDamage::Contents(e)).into())
+    }
+
     /// Reads a typed record, refusing a missing one or one of another kind.
     pub(crate) fn read<T: Record>(&mut self, id: RecordId) -> Result<T, WriteError> {
         let doc = self
