@@ -1247,7 +1247,7 @@ async fn episode_times_are_in_the_hospitals_offset() {
 async fn every_metric_is_documented_and_served() {
     let n = node(true);
     n.register("王五").await;
-    let text = lifeline_node::metrics::render(&n.state).expect("the metrics render");
+    let text = lifeline_node::api::metrics::render(&n.state).expect("the metrics render");
     let documented: std::collections::BTreeSet<String> = include_str!("../../docs/metrics.md")
         .lines()
         .filter_map(|l| l.strip_prefix("| `"))

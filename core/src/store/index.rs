@@ -6,7 +6,7 @@ use automerge::{ROOT, ReadDoc};
 use redb::ReadableTable;
 
 use super::error::{ReadError, RecordDamage, StorageContext, WriteError};
-use super::kept::records_key;
+use super::tables::count_keys::records as records_key;
 use super::tables::{self, Id};
 use super::{Store, Tx};
 use crate::id::{EpisodeId, RecordId};

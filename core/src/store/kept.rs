@@ -15,25 +15,12 @@ use redb::{ReadableTable, ReadableTableMetadata};
 use super::Store;
 use super::digest::DigestDelta;
 use super::error::{ReadError, StorageContext};
-use super::replication::decode_state;
 use super::tables;
-use super::tx::Tx;
+use super::{PeerState, Tx};
 use crate::id::NodeName;
 use crate::record::RecordKind;
 
-/// The name of a kept count.
-pub(crate) fn records_key(kind: RecordKind) -> String {
-    format!("records/{}", kind.name())
-}
-
-/// The count of open items of a work category (by its name).
-pub(crate) fn open_key(category: &str) -> String {
-    format!("open/{category}")
-}
-
-fn backlog_key(peer: &str) -> String {
-    format!("backlog/{peer}")
-}
+use super::tables::count_keys::{backlog as backlog_key, records as records_key};
 
 /// One batch's changes to the kept counts and the digest.
 #[derive(Debug, Default)]
@@ -84,7 +71,8 @@ impl Tx<'_> {
             let mut peers = BTreeMap::new();
             for entry in t.iter().ctx("reading peer state")? {
                 let (k, v) = entry.ctx("reading peer state")?;
-                peers.insert(k.value().to_owned(), decode_state(v.value()).acked_by_peer);
+                let state: PeerState = serde_json::from_slice(v.value()).unwrap_or_default();
+                peers.insert(k.value().to_owned(), state.acked_by_peer);
             }
             self.kept.peers = Some(peers);
         }

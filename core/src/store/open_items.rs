@@ -15,11 +15,11 @@ use automerge::Automerge;
 use redb::ReadableTable;
 
 use super::Store;
+use super::Tx;
 use super::error::{ReadError, RecordDamage, StorageContext, WriteError};
-use super::kept::open_key;
 use super::patient_index::patient_keys;
 use super::tables;
-use super::tx::Tx;
+use super::tables::count_keys::open as open_key;
 use crate::id::RecordId;
 use crate::record::{Header, Patient, RecordKind};
 use crate::review::WorkCategory;

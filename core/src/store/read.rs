@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::Store;
 use super::audit::{AuditEntry, ChainError, check_chain};
 use super::error::{ReadError, RecordDamage, StorageContext};
-use super::kept::{open_key, records_key};
+use super::tables::count_keys::{open as open_key, records as records_key};
 use super::tables::{self, Id, meta_keys};
 use crate::id::RecordId;
 use crate::record::{Header, Record, RecordKind};

@@ -150,6 +150,26 @@ pub fn decode_heads(bytes: &[u8]) -> Vec<ChangeHash> {
         .collect()
 }
 
+/// The names of the counts kept in [`COUNTS`].
+pub(crate) mod count_keys {
+    use crate::record::RecordKind;
+
+    /// Records of a kind.
+    pub(crate) fn records(kind: RecordKind) -> String {
+        format!("records/{}", kind.name())
+    }
+
+    /// Open items of a work category (by its name).
+    pub(crate) fn open(category: &str) -> String {
+        format!("open/{category}")
+    }
+
+    /// A peer's backlog: records in our feed after its acknowledged cursor.
+    pub(crate) fn backlog(peer: &str) -> String {
+        format!("backlog/{peer}")
+    }
+}
+
 pub mod meta_keys {
     pub const SCHEMA: &str = "schema_version";
     pub const NODE: &str = "node";

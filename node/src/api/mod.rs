@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod backup;
 mod desk;
+pub mod metrics;
 pub mod openapi;
 mod review;
 
@@ -39,8 +40,7 @@ pub struct ApiState {
 
 /// The whole API.
 pub fn router(state: ApiState) -> Router {
-    let timed =
-        axum::middleware::from_fn_with_state(state.clone(), crate::metrics::time_desk_writes);
+    let timed = axum::middleware::from_fn_with_state(state.clone(), metrics::time_desk_writes);
     Router::new()
         .merge(desk::routes().layer(timed))
         .merge(admin::routes())

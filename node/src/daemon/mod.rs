@@ -148,7 +148,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot listen on metrics.listen {addr}"))?;
             tracing::info!(addr = %addr, "serving Prometheus metrics at /metrics");
             let mut stop = stop_rx.clone();
-            let app = crate::metrics::router(state.clone());
+            let app = api::metrics::router(state.clone());
             Some(tokio::spawn(async move {
                 axum::serve(listener, app)
                     .with_graceful_shutdown(async move {
