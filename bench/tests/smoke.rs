@@ -330,6 +330,29 @@ fn lifeline_bin() -> Option<PathBuf> {
     Some(built)
 }
 
+/// Runs a benchmark of real daemons in quick mode through the binary, with its files under
+/// `dir`; returns what it printed and the JSON it wrote (`dir/<name>.json`).
+fn quick_daemon_run(name: &str, bin: &Path, dir: &Path) -> (String, Value) {
+    let out = dir.join(format!("{name}.json"));
+    let output = Command::new(env!("CARGO_BIN_EXE_lifeline-bench"))
+        .args([name, "--quick", "--lifeline-bin"])
+        .arg(bin)
+        .arg("--out")
+        .arg(&out)
+        .arg("--dir")
+        .arg(dir)
+        .output()
+        .expect("the binary starts");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (stdout, read_json(&out))
+}
+
 #[test]
 fn a_quick_failover_run_writes_every_figure() {
     let Some(bin) = lifeline_bin() else {
@@ -337,29 +360,12 @@ fn a_quick_failover_run_writes_every_figure() {
     };
     let _serial = serial();
     let dir = tempfile::tempdir().expect("temp dir");
-    let out = dir.path().join("failover.json");
-    let output = Command::new(env!("CARGO_BIN_EXE_lifeline-bench"))
-        .args(["failover", "--quick", "--lifeline-bin"])
-        .arg(&bin)
-        .arg("--out")
-        .arg(&out)
-        .arg("--dir")
-        .arg(dir.path())
-        .output()
-        .expect("the binary starts");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let (stdout, json) = quick_daemon_run("failover", &bin, dir.path());
     assert!(
         stdout.contains("heartbeat 200 ms, peer timeout 1000 ms"),
         "{stdout}"
     );
     assert!(stdout.contains("unreconciled count is 0"), "{stdout}");
-    let json = read_json(&out);
     assert_eq!(json["benchmark"], "failover");
     assert_eq!(json["plan"]["quick"], true);
     assert_eq!(json["plan"]["windows"], 5);
@@ -414,26 +420,9 @@ fn a_quick_scale_run_writes_every_figure() {
     };
     let _serial = serial();
     let dir = tempfile::tempdir().expect("temp dir");
-    let out = dir.path().join("scale.json");
-    let output = Command::new(env!("CARGO_BIN_EXE_lifeline-bench"))
-        .args(["scale", "--quick", "--lifeline-bin"])
-        .arg(&bin)
-        .arg("--out")
-        .arg(&out)
-        .arg("--dir")
-        .arg(dir.path())
-        .output()
-        .expect("the binary starts");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let (stdout, json) = quick_daemon_run("scale", &bin, dir.path());
     assert!(stdout.contains("new window ready in"), "{stdout}");
     assert!(stdout.contains("every window reconciled"), "{stdout}");
-    let json = read_json(&out);
     assert_eq!(json["benchmark"], "scale");
     assert_eq!(json["plan"]["quick"], true);
     let stages = json["volume"]["stages"].as_array().expect("stages");

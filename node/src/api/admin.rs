@@ -139,18 +139,14 @@ async fn status(
             })
             .collect();
         let worklist = stats.worklist_by_category.iter().map(|(_, n)| n).sum();
-        let working_set = runtime
-            .config
-            .window_days()
-            .map(|days| in_sync::working_set(days, &peers));
-        let judged = in_sync::judge(&in_sync::SyncFacts {
-            role: store.role(),
-            mode: runtime.mode().mode,
-            episode: episode.is_some(),
-            unreconciled: stats.unreconciled,
-            peers: &peers,
-            working_set: working_set.as_ref(),
-        });
+        let (working_set, judged) = in_sync::of_node(
+            store.role(),
+            &runtime.config,
+            runtime.mode().mode,
+            episode.is_some(),
+            stats.unreconciled,
+            &peers,
+        );
         Ok(StatusReport {
             node: store.node().to_string(),
             role: store.role(),

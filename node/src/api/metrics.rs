@@ -100,24 +100,47 @@ pub fn render(state: &ApiState) -> anyhow::Result<String> {
     let per_peer = |f: &dyn Fn(&lifeline_sync::mesh::PeerStatus) -> f64| -> Vec<(Labels, f64)> {
         peers.iter().map(|p| (peer_labels(p), f(p))).collect()
     };
-    gauges(
-        &mut r,
-        "peer_connected",
-        "1 while a connection with the peer is up",
-        per_peer(&|p| f64::from(u8::from(p.connected))),
-    );
-    gauges(
-        &mut r,
-        "peer_backlog_records",
-        "Records changed here that the peer has not acknowledged",
-        per_peer(&|p| p.to_send as f64),
-    );
-    gauges(
-        &mut r,
-        "peer_to_receive_records",
-        "The peer's changes not yet applied here, by its feed as of its hello",
-        per_peer(&|p| p.to_receive as f64),
-    );
+    type PeerFigure = fn(&lifeline_sync::mesh::PeerStatus) -> f64;
+    let peer_figures: [(&str, &str, PeerFigure); 7] = [
+        (
+            "peer_connected",
+            "1 while a connection with the peer is up",
+            |p| f64::from(u8::from(p.connected)),
+        ),
+        (
+            "peer_backlog_records",
+            "Records changed here that the peer has not acknowledged",
+            |p| p.to_send as f64,
+        ),
+        (
+            "peer_to_receive_records",
+            "The peer's changes not yet applied here, by its feed as of its hello",
+            |p| p.to_receive as f64,
+        ),
+        (
+            "peer_records_sent",
+            "Records of changes sent to the peer since the daemon started (a counter)",
+            |p| p.records_sent as f64,
+        ),
+        (
+            "peer_bytes_sent",
+            "Bytes of changes sent to the peer since the daemon started (a counter)",
+            |p| p.bytes_sent as f64,
+        ),
+        (
+            "peer_records_received",
+            "Records of changes received from the peer since the daemon started (a counter)",
+            |p| p.records_received as f64,
+        ),
+        (
+            "peer_bytes_received",
+            "Bytes of changes received from the peer since the daemon started (a counter)",
+            |p| p.bytes_received as f64,
+        ),
+    ];
+    for (name, help, figure) in peer_figures {
+        gauges(&mut r, name, help, per_peer(&figure));
+    }
     gauges(
         &mut r,
         "peer_in_sync",
@@ -126,30 +149,6 @@ pub fn render(state: &ApiState) -> anyhow::Result<String> {
             .iter()
             .filter_map(|p| p.in_sync.map(|s| (peer_labels(p), f64::from(u8::from(s)))))
             .collect(),
-    );
-    gauges(
-        &mut r,
-        "peer_records_sent",
-        "Records of changes sent to the peer since the daemon started (a counter)",
-        per_peer(&|p| p.records_sent as f64),
-    );
-    gauges(
-        &mut r,
-        "peer_bytes_sent",
-        "Bytes of changes sent to the peer since the daemon started (a counter)",
-        per_peer(&|p| p.bytes_sent as f64),
-    );
-    gauges(
-        &mut r,
-        "peer_records_received",
-        "Records of changes received from the peer since the daemon started (a counter)",
-        per_peer(&|p| p.records_received as f64),
-    );
-    gauges(
-        &mut r,
-        "peer_bytes_received",
-        "Bytes of changes received from the peer since the daemon started (a counter)",
-        per_peer(&|p| p.bytes_received as f64),
     );
     gauges(
         &mut r,
@@ -212,18 +211,14 @@ pub fn render(state: &ApiState) -> anyhow::Result<String> {
         "Seconds since the node's emergency episode started; 0 without one",
         episode.map_or(0.0, |e| (now_ms - e.started_ms).max(0) as f64 / 1000.0),
     );
-    let working_set = runtime
-        .config
-        .window_days()
-        .map(|days| in_sync::working_set(days, &peers));
-    let judged = in_sync::judge(&in_sync::SyncFacts {
-        role: store.role(),
-        mode: mode.mode,
-        episode: in_episode,
-        unreconciled: stats.unreconciled,
-        peers: &peers,
-        working_set: working_set.as_ref(),
-    });
+    let (working_set, judged) = in_sync::of_node(
+        store.role(),
+        &runtime.config,
+        mode.mode,
+        in_episode,
+        stats.unreconciled,
+        &peers,
+    );
     gauge(
         &mut r,
         "in_sync",

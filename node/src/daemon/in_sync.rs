@@ -89,6 +89,27 @@ pub fn judge(f: &SyncFacts<'_>) -> InSync {
     }
 }
 
+/// A node's working set (on a window) and its sync judgement, from what the status holds.
+pub fn of_node(
+    role: NodeRole,
+    config: &crate::config::Config,
+    mode: Mode,
+    episode: bool,
+    unreconciled: u64,
+    peers: &[PeerStatus],
+) -> (Option<WorkingSet>, InSync) {
+    let working_set = config.window_days().map(|days| working_set(days, peers));
+    let judged = judge(&SyncFacts {
+        role,
+        mode,
+        episode,
+        unreconciled,
+        peers,
+        working_set: working_set.as_ref(),
+    });
+    (working_set, judged)
+}
+
 /// A window's working set: the patient master, the reference data and the records of its last
 /// `window_days` days, received from a server; `ready` once it has all of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -142,14 +142,7 @@ pub async fn read_shown<T: Record + Workflow + Send + 'static>(
     id: RecordId,
     remote: Remote,
 ) -> Result<Shown<T>, ApiError> {
-    let store = state.store.clone();
-    let found = blocking(move || match store.get::<T>(id) {
-        Ok(found) => Ok(found),
-        Err(lifeline_core::ReadError::WrongKind { .. }) => Ok(None),
-        Err(e) => Err(ApiError::from(e)),
-    })
-    .await?;
-    if let Some(record) = found {
+    if let Some(record) = held::<T>(state, id).await? {
         return Ok(shown(record));
     }
     // Only a record older than the window's working set can be one it no longer keeps.
@@ -218,12 +211,21 @@ pub async fn fetch<T: Record + Send + 'static>(
     state: &ApiState,
     id: RecordId,
 ) -> Result<T, ApiError> {
+    held::<T>(state, id)
+        .await?
+        .ok_or_else(|| ApiError::from(RuleError::NotFound { kind: T::KIND, id }))
+}
+
+/// One record of a kind held here; `None` when missing or of another kind.
+async fn held<T: Record + Send + 'static>(
+    state: &ApiState,
+    id: RecordId,
+) -> Result<Option<T>, ApiError> {
     let store = state.store.clone();
-    let found = blocking(move || match store.get::<T>(id) {
+    blocking(move || match store.get::<T>(id) {
         Ok(found) => Ok(found),
         Err(lifeline_core::ReadError::WrongKind { .. }) => Ok(None),
         Err(e) => Err(ApiError::from(e)),
     })
-    .await?;
-    found.ok_or_else(|| ApiError::from(RuleError::NotFound { kind: T::KIND, id }))
+    .await
 }
