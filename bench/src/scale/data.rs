@@ -86,7 +86,11 @@ pub fn patient(o: &Origin, rng: &mut Rng, n: u64, at_ms: i64) -> Patient {
         header: o.header(RecordKind::Patient, at_ms),
         patient_no: format!("P{n:09}"),
         name,
-        sex: if n % 2 == 0 { Sex::Female } else { Sex::Male },
+        sex: if n.is_multiple_of(2) {
+            Sex::Female
+        } else {
+            Sex::Male
+        },
         birth_date: Date::new(
             2008 + (n % 17) as i32,
             1 + (n % 12) as u8,
@@ -175,7 +179,9 @@ pub fn visit_records(
         void_reason: None,
         status_log: log(&[InvoiceStatus::Issued], &stamp),
     };
-    let prescription = (n % 2 == 0).then(|| prescription(o, visit.header.id, patient, at_ms + 3));
+    let prescription = n
+        .is_multiple_of(2)
+        .then(|| prescription(o, visit.header.id, patient, at_ms + 3));
     (visit, charge, invoice, prescription)
 }
 

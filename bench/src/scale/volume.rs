@@ -356,10 +356,10 @@ fn join_window(
             while syncing.load(Ordering::Relaxed) {
                 let took = write_once(&desk, n)?;
                 n += 1;
-                if let Ok(mut s) = samples.lock() {
-                    if s.len() < most {
-                        s.push(took);
-                    }
+                if let Ok(mut s) = samples.lock()
+                    && s.len() < most
+                {
+                    s.push(took);
                 }
                 if let (Ok(mut p), Some(rss)) = (peak.lock(), rss_mib(central_pid)) {
                     *p = Some(p.map_or(rss, |x: f64| x.max(rss)));

@@ -79,7 +79,7 @@ impl Store {
                     autosurgeon::Prop::Key("departments".into()),
                     autosurgeon::Prop::Key(new.department.as_str().into()),
                 ];
-                autosurgeon::hydrate_path(&*doc, &automerge::ROOT, path)
+                autosurgeon::hydrate_path(doc, &automerge::ROOT, path)
                     .ok()
                     .flatten()
                     .ok_or_else(|| RuleError::UnknownCode {

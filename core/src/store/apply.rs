@@ -77,7 +77,7 @@ impl Tx<'_> {
     ) -> Result<ApplyResult, WriteError> {
         let id = item.id;
         let actor = self.actor().clone();
-        let existing = self.doc(id)?.map(|d| &*d);
+        let existing = self.doc(id)?;
         let old_heads = existing.map(|d| d.get_heads()).unwrap_or_default();
         match merge(existing, item, &actor, check) {
             Merge::Refused(reason) => Ok(ApplyResult::Rejected(reason)),
@@ -178,7 +178,7 @@ impl Store {
     ) -> Result<(sync::State, Result<bool, Refusal>), WriteError> {
         let peer = peer.clone();
         self.write(move |tx| {
-            let received = match receive_sync(id, tx.doc(id)?.map(|d| &*d), &state, &message) {
+            let received = match receive_sync(id, tx.doc(id)?, &state, &message) {
                 Ok(received) => received,
                 Err(reason) => return Ok((state, Err(reason))),
             };
