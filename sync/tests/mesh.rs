@@ -69,6 +69,7 @@ fn new_patient(name: &str) -> NewPatient {
         phone: "13600000000".into(),
         national_id: None,
         insurance: InsuranceType::SelfPay,
+        guardian: None,
     }
 }
 
@@ -315,6 +316,8 @@ async fn a_window_receives_its_working_set_and_fetches_older_records_on_request(
                 department: "PED-GEN".into(),
                 doctor: None,
                 expert: false,
+                payment: None,
+                occurred_at: None,
             },
         )
         .expect("visit")

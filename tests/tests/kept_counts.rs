@@ -1,15 +1,16 @@
 //! Property test for the figures the store keeps in its commits instead of scanning (records
-//! per kind, the open-item index and its counts per category, the unreconciled index, each
-//! peer's backlog, the digest): after every step of a random sequence of desk writes on two
-//! windows and central, merges between them in any order, review decisions, central's
-//! acknowledgements and prunes of old records on the windows, every kept figure equals what a
-//! full scan of the records finds (`Store::check_kept`). So the kept counts can never drift.
+//! per kind, the open-item index and its counts per category, the unreconciled and
+//! re-settlement indexes, each peer's backlog, the digest): after every step of a random
+//! sequence of desk writes on two windows and central (refunds and re-settlements among them),
+//! merges between them in any order, review decisions, central's acknowledgements and prunes
+//! of old records on the windows, every kept figure equals what a full scan of the records
+//! finds (`Store::check_kept`). So the kept counts can never drift.
 //!
 //! Failing cases are saved in `tests/proptest-regressions/kept_counts.txt` and replayed first.
 
 use lifeline_core::desk::{
-    NewCharge, NewChargeLine, NewPrescription, NewPrescriptionItem, NewVisit, PatientEdit,
-    Settlement,
+    NewCharge, NewChargeLine, NewPrescription, NewPrescriptionItem, NewRefund, NewVisit,
+    PatientEdit, Settlement,
 };
 use lifeline_core::numbers::Series;
 use lifeline_core::record::{CatalogKind, PaymentMethod};
@@ -70,6 +71,12 @@ enum Op {
         at: usize,
         charge: usize,
     },
+    /// The money of a charge given back: a refund record, and the charge no longer awaits a
+    /// re-settlement.
+    Refund {
+        at: usize,
+        charge: usize,
+    },
     /// A window enters or leaves an emergency episode.
     Emergency {
         at: usize,
@@ -109,6 +116,7 @@ fn step() -> impl Strategy<Value = Op> {
         2 => (window(), any.clone(), proptest::bool::ANY)
             .prop_map(|(at, visit, failed)| Op::Charge { at, visit, failed }),
         1 => (window(), any.clone()).prop_map(|(at, charge)| Op::Resettle { at, charge }),
+        1 => (window(), any.clone()).prop_map(|(at, charge)| Op::Refund { at, charge }),
         1 => (window(), proptest::bool::ANY).prop_map(|(at, on)| Op::Emergency { at, on }),
         8 => (0..NODES, 0..NODES)
             .prop_filter("two nodes", |(a, b)| a != b)
@@ -212,6 +220,8 @@ impl Hospital {
                         department: "PED-GEN".into(),
                         doctor: None,
                         expert: false,
+                        payment: None,
+                        occurred_at: None,
                     };
                     if let Ok(saved) = self.stores[at].register_visit(&registration(), visit) {
                         self.visits.push(saved.value.header.id);
@@ -232,6 +242,8 @@ impl Hospital {
                             quantity: 1,
                             dosage: "tid".into(),
                         }],
+                        payment: None,
+                        occurred_at: None,
                     };
                     if let Ok(saved) = self.stores[at].create_prescription(&doctor, new) {
                         self.prescriptions.push(saved.value.header.id);
@@ -254,6 +266,7 @@ impl Hospital {
                             quantity: 1,
                         }],
                         payment: PaymentMethod::Insurance,
+                        occurred_at: None,
                     };
                     if let Ok(saved) = self.stores[at].create_charge(&cashier(), new) {
                         let charge = saved.value.header.id;
@@ -270,6 +283,15 @@ impl Hospital {
             Op::Resettle { at, charge } => {
                 if let Some(id) = self.pick(at, &self.charges, charge) {
                     let _ = self.stores[at].resettle_charge(&cashier(), id);
+                }
+            }
+            Op::Refund { at, charge } => {
+                if let Some(id) = self.pick(at, &self.charges, charge) {
+                    let refund = NewRefund {
+                        reason: "挂号错误".into(),
+                        parts: None,
+                    };
+                    let _ = self.stores[at].refund_charge(&cashier(), id, refund);
                 }
             }
             Op::Emergency { at, on } => {

@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 
 use lifeline_core::desk::CatalogImport;
 use lifeline_core::record::{
-    CatalogKind, Charge, ChargeLine, Department, Drug, Header, InsuranceType, Invoice, Patient,
-    PaymentMethod, Prescription, PrescriptionItem, Service, Sex, Visit,
+    CatalogKind, Charge, ChargeLine, ChargeSource, Department, Drug, Guardian, Header,
+    InsuranceType, Invoice, Patient, PaymentChannel, PaymentMethod, PaymentPart, Prescription,
+    PrescriptionItem, Service, Sex, Visit,
 };
 use lifeline_core::status::{
     ChargeStatus, InvoiceStatus, PrescriptionStatus, Stamp, StatusLog, VisitStatus,
@@ -62,6 +63,7 @@ impl Origin {
             operator: self.operator.clone(),
             created_ms: at_ms,
             episode: self.episode.clone(),
+            paper: None,
         }
     }
 
@@ -76,12 +78,9 @@ impl Origin {
 
 /// Patient `n` of the master, created `age_days` ago.
 pub fn patient(o: &Origin, rng: &mut Rng, n: u64, at_ms: i64) -> Patient {
-    let name = format!(
-        "{}{}{}",
-        SURNAMES[rng.below(16) as usize],
-        GIVEN[rng.below(16) as usize],
-        n % 1000
-    );
+    let surname = SURNAMES[rng.below(16) as usize];
+    let name = format!("{surname}{}{}", GIVEN[rng.below(16) as usize], n % 1000);
+    let phone = format!("13{:09}", n % 1_000_000_000);
     Patient {
         header: o.header(RecordKind::Patient, at_ms),
         patient_no: format!("P{n:09}"),
@@ -97,10 +96,17 @@ pub fn patient(o: &Origin, rng: &mut Rng, n: u64, at_ms: i64) -> Patient {
             1 + (n % 28) as u8,
         )
         .unwrap_or(Date::new(2015, 1, 1).expect("a valid date")),
-        phone: format!("13{:09}", n % 1_000_000_000),
+        guardian: Some(Guardian {
+            name: format!("{surname}{}", GIVEN[rng.below(16) as usize]),
+            relationship: Some(["父亲", "母亲"][(n % 2) as usize].into()),
+            phone: Some(phone.clone()),
+            national_id: None,
+        }),
+        phone,
         national_id: None,
         insurance: InsuranceType::Resident,
         merged_into: None,
+        his_id: None,
     }
 }
 
@@ -139,7 +145,9 @@ pub fn visit_records(
         doctor: None,
         fee: Fen(1000),
         registration_no: format!("{}-R{n:07}", o.node),
+        fee_charge: None,
         status_log: log(&[VisitStatus::Registered, VisitStatus::Queued], &stamp),
+        his_id: None,
     };
     let line = ChargeLine {
         catalog: CatalogKind::Service,
@@ -150,16 +158,32 @@ pub fn visit_records(
         amount: Fen(1000),
         catalog_version: 1,
     };
+    let charge_header = o.header(RecordKind::Charge, at_ms + 1);
+    let invoice_header = o.header(RecordKind::Invoice, at_ms + 2);
+    let visit = Visit {
+        fee_charge: Some(charge_header.id),
+        ..visit
+    };
     let charge = Charge {
-        header: o.header(RecordKind::Charge, at_ms + 1),
+        header: charge_header,
         visit: visit.header.id,
         patient,
         lines: vec![line],
         amount: Fen(1000),
         requested_payment: PaymentMethod::SelfPay,
         payment: Some(PaymentMethod::SelfPay),
+        payments: vec![PaymentPart {
+            channel: PaymentChannel::Wechat,
+            amount: Fen(1000),
+        }],
         resettle_due: None,
+        resettle_after: None,
         resettled: None,
+        source: ChargeSource::Registration,
+        prescription: None,
+        invoice: Some(invoice_header.id),
+        refund: None,
+        his_id: None,
         status_log: log(
             &[
                 ChargeStatus::Pending,
@@ -170,14 +194,17 @@ pub fn visit_records(
         ),
     };
     let invoice = Invoice {
-        header: o.header(RecordKind::Invoice, at_ms + 2),
+        header: invoice_header,
         number: n,
         series: "invoice".into(),
         range_id: "bulk".into(),
+        code: Some("144031900110".into()),
         charges: vec![charge.header.id],
         total: Fen(1000),
+        resettlement: None,
         void_reason: None,
         status_log: log(&[InvoiceStatus::Issued], &stamp),
+        his_id: None,
     };
     let prescription = n
         .is_multiple_of(2)
@@ -199,7 +226,9 @@ pub fn prescription(o: &Origin, visit: RecordId, patient: RecordId, at_ms: i64) 
             unit_price: Fen(1280),
             catalog_version: 1,
         }],
+        charge: None,
         status_log: log(&[PrescriptionStatus::Issued], &o.stamp(at_ms)),
+        his_id: None,
     }
 }
 
@@ -215,7 +244,9 @@ pub fn emergency_registration(o: &Origin, n: u64, at_ms: i64) -> (Patient, Visit
         doctor: None,
         fee: Fen(1000),
         registration_no: format!("YJ{n:07}"),
+        fee_charge: None,
         status_log: log(&[VisitStatus::Registered, VisitStatus::Paused], &stamp),
+        his_id: None,
     };
     (p, v)
 }

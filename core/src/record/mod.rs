@@ -7,6 +7,11 @@
 //! document has exactly one root created once; all later edits are field-level puts.
 
 mod autosurgeon_impls;
+mod episode;
+mod money;
+
+pub use episode::{CENTRAL_ACK_KEY, CentralAck, Episode, EpisodeNode, Estimate};
+pub use money::{ChargeSource, PaymentChannel, PaymentPart, Refund, Resettlement};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -62,10 +67,15 @@ pub enum RecordKind {
     /// One service of the service catalog.
     #[autosurgeon(rename = "service_item")]
     ServiceItem = 12,
+    // Codes 13 to 20 are left to other kinds; the money kinds take 21 and up.
+    #[autosurgeon(rename = "refund")]
+    Refund = 21,
+    #[autosurgeon(rename = "resettlement")]
+    Resettlement = 22,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 12] = [
+    pub const ALL: [RecordKind; 14] = [
         RecordKind::Patient,
         RecordKind::Visit,
         RecordKind::Prescription,
@@ -78,6 +88,8 @@ impl RecordKind {
         RecordKind::Lease,
         RecordKind::DrugItem,
         RecordKind::ServiceItem,
+        RecordKind::Refund,
+        RecordKind::Resettlement,
     ];
 
     pub fn code(self) -> u8 {
@@ -102,6 +114,8 @@ impl RecordKind {
             RecordKind::Lease => "lease",
             RecordKind::DrugItem => "drug_item",
             RecordKind::ServiceItem => "service_item",
+            RecordKind::Refund => "refund",
+            RecordKind::Resettlement => "resettlement",
         }
     }
 
@@ -138,11 +152,34 @@ pub struct Header {
     pub origin: NodeName,
     pub operator: OperatorName,
     pub created_ms: UnixMs,
-    /// The emergency episode the record was created in ("YJ"), if any.
+    /// The emergency episode the record was created in ("YJ"), if any. A record typed in
+    /// later from paper carries the episode of the time written on the paper.
     pub episode: Option<EpisodeId>,
+    /// Set on a record typed in after the fact from a paper form: when it happened, as
+    /// written on the paper (`created_ms` is when it was typed in).
+    #[autosurgeon(missing = "Default::default")]
+    pub paper: Option<PaperEntry>,
+}
+
+/// A record entered from paper: the time written on the form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
+pub struct PaperEntry {
+    pub occurred_ms: UnixMs,
 }
 
 impl Header {
+    /// Written during a drill (`lifeline emergency start --drill`): not real work, kept out of
+    /// real statistics and never sent to the HIS.
+    pub fn is_drill(&self) -> bool {
+        self.episode.as_ref().is_some_and(EpisodeId::is_drill)
+    }
+
+    /// When it happened: the time on the paper for a record entered from paper, otherwise
+    /// when it was created.
+    pub fn occurred_ms(&self) -> UnixMs {
+        self.paper.map_or(self.created_ms, |p| p.occurred_ms)
+    }
+
     /// The header of a record document, whatever its kind.
     pub fn of<D: autosurgeon::ReadDoc>(doc: &D) -> Result<Header, autosurgeon::HydrateError> {
         autosurgeon::hydrate_prop(doc, automerge::ROOT, "header")
@@ -165,6 +202,13 @@ macro_rules! record {
         }
     };
 }
+
+// Declared after `record!`, which it uses.
+mod catalog;
+pub use catalog::{
+    CatalogKind, Department, Drug, DrugCatalog, DrugItem, Service, ServiceCatalog, ServiceItem,
+    catalog_id,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -204,17 +248,36 @@ pub struct Patient {
     pub insurance: InsuranceType,
     /// Set when a reviewer merged this record into another (the survivor).
     pub merged_into: Option<RecordId>,
+    /// The patient's id in the HIS patient master: set on patients pulled from the HIS.
+    /// Documents written before this field existed read as `None`.
+    #[autosurgeon(missing = "Default::default")]
+    pub his_id: Option<String>,
+    /// The parent or guardian (a children's hospital registers the child with one).
+    /// Documents written before this field existed read as `None`.
+    #[autosurgeon(missing = "Default::default")]
+    pub guardian: Option<Guardian>,
 }
 record!(Patient, Patient);
 
+/// A child's parent or guardian.
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
+pub struct Guardian {
+    pub name: String,
+    /// How the guardian is related to the child (父亲, 母亲, 祖父母, ...).
+    pub relationship: Option<String>,
+    pub phone: Option<String>,
+    pub national_id: Option<String>,
+}
+
 /// The demographic fields of a patient that desks may edit, by their document keys.
-pub const PATIENT_FIELDS: [&str; 6] = [
+pub const PATIENT_FIELDS: [&str; 7] = [
     "name",
     "sex",
     "birth_date",
     "phone",
     "national_id",
     "insurance",
+    "guardian",
 ];
 
 /// A registration and its triage state.
@@ -227,7 +290,15 @@ pub struct Visit {
     pub fee: Fen,
     /// Printed on the slip; starts with "YJ" for emergency registrations.
     pub registration_no: String,
+    /// The charge for the registration fee, made with the visit.
+    #[autosurgeon(missing = "Default::default")]
+    pub fee_charge: Option<RecordId>,
     pub status_log: StatusLog,
+    /// The record's key in the HIS, for records pulled from it (read-only in Lifeline unless
+    /// an emergency episode is open). Documents written before this field existed read as
+    /// `None`.
+    #[autosurgeon(missing = "Default::default")]
+    pub his_id: Option<String>,
 }
 record!(Visit, Visit);
 
@@ -248,18 +319,17 @@ pub struct Prescription {
     pub visit: RecordId,
     pub patient: RecordId,
     pub items: Vec<PrescriptionItem>,
+    /// The charge for its drugs, made with it at the prices it was written with.
+    #[autosurgeon(missing = "Default::default")]
+    pub charge: Option<RecordId>,
     pub status_log: StatusLog,
+    /// The record's key in the HIS, for records pulled from it (read-only in Lifeline unless
+    /// an emergency episode is open). Documents written before this field existed read as
+    /// `None`.
+    #[autosurgeon(missing = "Default::default")]
+    pub his_id: Option<String>,
 }
 record!(Prescription, Prescription);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CatalogKind {
-    #[autosurgeon(rename = "drug")]
-    Drug,
-    #[autosurgeon(rename = "service")]
-    Service,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
 pub struct ChargeLine {
@@ -290,28 +360,67 @@ pub struct Charge {
     pub amount: Fen,
     /// What the patient asked to pay with.
     pub requested_payment: PaymentMethod,
-    /// What was actually used; self-pay when the insurance settlement failed.
+    /// What was actually used; self-pay when the insurance settlement failed. Never changed
+    /// after settlement.
     pub payment: Option<PaymentMethod>,
-    /// When the insurance settlement failed: the date by which it must be re-settled
-    /// (7 working days later).
+    /// How it was paid, by channel, summing to `amount`; set once at settlement.
+    #[autosurgeon(missing = "Default::default")]
+    pub payments: Vec<PaymentPart>,
+    /// When the insurance settlement failed outside an episode: the date by which it must be
+    /// re-settled (7 working days later).
     pub resettle_due: Option<Date>,
-    /// When the failed insurance settlement was finally made.
+    /// When the insurance settlement failed during an episode: it must be re-settled within 7
+    /// working days of the day that episode ended (the fault was cleared).
+    #[autosurgeon(missing = "Default::default")]
+    pub resettle_after: Option<EpisodeId>,
+    /// When the failed insurance settlement was finally made (the re-settlement record names
+    /// this charge).
     pub resettled: Option<Stamp>,
+    /// What made the charge.
+    #[autosurgeon(missing = "Default::default")]
+    pub source: ChargeSource,
+    /// The prescription whose drugs it charges (`source` prescription).
+    #[autosurgeon(missing = "Default::default")]
+    pub prescription: Option<RecordId>,
+    /// The invoice that covers it now; cleared when that invoice is voided with a reason,
+    /// so that the charge can go on a new invoice.
+    #[autosurgeon(missing = "Default::default")]
+    pub invoice: Option<RecordId>,
+    /// The refund record, once the money was given back.
+    #[autosurgeon(missing = "Default::default")]
+    pub refund: Option<RecordId>,
     pub status_log: StatusLog,
+    /// The record's key in the HIS, for records pulled from it (read-only in Lifeline unless
+    /// an emergency episode is open). Documents written before this field existed read as
+    /// `None`.
+    #[autosurgeon(missing = "Default::default")]
+    pub his_id: Option<String>,
 }
 record!(Charge, Charge);
 
 #[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
 pub struct Invoice {
     pub header: Header,
-    /// The printed number, from a leased range.
+    /// The printed number, from a cashier's leased range.
     pub number: u64,
     pub series: String,
     pub range_id: String,
+    /// The invoice code of the paper or e-invoice stock the number belongs to, as the cashier
+    /// confirmed it at the start of the shift.
+    #[autosurgeon(missing = "Default::default")]
+    pub code: Option<String>,
     pub charges: Vec<RecordId>,
     pub total: Fen,
+    /// Set on the invoice of a re-settlement: the re-settlement it is for.
+    #[autosurgeon(missing = "Default::default")]
+    pub resettlement: Option<RecordId>,
     pub void_reason: Option<String>,
     pub status_log: StatusLog,
+    /// The record's key in the HIS, for records pulled from it (read-only in Lifeline unless
+    /// an emergency episode is open). Documents written before this field existed read as
+    /// `None`.
+    #[autosurgeon(missing = "Default::default")]
+    pub his_id: Option<String>,
 }
 record!(Invoice, Invoice);
 
@@ -324,146 +433,6 @@ pub struct Dispense {
 }
 record!(Dispense, Dispense);
 
-#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
-pub struct Drug {
-    pub name_zh: String,
-    pub name_en: String,
-    pub spec: String,
-    pub form: String,
-    pub unit: String,
-    pub price: Fen,
-    pub insurance_class: String,
-}
-
-/// The drug catalog's own record: its version. Each drug is a record of its own
-/// ([`DrugItem`]), so a prescription or charge reads only the drug it needs.
-#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
-pub struct DrugCatalog {
-    pub header: Header,
-    /// Bumped by every import that changes the catalog; prescriptions and charges record the
-    /// version they priced from.
-    pub version: u64,
-}
-record!(DrugCatalog, DrugCatalog);
-
-/// One drug of the catalog, found by its code (the catalog-code index).
-#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
-pub struct DrugItem {
-    pub header: Header,
-    pub code: String,
-    pub drug: Drug,
-    /// The catalog version that last changed this drug.
-    pub version: u64,
-    /// Left out of the latest import: no longer prescribed or charged.
-    pub withdrawn: bool,
-}
-record!(DrugItem, DrugItem);
-
-#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
-pub struct Service {
-    pub name_zh: String,
-    pub name_en: String,
-    pub unit: String,
-    pub price: Fen,
-    pub category: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
-pub struct Department {
-    pub name_zh: String,
-    pub name_en: String,
-    pub registration_fee: Fen,
-    pub expert_fee: Fen,
-}
-
-/// The service catalog's own record: its version and the departments (a few dozen, read by
-/// every registration). Each service is a record of its own ([`ServiceItem`]).
-#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
-pub struct ServiceCatalog {
-    pub header: Header,
-    pub version: u64,
-    pub departments: BTreeMap<String, Department>,
-}
-record!(ServiceCatalog, ServiceCatalog);
-
-/// One service of the catalog, found by its code.
-#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
-pub struct ServiceItem {
-    pub header: Header,
-    pub code: String,
-    pub service: Service,
-    /// The catalog version that last changed this service.
-    pub version: u64,
-    /// Left out of the latest import: no longer charged.
-    pub withdrawn: bool,
-}
-record!(ServiceItem, ServiceItem);
-
-impl CatalogKind {
-    /// The record kind of one item of this catalog.
-    pub fn item_kind(self) -> RecordKind {
-        match self {
-            CatalogKind::Drug => RecordKind::DrugItem,
-            CatalogKind::Service => RecordKind::ServiceItem,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            CatalogKind::Drug => "drug",
-            CatalogKind::Service => "service",
-        }
-    }
-}
-
-/// The catalogs have well-known ids, the same on every node, so that a window finds them
-/// without a lookup and central re-importing never creates a second catalog.
-pub fn catalog_id(kind: CatalogKind) -> RecordId {
-    let mut bytes = [0u8; 16];
-    bytes[15] = match kind {
-        CatalogKind::Drug => 1,
-        CatalogKind::Service => 2,
-    };
-    RecordId::from_bytes(bytes)
-}
-
-/// Document key of the stamp central writes when it has received an emergency record.
-pub const CENTRAL_ACK_KEY: &str = "central_ack";
-
-/// Central's receipt of a record created during an episode.
-pub type CentralAck = Stamp;
-
-/// One node's part in an emergency episode.
-#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
-pub struct EpisodeNode {
-    pub joined_ms: UnixMs,
-    /// When this node left emergency mode (back to normal and reconciled, or stopped).
-    pub left_ms: Option<UnixMs>,
-    /// The reference data this node worked from: catalog versions and when they last
-    /// changed, so the report can say how old the prices were.
-    pub drug_catalog_version: u64,
-    pub service_catalog_version: u64,
-    pub catalog_changed_ms: Option<UnixMs>,
-}
-
-/// An emergency episode ("YJ"), replicated so that every node agrees on one per outage.
-#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
-pub struct Episode {
-    pub header: Header,
-    pub episode_id: EpisodeId,
-    pub reason: String,
-    /// Opened automatically (central unreachable) or by an administrator.
-    pub automatic: bool,
-    pub opened_ms: UnixMs,
-    pub closed_ms: Option<UnixMs>,
-    pub closed_by: Option<OperatorName>,
-    pub nodes: BTreeMap<String, EpisodeNode>,
-    /// Set when this episode was opened independently during the same outage as another:
-    /// the survivor that every node now reports under.
-    pub merged_into: Option<EpisodeId>,
-}
-record!(Episode, Episode);
-
 /// A request for a number range by a node, filled in by a lessor (central, or the standby
 /// acting as primary). Ranges travel as records so they reach the window through the mesh.
 #[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
@@ -473,6 +442,24 @@ pub struct Lease {
     pub holder: NodeName,
     pub size: u64,
     pub range: Option<LeasedRange>,
+    /// The cashier the range is preset for (invoice ranges belong to a cashier).
+    #[autosurgeon(missing = "Default::default")]
+    pub operator: Option<OperatorName>,
+    /// The invoice code of the stock the numbers are printed on.
+    #[autosurgeon(missing = "Default::default")]
+    pub code: Option<String>,
+    /// Numbers the holder spoiled without a record (a jammed printer), by number, so that
+    /// every node's range report can account for them.
+    #[autosurgeon(missing = "Default::default")]
+    pub spoiled: BTreeMap<String, Spoiled>,
+}
+
+/// A number spoiled without a record.
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
+pub struct Spoiled {
+    pub reason: String,
+    pub operator: OperatorName,
+    pub at_ms: UnixMs,
 }
 record!(Lease, Lease);
 
@@ -482,4 +469,56 @@ pub struct LeasedRange {
     pub end: u64,
     pub leased_by: NodeName,
     pub leased_ms: UnixMs,
+}
+
+#[cfg(test)]
+mod tests {
+    use automerge::transaction::Transactable;
+    use automerge::{AutoCommit, ROOT};
+
+    use super::*;
+
+    fn patient() -> Patient {
+        Patient {
+            header: Header {
+                id: RecordId::generate(),
+                kind: RecordKind::Patient,
+                origin: NodeName::new("W01").expect("name"),
+                operator: OperatorName::new("reg").expect("name"),
+                created_ms: 1,
+                episode: None,
+                paper: None,
+            },
+            patient_no: "W01-000001".into(),
+            name: "王小明".into(),
+            sex: Sex::Male,
+            birth_date: Date::new(2020, 1, 2).expect("date"),
+            phone: "13800138000".into(),
+            national_id: None,
+            insurance: InsuranceType::SelfPay,
+            merged_into: None,
+            his_id: Some("P000000001".into()),
+            guardian: Some(Guardian {
+                name: "王建华".into(),
+                relationship: Some("父亲".into()),
+                phone: Some("13900139000".into()),
+                national_id: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn documents_written_before_the_his_and_guardian_fields_read_them_as_none() {
+        let mut doc = AutoCommit::new();
+        let p = patient();
+        autosurgeon::reconcile(&mut doc, &p).expect("reconcile");
+        let back: Patient = autosurgeon::hydrate(&doc).expect("hydrate");
+        assert_eq!(back, p, "the new fields round-trip");
+        doc.delete(ROOT, "his_id").expect("delete");
+        doc.delete(ROOT, "guardian").expect("delete");
+        let old: Patient = autosurgeon::hydrate(&doc).expect("an old document still reads");
+        assert_eq!(old.his_id, None);
+        assert_eq!(old.guardian, None);
+        assert_eq!(old.name, p.name);
+    }
 }

@@ -13,9 +13,8 @@ use super::detect::{
 };
 use super::reviews::reviews_in;
 use super::worklist::WorkCategory;
-use crate::clock::Date;
 use crate::id::RecordId;
-use crate::record::{Header, Patient, RecordKind};
+use crate::record::{Charge, Header, Patient, RecordKind};
 use crate::status::{PrescriptionStatus, StatusLog, VisitStatus};
 
 /// One open item: a conflict to decide, or a record's after-work.
@@ -158,10 +157,9 @@ fn after_work(doc: &Automerge, header: &Header) -> Option<OpenItem> {
             (status == VisitStatus::Paused).then(|| work_item(WorkCategory::RestorePausedVisit, id))
         }
         RecordKind::Charge => {
-            let due: Option<Date> = autosurgeon::hydrate_prop(doc, ROOT, "resettle_due").ok()?;
-            let resettled: Option<crate::status::Stamp> =
-                autosurgeon::hydrate_prop(doc, ROOT, "resettled").ok()?;
-            (due.is_some() && resettled.is_none())
+            let charge: Charge = autosurgeon::hydrate(doc).ok()?;
+            charge
+                .awaits_resettlement()
                 .then(|| work_item(WorkCategory::ResettleInsurance, id))
         }
         _ => None,

@@ -4,16 +4,21 @@
 //!
 //! The items come from the store's open-item index, kept in the commit of every change, so
 //! building the list costs what the open items cost, whatever the history: every emergency
-//! prescription not yet dispensed, every paused registration and every pending re-settlement,
-//! whatever their age, and the open entries of [`Store::conflicts`] for duplicates and other
-//! conflicts.
+//! prescription not yet dispensed, every paused registration and every charge awaiting a
+//! re-settlement, whatever their age (an overdue re-settlement stays on the list until it is
+//! done), and the open entries of [`Store::conflicts`] for duplicates and other conflicts.
+//! A re-settlement is due 7 working days (by the hospital's calendar) after the day the fault
+//! was cleared: the day its episode ended, or for an insurance link that failed outside an
+//! episode, the settlement day; while the episode goes on there is no due date yet.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Serialize;
 
 use super::conflict::{Conflict, ConflictKind, ConflictStatus};
-use crate::clock::{Date, UnixMs};
+use crate::clock::{Age, Date, UnixMs};
+use crate::desk::RESETTLE_WORKING_DAYS;
 use crate::id::{EpisodeId, RecordId};
 use crate::record::{Charge, Patient, Prescription, RecordKind, Visit};
 use crate::status::{PrescriptionStatus, VisitStatus};
@@ -83,6 +88,8 @@ pub struct WorkItem {
     pub record_kind: RecordKind,
     pub patient: Option<RecordId>,
     pub patient_name: Option<String>,
+    /// The patient's age today (`2岁6个月`).
+    pub patient_age: Option<Age>,
     /// The emergency episode the record was created in.
     pub episode: Option<EpisodeId>,
     pub created_ms: UnixMs,
@@ -134,6 +141,24 @@ impl Worklist {
     pub fn of(&self, category: WorkCategory) -> impl Iterator<Item = &WorkItem> {
         self.items.iter().filter(move |i| i.category == category)
     }
+
+    /// The overdue view: re-settlements past their due date, oldest due first.
+    pub fn overdue(&self) -> impl Iterator<Item = &WorkItem> {
+        self.items.iter().filter(|i| i.overdue)
+    }
+
+    /// Only the overdue items (what `GET /admin/worklist?overdue=true` answers).
+    pub fn only_overdue(mut self) -> Worklist {
+        self.items.retain(|i| i.overdue);
+        for c in &mut self.counts {
+            c.count = self
+                .items
+                .iter()
+                .filter(|i| i.category == c.category)
+                .count();
+        }
+        self
+    }
 }
 
 impl Store {
@@ -141,6 +166,7 @@ impl Store {
     pub fn worklist(&self) -> Result<Worklist, ReadError> {
         let now = self.now_ms();
         let today = Date::at(now, self.options().utc_offset_min);
+        let mut ended: BTreeMap<EpisodeId, Option<Date>> = BTreeMap::new();
         let after_work = [
             WorkCategory::DispenseEmergencyPrescription,
             WorkCategory::RestorePausedVisit,
@@ -154,7 +180,7 @@ impl Store {
             let found = match item.category {
                 WorkCategory::DispenseEmergencyPrescription => self.prescription_item(id)?,
                 WorkCategory::RestorePausedVisit => self.visit_item(id)?,
-                _ => self.charge_item(id, today)?,
+                _ => self.charge_item(id, today, &mut ended)?,
             };
             items.extend(found);
         }
@@ -186,8 +212,30 @@ impl Store {
         })
     }
 
+    /// How many re-settlements are past their due date: reads only the open re-settlements.
+    pub fn resettlements_overdue(&self) -> Result<u64, ReadError> {
+        let today = Date::at(self.now_ms(), self.options().utc_offset_min);
+        let mut ended = BTreeMap::new();
+        let mut overdue = 0;
+        for item in self.open_items(&[WorkCategory::ResettleInsurance])? {
+            if let Some(&id) = item.records.first()
+                && self
+                    .charge_item(id, today, &mut ended)?
+                    .is_some_and(|i| i.overdue)
+            {
+                overdue += 1;
+            }
+        }
+        Ok(overdue)
+    }
+
     fn patient_name(&self, id: RecordId) -> Option<String> {
         self.get::<Patient>(id).ok().flatten().map(|p| p.name)
+    }
+
+    fn patient_age(&self, id: RecordId) -> Option<Age> {
+        let p = self.get::<Patient>(id).ok().flatten()?;
+        self.age_today(p.birth_date)
     }
 
     fn prescription_item(&self, id: RecordId) -> Result<Option<WorkItem>, ReadError> {
@@ -220,6 +268,7 @@ impl Store {
             record_kind: RecordKind::Prescription,
             patient: Some(rx.patient),
             patient_name: self.patient_name(rx.patient),
+            patient_age: self.patient_age(rx.patient),
             what: format!(
                 "emergency prescription ({status}), {} item(s), written by {} on {}",
                 rx.items.len(),
@@ -249,6 +298,7 @@ impl Store {
             record_kind: RecordKind::Visit,
             patient: Some(visit.patient),
             patient_name: self.patient_name(visit.patient),
+            patient_age: self.patient_age(visit.patient),
             what: format!(
                 "paused emergency registration {} ({})",
                 visit.registration_no, visit.department
@@ -263,31 +313,67 @@ impl Store {
         }))
     }
 
-    fn charge_item(&self, id: RecordId, today: Date) -> Result<Option<WorkItem>, ReadError> {
+    /// When a charge's re-settlement is due: its date, or 7 working days after the day its
+    /// episode ended (`None` while the episode goes on).
+    fn resettle_due(
+        &self,
+        charge: &Charge,
+        ended: &mut BTreeMap<EpisodeId, Option<Date>>,
+    ) -> Result<Option<Date>, ReadError> {
+        if let Some(due) = charge.resettle_due {
+            return Ok(Some(due));
+        }
+        let Some(episode) = &charge.resettle_after else {
+            return Ok(None);
+        };
+        let opts = self.options();
+        let end_day = match ended.get(episode) {
+            Some(day) => *day,
+            None => {
+                let day = self
+                    .episode_by_id(episode)?
+                    .and_then(|(s, _)| s.episode.closed_ms)
+                    .map(|c| Date::at(c, opts.utc_offset_min));
+                ended.insert(episode.clone(), day);
+                day
+            }
+        };
+        Ok(end_day.map(|d| opts.calendar.add_working_days(d, RESETTLE_WORKING_DAYS)))
+    }
+
+    fn charge_item(
+        &self,
+        id: RecordId,
+        today: Date,
+        ended: &mut BTreeMap<EpisodeId, Option<Date>>,
+    ) -> Result<Option<WorkItem>, ReadError> {
         let Some(charge) = self.get::<Charge>(id).ok().flatten() else {
             return Ok(None);
         };
-        let Some(due) = charge.resettle_due else {
-            return Ok(None);
-        };
-        if charge.resettled.is_some() {
+        if !charge.awaits_resettlement() {
             return Ok(None);
         }
+        let due = self.resettle_due(&charge, ended)?;
+        let by = match due {
+            Some(d) => format!("re-settle by {d}"),
+            None => "due 7 working days after the outage ends".to_owned(),
+        };
         Ok(Some(WorkItem {
             category: WorkCategory::ResettleInsurance,
             record: id,
             record_kind: RecordKind::Charge,
             patient: Some(charge.patient),
             patient_name: self.patient_name(charge.patient),
+            patient_age: self.patient_age(charge.patient),
             what: format!(
-                "{} yuan paid as self-pay when the insurance settlement failed; re-settle by {due}",
+                "{} yuan paid as self-pay when the insurance settlement failed; {by}",
                 charge.amount
             ),
             episode: charge.header.episode.clone(),
             created_ms: charge.header.created_ms,
             clears_by: "cashier: re-settle it by insurance (resettle_charge)".into(),
-            due: Some(due),
-            overdue: today > due,
+            overdue: due.is_some_and(|d| today > d),
+            due,
             central_acked: None,
             conflict: None,
         }))
@@ -326,6 +412,7 @@ impl Store {
             record,
             record_kind: c.record_kind,
             patient_name: patient.and_then(|p| self.patient_name(p)),
+            patient_age: patient.and_then(|p| self.patient_age(p)),
             patient,
             episode: header.as_ref().and_then(|h| h.episode.clone()),
             created_ms: header.map_or(0, |h| h.created_ms),

@@ -16,7 +16,10 @@ fn lookup(
     kind: CatalogKind,
     code: &str,
 ) -> Result<Option<RecordId>, ReadError> {
-    Ok(t.get((kind.item_kind().code(), code))
+    let Some(item) = kind.item_kind() else {
+        return Ok(None);
+    };
+    Ok(t.get((item.code(), code))
         .ctx("reading the catalog index")?
         .map(|v| RecordId::from_bytes(v.value())))
 }
@@ -25,8 +28,11 @@ fn codes(
     t: &impl ReadableTable<(u8, &'static str), Id>,
     kind: CatalogKind,
 ) -> Result<Vec<(String, RecordId)>, ReadError> {
-    let k = kind.item_kind().code();
     let mut out = Vec::new();
+    let Some(item) = kind.item_kind() else {
+        return Ok(out);
+    };
+    let k = item.code();
     for entry in t
         .range((k, "")..=(k, "\u{10ffff}"))
         .ctx("reading the catalog index")?

@@ -1,8 +1,8 @@
 //! The full scan behind the kept figures: every record read again, every count, the open-item
-//! index, the unreconciled index, each peer's backlog and the digest recomputed from scratch
-//! and compared with what the commits kept. Slow by nature (it reads the whole store); the
-//! property tests run it after every random step, so that a kept figure can never drift
-//! unnoticed.
+//! index, the unreconciled and re-settlement indexes, each peer's backlog and the digest
+//! recomputed from scratch and compared with what the commits kept. Slow by nature (it reads
+//! the whole store); the property tests run it after every random step, so that a kept
+//! figure can never drift unnoticed.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,7 +17,7 @@ use super::open_items::{IDENTIFYING, MAX_GROUP};
 use super::tables::count_keys::open as open_key;
 use super::tables::{self, decode_heads};
 use crate::id::RecordId;
-use crate::record::{CENTRAL_ACK_KEY, Header, Patient, RecordKind};
+use crate::record::{CENTRAL_ACK_KEY, Charge, Header, Patient, RecordKind};
 use crate::review::WorkCategory;
 use crate::review::open::{ItemEntry, pair_item, record_items, reviewed};
 use crate::review::{DispenseFact, dispense_fact};
@@ -51,25 +51,38 @@ impl Store {
         Ok(problems)
     }
 
+    /// The unreconciled index (emergency records central has not acknowledged) and the
+    /// re-settlement index (charges awaiting one), each against the records.
     fn check_unreconciled(
         &self,
         ids: &[(RecordId, Header)],
         problems: &mut Vec<String>,
     ) -> Result<(), ReadError> {
-        let mut expected = BTreeSet::new();
+        let mut unreconciled = BTreeSet::new();
+        let mut resettle = BTreeSet::new();
         for (id, h) in ids {
             let Some(doc) = self.doc(*id)? else { continue };
             if h.episode.is_some() && doc.get(ROOT, CENTRAL_ACK_KEY).ok().flatten().is_none() {
-                expected.insert(*id);
+                unreconciled.insert(*id);
+            }
+            if h.kind == RecordKind::Charge
+                && autosurgeon::hydrate::<_, Charge>(&*doc).is_ok_and(|c| c.awaits_resettlement())
+            {
+                resettle.insert(*id);
             }
         }
-        let kept: BTreeSet<RecordId> = self.unreconciled()?.into_iter().collect();
-        if kept != expected {
-            problems.push(format!(
-                "unreconciled: kept {} records, found {}",
-                kept.len(),
-                expected.len()
-            ));
+        for (name, kept, expected) in [
+            ("unreconciled", self.unreconciled()?, unreconciled),
+            ("resettle_pending", self.resettle_pending()?, resettle),
+        ] {
+            let kept: BTreeSet<RecordId> = kept.into_iter().collect();
+            if kept != expected {
+                problems.push(format!(
+                    "{name}: kept {} records, found {}",
+                    kept.len(),
+                    expected.len()
+                ));
+            }
         }
         Ok(())
     }

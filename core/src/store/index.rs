@@ -10,7 +10,7 @@ use super::tables::count_keys::records as records_key;
 use super::tables::{self, Id};
 use super::{Store, Tx};
 use crate::id::{EpisodeId, RecordId};
-use crate::record::{CENTRAL_ACK_KEY, Header, Patient, RecordKind};
+use crate::record::{CENTRAL_ACK_KEY, Charge, Header, Patient, RecordKind};
 
 const LOWEST: Id = [0u8; 16];
 const HIGHEST: Id = [0xffu8; 16];
@@ -111,6 +111,13 @@ impl Tx<'_> {
             RecordKind::Dispense => id_field(doc, "prescription"),
             _ => None,
         };
+        let awaits_resettlement = if header.kind == RecordKind::Charge {
+            let charge: Charge = autosurgeon::hydrate(doc)
+                .map_err(|e| ReadError::corrupt(id, RecordDamage::Contents(e)))?;
+            Some(charge.awaits_resettlement())
+        } else {
+            None
+        };
         let patient_record: Option<Patient> = if header.kind == RecordKind::Patient {
             Some(
                 autosurgeon::hydrate(doc)
@@ -137,6 +144,14 @@ impl Tx<'_> {
                 unreconciled.remove(key).ctx("indexing")?;
             } else {
                 unreconciled.insert(key, ()).ctx("indexing")?;
+            }
+        }
+        if let Some(pending) = awaits_resettlement {
+            let mut t = w.open_table(tables::RESETTLE_PENDING).ctx("indexing")?;
+            if pending {
+                t.insert(key, ()).ctx("indexing")?;
+            } else {
+                t.remove(key).ctx("indexing")?;
             }
         }
         if let Some(patient) = patient {
@@ -219,6 +234,12 @@ impl Store {
                 .ctx("reading an index")?,
             |k: (&str, Id)| k.1,
         )
+    }
+
+    /// Charges awaiting re-settlement, whatever their age.
+    pub fn resettle_pending(&self) -> Result<Vec<RecordId>, ReadError> {
+        let t = self.table(tables::RESETTLE_PENDING)?;
+        collect_ids(t.iter().ctx("reading an index")?, |k: Id| k)
     }
 
     /// Records created during an episode that central has not yet acknowledged.

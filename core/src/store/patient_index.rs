@@ -1,5 +1,6 @@
-//! The patient search keys: number, normalized name, national id, and the (name, birth date,
-//! phone) triple that finds duplicate patients. Kept by the writer for every patient change;
+//! The patient search keys: number, normalized name, national id, the guardian's phone with
+//! the child's birth date, and the (name, birth date, phone) triple that finds duplicate
+//! patients. Kept by the writer for every patient change;
 //! queried by desks looking a patient up and by the duplicate review.
 
 use redb::ReadableTable;
@@ -7,6 +8,7 @@ use redb::ReadableTable;
 use super::error::{ReadError, StorageContext};
 use super::tables::{self, Id};
 use super::{Store, Tx};
+use crate::clock::Date;
 use crate::id::RecordId;
 use crate::record::Patient;
 
@@ -17,6 +19,12 @@ pub enum PatientQuery {
     /// A name or the start of one.
     Name(String),
     NationalId(String),
+    /// A child by the guardian's phone and the child's birth date (an infant without an
+    /// identity number).
+    GuardianPhone {
+        phone: String,
+        birth_date: Date,
+    },
 }
 
 /// The search keys indexed for a patient, as (key kind, value).
@@ -29,7 +37,16 @@ pub(crate) fn patient_keys(p: &Patient) -> Vec<(String, String)> {
     if let Some(nid) = &p.national_id {
         keys.push(("nid".to_owned(), nid.to_ascii_uppercase()));
     }
+    if let Some(phone) = p.guardian.as_ref().and_then(|g| g.phone.as_deref()) {
+        keys.push(("guardian".to_owned(), guardian_key(phone, p.birth_date)));
+    }
     keys
+}
+
+/// A guardian's phone (digits only) with the child's birth date.
+fn guardian_key(phone: &str, birth_date: Date) -> String {
+    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+    format!("{digits}|{birth_date}")
 }
 
 /// The key two records of one person share: normalized name, birth date and phone digits.
@@ -85,6 +102,9 @@ impl Store {
             PatientQuery::Number(n) => ("no", n.trim().to_owned(), false),
             PatientQuery::Name(n) => ("name", normalize(n), true),
             PatientQuery::NationalId(n) => ("nid", n.trim().to_ascii_uppercase(), false),
+            PatientQuery::GuardianPhone { phone, birth_date } => {
+                ("guardian", guardian_key(phone, *birth_date), false)
+            }
         };
         let mut out = Vec::new();
         for entry in t

@@ -140,6 +140,14 @@ impl Tx<'_> {
                 .remove((p.to_bytes(), key))
                 .ctx("pruning")?;
         }
+        if header.kind == RecordKind::Charge {
+            // Never there for a pruned charge (a pending re-settlement is an open item, which
+            // is kept), but no index may outlive its record.
+            w.open_table(tables::RESETTLE_PENDING)
+                .ctx("pruning")?
+                .remove(key)
+                .ctx("pruning")?;
+        }
         if let (RecordKind::Dispense, Some(rx)) = (header.kind, prescription) {
             w.open_table(tables::BY_PRESCRIPTION)
                 .ctx("pruning")?

@@ -8,9 +8,11 @@ use redb::{Key, TableDefinition, TableHandle, Value};
 
 pub type Id = [u8; 16];
 
-/// Schema version written at creation; open refuses any other. Version 2 (issue 10): the
-/// feed names each record's kind, kept counts, the open-review index, the incremental digest,
-/// catalog items.
+/// Schema version written at creation; open refuses any other.
+///
+/// History: 1, the first release; 2, `resettle_pending` (issue 13); the feed names each
+/// record's kind, kept counts, the open-review index, the incremental digest, catalog items
+/// (issue 10).
 pub const SCHEMA_VERSION: u64 = 2;
 
 /// Metadata: schema version, node identity, counters, the audit head, the current episode.
@@ -40,6 +42,9 @@ pub const UNRECONCILED: TableDefinition<Id, ()> = TableDefinition::new("unreconc
 pub const BY_PRESCRIPTION: TableDefinition<(Id, Id), ()> = TableDefinition::new("by_prescription");
 /// Catalog items by code: (item kind, code) → the item's record.
 pub const CATALOG_CODES: TableDefinition<(u8, &str), Id> = TableDefinition::new("catalog_codes");
+/// Charges paid as self-pay when the insurance link failed and not re-settled yet, however
+/// old: the worklist reads them here, so an overdue one never drops off.
+pub const RESETTLE_PENDING: TableDefinition<Id, ()> = TableDefinition::new("resettle_pending");
 /// Patient search keys: (key kind, normalized value, patient).
 pub const PATIENT_KEYS: TableDefinition<(&str, &str, Id), ()> =
     TableDefinition::new("patient_keys");
@@ -101,6 +106,7 @@ pub(crate) fn for_each<T: TableVisitor>(visitor: &mut T) -> Result<(), T::Error>
     visitor.visit(UNRECONCILED)?;
     visitor.visit(BY_PRESCRIPTION)?;
     visitor.visit(CATALOG_CODES)?;
+    visitor.visit(RESETTLE_PENDING)?;
     visitor.visit(PATIENT_KEYS)?;
     visitor.visit(PATIENT_KEYS_OF)?;
     visitor.visit(COUNTS)?;

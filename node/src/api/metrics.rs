@@ -262,8 +262,15 @@ pub fn render(state: &ApiState) -> anyhow::Result<String> {
     gauge(
         &mut r,
         "restore_drill_last_success_timestamp_seconds",
-        "When a restore drill (`lifeline verify --report-to`) last passed for this node; 0 if never",
-        store.last_restore_drill_ms()?.unwrap_or(0) as f64 / 1000.0,
+        "When a restore drill (`lifeline verify`) last passed for this node; 0 if never",
+        store
+            .restore_drills()?
+            .iter()
+            .filter(|d| d.passed)
+            .map(|d| d.at_ms)
+            .max()
+            .unwrap_or(0) as f64
+            / 1000.0,
     );
     r.register(
         "desk_write_seconds",

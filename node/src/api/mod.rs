@@ -9,8 +9,10 @@
 pub mod admin;
 pub mod backup;
 mod desk;
+pub mod emergency;
 pub mod metrics;
 pub mod openapi;
+pub mod ranges;
 mod review;
 
 use std::sync::Arc;
@@ -44,6 +46,8 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .merge(desk::routes().layer(timed))
         .merge(admin::routes())
+        .merge(emergency::routes())
+        .merge(ranges::routes())
         .merge(backup::routes())
         .merge(review::routes())
         .route("/openapi.json", axum::routing::get(openapi::serve))

@@ -11,6 +11,7 @@ pub mod episode;
 pub mod operator;
 pub mod ranges;
 pub mod reconcile;
+pub mod report;
 pub mod review;
 pub mod status;
 

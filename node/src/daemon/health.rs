@@ -10,6 +10,12 @@
 //! A server counts itself as reachable. How long central has been away starts when it was
 //! last seen going; a node that has not reached central since it started counts from its
 //! start, so a window that boots during an outage still opens an emergency episode in time.
+//!
+//! The outage ends when the hospital's *system of record* is back: central reachable, and
+//! every other system of record the node watches reachable too (the HIS, where a bridge
+//! runs: whatever watches it reports through [`Observation::other_records_up`]).
+//! [`ModeInfo::system_of_record_back`] is what ends an episode for the node
+//! (`housekeeping`), so records written after that are normal records.
 
 use lifeline_core::NodeRole;
 use serde::Serialize;
@@ -41,6 +47,8 @@ pub struct ModeInfo {
     pub central_lost_since_ms: Option<i64>,
     /// Which server acts as primary: "central", "standby" or none.
     pub primary: Option<String>,
+    /// Every other system of record this node watches was reachable on the last look.
+    pub other_records_up: bool,
 }
 
 impl ModeInfo {
@@ -50,7 +58,14 @@ impl ModeInfo {
             since_ms: now_ms,
             central_lost_since_ms: None,
             primary: (role == NodeRole::Central).then(|| "central".to_owned()),
+            other_records_up: true,
         }
+    }
+
+    /// The hospital's system of record is back for this node: central reachable and every
+    /// other system of record it watches reachable. The outage is over for it.
+    pub fn system_of_record_back(&self) -> bool {
+        self.mode == Mode::Normal && self.other_records_up
     }
 
     /// How long central has been away at `now_ms`; `None` while it is reachable.
@@ -74,6 +89,9 @@ pub struct Observation {
     pub standby_up: bool,
     /// Central was reachable at some point since this node started (before this look).
     pub central_seen: bool,
+    /// Every system of record besides central that this node watches is reachable (true when
+    /// it watches none). The HIS bridge reports the HIS here.
+    pub other_records_up: bool,
 }
 
 /// The mode after `obs`, given the mode before it.
@@ -106,6 +124,7 @@ pub fn decide(previous: &ModeInfo, obs: &Observation) -> ModeInfo {
         },
         central_lost_since_ms,
         primary: primary.map(str::to_owned),
+        other_records_up: obs.other_records_up,
     }
 }
 
@@ -124,6 +143,7 @@ mod tests {
             central_up,
             standby_up,
             central_seen: true,
+            other_records_up: true,
         }
     }
 
@@ -145,7 +165,39 @@ mod tests {
             since_ms,
             central_lost_since_ms: lost,
             primary: primary.map(str::to_owned),
+            other_records_up: true,
         }
+    }
+
+    /// "业务库(HISSERVER)恢复运行后 … 即可停止应急库" (once the system of record runs again,
+    /// emergency mode stops): the system of record is back when central is reachable and so
+    /// is every other system of record the node watches (the HIS); either missing, it is not.
+    #[test]
+    fn the_system_of_record_is_back_when_central_and_the_his_are() {
+        let modes = run(
+            NodeRole::Window,
+            &[
+                window(START + 100, false, true),
+                window(START + 200, true, true),
+                Observation {
+                    other_records_up: false,
+                    ..window(START + 300, true, true)
+                },
+                window(START + 400, true, true),
+            ],
+        );
+        let back: Vec<bool> = modes.iter().map(ModeInfo::system_of_record_back).collect();
+        assert_eq!(back, vec![false, true, false, true]);
+        // The HIS away does not make central away: the mode stays normal.
+        assert_eq!(modes[2].mode, Mode::Normal);
+        // Central itself: back only while the HIS it watches is.
+        let central = Observation {
+            role: NodeRole::Central,
+            other_records_up: false,
+            ..window(START + 100, false, false)
+        };
+        let info = decide(&ModeInfo::initial(NodeRole::Central, START), &central);
+        assert!(!info.system_of_record_back());
     }
 
     #[test]

@@ -1,17 +1,20 @@
 //! The store housekeeping that follows from the mode, done every few looks at the peers.
 //!
 //! Central unreachable for longer than `thresholds.emergency_after` opens (or joins) an
-//! emergency episode. Back to normal with every emergency record acknowledged by central, an
-//! automatically opened episode is left. Central acknowledges emergency records as they
-//! arrive; lessors fill range requests; windows ask for ranges before they run out. None of
-//! this ever blocks a desk: a desk's write goes straight to the local store.
+//! emergency episode (ending a drill on this node first: a real outage comes before a
+//! drill). The outage ends for the node when the system of record is back
+//! ([`ModeInfo::system_of_record_back`]): from then on it writes normal records, and it
+//! leaves the episode once central has acknowledged everything written in it, however busy
+//! the desks are meanwhile. Central acknowledges emergency records as they arrive; lessors
+//! fill range requests; windows ask for ranges before they run out. None of this ever blocks
+//! a desk: a desk's write goes straight to the local store.
 //!
 //! What to do is decided by the pure functions here ([`duties`], [`emergency_due`],
-//! [`leases_to_request`], [`may_leave`]); [`run`] reads the store, asks them and writes.
+//! [`leases_to_request`], [`plan_episodes`]); [`run`] reads the store, asks them and writes.
 
 use std::time::Duration;
 
-use lifeline_core::desk::LeaveScope;
+use lifeline_core::desk::{LeaveScope, Opening};
 use lifeline_core::numbers::Series;
 use lifeline_core::{DeskRole, NodeRole, Operator, RecordKind, Store};
 
@@ -32,10 +35,6 @@ pub struct Duties {
     pub fill_requests: bool,
     /// Take granted ranges into the ledger and ask for more before running out (windows).
     pub top_up_ranges: bool,
-    /// Leave an automatic episode once reconciled (every node but central, which closes
-    /// episodes rather than leaving them; the standby too, or the episode never closes and
-    /// the next outage joins it).
-    pub leave_when_reconciled: bool,
 }
 
 /// What a node of `role` does in `mode`.
@@ -45,19 +44,16 @@ pub fn duties(role: NodeRole, mode: Mode) -> Duties {
             acknowledge: true,
             fill_requests: true,
             top_up_ranges: false,
-            leave_when_reconciled: false,
         },
         NodeRole::Standby => Duties {
             acknowledge: false,
             fill_requests: mode != Mode::Normal,
             top_up_ranges: false,
-            leave_when_reconciled: true,
         },
         NodeRole::Window => Duties {
             acknowledge: false,
             fill_requests: false,
             top_up_ranges: true,
-            leave_when_reconciled: true,
         },
     }
 }
@@ -106,26 +102,87 @@ pub fn leases_to_request<E>(
     Ok(wanted)
 }
 
-/// Whether this node leaves its episode: an automatic one, back to normal, and central has
-/// acknowledged every emergency record. A declared episode is ended by a person.
-pub fn may_leave(mode: Mode, unreconciled: usize, automatic: bool) -> bool {
-    mode == Mode::Normal && unreconciled == 0 && automatic
+/// The episode a node tags its records with, as housekeeping sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Current {
+    /// Opened (or joined) because central was away: it ends when the system of record is
+    /// back.
+    Automatic,
+    /// Declared by the information department: a person ends it.
+    Declared,
+    /// A drill: a person ends it; a real outage ends it on this node first.
+    Drill,
+}
+
+/// What housekeeping knows of the node's episodes at the start of a round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EpisodeState {
+    pub current: Option<Current>,
+    /// The node saw an episode's outage end and still reconciles it.
+    pub reconciling: bool,
+    /// Records created in an episode that central has not acknowledged, on this node.
+    pub unreconciled: usize,
+}
+
+/// What to do about episodes on a round, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EpisodePlan {
+    /// End this node's part in a drill: a real outage has come.
+    pub end_drill: bool,
+    /// Open (or join) an episode: central has been away this long.
+    pub open: Option<Duration>,
+    /// The system of record is back: end the outage for this node (it writes normal records
+    /// from now on, whatever the desks' traffic).
+    pub recover: bool,
+    /// Central has everything written in the episode: leave it.
+    pub leave: bool,
+}
+
+/// Decides what a node does about its episodes on a round.
+pub fn plan_episodes(
+    role: NodeRole,
+    info: &ModeInfo,
+    now_ms: i64,
+    emergency_after: Duration,
+    state: EpisodeState,
+) -> EpisodePlan {
+    let due = emergency_due(role, info, now_ms, emergency_after);
+    let open = match state.current {
+        None | Some(Current::Drill) => due,
+        Some(_) => None,
+    };
+    EpisodePlan {
+        end_drill: open.is_some() && state.current == Some(Current::Drill),
+        open,
+        recover: state.current == Some(Current::Automatic) && info.system_of_record_back(),
+        leave: state.reconciling && state.unreconciled == 0,
+    }
 }
 
 /// One housekeeping round (blocking: it reads and writes the store).
 pub fn run(store: &Store, config: &Config, info: &ModeInfo, now_ms: i64) -> anyhow::Result<()> {
     let role = config.node.role;
     let system = system_operator();
-    // Episodes: enter when central has been away long enough; follow merges and closures.
-    if let Some(away) = emergency_due(role, info, now_ms, config.thresholds.emergency_after)
-        && store.episode()?.is_none()
-    {
+    let state = episode_state(store)?;
+    let plan = plan_episodes(role, info, now_ms, config.thresholds.emergency_after, state);
+    if plan.end_drill {
+        let drill = store.leave_episode(&system, LeaveScope::ThisNode)?.value;
+        tracing::warn!(drill = ?drill, "a real outage: this node left the drill");
+    }
+    if let Some(away) = plan.open {
         let reason = format!("central unreachable for {} s", away.as_secs());
-        let id = store.open_episode(&system, &reason, true)?.value;
+        let id = store
+            .open_episode(&system, &reason, Opening::Automatic)?
+            .value;
         tracing::warn!(episode = %id, "emergency episode entered automatically");
     }
     if !store.ids_of_kind(RecordKind::Episode)?.is_empty() {
         store.reconcile_episodes(&system)?;
+    }
+    if plan.recover
+        && let Some(id) = store.recover_from_episode(&system)?.value
+    {
+        tracing::warn!(episode = %id, "the system of record is back: the outage is over for this node");
     }
     let duties = duties(role, info.mode);
     if duties.acknowledge && !store.unreconciled()?.is_empty() {
@@ -145,8 +202,10 @@ pub fn run(store: &Store, config: &Config, info: &ModeInfo, now_ms: i64) -> anyh
             store.request_lease(&system, series, config.thresholds.lease_size)?;
         }
     }
-    if duties.leave_when_reconciled {
-        leave_when_reconciled(store, info.mode)?;
+    if (plan.leave || plan.recover)
+        && let Some(id) = store.leave_reconciled_episode(&system)?.value
+    {
+        tracing::warn!(episode = %id, "central has every record of the episode: episode left");
     }
     Ok(())
 }
@@ -186,18 +245,27 @@ pub fn prune(store: &Store, config: &Config, now_ms: i64) -> anyhow::Result<usiz
     Ok(removed)
 }
 
-fn leave_when_reconciled(store: &Store, mode: Mode) -> anyhow::Result<()> {
-    let Some(current) = store.episode()? else {
-        return Ok(());
+/// The node's episodes as [`plan_episodes`] takes them.
+fn episode_state(store: &Store) -> anyhow::Result<EpisodeState> {
+    let current = match store.episode()? {
+        None => None,
+        Some(id) if id.is_drill() => Some(Current::Drill),
+        Some(id) => {
+            let automatic = store
+                .episode_by_id(&id)?
+                .is_some_and(|(e, _)| e.episode.automatic);
+            Some(if automatic {
+                Current::Automatic
+            } else {
+                Current::Declared
+            })
+        }
     };
-    let automatic = store
-        .episode_by_id(&current)?
-        .is_some_and(|(e, _)| e.episode.automatic);
-    if may_leave(mode, store.unreconciled()?.len(), automatic) {
-        store.leave_episode(&system_operator(), LeaveScope::ThisNode)?;
-        tracing::warn!(episode = %current, "central is back and has every emergency record: episode left");
-    }
-    Ok(())
+    Ok(EpisodeState {
+        current,
+        reconciling: store.reconciling_episode()?.is_some(),
+        unreconciled: store.unreconciled()?.len(),
+    })
 }
 
 #[cfg(test)]
@@ -212,6 +280,7 @@ mod tests {
             since_ms: since.unwrap_or(NOW),
             central_lost_since_ms: since,
             primary: Some("standby".into()),
+            other_records_up: true,
         }
     }
 
@@ -264,22 +333,101 @@ mod tests {
     fn each_role_has_its_duties() {
         let central = duties(NodeRole::Central, Mode::Normal);
         assert!(central.acknowledge && central.fill_requests);
-        assert!(!central.leave_when_reconciled && !central.top_up_ranges);
+        assert!(!central.top_up_ranges);
         assert!(!duties(NodeRole::Standby, Mode::Normal).fill_requests);
         for mode in [Mode::Degraded, Mode::Isolated] {
             assert!(duties(NodeRole::Standby, mode).fill_requests);
         }
-        assert!(duties(NodeRole::Standby, Mode::Normal).leave_when_reconciled);
         let window = duties(NodeRole::Window, Mode::Isolated);
-        assert!(window.top_up_ranges && window.leave_when_reconciled);
+        assert!(window.top_up_ranges);
         assert!(!window.acknowledge && !window.fill_requests);
     }
 
+    fn back() -> ModeInfo {
+        ModeInfo {
+            mode: Mode::Normal,
+            since_ms: NOW,
+            central_lost_since_ms: None,
+            primary: Some("central".into()),
+            other_records_up: true,
+        }
+    }
+
+    fn state(current: Option<Current>, reconciling: bool, unreconciled: usize) -> EpisodeState {
+        EpisodeState {
+            current,
+            reconciling,
+            unreconciled,
+        }
+    }
+
+    const AFTER: Duration = Duration::from_secs(30);
+
+    /// "业务库(HISSERVER)恢复运行后 … 即可停止应急库,以上传门诊应急数据": the outage ends when
+    /// the system of record is back, whatever is still unreconciled: the node stops tagging
+    /// at once (recover), and leaves once everything written in the episode reached central.
     #[test]
-    fn only_an_automatic_episode_is_left_and_only_once_reconciled() {
-        assert!(may_leave(Mode::Normal, 0, true));
-        assert!(!may_leave(Mode::Normal, 1, true), "central lacks a record");
-        assert!(!may_leave(Mode::Degraded, 0, true), "central still away");
-        assert!(!may_leave(Mode::Normal, 0, false), "declared by a person");
+    fn an_automatic_episode_ends_when_the_system_of_record_is_back_not_when_traffic_stops() {
+        let busy = state(Some(Current::Automatic), false, 400);
+        let plan = plan_episodes(NodeRole::Window, &back(), NOW, AFTER, busy);
+        assert!(plan.recover, "central is back: the outage is over");
+        assert!(!plan.leave, "400 records still to reach central");
+        assert_eq!(plan.open, None);
+        // Still away: nothing ends.
+        let away = away_since(Some(NOW - 60_000));
+        let plan = plan_episodes(NodeRole::Window, &away, NOW, AFTER, busy);
+        assert!(!plan.recover && !plan.leave);
+        // Central back but the HIS it relies on is not: not over yet.
+        let his_away = ModeInfo {
+            other_records_up: false,
+            ..back()
+        };
+        assert!(!plan_episodes(NodeRole::Window, &his_away, NOW, AFTER, busy).recover);
+        // Reconciling, with desks writing normal records: left once nothing is unreconciled.
+        let draining = state(None, true, 3);
+        assert!(!plan_episodes(NodeRole::Window, &back(), NOW, AFTER, draining).leave);
+        let drained = state(None, true, 0);
+        let plan = plan_episodes(NodeRole::Window, &back(), NOW, AFTER, drained);
+        assert!(plan.leave && !plan.recover && plan.open.is_none());
+    }
+
+    #[test]
+    fn a_declared_episode_or_a_drill_is_ended_by_a_person() {
+        for current in [Current::Declared, Current::Drill] {
+            let plan = plan_episodes(
+                NodeRole::Window,
+                &back(),
+                NOW,
+                AFTER,
+                state(Some(current), false, 0),
+            );
+            assert!(!plan.recover && !plan.leave, "{current:?}");
+        }
+    }
+
+    /// A real outage during a drill: the node leaves the drill and opens (joins) the real
+    /// episode; a node already in a real one opens nothing.
+    #[test]
+    fn a_real_outage_ends_a_drill_first() {
+        let away = away_since(Some(NOW - 60_000));
+        let plan = plan_episodes(
+            NodeRole::Window,
+            &away,
+            NOW,
+            AFTER,
+            state(Some(Current::Drill), false, 0),
+        );
+        assert!(plan.end_drill);
+        assert_eq!(plan.open, Some(Duration::from_secs(60)));
+        let plan = plan_episodes(
+            NodeRole::Window,
+            &away,
+            NOW,
+            AFTER,
+            state(Some(Current::Automatic), false, 0),
+        );
+        assert!(!plan.end_drill && plan.open.is_none());
+        let plan = plan_episodes(NodeRole::Central, &away, NOW, AFTER, state(None, false, 0));
+        assert_eq!(plan.open, None, "central never opens one");
     }
 }

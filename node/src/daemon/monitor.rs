@@ -48,6 +48,8 @@ pub async fn monitor(store: Store, runtime: Arc<Runtime>, mut stop: watch::Recei
             central_up: connected(&peers, NodeRole::Central),
             standby_up: connected(&peers, NodeRole::Standby),
             central_seen,
+            // No other system of record is watched yet; the HIS bridge reports the HIS here.
+            other_records_up: true,
         };
         central_seen |= obs.central_up;
         let previous = runtime.mode();

@@ -96,7 +96,7 @@ fn import_items<E: Entry>(
                 }
             }
             None => {
-                let header = catalog_header(tx, E::CATALOG.item_kind(), who)?;
+                let header = catalog_header(tx, <E::Item as Record>::KIND, who)?;
                 let item = E::item(header, code.clone(), entry.clone(), version);
                 tx.create(&item, who, IMPORT)?;
                 changed = true;
@@ -168,7 +168,7 @@ fn import_catalog_of<E: Entry>(
                 IMPORT,
             )?;
         }
-        (None, CatalogKind::Service) => {
+        (None, CatalogKind::Service | CatalogKind::Department) => {
             let mut header = catalog_header(tx, RecordKind::ServiceCatalog, who)?;
             header.id = id;
             tx.create(

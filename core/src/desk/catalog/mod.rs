@@ -127,6 +127,8 @@ impl Tx<'_> {
                 let item: ServiceItem = self.read(id)?;
                 (item.service.name_zh, item.service.price, item.withdrawn)
             }
+            // Departments have no items: the index never finds one.
+            CatalogKind::Department => return Err(unknown().into()),
         };
         if withdrawn {
             return Err(unknown().into());

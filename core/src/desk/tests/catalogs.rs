@@ -116,6 +116,8 @@ fn a_prescription_prices_from_its_items_and_refuses_an_unknown_drug() {
                     quantity: 2,
                     dosage: "tid".into(),
                 }],
+                payment: None,
+                occurred_at: None,
             },
         )
         .expect("prescribed")
@@ -132,6 +134,8 @@ fn a_prescription_prices_from_its_items_and_refuses_an_unknown_drug() {
                     quantity: 1,
                     dosage: "tid".into(),
                 }],
+                payment: None,
+                occurred_at: None,
             },
         )
         .unwrap_err();

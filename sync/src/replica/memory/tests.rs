@@ -147,6 +147,7 @@ fn patient(id: RecordId, origin: &str, name: &str, episode: Option<EpisodeId>) -
             operator: OperatorName::new("reg1").expect("valid"),
             created_ms: 1,
             episode,
+            paper: None,
         },
         patient_no: format!("{origin}-{name}"),
         name: name.into(),
@@ -156,6 +157,8 @@ fn patient(id: RecordId, origin: &str, name: &str, episode: Option<EpisodeId>) -
         national_id: None,
         insurance: InsuranceType::Resident,
         merged_into: None,
+        his_id: None,
+        guardian: None,
     }
 }
 
