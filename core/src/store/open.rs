@@ -125,12 +125,17 @@ fn open_database(
     // A file that needs recovery after a crash cannot be opened read-only. Recovery rewrites
     // the file, so it is first done on a scratch copy beside it, which is checked the same way;
     // only a file that passes is then recovered in place.
-    match redb::ReadOnlyDatabase::open(path) {
+    // The check's own handle has the store's cache bound too (redb's default is 1 GiB, which
+    // a scan of a large file fills).
+    match Database::builder()
+        .set_cache_size(cache_bytes)
+        .open_read_only(path)
+    {
         Ok(ro) => {
             check_meta(&ro, path, node)?;
             scan_tables(&ro).map_err(|e| corrupt(path, e))?;
         }
-        Err(redb::DatabaseError::RepairAborted) => check_recovered_copy(path, node)?,
+        Err(redb::DatabaseError::RepairAborted) => check_recovered_copy(path, node, cache_bytes)?,
         Err(e) => return Err(open_error(path, e)),
     }
     let db = Database::builder()
@@ -143,7 +148,7 @@ fn open_database(
 }
 
 /// Recovers a scratch copy of a crashed file and checks it; the original is not touched.
-fn check_recovered_copy(path: &Path, node: &NodeName) -> Result<(), OpenError> {
+fn check_recovered_copy(path: &Path, node: &NodeName, cache_bytes: usize) -> Result<(), OpenError> {
     let io = |source| OpenError::Io {
         path: path.to_path_buf(),
         source,
@@ -156,6 +161,7 @@ fn check_recovered_copy(path: &Path, node: &NodeName) -> Result<(), OpenError> {
     fs::copy(path, scratch.path()).map_err(io)?;
     let db = Database::builder()
         .set_repair_callback(|_| {})
+        .set_cache_size(cache_bytes)
         .open(scratch.path())
         .map_err(|e| open_error(path, e))?;
     check_meta(&db, path, node)?;
