@@ -111,6 +111,11 @@ impl Tx<'_> {
             RecordKind::Dispense => id_field(doc, "prescription"),
             _ => None,
         };
+        let lease: Option<crate::record::Lease> = if header.kind == RecordKind::Lease {
+            autosurgeon::hydrate(doc).ok()
+        } else {
+            None
+        };
         let awaits_resettlement = if header.kind == RecordKind::Charge {
             let charge: Charge = autosurgeon::hydrate(doc)
                 .map_err(|e| ReadError::corrupt(id, RecordDamage::Contents(e)))?;
@@ -179,6 +184,9 @@ impl Tx<'_> {
             None => Vec::new(),
         };
         self.keep_open_items(id, header, prescription, patient_record.as_ref(), &old_keys)?;
+        if let Some(lease) = lease {
+            self.index_granted(id, lease)?;
+        }
         Ok(())
     }
 }

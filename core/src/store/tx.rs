@@ -46,6 +46,8 @@ pub(crate) struct Tx<'a> {
     pub(super) kept: Kept,
     /// Records this batch removed (pruned), to drop from the cache after the commit.
     removed: Vec<RecordId>,
+    /// Changes this node made in the batch: signed when it commits.
+    pub(super) authored: Vec<ChangeHash>,
 }
 
 /// What a batch that wrote leaves for after its commit: its documents and the records it
@@ -56,12 +58,13 @@ pub(super) struct Finished {
     pub(super) feed_seq: u64,
 }
 
-/// Where a change to persist came from, for the change hashes its audit entry lists.
+/// Where the changes a [`Tx::persist`] writes come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Origin {
-    /// One local change (a desk's create or edit): its hash is the document's one new head.
+    /// One change this node made (a desk's create or edit): its hash is the document's one
+    /// new head, and it is signed with the batch.
     Local,
-    /// A peer's changes, any number of them.
+    /// A peer's changes, any number of them (the apply path keeps their signatures).
     Peer,
 }
 
@@ -79,11 +82,14 @@ impl<'a> Tx<'a> {
             poisoned: false,
             kept: Kept::default(),
             removed: Vec::new(),
+            authored: Vec::new(),
         })
     }
 
-    /// Writes the batch's counters and kept counts; the caller then commits.
-    pub(super) fn finish(self) -> Result<Finished, ReadError> {
+    /// Signs what the batch made and writes its counters and kept counts; the caller then
+    /// commits.
+    pub(super) fn finish(mut self) -> Result<Finished, ReadError> {
+        self.sign_authored()?;
         self.kept.write(self.w)?;
         let mut meta = self.w.open_table(tables::META).ctx("writing metadata")?;
         meta.insert(meta_keys::FEED_SEQ, self.feed_seq.to_string().as_bytes())
@@ -131,10 +137,36 @@ impl<'a> Tx<'a> {
         self.w
     }
 
-    /// An empty document written by this node's actor.
     /// This process's Automerge actor (see [`super::Shared::actor`]).
     pub(super) fn actor(&self) -> &automerge::ActorId {
         &self.shared.actor
+    }
+
+    pub(super) fn shared(&self) -> &'a Shared {
+        self.shared
+    }
+
+    /// Refuses a record kind this node's certificate does not let it write.
+    fn check_node_writes(&self, kind: crate::record::RecordKind) -> Result<(), WriteError> {
+        let opts = &self.shared.opts;
+        let rights = crate::trust::Rights {
+            role: opts.role,
+            desks: &opts.desks,
+        };
+        if rights.may_write(kind) {
+            return Ok(());
+        }
+        let desks: Vec<&str> = opts.desks.iter().map(|d| d.name()).collect();
+        Err(RuleError::NodeMayNotWrite {
+            role: opts.role,
+            kind,
+            desks: if desks.is_empty() {
+                "none".to_owned()
+            } else {
+                desks.join(", ")
+            },
+        }
+        .into())
     }
 
     pub(super) fn blank_doc(&self) -> Automerge {
@@ -291,6 +323,7 @@ impl<'a> Tx<'a> {
         action: &str,
     ) -> Result<(), WriteError> {
         let id = record.header().id;
+        self.check_node_writes(T::KIND)?;
         if self.doc(id)?.is_some() {
             return Err(RuleError::invalid("id", format!("record {id} already exists")).into());
         }
@@ -324,9 +357,15 @@ impl<'a> Tx<'a> {
         f: impl FnOnce(&mut Transaction<'_>) -> Result<(), WriteError>,
     ) -> Result<(), WriteError> {
         let opts = self.commit_options(who, action);
-        let doc = self.doc_mut(id)?.ok_or_else(|| {
-            RuleError::invalid("id", format!("record {id} does not exist on this node"))
-        })?;
+        let missing =
+            || RuleError::invalid("id", format!("record {id} does not exist on this node"));
+        let kind = Header::of(self.doc(id)?.ok_or_else(missing)?)
+            .ok()
+            .map(|h| h.kind);
+        if let Some(kind) = kind {
+            self.check_node_writes(kind)?;
+        }
+        let doc = self.doc_mut(id)?.ok_or_else(missing)?;
         let old_heads = doc.get_heads();
         doc.transact_with(|_| opts, f).map_err(|f| f.error)?;
         let header =
@@ -352,21 +391,23 @@ impl<'a> Tx<'a> {
             .with_time(self.now_ms())
     }
 
-    /// Writes what changed in a working document since `old_heads` (a peer's changes): a
-    /// chunk, the feed entry, the indexes, the kept counts and an audit entry.
+    /// Writes what changed in a working document since `old_heads`: a chunk, the feed entry,
+    /// the indexes, the kept counts, the changes' signatures (or, for this node's own, their
+    /// place in the batch's signature) and an audit entry.
     pub(super) fn persist(
         &mut self,
         id: RecordId,
         old_heads: &[ChangeHash],
         actor: &str,
         action: &str,
+        origin: Origin,
     ) -> Result<(), WriteError> {
         let Some(doc) = self.working.get(&id) else {
             return Ok(());
         };
         let header =
             Header::of(&**doc).map_err(|e| ReadError::corrupt(id, RecordDamage::Header(e)))?;
-        self.persist_as(id, old_heads, &header, Origin::Peer, actor, action)
+        self.persist_as(id, old_heads, &header, origin, actor, action)
     }
 
     /// [`Tx::persist`] for a record whose header is known.
@@ -386,14 +427,15 @@ impl<'a> Tx<'a> {
         if heads == old_heads {
             return Ok(());
         }
-        let change_hashes: Vec<String> = match origin {
-            Origin::Local => heads.iter().map(ToString::to_string).collect(),
+        let new_hashes: Vec<ChangeHash> = match origin {
+            Origin::Local => heads.clone(),
             Origin::Peer => doc
                 .get_changes_meta(old_heads)
                 .iter()
-                .map(|c| c.hash.to_string())
+                .map(|c| c.hash)
                 .collect(),
         };
+        let change_hashes: Vec<String> = new_hashes.iter().map(ToString::to_string).collect();
         self.job_wrote = true;
         let key = id.to_bytes();
         save_chunks(
@@ -423,6 +465,9 @@ impl<'a> Tx<'a> {
             changes: change_hashes,
             detail: None,
         })?;
+        if origin == Origin::Local {
+            self.authored(new_hashes);
+        }
         Ok(())
     }
 

@@ -9,10 +9,12 @@ pub mod demo;
 pub mod emergency;
 pub mod episode;
 pub mod operator;
+pub mod quarantine;
 pub mod ranges;
 pub mod reconcile;
 pub mod report;
 pub mod review;
+pub mod revoke;
 pub mod status;
 
 use crate::client::Client;

@@ -55,7 +55,7 @@ pub(super) async fn open(
             .cfg
             .window_days
             .map(|days| shared.store.now_ms() - i64::from(days) * MS_PER_DAY);
-        let session = Session::new(shared.store.clone(), cfg, peer, shared.roster.clone(), now)?;
+        let session = Session::new(shared.store.clone(), cfg, peer, shared.anchor.clone(), now)?;
         finish(&shared, session, None)
     })
     .await
@@ -166,6 +166,7 @@ fn publish(shared: &Shared, session: &StoreSession) {
         s.applied_from_peer = applied;
         s.peer_keeps_since_ms = session.peer_keeps_since_ms();
         s.batches_in_flight = session.in_flight() as u64;
+        s.roster_refused = session.stats().roster_refused;
         if let Some(c) = session.convergence() {
             s.in_sync = Some(c.in_sync);
             s.peer_records = Some(c.peer_records);
