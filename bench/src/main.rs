@@ -2,7 +2,7 @@
 //! The measurements live in the library so that tests can run them directly.
 
 use clap::{Parser, Subcommand};
-use lifeline_bench::{console, failover, replication, store};
+use lifeline_bench::{console, failover, replication, scale, store};
 
 #[derive(Debug, Parser)]
 #[command(name = "lifeline-bench", version, about)]
@@ -24,6 +24,11 @@ enum Command {
     /// The desk console's pages with a big store (1M records by default): the whole
     /// loopback round trip of each page, per desk.
     Console(console::ConsoleArgs),
+    /// A real hospital's volume with real daemons: status, reports, open, memory and desk
+    /// latency at a million patients, a new window's sync, an outage's reconciliation.
+    Scale(scale::ScaleArgs),
+    /// Writes catalogs of realistic size as the CSV files `lifeline catalog import` reads.
+    Catalogs(scale::CatalogArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -32,5 +37,7 @@ fn main() -> anyhow::Result<()> {
         Command::Replication(args) => replication::run(&args).map(drop),
         Command::Failover(args) => failover::run(&args).map(drop),
         Command::Console(args) => console::run(&args).map(drop),
+        Command::Scale(args) => scale::run(&args).map(drop),
+        Command::Catalogs(args) => scale::write_catalogs(&args),
     }
 }

@@ -12,6 +12,7 @@ pub mod daemon;
 pub mod error;
 pub mod hospital;
 pub mod i18n;
+pub mod metrics;
 pub mod operators;
 pub mod report;
 pub mod time;

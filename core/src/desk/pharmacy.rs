@@ -18,8 +18,8 @@ use crate::WriteError;
 use crate::clock::{Age, UnixMs};
 use crate::id::RecordId;
 use crate::record::{
-    CatalogKind, Charge, ChargeLine, ChargeSource, Dispense, DrugCatalog, Header, Patient,
-    PaymentMethod, Prescription, PrescriptionItem, RecordKind, Visit, catalog_id,
+    CatalogKind, Charge, ChargeLine, ChargeSource, Dispense, Header, Patient, PaymentMethod,
+    Prescription, PrescriptionItem, RecordKind, Visit,
 };
 use crate::roles::Operator;
 use crate::rules::{RuleError, check_text};
@@ -94,22 +94,10 @@ impl Store {
         let who = who.clone();
         self.write(move |tx| {
             let visit: Visit = tx.read(new.visit)?;
-            let cat_id = catalog_id(CatalogKind::Drug);
-            if tx.doc(cat_id)?.is_none() {
-                return Err(RuleError::CatalogMissing { catalog: "drug" }.into());
-            }
-            let catalog: DrugCatalog = tx.read(cat_id)?;
             let mut items = Vec::with_capacity(new.items.len());
             let mut lines = Vec::with_capacity(new.items.len());
             for (i, item) in new.items.iter().enumerate() {
-                let drug =
-                    catalog
-                        .drugs
-                        .get(&item.drug_code)
-                        .ok_or_else(|| RuleError::UnknownCode {
-                            catalog: "drug",
-                            code: item.drug_code.clone(),
-                        })?;
+                let drug = tx.priced(CatalogKind::Drug, &item.drug_code)?;
                 let amount = drug
                     .price
                     .times(item.quantity)
@@ -117,19 +105,19 @@ impl Store {
                 lines.push(ChargeLine {
                     catalog: CatalogKind::Drug,
                     code: item.drug_code.clone(),
-                    name: drug.name_zh.clone(),
+                    name: drug.name.clone(),
                     quantity: item.quantity,
                     unit_price: drug.price,
                     amount,
-                    catalog_version: catalog.version,
+                    catalog_version: drug.catalog_version,
                 });
                 items.push(PrescriptionItem {
                     drug_code: item.drug_code.clone(),
-                    drug_name: drug.name_zh.clone(),
+                    drug_name: drug.name,
                     quantity: item.quantity,
                     dosage: item.dosage.clone(),
                     unit_price: drug.price,
-                    catalog_version: catalog.version,
+                    catalog_version: drug.catalog_version,
                 });
             }
             let header = tx.header_for(RecordKind::Prescription, &who, new.occurred_at)?;
@@ -233,24 +221,11 @@ impl Store {
                 }
             }
             let mut on_hold = Vec::new();
-            for other in tx.ids_for_patient(rx.patient)? {
-                let Some(doc) = tx.doc(other)? else { continue };
-                // The prescription's charge names it too: only its dispenses count.
-                if Header::of(&*doc).map(|h| h.kind).ok() != Some(RecordKind::Dispense) {
-                    continue;
-                }
-                let is_ours = autosurgeon::hydrate_prop::<_, Option<String>, _, _>(
-                    &*doc,
-                    automerge::ROOT,
-                    "prescription",
-                )
-                .ok()
-                .flatten()
-                .is_some_and(|p| p == id.to_string());
-                if !is_ours {
-                    continue;
-                }
+            for other in tx.ids_dispensing(id)? {
                 let d: Dispense = tx.read(other)?;
+                if d.prescription != id {
+                    continue;
+                }
                 if d.status_log.current::<DispenseStatus>() == Ok(DispenseStatus::OnHold) {
                     on_hold.push(other);
                 }

@@ -64,8 +64,12 @@ pub(crate) fn normalize(s: &str) -> String {
 }
 
 impl Tx<'_> {
-    /// Replaces a patient's search keys with those of its current contents.
-    pub(super) fn index_patient(&mut self, p: &Patient) -> Result<(), ReadError> {
+    /// Replaces a patient's search keys with those of its current contents. Returns the keys
+    /// it had before.
+    pub(super) fn index_patient(
+        &mut self,
+        p: &Patient,
+    ) -> Result<Vec<(String, String)>, ReadError> {
         let key = p.header.id.to_bytes();
         let new_keys = patient_keys(p);
         let w = self.w();
@@ -86,7 +90,7 @@ impl Tx<'_> {
         }
         let encoded = serde_json::to_vec(&new_keys).unwrap_or_default();
         keys_of.insert(key, encoded.as_slice()).ctx("indexing")?;
-        Ok(())
+        Ok(old)
     }
 }
 

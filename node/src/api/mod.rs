@@ -11,6 +11,7 @@ pub mod backup;
 mod desk;
 pub mod emergency;
 pub mod http;
+pub mod metrics;
 pub mod openapi;
 pub mod ranges;
 mod review;
@@ -43,8 +44,9 @@ pub struct ApiState {
 
 /// The whole API.
 pub fn router(state: ApiState) -> Router {
+    let timed = axum::middleware::from_fn_with_state(state.clone(), metrics::time_desk_writes);
     Router::new()
-        .merge(desk::routes())
+        .merge(desk::routes().layer(timed))
         .merge(admin::routes())
         .merge(emergency::routes())
         .merge(ranges::routes())

@@ -15,7 +15,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use lifeline_core::desk::{NewPrescription, NewPrescriptionItem, PharmacyEntry, QueueEntry};
-use lifeline_core::record::{CatalogKind, DrugCatalog, Visit, catalog_id};
+use lifeline_core::record::Visit;
 use lifeline_core::status::Status;
 use lifeline_core::{DeskRole, RecordId};
 use maud::{Markup, html};
@@ -221,7 +221,7 @@ fn history_notice(l: Lang, b: &Banner) -> Markup {
 
 async fn drugs(state: &ConsoleState) -> Vec<(String, lifeline_core::record::Drug)> {
     let store = state.api.store.clone();
-    blocking(move || store.get::<DrugCatalog>(catalog_id(CatalogKind::Drug)))
+    blocking(move || store.drug_list())
         .await
         .ok()
         .flatten()

@@ -3,7 +3,7 @@
 
 use std::sync::Mutex;
 
-use lifeline_sync::mesh::{Mesh, PeerStatus};
+use lifeline_sync::mesh::{Fetcher, Mesh, PeerStatus};
 
 use super::health::ModeInfo;
 use crate::config::Config;
@@ -12,6 +12,8 @@ use crate::config::Config;
 pub struct Runtime {
     pub config: Config,
     pub started_ms: i64,
+    /// The histograms `/metrics` serves.
+    pub metrics: crate::metrics::Metrics,
     mesh: Mutex<Option<Mesh>>,
     mode: Mutex<ModeInfo>,
 }
@@ -31,6 +33,7 @@ impl Runtime {
         Runtime {
             config,
             started_ms,
+            metrics: crate::metrics::Metrics::default(),
             mesh: Mutex::new(None),
             mode: Mutex::new(initial),
         }
@@ -42,6 +45,14 @@ impl Runtime {
             .ok()
             .and_then(|m| m.as_ref().map(Mesh::status))
             .unwrap_or_default()
+    }
+
+    /// A handle to fetch records from a server through the mesh, once it runs.
+    pub fn fetcher(&self) -> Option<Fetcher> {
+        self.mesh
+            .lock()
+            .ok()
+            .and_then(|m| m.as_ref().map(Mesh::fetcher))
     }
 
     pub fn mode(&self) -> ModeInfo {
