@@ -2,7 +2,8 @@
 //!
 //! A window store serving every desk is filled with `--records` records (patients and their
 //! visits, spread over `--days` days by the store's clock, so that today holds a day's worth
-//! like a real hospital's), then the node's real HTTP router (the desks' API and the console)
+//! like a real hospital's) and holds a hospital's drug catalog (8,000 drugs; 200 in quick
+//! mode) for the doctor's drug search, then the node's real HTTP router (the desks' API and the console)
 //! is served on loopback, each desk logs in, and every page is fetched `--iterations` times.
 //! The time is the whole loopback round trip, an upper bound on the server's time.
 
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
-use lifeline_core::desk::{NewPatient, NewVisit};
+use lifeline_core::desk::{CatalogImport, NewPatient, NewVisit};
 use lifeline_core::record::{InsuranceType, Sex};
 use lifeline_core::store::Credentials;
 use lifeline_core::{
@@ -72,6 +73,8 @@ pub struct ConsoleReport {
     pub days: u64,
     pub iterations: usize,
     pub fill_seconds: f64,
+    /// Drugs in the catalog the doctor's search looks through.
+    pub drugs: usize,
     pub pages: Vec<PageFigures>,
 }
 
@@ -93,6 +96,7 @@ pub fn run(args: &ConsoleArgs) -> anyhow::Result<ConsoleReport> {
         .unwrap_or(if quick { 2_000 } else { 1_000_000 });
     let days = args.days.unwrap_or(if quick { 2 } else { 365 }).max(1);
     let iterations = args.iterations.unwrap_or(if quick { 3 } else { 30 });
+    let drugs = if quick { 200 } else { 8_000 };
     ensure!(
         iterations > 0 && args.writers > 0,
         "counts must be at least 1"
@@ -100,7 +104,7 @@ pub fn run(args: &ConsoleArgs) -> anyhow::Result<ConsoleReport> {
     let (_, tmp) = scratch_dir(args.dir.as_deref(), "lifeline-bench-console-")?;
     let today = now_unix_ms();
     let clock = ManualClock::new(today);
-    let (store, numbers, fill) = fill(tmp.path(), &clock, records, days, args.writers)?;
+    let (store, numbers, fill) = fill(tmp.path(), &clock, records, days, drugs, args.writers)?;
     clock.set(today);
     let pages = measure_pages(tmp.path(), &store, &numbers, iterations)?;
     let report = ConsoleReport {
@@ -111,18 +115,21 @@ pub fn run(args: &ConsoleArgs) -> anyhow::Result<ConsoleReport> {
         days,
         iterations,
         fill_seconds: fill.as_secs_f64(),
+        drugs,
         pages,
     };
     publish(&table(&report, quick), &report, &args.out)?;
     Ok(report)
 }
 
-/// The window store, its catalogs from central, and the records.
+/// The window store, its catalogs from central (the shipped drugs and `drugs` more), and the
+/// records.
 fn fill(
     dir: &std::path::Path,
     clock: &ManualClock,
     records: u64,
     days: u64,
+    drugs: usize,
     writers: usize,
 ) -> anyhow::Result<(Store, Vec<String>, Duration)> {
     let central = NodeName::new("central")?;
@@ -138,8 +145,22 @@ fn fill(
     w.credentials = Some(Credentials::uncertified(window, NodeRole::Window, &desks)?);
     w.desks = desks;
     w.clock = Arc::new(clock.clone());
-    let (_central, win) = crate::fixture::pair_with(dir, c, w)?;
+    let (central, win) = crate::fixture::pair_with(dir, c, w)?;
     let store = win.store;
+    let info = Operator::new(OperatorName::new("info1")?, DeskRole::Admin);
+    let mut all = crate::fixture::catalogs()?.drugs.unwrap_or_default();
+    all.extend(crate::scale::catalogs(drugs, 0).drugs.unwrap_or_default());
+    central
+        .import_catalog(
+            &info,
+            CatalogImport {
+                drugs: Some(all),
+                services: None,
+                departments: None,
+            },
+        )
+        .context("cannot import the drug catalog on central")?;
+    crate::fixture::copy_all(&central, &store)?;
     let registrar = Operator::new(OperatorName::new("reg1")?, DeskRole::Registration);
     let pairs = (records / 2).max(1);
     let per_day = pairs.div_ceil(days);
@@ -327,6 +348,11 @@ listen = "127.0.0.1:0"
         (DeskRole::Triage, "triage queue", "/console/triage".into()),
         (DeskRole::Doctor, "today's visits", "/console/doctor".into()),
         (
+            DeskRole::Doctor,
+            "drug search by pinyin initials",
+            "/console/doctor/drugs?q=yp12".into(),
+        ),
+        (
             DeskRole::Pharmacy,
             "pharmacy queue",
             "/console/pharmacy".into(),
@@ -340,6 +366,11 @@ listen = "127.0.0.1:0"
             DeskRole::Admin,
             "information department",
             "/console/info".into(),
+        ),
+        (
+            DeskRole::Admin,
+            "conflicts",
+            "/console/info/conflicts".into(),
         ),
         (
             DeskRole::Registration,
@@ -394,19 +425,19 @@ fn table(r: &ConsoleReport, quick: bool) -> String {
         &r.timestamp,
         quick,
         &format!(
-            "; {} records over {} days, filled in {:.0} s; {} fetches a page",
-            r.records, r.days, r.fill_seconds, r.iterations
+            "; {} records over {} days, filled in {:.0} s; {} drugs; {} fetches a page",
+            r.records, r.days, r.fill_seconds, r.drugs, r.iterations
         ),
     ));
     let _ = writeln!(
         t,
-        "{:<13} {:<24} {:>9} {:>9} {:>9} {:>9}",
+        "{:<13} {:<30} {:>9} {:>9} {:>9} {:>9}",
         "desk", "page", "bytes", "p50 ms", "p95 ms", "max ms"
     );
     for p in &r.pages {
         let _ = writeln!(
             t,
-            "{:<13} {:<24} {:>9} {:>9.1} {:>9.1} {:>9.1}",
+            "{:<13} {:<30} {:>9} {:>9.1} {:>9.1} {:>9.1}",
             p.desk, p.page, p.bytes, p.p50_ms, p.p95_ms, p.max_ms
         );
     }

@@ -448,7 +448,8 @@ fn console_quick_run_fetches_every_page() {
         serde_json::from_str(&std::fs::read_to_string(&out).expect("written")).expect("JSON");
     assert_eq!(json["benchmark"], "console");
     let pages = json["pages"].as_array().expect("pages");
-    assert_eq!(pages.len(), 10);
+    assert_eq!(json["drugs"], 200);
+    assert_eq!(pages.len(), 11);
     for p in pages {
         positive(p, "/p50_ms");
         positive(p, "/bytes");

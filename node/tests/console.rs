@@ -481,19 +481,38 @@ fn registration_triage_doctor_pharmacy_through_an_outage() -> anyhow::Result<()>
     )?;
     check_page(&doctor)?;
     screenshot(&doctor, "07-doctor-visit")?;
-    let drug = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../data/drugs.csv"))?
+    // The catalog's first drug by the pinyin initials of its name: the drug search offers it
+    // first, and the line names it alone.
+    let first = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../data/drugs.csv"))?
         .lines()
         .nth(1)
-        .and_then(|l| l.split(',').next())
-        .context("a drug code")?
+        .context("a drug")?
         .to_owned();
-    doctor
-        .type_str(&drug)?
-        .press_key("Tab")?
-        .type_str("2")?
-        .press_key("Tab")?;
+    let fields: Vec<&str> = first.split(',').collect();
+    let (code, name) = (fields[0], fields[1]);
+    ensure!(
+        name == "阿莫西林颗粒",
+        "data/drugs.csv's first drug is {name}"
+    );
+    doctor.type_str("amxlkl")?;
+    wait_until(
+        &doctor,
+        "the drug search's list",
+        &format!(
+            "!!document.querySelector('#drugs0 option') && \
+             document.querySelector('#drugs0 option').value === {code:?}"
+        ),
+    )?;
+    let offered = eval_str(&doctor, "document.querySelector('#drugs0 option').label")?;
+    ensure!(offered.contains(name), "the list offers {offered}");
+    screenshot(&doctor, "07b-doctor-drug-search")?;
+    doctor.press_key("Tab")?.type_str("2")?.press_key("Tab")?;
     doctor.type_str("一日三次")?.press_key("Enter")?;
     wait_page(&doctor, "/console/print/prescription/")?;
+    ensure!(
+        eval_str(&doctor, "document.body.textContent")?.contains(name),
+        "the prescription names {name}"
+    );
     screenshot(&doctor, "08-doctor-prescription")?;
 
     // Pharmacy: the emergency prescription in red; printing allowed; dispensing refused.

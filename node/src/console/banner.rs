@@ -1,5 +1,6 @@
 //! The banner on every page: normal work, or the emergency episode (its YJ mark, since when,
-//! the expected grade), which server is primary, and whether this window is isolated. The
+//! the expected grade), which server is primary, whether this window is isolated, and while a
+//! window's working set is still arriving, how far it has come (the status's `working_set`). The
 //! page renders it; `console.js` refreshes it from `/console/banner.json` every few seconds,
 //! so it changes without a reload when central goes or comes back.
 
@@ -11,6 +12,7 @@ use serde::Serialize;
 use super::ConsoleState;
 use super::session::Staff;
 use crate::api::blocking;
+use crate::daemon::in_sync::working_set;
 use crate::i18n::{Lang, t, ta};
 
 /// What the banner says, independent of the language.
@@ -22,6 +24,8 @@ pub struct Banner {
     /// The episode this node is in: its id, since when (hospital time), the expected grade.
     pub episode: Option<(String, String, String)>,
     pub lost_since: Option<String>,
+    /// A window whose working set is still arriving: from which server, and the percentage.
+    pub arriving: Option<(Option<String>, u8)>,
 }
 
 /// The banner as `/console/banner.json` answers it.
@@ -33,6 +37,8 @@ pub struct BannerJson {
     pub episode: Option<String>,
     pub primary: Option<String>,
     pub isolated: bool,
+    /// The working set's percentage while it is still arriving.
+    pub arriving: Option<u8>,
 }
 
 impl Banner {
@@ -86,6 +92,14 @@ impl Banner {
         if self.isolated() {
             parts.push(t(l, "banner-isolated"));
         }
+        if let Some((from, percent)) = &self.arriving {
+            let from = from.clone().unwrap_or_else(|| t(l, "banner-no-primary"));
+            parts.push(ta(
+                l,
+                "banner-arriving",
+                &[("from", &from), ("percent", &percent.to_string())],
+            ));
+        }
         parts.join(" · ")
     }
 
@@ -105,13 +119,21 @@ impl Banner {
             episode: self.episode.as_ref().map(|e| e.0.clone()),
             primary: self.primary.clone(),
             isolated: self.isolated(),
+            arriving: self.arriving.as_ref().map(|a| a.1),
         }
     }
 }
 
 /// The banner of this node now.
 pub async fn banner(state: &ConsoleState) -> Banner {
-    let mode = state.api.runtime.mode();
+    let runtime = &state.api.runtime;
+    let mode = runtime.mode();
+    let arriving = runtime
+        .config
+        .window_days()
+        .map(|days| working_set(days, &runtime.peers()))
+        .filter(|ws| !ws.ready)
+        .map(|ws| (ws.from, (ws.progress.clamp(0.0, 1.0) * 100.0).floor() as u8));
     let store = state.api.store.clone();
     let episode = blocking(move || -> Result<_, crate::api::ApiError> {
         match store.episode_info()? {
@@ -142,6 +164,7 @@ pub async fn banner(state: &ConsoleState) -> Banner {
         lost_since: mode
             .central_lost_since_ms
             .map(|ms| super::local_time(state, ms)),
+        arriving,
     }
 }
 

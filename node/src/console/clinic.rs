@@ -2,16 +2,19 @@
 //!
 //! - triage: the queue by department; emergency (YJ) visits held and marked until restored;
 //!   call and restore.
-//! - doctor: today's visits; prescribe from the drug catalog (by name or code); during an
-//!   episode the page says plainly that history is not available.
+//! - doctor: today's visits; prescribe from the drug catalog, searched by code, name or pinyin
+//!   initials ([`super::drugs`]); during an episode, or while a new window's working set is
+//!   still arriving, the page says plainly that history is not available.
 //! - pharmacy: the queue; emergency prescriptions with the patient's name in red; printing
 //!   allowed; dispensing refused with the reason until central has acknowledged them.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::Form;
+use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use lifeline_core::desk::{NewPrescription, NewPrescriptionItem, PharmacyEntry, QueueEntry};
@@ -19,9 +22,10 @@ use lifeline_core::record::Visit;
 use lifeline_core::status::Status;
 use lifeline_core::{DeskRole, RecordId};
 use maud::{Markup, html};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::banner::{Banner, banner};
+use super::drugs::{DrugEntry, SEARCH_LIMIT, resolve, search};
 use super::session::Staff;
 use super::{ConsoleState, csrf_field, guard, only, page, problem};
 use crate::api::{ApiError, blocking};
@@ -34,6 +38,7 @@ pub(super) fn routes() -> Router<ConsoleState> {
         .route("/console/doctor", get(doctor))
         .route("/console/doctor/visits/{id}", get(doctor_visit))
         .route("/console/doctor/visits/{id}/prescribe", post(prescribe))
+        .route("/console/doctor/drugs", get(drug_search))
         .route("/console/pharmacy", get(pharmacy))
         .route("/console/pharmacy/{id}/{action}", post(pharmacy_action))
 }
@@ -215,18 +220,54 @@ fn history_notice(l: Lang, b: &Banner) -> Markup {
     html! {
         @if b.episode.is_some() || b.isolated() {
             p.notice role="note" { (t(l, "doctor-no-history")) }
+        } @else if b.arriving.is_some() {
+            p.notice role="note" { (t(l, "doctor-history-arriving")) }
         }
     }
 }
 
-async fn drugs(state: &ConsoleState) -> Vec<(String, lifeline_core::record::Drug)> {
+/// Every drug in force, from the console's drug list (built again when the catalog changes).
+async fn drugs(state: &ConsoleState) -> Result<Arc<Vec<DrugEntry>>, ApiError> {
     let store = state.api.store.clone();
-    blocking(move || store.drug_list())
-        .await
-        .ok()
-        .flatten()
-        .map(|c| c.drugs.into_iter().collect())
-        .unwrap_or_default()
+    let index = state.drugs.clone();
+    blocking(move || index.entries(&store)).await
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct DrugQuery {
+    #[serde(default)]
+    q: String,
+}
+
+/// One answer of the drug search, as the visit page's list offers it.
+#[derive(Debug, Serialize)]
+pub(super) struct DrugHit {
+    code: String,
+    label: String,
+}
+
+/// `/console/doctor/drugs?q=`: the drugs answering a code, a name or pinyin initials, best
+/// first, for the prescription lines' lists (`console.js`).
+pub(super) async fn drug_search(
+    State(state): State<ConsoleState>,
+    s: Staff,
+    Query(query): Query<DrugQuery>,
+) -> Response {
+    if let Some(r) = only(&s, DeskRole::Doctor) {
+        return r;
+    }
+    let entries = match drugs(&state).await {
+        Ok(e) => e,
+        Err(e) => return e.into_response(),
+    };
+    let hits: Vec<DrugHit> = search(&entries, &query.q, SEARCH_LIMIT)
+        .into_iter()
+        .map(|d| DrugHit {
+            code: d.code.clone(),
+            label: format!("{} {} {}/{}", d.name_zh, d.spec, money(d.price), d.unit),
+        })
+        .collect();
+    Json(hits).into_response()
 }
 
 async fn visit_page(
@@ -242,7 +283,6 @@ async fn visit_page(
     };
     let store = state.api.store.clone();
     let visit = blocking(move || store.get::<Visit>(id)).await;
-    let catalog = drugs(state).await;
     desk_page(state, s, "doctor-title", error, |b| {
         html! {
             (history_notice(l, b))
@@ -258,16 +298,12 @@ async fn visit_page(
                             fieldset.rx-line {
                                 legend { (t(l, "doctor-item")) " " (i + 1) }
                                 label for={ "drug" (i) } { (t(l, "doctor-drug")) }
-                                input id={ "drug" (i) } name={ "drug" (i) } type="text" list="drugs" autocomplete="off" required[i == 0] autofocus[i == 0];
+                                input id={ "drug" (i) } name={ "drug" (i) } type="text" list={ "drugs" (i) } data-drug-search autocomplete="off" required[i == 0] autofocus[i == 0];
+                                datalist id={ "drugs" (i) } {}
                                 label for={ "qty" (i) } { (t(l, "rx-quantity")) }
                                 input id={ "qty" (i) } name={ "qty" (i) } type="number" min="1" value="1";
                                 label for={ "dosage" (i) } { (t(l, "rx-dosage")) }
                                 input id={ "dosage" (i) } name={ "dosage" (i) } type="text";
-                            }
-                        }
-                        datalist #drugs {
-                            @for (code, d) in &catalog {
-                                option value=(code) { (d.name_zh) " " (d.spec) " " (money(d.price)) }
                             }
                         }
                         button type="submit" { (t(l, "doctor-prescribe")) }
@@ -304,7 +340,10 @@ pub(super) async fn prescribe(
         Ok(id) => id,
         Err(e) => return visit_page(&state, &s, &raw, Some(e)).await,
     };
-    let catalog = drugs(&state).await;
+    let catalog = match drugs(&state).await {
+        Ok(c) => c,
+        Err(e) => return visit_page(&state, &s, &raw, Some(e)).await,
+    };
     let mut items = Vec::new();
     for i in 0..3 {
         let typed = f
@@ -314,16 +353,21 @@ pub(super) async fn prescribe(
         if typed.is_empty() {
             continue;
         }
-        // A code, or a drug's name as shown.
-        let code = catalog
-            .iter()
-            .find(|(c, d)| {
-                c.eq_ignore_ascii_case(typed)
-                    || d.name_zh == typed
-                    || d.name_en.eq_ignore_ascii_case(typed)
-            })
-            .map(|(c, _)| c.clone())
-            .unwrap_or_else(|| typed.to_owned());
+        // A code, a drug's name, or initials naming one drug; what names none is taken as a
+        // code, which the core refuses as unknown.
+        let code = match resolve(&catalog, typed) {
+            Ok(found) => found.unwrap_or_else(|| typed.to_owned()),
+            Err(several) => {
+                let e = ApiError::bad_request(
+                    &format!("items[{i}].drug_code"),
+                    format!(
+                        "{typed:?} names several drugs ({}); choose one from the list",
+                        several.join(", ")
+                    ),
+                );
+                return visit_page(&state, &s, &raw, Some(e)).await;
+            }
+        };
         let quantity = match f.get(&format!("qty{i}")).map(|q| q.trim().parse::<u32>()) {
             Some(Ok(q)) => q,
             _ => {

@@ -23,6 +23,7 @@ use crate::i18n::{Lang, t, ta};
 mod banner;
 mod cashier;
 mod clinic;
+mod drugs;
 mod info;
 mod login;
 mod print;
@@ -43,17 +44,20 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("banner.rs", include_str!("banner.rs")),
     ("cashier.rs", include_str!("cashier.rs")),
     ("clinic.rs", include_str!("clinic.rs")),
+    ("drugs.rs", include_str!("drugs.rs")),
     ("info.rs", include_str!("info.rs")),
     ("login.rs", include_str!("login.rs")),
     ("print.rs", include_str!("print.rs")),
     ("registration.rs", include_str!("registration.rs")),
 ];
 
-/// What the console's handlers reach: the API's state and the sessions.
+/// What the console's handlers reach: the API's state, the sessions and the drug search's
+/// list.
 #[derive(Debug, Clone)]
 pub struct ConsoleState {
     pub api: ApiState,
     pub sessions: Arc<Sessions>,
+    pub drugs: Arc<drugs::DrugIndex>,
 }
 
 const CSS: &str = include_str!("assets/console.css");
@@ -64,6 +68,7 @@ pub fn router(api: ApiState) -> Router<ApiState> {
     let state = ConsoleState {
         api,
         sessions: Arc::new(Sessions::default()),
+        drugs: Arc::new(drugs::DrugIndex::default()),
     };
     Router::new()
         .route("/", get(|| async { Redirect::to("/console") }))

@@ -23,6 +23,7 @@ banner-degraded = Central has been unreachable since { $since }; no emergency ep
 banner-primary = primary: { $primary }
 banner-no-primary = none
 banner-isolated = This window is isolated: data is kept here and synchronised when the network is back
+banner-arriving = This window's working set is still arriving from { $from } ({ $percent }%): some records may be missing
 
 ## Log-in
 login-title = Log in
@@ -132,7 +133,8 @@ queue-status = Status
 doctor-title = Doctor
 doctor-open = See
 doctor-no-history = Past records are not available during the emergency; ask the patient or family.
-doctor-drug-hint = Type a drug's code or name and pick it from the list.
+doctor-history-arriving = This window's records are still arriving: past records may be incomplete; ask the patient or family.
+doctor-drug-hint = Type a drug's code, name or pinyin initials (e.g. amxl) and pick it from the list.
 doctor-item = Drug
 doctor-drug = Drug
 doctor-prescribe = Prescribe and print

@@ -24,6 +24,7 @@ banner-degraded = 中心服务器自 { $since } 起失联，尚未进入应急�
 banner-primary = 主节点：{ $primary }
 banner-no-primary = 无
 banner-isolated = 本窗口已与网络隔离：数据保存在本机，恢复后自动同步
+banner-arriving = 本窗口的工作数据仍在从 { $from } 同步（{ $percent }%），部分病历可能暂缺
 
 ## Log-in
 login-title = 登录
@@ -133,7 +134,8 @@ queue-status = 状态
 doctor-title = 医生工作站
 doctor-open = 接诊
 doctor-no-history = 应急期间无法查看既往病历，请询问患者或家属。
-doctor-drug-hint = 输入药品编码或名称，从列表中选择。
+doctor-history-arriving = 本窗口的病历仍在同步，既往病历可能不完整，请询问患者或家属。
+doctor-drug-hint = 输入药品编码、名称或拼音首字母（如 amxl），从列表中选择。
 doctor-item = 药品
 doctor-drug = 药品
 doctor-prescribe = 开具处方并打印
