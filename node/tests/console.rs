@@ -567,10 +567,18 @@ fn registration_triage_doctor_pharmacy_through_an_outage() -> anyhow::Result<()>
     screenshot(&pharmacy, "11-pharmacy-dispense-refused")?;
 
     // The standby goes too: this window is on its own, and its banner says so; registering
-    // still works.
+    // still works. The tabs share one browser, so one cookie: the registrar logs in again
+    // (the pharmacist's session would be refused the registration page), in the tab brought
+    // to the front (a tab behind others gets no focus).
     h.kill("standby")?;
-    tab.navigate_to(&format!("{base}/console/registration"))?
-        .wait_until_navigated()?;
+    tab.activate()?;
+    log_in(
+        &tab,
+        &base,
+        "reg1",
+        &passwords[0].1,
+        "/console/registration",
+    )?;
     wait_until(
         &tab,
         "the banner shows the window isolated",
