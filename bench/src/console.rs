@@ -19,7 +19,8 @@ use lifeline_core::store::Credentials;
 use lifeline_core::{
     Date, DeskRole, ManualClock, NodeName, NodeRole, Operator, OperatorName, Store, StoreOptions,
 };
-use lifeline_node::api::{ApiState, router};
+use lifeline_node::api::ApiState;
+use lifeline_node::console::app;
 use lifeline_node::daemon::runtime::Runtime;
 use lifeline_node::operators::Operators;
 use serde::Serialize;
@@ -320,7 +321,7 @@ listen = "127.0.0.1:0"
         .build()?;
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
     let base = format!("http://{}", listener.local_addr()?);
-    let app = router(state);
+    let app = app(state);
     rt.spawn(async move { axum::serve(listener, app).await });
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .max_redirects(0)

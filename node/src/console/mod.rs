@@ -63,6 +63,11 @@ pub struct ConsoleState {
 const CSS: &str = include_str!("assets/console.css");
 const JS: &str = include_str!("assets/console.js");
 
+/// The node's whole HTTP application on its API address: the API, and the console beside it.
+pub fn app(api: ApiState) -> Router {
+    crate::api::router_with(api.clone(), router(api))
+}
+
 /// The console's routes, merged into the API's router.
 pub fn router(api: ApiState) -> Router<ApiState> {
     let state = ConsoleState {
