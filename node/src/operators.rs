@@ -163,6 +163,18 @@ impl Operators {
         Ok(Operator::new(entry.name.clone(), entry.desk))
     }
 
+    /// The operator of this name as the operators file holds it now, if it holds one that has
+    /// not expired at `now_ms`: a console session of an operator removed, expired or moved to
+    /// another desk since the log-in ends with its next request.
+    pub fn current(&self, name: &OperatorName, now_ms: i64) -> Option<Operator> {
+        let entries = self.entries.read().ok()?;
+        let entry = entries.iter().find(|e| &e.name == name)?;
+        if entry.expires_ms.is_some_and(|at| now_ms >= at) {
+            return None;
+        }
+        Some(Operator::new(entry.name.clone(), entry.desk))
+    }
+
     /// Sets an operator's console password (at least [`MIN_PASSWORD_CHARS`] characters);
     /// any setup code is spent. False if there is no such operator.
     pub fn set_password(&self, name: &OperatorName, password: &str) -> anyhow::Result<bool> {
@@ -424,6 +436,10 @@ mod tests {
         assert_eq!(
             ops.check_login("reg1", "anything", 2),
             Err(LoginFailure::NoPassword)
+        );
+        assert_eq!(
+            ops.current(&name, 2),
+            Some(Operator::new(name.clone(), DeskRole::Registration))
         );
         let code = ops
             .issue_setup_code(&name)

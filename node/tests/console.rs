@@ -817,6 +817,22 @@ fn log_in_lock_out_csrf_and_audit() -> anyhow::Result<()> {
         .header("cookie", &format!("ll_session={sid}; ll_lang=en"))
         .call()?;
     ensure!(en.body_mut().read_to_string()?.contains("Card number"));
+    // An operator removed is logged out of the console at once, like their token.
+    let _: Value = h.admin("central")?.delete("/admin/operators/reg9")?;
+    let gone = a
+        .get(&format!("{base}/console/registration"))
+        .header("cookie", &format!("ll_session={sid}"))
+        .call()?;
+    ensure!(
+        gone.status() == 303
+            && gone
+                .headers()
+                .get("location")
+                .is_some_and(|l| l == "/console/login"),
+        "a removed operator's session ends: {}",
+        gone.status()
+    );
+    operator(&h, "central", "reg9", DeskRole::Registration)?;
     // Five wrong passwords lock the name, even for the right one.
     for _ in 0..5 {
         ensure!(login("reg9", "wrong-password", &login_token)?.status() == 401);

@@ -213,6 +213,12 @@ impl FromRequestParts<ConsoleState> for Staff {
         let Some((s, session_id)) = session else {
             return Err(Redirect::to("/console/login").into_response());
         };
+        // The operators file decides on every request, as it does for a bearer token: an
+        // operator removed, expired or given another desk since the log-in is logged out.
+        if state.api.operators.current(&s.operator.name, now) != Some(s.operator.clone()) {
+            state.sessions.end(&session_id);
+            return Err(Redirect::to("/console/login").into_response());
+        }
         let staff = Staff {
             op: s.operator,
             csrf: s.csrf,
