@@ -62,6 +62,11 @@ pub enum RuleError {
     ChargeNotSettled { charge: RecordId },
     #[error("charge {charge} was not paid by insurance, so there is nothing to re-settle")]
     NothingToResettle { charge: RecordId },
+    #[error(
+        "{kind} {id} came from the HIS and is changed there; Lifeline changes it only during \
+         an emergency episode"
+    )]
+    HisReadOnly { kind: RecordKind, id: RecordId },
 }
 
 impl RuleError {

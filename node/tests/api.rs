@@ -48,6 +48,7 @@ fn catalogs() -> CatalogImport {
         departments: Some(
             parse_departments(include_str!("../../data/departments.csv")).expect("departments"),
         ),
+        doctors: None,
     }
 }
 

@@ -156,6 +156,7 @@ impl Store {
         let who = who.clone();
         self.write(move |tx| {
             let charge: Charge = tx.read(id)?;
+            crate::import::check_writable(tx, RecordKind::Charge, id, charge.his_id.as_ref())?;
             charge
                 .status_log
                 .check_move(ChargeStatus::Settled)
@@ -199,6 +200,7 @@ impl Store {
         let who = who.clone();
         self.write(move |tx| {
             let charge: Charge = tx.read(id)?;
+            crate::import::check_writable(tx, RecordKind::Charge, id, charge.his_id.as_ref())?;
             if charge.resettle_due.is_none() || charge.resettled.is_some() {
                 return Err(RuleError::NothingToResettle { charge: id }.into());
             }
@@ -232,6 +234,7 @@ impl Store {
             let mut total = Fen::ZERO;
             for &id in &charges {
                 let charge: Charge = tx.read(id)?;
+                crate::import::check_writable(tx, RecordKind::Charge, id, charge.his_id.as_ref())?;
                 match charge
                     .status_log
                     .current::<ChargeStatus>()
@@ -288,6 +291,7 @@ impl Store {
         let (who, reason) = (who.clone(), reason.to_owned());
         self.write(move |tx| {
             let invoice: Invoice = tx.read(id)?;
+            crate::import::check_writable(tx, RecordKind::Invoice, id, invoice.his_id.as_ref())?;
             invoice
                 .status_log
                 .check_move(InvoiceStatus::Voided)

@@ -8,7 +8,8 @@ use super::{Saved, set_field};
 use crate::WriteError;
 use crate::money::Fen;
 use crate::record::{
-    CatalogKind, Department, Drug, DrugCatalog, RecordKind, Service, ServiceCatalog, catalog_id,
+    CatalogKind, Department, Doctor, Drug, DrugCatalog, RecordKind, Service, ServiceCatalog,
+    catalog_id,
 };
 use crate::roles::{DeskRole, NodeRole, Operator};
 use crate::rules::RuleError;
@@ -188,6 +189,7 @@ pub struct CatalogImport {
     pub drugs: Option<BTreeMap<String, Drug>>,
     pub services: Option<BTreeMap<String, Service>>,
     pub departments: Option<BTreeMap<String, Department>>,
+    pub doctors: Option<BTreeMap<String, Doctor>>,
 }
 
 impl Store {
@@ -249,16 +251,24 @@ impl Store {
                 versions.1 = current.version;
                 let services = import.services.as_ref().unwrap_or(&current.services);
                 let departments = import.departments.as_ref().unwrap_or(&current.departments);
-                if *services != current.services || *departments != current.departments {
+                let doctors = import.doctors.as_ref().unwrap_or(&current.doctors);
+                if *services != current.services
+                    || *departments != current.departments
+                    || *doctors != current.doctors
+                {
                     versions.1 += 1;
                     let v = versions.1;
                     tx.edit(service_id, &who, "catalog.import", |t| {
                         set_field(t, "services", services)?;
                         set_field(t, "departments", departments)?;
+                        set_field(t, "doctors", doctors)?;
                         set_field(t, "version", v)
                     })?;
                 }
-            } else if import.services.is_some() || import.departments.is_some() {
+            } else if import.services.is_some()
+                || import.departments.is_some()
+                || import.doctors.is_some()
+            {
                 let mut header = tx.new_header(RecordKind::ServiceCatalog, &who)?;
                 header.id = service_id;
                 header.episode = None;
@@ -268,6 +278,7 @@ impl Store {
                     version: 1,
                     services: import.services.clone().unwrap_or_default(),
                     departments: import.departments.clone().unwrap_or_default(),
+                    doctors: import.doctors.clone().unwrap_or_default(),
                 };
                 tx.create(&catalog, &who, "catalog.import")?;
             }

@@ -97,6 +97,7 @@ impl Store {
                 merged_into: None,
                 his_id: None,
                 guardian: None,
+                his_deleted: false,
             };
             tx.create(&patient, &who, "patient.create")?;
             Ok(Saved::new(patient))
@@ -125,6 +126,7 @@ impl Store {
         let who = who.clone();
         self.write(move |tx| {
             let current: Patient = tx.read(id)?;
+            crate::import::check_writable(tx, RecordKind::Patient, id, current.his_id.as_ref())?;
             if let Some(into) = current.merged_into {
                 return Err(RuleError::PatientMerged { id, into }.into());
             }

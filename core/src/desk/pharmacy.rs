@@ -122,6 +122,7 @@ impl Store {
         let who = who.clone();
         self.write(move |tx| {
             let rx: Prescription = tx.read(id)?;
+            crate::import::check_writable(tx, RecordKind::Prescription, id, rx.his_id.as_ref())?;
             rx.status_log
                 .check_move(PrescriptionStatus::Printed)
                 .map_err(RuleError::from)?;
@@ -151,6 +152,7 @@ impl Store {
         let who = who.clone();
         self.write(move |tx| {
             let rx: Prescription = tx.read(id)?;
+            crate::import::check_writable(tx, RecordKind::Prescription, id, rx.his_id.as_ref())?;
             rx.status_log
                 .check_move(PrescriptionStatus::Dispensed)
                 .map_err(RuleError::from)?;
@@ -216,6 +218,7 @@ impl Store {
         let who = who.clone();
         self.write(move |tx| {
             let rx: Prescription = tx.read(id)?;
+            crate::import::check_writable(tx, RecordKind::Prescription, id, rx.his_id.as_ref())?;
             rx.status_log
                 .check_move(PrescriptionStatus::Cancelled)
                 .map_err(RuleError::from)?;

@@ -196,6 +196,10 @@ pub struct Patient {
     /// Documents written before this field existed read as `None`.
     #[autosurgeon(missing = "Default::default")]
     pub guardian: Option<Guardian>,
+    /// Deleted in the HIS patient master: kept for the records that name it, no longer found
+    /// by a search.
+    #[autosurgeon(missing = "Default::default")]
+    pub his_deleted: bool,
 }
 record!(Patient, Patient);
 
@@ -383,12 +387,25 @@ pub struct Department {
     pub expert_fee: Fen,
 }
 
+/// A doctor who sees outpatients, by the HIS's doctor code.
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
+pub struct Doctor {
+    pub name: String,
+    /// The department code the doctor works in.
+    pub department: String,
+    /// 主任医师, 副主任医师, 主治医师, 住院医师.
+    pub title: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
 pub struct ServiceCatalog {
     pub header: Header,
     pub version: u64,
     pub services: BTreeMap<String, Service>,
     pub departments: BTreeMap<String, Department>,
+    /// Documents written before doctors were kept read as none.
+    #[autosurgeon(missing = "Default::default")]
+    pub doctors: BTreeMap<String, Doctor>,
 }
 record!(ServiceCatalog, ServiceCatalog);
 
@@ -492,6 +509,7 @@ mod tests {
                 phone: Some("13900139000".into()),
                 national_id: None,
             }),
+            his_deleted: false,
         }
     }
 
@@ -504,9 +522,11 @@ mod tests {
         assert_eq!(back, p, "the new fields round-trip");
         doc.delete(ROOT, "his_id").expect("delete");
         doc.delete(ROOT, "guardian").expect("delete");
+        doc.delete(ROOT, "his_deleted").expect("delete");
         let old: Patient = autosurgeon::hydrate(&doc).expect("an old document still reads");
         assert_eq!(old.his_id, None);
         assert_eq!(old.guardian, None);
+        assert!(!old.his_deleted);
         assert_eq!(old.name, p.name);
     }
 }

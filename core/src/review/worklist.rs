@@ -9,7 +9,9 @@
 //! - re-settlements come from the charges created within [`RESETTLE_LOOKBACK_DAYS`] (an
 //!   insurance link can fail outside an episode; the due date is 7 working days after
 //!   settlement, so three weeks covers it with margin) and from emergency charges;
-//! - duplicates and other conflicts are the open entries of [`Store::conflicts`].
+//! - duplicates and other conflicts are the open entries of [`Store::conflicts`];
+//! - records the HIS refused on the way back are the emergency records above that carry the
+//!   HIS's refusal ([`crate::import::HisRejection`]).
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -44,15 +46,18 @@ pub enum WorkCategory {
     MergeDuplicatePatient,
     /// (e) Any other conflict to review.
     ReviewConflict,
+    /// (f) An emergency record the HIS refused to import, with the HIS's reason.
+    FixHisRejection,
 }
 
 impl WorkCategory {
-    pub const ALL: [WorkCategory; 5] = [
+    pub const ALL: [WorkCategory; 6] = [
         WorkCategory::DispenseEmergencyPrescription,
         WorkCategory::RestorePausedVisit,
         WorkCategory::ResettleInsurance,
         WorkCategory::MergeDuplicatePatient,
         WorkCategory::ReviewConflict,
+        WorkCategory::FixHisRejection,
     ];
 
     pub fn name(self) -> &'static str {
@@ -62,6 +67,7 @@ impl WorkCategory {
             WorkCategory::ResettleInsurance => "resettle_insurance",
             WorkCategory::MergeDuplicatePatient => "merge_duplicate_patient",
             WorkCategory::ReviewConflict => "review_conflict",
+            WorkCategory::FixHisRejection => "fix_his_rejection",
         }
     }
 
@@ -75,6 +81,7 @@ impl WorkCategory {
             WorkCategory::ResettleInsurance => "Insurance settlements to redo",
             WorkCategory::MergeDuplicatePatient => "Duplicate patients to merge",
             WorkCategory::ReviewConflict => "Conflicts to review",
+            WorkCategory::FixHisRejection => "Records the HIS refused to import",
         }
     }
 }
@@ -166,6 +173,7 @@ impl Store {
             let Some(header) = self.header(id).ok().flatten() else {
                 continue;
             };
+            items.extend(self.his_rejection_item(id, &header)?);
             match header.kind {
                 RecordKind::Prescription => items.extend(self.prescription_item(id)?),
                 RecordKind::Visit => items.extend(self.visit_item(id)?),
@@ -318,6 +326,42 @@ impl Store {
             clears_by: "cashier: re-settle it by insurance (resettle_charge)".into(),
             due: Some(due),
             overdue: today > due,
+            central_acked: None,
+            conflict: None,
+        }))
+    }
+
+    fn his_rejection_item(
+        &self,
+        id: RecordId,
+        header: &crate::record::Header,
+    ) -> Result<Option<WorkItem>, ReadError> {
+        let Some(rejection) = self.his_rejection(id)? else {
+            return Ok(None);
+        };
+        let patient = match header.kind {
+            RecordKind::Patient => Some(id),
+            _ => self
+                .doc(id)?
+                .and_then(|d| autosurgeon::hydrate_prop(&*d, automerge::ROOT, "patient").ok()),
+        };
+        Ok(Some(WorkItem {
+            category: WorkCategory::FixHisRejection,
+            record: id,
+            record_kind: header.kind,
+            patient_name: patient.and_then(|p| self.patient_name(p)),
+            patient,
+            episode: header.episode.clone(),
+            created_ms: header.created_ms,
+            what: format!(
+                "the HIS refused revision {} in {}: {}",
+                rejection.revision, rejection.table, rejection.reason
+            ),
+            clears_by: "correct the record (the bridge pushes a new revision), or have the HIS \
+                        import it by hand; the item clears when the HIS takes a revision"
+                .into(),
+            due: None,
+            overdue: false,
             central_acked: None,
             conflict: None,
         }))

@@ -9,6 +9,7 @@ use automerge::{ROOT, ReadDoc};
 use redb::ReadableTable;
 
 use super::error::{ReadError, RecordDamage, StorageContext, WriteError};
+use super::patient_index::his_key_kind;
 use super::tables::{self, Id};
 use super::{Store, Tx};
 use crate::id::{EpisodeId, RecordId};
@@ -94,6 +95,15 @@ impl Tx<'_> {
             },
             _ => None,
         };
+        let his_id: Option<String> = match header.kind {
+            RecordKind::Visit
+            | RecordKind::Prescription
+            | RecordKind::Charge
+            | RecordKind::Invoice => autosurgeon::hydrate_prop(doc, ROOT, "his_id")
+                .ok()
+                .flatten(),
+            _ => None,
+        };
         let patient_record: Option<Patient> = if header.kind == RecordKind::Patient {
             Some(
                 autosurgeon::hydrate(doc)
@@ -128,6 +138,11 @@ impl Tx<'_> {
         }
         if let Some(patient) = patient_record {
             self.index_patient(&patient)?;
+        }
+        if let Some(his_id) = his_id {
+            // Pulled from the HIS: its key never changes, so it is indexed once.
+            let keys = vec![(his_key_kind(header.kind).to_owned(), his_id)];
+            self.index_keys(id, keys)?;
         }
         Ok(())
     }

@@ -1,14 +1,18 @@
-//! The patient search keys: number, normalized name, national id, and the (name, birth date,
-//! phone) triple that finds duplicate patients. Kept by the writer for every patient change;
-//! queried by desks looking a patient up and by the duplicate review.
+//! The patient search keys: number, normalized name, national id, name with birth date, the
+//! HIS patient id, and the (name, birth date, phone) triple that finds duplicate patients.
+//! Kept by the writer for every patient change; queried by desks looking a patient up and by
+//! the duplicate review. The same table holds the HIS keys of the other records pulled from
+//! the HIS (`his.visit`, `his.prescription`, `his.charge`, `his.invoice`), so that the bridge
+//! finds the record of an HIS row without a scan.
 
 use redb::ReadableTable;
 
 use super::error::{ReadError, StorageContext};
 use super::tables::{self, Id};
 use super::{Store, Tx};
+use crate::clock::Date;
 use crate::id::RecordId;
-use crate::record::Patient;
+use crate::record::{Patient, RecordKind};
 
 /// How to look a patient up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,19 +21,52 @@ pub enum PatientQuery {
     /// A name or the start of one.
     Name(String),
     NationalId(String),
+    /// A name (exactly, after normalizing) and a birth date.
+    NameBorn {
+        name: String,
+        birth_date: Date,
+    },
+    /// The patient's id in the HIS patient master.
+    HisId(String),
+}
+
+/// The index key kind of the HIS key of a record of `kind` pulled from the HIS.
+pub(crate) fn his_key_kind(kind: RecordKind) -> &'static str {
+    match kind {
+        RecordKind::Patient => "his",
+        RecordKind::Visit => "his.visit",
+        RecordKind::Prescription => "his.prescription",
+        RecordKind::Charge => "his.charge",
+        RecordKind::Invoice => "his.invoice",
+        _ => "his.other",
+    }
 }
 
 /// The search keys indexed for a patient, as (key kind, value).
+/// A patient deleted in the HIS keeps only its HIS key: desks no longer find it, the bridge
+/// still does.
 pub(crate) fn patient_keys(p: &Patient) -> Vec<(String, String)> {
-    let mut keys = vec![
+    let mut keys = Vec::new();
+    if let Some(his) = &p.his_id {
+        keys.push((his_key_kind(RecordKind::Patient).to_owned(), his.clone()));
+    }
+    if p.his_deleted {
+        return keys;
+    }
+    keys.extend([
         ("no".to_owned(), p.patient_no.clone()),
         ("name".to_owned(), normalize(&p.name)),
+        ("born".to_owned(), born_key(&p.name, p.birth_date)),
         ("person".to_owned(), person_key(p)),
-    ];
+    ]);
     if let Some(nid) = &p.national_id {
         keys.push(("nid".to_owned(), nid.to_ascii_uppercase()));
     }
     keys
+}
+
+fn born_key(name: &str, birth_date: Date) -> String {
+    format!("{}|{birth_date}", normalize(name))
 }
 
 /// The key two records of one person share: normalized name, birth date and phone digits.
@@ -49,8 +86,16 @@ pub(crate) fn normalize(s: &str) -> String {
 impl Tx<'_> {
     /// Replaces a patient's search keys with those of its current contents.
     pub(super) fn index_patient(&mut self, p: &Patient) -> Result<(), ReadError> {
-        let key = p.header.id.to_bytes();
-        let new_keys = patient_keys(p);
+        self.index_keys(p.header.id, patient_keys(p))
+    }
+
+    /// Replaces the keys indexed for a record with `new_keys`.
+    pub(super) fn index_keys(
+        &mut self,
+        id: RecordId,
+        new_keys: Vec<(String, String)>,
+    ) -> Result<(), ReadError> {
+        let key = id.to_bytes();
         let w = self.w();
         let mut keys = w.open_table(tables::PATIENT_KEYS).ctx("indexing")?;
         let mut keys_of = w.open_table(tables::PATIENT_KEYS_OF).ctx("indexing")?;
@@ -71,6 +116,36 @@ impl Tx<'_> {
         keys_of.insert(key, encoded.as_slice()).ctx("indexing")?;
         Ok(())
     }
+
+    /// The record of `kind` pulled from the HIS under `his_id`, as of this batch.
+    pub(crate) fn find_his(
+        &self,
+        kind: RecordKind,
+        his_id: &str,
+    ) -> Result<Option<RecordId>, ReadError> {
+        let t = self
+            .r()
+            .open_table(tables::PATIENT_KEYS)
+            .ctx("reading an index")?;
+        first_with(&t, his_key_kind(kind), his_id)
+    }
+}
+
+/// The first record indexed under exactly (`kind`, `value`).
+fn first_with(
+    t: &impl ReadableTable<(&'static str, &'static str, Id), ()>,
+    kind: &str,
+    value: &str,
+) -> Result<Option<RecordId>, ReadError> {
+    let Some(entry) = t
+        .range((kind, value, [0u8; 16])..=(kind, value, [0xffu8; 16]))
+        .ctx("reading an index")?
+        .next()
+    else {
+        return Ok(None);
+    };
+    let (k, _) = entry.ctx("reading an index")?;
+    Ok(Some(RecordId::from_bytes(k.value().2)))
 }
 
 impl Store {
@@ -81,6 +156,10 @@ impl Store {
             PatientQuery::Number(n) => ("no", n.trim().to_owned(), false),
             PatientQuery::Name(n) => ("name", normalize(n), true),
             PatientQuery::NationalId(n) => ("nid", n.trim().to_ascii_uppercase(), false),
+            PatientQuery::NameBorn { name, birth_date } => {
+                ("born", born_key(name, *birth_date), false)
+            }
+            PatientQuery::HisId(n) => ("his", n.trim().to_owned(), false),
         };
         let mut out = Vec::new();
         for entry in t
@@ -100,6 +179,15 @@ impl Store {
             out.push(RecordId::from_bytes(id));
         }
         Ok(out)
+    }
+
+    /// The record of `kind` pulled from the HIS under `his_id`.
+    pub fn find_his(&self, kind: RecordKind, his_id: &str) -> Result<Option<RecordId>, ReadError> {
+        first_with(
+            &self.table(tables::PATIENT_KEYS)?,
+            his_key_kind(kind),
+            his_id,
+        )
     }
 
     /// Groups of patients that share a search key of the given kind (`nid` or `person`):

@@ -298,6 +298,7 @@ async fn catalog_import(
             .map(parse_departments)
             .transpose()
             .map_err(csv)?,
+        doctors: None,
     };
     let store = state.store.clone();
     let saved = blocking(move || store.import_catalog(&op, import)).await?;

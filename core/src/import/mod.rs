@@ -1,0 +1,225 @@
+//! Records pulled from the hospital's HIS: the patient master and today's registrations,
+//! prescriptions, charges and invoices, upserted by their HIS keys. The HIS bridge
+//! (`lifeline his`, in the node) reads the HIS and maps its rows; this module only knows
+//! Lifeline's side: each page of rows is one durable commit (nothing half-imported is
+//! visible), a row whose record is already as the HIS says writes nothing (a re-read is
+//! free), and a row Lifeline cannot take (an unknown department, a patient that is not
+//! here) is skipped with its key and the reason, never failing the page.
+//!
+//! Records from the HIS are the HIS's: desks may change them only during an emergency
+//! episode ([`check_writable`]), and the next pull of a row the HIS changed again wins.
+//! Rows the HIS rejected on the way back (`import_error` in its interface tables) are marked
+//! on the record ([`HisRejection`]) and listed on the recovery worklist.
+//!
+//! Only one node should create records from the HIS at a time (central, or the standby
+//! while it acts as primary): two nodes pulling the same new row at the same moment would
+//! make two records of it, which the duplicate review then shows.
+
+mod billing;
+mod patients;
+mod rejection;
+mod visits;
+
+pub use billing::{HisCharge, HisInvoice};
+pub use patients::HisPatient;
+pub use rejection::{HIS_REJECTED_KEY, HisRejection};
+pub use visits::{HisPrescription, HisPrescriptionItem, HisVisit};
+
+use serde::Serialize;
+
+use crate::clock::UnixMs;
+use crate::id::RecordId;
+use crate::record::{Header, RecordKind};
+use crate::roles::{DeskRole, NodeRole, Operator};
+use crate::rules::RuleError;
+use crate::status::{Stamp, Status, StatusLog};
+use crate::store::{ReadError, Store, Tx, put_stamp};
+use crate::{WriteError, record};
+
+/// The audit action of every change the bridge makes.
+pub const PULL_ACTION: &str = "his.pull";
+
+/// What one page of rows did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ImportOutcome {
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    /// Rows that were not taken, with why.
+    pub skipped: Vec<SkippedRow>,
+}
+
+impl ImportOutcome {
+    pub fn rows(&self) -> usize {
+        self.created + self.updated + self.unchanged + self.skipped.len()
+    }
+
+    fn count(&mut self, change: Change) {
+        match change {
+            Change::Created => self.created += 1,
+            Change::Updated => self.updated += 1,
+            Change::Unchanged => self.unchanged += 1,
+        }
+    }
+
+    fn skip(&mut self, his_id: &str, reason: impl Into<String>) {
+        self.skipped.push(SkippedRow {
+            his_id: his_id.to_owned(),
+            reason: reason.into(),
+        });
+    }
+}
+
+/// A row that was not imported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SkippedRow {
+    /// The row's key in the HIS.
+    pub his_id: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+/// Refuses anyone but the information department's operators, on a node that may pull
+/// (central, or the standby).
+fn check_bridge(store: &Store, who: &Operator) -> Result<(), RuleError> {
+    if store.role() == NodeRole::Window {
+        return Err(RuleError::invalid(
+            "node",
+            "only central and the standby pull from the HIS",
+        ));
+    }
+    if who.desk != DeskRole::Admin {
+        return Err(RuleError::NotPermitted {
+            desk: who.desk,
+            action: "import records from the HIS",
+            kind: RecordKind::Patient,
+        });
+    }
+    Ok(())
+}
+
+/// Refuses a desk's change to a record that came from the HIS unless an emergency episode is
+/// open: outside one, the HIS is where it changes.
+pub(crate) fn check_writable(
+    tx: &Tx<'_>,
+    kind: RecordKind,
+    id: RecordId,
+    his_id: Option<&String>,
+) -> Result<(), WriteError> {
+    if his_id.is_some() && tx.episode()?.is_none() {
+        return Err(RuleError::HisReadOnly { kind, id }.into());
+    }
+    Ok(())
+}
+
+impl Tx<'_> {
+    /// The header of a record made from an HIS row: created when the HIS created it (so that
+    /// "today's" ranges find it), here, by the bridge, in no episode (it is the HIS's record,
+    /// never pushed back).
+    fn his_header(&self, kind: RecordKind, created_ms: UnixMs, who: &Operator) -> Header {
+        Header {
+            id: RecordId::generate_at(created_ms),
+            kind,
+            origin: self.node().clone(),
+            operator: who.name.clone(),
+            created_ms,
+            episode: None,
+        }
+    }
+
+    fn his_stamp(&self, at_ms: UnixMs, who: &Operator) -> Stamp {
+        Stamp {
+            at_ms,
+            node: self.node().clone(),
+            operator: who.name.clone(),
+        }
+    }
+}
+
+/// A status log holding `states`, each stamped `stamp`.
+fn log_of<S: Status>(states: &[S], stamp: &Stamp) -> StatusLog {
+    let mut log = StatusLog::default();
+    for s in states {
+        log.0.insert(s.name().to_owned(), stamp.clone());
+    }
+    log
+}
+
+/// Adds to a record's status log the states of `states` it lacks (statuses only move
+/// forward: nothing is removed). Returns whether anything was added.
+fn add_states<S: Status>(
+    tx: &mut Tx<'_>,
+    who: &Operator,
+    id: RecordId,
+    log: &StatusLog,
+    states: &[S],
+    stamp: &Stamp,
+) -> Result<bool, WriteError> {
+    let missing: Vec<S> = states
+        .iter()
+        .copied()
+        .filter(|s| log.reached(*s).is_none())
+        .collect();
+    if missing.is_empty() {
+        return Ok(false);
+    }
+    tx.edit(id, who, PULL_ACTION, |t| {
+        for s in &missing {
+            put_stamp(t, s.name(), stamp)?;
+        }
+        Ok(())
+    })?;
+    Ok(true)
+}
+
+/// Checks a text field of a row: required ones non-empty; none too long or with control
+/// characters.
+fn text_ok(field: &str, value: &str, required: bool) -> Result<(), String> {
+    crate::rules::check_text(field, value, required).map_err(|e| e.to_string())
+}
+
+/// Runs `rows` through `import_one` in one commit.
+fn import_page<R: Send + 'static>(
+    store: &Store,
+    who: &Operator,
+    rows: Vec<R>,
+    import_one: fn(&mut Tx<'_>, &Operator, &R, &mut ImportOutcome) -> Result<(), WriteError>,
+) -> Result<ImportOutcome, WriteError> {
+    check_bridge(store, who)?;
+    let who = who.clone();
+    store.write(move |tx| {
+        let mut outcome = ImportOutcome::default();
+        for row in &rows {
+            import_one(tx, &who, row, &mut outcome)?;
+        }
+        Ok(outcome)
+    })
+}
+
+/// Reads the record of `kind` pulled under `his_id`, if there is one.
+fn existing<T: record::Record>(tx: &mut Tx<'_>, his_id: &str) -> Result<Option<T>, WriteError> {
+    match tx.find_his(T::KIND, his_id)? {
+        Some(id) => Ok(Some(tx.read(id)?)),
+        None => Ok(None),
+    }
+}
+
+impl Store {
+    /// Whether a record came from the HIS.
+    pub fn his_id_of(&self, id: RecordId) -> Result<Option<String>, ReadError> {
+        Ok(self.doc(id)?.and_then(|d| {
+            autosurgeon::hydrate_prop::<_, Option<String>, _, _>(&*d, automerge::ROOT, "his_id")
+                .ok()
+                .flatten()
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests;
