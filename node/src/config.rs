@@ -38,6 +38,10 @@
 //! [log]
 //! format = "human"                  # human | json
 //! level = "info"                    # a tracing filter, e.g. "info,lifeline_sync=debug"
+//!
+//! [his]                             # central and the standby: the HIS bridge (docs/his.md)
+//! url = "postgresql://lifeline@10.1.0.5:5432/his"
+//! password_file = "/etc/lifeline/his.password"
 //! ```
 
 use std::net::SocketAddr;
@@ -49,6 +53,7 @@ use lifeline_core::{DeskRole, NodeName, NodeRole, StoreOptions};
 use serde::{Deserialize, Serialize};
 
 use crate::error::chain;
+use crate::his::settings::HisSection;
 use crate::time::UtcOffset;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +73,9 @@ pub struct Config {
     pub thresholds: Thresholds,
     #[serde(default)]
     pub log: LogSection,
+    /// The HIS bridge (see [`crate::his::settings`]); absent: no bridge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub his: Option<HisSection>,
 }
 
 /// What is the same for every node of the hospital.
@@ -279,6 +287,9 @@ impl Config {
         }
         if self.node.role == NodeRole::Window && self.node.desks.is_empty() {
             bail!("node.desks is empty: a window needs at least one desk role");
+        }
+        if let Some(his) = &self.his {
+            his.check(self.node.role)?;
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|e| {
             anyhow::anyhow!(

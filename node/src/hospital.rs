@@ -126,6 +126,7 @@ impl Hospital {
                     format: LogFormat::Human,
                     level: "info".into(),
                 },
+                his: None,
             };
             config.check()?;
             let config_path = dir.join(format!("{}.toml", spec.name));

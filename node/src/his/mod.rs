@@ -1,0 +1,10 @@
+//! The HIS bridge: the hospital's HIS into Lifeline before an outage (catalogs, the patient
+//! master, today's work), and the outage's records back into the HIS's interface tables
+//! after it.
+
+pub mod convert;
+pub mod db;
+pub mod mapping;
+pub mod money;
+pub mod rows;
+pub mod settings;
