@@ -25,7 +25,7 @@ pub use patients::HisPatient;
 pub use rejection::{HIS_REJECTED_KEY, HisRejection};
 pub use visits::{HisPrescription, HisPrescriptionItem, HisVisit};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixMs;
 use crate::id::RecordId;
@@ -71,7 +71,7 @@ impl ImportOutcome {
 }
 
 /// A row that was not imported.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SkippedRow {
     /// The row's key in the HIS.
     pub his_id: String,

@@ -2,9 +2,12 @@
 //! master, today's work), and the outage's records back into the HIS's interface tables
 //! after it.
 
+pub mod cluster;
 pub mod convert;
 pub mod db;
 pub mod mapping;
 pub mod money;
+pub mod pull;
 pub mod rows;
 pub mod settings;
+pub mod state;

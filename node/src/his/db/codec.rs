@@ -231,6 +231,7 @@ impl ToSql for Param<'_> {
                 Ok(IsNull::No)
             }
             Type::DATE => match v {
+                Value::Lowest => i32::MIN.to_sql(&Type::INT4, out),
                 Value::Date(d) => {
                     let days = i32::try_from(d.days_since_epoch() - PG_EPOCH_DAYS)?;
                     days.to_sql(&Type::INT4, out)
@@ -241,7 +242,8 @@ impl ToSql for Param<'_> {
                 let local = match v {
                     Value::Timestamp(us) => *us,
                     Value::Date(d) => d.days_since_epoch() * MICROS_PER_DAY,
-                    Value::Lowest => i64::MIN + 1 + PG_EPOCH_MICROS,
+                    // -infinity, before every timestamp.
+                    Value::Lowest => return i64::MIN.to_sql(&Type::INT8, out),
                     _ => return Err(mismatch(v, ty)),
                 };
                 let us = if *ty == Type::TIMESTAMPTZ {
