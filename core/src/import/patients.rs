@@ -198,3 +198,35 @@ fn follow_merge(
     })?;
     Ok(Ok(true))
 }
+
+impl Store {
+    /// Gives patients written during an episode, which the HIS has since taken from its
+    /// interface table, the HIS id the HIS gave them, so that the next pull of that HIS
+    /// patient updates this record instead of making another. A patient that already has an
+    /// HIS id keeps it. Returns how many were linked.
+    pub fn link_his_patients(
+        &self,
+        who: &Operator,
+        links: Vec<(crate::id::RecordId, String)>,
+    ) -> Result<usize, WriteError> {
+        super::check_bridge(self, who)?;
+        let who = who.clone();
+        self.write(move |tx| {
+            let mut linked = 0;
+            for (id, his_id) in &links {
+                if tx.doc(*id)?.is_none() || tx.find_his(RecordKind::Patient, his_id)?.is_some() {
+                    continue;
+                }
+                let p: Patient = tx.read(*id)?;
+                if p.his_id.is_some() {
+                    continue;
+                }
+                tx.edit(*id, &who, PULL_ACTION, |t| {
+                    set_field(t, "his_id", Some(his_id))
+                })?;
+                linked += 1;
+            }
+            Ok(linked)
+        })
+    }
+}

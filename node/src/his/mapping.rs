@@ -252,9 +252,11 @@ pub const CHARGE_CODED: Coded = &[
 ];
 
 /// The interface columns every pushed table needs, besides its own.
-const PUSH_COMMON: [(&str, Need, Expected); 7] = [
+const PUSH_COMMON: [(&str, Need, Expected); 8] = [
     ("ext_id", R, E::Text),
     ("revision", R, E::Integer),
+    // Set by the HIS's import job: the id it gave the row (read, never written).
+    ("his_id", O, E::Key),
     ("episode", O, E::Text),
     ("written_at", O, E::Timestamp),
     ("written_by", O, E::Text),
