@@ -57,6 +57,9 @@ pub enum Command {
     /// Emergency episodes: list them; the outage report.
     #[command(subcommand)]
     Episode(commands::episode::EpisodeCommand),
+    /// The HIS bridge (central, standby): status, pull, push, check the mapping.
+    #[command(subcommand)]
+    His(commands::his::HisCommand),
 }
 
 pub fn main() -> ExitCode {
@@ -78,6 +81,7 @@ pub fn main() -> ExitCode {
         Command::Resolve(args) => commands::review::resolve(&args),
         Command::MergePatients(args) => commands::review::merge(&args),
         Command::Episode(cmd) => commands::episode::run(cmd),
+        Command::His(cmd) => commands::his::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -194,6 +194,19 @@ impl Hospital {
         Ok(())
     }
 
+    /// Gives a server node an HIS bridge (`[his]`), before start.
+    pub fn set_his(
+        &mut self,
+        node: &str,
+        his: crate::his::settings::HisSection,
+    ) -> anyhow::Result<()> {
+        let handle = self.node_mut(node)?;
+        handle.config.his = Some(his);
+        handle.config.check()?;
+        std::fs::write(&handle.config_path, toml::to_string(&handle.config)?)?;
+        Ok(())
+    }
+
     /// Starts a node's daemon and waits until it is ready.
     pub fn start(&mut self, name: &str) -> anyhow::Result<()> {
         let bin = self.bin.clone();

@@ -50,6 +50,9 @@ pub struct StatusReport {
     pub worklist: u64,
     pub ranges: Vec<RangeLeft>,
     pub store: StoreReport,
+    /// The HIS link, on nodes that run the bridge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub his: Option<super::his::HisPeer>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -58,6 +61,9 @@ pub struct ModeReport {
     pub since_ms: i64,
     pub central_lost_since_ms: Option<i64>,
     pub primary: Option<String>,
+    /// When the HIS was first found unreachable, while it still is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub his_lost_since_ms: Option<i64>,
 }
 
 /// The emergency episode this node is in (the outage report is [`crate::report::OutageReport`]).
@@ -94,6 +100,7 @@ fn mode_report(m: ModeInfo) -> ModeReport {
         since_ms: m.since_ms,
         central_lost_since_ms: m.central_lost_since_ms,
         primary: m.primary,
+        his_lost_since_ms: m.his_lost_since_ms,
     }
 }
 
@@ -105,6 +112,7 @@ async fn status(
     let runtime = state.runtime.clone();
     let peers = runtime.peers();
     let mode = mode_report(runtime.mode());
+    let his = runtime.his().map(|link| super::his::HisPeer::of(&link));
     let store = state.store.clone();
     let report = blocking(move || -> Result<StatusReport, ApiError> {
         let stats: StoreStats = store.stats()?;
@@ -151,6 +159,7 @@ async fn status(
                 audit_entries: stats.audit_entries,
                 feed_seq: stats.feed_seq,
             },
+            his,
         })
     })
     .await?;

@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod backup;
 mod desk;
+pub mod his;
 pub mod openapi;
 mod review;
 
@@ -44,6 +45,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(admin::routes())
         .merge(backup::routes())
         .merge(review::routes())
+        .merge(his::routes())
         .route("/openapi.json", axum::routing::get(openapi::serve))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")

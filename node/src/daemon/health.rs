@@ -10,6 +10,10 @@
 //! A server counts itself as reachable. How long central has been away starts when it was
 //! last seen going; a node that has not reached central since it started counts from its
 //! start, so a window that boots during an outage still opens an emergency episode in time.
+//!
+//! Central and the standby also watch the HIS (the bridge, when `[his]` is configured): how
+//! long it has been unreachable is counted the same way, from the look that first found it
+//! down, and is the plan's real trigger for an episode even while central itself is up.
 
 use lifeline_core::NodeRole;
 use serde::Serialize;
@@ -41,6 +45,9 @@ pub struct ModeInfo {
     pub central_lost_since_ms: Option<i64>,
     /// Which server acts as primary: "central", "standby" or none.
     pub primary: Option<String>,
+    /// When the HIS was first found unreachable, while it still is (nodes watching it).
+    #[serde(default)]
+    pub his_lost_since_ms: Option<i64>,
 }
 
 impl ModeInfo {
@@ -50,6 +57,7 @@ impl ModeInfo {
             since_ms: now_ms,
             central_lost_since_ms: None,
             primary: (role == NodeRole::Central).then(|| "central".to_owned()),
+            his_lost_since_ms: None,
         }
     }
 
@@ -58,6 +66,22 @@ impl ModeInfo {
         self.central_lost_since_ms
             .map(|since| now_ms.saturating_sub(since).max(0))
     }
+
+    /// How long the HIS has been unreachable at `now_ms`; `None` while it answers (or is not
+    /// watched).
+    pub fn his_away_ms(&self, now_ms: i64) -> Option<i64> {
+        self.his_lost_since_ms
+            .map(|since| now_ms.saturating_sub(since).max(0))
+    }
+}
+
+/// What the node's HIS bridge last found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HisSeen {
+    /// No bridge here, or it has not tried yet.
+    NotWatched,
+    Up,
+    Down,
 }
 
 /// What the monitor saw on one look at its peers.
@@ -74,6 +98,8 @@ pub struct Observation {
     pub standby_up: bool,
     /// Central was reachable at some point since this node started (before this look).
     pub central_seen: bool,
+    /// The HIS, as this node's bridge last found it.
+    pub his: HisSeen,
 }
 
 /// The mode after `obs`, given the mode before it.
@@ -97,6 +123,10 @@ pub fn decide(previous: &ModeInfo, obs: &Observation) -> ModeInfo {
         };
         Some(previous.central_lost_since_ms.unwrap_or(start))
     };
+    let his_lost_since_ms = match obs.his {
+        HisSeen::Down => Some(previous.his_lost_since_ms.unwrap_or(obs.now_ms)),
+        HisSeen::Up | HisSeen::NotWatched => None,
+    };
     ModeInfo {
         mode,
         since_ms: if previous.mode == mode {
@@ -106,6 +136,7 @@ pub fn decide(previous: &ModeInfo, obs: &Observation) -> ModeInfo {
         },
         central_lost_since_ms,
         primary: primary.map(str::to_owned),
+        his_lost_since_ms,
     }
 }
 
@@ -124,6 +155,7 @@ mod tests {
             central_up,
             standby_up,
             central_seen: true,
+            his: HisSeen::NotWatched,
         }
     }
 
@@ -145,6 +177,7 @@ mod tests {
             since_ms,
             central_lost_since_ms: lost,
             primary: primary.map(str::to_owned),
+            his_lost_since_ms: None,
         }
     }
 
@@ -270,6 +303,43 @@ mod tests {
                 Some(START + 100),
                 Some("standby")
             )
+        );
+    }
+
+    #[test]
+    fn the_his_down_is_counted_from_the_look_that_found_it_and_forgotten_when_back() {
+        let central = |now_ms, his| Observation {
+            role: NodeRole::Central,
+            his,
+            ..window(now_ms, false, false)
+        };
+        let modes = run(
+            NodeRole::Central,
+            &[
+                central(START + 100, HisSeen::NotWatched),
+                central(START + 200, HisSeen::Up),
+                central(START + 300, HisSeen::Down),
+                central(START + 400, HisSeen::Down),
+                central(START + 500, HisSeen::Up),
+                central(START + 600, HisSeen::Down),
+            ],
+        );
+        let lost: Vec<Option<i64>> = modes.iter().map(|m| m.his_lost_since_ms).collect();
+        assert_eq!(
+            lost,
+            vec![
+                None,
+                None,
+                Some(START + 300),
+                Some(START + 300),
+                None,
+                Some(START + 600)
+            ]
+        );
+        assert_eq!(modes[3].his_away_ms(START + 1_300), Some(1_000));
+        assert!(
+            modes.iter().all(|m| m.mode == Mode::Normal),
+            "the HIS down does not change the mesh's mode"
         );
     }
 }

@@ -1,12 +1,14 @@
 //! The daemon's live state, shared with the API: its config, when it started, the mesh once
-//! it runs, and the mode the monitor last decided.
+//! it runs, the mode the monitor last decided, and the HIS bridge where there is one.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use lifeline_sync::mesh::{Mesh, PeerStatus};
+use tokio::sync::watch;
 
-use super::health::ModeInfo;
+use super::health::{Mode, ModeInfo};
 use crate::config::Config;
+use crate::his::bridge::HisLink;
 
 /// The daemon's live state, shared with the API.
 pub struct Runtime {
@@ -14,6 +16,9 @@ pub struct Runtime {
     pub started_ms: i64,
     mesh: Mutex<Option<Mesh>>,
     mode: Mutex<ModeInfo>,
+    /// The mode as a channel, for the HIS bridge (the standby acts only as primary).
+    mode_watch: watch::Sender<Mode>,
+    his: Mutex<Option<Arc<HisLink>>>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -32,7 +37,9 @@ impl Runtime {
             config,
             started_ms,
             mesh: Mutex::new(None),
+            mode_watch: watch::Sender::new(initial.mode),
             mode: Mutex::new(initial),
+            his: Mutex::new(None),
         }
     }
 
@@ -52,8 +59,29 @@ impl Runtime {
     }
 
     pub(crate) fn set_mode(&self, info: ModeInfo) {
+        self.mode_watch.send_if_modified(|m| {
+            let changed = *m != info.mode;
+            *m = info.mode;
+            changed
+        });
         if let Ok(mut m) = self.mode.lock() {
             *m = info;
+        }
+    }
+
+    /// The mode, as it changes.
+    pub fn watch_mode(&self) -> watch::Receiver<Mode> {
+        self.mode_watch.subscribe()
+    }
+
+    /// The HIS bridge, where this node runs one.
+    pub fn his(&self) -> Option<Arc<HisLink>> {
+        self.his.lock().ok().and_then(|h| h.clone())
+    }
+
+    pub(crate) fn set_his(&self, link: Arc<HisLink>) {
+        if let Ok(mut h) = self.his.lock() {
+            *h = Some(link);
         }
     }
 

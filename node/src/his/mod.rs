@@ -2,6 +2,8 @@
 //! master, today's work), and the outage's records back into the HIS's interface tables
 //! after it.
 
+pub mod bridge;
+pub mod check;
 pub mod cluster;
 pub mod convert;
 pub mod db;

@@ -59,7 +59,7 @@ impl PullError {
 }
 
 /// What one pull did, table by table.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct PullSummary {
     pub tables: Vec<(String, TableRun)>,
 }

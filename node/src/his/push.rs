@@ -46,7 +46,7 @@ impl PushError {
 }
 
 /// What one push did.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct PushSummary {
     pub tables: Vec<(String, TableRun)>,
     /// Rows written and not yet imported by the HIS.

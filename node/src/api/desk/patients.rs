@@ -1,4 +1,5 @@
-//! Patients: registration, reading, corrections and the search by number, name or national id.
+//! Patients: registration, reading, corrections and the search by number (the card number of
+//! patients from the HIS), name (with a birth date), national id or HIS id.
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -54,16 +55,26 @@ pub struct PatientSearch {
     pub truncated: bool,
 }
 
-const SEARCH_PARAMS: &str = "number, name, national_id";
+const SEARCH_PARAMS: &str = "number, name (with birth_date or alone), national_id, his_id";
 
-/// Reads the one search parameter of `GET /patients`.
+/// Reads the search parameter of `GET /patients` (`birth_date` goes with `name`).
 fn patient_query(params: Vec<(String, String)>) -> Result<PatientQuery, ApiError> {
     let mut query = None;
+    let mut birth_date = None;
     for (key, value) in params {
+        if key == "birth_date" {
+            let date = value
+                .trim()
+                .parse::<lifeline_core::Date>()
+                .map_err(|e| ApiError::bad_request(&key, crate::error::chain(&e)))?;
+            birth_date = Some(date);
+            continue;
+        }
         let make: fn(String) -> PatientQuery = match key.as_str() {
             "number" => PatientQuery::Number,
             "name" => PatientQuery::Name,
             "national_id" => PatientQuery::NationalId,
+            "his_id" => PatientQuery::HisId,
             _ => {
                 return Err(ApiError::bad_request(
                     &key,
@@ -81,6 +92,15 @@ fn patient_query(params: Vec<(String, String)>) -> Result<PatientQuery, ApiError
             ));
         }
         query = Some(make(value));
+    }
+    if let Some(birth_date) = birth_date {
+        return match query {
+            Some(PatientQuery::Name(name)) => Ok(PatientQuery::NameBorn { name, birth_date }),
+            _ => Err(ApiError::bad_request(
+                "birth_date",
+                "birth_date narrows a search by name: give name too",
+            )),
+        };
     }
     query.ok_or_else(|| {
         ApiError::bad_request(
@@ -142,6 +162,25 @@ mod tests {
         assert_eq!(
             field(&[("name", "a"), ("number", "b")]),
             Some("number".into())
+        );
+        assert_eq!(
+            patient_query(params(&[("name", "林小雨"), ("birth_date", "2021-03-14")])).ok(),
+            Some(PatientQuery::NameBorn {
+                name: "林小雨".into(),
+                birth_date: lifeline_core::Date::new(2021, 3, 14).expect("date"),
+            })
+        );
+        assert_eq!(
+            field(&[("birth_date", "2021-03-14")]),
+            Some("birth_date".into())
+        );
+        assert_eq!(
+            field(&[("name", "a"), ("birth_date", "0000-00-00")]),
+            Some("birth_date".into())
+        );
+        assert_eq!(
+            patient_query(params(&[("his_id", "P000000007")])).ok(),
+            Some(PatientQuery::HisId("P000000007".into()))
         );
     }
 }

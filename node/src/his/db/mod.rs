@@ -187,6 +187,8 @@ pub trait HisDatabase: Send {
     async fn begin(&mut self) -> Result<(), DbError>;
     async fn commit(&mut self) -> Result<(), DbError>;
     async fn rollback(&mut self) -> Result<(), DbError>;
+    /// The columns a query returns, without running it.
+    async fn describe(&mut self, sql: &str) -> Result<Vec<ColumnInfo>, DbError>;
     /// The columns of a table (`schema.table`), empty when there is no such table.
     async fn columns(&mut self, table: &str) -> Result<Vec<ColumnInfo>, DbError>;
     /// The placeholder of the `n`th parameter (from 1) in this database's SQL.

@@ -280,6 +280,19 @@ impl HisDatabase for Postgres {
         .await
     }
 
+    async fn describe(&mut self, sql: &str) -> Result<Vec<ColumnInfo>, DbError> {
+        let stmt = self.statement(sql).await?;
+        Ok(stmt
+            .columns()
+            .iter()
+            .map(|c| ColumnInfo {
+                name: c.name().to_owned(),
+                type_name: c.type_().name().to_owned(),
+                nullable: true,
+            })
+            .collect())
+    }
+
     async fn columns(&mut self, table: &str) -> Result<Vec<ColumnInfo>, DbError> {
         let (schema, name) = table.split_once('.').unwrap_or(("public", table));
         let rows = self
