@@ -388,3 +388,53 @@ fn a_refusal_by_the_his_is_on_the_worklist_until_cleared() {
         0
     );
 }
+
+#[test]
+fn an_emergency_patient_already_in_the_his_master_is_a_duplicate_with_the_his_record_kept() {
+    let (_d, store, _c) = central();
+    let mut twin = his_patient("P2", "林小雨");
+    twin.patient_no = "8P2".into();
+    store
+        .import_his_patients(&bridge(), vec![his_patient("P1", "林小雨"), twin])
+        .expect("patients");
+    assert!(
+        store.conflicts().expect("conflicts").is_empty(),
+        "two patients of the HIS master are the HIS's to merge"
+    );
+    store
+        .open_episode(&bridge(), "the HIS is unreachable", true)
+        .expect("episode");
+    let mut walk_in = crate::test_support::new_patient("林小雨");
+    walk_in.birth_date = Date::new(2021, 3, 14).expect("date");
+    walk_in.phone = "13912345678".into();
+    let new = store
+        .create_patient(&registrar(), walk_in)
+        .expect("patient")
+        .value;
+    let conflicts = store.conflicts().expect("conflicts");
+    let pairs: Vec<_> = conflicts
+        .iter()
+        .filter(|c| c.records.contains(&new.header.id))
+        .collect();
+    assert_eq!(pairs.len(), 2, "one with each HIS record: {conflicts:#?}");
+    for c in pairs {
+        let his_side = c
+            .values
+            .iter()
+            .find(|v| v.record != new.header.id)
+            .expect("the HIS candidate");
+        assert!(
+            his_side.value.contains("\"his_id\":\"P"),
+            "{}",
+            his_side.value
+        );
+        assert!(
+            matches!(
+                c.actions.first(),
+                Some(crate::review::ReviewAction::MergePatients { duplicate, .. }) if *duplicate == new.header.id
+            ),
+            "the HIS's record is suggested as the one to keep: {:?}",
+            c.actions
+        );
+    }
+}
