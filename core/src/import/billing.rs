@@ -2,14 +2,15 @@
 //! charge of one line; a charge on an HIS invoice is added to that invoice's charges. Pull
 //! invoices before charges, so that the charges find them.
 
-use super::{Change, ImportOutcome, PULL_ACTION, add_states, existing, import_page, log_of};
+use super::{
+    Change, ImportOutcome, PULL_ACTION, add_states, catalog_entry, existing, import_page, log_of,
+};
 use crate::WriteError;
 use crate::clock::UnixMs;
 use crate::desk::set_field;
 use crate::money::Fen;
 use crate::record::{
-    CatalogKind, Charge, ChargeLine, DrugCatalog, Invoice, PaymentMethod, RecordKind,
-    ServiceCatalog, Visit, catalog_id,
+    CatalogKind, Charge, ChargeLine, Drug, Invoice, PaymentMethod, RecordKind, Service, Visit,
 };
 use crate::roles::Operator;
 use crate::status::{ChargeStatus, InvoiceStatus};
@@ -150,25 +151,12 @@ fn priced(
     catalog: CatalogKind,
     code: &str,
 ) -> Result<Result<(String, Fen, u64), String>, WriteError> {
-    let id = catalog_id(catalog);
-    if tx.doc(id)?.is_none() {
-        return Ok(Err("the catalogs have not been pulled yet".into()));
-    }
     Ok(match catalog {
         CatalogKind::Drug => {
-            let c: DrugCatalog = tx.read(id)?;
-            c.drugs
-                .get(code)
-                .map(|d| (d.name_zh.clone(), d.price, c.version))
-                .ok_or_else(|| format!("unknown drug {code:?}"))
+            catalog_entry::<Drug>(tx, catalog, "drugs", code)?.map(|(d, v)| (d.name_zh, d.price, v))
         }
-        CatalogKind::Service => {
-            let c: ServiceCatalog = tx.read(id)?;
-            c.services
-                .get(code)
-                .map(|s| (s.name_zh.clone(), s.price, c.version))
-                .ok_or_else(|| format!("unknown service item {code:?}"))
-        }
+        CatalogKind::Service => catalog_entry::<Service>(tx, catalog, "services", code)?
+            .map(|(s, v)| (s.name_zh, s.price, v)),
     })
 }
 

@@ -202,6 +202,35 @@ fn import_page<R: Send + 'static>(
     })
 }
 
+/// One entry of a catalog map (`drugs`, `services`, `departments`) and the catalog's
+/// version, read without hydrating the whole catalog (this runs for every row).
+fn catalog_entry<T: autosurgeon::Hydrate>(
+    tx: &mut Tx<'_>,
+    catalog: crate::record::CatalogKind,
+    map: &str,
+    code: &str,
+) -> Result<Result<(T, u64), String>, WriteError> {
+    let Some(doc) = tx.doc(crate::record::catalog_id(catalog))? else {
+        return Ok(Err("the catalogs have not been pulled yet".into()));
+    };
+    let path = [
+        autosurgeon::Prop::Key(map.into()),
+        autosurgeon::Prop::Key(code.into()),
+    ];
+    let entry: Option<T> = autosurgeon::hydrate_path(&*doc, &automerge::ROOT, path)
+        .ok()
+        .flatten();
+    let version: u64 = autosurgeon::hydrate_prop(&*doc, automerge::ROOT, "version").unwrap_or(0);
+    Ok(entry.map(|e| (e, version)).ok_or_else(|| {
+        let what = match map {
+            "drugs" => "drug",
+            "services" => "service item",
+            _ => "department",
+        };
+        format!("unknown {what} {code:?}")
+    }))
+}
+
 /// Reads the record of `kind` pulled under `his_id`, if there is one.
 fn existing<T: record::Record>(tx: &mut Tx<'_>, his_id: &str) -> Result<Option<T>, WriteError> {
     match tx.find_his(T::KIND, his_id)? {

@@ -1,14 +1,15 @@
 //! Today's registrations and prescriptions from the HIS, so that work begun there before an
 //! outage can go on in Lifeline: the triage queue and the pharmacy see them.
 
-use super::{Change, ImportOutcome, PULL_ACTION, add_states, existing, import_page, log_of};
+use super::{
+    Change, ImportOutcome, PULL_ACTION, add_states, catalog_entry, existing, import_page, log_of,
+};
 use crate::WriteError;
 use crate::clock::UnixMs;
 use crate::desk::set_field;
 use crate::money::Fen;
 use crate::record::{
-    CatalogKind, Department, DrugCatalog, Patient, Prescription, PrescriptionItem, RecordKind,
-    ServiceCatalog, Visit, catalog_id,
+    CatalogKind, Department, Drug, Patient, Prescription, PrescriptionItem, RecordKind, Visit,
 };
 use crate::roles::Operator;
 use crate::status::{PrescriptionStatus, VisitStatus};
@@ -95,20 +96,6 @@ impl Store {
     }
 }
 
-/// A department of the service catalog, or why not.
-fn department(tx: &mut Tx<'_>, code: &str) -> Result<Result<Department, String>, WriteError> {
-    let id = catalog_id(CatalogKind::Service);
-    if tx.doc(id)?.is_none() {
-        return Ok(Err("the service catalog has not been pulled yet".into()));
-    }
-    let catalog: ServiceCatalog = tx.read(id)?;
-    Ok(catalog
-        .departments
-        .get(code)
-        .cloned()
-        .ok_or_else(|| format!("unknown department {code:?}")))
-}
-
 fn import_visit(
     tx: &mut Tx<'_>,
     who: &Operator,
@@ -119,7 +106,9 @@ fn import_visit(
         outcome.skip(&row.his_id, reason);
         return Ok(());
     }
-    if let Err(reason) = department(tx, &row.department)? {
+    if let Err(reason) =
+        catalog_entry::<Department>(tx, CatalogKind::Service, "departments", &row.department)?
+    {
         outcome.skip(&row.his_id, reason);
         return Ok(());
     }
@@ -184,18 +173,16 @@ fn import_prescription(
         );
         return Ok(());
     };
-    let cat_id = catalog_id(CatalogKind::Drug);
-    if tx.doc(cat_id)?.is_none() {
-        outcome.skip(&row.his_id, "the drug catalog has not been pulled yet");
-        return Ok(());
-    }
-    let catalog: DrugCatalog = tx.read(cat_id)?;
     let mut items = Vec::with_capacity(row.items.len());
     for item in &row.items {
-        let Some(drug) = catalog.drugs.get(&item.drug_code) else {
-            outcome.skip(&row.his_id, format!("unknown drug {:?}", item.drug_code));
-            return Ok(());
-        };
+        let (drug, version) =
+            match catalog_entry::<Drug>(tx, CatalogKind::Drug, "drugs", &item.drug_code)? {
+                Ok(found) => found,
+                Err(reason) => {
+                    outcome.skip(&row.his_id, reason);
+                    return Ok(());
+                }
+            };
         if let Err(reason) = super::text_ok("dosage", &item.dosage, false) {
             outcome.skip(&row.his_id, reason);
             return Ok(());
@@ -206,7 +193,7 @@ fn import_prescription(
             quantity: item.quantity,
             dosage: item.dosage.clone(),
             unit_price: drug.price,
-            catalog_version: catalog.version,
+            catalog_version: version,
         });
     }
     if items.is_empty() {
