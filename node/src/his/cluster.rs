@@ -322,6 +322,11 @@ impl Cluster {
         Ok(password)
     }
 
+    /// The superuser's password (over TCP; local connections are trusted).
+    pub fn superuser_password(&self) -> &str {
+        &self.superuser_password
+    }
+
     /// The URL the bridge connects with, as `user` to `db` (no password: it goes in a file).
     pub fn url(&self, user: &str, db: &str) -> String {
         format!("postgresql://{user}@127.0.0.1:{}/{db}", self.port)

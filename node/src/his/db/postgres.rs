@@ -329,18 +329,26 @@ impl HisDatabase for Postgres {
             .join(".")
     }
 
+    /// Type names as `information_schema` says them and as a statement's columns do. What
+    /// the bridge converts is accepted: codes and keys from text, integers or booleans,
+    /// dates from text, decimals from numeric, integers or text; never money from a float.
     fn type_fits(&self, type_name: &str, expected: Expected) -> bool {
         let text = matches!(
             type_name,
-            "character varying" | "character" | "text" | "name"
+            "character varying" | "character" | "text" | "name" | "varchar" | "bpchar" | "char"
         );
-        let integer = matches!(type_name, "smallint" | "integer" | "bigint");
+        let integer = matches!(
+            type_name,
+            "smallint" | "integer" | "bigint" | "int2" | "int4" | "int8"
+        );
+        let boolean = matches!(type_name, "boolean" | "bool");
+        let timestamp = type_name.starts_with("timestamp");
         match expected {
-            Expected::Text => text,
+            Expected::Text => text || integer || boolean,
             Expected::Integer => integer,
-            Expected::Decimal => type_name == "numeric" || integer,
-            Expected::Date => type_name == "date",
-            Expected::Timestamp => type_name.starts_with("timestamp"),
+            Expected::Decimal => type_name == "numeric" || integer || text,
+            Expected::Date => type_name == "date" || timestamp || text,
+            Expected::Timestamp => timestamp || type_name == "date",
             Expected::Json => matches!(type_name, "json" | "jsonb"),
             Expected::Key => text || integer,
         }
