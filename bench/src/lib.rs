@@ -8,6 +8,8 @@
 //!   disconnection; against samod (automerge-repo) with the same workload ([`replication::samod`]).
 //! - [`failover`]: with real daemons, how long the windows take to fail over to the standby
 //!   when central dies, and central to reconcile an outage's work when it comes back.
+//! - [`his`]: the HIS bridge against a real PostgreSQL: the first pull of the patient master,
+//!   incremental pulls, and the push of an episode's records.
 //!
 //! Every benchmark has a quick mode (`--quick`, or `LIFELINE_BENCH_QUICK=1`) with small counts
 //! that finishes in seconds, for CI.
@@ -18,6 +20,7 @@
 pub mod bare;
 pub mod failover;
 pub mod fixture;
+pub mod his;
 pub mod measure;
 pub mod relay;
 pub mod replication;

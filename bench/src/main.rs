@@ -2,7 +2,7 @@
 //! The measurements live in the library so that tests can run them directly.
 
 use clap::{Parser, Subcommand};
-use lifeline_bench::{failover, replication, store};
+use lifeline_bench::{failover, his, replication, store};
 
 #[derive(Debug, Parser)]
 #[command(name = "lifeline-bench", version, about)]
@@ -21,6 +21,9 @@ enum Command {
     /// Failover to the standby and reconciliation of an outage, with real daemons (build the
     /// `lifeline` binary first: `cargo build --release -p lifeline-node`).
     Failover(failover::FailoverArgs),
+    /// The HIS bridge against a real PostgreSQL (Debian's package): first pull of the patient
+    /// master, incremental pulls, push of an episode's records.
+    His(his::HisArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -28,5 +31,6 @@ fn main() -> anyhow::Result<()> {
         Command::Store(args) => store::run(&args).map(drop),
         Command::Replication(args) => replication::run(&args).map(drop),
         Command::Failover(args) => failover::run(&args).map(drop),
+        Command::His(args) => his::run(&args).map(drop),
     }
 }

@@ -57,6 +57,9 @@ pub enum Command {
     /// Emergency episodes: list them; the outage report.
     #[command(subcommand)]
     Episode(commands::episode::EpisodeCommand),
+    /// Export an emergency episode (FHIR R4, Bulk Data NDJSON).
+    #[command(subcommand)]
+    Export(commands::export::ExportCommand),
     /// The HIS bridge (central, standby): status, pull, push, check the mapping.
     #[command(subcommand)]
     His(commands::his::HisCommand),
@@ -82,6 +85,7 @@ pub fn main() -> ExitCode {
         Command::MergePatients(args) => commands::review::merge(&args),
         Command::Episode(cmd) => commands::episode::run(cmd),
         Command::His(cmd) => commands::his::run(cmd),
+        Command::Export(cmd) => commands::export::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

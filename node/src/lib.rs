@@ -9,6 +9,7 @@ pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod error;
+pub mod fhir;
 pub mod his;
 pub mod hospital;
 pub mod operators;

@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod backup;
 mod desk;
+pub mod export;
 pub mod his;
 pub mod openapi;
 mod review;
@@ -46,6 +47,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(backup::routes())
         .merge(review::routes())
         .merge(his::routes())
+        .merge(export::routes())
         .route("/openapi.json", axum::routing::get(openapi::serve))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")

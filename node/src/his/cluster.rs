@@ -76,6 +76,16 @@ fn running_as_root() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
+/// Whether every directory from `/` to `dir` lets others through (the `x` bit for others).
+fn traversable(dir: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(dir) = dir.canonicalize() else {
+        return false;
+    };
+    dir.ancestors()
+        .all(|d| std::fs::metadata(d).is_ok_and(|m| m.permissions().mode() & 0o001 != 0))
+}
+
 fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
@@ -113,15 +123,22 @@ fn random_hex() -> String {
 impl Cluster {
     /// `initdb` in a new temporary directory (under `parent`, or the system's), then starts
     /// the server on a free loopback port.
+    ///
+    /// Run as root, the server runs as `nobody`, who must be able to reach its directory: a
+    /// `parent` that others cannot traverse is replaced by `/tmp`.
     pub fn create(parent: Option<&Path>) -> anyhow::Result<Cluster> {
         let bin = find_bin()?;
-        let dir = match parent {
-            Some(p) => tempfile::Builder::new()
-                .prefix("lifeline-his-")
-                .tempdir_in(p)?,
-            None => tempfile::Builder::new().prefix("lifeline-his-").tempdir()?,
-        };
         let run_as = running_as_root().then_some("nobody");
+        let default = std::env::temp_dir();
+        let parent = parent.unwrap_or(&default);
+        let parent = if run_as.is_some() && !traversable(parent) {
+            Path::new("/tmp")
+        } else {
+            parent
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("lifeline-his-")
+            .tempdir_in(parent)?;
         let mut cluster = Cluster {
             dir,
             bin,
