@@ -37,6 +37,8 @@ impl Window {
                     department: DEPARTMENT.to_owned(),
                     doctor: None,
                     expert: false,
+                    payment: None,
+                    occurred_at: None,
                 },
             )
             .context("register_visit failed")?;
@@ -67,6 +69,7 @@ impl Window {
                     phone: format!("138{:08}", n % 100_000_000),
                     national_id: None,
                     insurance: InsuranceType::Resident,
+                    guardian: None,
                 },
             )
             .context("create_patient failed")?
@@ -82,6 +85,8 @@ impl Window {
                     department: DEPARTMENT.to_owned(),
                     doctor: None,
                     expert: false,
+                    payment: None,
+                    occurred_at: None,
                 },
             )
             .context("register_visit failed")?
@@ -138,6 +143,7 @@ pub fn pair(dir: &Path) -> anyhow::Result<(Store, Window)> {
                 phone: "13800138000".to_owned(),
                 national_id: None,
                 insurance: InsuranceType::Resident,
+                guardian: None,
             },
         )
         .context("cannot create the patient")?

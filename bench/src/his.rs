@@ -325,7 +325,11 @@ fn write_episode(store: &Store, records: u64) -> anyhow::Result<u64> {
             .value;
         store.accept_lease(&admin, range)?;
     }
-    store.open_episode(&admin, "benchmark: the HIS is unreachable", true)?;
+    store.open_episode(
+        &admin,
+        "benchmark: the HIS is unreachable",
+        lifeline_core::desk::Opening::Automatic,
+    )?;
     let (reg, doctor, cashier) = (
         op("reg", DeskRole::Registration),
         op("dr", DeskRole::Doctor),
@@ -344,6 +348,7 @@ fn write_episode(store: &Store, records: u64) -> anyhow::Result<u64> {
                     phone: format!("139{n:08}"),
                     national_id: None,
                     insurance: InsuranceType::Resident,
+                    guardian: None,
                 },
             )?
             .value
@@ -357,6 +362,8 @@ fn write_episode(store: &Store, records: u64) -> anyhow::Result<u64> {
                     department: "1001".into(),
                     doctor: None,
                     expert: false,
+                    payment: None,
+                    occurred_at: None,
                 },
             )?
             .value
@@ -371,6 +378,8 @@ fn write_episode(store: &Store, records: u64) -> anyhow::Result<u64> {
                     quantity: 1,
                     dosage: "每次5ml".into(),
                 }],
+                payment: None,
+                occurred_at: None,
             },
         )?;
         let charge = store
@@ -391,6 +400,7 @@ fn write_episode(store: &Store, records: u64) -> anyhow::Result<u64> {
                         },
                     ],
                     payment: PaymentMethod::Insurance,
+                    occurred_at: None,
                 },
             )?
             .value

@@ -1,5 +1,5 @@
 //! Time: a clock that can be replaced in tests, and the hospital's calendar arithmetic
-//! (local dates, working days) without a timezone database.
+//! (local dates) without a timezone database; working days are in [`crate::calendar`].
 //!
 //! Times are milliseconds since the Unix epoch (UTC). Dates that people read (a birth date, a
 //! re-settlement due date) are civil dates in the hospital's fixed UTC offset.
@@ -106,17 +106,108 @@ impl Date {
         civil_from_days(self.days_since_epoch() + days)
     }
 
-    /// The date `n` working days after this one, skipping Saturdays and Sundays.
-    pub fn add_working_days(self, n: u32) -> Date {
-        let mut date = self;
-        let mut left = n;
-        while left > 0 {
-            date = date.add_days(1);
-            if !date.is_weekend() {
-                left -= 1;
-            }
+    /// Midnight at the start of this date in a zone `utc_offset_min` minutes east of UTC.
+    pub fn start_ms(self, utc_offset_min: i32) -> UnixMs {
+        self.days_since_epoch() * MS_PER_DAY - i64::from(utc_offset_min) * 60_000
+    }
+
+    /// Whole years and months from this date (a birth date) to `on`; `None` if `on` comes
+    /// first.
+    pub fn age_on(self, on: Date) -> Option<(u32, u32)> {
+        if on < self {
+            return None;
         }
-        date
+        let mut months = (on.year - self.year) * 12 + i32::from(on.month) - i32::from(self.month);
+        if on.day < self.day {
+            months -= 1;
+        }
+        let months = u32::try_from(months.max(0)).unwrap_or(0);
+        Some((months / 12, months % 12))
+    }
+}
+
+/// A patient's age as staff read it wherever a patient is shown: years and months under 3
+/// years (a children's hospital doses by it), whole years from 3.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Age {
+    pub years: u32,
+    pub months: u32,
+    /// `2岁6个月`, `8个月`, `5岁`.
+    pub text: String,
+}
+
+impl Age {
+    /// The age on `on` of someone born on `birth`; `None` if `on` comes first.
+    pub fn of(birth: Date, on: Date) -> Option<Age> {
+        let (years, months) = birth.age_on(on)?;
+        let text = match (years, months) {
+            (y, _) if y >= 3 => format!("{y}岁"),
+            (0, m) => format!("{m}个月"),
+            (y, 0) => format!("{y}岁"),
+            (y, m) => format!("{y}岁{m}个月"),
+        };
+        Some(Age {
+            years,
+            months,
+            text,
+        })
+    }
+}
+
+/// A local date and time as people write it on paper: `YYYY-MM-DD HH:MM` (or with a `T`), in
+/// the hospital's time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalTime {
+    pub date: Date,
+    pub minute_of_day: u16,
+}
+
+/// A string that is not a `YYYY-MM-DD HH:MM` time.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{value:?} is not a local time (expected YYYY-MM-DD HH:MM)")]
+pub struct LocalTimeError {
+    pub value: String,
+}
+
+impl LocalTime {
+    /// The instant this local time is in a zone `utc_offset_min` minutes east of UTC.
+    pub fn to_ms(self, utc_offset_min: i32) -> UnixMs {
+        self.date.start_ms(utc_offset_min) + i64::from(self.minute_of_day) * 60_000
+    }
+}
+
+impl FromStr for LocalTime {
+    type Err = LocalTimeError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let fail = || LocalTimeError {
+            value: s.to_owned(),
+        };
+        let (date, time) = s
+            .split_once(' ')
+            .or_else(|| s.split_once('T'))
+            .ok_or_else(fail)?;
+        let date: Date = date.parse().map_err(|_| fail())?;
+        let (h, m) = time.split_once(':').ok_or_else(fail)?;
+        let two = |t: &str| {
+            (t.len() == 2 && t.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| t.parse::<u16>().ok())
+                .flatten()
+        };
+        let (h, m) = (two(h).ok_or_else(fail)?, two(m).ok_or_else(fail)?);
+        if h > 23 || m > 59 {
+            return Err(fail());
+        }
+        Ok(LocalTime {
+            date,
+            minute_of_day: h * 60 + m,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for LocalTime {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -238,14 +329,41 @@ mod tests {
     }
 
     #[test]
-    fn seven_working_days_skip_weekends() {
-        // Wednesday 2026-11-25 + 7 working days = Friday 2026-12-04.
+    fn local_times_and_ages() {
+        let t: LocalTime = "2026-11-25 09:30".parse().expect("valid");
+        assert_eq!(t.to_ms(480), 1_795_568_400_000 + 30 * 60_000);
+        assert_eq!("2026-11-25T09:30".parse::<LocalTime>(), Ok(t));
+        for bad in [
+            "2026-11-25",
+            "2026-11-25 9:30",
+            "2026-11-25 24:00",
+            "x 10:00",
+        ] {
+            assert!(bad.parse::<LocalTime>().is_err(), "{bad}");
+        }
+        let born = Date::new(2024, 5, 20).expect("valid");
+        let on = |s: &str| born.age_on(s.parse().expect("valid"));
+        assert_eq!(on("2024-05-20"), Some((0, 0)));
+        assert_eq!(on("2024-06-19"), Some((0, 0)));
+        assert_eq!(on("2024-06-20"), Some((0, 1)));
+        assert_eq!(on("2026-11-25"), Some((2, 6)));
+        assert_eq!(on("2024-05-19"), None);
+        let text = |on: &str| Age::of(born, on.parse().expect("valid")).map(|a| a.text);
+        assert_eq!(text("2024-06-20").as_deref(), Some("1个月"));
+        assert_eq!(text("2026-11-25").as_deref(), Some("2岁6个月"));
+        assert_eq!(text("2026-05-20").as_deref(), Some("2岁"));
+        assert_eq!(
+            text("2027-11-25").as_deref(),
+            Some("3岁"),
+            "whole years from 3"
+        );
+    }
+
+    #[test]
+    fn weekends_are_saturday_and_sunday() {
         let wed = Date::new(2026, 11, 25).expect("valid date");
         assert_eq!(wed.weekday(), 2);
-        assert_eq!(wed.add_working_days(7).to_string(), "2026-12-04");
-        // Saturday 2026-11-28 + 7 working days = Tuesday 2026-12-08.
-        let sat = Date::new(2026, 11, 28).expect("valid date");
-        assert!(sat.is_weekend());
-        assert_eq!(sat.add_working_days(7).to_string(), "2026-12-08");
+        assert!(!wed.is_weekend());
+        assert!(Date::new(2026, 11, 28).expect("valid date").is_weekend());
     }
 }

@@ -198,6 +198,18 @@ name_type!(
     "episode id"
 );
 
+/// How the id of a drill episode begins (`lifeline emergency start --drill`). Every record
+/// written in a drill carries such an id in its episode tag, so a record says by itself that
+/// it is a drill, on every node and in every export.
+pub const DRILL_PREFIX: &str = "YJ-DRILL-";
+
+impl EpisodeId {
+    /// An episode of a drill, not of a real outage.
+    pub fn is_drill(&self) -> bool {
+        self.0.starts_with(DRILL_PREFIX)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

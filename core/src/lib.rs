@@ -2,6 +2,7 @@
 //! durable store (redb + Automerge). No network I/O and no async runtime here: the sync
 //! crate reaches storage only through this crate's API.
 
+pub mod calendar;
 pub mod clock;
 pub mod desk;
 pub mod error;
@@ -20,7 +21,7 @@ pub mod store;
 mod test_support;
 
 pub use automerge;
-pub use clock::{Clock, Date, ManualClock, SystemClock, UnixMs};
+pub use clock::{Age, Clock, Date, ManualClock, SystemClock, UnixMs};
 pub use id::{EpisodeId, NodeName, OperatorName, RecordId};
 pub use money::Fen;
 pub use record::{Record, RecordKind};

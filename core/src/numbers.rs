@@ -51,7 +51,7 @@ impl fmt::Display for Series {
     }
 }
 
-/// A block of numbers `start..=end` leased to one node.
+/// A block of numbers `start..=end` leased to one node, and for invoices to one cashier.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NumberRange {
     /// `series:start-end`, unique hospital-wide because ranges never overlap.
@@ -62,6 +62,14 @@ pub struct NumberRange {
     pub end: u64,
     pub leased_by: NodeName,
     pub leased_ms: UnixMs,
+    /// The cashier the range belongs to (invoice ranges): preset by the lease, or taken from
+    /// the node's free ranges when the cashier starts a shift.
+    #[serde(default)]
+    pub operator: Option<OperatorName>,
+    /// The invoice code of the paper or e-invoice stock, as leased or as the cashier confirmed
+    /// it at the start of the shift. Every invoice numbered from the range carries it.
+    #[serde(default)]
+    pub code: Option<String>,
 }
 
 impl NumberRange {
@@ -84,7 +92,20 @@ impl NumberRange {
             end,
             leased_by,
             leased_ms,
+            operator: None,
+            code: None,
         })
+    }
+
+    /// The same range, preset for a cashier and a stock's code.
+    pub fn preset(mut self, operator: Option<OperatorName>, code: Option<String>) -> Self {
+        self.operator = operator;
+        self.code = code;
+        self
+    }
+
+    pub fn contains(&self, number: u64) -> bool {
+        (self.start..=self.end).contains(&number)
     }
 
     pub fn len(&self) -> u64 {
@@ -106,6 +127,24 @@ pub struct RangeState {
     pub range: NumberRange,
     /// The next number to hand out; `end + 1` once the range is used up.
     pub next: u64,
+    /// The lease record the range came in, where spoiled numbers are recorded for every
+    /// node to see.
+    #[serde(default)]
+    pub lease_record: Option<RecordId>,
+    /// The cashier's confirmation at the start of the shift (invoice ranges).
+    #[serde(default)]
+    pub confirmed: Option<ShiftConfirmation>,
+}
+
+/// A cashier's check of the stock in hand against the range, at the start of a shift.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShiftConfirmation {
+    pub operator: OperatorName,
+    pub at_ms: UnixMs,
+    /// The invoice code on the stock.
+    pub code: String,
+    /// The first number on the stock, where the range continues.
+    pub first_number: u64,
 }
 
 impl RangeState {
@@ -142,6 +181,8 @@ pub struct IssuedNumber {
     pub remaining_in_series: u64,
     /// True when `remaining_in_series` is at or below the low-water mark: ask for a new lease.
     pub low_water: bool,
+    /// The invoice code the number carries, if its range has one.
+    pub code: Option<String>,
 }
 
 /// Why a number could not be leased, issued or voided.
@@ -166,6 +207,44 @@ pub enum NumberError {
     NotLessor,
     #[error("a lease must hold between 1 and {max} numbers (asked for {size})")]
     BadLeaseSize { size: u64, max: u64 },
+    #[error(
+        "cashier {operator} has no invoice range on this node: start the shift first \
+         (confirm the invoice code and first number of the stock in hand)"
+    )]
+    NoCashierRange { operator: OperatorName },
+    #[error(
+        "cashier {operator} has not confirmed today the stock in hand for range {range}: start \
+         the shift (confirm the invoice code and first number)"
+    )]
+    ShiftNotConfirmed {
+        operator: OperatorName,
+        range: String,
+    },
+    #[error(
+        "no free invoice range on this node for cashier {operator}: the information \
+         department leases one (lifeline ranges lease --series invoice --holder NODE \
+         --operator {operator})"
+    )]
+    NoFreeRange { operator: OperatorName },
+    #[error(
+        "range {range} is for invoice code {expected}, but the stock in hand has code {given}: \
+         check the stock, or ask for a range of that code"
+    )]
+    CodeMismatch {
+        range: String,
+        expected: String,
+        given: String,
+    },
+    #[error(
+        "the stock in hand starts at {given}, but range {range} continues at {next} \
+         (numbers before it are already used) and ends at {end}: check the stock"
+    )]
+    FirstNumberOutside {
+        range: String,
+        given: u64,
+        next: u64,
+        end: u64,
+    },
 }
 
 /// The largest range one lease may hand out.
@@ -190,6 +269,12 @@ pub struct RangeLine {
     pub range_id: String,
     pub series: Series,
     pub holder: NodeName,
+    /// The cashier the range belongs to, if any.
+    #[serde(default)]
+    pub operator: Option<OperatorName>,
+    /// The invoice code its numbers carry, if any.
+    #[serde(default)]
+    pub code: Option<String>,
     pub start: u64,
     pub end: u64,
     pub issued: u64,
@@ -199,12 +284,29 @@ pub struct RangeLine {
     pub gaps: Vec<u64>,
     /// Ledger entries at or past `next` (handed out beyond the cursor). Must be empty.
     pub beyond_cursor: Vec<u64>,
+    /// Numbers of this range printed on two or more records. Must be empty.
+    #[serde(default)]
+    pub duplicates: Vec<u64>,
+}
+
+/// Whose ranges a report covers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportScope {
+    /// The ranges this node holds, from its own ledger.
+    #[default]
+    Node,
+    /// Every range leased to any node, from the lease records and the numbered records
+    /// that reached this node (central, the standby).
+    Hospital,
 }
 
 /// The range report: per range, the numbers issued, voided and unused, with the proof.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RangeReport {
     pub node: NodeName,
+    #[serde(default)]
+    pub scope: ReportScope,
     pub ranges: Vec<RangeLine>,
     /// Numbers printed on two or more different records (across every invoice this node
     /// holds, from any node). Must be empty.
@@ -260,6 +362,8 @@ pub fn range_line<'a>(
         range_id: r.id.clone(),
         series: r.series,
         holder: r.holder.clone(),
+        operator: r.operator.clone(),
+        code: r.code.clone(),
         start: r.start,
         end: r.end,
         issued,
@@ -267,12 +371,21 @@ pub fn range_line<'a>(
         unused: state.remaining(),
         gaps,
         beyond_cursor,
+        duplicates: Vec::new(),
     }
 }
 
 /// Formats an emergency registration number as printed on the slip.
 pub fn emergency_registration_no(number: u64) -> String {
     format!("YJ{number:08}")
+}
+
+/// The number of an emergency registration number printed on a slip (`YJ00000001`).
+pub fn emergency_number(registration_no: &str) -> Option<u64> {
+    let digits = registration_no.strip_prefix("YJ")?;
+    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok())
+        .flatten()
 }
 
 #[cfg(test)]
@@ -288,6 +401,8 @@ mod tests {
             range: NumberRange::new(Series::Invoice, node("W01"), start, end, node("central"), 0)
                 .expect("valid range"),
             next: start,
+            lease_record: None,
+            confirmed: None,
         }
     }
 
@@ -339,6 +454,9 @@ mod tests {
         let line = range_line(&s, [(1, &issued), (3, &voided)]);
         assert_eq!((line.issued, line.voided, line.unused), (1, 1, 2));
         assert_eq!(line.gaps, vec![2]);
+        assert_eq!(emergency_number(&emergency_registration_no(42)), Some(42));
+        assert_eq!(emergency_number("W01-R000001"), None);
+        assert_eq!(emergency_number("YJ"), None);
         let line = range_line(&s, [(1, &issued), (2, &issued), (3, &voided), (5, &issued)]);
         assert!(line.gaps.is_empty());
         assert_eq!(line.beyond_cursor, vec![5]);

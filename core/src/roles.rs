@@ -91,8 +91,12 @@ impl DeskRole {
     pub fn may_write(self, kind: RecordKind) -> bool {
         use RecordKind as K;
         match self {
-            DeskRole::Registration => matches!(kind, K::Patient | K::Visit | K::Lease),
-            DeskRole::Cashier => matches!(kind, K::Charge | K::Invoice | K::Lease),
+            // Registering a visit charges its fee.
+            DeskRole::Registration => matches!(kind, K::Patient | K::Visit | K::Charge | K::Lease),
+            DeskRole::Cashier => matches!(
+                kind,
+                K::Charge | K::Invoice | K::Refund | K::Resettlement | K::Lease
+            ),
             DeskRole::Pharmacy => matches!(kind, K::Prescription | K::Dispense),
             DeskRole::Triage => matches!(kind, K::Visit),
             DeskRole::Doctor => matches!(kind, K::Prescription | K::Visit | K::Charge),
@@ -130,6 +134,9 @@ mod tests {
     fn desks_write_only_their_kinds() {
         assert!(DeskRole::Registration.may_write(RecordKind::Patient));
         assert!(!DeskRole::Registration.may_write(RecordKind::Invoice));
+        assert!(DeskRole::Registration.may_write(RecordKind::Charge));
+        assert!(DeskRole::Cashier.may_write(RecordKind::Refund));
+        assert!(!DeskRole::Doctor.may_write(RecordKind::Refund));
         assert!(!DeskRole::Pharmacy.may_write(RecordKind::Charge));
         assert!(!DeskRole::Cashier.may_write(RecordKind::DrugCatalog));
     }

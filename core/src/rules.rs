@@ -63,6 +63,20 @@ pub enum RuleError {
     #[error("charge {charge} was not paid by insurance, so there is nothing to re-settle")]
     NothingToResettle { charge: RecordId },
     #[error(
+        "prescription {prescription} is not paid yet (charge {charge}): the pharmacy dispenses \
+         paid prescriptions; send the patient to the cashier"
+    )]
+    NotPaid {
+        prescription: RecordId,
+        charge: RecordId,
+    },
+    #[error("charge {charge} is on invoice {invoice}: void the invoice first (take it back)")]
+    OnInvoice { charge: RecordId, invoice: RecordId },
+    #[error("charge {charge} has been refunded already")]
+    AlreadyRefunded { charge: RecordId },
+    #[error("the drugs of charge {charge} were handed out: they cannot be refunded here")]
+    DrugsHandedOut { charge: RecordId },
+    #[error(
         "{kind} {id} came from the HIS and is changed there; Lifeline changes it only during \
          an emergency episode"
     )]

@@ -139,10 +139,18 @@ status_enum!(
 );
 
 status_enum!(
-    /// A charge: pending payment, settled, then covered by an invoice.
+    /// A charge: pending payment, settled, then possibly refunded. Which invoice covers a
+    /// settled charge is the charge's `invoice` field, not a status, because a voided invoice
+    /// releases its charges for a new one; `invoiced` is only found on charges written
+    /// before that rule.
     ChargeStatus, "charge",
-    states { Pending = "pending", Settled = "settled", Invoiced = "invoiced" },
-    moves { Pending -> Settled, Settled -> Invoiced }
+    states {
+        Pending = "pending",
+        Settled = "settled",
+        Invoiced = "invoiced",
+        Refunded = "refunded",
+    },
+    moves { Pending -> Settled, Settled -> Invoiced, Settled -> Refunded, Invoiced -> Refunded }
 );
 
 /// The states a record has reached, as stored in its document.

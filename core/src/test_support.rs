@@ -38,6 +38,7 @@ pub(crate) fn new_patient(name: &str) -> NewPatient {
         phone: "13900000000".into(),
         national_id: None,
         insurance: InsuranceType::SelfPay,
+        guardian: None,
     }
 }
 
@@ -68,4 +69,41 @@ pub(crate) fn copy_all(from: &Store, to: &Store) {
         .apply_remote(from.node(), items, |_, _| Ok(()))
         .expect("apply");
     assert!(out.rejected.is_empty(), "{:?}", out.rejected);
+}
+
+/// The invoice code the tests' cashiers hold stock of.
+pub(crate) const INVOICE_CODE: &str = "144031900111";
+
+/// Gives `cashier` at `window` an invoice range of `size` numbers (leased by a central of its
+/// own, from 1) and starts the cashier's shift on it; returns the first number.
+pub(crate) fn cashier_on_shift(window: &Store, cashier: &Operator, size: u64) -> u64 {
+    use crate::desk::{LeaseOrder, ShiftStart};
+    use crate::numbers::Series;
+    let (_dir, central, _) = temp_store("central", NodeRole::Central);
+    let admin = Operator::new(OperatorName::new("info1").expect("valid"), DeskRole::Admin);
+    let range = central
+        .lease_range_for(
+            &admin,
+            LeaseOrder {
+                series: Series::Invoice,
+                holder: window.node().clone(),
+                size,
+                operator: Some(cashier.name.clone()),
+                code: None,
+                start: None,
+            },
+        )
+        .expect("lease")
+        .value;
+    window.accept_lease(&admin, range.clone()).expect("accept");
+    window
+        .start_shift(
+            cashier,
+            ShiftStart {
+                code: INVOICE_CODE.into(),
+                first_number: range.start,
+            },
+        )
+        .expect("start the shift");
+    range.start
 }

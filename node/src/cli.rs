@@ -29,7 +29,7 @@ pub enum Command {
     /// Desk operators and their API tokens.
     #[command(subcommand)]
     Operator(commands::operator::OperatorCommand),
-    /// Declare or end an emergency episode by hand.
+    /// Declare, estimate or end an emergency episode by hand; run a drill.
     #[command(subcommand)]
     Emergency(commands::emergency::EmergencyCommand),
     /// Reference data (central only).
@@ -57,6 +57,9 @@ pub enum Command {
     /// Emergency episodes: list them; the outage report.
     #[command(subcommand)]
     Episode(commands::episode::EpisodeCommand),
+    /// Daily reports: the cashier summary by payment channel.
+    #[command(subcommand)]
+    Report(commands::report::ReportCommand),
     /// Export an emergency episode (FHIR R4, Bulk Data NDJSON).
     #[command(subcommand)]
     Export(commands::export::ExportCommand),
@@ -84,6 +87,7 @@ pub fn main() -> ExitCode {
         Command::Resolve(args) => commands::review::resolve(&args),
         Command::MergePatients(args) => commands::review::merge(&args),
         Command::Episode(cmd) => commands::episode::run(cmd),
+        Command::Report(cmd) => commands::report::run(cmd),
         Command::His(cmd) => commands::his::run(cmd),
         Command::Export(cmd) => commands::export::run(cmd),
     };

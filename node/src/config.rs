@@ -4,6 +4,7 @@
 //! ```toml
 //! [hospital]
 //! utc_offset = "+08:00"             # the hospital's time zone, for times people read
+//! calendar = "/etc/lifeline/calendar.txt" # working days; default: China 2026-2027, shipped
 //!
 //! [node]
 //! name = "W01"                      # as in the node's certificate
@@ -46,9 +47,11 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use lifeline_core::calendar::WorkCalendar;
 use lifeline_core::{DeskRole, NodeName, NodeRole, StoreOptions};
 use serde::{Deserialize, Serialize};
 
@@ -86,6 +89,36 @@ pub struct HospitalSection {
     /// person reads: reports, the CLI, dates of birth and due dates. Default +08:00.
     #[serde(default, deserialize_with = "utc_offset_field")]
     pub utc_offset: UtcOffset,
+    /// A working-day calendar file (public holidays and make-up working days, in the format
+    /// of `data/calendar-cn.txt`) replacing the shipped one (China, 2026-2027). Deadlines in
+    /// working days (re-settlements) count by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar: Option<PathBuf>,
+    /// The calendar read from `calendar` when the config was loaded.
+    #[serde(skip)]
+    pub loaded_calendar: Option<Arc<WorkCalendar>>,
+}
+
+impl HospitalSection {
+    /// The working-day calendar: the hospital's file, or the shipped one.
+    pub fn work_calendar(&self) -> Arc<WorkCalendar> {
+        self.loaded_calendar
+            .clone()
+            .unwrap_or_else(WorkCalendar::china)
+    }
+
+    /// Reads the calendar file, if one is configured; errors name the file and line.
+    fn load_calendar(&mut self) -> anyhow::Result<()> {
+        let Some(path) = &self.calendar else {
+            return Ok(());
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("hospital.calendar: cannot read {}", path.display()))?;
+        let cal = WorkCalendar::parse(&path.display().to_string(), &text)
+            .map_err(|e| anyhow::anyhow!("hospital.calendar: {e}"))?;
+        self.loaded_calendar = Some(Arc::new(cal));
+        Ok(())
+    }
 }
 
 /// Reads `hospital.utc_offset`, naming the field when the value is not an offset.
@@ -246,10 +279,11 @@ impl Config {
     pub fn load(path: &Path) -> anyhow::Result<Config> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the config file {}", path.display()))?;
-        let config: Config = toml::from_str(&text)
+        let mut config: Config = toml::from_str(&text)
             .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
         config
             .check()
+            .and_then(|()| config.hospital.load_calendar())
             .with_context(|| format!("{} is not a usable config", path.display()))?;
         Ok(config)
     }
@@ -307,6 +341,7 @@ impl Config {
         let mut opts = StoreOptions::new(self.node.name.clone(), self.node.role);
         opts.low_water = self.thresholds.low_water;
         opts.utc_offset_min = self.hospital.utc_offset.minutes();
+        opts.calendar = self.hospital.work_calendar();
         opts
     }
 
@@ -370,6 +405,45 @@ key = "W01.key"
         let typo = format!("[hospital]\nutc_ofset = \"+08:00\"\n{MINIMAL}");
         let err = toml::from_str::<Config>(&typo).unwrap_err().to_string();
         assert!(err.contains("utc_ofset"), "{err}");
+    }
+
+    /// "7个工作日" counted by the hospital's own calendar: a file in `[hospital]` replaces the
+    /// shipped one; a bad file is refused naming it and the line.
+    #[test]
+    fn the_hospital_s_calendar_file_replaces_the_shipped_one() {
+        let dir = tempfile::tempdir().expect("dir");
+        let cal = dir.path().join("calendar.txt");
+        std::fs::write(&cal, "year 2026\n2026-11-26 off  院庆\n").expect("write");
+        let config = dir.path().join("node.toml");
+        let with = |cal: &Path| format!("[hospital]\ncalendar = \"{}\"\n{MINIMAL}", cal.display());
+        std::fs::write(&config, with(&cal)).expect("write");
+        let c = Config::load(&config).expect("load");
+        let opts = c.store_options();
+        let wed: lifeline_core::Date = "2026-11-25".parse().expect("date");
+        assert!(
+            !opts.calendar.is_working_day(wed.add_days(1)),
+            "the hospital's day off"
+        );
+        assert_eq!(
+            opts.calendar.add_working_days(wed, 1).to_string(),
+            "2026-11-27"
+        );
+        assert_eq!(
+            Config::load(&config)
+                .map(|c| c.hospital.calendar.clone())
+                .ok()
+                .flatten(),
+            Some(cal.clone())
+        );
+        // Without a file, the shipped calendar.
+        let plain: Config = toml::from_str(MINIMAL).expect("parse");
+        assert_eq!(plain.store_options().calendar, WorkCalendar::china());
+        std::fs::write(&cal, "year 2026\n2026-11-30 work\n").expect("write");
+        let err = format!("{:#}", Config::load(&config).unwrap_err());
+        assert!(
+            err.contains("hospital.calendar") && err.contains("line 2"),
+            "{err}"
+        );
     }
 
     #[test]

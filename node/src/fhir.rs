@@ -29,6 +29,8 @@ const INVOICE_NO: &str = "urn:lifeline:invoice-no";
 const DRUG_CODE: &str = "urn:lifeline:drug-code";
 const SERVICE_CODE: &str = "urn:lifeline:service-code";
 const DEPARTMENT: &str = "urn:lifeline:department";
+/// A department's registration fee, by department code.
+const REGISTRATION_FEE: &str = "urn:lifeline:registration-fee";
 
 /// The resource types exported, in the order of the files.
 pub const TYPES: [&str; 6] = [
@@ -175,6 +177,7 @@ impl Builder {
                 let system = match line.catalog {
                     CatalogKind::Drug => DRUG_CODE,
                     CatalogKind::Service => SERVICE_CODE,
+                    CatalogKind::Department => REGISTRATION_FEE,
                 };
                 json!({
                     "resourceType": "ChargeItem",

@@ -303,6 +303,26 @@ impl Node {
         (patient, id_of(&visit))
     }
 
+    /// An invoice range preset for a cashier, leased by the central store.
+    fn lease_for(&self, cashier: &str, size: u64) {
+        let range = self
+            .central
+            .lease_range_for(
+                &admin(),
+                lifeline_core::desk::LeaseOrder {
+                    series: Series::Invoice,
+                    holder: self.store.node().clone(),
+                    size,
+                    operator: Some(OperatorName::new(cashier).expect("valid")),
+                    code: None,
+                    start: None,
+                },
+            )
+            .expect("lease")
+            .value;
+        self.store.accept_lease(&admin(), range).expect("accept");
+    }
+
     fn lease(&self, series: Series, size: u64) {
         let range = self
             .central
@@ -369,6 +389,32 @@ async fn the_whole_desk_flow_from_registration_to_a_voided_invoice() {
         .get("/patients?national_id=11010519491231002X", "reg1")
         .await;
     assert_eq!(none["patients"], json!([]));
+    // Every patient is shown with the age staff read (born 2019-05-04; today 2026-11-25).
+    assert_eq!(read["age"]["text"], "7岁");
+    // An infant without an identity number, registered with a guardian, is found by the
+    // guardian's phone and the birth date, and shown in months.
+    let infant = n
+        .created(
+            "/patients",
+            "reg1",
+            json!({"name": "王小宝", "sex": "male", "birth_date": "2026-05-20",
+                "phone": "13900139000", "insurance": "resident",
+                "guardian": {"name": "王建华", "relationship": "父亲", "phone": "13900139000"}}),
+        )
+        .await;
+    assert_eq!(infant["guardian"]["relationship"], "父亲");
+    let (status, found) = n
+        .get(
+            "/patients?guardian_phone=13900139000&birth_date=2026-05-20",
+            "reg1",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!(found["patients"][0]["header"]["id"], infant["header"]["id"]);
+    assert_eq!(found["patients"][0]["age"]["text"], "6个月");
+    let (status, error) = n.get("/patients?guardian_phone=13900139000", "reg1").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error["error"]["field"], "birth_date");
 
     let visit = n
         .created(
@@ -381,6 +427,12 @@ async fn the_whole_desk_flow_from_registration_to_a_voided_invoice() {
     assert_eq!(visit["status"], "queued");
     assert_eq!(visit["registration_no"], "W01-R000001");
     assert_eq!(visit["fee"], 1000);
+    // The registration fee is a charge from the start.
+    let fee_charge = visit["fee_charge"].as_str().expect("fee charge").to_owned();
+    let (_, fee) = n.get(&format!("/charges/{fee_charge}"), "cash1").await;
+    assert_eq!(fee["source"], "registration");
+    assert_eq!(fee["amount"], 1000);
+    assert_eq!(fee["status"], "pending");
     let (status, v) = n.get(&format!("/visits/{vid}"), "doc1").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(v["status"], "queued");
@@ -422,6 +474,56 @@ async fn the_whole_desk_flow_from_registration_to_a_voided_invoice() {
         .await;
     assert_eq!(dispense["status"], "on_hold");
     assert_eq!(dispense["prescription"], rxid.as_str());
+    // The pharmacy dispenses paid prescriptions: the drugs' charge, made with the
+    // prescription at its prices, is paid first, by WeChat and cash.
+    let rx_charge = rx["charge"]
+        .as_str()
+        .expect("the prescription's charge")
+        .to_owned();
+    let error = n
+        .refused(
+            Method::POST,
+            &format!("/prescriptions/{rxid}/dispense"),
+            Some("pharm1"),
+            Some("{}".into()),
+            StatusCode::CONFLICT,
+            "refused",
+        )
+        .await;
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not paid")),
+        "{error}"
+    );
+    let (_, drug_charge) = n.get(&format!("/charges/{rx_charge}"), "cash1").await;
+    assert_eq!(drug_charge["source"], "prescription");
+    assert_eq!(drug_charge["amount"], 2 * 1280);
+    let error = n
+        .refused(
+            Method::POST,
+            &format!("/charges/{rx_charge}/settle"),
+            Some("cash1"),
+            Some(
+                json!({"outcome": "paid", "payments": [{"channel": "wechat", "amount": 1}]})
+                    .to_string(),
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+        )
+        .await;
+    assert_eq!(error["field"], "payments");
+    let paid = n
+        .done(
+            &format!("/charges/{rx_charge}/settle"),
+            "cash1",
+            json!({"outcome": "paid", "payments": [
+                {"channel": "wechat", "amount": 2000},
+                {"channel": "insurance_fund", "amount": 560},
+            ]}),
+        )
+        .await;
+    assert_eq!(paid["payments"][0]["channel"], "wechat");
     let dispensed = n
         .done(
             &format!("/prescriptions/{rxid}/dispense"),
@@ -466,20 +568,6 @@ async fn the_whole_desk_flow_from_registration_to_a_voided_invoice() {
     assert_eq!(settled["payment"], "self_pay");
     // Wednesday 2026-11-25 + 7 working days, weekend skipped.
     assert_eq!(settled["resettle_due"], "2026-12-04");
-    let resettled = n
-        .done(&format!("/charges/{c1}/resettle"), "cash1", json!({}))
-        .await;
-    assert_eq!(resettled["payment"], "insurance");
-    assert_eq!(resettled["resettled"]["operator"], "cash1");
-    n.refused(
-        Method::POST,
-        &format!("/charges/{c1}/resettle"),
-        Some("cash1"),
-        None,
-        StatusCode::CONFLICT,
-        "refused",
-    )
-    .await;
 
     let charge = n
         .created(
@@ -510,8 +598,9 @@ async fn the_whole_desk_flow_from_registration_to_a_voided_invoice() {
     assert_eq!(settled["payment"], "self_pay");
     assert_eq!(settled["resettle_due"], Value::Null);
 
-    // Invoices need a leased range: refused, then issued from the lease with a low-water
-    // warning, then voided; the next number is spoiled and never handed out.
+    // Invoices come from the cashier's range, confirmed at the start of the shift: refused
+    // without one, then issued from it with a low-water warning, then voided (releasing the
+    // charges); the next number is spoiled and never handed out.
     let invoice_body = json!({"charges": [c1, c2]}).to_string();
     let error = n
         .refused(
@@ -526,10 +615,22 @@ async fn the_whole_desk_flow_from_registration_to_a_voided_invoice() {
     assert!(
         error["message"]
             .as_str()
-            .is_some_and(|m| m.contains("lease")),
+            .is_some_and(|m| m.contains("start the shift")),
         "{error}"
     );
-    n.lease(Series::Invoice, 10);
+    n.lease_for("cash1", 10);
+    let (status, preset) = n.get("/cashier/shift", "cash1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(preset["next"], 1, "{preset}");
+    let shift = n
+        .done(
+            "/cashier/shift",
+            "cash1",
+            json!({"code": "144031900111", "first_number": 1}),
+        )
+        .await;
+    assert_eq!(shift["code"], "144031900111");
+    assert_eq!(shift["confirmed"]["operator"], "cash1");
     let (status, answer) = n
         .post("/invoices", "cash1", json!({"charges": [c1, c2]}))
         .await;
@@ -540,10 +641,11 @@ async fn the_whole_desk_flow_from_registration_to_a_voided_invoice() {
     let invoice = &answer["value"];
     let inv = id_of(invoice);
     assert_eq!(invoice["number"], 1);
+    assert_eq!(invoice["code"], "144031900111");
     assert_eq!(invoice["total"], 2 * 1280 + 1000 + 1000);
     assert_eq!(invoice["status"], "issued");
     let (_, c) = n.get(&format!("/charges/{c1}"), "cash1").await;
-    assert_eq!(c["status"], "invoiced");
+    assert_eq!(c["invoice"], inv.as_str());
     n.refused(
         Method::POST,
         "/invoices",
@@ -575,6 +677,71 @@ async fn the_whole_desk_flow_from_registration_to_a_voided_invoice() {
     assert_eq!(
         spoiled,
         json!({"series": "invoice", "number": 2, "reason": "torn slip"})
+    );
+    let (_, released) = n.get(&format!("/charges/{c2}"), "cash1").await;
+    assert_eq!(released["invoice"], Value::Null, "the void released it");
+
+    // The failed insurance settlement is redone: its own record and invoice, the payment
+    // kept; then refused, there is nothing left to re-settle.
+    let resettled = n
+        .created(&format!("/charges/{c1}/resettle"), "cash1", json!({}))
+        .await;
+    assert_eq!(resettled["charge"]["payment"], "self_pay");
+    assert_eq!(
+        resettled["resettlement"]["parts"][0]["channel"],
+        "insurance_fund"
+    );
+    assert_eq!(resettled["invoice"]["number"], 3);
+    n.refused(
+        Method::POST,
+        &format!("/charges/{c1}/resettle"),
+        Some("cash1"),
+        Some("{}".into()),
+        StatusCode::CONFLICT,
+        "refused",
+    )
+    .await;
+    // A refund: its own record, the payment untouched.
+    let refund = n
+        .created(
+            &format!("/charges/{c2}/refund"),
+            "cash1",
+            json!({"reason": "patient left"}),
+        )
+        .await;
+    assert_eq!(refund["amount"], 1000);
+    assert_eq!(refund["parts"][0]["channel"], "cash");
+    let (status, read) = n.get(&format!("/refunds/{}", id_of(&refund)), "reg1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(read["reason"], "patient left");
+    let (_, c2_now) = n.get(&format!("/charges/{c2}"), "cash1").await;
+    assert_eq!(c2_now["status"], "refunded");
+    assert_eq!(c2_now["payments"][0]["channel"], "cash");
+
+    // The day's summary, by channel.
+    let (status, summary) = n.get("/reports/cashier?date=2026-11-25", "cash1").await;
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    let by_channel: BTreeMap<String, i64> = summary["by_channel"]
+        .as_array()
+        .expect("channels")
+        .iter()
+        .map(|c| {
+            (
+                c["channel"].as_str().unwrap_or("?").to_owned(),
+                c["amount"].as_i64().unwrap_or(0),
+            )
+        })
+        .collect();
+    // WeChat 20.00 and the fund 5.60 for the drugs; cash 35.60 for c1 then given back by
+    // its re-settlement; cash 10.00 for c2 then refunded; the fund 35.60 for c1's
+    // re-settlement.
+    assert_eq!(
+        by_channel,
+        BTreeMap::from([
+            ("insurance_fund".to_owned(), 560 + 3560),
+            ("wechat".to_owned(), 2000),
+        ]),
+        "{summary}"
     );
 
     // Reference data.
@@ -983,8 +1150,26 @@ async fn a_desk_that_may_not_do_an_operation_gets_a_403_and_nothing_is_written()
         (
             Method::POST,
             format!("/charges/{cid}/settle"),
-            "reg1",
+            "pharm1",
             Some(json!({"outcome": "paid"})),
+        ),
+        (
+            Method::POST,
+            format!("/charges/{cid}/refund"),
+            "doc1",
+            Some(json!({"reason": "left"})),
+        ),
+        (
+            Method::POST,
+            "/cashier/shift".into(),
+            "reg1",
+            Some(json!({"code": "144031900111", "first_number": 1})),
+        ),
+        (
+            Method::GET,
+            "/reports/cashier?date=2026-11-25".into(),
+            "nurse1",
+            None,
         ),
         (
             Method::POST,

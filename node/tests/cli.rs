@@ -288,14 +288,157 @@ fn operators_status_emergency_catalogs_and_ranges_through_the_cli() {
         text(&out)
     );
 
-    // Ranges: central leases by hand; W01's report proves no gaps or duplicates.
+    // A drill and the 30-minute assessment, then stopped.
+    let out = run(&[
+        "emergency",
+        "start",
+        "-c",
+        w,
+        "--reason",
+        "monthly drill",
+        "--drill",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("drill YJ-DRILL-"), "{}", text(&out));
+    let out = run(&[
+        "emergency",
+        "estimate",
+        "-c",
+        w,
+        "--hours",
+        "4",
+        "--cause",
+        "drill: core switch",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run(&["status", "-c", w]);
+    let status = text(&out);
+    assert!(status.contains("DRILL YJ-DRILL-"), "{status}");
+    assert!(status.contains("expected grade III"), "{status}");
+    assert!(status.contains("next step at"), "{status}");
+    assert!(status.contains("cause: drill: core switch"), "{status}");
+    let out = run(&["emergency", "stop", "-c", w]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    // Ranges by hand, as a new user would: a window nobody knows is refused, naming it; a
+    // range preset for cashier zhang.li reaches W01, is confirmed at the start of the shift
+    // and numbers the next invoice; central's report covers every range of every node.
     let out = run(&[
         "ranges", "lease", "-c", c, "--series", "invoice", "--holder", "W09", "--size", "10",
     ]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("W09 is not a window"), "{}", text(&out));
+    let out = run(&[
+        "ranges",
+        "lease",
+        "-c",
+        c,
+        "--series",
+        "invoice",
+        "--holder",
+        "W01",
+        "--size",
+        "20",
+        "--operator",
+        "zhang.li",
+        "--code",
+        "144031900111",
+    ]);
     assert!(out.status.success(), "{}", text(&out));
+    let leased = text(&out);
+    let range_id = leased
+        .split_whitespace()
+        .nth(1)
+        .expect("leased RANGE to W01")
+        .to_owned();
+    let (start, _end) = range_id
+        .trim_start_matches("invoice:")
+        .split_once('-')
+        .expect("a range id");
+    let start: u64 = start.parse().expect("a number");
+    h.wait_for("the manual range on W01", Duration::from_secs(60), |h| {
+        Ok(h.status("W01")?
+            .ranges
+            .iter()
+            .any(|r| r.range_id == range_id))
+    })
+    .expect("the lease reached W01");
+    let cashier = h.admin("W01").expect("client").with_token(&token);
+    let registration = h.desk("W01", DeskRole::Registration).expect("desk");
+    let patient: serde_json::Value = registration
+        .post(
+            "/patients",
+            &serde_json::json!({"name": "赵六", "sex": "male", "birth_date": "2020-01-02",
+                "phone": "13700137000", "insurance": "self_pay"}),
+        )
+        .expect("patient");
+    let visit: serde_json::Value = registration
+        .post(
+            "/visits",
+            &serde_json::json!({"patient": patient["value"]["header"]["id"], "department": "PED-GEN"}),
+        )
+        .expect("visit");
+    let fee = visit["value"]["fee_charge"]
+        .as_str()
+        .expect("fee charge")
+        .to_owned();
+    let _: serde_json::Value = cashier
+        .post(
+            &format!("/charges/{fee}/settle"),
+            &serde_json::json!({"outcome": "paid"}),
+        )
+        .expect("settle");
+    let _: serde_json::Value = cashier
+        .post(
+            "/cashier/shift",
+            &serde_json::json!({"code": "144031900111", "first_number": start}),
+        )
+        .expect("the shift starts on the manual range");
+    let invoice: serde_json::Value = cashier
+        .post("/invoices", &serde_json::json!({"charges": [fee]}))
+        .expect("invoice");
+    assert_eq!(invoice["value"]["number"], start, "{invoice}");
+    assert_eq!(invoice["value"]["code"], "144031900111");
     let out = run(&["ranges", "report", "-c", w]);
     assert!(
         text(&out).contains("no gaps, no duplicates"),
+        "{}",
+        text(&out)
+    );
+    h.wait_for(
+        "central's report to cover W01's invoice",
+        Duration::from_secs(60),
+        |_| {
+            let out = run(&["ranges", "report", "-c", c, "--json"]);
+            let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+            Ok(report["scope"] == "hospital"
+                && report["ranges"].as_array().is_some_and(|r| {
+                    r.iter().any(|l| {
+                        l["range_id"] == range_id.as_str()
+                            && l["issued"] == 1
+                            && l["operator"] == "zhang.li"
+                    })
+                }))
+        },
+    )
+    .expect("central's range report");
+    let out = run(&["ranges", "report", "-c", c]);
+    let report = text(&out);
+    assert!(report.contains("number ranges of every node"), "{report}");
+    assert!(
+        report.contains("W01") && report.contains("zhang.li"),
+        "{report}"
+    );
+    assert!(report.contains("no gaps, no duplicates"), "{report}");
+
+    // The cashier summary of the day, by channel (cash, the default channel for self-pay).
+    let today = lifeline_node::time::UtcOffset::CHINA
+        .date(lifeline_core::Clock::now_ms(&lifeline_core::SystemClock));
+    let out = run(&["report", "cashier", "-c", w, "--date", &today.to_string()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("zhang.li"), "{}", text(&out));
+    assert!(
+        text(&out).contains("by channel: cash 10.00"),
         "{}",
         text(&out)
     );
@@ -309,4 +452,59 @@ fn operators_status_emergency_catalogs_and_ranges_through_the_cli() {
         "{}",
         text(&out)
     );
+}
+
+/// The operator's friction, tried as a new user would: the admin token survives a restart
+/// (scripts keep working) and changes only when rotated; a certificate valid for 0 days is
+/// refused; the daemon's human log has no colour codes when it goes to a file.
+#[test]
+fn the_admin_token_is_stable_expired_certificates_are_refused_and_logs_have_no_colour() {
+    let dir = tempfile::tempdir().expect("dir");
+    let pki = dir.path().join("pki0");
+    let pki_s = pki.to_str().expect("utf-8");
+    assert!(run(&["ca", "init", "--dir", pki_s]).status.success());
+    let out = run(&[
+        "ca", "issue", "--dir", pki_s, "--name", "W05", "--role", "window", "--days", "0",
+    ]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("--days"), "{}", text(&out));
+    assert!(
+        !pki.join("W05.pem").exists(),
+        "no expired certificate written"
+    );
+
+    let specs = [NodeSpec::new(
+        "W01",
+        NodeRole::Window,
+        &[DeskRole::Registration],
+        &[],
+    )];
+    let mut h = Hospital::create(&bin(), dir.path(), &specs, quick()).expect("hospital");
+    h.start("W01").expect("start");
+    let w = h.config_path("W01").expect("config");
+    let w = w.to_str().expect("utf-8");
+    let token_path = h.config("W01").expect("config").admin_token_path();
+    let first = std::fs::read_to_string(&token_path).expect("admin.token");
+    h.stop("W01").expect("stop");
+    h.start("W01").expect("restart");
+    let second = std::fs::read_to_string(&token_path).expect("admin.token");
+    assert_eq!(first, second, "the admin token survives a restart");
+    assert!(run(&["status", "-c", w]).status.success());
+    let out = run(&["operator", "rotate-admin-token", "-c", w]);
+    assert!(out.status.success(), "{}", text(&out));
+    let third = std::fs::read_to_string(&token_path).expect("admin.token");
+    assert_ne!(third, first, "rotated");
+    let old = h.admin("W01").expect("client").with_token(first.trim());
+    assert!(
+        old.get::<serde_json::Value>("/admin/status").is_err(),
+        "the old token is refused"
+    );
+    assert!(
+        run(&["status", "-c", w]).status.success(),
+        "the CLI uses the new one"
+    );
+    h.stop("W01").expect("stop");
+    let log = std::fs::read_to_string(dir.path().join("W01.log")).expect("log");
+    assert!(log.contains("lifeline daemon ready"), "{log}");
+    assert!(!log.contains('\u{1b}'), "colour codes in a log file: {log}");
 }

@@ -344,7 +344,10 @@ fn partition_heals() {
 #[test]
 fn episode_left_concurrently_by_every_node_closes() {
     use lifeline_core::store::RemoteChanges;
-    use lifeline_core::{Operator, OperatorName, desk::LeaveScope};
+    use lifeline_core::{
+        Operator, OperatorName,
+        desk::{LeaveScope, Opening},
+    };
 
     let dir = tempfile::tempdir().expect("temporary directory");
     let open = |name: &str| {
@@ -373,12 +376,12 @@ fn episode_left_concurrently_by_every_node_closes() {
     let (w01, w02) = (open("W01"), open("W02"));
     // Central goes: W01 opens the episode, W02 joins it.
     let id = w01
-        .open_episode(&system, "central unreachable", true)
+        .open_episode(&system, "central unreachable", Opening::Automatic)
         .expect("open")
         .value;
     copy_all(&w01, &w02);
     assert_eq!(
-        w02.open_episode(&system, "central unreachable", true)
+        w02.open_episode(&system, "central unreachable", Opening::Automatic)
             .expect("join")
             .value,
         id

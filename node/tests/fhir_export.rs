@@ -158,7 +158,11 @@ fn an_episode_exports_as_valid_fhir_r4_bulk_data() {
         store.accept_lease(&admin, range).expect("accept");
     }
     let episode: EpisodeId = store
-        .open_episode(&admin, "the HIS is unreachable", true)
+        .open_episode(
+            &admin,
+            "the HIS is unreachable",
+            lifeline_core::desk::Opening::Automatic,
+        )
         .expect("episode")
         .value;
     let reg = op("reg", DeskRole::Registration);
@@ -173,6 +177,7 @@ fn an_episode_exports_as_valid_fhir_r4_bulk_data() {
                 phone: "13912345678".into(),
                 national_id: None,
                 insurance: InsuranceType::SelfPay,
+                guardian: None,
             },
         )
         .expect("patient")
@@ -189,6 +194,8 @@ fn an_episode_exports_as_valid_fhir_r4_bulk_data() {
                     department: "PED-GEN".into(),
                     doctor: Some("D0001".into()),
                     expert: false,
+                    payment: None,
+                    occurred_at: None,
                 },
             )
             .expect("visit")
@@ -213,6 +220,8 @@ fn an_episode_exports_as_valid_fhir_r4_bulk_data() {
                             dosage: "每晚一次".into(),
                         },
                     ],
+                    payment: None,
+                    occurred_at: None,
                 },
             )
             .expect("prescription");
@@ -234,6 +243,7 @@ fn an_episode_exports_as_valid_fhir_r4_bulk_data() {
                         },
                     ],
                     payment: PaymentMethod::Insurance,
+                    occurred_at: None,
                 },
             )
             .expect("charge")

@@ -125,7 +125,7 @@ fn another_his_is_read_and_written_by_configuration_only() {
             let range = store.lease_range(&admin, series, store.node().clone(), 10).expect("lease").value;
             store.accept_lease(&admin, range).expect("accept");
         }
-        store.open_episode(&admin, "the HIS is unreachable", true).expect("episode");
+        store.open_episode(&admin, "the HIS is unreachable", lifeline_core::desk::Opening::Automatic).expect("episode");
         let reg = op("reg", DeskRole::Registration);
         let new = store
             .create_patient(
@@ -138,6 +138,7 @@ fn another_his_is_read_and_written_by_configuration_only() {
                     phone: "13700000000".into(),
                     national_id: None,
                     insurance: InsuranceType::SelfPay,
+                    guardian: None,
                 },
             )
             .expect("patient")
@@ -145,13 +146,13 @@ fn another_his_is_read_and_written_by_configuration_only() {
             .header
             .id;
         let visit = store
-            .register_visit(&reg, NewVisit { patient: chen, department: "11".into(), doctor: Some("501".into()), expert: false })
+            .register_visit(&reg, NewVisit { patient: chen, department: "11".into(), doctor: Some("501".into()), expert: false, payment: None, occurred_at: None })
             .expect("visit")
             .value
             .header
             .id;
         store
-            .register_visit(&reg, NewVisit { patient: new, department: "12".into(), doctor: None, expert: true })
+            .register_visit(&reg, NewVisit { patient: new, department: "12".into(), doctor: None, expert: true, payment: None, occurred_at: None })
             .expect("visit");
         let charge = store
             .create_charge(
@@ -159,8 +160,7 @@ fn another_his_is_read_and_written_by_configuration_only() {
                 NewCharge {
                     visit,
                     lines: vec![NewChargeLine { catalog: CatalogKind::Service, code: "JY01".into(), quantity: 1 }],
-                    payment: PaymentMethod::Insurance,
-                },
+                    payment: PaymentMethod::Insurance, occurred_at: None },
             )
             .expect("charge")
             .value

@@ -81,6 +81,8 @@ fn visit(store: &Store, patient: RecordId, insurance_fails: bool) -> (RecordId, 
                 department: "1001".into(),
                 doctor: Some("D0001".into()),
                 expert: false,
+                payment: None,
+                occurred_at: None,
             },
         )
         .expect("visit")
@@ -95,6 +97,8 @@ fn visit(store: &Store, patient: RecordId, insurance_fails: bool) -> (RecordId, 
                     quantity: 2,
                     dosage: "每次5ml tid 3天".into(),
                 }],
+                payment: None,
+                occurred_at: None,
             },
         )
         .expect("prescription");
@@ -116,6 +120,7 @@ fn visit(store: &Store, patient: RecordId, insurance_fails: bool) -> (RecordId, 
                     },
                 ],
                 payment: PaymentMethod::Insurance,
+                occurred_at: None,
             },
         )
         .expect("charge")
@@ -155,7 +160,7 @@ fn an_episode_reaches_the_interface_tables_once_and_the_his_verdicts_come_back()
             store.accept_lease(&admin, range).expect("accept");
         }
         let episode = store
-            .open_episode(&admin, "the HIS is unreachable", true)
+            .open_episode(&admin, "the HIS is unreachable", lifeline_core::desk::Opening::Automatic)
             .expect("episode")
             .value;
         let known = store
@@ -172,6 +177,7 @@ fn an_episode_reaches_the_interface_tables_once_and_the_his_verdicts_come_back()
                     phone: "13912345678".into(),
                     national_id: None,
                     insurance: InsuranceType::Resident,
+                    guardian: None,
                 },
             )
             .expect("patient")

@@ -150,6 +150,7 @@ mod tests {
             operator: OperatorName::new("x").expect("valid"),
             created_ms: 0,
             episode: None::<EpisodeId>,
+            paper: None,
         }
     }
 

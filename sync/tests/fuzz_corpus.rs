@@ -319,6 +319,7 @@ fn new_patient(name: &str) -> NewPatient {
         phone: "13800138000".into(),
         national_id: None,
         insurance: InsuranceType::Resident,
+        guardian: None,
     }
 }
 

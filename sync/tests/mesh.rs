@@ -69,6 +69,7 @@ fn new_patient(name: &str) -> NewPatient {
         phone: "13600000000".into(),
         national_id: None,
         insurance: InsuranceType::SelfPay,
+        guardian: None,
     }
 }
 

@@ -98,6 +98,7 @@ fn new_patient(name: &str) -> NewPatient {
         phone: "13700000000".into(),
         national_id: None,
         insurance: InsuranceType::SelfPay,
+        guardian: None,
     }
 }
 
@@ -111,6 +112,7 @@ fn patient_record(id: RecordId, node: &Mem, name: &str, episode: Option<EpisodeI
             operator: OperatorName::new("reg1").expect("valid"),
             created_ms: 0,
             episode,
+            paper: None,
         },
         patient_no: format!("{}-{name}", node.id.name),
         name: name.into(),

@@ -11,13 +11,15 @@ use std::sync::{Arc, OnceLock};
 
 use lifeline_core::automerge::{Automerge, ChangeHash, ReadDoc};
 use lifeline_core::desk::{
-    CatalogImport, NewPatient, NewVisit, parse_departments, parse_drugs, parse_services,
+    CatalogImport, LeaseOrder, NewPatient, NewVisit, ShiftStart, parse_departments, parse_drugs,
+    parse_services,
 };
+use lifeline_core::numbers::{NumberError, NumberRange, Series};
 use lifeline_core::record::{InsuranceType, Patient, Sex, Visit};
 use lifeline_core::store::{ApplyOutcome, RemoteChanges};
 use lifeline_core::{
-    Date, DeskRole, ManualClock, NodeName, NodeRole, Operator, OperatorName, RecordId, Store,
-    StoreOptions,
+    Date, DeskRole, ManualClock, NodeName, NodeRole, Operator, OperatorName, RecordId, RuleError,
+    Store, StoreOptions, WriteError,
 };
 
 /// 2026-11-25 09:00 in the hospital (UTC+8): a Wednesday morning.
@@ -144,6 +146,7 @@ pub fn new_patient(name: &str) -> NewPatient {
         phone: "13800138000".into(),
         national_id: None,
         insurance: InsuranceType::Resident,
+        guardian: None,
     }
 }
 
@@ -161,6 +164,8 @@ pub fn registered(store: &Store, name: &str) -> (Patient, Visit) {
                 department: "PED-GEN".into(),
                 doctor: None,
                 expert: false,
+                payment: None,
+                occurred_at: None,
             },
         )
         .expect("the visit is registered")
@@ -261,4 +266,61 @@ pub fn copy_all(from: &Store, to: &Store) -> ApplyOutcome {
 /// The size of a file, for messages.
 pub fn file_len(path: &Path) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+/// The invoice code of the tests' paper stock.
+pub const INVOICE_CODE: &str = "144031900111";
+
+/// Leases `size` invoice numbers from `central` to `window`, preset for [`cashier`], and
+/// takes them into the window's ledger (as the lease record would bring them).
+pub fn lease_for_cashier(central: &Store, window: &Store, size: u64) -> NumberRange {
+    let range = central
+        .lease_range_for(
+            &admin(),
+            LeaseOrder {
+                series: Series::Invoice,
+                holder: window.node().clone(),
+                size,
+                operator: Some(cashier().name),
+                code: None,
+                start: None,
+            },
+        )
+        .expect("central leases a range for the cashier")
+        .value;
+    window
+        .accept_lease(&admin(), range.clone())
+        .expect("the window accepts the range");
+    range
+}
+
+/// What a cashier does with the next stock of invoices in hand: starts the shift on it,
+/// confirming the code and its first number. False when the cashier has no range left.
+pub fn confirm_next_stock(window: &Store) -> bool {
+    let Some(next) = window
+        .cashier_range(&cashier())
+        .expect("the cashier's range")
+    else {
+        return false;
+    };
+    window
+        .start_shift(
+            &cashier(),
+            ShiftStart {
+                code: INVOICE_CODE.into(),
+                first_number: next.next,
+            },
+        )
+        .expect("the shift starts on the stock in hand");
+    true
+}
+
+/// Whether a write was refused because the cashier has not confirmed the stock in hand.
+pub fn needs_shift(err: &WriteError) -> bool {
+    matches!(
+        err,
+        WriteError::Rule(RuleError::Number(
+            NumberError::ShiftNotConfirmed { .. } | NumberError::NoCashierRange { .. }
+        ))
+    )
 }

@@ -294,6 +294,8 @@ impl Mesh {
                             department: "PED-GEN".into(),
                             doctor: None,
                             expert: false,
+                            payment: None,
+                            occurred_at: None,
                         },
                     )
                     .expect("the visit is registered")

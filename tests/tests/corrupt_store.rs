@@ -7,12 +7,12 @@
 use std::path::{Path, PathBuf};
 
 use lifeline_core::desk::{NewCharge, NewChargeLine, Settlement};
-use lifeline_core::numbers::Series;
 use lifeline_core::record::{CatalogKind, PaymentMethod};
 use lifeline_core::{NodeRole, OpenError, RecordId, Store};
 use lifeline_tests::damage::{Outcome, Refusal, open_damaged};
 use lifeline_tests::{
-    admin, cashier, options, record_ids, registered, temp_store, triage, window_with_catalogs,
+    cashier, confirm_next_stock, lease_for_cashier, options, record_ids, registered, temp_store,
+    triage, window_with_catalogs,
 };
 
 /// A window store holding a little of everything, written and closed. Returns its bytes and
@@ -20,13 +20,8 @@ use lifeline_tests::{
 fn good_store() -> (Vec<u8>, Vec<RecordId>) {
     let (dir, store, _) = window_with_catalogs("W01");
     let (_c, central, _) = temp_store("central", NodeRole::Central);
-    let range = central
-        .lease_range(&admin(), Series::Invoice, store.node().clone(), 20)
-        .expect("central leases a range")
-        .value;
-    store
-        .accept_lease(&admin(), range)
-        .expect("the window accepts the range");
+    lease_for_cashier(&central, &store, 20);
+    assert!(confirm_next_stock(&store), "the cashier starts the shift");
     for i in 0..25 {
         let (_patient, visit) = registered(&store, &format!("患者 {i}"));
         if i % 3 == 0 {
@@ -46,6 +41,7 @@ fn good_store() -> (Vec<u8>, Vec<RecordId>) {
                             quantity: 1,
                         }],
                         payment: PaymentMethod::SelfPay,
+                        occurred_at: None,
                     },
                 )
                 .expect("the charge is created")

@@ -14,11 +14,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use lifeline_core::numbers::Series;
 use lifeline_core::record::{Invoice, Patient};
 use lifeline_core::{NodeRole, OpenError, RecordId, RecordKind, Store};
 use lifeline_tests::damage::{Refusal, open_damaged};
-use lifeline_tests::{admin, catalog_docs, node, options, registered, temp_store};
+use lifeline_tests::{
+    catalog_docs, confirm_next_stock, lease_for_cashier, node, options, registered, temp_store,
+};
 
 /// Kills, each followed by a recovery, on the same file.
 const ROUNDS: usize = 3;
@@ -70,13 +71,8 @@ fn prepare(path: &Path) {
         .expect("the catalogs apply");
     registered(&store, "王小明");
     let (_dir, central, _) = temp_store("central", NodeRole::Central);
-    let range = central
-        .lease_range(&admin(), Series::Invoice, node("W01"), LEASE)
-        .expect("central leases a range")
-        .value;
-    store
-        .accept_lease(&admin(), range)
-        .expect("the window accepts the range");
+    lease_for_cashier(&central, &store, LEASE);
+    assert!(confirm_next_stock(&store), "the cashier starts the shift");
 }
 
 /// The writer process, killed when dropped so that a failing test leaves nothing running.

@@ -15,7 +15,8 @@ use lifeline_core::record::{CatalogKind, Invoice, PaymentMethod, RecordKind};
 use lifeline_core::status::InvoiceStatus;
 use lifeline_core::{NodeRole, RecordId, RuleError, Store, WriteError};
 use lifeline_tests::{
-    Transfer, admin, cashier, node, registered, sync, temp_store, window_with_catalogs,
+    Transfer, cashier, confirm_next_stock, lease_for_cashier, needs_shift, registered, sync,
+    temp_store, window_with_catalogs,
 };
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
@@ -78,12 +79,15 @@ struct Hospital {
     handed_out: Vec<Vec<u64>>,
 }
 
+/// No number to hand out: every range used up, or none leased to the cashier yet.
 fn is_exhausted(e: &WriteError) -> bool {
     matches!(
         e,
-        WriteError::Rule(RuleError::Number(NumberError::Exhausted {
-            series: Series::Invoice
-        }))
+        WriteError::Rule(RuleError::Number(
+            NumberError::Exhausted {
+                series: Series::Invoice
+            } | NumberError::NoCashierRange { .. }
+        ))
     )
 }
 
@@ -136,14 +140,7 @@ impl Hospital {
     fn apply(&mut self, op: Op) {
         match op {
             Op::Lease { window, size } => {
-                let range = self
-                    .central
-                    .lease_range(&admin(), Series::Invoice, node(WINDOWS[window]), size)
-                    .expect("central leases a range")
-                    .value;
-                self.window(window)
-                    .accept_lease(&admin(), range.clone())
-                    .expect("the window accepts its range");
+                let range = lease_for_cashier(&self.central, self.window(window), size);
                 self.leased[window].push((range.start, range.end));
             }
             Op::Issue { window } => {
@@ -159,6 +156,7 @@ impl Hospital {
                                 quantity: 1,
                             }],
                             payment: PaymentMethod::SelfPay,
+                            occurred_at: None,
                         },
                     )
                     .expect("the charge is created")
@@ -168,7 +166,15 @@ impl Hospital {
                 store
                     .settle_charge(&cashier(), charge, Settlement::Paid)
                     .expect("the charge is settled");
-                match store.issue_invoice(&cashier(), vec![charge]) {
+                let mut issued = store.issue_invoice(&cashier(), vec![charge]);
+                // The next stock in hand is confirmed before its first number is printed.
+                if let Err(e) = &issued
+                    && needs_shift(e)
+                    && confirm_next_stock(store)
+                {
+                    issued = store.issue_invoice(&cashier(), vec![charge]);
+                }
+                match issued {
                     Ok(saved) => self.handed(window, saved.value.number),
                     Err(e) if is_exhausted(&e) => assert_eq!(
                         self.left(window),
@@ -199,11 +205,16 @@ impl Hospital {
                 }
             }
             Op::VoidNext { window } => {
-                match self.window(window).void_next_number(
-                    &cashier(),
-                    Series::Invoice,
-                    "printer jam",
-                ) {
+                let store = self.window(window);
+                let spoil = || store.void_next_number(&cashier(), Series::Invoice, "printer jam");
+                let mut spoiled = spoil();
+                if let Err(e) = &spoiled
+                    && needs_shift(e)
+                    && confirm_next_stock(store)
+                {
+                    spoiled = spoil();
+                }
+                match spoiled {
                     Ok(saved) => self.handed(window, saved.value),
                     Err(e) if is_exhausted(&e) => assert_eq!(self.left(window), 0),
                     Err(e) => panic!("{}: spoiling a number failed: {e}", WINDOWS[window]),

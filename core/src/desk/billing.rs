@@ -1,25 +1,34 @@
-//! The cashier: charges, settlement, invoices from leased number ranges, voids.
+//! The cashier: charges and their settlement by payment channel.
+//!
+//! Charges come from three places: a visit's registration fee (made with the visit), a
+//! prescription's drugs at the catalog prices it was written with (made with the
+//! prescription), and lines entered at the cashier. Settling records how the money came in,
+//! by channel (cash, bank card, WeChat, Alipay, the insurance fund, the personal account),
+//! once: what happens to the money later is a refund or a re-settlement record
+//! ([`super::refunds`]), never an edit of the payment.
 //!
 //! When only the insurance settlement link fails, the patient pays as self-pay and the charge
-//! carries a re-settlement due date 7 working days later (weekends skipped), so the cashier's
-//! worklist can re-settle it in time.
+//! must be re-settled within 7 working days of the fault being cleared: of the day the
+//! episode it was settled in ended, or, outside an episode (only the insurance link failed,
+//! and Lifeline cannot see when it is mended), of the settlement day.
 
 use serde::Deserialize;
 
-use super::{Saved, Warning, permit, set_field};
+use super::{Saved, permit, set_field};
 use crate::WriteError;
 use crate::clock::Date;
 use crate::id::RecordId;
 use crate::money::Fen;
-use crate::numbers::Series;
 use crate::record::{
-    CatalogKind, Charge, ChargeLine, DrugCatalog, Invoice, PaymentMethod, RecordKind,
-    ServiceCatalog, Visit, catalog_id,
+    CatalogKind, Charge, ChargeLine, ChargeSource, DrugCatalog, Header, InsuranceType,
+    PaymentChannel, PaymentMethod, PaymentPart, RecordKind, ServiceCatalog, Visit, catalog_id,
 };
 use crate::roles::Operator;
-use crate::rules::{RuleError, check_text};
-use crate::status::{ChargeStatus, InvoiceStatus, Status, StatusLog};
-use crate::store::{Store, put_stamp};
+use crate::rules::RuleError;
+use crate::status::{ChargeStatus, Status, StatusLog};
+use crate::store::{Store, Tx, put_stamp};
+
+use super::paper::PaperTime;
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,6 +44,9 @@ pub struct NewCharge {
     pub visit: RecordId,
     pub lines: Vec<NewChargeLine>,
     pub payment: PaymentMethod,
+    /// Typed in later from a paper form: the time written on it (hospital time).
+    #[serde(default)]
+    pub occurred_at: Option<PaperTime>,
 }
 
 /// How a settlement went.
@@ -47,11 +59,145 @@ pub enum Settlement {
     InsuranceFailed,
 }
 
+/// A settlement as the cashier enters it: how it went and, optionally, how the money came in
+/// by channel (a split). Without `payments`, the whole amount comes from the insurance fund
+/// (insurance, paid) or in cash (self-pay, or the insurance link failed).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettleRequest {
+    pub outcome: Settlement,
+    #[serde(default)]
+    pub payments: Option<Vec<PaymentPart>>,
+}
+
+impl From<Settlement> for SettleRequest {
+    fn from(outcome: Settlement) -> Self {
+        SettleRequest {
+            outcome,
+            payments: None,
+        }
+    }
+}
+
 /// Working days within which a failed insurance settlement must be re-settled.
 pub const RESETTLE_WORKING_DAYS: u32 = 7;
 
 /// Most lines on one charge.
 pub const MAX_LINES: usize = 100;
+
+/// Checks a split of `amount` by channel: one to six parts, each above zero, each channel
+/// once, summing to `amount`, and no insurance channel where `insurance` is refused.
+pub(crate) fn check_parts(
+    field: &str,
+    parts: &[PaymentPart],
+    amount: Fen,
+    insurance: InsuranceUse,
+) -> Result<(), RuleError> {
+    if parts.is_empty() || parts.len() > PaymentChannel::ALL.len() {
+        return Err(RuleError::invalid(
+            field,
+            "give 1 to 6 parts, one per channel",
+        ));
+    }
+    let mut total = Fen::ZERO;
+    for (i, p) in parts.iter().enumerate() {
+        if p.amount <= Fen::ZERO {
+            return Err(RuleError::invalid(
+                format!("{field}[{i}].amount"),
+                "must be above zero",
+            ));
+        }
+        if parts[..i].iter().any(|q| q.channel == p.channel) {
+            return Err(RuleError::invalid(
+                format!("{field}[{i}].channel"),
+                format!("{} is listed twice", p.channel),
+            ));
+        }
+        if p.channel.is_insurance() && insurance == InsuranceUse::Refused {
+            return Err(RuleError::invalid(
+                format!("{field}[{i}].channel"),
+                format!(
+                    "{} goes through the insurance settlement, which this payment does not use",
+                    p.channel
+                ),
+            ));
+        }
+        total = total
+            .checked_add(p.amount)
+            .ok_or_else(|| RuleError::invalid(field, "amounts too large"))?;
+    }
+    if total != amount {
+        return Err(RuleError::invalid(
+            field,
+            format!("the parts add up to {total} yuan, not {amount}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a payment may use the insurance channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InsuranceUse {
+    Allowed,
+    Refused,
+}
+
+/// The payment method a patient of `insurance` asks for by default.
+pub(crate) fn default_payment(insurance: InsuranceType) -> PaymentMethod {
+    match insurance {
+        InsuranceType::SelfPay => PaymentMethod::SelfPay,
+        InsuranceType::Employee | InsuranceType::Resident => PaymentMethod::Insurance,
+    }
+}
+
+/// A charge a record brings with it: its header (with the episode and paper time of the
+/// record it belongs to), what made it, and its lines already priced.
+pub(crate) struct LinkedCharge {
+    pub(crate) header: Header,
+    pub(crate) source: ChargeSource,
+    pub(crate) prescription: Option<RecordId>,
+    pub(crate) lines: Vec<ChargeLine>,
+    pub(crate) payment: PaymentMethod,
+}
+
+impl Tx<'_> {
+    /// Creates the pending charge of a visit that a registration, a prescription or the
+    /// cashier brings.
+    pub(crate) fn create_linked_charge(
+        &mut self,
+        who: &Operator,
+        visit: &Visit,
+        new: LinkedCharge,
+    ) -> Result<Charge, WriteError> {
+        let mut amount = Fen::ZERO;
+        for line in &new.lines {
+            amount = amount
+                .checked_add(line.amount)
+                .ok_or_else(|| RuleError::invalid("lines", "amount too large"))?;
+        }
+        let charge = Charge {
+            status_log: StatusLog::starting(ChargeStatus::Pending, self.stamp(who)),
+            header: new.header,
+            visit: visit.header.id,
+            patient: visit.patient,
+            lines: new.lines,
+            amount,
+            requested_payment: new.payment,
+            payment: None,
+            payments: Vec::new(),
+            resettle_due: None,
+            resettle_after: None,
+            resettled: None,
+            source: new.source,
+            prescription: new.prescription,
+            invoice: None,
+            refund: None,
+            his_id: None,
+        };
+        self.create(&charge, who, "charge.create")?;
+        Ok(charge)
+    }
+}
 
 impl Store {
     pub fn create_charge(
@@ -68,6 +214,13 @@ impl Store {
                 return Err(RuleError::invalid(
                     format!("lines[{i}].quantity"),
                     "must be 1 to 1000",
+                )
+                .into());
+            }
+            if line.catalog == CatalogKind::Department {
+                return Err(RuleError::invalid(
+                    format!("lines[{i}].catalog"),
+                    "registration fees are charged when the visit is registered",
                 )
                 .into());
             }
@@ -95,13 +248,9 @@ impl Store {
                 None
             };
             let mut lines = Vec::with_capacity(new.lines.len());
-            let mut amount = Fen::ZERO;
             for (i, line) in new.lines.iter().enumerate() {
                 let unknown = || RuleError::UnknownCode {
-                    catalog: match line.catalog {
-                        CatalogKind::Drug => "drug",
-                        CatalogKind::Service => "service",
-                    },
+                    catalog: line.catalog.name(),
                     code: line.code.clone(),
                 };
                 let (name, price, version) = match (line.catalog, &drugs, &services) {
@@ -117,7 +266,6 @@ impl Store {
                 };
                 let overflow = || RuleError::invalid(format!("lines[{i}]"), "amount too large");
                 let line_amount = price.times(line.quantity).ok_or_else(overflow)?;
-                amount = amount.checked_add(line_amount).ok_or_else(overflow)?;
                 lines.push(ChargeLine {
                     catalog: line.catalog,
                     code: line.code.clone(),
@@ -128,29 +276,38 @@ impl Store {
                     catalog_version: version,
                 });
             }
-            let charge = Charge {
-                header: tx.new_header(RecordKind::Charge, &who)?,
-                visit: new.visit,
-                patient: visit.patient,
-                lines,
-                amount,
-                requested_payment: new.payment,
-                payment: None,
-                resettle_due: None,
-                resettled: None,
-                status_log: StatusLog::starting(ChargeStatus::Pending, tx.stamp(&who)),
-                his_id: None,
-            };
-            tx.create(&charge, &who, "charge.create")?;
+            let header = tx.header_for(RecordKind::Charge, &who, new.occurred_at)?;
+            let charge = tx.create_linked_charge(
+                &who,
+                &visit,
+                LinkedCharge {
+                    header,
+                    source: ChargeSource::Desk,
+                    prescription: None,
+                    lines,
+                    payment: new.payment,
+                },
+            )?;
             Ok(Saved::new(charge))
         })
     }
 
+    /// Settles a charge as requested, the whole amount from the default channel.
     pub fn settle_charge(
         &self,
         who: &Operator,
         id: RecordId,
         outcome: Settlement,
+    ) -> Result<Saved<Charge>, WriteError> {
+        self.settle_charge_with(who, id, outcome.into())
+    }
+
+    /// Settles a charge: records how the money came in, by channel, once.
+    pub fn settle_charge_with(
+        &self,
+        who: &Operator,
+        id: RecordId,
+        request: SettleRequest,
     ) -> Result<Saved<Charge>, WriteError> {
         permit(who, RecordKind::Charge, "settle charges")?;
         let who = who.clone();
@@ -161,146 +318,62 @@ impl Store {
                 .status_log
                 .check_move(ChargeStatus::Settled)
                 .map_err(RuleError::from)?;
-            let (payment, due) = match (outcome, charge.requested_payment) {
-                (Settlement::Paid, method) => (method, None),
-                (Settlement::InsuranceFailed, PaymentMethod::Insurance) => {
-                    let today = Date::at(tx.now_ms(), tx.opts().utc_offset_min);
-                    (
+            let (payment, insurance, default_channel) =
+                match (request.outcome, charge.requested_payment) {
+                    (Settlement::Paid, PaymentMethod::Insurance) => (
+                        PaymentMethod::Insurance,
+                        InsuranceUse::Allowed,
+                        PaymentChannel::InsuranceFund,
+                    ),
+                    (Settlement::Paid, PaymentMethod::SelfPay) => (
                         PaymentMethod::SelfPay,
-                        Some(today.add_working_days(RESETTLE_WORKING_DAYS)),
-                    )
+                        InsuranceUse::Refused,
+                        PaymentChannel::Cash,
+                    ),
+                    (Settlement::InsuranceFailed, PaymentMethod::Insurance) => (
+                        PaymentMethod::SelfPay,
+                        InsuranceUse::Refused,
+                        PaymentChannel::Cash,
+                    ),
+                    (Settlement::InsuranceFailed, PaymentMethod::SelfPay) => {
+                        return Err(RuleError::invalid(
+                            "outcome",
+                            "insurance_failed applies only to a charge paid by insurance",
+                        )
+                        .into());
+                    }
+                };
+            let parts = request.payments.clone().unwrap_or_else(|| {
+                vec![PaymentPart {
+                    channel: default_channel,
+                    amount: charge.amount,
+                }]
+            });
+            if charge.amount > Fen::ZERO {
+                check_parts("payments", &parts, charge.amount, insurance)?;
+            }
+            let parts: Vec<PaymentPart> = parts.into_iter().filter(|p| p.amount.0 > 0).collect();
+            let failed = request.outcome == Settlement::InsuranceFailed;
+            let episode = tx.episode()?;
+            let due = match (failed, &episode) {
+                (true, None) => {
+                    let opts = tx.opts();
+                    let today = Date::at(tx.now_ms(), opts.utc_offset_min);
+                    Some(opts.calendar.add_working_days(today, RESETTLE_WORKING_DAYS))
                 }
-                (Settlement::InsuranceFailed, PaymentMethod::SelfPay) => {
-                    return Err(RuleError::invalid(
-                        "outcome",
-                        "insurance_failed applies only to a charge paid by insurance",
-                    )
-                    .into());
-                }
+                _ => None,
             };
             let stamp = tx.stamp(&who);
             tx.edit(id, &who, "charge.settle", |t| {
                 set_field(t, "payment", Some(payment))?;
+                set_field(t, "payments", &parts)?;
                 if due.is_some() {
                     set_field(t, "resettle_due", due)?;
                 }
-                put_stamp(t, ChargeStatus::Settled.name(), &stamp)
-            })?;
-            Ok(Saved::new(tx.read(id)?))
-        })
-    }
-
-    /// Re-settles by insurance a charge that was paid as self-pay when the link failed.
-    pub fn resettle_charge(
-        &self,
-        who: &Operator,
-        id: RecordId,
-    ) -> Result<Saved<Charge>, WriteError> {
-        permit(who, RecordKind::Charge, "re-settle charges")?;
-        let who = who.clone();
-        self.write(move |tx| {
-            let charge: Charge = tx.read(id)?;
-            crate::import::check_writable(tx, RecordKind::Charge, id, charge.his_id.as_ref())?;
-            if charge.resettle_due.is_none() || charge.resettled.is_some() {
-                return Err(RuleError::NothingToResettle { charge: id }.into());
-            }
-            let stamp = tx.stamp(&who);
-            tx.edit(id, &who, "charge.resettle", |t| {
-                set_field(t, "payment", Some(PaymentMethod::Insurance))?;
-                set_field(t, "resettled", Some(&stamp))
-            })?;
-            Ok(Saved::new(tx.read(id)?))
-        })
-    }
-
-    /// Issues an invoice for settled charges, numbered from this node's leased range.
-    pub fn issue_invoice(
-        &self,
-        who: &Operator,
-        charges: Vec<RecordId>,
-    ) -> Result<Saved<Invoice>, WriteError> {
-        permit(who, RecordKind::Invoice, "issue invoices")?;
-        if charges.is_empty() || charges.len() > MAX_LINES {
-            return Err(RuleError::invalid("charges", "an invoice covers 1 to 100 charges").into());
-        }
-        let mut unique = charges.clone();
-        unique.sort();
-        unique.dedup();
-        if unique.len() != charges.len() {
-            return Err(RuleError::invalid("charges", "a charge is listed twice").into());
-        }
-        let who = who.clone();
-        self.write(move |tx| {
-            let mut total = Fen::ZERO;
-            for &id in &charges {
-                let charge: Charge = tx.read(id)?;
-                crate::import::check_writable(tx, RecordKind::Charge, id, charge.his_id.as_ref())?;
-                match charge
-                    .status_log
-                    .current::<ChargeStatus>()
-                    .map_err(|e| RuleError::from(crate::status::StatusError::from(e)))?
-                {
-                    ChargeStatus::Pending => {
-                        return Err(RuleError::ChargeNotSettled { charge: id }.into());
-                    }
-                    ChargeStatus::Invoiced => {
-                        return Err(RuleError::AlreadyInvoiced { charge: id }.into());
-                    }
-                    ChargeStatus::Settled => {}
+                if failed && let Some(e) = &episode {
+                    set_field(t, "resettle_after", Some(e))?;
                 }
-                total = total
-                    .checked_add(charge.amount)
-                    .ok_or_else(|| RuleError::invalid("charges", "total too large"))?;
-            }
-            let header = tx.new_header(RecordKind::Invoice, &who)?;
-            let issued = tx.issue_number(Series::Invoice, header.id, &who)?;
-            let invoice = Invoice {
-                header,
-                number: issued.number,
-                series: Series::Invoice.name().to_owned(),
-                range_id: issued.range_id.clone(),
-                charges: charges.clone(),
-                total,
-                void_reason: None,
-                status_log: StatusLog::starting(InvoiceStatus::Issued, tx.stamp(&who)),
-                his_id: None,
-            };
-            tx.create(&invoice, &who, "invoice.issue")?;
-            let stamp = tx.stamp(&who);
-            for &id in &charges {
-                tx.edit(id, &who, "charge.invoice", |t| {
-                    put_stamp(t, ChargeStatus::Invoiced.name(), &stamp)
-                })?;
-            }
-            Ok(Saved {
-                value: invoice,
-                warnings: Warning::from_issued(&issued).into_iter().collect(),
-            })
-        })
-    }
-
-    /// Voids an invoice. Its number is recorded voided in the ledger and never reused.
-    pub fn void_invoice(
-        &self,
-        who: &Operator,
-        id: RecordId,
-        reason: &str,
-    ) -> Result<Saved<Invoice>, WriteError> {
-        permit(who, RecordKind::Invoice, "void invoices")?;
-        check_text("reason", reason, true)?;
-        let (who, reason) = (who.clone(), reason.to_owned());
-        self.write(move |tx| {
-            let invoice: Invoice = tx.read(id)?;
-            crate::import::check_writable(tx, RecordKind::Invoice, id, invoice.his_id.as_ref())?;
-            invoice
-                .status_log
-                .check_move(InvoiceStatus::Voided)
-                .map_err(RuleError::from)?;
-            tx.void_issued(Series::Invoice, invoice.number, id, &reason, &who)?;
-            let stamp = tx.stamp(&who);
-            tx.edit(id, &who, "invoice.void", |t| {
-                set_field(t, "void_reason", Some(reason.as_str()))?;
-                put_stamp(t, InvoiceStatus::Voided.name(), &stamp)
+                put_stamp(t, ChargeStatus::Settled.name(), &stamp)
             })?;
             Ok(Saved::new(tx.read(id)?))
         })

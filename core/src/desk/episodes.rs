@@ -2,19 +2,23 @@
 //!
 //! A node that enters emergency mode joins the open episode it knows of, or opens one. Two
 //! nodes cut off from each other may each open one; when their records meet, every node
-//! merges them into the earliest (by opening time, then id) and reports under it. An episode
-//! closes when every node that took part has left it (central back and reconciled), or when
-//! an administrator stops it for the whole hospital. Its grade follows its duration.
+//! merges them into the earliest (by opening time, then id) and reports under it. How an
+//! episode ends is in [`super::episode_end`]: it closes when the outage ends, and each node
+//! leaves once what it wrote has reached central. Its grade follows its duration.
+//!
+//! A drill (`lifeline emergency start --drill`) is an episode of its own kind: its id starts
+//! with [`crate::id::DRILL_PREFIX`], so every record written in it says it is a drill; a real
+//! outage never joins a drill, nor a drill a real outage.
 
 use std::collections::BTreeMap;
 
 use automerge::ROOT;
 use serde::Serialize;
 
-use super::{Saved, set_field};
+use super::{Saved, information_department, set_field};
 use crate::WriteError;
 use crate::clock::{Date, UnixMs};
-use crate::id::{EpisodeId, RecordId};
+use crate::id::{DRILL_PREFIX, EpisodeId, RecordId};
 use crate::record::{CatalogKind, Episode, EpisodeNode, RecordKind, catalog_id};
 use crate::roles::Operator;
 use crate::rules::{RuleError, check_text};
@@ -29,6 +33,17 @@ pub fn grade(duration_ms: i64) -> &'static str {
         d if d < 24 * HOUR => "II",
         _ => "I",
     }
+}
+
+/// How an episode is being opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opening {
+    /// By the node itself: central has been unreachable too long.
+    Automatic,
+    /// By the information department (planned maintenance, a fault seen first by people).
+    Declared,
+    /// A drill of the whole procedure, by the information department.
+    Drill,
 }
 
 /// An episode as reported: the record plus what follows from it.
@@ -54,7 +69,7 @@ fn summary(record: RecordId, episode: Episode, now_ms: UnixMs) -> EpisodeSummary
 }
 
 impl Tx<'_> {
-    fn episodes(&mut self) -> Result<Vec<(RecordId, Episode)>, WriteError> {
+    pub(super) fn episodes(&mut self) -> Result<Vec<(RecordId, Episode)>, WriteError> {
         let ids = self.ids_of_kind(RecordKind::Episode)?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
@@ -63,12 +78,13 @@ impl Tx<'_> {
         Ok(out)
     }
 
-    /// The open, unmerged episode every node should be in: the earliest.
-    fn survivor(&mut self) -> Result<Option<(RecordId, Episode)>, WriteError> {
+    /// The open, unmerged episode of the kind (drill or not) every node should be in: the
+    /// earliest.
+    fn survivor(&mut self, drill: bool) -> Result<Option<(RecordId, Episode)>, WriteError> {
         Ok(self
             .episodes()?
             .into_iter()
-            .filter(|(_, e)| e.closed_ms.is_none() && e.merged_into.is_none())
+            .filter(|(_, e)| e.closed_ms.is_none() && e.merged_into.is_none() && e.drill == drill)
             .min_by(|(_, a), (_, b)| {
                 (a.opened_ms, &a.episode_id).cmp(&(b.opened_ms, &b.episode_id))
             }))
@@ -77,6 +93,7 @@ impl Tx<'_> {
     fn node_entry(&mut self) -> Result<EpisodeNode, WriteError> {
         let mut entry = EpisodeNode {
             joined_ms: self.now_ms(),
+            recovered_ms: None,
             left_ms: None,
             drug_catalog_version: 0,
             service_catalog_version: 0,
@@ -94,24 +111,32 @@ impl Tx<'_> {
                 .max();
             match kind {
                 CatalogKind::Drug => entry.drug_catalog_version = version,
-                CatalogKind::Service => entry.service_catalog_version = version,
+                _ => entry.service_catalog_version = version,
             }
             entry.catalog_changed_ms = entry.catalog_changed_ms.max(changed);
         }
         Ok(entry)
     }
 
-    fn join(
+    /// Puts this node in `episode` (tagging what it writes from now on). A node that had
+    /// seen the system of record back, or left, is in again: the outage came back.
+    pub(super) fn join(
         &mut self,
         who: &Operator,
         record: RecordId,
         episode: &Episode,
     ) -> Result<(), WriteError> {
         let me = self.node().to_string();
-        if !episode.nodes.contains_key(&me)
-            || episode.nodes.get(&me).is_some_and(|n| n.left_ms.is_some())
-        {
-            let entry = self.node_entry()?;
+        let entry = match episode.nodes.get(&me) {
+            Some(n) if n.recovered_ms.is_none() && n.left_ms.is_none() => None,
+            Some(n) => Some(EpisodeNode {
+                recovered_ms: None,
+                left_ms: None,
+                ..n.clone()
+            }),
+            None => Some(self.node_entry()?),
+        };
+        if let Some(entry) = entry {
             let mut nodes = episode.nodes.clone();
             nodes.insert(me, entry);
             self.edit(record, who, "episode.join", |t| {
@@ -133,48 +158,10 @@ impl Tx<'_> {
         Ok(())
     }
 
-    fn leave(
+    pub(super) fn find_episode(
         &mut self,
-        who: &Operator,
-        record: Option<(RecordId, Episode)>,
-    ) -> Result<(), WriteError> {
-        let me = self.node().to_string();
-        if let Some((id, episode)) = record
-            && let Some(entry) = episode.nodes.get(&me).filter(|n| n.left_ms.is_none())
-        {
-            let mut nodes = episode.nodes.clone();
-            nodes.insert(
-                me.clone(),
-                EpisodeNode {
-                    left_ms: Some(self.now_ms()),
-                    ..entry.clone()
-                },
-            );
-            let all_left = nodes.values().all(|n| n.left_ms.is_some());
-            let now = self.now_ms();
-            self.edit(id, who, "episode.leave", |t| {
-                set_field(t, "nodes", &nodes)?;
-                if all_left && episode.closed_ms.is_none() {
-                    set_field(t, "closed_ms", Some(now))?;
-                    set_field(t, "closed_by", Some(&who.name))?;
-                }
-                Ok(())
-            })?;
-        }
-        if let Some(current) = self.episode()? {
-            self.set_episode(None)?;
-            self.audit(audit_event(
-                who,
-                "episode.leave",
-                None,
-                Some(current.to_string()),
-            ))?;
-            tracing::warn!(episode = %current, "this node left emergency mode");
-        }
-        Ok(())
-    }
-
-    fn find_episode(&mut self, id: &EpisodeId) -> Result<Option<(RecordId, Episode)>, WriteError> {
+        id: &EpisodeId,
+    ) -> Result<Option<(RecordId, Episode)>, WriteError> {
         Ok(self
             .episodes()?
             .into_iter()
@@ -183,31 +170,48 @@ impl Tx<'_> {
 }
 
 impl Store {
-    /// Enters emergency mode: joins the open episode this node knows of, or opens a new one.
-    /// A no-op if this node is already in an episode.
+    /// Enters emergency mode: joins the open episode of the kind this node knows of, or opens
+    /// a new one. A no-op if this node is already in an episode of that kind. A drill is
+    /// refused while a real outage is under way; a real outage ends a drill on this node
+    /// first (the caller leaves it: see `housekeeping`).
     pub fn open_episode(
         &self,
         who: &Operator,
         reason: &str,
-        automatic: bool,
+        how: Opening,
     ) -> Result<Saved<EpisodeId>, WriteError> {
         check_text("reason", reason, true)?;
+        if how != Opening::Automatic {
+            information_department(who, "declares an episode or a drill")?;
+        }
         let (who, reason) = (who.clone(), reason.to_owned());
+        let drill = how == Opening::Drill;
         self.write(move |tx| {
             if let Some(current) = tx.episode()? {
-                return Ok(Saved::new(current));
+                if current.is_drill() == drill {
+                    return Ok(Saved::new(current));
+                }
+                return Err(RuleError::invalid(
+                    "episode",
+                    if drill {
+                        format!("a real outage is under way (episode {current}): no drill now")
+                    } else {
+                        format!("this node is in drill {current}: stop it first")
+                    },
+                )
+                .into());
             }
-            if let Some((record, episode)) = tx.survivor()? {
+            if let Some((record, episode)) = tx.survivor(drill)? {
                 tx.join(&who, record, &episode)?;
                 return Ok(Saved::new(episode.episode_id));
             }
             let now = tx.now_ms();
-            let date = Date::at(now, tx.opts().utc_offset_min);
-            let minute = (now + i64::from(tx.opts().utc_offset_min) * 60_000)
-                .rem_euclid(86_400_000)
-                / 60_000;
+            let offset = tx.opts().utc_offset_min;
+            let date = Date::at(now, offset);
+            let minute = (now + i64::from(offset) * 60_000).rem_euclid(86_400_000) / 60_000;
+            let prefix = if drill { DRILL_PREFIX } else { "YJ-" };
             let id = EpisodeId::new(format!(
-                "YJ-{}{:02}{:02}-{:02}{:02}-{}",
+                "{prefix}{}{:02}{:02}-{:02}{:02}-{}",
                 date.year,
                 date.month,
                 date.day,
@@ -224,121 +228,19 @@ impl Store {
                 header,
                 episode_id: id.clone(),
                 reason: reason.clone(),
-                automatic,
+                automatic: how == Opening::Automatic,
                 opened_ms: now,
                 closed_ms: None,
                 closed_by: None,
                 nodes,
                 merged_into: None,
+                drill,
+                estimates: BTreeMap::new(),
+                cause: None,
             };
             tx.create(&episode, &who, "episode.open")?;
             tx.join(&who, episode.header.id, &episode)?;
             Ok(Saved::new(id))
-        })
-    }
-
-    /// Leaves emergency mode on this node. With `HospitalWide`, an administrator also closes
-    /// the episode for every node.
-    pub fn leave_episode(
-        &self,
-        who: &Operator,
-        scope: LeaveScope,
-    ) -> Result<Saved<Option<EpisodeId>>, WriteError> {
-        let who = who.clone();
-        self.write(move |tx| {
-            let Some(current) = tx.episode()? else {
-                return Ok(Saved::new(None));
-            };
-            let record = tx.find_episode(&current)?;
-            if scope == LeaveScope::HospitalWide {
-                if who.desk != crate::roles::DeskRole::Admin {
-                    return Err(RuleError::invalid(
-                        "operator",
-                        "only the information department stops an episode",
-                    )
-                    .into());
-                }
-                if let Some((id, e)) = &record
-                    && e.closed_ms.is_none()
-                {
-                    let now = tx.now_ms();
-                    tx.edit(*id, &who, "episode.close", |t| {
-                        set_field(t, "closed_ms", Some(now))?;
-                        set_field(t, "closed_by", Some(&who.name))
-                    })?;
-                }
-            }
-            let record = tx.find_episode(&current)?;
-            tx.leave(&who, record)?;
-            Ok(Saved::new(Some(current)))
-        })
-    }
-
-    /// Brings this node in line with the replicated episodes: merges independently opened
-    /// ones into the earliest, follows a merge, leaves an episode an administrator closed.
-    /// Returns the episode this node is now in.
-    pub fn reconcile_episodes(
-        &self,
-        who: &Operator,
-    ) -> Result<Saved<Option<EpisodeId>>, WriteError> {
-        let who = who.clone();
-        self.write(move |tx| {
-            let open: Vec<(RecordId, Episode)> = tx
-                .episodes()?
-                .into_iter()
-                .filter(|(_, e)| e.closed_ms.is_none() && e.merged_into.is_none())
-                .collect();
-            // Nodes that left at about the same time each saw the others still in: the
-            // episode closes once every node has left, at the last leave, the same value on
-            // every node.
-            for (id, e) in &open {
-                let last_left = e
-                    .nodes
-                    .values()
-                    .map(|n| n.left_ms)
-                    .collect::<Option<Vec<_>>>();
-                if let Some(Some(closed)) = last_left.map(|v| v.into_iter().max()) {
-                    tx.edit(*id, &who, "episode.close", |t| {
-                        set_field(t, "closed_ms", Some(closed))
-                    })?;
-                }
-            }
-            let open: Vec<(RecordId, Episode)> = tx
-                .episodes()?
-                .into_iter()
-                .filter(|(_, e)| e.closed_ms.is_none() && e.merged_into.is_none())
-                .collect();
-            if let Some((_, survivor)) = tx.survivor()? {
-                for (id, e) in &open {
-                    if e.episode_id != survivor.episode_id {
-                        let into = survivor.episode_id.clone();
-                        tx.edit(*id, &who, "episode.merge", |t| {
-                            set_field(t, "merged_into", Some(&into))
-                        })?;
-                    }
-                }
-            }
-            let Some(current) = tx.episode()? else {
-                return Ok(Saved::new(None));
-            };
-            let Some((record, episode)) = tx.find_episode(&current)? else {
-                return Ok(Saved::new(Some(current)));
-            };
-            if let Some(into) = episode.merged_into.clone() {
-                tx.leave(&who, Some((record, episode)))?;
-                if let Some((sid, survivor)) = tx.find_episode(&into)?
-                    && survivor.closed_ms.is_none()
-                {
-                    tx.join(&who, sid, &survivor)?;
-                    return Ok(Saved::new(Some(into)));
-                }
-                return Ok(Saved::new(None));
-            }
-            if episode.closed_ms.is_some() {
-                tx.leave(&who, Some((record, episode)))?;
-                return Ok(Saved::new(None));
-            }
-            Ok(Saved::new(Some(current)))
         })
     }
 
@@ -362,7 +264,7 @@ impl Store {
     ) -> Result<Option<(EpisodeSummary, Vec<EpisodeId>)>, ReadError> {
         let all = self.episodes()?;
         let mut target = id.clone();
-        for _ in 0..8 {
+        for _ in 0..all.len() {
             match all
                 .iter()
                 .find(|e| e.episode.episode_id == target)
@@ -382,13 +284,6 @@ impl Store {
             .collect();
         Ok(Some((found, merged)))
     }
-}
-
-/// Whether leaving an episode ends it for this node only or for the hospital.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LeaveScope {
-    ThisNode,
-    HospitalWide,
 }
 
 #[cfg(test)]

@@ -6,21 +6,43 @@
 mod acknowledge;
 mod billing;
 mod catalog;
+mod episode_end;
 mod episodes;
+mod escalation;
+mod invoices;
+mod leasing;
 mod ledger;
 mod membership;
+mod paper;
 mod patients;
 mod pharmacy;
+mod range_report;
+mod refunds;
 mod report;
+mod restore_drills;
+mod shift;
 mod visits;
 
-pub use billing::{NewCharge, NewChargeLine, Settlement};
+pub use billing::{
+    MAX_LINES, NewCharge, NewChargeLine, RESETTLE_WORKING_DAYS, SettleRequest, Settlement,
+};
 pub use catalog::{CatalogImport, CsvError, parse_departments, parse_drugs, parse_services};
-pub use episodes::{EpisodeSummary, LeaveScope, grade};
-pub use ledger::{LeaseLine, STANDBY_LESSOR_BASE, lessor_base};
-pub use patients::{NewPatient, PatientEdit};
+pub use episode_end::LeaveScope;
+pub use episodes::{EpisodeSummary, Opening, grade};
+pub use escalation::{
+    Escalation, MAX_ESTIMATE_HOURS, REPORT_DUE_AFTER_MS, Step, StepState, escalation,
+};
+pub use leasing::{LeaseLine, LeaseOrder, STANDBY_LESSOR_BASE, lessor_base};
+pub use paper::{PAPER_MAX_AGE_DAYS, PaperTime};
+pub use patients::{ADULT_AGE_YEARS, NewPatient, PatientEdit};
+pub(crate) use pharmacy::priced_item;
 pub use pharmacy::{NewPrescription, NewPrescriptionItem, PharmacyEntry};
-pub use report::{CashierLine, CashierSummary, ReportMode};
+pub use refunds::{NewRefund, Resettled};
+pub use report::{CashierLine, CashierSummary, ChannelAmount, Channels, ReportMode};
+pub use restore_drills::{
+    DrillStatus, RESTORE_DRILL_MAX_AGE_DAYS, RESTORE_DRILLS_KEPT, RestoreDrill, drill_status,
+};
+pub use shift::{CashierRange, MAX_SKIP, ShiftStart};
 pub use visits::{NewVisit, QueueEntry};
 
 /// The episode this node is in (kept by the store).
@@ -59,6 +81,9 @@ impl<T> Saved<T> {
 pub enum Warning {
     /// Few numbers are left in a series on this node: lease another range.
     LowWater { series: Series, remaining: u64 },
+    /// A child registered with neither an identity number nor a guardian: only the name
+    /// would find them again. Record the guardian (name, phone).
+    NoGuardian,
 }
 
 impl Warning {
@@ -93,6 +118,16 @@ pub(crate) fn admin_only(
         .ok_or_else(|| not_permitted(who, kind, action))
 }
 
+/// Refuses `who` unless it works at the admin desk: `only the information department {what}`.
+pub(crate) fn information_department(who: &Operator, what: &str) -> Result<(), RuleError> {
+    (who.desk == DeskRole::Admin).then_some(()).ok_or_else(|| {
+        RuleError::invalid(
+            "operator",
+            format!("only the information department {what}"),
+        )
+    })
+}
+
 fn not_permitted(who: &Operator, kind: RecordKind, action: &'static str) -> RuleError {
     RuleError::NotPermitted {
         desk: who.desk,
@@ -111,6 +146,7 @@ impl Tx<'_> {
             operator: who.name.clone(),
             created_ms: self.now_ms(),
             episode: self.episode()?,
+            paper: None,
         })
     }
 

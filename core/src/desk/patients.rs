@@ -1,12 +1,18 @@
-//! Registration desk: the patient master.
+//! Registration desk: the patient master, with a child's guardian.
+//!
+//! A children's hospital registers most of its patients as children: an infant often has no
+//! identity number yet, so the guardian (name, relationship, phone, identity number) is
+//! recorded with the child, and the child is found by the guardian's phone and the birth
+//! date. A patient under 18 registered with neither an identity number nor a guardian is
+//! saved with a warning: nothing but the name would find them again.
 
 use serde::Deserialize;
 
-use super::{Saved, permit, set_field};
+use super::{Saved, Warning, permit, set_field};
 use crate::WriteError;
-use crate::clock::Date;
+use crate::clock::{Age, Date};
 use crate::id::RecordId;
-use crate::record::{InsuranceType, Patient, RecordKind, Sex};
+use crate::record::{Guardian, InsuranceType, Patient, RecordKind, Sex};
 use crate::roles::Operator;
 use crate::rules::{RuleError, check_national_id, check_phone, check_text};
 use crate::store::{Counter, PatientQuery, Store, Tx};
@@ -26,6 +32,9 @@ pub struct NewPatient {
     #[serde(default)]
     pub national_id: Option<String>,
     pub insurance: InsuranceType,
+    /// The parent or guardian registering the child.
+    #[serde(default)]
+    pub guardian: Option<Guardian>,
 }
 
 /// Demographic corrections; absent fields are left as they are.
@@ -38,7 +47,36 @@ pub struct PatientEdit {
     pub phone: Option<String>,
     pub national_id: Option<String>,
     pub insurance: Option<InsuranceType>,
+    /// Sets (or replaces) the guardian.
+    pub guardian: Option<Guardian>,
 }
+
+/// Checks a guardian as entered at the desk.
+fn check_guardian(g: &Guardian) -> Result<(), RuleError> {
+    check_text("guardian.name", &g.name, true)?;
+    if let Some(r) = &g.relationship {
+        check_text("guardian.relationship", r, false)?;
+    }
+    if let Some(phone) = &g.phone {
+        check_phone(phone).map_err(|e| rename(e, "guardian.phone"))?;
+    }
+    if let Some(nid) = &g.national_id {
+        check_national_id(nid).map_err(|e| rename(e, "guardian.national_id"))?;
+    }
+    Ok(())
+}
+
+/// The same refusal, naming the guardian's field.
+fn rename(e: RuleError, field: &str) -> RuleError {
+    match e {
+        RuleError::Invalid { reason, .. } => RuleError::invalid(field, reason),
+        other => other,
+    }
+}
+
+/// Whole years of age under which a patient is a child (needs a guardian to be found without
+/// an identity number).
+pub const ADULT_AGE_YEARS: u32 = 18;
 
 fn check_birth_date(tx: &Tx<'_>, date: Date) -> Result<(), RuleError> {
     let today = Date::at(tx.now_ms(), tx.opts().utc_offset_min);
@@ -52,6 +90,22 @@ fn check_birth_date(tx: &Tx<'_>, date: Date) -> Result<(), RuleError> {
 }
 
 impl Store {
+    /// A patient's age today (hospital time), as every desk shows it.
+    pub fn age_today(&self, birth_date: Date) -> Option<Age> {
+        Age::of(
+            birth_date,
+            Date::at(self.now_ms(), self.options().utc_offset_min),
+        )
+    }
+
+    /// A patient's name and age today, for the lists the desks read.
+    pub(crate) fn name_and_age(&self, id: RecordId) -> (Option<String>, Option<Age>) {
+        match self.get::<Patient>(id).ok().flatten() {
+            Some(p) => (Some(p.name), self.age_today(p.birth_date)),
+            None => (None, None),
+        }
+    }
+
     pub fn create_patient(
         &self,
         who: &Operator,
@@ -62,6 +116,9 @@ impl Store {
         check_phone(&new.phone)?;
         if let Some(nid) = &new.national_id {
             check_national_id(nid)?;
+        }
+        if let Some(g) = &new.guardian {
+            check_guardian(g)?;
         }
         if let Some(no) = &new.patient_no {
             check_text("patient_no", no, true)?;
@@ -77,6 +134,9 @@ impl Store {
         let who = who.clone();
         self.write(move |tx| {
             check_birth_date(tx, new.birth_date)?;
+            let today = Date::at(tx.now_ms(), tx.opts().utc_offset_min);
+            let child = Age::of(new.birth_date, today).is_some_and(|a| a.years < ADULT_AGE_YEARS);
+            let unfindable = child && new.national_id.is_none() && new.guardian.is_none();
             let header = tx.new_header(RecordKind::Patient, &who)?;
             let patient_no = match new.patient_no {
                 Some(no) => no,
@@ -96,11 +156,19 @@ impl Store {
                 insurance: new.insurance,
                 merged_into: None,
                 his_id: None,
-                guardian: None,
+                guardian: new.guardian.map(|g| Guardian {
+                    name: g.name.trim().to_owned(),
+                    national_id: g.national_id.map(|n| n.to_ascii_uppercase()),
+                    ..g
+                }),
                 his_deleted: false,
             };
             tx.create(&patient, &who, "patient.create")?;
-            Ok(Saved::new(patient))
+            let mut saved = Saved::new(patient);
+            if unfindable {
+                saved.warnings.push(Warning::NoGuardian);
+            }
+            Ok(saved)
         })
     }
 
@@ -122,6 +190,9 @@ impl Store {
         }
         if let Some(nid) = &edit.national_id {
             check_national_id(nid)?;
+        }
+        if let Some(g) = &edit.guardian {
+            check_guardian(g)?;
         }
         let who = who.clone();
         self.write(move |tx| {
@@ -151,6 +222,9 @@ impl Store {
                 }
                 if let Some(v) = &edit.insurance {
                     set_field(t, "insurance", v)?;
+                }
+                if let Some(g) = &edit.guardian {
+                    set_field(t, "guardian", Some(g))?;
                 }
                 Ok(())
             })?;

@@ -1,5 +1,9 @@
 //! Doctors write prescriptions; the pharmacy prints and dispenses them.
 //!
+//! A prescription brings its drug charge with it, in the same commit, at the catalog prices
+//! it was written with. The pharmacy dispenses paid prescriptions ("药房把有应急标志的已收费处方
+//! 进行发药"): marking one dispensed in the system needs its charge settled.
+//!
 //! During an emergency episode the pharmacy may print a prescription and hand the drugs out,
 //! but may not mark it dispensed in the system until central has the prescription: its
 //! dispense stays on hold and it is listed (in red, at the desk) for the pharmacy to dispense
@@ -7,17 +11,19 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::billing::{LinkedCharge, default_payment};
+use super::paper::PaperTime;
 use super::{Saved, permit};
 use crate::WriteError;
-use crate::clock::UnixMs;
+use crate::clock::{Age, UnixMs};
 use crate::id::RecordId;
 use crate::record::{
-    CatalogKind, Dispense, DrugCatalog, Patient, Prescription, PrescriptionItem, RecordKind, Visit,
-    catalog_id,
+    CatalogKind, Charge, ChargeLine, ChargeSource, Dispense, DrugCatalog, Header, Patient,
+    PaymentMethod, Prescription, PrescriptionItem, RecordKind, Visit, catalog_id,
 };
 use crate::roles::Operator;
 use crate::rules::{RuleError, check_text};
-use crate::status::{DispenseStatus, PrescriptionStatus, Status, StatusLog};
+use crate::status::{ChargeStatus, DispenseStatus, PrescriptionStatus, Status, StatusLog};
 use crate::store::{ReadError, Store, put_stamp};
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -33,6 +39,12 @@ pub struct NewPrescriptionItem {
 pub struct NewPrescription {
     pub visit: RecordId,
     pub items: Vec<NewPrescriptionItem>,
+    /// How the drugs are to be paid; by default as the patient's insurance says.
+    #[serde(default)]
+    pub payment: Option<PaymentMethod>,
+    /// Typed in later from a paper form: the time written on it (hospital time).
+    #[serde(default)]
+    pub occurred_at: Option<PaperTime>,
 }
 
 /// One line of the pharmacy queue.
@@ -41,12 +53,32 @@ pub struct PharmacyEntry {
     pub prescription: RecordId,
     pub patient: RecordId,
     pub patient_name: String,
+    /// The patient's age today (`2岁6个月`).
+    pub patient_age: Option<Age>,
     pub status: PrescriptionStatus,
     /// Written during an emergency episode ("YJ"): shown in red.
     pub emergency: bool,
     /// Printed but cannot be dispensed in the system until central has it.
     pub on_hold: bool,
     pub created_ms: UnixMs,
+}
+
+/// A line of `quantity` of the catalog's `drug` (version `version`), at its price.
+pub(crate) fn priced_item(
+    code: &str,
+    drug: &crate::record::Drug,
+    version: u64,
+    quantity: u32,
+    dosage: &str,
+) -> PrescriptionItem {
+    PrescriptionItem {
+        drug_code: code.to_owned(),
+        drug_name: drug.name_zh.clone(),
+        quantity,
+        dosage: dosage.to_owned(),
+        unit_price: drug.price,
+        catalog_version: version,
+    }
 }
 
 /// Most items on one prescription.
@@ -59,6 +91,11 @@ impl Store {
         new: NewPrescription,
     ) -> Result<Saved<Prescription>, WriteError> {
         permit(who, RecordKind::Prescription, "write prescriptions")?;
+        permit(
+            who,
+            RecordKind::Charge,
+            "write prescriptions (they charge the drugs)",
+        )?;
         if new.items.is_empty() || new.items.len() > MAX_ITEMS {
             return Err(RuleError::invalid("items", "a prescription holds 1 to 50 items").into());
         }
@@ -81,7 +118,8 @@ impl Store {
             }
             let catalog: DrugCatalog = tx.read(cat_id)?;
             let mut items = Vec::with_capacity(new.items.len());
-            for item in &new.items {
+            let mut lines = Vec::with_capacity(new.items.len());
+            for (i, item) in new.items.iter().enumerate() {
                 let drug =
                     catalog
                         .drugs
@@ -90,24 +128,58 @@ impl Store {
                             catalog: "drug",
                             code: item.drug_code.clone(),
                         })?;
-                items.push(PrescriptionItem {
-                    drug_code: item.drug_code.clone(),
-                    drug_name: drug.name_zh.clone(),
+                let amount = drug
+                    .price
+                    .times(item.quantity)
+                    .ok_or_else(|| RuleError::invalid(format!("items[{i}]"), "amount too large"))?;
+                lines.push(ChargeLine {
+                    catalog: CatalogKind::Drug,
+                    code: item.drug_code.clone(),
+                    name: drug.name_zh.clone(),
                     quantity: item.quantity,
-                    dosage: item.dosage.clone(),
                     unit_price: drug.price,
+                    amount,
                     catalog_version: catalog.version,
                 });
+                items.push(priced_item(
+                    &item.drug_code,
+                    drug,
+                    catalog.version,
+                    item.quantity,
+                    &item.dosage,
+                ));
             }
+            let header = tx.header_for(RecordKind::Prescription, &who, new.occurred_at)?;
+            let charge_header = Header {
+                id: RecordId::generate_at(tx.now_ms()),
+                kind: RecordKind::Charge,
+                ..header.clone()
+            };
+            let payment = match new.payment {
+                Some(p) => p,
+                None => default_payment(tx.read::<Patient>(visit.patient)?.insurance),
+            };
             let rx = Prescription {
-                header: tx.new_header(RecordKind::Prescription, &who)?,
+                header,
                 visit: new.visit,
                 patient: visit.patient,
                 items,
+                charge: Some(charge_header.id),
                 status_log: StatusLog::starting(PrescriptionStatus::Issued, tx.stamp(&who)),
                 his_id: None,
             };
             tx.create(&rx, &who, "prescription.create")?;
+            tx.create_linked_charge(
+                &who,
+                &visit,
+                LinkedCharge {
+                    header: charge_header,
+                    source: ChargeSource::Prescription,
+                    prescription: Some(rx.header.id),
+                    lines,
+                    payment,
+                },
+            )?;
             Ok(Saved::new(rx))
         })
     }
@@ -165,9 +237,27 @@ impl Store {
                 }
                 .into());
             }
+            if let Some(charge) = rx.charge {
+                let charge: Charge = tx.read(charge)?;
+                let paid = matches!(
+                    charge.status_log.current::<ChargeStatus>(),
+                    Ok(ChargeStatus::Settled | ChargeStatus::Invoiced)
+                );
+                if !paid {
+                    return Err(RuleError::NotPaid {
+                        prescription: id,
+                        charge: charge.header.id,
+                    }
+                    .into());
+                }
+            }
             let mut on_hold = Vec::new();
             for other in tx.ids_for_patient(rx.patient)? {
                 let Some(doc) = tx.doc(other)? else { continue };
+                // The prescription's charge names it too: only its dispenses count.
+                if Header::of(&*doc).map(|h| h.kind).ok() != Some(RecordKind::Dispense) {
+                    continue;
+                }
                 let is_ours = autosurgeon::hydrate_prop::<_, Option<String>, _, _>(
                     &*doc,
                     automerge::ROOT,
@@ -256,14 +346,13 @@ impl Store {
             }
             let emergency = rx.header.episode.is_some();
             let acked = self.central_acked(id)?;
-            let patient_name = self
-                .get::<Patient>(rx.patient)?
-                .map(|p| p.name)
-                .unwrap_or_default();
+            let (patient_name, patient_age) = self.name_and_age(rx.patient);
+            let patient_name = patient_name.unwrap_or_default();
             out.push(PharmacyEntry {
                 prescription: id,
                 patient: rx.patient,
                 patient_name,
+                patient_age,
                 status,
                 emergency,
                 on_hold: emergency && !acked,

@@ -4,15 +4,24 @@
 //! node's leased emergency range ("YJ" + number), enters triage paused and keeps its mark.
 //! The triage nurse sees normal registrations first and orders the paused ones by hand,
 //! resuming each into the queue.
+//!
+//! Registering a visit makes its registration fee a charge, in the same commit: the fee is
+//! owed from the moment the slip is printed, and the cashier (or the registration desk, which
+//! takes the fee at many windows) settles it like any other charge.
 
 use serde::{Deserialize, Serialize};
 
+use super::billing::{LinkedCharge, default_payment};
+use super::paper::PaperTime;
 use super::{Saved, Warning, permit};
 use crate::WriteError;
-use crate::clock::{Date, UnixMs};
+use crate::clock::{Age, Date, UnixMs};
 use crate::id::RecordId;
 use crate::numbers::{Series, emergency_registration_no};
-use crate::record::{CatalogKind, Department, Patient, RecordKind, Visit, catalog_id};
+use crate::record::{
+    CatalogKind, ChargeLine, ChargeSource, Department, Header, Patient, PaymentMethod, RecordKind,
+    Visit, catalog_id,
+};
 use crate::roles::Operator;
 use crate::rules::{RuleError, check_text};
 use crate::status::{Status, StatusLog, VisitStatus};
@@ -31,6 +40,12 @@ pub struct NewVisit {
     /// An expert registration (the department's expert fee).
     #[serde(default)]
     pub expert: bool,
+    /// How the fee is to be paid; by default as the patient's insurance says.
+    #[serde(default)]
+    pub payment: Option<PaymentMethod>,
+    /// Typed in later from a paper form: the time written on it (hospital time).
+    #[serde(default)]
+    pub occurred_at: Option<PaperTime>,
 }
 
 /// One line of the triage queue.
@@ -40,6 +55,8 @@ pub struct QueueEntry {
     pub registration_no: String,
     pub patient: RecordId,
     pub patient_name: String,
+    /// The patient's age today (`2岁6个月`).
+    pub patient_age: Option<Age>,
     pub department: String,
     pub status: VisitStatus,
     /// Registered during an emergency episode ("YJ").
@@ -54,6 +71,11 @@ impl Store {
         new: NewVisit,
     ) -> Result<Saved<Visit>, WriteError> {
         permit(who, RecordKind::Visit, "register visits")?;
+        permit(
+            who,
+            RecordKind::Charge,
+            "register visits (they charge the fee)",
+        )?;
         check_text("department", &new.department, true)?;
         if let Some(doctor) = &new.doctor {
             check_text("doctor", doctor, false)?;
@@ -70,28 +92,40 @@ impl Store {
             }
             // Only the department is read, not the whole catalog: this runs for every
             // registration.
-            let dept: Department = {
+            let (dept, catalog_version): (Department, u64) = {
                 let doc = tx
                     .doc(catalog_id(CatalogKind::Service))?
                     .ok_or(RuleError::CatalogMissing { catalog: "service" })?;
+                let version =
+                    autosurgeon::hydrate_prop::<_, u64, _, _>(&*doc, automerge::ROOT, "version")
+                        .unwrap_or(0);
                 let path = [
                     autosurgeon::Prop::Key("departments".into()),
                     autosurgeon::Prop::Key(new.department.as_str().into()),
                 ];
-                autosurgeon::hydrate_path(&*doc, &automerge::ROOT, path)
+                let dept = autosurgeon::hydrate_path(&*doc, &automerge::ROOT, path)
                     .ok()
                     .flatten()
                     .ok_or_else(|| RuleError::UnknownCode {
                         catalog: "department",
                         code: new.department.clone(),
-                    })?
+                    })?;
+                (dept, version)
             };
             let fee = if new.expert {
                 dept.expert_fee
             } else {
                 dept.registration_fee
             };
-            let header = tx.new_header(RecordKind::Visit, &who)?;
+            let header = tx.header_for(RecordKind::Visit, &who, new.occurred_at)?;
+            let charge_header = Header {
+                id: crate::id::RecordId::generate_at(tx.now_ms()),
+                kind: RecordKind::Charge,
+                ..header.clone()
+            };
+            let payment = new
+                .payment
+                .unwrap_or_else(|| default_payment(patient.insurance));
             let mut warnings = Vec::new();
             let emergency = header.episode.is_some();
             let registration_no = if emergency {
@@ -109,6 +143,15 @@ impl Store {
                 VisitStatus::Queued
             };
             log.0.insert(next.name().to_owned(), tx.stamp(&who));
+            let fee_line = ChargeLine {
+                catalog: CatalogKind::Department,
+                code: new.department.clone(),
+                name: format!("{} 挂号费", dept.name_zh),
+                quantity: 1,
+                unit_price: fee,
+                amount: fee,
+                catalog_version,
+            };
             let visit = Visit {
                 header,
                 patient: new.patient,
@@ -116,10 +159,22 @@ impl Store {
                 doctor: new.doctor,
                 fee,
                 registration_no,
+                fee_charge: Some(charge_header.id),
                 status_log: log,
                 his_id: None,
             };
             tx.create(&visit, &who, "visit.register")?;
+            tx.create_linked_charge(
+                &who,
+                &visit,
+                LinkedCharge {
+                    header: charge_header,
+                    source: ChargeSource::Registration,
+                    prescription: None,
+                    lines: vec![fee_line],
+                    payment,
+                },
+            )?;
             Ok(Saved {
                 value: visit,
                 warnings,
@@ -183,15 +238,14 @@ impl Store {
             ) {
                 continue;
             }
-            let patient_name = self
-                .get::<Patient>(visit.patient)?
-                .map(|p| p.name)
-                .unwrap_or_default();
+            let (patient_name, patient_age) = self.name_and_age(visit.patient);
+            let patient_name = patient_name.unwrap_or_default();
             out.push(QueueEntry {
                 visit: id,
                 registration_no: visit.registration_no,
                 patient: visit.patient,
                 patient_name,
+                patient_age,
                 department: visit.department,
                 status,
                 emergency: visit.header.episode.is_some(),
@@ -205,7 +259,6 @@ impl Store {
     /// Midnight today in the hospital's time zone.
     pub(crate) fn today_start_ms(&self) -> UnixMs {
         let offset = self.options().utc_offset_min;
-        let today = Date::at(self.now_ms(), offset);
-        today.days_since_epoch() * 86_400_000 - i64::from(offset) * 60_000
+        Date::at(self.now_ms(), offset).start_ms(offset)
     }
 }

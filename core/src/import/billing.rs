@@ -1,22 +1,24 @@
 //! Today's invoices and charges from the HIS. Each HIS charge row (one item) is one Lifeline
-//! charge of one line; a charge on an HIS invoice is added to that invoice's charges. Pull
-//! invoices before charges, so that the charges find them.
+//! charge of one line, paid through the channel the HIS names; a charge on an HIS invoice is
+//! covered by it (`Charge::invoice`, and the invoice's charges). Pull invoices before
+//! charges, so that the charges find them.
 
-use super::{
-    Change, ImportOutcome, PULL_ACTION, add_states, catalog_entry, existing, import_page, log_of,
-};
+use automerge::transaction::Transaction;
+
+use super::{ImportOutcome, Upsert, catalog_entry, existing};
 use crate::WriteError;
 use crate::clock::UnixMs;
 use crate::desk::set_field;
 use crate::money::Fen;
 use crate::record::{
-    CatalogKind, Charge, ChargeLine, Drug, Invoice, PaymentMethod, RecordKind, Service, Visit,
+    CatalogKind, Charge, ChargeLine, ChargeSource, Department, Drug, Invoice, PaymentChannel,
+    PaymentMethod, PaymentPart, RecordKind, Service, Visit,
 };
 use crate::roles::Operator;
 use crate::status::{ChargeStatus, InvoiceStatus};
-use crate::store::{Store, Tx};
+use crate::store::Tx;
 
-/// The series every HIS invoice is filed under in Lifeline (its numbers are the HIS's, not
+/// The range every HIS invoice is filed under in Lifeline (its numbers are the HIS's, not
 /// from Lifeline's leased ranges).
 pub const HIS_INVOICE_RANGE: &str = "his";
 
@@ -30,8 +32,10 @@ pub struct HisCharge {
     pub quantity: u32,
     /// What the HIS charged, exactly.
     pub amount: Fen,
+    /// Pending, settled or refunded (on an invoice: settled, and covered by it).
     pub status: ChargeStatus,
-    pub payment: PaymentMethod,
+    /// How it was paid (settled charges).
+    pub channel: Option<PaymentChannel>,
     /// The HIS key of the invoice it is on.
     pub invoice_his_id: Option<String>,
     pub charged_ms: UnixMs,
@@ -45,7 +49,7 @@ pub struct HisInvoice {
     /// The printed number.
     pub number: u64,
     /// The invoice code printed on the stock.
-    pub series: String,
+    pub code: String,
     pub total: Fen,
     pub voided: bool,
     pub issued_ms: UnixMs,
@@ -56,8 +60,8 @@ fn charge_states(status: ChargeStatus) -> Vec<ChargeStatus> {
     use ChargeStatus as C;
     match status {
         C::Pending => vec![C::Pending],
-        C::Settled => vec![C::Pending, C::Settled],
-        C::Invoiced => vec![C::Pending, C::Settled, C::Invoiced],
+        C::Settled | C::Invoiced => vec![C::Pending, C::Settled],
+        C::Refunded => vec![C::Pending, C::Settled, C::Refunded],
     }
 }
 
@@ -71,77 +75,53 @@ fn invoice_states(voided: bool) -> Vec<InvoiceStatus> {
 
 const VOIDED_IN_HIS: &str = "voided in the HIS";
 
-impl Store {
-    /// Upserts one page of HIS invoices in one commit.
-    pub fn import_his_invoices(
-        &self,
-        who: &Operator,
-        rows: Vec<HisInvoice>,
-    ) -> Result<ImportOutcome, WriteError> {
-        import_page(self, who, rows, import_invoice)
-    }
-
-    /// Upserts one page of HIS charges in one commit; each joins its invoice's charges.
-    pub fn import_his_charges(
-        &self,
-        who: &Operator,
-        rows: Vec<HisCharge>,
-    ) -> Result<ImportOutcome, WriteError> {
-        import_page(self, who, rows, import_charge)
-    }
-}
-
-fn import_invoice(
+pub(super) fn import_invoice(
     tx: &mut Tx<'_>,
     who: &Operator,
     row: &HisInvoice,
     outcome: &mut ImportOutcome,
 ) -> Result<(), WriteError> {
-    if let Err(reason) = super::text_ok("invoice_code", &row.series, true) {
+    if let Err(reason) = super::text_ok("invoice_code", &row.code, true) {
         outcome.skip(&row.his_id, reason);
         return Ok(());
     }
-    let stamp = tx.his_stamp(row.updated_ms, who);
-    let states = invoice_states(row.voided);
     let void_reason = row.voided.then(|| VOIDED_IN_HIS.to_owned());
-    let Some(current) = existing::<Invoice>(tx, &row.his_id)? else {
-        let invoice = Invoice {
+    let code = Some(row.code.clone());
+    let (_, change) = Upsert {
+        his_id: &row.his_id,
+        fresh: |tx: &Tx<'_>, status_log| Invoice {
             header: tx.his_header(RecordKind::Invoice, row.issued_ms, who),
             number: row.number,
-            series: row.series.clone(),
+            series: HIS_INVOICE_RANGE.to_owned(),
             range_id: HIS_INVOICE_RANGE.to_owned(),
+            code: code.clone(),
             charges: Vec::new(),
             total: row.total,
-            void_reason,
-            status_log: log_of(&states, &stamp),
+            resettlement: None,
+            void_reason: void_reason.clone(),
+            status_log,
             his_id: Some(row.his_id.clone()),
-        };
-        tx.create(&invoice, who, PULL_ACTION)?;
-        outcome.count(Change::Created);
-        return Ok(());
-    };
-    let id = current.header.id;
-    let fields_changed = current.number != row.number
-        || current.series != row.series
-        || current.total != row.total
-        || (row.voided && current.void_reason.is_none());
-    if fields_changed {
-        tx.edit(id, who, PULL_ACTION, |t| {
+        },
+        differs: |inv: &Invoice| {
+            inv.number != row.number
+                || inv.code != code
+                || inv.total != row.total
+                || (row.voided && inv.void_reason.is_none())
+        },
+        write: |t: &mut Transaction<'_>| {
             set_field(t, "number", row.number)?;
-            set_field(t, "series", &row.series)?;
+            set_field(t, "code", &code)?;
             set_field(t, "total", row.total)?;
-            if row.voided && current.void_reason.is_none() {
+            if row.voided {
                 set_field(t, "void_reason", &void_reason)?;
             }
             Ok(())
-        })?;
+        },
+        states: invoice_states(row.voided),
+        stamp: tx.his_stamp(row.updated_ms, who),
     }
-    let moved = add_states(tx, who, id, &current.status_log, &states, &stamp)?;
-    outcome.count(if fields_changed || moved {
-        Change::Updated
-    } else {
-        Change::Unchanged
-    });
+    .run(tx, who)?;
+    outcome.count(change);
     Ok(())
 }
 
@@ -157,10 +137,12 @@ fn priced(
         }
         CatalogKind::Service => catalog_entry::<Service>(tx, catalog, "services", code)?
             .map(|(s, v)| (s.name_zh, s.price, v)),
+        CatalogKind::Department => catalog_entry::<Department>(tx, catalog, "departments", code)?
+            .map(|(d, v)| (d.name_zh, d.registration_fee, v)),
     })
 }
 
-fn import_charge(
+pub(super) fn import_charge(
     tx: &mut Tx<'_>,
     who: &Operator,
     row: &HisCharge,
@@ -197,72 +179,82 @@ fn import_charge(
         amount: row.amount,
         catalog_version: version,
     };
-    let payment = (row.status != ChargeStatus::Pending).then_some(row.payment);
-    let stamp = tx.his_stamp(row.updated_ms, who);
-    let states = charge_states(row.status);
-    let (id, change) = match existing::<Charge>(tx, &row.his_id)? {
-        None => {
-            let charge = Charge {
-                header: tx.his_header(RecordKind::Charge, row.charged_ms, who),
-                visit: visit.header.id,
-                patient: visit.patient,
-                lines: vec![line],
-                amount: row.amount,
-                requested_payment: row.payment,
-                payment,
-                resettle_due: None,
-                resettled: None,
-                status_log: log_of(&states, &stamp),
-                his_id: Some(row.his_id.clone()),
-            };
-            tx.create(&charge, who, PULL_ACTION)?;
-            (charge.header.id, Change::Created)
-        }
-        Some(current) => {
-            let id = current.header.id;
-            let same_line = current.lines.len() == 1
-                && current.lines[0].catalog == line.catalog
-                && current.lines[0].code == line.code
-                && current.lines[0].quantity == line.quantity
-                && current.lines[0].amount == line.amount;
-            let fields_changed = !same_line
-                || current.visit != visit.header.id
-                || current.amount != row.amount
-                || current.requested_payment != row.payment
-                || (payment.is_some() && current.payment.is_none());
-            if fields_changed {
-                tx.edit(id, who, PULL_ACTION, |t| {
-                    set_field(t, "visit", visit.header.id)?;
-                    set_field(t, "patient", visit.patient)?;
-                    set_field(t, "lines", vec![&line])?;
-                    set_field(t, "amount", row.amount)?;
-                    set_field(t, "requested_payment", row.payment)?;
-                    if payment.is_some() && current.payment.is_none() {
-                        set_field(t, "payment", payment)?;
-                    }
-                    Ok(())
-                })?;
-            }
-            let moved = add_states(tx, who, id, &current.status_log, &states, &stamp)?;
-            let change = if fields_changed || moved {
-                Change::Updated
-            } else {
-                Change::Unchanged
-            };
-            (id, change)
+    let method = |c: PaymentChannel| {
+        if c.is_insurance() {
+            PaymentMethod::Insurance
+        } else {
+            PaymentMethod::SelfPay
         }
     };
-    let mut change = change;
+    let requested = row.channel.map_or(PaymentMethod::SelfPay, method);
+    let settled = row.status != ChargeStatus::Pending;
+    let payment = settled.then_some(requested);
+    let payments: Vec<PaymentPart> = match (settled, row.channel) {
+        (true, Some(channel)) => vec![PaymentPart {
+            channel,
+            amount: row.amount,
+        }],
+        _ => Vec::new(),
+    };
+    let invoice_id = invoice.as_ref().map(|i| i.header.id);
+    let (visit_id, patient) = (visit.header.id, visit.patient);
+    let (id, mut change) = Upsert {
+        his_id: &row.his_id,
+        fresh: |tx: &Tx<'_>, status_log| Charge {
+            header: tx.his_header(RecordKind::Charge, row.charged_ms, who),
+            visit: visit_id,
+            patient,
+            lines: vec![line.clone()],
+            amount: row.amount,
+            requested_payment: requested,
+            payment,
+            payments: payments.clone(),
+            resettle_due: None,
+            resettle_after: None,
+            resettled: None,
+            source: ChargeSource::Desk,
+            prescription: None,
+            invoice: invoice_id,
+            refund: None,
+            status_log,
+            his_id: Some(row.his_id.clone()),
+        },
+        differs: |c: &Charge| {
+            c.visit != visit_id
+                || c.lines != [line.clone()]
+                || c.requested_payment != requested
+                || (payment.is_some() && c.payment.is_none())
+                || (invoice_id.is_some() && c.invoice != invoice_id)
+        },
+        write: |t: &mut Transaction<'_>| {
+            set_field(t, "visit", visit_id)?;
+            set_field(t, "patient", patient)?;
+            set_field(t, "lines", vec![&line])?;
+            set_field(t, "amount", row.amount)?;
+            set_field(t, "requested_payment", requested)?;
+            if payment.is_some() {
+                set_field(t, "payment", payment)?;
+                set_field(t, "payments", &payments)?;
+            }
+            if invoice_id.is_some() {
+                set_field(t, "invoice", invoice_id)?;
+            }
+            Ok(())
+        },
+        states: charge_states(row.status),
+        stamp: tx.his_stamp(row.updated_ms, who),
+    }
+    .run(tx, who)?;
     if let Some(invoice) = invoice
         && !invoice.charges.contains(&id)
     {
         let mut charges = invoice.charges.clone();
         charges.push(id);
-        tx.edit(invoice.header.id, who, PULL_ACTION, |t| {
+        tx.edit(invoice.header.id, who, super::PULL_ACTION, |t| {
             set_field(t, "charges", &charges)
         })?;
-        if change == Change::Unchanged {
-            change = Change::Updated;
+        if change == super::Change::Unchanged {
+            change = super::Change::Updated;
         }
     }
     outcome.count(change);

@@ -130,6 +130,7 @@ impl Tx<'_> {
             operator: who.name.clone(),
             created_ms,
             episode: None,
+            paper: None,
         }
     }
 
@@ -184,6 +185,69 @@ fn text_ok(field: &str, value: &str, required: bool) -> Result<(), String> {
     crate::rules::check_text(field, value, required).map_err(|e| e.to_string())
 }
 
+/// A record with a workflow, as the upsert of an HIS row sees it.
+trait Workflow: record::Record {
+    type State: Status;
+    fn log(&self) -> &StatusLog;
+}
+
+macro_rules! workflow {
+    ($ty:ty, $state:ty) => {
+        impl Workflow for $ty {
+            type State = $state;
+            fn log(&self) -> &StatusLog {
+                &self.status_log
+            }
+        }
+    };
+}
+workflow!(record::Visit, crate::status::VisitStatus);
+workflow!(record::Prescription, crate::status::PrescriptionStatus);
+workflow!(record::Invoice, crate::status::InvoiceStatus);
+workflow!(record::Charge, crate::status::ChargeStatus);
+
+/// How an HIS row becomes a record: the record made when it is new, whether an existing
+/// record's fields differ from the row, how to write the row's fields into it, and the
+/// states the row has reached (stamped when the HIS last changed it).
+struct Upsert<'r, T: Workflow, N, D, W> {
+    his_id: &'r str,
+    fresh: N,
+    differs: D,
+    write: W,
+    states: Vec<T::State>,
+    stamp: Stamp,
+}
+
+impl<T, N, D, W> Upsert<'_, T, N, D, W>
+where
+    T: Workflow,
+    N: FnOnce(&Tx<'_>, StatusLog) -> T,
+    D: FnOnce(&T) -> bool,
+    W: FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), WriteError>,
+{
+    /// Creates the record, or writes what differs and adds the states it lacks (statuses
+    /// only move forward).
+    fn run(self, tx: &mut Tx<'_>, who: &Operator) -> Result<(RecordId, Change), WriteError> {
+        let Some(current) = existing::<T>(tx, self.his_id)? else {
+            let record = (self.fresh)(tx, log_of(&self.states, &self.stamp));
+            tx.create(&record, who, PULL_ACTION)?;
+            return Ok((record.header().id, Change::Created));
+        };
+        let id = current.header().id;
+        let differs = (self.differs)(&current);
+        if differs {
+            tx.edit(id, who, PULL_ACTION, self.write)?;
+        }
+        let moved = add_states(tx, who, id, current.log(), &self.states, &self.stamp)?;
+        let change = if differs || moved {
+            Change::Updated
+        } else {
+            Change::Unchanged
+        };
+        Ok((id, change))
+    }
+}
+
 /// Runs `rows` through `import_one` in one commit.
 fn import_page<R: Send + 'static>(
     store: &Store,
@@ -229,6 +293,36 @@ fn catalog_entry<T: autosurgeon::Hydrate>(
         };
         format!("unknown {what} {code:?}")
     }))
+}
+
+/// Defines the public import of one kind of HIS row: a page of them in one commit.
+macro_rules! import_fns {
+    ($($(#[$doc:meta])* $name:ident($row:ty) => $one:path;)+) => {
+        impl Store {
+            $(
+                $(#[$doc])*
+                pub fn $name(
+                    &self,
+                    who: &Operator,
+                    rows: Vec<$row>,
+                ) -> Result<ImportOutcome, WriteError> {
+                    import_page(self, who, rows, $one)
+                }
+            )+
+        }
+    };
+}
+
+import_fns! {
+    /// Upserts one page of HIS registrations in one commit.
+    import_his_visits(HisVisit) => visits::import_visit;
+    /// Upserts one page of HIS prescriptions (with their lines) in one commit. Drug names and
+    /// prices come from the drug catalog, as for a prescription written at a desk.
+    import_his_prescriptions(HisPrescription) => visits::import_prescription;
+    /// Upserts one page of HIS invoices in one commit.
+    import_his_invoices(HisInvoice) => billing::import_invoice;
+    /// Upserts one page of HIS charges in one commit; each goes on its invoice.
+    import_his_charges(HisCharge) => billing::import_charge;
 }
 
 /// Reads the record of `kind` pulled under `his_id`, if there is one.

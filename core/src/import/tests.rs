@@ -4,11 +4,12 @@
 
 use super::*;
 use crate::clock::Date;
+use crate::desk::Opening;
 use crate::id::OperatorName;
 use crate::money::Fen;
 use crate::record::{
-    CatalogKind, Charge, Guardian, InsuranceType, Invoice, Patient, PaymentMethod, Prescription,
-    Sex, Visit,
+    CatalogKind, Charge, Guardian, InsuranceType, Invoice, Patient, PaymentChannel, PaymentMethod,
+    Prescription, Sex, Visit,
 };
 use crate::review::WorkCategory;
 use crate::status::{ChargeStatus, PrescriptionStatus, VisitStatus};
@@ -254,7 +255,7 @@ fn todays_work_comes_in_and_moves_only_forward() {
     let invoice = HisInvoice {
         his_id: "10000001".into(),
         number: 10_000_001,
-        series: "033002600111".into(),
+        code: "033002600111".into(),
         total: Fen(1000),
         voided: false,
         issued_ms: MORNING,
@@ -270,8 +271,8 @@ fn todays_work_comes_in_and_moves_only_forward() {
         code: "SVC-CBC".into(),
         quantity: 1,
         amount: Fen(1000),
-        status: ChargeStatus::Invoiced,
-        payment: PaymentMethod::Insurance,
+        status: ChargeStatus::Settled,
+        channel: Some(PaymentChannel::InsuranceFund),
         invoice_his_id: Some("10000001".into()),
         charged_ms: MORNING,
         updated_ms: MORNING,
@@ -290,9 +291,11 @@ fn todays_work_comes_in_and_moves_only_forward() {
     let c: Charge = store.get(charge_id).expect("read").expect("there");
     assert_eq!(
         c.status_log.current::<ChargeStatus>(),
-        Ok(ChargeStatus::Invoiced)
+        Ok(ChargeStatus::Settled)
     );
+    assert!(c.invoice.is_some(), "covered by its invoice");
     assert_eq!(c.payment, Some(PaymentMethod::Insurance));
+    assert_eq!(c.payments[0].channel, PaymentChannel::InsuranceFund);
     let inv: Invoice = store
         .get(
             store
@@ -330,7 +333,7 @@ fn the_his_records_are_read_only_outside_an_episode() {
     );
     assert!(err.to_string().contains("HIS"));
     store
-        .open_episode(&bridge(), "the HIS is unreachable", true)
+        .open_episode(&bridge(), "the HIS is unreachable", Opening::Automatic)
         .expect("episode");
     store
         .call_visit(&triage, visit)
@@ -341,7 +344,7 @@ fn the_his_records_are_read_only_outside_an_episode() {
 fn a_refusal_by_the_his_is_on_the_worklist_until_cleared() {
     let (_d, store, _c) = central();
     store
-        .open_episode(&bridge(), "the HIS is unreachable", true)
+        .open_episode(&bridge(), "the HIS is unreachable", Opening::Automatic)
         .expect("episode");
     let reg = registrar();
     let patient = store
@@ -402,7 +405,7 @@ fn an_emergency_patient_already_in_the_his_master_is_a_duplicate_with_the_his_re
         "two patients of the HIS master are the HIS's to merge"
     );
     store
-        .open_episode(&bridge(), "the HIS is unreachable", true)
+        .open_episode(&bridge(), "the HIS is unreachable", Opening::Automatic)
         .expect("episode");
     let mut walk_in = crate::test_support::new_patient("林小雨");
     walk_in.birth_date = Date::new(2021, 3, 14).expect("date");

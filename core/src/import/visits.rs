@@ -1,19 +1,17 @@
 //! Today's registrations and prescriptions from the HIS, so that work begun there before an
 //! outage can go on in Lifeline: the triage queue and the pharmacy see them.
 
-use super::{
-    Change, ImportOutcome, PULL_ACTION, add_states, catalog_entry, existing, import_page, log_of,
-};
+use automerge::transaction::Transaction;
+
+use super::{ImportOutcome, Upsert, catalog_entry, existing};
 use crate::WriteError;
 use crate::clock::UnixMs;
 use crate::desk::set_field;
 use crate::money::Fen;
-use crate::record::{
-    CatalogKind, Department, Drug, Patient, Prescription, PrescriptionItem, RecordKind, Visit,
-};
+use crate::record::{CatalogKind, Department, Drug, Patient, Prescription, RecordKind, Visit};
 use crate::roles::Operator;
 use crate::status::{PrescriptionStatus, VisitStatus};
-use crate::store::{Store, Tx};
+use crate::store::Tx;
 
 /// A registration as the HIS holds it, mapped to Lifeline's values.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,28 +73,7 @@ fn prescription_states(status: PrescriptionStatus) -> Vec<PrescriptionStatus> {
     }
 }
 
-impl Store {
-    /// Upserts one page of HIS registrations in one commit.
-    pub fn import_his_visits(
-        &self,
-        who: &Operator,
-        rows: Vec<HisVisit>,
-    ) -> Result<ImportOutcome, WriteError> {
-        import_page(self, who, rows, import_visit)
-    }
-
-    /// Upserts one page of HIS prescriptions (with their lines) in one commit. Drug names
-    /// and prices come from the drug catalog, as for a prescription written at a desk.
-    pub fn import_his_prescriptions(
-        &self,
-        who: &Operator,
-        rows: Vec<HisPrescription>,
-    ) -> Result<ImportOutcome, WriteError> {
-        import_page(self, who, rows, import_prescription)
-    }
-}
-
-fn import_visit(
+pub(super) fn import_visit(
     tx: &mut Tx<'_>,
     who: &Operator,
     row: &HisVisit,
@@ -119,48 +96,43 @@ fn import_visit(
         );
         return Ok(());
     };
-    let stamp = tx.his_stamp(row.updated_ms, who);
-    let states = visit_states(row.status);
-    let Some(current) = existing::<Visit>(tx, &row.his_id)? else {
-        let visit = Visit {
+    let patient = patient.header.id;
+    let (_, change) = Upsert {
+        his_id: &row.his_id,
+        fresh: |tx: &Tx<'_>, status_log| Visit {
             header: tx.his_header(RecordKind::Visit, row.registered_ms, who),
-            patient: patient.header.id,
+            patient,
             department: row.department.clone(),
             doctor: row.doctor.clone(),
             fee: row.fee,
             registration_no: row.registration_no.clone(),
-            status_log: log_of(&states, &stamp),
+            fee_charge: None,
+            status_log,
             his_id: Some(row.his_id.clone()),
-        };
-        tx.create(&visit, who, PULL_ACTION)?;
-        outcome.count(Change::Created);
-        return Ok(());
-    };
-    let id = current.header.id;
-    let fields_changed = current.patient != patient.header.id
-        || current.department != row.department
-        || current.doctor != row.doctor
-        || current.fee != row.fee
-        || current.registration_no != row.registration_no;
-    if fields_changed {
-        tx.edit(id, who, PULL_ACTION, |t| {
-            set_field(t, "patient", patient.header.id)?;
+        },
+        differs: |v: &Visit| {
+            v.patient != patient
+                || v.department != row.department
+                || v.doctor != row.doctor
+                || v.fee != row.fee
+                || v.registration_no != row.registration_no
+        },
+        write: |t: &mut Transaction<'_>| {
+            set_field(t, "patient", patient)?;
             set_field(t, "department", &row.department)?;
             set_field(t, "doctor", &row.doctor)?;
             set_field(t, "fee", row.fee)?;
             set_field(t, "registration_no", &row.registration_no)
-        })?;
+        },
+        states: visit_states(row.status),
+        stamp: tx.his_stamp(row.updated_ms, who),
     }
-    let moved = add_states(tx, who, id, &current.status_log, &states, &stamp)?;
-    outcome.count(if fields_changed || moved {
-        Change::Updated
-    } else {
-        Change::Unchanged
-    });
+    .run(tx, who)?;
+    outcome.count(change);
     Ok(())
 }
 
-fn import_prescription(
+pub(super) fn import_prescription(
     tx: &mut Tx<'_>,
     who: &Operator,
     row: &HisPrescription,
@@ -175,67 +147,61 @@ fn import_prescription(
     };
     let mut items = Vec::with_capacity(row.items.len());
     for item in &row.items {
-        let (drug, version) =
-            match catalog_entry::<Drug>(tx, CatalogKind::Drug, "drugs", &item.drug_code)? {
-                Ok(found) => found,
-                Err(reason) => {
-                    outcome.skip(&row.his_id, reason);
-                    return Ok(());
-                }
-            };
-        if let Err(reason) = super::text_ok("dosage", &item.dosage, false) {
-            outcome.skip(&row.his_id, reason);
-            return Ok(());
-        }
-        items.push(PrescriptionItem {
-            drug_code: item.drug_code.clone(),
-            drug_name: drug.name_zh.clone(),
-            quantity: item.quantity,
-            dosage: item.dosage.clone(),
-            unit_price: drug.price,
-            catalog_version: version,
+        let found = catalog_entry::<Drug>(tx, CatalogKind::Drug, "drugs", &item.drug_code)?;
+        let checked = found.and_then(|d| {
+            super::text_ok("dosage", &item.dosage, false)?;
+            Ok(d)
         });
+        let (drug, version) = match checked {
+            Ok(found) => found,
+            Err(reason) => {
+                outcome.skip(&row.his_id, reason);
+                return Ok(());
+            }
+        };
+        items.push(crate::desk::priced_item(
+            &item.drug_code,
+            &drug,
+            version,
+            item.quantity,
+            &item.dosage,
+        ));
     }
     if items.is_empty() {
         outcome.skip(&row.his_id, "a prescription without lines");
         return Ok(());
     }
-    let stamp = tx.his_stamp(row.updated_ms, who);
-    let states = prescription_states(row.status);
-    let Some(current) = existing::<Prescription>(tx, &row.his_id)? else {
-        let rx = Prescription {
+    let (visit_id, patient) = (visit.header.id, visit.patient);
+    let (_, change) = Upsert {
+        his_id: &row.his_id,
+        fresh: |tx: &Tx<'_>, status_log| Prescription {
             header: tx.his_header(RecordKind::Prescription, row.written_ms, who),
-            visit: visit.header.id,
-            patient: visit.patient,
-            items,
-            status_log: log_of(&states, &stamp),
+            visit: visit_id,
+            patient,
+            items: items.clone(),
+            charge: None,
+            status_log,
             his_id: Some(row.his_id.clone()),
-        };
-        tx.create(&rx, who, PULL_ACTION)?;
-        outcome.count(Change::Created);
-        return Ok(());
-    };
-    let id = current.header.id;
-    // A price change in the catalog alone does not rewrite a prescription: only what the HIS
-    // row says (drug, quantity, dosage) does.
-    let same_lines = current.items.len() == items.len()
-        && current.items.iter().zip(&items).all(|(a, b)| {
-            a.drug_code == b.drug_code && a.quantity == b.quantity && a.dosage == b.dosage
-        });
-    let fields_changed =
-        !same_lines || current.visit != visit.header.id || current.patient != visit.patient;
-    if fields_changed {
-        tx.edit(id, who, PULL_ACTION, |t| {
-            set_field(t, "visit", visit.header.id)?;
-            set_field(t, "patient", visit.patient)?;
+        },
+        // A price change in the catalog alone does not rewrite a prescription: only what the
+        // HIS row says (drug, quantity, dosage) does.
+        differs: |rx: &Prescription| {
+            rx.visit != visit_id
+                || rx.patient != patient
+                || rx.items.len() != items.len()
+                || rx.items.iter().zip(&items).any(|(a, b)| {
+                    a.drug_code != b.drug_code || a.quantity != b.quantity || a.dosage != b.dosage
+                })
+        },
+        write: |t: &mut Transaction<'_>| {
+            set_field(t, "visit", visit_id)?;
+            set_field(t, "patient", patient)?;
             set_field(t, "items", &items)
-        })?;
+        },
+        states: prescription_states(row.status),
+        stamp: tx.his_stamp(row.updated_ms, who),
     }
-    let moved = add_states(tx, who, id, &current.status_log, &states, &stamp)?;
-    outcome.count(if fields_changed || moved {
-        Change::Updated
-    } else {
-        Change::Unchanged
-    });
+    .run(tx, who)?;
+    outcome.count(change);
     Ok(())
 }

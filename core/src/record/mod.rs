@@ -7,6 +7,11 @@
 //! document has exactly one root created once; all later edits are field-level puts.
 
 mod autosurgeon_impls;
+mod episode;
+mod money;
+
+pub use episode::{CENTRAL_ACK_KEY, CentralAck, Episode, EpisodeNode, Estimate};
+pub use money::{ChargeSource, PaymentChannel, PaymentPart, Refund, Resettlement};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -56,10 +61,15 @@ pub enum RecordKind {
     Episode = 9,
     #[autosurgeon(rename = "lease")]
     Lease = 10,
+    // Codes 11 to 20 are left to other kinds; the money kinds take 21 and up.
+    #[autosurgeon(rename = "refund")]
+    Refund = 21,
+    #[autosurgeon(rename = "resettlement")]
+    Resettlement = 22,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 10] = [
+    pub const ALL: [RecordKind; 12] = [
         RecordKind::Patient,
         RecordKind::Visit,
         RecordKind::Prescription,
@@ -70,6 +80,8 @@ impl RecordKind {
         RecordKind::ServiceCatalog,
         RecordKind::Episode,
         RecordKind::Lease,
+        RecordKind::Refund,
+        RecordKind::Resettlement,
     ];
 
     pub fn code(self) -> u8 {
@@ -92,6 +104,8 @@ impl RecordKind {
             RecordKind::ServiceCatalog => "service_catalog",
             RecordKind::Episode => "episode",
             RecordKind::Lease => "lease",
+            RecordKind::Refund => "refund",
+            RecordKind::Resettlement => "resettlement",
         }
     }
 
@@ -122,11 +136,34 @@ pub struct Header {
     pub origin: NodeName,
     pub operator: OperatorName,
     pub created_ms: UnixMs,
-    /// The emergency episode the record was created in ("YJ"), if any.
+    /// The emergency episode the record was created in ("YJ"), if any. A record typed in
+    /// later from paper carries the episode of the time written on the paper.
     pub episode: Option<EpisodeId>,
+    /// Set on a record typed in after the fact from a paper form: when it happened, as
+    /// written on the paper (`created_ms` is when it was typed in).
+    #[autosurgeon(missing = "Default::default")]
+    pub paper: Option<PaperEntry>,
+}
+
+/// A record entered from paper: the time written on the form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
+pub struct PaperEntry {
+    pub occurred_ms: UnixMs,
 }
 
 impl Header {
+    /// Written during a drill (`lifeline emergency start --drill`): not real work, kept out of
+    /// real statistics and never sent to the HIS.
+    pub fn is_drill(&self) -> bool {
+        self.episode.as_ref().is_some_and(EpisodeId::is_drill)
+    }
+
+    /// When it happened: the time on the paper for a record entered from paper, otherwise
+    /// when it was created.
+    pub fn occurred_ms(&self) -> UnixMs {
+        self.paper.map_or(self.created_ms, |p| p.occurred_ms)
+    }
+
     /// The header of a record document, whatever its kind.
     pub fn of<D: autosurgeon::ReadDoc>(doc: &D) -> Result<Header, autosurgeon::HydrateError> {
         autosurgeon::hydrate_prop(doc, automerge::ROOT, "header")
@@ -214,13 +251,14 @@ pub struct Guardian {
 }
 
 /// The demographic fields of a patient that desks may edit, by their document keys.
-pub const PATIENT_FIELDS: [&str; 6] = [
+pub const PATIENT_FIELDS: [&str; 7] = [
     "name",
     "sex",
     "birth_date",
     "phone",
     "national_id",
     "insurance",
+    "guardian",
 ];
 
 /// A registration and its triage state.
@@ -233,6 +271,9 @@ pub struct Visit {
     pub fee: Fen,
     /// Printed on the slip; starts with "YJ" for emergency registrations.
     pub registration_no: String,
+    /// The charge for the registration fee, made with the visit.
+    #[autosurgeon(missing = "Default::default")]
+    pub fee_charge: Option<RecordId>,
     pub status_log: StatusLog,
     /// The record's key in the HIS, for records pulled from it (read-only in Lifeline unless
     /// an emergency episode is open). Documents written before this field existed read as
@@ -259,6 +300,9 @@ pub struct Prescription {
     pub visit: RecordId,
     pub patient: RecordId,
     pub items: Vec<PrescriptionItem>,
+    /// The charge for its drugs, made with it at the prices it was written with.
+    #[autosurgeon(missing = "Default::default")]
+    pub charge: Option<RecordId>,
     pub status_log: StatusLog,
     /// The record's key in the HIS, for records pulled from it (read-only in Lifeline unless
     /// an emergency episode is open). Documents written before this field existed read as
@@ -275,6 +319,19 @@ pub enum CatalogKind {
     Drug,
     #[autosurgeon(rename = "service")]
     Service,
+    /// A department's registration fee (the departments are in the service catalog).
+    #[autosurgeon(rename = "department")]
+    Department,
+}
+
+impl CatalogKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            CatalogKind::Drug => "drug",
+            CatalogKind::Service => "service",
+            CatalogKind::Department => "department",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
@@ -306,13 +363,35 @@ pub struct Charge {
     pub amount: Fen,
     /// What the patient asked to pay with.
     pub requested_payment: PaymentMethod,
-    /// What was actually used; self-pay when the insurance settlement failed.
+    /// What was actually used; self-pay when the insurance settlement failed. Never changed
+    /// after settlement.
     pub payment: Option<PaymentMethod>,
-    /// When the insurance settlement failed: the date by which it must be re-settled
-    /// (7 working days later).
+    /// How it was paid, by channel, summing to `amount`; set once at settlement.
+    #[autosurgeon(missing = "Default::default")]
+    pub payments: Vec<PaymentPart>,
+    /// When the insurance settlement failed outside an episode: the date by which it must be
+    /// re-settled (7 working days later).
     pub resettle_due: Option<Date>,
-    /// When the failed insurance settlement was finally made.
+    /// When the insurance settlement failed during an episode: it must be re-settled within 7
+    /// working days of the day that episode ended (the fault was cleared).
+    #[autosurgeon(missing = "Default::default")]
+    pub resettle_after: Option<EpisodeId>,
+    /// When the failed insurance settlement was finally made (the re-settlement record names
+    /// this charge).
     pub resettled: Option<Stamp>,
+    /// What made the charge.
+    #[autosurgeon(missing = "Default::default")]
+    pub source: ChargeSource,
+    /// The prescription whose drugs it charges (`source` prescription).
+    #[autosurgeon(missing = "Default::default")]
+    pub prescription: Option<RecordId>,
+    /// The invoice that covers it now; cleared when that invoice is voided with a reason,
+    /// so that the charge can go on a new invoice.
+    #[autosurgeon(missing = "Default::default")]
+    pub invoice: Option<RecordId>,
+    /// The refund record, once the money was given back.
+    #[autosurgeon(missing = "Default::default")]
+    pub refund: Option<RecordId>,
     pub status_log: StatusLog,
     /// The record's key in the HIS, for records pulled from it (read-only in Lifeline unless
     /// an emergency episode is open). Documents written before this field existed read as
@@ -325,12 +404,19 @@ record!(Charge, Charge);
 #[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
 pub struct Invoice {
     pub header: Header,
-    /// The printed number, from a leased range.
+    /// The printed number, from a cashier's leased range.
     pub number: u64,
     pub series: String,
     pub range_id: String,
+    /// The invoice code of the paper or e-invoice stock the number belongs to, as the cashier
+    /// confirmed it at the start of the shift.
+    #[autosurgeon(missing = "Default::default")]
+    pub code: Option<String>,
     pub charges: Vec<RecordId>,
     pub total: Fen,
+    /// Set on the invoice of a re-settlement: the re-settlement it is for.
+    #[autosurgeon(missing = "Default::default")]
+    pub resettlement: Option<RecordId>,
     pub void_reason: Option<String>,
     pub status_log: StatusLog,
     /// The record's key in the HIS, for records pulled from it (read-only in Lifeline unless
@@ -415,47 +501,10 @@ pub fn catalog_id(kind: CatalogKind) -> RecordId {
     let mut bytes = [0u8; 16];
     bytes[15] = match kind {
         CatalogKind::Drug => 1,
-        CatalogKind::Service => 2,
+        CatalogKind::Service | CatalogKind::Department => 2,
     };
     RecordId::from_bytes(bytes)
 }
-
-/// Document key of the stamp central writes when it has received an emergency record.
-pub const CENTRAL_ACK_KEY: &str = "central_ack";
-
-/// Central's receipt of a record created during an episode.
-pub type CentralAck = Stamp;
-
-/// One node's part in an emergency episode.
-#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
-pub struct EpisodeNode {
-    pub joined_ms: UnixMs,
-    /// When this node left emergency mode (back to normal and reconciled, or stopped).
-    pub left_ms: Option<UnixMs>,
-    /// The reference data this node worked from: catalog versions and when they last
-    /// changed, so the report can say how old the prices were.
-    pub drug_catalog_version: u64,
-    pub service_catalog_version: u64,
-    pub catalog_changed_ms: Option<UnixMs>,
-}
-
-/// An emergency episode ("YJ"), replicated so that every node agrees on one per outage.
-#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
-pub struct Episode {
-    pub header: Header,
-    pub episode_id: EpisodeId,
-    pub reason: String,
-    /// Opened automatically (central unreachable) or by an administrator.
-    pub automatic: bool,
-    pub opened_ms: UnixMs,
-    pub closed_ms: Option<UnixMs>,
-    pub closed_by: Option<OperatorName>,
-    pub nodes: BTreeMap<String, EpisodeNode>,
-    /// Set when this episode was opened independently during the same outage as another:
-    /// the survivor that every node now reports under.
-    pub merged_into: Option<EpisodeId>,
-}
-record!(Episode, Episode);
 
 /// A request for a number range by a node, filled in by a lessor (central, or the standby
 /// acting as primary). Ranges travel as records so they reach the window through the mesh.
@@ -466,6 +515,24 @@ pub struct Lease {
     pub holder: NodeName,
     pub size: u64,
     pub range: Option<LeasedRange>,
+    /// The cashier the range is preset for (invoice ranges belong to a cashier).
+    #[autosurgeon(missing = "Default::default")]
+    pub operator: Option<OperatorName>,
+    /// The invoice code of the stock the numbers are printed on.
+    #[autosurgeon(missing = "Default::default")]
+    pub code: Option<String>,
+    /// Numbers the holder spoiled without a record (a jammed printer), by number, so that
+    /// every node's range report can account for them.
+    #[autosurgeon(missing = "Default::default")]
+    pub spoiled: BTreeMap<String, Spoiled>,
+}
+
+/// A number spoiled without a record.
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
+pub struct Spoiled {
+    pub reason: String,
+    pub operator: OperatorName,
+    pub at_ms: UnixMs,
 }
 record!(Lease, Lease);
 
@@ -493,6 +560,7 @@ mod tests {
                 operator: OperatorName::new("reg").expect("name"),
                 created_ms: 1,
                 episode: None,
+                paper: None,
             },
             patient_no: "W01-000001".into(),
             name: "王小明".into(),

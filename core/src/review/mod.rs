@@ -38,9 +38,7 @@ pub use conflict::{
     ReviewAction, ReviewRecord,
 };
 pub use decide::Resolution;
-pub use worklist::{
-    EPISODE_LOOKBACK_DAYS, RESETTLE_LOOKBACK_DAYS, WorkCategory, WorkItem, Worklist,
-};
+pub use worklist::{EPISODE_LOOKBACK_DAYS, WorkCategory, WorkItem, Worklist};
 
 /// Records other than patients are reviewed when created within this many days (or when
 /// they are emergency records central has not acknowledged, whatever their age).

@@ -6,21 +6,24 @@
 //! - emergency prescriptions and paused visits come from the episode index, limited to records
 //!   created within [`EPISODE_LOOKBACK_DAYS`], plus every record central has not acknowledged
 //!   yet whatever its age (those are never dropped);
-//! - re-settlements come from the charges created within [`RESETTLE_LOOKBACK_DAYS`] (an
-//!   insurance link can fail outside an episode; the due date is 7 working days after
-//!   settlement, so three weeks covers it with margin) and from emergency charges;
+//! - re-settlements come from the index of charges awaiting one, whatever their age: an
+//!   overdue re-settlement stays on the list until it is done. Its due date is 7 working days
+//!   (by the hospital's calendar) after the day the fault was cleared: the day its episode
+//!   ended, or for an insurance link that failed outside an episode, the settlement day;
+//!   while the episode goes on there is no due date yet;
 //! - duplicates and other conflicts are the open entries of [`Store::conflicts`];
 //! - records the HIS refused on the way back are the emergency records above that carry the
 //!   HIS's refusal ([`crate::import::HisRejection`]).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::Serialize;
 
 use super::MS_PER_DAY;
 use super::conflict::{Conflict, ConflictKind, ConflictStatus};
-use crate::clock::{Date, UnixMs};
+use crate::clock::{Age, Date, UnixMs};
+use crate::desk::RESETTLE_WORKING_DAYS;
 use crate::id::{EpisodeId, RecordId};
 use crate::record::{Charge, Patient, Prescription, RecordKind, Visit};
 use crate::status::{PrescriptionStatus, VisitStatus};
@@ -28,9 +31,6 @@ use crate::store::{ReadError, Store};
 
 /// Emergency records created within this many days are on the worklist.
 pub const EPISODE_LOOKBACK_DAYS: i64 = 30;
-
-/// Charges created within this many days are checked for a pending re-settlement.
-pub const RESETTLE_LOOKBACK_DAYS: i64 = 21;
 
 /// What kind of after-work an item is, in the order the list shows them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -101,6 +101,8 @@ pub struct WorkItem {
     pub record_kind: RecordKind,
     pub patient: Option<RecordId>,
     pub patient_name: Option<String>,
+    /// The patient's age today (`2岁6个月`).
+    pub patient_age: Option<Age>,
     /// The emergency episode the record was created in.
     pub episode: Option<EpisodeId>,
     pub created_ms: UnixMs,
@@ -132,8 +134,6 @@ pub struct Worklist {
     pub generated_ms: UnixMs,
     /// Emergency records created before this were not read (unless unacknowledged).
     pub episode_records_since_ms: UnixMs,
-    /// Charges created before this were not read (unless emergency and unacknowledged).
-    pub charges_since_ms: UnixMs,
     /// Every category, in order, with its count (zero included).
     pub counts: Vec<CategoryCount>,
     /// By category, then oldest first.
@@ -156,6 +156,24 @@ impl Worklist {
     pub fn of(&self, category: WorkCategory) -> impl Iterator<Item = &WorkItem> {
         self.items.iter().filter(move |i| i.category == category)
     }
+
+    /// The overdue view: re-settlements past their due date, oldest due first.
+    pub fn overdue(&self) -> impl Iterator<Item = &WorkItem> {
+        self.items.iter().filter(|i| i.overdue)
+    }
+
+    /// Only the overdue items (what `GET /admin/worklist?overdue=true` answers).
+    pub fn only_overdue(mut self) -> Worklist {
+        self.items.retain(|i| i.overdue);
+        for c in &mut self.counts {
+            c.count = self
+                .items
+                .iter()
+                .filter(|i| i.category == c.category)
+                .count();
+        }
+        self
+    }
 }
 
 impl Store {
@@ -163,12 +181,11 @@ impl Store {
     pub fn worklist(&self) -> Result<Worklist, ReadError> {
         let now = self.now_ms();
         let episode_since = now - EPISODE_LOOKBACK_DAYS * MS_PER_DAY;
-        let charges_since = now - RESETTLE_LOOKBACK_DAYS * MS_PER_DAY;
         let today = Date::at(now, self.options().utc_offset_min);
+        let mut ended: BTreeMap<EpisodeId, Option<Date>> = BTreeMap::new();
         let mut emergency: BTreeSet<RecordId> = self.episode_ids_since(episode_since)?;
         emergency.extend(self.unreconciled()?);
         let mut items = Vec::new();
-        let mut charges_done = BTreeSet::new();
         for &id in &emergency {
             let Some(header) = self.header(id).ok().flatten() else {
                 continue;
@@ -177,22 +194,11 @@ impl Store {
             match header.kind {
                 RecordKind::Prescription => items.extend(self.prescription_item(id)?),
                 RecordKind::Visit => items.extend(self.visit_item(id)?),
-                RecordKind::Charge => {
-                    charges_done.insert(id);
-                    items.extend(self.charge_item(id, today)?);
-                }
                 _ => {}
             }
         }
-        let mut charges = Vec::new();
-        self.each_id(RecordKind::Charge, Some(charges_since), |id| {
-            if !charges_done.contains(&id) {
-                charges.push(id);
-            }
-            Ok(())
-        })?;
-        for id in charges {
-            items.extend(self.charge_item(id, today)?);
+        for id in self.resettle_pending()? {
+            items.extend(self.charge_item(id, today, &mut ended)?);
         }
         for c in self.conflicts()? {
             if c.status == ConflictStatus::Open {
@@ -218,7 +224,6 @@ impl Store {
         Ok(Worklist {
             generated_ms: now,
             episode_records_since_ms: episode_since,
-            charges_since_ms: charges_since,
             counts,
             items,
         })
@@ -226,6 +231,11 @@ impl Store {
 
     fn patient_name(&self, id: RecordId) -> Option<String> {
         self.get::<Patient>(id).ok().flatten().map(|p| p.name)
+    }
+
+    fn patient_age(&self, id: RecordId) -> Option<Age> {
+        let p = self.get::<Patient>(id).ok().flatten()?;
+        self.age_today(p.birth_date)
     }
 
     fn prescription_item(&self, id: RecordId) -> Result<Option<WorkItem>, ReadError> {
@@ -258,6 +268,7 @@ impl Store {
             record_kind: RecordKind::Prescription,
             patient: Some(rx.patient),
             patient_name: self.patient_name(rx.patient),
+            patient_age: self.patient_age(rx.patient),
             what: format!(
                 "emergency prescription ({status}), {} item(s), written by {} on {}",
                 rx.items.len(),
@@ -287,6 +298,7 @@ impl Store {
             record_kind: RecordKind::Visit,
             patient: Some(visit.patient),
             patient_name: self.patient_name(visit.patient),
+            patient_age: self.patient_age(visit.patient),
             what: format!(
                 "paused emergency registration {} ({})",
                 visit.registration_no, visit.department
@@ -301,31 +313,67 @@ impl Store {
         }))
     }
 
-    fn charge_item(&self, id: RecordId, today: Date) -> Result<Option<WorkItem>, ReadError> {
+    /// When a charge's re-settlement is due: its date, or 7 working days after the day its
+    /// episode ended (`None` while the episode goes on).
+    fn resettle_due(
+        &self,
+        charge: &Charge,
+        ended: &mut BTreeMap<EpisodeId, Option<Date>>,
+    ) -> Result<Option<Date>, ReadError> {
+        if let Some(due) = charge.resettle_due {
+            return Ok(Some(due));
+        }
+        let Some(episode) = &charge.resettle_after else {
+            return Ok(None);
+        };
+        let opts = self.options();
+        let end_day = match ended.get(episode) {
+            Some(day) => *day,
+            None => {
+                let day = self
+                    .episode_by_id(episode)?
+                    .and_then(|(s, _)| s.episode.closed_ms)
+                    .map(|c| Date::at(c, opts.utc_offset_min));
+                ended.insert(episode.clone(), day);
+                day
+            }
+        };
+        Ok(end_day.map(|d| opts.calendar.add_working_days(d, RESETTLE_WORKING_DAYS)))
+    }
+
+    fn charge_item(
+        &self,
+        id: RecordId,
+        today: Date,
+        ended: &mut BTreeMap<EpisodeId, Option<Date>>,
+    ) -> Result<Option<WorkItem>, ReadError> {
         let Some(charge) = self.get::<Charge>(id).ok().flatten() else {
             return Ok(None);
         };
-        let Some(due) = charge.resettle_due else {
-            return Ok(None);
-        };
-        if charge.resettled.is_some() {
+        if !charge.awaits_resettlement() {
             return Ok(None);
         }
+        let due = self.resettle_due(&charge, ended)?;
+        let by = match due {
+            Some(d) => format!("re-settle by {d}"),
+            None => "due 7 working days after the outage ends".to_owned(),
+        };
         Ok(Some(WorkItem {
             category: WorkCategory::ResettleInsurance,
             record: id,
             record_kind: RecordKind::Charge,
             patient: Some(charge.patient),
             patient_name: self.patient_name(charge.patient),
+            patient_age: self.patient_age(charge.patient),
             what: format!(
-                "{} yuan paid as self-pay when the insurance settlement failed; re-settle by {due}",
+                "{} yuan paid as self-pay when the insurance settlement failed; {by}",
                 charge.amount
             ),
             episode: charge.header.episode.clone(),
             created_ms: charge.header.created_ms,
             clears_by: "cashier: re-settle it by insurance (resettle_charge)".into(),
-            due: Some(due),
-            overdue: today > due,
+            overdue: due.is_some_and(|d| today > d),
+            due,
             central_acked: None,
             conflict: None,
         }))
@@ -350,6 +398,7 @@ impl Store {
             record: id,
             record_kind: header.kind,
             patient_name: patient.and_then(|p| self.patient_name(p)),
+            patient_age: patient.and_then(|p| self.patient_age(p)),
             patient,
             episode: header.episode.clone(),
             created_ms: header.created_ms,
@@ -400,6 +449,7 @@ impl Store {
             record,
             record_kind: c.record_kind,
             patient_name: patient.and_then(|p| self.patient_name(p)),
+            patient_age: patient.and_then(|p| self.patient_age(p)),
             patient,
             episode: header.as_ref().and_then(|h| h.episode.clone()),
             created_ms: header.map_or(0, |h| h.created_ms),

@@ -13,7 +13,7 @@ use super::patient_index::his_key_kind;
 use super::tables::{self, Id};
 use super::{Store, Tx};
 use crate::id::{EpisodeId, RecordId};
-use crate::record::{CENTRAL_ACK_KEY, Header, Patient, RecordKind};
+use crate::record::{CENTRAL_ACK_KEY, Charge, Header, Patient, RecordKind};
 
 /// Ids read from an index per read transaction by [`Store::each_id`].
 const PAGE: usize = 1024;
@@ -104,6 +104,13 @@ impl Tx<'_> {
                 .flatten(),
             _ => None,
         };
+        let awaits_resettlement = if header.kind == RecordKind::Charge {
+            let charge: Charge = autosurgeon::hydrate(doc)
+                .map_err(|e| ReadError::corrupt(id, RecordDamage::Contents(e)))?;
+            Some(charge.awaits_resettlement())
+        } else {
+            None
+        };
         let patient_record: Option<Patient> = if header.kind == RecordKind::Patient {
             Some(
                 autosurgeon::hydrate(doc)
@@ -128,6 +135,14 @@ impl Tx<'_> {
                 unreconciled.remove(key).ctx("indexing")?;
             } else {
                 unreconciled.insert(key, ()).ctx("indexing")?;
+            }
+        }
+        if let Some(pending) = awaits_resettlement {
+            let mut t = w.open_table(tables::RESETTLE_PENDING).ctx("indexing")?;
+            if pending {
+                t.insert(key, ()).ctx("indexing")?;
+            } else {
+                t.remove(key).ctx("indexing")?;
             }
         }
         if let Some(patient) = patient {
@@ -181,6 +196,12 @@ impl Store {
                 .ctx("reading an index")?,
             |k: (&str, Id)| k.1,
         )
+    }
+
+    /// Charges awaiting re-settlement, whatever their age.
+    pub fn resettle_pending(&self) -> Result<Vec<RecordId>, ReadError> {
+        let t = self.table(tables::RESETTLE_PENDING)?;
+        collect_ids(t.iter().ctx("reading an index")?, |k: Id| k)
     }
 
     /// Records created during an episode that central has not yet acknowledged.

@@ -38,6 +38,9 @@ impl Counter {
 /// Where the episode's reason and start are kept, beside [`meta_keys::EPISODE`].
 const EPISODE_REASON: &str = "episode.reason";
 const EPISODE_STARTED: &str = "episode.started_ms";
+/// The episode whose outage is over for this node but whose records have not all reached
+/// central yet: the node leaves it once they have.
+const EPISODE_RECONCILING: &str = "episode.reconciling";
 
 impl Tx<'_> {
     /// Increments and returns a node-local counter.
@@ -55,6 +58,26 @@ impl Tx<'_> {
     /// The episode this node is in, with its reason and start, as of this batch.
     pub(crate) fn episode_info(&self) -> Result<Option<EpisodeInfo>, ReadError> {
         episode_info_in(&|key| self.meta(key))
+    }
+
+    /// The episode this node saw the end of and still reconciles, as of this batch.
+    pub(crate) fn reconciling(&self) -> Result<Option<EpisodeId>, ReadError> {
+        Ok(self
+            .meta(EPISODE_RECONCILING)?
+            .and_then(|s| EpisodeId::new(s).ok()))
+    }
+
+    pub(crate) fn set_reconciling(&mut self, id: Option<&EpisodeId>) -> Result<(), ReadError> {
+        self.set_meta(EPISODE_RECONCILING, id.map(EpisodeId::as_str))
+    }
+
+    /// A metadata value, as text (for the desk modules' own small state).
+    pub(crate) fn meta_value(&self, key: &str) -> Result<Option<String>, ReadError> {
+        self.meta(key)
+    }
+
+    pub(crate) fn set_meta_value(&mut self, key: &str, value: &str) -> Result<(), ReadError> {
+        self.set_meta(key, Some(value))
     }
 
     /// Records that this node is now in an episode, or (with `None`) in none.
@@ -89,6 +112,19 @@ impl Store {
     /// The episode this node is in, with its reason and start.
     pub fn episode_info(&self) -> Result<Option<EpisodeInfo>, ReadError> {
         episode_info_in(&|key| self.meta_text(key))
+    }
+
+    /// The episode whose outage is over for this node and whose records it is still
+    /// reconciling with central.
+    pub fn reconciling_episode(&self) -> Result<Option<EpisodeId>, ReadError> {
+        Ok(self
+            .meta_text(EPISODE_RECONCILING)?
+            .and_then(|s| EpisodeId::new(s).ok()))
+    }
+
+    /// A metadata value, as text (for the desk modules' own small state).
+    pub(crate) fn meta_value(&self, key: &str) -> Result<Option<String>, ReadError> {
+        self.meta_text(key)
     }
 }
 

@@ -65,6 +65,7 @@ pub(crate) use meta::Counter;
 pub(crate) use patient_index::person_key;
 pub(crate) use tx::{Tx, put_map, put_stamp, set_field};
 
+use crate::calendar::WorkCalendar;
 use crate::clock::{Clock, SystemClock};
 use crate::id::{NodeName, RecordId};
 use crate::roles::NodeRole;
@@ -86,6 +87,9 @@ pub struct StoreOptions {
     pub max_batch: usize,
     /// The hospital's offset from UTC in minutes, for dates people read. Default +480 (UTC+8).
     pub utc_offset_min: i32,
+    /// Which days are working days (deadlines in working days). Default: the shipped
+    /// calendar of China.
+    pub calendar: Arc<WorkCalendar>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -99,6 +103,7 @@ impl StoreOptions {
             compact_after_chunks: 32,
             max_batch: 512,
             utc_offset_min: 480,
+            calendar: WorkCalendar::china(),
             clock: Arc::new(SystemClock),
         }
     }

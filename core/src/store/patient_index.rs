@@ -1,9 +1,10 @@
 //! The patient search keys: number, normalized name, national id, name with birth date, the
-//! HIS patient id, and the (name, birth date, phone) triple that finds duplicate patients.
-//! Kept by the writer for every patient change; queried by desks looking a patient up and by
-//! the duplicate review. The same table holds the HIS keys of the other records pulled from
-//! the HIS (`his.visit`, `his.prescription`, `his.charge`, `his.invoice`), so that the bridge
-//! finds the record of an HIS row without a scan.
+//! guardian's phone with the child's birth date, the HIS patient id, and the (name, birth
+//! date, phone) triple that finds duplicate patients. Kept by the writer for every patient
+//! change; queried by desks looking a patient up and by the duplicate review. The same table
+//! holds the HIS keys of the other records pulled from the HIS (`his.visit`,
+//! `his.prescription`, `his.charge`, `his.invoice`), so that the bridge finds the record of
+//! an HIS row without a scan.
 
 use redb::ReadableTable;
 
@@ -21,6 +22,12 @@ pub enum PatientQuery {
     /// A name or the start of one.
     Name(String),
     NationalId(String),
+    /// A child by the guardian's phone and the child's birth date (an infant without an
+    /// identity number).
+    GuardianPhone {
+        phone: String,
+        birth_date: Date,
+    },
     /// A name (exactly, after normalizing) and a birth date.
     NameBorn {
         name: String,
@@ -62,11 +69,20 @@ pub(crate) fn patient_keys(p: &Patient) -> Vec<(String, String)> {
     if let Some(nid) = &p.national_id {
         keys.push(("nid".to_owned(), nid.to_ascii_uppercase()));
     }
+    if let Some(phone) = p.guardian.as_ref().and_then(|g| g.phone.as_deref()) {
+        keys.push(("guardian".to_owned(), guardian_key(phone, p.birth_date)));
+    }
     keys
 }
 
 fn born_key(name: &str, birth_date: Date) -> String {
     format!("{}|{birth_date}", normalize(name))
+}
+
+/// A guardian's phone (digits only) with the child's birth date.
+fn guardian_key(phone: &str, birth_date: Date) -> String {
+    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+    format!("{digits}|{birth_date}")
 }
 
 /// The key two records of one person share: normalized name, birth date and phone digits.
@@ -160,6 +176,9 @@ impl Store {
                 ("born", born_key(name, *birth_date), false)
             }
             PatientQuery::HisId(n) => ("his", n.trim().to_owned(), false),
+            PatientQuery::GuardianPhone { phone, birth_date } => {
+                ("guardian", guardian_key(phone, *birth_date), false)
+            }
         };
         let mut out = Vec::new();
         for entry in t

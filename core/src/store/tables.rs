@@ -9,7 +9,9 @@ use redb::{Key, TableDefinition, TableHandle, Value};
 pub type Id = [u8; 16];
 
 /// Schema version written at creation; open refuses any other.
-pub const SCHEMA_VERSION: u64 = 1;
+///
+/// History: 1, the first release; 2, `resettle_pending`.
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// Metadata: schema version, node identity, counters, the audit head, the current episode.
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -33,6 +35,9 @@ pub const BY_PATIENT: TableDefinition<(Id, Id), ()> = TableDefinition::new("by_p
 pub const BY_EPISODE: TableDefinition<(&str, Id), ()> = TableDefinition::new("by_episode");
 /// Records created during an episode that central has not yet acknowledged.
 pub const UNRECONCILED: TableDefinition<Id, ()> = TableDefinition::new("unreconciled");
+/// Charges paid as self-pay when the insurance link failed and not re-settled yet, however
+/// old: the worklist reads them here, so an overdue one never drops off.
+pub const RESETTLE_PENDING: TableDefinition<Id, ()> = TableDefinition::new("resettle_pending");
 /// Patient search keys: (key kind, normalized value, patient).
 pub const PATIENT_KEYS: TableDefinition<(&str, &str, Id), ()> =
     TableDefinition::new("patient_keys");
@@ -77,6 +82,7 @@ pub(crate) fn for_each<T: TableVisitor>(visitor: &mut T) -> Result<(), T::Error>
     visitor.visit(BY_PATIENT)?;
     visitor.visit(BY_EPISODE)?;
     visitor.visit(UNRECONCILED)?;
+    visitor.visit(RESETTLE_PENDING)?;
     visitor.visit(PATIENT_KEYS)?;
     visitor.visit(PATIENT_KEYS_OF)?;
     visitor.visit(AUDIT)?;

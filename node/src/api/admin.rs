@@ -1,17 +1,19 @@
 //! Administration endpoints for the information department (desk role `admin`): status,
-//! operators, emergency mode, catalogs, number ranges. The CLI uses these with the admin
-//! token the daemon writes to its data directory.
+//! operators and the admin token, catalogs. (Emergency mode is in [`super::emergency`],
+//! number ranges in [`super::ranges`].) The CLI uses these with the admin token the daemon
+//! keeps in its data directory.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use lifeline_core::desk::{
-    CatalogImport, LeaveScope, parse_departments, parse_drugs, parse_services,
+    CatalogImport, DrillStatus, drill_status, escalation, parse_departments, parse_drugs,
+    parse_services,
 };
-use lifeline_core::numbers::{NumberRange, RangeReport, Series};
+use lifeline_core::numbers::Series;
 use lifeline_core::store::StoreStats;
-use lifeline_core::{DeskRole, NodeName, NodeRole, OperatorName};
+use lifeline_core::{Date, DeskRole, NodeRole, OperatorName};
 use lifeline_sync::mesh::PeerStatus;
 use serde::{Deserialize, Serialize};
 
@@ -23,11 +25,8 @@ pub fn routes() -> Router<ApiState> {
     Router::new()
         .route("/admin/status", get(status))
         .route("/admin/operators", get(list_operators).post(add_operator))
-        .route("/admin/emergency/start", post(emergency_start))
-        .route("/admin/emergency/stop", post(emergency_stop))
+        .route("/admin/token/rotate", post(rotate_admin_token))
         .route("/admin/catalog/import", post(catalog_import))
-        .route("/admin/ranges/lease", post(lease))
-        .route("/admin/ranges/report", get(range_report))
 }
 
 /// What the other desks may not do here.
@@ -48,11 +47,34 @@ pub struct StatusReport {
     pub unreconciled: u64,
     pub open_conflicts: u64,
     pub worklist: u64,
+    /// Of the worklist, re-settlements past their due date.
+    #[serde(default)]
+    pub worklist_overdue: u64,
+    /// The episode whose outage is over for this node and whose records are still on their
+    /// way to central; the node leaves it once they are all acknowledged.
+    #[serde(default)]
+    pub reconciling: Option<String>,
     pub ranges: Vec<RangeLeft>,
     pub store: StoreReport,
+    /// The last restore drill, and whether one is overdue (the plan: monthly).
+    #[serde(default)]
+    pub restore_drill: Option<DrillStatus>,
+    /// The working-day calendar in use and how far it reaches.
+    #[serde(default)]
+    pub calendar: Option<CalendarStatus>,
     /// The HIS link, on nodes that run the bridge.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub his: Option<super::his::HisPeer>,
+}
+
+/// The working-day calendar a node counts deadlines with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CalendarStatus {
+    pub source: String,
+    /// The last day it has holidays for; beyond it, Monday to Friday are counted.
+    pub covered_until: Option<Date>,
+    /// It covers today and the next 30 days.
+    pub covers_next_30_days: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -71,7 +93,90 @@ pub struct ModeReport {
 pub struct CurrentEpisode {
     pub id: String,
     pub reason: String,
+    /// When this node entered it.
     pub started_ms: i64,
+    /// When the episode opened (on whichever node).
+    #[serde(default)]
+    pub opened_ms: i64,
+    /// A drill, not a real outage.
+    #[serde(default)]
+    pub drill: bool,
+    #[serde(default)]
+    pub automatic: bool,
+    /// The grade the outage is expected to have (from the latest estimate, or its length).
+    #[serde(default)]
+    pub expected_grade: String,
+    /// The next step of the plan's escalation timeline.
+    #[serde(default)]
+    pub next_step: Option<NextStep>,
+    /// When the system is expected back, from the latest estimate.
+    #[serde(default)]
+    pub expected_back_ms: Option<i64>,
+    /// 30 minutes have passed with no estimate of the recovery time.
+    #[serde(default)]
+    pub estimate_missing: bool,
+    #[serde(default)]
+    pub cause: Option<String>,
+}
+
+/// A step of the escalation timeline still to come.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NextStep {
+    pub step: String,
+    pub due_ms: i64,
+    /// What it asks of people.
+    pub what: String,
+}
+
+/// The status's view of the episode this node is in.
+fn current_episode(
+    store: &lifeline_core::Store,
+    info: lifeline_core::store::EpisodeInfo,
+) -> Result<CurrentEpisode, ApiError> {
+    let found = store.episode_by_id(&info.id)?;
+    let now = store.now_ms();
+    let (opened_ms, automatic, drill, cause, esc) = match &found {
+        Some((s, _)) => {
+            let e = &s.episode;
+            let esc = escalation(e.opened_ms, e.closed_ms, now, e.latest_estimate());
+            (
+                e.opened_ms,
+                e.automatic,
+                e.drill,
+                e.cause.clone(),
+                Some(esc),
+            )
+        }
+        None => (info.started_ms, false, info.id.is_drill(), None, None),
+    };
+    let esc = esc.unwrap_or_else(|| escalation(opened_ms, None, now, None));
+    Ok(CurrentEpisode {
+        id: info.id.to_string(),
+        reason: info.reason,
+        started_ms: info.started_ms,
+        opened_ms,
+        drill,
+        automatic,
+        expected_grade: esc.expected_grade.to_owned(),
+        next_step: esc.next.map(|s| NextStep {
+            step: s.step.name().to_owned(),
+            due_ms: s.due_ms,
+            what: s.step.what().to_owned(),
+        }),
+        expected_back_ms: esc.expected_back_ms,
+        estimate_missing: esc.estimate_missing,
+        cause,
+    })
+}
+
+fn calendar_status(store: &lifeline_core::Store) -> CalendarStatus {
+    let cal = &store.options().calendar;
+    let today = Date::at(store.now_ms(), store.options().utc_offset_min);
+    CalendarStatus {
+        source: cal.source.clone(),
+        covered_until: cal.last_covered(),
+        covers_next_30_days: cal.covers(today) && cal.covers(today.add_days(30)),
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -116,11 +221,12 @@ async fn status(
     let store = state.store.clone();
     let report = blocking(move || -> Result<StatusReport, ApiError> {
         let stats: StoreStats = store.stats()?;
-        let episode = store.episode_info()?.map(|e| CurrentEpisode {
-            id: e.id.to_string(),
-            reason: e.reason,
-            started_ms: e.started_ms,
-        });
+        let episode = match store.episode_info()? {
+            Some(info) => Some(current_episode(&store, info)?),
+            None => None,
+        };
+        let reconciling = store.reconciling_episode()?.map(|e| e.to_string());
+        let drill = drill_status(store.restore_drills()?.pop(), store.now_ms());
         let ranges = store
             .ranges()?
             .into_iter()
@@ -133,7 +239,7 @@ async fn status(
                 next: r.next,
             })
             .collect();
-        let (open_conflicts, worklist) = review_counts(&store)?;
+        let (open_conflicts, worklist, worklist_overdue) = review_counts(&store)?;
         Ok(StatusReport {
             node: store.node().to_string(),
             role: store.role(),
@@ -146,6 +252,8 @@ async fn status(
             unreconciled: stats.unreconciled,
             open_conflicts,
             worklist,
+            worklist_overdue,
+            reconciling,
             ranges,
             store: StoreReport {
                 path: store.path().display().to_string(),
@@ -159,6 +267,8 @@ async fn status(
                 audit_entries: stats.audit_entries,
                 feed_seq: stats.feed_seq,
             },
+            restore_drill: Some(drill),
+            calendar: Some(calendar_status(&store)),
             his,
         })
     })
@@ -233,39 +343,6 @@ async fn add_operator(
     ))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StartEmergency {
-    pub reason: String,
-}
-
-async fn emergency_start(
-    State(state): State<ApiState>,
-    Authed(op): Authed,
-    Body(req): Body<StartEmergency>,
-) -> Result<Json<Written<String>>, ApiError> {
-    admin_only(&op, ADMINISTER)?;
-    let store = state.store.clone();
-    let saved = blocking(move || store.open_episode(&op, &req.reason, false)).await?;
-    Ok(Json(Written::from_saved(lifeline_core::desk::Saved {
-        value: saved.value.to_string(),
-        warnings: saved.warnings,
-    })))
-}
-
-async fn emergency_stop(
-    State(state): State<ApiState>,
-    Authed(op): Authed,
-) -> Result<Json<Written<Option<String>>>, ApiError> {
-    admin_only(&op, ADMINISTER)?;
-    let store = state.store.clone();
-    let saved = blocking(move || store.leave_episode(&op, LeaveScope::HospitalWide)).await?;
-    Ok(Json(Written::from_saved(lifeline_core::desk::Saved {
-        value: saved.value.map(|e| e.to_string()),
-        warnings: saved.warnings,
-    })))
-}
-
 /// Catalog CSV texts; absent ones are left as they are.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -320,40 +397,54 @@ async fn catalog_import(
     })))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LeaseRequest {
-    pub series: Series,
-    pub holder: NodeName,
-    pub size: u64,
-}
-
-async fn lease(
-    State(state): State<ApiState>,
-    Authed(op): Authed,
-    Body(req): Body<LeaseRequest>,
-) -> Result<Json<Written<NumberRange>>, ApiError> {
-    admin_only(&op, ADMINISTER)?;
-    let store = state.store.clone();
-    let saved = blocking(move || store.lease_range(&op, req.series, req.holder, req.size)).await?;
-    Ok(Json(Written::from_saved(saved)))
-}
-
-async fn range_report(
-    State(state): State<ApiState>,
-    Authed(op): Authed,
-) -> Result<Json<RangeReport>, ApiError> {
-    admin_only(&op, ADMINISTER)?;
-    let store = state.store.clone();
-    Ok(Json(blocking(move || store.range_report()).await?))
-}
-
-/// Open conflicts and recovery worklist items.
-fn review_counts(store: &lifeline_core::Store) -> Result<(u64, u64), ApiError> {
+/// Open conflicts, recovery worklist items and the overdue ones.
+fn review_counts(store: &lifeline_core::Store) -> Result<(u64, u64, u64), ApiError> {
     let open = store
         .conflicts()?
         .iter()
         .filter(|c| c.status == lifeline_core::review::ConflictStatus::Open)
         .count() as u64;
-    Ok((open, store.worklist()?.len() as u64))
+    let worklist = store.worklist()?;
+    Ok((
+        open,
+        worklist.len() as u64,
+        worklist.overdue().count() as u64,
+    ))
+}
+
+/// The new admin token, written to the data directory (and answered, for the caller).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RotatedToken {
+    pub path: String,
+    pub token: String,
+}
+
+/// Gives the `admin` operator a new token and writes it to `admin.token`; the old one stops
+/// working at once.
+async fn rotate_admin_token(
+    State(state): State<ApiState>,
+    Authed(op): Authed,
+) -> Result<Json<RotatedToken>, ApiError> {
+    admin_only(&op, ADMINISTER)?;
+    let operators = state.operators.clone();
+    let path = state.runtime.config.admin_token_path();
+    let now = state.store.now_ms();
+    let internal =
+        |e: anyhow::Error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", chain(&*e));
+    let shown = path.display().to_string();
+    let token = blocking(move || {
+        let token = operators
+            .add(admin_name(), DeskRole::Admin, now)
+            .map_err(internal)?;
+        crate::operators::write_secret(&path, &token).map_err(internal)?;
+        Ok::<_, ApiError>(token)
+    })
+    .await?;
+    tracing::warn!(by = %op.name, "the admin token was rotated");
+    Ok(Json(RotatedToken { path: shown, token }))
+}
+
+/// The operator the CLI acts as, whose token is in `admin.token`.
+pub fn admin_name() -> OperatorName {
+    OperatorName::new("admin").expect("\"admin\" is a valid operator name")
 }

@@ -1,6 +1,7 @@
 //! `POST /admin/backup {"out": "/abs/path"}`: a consistent snapshot of the running node's
 //! store, written by the daemon while the desks keep working (administrators only). Answers
-//! with the [`BackupInfo`] once the file and its `.sha256` are durable.
+//! with the [`BackupInfo`] once the file and its `.sha256` are durable. And the restore drills
+//! (`POST|GET /admin/restore-drills`), which `lifeline verify` records.
 
 use std::path::PathBuf;
 
@@ -8,14 +9,39 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
+use lifeline_core::desk::RestoreDrill;
 use lifeline_core::store::{BackupError, BackupInfo};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, ApiState, Authed, Body, admin_only, blocking};
+use super::{ApiError, ApiState, Authed, Body, Written, admin_only, blocking};
 use crate::error::chain;
 
 pub fn routes() -> Router<ApiState> {
-    Router::new().route("/admin/backup", post(backup))
+    Router::new()
+        .route("/admin/backup", post(backup))
+        .route("/admin/restore-drills", post(record_drill).get(list_drills))
+}
+
+/// `POST /admin/restore-drills`: records a restore drill (`lifeline verify` does it).
+async fn record_drill(
+    State(state): State<ApiState>,
+    Authed(op): Authed,
+    Body(drill): Body<RestoreDrill>,
+) -> Result<Json<Written<RestoreDrill>>, ApiError> {
+    admin_only(&op, "record restore drills")?;
+    let store = state.store.clone();
+    let saved = blocking(move || store.record_restore_drill(&op, drill)).await?;
+    Ok(Json(Written::from_saved(saved)))
+}
+
+/// `GET /admin/restore-drills`: the drills recorded on this node, oldest first.
+async fn list_drills(
+    State(state): State<ApiState>,
+    Authed(op): Authed,
+) -> Result<Json<Vec<RestoreDrill>>, ApiError> {
+    admin_only(&op, "read restore drills")?;
+    let store = state.store.clone();
+    Ok(Json(blocking(move || store.restore_drills()).await?))
 }
 
 /// Where to write the backup: an absolute path on the node, which must not exist yet.

@@ -9,9 +9,11 @@
 pub mod admin;
 pub mod backup;
 mod desk;
+pub mod emergency;
 pub mod export;
 pub mod his;
 pub mod openapi;
+pub mod ranges;
 mod review;
 
 use std::sync::Arc;
@@ -44,6 +46,8 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .merge(desk::routes())
         .merge(admin::routes())
+        .merge(emergency::routes())
+        .merge(ranges::routes())
         .merge(backup::routes())
         .merge(review::routes())
         .merge(his::routes())

@@ -7,7 +7,7 @@
 //! - `POST /admin/conflicts/{id}/resolve` with `{"choice": "confirm" | "keep_separate" |
 //!   {"choose_value": N}}`;
 //! - `POST /admin/patients/merge` with `{"survivor": ID, "duplicate": ID}`;
-//! - `GET /admin/worklist`: core's recovery worklist;
+//! - `GET /admin/worklist[?overdue=true]`: core's recovery worklist (or its overdue view);
 //! - `GET /admin/episodes`: every episode, newest first;
 //! - `GET /admin/episodes/{id}/report`: the outage report (`latest`, `current` or an id);
 //! - `GET /admin/audit?action=PREFIX&from=SEQ&limit=N`: audit entries, e.g. `review.`.
@@ -99,13 +99,26 @@ fn recorded(saved: Saved<ReviewRecord>, what: &str) -> Json<Written<ReviewRecord
     Json(Written::from_saved(saved))
 }
 
+/// `GET /admin/worklist?overdue=true`: only what is past its due date.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorklistQuery {
+    #[serde(default)]
+    pub overdue: bool,
+}
+
 async fn worklist(
     State(state): State<ApiState>,
     Authed(op): Authed,
+    query: Result<Query<WorklistQuery>, QueryRejection>,
 ) -> Result<Json<Worklist>, ApiError> {
     admin_only(&op, REVIEW)?;
+    let Query(q) = query.map_err(|e| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.body_text()).field("overdue")
+    })?;
     let store = state.store.clone();
-    Ok(Json(blocking(move || store.worklist()).await?))
+    let list = blocking(move || store.worklist()).await?;
+    Ok(Json(if q.overdue { list.only_overdue() } else { list }))
 }
 
 async fn list_episodes(

@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use lifeline_core::desk::RestoreDrill;
 use lifeline_core::store::{
     BackupInfo, RestoreInfo, RestoreOptions, VerifyReport, checksum_path, restore_from,
     verify_snapshot,
 };
-use lifeline_core::{OpenError, Store};
+use lifeline_core::{OpenError, OperatorName, Store};
 
 use crate::api::backup::BackupRequest;
 use crate::client::error_message;
@@ -53,6 +54,13 @@ pub struct VerifyArgs {
     /// The report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// The node whose restore drill this is: the drill (date, file, result, operator) is
+    /// recorded there, through its daemon or straight in its store when it is stopped.
+    #[arg(long, short = 'c', default_value = "node.toml")]
+    pub config: PathBuf,
+    /// Who ran the drill (default: the login name).
+    #[arg(long)]
+    pub operator: Option<String>,
 }
 
 /// `lifeline backup -c node.toml --out FILE`.
@@ -136,6 +144,10 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
     } else {
         print!("{}", render_verify(&report, started.elapsed()));
     }
+    match record_drill(args, &report) {
+        Ok(how) => eprintln!("restore drill recorded {how}"),
+        Err(e) => eprintln!("the restore drill was NOT recorded: {}", chain(&*e)),
+    }
     if !report.passed() {
         bail!(
             "{} FAILED the restore drill: {} problem(s) found",
@@ -144,6 +156,51 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Records the drill on the node of `--config`: through its daemon, or straight in its store
+/// when the daemon is stopped. Says how.
+fn record_drill(args: &VerifyArgs, report: &VerifyReport) -> anyhow::Result<&'static str> {
+    if !args.config.exists() {
+        bail!(
+            "no node config at {} (give the node's with -c)",
+            args.config.display()
+        );
+    }
+    let config = Config::load(&args.config)?;
+    let operator = match &args.operator {
+        Some(name) => name.clone(),
+        None => std::env::var("SUDO_USER")
+            .or_else(|_| std::env::var("USER"))
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| "unknown".into()),
+    };
+    let file = std::path::absolute(&args.file).unwrap_or_else(|_| args.file.clone());
+    let store_now = || -> i64 { lifeline_core::Clock::now_ms(&lifeline_core::SystemClock) };
+    let drill = RestoreDrill {
+        at_ms: store_now(),
+        file: file.display().to_string(),
+        passed: report.passed(),
+        problems: report.problems.len() as u64 + report.more_problems,
+        operator: OperatorName::new(operator.clone())
+            .with_context(|| format!("{operator:?} cannot name the operator (use --operator)"))?,
+    };
+    let through_daemon = crate::client::Client::for_config(&config)
+        .and_then(|client| client.post::<_, serde_json::Value>("/admin/restore-drills", &drill));
+    match through_daemon {
+        Ok(_) => Ok("on the node, through its daemon"),
+        Err(daemon) => {
+            let store =
+                Store::open(config.store_path(), config.store_options()).with_context(|| {
+                    format!(
+                        "neither through the daemon ({}) nor in the store",
+                        chain(&*daemon)
+                    )
+                })?;
+            store.record_restore_drill(&crate::daemon::housekeeping::system_operator(), drill)?;
+            Ok("in the node's store (its daemon is stopped)")
+        }
+    }
 }
 
 /// Why the daemon did not take the backup.

@@ -26,8 +26,8 @@ pub enum CaCommand {
         /// doctor, admin).
         #[arg(long, value_delimiter = ',')]
         desks: Vec<String>,
-        /// Validity in days.
-        #[arg(long, default_value_t = 825)]
+        /// Validity in days (1 or more).
+        #[arg(long, default_value_t = 825, value_parser = clap::value_parser!(u32).range(1..))]
         days: u32,
     },
 }

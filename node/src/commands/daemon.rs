@@ -1,5 +1,6 @@
 //! `lifeline daemon --config node.toml`.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -32,8 +33,10 @@ pub fn run(args: &DaemonArgs) -> anyhow::Result<()> {
 fn init_tracing(config: &Config) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
         .with_context(|| format!("log.level {:?}", config.log.level))?;
+    // Colour only on a terminal: a log file gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let installed = match config.log.format {
         LogFormat::Json => builder.json().try_init(),

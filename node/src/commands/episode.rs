@@ -53,24 +53,31 @@ pub fn run(cmd: EpisodeCommand) -> anyhow::Result<()> {
                     format!("closed ({zone})"),
                     "duration"
                 );
-                for e in &episodes {
-                    let state = match (&e.merged_into, e.open) {
-                        (Some(_), _) => "merged",
-                        (None, true) => "open",
-                        (None, false) => "closed",
-                    };
-                    println!(
-                        "{:<28} {:<5} {:<8} {:<19} {:<19} {:<12} {}",
-                        e.id,
-                        e.grade,
-                        state,
-                        e.opened_local,
-                        e.closed_local.as_deref().unwrap_or("-"),
-                        report::words::duration(e.duration_ms),
-                        e.nodes.join(", ")
-                    );
-                    if let Some(into) = &e.merged_into {
-                        println!("    merged into {into}");
+                // Drills are listed apart: they are not outages.
+                for drills in [false, true] {
+                    let part: Vec<_> = episodes.iter().filter(|e| e.drill == drills).collect();
+                    if drills && !part.is_empty() {
+                        println!("drills (not outages):");
+                    }
+                    for e in part {
+                        let state = match (&e.merged_into, e.open) {
+                            (Some(_), _) => "merged",
+                            (None, true) => "open",
+                            (None, false) => "closed",
+                        };
+                        println!(
+                            "{:<28} {:<5} {:<8} {:<19} {:<19} {:<12} {}",
+                            e.id,
+                            e.grade,
+                            state,
+                            e.opened_local,
+                            e.closed_local.as_deref().unwrap_or("-"),
+                            report::words::duration(e.duration_ms),
+                            e.nodes.join(", ")
+                        );
+                        if let Some(into) = &e.merged_into {
+                            println!("    merged into {into}");
+                        }
                     }
                 }
             }

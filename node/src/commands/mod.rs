@@ -13,6 +13,7 @@ pub mod his;
 pub mod operator;
 pub mod ranges;
 pub mod reconcile;
+pub mod report;
 pub mod review;
 pub mod status;
 

@@ -1,4 +1,4 @@
-//! `lifeline operator add|list`: desk operators and their API tokens.
+//! `lifeline operator add|list|rotate-admin-token`: desk operators and their API tokens.
 
 use std::path::PathBuf;
 
@@ -6,7 +6,7 @@ use clap::Subcommand;
 
 use lifeline_core::{DeskRole, OperatorName};
 
-use crate::api::admin::{AddedOperator, NewOperator};
+use crate::api::admin::{AddedOperator, NewOperator, RotatedToken};
 
 #[derive(Debug, Subcommand)]
 pub enum OperatorCommand {
@@ -25,6 +25,13 @@ pub enum OperatorCommand {
     },
     /// List the operators (never their tokens).
     List {
+        #[arg(long, short = 'c', default_value = "node.toml")]
+        config: PathBuf,
+    },
+    /// Give the CLI's `admin` operator a new token (written to admin.token in the data
+    /// directory; the old one stops working). The token otherwise stays the same across
+    /// daemon restarts.
+    RotateAdminToken {
         #[arg(long, short = 'c', default_value = "node.toml")]
         config: PathBuf,
     },
@@ -52,6 +59,15 @@ pub fn run(cmd: OperatorCommand) -> anyhow::Result<()> {
                     added.name, added.desk, added.token
                 );
             }
+        }
+        OperatorCommand::RotateAdminToken { config } => {
+            let (_, client) = super::admin_client(&config)?;
+            let rotated: RotatedToken =
+                client.post("/admin/token/rotate", &serde_json::json!({}))?;
+            println!(
+                "the admin token was rotated: the new one is in {} (the old one no longer works)",
+                rotated.path
+            );
         }
         OperatorCommand::List { config } => {
             let (_, client) = super::admin_client(&config)?;

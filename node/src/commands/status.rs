@@ -81,13 +81,47 @@ pub fn render(r: &StatusReport, offset: UtcOffset) -> String {
         ));
     }
     match &r.episode {
-        Some(e) => out.push_str(&format!(
-            "EMERGENCY episode {} since {}: {}\n",
-            e.id,
-            local_time(e.started_ms),
-            e.reason
-        )),
+        Some(e) => {
+            let what = if e.drill {
+                "DRILL"
+            } else {
+                "EMERGENCY episode"
+            };
+            out.push_str(&format!(
+                "{what} {} since {}: {}\n",
+                e.id,
+                local_time(e.started_ms),
+                e.reason
+            ));
+            out.push_str(&format!("  expected grade {}", e.expected_grade));
+            if let Some(back) = e.expected_back_ms {
+                out.push_str(&format!(" (system expected back at {})", local_time(back)));
+            }
+            out.push('\n');
+            if let Some(step) = &e.next_step {
+                out.push_str(&format!(
+                    "  next step at {}: {}\n",
+                    local_time(step.due_ms),
+                    step.what
+                ));
+            }
+            if e.estimate_missing {
+                out.push_str(
+                    "  NO ESTIMATE YET: 30 minutes have passed; record the recovery time and cause \
+                     (lifeline emergency estimate --hours N --cause TEXT)\n",
+                );
+            }
+            if let Some(cause) = &e.cause {
+                out.push_str(&format!("  cause: {cause}\n"));
+            }
+        }
         None => out.push_str("no emergency episode\n"),
+    }
+    if let Some(id) = &r.reconciling {
+        out.push_str(&format!(
+            "outage over: episode {id} reconciling ({} record(s) still to reach central); desks write normal records\n",
+            r.unreconciled
+        ));
     }
     out.push_str("\npeers\n");
     out.push_str(&format!(
@@ -175,9 +209,16 @@ pub fn render(r: &StatusReport, offset: UtcOffset) -> String {
         out.push_str("  (no peers yet)\n");
     }
     out.push_str(&format!(
-        "\nemergency records not yet reconciled with central: {}\nopen conflicts: {}   recovery worklist: {} items\n",
+        "\nemergency records not yet reconciled with central: {}\nopen conflicts: {}   recovery worklist: {} items",
         r.unreconciled, r.open_conflicts, r.worklist
     ));
+    if r.worklist_overdue > 0 {
+        out.push_str(&format!(
+            " ({} OVERDUE re-settlement(s): GET /admin/worklist?overdue=true)",
+            r.worklist_overdue
+        ));
+    }
+    out.push('\n');
     out.push_str("\nnumber ranges\n");
     for range in &r.ranges {
         out.push_str(&format!(
@@ -195,5 +236,29 @@ pub fn render(r: &StatusReport, offset: UtcOffset) -> String {
         r.store.file_bytes as f64 / 1_048_576.0,
         r.store.audit_entries
     ));
+    if let Some(d) = &r.restore_drill {
+        match (&d.last, d.overdue) {
+            (Some(last), false) => out.push_str(&format!(
+                "restore drill: last on {} by {} ({})\n",
+                offset.local(last.at_ms),
+                last.operator,
+                if last.passed { "passed" } else { "FAILED" }
+            )),
+            (Some(last), true) => out.push_str(&format!(
+                "WARNING: the last restore drill was on {}, more than 31 days ago (the plan: monthly): lifeline verify BACKUP\n",
+                offset.local(last.at_ms)
+            )),
+            (None, _) => out.push_str(
+                "WARNING: no restore drill recorded on this node (the plan: monthly): lifeline verify BACKUP\n",
+            ),
+        }
+    }
+    if let Some(c) = r.calendar.as_ref().filter(|c| !c.covers_next_30_days) {
+        out.push_str(&format!(
+            "WARNING: the working-day calendar ({}) has holidays until {}; past that, Monday to Friday are counted: install the next year's ([hospital] calendar)\n",
+            c.source,
+            c.covered_until.map_or("never".to_owned(), |d| d.to_string())
+        ));
+    }
     out
 }

@@ -11,9 +11,15 @@
 //! last seen going; a node that has not reached central since it started counts from its
 //! start, so a window that boots during an outage still opens an emergency episode in time.
 //!
-//! Central and the standby also watch the HIS (the bridge, when `[his]` is configured): how
-//! long it has been unreachable is counted the same way, from the look that first found it
-//! down, and is the plan's real trigger for an episode even while central itself is up.
+//! The outage ends when the hospital's *system of record* is back: central reachable, and
+//! every other system of record the node watches reachable too (the HIS, where a bridge
+//! runs: whatever watches it reports through [`Observation::other_records_up`]).
+//! [`ModeInfo::system_of_record_back`] is what ends an episode for the node
+//! (`housekeeping`), so records written after that are normal records.
+//!
+//! How long the HIS has been unreachable is counted like central's absence, from the look
+//! that first found it down ([`ModeInfo::his_lost_since_ms`]): on central it is the plan's
+//! real trigger for an episode, even while central itself is up.
 
 use lifeline_core::NodeRole;
 use serde::Serialize;
@@ -45,7 +51,10 @@ pub struct ModeInfo {
     pub central_lost_since_ms: Option<i64>,
     /// Which server acts as primary: "central", "standby" or none.
     pub primary: Option<String>,
-    /// When the HIS was first found unreachable, while it still is (nodes watching it).
+    /// Every other system of record this node watches was reachable on the last look.
+    pub other_records_up: bool,
+    /// When another system of record (the HIS) was first found unreachable, while it still
+    /// is.
     #[serde(default)]
     pub his_lost_since_ms: Option<i64>,
 }
@@ -57,8 +66,15 @@ impl ModeInfo {
             since_ms: now_ms,
             central_lost_since_ms: None,
             primary: (role == NodeRole::Central).then(|| "central".to_owned()),
+            other_records_up: true,
             his_lost_since_ms: None,
         }
+    }
+
+    /// The hospital's system of record is back for this node: central reachable and every
+    /// other system of record it watches reachable. The outage is over for it.
+    pub fn system_of_record_back(&self) -> bool {
+        self.mode == Mode::Normal && self.other_records_up
     }
 
     /// How long central has been away at `now_ms`; `None` while it is reachable.
@@ -67,21 +83,12 @@ impl ModeInfo {
             .map(|since| now_ms.saturating_sub(since).max(0))
     }
 
-    /// How long the HIS has been unreachable at `now_ms`; `None` while it answers (or is not
-    /// watched).
+    /// How long the HIS (another system of record) has been unreachable at `now_ms`; `None`
+    /// while it answers or is not watched.
     pub fn his_away_ms(&self, now_ms: i64) -> Option<i64> {
         self.his_lost_since_ms
             .map(|since| now_ms.saturating_sub(since).max(0))
     }
-}
-
-/// What the node's HIS bridge last found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HisSeen {
-    /// No bridge here, or it has not tried yet.
-    NotWatched,
-    Up,
-    Down,
 }
 
 /// What the monitor saw on one look at its peers.
@@ -98,8 +105,9 @@ pub struct Observation {
     pub standby_up: bool,
     /// Central was reachable at some point since this node started (before this look).
     pub central_seen: bool,
-    /// The HIS, as this node's bridge last found it.
-    pub his: HisSeen,
+    /// Every system of record besides central that this node watches is reachable (true when
+    /// it watches none). The HIS bridge reports the HIS here.
+    pub other_records_up: bool,
 }
 
 /// The mode after `obs`, given the mode before it.
@@ -123,10 +131,6 @@ pub fn decide(previous: &ModeInfo, obs: &Observation) -> ModeInfo {
         };
         Some(previous.central_lost_since_ms.unwrap_or(start))
     };
-    let his_lost_since_ms = match obs.his {
-        HisSeen::Down => Some(previous.his_lost_since_ms.unwrap_or(obs.now_ms)),
-        HisSeen::Up | HisSeen::NotWatched => None,
-    };
     ModeInfo {
         mode,
         since_ms: if previous.mode == mode {
@@ -136,7 +140,12 @@ pub fn decide(previous: &ModeInfo, obs: &Observation) -> ModeInfo {
         },
         central_lost_since_ms,
         primary: primary.map(str::to_owned),
-        his_lost_since_ms,
+        other_records_up: obs.other_records_up,
+        his_lost_since_ms: if obs.other_records_up {
+            None
+        } else {
+            Some(previous.his_lost_since_ms.unwrap_or(obs.now_ms))
+        },
     }
 }
 
@@ -155,7 +164,7 @@ mod tests {
             central_up,
             standby_up,
             central_seen: true,
-            his: HisSeen::NotWatched,
+            other_records_up: true,
         }
     }
 
@@ -177,8 +186,40 @@ mod tests {
             since_ms,
             central_lost_since_ms: lost,
             primary: primary.map(str::to_owned),
+            other_records_up: true,
             his_lost_since_ms: None,
         }
+    }
+
+    /// "业务库(HISSERVER)恢复运行后 … 即可停止应急库" (once the system of record runs again,
+    /// emergency mode stops): the system of record is back when central is reachable and so
+    /// is every other system of record the node watches (the HIS); either missing, it is not.
+    #[test]
+    fn the_system_of_record_is_back_when_central_and_the_his_are() {
+        let modes = run(
+            NodeRole::Window,
+            &[
+                window(START + 100, false, true),
+                window(START + 200, true, true),
+                Observation {
+                    other_records_up: false,
+                    ..window(START + 300, true, true)
+                },
+                window(START + 400, true, true),
+            ],
+        );
+        let back: Vec<bool> = modes.iter().map(ModeInfo::system_of_record_back).collect();
+        assert_eq!(back, vec![false, true, false, true]);
+        // The HIS away does not make central away: the mode stays normal.
+        assert_eq!(modes[2].mode, Mode::Normal);
+        // Central itself: back only while the HIS it watches is.
+        let central = Observation {
+            role: NodeRole::Central,
+            other_records_up: false,
+            ..window(START + 100, false, false)
+        };
+        let info = decide(&ModeInfo::initial(NodeRole::Central, START), &central);
+        assert!(!info.system_of_record_back());
     }
 
     #[test]
@@ -308,20 +349,19 @@ mod tests {
 
     #[test]
     fn the_his_down_is_counted_from_the_look_that_found_it_and_forgotten_when_back() {
-        let central = |now_ms, his| Observation {
+        let central = |now_ms, his_up| Observation {
             role: NodeRole::Central,
-            his,
+            other_records_up: his_up,
             ..window(now_ms, false, false)
         };
         let modes = run(
             NodeRole::Central,
             &[
-                central(START + 100, HisSeen::NotWatched),
-                central(START + 200, HisSeen::Up),
-                central(START + 300, HisSeen::Down),
-                central(START + 400, HisSeen::Down),
-                central(START + 500, HisSeen::Up),
-                central(START + 600, HisSeen::Down),
+                central(START + 100, true),
+                central(START + 200, false),
+                central(START + 300, false),
+                central(START + 400, true),
+                central(START + 500, false),
             ],
         );
         let lost: Vec<Option<i64>> = modes.iter().map(|m| m.his_lost_since_ms).collect();
@@ -329,17 +369,17 @@ mod tests {
             lost,
             vec![
                 None,
+                Some(START + 200),
+                Some(START + 200),
                 None,
-                Some(START + 300),
-                Some(START + 300),
-                None,
-                Some(START + 600)
+                Some(START + 500)
             ]
         );
-        assert_eq!(modes[3].his_away_ms(START + 1_300), Some(1_000));
+        assert_eq!(modes[2].his_away_ms(START + 1_200), Some(1_000));
         assert!(
             modes.iter().all(|m| m.mode == Mode::Normal),
             "the HIS down does not change the mesh's mode"
         );
+        assert!(!modes[2].system_of_record_back() && modes[3].system_of_record_back());
     }
 }

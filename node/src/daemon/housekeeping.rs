@@ -1,25 +1,26 @@
 //! The store housekeeping that follows from the mode, done every few looks at the peers.
 //!
 //! Central unreachable for longer than `thresholds.emergency_after` opens (or joins) an
-//! emergency episode; so does, on central, the HIS unreachable for longer than
-//! `his.emergency_after` (the plan's real trigger): the other nodes then join the episode
-//! central is in, and leave it only after central has (central leaves once the HIS is back
-//! and the bridge has pushed the episode's records to it). Back to normal with every emergency record acknowledged by central, an
-//! automatically opened episode is left. Central acknowledges emergency records as they
-//! arrive; lessors fill range requests; windows ask for ranges before they run out. None of
-//! this ever blocks a desk: a desk's write goes straight to the local store.
+//! emergency episode (ending a drill on this node first: a real outage comes before a
+//! drill). On central, the HIS unreachable for longer than `his.emergency_after` does (the
+//! plan's real trigger); every other node that reaches central then joins the episode
+//! central is in, and its outage lasts as long as central's. The outage ends for the node when the system of record is back
+//! ([`ModeInfo::system_of_record_back`]): from then on it writes normal records, and it
+//! leaves the episode once central has acknowledged everything written in it, however busy
+//! the desks are meanwhile. Central acknowledges emergency records as they arrive; lessors
+//! fill range requests; windows ask for ranges before they run out. None of this ever blocks
+//! a desk: a desk's write goes straight to the local store.
 //!
 //! What to do is decided by the pure functions here ([`duties`], [`emergency_due`],
-//! [`follows_central`], [`leases_to_request`], [`may_leave`], [`central_may_leave`]); [`run`]
-//! reads the store, asks them and writes.
+//! [`leases_to_request`], [`plan_episodes`]); [`run`] reads the store, asks them and writes.
 
 use std::time::Duration;
 
-use lifeline_core::desk::LeaveScope;
+use lifeline_core::desk::{LeaveScope, Opening};
 use lifeline_core::numbers::Series;
 use lifeline_core::{DeskRole, NodeRole, Operator, OperatorName, RecordKind, Store};
 
-use super::health::{HisSeen, Mode, ModeInfo};
+use super::health::{Mode, ModeInfo};
 use crate::config::Config;
 
 /// The system operator the daemon acts as (automatic episodes, leases, acknowledgements).
@@ -39,10 +40,6 @@ pub struct Duties {
     pub fill_requests: bool,
     /// Take granted ranges into the ledger and ask for more before running out (windows).
     pub top_up_ranges: bool,
-    /// Leave an automatic episode once reconciled (every node but central, which closes
-    /// episodes rather than leaving them; the standby too, or the episode never closes and
-    /// the next outage joins it).
-    pub leave_when_reconciled: bool,
 }
 
 /// What a node of `role` does in `mode`.
@@ -52,30 +49,29 @@ pub fn duties(role: NodeRole, mode: Mode) -> Duties {
             acknowledge: true,
             fill_requests: true,
             top_up_ranges: false,
-            leave_when_reconciled: false,
         },
         NodeRole::Standby => Duties {
             acknowledge: false,
             fill_requests: mode != Mode::Normal,
             top_up_ranges: false,
-            leave_when_reconciled: true,
         },
         NodeRole::Window => Duties {
             acknowledge: false,
             fill_requests: false,
             top_up_ranges: true,
-            leave_when_reconciled: true,
         },
     }
 }
 
-/// Why a node opens an emergency episode.
+/// Why a node opens (or joins) an emergency episode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
     /// Central has been unreachable this long.
     CentralAway(Duration),
     /// The HIS has been unreachable this long (central, watching it).
     HisAway(Duration),
+    /// Central is in an outage (the HIS is away): the node joins central's episode.
+    CentralInOutage,
 }
 
 impl Trigger {
@@ -84,6 +80,7 @@ impl Trigger {
         match self {
             Trigger::CentralAway(d) => format!("central unreachable for {} s", d.as_secs()),
             Trigger::HisAway(d) => format!("the HIS unreachable for {} s", d.as_secs()),
+            Trigger::CentralInOutage => "central is in an emergency episode".to_owned(),
         }
     }
 }
@@ -93,9 +90,9 @@ fn at_least(away_ms: i64, threshold: Duration) -> Option<Duration> {
     (away >= threshold).then_some(away)
 }
 
-/// Whether a node of `role` opens an emergency episode now: central away long enough (any
-/// node but central), or the HIS away longer than `his_emergency_after` (central only: the
-/// others follow it, see [`follows_central`]).
+/// Whether a node of `role` opens an emergency episode: central away long enough (any node
+/// but central), or the HIS away longer than `his_emergency_after` (central only: the others
+/// follow central).
 pub fn emergency_due(
     role: NodeRole,
     info: &ModeInfo,
@@ -108,23 +105,6 @@ pub fn emergency_due(
         return at_least(info.his_away_ms(now_ms)?, after).map(Trigger::HisAway);
     }
     at_least(info.central_away_ms(now_ms)?, emergency_after).map(Trigger::CentralAway)
-}
-
-/// Whether a node that reaches central joins the episode central is in (central opened it
-/// because the HIS is unreachable, or a person declared it there).
-pub fn follows_central(
-    role: NodeRole,
-    mode: Mode,
-    central_in_episode: bool,
-    in_episode: bool,
-) -> bool {
-    role != NodeRole::Central && mode == Mode::Normal && central_in_episode && !in_episode
-}
-
-/// Whether central leaves the automatic episode it opened when the HIS went away: the HIS
-/// answers again and the bridge has pushed the episode's records since.
-pub fn central_may_leave(his: HisSeen, pushed_since_up: bool, automatic: bool) -> bool {
-    his == HisSeen::Up && pushed_since_up && automatic
 }
 
 /// The series a window's desks hand out numbers of: invoices at a cashier, emergency
@@ -155,89 +135,110 @@ pub fn leases_to_request<E>(
     Ok(wanted)
 }
 
-/// Whether this node leaves its episode: an automatic one, back to normal, central has
-/// acknowledged every emergency record, and central is not in the episode itself (it is
-/// while the HIS is away). A declared episode is ended by a person.
-pub fn may_leave(
-    mode: Mode,
-    unreconciled: usize,
-    automatic: bool,
-    central_in_episode: bool,
-) -> bool {
-    mode == Mode::Normal && unreconciled == 0 && automatic && !central_in_episode
-}
-
-/// What this node's HIS bridge says, for the housekeeping (not watched: no bridge here).
+/// The episode a node tags its records with, as housekeeping sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HisSignal {
-    pub seen: HisSeen,
-    /// A push finished since the HIS came back.
-    pub pushed_since_up: bool,
+pub enum Current {
+    /// Opened (or joined) because central was away: it ends when the system of record is
+    /// back.
+    Automatic,
+    /// Declared by the information department: a person ends it.
+    Declared,
+    /// A drill: a person ends it; a real outage ends it on this node first.
+    Drill,
 }
 
-impl HisSignal {
-    pub const NONE: HisSignal = HisSignal {
-        seen: HisSeen::NotWatched,
-        pushed_since_up: false,
-    };
+/// What housekeeping knows of the node's episodes at the start of a round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EpisodeState {
+    pub current: Option<Current>,
+    /// The node saw an episode's outage end and still reconciles it.
+    pub reconciling: bool,
+    /// Records created in an episode that central has not acknowledged, on this node.
+    pub unreconciled: usize,
+    /// Central is in an open episode whose outage has not ended for it (the HIS is away):
+    /// the system of record is not back, even with central reachable.
+    pub central_in_outage: bool,
 }
 
-/// Whether central (named `central`) is in an open episode it has not left.
-fn central_in_open_episode(store: &Store, central: Option<&str>) -> anyhow::Result<bool> {
-    let Some(central) = central else {
-        return Ok(false);
-    };
-    if store.ids_of_kind(RecordKind::Episode)?.is_empty() {
-        return Ok(false);
-    }
-    Ok(store.episodes()?.iter().any(|e| {
-        e.open
-            && e.episode
-                .nodes
-                .get(central)
-                .is_some_and(|n| n.left_ms.is_none())
-    }))
+/// What to do about episodes on a round, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EpisodePlan {
+    /// End this node's part in a drill: a real outage has come.
+    pub end_drill: bool,
+    /// Open (or join) an episode, and why.
+    pub open: Option<Trigger>,
+    /// The system of record is back: end the outage for this node (it writes normal records
+    /// from now on, whatever the desks' traffic).
+    pub recover: bool,
+    /// Central has everything written in the episode: leave it.
+    pub leave: bool,
 }
 
-/// One housekeeping round (blocking: it reads and writes the store).
-pub fn run(
-    store: &Store,
-    config: &Config,
+/// The thresholds that open episodes: central away (`thresholds.emergency_after`), the HIS
+/// away (`his.emergency_after`, where a bridge runs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Thresholds {
+    pub emergency_after: Duration,
+    pub his_emergency_after: Option<Duration>,
+}
+
+/// Decides what a node does about its episodes on a round.
+pub fn plan_episodes(
+    role: NodeRole,
     info: &ModeInfo,
-    his: HisSignal,
     now_ms: i64,
-) -> anyhow::Result<()> {
-    let role = config.node.role;
-    let system = system_operator();
-    let his_after = config.his.as_ref().map(|h| h.emergency_after);
-    // Episodes: enter when central (or, on central, the HIS) has been away long enough, or
-    // join the one central is in; follow merges and closures.
-    if let Some(trigger) = emergency_due(
+    after: Thresholds,
+    state: EpisodeState,
+) -> EpisodePlan {
+    let follows = role != NodeRole::Central && info.mode == Mode::Normal && state.central_in_outage;
+    let due = emergency_due(
         role,
         info,
         now_ms,
-        config.thresholds.emergency_after,
-        his_after,
-    ) && store.episode()?.is_none()
-    {
-        let id = store.open_episode(&system, &trigger.reason(), true)?.value;
-        tracing::warn!(episode = %id, "emergency episode entered automatically");
-    }
-    let central = match role {
-        NodeRole::Central => Some(config.node.name.as_str()),
-        _ => config
-            .peer_with_role(NodeRole::Central)
-            .map(|p| p.name.as_str()),
+        after.emergency_after,
+        after.his_emergency_after,
+    )
+    .or(follows.then_some(Trigger::CentralInOutage));
+    let open = match state.current {
+        None | Some(Current::Drill) => due,
+        Some(_) => None,
     };
-    let central_in = central_in_open_episode(store, central)?;
-    if follows_central(role, info.mode, central_in, store.episode()?.is_some()) {
+    let back = info.system_of_record_back() && !state.central_in_outage;
+    EpisodePlan {
+        end_drill: open.is_some() && state.current == Some(Current::Drill),
+        open,
+        recover: state.current == Some(Current::Automatic) && back,
+        leave: state.reconciling && state.unreconciled == 0,
+    }
+}
+
+/// One housekeeping round (blocking: it reads and writes the store).
+pub fn run(store: &Store, config: &Config, info: &ModeInfo, now_ms: i64) -> anyhow::Result<()> {
+    let role = config.node.role;
+    let system = system_operator();
+    let state = episode_state(store, config)?;
+    let after = Thresholds {
+        emergency_after: config.thresholds.emergency_after,
+        his_emergency_after: config.his.as_ref().map(|h| h.emergency_after),
+    };
+    let plan = plan_episodes(role, info, now_ms, after, state);
+    if plan.end_drill {
+        let drill = store.leave_episode(&system, LeaveScope::ThisNode)?.value;
+        tracing::warn!(drill = ?drill, "a real outage: this node left the drill");
+    }
+    if let Some(trigger) = plan.open {
         let id = store
-            .open_episode(&system, "central is in an emergency episode", true)?
+            .open_episode(&system, &trigger.reason(), Opening::Automatic)?
             .value;
-        tracing::warn!(episode = %id, "joined the emergency episode central is in");
+        tracing::warn!(episode = %id, "emergency episode entered automatically");
     }
     if !store.ids_of_kind(RecordKind::Episode)?.is_empty() {
         store.reconcile_episodes(&system)?;
+    }
+    if plan.recover
+        && let Some(id) = store.recover_from_episode(&system)?.value
+    {
+        tracing::warn!(episode = %id, "the system of record is back: the outage is over for this node");
     }
     let duties = duties(role, info.mode);
     if duties.acknowledge && !store.unreconciled()?.is_empty() {
@@ -257,45 +258,61 @@ pub fn run(
             store.request_lease(&system, series, config.thresholds.lease_size)?;
         }
     }
-    if duties.leave_when_reconciled {
-        leave_when_reconciled(store, info.mode, central_in)?;
-    }
-    if role == NodeRole::Central {
-        leave_when_his_back(store, his)?;
-    }
-    Ok(())
-}
-
-fn current_automatic(store: &Store) -> anyhow::Result<Option<(lifeline_core::EpisodeId, bool)>> {
-    let Some(current) = store.episode()? else {
-        return Ok(None);
-    };
-    let automatic = store
-        .episode_by_id(&current)?
-        .is_some_and(|(e, _)| e.episode.automatic);
-    Ok(Some((current, automatic)))
-}
-
-fn leave_when_reconciled(store: &Store, mode: Mode, central_in: bool) -> anyhow::Result<()> {
-    let Some((current, automatic)) = current_automatic(store)? else {
-        return Ok(());
-    };
-    if may_leave(mode, store.unreconciled()?.len(), automatic, central_in) {
-        store.leave_episode(&system_operator(), LeaveScope::ThisNode)?;
-        tracing::warn!(episode = %current, "central is back and has every emergency record: episode left");
+    if (plan.leave || plan.recover)
+        && let Some(id) = store.leave_reconciled_episode(&system)?.value
+    {
+        tracing::warn!(episode = %id, "central has every record of the episode: episode left");
     }
     Ok(())
 }
 
-fn leave_when_his_back(store: &Store, his: HisSignal) -> anyhow::Result<()> {
-    let Some((current, automatic)) = current_automatic(store)? else {
-        return Ok(());
+/// Whether central (named `central`) is in an open episode whose outage has not ended for it.
+fn central_in_outage(store: &Store, central: Option<&str>) -> anyhow::Result<bool> {
+    let Some(central) = central else {
+        return Ok(false);
     };
-    if central_may_leave(his.seen, his.pushed_since_up, automatic) {
-        store.leave_episode(&system_operator(), LeaveScope::ThisNode)?;
-        tracing::warn!(episode = %current, "the HIS is back and has the episode's records: central left the episode");
+    if store.ids_of_kind(RecordKind::Episode)?.is_empty() {
+        return Ok(false);
     }
-    Ok(())
+    Ok(store.episodes()?.iter().any(|e| {
+        e.open
+            && e.episode
+                .nodes
+                .get(central)
+                .is_some_and(|n| n.recovered_ms.is_none() && n.left_ms.is_none())
+    }))
+}
+
+/// The node's episodes as [`plan_episodes`] takes them.
+fn episode_state(store: &Store, config: &Config) -> anyhow::Result<EpisodeState> {
+    let current = match store.episode()? {
+        None => None,
+        Some(id) if id.is_drill() => Some(Current::Drill),
+        Some(id) => {
+            let automatic = store
+                .episode_by_id(&id)?
+                .is_some_and(|(e, _)| e.episode.automatic);
+            Some(if automatic {
+                Current::Automatic
+            } else {
+                Current::Declared
+            })
+        }
+    };
+    Ok(EpisodeState {
+        current,
+        reconciling: store.reconciling_episode()?.is_some(),
+        unreconciled: store.unreconciled()?.len(),
+        central_in_outage: match config.node.role {
+            NodeRole::Central => false,
+            _ => central_in_outage(
+                store,
+                config
+                    .peer_with_role(NodeRole::Central)
+                    .map(|p| p.name.as_str()),
+            )?,
+        },
+    })
 }
 
 #[cfg(test)]
@@ -310,6 +327,7 @@ mod tests {
             since_ms: since.unwrap_or(NOW),
             central_lost_since_ms: since,
             primary: Some("standby".into()),
+            other_records_up: true,
             his_lost_since_ms: None,
         }
     }
@@ -363,98 +381,160 @@ mod tests {
     fn each_role_has_its_duties() {
         let central = duties(NodeRole::Central, Mode::Normal);
         assert!(central.acknowledge && central.fill_requests);
-        assert!(!central.leave_when_reconciled && !central.top_up_ranges);
+        assert!(!central.top_up_ranges);
         assert!(!duties(NodeRole::Standby, Mode::Normal).fill_requests);
         for mode in [Mode::Degraded, Mode::Isolated] {
             assert!(duties(NodeRole::Standby, mode).fill_requests);
         }
-        assert!(duties(NodeRole::Standby, Mode::Normal).leave_when_reconciled);
         let window = duties(NodeRole::Window, Mode::Isolated);
-        assert!(window.top_up_ranges && window.leave_when_reconciled);
+        assert!(window.top_up_ranges);
         assert!(!window.acknowledge && !window.fill_requests);
     }
 
+    fn back() -> ModeInfo {
+        ModeInfo {
+            mode: Mode::Normal,
+            since_ms: NOW,
+            central_lost_since_ms: None,
+            primary: Some("central".into()),
+            other_records_up: true,
+            his_lost_since_ms: None,
+        }
+    }
+
+    fn state(current: Option<Current>, reconciling: bool, unreconciled: usize) -> EpisodeState {
+        EpisodeState {
+            current,
+            reconciling,
+            unreconciled,
+            central_in_outage: false,
+        }
+    }
+
+    const AFTER: Thresholds = Thresholds {
+        emergency_after: Duration::from_secs(30),
+        his_emergency_after: Some(Duration::from_secs(60)),
+    };
+
+    /// "业务库(HISSERVER)恢复运行后 … 即可停止应急库,以上传门诊应急数据": the outage ends when
+    /// the system of record is back, whatever is still unreconciled: the node stops tagging
+    /// at once (recover), and leaves once everything written in the episode reached central.
     #[test]
-    fn only_an_automatic_episode_is_left_and_only_once_reconciled() {
-        assert!(may_leave(Mode::Normal, 0, true, false));
-        assert!(
-            !may_leave(Mode::Normal, 1, true, false),
-            "central lacks a record"
-        );
-        assert!(
-            !may_leave(Mode::Degraded, 0, true, false),
-            "central still away"
-        );
-        assert!(
-            !may_leave(Mode::Normal, 0, false, false),
-            "declared by a person"
-        );
-        assert!(
-            !may_leave(Mode::Normal, 0, true, true),
-            "central is still in it (the HIS is away)"
-        );
+    fn an_automatic_episode_ends_when_the_system_of_record_is_back_not_when_traffic_stops() {
+        let busy = state(Some(Current::Automatic), false, 400);
+        let plan = plan_episodes(NodeRole::Window, &back(), NOW, AFTER, busy);
+        assert!(plan.recover, "central is back: the outage is over");
+        assert!(!plan.leave, "400 records still to reach central");
+        assert_eq!(plan.open, None);
+        // Still away: nothing ends.
+        let away = away_since(Some(NOW - 60_000));
+        let plan = plan_episodes(NodeRole::Window, &away, NOW, AFTER, busy);
+        assert!(!plan.recover && !plan.leave);
+        // Central back but the HIS it relies on is not: not over yet.
+        let his_away = ModeInfo {
+            other_records_up: false,
+            ..back()
+        };
+        assert!(!plan_episodes(NodeRole::Window, &his_away, NOW, AFTER, busy).recover);
+        // Reconciling, with desks writing normal records: left once nothing is unreconciled.
+        let draining = state(None, true, 3);
+        assert!(!plan_episodes(NodeRole::Window, &back(), NOW, AFTER, draining).leave);
+        let drained = state(None, true, 0);
+        let plan = plan_episodes(NodeRole::Window, &back(), NOW, AFTER, drained);
+        assert!(plan.leave && !plan.recover && plan.open.is_none());
     }
 
     #[test]
-    fn the_his_away_opens_an_episode_on_central_and_the_others_follow() {
-        let his_after = Some(Duration::from_secs(60));
-        let his_away = |since: i64| ModeInfo {
-            his_lost_since_ms: Some(since),
-            ..ModeInfo::initial(NodeRole::Central, 0)
-        };
-        let due = |role, info: &ModeInfo, after| {
-            emergency_due(role, info, NOW, Duration::from_secs(30), after)
-        };
-        assert_eq!(
-            due(NodeRole::Central, &his_away(NOW - 59_999), his_after),
-            None
+    fn a_declared_episode_or_a_drill_is_ended_by_a_person() {
+        for current in [Current::Declared, Current::Drill] {
+            let plan = plan_episodes(
+                NodeRole::Window,
+                &back(),
+                NOW,
+                AFTER,
+                state(Some(current), false, 0),
+            );
+            assert!(!plan.recover && !plan.leave, "{current:?}");
+        }
+    }
+
+    /// A real outage during a drill: the node leaves the drill and opens (joins) the real
+    /// episode; a node already in a real one opens nothing.
+    #[test]
+    fn a_real_outage_ends_a_drill_first() {
+        let away = away_since(Some(NOW - 60_000));
+        let plan = plan_episodes(
+            NodeRole::Window,
+            &away,
+            NOW,
+            AFTER,
+            state(Some(Current::Drill), false, 0),
         );
+        assert!(plan.end_drill);
         assert_eq!(
-            due(NodeRole::Central, &his_away(NOW - 60_000), his_after),
+            plan.open,
+            Some(Trigger::CentralAway(Duration::from_secs(60)))
+        );
+        let plan = plan_episodes(
+            NodeRole::Window,
+            &away,
+            NOW,
+            AFTER,
+            state(Some(Current::Automatic), false, 0),
+        );
+        assert!(!plan.end_drill && plan.open.is_none());
+        let plan = plan_episodes(NodeRole::Central, &away, NOW, AFTER, state(None, false, 0));
+        assert_eq!(plan.open, None, "central never opens one");
+    }
+
+    /// The plan's real trigger: the HIS down while central is up. Central opens the episode
+    /// once the HIS has been away `his.emergency_after`; the others join it while central is
+    /// in its outage, and their outage ends with central's.
+    #[test]
+    fn the_his_away_opens_an_episode_on_central_and_the_others_follow_it() {
+        let his_away = |since: i64| ModeInfo {
+            other_records_up: false,
+            his_lost_since_ms: Some(since),
+            ..back()
+        };
+        let fresh = state(None, false, 0);
+        let central = |info: &ModeInfo| plan_episodes(NodeRole::Central, info, NOW, AFTER, fresh);
+        assert_eq!(central(&his_away(NOW - 59_999)).open, None);
+        assert_eq!(
+            central(&his_away(NOW - 60_000)).open,
             Some(Trigger::HisAway(Duration::from_secs(60)))
         );
+        let no_bridge = Thresholds {
+            his_emergency_after: None,
+            ..AFTER
+        };
         assert_eq!(
-            due(NodeRole::Central, &his_away(0), None),
-            None,
-            "no bridge configured"
+            plan_episodes(NodeRole::Central, &his_away(0), NOW, no_bridge, fresh).open,
+            None
         );
-        assert_eq!(
-            due(NodeRole::Standby, &his_away(0), his_after),
-            None,
-            "only central opens for the HIS; the standby follows central"
-        );
-        assert!(follows_central(NodeRole::Window, Mode::Normal, true, false));
-        assert!(follows_central(
-            NodeRole::Standby,
-            Mode::Normal,
-            true,
-            false
-        ));
+        // A window reaches central, which is in its outage: it joins, and does not recover.
+        let following = EpisodeState {
+            central_in_outage: true,
+            ..fresh
+        };
+        let plan = plan_episodes(NodeRole::Window, &back(), NOW, AFTER, following);
+        assert_eq!(plan.open, Some(Trigger::CentralInOutage));
+        let joined = EpisodeState {
+            current: Some(Current::Automatic),
+            ..following
+        };
+        let plan = plan_episodes(NodeRole::Standby, &back(), NOW, AFTER, joined);
         assert!(
-            !follows_central(NodeRole::Window, Mode::Normal, true, true),
-            "already in"
+            plan.open.is_none() && !plan.recover,
+            "central is still in the outage"
         );
-        assert!(!follows_central(
-            NodeRole::Window,
-            Mode::Normal,
-            false,
-            false
-        ));
-        assert!(!follows_central(
-            NodeRole::Central,
-            Mode::Normal,
-            true,
-            false
-        ));
-        assert!(central_may_leave(HisSeen::Up, true, true));
-        assert!(
-            !central_may_leave(HisSeen::Up, false, true),
-            "not pushed yet"
-        );
-        assert!(!central_may_leave(HisSeen::Down, true, true));
-        assert!(
-            !central_may_leave(HisSeen::Up, true, false),
-            "declared by a person"
-        );
+        // The HIS back: central recovers; then so do the others.
+        let central_in = state(Some(Current::Automatic), false, 0);
+        assert!(plan_episodes(NodeRole::Central, &back(), NOW, AFTER, central_in).recover);
+        let over = EpisodeState {
+            central_in_outage: false,
+            ..joined
+        };
+        assert!(plan_episodes(NodeRole::Window, &back(), NOW, AFTER, over).recover);
     }
 }

@@ -11,12 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use lifeline_core::{DeskRole, NodeRole, OperatorName, Store};
+use lifeline_core::{DeskRole, NodeRole, Store};
 use lifeline_sync::identity::{self, AcceptPolicy, WindowMesh};
 use lifeline_sync::mesh::{Mesh, MeshConfig, PeerAddr};
 use lifeline_sync::proto::SessionConfig;
 use serde::Serialize;
 
+use crate::api::admin::admin_name;
 use crate::api::{self, ApiState};
 use crate::config::Config;
 use crate::error::chain;
@@ -78,12 +79,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .context("the store could not be opened")?
         .with_context(|| format!("cannot open the store {}", config.store_path().display()))?;
     let operators = Arc::new(Operators::open(&config.operators_path())?);
-    let admin_token = operators.add(
-        OperatorName::new("admin").context("operator name")?,
-        DeskRole::Admin,
-        store.now_ms(),
-    )?;
-    operators::write_secret(&config.admin_token_path(), &admin_token)?;
+    keep_admin_token(&config, &operators, store.now_ms())?;
 
     let runtime = Arc::new(Runtime::new(config.clone(), store.now_ms()));
     let session = SessionConfig {
@@ -223,6 +219,28 @@ fn start_bridge(
     runtime.set_his(link);
     tracing::info!(url = %his.url, "HIS bridge started");
     Ok(task)
+}
+
+/// The CLI's token (`admin.token` in the data directory) stays the same across restarts, so
+/// that scripts keep working; it is made on the first start (or when the file is gone or no
+/// longer matches) and changed only by `lifeline operator rotate-admin-token`.
+pub fn keep_admin_token(config: &Config, operators: &Operators, now_ms: i64) -> anyhow::Result<()> {
+    let path = config.admin_token_path();
+    let kept = std::fs::read_to_string(&path)
+        .ok()
+        .map(|t| t.trim().to_owned())
+        .filter(|t| {
+            operators
+                .authenticate(t)
+                .is_some_and(|op| op.desk == DeskRole::Admin && op.name == admin_name())
+        });
+    if kept.is_some() {
+        return Ok(());
+    }
+    let token = operators.add(admin_name(), DeskRole::Admin, now_ms)?;
+    operators::write_secret(&path, &token)?;
+    tracing::info!(path = %path.display(), "a new admin token was written");
+    Ok(())
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

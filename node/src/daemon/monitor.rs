@@ -9,8 +9,8 @@ use lifeline_core::{NodeRole, Store};
 use lifeline_sync::mesh::PeerStatus;
 use tokio::sync::watch;
 
-use super::health::{self, HisSeen, Observation};
-use super::housekeeping::{self, HisSignal};
+use super::health::{self, Observation};
+use super::housekeeping;
 use super::runtime::Runtime;
 use crate::error::chain;
 use crate::his::bridge::Reach;
@@ -40,17 +40,6 @@ pub async fn monitor(store: Store, runtime: Arc<Runtime>, mut stop: watch::Recei
         }
         let now_ms = store.now_ms();
         let peers = runtime.peers();
-        let his = runtime.his().map_or(HisSignal::NONE, |link| {
-            let h = link.health();
-            HisSignal {
-                seen: match h.reach {
-                    Reach::Up => HisSeen::Up,
-                    Reach::Down => HisSeen::Down,
-                    Reach::Unknown => HisSeen::NotWatched,
-                },
-                pushed_since_up: h.pushed_since_up,
-            }
-        });
         let obs = Observation {
             role,
             now_ms,
@@ -58,7 +47,10 @@ pub async fn monitor(store: Store, runtime: Arc<Runtime>, mut stop: watch::Recei
             central_up: connected(&peers, NodeRole::Central),
             standby_up: connected(&peers, NodeRole::Standby),
             central_seen,
-            his: his.seen,
+            // The HIS, where this node runs a bridge: down only once it has failed to answer.
+            other_records_up: runtime
+                .his()
+                .is_none_or(|link| link.health().reach != Reach::Down),
         };
         central_seen |= obs.central_up;
         let previous = runtime.mode();
@@ -78,7 +70,7 @@ pub async fn monitor(store: Store, runtime: Arc<Runtime>, mut stop: watch::Recei
         let store = store.clone();
         let runtime = runtime.clone();
         let result = tokio::task::spawn_blocking(move || {
-            housekeeping::run(&store, &runtime.config, &info, his, now_ms)
+            housekeeping::run(&store, &runtime.config, &info, now_ms)
         })
         .await;
         match result {

@@ -10,7 +10,7 @@ use lifeline_core::import::{
     HisCharge, HisInvoice, HisPatient, HisPrescription, HisPrescriptionItem, HisVisit, SkippedRow,
 };
 use lifeline_core::record::{
-    CatalogKind, Department, Doctor, Drug, Guardian, InsuranceType, PaymentMethod, Service, Sex,
+    CatalogKind, Department, Doctor, Drug, Guardian, InsuranceType, PaymentChannel, Service, Sex,
 };
 use lifeline_core::status::{ChargeStatus, InvoiceStatus, PrescriptionStatus, Status, VisitStatus};
 
@@ -232,7 +232,7 @@ pub fn invoices(rows: &[Row], m: &Mapping, offset: i32) -> Converted<HisInvoice>
         Ok(Read::Item(HisInvoice {
             his_id: f.required_text("his_id")?,
             number,
-            series: f.required_text("series")?,
+            code: f.required_text("code")?,
             total: f
                 .money("total", rule, rounded)?
                 .ok_or_else(|| "total is empty".to_owned())?,
@@ -249,21 +249,17 @@ pub fn charges(rows: &[Row], m: &Mapping, offset: i32) -> Converted<HisCharge> {
         let status = match f.required_code("status")?.as_str() {
             "skip" => return Ok(Read::Ignore),
             "pending" => ChargeStatus::Pending,
+            "refunded" => ChargeStatus::Refunded,
             _ => ChargeStatus::Settled,
         };
         let invoice = f.text("invoice")?;
-        // A paid charge on an invoice has been invoiced.
-        let status = match (status, &invoice) {
-            (ChargeStatus::Settled, Some(_)) => ChargeStatus::Invoiced,
-            (s, _) => s,
-        };
         let catalog = match f.required_code("catalog")?.as_str() {
             "drug" => CatalogKind::Drug,
             _ => CatalogKind::Service,
         };
-        let payment = match f.code("payment")? {
-            Some(Ok(v)) if v == "insurance" => PaymentMethod::Insurance,
-            _ => PaymentMethod::SelfPay,
+        let channel = match f.code("payment")? {
+            Some(Ok(v)) => PaymentChannel::ALL.into_iter().find(|c| c.name() == v),
+            _ => None,
         };
         let charged_ms = f.required_time_ms("charged_at")?;
         Ok(Read::Item(HisCharge {
@@ -276,7 +272,7 @@ pub fn charges(rows: &[Row], m: &Mapping, offset: i32) -> Converted<HisCharge> {
                 .money("amount", rule, rounded)?
                 .ok_or_else(|| "amount is empty".to_owned())?,
             status,
-            payment,
+            channel,
             invoice_his_id: invoice,
             charged_ms,
             updated_ms: f.time_ms("updated_at")?.unwrap_or(charged_ms),

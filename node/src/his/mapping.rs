@@ -198,7 +198,7 @@ pub const INVOICE_FIELDS: Fields = &[
     ("updated_at", R, E::Timestamp),
     ("his_id", R, E::Key),
     ("number", R, E::Key),
-    ("series", R, E::Text),
+    ("code", R, E::Text),
     ("total", R, E::Decimal),
     ("issued_at", R, E::Timestamp),
     ("status", O, E::Text),
@@ -247,8 +247,18 @@ pub const PRESCRIPTION_CODED: Coded = &[(
 pub const INVOICE_CODED: Coded = &[("status", &["issued", "voided", "skip"])];
 pub const CHARGE_CODED: Coded = &[
     ("catalog", &["service", "drug"]),
-    ("status", &["pending", "settled", "skip"]),
-    ("payment", &["insurance", "self_pay"]),
+    ("status", &["pending", "settled", "refunded", "skip"]),
+    ("payment", PAYMENT_CHANNELS),
+];
+
+/// Lifeline's payment channels, as the mapping names them.
+const PAYMENT_CHANNELS: &[&str] = &[
+    "cash",
+    "bank_card",
+    "wechat",
+    "alipay",
+    "insurance_fund",
+    "personal_account",
 ];
 
 /// The interface columns every pushed table needs, besides its own.
@@ -328,9 +338,9 @@ pub const PUSH_REGISTRATION_CODED: Coded = &[(
 pub const PUSH_PRESCRIPTION_CODED: Coded =
     &[("status", &["issued", "printed", "dispensed", "cancelled"])];
 pub const PUSH_CHARGE_CODED: Coded = &[
-    ("catalog", &["service", "drug"]),
-    ("status", &["pending", "settled", "invoiced"]),
-    ("payment", &["insurance", "self_pay"]),
+    ("catalog", &["service", "drug", "department"]),
+    ("status", &["pending", "settled", "invoiced", "refunded"]),
+    ("payment", PAYMENT_CHANNELS),
     ("resettle_pending", ACTIVE),
 ];
 

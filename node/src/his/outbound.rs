@@ -6,7 +6,10 @@
 
 use std::collections::BTreeMap;
 
-use lifeline_core::record::{Charge, Invoice, Patient, Prescription, RecordKind, Visit};
+use lifeline_core::record::{
+    CatalogKind, Charge, Invoice, Patient, PaymentChannel, PaymentMethod, Prescription, RecordKind,
+    ServiceCatalog, Visit, catalog_id,
+};
 use lifeline_core::status::{ChargeStatus, PrescriptionStatus, VisitStatus};
 use lifeline_core::{Date, EpisodeId, ReadError, RecordId, Store, UnixMs};
 use serde_json::json;
@@ -61,8 +64,8 @@ struct Builder<'a> {
     store: &'a Store,
     mapping: &'a Mapping,
     offset_min: i32,
-    /// Charge → the invoice it is on.
-    invoices: BTreeMap<RecordId, Invoice>,
+    /// The departments' fees, to tell an ordinary registration fee from an expert one.
+    departments: BTreeMap<String, lifeline_core::record::Department>,
 }
 
 fn local_us(ms: UnixMs, offset_min: i32) -> i64 {
@@ -92,19 +95,15 @@ pub fn outbound(store: &Store, mapping: &Mapping, offset_min: i32) -> Result<Out
             by_kind.entry(h.kind).or_default().push(id);
         }
     }
-    let mut b = Builder {
+    let b = Builder {
         store,
         mapping,
         offset_min,
-        invoices: BTreeMap::new(),
+        departments: store
+            .get::<ServiceCatalog>(catalog_id(CatalogKind::Service))?
+            .map(|c| c.departments)
+            .unwrap_or_default(),
     };
-    for id in by_kind.get(&RecordKind::Invoice).into_iter().flatten() {
-        if let Some(inv) = store.get::<Invoice>(*id)? {
-            for c in &inv.charges {
-                b.invoices.insert(*c, inv.clone());
-            }
-        }
-    }
     let mut out = Outbound::default();
     for (table, kind) in [
         ("patients", RecordKind::Patient),
@@ -347,6 +346,27 @@ impl Builder<'_> {
         Ok(row.map(|r| vec![r]))
     }
 
+    /// A charge line's catalog and item code as the HIS knows them: a department's
+    /// registration fee is the service item of that fee (ordinary or expert).
+    fn item(&self, line: &lifeline_core::record::ChargeLine) -> (&'static str, String) {
+        match line.catalog {
+            CatalogKind::Drug => ("drug", line.code.clone()),
+            CatalogKind::Service => ("service", line.code.clone()),
+            CatalogKind::Department => {
+                let fees = &self.mapping.pull.departments;
+                let expert = self.departments.get(&line.code).is_some_and(|d| {
+                    d.expert_fee == line.unit_price && d.expert_fee != d.registration_fee
+                });
+                let item = if expert {
+                    fees.expert_fee_item.clone()
+                } else {
+                    fees.registration_fee_item.clone()
+                };
+                ("department", item.unwrap_or_else(|| line.code.clone()))
+            }
+        }
+    }
+
     fn charge(&self, id: RecordId) -> Built {
         let push = &self.mapping.push.charges;
         let Some(charge) = self.store.get::<Charge>(id)? else {
@@ -359,37 +379,44 @@ impl Builder<'_> {
             )));
         };
         let (ext, his) = self.visit_keys(&visit);
-        let invoice = self.invoices.get(&id);
+        let invoice = match charge.invoice {
+            Some(i) => self.store.get::<Invoice>(i)?,
+            None => None,
+        };
         let status = charge.status_log.current::<ChargeStatus>();
         let settled_ms = charge
             .status_log
             .reached(ChargeStatus::Settled)
             .map_or(charge.header.created_ms, |s| s.at_ms);
-        let payment = match charge.payment.unwrap_or(charge.requested_payment) {
-            lifeline_core::record::PaymentMethod::Insurance => "insurance",
-            lifeline_core::record::PaymentMethod::SelfPay => "self_pay",
+        // The channel most of the money came through; before settlement, the one asked for.
+        let channel = match charge.payments.iter().max_by_key(|p| p.amount) {
+            Some(p) => p.channel,
+            None if charge.requested_payment == PaymentMethod::Insurance => {
+                PaymentChannel::InsuranceFund
+            }
+            None => PaymentChannel::Cash,
         };
-        let resettle = charge.resettle_due.is_some() && charge.resettled.is_none();
+        let resettle = charge.awaits_resettlement();
         let rows = (|| -> Result<Vec<OutRow>, String> {
-            let status = status.map_err(|e| e.to_string())?.to_string();
+            let status = match status.map_err(|e| e.to_string())? {
+                ChargeStatus::Settled if invoice.is_some() => "invoiced".to_owned(),
+                s => s.to_string(),
+            };
             let mut rows = Vec::with_capacity(charge.lines.len());
             for (n, line) in charge.lines.iter().enumerate() {
-                let catalog = match line.catalog {
-                    lifeline_core::record::CatalogKind::Drug => "drug",
-                    lifeline_core::record::CatalogKind::Service => "service",
-                };
+                let (catalog, item) = self.item(line);
                 let mut v = vec![
                     ("registration_ext_id", ext.clone()),
                     ("his_registration_id", his.clone()),
                     ("catalog", code(push, "catalog", catalog)?),
-                    ("code", Value::text(line.code.clone())),
+                    ("code", Value::text(item)),
                     (
                         "quantity",
                         Value::Decimal(Decimal::from_int(i64::from(line.quantity))),
                     ),
                     ("amount", Value::Decimal(fen_to_yuan(line.amount))),
                     ("status", code(push, "status", &status)?),
-                    ("payment", code(push, "payment", payment)?),
+                    ("payment", code(push, "payment", channel.name())?),
                     (
                         "resettle_pending",
                         code(
@@ -400,11 +427,15 @@ impl Builder<'_> {
                     ),
                     (
                         "invoice_no",
-                        Value::opt(invoice.map(|i| i.number.to_string())),
+                        Value::opt(invoice.as_ref().map(|i| i.number.to_string())),
                     ),
                     (
                         "invoice_code",
-                        Value::opt(invoice.map(|i| i.series.clone())),
+                        Value::opt(
+                            invoice
+                                .as_ref()
+                                .map(|i| i.code.clone().unwrap_or_else(|| i.series.clone())),
+                        ),
                     ),
                     (
                         "charged_at",

@@ -3,6 +3,8 @@
 //! episode list (`GET /admin/episodes`). The daemon builds both from its store
 //! ([`super::build::outage`]).
 
+use lifeline_core::Fen;
+use lifeline_core::desk::ChannelAmount;
 use serde::{Deserialize, Serialize};
 
 /// One line of `GET /admin/episodes`.
@@ -23,6 +25,9 @@ pub struct EpisodeLine {
     pub duration_ms: i64,
     pub grade: String,
     pub nodes: Vec<String>,
+    /// A drill: listed and graded apart from the outages.
+    #[serde(default)]
+    pub drill: bool,
 }
 
 /// The outage report (`lifeline episode report`). Times are given in milliseconds since the
@@ -67,6 +72,50 @@ pub struct OutageReport {
     pub invoices: Vec<RangeInvoices>,
     pub conflicts: EpisodeConflicts,
     pub worklist: Vec<WorkProgress>,
+    /// A drill, not a real outage: graded and reported apart, never an outage statistic.
+    #[serde(default)]
+    pub drill: bool,
+    /// The cause of the fault, as the information department recorded it.
+    #[serde(default)]
+    pub cause: Option<String>,
+    /// While open: the grade expected from the latest estimate (or the length so far).
+    #[serde(default)]
+    pub expected_grade: Option<String>,
+    /// When the written report to the leadership is due: 2 days after the outage ended
+    /// ("故障排除后2天内 … 完成故障排除报告院领导").
+    #[serde(default)]
+    pub written_report_due_ms: Option<i64>,
+    #[serde(default)]
+    pub written_report_due_local: Option<String>,
+    /// Opened, estimates, the plan's escalation steps reached, each node's recovery, closed;
+    /// in time order.
+    #[serde(default)]
+    pub timeline: Vec<TimelineEntry>,
+    /// Money collected during the episode, by channel, and what awaits re-settlement.
+    #[serde(default)]
+    pub money: EpisodeMoney,
+}
+
+/// One moment of an episode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    pub at_ms: i64,
+    pub at_local: String,
+    /// `opened`, `estimate`, `assess`, `escalate_6h`, `escalate_24h`, `recovered`, `closed`.
+    pub event: String,
+    pub what: String,
+}
+
+/// The money of an episode's charges.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EpisodeMoney {
+    pub charges_settled: usize,
+    /// Settled, by channel.
+    pub collected: Vec<ChannelAmount>,
+    pub collected_total: Fen,
+    /// Paid as self-pay when the insurance link failed, not re-settled yet.
+    pub awaiting_resettlement_charges: usize,
+    pub awaiting_resettlement: Fen,
 }
 
 /// One node's part in the episode.
@@ -251,6 +300,35 @@ pub(crate) mod tests {
                 done: 2,
                 total: 3,
             }],
+            drill: false,
+            cause: Some("core switch failed".into()),
+            expected_grade: None,
+            written_report_due_ms: Some(1_795_569_000_000 + 172_800_000),
+            written_report_due_local: Some(local(1_795_569_000_000 + 172_800_000)),
+            timeline: vec![
+                TimelineEntry {
+                    at_ms: 1_795_568_400_000,
+                    at_local: local(1_795_568_400_000),
+                    event: "opened".into(),
+                    what: "opened automatically by W01".into(),
+                },
+                TimelineEntry {
+                    at_ms: 1_795_569_000_000,
+                    at_local: local(1_795_569_000_000),
+                    event: "closed".into(),
+                    what: "the outage ended".into(),
+                },
+            ],
+            money: EpisodeMoney {
+                charges_settled: 2,
+                collected: vec![ChannelAmount {
+                    channel: lifeline_core::record::PaymentChannel::Cash,
+                    amount: Fen(3000),
+                }],
+                collected_total: Fen(3000),
+                awaiting_resettlement_charges: 1,
+                awaiting_resettlement: Fen(1000),
+            },
         }
     }
 

@@ -154,6 +154,11 @@ pub struct Desk {
 }
 
 impl Desk {
+    /// The desk's API client, for reads the helpers below do not cover.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     fn post(&self, kind: Kind, path: &str, body: &Value) -> Result<Acked, Failed> {
         let start = Instant::now();
         let fail = |error: String| Failed {
@@ -575,15 +580,15 @@ impl Scenario {
         episodes
     }
 
-    /// Waits until the nodes have left their episode and central acknowledged every
-    /// emergency record they hold.
+    /// Waits until the nodes have left their episode (the outage over and everything written
+    /// in it acknowledged by central).
     pub fn wait_episode_left(&self, nodes: &[&str]) {
         self.wait(
             &format!("{nodes:?} out of the episode with nothing unreconciled"),
             |h| {
                 for node in nodes {
                     let s = h.status(node)?;
-                    if s.episode.is_some() || s.unreconciled != 0 {
+                    if s.episode.is_some() || s.reconciling.is_some() || s.unreconciled != 0 {
                         return Ok(false);
                     }
                 }

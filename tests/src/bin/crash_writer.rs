@@ -9,8 +9,8 @@
 //! - `I <invoice id> <invoice number>` for an invoice.
 //!
 //! Usage: `crash_writer <store path> <patient threads> <invoice threads> <writes per thread>`.
-//! Invoice threads need a store prepared with the catalogs, a visit and a leased invoice
-//! range. The process stops by itself after the given number of writes, or when its output
+//! Invoice threads need a store prepared with the catalogs, a visit and an invoice range
+//! leased for the cashier, whose shift was started. The process stops by itself after the given number of writes, or when its output
 //! is closed.
 
 use std::io::Write;
@@ -20,7 +20,9 @@ use std::sync::Mutex;
 use lifeline_core::desk::{NewCharge, NewChargeLine, Settlement};
 use lifeline_core::record::{CatalogKind, PaymentMethod, RecordKind};
 use lifeline_core::{NodeRole, RecordId, Store, WriteError};
-use lifeline_tests::{cashier, new_patient, options, registration};
+use lifeline_tests::{
+    cashier, confirm_next_stock, needs_shift, new_patient, options, registration,
+};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -132,12 +134,20 @@ fn invoice(store: &Store, visit: RecordId) -> Result<(RecordId, u64), WriteError
                     quantity: 1,
                 }],
                 payment: PaymentMethod::SelfPay,
+                occurred_at: None,
             },
         )?
         .value
         .header
         .id;
     store.settle_charge(&cashier(), charge, Settlement::Paid)?;
-    let invoice = store.issue_invoice(&cashier(), vec![charge])?.value;
+    let invoice = match store.issue_invoice(&cashier(), vec![charge]) {
+        // A new day (or the next stock): the cashier confirms the stock in hand first.
+        Err(e) if needs_shift(&e) && confirm_next_stock(store) => {
+            store.issue_invoice(&cashier(), vec![charge])?
+        }
+        other => other?,
+    }
+    .value;
     Ok((invoice.header.id, invoice.number))
 }

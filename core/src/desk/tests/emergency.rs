@@ -20,6 +20,8 @@ fn emergency_visits_are_paused_marked_yj_and_numbered_from_the_lease() {
         department: "PED-GEN".into(),
         doctor: None,
         expert: true,
+        payment: None,
+        occurred_at: None,
     };
     // No emergency range leased yet: a clear refusal, nothing written.
     let err = rule(store.register_visit(&reg, new_visit.clone()).unwrap_err());
@@ -63,6 +65,9 @@ fn emergency_visits_are_paused_marked_yj_and_numbered_from_the_lease() {
     assert!(store.unreconciled().expect("index").contains(&v.header.id));
 }
 
+/// "应急系统下 … 不能发药,但是可以打印处方,发药界面左边病人姓名时呈现红色字体" and "药房把有
+/// 应急标志的已收费处方进行发药": an emergency prescription is printed, not dispensed in the
+/// system, until central has it; then the paid one is dispensed.
 #[test]
 fn emergency_prescriptions_print_but_stay_on_hold_until_central_acknowledges() {
     let (_d, store, _) = window();
@@ -83,6 +88,8 @@ fn emergency_prescriptions_print_but_stay_on_hold_until_central_acknowledges() {
                     quantity: 2,
                     dosage: "0.125g tid".into(),
                 }],
+                payment: None,
+                occurred_at: None,
             },
         )
         .expect("rx")
@@ -116,6 +123,19 @@ fn emergency_prescriptions_print_but_stay_on_hold_until_central_acknowledges() {
     );
     copy_all(&central, &store);
     assert!(store.unreconciled().expect("index").is_empty());
+    let err = rule(
+        store
+            .dispense_prescription(&pharmacy, rx.header.id)
+            .unwrap_err(),
+    );
+    assert!(matches!(err, RuleError::NotPaid { .. }), "{err}");
+    store
+        .settle_charge(
+            &op("c1", DeskRole::Cashier),
+            rx.charge.expect("charge"),
+            Settlement::Paid,
+        )
+        .expect("settle");
     let done = store
         .dispense_prescription(&pharmacy, rx.header.id)
         .expect("dispense")
@@ -135,18 +155,20 @@ fn episodes_opened_apart_merge_into_the_earliest_and_close_with_a_grade() {
     let system = admin();
     // Cut off from each other, both open an episode; W01's is a minute earlier.
     let first = a
-        .open_episode(&system, "central unreachable", true)
+        .open_episode(&system, "central unreachable", Opening::Automatic)
         .expect("open")
         .value;
     clock_b.advance_ms(60_000);
     let second = b
-        .open_episode(&system, "central unreachable", true)
+        .open_episode(&system, "central unreachable", Opening::Automatic)
         .expect("open")
         .value;
     assert_ne!(first, second);
     // Joining is idempotent.
     assert_eq!(
-        a.open_episode(&system, "again", true).expect("open").value,
+        a.open_episode(&system, "again", Opening::Automatic)
+            .expect("open")
+            .value,
         first
     );
     // They meet again.

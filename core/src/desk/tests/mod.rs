@@ -10,13 +10,15 @@ use crate::numbers::{NumberError, Series};
 use crate::record::{CatalogKind, InsuranceType, Patient, PaymentMethod, Sex, Visit};
 use crate::roles::{DeskRole, NodeRole, Operator};
 use crate::rules::RuleError;
-use crate::status::{ChargeStatus, InvoiceStatus, PrescriptionStatus, StatusError, VisitStatus};
+use crate::status::{ChargeStatus, PrescriptionStatus, StatusError, VisitStatus};
 use crate::store::Store;
-use crate::test_support::{catalogs, copy_all, temp_store};
+use crate::test_support::{cashier_on_shift, catalogs, copy_all, temp_store};
 
 mod catalogs;
 mod emergency;
+mod episodes;
 mod money;
+mod numbers;
 mod registration;
 
 fn op(name: &str, desk: DeskRole) -> Operator {
@@ -33,7 +35,12 @@ fn node(n: &str) -> NodeName {
 
 /// A window store with the catalogs (copied from a central store, as replication would).
 fn window() -> (tempfile::TempDir, Store, ManualClock) {
-    let (dir, store, clock) = temp_store("W01", NodeRole::Window);
+    window_named("W01")
+}
+
+/// A window of that name with the catalogs.
+fn window_named(name: &str) -> (tempfile::TempDir, Store, ManualClock) {
+    let (dir, store, clock) = temp_store(name, NodeRole::Window);
     let (_cdir, central, _) = temp_store("central", NodeRole::Central);
     central
         .import_catalog(&admin(), catalogs())
@@ -51,6 +58,7 @@ fn new_patient(name: &str) -> NewPatient {
         phone: "13800138000".into(),
         national_id: None,
         insurance: InsuranceType::Resident,
+        guardian: None,
     }
 }
 
@@ -68,6 +76,8 @@ fn registered(store: &Store) -> (Patient, Visit) {
                 department: "PED-GEN".into(),
                 doctor: None,
                 expert: false,
+                payment: None,
+                occurred_at: None,
             },
         )
         .expect("visit")
@@ -89,6 +99,30 @@ fn lease(store: &Store, series: Series, size: u64) {
         .expect("lease")
         .value;
     store.accept_lease(&admin(), range).expect("accept");
+}
+
+/// A doctor's prescription of `quantity` DRG-0001 for a visit.
+fn prescribe(
+    store: &Store,
+    visit: crate::id::RecordId,
+    quantity: u32,
+) -> crate::record::Prescription {
+    store
+        .create_prescription(
+            &op("dr1", DeskRole::Doctor),
+            NewPrescription {
+                visit,
+                items: vec![NewPrescriptionItem {
+                    drug_code: "DRG-0001".into(),
+                    quantity,
+                    dosage: "0.125g tid".into(),
+                }],
+                payment: None,
+                occurred_at: None,
+            },
+        )
+        .expect("prescription")
+        .value
 }
 
 fn clock_now(clock: &ManualClock) -> i64 {

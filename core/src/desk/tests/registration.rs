@@ -142,3 +142,115 @@ fn every_change_is_in_the_audit_chain_and_tampering_is_detected() {
     let n = store.verify_audit().expect("read").expect("chain intact");
     assert_eq!(n, entries.len() as u64);
 }
+
+/// "儿童医院门诊信息系统应急预案" (the plan is a children's hospital's): a child is registered
+/// with a guardian (name, relationship, phone, identity number); an infant without an
+/// identity number is found by the guardian's phone and the birth date; the age shows in
+/// years and months under 3 years, wherever the patient is listed.
+#[test]
+fn a_child_carries_a_guardian_and_is_found_by_the_guardian_s_phone_and_birth_date() {
+    use crate::record::Guardian;
+    use crate::store::PatientQuery;
+    let (_d, store, _) = window();
+    let reg = op("reg1", DeskRole::Registration);
+    let guardian = Guardian {
+        name: " 王建华 ".into(),
+        relationship: Some("父亲".into()),
+        phone: Some("139-0013-9000".into()),
+        national_id: Some("11010519491231002x".into()),
+    };
+    let infant = NewPatient {
+        birth_date: Date::new(2026, 5, 20).expect("valid"),
+        guardian: Some(guardian),
+        ..new_patient("王小宝")
+    };
+    let saved = store.create_patient(&reg, infant.clone()).expect("patient");
+    assert!(saved.warnings.is_empty(), "{:?}", saved.warnings);
+    let p = saved.value;
+    let g = p.guardian.clone().expect("the guardian is kept");
+    assert_eq!(g.name, "王建华");
+    assert_eq!(g.national_id.as_deref(), Some("11010519491231002X"));
+    let found = store
+        .find_patients(&PatientQuery::GuardianPhone {
+            phone: "13900139000".into(),
+            birth_date: Date::new(2026, 5, 20).expect("valid"),
+        })
+        .expect("search");
+    assert_eq!(found, vec![p.header.id]);
+    let other_day = store
+        .find_patients(&PatientQuery::GuardianPhone {
+            phone: "13900139000".into(),
+            birth_date: Date::new(2026, 5, 21).expect("valid"),
+        })
+        .expect("search");
+    assert!(other_day.is_empty());
+    // Today is 2026-11-25: six months old.
+    let age = store.age_today(p.birth_date).expect("age");
+    assert_eq!((age.years, age.months, age.text.as_str()), (0, 6, "6个月"));
+    let v = store
+        .register_visit(
+            &reg,
+            NewVisit {
+                patient: p.header.id,
+                department: "PED-GEN".into(),
+                doctor: None,
+                expert: false,
+                payment: None,
+                occurred_at: None,
+            },
+        )
+        .expect("visit")
+        .value;
+    let queue = store.triage_queue().expect("queue");
+    let line = queue
+        .iter()
+        .find(|e| e.visit == v.header.id)
+        .expect("queued");
+    assert_eq!(
+        line.patient_age.as_ref().map(|a| a.text.as_str()),
+        Some("6个月")
+    );
+    // A bad guardian phone is refused naming the guardian's field, nothing written.
+    let bad = NewPatient {
+        guardian: Some(Guardian {
+            name: "李".into(),
+            relationship: None,
+            phone: Some("call me".into()),
+            national_id: None,
+        }),
+        ..new_patient("李小宝")
+    };
+    let err = rule(store.create_patient(&reg, bad).unwrap_err());
+    assert!(
+        matches!(&err, RuleError::Invalid { field, .. } if field == "guardian.phone"),
+        "{err}"
+    );
+    // A child with neither an identity number nor a guardian is saved, with a warning.
+    let alone = store
+        .create_patient(&reg, new_patient("赵小宝"))
+        .expect("patient");
+    assert_eq!(alone.warnings, vec![Warning::NoGuardian]);
+    // The guardian can be added later; the child is then found by it.
+    store
+        .update_patient(
+            &reg,
+            alone.value.header.id,
+            PatientEdit {
+                guardian: Some(Guardian {
+                    name: "赵母".into(),
+                    relationship: Some("母亲".into()),
+                    phone: Some("13700137000".into()),
+                    national_id: None,
+                }),
+                ..PatientEdit::default()
+            },
+        )
+        .expect("edit");
+    let found = store
+        .find_patients(&PatientQuery::GuardianPhone {
+            phone: "13700137000".into(),
+            birth_date: alone.value.birth_date,
+        })
+        .expect("search");
+    assert_eq!(found, vec![alone.value.header.id]);
+}

@@ -247,6 +247,7 @@ fn a_double_resettlement_is_a_field_conflict_resolved_by_choosing_one_stamp() {
                     quantity: 1,
                 }],
                 payment: PaymentMethod::Insurance,
+                occurred_at: None,
             },
         )
         .expect("charge")
@@ -256,9 +257,11 @@ fn a_double_resettlement_is_a_field_conflict_resolved_by_choosing_one_stamp() {
     h.w1.settle_charge(&cashier, charge, Settlement::InsuranceFailed)
         .expect("settle");
     copy_all(&h.w1, &h.w2);
+    let c2 = op("c2", DeskRole::Cashier);
+    cashier_on_shift(&h.w1, &cashier, 10);
+    cashier_on_shift(&h.w2, &c2, 10);
     h.w1.resettle_charge(&cashier, charge).expect("resettle");
-    h.w2.resettle_charge(&op("c2", DeskRole::Cashier), charge)
-        .expect("resettle");
+    h.w2.resettle_charge(&c2, charge).expect("resettle");
     sync(&h.w1, &h.w2);
     let found = open(&h.w1);
     assert_eq!(found.len(), 1, "{found:#?}");

@@ -12,11 +12,11 @@ use super::*;
 use crate::WriteError;
 use crate::clock::{Date, ManualClock};
 use crate::desk::{
-    NewCharge, NewChargeLine, NewPatient, NewPrescription, NewPrescriptionItem, NewVisit,
-    PatientEdit, Settlement,
+    LeaveScope, NewCharge, NewChargeLine, NewPatient, NewPrescription, NewPrescriptionItem,
+    NewVisit, Opening, PatientEdit, Settlement,
 };
+use crate::id::OperatorName;
 use crate::id::RecordId;
-use crate::id::{EpisodeId, OperatorName};
 use crate::numbers::Series;
 use crate::record::{
     CatalogKind, InsuranceType, PaymentMethod, Prescription, Sex, Visit, catalog_id,
@@ -26,7 +26,7 @@ use crate::roles::{DeskRole, NodeRole, Operator};
 use crate::rules::RuleError;
 use crate::status::{PrescriptionStatus, VisitStatus};
 use crate::store::Store;
-use crate::test_support::{catalogs, copy_all, temp_store};
+use crate::test_support::{cashier_on_shift, catalogs, copy_all, temp_store};
 
 mod duplicates;
 mod fields;
@@ -92,6 +92,7 @@ fn new_patient(name: &str, phone: &str, nid: Option<&str>) -> NewPatient {
         phone: phone.into(),
         national_id: nid.map(Into::into),
         insurance: InsuranceType::Resident,
+        guardian: None,
     }
 }
 
@@ -116,6 +117,8 @@ fn visit(store: &Store, patient: RecordId) -> Visit {
                 department: "PED-GEN".into(),
                 doctor: None,
                 expert: false,
+                payment: None,
+                occurred_at: None,
             },
         )
         .expect("visit")
@@ -133,6 +136,8 @@ fn prescription(store: &Store, visit: RecordId) -> Prescription {
                     quantity: 2,
                     dosage: "0.125g tid".into(),
                 }],
+                payment: None,
+                occurred_at: None,
             },
         )
         .expect("prescription")

@@ -7,8 +7,20 @@ fn a_prescription_dispensed_on_two_nodes_is_confirmed_by_a_reviewer() {
     let h = hospital();
     let p = patient(&h.w1, "王小明", "13800138000", None);
     let v = visit(&h.w1, p);
-    let rx = prescription(&h.w1, v.header.id).header.id;
-    let rx2 = prescription(&h.w1, v.header.id).header.id;
+    let (rx, rx2) = (
+        prescription(&h.w1, v.header.id),
+        prescription(&h.w1, v.header.id),
+    );
+    // The pharmacy dispenses paid prescriptions.
+    for r in [&rx, &rx2] {
+        h.w1.settle_charge(
+            &op("c1", DeskRole::Cashier),
+            r.charge.expect("charge"),
+            Settlement::Paid,
+        )
+        .expect("settle");
+    }
+    let (rx, rx2) = (rx.header.id, rx2.header.id);
     copy_all(&h.w1, &h.w2);
     let pharmacy = op("ph1", DeskRole::Pharmacy);
     let pharmacy2 = op("ph2", DeskRole::Pharmacy);
@@ -120,6 +132,7 @@ fn a_charge_settled_on_two_nodes_goes_to_review() {
                     quantity: 1,
                 }],
                 payment: PaymentMethod::SelfPay,
+                occurred_at: None,
             },
         )
         .expect("charge")

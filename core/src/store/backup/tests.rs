@@ -215,11 +215,11 @@ fn a_restored_node_never_hands_out_or_leases_a_number_twice() {
     .expect("open central");
     let w01 = open(&dir.path().join("w01.redb"), "W01");
     let range = central
-        .lease_range(&admin, Series::Invoice, node("W01"), 10)
+        .lease_range(&admin, Series::EmergencyRegistration, node("W01"), 10)
         .expect("lease")
         .value;
     w01.accept_lease(&admin, range).expect("accept");
-    w01.void_next_number(&admin, Series::Invoice, "jam")
+    w01.void_next_number(&admin, Series::EmergencyRegistration, "jam")
         .expect("spoil 1");
     let central_backup = dir.path().join("central-backup.redb");
     let w01_backup = dir.path().join("w01-backup.redb");
@@ -229,12 +229,12 @@ fn a_restored_node_never_hands_out_or_leases_a_number_twice() {
     w01.backup_to(&w01_backup, &no_progress)
         .expect("backup W01");
     // After the backups: W01 hands out 2 and 3; central leases 11-20 to W02.
-    w01.void_next_number(&admin, Series::Invoice, "jam")
+    w01.void_next_number(&admin, Series::EmergencyRegistration, "jam")
         .expect("spoil 2");
-    w01.void_next_number(&admin, Series::Invoice, "jam")
+    w01.void_next_number(&admin, Series::EmergencyRegistration, "jam")
         .expect("spoil 3");
     let later = central
-        .lease_range(&admin, Series::Invoice, node("W02"), 10)
+        .lease_range(&admin, Series::EmergencyRegistration, node("W02"), 10)
         .expect("lease")
         .value;
     let (w01_path, central_path) = (w01.path().to_path_buf(), central.path().to_path_buf());
@@ -258,7 +258,7 @@ fn a_restored_node_never_hands_out_or_leases_a_number_twice() {
     // W01 must not hand out 2 again: what was unused in the backup is retired.
     let w01 = open(&w01_path, "W01");
     let err = w01
-        .void_next_number(&admin, Series::Invoice, "jam")
+        .void_next_number(&admin, Series::EmergencyRegistration, "jam")
         .unwrap_err();
     assert!(
         matches!(
@@ -275,7 +275,7 @@ fn a_restored_node_never_hands_out_or_leases_a_number_twice() {
     )
     .expect("open");
     let next = central
-        .lease_range(&admin, Series::Invoice, node("W03"), 10)
+        .lease_range(&admin, Series::EmergencyRegistration, node("W03"), 10)
         .expect("lease")
         .value;
     assert!(next.start > later.end, "{next:?} overlaps {later:?}");

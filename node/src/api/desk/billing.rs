@@ -1,21 +1,24 @@
-//! Charges and their settlement, invoices, and voiding spoilt numbers.
+//! Charges and their settlement by channel, refunds and re-settlements, invoices, and
+//! voiding spoilt numbers.
 
 use axum::Json;
 use axum::extract::State;
-use lifeline_core::desk::{NewCharge, Saved, Settlement};
+use lifeline_core::desk::{NewCharge, NewRefund, Resettled, Saved, SettleRequest};
 use lifeline_core::numbers::Series;
-use lifeline_core::record::{Charge, Invoice};
+use lifeline_core::record::{Charge, Invoice, PaymentPart, Refund};
 use lifeline_core::{RecordId, RecordKind, RuleError};
 use serde::{Deserialize, Serialize};
 
 use super::views::{Answer, IdPath, SeriesPath, Shown, created, fetch, ok, shown, with_status};
 use crate::api::{ApiError, ApiState, Authed, Body, blocking};
 
-/// `POST /charges/{id}/settle`.
-#[derive(Debug, Clone, Copy, Deserialize)]
+/// `POST /charges/{id}/resettle`: what the insurance pays now, by channel (by default the
+/// whole amount from the insurance fund).
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SettleBody {
-    pub outcome: Settlement,
+pub struct ResettleBody {
+    #[serde(default)]
+    pub parts: Option<Vec<PaymentPart>>,
 }
 
 /// `POST /invoices`.
@@ -62,21 +65,38 @@ pub(super) async fn settle_charge(
     State(s): State<ApiState>,
     Authed(op): Authed,
     IdPath(id): IdPath,
-    Body(body): Body<SettleBody>,
+    Body(body): Body<SettleRequest>,
 ) -> Answer<Shown<Charge>> {
     ok(with_status(
-        blocking(move || s.store.settle_charge(&op, id, body.outcome)).await?,
+        blocking(move || s.store.settle_charge_with(&op, id, body)).await?,
     ))
 }
 
+/// Answers with the charge (its payment as it was), the re-settlement and its invoice.
 pub(super) async fn resettle_charge(
     State(s): State<ApiState>,
     Authed(op): Authed,
     IdPath(id): IdPath,
-) -> Answer<Shown<Charge>> {
-    ok(with_status(
-        blocking(move || s.store.resettle_charge(&op, id)).await?,
-    ))
+    Body(body): Body<ResettleBody>,
+) -> Answer<Resettled> {
+    created(blocking(move || s.store.resettle_charge_with(&op, id, body.parts)).await?)
+}
+
+pub(super) async fn refund_charge(
+    State(s): State<ApiState>,
+    Authed(op): Authed,
+    IdPath(id): IdPath,
+    Body(body): Body<NewRefund>,
+) -> Answer<Refund> {
+    created(blocking(move || s.store.refund_charge(&op, id, body)).await?)
+}
+
+pub(super) async fn get_refund(
+    State(s): State<ApiState>,
+    Authed(_): Authed,
+    IdPath(id): IdPath,
+) -> Result<Json<Refund>, ApiError> {
+    Ok(Json(fetch::<Refund>(&s, id).await?))
 }
 
 pub(super) async fn issue_invoice(

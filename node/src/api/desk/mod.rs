@@ -1,5 +1,6 @@
 //! The desk endpoints: patients, visits and triage, prescriptions and the pharmacy, charges,
-//! invoices and number voids, and the catalogs.
+//! refunds and re-settlements, invoices and number voids, the cashier's shift and daily
+//! summary, and the catalogs.
 //!
 //! Each handler authenticates the operator first ([`super::Authed`]), then reads the path and
 //! the body, and hands the operator to the core operation, which checks the desk's permission
@@ -14,6 +15,7 @@ use axum::routing::{get, post};
 use super::{ApiError, ApiState};
 
 mod billing;
+mod cashier;
 mod catalogs;
 mod clinic;
 mod patients;
@@ -43,6 +45,11 @@ pub const ENDPOINTS: &[(&str, &str)] = &[
     ("get", "/charges/{id}"),
     ("post", "/charges/{id}/settle"),
     ("post", "/charges/{id}/resettle"),
+    ("post", "/charges/{id}/refund"),
+    ("get", "/refunds/{id}"),
+    ("get", "/cashier/shift"),
+    ("post", "/cashier/shift"),
+    ("get", "/reports/cashier"),
     ("post", "/invoices"),
     ("get", "/invoices/{id}"),
     ("post", "/invoices/{id}/void"),
@@ -87,6 +94,13 @@ pub fn routes() -> Router<ApiState> {
         .route("/charges/{id}", get(billing::get_charge))
         .route("/charges/{id}/settle", post(billing::settle_charge))
         .route("/charges/{id}/resettle", post(billing::resettle_charge))
+        .route("/charges/{id}/refund", post(billing::refund_charge))
+        .route("/refunds/{id}", get(billing::get_refund))
+        .route(
+            "/cashier/shift",
+            get(cashier::cashier_range).post(cashier::start_shift),
+        )
+        .route("/reports/cashier", get(cashier::cashier_report))
         .route("/invoices", post(billing::issue_invoice))
         .route("/invoices/{id}", get(billing::get_invoice))
         .route("/invoices/{id}/void", post(billing::void_invoice))

@@ -11,8 +11,8 @@
 //! killed mid-morning (SIGKILL) and the windows keep working on the standby; the standby
 //! reboots too for a moment, long enough for two desks to register the same child and correct
 //! the same phone number without seeing each other; then the standby and central come back and
-//! everything reconciles by itself. The status, the outage report and the conflict review
-//! report are printed.
+//! everything reconciles by itself. The status, the cashier's day by payment channel, the
+//! range report of every node, the outage report and the conflict review report are printed.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -166,28 +166,56 @@ fn visit(
         ]}),
     )?;
     let prescription = id_of(&rx)?;
-    let charge = id_of(&d.doctor.post::<_, Value>(
+    // Registering charged the fee and prescribing the drugs; the doctor adds a blood test.
+    let fee = v["value"]["fee_charge"]
+        .as_str()
+        .context("the visit has no fee charge")?
+        .to_owned();
+    let drugs = rx["value"]["charge"]
+        .as_str()
+        .context("the prescription has no charge")?
+        .to_owned();
+    let test = id_of(&d.doctor.post::<_, Value>(
         "/charges",
         &json!({ "visit": visit, "payment": "insurance", "lines": [
-            { "catalog": "service", "code": codes.service, "quantity": 1 },
-            { "catalog": "drug", "code": (codes.drug)(n), "quantity": 1 + (n % 3) as u32 }
+            { "catalog": "service", "code": codes.service, "quantity": 1 }
         ]}),
     )?)?;
     let cashier = &d.cashier;
-    h.wait_for("the charge at the cashier's", WAIT, |_| {
-        Ok(cashier.get::<Value>(&format!("/charges/{charge}")).is_ok())
-    })?;
+    for charge in [&fee, &drugs, &test] {
+        h.wait_for("the charges at the cashier's", WAIT, |_| {
+            Ok(cashier.get::<Value>(&format!("/charges/{charge}")).is_ok())
+        })?;
+    }
+    // The fee and the drugs paid by WeChat or in cash (or through the insurance fund); the
+    // blood test through the insurance, whose link may fail.
+    let channel = if n.is_multiple_of(2) {
+        "wechat"
+    } else {
+        "cash"
+    };
+    for charge in [&fee, &drugs] {
+        let c: Value = d.cashier.get(&format!("/charges/{charge}"))?;
+        let body = match c["requested_payment"].as_str() {
+            Some("self_pay") => json!({ "outcome": "paid", "payments": [
+                { "channel": channel, "amount": c["amount"] }
+            ]}),
+            _ => json!({ "outcome": "paid" }),
+        };
+        d.cashier
+            .post::<_, Value>(&format!("/charges/{charge}/settle"), &body)?;
+    }
     let outcome = if insurance_fails {
         "insurance_failed"
     } else {
         "paid"
     };
     d.cashier.post::<_, Value>(
-        &format!("/charges/{charge}/settle"),
+        &format!("/charges/{test}/settle"),
         &json!({ "outcome": outcome }),
     )?;
     d.cashier
-        .post::<_, Value>("/invoices", &json!({ "charges": [charge] }))?;
+        .post::<_, Value>("/invoices", &json!({ "charges": [fee, drugs, test] }))?;
     d.pharmacy
         .post::<_, Value>(&format!("/prescriptions/{prescription}/print"), &json!({}))?;
     Ok(Trip {
@@ -315,6 +343,24 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     clock.say("07:45", "central imported the drug and service catalogs; every window has them, and its number ranges leased in advance");
 
     let desks = Desks::of(&h)?;
+    // The cashier checks the invoice stock in hand against the range before the first
+    // invoice: the window's first free range, code and first number confirmed.
+    let first = h
+        .status("W02")?
+        .ranges
+        .iter()
+        .filter(|r| r.series.name() == "invoice")
+        .map(|r| r.start)
+        .min()
+        .context("W02 holds no invoice range")?;
+    desks.cashier.post::<_, Value>(
+        "/cashier/shift",
+        &json!({ "code": "144031900111", "first_number": first }),
+    )?;
+    clock.say(
+        "07:50",
+        &format!("the cashier at W02 confirmed the invoice stock in hand: code 144031900111 from number {first}"),
+    );
     let mut morning = Vec::new();
     for n in 0..args.patients {
         morning.push(visit(&desks, &h, his.as_ref(), n, false)?);
@@ -370,6 +416,18 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         outage.len(),
         outage[0].registration_no
     ));
+    h.admin("W01")?.post::<_, Value>(
+        "/admin/emergency/estimate",
+        &json!({ "hours": 2, "cause": "HIS database server power supply failed" }),
+    )?;
+    let s = h.status("W01")?;
+    clock.say(
+        "11:00",
+        &format!(
+            "the information department estimated 2 h to recovery (cause: power supply): expected grade {}",
+            s.episode.as_ref().map_or("?", |e| e.expected_grade.as_str())
+        ),
+    );
     match desks.pharmacy.post::<_, Value>(&format!("/prescriptions/{}/dispense", outage[0].prescription), &json!({})) {
         Ok(_) => bail!("an emergency prescription was dispensed in the system before central had it"),
         Err(e) => clock.say("11:00", &format!("pharmacy: drugs handed out on the printed slip; the system refuses to mark it dispensed yet: {}", short(&e.to_string()))),
@@ -416,7 +474,11 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         |h| {
             for w in ["W01", "W02", "W03"] {
                 let s = h.status(w)?;
-                if s.episode.is_some() || s.unreconciled > 0 || s.mode.mode != "normal" {
+                if s.episode.is_some()
+                    || s.reconciling.is_some()
+                    || s.unreconciled > 0
+                    || s.mode.mode != "normal"
+                {
                     return Ok(false);
                 }
             }
@@ -482,6 +544,17 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     }
 
     let offset = h.config("central")?.hospital.utc_offset;
+    let today = offset.date(h.status("W02")?.generated_ms);
+    let summary: lifeline_core::desk::CashierSummary = desks
+        .cashier
+        .get(&format!("/reports/cashier?date={today}"))?;
+    println!("\n==================== lifeline report cashier (W02) ====================");
+    print!("{}", crate::commands::report::render(&summary));
+    println!("\n==================== lifeline ranges report (central) ====================");
+    print!(
+        "{}",
+        crate::commands::ranges::render(&h.admin("central")?.get("/admin/ranges/report")?)
+    );
     println!("\n==================== lifeline status (W01) ====================");
     print!(
         "{}",

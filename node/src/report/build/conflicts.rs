@@ -50,7 +50,10 @@ pub fn build(store: &Store) -> Result<ConflictReportOut, ReadError> {
 
 fn patient_label(store: &Store, id: RecordId) -> Option<String> {
     let p = store.get::<Patient>(id).ok().flatten()?;
-    Some(format!("{}, patient {}", p.name, p.patient_no))
+    Some(match store.age_today(p.birth_date) {
+        Some(age) => format!("{} ({}), patient {}", p.name, age.text, p.patient_no),
+        None => format!("{}, patient {}", p.name, p.patient_no),
+    })
 }
 
 /// Who a conflict is about: the patient, read from the first record.

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 
-use lifeline_core::desk::EpisodeSummary;
+use lifeline_core::desk::{EpisodeSummary, Escalation, escalation};
 use lifeline_core::record::Episode;
 use lifeline_core::review::{Conflict, ConflictKind, ConflictStatus};
 use lifeline_core::{EpisodeId, ReadError, RecordId, Store};
@@ -16,7 +16,8 @@ use lifeline_core::{EpisodeId, ReadError, RecordId, Store};
 use super::scan::{Scan, nodes, worklist};
 use crate::error::chain;
 use crate::report::outage::{
-    ConflictLine, EpisodeConflicts, EpisodeLine, KindCount, OutageReport, RecordCounts,
+    ConflictLine, EpisodeConflicts, EpisodeLine, EpisodeMoney, KindCount, OutageReport,
+    RecordCounts, TimelineEntry,
 };
 use crate::report::words::{duration, grade_meaning};
 use crate::time::UtcOffset;
@@ -38,6 +39,7 @@ pub fn episode_line(s: &EpisodeSummary, offset: UtcOffset) -> EpisodeLine {
         duration_ms: s.duration_ms,
         grade: s.grade.to_owned(),
         nodes: e.nodes.keys().cloned().collect(),
+        drill: e.drill,
     }
 }
 
@@ -162,6 +164,14 @@ pub fn build(
     let worklist = worklist(&scan, &touching);
     let nodes = nodes(&parts, &scan.by_node, offset);
     let opened_day = offset.date(e.opened_ms);
+    let esc = escalation(e.opened_ms, e.closed_ms, now, e.latest_estimate());
+    let money = EpisodeMoney {
+        charges_settled: scan.money.settled,
+        collected_total: scan.money.by_channel.total(),
+        collected: scan.money.by_channel.list(),
+        awaiting_resettlement_charges: scan.money.awaiting,
+        awaiting_resettlement: scan.money.awaiting_amount,
+    };
     Ok(Some(OutageReport {
         node: store.node().to_string(),
         generated_ms: now,
@@ -207,7 +217,74 @@ pub fn build(
             list: conflict_lines,
         },
         worklist,
+        drill: e.drill,
+        cause: e.cause.clone(),
+        expected_grade: summary.open.then(|| esc.expected_grade.to_owned()),
+        written_report_due_ms: esc.report_due_ms,
+        written_report_due_local: esc.report_due_ms.map(|t| offset.local(t)),
+        timeline: timeline(e, &parts, &esc, offset),
+        money,
     }))
+}
+
+/// The episode's moments in time order: opened, each estimate, the plan's steps the outage
+/// reached, each node's recovery, closed.
+fn timeline(
+    e: &Episode,
+    parts: &[&Episode],
+    esc: &Escalation,
+    offset: UtcOffset,
+) -> Vec<TimelineEntry> {
+    let entry = |at_ms: i64, event: &str, what: String| TimelineEntry {
+        at_ms,
+        at_local: offset.local(at_ms),
+        event: event.to_owned(),
+        what,
+    };
+    let mut out = vec![entry(
+        e.opened_ms,
+        "opened",
+        format!(
+            "opened by {} on {}: {}",
+            e.header.operator, e.header.origin, e.reason
+        ),
+    )];
+    for part in parts {
+        for est in part.estimates_in_order() {
+            out.push(entry(
+                est.at_ms,
+                "estimate",
+                format!(
+                    "{} on {} estimated the system back in {} h, at {}",
+                    est.operator,
+                    est.node,
+                    est.hours,
+                    offset.local(est.expected_back_ms)
+                ),
+            ));
+        }
+        for (node, n) in &part.nodes {
+            if let Some(at) = n.recovered_ms {
+                out.push(entry(
+                    at,
+                    "recovered",
+                    format!("{node} saw the system of record back"),
+                ));
+            }
+        }
+    }
+    for step in esc.steps.iter().filter(|s| s.reached) {
+        out.push(entry(
+            step.due_ms,
+            step.step.name(),
+            step.step.what().to_owned(),
+        ));
+    }
+    if let Some(closed) = e.closed_ms {
+        out.push(entry(closed, "closed", "the outage ended".to_owned()));
+    }
+    out.sort_by_key(|t| t.at_ms);
+    out
 }
 
 /// When the competing values of a decided field conflict were written. Once a reviewer has

@@ -5,10 +5,11 @@
 
 use std::collections::BTreeMap;
 
+use lifeline_core::desk::Channels;
 use lifeline_core::record::{Charge, Episode, EpisodeNode, Invoice, Prescription, Visit};
 use lifeline_core::review::{Conflict, ConflictKind, ConflictStatus, WorkCategory};
-use lifeline_core::status::{InvoiceStatus, PrescriptionStatus, VisitStatus};
-use lifeline_core::{ReadError, RecordId, RecordKind, Store};
+use lifeline_core::status::{ChargeStatus, InvoiceStatus, PrescriptionStatus, VisitStatus};
+use lifeline_core::{Fen, ReadError, RecordId, RecordKind, Store};
 
 use crate::error::chain;
 use crate::report::outage::{NodeLine, RangeInvoices, WorkProgress};
@@ -33,6 +34,20 @@ pub(super) struct Scan {
     resettle: Tally,
     /// Records the HIS refused (open: refused now; a record it took is not counted).
     his_rejected: Tally,
+    pub(super) money: Money,
+}
+
+/// The money of the episode's charges.
+#[derive(Debug, Default)]
+pub(super) struct Money {
+    pub(super) settled: usize,
+    pub(super) by_channel: Channels,
+    pub(super) awaiting: usize,
+    pub(super) awaiting_amount: Fen,
+}
+
+fn add(a: Fen, b: Fen) -> Fen {
+    a.checked_add(b).unwrap_or(Fen(i64::MAX))
 }
 
 impl Scan {
@@ -78,14 +93,8 @@ impl Scan {
                 }
             }
             RecordKind::Charge => {
-                if let Some(c) = store.get::<Charge>(id).ok().flatten()
-                    && c.resettle_due.is_some()
-                {
-                    if c.resettled.is_some() {
-                        self.resettle.done += 1;
-                    } else {
-                        self.resettle.open += 1;
-                    }
+                if let Some(c) = store.get::<Charge>(id).ok().flatten() {
+                    self.charge(&c);
                 }
             }
             RecordKind::Invoice => {
@@ -96,6 +105,20 @@ impl Scan {
             _ => {}
         }
         Ok(())
+    }
+
+    fn charge(&mut self, c: &Charge) {
+        if c.awaits_resettlement() {
+            self.resettle.open += 1;
+            self.money.awaiting += 1;
+            self.money.awaiting_amount = add(self.money.awaiting_amount, c.amount);
+        } else if c.resettled.is_some() {
+            self.resettle.done += 1;
+        }
+        if c.status_log.reached(ChargeStatus::Settled).is_some() {
+            self.money.settled += 1;
+            self.money.by_channel.add(&c.payments, 1);
+        }
     }
 
     fn invoice(&mut self, inv: &Invoice) {

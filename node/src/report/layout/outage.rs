@@ -11,8 +11,13 @@ use super::super::outage::OutageReport;
 /// Lays the outage report out. Its times are already in the hospital's offset, which
 /// `timezone` names.
 pub fn doc(r: &OutageReport) -> Doc {
+    let kind = if r.drill {
+        "Drill report"
+    } else {
+        "Outage report"
+    };
     let header = Header {
-        heading: format!("Outage report {}", r.episode),
+        heading: format!("{kind} {}", r.episode),
         meta: Some(vec![
             Inline::Text("Read on node ".into()),
             Inline::Strong(r.node.clone()),
@@ -22,8 +27,12 @@ pub fn doc(r: &OutageReport) -> Doc {
             )),
         ]),
         terminal: format!(
-            "OUTAGE REPORT  {}  (read on {}, generated {} {})\n",
-            r.episode, r.node, r.generated_local, r.timezone
+            "{}  {}  (read on {}, generated {} {})\n",
+            kind.to_uppercase(),
+            r.episode,
+            r.node,
+            r.generated_local,
+            r.timezone
         ),
     };
     let c = &r.conflicts;
@@ -43,13 +52,19 @@ pub fn doc(r: &OutageReport) -> Doc {
         ));
     }
     Doc {
-        title: format!("Lifeline — outage report {}", r.episode),
+        title: format!("Lifeline — {} {}", kind.to_lowercase(), r.episode),
         header,
         blocks: vec![
             section(
                 "Summary",
                 None,
                 vec![Block::new(BlockKind::Facts(summary(r)))],
+            ),
+            section("Timeline", Some("Timeline".into()), vec![timeline(r)]),
+            section(
+                "Money collected during the episode",
+                Some("Money collected during the episode".into()),
+                money(r),
             ),
             section("Nodes", Some("Nodes".into()), vec![nodes(r)]),
             section(
@@ -131,12 +146,39 @@ fn summary(r: &OutageReport) -> Vec<Fact> {
         ),
         Fact::new("Reason", text(&r.reason)),
         Fact::new(
+            "Cause",
+            text(r.cause.as_deref().unwrap_or("not recorded yet")),
+        ),
+        Fact::new(
             "Opened",
             text(format!("{} ({zone}), {opened_how}", r.opened_local)),
         ),
         Fact::new("Closed", closed),
         Fact::new("Duration", text(duration)),
     ];
+    if r.drill {
+        facts.insert(
+            0,
+            Fact::new(
+                "Drill",
+                text("a drill, not an outage: graded apart, kept out of outage statistics"),
+            ),
+        );
+    }
+    if let Some(expected) = &r.expected_grade {
+        facts.push(Fact::new(
+            "Expected grade",
+            text(format!("{expected} (from the latest estimate)")),
+        ));
+    }
+    if let Some(due) = &r.written_report_due_local {
+        facts.push(Fact::new(
+            "written report due",
+            text(format!(
+                "{due} ({zone}): 2 days after the outage ended, to the leadership (故障排除后2天内)"
+            )),
+        ));
+    }
     if !r.merged_episodes.is_empty() {
         facts.push(Fact::new(
             "Merged into it",
@@ -183,6 +225,61 @@ fn summary(r: &OutageReport) -> Vec<Fact> {
         .shown(Show::Page),
     );
     facts
+}
+
+fn timeline(r: &OutageReport) -> Block {
+    let zone = &r.timezone;
+    let rows = r
+        .timeline
+        .iter()
+        .map(|t| {
+            Row::new(vec![
+                t.at_local.as_str().into(),
+                t.event.as_str().into(),
+                t.what.as_str().into(),
+            ])
+        })
+        .collect();
+    Block::new(BlockKind::Table(Table::new(
+        vec![
+            Column::new(&format!("Time ({zone})")).class("t"),
+            Column::new("Event"),
+            Column::new("What"),
+        ],
+        rows,
+    )))
+}
+
+fn money(r: &OutageReport) -> Vec<Block> {
+    let m = &r.money;
+    let mut rows: Vec<Row> = m
+        .collected
+        .iter()
+        .map(|c| Row::new(vec![c.channel.name().into(), c.amount.to_string().into()]))
+        .collect();
+    if rows.is_empty() {
+        rows.push(Row::new(vec!["(nothing settled)".into(), "0.00".into()]));
+    }
+    let mut table = Table::new(
+        vec![Column::new("Channel"), Column::new("Yuan").right()],
+        rows,
+    )
+    .class("narrow");
+    table.foot = Some(Row::new(vec![
+        format!("Total ({} charges)", m.charges_settled).into(),
+        m.collected_total.to_string().into(),
+    ]));
+    vec![
+        Block::new(BlockKind::Table(table)),
+        Block::para(
+            Show::Everywhere,
+            text(format!(
+                "Awaiting re-settlement (insurance failed, paid as self-pay): {} charge(s), {} yuan",
+                m.awaiting_resettlement_charges, m.awaiting_resettlement
+            )),
+            None,
+        ),
+    ]
 }
 
 fn nodes(r: &OutageReport) -> Block {
@@ -403,6 +500,13 @@ mod tests {
         let text = text::render(&doc(&sample()));
         for part in [
             "IV — general",
+            "core switch failed",
+            "written report due",
+            "Timeline",
+            "the outage ended",
+            "cash",
+            "30.00",
+            "Awaiting re-settlement (insurance failed, paid as self-pay): 1 charge(s), 10.00 yuan",
             "Nodes",
             "drugs v1 / services v1",
             "Invoices issued per range",

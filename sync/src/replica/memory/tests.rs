@@ -133,6 +133,7 @@ fn patient(id: RecordId, origin: &str, name: &str, episode: Option<EpisodeId>) -
             operator: OperatorName::new("reg1").expect("valid"),
             created_ms: 1,
             episode,
+            paper: None,
         },
         patient_no: format!("{origin}-{name}"),
         name: name.into(),

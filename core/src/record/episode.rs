@@ -1,0 +1,105 @@
+//! The emergency episode as a record: one per outage, replicated so that every node agrees
+//! on it; the nodes that took part, when each saw the system of record back and when each
+//! had reconciled; the information department's estimates and the cause; drills apart.
+
+use std::collections::BTreeMap;
+
+use autosurgeon::{Hydrate, Reconcile};
+use serde::Serialize;
+
+use super::{Header, Record, RecordKind};
+use crate::clock::UnixMs;
+use crate::id::{EpisodeId, NodeName, OperatorName};
+use crate::status::Stamp;
+
+/// Document key of the stamp central writes when it has received an emergency record.
+pub const CENTRAL_ACK_KEY: &str = "central_ack";
+
+/// Central's receipt of a record created during an episode.
+pub type CentralAck = Stamp;
+
+/// One node's part in an emergency episode.
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
+pub struct EpisodeNode {
+    pub joined_ms: UnixMs,
+    /// When this node saw the system of record back (the outage over for it): from then on
+    /// it writes normal records again.
+    #[autosurgeon(missing = "Default::default")]
+    pub recovered_ms: Option<UnixMs>,
+    /// When this node left the episode: everything it held from the episode reached central
+    /// (or an administrator stopped it).
+    pub left_ms: Option<UnixMs>,
+    /// The reference data this node worked from: catalog versions and when they last
+    /// changed, so the report can say how old the prices were.
+    pub drug_catalog_version: u64,
+    pub service_catalog_version: u64,
+    pub catalog_changed_ms: Option<UnixMs>,
+}
+
+/// An emergency episode ("YJ"), replicated so that every node agrees on one per outage.
+///
+/// It is *open* while the outage lasts. It *closes* (`closed_ms`, which fixes its duration
+/// and grade) when every node in it has seen the system of record back, or when an
+/// administrator stops it; each node then *leaves* once what it wrote during the episode
+/// has reached central.
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
+pub struct Episode {
+    pub header: Header,
+    pub episode_id: EpisodeId,
+    pub reason: String,
+    /// Opened automatically (central unreachable) or by an administrator.
+    pub automatic: bool,
+    pub opened_ms: UnixMs,
+    /// When the outage ended.
+    pub closed_ms: Option<UnixMs>,
+    pub closed_by: Option<OperatorName>,
+    pub nodes: BTreeMap<String, EpisodeNode>,
+    /// Set when this episode was opened independently during the same outage as another:
+    /// the survivor that every node now reports under.
+    pub merged_into: Option<EpisodeId>,
+    /// A drill (`lifeline emergency start --drill`): the whole procedure, on records marked
+    /// as a drill, graded and reported apart, never counted as an outage.
+    #[autosurgeon(missing = "Default::default")]
+    pub drill: bool,
+    /// Estimates of the recovery time, keyed by `<at_ms>-<node>` so that estimates made on
+    /// two nodes at once merge side by side.
+    #[autosurgeon(missing = "Default::default")]
+    pub estimates: BTreeMap<String, Estimate>,
+    /// The cause, once found.
+    #[autosurgeon(missing = "Default::default")]
+    pub cause: Option<String>,
+}
+
+impl Record for Episode {
+    const KIND: RecordKind = RecordKind::Episode;
+    fn header(&self) -> &Header {
+        &self.header
+    }
+}
+
+/// The information department's estimate of when service comes back (the plan: within 30
+/// minutes, find the cause and the time needed to recover).
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
+pub struct Estimate {
+    pub at_ms: UnixMs,
+    pub node: NodeName,
+    pub operator: OperatorName,
+    /// Hours from `at_ms` until the system is expected back.
+    pub hours: u32,
+    /// When that is.
+    pub expected_back_ms: UnixMs,
+}
+
+impl Episode {
+    /// The latest estimate of the recovery time.
+    pub fn latest_estimate(&self) -> Option<&Estimate> {
+        self.estimates.values().max_by_key(|e| (e.at_ms, &e.node))
+    }
+
+    /// Estimates in the order they were made.
+    pub fn estimates_in_order(&self) -> Vec<&Estimate> {
+        let mut all: Vec<&Estimate> = self.estimates.values().collect();
+        all.sort_by_key(|e| (e.at_ms, e.node.to_string()));
+        all
+    }
+}
