@@ -537,4 +537,41 @@ mod tests {
         };
         assert!(plan_episodes(NodeRole::Window, &back(), NOW, AFTER, over).recover);
     }
+
+    /// From what central's monitor observes to what housekeeping does: the HIS found down,
+    /// still down `his.emergency_after` later (an episode opens), then answering again (the
+    /// outage ends), all while central itself is up.
+    #[test]
+    fn the_his_health_observed_opens_and_ends_the_episode_on_central() {
+        use super::super::health::{Observation, decide};
+        let look = |now_ms, his_up| Observation {
+            role: NodeRole::Central,
+            now_ms,
+            started_ms: 0,
+            central_up: false,
+            standby_up: true,
+            central_seen: true,
+            other_records_up: his_up,
+        };
+        let mut info = ModeInfo::initial(NodeRole::Central, 0);
+        let mut plan_at = |now_ms, his_up, current| {
+            info = decide(&info, &look(now_ms, his_up));
+            plan_episodes(
+                NodeRole::Central,
+                &info,
+                now_ms,
+                AFTER,
+                state(current, false, 0),
+            )
+        };
+        assert_eq!(plan_at(NOW, false, None).open, None, "just found down");
+        assert_eq!(
+            plan_at(NOW + 60_000, false, None).open,
+            Some(Trigger::HisAway(Duration::from_secs(60)))
+        );
+        let during = plan_at(NOW + 90_000, false, Some(Current::Automatic));
+        assert!(during.open.is_none() && !during.recover, "still down");
+        let back = plan_at(NOW + 95_000, true, Some(Current::Automatic));
+        assert!(back.recover && back.open.is_none(), "the HIS answers again");
+    }
 }

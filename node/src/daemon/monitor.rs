@@ -25,6 +25,14 @@ fn connected(peers: &[PeerStatus], role: NodeRole) -> bool {
     peers.iter().any(|p| p.role == Some(role) && p.connected)
 }
 
+/// Whether the other systems of record this node watches count as up, given its HIS
+/// bridge's last finding (`None`: no bridge here). The HIS counts as down only once the
+/// bridge has failed to reach it: a bridge that has not tried yet opens no episode and
+/// holds none open.
+fn other_records_up(his: Option<Reach>) -> bool {
+    his != Some(Reach::Down)
+}
+
 /// Runs until `stop` changes.
 pub async fn monitor(store: Store, runtime: Arc<Runtime>, mut stop: watch::Receiver<bool>) {
     let mut interval = tokio::time::interval(TICK);
@@ -47,10 +55,7 @@ pub async fn monitor(store: Store, runtime: Arc<Runtime>, mut stop: watch::Recei
             central_up: connected(&peers, NodeRole::Central),
             standby_up: connected(&peers, NodeRole::Standby),
             central_seen,
-            // The HIS, where this node runs a bridge: down only once it has failed to answer.
-            other_records_up: runtime
-                .his()
-                .is_none_or(|link| link.health().reach != Reach::Down),
+            other_records_up: other_records_up(runtime.his().map(|link| link.health().reach)),
         };
         central_seen |= obs.central_up;
         let previous = runtime.mode();
@@ -78,5 +83,18 @@ pub async fn monitor(store: Store, runtime: Arc<Runtime>, mut stop: watch::Recei
             Ok(Err(e)) => tracing::warn!(error = chain(&*e), "housekeeping failed; will retry"),
             Err(e) => tracing::error!(error = chain(&e), "housekeeping task failed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_his_the_bridge_failed_to_reach_is_down() {
+        assert!(other_records_up(None), "no bridge: nothing else is watched");
+        assert!(other_records_up(Some(Reach::Unknown)), "not tried yet");
+        assert!(other_records_up(Some(Reach::Up)));
+        assert!(!other_records_up(Some(Reach::Down)));
     }
 }
