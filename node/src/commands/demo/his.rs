@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use anyhow::Context;
+
 use crate::his::cluster::{self, Cluster};
 use crate::his::settings::HisSection;
 
@@ -38,6 +40,9 @@ pub const PATIENTS: u64 = 2000;
 pub struct DemoHis {
     pub cluster: Cluster,
     password_file: PathBuf,
+    /// The card numbers of the master's patients, in patient id order: read while the HIS
+    /// runs, as the families carry them through its outage.
+    cards: Vec<String>,
 }
 
 impl DemoHis {
@@ -52,9 +57,14 @@ impl DemoHis {
         let password = cluster.load_reference(PATIENTS, 120, 300)?;
         let password_file = dir.join("his.password");
         std::fs::write(&password_file, format!("{password}\n"))?;
+        let cards = cluster.query_one(
+            "his",
+            "SELECT string_agg(coalesce(card_no, ''), ',' ORDER BY patient_id) FROM his.patient",
+        )?;
         Ok(Some(DemoHis {
             cluster,
             password_file,
+            cards: cards.split(',').map(str::to_owned).collect(),
         }))
     }
 
@@ -73,10 +83,11 @@ impl DemoHis {
 
     /// The card number the family of HIS patient `n` (from 1) carries.
     pub fn card_of(&self, n: usize) -> anyhow::Result<String> {
-        self.cluster.query_one(
-            "his",
-            &format!("SELECT card_no FROM his.patient WHERE patient_id = 'P{n:09}'"),
-        )
+        self.cards
+            .get(n.wrapping_sub(1))
+            .filter(|card| !card.is_empty())
+            .cloned()
+            .with_context(|| format!("the HIS master has no card for patient {n}"))
     }
 
     /// What the interface tables hold, in words.
