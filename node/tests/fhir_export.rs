@@ -12,13 +12,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use fhir_r4::resources::Resource;
 use fhir_r4::validate::Validate;
-use his_common::{bridge_operator, central_store};
+use his_common::{bridge_operator, central_store, ranges_for_episode};
 use lifeline_core::desk::{
     CatalogImport, NewCharge, NewChargeLine, NewPatient, NewPrescription, NewPrescriptionItem,
     NewVisit, Settlement, parse_departments, parse_drugs, parse_services,
 };
 use lifeline_core::import::HisPatient;
-use lifeline_core::numbers::Series;
 use lifeline_core::record::{CatalogKind, Guardian, InsuranceType, PaymentMethod, Sex};
 use lifeline_core::{DeskRole, EpisodeId, Operator, OperatorName};
 use lifeline_node::fhir::{self, EPISODE_SYSTEM, Manifest};
@@ -150,13 +149,7 @@ fn an_episode_exports_as_valid_fhir_r4_bulk_data() {
         .find_his(lifeline_core::RecordKind::Patient, "P000000007")
         .expect("find")
         .expect("there");
-    for series in [Series::EmergencyRegistration, Series::Invoice] {
-        let range = store
-            .lease_range(&admin, series, store.node().clone(), 10)
-            .expect("lease")
-            .value;
-        store.accept_lease(&admin, range).expect("accept");
-    }
+    ranges_for_episode(&store, &op("cash", DeskRole::Cashier), 10);
     let episode: EpisodeId = store
         .open_episode(
             &admin,
@@ -314,7 +307,9 @@ fn an_episode_exports_as_valid_fhir_r4_bulk_data() {
     );
     assert_eq!(counts["Encounter"], 2);
     assert_eq!(counts["MedicationRequest"], 4, "one per prescription line");
-    assert_eq!(counts["ChargeItem"], 4, "one per charge line");
+    // Per child: the registration fee (1 line), the prescription's drugs (2 lines, charged
+    // when prescribed) and the doctor's charge (2 lines).
+    assert_eq!(counts["ChargeItem"], 10, "one per charge line");
     assert_eq!(counts["Invoice"], 1);
     assert_eq!(counts["Provenance"], 1);
     for (kind, json) in &all {

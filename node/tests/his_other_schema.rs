@@ -111,7 +111,9 @@ fn another_his_is_read_and_written_by_configuration_only() {
             .get(store.find_his(RecordKind::Charge, "6001").expect("find").expect("there"))
             .expect("read")
             .expect("there");
-        assert_eq!(paid.status_log.current::<ChargeStatus>(), Ok(ChargeStatus::Invoiced));
+        // Paid and on an HIS invoice: settled, and covered by the invoice.
+        assert_eq!(paid.status_log.current::<ChargeStatus>(), Ok(ChargeStatus::Settled));
+        assert!(paid.invoice.is_some(), "{paid:?}");
         assert_eq!((paid.amount, paid.payment), (Fen(2500), Some(PaymentMethod::Insurance)));
         let open: Charge = store
             .get(store.find_his(RecordKind::Charge, "6002").expect("find").expect("there"))

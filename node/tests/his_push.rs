@@ -6,12 +6,11 @@
 
 mod his_common;
 
-use his_common::{Pg, bridge_operator, central_store};
+use his_common::{Pg, bridge_operator, central_store, ranges_for_episode};
 use lifeline_core::desk::{
     NewCharge, NewChargeLine, NewPatient, NewPrescription, NewPrescriptionItem, NewVisit,
     Settlement,
 };
-use lifeline_core::numbers::Series;
 use lifeline_core::record::{CatalogKind, InsuranceType, Patient, PaymentMethod, Sex};
 use lifeline_core::review::WorkCategory;
 use lifeline_core::store::PatientQuery;
@@ -152,13 +151,7 @@ fn an_episode_reaches_the_interface_tables_once_and_the_his_verdicts_come_back()
         let mut state = BridgeState::default();
         pull(&mut db, &store, &mut state).await;
 
-        for series in [Series::EmergencyRegistration, Series::Invoice] {
-            let range = store
-                .lease_range(&admin, series, store.node().clone(), 100)
-                .expect("lease")
-                .value;
-            store.accept_lease(&admin, range).expect("accept");
-        }
+        ranges_for_episode(&store, &op("cash1", DeskRole::Cashier), 100);
         let episode = store
             .open_episode(&admin, "the HIS is unreachable", lifeline_core::desk::Opening::Automatic)
             .expect("episode")
@@ -191,9 +184,16 @@ fn an_episode_reaches_the_interface_tables_once_and_the_his_verdicts_come_back()
         assert_eq!(pg.count("SELECT count(*) FROM his.yj_patient"), 1, "{first:?}");
         assert_eq!(pg.count("SELECT count(*) FROM his.yj_registration"), 2);
         assert_eq!(pg.count("SELECT count(*) FROM his.yj_prescription"), 2);
-        assert_eq!(pg.count("SELECT count(*) FROM his.yj_charge"), 4, "one row per line");
-        assert_eq!(written(&first), 9);
-        assert_eq!(first.waiting, 9);
+        // One row per line: per visit, the registration fee, the prescription's drug and the
+        // doctor's charge of two lines.
+        assert_eq!(pg.count("SELECT count(*) FROM his.yj_charge"), 8, "one row per line");
+        assert_eq!(written(&first), 13);
+        assert_eq!(first.waiting, 13);
+        // The registration fee as the HIS charges it: its service item, at the fee.
+        assert_eq!(
+            pg.query("SELECT string_agg(item_kind || ':' || amount::text, ',') FROM his.yj_charge WHERE item_code = '110100001'"),
+            "S:10.00,S:10.00"
+        );
         let ep = episode.to_string();
         assert_eq!(
             pg.query(&format!(

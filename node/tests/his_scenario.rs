@@ -219,6 +219,20 @@ fn the_his_before_during_and_after_an_outage() {
             json!({"outcome": outcome}),
         );
     }
+    // The cashier confirms the invoice stock in hand before the first invoice.
+    let first = s
+        .status_of("W02")
+        .ranges
+        .iter()
+        .filter(|r| r.series.name() == "invoice")
+        .map(|r| r.start)
+        .min()
+        .expect("an invoice range on W02");
+    post(
+        &cashier,
+        "/cashier/shift",
+        json!({"code": "144031900111", "first_number": first}),
+    );
     post(&cashier, "/invoices", json!({"charges": [charges[0]]}));
     s.step("the desks worked through the outage");
 
@@ -234,8 +248,10 @@ fn the_his_before_during_and_after_an_outage() {
     s.step("the HIS is back");
     let ep = episode.as_str();
     s.wait("the episode's records in the interface tables", |_| {
+        // Per visit: the registration fee, the prescription's drug (charged when
+        // prescribed) and the doctor's charge of two lines.
         let n = pg.count("SELECT count(*) FROM his.yj_charge");
-        Ok(n == 4)
+        Ok(n == 8)
     });
     assert_eq!(
         pg.query("SELECT count(*) || '/' || count(DISTINCT ext_id) FROM his.yj_patient"),
@@ -313,7 +329,8 @@ fn the_his_before_during_and_after_an_outage() {
         "{out}"
     );
 
-    // The episode ends: central leaves once the HIS has the records, then the others.
+    // The episode ends: the HIS answering again ends the outage on central, the others
+    // follow central, and each leaves once central has everything it wrote.
     s.wait_episode_left(&NOT_CENTRAL);
     s.wait("central out of the episode", |h| {
         Ok(h.status(CENTRAL)?.episode.is_none())

@@ -88,3 +88,26 @@ pub fn central_store() -> (tempfile::TempDir, Store) {
     let store = Store::open(dir.path().join("store.redb"), opts).expect("open");
     (dir, store)
 }
+
+/// Number ranges of `size` on `store` for an episode's desks (emergency registration numbers
+/// and invoices), and `cashier`'s shift started on the invoice range, as a cashier confirms
+/// the stock in hand before the first invoice.
+pub fn ranges_for_episode(store: &Store, cashier: &Operator, size: u64) {
+    use lifeline_core::desk::ShiftStart;
+    use lifeline_core::numbers::Series;
+    let admin = bridge_operator();
+    for series in [Series::EmergencyRegistration, Series::Invoice] {
+        let range = store
+            .lease_range(&admin, series, store.node().clone(), size)
+            .expect("lease")
+            .value;
+        store.accept_lease(&admin, range.clone()).expect("accept");
+        if series == Series::Invoice {
+            let shift = ShiftStart {
+                code: "144031900111".into(),
+                first_number: range.start,
+            };
+            store.start_shift(cashier, shift).expect("the shift starts");
+        }
+    }
+}
