@@ -5,7 +5,7 @@
 
 use automerge::transaction::Transaction;
 
-use super::{ImportOutcome, Upsert, catalog_entry, existing};
+use super::{ImportOutcome, Upsert, catalog_entry, existing, referred};
 use crate::WriteError;
 use crate::clock::UnixMs;
 use crate::desk::set_field;
@@ -148,11 +148,9 @@ pub(super) fn import_charge(
     row: &HisCharge,
     outcome: &mut ImportOutcome,
 ) -> Result<(), WriteError> {
-    let Some(visit) = existing::<Visit>(tx, &row.visit_his_id)? else {
-        outcome.skip(
-            &row.his_id,
-            format!("registration {} is not in Lifeline (yet)", row.visit_his_id),
-        );
+    let Some(visit) =
+        referred::<Visit>(tx, outcome, &row.his_id, "registration", &row.visit_his_id)?
+    else {
         return Ok(());
     };
     if row.amount < Fen::ZERO {

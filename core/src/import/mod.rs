@@ -333,6 +333,22 @@ fn existing<T: record::Record>(tx: &mut Tx<'_>, his_id: &str) -> Result<Option<T
     }
 }
 
+/// The record that HIS row `row` refers to as `what` (`"registration"`, `"patient"`) by its
+/// HIS key `his_id`; when Lifeline does not have it, the row is skipped saying so.
+fn referred<T: record::Record>(
+    tx: &mut Tx<'_>,
+    outcome: &mut ImportOutcome,
+    row: &str,
+    what: &str,
+    his_id: &str,
+) -> Result<Option<T>, WriteError> {
+    let found = existing::<T>(tx, his_id)?;
+    if found.is_none() {
+        outcome.skip(row, format!("{what} {his_id} is not in Lifeline (yet)"));
+    }
+    Ok(found)
+}
+
 impl Store {
     /// Whether a record came from the HIS.
     pub fn his_id_of(&self, id: RecordId) -> Result<Option<String>, ReadError> {

@@ -3,7 +3,7 @@
 
 use automerge::transaction::Transaction;
 
-use super::{ImportOutcome, Upsert, catalog_entry, existing};
+use super::{ImportOutcome, Upsert, catalog_entry, referred};
 use crate::WriteError;
 use crate::clock::UnixMs;
 use crate::desk::set_field;
@@ -89,11 +89,9 @@ pub(super) fn import_visit(
         outcome.skip(&row.his_id, reason);
         return Ok(());
     }
-    let Some(patient) = existing::<Patient>(tx, &row.patient_his_id)? else {
-        outcome.skip(
-            &row.his_id,
-            format!("patient {} is not in Lifeline (yet)", row.patient_his_id),
-        );
+    let Some(patient) =
+        referred::<Patient>(tx, outcome, &row.his_id, "patient", &row.patient_his_id)?
+    else {
         return Ok(());
     };
     let patient = patient.header.id;
@@ -138,11 +136,9 @@ pub(super) fn import_prescription(
     row: &HisPrescription,
     outcome: &mut ImportOutcome,
 ) -> Result<(), WriteError> {
-    let Some(visit) = existing::<Visit>(tx, &row.visit_his_id)? else {
-        outcome.skip(
-            &row.his_id,
-            format!("registration {} is not in Lifeline (yet)", row.visit_his_id),
-        );
+    let Some(visit) =
+        referred::<Visit>(tx, outcome, &row.his_id, "registration", &row.visit_his_id)?
+    else {
         return Ok(());
     };
     let mut items = Vec::with_capacity(row.items.len());

@@ -162,23 +162,8 @@ async fn push(
     Authed(op): Authed,
 ) -> Result<Json<PushSummary>, ApiError> {
     admin_only(&op, ADMINISTER)?;
-    let link = link(&state)?;
-    let (tx, rx) = oneshot::channel();
-    link.ask(Request::Push(tx))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "his", e))?;
     tracing::info!(by = %op.name, "HIS push asked for");
-    let summary = rx
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "his",
-                "the HIS bridge stopped",
-            )
-        })?
-        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "his", e))?;
-    Ok(Json(summary))
+    Ok(Json(ask(&state, Request::Push).await?))
 }
 
 async fn check(
@@ -186,13 +171,20 @@ async fn check(
     Authed(op): Authed,
 ) -> Result<Json<CheckReport>, ApiError> {
     admin_only(&op, ADMINISTER)?;
-    let link = link(&state)?;
+    Ok(Json(ask(&state, Request::Check).await?))
+}
+
+/// Asks the bridge for a push or a check and waits for its answer.
+async fn ask<T>(
+    state: &ApiState,
+    request: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Request,
+) -> Result<T, ApiError> {
+    let link = link(state)?;
     let (tx, rx) = oneshot::channel();
-    link.ask(Request::Check(tx))
+    link.ask(request(tx))
         .await
         .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "his", e))?;
-    let report = rx
-        .await
+    rx.await
         .map_err(|_| {
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -200,6 +192,5 @@ async fn check(
                 "the HIS bridge stopped",
             )
         })?
-        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "his", e))?;
-    Ok(Json(report))
+        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "his", e))
 }

@@ -19,8 +19,8 @@ use super::check::{CheckReport, check};
 use super::db::HisDatabase;
 use super::db::postgres::{PgSettings, Postgres};
 use super::mapping::Mapping;
-use super::pull::{PullSummary, Puller};
-use super::push::{PushSummary, Pusher};
+use super::pull::{PullError, PullSummary, Puller};
+use super::push::{PushError, PushSummary, Pusher};
 use super::state::BridgeState;
 use crate::daemon::health::Mode;
 use crate::error::chain;
@@ -215,6 +215,23 @@ pub fn backoff(health_interval: Duration, failures: u32) -> Duration {
     doubled.clamp(health_interval, MAX_BACKOFF.max(health_interval))
 }
 
+/// A pull's or a push's error.
+trait RunError: std::error::Error + 'static {
+    fn his_unreachable(&self) -> bool;
+}
+
+impl RunError for PullError {
+    fn his_unreachable(&self) -> bool {
+        PullError::his_unreachable(self)
+    }
+}
+
+impl RunError for PushError {
+    fn his_unreachable(&self) -> bool {
+        PushError::his_unreachable(self)
+    }
+}
+
 struct Bridge {
     link: Arc<HisLink>,
     store: Store,
@@ -361,6 +378,19 @@ impl Bridge {
         }
     }
 
+    /// A pull's or push's result as the link reports it: an error in words, and the HIS
+    /// marked down when it was unreachable.
+    fn outcome<T, E: RunError>(&mut self, what: &str, result: Result<T, E>) -> Result<T, String> {
+        result.map_err(|e| {
+            let message = chain(&e);
+            tracing::warn!(error = %message, "the HIS {what} stopped; it will be retried");
+            if e.his_unreachable() {
+                self.went_down(message.clone());
+            }
+            message
+        })
+    }
+
     fn finished(&self, started: Instant, error: Option<String>) -> Ran {
         Ran {
             finished_ms: self.store.now_ms(),
@@ -395,17 +425,7 @@ impl Bridge {
             .await
         };
         save(&state);
-        let outcome = match result {
-            Ok(summary) => Ok(summary),
-            Err(e) => {
-                let message = chain(&e);
-                tracing::warn!(error = %message, "the HIS pull stopped; it will be retried");
-                if e.his_unreachable() {
-                    self.went_down(message.clone());
-                }
-                Err(message)
-            }
-        };
+        let outcome = self.outcome("pull", result);
         let ran = self.finished(started, outcome.as_ref().err().cloned());
         self.link.update(|s| {
             s.progress = None;
@@ -438,17 +458,7 @@ impl Bridge {
             .await
         };
         save(&state);
-        let outcome = match result {
-            Ok(summary) => Ok(summary),
-            Err(e) => {
-                let message = chain(&e);
-                tracing::warn!(error = %message, "the HIS push stopped; it will be retried");
-                if e.his_unreachable() {
-                    self.went_down(message.clone());
-                }
-                Err(message)
-            }
-        };
+        let outcome = self.outcome("push", result);
         let ran = self.finished(started, outcome.as_ref().err().cloned());
         self.link.update(|s| {
             s.last_push = Some(ran);

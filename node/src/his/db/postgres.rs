@@ -96,25 +96,8 @@ impl Postgres {
         config.application_name("lifeline-his-bridge");
         let timeout = settings.connect_timeout + Duration::from_secs(1);
         let connected = match &settings.tls_ca {
-            None => {
-                let (client, connection) = tokio::time::timeout(timeout, config.connect(NoTls))
-                    .await
-                    .map_err(|_| DbError::Timeout {
-                        seconds: timeout.as_secs(),
-                    })?
-                    .map_err(|e| DbError::Connect(boxed(e)))?;
-                (client, tokio::spawn(drive(connection)))
-            }
-            Some(ca) => {
-                let tls = tls_connector(ca)?;
-                let (client, connection) = tokio::time::timeout(timeout, config.connect(tls))
-                    .await
-                    .map_err(|_| DbError::Timeout {
-                        seconds: timeout.as_secs(),
-                    })?
-                    .map_err(|e| DbError::Connect(boxed(e)))?;
-                (client, tokio::spawn(drive(connection)))
-            }
+            None => open(&config, NoTls, timeout).await?,
+            Some(ca) => open(&config, tls_connector(ca)?, timeout).await?,
         };
         Ok(Postgres {
             client: connected.0,
@@ -134,6 +117,18 @@ impl Postgres {
             .map_err(|_| DbError::Timeout {
                 seconds: self.query_timeout.as_secs(),
             })?
+    }
+
+    /// Runs a transaction-control statement (`BEGIN`, `COMMIT`, `ROLLBACK`).
+    async fn batch(&self, sql: &'static str) -> Result<(), DbError> {
+        let client = &self.client;
+        self.bounded(async {
+            client
+                .batch_execute(sql)
+                .await
+                .map_err(|e| db_error(sql, e))
+        })
+        .await
     }
 
     async fn statement(&mut self, sql: &str) -> Result<Statement, DbError> {
@@ -160,6 +155,25 @@ impl Postgres {
             })
             .collect()
     }
+}
+
+/// Connects within `timeout` and drives the connection on a task of its own.
+async fn open<T>(
+    config: &tokio_postgres::Config,
+    tls: T,
+    timeout: Duration,
+) -> Result<(Client, JoinHandle<()>), DbError>
+where
+    T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket>,
+    T::Stream: Send + 'static,
+{
+    let (client, connection) = tokio::time::timeout(timeout, config.connect(tls))
+        .await
+        .map_err(|_| DbError::Timeout {
+            seconds: timeout.as_secs(),
+        })?
+        .map_err(|e| DbError::Connect(boxed(e)))?;
+    Ok((client, tokio::spawn(drive(connection))))
 }
 
 async fn drive<S, T>(connection: tokio_postgres::Connection<S, T>)
@@ -248,36 +262,15 @@ impl HisDatabase for Postgres {
     }
 
     async fn begin(&mut self) -> Result<(), DbError> {
-        let client = &self.client;
-        self.bounded(async {
-            client
-                .batch_execute("BEGIN")
-                .await
-                .map_err(|e| db_error("BEGIN", e))
-        })
-        .await
+        self.batch("BEGIN").await
     }
 
     async fn commit(&mut self) -> Result<(), DbError> {
-        let client = &self.client;
-        self.bounded(async {
-            client
-                .batch_execute("COMMIT")
-                .await
-                .map_err(|e| db_error("COMMIT", e))
-        })
-        .await
+        self.batch("COMMIT").await
     }
 
     async fn rollback(&mut self) -> Result<(), DbError> {
-        let client = &self.client;
-        self.bounded(async {
-            client
-                .batch_execute("ROLLBACK")
-                .await
-                .map_err(|e| db_error("ROLLBACK", e))
-        })
-        .await
+        self.batch("ROLLBACK").await
     }
 
     async fn describe(&mut self, sql: &str) -> Result<Vec<ColumnInfo>, DbError> {
