@@ -9,7 +9,7 @@ use lifeline_core::desk::{
     CatalogImport, NewPatient, NewVisit, parse_departments, parse_drugs, parse_services,
 };
 use lifeline_core::record::{InsuranceType, Sex};
-use lifeline_core::store::RemoteChanges;
+use lifeline_core::store::Credentials;
 use lifeline_core::{
     Date, DeskRole, NodeName, NodeRole, Operator, OperatorName, RecordId, Store, StoreOptions,
 };
@@ -116,21 +116,35 @@ pub fn window(dir: &Path) -> anyhow::Result<Window> {
 }
 
 /// Like [`window`], and keeps the central store (`central.redb`): it holds the catalogs and
-/// nothing else.
+/// nothing else. Both sign with keys of their own that no certificate proves.
 pub fn pair(dir: &Path) -> anyhow::Result<(Store, Window)> {
+    let central = NodeName::new("central")?;
+    let window = NodeName::new("W01")?;
+    let mut c = StoreOptions::new(central.clone(), NodeRole::Central);
+    c.credentials = Some(Credentials::uncertified(central, NodeRole::Central, &[])?);
+    let mut w = StoreOptions::new(window.clone(), NodeRole::Window);
+    w.credentials = Some(Credentials::uncertified(
+        window,
+        NodeRole::Window,
+        &[DeskRole::Registration],
+    )?);
+    pair_with(dir, c, w)
+}
+
+/// [`pair`] with the stores opened with these options (their certified keys, for the
+/// replication benchmark).
+pub fn pair_with(
+    dir: &Path,
+    central: StoreOptions,
+    window: StoreOptions,
+) -> anyhow::Result<(Store, Window)> {
     let admin = Operator::new(OperatorName::new("info1")?, DeskRole::Admin);
     let registrar = Operator::new(OperatorName::new("reg1")?, DeskRole::Registration);
-    let central = Store::open(
-        dir.join("central.redb"),
-        StoreOptions::new(NodeName::new("central")?, NodeRole::Central),
-    )?;
+    let central = Store::open(dir.join("central.redb"), central)?;
     central
         .import_catalog(&admin, catalogs()?)
         .context("cannot import the catalogs on central")?;
-    let store = Store::open(
-        dir.join("window.redb"),
-        StoreOptions::new(NodeName::new("W01")?, NodeRole::Window),
-    )?;
+    let store = Store::open(dir.join("window.redb"), window)?;
     copy_all(&central, &store)?;
     let patient = store
         .create_patient(
@@ -160,20 +174,11 @@ pub fn pair(dir: &Path) -> anyhow::Result<(Store, Window)> {
     ))
 }
 
-/// Copies every record of `from` into `to` through the merge API, in one commit.
+/// Copies every record of `from` into `to` through the merge API with their signatures, in
+/// one commit ([`Store::merge_from`]).
 fn copy_all(from: &Store, to: &Store) -> anyhow::Result<()> {
-    let mut items = Vec::new();
-    for (_, id) in from.feed_since(0, usize::MAX)? {
-        let doc = from
-            .doc(id)?
-            .with_context(|| format!("record {id} is in the feed but not in the store"))?;
-        items.push(RemoteChanges {
-            id,
-            bytes: doc.save(),
-        });
-    }
     let outcome = to
-        .apply_remote(from.node(), items, |_, _| Ok(()))
+        .merge_from(from)
         .context("cannot copy the catalogs to the window")?;
     ensure!(
         outcome.rejected.is_empty() && outcome.missing_deps.is_empty(),

@@ -207,10 +207,23 @@ fn a_quick_replication_run_writes_every_figure() {
         json["lifeline"]["catch_up"]["documents"],
         json["plan"]["catch_up_records"]
     );
-    for side in ["lifeline", "lifeline_at_samod_size", "samod"] {
+    for side in [
+        "lifeline",
+        "lifeline_unsigned",
+        "lifeline_at_samod_size",
+        "samod",
+    ] {
         for phase in ["initial", "catch_up"] {
             check_phase(&json, side, phase);
         }
+    }
+    // What signatures cost, side by side with the same runs without them.
+    positive(&json, "/signing/changes_per_commit");
+    positive(&json, "/signing/sign_us_per_change");
+    positive(&json, "/signing/verify_us_per_change");
+    for phase in ["initial", "catch_up"] {
+        positive(&json, &format!("/signing/{phase}/records_per_s_signed"));
+        positive(&json, &format!("/signing/{phase}/records_per_s_unsigned"));
     }
     assert_eq!(json["plan"]["samod_registrations"], 50);
     assert_eq!(json["samod"]["initial"]["documents"], 50);
@@ -236,6 +249,8 @@ fn a_quick_replication_run_writes_every_figure() {
         "{table}"
     );
     assert!(table.contains("like for like with samod"), "{table}");
+    assert!(table.contains("µs per change"), "{table}");
+    assert!(table.contains("without signatures"), "{table}");
     let left: Vec<_> = std::fs::read_dir(dir.path())
         .expect("list")
         .map(|e| e.expect("entry").file_name())

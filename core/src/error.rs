@@ -79,6 +79,32 @@ impl fmt::Display for Chain<'_> {
     }
 }
 
+thread_local! {
+    static CONTAINING: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Runs `f`, turning a panic inside it into `None`: for code that may panic on input from
+/// outside (redb on a damaged file, Automerge on a peer's bytes), which must never panic the
+/// node. While `f` runs, [`panic_is_contained`] is true on this thread, so a panic hook (the
+/// binary's) can log such a panic as the refusal it becomes, without a backtrace.
+pub fn contained<T>(f: impl FnOnce() -> T) -> Option<T> {
+    struct Depth;
+    impl Drop for Depth {
+        fn drop(&mut self) {
+            CONTAINING.with(|c| c.set(c.get().saturating_sub(1)));
+        }
+    }
+    CONTAINING.with(|c| c.set(c.get().saturating_add(1)));
+    let _depth = Depth;
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok()
+}
+
+/// Whether the current thread is inside [`contained`]: a panic now is caught and turned into
+/// an error by the code that expected it.
+pub fn panic_is_contained() -> bool {
+    CONTAINING.with(|c| c.get() > 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,6 +112,16 @@ mod tests {
     #[derive(Debug, thiserror::Error)]
     #[error("outer")]
     struct Outer(#[source] Shared<std::io::Error>);
+
+    #[test]
+    fn contained_panics_become_none_and_say_so_while_they_run() {
+        assert!(!panic_is_contained());
+        let seen = contained(panic_is_contained);
+        assert_eq!(seen, Some(true));
+        let caught: Option<()> = contained(|| panic!("a contained panic, as a test"));
+        assert_eq!(caught, None);
+        assert!(!panic_is_contained());
+    }
 
     #[test]
     fn a_chain_prints_every_source_once() {

@@ -16,6 +16,7 @@ pub mod roles;
 pub mod rules;
 pub mod status;
 pub mod store;
+pub mod trust;
 
 #[cfg(test)]
 mod test_support;

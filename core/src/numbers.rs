@@ -84,6 +84,13 @@ impl NumberRange {
         if start == 0 || end < start {
             return Err(NumberError::EmptyRange { start, end });
         }
+        let len = end - start;
+        if len >= MAX_LEASE {
+            return Err(NumberError::BadLeaseSize {
+                size: len.saturating_add(1),
+                max: MAX_LEASE,
+            });
+        }
         Ok(NumberRange {
             id: format!("{}:{start}-{end}", series.name()),
             series,
@@ -149,7 +156,8 @@ pub struct ShiftConfirmation {
 
 impl RangeState {
     pub fn remaining(&self) -> u64 {
-        (self.range.end + 1).saturating_sub(self.next)
+        // Never overflows, even for a range ending at u64::MAX (which no lessor grants).
+        (self.range.end - self.next.min(self.range.end)) + u64::from(self.next <= self.range.end)
     }
 }
 
@@ -249,6 +257,11 @@ pub enum NumberError {
 
 /// The largest range one lease may hand out.
 pub const MAX_LEASE: u64 = 1_000_000;
+
+/// First number the standby leases. Central and the standby lease from disjoint halves of the
+/// number space, so that the standby acting as primary during an outage can never hand out a
+/// range central also handed out.
+pub const STANDBY_LESSOR_BASE: u64 = 500_000_001;
 
 /// Picks the range to take the next number from: the lowest range with numbers left.
 /// `ranges` are this node's ranges of one series.
@@ -404,6 +417,40 @@ mod tests {
             lease_record: None,
             confirmed: None,
         }
+    }
+
+    /// Hole 2: a range ending at `u64::MAX` overflowed; and a range larger than any lease is
+    /// not a range.
+    #[test]
+    fn ranges_at_the_end_of_the_numbers_do_not_overflow_and_none_exceeds_a_lease() {
+        let mut last = state(u64::MAX - 1, u64::MAX);
+        assert_eq!(last.remaining(), 2);
+        last.next = u64::MAX;
+        assert_eq!(last.remaining(), 1);
+        let mut used_up = state(5, 9);
+        used_up.next = 10;
+        assert_eq!(used_up.remaining(), 0);
+        let err = NumberRange::new(
+            Series::Invoice,
+            node("W01"),
+            1,
+            MAX_LEASE,
+            node("central"),
+            0,
+        );
+        assert!(err.is_ok());
+        let err = NumberRange::new(
+            Series::Invoice,
+            node("W01"),
+            1,
+            MAX_LEASE + 1,
+            node("central"),
+            0,
+        );
+        assert!(
+            matches!(err, Err(NumberError::BadLeaseSize { .. })),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -17,6 +17,14 @@ pub enum RuleError {
         action: &'static str,
         kind: RecordKind,
     },
+    /// The node's certificate does not let it write this kind, whoever asks (peers would
+    /// refuse the record, so the desk must not hear "saved").
+    #[error("this {role} node's certificate does not allow {kind} records (its desks: {desks})")]
+    NodeMayNotWrite {
+        role: crate::roles::NodeRole,
+        kind: RecordKind,
+        desks: String,
+    },
     #[error("no {kind} record {id}")]
     NotFound { kind: RecordKind, id: RecordId },
     #[error("record {id} is a {found}, not a {expected}")]
@@ -105,7 +113,22 @@ pub fn check_text(field: &str, value: &str, required: bool) -> Result<(), RuleEr
     if value.chars().any(char::is_control) {
         return Err(RuleError::invalid(field, "contains control characters"));
     }
+    if value.chars().any(is_bidi_control) {
+        return Err(RuleError::invalid(
+            field,
+            "contains bidirectional control characters (they can make text read backwards)",
+        ));
+    }
     Ok(())
+}
+
+/// The Unicode bidirectional formatting characters (class Cf, not Cc): marks, embeddings,
+/// overrides and isolates. A name with U+202E shows its end first.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
 }
 
 /// A phone number: digits, optionally with a leading '+' and '-' separators, 5 to 20 digits.
@@ -168,5 +191,13 @@ mod tests {
         assert!(check_text("name", "  ", true).is_err());
         assert!(check_text("name", "王小明", true).is_ok());
         assert!(check_text("name", "a\u{7}b", true).is_err());
+        let err = check_text("name", "\u{202E}nimda", true).unwrap_err();
+        assert!(err.to_string().contains("bidirectional"), "{err}");
+        for c in ['\u{061C}', '\u{200F}', '\u{202A}', '\u{2066}', '\u{2069}'] {
+            assert!(
+                check_text("name", &format!("a{c}b"), true).is_err(),
+                "{c:?}"
+            );
+        }
     }
 }

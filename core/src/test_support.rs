@@ -8,14 +8,18 @@ use crate::desk::{CatalogImport, NewPatient, parse_departments, parse_drugs, par
 use crate::id::{NodeName, OperatorName};
 use crate::record::{InsuranceType, Sex};
 use crate::roles::{DeskRole, NodeRole, Operator};
-use crate::store::{RemoteChanges, Store, StoreOptions};
+use crate::store::{Credentials, Store, StoreOptions};
 
-/// A store in a temporary directory with a manual clock at 2026-11-25 09:00 (UTC+8).
+/// A store in a temporary directory with a manual clock at 2026-11-25 09:00 (UTC+8), signing
+/// with a key of its own that no certificate proves (see [`copy_all`]).
 pub(crate) fn temp_store(node: &str, role: NodeRole) -> (tempfile::TempDir, Store, ManualClock) {
     let dir = tempfile::tempdir().expect("temp dir");
     let clock = ManualClock::new(1_795_568_400_000);
-    let mut opts = StoreOptions::new(NodeName::new(node).expect("valid node"), role);
+    let name = NodeName::new(node).expect("valid node");
+    let mut opts = StoreOptions::new(name.clone(), role);
     opts.clock = Arc::new(clock.clone());
+    opts.credentials =
+        Some(Credentials::uncertified(name, role, DeskRole::ALL).expect("a signing key"));
     let store = Store::open(dir.path().join("store.redb"), opts).expect("open store");
     (dir, store, clock)
 }
@@ -54,20 +58,10 @@ pub(crate) fn catalogs() -> CatalogImport {
     }
 }
 
-/// Copies every record of `from` into `to` through the merge API, as replication would.
+/// Copies every record of `from` into `to` through the merge API, with their signatures, as
+/// replication would ([`Store::merge_from`]).
 pub(crate) fn copy_all(from: &Store, to: &Store) {
-    let items: Vec<_> = from
-        .feed_since(0, usize::MAX)
-        .expect("feed")
-        .into_iter()
-        .map(|(_, id)| RemoteChanges {
-            id,
-            bytes: from.doc(id).expect("doc").expect("present").save(),
-        })
-        .collect();
-    let out = to
-        .apply_remote(from.node(), items, |_, _| Ok(()))
-        .expect("apply");
+    let out = to.merge_from(from).expect("apply");
     assert!(out.rejected.is_empty(), "{:?}", out.rejected);
 }
 

@@ -9,7 +9,10 @@
 //! patient. Checks: no panic (in the caller or the store's writer thread); `apply_remote`
 //! returns an outcome (an error would mean the writer dropped the batch); the one record is
 //! counted exactly once; a refused or "unchanged" record is left as it was; an applied one
-//! has a readable header naming it; the audit chain still verifies.
+//! has a readable header naming it; the audit chain still verifies. The store takes authors
+//! from the actor ids (`AuthorCheck::UncheckedActorIds`, the sender a known registration
+//! window) so that inputs reach the rules behind the signature check; `verify_signatures`
+//! fuzzes the signatures.
 #![no_main]
 
 use std::path::{Path, PathBuf};
@@ -17,8 +20,8 @@ use std::sync::{Mutex, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
 use lifeline_core::automerge::{Automerge, ChangeHash, ROOT, ReadDoc, ScalarValue, Value};
-use lifeline_core::store::RemoteChanges;
-use lifeline_core::{NodeName, NodeRole, RecordId, Store, StoreOptions};
+use lifeline_core::store::{AuthorCheck, Credentials, RemoteChanges};
+use lifeline_core::{DeskRole, NodeName, NodeRole, RecordId, Store, StoreOptions};
 
 const BASE: &[u8] = include_bytes!("../seeds/base_patient.automerge");
 const RECEIVER: &str = "W02";
@@ -46,7 +49,9 @@ fn node(name: &str) -> NodeName {
 }
 
 fn opts() -> StoreOptions {
-    StoreOptions::new(node(RECEIVER), NodeRole::Window)
+    let mut opts = StoreOptions::new(node(RECEIVER), NodeRole::Window);
+    opts.author_check = AuthorCheck::UncheckedActorIds;
+    opts
 }
 
 /// This process's scratch directory, in memory when the machine has one (the store fsyncs
@@ -85,6 +90,11 @@ fn fixture() -> &'static Mutex<Fixture> {
         let template = dir.join("template.redb");
         let base = header_id(&load(BASE)).expect("the base patient has a header");
         let store = Store::open(&template, opts()).expect("open the template store");
+        let sender = Credentials::uncertified(node(SENDER), NodeRole::Window, DeskRole::ALL)
+            .expect("a key");
+        store
+            .admit_member(sender.member().clone())
+            .expect("the sender is known");
         let out = store
             .apply_remote(
                 &node(SENDER),
@@ -92,7 +102,7 @@ fn fixture() -> &'static Mutex<Fixture> {
                     id: base,
                     bytes: BASE.to_vec(),
                 }],
-                |_, _| Ok(()),
+                Vec::new(),
             )
             .expect("apply the base patient");
         assert_eq!(out.applied, vec![base], "the base patient applies");
@@ -176,7 +186,7 @@ fuzz_target!(|data: &[u8]| {
                 id,
                 bytes: data.to_vec(),
             }],
-            |_, _| Ok(()),
+            Vec::new(),
         )
         .expect("apply_remote returns an outcome");
     let counted = out.applied.len() + out.unchanged + out.missing_deps.len() + out.rejected.len();

@@ -57,6 +57,11 @@ pub enum Command {
     /// Emergency episodes: list them; the outage report.
     #[command(subcommand)]
     Episode(commands::episode::EpisodeCommand),
+    /// Records refused from peers, kept for inspection.
+    #[command(subcommand)]
+    Quarantine(commands::quarantine::QuarantineCommand),
+    /// Hand a CA-signed revocation (from `lifeline ca revoke`) to a running node.
+    Revoke(commands::revoke::RevokeArgs),
     /// Daily reports: the cashier summary by payment channel.
     #[command(subcommand)]
     Report(commands::report::ReportCommand),
@@ -69,6 +74,7 @@ pub enum Command {
 }
 
 pub fn main() -> ExitCode {
+    install_panic_hook();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Daemon(args) => commands::daemon::run(&args),
@@ -87,6 +93,8 @@ pub fn main() -> ExitCode {
         Command::Resolve(args) => commands::review::resolve(&args),
         Command::MergePatients(args) => commands::review::merge(&args),
         Command::Episode(cmd) => commands::episode::run(cmd),
+        Command::Quarantine(cmd) => commands::quarantine::run(cmd),
+        Command::Revoke(args) => commands::revoke::run(&args),
         Command::Report(cmd) => commands::report::run(cmd),
         Command::His(cmd) => commands::his::run(cmd),
         Command::Export(cmd) => commands::export::run(cmd),
@@ -98,4 +106,18 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Panics the code expects and turns into refusals (redb on a damaged file, Automerge on a
+/// peer's bytes: see `lifeline_core::error::contained`) are logged as one debug line, not a
+/// backtrace before the clear refusal; any other panic is reported as Rust reports it.
+fn install_panic_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if lifeline_core::error::panic_is_contained() {
+            tracing::debug!(panic = %info, "a library panicked on damaged input; refused");
+        } else {
+            default(info);
+        }
+    }));
 }

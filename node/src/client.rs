@@ -12,6 +12,8 @@ use crate::config::Config;
 pub struct Client {
     base: String,
     token: String,
+    /// The person acting, named to the node (which refuses a token that is not theirs).
+    operator: Option<String>,
     agent: ureq::Agent,
 }
 
@@ -37,6 +39,7 @@ impl Client {
         Client {
             base: format!("http://{addr}"),
             token: token.to_owned(),
+            operator: None,
             agent,
         }
     }
@@ -45,15 +48,31 @@ impl Client {
         Client {
             base: self.base.clone(),
             token: token.to_owned(),
+            operator: None,
             agent: self.agent.clone(),
+        }
+    }
+
+    /// This client acting as `operator`, with their own token: the node checks the token is
+    /// theirs and records what they do under their name.
+    pub fn as_operator(&self, operator: &str, token: &str) -> Client {
+        Client {
+            operator: Some(operator.to_owned()),
+            ..self.with_token(token)
+        }
+    }
+
+    fn headers<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        let request = request.header("Authorization", format!("Bearer {}", self.token));
+        match &self.operator {
+            Some(name) => request.header(crate::api::OPERATOR_HEADER, name.as_str()),
+            None => request,
         }
     }
 
     pub fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
         let resp = self
-            .agent
-            .get(format!("{}{path}", self.base))
-            .header("Authorization", format!("Bearer {}", self.token))
+            .headers(self.agent.get(format!("{}{path}", self.base)))
             .call()
             .with_context(|| self.unreachable())?;
         decode(path, resp)
@@ -64,6 +83,14 @@ impl Client {
             "cannot reach the node at {} (is the daemon running?)",
             self.base
         )
+    }
+
+    pub fn delete<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        let resp = self
+            .headers(self.agent.delete(format!("{}{path}", self.base)))
+            .call()
+            .with_context(|| self.unreachable())?;
+        decode(path, resp)
     }
 
     pub fn patch<B: Serialize, T: DeserializeOwned>(
@@ -91,8 +118,8 @@ impl Client {
         request: ureq::RequestBuilder<ureq::typestate::WithBody>,
         body: &B,
     ) -> anyhow::Result<T> {
-        let resp = request
-            .header("Authorization", format!("Bearer {}", self.token))
+        let resp = self
+            .headers(request)
             .send_json(body)
             .with_context(|| self.unreachable())?;
         decode(path, resp)

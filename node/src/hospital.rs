@@ -308,6 +308,7 @@ impl Hospital {
         let body = NewOperator {
             name: OperatorName::new(format!("{}-{}", desk.name(), name.to_lowercase()))?,
             desk,
+            valid_for_s: None,
         };
         let added: AddedOperator = admin.post("/admin/operators", &body)?;
         if let Ok(mut t) = self.tokens.lock() {

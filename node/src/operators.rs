@@ -1,6 +1,8 @@
-//! The people who may use a node's desk API: each operator has a name, a desk role and a
-//! bearer token. Only the token's SHA-256 is kept (in `operators.json` in the data directory,
-//! written atomically); the token itself is shown once, when the operator is added.
+//! The people who may use a node's desk API: each operator has a name, a desk role, a bearer
+//! token and optionally an expiry. Only the token's SHA-256 is kept (in `operators.json` in
+//! the data directory, written atomically); the token itself is shown once, when the
+//! operator is added. The file is a JSON list of objects whose later fields all have
+//! defaults, so fields can be added (passwords, log-ins) without breaking older files.
 
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
@@ -16,6 +18,39 @@ pub struct OperatorEntry {
     pub desk: DeskRole,
     pub token_sha256: String,
     pub created_ms: i64,
+    /// When the token stops working (ms since the epoch); never when absent.
+    #[serde(default)]
+    pub expires_ms: Option<i64>,
+    /// The operator who added this one (absent for the built-in administrator).
+    #[serde(default)]
+    pub added_by: Option<OperatorName>,
+}
+
+/// The built-in administrator, for the CLI on this machine (its token is `admin.token` in
+/// the data directory); no one else may take its name.
+pub const BUILT_IN_ADMIN: &str = "admin";
+
+/// The operator the CLI acts as, whose token is in `admin.token`.
+pub fn admin_name() -> OperatorName {
+    OperatorName::new(BUILT_IN_ADMIN).expect("\"admin\" is a valid operator name")
+}
+
+/// Why a token does not let a request in.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthFailure {
+    #[error("unknown token")]
+    Unknown,
+    #[error("the token of {name} expired; ask the information department for a new one")]
+    Expired { name: OperatorName },
+}
+
+/// A new operator as the information department asks for one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEntry {
+    pub name: OperatorName,
+    pub desk: DeskRole,
+    pub expires_ms: Option<i64>,
+    pub added_by: Option<OperatorName>,
 }
 
 /// The operators of one node.
@@ -51,36 +86,73 @@ impl Operators {
         })
     }
 
-    /// Adds (or replaces the token of) an operator. Returns the new token, shown only now.
+    /// Adds (or replaces the token of) an operator whose token never expires. Returns the new
+    /// token, shown only now.
     pub fn add(&self, name: OperatorName, desk: DeskRole, now_ms: i64) -> anyhow::Result<String> {
+        self.add_entry(
+            NewEntry {
+                name,
+                desk,
+                expires_ms: None,
+                added_by: None,
+            },
+            now_ms,
+        )
+    }
+
+    /// Adds (or replaces the token of) an operator. Returns the new token, shown only now.
+    pub fn add_entry(&self, new: NewEntry, now_ms: i64) -> anyhow::Result<String> {
         let token = new_token()?;
         let mut entries = self
             .entries
             .write()
             .map_err(|_| anyhow::anyhow!("operators lock poisoned"))?;
-        entries.retain(|e| e.name != name);
+        entries.retain(|e| e.name != new.name);
         entries.push(OperatorEntry {
-            name,
-            desk,
+            name: new.name,
+            desk: new.desk,
             token_sha256: hash(&token),
             created_ms: now_ms,
+            expires_ms: new.expires_ms,
+            added_by: new.added_by,
         });
         self.save(&entries)?;
         Ok(token)
+    }
+
+    /// Removes an operator: its token stops working at once. False if there was none.
+    pub fn remove(&self, name: &OperatorName) -> anyhow::Result<bool> {
+        let mut entries = self
+            .entries
+            .write()
+            .map_err(|_| anyhow::anyhow!("operators lock poisoned"))?;
+        let before = entries.len();
+        entries.retain(|e| e.name != *name);
+        if entries.len() == before {
+            return Ok(false);
+        }
+        self.save(&entries)?;
+        Ok(true)
     }
 
     pub fn list(&self) -> Vec<OperatorEntry> {
         self.entries.read().map(|e| e.clone()).unwrap_or_default()
     }
 
-    /// The operator a bearer token belongs to.
-    pub fn authenticate(&self, token: &str) -> Option<Operator> {
+    /// The operator a bearer token belongs to, if its token has not expired at `now_ms`.
+    pub fn authenticate(&self, token: &str, now_ms: i64) -> Result<Operator, AuthFailure> {
         let h = hash(token);
-        let entries = self.entries.read().ok()?;
-        entries
+        let entries = self.entries.read().map_err(|_| AuthFailure::Unknown)?;
+        let entry = entries
             .iter()
             .find(|e| e.token_sha256 == h)
-            .map(|e| Operator::new(e.name.clone(), e.desk))
+            .ok_or(AuthFailure::Unknown)?;
+        if entry.expires_ms.is_some_and(|at| now_ms >= at) {
+            return Err(AuthFailure::Expired {
+                name: entry.name.clone(),
+            });
+        }
+        Ok(Operator::new(entry.name.clone(), entry.desk))
     }
 
     fn save(&self, entries: &[OperatorEntry]) -> anyhow::Result<()> {
@@ -123,13 +195,48 @@ mod tests {
         let name = OperatorName::new("cashier1").expect("valid");
         let token = ops.add(name.clone(), DeskRole::Cashier, 1).expect("add");
         assert_eq!(
-            ops.authenticate(&token).map(|o| o.desk),
-            Some(DeskRole::Cashier)
+            ops.authenticate(&token, 2).map(|o| o.desk),
+            Ok(DeskRole::Cashier)
         );
-        assert!(ops.authenticate("wrong").is_none());
+        assert_eq!(ops.authenticate("wrong", 2), Err(AuthFailure::Unknown));
         let again = Operators::open(&path).expect("reopen");
-        assert_eq!(again.authenticate(&token).map(|o| o.name), Some(name));
+        assert_eq!(again.authenticate(&token, 2).map(|o| o.name), Ok(name));
         let text = std::fs::read_to_string(&path).expect("read");
         assert!(!text.contains(&token), "the token itself is never stored");
+    }
+
+    #[test]
+    fn tokens_expire_and_removed_operators_are_out() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("operators.json");
+        let ops = Operators::open(&path).expect("open");
+        let name = OperatorName::new("temp1").expect("valid");
+        let token = ops
+            .add_entry(
+                NewEntry {
+                    name: name.clone(),
+                    desk: DeskRole::Registration,
+                    expires_ms: Some(100),
+                    added_by: Some(OperatorName::new("admin").expect("valid")),
+                },
+                1,
+            )
+            .expect("add");
+        assert!(ops.authenticate(&token, 99).is_ok());
+        assert_eq!(
+            ops.authenticate(&token, 100),
+            Err(AuthFailure::Expired { name: name.clone() })
+        );
+        assert!(ops.remove(&name).expect("remove"));
+        assert!(!ops.remove(&name).expect("remove"));
+        assert_eq!(ops.authenticate(&token, 50), Err(AuthFailure::Unknown));
+        // An operators file written before expiry existed still reads.
+        std::fs::write(
+            &path,
+            r#"[{"name":"old1","desk":"cashier","token_sha256":"00","created_ms":1}]"#,
+        )
+        .expect("write");
+        let old = Operators::open(&path).expect("an older file opens");
+        assert_eq!(old.list()[0].expires_ms, None);
     }
 }

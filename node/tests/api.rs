@@ -17,7 +17,7 @@ use axum::http::{Method, Request, StatusCode, header};
 use axum::response::Response;
 use lifeline_core::desk::{CatalogImport, parse_departments, parse_drugs, parse_services};
 use lifeline_core::numbers::Series;
-use lifeline_core::store::RemoteChanges;
+use lifeline_core::store::Credentials;
 use lifeline_core::{
     DeskRole, EpisodeId, ManualClock, NodeName, NodeRole, Operator, OperatorName, Store,
     StoreOptions,
@@ -36,8 +36,10 @@ fn admin() -> Operator {
 }
 
 fn open_store(dir: &std::path::Path, node: &str, role: NodeRole, clock: &ManualClock) -> Store {
-    let mut opts = StoreOptions::new(NodeName::new(node).expect("valid"), role);
+    let name = NodeName::new(node).expect("valid");
+    let mut opts = StoreOptions::new(name.clone(), role);
     opts.clock = Arc::new(clock.clone());
+    opts.credentials = Some(Credentials::uncertified(name, role, DeskRole::ALL).expect("a key"));
     Store::open(dir.join(format!("{node}.redb")), opts).expect("open store")
 }
 
@@ -54,18 +56,7 @@ fn catalogs() -> CatalogImport {
 
 /// Copies every record of `from` into `to` through the merge API, as replication would.
 fn copy_all(from: &Store, to: &Store) {
-    let items: Vec<_> = from
-        .feed_since(0, usize::MAX)
-        .expect("feed")
-        .into_iter()
-        .map(|(_, id)| RemoteChanges {
-            id,
-            bytes: from.doc(id).expect("doc").expect("present").save(),
-        })
-        .collect();
-    let out = to
-        .apply_remote(from.node(), items, |_, _| Ok(()))
-        .expect("apply");
+    let out = to.merge_from(from).expect("apply");
     assert!(out.rejected.is_empty(), "{:?}", out.rejected);
 }
 

@@ -454,6 +454,206 @@ fn operators_status_emergency_catalogs_and_ranges_through_the_cli() {
     );
 }
 
+/// Hole 9: opening a damaged store logged a redb panic backtrace before the clear refusal.
+/// Damaged copies of a real store on which redb panics (caught: a refusal) are found
+/// in-process, then a daemon is started on each: it refuses to start, saying the store is
+/// damaged, and prints no panic and no backtrace, even with backtraces on.
+#[test]
+fn a_damaged_store_is_refused_without_a_panic_backtrace() {
+    use lifeline_core::desk::NewPatient;
+    use lifeline_core::record::{InsuranceType, Sex};
+    use lifeline_core::store::FileDamage;
+    use lifeline_core::{NodeName, OpenError, Operator, OperatorName, Store, StoreOptions};
+
+    let dir = tempfile::tempdir().expect("dir");
+    let specs = [NodeSpec::new("central", NodeRole::Central, &[], &[])];
+    let h = Hospital::create(&bin(), dir.path(), &specs, quick()).expect("hospital");
+    let config = h.config("central").expect("config").clone();
+    std::fs::create_dir_all(&config.node.data_dir).expect("data dir");
+    let path = config.store_path();
+    let opts = || StoreOptions::new(NodeName::new("central").expect("valid"), NodeRole::Central);
+    {
+        let store = Store::open(&path, opts()).expect("open");
+        let reg = Operator::new(
+            OperatorName::new("reg1").expect("valid"),
+            DeskRole::Registration,
+        );
+        for i in 0..40 {
+            store
+                .create_patient(
+                    &reg,
+                    NewPatient {
+                        patient_no: None,
+                        name: format!("患者{i}"),
+                        sex: Sex::Female,
+                        birth_date: "2019-05-04".parse().expect("date"),
+                        phone: "13800138000".into(),
+                        national_id: None,
+                        insurance: InsuranceType::Resident,
+                        guardian: None,
+                    },
+                )
+                .expect("create");
+        }
+    }
+    let bytes = std::fs::read(&path).expect("read");
+    let step = bytes.len() / 48 + 1;
+    let mut panicking = Vec::new();
+    for offset in (0..bytes.len()).step_by(step) {
+        let mut damaged = bytes.clone();
+        for b in damaged.iter_mut().skip(offset).take(64) {
+            *b ^= 0x5a;
+        }
+        let probe = dir.path().join("probe.redb");
+        std::fs::write(&probe, &damaged).expect("write");
+        if let Err(OpenError::Corrupt {
+            damage: FileDamage::EnginePanicked,
+            ..
+        }) = Store::open(&probe, opts())
+        {
+            panicking.push(damaged);
+        }
+        let _ = std::fs::remove_file(&probe);
+    }
+    assert!(
+        !panicking.is_empty(),
+        "no damaged copy makes the storage engine panic: the test no longer reaches it"
+    );
+    let cfg = h.config_path("central").expect("config path");
+    for damaged in panicking.iter().take(3) {
+        std::fs::write(&path, damaged).expect("write");
+        let out = Command::new(bin())
+            .args(["daemon", "-c", cfg.to_str().expect("utf-8")])
+            .env("RUST_BACKTRACE", "1")
+            .output()
+            .expect("run lifeline");
+        let said = text(&out);
+        assert!(!out.status.success(), "{said}");
+        assert!(said.contains("damaged"), "{said}");
+        assert!(
+            !said.contains("panicked at") && !said.contains("stack backtrace"),
+            "{said}"
+        );
+    }
+}
+
+/// A stolen window PC, as the information department handles it from the command line: its
+/// operators removed, its certificate revoked at the CA and handed to central; central then
+/// refuses it at the handshake and takes nothing more from it, and says so in its audit.
+#[test]
+fn a_stolen_window_is_revoked_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let specs = [
+        NodeSpec::new("central", NodeRole::Central, &[], &[]),
+        NodeSpec::new(
+            "W01",
+            NodeRole::Window,
+            &[DeskRole::Registration],
+            &["central"],
+        ),
+    ];
+    let mut h = Hospital::create(&bin(), dir.path(), &specs, quick()).expect("hospital");
+    h.start_all().expect("start");
+    let c = h.config_path("central").expect("config");
+    let w = h.config_path("W01").expect("config");
+    let (c, w) = (c.to_str().expect("utf-8"), w.to_str().expect("utf-8"));
+    h.wait_for("W01 connected", Duration::from_secs(60), |h| {
+        Ok(h.status("central")?
+            .peers
+            .iter()
+            .any(|p| p.name == "W01" && p.connected))
+    })
+    .expect("connected");
+
+    // The window's operators go first: their tokens were on the PC.
+    let out = run(&[
+        "operator",
+        "add",
+        "-c",
+        w,
+        "--name",
+        "clerk.a",
+        "--desk",
+        "registration",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run(&[
+        "operator", "add", "-c", w, "--name", "clerk.b", "--desk", "cashier",
+    ]);
+    assert!(
+        !out.status.success(),
+        "a desk the certificate does not name: {}",
+        text(&out)
+    );
+    assert!(text(&out).contains("certificate"), "{}", text(&out));
+    let out = run(&["operator", "remove", "-c", w, "--name", "clerk.a"]);
+    assert!(
+        out.status.success() && text(&out).contains("removed"),
+        "{}",
+        text(&out)
+    );
+    let out = run(&["operator", "list", "-c", w]);
+    assert!(!text(&out).contains("clerk.a"), "{}", text(&out));
+
+    // Nothing refused yet.
+    let out = run(&["quarantine", "list", "-c", c]);
+    assert!(
+        out.status.success() && text(&out).contains("empty"),
+        "{}",
+        text(&out)
+    );
+
+    // Revoked at the CA, handed to central in the same command.
+    let pki = dir.path().join("pki");
+    let out = run(&[
+        "ca",
+        "revoke",
+        "--dir",
+        pki.to_str().expect("utf-8"),
+        "--name",
+        "W01",
+        "--reason",
+        "PC stolen from the hall",
+        "-c",
+        c,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("took the revocation"), "{}", text(&out));
+    h.wait_for("central drops W01", Duration::from_secs(30), |h| {
+        Ok(!h
+            .status("central")?
+            .peers
+            .iter()
+            .any(|p| p.name == "W01" && p.connected))
+    })
+    .expect("dropped");
+    // It stays out: its redials are refused at the handshake.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        !h.status("central")
+            .expect("status")
+            .peers
+            .iter()
+            .any(|p| p.name == "W01" && p.connected),
+        "a revoked window connected again"
+    );
+    // Handing it over again changes nothing.
+    let file = pki.join("W01.revoked.json");
+    let out = run(&["revoke", "-c", c, "--file", file.to_str().expect("utf-8")]);
+    assert!(
+        out.status.success() && text(&out).contains("already held"),
+        "{}",
+        text(&out)
+    );
+    let audit: Vec<serde_json::Value> = h
+        .admin("central")
+        .expect("admin")
+        .get("/admin/audit?action=revocation.")
+        .expect("audit");
+    assert_eq!(audit.len(), 2, "{audit:?}");
+    assert!(audit.iter().all(|e| e["actor"] == "admin"));
+}
+
 /// The operator's friction, tried as a new user would: the admin token survives a restart
 /// (scripts keep working) and changes only when rotated; a certificate valid for 0 days is
 /// refused; the daemon's human log has no colour codes when it goes to a file.

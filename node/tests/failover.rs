@@ -343,7 +343,7 @@ fn partition_heals() {
 /// scenario above, where the episode otherwise stayed open for ever.)
 #[test]
 fn episode_left_concurrently_by_every_node_closes() {
-    use lifeline_core::store::RemoteChanges;
+    use lifeline_core::store::Credentials;
     use lifeline_core::{
         Operator, OperatorName,
         desk::{LeaveScope, Opening},
@@ -351,22 +351,15 @@ fn episode_left_concurrently_by_every_node_closes() {
 
     let dir = tempfile::tempdir().expect("temporary directory");
     let open = |name: &str| {
-        let opts = StoreOptions::new(NodeName::new(name).expect("node name"), NodeRole::Window);
+        let name = NodeName::new(name).expect("node name");
+        let mut opts = StoreOptions::new(name.clone(), NodeRole::Window);
+        opts.credentials = Some(
+            Credentials::uncertified(name.clone(), NodeRole::Window, DeskRole::ALL).expect("a key"),
+        );
         Store::open(dir.path().join(format!("{name}.redb")), opts).expect("open a store")
     };
     let copy_all = |from: &Store, to: &Store| {
-        let items: Vec<RemoteChanges> = from
-            .feed_since(0, usize::MAX)
-            .expect("feed")
-            .into_iter()
-            .map(|(_, id)| RemoteChanges {
-                id,
-                bytes: from.doc(id).expect("doc").expect("present").save(),
-            })
-            .collect();
-        let out = to
-            .apply_remote(from.node(), items, |_, _| Ok(()))
-            .expect("apply");
+        let out = to.merge_from(from).expect("apply");
         assert!(out.rejected.is_empty(), "{:?}", out.rejected);
     };
     let system = Operator::new(

@@ -364,40 +364,111 @@ fn scenario(h: &mut Hospital, dir: &Path) -> anyhow::Result<()> {
     ensure!(html.contains(PHONE_W01) && html.contains(PHONE_W02) && html.contains("林小雨"));
     chromium_renders(&html_path, dir, &[&field_id, &duplicate_id])?;
 
-    // --- decisions
-    let bad = cli(&["resolve", "-c", cfg, "field:nonsense", "--confirm"])?;
+    // --- decisions, by a reviewer under her own name (hole 10: they were the built-in
+    // `admin`'s, and the audit could not say who decided)
+    let token = cli_ok(&[
+        "operator",
+        "add",
+        "-c",
+        cfg,
+        "--name",
+        "wang.fang",
+        "--desk",
+        "admin",
+        "--token-only",
+    ])?;
+    let token_path = dir.join("wang.fang.token");
+    std::fs::write(&token_path, token.trim())?;
+    let token_file = token_path.to_str().context("token path")?;
+    let as_reviewer = ["--operator", "wang.fang", "--token-file", token_file];
+    let unnamed = cli(&["resolve", "-c", cfg, &field_id, "--confirm"])?;
+    ensure!(
+        !unnamed.status.success(),
+        "a decision without the reviewer's name is refused"
+    );
+    let built_in = dir.join("admin.token");
+    std::fs::copy(h.config("central")?.admin_token_path(), &built_in)?;
+    let as_admin = cli(&[
+        "resolve",
+        "-c",
+        cfg,
+        &field_id,
+        "--confirm",
+        "--operator",
+        "admin",
+        "--token-file",
+        built_in.to_str().context("token path")?,
+    ])?;
+    ensure!(
+        !as_admin.status.success()
+            && String::from_utf8_lossy(&as_admin.stderr).contains("own name"),
+        "the built-in administrator decides nothing: {}",
+        String::from_utf8_lossy(&as_admin.stderr)
+    );
+    let impostor = cli(&[
+        "resolve",
+        "-c",
+        cfg,
+        &field_id,
+        "--confirm",
+        "--operator",
+        "li.lei",
+        "--token-file",
+        token_file,
+    ])?;
+    ensure!(
+        !impostor.status.success()
+            && String::from_utf8_lossy(&impostor.stderr).contains("wang.fang's"),
+        "a token is its owner's only: {}",
+        String::from_utf8_lossy(&impostor.stderr)
+    );
+    let bad = cli(&[
+        &["resolve", "-c", cfg, "field:nonsense", "--confirm"][..],
+        &as_reviewer,
+    ]
+    .concat())?;
     ensure!(!bad.status.success(), "a bad conflict id is refused");
     ensure!(
         String::from_utf8_lossy(&bad.stderr).contains("conflict"),
         "the refusal names the conflict: {}",
         String::from_utf8_lossy(&bad.stderr)
     );
-    let wrong = cli(&["resolve", "-c", cfg, &duplicate_id, "--choose", "0"])?;
+    let wrong = cli(&[
+        &["resolve", "-c", cfg, &duplicate_id, "--choose", "0"][..],
+        &as_reviewer,
+    ]
+    .concat())?;
     ensure!(
         !wrong.status.success(),
         "choosing a value of a duplicate is refused"
     );
-    let out = cli_ok(&[
-        "resolve",
-        "-c",
-        cfg,
-        &field_id,
-        "--choose",
-        &w02_index.to_string(),
-    ])?;
+    let choice = w02_index.to_string();
+    let out = cli_ok(
+        &[
+            &["resolve", "-c", cfg, &field_id, "--choose", &choice][..],
+            &as_reviewer,
+        ]
+        .concat(),
+    )?;
     ensure!(
         out.contains(&field_id) && out.contains(PHONE_W02),
         "resolve said: {out}"
     );
-    let out = cli_ok(&[
-        "merge-patients",
-        "-c",
-        cfg,
-        "--survivor",
-        &survivor,
-        "--duplicate",
-        &duplicate,
-    ])?;
+    let out = cli_ok(
+        &[
+            &[
+                "merge-patients",
+                "-c",
+                cfg,
+                "--survivor",
+                &survivor,
+                "--duplicate",
+                &duplicate,
+            ][..],
+            &as_reviewer,
+        ]
+        .concat(),
+    )?;
     ensure!(out.contains("merged"), "merge-patients said: {out}");
 
     let after: Value =
@@ -406,7 +477,11 @@ fn scenario(h: &mut Hospital, dir: &Path) -> anyhow::Result<()> {
     for id in [&field_id, &duplicate_id] {
         let c = find(&after, id).context("the decided conflict")?;
         ensure!(c["status"] == "resolved", "{id}: {}", c["status"]);
-        ensure!(c["decision"]["operator"] == "admin" && c["decision"]["node"] == "central");
+        ensure!(
+            c["decision"]["operator"] == "wang.fang" && c["decision"]["node"] == "central",
+            "{id} decided by {}",
+            c["decision"]["operator"]
+        );
     }
     for w in ["W01", "W02"] {
         h.wait_for(&format!("the decisions at {w}"), WAIT, |h| {
@@ -431,7 +506,10 @@ fn scenario(h: &mut Hospital, dir: &Path) -> anyhow::Result<()> {
         actions.contains(&"review.resolve") && actions.contains(&"review.merge"),
         "audited review actions: {actions:?}"
     );
-    ensure!(audit.iter().all(|e| e["actor"] == "admin"));
+    ensure!(
+        audit.iter().all(|e| e["actor"] == "wang.fang"),
+        "the audit says who decided: {audit:?}"
+    );
 
     // A desk that is not the information department may not review.
     match reg1.get::<Value>("/admin/conflicts") {

@@ -7,8 +7,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The protocol version carried in the hello (ALPN carries the major version).
-pub const PROTOCOL_VERSION: u16 = 1;
+/// The protocol version carried in the hello (ALPN carries the major version). Version 2
+/// added signed commits to batches and sync messages, and the roster frame.
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Largest frame accepted or sent.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
@@ -31,10 +32,12 @@ pub enum Frame {
     Rewind {
         applied_from_you: u64,
     },
-    /// Automerge's sync protocol for one record whose delta lacked dependencies.
+    /// Automerge's sync protocol for one record whose delta lacked dependencies, with the
+    /// signed commits of the changes the message carries.
     Sync {
         id: WireId,
         message: Vec<u8>,
+        signatures: Vec<Vec<u8>>,
     },
     /// Ask for the peer's digest.
     DigestRequest,
@@ -47,6 +50,14 @@ pub enum Frame {
     },
     Goodbye {
         reason: String,
+    },
+    /// Members (their certificates, DER) and revocations (CA-signed) the sender holds and
+    /// has not sent on this connection yet: the roster replicates, and each receiver checks
+    /// every entry against the CA itself. (Last, so that the variants before it keep their
+    /// wire numbers.)
+    Roster {
+        members: Vec<Vec<u8>>,
+        revocations: Vec<Vec<u8>>,
     },
 }
 
@@ -69,6 +80,9 @@ pub struct Batch {
     /// the emergency records sent first on reconnect.
     pub upto: Option<u64>,
     pub docs: Vec<WireDoc>,
+    /// The signed commits of the changes in `docs`, each once (encoded
+    /// `lifeline_core::trust::SignedCommit`s).
+    pub signatures: Vec<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -184,6 +198,7 @@ impl Frame {
             Frame::Ack(_) => "ack",
             Frame::Rewind { .. } => "rewind",
             Frame::Sync { .. } => "sync",
+            Frame::Roster { .. } => "roster",
             Frame::DigestRequest => "digest_request",
             Frame::Digest(_) => "digest",
             Frame::Ping { .. } => "ping",
@@ -207,6 +222,7 @@ mod tests {
                 heads: vec![[2; 32]],
                 bytes: vec![1, 2, 3],
             }],
+            signatures: vec![vec![4, 5]],
         })
     }
 

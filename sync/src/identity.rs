@@ -23,6 +23,7 @@
 //! - TLS session resumption is off on both sides: every connection runs the full verifier,
 //!   so a policy or a certificate that changed applies to the next connection.
 
+mod anchor;
 mod ca;
 mod error;
 mod files;
@@ -31,17 +32,23 @@ mod tls;
 
 use std::fmt;
 
+use lifeline_core::trust::KeyId;
 use lifeline_core::{DeskRole, NodeName, NodeRole};
+use sha2::{Digest, Sha256};
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::GeneralName;
 
-pub use ca::{CaFiles, IssuedFiles, Validity, init_ca, issue, issue_with_validity};
+pub use anchor::Anchor;
+pub use ca::{
+    CaFiles, IssuedFiles, Revoked, Validity, init_ca, issue, issue_with_validity, revocation_path,
+    revoke,
+};
 pub use error::{
-    BoxedCause, CaProblem, CertIdentityProblem, HandshakeRefusal, IdentityError, KeyProblem,
-    PemProblem, TrustProblem,
+    BoxedCause, CaProblem, CertIdentityProblem, CredentialProblem, HandshakeRefusal, IdentityError,
+    KeyProblem, PemProblem, TrustProblem,
 };
 pub use files::{CA_CERT_FILE, CA_KEY_FILE, TlsFiles};
-pub use load::{LoadedIdentity, load, load_allowing_expired};
+pub use load::{LoadedIdentity, RevocationCheck, load, load_allowing_expired};
 pub use tls::{
     ALPN, AcceptPolicy, WindowMesh, client_config, client_config_for, install_crypto_provider,
     peer_identity, server_config,
@@ -54,11 +61,20 @@ pub struct NodeIdentity {
     pub role: NodeRole,
     /// The desk roles the node serves; empty for a node without desks.
     pub desks: Vec<DeskRole>,
+    /// The certificate's key (the SHA-256 of its public key), when the identity was read
+    /// from a certificate: what a revocation names.
+    pub key: Option<KeyId>,
 }
 
 impl NodeIdentity {
+    /// An identity not read from a certificate (it names no key).
     pub fn new(name: NodeName, role: NodeRole, desks: Vec<DeskRole>) -> Self {
-        NodeIdentity { name, role, desks }
+        NodeIdentity {
+            name,
+            role,
+            desks,
+            key: None,
+        }
     }
 
     /// The TLS server name of this node: its name lowercased.
@@ -117,7 +133,13 @@ impl NodeIdentity {
                 expected: expected_san,
             });
         }
-        Ok(NodeIdentity { name, role, desks })
+        let key = KeyId(Sha256::digest(&*cert.public_key().subject_public_key.data).into());
+        Ok(NodeIdentity {
+            name,
+            role,
+            desks,
+            key: Some(key),
+        })
     }
 }
 

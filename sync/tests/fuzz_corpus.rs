@@ -5,7 +5,12 @@
 //! - every `apply_changes` input goes to [`Store::apply_remote`] as one record's changes, on a
 //!   fresh store that already holds the base patient (`fuzz/seeds/base_patient.automerge`):
 //!   no panic, no error from the writer, the record is applied or refused whole, and the
-//!   store still verifies, before and after reopening it;
+//!   store still verifies, before and after reopening it. The store takes authors from the
+//!   actor ids (`AuthorCheck::UncheckedActorIds`), so the inputs reach the rules behind the
+//!   signature check; signatures have a corpus of their own;
+//! - every `verify_signatures` input goes through the signed-commit decoder and a batch's
+//!   signature check against a roster: errors are fine, panics are not, and only a commit
+//!   signed by a member's key makes that member a change's author;
 //! - every input of `fuzz/crashes/apply_changes/` (known, not fixed yet) still fails only as
 //!   it is known to, and leaves the store usable.
 //!
@@ -21,10 +26,18 @@ use lifeline_core::automerge::sync::{self, SyncDoc};
 use lifeline_core::automerge::transaction::Transactable;
 use lifeline_core::automerge::{ActorId, Automerge, ChangeHash, ROOT, ReadDoc, ScalarValue, Value};
 use lifeline_core::desk::{NewPatient, PatientEdit};
+use lifeline_core::record::Header;
 use lifeline_core::record::{InsuranceType, Sex};
-use lifeline_core::store::RemoteChanges;
+use lifeline_core::store::{
+    ApplyOutcome, AuthorCheck, Credentials, IncomingDoc, Merge, RemoteChanges, merge,
+};
+use lifeline_core::trust::{
+    Answer, Authorship, CommitId, Grant, Judge, Knowledge, Member, Roster, Signatures,
+    SignedCommit, SigningKey, actor_node, generate_pkcs8,
+};
 use lifeline_core::{
-    DeskRole, NodeName, NodeRole, Operator, OperatorName, RecordId, Store, StoreOptions,
+    DeskRole, EpisodeId, NodeName, NodeRole, Operator, OperatorName, RecordId, Store, StoreOptions,
+    UnixMs, WriteError,
 };
 use lifeline_sync::frame::{Ack, Batch, Frame, Hello, MAX_FRAME_BYTES, WireDigest, WireDoc};
 
@@ -149,6 +162,29 @@ fn header_id(doc: &Automerge) -> Option<RecordId> {
     }
 }
 
+/// A fresh receiving store at `path` that takes authors from the actor ids, knowing the
+/// sender (a registration window), so that peer bytes reach every rule.
+fn receiver(path: &Path) -> Store {
+    let mut opts = StoreOptions::new(node(RECEIVER), NodeRole::Window);
+    opts.author_check = AuthorCheck::UncheckedActorIds;
+    let store = Store::open(path, opts).unwrap();
+    let sender = Credentials::uncertified(node(SENDER), NodeRole::Window, DeskRole::ALL).unwrap();
+    store.admit_member(sender.member().clone()).unwrap();
+    store
+}
+
+/// One record's changes from the sender, without signatures.
+fn apply(store: &Store, id: RecordId, bytes: &[u8]) -> Result<ApplyOutcome, WriteError> {
+    store.apply_remote(
+        &node(SENDER),
+        vec![RemoteChanges {
+            id,
+            bytes: bytes.to_vec(),
+        }],
+        Vec::new(),
+    )
+}
+
 fn heads(store: &Store, id: RecordId) -> Option<Vec<ChangeHash>> {
     store.doc(id).unwrap().map(|d| d.get_heads())
 }
@@ -158,16 +194,7 @@ fn check_apply_input(store: &Store, base: RecordId, data: &[u8]) -> Result<(), S
     let id = target_id(data, base);
     let before = heads(store, id);
     let audit_before = store.verify_audit().unwrap().map_err(|e| e.to_string())?;
-    let out = store
-        .apply_remote(
-            &node(SENDER),
-            vec![RemoteChanges {
-                id,
-                bytes: data.to_vec(),
-            }],
-            |_, _| Ok(()),
-        )
-        .map_err(|e| format!("apply_remote failed: {e}"))?;
+    let out = apply(store, id, data).map_err(|e| format!("apply_remote failed: {e}"))?;
     let counted = out.applied.len() + out.unchanged + out.missing_deps.len() + out.rejected.len();
     if counted != 1 {
         return Err(format!("one record, {counted} outcomes: {out:?}"));
@@ -213,18 +240,8 @@ fn apply_corpus_never_panics_nor_corrupts() {
     for (name, data) in &inputs {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store.redb");
-        let opts = || StoreOptions::new(node(RECEIVER), NodeRole::Window);
-        let store = Store::open(&path, opts()).unwrap();
-        let seeded = store
-            .apply_remote(
-                &node(SENDER),
-                vec![RemoteChanges {
-                    id: base,
-                    bytes: base_bytes.clone(),
-                }],
-                |_, _| Ok(()),
-            )
-            .unwrap();
+        let store = receiver(&path);
+        let seeded = apply(&store, base, &base_bytes).unwrap();
         assert_eq!(seeded.applied, vec![base]);
         let before = store.feed_head().unwrap();
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -239,7 +256,7 @@ fn apply_corpus_never_panics_nor_corrupts() {
             applied += 1;
         }
         drop(store);
-        let store = Store::open(&path, opts())
+        let store = Store::open(&path, StoreOptions::new(node(RECEIVER), NodeRole::Window))
             .unwrap_or_else(|e| panic!("apply_changes/{name}: the store does not reopen: {e}"));
         store
             .verify_audit()
@@ -269,25 +286,14 @@ fn inputs_that_once_panicked_the_decoder_are_refused() {
     );
     for (name, data) in crashes {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(
-            dir.path().join("store.redb"),
-            StoreOptions::new(node(RECEIVER), NodeRole::Window),
-        )
-        .unwrap();
-        let apply = |id: RecordId, bytes: &[u8]| {
-            store.apply_remote(
-                &node(SENDER),
-                vec![RemoteChanges {
-                    id,
-                    bytes: bytes.to_vec(),
-                }],
-                |_, _| Ok(()),
-            )
-        };
-        assert_eq!(apply(base, &base_bytes).unwrap().applied, vec![base]);
+        let store = receiver(&dir.path().join("store.redb"));
+        assert_eq!(
+            apply(&store, base, &base_bytes).unwrap().applied,
+            vec![base]
+        );
         // The changes for the record we have, and for one we do not.
         for id in [base, RecordId::generate()] {
-            let out = apply(id, &data).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let out = apply(&store, id, &data).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(out.rejected.len(), 1, "{name}: {out:?}");
         }
         store
@@ -302,6 +308,169 @@ fn heads_of(bytes: &[u8]) -> Vec<ChangeHash> {
     let mut doc = Automerge::new();
     doc.load_incremental(bytes).unwrap();
     doc.get_heads()
+}
+
+// ----- verify_signatures -----
+
+fn signer_path(node: &str) -> PathBuf {
+    fuzz_dir().join(format!("seeds/signer-{node}.pkcs8"))
+}
+
+/// The `verify_signatures` target's roster: W01 (a registration window) and central, with
+/// the seed keys.
+fn seed_roster() -> Roster {
+    let mut roster = Roster::new();
+    for (node, role, desks) in [
+        ("W01", NodeRole::Window, &[DeskRole::Registration][..]),
+        ("central", NodeRole::Central, &[][..]),
+    ] {
+        let key = SigningKey::from_pkcs8(self::node(node), &fs::read(signer_path(node)).unwrap())
+            .unwrap();
+        roster.admit(Member {
+            name: key.author().clone(),
+            role,
+            desks: desks.to_vec(),
+            key: key.public_key().clone(),
+            credential: Vec::new(),
+        });
+    }
+    roster
+}
+
+/// The input's parts as the target reads them: commits, changes, hashes.
+fn verify_parts(data: &[u8]) -> (Vec<Vec<u8>>, Vec<u8>, Vec<ChangeHash>) {
+    let mut rest = data;
+    let mut take = |n: usize| -> Vec<u8> {
+        let n = n.min(rest.len());
+        let (head, tail) = rest.split_at(n);
+        rest = tail;
+        head.to_vec()
+    };
+    let count = take(1).first().copied().unwrap_or(0).min(16);
+    let length = |take: &mut dyn FnMut(usize) -> Vec<u8>| {
+        let len = take(2);
+        if len.len() == 2 {
+            usize::from(u16::from_be_bytes([len[0], len[1]]))
+        } else {
+            0
+        }
+    };
+    let mut commits = Vec::new();
+    for _ in 0..count {
+        let len = length(&mut take);
+        commits.push(take(len));
+    }
+    let len = length(&mut take);
+    let changes = take(len);
+    let hashes = take(usize::MAX)
+        .chunks_exact(32)
+        .map(|c| ChangeHash(c.try_into().unwrap()))
+        .collect();
+    (commits, changes, hashes)
+}
+
+/// An input of the target: commits, changes, hashes.
+fn verify_input(commits: &[Vec<u8>], changes: &[u8], hashes: &[ChangeHash]) -> Vec<u8> {
+    let mut out = vec![u8::try_from(commits.len()).unwrap()];
+    for c in commits {
+        out.extend_from_slice(&u16::try_from(c.len()).unwrap().to_be_bytes());
+        out.extend_from_slice(c);
+    }
+    out.extend_from_slice(&u16::try_from(changes.len()).unwrap().to_be_bytes());
+    out.extend_from_slice(changes);
+    for h in hashes {
+        out.extend_from_slice(&h.0);
+    }
+    out
+}
+
+fn vouched(commits: &[Vec<u8>], roster: &Roster, hash: &ChangeHash, author: &str) -> bool {
+    commits.iter().any(|bytes| {
+        SignedCommit::decode(bytes).is_ok_and(|c| {
+            c.author.as_str() == author && c.hashes.contains(hash) && c.verify(roster).is_ok()
+        })
+    })
+}
+
+struct NoOtherRecords;
+
+impl Knowledge for NoOtherRecords {
+    fn overlapping_range(&self, _: Grant, _: RecordId) -> Answer<RecordId> {
+        Ok(None)
+    }
+
+    fn episode_opened_ms(&self, _: &EpisodeId) -> Answer<UnixMs> {
+        Ok(None)
+    }
+}
+
+/// What the `verify_signatures` target checks for one input; whether the record merged.
+fn check_verify_input(roster: &Roster, base: &Automerge, data: &[u8]) -> bool {
+    let base_id = Header::of(base).unwrap().id;
+    let (commits, changes, hashes) = verify_parts(data);
+    for bytes in &commits {
+        if let Ok(c) = SignedCommit::decode(bytes) {
+            assert_eq!(&c.encode(), bytes, "a decoded commit encodes back");
+            let _ = c.verify(roster);
+        }
+    }
+    let never_held = |_: &CommitId| false;
+    let (mut signatures, _) = Signatures::decode(&commits);
+    for hash in &hashes {
+        if let Ok(signer) = signatures.signer(hash, roster, &never_held) {
+            assert!(vouched(&commits, roster, hash, signer.author.as_str()));
+        }
+    }
+    let (mut signatures, _) = Signatures::decode(&commits);
+    let mut judge = Judge {
+        roster,
+        authorship: Authorship::Signed {
+            signatures: &mut signatures,
+            held: &never_held,
+        },
+        knowledge: &NoOtherRecords,
+    };
+    let item = IncomingDoc {
+        id: base_id,
+        bytes: changes,
+        sender_heads: Vec::new(),
+        seq: 0,
+    };
+    let actor = ActorId::from(b"W02\0receiver".to_vec());
+    match merge(Some(base), &item, &actor, &mut judge) {
+        Merge::Changed { doc, .. } => {
+            for change in doc.get_changes(&base.get_heads()) {
+                let author = actor_node(change.actor_id()).unwrap_or("?");
+                assert!(vouched(&commits, roster, &change.hash(), author));
+            }
+            true
+        }
+        _ => false,
+    }
+}
+
+#[test]
+fn verify_corpus_never_panics_and_attributes_only_what_is_signed() {
+    let roster = seed_roster();
+    let base = Automerge::load(&fs::read(base_path()).unwrap()).unwrap();
+    let inputs = inputs("verify_signatures");
+    assert!(inputs.len() >= 10, "the verify corpus is missing");
+    let mut merged = 0;
+    for (name, data) in &inputs {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            check_verify_input(&roster, &base, data)
+        }));
+        match result {
+            Ok(true) => merged += 1,
+            Ok(false) => {}
+            Err(_) => panic!("verify_signatures/{name} panicked or broke a check"),
+        }
+    }
+    // The seeds hold a delta signed by its author, which merges.
+    assert!(
+        merged >= 1,
+        "no input merged: the seeds lost their valid signature"
+    );
 }
 
 // ----- the seed generator -----
@@ -362,7 +531,7 @@ fn short_body(frame: &[u8], body_len: usize) -> Vec<u8> {
 #[ignore = "rewrites fuzz/corpus/*/seed-* and fuzz/seeds/"]
 fn generate_seed_corpus() {
     let mut written = BTreeSet::new();
-    for target in ["frame_decode", "apply_changes"] {
+    for target in ["frame_decode", "apply_changes", "verify_signatures"] {
         fs::create_dir_all(corpus(target)).unwrap();
         for entry in fs::read_dir(corpus(target)).unwrap() {
             let path = entry.unwrap().path();
@@ -376,11 +545,24 @@ fn generate_seed_corpus() {
 
     // A sender with two patients: the base (created, then edited) and another.
     let dir = tempfile::tempdir().unwrap();
-    let sender = Store::open(
-        dir.path().join("sender.redb"),
-        StoreOptions::new(node(SENDER), NodeRole::Window),
-    )
-    .unwrap();
+    // The signers' keys, kept so that seeds can carry real signatures.
+    for who in [SENDER, "central"] {
+        fs::write(signer_path(who), generate_pkcs8().unwrap()).unwrap();
+    }
+    let roster = seed_roster();
+    let key_of = |who: &str| {
+        SigningKey::from_pkcs8(node(who), &fs::read(signer_path(who)).unwrap()).unwrap()
+    };
+    let w01_key = key_of(SENDER);
+    let central_key = key_of("central");
+    let member = roster
+        .members()
+        .find(|m| m.name.as_str() == SENDER)
+        .unwrap()
+        .clone();
+    let mut opts = StoreOptions::new(node(SENDER), NodeRole::Window);
+    opts.credentials = Some(Credentials::new(w01_key.clone(), member).unwrap());
+    let sender = Store::open(dir.path().join("sender.redb"), opts).unwrap();
     let base = sender
         .create_patient(&registrar(), new_patient("Wang Fang"))
         .unwrap()
@@ -503,13 +685,115 @@ fn generate_seed_corpus() {
         write_seed("apply_changes", name, bytes, &mut written);
     }
 
+    // ----- verify_signatures: signed commits and the changes they sign -----
+    let delta_hashes: Vec<ChangeHash> =
+        v2.get_changes(&v1_heads).iter().map(|c| c.hash()).collect();
+    let sign = |key: &SigningKey, hashes: &[ChangeHash]| {
+        SignedCommit::sign(key, hashes.to_vec()).unwrap().encode()
+    };
+    let good = sign(&w01_key, &delta_hashes);
+    let mut claimed = SignedCommit::decode(&good).unwrap();
+    claimed.key = central_key.id();
+    let claimed = {
+        // W01's name, central's key: the key is not W01's.
+        let mut c = claimed;
+        c.signature = SignedCommit::sign(&central_key, c.hashes.clone())
+            .unwrap()
+            .signature;
+        c.encode()
+    };
+    let mut flipped = good.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 1;
+    let stranger = SigningKey::from_pkcs8(node(SENDER), &generate_pkcs8().unwrap()).unwrap();
+    let (forged, forged_hashes) = {
+        let mut doc = v1.fork();
+        doc.set_actor(ActorId::from(b"central\0forged00".to_vec()));
+        let mut tx = doc.transaction();
+        tx.put(ROOT, "phone", "13000000000").unwrap();
+        tx.commit();
+        (
+            doc.save_after(&v1_heads),
+            doc.get_changes(&v1_heads)
+                .iter()
+                .map(|c| c.hash())
+                .collect::<Vec<_>>(),
+        )
+    };
+    let verify: Vec<(String, Vec<u8>)> = vec![
+        (
+            "signed-delta".into(),
+            verify_input(std::slice::from_ref(&good), &delta, &delta_hashes),
+        ),
+        (
+            "unsigned-delta".into(),
+            verify_input(&[], &delta, &delta_hashes),
+        ),
+        (
+            "signed-by-central".into(),
+            verify_input(&[sign(&central_key, &delta_hashes)], &delta, &delta_hashes),
+        ),
+        (
+            "named-w01-key-central".into(),
+            verify_input(&[claimed], &delta, &delta_hashes),
+        ),
+        (
+            "flipped-signature".into(),
+            verify_input(&[flipped], &delta, &delta_hashes),
+        ),
+        (
+            "unknown-key".into(),
+            verify_input(&[sign(&stranger, &delta_hashes)], &delta, &delta_hashes),
+        ),
+        (
+            "empty-commit".into(),
+            verify_input(&[sign(&w01_key, &[])], &delta, &[]),
+        ),
+        (
+            "two-commits".into(),
+            verify_input(
+                &[sign(&central_key, &delta_hashes), good.clone()],
+                &delta,
+                &delta_hashes,
+            ),
+        ),
+        (
+            "central-actor-by-central".into(),
+            verify_input(
+                &[sign(&central_key, &forged_hashes)],
+                &forged,
+                &forged_hashes,
+            ),
+        ),
+        (
+            "central-actor-by-w01".into(),
+            verify_input(&[sign(&w01_key, &forged_hashes)], &forged, &forged_hashes),
+        ),
+        ("empty".into(), Vec::new()),
+        ("garbage".into(), b"garbage".to_vec()),
+    ];
+    let mut verify_all = verify.clone();
+    for (name, bytes) in &verify[..2] {
+        let len = bytes.len();
+        verify_all.extend(damaged(
+            name,
+            bytes,
+            &[1, 3, len / 2, len - 1],
+            &[3, 10, len / 2, len - 1],
+        ));
+    }
+    for (name, bytes) in &verify_all {
+        write_seed("verify_signatures", name, bytes, &mut written);
+    }
+
     // ----- frame_decode: one real frame of every variant, then damaged copies -----
     let wire_heads = |doc: &Automerge| doc.get_heads().iter().map(|h| h.0).collect::<Vec<_>>();
     let digest = sender.digest().unwrap();
-    let sync_message = sender
+    let sync_out = sender
         .sync_generate(base, &mut sync::State::new())
         .unwrap()
         .unwrap();
+    let signatures: Vec<Vec<u8>> = sender.export(&[base, other]).unwrap().signatures;
     let mut reply_state = sync::State::new();
     let reply = Automerge::new()
         .generate_sync_message(&mut reply_state)
@@ -545,6 +829,7 @@ fn generate_seed_corpus() {
                         bytes: other_doc.save(),
                     },
                 ],
+                signatures: signatures.clone(),
             }),
         ),
         (
@@ -553,6 +838,7 @@ fn generate_seed_corpus() {
                 batch: 1,
                 upto: None,
                 docs: Vec::new(),
+                signatures: Vec::new(),
             }),
         ),
         (
@@ -583,7 +869,12 @@ fn generate_seed_corpus() {
             "sync",
             Frame::Sync {
                 id: base.to_bytes(),
-                message: sync_message,
+                message: sync_out.message,
+                signatures: sync_out
+                    .signatures
+                    .iter()
+                    .map(|c| c.bytes.to_vec())
+                    .collect(),
             },
         ),
         (
@@ -591,6 +882,7 @@ fn generate_seed_corpus() {
             Frame::Sync {
                 id: other.to_bytes(),
                 message: reply,
+                signatures: Vec::new(),
             },
         ),
         ("digest-request", Frame::DigestRequest),
@@ -612,6 +904,13 @@ fn generate_seed_corpus() {
             "goodbye",
             Frame::Goodbye {
                 reason: "shutting down: 停机".into(),
+            },
+        ),
+        (
+            "roster",
+            Frame::Roster {
+                members: vec![b"a certificate, DER".to_vec()],
+                revocations: vec![b"{\"name\":\"W07\"}".to_vec()],
             },
         ),
     ];

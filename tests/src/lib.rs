@@ -1,6 +1,6 @@
 //! Shared helpers for the scenario tests in `tests/`: stores in temporary directories with a
 //! fixed clock, the operators at each desk, the reference catalogs, and copying records
-//! between stores through the merge API, the way replication would.
+//! between stores through the merge API with their signatures, the way replication would.
 //!
 //! Helpers panic with a message naming what failed: they are only used by tests.
 
@@ -16,7 +16,8 @@ use lifeline_core::desk::{
 };
 use lifeline_core::numbers::{NumberError, NumberRange, Series};
 use lifeline_core::record::{InsuranceType, Patient, Sex, Visit};
-use lifeline_core::store::{ApplyOutcome, RemoteChanges};
+use lifeline_core::store::{ApplyOutcome, Credentials, RemoteChanges};
+use lifeline_core::trust::Member;
 use lifeline_core::{
     Date, DeskRole, ManualClock, NodeName, NodeRole, Operator, OperatorName, RecordId, RuleError,
     Store, StoreOptions, WriteError,
@@ -58,8 +59,9 @@ pub fn options(node_name: &str, role: NodeRole) -> StoreOptions {
     StoreOptions::new(node(node_name), role)
 }
 
-/// A store in its own temporary directory, with a manual clock at [`TEST_NOW_MS`]. Keep the
-/// directory alive as long as the store.
+/// A store in its own temporary directory, with a manual clock at [`TEST_NOW_MS`], signing its
+/// changes with a key of its own that no certificate proves (stores admit each other's
+/// members directly: see [`sync`]). Keep the directory alive as long as the store.
 pub fn temp_store(node_name: &str, role: NodeRole) -> (tempfile::TempDir, Store, ManualClock) {
     temp_store_with(node_name, role, |_| {})
 }
@@ -74,6 +76,9 @@ pub fn temp_store_with(
     let clock = ManualClock::new(TEST_NOW_MS);
     let mut opts = options(node_name, role);
     opts.clock = Arc::new(clock.clone());
+    opts.credentials = Some(
+        Credentials::uncertified(node(node_name), role, DeskRole::ALL).expect("a signing key"),
+    );
     adjust(&mut opts);
     let store = Store::open(dir.path().join("store.redb"), opts).expect("a new store opens");
     (dir, store, clock)
@@ -94,26 +99,47 @@ pub fn catalogs() -> CatalogImport {
     }
 }
 
+/// The catalogs as central publishes them: the documents, their signatures, and central's
+/// roster entry that checks them.
+#[derive(Debug)]
+pub struct Published {
+    pub docs: Vec<RemoteChanges>,
+    pub signatures: Vec<Vec<u8>>,
+    pub central: Member,
+}
+
 /// The catalog documents as central publishes them, imported once per test process.
-pub fn catalog_docs() -> &'static [RemoteChanges] {
-    static DOCS: OnceLock<Vec<RemoteChanges>> = OnceLock::new();
+pub fn catalog_docs() -> &'static Published {
+    static DOCS: OnceLock<Published> = OnceLock::new();
     DOCS.get_or_init(|| {
         let (_dir, central, _) = temp_store("central", NodeRole::Central);
         central
             .import_catalog(&admin(), catalogs())
             .expect("central imports the catalogs");
-        record_ids(&central)
-            .into_iter()
-            .map(|id| RemoteChanges {
-                id,
-                bytes: central
-                    .doc(id)
-                    .expect("central reads its catalog")
-                    .expect("the catalog is stored")
-                    .save(),
-            })
-            .collect()
+        let export = central
+            .export(&record_ids(&central))
+            .expect("central exports its catalogs");
+        Published {
+            docs: export.changes,
+            signatures: export.signatures,
+            central: central.member().expect("central signs"),
+        }
     })
+}
+
+/// Gives `store` central's catalogs, as replication would (central's roster entry first).
+pub fn receive_catalogs(store: &Store) -> ApplyOutcome {
+    let published = catalog_docs();
+    store
+        .admit_member(published.central.clone())
+        .expect("central's entry is admitted");
+    store
+        .apply_remote(
+            &node("central"),
+            published.docs.clone(),
+            published.signatures.clone(),
+        )
+        .expect("the catalogs apply")
 }
 
 /// A window store holding the catalogs, received from central as replication would.
@@ -127,9 +153,7 @@ pub fn window_with_catalogs_and(
     adjust: impl FnOnce(&mut StoreOptions),
 ) -> (tempfile::TempDir, Store, ManualClock) {
     let (dir, store, clock) = temp_store_with(node_name, NodeRole::Window, adjust);
-    let out = store
-        .apply_remote(&node("central"), catalog_docs().to_vec(), |_, _| Ok(()))
-        .expect("the catalogs apply");
+    let out = receive_catalogs(&store);
     assert!(
         out.rejected.is_empty() && out.missing_deps.is_empty(),
         "{out:?}"
@@ -238,8 +262,16 @@ pub fn sync(from: &Store, to: &Store, transfer: Transfer) -> ApplyOutcome {
     if items.is_empty() {
         return ApplyOutcome::default();
     }
+    for member in from.roster().members() {
+        to.admit_member(member.clone())
+            .expect("the sender's roster is admitted");
+    }
+    let signatures = from
+        .export(&record_ids(from))
+        .expect("the sender's signatures read")
+        .signatures;
     let out = to
-        .apply_remote(from.node(), items, |_, _| Ok(()))
+        .apply_remote(from.node(), items, signatures)
         .expect("the receiver applies the changes");
     assert!(
         out.rejected.is_empty(),

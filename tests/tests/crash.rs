@@ -17,9 +17,7 @@ use std::time::{Duration, Instant};
 use lifeline_core::record::{Invoice, Patient};
 use lifeline_core::{NodeRole, OpenError, RecordId, RecordKind, Store};
 use lifeline_tests::damage::{Refusal, open_damaged};
-use lifeline_tests::{
-    catalog_docs, confirm_next_stock, lease_for_cashier, node, options, registered, temp_store,
-};
+use lifeline_tests::{confirm_next_stock, lease_for_cashier, options, registered, temp_store};
 
 /// Kills, each followed by a recovery, on the same file.
 const ROUNDS: usize = 3;
@@ -66,9 +64,8 @@ fn parse_ack(line: &str) -> Ack {
 /// as a window is before its day starts.
 fn prepare(path: &Path) {
     let store = Store::open(path, options("W01", NodeRole::Window)).expect("a new store opens");
-    store
-        .apply_remote(&node("central"), catalog_docs().to_vec(), |_, _| Ok(()))
-        .expect("the catalogs apply");
+    let out = lifeline_tests::receive_catalogs(&store);
+    assert!(out.rejected.is_empty(), "{out:?}");
     registered(&store, "王小明");
     let (_dir, central, _) = temp_store("central", NodeRole::Central);
     lease_for_cashier(&central, &store, LEASE);

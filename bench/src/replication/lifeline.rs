@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use lifeline_core::Store;
+use lifeline_core::store::AuthorCheck;
 use lifeline_sync::mesh::Mesh;
 
 use super::phase::{Phase, PhaseRun, Runs, Side};
@@ -23,10 +24,15 @@ const POLL: Duration = Duration::from_millis(5);
 /// Digests are compared at least this often even before central's feed says it is time.
 const DIGEST_AT_LEAST_EVERY: Duration = Duration::from_millis(500);
 
-/// Lifeline's side at one size, and the workload as JSON for samod.
+/// Lifeline's side at one size, the same without signatures, and the workload as JSON for
+/// samod.
 #[derive(Debug)]
 pub struct LifelineSeries {
     pub side: Side,
+    /// The same runs with nothing signed, sent or checked (`AuthorCheck::UncheckedActorIds`).
+    pub unsigned: Side,
+    /// Changes per signed commit in the workload.
+    pub changes_per_commit: f64,
     pub initial_json: Vec<serde_json::Value>,
     pub catch_up_json: Vec<serde_json::Value>,
 }
@@ -41,11 +47,20 @@ pub fn series(
     eprintln!("setup: writing {registrations} registrations on the window");
     let template = Template::create(rt, dir, registrations, plan.setup_writers)?;
     let mut runs = Runs::default();
+    let mut unsigned_runs = Runs::default();
     let mut catch_up_saved = Vec::new();
     let mut catch_up_json = Vec::new();
+    let detail = format!(" ({registrations} registrations)");
+    // Signed and unsigned runs interleaved, so both see the same machine.
     for run in 0..plan.runs {
-        let out = one_run(rt, &template, &dir.join(format!("run{run}")), plan, run)?;
-        let detail = format!(" ({registrations} registrations)");
+        let out = one_run(
+            rt,
+            &template,
+            &dir.join(format!("run{run}")),
+            plan,
+            run,
+            AuthorCheck::Signatures,
+        )?;
         runs.push(
             "lifeline",
             &detail,
@@ -58,9 +73,26 @@ pub fn series(
         if catch_up_json.is_empty() {
             catch_up_json = out.catch_up_json;
         }
+        let dir = dir.join(format!("run{run}-unsigned"));
+        let out = one_run(
+            rt,
+            &template,
+            &dir,
+            plan,
+            run,
+            AuthorCheck::UncheckedActorIds,
+        )?;
+        unsigned_runs.push(
+            "lifeline without signatures",
+            &detail,
+            run,
+            plan.runs,
+            out.initial,
+            out.catch_up,
+        );
     }
-    let side = Side {
-        name: "lifeline".into(),
+    let side = |name: &str, runs: Runs| Side {
+        name: name.into(),
         transport: "lifeline-sync Mesh: QUIC with mutual TLS (quinn, rustls); the UDP relay \
                     counts every datagram's payload"
             .into(),
@@ -78,7 +110,9 @@ pub fn series(
         ),
     };
     Ok(LifelineSeries {
-        side,
+        side: side("lifeline", runs),
+        unsigned: side("lifeline without signatures", unsigned_runs),
+        changes_per_commit: template.changes_per_commit,
         initial_json: template.samod_json,
         catch_up_json,
     })
@@ -126,14 +160,15 @@ fn one_run(
     dir: &Path,
     plan: &Plan,
     run: usize,
+    authors: AuthorCheck,
 ) -> anyhow::Result<LifelineRun> {
     std::fs::create_dir_all(dir)?;
     for file in ["central.redb", "window.redb"] {
         std::fs::copy(template.dir.join(file), dir.join(file))
             .with_context(|| format!("cannot copy the template's {file}"))?;
     }
-    let central = open_central(&dir.join("central.redb"))?;
-    let window = open_window(&dir.join("window.redb"), template.patient)?;
+    let central = open_central(&dir.join("central.redb"), authors)?;
+    let window = open_window(&dir.join("window.redb"), template.patient, authors)?;
     let w01 = window_name()?;
 
     // Initial sync.

@@ -7,7 +7,9 @@
 //!   the catalogs; from the window's mesh starting (handshake included) until central's
 //!   digest equals the window's;
 //! - the catch-up: the window's mesh stops, the window writes `catch_up_records` more
-//!   records, the mesh starts again; until the digests agree again.
+//!   records, the mesh starts again; until the digests agree again;
+//! - what signatures cost: each run again without them (nothing signed, sent or checked),
+//!   interleaved, and signing and verifying a commit per change ([`signing`]).
 //!
 //! Bytes on the wire are counted by a UDP relay between the window and central (the window
 //! dials the relay): QUIC as sent, with its handshake, encryption and acknowledgements. They
@@ -26,6 +28,7 @@ mod phase;
 pub mod samod;
 mod samod_doc;
 mod setup;
+mod signing;
 mod table;
 
 use std::path::{Path, PathBuf};
@@ -36,6 +39,7 @@ use lifeline_node::error::chain;
 use serde::Serialize;
 
 pub use phase::{Phase, PhaseRun, Side};
+pub use signing::{CommitCost, SigningCost, Throughput};
 
 use crate::{Machine, now_unix_ms, publish, quick_mode, rfc3339_utc, scratch_dir};
 
@@ -153,6 +157,11 @@ pub struct ReplicationReport {
     pub machine: Machine,
     pub plan: Plan,
     pub lifeline: Side,
+    /// The same runs without signatures (nothing signed, sent or checked), interleaved.
+    pub lifeline_unsigned: Side,
+    /// What signatures cost: per change, and in records per second against the runs
+    /// without them.
+    pub signing: SigningCost,
     /// Lifeline again at the samod comparison's size, when that differs.
     pub lifeline_at_samod_size: Option<Side>,
     pub samod: Option<Side>,
@@ -216,6 +225,12 @@ pub fn measure(plan: &Plan, dir: Option<&Path>) -> anyhow::Result<ReplicationRep
         catch_up_time: ratio(reference.side.catch_up.elapsed_ms, s.catch_up.elapsed_ms),
         catch_up_wire_bytes: ratio(reference.side.catch_up.wire_bytes, s.catch_up.wire_bytes),
     });
+    let signing = signing::measure(
+        main.changes_per_commit,
+        plan.quick,
+        (&main.side.initial, &main.side.catch_up),
+        (&main.unsigned.initial, &main.unsigned.catch_up),
+    )?;
     let timestamp_unix_ms = now_unix_ms();
     Ok(ReplicationReport {
         benchmark: "replication",
@@ -224,6 +239,8 @@ pub fn measure(plan: &Plan, dir: Option<&Path>) -> anyhow::Result<ReplicationRep
         machine: Machine::here(&parent),
         plan: plan.clone(),
         lifeline: main.side,
+        lifeline_unsigned: main.unsigned,
+        signing,
         lifeline_at_samod_size: lifeline_at_samod_size.map(|l| l.side),
         samod,
         samod_unavailable,

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use lifeline_core::record::{Patient, Visit};
+use lifeline_core::store::AuthorCheck;
 use lifeline_core::{
     DeskRole, NodeName, NodeRole, Operator, OperatorName, RecordId, Store, StoreOptions,
 };
@@ -32,6 +33,9 @@ pub struct Template {
     pub saved_bytes: u64,
     /// Each registration's patient and visit as JSON: the samod documents' content.
     pub samod_json: Vec<serde_json::Value>,
+    /// Changes per signed commit among the registrations (desks writing at once share
+    /// commits, and the store signs each commit once).
+    pub changes_per_commit: f64,
 }
 
 pub fn central_name() -> anyhow::Result<NodeName> {
@@ -42,13 +46,21 @@ pub fn window_name() -> anyhow::Result<NodeName> {
     Ok(NodeName::new("W01")?)
 }
 
-pub fn open_central(path: &Path) -> anyhow::Result<Store> {
-    Store::open(path, StoreOptions::new(central_name()?, NodeRole::Central))
+/// Whether a run's stores sign and check changes (as every node does) or not (to measure
+/// what signatures cost).
+fn options(node: NodeName, role: NodeRole, authors: AuthorCheck) -> StoreOptions {
+    let mut opts = StoreOptions::new(node, role);
+    opts.author_check = authors;
+    opts
+}
+
+pub fn open_central(path: &Path, authors: AuthorCheck) -> anyhow::Result<Store> {
+    Store::open(path, options(central_name()?, NodeRole::Central, authors))
         .with_context(|| format!("cannot open {}", path.display()))
 }
 
-pub fn open_window(path: &Path, patient: RecordId) -> anyhow::Result<Window> {
-    let store = Store::open(path, StoreOptions::new(window_name()?, NodeRole::Window))
+pub fn open_window(path: &Path, patient: RecordId, authors: AuthorCheck) -> anyhow::Result<Window> {
+    let store = Store::open(path, options(window_name()?, NodeRole::Window, authors))
         .with_context(|| format!("cannot open {}", path.display()))?;
     Ok(Window {
         store,
@@ -101,7 +113,12 @@ impl Template {
         };
         let central_files = issue(central_name()?, NodeRole::Central, &[])?;
         let window_files = issue(window_name()?, NodeRole::Window, &[DeskRole::Registration])?;
-        let (central, window) = fixture::pair(&dir)?;
+        // The stores sign with the keys their certificates certify, as nodes do.
+        let mut c = StoreOptions::new(central_name()?, NodeRole::Central);
+        c.credentials = Some(identity::load(&central_files)?.credentials()?);
+        let mut w = StoreOptions::new(window_name()?, NodeRole::Window);
+        w.credentials = Some(identity::load(&window_files)?.credentials()?);
+        let (central, window) = fixture::pair_with(&dir, c, w)?;
 
         // The window received the catalogs through the merge API; a mesh session between the
         // two makes both sides' cursors say so, so the runs replicate only the new work.
@@ -123,6 +140,7 @@ impl Template {
         })?;
 
         let registrations = write_registrations(&window, 0, registrations, writers)?;
+        let changes_per_commit = changes_per_commit(&window.store, &registrations)?;
         let saved_bytes = saved_bytes(&window.store, &registrations)?;
         let samod_json = registration_json(&window.store, &registrations)?;
         let patient = window.patient;
@@ -136,6 +154,7 @@ impl Template {
             records: 2 * registrations.len(),
             saved_bytes,
             samod_json,
+            changes_per_commit,
         })
     }
 }
@@ -192,6 +211,20 @@ pub fn write_registrations(
         all.extend(r?);
     }
     Ok(all)
+}
+
+/// Changes per signed commit among the registrations' records (one change each).
+fn changes_per_commit(
+    store: &Store,
+    registrations: &[(RecordId, RecordId)],
+) -> anyhow::Result<f64> {
+    let ids: Vec<RecordId> = registrations.iter().flat_map(|(p, v)| [*p, *v]).collect();
+    let commits = store.export(&ids)?.signatures.len();
+    Ok(if commits > 0 {
+        ids.len() as f64 / commits as f64
+    } else {
+        0.0
+    })
 }
 
 /// What the registrations' records take saved.

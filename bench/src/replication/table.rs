@@ -134,6 +134,36 @@ impl ReplicationReport {
                 ph.wire_over_saved
             );
         }
+        let g = &self.signing;
+        let _ = writeln!(t);
+        let _ = writeln!(
+            t,
+            "signed changes (ECDSA P-256, one signature per commit; {:.1} changes per commit in \
+             this workload): sign {:.2} µs per change on the author, verify {:.2} µs per change \
+             on each receiver",
+            g.changes_per_commit, g.sign_us_per_change, g.verify_us_per_change
+        );
+        let sizes: Vec<String> = g
+            .by_commit_size
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} change{}: sign {:.0} µs, verify {:.0} µs",
+                    c.changes,
+                    if c.changes == 1 { "" } else { "s" },
+                    c.sign_us,
+                    c.verify_us
+                )
+            })
+            .collect();
+        let _ = writeln!(t, "  one commit of {}", sizes.join("; "));
+        for (name, th) in [("initial sync", &g.initial), ("catch-up", &g.catch_up)] {
+            let _ = writeln!(
+                t,
+                "  {name:<13} {:>9.0} records/s signed, {:>9.0} without signatures ({:+.1}%)",
+                th.records_per_s_signed, th.records_per_s_unsigned, th.change_percent
+            );
+        }
         if let Some(r) = &self.ratios {
             let _ = writeln!(t);
             let _ = writeln!(

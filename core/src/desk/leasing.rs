@@ -26,8 +26,7 @@ pub fn lessor_base(role: NodeRole) -> u64 {
     }
 }
 
-/// First number the standby leases.
-pub const STANDBY_LESSOR_BASE: u64 = 500_000_001;
+pub use crate::numbers::STANDBY_LESSOR_BASE;
 
 fn check_lease_size(size: u64) -> Result<(), RuleError> {
     if size == 0 || size > MAX_LEASE {
@@ -312,10 +311,15 @@ impl Store {
                     if let (Some(r), true) = (&l.range, l.series == series.name())
                         && r.leased_by == me
                     {
-                        start = start.max(r.end + 1);
+                        start = start.max(r.end.saturating_add(1));
                     }
                 }
-                let end = start + size - 1;
+                let end = start.checked_add(size - 1).ok_or(RuleError::from(
+                    NumberError::BadLeaseSize {
+                        size,
+                        max: MAX_LEASE,
+                    },
+                ))?;
                 tx.set_lessor_cursor(series, end + 1)?;
                 let granted = LeasedRange {
                     start,
@@ -345,6 +349,17 @@ impl Store {
                 continue;
             };
             let Some(granted) = lease.range else { continue };
+            // Only a lessor's grant (central, or the standby) is taken; every node refused
+            // any other on receipt already, and this keeps a store that predates the rules
+            // honest too.
+            let lessor = self
+                .roster()
+                .member_named(granted.leased_by.as_str())
+                .map(|m| m.role);
+            if !matches!(lessor, Some(NodeRole::Central | NodeRole::Standby)) {
+                tracing::error!(range = ?(start, end), leased_by = %granted.leased_by, "refused a range not granted by a lessor");
+                continue;
+            }
             let range = NumberRange::new(
                 line.series,
                 line.holder.clone(),

@@ -122,18 +122,21 @@ impl Store {
         }
         if let Some(no) = &new.patient_no {
             check_text("patient_no", no, true)?;
-            if !self
-                .find_patients(&PatientQuery::Number(no.clone()))?
-                .is_empty()
+        }
+        let who = who.clone();
+        self.write(move |tx| {
+            check_birth_date(tx, new.birth_date)?;
+            // Checked inside the writer's transaction: two desks registering the same number
+            // at once are one after the other here, and the second is refused.
+            if let Some(no) = &new.patient_no
+                && !tx
+                    .find_patients(&PatientQuery::Number(no.clone()))?
+                    .is_empty()
             {
                 return Err(
                     RuleError::invalid("patient_no", format!("{no} is already taken")).into(),
                 );
             }
-        }
-        let who = who.clone();
-        self.write(move |tx| {
-            check_birth_date(tx, new.birth_date)?;
             let today = Date::at(tx.now_ms(), tx.opts().utc_offset_min);
             let child = Age::of(new.birth_date, today).is_some_and(|a| a.years < ADULT_AGE_YEARS);
             let unfindable = child && new.national_id.is_none() && new.guardian.is_none();

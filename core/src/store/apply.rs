@@ -1,20 +1,27 @@
-//! The peer-apply path: merging a peer's changes into our documents under the caller's
-//! checks, in one durable commit per batch, whether they come as deltas
-//! ([`Store::apply_batch`], [`Store::apply_remote`]) or through Automerge's sync protocol
-//! ([`Store::sync_receive`]). A refused record is left exactly as it was, counted against the
-//! peer and audited as `sync.reject`.
+//! The peer-apply path: merging a peer's changes into our documents under the rules
+//! ([`crate::trust::rules`], with the signatures that came with them), in one durable commit
+//! per batch, whether they come as deltas ([`Store::apply_batch`], [`Store::apply_remote`])
+//! or through Automerge's sync protocol ([`Store::sync_receive`]). Every record is fully
+//! checked before anything of it is written, so a refused record never aborts the batch (nor
+//! the desks' writes that share its commit): it is left exactly as it was, counted against
+//! the peer by reason, audited as `sync.reject` and kept in the quarantine.
+
+use std::sync::Arc;
 
 use automerge::sync;
 use serde::Serialize;
 
 use super::audit::AuditEvent;
 use super::error::{ReadError, WriteError};
-use super::merge::{ApplyCheck, IncomingDoc, Merge, RemoteChanges, merge, receive_sync};
+use super::knowledge::TxKnowledge;
+use super::merge::{IncomingDoc, Merge, RemoteChanges, merge, receive_sync};
 use super::refusal::Refusal;
-use super::{Store, Tx};
+use super::signing::holds_commit;
+use super::tx::ChangeOrigin;
+use super::{AuthorCheck, Store, Tx};
 use crate::error::Chain;
 use crate::id::{NodeName, RecordId};
-use crate::record::Header;
+use crate::trust::{Authorship, CommitId, Judge, Signatures};
 
 /// A record whose changes were refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -52,43 +59,63 @@ enum ApplyResult {
 }
 
 impl Tx<'_> {
-    /// Records a refusal of a peer's changes in the audit chain.
-    fn audit_refusal(
+    /// Records a refusal of a peer's changes: audited, counted against the peer by reason,
+    /// and the record's bytes kept in the quarantine.
+    fn refuse(
         &mut self,
         peer: &NodeName,
-        id: RecordId,
+        item: &IncomingDoc,
         reason: &Refusal,
     ) -> Result<(), ReadError> {
+        tracing::warn!(%peer, id = %item.id, reason = %Chain(reason), "refused changes from peer");
+        let code = reason.code();
+        self.update_peer_state(peer, |s| {
+            s.rejected += 1;
+            *s.refused.entry(code.to_owned()).or_default() += 1;
+        })?;
         self.audit(AuditEvent {
             actor: format!("sync:{peer}"),
             action: "sync.reject".into(),
-            record: Some(id),
+            record: Some(item.id),
             changes: Vec::new(),
-            detail: Some(format!("{}: {}", reason.code(), reason.detail())),
-        })
+            detail: Some(format!("{code}: {}", reason.detail())),
+        })?;
+        self.quarantine(peer, item.id, &item.bytes, reason)
     }
 
-    /// Merges changes from a peer into one document. See [`Store::apply_remote`].
+    /// Merges changes from a peer into one document under `judge`'s rules. Nothing is
+    /// written for a refused record: every check runs before the first write.
     fn apply_one(
         &mut self,
         peer: &NodeName,
         item: &IncomingDoc,
-        check: &ApplyCheck,
+        judge: &mut Judge<'_>,
     ) -> Result<ApplyResult, WriteError> {
         let id = item.id;
         let actor = self.actor().clone();
         let existing = self.doc(id)?.map(|d| &*d);
         let old_heads = existing.map(|d| d.get_heads()).unwrap_or_default();
-        match merge(existing, item, &actor, check) {
+        match merge(existing, item, &actor, judge) {
             Merge::Refused(reason) => Ok(ApplyResult::Rejected(reason)),
             Merge::MissingDeps => Ok(ApplyResult::MissingDeps),
             Merge::Unchanged => {
                 self.note_peer_heads(peer, id, &item.sender_heads)?;
                 Ok(ApplyResult::Unchanged)
             }
-            Merge::Changed { doc, complete } => {
+            Merge::Changed {
+                doc,
+                complete,
+                verdict,
+            } => {
                 self.replace(id, *doc);
-                self.persist(id, &old_heads, &format!("sync:{peer}"), "sync.apply")?;
+                self.persist(
+                    id,
+                    &old_heads,
+                    &format!("sync:{peer}"),
+                    "sync.apply",
+                    ChangeOrigin::Peer,
+                )?;
+                self.keep_signed(&verdict.signed_by, judge)?;
                 if !complete {
                     return Ok(ApplyResult::MissingDeps);
                 }
@@ -99,19 +126,55 @@ impl Tx<'_> {
     }
 }
 
+/// Runs `f` with the rules as this batch judges by: the roster as of now, the batch's
+/// signatures (checked once each, when a change needs them), and what the transaction holds.
+fn with_judge<T>(
+    tx: &mut Tx<'_>,
+    signatures: &[Vec<u8>],
+    f: impl FnOnce(&mut Tx<'_>, &mut Judge<'_>) -> Result<T, WriteError>,
+) -> Result<T, WriteError> {
+    let roster = tx
+        .shared()
+        .roster
+        .read()
+        .map(|r| Arc::clone(&r))
+        .unwrap_or_default();
+    let (mut decoded, problems) = Signatures::decode(signatures);
+    for problem in &problems {
+        tracing::warn!(problem = %problem, "a signature that came with a batch does not decode");
+    }
+    let w = tx.r();
+    let held = move |id: &CommitId| holds_commit(w, id);
+    let knowledge = TxKnowledge { w };
+    let authorship = match tx.opts().author_check {
+        AuthorCheck::Signatures => Authorship::Signed {
+            signatures: &mut decoded,
+            held: &held,
+        },
+        AuthorCheck::UncheckedActorIds => Authorship::UncheckedActorIds,
+    };
+    let mut judge = Judge {
+        roster: &roster,
+        authorship,
+        knowledge: &knowledge,
+    };
+    f(tx, &mut judge)
+}
+
 impl Store {
-    /// Merges a batch of changes from `peer` in one durable commit. Idempotent and
-    /// order-independent: applying the same changes twice, or in any order, converges to the
-    /// same documents. `check` sees each record's header and the nodes that authored the new
-    /// changes, and may refuse the record; refused records are left exactly as they were.
+    /// Merges a batch of changes from `peer` in one durable commit, with the signed commits
+    /// that came with them (encoded). Idempotent and order-independent: applying the same
+    /// changes twice, or in any order, converges to the same documents. Each record's new
+    /// changes must pass every rule ([`crate::trust::rules`]); refused records are left
+    /// exactly as they were, audited, counted and quarantined, and the others commit.
     pub fn apply_remote(
         &self,
         peer: &NodeName,
         items: Vec<RemoteChanges>,
-        check: impl Fn(&Header, &[String]) -> Result<(), Refusal> + Send + 'static,
+        signatures: Vec<Vec<u8>>,
     ) -> Result<ApplyOutcome, WriteError> {
         let items = items.into_iter().map(IncomingDoc::from).collect();
-        self.apply_batch(peer, items, None, check)
+        self.apply_batch(peer, items, signatures, None)
     }
 
     /// [`Store::apply_remote`] that also records, in the same commit, that everything in the
@@ -122,79 +185,86 @@ impl Store {
         &self,
         peer: &NodeName,
         items: Vec<IncomingDoc>,
+        signatures: Vec<Vec<u8>>,
         peer_cursor: Option<u64>,
-        check: impl Fn(&Header, &[String]) -> Result<(), Refusal> + Send + 'static,
     ) -> Result<ApplyOutcome, WriteError> {
         let peer = peer.clone();
         self.write(move |tx| {
-            let mut outcome = ApplyOutcome::default();
-            for item in &items {
-                match tx.apply_one(&peer, item, &check)? {
-                    ApplyResult::Applied => outcome.applied.push(item.id),
-                    ApplyResult::Unchanged => outcome.unchanged += 1,
-                    ApplyResult::MissingDeps => outcome.missing_deps.push(item.id),
-                    ApplyResult::Rejected(reason) => {
-                        tracing::warn!(%peer, id = %item.id, reason = %Chain(&reason), "refused changes from peer");
-                        tx.update_peer_state(&peer, |s| s.rejected += 1)?;
-                        tx.audit_refusal(&peer, item.id, &reason)?;
-                        outcome.rejected.push(Rejected {
-                            id: item.id,
-                            reason,
-                        });
+            with_judge(tx, &signatures, |tx, judge| {
+                let mut outcome = ApplyOutcome::default();
+                for item in &items {
+                    match tx.apply_one(&peer, item, judge)? {
+                        ApplyResult::Applied => outcome.applied.push(item.id),
+                        ApplyResult::Unchanged => outcome.unchanged += 1,
+                        ApplyResult::MissingDeps => outcome.missing_deps.push(item.id),
+                        ApplyResult::Rejected(reason) => {
+                            tx.refuse(&peer, item, &reason)?;
+                            outcome.rejected.push(Rejected {
+                                id: item.id,
+                                reason,
+                            });
+                        }
                     }
                 }
-            }
-            if let Some(cursor) = peer_cursor {
-                let first_missing = items
-                    .iter()
-                    .filter(|i| outcome.missing_deps.contains(&i.id))
-                    .map(|i| i.seq)
-                    .min();
-                let upto = match first_missing {
-                    Some(seq) => seq.saturating_sub(1).min(cursor),
-                    None => cursor,
-                };
-                let now = tx.now_ms();
-                tx.update_peer_state(&peer, |s| {
-                    s.applied_from_peer = s.applied_from_peer.max(upto);
-                    s.last_contact_ms = now;
-                })?;
-                outcome.applied_upto = Some(upto);
-            }
-            Ok(outcome)
+                if let Some(cursor) = peer_cursor {
+                    let first_missing = items
+                        .iter()
+                        .filter(|i| outcome.missing_deps.contains(&i.id))
+                        .map(|i| i.seq)
+                        .min();
+                    let upto = match first_missing {
+                        Some(seq) => seq.saturating_sub(1).min(cursor),
+                        None => cursor,
+                    };
+                    let now = tx.now_ms();
+                    tx.update_peer_state(&peer, |s| {
+                        s.applied_from_peer = s.applied_from_peer.max(upto);
+                        s.last_contact_ms = now;
+                    })?;
+                    outcome.applied_upto = Some(upto);
+                }
+                Ok(outcome)
+            })
         })
     }
 
-    /// Automerge sync protocol: applies a peer's message, under the same checks as a batch.
-    /// Returns the updated state, and whether the record changed.
+    /// Automerge sync protocol: applies a peer's message, with the signed commits that came
+    /// with it, under the same rules as a batch. Returns the updated state, and whether the
+    /// record changed.
     pub fn sync_receive(
         &self,
         peer: &NodeName,
         id: RecordId,
         state: sync::State,
         message: Vec<u8>,
-        check: Box<ApplyCheck>,
+        signatures: Vec<Vec<u8>>,
     ) -> Result<(sync::State, Result<bool, Refusal>), WriteError> {
         let peer = peer.clone();
         self.write(move |tx| {
             let received = match receive_sync(id, tx.doc(id)?.map(|d| &*d), &state, &message) {
                 Ok(received) => received,
-                Err(reason) => return Ok((state, Err(reason))),
+                Err(reason) => {
+                    let item = IncomingDoc::from(RemoteChanges { id, bytes: message });
+                    tx.refuse(&peer, &item, &reason)?;
+                    return Ok((state, Err(reason)));
+                }
             };
             tx.save_sync_state(&peer, id, &received.state)?;
             let Some(item) = received.changes else {
                 return Ok((received.state, Ok(false)));
             };
-            // The record's changes go through the same checks as a batch's.
-            let changed = match tx.apply_one(&peer, &item, check.as_ref())? {
-                ApplyResult::Applied => Ok(true),
-                ApplyResult::Unchanged | ApplyResult::MissingDeps => Ok(false),
-                ApplyResult::Rejected(reason) => {
-                    tx.audit_refusal(&peer, id, &reason)?;
-                    Err(reason)
-                }
-            };
-            Ok((received.state, changed))
+            // The record's changes go through the same rules as a batch's.
+            with_judge(tx, &signatures, |tx, judge| {
+                let changed = match tx.apply_one(&peer, &item, judge)? {
+                    ApplyResult::Applied => Ok(true),
+                    ApplyResult::Unchanged | ApplyResult::MissingDeps => Ok(false),
+                    ApplyResult::Rejected(reason) => {
+                        tx.refuse(&peer, &item, &reason)?;
+                        Err(reason)
+                    }
+                };
+                Ok((received.state, changed))
+            })
         })
     }
 }

@@ -104,6 +104,11 @@ impl Tx<'_> {
                 .flatten(),
             _ => None,
         };
+        let lease: Option<crate::record::Lease> = if header.kind == RecordKind::Lease {
+            autosurgeon::hydrate(doc).ok()
+        } else {
+            None
+        };
         let awaits_resettlement = if header.kind == RecordKind::Charge {
             let charge: Charge = autosurgeon::hydrate(doc)
                 .map_err(|e| ReadError::corrupt(id, RecordDamage::Contents(e)))?;
@@ -158,6 +163,9 @@ impl Tx<'_> {
             // Pulled from the HIS: its key never changes, so it is indexed once.
             let keys = vec![(his_key_kind(header.kind).to_owned(), his_id)];
             self.index_keys(id, keys)?;
+        }
+        if let Some(lease) = lease {
+            self.index_granted(id, lease)?;
         }
         Ok(())
     }

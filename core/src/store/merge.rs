@@ -1,22 +1,18 @@
 //! Merging one record's changes from a peer into our copy, under the checks every replica
 //! applies, in one order and with the same [`Refusal`]s: changes that do not decode, fall
-//! short of the sender's heads or lack dependencies, a missing or foreign header, a
-//! rewritten header, and the caller's permission check on the header and the changes'
-//! authors. Pure (no storage): the store's apply path and the in-memory test replica in
-//! lifeline-sync both call it and keep what it returns.
+//! short of the sender's heads or lack dependencies, a missing or foreign header, then every
+//! rule of [`crate::trust::rules`] (signatures, authors' rights, fields, statuses, a record
+//! that reads as its kind). Pure (no storage): the store's apply path and the in-memory test
+//! replica in lifeline-sync both call it and keep what it returns.
 
 use automerge::sync::{self, SyncDoc};
 use automerge::{ActorId, Automerge, ChangeHash, ReadDoc};
 
-use super::actor_node;
 use super::refusal::{DecodeError, Refusal};
-use crate::error::Chain;
+use crate::error::{Chain, contained};
 use crate::id::RecordId;
 use crate::record::Header;
-
-/// Decides whether changes from a peer may be applied to a record: it sees the record's
-/// header and the nodes that authored the new changes.
-pub type ApplyCheck = dyn Fn(&Header, &[String]) -> Result<(), Refusal> + Send;
+use crate::trust::{Incoming, Judge, Verdict};
 
 /// Changes for one record, as sent by a peer: one or more concatenated Automerge change
 /// chunks (the output of `save_after`, or raw changes).
@@ -52,9 +48,14 @@ impl From<RemoteChanges> for IncomingDoc {
 /// What merging a record's incoming changes comes to.
 #[derive(Debug)]
 pub enum Merge {
-    /// The record changed: keep this document. `complete` is false when changes it depends on
-    /// are still missing (it is kept anyway and continues with the sync protocol).
-    Changed { doc: Box<Automerge>, complete: bool },
+    /// The record changed: keep this document, and the signatures of its new changes.
+    /// `complete` is false when changes it depends on are still missing (it is kept anyway
+    /// and continues with the sync protocol).
+    Changed {
+        doc: Box<Automerge>,
+        complete: bool,
+        verdict: Verdict,
+    },
     /// We already had all of it.
     Unchanged,
     /// Nothing could be applied yet: changes it depends on are missing.
@@ -63,12 +64,13 @@ pub enum Merge {
     Refused(Refusal),
 }
 
-/// Merges `item` into `existing` (our document, if any); the result carries `actor`.
+/// Merges `item` into `existing` (our document, if any) under `judge`'s rules; the result
+/// carries `actor`.
 pub fn merge(
     existing: Option<&Automerge>,
     item: &IncomingDoc,
     actor: &ActorId,
-    check: &ApplyCheck,
+    judge: &mut Judge<'_>,
 ) -> Merge {
     let mut candidate = match existing {
         Some(doc) => doc.clone(),
@@ -78,13 +80,10 @@ pub fn merge(
     // Automerge's decoder can panic on some malformed input instead of returning an error
     // (found by fuzzing): a peer's bytes must never panic the node, so a panic here is a
     // refusal of that record, like any undecodable change.
-    let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        candidate.load_incremental(&item.bytes)
-    }));
-    match loaded {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => return Merge::Refused(Refusal::undecodable(e)),
-        Err(_) => return Merge::Refused(Refusal::undecodable(DecodeError::Panicked)),
+    match contained(|| candidate.load_incremental(&item.bytes)) {
+        Some(Ok(_)) => {}
+        Some(Err(e)) => return Merge::Refused(Refusal::undecodable(e)),
+        None => return Merge::Refused(Refusal::undecodable(DecodeError::Panicked)),
     }
     // Automerge skips a damaged chunk silently; the sender's heads tell us whether we really
     // got everything it sent. Anything short goes on through the sync protocol.
@@ -100,50 +99,55 @@ pub fn merge(
             Merge::Unchanged
         };
     }
-    if let Err(outcome) = admit(existing, &candidate, &old_heads, item, missing, check) {
-        return outcome;
-    }
+    let verdict = match admit(existing, &candidate, &old_heads, item, missing, judge) {
+        Ok(verdict) => verdict,
+        Err(outcome) => return *outcome,
+    };
     candidate.set_actor(actor.clone());
     Merge::Changed {
         doc: Box::new(candidate),
         complete: !missing,
+        verdict,
     }
 }
 
-/// The header and permission checks on a changed candidate; `Err` is the merge's outcome.
+/// The header checks and the rules on a changed candidate; `Err` is the merge's outcome
+/// (boxed: a refusal is the rare path).
 fn admit(
     existing: Option<&Automerge>,
     candidate: &Automerge,
     old_heads: &[ChangeHash],
     item: &IncomingDoc,
     missing: bool,
-    check: &ApplyCheck,
-) -> Result<(), Merge> {
+    judge: &mut Judge<'_>,
+) -> Result<Verdict, Box<Merge>> {
     let header = match Header::of(candidate) {
         Ok(h) => h,
         Err(e) if missing => {
             tracing::debug!(id = %item.id, error = %Chain(&e), "partial document; waiting for dependencies");
-            return Err(Merge::MissingDeps);
+            return Err(Box::new(Merge::MissingDeps));
         }
         Err(e) => {
-            return Err(Merge::Refused(Refusal::NoHeader { source: e.into() }));
+            return Err(Box::new(Merge::Refused(Refusal::NoHeader {
+                source: e.into(),
+            })));
         }
     };
     if header.id != item.id {
-        return Err(Merge::Refused(Refusal::WrongId { claimed: header.id }));
+        return Err(Box::new(Merge::Refused(Refusal::WrongId {
+            claimed: header.id,
+        })));
     }
-    if let Some(old) = existing
-        && let Ok(old_header) = Header::of(old)
-        && old_header != header
-    {
-        return Err(Merge::Refused(Refusal::HeaderRewritten));
-    }
-    let authors: Vec<String> = candidate
-        .get_changes(old_heads)
-        .iter()
-        .map(|c| actor_node(c.actor_id()).unwrap_or("?").to_owned())
-        .collect();
-    check(&header, &authors).map_err(Merge::Refused)
+    let changes = candidate.get_changes(old_heads);
+    let incoming = Incoming {
+        header: &header,
+        before: existing,
+        after: candidate,
+        changes: &changes,
+    };
+    judge
+        .judge(&incoming)
+        .map_err(|breach| Box::new(Merge::Refused(breach.into())))
 }
 
 /// A peer's Automerge sync message, received against our copy of a record.
@@ -165,18 +169,19 @@ pub fn receive_sync(
     state: &sync::State,
     message: &[u8],
 ) -> Result<SyncReceived, Refusal> {
-    let msg = sync::Message::decode(message).map_err(Refusal::bad_sync_message)?;
+    // As with batches, a decoder panic on a peer's bytes is a refusal, not a crash: decoding
+    // the message as much as applying it.
+    let msg = match contained(|| sync::Message::decode(message)) {
+        Some(decoded) => decoded.map_err(Refusal::bad_sync_message)?,
+        None => return Err(Refusal::bad_sync_message(DecodeError::Panicked)),
+    };
     let mut candidate = existing.cloned().unwrap_or_default();
     let old_heads = candidate.get_heads();
     let mut state = state.clone();
-    // As with batches, a decoder panic on a peer's bytes is a refusal, not a crash.
-    let received = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        candidate.receive_sync_message(&mut state, msg)
-    }));
-    match received {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => return Err(Refusal::bad_sync_message(e)),
-        Err(_) => return Err(Refusal::bad_sync_message(DecodeError::Panicked)),
+    match contained(|| candidate.receive_sync_message(&mut state, msg)) {
+        Some(Ok(())) => {}
+        Some(Err(e)) => return Err(Refusal::bad_sync_message(e)),
+        None => return Err(Refusal::bad_sync_message(DecodeError::Panicked)),
     }
     let changes = (candidate.get_heads() != old_heads).then(|| {
         let bytes = candidate
@@ -187,6 +192,25 @@ pub fn receive_sync(
         IncomingDoc::from(RemoteChanges { id, bytes })
     });
     Ok(SyncReceived { state, changes })
+}
+
+/// Our next Automerge sync message for a record (`doc`, if we hold it) and the hashes of
+/// the changes it carries (to send their signatures with it); `None` when there is nothing to
+/// say.
+pub fn generate_sync(
+    doc: Option<&Automerge>,
+    state: &mut sync::State,
+) -> Option<(Vec<u8>, Vec<ChangeHash>)> {
+    let blank = Automerge::new();
+    let doc = doc.unwrap_or(&blank);
+    let sent_before = state.sent_hashes.clone();
+    let message = doc.generate_sync_message(state)?;
+    let sent = state
+        .sent_hashes
+        .difference(&sent_before)
+        .copied()
+        .collect();
+    Some((message.encode(), sent))
 }
 
 /// The hashes among `heads` that `doc` holds: what we may record a peer as having (the

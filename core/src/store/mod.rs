@@ -23,14 +23,18 @@ mod backup;
 mod cache;
 mod error;
 mod index;
+mod knowledge;
 mod ledger;
 mod merge;
 mod meta;
 mod open;
 mod patient_index;
+mod quarantine;
 mod read;
 mod refusal;
 mod replication;
+mod roster;
+mod signing;
 mod tables;
 mod tx;
 mod writer;
@@ -50,14 +54,16 @@ pub use backup::{
 };
 pub use error::{AbortCause, DocumentError, FileDamage, ReadError, RecordDamage, WriteError};
 pub use merge::{
-    ApplyCheck, IncomingDoc, Merge, RemoteChanges, SyncReceived, held_heads, merge, receive_sync,
+    IncomingDoc, Merge, RemoteChanges, SyncReceived, generate_sync, held_heads, merge, receive_sync,
 };
 pub use meta::EpisodeInfo;
 pub use open::OpenError;
 pub use patient_index::PatientQuery;
+pub use quarantine::Quarantined;
 pub use read::StoreStats;
 pub use refusal::{DecodeError, Refusal};
-pub use replication::{DIGEST_BUCKETS, Digest, OutgoingDoc, PeerState};
+pub use replication::{DIGEST_BUCKETS, Digest, OutgoingDoc, PeerState, SyncOut};
+pub use signing::{Credentials, CredentialsMismatch, Export, WireCommit};
 pub use tables::{decode_heads, encode_heads};
 
 pub(crate) use error::StorageContext;
@@ -68,7 +74,8 @@ pub(crate) use tx::{Tx, put_map, put_stamp, set_field};
 use crate::calendar::WorkCalendar;
 use crate::clock::{Clock, SystemClock};
 use crate::id::{NodeName, RecordId};
-use crate::roles::NodeRole;
+use crate::roles::{DeskRole, NodeRole};
+use crate::trust::Roster;
 use cache::DocCache;
 
 /// How a store is opened. Every field has a default but the node's identity.
@@ -91,6 +98,29 @@ pub struct StoreOptions {
     /// calendar of China.
     pub calendar: Arc<WorkCalendar>,
     pub clock: Arc<dyn Clock>,
+    /// The desks the node's certificate names: a window writes only the kinds of its desks
+    /// (and its own episodes and range requests), whoever asks. Default: every desk, for
+    /// stores without a certificate (tests, tools); the daemon takes them from the
+    /// certificate.
+    pub desks: Vec<DeskRole>,
+    /// The node's certified signing key and roster entry. Without one, the node's changes
+    /// wait unsigned (peers refuse them) until [`Store::sign_as`] gives it one.
+    pub credentials: Option<Credentials>,
+    /// How the authors of peers' changes are known. Always [`AuthorCheck::Signatures`] in a
+    /// node (see [`AuthorCheck::UncheckedActorIds`] for the only other use).
+    pub author_check: AuthorCheck,
+}
+
+/// How the authors of peers' changes are known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthorCheck {
+    /// By the signatures that come with them (the only mode a node runs in).
+    Signatures,
+    /// By their Automerge actor ids, unchecked, and this node's own changes unsigned. Never in
+    /// a node, and not reachable from any configuration: only the replication benchmark (to
+    /// measure the same run with and without signatures) and the fuzz targets (to reach the
+    /// rules behind the signature check) use it.
+    UncheckedActorIds,
 }
 
 impl StoreOptions {
@@ -105,6 +135,9 @@ impl StoreOptions {
             utc_offset_min: 480,
             calendar: WorkCalendar::china(),
             clock: Arc::new(SystemClock),
+            desks: DeskRole::ALL.to_vec(),
+            credentials: None,
+            author_check: AuthorCheck::Signatures,
         }
     }
 }
@@ -120,6 +153,12 @@ pub(crate) struct Shared {
     pub(crate) path: PathBuf,
     /// Called after every commit with the feed's sequence number (see [`Store::subscribe`]).
     pub(crate) subscribers: Mutex<Vec<CommitHook>>,
+    /// Every member and revocation this node holds, as of the last commit that changed them.
+    pub(crate) roster: std::sync::RwLock<Arc<Roster>>,
+    /// The key this node signs its changes with, once it has one.
+    pub(crate) signer: std::sync::RwLock<Option<Credentials>>,
+    /// Signed commits read for sending, by id (a commit covers many records).
+    pub(crate) commits: Mutex<signing::CommitCache>,
 }
 
 /// A function told the feed's sequence number after each commit.
@@ -141,12 +180,7 @@ pub struct Store {
     pub(crate) writer: Arc<writer::Writer>,
 }
 
-/// The node name inside an Automerge actor id written by a Lifeline store.
-pub fn actor_node(actor: &ActorId) -> Option<&str> {
-    let bytes = actor.to_bytes();
-    let end = bytes.iter().position(|&b| b == 0)?;
-    std::str::from_utf8(&bytes[..end]).ok()
-}
+pub use crate::trust::actor_node;
 
 impl Store {
     pub fn node(&self) -> &NodeName {
@@ -167,6 +201,21 @@ impl Store {
 
     pub fn now_ms(&self) -> i64 {
         self.shared.opts.clock.now_ms()
+    }
+}
+
+impl Store {
+    /// Records an administrator's action that changes no record (an operator added or
+    /// removed, a revocation handed to the node) in the audit chain, durably, under the
+    /// operator's name. `action` is a short dotted name such as `operator.add`.
+    pub fn audit_admin(
+        &self,
+        who: &crate::roles::Operator,
+        action: &str,
+        detail: String,
+    ) -> Result<(), WriteError> {
+        let event = audit_event(who, action, None, Some(detail));
+        self.write(move |tx| tx.audit(event).map_err(WriteError::from))
     }
 }
 

@@ -4,7 +4,7 @@
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use automerge::ActorId;
 use redb::{Database, Key, ReadableDatabase, TableDefinition, Value};
@@ -12,10 +12,13 @@ use redb::{Database, Key, ReadableDatabase, TableDefinition, Value};
 use super::audit::GENESIS;
 use super::cache::DocCache;
 use super::error::FileDamage;
+use super::roster;
+use super::signing::CommitCache;
 use super::tables::{self, SCHEMA_VERSION, TableVisitor, meta_keys};
 use super::writer::Writer;
 use super::{Shared, Store, StoreOptions};
 use crate::id::{NodeName, RecordId};
+use crate::trust::Roster;
 
 /// Why a store could not be opened. Opening never changes a file it refuses.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +57,18 @@ pub enum OpenError {
         #[source]
         source: redb::Error,
     },
+    #[error("cannot read what {path} holds")]
+    Unreadable {
+        path: PathBuf,
+        #[source]
+        source: Box<super::ReadError>,
+    },
+    #[error("cannot take the node's signing key into {path}")]
+    Credentials {
+        path: PathBuf,
+        #[source]
+        source: Box<super::WriteError>,
+    },
 }
 
 /// The first bytes of every redb file.
@@ -66,18 +81,26 @@ impl Store {
         let exists = path.exists();
         // redb can panic on damaged data instead of returning an error; at open that means a
         // damaged file, refused like any other.
-        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            open_database(&path, &opts.node, exists)
-        }));
+        let opened = crate::error::contained(|| open_database(&path, &opts.node, exists));
         let db = match opened {
-            Ok(result) => result?,
-            Err(_) => {
+            Some(result) => result?,
+            None => {
                 return Err(OpenError::Corrupt {
                     path,
                     damage: FileDamage::EnginePanicked,
                 });
             }
         };
+        if let Some(c) = &opts.credentials
+            && c.member().name != opts.node
+        {
+            return Err(OpenError::WrongNode {
+                path,
+                found: c.member().name.to_string(),
+                expected: opts.node.clone(),
+            });
+        }
+        let credentials = opts.credentials.clone();
         let shared = Shared {
             actor: make_actor(&opts.node),
             cache: Mutex::new(DocCache::new(opts.cache_docs)),
@@ -85,6 +108,9 @@ impl Store {
             opts,
             path: path.clone(),
             subscribers: Mutex::new(Vec::new()),
+            roster: RwLock::new(Arc::new(Roster::new())),
+            signer: RwLock::new(None),
+            commits: Mutex::new(CommitCache::new()),
         };
         if !exists {
             initialize(&shared).map_err(|source| OpenError::Storage {
@@ -92,16 +118,32 @@ impl Store {
                 source,
             })?;
         }
+        let roster = roster::load(&shared.db).map_err(|e| OpenError::Unreadable {
+            path: path.clone(),
+            source: Box::new(e),
+        })?;
+        if let Ok(mut r) = shared.roster.write() {
+            *r = Arc::new(roster);
+        }
         let shared = Arc::new(shared);
         let writer = Writer::start(shared.clone()).map_err(|e| OpenError::Io {
             path: path.clone(),
             source: e,
         })?;
         tracing::info!(node = %shared.opts.node, path = %path.display(), "store open");
-        Ok(Store {
+        let store = Store {
             shared,
             writer: Arc::new(writer),
-        })
+        };
+        if let Some(credentials) = credentials {
+            store
+                .sign_as(credentials)
+                .map_err(|source| OpenError::Credentials {
+                    path,
+                    source: Box::new(source),
+                })?;
+        }
+        Ok(store)
     }
 }
 

@@ -164,40 +164,57 @@ fn first_with(
     Ok(Some(RecordId::from_bytes(k.value().2)))
 }
 
+/// Patients matching a query in a patient-keys table, in id order.
+fn find_in(
+    t: &impl ReadableTable<(&'static str, &'static str, Id), ()>,
+    query: &PatientQuery,
+) -> Result<Vec<RecordId>, ReadError> {
+    let (kind, value, prefix) = match query {
+        PatientQuery::Number(n) => ("no", n.trim().to_owned(), false),
+        PatientQuery::Name(n) => ("name", normalize(n), true),
+        PatientQuery::NationalId(n) => ("nid", n.trim().to_ascii_uppercase(), false),
+        PatientQuery::NameBorn { name, birth_date } => ("born", born_key(name, *birth_date), false),
+        PatientQuery::HisId(n) => ("his", n.trim().to_owned(), false),
+        PatientQuery::GuardianPhone { phone, birth_date } => {
+            ("guardian", guardian_key(phone, *birth_date), false)
+        }
+    };
+    let mut out = Vec::new();
+    for entry in t
+        .range((kind, value.as_str(), [0u8; 16])..)
+        .ctx("reading an index")?
+    {
+        let (k, _) = entry.ctx("reading an index")?;
+        let (k_kind, k_value, id) = k.value();
+        let matches = if prefix {
+            k_value.starts_with(value.as_str())
+        } else {
+            k_value == value
+        };
+        if k_kind != kind || !matches {
+            break;
+        }
+        out.push(RecordId::from_bytes(id));
+    }
+    Ok(out)
+}
+
+impl Tx<'_> {
+    /// Patients matching a query as of this batch (so a check and the write it guards share
+    /// one transaction).
+    pub(crate) fn find_patients(&self, query: &PatientQuery) -> Result<Vec<RecordId>, ReadError> {
+        let t = self
+            .r()
+            .open_table(tables::PATIENT_KEYS)
+            .ctx("reading an index")?;
+        find_in(&t, query)
+    }
+}
+
 impl Store {
     /// Patients matching a query, in id order. Name queries match by prefix.
     pub fn find_patients(&self, query: &PatientQuery) -> Result<Vec<RecordId>, ReadError> {
-        let t = self.table(tables::PATIENT_KEYS)?;
-        let (kind, value, prefix) = match query {
-            PatientQuery::Number(n) => ("no", n.trim().to_owned(), false),
-            PatientQuery::Name(n) => ("name", normalize(n), true),
-            PatientQuery::NationalId(n) => ("nid", n.trim().to_ascii_uppercase(), false),
-            PatientQuery::NameBorn { name, birth_date } => {
-                ("born", born_key(name, *birth_date), false)
-            }
-            PatientQuery::HisId(n) => ("his", n.trim().to_owned(), false),
-            PatientQuery::GuardianPhone { phone, birth_date } => {
-                ("guardian", guardian_key(phone, *birth_date), false)
-            }
-        };
-        let mut out = Vec::new();
-        for entry in t
-            .range((kind, value.as_str(), [0u8; 16])..)
-            .ctx("reading an index")?
-        {
-            let (k, _) = entry.ctx("reading an index")?;
-            let (k_kind, k_value, id) = k.value();
-            let matches = if prefix {
-                k_value.starts_with(value.as_str())
-            } else {
-                k_value == value
-            };
-            if k_kind != kind || !matches {
-                break;
-            }
-            out.push(RecordId::from_bytes(id));
-        }
-        Ok(out)
+        find_in(&self.table(tables::PATIENT_KEYS)?, query)
     }
 
     /// The record of `kind` pulled from the HIS under `his_id`.

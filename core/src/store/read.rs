@@ -53,6 +53,22 @@ pub(super) fn hydrate_record<T: Record>(
         .map_err(|e| ReadError::corrupt(id, RecordDamage::Contents(e)))
 }
 
+/// JSON entries of a table keyed by sequence, from `from`, at most `limit`; `what` says what
+/// is read (for storage errors) and what an entry is (for undecodable ones).
+pub(super) fn json_entries<T: serde::de::DeserializeOwned>(
+    t: &ReadOnlyTable<u64, &'static [u8]>,
+    from: u64,
+    limit: usize,
+    what: (&'static str, &'static str),
+) -> Result<Vec<T>, ReadError> {
+    let mut out = Vec::new();
+    for entry in t.range(from..).ctx(what.0)?.take(limit) {
+        let (_, v) = entry.ctx(what.0)?;
+        out.push(serde_json::from_slice(v.value()).map_err(ReadError::undecodable(what.1))?);
+    }
+    Ok(out)
+}
+
 /// Sizes and counts, for the status command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StoreStats {
@@ -155,14 +171,7 @@ impl Store {
     /// Audit entries from sequence `from`, at most `limit`.
     pub fn audit_entries(&self, from: u64, limit: usize) -> Result<Vec<AuditEntry>, ReadError> {
         let t = self.table(tables::AUDIT)?;
-        let mut out = Vec::new();
-        for entry in t.range(from..).ctx("reading the audit trail")?.take(limit) {
-            let (_, v) = entry.ctx("reading the audit trail")?;
-            out.push(
-                serde_json::from_slice(v.value()).map_err(ReadError::undecodable("audit entry"))?,
-            );
-        }
-        Ok(out)
+        json_entries(&t, from, limit, ("reading the audit trail", "audit entry"))
     }
 
     /// Checks the whole audit chain. Returns the number of entries.

@@ -2,9 +2,8 @@
 //! audit trail, the per-peer counters and the sender's log all say the same thing.
 
 use crate::error::Shared;
-use crate::id::{NodeName, RecordId};
-use crate::record::RecordKind;
-use crate::roles::NodeRole;
+use crate::id::RecordId;
+use crate::trust::Breach;
 
 /// Why a record's changes from a peer were not applied. Nothing of the record changed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,23 +30,10 @@ pub enum Refusal {
     /// The document's header names another record than the one it was sent as.
     #[error("the document says it is record {claimed}")]
     WrongId { claimed: RecordId },
-    /// The changes rewrite a header field (id, kind, origin, operator, created, episode).
-    #[error("the change rewrites the record's header")]
-    HeaderRewritten,
-    /// A catalog change authored by a node other than central.
-    #[error("catalog change authored by {author}; only central changes catalogs")]
-    CatalogNotFromCentral { author: String },
-    /// A change authored by a node that may not write this kind of record.
-    #[error("{author} may not write {kind} records (sent by {sender} as {sender_role})")]
-    KindNotAllowed {
-        author: String,
-        kind: RecordKind,
-        sender: NodeName,
-        sender_role: NodeRole,
-    },
-    /// The node's view of who may write what is unavailable (a thread panicked holding it).
-    #[error("the roster is unavailable")]
-    RosterUnavailable,
+    /// The changes break a rule: who signed them, what their author may write, which fields,
+    /// statuses only forward, or the record does not read as its kind.
+    #[error(transparent)]
+    Breach(#[from] Breach),
 }
 
 /// Why a peer's bytes could not be decoded.
@@ -91,10 +77,7 @@ impl Refusal {
             Refusal::BadSyncMessage { .. } => "bad_sync_message",
             Refusal::NoHeader { .. } => "no_header",
             Refusal::WrongId { .. } => "wrong_id",
-            Refusal::HeaderRewritten => "header_rewritten",
-            Refusal::CatalogNotFromCentral { .. } => "catalog_not_from_central",
-            Refusal::KindNotAllowed { .. } => "kind_not_allowed",
-            Refusal::RosterUnavailable => "roster_unavailable",
+            Refusal::Breach(b) => b.code(),
         }
     }
 }

@@ -4,8 +4,8 @@
 //! dependencies. Merging what peers send is [`super::apply`]. The protocol itself lives in
 //! lifeline-sync; it reaches storage only through these and the apply path.
 
-use automerge::sync::{self, SyncDoc};
-use automerge::{Automerge, ChangeHash, ReadDoc};
+use automerge::sync;
+use automerge::{ChangeHash, ReadDoc};
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -28,6 +28,12 @@ pub struct PeerState {
     pub last_contact_ms: i64,
     /// Records from this peer we refused.
     pub rejected: u64,
+    /// The same, by reason ([`super::Refusal::code`]).
+    #[serde(default)]
+    pub refused: std::collections::BTreeMap<String, u64>,
+    /// Connections with this peer closed because it broke the protocol.
+    #[serde(default)]
+    pub violations: u64,
     /// The peer's role and desks, from its certificate when it last connected, so that
     /// permissions for records it wrote (and that others relay) survive a restart.
     #[serde(default)]
@@ -46,6 +52,16 @@ pub struct OutgoingDoc {
     pub heads: Vec<ChangeHash>,
     /// Created during an emergency episode.
     pub emergency: bool,
+    /// The signed commits of the changes in `bytes`, for the peer to check their authors.
+    pub signatures: Vec<super::WireCommit>,
+}
+
+/// Our next Automerge sync message for a record, with the signed commits of the changes in
+/// it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncOut {
+    pub message: Vec<u8>,
+    pub signatures: Vec<super::WireCommit>,
 }
 
 /// A summary of everything a node holds: per-bucket hashes of (record, heads).
@@ -185,6 +201,23 @@ impl Store {
         })
     }
 
+    /// The peer broke the protocol (the connection is closed): counted against it and
+    /// audited as `sync.violation`, durably.
+    pub fn note_violation(&self, peer: &NodeName, what: String) -> Result<(), WriteError> {
+        let peer = peer.clone();
+        self.write(move |tx| {
+            tx.update_peer_state(&peer, |s| s.violations += 1)?;
+            tx.audit(super::audit::AuditEvent {
+                actor: format!("sync:{peer}"),
+                action: "sync.violation".into(),
+                record: None,
+                changes: Vec::new(),
+                detail: Some(what),
+            })?;
+            Ok(())
+        })
+    }
+
     /// The peer acknowledged our feed up to `upto`, having applied these records at these
     /// heads. One durable commit.
     pub fn record_ack(
@@ -275,11 +308,14 @@ impl Store {
             let emergency = Header::of(&*doc)
                 .map(|h| h.episode.is_some())
                 .unwrap_or(false);
+            let signatures =
+                self.signatures_of(doc.get_changes(&known).iter().map(|c| c.hash()))?;
             out.push(OutgoingDoc {
                 id,
                 bytes,
                 heads,
                 emergency,
+                signatures,
             });
         }
         Ok(out)
@@ -321,16 +357,31 @@ impl Store {
             .unwrap_or_default())
     }
 
-    /// Automerge sync protocol, for one record with one peer: our next message, if any.
+    /// Automerge sync protocol, for one record with one peer: our next message, if any,
+    /// with the signed commits of the changes it carries.
     pub fn sync_generate(
         &self,
         id: RecordId,
         state: &mut sync::State,
-    ) -> Result<Option<Vec<u8>>, ReadError> {
-        let doc = self
-            .doc(id)?
-            .map(|d| (*d).clone())
-            .unwrap_or_else(Automerge::new);
-        Ok(doc.generate_sync_message(state).map(sync::Message::encode))
+    ) -> Result<Option<SyncOut>, ReadError> {
+        let doc = self.doc(id)?;
+        let Some((message, sent)) = super::generate_sync(doc.as_deref(), state) else {
+            return Ok(None);
+        };
+        Ok(Some(SyncOut {
+            message,
+            signatures: self.signatures_of(sent)?,
+        }))
+    }
+
+    /// The signed commits of `hashes`, unless this node runs without signatures.
+    fn signatures_of(
+        &self,
+        hashes: impl IntoIterator<Item = ChangeHash>,
+    ) -> Result<Vec<super::WireCommit>, ReadError> {
+        match self.options().author_check {
+            super::AuthorCheck::Signatures => self.signed_commits(hashes),
+            super::AuthorCheck::UncheckedActorIds => Ok(Vec::new()),
+        }
     }
 }

@@ -8,10 +8,15 @@ use redb::{Key, TableDefinition, TableHandle, Value};
 
 pub type Id = [u8; 16];
 
+/// The smallest and largest record ids, for index ranges over every record.
+pub const LOWEST_ID: Id = [0u8; 16];
+pub const HIGHEST_ID: Id = [0xffu8; 16];
+
 /// Schema version written at creation; open refuses any other.
 ///
-/// History: 1, the first release; 2, `resettle_pending`.
-pub const SCHEMA_VERSION: u64 = 2;
+/// History: 1, the first release; 2, `resettle_pending`; 3, the signed commits, the roster,
+/// the quarantine and the granted ranges.
+pub const SCHEMA_VERSION: u64 = 3;
 
 /// Metadata: schema version, node identity, counters, the audit head, the current episode.
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -61,6 +66,32 @@ pub const PEER_HEADS: TableDefinition<(&str, Id), &[u8]> = TableDefinition::new(
 /// (peer, document) → Automerge sync state, for documents that fell back to the sync protocol.
 pub const PEER_SYNC: TableDefinition<(&str, Id), &[u8]> = TableDefinition::new("peer_sync");
 
+/// A 32-byte hash as a key: a change hash, a signed commit's id, a key id.
+pub type Hash = [u8; 32];
+
+/// Signed commits kept beside the changes they sign: commit id → encoded
+/// [`crate::trust::SignedCommit`].
+pub const SIGNED: TableDefinition<Hash, &[u8]> = TableDefinition::new("signed");
+/// Change hash → the signed commit that signs it.
+pub const CHANGE_SIGNED: TableDefinition<Hash, Hash> = TableDefinition::new("change_signed");
+/// Changes this node made while it had no signing key: signed once it has one.
+pub const UNSIGNED: TableDefinition<Hash, ()> = TableDefinition::new("unsigned");
+
+/// The roster: key id → member (JSON), every node this node knows by its certified key.
+pub const ROSTER: TableDefinition<Hash, &[u8]> = TableDefinition::new("roster");
+/// Key id → the CA's revocation of it (JSON).
+pub const REVOKED: TableDefinition<Hash, &[u8]> = TableDefinition::new("revoked");
+
+/// Records refused from peers, kept for the information department: sequence → entry (JSON).
+pub const QUARANTINE: TableDefinition<u64, &[u8]> = TableDefinition::new("quarantine");
+/// SHA-256 of (peer, record, bytes) → its quarantine entry, so a replay is counted, not
+/// kept twice.
+pub const QUARANTINE_KEYS: TableDefinition<Hash, u64> = TableDefinition::new("quarantine_keys");
+
+/// Every granted number range of a lease record this node holds: (series, start) → (end,
+/// lease record), to find an overlapping grant in one range read.
+pub const GRANTED: TableDefinition<(u8, u64), (u64, Id)> = TableDefinition::new("granted");
+
 /// Something done to every table in turn: see [`for_each`].
 pub(crate) trait TableVisitor {
     type Error;
@@ -91,7 +122,15 @@ pub(crate) fn for_each<T: TableVisitor>(visitor: &mut T) -> Result<(), T::Error>
     visitor.visit(LESSOR)?;
     visitor.visit(PEER_STATE)?;
     visitor.visit(PEER_HEADS)?;
-    visitor.visit(PEER_SYNC)
+    visitor.visit(PEER_SYNC)?;
+    visitor.visit(SIGNED)?;
+    visitor.visit(CHANGE_SIGNED)?;
+    visitor.visit(UNSIGNED)?;
+    visitor.visit(ROSTER)?;
+    visitor.visit(REVOKED)?;
+    visitor.visit(QUARANTINE)?;
+    visitor.visit(QUARANTINE_KEYS)?;
+    visitor.visit(GRANTED)
 }
 
 /// The names of every table, in [`for_each`] order.

@@ -252,45 +252,52 @@ fn garbage_from_a_peer_is_rejected_and_changes_nothing() {
             bytes: good.clone(),
         },
     ];
-    let out = b.apply_remote(&peer, junk, |_, _| Ok(())).expect("apply");
+    let signatures = a.export(&[id]).expect("export").signatures;
+    let out = b
+        .apply_remote(&peer, junk, signatures.clone())
+        .expect("apply");
     assert_eq!(out.applied.len(), 0);
     assert_eq!(out.rejected.len() + out.missing_deps.len(), 3, "{out:?}");
     assert_eq!(b.feed_head().expect("feed"), before);
     assert_eq!(b.count_of_kind(RecordKind::Patient).expect("count"), 0);
 
-    // A refusal by the check leaves the record out too.
-    let out = b
-        .apply_remote(
-            &peer,
-            vec![RemoteChanges {
-                id,
-                bytes: good.clone(),
-            }],
-            |_, _| Err(crate::store::Refusal::RosterUnavailable),
-        )
-        .expect("apply");
-    assert_eq!(
-        out.rejected[0].reason,
-        crate::store::Refusal::RosterUnavailable
-    );
-    assert!(b.doc(id).expect("doc").is_none());
-
-    // Applying the real thing twice is idempotent.
+    // Signed by a key this node does not know (W01 is not in its roster yet): refused too.
     let item = || RemoteChanges {
         id,
         bytes: good.clone(),
     };
-    let first = b.apply_remote(&peer, vec![item()], |_, authors| {
-        assert_eq!(authors, ["W01"]);
-        Ok(())
-    });
+    let out = b
+        .apply_remote(&peer, vec![item()], signatures.clone())
+        .expect("apply");
+    assert_eq!(out.rejected[0].reason.code(), "unknown_key", "{out:?}");
+    assert!(b.doc(id).expect("doc").is_none());
+    // Without its signatures, it is unsigned.
+    let out = b
+        .apply_remote(&peer, vec![item()], Vec::new())
+        .expect("apply");
+    assert_eq!(out.rejected[0].reason.code(), "unsigned", "{out:?}");
+
+    // Once W01 is in the roster, the real thing applies, twice idempotently.
+    b.admit_member(a.member().expect("signing")).expect("admit");
+    let first = b.apply_remote(&peer, vec![item()], signatures.clone());
     assert_eq!(first.expect("apply").applied, vec![id]);
     assert_eq!(
-        b.apply_remote(&peer, vec![item()], |_, _| Ok(()))
+        b.apply_remote(&peer, vec![item()], signatures)
             .expect("apply")
             .unchanged,
         1
     );
+    // Every refusal is counted by reason and kept in the quarantine.
+    let state = b.peer_state(&peer).expect("state");
+    assert_eq!(state.rejected, 5);
+    assert_eq!(state.refused.get("unknown_key"), Some(&1));
+    assert_eq!(state.refused.get("unsigned"), Some(&1));
+    // The same bytes refused twice are one entry, seen twice.
+    let kept = b.quarantined(0, 10).expect("quarantine");
+    assert_eq!(kept.len(), 4, "{kept:?}");
+    assert!(kept.iter().all(|q| q.peer == peer));
+    assert_eq!(kept[3].times, 2);
+    assert_eq!(kept[3].bytes_len, good.len());
 }
 
 #[test]
@@ -334,11 +341,10 @@ fn changes_short_of_the_senders_heads_are_reported_missing_not_applied() {
         .header
         .id;
     let peer = a.node().clone();
-    let first = a.doc(id).expect("doc").expect("present").save();
-    b.apply_remote(&peer, vec![RemoteChanges { id, bytes: first }], |_, _| {
-        Ok(())
-    })
-    .expect("apply");
+    b.admit_member(a.member().expect("signing")).expect("admit");
+    let first = a.export(&[id]).expect("export");
+    b.apply_remote(&peer, first.changes, first.signatures)
+        .expect("apply");
     let edit = crate::desk::PatientEdit {
         phone: Some("13711112222".into()),
         ..Default::default()
@@ -354,8 +360,9 @@ fn changes_short_of_the_senders_heads_are_reported_missing_not_applied() {
         sender_heads: doc.get_heads(),
         seq: 2,
     };
+    let signatures = a.export(&[id]).expect("export").signatures;
     let out = b
-        .apply_batch(&peer, vec![damaged], Some(2), |_, _| Ok(()))
+        .apply_batch(&peer, vec![damaged], signatures, Some(2))
         .expect("apply");
     assert_eq!(out.missing_deps, vec![id], "{out:?}");
     assert_eq!(
@@ -397,9 +404,7 @@ fn errors_keep_their_source_and_say_it_once() {
         id,
         bytes: b"garbage".to_vec(),
     }];
-    let out = store
-        .apply_remote(&peer, junk, |_, _| Ok(()))
-        .expect("apply");
+    let out = store.apply_remote(&peer, junk, Vec::new()).expect("apply");
     let reason = &out.rejected[0].reason;
     assert!(matches!(reason, Refusal::Undecodable { .. }), "{reason:?}");
     let decoder = reason.source().expect("the decoder's error").to_string();

@@ -39,6 +39,17 @@ pub(crate) struct Tx<'a> {
     audit_head: String,
     job_wrote: bool,
     poisoned: bool,
+    /// Changes this node made in the batch: signed when it commits.
+    pub(super) authored: Vec<ChangeHash>,
+}
+
+/// Where the changes a [`Tx::persist`] writes come from.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum ChangeOrigin {
+    /// This node made them: they are signed with the batch.
+    Local,
+    /// A peer sent them (the apply path keeps their signatures).
+    Peer,
 }
 
 /// What a batch that wrote leaves for after its commit: its documents, for the cache, and the
@@ -57,11 +68,13 @@ impl<'a> Tx<'a> {
             audit_head,
             job_wrote: false,
             poisoned: false,
+            authored: Vec::new(),
         })
     }
 
-    /// Writes the batch's counters; the caller then commits.
-    pub(super) fn finish(self) -> Result<Finished, ReadError> {
+    /// Signs what the batch made and writes its counters; the caller then commits.
+    pub(super) fn finish(mut self) -> Result<Finished, ReadError> {
+        self.sign_authored()?;
         let mut meta = self.w.open_table(tables::META).ctx("writing metadata")?;
         meta.insert(meta_keys::FEED_SEQ, self.feed_seq.to_string().as_bytes())
             .ctx("writing metadata")?;
@@ -104,10 +117,36 @@ impl<'a> Tx<'a> {
         self.w
     }
 
-    /// An empty document written by this node's actor.
     /// This process's Automerge actor (see [`super::Shared::actor`]).
     pub(super) fn actor(&self) -> &automerge::ActorId {
         &self.shared.actor
+    }
+
+    pub(super) fn shared(&self) -> &'a Shared {
+        self.shared
+    }
+
+    /// Refuses a record kind this node's certificate does not let it write.
+    fn check_node_writes(&self, kind: crate::record::RecordKind) -> Result<(), WriteError> {
+        let opts = &self.shared.opts;
+        let rights = crate::trust::Rights {
+            role: opts.role,
+            desks: &opts.desks,
+        };
+        if rights.may_write(kind) {
+            return Ok(());
+        }
+        let desks: Vec<&str> = opts.desks.iter().map(|d| d.name()).collect();
+        Err(RuleError::NodeMayNotWrite {
+            role: opts.role,
+            kind,
+            desks: if desks.is_empty() {
+                "none".to_owned()
+            } else {
+                desks.join(", ")
+            },
+        }
+        .into())
     }
 
     pub(super) fn blank_doc(&self) -> Automerge {
@@ -210,6 +249,7 @@ impl<'a> Tx<'a> {
         action: &str,
     ) -> Result<(), WriteError> {
         let id = record.header().id;
+        self.check_node_writes(T::KIND)?;
         if self.doc(id)?.is_some() {
             return Err(RuleError::invalid("id", format!("record {id} already exists")).into());
         }
@@ -223,7 +263,7 @@ impl<'a> Tx<'a> {
                 },
             })?;
         self.working.insert(id, doc);
-        self.persist(id, &[], &who.name.to_string(), action)
+        self.persist(id, &[], &who.name.to_string(), action, ChangeOrigin::Local)
     }
 
     /// Changes a record's document with `f`, which may refuse (then nothing changes).
@@ -238,9 +278,21 @@ impl<'a> Tx<'a> {
         let doc = self.doc(id)?.ok_or_else(|| {
             RuleError::invalid("id", format!("record {id} does not exist on this node"))
         })?;
+        if let Ok(header) = crate::record::Header::of(&*doc) {
+            self.check_node_writes(header.kind)?;
+        }
+        let doc = self.doc(id)?.ok_or_else(|| {
+            RuleError::invalid("id", format!("record {id} does not exist on this node"))
+        })?;
         let old_heads = doc.get_heads();
         doc.transact_with(|_| opts, f).map_err(|f| f.error)?;
-        self.persist(id, &old_heads, &who.name.to_string(), action)
+        self.persist(
+            id,
+            &old_heads,
+            &who.name.to_string(),
+            action,
+            ChangeOrigin::Local,
+        )
     }
 
     fn commit_options(&self, who: &Operator, action: &str) -> CommitOptions {
@@ -255,13 +307,15 @@ impl<'a> Tx<'a> {
     }
 
     /// Writes what changed in a working document since `old_heads`: a chunk, the feed entry,
-    /// the indexes and an audit entry.
+    /// the indexes, the changes' signatures (or, for this node's own, their place in the
+    /// batch's signature) and an audit entry.
     pub(super) fn persist(
         &mut self,
         id: RecordId,
         old_heads: &[ChangeHash],
         actor: &str,
         action: &str,
+        origin: ChangeOrigin,
     ) -> Result<(), WriteError> {
         let Some(doc) = self.working.get(&id) else {
             return Ok(());
@@ -269,11 +323,12 @@ impl<'a> Tx<'a> {
         if doc.get_heads() == old_heads {
             return Ok(());
         }
-        let change_hashes: Vec<String> = doc
+        let new_hashes: Vec<ChangeHash> = doc
             .get_changes(old_heads)
             .iter()
-            .map(|c| c.hash().to_string())
+            .map(|c| c.hash())
             .collect();
+        let change_hashes: Vec<String> = new_hashes.iter().map(ToString::to_string).collect();
         self.job_wrote = true;
         let key = id.to_bytes();
         save_chunks(
@@ -298,6 +353,9 @@ impl<'a> Tx<'a> {
             changes: change_hashes,
             detail: None,
         })?;
+        if let ChangeOrigin::Local = origin {
+            self.authored(new_hashes);
+        }
         Ok(())
     }
 

@@ -76,13 +76,13 @@ fn writer_loop(shared: &Shared, rx: &Receiver<Job>) {
         let batch: Vec<Job> = pending.drain(..take).collect();
         // A panic inside the storage engine (damaged data) must not kill the writer: the
         // batch's callers see their request dropped, and later batches go on.
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_batch(shared, batch))) {
-            Ok(unrun) => {
+        match crate::error::contained(|| run_batch(shared, batch)) {
+            Some(unrun) => {
                 for job in unrun.into_iter().rev() {
                     pending.push_front(job);
                 }
             }
-            Err(_) => tracing::error!(
+            None => tracing::error!(
                 "the storage engine panicked during a commit; the batch was dropped"
             ),
         }

@@ -3,7 +3,7 @@
 //! number ranges in [`super::ranges`].) The CLI uses these with the admin token the daemon
 //! keeps in its data directory.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -13,18 +13,25 @@ use lifeline_core::desk::{
 };
 use lifeline_core::numbers::Series;
 use lifeline_core::store::StoreStats;
-use lifeline_core::{Date, DeskRole, NodeRole, OperatorName};
+use lifeline_core::trust::Rights;
+use lifeline_core::{Date, DeskRole, NodeRole, Operator, OperatorName};
 use lifeline_sync::mesh::PeerStatus;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiState, Authed, Body, Written, admin_only, blocking};
+use crate::daemon::desk_list;
 use crate::daemon::health::ModeInfo;
 use crate::error::chain;
+use crate::operators::{BUILT_IN_ADMIN, NewEntry, admin_name};
 
 pub fn routes() -> Router<ApiState> {
     Router::new()
         .route("/admin/status", get(status))
         .route("/admin/operators", get(list_operators).post(add_operator))
+        .route(
+            "/admin/operators/{name}",
+            axum::routing::delete(remove_operator),
+        )
         .route("/admin/token/rotate", post(rotate_admin_token))
         .route("/admin/catalog/import", post(catalog_import))
 }
@@ -276,11 +283,15 @@ async fn status(
     Ok(Json(report))
 }
 
-#[derive(Debug, Serialize)]
-struct OperatorLine {
-    name: String,
-    desk: DeskRole,
-    created_ms: i64,
+#[derive(Debug, Serialize, Deserialize)]
+pub struct OperatorLine {
+    pub name: String,
+    pub desk: DeskRole,
+    pub created_ms: i64,
+    #[serde(default)]
+    pub expires_ms: Option<i64>,
+    #[serde(default)]
+    pub added_by: Option<String>,
 }
 
 async fn list_operators(
@@ -297,6 +308,8 @@ async fn list_operators(
                 name: e.name.to_string(),
                 desk: e.desk,
                 created_ms: e.created_ms,
+                expires_ms: e.expires_ms,
+                added_by: e.added_by.map(|n| n.to_string()),
             })
             .collect(),
     ))
@@ -307,6 +320,9 @@ async fn list_operators(
 pub struct NewOperator {
     pub name: OperatorName,
     pub desk: DeskRole,
+    /// The token stops working this many seconds after it is issued; never when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_for_s: Option<u64>,
 }
 
 /// The answer to adding an operator: the token, shown this once.
@@ -315,6 +331,29 @@ pub struct AddedOperator {
     pub name: String,
     pub desk: DeskRole,
     pub token: String,
+    #[serde(default)]
+    pub expires_ms: Option<i64>,
+}
+
+/// Runs a change to the operators file on a blocking thread, an error as the API's.
+async fn operators_change<T: Send + 'static>(
+    f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    blocking(move || {
+        f().map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", chain(&*e)))
+    })
+    .await
+}
+
+/// Records an operator change in the audit chain, under the administrator's name.
+async fn audit(
+    state: &ApiState,
+    op: Operator,
+    action: &'static str,
+    detail: String,
+) -> Result<(), ApiError> {
+    let store = state.store.clone();
+    blocking(move || store.audit_admin(&op, action, detail)).await
 }
 
 async fn add_operator(
@@ -323,14 +362,54 @@ async fn add_operator(
     Body(new): Body<NewOperator>,
 ) -> Result<(StatusCode, Json<AddedOperator>), ApiError> {
     admin_only(&op, ADMINISTER)?;
+    if new.name.as_str() == BUILT_IN_ADMIN {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "refused",
+            "\"admin\" is the node's built-in administrator; choose a person's own name",
+        )
+        .field("name"));
+    }
+    // A desk the node's certificate does not name would hear "saved" for records no other
+    // node accepts: refused here, before anyone works at it.
+    let certified = state.store.options().desks.clone();
+    let rights = Rights {
+        role: state.store.role(),
+        desks: &certified,
+    };
+    if !rights.serves_desk(new.desk) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "this {}'s certificate names the desks {}; an operator of the {} desk cannot work here",
+                state.store.role(),
+                desk_list(&certified),
+                new.desk
+            ),
+        )
+        .field("desk"));
+    }
     let now = state.store.now_ms();
+    let expires_ms = new
+        .valid_for_s
+        .map(|s| now.saturating_add(i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX)));
     let operators = state.operators.clone();
     let (name, desk) = (new.name.clone(), new.desk);
-    let token = blocking(move || {
-        operators
-            .add(new.name, new.desk, now)
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", chain(&*e)))
-    })
+    let entry = NewEntry {
+        name: new.name,
+        desk: new.desk,
+        expires_ms,
+        added_by: Some(op.name.clone()),
+    };
+    let token = operators_change(move || operators.add_entry(entry, now)).await?;
+    let until = expires_ms.map_or("no expiry".to_owned(), |ms| format!("expires at {ms} ms"));
+    audit(
+        &state,
+        op.clone(),
+        "operator.add",
+        format!("{name} ({desk} desk), {until}"),
+    )
     .await?;
     tracing::info!(operator = %name, %desk, by = %op.name, "operator added");
     Ok((
@@ -339,8 +418,41 @@ async fn add_operator(
             name: name.to_string(),
             desk,
             token,
+            expires_ms,
         }),
     ))
+}
+
+async fn remove_operator(
+    State(state): State<ApiState>,
+    Authed(op): Authed,
+    Path(name): Path<String>,
+) -> Result<Json<Written<String>>, ApiError> {
+    admin_only(&op, ADMINISTER)?;
+    let name = OperatorName::new(name).map_err(|e| ApiError::bad_request("name", chain(&e)))?;
+    if name.as_str() == BUILT_IN_ADMIN {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "refused",
+            "the CLI's own administrator cannot be removed (give it a new token with `lifeline operator rotate-admin-token`)",
+        )
+        .field("name"));
+    }
+    let operators = state.operators.clone();
+    let gone = name.clone();
+    if !operators_change(move || operators.remove(&gone)).await? {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no operator {name}"),
+        ));
+    }
+    audit(&state, op.clone(), "operator.remove", name.to_string()).await?;
+    tracing::info!(operator = %name, by = %op.name, "operator removed");
+    Ok(Json(Written::from_saved(lifeline_core::desk::Saved {
+        value: name.to_string(),
+        warnings: Vec::new(),
+    })))
 }
 
 /// Catalog CSV texts; absent ones are left as they are.
@@ -440,11 +552,13 @@ async fn rotate_admin_token(
         Ok::<_, ApiError>(token)
     })
     .await?;
+    audit(
+        &state,
+        op.clone(),
+        "operator.rotate_admin_token",
+        BUILT_IN_ADMIN.to_owned(),
+    )
+    .await?;
     tracing::warn!(by = %op.name, "the admin token was rotated");
     Ok(Json(RotatedToken { path: shown, token }))
-}
-
-/// The operator the CLI acts as, whose token is in `admin.token`.
-pub fn admin_name() -> OperatorName {
-    OperatorName::new("admin").expect("\"admin\" is a valid operator name")
 }

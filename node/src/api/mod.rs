@@ -12,9 +12,11 @@ mod desk;
 pub mod emergency;
 pub mod export;
 pub mod his;
+pub mod http;
 pub mod openapi;
 pub mod ranges;
 mod review;
+pub mod trust;
 
 use std::sync::Arc;
 
@@ -52,10 +54,12 @@ pub fn router(state: ApiState) -> Router {
         .merge(review::routes())
         .merge(his::routes())
         .merge(export::routes())
+        .merge(trust::routes())
         .route("/openapi.json", axum::routing::get(openapi::serve))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })
+        .layer(axum::middleware::from_fn(http::limit_uri))
         .with_state(state)
 }
 
@@ -104,7 +108,9 @@ impl From<RuleError> for ApiError {
     fn from(e: RuleError) -> Self {
         let message = chain(&e);
         match e {
-            RuleError::NotPermitted { .. } | RuleError::CentralOnly { .. } => {
+            RuleError::NotPermitted { .. }
+            | RuleError::CentralOnly { .. }
+            | RuleError::NodeMayNotWrite { .. } => {
                 ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
             }
             RuleError::NotFound { .. } => {
@@ -219,15 +225,34 @@ impl FromRequestParts<ApiState> for Authed {
                 )
                 .field("Authorization")
             })?;
-        state
+        let op = state
             .operators
-            .authenticate(token.trim())
-            .map(Authed)
-            .ok_or_else(|| {
-                ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "unknown token")
-            })
+            .authenticate(token.trim(), state.store.now_ms())
+            .map_err(|e| {
+                ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", e.to_string())
+            })?;
+        // A person acting from the CLI names themselves; the token must be theirs.
+        if let Some(claimed) = parts.headers.get(OPERATOR_HEADER) {
+            let claimed = claimed.to_str().unwrap_or_default();
+            if claimed != op.name.as_str() {
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthenticated",
+                    format!("the token is {}'s, not {claimed:?}'s", op.name),
+                )
+                .field(OPERATOR_HEADER));
+            }
+        }
+        Ok(Authed(op))
     }
 }
+
+/// The header a person acting from the CLI names themselves in (`--operator`); a request
+/// whose token is someone else's is refused.
+pub const OPERATOR_HEADER: &str = "x-lifeline-operator";
+
+/// The largest request body read (axum's default limit).
+pub const BODY_LIMIT_BYTES: usize = 2 * 1024 * 1024;
 
 /// A JSON body whose errors name the field at fault.
 #[derive(Debug, Clone)]
@@ -254,6 +279,13 @@ fn json_error(rejection: JsonRejection) -> ApiError {
             .unwrap_or_else(|| e.body_text()),
         other => other.body_text(),
     };
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the request body is larger than the {BODY_LIMIT_BYTES} bytes accepted"),
+        );
+    }
     let field = field_in(&detail);
     let code = match rejection {
         JsonRejection::JsonSyntaxError(_) => "malformed_json",

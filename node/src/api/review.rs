@@ -42,6 +42,20 @@ pub fn routes() -> Router<ApiState> {
 /// What the other desks may not do here.
 const REVIEW: &str = "review conflicts or read reports";
 
+/// A review decision is a person's: the node's built-in administrator (whose token the CLI
+/// holds) may read reports, but decides nothing, so the audit always says who decided.
+fn a_person(op: &lifeline_core::Operator) -> Result<(), ApiError> {
+    if op.name.as_str() == crate::operators::BUILT_IN_ADMIN {
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "forbidden",
+            "review decisions are made under a person's own name: add yourself with \
+             `lifeline operator add --desk admin` and decide with --operator NAME and your token",
+        ));
+    }
+    Ok(())
+}
+
 async fn list_conflicts(
     State(state): State<ApiState>,
     Authed(op): Authed,
@@ -65,6 +79,7 @@ async fn resolve(
     Body(req): Body<ResolveRequest>,
 ) -> Result<Json<Written<ReviewRecord>>, ApiError> {
     admin_only(&op, REVIEW)?;
+    a_person(&op)?;
     let store = state.store.clone();
     let saved = blocking(move || store.resolve_conflict(&op, &id, req.choice)).await?;
     Ok(recorded(saved, "review decision recorded"))
@@ -83,6 +98,7 @@ async fn merge(
     Body(req): Body<MergeRequest>,
 ) -> Result<Json<Written<ReviewRecord>>, ApiError> {
     admin_only(&op, REVIEW)?;
+    a_person(&op)?;
     let store = state.store.clone();
     let saved = blocking(move || store.merge_patients(&op, req.survivor, req.duplicate)).await?;
     Ok(recorded(saved, "patients merged"))

@@ -1,4 +1,4 @@
-//! `lifeline ca init|issue`: the hospital CA and node certificates.
+//! `lifeline ca init|issue|revoke`: the hospital CA, node certificates, and revoking one.
 
 use std::path::PathBuf;
 
@@ -29,6 +29,21 @@ pub enum CaCommand {
         /// Validity in days (1 or more).
         #[arg(long, default_value_t = 825, value_parser = clap::value_parser!(u32).range(1..))]
         days: u32,
+    },
+    /// Revoke a node's certificate (a stolen window PC): writes <name>.revoked.json, signed
+    /// by the CA. Give it to central (here with --config, or later with `lifeline revoke`),
+    /// which refuses the node at once and tells every peer.
+    Revoke {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        name: String,
+        /// Why, for the audit trail and every node's log.
+        #[arg(long)]
+        reason: String,
+        /// Also hand the revocation to this running node (usually central's config).
+        #[arg(long, short = 'c')]
+        config: Option<PathBuf>,
     },
 }
 
@@ -67,6 +82,31 @@ pub fn run(cmd: CaCommand) -> anyhow::Result<()> {
                 files.cert.display(),
                 files.key.display()
             );
+        }
+        CaCommand::Revoke {
+            dir,
+            name,
+            reason,
+            config,
+        } => {
+            let name = NodeName::new(name)?;
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+                .unwrap_or(0);
+            let revoked = identity::revoke(&dir, &name, &reason, now_ms)?;
+            println!(
+                "revoked {name} (key {}): {}",
+                revoked.revocation.key.short(),
+                revoked.path.display()
+            );
+            match config {
+                Some(config) => super::revoke::hand_over(&config, &revoked.path)?,
+                None => println!(
+                    "hand it to central: lifeline revoke -c central.toml --file {}",
+                    revoked.path.display()
+                ),
+            }
         }
     }
     Ok(())

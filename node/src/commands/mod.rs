@@ -11,10 +11,12 @@ pub mod episode;
 pub mod export;
 pub mod his;
 pub mod operator;
+pub mod quarantine;
 pub mod ranges;
 pub mod reconcile;
 pub mod report;
 pub mod review;
+pub mod revoke;
 pub mod status;
 
 use crate::client::Client;

@@ -1,16 +1,19 @@
-//! `lifeline operator add|list|rotate-admin-token`: desk operators and their API tokens.
+//! `lifeline operator add|remove|list|rotate-admin-token`: desk operators and their API
+//! tokens. Every change is recorded in the node's audit chain under the administrator's name.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Subcommand;
 
 use lifeline_core::{DeskRole, OperatorName};
 
-use crate::api::admin::{AddedOperator, NewOperator, RotatedToken};
+use crate::api::admin::{AddedOperator, NewOperator, OperatorLine, RotatedToken};
 
 #[derive(Debug, Subcommand)]
 pub enum OperatorCommand {
-    /// Add an operator (or give an existing one a new token). Prints the token once.
+    /// Add an operator (or give an existing one a new token). Prints the token once. The desk
+    /// must be one the node's certificate names (servers serve every desk).
     Add {
         #[arg(long, short = 'c', default_value = "node.toml")]
         config: PathBuf,
@@ -19,9 +22,19 @@ pub enum OperatorCommand {
         /// registration, cashier, pharmacy, triage, doctor or admin.
         #[arg(long)]
         desk: String,
+        /// The token stops working after this long (`8h`, `30d`); never when absent.
+        #[arg(long, value_parser = parse_duration)]
+        expires: Option<Duration>,
         /// Print only the token (for scripts).
         #[arg(long)]
         token_only: bool,
+    },
+    /// Remove an operator: their token stops working at once.
+    Remove {
+        #[arg(long, short = 'c', default_value = "node.toml")]
+        config: PathBuf,
+        #[arg(long)]
+        name: String,
     },
     /// List the operators (never their tokens).
     List {
@@ -37,25 +50,38 @@ pub enum OperatorCommand {
     },
 }
 
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime_serde::re::humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e}"))
+}
+
 pub fn run(cmd: OperatorCommand) -> anyhow::Result<()> {
     match cmd {
         OperatorCommand::Add {
             config,
             name,
             desk,
+            expires,
             token_only,
         } => {
             let (_, client) = super::admin_client(&config)?;
             let body = NewOperator {
                 name: OperatorName::new(name)?,
                 desk: desk.parse::<DeskRole>()?,
+                valid_for_s: expires.map(|d| d.as_secs().max(1)),
             };
             let added: AddedOperator = client.post("/admin/operators", &body)?;
             if token_only {
                 println!("{}", added.token);
             } else {
+                let until = match expires {
+                    Some(d) => format!(
+                        ", valid for {}",
+                        humantime_serde::re::humantime::format_duration(d)
+                    ),
+                    None => String::new(),
+                };
                 println!(
-                    "operator {} ({} desk) added; token (shown once):\n{}",
+                    "operator {} ({} desk) added{until}; token (shown once):\n{}",
                     added.name, added.desk, added.token
                 );
             }
@@ -69,15 +95,21 @@ pub fn run(cmd: OperatorCommand) -> anyhow::Result<()> {
                 rotated.path
             );
         }
-        OperatorCommand::List { config } => {
+        OperatorCommand::Remove { config, name } => {
             let (_, client) = super::admin_client(&config)?;
-            let list: Vec<serde_json::Value> = client.get("/admin/operators")?;
+            let name = OperatorName::new(name)?;
+            let _: serde_json::Value = client.delete(&format!("/admin/operators/{name}"))?;
+            println!("operator {name} removed: their token no longer works");
+        }
+        OperatorCommand::List { config } => {
+            let (config, client) = super::admin_client(&config)?;
+            let list: Vec<OperatorLine> = client.get("/admin/operators")?;
             for op in list {
-                println!(
-                    "{:<20} {}",
-                    op["name"].as_str().unwrap_or("?"),
-                    op["desk"].as_str().unwrap_or("?")
-                );
+                let expiry = match op.expires_ms {
+                    Some(ms) => format!("expires {}", config.hospital.utc_offset.local(ms)),
+                    None => "no expiry".to_owned(),
+                };
+                println!("{:<20} {:<13} {expiry}", op.name, op.desk.name());
             }
         }
     }

@@ -1,12 +1,43 @@
-//! `lifeline resolve` and `lifeline merge-patients`: a reviewer's decisions. Each is recorded
-//! as a change to the records concerned, so it replicates to every node and lands in the
-//! audit trail (`review.resolve`, `review.confirm`, `review.keep_separate`, `review.merge`).
+//! `lifeline resolve` and `lifeline merge-patients`: a reviewer's decisions, made under the
+//! reviewer's own name (`--operator`, with their token): each is recorded as a change to the
+//! records concerned, so it replicates to every node and lands in the audit trail
+//! (`review.resolve`, `review.confirm`, `review.keep_separate`, `review.merge`) saying who
+//! decided.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use serde_json::{Value, json};
 
+use crate::client::Client;
 use crate::report::path_segment;
+
+/// Who decides: a reviewer by their operator name and token.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Reviewer {
+    /// The reviewer deciding, by their own operator name (`lifeline operator add --desk
+    /// admin`); decisions are recorded under it.
+    #[arg(long)]
+    pub operator: String,
+    /// A file holding the reviewer's token; without it, the `LIFELINE_TOKEN` environment
+    /// variable.
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+}
+
+impl Reviewer {
+    /// The node's API, as this reviewer.
+    fn client(&self, config: &Path) -> anyhow::Result<Client> {
+        let token = match &self.token_file {
+            Some(path) => std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the token file {}", path.display()))?,
+            None => std::env::var("LIFELINE_TOKEN")
+                .context("give the reviewer's token with --token-file PATH or LIFELINE_TOKEN")?,
+        };
+        let (_, admin) = super::admin_client(config)?;
+        Ok(admin.as_operator(&self.operator, token.trim()))
+    }
+}
 
 #[derive(Debug, clap::Args)]
 #[command(group(
@@ -30,6 +61,8 @@ pub struct ResolveArgs {
     /// Duplicate patients: they are different people; keep both records.
     #[arg(long)]
     pub keep_separate: bool,
+    #[command(flatten)]
+    pub reviewer: Reviewer,
 }
 
 #[derive(Debug, clap::Args)]
@@ -43,6 +76,8 @@ pub struct MergeArgs {
     /// The patient record merged into it (kept, with a pointer to the survivor).
     #[arg(long)]
     pub duplicate: String,
+    #[command(flatten)]
+    pub reviewer: Reviewer,
 }
 
 pub fn resolve(args: &ResolveArgs) -> anyhow::Result<()> {
@@ -52,7 +87,7 @@ pub fn resolve(args: &ResolveArgs) -> anyhow::Result<()> {
         (None, false, true) => json!("keep_separate"),
         _ => anyhow::bail!("give exactly one of --choose N, --confirm or --keep-separate"),
     };
-    let (_, client) = super::admin_client(&args.config)?;
+    let client = args.reviewer.client(&args.config)?;
     let answer: Value = client.post(
         &format!("/admin/conflicts/{}/resolve", path_segment(&args.conflict)),
         &json!({ "choice": choice }),
@@ -62,7 +97,7 @@ pub fn resolve(args: &ResolveArgs) -> anyhow::Result<()> {
 }
 
 pub fn merge(args: &MergeArgs) -> anyhow::Result<()> {
-    let (_, client) = super::admin_client(&args.config)?;
+    let client = args.reviewer.client(&args.config)?;
     let answer: Value = client.post(
         "/admin/patients/merge",
         &json!({ "survivor": args.survivor, "duplicate": args.duplicate }),

@@ -154,9 +154,27 @@ pub fn render(r: &StatusReport, offset: UtcOffset) -> String {
             p.to_receive
         ));
         if p.rejected > 0 {
+            let reasons: Vec<String> = p
+                .refused
+                .iter()
+                .map(|(code, n)| format!("{code} {n}"))
+                .collect();
             out.push_str(&format!(
-                "    {} records refused from this peer (see the audit trail)\n",
-                p.rejected
+                "    {} records refused from this peer ({}): see lifeline quarantine list\n",
+                p.rejected,
+                reasons.join(", ")
+            ));
+        }
+        if p.violations > 0 {
+            out.push_str(&format!(
+                "    {} connections closed: the peer broke the protocol (see the audit trail, sync.violation)\n",
+                p.violations
+            ));
+        }
+        if p.roster_refused > 0 {
+            out.push_str(&format!(
+                "    {} roster entries from this peer refused: the hospital CA does not vouch for them\n",
+                p.roster_refused
             ));
         }
         if let (false, Some(err)) = (p.connected, &p.last_error) {

@@ -17,11 +17,10 @@ use lifeline_sync::mesh::{Mesh, MeshConfig, PeerAddr};
 use lifeline_sync::proto::SessionConfig;
 use serde::Serialize;
 
-use crate::api::admin::admin_name;
 use crate::api::{self, ApiState};
 use crate::config::Config;
 use crate::error::chain;
-use crate::operators::{self, Operators};
+use crate::operators::{self, Operators, admin_name};
 use runtime::Runtime;
 
 /// What the daemon prints about itself once it is up (also written to `ready.json` in the
@@ -60,7 +59,31 @@ pub fn preflight(config: &Config) -> anyhow::Result<identity::LoadedIdentity> {
             config.node.role
         );
     }
+    let rights = lifeline_core::trust::Rights {
+        role: id.role,
+        desks: &id.desks,
+    };
+    if let Some(desk) = config.node.desks.iter().find(|d| !rights.serves_desk(**d)) {
+        bail!(
+            "node.desks lists {desk}, but the certificate {} does not (its desks: {}); \
+             issue a certificate with that desk or remove it from the config",
+            config.tls.cert.display(),
+            desk_list(&id.desks)
+        );
+    }
     Ok(loaded)
+}
+
+/// Desk names for a message, `none` for none.
+pub fn desk_list(desks: &[DeskRole]) -> String {
+    if desks.is_empty() {
+        return "none".to_owned();
+    }
+    desks
+        .iter()
+        .map(|d| d.name())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.
@@ -72,7 +95,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             config.node.data_dir.display()
         )
     })?;
-    let opts = config.store_options();
+    // The store writes only what the certificate lets this node write, and signs every
+    // change with the certificate's key.
+    let mut opts = config.store_options();
+    opts.desks = loaded.identity().desks.clone();
+    opts.credentials = Some(
+        loaded
+            .credentials()
+            .context("the node's key cannot sign its changes")?,
+    );
     let store_path = config.store_path();
     let store = tokio::task::spawn_blocking(move || Store::open(&store_path, opts))
         .await
@@ -126,7 +157,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let server = {
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
-            axum::serve(listener, api::router(state))
+            axum::serve(api::http::DeskListener(listener), api::router(state))
                 .with_graceful_shutdown(async move {
                     let _ = stop.changed().await;
                 })
@@ -231,8 +262,8 @@ pub fn keep_admin_token(config: &Config, operators: &Operators, now_ms: i64) -> 
         .map(|t| t.trim().to_owned())
         .filter(|t| {
             operators
-                .authenticate(t)
-                .is_some_and(|op| op.desk == DeskRole::Admin && op.name == admin_name())
+                .authenticate(t, now_ms)
+                .is_ok_and(|op| op.desk == DeskRole::Admin && op.name == admin_name())
         });
     if kept.is_some() {
         return Ok(());

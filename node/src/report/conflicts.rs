@@ -212,8 +212,23 @@ fn shell_word(s: &str) -> String {
     }
 }
 
+/// What every decision command ends with: the reviewer decides under their own name.
+pub const AS_REVIEWER: &str = "--operator YOUR_NAME";
+
 /// A reviewer's action as the exact command to run, and what it does.
 pub fn action_command(
+    c: &ConflictView,
+    action: &ActionView,
+    opts: &RenderOptions,
+) -> (String, String) {
+    let (cmd, what) = action_command_for(c, action, opts);
+    if cmd.is_empty() {
+        return (cmd, what);
+    }
+    (format!("{cmd} {AS_REVIEWER}"), what)
+}
+
+fn action_command_for(
     c: &ConflictView,
     action: &ActionView,
     opts: &RenderOptions,
@@ -365,11 +380,15 @@ pub(crate) mod tests {
         let (cmd, what) = action_command(&r.conflicts[0], &r.conflicts[0].actions[0], &opts);
         assert_eq!(
             cmd,
-            "lifeline resolve -c '/etc/lifeline/central node.toml' field:01AAA:phone --choose 0"
+            "lifeline resolve -c '/etc/lifeline/central node.toml' field:01AAA:phone --choose 0 \
+             --operator YOUR_NAME"
         );
         assert_eq!(what, "keep value 0: 13811112222");
         let (cmd, what) = action_command(&r.conflicts[1], &r.conflicts[1].actions[0], &opts);
-        assert!(cmd.ends_with("--survivor 01BBB --duplicate 01CCC"), "{cmd}");
+        assert!(
+            cmd.ends_with("--survivor 01BBB --duplicate 01CCC --operator YOUR_NAME"),
+            "{cmd}"
+        );
         assert!(what.contains("W01-1"), "{what}");
     }
 

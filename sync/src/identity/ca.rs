@@ -10,14 +10,18 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use lifeline_core::NodeName;
+use lifeline_core::rules::check_text;
+use lifeline_core::trust::{Revocation, RevocationStatement, SigningKey};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
-use rustls::pki_types::ServerName;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{PrivateKeyDer, ServerName};
 use time::OffsetDateTime;
 
-use super::error::{CaProblem, KeyProblem, PemProblem};
+use super::error::{CaProblem, CertIdentityProblem, KeyProblem, PemProblem};
 use super::files::{
     CA_CERT_FILE, CA_KEY_FILE, TlsFiles, parse_ca, read_file, read_single_cert,
     warn_if_readable_by_others,
@@ -240,6 +244,87 @@ pub fn issue_with_validity(
     write_pair(&files.key, &key.serialize_pem(), &files.cert, &cert.pem())?;
     tracing::info!(node = %identity, cert = %files.cert.display(), "issued a node certificate");
     Ok(files)
+}
+
+/// Where [`revoke`] writes a node's revocation: `<dir>/<name>.revoked.json`.
+pub fn revocation_path(dir: &Path, name: &NodeName) -> PathBuf {
+    dir.join(format!("{name}.revoked.json"))
+}
+
+/// What [`revoke`] made.
+#[derive(Debug, Clone)]
+pub struct Revoked {
+    pub path: PathBuf,
+    pub revocation: Revocation,
+}
+
+/// Revokes the certificate `<dir>/<name>.pem` (a stolen window PC): signs, with the CA's key,
+/// that its key must no longer be trusted, and writes it to [`revocation_path`]. Give the file
+/// to central (`lifeline revoke`), which refuses the node at once and sends the revocation to
+/// every peer. Refuses to overwrite an earlier revocation of the same name.
+pub fn revoke(
+    dir: &Path,
+    name: &NodeName,
+    reason: &str,
+    now_ms: i64,
+) -> Result<Revoked, IdentityError> {
+    check_text("reason", reason, true).map_err(IdentityError::BadReason)?;
+    let cert_path = dir.join(format!("{name}.pem"));
+    let path = revocation_path(dir, name);
+    refuse_existing(&[&path])?;
+    let cert_pem = read_file(&cert_path)?;
+    let cert = read_single_cert(&cert_path, &cert_pem, "certificate")?;
+    let (_, x509) =
+        x509_parser::parse_x509_certificate(&cert).map_err(|e| IdentityError::CertIdentity {
+            path: cert_path.clone(),
+            problem: CertIdentityProblem::NotX509(e.into()),
+        })?;
+    let identity =
+        NodeIdentity::from_x509(&x509).map_err(|problem| IdentityError::CertIdentity {
+            path: cert_path.clone(),
+            problem,
+        })?;
+    let Some(key) = identity.key else {
+        return Err(IdentityError::CertIdentity {
+            path: cert_path,
+            problem: CertIdentityProblem::MissingServerName {
+                expected: identity.server_name(),
+            },
+        });
+    };
+    let ca_key_path = dir.join(CA_KEY_FILE);
+    let ca_key_pem = read_file(&ca_key_path)?;
+    warn_if_readable_by_others(&ca_key_path);
+    let ca_key = PrivateKeyDer::from_pem_slice(&ca_key_pem).map_err(|e| IdentityError::NotPem {
+        path: ca_key_path.clone(),
+        expected: "private key",
+        problem: PemProblem::Pem(e),
+    })?;
+    let ca_name = NodeName::new("ca").map_err(|_| IdentityError::UnusableName {
+        name: "ca".into(),
+        reason: "not a name",
+    })?;
+    let signer = SigningKey::from_pkcs8(ca_name, ca_key.secret_der()).map_err(|e| {
+        IdentityError::UnusableKey {
+            path: ca_key_path.clone(),
+            problem: KeyProblem::NotForSigning(e),
+        }
+    })?;
+    let statement = RevocationStatement {
+        name: name.clone(),
+        key,
+        revoked_ms: now_ms,
+        reason: reason.to_owned(),
+    };
+    let revocation = statement
+        .sign(&signer)
+        .map_err(|e| IdentityError::UnusableKey {
+            path: ca_key_path,
+            problem: KeyProblem::NotForSigning(e),
+        })?;
+    write_new(&path, &revocation.proof, 0o644)?;
+    tracing::warn!(node = %name, key = %key.short(), file = %path.display(), "revoked a node's certificate");
+    Ok(Revoked { path, revocation })
 }
 
 fn refuse_existing(paths: &[&Path]) -> Result<(), IdentityError> {

@@ -40,6 +40,22 @@ pub enum CertIdentityProblem {
     MissingServerName { expected: String },
 }
 
+/// Why a certificate is not admitted to the roster.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CredentialProblem {
+    #[error("it is not an X.509 certificate")]
+    NotX509(#[source] X509Error),
+    #[error("it carries no node identity")]
+    Identity(#[source] CertIdentityProblem),
+    #[error("the hospital CA did not issue it")]
+    Untrusted(#[source] rustls::Error),
+    #[error("its key is not a P-256 key, which Lifeline signs changes with")]
+    KeyNotP256,
+    #[error("the CA's verifier cannot be built")]
+    Verifier(#[source] rustls::server::VerifierBuilderError),
+}
+
 /// Why a file holds no usable PEM.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -92,6 +108,12 @@ pub enum KeyProblem {
     Parse(#[source] rcgen::Error),
     #[error("rustls cannot sign with it")]
     Unsupported(#[source] rustls::Error),
+    #[error("changes cannot be signed with it")]
+    NotForSigning(#[source] lifeline_core::trust::SigningKeyError),
+    #[error("its certificate cannot be a roster entry")]
+    NotAMember(#[source] Box<CredentialProblem>),
+    #[error("it does not go with its certificate's roster entry")]
+    Mismatch(#[source] lifeline_core::store::CredentialsMismatch),
 }
 
 /// Why a peer was refused during the TLS handshake, after the CA's own check passed.
@@ -111,6 +133,8 @@ pub enum HandshakeRefusal {
         name: NodeName,
         role: NodeRole,
     },
+    #[error("the hospital CA revoked its key {key:?}")]
+    Revoked { key: lifeline_core::trust::KeyId },
 }
 
 /// Everything that can go wrong creating, loading or checking node identities.
@@ -179,6 +203,8 @@ pub enum IdentityError {
     },
     #[error("node name {name:?} cannot be used in a certificate: {reason}")]
     UnusableName { name: String, reason: &'static str },
+    #[error("the revocation's reason is not acceptable")]
+    BadReason(#[source] lifeline_core::RuleError),
     #[error("validity is empty: not_before {not_before} is not before not_after {not_after}")]
     EmptyValidity {
         not_before: String,

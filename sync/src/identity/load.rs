@@ -15,6 +15,10 @@ use rustls::sign::CertifiedKey;
 use rustls::{InconsistentKeys, RootCertStore};
 use x509_parser::certificate::X509Certificate;
 
+use lifeline_core::store::Credentials;
+use lifeline_core::trust::{KeyId, SigningKey};
+
+use super::anchor::Anchor;
 use super::error::{CaProblem, CertIdentityProblem, KeyProblem, PemProblem, TrustProblem};
 use super::files::{
     TlsFiles, parse_ca, read_certs, read_file, read_single_cert, warn_if_readable_by_others,
@@ -22,14 +26,19 @@ use super::files::{
 use super::tls::crypto_provider;
 use super::{IdentityError, NodeIdentity};
 
+/// Whether a key (by its id) is revoked: the handshake refuses such a peer.
+pub type RevocationCheck = Arc<dyn Fn(&KeyId) -> bool + Send + Sync>;
+
 /// A node's checked TLS material and the identity its certificate carries.
 pub struct LoadedIdentity {
     identity: NodeIdentity,
     files: TlsFiles,
     roots: Arc<RootCertStore>,
+    anchor: Anchor,
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
     not_after: SystemTime,
+    revocations: Option<RevocationCheck>,
 }
 
 impl LoadedIdentity {
@@ -59,6 +68,38 @@ impl LoadedIdentity {
     pub(super) fn key(&self) -> PrivateKeyDer<'static> {
         self.key.clone_key()
     }
+
+    /// The hospital CA, to check roster entries peers relay.
+    pub fn anchor(&self) -> &Anchor {
+        &self.anchor
+    }
+
+    /// The node's signing key (its certificate's key) and its own roster entry, to sign its
+    /// changes with.
+    pub fn credentials(&self) -> Result<Credentials, IdentityError> {
+        let unusable = |problem| IdentityError::UnusableKey {
+            path: self.files.key.clone(),
+            problem,
+        };
+        let key = SigningKey::from_pkcs8(self.identity.name.clone(), self.key.secret_der())
+            .map_err(|e| unusable(KeyProblem::NotForSigning(e)))?;
+        let own = self.chain.first().map(|c| c.as_ref()).unwrap_or_default();
+        let member = self
+            .anchor
+            .member(own)
+            .map_err(|e| unusable(KeyProblem::NotAMember(Box::new(e))))?;
+        Credentials::new(key, member).map_err(|e| unusable(KeyProblem::Mismatch(e)))
+    }
+
+    /// Refuses, from now on, every peer whose key `check` says is revoked, at the handshake
+    /// of each side (configurations built after this call).
+    pub fn set_revocations(&mut self, check: RevocationCheck) {
+        self.revocations = Some(check);
+    }
+
+    pub(super) fn revocations(&self) -> Option<RevocationCheck> {
+        self.revocations.clone()
+    }
 }
 
 impl Clone for LoadedIdentity {
@@ -67,9 +108,11 @@ impl Clone for LoadedIdentity {
             identity: self.identity.clone(),
             files: self.files.clone(),
             roots: Arc::clone(&self.roots),
+            anchor: self.anchor.clone(),
             chain: self.chain.clone(),
             key: self.key.clone_key(),
             not_after: self.not_after,
+            revocations: self.revocations.clone(),
         }
     }
 }
@@ -118,6 +161,7 @@ fn load_checked(files: &TlsFiles, expiry: ExpiryCheck) -> Result<LoadedIdentity,
             problem: CaProblem::NotTrustAnchor(e),
         })?;
     let roots = Arc::new(roots);
+    let anchor = Anchor::new(Arc::clone(&roots), &ca_der);
 
     let cert_pem = read_file(&files.cert)?;
     let chain = read_certs(&files.cert, &cert_pem, "certificate")?;
@@ -181,9 +225,11 @@ fn load_checked(files: &TlsFiles, expiry: ExpiryCheck) -> Result<LoadedIdentity,
         identity,
         files: files.clone(),
         roots,
+        anchor,
         chain,
         key,
         not_after,
+        revocations: None,
     })
 }
 

@@ -18,10 +18,10 @@ use rustls::{
 };
 
 use super::error::{BoxedCause, HandshakeRefusal};
-use super::{IdentityError, LoadedIdentity, NodeIdentity};
+use super::{IdentityError, LoadedIdentity, NodeIdentity, RevocationCheck};
 
 /// The ALPN protocol both sides require.
-pub const ALPN: &[u8] = b"lifeline/1";
+pub const ALPN: &[u8] = b"lifeline/2";
 
 /// Installs rustls' ring provider as the process default. Idempotent. The configurations
 /// built here name their provider explicitly and do not need it; it is for other rustls users
@@ -105,6 +105,7 @@ pub fn server_config(
         inner,
         policy,
         node: id.identity().name.clone(),
+        revoked: Revocations(id.revocations()),
     });
     let mut tls = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
@@ -160,6 +161,7 @@ fn build_client_config(
         inner,
         expected,
         node: id.identity().name.clone(),
+        revoked: Revocations(id.revocations()),
     });
     let mut tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
@@ -283,12 +285,39 @@ impl std::error::Error for PeerRefusal {
     }
 }
 
-/// Server side: the CA's WebPKI check, then an identity whose role the policy accepts.
+/// Refuses an identity whose key the CA revoked.
+fn check_revoked(
+    node: &NodeName,
+    identity: &NodeIdentity,
+    revoked: &Revocations,
+) -> Result<(), rustls::Error> {
+    if let (Some(check), Some(key)) = (&revoked.0, identity.key)
+        && check(&key)
+    {
+        let reason = HandshakeRefusal::Revoked { key };
+        return Err(refuse(node, identity.name.as_str(), reason));
+    }
+    Ok(())
+}
+
+/// A verifier's revocation check, if it has one.
+#[derive(Clone)]
+struct Revocations(Option<RevocationCheck>);
+
+impl fmt::Debug for Revocations {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() { "checked" } else { "none" })
+    }
+}
+
+/// Server side: the CA's WebPKI check, then an identity whose role the policy accepts and
+/// whose key is not revoked.
 #[derive(Debug)]
 struct PolicyClientVerifier {
     inner: Arc<dyn ClientCertVerifier>,
     policy: AcceptPolicy,
     node: NodeName,
+    revoked: Revocations,
 }
 
 impl ClientCertVerifier for PolicyClientVerifier {
@@ -321,6 +350,7 @@ impl ClientCertVerifier for PolicyClientVerifier {
             };
             return Err(refuse(&self.node, identity.name.as_str(), reason));
         }
+        check_revoked(&self.node, &identity, &self.revoked)?;
         Ok(ClientCertVerified::assertion())
     }
 
@@ -334,12 +364,13 @@ struct ExpectedServer {
 }
 
 /// Client side: the CA's WebPKI check (including the server name), then an identity that is
-/// the one expected, if any.
+/// the one expected, if any, and whose key is not revoked.
 #[derive(Debug)]
 struct NodeServerVerifier {
     inner: Arc<WebPkiServerVerifier>,
     expected: Option<ExpectedServer>,
     node: NodeName,
+    revoked: Revocations,
 }
 
 impl ServerCertVerifier for NodeServerVerifier {
@@ -366,6 +397,7 @@ impl ServerCertVerifier for NodeServerVerifier {
             };
             return Err(refuse(&self.node, identity.name.as_str(), reason));
         }
+        check_revoked(&self.node, &identity, &self.revoked)?;
         Ok(ServerCertVerified::assertion())
     }
 

@@ -1,19 +1,27 @@
 //! One connection with one peer: registered (one per peer), one bidirectional stream of
-//! frames, a task reading frames off it, and a loop that waits for a frame, a local commit,
-//! the session's deadline or shutdown, hands that to the session on a blocking thread
-//! ([`super::step`]) and writes what comes back. Malformed, oversized or undecodable frames
-//! end the connection with a logged reason.
+//! frames, a task reading frames off it, a task writing frames to it, and a loop that waits
+//! for a frame, a local commit, the session's deadline, the writer's end or shutdown, hands
+//! that to the session on a blocking thread ([`super::step`]) and queues what comes back for
+//! the writer. Reading and writing never wait on each other: two peers flushing at once
+//! each keep reading, and the session's timeout fires whatever the stream does. A peer that
+//! stops reading while our queue passes [`MAX_UNSENT_BYTES`] is dropped.
+//!
+//! Each connection runs in a task of its own ([`run`]): a panic in it closes that connection
+//! only, its registration is dropped on the way out (a guard), and the dial loop that
+//! started it goes on to redial. Malformed, oversized or undecodable frames end the
+//! connection with a logged reason.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use lifeline_core::NodeName;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use super::end::ConnEnd;
-use super::shared::Shared;
+use super::shared::{Closer, Shared};
 use super::step::{self, Event};
 use crate::chain::chain;
 use crate::frame::{Frame, FrameError};
@@ -29,7 +37,11 @@ pub(super) enum Side {
 /// Frames read ahead of the session.
 const READ_AHEAD: usize = 16;
 
-/// Runs an authenticated connection until it ends, keeping the peer's status.
+/// Most bytes queued for a peer that is not reading them before the connection is dropped.
+pub(super) const MAX_UNSENT_BYTES: usize = 64 * 1024 * 1024;
+
+/// Runs an authenticated connection until it ends, in a task of its own: a panic inside
+/// closes this connection only and is logged; the caller (a dial loop) goes on.
 pub(super) async fn run(
     shared: Arc<Shared>,
     conn: quinn::Connection,
@@ -40,45 +52,93 @@ pub(super) async fn run(
     let conn_id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
     let span =
         tracing::info_span!("peer", node = %shared.me.name, peer = %peer.name, conn = conn_id);
-    async move {
-        if !shared.register(&peer.name, conn_id, &dialer, &conn) {
-            tracing::debug!("duplicate connection; keeping the preferred one");
-            conn.close(1u32.into(), b"duplicate connection");
-            return;
-        }
-        if let Ok(mut r) = shared.roster.write() {
-            r.learn(&peer);
-        }
-        remember(&shared, &peer).await;
-        shared.set_status(&peer.name, |s| {
-            s.connected = true;
-            s.role = Some(peer.role);
-            s.last_error = None;
-        });
-        tracing::info!(role = %peer.role, "connected");
-        let end = drive(&shared, &conn, &peer, side).await;
-        let reason = end.reason();
-        match &end {
-            ConnEnd::Shutdown => tracing::info!("disconnected: shutting down"),
-            ConnEnd::Closed => tracing::info!("disconnected"),
-            _ => tracing::warn!(reason = %reason, "closing the connection"),
-        }
-        conn.close(3u32.into(), reason.as_bytes());
-        shared.unregister(&peer.name, conn_id);
-        shared.set_status(&peer.name, |s| {
+    let name = peer.name.clone();
+    let task = tokio::spawn(connect(shared, conn, peer, dialer, side, conn_id).instrument(span));
+    supervise(task, &name).await;
+}
+
+/// Waits for a connection's task; a panic in it is logged, never passed on.
+pub(super) async fn supervise(task: JoinHandle<()>, peer: &NodeName) {
+    if let Err(e) = task.await
+        && e.is_panic()
+    {
+        tracing::error!(%peer, "the connection's task panicked: it is closed, the peer unregistered, and it will be dialed again");
+    }
+}
+
+/// Drops a connection's registration however its task ends, panics included.
+pub(super) struct Registration {
+    pub(super) shared: Arc<Shared>,
+    pub(super) peer: NodeName,
+    pub(super) conn_id: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.shared.registry.unregister(&self.peer, self.conn_id);
+        self.shared.set_status(&self.peer, |s| {
             s.connected = false;
             s.rtt_ms = None;
-            if !end.is_quiet() {
-                s.last_error = Some(reason);
-            }
         });
     }
-    .instrument(span)
-    .await;
+}
+
+async fn connect(
+    shared: Arc<Shared>,
+    conn: quinn::Connection,
+    peer: NodeIdentity,
+    dialer: NodeName,
+    side: Side,
+    conn_id: u64,
+) {
+    let close: Closer = {
+        let conn = conn.clone();
+        Arc::new(move |reason: &'static [u8]| conn.close(1u32.into(), reason))
+    };
+    if !shared
+        .registry
+        .register(&shared.me.name, &peer.name, conn_id, &dialer, close)
+    {
+        tracing::debug!("duplicate connection; keeping the preferred one");
+        conn.close(1u32.into(), b"duplicate connection");
+        return;
+    }
+    let _registration = Registration {
+        shared: shared.clone(),
+        peer: peer.name.clone(),
+        conn_id,
+    };
+    remember(&shared, &peer).await;
+    shared.set_status(&peer.name, |s| {
+        s.connected = true;
+        s.role = Some(peer.role);
+        s.last_error = None;
+    });
+    tracing::info!(role = %peer.role, "connected");
+    let end = drive(&shared, &conn, &peer, side).await;
+    let reason = end.reason();
+    match &end {
+        ConnEnd::Shutdown => tracing::info!("disconnected: shutting down"),
+        ConnEnd::Closed => tracing::info!("disconnected"),
+        _ => tracing::warn!(reason = %reason, "closing the connection"),
+    }
+    conn.close(3u32.into(), reason.as_bytes());
+    if end.is_violation() {
+        // Counted and audited, like every refusal of what a peer sends.
+        let store = shared.store.clone();
+        let (name, what) = (peer.name.clone(), reason.clone());
+        let noted = tokio::task::spawn_blocking(move || store.note_violation(&name, what)).await;
+        if let Ok(Err(e)) = noted {
+            tracing::warn!(error = %chain(&e), "cannot record the protocol violation");
+        }
+    }
+    if !end.is_quiet() {
+        shared.set_status(&peer.name, |s| s.last_error = Some(reason));
+    }
 }
 
 /// Keeps the peer's role and desks in the store (a durable write, so on a blocking thread),
-/// so its permissions survive a restart.
+/// for the status command after a restart.
 async fn remember(shared: &Arc<Shared>, peer: &NodeIdentity) {
     let store = shared.store.clone();
     let (name, role, desks) = (peer.name.clone(), peer.role, peer.desks.clone());
@@ -123,6 +183,38 @@ async fn read_frames(mut recv: quinn::RecvStream, tx: mpsc::Sender<Result<Frame,
     }
 }
 
+/// Writes queued frames until the queue closes, then finishes the stream.
+async fn write_frames(
+    mut send: quinn::SendStream,
+    mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
+    unsent: Arc<AtomicUsize>,
+) -> Result<(), ConnEnd> {
+    while let Some(bytes) = rx.recv().await {
+        send.write_all(&bytes).await.map_err(ConnEnd::stream)?;
+        unsent.fetch_sub(bytes.len(), Ordering::Relaxed);
+    }
+    let _ = send.finish();
+    Ok(())
+}
+
+/// The queue to the writer task, with the bytes it holds.
+struct Outbox {
+    tx: mpsc::UnboundedSender<Vec<u8>>,
+    unsent: Arc<AtomicUsize>,
+}
+
+impl Outbox {
+    fn push(&self, bytes: Vec<u8>) -> Result<(), ConnEnd> {
+        let queued = self.unsent.fetch_add(bytes.len(), Ordering::Relaxed) + bytes.len();
+        if queued > MAX_UNSENT_BYTES {
+            return Err(ConnEnd::NotReading { unsent: queued });
+        }
+        // The writer is gone only when the stream failed: its own end says why.
+        let _ = self.tx.send(bytes);
+        Ok(())
+    }
+}
+
 async fn drive(
     shared: &Arc<Shared>,
     conn: &quinn::Connection,
@@ -133,32 +225,45 @@ async fn drive(
         Side::Dialer => conn.open_bi().await,
         Side::Acceptor => conn.accept_bi().await,
     };
-    let (mut send, recv) = match streams {
+    let (send, recv) = match streams {
         Ok(s) => s,
         Err(e) => return ConnEnd::stream(e),
     };
     let (tx, mut rx) = mpsc::channel(READ_AHEAD);
     let reader = tokio::spawn(read_frames(recv, tx));
-    let end = exchange(shared, &mut send, &mut rx, peer).await;
-    if matches!(end, ConnEnd::Shutdown) {
-        if let Ok(bytes) = (Frame::Goodbye {
+    let (out_tx, out_rx) = mpsc::unbounded_channel();
+    let unsent = Arc::new(AtomicUsize::new(0));
+    let mut writer = Some(tokio::spawn(write_frames(send, out_rx, unsent.clone())));
+    let outbox = Outbox { tx: out_tx, unsent };
+    let end = exchange(shared, &outbox, &mut rx, &mut writer, peer).await;
+    if matches!(end, ConnEnd::Shutdown)
+        && let Ok(bytes) = (Frame::Goodbye {
             reason: "shutting down".into(),
         })
         .encode()
+    {
+        let _ = outbox.push(bytes);
+    }
+    drop(outbox);
+    if let Some(mut writer) = writer {
+        // Let the writer flush what is queued (the goodbye), briefly.
+        if tokio::time::timeout(std::time::Duration::from_secs(1), &mut writer)
+            .await
+            .is_err()
         {
-            let _ = send.write_all(&bytes).await;
+            writer.abort();
         }
-        let _ = send.finish();
     }
     reader.abort();
     end
 }
 
-/// The session's loop: write what it said, wait for what happens next, let it handle that.
+/// The session's loop: queue what it said, wait for what happens next, let it handle that.
 async fn exchange(
     shared: &Arc<Shared>,
-    send: &mut quinn::SendStream,
+    outbox: &Outbox,
     rx: &mut mpsc::Receiver<Result<Frame, ConnEnd>>,
+    writer: &mut Option<JoinHandle<Result<(), ConnEnd>>>,
     peer: &NodeIdentity,
 ) -> ConnEnd {
     let (mut session, mut out) = match step::open(shared, peer, Instant::now()).await {
@@ -169,17 +274,28 @@ async fn exchange(
     commits.borrow_and_update();
     let mut shutdown = shared.shutdown.clone();
     loop {
-        for bytes in &out.frames {
-            if let Err(e) = send.write_all(bytes).await {
-                return ConnEnd::stream(e);
+        for bytes in std::mem::take(&mut out.frames) {
+            if let Err(end) = outbox.push(bytes) {
+                return end;
             }
         }
+        let Some(writing) = writer.as_mut() else {
+            return ConnEnd::Closed;
+        };
         let deadline = tokio::time::Instant::from_std(out.deadline);
         let event = tokio::select! {
             msg = rx.recv() => match msg {
                 Some(Ok(frame)) => Event::Frame(frame),
                 Some(Err(end)) => return end,
                 None => return ConnEnd::Closed,
+            },
+            written = writing => {
+                *writer = None;
+                return match written {
+                    Ok(Ok(())) => ConnEnd::Closed,
+                    Ok(Err(end)) => end,
+                    Err(e) => ConnEnd::Writer(e),
+                };
             },
             changed = commits.changed() => match changed {
                 Ok(()) => Event::LocalCommit,
@@ -192,5 +308,78 @@ async fn exchange(
             Ok(stepped) => stepped,
             Err(end) => return end,
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::{self, AcceptPolicy};
+    use crate::mesh::MeshConfig;
+    use lifeline_core::{NodeRole, Store, StoreOptions};
+    use tokio::sync::watch;
+
+    /// What a node's connections share, on a store and a certificate in `dir`.
+    fn shared(dir: &std::path::Path) -> Arc<Shared> {
+        identity::init_ca(dir).expect("CA");
+        let name = NodeName::new("central").expect("valid");
+        let id = NodeIdentity::new(name.clone(), NodeRole::Central, Vec::new());
+        let files = identity::issue(dir, &id, 30).expect("issue");
+        let loaded = identity::load(&files.tls_files()).expect("load");
+        let store = Store::open(
+            dir.join("store.redb"),
+            StoreOptions::new(name, NodeRole::Central),
+        )
+        .expect("open");
+        let cfg = MeshConfig::new(
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            Vec::new(),
+            AcceptPolicy::any(),
+        );
+        let (_, commits) = watch::channel(0u64);
+        let (_, shutdown) = watch::channel(false);
+        Arc::new(Shared::new(store, loaded, cfg, commits, shutdown))
+    }
+
+    /// Hole 6: a panic in a connection task killed its dial loop and left the peer
+    /// registered, so its redials were refused as duplicates.
+    #[tokio::test]
+    async fn a_panicking_connection_task_unregisters_its_peer_and_its_caller_goes_on() {
+        let dir = tempfile::tempdir().expect("dir");
+        let shared = shared(dir.path());
+        let peer = NodeName::new("W01").expect("valid");
+        let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let task = tokio::spawn({
+            let (shared, peer, closed) = (shared.clone(), peer.clone(), closed.clone());
+            async move {
+                let close: Closer = Arc::new(move |_| closed.store(true, Ordering::Relaxed));
+                assert!(
+                    shared
+                        .registry
+                        .register(&shared.me.name, &peer, 7, &peer, close)
+                );
+                let _registration = Registration {
+                    shared: shared.clone(),
+                    peer: peer.clone(),
+                    conn_id: 7,
+                };
+                assert!(shared.is_connected(&peer));
+                panic!("a bug inside one connection, as a test");
+            }
+        });
+        // The caller (a dial loop) is not taken down with it...
+        supervise(task, &peer).await;
+        // ...and the peer is not registered any more: its redial is taken.
+        assert!(!shared.is_connected(&peer));
+        let again: Closer = Arc::new(|_| {});
+        assert!(
+            shared
+                .registry
+                .register(&shared.me.name, &peer, 8, &peer, again)
+        );
+        assert!(
+            !closed.load(Ordering::Relaxed),
+            "nothing was left to replace"
+        );
     }
 }

@@ -17,6 +17,12 @@ pub(super) enum ConnEnd {
     /// The blocking thread running the session failed (it panicked).
     #[error("the session's thread failed")]
     Worker(#[source] tokio::task::JoinError),
+    /// The task writing to the stream failed (it panicked).
+    #[error("the writer failed")]
+    Writer(#[source] tokio::task::JoinError),
+    /// The peer stopped reading what we send.
+    #[error("the peer is not reading: {unsent} bytes wait to be sent")]
+    NotReading { unsent: usize },
     #[error("closed")]
     Closed,
     #[error("shutting down")]
@@ -31,6 +37,16 @@ impl ConnEnd {
     /// The reason with its causes.
     pub(super) fn reason(&self) -> String {
         chain(self)
+    }
+
+    /// The peer broke the protocol or sent what is not a frame: counted against it.
+    pub(super) fn is_violation(&self) -> bool {
+        matches!(
+            self,
+            ConnEnd::Session(SessionError::Protocol { .. })
+                | ConnEnd::Frame(_)
+                | ConnEnd::NotReading { .. }
+        )
     }
 
     /// An ordinary end, not worth a warning or a status error.

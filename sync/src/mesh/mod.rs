@@ -27,8 +27,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-use crate::identity::{self, AcceptPolicy, IdentityError, LoadedIdentity, NodeIdentity};
-use crate::permissions::Roster;
+use crate::identity::{self, AcceptPolicy, IdentityError, LoadedIdentity};
 use crate::proto::SessionConfig;
 use shared::Shared;
 
@@ -82,6 +81,10 @@ pub enum MeshError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the store cannot take the node's signing key")]
+    Signing(#[source] lifeline_core::WriteError),
+    #[error("the store's thread failed")]
+    Worker(#[source] tokio::task::JoinError),
 }
 
 /// A running mesh. Dropping it without [`Mesh::shutdown`] aborts its tasks.
@@ -101,13 +104,23 @@ impl std::fmt::Debug for Mesh {
 }
 
 impl Mesh {
-    /// Binds the endpoint and starts accepting and dialing.
+    /// Gives the store the node's signing key (its changes made without one are signed now),
+    /// binds the endpoint and starts accepting and dialing. Peers whose keys the roster says
+    /// are revoked are refused at every handshake.
     pub async fn start(
         store: Store,
-        identity: LoadedIdentity,
+        mut identity: LoadedIdentity,
         cfg: MeshConfig,
     ) -> Result<Mesh, MeshError> {
         identity::install_crypto_provider();
+        let credentials = identity.credentials()?;
+        let signing = store.clone();
+        tokio::task::spawn_blocking(move || signing.sign_as(credentials))
+            .await
+            .map_err(MeshError::Worker)?
+            .map_err(MeshError::Signing)?;
+        let roster = store.clone();
+        identity.set_revocations(Arc::new(move |key| roster.roster().is_revoked(key)));
         let mut server = identity::server_config(&identity, cfg.accept.clone())?;
         server.transport_config(transport(&cfg.session));
         let endpoint =
@@ -120,32 +133,7 @@ impl Mesh {
             let _ = commit_tx.send(seq);
         }));
         let (stop, shutdown) = watch::channel(false);
-        // Who may write what: this node, the nodes it has seen (kept in the store, so a
-        // restart does not forget them) and the configured peers' roles.
-        let mut roster = Roster::new();
-        roster.learn(identity.identity());
-        let reading = store.clone();
-        let known = tokio::task::spawn_blocking(move || reading.peers())
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default();
-        for (name, state) in known {
-            if let Some(role) = state.role {
-                roster.learn(&NodeIdentity::new(name, role, state.desks));
-            }
-        }
-        for peer in &cfg.peers {
-            roster.learn_role(&peer.name, peer.role);
-        }
-        let shared = Arc::new(Shared::new(
-            store,
-            identity,
-            cfg,
-            roster.shared(),
-            commits,
-            shutdown,
-        ));
+        let shared = Arc::new(Shared::new(store, identity, cfg, commits, shutdown));
         let mut tasks = JoinSet::new();
         let span = tracing::info_span!("mesh", node = %shared.me.name);
         tasks.spawn(dial::accept_loop(shared.clone(), endpoint.clone()).instrument(span.clone()));

@@ -1,18 +1,19 @@
-//! What the mesh's tasks share: the store, this node's identity and configuration, the
-//! roster, the live connection per peer (at most one: the preferred one when both sides
-//! dialed) and what the status command shows per peer.
+//! What the mesh's tasks share: the store, this node's identity and configuration, the CA
+//! that vouches for roster entries, the live connection per peer (at most one: the preferred
+//! one when both sides dialed) and what the status command shows per peer.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
+
+use std::sync::Arc;
 
 use lifeline_core::{NodeName, NodeRole, Store};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use super::MeshConfig;
-use crate::identity::{LoadedIdentity, NodeIdentity};
-use crate::permissions::SharedRoster;
+use crate::identity::{Anchor, LoadedIdentity, NodeIdentity};
 
 /// What the status command shows for one peer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,13 +33,85 @@ pub struct PeerStatus {
     pub peer_records: Option<u64>,
     /// Records from this peer we refused.
     pub rejected: u64,
+    /// The same, by reason (see `lifeline_core::store::Refusal::code`).
+    #[serde(default)]
+    pub refused: BTreeMap<String, u64>,
+    /// Roster entries from this peer the hospital CA does not vouch for (this connection).
+    #[serde(default)]
+    pub roster_refused: u64,
+    /// Connections with this peer closed because it broke the protocol.
+    #[serde(default)]
+    pub violations: u64,
     pub last_error: Option<String>,
 }
+
+/// Closes a registered connection that a newer one replaces.
+pub(super) type Closer = Arc<dyn Fn(&'static [u8]) + Send + Sync>;
 
 struct Active {
     conn_id: u64,
     dialer: NodeName,
-    conn: quinn::Connection,
+    close: Closer,
+}
+
+/// The live connection per peer: at most one, the preferred one when both sides dialed.
+#[derive(Default)]
+pub(super) struct Registry {
+    active: Mutex<HashMap<NodeName, Active>>,
+}
+
+impl Registry {
+    pub(super) fn is_connected(&self, peer: &NodeName) -> bool {
+        self.active
+            .lock()
+            .map(|a| a.contains_key(peer))
+            .unwrap_or(false)
+    }
+
+    /// Registers a connection with `peer`; false if a preferred one is already there.
+    pub(super) fn register(
+        &self,
+        me: &NodeName,
+        peer: &NodeName,
+        conn_id: u64,
+        dialer: &NodeName,
+        close: Closer,
+    ) -> bool {
+        let Ok(mut active) = self.active.lock() else {
+            return false;
+        };
+        let preferred = std::cmp::min(me, peer).clone();
+        if let Some(existing) = active.get(peer) {
+            // The same side dialing again means it gave the old connection up (a timeout
+            // this side may not have noticed yet): the new one replaces it. Between a
+            // connection each side dialed, both keep the one the smaller name dialed.
+            let redial = existing.dialer == *dialer;
+            if !redial && (existing.dialer == preferred || *dialer != preferred) {
+                return false;
+            }
+            (existing.close)(b"replaced by a newer connection");
+        }
+        active.insert(
+            peer.clone(),
+            Active {
+                conn_id,
+                dialer: dialer.clone(),
+                close,
+            },
+        );
+        true
+    }
+
+    pub(super) fn unregister(&self, peer: &NodeName, conn_id: u64) {
+        // A thread that panicked holding the lock left the map as it was: still usable.
+        let mut active = self
+            .active
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if active.get(peer).is_some_and(|a| a.conn_id == conn_id) {
+            active.remove(peer);
+        }
+    }
 }
 
 pub(super) struct Shared {
@@ -46,8 +119,8 @@ pub(super) struct Shared {
     pub(super) me: NodeIdentity,
     pub(super) identity: LoadedIdentity,
     pub(super) cfg: MeshConfig,
-    pub(super) roster: SharedRoster,
-    active: Mutex<HashMap<NodeName, Active>>,
+    pub(super) anchor: Anchor,
+    pub(super) registry: Registry,
     status: Mutex<BTreeMap<String, PeerStatus>>,
     pub(super) commits: watch::Receiver<u64>,
     pub(super) shutdown: watch::Receiver<bool>,
@@ -68,17 +141,16 @@ impl Shared {
         store: Store,
         identity: LoadedIdentity,
         cfg: MeshConfig,
-        roster: SharedRoster,
         commits: watch::Receiver<u64>,
         shutdown: watch::Receiver<bool>,
     ) -> Shared {
         Shared {
             me: identity.identity().clone(),
+            anchor: identity.anchor().clone(),
             store,
             identity,
             cfg,
-            roster,
-            active: Mutex::new(HashMap::new()),
+            registry: Registry::default(),
             status: Mutex::new(BTreeMap::new()),
             commits,
             shutdown,
@@ -109,6 +181,8 @@ impl Shared {
                 && let Ok(state) = self.store.peer_state(&name)
             {
                 s.rejected = state.rejected;
+                s.refused = state.refused;
+                s.violations = state.violations;
                 if !s.connected {
                     s.to_send = pending_after(&self.store, state.acked_by_peer);
                 }
@@ -121,53 +195,7 @@ impl Shared {
     }
 
     pub(super) fn is_connected(&self, peer: &NodeName) -> bool {
-        self.active
-            .lock()
-            .map(|a| a.contains_key(peer))
-            .unwrap_or(false)
-    }
-
-    /// Registers a connection with `peer`; false if a preferred one is already there.
-    pub(super) fn register(
-        &self,
-        peer: &NodeName,
-        conn_id: u64,
-        dialer: &NodeName,
-        conn: &quinn::Connection,
-    ) -> bool {
-        let Ok(mut active) = self.active.lock() else {
-            return false;
-        };
-        let preferred = std::cmp::min(&self.me.name, peer).clone();
-        if let Some(existing) = active.get(peer) {
-            // The same side dialing again means it gave the old connection up (a timeout
-            // this side may not have noticed yet): the new one replaces it. Between a
-            // connection each side dialed, both keep the one the smaller name dialed.
-            let redial = existing.dialer == *dialer;
-            if !redial && (existing.dialer == preferred || *dialer != preferred) {
-                return false;
-            }
-            existing
-                .conn
-                .close(1u32.into(), b"replaced by a newer connection");
-        }
-        active.insert(
-            peer.clone(),
-            Active {
-                conn_id,
-                dialer: dialer.clone(),
-                conn: conn.clone(),
-            },
-        );
-        true
-    }
-
-    pub(super) fn unregister(&self, peer: &NodeName, conn_id: u64) {
-        if let Ok(mut active) = self.active.lock()
-            && active.get(peer).is_some_and(|a| a.conn_id == conn_id)
-        {
-            active.remove(peer);
-        }
+        self.registry.is_connected(peer)
     }
 
     pub(super) fn stopping(&self) -> bool {

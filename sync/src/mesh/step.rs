@@ -44,7 +44,7 @@ pub(super) async fn open(
             shared.store.clone(),
             shared.cfg.session.clone(),
             peer,
-            shared.roster.clone(),
+            shared.anchor.clone(),
             now,
         )?;
         finish(&shared, session)
@@ -112,6 +112,7 @@ fn publish(shared: &Shared, session: &StoreSession) {
         s.last_contact_ms = Some(now_ms);
         s.to_send = to_send;
         s.to_receive = to_receive;
+        s.roster_refused = session.stats().roster_refused;
         if let Some(c) = session.convergence() {
             s.in_sync = Some(c.in_sync);
             s.peer_records = Some(c.peer_records);

@@ -19,6 +19,8 @@ pub enum SessionError {
     Timeout { peer: NodeName, silent_ms: u128 },
     #[error("{peer} said goodbye: {reason}")]
     PeerClosed { peer: NodeName, reason: String },
+    #[error("the hospital CA revoked {peer}'s certificate")]
+    Revoked { peer: NodeName },
     #[error(transparent)]
     Read(#[from] ReadError),
     #[error(transparent)]
@@ -46,4 +48,14 @@ pub enum Violation {
     /// The peer opened the sync protocol for more records at once than we keep.
     #[error("more than {limit} records in the sync protocol at once")]
     TooManySyncing { limit: usize },
+    #[error("a batch of {docs} records, more than the {limit} accepted")]
+    BatchTooLarge { docs: usize, limit: usize },
+    #[error("{count} signed commits in one {frame}, more than the {limit} accepted")]
+    TooManySignatures {
+        frame: &'static str,
+        count: usize,
+        limit: usize,
+    },
+    #[error("{entries} roster entries in one frame, more than the {limit} accepted")]
+    RosterTooLarge { entries: usize, limit: usize },
 }

@@ -22,16 +22,16 @@ mod error;
 mod receive;
 mod send;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use lifeline_core::RecordId;
 use lifeline_core::automerge::ChangeHash;
 use lifeline_core::automerge::sync;
+use lifeline_core::trust::KeyId;
 
 use crate::frame::{Frame, Hello, PROTOCOL_VERSION, WireDigest, WireId};
-use crate::identity::NodeIdentity;
-use crate::permissions::SharedRoster;
+use crate::identity::{Anchor, NodeIdentity};
 use crate::replica::Replica;
 
 pub use error::{SessionError, Violation};
@@ -51,6 +51,13 @@ pub struct SessionConfig {
     pub digest_every: Duration,
     /// Most records in the sync-protocol fallback at once.
     pub max_syncing: usize,
+    /// Most records a peer's batch may hold (the byte cap is the frame's, 16 MiB): a larger
+    /// batch is a protocol violation, refused before anything of it is applied.
+    pub max_batch_docs_received: usize,
+    /// Most signed commits one batch or sync message may carry.
+    pub max_signatures_received: usize,
+    /// Most entries (members and revocations) one roster frame may carry.
+    pub max_roster_entries: usize,
 }
 
 impl Default for SessionConfig {
@@ -62,6 +69,9 @@ impl Default for SessionConfig {
             peer_timeout: Duration::from_secs(5),
             digest_every: Duration::from_secs(10),
             max_syncing: 1024,
+            max_batch_docs_received: 1024,
+            max_signatures_received: 16_384,
+            max_roster_entries: 4096,
         }
     }
 }
@@ -77,6 +87,8 @@ pub struct SessionStats {
     pub docs_received: u64,
     pub rejected_received: u64,
     pub sync_messages: u64,
+    /// Roster entries from the peer that the CA does not vouch for.
+    pub roster_refused: u64,
 }
 
 struct InFlight {
@@ -98,7 +110,10 @@ pub struct Session<R> {
     replica: R,
     cfg: SessionConfig,
     peer: NodeIdentity,
-    roster: SharedRoster,
+    anchor: Anchor,
+    /// Members and revocations already sent on this connection.
+    members_sent: HashSet<KeyId>,
+    revocations_sent: HashSet<KeyId>,
     outbox: VecDeque<Frame>,
     peer_hello: Option<Hello>,
     send_cursor: u64,
@@ -134,12 +149,13 @@ fn to_wire(id: RecordId) -> WireId {
 }
 
 impl<R: Replica> Session<R> {
-    /// A session with an authenticated peer. Queues our hello.
+    /// A session with an authenticated peer, checking the roster entries it relays against
+    /// `anchor` (the hospital CA). Queues our hello.
     pub fn new(
         replica: R,
         cfg: SessionConfig,
         peer: NodeIdentity,
-        roster: SharedRoster,
+        anchor: Anchor,
         now: Instant,
     ) -> Result<Session<R>, SessionError> {
         let state = replica.peer_state(&peer.name)?;
@@ -153,7 +169,9 @@ impl<R: Replica> Session<R> {
         let mut s = Session {
             replica,
             peer,
-            roster,
+            anchor,
+            members_sent: HashSet::new(),
+            revocations_sent: HashSet::new(),
             outbox: VecDeque::new(),
             peer_hello: None,
             send_cursor: state.acked_by_peer,
@@ -218,6 +236,17 @@ impl<R: Replica> Session<R> {
         self.outbox.push_back(frame);
     }
 
+    /// Ends the session once the hospital CA has revoked the peer's key (learned from any
+    /// peer): its connection closes within a heartbeat.
+    fn check_not_revoked(&self) -> Result<(), SessionError> {
+        match self.peer.key {
+            Some(key) if self.replica.roster().is_revoked(&key) => Err(SessionError::Revoked {
+                peer: self.peer.name.clone(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     fn violation(&self, violation: impl Into<Violation>) -> SessionError {
         SessionError::Protocol {
             peer: self.peer.name.clone(),
@@ -248,6 +277,7 @@ impl<R: Replica> Session<R> {
     }
 
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), SessionError> {
+        self.check_not_revoked()?;
         let silent = now.saturating_duration_since(self.last_received);
         if silent >= self.cfg.peer_timeout {
             return Err(SessionError::Timeout {
@@ -270,6 +300,7 @@ impl<R: Replica> Session<R> {
     }
 
     pub fn handle_frame(&mut self, frame: Frame, now: Instant) -> Result<(), SessionError> {
+        self.check_not_revoked()?;
         self.last_received = now;
         self.stats.frames_received += 1;
         if self.peer_hello.is_none() && !matches!(frame, Frame::Hello(_) | Frame::Goodbye { .. }) {
@@ -290,7 +321,15 @@ impl<R: Replica> Session<R> {
                 self.caught_up = false;
                 self.fill()
             }
-            Frame::Sync { id, message } => self.on_sync(RecordId::from_bytes(id), message),
+            Frame::Sync {
+                id,
+                message,
+                signatures,
+            } => self.on_sync(RecordId::from_bytes(id), message, signatures),
+            Frame::Roster {
+                members,
+                revocations,
+            } => self.on_roster(members, revocations),
             Frame::DigestRequest => {
                 let d = self.replica.digest()?;
                 self.push(Frame::Digest(WireDigest {

@@ -1,13 +1,14 @@
 //! What a session does with what the peer sends: its hello (where to resume, whether it
-//! lost history), its batches (applied in one step under the permissions, then acked) and
-//! its sync-protocol messages.
+//! lost history), its roster entries (checked against the CA, then admitted), its batches
+//! (capped, applied in one step under the rules with the signatures that came with them,
+//! then acked) and its sync-protocol messages.
 
 use lifeline_core::RecordId;
 use lifeline_core::automerge::ChangeHash;
-use lifeline_core::record::Header;
-use lifeline_core::store::{ApplyCheck, IncomingDoc, Refusal};
+use lifeline_core::store::IncomingDoc;
 
 use super::{Session, SessionError, Violation, to_wire};
+use crate::chain::chain;
 use crate::frame::{Ack, Batch, Frame, Hello, PROTOCOL_VERSION};
 use crate::permissions;
 use crate::replica::{PeerFeed, Replica};
@@ -57,22 +58,60 @@ impl<R: Replica> Session<R> {
             });
         }
         self.peer_hello = Some(hello);
+        self.push_roster()?;
         self.fill()
     }
 
-    /// The permission check for this peer's changes, as the replica applies them.
-    pub(super) fn check(&self) -> Box<ApplyCheck> {
-        let roster = self.roster.clone();
-        let peer = self.peer.clone();
-        Box::new(
-            move |header: &Header, authors: &[String]| match roster.read() {
-                Ok(r) => permissions::check(&r, &peer, header, authors),
-                Err(_) => Err(Refusal::RosterUnavailable),
-            },
-        )
+    /// Admits the members and revocations the CA vouches for; refuses (counts, logs) the
+    /// others, which changes nothing.
+    pub(super) fn on_roster(
+        &mut self,
+        members: Vec<Vec<u8>>,
+        revocations: Vec<Vec<u8>>,
+    ) -> Result<(), SessionError> {
+        let entries = members.len() + revocations.len();
+        if entries > self.cfg.max_roster_entries {
+            return Err(self.violation(Violation::RosterTooLarge {
+                entries,
+                limit: self.cfg.max_roster_entries,
+            }));
+        }
+        for der in members {
+            match self.anchor.member(&der) {
+                Ok(member) => {
+                    // A member we hold need not be sent back.
+                    self.members_sent.insert(member.key_id());
+                    self.replica.admit(member)?;
+                }
+                Err(e) => {
+                    self.stats.roster_refused += 1;
+                    tracing::warn!(peer = %self.peer.name, reason = %chain(&e), "refused a roster member");
+                }
+            }
+        }
+        for proof in revocations {
+            match self.anchor.revocation(&proof) {
+                Ok(revocation) => {
+                    self.revocations_sent.insert(revocation.key);
+                    self.replica.revoke(revocation)?;
+                }
+                Err(e) => {
+                    self.stats.roster_refused += 1;
+                    tracing::warn!(peer = %self.peer.name, reason = %chain(&e), "refused a revocation");
+                }
+            }
+        }
+        Ok(())
     }
 
     pub(super) fn on_batch(&mut self, batch: Batch) -> Result<(), SessionError> {
+        if batch.docs.len() > self.cfg.max_batch_docs_received {
+            return Err(self.violation(Violation::BatchTooLarge {
+                docs: batch.docs.len(),
+                limit: self.cfg.max_batch_docs_received,
+            }));
+        }
+        self.check_signature_count("batch", batch.signatures.len())?;
         let mut items = Vec::with_capacity(batch.docs.len());
         for doc in batch.docs {
             let heads = doc.heads.into_iter().map(ChangeHash).collect();
@@ -84,10 +123,9 @@ impl<R: Replica> Session<R> {
             });
         }
         self.stats.docs_received += items.len() as u64;
-        let check = self.check();
-        let outcome = self
-            .replica
-            .apply_batch(&self.peer.name, items, batch.upto, check)?;
+        let outcome =
+            self.replica
+                .apply_batch(&self.peer.name, items, batch.signatures, batch.upto)?;
         self.stats.rejected_received += outcome.rejected.len() as u64;
         self.push(Frame::Ack(Ack {
             batch: batch.batch,
@@ -102,7 +140,24 @@ impl<R: Replica> Session<R> {
         Ok(())
     }
 
-    pub(super) fn on_sync(&mut self, id: RecordId, message: Vec<u8>) -> Result<(), SessionError> {
+    fn check_signature_count(&self, frame: &'static str, count: usize) -> Result<(), SessionError> {
+        if count > self.cfg.max_signatures_received {
+            return Err(self.violation(Violation::TooManySignatures {
+                frame,
+                count,
+                limit: self.cfg.max_signatures_received,
+            }));
+        }
+        Ok(())
+    }
+
+    pub(super) fn on_sync(
+        &mut self,
+        id: RecordId,
+        message: Vec<u8>,
+        signatures: Vec<Vec<u8>>,
+    ) -> Result<(), SessionError> {
+        self.check_signature_count("sync message", signatures.len())?;
         let state = match self.syncing.remove(&id) {
             Some(s) => s,
             None if self.syncing.len() >= self.cfg.max_syncing => {
@@ -112,10 +167,9 @@ impl<R: Replica> Session<R> {
             }
             None => self.replica.sync_state(&self.peer.name, id)?,
         };
-        let check = self.check();
         let (state, result) =
             self.replica
-                .sync_receive(&self.peer.name, id, state, message, check)?;
+                .sync_receive(&self.peer.name, id, state, message, signatures)?;
         if let Err(reason) = result {
             tracing::warn!(peer = %self.peer.name, %id, reason = %reason.detail(), "refused a sync message");
             self.stats.rejected_received += 1;

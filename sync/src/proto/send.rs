@@ -2,6 +2,8 @@
 //! a time, moved on by the peer's acks; and the sync protocol for records whose deltas
 //! lacked dependencies.
 
+use std::collections::HashSet;
+
 use lifeline_core::RecordId;
 use lifeline_core::automerge::{ChangeHash, sync};
 use lifeline_core::store::OutgoingDoc;
@@ -72,12 +74,40 @@ impl<R: Replica> Session<R> {
         id: RecordId,
         mut state: sync::State,
     ) -> Result<(), SessionError> {
-        if let Some(message) = self.replica.sync_generate(id, &mut state)? {
+        if let Some(out) = self.replica.sync_generate(id, &mut state)? {
+            self.push_roster()?;
             self.stats.sync_messages += 1;
             self.syncing.insert(id, state);
             self.push(Frame::Sync {
                 id: to_wire(id),
-                message,
+                message: out.message,
+                signatures: out.signatures.iter().map(|c| c.bytes.to_vec()).collect(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Sends the members (with a certificate to show) and revocations this node holds that
+    /// it has not sent on this connection, ahead of any change they sign: the roster
+    /// replicates, and a peer can check a change by a node it never met.
+    pub(super) fn push_roster(&mut self) -> Result<(), SessionError> {
+        let roster = self.replica.roster();
+        let mut members = Vec::new();
+        for m in roster.members() {
+            if !m.credential.is_empty() && self.members_sent.insert(m.key_id()) {
+                members.push(m.credential.clone());
+            }
+        }
+        let mut revocations = Vec::new();
+        for r in roster.revocations() {
+            if self.revocations_sent.insert(r.key) {
+                revocations.push(r.proof.clone());
+            }
+        }
+        if !members.is_empty() || !revocations.is_empty() {
+            self.push(Frame::Roster {
+                members,
+                revocations,
             });
         }
         Ok(())
@@ -88,6 +118,7 @@ impl<R: Replica> Session<R> {
         if self.peer_hello.is_none() || self.in_flight.is_some() {
             return Ok(());
         }
+        self.push_roster()?;
         if self.emergency.is_none() {
             self.emergency = Some(self.replica.unreconciled()?.into_iter().collect());
         }
@@ -145,6 +176,13 @@ impl<R: Replica> Session<R> {
         let heads = docs.iter().map(|(_, d)| (d.id, d.heads.clone())).collect();
         self.stats.batches_sent += 1;
         self.stats.docs_sent += docs.len() as u64;
+        let mut seen = HashSet::new();
+        let signatures = docs
+            .iter()
+            .flat_map(|(_, d)| d.signatures.iter())
+            .filter(|c| seen.insert(c.id))
+            .map(|c| c.bytes.to_vec())
+            .collect();
         let wire = docs
             .into_iter()
             .map(|(seq, d)| {
@@ -162,6 +200,7 @@ impl<R: Replica> Session<R> {
             batch,
             upto,
             docs: wire,
+            signatures,
         }));
     }
 }

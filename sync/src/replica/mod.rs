@@ -14,11 +14,14 @@
 mod memory;
 mod store;
 
+use std::sync::Arc;
+
 use lifeline_core::automerge::ChangeHash;
 use lifeline_core::automerge::sync;
 use lifeline_core::store::{
-    ApplyCheck, ApplyOutcome, Digest, IncomingDoc, OutgoingDoc, PeerState, Refusal,
+    ApplyOutcome, Digest, IncomingDoc, OutgoingDoc, PeerState, Refusal, SyncOut,
 };
+use lifeline_core::trust::{Admitted, Member, Revocation, Roster};
 use lifeline_core::{NodeName, ReadError, RecordId, WriteError};
 
 pub use memory::{MemoryError, MemoryReplica, Refused};
@@ -72,15 +75,16 @@ pub trait Replica {
     /// are left out.
     fn outgoing(&self, peer: &NodeName, ids: &[RecordId]) -> Result<Vec<OutgoingDoc>, ReadError>;
 
-    /// Applies a peer's batch in one step, each record under `check` (the permissions), and
-    /// with `peer_cursor` records how far into the peer's feed everything is now applied.
-    /// Refused records are left exactly as they were, counted and recorded.
+    /// Applies a peer's batch in one step, each record under the rules (checked against the
+    /// signed commits that came with it, encoded), and with `peer_cursor` records how far into
+    /// the peer's feed everything is now applied. Refused records are left exactly as they
+    /// were, counted by reason and recorded.
     fn apply_batch(
         &mut self,
         peer: &NodeName,
         items: Vec<IncomingDoc>,
+        signatures: Vec<Vec<u8>>,
         peer_cursor: Option<u64>,
-        check: Box<ApplyCheck>,
     ) -> Result<ApplyOutcome, WriteError>;
 
     /// The peer acknowledged our feed up to `upto`, having these records at these heads.
@@ -101,21 +105,32 @@ pub trait Replica {
     /// The sync-protocol state kept for a record with a peer, or a fresh one.
     fn sync_state(&self, peer: &NodeName, id: RecordId) -> Result<sync::State, ReadError>;
 
-    /// Automerge's sync protocol: our next message for a record, if any.
+    /// Automerge's sync protocol: our next message for a record, if any, with the signed
+    /// commits of the changes it carries.
     fn sync_generate(
         &self,
         id: RecordId,
         state: &mut sync::State,
-    ) -> Result<Option<Vec<u8>>, ReadError>;
+    ) -> Result<Option<SyncOut>, ReadError>;
 
-    /// Automerge's sync protocol: applies a peer's message under `check`, keeping the state.
-    /// Returns the new state and whether the record changed, or why it was refused.
+    /// Automerge's sync protocol: applies a peer's message under the rules (with the signed
+    /// commits that came with it), keeping the state. Returns the new state and whether the
+    /// record changed, or why it was refused.
     fn sync_receive(
         &mut self,
         peer: &NodeName,
         id: RecordId,
         state: sync::State,
         message: Vec<u8>,
-        check: Box<ApplyCheck>,
+        signatures: Vec<Vec<u8>>,
     ) -> Result<(sync::State, Result<bool, Refusal>), WriteError>;
+
+    /// Every member and revocation this node holds.
+    fn roster(&self) -> Arc<Roster>;
+
+    /// Admits a member whose certificate the caller checked against the CA.
+    fn admit(&mut self, member: Member) -> Result<Admitted, WriteError>;
+
+    /// Records a revocation whose CA signature the caller checked.
+    fn revoke(&mut self, revocation: Revocation) -> Result<Admitted, WriteError>;
 }

@@ -2,11 +2,14 @@
 //! [`Store`] behaves exactly as the store's replication API says. Writes block until their
 //! redb commit has returned.
 
+use std::sync::Arc;
+
 use lifeline_core::automerge::ChangeHash;
 use lifeline_core::automerge::sync;
 use lifeline_core::store::{
-    ApplyCheck, ApplyOutcome, Digest, IncomingDoc, OutgoingDoc, PeerState, Refusal,
+    ApplyOutcome, Digest, IncomingDoc, OutgoingDoc, PeerState, Refusal, SyncOut,
 };
+use lifeline_core::trust::{Admitted, Member, Revocation, Roster};
 use lifeline_core::{NodeName, ReadError, RecordId, Store, WriteError};
 
 use super::{PeerFeed, Replica};
@@ -59,10 +62,10 @@ impl Replica for Store {
         &mut self,
         peer: &NodeName,
         items: Vec<IncomingDoc>,
+        signatures: Vec<Vec<u8>>,
         peer_cursor: Option<u64>,
-        check: Box<ApplyCheck>,
     ) -> Result<ApplyOutcome, WriteError> {
-        Store::apply_batch(self, peer, items, peer_cursor, check)
+        Store::apply_batch(self, peer, items, signatures, peer_cursor)
     }
 
     fn record_ack(
@@ -90,7 +93,7 @@ impl Replica for Store {
         &self,
         id: RecordId,
         state: &mut sync::State,
-    ) -> Result<Option<Vec<u8>>, ReadError> {
+    ) -> Result<Option<SyncOut>, ReadError> {
         Store::sync_generate(self, id, state)
     }
 
@@ -100,8 +103,20 @@ impl Replica for Store {
         id: RecordId,
         state: sync::State,
         message: Vec<u8>,
-        check: Box<ApplyCheck>,
+        signatures: Vec<Vec<u8>>,
     ) -> Result<(sync::State, Result<bool, Refusal>), WriteError> {
-        Store::sync_receive(self, peer, id, state, message, check)
+        Store::sync_receive(self, peer, id, state, message, signatures)
+    }
+
+    fn roster(&self) -> Arc<Roster> {
+        Store::roster(self)
+    }
+
+    fn admit(&mut self, member: Member) -> Result<Admitted, WriteError> {
+        self.admit_member(member)
+    }
+
+    fn revoke(&mut self, revocation: Revocation) -> Result<Admitted, WriteError> {
+        Store::revoke(self, revocation)
     }
 }

@@ -2,8 +2,8 @@
 //! beside the store (never opened in place), checked whole, stamped with a new incarnation
 //! and renamed over the store in one step; the replaced file is kept.
 
+use crate::error::contained;
 use std::fs::{self, File};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
 use redb::{Database, DatabaseError};
@@ -194,12 +194,10 @@ pub(super) fn restore(
         });
     }
 
-    let checked = catch_unwind(AssertUnwindSafe(|| {
-        check_and_stamp(snapshot, temp.path(), node, options)
-    }));
+    let checked = contained(|| check_and_stamp(snapshot, temp.path(), node, options));
     let stamped = match checked {
-        Ok(result) => result?,
-        Err(_) => {
+        Some(result) => result?,
+        None => {
             return Err(RestoreError::Damaged {
                 path: snapshot.to_path_buf(),
                 damage: FileDamage::EnginePanicked,

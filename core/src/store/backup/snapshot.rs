@@ -1,8 +1,8 @@
 //! Taking a backup: a consistent snapshot of the live store written beside its destination,
 //! fsynced, renamed into place, with its checksum file.
 
+use crate::error::contained;
 use std::fs::{self, File};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
 use redb::{Database, MultimapTableHandle, ReadableDatabase, TableHandle};
@@ -101,11 +101,9 @@ impl Store {
             .tempfile_in(&dir)
             .map_err(io)?;
         let created_ms = self.now_ms();
-        let copied = catch_unwind(AssertUnwindSafe(|| {
-            self.copy_snapshot(temp.path(), progress)
-        }));
+        let copied = contained(|| self.copy_snapshot(temp.path(), progress));
         let summary = match copied {
-            Ok(result) => result.map_err(|e| match e {
+            Some(result) => result.map_err(|e| match e {
                 CopyError::Source(source) => BackupError::Read {
                     store: self.path().to_path_buf(),
                     source,
@@ -115,7 +113,7 @@ impl Store {
                     source,
                 },
             })??,
-            Err(_) => {
+            None => {
                 return Err(BackupError::Damaged {
                     store: self.path().to_path_buf(),
                 });

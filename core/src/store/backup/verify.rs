@@ -1,9 +1,9 @@
 //! The restore drill: a snapshot restored into a scratch directory, opened as a store and read
 //! back whole. Damage is reported as problems in the report, never as a panic or an error.
 
+use crate::error::contained;
 use std::collections::HashSet;
 use std::fs;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
 use automerge::ChangeHash;
@@ -147,24 +147,24 @@ pub fn verify_snapshot(
 
     let role = read_role(&target);
     let opts = StoreOptions::new(info.node.clone(), role);
-    let opened = catch_unwind(AssertUnwindSafe(|| Store::open(&target, opts)));
+    let opened = contained(|| Store::open(&target, opts));
     let store = match opened {
-        Ok(Ok(store)) => store,
-        Ok(Err(e)) => {
+        Some(Ok(store)) => store,
+        Some(Err(e)) => {
             report.problem(format!("the restored store does not open: {}", Chain(&e)));
             return Ok(report);
         }
-        Err(_) => {
+        None => {
             report.problem("the storage engine failed on damaged data while opening".into());
             return Ok(report);
         }
     };
-    let checked = catch_unwind(AssertUnwindSafe(|| {
+    let checked = contained(|| {
         check_store(&store, &mut report, &|done, total| {
             progress(half + scaled(done, total, half), VERIFY_STEPS);
         });
-    }));
-    if checked.is_err() {
+    });
+    if checked.is_none() {
         report.problem("the storage engine failed on damaged data while reading records".into());
     }
     drop(store);
@@ -188,10 +188,7 @@ fn read_role(path: &Path) -> NodeRole {
         let v = meta.get(meta_keys::ROLE).ok()??;
         std::str::from_utf8(v.value()).ok()?.parse().ok()
     };
-    catch_unwind(read)
-        .ok()
-        .flatten()
-        .unwrap_or(NodeRole::Window)
+    contained(read).flatten().unwrap_or(NodeRole::Window)
 }
 
 /// Reads every record of an open store back and checks the indexes, the audit chain and the

@@ -21,7 +21,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use lifeline_core::automerge::transaction::CommitOptions;
 use lifeline_core::automerge::{ActorId, Automerge};
-use lifeline_core::store::Refusal;
+use lifeline_core::store::{Credentials, Refusal};
+use lifeline_core::trust::Member;
 use lifeline_core::{Clock, ManualClock, NodeName, Record, RecordId, RecordKind};
 
 use state::Inner;
@@ -113,6 +114,24 @@ impl MemoryReplica {
         self
     }
 
+    /// Signs this node's changes with `credentials` from now on (and those it made before),
+    /// and admits its own roster entry, as [`lifeline_core::Store::sign_as`] does.
+    pub fn with_credentials(self, credentials: Credentials) -> MemoryReplica {
+        self.lock().set_credentials(credentials);
+        self
+    }
+
+    /// Admits a member (checked against the CA by the caller) without going through a
+    /// session: what a test does for the nodes a replica knows from the start.
+    pub fn admit_member(&self, member: Member) {
+        self.lock().roster.admit(member);
+    }
+
+    /// This node's roster entry, once it has a key.
+    pub fn member(&self) -> Option<Member> {
+        self.lock().credentials.as_ref().map(|c| c.member().clone())
+    }
+
     /// A panic while the lock was held cannot leave the replica half-changed (each method
     /// changes it only after every check), so a poisoned lock is used as it is.
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -128,7 +147,9 @@ impl MemoryReplica {
         }
         let mut doc = Automerge::new().with_actor(inner.actor.clone());
         commit(&mut doc, inner.clock.now_ms(), id, record)?;
+        let made = doc.get_changes(&[]).iter().map(|c| c.hash()).collect();
         inner.put(id, doc);
+        inner.sign(made);
         Ok(())
     }
 
@@ -146,7 +167,13 @@ impl MemoryReplica {
         let old_heads = doc.get_heads();
         commit(&mut doc, inner.clock.now_ms(), id, &record)?;
         if doc.get_heads() != old_heads {
+            let made = doc
+                .get_changes(&old_heads)
+                .iter()
+                .map(|c| c.hash())
+                .collect();
             inner.put(id, doc);
+            inner.sign(made);
         }
         Ok(())
     }

@@ -2,11 +2,14 @@
 //! the in-memory state. Each method holds the lock for its whole step, so a step is atomic
 //! as the store's commit is. Nothing here fails: there is no storage to fail.
 
+use std::sync::Arc;
+
 use lifeline_core::automerge::{ChangeHash, sync};
 use lifeline_core::store::{
-    ApplyCheck, ApplyOutcome, Digest, IncomingDoc, Merge, OutgoingDoc, PeerState, Refusal,
-    Rejected, merge, receive_sync,
+    ApplyOutcome, Digest, IncomingDoc, Merge, OutgoingDoc, PeerState, Refusal, Rejected, SyncOut,
+    generate_sync, merge, receive_sync,
 };
+use lifeline_core::trust::{Admitted, Authorship, Judge, Member, Revocation, Roster, Signatures};
 use lifeline_core::{NodeName, ReadError, RecordId, WriteError};
 
 use super::MemoryReplica;
@@ -21,17 +24,38 @@ enum Applied {
     Refused(Refusal),
 }
 
-/// Merges one record's changes and stores the result; see [`merge`].
+/// Merges one record's changes under the rules and stores the result; see [`merge`]. The
+/// rules read the replica as it is before this record, as the store's do.
 fn apply_one(
     inner: &mut Inner,
     peer: &NodeName,
     item: &IncomingDoc,
-    check: &ApplyCheck,
+    signatures: &mut Signatures,
 ) -> Applied {
-    let merged = merge(inner.doc(item.id), item, &inner.actor, check);
+    let roster = inner.roster.clone();
+    let merged = {
+        let view: &Inner = inner;
+        let held = |id: &lifeline_core::trust::CommitId| view.holds_commit(id);
+        let mut judge = Judge {
+            roster: &roster,
+            authorship: Authorship::Signed {
+                signatures: &mut *signatures,
+                held: &held,
+            },
+            knowledge: view,
+        };
+        merge(view.doc(item.id), item, &view.actor, &mut judge)
+    };
     match merged {
-        Merge::Changed { doc, complete } => {
+        Merge::Changed {
+            doc,
+            complete,
+            verdict,
+        } => {
             inner.put(item.id, *doc);
+            for (hash, id) in &verdict.signed_by {
+                inner.keep_signed(*hash, signatures.commit(id), *id);
+            }
             if !complete {
                 return Applied::MissingDeps;
             }
@@ -45,6 +69,17 @@ fn apply_one(
         Merge::MissingDeps => Applied::MissingDeps,
         Merge::Refused(reason) => Applied::Refused(reason),
     }
+}
+
+/// Records a refusal as the store does: counted against the peer by reason, and kept.
+fn refuse(inner: &mut Inner, peer: &NodeName, id: RecordId, reason: &Refusal) {
+    tracing::warn!(%peer, %id, reason = %reason.detail(), "refused changes from peer");
+    let code = reason.code();
+    inner.update_peer(peer, |s| {
+        s.rejected += 1;
+        *s.refused.entry(code.to_owned()).or_default() += 1;
+    });
+    inner.refuse(peer, id, reason.clone());
 }
 
 /// How far into the peer's feed everything is applied after a batch up to `cursor`: before
@@ -109,20 +144,19 @@ impl Replica for MemoryReplica {
         &mut self,
         peer: &NodeName,
         items: Vec<IncomingDoc>,
+        signatures: Vec<Vec<u8>>,
         peer_cursor: Option<u64>,
-        check: Box<ApplyCheck>,
     ) -> Result<ApplyOutcome, WriteError> {
         let mut inner = self.lock();
+        let (mut signatures, _) = Signatures::decode(&signatures);
         let mut outcome = ApplyOutcome::default();
         for item in &items {
-            match apply_one(&mut inner, peer, item, check.as_ref()) {
+            match apply_one(&mut inner, peer, item, &mut signatures) {
                 Applied::Changed => outcome.applied.push(item.id),
                 Applied::Unchanged => outcome.unchanged += 1,
                 Applied::MissingDeps => outcome.missing_deps.push(item.id),
                 Applied::Refused(reason) => {
-                    tracing::warn!(%peer, id = %item.id, reason = %reason.detail(), "refused changes from peer");
-                    inner.update_peer(peer, |s| s.rejected += 1);
-                    inner.refuse(peer, item.id, reason.clone());
+                    refuse(&mut inner, peer, item.id, &reason);
                     outcome.rejected.push(Rejected {
                         id: item.id,
                         reason,
@@ -176,10 +210,15 @@ impl Replica for MemoryReplica {
         &self,
         id: RecordId,
         state: &mut sync::State,
-    ) -> Result<Option<Vec<u8>>, ReadError> {
-        use lifeline_core::automerge::sync::SyncDoc;
-        let doc = self.lock().doc(id).cloned().unwrap_or_default();
-        Ok(doc.generate_sync_message(state).map(sync::Message::encode))
+    ) -> Result<Option<SyncOut>, ReadError> {
+        let inner = self.lock();
+        let Some((message, sent)) = generate_sync(inner.doc(id), state) else {
+            return Ok(None);
+        };
+        Ok(Some(SyncOut {
+            message,
+            signatures: inner.signatures_of(sent),
+        }))
     }
 
     fn sync_receive(
@@ -188,26 +227,42 @@ impl Replica for MemoryReplica {
         id: RecordId,
         state: sync::State,
         message: Vec<u8>,
-        check: Box<ApplyCheck>,
+        signatures: Vec<Vec<u8>>,
     ) -> Result<(sync::State, Result<bool, Refusal>), WriteError> {
         let mut inner = self.lock();
         let received = match receive_sync(id, inner.doc(id), &state, &message) {
             Ok(received) => received,
-            Err(reason) => return Ok((state, Err(reason))),
+            Err(reason) => {
+                refuse(&mut inner, peer, id, &reason);
+                return Ok((state, Err(reason)));
+            }
         };
         // Kept per peer and record, so an exchange cut by a disconnect resumes.
         inner.keep_sync_state(peer, id, &received.state);
         let Some(item) = received.changes else {
             return Ok((received.state, Ok(false)));
         };
-        let changed = match apply_one(&mut inner, peer, &item, check.as_ref()) {
+        let (mut signatures, _) = Signatures::decode(&signatures);
+        let changed = match apply_one(&mut inner, peer, &item, &mut signatures) {
             Applied::Changed => Ok(true),
             Applied::Unchanged | Applied::MissingDeps => Ok(false),
             Applied::Refused(reason) => {
-                inner.refuse(peer, id, reason.clone());
+                refuse(&mut inner, peer, id, &reason);
                 Err(reason)
             }
         };
         Ok((received.state, changed))
+    }
+
+    fn roster(&self) -> Arc<Roster> {
+        Arc::new(self.lock().roster.clone())
+    }
+
+    fn admit(&mut self, member: Member) -> Result<Admitted, WriteError> {
+        Ok(self.lock().roster.admit(member))
+    }
+
+    fn revoke(&mut self, revocation: Revocation) -> Result<Admitted, WriteError> {
+        Ok(self.lock().roster.revoke(revocation))
     }
 }

@@ -6,11 +6,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use lifeline_core::Clock;
 use lifeline_core::automerge::{ActorId, Automerge, ChangeHash, ROOT, ReadDoc, sync};
-use lifeline_core::record::{CENTRAL_ACK_KEY, Header};
-use lifeline_core::store::{Digest, OutgoingDoc, PeerState, Refusal};
-use lifeline_core::{NodeName, RecordId};
+use lifeline_core::numbers::Series;
+use lifeline_core::record::{CENTRAL_ACK_KEY, Episode, Header, Lease, RecordKind};
+use lifeline_core::store::{Credentials, Digest, OutgoingDoc, PeerState, Refusal, WireCommit};
+use lifeline_core::trust::{Answer, CommitId, Grant, Knowledge, Roster, SignedCommit};
+use lifeline_core::{Clock, EpisodeId, NodeName, RecordId, UnixMs};
 use sha2::{Digest as _, Sha256};
 
 use super::Refused;
@@ -39,6 +40,14 @@ pub(super) struct Inner {
     feed_seq: u64,
     peers: BTreeMap<NodeName, PeerMemory>,
     refusals: Vec<Refused>,
+    /// This node's signing key, once it has one.
+    pub(super) credentials: Option<Credentials>,
+    pub(super) roster: Roster,
+    /// Signed commits kept beside the changes they sign, as the store keeps them.
+    commits: HashMap<CommitId, Vec<u8>>,
+    change_commit: HashMap<ChangeHash, CommitId>,
+    /// Changes made before this node had a key.
+    unsigned: Vec<ChangeHash>,
 }
 
 impl Inner {
@@ -53,7 +62,92 @@ impl Inner {
             feed_seq: 0,
             peers: BTreeMap::new(),
             refusals: Vec::new(),
+            credentials: None,
+            roster: Roster::new(),
+            commits: HashMap::new(),
+            change_commit: HashMap::new(),
+            unsigned: Vec::new(),
         }
+    }
+
+    /// Signs changes this node made (one signature for them all, as the store signs a
+    /// commit), or keeps them for when it has a key.
+    pub(super) fn sign(&mut self, hashes: Vec<ChangeHash>) {
+        if hashes.is_empty() {
+            return;
+        }
+        let Some(credentials) = &self.credentials else {
+            self.unsigned.extend(hashes);
+            return;
+        };
+        match SignedCommit::sign_all(credentials.key(), &hashes) {
+            Ok(commits) => {
+                for commit in commits {
+                    self.keep(&commit);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot sign; the changes wait unsigned");
+                self.unsigned.extend(hashes);
+            }
+        }
+    }
+
+    /// Takes a signing key: signs what waited for one.
+    pub(super) fn set_credentials(&mut self, credentials: Credentials) {
+        self.roster.admit(credentials.member().clone());
+        self.credentials = Some(credentials);
+        let pending = std::mem::take(&mut self.unsigned);
+        self.sign(pending);
+    }
+
+    /// Keeps a signed commit beside the changes it signs.
+    pub(super) fn keep(&mut self, commit: &SignedCommit) {
+        let id = commit.id();
+        for h in &commit.hashes {
+            self.change_commit.insert(*h, id);
+        }
+        self.commits.entry(id).or_insert_with(|| commit.encode());
+    }
+
+    /// Links a peer's change to the signed commit it came with (kept once).
+    pub(super) fn keep_signed(
+        &mut self,
+        hash: ChangeHash,
+        commit: Option<&SignedCommit>,
+        id: CommitId,
+    ) {
+        if let Some(commit) = commit {
+            self.commits.entry(id).or_insert_with(|| commit.encode());
+        }
+        self.change_commit.insert(hash, id);
+    }
+
+    pub(super) fn holds_commit(&self, id: &CommitId) -> bool {
+        self.commits.contains_key(id)
+    }
+
+    /// The signed commits of `hashes`, each once.
+    pub(super) fn signatures_of(
+        &self,
+        hashes: impl IntoIterator<Item = ChangeHash>,
+    ) -> Vec<WireCommit> {
+        let mut out: Vec<WireCommit> = Vec::new();
+        for h in hashes {
+            let Some(id) = self.change_commit.get(&h) else {
+                continue;
+            };
+            if out.iter().any(|c| c.id == *id) {
+                continue;
+            }
+            if let Some(bytes) = self.commits.get(id) {
+                out.push(WireCommit {
+                    id: *id,
+                    bytes: Arc::new(bytes.clone()),
+                });
+            }
+        }
+        out
     }
 
     pub(super) fn doc(&self, id: RecordId) -> Option<&Automerge> {
@@ -183,11 +277,13 @@ impl Inner {
                 doc.save_after(&known)
             };
             let emergency = Header::of(doc).is_ok_and(|h| h.episode.is_some());
+            let signatures = self.signatures_of(doc.get_changes(&known).iter().map(|c| c.hash()));
             out.push(OutgoingDoc {
                 id,
                 bytes,
                 heads,
                 emergency,
+                signatures,
             });
         }
         out
@@ -223,6 +319,32 @@ impl Inner {
             })
             .map(|(id, _)| *id)
             .collect()
+    }
+}
+
+/// What the rules need to know, read from the documents themselves (the store keeps an index;
+/// here a scan will do).
+impl Knowledge for Inner {
+    fn overlapping_range(&self, grant: Grant, except: RecordId) -> Answer<RecordId> {
+        Ok(self.docs.iter().find_map(|(id, doc)| {
+            if *id == except || !Header::of(doc).is_ok_and(|h| h.kind == RecordKind::Lease) {
+                return None;
+            }
+            let lease: Lease = autosurgeon::hydrate(doc).ok()?;
+            let range = lease.range?;
+            let same = Series::parse(&lease.series) == Some(grant.series);
+            (same && range.start <= grant.end && grant.start <= range.end).then_some(*id)
+        }))
+    }
+
+    fn episode_opened_ms(&self, id: &EpisodeId) -> Answer<UnixMs> {
+        Ok(self.docs.values().find_map(|doc| {
+            if !Header::of(doc).is_ok_and(|h| h.kind == RecordKind::Episode) {
+                return None;
+            }
+            let episode: Episode = autosurgeon::hydrate(doc).ok()?;
+            (episode.episode_id == *id).then_some(episode.opened_ms)
+        }))
     }
 }
 

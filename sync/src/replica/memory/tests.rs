@@ -4,22 +4,22 @@
 //! to a peer). Adversarial inputs included: the refusals must be the same too. The last test
 //! holds a whole conversation with each and compares every frame.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use lifeline_core::automerge::transaction::Transactable;
 use lifeline_core::automerge::{ActorId, Automerge, ChangeHash, ROOT};
 use lifeline_core::record::{Header, InsuranceType, Patient, Sex};
-use lifeline_core::store::{ApplyCheck, ApplyOutcome, IncomingDoc, Refusal};
+use lifeline_core::store::{ApplyOutcome, Credentials, IncomingDoc, Refusal};
+use lifeline_core::trust::SignedCommit;
 use lifeline_core::{
-    EpisodeId, ManualClock, NodeName, NodeRole, OperatorName, RecordId, RecordKind, Store,
-    StoreOptions,
+    DeskRole, EpisodeId, ManualClock, NodeName, NodeRole, OperatorName, RecordId, RecordKind,
+    Store, StoreOptions,
 };
 
 use super::MemoryReplica;
 use crate::frame::Frame;
-use crate::identity::NodeIdentity;
-use crate::permissions::Roster;
+use crate::identity::{self, Anchor, NodeIdentity};
 use crate::proto::{Session, SessionConfig};
 use crate::replica::{PeerFeed, Replica};
 
@@ -27,21 +27,40 @@ fn name(s: &str) -> NodeName {
     NodeName::new(s).expect("valid")
 }
 
-fn allow() -> Box<ApplyCheck> {
-    Box::new(|_: &Header, _: &[String]| Ok(()))
+/// W01's signing key, the same for every sender of a test (so that two senders built alike
+/// sign alike, and a twin that knows one knows them all).
+fn w01_credentials() -> Credentials {
+    static KEY: OnceLock<Credentials> = OnceLock::new();
+    KEY.get_or_init(|| {
+        Credentials::uncertified(name("W01"), NodeRole::Window, &[DeskRole::Registration])
+            .expect("a key")
+    })
+    .clone()
 }
 
-/// Refuses patients, as the check on a pharmacy window's sends does.
-fn no_patients() -> Box<ApplyCheck> {
-    Box::new(|header: &Header, authors: &[String]| match header.kind {
-        RecordKind::Patient => Err(Refusal::KindNotAllowed {
-            author: authors.first().cloned().unwrap_or_default(),
-            kind: header.kind,
-            sender: name("W01"),
-            sender_role: NodeRole::Window,
-        }),
-        _ => Ok(()),
-    })
+/// The signed commits of every change of `ids`, as `from` sends them to a peer it has sent
+/// nothing.
+fn signed(from: &MemoryReplica, ids: &[RecordId]) -> Vec<Vec<u8>> {
+    let docs = Replica::outgoing(from, &name("nobody"), ids).expect("outgoing");
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    for c in docs.iter().flat_map(|d| d.signatures.iter()) {
+        if !out.contains(&c.bytes) {
+            out.push(c.bytes.to_vec());
+        }
+    }
+    out
+}
+
+/// A hospital CA in a temporary directory, for sessions to check roster entries with.
+fn anchor() -> Anchor {
+    let dir = tempfile::tempdir().expect("dir");
+    identity::init_ca(dir.path()).expect("CA");
+    let id = NodeIdentity::new(name("central"), NodeRole::Central, Vec::new());
+    let files = identity::issue(dir.path(), &id, 30).expect("issue");
+    identity::load(&files.tls_files())
+        .expect("load")
+        .anchor()
+        .clone()
 }
 
 /// The same node twice: on a store (in a temporary directory) and in memory, on one clock.
@@ -59,6 +78,10 @@ impl Twin {
         opts.clock = Arc::new(clock.clone());
         let store = Store::open(dir.path().join("store.redb"), opts).expect("open");
         let memory = MemoryReplica::seeded(name(node), 99).with_clock(Arc::new(clock));
+        // Both know W01, as the roster would have told them.
+        let w01 = w01_credentials().member().clone();
+        store.admit_member(w01.clone()).expect("admit");
+        memory.admit_member(w01);
         Twin {
             _dir: dir,
             store,
@@ -66,20 +89,27 @@ impl Twin {
         }
     }
 
-    /// Applies one batch to both and checks they agree; returns the outcome.
+    /// Applies one batch (with these signed commits) to both and checks they agree; returns
+    /// the outcome.
     fn apply(
         &mut self,
         peer: &str,
         items: Vec<IncomingDoc>,
+        signatures: Vec<Vec<u8>>,
         cursor: Option<u64>,
-        check: fn() -> Box<ApplyCheck>,
     ) -> ApplyOutcome {
         let peer = name(peer);
-        let stored = Replica::apply_batch(&mut self.store, &peer, items.clone(), cursor, check())
-            .expect("store applies");
+        let stored = Replica::apply_batch(
+            &mut self.store,
+            &peer,
+            items.clone(),
+            signatures.clone(),
+            cursor,
+        )
+        .expect("store applies");
         let held = self
             .memory
-            .apply_batch(&peer, items, cursor, check())
+            .apply_batch(&peer, items, signatures, cursor)
             .expect("memory applies");
         assert_eq!(stored, held, "apply outcomes differ");
         self.assert_same();
@@ -107,8 +137,8 @@ impl Twin {
                 "state of {peer}"
             );
             assert_eq!(
-                Replica::outgoing(s, &peer, &ids).ok(),
-                m.outgoing(&peer, &ids).ok(),
+                Replica::outgoing(s, &peer, &ids).map(signed_content).ok(),
+                m.outgoing(&peer, &ids).map(signed_content).ok(),
                 "outgoing to {peer}"
             );
         }
@@ -122,6 +152,27 @@ impl Twin {
         let refused: Vec<Option<RecordId>> = m.refusals().into_iter().map(|r| Some(r.id)).collect();
         assert_eq!(audited, refused, "refusals recorded");
     }
+}
+
+/// Outgoing records with each signed commit as what it signs: two signatures of the same
+/// hashes by the same key differ in their bytes (ECDSA is randomized) but not in meaning.
+fn signed_content(
+    docs: Vec<lifeline_core::store::OutgoingDoc>,
+) -> Vec<(RecordId, Vec<u8>, Vec<SignedCommit>)> {
+    docs.into_iter()
+        .map(|d| {
+            let commits = d
+                .signatures
+                .iter()
+                .map(|c| {
+                    let mut commit = SignedCommit::decode(&c.bytes).expect("a signed commit");
+                    commit.signature.clear();
+                    commit
+                })
+                .collect();
+            (d.id, d.bytes, commits)
+        })
+        .collect()
 }
 
 fn patient(id: RecordId, origin: &str, name: &str, episode: Option<EpisodeId>) -> Patient {
@@ -151,7 +202,7 @@ fn patient(id: RecordId, origin: &str, name: &str, episode: Option<EpisodeId>) -
 
 /// W01 with records 1..=n (record 1 in an emergency episode): the same every time.
 fn sender(n: u8) -> MemoryReplica {
-    let w = MemoryReplica::seeded(name("W01"), 1);
+    let w = MemoryReplica::seeded(name("W01"), 1).with_credentials(w01_credentials());
     for i in 1..=n {
         let episode = (i == 1).then(|| EpisodeId::new("YJ-1").expect("valid"));
         let record = patient(
@@ -195,17 +246,22 @@ fn new_records_repeats_edits_and_peer_bookkeeping_agree() {
         .zip(1u64..)
         .map(|(id, seq)| item(&w, *id, &[], seq))
         .collect();
-    let first = twin.apply("W01", batch.clone(), Some(4), allow);
+    let first = twin.apply("W01", batch.clone(), signed(&w, &ids), Some(4));
     assert_eq!((first.applied.len(), first.applied_upto), (4, Some(4)));
     assert_eq!(twin.memory.unreconciled().expect("ids"), vec![ids[0]]);
     // The same batch again changes nothing.
-    let again = twin.apply("W01", batch, Some(4), allow);
+    let again = twin.apply("W01", batch, signed(&w, &ids), Some(4));
     assert_eq!(again.unchanged, 4);
     // An edit goes as a delta from what central has.
     let before = heads(&w, ids[2]);
     w.update(ids[2], |p: &mut Patient| p.phone = "13511111111".into())
         .expect("edit");
-    let edit = twin.apply("W01", vec![item(&w, ids[2], &before, 5)], Some(5), allow);
+    let edit = twin.apply(
+        "W01",
+        vec![item(&w, ids[2], &before, 5)],
+        signed(&w, &[ids[2]]),
+        Some(5),
+    );
     assert_eq!(edit.applied, vec![ids[2]]);
     // What central keeps about W02, step by step.
     let w02 = name("W02");
@@ -233,7 +289,8 @@ fn refusals_agree() {
     let w = sender(3);
     let id = |i: u8| RecordId::from_bytes([i; 16]);
     let mut twin = Twin::new("central");
-    twin.apply("W01", vec![item(&w, id(1), &[], 1)], Some(1), allow);
+    let all = signed(&w, &[id(1), id(2), id(3)]);
+    twin.apply("W01", vec![item(&w, id(1), &[], 1)], all.clone(), Some(1));
     let garbage = IncomingDoc {
         id: id(9),
         bytes: b"not automerge".to_vec(),
@@ -248,6 +305,7 @@ fn refusals_agree() {
     w.update(id(1), |p: &mut Patient| p.header.origin = name("W66"))
         .expect("edit");
     let rewrite = item(&w, id(1), &before, 4);
+    let rewrite_signed = signed(&w, &[id(1)]);
     // A document without a header.
     let mut bare = Automerge::new().with_actor(ActorId::from(b"W01\0bare0000".to_vec()));
     bare.transact(|tx| tx.put(ROOT, "x", 1))
@@ -261,24 +319,53 @@ fn refusals_agree() {
     let outcome = twin.apply(
         "W01",
         vec![garbage, wrong_id, rewrite, no_header],
+        [all.clone(), rewrite_signed].concat(),
         Some(5),
-        allow,
     );
     let codes: Vec<&str> = outcome.rejected.iter().map(|r| r.reason.code()).collect();
     assert_eq!(
         codes,
         vec!["undecodable", "wrong_id", "header_rewritten", "no_header"]
     );
-    // The permission check refuses record 3.
-    let refused = twin.apply("W01", vec![item(&w, id(3), &[], 6)], Some(6), no_patients);
-    assert_eq!(refused.rejected.len(), 1);
-    assert_eq!(
-        twin.memory
-            .peer_state(&name("W01"))
-            .expect("state")
-            .rejected,
-        5
-    );
+    // Record 3 without its signatures: unsigned.
+    let refused = twin.apply("W01", vec![item(&w, id(3), &[], 6)], Vec::new(), Some(6));
+    assert_eq!(refused.rejected[0].reason.code(), "unsigned");
+    let state = twin.memory.peer_state(&name("W01")).expect("state");
+    assert_eq!(state.rejected, 5);
+    assert_eq!(state.refused.get("unsigned"), Some(&1));
+    // The field rules too: a window writing central's acknowledgement into record 1, and a
+    // change under W01's actor signed by a key of another node, are refused alike.
+    let mut doc = twin.memory.doc(id(1)).expect("held");
+    let before = doc.get_heads();
+    doc.set_actor(ActorId::from(b"W01\0ack00000".to_vec()));
+    doc.transact(|tx| {
+        let stamp = tx.put_object(ROOT, "central_ack", lifeline_core::automerge::ObjType::Map)?;
+        tx.put(&stamp, "at_ms", 1_i64)
+    })
+    .expect("forge");
+    let hashes: Vec<ChangeHash> = doc.get_changes(&before).iter().map(|c| c.hash()).collect();
+    let ack = IncomingDoc {
+        id: id(1),
+        bytes: doc.save_after(&before),
+        sender_heads: doc.get_heads(),
+        seq: 7,
+    };
+    let by_w01 = SignedCommit::sign(w01_credentials().key(), hashes.clone())
+        .expect("sign")
+        .encode();
+    let other =
+        Credentials::uncertified(name("W02"), NodeRole::Window, &[DeskRole::Admin]).expect("a key");
+    twin.store
+        .admit_member(other.member().clone())
+        .expect("admit");
+    twin.memory.admit_member(other.member().clone());
+    let by_w02 = SignedCommit::sign(other.key(), hashes)
+        .expect("sign")
+        .encode();
+    let refused = twin.apply("W01", vec![ack.clone()], vec![by_w01], Some(7));
+    assert_eq!(refused.rejected[0].reason.code(), "field_not_allowed");
+    let refused = twin.apply("W01", vec![ack], vec![by_w02], Some(7));
+    assert_eq!(refused.rejected[0].reason.code(), "forged_author");
 }
 
 #[test]
@@ -294,7 +381,7 @@ fn missing_dependencies_and_the_sync_protocol_agree() {
     let mut twin = Twin::new("central");
     // Only the edit arrives, without the record it edits.
     let delta = item(&senders[0], id, &base, 7);
-    let outcome = twin.apply("W01", vec![delta], Some(7), allow);
+    let outcome = twin.apply("W01", vec![delta], signed(&senders[0], &[id]), Some(7));
     assert_eq!(outcome.missing_deps, vec![id]);
     assert_eq!(outcome.applied_upto, Some(6));
     // Central opens the sync protocol with each sender; every message must be the same.
@@ -323,28 +410,39 @@ fn missing_dependencies_and_the_sync_protocol_agree() {
         for (w, state) in senders.iter().zip(sender_states.iter_mut()) {
             let mut w = w.clone();
             let (next, result) = w
-                .sync_receive(&central, id, state.clone(), message.clone(), allow())
+                .sync_receive(
+                    &central,
+                    id,
+                    state.clone(),
+                    message.message.clone(),
+                    Vec::new(),
+                )
                 .expect("sender receives");
             assert_eq!(result, Ok(false), "the sender has everything");
             *state = next;
             replies.push(w.sync_generate(id, state).expect("sender generates"));
         }
-        assert_eq!(replies[0], replies[1]);
+        // The same messages; signatures are randomized, so only their number is compared.
+        let shape = |r: &Option<lifeline_core::store::SyncOut>| {
+            r.as_ref().map(|o| (o.message.clone(), o.signatures.len()))
+        };
+        assert_eq!(shape(&replies[0]), shape(&replies[1]));
         let Some(reply) = replies.pop().flatten() else {
             break;
         };
+        let sigs: Vec<Vec<u8>> = reply.signatures.iter().map(|c| c.bytes.to_vec()).collect();
         let stored = Replica::sync_receive(
             &mut twin.store,
             &w01,
             id,
             states[0].clone(),
-            reply.clone(),
-            allow(),
+            reply.message.clone(),
+            sigs.clone(),
         )
         .expect("store receives");
         let held = twin
             .memory
-            .sync_receive(&w01, id, states[1].clone(), reply, allow())
+            .sync_receive(&w01, id, states[1].clone(), reply.message, sigs)
             .expect("memory receives");
         assert_eq!(stored.1, held.1, "sync outcomes differ");
         states = [stored.0, held.0];
@@ -372,10 +470,10 @@ fn missing_dependencies_and_the_sync_protocol_agree() {
             id,
             states[0].clone(),
             vec![1],
-            allow(),
+            Vec::new(),
         ),
         twin.memory
-            .sync_receive(&w01, id, states[1].clone(), vec![1], allow()),
+            .sync_receive(&w01, id, states[1].clone(), vec![1], Vec::new()),
     ];
     let [Ok((_, stored)), Ok((_, held))] = bad else {
         panic!("a bad message is a refusal, not an error");
@@ -400,13 +498,10 @@ fn without_incarnation(frame: Frame) -> Frame {
 fn conversation<R: Replica>(w: MemoryReplica, c: R, start: Instant) -> Vec<Frame> {
     let w_id = NodeIdentity::new(name("W01"), NodeRole::Window, Vec::new());
     let c_id = NodeIdentity::new(name("central"), NodeRole::Central, Vec::new());
-    let mut roster = Roster::new();
-    roster.learn(&w_id);
-    roster.learn(&c_id);
-    let roster = roster.shared();
+    let anchor = anchor();
     let cfg = SessionConfig::default();
-    let mut a = Session::new(w, cfg.clone(), c_id, roster.clone(), start).expect("session");
-    let mut b = Session::new(c, cfg, w_id, roster, start).expect("session");
+    let mut a = Session::new(w, cfg.clone(), c_id, anchor.clone(), start).expect("session");
+    let mut b = Session::new(c, cfg, w_id, anchor, start).expect("session");
     let mut sent = Vec::new();
     let mut now = start;
     for step in 0..40 {

@@ -1,0 +1,362 @@
+//! Signatures in the store: this node signs the changes it makes in each commit (one
+//! signature over their hashes, written in the same commit), keeps the signed commits that
+//! came with peers' changes beside those changes, and reads them back to send with the
+//! changes to other peers. Changes made before the node had a signing key wait in the
+//! `unsigned` table and are signed as soon as it gets one ([`Store::sign_as`]).
+
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+
+use automerge::ChangeHash;
+use lru::LruCache;
+use redb::{ReadableTable, WriteTransaction};
+
+use super::error::{ReadError, StorageContext, WriteError};
+use super::tables;
+use super::{AuthorCheck, Store, Tx};
+use crate::id::NodeName;
+use crate::roles::{DeskRole, NodeRole};
+use crate::trust::{CommitId, Judge, Member, SignedCommit, SigningKey, SigningKeyError};
+
+/// A node's signing key with the roster entry that certifies it.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    key: SigningKey,
+    member: Member,
+}
+
+/// A key and a roster entry that do not belong together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the signing key of {key_author} is not the key of roster entry {member}")]
+pub struct CredentialsMismatch {
+    pub key_author: NodeName,
+    pub member: NodeName,
+}
+
+impl Credentials {
+    /// A key and the member (from its certificate) that certifies it.
+    pub fn new(key: SigningKey, member: Member) -> Result<Credentials, CredentialsMismatch> {
+        if member.key != *key.public_key() || member.name != *key.author() {
+            return Err(CredentialsMismatch {
+                key_author: key.author().clone(),
+                member: member.name,
+            });
+        }
+        Ok(Credentials { key, member })
+    }
+
+    /// A fresh key with a member no certificate proves: for tests, simulations and
+    /// benchmarks, whose stores admit each other's members directly.
+    pub fn uncertified(
+        name: NodeName,
+        role: NodeRole,
+        desks: &[DeskRole],
+    ) -> Result<Credentials, SigningKeyError> {
+        let key = SigningKey::generate(name.clone())?;
+        let member = Member {
+            name,
+            role,
+            desks: desks.to_vec(),
+            key: key.public_key().clone(),
+            credential: Vec::new(),
+        };
+        Ok(Credentials { key, member })
+    }
+
+    pub fn key(&self) -> &SigningKey {
+        &self.key
+    }
+
+    pub fn member(&self) -> &Member {
+        &self.member
+    }
+}
+
+/// A signed commit as it goes to a peer: its id and its encoding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireCommit {
+    pub id: CommitId,
+    pub bytes: Arc<Vec<u8>>,
+}
+
+/// Recently read signed commits, by id: one commit signs the changes of many records, which
+/// go out in the same batch.
+#[derive(Debug)]
+pub(crate) struct CommitCache(LruCache<CommitId, Arc<Vec<u8>>>);
+
+impl CommitCache {
+    pub(crate) fn new() -> CommitCache {
+        CommitCache(LruCache::new(
+            NonZeroUsize::new(1024).unwrap_or(NonZeroUsize::MIN),
+        ))
+    }
+}
+
+/// Whether the store keeps a signed commit (it verified it when it kept it).
+pub(super) fn holds_commit(w: &WriteTransaction, id: &CommitId) -> bool {
+    w.open_table(tables::SIGNED)
+        .ok()
+        .and_then(|t| t.get(id.0).ok().flatten().map(|_| ()))
+        .is_some()
+}
+
+impl Tx<'_> {
+    /// Changes this node made in this batch, to be signed when it commits.
+    pub(super) fn authored(&mut self, hashes: impl IntoIterator<Item = ChangeHash>) {
+        if self.opts().author_check == AuthorCheck::Signatures {
+            self.authored.extend(hashes);
+        }
+    }
+
+    /// Signs what this node made in the batch (one signature per [`MAX_HASHES`] changes), or
+    /// keeps it for signing later when the node has no key yet.
+    pub(super) fn sign_authored(&mut self) -> Result<(), ReadError> {
+        if self.authored.is_empty() {
+            return Ok(());
+        }
+        let hashes = std::mem::take(&mut self.authored);
+        let credentials = self.shared().signer.read().ok().and_then(|s| s.clone());
+        let signed = credentials
+            .map(|c| SignedCommit::sign_all(c.key(), &hashes))
+            .transpose();
+        match signed {
+            Ok(Some(commits)) => {
+                for commit in &commits {
+                    self.keep_commit(commit)?;
+                    for h in &commit.hashes {
+                        self.link_change(h, &commit.id())?;
+                    }
+                }
+            }
+            Ok(None) => self.keep_unsigned(&hashes)?,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot sign this commit's changes; they wait unsigned");
+                self.keep_unsigned(&hashes)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn keep_unsigned(&mut self, hashes: &[ChangeHash]) -> Result<(), ReadError> {
+        let mut t = self
+            .w()
+            .open_table(tables::UNSIGNED)
+            .ctx("keeping unsigned changes")?;
+        for h in hashes {
+            t.insert(h.0, ()).ctx("keeping unsigned changes")?;
+        }
+        Ok(())
+    }
+
+    fn keep_commit(&mut self, commit: &SignedCommit) -> Result<(), ReadError> {
+        let id = commit.id();
+        let mut t = self
+            .w()
+            .open_table(tables::SIGNED)
+            .ctx("keeping a signature")?;
+        if t.get(id.0).ctx("keeping a signature")?.is_none() {
+            t.insert(id.0, commit.encode().as_slice())
+                .ctx("keeping a signature")?;
+        }
+        Ok(())
+    }
+
+    fn link_change(&mut self, hash: &ChangeHash, commit: &CommitId) -> Result<(), ReadError> {
+        self.w()
+            .open_table(tables::CHANGE_SIGNED)
+            .ctx("keeping a signature")?
+            .insert(hash.0, commit.0)
+            .ctx("keeping a signature")?;
+        Ok(())
+    }
+
+    /// Keeps the signed commits of a peer's changes this node applied, beside them.
+    pub(super) fn keep_signed(
+        &mut self,
+        signed_by: &[(ChangeHash, CommitId)],
+        judge: &Judge<'_>,
+    ) -> Result<(), ReadError> {
+        for (hash, id) in signed_by {
+            if let Some(commit) = judge.commit(id) {
+                self.keep_commit(commit)?;
+            }
+            self.link_change(hash, id)?;
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Gives this node its signing key (and admits its roster entry): every change it makes
+    /// from now on is signed in its commit, and the changes it made without a key are signed
+    /// now. Returns how many of those it signed.
+    pub fn sign_as(&self, credentials: Credentials) -> Result<usize, WriteError> {
+        if credentials.member().name != *self.node() {
+            return Err(WriteError::Rule(crate::rules::RuleError::invalid(
+                "credentials",
+                format!(
+                    "they are {}'s, and this store is {}'s",
+                    credentials.member().name,
+                    self.node()
+                ),
+            )));
+        }
+        self.admit_member(credentials.member().clone())?;
+        if let Ok(mut signer) = self.shared.signer.write() {
+            *signer = Some(credentials.clone());
+        }
+        self.write(move |tx| {
+            let pending: Vec<ChangeHash> = {
+                let t = tx
+                    .r()
+                    .open_table(tables::UNSIGNED)
+                    .ctx("reading unsigned changes")?;
+                let mut out = Vec::new();
+                for entry in t.iter().ctx("reading unsigned changes")? {
+                    out.push(ChangeHash(entry.ctx("reading unsigned changes")?.0.value()));
+                }
+                out
+            };
+            if pending.is_empty() {
+                return Ok(0);
+            }
+            let commits = SignedCommit::sign_all(credentials.key(), &pending)
+                .map_err(|e| crate::rules::RuleError::invalid("credentials", e.to_string()))?;
+            for commit in &commits {
+                tx.keep_commit(commit)?;
+                for h in &commit.hashes {
+                    tx.link_change(h, &commit.id())?;
+                }
+            }
+            tx.w()
+                .open_table(tables::UNSIGNED)
+                .ctx("signing unsigned changes")?
+                .retain(|_, _| false)
+                .ctx("signing unsigned changes")?;
+            tracing::info!(
+                changes = pending.len(),
+                "signed the changes made before this node had its key"
+            );
+            Ok(pending.len())
+        })
+    }
+
+    /// Changes this node made that are not signed yet (it has no key).
+    pub fn unsigned_changes(&self) -> Result<u64, ReadError> {
+        use redb::ReadableTableMetadata;
+        self.table(tables::UNSIGNED)?
+            .len()
+            .ctx("reading unsigned changes")
+    }
+
+    /// The signed commits that sign `hashes`, each once; changes without one are left out
+    /// (their receiver refuses them).
+    pub(crate) fn signed_commits(
+        &self,
+        hashes: impl IntoIterator<Item = ChangeHash>,
+    ) -> Result<Vec<WireCommit>, ReadError> {
+        let links = self.table(tables::CHANGE_SIGNED)?;
+        let mut ids: Vec<CommitId> = Vec::new();
+        for h in hashes {
+            if let Some(id) = links.get(h.0).ctx("reading signatures")? {
+                let id = CommitId(id.value());
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        let mut signed = None;
+        for id in ids {
+            let cached = self
+                .shared
+                .commits
+                .lock()
+                .ok()
+                .and_then(|mut c| c.0.get(&id).cloned());
+            let bytes = match cached {
+                Some(bytes) => bytes,
+                None => {
+                    if signed.is_none() {
+                        signed = Some(self.table(tables::SIGNED)?);
+                    }
+                    let Some(t) = &signed else { continue };
+                    let Some(v) = t.get(id.0).ctx("reading signatures")? else {
+                        continue;
+                    };
+                    let bytes = Arc::new(v.value().to_vec());
+                    if let Ok(mut c) = self.shared.commits.lock() {
+                        c.0.put(id, bytes.clone());
+                    }
+                    bytes
+                }
+            };
+            out.push(WireCommit { id, bytes });
+        }
+        Ok(out)
+    }
+}
+
+/// Records' changes with the signed commits of every change, as replication sends them to a
+/// peer that holds none of them.
+#[derive(Debug, Clone, Default)]
+pub struct Export {
+    pub changes: Vec<super::RemoteChanges>,
+    /// Encoded signed commits, each once.
+    pub signatures: Vec<Vec<u8>>,
+}
+
+impl Store {
+    /// This node's own roster entry, once it has a signing key.
+    pub fn member(&self) -> Option<Member> {
+        self.shared
+            .signer
+            .read()
+            .ok()
+            .and_then(|s| s.as_ref().map(|c| c.member().clone()))
+    }
+
+    /// Every change of `ids` (records not held are left out) with their signed commits: what
+    /// a peer holding nothing of them would be sent.
+    pub fn export(&self, ids: &[crate::id::RecordId]) -> Result<Export, ReadError> {
+        let mut out = Export::default();
+        let mut seen = std::collections::HashSet::new();
+        for &id in ids {
+            let Some(doc) = self.doc(id)? else { continue };
+            out.changes.push(super::RemoteChanges {
+                id,
+                bytes: doc.save(),
+            });
+            let hashes = doc
+                .get_changes(&[])
+                .iter()
+                .map(|c| c.hash())
+                .collect::<Vec<_>>();
+            for commit in self.signed_commits(hashes)? {
+                if seen.insert(commit.id) {
+                    out.signatures.push(commit.bytes.to_vec());
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Store {
+    /// Merges every record `other` (another store open in this process) holds, with their
+    /// signatures and under every rule, as if they had replicated: `other`'s roster entries
+    /// first, as the roster replicates ahead of the changes. For tools and tests that move
+    /// records between stores without a network.
+    pub fn merge_from(&self, other: &Store) -> Result<super::ApplyOutcome, WriteError> {
+        for member in other.roster().members() {
+            self.admit_member(member.clone())?;
+        }
+        let ids: Vec<crate::id::RecordId> = other
+            .feed_since(0, usize::MAX)?
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect();
+        let export = other.export(&ids)?;
+        self.apply_remote(other.node(), export.changes, export.signatures)
+    }
+}

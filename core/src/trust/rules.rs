@@ -1,0 +1,560 @@
+//! The rules every replica applies to a record's new changes before it keeps them, the same
+//! on every node (the store and the in-memory test replica both call [`Judge::judge`]):
+//!
+//! 1. **Who wrote each change**: the node whose certified key signed its hash
+//!    ([`super::Signatures`]), and that node must be the one its Automerge actor id names.
+//! 2. **What that node may write**: the record's kind by its certificate (catalogs only
+//!    central; the standby everything else; a window its desks' kinds and its own episodes and
+//!    range requests).
+//! 3. **Which fields**: the header only in the change that creates the record, by the node it
+//!    names as origin; `central_ack` only by central; a lease's range only by a lessor
+//!    (central or the standby), within the size limit, in the lessor's half of the numbers,
+//!    overlapping no range this node knows; an episode's entry for a node only by that node,
+//!    its close only by a server or an administering node (or once every node has left), its
+//!    merge only into an earlier episode this node knows.
+//! 4. **Statuses only forward**: no state is ever removed from a record's status log.
+//! 5. **Whole and valid**: the record, with the changes, reads as its kind (every field of the
+//!    right type, every enum value known, a status this version knows, names without control
+//!    or bidirectional-override characters).
+//!
+//! Each broken rule is one [`Breach`]. Nothing here touches storage: what the rules need to
+//! know of other records comes through [`Knowledge`].
+
+use automerge::{Automerge, Change, ChangeHash};
+
+use super::paths::{Field, UnknownObject, touched};
+use super::roster::{Member, Roster};
+use super::signed::{CommitId, Held, SignatureProblem, Signatures};
+use super::validate::{Invalid, validate};
+use crate::clock::UnixMs;
+use crate::error::Shared;
+use crate::id::{EpisodeId, NodeName, RecordId};
+use crate::numbers::{MAX_LEASE, STANDBY_LESSOR_BASE, Series};
+use crate::record::{Episode, Header, Lease, RecordKind};
+use crate::roles::NodeRole;
+use crate::status::StatusLog;
+
+/// A granted number range, as a question to [`Knowledge`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grant {
+    pub series: Series,
+    pub start: u64,
+    pub end: u64,
+}
+
+/// What [`Knowledge`] answers: a thing it found, none, or that it could not read.
+pub type Answer<T> = Result<Option<T>, Unknowable>;
+
+/// What the rules need to know of the other records this node holds.
+pub trait Knowledge {
+    /// A lease record other than `except` whose granted range overlaps `grant`.
+    fn overlapping_range(&self, grant: Grant, except: RecordId) -> Answer<RecordId>;
+
+    /// When the episode `id` was opened, if this node holds it.
+    fn episode_opened_ms(&self, id: &EpisodeId) -> Answer<UnixMs>;
+}
+
+/// This node could not read what a rule needs (a storage error, logged where it happened).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("this node could not read {what}")]
+pub struct Unknowable {
+    pub what: &'static str,
+}
+
+/// How the authors of changes are known.
+pub enum Authorship<'a> {
+    /// From the signatures that came with the changes: the only way nodes work.
+    Signed {
+        signatures: &'a mut Signatures,
+        /// Whether this node keeps a signed commit already (verified when kept).
+        held: &'a Held<'a>,
+    },
+    /// From the Automerge actor ids, unchecked: no node runs so; only the replication
+    /// benchmark (signatures' cost) and the fuzz targets (the rules behind them) do.
+    UncheckedActorIds,
+}
+
+impl std::fmt::Debug for Authorship<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Authorship::Signed { signatures, .. } => write!(f, "Signed({signatures:?})"),
+            Authorship::UncheckedActorIds => f.write_str("UncheckedActorIds"),
+        }
+    }
+}
+
+/// A broken rule: why a record's new changes are refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Breach {
+    #[error("change {change} (claimed by {claimed}) is not signed by its author")]
+    Signature {
+        change: String,
+        claimed: String,
+        #[source]
+        problem: Box<SignatureProblem>,
+    },
+    #[error("change {change} claims to be by {claimed} but is signed by {signer}")]
+    ForgedAuthor {
+        change: String,
+        claimed: String,
+        signer: NodeName,
+    },
+    #[error("{author} is not a node this one knows")]
+    UnknownAuthor { author: String },
+    #[error("catalog change authored by {author}; only central changes catalogs")]
+    CatalogNotFromCentral { author: NodeName },
+    #[error("{author} ({role}) may not write {kind} records")]
+    KindNotAllowed {
+        author: NodeName,
+        role: NodeRole,
+        kind: RecordKind,
+    },
+    #[error("the change rewrites the record's header")]
+    HeaderRewritten,
+    #[error("{author} writes the header of a record it did not create")]
+    HeaderAfterCreation { author: NodeName },
+    #[error("the record says it was created by {origin} but {author} created it")]
+    OriginForged { origin: NodeName, author: NodeName },
+    #[error("{author} may not write `{field}` of a {kind} record")]
+    FieldNotAllowed {
+        field: String,
+        author: NodeName,
+        kind: RecordKind,
+    },
+    #[error("the change removes state `{state}` from the status log: statuses only move forward")]
+    StatusRemoved { state: String },
+    #[error("the range granted is not acceptable")]
+    Lease(#[source] LeaseProblem),
+    #[error("the record does not read as a {kind}")]
+    Invalid {
+        kind: RecordKind,
+        #[source]
+        source: Invalid,
+    },
+    #[error("the changes cannot be read")]
+    Unreadable(#[source] Shared<UnknownObject>),
+    #[error("the rules could not be checked")]
+    Unknowable(#[source] Unknowable),
+    #[error("checking the rules failed on these changes")]
+    CheckPanicked,
+}
+
+/// What is wrong with a granted number range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LeaseProblem {
+    #[error("the range {start}..={end} is empty or starts at 0")]
+    Empty { start: u64, end: u64 },
+    #[error("{len} numbers granted for a request of {asked} (at most {max} per lease)")]
+    WrongSize { len: u64, asked: u64, max: u64 },
+    #[error("the range says {leased_by} granted it, but {authors} wrote it")]
+    NotItsLessor {
+        leased_by: NodeName,
+        authors: String,
+    },
+    #[error("{leased_by} ({role}) may not grant {start}..={end}: outside its half of the numbers")]
+    OutsideHalf {
+        leased_by: NodeName,
+        role: NodeRole,
+        start: u64,
+        end: u64,
+    },
+    #[error("the range overlaps the one granted in lease {other}")]
+    Overlaps { other: RecordId },
+    #[error("unknown series {series:?}")]
+    UnknownSeries { series: String },
+    #[error("the lease is for {holder} but {origin}, neither it nor the lessor, made it")]
+    NotItsHolder { holder: NodeName, origin: NodeName },
+}
+
+impl Breach {
+    /// A short stable name for counting refusals by reason.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Breach::Signature { problem, .. } => match **problem {
+                SignatureProblem::Unsigned => "unsigned",
+                SignatureProblem::UnknownKey { .. } => "unknown_key",
+                SignatureProblem::Revoked { .. } => "revoked",
+                SignatureProblem::KeyOfAnother { .. } | SignatureProblem::Invalid { .. } => {
+                    "bad_signature"
+                }
+            },
+            Breach::ForgedAuthor { .. } => "forged_author",
+            Breach::UnknownAuthor { .. } => "unknown_author",
+            Breach::CatalogNotFromCentral { .. } => "catalog_not_from_central",
+            Breach::KindNotAllowed { .. } => "kind_not_allowed",
+            Breach::HeaderRewritten
+            | Breach::HeaderAfterCreation { .. }
+            | Breach::OriginForged { .. } => "header_rewritten",
+            Breach::FieldNotAllowed { .. } => "field_not_allowed",
+            Breach::StatusRemoved { .. } => "status_backwards",
+            Breach::Lease(_) => "bad_lease",
+            Breach::Invalid { .. } => "invalid",
+            Breach::Unreadable(_) => "unreadable",
+            Breach::Unknowable(_) => "unknowable",
+            Breach::CheckPanicked => "check_failed",
+        }
+    }
+}
+
+/// A record whose new changes passed every rule: its header, and the signed commit of each
+/// new change, to keep beside it.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    pub header: Header,
+    pub signed_by: Vec<(ChangeHash, CommitId)>,
+}
+
+/// The rules, with what they judge by.
+pub struct Judge<'a> {
+    pub roster: &'a Roster,
+    pub authorship: Authorship<'a>,
+    pub knowledge: &'a dyn Knowledge,
+}
+
+impl std::fmt::Debug for Judge<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Judge")
+            .field("members", &self.roster.len())
+            .field("authorship", &self.authorship)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A record's new changes, as the rules see them.
+#[derive(Debug, Clone, Copy)]
+pub struct Incoming<'a> {
+    /// The record's header, as `after` says it.
+    pub header: &'a Header,
+    /// Our copy before the changes, if we have one.
+    pub before: Option<&'a Automerge>,
+    /// The record with the changes.
+    pub after: &'a Automerge,
+    /// The changes `after` has that `before` has not.
+    pub changes: &'a [Change],
+}
+
+/// One new change, with who signed it.
+struct Authored<'c> {
+    change: &'c Change,
+    author: Member,
+    commit: Option<CommitId>,
+}
+
+impl Judge<'_> {
+    /// A signed commit that came with the changes judged, by id, to keep beside them.
+    pub fn commit(&self, id: &CommitId) -> Option<&super::SignedCommit> {
+        match &self.authorship {
+            Authorship::Signed { signatures, .. } => signatures.commit(id),
+            Authorship::UncheckedActorIds => None,
+        }
+    }
+
+    /// Judges a record's new changes. Never panics on a peer's changes: a failure inside is
+    /// a breach.
+    pub fn judge(&mut self, incoming: &Incoming<'_>) -> Result<Verdict, Breach> {
+        crate::error::contained(|| self.judge_inner(incoming)).unwrap_or(Err(Breach::CheckPanicked))
+    }
+
+    fn judge_inner(&mut self, incoming: &Incoming<'_>) -> Result<Verdict, Breach> {
+        let Incoming {
+            header,
+            before,
+            after,
+            changes,
+        } = *incoming;
+        let old_header = before.and_then(|d| Header::of(d).ok());
+        if let Some(old) = &old_header
+            && old != header
+        {
+            return Err(Breach::HeaderRewritten);
+        }
+        let mut authored = Vec::with_capacity(changes.len());
+        for change in changes {
+            authored.push(self.author_of(change)?);
+        }
+        let mut range_authors = Vec::new();
+        for a in &authored {
+            check_kind(&a.author, header.kind)?;
+            // A catalog has a fixed id: a central rebuilt from nothing creates it again, and
+            // its header is the same (`HeaderRewritten` above); only central writes catalogs.
+            let creation =
+                (old_header.is_none() || header.kind.is_catalog()) && a.change.deps().is_empty();
+            let fields = touched(after, a.change).map_err(|e| Breach::Unreadable(e.into()))?;
+            for field in &fields {
+                self.check_field(header, after, a, creation, field)?;
+                if header.kind == RecordKind::Lease && field.top == "range" {
+                    range_authors.push(a.author.clone());
+                }
+            }
+        }
+        if let Some(before) = before {
+            check_status_forward(before, after)?;
+        }
+        validate(header.kind, after).map_err(|source| Breach::Invalid {
+            kind: header.kind,
+            source,
+        })?;
+        if !range_authors.is_empty() {
+            self.check_granted_range(header, after, &range_authors)?;
+        }
+        Ok(Verdict {
+            header: header.clone(),
+            signed_by: authored
+                .iter()
+                .filter_map(|a| a.commit.map(|c| (a.change.hash(), c)))
+                .collect(),
+        })
+    }
+
+    /// The member who wrote a change: its signer, who must be the node its actor id names.
+    fn author_of<'c>(&mut self, change: &'c Change) -> Result<Authored<'c>, Breach> {
+        let claimed = super::actor_node(change.actor_id())
+            .unwrap_or("?")
+            .to_owned();
+        match &mut self.authorship {
+            Authorship::Signed { signatures, held } => {
+                let signer = signatures
+                    .signer(&change.hash(), self.roster, held)
+                    .map_err(|problem| Breach::Signature {
+                        change: change.hash().to_string(),
+                        claimed: claimed.clone(),
+                        problem: Box::new(problem),
+                    })?;
+                if signer.author.as_str() != claimed {
+                    return Err(Breach::ForgedAuthor {
+                        change: change.hash().to_string(),
+                        claimed,
+                        signer: signer.author,
+                    });
+                }
+                let author = self
+                    .roster
+                    .member(&signer.key)
+                    .cloned()
+                    .ok_or(Breach::UnknownAuthor { author: claimed })?;
+                Ok(Authored {
+                    change,
+                    author,
+                    commit: Some(signer.commit),
+                })
+            }
+            Authorship::UncheckedActorIds => {
+                let author = self
+                    .roster
+                    .member_named(&claimed)
+                    .cloned()
+                    .ok_or(Breach::UnknownAuthor { author: claimed })?;
+                Ok(Authored {
+                    change,
+                    author,
+                    commit: None,
+                })
+            }
+        }
+    }
+
+    fn check_field(
+        &self,
+        header: &Header,
+        after: &Automerge,
+        a: &Authored<'_>,
+        creation: bool,
+        field: &Field,
+    ) -> Result<(), Breach> {
+        let author = &a.author.name;
+        let refuse = || Breach::FieldNotAllowed {
+            field: match &field.inner {
+                Some(inner) => format!("{}.{inner}", field.top),
+                None => field.top.clone(),
+            },
+            author: author.clone(),
+            kind: header.kind,
+        };
+        let role = a.author.role;
+        let server = matches!(role, NodeRole::Central | NodeRole::Standby);
+        match (header.kind, field.top.as_str()) {
+            (_, "header") => {
+                if !creation {
+                    return Err(Breach::HeaderAfterCreation {
+                        author: author.clone(),
+                    });
+                }
+                if *author != header.origin {
+                    return Err(Breach::OriginForged {
+                        origin: header.origin.clone(),
+                        author: author.clone(),
+                    });
+                }
+            }
+            (_, crate::record::CENTRAL_ACK_KEY) if role != NodeRole::Central => {
+                return Err(refuse());
+            }
+            // The request itself says `range: null`; only a lessor fills it in.
+            (RecordKind::Lease, "range") if !server && !creation => return Err(refuse()),
+            (RecordKind::Lease, "series" | "holder" | "size") if !creation => {
+                return Err(refuse());
+            }
+            (RecordKind::Episode, "episode_id" | "reason" | "automatic" | "opened_ms")
+                if !creation =>
+            {
+                return Err(refuse());
+            }
+            (RecordKind::Episode, "nodes") => {
+                let own = field.inner.as_deref() == Some(author.as_str());
+                if !own && (!creation || field.inner.is_some()) {
+                    return Err(refuse());
+                }
+            }
+            (RecordKind::Episode, "closed_ms" | "closed_by")
+                if !creation && !a.author.rights().administers() && !all_over(after) =>
+            {
+                return Err(refuse());
+            }
+            (RecordKind::Episode, "merged_into") if !server && !self.merges_earlier(after)? => {
+                return Err(refuse());
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Whether an episode's merge points at an earlier episode this node holds.
+    fn merges_earlier(&self, after: &Automerge) -> Result<bool, Breach> {
+        let Ok(episode) = autosurgeon::hydrate::<_, Episode>(after) else {
+            return Ok(false);
+        };
+        let Some(into) = &episode.merged_into else {
+            return Ok(true);
+        };
+        let opened = self
+            .knowledge
+            .episode_opened_ms(into)
+            .map_err(Breach::Unknowable)?;
+        Ok(opened.is_some_and(|ms| ms <= episode.opened_ms))
+    }
+
+    fn check_granted_range(
+        &self,
+        header: &Header,
+        after: &Automerge,
+        authors: &[Member],
+    ) -> Result<(), Breach> {
+        let bad = |p| Err(Breach::Lease(p));
+        let Ok(lease) = autosurgeon::hydrate::<_, Lease>(after) else {
+            // `validate` already refused a lease that does not read.
+            return Ok(());
+        };
+        let Some(range) = &lease.range else {
+            return Ok(());
+        };
+        // A request is its holder's own; a lease made by hand is its lessor's (checked below
+        // as the range's author).
+        if lease.holder != header.origin && range.leased_by != header.origin {
+            return bad(LeaseProblem::NotItsHolder {
+                holder: lease.holder.clone(),
+                origin: header.origin.clone(),
+            });
+        }
+        let Some(series) = Series::parse(&lease.series) else {
+            return bad(LeaseProblem::UnknownSeries {
+                series: lease.series.clone(),
+            });
+        };
+        if range.start == 0 || range.end < range.start {
+            return bad(LeaseProblem::Empty {
+                start: range.start,
+                end: range.end,
+            });
+        }
+        let asked = lease.size.clamp(1, MAX_LEASE);
+        let len = (range.end - range.start).saturating_add(1);
+        if len != asked {
+            return bad(LeaseProblem::WrongSize {
+                len,
+                asked: lease.size,
+                max: MAX_LEASE,
+            });
+        }
+        let Some(lessor) = authors.iter().find(|m| m.name == range.leased_by) else {
+            let mut names: Vec<&str> = authors.iter().map(|m| m.name.as_str()).collect();
+            names.dedup();
+            return bad(LeaseProblem::NotItsLessor {
+                leased_by: range.leased_by.clone(),
+                authors: names.join(", "),
+            });
+        };
+        let in_half = match lessor.role {
+            NodeRole::Central => range.end < STANDBY_LESSOR_BASE,
+            NodeRole::Standby => range.start >= STANDBY_LESSOR_BASE,
+            NodeRole::Window => false,
+        };
+        if !in_half {
+            return bad(LeaseProblem::OutsideHalf {
+                leased_by: lessor.name.clone(),
+                role: lessor.role,
+                start: range.start,
+                end: range.end,
+            });
+        }
+        let grant = Grant {
+            series,
+            start: range.start,
+            end: range.end,
+        };
+        let overlapping = self
+            .knowledge
+            .overlapping_range(grant, header.id)
+            .map_err(Breach::Unknowable)?;
+        if let Some(other) = overlapping {
+            return bad(LeaseProblem::Overlaps { other });
+        }
+        Ok(())
+    }
+}
+
+/// The record's kind must be one its author's certificate lets it write.
+fn check_kind(author: &Member, kind: RecordKind) -> Result<(), Breach> {
+    if author.rights().may_write(kind) {
+        return Ok(());
+    }
+    if kind.is_catalog() {
+        return Err(Breach::CatalogNotFromCentral {
+            author: author.name.clone(),
+        });
+    }
+    Err(Breach::KindNotAllowed {
+        author: author.name.clone(),
+        role: author.role,
+        kind,
+    })
+}
+
+/// Whether the outage is over for every node in an episode (each recovered or left): then any
+/// node may close it.
+fn all_over(after: &Automerge) -> bool {
+    autosurgeon::hydrate::<_, Episode>(after).is_ok_and(|e| {
+        !e.nodes.is_empty()
+            && e.nodes
+                .values()
+                .all(|n| n.recovered_ms.is_some() || n.left_ms.is_some())
+    })
+}
+
+/// No state of `before`'s status log may be missing from `after`'s.
+fn check_status_forward(before: &Automerge, after: &Automerge) -> Result<(), Breach> {
+    let log = |doc: &Automerge| -> Option<StatusLog> {
+        autosurgeon::hydrate_prop::<_, StatusLog, _, _>(doc, automerge::ROOT, "status_log").ok()
+    };
+    let (Some(old), new) = (log(before), log(after)) else {
+        return Ok(());
+    };
+    let new = new.unwrap_or_default();
+    match old.0.keys().find(|state| !new.0.contains_key(*state)) {
+        Some(state) => Err(Breach::StatusRemoved {
+            state: state.clone(),
+        }),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,502 @@
+//! Signed commits: one signature by the authoring node over the hashes of the changes it made
+//! in one commit, kept beside those changes in every store and sent with them through every
+//! relay. A receiver checks each signature once per batch, and only when a change in the
+//! batch needs it ([`Signatures::signer`]); a change is then authored by the node whose
+//! certified key signed its hash, whatever its Automerge actor id claims.
+//!
+//! Encoding (also the wire form): `LLS1`, the author's name (1-byte length, then its bytes),
+//! the key id (32 bytes), the number of hashes (4 bytes, big-endian, at most
+//! [`MAX_HASHES`]), the hashes (32 bytes each), then the 64-byte signature. The signed
+//! message is [`DOMAIN`] followed by everything between the magic and the signature; a
+//! commit's id is the SHA-256 of that message.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use automerge::ChangeHash;
+use sha2::{Digest, Sha256};
+
+use super::key::{KeyId, SIGNATURE_LEN, SigningKey, SigningKeyError};
+use super::roster::Roster;
+use crate::id::{NAME_MAX_LEN, NodeName};
+
+/// What every change signature signs first: no other message of any protocol starts so.
+pub const DOMAIN: &[u8] = b"lifeline change signature v1\0";
+
+/// The first bytes of an encoded signed commit.
+const MAGIC: &[u8; 4] = b"LLS1";
+
+/// Most change hashes one signature covers; a commit with more is signed in several parts.
+pub const MAX_HASHES: usize = 65_536;
+
+/// A signed commit's id: the SHA-256 of its signed message.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CommitId(pub [u8; 32]);
+
+impl fmt::Debug for CommitId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CommitId({})", hex::encode(&self.0[..8]))
+    }
+}
+
+impl fmt::Display for CommitId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+/// One node's signature over the changes it made in one commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedCommit {
+    pub author: NodeName,
+    pub key: KeyId,
+    pub hashes: Vec<ChangeHash>,
+    pub signature: Vec<u8>,
+}
+
+/// Bytes that are not a signed commit.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommitDecodeError {
+    #[error("it does not start with the signed-commit magic")]
+    Magic,
+    #[error("it ends early")]
+    Truncated,
+    #[error("the author's name is not valid")]
+    Author,
+    #[error("it lists {count} hashes, more than the {max} allowed")]
+    TooManyHashes { count: usize, max: usize },
+    #[error("{count} bytes follow the signature")]
+    Trailing { count: usize },
+}
+
+/// Why a change's signature does not make it its author's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignatureProblem {
+    #[error("no signature in the batch covers it")]
+    Unsigned,
+    #[error("it is signed with key {key:?}, which no member of the roster holds")]
+    UnknownKey { key: KeyId },
+    #[error("it is signed with key {key:?} of {author}, which the hospital CA revoked")]
+    Revoked { author: NodeName, key: KeyId },
+    #[error("the signature names {claimed} but key {key:?} belongs to {holder}")]
+    KeyOfAnother {
+        claimed: NodeName,
+        holder: NodeName,
+        key: KeyId,
+    },
+    #[error("the signature by {author} does not verify")]
+    Invalid { author: NodeName },
+}
+
+impl SignedCommit {
+    /// Signs `hashes` (at most [`MAX_HASHES`]) with `key`.
+    pub fn sign(
+        key: &SigningKey,
+        hashes: Vec<ChangeHash>,
+    ) -> Result<SignedCommit, SigningKeyError> {
+        let mut commit = SignedCommit {
+            author: key.author().clone(),
+            key: key.id(),
+            hashes,
+            signature: Vec::new(),
+        };
+        commit.signature = key.sign(&commit.message())?;
+        Ok(commit)
+    }
+
+    /// Signs any number of hashes, in parts of at most [`MAX_HASHES`].
+    pub fn sign_all(
+        key: &SigningKey,
+        hashes: &[ChangeHash],
+    ) -> Result<Vec<SignedCommit>, SigningKeyError> {
+        hashes
+            .chunks(MAX_HASHES)
+            .map(|part| SignedCommit::sign(key, part.to_vec()))
+            .collect()
+    }
+
+    /// What the signature signs.
+    pub fn message(&self) -> Vec<u8> {
+        let mut m = Vec::with_capacity(DOMAIN.len() + 1 + 64 + 36 + 32 * self.hashes.len());
+        m.extend_from_slice(DOMAIN);
+        self.body(&mut m);
+        m
+    }
+
+    fn body(&self, out: &mut Vec<u8>) {
+        let name = self.author.as_str().as_bytes();
+        // Names are at most NAME_MAX_LEN (64) bytes: the length fits in one byte.
+        out.push(name.len() as u8);
+        out.extend_from_slice(name);
+        out.extend_from_slice(&self.key.0);
+        out.extend_from_slice(&(self.hashes.len() as u32).to_be_bytes());
+        for h in &self.hashes {
+            out.extend_from_slice(&h.0);
+        }
+    }
+
+    pub fn id(&self) -> CommitId {
+        CommitId(Sha256::digest(self.message()).into())
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(4 + 1 + 64 + 36 + 32 * self.hashes.len() + 64);
+        out.extend_from_slice(MAGIC);
+        self.body(&mut out);
+        out.extend_from_slice(&self.signature);
+        out
+    }
+
+    /// Decodes an encoded signed commit; nothing is allocated beyond what the bytes hold.
+    pub fn decode(bytes: &[u8]) -> Result<SignedCommit, CommitDecodeError> {
+        let mut r = Reader(bytes);
+        if r.take(4)? != MAGIC {
+            return Err(CommitDecodeError::Magic);
+        }
+        let len = usize::from(r.take(1)?[0]);
+        if len > NAME_MAX_LEN {
+            return Err(CommitDecodeError::Author);
+        }
+        let name = std::str::from_utf8(r.take(len)?).map_err(|_| CommitDecodeError::Author)?;
+        let author = NodeName::new(name).map_err(|_| CommitDecodeError::Author)?;
+        let mut key = [0u8; 32];
+        key.copy_from_slice(r.take(32)?);
+        let mut count = [0u8; 4];
+        count.copy_from_slice(r.take(4)?);
+        let count = u32::from_be_bytes(count) as usize;
+        if count > MAX_HASHES {
+            return Err(CommitDecodeError::TooManyHashes {
+                count,
+                max: MAX_HASHES,
+            });
+        }
+        let raw = r.take(count.checked_mul(32).ok_or(CommitDecodeError::Truncated)?)?;
+        let hashes = raw
+            .chunks_exact(32)
+            .map(|c| {
+                let mut h = [0u8; 32];
+                h.copy_from_slice(c);
+                ChangeHash(h)
+            })
+            .collect();
+        let signature = r.take(SIGNATURE_LEN)?.to_vec();
+        if !r.0.is_empty() {
+            return Err(CommitDecodeError::Trailing { count: r.0.len() });
+        }
+        Ok(SignedCommit {
+            author,
+            key: KeyId(key),
+            hashes,
+            signature,
+        })
+    }
+
+    /// Checks the signature against the roster: the key must be a member's, not revoked, and
+    /// the member's name the author's.
+    pub fn verify(&self, roster: &Roster) -> Result<(), SignatureProblem> {
+        let member = roster
+            .member(&self.key)
+            .ok_or(SignatureProblem::UnknownKey { key: self.key })?;
+        self.check_holder(roster, &member.name)?;
+        if !member.key.verifies(&self.message(), &self.signature) {
+            return Err(SignatureProblem::Invalid {
+                author: self.author.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Everything [`SignedCommit::verify`] checks but the signature itself: for a commit this
+    /// node verified before and keeps.
+    fn check_holder(&self, roster: &Roster, holder: &NodeName) -> Result<(), SignatureProblem> {
+        if roster.is_revoked(&self.key) {
+            return Err(SignatureProblem::Revoked {
+                author: self.author.clone(),
+                key: self.key,
+            });
+        }
+        if *holder != self.author {
+            return Err(SignatureProblem::KeyOfAnother {
+                claimed: self.author.clone(),
+                holder: holder.clone(),
+                key: self.key,
+            });
+        }
+        Ok(())
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], CommitDecodeError> {
+        if self.0.len() < n {
+            return Err(CommitDecodeError::Truncated);
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+}
+
+/// Who signed a change: the node, its key and the signed commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signer {
+    pub author: NodeName,
+    pub key: KeyId,
+    pub commit: CommitId,
+}
+
+/// Whether this node already keeps a signed commit (it verified it when it kept it).
+pub type Held<'a> = dyn Fn(&CommitId) -> bool + 'a;
+
+enum Check {
+    Unchecked,
+    Valid,
+    Invalid(SignatureProblem),
+}
+
+struct Entry {
+    commit: SignedCommit,
+    id: CommitId,
+    check: Check,
+}
+
+/// The signed commits that came with one batch, checked lazily: a commit is verified the
+/// first time a change in the batch needs it, and only once.
+#[derive(Default)]
+pub struct Signatures {
+    entries: Vec<Entry>,
+    by_id: HashMap<CommitId, usize>,
+    by_hash: HashMap<ChangeHash, Vec<usize>>,
+}
+
+impl fmt::Debug for Signatures {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Signatures")
+            .field("commits", &self.entries.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Signatures {
+    /// The commits of a batch, as encoded on the wire. Those that do not decode are left out
+    /// and returned with their problem (the changes they would have covered are then
+    /// unsigned).
+    pub fn decode(encoded: &[Vec<u8>]) -> (Signatures, Vec<CommitDecodeError>) {
+        let mut problems = Vec::new();
+        let mut commits = Vec::with_capacity(encoded.len());
+        for bytes in encoded {
+            match SignedCommit::decode(bytes) {
+                Ok(c) => commits.push(c),
+                Err(e) => problems.push(e),
+            }
+        }
+        (Signatures::new(commits), problems)
+    }
+
+    pub fn new(commits: impl IntoIterator<Item = SignedCommit>) -> Signatures {
+        let mut s = Signatures::default();
+        for commit in commits {
+            s.add(commit);
+        }
+        s
+    }
+
+    /// Adds a commit (one with the same id is added once).
+    pub fn add(&mut self, commit: SignedCommit) {
+        let id = commit.id();
+        if self.by_id.contains_key(&id) {
+            return;
+        }
+        let idx = self.entries.len();
+        self.by_id.insert(id, idx);
+        for h in &commit.hashes {
+            self.by_hash.entry(*h).or_default().push(idx);
+        }
+        self.entries.push(Entry {
+            commit,
+            id,
+            check: Check::Unchecked,
+        });
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Who signed the change `hash`: the first commit covering it that checks out. Commits
+    /// `held` here were verified when kept, so only the roster is consulted for them.
+    pub fn signer(
+        &mut self,
+        hash: &ChangeHash,
+        roster: &Roster,
+        held: &Held<'_>,
+    ) -> Result<Signer, SignatureProblem> {
+        let Some(candidates) = self.by_hash.get(hash) else {
+            return Err(SignatureProblem::Unsigned);
+        };
+        let mut problem = SignatureProblem::Unsigned;
+        for &idx in candidates {
+            let entry = &mut self.entries[idx];
+            if let Check::Unchecked = entry.check {
+                let checked = if held(&entry.id) {
+                    match roster.member(&entry.commit.key) {
+                        Some(m) => entry.commit.check_holder(roster, &m.name),
+                        None => Err(SignatureProblem::UnknownKey {
+                            key: entry.commit.key,
+                        }),
+                    }
+                } else {
+                    entry.commit.verify(roster)
+                };
+                entry.check = match checked {
+                    Ok(()) => Check::Valid,
+                    Err(p) => Check::Invalid(p),
+                };
+            }
+            match &entry.check {
+                Check::Valid => {
+                    return Ok(Signer {
+                        author: entry.commit.author.clone(),
+                        key: entry.commit.key,
+                        commit: entry.id,
+                    });
+                }
+                Check::Invalid(p) => problem = p.clone(),
+                Check::Unchecked => {}
+            }
+        }
+        Err(problem)
+    }
+
+    /// A commit of this batch by id, to keep beside the changes it signs.
+    pub fn commit(&self, id: &CommitId) -> Option<&SignedCommit> {
+        self.by_id.get(id).map(|&idx| &self.entries[idx].commit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::roles::NodeRole;
+    use crate::trust::{Member, Revocation};
+
+    fn key(name: &str) -> SigningKey {
+        SigningKey::generate(NodeName::new(name).expect("valid")).expect("key")
+    }
+
+    fn member_of(key: &SigningKey) -> Member {
+        Member {
+            name: key.author().clone(),
+            role: NodeRole::Window,
+            desks: Vec::new(),
+            key: key.public_key().clone(),
+            credential: Vec::new(),
+        }
+    }
+
+    fn hashes(n: u8) -> Vec<ChangeHash> {
+        (0..n).map(|i| ChangeHash([i; 32])).collect()
+    }
+
+    #[test]
+    fn commits_round_trip_and_refuse_garbage() {
+        let k = key("W01");
+        let c = SignedCommit::sign(&k, hashes(3)).expect("sign");
+        let bytes = c.encode();
+        assert_eq!(SignedCommit::decode(&bytes), Ok(c.clone()));
+        for cut in 0..bytes.len() {
+            assert!(SignedCommit::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut long = bytes.clone();
+        long.push(0);
+        assert_eq!(
+            SignedCommit::decode(&long),
+            Err(CommitDecodeError::Trailing { count: 1 })
+        );
+        let mut many = bytes[..4 + 1 + 3 + 32].to_vec();
+        many.extend_from_slice(&u32::MAX.to_be_bytes());
+        assert!(matches!(
+            SignedCommit::decode(&many),
+            Err(CommitDecodeError::TooManyHashes { .. })
+        ));
+    }
+
+    #[test]
+    fn a_signature_is_its_author_s_only() {
+        let w01 = key("W01");
+        let w02 = key("W02");
+        let mut roster = Roster::new();
+        roster.admit(member_of(&w01));
+        roster.admit(member_of(&w02));
+        let good = SignedCommit::sign(&w01, hashes(2)).expect("sign");
+        assert_eq!(good.verify(&roster), Ok(()));
+        // Claiming to be W02 while signing with W01's key.
+        let mut claimed = good.clone();
+        claimed.author = w02.author().clone();
+        claimed.signature = w01.sign(&claimed.message()).expect("sign");
+        assert!(matches!(
+            claimed.verify(&roster),
+            Err(SignatureProblem::KeyOfAnother { .. })
+        ));
+        // A hash swapped after signing.
+        let mut swapped = good.clone();
+        swapped.hashes[0] = ChangeHash([9; 32]);
+        assert!(matches!(
+            swapped.verify(&roster),
+            Err(SignatureProblem::Invalid { .. })
+        ));
+        // A key nobody certified.
+        let stranger = SignedCommit::sign(&key("W03"), hashes(1)).expect("sign");
+        assert!(matches!(
+            stranger.verify(&roster),
+            Err(SignatureProblem::UnknownKey { .. })
+        ));
+        roster.revoke(Revocation {
+            name: w01.author().clone(),
+            key: w01.id(),
+            revoked_ms: 0,
+            reason: "stolen".into(),
+            proof: Vec::new(),
+        });
+        assert!(matches!(
+            good.verify(&roster),
+            Err(SignatureProblem::Revoked { .. })
+        ));
+    }
+
+    #[test]
+    fn a_batch_verifies_each_commit_once_when_a_change_needs_it() {
+        let w01 = key("W01");
+        let mut roster = Roster::new();
+        roster.admit(member_of(&w01));
+        let good = SignedCommit::sign(&w01, hashes(3)).expect("sign");
+        let mut bad = SignedCommit::sign(&w01, vec![ChangeHash([7; 32])]).expect("sign");
+        bad.signature[0] ^= 1;
+        let (mut sigs, problems) = Signatures::decode(&[good.encode(), bad.encode(), vec![1]]);
+        assert_eq!(problems.len(), 1);
+        let never_held = |_: &CommitId| false;
+        let signer = sigs
+            .signer(&ChangeHash([1; 32]), &roster, &never_held)
+            .expect("signed");
+        assert_eq!(signer.author, *w01.author());
+        assert_eq!(signer.commit, good.id());
+        assert!(sigs.commit(&good.id()).is_some());
+        assert!(matches!(
+            sigs.signer(&ChangeHash([7; 32]), &roster, &never_held),
+            Err(SignatureProblem::Invalid { .. })
+        ));
+        assert_eq!(
+            sigs.signer(&ChangeHash([8; 32]), &roster, &never_held),
+            Err(SignatureProblem::Unsigned)
+        );
+        // A commit this node keeps already is not verified again (its bytes are not even
+        // looked at), but a revocation still counts.
+        let held = |id: &CommitId| *id == bad.id();
+        let (mut again, _) = Signatures::decode(&[bad.encode()]);
+        assert!(again.signer(&ChangeHash([7; 32]), &roster, &held).is_ok());
+    }
+}

@@ -1,0 +1,176 @@
+//! Who wrote a change: the signer of its hash, who must be the node its actor id names.
+
+use automerge::transaction::Transactable;
+use automerge::{ROOT, ReadDoc};
+
+use super::*;
+use crate::desk::PatientEdit;
+use crate::money::Fen;
+use crate::record::{CatalogKind, DrugCatalog, Patient, catalog_id};
+use crate::test_support::{catalogs, new_patient};
+
+fn drug_price(store: &Store) -> Fen {
+    let catalog: DrugCatalog = store
+        .get(catalog_id(CatalogKind::Drug))
+        .expect("read")
+        .expect("the drug catalog");
+    catalog.drugs["DRG-0001"].price
+}
+
+/// Hole 1: authorship was the node name in the actor id, which the sender chooses; a window
+/// authoring a catalog change as `central` rewrote prices everywhere.
+#[test]
+fn a_window_cannot_change_prices_as_central() {
+    let (central, w01, w02) = hospital(&[DeskRole::Registration]);
+    central
+        .store
+        .import_catalog(&op("info1", DeskRole::Admin), catalogs())
+        .expect("import");
+    replicate(&central, &w01);
+    replicate(&central, &w02);
+    let id = catalog_id(CatalogKind::Drug);
+    let doc = w02.store.doc(id).expect("read").expect("the catalog");
+    let cut_price = |tx: &mut Transaction<'_>| -> Result<(), AutomergeError> {
+        let (_, drugs) = tx.get(ROOT, "drugs")?.expect("drugs");
+        let (_, drug) = tx.get(&drugs, "DRG-0001")?.expect("the drug");
+        tx.put(&drug, "price", 2_i64)
+    };
+    let (as_central, hashes) = forge(&doc, actor_of("central"), cut_price);
+    for to in [&central.store, &w01.store] {
+        let before = heads(to, id);
+        // Unsigned, as before signatures existed.
+        let out = send(to, w02.name(), id, as_central.clone(), Vec::new());
+        assert_eq!(refused_as(&out, to, id, before.clone()), "unsigned");
+        // Signed with W02's key, which is W02's: the signer is not the author claimed.
+        let out = send(
+            to,
+            w02.name(),
+            id,
+            as_central.clone(),
+            signed(w02.key(), hashes.clone()),
+        );
+        assert_eq!(refused_as(&out, to, id, before.clone()), "forged_author");
+        // A signature that names central, made with W02's key.
+        let mut claim = SignedCommit::sign(w02.key(), hashes.clone()).expect("sign");
+        claim.author = central.name().clone();
+        claim.signature = w02.key().sign(&claim.message()).expect("sign");
+        let out = send(to, w02.name(), id, as_central.clone(), vec![claim.encode()]);
+        assert_eq!(refused_as(&out, to, id, before.clone()), "bad_signature");
+        let reason = out.rejected[0].reason.detail();
+        assert!(reason.contains("belongs to W02"), "{reason}");
+        assert_eq!(drug_price(to), Fen(1280));
+    }
+    // As itself, honestly signed: a window never writes catalogs.
+    let (as_w02, hashes) = forge(&doc, actor_of("W02"), cut_price);
+    let before = heads(&central.store, id);
+    let out = send(
+        &central.store,
+        w02.name(),
+        id,
+        as_w02,
+        signed(w02.key(), hashes),
+    );
+    assert_eq!(
+        refused_as(&out, &central.store, id, before),
+        "catalog_not_from_central"
+    );
+    assert_eq!(drug_price(&central.store), Fen(1280));
+    // Refusals are counted per peer, by reason.
+    let state = central.store.peer_state(w02.name()).expect("state");
+    assert_eq!(state.refused.get("unsigned"), Some(&1));
+    assert_eq!(state.refused.get("forged_author"), Some(&1));
+    assert_eq!(state.refused.get("catalog_not_from_central"), Some(&1));
+}
+
+/// Hole 4: a change reusing another node's actor id with its next sequence number made every
+/// receiver refuse that node's real change for ever.
+#[test]
+fn a_change_under_another_node_s_actor_is_refused_and_the_real_one_still_applies() {
+    let (central, w01, w02) = hospital(&[DeskRole::Registration]);
+    let reg = op("reg1", DeskRole::Registration);
+    let p = w01
+        .store
+        .create_patient(&reg, new_patient("王小明"))
+        .expect("create")
+        .value
+        .header
+        .id;
+    replicate(&w01, &central);
+    replicate(&w01, &w02);
+    let doc = w02.store.doc(p).expect("read").expect("the patient");
+    let w01_actor = doc.get_changes(&[])[0].actor_id().clone();
+    assert_eq!(crate::trust::actor_node(&w01_actor), Some("W01"));
+    // W01's actor, its next sequence number, W02's signature (the only key it has).
+    let (bytes, hashes) = forge(&doc, w01_actor, |tx| tx.put(ROOT, "phone", "13000000000"));
+    let before = heads(&central.store, p);
+    let out = send(
+        &central.store,
+        w02.name(),
+        p,
+        bytes,
+        signed(w02.key(), hashes),
+    );
+    assert_eq!(refused_as(&out, &central.store, p, before), "forged_author");
+    // W01's own next change, under the same actor and sequence number, still applies.
+    w01.store
+        .update_patient(
+            &reg,
+            p,
+            PatientEdit {
+                phone: Some("13911112222".into()),
+                ..PatientEdit::default()
+            },
+        )
+        .expect("edit");
+    replicate(&w01, &central);
+    let got: Patient = central.store.get(p).expect("read").expect("present");
+    assert_eq!(got.phone, "13911112222");
+    assert_eq!(
+        central.store.doc(p).expect("read").map(|d| d.get_heads()),
+        w01.store.doc(p).expect("read").map(|d| d.get_heads())
+    );
+}
+
+/// The changes of a node whose key the CA revoked are refused where they are not held yet;
+/// what a node held before the revocation stays.
+#[test]
+fn a_revoked_key_signs_nothing_new() {
+    let (central, w01, _w02) = hospital(&[DeskRole::Registration]);
+    let reg = op("reg1", DeskRole::Registration);
+    let early = w01
+        .store
+        .create_patient(&reg, new_patient("早"))
+        .expect("create")
+        .value
+        .header
+        .id;
+    replicate(&w01, &central);
+    let late = w01
+        .store
+        .create_patient(&reg, new_patient("晚"))
+        .expect("create")
+        .value
+        .header
+        .id;
+    central
+        .store
+        .revoke(crate::trust::Revocation {
+            name: w01.name().clone(),
+            key: w01.key().id(),
+            revoked_ms: 0,
+            reason: "window PC stolen".into(),
+            proof: Vec::new(),
+        })
+        .expect("revoke");
+    let export = w01.store.export(&[early, late]).expect("export");
+    let out = central
+        .store
+        .apply_remote(w01.name(), export.changes, export.signatures)
+        .expect("apply");
+    assert_eq!(out.unchanged, 1, "the record held before stays: {out:?}");
+    assert_eq!(out.rejected.len(), 1, "{out:?}");
+    assert_eq!(out.rejected[0].id, late);
+    assert_eq!(out.rejected[0].reason.code(), "revoked");
+    assert!(central.store.doc(late).expect("read").is_none());
+    assert!(central.store.doc(early).expect("read").is_some());
+}

@@ -1,0 +1,62 @@
+//! Whether a record document reads as its kind: every field present with the right type and
+//! every enum value known (autosurgeon's hydration), a status this version knows, and names
+//! free of control and bidirectional-override characters. A record that fails is never kept,
+//! so no reader (the triage queue, a report) meets it later.
+
+use automerge::Automerge;
+
+use crate::error::Shared;
+use crate::record::{
+    Charge, Dispense, DrugCatalog, Episode, Invoice, Lease, Patient, Prescription, RecordKind,
+    Refund, Resettlement, ServiceCatalog, Visit,
+};
+use crate::rules::{RuleError, check_text};
+use crate::status::{
+    ChargeStatus, DispenseStatus, InvoiceStatus, PrescriptionStatus, StatusLog, UnknownStatus,
+    VisitStatus,
+};
+
+/// Why a record does not read as its kind.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Invalid {
+    #[error("its fields do not read")]
+    Fields(#[source] Shared<autosurgeon::HydrateError>),
+    #[error(transparent)]
+    Status(#[from] UnknownStatus),
+    #[error(transparent)]
+    Text(#[from] RuleError),
+}
+
+fn read<T: autosurgeon::Hydrate>(doc: &Automerge) -> Result<T, Invalid> {
+    autosurgeon::hydrate(doc).map_err(|e| Invalid::Fields(e.into()))
+}
+
+fn status<S: crate::status::Status>(log: &StatusLog) -> Result<(), Invalid> {
+    log.current::<S>().map(drop).map_err(Invalid::from)
+}
+
+/// Checks that `doc` reads as a record of `kind`.
+pub fn validate(kind: RecordKind, doc: &Automerge) -> Result<(), Invalid> {
+    match kind {
+        RecordKind::Patient => {
+            let p: Patient = read(doc)?;
+            check_text("name", &p.name, true)?;
+            check_text("patient_no", &p.patient_no, true)?;
+        }
+        RecordKind::Visit => status::<VisitStatus>(&read::<Visit>(doc)?.status_log)?,
+        RecordKind::Prescription => {
+            status::<PrescriptionStatus>(&read::<Prescription>(doc)?.status_log)?;
+        }
+        RecordKind::Charge => status::<ChargeStatus>(&read::<Charge>(doc)?.status_log)?,
+        RecordKind::Invoice => status::<InvoiceStatus>(&read::<Invoice>(doc)?.status_log)?,
+        RecordKind::Dispense => status::<DispenseStatus>(&read::<Dispense>(doc)?.status_log)?,
+        RecordKind::DrugCatalog => drop(read::<DrugCatalog>(doc)?),
+        RecordKind::ServiceCatalog => drop(read::<ServiceCatalog>(doc)?),
+        RecordKind::Episode => drop(read::<Episode>(doc)?),
+        RecordKind::Lease => drop(read::<Lease>(doc)?),
+        RecordKind::Refund => check_text("reason", &read::<Refund>(doc)?.reason, false)?,
+        RecordKind::Resettlement => drop(read::<Resettlement>(doc)?),
+    }
+    Ok(())
+}
