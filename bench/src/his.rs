@@ -290,6 +290,7 @@ async fn pull_once(
         overlap: Duration::from_secs(60),
         progress: &|_, _| {},
         save: &|_| {},
+        keep_going: &|| true,
     }
     .run(state)
     .await?)

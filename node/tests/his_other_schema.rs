@@ -70,6 +70,7 @@ fn another_his_is_read_and_written_by_configuration_only() {
             overlap: Duration::from_secs(60),
             progress: &|_, _| {},
             save: &|_| {},
+            keep_going: &|| true,
         }
         .run(&mut state)
         .await

@@ -26,6 +26,7 @@ async fn pull(db: &mut Postgres, store: &Store, state: &mut BridgeState) -> Pull
         overlap: std::time::Duration::from_secs(300),
         progress: &|_, _| {},
         save: &|_| {},
+        keep_going: &|| true,
     };
     puller.run(state).await.expect("the pull runs")
 }

@@ -37,6 +37,7 @@ async fn pull(db: &mut Postgres, store: &Store, state: &mut BridgeState) {
         overlap: std::time::Duration::from_secs(300),
         progress: &|_, _| {},
         save: &|_| {},
+        keep_going: &|| true,
     }
     .run(state)
     .await

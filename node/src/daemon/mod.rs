@@ -245,6 +245,7 @@ fn start_bridge(
         poll_interval: his.poll_interval,
         health_interval: his.health_interval,
         overlap: his.overlap,
+        takeover_after: config.thresholds.emergency_after,
     };
     let (link, task) = crate::his::bridge::start(store.clone(), bridge, runtime.watch_mode(), stop);
     runtime.set_his(link);

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use lifeline_sync::mesh::{Mesh, PeerStatus};
 use tokio::sync::watch;
 
-use super::health::{Mode, ModeInfo};
+use super::health::ModeInfo;
 use crate::config::Config;
 use crate::his::bridge::HisLink;
 
@@ -16,8 +16,9 @@ pub struct Runtime {
     pub started_ms: i64,
     mesh: Mutex<Option<Mesh>>,
     mode: Mutex<ModeInfo>,
-    /// The mode as a channel, for the HIS bridge (the standby acts only as primary).
-    mode_watch: watch::Sender<Mode>,
+    /// The mode as a channel, for the HIS bridge (the standby acts only as primary, once
+    /// central has been away long enough).
+    mode_watch: watch::Sender<ModeInfo>,
     his: Mutex<Option<Arc<HisLink>>>,
 }
 
@@ -37,7 +38,7 @@ impl Runtime {
             config,
             started_ms,
             mesh: Mutex::new(None),
-            mode_watch: watch::Sender::new(initial.mode),
+            mode_watch: watch::Sender::new(initial.clone()),
             mode: Mutex::new(initial),
             his: Mutex::new(None),
         }
@@ -60,8 +61,8 @@ impl Runtime {
 
     pub(crate) fn set_mode(&self, info: ModeInfo) {
         self.mode_watch.send_if_modified(|m| {
-            let changed = *m != info.mode;
-            *m = info.mode;
+            let changed = *m != info;
+            m.clone_from(&info);
             changed
         });
         if let Ok(mut m) = self.mode.lock() {
@@ -70,7 +71,7 @@ impl Runtime {
     }
 
     /// The mode, as it changes.
-    pub fn watch_mode(&self) -> watch::Receiver<Mode> {
+    pub fn watch_mode(&self) -> watch::Receiver<ModeInfo> {
         self.mode_watch.subscribe()
     }
 

@@ -4,8 +4,12 @@
 //! never blocks a desk. What it knows is in [`HisLink`], which `status`, the failover
 //! monitor and `lifeline his` read; `lifeline his pull|push|check` ask it to act now.
 //!
-//! The standby pulls and pushes only while it acts as primary (central unreachable), so one
-//! node at a time writes what comes from the HIS.
+//! The standby pulls and pushes only while it acts as primary, and only once central has been
+//! unreachable for `thresholds.emergency_after` (the time after which central's absence is an
+//! outage): a silence of a few heartbeats on a loaded machine is not central gone, and a
+//! standby pulling beside central would make two records of each new HIS row. A pull the
+//! standby started stops at the next page once central is back. So one node at a time writes
+//! what comes from the HIS.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -22,7 +26,7 @@ use super::mapping::Mapping;
 use super::pull::{PullError, PullSummary, Puller};
 use super::push::{PushError, PushSummary, Pusher};
 use super::state::BridgeState;
-use crate::daemon::health::Mode;
+use crate::daemon::health::{Mode, ModeInfo};
 use crate::error::chain;
 
 /// The operator the bridge writes as (audited as such).
@@ -158,6 +162,9 @@ pub struct BridgeConfig {
     pub poll_interval: Duration,
     pub health_interval: Duration,
     pub overlap: Duration,
+    /// How long central must have been unreachable before the standby acts as primary
+    /// (`thresholds.emergency_after`).
+    pub takeover_after: Duration,
 }
 
 /// Starts the bridge task. `mode` is the node's failover mode (the standby acts only as
@@ -165,7 +172,7 @@ pub struct BridgeConfig {
 pub fn start(
     store: Store,
     config: BridgeConfig,
-    mode: watch::Receiver<Mode>,
+    mode: watch::Receiver<ModeInfo>,
     stop: watch::Receiver<bool>,
 ) -> (Arc<HisLink>, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(16);
@@ -197,11 +204,15 @@ pub fn start(
     (link, task)
 }
 
-/// Whether this node pulls and pushes in `mode`.
-pub fn acts(role: NodeRole, mode: Mode) -> bool {
+/// Whether this node pulls and pushes in `mode` at `now_ms`: central always; the standby
+/// while it acts as primary and central has been away at least `takeover_after`.
+pub fn acts(role: NodeRole, mode: &ModeInfo, now_ms: i64, takeover_after: Duration) -> bool {
     match role {
         NodeRole::Central => true,
-        NodeRole::Standby => mode != Mode::Normal,
+        NodeRole::Standby => {
+            let after = i64::try_from(takeover_after.as_millis()).unwrap_or(i64::MAX);
+            mode.mode != Mode::Normal && mode.central_away_ms(now_ms).is_some_and(|ms| ms >= after)
+        }
         NodeRole::Window => false,
     }
 }
@@ -218,11 +229,20 @@ pub fn backoff(health_interval: Duration, failures: u32) -> Duration {
 /// A pull's or a push's error.
 trait RunError: std::error::Error + 'static {
     fn his_unreachable(&self) -> bool;
+
+    /// The standby stopped because central is back: nothing went wrong.
+    fn handed_back(&self) -> bool {
+        false
+    }
 }
 
 impl RunError for PullError {
     fn his_unreachable(&self) -> bool {
         PullError::his_unreachable(self)
+    }
+
+    fn handed_back(&self) -> bool {
+        matches!(self, PullError::HandedBack { .. })
     }
 }
 
@@ -245,7 +265,7 @@ async fn run(
     store: Store,
     config: BridgeConfig,
     mut requests: mpsc::Receiver<Request>,
-    mode: watch::Receiver<Mode>,
+    mode: watch::Receiver<ModeInfo>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut b = Bridge {
@@ -266,11 +286,16 @@ async fn run(
             },
             _ = stop.changed() => return,
         };
-        let active = acts(b.store.role(), *mode.borrow());
+        let still_acts = {
+            let (store, mode, after) = (b.store.clone(), mode.clone(), b.config.takeover_after);
+            move || acts(store.role(), &mode.borrow(), store.now_ms(), after)
+        };
+        let active = still_acts();
         b.link.update(|s| s.active = active);
         match request {
+            // Asked for by the information department: done whatever the mode.
             Some(Request::Pull(reply)) => {
-                let _ = reply.send(b.pull().await);
+                let _ = reply.send(b.pull(&|| true).await);
             }
             Some(Request::Push(reply)) => {
                 let _ = reply.send(b.push().await);
@@ -284,7 +309,7 @@ async fn run(
                 }
                 if active && Instant::now() >= next_poll {
                     next_poll = Instant::now() + b.config.poll_interval;
-                    if b.pull().await.is_ok() {
+                    if b.pull(&still_acts).await.is_ok() {
                         let _ = b.push().await;
                     }
                 }
@@ -383,6 +408,10 @@ impl Bridge {
     fn outcome<T, E: RunError>(&mut self, what: &str, result: Result<T, E>) -> Result<T, String> {
         result.map_err(|e| {
             let message = chain(&e);
+            if e.handed_back() {
+                tracing::info!(reason = %message, "the HIS {what} stopped");
+                return message;
+            }
             tracing::warn!(error = %message, "the HIS {what} stopped; it will be retried");
             if e.his_unreachable() {
                 self.went_down(message.clone());
@@ -399,7 +428,11 @@ impl Bridge {
         }
     }
 
-    async fn pull(&mut self) -> Result<PullSummary, String> {
+    /// Pulls, page after page while `keep_going` says this node still acts.
+    async fn pull(
+        &mut self,
+        keep_going: &(dyn Fn() -> bool + Send + Sync),
+    ) -> Result<PullSummary, String> {
         if !self.probe().await {
             return Err(self.unreachable());
         }
@@ -420,6 +453,7 @@ impl Bridge {
                 overlap: self.config.overlap,
                 progress: &progress,
                 save: &save,
+                keep_going,
             }
             .run(&mut state)
             .await
@@ -508,9 +542,26 @@ mod tests {
         assert_eq!(backoff(every, 3), Duration::from_secs(20));
         assert_eq!(backoff(every, 9), MAX_BACKOFF);
         assert_eq!(backoff(Duration::from_secs(60), 5), Duration::from_secs(60));
-        assert!(acts(NodeRole::Central, Mode::Normal));
-        assert!(!acts(NodeRole::Standby, Mode::Normal));
-        assert!(acts(NodeRole::Standby, Mode::Degraded));
-        assert!(!acts(NodeRole::Window, Mode::Isolated));
+        let after = Duration::from_secs(30);
+        let at = |mode: Mode, central_lost_since_ms: Option<i64>| ModeInfo {
+            mode,
+            central_lost_since_ms,
+            ..ModeInfo::initial(NodeRole::Standby, 0)
+        };
+        let normal = at(Mode::Normal, None);
+        assert!(acts(NodeRole::Central, &normal, 0, after));
+        assert!(!acts(NodeRole::Standby, &normal, 0, after));
+        // Central silent for a moment (a loaded machine): the standby leaves the HIS to it.
+        let degraded = at(Mode::Degraded, Some(100_000));
+        assert!(!acts(NodeRole::Standby, &degraded, 100_000, after));
+        assert!(!acts(NodeRole::Standby, &degraded, 129_999, after));
+        // Central away for `takeover_after`: the standby acts as primary.
+        assert!(acts(NodeRole::Standby, &degraded, 130_000, after));
+        assert!(!acts(
+            NodeRole::Window,
+            &at(Mode::Isolated, Some(0)),
+            1_000_000,
+            after
+        ));
     }
 }

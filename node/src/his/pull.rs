@@ -49,6 +49,9 @@ pub enum PullError {
     Stuck { table: &'static str },
     #[error("the pull of {table} was interrupted")]
     Interrupted { table: &'static str },
+    /// The standby's pull, when central came back: central pulls from there.
+    #[error("central is back: the standby stopped pulling {table} (central pulls from here)")]
+    HandedBack { table: &'static str },
 }
 
 impl PullError {
@@ -82,6 +85,9 @@ pub struct Puller<'a, D: HisDatabase> {
     pub progress: &'a (dyn Fn(&str, u64) + Send + Sync),
     /// Called with the state after each page, to persist it.
     pub save: &'a (dyn Fn(&BridgeState) + Send + Sync),
+    /// Asked before each page is written: whether this node still pulls (the standby's pull
+    /// stops when central is back, so that the two never write the same new rows).
+    pub keep_going: &'a (dyn Fn() -> bool + Send + Sync),
 }
 
 impl<D: HisDatabase> std::fmt::Debug for Puller<'_, D> {
@@ -289,6 +295,9 @@ impl<D: HisDatabase> Puller<'_, D> {
             }
             if next_since == since && next_after == after {
                 return Err(PullError::Stuck { table });
+            }
+            if !(self.keep_going)() {
+                return Err(PullError::HandedBack { table });
             }
             let mut converted = convert(&rows, self.mapping, self.utc_offset_min);
             let items = std::mem::take(&mut converted.items);
