@@ -441,3 +441,64 @@ fn an_emergency_patient_already_in_the_his_master_is_a_duplicate_with_the_his_re
         );
     }
 }
+
+/// The bridge writes through the store's writer like a desk: its changes are signed with
+/// the node's key, and every peer takes them under the rules (copy_all refuses nothing):
+/// central's pull, the standby's pull as primary, and a window's change to an HIS record
+/// during an episode.
+#[test]
+fn what_the_bridge_writes_is_signed_and_every_peer_takes_it() {
+    use crate::test_support::copy_all;
+
+    let (_d, central, _c) = central();
+    central
+        .import_his_patients(
+            &bridge(),
+            vec![his_patient("P1", "林小雨"), his_patient("P2", "王子涵")],
+        )
+        .expect("patients");
+    central
+        .import_his_visits(&bridge(), vec![his_visit("R1", "P1", VisitStatus::Queued)])
+        .expect("visits");
+    assert_eq!(central.unsigned_changes().expect("count"), 0);
+
+    let (_dw, w01, _cw) = temp_store("W01", NodeRole::Window);
+    let (_ds, standby, _cs) = temp_store("standby", NodeRole::Standby);
+    copy_all(&central, &w01);
+    copy_all(&central, &standby);
+    assert_eq!(
+        one(&w01, PatientQuery::HisId("P2".into())).len(),
+        1,
+        "the HIS patient master is at the window"
+    );
+    let visit = w01
+        .find_his(RecordKind::Visit, "R1")
+        .expect("find")
+        .expect("the HIS registration is at the window");
+
+    // The standby, acting as primary, pulls a new registration: central takes it.
+    standby
+        .import_his_visits(&bridge(), vec![his_visit("R2", "P2", VisitStatus::Queued)])
+        .expect("the standby's pull");
+    assert_eq!(standby.unsigned_changes().expect("count"), 0);
+    copy_all(&standby, &central);
+    assert!(
+        central
+            .find_his(RecordKind::Visit, "R2")
+            .expect("find")
+            .is_some()
+    );
+
+    // During an episode the window's triage calls the HIS's registration: central takes it.
+    w01.open_episode(&bridge(), "the HIS is unreachable", Opening::Automatic)
+        .expect("episode");
+    let triage = Operator::new(OperatorName::new("nurse").expect("valid"), DeskRole::Triage);
+    w01.call_visit(&triage, visit).expect("called");
+    copy_all(&w01, &central);
+    let called: Visit = central.get(visit).expect("read").expect("there");
+    assert_eq!(
+        called.status_log.current::<VisitStatus>(),
+        Ok(VisitStatus::Called)
+    );
+    assert_eq!(central.quarantine_len().expect("count"), 0);
+}
