@@ -8,6 +8,9 @@
 //!   disconnection; against samod (automerge-repo) with the same workload ([`replication::samod`]).
 //! - [`failover`]: with real daemons, how long the windows take to fail over to the standby
 //!   when central dies, and central to reconcile an outage's work when it comes back.
+//! - [`scale`]: a real hospital's volume (a million patients, a day's 100k records, 60
+//!   windows' worth of traffic): status, reports, open, memory, desk latency under a new
+//!   window's sync, disk per record, an outage's reconciliation.
 //! - [`his`]: the HIS bridge against a real PostgreSQL: the first pull of the patient master,
 //!   incremental pulls, and the push of an episode's records.
 //!
@@ -24,6 +27,7 @@ pub mod his;
 pub mod measure;
 pub mod relay;
 pub mod replication;
+pub mod scale;
 pub mod store;
 
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! The measurements live in the library so that tests can run them directly.
 
 use clap::{Parser, Subcommand};
-use lifeline_bench::{failover, his, replication, store};
+use lifeline_bench::{failover, his, replication, scale, store};
 
 #[derive(Debug, Parser)]
 #[command(name = "lifeline-bench", version, about)]
@@ -21,6 +21,11 @@ enum Command {
     /// Failover to the standby and reconciliation of an outage, with real daemons (build the
     /// `lifeline` binary first: `cargo build --release -p lifeline-node`).
     Failover(failover::FailoverArgs),
+    /// A real hospital's volume with real daemons: status, reports, open, memory and desk
+    /// latency at a million patients, a new window's sync, an outage's reconciliation.
+    Scale(scale::ScaleArgs),
+    /// Writes catalogs of realistic size as the CSV files `lifeline catalog import` reads.
+    Catalogs(scale::CatalogArgs),
     /// The HIS bridge against a real PostgreSQL (Debian's package): first pull of the patient
     /// master, incremental pulls, push of an episode's records.
     His(his::HisArgs),
@@ -31,6 +36,8 @@ fn main() -> anyhow::Result<()> {
         Command::Store(args) => store::run(&args).map(drop),
         Command::Replication(args) => replication::run(&args).map(drop),
         Command::Failover(args) => failover::run(&args).map(drop),
+        Command::Scale(args) => scale::run(&args).map(drop),
+        Command::Catalogs(args) => scale::write_catalogs(&args),
         Command::His(args) => his::run(&args).map(drop),
     }
 }

@@ -346,6 +346,29 @@ fn lifeline_bin() -> Option<PathBuf> {
     Some(built)
 }
 
+/// Runs a benchmark of real daemons in quick mode through the binary, with its files under
+/// `dir`; returns what it printed and the JSON it wrote (`dir/<name>.json`).
+fn quick_daemon_run(name: &str, bin: &Path, dir: &Path) -> (String, Value) {
+    let out = dir.join(format!("{name}.json"));
+    let output = Command::new(env!("CARGO_BIN_EXE_lifeline-bench"))
+        .args([name, "--quick", "--lifeline-bin"])
+        .arg(bin)
+        .arg("--out")
+        .arg(&out)
+        .arg("--dir")
+        .arg(dir)
+        .output()
+        .expect("the binary starts");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (stdout, read_json(&out))
+}
+
 #[test]
 fn a_quick_failover_run_writes_every_figure() {
     let Some(bin) = lifeline_bin() else {
@@ -353,29 +376,12 @@ fn a_quick_failover_run_writes_every_figure() {
     };
     let _serial = serial();
     let dir = tempfile::tempdir().expect("temp dir");
-    let out = dir.path().join("failover.json");
-    let output = Command::new(env!("CARGO_BIN_EXE_lifeline-bench"))
-        .args(["failover", "--quick", "--lifeline-bin"])
-        .arg(&bin)
-        .arg("--out")
-        .arg(&out)
-        .arg("--dir")
-        .arg(dir.path())
-        .output()
-        .expect("the binary starts");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let (stdout, json) = quick_daemon_run("failover", &bin, dir.path());
     assert!(
         stdout.contains("heartbeat 200 ms, peer timeout 1000 ms"),
         "{stdout}"
     );
     assert!(stdout.contains("unreconciled count is 0"), "{stdout}");
-    let json = read_json(&out);
     assert_eq!(json["benchmark"], "failover");
     assert_eq!(json["plan"]["quick"], true);
     assert_eq!(json["plan"]["windows"], 5);
@@ -479,4 +485,56 @@ fn a_quick_his_run_writes_every_figure() {
         vec!["results"],
         "the cluster and the store are removed"
     );
+}
+
+#[test]
+fn a_quick_scale_run_writes_every_figure() {
+    let Some(bin) = lifeline_bin() else {
+        return;
+    };
+    let _serial = serial();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (stdout, json) = quick_daemon_run("scale", &bin, dir.path());
+    assert!(stdout.contains("new window ready in"), "{stdout}");
+    assert!(stdout.contains("every window reconciled"), "{stdout}");
+    assert_eq!(json["benchmark"], "scale");
+    assert_eq!(json["plan"]["quick"], true);
+    let stages = json["volume"]["stages"].as_array().expect("stages");
+    assert_eq!(stages.len(), 2);
+    for (i, _) in stages.iter().enumerate() {
+        for figure in [
+            "records",
+            "daemon_ready_ms",
+            "status_ms_p50",
+            "conflicts_ms_p50",
+            "worklist_ms_p50",
+        ] {
+            positive(&json, &format!("/volume/stages/{i}/{figure}"));
+        }
+        // The open items loaded for the reports are found at every size.
+        assert_eq!(json["volume"]["stages"][i]["open_conflicts"], 50);
+        assert_eq!(json["volume"]["stages"][i]["worklist_items"], 100);
+    }
+    for figure in [
+        "catalog_import_ms",
+        "load_s",
+        "desk_writes_alone/latency_us_p99",
+        "desk_writes_during_sync/latency_us_p99",
+        "new_window/ready_ms",
+        "new_window/records_held",
+        "new_window/bytes_from_central",
+        "store_open_ms",
+        "bytes_per_record",
+    ] {
+        positive(&json, &format!("/volume/{figure}"));
+    }
+    for figure in ["central_has_all_ms", "reconciled_ms", "records"] {
+        positive(&json, &format!("/outage/{figure}"));
+    }
+    // The hospital's files are gone.
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(left, vec!["scale.json"]);
 }

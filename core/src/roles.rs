@@ -116,6 +116,16 @@ impl Operator {
     pub fn new(name: OperatorName, desk: DeskRole) -> Self {
         Operator { name, desk }
     }
+
+    /// The node itself, acting on its own (automatic episodes, leases, central's
+    /// acknowledgements): `lifeline-system` at the admin desk.
+    pub fn system() -> Self {
+        Operator {
+            name: OperatorName::new("lifeline-system")
+                .expect("\"lifeline-system\" is a valid operator name"),
+            desk: DeskRole::Admin,
+        }
+    }
 }
 
 #[cfg(test)]

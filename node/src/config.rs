@@ -40,6 +40,12 @@
 //! format = "human"                  # human | json
 //! level = "info"                    # a tracing filter, e.g. "info,lifeline_sync=debug"
 //!
+//! [retention]
+//! window_days = 7                   # a window keeps the records of this many days
+//!
+//! [metrics]
+//! listen = "127.0.0.1:9480"         # Prometheus /metrics; absent (the default): off
+//!
 //! [his]                             # central and the standby: the HIS bridge (docs/his.md)
 //! url = "postgresql://lifeline@10.1.0.5:5432/his"
 //! password_file = "/etc/lifeline/his.password"
@@ -76,9 +82,42 @@ pub struct Config {
     pub thresholds: Thresholds,
     #[serde(default)]
     pub log: LogSection,
+    #[serde(default)]
+    pub retention: RetentionSection,
+    #[serde(default)]
+    pub metrics: MetricsSection,
     /// The HIS bridge (see [`crate::his::settings`]); absent: no bridge.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub his: Option<HisSection>,
+}
+
+/// What a window keeps. Central and the standby keep everything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSection {
+    /// A window keeps the patient master, the reference data and the records of the last
+    /// `window_days` days, plus everything unreconciled or open for review; older records are
+    /// pruned from it (and fetched from a server on request). 1 to 3650; default 7.
+    #[serde(default = "default_window_days")]
+    pub window_days: u32,
+}
+
+impl Default for RetentionSection {
+    fn default() -> Self {
+        RetentionSection {
+            window_days: default_window_days(),
+        }
+    }
+}
+
+/// The Prometheus endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// Where to serve `GET /metrics` (see docs/metrics.md); a separate listener from the
+    /// desks' API. Absent (the default): no metrics endpoint.
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
 }
 
 /// What is the same for every node of the hospital.
@@ -267,6 +306,9 @@ fn default_low_water() -> u64 {
 fn default_lease_size() -> u64 {
     1000
 }
+fn default_window_days() -> u32 {
+    7
+}
 fn default_log_format() -> LogFormat {
     LogFormat::Human
 }
@@ -322,6 +364,17 @@ impl Config {
         if self.node.role == NodeRole::Window && self.node.desks.is_empty() {
             bail!("node.desks is empty: a window needs at least one desk role");
         }
+        if !(1..=3650).contains(&self.retention.window_days) {
+            bail!(
+                "retention.window_days is {}: a window keeps between 1 and 3650 days of records",
+                self.retention.window_days
+            );
+        }
+        if let Some(metrics) = self.metrics.listen
+            && metrics == self.api.listen
+        {
+            bail!("metrics.listen {metrics} is the desks' API address: give the metrics their own");
+        }
         if let Some(his) = &self.his {
             his.check(self.node.role)?;
         }
@@ -357,6 +410,12 @@ impl Config {
         self.node.data_dir.join("admin.token")
     }
 
+    /// The days of records this node keeps: `Some` on a window, `None` (everything) on
+    /// central and the standby.
+    pub fn window_days(&self) -> Option<u32> {
+        (self.node.role == NodeRole::Window).then_some(self.retention.window_days)
+    }
+
     /// The central peer, if configured.
     pub fn peer_with_role(&self, role: NodeRole) -> Option<&PeerSection> {
         self.peers.iter().find(|p| p.role == role)
@@ -388,6 +447,43 @@ key = "W01.key"
         assert!(c.peers.is_empty());
         assert_eq!(c.hospital.utc_offset, UtcOffset::CHINA);
         assert_eq!(c.store_options().utc_offset_min, 480);
+        assert_eq!(c.window_days(), Some(7));
+        assert_eq!(c.metrics.listen, None, "metrics are off by default");
+    }
+
+    #[test]
+    fn retention_and_metrics_are_checked() {
+        let c: Config = toml::from_str(&format!(
+            "{MINIMAL}\n[retention]\nwindow_days = 14\n[metrics]\nlisten = \"127.0.0.1:9480\"\n"
+        ))
+        .expect("parse");
+        c.check().expect("valid");
+        assert_eq!(c.window_days(), Some(14));
+        let zero: Config =
+            toml::from_str(&format!("{MINIMAL}\n[retention]\nwindow_days = 0\n")).expect("parse");
+        assert!(
+            zero.check()
+                .unwrap_err()
+                .to_string()
+                .contains("retention.window_days")
+        );
+        let same: Config = toml::from_str(&format!(
+            "{MINIMAL}\n[metrics]\nlisten = \"127.0.0.1:7480\"\n"
+        ))
+        .expect("parse");
+        assert!(
+            same.check()
+                .unwrap_err()
+                .to_string()
+                .contains("metrics.listen")
+        );
+        let typo = format!("{MINIMAL}\n[retention]\nwindow_day = 7\n");
+        assert!(
+            toml::from_str::<Config>(&typo)
+                .unwrap_err()
+                .to_string()
+                .contains("window_day")
+        );
     }
 
     #[test]

@@ -17,8 +17,8 @@ use lifeline_sync::identity::{self, NodeIdentity};
 use crate::api::admin::{AddedOperator, NewOperator, StatusReport};
 use crate::client::Client;
 use crate::config::{
-    ApiSection, Config, HospitalSection, LogFormat, LogSection, NetworkSection, NodeSection,
-    PeerSection, Thresholds, TlsSection,
+    ApiSection, Config, HospitalSection, LogFormat, LogSection, MetricsSection, NetworkSection,
+    NodeSection, PeerSection, RetentionSection, Thresholds, TlsSection,
 };
 
 /// One node of the hospital.
@@ -126,6 +126,8 @@ impl Hospital {
                     format: LogFormat::Human,
                     level: "info".into(),
                 },
+                retention: RetentionSection::default(),
+                metrics: MetricsSection::default(),
                 his: None,
             };
             config.check()?;

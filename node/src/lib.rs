@@ -12,6 +12,7 @@ pub mod error;
 pub mod fhir;
 pub mod his;
 pub mod hospital;
+pub mod metrics;
 pub mod operators;
 pub mod report;
 pub mod time;

@@ -62,6 +62,7 @@ fn copy_all(from: &Store, to: &Store) {
 
 /// A window node's API with its store, a central store to lease from, and a token per desk.
 struct Node {
+    state: ApiState,
     _dir: tempfile::TempDir,
     store: Store,
     central: Store,
@@ -124,7 +125,8 @@ fn node_with(with_catalogs: bool, hospital: &str) -> Node {
         _dir: dir,
         store,
         central,
-        router: api::router(state),
+        router: api::router(state.clone()),
+        state,
         tokens,
     }
 }
@@ -1416,4 +1418,46 @@ async fn episode_times_are_in_the_hospitals_offset() {
     assert_eq!(report["timezone"], "UTC-5");
     assert_eq!(report["opened_local"], "2026-11-24 20:00:00");
     assert_eq!(report["nodes"][0]["joined_local"], "2026-11-24 20:00:00");
+}
+
+#[tokio::test]
+async fn every_metric_is_documented_and_served() {
+    let n = node(true);
+    n.register("王五").await;
+    let text = lifeline_node::api::metrics::render(&n.state).expect("the metrics render");
+    let documented: std::collections::BTreeSet<String> = include_str!("../../docs/metrics.md")
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .filter(|m| m.starts_with("lifeline_"))
+        .map(str::to_owned)
+        .collect();
+    let served: std::collections::BTreeSet<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .map(str::to_owned)
+        .collect();
+    let undocumented: Vec<&String> = served.difference(&documented).collect();
+    assert!(
+        undocumented.is_empty(),
+        "served but not documented: {undocumented:?}"
+    );
+    // This node has no mesh: only the per-peer metrics are absent.
+    let absent: Vec<&String> = documented.difference(&served).collect();
+    assert!(
+        absent.iter().all(|m| m.starts_with("lifeline_peer_")),
+        "documented but not served: {absent:?}"
+    );
+    // The registration's two writes (patient, visit) are in the desk latency histogram, and
+    // the counts come from the store.
+    assert!(
+        text.contains("lifeline_desk_write_seconds_count 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("lifeline_records{kind=\"patient\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("lifeline_mode{mode=\"normal\"} 1"), "{text}");
 }

@@ -10,10 +10,7 @@ use std::time::Duration;
 use his_common::{bridge_operator, central_store};
 use lifeline_core::desk::{NewCharge, NewChargeLine, NewPatient, NewVisit, Settlement};
 use lifeline_core::numbers::Series;
-use lifeline_core::record::{
-    CatalogKind, Charge, DrugCatalog, InsuranceType, PaymentMethod, Prescription, ServiceCatalog,
-    Sex, catalog_id,
-};
+use lifeline_core::record::{CatalogKind, Charge, InsuranceType, PaymentMethod, Prescription, Sex};
 use lifeline_core::status::ChargeStatus;
 use lifeline_core::store::PatientQuery;
 use lifeline_core::{DeskRole, Fen, Operator, OperatorName, RecordKind};
@@ -78,13 +75,13 @@ fn another_his_is_read_and_written_by_configuration_only() {
         let table = |name: &str| summary.tables.iter().find(|(n, _)| n == name).expect(name).1.clone();
 
         // Four-decimal prices, to the fen by the mapping's rule; an inactive department left out.
-        let services: ServiceCatalog = store.get(catalog_id(CatalogKind::Service)).expect("read").expect("there");
+        let services = store.service_list().expect("read").expect("there");
         assert_eq!(services.services["JY01"].price, Fen(2000), "19.9950 rounds half up");
         assert_eq!(services.departments["11"].registration_fee, Fen(850));
         assert_eq!(services.departments["12"].expert_fee, Fen(2500));
         assert!(!services.departments.contains_key("19"), "an inactive department");
         assert_eq!(services.doctors["501"].department, "11");
-        let drugs: DrugCatalog = store.get(catalog_id(CatalogKind::Drug)).expect("read").expect("there");
+        let drugs = store.drug_list().expect("read").expect("there");
         assert_eq!(drugs.drugs["A01"].price, Fen(1833));
         assert_eq!(table("catalogs").rounded, 2);
         assert_eq!(table("catalogs").ignored, 1);

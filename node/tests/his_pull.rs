@@ -6,7 +6,7 @@
 mod his_common;
 
 use his_common::{Pg, bridge_operator, central_store};
-use lifeline_core::record::{CatalogKind, DrugCatalog, Patient, ServiceCatalog, catalog_id};
+use lifeline_core::record::Patient;
 use lifeline_core::store::PatientQuery;
 use lifeline_core::{Fen, RecordKind, Store};
 use lifeline_node::his::db::postgres::Postgres;
@@ -63,18 +63,12 @@ fn the_reference_his_comes_in_whole_and_a_second_pull_writes_nothing() {
         assert!(catalogs.rounded > 0, "4-decimal drug prices were rounded: {catalogs:?}");
 
         // Prices are exact: 阿莫西林颗粒 Y0000020 is 12.80 × (0.8 + 2 × 0.05) = 11.52.
-        let drugs: DrugCatalog = store
-            .get(catalog_id(CatalogKind::Drug))
-            .expect("read")
-            .expect("drug catalog");
+        let drugs = store.drug_list().expect("read").expect("drug catalog");
         assert_eq!(drugs.drugs.len(), 300);
         let y20 = pg.query("SELECT price::text FROM his.drug WHERE drug_code = 'Y0000020'");
         assert_eq!(y20, "11.5200");
         assert_eq!(drugs.drugs["Y0000020"].price, Fen(1152));
-        let services: ServiceCatalog = store
-            .get(catalog_id(CatalogKind::Service))
-            .expect("read")
-            .expect("service catalog");
+        let services = store.service_list().expect("read").expect("service catalog");
         assert_eq!(services.departments["1001"].registration_fee, Fen(1000));
         assert_eq!(services.departments["1001"].expert_fee, Fen(3000));
         assert_eq!(services.doctors.len(), 120);

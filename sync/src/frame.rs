@@ -5,11 +5,14 @@
 //! allocated for them; a frame that does not decode is an error, never a panic. Either closes
 //! the peer's connection with a logged reason.
 
+use lifeline_core::store::Scope;
 use serde::{Deserialize, Serialize};
 
 /// The protocol version carried in the hello (ALPN carries the major version). Version 2
-/// added signed commits to batches and sync messages, and the roster frame.
-pub const PROTOCOL_VERSION: u16 = 2;
+/// added signed commits to batches and sync messages, and the roster frame. Version 3 (issue
+/// 10): the hello says what a window keeps, digests name their scope, and records can be
+/// fetched on request.
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// Largest frame accepted or sent.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
@@ -39,8 +42,10 @@ pub enum Frame {
         message: Vec<u8>,
         signatures: Vec<Vec<u8>>,
     },
-    /// Ask for the peer's digest.
-    DigestRequest,
+    /// Ask for the peer's digest of the records in a scope.
+    DigestRequest {
+        scope: Scope,
+    },
     Digest(WireDigest),
     Ping {
         nonce: u64,
@@ -53,11 +58,21 @@ pub enum Frame {
     },
     /// Members (their certificates, DER) and revocations (CA-signed) the sender holds and
     /// has not sent on this connection yet: the roster replicates, and each receiver checks
-    /// every entry against the CA itself. (Last, so that the variants before it keep their
-    /// wire numbers.)
+    /// every entry against the CA itself.
     Roster {
         members: Vec<Vec<u8>>,
         revocations: Vec<Vec<u8>>,
+    },
+    /// Ask for whole records (a window asking a server for records it no longer keeps).
+    Fetch {
+        request: u64,
+        ids: Vec<WireId>,
+    },
+    /// The answer to a [`Frame::Fetch`]: the records held, whole, and those not held.
+    Fetched {
+        request: u64,
+        docs: Vec<WireDoc>,
+        missing: Vec<WireId>,
     },
 }
 
@@ -71,6 +86,10 @@ pub struct Hello {
     pub feed_head: u64,
     /// The receiver's feed sequence up to which the sender has applied everything.
     pub applied_from_you: u64,
+    /// A window's working set: it keeps the records every node keeps (patients, catalogs,
+    /// node records) and the others created since this time (ms since the epoch); `None` for
+    /// a node that keeps everything.
+    pub keeps_since_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,6 +127,8 @@ pub struct Ack {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WireDigest {
+    /// The scope it was asked for.
+    pub scope: Scope,
     pub records: u64,
     pub buckets: Vec<String>,
 }
@@ -199,11 +220,13 @@ impl Frame {
             Frame::Rewind { .. } => "rewind",
             Frame::Sync { .. } => "sync",
             Frame::Roster { .. } => "roster",
-            Frame::DigestRequest => "digest_request",
+            Frame::DigestRequest { .. } => "digest_request",
             Frame::Digest(_) => "digest",
             Frame::Ping { .. } => "ping",
             Frame::Pong { .. } => "pong",
             Frame::Goodbye { .. } => "goodbye",
+            Frame::Fetch { .. } => "fetch",
+            Frame::Fetched { .. } => "fetched",
         }
     }
 }

@@ -29,7 +29,7 @@ use lifeline_core::desk::{NewPatient, PatientEdit};
 use lifeline_core::record::Header;
 use lifeline_core::record::{InsuranceType, Sex};
 use lifeline_core::store::{
-    ApplyOutcome, AuthorCheck, Credentials, IncomingDoc, Merge, RemoteChanges, merge,
+    ApplyOutcome, AuthorCheck, Credentials, IncomingDoc, Merge, RemoteChanges, Scope, merge,
 };
 use lifeline_core::trust::{
     Answer, Authorship, CommitId, Grant, Judge, Knowledge, Member, Roster, Signatures,
@@ -808,6 +808,18 @@ fn generate_seed_corpus() {
                 incarnation: sender.incarnation().unwrap(),
                 feed_head: sender.feed_head().unwrap(),
                 applied_from_you: 3,
+                keeps_since_ms: None,
+            }),
+        ),
+        (
+            "hello-window",
+            Frame::Hello(Hello {
+                protocol: lifeline_sync::frame::PROTOCOL_VERSION,
+                node: SENDER.into(),
+                incarnation: sender.incarnation().unwrap(),
+                feed_head: sender.feed_head().unwrap(),
+                applied_from_you: 0,
+                keeps_since_ms: Some(1_795_568_400_000),
             }),
         ),
         (
@@ -885,13 +897,40 @@ fn generate_seed_corpus() {
                 signatures: Vec::new(),
             },
         ),
-        ("digest-request", Frame::DigestRequest),
+        ("digest-request", Frame::DigestRequest { scope: Scope::All }),
+        (
+            "digest-request-window",
+            Frame::DigestRequest {
+                scope: Scope::Since { day: 20_782 },
+            },
+        ),
         (
             "digest",
             Frame::Digest(WireDigest {
+                scope: Scope::All,
                 records: digest.records,
                 buckets: digest.buckets,
             }),
+        ),
+        (
+            "fetch",
+            Frame::Fetch {
+                request: 3,
+                ids: vec![base.to_bytes(), other.to_bytes()],
+            },
+        ),
+        (
+            "fetched",
+            Frame::Fetched {
+                request: 3,
+                docs: vec![WireDoc {
+                    id: other.to_bytes(),
+                    seq: 0,
+                    heads: wire_heads(&other_doc),
+                    bytes: other_doc.save(),
+                }],
+                missing: vec![base.to_bytes()],
+            },
         ),
         (
             "ping",

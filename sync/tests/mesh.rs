@@ -274,3 +274,116 @@ async fn the_mesh_runs_on_a_single_threaded_runtime() {
     w1.mesh.shutdown().await;
     central.mesh.shutdown().await;
 }
+
+/// A window keeping 7 days of records joins a central holding older ones: it receives the
+/// patients and the recent records only, both sides agree on the records a window keeps, and
+/// an old record it does not hold comes from central on request (not stored).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_receives_its_working_set_and_fetches_older_records_on_request() {
+    use lifeline_core::desk::NewVisit;
+    use lifeline_core::record::Visit;
+    use lifeline_core::store::record_from_bytes;
+    use lifeline_core::{Clock, ManualClock, SystemClock};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().expect("dir");
+    let ca = dir.path().join("ca");
+    identity::init_ca(&ca).expect("ca");
+    // Central's records of a month ago: written on a clock set back, then the clock is now.
+    let now = SystemClock.now_ms();
+    let clock = ManualClock::new(now - 30 * 86_400_000);
+    let mut opts = StoreOptions::new(NodeName::new("central").expect("valid"), NodeRole::Central);
+    opts.clock = Arc::new(clock.clone());
+    let store = Store::open(dir.path().join("central.redb"), opts).expect("open");
+    let admin = Operator::new(OperatorName::new("info1").expect("valid"), DeskRole::Admin);
+    let catalogs = lifeline_core::desk::CatalogImport {
+        drugs: None,
+        services: None,
+        departments: Some(
+            lifeline_core::desk::parse_departments(
+                "code,name_zh,name_en,registration_fee_fen,expert_fee_fen\nPED-GEN,儿科,Paediatrics,1000,3000\n",
+            )
+            .expect("departments"),
+        ),
+        doctors: None,
+    };
+    store.import_catalog(&admin, catalogs).expect("catalogs");
+    let patient = write(&store, "old".into()).await;
+    let visit = store
+        .register_visit(
+            &reg(),
+            NewVisit {
+                patient,
+                department: "PED-GEN".into(),
+                doctor: None,
+                expert: false,
+                payment: None,
+                occurred_at: None,
+            },
+        )
+        .expect("visit")
+        .value
+        .header
+        .id;
+    clock.set(now);
+    let recent = write(&store, "recent".into()).await;
+    let loaded = issue(&ca, "central", NodeRole::Central, &[]);
+    let cfg = MeshConfig::new(loopback(), vec![], AcceptPolicy::any());
+    let central = Mesh::start(store.clone(), loaded, cfg).await.expect("mesh");
+    let addr = central.local_addr().expect("bound");
+
+    let w_store = Store::open(
+        dir.path().join("W01.redb"),
+        StoreOptions::new(NodeName::new("W01").expect("valid"), NodeRole::Window),
+    )
+    .expect("open");
+    let loaded = issue(&ca, "W01", NodeRole::Window, &[DeskRole::Registration]);
+    let mut cfg = MeshConfig::new(
+        loopback(),
+        vec![peer("central", NodeRole::Central, addr)],
+        AcceptPolicy::any(),
+    );
+    cfg.window_days = Some(7);
+    let window = Mesh::start(w_store.clone(), loaded, cfg)
+        .await
+        .expect("mesh");
+    let ws = w_store.clone();
+    eventually("the window holds the patients", 20, move || {
+        [patient, recent]
+            .iter()
+            .all(|id| matches!(ws.get::<Patient>(*id), Ok(Some(_))))
+    })
+    .await;
+    let status = window.status();
+    eventually("the window caught up and compared digests", 20, || {
+        window
+            .status()
+            .first()
+            .is_some_and(|p| p.caught_up && p.in_sync == Some(true))
+    })
+    .await;
+    assert!(
+        status
+            .first()
+            .is_some_and(|p| p.peer_keeps_since_ms.is_none())
+    );
+    assert!(
+        matches!(w_store.get::<Visit>(visit), Ok(None)),
+        "the month-old visit is outside the working set"
+    );
+    let (server, answer) = window
+        .fetcher()
+        .fetch(vec![visit])
+        .await
+        .expect("central answers");
+    assert_eq!(server.as_str(), "central");
+    let doc = answer.docs.first().expect("central holds the visit");
+    let fetched: Visit = record_from_bytes(visit, &doc.bytes, &doc.heads).expect("a visit");
+    assert_eq!(fetched.patient, patient);
+    assert!(
+        matches!(w_store.get::<Visit>(visit), Ok(None)),
+        "fetched, not stored"
+    );
+    window.shutdown().await;
+    central.shutdown().await;
+}

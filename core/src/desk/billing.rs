@@ -17,11 +17,12 @@ use serde::Deserialize;
 use super::{Saved, permit, set_field};
 use crate::WriteError;
 use crate::clock::Date;
+use crate::desk::catalog::Priced;
 use crate::id::RecordId;
 use crate::money::Fen;
 use crate::record::{
-    CatalogKind, Charge, ChargeLine, ChargeSource, DrugCatalog, Header, InsuranceType,
-    PaymentChannel, PaymentMethod, PaymentPart, RecordKind, ServiceCatalog, Visit, catalog_id,
+    CatalogKind, Charge, ChargeLine, ChargeSource, Header, InsuranceType, PaymentChannel,
+    PaymentMethod, PaymentPart, RecordKind, Visit,
 };
 use crate::roles::Operator;
 use crate::rules::RuleError;
@@ -228,42 +229,13 @@ impl Store {
         let who = who.clone();
         self.write(move |tx| {
             let visit: Visit = tx.read(new.visit)?;
-            let needs = |kind: CatalogKind| new.lines.iter().any(|l| l.catalog == kind);
-            let drugs: Option<DrugCatalog> = if needs(CatalogKind::Drug) {
-                let id = catalog_id(CatalogKind::Drug);
-                if tx.doc(id)?.is_none() {
-                    return Err(RuleError::CatalogMissing { catalog: "drug" }.into());
-                }
-                Some(tx.read(id)?)
-            } else {
-                None
-            };
-            let services: Option<ServiceCatalog> = if needs(CatalogKind::Service) {
-                let id = catalog_id(CatalogKind::Service);
-                if tx.doc(id)?.is_none() {
-                    return Err(RuleError::CatalogMissing { catalog: "service" }.into());
-                }
-                Some(tx.read(id)?)
-            } else {
-                None
-            };
             let mut lines = Vec::with_capacity(new.lines.len());
             for (i, line) in new.lines.iter().enumerate() {
-                let unknown = || RuleError::UnknownCode {
-                    catalog: line.catalog.name(),
-                    code: line.code.clone(),
-                };
-                let (name, price, version) = match (line.catalog, &drugs, &services) {
-                    (CatalogKind::Drug, Some(c), _) => {
-                        let d = c.drugs.get(&line.code).ok_or_else(unknown)?;
-                        (d.name_zh.clone(), d.price, c.version)
-                    }
-                    (CatalogKind::Service, _, Some(c)) => {
-                        let s = c.services.get(&line.code).ok_or_else(unknown)?;
-                        (s.name_zh.clone(), s.price, c.version)
-                    }
-                    _ => return Err(unknown().into()),
-                };
+                let Priced {
+                    name,
+                    price,
+                    catalog_version: version,
+                } = tx.priced(line.catalog, &line.code)?;
                 let overflow = || RuleError::invalid(format!("lines[{i}]"), "amount too large");
                 let line_amount = price.times(line.quantity).ok_or_else(overflow)?;
                 lines.push(ChargeLine {

@@ -103,7 +103,7 @@ impl Tx<'_> {
             let id = catalog_id(kind);
             let Some(doc) = self.doc(id)? else { continue };
             let version =
-                autosurgeon::hydrate_prop::<_, u64, _, _>(&*doc, ROOT, "version").unwrap_or(0);
+                autosurgeon::hydrate_prop::<_, u64, _, _>(doc, ROOT, "version").unwrap_or(0);
             let changed = doc
                 .get_heads()
                 .iter()

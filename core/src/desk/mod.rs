@@ -5,7 +5,7 @@
 
 mod acknowledge;
 mod billing;
-mod catalog;
+pub(crate) mod catalog;
 mod episode_end;
 mod episodes;
 mod escalation;
@@ -26,7 +26,9 @@ mod visits;
 pub use billing::{
     MAX_LINES, NewCharge, NewChargeLine, RESETTLE_WORKING_DAYS, SettleRequest, Settlement,
 };
-pub use catalog::{CatalogImport, CsvError, parse_departments, parse_drugs, parse_services};
+pub use catalog::{
+    CatalogImport, CsvError, DrugList, ServiceList, parse_departments, parse_drugs, parse_services,
+};
 pub use episode_end::LeaveScope;
 pub use episodes::{EpisodeSummary, Opening, grade};
 pub use escalation::{

@@ -12,14 +12,15 @@
 use serde::{Deserialize, Serialize};
 
 use super::billing::{LinkedCharge, default_payment};
+use super::catalog::Priced;
 use super::paper::PaperTime;
 use super::{Saved, permit};
 use crate::WriteError;
 use crate::clock::{Age, UnixMs};
 use crate::id::RecordId;
 use crate::record::{
-    CatalogKind, Charge, ChargeLine, ChargeSource, Dispense, DrugCatalog, Header, Patient,
-    PaymentMethod, Prescription, PrescriptionItem, RecordKind, Visit, catalog_id,
+    CatalogKind, Charge, ChargeLine, ChargeSource, Dispense, Header, Patient, PaymentMethod,
+    Prescription, PrescriptionItem, RecordKind, Visit,
 };
 use crate::roles::Operator;
 use crate::rules::{RuleError, check_text};
@@ -63,21 +64,20 @@ pub struct PharmacyEntry {
     pub created_ms: UnixMs,
 }
 
-/// A line of `quantity` of the catalog's `drug` (version `version`), at its price.
+/// A line of `quantity` of the drug `code`, priced from its catalog item.
 pub(crate) fn priced_item(
     code: &str,
-    drug: &crate::record::Drug,
-    version: u64,
+    drug: Priced,
     quantity: u32,
     dosage: &str,
 ) -> PrescriptionItem {
     PrescriptionItem {
         drug_code: code.to_owned(),
-        drug_name: drug.name_zh.clone(),
+        drug_name: drug.name,
         quantity,
         dosage: dosage.to_owned(),
         unit_price: drug.price,
-        catalog_version: version,
+        catalog_version: drug.catalog_version,
     }
 }
 
@@ -112,22 +112,10 @@ impl Store {
         let who = who.clone();
         self.write(move |tx| {
             let visit: Visit = tx.read(new.visit)?;
-            let cat_id = catalog_id(CatalogKind::Drug);
-            if tx.doc(cat_id)?.is_none() {
-                return Err(RuleError::CatalogMissing { catalog: "drug" }.into());
-            }
-            let catalog: DrugCatalog = tx.read(cat_id)?;
             let mut items = Vec::with_capacity(new.items.len());
             let mut lines = Vec::with_capacity(new.items.len());
             for (i, item) in new.items.iter().enumerate() {
-                let drug =
-                    catalog
-                        .drugs
-                        .get(&item.drug_code)
-                        .ok_or_else(|| RuleError::UnknownCode {
-                            catalog: "drug",
-                            code: item.drug_code.clone(),
-                        })?;
+                let drug = tx.priced(CatalogKind::Drug, &item.drug_code)?;
                 let amount = drug
                     .price
                     .times(item.quantity)
@@ -135,16 +123,15 @@ impl Store {
                 lines.push(ChargeLine {
                     catalog: CatalogKind::Drug,
                     code: item.drug_code.clone(),
-                    name: drug.name_zh.clone(),
+                    name: drug.name.clone(),
                     quantity: item.quantity,
                     unit_price: drug.price,
                     amount,
-                    catalog_version: catalog.version,
+                    catalog_version: drug.catalog_version,
                 });
                 items.push(priced_item(
                     &item.drug_code,
                     drug,
-                    catalog.version,
                     item.quantity,
                     &item.dosage,
                 ));
@@ -252,24 +239,11 @@ impl Store {
                 }
             }
             let mut on_hold = Vec::new();
-            for other in tx.ids_for_patient(rx.patient)? {
-                let Some(doc) = tx.doc(other)? else { continue };
-                // The prescription's charge names it too: only its dispenses count.
-                if Header::of(&*doc).map(|h| h.kind).ok() != Some(RecordKind::Dispense) {
-                    continue;
-                }
-                let is_ours = autosurgeon::hydrate_prop::<_, Option<String>, _, _>(
-                    &*doc,
-                    automerge::ROOT,
-                    "prescription",
-                )
-                .ok()
-                .flatten()
-                .is_some_and(|p| p == id.to_string());
-                if !is_ours {
-                    continue;
-                }
+            for other in tx.ids_dispensing(id)? {
                 let d: Dispense = tx.read(other)?;
+                if d.prescription != id {
+                    continue;
+                }
                 if d.status_log.current::<DispenseStatus>() == Ok(DispenseStatus::OnHold) {
                     on_hold.push(other);
                 }

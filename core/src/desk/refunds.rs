@@ -53,7 +53,7 @@ impl Tx<'_> {
             let Some(doc) = self.doc(other)? else {
                 continue;
             };
-            let kind = Header::of(&*doc).map(|h| h.kind).ok();
+            let kind = Header::of(doc).map(|h| h.kind).ok();
             if kind != Some(RecordKind::Resettlement) {
                 continue;
             }

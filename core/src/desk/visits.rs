@@ -19,14 +19,14 @@ use crate::clock::{Age, Date, UnixMs};
 use crate::id::RecordId;
 use crate::numbers::{Series, emergency_registration_no};
 use crate::record::{
-    CatalogKind, ChargeLine, ChargeSource, Department, Header, Patient, PaymentMethod, RecordKind,
-    Visit, catalog_id,
+    CatalogKind, ChargeLine, ChargeSource, Department, Header, InsuranceType, PaymentMethod,
+    RecordKind, Visit, catalog_id,
 };
 use crate::roles::Operator;
 use crate::rules::{RuleError, check_text};
 use crate::status::{Status, StatusLog, VisitStatus};
 use crate::store::{Counter, put_stamp};
-use crate::store::{ReadError, Store};
+use crate::store::{ReadError, RecordDamage, Store};
 
 /// A registration, as entered at the registration desk.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -82,8 +82,9 @@ impl Store {
         }
         let who = who.clone();
         self.write(move |tx| {
-            let patient: Patient = tx.read(new.patient)?;
-            if let Some(into) = patient.merged_into {
+            // Only whether the patient was merged away is read, not the whole record: this
+            // runs for every registration.
+            if let Some(into) = tx.patient_merged_into(new.patient)? {
                 return Err(RuleError::PatientMerged {
                     id: new.patient,
                     into,
@@ -97,13 +98,13 @@ impl Store {
                     .doc(catalog_id(CatalogKind::Service))?
                     .ok_or(RuleError::CatalogMissing { catalog: "service" })?;
                 let version =
-                    autosurgeon::hydrate_prop::<_, u64, _, _>(&*doc, automerge::ROOT, "version")
+                    autosurgeon::hydrate_prop::<_, u64, _, _>(doc, automerge::ROOT, "version")
                         .unwrap_or(0);
                 let path = [
                     autosurgeon::Prop::Key("departments".into()),
                     autosurgeon::Prop::Key(new.department.as_str().into()),
                 ];
-                let dept = autosurgeon::hydrate_path(&*doc, &automerge::ROOT, path)
+                let dept = autosurgeon::hydrate_path(doc, &automerge::ROOT, path)
                     .ok()
                     .flatten()
                     .ok_or_else(|| RuleError::UnknownCode {
@@ -123,9 +124,19 @@ impl Store {
                 kind: RecordKind::Charge,
                 ..header.clone()
             };
-            let payment = new
-                .payment
-                .unwrap_or_else(|| default_payment(patient.insurance));
+            let payment = match new.payment {
+                Some(p) => p,
+                // Only the patient's insurance is read, not the whole record.
+                None => {
+                    let insurance = tx
+                        .doc(new.patient)?
+                        .map(|doc| autosurgeon::hydrate_prop(doc, automerge::ROOT, "insurance"))
+                        .transpose()
+                        .map_err(|e| ReadError::corrupt(new.patient, RecordDamage::Contents(e)))?
+                        .unwrap_or(InsuranceType::SelfPay);
+                    default_payment(insurance)
+                }
+            };
             let mut warnings = Vec::new();
             let emergency = header.episode.is_some();
             let registration_no = if emergency {

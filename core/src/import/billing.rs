@@ -5,14 +5,14 @@
 
 use automerge::transaction::Transaction;
 
-use super::{ImportOutcome, Upsert, catalog_entry, existing, referred};
+use super::{ImportOutcome, Upsert, catalog_item, department, existing, referred};
 use crate::WriteError;
 use crate::clock::UnixMs;
 use crate::desk::set_field;
 use crate::money::Fen;
 use crate::record::{
-    CatalogKind, Charge, ChargeLine, ChargeSource, Department, Drug, Invoice, PaymentChannel,
-    PaymentMethod, PaymentPart, RecordKind, Service, Visit,
+    CatalogKind, Charge, ChargeLine, ChargeSource, Invoice, PaymentChannel, PaymentMethod,
+    PaymentPart, RecordKind, Visit,
 };
 use crate::roles::Operator;
 use crate::status::{ChargeStatus, InvoiceStatus};
@@ -132,13 +132,12 @@ fn priced(
     code: &str,
 ) -> Result<Result<(String, Fen, u64), String>, WriteError> {
     Ok(match catalog {
-        CatalogKind::Drug => {
-            catalog_entry::<Drug>(tx, catalog, "drugs", code)?.map(|(d, v)| (d.name_zh, d.price, v))
+        CatalogKind::Drug | CatalogKind::Service => {
+            catalog_item(tx, catalog, code)?.map(|p| (p.name, p.price, p.catalog_version))
         }
-        CatalogKind::Service => catalog_entry::<Service>(tx, catalog, "services", code)?
-            .map(|(s, v)| (s.name_zh, s.price, v)),
-        CatalogKind::Department => catalog_entry::<Department>(tx, catalog, "departments", code)?
-            .map(|(d, v)| (d.name_zh, d.registration_fee, v)),
+        CatalogKind::Department => {
+            department(tx, code)?.map(|(d, v)| (d.name_zh, d.registration_fee, v))
+        }
     })
 }
 

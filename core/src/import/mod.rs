@@ -28,6 +28,7 @@ pub use visits::{HisPrescription, HisPrescriptionItem, HisVisit};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixMs;
+use crate::desk::catalog::Priced;
 use crate::id::RecordId;
 use crate::record::{Header, RecordKind};
 use crate::roles::{DeskRole, NodeRole, Operator};
@@ -266,33 +267,52 @@ fn import_page<R: Send + 'static>(
     })
 }
 
-/// One entry of a catalog map (`drugs`, `services`, `departments`) and the catalog's
-/// version, read without hydrating the whole catalog (this runs for every row).
-fn catalog_entry<T: autosurgeon::Hydrate>(
+const NOT_PULLED: &str = "the catalogs have not been pulled yet";
+
+/// A department of the service catalog and the catalog's version, read without hydrating
+/// the whole catalog (this runs for every row).
+fn department(
     tx: &mut Tx<'_>,
-    catalog: crate::record::CatalogKind,
-    map: &str,
     code: &str,
-) -> Result<Result<(T, u64), String>, WriteError> {
-    let Some(doc) = tx.doc(crate::record::catalog_id(catalog))? else {
-        return Ok(Err("the catalogs have not been pulled yet".into()));
+) -> Result<Result<(record::Department, u64), String>, WriteError> {
+    let Some(doc) = tx.doc(record::catalog_id(record::CatalogKind::Department))? else {
+        return Ok(Err(NOT_PULLED.into()));
     };
     let path = [
-        autosurgeon::Prop::Key(map.into()),
+        autosurgeon::Prop::Key("departments".into()),
         autosurgeon::Prop::Key(code.into()),
     ];
-    let entry: Option<T> = autosurgeon::hydrate_path(&*doc, &automerge::ROOT, path)
-        .ok()
-        .flatten();
+    let entry: Option<record::Department> =
+        autosurgeon::hydrate_path(&*doc, &automerge::ROOT, path)
+            .ok()
+            .flatten();
     let version: u64 = autosurgeon::hydrate_prop(&*doc, automerge::ROOT, "version").unwrap_or(0);
-    Ok(entry.map(|e| (e, version)).ok_or_else(|| {
-        let what = match map {
-            "drugs" => "drug",
-            "services" => "service item",
-            _ => "department",
-        };
-        format!("unknown {what} {code:?}")
-    }))
+    Ok(entry
+        .map(|e| (e, version))
+        .ok_or_else(|| format!("unknown department {code:?}")))
+}
+
+/// A drug's or service's name and price from its one catalog item (never the whole
+/// catalog), with the catalog's version, or why not: a code the catalog does not hold or
+/// withdrew is unknown.
+fn catalog_item(
+    tx: &mut Tx<'_>,
+    kind: record::CatalogKind,
+    code: &str,
+) -> Result<Result<Priced, String>, WriteError> {
+    match tx.priced(kind, code) {
+        Ok(priced) => Ok(Ok(priced)),
+        Err(WriteError::Rule(RuleError::CatalogMissing { .. })) => Ok(Err(NOT_PULLED.into())),
+        Err(WriteError::Rule(RuleError::UnknownCode { .. })) => {
+            let what = match kind {
+                record::CatalogKind::Drug => "drug",
+                record::CatalogKind::Service => "service item",
+                record::CatalogKind::Department => "department",
+            };
+            Ok(Err(format!("unknown {what} {code:?}")))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Defines the public import of one kind of HIS row: a page of them in one commit.

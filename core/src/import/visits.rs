@@ -3,12 +3,12 @@
 
 use automerge::transaction::Transaction;
 
-use super::{ImportOutcome, Upsert, catalog_entry, referred};
+use super::{ImportOutcome, Upsert, catalog_item, department, referred};
 use crate::WriteError;
 use crate::clock::UnixMs;
 use crate::desk::set_field;
 use crate::money::Fen;
-use crate::record::{CatalogKind, Department, Drug, Patient, Prescription, RecordKind, Visit};
+use crate::record::{CatalogKind, Patient, Prescription, RecordKind, Visit};
 use crate::roles::Operator;
 use crate::status::{PrescriptionStatus, VisitStatus};
 use crate::store::Tx;
@@ -83,9 +83,7 @@ pub(super) fn import_visit(
         outcome.skip(&row.his_id, reason);
         return Ok(());
     }
-    if let Err(reason) =
-        catalog_entry::<Department>(tx, CatalogKind::Service, "departments", &row.department)?
-    {
+    if let Err(reason) = department(tx, &row.department)? {
         outcome.skip(&row.his_id, reason);
         return Ok(());
     }
@@ -143,12 +141,12 @@ pub(super) fn import_prescription(
     };
     let mut items = Vec::with_capacity(row.items.len());
     for item in &row.items {
-        let found = catalog_entry::<Drug>(tx, CatalogKind::Drug, "drugs", &item.drug_code)?;
+        let found = catalog_item(tx, CatalogKind::Drug, &item.drug_code)?;
         let checked = found.and_then(|d| {
             super::text_ok("dosage", &item.dosage, false)?;
             Ok(d)
         });
-        let (drug, version) = match checked {
+        let drug = match checked {
             Ok(found) => found,
             Err(reason) => {
                 outcome.skip(&row.his_id, reason);
@@ -157,8 +155,7 @@ pub(super) fn import_prescription(
         };
         items.push(crate::desk::priced_item(
             &item.drug_code,
-            &drug,
-            version,
+            drug,
             item.quantity,
             &item.dosage,
         ));

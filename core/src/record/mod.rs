@@ -61,7 +61,13 @@ pub enum RecordKind {
     Episode = 9,
     #[autosurgeon(rename = "lease")]
     Lease = 10,
-    // Codes 11 to 20 are left to other kinds; the money kinds take 21 and up.
+    /// One drug of the drug catalog.
+    #[autosurgeon(rename = "drug_item")]
+    DrugItem = 11,
+    /// One service of the service catalog.
+    #[autosurgeon(rename = "service_item")]
+    ServiceItem = 12,
+    // Codes 13 to 20 are left to other kinds; the money kinds take 21 and up.
     #[autosurgeon(rename = "refund")]
     Refund = 21,
     #[autosurgeon(rename = "resettlement")]
@@ -69,7 +75,7 @@ pub enum RecordKind {
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 12] = [
+    pub const ALL: [RecordKind; 14] = [
         RecordKind::Patient,
         RecordKind::Visit,
         RecordKind::Prescription,
@@ -80,6 +86,8 @@ impl RecordKind {
         RecordKind::ServiceCatalog,
         RecordKind::Episode,
         RecordKind::Lease,
+        RecordKind::DrugItem,
+        RecordKind::ServiceItem,
         RecordKind::Refund,
         RecordKind::Resettlement,
     ];
@@ -104,6 +112,8 @@ impl RecordKind {
             RecordKind::ServiceCatalog => "service_catalog",
             RecordKind::Episode => "episode",
             RecordKind::Lease => "lease",
+            RecordKind::DrugItem => "drug_item",
+            RecordKind::ServiceItem => "service_item",
             RecordKind::Refund => "refund",
             RecordKind::Resettlement => "resettlement",
         }
@@ -117,7 +127,13 @@ impl RecordKind {
 
     /// Reference data: written only by central.
     pub fn is_catalog(self) -> bool {
-        matches!(self, RecordKind::DrugCatalog | RecordKind::ServiceCatalog)
+        matches!(
+            self,
+            RecordKind::DrugCatalog
+                | RecordKind::ServiceCatalog
+                | RecordKind::DrugItem
+                | RecordKind::ServiceItem
+        )
     }
 }
 
@@ -186,6 +202,13 @@ macro_rules! record {
         }
     };
 }
+
+// Declared after `record!`, which it uses.
+mod catalog;
+pub use catalog::{
+    CatalogKind, Department, Doctor, Drug, DrugCatalog, DrugItem, Service, ServiceCatalog,
+    ServiceItem, catalog_id,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -312,28 +335,6 @@ pub struct Prescription {
 }
 record!(Prescription, Prescription);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CatalogKind {
-    #[autosurgeon(rename = "drug")]
-    Drug,
-    #[autosurgeon(rename = "service")]
-    Service,
-    /// A department's registration fee (the departments are in the service catalog).
-    #[autosurgeon(rename = "department")]
-    Department,
-}
-
-impl CatalogKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            CatalogKind::Drug => "drug",
-            CatalogKind::Service => "service",
-            CatalogKind::Department => "department",
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
 pub struct ChargeLine {
     pub catalog: CatalogKind,
@@ -435,76 +436,6 @@ pub struct Dispense {
     pub status_log: StatusLog,
 }
 record!(Dispense, Dispense);
-
-#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
-pub struct Drug {
-    pub name_zh: String,
-    pub name_en: String,
-    pub spec: String,
-    pub form: String,
-    pub unit: String,
-    pub price: Fen,
-    pub insurance_class: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
-pub struct DrugCatalog {
-    pub header: Header,
-    /// Bumped by every import; prescriptions and charges record the version they priced from.
-    pub version: u64,
-    pub drugs: BTreeMap<String, Drug>,
-}
-record!(DrugCatalog, DrugCatalog);
-
-#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
-pub struct Service {
-    pub name_zh: String,
-    pub name_en: String,
-    pub unit: String,
-    pub price: Fen,
-    pub category: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
-pub struct Department {
-    pub name_zh: String,
-    pub name_en: String,
-    pub registration_fee: Fen,
-    pub expert_fee: Fen,
-}
-
-/// A doctor who sees outpatients, by the HIS's doctor code.
-#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
-pub struct Doctor {
-    pub name: String,
-    /// The department code the doctor works in.
-    pub department: String,
-    /// 主任医师, 副主任医师, 主治医师, 住院医师.
-    pub title: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
-pub struct ServiceCatalog {
-    pub header: Header,
-    pub version: u64,
-    pub services: BTreeMap<String, Service>,
-    pub departments: BTreeMap<String, Department>,
-    /// Documents written before doctors were kept read as none.
-    #[autosurgeon(missing = "Default::default")]
-    pub doctors: BTreeMap<String, Doctor>,
-}
-record!(ServiceCatalog, ServiceCatalog);
-
-/// The catalogs have well-known ids, the same on every node, so that a window finds them
-/// without a lookup and central re-importing never creates a second catalog.
-pub fn catalog_id(kind: CatalogKind) -> RecordId {
-    let mut bytes = [0u8; 16];
-    bytes[15] = match kind {
-        CatalogKind::Drug => 1,
-        CatalogKind::Service | CatalogKind::Department => 2,
-    };
-    RecordId::from_bytes(bytes)
-}
 
 /// A request for a number range by a node, filled in by a lessor (central, or the standby
 /// acting as primary). Ranges travel as records so they reach the window through the mesh.

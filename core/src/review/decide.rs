@@ -180,7 +180,7 @@ fn resolve_field(
     .id();
     let doc = tx.doc(record)?.ok_or_else(|| not_open(&id))?;
     let header =
-        Header::of(&*doc).map_err(|e| ReadError::corrupt(record, RecordDamage::Header(e)))?;
+        Header::of(doc).map_err(|e| ReadError::corrupt(record, RecordDamage::Header(e)))?;
     let conflict = field_conflict(doc, &header, field).ok_or_else(|| not_open(&id))?;
     let n = conflict.values.len();
     let index = match choice {
@@ -274,7 +274,7 @@ fn confirm_status(
     };
     let doc = tx.doc(record)?.ok_or_else(|| not_open(&id))?;
     let header =
-        Header::of(&*doc).map_err(|e| ReadError::corrupt(record, RecordDamage::Header(e)))?;
+        Header::of(doc).map_err(|e| ReadError::corrupt(record, RecordDamage::Header(e)))?;
     let found = match header.kind {
         RecordKind::Prescription => prescription_conflicts(doc, &header, &dispenses),
         RecordKind::Charge => charge_conflicts(doc, &header),
@@ -284,7 +284,7 @@ fn confirm_status(
         .into_iter()
         .find(|c| c.id == id)
         .ok_or_else(|| not_open(&id))?;
-    if let Some(done) = reviews_in(&*doc).get(&id)
+    if let Some(done) = reviews_in(doc).get(&id)
         && done.evidence == conflict.fingerprint
     {
         return Err(RuleError::invalid(

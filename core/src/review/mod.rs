@@ -24,6 +24,7 @@
 mod conflict;
 mod decide;
 mod detect;
+pub(crate) mod open;
 mod reviews;
 mod scan;
 mod target;
@@ -38,7 +39,9 @@ pub use conflict::{
     ReviewAction, ReviewRecord,
 };
 pub use decide::Resolution;
-pub use worklist::{EPISODE_LOOKBACK_DAYS, WorkCategory, WorkItem, Worklist};
+pub(crate) use detect::{DispenseFact, dispense_fact};
+pub(crate) use reviews::reviews_in;
+pub use worklist::{CategoryCount, WorkCategory, WorkItem, Worklist};
 
 /// Records other than patients are reviewed when created within this many days (or when
 /// they are emergency records central has not acknowledged, whatever their age).

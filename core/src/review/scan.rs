@@ -1,6 +1,6 @@
-//! The conflict review report: which records are read (see the module docs of `review`),
-//! each run through the detectors, and the decisions found on the way applied to what is seen
-//! now.
+//! The conflict review report: the records the open-item index and the recent decisions name,
+//! each run through the detectors again, and the decisions found on the way applied to what is
+//! seen now.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -13,15 +13,13 @@ use super::detect::{
     prescription_conflicts,
 };
 use super::reviews::{keep_latest, reviews_in};
+use super::target::Target;
+use super::worklist::WorkCategory;
 use super::{MS_PER_DAY, REVIEW_WINDOW_DAYS};
 use crate::error::Chain;
 use crate::id::RecordId;
 use crate::record::{Header, Patient, RecordKind};
 use crate::store::{ReadError, Store};
-
-/// Most patients of one shared key compared pairwise (a placeholder national id shared by
-/// hundreds of records would otherwise make a quadratic report).
-const MAX_GROUP: usize = 16;
 
 /// What one report scan has gathered.
 #[derive(Default)]
@@ -36,52 +34,58 @@ impl Store {
     /// The conflict review report: open conflicts first, then resolved ones (known from their
     /// review decisions), each kind together, in id order.
     ///
-    /// Reads every patient, the other records created within [`REVIEW_WINDOW_DAYS`] and the
-    /// emergency records central has not acknowledged; duplicates come from the patient-key
-    /// index. A damaged record is skipped (and logged), not fatal to the report.
+    /// Reads the open-item index (every open conflict, whatever its age) and the decisions
+    /// taken within [`REVIEW_WINDOW_DAYS`], then only the records those name: the cost follows
+    /// the conflicts, not the history. A damaged record is skipped (and logged), not fatal to
+    /// the report.
     pub fn conflicts(&self) -> Result<Vec<Conflict>, ReadError> {
         let since_ms = self.now_ms() - REVIEW_WINDOW_DAYS * MS_PER_DAY;
-        let old_unreconciled: Vec<RecordId> = self
-            .unreconciled()?
-            .into_iter()
-            .filter(|id| id.created_ms() < since_ms)
-            .collect();
+        let mut wanted: BTreeMap<String, Vec<RecordId>> = BTreeMap::new();
+        let categories = [
+            WorkCategory::MergeDuplicatePatient,
+            WorkCategory::ReviewConflict,
+        ];
+        for item in self.open_items(&categories)? {
+            wanted.insert(item.id, item.records);
+        }
+        for (id, records) in self.decisions_since(since_ms)? {
+            wanted.entry(id).or_insert(records);
+        }
+        let records: BTreeSet<RecordId> = wanted.values().flatten().copied().collect();
         let mut scan = Scan::default();
-        // Dispense records first, so that each prescription is checked with all of them.
-        let mut dispense_ids = Vec::new();
-        self.each_id(RecordKind::Dispense, Some(since_ms), |id| {
-            dispense_ids.push(id);
-            Ok(())
-        })?;
-        for id in dispense_ids
-            .into_iter()
-            .chain(old_unreconciled.iter().copied())
-        {
-            if let Some(doc) = self.doc_or_skip(id)?
-                && let Some((rx, fact)) = dispense_fact(&doc)
+        for &id in &records {
+            if self.header(id).ok().flatten().map(|h| h.kind) == Some(RecordKind::Prescription) {
+                let facts = self.dispense_facts(id)?;
+                scan.dispenses.insert(id, facts);
+            }
+        }
+        for &id in &records {
+            self.scan_record(&mut scan, id)?;
+        }
+        for id in wanted.keys() {
+            if let Some(Target::Pair { a, b }) = Target::parse(id)
+                && let (Some(pa), Some(pb)) = (self.patient_or_skip(a)?, self.patient_or_skip(b)?)
             {
-                scan.dispenses.entry(rx).or_default().push(fact);
+                scan.found.extend(duplicate_conflict(&pa, &pb));
             }
         }
-        self.each_id(RecordKind::Patient, None, |id| {
-            self.scan_record(&mut scan, id)
-        })?;
-        for kind in [
-            RecordKind::Visit,
-            RecordKind::Prescription,
-            RecordKind::Charge,
-            RecordKind::Invoice,
-            RecordKind::Dispense,
-        ] {
-            self.each_id(kind, Some(since_ms), |id| self.scan_record(&mut scan, id))?;
-        }
-        for id in old_unreconciled {
-            if self.header(id).ok().flatten().map(|h| h.kind) != Some(RecordKind::Patient) {
-                self.scan_record(&mut scan, id)?;
+        let mut out = finish(scan);
+        out.retain(|c| wanted.contains_key(&c.id));
+        Ok(out)
+    }
+
+    /// A prescription's dispense records in state dispensed.
+    fn dispense_facts(&self, rx: RecordId) -> Result<Vec<DispenseFact>, ReadError> {
+        let mut out = Vec::new();
+        for id in self.ids_dispensing(rx)? {
+            if let Some(doc) = self.doc_or_skip(id)?
+                && let Some((of, fact)) = dispense_fact(&doc)
+                && of == rx
+            {
+                out.push(fact);
             }
         }
-        scan.found.extend(self.duplicate_patients()?);
-        Ok(finish(scan))
+        Ok(out)
     }
 
     /// Open and resolved conflicts of one record (and, for a patient, its duplicates).
@@ -112,29 +116,6 @@ impl Store {
             _ => {}
         }
         Ok(())
-    }
-
-    /// Live patient pairs that share a national id, or a name, birth date and phone.
-    fn duplicate_patients(&self) -> Result<Vec<Conflict>, ReadError> {
-        let mut pairs: BTreeSet<(RecordId, RecordId)> = BTreeSet::new();
-        for key_kind in ["nid", "person"] {
-            for (_, ids) in self.patients_sharing(key_kind)? {
-                let ids: Vec<RecordId> = ids.into_iter().take(MAX_GROUP).collect();
-                for (i, &x) in ids.iter().enumerate() {
-                    for &y in &ids[i + 1..] {
-                        pairs.insert((x.min(y), x.max(y)));
-                    }
-                }
-            }
-        }
-        let mut out = Vec::new();
-        for (a, b) in pairs {
-            let (Some(pa), Some(pb)) = (self.patient_or_skip(a)?, self.patient_or_skip(b)?) else {
-                continue;
-            };
-            out.extend(duplicate_conflict(&pa, &pb));
-        }
-        Ok(out)
     }
 
     fn patient_or_skip(&self, id: RecordId) -> Result<Option<Patient>, ReadError> {

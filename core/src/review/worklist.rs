@@ -2,25 +2,22 @@
 //! the system of record is whole again. Each item names its record and the operation that
 //! clears it; doing that operation removes the item, so the list drains to zero.
 //!
-//! Scope, so that building the list stays cheap:
-//! - emergency prescriptions and paused visits come from the episode index, limited to records
-//!   created within [`EPISODE_LOOKBACK_DAYS`], plus every record central has not acknowledged
-//!   yet whatever its age (those are never dropped);
-//! - re-settlements come from the index of charges awaiting one, whatever their age: an
-//!   overdue re-settlement stays on the list until it is done. Its due date is 7 working days
-//!   (by the hospital's calendar) after the day the fault was cleared: the day its episode
-//!   ended, or for an insurance link that failed outside an episode, the settlement day;
-//!   while the episode goes on there is no due date yet;
-//! - duplicates and other conflicts are the open entries of [`Store::conflicts`];
-//! - records the HIS refused on the way back are the emergency records above that carry the
-//!   HIS's refusal ([`crate::import::HisRejection`]).
+//! The items come from the store's open-item index, kept in the commit of every change, so
+//! building the list costs what the open items cost, whatever the history: every emergency
+//! prescription not yet dispensed, every paused registration and every charge awaiting a
+//! re-settlement, whatever their age (an overdue re-settlement stays on the list until it is
+//! done), and the open entries of [`Store::conflicts`] for duplicates and other conflicts.
+//! A re-settlement is due 7 working days (by the hospital's calendar) after the day the fault
+//! was cleared: the day its episode ended, or for an insurance link that failed outside an
+//! episode, the settlement day; while the episode goes on there is no due date yet. Records
+//! the HIS refused on the way back carry the HIS's refusal ([`crate::import::HisRejection`])
+//! and are open items too, until the HIS takes a later revision.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Serialize;
 
-use super::MS_PER_DAY;
 use super::conflict::{Conflict, ConflictKind, ConflictStatus};
 use crate::clock::{Age, Date, UnixMs};
 use crate::desk::RESETTLE_WORKING_DAYS;
@@ -28,9 +25,6 @@ use crate::id::{EpisodeId, RecordId};
 use crate::record::{Charge, Patient, Prescription, RecordKind, Visit};
 use crate::status::{PrescriptionStatus, VisitStatus};
 use crate::store::{ReadError, Store};
-
-/// Emergency records created within this many days are on the worklist.
-pub const EPISODE_LOOKBACK_DAYS: i64 = 30;
 
 /// What kind of after-work an item is, in the order the list shows them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -132,8 +126,6 @@ pub struct CategoryCount {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Worklist {
     pub generated_ms: UnixMs,
-    /// Emergency records created before this were not read (unless unacknowledged).
-    pub episode_records_since_ms: UnixMs,
     /// Every category, in order, with its count (zero included).
     pub counts: Vec<CategoryCount>,
     /// By category, then oldest first.
@@ -180,25 +172,26 @@ impl Store {
     /// The recovery worklist (see the module docs for what is read).
     pub fn worklist(&self) -> Result<Worklist, ReadError> {
         let now = self.now_ms();
-        let episode_since = now - EPISODE_LOOKBACK_DAYS * MS_PER_DAY;
         let today = Date::at(now, self.options().utc_offset_min);
         let mut ended: BTreeMap<EpisodeId, Option<Date>> = BTreeMap::new();
-        let mut emergency: BTreeSet<RecordId> = self.episode_ids_since(episode_since)?;
-        emergency.extend(self.unreconciled()?);
+        let after_work = [
+            WorkCategory::DispenseEmergencyPrescription,
+            WorkCategory::RestorePausedVisit,
+            WorkCategory::ResettleInsurance,
+            WorkCategory::FixHisRejection,
+        ];
         let mut items = Vec::new();
-        for &id in &emergency {
-            let Some(header) = self.header(id).ok().flatten() else {
+        for item in self.open_items(&after_work)? {
+            let Some(&id) = item.records.first() else {
                 continue;
             };
-            items.extend(self.his_rejection_item(id, &header)?);
-            match header.kind {
-                RecordKind::Prescription => items.extend(self.prescription_item(id)?),
-                RecordKind::Visit => items.extend(self.visit_item(id)?),
-                _ => {}
-            }
-        }
-        for id in self.resettle_pending()? {
-            items.extend(self.charge_item(id, today, &mut ended)?);
+            let found = match item.category {
+                WorkCategory::DispenseEmergencyPrescription => self.prescription_item(id)?,
+                WorkCategory::RestorePausedVisit => self.visit_item(id)?,
+                WorkCategory::FixHisRejection => self.his_rejection_item(id)?,
+                _ => self.charge_item(id, today, &mut ended)?,
+            };
+            items.extend(found);
         }
         for c in self.conflicts()? {
             if c.status == ConflictStatus::Open {
@@ -223,10 +216,26 @@ impl Store {
             .collect();
         Ok(Worklist {
             generated_ms: now,
-            episode_records_since_ms: episode_since,
             counts,
             items,
         })
+    }
+
+    /// How many re-settlements are past their due date: reads only the open re-settlements.
+    pub fn resettlements_overdue(&self) -> Result<u64, ReadError> {
+        let today = Date::at(self.now_ms(), self.options().utc_offset_min);
+        let mut ended = BTreeMap::new();
+        let mut overdue = 0;
+        for item in self.open_items(&[WorkCategory::ResettleInsurance])? {
+            if let Some(&id) = item.records.first()
+                && self
+                    .charge_item(id, today, &mut ended)?
+                    .is_some_and(|i| i.overdue)
+            {
+                overdue += 1;
+            }
+        }
+        Ok(overdue)
     }
 
     fn patient_name(&self, id: RecordId) -> Option<String> {
@@ -379,11 +388,10 @@ impl Store {
         }))
     }
 
-    fn his_rejection_item(
-        &self,
-        id: RecordId,
-        header: &crate::record::Header,
-    ) -> Result<Option<WorkItem>, ReadError> {
+    fn his_rejection_item(&self, id: RecordId) -> Result<Option<WorkItem>, ReadError> {
+        let Some(header) = self.header(id).ok().flatten() else {
+            return Ok(None);
+        };
         let Some(rejection) = self.his_rejection(id)? else {
             return Ok(None);
         };

@@ -17,7 +17,7 @@ use super::knowledge::TxKnowledge;
 use super::merge::{IncomingDoc, Merge, RemoteChanges, merge, receive_sync};
 use super::refusal::Refusal;
 use super::signing::holds_commit;
-use super::tx::ChangeOrigin;
+use super::tx::Origin;
 use super::{AuthorCheck, Store, Tx};
 use crate::error::Chain;
 use crate::id::{NodeName, RecordId};
@@ -93,7 +93,7 @@ impl Tx<'_> {
     ) -> Result<ApplyResult, WriteError> {
         let id = item.id;
         let actor = self.actor().clone();
-        let existing = self.doc(id)?.map(|d| &*d);
+        let existing = self.doc(id)?;
         let old_heads = existing.map(|d| d.get_heads()).unwrap_or_default();
         match merge(existing, item, &actor, judge) {
             Merge::Refused(reason) => Ok(ApplyResult::Rejected(reason)),
@@ -113,7 +113,7 @@ impl Tx<'_> {
                     &old_heads,
                     &format!("sync:{peer}"),
                     "sync.apply",
-                    ChangeOrigin::Peer,
+                    Origin::Peer,
                 )?;
                 self.keep_signed(&verdict.signed_by, judge)?;
                 if !complete {
@@ -206,6 +206,7 @@ impl Store {
                         }
                     }
                 }
+                tx.acknowledge_received(&outcome.applied)?;
                 if let Some(cursor) = peer_cursor {
                     let first_missing = items
                         .iter()
@@ -241,7 +242,7 @@ impl Store {
     ) -> Result<(sync::State, Result<bool, Refusal>), WriteError> {
         let peer = peer.clone();
         self.write(move |tx| {
-            let received = match receive_sync(id, tx.doc(id)?.map(|d| &*d), &state, &message) {
+            let received = match receive_sync(id, tx.doc(id)?, &state, &message) {
                 Ok(received) => received,
                 Err(reason) => {
                     let item = IncomingDoc::from(RemoteChanges { id, bytes: message });
@@ -256,7 +257,10 @@ impl Store {
             // The record's changes go through the same rules as a batch's.
             with_judge(tx, &signatures, |tx, judge| {
                 let changed = match tx.apply_one(&peer, &item, judge)? {
-                    ApplyResult::Applied => Ok(true),
+                    ApplyResult::Applied => {
+                        tx.acknowledge_received(&[id])?;
+                        Ok(true)
+                    }
                     ApplyResult::Unchanged | ApplyResult::MissingDeps => Ok(false),
                     ApplyResult::Rejected(reason) => {
                         tx.refuse(&peer, &item, &reason)?;

@@ -43,11 +43,19 @@ impl DocCache {
         }
     }
 
-    /// The writer's insert after a commit: always the newest copy.
-    pub(crate) fn committed(&mut self, docs: impl IntoIterator<Item = (RecordId, Arc<Automerge>)>) {
+    /// The writer's insert after a commit: always the newest copy; and the records the commit
+    /// removed.
+    pub(crate) fn committed(
+        &mut self,
+        docs: impl IntoIterator<Item = (RecordId, Arc<Automerge>)>,
+        removed: &[RecordId],
+    ) {
         self.generation += 1;
         for (id, doc) in docs {
             self.docs.put(id, doc);
+        }
+        for id in removed {
+            self.docs.pop(id);
         }
     }
 

@@ -41,6 +41,10 @@ pub enum ReadError {
     },
     #[error("the document cache is unavailable: a thread panicked while holding it")]
     CachePoisoned,
+    /// A record received whole from a peer lacks changes the peer said it holds, or is
+    /// another record.
+    #[error("record {id} as received is incomplete")]
+    Incomplete { id: RecordId },
 }
 
 impl ReadError {

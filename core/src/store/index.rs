@@ -2,24 +2,16 @@
 //! has not acknowledged. The writer keeps them in line with every change ([`Tx::reindex`]);
 //! readers and the batch itself query them here.
 
-use std::collections::BTreeSet;
-use std::ops::Bound;
-
 use automerge::{ROOT, ReadDoc};
 use redb::ReadableTable;
 
 use super::error::{ReadError, RecordDamage, StorageContext, WriteError};
 use super::patient_index::his_key_kind;
+use super::tables::count_keys::records as records_key;
 use super::tables::{self, Id};
 use super::{Store, Tx};
 use crate::id::{EpisodeId, RecordId};
 use crate::record::{CENTRAL_ACK_KEY, Charge, Header, Patient, RecordKind};
-
-/// Ids read from an index per read transaction by [`Store::each_id`].
-const PAGE: usize = 1024;
-
-/// Most distinct episodes read from the episode index by [`Store::episode_ids_since`].
-const MAX_EPISODES: usize = 1000;
 
 const LOWEST: Id = [0u8; 16];
 const HIGHEST: Id = [0xffu8; 16];
@@ -80,19 +72,44 @@ impl Tx<'_> {
         for_patient(&t, patient)
     }
 
-    /// Brings the indexes in line with a working document.
-    pub(super) fn reindex(&mut self, id: RecordId) -> Result<(), WriteError> {
+    /// Whether a record is an emergency record central has not acknowledged, as of this batch.
+    pub(crate) fn is_unreconciled(&self, id: RecordId) -> Result<bool, ReadError> {
+        Ok(self
+            .r()
+            .open_table(tables::UNRECONCILED)
+            .ctx("reading an index")?
+            .get(id.to_bytes())
+            .ctx("reading an index")?
+            .is_some())
+    }
+
+    /// The dispense records of a prescription, as of this batch.
+    pub(crate) fn ids_dispensing(
+        &self,
+        prescription: RecordId,
+    ) -> Result<Vec<RecordId>, ReadError> {
+        let t = self
+            .r()
+            .open_table(tables::BY_PRESCRIPTION)
+            .ctx("reading an index")?;
+        let p = prescription.to_bytes();
+        collect_ids(
+            t.range((p, LOWEST)..=(p, HIGHEST))
+                .ctx("reading an index")?,
+            |k: (Id, Id)| k.1,
+        )
+    }
+
+    /// Brings the indexes, the kept counts and the open-item index in line with a working
+    /// document.
+    pub(super) fn reindex(&mut self, id: RecordId, header: &Header) -> Result<(), WriteError> {
         let Some(doc) = self.loaded(id) else {
             return Ok(());
         };
-        let header =
-            Header::of(doc).map_err(|e| ReadError::corrupt(id, RecordDamage::Header(e)))?;
         let acked = doc.get(ROOT, CENTRAL_ACK_KEY).ok().flatten().is_some();
-        let patient: Option<RecordId> = match doc.get(ROOT, "patient") {
-            Ok(Some((automerge::Value::Scalar(s), _))) => match s.as_ref() {
-                automerge::ScalarValue::Str(s) => s.parse().ok(),
-                _ => None,
-            },
+        let patient = id_field(doc, "patient");
+        let prescription = match header.kind {
+            RecordKind::Dispense => id_field(doc, "prescription"),
             _ => None,
         };
         let his_id: Option<String> = match header.kind {
@@ -126,10 +143,12 @@ impl Tx<'_> {
         };
         let key = id.to_bytes();
         let w = self.w();
-        w.open_table(tables::BY_KIND)
+        let new = w
+            .open_table(tables::BY_KIND)
             .ctx("indexing")?
             .insert((header.kind.code(), key), ())
-            .ctx("indexing")?;
+            .ctx("indexing")?
+            .is_none();
         if let Some(episode) = &header.episode {
             w.open_table(tables::BY_EPISODE)
                 .ctx("indexing")?
@@ -156,9 +175,25 @@ impl Tx<'_> {
                 .insert((patient.to_bytes(), key), ())
                 .ctx("indexing")?;
         }
-        if let Some(patient) = patient_record {
-            self.index_patient(&patient)?;
+        if let Some(rx) = prescription {
+            w.open_table(tables::BY_PRESCRIPTION)
+                .ctx("indexing")?
+                .insert((rx.to_bytes(), key), ())
+                .ctx("indexing")?;
         }
+        if new {
+            self.count(records_key(header.kind), 1);
+        }
+        if matches!(header.kind, RecordKind::DrugItem | RecordKind::ServiceItem)
+            && let Some(doc) = self.shared_loaded(id)
+        {
+            self.index_catalog_item(header.kind, id, &doc)?;
+        }
+        let old_keys = match &patient_record {
+            Some(patient) => self.index_patient(patient)?,
+            None => Vec::new(),
+        };
+        self.keep_open_items(id, header, prescription, patient_record.as_ref(), &old_keys)?;
         if let Some(his_id) = his_id {
             // Pulled from the HIS: its key never changes, so it is indexed once.
             let keys = vec![(his_key_kind(header.kind).to_owned(), his_id)];
@@ -168,6 +203,17 @@ impl Tx<'_> {
             self.index_granted(id, lease)?;
         }
         Ok(())
+    }
+}
+
+/// A record id held in a top-level field of a document, if any.
+fn id_field(doc: &automerge::Automerge, field: &str) -> Option<RecordId> {
+    match doc.get(ROOT, field) {
+        Ok(Some((automerge::Value::Scalar(s), _))) => match s.as_ref() {
+            automerge::ScalarValue::Str(s) => s.parse().ok(),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -186,13 +232,20 @@ impl Store {
         of_kind(&self.table(tables::BY_KIND)?, kind, Some(since_ms))
     }
 
-    pub fn count_of_kind(&self, kind: RecordKind) -> Result<u64, ReadError> {
-        Ok(self.ids_of_kind(kind)?.len() as u64)
-    }
-
     /// Every record linked to a patient.
     pub fn ids_for_patient(&self, patient: RecordId) -> Result<Vec<RecordId>, ReadError> {
         for_patient(&self.table(tables::BY_PATIENT)?, patient)
+    }
+
+    /// The dispense records of a prescription.
+    pub fn ids_dispensing(&self, prescription: RecordId) -> Result<Vec<RecordId>, ReadError> {
+        let t = self.table(tables::BY_PRESCRIPTION)?;
+        let p = prescription.to_bytes();
+        collect_ids(
+            t.range((p, LOWEST)..=(p, HIGHEST))
+                .ctx("reading an index")?,
+            |k: (Id, Id)| k.1,
+        )
     }
 
     /// Every record created during an episode.
@@ -218,71 +271,24 @@ impl Store {
         collect_ids(t.iter().ctx("reading an index")?, |k: Id| k)
     }
 
-    /// Calls `f` with every record of `kind` (created at or after `since_ms`), oldest first,
-    /// reading the index a page at a time so that memory does not grow with the store.
-    pub(crate) fn each_id(
+    /// Up to `limit` records of `kind` created before `before_ms`, oldest first, appended to
+    /// `out`.
+    pub(crate) fn each_id_before(
         &self,
         kind: RecordKind,
-        since_ms: Option<i64>,
-        mut f: impl FnMut(RecordId) -> Result<(), ReadError>,
+        before_ms: i64,
+        limit: usize,
+        out: &mut Vec<RecordId>,
     ) -> Result<(), ReadError> {
-        let first = since_ms.map_or(LOWEST, |ms| RecordId::lowest_at(ms).to_bytes());
-        let mut lower = Bound::Included((kind.code(), first));
-        let upper = Bound::Included((kind.code(), HIGHEST));
-        loop {
-            let page: Vec<RecordId> = {
-                let t = self.table(tables::BY_KIND)?;
-                let range = t.range((lower, upper)).ctx("reading an index")?;
-                let mut page = Vec::with_capacity(PAGE);
-                for entry in range.take(PAGE) {
-                    let (k, _) = entry.ctx("reading an index")?;
-                    page.push(RecordId::from_bytes(k.value().1));
-                }
-                page
-            };
-            for &id in &page {
-                f(id)?;
-            }
-            match page.last() {
-                Some(last) if page.len() == PAGE => {
-                    lower = Bound::Excluded((kind.code(), last.to_bytes()));
-                }
-                _ => return Ok(()),
-            }
-        }
-    }
-
-    /// Records of every episode created at or after `since_ms`: a skip-scan of the episode
-    /// index (one range per episode, at most [`MAX_EPISODES`] episodes).
-    pub(crate) fn episode_ids_since(&self, since_ms: i64) -> Result<BTreeSet<RecordId>, ReadError> {
-        let t = self.table(tables::BY_EPISODE)?;
-        let mut out = BTreeSet::new();
-        let mut next: Option<String> = None;
-        let lowest = RecordId::lowest_at(since_ms).to_bytes();
-        for _ in 0..MAX_EPISODES {
-            // The next episode name after `next` (or the first).
-            let lower = match &next {
-                None => Bound::Unbounded,
-                Some(e) => Bound::Excluded((e.as_str(), HIGHEST)),
-            };
-            let Some(entry) = t
-                .range::<(&str, Id)>((lower, Bound::Unbounded))
-                .ctx("reading an index")?
-                .next()
-            else {
-                break;
-            };
+        let t = self.table(tables::BY_KIND)?;
+        let upper = RecordId::lowest_at(before_ms).to_bytes();
+        let range = t
+            .range((kind.code(), LOWEST)..(kind.code(), upper))
+            .ctx("reading an index")?;
+        for entry in range.take(limit) {
             let (k, _) = entry.ctx("reading an index")?;
-            let episode = k.value().0.to_owned();
-            for entry in t
-                .range((episode.as_str(), lowest)..=(episode.as_str(), HIGHEST))
-                .ctx("reading an index")?
-            {
-                let (k, _) = entry.ctx("reading an index")?;
-                out.insert(RecordId::from_bytes(k.value().1));
-            }
-            next = Some(episode);
+            out.push(RecordId::from_bytes(k.value().1));
         }
-        Ok(out)
+        Ok(())
     }
 }

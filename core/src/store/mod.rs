@@ -20,15 +20,23 @@
 mod apply;
 mod audit;
 mod backup;
+#[cfg(feature = "bulk")]
+mod bulk;
 mod cache;
+mod catalog_index;
+mod check;
+mod digest;
 mod error;
 mod index;
+mod kept;
 mod knowledge;
 mod ledger;
 mod merge;
 mod meta;
 mod open;
+mod open_items;
 mod patient_index;
+mod prune;
 mod quarantine;
 mod read;
 mod refusal;
@@ -52,17 +60,20 @@ pub use backup::{
     BackupError, BackupInfo, RestoreError, RestoreInfo, RestoreOptions, VerifyError, VerifyReport,
     before_restore_path, checksum_path, restore_from, verify_snapshot,
 };
+pub use digest::{DIGEST_BUCKETS, Digest, Scope, contribution, kept_always};
 pub use error::{AbortCause, DocumentError, FileDamage, ReadError, RecordDamage, WriteError};
+pub use kept::KeptCounts;
 pub use merge::{
     IncomingDoc, Merge, RemoteChanges, SyncReceived, generate_sync, held_heads, merge, receive_sync,
 };
 pub use meta::EpisodeInfo;
 pub use open::OpenError;
 pub use patient_index::PatientQuery;
+pub use prune::Pruned;
 pub use quarantine::Quarantined;
-pub use read::StoreStats;
+pub use read::{StoreStats, record_from_bytes};
 pub use refusal::{DecodeError, Refusal};
-pub use replication::{DIGEST_BUCKETS, Digest, OutgoingDoc, PeerState, SyncOut};
+pub use replication::{FEED_PAGE_SCAN, FeedPage, OutgoingDoc, PeerState, SyncOut};
 pub use signing::{Credentials, CredentialsMismatch, Export, WireCommit};
 pub use tables::{decode_heads, encode_heads};
 
@@ -92,6 +103,9 @@ pub struct StoreOptions {
     pub compact_after_chunks: u32,
     /// Most writes folded into one commit. Default 512.
     pub max_batch: usize,
+    /// The storage engine's page cache, in bytes (redb's own default is 1 GiB, which a
+    /// store of a million records fills). Default 64 MiB.
+    pub cache_bytes: usize,
     /// The hospital's offset from UTC in minutes, for dates people read. Default +480 (UTC+8).
     pub utc_offset_min: i32,
     /// Which days are working days (deadlines in working days). Default: the shipped
@@ -132,6 +146,7 @@ impl StoreOptions {
             low_water: 50,
             compact_after_chunks: 32,
             max_batch: 512,
+            cache_bytes: 64 * 1024 * 1024,
             utc_offset_min: 480,
             calendar: WorkCalendar::china(),
             clock: Arc::new(SystemClock),
@@ -153,6 +168,9 @@ pub(crate) struct Shared {
     pub(crate) path: PathBuf,
     /// Called after every commit with the feed's sequence number (see [`Store::subscribe`]).
     pub(crate) subscribers: Mutex<Vec<CommitHook>>,
+    /// Called after every commit with how many writes it held (see
+    /// [`Store::observe_commits`]).
+    pub(crate) observers: Mutex<Vec<CommitObserver>>,
     /// Every member and revocation this node holds, as of the last commit that changed them.
     pub(crate) roster: std::sync::RwLock<Arc<Roster>>,
     /// The key this node signs its changes with, once it has one.
@@ -160,6 +178,9 @@ pub(crate) struct Shared {
     /// Signed commits read for sending, by id (a commit covers many records).
     pub(crate) commits: Mutex<signing::CommitCache>,
 }
+
+/// A function told how many writes each commit held (group commit), for metrics.
+pub type CommitObserver = Box<dyn Fn(usize) + Send + Sync>;
 
 /// A function told the feed's sequence number after each commit.
 pub type CommitHook = Box<dyn Fn(u64) + Send + Sync>;

@@ -81,7 +81,8 @@ impl Store {
         let exists = path.exists();
         // redb can panic on damaged data instead of returning an error; at open that means a
         // damaged file, refused like any other.
-        let opened = crate::error::contained(|| open_database(&path, &opts.node, exists));
+        let opened =
+            crate::error::contained(|| open_database(&path, &opts.node, exists, opts.cache_bytes));
         let db = match opened {
             Some(result) => result?,
             None => {
@@ -108,6 +109,7 @@ impl Store {
             opts,
             path: path.clone(),
             subscribers: Mutex::new(Vec::new()),
+            observers: Mutex::new(Vec::new()),
             roster: RwLock::new(Arc::new(Roster::new())),
             signer: RwLock::new(None),
             commits: Mutex::new(CommitCache::new()),
@@ -150,24 +152,38 @@ impl Store {
 /// Opens (or creates) the database file and checks it is ours and whole: identity and schema
 /// first from a read-only open, so that a refused file is left exactly as it was, then every
 /// table read end to end.
-fn open_database(path: &Path, node: &NodeName, exists: bool) -> Result<Database, OpenError> {
+fn open_database(
+    path: &Path,
+    node: &NodeName,
+    exists: bool,
+    cache_bytes: usize,
+) -> Result<Database, OpenError> {
     if !exists {
-        return Database::create(path).map_err(|e| open_error(path, e));
+        return Database::builder()
+            .set_cache_size(cache_bytes)
+            .create(path)
+            .map_err(|e| open_error(path, e));
     }
     check_magic(path)?;
     // A file that needs recovery after a crash cannot be opened read-only. Recovery rewrites
     // the file, so it is first done on a scratch copy beside it, which is checked the same way;
     // only a file that passes is then recovered in place.
-    match redb::ReadOnlyDatabase::open(path) {
+    // The check's own handle has the store's cache bound too (redb's default is 1 GiB, which
+    // a scan of a large file fills).
+    match Database::builder()
+        .set_cache_size(cache_bytes)
+        .open_read_only(path)
+    {
         Ok(ro) => {
             check_meta(&ro, path, node)?;
             scan_tables(&ro).map_err(|e| corrupt(path, e))?;
         }
-        Err(redb::DatabaseError::RepairAborted) => check_recovered_copy(path, node)?,
+        Err(redb::DatabaseError::RepairAborted) => check_recovered_copy(path, node, cache_bytes)?,
         Err(e) => return Err(open_error(path, e)),
     }
     let db = Database::builder()
         .set_repair_callback(|_| {})
+        .set_cache_size(cache_bytes)
         .open(path)
         .map_err(|e| open_error(path, e))?;
     check_meta(&db, path, node)?;
@@ -175,7 +191,7 @@ fn open_database(path: &Path, node: &NodeName, exists: bool) -> Result<Database,
 }
 
 /// Recovers a scratch copy of a crashed file and checks it; the original is not touched.
-fn check_recovered_copy(path: &Path, node: &NodeName) -> Result<(), OpenError> {
+fn check_recovered_copy(path: &Path, node: &NodeName, cache_bytes: usize) -> Result<(), OpenError> {
     let io = |source| OpenError::Io {
         path: path.to_path_buf(),
         source,
@@ -188,6 +204,7 @@ fn check_recovered_copy(path: &Path, node: &NodeName) -> Result<(), OpenError> {
     fs::copy(path, scratch.path()).map_err(io)?;
     let db = Database::builder()
         .set_repair_callback(|_| {})
+        .set_cache_size(cache_bytes)
         .open(scratch.path())
         .map_err(|e| open_error(path, e))?;
     check_meta(&db, path, node)?;

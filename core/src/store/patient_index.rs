@@ -100,17 +100,21 @@ pub(crate) fn normalize(s: &str) -> String {
 }
 
 impl Tx<'_> {
-    /// Replaces a patient's search keys with those of its current contents.
-    pub(super) fn index_patient(&mut self, p: &Patient) -> Result<(), ReadError> {
+    /// Replaces a patient's search keys with those of its current contents. Returns the keys
+    /// it had before.
+    pub(super) fn index_patient(
+        &mut self,
+        p: &Patient,
+    ) -> Result<Vec<(String, String)>, ReadError> {
         self.index_keys(p.header.id, patient_keys(p))
     }
 
-    /// Replaces the keys indexed for a record with `new_keys`.
+    /// Replaces the keys indexed for a record with `new_keys`. Returns the keys it had before.
     pub(super) fn index_keys(
         &mut self,
         id: RecordId,
         new_keys: Vec<(String, String)>,
-    ) -> Result<(), ReadError> {
+    ) -> Result<Vec<(String, String)>, ReadError> {
         let key = id.to_bytes();
         let w = self.w();
         let mut keys = w.open_table(tables::PATIENT_KEYS).ctx("indexing")?;
@@ -128,9 +132,19 @@ impl Tx<'_> {
             keys.insert((kind.as_str(), value.as_str(), key), ())
                 .ctx("indexing")?;
         }
-        let encoded = serde_json::to_vec(&new_keys).unwrap_or_default();
-        keys_of.insert(key, encoded.as_slice()).ctx("indexing")?;
-        Ok(())
+        if new_keys.is_empty() {
+            keys_of.remove(key).ctx("indexing")?;
+        } else {
+            let encoded = serde_json::to_vec(&new_keys).unwrap_or_default();
+            keys_of.insert(key, encoded.as_slice()).ctx("indexing")?;
+        }
+        Ok(old)
+    }
+
+    /// Removes every key indexed for a record: a pruned record pulled from the HIS is found
+    /// by its HIS key no more (no index outlives its record).
+    pub(super) fn unindex_keys(&mut self, id: RecordId) -> Result<(), ReadError> {
+        self.index_keys(id, Vec::new()).map(drop)
     }
 
     /// The record of `kind` pulled from the HIS under `his_id`, as of this batch.

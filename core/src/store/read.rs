@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use automerge::Automerge;
+use automerge::{Automerge, ReadDoc};
 use redb::{
     ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
 };
@@ -13,15 +13,18 @@ use serde::Serialize;
 use super::Store;
 use super::audit::{AuditEntry, ChainError, check_chain};
 use super::error::{ReadError, RecordDamage, StorageContext};
+use super::tables::count_keys::{open as open_key, records as records_key};
 use super::tables::{self, Id, meta_keys};
 use crate::id::RecordId;
 use crate::record::{Header, Record, RecordKind};
+use crate::review::WorkCategory;
 
-/// Loads a document from its chunks. `None` if the record is not stored.
-pub(crate) fn load_doc(
+/// A record's stored chunks, concatenated: a whole document as Automerge loads it (empty if
+/// the record is not stored).
+pub(crate) fn stored_chunks(
     chunks: &impl ReadableTable<(Id, u32), &'static [u8]>,
     id: RecordId,
-) -> Result<Option<Automerge>, ReadError> {
+) -> Result<Vec<u8>, ReadError> {
     let key = id.to_bytes();
     let mut bytes = Vec::new();
     for entry in chunks
@@ -31,6 +34,15 @@ pub(crate) fn load_doc(
         let (_, v) = entry.ctx("loading a record")?;
         bytes.extend_from_slice(v.value());
     }
+    Ok(bytes)
+}
+
+/// Loads a document from its chunks. `None` if the record is not stored.
+pub(crate) fn load_doc(
+    chunks: &impl ReadableTable<(Id, u32), &'static [u8]>,
+    id: RecordId,
+) -> Result<Option<Automerge>, ReadError> {
+    let bytes = stored_chunks(chunks, id)?;
     if bytes.is_empty() {
         return Ok(None);
     }
@@ -53,6 +65,28 @@ pub(super) fn hydrate_record<T: Record>(
         .map_err(|e| ReadError::corrupt(id, RecordDamage::Contents(e)))
 }
 
+/// A record of kind `T` from a whole document fetched from a peer (not stored): its bytes must
+/// load, hold every head the peer gave, and be the record asked for.
+pub fn record_from_bytes<T: Record>(
+    id: RecordId,
+    bytes: &[u8],
+    heads: &[automerge::ChangeHash],
+) -> Result<T, ReadError> {
+    let doc = Automerge::load(bytes).map_err(|e| ReadError::corrupt(id, RecordDamage::Load(e)))?;
+    if heads.iter().any(|h| doc.get_change_by_hash(h).is_none()) {
+        return Err(ReadError::Incomplete { id });
+    }
+    match hydrate_record::<T>(id, &doc)? {
+        Ok(record) if record.header().id == id => Ok(record),
+        Ok(_) => Err(ReadError::Incomplete { id }),
+        Err(found) => Err(ReadError::WrongKind {
+            id,
+            expected: T::KIND,
+            found,
+        }),
+    }
+}
+
 /// JSON entries of a table keyed by sequence, from `from`, at most `limit`; `what` says what
 /// is read (for storage errors) and what an entry is (for undecodable ones).
 pub(super) fn json_entries<T: serde::de::DeserializeOwned>(
@@ -69,12 +103,16 @@ pub(super) fn json_entries<T: serde::de::DeserializeOwned>(
     Ok(out)
 }
 
-/// Sizes and counts, for the status command.
+/// Sizes and counts, for the status command: each read in O(1) from what the commits kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StoreStats {
     pub records_by_kind: Vec<(RecordKind, u64)>,
     pub records: u64,
     pub unreconciled: u64,
+    /// Open conflicts (duplicate patients and the others).
+    pub open_conflicts: u64,
+    /// Recovery worklist items per category, every category included.
+    pub worklist_by_category: Vec<(WorkCategory, u64)>,
     pub feed_seq: u64,
     pub audit_entries: u64,
     pub file_bytes: u64,
@@ -154,7 +192,7 @@ impl Store {
             .take(limit)
         {
             let (k, v) = entry.ctx("reading the feed")?;
-            out.push((k.value(), RecordId::from_bytes(v.value())));
+            out.push((k.value(), RecordId::from_bytes(v.value().0)));
         }
         Ok(out)
     }
@@ -181,17 +219,27 @@ impl Store {
 
     pub fn stats(&self) -> Result<StoreStats, ReadError> {
         let txn = self.read_txn()?;
-        let by_kind = txn.open_table(tables::BY_KIND).ctx("reading an index")?;
+        let counts = txn.open_table(tables::COUNTS).ctx("reading counts")?;
+        let count = |key: &str| -> Result<u64, ReadError> {
+            Ok(counts
+                .get(key)
+                .ctx("reading counts")?
+                .map_or(0, |v| v.value()))
+        };
         let mut records_by_kind = Vec::new();
-        let mut records = 0;
         for kind in RecordKind::ALL {
-            let n = by_kind
-                .range((kind.code(), [0u8; 16])..=(kind.code(), [0xffu8; 16]))
-                .ctx("reading an index")?
-                .count() as u64;
-            records += n;
-            records_by_kind.push((kind, n));
+            records_by_kind.push((kind, count(&records_key(kind))?));
         }
+        let records = records_by_kind.iter().map(|(_, n)| n).sum();
+        let mut worklist_by_category = Vec::new();
+        for category in WorkCategory::ALL {
+            worklist_by_category.push((category, count(&open_key(category.name()))?));
+        }
+        let open_conflicts = worklist_by_category
+            .iter()
+            .filter(|(c, _)| c.is_conflict())
+            .map(|(_, n)| n)
+            .sum();
         let unreconciled = txn
             .open_table(tables::UNRECONCILED)
             .ctx("reading an index")?
@@ -214,6 +262,8 @@ impl Store {
             records_by_kind,
             records,
             unreconciled,
+            open_conflicts,
+            worklist_by_category,
             feed_seq,
             audit_entries,
             file_bytes,

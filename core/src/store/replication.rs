@@ -8,13 +8,14 @@ use automerge::sync;
 use automerge::{ChangeHash, ReadDoc};
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
+use super::digest::{Digest, Scope};
 use super::error::{ReadError, StorageContext, WriteError};
-use super::tables::{self, Id, decode_heads, encode_heads};
+use super::read::stored_chunks;
+use super::tables::{self, decode_heads, encode_heads};
 use super::{CommitHook, Store, Tx};
 use crate::id::{NodeName, RecordId};
-use crate::record::Header;
+use crate::record::RecordKind;
 
 /// What this node keeps about one peer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,8 +51,6 @@ pub struct OutgoingDoc {
     pub bytes: Vec<u8>,
     /// Our heads: what the peer will have once it applies `bytes`.
     pub heads: Vec<ChangeHash>,
-    /// Created during an emergency episode.
-    pub emergency: bool,
     /// The signed commits of the changes in `bytes`, for the peer to check their authors.
     pub signatures: Vec<super::WireCommit>,
 }
@@ -64,27 +63,22 @@ pub struct SyncOut {
     pub signatures: Vec<super::WireCommit>,
 }
 
-/// A summary of everything a node holds: per-bucket hashes of (record, heads).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Digest {
-    pub records: u64,
-    /// Hex SHA-256 per bucket (records grouped by the last byte of their id).
-    pub buckets: Vec<String>,
+/// A page of the feed for one peer: the records to offer it, and how far the page went.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FeedPage {
+    /// (sequence, record), oldest change first: the records in the peer's scope, and those
+    /// outside it the peer is known to hold.
+    pub entries: Vec<(u64, RecordId)>,
+    /// The last sequence looked at (`None`: nothing after the cursor): the peer's cursor may
+    /// move this far once the entries are acknowledged.
+    pub upto: Option<u64>,
 }
 
-/// Buckets in a digest.
-pub const DIGEST_BUCKETS: usize = 64;
+/// Most feed rows one page looks at, so that skipping history a peer does not keep is done in
+/// bounded steps.
+pub const FEED_PAGE_SCAN: usize = 16_384;
 
-impl Digest {
-    /// Buckets that differ between two digests.
-    pub fn differing_buckets(&self, other: &Digest) -> Vec<usize> {
-        (0..DIGEST_BUCKETS)
-            .filter(|&i| self.buckets.get(i) != other.buckets.get(i))
-            .collect()
-    }
-}
-
-fn decode_state(bytes: &[u8]) -> PeerState {
+pub(super) fn decode_state(bytes: &[u8]) -> PeerState {
     serde_json::from_slice(bytes).unwrap_or_default()
 }
 
@@ -98,15 +92,20 @@ impl Tx<'_> {
             .w()
             .open_table(tables::PEER_STATE)
             .ctx("writing peer state")?;
-        let mut state = t
+        let before = t
             .get(peer.as_str())
             .ctx("reading peer state")?
-            .map(|v| decode_state(v.value()))
-            .unwrap_or_default();
+            .map(|v| decode_state(v.value()));
+        let mut state = before.clone().unwrap_or_default();
         f(&mut state);
         let bytes = serde_json::to_vec(&state).unwrap_or_default();
         t.insert(peer.as_str(), bytes.as_slice())
             .ctx("writing peer state")?;
+        drop(t);
+        let from = before.map(|b| b.acked_by_peer);
+        if from != Some(state.acked_by_peer) {
+            self.backlog_cursor_moved(peer, from, state.acked_by_peer)?;
+        }
         Ok(())
     }
 }
@@ -160,6 +159,14 @@ impl Store {
     pub fn subscribe(&self, hook: CommitHook) {
         if let Ok(mut subscribers) = self.shared.subscribers.lock() {
             subscribers.push(hook);
+        }
+    }
+
+    /// Calls `observe` with how many writes each commit held, from the writer thread: it must
+    /// be quick (e.g. a histogram's observe).
+    pub fn observe_commits(&self, observe: super::CommitObserver) {
+        if let Ok(mut observers) = self.shared.observers.lock() {
+            observers.push(observe);
         }
     }
 
@@ -277,74 +284,142 @@ impl Store {
             .unwrap_or_default())
     }
 
+    /// A page of the feed after `after` for `peer`, at most `limit` records: those in
+    /// `scope` (what the peer keeps), and others only when the peer is known to hold them.
+    /// Looks at no more than [`FEED_PAGE_SCAN`] rows.
+    pub fn feed_page(
+        &self,
+        peer: &NodeName,
+        after: u64,
+        limit: usize,
+        scope: Scope,
+    ) -> Result<FeedPage, ReadError> {
+        let txn = self.read_txn()?;
+        let feed = txn.open_table(tables::FEED).ctx("reading the feed")?;
+        let known = txn
+            .open_table(tables::PEER_HEADS)
+            .ctx("reading peer heads")?;
+        let mut page = FeedPage::default();
+        for entry in feed
+            .range(after.saturating_add(1)..)
+            .ctx("reading the feed")?
+            .take(FEED_PAGE_SCAN)
+        {
+            let (k, v) = entry.ctx("reading the feed")?;
+            let (id, kind) = v.value();
+            let id = RecordId::from_bytes(id);
+            page.upto = Some(k.value());
+            let in_scope = RecordKind::from_code(kind).is_none_or(|kind| scope.covers(kind, id));
+            let held = || -> Result<bool, ReadError> {
+                Ok(known
+                    .get((peer.as_str(), id.to_bytes()))
+                    .ctx("reading peer heads")?
+                    .is_some())
+            };
+            if in_scope || held()? {
+                page.entries.push((k.value(), id));
+                if page.entries.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(page)
+    }
+
     /// The changes of each record the peer is not known to have. Records the peer already
-    /// has entirely are left out.
+    /// has entirely are left out. A record the peer knows nothing of goes as stored (its
+    /// chunks), without loading it.
     pub fn outgoing(
         &self,
         peer: &NodeName,
         ids: &[RecordId],
     ) -> Result<Vec<OutgoingDoc>, ReadError> {
+        let txn = self.read_txn()?;
+        let heads_t = txn.open_table(tables::DOC_HEADS).ctx("reading heads")?;
+        let known_t = txn
+            .open_table(tables::PEER_HEADS)
+            .ctx("reading peer heads")?;
+        let chunks = txn.open_table(tables::DOC_CHUNKS).ctx("loading a record")?;
         let mut out = Vec::with_capacity(ids.len());
         for &id in ids {
+            let key = id.to_bytes();
+            let Some(heads) = heads_t.get(key).ctx("reading heads")? else {
+                continue;
+            };
+            let heads = decode_heads(heads.value());
+            let known = known_t
+                .get((peer.as_str(), key))
+                .ctx("reading peer heads")?
+                .map(|v| decode_heads(v.value()))
+                .unwrap_or_default();
+            if known.is_empty() {
+                out.push(OutgoingDoc {
+                    id,
+                    bytes: stored_chunks(&chunks, id)?,
+                    heads,
+                    signatures: self.all_signatures(id)?,
+                });
+                continue;
+            }
             let Some(doc) = self.doc(id)? else { continue };
-            let heads = doc.get_heads();
-            let known: Vec<ChangeHash> = self
-                .peer_heads(peer, id)?
+            let known: Vec<ChangeHash> = known
                 .into_iter()
                 .filter(|h| doc.get_change_by_hash(h).is_some())
                 .collect();
             let mut sorted_known = known.clone();
             sorted_known.sort();
-            let mut sorted_heads = heads.clone();
+            let mut sorted_heads = doc.get_heads();
             sorted_heads.sort();
             if sorted_known == sorted_heads {
                 continue;
             }
             let bytes = if known.is_empty() {
-                doc.save()
+                stored_chunks(&chunks, id)?
             } else {
                 doc.save_after(&known)
             };
-            let emergency = Header::of(&*doc)
-                .map(|h| h.episode.is_some())
-                .unwrap_or(false);
             let signatures =
-                self.signatures_of(doc.get_changes(&known).iter().map(|c| c.hash()))?;
+                self.signatures_of(doc.get_changes_meta(&known).iter().map(|c| c.hash))?;
             out.push(OutgoingDoc {
                 id,
                 bytes,
-                heads,
-                emergency,
+                heads: doc.get_heads(),
                 signatures,
             });
         }
         Ok(out)
     }
 
-    /// A digest of every record and its heads.
-    pub fn digest(&self) -> Result<Digest, ReadError> {
-        let t = self.table(tables::DOC_HEADS)?;
-        let mut hashers: Vec<Sha256> = (0..DIGEST_BUCKETS).map(|_| Sha256::new()).collect();
-        let mut records = 0;
-        for entry in t.iter().ctx("reading heads")? {
-            let (k, v) = entry.ctx("reading heads")?;
-            let id: Id = k.value();
-            let mut heads = decode_heads(v.value());
-            heads.sort();
-            let h = &mut hashers[usize::from(id[15]) % DIGEST_BUCKETS];
-            h.update(id);
-            for head in heads {
-                h.update(head.0);
-            }
-            records += 1;
+    /// Whole records, as stored, with their heads: what a fetch answers. Records not held
+    /// are left out.
+    pub fn whole(&self, ids: &[RecordId]) -> Result<Vec<OutgoingDoc>, ReadError> {
+        let txn = self.read_txn()?;
+        let heads_t = txn.open_table(tables::DOC_HEADS).ctx("reading heads")?;
+        let chunks = txn.open_table(tables::DOC_CHUNKS).ctx("loading a record")?;
+        let mut out = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let Some(heads) = heads_t.get(id.to_bytes()).ctx("reading heads")? else {
+                continue;
+            };
+            out.push(OutgoingDoc {
+                id,
+                heads: decode_heads(heads.value()),
+                bytes: stored_chunks(&chunks, id)?,
+                // A fetched record is shown, never stored: it needs no signatures.
+                signatures: Vec::new(),
+            });
         }
-        Ok(Digest {
-            records,
-            buckets: hashers
-                .into_iter()
-                .map(|h| hex::encode(h.finalize()))
-                .collect(),
-        })
+        Ok(out)
+    }
+
+    /// A digest of every record and its heads, as kept by every commit (O(1) in the records).
+    pub fn digest(&self) -> Result<Digest, ReadError> {
+        self.digest_of(Scope::All)
+    }
+
+    /// A digest of the records in a scope (see [`Scope`]), from the kept rows.
+    pub fn digest_of(&self, scope: Scope) -> Result<Digest, ReadError> {
+        super::digest::read(&self.table(tables::DIGEST)?, scope)
     }
 
     /// The sync-protocol state kept for a record with a peer (what both sides were last known
@@ -372,6 +447,18 @@ impl Store {
             message,
             signatures: self.signatures_of(sent)?,
         }))
+    }
+
+    /// The signed commits of every change of a record, unless this node runs without
+    /// signatures (then the document is not even loaded).
+    fn all_signatures(&self, id: RecordId) -> Result<Vec<super::WireCommit>, ReadError> {
+        if self.options().author_check != super::AuthorCheck::Signatures {
+            return Ok(Vec::new());
+        }
+        let Some(doc) = self.doc(id)? else {
+            return Ok(Vec::new());
+        };
+        self.signatures_of(doc.get_changes_meta(&[]).iter().map(|c| c.hash))
     }
 
     /// The signed commits of `hashes`, unless this node runs without signatures.

@@ -14,9 +14,10 @@ pub const HIGHEST_ID: Id = [0xffu8; 16];
 
 /// Schema version written at creation; open refuses any other.
 ///
-/// History: 1, the first release; 2, `resettle_pending`; 3, the signed commits, the roster,
-/// the quarantine and the granted ranges.
-pub const SCHEMA_VERSION: u64 = 3;
+/// History: 1, the first release; 2, `resettle_pending` (issue 13); 3, the signed commits, the
+/// roster, the quarantine and the granted ranges (issue 9); 4, the feed names each record's
+/// kind, kept counts, the open-review index, the incremental digest, catalog items (issue 10).
+pub const SCHEMA_VERSION: u64 = 4;
 
 /// Metadata: schema version, node identity, counters, the audit head, the current episode.
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -28,9 +29,10 @@ pub const DOC_CHUNKS: TableDefinition<(Id, u32), &[u8]> = TableDefinition::new("
 /// Document → its current heads (concatenated 32-byte hashes), for digests and deltas.
 pub const DOC_HEADS: TableDefinition<Id, &[u8]> = TableDefinition::new("doc_heads");
 
-/// The change feed: local sequence → document changed at that sequence. Each document appears
-/// once, at its latest change.
-pub const FEED: TableDefinition<u64, Id> = TableDefinition::new("feed");
+/// The change feed: local sequence → document changed at that sequence, and its kind (so that
+/// a sender can skip what a peer does not keep without loading the record). Each document
+/// appears once, at its latest change.
+pub const FEED: TableDefinition<u64, (Id, u8)> = TableDefinition::new("feed");
 /// Document → its position in the feed.
 pub const FEED_POS: TableDefinition<Id, u64> = TableDefinition::new("feed_pos");
 
@@ -40,6 +42,10 @@ pub const BY_PATIENT: TableDefinition<(Id, Id), ()> = TableDefinition::new("by_p
 pub const BY_EPISODE: TableDefinition<(&str, Id), ()> = TableDefinition::new("by_episode");
 /// Records created during an episode that central has not yet acknowledged.
 pub const UNRECONCILED: TableDefinition<Id, ()> = TableDefinition::new("unreconciled");
+/// Dispense records by the prescription they dispense: (prescription, dispense).
+pub const BY_PRESCRIPTION: TableDefinition<(Id, Id), ()> = TableDefinition::new("by_prescription");
+/// Catalog items by code: (item kind, code) → the item's record.
+pub const CATALOG_CODES: TableDefinition<(u8, &str), Id> = TableDefinition::new("catalog_codes");
 /// Charges paid as self-pay when the insurance link failed and not re-settled yet, however
 /// old: the worklist reads them here, so an overdue one never drops off.
 pub const RESETTLE_PENDING: TableDefinition<Id, ()> = TableDefinition::new("resettle_pending");
@@ -48,6 +54,21 @@ pub const PATIENT_KEYS: TableDefinition<(&str, &str, Id), ()> =
     TableDefinition::new("patient_keys");
 /// Patient → the search keys currently indexed for it (JSON), to remove them on change.
 pub const PATIENT_KEYS_OF: TableDefinition<Id, &[u8]> = TableDefinition::new("patient_keys_of");
+
+/// Counts kept in the commit that changes them (records per kind, open items per category,
+/// each peer's backlog): name → count. See `kept.rs`.
+pub const COUNTS: TableDefinition<&str, u64> = TableDefinition::new("counts");
+/// What is open for review or recovery work: (work category, item id) → the item (JSON). An
+/// item id is a conflict id, or a record id for a record's own after-work.
+pub const OPEN_ITEMS: TableDefinition<(u8, &str), &[u8]> = TableDefinition::new("open_items");
+/// The open items a record takes part in: (record, category, item id), so that a change to
+/// the record finds what it may close.
+pub const ITEMS_OF: TableDefinition<(Id, u8, &str), ()> = TableDefinition::new("items_of");
+/// Review decisions seen in documents, by time: (decided at, conflict id) → the records.
+pub const DECISIONS: TableDefinition<(i64, &str), &[u8]> = TableDefinition::new("decisions");
+/// The digest of everything held, kept per scope and bucket: (scope, bucket) → 32-byte XOR of
+/// every record's (id, heads) hash, then an 8-byte count. See `digest.rs`.
+pub const DIGEST: TableDefinition<(u32, u8), &[u8]> = TableDefinition::new("digest");
 
 /// The audit chain: sequence → entry (JSON), each entry hashing the one before.
 pub const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
@@ -113,9 +134,16 @@ pub(crate) fn for_each<T: TableVisitor>(visitor: &mut T) -> Result<(), T::Error>
     visitor.visit(BY_PATIENT)?;
     visitor.visit(BY_EPISODE)?;
     visitor.visit(UNRECONCILED)?;
+    visitor.visit(BY_PRESCRIPTION)?;
+    visitor.visit(CATALOG_CODES)?;
     visitor.visit(RESETTLE_PENDING)?;
     visitor.visit(PATIENT_KEYS)?;
     visitor.visit(PATIENT_KEYS_OF)?;
+    visitor.visit(COUNTS)?;
+    visitor.visit(OPEN_ITEMS)?;
+    visitor.visit(ITEMS_OF)?;
+    visitor.visit(DECISIONS)?;
+    visitor.visit(DIGEST)?;
     visitor.visit(AUDIT)?;
     visitor.visit(RANGES)?;
     visitor.visit(NUMBERS)?;
@@ -164,6 +192,26 @@ pub fn decode_heads(bytes: &[u8]) -> Vec<ChangeHash> {
         .chunks_exact(32)
         .filter_map(|c| ChangeHash::try_from(c).ok())
         .collect()
+}
+
+/// The names of the counts kept in [`COUNTS`].
+pub(crate) mod count_keys {
+    use crate::record::RecordKind;
+
+    /// Records of a kind.
+    pub(crate) fn records(kind: RecordKind) -> String {
+        format!("records/{}", kind.name())
+    }
+
+    /// Open items of a work category (by its name).
+    pub(crate) fn open(category: &str) -> String {
+        format!("open/{category}")
+    }
+
+    /// A peer's backlog: records in our feed after its acknowledged cursor.
+    pub(crate) fn backlog(peer: &str) -> String {
+        format!("backlog/{peer}")
+    }
 }
 
 pub mod meta_keys {

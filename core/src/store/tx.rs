@@ -4,6 +4,7 @@
 //! entry) in the same commit.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use automerge::transaction::{CommitOptions, Transactable, Transaction};
 use automerge::{Automerge, ChangeHash, ObjId, ROOT, ReadDoc};
@@ -11,12 +12,13 @@ use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
 use super::audit::{AuditEntry, AuditEvent, GENESIS};
-use super::error::{AbortCause, ReadError, StorageContext, WriteError};
+use super::error::{AbortCause, ReadError, RecordDamage, StorageContext, WriteError};
+use super::kept::Kept;
 use super::read::{hydrate_record, load_doc};
-use super::tables::{self, Id, encode_heads, meta_keys};
+use super::tables::{self, Id, decode_heads, encode_heads, meta_keys};
 use super::{Shared, StoreOptions};
 use crate::id::{NodeName, RecordId};
-use crate::record::Record;
+use crate::record::{Header, Record};
 use crate::roles::Operator;
 use crate::rules::RuleError;
 
@@ -32,29 +34,39 @@ pub(crate) struct ChangeNote {
 pub(crate) struct Tx<'a> {
     shared: &'a Shared,
     w: &'a WriteTransaction,
-    /// Documents loaded or changed in this batch; moved into the cache after the commit.
-    working: HashMap<RecordId, Automerge>,
+    /// Documents loaded or changed in this batch; moved into the cache after the commit. Read
+    /// as they are (shared with the cache); copied only when the batch changes one.
+    working: HashMap<RecordId, Arc<Automerge>>,
     feed_seq: u64,
     audit_seq: u64,
     audit_head: String,
     job_wrote: bool,
     poisoned: bool,
+    /// Kept counts and digest rows this batch changes, written when it finishes.
+    pub(super) kept: Kept,
+    /// Records this batch removed (pruned), to drop from the cache after the commit.
+    removed: Vec<RecordId>,
     /// Changes this node made in the batch: signed when it commits.
     pub(super) authored: Vec<ChangeHash>,
 }
 
-/// Where the changes a [`Tx::persist`] writes come from.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum ChangeOrigin {
-    /// This node made them: they are signed with the batch.
-    Local,
-    /// A peer sent them (the apply path keeps their signatures).
-    Peer,
+/// What a batch that wrote leaves for after its commit: its documents and the records it
+/// removed, for the cache, and the feed's sequence number, for the subscribers.
+pub(super) struct Finished {
+    pub(super) working: HashMap<RecordId, Arc<Automerge>>,
+    pub(super) removed: Vec<RecordId>,
+    pub(super) feed_seq: u64,
 }
 
-/// What a batch that wrote leaves for after its commit: its documents, for the cache, and the
-/// feed's sequence number, for the subscribers.
-pub(super) type Finished = (HashMap<RecordId, Automerge>, u64);
+/// Where the changes a [`Tx::persist`] writes come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Origin {
+    /// One change this node made (a desk's create or edit): its hash is the document's one
+    /// new head, and it is signed with the batch.
+    Local,
+    /// A peer's changes, any number of them (the apply path keeps their signatures).
+    Peer,
+}
 
 impl<'a> Tx<'a> {
     pub(super) fn begin(shared: &'a Shared, w: &'a WriteTransaction) -> Result<Tx<'a>, ReadError> {
@@ -68,13 +80,17 @@ impl<'a> Tx<'a> {
             audit_head,
             job_wrote: false,
             poisoned: false,
+            kept: Kept::default(),
+            removed: Vec::new(),
             authored: Vec::new(),
         })
     }
 
-    /// Signs what the batch made and writes its counters; the caller then commits.
+    /// Signs what the batch made and writes its counters and kept counts; the caller then
+    /// commits.
     pub(super) fn finish(mut self) -> Result<Finished, ReadError> {
         self.sign_authored()?;
+        self.kept.write(self.w)?;
         let mut meta = self.w.open_table(tables::META).ctx("writing metadata")?;
         meta.insert(meta_keys::FEED_SEQ, self.feed_seq.to_string().as_bytes())
             .ctx("writing metadata")?;
@@ -82,7 +98,11 @@ impl<'a> Tx<'a> {
             .ctx("writing metadata")?;
         meta.insert(meta_keys::AUDIT_HEAD, self.audit_head.as_bytes())
             .ctx("writing metadata")?;
-        Ok((self.working, self.feed_seq))
+        Ok(Finished {
+            working: self.working,
+            removed: self.removed,
+            feed_seq: self.feed_seq,
+        })
     }
 
     /// A new job of the batch begins: it has written nothing yet.
@@ -183,37 +203,67 @@ impl<'a> Tx<'a> {
     }
 
     /// The batch's copy of a document, loaded on first use.
-    pub(crate) fn doc(&mut self, id: RecordId) -> Result<Option<&mut Automerge>, ReadError> {
-        if !self.working.contains_key(&id) {
-            let cached = self.shared.cache.lock().ok().and_then(|mut c| c.get(&id));
-            let mut doc = match cached {
-                Some(doc) => (*doc).clone(),
-                None => {
-                    let chunks = self
-                        .w
-                        .open_table(tables::DOC_CHUNKS)
-                        .ctx("loading a record")?;
-                    match load_doc(&chunks, id)? {
-                        Some(doc) => doc,
-                        None => return Ok(None),
-                    }
-                }
-            };
-            doc.set_actor(self.shared.actor.clone());
-            self.working.insert(id, doc);
+    pub(crate) fn doc(&mut self, id: RecordId) -> Result<Option<&Automerge>, ReadError> {
+        self.load(id)?;
+        Ok(self.working.get(&id).map(|d| &**d))
+    }
+
+    fn load(&mut self, id: RecordId) -> Result<(), ReadError> {
+        if self.working.contains_key(&id) {
+            return Ok(());
         }
-        Ok(self.working.get_mut(&id))
+        let cached = self.shared.cache.lock().ok().and_then(|mut c| c.get(&id));
+        let doc = match cached {
+            Some(doc) => doc,
+            None => {
+                let chunks = self
+                    .w
+                    .open_table(tables::DOC_CHUNKS)
+                    .ctx("loading a record")?;
+                match load_doc(&chunks, id)? {
+                    Some(doc) => Arc::new(doc),
+                    None => return Ok(()),
+                }
+            }
+        };
+        self.working.insert(id, doc);
+        Ok(())
+    }
+
+    /// The batch's own copy of a document, to change: written by this node's actor.
+    fn doc_mut(&mut self, id: RecordId) -> Result<Option<&mut Automerge>, ReadError> {
+        self.load(id)?;
+        let actor = self.shared.actor.clone();
+        Ok(self.working.get_mut(&id).map(|d| {
+            let doc = Arc::make_mut(d);
+            if doc.get_actor() != &actor {
+                doc.set_actor(actor);
+            }
+            doc
+        }))
     }
 
     /// The batch's copy of a document, if it is loaded already.
     pub(super) fn loaded(&self, id: RecordId) -> Option<&Automerge> {
-        self.working.get(&id)
+        self.working.get(&id).map(|d| &**d)
+    }
+
+    /// A record removed by this batch: out of the working set, and out of the cache once the
+    /// batch commits.
+    pub(super) fn forget(&mut self, id: RecordId) {
+        self.working.remove(&id);
+        self.removed.push(id);
+    }
+
+    /// The batch's copy of a document, shared, if it is loaded already.
+    pub(super) fn shared_loaded(&self, id: RecordId) -> Option<Arc<Automerge>> {
+        self.working.get(&id).cloned()
     }
 
     /// Replaces the batch's copy of a document (with changes from a peer), to be persisted.
     pub(super) fn replace(&mut self, id: RecordId, mut doc: Automerge) {
         doc.set_actor(self.shared.actor.clone());
-        self.working.insert(id, doc);
+        self.working.insert(id, Arc::new(doc));
     }
 
     /// Whether central has acknowledged a record (see [`crate::record::CENTRAL_ACK_KEY`]).
@@ -224,6 +274,30 @@ impl<'a> Tx<'a> {
                 .flatten()
                 .is_some()
         }))
+    }
+
+    /// Which patient a patient record was merged into, if any; refuses a missing record or one
+    /// of another kind. Reads two fields, not the whole record.
+    pub(crate) fn patient_merged_into(
+        &mut self,
+        id: RecordId,
+    ) -> Result<Option<RecordId>, WriteError> {
+        let doc = self.doc(id)?.ok_or(RuleError::NotFound {
+            kind: crate::record::RecordKind::Patient,
+            id,
+        })?;
+        let header =
+            Header::of(doc).map_err(|e| ReadError::corrupt(id, RecordDamage::Header(e)))?;
+        if header.kind != crate::record::RecordKind::Patient {
+            return Err(RuleError::WrongKind {
+                id,
+                expected: crate::record::RecordKind::Patient,
+                found: header.kind,
+            }
+            .into());
+        }
+        autosurgeon::hydrate_prop(doc, ROOT, "merged_into")
+            .map_err(|e| ReadError::corrupt(id, RecordDamage::Contents(e)).into())
     }
 
     /// Reads a typed record, refusing a missing one or one of another kind.
@@ -262,8 +336,16 @@ impl<'a> Tx<'a> {
                     source: f.error.into(),
                 },
             })?;
-        self.working.insert(id, doc);
-        self.persist(id, &[], &who.name.to_string(), action, ChangeOrigin::Local)
+        self.working.insert(id, Arc::new(doc));
+        let header = record.header().clone();
+        self.persist_as(
+            id,
+            &[],
+            &header,
+            Origin::Local,
+            &who.name.to_string(),
+            action,
+        )
     }
 
     /// Changes a record's document with `f`, which may refuse (then nothing changes).
@@ -275,23 +357,26 @@ impl<'a> Tx<'a> {
         f: impl FnOnce(&mut Transaction<'_>) -> Result<(), WriteError>,
     ) -> Result<(), WriteError> {
         let opts = self.commit_options(who, action);
-        let doc = self.doc(id)?.ok_or_else(|| {
-            RuleError::invalid("id", format!("record {id} does not exist on this node"))
-        })?;
-        if let Ok(header) = crate::record::Header::of(&*doc) {
-            self.check_node_writes(header.kind)?;
+        let missing =
+            || RuleError::invalid("id", format!("record {id} does not exist on this node"));
+        let kind = Header::of(self.doc(id)?.ok_or_else(missing)?)
+            .ok()
+            .map(|h| h.kind);
+        if let Some(kind) = kind {
+            self.check_node_writes(kind)?;
         }
-        let doc = self.doc(id)?.ok_or_else(|| {
-            RuleError::invalid("id", format!("record {id} does not exist on this node"))
-        })?;
+        let doc = self.doc_mut(id)?.ok_or_else(missing)?;
         let old_heads = doc.get_heads();
         doc.transact_with(|_| opts, f).map_err(|f| f.error)?;
-        self.persist(
+        let header =
+            Header::of(&*doc).map_err(|e| ReadError::corrupt(id, RecordDamage::Header(e)))?;
+        self.persist_as(
             id,
             &old_heads,
+            &header,
+            Origin::Local,
             &who.name.to_string(),
             action,
-            ChangeOrigin::Local,
         )
     }
 
@@ -307,45 +392,72 @@ impl<'a> Tx<'a> {
     }
 
     /// Writes what changed in a working document since `old_heads`: a chunk, the feed entry,
-    /// the indexes, the changes' signatures (or, for this node's own, their place in the
-    /// batch's signature) and an audit entry.
+    /// the indexes, the kept counts, the changes' signatures (or, for this node's own, their
+    /// place in the batch's signature) and an audit entry.
     pub(super) fn persist(
         &mut self,
         id: RecordId,
         old_heads: &[ChangeHash],
         actor: &str,
         action: &str,
-        origin: ChangeOrigin,
+        origin: Origin,
     ) -> Result<(), WriteError> {
         let Some(doc) = self.working.get(&id) else {
             return Ok(());
         };
-        if doc.get_heads() == old_heads {
+        let header =
+            Header::of(&**doc).map_err(|e| ReadError::corrupt(id, RecordDamage::Header(e)))?;
+        self.persist_as(id, old_heads, &header, origin, actor, action)
+    }
+
+    /// [`Tx::persist`] for a record whose header is known.
+    pub(super) fn persist_as(
+        &mut self,
+        id: RecordId,
+        old_heads: &[ChangeHash],
+        header: &Header,
+        origin: Origin,
+        actor: &str,
+        action: &str,
+    ) -> Result<(), WriteError> {
+        let Some(doc) = self.working.get(&id).cloned() else {
+            return Ok(());
+        };
+        let heads = doc.get_heads();
+        if heads == old_heads {
             return Ok(());
         }
-        let new_hashes: Vec<ChangeHash> = doc
-            .get_changes(old_heads)
-            .iter()
-            .map(|c| c.hash())
-            .collect();
+        let new_hashes: Vec<ChangeHash> = match origin {
+            Origin::Local => heads.clone(),
+            Origin::Peer => doc
+                .get_changes_meta(old_heads)
+                .iter()
+                .map(|c| c.hash)
+                .collect(),
+        };
         let change_hashes: Vec<String> = new_hashes.iter().map(ToString::to_string).collect();
         self.job_wrote = true;
         let key = id.to_bytes();
         save_chunks(
             self.w,
             key,
-            doc,
+            &doc,
             old_heads,
             self.shared.opts.compact_after_chunks,
         )?;
-        let heads = encode_heads(&doc.get_heads());
-        self.w
+        let encoded = encode_heads(&heads);
+        let stored = self
+            .w
             .open_table(tables::DOC_HEADS)
             .ctx("saving a record")?
-            .insert(key, heads.as_slice())
-            .ctx("saving a record")?;
-        self.feed(key)?;
-        self.reindex(id)?;
+            .insert(key, encoded.as_slice())
+            .ctx("saving a record")?
+            .map(|old| decode_heads(old.value()));
+        self.kept
+            .digest
+            .change(id, header.kind, stored.as_deref(), Some(&heads));
+        self.feed(key, header.kind)?;
+        self.reindex(id, header)?;
         self.audit(AuditEvent {
             actor: actor.to_owned(),
             action: action.to_owned(),
@@ -353,25 +465,31 @@ impl<'a> Tx<'a> {
             changes: change_hashes,
             detail: None,
         })?;
-        if let ChangeOrigin::Local = origin {
+        if origin == Origin::Local {
             self.authored(new_hashes);
         }
         Ok(())
     }
 
     /// Moves a record to the head of the change feed.
-    fn feed(&mut self, key: Id) -> Result<(), ReadError> {
+    fn feed(&mut self, key: Id, kind: crate::record::RecordKind) -> Result<(), ReadError> {
         self.feed_seq += 1;
         let mut pos = self
             .w
             .open_table(tables::FEED_POS)
             .ctx("updating the feed")?;
         let mut feed = self.w.open_table(tables::FEED).ctx("updating the feed")?;
-        if let Some(old) = pos.insert(key, self.feed_seq).ctx("updating the feed")? {
-            feed.remove(old.value()).ctx("updating the feed")?;
+        let old = pos
+            .insert(key, self.feed_seq)
+            .ctx("updating the feed")?
+            .map(|old| old.value());
+        if let Some(old) = old {
+            feed.remove(old).ctx("updating the feed")?;
         }
-        feed.insert(self.feed_seq, key).ctx("updating the feed")?;
-        Ok(())
+        feed.insert(self.feed_seq, (key, kind.code()))
+            .ctx("updating the feed")?;
+        drop((pos, feed));
+        self.backlog_record_moved(old)
     }
 
     /// Appends an entry to the audit chain.

@@ -104,6 +104,7 @@ fn run_batch(shared: &Shared, batch: Vec<Job>) -> Vec<Job> {
         }
     };
     let mut replies = Vec::with_capacity(batch.len());
+    let mut ran = 0;
     let mut jobs = batch.into_iter();
     let outcome = match Tx::begin(shared, &w) {
         Err(e) => Err(WriteError::from(e)),
@@ -112,6 +113,7 @@ fn run_batch(shared: &Shared, batch: Vec<Job>) -> Vec<Job> {
             let mut wrote = false;
             for job in jobs.by_ref() {
                 tx.start_job();
+                ran += 1;
                 replies.push((job.run)(&mut tx));
                 wrote |= tx.job_wrote();
                 if tx.poisoned() {
@@ -147,14 +149,19 @@ fn run_batch(shared: &Shared, batch: Vec<Job>) -> Vec<Job> {
     match committed {
         Ok(done) => {
             // The cache first, so that a caller reading right after its reply sees its write.
-            let feed_seq = done.map(|(working, feed_seq)| {
+            let feed_seq = done.map(|finished| {
                 if let Ok(mut cache) = shared.cache.lock() {
-                    cache.committed(working.into_iter().map(|(id, doc)| (id, Arc::new(doc))));
+                    cache.committed(finished.working, &finished.removed);
                 }
-                feed_seq
+                finished.feed_seq
             });
             for reply in replies {
                 reply(Ok(()));
+            }
+            if let (Some(_), Ok(observers)) = (feed_seq, shared.observers.lock()) {
+                for observe in observers.iter() {
+                    observe(ran);
+                }
             }
             if let (Some(feed_seq), Ok(subscribers)) = (feed_seq, shared.subscribers.lock()) {
                 for notify in subscribers.iter() {

@@ -7,8 +7,8 @@ use automerge::Automerge;
 
 use crate::error::Shared;
 use crate::record::{
-    Charge, Dispense, DrugCatalog, Episode, Invoice, Lease, Patient, Prescription, RecordKind,
-    Refund, Resettlement, ServiceCatalog, Visit,
+    Charge, Dispense, DrugCatalog, DrugItem, Episode, Invoice, Lease, Patient, Prescription,
+    RecordKind, Refund, Resettlement, ServiceCatalog, ServiceItem, Visit,
 };
 use crate::rules::{RuleError, check_text};
 use crate::status::{
@@ -53,6 +53,16 @@ pub fn validate(kind: RecordKind, doc: &Automerge) -> Result<(), Invalid> {
         RecordKind::Dispense => status::<DispenseStatus>(&read::<Dispense>(doc)?.status_log)?,
         RecordKind::DrugCatalog => drop(read::<DrugCatalog>(doc)?),
         RecordKind::ServiceCatalog => drop(read::<ServiceCatalog>(doc)?),
+        RecordKind::DrugItem => {
+            let item: DrugItem = read(doc)?;
+            check_text("code", &item.code, false)?;
+            check_text("name_zh", &item.drug.name_zh, false)?;
+        }
+        RecordKind::ServiceItem => {
+            let item: ServiceItem = read(doc)?;
+            check_text("code", &item.code, false)?;
+            check_text("name_zh", &item.service.name_zh, false)?;
+        }
         RecordKind::Episode => drop(read::<Episode>(doc)?),
         RecordKind::Lease => drop(read::<Lease>(doc)?),
         RecordKind::Refund => check_text("reason", &read::<Refund>(doc)?.reason, false)?,

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::{ApiError, ApiState, Authed, Body, Written, admin_only, blocking};
 use crate::daemon::desk_list;
 use crate::daemon::health::ModeInfo;
+use crate::daemon::in_sync::{self, WorkingSet};
 use crate::error::chain;
 use crate::operators::{BUILT_IN_ADMIN, NewEntry, admin_name};
 
@@ -63,6 +64,17 @@ pub struct StatusReport {
     pub reconciling: Option<String>,
     pub ranges: Vec<RangeLeft>,
     pub store: StoreReport,
+    /// Whether everything is replicated and reconciled (see docs/status.md), and why not.
+    #[serde(default)]
+    pub in_sync: bool,
+    #[serde(default)]
+    pub not_in_sync_because: Vec<String>,
+    /// Recovery worklist items per category.
+    #[serde(default)]
+    pub worklist_by_category: Vec<(String, u64)>,
+    /// A window's working set and how far it has arrived; absent on central and the standby.
+    #[serde(default)]
+    pub working_set: Option<WorkingSet>,
     /// The last restore drill, and whether one is overdue (the plan: monthly).
     #[serde(default)]
     pub restore_drill: Option<DrillStatus>,
@@ -246,7 +258,16 @@ async fn status(
                 next: r.next,
             })
             .collect();
-        let (open_conflicts, worklist, worklist_overdue) = review_counts(&store)?;
+        let worklist = stats.worklist_by_category.iter().map(|(_, n)| n).sum();
+        let worklist_overdue = store.resettlements_overdue()?;
+        let (working_set, judged) = in_sync::of_node(
+            store.role(),
+            &runtime.config,
+            runtime.mode().mode,
+            episode.is_some(),
+            stats.unreconciled,
+            &peers,
+        );
         Ok(StatusReport {
             node: store.node().to_string(),
             role: store.role(),
@@ -257,11 +278,19 @@ async fn status(
             episode,
             peers,
             unreconciled: stats.unreconciled,
-            open_conflicts,
+            open_conflicts: stats.open_conflicts,
             worklist,
             worklist_overdue,
             reconciling,
             ranges,
+            in_sync: judged.in_sync,
+            not_in_sync_because: judged.not_in_sync_because,
+            worklist_by_category: stats
+                .worklist_by_category
+                .iter()
+                .map(|(c, n)| (c.name().to_owned(), *n))
+                .collect(),
+            working_set,
             store: StoreReport {
                 path: store.path().display().to_string(),
                 file_bytes: stats.file_bytes,
@@ -507,21 +536,6 @@ async fn catalog_import(
         },
         warnings: saved.warnings,
     })))
-}
-
-/// Open conflicts, recovery worklist items and the overdue ones.
-fn review_counts(store: &lifeline_core::Store) -> Result<(u64, u64, u64), ApiError> {
-    let open = store
-        .conflicts()?
-        .iter()
-        .filter(|c| c.status == lifeline_core::review::ConflictStatus::Open)
-        .count() as u64;
-    let worklist = store.worklist()?;
-    Ok((
-        open,
-        worklist.len() as u64,
-        worklist.overdue().count() as u64,
-    ))
 }
 
 /// The new admin token, written to the data directory (and answered, for the caller).

@@ -13,6 +13,7 @@ pub mod emergency;
 pub mod export;
 pub mod his;
 pub mod http;
+pub mod metrics;
 pub mod openapi;
 pub mod ranges;
 mod review;
@@ -45,8 +46,9 @@ pub struct ApiState {
 
 /// The whole API.
 pub fn router(state: ApiState) -> Router {
+    let timed = axum::middleware::from_fn_with_state(state.clone(), metrics::time_desk_writes);
     Router::new()
-        .merge(desk::routes())
+        .merge(desk::routes().layer(timed))
         .merge(admin::routes())
         .merge(emergency::routes())
         .merge(ranges::routes())

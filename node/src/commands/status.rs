@@ -66,6 +66,30 @@ pub fn render(r: &StatusReport, offset: UtcOffset) -> String {
         out.push_str(&format!("  primary: {p}"));
     }
     out.push('\n');
+    if r.in_sync {
+        out.push_str("IN SYNC: everything replicated and reconciled\n");
+    } else {
+        out.push_str(&format!(
+            "not in sync: {}\n",
+            r.not_in_sync_because.join("; ")
+        ));
+    }
+    if let Some(ws) = &r.working_set {
+        let from = ws.from.as_deref().unwrap_or("no server yet");
+        if ws.ready {
+            out.push_str(&format!(
+                "working set: ready (patients, catalogs and the last {} days, from {from})\n",
+                ws.window_days
+            ));
+        } else {
+            out.push_str(&format!(
+                "working set arriving from {from}: {}  ({} of {} in its feed)\n",
+                crate::daemon::in_sync::bar(ws.progress, 30),
+                ws.applied,
+                ws.of
+            ));
+        }
+    }
     if let Some(lost) = r.mode.central_lost_since_ms {
         out.push_str(&format!(
             "central unreachable since {} ({})\n",

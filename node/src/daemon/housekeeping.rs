@@ -18,17 +18,14 @@ use std::time::Duration;
 
 use lifeline_core::desk::{LeaveScope, Opening};
 use lifeline_core::numbers::Series;
-use lifeline_core::{DeskRole, NodeRole, Operator, OperatorName, RecordKind, Store};
+use lifeline_core::{DeskRole, NodeRole, Operator, RecordKind, Store};
 
 use super::health::{Mode, ModeInfo};
 use crate::config::Config;
 
 /// The system operator the daemon acts as (automatic episodes, leases, acknowledgements).
 pub fn system_operator() -> Operator {
-    Operator::new(
-        OperatorName::new("lifeline-system").expect("\"lifeline-system\" is a valid operator name"),
-        DeskRole::Admin,
-    )
+    Operator::system()
 }
 
 /// What a node does on a housekeeping round, besides following episodes.
@@ -281,6 +278,41 @@ fn central_in_outage(store: &Store, central: Option<&str>) -> anyhow::Result<boo
                 .get(central)
                 .is_some_and(|n| n.recovered_ms.is_none() && n.left_ms.is_none())
     }))
+}
+
+/// Records pruned per commit, so desks' writes never wait long behind a prune.
+pub const PRUNE_BATCH: usize = 2000;
+
+/// Commits one prune round makes at most; the rest waits for the next round.
+pub const PRUNE_COMMITS: usize = 50;
+
+/// Since when a window keeps records, at `now_ms`.
+pub fn keep_since_ms(now_ms: i64, window_days: u32) -> i64 {
+    now_ms - i64::from(window_days) * 86_400_000
+}
+
+/// On a window: prunes what it no longer keeps, in bounded commits (blocking).
+pub fn prune(store: &Store, config: &Config, now_ms: i64) -> anyhow::Result<usize> {
+    let Some(days) = config.window_days() else {
+        return Ok(0);
+    };
+    let since = keep_since_ms(now_ms, days);
+    let mut removed = 0;
+    for _ in 0..PRUNE_COMMITS {
+        let round = store.prune(since, PRUNE_BATCH)?;
+        removed += round.removed;
+        if !round.more {
+            break;
+        }
+    }
+    if removed > 0 {
+        tracing::info!(
+            removed,
+            window_days = days,
+            "pruned records older than the working set"
+        );
+    }
+    Ok(removed)
 }
 
 /// The node's episodes as [`plan_episodes`] takes them.

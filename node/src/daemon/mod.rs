@@ -4,6 +4,7 @@
 
 pub mod health;
 pub mod housekeeping;
+pub mod in_sync;
 pub mod monitor;
 pub mod runtime;
 
@@ -113,6 +114,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     keep_admin_token(&config, &operators, store.now_ms())?;
 
     let runtime = Arc::new(Runtime::new(config.clone(), store.now_ms()));
+    runtime.metrics.watch(&store);
     let session = SessionConfig {
         heartbeat: config.thresholds.heartbeat,
         peer_timeout: config.thresholds.peer_timeout,
@@ -138,6 +140,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         AcceptPolicy::for_node(config.node.role, mesh_mode),
     );
     mesh_cfg.session = session;
+    mesh_cfg.window_days = config.window_days();
     let mesh = Mesh::start(store.clone(), loaded, mesh_cfg)
         .await
         .context("cannot join the mesh")?;
@@ -156,6 +159,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let server = {
         let mut stop = stop_rx.clone();
+        let state = state.clone();
         tokio::spawn(async move {
             axum::serve(api::http::DeskListener(listener), api::router(state))
                 .with_graceful_shutdown(async move {
@@ -163,6 +167,24 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 })
                 .await
         })
+    };
+    let metrics_server = match config.metrics.listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on metrics.listen {addr}"))?;
+            tracing::info!(addr = %addr, "serving Prometheus metrics at /metrics");
+            let mut stop = stop_rx.clone();
+            let app = api::metrics::router(state.clone());
+            Some(tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.changed().await;
+                    })
+                    .await
+            }))
+        }
+        None => None,
     };
     let his_task = match &config.his {
         Some(his) => Some(start_bridge(
@@ -212,6 +234,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         {
             abort.abort();
         }
+    }
+    if let Some(metrics_server) = metrics_server {
+        let _ = tokio::time::timeout(Duration::from_secs(5), metrics_server).await;
     }
     if let Some(mesh) = runtime.take_mesh() {
         mesh.shutdown().await;

@@ -19,6 +19,8 @@ use crate::his::bridge::Reach;
 const TICK: Duration = Duration::from_millis(250);
 /// How often it does the store housekeeping, in looks.
 const HOUSEKEEPING_EVERY: u32 = 4;
+/// How often a window prunes what it no longer keeps, in looks (a minute).
+const PRUNE_EVERY: u32 = 240;
 
 /// Whether a connection to a peer of `role` is up.
 fn connected(peers: &[PeerStatus], role: NodeRole) -> bool {
@@ -72,10 +74,15 @@ pub async fn monitor(store: Store, runtime: Arc<Runtime>, mut stop: watch::Recei
         if !ticks.is_multiple_of(HOUSEKEEPING_EVERY) {
             continue;
         }
+        let prune_due = ticks % PRUNE_EVERY == HOUSEKEEPING_EVERY;
         let store = store.clone();
         let runtime = runtime.clone();
         let result = tokio::task::spawn_blocking(move || {
-            housekeeping::run(&store, &runtime.config, &info, now_ms)
+            housekeeping::run(&store, &runtime.config, &info, now_ms)?;
+            if prune_due {
+                housekeeping::prune(&store, &runtime.config, now_ms)?;
+            }
+            Ok::<_, anyhow::Error>(())
         })
         .await;
         match result {

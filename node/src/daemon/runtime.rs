@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use lifeline_sync::mesh::{Mesh, PeerStatus};
+use lifeline_sync::mesh::{Fetcher, Mesh, PeerStatus};
 use tokio::sync::watch;
 
 use super::health::ModeInfo;
@@ -14,6 +14,8 @@ use crate::his::bridge::HisLink;
 pub struct Runtime {
     pub config: Config,
     pub started_ms: i64,
+    /// The histograms `/metrics` serves.
+    pub metrics: crate::metrics::Metrics,
     mesh: Mutex<Option<Mesh>>,
     mode: Mutex<ModeInfo>,
     /// The mode as a channel, for the HIS bridge (the standby acts only as primary, once
@@ -37,6 +39,7 @@ impl Runtime {
         Runtime {
             config,
             started_ms,
+            metrics: crate::metrics::Metrics::default(),
             mesh: Mutex::new(None),
             mode_watch: watch::Sender::new(initial.clone()),
             mode: Mutex::new(initial),
@@ -50,6 +53,14 @@ impl Runtime {
             .ok()
             .and_then(|m| m.as_ref().map(Mesh::status))
             .unwrap_or_default()
+    }
+
+    /// A handle to fetch records from a server through the mesh, once it runs.
+    pub fn fetcher(&self) -> Option<Fetcher> {
+        self.mesh
+            .lock()
+            .ok()
+            .and_then(|m| m.as_ref().map(Mesh::fetcher))
     }
 
     pub fn mode(&self) -> ModeInfo {

@@ -11,21 +11,24 @@
 //! started it goes on to redial. Malformed, oversized or undecodable frames end the
 //! connection with a logged reason.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use lifeline_core::NodeName;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use super::end::ConnEnd;
+use super::fetch::FetchRequest;
 use super::shared::{Closer, Shared};
 use super::step::{self, Event};
 use crate::chain::chain;
 use crate::frame::{Frame, FrameError};
 use crate::identity::NodeIdentity;
+use crate::proto::FetchAnswer;
 
 /// Which side opened the connection (and so opens the stream).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +39,9 @@ pub(super) enum Side {
 
 /// Frames read ahead of the session.
 const READ_AHEAD: usize = 16;
+
+/// Fetches waiting for a connection's session.
+const FETCH_QUEUE: usize = 16;
 
 /// Most bytes queued for a peer that is not reading them before the connection is dropped.
 pub(super) const MAX_UNSENT_BYTES: usize = 64 * 1024 * 1024;
@@ -259,6 +265,8 @@ async fn drive(
 }
 
 /// The session's loop: queue what it said, wait for what happens next, let it handle that.
+/// Fetches asked of this peer (see [`super::fetch`]) come in through the node's fetchers,
+/// registered for as long as the loop runs.
 async fn exchange(
     shared: &Arc<Shared>,
     outbox: &Outbox,
@@ -273,7 +281,19 @@ async fn exchange(
     let mut commits = shared.commits.clone();
     commits.borrow_and_update();
     let mut shutdown = shared.shutdown.clone();
+    let (fetch_tx, mut fetches) = mpsc::channel::<FetchRequest>(FETCH_QUEUE);
+    let _fetcher = Fetcher::register(shared, &peer.name, fetch_tx);
+    let mut waiting: HashMap<u64, oneshot::Sender<FetchAnswer>> = HashMap::new();
+    let mut asking: Option<oneshot::Sender<FetchAnswer>> = None;
     loop {
+        if let (Some(request), Some(reply)) = (out.requested, asking.take()) {
+            waiting.insert(request, reply);
+        }
+        for answer in std::mem::take(&mut out.fetched) {
+            if let Some(reply) = waiting.remove(&answer.request) {
+                let _ = reply.send(answer);
+            }
+        }
         for bytes in std::mem::take(&mut out.frames) {
             if let Err(end) = outbox.push(bytes) {
                 return end;
@@ -301,6 +321,10 @@ async fn exchange(
                 Ok(()) => Event::LocalCommit,
                 Err(_) => return ConnEnd::Shutdown,
             },
+            Some(request) = fetches.recv() => {
+                asking = Some(request.reply);
+                Event::Fetch(request.ids)
+            }
             _ = tokio::time::sleep_until(deadline) => Event::Timeout,
             _ = shutdown.changed() => return ConnEnd::Shutdown,
         };
@@ -308,6 +332,38 @@ async fn exchange(
             Ok(stepped) => stepped,
             Err(end) => return end,
         };
+    }
+}
+
+/// A connection's place among the node's fetchers: removed when the exchange ends, however
+/// it ends (a later connection to the same peer keeps its own).
+struct Fetcher<'a> {
+    shared: &'a Shared,
+    peer: NodeName,
+    id: u64,
+}
+
+impl<'a> Fetcher<'a> {
+    fn register(shared: &'a Shared, peer: &NodeName, tx: mpsc::Sender<FetchRequest>) -> Self {
+        let id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut f) = shared.fetchers.lock() {
+            f.insert(peer.clone(), (id, tx));
+        }
+        Fetcher {
+            shared,
+            peer: peer.clone(),
+            id,
+        }
+    }
+}
+
+impl Drop for Fetcher<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut f) = self.shared.fetchers.lock()
+            && f.get(&self.peer).is_some_and(|(id, _)| *id == self.id)
+        {
+            f.remove(&self.peer);
+        }
     }
 }
 

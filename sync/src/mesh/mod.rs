@@ -15,6 +15,7 @@
 mod connection;
 mod dial;
 mod end;
+mod fetch;
 mod shared;
 mod step;
 
@@ -22,15 +23,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lifeline_core::{NodeName, NodeRole, Store};
+use lifeline_core::{NodeName, NodeRole, RecordId, Store};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::identity::{self, AcceptPolicy, IdentityError, LoadedIdentity};
-use crate::proto::SessionConfig;
+use crate::proto::{FetchAnswer, MAX_FETCH, SessionConfig};
 use shared::Shared;
 
+pub use fetch::{FETCH_TIMEOUT, FetchError};
 pub use shared::PeerStatus;
 
 /// A peer this node dials.
@@ -53,6 +55,10 @@ pub struct MeshConfig {
     pub reconnect_max: Duration,
     /// How long a dial may take.
     pub connect_timeout: Duration,
+    /// On a window: the days of records it keeps (`[retention] window_days`), told to peers
+    /// in the hello so that they offer only those (with the records every node keeps).
+    /// `None` keeps everything.
+    pub window_days: Option<u32>,
 }
 
 impl MeshConfig {
@@ -65,6 +71,7 @@ impl MeshConfig {
             reconnect_min: Duration::from_millis(200),
             reconnect_max: Duration::from_secs(2),
             connect_timeout: Duration::from_secs(3),
+            window_days: None,
         }
     }
 }
@@ -164,6 +171,13 @@ impl Mesh {
         self.shared.is_connected(peer)
     }
 
+    /// A handle that fetches records through this mesh (see [`Fetcher::fetch`]).
+    pub fn fetcher(&self) -> Fetcher {
+        Fetcher {
+            shared: self.shared.clone(),
+        }
+    }
+
     /// Says goodbye to every peer and waits for the tasks to end.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
@@ -177,6 +191,61 @@ impl Mesh {
         }
         self.endpoint.close(0u32.into(), b"shutting down");
         self.endpoint.wait_idle().await;
+    }
+}
+
+/// Fetches records from a server through a running mesh; cheap to clone.
+#[derive(Clone)]
+pub struct Fetcher {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Fetcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetcher").finish_non_exhaustive()
+    }
+}
+
+impl Fetcher {
+    /// Fetches whole records from a connected server (central first, then the standby),
+    /// without storing them: for a window asked for records it no longer keeps. Waits at most
+    /// [`FETCH_TIMEOUT`].
+    pub async fn fetch(&self, ids: Vec<RecordId>) -> Result<(NodeName, FetchAnswer), FetchError> {
+        if ids.len() > MAX_FETCH {
+            return Err(FetchError::TooMany { asked: ids.len() });
+        }
+        let connected: Vec<(NodeName, Option<NodeRole>)> = self
+            .shared
+            .status()
+            .into_iter()
+            .filter(|p| p.connected)
+            .filter_map(|p| NodeName::new(p.name).ok().map(|n| (n, p.role)))
+            .collect();
+        let Some(server) = fetch::servers(&connected).into_iter().next() else {
+            return Err(FetchError::NoServer);
+        };
+        let queue = self
+            .shared
+            .fetchers
+            .lock()
+            .ok()
+            .and_then(|f| f.get(&server).map(|(_, q)| q.clone()));
+        let Some(queue) = queue else {
+            return Err(FetchError::NoServer);
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let lost = || FetchError::ConnectionLost {
+            server: server.clone(),
+        };
+        queue
+            .send(fetch::FetchRequest { ids, reply })
+            .await
+            .map_err(|_| lost())?;
+        match tokio::time::timeout(FETCH_TIMEOUT, answer).await {
+            Ok(Ok(answer)) => Ok((server, answer)),
+            Ok(Err(_)) => Err(lost()),
+            Err(_) => Err(FetchError::Timeout { server }),
+        }
     }
 }
 

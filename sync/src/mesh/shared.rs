@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use super::MeshConfig;
+use super::fetch::FetchRequest;
 use crate::identity::{Anchor, LoadedIdentity, NodeIdentity};
+use crate::proto::SessionStats;
 
 /// What the status command shows for one peer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,7 +26,7 @@ pub struct PeerStatus {
     pub rtt_ms: Option<u64>,
     /// When we last heard from the peer (ms since the epoch).
     pub last_contact_ms: Option<i64>,
-    /// Records changed here that the peer has not acknowledged.
+    /// Records changed here that the peer has not acknowledged (kept by the store's commits).
     pub to_send: u64,
     /// Changes the peer has that we have not applied (by the peer's feed sequence).
     pub to_receive: u64,
@@ -43,6 +45,37 @@ pub struct PeerStatus {
     #[serde(default)]
     pub violations: u64,
     pub last_error: Option<String>,
+    /// Connected, and both sides have sent each other everything: nothing to send, nothing
+    /// in flight, nothing to receive as of the peer's hello.
+    #[serde(default)]
+    pub caught_up: bool,
+    /// The peer's feed sequence as of its hello, and ours applied of it: the progress of an
+    /// initial sync.
+    #[serde(default)]
+    pub peer_feed_head: Option<u64>,
+    #[serde(default)]
+    pub applied_from_peer: u64,
+    /// What the peer keeps, from its hello (a window's working set), if not everything.
+    #[serde(default)]
+    pub peer_keeps_since_ms: Option<i64>,
+    /// Since the daemon started: records and bytes of changes sent to and received from the
+    /// peer, and records refused from it by reason.
+    #[serde(default)]
+    pub records_sent: u64,
+    #[serde(default)]
+    pub bytes_sent: u64,
+    #[serde(default)]
+    pub records_received: u64,
+    #[serde(default)]
+    pub bytes_received: u64,
+    #[serde(default)]
+    pub refused_by_reason: BTreeMap<String, u64>,
+    /// Batches in flight right now.
+    #[serde(default)]
+    pub batches_in_flight: u64,
+    /// The session last published, to add only what it did since.
+    #[serde(skip)]
+    pub published: Option<(u64, SessionStats)>,
 }
 
 /// Closes a registered connection that a newer one replaces.
@@ -125,15 +158,8 @@ pub(super) struct Shared {
     pub(super) commits: watch::Receiver<u64>,
     pub(super) shutdown: watch::Receiver<bool>,
     pub(super) next_conn: AtomicU64,
-}
-
-/// Records changed after `cursor`, counted up to a bound.
-pub(super) fn pending_after(store: &Store, cursor: u64) -> u64 {
-    const BOUND: usize = 1_000_000;
-    store
-        .feed_since(cursor, BOUND)
-        .map(|v| v.len() as u64)
-        .unwrap_or(0)
+    /// Where to hand a fetch for each connected peer: (connection, its request queue).
+    pub(super) fetchers: Mutex<HashMap<NodeName, (u64, tokio::sync::mpsc::Sender<FetchRequest>)>>,
 }
 
 impl Shared {
@@ -155,6 +181,7 @@ impl Shared {
             commits,
             shutdown,
             next_conn: AtomicU64::new(1),
+            fetchers: Mutex::new(HashMap::new()),
         }
     }
 
@@ -181,10 +208,12 @@ impl Shared {
                 && let Ok(state) = self.store.peer_state(&name)
             {
                 s.rejected = state.rejected;
+                s.applied_from_peer = state.applied_from_peer;
                 s.refused = state.refused;
                 s.violations = state.violations;
                 if !s.connected {
-                    s.to_send = pending_after(&self.store, state.acked_by_peer);
+                    s.to_send = self.store.peer_backlog(&name).unwrap_or(0);
+                    s.caught_up = false;
                 }
                 if s.last_contact_ms.is_none() && state.last_contact_ms > 0 {
                     s.last_contact_ms = Some(state.last_contact_ms);

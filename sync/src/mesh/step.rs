@@ -8,11 +8,15 @@ use std::time::Instant;
 
 use lifeline_core::Store;
 
+use lifeline_core::RecordId;
+
 use super::end::ConnEnd;
-use super::shared::{Shared, pending_after};
+use super::shared::Shared;
 use crate::frame::Frame;
 use crate::identity::NodeIdentity;
-use crate::proto::Session;
+use crate::proto::{FetchAnswer, Session, SessionStats};
+
+const MS_PER_DAY: i64 = 86_400_000;
 
 /// A session over the node's store, as the mesh runs it.
 pub(super) type StoreSession = Session<Store>;
@@ -22,6 +26,8 @@ pub(super) enum Event {
     Frame(Frame),
     LocalCommit,
     Timeout,
+    /// Ask the peer for these whole records.
+    Fetch(Vec<RecordId>),
 }
 
 /// What a step leaves for the async side.
@@ -30,6 +36,10 @@ pub(super) struct Output {
     pub(super) frames: Vec<Vec<u8>>,
     /// When the session wants [`Event::Timeout`].
     pub(super) deadline: Instant,
+    /// The request number of the fetch this step sent ([`Event::Fetch`]).
+    pub(super) requested: Option<u64>,
+    /// Answers to earlier fetches.
+    pub(super) fetched: Vec<FetchAnswer>,
 }
 
 /// Opens the session (it reads the store to say hello) on a blocking thread.
@@ -40,14 +50,13 @@ pub(super) async fn open(
 ) -> Result<(StoreSession, Output), ConnEnd> {
     let (shared, peer) = (shared.clone(), peer.clone());
     blocking(move || {
-        let session = Session::new(
-            shared.store.clone(),
-            shared.cfg.session.clone(),
-            peer,
-            shared.anchor.clone(),
-            now,
-        )?;
-        finish(&shared, session)
+        let mut cfg = shared.cfg.session.clone();
+        cfg.keeps_since_ms = shared
+            .cfg
+            .window_days
+            .map(|days| shared.store.now_ms() - i64::from(days) * MS_PER_DAY);
+        let session = Session::new(shared.store.clone(), cfg, peer, shared.anchor.clone(), now)?;
+        finish(&shared, session, None)
     })
     .await
 }
@@ -61,12 +70,14 @@ pub(super) async fn step(
 ) -> Result<(StoreSession, Output), ConnEnd> {
     let shared = shared.clone();
     blocking(move || {
+        let mut requested = None;
         match event {
-            Event::Frame(frame) => session.handle_frame(frame, now),
-            Event::LocalCommit => session.local_commit(),
-            Event::Timeout => session.handle_timeout(now),
-        }?;
-        finish(&shared, session)
+            Event::Frame(frame) => session.handle_frame(frame, now)?,
+            Event::LocalCommit => session.local_commit()?,
+            Event::Timeout => session.handle_timeout(now)?,
+            Event::Fetch(ids) => requested = Some(session.request_fetch(&ids)),
+        }
+        finish(&shared, session, requested)
     })
     .await
 }
@@ -80,26 +91,64 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Drains and encodes the session's frames and publishes the peer's status.
-fn finish(shared: &Shared, mut session: StoreSession) -> Result<(StoreSession, Output), ConnEnd> {
+fn finish(
+    shared: &Shared,
+    mut session: StoreSession,
+    requested: Option<u64>,
+) -> Result<(StoreSession, Output), ConnEnd> {
     let mut frames = Vec::new();
     while let Some(frame) = session.poll_transmit() {
         frames.push(frame.encode()?);
     }
     publish(shared, &session);
     let deadline = session.poll_timeout();
-    Ok((session, Output { frames, deadline }))
+    let fetched = session.take_fetched();
+    Ok((
+        session,
+        Output {
+            frames,
+            deadline,
+            requested,
+            fetched,
+        },
+    ))
 }
 
-/// Updates what the status command shows for the session's peer (reads the store).
+/// What a session did since it was last published (all of it, for a new session).
+fn since(last: Option<&(u64, SessionStats)>, id: u64, now: &SessionStats) -> SessionStats {
+    let zero = SessionStats::default();
+    let before = match last {
+        Some((last_id, stats)) if *last_id == id => stats,
+        _ => &zero,
+    };
+    let mut d = SessionStats {
+        docs_sent: now.docs_sent.saturating_sub(before.docs_sent),
+        doc_bytes_sent: now.doc_bytes_sent.saturating_sub(before.doc_bytes_sent),
+        docs_received: now.docs_received.saturating_sub(before.docs_received),
+        doc_bytes_received: now
+            .doc_bytes_received
+            .saturating_sub(before.doc_bytes_received),
+        ..SessionStats::default()
+    };
+    for (reason, n) in &now.rejected_by_reason {
+        let was = before.rejected_by_reason.get(reason).copied().unwrap_or(0);
+        d.rejected_by_reason.insert(reason, n.saturating_sub(was));
+    }
+    d
+}
+
+/// Updates what the status command shows for the session's peer: O(1) reads of what the
+/// store keeps, whatever its size.
 fn publish(shared: &Shared, session: &StoreSession) {
     let store = session.replica();
+    let peer = &session.peer().name;
     let to_send = if session.is_caught_up() {
         0
     } else {
-        pending_after(store, session.send_cursor())
+        store.peer_backlog(peer).unwrap_or(0)
     };
     let applied = store
-        .peer_state(&session.peer().name)
+        .peer_state(peer)
         .map(|s| s.applied_from_peer)
         .unwrap_or(0);
     let to_receive = session
@@ -107,15 +156,29 @@ fn publish(shared: &Shared, session: &StoreSession) {
         .map(|h| h.saturating_sub(applied))
         .unwrap_or(0);
     let now_ms = store.now_ms();
-    shared.set_status(&session.peer().name, |s| {
+    shared.set_status(peer, |s| {
         s.rtt_ms = session.rtt().map(|d| d.as_millis() as u64);
         s.last_contact_ms = Some(now_ms);
         s.to_send = to_send;
         s.to_receive = to_receive;
+        s.caught_up = session.is_caught_up() && to_receive == 0;
+        s.peer_feed_head = session.peer_feed_head();
+        s.applied_from_peer = applied;
+        s.peer_keeps_since_ms = session.peer_keeps_since_ms();
+        s.batches_in_flight = session.in_flight() as u64;
         s.roster_refused = session.stats().roster_refused;
         if let Some(c) = session.convergence() {
             s.in_sync = Some(c.in_sync);
             s.peer_records = Some(c.peer_records);
         }
+        let d = since(s.published.as_ref(), session.id(), session.stats());
+        s.records_sent += d.docs_sent;
+        s.bytes_sent += d.doc_bytes_sent;
+        s.records_received += d.docs_received;
+        s.bytes_received += d.doc_bytes_received;
+        for (reason, n) in d.rejected_by_reason {
+            *s.refused_by_reason.entry(reason.to_owned()).or_insert(0) += n;
+        }
+        s.published = Some((session.id(), session.stats().clone()));
     });
 }

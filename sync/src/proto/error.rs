@@ -48,6 +48,9 @@ pub enum Violation {
     /// The peer opened the sync protocol for more records at once than we keep.
     #[error("more than {limit} records in the sync protocol at once")]
     TooManySyncing { limit: usize },
+    /// The peer asked for more records in one fetch than the protocol allows.
+    #[error("a fetch of more than {limit} records")]
+    FetchTooLarge { limit: usize },
     #[error("a batch of {docs} records, more than the {limit} accepted")]
     BatchTooLarge { docs: usize, limit: usize },
     #[error("{count} signed commits in one {frame}, more than the {limit} accepted")]

@@ -10,13 +10,18 @@
 //!
 //! Both sides run the same session. Each pushes what changed in its feed since the cursor the
 //! peer acknowledged, as per-record deltas from the heads the peer is known to have, in
-//! bounded batches: one round trip per batch. The receiver applies a batch in one step (with
-//! the store, one durable commit), which also records how far into the sender's feed it has
-//! applied, and acks. On
-//! (re)connect each side's hello tells the other where to resume, so nothing the peer already
-//! has is resent and a peer that lost history (restored from a backup) is sent it again.
-//! Records created during an emergency episode go first. A record whose delta lacks
-//! dependencies continues with Automerge's sync protocol.
+//! bounded batches, several in flight at once (a bounded window, [`SessionConfig::window`]):
+//! the feed streams without a round trip per batch. The receiver applies each batch in one
+//! step (with the store, one durable commit), which also records how far into the sender's
+//! feed it has applied, and acks, in order. On (re)connect each side's hello tells the other
+//! where to resume, so nothing the peer already has is resent and a peer that lost history
+//! (restored from a backup) is sent it again. Records created during an emergency episode go
+//! first. A record whose delta lacks dependencies continues with Automerge's sync protocol.
+//!
+//! A window says in its hello what it keeps (`keeps_since_ms`): the other side offers it
+//! the records every node keeps and the recent ones, skipping the history it prunes, and
+//! both compare digests of that scope only. A window may fetch whole records it no longer
+//! keeps ([`Session::request_fetch`]).
 
 mod error;
 mod receive;
@@ -28,6 +33,7 @@ use std::time::{Duration, Instant};
 use lifeline_core::RecordId;
 use lifeline_core::automerge::ChangeHash;
 use lifeline_core::automerge::sync;
+use lifeline_core::store::Scope;
 use lifeline_core::trust::KeyId;
 
 use crate::frame::{Frame, Hello, PROTOCOL_VERSION, WireDigest, WireId};
@@ -51,6 +57,12 @@ pub struct SessionConfig {
     pub digest_every: Duration,
     /// Most records in the sync-protocol fallback at once.
     pub max_syncing: usize,
+    /// Batches sent and not yet acknowledged, at most: the in-flight window that streams the
+    /// feed without waiting for each ack, bounded so that a slow peer is not flooded.
+    pub window: usize,
+    /// What this node keeps, for its hello: `Some(since)` on a window keeping the records
+    /// created since then (besides patients, catalogs and node records); `None` keeps all.
+    pub keeps_since_ms: Option<i64>,
     /// Most records a peer's batch may hold (the byte cap is the frame's, 16 MiB): a larger
     /// batch is a protocol violation, refused before anything of it is applied.
     pub max_batch_docs_received: usize,
@@ -69,6 +81,8 @@ impl Default for SessionConfig {
             peer_timeout: Duration::from_secs(5),
             digest_every: Duration::from_secs(10),
             max_syncing: 1024,
+            window: 8,
+            keeps_since_ms: None,
             max_batch_docs_received: 1024,
             max_signatures_received: 16_384,
             max_roster_entries: 4096,
@@ -85,8 +99,13 @@ pub struct SessionStats {
     pub docs_sent: u64,
     pub doc_bytes_sent: u64,
     pub docs_received: u64,
+    pub doc_bytes_received: u64,
     pub rejected_received: u64,
+    /// Records refused from the peer, by the refusal's code.
+    pub rejected_by_reason: std::collections::BTreeMap<&'static str, u64>,
     pub sync_messages: u64,
+    /// The most batches in flight at once.
+    pub max_in_flight: usize,
     /// Roster entries from the peer that the CA does not vouch for.
     pub roster_refused: u64,
 }
@@ -105,8 +124,32 @@ pub struct Convergence {
     pub peer_records: u64,
 }
 
+/// A record fetched from a peer: its whole document, as stored there, and its heads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchedDoc {
+    pub id: RecordId,
+    pub bytes: Vec<u8>,
+    pub heads: Vec<ChangeHash>,
+}
+
+/// The answer to one fetch: the records the peer holds, and those it does not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchAnswer {
+    pub request: u64,
+    pub docs: Vec<FetchedDoc>,
+    pub missing: Vec<RecordId>,
+}
+
+/// Most records one fetch may ask for.
+pub const MAX_FETCH: usize = 64;
+
+/// Numbers sessions within a process, so that whoever publishes a session's counters can
+/// tell a new session from the one before.
+static NEXT_SESSION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 /// One peer's replication session over a replica `R`.
 pub struct Session<R> {
+    id: u64,
     replica: R,
     cfg: SessionConfig,
     peer: NodeIdentity,
@@ -116,10 +159,21 @@ pub struct Session<R> {
     revocations_sent: HashSet<KeyId>,
     outbox: VecDeque<Frame>,
     peer_hello: Option<Hello>,
+    /// Our feed sequence the peer has acknowledged.
     send_cursor: u64,
+    /// Our feed sequence batches have been sent up to (ahead of the cursor by what is in
+    /// flight).
+    sent_upto: u64,
     emergency: Option<VecDeque<RecordId>>,
-    in_flight: Option<InFlight>,
+    /// Batches sent and not acknowledged yet, oldest first.
+    in_flight: VecDeque<InFlight>,
+    /// Batches numbered below this were given up by a rewind: their acks, still on the way,
+    /// are expected and ignored.
+    abandoned_below: u64,
     next_batch: u64,
+    next_fetch: u64,
+    /// Answers to our fetches, for the caller to take.
+    fetched: Vec<FetchAnswer>,
     caught_up: bool,
     syncing: HashMap<RecordId, sync::State>,
     last_received: Instant,
@@ -165,8 +219,10 @@ impl<R: Replica> Session<R> {
             incarnation: replica.incarnation()?,
             feed_head: replica.feed_head()?,
             applied_from_you: state.applied_from_peer,
+            keeps_since_ms: cfg.keeps_since_ms,
         };
         let mut s = Session {
+            id: NEXT_SESSION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             replica,
             peer,
             anchor,
@@ -175,9 +231,13 @@ impl<R: Replica> Session<R> {
             outbox: VecDeque::new(),
             peer_hello: None,
             send_cursor: state.acked_by_peer,
+            sent_upto: state.acked_by_peer,
             emergency: None,
-            in_flight: None,
+            in_flight: VecDeque::new(),
+            abandoned_below: 0,
             next_batch: 1,
+            next_fetch: 1,
+            fetched: Vec::new(),
             caught_up: false,
             syncing: HashMap::new(),
             last_received: now,
@@ -196,6 +256,11 @@ impl<R: Replica> Session<R> {
 
     pub fn peer(&self) -> &NodeIdentity {
         &self.peer
+    }
+
+    /// This session's number, unique within the process.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// The replica this session reads and writes.
@@ -218,7 +283,43 @@ impl<R: Replica> Session<R> {
 
     /// True once everything in our feed has been acknowledged and nothing is in flight.
     pub fn is_caught_up(&self) -> bool {
-        self.caught_up && self.in_flight.is_none() && self.syncing.is_empty()
+        self.caught_up && self.in_flight.is_empty() && self.syncing.is_empty()
+    }
+
+    /// Batches sent and not yet acknowledged.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// What the peer keeps, as its hello said (`None`: everything, or no hello yet).
+    pub fn peer_keeps_since_ms(&self) -> Option<i64> {
+        self.peer_hello.as_ref().and_then(|h| h.keeps_since_ms)
+    }
+
+    /// The scope both sides compare digests over: everything, unless either keeps only a
+    /// window's working set, then the records both keep.
+    pub fn digest_scope(&self) -> Scope {
+        let ours = self.cfg.keeps_since_ms;
+        let theirs = self.peer_keeps_since_ms();
+        match ours.into_iter().chain(theirs).max() {
+            Some(since) => Scope::keeping_since(since),
+            None => Scope::All,
+        }
+    }
+
+    /// Asks the peer for whole records (at most [`MAX_FETCH`]); the answer comes back through
+    /// [`Session::take_fetched`] with the returned request number.
+    pub fn request_fetch(&mut self, ids: &[RecordId]) -> u64 {
+        let request = self.next_fetch;
+        self.next_fetch += 1;
+        let ids = ids.iter().take(MAX_FETCH).map(|id| to_wire(*id)).collect();
+        self.push(Frame::Fetch { request, ids });
+        request
+    }
+
+    /// Answers to our fetches received so far.
+    pub fn take_fetched(&mut self) -> Vec<FetchAnswer> {
+        std::mem::take(&mut self.fetched)
     }
 
     /// The last digest comparison with the peer.
@@ -264,7 +365,7 @@ impl<R: Replica> Session<R> {
         let mut t = self
             .next_ping
             .min(self.last_received + self.cfg.peer_timeout);
-        if self.caught_up {
+        if self.is_caught_up() {
             t = t.min(self.next_digest);
         }
         t
@@ -292,8 +393,9 @@ impl<R: Replica> Session<R> {
             self.push(Frame::Ping { nonce });
             self.next_ping = now + self.cfg.heartbeat;
         }
-        if self.caught_up && now >= self.next_digest {
-            self.push(Frame::DigestRequest);
+        if self.is_caught_up() && now >= self.next_digest {
+            let scope = self.digest_scope();
+            self.push(Frame::DigestRequest { scope });
             self.next_digest = now + self.cfg.digest_every;
         }
         Ok(())
@@ -316,8 +418,12 @@ impl<R: Replica> Session<R> {
                 tracing::warn!(peer = %self.peer.name, applied_from_you, "peer asked to rewind");
                 self.replica.reset_peer(&self.peer.name, applied_from_you)?;
                 self.send_cursor = applied_from_you;
+                self.sent_upto = applied_from_you;
                 self.emergency = None;
-                self.in_flight = None;
+                // The peer may have sent acks for batches already in flight before it read
+                // our hello: they are still on their way, and are no violation.
+                self.abandoned_below = self.next_batch;
+                self.in_flight.clear();
                 self.caught_up = false;
                 self.fill()
             }
@@ -330,20 +436,41 @@ impl<R: Replica> Session<R> {
                 members,
                 revocations,
             } => self.on_roster(members, revocations),
-            Frame::DigestRequest => {
-                let d = self.replica.digest()?;
+            Frame::DigestRequest { scope } => {
+                let d = self.replica.digest(scope)?;
                 self.push(Frame::Digest(WireDigest {
+                    scope,
                     records: d.records,
                     buckets: d.buckets,
                 }));
                 Ok(())
             }
             Frame::Digest(theirs) => {
-                let ours = self.replica.digest()?;
+                let ours = self.replica.digest(theirs.scope)?;
                 self.convergence = Some(Convergence {
                     in_sync: ours.records == theirs.records && ours.buckets == theirs.buckets,
                     our_records: ours.records,
                     peer_records: theirs.records,
+                });
+                Ok(())
+            }
+            Frame::Fetch { request, ids } => self.on_fetch(request, ids),
+            Frame::Fetched {
+                request,
+                docs,
+                missing,
+            } => {
+                self.fetched.push(FetchAnswer {
+                    request,
+                    docs: docs
+                        .into_iter()
+                        .map(|d| FetchedDoc {
+                            id: RecordId::from_bytes(d.id),
+                            bytes: d.bytes,
+                            heads: d.heads.into_iter().map(ChangeHash).collect(),
+                        })
+                        .collect(),
+                    missing: missing.into_iter().map(RecordId::from_bytes).collect(),
                 });
                 Ok(())
             }

@@ -7,9 +7,9 @@ use lifeline_core::RecordId;
 use lifeline_core::automerge::ChangeHash;
 use lifeline_core::store::IncomingDoc;
 
-use super::{Session, SessionError, Violation, to_wire};
+use super::{MAX_FETCH, Session, SessionError, Violation, to_wire};
 use crate::chain::chain;
-use crate::frame::{Ack, Batch, Frame, Hello, PROTOCOL_VERSION};
+use crate::frame::{Ack, Batch, Frame, Hello, PROTOCOL_VERSION, WireDoc, WireId};
 use crate::permissions;
 use crate::replica::{PeerFeed, Replica};
 
@@ -43,6 +43,7 @@ impl<R: Replica> Session<R> {
                 .reset_peer(&self.peer.name, hello.applied_from_you)?;
         }
         self.send_cursor = hello.applied_from_you;
+        self.sent_upto = hello.applied_from_you;
         // We have applied more of the peer's feed than the peer now has: its feed restarted.
         let feed = if state.applied_from_peer > hello.feed_head || new_incarnation {
             PeerFeed::Restarted
@@ -123,10 +124,18 @@ impl<R: Replica> Session<R> {
             });
         }
         self.stats.docs_received += items.len() as u64;
+        self.stats.doc_bytes_received += items.iter().map(|i| i.bytes.len() as u64).sum::<u64>();
         let outcome =
             self.replica
                 .apply_batch(&self.peer.name, items, batch.signatures, batch.upto)?;
         self.stats.rejected_received += outcome.rejected.len() as u64;
+        for r in &outcome.rejected {
+            *self
+                .stats
+                .rejected_by_reason
+                .entry(r.reason.code())
+                .or_insert(0) += 1;
+        }
         self.push(Frame::Ack(Ack {
             batch: batch.batch,
             applied_upto: outcome.applied_upto,
@@ -173,8 +182,43 @@ impl<R: Replica> Session<R> {
         if let Err(reason) = result {
             tracing::warn!(peer = %self.peer.name, %id, reason = %reason.detail(), "refused a sync message");
             self.stats.rejected_received += 1;
+            *self
+                .stats
+                .rejected_by_reason
+                .entry(reason.code())
+                .or_insert(0) += 1;
             return Ok(());
         }
         self.send_sync(id, state)
+    }
+
+    /// A peer asks for whole records (a window fetching what it no longer keeps): answered
+    /// with those held, as stored.
+    pub(super) fn on_fetch(&mut self, request: u64, ids: Vec<WireId>) -> Result<(), SessionError> {
+        if ids.len() > MAX_FETCH {
+            return Err(self.violation(Violation::FetchTooLarge { limit: MAX_FETCH }));
+        }
+        let ids: Vec<RecordId> = ids.into_iter().map(RecordId::from_bytes).collect();
+        let docs = self.replica.whole(&ids)?;
+        let missing = ids
+            .iter()
+            .filter(|id| !docs.iter().any(|d| d.id == **id))
+            .map(|id| to_wire(*id))
+            .collect();
+        let docs = docs
+            .into_iter()
+            .map(|d| WireDoc {
+                id: to_wire(d.id),
+                seq: 0,
+                heads: d.heads.iter().map(|h| h.0).collect(),
+                bytes: d.bytes,
+            })
+            .collect();
+        self.push(Frame::Fetched {
+            request,
+            docs,
+            missing,
+        });
+        Ok(())
     }
 }

@@ -6,26 +6,39 @@ use std::collections::HashSet;
 
 use lifeline_core::RecordId;
 use lifeline_core::automerge::{ChangeHash, sync};
-use lifeline_core::store::OutgoingDoc;
+use lifeline_core::store::{OutgoingDoc, Scope};
 
 use super::{InFlight, Session, SessionError, Violation, to_wire};
 use crate::frame::{Ack, Batch, Frame, WireDoc};
 use crate::replica::Replica;
 
-/// Most passes of [`Session::fill`] that skip emergency records the peer already has.
+/// Most passes of [`Session::fill`]: batches sent, or emergency records skipped that the peer
+/// already has.
 const FILL_PASSES: usize = 64;
+
+const MS_PER_DAY: i64 = 86_400_000;
 
 impl<R: Replica> Session<R> {
     pub(super) fn on_ack(&mut self, ack: Ack) -> Result<(), SessionError> {
-        let Some(flight) = self.in_flight.take() else {
+        if ack.batch < self.abandoned_below
+            && self.in_flight.front().is_none_or(|f| f.batch != ack.batch)
+        {
+            // Sent before a rewind the peer asked for: its ack was already on the way.
+            tracing::debug!(peer = %self.peer.name, batch = ack.batch, "ack of a batch given up by a rewind");
+            return Ok(());
+        }
+        let Some(front) = self.in_flight.front() else {
             return Err(self.violation(Violation::AckNotInFlight { batch: ack.batch }));
         };
-        if flight.batch != ack.batch {
+        if front.batch != ack.batch {
             return Err(self.violation(Violation::AckOutOfOrder {
                 acked: ack.batch,
-                in_flight: flight.batch,
+                in_flight: front.batch,
             }));
         }
+        let Some(flight) = self.in_flight.pop_front() else {
+            return Err(self.violation(Violation::AckNotInFlight { batch: ack.batch }));
+        };
         let missing: Vec<RecordId> = ack
             .missing
             .iter()
@@ -113,17 +126,21 @@ impl<R: Replica> Session<R> {
         Ok(())
     }
 
-    /// Sends the next batch if none is in flight: emergency records first, then the feed.
+    /// Fills the in-flight window: emergency records first, then the feed.
     pub(super) fn fill(&mut self) -> Result<(), SessionError> {
-        if self.peer_hello.is_none() || self.in_flight.is_some() {
+        if self.peer_hello.is_none() {
             return Ok(());
         }
         self.push_roster()?;
         if self.emergency.is_none() {
             self.emergency = Some(self.replica.unreconciled()?.into_iter().collect());
         }
+        let window = self.cfg.window.max(1);
         // Bounded: each pass sends a batch, or skips emergency records the peer already has.
         for _ in 0..FILL_PASSES {
+            if self.in_flight.len() >= window {
+                return Ok(());
+            }
             let pending: Vec<RecordId> = match self.emergency.as_mut() {
                 Some(q) if !q.is_empty() => {
                     let n = q.len().min(self.cfg.batch_docs);
@@ -136,38 +153,57 @@ impl<R: Replica> Session<R> {
                 let wire: Vec<(u64, OutgoingDoc)> = docs.into_iter().map(|d| (0, d)).collect();
                 if !wire.is_empty() {
                     self.send_batch(None, wire);
-                    return Ok(());
                 }
                 continue;
             }
-            let page = self
-                .replica
-                .feed_page(self.send_cursor, self.cfg.batch_docs)?;
-            let Some(&(last_seq, _)) = page.last() else {
+            let scope = self.send_scope();
+            let page = self.replica.feed_page(
+                &self.peer.name,
+                self.sent_upto,
+                self.cfg.batch_docs,
+                scope,
+            )?;
+            let Some(page_upto) = page.upto else {
                 self.caught_up = true;
+                if self.in_flight.is_empty() {
+                    // Caught up: compare digests now rather than at the next round.
+                    self.next_digest = self.last_received;
+                }
                 return Ok(());
             };
+            let ids: Vec<RecordId> = page.entries.iter().map(|(_, id)| *id).collect();
+            let outgoing = self.replica.outgoing(&self.peer.name, &ids)?;
             let mut docs = Vec::new();
             let mut bytes = 0;
-            let mut upto = last_seq;
-            for (seq, id) in page {
-                if let Some(doc) = self.replica.outgoing(&self.peer.name, &[id])?.pop() {
-                    if !docs.is_empty() && bytes + doc.bytes.len() > self.cfg.batch_bytes {
-                        upto = seq - 1;
-                        break;
-                    }
-                    bytes += doc.bytes.len();
-                    docs.push((seq, doc));
+            let mut upto = page_upto;
+            let mut next = outgoing.into_iter().peekable();
+            for (seq, id) in page.entries {
+                let Some(doc) = next.next_if(|d| d.id == id) else {
+                    continue;
+                };
+                if !docs.is_empty() && bytes + doc.bytes.len() > self.cfg.batch_bytes {
+                    upto = seq - 1;
+                    break;
                 }
-                upto = seq;
+                bytes += doc.bytes.len();
+                docs.push((seq, doc));
             }
-            // Even when the peer has all of this page already (e.g. records it sent us), the
-            // batch goes, empty: the peer's cursor into our feed is the one that counts on
-            // reconnect, and it must move too.
+            // Even when the peer has all of this page already (e.g. records it sent us, or
+            // history it does not keep), the batch goes, empty: the peer's cursor into our
+            // feed is the one that counts on reconnect, and it must move too.
+            self.sent_upto = upto;
             self.send_batch(Some(upto), docs);
-            return Ok(());
         }
         Ok(())
+    }
+
+    /// What the peer is offered from the feed: everything, or what a window keeps (the
+    /// records of whole days from the one its hello named, so none it keeps is left out).
+    fn send_scope(&self) -> Scope {
+        match self.peer_keeps_since_ms() {
+            Some(since) => Scope::keeping_since(since - MS_PER_DAY),
+            None => Scope::All,
+        }
     }
 
     fn send_batch(&mut self, upto: Option<u64>, docs: Vec<(u64, OutgoingDoc)>) {
@@ -195,7 +231,8 @@ impl<R: Replica> Session<R> {
                 }
             })
             .collect();
-        self.in_flight = Some(InFlight { batch, upto, heads });
+        self.in_flight.push_back(InFlight { batch, upto, heads });
+        self.stats.max_in_flight = self.stats.max_in_flight.max(self.in_flight.len());
         self.push(Frame::Batch(Batch {
             batch,
             upto,

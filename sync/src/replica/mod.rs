@@ -19,7 +19,7 @@ use std::sync::Arc;
 use lifeline_core::automerge::ChangeHash;
 use lifeline_core::automerge::sync;
 use lifeline_core::store::{
-    ApplyOutcome, Digest, IncomingDoc, OutgoingDoc, PeerState, Refusal, SyncOut,
+    ApplyOutcome, Digest, FeedPage, IncomingDoc, OutgoingDoc, PeerState, Refusal, Scope, SyncOut,
 };
 use lifeline_core::trust::{Admitted, Member, Revocation, Roster};
 use lifeline_core::{NodeName, ReadError, RecordId, WriteError};
@@ -51,9 +51,17 @@ pub trait Replica {
     /// The latest sequence number of our feed (0 when it is empty).
     fn feed_head(&self) -> Result<u64, ReadError>;
 
-    /// Records changed after sequence `after`, oldest change first, at most `limit`. Each
-    /// record appears once, at its latest change.
-    fn feed_page(&self, after: u64, limit: usize) -> Result<Vec<(u64, RecordId)>, ReadError>;
+    /// Records changed after sequence `after` to offer `peer`, oldest change first, at most
+    /// `limit`: those in `scope` (what the peer keeps) and those it is known to hold. Each
+    /// record appears once, at its latest change. Looks at a bounded number of feed rows and
+    /// says how far it went.
+    fn feed_page(
+        &self,
+        peer: &NodeName,
+        after: u64,
+        limit: usize,
+        scope: Scope,
+    ) -> Result<FeedPage, ReadError>;
 
     /// What we keep about a peer (default for a peer never seen).
     fn peer_state(&self, peer: &NodeName) -> Result<PeerState, ReadError>;
@@ -95,8 +103,12 @@ pub trait Replica {
         heads: Vec<(RecordId, Vec<ChangeHash>)>,
     ) -> Result<(), WriteError>;
 
-    /// A summary of every record and its heads, for the convergence check.
-    fn digest(&self) -> Result<Digest, ReadError>;
+    /// A summary of the records in a scope and their heads, for the convergence check.
+    fn digest(&self, scope: Scope) -> Result<Digest, ReadError>;
+
+    /// Whole records and their heads, to answer a peer's fetch; records not held are left
+    /// out.
+    fn whole(&self, ids: &[RecordId]) -> Result<Vec<OutgoingDoc>, ReadError>;
 
     /// Records created during an emergency episode that central has not acknowledged: they
     /// go first on (re)connect.

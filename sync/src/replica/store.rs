@@ -7,7 +7,7 @@ use std::sync::Arc;
 use lifeline_core::automerge::ChangeHash;
 use lifeline_core::automerge::sync;
 use lifeline_core::store::{
-    ApplyOutcome, Digest, IncomingDoc, OutgoingDoc, PeerState, Refusal, SyncOut,
+    ApplyOutcome, Digest, FeedPage, IncomingDoc, OutgoingDoc, PeerState, Refusal, Scope, SyncOut,
 };
 use lifeline_core::trust::{Admitted, Member, Revocation, Roster};
 use lifeline_core::{NodeName, ReadError, RecordId, Store, WriteError};
@@ -27,8 +27,14 @@ impl Replica for Store {
         Store::feed_head(self)
     }
 
-    fn feed_page(&self, after: u64, limit: usize) -> Result<Vec<(u64, RecordId)>, ReadError> {
-        self.feed_since(after, limit)
+    fn feed_page(
+        &self,
+        peer: &NodeName,
+        after: u64,
+        limit: usize,
+        scope: Scope,
+    ) -> Result<FeedPage, ReadError> {
+        Store::feed_page(self, peer, after, limit, scope)
     }
 
     fn peer_state(&self, peer: &NodeName) -> Result<PeerState, ReadError> {
@@ -77,8 +83,12 @@ impl Replica for Store {
         Store::record_ack(self, peer, upto, heads)
     }
 
-    fn digest(&self) -> Result<Digest, ReadError> {
-        Store::digest(self)
+    fn digest(&self, scope: Scope) -> Result<Digest, ReadError> {
+        Store::digest_of(self, scope)
+    }
+
+    fn whole(&self, ids: &[RecordId]) -> Result<Vec<OutgoingDoc>, ReadError> {
+        Store::whole(self, ids)
     }
 
     fn unreconciled(&self) -> Result<Vec<RecordId>, ReadError> {

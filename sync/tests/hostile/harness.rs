@@ -181,6 +181,7 @@ impl Hostile {
                 incarnation: "hostile".into(),
                 feed_head: 0,
                 applied_from_you: 0,
+                keeps_since_ms: None,
             }))
             .await;
         Ok(hostile)

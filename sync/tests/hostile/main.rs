@@ -18,9 +18,9 @@ use lifeline_core::desk::{
 use lifeline_core::money::Fen;
 use lifeline_core::numbers::Series;
 use lifeline_core::record::{
-    CENTRAL_ACK_KEY, CatalogKind, DrugCatalog, Header, InsuranceType, Lease, Patient, RecordKind,
-    Sex, catalog_id,
+    CENTRAL_ACK_KEY, CatalogKind, DrugItem, Header, InsuranceType, Lease, Patient, RecordKind, Sex,
 };
+use lifeline_core::store::Scope;
 use lifeline_core::{DeskRole, NodeRole, Operator, OperatorName, RecordId, Store, StoreOptions};
 use lifeline_sync::frame::Frame;
 use lifeline_sync::identity::{self, Anchor};
@@ -60,12 +60,17 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     tokio::task::spawn_blocking(f).await.expect("join")
 }
 
-fn drug_price(store: &Store) -> Fen {
-    let c: DrugCatalog = store
-        .get(catalog_id(CatalogKind::Drug))
+/// The record of drug DRG-0001 (each drug is a record of its own).
+fn drug_id(store: &Store) -> RecordId {
+    store
+        .catalog_item_id(CatalogKind::Drug, "DRG-0001")
         .expect("read")
-        .expect("the drug catalog");
-    c.drugs["DRG-0001"].price
+        .expect("the drug's record")
+}
+
+fn drug_price(store: &Store) -> Fen {
+    let item: DrugItem = store.get(drug_id(store)).expect("read").expect("the drug");
+    item.drug.price
 }
 
 /// Puts a stamp map at the root key `key`.
@@ -145,7 +150,7 @@ async fn a_hostile_window_is_refused_everything_and_the_honest_nodes_go_on() {
         revocations: Vec::new(),
     })
     .await;
-    let catalog = catalog_id(CatalogKind::Drug);
+    let catalog = drug_id(&central.store);
     w09.pump_until(Duration::from_secs(20), |h, _| {
         [catalog, patient, lease]
             .iter()
@@ -158,8 +163,7 @@ async fn a_hostile_window_is_refused_everything_and_the_honest_nodes_go_on() {
 
     // --- every hole in one batch, and one honest record ---
     let cut_price = |tx: &mut lifeline_core::automerge::transaction::Transaction<'_>| {
-        let (_, drugs) = tx.get(ROOT, "drugs")?.expect("drugs");
-        let (_, drug) = tx.get(&drugs, "DRG-0001")?.expect("the drug");
+        let (_, drug) = tx.get(ROOT, "drug")?.expect("the drug's fields");
         tx.put(&drug, "price", 2_i64)
     };
     // Hole 1: catalog changes as central, unsigned and signed by W09; and as W09.
@@ -455,7 +459,11 @@ async fn a_window_that_asks_without_reading_is_dropped_and_blocks_no_one() {
     // reads.
     let mut asks = Vec::new();
     for _ in 0..2000 {
-        asks.extend(Frame::DigestRequest.encode().expect("encode"));
+        asks.extend(
+            Frame::DigestRequest { scope: Scope::All }
+                .encode()
+                .expect("encode"),
+        );
     }
     w10.send_raw(&asks).await;
     w10.send(&Frame::Goodbye {

@@ -36,3 +36,108 @@ fn only_central_writes_catalogs_and_imports_bump_the_version() {
         (2, 1)
     );
 }
+
+/// A catalog of `n` drugs priced from their number.
+fn many_drugs(
+    n: usize,
+    price_base: i64,
+) -> std::collections::BTreeMap<String, crate::record::Drug> {
+    (0..n)
+        .map(|i| {
+            (
+                format!("D{i:05}"),
+                crate::record::Drug {
+                    name_zh: format!("药品{i}"),
+                    name_en: format!("Drug {i}"),
+                    spec: "10mg".into(),
+                    form: "tablet".into(),
+                    unit: "box".into(),
+                    price: Fen(price_base + i as i64),
+                    insurance_class: "A".into(),
+                },
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn each_drug_is_an_item_imports_write_only_what_changed_and_left_out_codes_are_withdrawn() {
+    let (_c, central, _) = temp_store("central", NodeRole::Central);
+    let mut import = catalogs();
+    import.drugs = Some(many_drugs(300, 100));
+    assert_eq!(
+        central
+            .import_catalog(&admin(), import.clone())
+            .expect("import")
+            .value,
+        (1, 1)
+    );
+    assert_eq!(
+        central
+            .count_of_kind(crate::record::RecordKind::DrugItem)
+            .expect("count"),
+        300
+    );
+    let audit_before = central.stats().expect("stats").audit_entries;
+    // One price changed and one drug left out: two items written, nothing else.
+    let mut drugs = many_drugs(300, 100);
+    drugs.get_mut("D00007").expect("present").price = Fen(9);
+    drugs.remove("D00008");
+    import.drugs = Some(drugs);
+    assert_eq!(
+        central
+            .import_catalog(&admin(), import)
+            .expect("import")
+            .value,
+        (2, 1)
+    );
+    let written = central.stats().expect("stats").audit_entries - audit_before;
+    assert_eq!(written, 3, "two items and the catalog's version");
+    let list = central.drug_list().expect("read").expect("present");
+    assert_eq!(list.version, 2);
+    assert_eq!(list.drugs.len(), 299);
+    assert_eq!(list.drugs["D00007"].price, Fen(9));
+    assert!(!list.drugs.contains_key("D00008"));
+    assert!(central.check_kept().expect("check").is_empty());
+}
+
+#[test]
+fn a_prescription_prices_from_its_items_and_refuses_an_unknown_drug() {
+    let (_d, window, _) = window();
+    let (_p, visit) = registered(&window);
+    let doctor = op("doc1", DeskRole::Doctor);
+    let rx = window
+        .create_prescription(
+            &doctor,
+            NewPrescription {
+                visit: visit.header.id,
+                items: vec![NewPrescriptionItem {
+                    drug_code: "DRG-0001".into(),
+                    quantity: 2,
+                    dosage: "tid".into(),
+                }],
+                payment: None,
+                occurred_at: None,
+            },
+        )
+        .expect("prescribed")
+        .value;
+    assert_eq!(rx.items[0].unit_price, Fen(1280));
+    assert_eq!(rx.items[0].catalog_version, 1);
+    let unknown = window
+        .create_prescription(
+            &doctor,
+            NewPrescription {
+                visit: visit.header.id,
+                items: vec![NewPrescriptionItem {
+                    drug_code: "NO-SUCH".into(),
+                    quantity: 1,
+                    dosage: "tid".into(),
+                }],
+                payment: None,
+                occurred_at: None,
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(rule(unknown), RuleError::UnknownCode { .. }));
+}

@@ -44,8 +44,9 @@ pub(crate) fn duplicate_conflict(a: &Patient, b: &Patient) -> Option<Conflict> {
     if a.header.id == b.header.id || a.merged_into.is_some() || b.merged_into.is_some() {
         return None;
     }
-    // Two patients of the HIS master are the HIS's to merge, not Lifeline's.
-    if a.his_id.is_some() && b.his_id.is_some() {
+    // Two patients of the HIS master are the HIS's to merge, not Lifeline's; a patient the
+    // HIS deleted is no one's candidate (it is no longer found by a search either).
+    if (a.his_id.is_some() && b.his_id.is_some()) || a.his_deleted || b.his_deleted {
         return None;
     }
     let matched = matched_keys(a, b);

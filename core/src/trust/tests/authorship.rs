@@ -6,15 +6,19 @@ use automerge::{ROOT, ReadDoc};
 use super::*;
 use crate::desk::PatientEdit;
 use crate::money::Fen;
-use crate::record::{CatalogKind, DrugCatalog, Patient, catalog_id};
+use crate::record::{CatalogKind, DrugItem, Patient};
 use crate::test_support::{catalogs, new_patient};
 
-fn drug_price(store: &Store) -> Fen {
-    let catalog: DrugCatalog = store
-        .get(catalog_id(CatalogKind::Drug))
+fn drug_id(store: &Store) -> RecordId {
+    store
+        .catalog_item_id(CatalogKind::Drug, "DRG-0001")
         .expect("read")
-        .expect("the drug catalog");
-    catalog.drugs["DRG-0001"].price
+        .expect("the drug's record")
+}
+
+fn drug_price(store: &Store) -> Fen {
+    let item: DrugItem = store.get(drug_id(store)).expect("read").expect("the drug");
+    item.drug.price
 }
 
 /// Hole 1: authorship was the node name in the actor id, which the sender chooses; a window
@@ -28,11 +32,10 @@ fn a_window_cannot_change_prices_as_central() {
         .expect("import");
     replicate(&central, &w01);
     replicate(&central, &w02);
-    let id = catalog_id(CatalogKind::Drug);
-    let doc = w02.store.doc(id).expect("read").expect("the catalog");
+    let id = drug_id(&w02.store);
+    let doc = w02.store.doc(id).expect("read").expect("the drug");
     let cut_price = |tx: &mut Transaction<'_>| -> Result<(), AutomergeError> {
-        let (_, drugs) = tx.get(ROOT, "drugs")?.expect("drugs");
-        let (_, drug) = tx.get(&drugs, "DRG-0001")?.expect("the drug");
+        let (_, drug) = tx.get(ROOT, "drug")?.expect("the drug's fields");
         tx.put(&drug, "price", 2_i64)
     };
     let (as_central, hashes) = forge(&doc, actor_of("central"), cut_price);

@@ -9,7 +9,9 @@ use lifeline_core::record::{Charge, Invoice, PaymentPart, Refund};
 use lifeline_core::{RecordId, RecordKind, RuleError};
 use serde::{Deserialize, Serialize};
 
-use super::views::{Answer, IdPath, SeriesPath, Shown, created, fetch, ok, shown, with_status};
+use super::views::{
+    Answer, IdPath, Remote, SeriesPath, Shown, created, fetch, ok, read_shown, with_status,
+};
 use crate::api::{ApiError, ApiState, Authed, Body, blocking};
 
 /// `POST /charges/{id}/resettle`: what the insurance pays now, by channel (by default the
@@ -57,8 +59,9 @@ pub(super) async fn get_charge(
     State(s): State<ApiState>,
     Authed(_): Authed,
     IdPath(id): IdPath,
+    remote: Remote,
 ) -> Result<Json<Shown<Charge>>, ApiError> {
-    Ok(Json(shown(fetch::<Charge>(&s, id).await?)))
+    Ok(Json(read_shown::<Charge>(&s, id, remote).await?))
 }
 
 pub(super) async fn settle_charge(
@@ -113,8 +116,9 @@ pub(super) async fn get_invoice(
     State(s): State<ApiState>,
     Authed(_): Authed,
     IdPath(id): IdPath,
+    remote: Remote,
 ) -> Result<Json<Shown<Invoice>>, ApiError> {
-    Ok(Json(shown(fetch::<Invoice>(&s, id).await?)))
+    Ok(Json(read_shown::<Invoice>(&s, id, remote).await?))
 }
 
 pub(super) async fn void_invoice(

@@ -5,7 +5,7 @@ use axum::extract::State;
 use lifeline_core::desk::{NewPrescription, NewVisit, PharmacyEntry, QueueEntry};
 use lifeline_core::record::{Dispense, Prescription, Visit};
 
-use super::views::{Answer, IdPath, Shown, created, fetch, ok, shown, with_status};
+use super::views::{Answer, IdPath, Remote, Shown, created, ok, read_shown, with_status};
 use crate::api::{ApiError, ApiState, Authed, Body, blocking};
 
 pub(super) async fn register_visit(
@@ -22,8 +22,9 @@ pub(super) async fn get_visit(
     State(s): State<ApiState>,
     Authed(_): Authed,
     IdPath(id): IdPath,
+    remote: Remote,
 ) -> Result<Json<Shown<Visit>>, ApiError> {
-    Ok(Json(shown(fetch::<Visit>(&s, id).await?)))
+    Ok(Json(read_shown::<Visit>(&s, id, remote).await?))
 }
 
 macro_rules! visit_move {
@@ -65,8 +66,9 @@ pub(super) async fn get_prescription(
     State(s): State<ApiState>,
     Authed(_): Authed,
     IdPath(id): IdPath,
+    remote: Remote,
 ) -> Result<Json<Shown<Prescription>>, ApiError> {
-    Ok(Json(shown(fetch::<Prescription>(&s, id).await?)))
+    Ok(Json(read_shown::<Prescription>(&s, id, remote).await?))
 }
 
 /// Printing answers with the dispense it opened (on hold), not the prescription.

@@ -472,7 +472,9 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         "reconciliation (every emergency record acknowledged by central, episodes left)",
         Duration::from_secs(120),
         |h| {
-            for w in ["W01", "W02", "W03"] {
+            // The standby too: the episode closes (and its report is final) once every node
+            // that joined it has left.
+            for w in ["W01", "W02", "W03", "standby"] {
                 let s = h.status(w)?;
                 if s.episode.is_some()
                     || s.reconciling.is_some()

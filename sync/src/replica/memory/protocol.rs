@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use lifeline_core::automerge::{ChangeHash, sync};
 use lifeline_core::store::{
-    ApplyOutcome, Digest, IncomingDoc, Merge, OutgoingDoc, PeerState, Refusal, Rejected, SyncOut,
-    generate_sync, merge, receive_sync,
+    ApplyOutcome, Digest, FeedPage, IncomingDoc, Merge, OutgoingDoc, PeerState, Refusal, Rejected,
+    Scope, SyncOut, generate_sync, merge, receive_sync,
 };
 use lifeline_core::trust::{Admitted, Authorship, Judge, Member, Revocation, Roster, Signatures};
 use lifeline_core::{NodeName, ReadError, RecordId, WriteError};
@@ -106,8 +106,14 @@ impl Replica for MemoryReplica {
         Ok(self.lock().feed_head())
     }
 
-    fn feed_page(&self, after: u64, limit: usize) -> Result<Vec<(u64, RecordId)>, ReadError> {
-        Ok(self.lock().feed_page(after, limit))
+    fn feed_page(
+        &self,
+        peer: &NodeName,
+        after: u64,
+        limit: usize,
+        scope: Scope,
+    ) -> Result<FeedPage, ReadError> {
+        Ok(self.lock().feed_page(peer, after, limit, scope))
     }
 
     fn peer_state(&self, peer: &NodeName) -> Result<PeerState, ReadError> {
@@ -194,8 +200,12 @@ impl Replica for MemoryReplica {
         Ok(())
     }
 
-    fn digest(&self) -> Result<Digest, ReadError> {
-        Ok(self.lock().digest())
+    fn digest(&self, scope: Scope) -> Result<Digest, ReadError> {
+        Ok(self.lock().digest(scope))
+    }
+
+    fn whole(&self, ids: &[RecordId]) -> Result<Vec<OutgoingDoc>, ReadError> {
+        Ok(self.lock().whole(ids))
     }
 
     fn unreconciled(&self) -> Result<Vec<RecordId>, ReadError> {

@@ -9,15 +9,17 @@ use std::sync::Arc;
 use lifeline_core::automerge::{ActorId, Automerge, ChangeHash, ROOT, ReadDoc, sync};
 use lifeline_core::numbers::Series;
 use lifeline_core::record::{CENTRAL_ACK_KEY, Episode, Header, Lease, RecordKind};
-use lifeline_core::store::{Credentials, Digest, OutgoingDoc, PeerState, Refusal, WireCommit};
+use lifeline_core::store::{
+    Credentials, Digest, FEED_PAGE_SCAN, FeedPage, OutgoingDoc, PeerState, Refusal, Scope,
+    WireCommit,
+};
 use lifeline_core::trust::{Answer, CommitId, Grant, Knowledge, Roster, SignedCommit};
 use lifeline_core::{Clock, EpisodeId, NodeName, RecordId, UnixMs};
-use sha2::{Digest as _, Sha256};
 
 use super::Refused;
 
-/// Buckets in a digest, as in the store.
-const DIGEST_BUCKETS: usize = 64;
+/// Chunks a record gathers before it is compacted into one save, as in the store.
+const COMPACT_AFTER_CHUNKS: usize = 32;
 
 /// What we keep about one peer.
 #[derive(Default)]
@@ -34,6 +36,10 @@ pub(super) struct Inner {
     pub(super) incarnation: String,
     pub(super) clock: Arc<dyn Clock>,
     docs: BTreeMap<RecordId, Automerge>,
+    /// Each record's saved chunks, as the store keeps them: a full save, then what each change
+    /// added, compacted into one save at [`COMPACT_AFTER_CHUNKS`]. A record a peer knows
+    /// nothing of is sent as these, as the store sends it.
+    chunks: HashMap<RecordId, Vec<Vec<u8>>>,
     /// Sequence → record, one entry per record at its latest change.
     feed: BTreeMap<u64, RecordId>,
     feed_pos: HashMap<RecordId, u64>,
@@ -57,6 +63,7 @@ impl Inner {
             incarnation,
             clock,
             docs: BTreeMap::new(),
+            chunks: HashMap::new(),
             feed: BTreeMap::new(),
             feed_pos: HashMap::new(),
             feed_seq: 0,
@@ -160,6 +167,14 @@ impl Inner {
 
     /// Stores a record's new version and moves it to the head of the feed.
     pub(super) fn put(&mut self, id: RecordId, doc: Automerge) {
+        let old_heads = self.docs.get(&id).map(Automerge::get_heads);
+        let chunks = self.chunks.entry(id).or_default();
+        match old_heads {
+            Some(old) if !chunks.is_empty() && chunks.len() + 1 < COMPACT_AFTER_CHUNKS => {
+                chunks.push(doc.save_after(&old));
+            }
+            _ => *chunks = vec![doc.save()],
+        }
         self.docs.insert(id, doc);
         self.feed_seq += 1;
         if let Some(old) = self.feed_pos.insert(id, self.feed_seq) {
@@ -172,11 +187,58 @@ impl Inner {
         self.feed.keys().next_back().copied().unwrap_or(0)
     }
 
-    pub(super) fn feed_page(&self, after: u64, limit: usize) -> Vec<(u64, RecordId)> {
-        self.feed
+    /// A page of the feed for `peer`, as the store pages it (see `Store::feed_page`).
+    pub(super) fn feed_page(
+        &self,
+        peer: &NodeName,
+        after: u64,
+        limit: usize,
+        scope: Scope,
+    ) -> FeedPage {
+        let mut page = FeedPage::default();
+        for (seq, id) in self
+            .feed
             .range(after.saturating_add(1)..)
-            .take(limit)
-            .map(|(seq, id)| (*seq, *id))
+            .take(FEED_PAGE_SCAN)
+        {
+            page.upto = Some(*seq);
+            let in_scope = self
+                .docs
+                .get(id)
+                .and_then(|d| Header::of(d).ok())
+                .is_none_or(|h| scope.covers(h.kind, *id));
+            let held = self
+                .peers
+                .get(peer)
+                .is_some_and(|p| p.heads.contains_key(id));
+            if in_scope || held {
+                page.entries.push((*seq, *id));
+                if page.entries.len() >= limit {
+                    break;
+                }
+            }
+        }
+        page
+    }
+
+    /// The stored chunks of a record, concatenated.
+    fn stored(&self, id: RecordId) -> Vec<u8> {
+        self.chunks.get(&id).map(|c| c.concat()).unwrap_or_default()
+    }
+
+    /// Whole records with their heads, as a fetch answers.
+    pub(super) fn whole(&self, ids: &[RecordId]) -> Vec<OutgoingDoc> {
+        ids.iter()
+            .filter_map(|&id| {
+                let doc = self.docs.get(&id)?;
+                Some(OutgoingDoc {
+                    id,
+                    bytes: self.stored(id),
+                    heads: doc.get_heads(),
+                    // A fetched record is shown, never stored: it needs no signatures.
+                    signatures: Vec::new(),
+                })
+            })
             .collect()
     }
 
@@ -268,45 +330,35 @@ impl Inner {
                 .into_iter()
                 .filter(|h| doc.get_change_by_hash(h).is_some())
                 .collect();
-            if sorted(known.clone()) == sorted(heads.clone()) {
+            if !known.is_empty() && sorted(known.clone()) == sorted(heads.clone()) {
                 continue;
             }
             let bytes = if known.is_empty() {
-                doc.save()
+                self.stored(id)
             } else {
                 doc.save_after(&known)
             };
-            let emergency = Header::of(doc).is_ok_and(|h| h.episode.is_some());
-            let signatures = self.signatures_of(doc.get_changes(&known).iter().map(|c| c.hash()));
+            let signatures =
+                self.signatures_of(doc.get_changes_meta(&known).iter().map(|c| c.hash));
             out.push(OutgoingDoc {
                 id,
                 bytes,
                 heads,
-                emergency,
                 signatures,
             });
         }
         out
     }
 
-    /// Per-bucket SHA-256 of (record, sorted heads) in record order, as the store computes it.
-    pub(super) fn digest(&self) -> Digest {
-        let mut hashers: Vec<Sha256> = (0..DIGEST_BUCKETS).map(|_| Sha256::new()).collect();
-        for (id, doc) in &self.docs {
-            let bytes = id.to_bytes();
-            let h = &mut hashers[usize::from(bytes[15]) % DIGEST_BUCKETS];
-            h.update(bytes);
-            for head in sorted(doc.get_heads()) {
-                h.update(head.0);
-            }
-        }
-        Digest {
-            records: self.docs.len() as u64,
-            buckets: hashers
-                .into_iter()
-                .map(|h| hex::encode(h.finalize()))
-                .collect(),
-        }
+    /// The digest of the records in a scope, as the store keeps it (the same pure function).
+    pub(super) fn digest(&self, scope: Scope) -> Digest {
+        let heads: Vec<(RecordId, Vec<ChangeHash>)> = self
+            .docs
+            .iter()
+            .filter(|(id, doc)| Header::of(*doc).is_ok_and(|h| scope.covers(h.kind, **id)))
+            .map(|(id, doc)| (*id, doc.get_heads()))
+            .collect();
+        Digest::of(heads.iter().map(|(id, h)| (*id, h.as_slice())))
     }
 
     /// Records of an emergency episode without central's acknowledgement, in id order.

@@ -1,0 +1,244 @@
+//! The full scan behind the kept figures: every record read again, every count, the open-item
+//! index, the unreconciled and re-settlement indexes, each peer's backlog and the digest
+//! recomputed from scratch and compared with what the commits kept. Slow by nature (it reads
+//! the whole store); the property tests run it after every random step, so that a kept
+//! figure can never drift unnoticed.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use automerge::ROOT;
+use automerge::ReadDoc;
+use redb::{ReadableTable, ReadableTableMetadata};
+
+use super::Store;
+use super::digest::{Digest, Scope};
+use super::error::{ReadError, StorageContext};
+use super::open_items::{IDENTIFYING, MAX_GROUP};
+use super::tables::count_keys::open as open_key;
+use super::tables::{self, decode_heads};
+use crate::id::RecordId;
+use crate::record::{CENTRAL_ACK_KEY, Charge, Header, Patient, RecordKind};
+use crate::review::WorkCategory;
+use crate::review::open::{ItemEntry, pair_item, record_items, reviewed};
+use crate::review::{DispenseFact, dispense_fact};
+
+impl Store {
+    /// Recomputes everything the store keeps from the records themselves and lists every
+    /// disagreement with the kept figures; empty when they all agree.
+    pub fn check_kept(&self) -> Result<Vec<String>, ReadError> {
+        let mut problems = Vec::new();
+        let mut ids: Vec<(RecordId, Header)> = Vec::new();
+        for kind in RecordKind::ALL {
+            let of_kind = self.ids_of_kind(kind)?;
+            let kept = self.count_of_kind(kind)?;
+            if kept != of_kind.len() as u64 {
+                problems.push(format!(
+                    "{} records: kept {kept}, found {}",
+                    kind.name(),
+                    of_kind.len()
+                ));
+            }
+            for id in of_kind {
+                if let Some(h) = self.header(id)? {
+                    ids.push((id, h));
+                }
+            }
+        }
+        self.check_unreconciled(&ids, &mut problems)?;
+        self.check_items(&ids, &mut problems)?;
+        self.check_backlogs(&mut problems)?;
+        self.check_digest(&mut problems)?;
+        Ok(problems)
+    }
+
+    /// The unreconciled index (emergency records central has not acknowledged) and the
+    /// re-settlement index (charges awaiting one), each against the records.
+    fn check_unreconciled(
+        &self,
+        ids: &[(RecordId, Header)],
+        problems: &mut Vec<String>,
+    ) -> Result<(), ReadError> {
+        let mut unreconciled = BTreeSet::new();
+        let mut resettle = BTreeSet::new();
+        for (id, h) in ids {
+            let Some(doc) = self.doc(*id)? else { continue };
+            if h.episode.is_some() && doc.get(ROOT, CENTRAL_ACK_KEY).ok().flatten().is_none() {
+                unreconciled.insert(*id);
+            }
+            if h.kind == RecordKind::Charge
+                && autosurgeon::hydrate::<_, Charge>(&*doc).is_ok_and(|c| c.awaits_resettlement())
+            {
+                resettle.insert(*id);
+            }
+        }
+        for (name, kept, expected) in [
+            ("unreconciled", self.unreconciled()?, unreconciled),
+            ("resettle_pending", self.resettle_pending()?, resettle),
+        ] {
+            let kept: BTreeSet<RecordId> = kept.into_iter().collect();
+            if kept != expected {
+                problems.push(format!(
+                    "{name}: kept {} records, found {}",
+                    kept.len(),
+                    expected.len()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_items(
+        &self,
+        ids: &[(RecordId, Header)],
+        problems: &mut Vec<String>,
+    ) -> Result<(), ReadError> {
+        let mut dispenses: BTreeMap<RecordId, Vec<DispenseFact>> = BTreeMap::new();
+        for (id, h) in ids {
+            if h.kind == RecordKind::Dispense
+                && let Some(doc) = self.doc(*id)?
+                && let Some((rx, fact)) = dispense_fact(&doc)
+            {
+                dispenses.entry(rx).or_default().push(fact);
+            }
+        }
+        let mut expected: BTreeMap<(u8, String), ItemEntry> = BTreeMap::new();
+        for (id, h) in ids {
+            if !reviewed(h.kind) {
+                continue;
+            }
+            let Some(doc) = self.doc(*id)? else { continue };
+            let facts = dispenses.get(id).map_or(&[][..], Vec::as_slice);
+            for item in record_items(&doc, h, facts) {
+                expected.insert((item.category.code(), item.id), item.entry);
+            }
+        }
+        for kind in IDENTIFYING {
+            for (_, group) in self.patients_sharing(kind)? {
+                if group.len() > MAX_GROUP {
+                    continue;
+                }
+                for (i, a) in group.iter().enumerate() {
+                    for b in &group[i + 1..] {
+                        let (Some(da), Some(db)) = (self.doc(*a)?, self.doc(*b)?) else {
+                            continue;
+                        };
+                        let (Ok(pa), Ok(pb)) = (
+                            autosurgeon::hydrate::<_, Patient>(&*da),
+                            autosurgeon::hydrate::<_, Patient>(&*db),
+                        ) else {
+                            continue;
+                        };
+                        if let Some(item) = pair_item((&pa, &da), (&pb, &db)) {
+                            expected.insert((item.category.code(), item.id), item.entry);
+                        }
+                    }
+                }
+            }
+        }
+        let mut kept: BTreeMap<(u8, String), ItemEntry> = BTreeMap::new();
+        for item in self.open_items(&WorkCategory::ALL)? {
+            kept.insert(
+                (item.category.code(), item.id),
+                ItemEntry {
+                    records: item.records,
+                    conflict: item.conflict,
+                },
+            );
+        }
+        for (key, entry) in &expected {
+            match kept.get(key) {
+                None => problems.push(format!("open item {} missing from the index", key.1)),
+                Some(k) if k != entry => {
+                    problems.push(format!("open item {} kept with other records", key.1));
+                }
+                Some(_) => {}
+            }
+        }
+        for key in kept.keys() {
+            if !expected.contains_key(key) {
+                problems.push(format!("open item {} kept but no longer open", key.1));
+            }
+        }
+        for category in WorkCategory::ALL {
+            let found = expected
+                .keys()
+                .filter(|(code, _)| *code == category.code())
+                .count() as u64;
+            let counted = self.kept_count(&open_key(category.name()))?;
+            if counted != found {
+                problems.push(format!(
+                    "{} items: kept {counted}, found {found}",
+                    category.name()
+                ));
+            }
+        }
+        // Every record's list of items agrees with the items.
+        let mut links = BTreeSet::new();
+        for ((code, item), entry) in &kept {
+            for r in &entry.records {
+                links.insert((*r, *code, item.clone()));
+            }
+        }
+        let t = self.table(tables::ITEMS_OF)?;
+        let mut listed = BTreeSet::new();
+        for entry in t.iter().ctx("reading the open items")? {
+            let (k, _) = entry.ctx("reading the open items")?;
+            let (r, code, item) = k.value();
+            listed.insert((RecordId::from_bytes(r), code, item.to_owned()));
+        }
+        if listed != links {
+            problems.push(format!(
+                "records' item lists: {} links kept, {} expected",
+                listed.len(),
+                links.len()
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_backlogs(&self, problems: &mut Vec<String>) -> Result<(), ReadError> {
+        let feed = self.table(tables::FEED)?;
+        for (peer, state) in self.peers()? {
+            let found = feed
+                .range(state.acked_by_peer.saturating_add(1)..)
+                .ctx("reading the feed")?
+                .count() as u64;
+            let kept = self.peer_backlog(&peer)?;
+            if kept != found {
+                problems.push(format!("backlog of {peer}: kept {kept}, found {found}"));
+            }
+        }
+        let rows = feed.len().ctx("reading the feed")?;
+        let records = self.table(tables::DOC_HEADS)?.len().ctx("reading heads")?;
+        if rows != records {
+            problems.push(format!("the feed has {rows} rows for {records} records"));
+        }
+        Ok(())
+    }
+
+    fn check_digest(&self, problems: &mut Vec<String>) -> Result<(), ReadError> {
+        let t = self.table(tables::DOC_HEADS)?;
+        let mut all = Vec::new();
+        for entry in t.iter().ctx("reading heads")? {
+            let (k, v) = entry.ctx("reading heads")?;
+            all.push((RecordId::from_bytes(k.value()), decode_heads(v.value())));
+        }
+        let digest = |scope: Scope| -> Result<Digest, ReadError> {
+            let mut held = Vec::new();
+            for (id, heads) in &all {
+                let Some(h) = self.header(*id)? else { continue };
+                if scope.covers(h.kind, *id) {
+                    held.push((*id, heads.as_slice()));
+                }
+            }
+            Ok(Digest::of(held))
+        };
+        let week_ago = self.now_ms() - 7 * 86_400_000;
+        for scope in [Scope::All, Scope::keeping_since(week_ago)] {
+            if digest(scope)? != self.digest_of(scope)? {
+                problems.push(format!("digest of {scope:?}: kept and recomputed differ"));
+            }
+        }
+        Ok(())
+    }
+}
