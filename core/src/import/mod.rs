@@ -282,11 +282,10 @@ fn department(
         autosurgeon::Prop::Key("departments".into()),
         autosurgeon::Prop::Key(code.into()),
     ];
-    let entry: Option<record::Department> =
-        autosurgeon::hydrate_path(&*doc, &automerge::ROOT, path)
-            .ok()
-            .flatten();
-    let version: u64 = autosurgeon::hydrate_prop(&*doc, automerge::ROOT, "version").unwrap_or(0);
+    let entry: Option<record::Department> = autosurgeon::hydrate_path(doc, &automerge::ROOT, path)
+        .ok()
+        .flatten();
+    let version: u64 = autosurgeon::hydrate_prop(doc, automerge::ROOT, "version").unwrap_or(0);
     Ok(entry
         .map(|e| (e, version))
         .ok_or_else(|| format!("unknown department {code:?}")))

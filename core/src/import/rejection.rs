@@ -57,7 +57,7 @@ impl Store {
             for (id, mark) in &marks {
                 let Some(doc) = tx.doc(*id)? else { continue };
                 let current: Option<HisRejection> =
-                    autosurgeon::hydrate_prop(&*doc, ROOT, HIS_REJECTED_KEY)
+                    autosurgeon::hydrate_prop(doc, ROOT, HIS_REJECTED_KEY)
                         .ok()
                         .flatten();
                 let same = match (&current, mark) {
