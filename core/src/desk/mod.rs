@@ -27,7 +27,8 @@ pub use billing::{
     MAX_LINES, NewCharge, NewChargeLine, RESETTLE_WORKING_DAYS, SettleRequest, Settlement,
 };
 pub use catalog::{
-    CatalogImport, CsvError, DrugList, ServiceList, parse_departments, parse_drugs, parse_services,
+    CatalogChanged, CatalogChanges, CatalogImport, CsvError, DrugList, ItemCounts, ServiceList,
+    parse_departments, parse_drugs, parse_services,
 };
 pub use episode_end::LeaveScope;
 pub use episodes::{EpisodeSummary, Opening, grade};

@@ -7,7 +7,7 @@
 mod csv;
 mod import;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
@@ -29,6 +29,40 @@ pub struct CatalogImport {
     pub services: Option<BTreeMap<String, Service>>,
     pub departments: Option<BTreeMap<String, Department>>,
     pub doctors: Option<BTreeMap<String, Doctor>>,
+}
+
+/// Changes to reference data from a source that knows what changed (the HIS bridge): items
+/// to add or change and codes to withdraw, by catalog; every other item is left as it is.
+/// Departments and doctors, when given, replace the service catalog's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CatalogChanges {
+    pub drugs: BTreeMap<String, Drug>,
+    pub withdrawn_drugs: BTreeSet<String>,
+    pub services: BTreeMap<String, Service>,
+    pub withdrawn_services: BTreeSet<String>,
+    pub departments: Option<BTreeMap<String, Department>>,
+    pub doctors: Option<BTreeMap<String, Doctor>>,
+}
+
+/// Items an import changed, over both catalogs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ItemCounts {
+    /// New codes.
+    pub added: u64,
+    /// Items whose entry changed (or that came back after being withdrawn).
+    pub changed: u64,
+    pub withdrawn: u64,
+}
+
+/// What [`Store::change_catalog`] did: the catalogs' versions (drug, service) before and
+/// after, and the items it changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CatalogChanged {
+    /// As the change found them (in its commit): others than the caller expected mean
+    /// someone else changed the catalogs in between.
+    pub before: (u64, u64),
+    pub versions: (u64, u64),
+    pub items: ItemCounts,
 }
 
 /// The version a catalog's own record holds (0 when it has none yet).
@@ -59,6 +93,18 @@ pub struct ServiceList {
 }
 
 impl Store {
+    /// The catalogs' versions (drug, service), 0 for one that has not reached this node;
+    /// reads only the catalogs' own records.
+    pub fn catalog_versions(&self) -> Result<(u64, u64), ReadError> {
+        let version = |kind| -> Result<u64, ReadError> {
+            Ok(self.doc(catalog_id(kind))?.map_or(0, |doc| {
+                autosurgeon::hydrate_prop::<_, u64, _, _>(&*doc, automerge::ROOT, "version")
+                    .unwrap_or(0)
+            }))
+        };
+        Ok((version(CatalogKind::Drug)?, version(CatalogKind::Service)?))
+    }
+
     /// The drug catalog in force, or `None` before it has reached this node. Reads every item:
     /// for listing the catalog, never on a desk's write.
     pub fn drug_list(&self) -> Result<Option<DrugList>, ReadError> {
