@@ -6,9 +6,10 @@
 mod his_common;
 
 use his_common::{Pg, bridge_operator, central_store};
+use lifeline_core::desk::CatalogImport;
 use lifeline_core::record::Patient;
 use lifeline_core::store::PatientQuery;
-use lifeline_core::{Fen, RecordKind, Store};
+use lifeline_core::{DeskRole, Fen, Operator, OperatorName, RecordKind, Store};
 use lifeline_node::his::db::postgres::Postgres;
 use lifeline_node::his::mapping::Mapping;
 use lifeline_node::his::pull::{PullSummary, Puller};
@@ -197,5 +198,85 @@ fn bad_rows_are_reported_with_their_keys_and_skipped() {
                 .expect("find")
                 .is_some()
         );
+    });
+}
+
+#[test]
+fn a_catalog_change_writes_only_the_items_it_changed_under_a_new_version() {
+    let pg = Pg::reference(50, 20, 40);
+    let (_dir, store) = central_store();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let mut db = pg.connect().await;
+        let mut state = BridgeState::default();
+        pull(&mut db, &store, &mut state).await;
+        let (drug_version, service_version) = store.catalog_versions().expect("versions");
+        let before = store.drug_list().expect("read").expect("drugs");
+        assert_eq!(before.drugs.len(), 40);
+
+        // In the HIS: one price changed, one drug stopped, one row gone bad.
+        pg.exec(
+            "UPDATE his.drug SET price = 20, updated_at = localtimestamp WHERE drug_code = 'Y0000001';
+             UPDATE his.drug SET is_active = 'N', updated_at = localtimestamp WHERE drug_code = 'Y0000002';
+             ALTER TABLE his.drug DROP CONSTRAINT drug_price_check;
+             UPDATE his.drug SET price = -1, updated_at = localtimestamp WHERE drug_code = 'Y0000005';",
+        );
+        let feed = store.feed_head().expect("feed");
+        let second = pull(&mut db, &store, &mut state).await;
+        let run = &second
+            .tables
+            .iter()
+            .find(|(n, _)| n == "catalogs")
+            .unwrap_or_else(|| panic!("the catalogs changed: {second:?} {}", pg.query("SELECT price::text || updated_at::text FROM his.drug WHERE drug_code = 'Y0000001'")))
+            .1;
+        assert_eq!((run.created, run.updated), (0, 2), "{run:?}");
+        assert!(run.last_skipped.iter().any(|s| s.his_id == "Y0000005"), "{run:?}");
+        assert_eq!(
+            store.catalog_versions().expect("versions"),
+            (drug_version + 1, service_version),
+            "a new drug catalog version; the services did not change"
+        );
+        // Two items and the drug catalog's own record: nothing else is written.
+        let written: Vec<_> = store
+            .feed_since(feed, 100)
+            .expect("feed")
+            .into_iter()
+            .map(|(_, id)| store.header(id).expect("read").expect("there").kind)
+            .collect();
+        assert_eq!(written.len(), 3, "{written:?} {second:#?}");
+        let drugs = store.drug_list().expect("read").expect("drugs");
+        assert_eq!(drugs.version, drug_version + 1);
+        assert_eq!(drugs.drugs["Y0000001"].price, Fen(2000));
+        assert!(!drugs.drugs.contains_key("Y0000002"), "withdrawn");
+        assert_eq!(
+            drugs.drugs["Y0000005"], before.drugs["Y0000005"],
+            "a bad row leaves its item as it was"
+        );
+
+        // Someone else changed Lifeline's catalogs (an administrator's import): the next
+        // pull notices the versions moved and puts the HIS's catalogs back.
+        let mut import = drugs.drugs.clone();
+        import.get_mut("Y0000001").expect("there").price = Fen(1);
+        let admin = Operator::new(OperatorName::new("info1").expect("name"), DeskRole::Admin);
+        let csv = CatalogImport {
+            drugs: Some(import),
+            ..CatalogImport::default()
+        };
+        store.import_catalog(&admin, csv).expect("import");
+        let third = pull(&mut db, &store, &mut state).await;
+        let run = &third
+            .tables
+            .iter()
+            .find(|(n, _)| n == "catalogs")
+            .expect("the catalogs are compared again")
+            .1;
+        assert_eq!((run.created, run.updated), (0, 1), "{run:?}");
+        let drugs = store.drug_list().expect("read").expect("drugs");
+        assert_eq!(drugs.drugs["Y0000001"].price, Fen(2000));
+        assert_eq!(drugs.version, drug_version + 3);
+
+        // Quiet again: the catalogs are not read.
+        let fourth = pull(&mut db, &store, &mut state).await;
+        assert!(fourth.tables.iter().all(|(n, _)| n != "catalogs"), "{fourth:?}");
     });
 }

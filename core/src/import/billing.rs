@@ -216,9 +216,17 @@ pub(super) fn import_charge(
             status_log,
             his_id: Some(row.his_id.clone()),
         },
+        // As for prescriptions, a price or version change in the catalog alone does not
+        // rewrite a charge: only what the HIS row says (item, quantity, amount) does.
         differs: |c: &Charge| {
             c.visit != visit_id
-                || c.lines != [line.clone()]
+                || c.lines.len() != 1
+                || c.lines.iter().any(|l| {
+                    l.catalog != line.catalog
+                        || l.code != line.code
+                        || l.quantity != line.quantity
+                        || l.amount != line.amount
+                })
                 || c.requested_payment != requested
                 || (payment.is_some() && c.payment.is_none())
                 || (invoice_id.is_some() && c.invoice != invoice_id)

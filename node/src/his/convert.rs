@@ -2,7 +2,7 @@
 //! prescriptions, invoices and charges. A row that cannot be read is reported with its key
 //! and skipped; the others go on.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use lifeline_core::Fen;
 use lifeline_core::desk::CatalogImport;
@@ -323,12 +323,24 @@ fn active<'a, T>(
     taken
 }
 
-/// Catalog rows into a catalog import, with the rows left out and why.
-pub fn catalogs(rows: &CatalogRows, m: &Mapping) -> Converted<CatalogImport> {
+/// The catalogs as the HIS has them now: every active row that could be read, and the codes
+/// of the active drugs and services that could not (skipped, with why): Lifeline leaves
+/// those items as they were rather than withdraw them over a bad row. A code the HIS no
+/// longer has, or marks inactive, is withdrawn.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HisCatalogs {
+    pub import: CatalogImport,
+    pub unreadable_drugs: BTreeSet<String>,
+    pub unreadable_services: BTreeSet<String>,
+}
+
+/// Catalog rows into the catalogs as the HIS has them, with the rows left out and why.
+pub fn catalogs(rows: &CatalogRows, m: &Mapping) -> Converted<HisCatalogs> {
     let rule = m.money.sub_fen;
     let mut out = Converted::default();
     let p = &m.pull;
     let mut services = BTreeMap::new();
+    let mut unreadable_services = BTreeSet::new();
     for (code, row) in active(&rows.services, &p.services, &mut out) {
         let f = fields(row, &p.services);
         let service = (|| -> Result<Service, FieldError> {
@@ -349,10 +361,13 @@ pub fn catalogs(rows: &CatalogRows, m: &Mapping) -> Converted<CatalogImport> {
             Ok(s) => {
                 services.insert(code, s);
             }
-            Err(reason) => out.skipped.push(SkippedRow {
-                his_id: code,
-                reason,
-            }),
+            Err(reason) => {
+                unreadable_services.insert(code.clone());
+                out.skipped.push(SkippedRow {
+                    his_id: code,
+                    reason,
+                });
+            }
         }
     }
     let fee = |item: &Option<String>| {
@@ -408,6 +423,7 @@ pub fn catalogs(rows: &CatalogRows, m: &Mapping) -> Converted<CatalogImport> {
         }
     }
     let mut drugs = BTreeMap::new();
+    let mut unreadable_drugs = BTreeSet::new();
     for (code, row) in active(&rows.drugs, &p.drugs, &mut out) {
         let f = fields(row, &p.drugs);
         let drug = (|| -> Result<Drug, FieldError> {
@@ -427,17 +443,24 @@ pub fn catalogs(rows: &CatalogRows, m: &Mapping) -> Converted<CatalogImport> {
             Ok(d) => {
                 drugs.insert(code, d);
             }
-            Err(reason) => out.skipped.push(SkippedRow {
-                his_id: code,
-                reason,
-            }),
+            Err(reason) => {
+                unreadable_drugs.insert(code.clone());
+                out.skipped.push(SkippedRow {
+                    his_id: code,
+                    reason,
+                });
+            }
         }
     }
-    out.items.push(CatalogImport {
-        drugs: Some(drugs),
-        services: Some(services),
-        departments: Some(departments),
-        doctors: Some(doctors),
+    out.items.push(HisCatalogs {
+        import: CatalogImport {
+            drugs: Some(drugs),
+            services: Some(services),
+            departments: Some(departments),
+            doctors: Some(doctors),
+        },
+        unreadable_drugs,
+        unreadable_services,
     });
     out
 }

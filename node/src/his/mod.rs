@@ -3,6 +3,7 @@
 //! after it.
 
 pub mod bridge;
+pub mod catalogs;
 pub mod check;
 pub mod cluster;
 pub mod convert;

@@ -3,12 +3,17 @@
 //! key) from its persisted cursor less the overlap window. One page of rows is one commit in
 //! Lifeline; the cursor is saved after each page, so a restart goes on from there.
 
+use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lifeline_core::import::{ImportOutcome, SkippedRow};
+use lifeline_core::record::CatalogKind;
+use lifeline_core::store::ReadError;
 use lifeline_core::{NodeRole, Operator, Store, WriteError};
 use serde::Serialize;
 
+use super::catalogs::{self, Before, HeldCodes};
 use super::convert::{self, CatalogRows, Converted};
 use super::db::{DbError, HisDatabase, Row, Value, timestamp_text};
 use super::mapping::{Mapping, TablePull};
@@ -58,6 +63,28 @@ impl PullError {
     /// Whether the HIS itself is unreachable.
     pub fn his_unreachable(&self) -> bool {
         matches!(self, PullError::Db { source, .. } if source.is_unreachable())
+    }
+}
+
+/// Every code Lifeline's catalogs hold (withdrawn ones included), from the catalog index.
+fn held_codes(store: &Store) -> Result<HeldCodes, ReadError> {
+    let codes = |kind| -> Result<BTreeSet<String>, ReadError> {
+        let held = store.catalog_codes(kind)?;
+        Ok(held.into_iter().map(|(code, _)| code).collect())
+    };
+    Ok(HeldCodes {
+        drugs: codes(CatalogKind::Drug)?,
+        services: codes(CatalogKind::Service)?,
+    })
+}
+
+/// A value of a catalog's `changed_sql` answer as the pull compares it with the last one:
+/// exactly (a timestamp to the microsecond: a change within the second of the last one is
+/// a change).
+fn probe_text(v: &Value) -> String {
+    match v {
+        Value::Timestamp(us) => format!("{us}us"),
+        v => v.as_text().unwrap_or_default(),
     }
 }
 
@@ -201,7 +228,8 @@ impl<D: HisDatabase> Puller<'_, D> {
             .map_err(|source| PullError::Db { table, source })
     }
 
-    /// The catalogs, read whole when their `changed_sql` answers differ from the last time.
+    /// The catalogs, read whole when their `changed_sql` answers differ from the last time
+    /// (or someone else changed Lifeline's catalogs since), and written as what changed.
     async fn catalogs(&mut self, state: &mut BridgeState) -> Result<Option<TableRun>, PullError> {
         const TABLE: &str = "catalogs";
         let started = Instant::now();
@@ -211,13 +239,19 @@ impl<D: HisDatabase> Puller<'_, D> {
         for s in sections {
             for row in self.query(TABLE, &s.changed_sql, &[]).await? {
                 for v in &row.values {
-                    probe.push_str(&v.as_text().unwrap_or_default());
+                    probe.push_str(&probe_text(v));
                     probe.push('|');
                 }
             }
             probe.push('\n');
         }
-        if state.catalog_probe.as_deref() == Some(probe.as_str()) {
+        let store_error = |source: ReadError| PullError::Store {
+            table: TABLE,
+            source: source.into(),
+        };
+        let versions = self.store.catalog_versions().map_err(store_error)?;
+        let changed_here = state.catalog_versions.is_some_and(|v| v != versions);
+        if state.catalog_probe.as_deref() == Some(probe.as_str()) && !changed_here {
             return Ok(None);
         }
         let rows = CatalogRows {
@@ -229,26 +263,58 @@ impl<D: HisDatabase> Puller<'_, D> {
         let total =
             rows.departments.len() + rows.doctors.len() + rows.services.len() + rows.drugs.len();
         let mut converted = convert::catalogs(&rows, self.mapping);
-        let Some(import) = converted.items.pop() else {
+        let Some(his) = converted.items.pop() else {
             return Ok(None);
         };
+        let seen = state
+            .catalog_seen
+            .clone()
+            .filter(|seen| seen.versions == versions);
         let (store, who) = (self.store.clone(), self.who.clone());
-        let versions = tokio::task::spawn_blocking(move || store.import_catalog(&who, import))
-            .await
-            .map_err(|_| PullError::Interrupted { table: TABLE })?
-            .map_err(|source| PullError::Store {
-                table: TABLE,
-                source,
-            })?
-            .value;
+        let (written, mut seen) = tokio::task::spawn_blocking(move || {
+            let held;
+            let before = match &seen {
+                Some(seen) => Before::Seen(seen),
+                None => {
+                    held = held_codes(&store)?;
+                    Before::Held(&held)
+                }
+            };
+            let (changes, seen) = catalogs::changes(&his, before);
+            let written = store.change_catalog(&who, changes)?.value;
+            Ok::<_, WriteError>((written, seen))
+        })
+        .await
+        .map_err(|_| PullError::Interrupted { table: TABLE })?
+        .map_err(|source| PullError::Store {
+            table: TABLE,
+            source,
+        })?;
+        seen.versions = written.versions;
         let mut run = run_of(&converted, &ImportOutcome::default(), total);
+        run.created = written.items.added;
+        run.updated = written.items.changed + written.items.withdrawn;
         run.note = Some(format!(
-            "drug catalog version {}, service catalog version {}",
-            versions.0, versions.1
+            "drug catalog version {}, service catalog version {}; items: {} new, {} changed, {} withdrawn",
+            written.versions.0,
+            written.versions.1,
+            written.items.added,
+            written.items.changed,
+            written.items.withdrawn
         ));
         run.finished_ms = self.store.now_ms();
         run.elapsed_ms = started.elapsed().as_millis() as u64;
-        state.catalog_probe = Some(probe);
+        if written.before == versions {
+            state.catalog_probe = Some(probe);
+            state.catalog_versions = Some(written.versions);
+            state.catalog_seen = Some(Arc::new(seen));
+        } else {
+            // Someone else changed the catalogs while this pull ran: the next pull reads and
+            // compares everything again.
+            state.catalog_probe = None;
+            state.catalog_versions = None;
+            state.catalog_seen = None;
+        }
         state.pulls.insert(TABLE.into(), run.clone());
         (self.save)(state);
         Ok(Some(run))

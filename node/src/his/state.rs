@@ -13,6 +13,7 @@ use anyhow::Context;
 use lifeline_core::import::SkippedRow;
 use serde::{Deserialize, Serialize};
 
+use super::catalogs::SharedSeen;
 use super::db::Value;
 
 /// The file's name in the data directory.
@@ -29,6 +30,14 @@ pub struct BridgeState {
     /// The catalogs' `changed_sql` answers at the last catalog pull.
     #[serde(default)]
     pub catalog_probe: Option<String>,
+    /// The catalogs' versions (drug, service) after the bridge's last catalog pull: other
+    /// versions mean someone else changed them, and the next pull compares everything.
+    #[serde(default)]
+    pub catalog_versions: Option<(u64, u64)>,
+    /// What the bridge last wrote into the catalogs, item by item; in memory only (a
+    /// hospital's thousands of items), so a restart's first catalog pull compares them all.
+    #[serde(skip)]
+    pub catalog_seen: SharedSeen,
     /// Table (or `catalogs`) → its last pull.
     #[serde(default)]
     pub pulls: BTreeMap<String, TableRun>,
