@@ -157,6 +157,7 @@ fn merges_and_deletions_in_the_his_are_followed() {
         !one(&store, PatientQuery::Name("林小雨".into())).contains(&survivor),
         "desks no longer do"
     );
+    assert_eq!(store.check_kept().expect("check"), Vec::<String>::new());
 }
 
 #[test]
@@ -380,6 +381,18 @@ fn a_refusal_by_the_his_is_on_the_worklist_until_cleared() {
         items[0].what
     );
     assert_eq!(items[0].record, id);
+    // An open item of the index like any other after-work: counted, and kept in step.
+    let counted = |store: &Store| {
+        store
+            .stats()
+            .expect("stats")
+            .worklist_by_category
+            .into_iter()
+            .find(|(c, _)| *c == WorkCategory::FixHisRejection)
+            .map(|(_, n)| n)
+    };
+    assert_eq!(counted(&store), Some(1));
+    assert_eq!(store.check_kept().expect("check"), Vec::<String>::new());
     store
         .set_his_rejections(&bridge(), vec![(id, None)])
         .expect("clear");
@@ -390,6 +403,8 @@ fn a_refusal_by_the_his_is_on_the_worklist_until_cleared() {
             .count(WorkCategory::FixHisRejection),
         0
     );
+    assert_eq!(counted(&store), Some(0));
+    assert_eq!(store.check_kept().expect("check"), Vec::<String>::new());
 }
 
 #[test]
@@ -440,6 +455,23 @@ fn an_emergency_patient_already_in_the_his_master_is_a_duplicate_with_the_his_re
             c.actions
         );
     }
+    assert_eq!(store.check_kept().expect("check"), Vec::<String>::new());
+
+    // The HIS deletes one of them: it is no one's candidate any more.
+    let mut gone = his_patient("P2", "林小雨");
+    gone.patient_no = "8P2".into();
+    gone.deleted = true;
+    store
+        .import_his_patients(&bridge(), vec![gone])
+        .expect("delete");
+    let open: Vec<_> = store
+        .conflicts()
+        .expect("conflicts")
+        .into_iter()
+        .filter(|c| c.status == crate::review::ConflictStatus::Open)
+        .collect();
+    assert_eq!(open.len(), 1, "{open:#?}");
+    assert_eq!(store.check_kept().expect("check"), Vec::<String>::new());
 }
 
 /// The bridge writes through the store's writer like a desk: its changes are signed with
