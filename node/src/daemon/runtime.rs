@@ -91,7 +91,8 @@ impl Runtime {
         self.his.lock().ok().and_then(|h| h.clone())
     }
 
-    pub(crate) fn set_his(&self, link: Arc<HisLink>) {
+    /// Hands the HIS bridge's link over (the daemon, when it starts the bridge).
+    pub fn set_his(&self, link: Arc<HisLink>) {
         if let Ok(mut h) = self.his.lock() {
             *h = Some(link);
         }
