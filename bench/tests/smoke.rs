@@ -198,7 +198,7 @@ fn a_quick_replication_run_writes_every_figure() {
     assert_eq!(json["plan"]["quick"], true);
     positive(&json, "/machine/nproc");
     let registrations = positive(&json, "/plan/registrations");
-    assert_eq!(positive(&json, "/plan/records"), 2.0 * registrations);
+    assert_eq!(positive(&json, "/plan/records"), 3.0 * registrations);
     assert_eq!(
         json["lifeline"]["initial"]["documents"],
         json["plan"]["records"]
@@ -231,7 +231,8 @@ fn a_quick_replication_run_writes_every_figure() {
         json["lifeline_at_samod_size"]["initial"]["registrations"],
         50
     );
-    assert_eq!(json["lifeline_at_samod_size"]["initial"]["documents"], 100);
+    // A patient, a visit and its fee charge per registration.
+    assert_eq!(json["lifeline_at_samod_size"]["initial"]["documents"], 150);
     assert!(json["samod_unavailable"].is_null(), "{json:#}");
     for ratio in [
         "initial_time",
@@ -269,7 +270,7 @@ fn the_binary_runs_the_replication_benchmark_without_samod() {
             "--registrations",
             "10",
             "--catch-up-records",
-            "4",
+            "6",
             "--skip-samod",
             "--out",
         ])
@@ -290,8 +291,8 @@ fn the_binary_runs_the_replication_benchmark_without_samod() {
     assert!(stdout.contains("--skip-samod"), "{stdout}");
     let json = read_json(&out);
     assert_eq!(json["plan"]["registrations"], 10);
-    assert_eq!(json["lifeline"]["initial"]["documents"], 20);
-    assert_eq!(json["lifeline"]["catch_up"]["documents"], 4);
+    assert_eq!(json["lifeline"]["initial"]["documents"], 30);
+    assert_eq!(json["lifeline"]["catch_up"]["documents"], 6);
     assert!(json["samod"].is_null());
     positive(&json, "/lifeline/catch_up/wire_bytes");
 }

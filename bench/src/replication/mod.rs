@@ -2,12 +2,12 @@
 //! and in bytes on the wire, through the real mesh (QUIC, mutual TLS) on loopback.
 //!
 //! Measures, per run:
-//! - the initial sync: a window store holding `registrations` registrations (a new patient
-//!   and a visit each, written with core's desk operations) meets a central that holds only
-//!   the catalogs; from the window's mesh starting (handshake included) until central's
+//! - the initial sync: a window store holding `registrations` registrations (a new patient,
+//!   a visit and its registration-fee charge each: [`RECORDS_PER_REGISTRATION`] records,
+//!   written with core's desk operations) meets a central that holds only the catalogs; from the window's mesh starting (handshake included) until central's
 //!   digest equals the window's;
 //! - the catch-up: the window's mesh stops, the window writes `catch_up_records` more
-//!   records, the mesh starts again; until the digests agree again;
+//!   records (whole registrations), the mesh starts again; until the digests agree again;
 //! - what signatures cost: each run again without them (nothing signed, sent or checked),
 //!   interleaved, and signing and verifying a commit per change ([`signing`]).
 //!
@@ -47,11 +47,11 @@ use crate::{Machine, now_unix_ms, publish, quick_mode, rfc3339_utc, scratch_dir}
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReplicationArgs {
     /// Registrations on the window before it first meets central, each a new patient and a
-    /// visit: two records (default 10000; 100 in quick mode).
+    /// visit and its fee charge: three records (default 10000; 100 in quick mode).
     #[arg(long)]
     pub registrations: Option<usize>,
-    /// Records written while the window is disconnected, half patients and half visits
-    /// (default 1000; 20 in quick mode).
+    /// Records written while the window is disconnected, whole registrations (a patient, a
+    /// visit and its fee charge each), so a multiple of 3 (default 999; 21 in quick mode).
     #[arg(long)]
     pub catch_up_records: Option<usize>,
     /// Runs of each side; the figures are their medians (default 3; 1 in quick mode).
@@ -84,12 +84,17 @@ pub struct ReplicationArgs {
 /// the ratios compare like with like.
 pub const SAMOD_DEFAULT_CAP: usize = 2_000;
 
+/// Records one registration writes: the patient, the visit and the visit's registration-fee
+/// charge. Checked against the store when the workload is written, so the records/s figures
+/// cannot drift from what the desk really writes.
+pub const RECORDS_PER_REGISTRATION: usize = 3;
+
 /// How much a run replicates.
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
     pub quick: bool,
     pub registrations: usize,
-    /// Records of the initial sync: two per registration.
+    /// Records of the initial sync: [`RECORDS_PER_REGISTRATION`] per registration.
     pub records: usize,
     pub catch_up_registrations: usize,
     pub catch_up_records: usize,
@@ -110,11 +115,13 @@ impl Plan {
             .unwrap_or(if quick { 100 } else { 10_000 });
         let catch_up_records = args
             .catch_up_records
-            .unwrap_or(if quick { 20 } else { 1_000 });
+            .unwrap_or(if quick { 21 } else { 999 });
         ensure!(registrations > 0, "--registrations must be at least 1");
         ensure!(
-            catch_up_records >= 2 && catch_up_records.is_multiple_of(2),
-            "--catch-up-records must be an even number, at least 2 (a patient and a visit each)"
+            catch_up_records >= RECORDS_PER_REGISTRATION
+                && catch_up_records.is_multiple_of(RECORDS_PER_REGISTRATION),
+            "--catch-up-records must be a multiple of {RECORDS_PER_REGISTRATION}, at least \
+             {RECORDS_PER_REGISTRATION} (a patient, a visit and its fee charge each)"
         );
         let runs = args.runs.unwrap_or(if quick { 1 } else { 3 });
         ensure!(runs > 0, "--runs must be at least 1");
@@ -128,8 +135,8 @@ impl Plan {
         Ok(Plan {
             quick,
             registrations,
-            records: 2 * registrations,
-            catch_up_registrations: catch_up_records / 2,
+            records: RECORDS_PER_REGISTRATION * registrations,
+            catch_up_registrations: catch_up_records / RECORDS_PER_REGISTRATION,
             catch_up_records,
             runs,
             samod: !args.skip_samod,
@@ -253,10 +260,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn odd_catch_ups_are_refused() {
+    fn catch_ups_of_partial_registrations_are_refused() {
         let args = ReplicationArgs {
             registrations: Some(5),
-            catch_up_records: Some(3),
+            catch_up_records: Some(4),
             runs: None,
             samod_registrations: None,
             skip_samod: true,

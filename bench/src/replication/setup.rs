@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::{Context, bail, ensure};
 use lifeline_core::record::{Patient, Visit};
 use lifeline_core::store::AuthorCheck;
 use lifeline_core::{
@@ -139,7 +139,16 @@ impl Template {
             done.context("the window and central did not agree on the catalogs")
         })?;
 
+        let held_before = window.store.stats()?.records;
         let registrations = write_registrations(&window, 0, registrations, writers)?;
+        let written = window.store.stats()?.records - held_before;
+        let records = super::RECORDS_PER_REGISTRATION * registrations.len();
+        ensure!(
+            written == records as u64,
+            "{} registrations wrote {written} records, not {records}: update \
+             RECORDS_PER_REGISTRATION",
+            registrations.len()
+        );
         let changes_per_commit = changes_per_commit(&window.store, &registrations)?;
         let saved_bytes = saved_bytes(&window.store, &registrations)?;
         let samod_json = registration_json(&window.store, &registrations)?;
@@ -151,7 +160,7 @@ impl Template {
             central: central_files,
             window: window_files,
             patient,
-            records: 2 * registrations.len(),
+            records,
             saved_bytes,
             samod_json,
             changes_per_commit,

@@ -23,7 +23,8 @@ impl ReplicationReport {
         t.push_str(&m.load_line());
         let _ = writeln!(
             t,
-            "initial sync: {} registrations (a new patient + a visit each: {} records, {} saved) \
+            "initial sync: {} registrations (a new patient, a visit and its fee charge each: {} \
+             records, {} saved) \
              from window W01 to a central holding only the catalogs",
             p.registrations,
             p.records,

@@ -392,8 +392,15 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         "the windows to notice and open an emergency episode",
         WAIT,
         |h| {
-            let s = h.status("W01")?;
-            Ok(s.mode.mode == "degraded" && s.episode.is_some())
+            // Every window, not only W01: a prescription written at W03 before it joined the
+            // episode would be an ordinary one, and dispensed.
+            for w in ["W01", "W02", "W03"] {
+                let s = h.status(w)?;
+                if s.mode.mode != "degraded" || s.episode.is_none() {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
         },
     )?;
     let s = h.status("W01")?;
