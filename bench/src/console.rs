@@ -158,6 +158,7 @@ fn fill(
                 drugs: Some(all),
                 services: None,
                 departments: None,
+                doctors: None,
             },
         )
         .context("cannot import the drug catalog on central")?;

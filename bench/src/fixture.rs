@@ -105,6 +105,7 @@ pub fn catalogs() -> anyhow::Result<CatalogImport> {
         departments: Some(parse_departments(include_str!(
             "../../data/departments.csv"
         ))?),
+        doctors: None,
     })
 }
 

@@ -11,6 +11,8 @@
 //! - [`scale`]: a real hospital's volume (a million patients, a day's 100k records, 60
 //!   windows' worth of traffic): status, reports, open, memory, desk latency under a new
 //!   window's sync, disk per record, an outage's reconciliation.
+//! - [`his`]: the HIS bridge against a real PostgreSQL: the first pull of the patient master,
+//!   incremental pulls, and the push of an episode's records.
 //!
 //! Every benchmark has a quick mode (`--quick`, or `LIFELINE_BENCH_QUICK=1`) with small counts
 //! that finishes in seconds, for CI.
@@ -22,6 +24,7 @@ pub mod bare;
 pub mod console;
 pub mod failover;
 pub mod fixture;
+pub mod his;
 pub mod measure;
 pub mod relay;
 pub mod replication;

@@ -2,7 +2,7 @@
 //! The measurements live in the library so that tests can run them directly.
 
 use clap::{Parser, Subcommand};
-use lifeline_bench::{console, failover, replication, scale, store};
+use lifeline_bench::{console, failover, his, replication, scale, store};
 
 #[derive(Debug, Parser)]
 #[command(name = "lifeline-bench", version, about)]
@@ -29,6 +29,9 @@ enum Command {
     Scale(scale::ScaleArgs),
     /// Writes catalogs of realistic size as the CSV files `lifeline catalog import` reads.
     Catalogs(scale::CatalogArgs),
+    /// The HIS bridge against a real PostgreSQL (Debian's package): first pull of the patient
+    /// master, incremental pulls, push of an episode's records.
+    His(his::HisArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -39,5 +42,6 @@ fn main() -> anyhow::Result<()> {
         Command::Console(args) => console::run(&args).map(drop),
         Command::Scale(args) => scale::run(&args).map(drop),
         Command::Catalogs(args) => scale::write_catalogs(&args),
+        Command::His(args) => his::run(&args).map(drop),
     }
 }

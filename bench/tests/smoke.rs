@@ -11,6 +11,7 @@ use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
 
 use lifeline_bench::failover::{self, FailoverArgs};
+use lifeline_bench::his;
 use lifeline_bench::replication::{self, ReplicationArgs};
 use lifeline_bench::store::{self, StoreArgs};
 use serde_json::Value;
@@ -455,6 +456,64 @@ fn console_quick_run_fetches_every_page() {
         positive(p, "/p50_ms");
         positive(p, "/bytes");
     }
+}
+
+#[test]
+fn a_quick_his_run_writes_every_figure() {
+    if let Err(e) = lifeline_node::his::cluster::find_bin() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have PostgreSQL (scripts/test installs it): {e}"
+        );
+        eprintln!("skipped: {e}");
+        return;
+    }
+    let _serial = serial();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let args = his::HisArgs {
+        patients: None,
+        push_records: None,
+        quiet_pulls: None,
+        out: dir.path().join("results").join("his.json"),
+        dir: Some(dir.path().to_path_buf()),
+        quick: true,
+    };
+    let report = his::run(&args).expect("the benchmark runs");
+    let json = read_json(&args.out);
+    assert_eq!(json["benchmark"], "his");
+    assert_eq!(json["plan"]["quick"], true);
+    for figure in [
+        "/first_pull/patients",
+        "/first_pull/patients_per_s",
+        "/first_pull/rows_per_s",
+        "/incremental/quiet_ms_p50",
+        "/incremental/changed_ms",
+        "/push/records",
+        "/push/rows",
+        "/push/records_per_s",
+        "/push/again_ms",
+    ] {
+        positive(&json, figure);
+    }
+    assert_eq!(json["first_pull"]["patients"], json["plan"]["patients"]);
+    assert_eq!(
+        json["push"]["again_written"], 0,
+        "a second push writes nothing"
+    );
+    assert!(
+        report.table().contains("first pull: 2000 patients"),
+        "{}",
+        report.table()
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(
+        left,
+        vec!["results"],
+        "the cluster and the store are removed"
+    );
 }
 
 #[test]

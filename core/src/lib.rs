@@ -7,6 +7,7 @@ pub mod clock;
 pub mod desk;
 pub mod error;
 pub mod id;
+pub mod import;
 pub mod money;
 pub mod numbers;
 pub mod record;

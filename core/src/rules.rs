@@ -84,6 +84,11 @@ pub enum RuleError {
     AlreadyRefunded { charge: RecordId },
     #[error("the drugs of charge {charge} were handed out: they cannot be refunded here")]
     DrugsHandedOut { charge: RecordId },
+    #[error(
+        "{kind} {id} came from the HIS and is changed there; Lifeline changes it only during \
+         an emergency episode"
+    )]
+    HisReadOnly { kind: RecordKind, id: RecordId },
 }
 
 impl RuleError {

@@ -54,6 +54,7 @@ pub(crate) fn catalogs() -> CatalogImport {
         departments: Some(
             parse_departments(include_str!("../../data/departments.csv")).expect("departments"),
         ),
+        doctors: None,
     }
 }
 

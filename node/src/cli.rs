@@ -65,6 +65,12 @@ pub enum Command {
     /// Daily reports: the cashier summary by payment channel.
     #[command(subcommand)]
     Report(commands::report::ReportCommand),
+    /// Export an emergency episode (FHIR R4, Bulk Data NDJSON).
+    #[command(subcommand)]
+    Export(commands::export::ExportCommand),
+    /// The HIS bridge (central, standby): status, pull, push, check the mapping.
+    #[command(subcommand)]
+    His(commands::his::HisCommand),
 }
 
 pub fn main() -> ExitCode {
@@ -90,6 +96,8 @@ pub fn main() -> ExitCode {
         Command::Quarantine(cmd) => commands::quarantine::run(cmd),
         Command::Revoke(args) => commands::revoke::run(&args),
         Command::Report(cmd) => commands::report::run(cmd),
+        Command::His(cmd) => commands::his::run(cmd),
+        Command::Export(cmd) => commands::export::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -45,6 +45,10 @@
 //!
 //! [metrics]
 //! listen = "127.0.0.1:9480"         # Prometheus /metrics; absent (the default): off
+//!
+//! [his]                             # central and the standby: the HIS bridge (docs/his.md)
+//! url = "postgresql://lifeline@10.1.0.5:5432/his"
+//! password_file = "/etc/lifeline/his.password"
 //! ```
 
 use std::net::SocketAddr;
@@ -58,6 +62,7 @@ use lifeline_core::{DeskRole, NodeName, NodeRole, StoreOptions};
 use serde::{Deserialize, Serialize};
 
 use crate::error::chain;
+use crate::his::settings::HisSection;
 use crate::time::UtcOffset;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,6 +86,9 @@ pub struct Config {
     pub retention: RetentionSection,
     #[serde(default)]
     pub metrics: MetricsSection,
+    /// The HIS bridge (see [`crate::his::settings`]); absent: no bridge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub his: Option<HisSection>,
 }
 
 /// What a window keeps. Central and the standby keep everything.
@@ -366,6 +374,9 @@ impl Config {
             && metrics == self.api.listen
         {
             bail!("metrics.listen {metrics} is the desks' API address: give the metrics their own");
+        }
+        if let Some(his) = &self.his {
+            his.check(self.node.role)?;
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|e| {
             anyhow::anyhow!(

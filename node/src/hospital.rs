@@ -128,6 +128,7 @@ impl Hospital {
                 },
                 retention: RetentionSection::default(),
                 metrics: MetricsSection::default(),
+                his: None,
             };
             config.check()?;
             let config_path = dir.join(format!("{}.toml", spec.name));
@@ -191,6 +192,19 @@ impl Hospital {
                 p.addr = addr;
             }
         }
+        std::fs::write(&handle.config_path, toml::to_string(&handle.config)?)?;
+        Ok(())
+    }
+
+    /// Gives a server node an HIS bridge (`[his]`), before start.
+    pub fn set_his(
+        &mut self,
+        node: &str,
+        his: crate::his::settings::HisSection,
+    ) -> anyhow::Result<()> {
+        let handle = self.node_mut(node)?;
+        handle.config.his = Some(his);
+        handle.config.check()?;
         std::fs::write(&handle.config_path, toml::to_string(&handle.config)?)?;
         Ok(())
     }

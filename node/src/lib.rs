@@ -10,6 +10,8 @@ pub mod config;
 pub mod console;
 pub mod daemon;
 pub mod error;
+pub mod fhir;
+pub mod his;
 pub mod hospital;
 pub mod i18n;
 pub mod metrics;

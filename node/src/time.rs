@@ -72,6 +72,12 @@ impl UtcOffset {
             secs % 60
         )
     }
+
+    /// `ms` as an RFC 3339 date-time in this offset, `YYYY-MM-DDTHH:MM:SS+08:00` (FHIR's
+    /// dateTime and instant).
+    pub fn rfc3339(self, ms: i64) -> String {
+        format!("{}{self}", self.local(ms).replacen(' ', "T", 1))
+    }
 }
 
 impl Default for UtcOffset {

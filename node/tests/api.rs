@@ -50,6 +50,7 @@ fn catalogs() -> CatalogImport {
         departments: Some(
             parse_departments(include_str!("../../data/departments.csv")).expect("departments"),
         ),
+        doctors: None,
     }
 }
 
@@ -1442,10 +1443,13 @@ async fn every_metric_is_documented_and_served() {
         undocumented.is_empty(),
         "served but not documented: {undocumented:?}"
     );
-    // This node has no mesh: only the per-peer metrics are absent.
+    // This node has no mesh and no HIS bridge: only the per-peer and HIS metrics are absent
+    // (the_his_bridge_is_in_the_metrics_where_it_runs has those).
     let absent: Vec<&String> = documented.difference(&served).collect();
     assert!(
-        absent.iter().all(|m| m.starts_with("lifeline_peer_")),
+        absent
+            .iter()
+            .all(|m| m.starts_with("lifeline_peer_") || m.starts_with("lifeline_his_")),
         "documented but not served: {absent:?}"
     );
     // The registration's two writes (patient, visit) are in the desk latency histogram, and
@@ -1459,4 +1463,67 @@ async fn every_metric_is_documented_and_served() {
         "{text}"
     );
     assert!(text.contains("lifeline_mode{mode=\"normal\"} 1"), "{text}");
+}
+
+#[tokio::test]
+async fn the_his_bridge_is_in_the_metrics_where_it_runs() {
+    use lifeline_node::his::bridge::{self, BridgeConfig, Reach};
+    use lifeline_node::his::db::postgres::PgSettings;
+    use lifeline_node::his::mapping::Mapping;
+    use std::time::Duration;
+
+    let n = node(false);
+    // An HIS nobody answers at: the bridge finds it down.
+    let config = BridgeConfig {
+        settings: PgSettings {
+            url: "postgresql://lifeline@127.0.0.1:1/his".into(),
+            password: None,
+            tls_ca: None,
+            connect_timeout: Duration::from_millis(500),
+            query_timeout: Duration::from_secs(1),
+            utc_offset_min: 480,
+        },
+        mapping: Mapping::reference(),
+        data_dir: n._dir.path().to_path_buf(),
+        poll_interval: Duration::from_secs(60),
+        health_interval: Duration::from_millis(50),
+        overlap: Duration::from_secs(60),
+        takeover_after: Duration::from_secs(30),
+    };
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let (link, task) = bridge::start(
+        n.central.clone(),
+        config,
+        n.state.runtime.watch_mode(),
+        stop,
+    );
+    n.state.runtime.set_his(link.clone());
+    for _ in 0..200 {
+        if link.health().reach == Reach::Down {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(link.health().reach, Reach::Down);
+    let text = lifeline_node::api::metrics::render(&n.state).expect("the metrics render");
+    for line in [
+        "lifeline_his_up{} 0.0",
+        "lifeline_his_waiting_rows{} 0.0",
+        "lifeline_his_refused_rows{} 0.0",
+        "lifeline_his_last_pull_success_timestamp_seconds{} 0.0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in {text}");
+    }
+    let documented: Vec<&str> = include_str!("../../docs/metrics.md")
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .filter(|m| m.starts_with("lifeline_his_"))
+        .collect();
+    assert_eq!(documented.len(), 4);
+    for m in documented {
+        assert!(text.contains(&format!("# TYPE {m} ")), "{m} is served");
+    }
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
 }

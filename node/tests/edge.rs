@@ -65,6 +65,7 @@ fn window() -> Window {
                     parse_departments(include_str!("../../data/departments.csv"))
                         .expect("departments"),
                 ),
+                doctors: None,
             },
         )
         .expect("import");

@@ -305,6 +305,7 @@ async fn a_window_receives_its_working_set_and_fetches_older_records_on_request(
             )
             .expect("departments"),
         ),
+        doctors: None,
     };
     store.import_catalog(&admin, catalogs).expect("catalogs");
     let patient = write(&store, "old".into()).await;

@@ -167,6 +167,7 @@ fn patient_record(id: RecordId, node: &Mem, name: &str, episode: Option<EpisodeI
         merged_into: None,
         his_id: None,
         guardian: None,
+        his_deleted: false,
     }
 }
 

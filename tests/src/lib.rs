@@ -95,6 +95,7 @@ pub fn catalogs() -> CatalogImport {
             parse_departments(include_str!("../../data/departments.csv"))
                 .expect("departments.csv parses"),
         ),
+        doctors: None,
     }
 }
 

@@ -107,6 +107,7 @@ pub fn patient(o: &Origin, rng: &mut Rng, n: u64, at_ms: i64) -> Patient {
         insurance: InsuranceType::Resident,
         merged_into: None,
         his_id: None,
+        his_deleted: false,
     }
 }
 
@@ -305,6 +306,7 @@ pub fn catalogs(drugs: usize, services: usize) -> CatalogImport {
         drugs: Some(drugs),
         services: Some(services),
         departments: Some(departments),
+        doctors: None,
     }
 }
 

@@ -285,6 +285,7 @@ impl Store {
         let who = who.clone();
         self.write(move |tx| {
             let charge: Charge = tx.read(id)?;
+            crate::import::check_writable(tx, RecordKind::Charge, id, charge.his_id.as_ref())?;
             charge
                 .status_log
                 .check_move(ChargeStatus::Settled)

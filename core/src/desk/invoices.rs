@@ -69,6 +69,7 @@ impl Store {
             let mut total = Fen::ZERO;
             for &id in &charges {
                 let charge: Charge = tx.read(id)?;
+                crate::import::check_writable(tx, RecordKind::Charge, id, charge.his_id.as_ref())?;
                 let status = charge
                     .status_log
                     .current::<ChargeStatus>()
@@ -118,6 +119,7 @@ impl Store {
         let (who, reason) = (who.clone(), reason.to_owned());
         self.write(move |tx| {
             let invoice: Invoice = tx.read(id)?;
+            crate::import::check_writable(tx, RecordKind::Invoice, id, invoice.his_id.as_ref())?;
             invoice
                 .status_log
                 .check_move(InvoiceStatus::Voided)

@@ -27,7 +27,8 @@ pub use billing::{
     MAX_LINES, NewCharge, NewChargeLine, RESETTLE_WORKING_DAYS, SettleRequest, Settlement,
 };
 pub use catalog::{
-    CatalogImport, CsvError, DrugList, ServiceList, parse_departments, parse_drugs, parse_services,
+    CatalogChanged, CatalogChanges, CatalogImport, CsvError, DrugList, ItemCounts, ServiceList,
+    parse_departments, parse_drugs, parse_services,
 };
 pub use episode_end::LeaveScope;
 pub use episodes::{EpisodeSummary, Opening, grade};
@@ -37,6 +38,7 @@ pub use escalation::{
 pub use leasing::{LeaseLine, LeaseOrder, STANDBY_LESSOR_BASE, lessor_base};
 pub use paper::{PAPER_MAX_AGE_DAYS, PaperTime};
 pub use patients::{ADULT_AGE_YEARS, NewPatient, PatientEdit};
+pub(crate) use pharmacy::priced_item;
 pub use pharmacy::{NewPrescription, NewPrescriptionItem, PharmacyEntry};
 pub use refunds::{NewRefund, Resettled};
 pub use report::{CashierLine, CashierSummary, ChannelAmount, Channels, ReportMode};

@@ -164,6 +164,7 @@ impl Store {
                     national_id: g.national_id.map(|n| n.to_ascii_uppercase()),
                     ..g
                 }),
+                his_deleted: false,
             };
             tx.create(&patient, &who, "patient.create")?;
             let mut saved = Saved::new(patient);
@@ -199,6 +200,7 @@ impl Store {
         let who = who.clone();
         self.write(move |tx| {
             let current: Patient = tx.read(id)?;
+            crate::import::check_writable(tx, RecordKind::Patient, id, current.his_id.as_ref())?;
             if let Some(into) = current.merged_into {
                 return Err(RuleError::PatientMerged { id, into }.into());
             }

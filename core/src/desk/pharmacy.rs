@@ -12,6 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::billing::{LinkedCharge, default_payment};
+use super::catalog::Priced;
 use super::paper::PaperTime;
 use super::{Saved, permit};
 use crate::WriteError;
@@ -63,6 +64,23 @@ pub struct PharmacyEntry {
     pub created_ms: UnixMs,
 }
 
+/// A line of `quantity` of the drug `code`, priced from its catalog item.
+pub(crate) fn priced_item(
+    code: &str,
+    drug: Priced,
+    quantity: u32,
+    dosage: &str,
+) -> PrescriptionItem {
+    PrescriptionItem {
+        drug_code: code.to_owned(),
+        drug_name: drug.name,
+        quantity,
+        dosage: dosage.to_owned(),
+        unit_price: drug.price,
+        catalog_version: drug.catalog_version,
+    }
+}
+
 /// Most items on one prescription.
 pub const MAX_ITEMS: usize = 50;
 
@@ -111,14 +129,12 @@ impl Store {
                     amount,
                     catalog_version: drug.catalog_version,
                 });
-                items.push(PrescriptionItem {
-                    drug_code: item.drug_code.clone(),
-                    drug_name: drug.name,
-                    quantity: item.quantity,
-                    dosage: item.dosage.clone(),
-                    unit_price: drug.price,
-                    catalog_version: drug.catalog_version,
-                });
+                items.push(priced_item(
+                    &item.drug_code,
+                    drug,
+                    item.quantity,
+                    &item.dosage,
+                ));
             }
             let header = tx.header_for(RecordKind::Prescription, &who, new.occurred_at)?;
             let charge_header = Header {
@@ -165,6 +181,7 @@ impl Store {
         let who = who.clone();
         self.write(move |tx| {
             let rx: Prescription = tx.read(id)?;
+            crate::import::check_writable(tx, RecordKind::Prescription, id, rx.his_id.as_ref())?;
             rx.status_log
                 .check_move(PrescriptionStatus::Printed)
                 .map_err(RuleError::from)?;
@@ -194,6 +211,7 @@ impl Store {
         let who = who.clone();
         self.write(move |tx| {
             let rx: Prescription = tx.read(id)?;
+            crate::import::check_writable(tx, RecordKind::Prescription, id, rx.his_id.as_ref())?;
             rx.status_log
                 .check_move(PrescriptionStatus::Dispensed)
                 .map_err(RuleError::from)?;
@@ -264,6 +282,7 @@ impl Store {
         let who = who.clone();
         self.write(move |tx| {
             let rx: Prescription = tx.read(id)?;
+            crate::import::check_writable(tx, RecordKind::Prescription, id, rx.his_id.as_ref())?;
             rx.status_log
                 .check_move(PrescriptionStatus::Cancelled)
                 .map_err(RuleError::from)?;

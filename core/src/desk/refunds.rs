@@ -80,6 +80,7 @@ impl Store {
         let who = who.clone();
         self.write(move |tx| {
             let charge: Charge = tx.read(id)?;
+            crate::import::check_writable(tx, RecordKind::Charge, id, charge.his_id.as_ref())?;
             charge
                 .status_log
                 .check_move(ChargeStatus::Refunded)
@@ -154,6 +155,7 @@ impl Store {
         let who = who.clone();
         self.write(move |tx| {
             let charge: Charge = tx.read(id)?;
+            crate::import::check_writable(tx, RecordKind::Charge, id, charge.his_id.as_ref())?;
             if !charge.awaits_resettlement() {
                 return Err(RuleError::NothingToResettle { charge: id }.into());
             }

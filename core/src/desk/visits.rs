@@ -223,6 +223,7 @@ impl Store {
         let who = who.clone();
         self.write(move |tx| {
             let visit: Visit = tx.read(id)?;
+            crate::import::check_writable(tx, RecordKind::Visit, id, visit.his_id.as_ref())?;
             visit.status_log.check_move(to).map_err(RuleError::from)?;
             let stamp = tx.stamp(&who);
             tx.edit(id, &who, action, |t| put_stamp(t, to.name(), &stamp))?;

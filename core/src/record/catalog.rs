@@ -95,13 +95,27 @@ pub struct Department {
     pub expert_fee: Fen,
 }
 
-/// The service catalog's own record: its version and the departments (a few dozen, read by
-/// every registration). Each service is a record of its own ([`ServiceItem`]).
+/// A doctor who sees outpatients, by the HIS's doctor code.
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
+pub struct Doctor {
+    pub name: String,
+    /// The department code the doctor works in.
+    pub department: String,
+    /// 主任医师, 副主任医师, 主治医师, 住院医师.
+    pub title: String,
+}
+
+/// The service catalog's own record: its version, the departments (a few dozen, read by
+/// every registration) and the doctors (a few hundred, from the HIS). Each service is a
+/// record of its own ([`ServiceItem`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]
 pub struct ServiceCatalog {
     pub header: Header,
     pub version: u64,
     pub departments: BTreeMap<String, Department>,
+    /// Documents written before doctors were kept read as none.
+    #[autosurgeon(missing = "Default::default")]
+    pub doctors: BTreeMap<String, Doctor>,
 }
 record!(ServiceCatalog, ServiceCatalog);
 

@@ -206,8 +206,8 @@ macro_rules! record {
 // Declared after `record!`, which it uses.
 mod catalog;
 pub use catalog::{
-    CatalogKind, Department, Drug, DrugCatalog, DrugItem, Service, ServiceCatalog, ServiceItem,
-    catalog_id,
+    CatalogKind, Department, Doctor, Drug, DrugCatalog, DrugItem, Service, ServiceCatalog,
+    ServiceItem, catalog_id,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
@@ -256,6 +256,10 @@ pub struct Patient {
     /// Documents written before this field existed read as `None`.
     #[autosurgeon(missing = "Default::default")]
     pub guardian: Option<Guardian>,
+    /// Deleted in the HIS patient master: kept for the records that name it, no longer found
+    /// by a search.
+    #[autosurgeon(missing = "Default::default")]
+    pub his_deleted: bool,
 }
 record!(Patient, Patient);
 
@@ -504,6 +508,7 @@ mod tests {
                 phone: Some("13900139000".into()),
                 national_id: None,
             }),
+            his_deleted: false,
         }
     }
 
@@ -516,9 +521,11 @@ mod tests {
         assert_eq!(back, p, "the new fields round-trip");
         doc.delete(ROOT, "his_id").expect("delete");
         doc.delete(ROOT, "guardian").expect("delete");
+        doc.delete(ROOT, "his_deleted").expect("delete");
         let old: Patient = autosurgeon::hydrate(&doc).expect("an old document still reads");
         assert_eq!(old.his_id, None);
         assert_eq!(old.guardian, None);
+        assert!(!old.his_deleted);
         assert_eq!(old.name, p.name);
     }
 }

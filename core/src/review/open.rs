@@ -1,10 +1,11 @@
 //! What is open in one record, as the store's open-item index keeps it: the record's
 //! conflicts that no decision covers, its after-work (an emergency prescription to dispense in
-//! the system, a paused registration to restore, an insurance settlement to redo) and, for a
-//! patient, the duplicate pairs it makes with others. Pure: the store calls these on every
-//! change (and the full check on every record), with the documents it holds.
+//! the system, a paused registration to restore, an insurance settlement to redo, a refusal
+//! by the HIS to fix) and, for a patient, the duplicate pairs it makes with others. Pure: the
+//! store calls these on every change (and the full check on every record), with the
+//! documents it holds.
 
-use automerge::{Automerge, ROOT};
+use automerge::{Automerge, ROOT, ReadDoc};
 use serde::{Deserialize, Serialize};
 
 use super::conflict::{Conflict, ConflictKind};
@@ -14,6 +15,7 @@ use super::detect::{
 use super::reviews::reviews_in;
 use super::worklist::WorkCategory;
 use crate::id::RecordId;
+use crate::import::HIS_REJECTED_KEY;
 use crate::record::{Charge, Header, Patient, RecordKind};
 use crate::status::{PrescriptionStatus, StatusLog, VisitStatus};
 
@@ -42,6 +44,7 @@ impl WorkCategory {
             WorkCategory::ResettleInsurance => 3,
             WorkCategory::MergeDuplicatePatient => 4,
             WorkCategory::ReviewConflict => 5,
+            WorkCategory::FixHisRejection => 6,
         }
     }
 
@@ -133,7 +136,19 @@ pub(crate) fn record_items(
         }
     }
     out.extend(after_work(doc, header));
+    if his_rejected(doc) {
+        out.push(work_item(WorkCategory::FixHisRejection, header.id));
+    }
     out
+}
+
+/// Whether the HIS refused the record's latest revision (the bridge marks it, and clears the
+/// mark when the HIS takes a later one).
+fn his_rejected(doc: &Automerge) -> bool {
+    matches!(
+        doc.get(ROOT, HIS_REJECTED_KEY),
+        Ok(Some((automerge::Value::Object(_), _)))
+    )
 }
 
 fn status_log(doc: &Automerge) -> Option<StatusLog> {

@@ -9,7 +9,9 @@
 //! done), and the open entries of [`Store::conflicts`] for duplicates and other conflicts.
 //! A re-settlement is due 7 working days (by the hospital's calendar) after the day the fault
 //! was cleared: the day its episode ended, or for an insurance link that failed outside an
-//! episode, the settlement day; while the episode goes on there is no due date yet.
+//! episode, the settlement day; while the episode goes on there is no due date yet. Records
+//! the HIS refused on the way back carry the HIS's refusal ([`crate::import::HisRejection`])
+//! and are open items too, until the HIS takes a later revision.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -38,15 +40,18 @@ pub enum WorkCategory {
     MergeDuplicatePatient,
     /// (e) Any other conflict to review.
     ReviewConflict,
+    /// (f) An emergency record the HIS refused to import, with the HIS's reason.
+    FixHisRejection,
 }
 
 impl WorkCategory {
-    pub const ALL: [WorkCategory; 5] = [
+    pub const ALL: [WorkCategory; 6] = [
         WorkCategory::DispenseEmergencyPrescription,
         WorkCategory::RestorePausedVisit,
         WorkCategory::ResettleInsurance,
         WorkCategory::MergeDuplicatePatient,
         WorkCategory::ReviewConflict,
+        WorkCategory::FixHisRejection,
     ];
 
     pub fn name(self) -> &'static str {
@@ -56,6 +61,7 @@ impl WorkCategory {
             WorkCategory::ResettleInsurance => "resettle_insurance",
             WorkCategory::MergeDuplicatePatient => "merge_duplicate_patient",
             WorkCategory::ReviewConflict => "review_conflict",
+            WorkCategory::FixHisRejection => "fix_his_rejection",
         }
     }
 
@@ -69,6 +75,7 @@ impl WorkCategory {
             WorkCategory::ResettleInsurance => "Insurance settlements to redo",
             WorkCategory::MergeDuplicatePatient => "Duplicate patients to merge",
             WorkCategory::ReviewConflict => "Conflicts to review",
+            WorkCategory::FixHisRejection => "Records the HIS refused to import",
         }
     }
 }
@@ -171,6 +178,7 @@ impl Store {
             WorkCategory::DispenseEmergencyPrescription,
             WorkCategory::RestorePausedVisit,
             WorkCategory::ResettleInsurance,
+            WorkCategory::FixHisRejection,
         ];
         let mut items = Vec::new();
         for item in self.open_items(&after_work)? {
@@ -180,6 +188,7 @@ impl Store {
             let found = match item.category {
                 WorkCategory::DispenseEmergencyPrescription => self.prescription_item(id)?,
                 WorkCategory::RestorePausedVisit => self.visit_item(id)?,
+                WorkCategory::FixHisRejection => self.his_rejection_item(id)?,
                 _ => self.charge_item(id, today, &mut ended)?,
             };
             items.extend(found);
@@ -374,6 +383,42 @@ impl Store {
             clears_by: "cashier: re-settle it by insurance (resettle_charge)".into(),
             overdue: due.is_some_and(|d| today > d),
             due,
+            central_acked: None,
+            conflict: None,
+        }))
+    }
+
+    fn his_rejection_item(&self, id: RecordId) -> Result<Option<WorkItem>, ReadError> {
+        let Some(header) = self.header(id).ok().flatten() else {
+            return Ok(None);
+        };
+        let Some(rejection) = self.his_rejection(id)? else {
+            return Ok(None);
+        };
+        let patient = match header.kind {
+            RecordKind::Patient => Some(id),
+            _ => self
+                .doc(id)?
+                .and_then(|d| autosurgeon::hydrate_prop(&*d, automerge::ROOT, "patient").ok()),
+        };
+        Ok(Some(WorkItem {
+            category: WorkCategory::FixHisRejection,
+            record: id,
+            record_kind: header.kind,
+            patient_name: patient.and_then(|p| self.patient_name(p)),
+            patient_age: patient.and_then(|p| self.patient_age(p)),
+            patient,
+            episode: header.episode.clone(),
+            created_ms: header.created_ms,
+            what: format!(
+                "the HIS refused revision {} in {}: {}",
+                rejection.revision, rejection.table, rejection.reason
+            ),
+            clears_by: "correct the record (the bridge pushes a new revision), or have the HIS \
+                        import it by hand; the item clears when the HIS takes a revision"
+                .into(),
+            due: None,
+            overdue: false,
             central_acked: None,
             conflict: None,
         }))

@@ -6,6 +6,7 @@ use automerge::{ROOT, ReadDoc};
 use redb::ReadableTable;
 
 use super::error::{ReadError, RecordDamage, StorageContext, WriteError};
+use super::patient_index::his_key_kind;
 use super::tables::count_keys::records as records_key;
 use super::tables::{self, Id};
 use super::{Store, Tx};
@@ -111,6 +112,15 @@ impl Tx<'_> {
             RecordKind::Dispense => id_field(doc, "prescription"),
             _ => None,
         };
+        let his_id: Option<String> = match header.kind {
+            RecordKind::Visit
+            | RecordKind::Prescription
+            | RecordKind::Charge
+            | RecordKind::Invoice => autosurgeon::hydrate_prop(doc, ROOT, "his_id")
+                .ok()
+                .flatten(),
+            _ => None,
+        };
         let lease: Option<crate::record::Lease> = if header.kind == RecordKind::Lease {
             autosurgeon::hydrate(doc).ok()
         } else {
@@ -184,6 +194,11 @@ impl Tx<'_> {
             None => Vec::new(),
         };
         self.keep_open_items(id, header, prescription, patient_record.as_ref(), &old_keys)?;
+        if let Some(his_id) = his_id {
+            // Pulled from the HIS: its key never changes, so it is indexed once.
+            let keys = vec![(his_key_kind(header.kind).to_owned(), his_id)];
+            self.index_keys(id, keys)?;
+        }
         if let Some(lease) = lease {
             self.index_granted(id, lease)?;
         }

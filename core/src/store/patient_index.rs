@@ -1,7 +1,10 @@
-//! The patient search keys: number, normalized name, national id, the guardian's phone with
-//! the child's birth date, and the (name, birth date, phone) triple that finds duplicate
-//! patients. Kept by the writer for every patient change;
-//! queried by desks looking a patient up and by the duplicate review.
+//! The patient search keys: number, normalized name, national id, name with birth date, the
+//! guardian's phone with the child's birth date, the HIS patient id, and the (name, birth
+//! date, phone) triple that finds duplicate patients. Kept by the writer for every patient
+//! change; queried by desks looking a patient up and by the duplicate review. The same table
+//! holds the HIS keys of the other records pulled from the HIS (`his.visit`,
+//! `his.prescription`, `his.charge`, `his.invoice`), so that the bridge finds the record of
+//! an HIS row without a scan.
 
 use redb::ReadableTable;
 
@@ -10,7 +13,7 @@ use super::tables::{self, Id};
 use super::{Store, Tx};
 use crate::clock::Date;
 use crate::id::RecordId;
-use crate::record::Patient;
+use crate::record::{Patient, RecordKind};
 
 /// How to look a patient up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,15 +28,44 @@ pub enum PatientQuery {
         phone: String,
         birth_date: Date,
     },
+    /// A name (exactly, after normalizing) and a birth date.
+    NameBorn {
+        name: String,
+        birth_date: Date,
+    },
+    /// The patient's id in the HIS patient master.
+    HisId(String),
+}
+
+/// The index key kind of the HIS key of a record of `kind` pulled from the HIS.
+pub(crate) fn his_key_kind(kind: RecordKind) -> &'static str {
+    match kind {
+        RecordKind::Patient => "his",
+        RecordKind::Visit => "his.visit",
+        RecordKind::Prescription => "his.prescription",
+        RecordKind::Charge => "his.charge",
+        RecordKind::Invoice => "his.invoice",
+        _ => "his.other",
+    }
 }
 
 /// The search keys indexed for a patient, as (key kind, value).
+/// A patient deleted in the HIS keeps only its HIS key: desks no longer find it, the bridge
+/// still does.
 pub(crate) fn patient_keys(p: &Patient) -> Vec<(String, String)> {
-    let mut keys = vec![
+    let mut keys = Vec::new();
+    if let Some(his) = &p.his_id {
+        keys.push((his_key_kind(RecordKind::Patient).to_owned(), his.clone()));
+    }
+    if p.his_deleted {
+        return keys;
+    }
+    keys.extend([
         ("no".to_owned(), p.patient_no.clone()),
         ("name".to_owned(), normalize(&p.name)),
+        ("born".to_owned(), born_key(&p.name, p.birth_date)),
         ("person".to_owned(), person_key(p)),
-    ];
+    ]);
     if let Some(nid) = &p.national_id {
         keys.push(("nid".to_owned(), nid.to_ascii_uppercase()));
     }
@@ -41,6 +73,10 @@ pub(crate) fn patient_keys(p: &Patient) -> Vec<(String, String)> {
         keys.push(("guardian".to_owned(), guardian_key(phone, p.birth_date)));
     }
     keys
+}
+
+fn born_key(name: &str, birth_date: Date) -> String {
+    format!("{}|{birth_date}", normalize(name))
 }
 
 /// A guardian's phone (digits only) with the child's birth date.
@@ -70,8 +106,16 @@ impl Tx<'_> {
         &mut self,
         p: &Patient,
     ) -> Result<Vec<(String, String)>, ReadError> {
-        let key = p.header.id.to_bytes();
-        let new_keys = patient_keys(p);
+        self.index_keys(p.header.id, patient_keys(p))
+    }
+
+    /// Replaces the keys indexed for a record with `new_keys`. Returns the keys it had before.
+    pub(super) fn index_keys(
+        &mut self,
+        id: RecordId,
+        new_keys: Vec<(String, String)>,
+    ) -> Result<Vec<(String, String)>, ReadError> {
+        let key = id.to_bytes();
         let w = self.w();
         let mut keys = w.open_table(tables::PATIENT_KEYS).ctx("indexing")?;
         let mut keys_of = w.open_table(tables::PATIENT_KEYS_OF).ctx("indexing")?;
@@ -88,10 +132,50 @@ impl Tx<'_> {
             keys.insert((kind.as_str(), value.as_str(), key), ())
                 .ctx("indexing")?;
         }
-        let encoded = serde_json::to_vec(&new_keys).unwrap_or_default();
-        keys_of.insert(key, encoded.as_slice()).ctx("indexing")?;
+        if new_keys.is_empty() {
+            keys_of.remove(key).ctx("indexing")?;
+        } else {
+            let encoded = serde_json::to_vec(&new_keys).unwrap_or_default();
+            keys_of.insert(key, encoded.as_slice()).ctx("indexing")?;
+        }
         Ok(old)
     }
+
+    /// Removes every key indexed for a record: a pruned record pulled from the HIS is found
+    /// by its HIS key no more (no index outlives its record).
+    pub(super) fn unindex_keys(&mut self, id: RecordId) -> Result<(), ReadError> {
+        self.index_keys(id, Vec::new()).map(drop)
+    }
+
+    /// The record of `kind` pulled from the HIS under `his_id`, as of this batch.
+    pub(crate) fn find_his(
+        &self,
+        kind: RecordKind,
+        his_id: &str,
+    ) -> Result<Option<RecordId>, ReadError> {
+        let t = self
+            .r()
+            .open_table(tables::PATIENT_KEYS)
+            .ctx("reading an index")?;
+        first_with(&t, his_key_kind(kind), his_id)
+    }
+}
+
+/// The first record indexed under exactly (`kind`, `value`).
+fn first_with(
+    t: &impl ReadableTable<(&'static str, &'static str, Id), ()>,
+    kind: &str,
+    value: &str,
+) -> Result<Option<RecordId>, ReadError> {
+    let Some(entry) = t
+        .range((kind, value, [0u8; 16])..=(kind, value, [0xffu8; 16]))
+        .ctx("reading an index")?
+        .next()
+    else {
+        return Ok(None);
+    };
+    let (k, _) = entry.ctx("reading an index")?;
+    Ok(Some(RecordId::from_bytes(k.value().2)))
 }
 
 /// Patients matching a query in a patient-keys table, in id order.
@@ -103,6 +187,8 @@ fn find_in(
         PatientQuery::Number(n) => ("no", n.trim().to_owned(), false),
         PatientQuery::Name(n) => ("name", normalize(n), true),
         PatientQuery::NationalId(n) => ("nid", n.trim().to_ascii_uppercase(), false),
+        PatientQuery::NameBorn { name, birth_date } => ("born", born_key(name, *birth_date), false),
+        PatientQuery::HisId(n) => ("his", n.trim().to_owned(), false),
         PatientQuery::GuardianPhone { phone, birth_date } => {
             ("guardian", guardian_key(phone, *birth_date), false)
         }
@@ -143,6 +229,15 @@ impl Store {
     /// Patients matching a query, in id order. Name queries match by prefix.
     pub fn find_patients(&self, query: &PatientQuery) -> Result<Vec<RecordId>, ReadError> {
         find_in(&self.table(tables::PATIENT_KEYS)?, query)
+    }
+
+    /// The record of `kind` pulled from the HIS under `his_id`.
+    pub fn find_his(&self, kind: RecordKind, his_id: &str) -> Result<Option<RecordId>, ReadError> {
+        first_with(
+            &self.table(tables::PATIENT_KEYS)?,
+            his_key_kind(kind),
+            his_id,
+        )
     }
 
     /// Groups of patients that share a search key of the given kind (`nid` or `person`):

@@ -154,6 +154,9 @@ impl Tx<'_> {
                 .remove((rx.to_bytes(), key))
                 .ctx("pruning")?;
         }
+        // A record pulled from the HIS is indexed by its HIS key (patients are never pruned).
+        self.unindex_keys(id)?;
+        let w = self.w();
         let peers: Vec<String> = {
             let t = w.open_table(tables::PEER_STATE).ctx("pruning")?;
             let mut names = Vec::new();

@@ -9,7 +9,8 @@
 //! 3. **Which fields**: the header only in the change that creates the record, by the node it
 //!    names as origin; `central_ack` only by central; a lease's range only by a lessor
 //!    (central or the standby), within the size limit, in the lessor's half of the numbers,
-//!    overlapping no range this node knows; an episode's entry for a node only by that node,
+//!    overlapping no range this node knows (a grant that lost a concurrent write to the range
+//!    this node holds grants nothing and is not judged); an episode's entry for a node only by that node,
 //!    its close only by a server or an administering node (or once every node has left), its
 //!    merge only into an earlier episode this node knows.
 //! 4. **Statuses only forward**: no state is ever removed from a record's status log.
@@ -30,7 +31,7 @@ use crate::clock::UnixMs;
 use crate::error::Shared;
 use crate::id::{EpisodeId, NodeName, RecordId};
 use crate::numbers::{MAX_LEASE, STANDBY_LESSOR_BASE, Series};
-use crate::record::{Episode, Header, Lease, RecordKind};
+use crate::record::{Episode, Header, Lease, LeasedRange, RecordKind};
 use crate::roles::NodeRole;
 use crate::status::StatusLog;
 
@@ -296,7 +297,7 @@ impl Judge<'_> {
             kind: header.kind,
             source,
         })?;
-        if !range_authors.is_empty() {
+        if !range_authors.is_empty() && !shows_held_range(before, after) {
             self.check_granted_range(header, after, &range_authors)?;
         }
         Ok(Verdict {
@@ -540,6 +541,21 @@ fn all_over(after: &Automerge) -> bool {
                 .values()
                 .all(|n| n.recovered_ms.is_some() || n.left_ms.is_some())
     })
+}
+
+/// Whether a lease still shows the range this node already held for it: the changes wrote a
+/// range concurrently with that one and lost to it (central and the standby both filled the
+/// request while they did not hear each other), so they grant nothing. The range that shows
+/// was judged when it was kept; a later change that makes another range show is judged then.
+fn shows_held_range(before: Option<&Automerge>, after: &Automerge) -> bool {
+    let range = |doc: &Automerge| {
+        autosurgeon::hydrate_prop::<_, Option<LeasedRange>, _, _>(doc, automerge::ROOT, "range")
+            .ok()
+            .flatten()
+    };
+    before
+        .and_then(range)
+        .is_some_and(|held| Some(held) == range(after))
 }
 
 /// No state of `before`'s status log may be missing from `after`'s.

@@ -81,6 +81,9 @@ pub struct StatusReport {
     /// The working-day calendar in use and how far it reaches.
     #[serde(default)]
     pub calendar: Option<CalendarStatus>,
+    /// The HIS link, on nodes that run the bridge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub his: Option<super::his::HisPeer>,
 }
 
 /// The working-day calendar a node counts deadlines with.
@@ -99,6 +102,9 @@ pub struct ModeReport {
     pub since_ms: i64,
     pub central_lost_since_ms: Option<i64>,
     pub primary: Option<String>,
+    /// When the HIS was first found unreachable, while it still is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub his_lost_since_ms: Option<i64>,
 }
 
 /// The emergency episode this node is in (the outage report is [`crate::report::OutageReport`]).
@@ -218,6 +224,7 @@ fn mode_report(m: ModeInfo) -> ModeReport {
         since_ms: m.since_ms,
         central_lost_since_ms: m.central_lost_since_ms,
         primary: m.primary,
+        his_lost_since_ms: m.his_lost_since_ms,
     }
 }
 
@@ -229,6 +236,7 @@ async fn status(
     let runtime = state.runtime.clone();
     let peers = runtime.peers();
     let mode = mode_report(runtime.mode());
+    let his = runtime.his().map(|link| super::his::HisPeer::of(&link));
     let store = state.store.clone();
     let report = blocking(move || -> Result<StatusReport, ApiError> {
         let stats: StoreStats = store.stats()?;
@@ -297,6 +305,7 @@ async fn status(
             },
             restore_drill: Some(drill),
             calendar: Some(calendar_status(&store)),
+            his,
         })
     })
     .await?;
@@ -547,6 +556,7 @@ async fn catalog_import(
             .map(parse_departments)
             .transpose()
             .map_err(csv)?,
+        doctors: None,
     };
     let store = state.store.clone();
     let saved = blocking(move || store.import_catalog(&op, import)).await?;

@@ -22,6 +22,7 @@ use prometheus_client::registry::Registry;
 use super::ApiState;
 use crate::daemon::health::Mode;
 use crate::daemon::in_sync;
+use crate::his::bridge::Reach;
 
 /// Times the desks' write requests (every method but GET) into the latency histogram.
 pub async fn time_desk_writes(State(s): State<ApiState>, req: Request, next: Next) -> Response {
@@ -211,6 +212,43 @@ pub fn render(state: &ApiState) -> anyhow::Result<String> {
         "Seconds since the node's emergency episode started; 0 without one",
         episode.map_or(0.0, |e| (now_ms - e.started_ms).max(0) as f64 / 1000.0),
     );
+    if let Some(his) = runtime.his() {
+        let (up, waiting, refused, pulled_ms) = his.with(|s| {
+            (
+                s.health.reach == Reach::Up,
+                s.waiting,
+                s.refused,
+                s.last_pull
+                    .as_ref()
+                    .filter(|p| p.error.is_none())
+                    .map_or(0, |p| p.finished_ms),
+            )
+        });
+        gauge(
+            &mut r,
+            "his_up",
+            "1 while the HIS answers the bridge, 0 while it is down or not tried yet",
+            f64::from(u8::from(up)),
+        );
+        gauge(
+            &mut r,
+            "his_waiting_rows",
+            "Interface rows pushed into the HIS that it has not imported yet",
+            waiting as f64,
+        );
+        gauge(
+            &mut r,
+            "his_refused_rows",
+            "Interface rows whose latest revision the HIS refused",
+            refused as f64,
+        );
+        gauge(
+            &mut r,
+            "his_last_pull_success_timestamp_seconds",
+            "When a pull from the HIS last finished without error; 0 if never since the start",
+            pulled_ms as f64 / 1000.0,
+        );
+    }
     let (working_set, judged) = in_sync::of_node(
         store.role(),
         &runtime.config,

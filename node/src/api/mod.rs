@@ -10,6 +10,8 @@ pub mod admin;
 pub mod backup;
 mod desk;
 pub mod emergency;
+pub mod export;
+pub mod his;
 pub mod http;
 pub mod metrics;
 pub mod openapi;
@@ -58,6 +60,8 @@ pub fn router_with(state: ApiState, more: Router<ApiState>) -> Router {
         .merge(ranges::routes())
         .merge(backup::routes())
         .merge(review::routes())
+        .merge(his::routes())
+        .merge(export::routes())
         .merge(trust::routes())
         .merge(more)
         .route("/openapi.json", axum::routing::get(openapi::serve))

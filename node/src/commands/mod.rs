@@ -8,6 +8,8 @@ pub mod daemon;
 pub mod demo;
 pub mod emergency;
 pub mod episode;
+pub mod export;
+pub mod his;
 pub mod operator;
 pub mod quarantine;
 pub mod ranges;

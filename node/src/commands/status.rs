@@ -97,6 +97,13 @@ pub fn render(r: &StatusReport, offset: UtcOffset) -> String {
             ago(now, lost)
         ));
     }
+    if let Some(lost) = r.mode.his_lost_since_ms {
+        out.push_str(&format!(
+            "the HIS unreachable since {} ({})\n",
+            local_time(lost),
+            ago(now, lost)
+        ));
+    }
     match &r.episode {
         Some(e) => {
             let what = if e.drill {
@@ -198,7 +205,49 @@ pub fn render(r: &StatusReport, offset: UtcOffset) -> String {
             out.push_str(&format!("    last error: {err}\n"));
         }
     }
-    if r.peers.is_empty() {
+    if let Some(his) = &r.his {
+        use crate::his::bridge::Reach;
+        let state = match his.health.reach {
+            Reach::Up => "connected",
+            Reach::Down => "DOWN",
+            Reach::Unknown => "not tried",
+        };
+        let rtt = his
+            .health
+            .rtt_ms
+            .map(|v| format!("{v} ms"))
+            .unwrap_or_else(|| "-".into());
+        let last = his
+            .health
+            .last_contact_ms
+            .map(|t| ago(now, t))
+            .unwrap_or_else(|| "never".into());
+        let pulled = his
+            .last_pull_ms
+            .map(|t| format!("pulled {}", ago(now, t)))
+            .unwrap_or_else(|| "not pulled yet".into());
+        out.push_str(&format!(
+            "  {:<10} {:<8} {:<12} {:>7} {:<14} {:>8} {:>8}  {pulled}{}\n",
+            "HIS",
+            "his",
+            state,
+            rtt,
+            last,
+            his.waiting,
+            "-",
+            if his.active { "" } else { " (watching)" }
+        ));
+        if his.refused > 0 {
+            out.push_str(&format!(
+                "    {} rows refused by the HIS (lifeline his status)\n",
+                his.refused
+            ));
+        }
+        if let (Reach::Down, Some(err)) = (his.health.reach, &his.health.last_error) {
+            out.push_str(&format!("    last error: {err}\n"));
+        }
+    }
+    if r.peers.is_empty() && r.his.is_none() {
         out.push_str("  (no peers yet)\n");
     }
     out.push_str(&format!(

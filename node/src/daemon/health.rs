@@ -16,6 +16,10 @@
 //! runs: whatever watches it reports through [`Observation::other_records_up`]).
 //! [`ModeInfo::system_of_record_back`] is what ends an episode for the node
 //! (`housekeeping`), so records written after that are normal records.
+//!
+//! How long the HIS has been unreachable is counted like central's absence, from the look
+//! that first found it down ([`ModeInfo::his_lost_since_ms`]): on central it is the plan's
+//! real trigger for an episode, even while central itself is up.
 
 use lifeline_core::NodeRole;
 use serde::Serialize;
@@ -49,6 +53,10 @@ pub struct ModeInfo {
     pub primary: Option<String>,
     /// Every other system of record this node watches was reachable on the last look.
     pub other_records_up: bool,
+    /// When another system of record (the HIS) was first found unreachable, while it still
+    /// is.
+    #[serde(default)]
+    pub his_lost_since_ms: Option<i64>,
 }
 
 impl ModeInfo {
@@ -59,6 +67,7 @@ impl ModeInfo {
             central_lost_since_ms: None,
             primary: (role == NodeRole::Central).then(|| "central".to_owned()),
             other_records_up: true,
+            his_lost_since_ms: None,
         }
     }
 
@@ -71,6 +80,13 @@ impl ModeInfo {
     /// How long central has been away at `now_ms`; `None` while it is reachable.
     pub fn central_away_ms(&self, now_ms: i64) -> Option<i64> {
         self.central_lost_since_ms
+            .map(|since| now_ms.saturating_sub(since).max(0))
+    }
+
+    /// How long the HIS (another system of record) has been unreachable at `now_ms`; `None`
+    /// while it answers or is not watched.
+    pub fn his_away_ms(&self, now_ms: i64) -> Option<i64> {
+        self.his_lost_since_ms
             .map(|since| now_ms.saturating_sub(since).max(0))
     }
 }
@@ -125,6 +141,11 @@ pub fn decide(previous: &ModeInfo, obs: &Observation) -> ModeInfo {
         central_lost_since_ms,
         primary: primary.map(str::to_owned),
         other_records_up: obs.other_records_up,
+        his_lost_since_ms: if obs.other_records_up {
+            None
+        } else {
+            Some(previous.his_lost_since_ms.unwrap_or(obs.now_ms))
+        },
     }
 }
 
@@ -166,6 +187,7 @@ mod tests {
             central_lost_since_ms: lost,
             primary: primary.map(str::to_owned),
             other_records_up: true,
+            his_lost_since_ms: None,
         }
     }
 
@@ -323,5 +345,41 @@ mod tests {
                 Some("standby")
             )
         );
+    }
+
+    #[test]
+    fn the_his_down_is_counted_from_the_look_that_found_it_and_forgotten_when_back() {
+        let central = |now_ms, his_up| Observation {
+            role: NodeRole::Central,
+            other_records_up: his_up,
+            ..window(now_ms, false, false)
+        };
+        let modes = run(
+            NodeRole::Central,
+            &[
+                central(START + 100, true),
+                central(START + 200, false),
+                central(START + 300, false),
+                central(START + 400, true),
+                central(START + 500, false),
+            ],
+        );
+        let lost: Vec<Option<i64>> = modes.iter().map(|m| m.his_lost_since_ms).collect();
+        assert_eq!(
+            lost,
+            vec![
+                None,
+                Some(START + 200),
+                Some(START + 200),
+                None,
+                Some(START + 500)
+            ]
+        );
+        assert_eq!(modes[2].his_away_ms(START + 1_200), Some(1_000));
+        assert!(
+            modes.iter().all(|m| m.mode == Mode::Normal),
+            "the HIS down does not change the mesh's mode"
+        );
+        assert!(!modes[2].system_of_record_back() && modes[3].system_of_record_back());
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! Central unreachable for longer than `thresholds.emergency_after` opens (or joins) an
 //! emergency episode (ending a drill on this node first: a real outage comes before a
-//! drill). The outage ends for the node when the system of record is back
+//! drill). On central, the HIS unreachable for longer than `his.emergency_after` does (the
+//! plan's real trigger); every other node that reaches central then joins the episode
+//! central is in, and its outage lasts as long as central's. The outage ends for the node when the system of record is back
 //! ([`ModeInfo::system_of_record_back`]): from then on it writes normal records, and it
 //! leaves the episode once central has acknowledged everything written in it, however busy
 //! the desks are meanwhile. Central acknowledges emergency records as they arrive; lessors
@@ -58,20 +60,48 @@ pub fn duties(role: NodeRole, mode: Mode) -> Duties {
     }
 }
 
-/// How long central has been away, when that is long enough for a node of `role` to open an
-/// emergency episode (central never does by itself).
+/// Why a node opens (or joins) an emergency episode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// Central has been unreachable this long.
+    CentralAway(Duration),
+    /// The HIS has been unreachable this long (central, watching it).
+    HisAway(Duration),
+    /// Central is in an outage (the HIS is away): the node joins central's episode.
+    CentralInOutage,
+}
+
+impl Trigger {
+    /// The episode's reason, in words.
+    pub fn reason(self) -> String {
+        match self {
+            Trigger::CentralAway(d) => format!("central unreachable for {} s", d.as_secs()),
+            Trigger::HisAway(d) => format!("the HIS unreachable for {} s", d.as_secs()),
+            Trigger::CentralInOutage => "central is in an emergency episode".to_owned(),
+        }
+    }
+}
+
+fn at_least(away_ms: i64, threshold: Duration) -> Option<Duration> {
+    let away = Duration::from_millis(u64::try_from(away_ms).unwrap_or(0));
+    (away >= threshold).then_some(away)
+}
+
+/// Whether a node of `role` opens an emergency episode: central away long enough (any node
+/// but central), or the HIS away longer than `his_emergency_after` (central only: the others
+/// follow central).
 pub fn emergency_due(
     role: NodeRole,
     info: &ModeInfo,
     now_ms: i64,
     emergency_after: Duration,
-) -> Option<Duration> {
+    his_emergency_after: Option<Duration>,
+) -> Option<Trigger> {
     if role == NodeRole::Central {
-        return None;
+        let after = his_emergency_after?;
+        return at_least(info.his_away_ms(now_ms)?, after).map(Trigger::HisAway);
     }
-    let away_ms = info.central_away_ms(now_ms)?;
-    let away = Duration::from_millis(u64::try_from(away_ms).unwrap_or(0));
-    (away >= emergency_after).then_some(away)
+    at_least(info.central_away_ms(now_ms)?, emergency_after).map(Trigger::CentralAway)
 }
 
 /// The series a window's desks hand out numbers of: invoices at a cashier, emergency
@@ -122,6 +152,9 @@ pub struct EpisodeState {
     pub reconciling: bool,
     /// Records created in an episode that central has not acknowledged, on this node.
     pub unreconciled: usize,
+    /// Central is in an open episode whose outage has not ended for it (the HIS is away):
+    /// the system of record is not back, even with central reachable.
+    pub central_in_outage: bool,
 }
 
 /// What to do about episodes on a round, in order.
@@ -129,8 +162,8 @@ pub struct EpisodeState {
 pub struct EpisodePlan {
     /// End this node's part in a drill: a real outage has come.
     pub end_drill: bool,
-    /// Open (or join) an episode: central has been away this long.
-    pub open: Option<Duration>,
+    /// Open (or join) an episode, and why.
+    pub open: Option<Trigger>,
     /// The system of record is back: end the outage for this node (it writes normal records
     /// from now on, whatever the desks' traffic).
     pub recover: bool,
@@ -138,23 +171,40 @@ pub struct EpisodePlan {
     pub leave: bool,
 }
 
+/// The thresholds that open episodes: central away (`thresholds.emergency_after`), the HIS
+/// away (`his.emergency_after`, where a bridge runs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Thresholds {
+    pub emergency_after: Duration,
+    pub his_emergency_after: Option<Duration>,
+}
+
 /// Decides what a node does about its episodes on a round.
 pub fn plan_episodes(
     role: NodeRole,
     info: &ModeInfo,
     now_ms: i64,
-    emergency_after: Duration,
+    after: Thresholds,
     state: EpisodeState,
 ) -> EpisodePlan {
-    let due = emergency_due(role, info, now_ms, emergency_after);
+    let follows = role != NodeRole::Central && info.mode == Mode::Normal && state.central_in_outage;
+    let due = emergency_due(
+        role,
+        info,
+        now_ms,
+        after.emergency_after,
+        after.his_emergency_after,
+    )
+    .or(follows.then_some(Trigger::CentralInOutage));
     let open = match state.current {
         None | Some(Current::Drill) => due,
         Some(_) => None,
     };
+    let back = info.system_of_record_back() && !state.central_in_outage;
     EpisodePlan {
         end_drill: open.is_some() && state.current == Some(Current::Drill),
         open,
-        recover: state.current == Some(Current::Automatic) && info.system_of_record_back(),
+        recover: state.current == Some(Current::Automatic) && back,
         leave: state.reconciling && state.unreconciled == 0,
     }
 }
@@ -163,16 +213,19 @@ pub fn plan_episodes(
 pub fn run(store: &Store, config: &Config, info: &ModeInfo, now_ms: i64) -> anyhow::Result<()> {
     let role = config.node.role;
     let system = system_operator();
-    let state = episode_state(store)?;
-    let plan = plan_episodes(role, info, now_ms, config.thresholds.emergency_after, state);
+    let state = episode_state(store, config)?;
+    let after = Thresholds {
+        emergency_after: config.thresholds.emergency_after,
+        his_emergency_after: config.his.as_ref().map(|h| h.emergency_after),
+    };
+    let plan = plan_episodes(role, info, now_ms, after, state);
     if plan.end_drill {
         let drill = store.leave_episode(&system, LeaveScope::ThisNode)?.value;
         tracing::warn!(drill = ?drill, "a real outage: this node left the drill");
     }
-    if let Some(away) = plan.open {
-        let reason = format!("central unreachable for {} s", away.as_secs());
+    if let Some(trigger) = plan.open {
         let id = store
-            .open_episode(&system, &reason, Opening::Automatic)?
+            .open_episode(&system, &trigger.reason(), Opening::Automatic)?
             .value;
         tracing::warn!(episode = %id, "emergency episode entered automatically");
     }
@@ -208,6 +261,23 @@ pub fn run(store: &Store, config: &Config, info: &ModeInfo, now_ms: i64) -> anyh
         tracing::warn!(episode = %id, "central has every record of the episode: episode left");
     }
     Ok(())
+}
+
+/// Whether central (named `central`) is in an open episode whose outage has not ended for it.
+fn central_in_outage(store: &Store, central: Option<&str>) -> anyhow::Result<bool> {
+    let Some(central) = central else {
+        return Ok(false);
+    };
+    if store.ids_of_kind(RecordKind::Episode)?.is_empty() {
+        return Ok(false);
+    }
+    Ok(store.episodes()?.iter().any(|e| {
+        e.open
+            && e.episode
+                .nodes
+                .get(central)
+                .is_some_and(|n| n.recovered_ms.is_none() && n.left_ms.is_none())
+    }))
 }
 
 /// Records pruned per commit, so desks' writes never wait long behind a prune.
@@ -246,7 +316,7 @@ pub fn prune(store: &Store, config: &Config, now_ms: i64) -> anyhow::Result<usiz
 }
 
 /// The node's episodes as [`plan_episodes`] takes them.
-fn episode_state(store: &Store) -> anyhow::Result<EpisodeState> {
+fn episode_state(store: &Store, config: &Config) -> anyhow::Result<EpisodeState> {
     let current = match store.episode()? {
         None => None,
         Some(id) if id.is_drill() => Some(Current::Drill),
@@ -265,6 +335,15 @@ fn episode_state(store: &Store) -> anyhow::Result<EpisodeState> {
         current,
         reconciling: store.reconciling_episode()?.is_some(),
         unreconciled: store.unreconciled()?.len(),
+        central_in_outage: match config.node.role {
+            NodeRole::Central => false,
+            _ => central_in_outage(
+                store,
+                config
+                    .peer_with_role(NodeRole::Central)
+                    .map(|p| p.name.as_str()),
+            )?,
+        },
     })
 }
 
@@ -281,21 +360,22 @@ mod tests {
             central_lost_since_ms: since,
             primary: Some("standby".into()),
             other_records_up: true,
+            his_lost_since_ms: None,
         }
     }
 
     #[test]
     fn an_episode_is_due_once_central_has_been_away_long_enough() {
         let after = Duration::from_secs(30);
-        let due = |role, since| emergency_due(role, &away_since(since), NOW, after);
+        let due = |role, since| emergency_due(role, &away_since(since), NOW, after, None);
         assert_eq!(due(NodeRole::Window, Some(NOW - 29_999)), None);
         assert_eq!(
             due(NodeRole::Window, Some(NOW - 30_000)),
-            Some(Duration::from_secs(30))
+            Some(Trigger::CentralAway(Duration::from_secs(30)))
         );
         assert_eq!(
             due(NodeRole::Standby, Some(NOW - 45_000)),
-            Some(Duration::from_secs(45))
+            Some(Trigger::CentralAway(Duration::from_secs(45)))
         );
         assert_eq!(due(NodeRole::Window, None), None, "central is back");
         assert_eq!(
@@ -350,6 +430,7 @@ mod tests {
             central_lost_since_ms: None,
             primary: Some("central".into()),
             other_records_up: true,
+            his_lost_since_ms: None,
         }
     }
 
@@ -358,10 +439,14 @@ mod tests {
             current,
             reconciling,
             unreconciled,
+            central_in_outage: false,
         }
     }
 
-    const AFTER: Duration = Duration::from_secs(30);
+    const AFTER: Thresholds = Thresholds {
+        emergency_after: Duration::from_secs(30),
+        his_emergency_after: Some(Duration::from_secs(60)),
+    };
 
     /// "业务库(HISSERVER)恢复运行后 … 即可停止应急库,以上传门诊应急数据": the outage ends when
     /// the system of record is back, whatever is still unreconciled: the node stops tagging
@@ -418,7 +503,10 @@ mod tests {
             state(Some(Current::Drill), false, 0),
         );
         assert!(plan.end_drill);
-        assert_eq!(plan.open, Some(Duration::from_secs(60)));
+        assert_eq!(
+            plan.open,
+            Some(Trigger::CentralAway(Duration::from_secs(60)))
+        );
         let plan = plan_episodes(
             NodeRole::Window,
             &away,
@@ -429,5 +517,93 @@ mod tests {
         assert!(!plan.end_drill && plan.open.is_none());
         let plan = plan_episodes(NodeRole::Central, &away, NOW, AFTER, state(None, false, 0));
         assert_eq!(plan.open, None, "central never opens one");
+    }
+
+    /// The plan's real trigger: the HIS down while central is up. Central opens the episode
+    /// once the HIS has been away `his.emergency_after`; the others join it while central is
+    /// in its outage, and their outage ends with central's.
+    #[test]
+    fn the_his_away_opens_an_episode_on_central_and_the_others_follow_it() {
+        let his_away = |since: i64| ModeInfo {
+            other_records_up: false,
+            his_lost_since_ms: Some(since),
+            ..back()
+        };
+        let fresh = state(None, false, 0);
+        let central = |info: &ModeInfo| plan_episodes(NodeRole::Central, info, NOW, AFTER, fresh);
+        assert_eq!(central(&his_away(NOW - 59_999)).open, None);
+        assert_eq!(
+            central(&his_away(NOW - 60_000)).open,
+            Some(Trigger::HisAway(Duration::from_secs(60)))
+        );
+        let no_bridge = Thresholds {
+            his_emergency_after: None,
+            ..AFTER
+        };
+        assert_eq!(
+            plan_episodes(NodeRole::Central, &his_away(0), NOW, no_bridge, fresh).open,
+            None
+        );
+        // A window reaches central, which is in its outage: it joins, and does not recover.
+        let following = EpisodeState {
+            central_in_outage: true,
+            ..fresh
+        };
+        let plan = plan_episodes(NodeRole::Window, &back(), NOW, AFTER, following);
+        assert_eq!(plan.open, Some(Trigger::CentralInOutage));
+        let joined = EpisodeState {
+            current: Some(Current::Automatic),
+            ..following
+        };
+        let plan = plan_episodes(NodeRole::Standby, &back(), NOW, AFTER, joined);
+        assert!(
+            plan.open.is_none() && !plan.recover,
+            "central is still in the outage"
+        );
+        // The HIS back: central recovers; then so do the others.
+        let central_in = state(Some(Current::Automatic), false, 0);
+        assert!(plan_episodes(NodeRole::Central, &back(), NOW, AFTER, central_in).recover);
+        let over = EpisodeState {
+            central_in_outage: false,
+            ..joined
+        };
+        assert!(plan_episodes(NodeRole::Window, &back(), NOW, AFTER, over).recover);
+    }
+
+    /// From what central's monitor observes to what housekeeping does: the HIS found down,
+    /// still down `his.emergency_after` later (an episode opens), then answering again (the
+    /// outage ends), all while central itself is up.
+    #[test]
+    fn the_his_health_observed_opens_and_ends_the_episode_on_central() {
+        use super::super::health::{Observation, decide};
+        let look = |now_ms, his_up| Observation {
+            role: NodeRole::Central,
+            now_ms,
+            started_ms: 0,
+            central_up: false,
+            standby_up: true,
+            central_seen: true,
+            other_records_up: his_up,
+        };
+        let mut info = ModeInfo::initial(NodeRole::Central, 0);
+        let mut plan_at = |now_ms, his_up, current| {
+            info = decide(&info, &look(now_ms, his_up));
+            plan_episodes(
+                NodeRole::Central,
+                &info,
+                now_ms,
+                AFTER,
+                state(current, false, 0),
+            )
+        };
+        assert_eq!(plan_at(NOW, false, None).open, None, "just found down");
+        assert_eq!(
+            plan_at(NOW + 60_000, false, None).open,
+            Some(Trigger::HisAway(Duration::from_secs(60)))
+        );
+        let during = plan_at(NOW + 90_000, false, Some(Current::Automatic));
+        assert!(during.open.is_none() && !during.recover, "still down");
+        let back = plan_at(NOW + 95_000, true, Some(Current::Automatic));
+        assert!(back.recover && back.open.is_none(), "the HIS answers again");
     }
 }

@@ -189,6 +189,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let his_task = match &config.his {
+        Some(his) => Some(start_bridge(
+            &config,
+            his,
+            &store,
+            &runtime,
+            stop_rx.clone(),
+        )?),
+        None => None,
+    };
     let monitor = tokio::spawn(monitor::monitor(
         store.clone(),
         runtime.clone(),
@@ -217,6 +227,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Err(_) => tracing::warn!("API server did not stop in time"),
     }
     let _ = monitor.await;
+    if let Some(task) = his_task {
+        // A pull in the middle of a page is cut: the page's commit either happened or not,
+        // and the cursor says which.
+        let abort = task.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
+    }
     if let Some(metrics_server) = metrics_server {
         let _ = tokio::time::timeout(Duration::from_secs(5), metrics_server).await;
     }
@@ -230,6 +251,34 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(move || drop(store)).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Starts the HIS bridge of `[his]`: its mapping and password are read now, so a mistake
+/// stops the start with a message naming it.
+fn start_bridge(
+    config: &Config,
+    his: &crate::his::settings::HisSection,
+    store: &Store,
+    runtime: &Arc<Runtime>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let mapping = his.mapping().context("[his] cannot be used")?;
+    let settings = his
+        .pg_settings(config.hospital.utc_offset.minutes())
+        .context("[his] cannot be used")?;
+    let bridge = crate::his::bridge::BridgeConfig {
+        settings,
+        mapping,
+        data_dir: config.node.data_dir.clone(),
+        poll_interval: his.poll_interval,
+        health_interval: his.health_interval,
+        overlap: his.overlap,
+        takeover_after: config.thresholds.emergency_after,
+    };
+    let (link, task) = crate::his::bridge::start(store.clone(), bridge, runtime.watch_mode(), stop);
+    runtime.set_his(link);
+    tracing::info!(url = %his.url, "HIS bridge started");
+    Ok(task)
 }
 
 /// The CLI's token (`admin.token` in the data directory) stays the same across restarts, so

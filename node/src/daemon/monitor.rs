@@ -13,6 +13,7 @@ use super::health::{self, Observation};
 use super::housekeeping;
 use super::runtime::Runtime;
 use crate::error::chain;
+use crate::his::bridge::Reach;
 
 /// How often the monitor looks at the peers.
 const TICK: Duration = Duration::from_millis(250);
@@ -24,6 +25,14 @@ const PRUNE_EVERY: u32 = 240;
 /// Whether a connection to a peer of `role` is up.
 fn connected(peers: &[PeerStatus], role: NodeRole) -> bool {
     peers.iter().any(|p| p.role == Some(role) && p.connected)
+}
+
+/// Whether the other systems of record this node watches count as up, given its HIS
+/// bridge's last finding (`None`: no bridge here). The HIS counts as down only once the
+/// bridge has failed to reach it: a bridge that has not tried yet opens no episode and
+/// holds none open.
+fn other_records_up(his: Option<Reach>) -> bool {
+    his != Some(Reach::Down)
 }
 
 /// Runs until `stop` changes.
@@ -48,8 +57,7 @@ pub async fn monitor(store: Store, runtime: Arc<Runtime>, mut stop: watch::Recei
             central_up: connected(&peers, NodeRole::Central),
             standby_up: connected(&peers, NodeRole::Standby),
             central_seen,
-            // No other system of record is watched yet; the HIS bridge reports the HIS here.
-            other_records_up: true,
+            other_records_up: other_records_up(runtime.his().map(|link| link.health().reach)),
         };
         central_seen |= obs.central_up;
         let previous = runtime.mode();
@@ -82,5 +90,18 @@ pub async fn monitor(store: Store, runtime: Arc<Runtime>, mut stop: watch::Recei
             Ok(Err(e)) => tracing::warn!(error = chain(&*e), "housekeeping failed; will retry"),
             Err(e) => tracing::error!(error = chain(&e), "housekeeping task failed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_his_the_bridge_failed_to_reach_is_down() {
+        assert!(other_records_up(None), "no bridge: nothing else is watched");
+        assert!(other_records_up(Some(Reach::Unknown)), "not tried yet");
+        assert!(other_records_up(Some(Reach::Up)));
+        assert!(!other_records_up(Some(Reach::Down)));
     }
 }

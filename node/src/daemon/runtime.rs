@@ -1,12 +1,14 @@
 //! The daemon's live state, shared with the API: its config, when it started, the mesh once
-//! it runs, and the mode the monitor last decided.
+//! it runs, the mode the monitor last decided, and the HIS bridge where there is one.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use lifeline_sync::mesh::{Fetcher, Mesh, PeerStatus};
+use tokio::sync::watch;
 
 use super::health::ModeInfo;
 use crate::config::Config;
+use crate::his::bridge::HisLink;
 
 /// The daemon's live state, shared with the API.
 pub struct Runtime {
@@ -16,6 +18,10 @@ pub struct Runtime {
     pub metrics: crate::metrics::Metrics,
     mesh: Mutex<Option<Mesh>>,
     mode: Mutex<ModeInfo>,
+    /// The mode as a channel, for the HIS bridge (the standby acts only as primary, once
+    /// central has been away long enough).
+    mode_watch: watch::Sender<ModeInfo>,
+    his: Mutex<Option<Arc<HisLink>>>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -35,7 +41,9 @@ impl Runtime {
             started_ms,
             metrics: crate::metrics::Metrics::default(),
             mesh: Mutex::new(None),
+            mode_watch: watch::Sender::new(initial.clone()),
             mode: Mutex::new(initial),
+            his: Mutex::new(None),
         }
     }
 
@@ -63,8 +71,30 @@ impl Runtime {
     }
 
     pub(crate) fn set_mode(&self, info: ModeInfo) {
+        self.mode_watch.send_if_modified(|m| {
+            let changed = *m != info;
+            m.clone_from(&info);
+            changed
+        });
         if let Ok(mut m) = self.mode.lock() {
             *m = info;
+        }
+    }
+
+    /// The mode, as it changes.
+    pub fn watch_mode(&self) -> watch::Receiver<ModeInfo> {
+        self.mode_watch.subscribe()
+    }
+
+    /// The HIS bridge, where this node runs one.
+    pub fn his(&self) -> Option<Arc<HisLink>> {
+        self.his.lock().ok().and_then(|h| h.clone())
+    }
+
+    /// Hands the HIS bridge's link over (the daemon, when it starts the bridge).
+    pub fn set_his(&self, link: Arc<HisLink>) {
+        if let Ok(mut h) = self.his.lock() {
+            *h = Some(link);
         }
     }
 

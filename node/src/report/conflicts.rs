@@ -132,6 +132,9 @@ pub struct PatientView {
     pub insurance: String,
     #[serde(default)]
     pub merged_into: Option<String>,
+    /// Set on a patient of the HIS master: the HIS candidate of a duplicate pair.
+    #[serde(default)]
+    pub his_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -292,6 +295,7 @@ pub(crate) mod tests {
             national_id: Some("11010520210314003X".into()),
             insurance: "resident".into(),
             merged_into: None,
+            his_id: None,
         };
         let value = |index: usize, v: &str, node: &str| ValueView {
             index,

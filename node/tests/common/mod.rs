@@ -392,6 +392,11 @@ impl Drop for Scenario {
 impl Scenario {
     /// Creates the hospital (nothing started yet).
     pub fn create(mesh: bool) -> Scenario {
+        Scenario::create_with(mesh, thresholds())
+    }
+
+    /// Creates the hospital with other thresholds (nothing started yet).
+    pub fn create_with(mesh: bool, thresholds: Thresholds) -> Scenario {
         let serial = serial();
         let dir = tempfile::Builder::new()
             .prefix("lifeline-failover-")
@@ -401,7 +406,7 @@ impl Scenario {
             std::path::Path::new(env!("CARGO_BIN_EXE_lifeline")),
             dir.path(),
             &specs(mesh),
-            thresholds(),
+            thresholds,
         )
         .expect("create the hospital");
         Scenario {

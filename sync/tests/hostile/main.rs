@@ -51,6 +51,7 @@ fn catalogs() -> CatalogImport {
         departments: Some(
             parse_departments(include_str!("../../../data/departments.csv")).expect("departments"),
         ),
+        doctors: None,
     }
 }
 
@@ -205,6 +206,7 @@ async fn a_hostile_window_is_refused_everything_and_the_honest_nodes_go_on() {
             merged_into: None,
             his_id: None,
             guardian: None,
+            his_deleted: false,
         };
         record.header.id = id;
         let mut d = Automerge::new().with_actor(actor_of("W09"));

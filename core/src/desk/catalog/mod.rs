@@ -7,7 +7,7 @@
 mod csv;
 mod import;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
@@ -16,8 +16,8 @@ pub use csv::{CsvError, parse_departments, parse_drugs, parse_services};
 use crate::WriteError;
 use crate::money::Fen;
 use crate::record::{
-    CatalogKind, Department, Drug, DrugCatalog, DrugItem, Service, ServiceCatalog, ServiceItem,
-    catalog_id,
+    CatalogKind, Department, Doctor, Drug, DrugCatalog, DrugItem, Service, ServiceCatalog,
+    ServiceItem, catalog_id,
 };
 use crate::rules::RuleError;
 use crate::store::{ReadError, Store, Tx};
@@ -28,6 +28,41 @@ pub struct CatalogImport {
     pub drugs: Option<BTreeMap<String, Drug>>,
     pub services: Option<BTreeMap<String, Service>>,
     pub departments: Option<BTreeMap<String, Department>>,
+    pub doctors: Option<BTreeMap<String, Doctor>>,
+}
+
+/// Changes to reference data from a source that knows what changed (the HIS bridge): items
+/// to add or change and codes to withdraw, by catalog; every other item is left as it is.
+/// Departments and doctors, when given, replace the service catalog's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CatalogChanges {
+    pub drugs: BTreeMap<String, Drug>,
+    pub withdrawn_drugs: BTreeSet<String>,
+    pub services: BTreeMap<String, Service>,
+    pub withdrawn_services: BTreeSet<String>,
+    pub departments: Option<BTreeMap<String, Department>>,
+    pub doctors: Option<BTreeMap<String, Doctor>>,
+}
+
+/// Items an import changed, over both catalogs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ItemCounts {
+    /// New codes.
+    pub added: u64,
+    /// Items whose entry changed (or that came back after being withdrawn).
+    pub changed: u64,
+    pub withdrawn: u64,
+}
+
+/// What [`Store::change_catalog`] did: the catalogs' versions (drug, service) before and
+/// after, and the items it changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CatalogChanged {
+    /// As the change found them (in its commit): others than the caller expected mean
+    /// someone else changed the catalogs in between.
+    pub before: (u64, u64),
+    pub versions: (u64, u64),
+    pub items: ItemCounts,
 }
 
 /// The version a catalog's own record holds (0 when it has none yet).
@@ -48,15 +83,28 @@ pub struct DrugList {
     pub drugs: BTreeMap<String, Drug>,
 }
 
-/// The service catalog as desks list it, with the departments.
+/// The service catalog as desks list it, with the departments and the doctors.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ServiceList {
     pub version: u64,
     pub services: BTreeMap<String, Service>,
     pub departments: BTreeMap<String, Department>,
+    pub doctors: BTreeMap<String, Doctor>,
 }
 
 impl Store {
+    /// The catalogs' versions (drug, service), 0 for one that has not reached this node;
+    /// reads only the catalogs' own records.
+    pub fn catalog_versions(&self) -> Result<(u64, u64), ReadError> {
+        let version = |kind| -> Result<u64, ReadError> {
+            Ok(self.doc(catalog_id(kind))?.map_or(0, |doc| {
+                autosurgeon::hydrate_prop::<_, u64, _, _>(&*doc, automerge::ROOT, "version")
+                    .unwrap_or(0)
+            }))
+        };
+        Ok((version(CatalogKind::Drug)?, version(CatalogKind::Service)?))
+    }
+
     /// The drug catalog in force, or `None` before it has reached this node. Reads every item:
     /// for listing the catalog, never on a desk's write.
     pub fn drug_list(&self) -> Result<Option<DrugList>, ReadError> {
@@ -94,6 +142,7 @@ impl Store {
             version: catalog.version,
             services,
             departments: catalog.departments,
+            doctors: catalog.doctors,
         }))
     }
 }

@@ -102,6 +102,75 @@ fn each_drug_is_an_item_imports_write_only_what_changed_and_left_out_codes_are_w
 }
 
 #[test]
+fn a_change_names_only_its_items_and_leaves_the_rest_unread() {
+    let (_d, window, _) = window();
+    assert!(matches!(
+        rule(
+            window
+                .change_catalog(&admin(), CatalogChanges::default())
+                .unwrap_err()
+        ),
+        RuleError::CentralOnly { .. }
+    ));
+    let (_c, central, _) = temp_store("central", NodeRole::Central);
+    let mut import = catalogs();
+    import.drugs = Some(many_drugs(300, 100));
+    central.import_catalog(&admin(), import).expect("import");
+    assert_eq!(central.catalog_versions().expect("versions"), (1, 1));
+    let audit_before = central.stats().expect("stats").audit_entries;
+
+    // One price changed, one new drug, one withdrawn, one withdrawn that is not there.
+    let changes = CatalogChanges {
+        drugs: many_drugs(302, 100)
+            .into_iter()
+            .filter(|(code, _)| code == "D00301")
+            .chain([("D00007".to_owned(), {
+                let mut d = many_drugs(8, 100)["D00007"].clone();
+                d.price = Fen(9);
+                d
+            })])
+            .collect(),
+        withdrawn_drugs: ["D00008".to_owned(), "NO-SUCH".to_owned()].into(),
+        ..CatalogChanges::default()
+    };
+    let changed = central
+        .change_catalog(&admin(), changes.clone())
+        .expect("change")
+        .value;
+    assert_eq!(changed.before, (1, 1));
+    assert_eq!(changed.versions, (2, 1), "the services did not change");
+    assert_eq!(
+        (
+            changed.items.added,
+            changed.items.changed,
+            changed.items.withdrawn
+        ),
+        (1, 1, 1)
+    );
+    let written = central.stats().expect("stats").audit_entries - audit_before;
+    assert_eq!(written, 4, "three items and the catalog's version");
+    let list = central.drug_list().expect("read").expect("present");
+    assert_eq!(list.drugs.len(), 300);
+    assert_eq!(list.drugs["D00007"].price, Fen(9));
+    assert!(list.drugs.contains_key("D00301"));
+    assert!(!list.drugs.contains_key("D00008"));
+    assert_eq!(
+        list.drugs["D00009"],
+        many_drugs(10, 100)["D00009"],
+        "the rest as it was"
+    );
+
+    // The same again changes nothing and keeps the version.
+    let again = central
+        .change_catalog(&admin(), changes)
+        .expect("again")
+        .value;
+    assert_eq!(again.versions, (2, 1));
+    assert_eq!(again.items, ItemCounts::default());
+    assert!(central.check_kept().expect("check").is_empty());
+}
+
+#[test]
 fn a_prescription_prices_from_its_items_and_refuses_an_unknown_drug() {
     let (_d, window, _) = window();
     let (_p, visit) = registered(&window);

@@ -1,5 +1,7 @@
 //! Duplicate patients: two live patient records that share a national id, or the same name,
-//! birth date and phone, created on different nodes.
+//! birth date and phone, created on different nodes. Patients pulled from the HIS master are
+//! records like any other, so an emergency patient who is already in the HIS is found here,
+//! with the HIS's record (its `his_id` shown) suggested as the one to keep.
 
 use super::fingerprint;
 use crate::record::{Patient, RecordKind};
@@ -42,6 +44,11 @@ pub(crate) fn duplicate_conflict(a: &Patient, b: &Patient) -> Option<Conflict> {
     if a.header.id == b.header.id || a.merged_into.is_some() || b.merged_into.is_some() {
         return None;
     }
+    // Two patients of the HIS master are the HIS's to merge, not Lifeline's; a patient the
+    // HIS deleted is no one's candidate (it is no longer found by a search either).
+    if (a.his_id.is_some() && b.his_id.is_some()) || a.his_deleted || b.his_deleted {
+        return None;
+    }
     let matched = matched_keys(a, b);
     if matched.is_empty() {
         return None;
@@ -66,6 +73,7 @@ pub(crate) fn duplicate_conflict(a: &Patient, b: &Patient) -> Option<Conflict> {
                 "phone": p.phone,
                 "national_id": p.national_id,
                 "insurance": p.insurance,
+                "his_id": p.his_id,
             })
             .to_string(),
             node: Some(p.header.origin.to_string()),

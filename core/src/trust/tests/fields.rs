@@ -227,6 +227,43 @@ fn only_a_lessor_grants_ranges_within_the_limits() {
     assert!(lease.range.is_none());
 }
 
+/// Central and the standby both filled one request while they did not hear each other (the
+/// standby acting as primary through a short silence): each holds its own grant, and each
+/// takes the other's concurrent one, whichever shows, so the two converge. The grant that
+/// loses the concurrent write grants nothing, so it is not judged as if it did.
+#[test]
+fn concurrent_grants_by_both_lessors_converge() {
+    let (central, w01, _w02) = hospital(&[DeskRole::Cashier]);
+    let standby = node("standby", NodeRole::Standby, &[]);
+    for a in [&central, &w01, &standby] {
+        for b in [&central, &w01, &standby] {
+            a.store
+                .admit_member(b.credentials.member().clone())
+                .expect("admit");
+        }
+    }
+    let request = lease_request(&w01, &[&central, &standby]);
+    central.store.fill_lease_requests(&system()).expect("fill");
+    standby.store.fill_lease_requests(&system()).expect("fill");
+    // Each lessor takes the other's grant: nothing refused (copy_all asserts it).
+    replicate(&central, &standby);
+    replicate(&standby, &central);
+    assert_eq!(
+        heads(&central.store, request),
+        heads(&standby.store, request)
+    );
+    let shown = |n: &Node| {
+        let lease: Lease = n.store.get(request).expect("read").expect("the lease");
+        lease.range.expect("granted")
+    };
+    assert_eq!(shown(&central), shown(&standby));
+    // The window takes them in either order: one lessor's grant first, then the other's.
+    replicate(&central, &w01);
+    replicate(&standby, &w01);
+    assert_eq!(heads(&w01.store, request), heads(&central.store, request));
+    assert_eq!(shown(&w01), shown(&central));
+}
+
 /// A lessor may lease by hand (a lease record it creates for another node, range filled in);
 /// a window may not, for another node, whoever it says granted the range.
 #[test]

@@ -1,4 +1,5 @@
-//! Patients: registration, reading, corrections and the search by number, name, national id,
+//! Patients: registration, reading, corrections and the search by number (for patients from
+//! the HIS, the card number), name (alone, or exactly with a birth date), national id, HIS id,
 //! or a guardian's phone with the child's birth date. Every patient is shown with the age
 //! staff read (years and months under 3 years).
 
@@ -85,11 +86,12 @@ pub struct PatientSearch {
     pub truncated: bool,
 }
 
-const SEARCH_PARAMS: &str = "number, name, national_id, or guardian_phone with birth_date";
+const SEARCH_PARAMS: &str = "number, name (or name with birth_date), national_id, his_id, or guardian_phone with birth_date";
 
-/// Reads the search parameters of `GET /patients`: exactly one of number, name and
-/// national_id, or the pair guardian_phone and birth_date (a child without an identity
-/// number, by the guardian's phone and the child's birth date).
+/// Reads the search parameters of `GET /patients`: exactly one of number, name, national_id
+/// and his_id, or the pair guardian_phone and birth_date (a child without an identity
+/// number, by the guardian's phone and the child's birth date), or name and birth_date (the
+/// name exactly).
 fn patient_query(params: Vec<(String, String)>) -> Result<PatientQuery, ApiError> {
     let mut query = None;
     let (mut guardian_phone, mut birth_date) = (None, None);
@@ -101,6 +103,7 @@ fn patient_query(params: Vec<(String, String)>) -> Result<PatientQuery, ApiError
             "number" => PatientQuery::Number,
             "name" => PatientQuery::Name,
             "national_id" => PatientQuery::NationalId,
+            "his_id" => PatientQuery::HisId,
             "guardian_phone" => {
                 guardian_phone = Some(value);
                 continue;
@@ -134,13 +137,16 @@ fn patient_query(params: Vec<(String, String)>) -> Result<PatientQuery, ApiError
         (None, Some(phone), Some(birth_date)) => {
             Ok(PatientQuery::GuardianPhone { phone, birth_date })
         }
+        (Some(PatientQuery::Name(name)), None, Some(birth_date)) => {
+            Ok(PatientQuery::NameBorn { name, birth_date })
+        }
         (None, Some(_), None) => Err(ApiError::bad_request(
             "birth_date",
             "a guardian's phone is searched with the child's birth_date",
         )),
         (None, None, Some(_)) => Err(ApiError::bad_request(
             "guardian_phone",
-            "a birth_date is searched with the guardian's phone (guardian_phone)",
+            "a birth_date is searched with the guardian's phone (guardian_phone) or a name",
         )),
         (Some(_), _, _) => Err(ApiError::bad_request(
             "query",
@@ -232,6 +238,30 @@ mod tests {
                 ("guardian_phone", "139"),
                 ("birth_date", "2026-05-20")
             ]),
+            Some("query".into())
+        );
+    }
+
+    #[test]
+    fn a_family_is_found_by_name_and_birth_date_or_by_its_his_id() {
+        assert_eq!(
+            patient_query(params(&[("name", "林小雨"), ("birth_date", "2021-03-14")])).ok(),
+            Some(PatientQuery::NameBorn {
+                name: "林小雨".into(),
+                birth_date: "2021-03-14".parse().expect("date"),
+            })
+        );
+        assert_eq!(
+            patient_query(params(&[("his_id", "P000000007")])).ok(),
+            Some(PatientQuery::HisId("P000000007".into()))
+        );
+        let field = |p: &[(&str, &str)]| patient_query(params(p)).err().and_then(|e| e.field);
+        assert_eq!(
+            field(&[("name", "a"), ("birth_date", "0000-00-00")]),
+            Some("birth_date".into())
+        );
+        assert_eq!(
+            field(&[("number", "a"), ("birth_date", "2021-03-14")]),
             Some("query".into())
         );
     }

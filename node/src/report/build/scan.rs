@@ -32,6 +32,8 @@ pub(super) struct Scan {
     prescriptions: Tally,
     visits: Tally,
     resettle: Tally,
+    /// Records the HIS refused (open: refused now; a record it took is not counted).
+    his_rejected: Tally,
     pub(super) money: Money,
 }
 
@@ -64,6 +66,9 @@ impl Scan {
         }
         *self.by_kind.entry(header.kind).or_default() += 1;
         *self.by_node.entry(header.origin.to_string()).or_default() += 1;
+        if store.his_rejection(id)?.is_some() {
+            self.his_rejected.open += 1;
+        }
         match header.kind {
             RecordKind::Prescription => {
                 if let Some(rx) = store.get::<Prescription>(id).ok().flatten() {
@@ -166,6 +171,7 @@ pub(super) fn worklist(scan: &Scan, touching: &[&Conflict]) -> Vec<WorkProgress>
                 WorkCategory::ResettleInsurance => scan.resettle,
                 WorkCategory::MergeDuplicatePatient => conflicts(true),
                 WorkCategory::ReviewConflict => conflicts(false),
+                WorkCategory::FixHisRejection => scan.his_rejected,
             };
             WorkProgress {
                 category: category.name().to_owned(),

@@ -285,12 +285,13 @@ fn evidence(d: &DuplicateView, opts: &RenderOptions) -> Vec<Block> {
         columns
     };
     type Get<'a> = Box<dyn Fn(&PatientView) -> Option<String> + 'a>;
-    let terminal_fields: [(String, Get); 12] = [
+    let terminal_fields: [(String, Get); 13] = [
         ("Record".into(), Box::new(|p| Some(p.header.id.clone()))),
         (
             "Patient no".into(),
             Box::new(|p| Some(p.patient_no.clone())),
         ),
+        ("HIS patient".into(), Box::new(|p| p.his_id.clone())),
         ("Name".into(), Box::new(|p| Some(p.name.clone()))),
         ("Sex".into(), Box::new(|p| Some(p.sex.clone()))),
         (
@@ -328,10 +329,15 @@ fn evidence(d: &DuplicateView, opts: &RenderOptions) -> Vec<Block> {
 
     let matched = |key: &str| d.matched.iter().any(|m| m.key == key);
     let (by_id, by_person) = (matched("national_id"), matched("name_birth_date_phone"));
-    let page_fields: [(String, Get, bool); 12] = [
+    let page_fields: [(String, Get, bool); 13] = [
         (
             "Patient no".into(),
             Box::new(|p| Some(p.patient_no.clone())),
+            false,
+        ),
+        (
+            "HIS patient (master)".into(),
+            Box::new(|p| p.his_id.clone()),
             false,
         ),
         ("Name".into(), Box::new(|p| Some(p.name.clone())), by_person),
@@ -393,6 +399,7 @@ fn evidence(d: &DuplicateView, opts: &RenderOptions) -> Vec<Block> {
             // Who created a record and when always differ; they are not evidence.
             let differ = values.iter().any(|v| *v != values[0])
                 && !label.starts_with("Created")
+                && !label.starts_with("HIS patient")
                 && label != "Patient no";
             let mut cells: Vec<Cell> = vec![label.as_str().into()];
             cells.extend(values.iter().map(|v| Cell {

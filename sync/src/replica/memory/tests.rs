@@ -210,6 +210,7 @@ fn patient(id: RecordId, origin: &str, name: &str, episode: Option<EpisodeId>) -
         merged_into: None,
         his_id: None,
         guardian: None,
+        his_deleted: false,
     }
 }
 

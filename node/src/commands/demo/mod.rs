@@ -1,5 +1,10 @@
 //! `lifeline demo`: a whole local hospital on loopback, with an outage.
 //!
+//! With PostgreSQL installed, the hospital has its HIS too (the reference HIS, see
+//! `his.rs`): central pulls the HIS's catalogs, patient master and morning; the desks find
+//! the families there; the HIS database goes down first (the plan's trigger), and when it
+//! returns the outage's records are pushed into its interface tables.
+//!
 //! Central, a standby and three windows (registration, cashier, pharmacy) run as real
 //! daemons with certificates from a CA made for the occasion, in a temporary directory that
 //! is removed at the end. A morning of desk traffic goes through the desks' API; central is
@@ -22,6 +27,10 @@ use crate::error::chain;
 use crate::hospital::{Hospital, NodeSpec};
 use crate::report::RenderOptions;
 
+mod his;
+
+use his::{CSV_CODES, Codes, DemoHis, HIS_CODES};
+
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
     /// Keep the hospital's directory (certificates, configs, stores, logs) here instead of
@@ -38,6 +47,9 @@ pub struct DemoArgs {
     /// used in a browser; pressing Enter takes central down or brings it back.
     #[arg(long)]
     pub stay: bool,
+    /// Run without the HIS even when PostgreSQL is installed.
+    #[arg(long)]
+    pub without_his: bool,
 }
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -67,7 +79,6 @@ const FAMILY: [&str; 10] = ["王", "李", "张", "刘", "陈", "杨", "赵", "�
 const GIVEN: [&str; 10] = [
     "小明", "子涵", "一诺", "浩然", "欣怡", "梓轩", "雨桐", "宇航", "诗琪", "俊杰",
 ];
-const DEPTS: [&str; 4] = ["PED-GEN", "PED-RESP", "PED-GI", "PED-NEO"];
 
 /// The desks of the demo hospital.
 struct Desks {
@@ -108,15 +119,39 @@ fn patient_body(n: usize) -> Value {
     })
 }
 
-/// One child through registration, the doctor, the cashier and the pharmacy.
-fn visit(d: &Desks, h: &Hospital, n: usize, insurance_fails: bool) -> anyhow::Result<Trip> {
-    let patient = id_of(
+/// The family at the desk: found in the HIS master by the card they carry (every other
+/// child, when there is an HIS), or registered as a new patient.
+fn patient_of(d: &Desks, his: Option<&DemoHis>, n: usize) -> anyhow::Result<String> {
+    if let Some(his) = his.filter(|_| n.is_multiple_of(2)) {
+        let card = his.card_of(n + 1)?;
+        let found: Value = d.registration.get(&format!("/patients?number={card}"))?;
+        if let Some(id) = found["patients"][0]["header"]["id"].as_str() {
+            return Ok(id.to_owned());
+        }
+    }
+    id_of(
         &d.registration
             .post::<_, Value>("/patients", &patient_body(n))?,
-    )?;
+    )
+}
+
+/// One child through registration, the doctor, the cashier and the pharmacy.
+fn visit(
+    d: &Desks,
+    h: &Hospital,
+    his: Option<&DemoHis>,
+    n: usize,
+    insurance_fails: bool,
+) -> anyhow::Result<Trip> {
+    let codes: &Codes = if his.is_some() {
+        &HIS_CODES
+    } else {
+        &CSV_CODES
+    };
+    let patient = patient_of(d, his, n)?;
     let v = d.registration.post::<_, Value>(
         "/visits",
-        &json!({ "patient": patient, "department": DEPTS[n % 4], "expert": n.is_multiple_of(5) }),
+        &json!({ "patient": patient, "department": codes.departments[n % 4], "expert": n.is_multiple_of(5) }),
     )?;
     let visit = id_of(&v)?;
     let registration_no = v["value"]["registration_no"]
@@ -131,7 +166,7 @@ fn visit(d: &Desks, h: &Hospital, n: usize, insurance_fails: bool) -> anyhow::Re
     let rx = d.doctor.post::<_, Value>(
         "/prescriptions",
         &json!({ "visit": visit, "items": [
-            { "drug_code": format!("DRG-{:04}", 1 + n % 40), "quantity": 1 + (n % 3) as u32, "dosage": "按说明服用 as directed" }
+            { "drug_code": (codes.drug)(n), "quantity": 1 + (n % 3) as u32, "dosage": "按说明服用 as directed" }
         ]}),
     )?;
     let prescription = id_of(&rx)?;
@@ -147,7 +182,7 @@ fn visit(d: &Desks, h: &Hospital, n: usize, insurance_fails: bool) -> anyhow::Re
     let test = id_of(&d.doctor.post::<_, Value>(
         "/charges",
         &json!({ "visit": visit, "payment": "insurance", "lines": [
-            { "catalog": "service", "code": "SVC-CBC", "quantity": 1 }
+            { "catalog": "service", "code": codes.service, "quantity": 1 }
         ]}),
     )?)?;
     let cashier = &d.cashier;
@@ -244,6 +279,16 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         lease_size: 1000,
     };
     let mut h = Hospital::create(&bin, &dir, &specs, thresholds)?;
+    let mut his = if args.without_his {
+        None
+    } else {
+        DemoHis::start(&dir)?
+    };
+    if let Some(his) = &his {
+        h.set_his("central", his.section())?;
+        h.set_his("standby", his.section())?;
+        clock.say("07:00", &format!("the hospital's HIS (PostgreSQL on 127.0.0.1:{}): {} children in its patient master, this morning's first registrations, its interface tables (yj_*)", his.cluster.port(), his::PATIENTS));
+    }
     clock.say("07:30", &format!("a local hospital in {}: central, standby, W01 (registration, triage), W02 (cashier), W03 (pharmacy, doctor)", dir.display()));
     h.start_all()?;
     clock.say(
@@ -251,15 +296,39 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         "all five daemons are up (mutual TLS with the hospital CA, QUIC on loopback)",
     );
 
-    let data = |f: &str| std::fs::read_to_string(f);
-    let root = env!("CARGO_MANIFEST_DIR");
-    let body = json!({
-        "drugs_csv": data(&format!("{root}/../data/drugs.csv")).unwrap_or_else(|_| include_str!("../../../data/drugs.csv").to_owned()),
-        "services_csv": include_str!("../../../data/services.csv"),
-        "departments_csv": include_str!("../../../data/departments.csv"),
-    });
-    h.admin("central")?
-        .post::<_, Value>("/admin/catalog/import", &body)?;
+    if his.is_none() {
+        let data = |f: &str| std::fs::read_to_string(f);
+        let root = env!("CARGO_MANIFEST_DIR");
+        let body = json!({
+            "drugs_csv": data(&format!("{root}/../data/drugs.csv")).unwrap_or_else(|_| include_str!("../../../../data/drugs.csv").to_owned()),
+            "services_csv": include_str!("../../../../data/services.csv"),
+            "departments_csv": include_str!("../../../../data/departments.csv"),
+        });
+        h.admin("central")?
+            .post::<_, Value>("/admin/catalog/import", &body)?;
+    } else {
+        h.wait_for(
+            "the HIS's patient master on every window",
+            Duration::from_secs(300),
+            |h| {
+                for w in ["W01", "W02", "W03"] {
+                    let s = h.status(w)?;
+                    let patients = s
+                        .store
+                        .records_by_kind
+                        .iter()
+                        .find(|(k, _)| k == "patient")
+                        .map_or(0, |(_, n)| *n);
+                    if patients < his::PATIENTS {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            },
+        )?;
+        let s = h.status("W01")?;
+        clock.say("07:40", &format!("central pulled the HIS (catalogs with prices in fen exactly, {} patients with their guardians, the morning's registrations); every window has them: {} records on W01", his::PATIENTS, s.store.records));
+    }
     h.wait_for("catalogs and number ranges at every window", WAIT, |h| {
         for w in ["W01", "W02", "W03"] {
             let s = h.status(w)?;
@@ -300,7 +369,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     );
     let mut morning = Vec::new();
     for n in 0..args.patients {
-        morning.push(visit(&desks, &h, n, false)?);
+        morning.push(visit(&desks, &h, his.as_ref(), n, false)?);
     }
     desks
         .triage
@@ -313,6 +382,16 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     }
     clock.say("08:00-10:30", &format!("morning clinic: {} children registered, seen, charged, invoiced and dispensed (e.g. registration {})", morning.len(), morning[0].registration_no));
 
+    if let Some(his) = his.as_mut() {
+        his.cluster.stop()?;
+        clock.say("10:30", "THE HIS DATABASE GOES DOWN");
+        h.wait_for(
+            "central to open an emergency episode and the windows to join it",
+            WAIT,
+            |h| Ok(h.status("W01")?.episode.is_some() && h.status("central")?.episode.is_some()),
+        )?;
+        clock.say("10:30", "central saw the HIS unreachable and opened an emergency episode; every window joined it (central itself is still up)");
+    }
     h.kill("central")?;
     clock.say("10:31", "CENTRAL FAILS (SIGKILL): the HIS server is gone");
     h.wait_for(
@@ -343,7 +422,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
 
     let mut outage = Vec::new();
     for n in args.patients..args.patients * 2 {
-        outage.push(visit(&desks, &h, n, n % 4 == 0)?);
+        outage.push(visit(&desks, &h, his.as_ref(), n, n % 4 == 0)?);
     }
     clock.say("10:35-11:40", &format!(
         "the windows kept working on the standby: {} more children, registered as {}… (paused at triage), invoices from the leased ranges, some insurance settlements failed and were taken as self-pay",
@@ -392,6 +471,10 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     patch(&w02_registration, shared, json!({ "phone": "13933334444" }))?;
     clock.say("11:46", &format!("meanwhile the same child was registered at W01 and at W02 ({a} / {b}), and both desks corrected another patient's phone number differently"));
 
+    if let Some(his) = his.as_mut() {
+        his.cluster.start()?;
+        clock.say("12:00", "the HIS database is back");
+    }
     h.start("standby")?;
     h.start("central")?;
     clock.say(
@@ -418,6 +501,26 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         },
     )?;
     clock.say("12:01", "reconciled: central holds every record written during the outage, and the windows left the episode by themselves");
+    if let Some(his) = &his {
+        h.wait_for(
+            "the outage's records in the HIS's interface tables",
+            Duration::from_secs(120),
+            |h| {
+                let pushed = h
+                    .status("central")?
+                    .his
+                    .is_some_and(|his| his.health.pushed_since_up);
+                Ok(pushed && his.interface_total()? > 0)
+            },
+        )?;
+        clock.say(
+            "12:02",
+            &format!(
+                "back to the HIS: central pushed the outage's records into its interface tables ({}), each keyed by Lifeline's id and a revision, for the HIS's import job",
+                his.interface_rows()?
+            ),
+        );
+    }
 
     for trip in &outage {
         desks.pharmacy.post::<_, Value>(
@@ -477,6 +580,11 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         "{}",
         crate::commands::status::render(&h.status("central")?, offset)
     );
+    if his.is_some() {
+        println!("\n==================== lifeline his status (central) ====================");
+        let status: crate::api::his::HisStatus = h.admin("central")?.get("/admin/his/status")?;
+        print!("{}", crate::commands::his::render(&status, offset));
+    }
     let opts = RenderOptions {
         utc_offset: offset,
         ..RenderOptions::default()

@@ -1,0 +1,457 @@
+//! The records written during emergency episodes as rows of the HIS's interface tables:
+//! patients, registrations (with their YJ numbers), prescriptions with their lines, and
+//! charges (one row per line) with payment, invoice and re-settlement marker. Each row is
+//! keyed by Lifeline's id (`ext_id`); its values are deterministic, so the same record gives
+//! the same row and a push can tell what changed.
+
+use std::collections::BTreeMap;
+
+use lifeline_core::record::{
+    CatalogKind, Charge, Invoice, Patient, PaymentChannel, PaymentMethod, Prescription, RecordKind,
+    ServiceCatalog, Visit, catalog_id,
+};
+use lifeline_core::status::{ChargeStatus, PrescriptionStatus, VisitStatus};
+use lifeline_core::{Date, EpisodeId, ReadError, RecordId, Store, UnixMs};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::db::Value;
+use super::mapping::{Mapping, TablePush};
+use super::money::{Decimal, fen_to_yuan};
+
+/// The pushed tables in the order they are written: a registration after its patient, a
+/// charge after its registration.
+pub const PUSH_TABLES: [&str; 4] = ["patients", "registrations", "prescriptions", "charges"];
+
+/// Episodes opened within this many days are pushed.
+pub const PUSH_LOOKBACK_DAYS: i64 = 30;
+
+/// One interface row, without its revision and the HIS's import columns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutRow {
+    /// Which pushed table (`patients`, ...).
+    pub table: &'static str,
+    pub ext_id: String,
+    pub record: RecordId,
+    /// Lifeline field → value, in the mapping's order.
+    pub values: Vec<(&'static str, Value)>,
+}
+
+impl OutRow {
+    /// A digest of the row's values: the same record state gives the same digest.
+    pub fn fingerprint(&self) -> String {
+        let text = serde_json::to_string(&self.values).unwrap_or_default();
+        hex::encode(Sha256::digest(text.as_bytes()))
+    }
+}
+
+/// A record that cannot be written as a row, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unwritable {
+    pub record: RecordId,
+    pub reason: String,
+}
+
+/// The rows of every record written during the episodes of the last
+/// [`PUSH_LOOKBACK_DAYS`], table by table in push order, oldest record first.
+#[derive(Debug, Default)]
+pub struct Outbound {
+    pub rows: BTreeMap<&'static str, Vec<OutRow>>,
+    pub unwritable: Vec<Unwritable>,
+}
+
+struct Builder<'a> {
+    store: &'a Store,
+    mapping: &'a Mapping,
+    offset_min: i32,
+    /// The departments' fees, to tell an ordinary registration fee from an expert one.
+    departments: BTreeMap<String, lifeline_core::record::Department>,
+}
+
+fn local_us(ms: UnixMs, offset_min: i32) -> i64 {
+    (ms + i64::from(offset_min) * 60_000) * 1000
+}
+
+/// Every record created in the episodes opened since `since_ms`, by kind.
+fn episode_records(store: &Store, since_ms: UnixMs) -> Result<Vec<RecordId>, ReadError> {
+    let mut ids = Vec::new();
+    for e in store.episodes()? {
+        if e.episode.opened_ms >= since_ms {
+            ids.extend(store.ids_in_episode(&e.episode.episode_id)?);
+        }
+    }
+    ids.sort();
+    ids.dedup();
+    Ok(ids)
+}
+
+/// Builds the rows to push.
+pub fn outbound(store: &Store, mapping: &Mapping, offset_min: i32) -> Result<Outbound, ReadError> {
+    let since = store.now_ms() - PUSH_LOOKBACK_DAYS * 86_400_000;
+    let ids = episode_records(store, since)?;
+    let mut by_kind: BTreeMap<RecordKind, Vec<RecordId>> = BTreeMap::new();
+    for id in ids {
+        if let Some(h) = store.header(id)? {
+            by_kind.entry(h.kind).or_default().push(id);
+        }
+    }
+    let b = Builder {
+        store,
+        mapping,
+        offset_min,
+        departments: store
+            .get::<ServiceCatalog>(catalog_id(CatalogKind::Service))?
+            .map(|c| c.departments)
+            .unwrap_or_default(),
+    };
+    let mut out = Outbound::default();
+    for (table, kind) in [
+        ("patients", RecordKind::Patient),
+        ("registrations", RecordKind::Visit),
+        ("prescriptions", RecordKind::Prescription),
+        ("charges", RecordKind::Charge),
+    ] {
+        let mut rows = Vec::new();
+        for &id in by_kind.get(&kind).into_iter().flatten() {
+            let built = match kind {
+                RecordKind::Patient => b.patient(id)?,
+                RecordKind::Visit => b.visit(id)?,
+                RecordKind::Prescription => b.prescription(id)?,
+                _ => b.charge(id)?,
+            };
+            match built {
+                Ok(mut r) => rows.append(&mut r),
+                Err(reason) => out.unwritable.push(Unwritable { record: id, reason }),
+            }
+        }
+        out.rows.insert(table, rows);
+    }
+    Ok(out)
+}
+
+/// A Lifeline value in the HIS's code, when the mapping codes that field.
+fn code(push: &TablePush, field: &str, value: &str) -> Result<Value, String> {
+    match push.codes.get(field) {
+        None => Ok(Value::text(value)),
+        Some(map) => map
+            .get(value)
+            .map(|c| Value::text(c.clone()))
+            .ok_or_else(|| format!("push.{field}: {value:?} has no HIS code in the mapping")),
+    }
+}
+
+type Built = Result<Result<Vec<OutRow>, String>, ReadError>;
+
+impl Builder<'_> {
+    fn common(&self, values: &mut Vec<(&'static str, Value)>, h: &lifeline_core::record::Header) {
+        values.push((
+            "episode",
+            Value::opt(h.episode.as_ref().map(EpisodeId::to_string)),
+        ));
+        values.push((
+            "written_at",
+            Value::Timestamp(local_us(h.created_ms, self.offset_min)),
+        ));
+        values.push((
+            "written_by",
+            Value::text(format!("{}@{}", h.operator, h.origin)),
+        ));
+    }
+
+    fn date(&self, ms: UnixMs) -> Date {
+        Date::at(ms, self.offset_min)
+    }
+
+    /// The HIS id a patient is known by in the HIS master: its own when it came from the HIS,
+    /// or that of the HIS patient a reviewer merged it into.
+    fn his_patient_id(&self, id: RecordId) -> Result<(Option<String>, Option<Patient>), ReadError> {
+        let Some(p) = self.store.get::<Patient>(id)? else {
+            return Ok((None, None));
+        };
+        if p.header.episode.is_none() {
+            return Ok((p.his_id.clone(), Some(p)));
+        }
+        let survivor = match p.merged_into {
+            Some(into) => self.store.get::<Patient>(into)?,
+            None => None,
+        };
+        let his = survivor
+            .filter(|s| s.header.episode.is_none())
+            .and_then(|s| s.his_id);
+        Ok((his, Some(p)))
+    }
+
+    fn patient(&self, id: RecordId) -> Built {
+        let push = &self.mapping.push.patients;
+        let Some(p) = self.store.get::<Patient>(id)? else {
+            return Ok(Ok(Vec::new()));
+        };
+        let (his, _) = self.his_patient_id(id)?;
+        let sex = match p.sex {
+            lifeline_core::record::Sex::Male => "male",
+            lifeline_core::record::Sex::Female => "female",
+            lifeline_core::record::Sex::Unknown => "unknown",
+        };
+        let insurance = match p.insurance {
+            lifeline_core::record::InsuranceType::SelfPay => "self_pay",
+            lifeline_core::record::InsuranceType::Employee => "employee",
+            lifeline_core::record::InsuranceType::Resident => "resident",
+        };
+        let row = (|| -> Result<OutRow, String> {
+            let mut v = vec![
+                ("his_patient_id", Value::opt(his)),
+                ("name", Value::text(p.name.clone())),
+                ("sex", code(push, "sex", sex)?),
+                ("birth_date", Value::Date(p.birth_date)),
+                (
+                    "id_type",
+                    match &p.national_id {
+                        Some(_) => code(push, "id_type", "national_id")?,
+                        None => Value::Null,
+                    },
+                ),
+                ("national_id", Value::opt(p.national_id.clone())),
+                (
+                    "phone",
+                    Value::opt(Some(p.phone.clone()).filter(|s| !s.is_empty())),
+                ),
+                (
+                    "guardian_name",
+                    Value::opt(p.guardian.as_ref().map(|g| g.name.clone())),
+                ),
+                (
+                    "guardian_phone",
+                    Value::opt(p.guardian.as_ref().and_then(|g| g.phone.clone())),
+                ),
+                ("insurance", code(push, "insurance", insurance)?),
+            ];
+            self.common(&mut v, &p.header);
+            Ok(OutRow {
+                table: "patients",
+                ext_id: id.to_string(),
+                record: id,
+                values: v,
+            })
+        })();
+        Ok(row.map(|r| vec![r]))
+    }
+
+    /// (ext id, HIS id) of a visit: the first when it was written during an episode, the
+    /// second when it came from the HIS.
+    fn visit_keys(&self, visit: &Visit) -> (Value, Value) {
+        let ext = if visit.header.episode.is_some() {
+            Value::text(visit.header.id.to_string())
+        } else {
+            Value::Null
+        };
+        (ext, Value::opt(visit.his_id.clone()))
+    }
+
+    fn visit(&self, id: RecordId) -> Built {
+        let push = &self.mapping.push.registrations;
+        let Some(visit) = self.store.get::<Visit>(id)? else {
+            return Ok(Ok(Vec::new()));
+        };
+        let (his, patient) = self.his_patient_id(visit.patient)?;
+        let patient_ext = match &patient {
+            Some(p) if p.header.episode.is_some() => Value::text(p.header.id.to_string()),
+            _ => Value::Null,
+        };
+        let status = visit
+            .status_log
+            .current::<VisitStatus>()
+            .map(|s| s.to_string());
+        let row = (|| -> Result<OutRow, String> {
+            let status = status.map_err(|e| e.to_string())?;
+            let mut v = vec![
+                ("patient_ext_id", patient_ext),
+                ("his_patient_id", Value::opt(his)),
+                (
+                    "registration_no",
+                    Value::text(visit.registration_no.clone()),
+                ),
+                ("department", Value::text(visit.department.clone())),
+                ("doctor", Value::opt(visit.doctor.clone())),
+                (
+                    "visit_date",
+                    Value::Date(self.date(visit.header.created_ms)),
+                ),
+                (
+                    "registered_at",
+                    Value::Timestamp(local_us(visit.header.created_ms, self.offset_min)),
+                ),
+                ("fee", Value::Decimal(fen_to_yuan(visit.fee))),
+                ("status", code(push, "status", &status)?),
+            ];
+            self.common(&mut v, &visit.header);
+            Ok(OutRow {
+                table: "registrations",
+                ext_id: id.to_string(),
+                record: id,
+                values: v,
+            })
+        })();
+        Ok(row.map(|r| vec![r]))
+    }
+
+    fn prescription(&self, id: RecordId) -> Built {
+        let push = &self.mapping.push.prescriptions;
+        let Some(rx) = self.store.get::<Prescription>(id)? else {
+            return Ok(Ok(Vec::new()));
+        };
+        let Some(visit) = self.store.get::<Visit>(rx.visit)? else {
+            return Ok(Err(format!(
+                "its registration {} is not on this node",
+                rx.visit
+            )));
+        };
+        let (ext, his) = self.visit_keys(&visit);
+        let status = rx
+            .status_log
+            .current::<PrescriptionStatus>()
+            .map(|s| s.to_string());
+        let items: Vec<serde_json::Value> = rx
+            .items
+            .iter()
+            .map(|i| {
+                json!({
+                    "drug_code": i.drug_code,
+                    "quantity": i.quantity,
+                    "dosage": i.dosage,
+                })
+            })
+            .collect();
+        let row = (|| -> Result<OutRow, String> {
+            let status = status.map_err(|e| e.to_string())?;
+            let mut v = vec![
+                ("registration_ext_id", ext),
+                ("his_registration_id", his),
+                ("doctor", Value::opt(visit.doctor.clone())),
+                ("department", Value::text(visit.department.clone())),
+                (
+                    "prescribed_at",
+                    Value::Timestamp(local_us(rx.header.created_ms, self.offset_min)),
+                ),
+                ("status", code(push, "status", &status)?),
+                ("items", Value::Json(serde_json::Value::Array(items))),
+            ];
+            self.common(&mut v, &rx.header);
+            Ok(OutRow {
+                table: "prescriptions",
+                ext_id: id.to_string(),
+                record: id,
+                values: v,
+            })
+        })();
+        Ok(row.map(|r| vec![r]))
+    }
+
+    /// A charge line's catalog and item code as the HIS knows them: a department's
+    /// registration fee is the service item of that fee (ordinary or expert).
+    fn item(&self, line: &lifeline_core::record::ChargeLine) -> (&'static str, String) {
+        match line.catalog {
+            CatalogKind::Drug => ("drug", line.code.clone()),
+            CatalogKind::Service => ("service", line.code.clone()),
+            CatalogKind::Department => {
+                let fees = &self.mapping.pull.departments;
+                let expert = self.departments.get(&line.code).is_some_and(|d| {
+                    d.expert_fee == line.unit_price && d.expert_fee != d.registration_fee
+                });
+                let item = if expert {
+                    fees.expert_fee_item.clone()
+                } else {
+                    fees.registration_fee_item.clone()
+                };
+                ("department", item.unwrap_or_else(|| line.code.clone()))
+            }
+        }
+    }
+
+    fn charge(&self, id: RecordId) -> Built {
+        let push = &self.mapping.push.charges;
+        let Some(charge) = self.store.get::<Charge>(id)? else {
+            return Ok(Ok(Vec::new()));
+        };
+        let Some(visit) = self.store.get::<Visit>(charge.visit)? else {
+            return Ok(Err(format!(
+                "its registration {} is not on this node",
+                charge.visit
+            )));
+        };
+        let (ext, his) = self.visit_keys(&visit);
+        let invoice = match charge.invoice {
+            Some(i) => self.store.get::<Invoice>(i)?,
+            None => None,
+        };
+        let status = charge.status_log.current::<ChargeStatus>();
+        let settled_ms = charge
+            .status_log
+            .reached(ChargeStatus::Settled)
+            .map_or(charge.header.created_ms, |s| s.at_ms);
+        // The channel most of the money came through; before settlement, the one asked for.
+        let channel = match charge.payments.iter().max_by_key(|p| p.amount) {
+            Some(p) => p.channel,
+            None if charge.requested_payment == PaymentMethod::Insurance => {
+                PaymentChannel::InsuranceFund
+            }
+            None => PaymentChannel::Cash,
+        };
+        let resettle = charge.awaits_resettlement();
+        let rows = (|| -> Result<Vec<OutRow>, String> {
+            let status = match status.map_err(|e| e.to_string())? {
+                ChargeStatus::Settled if invoice.is_some() => "invoiced".to_owned(),
+                s => s.to_string(),
+            };
+            let mut rows = Vec::with_capacity(charge.lines.len());
+            for (n, line) in charge.lines.iter().enumerate() {
+                let (catalog, item) = self.item(line);
+                let mut v = vec![
+                    ("registration_ext_id", ext.clone()),
+                    ("his_registration_id", his.clone()),
+                    ("catalog", code(push, "catalog", catalog)?),
+                    ("code", Value::text(item)),
+                    (
+                        "quantity",
+                        Value::Decimal(Decimal::from_int(i64::from(line.quantity))),
+                    ),
+                    ("amount", Value::Decimal(fen_to_yuan(line.amount))),
+                    ("status", code(push, "status", &status)?),
+                    ("payment", code(push, "payment", channel.name())?),
+                    (
+                        "resettle_pending",
+                        code(
+                            push,
+                            "resettle_pending",
+                            if resettle { "true" } else { "false" },
+                        )?,
+                    ),
+                    (
+                        "invoice_no",
+                        Value::opt(invoice.as_ref().map(|i| i.number.to_string())),
+                    ),
+                    (
+                        "invoice_code",
+                        Value::opt(
+                            invoice
+                                .as_ref()
+                                .map(|i| i.code.clone().unwrap_or_else(|| i.series.clone())),
+                        ),
+                    ),
+                    (
+                        "charged_at",
+                        Value::Timestamp(local_us(settled_ms, self.offset_min)),
+                    ),
+                ];
+                self.common(&mut v, &charge.header);
+                rows.push(OutRow {
+                    table: "charges",
+                    ext_id: format!("{id}/{}", n + 1),
+                    record: id,
+                    values: v,
+                });
+            }
+            Ok(rows)
+        })();
+        Ok(rows)
+    }
+}

@@ -1,0 +1,183 @@
+//! What the bridge remembers between runs, in `his-state.json` in the node's data directory:
+//! the pull cursors (so a restart goes on where it was, less the overlap window), what the
+//! last pull and push of each table did, and the push ledger (each interface row written,
+//! its revision and whether the HIS has taken it). Written atomically (a temporary file,
+//! fsync, rename). Losing it costs a re-read, never a wrong row: pulls are idempotent upserts
+//! and a push compares with what the interface tables hold.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use lifeline_core::import::SkippedRow;
+use serde::{Deserialize, Serialize};
+
+use super::catalogs::SharedSeen;
+use super::db::Value;
+
+/// The file's name in the data directory.
+pub const FILE: &str = "his-state.json";
+
+/// Skipped rows kept per table for `his status`.
+pub const KEEP_SKIPPED: usize = 20;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BridgeState {
+    /// Table → where its incremental pull stands.
+    #[serde(default)]
+    pub cursors: BTreeMap<String, Cursor>,
+    /// The catalogs' `changed_sql` answers at the last catalog pull.
+    #[serde(default)]
+    pub catalog_probe: Option<String>,
+    /// The catalogs' versions (drug, service) after the bridge's last catalog pull: other
+    /// versions mean someone else changed them, and the next pull compares everything.
+    #[serde(default)]
+    pub catalog_versions: Option<(u64, u64)>,
+    /// What the bridge last wrote into the catalogs, item by item; in memory only (a
+    /// hospital's thousands of items), so a restart's first catalog pull compares them all.
+    #[serde(skip)]
+    pub catalog_seen: SharedSeen,
+    /// Table (or `catalogs`) → its last pull.
+    #[serde(default)]
+    pub pulls: BTreeMap<String, TableRun>,
+    /// Interface table → its last push.
+    #[serde(default)]
+    pub pushes: BTreeMap<String, TableRun>,
+    /// Interface row (`ext_id`) → what was written.
+    #[serde(default)]
+    pub ledger: BTreeMap<String, Pushed>,
+}
+
+/// The last row an incremental pull took.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cursor {
+    pub updated_at: Value,
+    pub key: Value,
+}
+
+/// What one pull or push of a table did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableRun {
+    pub finished_ms: i64,
+    pub elapsed_ms: u64,
+    pub rows: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    /// Left out on purpose (inactive catalog rows, `skip` codes).
+    pub ignored: u64,
+    pub skipped: u64,
+    /// Amounts with a fraction of a fen rounded.
+    pub rounded: u64,
+    /// The newest `updated_at` read, as the HIS wrote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// The last rows skipped, with their keys and why.
+    #[serde(default)]
+    pub last_skipped: Vec<SkippedRow>,
+    /// Anything else worth saying (the catalogs' versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl TableRun {
+    /// Adds another page's counts.
+    pub fn add(&mut self, other: &TableRun) {
+        self.rows += other.rows;
+        self.created += other.created;
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+        self.ignored += other.ignored;
+        self.skipped += other.skipped;
+        self.rounded += other.rounded;
+        self.last_skipped.extend(other.last_skipped.iter().cloned());
+        let extra = self.last_skipped.len().saturating_sub(KEEP_SKIPPED);
+        self.last_skipped.drain(..extra);
+        if other.cursor.is_some() {
+            self.cursor.clone_from(&other.cursor);
+        }
+    }
+}
+
+/// One interface row as the bridge last wrote or read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pushed {
+    pub table: String,
+    /// The Lifeline record it is (part of).
+    pub record: String,
+    pub revision: i64,
+    /// What was written (a digest of the row's values).
+    pub fingerprint: String,
+    /// The HIS's import: taken, refused (its reason), or not yet.
+    pub outcome: ImportState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ImportState {
+    Waiting,
+    Imported { his_id: Option<String> },
+    Refused { reason: String },
+}
+
+impl BridgeState {
+    pub fn path(data_dir: &Path) -> PathBuf {
+        data_dir.join(FILE)
+    }
+
+    /// Reads the state; a missing file is a fresh start, and so is an unreadable one (with a
+    /// warning): everything it held can be read again.
+    pub fn load(data_dir: &Path) -> BridgeState {
+        let path = BridgeState::path(data_dir);
+        match std::fs::read(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BridgeState::default(),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot read the HIS bridge state; starting afresh");
+                BridgeState::default()
+            }
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                tracing::warn!(path = %path.display(), error = %e, "the HIS bridge state is damaged; starting afresh (pulls re-read, pushes compare with the HIS)");
+                BridgeState::default()
+            }),
+        }
+    }
+
+    /// Writes the state atomically.
+    pub fn save(&self, data_dir: &Path) -> anyhow::Result<()> {
+        let path = BridgeState::path(data_dir);
+        let tmp = data_dir.join(format!("{FILE}.tmp"));
+        let bytes = serde_json::to_vec(self).context("cannot encode the HIS bridge state")?;
+        let mut f = std::fs::File::create(&tmp)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        f.write_all(&bytes)
+            .and_then(|()| f.sync_all())
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::rename(&tmp, &path)
+            .with_context(|| format!("cannot replace {}", path.display()))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_state_survives_a_restart_and_a_damaged_file_starts_afresh() {
+        let dir = tempfile::tempdir().expect("dir");
+        assert_eq!(BridgeState::load(dir.path()), BridgeState::default());
+        let mut s = BridgeState::default();
+        s.cursors.insert(
+            "patients".into(),
+            Cursor {
+                updated_at: Value::Timestamp(1_700_000_000_000_000),
+                key: Value::text("P000000042"),
+            },
+        );
+        s.save(dir.path()).expect("save");
+        assert_eq!(BridgeState::load(dir.path()), s);
+        std::fs::write(BridgeState::path(dir.path()), b"{not json").expect("damage");
+        assert_eq!(BridgeState::load(dir.path()), BridgeState::default());
+    }
+}

@@ -1,0 +1,282 @@
+//! The pull against a real PostgreSQL with the reference HIS seeded (small: 2,000 patients,
+//! 200 registrations today): catalogs with exact prices, the patient master with guardians,
+//! today's work; a second pull writes nothing; a change in the HIS is picked up
+//! incrementally; bad rows are skipped with their keys; the cursor survives a restart.
+
+mod his_common;
+
+use his_common::{Pg, bridge_operator, central_store};
+use lifeline_core::desk::CatalogImport;
+use lifeline_core::record::Patient;
+use lifeline_core::store::PatientQuery;
+use lifeline_core::{DeskRole, Fen, Operator, OperatorName, RecordKind, Store};
+use lifeline_node::his::db::postgres::Postgres;
+use lifeline_node::his::mapping::Mapping;
+use lifeline_node::his::pull::{PullSummary, Puller};
+use lifeline_node::his::state::BridgeState;
+
+async fn pull(db: &mut Postgres, store: &Store, state: &mut BridgeState) -> PullSummary {
+    let mapping = Mapping::reference();
+    let who = bridge_operator();
+    let mut puller = Puller {
+        db,
+        store,
+        mapping: &mapping,
+        who: &who,
+        utc_offset_min: 480,
+        overlap: std::time::Duration::from_secs(300),
+        progress: &|_, _| {},
+        save: &|_| {},
+        keep_going: &|| true,
+    };
+    puller.run(state).await.expect("the pull runs")
+}
+
+fn counts(summary: &PullSummary, table: &str) -> (u64, u64, u64, u64, u64) {
+    let (_, t) = summary
+        .tables
+        .iter()
+        .find(|(n, _)| n == table)
+        .unwrap_or_else(|| panic!("no {table} in {summary:?}"));
+    (t.rows, t.created, t.updated, t.unchanged, t.skipped)
+}
+
+#[test]
+fn the_reference_his_comes_in_whole_and_a_second_pull_writes_nothing() {
+    let pg = Pg::reference(2000, 200, 300);
+    let (_dir, store) = central_store();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let mut db = pg.connect().await;
+        let mut state = BridgeState::default();
+        let first = pull(&mut db, &store, &mut state).await;
+        assert_eq!(counts(&first, "patients"), (2000, 2000, 0, 0, 0));
+        let visits = pg.count("SELECT count(*) FROM his.registration WHERE visit_date = current_date");
+        assert_eq!(visits, 200);
+        assert_eq!(counts(&first, "registrations").1, visits);
+        let rx = pg.count("SELECT count(*) FROM his.prescription");
+        assert_eq!(counts(&first, "prescriptions").1, rx);
+        let invoices = pg.count("SELECT count(*) FROM his.invoice");
+        assert_eq!(counts(&first, "invoices").1, invoices);
+        let charges = pg.count("SELECT count(*) FROM his.charge");
+        assert_eq!(counts(&first, "charges").1, charges);
+        let catalogs = first.tables.iter().find(|(n, _)| n == "catalogs").expect("catalogs").1.clone();
+        assert!(catalogs.rounded > 0, "4-decimal drug prices were rounded: {catalogs:?}");
+
+        // Prices are exact: 阿莫西林颗粒 Y0000020 is 12.80 × (0.8 + 2 × 0.05) = 11.52.
+        let drugs = store.drug_list().expect("read").expect("drug catalog");
+        assert_eq!(drugs.drugs.len(), 300);
+        let y20 = pg.query("SELECT price::text FROM his.drug WHERE drug_code = 'Y0000020'");
+        assert_eq!(y20, "11.5200");
+        assert_eq!(drugs.drugs["Y0000020"].price, Fen(1152));
+        let services = store.service_list().expect("read").expect("service catalog");
+        assert_eq!(services.departments["1001"].registration_fee, Fen(1000));
+        assert_eq!(services.departments["1001"].expert_fee, Fen(3000));
+        assert_eq!(services.doctors.len(), 120);
+        assert_eq!(services.services["270000002"].price, Fen(80));
+
+        // The patient master: by HIS id, card number, national id; with the guardian.
+        let ids = store
+            .find_patients(&PatientQuery::HisId("P000000007".into()))
+            .expect("search");
+        assert_eq!(ids.len(), 1);
+        let p: Patient = store.get(ids[0]).expect("read").expect("there");
+        let card = pg.query("SELECT card_no FROM his.patient WHERE patient_id = 'P000000007'");
+        assert_eq!(p.patient_no, card);
+        assert_eq!(
+            store.find_patients(&PatientQuery::Number(card)).expect("search"),
+            ids
+        );
+        let guardian_phone =
+            pg.query("SELECT guardian_phone FROM his.patient WHERE patient_id = 'P000000007'");
+        assert_eq!(
+            p.guardian.as_ref().and_then(|g| g.phone.clone()),
+            Some(guardian_phone)
+        );
+        let infant = store
+            .find_patients(&PatientQuery::HisId("P000000010".into()))
+            .expect("search");
+        let infant: Patient = store.get(infant[0]).expect("read").expect("there");
+        assert_eq!(infant.national_id, None, "every tenth child has no id number yet");
+
+        // Nothing changed in the HIS: nothing is written.
+        let feed = store.feed_head().expect("feed");
+        let second = pull(&mut db, &store, &mut state).await;
+        assert_eq!(store.feed_head().expect("feed"), feed, "{second:?}");
+        assert_eq!(second.tables.iter().map(|(_, t)| t.created + t.updated).sum::<u64>(), 0);
+
+        // A change in the HIS comes in on the next pull, and only it.
+        pg.exec("UPDATE his.patient SET phone = '13000000007', updated_at = localtimestamp WHERE patient_id = 'P000000007'");
+        let third = pull(&mut db, &store, &mut state).await;
+        assert_eq!(counts(&third, "patients").2, 1, "{third:?}");
+        let p: Patient = store.get(ids[0]).expect("read").expect("there");
+        assert_eq!(p.phone, "13000000007");
+    });
+}
+
+#[test]
+fn bad_rows_are_reported_with_their_keys_and_skipped() {
+    let pg = Pg::reference(50, 20, 40);
+    pg.exec(
+        "UPDATE his.patient SET name = '' WHERE patient_id = 'P000000003';
+         UPDATE his.patient SET birth_date = NULL WHERE patient_id = 'P000000004';
+         UPDATE his.patient SET sex_code = '7' WHERE patient_id = 'P000000005';
+         ALTER TABLE his.drug DROP CONSTRAINT drug_price_check;
+         UPDATE his.drug SET price = -1 WHERE drug_code = 'Y0000003';
+         UPDATE his.registration SET dept_code = '9003' WHERE reg_id = 2;
+         UPDATE his.dept SET is_active = 'N' WHERE dept_code = '9003';",
+    );
+    let (_dir, store) = central_store();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let mut db = pg.connect().await;
+        let mut state = BridgeState::default();
+        let summary = pull(&mut db, &store, &mut state).await;
+        let patients = &summary
+            .tables
+            .iter()
+            .find(|(n, _)| n == "patients")
+            .expect("p")
+            .1;
+        assert_eq!(patients.created, 47);
+        let skipped: Vec<(&str, &str)> = patients
+            .last_skipped
+            .iter()
+            .map(|s| (s.his_id.as_str(), s.reason.as_str()))
+            .collect();
+        assert_eq!(skipped.len(), 3, "{skipped:?}");
+        assert!(
+            skipped
+                .iter()
+                .any(|(k, r)| *k == "P000000003" && r.contains("name"))
+        );
+        assert!(
+            skipped
+                .iter()
+                .any(|(k, r)| *k == "P000000004" && r.contains("birth_date"))
+        );
+        assert!(
+            skipped
+                .iter()
+                .any(|(k, r)| *k == "P000000005" && r.contains("\"7\""))
+        );
+        let catalogs = &summary
+            .tables
+            .iter()
+            .find(|(n, _)| n == "catalogs")
+            .expect("c")
+            .1;
+        assert!(
+            catalogs
+                .last_skipped
+                .iter()
+                .any(|s| s.his_id == "Y0000003" && s.reason.contains("negative")),
+            "{catalogs:?}"
+        );
+        let visits = &summary
+            .tables
+            .iter()
+            .find(|(n, _)| n == "registrations")
+            .expect("r")
+            .1;
+        assert!(
+            visits
+                .last_skipped
+                .iter()
+                .any(|s| s.his_id == "2" && s.reason.contains("9003")),
+            "{visits:?}"
+        );
+        assert!(
+            store
+                .find_his(RecordKind::Visit, "2")
+                .expect("find")
+                .is_none()
+        );
+        assert!(
+            store
+                .find_his(RecordKind::Visit, "1")
+                .expect("find")
+                .is_some()
+        );
+    });
+}
+
+#[test]
+fn a_catalog_change_writes_only_the_items_it_changed_under_a_new_version() {
+    let pg = Pg::reference(50, 20, 40);
+    let (_dir, store) = central_store();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let mut db = pg.connect().await;
+        let mut state = BridgeState::default();
+        pull(&mut db, &store, &mut state).await;
+        let (drug_version, service_version) = store.catalog_versions().expect("versions");
+        let before = store.drug_list().expect("read").expect("drugs");
+        assert_eq!(before.drugs.len(), 40);
+
+        // In the HIS: one price changed, one drug stopped, one row gone bad.
+        pg.exec(
+            "UPDATE his.drug SET price = 20, updated_at = localtimestamp WHERE drug_code = 'Y0000001';
+             UPDATE his.drug SET is_active = 'N', updated_at = localtimestamp WHERE drug_code = 'Y0000002';
+             ALTER TABLE his.drug DROP CONSTRAINT drug_price_check;
+             UPDATE his.drug SET price = -1, updated_at = localtimestamp WHERE drug_code = 'Y0000005';",
+        );
+        let feed = store.feed_head().expect("feed");
+        let second = pull(&mut db, &store, &mut state).await;
+        let run = &second
+            .tables
+            .iter()
+            .find(|(n, _)| n == "catalogs")
+            .unwrap_or_else(|| panic!("the catalogs changed: {second:?} {}", pg.query("SELECT price::text || updated_at::text FROM his.drug WHERE drug_code = 'Y0000001'")))
+            .1;
+        assert_eq!((run.created, run.updated), (0, 2), "{run:?}");
+        assert!(run.last_skipped.iter().any(|s| s.his_id == "Y0000005"), "{run:?}");
+        assert_eq!(
+            store.catalog_versions().expect("versions"),
+            (drug_version + 1, service_version),
+            "a new drug catalog version; the services did not change"
+        );
+        // Two items and the drug catalog's own record: nothing else is written.
+        let written: Vec<_> = store
+            .feed_since(feed, 100)
+            .expect("feed")
+            .into_iter()
+            .map(|(_, id)| store.header(id).expect("read").expect("there").kind)
+            .collect();
+        assert_eq!(written.len(), 3, "{written:?} {second:#?}");
+        let drugs = store.drug_list().expect("read").expect("drugs");
+        assert_eq!(drugs.version, drug_version + 1);
+        assert_eq!(drugs.drugs["Y0000001"].price, Fen(2000));
+        assert!(!drugs.drugs.contains_key("Y0000002"), "withdrawn");
+        assert_eq!(
+            drugs.drugs["Y0000005"], before.drugs["Y0000005"],
+            "a bad row leaves its item as it was"
+        );
+
+        // Someone else changed Lifeline's catalogs (an administrator's import): the next
+        // pull notices the versions moved and puts the HIS's catalogs back.
+        let mut import = drugs.drugs.clone();
+        import.get_mut("Y0000001").expect("there").price = Fen(1);
+        let admin = Operator::new(OperatorName::new("info1").expect("name"), DeskRole::Admin);
+        let csv = CatalogImport {
+            drugs: Some(import),
+            ..CatalogImport::default()
+        };
+        store.import_catalog(&admin, csv).expect("import");
+        let third = pull(&mut db, &store, &mut state).await;
+        let run = &third
+            .tables
+            .iter()
+            .find(|(n, _)| n == "catalogs")
+            .expect("the catalogs are compared again")
+            .1;
+        assert_eq!((run.created, run.updated), (0, 1), "{run:?}");
+        let drugs = store.drug_list().expect("read").expect("drugs");
+        assert_eq!(drugs.drugs["Y0000001"].price, Fen(2000));
+        assert_eq!(drugs.version, drug_version + 3);
+
+        // Quiet again: the catalogs are not read.
+        let fourth = pull(&mut db, &store, &mut state).await;
+        assert!(fourth.tables.iter().all(|(n, _)| n != "catalogs"), "{fourth:?}");
+    });
+}

@@ -1,0 +1,269 @@
+//! The push against a real PostgreSQL with the reference HIS: an episode's records reach the
+//! interface tables once, with the HIS's codes and exact money; a second push (even with the
+//! ledger lost) writes nothing; the HIS's verdicts come back (a refusal on the worklist, an
+//! emergency patient linked to the HIS id it was given); a correction after the HIS imported a
+//! row is a new revision and the imported row is left as it was.
+
+mod his_common;
+
+use his_common::{Pg, bridge_operator, central_store, ranges_for_episode};
+use lifeline_core::desk::{
+    NewCharge, NewChargeLine, NewPatient, NewPrescription, NewPrescriptionItem, NewVisit,
+    Settlement,
+};
+use lifeline_core::record::{CatalogKind, InsuranceType, Patient, PaymentMethod, Sex};
+use lifeline_core::review::WorkCategory;
+use lifeline_core::store::PatientQuery;
+use lifeline_core::{DeskRole, Operator, OperatorName, RecordId, Store};
+use lifeline_node::his::db::postgres::Postgres;
+use lifeline_node::his::mapping::Mapping;
+use lifeline_node::his::pull::Puller;
+use lifeline_node::his::push::{PushSummary, Pusher};
+use lifeline_node::his::state::BridgeState;
+
+fn op(name: &str, desk: DeskRole) -> Operator {
+    Operator::new(OperatorName::new(name).expect("valid"), desk)
+}
+
+async fn pull(db: &mut Postgres, store: &Store, state: &mut BridgeState) {
+    let mapping = Mapping::reference();
+    let who = bridge_operator();
+    Puller {
+        db,
+        store,
+        mapping: &mapping,
+        who: &who,
+        utc_offset_min: 480,
+        overlap: std::time::Duration::from_secs(300),
+        progress: &|_, _| {},
+        save: &|_| {},
+        keep_going: &|| true,
+    }
+    .run(state)
+    .await
+    .expect("the pull runs");
+}
+
+async fn push(db: &mut Postgres, store: &Store, state: &mut BridgeState) -> PushSummary {
+    let mapping = Mapping::reference();
+    let who = bridge_operator();
+    Pusher {
+        db,
+        store,
+        mapping: &mapping,
+        who: &who,
+        utc_offset_min: 480,
+        save: &|_| {},
+    }
+    .push_all(state)
+    .await
+    .expect("the push runs")
+}
+
+fn written(summary: &PushSummary) -> u64 {
+    summary
+        .tables
+        .iter()
+        .map(|(_, t)| t.created + t.updated)
+        .sum()
+}
+
+/// One child through registration, the doctor and the cashier during the episode.
+fn visit(store: &Store, patient: RecordId, insurance_fails: bool) -> (RecordId, RecordId) {
+    let reg = op("reg1", DeskRole::Registration);
+    let doctor = op("dr1", DeskRole::Doctor);
+    let cashier = op("cash1", DeskRole::Cashier);
+    let v = store
+        .register_visit(
+            &reg,
+            NewVisit {
+                patient,
+                department: "1001".into(),
+                doctor: Some("D0001".into()),
+                expert: false,
+                payment: None,
+                occurred_at: None,
+            },
+        )
+        .expect("visit")
+        .value;
+    store
+        .create_prescription(
+            &doctor,
+            NewPrescription {
+                visit: v.header.id,
+                items: vec![NewPrescriptionItem {
+                    drug_code: "Y0000020".into(),
+                    quantity: 2,
+                    dosage: "每次5ml tid 3天".into(),
+                }],
+                payment: None,
+                occurred_at: None,
+            },
+        )
+        .expect("prescription");
+    let charge = store
+        .create_charge(
+            &doctor,
+            NewCharge {
+                visit: v.header.id,
+                lines: vec![
+                    NewChargeLine {
+                        catalog: CatalogKind::Service,
+                        code: "250101015".into(),
+                        quantity: 1,
+                    },
+                    NewChargeLine {
+                        catalog: CatalogKind::Drug,
+                        code: "Y0000020".into(),
+                        quantity: 2,
+                    },
+                ],
+                payment: PaymentMethod::Insurance,
+                occurred_at: None,
+            },
+        )
+        .expect("charge")
+        .value;
+    let outcome = if insurance_fails {
+        Settlement::InsuranceFailed
+    } else {
+        Settlement::Paid
+    };
+    store
+        .settle_charge(&cashier, charge.header.id, outcome)
+        .expect("settle");
+    if !insurance_fails {
+        store
+            .issue_invoice(&cashier, vec![charge.header.id])
+            .expect("invoice");
+    }
+    (v.header.id, charge.header.id)
+}
+
+#[test]
+fn an_episode_reaches_the_interface_tables_once_and_the_his_verdicts_come_back() {
+    let pg = Pg::reference(200, 30, 100);
+    let (_dir, store) = central_store();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let admin = bridge_operator();
+    rt.block_on(async {
+        let mut db = pg.connect().await;
+        let mut state = BridgeState::default();
+        pull(&mut db, &store, &mut state).await;
+
+        ranges_for_episode(&store, &op("cash1", DeskRole::Cashier), 100);
+        let episode = store
+            .open_episode(&admin, "the HIS is unreachable", lifeline_core::desk::Opening::Automatic)
+            .expect("episode")
+            .value;
+        let known = store
+            .find_patients(&PatientQuery::HisId("P000000007".into()))
+            .expect("search")[0];
+        let new = store
+            .create_patient(
+                &op("reg1", DeskRole::Registration),
+                NewPatient {
+                    patient_no: None,
+                    name: "林小雨".into(),
+                    sex: Sex::Female,
+                    birth_date: "2021-03-14".parse().expect("date"),
+                    phone: "13912345678".into(),
+                    national_id: None,
+                    insurance: InsuranceType::Resident,
+                    guardian: None,
+                },
+            )
+            .expect("patient")
+            .value
+            .header
+            .id;
+        let (_known_visit, _) = visit(&store, known, false);
+        let (new_visit, failed_charge) = visit(&store, new, true);
+
+        let first = push(&mut db, &store, &mut state).await;
+        assert_eq!(pg.count("SELECT count(*) FROM his.yj_patient"), 1, "{first:?}");
+        assert_eq!(pg.count("SELECT count(*) FROM his.yj_registration"), 2);
+        assert_eq!(pg.count("SELECT count(*) FROM his.yj_prescription"), 2);
+        // One row per line: per visit, the registration fee, the prescription's drug and the
+        // doctor's charge of two lines.
+        assert_eq!(pg.count("SELECT count(*) FROM his.yj_charge"), 8, "one row per line");
+        assert_eq!(written(&first), 13);
+        assert_eq!(first.waiting, 13);
+        // The registration fee as the HIS charges it: its service item, at the fee.
+        assert_eq!(
+            pg.query("SELECT string_agg(item_kind || ':' || amount::text, ',') FROM his.yj_charge WHERE item_code = '110100001'"),
+            "S:10.00,S:10.00"
+        );
+        let ep = episode.to_string();
+        assert_eq!(
+            pg.query(&format!(
+                "SELECT count(*) FROM his.yj_registration WHERE episode = '{ep}' AND reg_no LIKE 'YJ%' AND dept_code = '1001' AND fee = 10.00"
+            )),
+            "2"
+        );
+        assert_eq!(
+            pg.query("SELECT his_patient_id FROM his.yj_registration WHERE patient_ext_id IS NULL"),
+            "P000000007",
+            "the desk chose the HIS's patient"
+        );
+        assert_eq!(
+            pg.query(&format!("SELECT name || '|' || sex_code || '|' || insurance_type FROM his.yj_patient WHERE ext_id = '{new}'")),
+            "林小雨|2|02"
+        );
+        // Money exact, in yuan: 血常规 20.00 and 2 × 11.52 of Y0000020.
+        assert_eq!(
+            pg.query(&format!(
+                "SELECT string_agg(item_kind || ':' || amount::text || ':' || self_pay_pending_resettle || ':' || coalesce(invoice_no, '-'), ',' ORDER BY ext_id) FROM his.yj_charge WHERE ext_id LIKE '{failed_charge}/%'"
+            )),
+            "S:20.00:Y:-,D:23.04:Y:-"
+        );
+        assert_eq!(
+            pg.count("SELECT count(*) FROM his.yj_charge WHERE invoice_no IS NOT NULL AND pay_mode = '05'"),
+            2
+        );
+        assert_eq!(
+            pg.query(&format!("SELECT items->0->>'drug_code' FROM his.yj_prescription WHERE registration_ext_id = '{new_visit}'")),
+            "Y0000020"
+        );
+
+        // Idempotent: again, and again with the ledger lost.
+        let second = push(&mut db, &store, &mut state).await;
+        assert_eq!(written(&second), 0, "{second:?}");
+        let mut forgotten = BridgeState::default();
+        let third = push(&mut db, &store, &mut forgotten).await;
+        assert_eq!(written(&third), 0, "{third:?}");
+        assert_eq!(pg.count("SELECT count(*) FROM his.yj_charge WHERE revision > 1"), 0);
+
+        // The HIS's import job takes the patient and refuses a registration.
+        pg.exec(&format!(
+            "UPDATE his.yj_patient SET imported_at = localtimestamp, his_id = 'P900000001' WHERE ext_id = '{new}';
+             UPDATE his.yj_registration SET import_error = '科室停诊' WHERE ext_id = '{new_visit}';
+             UPDATE his.yj_charge SET imported_at = localtimestamp WHERE ext_id = '{failed_charge}/1';"
+        ));
+        let verdicts = push(&mut db, &store, &mut state).await;
+        assert_eq!(verdicts.refused, 1, "{verdicts:?}");
+        let list = store.worklist().expect("worklist");
+        let refused: Vec<_> = list.of(WorkCategory::FixHisRejection).collect();
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].record, new_visit);
+        assert!(refused[0].what.contains("科室停诊"), "{}", refused[0].what);
+        let linked: Patient = store.get(new).expect("read").expect("there");
+        assert_eq!(linked.his_id.as_deref(), Some("P900000001"));
+
+        // The insurance is re-settled: the imported line gets a new revision, the other line
+        // (not imported yet) is corrected in place.
+        store
+            .resettle_charge(&op("cash1", DeskRole::Cashier), failed_charge)
+            .expect("resettle");
+        push(&mut db, &store, &mut state).await;
+        assert_eq!(
+            pg.query(&format!(
+                "SELECT string_agg(ext_id || '#' || revision || ':' || self_pay_pending_resettle || ':' || (imported_at IS NOT NULL), ',' ORDER BY ext_id, revision) FROM his.yj_charge WHERE ext_id LIKE '{failed_charge}/%'"
+            )),
+            format!(
+                "{failed_charge}/1#1:Y:true,{failed_charge}/1#2:N:false,{failed_charge}/2#1:N:false"
+            )
+        );
+    });
+}
