@@ -40,7 +40,7 @@ pub struct DemoArgs {
     /// Also write the reports (text, JSON, HTML) into this directory.
     #[arg(long)]
     pub reports: Option<PathBuf>,
-    /// Patients registered in each phase (default 12).
+    /// Patients registered in each phase, at least 2 (default 12).
     #[arg(long, default_value_t = 12)]
     pub patients: usize,
     /// Run without the HIS even when PostgreSQL is installed.
@@ -227,6 +227,12 @@ fn visit(
 }
 
 pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
+    // The outage's story needs two children in each phase (one is registered twice later).
+    anyhow::ensure!(
+        args.patients >= 2,
+        "--patients must be at least 2 (the demo registers one child twice and edits another), not {}",
+        args.patients
+    );
     let temp;
     let dir = match &args.keep {
         Some(dir) => {
