@@ -267,3 +267,45 @@ fn an_episode_reaches_the_interface_tables_once_and_the_his_verdicts_come_back()
         );
     });
 }
+
+/// Issue 13: "Drills ... run the whole procedure with records marked as a drill, ... excluded
+/// from real statistics and from the HIS push."
+#[test]
+fn a_drill_s_records_never_reach_the_interface_tables() {
+    let pg = Pg::reference(50, 10, 20);
+    let (_dir, store) = central_store();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let admin = bridge_operator();
+    rt.block_on(async {
+        let mut db = pg.connect().await;
+        let mut state = BridgeState::default();
+        pull(&mut db, &store, &mut state).await;
+        ranges_for_episode(&store, &op("cash1", DeskRole::Cashier), 100);
+        let drill = store
+            .open_episode(&admin, "monthly drill", lifeline_core::desk::Opening::Drill)
+            .expect("drill")
+            .value;
+        assert!(drill.is_drill(), "{drill}");
+        let patient = store
+            .find_patients(&PatientQuery::HisId("P000000007".into()))
+            .expect("search")[0];
+        let (visit_id, _) = visit(&store, patient, false);
+        let written_in_drill: lifeline_core::record::Visit =
+            store.get(visit_id).expect("read").expect("the visit");
+        assert!(written_in_drill.header.is_drill());
+        let summary = push(&mut db, &store, &mut state).await;
+        assert_eq!(written(&summary), 0, "{summary:?}");
+        for table in [
+            "yj_patient",
+            "yj_registration",
+            "yj_prescription",
+            "yj_charge",
+        ] {
+            assert_eq!(
+                pg.count(&format!("SELECT count(*) FROM his.{table}")),
+                0,
+                "{table} holds a drill's rows"
+            );
+        }
+    });
+}

@@ -72,11 +72,12 @@ fn local_us(ms: UnixMs, offset_min: i32) -> i64 {
     (ms + i64::from(offset_min) * 60_000) * 1000
 }
 
-/// Every record created in the episodes opened since `since_ms`, by kind.
+/// Every record created in the episodes opened since `since_ms`, by kind. A drill's records
+/// are not real work: they never go to the HIS.
 fn episode_records(store: &Store, since_ms: UnixMs) -> Result<Vec<RecordId>, ReadError> {
     let mut ids = Vec::new();
     for e in store.episodes()? {
-        if e.episode.opened_ms >= since_ms {
+        if e.episode.opened_ms >= since_ms && !e.episode.episode_id.is_drill() {
             ids.extend(store.ids_in_episode(&e.episode.episode_id)?);
         }
     }
