@@ -143,8 +143,10 @@ pub(crate) enum InsuranceUse {
     Refused,
 }
 
-/// The payment method a patient of `insurance` asks for by default.
-pub(crate) fn default_payment(insurance: InsuranceType) -> PaymentMethod {
+/// The payment method a patient of `insurance` asks for by default: what a registration or
+/// a prescription asks for unless told, and what a desk's charge asks for on the patient's
+/// behalf.
+pub fn default_payment(insurance: InsuranceType) -> PaymentMethod {
     match insurance {
         InsuranceType::SelfPay => PaymentMethod::SelfPay,
         InsuranceType::Employee | InsuranceType::Resident => PaymentMethod::Insurance,

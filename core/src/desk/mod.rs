@@ -25,6 +25,7 @@ mod visits;
 
 pub use billing::{
     MAX_LINES, NewCharge, NewChargeLine, RESETTLE_WORKING_DAYS, SettleRequest, Settlement,
+    default_payment,
 };
 pub use catalog::{
     CatalogChanged, CatalogChanges, CatalogImport, CsvError, DrugList, ItemCounts, ServiceList,

@@ -322,6 +322,13 @@ impl Store {
         }))
     }
 
+    /// When a charge paid as self-pay after an insurance failure must be re-settled: its date
+    /// (the failure was outside an episode), or 7 working days after the day its episode
+    /// ended. `None` while that episode goes on, or for a charge that never owed one.
+    pub fn resettle_due_date(&self, charge: &Charge) -> Result<Option<Date>, ReadError> {
+        self.resettle_due(charge, &mut BTreeMap::new())
+    }
+
     /// When a charge's re-settlement is due: its date, or 7 working days after the day its
     /// episode ended (`None` while the episode goes on).
     fn resettle_due(

@@ -132,6 +132,10 @@ fn failed_insurance_is_due_seven_working_days_after_the_fault_is_cleared() {
     assert_eq!(settled.payments, vec![part(PaymentChannel::Cash, 1000)]);
     assert_eq!(settled.resettle_due, Date::new(2026, 10, 15));
     assert!(settled.awaits_resettlement());
+    assert_eq!(
+        store.resettle_due_date(&settled).expect("read"),
+        Date::new(2026, 10, 15)
+    );
 
     // In an episode: due 7 working days after the episode ends.
     lease(&store, Series::EmergencyRegistration, 10);
@@ -160,6 +164,7 @@ fn failed_insurance_is_due_seven_working_days_after_the_fault_is_cleared() {
             .expect("on the worklist")
     };
     assert_eq!(item(&store).due, None, "no due date while the outage lasts");
+    assert_eq!(store.resettle_due_date(&during).expect("read"), None);
     assert!(item(&store).what.contains("after the outage ends"));
     // The outage ends on Friday 2026-10-09 (a working day): due Monday 2026-10-19
     // (10, a worked Saturday; 12-16; 19).
@@ -168,6 +173,18 @@ fn failed_insurance_is_due_seven_working_days_after_the_fault_is_cleared() {
         .leave_episode(&system, LeaveScope::HospitalWide)
         .expect("stop");
     assert_eq!(item(&store).due, Date::new(2026, 10, 19));
+    // The notice printed now carries the date.
+    assert_eq!(
+        store.resettle_due_date(&during).expect("read"),
+        Date::new(2026, 10, 19)
+    );
+    // A charge that never owed a re-settlement has no date.
+    let (_p3, v3) = registered(&store);
+    let paid = store
+        .settle_charge(&cashier, v3.fee_charge.expect("fee"), Settlement::Paid)
+        .expect("settle")
+        .value;
+    assert_eq!(store.resettle_due_date(&paid).expect("read"), None);
 }
 
 /// Payment channels and splits: cash, bank card, WeChat, Alipay, the insurance fund and the
