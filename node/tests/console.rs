@@ -7,11 +7,14 @@
 //! - `registration_triage_doctor_pharmacy_through_an_outage`: central goes in the middle of
 //!   a registration; the page keeps working, the banner turns to the episode without a
 //!   reload, the slip carries the YJ number; triage holds and restores it; the doctor page
-//!   says history is not available; the pharmacy prints the emergency prescription (name in
-//!   red, 应急) and its dispense is refused with the reason.
+//!   says history is not available, and the doctor prescribes and orders a blood count by
+//!   pinyin initials; the pharmacy prints the emergency prescription (name in red, 应急) and
+//!   its dispense is refused with the reason; the cashier sees the doctor's order and settles
+//!   it in the episode.
 //! - `cashier_and_information_department`: a shift's next invoice number shown before use,
-//!   an insurance failure paid as self-pay with the re-settlement date on the receipt, the
-//!   invoice printed, voided with a reason; the information department's page.
+//!   the doctor's order of a service item settled after an insurance failure as self-pay,
+//!   the re-settlement date on the receipt and the re-settlement notice printed on its own,
+//!   the invoice printed, voided with a reason; the information department's page.
 //! - `log_in_lock_out_csrf_and_audit` (HTTP only): cookie flags, wrong passwords lock the
 //!   name, a form without the session's CSRF token is refused, every attempt is audited,
 //!   English on request.
@@ -377,6 +380,7 @@ fn registration_triage_doctor_pharmacy_through_an_outage() -> anyhow::Result<()>
         (DeskRole::Triage, "nurse1"),
         (DeskRole::Doctor, "doc1"),
         (DeskRole::Pharmacy, "pharm1"),
+        (DeskRole::Cashier, "cash1"),
     ]
     .into_iter()
     .map(|(d, n)| operator(&h, "W01", n, d).map(|p| (d, p)))
@@ -514,6 +518,48 @@ fn registration_triage_doctor_pharmacy_through_an_outage() -> anyhow::Result<()>
         "the prescription names {name}"
     );
     screenshot(&doctor, "08-doctor-prescription")?;
+    // The doctor orders a blood count for the same visit, in the episode as prescribing was,
+    // by the pinyin initials of 血常规: the service search offers it, the order is a charge.
+    doctor
+        .navigate_to(&format!("{base}/console/doctor"))?
+        .wait_until_navigated()?;
+    focus(&doctor, "a[href^='/console/doctor/visits/']")?;
+    doctor.press_key("Enter")?;
+    wait_until(
+        &doctor,
+        "the visit opened again",
+        "document.activeElement.id === 'drug0'",
+    )?;
+    focus(&doctor, "#svc0")?;
+    doctor.type_str("xcg")?;
+    wait_until(
+        &doctor,
+        "the service search's list",
+        "!!document.querySelector('#services0 option') && \
+         document.querySelector('#services0 option').value === 'SVC-CBC'",
+    )?;
+    let offered = eval_str(&doctor, "document.querySelector('#services0 option').label")?;
+    ensure!(
+        offered.contains("血常规") && offered.contains("¥20.00"),
+        "the list offers {offered}"
+    );
+    doctor.press_key("Tab")?.type_str("2")?.press_key("Enter")?;
+    wait_until(
+        &doctor,
+        "the order confirmed",
+        "!!document.getElementById('ordered') && document.readyState === 'complete'",
+    )?;
+    let ordered = eval_str(&doctor, "document.getElementById('ordered').textContent")?;
+    ensure!(
+        ordered.contains("血常规 ×2") && ordered.contains("¥40.00"),
+        "the order is confirmed: {ordered}"
+    );
+    ensure!(
+        eval_str(&doctor, "document.getElementById('orders').textContent")?.contains("待收费"),
+        "the visit's orders list it, to be paid"
+    );
+    check_page(&doctor)?;
+    screenshot(&doctor, "08b-doctor-order")?;
 
     // Pharmacy: the emergency prescription in red; printing allowed; dispensing refused.
     let pharmacy = console.tab()?;
@@ -565,6 +611,53 @@ fn registration_triage_doctor_pharmacy_through_an_outage() -> anyhow::Result<()>
         "dispense refused with the reason: {refusal}"
     );
     screenshot(&pharmacy, "11-pharmacy-dispense-refused")?;
+
+    // Cashier: the doctor's order is among the patient's charges, and is settled in the
+    // episode; its receipt is an emergency one.
+    let cashier = console.tab()?;
+    log_in(
+        &cashier,
+        &base,
+        "cash1",
+        &passwords[4].1,
+        "/console/cashier",
+    )?;
+    focus(&cashier, "#number")?;
+    cashier.type_str(&card)?.press_key("Enter")?;
+    wait_until(
+        &cashier,
+        "the charges",
+        "!!document.getElementById('charges') && document.readyState === 'complete'",
+    )?;
+    let row = "Array.from(document.querySelectorAll('#charges tbody tr'))\
+               .find(r => r.textContent.includes('血常规'))";
+    let listed = eval_str(&cashier, &format!("({row} || {{}}).textContent || ''"))?;
+    ensure!(
+        listed.contains("血常规 ×2") && listed.contains("¥40.00") && listed.contains("待收费"),
+        "the cashier sees the order, to be paid: {listed}"
+    );
+    screenshot(&cashier, "11a-cashier-doctor-order")?;
+    eval(
+        &cashier,
+        &format!(
+            "(() => {{ const r = {row}; r.querySelector('select').value = 'cash'; \
+             r.querySelector('form').requestSubmit(); }})()"
+        ),
+    )?;
+    wait_page(&cashier, "/console/print/receipt/")?;
+    let receipt = eval_str(
+        &cashier,
+        "document.querySelector('article.receipt').textContent",
+    )?;
+    ensure!(
+        receipt.contains("血常规") && receipt.contains("¥40.00") && receipt.contains("应急"),
+        "the receipt of the order, in the episode: {receipt}"
+    );
+    cashier
+        .navigate_to(&format!("{base}/console/cashier?number={card}"))?
+        .wait_until_navigated()?;
+    let listed = eval_str(&cashier, &format!("({row} || {{}}).textContent || ''"))?;
+    ensure!(listed.contains("已收费"), "the order is settled: {listed}");
 
     // The standby goes too: this window is on its own, and its banner says so; registering
     // still works. The tabs share one browser, so one cookie: the registrar logs in again
@@ -634,10 +727,34 @@ fn cashier_and_information_department() -> anyhow::Result<()> {
         "/visits",
         &json!({ "patient": pid, "department": "PED-GEN" }),
     )?;
+    let doctor_pw = operator(&h, "W01", "doc2", DeskRole::Doctor)?;
     let cashier_pw = operator(&h, "W01", "cash1", DeskRole::Cashier)?;
     let info_pw = operator(&h, "central", "info1", DeskRole::Admin)?;
     let console = Console::launch(&chromium)?;
     let tab = console.tab()?;
+    // The doctor orders a urinalysis by its name; the cashier settles it below.
+    log_in(&tab, &base, "doc2", &doctor_pw, "/console/doctor")?;
+    tab.press_key("Enter")?;
+    wait_until(
+        &tab,
+        "the visit opened",
+        "document.activeElement.id === 'drug0'",
+    )?;
+    focus(&tab, "#svc0")?;
+    tab.type_str("尿常规")?
+        .press_key("Tab")?
+        .press_key("Enter")?;
+    wait_until(
+        &tab,
+        "the order confirmed",
+        "!!document.getElementById('ordered') && document.readyState === 'complete'",
+    )?;
+    let ordered = eval_str(&tab, "document.getElementById('ordered').textContent")?;
+    ensure!(
+        ordered.contains("尿常规 ×1") && ordered.contains("¥12.00"),
+        "{ordered}"
+    );
+    // The cashier, on this browser's one cookie from now on.
     log_in(&tab, &base, "cash1", &cashier_pw, "/console/cashier")?;
     // The shift: the stock in hand confirmed before the first invoice.
     ensure!(
@@ -664,10 +781,27 @@ fn cashier_and_information_department() -> anyhow::Result<()> {
     )?;
     check_page(&tab)?;
     screenshot(&tab, "12-cashier-charges")?;
+    // The doctor's order, beside the registration fee.
+    let row = "Array.from(document.querySelectorAll('#charges tbody tr'))\
+               .find(r => r.textContent.includes('尿常规'))";
+    let listed = eval_str(&tab, &format!("({row} || {{}}).textContent || ''"))?;
+    ensure!(
+        listed.contains("¥12.00") && listed.contains("待收费"),
+        "the cashier sees the doctor's order: {listed}"
+    );
+    let fee_charge = eval_str(
+        &tab,
+        "Array.from(document.querySelectorAll('#charges tbody tr'))\
+         .find(r => !r.textContent.includes('尿常规')).dataset.charge",
+    )?;
     // Insurance failed: paid in cash as self-pay; the receipt says when to re-settle.
     eval(
         &tab,
-        "document.querySelector('#charges select').value = 'cash'; document.querySelector('#charges input[name=insurance_failed]').checked = true; document.querySelector('#charges select').form.requestSubmit()",
+        &format!(
+            "(() => {{ const r = {row}; r.querySelector('select').value = 'cash'; \
+             r.querySelector('input[name=insurance_failed]').checked = true; \
+             r.querySelector('form').requestSubmit(); }})()"
+        ),
     )?;
     wait_page(&tab, "/console/print/receipt/")?;
     ensure!(eval(&tab, "!!document.getElementById('resettle-notice')")? == Value::Bool(true));
@@ -676,8 +810,56 @@ fn cashier_and_information_department() -> anyhow::Result<()> {
         &tab,
         "receipt-80mm",
         80.0,
-        &["李子涵", "医保重新结算通知", "¥10.00"],
+        &["李子涵", "医保重新结算通知", "尿常规", "¥12.00"],
     )?;
+    // The re-settlement notice, a printout of its own, linked from the cashier's page.
+    tab.navigate_to(&format!("{base}/console/cashier?number={card}"))?
+        .wait_until_navigated()?;
+    focus(&tab, "#charges a.resettle")?;
+    let charge = eval_str(
+        &tab,
+        "document.querySelector('#charges a.resettle').closest('tr').dataset.charge",
+    )?;
+    tab.press_key("Enter")?;
+    wait_page(&tab, "/console/print/resettle/")?;
+    check_page(&tab)?;
+    let settled: Value = h
+        .desk("W01", DeskRole::Cashier)?
+        .get(&format!("/charges/{charge}"))?;
+    let due = settled["resettle_due"]
+        .as_str()
+        .context("a due date outside an episode")?
+        .to_owned();
+    ensure!(
+        eval_str(&tab, "document.getElementById('notice-due').textContent")?.trim() == due,
+        "the notice's due date is the charge's, {due}"
+    );
+    screenshot(&tab, "13b-cashier-resettle-notice")?;
+    print_pdf(
+        &tab,
+        "resettle-notice-80mm",
+        80.0,
+        &[
+            "医保重新结算通知单",
+            "李子涵",
+            &card,
+            "职工医保",
+            "尿常规",
+            "¥12.00",
+            &due,
+            "门诊收费窗口",
+        ],
+    )?;
+    // A charge that owes no re-settlement has no notice.
+    tab.navigate_to(&format!("{base}/console/print/resettle/{fee_charge}"))?
+        .wait_until_navigated()?;
+    ensure!(
+        eval(
+            &tab,
+            "!!document.querySelector('.problem') && !document.querySelector('article.resettle')"
+        )? == Value::Bool(true),
+        "no notice for the registration fee"
+    );
     tab.navigate_to(&format!("{base}/console/cashier?number={card}"))?
         .wait_until_navigated()?;
     focus(&tab, "form[action*='/invoice'] button")?;

@@ -2,7 +2,8 @@
 //! the stock confirmed at the start of the shift), the charges of a patient, settling them
 //! (cash, bank card, WeChat, Alipay, insurance; an insurance failure is paid as self-pay and
 //! owes a re-settlement, whose due date the receipt prints), invoices and voiding one with a
-//! reason. Printouts: the receipt (80 mm, with the re-settlement notice) and the invoice.
+//! reason. The printouts are in [`super::receipts`]: the receipt, the invoice, and the
+//! re-settlement notice, linked from a charge that owes one.
 
 use axum::Form;
 use axum::Router;
@@ -18,6 +19,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::clinic::status_text;
+use super::doctor::lines_text;
 use super::session::Staff;
 use super::{ConsoleState, csrf_field, guard, only, page, problem};
 use crate::api::{ApiError, blocking};
@@ -32,8 +34,6 @@ pub(super) fn routes() -> Router<ConsoleState> {
             post(charge_action),
         )
         .route("/console/cashier/invoices/{id}/void", post(void_invoice))
-        .route("/console/print/receipt/{id}", get(receipt))
-        .route("/console/print/invoice/{id}", get(invoice_print))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -224,7 +224,7 @@ fn charges_table(state: &ConsoleState, s: &Staff, f: &Found, number: &str) -> Ma
         h2 { (f.patient.name) " " small { (f.patient.patient_no) } }
         table.list #charges {
             thead { tr {
-                th { (t(l, "slip-time")) } th { (t(l, "cashier-amount")) } th { (t(l, "cashier-requested")) }
+                th { (t(l, "slip-time")) } th { (t(l, "cashier-items")) } th { (t(l, "cashier-amount")) } th { (t(l, "cashier-requested")) }
                 th { (t(l, "queue-status")) } th {}
             } }
             tbody {
@@ -232,6 +232,7 @@ fn charges_table(state: &ConsoleState, s: &Staff, f: &Found, number: &str) -> Ma
                     @let status = c.status_log.current::<ChargeStatus>().ok();
                     tr data-charge=(c.header.id) {
                         td { (super::local_time(state, c.header.created_ms)) }
+                        td { (lines_text(&c.lines)) }
                         td { (money(c.amount)) }
                         td { (method_text(l, c.requested_payment)) }
                         td { (status.map(|st| status_text(l, st.name())).unwrap_or_default())
@@ -254,6 +255,9 @@ fn charges_table(state: &ConsoleState, s: &Staff, f: &Found, number: &str) -> Ma
                                 }
                             } @else {
                                 a href={ "/console/print/receipt/" (c.header.id) } { (t(l, "cashier-receipt")) } " "
+                                @if c.awaits_resettlement() {
+                                    a.resettle href={ "/console/print/resettle/" (c.header.id) } { (t(l, "cashier-resettle-notice")) } " "
+                                }
                                 @if c.invoice.is_none() {
                                     form.inline method="post" action={ "/console/cashier/charges/" (c.header.id) "/invoice?number=" (number) } {
                                         (csrf_field(s))
@@ -442,105 +446,4 @@ pub(super) async fn void_invoice(
         .into_response(),
         Err(e) => cashier_page(&state, &s, &q.number, Some(e)).await,
     }
-}
-
-pub(super) async fn receipt(
-    State(state): State<ConsoleState>,
-    s: Staff,
-    Path(raw): Path<String>,
-) -> Response {
-    let l = s.lang;
-    let (charge, patient) =
-        match super::print::with_patient::<Charge>(&state, &raw, |c| c.patient).await {
-            Ok(found) => found,
-            Err(e) => return super::print::failed(&state, &s, e).await,
-        };
-    let due = match (&charge.resettle_due, &charge.resettle_after) {
-        (Some(date), _) => Some(date.to_string()),
-        (None, Some(_)) => Some(t(l, "receipt-due-after-episode")),
-        _ => None,
-    };
-    let paper = html! {
-        article.paper.slip.receipt {
-            header { h2 { (t(l, "receipt-title")) } @if charge.header.episode.is_some() { div.yj { (t(l, "emergency-mark")) } } }
-            dl {
-                dt { (t(l, "slip-patient")) } dd { (patient.name) " " (patient.patient_no) }
-                dt { (t(l, "slip-time")) } dd { (super::local_time(&state, charge.header.created_ms)) }
-                @for line in &charge.lines {
-                    dt { (line.name) " ×" (line.quantity) } dd { (money(line.amount)) }
-                }
-                dt { (t(l, "rx-total")) } dd #receipt-total { strong { (money(charge.amount)) } }
-                @for p in &charge.payments {
-                    dt { (channel_text(l, p.channel)) } dd { (money(p.amount)) }
-                }
-                dt { (t(l, "slip-operator")) } dd { (charge.header.operator.as_str()) }
-            }
-            @if let Some(due) = &due {
-                section.notice #resettle-notice {
-                    strong { (t(l, "resettle-title")) }
-                    p { (ta(l, "resettle-text", &[("due", due)])) }
-                }
-            }
-        }
-    };
-    super::print::printout(&state, &s, &t(l, "receipt-title"), paper).await
-}
-
-pub(super) async fn invoice_print(
-    State(state): State<ConsoleState>,
-    s: Staff,
-    Path(raw): Path<String>,
-) -> Response {
-    let l = s.lang;
-    let id = match parse_id(&raw) {
-        Ok(id) => id,
-        Err(e) => return super::print::failed(&state, &s, e).await,
-    };
-    let store = state.api.store.clone();
-    let found = blocking(move || {
-        let inv = store.get::<Invoice>(id)?.ok_or_else(|| {
-            ApiError::new(
-                axum::http::StatusCode::NOT_FOUND,
-                "not_found",
-                "no such invoice",
-            )
-        })?;
-        let mut charges = Vec::new();
-        for c in &inv.charges {
-            if let Some(c) = store.get::<Charge>(*c)? {
-                charges.push(c);
-            }
-        }
-        let patient = match charges.first() {
-            Some(c) => store.get::<Patient>(c.patient)?,
-            None => None,
-        };
-        Ok::<_, ApiError>((inv, charges, patient))
-    })
-    .await;
-    let (inv, charges, patient) = match found {
-        Ok(f) => f,
-        Err(e) => return super::print::failed(&state, &s, e).await,
-    };
-    let paper = html! {
-        article.paper.invoice {
-            header { h2 { (t(l, "invoice-title")) } }
-            dl {
-                dt { (t(l, "invoice-code")) } dd { (inv.code.clone().unwrap_or_default()) }
-                dt { (t(l, "invoice-number")) } dd #invoice-number { strong { (inv.number) } }
-                dt { (t(l, "slip-patient")) } dd { (patient.as_ref().map(|p| p.name.clone()).unwrap_or_default()) }
-                dt { (t(l, "slip-time")) } dd { (super::local_time(&state, inv.header.created_ms)) }
-            }
-            table.items {
-                tbody {
-                    @for c in &charges { @for line in &c.lines {
-                        tr { td { (line.name) } td { (line.quantity) } td { (money(line.amount)) } }
-                    } }
-                }
-                tfoot { tr { td colspan="2" { (t(l, "rx-total")) } td { strong { (money(inv.total)) } } } }
-            }
-            footer { (t(l, "slip-operator")) ": " (inv.header.operator.as_str()) }
-        }
-    };
-    super::print::printout(&state, &s, &t(l, "invoice-title"), paper).await
 }

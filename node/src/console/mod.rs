@@ -23,10 +23,11 @@ use crate::i18n::{Lang, t, ta};
 mod banner;
 mod cashier;
 mod clinic;
-mod drugs;
+mod doctor;
 mod info;
 mod login;
 mod print;
+mod receipts;
 mod registration;
 mod session;
 
@@ -44,20 +45,26 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("banner.rs", include_str!("banner.rs")),
     ("cashier.rs", include_str!("cashier.rs")),
     ("clinic.rs", include_str!("clinic.rs")),
-    ("drugs.rs", include_str!("drugs.rs")),
+    ("doctor/mod.rs", include_str!("doctor/mod.rs")),
+    ("doctor/lines.rs", include_str!("doctor/lines.rs")),
+    ("doctor/lists.rs", include_str!("doctor/lists.rs")),
+    ("doctor/orders.rs", include_str!("doctor/orders.rs")),
+    ("doctor/search.rs", include_str!("doctor/search.rs")),
     ("info.rs", include_str!("info.rs")),
     ("login.rs", include_str!("login.rs")),
     ("print.rs", include_str!("print.rs")),
+    ("receipts.rs", include_str!("receipts.rs")),
     ("registration.rs", include_str!("registration.rs")),
 ];
 
-/// What the console's handlers reach: the API's state, the sessions and the drug search's
-/// list.
+/// What the console's handlers reach: the API's state, the sessions and the doctor's
+/// searches' lists (drugs, service items).
 #[derive(Debug, Clone)]
 pub struct ConsoleState {
     pub api: ApiState,
     pub sessions: Arc<Sessions>,
-    pub drugs: Arc<drugs::DrugIndex>,
+    pub drugs: Arc<doctor::lists::CatalogIndex>,
+    pub services: Arc<doctor::lists::CatalogIndex>,
 }
 
 const CSS: &str = include_str!("assets/console.css");
@@ -73,7 +80,8 @@ pub fn router(api: ApiState) -> Router<ApiState> {
     let state = ConsoleState {
         api,
         sessions: Arc::new(Sessions::default()),
-        drugs: Arc::new(drugs::DrugIndex::default()),
+        drugs: Arc::new(doctor::lists::CatalogIndex::drugs()),
+        services: Arc::new(doctor::lists::CatalogIndex::services()),
     };
     Router::new()
         .route("/", get(|| async { Redirect::to("/console") }))
@@ -90,9 +98,11 @@ pub fn router(api: ApiState) -> Router<ApiState> {
         .route("/console/assets/console.js", get(js))
         .merge(registration::routes())
         .merge(clinic::routes())
+        .merge(doctor::routes())
         .merge(cashier::routes())
         .merge(info::routes())
         .merge(print::routes())
+        .merge(receipts::routes())
         .with_state(state)
 }
 

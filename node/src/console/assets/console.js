@@ -1,6 +1,7 @@
 // The desk console's only script: keeps the banner current without a reload, prints, and
-// fills the doctor's drug lists from the drug search as a name, code or pinyin initials are
-// typed (without it, the server still takes a code, a name or initials naming one drug).
+// fills the doctor's drug and service item lists from the catalog searches (the input's
+// data-search names the search) as a name, code or pinyin initials are typed (without it, the
+// server still takes a code, a name or initials naming one item).
 (function () {
   "use strict";
   function refresh() {
@@ -19,16 +20,17 @@
         banner.setAttribute("data-state", "unreachable");
       });
   }
-  function drugSearch(input) {
+  function catalogSearch(input) {
     var list = document.getElementById(input.getAttribute("list"));
+    var url = input.getAttribute("data-search");
     var timer = null;
-    if (!list || !window.fetch) { return; }
+    if (!list || !url || !window.fetch) { return; }
     input.addEventListener("input", function () {
       window.clearTimeout(timer);
       timer = window.setTimeout(function () {
         var q = input.value.trim();
         if (!q) { return; }
-        fetch("/console/doctor/drugs?q=" + encodeURIComponent(q),
+        fetch(url + "?q=" + encodeURIComponent(q),
               { credentials: "same-origin", cache: "no-store" })
           .then(function (r) { return r.ok ? r.json() : []; })
           .then(function (found) {
@@ -46,7 +48,7 @@
     });
   }
   document.addEventListener("DOMContentLoaded", function () {
-    Array.prototype.forEach.call(document.querySelectorAll("input[data-drug-search]"), drugSearch);
+    Array.prototype.forEach.call(document.querySelectorAll("input[data-search]"), catalogSearch);
     var button = document.querySelector("[data-print]");
     if (button) { button.addEventListener("click", function () { window.print(); }); }
     if (document.querySelector("form[action='/console/logout']")) {

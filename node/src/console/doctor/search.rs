@@ -1,40 +1,26 @@
-//! The doctor's drug search: by code, by name (Chinese or English), or by the pinyin initials
-//! of the Chinese name (阿莫西林颗粒 → `amxlkl`), every reading of a character with several
-//! counted (行 → x or h).
-//!
-//! The store keeps each drug as its own record found by code (the catalog-code index); it has
-//! no index by name. The console keeps one in memory: every drug in force with its initials,
-//! built from the catalog items when first searched and built again when the catalog changes
-//! (its version, or the number of drug items, differs from what it was built from). A search
-//! scans that list, so it costs in proportion to the catalog, and a desk's write costs nothing.
-//! Items of a new version may arrive after the catalog's own record: while the list holds none
-//! of the catalog's version yet it is looked at again every few seconds, and in any case every
-//! minute. Prices are never taken from it: the core prices a prescription from the item itself.
+//! The doctor's catalog searches, one way for drugs and service items (examinations, lab
+//! tests, treatments): by code, by name (Chinese or English), or by the pinyin initials of the
+//! Chinese name (阿莫西林颗粒 → `amxlkl`, 血常规 → `xcg`), every reading of a character with
+//! several counted (行 → x or h). A search scans a list of [`Entry`]s, which
+//! [`super::lists`] keeps per catalog.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-use lifeline_core::Store;
 use lifeline_core::money::Fen;
-use lifeline_core::record::{CatalogKind, DrugCatalog, DrugItem, RecordKind, catalog_id};
-use lifeline_core::store::ReadError;
+use lifeline_core::record::{Drug, Service};
 use pinyin::ToPinyinMulti;
 use serde::Serialize;
 
-/// How many drugs a search answers at most.
+use crate::i18n::money;
+
+/// How many items a search answers at most.
 pub const SEARCH_LIMIT: usize = 20;
 
-/// How long a list that may lack some items of the catalog's version is trusted.
-const INCOMPLETE_FOR: Duration = Duration::from_secs(3);
-/// How long any list is trusted before it is built again.
-const COMPLETE_FOR: Duration = Duration::from_secs(60);
-
-/// One drug as the search sees it.
+/// One catalog item as the search sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DrugEntry {
+pub struct Entry {
     pub code: String,
     pub name_zh: String,
     pub name_en: String,
+    /// What tells items of one name apart: a drug's specification; empty for a service.
     pub spec: String,
     pub unit: String,
     pub price: Fen,
@@ -105,22 +91,61 @@ fn initials_match(initials: &[u64], query: &[u64]) -> Option<Run> {
         .then_some(Run::Inside)
 }
 
-impl DrugEntry {
-    pub fn new(code: &str, drug: &lifeline_core::record::Drug) -> DrugEntry {
-        DrugEntry {
+impl Entry {
+    fn new(code: &str, name_zh: &str, name_en: &str, spec: &str, unit: &str, price: Fen) -> Entry {
+        Entry {
             code: code.to_owned(),
-            name_zh: drug.name_zh.clone(),
-            name_en: drug.name_en.clone(),
-            spec: drug.spec.clone(),
-            unit: drug.unit.clone(),
-            price: drug.price,
-            initials: initials_of(&drug.name_zh),
+            name_zh: name_zh.to_owned(),
+            name_en: name_en.to_owned(),
+            spec: spec.to_owned(),
+            unit: unit.to_owned(),
+            price,
+            initials: initials_of(name_zh),
             lower_code: code.to_lowercase(),
-            lower_en: drug.name_en.to_lowercase(),
+            lower_en: name_en.to_lowercase(),
         }
     }
 
-    /// How well this drug answers `q` (smaller is better), or `None` if it does not: its
+    pub fn drug(code: &str, drug: &Drug) -> Entry {
+        Entry::new(
+            code,
+            &drug.name_zh,
+            &drug.name_en,
+            &drug.spec,
+            &drug.unit,
+            drug.price,
+        )
+    }
+
+    pub fn service(code: &str, service: &Service) -> Entry {
+        Entry::new(
+            code,
+            &service.name_zh,
+            &service.name_en,
+            "",
+            &service.unit,
+            service.price,
+        )
+    }
+
+    /// The item as a search list offers it: its name, its specification if it has one, and
+    /// its price per unit (`阿莫西林颗粒 0.125g*12袋 ¥12.80/盒`).
+    pub fn label(&self) -> String {
+        let mut out = self.name_zh.clone();
+        if !self.spec.is_empty() {
+            out.push(' ');
+            out.push_str(&self.spec);
+        }
+        out.push(' ');
+        out.push_str(&money(self.price));
+        if !self.unit.is_empty() {
+            out.push('/');
+            out.push_str(&self.unit);
+        }
+        out
+    }
+
+    /// How well this item answers `q` (smaller is better), or `None` if it does not: its
     /// code, its name, all its initials ([`EXACT`] or better), then the start of its code,
     /// initials or name, then anywhere in them. `q` is trimmed and lower-cased; `letters` is
     /// its initials' bits when it is only letters and digits.
@@ -150,17 +175,17 @@ impl DrugEntry {
     }
 }
 
-/// The worst rank that names one drug exactly (its code, its name, or all its initials).
+/// The worst rank that names one item exactly (its code, its name, or all its initials).
 const EXACT: u8 = 2;
 
-/// The drugs answering `query`, best first (then by code), at most `limit`.
-pub fn search<'a>(entries: &'a [DrugEntry], query: &str, limit: usize) -> Vec<&'a DrugEntry> {
+/// The items answering `query`, best first (then by code), at most `limit`.
+pub fn search<'a>(entries: &'a [Entry], query: &str, limit: usize) -> Vec<&'a Entry> {
     let q = query.trim().to_lowercase();
     if q.is_empty() {
         return Vec::new();
     }
     let letters: Option<Vec<u64>> = q.chars().map(bit).collect();
-    let mut found: Vec<(u8, &DrugEntry)> = entries
+    let mut found: Vec<(u8, &Entry)> = entries
         .iter()
         .filter_map(|e| e.rank(&q, letters.as_deref()).map(|r| (r, e)))
         .collect();
@@ -168,10 +193,9 @@ pub fn search<'a>(entries: &'a [DrugEntry], query: &str, limit: usize) -> Vec<&'
     found.into_iter().take(limit).map(|(_, e)| e).collect()
 }
 
-/// What a prescription line's typed drug names: a code, an exact name, or the one drug a
-/// search finds. `Err` with the candidates when several drugs answer it; `Ok(None)` when none
-/// does (the core then refuses the code as unknown, with its own message).
-pub fn resolve(entries: &[DrugEntry], typed: &str) -> Result<Option<String>, Vec<String>> {
+/// What a typed line names: a code, an exact name, or the one item a search finds. `Err`
+/// with the candidates when several items answer it; `Ok(None)` when none does.
+pub fn resolve(entries: &[Entry], typed: &str) -> Result<Option<String>, Vec<String>> {
     let found = search(entries, typed, SEARCH_LIMIT);
     match found.as_slice() {
         [] => Ok(None),
@@ -179,7 +203,7 @@ pub fn resolve(entries: &[DrugEntry], typed: &str) -> Result<Option<String>, Vec
         [best, second, ..] => {
             let q = typed.trim().to_lowercase();
             let letters: Option<Vec<u64>> = q.chars().map(bit).collect();
-            let exact = |e: &DrugEntry| e.rank(&q, letters.as_deref()).is_some_and(|r| r <= EXACT);
+            let exact = |e: &Entry| e.rank(&q, letters.as_deref()).is_some_and(|r| r <= EXACT);
             if exact(best) && !exact(second) {
                 Ok(Some(best.code.clone()))
             } else {
@@ -192,66 +216,9 @@ pub fn resolve(entries: &[DrugEntry], typed: &str) -> Result<Option<String>, Vec
     }
 }
 
-#[derive(Debug)]
-struct Built {
-    /// The catalog's version and the number of drug items it was built from.
-    key: (u64, u64),
-    /// It holds an item of the catalog's version (so the import's items have arrived).
-    complete: bool,
-    at: Instant,
-    entries: Arc<Vec<DrugEntry>>,
-}
-
-/// The console's drug list, kept between searches (see the module docs).
-#[derive(Debug, Default)]
-pub struct DrugIndex {
-    built: Mutex<Option<Built>>,
-}
-
-impl DrugIndex {
-    /// Every drug in force, built again if the catalog changed. Blocking: call it from
-    /// `blocking`.
-    pub fn entries(&self, store: &Store) -> Result<Arc<Vec<DrugEntry>>, ReadError> {
-        let version = store
-            .get::<DrugCatalog>(catalog_id(CatalogKind::Drug))?
-            .map_or(0, |c| c.version);
-        let key = (version, store.count_of_kind(RecordKind::DrugItem)?);
-        let mut built = self.built.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(b) = built.as_ref() {
-            let trusted_for = if b.complete {
-                COMPLETE_FOR
-            } else {
-                INCOMPLETE_FOR
-            };
-            if b.key == key && b.at.elapsed() < trusted_for {
-                return Ok(b.entries.clone());
-            }
-        }
-        let mut entries = Vec::new();
-        let mut newest = 0;
-        for (code, id) in store.catalog_codes(CatalogKind::Drug)? {
-            if let Some(item) = store.get::<DrugItem>(id)? {
-                newest = newest.max(item.version);
-                if !item.withdrawn {
-                    entries.push(DrugEntry::new(&code, &item.drug));
-                }
-            }
-        }
-        let entries = Arc::new(entries);
-        *built = Some(Built {
-            key,
-            complete: newest >= version,
-            at: Instant::now(),
-            entries: entries.clone(),
-        });
-        Ok(entries)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lifeline_core::record::Drug;
 
     fn drug(name_zh: &str, name_en: &str) -> Drug {
         Drug {
@@ -265,23 +232,23 @@ mod tests {
         }
     }
 
-    fn catalog() -> Vec<DrugEntry> {
+    fn catalog() -> Vec<Entry> {
         vec![
-            DrugEntry::new("DRG-0001", &drug("阿莫西林颗粒", "Amoxicillin granules")),
-            DrugEntry::new(
+            Entry::drug("DRG-0001", &drug("阿莫西林颗粒", "Amoxicillin granules")),
+            Entry::drug(
                 "DRG-0002",
                 &drug(
                     "阿莫西林克拉维酸钾干混悬剂",
                     "Amoxicillin-clavulanate suspension",
                 ),
             ),
-            DrugEntry::new("DRG-0010", &drug("布洛芬混悬液", "Ibuprofen suspension")),
-            DrugEntry::new("DRG-0020", &drug("维生素D滴剂", "Vitamin D drops")),
-            DrugEntry::new("DRG-0030", &drug("银黄颗粒", "Yinhuang granules")),
+            Entry::drug("DRG-0010", &drug("布洛芬混悬液", "Ibuprofen suspension")),
+            Entry::drug("DRG-0020", &drug("维生素D滴剂", "Vitamin D drops")),
+            Entry::drug("DRG-0030", &drug("银黄颗粒", "Yinhuang granules")),
         ]
     }
 
-    fn codes(found: &[&DrugEntry]) -> Vec<String> {
+    fn codes(found: &[&Entry]) -> Vec<String> {
         found.iter().map(|e| e.code.clone()).collect()
     }
 
@@ -344,5 +311,59 @@ mod tests {
                 "DRG-0002 阿莫西林克拉维酸钾干混悬剂"
             ]
         );
+    }
+
+    fn service(name_zh: &str, name_en: &str, price: i64, category: &str) -> Service {
+        Service {
+            name_zh: name_zh.to_owned(),
+            name_en: name_en.to_owned(),
+            unit: "次".to_owned(),
+            price: Fen(price),
+            category: category.to_owned(),
+        }
+    }
+
+    fn services() -> Vec<Entry> {
+        [
+            ("SVC-CBC", "血常规", "Complete blood count", 2000, "lab"),
+            ("SVC-UA", "尿常规", "Urinalysis", 1200, "lab"),
+            ("SVC-STOOL", "大便常规", "Stool routine", 1000, "lab"),
+            ("SVC-CXR", "胸部正位片", "Chest X-ray (AP)", 6000, "imaging"),
+            ("SVC-NEB", "雾化吸入", "Nebulization", 1500, "treatment"),
+        ]
+        .into_iter()
+        .map(|(code, zh, en, price, category)| {
+            Entry::service(code, &service(zh, en, price, category))
+        })
+        .collect()
+    }
+
+    #[test]
+    fn services_are_searched_the_way_drugs_are() {
+        let c = services();
+        assert_eq!(codes(&search(&c, "xcg", 20)), ["SVC-CBC"]);
+        assert_eq!(codes(&search(&c, "XCG", 20)), ["SVC-CBC"]);
+        // 常规 inside three names: by code after those whose initials start with it.
+        assert_eq!(
+            codes(&search(&c, "cg", 20)),
+            ["SVC-CBC", "SVC-STOOL", "SVC-UA"]
+        );
+        assert_eq!(codes(&search(&c, "svc-c", 20)), ["SVC-CBC", "SVC-CXR"]);
+        assert_eq!(codes(&search(&c, "x-ray", 20)), ["SVC-CXR"]);
+        assert_eq!(codes(&search(&c, "雾化", 20)), ["SVC-NEB"]);
+        assert_eq!(resolve(&c, "xcg"), Ok(Some("SVC-CBC".to_owned())));
+        assert_eq!(resolve(&c, "svc-ua"), Ok(Some("SVC-UA".to_owned())));
+        assert_eq!(resolve(&c, "尿常规"), Ok(Some("SVC-UA".to_owned())));
+        assert!(resolve(&c, "cg").is_err(), "three services answer cg");
+        assert_eq!(resolve(&c, "ct"), Ok(None));
+    }
+
+    #[test]
+    fn labels_say_name_spec_and_price_per_unit() {
+        assert_eq!(
+            Entry::drug("DRG-0001", &drug("阿莫西林颗粒", "Amoxicillin granules")).label(),
+            "阿莫西林颗粒 0.125g*12袋 ¥12.80/盒"
+        );
+        assert_eq!(services()[0].label(), "血常规 ¥20.00/次");
     }
 }
