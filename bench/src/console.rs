@@ -3,7 +3,8 @@
 //! A window store serving every desk is filled with `--records` records (patients and their
 //! visits, spread over `--days` days by the store's clock, so that today holds a day's worth
 //! like a real hospital's) and holds a hospital's drug catalog (8,000 drugs; 200 in quick
-//! mode) for the doctor's drug search, then the node's real HTTP router (the desks' API and the console)
+//! mode) for the doctor's drug search (and the shipped service catalog for the service item
+//! search), then the node's real HTTP router (the desks' API and the console)
 //! is served on loopback, each desk logs in, and every page is fetched `--iterations` times.
 //! The time is the whole loopback round trip, an upper bound on the server's time.
 
@@ -353,6 +354,11 @@ listen = "127.0.0.1:0"
             DeskRole::Doctor,
             "drug search by pinyin initials",
             "/console/doctor/drugs?q=yp12".into(),
+        ),
+        (
+            DeskRole::Doctor,
+            "service item search by pinyin initials",
+            "/console/doctor/services?q=xcg".into(),
         ),
         (
             DeskRole::Pharmacy,
