@@ -16,8 +16,8 @@
 //!   the re-settlement date on the receipt and the re-settlement notice printed on its own,
 //!   the invoice printed, voided with a reason; the information department's page.
 //! - `log_in_lock_out_csrf_and_audit` (HTTP only): cookie flags, wrong passwords lock the
-//!   name, a form without the session's CSRF token is refused, every attempt is audited,
-//!   English on request.
+//!   name, a form without the session's CSRF token is refused, another desk's page and
+//!   forms are refused, every attempt is audited, English on request.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -805,6 +805,10 @@ fn cashier_and_information_department() -> anyhow::Result<()> {
     )?;
     wait_page(&tab, "/console/print/receipt/")?;
     ensure!(eval(&tab, "!!document.getElementById('resettle-notice')")? == Value::Bool(true));
+    ensure!(
+        eval(&tab, "!!document.getElementById('resettle-link')")? == Value::Bool(true),
+        "the receipt's page links the re-settlement notice"
+    );
     screenshot(&tab, "13-cashier-receipt")?;
     print_pdf(
         &tab,
@@ -993,6 +997,28 @@ fn log_in_lock_out_csrf_and_audit() -> anyhow::Result<()> {
         .header("cookie", &format!("ll_session={sid}"))
         .call()?;
     ensure!(other.status() == 403, "{}", other.status());
+    // Nor may it order a doctor's service items, even with its own session's form token.
+    let mut own = a
+        .get(&format!("{base}/console/registration"))
+        .header("cookie", &format!("ll_session={sid}"))
+        .call()?;
+    let own = own.body_mut().read_to_string()?;
+    let token = own
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .context("the page's CSRF field")?;
+    let mut order = a
+        .post(&format!("{base}/console/doctor/visits/any/order"))
+        .header("cookie", &format!("ll_session={sid}"))
+        .send_form([("csrf", token), ("svc0", "SVC-CBC"), ("svcqty0", "1")])?;
+    let status = order.status();
+    let said = order.body_mut().read_to_string()?;
+    ensure!(
+        status == 403 && said.contains("本岗位无权"),
+        "a registrar may not order service items (refused for the desk, not the token): \
+         {status} {said}"
+    );
     // English on request.
     let mut en = a
         .get(&format!("{base}/console/registration"))

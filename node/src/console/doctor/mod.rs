@@ -1,9 +1,10 @@
 //! The doctor's page: today's visits; on a visit, prescribe from the drug catalog and order
 //! service items (examinations, lab tests, treatments) from the service catalog, both searched
-//! by code, name or pinyin initials ([`search`]). A prescription charges its
-//! drugs; an order is a charge of the visit that the cashier settles. During an episode, or
-//! while a new window's working set is still arriving, the page says plainly that history is
-//! not available; the orders of the visit being seen are shown all the same.
+//! by code, name or pinyin initials ([`search`], over the lists [`lists`] keeps). A
+//! prescription charges its drugs; an order is a charge of the visit that the cashier settles
+//! ([`orders`]). During an episode, or while a new window's working set is still arriving, the
+//! page says plainly that history is not available; the orders of the visit being seen are
+//! shown all the same.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -159,7 +160,7 @@ pub(super) async fn service_search(
 
 /// What a visit's page was reached with: the charge just ordered, to confirm it.
 #[derive(Debug, Default, Deserialize)]
-pub(super) struct Shown {
+pub(super) struct VisitQuery {
     #[serde(default)]
     ordered: Option<String>,
 }
@@ -232,7 +233,7 @@ pub(super) async fn doctor_visit(
     State(state): State<ConsoleState>,
     s: Staff,
     Path(raw): Path<String>,
-    Query(shown): Query<Shown>,
+    Query(shown): Query<VisitQuery>,
 ) -> Response {
     if let Some(r) = only(&s, DeskRole::Doctor) {
         return r;
