@@ -357,7 +357,7 @@ listen = "127.0.0.1:0"
         ),
         (
             DeskRole::Doctor,
-            "service item search by pinyin initials",
+            "service search by initials",
             "/console/doctor/services?q=xcg".into(),
         ),
         (

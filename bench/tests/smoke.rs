@@ -451,7 +451,7 @@ fn console_quick_run_fetches_every_page() {
     assert_eq!(json["benchmark"], "console");
     let pages = json["pages"].as_array().expect("pages");
     assert_eq!(json["drugs"], 200);
-    assert_eq!(pages.len(), 11);
+    assert_eq!(pages.len(), 12);
     for p in pages {
         positive(p, "/p50_ms");
         positive(p, "/bytes");
