@@ -47,7 +47,7 @@ pub(crate) struct Tx<'a> {
     /// Records this batch removed (pruned), to drop from the cache after the commit.
     removed: Vec<RecordId>,
     /// Changes this node made in the batch: signed when it commits.
-    pub(super) authored: Vec<ChangeHash>,
+    pub(super) authored: Vec<(RecordId, ChangeHash)>,
 }
 
 /// What a batch that wrote leaves for after its commit: its documents and the records it
@@ -466,7 +466,7 @@ impl<'a> Tx<'a> {
             detail: None,
         })?;
         if origin == Origin::Local {
-            self.authored(new_hashes);
+            self.authored(id, new_hashes);
         }
         Ok(())
     }
