@@ -212,7 +212,7 @@ fn a_record_goes_whole_with_every_signature_of_its_changes() {
         &reg,
         early,
         PatientEdit {
-            phone: Some("13900000000".into()),
+            phone: Some("13811112222".into()),
             ..PatientEdit::default()
         },
     )
