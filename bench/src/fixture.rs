@@ -176,7 +176,7 @@ pub fn pair_with(
 
 /// Copies every record of `from` into `to` through the merge API with their signatures, in
 /// one commit ([`Store::merge_from`]).
-fn copy_all(from: &Store, to: &Store) -> anyhow::Result<()> {
+pub(crate) fn copy_all(from: &Store, to: &Store) -> anyhow::Result<()> {
     let outcome = to
         .merge_from(from)
         .context("cannot copy the catalogs to the window")?;

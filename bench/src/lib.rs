@@ -21,6 +21,7 @@
 //! produces every figure.
 
 pub mod bare;
+pub mod console;
 pub mod failover;
 pub mod fixture;
 pub mod his;

@@ -2,7 +2,7 @@
 //! The measurements live in the library so that tests can run them directly.
 
 use clap::{Parser, Subcommand};
-use lifeline_bench::{failover, his, replication, scale, store};
+use lifeline_bench::{console, failover, his, replication, scale, store};
 
 #[derive(Debug, Parser)]
 #[command(name = "lifeline-bench", version, about)]
@@ -21,6 +21,9 @@ enum Command {
     /// Failover to the standby and reconciliation of an outage, with real daemons (build the
     /// `lifeline` binary first: `cargo build --release -p lifeline-node`).
     Failover(failover::FailoverArgs),
+    /// The desk console's pages with a big store (1M records by default): the whole
+    /// loopback round trip of each page, per desk.
+    Console(console::ConsoleArgs),
     /// A real hospital's volume with real daemons: status, reports, open, memory and desk
     /// latency at a million patients, a new window's sync, an outage's reconciliation.
     Scale(scale::ScaleArgs),
@@ -36,6 +39,7 @@ fn main() -> anyhow::Result<()> {
         Command::Store(args) => store::run(&args).map(drop),
         Command::Replication(args) => replication::run(&args).map(drop),
         Command::Failover(args) => failover::run(&args).map(drop),
+        Command::Console(args) => console::run(&args).map(drop),
         Command::Scale(args) => scale::run(&args).map(drop),
         Command::Catalogs(args) => scale::write_catalogs(&args),
         Command::His(args) => his::run(&args).map(drop),

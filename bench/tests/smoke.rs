@@ -431,6 +431,34 @@ fn a_missing_lifeline_binary_is_named() {
 }
 
 #[test]
+fn console_quick_run_fetches_every_page() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().expect("dir");
+    let out = dir.path().join("results").join("console.json");
+    let report = lifeline_bench::console::run(&lifeline_bench::console::ConsoleArgs {
+        records: None,
+        days: None,
+        iterations: None,
+        writers: 4,
+        out: out.clone(),
+        dir: Some(dir.path().to_path_buf()),
+        quick: true,
+    })
+    .expect("the console benchmark runs");
+    assert_eq!(report.records, 2_000);
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("written")).expect("JSON");
+    assert_eq!(json["benchmark"], "console");
+    let pages = json["pages"].as_array().expect("pages");
+    assert_eq!(json["drugs"], 200);
+    assert_eq!(pages.len(), 11);
+    for p in pages {
+        positive(p, "/p50_ms");
+        positive(p, "/bytes");
+    }
+}
+
+#[test]
 fn a_quick_his_run_writes_every_figure() {
     if let Err(e) = lifeline_node::his::cluster::find_bin() {
         assert!(

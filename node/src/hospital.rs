@@ -311,6 +311,7 @@ impl Hospital {
             name: OperatorName::new(format!("{}-{}", desk.name(), name.to_lowercase()))?,
             desk,
             valid_for_s: None,
+            password: None,
         };
         let added: AddedOperator = admin.post("/admin/operators", &body)?;
         if let Ok(mut t) = self.tokens.lock() {

@@ -1,24 +1,81 @@
-//! `lifeline demo` end to end: a whole local hospital through an outage, with its reports,
-//! and nothing left behind.
+//! `lifeline demo` end to end: a whole local hospital through an outage, with its reports;
+//! with `--stay` it keeps running, its desk consoles answer at the printed addresses, and
+//! Ctrl-C (SIGINT) stops it with nothing left behind.
 
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const STAYING: &str = "the hospital keeps running";
 
 #[test]
 fn the_demo_runs_a_hospital_through_an_outage_and_cleans_up() {
     let tmp = tempfile::tempdir().expect("dir");
     let reports = tempfile::tempdir().expect("dir");
-    let out = Command::new(env!("CARGO_BIN_EXE_lifeline"))
-        .args(["demo", "--patients", "3", "--reports"])
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lifeline"))
+        .args(["demo", "--patients", "3", "--stay", "--reports"])
         .arg(reports.path())
         .env("TMPDIR", tmp.path())
-        .output()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("run the demo");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (tx, rx) = mpsc::channel();
+    let out = child.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut stdout = String::new();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while !stdout.contains(STAYING) {
+        match rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(line) => {
+                stdout.push_str(&line);
+                stdout.push('\n');
+            }
+            Err(_) if Instant::now() > deadline || child.try_wait().ok().flatten().is_some() => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the demo did not stay running:\n{stdout}");
+            }
+            Err(_) => {}
+        }
+    }
+    // The console of the registration window answers at the printed address.
+    let address = stdout
+        .lines()
+        .find(|l| l.contains("log in as reg01"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .expect("the registration console's address")
+        .to_owned();
+    let page = ureq::get(&format!("{address}console/login"))
+        .call()
+        .expect("the console answers")
+        .body_mut()
+        .read_to_string()
+        .expect("page");
+    assert!(page.contains("登录"), "{page}");
+    let pid = child.id().to_string();
+    let status = Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let status = child.wait().expect("the demo ends after Ctrl-C");
+    reader.join().expect("reader");
+    while let Ok(line) = rx.try_recv() {
+        stdout.push_str(&line);
+        stdout.push('\n');
+    }
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+    }
+    assert!(status.success(), "{stdout}\n{stderr}");
     for line in [
         "CENTRAL FAILS",
         "mode degraded, primary standby, emergency episode YJ-",
@@ -37,6 +94,11 @@ fn the_demo_runs_a_hospital_through_an_outage_and_cleans_up() {
         "CONFLICT REVIEW REPORT",
         "Field conflict",
         "Duplicate patient",
+        "the desk consoles (open in a browser)",
+        "registration  log in as reg01",
+        "admin         log in as info",
+        "stopping the hospital",
+        "all daemons stopped cleanly",
     ] {
         assert!(
             stdout.contains(line),

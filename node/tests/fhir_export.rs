@@ -1,17 +1,15 @@
-//! The FHIR export of an emergency episode, checked against the FHIR R4 model (the `fhir-r4`
-//! crate, generated from the official R4 definitions): every line of every NDJSON file
-//! parses as the R4 resource it says it is (required elements present, types right), passes
-//! the model's primitive-format validation, and writes back identically (so no element is
-//! misspelled or unknown); codes of required bindings are in their value sets; every
-//! resource is tagged with the episode; every reference resolves inside the export; the
-//! manifest lists the files.
+//! The FHIR export of an emergency episode: codes of required bindings are in their value
+//! sets; every resource is tagged with the episode; every reference resolves inside the
+//! export; the manifest lists the files. The export is left in `target/tmp/fhir-export`,
+//! where `scripts/test` then checks it against the FHIR R4 model (`tests/fhir-r4`, a crate of
+//! its own: the model's crate changes how serde_json reads numbers in every binary built
+//! beside it): every line parses as the R4 resource it says it is, passes the model's
+//! validation, and writes back identically.
 
 mod his_common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use fhir_r4::resources::Resource;
-use fhir_r4::validate::Validate;
 use his_common::{bridge_operator, central_store, ranges_for_episode};
 use lifeline_core::desk::{
     CatalogImport, NewCharge, NewChargeLine, NewPatient, NewPrescription, NewPrescriptionItem,
@@ -256,9 +254,14 @@ fn an_episode_exports_as_valid_fhir_r4_bulk_data() {
     let export = fhir::build(&store, &episode, UtcOffset::CHINA)
         .expect("read")
         .expect("the episode");
-    let out = tempfile::tempdir().expect("dir");
-    let manifest = fhir::write(&export, out.path(), UtcOffset::CHINA).expect("write");
-    let text = std::fs::read_to_string(out.path().join("manifest.json")).expect("manifest");
+    // Left for the R4 model's check (see the module's comment), fresh from this run.
+    let out = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fhir-export");
+    if out.exists() {
+        std::fs::remove_dir_all(&out).expect("the previous export removed");
+    }
+    std::fs::create_dir_all(&out).expect("dir");
+    let manifest = fhir::write(&export, &out, UtcOffset::CHINA).expect("write");
+    let text = std::fs::read_to_string(out.join("manifest.json")).expect("manifest");
     let read_back: Manifest = serde_json::from_str(&text).expect("the manifest is JSON");
     assert_eq!(read_back.output.len(), manifest.output.len());
 
@@ -266,22 +269,12 @@ fn an_episode_exports_as_valid_fhir_r4_bulk_data() {
     let mut all: Vec<(String, Value)> = Vec::new();
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for file in &manifest.output {
-        let text = std::fs::read_to_string(out.path().join(&file.url)).expect("ndjson");
+        let text = std::fs::read_to_string(out.join(&file.url)).expect("ndjson");
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), file.count, "{}", file.url);
         for line in lines {
             let json: Value = serde_json::from_str(line).expect("one JSON resource per line");
             assert_eq!(json["resourceType"], file.kind.as_str());
-            let parsed: Resource = serde_json::from_value(json.clone())
-                .unwrap_or_else(|e| panic!("not a valid R4 {}: {e}\n{json:#}", file.kind));
-            let issues = parsed.validate();
-            assert!(issues.is_empty(), "{}: {issues:?}\n{json:#}", file.kind);
-            let back = serde_json::to_value(&parsed).expect("serialize");
-            assert_eq!(
-                back, json,
-                "{} does not write back the same: an element is unknown to R4",
-                file.kind
-            );
             for (field, value) in json.as_object().expect("object") {
                 if let (Some(codes), Some(code)) = (allowed(&file.kind, field), value.as_str()) {
                     assert!(codes.contains(&code), "{}.{field} = {code:?}", file.kind);

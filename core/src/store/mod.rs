@@ -241,6 +241,22 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Records a log-in event of the desk console (a log-in, a failure, a lock-out) in the
+    /// audit chain, durably. `actor` is the name typed at the log-in, which need not be an
+    /// operator's (a failed log-in under an unknown name is recorded too).
+    pub fn audit_login(&self, actor: &str, action: &str, detail: String) -> Result<(), WriteError> {
+        let event = audit::AuditEvent {
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            record: None,
+            changes: Vec::new(),
+            detail: Some(detail),
+        };
+        self.write(move |tx| tx.audit(event).map_err(WriteError::from))
+    }
+}
+
 /// An audit event for an operator's action that is not a document change.
 pub(crate) fn audit_event(
     who: &crate::roles::Operator,

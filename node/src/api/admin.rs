@@ -148,7 +148,7 @@ pub struct NextStep {
 }
 
 /// The status's view of the episode this node is in.
-fn current_episode(
+pub(crate) fn current_episode(
     store: &lifeline_core::Store,
     info: lifeline_core::store::EpisodeInfo,
 ) -> Result<CurrentEpisode, ApiError> {
@@ -352,6 +352,10 @@ pub struct NewOperator {
     /// The token stops working this many seconds after it is issued; never when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid_for_s: Option<u64>,
+    /// The console password (at least 8 characters); without one, a one-time setup code is
+    /// issued instead, with which the operator logs in once to choose their password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
 }
 
 /// The answer to adding an operator: the token, shown this once.
@@ -362,6 +366,9 @@ pub struct AddedOperator {
     pub token: String,
     #[serde(default)]
     pub expires_ms: Option<i64>,
+    /// The one-time code for the console's first log-in (when no password was given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup_code: Option<String>,
 }
 
 /// Runs a change to the operators file on a blocking thread, an error as the API's.
@@ -419,6 +426,10 @@ async fn add_operator(
         )
         .field("desk"));
     }
+    if let Some(password) = &new.password {
+        crate::operators::check_password_rules(password)
+            .map_err(|e| ApiError::bad_request("password", e.to_string()))?;
+    }
     let now = state.store.now_ms();
     let expires_ms = new
         .valid_for_s
@@ -431,8 +442,27 @@ async fn add_operator(
         expires_ms,
         added_by: Some(op.name.clone()),
     };
-    let token = operators_change(move || operators.add_entry(entry, now)).await?;
+    let password = new.password;
+    let (token, setup_code) = operators_change(move || {
+        let who = entry.name.clone();
+        let token = operators.add_entry(entry, now)?;
+        let code = match password {
+            Some(p) => {
+                operators.set_password(&who, &p)?;
+                None
+            }
+            None => operators.issue_setup_code(&who)?,
+        };
+        Ok((token, code))
+    })
+    .await?;
+    let login = if setup_code.is_some() {
+        "console setup code issued"
+    } else {
+        "console password set"
+    };
     let until = expires_ms.map_or("no expiry".to_owned(), |ms| format!("expires at {ms} ms"));
+    let until = format!("{until}, {login}");
     audit(
         &state,
         op.clone(),
@@ -448,6 +478,7 @@ async fn add_operator(
             desk,
             token,
             expires_ms,
+            setup_code,
         }),
     ))
 }

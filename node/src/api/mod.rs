@@ -46,6 +46,12 @@ pub struct ApiState {
 
 /// The whole API.
 pub fn router(state: ApiState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// The whole API with `more` routes beside it (the desk console's: see
+/// `crate::console::app`), under the same fallback and limits.
+pub fn router_with(state: ApiState, more: Router<ApiState>) -> Router {
     let timed = axum::middleware::from_fn_with_state(state.clone(), metrics::time_desk_writes);
     Router::new()
         .merge(desk::routes().layer(timed))
@@ -57,6 +63,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(his::routes())
         .merge(export::routes())
         .merge(trust::routes())
+        .merge(more)
         .route("/openapi.json", axum::routing::get(openapi::serve))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")

@@ -28,6 +28,10 @@ pub enum OperatorCommand {
         /// Print only the token (for scripts).
         #[arg(long)]
         token_only: bool,
+        /// Read the console password from the first line of standard input (asked for when
+        /// it is a terminal); without it, a one-time setup code is printed instead.
+        #[arg(long)]
+        password_stdin: bool,
     },
     /// Remove an operator: their token stops working at once.
     Remove {
@@ -50,6 +54,19 @@ pub enum OperatorCommand {
     },
 }
 
+/// The console password, from the first line of standard input.
+fn read_password_line() -> anyhow::Result<String> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        eprint!("console password (at least 8 characters, shown as typed): ");
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    crate::operators::check_password_rules(&password)?;
+    Ok(password)
+}
+
 fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime_serde::re::humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e}"))
 }
@@ -62,12 +79,18 @@ pub fn run(cmd: OperatorCommand) -> anyhow::Result<()> {
             desk,
             expires,
             token_only,
+            password_stdin,
         } => {
             let (_, client) = super::admin_client(&config)?;
             let body = NewOperator {
                 name: OperatorName::new(name)?,
                 desk: desk.parse::<DeskRole>()?,
                 valid_for_s: expires.map(|d| d.as_secs().max(1)),
+                password: if password_stdin {
+                    Some(read_password_line()?)
+                } else {
+                    None
+                },
             };
             let added: AddedOperator = client.post("/admin/operators", &body)?;
             if token_only {
@@ -84,6 +107,12 @@ pub fn run(cmd: OperatorCommand) -> anyhow::Result<()> {
                     "operator {} ({} desk) added{until}; token (shown once):\n{}",
                     added.name, added.desk, added.token
                 );
+                match &added.setup_code {
+                    Some(code) => println!(
+                        "console setup code (one-time; log in with it once and choose a password):\n{code}"
+                    ),
+                    None => println!("console password set"),
+                }
             }
         }
         OperatorCommand::RotateAdminToken { config } => {

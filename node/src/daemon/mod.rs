@@ -161,11 +161,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let mut stop = stop_rx.clone();
         let state = state.clone();
         tokio::spawn(async move {
-            axum::serve(api::http::DeskListener(listener), api::router(state))
-                .with_graceful_shutdown(async move {
-                    let _ = stop.changed().await;
-                })
-                .await
+            axum::serve(
+                api::http::DeskListener(listener),
+                crate::console::app(state),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stop.changed().await;
+            })
+            .await
         })
     };
     let metrics_server = match config.metrics.listen {

@@ -45,6 +45,10 @@ pub struct DemoArgs {
     /// Patients registered in each phase, at least 2 (default 12).
     #[arg(long, default_value_t = 12)]
     pub patients: usize,
+    /// After the morning, keep the hospital running until Ctrl-C, so its desk consoles can be
+    /// used in a browser; pressing Enter takes central down or brings it back.
+    #[arg(long)]
+    pub stay: bool,
     /// Run without the HIS even when PostgreSQL is installed.
     #[arg(long)]
     pub without_his: bool,
@@ -188,6 +192,8 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     clock.say("07:45", "central imported the drug and service catalogs; every window has them, and its number ranges leased in advance");
 
     let desks = Desks::of(&h)?;
+    let logins = console_logins(&h)?;
+    print_logins(&h, &logins)?;
     // The cashier checks the invoice stock in hand against the range before the first
     // invoice: the window's first free range, code and first number confirmed.
     let first = h
@@ -437,6 +443,9 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         reports.write_to(out)?;
         println!("\nreports written to {}", out.display());
     }
+    if args.stay {
+        stay(&mut h, &logins)?;
+    }
     for name in h.names() {
         h.stop(&name)?;
     }
@@ -445,6 +454,122 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         "all daemons stopped cleanly (SIGTERM); the demo's directory is removed",
     );
     drop(h);
+    Ok(())
+}
+
+/// A console log-in of the demo: the node, the operator, the password.
+struct Login {
+    node: &'static str,
+    desk: DeskRole,
+    name: &'static str,
+    password: String,
+}
+
+/// One console operator per desk, on the window that serves it (the information department
+/// at central), each with a fresh password.
+fn console_logins(h: &Hospital) -> anyhow::Result<Vec<Login>> {
+    let wanted = [
+        ("W01", DeskRole::Registration, "reg01"),
+        ("W01", DeskRole::Triage, "nurse01"),
+        ("W02", DeskRole::Cashier, "cash02"),
+        ("W03", DeskRole::Doctor, "doc03"),
+        ("W03", DeskRole::Pharmacy, "pharm03"),
+        ("central", DeskRole::Admin, "info"),
+    ];
+    let mut out = Vec::new();
+    for (node, desk, name) in wanted {
+        let password = crate::operators::new_token()?[..12].to_owned();
+        let body = crate::api::admin::NewOperator {
+            name: lifeline_core::OperatorName::new(name)?,
+            desk,
+            valid_for_s: None,
+            password: Some(password.clone()),
+        };
+        let _: crate::api::admin::AddedOperator = h.admin(node)?.post("/admin/operators", &body)?;
+        out.push(Login {
+            node,
+            desk,
+            name,
+            password,
+        });
+    }
+    Ok(out)
+}
+
+fn print_logins(h: &Hospital, logins: &[Login]) -> anyhow::Result<()> {
+    println!("\n==================== the desk consoles (open in a browser) ====================");
+    for l in logins {
+        println!(
+            "{:<8} http://{}/  {:<13} log in as {:<8} password {}",
+            l.node,
+            h.config(l.node)?.api.listen,
+            l.desk.name(),
+            l.name,
+            l.password
+        );
+    }
+    println!();
+    Ok(())
+}
+
+/// Keeps the hospital running until Ctrl-C (or the end of standard input); each Enter takes
+/// central down, or brings it back, so a newcomer can work through an outage in a browser.
+fn stay(h: &mut Hospital, logins: &[Login]) -> anyhow::Result<()> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, mpsc};
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    // Ctrl-C reaches the daemons too (the same process group); they stop cleanly on SIGINT.
+    // The handler is in place before the stay is announced.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut interrupt = runtime.block_on(async {
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+    })?;
+    let watcher = std::thread::spawn(move || {
+        runtime.block_on(interrupt.recv());
+        flag.store(true, Ordering::SeqCst);
+    });
+    let (lines, enter) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        while std::io::stdin().read_line(&mut line).is_ok_and(|n| n > 0) {
+            line.clear();
+            if lines.send(()).is_err() {
+                return;
+            }
+        }
+    });
+    print_logins(h, logins)?;
+    println!(
+        "the hospital keeps running: press Enter to take central down (and again to bring it back); Ctrl-C stops everything"
+    );
+    let mut central_up = true;
+    while !stop.load(Ordering::SeqCst) && !watcher.is_finished() {
+        match enter.recv_timeout(Duration::from_millis(200)) {
+            Ok(()) if central_up => {
+                h.kill("central")?;
+                central_up = false;
+                println!(
+                    "central is DOWN (SIGKILL): watch the banners turn to the emergency episode; Enter brings it back"
+                );
+            }
+            Ok(()) => {
+                h.start("central")?;
+                central_up = true;
+                println!(
+                    "central is back: the windows reconcile by themselves; Enter takes it down again"
+                );
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            // No more input (not a terminal): only Ctrl-C ends the stay.
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    }
+    println!("stopping the hospital");
     Ok(())
 }
 
