@@ -25,6 +25,10 @@ pub enum RuleError {
         kind: RecordKind,
         desks: String,
     },
+    /// The write breaks a rule every replica applies to the record's changes
+    /// ([`crate::trust::rules`]): no other node would keep it, so it is not saved here either.
+    #[error("no other node would accept this write: {0}")]
+    BreaksReplicaRule(Box<crate::trust::Breach>),
     #[error("no {kind} record {id}")]
     NotFound { kind: RecordKind, id: RecordId },
     #[error("record {id} is a {found}, not a {expected}")]

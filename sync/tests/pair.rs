@@ -532,14 +532,27 @@ fn a_forbidden_write_is_refused_recorded_and_counted() {
 #[test]
 fn a_forbidden_write_to_a_store_is_audited_and_not_indexed() {
     let ca = Ca::new();
-    let w = ca.disk("W01", NodeRole::Window, &[DeskRole::Pharmacy]);
-    let c = ca.disk("central", NodeRole::Central, &[]);
-    let r = ca.anchor();
-    let p = w
-        .store
+    // A tampered pharmacy window: its store wrote a patient past the rules a node applies to
+    // its own writes (here: before it had its key, when they are not judged), then signed it
+    // with its real key.
+    let loaded = ca.identity("W01", NodeRole::Window, &[DeskRole::Pharmacy]);
+    let credentials = loaded.credentials().expect("credentials");
+    let dir = tempfile::tempdir().expect("dir");
+    let opts = StoreOptions::new(NodeName::new("W01").expect("valid"), NodeRole::Window);
+    let store = Store::open(dir.path().join("store.redb"), opts).expect("open");
+    let p = store
         .create_patient(&reg(), new_patient("smuggled"))
         .expect("create")
         .value;
+    store.sign_as(credentials.clone()).expect("signed");
+    let w = Disk {
+        _dir: dir,
+        store,
+        id: loaded.identity().clone(),
+        credentials,
+    };
+    let c = ca.disk("central", NodeRole::Central, &[]);
+    let r = ca.anchor();
     let mut link = disk_link(&w, &c, &r);
     link.pump().expect("pump");
     assert!(c.store.get::<Patient>(p.header.id).expect("read").is_none());

@@ -115,7 +115,7 @@ impl Tx<'_> {
                     "sync.apply",
                     Origin::Peer,
                 )?;
-                self.keep_signed(&verdict.signed_by, judge)?;
+                self.keep_signed(id, &verdict.signed_by, judge)?;
                 if !complete {
                     return Ok(ApplyResult::MissingDeps);
                 }

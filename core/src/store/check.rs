@@ -48,7 +48,59 @@ impl Store {
         self.check_items(&ids, &mut problems)?;
         self.check_backlogs(&mut problems)?;
         self.check_digest(&mut problems)?;
+        self.check_signatures(&ids, &mut problems)?;
         Ok(problems)
+    }
+
+    /// Every change of every record held is signed (its commit in the record's index of
+    /// commits) or waits for the node's key; no record's index outlives the record.
+    fn check_signatures(
+        &self,
+        ids: &[(RecordId, Header)],
+        problems: &mut Vec<String>,
+    ) -> Result<(), ReadError> {
+        if self.options().author_check != super::AuthorCheck::Signatures {
+            return Ok(());
+        }
+        let change_signed = self.table(tables::CHANGE_SIGNED)?;
+        let record_signed = self.table(tables::RECORD_SIGNED)?;
+        let unsigned = self.table(tables::UNSIGNED)?;
+        for (id, _) in ids {
+            let Some(doc) = self.doc(*id)? else { continue };
+            for change in doc.get_changes_meta(&[]) {
+                let hash = change.hash.0;
+                match change_signed.get(hash).ctx("checking signatures")? {
+                    Some(commit) => {
+                        let row = (id.to_bytes(), commit.value());
+                        if record_signed.get(row).ctx("checking signatures")?.is_none() {
+                            problems.push(format!(
+                                "record {id}: change {} is signed but not in the record's commits",
+                                change.hash
+                            ));
+                        }
+                    }
+                    None => {
+                        let waiting = unsigned.get(hash).ctx("checking signatures")?;
+                        if waiting.map(|r| r.value()) != Some(id.to_bytes()) {
+                            problems.push(format!(
+                                "record {id}: change {} is neither signed nor waiting for a key",
+                                change.hash
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        let held: BTreeSet<RecordId> = ids.iter().map(|(id, _)| *id).collect();
+        for entry in record_signed.iter().ctx("checking signatures")? {
+            let record = RecordId::from_bytes(entry.ctx("checking signatures")?.0.value().0);
+            if !held.contains(&record) {
+                problems.push(format!(
+                    "record {record}: its commits are indexed but it is not held"
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The unreconciled index (emergency records central has not acknowledged) and the

@@ -35,6 +35,7 @@ mod merge;
 mod meta;
 mod open;
 mod open_items;
+mod own_rules;
 mod patient_index;
 mod prune;
 mod quarantine;

@@ -106,6 +106,12 @@ impl Tx<'_> {
             .ctx("pruning")?
             .retain_in((key, 0)..=(key, u32::MAX), |_, _| false)
             .ctx("pruning")?;
+        // The signed commits stay (they may sign other records' changes); the record's index
+        // of them goes with it.
+        w.open_table(tables::RECORD_SIGNED)
+            .ctx("pruning")?
+            .retain_in((key, [0u8; 32])..=(key, [0xffu8; 32]), |_, _| false)
+            .ctx("pruning")?;
         let heads = w
             .open_table(tables::DOC_HEADS)
             .ctx("pruning")?

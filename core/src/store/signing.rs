@@ -4,6 +4,7 @@
 //! changes to other peers. Changes made before the node had a signing key wait in the
 //! `unsigned` table and are signed as soon as it gets one ([`Store::sign_as`]).
 
+use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use redb::{ReadableTable, WriteTransaction};
 use super::error::{ReadError, StorageContext, WriteError};
 use super::tables;
 use super::{AuthorCheck, Store, Tx};
-use crate::id::NodeName;
+use crate::id::{NodeName, RecordId};
 use crate::roles::{DeskRole, NodeRole};
 use crate::trust::{CommitId, Judge, Member, SignedCommit, SigningKey, SigningKeyError};
 
@@ -101,10 +102,10 @@ pub(super) fn holds_commit(w: &WriteTransaction, id: &CommitId) -> bool {
 }
 
 impl Tx<'_> {
-    /// Changes this node made in this batch, to be signed when it commits.
-    pub(super) fn authored(&mut self, hashes: impl IntoIterator<Item = ChangeHash>) {
+    /// Changes this node made to a record in this batch, to be signed when it commits.
+    pub(super) fn authored(&mut self, id: RecordId, hashes: impl IntoIterator<Item = ChangeHash>) {
         if self.opts().author_check == AuthorCheck::Signatures {
-            self.authored.extend(hashes);
+            self.authored.extend(hashes.into_iter().map(|h| (id, h)));
         }
     }
 
@@ -114,36 +115,54 @@ impl Tx<'_> {
         if self.authored.is_empty() {
             return Ok(());
         }
-        let hashes = std::mem::take(&mut self.authored);
+        let authored = std::mem::take(&mut self.authored);
         let credentials = self.shared().signer.read().ok().and_then(|s| s.clone());
+        let hashes: Vec<ChangeHash> = authored.iter().map(|(_, h)| *h).collect();
         let signed = credentials
             .map(|c| SignedCommit::sign_all(c.key(), &hashes))
             .transpose();
         match signed {
             Ok(Some(commits)) => {
-                for commit in &commits {
-                    self.keep_commit(commit)?;
-                    for h in &commit.hashes {
-                        self.link_change(h, &commit.id())?;
-                    }
-                }
+                let record_of = authored.iter().map(|(id, h)| (*h, *id)).collect();
+                self.keep_own_commits(&commits, &record_of)?;
             }
-            Ok(None) => self.keep_unsigned(&hashes)?,
+            Ok(None) => self.keep_unsigned(&authored)?,
             Err(e) => {
                 tracing::error!(error = %e, "cannot sign this commit's changes; they wait unsigned");
-                self.keep_unsigned(&hashes)?;
+                self.keep_unsigned(&authored)?;
             }
         }
         Ok(())
     }
 
-    fn keep_unsigned(&mut self, hashes: &[ChangeHash]) -> Result<(), ReadError> {
+    /// Keeps the commits this node signed, each change linked to its commit and each record
+    /// to the commits that sign its changes.
+    fn keep_own_commits(
+        &mut self,
+        commits: &[SignedCommit],
+        record_of: &BTreeMap<ChangeHash, RecordId>,
+    ) -> Result<(), ReadError> {
+        for commit in commits {
+            self.keep_commit(commit)?;
+            let id = commit.id();
+            for h in &commit.hashes {
+                self.link_change(h, &id)?;
+                if let Some(record) = record_of.get(h) {
+                    self.link_record(*record, &id)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn keep_unsigned(&mut self, authored: &[(RecordId, ChangeHash)]) -> Result<(), ReadError> {
         let mut t = self
             .w()
             .open_table(tables::UNSIGNED)
             .ctx("keeping unsigned changes")?;
-        for h in hashes {
-            t.insert(h.0, ()).ctx("keeping unsigned changes")?;
+        for (id, h) in authored {
+            t.insert(h.0, id.to_bytes())
+                .ctx("keeping unsigned changes")?;
         }
         Ok(())
     }
@@ -170,9 +189,20 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Keeps the signed commits of a peer's changes this node applied, beside them.
+    fn link_record(&mut self, record: RecordId, commit: &CommitId) -> Result<(), ReadError> {
+        self.w()
+            .open_table(tables::RECORD_SIGNED)
+            .ctx("keeping a signature")?
+            .insert((record.to_bytes(), commit.0), ())
+            .ctx("keeping a signature")?;
+        Ok(())
+    }
+
+    /// Keeps the signed commits of a peer's changes to `record` this node applied, beside
+    /// them.
     pub(super) fn keep_signed(
         &mut self,
+        record: RecordId,
         signed_by: &[(ChangeHash, CommitId)],
         judge: &Judge<'_>,
     ) -> Result<(), ReadError> {
@@ -181,6 +211,7 @@ impl Tx<'_> {
                 self.keep_commit(commit)?;
             }
             self.link_change(hash, id)?;
+            self.link_record(record, id)?;
         }
         Ok(())
     }
@@ -206,28 +237,28 @@ impl Store {
             *signer = Some(credentials.clone());
         }
         self.write(move |tx| {
-            let pending: Vec<ChangeHash> = {
+            let pending: BTreeMap<ChangeHash, RecordId> = {
                 let t = tx
                     .r()
                     .open_table(tables::UNSIGNED)
                     .ctx("reading unsigned changes")?;
-                let mut out = Vec::new();
+                let mut out = BTreeMap::new();
                 for entry in t.iter().ctx("reading unsigned changes")? {
-                    out.push(ChangeHash(entry.ctx("reading unsigned changes")?.0.value()));
+                    let (hash, record) = entry.ctx("reading unsigned changes")?;
+                    out.insert(
+                        ChangeHash(hash.value()),
+                        RecordId::from_bytes(record.value()),
+                    );
                 }
                 out
             };
             if pending.is_empty() {
                 return Ok(0);
             }
-            let commits = SignedCommit::sign_all(credentials.key(), &pending)
+            let hashes: Vec<ChangeHash> = pending.keys().copied().collect();
+            let commits = SignedCommit::sign_all(credentials.key(), &hashes)
                 .map_err(|e| crate::rules::RuleError::invalid("credentials", e.to_string()))?;
-            for commit in &commits {
-                tx.keep_commit(commit)?;
-                for h in &commit.hashes {
-                    tx.link_change(h, &commit.id())?;
-                }
-            }
+            tx.keep_own_commits(&commits, &pending)?;
             tx.w()
                 .open_table(tables::UNSIGNED)
                 .ctx("signing unsigned changes")?
@@ -265,6 +296,26 @@ impl Store {
                 }
             }
         }
+        self.commits_by_id(ids)
+    }
+
+    /// The signed commits that sign any change of a record, each once, from the record's own
+    /// index rows: the record is not loaded.
+    pub(crate) fn record_commits(&self, record: RecordId) -> Result<Vec<WireCommit>, ReadError> {
+        let t = self.table(tables::RECORD_SIGNED)?;
+        let key = record.to_bytes();
+        let mut ids = Vec::new();
+        for entry in t
+            .range((key, [0u8; 32])..=(key, [0xffu8; 32]))
+            .ctx("reading signatures")?
+        {
+            ids.push(CommitId(entry.ctx("reading signatures")?.0.value().1));
+        }
+        self.commits_by_id(ids)
+    }
+
+    /// Signed commits by id, through the cache; ids not kept are left out.
+    fn commits_by_id(&self, ids: Vec<CommitId>) -> Result<Vec<WireCommit>, ReadError> {
         let mut out = Vec::with_capacity(ids.len());
         let mut signed = None;
         for id in ids {
@@ -327,12 +378,7 @@ impl Store {
                 id,
                 bytes: doc.save(),
             });
-            let hashes = doc
-                .get_changes(&[])
-                .iter()
-                .map(|c| c.hash())
-                .collect::<Vec<_>>();
-            for commit in self.signed_commits(hashes)? {
+            for commit in self.record_commits(id)? {
                 if seen.insert(commit.id) {
                     out.signatures.push(commit.bytes.to_vec());
                 }

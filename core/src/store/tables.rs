@@ -16,8 +16,10 @@ pub const HIGHEST_ID: Id = [0xffu8; 16];
 ///
 /// History: 1, the first release; 2, `resettle_pending` (issue 13); 3, the signed commits, the
 /// roster, the quarantine and the granted ranges (issue 9); 4, the feed names each record's
-/// kind, kept counts, the open-review index, the incremental digest, catalog items (issue 10).
-pub const SCHEMA_VERSION: u64 = 4;
+/// kind, kept counts, the open-review index, the incremental digest, catalog items (issue 10);
+/// 5, the signed commits of each record (`record_signed`) and the record of each unsigned
+/// change.
+pub const SCHEMA_VERSION: u64 = 5;
 
 /// Metadata: schema version, node identity, counters, the audit head, the current episode.
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -95,8 +97,12 @@ pub type Hash = [u8; 32];
 pub const SIGNED: TableDefinition<Hash, &[u8]> = TableDefinition::new("signed");
 /// Change hash → the signed commit that signs it.
 pub const CHANGE_SIGNED: TableDefinition<Hash, Hash> = TableDefinition::new("change_signed");
-/// Changes this node made while it had no signing key: signed once it has one.
-pub const UNSIGNED: TableDefinition<Hash, ()> = TableDefinition::new("unsigned");
+/// (record, signed commit) for every commit that signs a change of the record: what goes with
+/// a record sent whole, without loading it to list its changes.
+pub const RECORD_SIGNED: TableDefinition<(Id, Hash), ()> = TableDefinition::new("record_signed");
+/// Changes this node made while it had no signing key (change hash → its record): signed once
+/// it has one.
+pub const UNSIGNED: TableDefinition<Hash, Id> = TableDefinition::new("unsigned");
 
 /// The roster: key id → member (JSON), every node this node knows by its certified key.
 pub const ROSTER: TableDefinition<Hash, &[u8]> = TableDefinition::new("roster");
@@ -153,6 +159,7 @@ pub(crate) fn for_each<T: TableVisitor>(visitor: &mut T) -> Result<(), T::Error>
     visitor.visit(PEER_SYNC)?;
     visitor.visit(SIGNED)?;
     visitor.visit(CHANGE_SIGNED)?;
+    visitor.visit(RECORD_SIGNED)?;
     visitor.visit(UNSIGNED)?;
     visitor.visit(ROSTER)?;
     visitor.visit(REVOKED)?;

@@ -47,7 +47,7 @@ pub(crate) struct Tx<'a> {
     /// Records this batch removed (pruned), to drop from the cache after the commit.
     removed: Vec<RecordId>,
     /// Changes this node made in the batch: signed when it commits.
-    pub(super) authored: Vec<ChangeHash>,
+    pub(super) authored: Vec<(RecordId, ChangeHash)>,
 }
 
 /// What a batch that wrote leaves for after its commit: its documents and the records it
@@ -338,6 +338,10 @@ impl<'a> Tx<'a> {
             })?;
         self.working.insert(id, Arc::new(doc));
         let header = record.header().clone();
+        if let Err(e) = self.judge_own(id, None, &header, &[]) {
+            self.working.remove(&id);
+            return Err(e);
+        }
         self.persist_as(
             id,
             &[],
@@ -365,11 +369,23 @@ impl<'a> Tx<'a> {
         if let Some(kind) = kind {
             self.check_node_writes(kind)?;
         }
+        // The record as it was: the rules compare the edit with it, and it comes back if they
+        // refuse the edit.
+        let before = self.shared_loaded(id);
         let doc = self.doc_mut(id)?.ok_or_else(missing)?;
         let old_heads = doc.get_heads();
         doc.transact_with(|_| opts, f).map_err(|f| f.error)?;
         let header =
             Header::of(&*doc).map_err(|e| ReadError::corrupt(id, RecordDamage::Header(e)))?;
+        if doc.get_heads() == old_heads {
+            return Ok(());
+        }
+        if let Err(e) = self.judge_own(id, before.as_deref(), &header, &old_heads) {
+            if let Some(before) = before {
+                self.working.insert(id, before);
+            }
+            return Err(e);
+        }
         self.persist_as(
             id,
             &old_heads,
@@ -466,7 +482,7 @@ impl<'a> Tx<'a> {
             detail: None,
         })?;
         if origin == Origin::Local {
-            self.authored(new_hashes);
+            self.authored(id, new_hashes);
         }
         Ok(())
     }

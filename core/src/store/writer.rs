@@ -197,8 +197,10 @@ impl Store {
                 if result.is_err() {
                     tx.job_failed();
                 }
+                // A job that failed hears its own reason (nothing of it is saved either way);
+                // the others hear how the batch ended.
                 Box::new(move |outcome: Result<(), WriteError>| {
-                    let _ = reply_tx.send(outcome.and(result));
+                    let _ = reply_tx.send(result.and_then(|value| outcome.map(|()| value)));
                 })
             }),
             fail: Box::new(move |err| {

@@ -1,5 +1,6 @@
 //! The rules every replica applies to a record's new changes before it keeps them, the same
-//! on every node (the store and the in-memory test replica both call [`Judge::judge`]):
+//! on every node (the store and the in-memory test replica both call [`Judge::judge`]), and
+//! the same on a node's own writes before it saves them ([`Authorship::Own`]):
 //!
 //! 1. **Who wrote each change**: the node whose certified key signed its hash
 //!    ([`super::Signatures`]), and that node must be the one its Automerge actor id names.
@@ -73,6 +74,10 @@ pub enum Authorship<'a> {
     /// From the Automerge actor ids, unchecked: no node runs so; only the replication
     /// benchmark (signatures' cost) and the fuzz targets (the rules behind them) do.
     UncheckedActorIds,
+    /// This node's own changes, made in the commit being written (signed when it commits):
+    /// their author is this member by construction; what it may write is still judged, so that
+    /// a desk never hears "saved" for a change every other node would refuse.
+    Own(&'a Member),
 }
 
 impl std::fmt::Debug for Authorship<'_> {
@@ -80,6 +85,7 @@ impl std::fmt::Debug for Authorship<'_> {
         match self {
             Authorship::Signed { signatures, .. } => write!(f, "Signed({signatures:?})"),
             Authorship::UncheckedActorIds => f.write_str("UncheckedActorIds"),
+            Authorship::Own(member) => write!(f, "Own({})", member.name),
         }
     }
 }
@@ -248,7 +254,7 @@ impl Judge<'_> {
     pub fn commit(&self, id: &CommitId) -> Option<&super::SignedCommit> {
         match &self.authorship {
             Authorship::Signed { signatures, .. } => signatures.commit(id),
-            Authorship::UncheckedActorIds => None,
+            Authorship::UncheckedActorIds | Authorship::Own(_) => None,
         }
     }
 
@@ -353,6 +359,11 @@ impl Judge<'_> {
                     commit: None,
                 })
             }
+            Authorship::Own(member) => Ok(Authored {
+                change,
+                author: (*member).clone(),
+                commit: None,
+            }),
         }
     }
 

@@ -177,3 +177,65 @@ fn a_revoked_key_signs_nothing_new() {
     assert!(central.store.doc(late).expect("read").is_none());
     assert!(central.store.doc(early).expect("read").is_some());
 }
+
+/// A record is sent whole with the signed commits its index names, without being loaded: the
+/// index must name every commit of every change, whether the node signed them when it wrote
+/// them, signed them later (written before it had its key), or kept them from a peer (relay).
+#[test]
+fn a_record_goes_whole_with_every_signature_of_its_changes() {
+    let (central, w01, w02) = hospital(&[DeskRole::Registration]);
+    let reg = op("reg1", DeskRole::Registration);
+    // A window that writes before it has its key: its changes wait unsigned.
+    let dir = tempfile::tempdir().expect("dir");
+    let name = NodeName::new("W03").expect("valid");
+    let credentials =
+        Credentials::uncertified(name.clone(), NodeRole::Window, &[DeskRole::Registration])
+            .expect("a key");
+    let mut opts = StoreOptions::new(name, NodeRole::Window);
+    opts.desks = vec![DeskRole::Registration];
+    let w03 = Store::open(dir.path().join("store.redb"), opts).expect("open");
+    let early = w03
+        .create_patient(&reg, new_patient("早"))
+        .expect("create")
+        .value
+        .header
+        .id;
+    assert_eq!(w03.unsigned_changes().expect("read"), 1);
+    assert_eq!(w03.sign_as(credentials.clone()).expect("sign"), 1);
+    let late = w03
+        .create_patient(&reg, new_patient("晚"))
+        .expect("create")
+        .value
+        .header
+        .id;
+    w03.update_patient(
+        &reg,
+        early,
+        PatientEdit {
+            phone: Some("13811112222".into()),
+            ..PatientEdit::default()
+        },
+    )
+    .expect("edit");
+    for n in [&central, &w01, &w02] {
+        n.store
+            .admit_member(credentials.member().clone())
+            .expect("admit");
+    }
+    // W03 → central: the later signature and the earlier one both go with `early`.
+    let out = central.store.merge_from(&w03).expect("apply");
+    assert!(out.rejected.is_empty(), "{out:?}");
+    assert_eq!(heads(&central.store, early), heads_of(&w03, early));
+    assert_eq!(heads(&central.store, late), heads_of(&w03, late));
+    // central → W01, a relay: central kept W03's commits beside the changes it applied.
+    replicate(&central, &w01);
+    assert_eq!(heads(&w01.store, early), heads_of(&w03, early));
+    for store in [&w03, &central.store, &w01.store] {
+        assert_eq!(store.check_kept().expect("scan"), Vec::<String>::new());
+    }
+    drop(w02);
+}
+
+fn heads_of(store: &Store, id: RecordId) -> Option<Vec<ChangeHash>> {
+    store.doc(id).expect("read").map(|d| d.get_heads())
+}

@@ -551,3 +551,62 @@ fn a_status_never_goes_back() {
     );
     let _ = RecordKind::Visit;
 }
+
+/// The same rules on this node's own writes: a write every other node would refuse is not
+/// saved here either (the desk hears "not saved", nothing is stored or audited), and the
+/// record stays as it was for the writes after it.
+#[test]
+fn a_node_does_not_save_what_every_other_node_would_refuse() {
+    let (_central, w01, _w02) = hospital(&[DeskRole::Registration]);
+    let reg = op("reg1", DeskRole::Registration);
+    let id = w01
+        .store
+        .create_patient(&reg, new_patient("张小明"))
+        .expect("create")
+        .value
+        .header
+        .id;
+    let before = heads(&w01.store, id);
+    let audit_before = w01.store.audit_entries(0, usize::MAX).expect("audit").len();
+    let attempts: [(&str, fn(&mut Transaction<'_>) -> Result<(), AutomergeError>); 2] = [
+        ("field_not_allowed", |tx| {
+            put_stamp(tx, CENTRAL_ACK_KEY, "W01")
+        }),
+        ("header_rewritten", |tx| {
+            let (_, header) = tx.get(ROOT, "header")?.expect("the header");
+            tx.put(&header, "origin", "central")
+        }),
+    ];
+    for (code, forge) in attempts {
+        let who = reg.clone();
+        let refused = w01
+            .store
+            .write(move |tx| {
+                tx.edit(id, &who, "forge", |t| {
+                    forge(t).map_err(|e| WriteError::document("forge", e))
+                })
+            })
+            .expect_err("refused");
+        let WriteError::Rule(RuleError::BreaksReplicaRule(breach)) = &refused else {
+            panic!("{code}: not a replica rule: {refused:?}");
+        };
+        assert_eq!(breach.code(), code, "{refused}");
+        assert_eq!(heads(&w01.store, id), before, "{code}: nothing saved");
+        assert_eq!(
+            w01.store.audit_entries(0, usize::MAX).expect("audit").len(),
+            audit_before
+        );
+    }
+    // The record takes honest edits afterwards.
+    w01.store
+        .update_patient(
+            &reg,
+            id,
+            crate::desk::PatientEdit {
+                phone: Some("13811112222".into()),
+                ..crate::desk::PatientEdit::default()
+            },
+        )
+        .expect("an honest edit");
+    assert_ne!(heads(&w01.store, id), before);
+}

@@ -175,7 +175,9 @@ fn signed_content(
 ) -> Vec<(RecordId, Vec<u8>, Vec<SignedCommit>)> {
     docs.into_iter()
         .map(|d| {
-            let commits = d
+            // The commits that go with a record are a set: a store lists them from its index,
+            // the memory replica in the order of the changes.
+            let mut commits: Vec<SignedCommit> = d
                 .signatures
                 .iter()
                 .map(|c| {
@@ -184,6 +186,7 @@ fn signed_content(
                     commit
                 })
                 .collect();
+            commits.sort_by_key(|c| c.id().0);
             (d.id, d.bytes, commits)
         })
         .collect()
