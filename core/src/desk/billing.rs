@@ -284,6 +284,11 @@ impl Store {
         request: SettleRequest,
     ) -> Result<Saved<Charge>, WriteError> {
         permit(who, RecordKind::Charge, "settle charges")?;
+        // Money is taken at the cashier's (and the registration desk takes its fee); a doctor
+        // writes charges but never settles them.
+        if who.desk == crate::roles::DeskRole::Doctor {
+            return Err(super::not_permitted(who, RecordKind::Charge, "settle charges").into());
+        }
         let who = who.clone();
         self.write(move |tx| {
             let charge: Charge = tx.read(id)?;

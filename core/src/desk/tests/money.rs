@@ -260,6 +260,44 @@ fn a_payment_is_split_by_channel_and_must_add_up() {
     assert!(err.to_string().contains("insurance"), "{err}");
 }
 
+/// A doctor writes charges (orders) but never takes the money: settling is refused, and the
+/// cashier settles the same charge.
+#[test]
+fn a_doctor_orders_but_does_not_settle() {
+    let (_d, store, _) = window();
+    let (_p, v) = registered(&store);
+    let doctor = op("d1", DeskRole::Doctor);
+    let order = store
+        .create_charge(
+            &doctor,
+            NewCharge {
+                visit: v.header.id,
+                lines: vec![NewChargeLine {
+                    catalog: CatalogKind::Service,
+                    code: "SVC-CRP".into(),
+                    quantity: 1,
+                }],
+                payment: PaymentMethod::SelfPay,
+                occurred_at: None,
+            },
+        )
+        .expect("a doctor's order")
+        .value;
+    let paid = SettleRequest {
+        outcome: Settlement::Paid,
+        payments: None,
+    };
+    let err = rule(
+        store
+            .settle_charge_with(&doctor, order.header.id, paid.clone())
+            .unwrap_err(),
+    );
+    assert!(matches!(err, RuleError::NotPermitted { .. }), "{err}");
+    store
+        .settle_charge_with(&op("c1", DeskRole::Cashier), order.header.id, paid)
+        .expect("the cashier settles it");
+}
+
 /// Voiding an invoice with a reason releases its charges for a new invoice, and a refund is
 /// its own record (amount, channel, reason, operator) that never edits the payment: the
 /// charge keeps how it was paid, and is marked refunded.
