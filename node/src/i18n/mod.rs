@@ -4,7 +4,14 @@
 //! key-value formats because its messages carry their own arguments and plural rules, so a
 //! translator can reorder a sentence without a code change, and a catalog is plain text a
 //! hospital can review. Money ([`money`]) and times ([`crate::time::UtcOffset`]) are
-//! formatted the same way in both languages.
+//! formatted the same way in both languages; [`width`] pads text by the columns a terminal
+//! gives it, so Chinese lines up in the CLI's tables.
+//!
+//! Staff read the catalogs' words in the console, the reports (`lifeline conflicts`,
+//! `lifeline episode report`, their HTML) and the CLI's human output; logs and machine-readable
+//! output (JSON) stay English.
+
+pub mod width;
 
 use std::borrow::Cow;
 use std::sync::LazyLock;
@@ -49,6 +56,29 @@ impl Lang {
         }
     }
 
+    /// A language from a code or tag a person typed (`zh`, `zh-CN`, `en`, `en_US.UTF-8`): its
+    /// primary language subtag decides; `None` for a language without a catalog.
+    pub fn from_code(s: &str) -> Option<Lang> {
+        let primary = s.trim().split(['-', '_', '.']).next().unwrap_or_default();
+        match primary.to_ascii_lowercase().as_str() {
+            "zh" => Some(Lang::Zh),
+            "en" => Some(Lang::En),
+            _ => None,
+        }
+    }
+
+    /// The language the `LIFELINE_LANG` environment variable names; Chinese when it is unset
+    /// or empty. A value naming no catalog is refused, naming it.
+    pub fn from_env() -> Result<Lang, UnknownLang> {
+        match std::env::var(ENV) {
+            Ok(v) if !v.trim().is_empty() => v.parse().map_err(|e: UnknownLang| UnknownLang {
+                from: Some(ENV),
+                ..e
+            }),
+            _ => Ok(Lang::Zh),
+        }
+    }
+
     /// The catalog's source text.
     pub fn source(self) -> &'static str {
         match self {
@@ -57,6 +87,83 @@ impl Lang {
         }
     }
 }
+
+/// The environment variable that sets the CLI's language when `--lang` is not given.
+pub const ENV: &str = "LIFELINE_LANG";
+
+/// The console's language cookie (`zh`, `en`): the console sets it, and the reports the node
+/// serves to a browser read it.
+pub const COOKIE: &str = "ll_lang";
+
+/// The language a browser's cookies choose, if they choose one.
+pub fn from_cookies(headers: &axum::http::HeaderMap) -> Option<Lang> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| Lang::parse(value))
+}
+
+impl std::str::FromStr for Lang {
+    type Err = UnknownLang;
+
+    fn from_str(s: &str) -> Result<Lang, UnknownLang> {
+        Lang::from_code(s).ok_or_else(|| UnknownLang {
+            value: s.to_owned(),
+            from: None,
+        })
+    }
+}
+
+/// A language code that names no catalog.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{value:?} is not a language Lifeline speaks (zh or en)", from.map(|f| format!("{f}=")).unwrap_or_default())]
+pub struct UnknownLang {
+    pub value: String,
+    /// The environment variable it came from, if any.
+    pub from: Option<&'static str>,
+}
+
+/// An argument of a message: text, or a number (numbers select plural forms: `{ $n ->
+/// [one] ... *[other] ... }`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arg<'a> {
+    Text(Cow<'a, str>),
+    Number(f64),
+}
+
+impl<'a> From<&'a str> for Arg<'a> {
+    fn from(s: &'a str) -> Arg<'a> {
+        Arg::Text(Cow::Borrowed(s))
+    }
+}
+
+impl<'a> From<&'a String> for Arg<'a> {
+    fn from(s: &'a String) -> Arg<'a> {
+        Arg::Text(Cow::Borrowed(s.as_str()))
+    }
+}
+
+impl From<String> for Arg<'_> {
+    fn from(s: String) -> Self {
+        Arg::Text(Cow::Owned(s))
+    }
+}
+
+macro_rules! number_args {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Arg<'_> {
+            #[allow(clippy::cast_precision_loss, clippy::cast_lossless)]
+            fn from(n: $t) -> Self {
+                Arg::Number(n as f64)
+            }
+        }
+    )*};
+}
+number_args!(u32, u64, usize, i64);
 
 type Bundle = FluentBundle<FluentResource>;
 
@@ -90,6 +197,11 @@ fn bundle_of(lang: Lang) -> &'static Bundle {
     }]
 }
 
+/// Whether the catalogs have the message `key` (both have the same keys).
+pub fn has(key: &str) -> bool {
+    bundle_of(Lang::Zh).has_message(key)
+}
+
 /// The message `key` in `lang`; the key itself if the catalog lacks it (never in a build
 /// that passes the parity test).
 pub fn t(lang: Lang, key: &str) -> String {
@@ -101,6 +213,18 @@ pub fn ta(lang: Lang, key: &str, args: &[(&str, &str)]) -> String {
     let mut fa = FluentArgs::new();
     for (name, value) in args {
         fa.set(*name, FluentValue::from(*value));
+    }
+    format(lang, key, Some(&fa))
+}
+
+/// The message `key` with arguments of any kind ([`Arg`]): `tr(l, "key", &[("n", 3.into())])`.
+pub fn tr(lang: Lang, key: &str, args: &[(&str, Arg<'_>)]) -> String {
+    let mut fa = FluentArgs::new();
+    for (name, value) in args {
+        match value {
+            Arg::Text(s) => fa.set(*name, FluentValue::from(s.as_ref())),
+            Arg::Number(n) => fa.set(*name, FluentValue::from(*n)),
+        }
     }
     format(lang, key, Some(&fa))
 }
@@ -169,10 +293,66 @@ mod tests {
         }
     }
 
+    /// The reports' and the CLI's sources, which take their words from the catalogs.
+    const REPORT_AND_CLI_SOURCES: &[(&str, &str)] = &[
+        ("report/mod.rs", include_str!("../report/mod.rs")),
+        (
+            "report/conflicts.rs",
+            include_str!("../report/conflicts.rs"),
+        ),
+        ("report/words.rs", include_str!("../report/words.rs")),
+        ("report/html.rs", include_str!("../report/html.rs")),
+        ("report/text.rs", include_str!("../report/text.rs")),
+        (
+            "report/layout/conflicts.rs",
+            include_str!("../report/layout/conflicts.rs"),
+        ),
+        (
+            "report/layout/evidence.rs",
+            include_str!("../report/layout/evidence.rs"),
+        ),
+        (
+            "report/layout/outage.rs",
+            include_str!("../report/layout/outage.rs"),
+        ),
+        (
+            "report/layout/tallies.rs",
+            include_str!("../report/layout/tallies.rs"),
+        ),
+        ("client.rs", include_str!("../client.rs")),
+        ("commands/mod.rs", include_str!("../commands/mod.rs")),
+        ("commands/status.rs", include_str!("../commands/status.rs")),
+        (
+            "commands/reconcile.rs",
+            include_str!("../commands/reconcile.rs"),
+        ),
+        (
+            "commands/conflicts.rs",
+            include_str!("../commands/conflicts.rs"),
+        ),
+        ("commands/ranges.rs", include_str!("../commands/ranges.rs")),
+        (
+            "commands/quarantine.rs",
+            include_str!("../commands/quarantine.rs"),
+        ),
+        (
+            "commands/episode.rs",
+            include_str!("../commands/episode.rs"),
+        ),
+        (
+            "commands/emergency.rs",
+            include_str!("../commands/emergency.rs"),
+        ),
+        ("commands/review.rs", include_str!("../commands/review.rs")),
+        ("commands/report.rs", include_str!("../commands/report.rs")),
+        ("console/info.rs", include_str!("../console/info.rs")),
+    ];
+
     #[test]
     fn every_key_the_code_uses_is_in_the_catalogs() {
         let zh = keys(Lang::Zh.source());
-        for (file, text) in crate::console::SOURCES {
+        let sources = crate::console::SOURCES.iter().chain(REPORT_AND_CLI_SOURCES);
+        for (file, text) in sources {
             for key in used_keys(text) {
                 assert!(
                     zh.contains(&key),
@@ -180,6 +360,126 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The message families the reports and the CLI name by a value (`report-kind-{kind}`),
+    /// each with every value the code can give it.
+    fn families() -> Vec<(String, Vec<String>)> {
+        use crate::report::{conflicts, layout, words};
+        use lifeline_core::review::WorkCategory;
+        let names = |prefix: &str, values: Vec<&str>| {
+            (
+                prefix.to_owned(),
+                values.into_iter().map(str::to_owned).collect::<Vec<_>>(),
+            )
+        };
+        vec![
+            names("report-kind-", conflicts::KINDS.to_vec()),
+            names(
+                "report-record-",
+                lifeline_core::RecordKind::ALL.map(|k| k.name()).to_vec(),
+            ),
+            names(
+                "report-automatic-",
+                conflicts::KINDS
+                    .into_iter()
+                    .filter(|k| *k != "duplicate_patient")
+                    .collect(),
+            ),
+            names("report-grade-", words::GRADES.to_vec()),
+            names("report-event-", layout::outage::EVENTS.to_vec()),
+            names(
+                "report-step-",
+                lifeline_core::desk::Step::ALL.map(|s| s.name()).to_vec(),
+            ),
+            names(
+                "report-series-",
+                lifeline_core::numbers::Series::ALL
+                    .map(|s| s.name())
+                    .to_vec(),
+            ),
+            names("report-work-", WorkCategory::ALL.map(|c| c.name()).to_vec()),
+            names("report-key-", vec!["national_id", "name_birth_date_phone"]),
+            names("cli-mode-", vec!["normal", "degraded", "isolated"]),
+            names(
+                "cli-role-",
+                lifeline_core::NodeRole::ALL
+                    .iter()
+                    .map(|r| r.name())
+                    .collect(),
+            ),
+        ]
+    }
+
+    #[test]
+    fn every_value_the_reports_and_cli_name_has_its_words() {
+        let zh = keys(Lang::Zh.source());
+        for (prefix, values) in families() {
+            for value in values {
+                let key = format!("{prefix}{value}");
+                assert!(zh.contains(&key), "{key} is in no catalog");
+            }
+        }
+    }
+
+    #[test]
+    fn every_report_and_cli_message_is_used() {
+        let zh = keys(Lang::Zh.source());
+        let sources: Vec<&str> = REPORT_AND_CLI_SOURCES.iter().map(|(_, s)| *s).collect();
+        let families = families();
+        for key in zh
+            .iter()
+            .filter(|k| k.starts_with("report-") || k.starts_with("cli-"))
+        {
+            let quoted = format!("\"{key}\"");
+            let literal = sources.iter().any(|s| s.contains(&quoted));
+            let named = families
+                .iter()
+                .any(|(prefix, values)| values.iter().any(|v| format!("{prefix}{v}") == *key));
+            assert!(
+                literal || named,
+                "{key} is in the catalogs but no code says it"
+            );
+        }
+    }
+
+    /// The message keys a source names: the literal first argument of `t(..)`, `ta(..)`,
+    /// `tr(..)` (however the call is wrapped), and any other string literal that reads as a
+    /// report or CLI key (`"report-summary"` handed to a helper).
+    fn used_keys(text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for marker in ["t(", "ta(", "tr("] {
+            for part in text.split(marker).skip(1) {
+                let rest = part.trim_start();
+                let Some((lang, rest)) = rest.split_once(',') else {
+                    continue;
+                };
+                if !matches!(lang.trim(), "l" | "lang") {
+                    continue;
+                }
+                if let Some(key) = rest.trim_start().strip_prefix('"')
+                    && let Some(key) = key.split('"').next()
+                {
+                    out.push(key.to_owned());
+                }
+            }
+        }
+        for prefix in ["\"report-", "\"cli-"] {
+            for part in text.split(prefix).skip(1) {
+                let Some((name, _)) = part.split_once('"') else {
+                    continue;
+                };
+                let reads_as_key = !name.is_empty()
+                    && !name.ends_with('-')
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
+                if reads_as_key {
+                    out.push(format!("{}{name}", &prefix[1..]));
+                }
+            }
+        }
+        out
     }
 
     #[test]
@@ -205,19 +505,6 @@ mod tests {
         ] {
             assert!(zh.contains(&key.to_owned()), "{key}");
         }
-    }
-
-    /// The literal keys a source passes to `t(..)`/`ta(..)`: `t(lang, "key"` patterns.
-    fn used_keys(text: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        for marker in ["t(l, \"", "ta(l, \"", "t(lang, \"", "ta(lang, \""] {
-            for part in text.split(marker).skip(1) {
-                if let Some(key) = part.split('"').next() {
-                    out.push(key.to_owned());
-                }
-            }
-        }
-        out
     }
 
     #[test]

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::RenderOptions;
 use super::words::display_value;
+use crate::i18n::{Lang, t, tr};
 
 /// The conflict review report of one node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,9 +55,62 @@ pub struct ConflictView {
     pub actions: Vec<ActionView>,
     #[serde(default)]
     pub decision: Option<DecisionView>,
-    /// Who the records are about, e.g. `林小雨 (patient W01-3)`.
+    /// Who the records are about, e.g. `林小雨 (3岁), patient W01-3`.
     #[serde(default)]
     pub subject: Option<String>,
+    /// The patient the subject names, in parts (absent from older nodes and duplicates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub about: Option<About>,
+}
+
+/// The patient a conflict is about, in parts, so each language can say it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct About {
+    pub name: String,
+    /// `2岁6个月`, as the desks show ages.
+    #[serde(default)]
+    pub age: Option<String>,
+    pub patient_no: String,
+}
+
+impl About {
+    /// `林小雨 (3岁), patient W01-3`: the `subject` of the JSON documents.
+    pub fn subject(&self) -> String {
+        match &self.age {
+            Some(age) => format!("{} ({age}), patient {}", self.name, self.patient_no),
+            None => format!("{}, patient {}", self.name, self.patient_no),
+        }
+    }
+
+    /// The same in `l`.
+    pub fn words(&self, l: Lang) -> String {
+        match &self.age {
+            Some(age) => tr(
+                l,
+                "report-about-aged",
+                &[
+                    ("name", self.name.as_str().into()),
+                    ("age", age.as_str().into()),
+                    ("number", self.patient_no.as_str().into()),
+                ],
+            ),
+            None => tr(
+                l,
+                "report-about",
+                &[
+                    ("name", self.name.as_str().into()),
+                    ("number", self.patient_no.as_str().into()),
+                ],
+            ),
+        }
+    }
+}
+
+/// Who a conflict is about, in `l`: from its parts when the node sent them, else as sent.
+pub fn subject_words(l: Lang, about: Option<&About>, subject: Option<&str>) -> Option<String> {
+    about
+        .map(|a| a.words(l))
+        .or_else(|| subject.map(str::to_owned))
 }
 
 impl ConflictView {
@@ -65,20 +119,71 @@ impl ConflictView {
     }
 
     /// A heading: `Field conflict: patient 01J… (林小雨), field phone`.
-    pub fn title(&self) -> String {
-        let mut s = format!("{}: {}", kind_title(&self.kind), self.record_kind);
-        if self.kind == "duplicate_patient" {
-            s.push('s');
-        }
-        s.push(' ');
-        s.push_str(&self.records.join(" / "));
-        if let Some(subject) = &self.subject {
-            s.push_str(&format!(" ({subject})"));
+    pub fn title(&self, l: Lang) -> String {
+        let records = self.records.join(" / ");
+        // The kind names the first record, or every record of a duplicate pair.
+        let count = if self.kind == "duplicate_patient" {
+            self.records.len()
+        } else {
+            1
+        };
+        let mut s = tr(
+            l,
+            "report-conflict-title",
+            &[
+                ("kind", kind_title(l, &self.kind).into()),
+                ("records", records.into()),
+                (
+                    "record_kind",
+                    record_kind(l, &self.record_kind, count).into(),
+                ),
+            ],
+        );
+        if let Some(subject) = subject_words(l, self.about.as_ref(), self.subject.as_deref()) {
+            s.push_str(&tr(
+                l,
+                "report-conflict-title-about",
+                &[("subject", subject.into())],
+            ));
         }
         if let Some(field) = self.field.as_deref().filter(|f| *f != "status_log") {
-            s.push_str(&format!(", field {field}"));
+            s.push_str(&tr(
+                l,
+                "report-conflict-title-field",
+                &[("field", field.into())],
+            ));
         }
         s
+    }
+
+    /// `open` or `resolved` in `l`.
+    pub fn status_words(&self, l: Lang) -> String {
+        status_words(l, &self.status)
+    }
+}
+
+/// A conflict's status (`open`, `resolved`) in `l`; an unknown one as it is.
+pub fn status_words(l: Lang, status: &str) -> String {
+    match status {
+        "open" => t(l, "report-status-open"),
+        "resolved" => t(l, "report-status-resolved"),
+        other => other.to_owned(),
+    }
+}
+
+/// `count` records of a kind (`patient`, `visit`, ...) in `l`; an unknown kind as it is.
+pub fn record_kind(l: Lang, kind: &str, count: usize) -> String {
+    if lifeline_core::RecordKind::ALL
+        .iter()
+        .any(|k| k.name() == kind)
+    {
+        tr(
+            l,
+            &format!("report-record-{kind}"),
+            &[("count", count.into())],
+        )
+    } else {
+        kind.to_owned()
     }
 }
 
@@ -186,16 +291,22 @@ pub struct DecisionView {
     pub evidence: String,
 }
 
-/// A kind's heading.
-pub fn kind_title(kind: &str) -> &str {
-    match kind {
-        "field_conflict" => "Field conflict",
-        "duplicate_patient" => "Duplicate patient",
-        "double_dispense" => "Double dispense",
-        "dispensed_and_cancelled" => "Dispensed and cancelled",
-        "double_settlement" => "Double settlement",
-        "double_invoice" => "Double invoice",
-        other => other,
+/// The conflict kinds this version knows, as core names them.
+pub const KINDS: [&str; 6] = [
+    "field_conflict",
+    "duplicate_patient",
+    "double_dispense",
+    "dispensed_and_cancelled",
+    "double_settlement",
+    "double_invoice",
+];
+
+/// A kind's heading in `l`; a kind this version does not know, as it is.
+pub fn kind_title(l: Lang, kind: &str) -> String {
+    if KINDS.contains(&kind) {
+        t(l, &format!("report-kind-{kind}"))
+    } else {
+        kind.to_owned()
     }
 }
 
@@ -233,16 +344,24 @@ fn action_command_for(
     action: &ActionView,
     opts: &RenderOptions,
 ) -> (String, String) {
+    let l = opts.lang;
     let cfg = shell_word(&opts.config);
     let id = shell_word(&c.id);
     match action {
         ActionView::ChooseValue { index, value } => (
             format!("lifeline resolve -c {cfg} {id} --choose {index}"),
-            format!("keep value {index}: {}", display_value(value)),
+            tr(
+                l,
+                "report-action-choose",
+                &[
+                    ("index", (*index).into()),
+                    ("value", display_value(l, value).into()),
+                ],
+            ),
         ),
         ActionView::Confirm => (
             format!("lifeline resolve -c {cfg} {id} --confirm"),
-            "confirm what the rules kept, after checking".into(),
+            t(l, "report-action-confirm"),
         ),
         ActionView::MergePatients {
             survivor,
@@ -261,14 +380,21 @@ fn action_command_for(
                     shell_word(survivor),
                     shell_word(duplicate)
                 ),
-                format!("keep {}, merge {} into it", name(survivor), name(duplicate)),
+                tr(
+                    l,
+                    "report-action-merge",
+                    &[
+                        ("survivor", name(survivor).into()),
+                        ("duplicate", name(duplicate).into()),
+                    ],
+                ),
             )
         }
         ActionView::KeepSeparate => (
             format!("lifeline resolve -c {cfg} {id} --keep-separate"),
-            "they are different people: keep both records".into(),
+            t(l, "report-action-keep-separate"),
         ),
-        ActionView::Other => (String::new(), "an action this version cannot show".into()),
+        ActionView::Other => (String::new(), t(l, "report-action-other")),
     }
 }
 
@@ -339,6 +465,11 @@ pub(crate) mod tests {
                     ],
                     decision: None,
                     subject: Some("张三, patient W01-9".into()),
+                    about: Some(About {
+                        name: "张三".into(),
+                        age: None,
+                        patient_no: "W01-9".into(),
+                    }),
                 },
                 ConflictView {
                     id: "duplicate:01BBB:01CCC".into(),
@@ -365,6 +496,7 @@ pub(crate) mod tests {
                     ],
                     decision: None,
                     subject: Some("林小雨 / 林小雨".into()),
+                    about: None,
                 },
             ],
         }
@@ -375,6 +507,7 @@ pub(crate) mod tests {
         let r = sample();
         let opts = RenderOptions {
             config: "/etc/lifeline/central node.toml".into(),
+            lang: Lang::En,
             ..RenderOptions::default()
         };
         let (cmd, what) = action_command(&r.conflicts[0], &r.conflicts[0].actions[0], &opts);
@@ -390,6 +523,13 @@ pub(crate) mod tests {
             "{cmd}"
         );
         assert!(what.contains("W01-1"), "{what}");
+        let zh = RenderOptions {
+            lang: Lang::Zh,
+            ..opts
+        };
+        let (cmd, what) = action_command(&r.conflicts[0], &r.conflicts[0].actions[0], &zh);
+        assert!(cmd.starts_with("lifeline resolve -c"), "{cmd}");
+        assert_eq!(what, "采用值 0：13811112222");
     }
 
     #[test]
@@ -398,6 +538,8 @@ pub(crate) mod tests {
             "records":["1"],"actions":[{"action":"something_new","n":1}],"extra":true}"#;
         let c: ConflictView = serde_json::from_str(json).expect("parses");
         assert_eq!(c.actions, vec![ActionView::Other]);
-        assert_eq!(kind_title(&c.kind), "new_kind");
+        assert_eq!(kind_title(Lang::Zh, &c.kind), "new_kind");
+        assert_eq!(kind_title(Lang::Zh, "field_conflict"), "字段冲突");
+        assert_eq!(kind_title(Lang::En, "field_conflict"), "Field conflict");
     }
 }
