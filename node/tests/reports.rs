@@ -361,7 +361,7 @@ fn scenario(h: &mut Hospital, dir: &Path) -> anyhow::Result<()> {
         "Field conflict",
         "Duplicate patient",
         "same national id",
-        "What a reviewer can do",
+        "what a reviewer can do",
         "lifeline resolve -c",
     ] {
         ensure!(
