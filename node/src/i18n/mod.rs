@@ -264,6 +264,9 @@ pub fn keys(source: &str) -> Vec<String> {
 }
 
 #[cfg(test)]
+mod reports_and_cli;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -293,67 +296,14 @@ mod tests {
         }
     }
 
-    /// The reports' and the CLI's sources, which take their words from the catalogs.
-    const REPORT_AND_CLI_SOURCES: &[(&str, &str)] = &[
-        ("report/mod.rs", include_str!("../report/mod.rs")),
-        (
-            "report/conflicts.rs",
-            include_str!("../report/conflicts.rs"),
-        ),
-        ("report/words.rs", include_str!("../report/words.rs")),
-        ("report/html.rs", include_str!("../report/html.rs")),
-        ("report/text.rs", include_str!("../report/text.rs")),
-        (
-            "report/layout/conflicts.rs",
-            include_str!("../report/layout/conflicts.rs"),
-        ),
-        (
-            "report/layout/evidence.rs",
-            include_str!("../report/layout/evidence.rs"),
-        ),
-        (
-            "report/layout/outage.rs",
-            include_str!("../report/layout/outage.rs"),
-        ),
-        (
-            "report/layout/tallies.rs",
-            include_str!("../report/layout/tallies.rs"),
-        ),
-        ("client.rs", include_str!("../client.rs")),
-        ("commands/mod.rs", include_str!("../commands/mod.rs")),
-        ("commands/status.rs", include_str!("../commands/status.rs")),
-        (
-            "commands/reconcile.rs",
-            include_str!("../commands/reconcile.rs"),
-        ),
-        (
-            "commands/conflicts.rs",
-            include_str!("../commands/conflicts.rs"),
-        ),
-        ("commands/ranges.rs", include_str!("../commands/ranges.rs")),
-        (
-            "commands/quarantine.rs",
-            include_str!("../commands/quarantine.rs"),
-        ),
-        (
-            "commands/episode.rs",
-            include_str!("../commands/episode.rs"),
-        ),
-        (
-            "commands/emergency.rs",
-            include_str!("../commands/emergency.rs"),
-        ),
-        ("commands/review.rs", include_str!("../commands/review.rs")),
-        ("commands/report.rs", include_str!("../commands/report.rs")),
-        ("console/info.rs", include_str!("../console/info.rs")),
-    ];
-
     #[test]
     fn every_key_the_code_uses_is_in_the_catalogs() {
         let zh = keys(Lang::Zh.source());
-        let sources = crate::console::SOURCES.iter().chain(REPORT_AND_CLI_SOURCES);
-        for (file, text) in sources {
-            for key in used_keys(text) {
+        let console = crate::console::SOURCES
+            .iter()
+            .map(|(f, s)| ((*f).to_owned(), (*s).to_owned()));
+        for (file, text) in console.chain(reports_and_cli::sources()) {
+            for key in used_keys(&text) {
                 assert!(
                     zh.contains(&key),
                     "{file} uses {key:?}, which no catalog has"
@@ -362,91 +312,10 @@ mod tests {
         }
     }
 
-    /// The message families the reports and the CLI name by a value (`report-kind-{kind}`),
-    /// each with every value the code can give it.
-    fn families() -> Vec<(String, Vec<String>)> {
-        use crate::report::{conflicts, layout, words};
-        use lifeline_core::review::WorkCategory;
-        let names = |prefix: &str, values: Vec<&str>| {
-            (
-                prefix.to_owned(),
-                values.into_iter().map(str::to_owned).collect::<Vec<_>>(),
-            )
-        };
-        vec![
-            names("report-kind-", conflicts::KINDS.to_vec()),
-            names(
-                "report-record-",
-                lifeline_core::RecordKind::ALL.map(|k| k.name()).to_vec(),
-            ),
-            names(
-                "report-automatic-",
-                conflicts::KINDS
-                    .into_iter()
-                    .filter(|k| *k != "duplicate_patient")
-                    .collect(),
-            ),
-            names("report-grade-", words::GRADES.to_vec()),
-            names("report-event-", layout::outage::EVENTS.to_vec()),
-            names(
-                "report-step-",
-                lifeline_core::desk::Step::ALL.map(|s| s.name()).to_vec(),
-            ),
-            names(
-                "report-series-",
-                lifeline_core::numbers::Series::ALL
-                    .map(|s| s.name())
-                    .to_vec(),
-            ),
-            names("report-work-", WorkCategory::ALL.map(|c| c.name()).to_vec()),
-            names("report-key-", vec!["national_id", "name_birth_date_phone"]),
-            names("cli-mode-", vec!["normal", "degraded", "isolated"]),
-            names(
-                "cli-role-",
-                lifeline_core::NodeRole::ALL
-                    .iter()
-                    .map(|r| r.name())
-                    .collect(),
-            ),
-        ]
-    }
-
-    #[test]
-    fn every_value_the_reports_and_cli_name_has_its_words() {
-        let zh = keys(Lang::Zh.source());
-        for (prefix, values) in families() {
-            for value in values {
-                let key = format!("{prefix}{value}");
-                assert!(zh.contains(&key), "{key} is in no catalog");
-            }
-        }
-    }
-
-    #[test]
-    fn every_report_and_cli_message_is_used() {
-        let zh = keys(Lang::Zh.source());
-        let sources: Vec<&str> = REPORT_AND_CLI_SOURCES.iter().map(|(_, s)| *s).collect();
-        let families = families();
-        for key in zh
-            .iter()
-            .filter(|k| k.starts_with("report-") || k.starts_with("cli-"))
-        {
-            let quoted = format!("\"{key}\"");
-            let literal = sources.iter().any(|s| s.contains(&quoted));
-            let named = families
-                .iter()
-                .any(|(prefix, values)| values.iter().any(|v| format!("{prefix}{v}") == *key));
-            assert!(
-                literal || named,
-                "{key} is in the catalogs but no code says it"
-            );
-        }
-    }
-
     /// The message keys a source names: the literal first argument of `t(..)`, `ta(..)`,
     /// `tr(..)` (however the call is wrapped), and any other string literal that reads as a
     /// report or CLI key (`"report-summary"` handed to a helper).
-    fn used_keys(text: &str) -> Vec<String> {
+    pub(super) fn used_keys(text: &str) -> Vec<String> {
         let mut out = Vec::new();
         for marker in ["t(", "ta(", "tr("] {
             for part in text.split(marker).skip(1) {

@@ -19,6 +19,7 @@
 //! The daemon renders them too, for a browser: `GET /admin/conflicts?format=html&lang=en`,
 //! and the console's information-department page in the operator's language.
 
+mod actions;
 pub mod build;
 pub mod conflicts;
 mod doc;

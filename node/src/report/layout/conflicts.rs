@@ -3,9 +3,9 @@
 //! the automatic decision, a reviewer's decision if any, and the exact commands a reviewer
 //! runs. Every word comes from the catalogs, in the language of the options.
 
+use super::super::actions::action_command;
 use super::super::conflicts::{
-    ActionView, ConflictReport, ConflictView, action_command, kind_title, record_kind,
-    subject_words,
+    ActionView, ConflictReport, ConflictView, kind_title, record_kind, subject_words,
 };
 use super::super::doc::{
     Block, BlockKind, Column, Doc, Fact, Header, Inline, Rich, Row, Show, Table, opt, text,

@@ -4,14 +4,16 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use lifeline_core::NodeRole;
-
 use crate::api::admin::StatusReport;
-use crate::daemon::health::Mode;
-use crate::daemon::in_sync::{self, Reason, SyncFacts};
 use crate::i18n::width::{pad, pad_left};
 use crate::i18n::{Lang, t, tr};
 use crate::time::UtcOffset;
+
+mod peers;
+mod words;
+
+pub use words::mode_words;
+use words::{not_in_sync, role_words};
 
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
@@ -44,104 +46,12 @@ pub fn run(args: &StatusArgs, l: Lang) -> anyhow::Result<()> {
     }
 }
 
-/// A mode (`normal`, `degraded`, `isolated`) in `l`; an unknown one as it is, in capitals.
-pub fn mode_words(l: Lang, mode: &str) -> String {
-    match mode {
-        "normal" | "degraded" | "isolated" => t(l, &format!("cli-mode-{mode}")),
-        other => other.to_uppercase(),
-    }
-}
-
-fn role_words(l: Lang, role: NodeRole) -> String {
-    t(l, &format!("cli-role-{}", role.name()))
-}
-
-/// Why the node is not in sync, in `l`: judged again from what the status holds (the same
-/// pure judgement the daemon made); the daemon's English reasons if the two disagree (a
-/// daemon of another version).
-fn not_in_sync(r: &StatusReport, l: Lang) -> Vec<String> {
-    let mode = match r.mode.mode.as_str() {
-        "normal" => Some(Mode::Normal),
-        "degraded" => Some(Mode::Degraded),
-        "isolated" => Some(Mode::Isolated),
-        _ => None,
-    };
-    let again = mode.map(|mode| {
-        in_sync::reasons(&SyncFacts {
-            role: r.role,
-            mode,
-            episode: r.episode.is_some(),
-            unreconciled: r.unreconciled,
-            peers: &r.peers,
-            working_set: r.working_set.as_ref(),
-        })
-    });
-    match again {
-        Some(reasons) if reasons.len() == r.not_in_sync_because.len() => {
-            reasons.iter().map(|why| reason_words(why, l)).collect()
-        }
-        _ => r.not_in_sync_because.clone(),
-    }
-}
-
-fn reason_words(why: &Reason, l: Lang) -> String {
-    match why {
-        Reason::Mode(mode) => tr(l, "cli-why-mode", &[("mode", mode_words(l, mode).into())]),
-        Reason::InEpisode => t(l, "cli-why-episode"),
-        Reason::Unacknowledged(n) => tr(l, "cli-why-unacknowledged", &[("n", (*n).into())]),
-        Reason::CentralNotConnected => t(l, "cli-why-central"),
-        Reason::Backlog {
-            peer,
-            to_send,
-            to_receive,
-        } => tr(
-            l,
-            "cli-why-backlog",
-            &[
-                ("peer", peer.into()),
-                ("send", (*to_send).into()),
-                ("receive", (*to_receive).into()),
-            ],
-        ),
-        Reason::DigestDiffers { peer } => tr(l, "cli-why-digest", &[("peer", peer.into())]),
-        Reason::WorkingSetArriving(pct) => tr(
-            l,
-            "cli-why-working-set",
-            &[("percent", format!("{pct:.0}").into())],
-        ),
-    }
-}
-
-/// A peers table line: name, role, state, rtt, last contact, to send, to receive, and the
-/// last column.
-fn peer_line(cells: [&str; 8]) -> String {
-    const COLUMNS: [(usize, bool); 7] = [
-        (10, false),
-        (8, false),
-        (12, false),
-        (7, true),
-        (14, false),
-        (8, true),
-        (8, true),
-    ];
-    let mut s = String::from("  ");
-    for (c, (w, right)) in cells.iter().zip(COLUMNS) {
-        s.push_str(&if right { pad_left(c, w) } else { pad(c, w) });
-        s.push(' ');
-    }
-    s.push(' ');
-    s.push_str(cells[7]);
-    s.truncate(s.trim_end().len());
-    s.push('\n');
-    s
-}
-
 /// The human form of the status in `l`, times in the hospital's offset.
 pub fn render(r: &StatusReport, offset: UtcOffset, l: Lang) -> String {
     let mut out = head(r, offset, l);
     out.push_str(&episode(r, offset, l));
     out.push_str(&format!("\n{}\n", t(l, "cli-status-peers")));
-    out.push_str(&peers(r, l));
+    out.push_str(&peers::table(r, l));
     out.push_str(&totals(r, offset, l));
     out
 }
@@ -301,149 +211,6 @@ fn episode(r: &StatusReport, offset: UtcOffset, l: Lang) -> String {
                 &[("id", id.into()), ("n", r.unreconciled.into())],
             )
         ));
-    }
-    out
-}
-
-/// The peers table, the HIS as one of them.
-fn peers(r: &StatusReport, l: Lang) -> String {
-    let now = r.generated_ms;
-    let never = || t(l, "cli-never");
-    let mut out = peer_line([
-        &t(l, "cli-status-col-name"),
-        &t(l, "cli-status-col-role"),
-        &t(l, "cli-status-col-state"),
-        &t(l, "cli-status-col-rtt"),
-        &t(l, "cli-status-col-last-contact"),
-        &t(l, "cli-status-col-to-send"),
-        &t(l, "cli-status-col-to-receive"),
-        &t(l, "cli-status-col-convergence"),
-    ]);
-    let note = |out: &mut String, text: String| out.push_str(&format!("    {text}\n"));
-    for p in &r.peers {
-        let state = if p.connected {
-            t(l, "cli-status-connected")
-        } else {
-            t(l, "cli-status-down")
-        };
-        let rtt = p.rtt_ms.map_or_else(|| "-".into(), |v| format!("{v} ms"));
-        let last = p
-            .last_contact_ms
-            .map_or_else(never, |at| super::ago(l, now, at));
-        let conv = match (p.in_sync, p.peer_records) {
-            (Some(true), Some(n)) => tr(l, "cli-status-conv-in-sync", &[("n", n.into())]),
-            (Some(false), Some(n)) => tr(l, "cli-status-conv-differs", &[("n", n.into())]),
-            _ => t(l, "cli-status-conv-unknown"),
-        };
-        let role = p.role.map_or_else(|| "?".into(), |r| role_words(l, r));
-        out.push_str(&peer_line([
-            &p.name,
-            &role,
-            &state,
-            &rtt,
-            &last,
-            &p.to_send.to_string(),
-            &p.to_receive.to_string(),
-            &conv,
-        ]));
-        if p.rejected > 0 {
-            let reasons: Vec<String> = p
-                .refused
-                .iter()
-                .map(|(code, n)| format!("{code} {n}"))
-                .collect();
-            note(
-                &mut out,
-                tr(
-                    l,
-                    "cli-status-peer-refused",
-                    &[
-                        ("n", p.rejected.into()),
-                        ("reasons", reasons.join(", ").into()),
-                    ],
-                ),
-            );
-        }
-        if p.violations > 0 {
-            note(
-                &mut out,
-                tr(
-                    l,
-                    "cli-status-peer-violations",
-                    &[("n", p.violations.into())],
-                ),
-            );
-        }
-        if p.roster_refused > 0 {
-            note(
-                &mut out,
-                tr(
-                    l,
-                    "cli-status-peer-roster",
-                    &[("n", p.roster_refused.into())],
-                ),
-            );
-        }
-        if let (false, Some(err)) = (p.connected, &p.last_error) {
-            note(
-                &mut out,
-                tr(l, "cli-status-last-error", &[("error", err.into())]),
-            );
-        }
-    }
-    if let Some(his) = &r.his {
-        use crate::his::bridge::Reach;
-        let state = match his.health.reach {
-            Reach::Up => t(l, "cli-status-connected"),
-            Reach::Down => t(l, "cli-status-down"),
-            Reach::Unknown => t(l, "cli-status-not-tried"),
-        };
-        let rtt = his
-            .health
-            .rtt_ms
-            .map_or_else(|| "-".into(), |v| format!("{v} ms"));
-        let last = his
-            .health
-            .last_contact_ms
-            .map_or_else(never, |at| super::ago(l, now, at));
-        let mut pulled = his.last_pull_ms.map_or_else(
-            || t(l, "cli-status-not-pulled"),
-            |at| {
-                tr(
-                    l,
-                    "cli-status-pulled",
-                    &[("ago", super::ago(l, now, at).into())],
-                )
-            },
-        );
-        if !his.active {
-            pulled.push_str(&t(l, "cli-status-watching"));
-        }
-        out.push_str(&peer_line([
-            "HIS",
-            "his",
-            &state,
-            &rtt,
-            &last,
-            &his.waiting.to_string(),
-            "-",
-            &pulled,
-        ]));
-        if his.refused > 0 {
-            note(
-                &mut out,
-                tr(l, "cli-status-his-refused", &[("n", his.refused.into())]),
-            );
-        }
-        if let (Reach::Down, Some(err)) = (his.health.reach, &his.health.last_error) {
-            note(
-                &mut out,
-                tr(l, "cli-status-last-error", &[("error", err.into())]),
-            );
-        }
-    }
-    if r.peers.is_empty() && r.his.is_none() {
-        out.push_str(&format!("  {}\n", t(l, "cli-status-no-peers")));
     }
     out
 }
