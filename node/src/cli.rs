@@ -1,10 +1,16 @@
 //! The command line: one subcommand per module in `commands/`.
+//!
+//! What the commands print for people (status, reports, the information department's
+//! commands, their errors) is in the language of `--lang` (any subcommand takes it), else of
+//! `LIFELINE_LANG`, else Simplified Chinese; JSON output is the same in every language.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::client::ClientError;
 use crate::commands;
+use crate::i18n::Lang;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -13,6 +19,10 @@ use crate::commands;
     about = "Keeps a hospital's outpatient windows working when the central system fails"
 )]
 pub struct Cli {
+    /// The language of what is printed for people: zh (Simplified Chinese, the default) or
+    /// en. Without it, the LIFELINE_LANG environment variable. JSON output is the same in both.
+    #[arg(long, global = true, value_name = "zh|en")]
+    pub lang: Option<Lang>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -76,36 +86,52 @@ pub enum Command {
 pub fn main() -> ExitCode {
     install_panic_hook();
     let cli = Cli::parse();
+    let lang = match cli.lang.map_or_else(Lang::from_env, Ok) {
+        Ok(lang) => lang,
+        Err(e) => {
+            eprintln!("lifeline: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = match cli.command {
         Command::Daemon(args) => commands::daemon::run(&args),
-        Command::Status(args) => commands::status::run(&args),
+        Command::Status(args) => commands::status::run(&args, lang),
         Command::Ca(cmd) => commands::ca::run(cmd),
         Command::Operator(cmd) => commands::operator::run(cmd),
-        Command::Emergency(cmd) => commands::emergency::run(cmd),
+        Command::Emergency(cmd) => commands::emergency::run(cmd, lang),
         Command::Catalog(cmd) => commands::catalog::run(cmd),
-        Command::Ranges(cmd) => commands::ranges::run(cmd),
-        Command::Demo(args) => commands::demo::run(&args),
-        Command::Reconcile(args) => commands::reconcile::run(&args),
+        Command::Ranges(cmd) => commands::ranges::run(cmd, lang),
+        Command::Demo(args) => commands::demo::run(&args, lang),
+        Command::Reconcile(args) => commands::reconcile::run(&args, lang),
         Command::Backup(args) => commands::backup::backup(&args),
         Command::Restore(args) => commands::backup::restore(&args),
         Command::Verify(args) => commands::backup::verify(&args),
-        Command::Conflicts(args) => commands::conflicts::run(&args),
-        Command::Resolve(args) => commands::review::resolve(&args),
-        Command::MergePatients(args) => commands::review::merge(&args),
-        Command::Episode(cmd) => commands::episode::run(cmd),
-        Command::Quarantine(cmd) => commands::quarantine::run(cmd),
+        Command::Conflicts(args) => commands::conflicts::run(&args, lang),
+        Command::Resolve(args) => commands::review::resolve(&args, lang),
+        Command::MergePatients(args) => commands::review::merge(&args, lang),
+        Command::Episode(cmd) => commands::episode::run(cmd, lang),
+        Command::Quarantine(cmd) => commands::quarantine::run(cmd, lang),
         Command::Revoke(args) => commands::revoke::run(&args),
-        Command::Report(cmd) => commands::report::run(cmd),
+        Command::Report(cmd) => commands::report::run(cmd, lang),
         Command::His(cmd) => commands::his::run(cmd),
         Command::Export(cmd) => commands::export::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("lifeline: {}", crate::error::chain(&*e));
+            eprintln!("lifeline: {}", say(lang, &*e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error as staff read it: the chain ([`crate::error::chain`]), with the node's answers
+/// and unreachable daemons said in `lang` (the rest stays as the code wrote it).
+pub fn say(lang: Lang, error: &(dyn std::error::Error + 'static)) -> String {
+    crate::error::chain_with(error, |e| match e.downcast_ref::<ClientError>() {
+        Some(c) => c.words(lang),
+        None => e.to_string(),
+    })
 }
 
 /// Panics the code expects and turns into refusals (redb on a damaged file, Automerge on a

@@ -1,11 +1,83 @@
 //! The CLI's way to a running daemon: its local API, with the admin token the daemon wrote to
 //! its data directory (readable by the node's owner only).
 
-use anyhow::{Context, bail};
+use std::path::PathBuf;
+
+use anyhow::Context;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::config::Config;
+use crate::i18n::{Lang, t, tr};
+
+/// Why the CLI got no answer it could use from a node. Staff read these ([`Self::words`]):
+/// the node's own message stays as it sent it, after its code said in their language.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    #[error(
+        "cannot read the admin token {} (is the daemon running, and are you its owner?)",
+        path.display()
+    )]
+    NoToken {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot reach the node at {base} (is the daemon running?)")]
+    Unreachable {
+        base: String,
+        #[source]
+        source: ureq::Error,
+    },
+    /// The node answered with an error.
+    #[error("{path}: {status}: {message}")]
+    Refused {
+        path: String,
+        status: ureq::http::StatusCode,
+        /// The API's error code (`forbidden`, `not_found`, ...), when the answer had one.
+        code: Option<String>,
+        message: String,
+    },
+}
+
+impl ClientError {
+    /// The error in `l` (its source, if any, is said after it).
+    pub fn words(&self, l: Lang) -> String {
+        match self {
+            ClientError::NoToken { path, .. } => tr(
+                l,
+                "cli-error-no-token",
+                &[("path", path.display().to_string().into())],
+            ),
+            ClientError::Unreachable { base, .. } => {
+                tr(l, "cli-error-unreachable", &[("address", base.into())])
+            }
+            ClientError::Refused {
+                path,
+                status,
+                code,
+                message,
+            } => {
+                let key = code.as_deref().map(|c| format!("error-{c}"));
+                let head = match key.filter(|k| crate::i18n::has(k)) {
+                    Some(k) => t(l, &k),
+                    None => t(l, "error-other"),
+                };
+                tr(
+                    l,
+                    "cli-error-refused",
+                    &[
+                        ("head", head.into()),
+                        ("path", path.into()),
+                        ("status", status.to_string().into()),
+                        ("message", message.into()),
+                    ],
+                )
+            }
+        }
+    }
+}
 
 /// A connection to one node's API.
 #[derive(Debug, Clone)]
@@ -21,12 +93,11 @@ impl Client {
     /// From a node's config: the API address and the admin token.
     pub fn for_config(config: &Config) -> anyhow::Result<Client> {
         let token_path = config.admin_token_path();
-        let token = std::fs::read_to_string(&token_path).with_context(|| {
-            format!(
-                "cannot read the admin token {} (is the daemon running, and are you its owner?)",
-                token_path.display()
-            )
-        })?;
+        let token =
+            std::fs::read_to_string(&token_path).map_err(|source| ClientError::NoToken {
+                path: token_path.clone(),
+                source,
+            })?;
         Ok(Client::new(&config.api.listen.to_string(), token.trim()))
     }
 
@@ -74,22 +145,22 @@ impl Client {
         let resp = self
             .headers(self.agent.get(format!("{}{path}", self.base)))
             .call()
-            .with_context(|| self.unreachable())?;
+            .map_err(|e| self.unreachable(e))?;
         decode(path, resp)
     }
 
-    fn unreachable(&self) -> String {
-        format!(
-            "cannot reach the node at {} (is the daemon running?)",
-            self.base
-        )
+    fn unreachable(&self, source: ureq::Error) -> ClientError {
+        ClientError::Unreachable {
+            base: self.base.clone(),
+            source,
+        }
     }
 
     pub fn delete<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
         let resp = self
             .headers(self.agent.delete(format!("{}{path}", self.base)))
             .call()
-            .with_context(|| self.unreachable())?;
+            .map_err(|e| self.unreachable(e))?;
         decode(path, resp)
     }
 
@@ -121,7 +192,7 @@ impl Client {
         let resp = self
             .headers(request)
             .send_json(body)
-            .with_context(|| self.unreachable())?;
+            .map_err(|e| self.unreachable(e))?;
         decode(path, resp)
     }
 }
@@ -136,7 +207,17 @@ fn decode<T: DeserializeOwned>(
         .read_to_string()
         .with_context(|| format!("{path}: unreadable answer"))?;
     if !status.is_success() {
-        bail!("{path}: {status}: {}", error_message(text));
+        let answer = serde_json::from_str::<serde_json::Value>(&text).ok();
+        let code = answer
+            .as_ref()
+            .and_then(|v| v["error"]["code"].as_str().map(str::to_owned));
+        return Err(ClientError::Refused {
+            path: path.to_owned(),
+            status,
+            code,
+            message: error_message(text),
+        }
+        .into());
     }
     serde_json::from_str(&text).with_context(|| format!("{path}: unexpected answer"))
 }

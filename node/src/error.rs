@@ -9,11 +9,19 @@ use std::error::Error;
 
 /// `error` and its causes, each said once.
 pub fn chain(error: &(dyn Error + 'static)) -> String {
-    let mut out = error.to_string();
+    chain_with(error, ToString::to_string)
+}
+
+/// [`chain`], each error said by `say` (the CLI says some in the reader's language).
+pub fn chain_with(
+    error: &(dyn Error + 'static),
+    say: impl Fn(&(dyn Error + 'static)) -> String,
+) -> String {
+    let mut out = say(error);
     let mut said = out.clone();
     let mut cause = error.source();
     while let Some(e) = cause {
-        let text = e.to_string();
+        let text = say(e);
         if !text.is_empty() && !said.contains(&text) {
             out.push_str(": ");
             out.push_str(&text);

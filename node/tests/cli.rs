@@ -13,9 +13,12 @@ fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_lifeline"))
 }
 
+/// Runs the binary as staff would: in its default language (Chinese), whatever the
+/// environment running the tests says.
 fn run(args: &[&str]) -> Output {
     Command::new(bin())
         .args(args)
+        .env_remove("LIFELINE_LANG")
         .output()
         .expect("run lifeline")
 }
@@ -257,12 +260,27 @@ fn operators_status_emergency_catalogs_and_ranges_through_the_cli() {
     assert_eq!(json["node"], "W01");
     assert_eq!(json["mode"]["mode"], "normal");
     assert_eq!(json["peers"][0]["name"], "central");
+    // What staff read is Chinese by default, English with --lang en.
     let out = run(&["status", "-c", w]);
+    let status = text(&out);
+    for part in [
+        "W01（窗口：挂号、收费）  模式 正常",
+        "节点连接",
+        "号段",
+        "central",
+    ] {
+        assert!(status.contains(part), "{part} missing from\n{status}");
+    }
+    assert!(!status.contains("mode NORMAL"), "{status}");
+    let out = run(&["status", "-c", w, "--lang", "en"]);
     assert!(text(&out).contains("mode NORMAL"), "{}", text(&out));
+    assert!(text(&out).contains("number ranges"), "{}", text(&out));
 
     // Reconciliation, watched: nothing outstanding on a healthy node.
     let out = run(&["reconcile", "-c", w, "--timeout", "60s"]);
     assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("W01：对账完成"), "{}", text(&out));
+    let out = run(&["--lang", "en", "reconcile", "-c", w, "--timeout", "60s"]);
     assert!(text(&out).contains("W01: reconciled"), "{}", text(&out));
 
     // Emergency by hand, on the window, then stopped.
@@ -275,13 +293,16 @@ fn operators_status_emergency_catalogs_and_ranges_through_the_cli() {
         "planned HIS maintenance",
     ]);
     assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("应急事件 YJ-"), "{}", text(&out));
     let out = run(&["status", "-c", w]);
+    assert!(text(&out).contains("应急状态 YJ-"), "{}", text(&out));
+    let out = run(&["status", "-c", w, "--lang", "en"]);
     assert!(
         text(&out).contains("EMERGENCY episode YJ-"),
         "{}",
         text(&out)
     );
-    let out = run(&["emergency", "stop", "-c", w]);
+    let out = run(&["emergency", "stop", "-c", w, "--lang", "en"]);
     assert!(
         out.status.success() && text(&out).contains("stopped"),
         "{}",
@@ -299,7 +320,7 @@ fn operators_status_emergency_catalogs_and_ranges_through_the_cli() {
         "--drill",
     ]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("drill YJ-DRILL-"), "{}", text(&out));
+    assert!(text(&out).contains("演练 YJ-DRILL-"), "{}", text(&out));
     let out = run(&[
         "emergency",
         "estimate",
@@ -312,6 +333,12 @@ fn operators_status_emergency_catalogs_and_ranges_through_the_cli() {
     ]);
     assert!(out.status.success(), "{}", text(&out));
     let out = run(&["status", "-c", w]);
+    let status = text(&out);
+    assert!(status.contains("演练 YJ-DRILL-"), "{status}");
+    assert!(status.contains("预计等级 III"), "{status}");
+    assert!(status.contains("下一步（"), "{status}");
+    assert!(status.contains("故障原因：drill: core switch"), "{status}");
+    let out = run(&["status", "-c", w, "--lang", "en"]);
     let status = text(&out);
     assert!(status.contains("DRILL YJ-DRILL-"), "{status}");
     assert!(status.contains("expected grade III"), "{status}");
@@ -329,6 +356,8 @@ fn operators_status_emergency_catalogs_and_ranges_through_the_cli() {
     assert!(!out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("W09 is not a window"), "{}", text(&out));
     let out = run(&[
+        "--lang",
+        "en",
         "ranges",
         "lease",
         "-c",
@@ -400,11 +429,7 @@ fn operators_status_emergency_catalogs_and_ranges_through_the_cli() {
     assert_eq!(invoice["value"]["number"], start, "{invoice}");
     assert_eq!(invoice["value"]["code"], "144031900111");
     let out = run(&["ranges", "report", "-c", w]);
-    assert!(
-        text(&out).contains("no gaps, no duplicates"),
-        "{}",
-        text(&out)
-    );
+    assert!(text(&out).contains("无缺号、无重号"), "{}", text(&out));
     h.wait_for(
         "central's report to cover W01's invoice",
         Duration::from_secs(60),
@@ -423,6 +448,8 @@ fn operators_status_emergency_catalogs_and_ranges_through_the_cli() {
     )
     .expect("central's range report");
     let out = run(&["ranges", "report", "-c", c]);
+    assert!(text(&out).contains("全院各节点的号段"), "{}", text(&out));
+    let out = run(&["ranges", "report", "-c", c, "--lang", "en"]);
     let report = text(&out);
     assert!(report.contains("number ranges of every node"), "{report}");
     assert!(
@@ -438,7 +465,16 @@ fn operators_status_emergency_catalogs_and_ranges_through_the_cli() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("zhang.li"), "{}", text(&out));
     assert!(
-        text(&out).contains("by channel: cash 10.00"),
+        text(&out).contains("按收款方式：现金 ¥10.00"),
+        "{}",
+        text(&out)
+    );
+    let today = today.to_string();
+    let out = run(&[
+        "report", "cashier", "-c", w, "--date", &today, "--lang", "en",
+    ]);
+    assert!(
+        text(&out).contains("by channel: cash ¥10.00"),
         "{}",
         text(&out)
     );
@@ -447,6 +483,8 @@ fn operators_status_emergency_catalogs_and_ranges_through_the_cli() {
     h.stop("W01").expect("stop");
     let out = run(&["status", "-c", w]);
     assert!(!out.status.success());
+    assert!(text(&out).contains("守护进程是否在运行"), "{}", text(&out));
+    let out = run(&["status", "-c", w, "--lang", "en"]);
     assert!(
         text(&out).contains("is the daemon running"),
         "{}",
@@ -598,7 +636,7 @@ fn a_stolen_window_is_revoked_from_the_command_line() {
     // Nothing refused yet.
     let out = run(&["quarantine", "list", "-c", c]);
     assert!(
-        out.status.success() && text(&out).contains("empty"),
+        out.status.success() && text(&out).contains("隔离区为空"),
         "{}",
         text(&out)
     );

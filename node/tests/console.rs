@@ -14,7 +14,8 @@
 //! - `cashier_and_information_department`: a shift's next invoice number shown before use,
 //!   the doctor's order of a service item settled after an insurance failure as self-pay,
 //!   the re-settlement date on the receipt and the re-settlement notice printed on its own,
-//!   the invoice printed, voided with a reason; the information department's page.
+//!   the invoice printed, voided with a reason; the information department's page and its
+//!   conflict review report in Chinese.
 //! - `log_in_lock_out_csrf_and_audit` (HTTP only): cookie flags, wrong passwords lock the
 //!   name, a form without the session's CSRF token is refused, another desk's page and
 //!   forms are refused, every attempt is audited, English on request.
@@ -908,6 +909,18 @@ fn cashier_and_information_department() -> anyhow::Result<()> {
     ensure!(eval(&info, "!!document.getElementById('conflicts')")? == Value::Bool(true));
     check_page(&info)?;
     screenshot(&info, "17-information-department-conflicts")?;
+    // The conflict review report, as `lifeline conflicts --format html` writes it, in the
+    // operator's language: Chinese.
+    info.navigate_to(&format!(
+        "{}/console/info/reports/conflicts",
+        api_base(&h, "central")?
+    ))?
+    .wait_until_navigated()?;
+    wait_page(&info, "/console/info/reports/conflicts")?;
+    ensure!(eval_str(&info, "document.documentElement.lang")? == "zh-CN");
+    let heading = eval_str(&info, "document.querySelector('h1').textContent")?;
+    ensure!(heading == "冲突审核报告", "the report's heading: {heading}");
+    screenshot(&info, "18-information-department-conflict-report")?;
     Ok(())
 }
 

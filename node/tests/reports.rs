@@ -28,9 +28,12 @@ const PHONE_W01: &str = "13811112222";
 const PHONE_W02: &str = "13933334444";
 
 /// Runs the CLI; the output whatever the exit status.
+/// Runs the CLI as staff would: in its default language (Chinese), whatever the environment
+/// running the tests says.
 fn cli(args: &[&str]) -> anyhow::Result<Output> {
     Command::new(BIN)
         .args(args)
+        .env_remove("LIFELINE_LANG")
         .stdin(Stdio::null())
         .output()
         .with_context(|| format!("cannot run lifeline {args:?}"))
@@ -320,7 +323,7 @@ fn scenario(h: &mut Hospital, dir: &Path) -> anyhow::Result<()> {
     let survivor = merge["survivor"].as_str().context("survivor")?.to_owned();
     let duplicate = merge["duplicate"].as_str().context("duplicate")?.to_owned();
 
-    // --- text
+    // --- text: Chinese by default, English with --lang en (or LIFELINE_LANG=en)
     let text = cli_ok(&["conflicts", "-c", cfg])?;
     for part in [
         field_id.as_str(),
@@ -329,7 +332,11 @@ fn scenario(h: &mut Hospital, dir: &Path) -> anyhow::Result<()> {
         PHONE_W02,
         "registration-w01",
         "registration-w02",
-        "same national id",
+        "冲突审核报告",
+        "字段冲突",
+        "疑似重复患者",
+        "身份证号相同",
+        "审核人可执行的操作",
         "林小雨",
         "lifeline resolve -c",
         "lifeline merge-patients -c",
@@ -339,6 +346,51 @@ fn scenario(h: &mut Hospital, dir: &Path) -> anyhow::Result<()> {
             "{part} missing from the text report:\n{text}"
         );
     }
+    ensure!(
+        !text.contains("same national id") && !text.contains("Field conflict"),
+        "English in the Chinese report:\n{text}"
+    );
+    let english = cli_ok(&["conflicts", "-c", cfg, "--lang", "en"])?;
+    let by_env = Command::new(BIN)
+        .args(["conflicts", "-c", cfg])
+        .env("LIFELINE_LANG", "en")
+        .output()?;
+    ensure!(by_env.status.success() && by_env.stdout == english.as_bytes());
+    for part in [
+        "CONFLICT REVIEW REPORT",
+        "Field conflict",
+        "Duplicate patient",
+        "same national id",
+        "what a reviewer can do",
+        "lifeline resolve -c",
+    ] {
+        ensure!(
+            english.contains(part),
+            "{part} missing from the English report:\n{english}"
+        );
+    }
+    let json_in = |lang: &str| -> anyhow::Result<Value> {
+        let mut v: Value = serde_json::from_str(&cli_ok(&[
+            "conflicts",
+            "-c",
+            cfg,
+            "--format",
+            "json",
+            "--lang",
+            lang,
+        ])?)?;
+        v["generated_ms"] = Value::Null;
+        Ok(v)
+    };
+    ensure!(
+        json_in("zh")? == json_in("en")?,
+        "the JSON report is the same in every language"
+    );
+    let bad = cli(&["conflicts", "-c", cfg, "--lang", "fr"])?;
+    ensure!(
+        !bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("fr"),
+        "an unknown language is refused, naming it"
+    );
 
     // --- html
     let html_path = dir.join("conflicts.html");
@@ -362,7 +414,38 @@ fn scenario(h: &mut Hospital, dir: &Path) -> anyhow::Result<()> {
     }
     ensure!(lower.contains("@media print"));
     ensure!(html.contains(PHONE_W01) && html.contains(PHONE_W02) && html.contains("林小雨"));
+    ensure!(
+        html.contains("<html lang=\"zh-CN\">") && html.contains("<h1>冲突审核报告</h1>"),
+        "the HTML report in Chinese"
+    );
     chromium_renders(&html_path, dir, &[&field_id, &duplicate_id])?;
+    // The node serves the same page to a browser: in the language asked for, else the
+    // console's language cookie, else Chinese.
+    let admin = h.admin("central")?;
+    let page = |query: &str, cookie: Option<&str>| -> anyhow::Result<String> {
+        let token = std::fs::read_to_string(h.config("central")?.admin_token_path())?;
+        let url = format!(
+            "http://{}/admin/conflicts{query}",
+            h.config("central")?.api.listen
+        );
+        let mut request =
+            ureq::get(&url).header("Authorization", format!("Bearer {}", token.trim()));
+        if let Some(c) = cookie {
+            request = request.header("Cookie", c);
+        }
+        Ok(request.call()?.into_body().read_to_string()?)
+    };
+    ensure!(page("?format=html", None)?.contains("<html lang=\"zh-CN\">"));
+    ensure!(page("?format=html&lang=en", None)?.contains("<h1>Conflict review report</h1>"));
+    ensure!(page("?format=html", Some("ll_lang=en"))?.contains("<html lang=\"en\">"));
+    ensure!(page("?format=text&lang=zh", None)?.starts_with("冲突审核报告"));
+    let _: Value = admin.get("/admin/conflicts?lang=en")?;
+    ensure!(
+        admin
+            .get::<Value>("/admin/conflicts?format=pdf")
+            .is_err_and(|e| e.to_string().contains("422")),
+        "an unknown format is refused"
+    );
 
     // --- decisions, by a reviewer under her own name (hole 10: they were the built-in
     // `admin`'s, and the audit could not say who decided)
@@ -469,7 +552,10 @@ fn scenario(h: &mut Hospital, dir: &Path) -> anyhow::Result<()> {
         ]
         .concat(),
     )?;
-    ensure!(out.contains("merged"), "merge-patients said: {out}");
+    ensure!(
+        out.contains(&survivor) && out.contains("合并"),
+        "merge-patients said: {out}"
+    );
 
     let after: Value =
         serde_json::from_str(&cli_ok(&["conflicts", "-c", cfg, "--format", "json"])?)?;
@@ -564,9 +650,33 @@ fn scenario(h: &mut Hospital, dir: &Path) -> anyhow::Result<()> {
     ensure!(ep["conflicts"]["touching"] == 2 && ep["conflicts"]["open_in_hospital"] == 0);
 
     let ep_text = cli_ok(&["episode", "report", "-c", cfg])?;
-    for part in ["OUTAGE REPORT", "IV", "W01", "W02", "Recovery worklist"] {
+    for part in [
+        "故障报告",
+        "IV",
+        "W01",
+        "W02",
+        "恢复工作清单",
+        "时间线",
+        "应急期间收款",
+    ] {
         ensure!(ep_text.contains(part), "{part} missing:\n{ep_text}");
     }
+    let ep_english = cli_ok(&["episode", "report", "-c", cfg, "--lang", "en"])?;
+    for part in [
+        "OUTAGE REPORT",
+        "IV",
+        "W01",
+        "W02",
+        "Recovery worklist",
+        "Timeline",
+    ] {
+        ensure!(ep_english.contains(part), "{part} missing:\n{ep_english}");
+    }
+    let list_english = cli_ok(&["episode", "list", "-c", cfg, "--lang", "en"])?;
+    ensure!(
+        list_english.contains("grade") && list.contains("等级"),
+        "episode list: {list}\n{list_english}"
+    );
     let ep_html_path = dir.join("episode.html");
     cli_ok(&[
         "episode",
@@ -581,7 +691,11 @@ fn scenario(h: &mut Hospital, dir: &Path) -> anyhow::Result<()> {
         ep_html_path.to_str().context("path")?,
     ])?;
     let ep_html = std::fs::read_to_string(&ep_html_path)?;
-    ensure!(ep_html.contains("Recovery worklist") && !ep_html.contains("<script"));
+    ensure!(
+        ep_html.contains("<html lang=\"zh-CN\">")
+            && ep_html.contains("恢复工作清单")
+            && !ep_html.contains("<script")
+    );
     let none = cli(&["episode", "report", "-c", cfg, "--id", "YJ-nothing"])?;
     ensure!(!none.status.success(), "an unknown episode is an error");
 

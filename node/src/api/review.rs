@@ -3,18 +3,23 @@
 //! the recovery worklist, the emergency episodes and their outage reports, and the audit
 //! trail.
 //!
-//! - `GET /admin/conflicts`: the conflict review report ([`crate::report::ConflictReport`]);
+//! - `GET /admin/conflicts[?format=json|text|html&lang=zh|en]`: the conflict review report
+//!   ([`crate::report::ConflictReport`]); as JSON by default, or rendered as the CLI renders it
+//!   (text, or the self-contained HTML page) in `lang`, else the console's language cookie,
+//!   else Chinese;
 //! - `POST /admin/conflicts/{id}/resolve` with `{"choice": "confirm" | "keep_separate" |
 //!   {"choose_value": N}}`;
 //! - `POST /admin/patients/merge` with `{"survivor": ID, "duplicate": ID}`;
 //! - `GET /admin/worklist[?overdue=true]`: core's recovery worklist (or its overdue view);
 //! - `GET /admin/episodes`: every episode, newest first;
-//! - `GET /admin/episodes/{id}/report`: the outage report (`latest`, `current` or an id);
+//! - `GET /admin/episodes/{id}/report[?format=..&lang=..]`: the outage report (`latest`,
+//!   `current` or an id), in the same formats;
 //! - `GET /admin/audit?action=PREFIX&from=SEQ&limit=N`: audit entries, e.g. `review.`.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use lifeline_core::RecordId;
@@ -24,9 +29,10 @@ use lifeline_core::store::AuditEntry;
 use serde::Deserialize;
 
 use super::{ApiError, ApiState, Authed, Body, Written, admin_only, blocking};
-use crate::report::build::conflicts::{self, ConflictReportOut};
+use crate::i18n::Lang;
+use crate::report::build::conflicts;
 use crate::report::build::outage::{self, Selection};
-use crate::report::{EpisodeLine, OutageReport};
+use crate::report::{ConflictReport, EpisodeLine, Format, OutageReport, RenderOptions};
 
 pub fn routes() -> Router<ApiState> {
     Router::new()
@@ -56,13 +62,82 @@ fn a_person(op: &lifeline_core::Operator) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// `?format=json|text|html&lang=zh|en` of a report.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    pub format: Option<String>,
+    pub lang: Option<String>,
+}
+
+/// A report's format and language from its query, with the browser's language cookie.
+fn wanted(
+    query: Result<Query<ReportQuery>, QueryRejection>,
+    headers: &HeaderMap,
+) -> Result<(Format, Lang), ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request("query", e.body_text()))?;
+    let format = match q.format.as_deref() {
+        None => Format::Json,
+        Some(f) => Format::parse(f)
+            .ok_or_else(|| ApiError::bad_request("format", "expected json, text or html"))?,
+    };
+    let lang = match q.lang.as_deref() {
+        Some(code) => Lang::from_code(code)
+            .ok_or_else(|| ApiError::bad_request("lang", "expected zh or en"))?,
+        None => crate::i18n::from_cookies(headers).unwrap_or_default(),
+    };
+    Ok((format, lang))
+}
+
+/// The options of a report the node renders itself: its hospital's offset, in `lang`.
+fn render_options(state: &ApiState, lang: Lang) -> RenderOptions {
+    RenderOptions {
+        utc_offset: state.runtime.config.hospital.utc_offset,
+        lang,
+        ..RenderOptions::default()
+    }
+}
+
+/// A rendered report as the answer, typed by its format.
+fn rendered(format: Format, text: anyhow::Result<String>) -> Result<Response, ApiError> {
+    let text = text.map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            crate::error::chain(&*e),
+        )
+    })?;
+    Ok(([(header::CONTENT_TYPE, format.content_type())], text).into_response())
+}
+
 async fn list_conflicts(
     State(state): State<ApiState>,
     Authed(op): Authed,
-) -> Result<Json<ConflictReportOut>, ApiError> {
+    headers: HeaderMap,
+    query: Result<Query<ReportQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
     admin_only(&op, REVIEW)?;
+    let (format, lang) = wanted(query, &headers)?;
     let store = state.store.clone();
-    Ok(Json(blocking(move || conflicts::build(&store)).await?))
+    let out = blocking(move || conflicts::build(&store)).await?;
+    if format == Format::Json {
+        return Ok(Json(out).into_response());
+    }
+    // Rendered from the document as the CLI reads it back, so both render the same report.
+    let report: ConflictReport = serde_json::to_value(&out)
+        .and_then(serde_json::from_value)
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!("the conflict report does not read back: {e}"),
+            )
+        })?;
+    let opts = render_options(&state, lang);
+    rendered(
+        format,
+        crate::report::render_conflicts(&report, format, &opts),
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -156,8 +231,11 @@ async fn episode_report(
     State(state): State<ApiState>,
     Authed(op): Authed,
     Path(which): Path<String>,
-) -> Result<Json<OutageReport>, ApiError> {
+    headers: HeaderMap,
+    query: Result<Query<ReportQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
     admin_only(&op, REVIEW)?;
+    let (format, lang) = wanted(query, &headers)?;
     let store = state.store.clone();
     let offset = state.runtime.config.hospital.utc_offset;
     let report = blocking(move || -> Result<Option<OutageReport>, ApiError> {
@@ -168,13 +246,18 @@ async fn episode_report(
         }
     })
     .await?;
-    report.map(Json).ok_or_else(|| {
+    let report = report.ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
             "no such emergency episode on this node",
         )
-    })
+    })?;
+    if format == Format::Json {
+        return Ok(Json(report).into_response());
+    }
+    let opts = render_options(&state, lang);
+    rendered(format, crate::report::render_outage(&report, format, &opts))
 }
 
 /// Most audit entries one request answers with.

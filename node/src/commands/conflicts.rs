@@ -1,8 +1,9 @@
 //! `lifeline conflicts`: the conflict review report of a node, as text, JSON or one
-//! self-contained HTML file.
+//! self-contained HTML file, in the language of `--lang`.
 
 use std::path::PathBuf;
 
+use crate::i18n::Lang;
 use crate::report::{self, Format, RenderOptions};
 
 #[derive(Debug, clap::Args)]
@@ -18,10 +19,10 @@ pub struct ConflictsArgs {
     pub out: Option<PathBuf>,
 }
 
-pub fn run(args: &ConflictsArgs) -> anyhow::Result<()> {
+pub fn run(args: &ConflictsArgs, lang: Lang) -> anyhow::Result<()> {
     let (config, client) = super::admin_client(&args.config)?;
     let conflicts = report::fetch_conflicts(&client)?;
-    let opts = RenderOptions::for_config(&args.config, &config);
+    let opts = RenderOptions::for_config(&args.config, &config, lang);
     let rendered = report::render_conflicts(&conflicts, args.format, &opts)?;
-    report::emit(&rendered, args.out.as_deref())
+    report::emit(&rendered, args.out.as_deref(), lang)
 }

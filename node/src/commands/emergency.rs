@@ -7,6 +7,7 @@ use clap::Subcommand;
 use serde_json::Value;
 
 use crate::api::emergency::{EstimateRequest, StartEmergency};
+use crate::i18n::{Lang, t, tr};
 
 #[derive(Debug, Subcommand)]
 pub enum EmergencyCommand {
@@ -39,7 +40,7 @@ pub enum EmergencyCommand {
     },
 }
 
-pub fn run(cmd: EmergencyCommand) -> anyhow::Result<()> {
+pub fn run(cmd: EmergencyCommand, l: Lang) -> anyhow::Result<()> {
     match cmd {
         EmergencyCommand::Start {
             config,
@@ -49,18 +50,23 @@ pub fn run(cmd: EmergencyCommand) -> anyhow::Result<()> {
             let (_, client) = super::admin_client(&config)?;
             let answer: Value =
                 client.post("/admin/emergency/start", &StartEmergency { reason, drill })?;
-            let what = if drill { "drill" } else { "emergency episode" };
-            println!(
-                "{what} {} is open (saved durably)",
-                answer["value"].as_str().unwrap_or("?")
-            );
+            let key = if drill {
+                "cli-emergency-drill-open"
+            } else {
+                "cli-emergency-open"
+            };
+            let id = answer["value"].as_str().unwrap_or("?");
+            println!("{}", tr(l, key, &[("episode", id.into())]));
         }
         EmergencyCommand::Stop { config } => {
             let (_, client) = super::admin_client(&config)?;
             let answer: Value = client.post("/admin/emergency/stop", &serde_json::json!({}))?;
             match answer["value"].as_str() {
-                Some(id) => println!("emergency episode {id} stopped"),
-                None => println!("this node was not in an emergency episode"),
+                Some(id) => println!(
+                    "{}",
+                    tr(l, "cli-emergency-stopped", &[("episode", id.into())])
+                ),
+                None => println!("{}", t(l, "cli-emergency-none")),
             }
         }
         EmergencyCommand::Estimate {
@@ -73,9 +79,14 @@ pub fn run(cmd: EmergencyCommand) -> anyhow::Result<()> {
                 "/admin/emergency/estimate",
                 &EstimateRequest { hours, cause },
             )?;
+            let id = answer["value"].as_str().unwrap_or("?");
             println!(
-                "estimate recorded on episode {}: back in {hours} h (see `lifeline status` for the expected grade)",
-                answer["value"].as_str().unwrap_or("?")
+                "{}",
+                tr(
+                    l,
+                    "cli-emergency-estimated",
+                    &[("episode", id.into()), ("hours", hours.into())]
+                )
             );
         }
     }

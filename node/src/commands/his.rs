@@ -132,7 +132,7 @@ fn run_line(name: &str, t: &TableRun, now_ms: i64) -> String {
         t.skipped,
         t.ignored,
         if t.finished_ms > 0 {
-            ago(now_ms, t.finished_ms)
+            ago(crate::i18n::Lang::En, now_ms, t.finished_ms)
         } else {
             "never".into()
         }

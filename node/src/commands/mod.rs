@@ -21,6 +21,7 @@ pub mod status;
 
 use crate::client::Client;
 use crate::config::Config;
+use crate::i18n::{Lang, tr};
 
 /// Loads a node's config and connects to its daemon as the administrator.
 pub fn admin_client(config_path: &std::path::Path) -> anyhow::Result<(Config, Client)> {
@@ -29,12 +30,20 @@ pub fn admin_client(config_path: &std::path::Path) -> anyhow::Result<(Config, Cl
     Ok((config, client))
 }
 
-/// A duration in words a person reads at a glance.
-pub fn ago(now_ms: i64, then_ms: i64) -> String {
+/// How long ago, in words a person reads at a glance, in `l`.
+pub fn ago(l: Lang, now_ms: i64, then_ms: i64) -> String {
     let s = (now_ms - then_ms).max(0) / 1000;
     match s {
-        0..=59 => format!("{s}s ago"),
-        60..=3599 => format!("{}m{}s ago", s / 60, s % 60),
-        _ => format!("{}h{}m ago", s / 3600, s / 60 % 60),
+        0..=59 => tr(l, "cli-ago-s", &[("s", s.into())]),
+        60..=3599 => tr(
+            l,
+            "cli-ago-m",
+            &[("m", (s / 60).into()), ("s", (s % 60).into())],
+        ),
+        _ => tr(
+            l,
+            "cli-ago-h",
+            &[("h", (s / 3600).into()), ("m", (s / 60 % 60).into())],
+        ),
     }
 }

@@ -7,6 +7,9 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use lifeline_core::store::Quarantined;
 
+use crate::i18n::width::pad;
+use crate::i18n::{Lang, t, tr};
+
 #[derive(Debug, Subcommand)]
 pub enum QuarantineCommand {
     /// The refused records, oldest first.
@@ -29,7 +32,7 @@ pub enum QuarantineCommand {
     },
 }
 
-pub fn run(cmd: QuarantineCommand) -> anyhow::Result<()> {
+pub fn run(cmd: QuarantineCommand, l: Lang) -> anyhow::Result<()> {
     match cmd {
         QuarantineCommand::List { config, json } => {
             let (config, client) = super::admin_client(&config)?;
@@ -39,27 +42,34 @@ pub fn run(cmd: QuarantineCommand) -> anyhow::Result<()> {
                 return Ok(());
             }
             if entries.is_empty() {
-                println!("the quarantine is empty: no record was refused from a peer");
+                println!("{}", t(l, "cli-quarantine-empty"));
             }
+            let offset = config.hospital.utc_offset;
             for q in &entries {
+                let line = tr(
+                    l,
+                    "cli-quarantine-line",
+                    &[
+                        ("first", offset.local(q.first_ms).into()),
+                        ("peer", pad(q.peer.as_str(), 10).into()),
+                        ("record", q.record.to_string().into()),
+                        ("code", q.code.as_str().into()),
+                        ("reason", q.reason.as_str().into()),
+                    ],
+                );
                 let times = if q.times > 1 {
-                    format!(
-                        " ({} times, last {})",
-                        q.times,
-                        config.hospital.utc_offset.local(q.last_ms)
+                    tr(
+                        l,
+                        "cli-quarantine-times",
+                        &[
+                            ("times", q.times.into()),
+                            ("last", offset.local(q.last_ms).into()),
+                        ],
                     )
                 } else {
                     String::new()
                 };
-                println!(
-                    "{:>5}  {}  from {:<10} record {}  {}: {}{times}",
-                    q.seq,
-                    config.hospital.utc_offset.local(q.first_ms),
-                    q.peer,
-                    q.record,
-                    q.code,
-                    q.reason
-                );
+                println!("{:>5}  {line}{times}", q.seq);
             }
         }
         QuarantineCommand::Show { config, seq, json } => {
@@ -70,26 +80,50 @@ pub fn run(cmd: QuarantineCommand) -> anyhow::Result<()> {
                 return Ok(());
             }
             let offset = config.hospital.utc_offset;
-            println!("quarantined record {}", q.seq);
-            println!("  record:   {}", q.record);
-            println!("  from:     {}", q.peer);
-            println!("  first:    {}", offset.local(q.first_ms));
             println!(
-                "  last:     {} ({} times)",
-                offset.local(q.last_ms),
-                q.times
+                "{}",
+                tr(l, "cli-quarantine-title", &[("seq", q.seq.into())])
             );
-            println!("  refused:  {} ({})", q.reason, q.code);
             let kept = q.bytes_hex.len() / 2;
-            println!(
-                "  changes:  {} bytes{}",
-                q.bytes_len,
-                if kept < q.bytes_len {
-                    format!(" (the first {kept} kept)")
-                } else {
-                    String::new()
-                }
-            );
+            let changes = if kept < q.bytes_len {
+                tr(
+                    l,
+                    "cli-quarantine-bytes-kept",
+                    &[("bytes", q.bytes_len.into()), ("kept", kept.into())],
+                )
+            } else {
+                tr(l, "cli-quarantine-bytes", &[("bytes", q.bytes_len.into())])
+            };
+            let facts = [
+                ("cli-quarantine-record", q.record.to_string()),
+                ("cli-quarantine-from", q.peer.to_string()),
+                ("cli-quarantine-first", offset.local(q.first_ms)),
+                (
+                    "cli-quarantine-last",
+                    tr(
+                        l,
+                        "cli-quarantine-last-value",
+                        &[
+                            ("last", offset.local(q.last_ms).into()),
+                            ("times", q.times.into()),
+                        ],
+                    ),
+                ),
+                (
+                    "cli-quarantine-refused",
+                    format!("{} ({})", q.reason, q.code),
+                ),
+                ("cli-quarantine-changes", changes),
+            ];
+            let labels: Vec<String> = facts.iter().map(|(k, _)| t(l, k)).collect();
+            let w = labels
+                .iter()
+                .map(|s| crate::i18n::width::width(s))
+                .max()
+                .unwrap_or(0);
+            for (label, (_, value)) in labels.iter().zip(&facts) {
+                println!("  {}  {value}", pad(&format!("{label}:"), w + 1));
+            }
             for line in q.bytes_hex.as_bytes().chunks(64) {
                 println!("    {}", String::from_utf8_lossy(line));
             }

@@ -9,6 +9,8 @@ use lifeline_core::{NodeName, OperatorName};
 use serde_json::Value;
 
 use crate::api::ranges::LeaseRequest;
+use crate::i18n::width::{pad, pad_left};
+use crate::i18n::{Lang, t, tr};
 
 #[derive(Debug, Subcommand)]
 pub enum RangesCommand {
@@ -45,7 +47,7 @@ pub enum RangesCommand {
     },
 }
 
-pub fn run(cmd: RangesCommand) -> anyhow::Result<()> {
+pub fn run(cmd: RangesCommand, l: Lang) -> anyhow::Result<()> {
     match cmd {
         RangesCommand::Lease {
             config,
@@ -73,9 +75,18 @@ pub fn run(cmd: RangesCommand) -> anyhow::Result<()> {
             };
             let answer: Value = client.post("/admin/ranges/lease", &request)?;
             println!(
-                "leased {} to {} (recorded; it reaches the window through the mesh)",
-                answer["value"]["id"].as_str().unwrap_or("?"),
-                request.holder
+                "{}",
+                tr(
+                    l,
+                    "cli-ranges-leased",
+                    &[
+                        (
+                            "range",
+                            answer["value"]["id"].as_str().unwrap_or("?").into()
+                        ),
+                        ("holder", request.holder.as_str().into()),
+                    ],
+                )
             );
         }
         RangesCommand::Report { config, json } => {
@@ -84,51 +95,94 @@ pub fn run(cmd: RangesCommand) -> anyhow::Result<()> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                print!("{}", render(&report));
+                print!("{}", render(&report, l));
             }
         }
     }
     Ok(())
 }
 
-pub fn render(report: &RangeReport) -> String {
+/// The range report as a table in `l`.
+pub fn render(report: &RangeReport, l: Lang) -> String {
     let mut out = match report.scope {
-        ReportScope::Node => format!("number ranges held by {}\n", report.node),
-        ReportScope::Hospital => format!(
-            "number ranges of every node, as the records on {} show them\n",
-            report.node
+        ReportScope::Node => tr(
+            l,
+            "cli-ranges-node",
+            &[("node", report.node.as_str().into())],
+        ),
+        ReportScope::Hospital => tr(
+            l,
+            "cli-ranges-hospital",
+            &[("node", report.node.as_str().into())],
         ),
     };
-    out.push_str(&format!(
-        "{:<32} {:<8} {:<12} {:>8} {:>8} {:>8} {:>6} {:>7} {:>6}\n",
-        "range", "holder", "cashier", "issued", "voided", "unused", "gaps", "past", "dups"
-    ));
+    out.push('\n');
+    // (width, right-aligned) per column.
+    const COLUMNS: [(usize, bool); 9] = [
+        (32, false),
+        (8, false),
+        (12, false),
+        (8, true),
+        (8, true),
+        (8, true),
+        (6, true),
+        (7, true),
+        (6, true),
+    ];
+    let line = |cells: [&str; 9]| {
+        let mut s: String = cells
+            .iter()
+            .zip(COLUMNS)
+            .map(|(c, (w, right))| {
+                if right {
+                    format!("{} ", pad_left(c, w))
+                } else {
+                    format!("{} ", pad(c, w))
+                }
+            })
+            .collect();
+        s.truncate(s.trim_end().len());
+        s.push('\n');
+        s
+    };
+    out.push_str(&line([
+        &t(l, "cli-ranges-col-range"),
+        &t(l, "cli-ranges-col-holder"),
+        &t(l, "cli-ranges-col-cashier"),
+        &t(l, "cli-ranges-col-issued"),
+        &t(l, "cli-ranges-col-voided"),
+        &t(l, "cli-ranges-col-unused"),
+        &t(l, "cli-ranges-col-gaps"),
+        &t(l, "cli-ranges-col-past"),
+        &t(l, "cli-ranges-col-dups"),
+    ]));
     for r in &report.ranges {
-        out.push_str(&format!(
-            "{:<32} {:<8} {:<12} {:>8} {:>8} {:>8} {:>6} {:>7} {:>6}\n",
-            match &r.code {
-                Some(code) => format!("{} ({code})", r.range_id),
-                None => r.range_id.clone(),
-            },
+        let range = match &r.code {
+            Some(code) => format!("{} ({code})", r.range_id),
+            None => r.range_id.clone(),
+        };
+        out.push_str(&line([
+            &range,
             r.holder.as_str(),
             r.operator.as_ref().map_or("-", |o| o.as_str()),
-            r.issued,
-            r.voided,
-            r.unused,
-            r.gaps.len(),
-            r.beyond_cursor.len(),
-            r.duplicates.len()
-        ));
+            &r.issued.to_string(),
+            &r.voided.to_string(),
+            &r.unused.to_string(),
+            &r.gaps.len().to_string(),
+            &r.beyond_cursor.len().to_string(),
+            &r.duplicates.len().to_string(),
+        ]));
     }
     if report.scope == ReportScope::Hospital && report.ranges.iter().any(|r| !r.gaps.is_empty()) {
-        out.push_str(
-            "gaps: numbers no record here carries yet (lost, or written on a node whose records have not arrived)\n",
-        );
+        out.push_str(&format!("{}\n", t(l, "cli-ranges-gaps")));
     }
-    out.push_str(if report.is_clean() {
-        "no gaps, no duplicates, no overlapping ranges\n"
-    } else {
-        "PROBLEM: gaps, duplicates or overlapping ranges found (see --json)\n"
-    });
+    out.push_str(&format!(
+        "{}\n",
+        if report.is_clean() {
+            t(l, "cli-ranges-clean")
+        } else {
+            t(l, "cli-ranges-problem")
+        }
+    ));
     out
 }

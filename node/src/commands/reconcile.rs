@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::api::admin::StatusReport;
 use crate::commands::backup::Progress;
+use crate::i18n::{Lang, t, tr};
 
 #[derive(Debug, clap::Args)]
 pub struct ReconcileArgs {
@@ -27,12 +28,12 @@ fn outstanding(s: &StatusReport) -> u64 {
             .sum::<u64>()
 }
 
-pub fn run(args: &ReconcileArgs) -> anyhow::Result<()> {
+pub fn run(args: &ReconcileArgs, l: Lang) -> anyhow::Result<()> {
     let (_, client) = super::admin_client(&args.config)?;
     let started = Instant::now();
     let first: StatusReport = client.get("/admin/status")?;
     let total = outstanding(&first).max(1);
-    let progress = Progress::bar("reconcile");
+    let progress = Progress::bar(&t(l, "cli-reconcile-bar"));
     loop {
         let s: StatusReport = client.get("/admin/status")?;
         let left = outstanding(&s);
@@ -40,23 +41,45 @@ pub fn run(args: &ReconcileArgs) -> anyhow::Result<()> {
         progress.update(total.saturating_sub(left.min(total)), total);
         if central_up && left == 0 && s.episode.is_none() {
             progress.finish();
+            let seconds = format!("{:.1}", started.elapsed().as_secs_f64());
             println!(
-                "{}: reconciled in {:.1} s (mode normal, nothing waiting, no episode open)",
-                s.node,
-                started.elapsed().as_secs_f64()
+                "{}",
+                tr(
+                    l,
+                    "cli-reconciled",
+                    &[
+                        ("node", s.node.as_str().into()),
+                        ("seconds", seconds.into())
+                    ],
+                )
             );
             return Ok(());
         }
         if started.elapsed() > args.timeout {
             progress.finish();
+            let episode = match s.episode {
+                Some(e) => e.id,
+                None => t(l, "cli-none"),
+            };
             anyhow::bail!(
-                "{}: not reconciled after {:?}: mode {}, {} emergency records unacknowledged, {} records waiting, episode {}",
-                s.node,
-                args.timeout,
-                s.mode.mode,
-                s.unreconciled,
-                left - s.unreconciled,
-                s.episode.map(|e| e.id).unwrap_or_else(|| "none".into())
+                "{}",
+                tr(
+                    l,
+                    "cli-not-reconciled",
+                    &[
+                        ("node", s.node.as_str().into()),
+                        (
+                            "timeout",
+                            humantime_serde::re::humantime::format_duration(args.timeout)
+                                .to_string()
+                                .into()
+                        ),
+                        ("mode", super::status::mode_words(l, &s.mode.mode).into()),
+                        ("unacknowledged", s.unreconciled.into()),
+                        ("waiting", (left - s.unreconciled).into()),
+                        ("episode", episode.into()),
+                    ],
+                )
             );
         }
         std::thread::sleep(Duration::from_millis(500));

@@ -1,12 +1,16 @@
 //! `lifeline report cashier --date YYYY-MM-DD`: the cashier's daily summary by payment
 //! channel, from a running node. Refused during an emergency episode (the plan: no reports
-//! in emergency mode) unless `--allow-incomplete`, and then marked incomplete.
+//! in emergency mode) unless `--allow-incomplete`, and then marked incomplete. In the language
+//! of `--lang`; amounts as `¥12.80`.
 
 use std::path::PathBuf;
 
 use clap::Subcommand;
 use lifeline_core::Date;
 use lifeline_core::desk::{CashierSummary, ChannelAmount};
+
+use crate::i18n::width::{pad, pad_left};
+use crate::i18n::{Lang, money, t, tr};
 
 #[derive(Debug, Subcommand)]
 pub enum ReportCommand {
@@ -26,7 +30,7 @@ pub enum ReportCommand {
     },
 }
 
-pub fn run(cmd: ReportCommand) -> anyhow::Result<()> {
+pub fn run(cmd: ReportCommand, l: Lang) -> anyhow::Result<()> {
     match cmd {
         ReportCommand::Cashier {
             config,
@@ -41,70 +45,142 @@ pub fn run(cmd: ReportCommand) -> anyhow::Result<()> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&summary)?);
             } else {
-                print!("{}", render(&summary));
+                print!("{}", render(&summary, l));
             }
         }
     }
     Ok(())
 }
 
-fn channels(list: &[ChannelAmount]) -> String {
+/// Amounts by channel: `现金 ¥10.00, 微信支付 ¥5.00`.
+fn channels(list: &[ChannelAmount], l: Lang) -> String {
     if list.is_empty() {
         return "-".into();
     }
     list.iter()
-        .map(|c| format!("{} {}", c.channel, c.amount))
+        .map(|c| {
+            format!(
+                "{} {}",
+                t(l, &format!("channel-{}", c.channel.name())),
+                money(c.amount)
+            )
+        })
         .collect::<Vec<_>>()
-        .join(", ")
+        .join(&t(l, "report-list-separator"))
 }
 
-/// The summary as text: a line per cashier, then the day by channel.
-pub fn render(s: &CashierSummary) -> String {
-    let mut out = format!("cashier summary {} on {} (yuan)\n", s.date, s.node);
+/// The summary as text in `l`: a line per cashier, then the day by channel.
+pub fn render(s: &CashierSummary, l: Lang) -> String {
+    let mut out = format!(
+        "{}\n",
+        tr(
+            l,
+            "cli-cashier-title",
+            &[
+                ("date", s.date.to_string().into()),
+                ("node", s.node.as_str().into())
+            ]
+        )
+    );
     if let Some(episode) = &s.incomplete {
         out.push_str(&format!(
-            "INCOMPLETE: run during emergency episode {episode}; run it again once the system of record is back\n"
+            "{}\n",
+            tr(
+                l,
+                "cli-cashier-incomplete",
+                &[("episode", episode.to_string().into())]
+            )
         ));
     }
-    out.push_str(&format!(
-        "{:<16} {:>8} {:>12} {:>8} {:>8} {:>9} {:>10}\n",
-        "cashier", "settled", "net", "refunds", "resettle", "invoices", "to resettle"
-    ));
-    for l in &s.lines {
-        out.push_str(&format!(
-            "{:<16} {:>8} {:>12} {:>8} {:>8} {:>9} {:>10}\n",
-            l.operator,
-            l.charges_settled,
-            l.net_total.to_string(),
-            l.refunds,
-            l.resettlements,
-            format!("{}/{}", l.invoices_issued, l.invoices_voided),
-            l.awaiting_resettlement
-        ));
-        out.push_str(&format!("    collected: {}\n", channels(&l.collected)));
-        if !l.refunded.is_empty() {
-            out.push_str(&format!("    refunded:  {}\n", channels(&l.refunded)));
+    // (width, right-aligned) per column.
+    const COLUMNS: [(usize, bool); 7] = [
+        (16, false),
+        (8, true),
+        (12, true),
+        (8, true),
+        (8, true),
+        (9, true),
+        (11, true),
+    ];
+    let line = |cells: [&str; 7]| {
+        let mut s: String = cells
+            .iter()
+            .zip(COLUMNS)
+            .map(|(c, (w, right))| {
+                if right {
+                    format!("{} ", pad_left(c, w))
+                } else {
+                    format!("{} ", pad(c, w))
+                }
+            })
+            .collect();
+        s.truncate(s.trim_end().len());
+        s.push('\n');
+        s
+    };
+    out.push_str(&line([
+        &t(l, "cli-cashier-col-cashier"),
+        &t(l, "cli-cashier-col-settled"),
+        &t(l, "cli-cashier-col-net"),
+        &t(l, "cli-cashier-col-refunds"),
+        &t(l, "cli-cashier-col-resettle"),
+        &t(l, "cli-cashier-col-invoices"),
+        &t(l, "cli-cashier-col-to-resettle"),
+    ]));
+    let sub =
+        |key: &str, value: String| format!("    {}\n", tr(l, key, &[("amounts", value.into())]));
+    for c in &s.lines {
+        out.push_str(&line([
+            &c.operator,
+            &c.charges_settled.to_string(),
+            &money(c.net_total),
+            &c.refunds.to_string(),
+            &c.resettlements.to_string(),
+            &format!("{}/{}", c.invoices_issued, c.invoices_voided),
+            &c.awaiting_resettlement.to_string(),
+        ]));
+        out.push_str(&sub("cli-cashier-collected", channels(&c.collected, l)));
+        if !c.refunded.is_empty() {
+            out.push_str(&sub("cli-cashier-refunded", channels(&c.refunded, l)));
         }
-        if !l.resettled.is_empty() {
+        if !c.resettled.is_empty() {
             out.push_str(&format!(
-                "    re-settled: {} (given back: {})\n",
-                channels(&l.resettled),
-                channels(&l.resettled_returned)
+                "    {}\n",
+                tr(
+                    l,
+                    "cli-cashier-resettled",
+                    &[
+                        ("amounts", channels(&c.resettled, l).into()),
+                        ("returned", channels(&c.resettled_returned, l).into()),
+                    ],
+                )
             ));
         }
     }
     if s.lines.is_empty() {
-        out.push_str("  (nothing settled that day)\n");
+        out.push_str(&format!("  {}\n", t(l, "cli-cashier-nothing")));
     }
     out.push_str(&format!(
-        "by channel: {}\nnet total: {}\n",
-        channels(&s.by_channel),
-        s.net_total
+        "{}\n{}\n",
+        tr(
+            l,
+            "cli-cashier-by-channel",
+            &[("amounts", channels(&s.by_channel, l).into())]
+        ),
+        tr(
+            l,
+            "cli-cashier-net-total",
+            &[("amount", money(s.net_total).into())]
+        )
     ));
     if s.drill_records_left_out > 0 {
         out.push_str(&format!(
-            "{} drill record(s) left out\n",
-            s.drill_records_left_out
+            "{}\n",
+            tr(
+                l,
+                "cli-cashier-drill-left-out",
+                &[("n", s.drill_records_left_out.into())]
+            )
         ));
     }
     out

@@ -10,7 +10,9 @@ use anyhow::Context;
 use serde_json::{Value, json};
 
 use crate::client::Client;
+use crate::i18n::{Lang, t, tr};
 use crate::report::path_segment;
+use crate::report::words::decision;
 
 /// Who decides: a reviewer by their operator name and token.
 #[derive(Debug, Clone, clap::Args)]
@@ -27,12 +29,16 @@ pub struct Reviewer {
 
 impl Reviewer {
     /// The node's API, as this reviewer.
-    fn client(&self, config: &Path) -> anyhow::Result<Client> {
+    fn client(&self, config: &Path, l: Lang) -> anyhow::Result<Client> {
         let token = match &self.token_file {
-            Some(path) => std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the token file {}", path.display()))?,
-            None => std::env::var("LIFELINE_TOKEN")
-                .context("give the reviewer's token with --token-file PATH or LIFELINE_TOKEN")?,
+            Some(path) => std::fs::read_to_string(path).with_context(|| {
+                tr(
+                    l,
+                    "cli-review-token-file",
+                    &[("path", path.display().to_string().into())],
+                )
+            })?,
+            None => std::env::var("LIFELINE_TOKEN").with_context(|| t(l, "cli-review-no-token"))?,
         };
         let (_, admin) = super::admin_client(config)?;
         Ok(admin.as_operator(&self.operator, token.trim()))
@@ -80,45 +86,52 @@ pub struct MergeArgs {
     pub reviewer: Reviewer,
 }
 
-pub fn resolve(args: &ResolveArgs) -> anyhow::Result<()> {
+pub fn resolve(args: &ResolveArgs, l: Lang) -> anyhow::Result<()> {
     let choice = match (args.choose, args.confirm, args.keep_separate) {
         (Some(n), false, false) => json!({ "choose_value": n }),
         (None, true, false) => json!("confirm"),
         (None, false, true) => json!("keep_separate"),
-        _ => anyhow::bail!("give exactly one of --choose N, --confirm or --keep-separate"),
+        _ => anyhow::bail!("{}", t(l, "cli-review-one-decision")),
     };
-    let client = args.reviewer.client(&args.config)?;
+    let client = args.reviewer.client(&args.config, l)?;
     let answer: Value = client.post(
         &format!("/admin/conflicts/{}/resolve", path_segment(&args.conflict)),
         &json!({ "choice": choice }),
     )?;
-    print_decision(&answer);
+    print_decision(&answer, l);
     Ok(())
 }
 
-pub fn merge(args: &MergeArgs) -> anyhow::Result<()> {
-    let client = args.reviewer.client(&args.config)?;
+pub fn merge(args: &MergeArgs, l: Lang) -> anyhow::Result<()> {
+    let client = args.reviewer.client(&args.config, l)?;
     let answer: Value = client.post(
         "/admin/patients/merge",
         &json!({ "survivor": args.survivor, "duplicate": args.duplicate }),
     )?;
-    print_decision(&answer);
+    print_decision(&answer, l);
     Ok(())
 }
 
-fn print_decision(answer: &Value) {
+fn print_decision(answer: &Value, l: Lang) {
     let v = &answer["value"];
     let s = |k: &str| v[k].as_str().unwrap_or("?").to_owned();
     println!(
-        "{}: {} (by {} on {}, saved durably; it replicates to every node)",
-        s("conflict"),
-        s("decision"),
-        s("operator"),
-        s("node")
+        "{}",
+        tr(
+            l,
+            "cli-review-decided",
+            &[
+                ("conflict", s("conflict").into()),
+                ("decision", decision(l, &s("decision")).into()),
+                ("operator", s("operator").into()),
+                ("node", s("node").into()),
+            ],
+        )
     );
     if let Some(warnings) = answer["warnings"].as_array() {
         for w in warnings {
-            println!("warning: {w}");
+            let w = w.as_str().map_or_else(|| w.to_string(), str::to_owned);
+            println!("{}", tr(l, "cli-warning", &[("warning", w.into())]));
         }
     }
 }

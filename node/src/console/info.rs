@@ -1,13 +1,16 @@
 //! The information department's page: the node's status (mode, episode, peers, what waits
 //! for central), the conflicts with resolve and merge, the recovery worklist, the episodes
-//! with their grade, and the number ranges.
+//! with their grade and outage report, and the number ranges. The reports are the ones
+//! `lifeline conflicts` and `lifeline episode report` write as HTML, in the operator's
+//! language.
 
 use axum::Form;
 use axum::Router;
 use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use lifeline_core::review::{Conflict, Resolution, ReviewAction, WorkCategory, Worklist};
+use lifeline_core::review::{Resolution, WorkCategory, Worklist};
 use lifeline_core::store::StoreStats;
 use lifeline_core::{DeskRole, RecordId};
 use maud::{Markup, html};
@@ -17,6 +20,10 @@ use super::session::Staff;
 use super::{ConsoleState, csrf_field, guard, only, page, problem};
 use crate::api::{ApiError, blocking};
 use crate::i18n::{Lang, t};
+use crate::report::build::{conflicts as built, outage};
+use crate::report::conflicts::{ActionView, ConflictReport};
+use crate::report::words::display_value;
+use crate::report::{Format, RenderOptions};
 
 pub(super) fn routes() -> Router<ConsoleState> {
     Router::new()
@@ -24,6 +31,8 @@ pub(super) fn routes() -> Router<ConsoleState> {
         .route("/console/info/conflicts", get(conflicts))
         .route("/console/info/conflicts/{id}/{choice}", post(resolve))
         .route("/console/info/merge", post(merge))
+        .route("/console/info/reports/conflicts", get(conflict_report))
+        .route("/console/info/episodes/{id}/report", get(episode_report))
 }
 
 struct Overview {
@@ -106,7 +115,11 @@ fn overview_markup(state: &ConsoleState, s: &Staff, o: &Overview) -> Markup {
                 dt { (t(l, "info-worklist")) } dd { (o.worklist.len()) }
             }
         }
-        p { a #conflicts-link href="/console/info/conflicts" { (t(l, "info-conflicts")) " (" (open) ")" } }
+        p {
+            a #conflicts-link href="/console/info/conflicts" { (t(l, "info-conflicts")) " (" (open) ")" }
+            " · "
+            a #conflict-report href="/console/info/reports/conflicts" { (t(l, "report-conflicts-heading")) }
+        }
         section.card {
             h2 { (t(l, "info-worklist")) }
             @if o.worklist.is_empty() { p.empty { (t(l, "info-none")) } }
@@ -123,6 +136,7 @@ fn overview_markup(state: &ConsoleState, s: &Staff, o: &Overview) -> Markup {
                         td { (super::local_time(state, e.episode.opened_ms)) }
                         td { (e.episode.closed_ms.map(|ms| super::local_time(state, ms)).unwrap_or_else(|| t(l, "info-open"))) }
                         td { (t(l, "info-grade")) " " (e.grade) }
+                        td { a.episode-report href={ "/console/info/episodes/" (e.episode.episode_id.to_string()) "/report" } { (t(l, "report-outage-kind")) } }
                     }
                 }
             } }
@@ -138,30 +152,50 @@ fn overview_markup(state: &ConsoleState, s: &Staff, o: &Overview) -> Markup {
     }
 }
 
-/// The conflicts page: each open conflict with the decisions it allows.
+/// The conflict review report as the CLI reads it back, built from this node's store.
+async fn conflict_view(state: &ConsoleState) -> Result<ConflictReport, ApiError> {
+    let store = state.api.store.clone();
+    let out = blocking(move || built::build(&store)).await?;
+    serde_json::to_value(&out)
+        .and_then(serde_json::from_value)
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!("the conflict report does not read back: {e}"),
+            )
+        })
+}
+
+/// The conflicts page: each open conflict, titled and with its competing values in the
+/// operator's language, with the decisions it allows.
 async fn conflicts_page(state: &ConsoleState, s: &Staff, error: Option<ApiError>) -> Response {
     let l = s.lang;
-    let store = state.api.store.clone();
-    let found = blocking(move || store.conflicts()).await;
+    let found = conflict_view(state).await;
     let body = html! {
         @if let Some(e) = &error { (problem(l, e)) }
         p { a href="/console/info" { (t(l, "info-title")) } }
         @match &found {
             Err(e) => (problem(l, e)),
-            Ok(all) => {
-                @let open: Vec<&Conflict> = all.iter().filter(|c| !c.actions.is_empty()).collect();
+            Ok(report) => {
+                @let open: Vec<_> = report.conflicts.iter().filter(|c| !c.actions.is_empty()).collect();
         section.card #conflicts {
                     h2 { (t(l, "info-conflicts")) }
                     @if open.is_empty() { p.empty { (t(l, "info-none")) } }
                     @for c in &open {
-                        div.conflict {
-                            p { (c.summary()) }
+                        div.conflict data-conflict=(c.id) {
+                            p { strong { (c.title(l)) } }
+                            @if !c.values.is_empty() {
+                                ul { @for v in &c.values {
+                                    li { (v.index) ". " (display_value(l, &v.value)) " · " (v.node.clone().unwrap_or_default()) " " (v.operator.clone().unwrap_or_default()) }
+                                } }
+                            }
                             @for a in &c.actions {
                                 @match a {
-                                    ReviewAction::Confirm => (choice_form(s, &c.id, "confirm", &t(l, "info-confirm"))),
-                                    ReviewAction::KeepSeparate => (choice_form(s, &c.id, "keep_separate", &t(l, "info-keep-separate"))),
-                                    ReviewAction::ChooseValue { index, value } => (choice_form(s, &c.id, &format!("value-{index}"), &format!("{} {value}", t(l, "info-choose")))),
-                                    ReviewAction::MergePatients { survivor, duplicate } => {
+                                    ActionView::Confirm => (choice_form(s, &c.id, "confirm", &t(l, "info-confirm"))),
+                                    ActionView::KeepSeparate => (choice_form(s, &c.id, "keep_separate", &t(l, "info-keep-separate"))),
+                                    ActionView::ChooseValue { index, value } => (choice_form(s, &c.id, &format!("value-{index}"), &format!("{} {}", t(l, "info-choose"), display_value(l, value)))),
+                                    ActionView::MergePatients { survivor, duplicate } => {
                                         form.inline method="post" action="/console/info/merge" {
                                             (csrf_field(s))
                                             input type="hidden" name="survivor" value=(survivor);
@@ -169,6 +203,7 @@ async fn conflicts_page(state: &ConsoleState, s: &Staff, error: Option<ApiError>
                                             button type="submit" { (t(l, "info-merge")) }
                                         }
                                     },
+                                    ActionView::Other => {},
                                 }
                             }
                         }
@@ -182,6 +217,77 @@ async fn conflicts_page(state: &ConsoleState, s: &Staff, error: Option<ApiError>
     match error {
         Some(e) => (e.status, html).into_response(),
         None => html.into_response(),
+    }
+}
+
+/// A report page as the CLI's `--format html` writes it, in `l` and the hospital's time.
+fn report_page(l: Lang, html: anyhow::Result<String>) -> Response {
+    match html {
+        Ok(html) => ([(header::CONTENT_TYPE, Format::Html.content_type())], html).into_response(),
+        Err(e) => {
+            let e = ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                crate::error::chain(&*e),
+            );
+            super::refused(e.status, l, &e)
+        }
+    }
+}
+
+fn render_options(state: &ConsoleState, l: Lang) -> RenderOptions {
+    RenderOptions {
+        utc_offset: super::offset(state),
+        lang: l,
+        ..RenderOptions::default()
+    }
+}
+
+async fn conflict_report(State(state): State<ConsoleState>, s: Staff) -> Response {
+    if let Some(r) = only(&s, DeskRole::Admin) {
+        return r;
+    }
+    let l = s.lang;
+    match conflict_view(&state).await {
+        Ok(report) => report_page(
+            l,
+            crate::report::render_conflicts(&report, Format::Html, &render_options(&state, l)),
+        ),
+        Err(e) => super::refused(e.status, l, &e),
+    }
+}
+
+async fn episode_report(
+    State(state): State<ConsoleState>,
+    s: Staff,
+    Path(id): Path<String>,
+) -> Response {
+    if let Some(r) = only(&s, DeskRole::Admin) {
+        return r;
+    }
+    let l = s.lang;
+    let store = state.api.store.clone();
+    let offset = super::offset(&state);
+    let found = blocking(move || match outage::select(&store, &id)? {
+        outage::Selection::Found(id) => Ok(outage::build(&store, &id, offset)?),
+        outage::Selection::None => Ok(None),
+        outage::Selection::Invalid(why) => Err(ApiError::bad_request("id", why)),
+    })
+    .await;
+    match found {
+        Ok(Some(report)) => report_page(
+            l,
+            crate::report::render_outage(&report, Format::Html, &render_options(&state, l)),
+        ),
+        Ok(None) => {
+            let e = ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such emergency episode on this node",
+            );
+            super::refused(e.status, l, &e)
+        }
+        Err(e) => super::refused(e.status, l, &e),
     }
 }
 

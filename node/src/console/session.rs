@@ -23,7 +23,7 @@ pub const MAX_FAILURES: u32 = 5;
 pub const LOCK_MS: i64 = 15 * 60_000;
 
 pub const SESSION_COOKIE: &str = "ll_session";
-pub const LANG_COOKIE: &str = "ll_lang";
+pub const LANG_COOKIE: &str = crate::i18n::COOKIE;
 /// The log-in form's own CSRF token (double-submitted: cookie and field must match).
 pub const LOGIN_COOKIE: &str = "ll_login";
 

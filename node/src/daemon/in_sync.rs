@@ -38,20 +38,71 @@ fn is_server(p: &PeerStatus) -> bool {
     matches!(p.role, Some(NodeRole::Central | NodeRole::Standby))
 }
 
+/// Why a node is not in sync: one reason, with what it needs to be said in any language.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reason {
+    /// The mode (`degraded`, `isolated`).
+    Mode(&'static str),
+    InEpisode,
+    Unacknowledged(u64),
+    CentralNotConnected,
+    Backlog {
+        peer: String,
+        to_send: u64,
+        to_receive: u64,
+    },
+    DigestDiffers {
+        peer: String,
+    },
+    /// The working set still arriving, in percent.
+    WorkingSetArriving(f64),
+}
+
+impl Reason {
+    /// The reason in English, as `not_in_sync_because` gives it.
+    pub fn english(&self) -> String {
+        match self {
+            Reason::Mode(mode) => format!("mode is {mode}"),
+            Reason::InEpisode => "in an emergency episode".to_owned(),
+            Reason::Unacknowledged(n) => {
+                format!("{n} emergency records not yet acknowledged by central")
+            }
+            Reason::CentralNotConnected => "central is not connected".to_owned(),
+            Reason::Backlog {
+                peer,
+                to_send,
+                to_receive,
+            } => format!("{peer}: {to_send} records to send, {to_receive} to receive"),
+            Reason::DigestDiffers { peer } => {
+                format!("{peer}: the last digest comparison found a difference")
+            }
+            Reason::WorkingSetArriving(pct) => {
+                format!("the working set is still arriving ({pct:.0}%)")
+            }
+        }
+    }
+}
+
 /// The node-level judgement (see the module docs).
 pub fn judge(f: &SyncFacts<'_>) -> InSync {
+    let why = reasons(f);
+    InSync {
+        in_sync: why.is_empty(),
+        not_in_sync_because: why.iter().map(Reason::english).collect(),
+    }
+}
+
+/// Why the node is not in sync; none when it is.
+pub fn reasons(f: &SyncFacts<'_>) -> Vec<Reason> {
     let mut why = Vec::new();
     if f.mode != Mode::Normal {
-        why.push(format!("mode is {}", f.mode.name()));
+        why.push(Reason::Mode(f.mode.name()));
     }
     if f.episode {
-        why.push("in an emergency episode".to_owned());
+        why.push(Reason::InEpisode);
     }
     if f.unreconciled > 0 {
-        why.push(format!(
-            "{} emergency records not yet acknowledged by central",
-            f.unreconciled
-        ));
+        why.push(Reason::Unacknowledged(f.unreconciled));
     }
     if f.role != NodeRole::Central
         && !f
@@ -59,34 +110,28 @@ pub fn judge(f: &SyncFacts<'_>) -> InSync {
             .iter()
             .any(|p| p.connected && p.role == Some(NodeRole::Central))
     {
-        why.push("central is not connected".to_owned());
+        why.push(Reason::CentralNotConnected);
     }
     for p in f.peers.iter().filter(|p| p.connected && is_server(p)) {
         if !p.caught_up || p.to_send > 0 || p.to_receive > 0 {
-            why.push(format!(
-                "{}: {} records to send, {} to receive",
-                p.name, p.to_send, p.to_receive
-            ));
+            why.push(Reason::Backlog {
+                peer: p.name.clone(),
+                to_send: p.to_send,
+                to_receive: p.to_receive,
+            });
         }
         if p.in_sync == Some(false) {
-            why.push(format!(
-                "{}: the last digest comparison found a difference",
-                p.name
-            ));
+            why.push(Reason::DigestDiffers {
+                peer: p.name.clone(),
+            });
         }
     }
     if let Some(ws) = f.working_set
         && !ws.ready
     {
-        why.push(format!(
-            "the working set is still arriving ({:.0}%)",
-            ws.progress * 100.0
-        ));
+        why.push(Reason::WorkingSetArriving(ws.progress * 100.0));
     }
-    InSync {
-        in_sync: why.is_empty(),
-        not_in_sync_because: why,
-    }
+    why
 }
 
 /// A node's working set (on a window) and its sync judgement, from what the status holds.

@@ -223,3 +223,461 @@ work-resettle_insurance = Insurance settlement to redo
 work-merge_duplicate_patient = Duplicate patient to merge
 work-review_conflict = Conflict to review
 cashier-voided-number = Invoice { $number } is voided; its charge can go on a new invoice.
+
+## Reports
+## The conflict review and outage reports (`lifeline conflicts`, `lifeline episode report`:
+## text and HTML), read by the information department. Keys start with `report-`.
+
+report-footer = Lifeline — hospital outpatient continuity. This file is self-contained: it loads nothing and runs no scripts.
+report-contents = Contents
+report-summary = Summary
+report-total = Total
+report-yes = yes
+report-no = no
+report-none = None.
+report-none-short = none
+report-list-separator = {", "}
+report-colon = {": "}
+report-clause-separator = {"; "}
+report-value-empty = (empty)
+report-value-shown = shown
+report-duration-hms = { $h }h { $m }m { $s }s
+report-duration-ms = { $m }m { $s }s
+report-duration-s = { $s }s
+report-status-open = open
+report-status-resolved = resolved
+report-kind-field_conflict = Field conflict
+report-kind-duplicate_patient = Duplicate patient
+report-kind-double_dispense = Double dispense
+report-kind-dispensed_and_cancelled = Dispensed and cancelled
+report-kind-double_settlement = Double settlement
+report-kind-double_invoice = Double invoice
+report-record-patient = { $count ->
+    [one] patient
+   *[other] patients
+}
+report-record-visit = { $count ->
+    [one] visit
+   *[other] visits
+}
+report-record-prescription = { $count ->
+    [one] prescription
+   *[other] prescriptions
+}
+report-record-charge = { $count ->
+    [one] charge
+   *[other] charges
+}
+report-record-invoice = { $count ->
+    [one] invoice
+   *[other] invoices
+}
+report-record-dispense = { $count ->
+    [one] dispense
+   *[other] dispenses
+}
+report-record-drug_catalog = { $count ->
+    [one] drug catalog
+   *[other] drug catalogs
+}
+report-record-service_catalog = { $count ->
+    [one] service catalog
+   *[other] service catalogs
+}
+report-record-episode = { $count ->
+    [one] episode
+   *[other] episodes
+}
+report-record-lease = { $count ->
+    [one] lease
+   *[other] leases
+}
+report-record-drug_item = { $count ->
+    [one] drug
+   *[other] drugs
+}
+report-record-service_item = { $count ->
+    [one] service item
+   *[other] service items
+}
+report-record-refund = { $count ->
+    [one] refund
+   *[other] refunds
+}
+report-record-resettlement = { $count ->
+    [one] re-settlement
+   *[other] re-settlements
+}
+report-series-invoice = invoice
+report-series-emergency_registration = emergency registration
+report-about = { $name }, patient { $number }
+report-about-aged = { $name } ({ $age }), patient { $number }
+
+## Reports: the conflict review report
+report-conflicts-heading = Conflict review report
+report-conflicts-title = Lifeline — conflict review — { $node }
+report-conflicts-meta = Node { $node } · generated { $generated } ({ $zone })
+report-conflicts-terminal = CONFLICT REVIEW REPORT  node { $node }  generated { $generated } ({ $zone })
+report-conflicts-counts = { $open } open, { $resolved } resolved
+report-conflicts-none = No conflicts: nothing to review.
+report-conflicts-none-terminal = no conflicts: nothing to review
+report-conflict-title = { $kind }: { $record_kind } { $records }
+report-conflict-title-about = {" "}({ $subject })
+report-conflict-title-field = , field { $field }
+report-col-kind = Kind
+report-col-open = Open
+report-col-resolved = Resolved
+report-fact-id = id
+report-fact-conflict-id = Conflict id
+report-fact-records = { $count ->
+    [one] Record
+   *[other] Records
+}
+report-record-kind-note = {" "}({ $kind })
+report-fact-about = About
+report-fact-field = Field
+report-competing-values = Competing values
+report-col-value = Value
+report-col-node = Node
+report-col-operator = Operator
+report-col-desk = Desk
+report-col-operation = Operation
+report-col-written = Written ({ $zone })
+report-col-shown-now = Shown now
+report-automatic-decision = Automatic decision
+report-automatic-none = None: the rules leave this to a person.
+report-automatic-field_conflict = currently shown: value { $index } ({ $value }), Automerge's deterministic pick; open until a reviewer chooses
+report-automatic-double_dispense = the prescription stays dispensed (furthest state), but the drugs may have been handed out twice: check the stock and the patient, then confirm
+report-automatic-dispensed_and_cancelled = kept dispensed: the furthest-state rule outranks the cancel; a person must confirm the drugs were handed out
+report-automatic-double_settlement = the charge stays settled, but it was settled on two nodes: the patient may have paid twice; refund one payment, then confirm
+report-automatic-double_invoice = the charge stays invoiced, but two invoices cover it: void one, then confirm
+report-decision = Decision
+report-decision-reopened = Earlier decision (reopened by new values)
+report-decision-by = { $decision } by { $operator } on { $node } at { $at }
+report-decision-by-zone = { $decision } — by { $operator } on { $node } at { $at } ({ $zone })
+report-decision-chose = chose value { $index }: { $value }
+report-decision-merged = merged { $duplicate } into { $survivor }
+report-decision-kept-separate = kept separate: different people
+report-decision-confirmed = confirmed after checking
+report-reviewer-can = What a reviewer can do
+report-action-choose = keep value { $index }: { $value }
+report-action-confirm = confirm what the rules kept, after checking
+report-action-merge = keep { $survivor }, merge { $duplicate } into it
+report-action-keep-separate = they are different people: keep both records
+report-action-other = an action this version cannot show
+report-evidence = Evidence
+report-same-key = same { $key } ({ $value })
+report-same-key-page = same { $key }:{" "}
+report-key-national_id = national id
+report-key-name_birth_date_phone = name, birth date and phone
+report-col-field = Field
+report-col-record = Record { $n }
+report-p-record = Record
+report-p-patient-no = Patient no
+report-p-his = HIS patient
+report-p-his-master = HIS patient (master)
+report-p-name = Name
+report-p-sex = Sex
+report-p-birth-date = Birth date
+report-p-phone = Phone
+report-p-national-id = National id
+report-p-insurance = Insurance
+report-p-created-on = Created on
+report-p-created-on-node = Created on node
+report-p-by = By
+report-p-created-by = Created by
+report-p-at = At ({ $zone })
+report-p-created-at = Created at ({ $zone })
+report-p-episode = Episode
+report-p-emergency-episode = Emergency episode
+report-p-merged-into = Merged into
+
+## Reports: the outage report
+report-outage-kind = Outage report
+report-drill-kind = Drill report
+report-outage-heading = { $kind } { $episode }
+report-outage-title = Lifeline — { $kind } { $episode }
+report-outage-meta = Read on node { $node } · generated { $generated } ({ $zone })
+report-outage-terminal = { $kind }  { $episode }  (read on { $node }, generated { $generated } { $zone })
+report-outage-none-title = Lifeline — outage report
+report-outage-none-heading = Outage report
+report-outage-none = No emergency episode on record.
+report-outage-none-terminal = no emergency episode on record
+report-timeline = Timeline
+report-money = Money collected during the episode
+report-nodes = Nodes
+report-records = Records created per kind
+report-records-terminal = Records created during the episode: { $total }
+report-records-terminal-awaiting = Records created during the episode: { $total } ({ $awaiting } not yet acknowledged by central)
+report-invoices = Invoices issued per range
+report-episode-conflicts = Conflicts touching the episode
+report-episode-conflicts-terminal = Conflicts touching the episode: { $touching } ({ $open } open, { $resolved } resolved); open in the hospital: { $hospital }
+report-worklist = Recovery worklist
+report-f-drill = Drill
+report-drill-note = a drill, not an outage: graded apart, kept out of outage statistics
+report-f-episode = Episode
+report-f-grade = Grade
+report-grade-meaning = {" "}— { $meaning }
+report-grade-IV = general (一般): under 2 hours
+report-grade-III = larger (较大): 2 to 12 hours; report to leadership
+report-grade-II = major (重大): 12 to 24 hours; report to leadership
+report-grade-I = especially major (特别重大): over 24 hours; report to leadership
+report-grade-unknown = unknown grade
+report-f-reason = Reason
+report-f-cause = Cause
+report-cause-none = not recorded yet
+report-f-opened = Opened
+report-opened-value = { $at } ({ $zone }), { $how }
+report-opened-automatically = automatically by { $node } (central unreachable)
+report-opened-declared = declared by { $operator } on { $node }
+report-f-closed = Closed
+report-closed-at = { $at } ({ $zone })
+report-closed-at-by = { $at } ({ $zone }) by { $by }
+report-still-open = still open
+report-f-duration = Duration
+report-duration-so-far = { $duration } so far
+report-f-expected-grade = Expected grade
+report-expected-grade-value = { $grade } (from the latest estimate)
+report-f-written-report-due = Written report due
+report-written-report-due-value = { $due } ({ $zone }): 2 days after the outage ended, to the leadership (故障排除后2天内)
+report-f-merged = Merged into it
+report-f-leadership = Leadership
+report-leadership-note = grade III or above: report to leadership
+report-f-report-to-leadership = Report to leadership
+report-grade-iii-or-above = {" "}(grade III or above)
+report-f-pharmacy = Pharmacy
+report-f-pharmacy-slips = Pharmacy slips
+report-slips-same-day = ended the same day: reconcile re-entered dispensing against the paper slips
+report-slips-next-day = ended after midnight: that day's slips go to billing for entry
+report-f-records-created = Records created
+report-f-conflicts = Conflicts
+report-conflicts-fact = { $touching } touching the episode ({ $open } open, { $resolved } resolved); { $hospital } open in the hospital
+report-col-time = Time ({ $zone })
+report-col-event = Event
+report-col-what = What
+report-event-opened = opened
+report-event-estimate = estimate
+report-event-assess = assess
+report-event-escalate_6h = escalate (6 h)
+report-event-escalate_24h = escalate (24 h)
+report-event-recovered = recovered
+report-event-closed = closed
+report-what-opened = opened by { $operator } on { $node }: { $reason }
+report-what-estimate = { $operator } on { $node } estimated the system back in { $hours } h, at { $back }
+report-what-recovered = { $node } saw the system of record back
+report-what-closed = the outage ended
+report-step-assess = 30 minutes: the information department finds the cause and estimates the recovery time (lifeline emergency estimate)
+report-step-escalate_6h = 6 hours: nurse stations, labs, operating rooms and the emergency centre go manual; report to the leadership
+report-step-escalate_24h = 24 hours: the whole hospital goes manual
+report-col-channel = Channel
+report-col-amount = Amount
+report-nothing-settled = (nothing settled)
+report-money-total = { $charges ->
+    [one] Total (1 charge)
+   *[other] Total ({ $charges } charges)
+}
+report-awaiting-resettlement = Awaiting re-settlement (insurance failed, paid as self-pay): { $charges ->
+    [one] 1 charge
+   *[other] { $charges } charges
+}, { $amount }
+report-col-joined = Joined ({ $zone })
+report-col-left = Left ({ $zone })
+report-col-reference = Reference data
+report-reference-versions = drugs v{ $drugs } / services v{ $services }
+report-col-drug-catalog = Drug catalog
+report-col-service-catalog = Service catalog
+report-col-reference-changed = Reference data changed
+report-col-data-age = Data age at join
+report-col-records = Records
+report-col-count = Count
+report-records-awaiting = { $n } of them not yet acknowledged by central.
+report-invoices-none = No invoices issued during the episode.
+report-col-range = Range
+report-col-series = Series
+report-col-issued = Issued
+report-col-first = First
+report-col-last = Last
+report-col-voided = Voided
+report-conflict-entry = {"["}{ $status }] { $kind }
+report-conflict-entry-about = {"["}{ $status }] { $kind } — { $subject }
+report-conflict-entry-decision = decision: { $decision }
+report-col-status = Status
+report-col-about = About
+report-col-conflict-id = Conflict id
+report-col-decision = Decision
+report-col-category = Category
+report-col-done = Done
+report-col-total = Total
+report-col-progress = Progress
+report-nothing-to-do = nothing to do
+report-recovery-complete = recovery complete: nothing left to do
+report-items-to-do = { $n ->
+    [one] 1 item still to do
+   *[other] { $n } items still to do
+}
+report-see-conflicts = see `lifeline conflicts` for the conflicts to review
+report-work-dispense_emergency_prescription = Emergency prescriptions to dispense in the system
+report-work-restore_paused_visit = Paused triage entries to restore
+report-work-resettle_insurance = Insurance settlements to redo
+report-work-merge_duplicate_patient = Duplicate patients to merge
+report-work-review_conflict = Conflicts to review
+report-work-fix_his_rejection = Records the HIS refused to import
+
+## CLI
+## What the commands print for people (`lifeline status`, `reconcile`, `conflicts`, `ranges`,
+## `quarantine`, `episode`, `emergency`, `resolve`, `merge-patients`, `report cashier`) and
+## the errors they say. Keys start with `cli-`.
+
+cli-none = none
+cli-never = never
+cli-written-to = written to { $path }
+cli-warning = warning: { $warning }
+cli-ago-s = { $s }s ago
+cli-ago-m = { $m }m{ $s }s ago
+cli-ago-h = { $h }h{ $m }m ago
+cli-error-no-token = cannot read the admin token { $path } (is the daemon running, and are you its owner?)
+cli-error-unreachable = cannot reach the node at { $address } (is the daemon running?)
+cli-error-refused = { $path }: { $status }: { $message }
+cli-mode-normal = NORMAL
+cli-mode-degraded = DEGRADED
+cli-mode-isolated = ISOLATED
+cli-role-central = central
+cli-role-standby = standby
+cli-role-window = window
+cli-status-head = { $node } ({ $role })  mode { $mode } since { $since }
+cli-status-head-desks = { $node } ({ $role }: { $desks })  mode { $mode } since { $since }
+cli-status-primary = primary: { $primary }
+cli-status-in-sync = IN SYNC: everything replicated and reconciled
+cli-status-not-in-sync = not in sync: { $reasons }
+cli-why-mode = mode is { $mode }
+cli-why-episode = in an emergency episode
+cli-why-unacknowledged = { $n } emergency records not yet acknowledged by central
+cli-why-central = central is not connected
+cli-why-backlog = { $peer }: { $send } records to send, { $receive } to receive
+cli-why-digest = { $peer }: the last digest comparison found a difference
+cli-why-working-set = the working set is still arriving ({ $percent }%)
+cli-status-no-server = no server yet
+cli-status-working-set-ready = working set: ready (patients, catalogs and the last { $days } days, from { $from })
+cli-status-working-set-arriving = working set arriving from { $from }: { $bar }  ({ $applied } of { $of } in its feed)
+cli-status-central-lost = central unreachable since { $since } ({ $ago })
+cli-status-his-lost = the HIS unreachable since { $since } ({ $ago })
+cli-status-episode = EMERGENCY episode { $id } since { $since }: { $reason }
+cli-status-drill = DRILL { $id } since { $since }: { $reason }
+cli-status-expected-grade = expected grade { $grade }
+cli-status-expected-grade-back = expected grade { $grade } (system expected back at { $back })
+cli-status-next-step = next step at { $at }: { $what }
+cli-status-no-estimate = NO ESTIMATE YET: 30 minutes have passed; record the recovery time and cause (lifeline emergency estimate --hours N --cause TEXT)
+cli-status-cause = cause: { $cause }
+cli-status-no-episode = no emergency episode
+cli-status-reconciling = { $n ->
+    [one] outage over: episode { $id } reconciling (1 record still to reach central); desks write normal records
+   *[other] outage over: episode { $id } reconciling ({ $n } records still to reach central); desks write normal records
+}
+cli-status-peers = peers
+cli-status-col-name = name
+cli-status-col-role = role
+cli-status-col-state = state
+cli-status-col-rtt = rtt
+cli-status-col-last-contact = last contact
+cli-status-col-to-send = to send
+cli-status-col-to-receive = to recv
+cli-status-col-convergence = convergence
+cli-status-connected = connected
+cli-status-down = DOWN
+cli-status-not-tried = not tried
+cli-status-conv-in-sync = in sync for { $n } records
+cli-status-conv-differs = differs (peer has { $n } records)
+cli-status-conv-unknown = not compared yet
+cli-status-peer-refused = { $n } records refused from this peer ({ $reasons }): see lifeline quarantine list
+cli-status-peer-violations = { $n } connections closed: the peer broke the protocol (see the audit trail, sync.violation)
+cli-status-peer-roster = { $n } roster entries from this peer refused: the hospital CA does not vouch for them
+cli-status-last-error = last error: { $error }
+cli-status-pulled = pulled { $ago }
+cli-status-not-pulled = not pulled yet
+cli-status-watching = {" "}(watching)
+cli-status-his-refused = { $n } rows refused by the HIS (lifeline his status)
+cli-status-no-peers = (no peers yet)
+cli-status-unreconciled = emergency records not yet reconciled with central: { $n }
+cli-status-open-work = open conflicts: { $conflicts }   recovery worklist: { $worklist } items
+cli-status-overdue = {" "}({ $n } OVERDUE re-settlement(s): GET /admin/worklist?overdue=true)
+cli-status-ranges = number ranges
+cli-status-range-left = { $remaining } left (next { $next })
+cli-status-no-ranges = (none held)
+cli-status-store = store { $path }: { $records } records, { $mib } MiB, { $audit } audit entries
+cli-status-restore-drill = restore drill: last on { $at } by { $operator } ({ $result })
+cli-status-passed = passed
+cli-status-failed = FAILED
+cli-status-drill-overdue = WARNING: the last restore drill was on { $at }, more than 31 days ago (the plan: monthly): lifeline verify BACKUP
+cli-status-no-drill = WARNING: no restore drill recorded on this node (the plan: monthly): lifeline verify BACKUP
+cli-status-calendar = WARNING: the working-day calendar ({ $source }) has holidays until { $until }; past that, Monday to Friday are counted: install the next year's ([hospital] calendar)
+cli-reconcile-bar = reconcile
+cli-reconciled = { $node }: reconciled in { $seconds } s (mode normal, nothing waiting, no episode open)
+cli-not-reconciled = { $node }: not reconciled after { $timeout }: mode { $mode }, { $unacknowledged } emergency records unacknowledged, { $waiting } records waiting, episode { $episode }
+cli-emergency-open = emergency episode { $episode } is open (saved durably)
+cli-emergency-drill-open = drill { $episode } is open (saved durably)
+cli-emergency-stopped = emergency episode { $episode } stopped
+cli-emergency-none = this node was not in an emergency episode
+cli-emergency-estimated = estimate recorded on episode { $episode }: back in { $hours } h (see `lifeline status` for the expected grade)
+cli-episode-col-episode = episode
+cli-episode-col-grade = grade
+cli-episode-col-state = state
+cli-episode-col-opened = opened ({ $zone })
+cli-episode-col-closed = closed ({ $zone })
+cli-episode-col-duration = duration
+cli-episode-col-nodes = nodes
+cli-episode-drills = drills (not outages):
+cli-episode-open = open
+cli-episode-closed = closed
+cli-episode-merged = merged
+cli-episode-merged-into = merged into { $episode }
+cli-quarantine-empty = the quarantine is empty: no record was refused from a peer
+cli-quarantine-line = { $first }  from { $peer } record { $record }  { $code }: { $reason }
+cli-quarantine-times = {" "}({ $times } times, last { $last })
+cli-quarantine-title = quarantined record { $seq }
+cli-quarantine-record = record
+cli-quarantine-from = from
+cli-quarantine-first = first
+cli-quarantine-last = last
+cli-quarantine-last-value = { $last } ({ $times } times)
+cli-quarantine-refused = refused
+cli-quarantine-changes = changes
+cli-quarantine-bytes = { $bytes } bytes
+cli-quarantine-bytes-kept = { $bytes } bytes (the first { $kept } kept)
+cli-ranges-leased = leased { $range } to { $holder } (recorded; it reaches the window through the mesh)
+cli-ranges-node = number ranges held by { $node }
+cli-ranges-hospital = number ranges of every node, as the records on { $node } show them
+cli-ranges-col-range = range
+cli-ranges-col-holder = holder
+cli-ranges-col-cashier = cashier
+cli-ranges-col-issued = issued
+cli-ranges-col-voided = voided
+cli-ranges-col-unused = unused
+cli-ranges-col-gaps = gaps
+cli-ranges-col-past = past
+cli-ranges-col-dups = dups
+cli-ranges-gaps = gaps: numbers no record here carries yet (lost, or written on a node whose records have not arrived)
+cli-ranges-clean = no gaps, no duplicates, no overlapping ranges
+cli-ranges-problem = PROBLEM: gaps, duplicates or overlapping ranges found (see --json)
+cli-review-token-file = cannot read the token file { $path }
+cli-review-no-token = give the reviewer's token with --token-file PATH or LIFELINE_TOKEN
+cli-review-one-decision = give exactly one of --choose N, --confirm or --keep-separate
+cli-review-decided = { $conflict }: { $decision } (by { $operator } on { $node }, saved durably; it replicates to every node)
+cli-cashier-title = cashier summary { $date } on { $node }
+cli-cashier-incomplete = INCOMPLETE: run during emergency episode { $episode }; run it again once the system of record is back
+cli-cashier-col-cashier = cashier
+cli-cashier-col-settled = settled
+cli-cashier-col-net = net
+cli-cashier-col-refunds = refunds
+cli-cashier-col-resettle = resettle
+cli-cashier-col-invoices = invoices
+cli-cashier-col-to-resettle = to resettle
+cli-cashier-collected = collected: { $amounts }
+cli-cashier-refunded = refunded: { $amounts }
+cli-cashier-resettled = re-settled: { $amounts } (given back: { $returned })
+cli-cashier-nothing = (nothing settled that day)
+cli-cashier-by-channel = by channel: { $amounts }
+cli-cashier-net-total = net total: { $amount }
+cli-cashier-drill-left-out = { $n ->
+    [one] 1 drill record left out
+   *[other] { $n } drill records left out
+}

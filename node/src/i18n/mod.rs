@@ -4,7 +4,14 @@
 //! key-value formats because its messages carry their own arguments and plural rules, so a
 //! translator can reorder a sentence without a code change, and a catalog is plain text a
 //! hospital can review. Money ([`money`]) and times ([`crate::time::UtcOffset`]) are
-//! formatted the same way in both languages.
+//! formatted the same way in both languages; [`width`] pads text by the columns a terminal
+//! gives it, so Chinese lines up in the CLI's tables.
+//!
+//! Staff read the catalogs' words in the console, the reports (`lifeline conflicts`,
+//! `lifeline episode report`, their HTML) and the CLI's human output; logs and machine-readable
+//! output (JSON) stay English.
+
+pub mod width;
 
 use std::borrow::Cow;
 use std::sync::LazyLock;
@@ -49,6 +56,29 @@ impl Lang {
         }
     }
 
+    /// A language from a code or tag a person typed (`zh`, `zh-CN`, `en`, `en_US.UTF-8`): its
+    /// primary language subtag decides; `None` for a language without a catalog.
+    pub fn from_code(s: &str) -> Option<Lang> {
+        let primary = s.trim().split(['-', '_', '.']).next().unwrap_or_default();
+        match primary.to_ascii_lowercase().as_str() {
+            "zh" => Some(Lang::Zh),
+            "en" => Some(Lang::En),
+            _ => None,
+        }
+    }
+
+    /// The language the `LIFELINE_LANG` environment variable names; Chinese when it is unset
+    /// or empty. A value naming no catalog is refused, naming it.
+    pub fn from_env() -> Result<Lang, UnknownLang> {
+        match std::env::var(ENV) {
+            Ok(v) if !v.trim().is_empty() => v.parse().map_err(|e: UnknownLang| UnknownLang {
+                from: Some(ENV),
+                ..e
+            }),
+            _ => Ok(Lang::Zh),
+        }
+    }
+
     /// The catalog's source text.
     pub fn source(self) -> &'static str {
         match self {
@@ -57,6 +87,83 @@ impl Lang {
         }
     }
 }
+
+/// The environment variable that sets the CLI's language when `--lang` is not given.
+pub const ENV: &str = "LIFELINE_LANG";
+
+/// The console's language cookie (`zh`, `en`): the console sets it, and the reports the node
+/// serves to a browser read it.
+pub const COOKIE: &str = "ll_lang";
+
+/// The language a browser's cookies choose, if they choose one.
+pub fn from_cookies(headers: &axum::http::HeaderMap) -> Option<Lang> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| Lang::parse(value))
+}
+
+impl std::str::FromStr for Lang {
+    type Err = UnknownLang;
+
+    fn from_str(s: &str) -> Result<Lang, UnknownLang> {
+        Lang::from_code(s).ok_or_else(|| UnknownLang {
+            value: s.to_owned(),
+            from: None,
+        })
+    }
+}
+
+/// A language code that names no catalog.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{value:?} is not a language Lifeline speaks (zh or en)", from.map(|f| format!("{f}=")).unwrap_or_default())]
+pub struct UnknownLang {
+    pub value: String,
+    /// The environment variable it came from, if any.
+    pub from: Option<&'static str>,
+}
+
+/// An argument of a message: text, or a number (numbers select plural forms: `{ $n ->
+/// [one] ... *[other] ... }`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arg<'a> {
+    Text(Cow<'a, str>),
+    Number(f64),
+}
+
+impl<'a> From<&'a str> for Arg<'a> {
+    fn from(s: &'a str) -> Arg<'a> {
+        Arg::Text(Cow::Borrowed(s))
+    }
+}
+
+impl<'a> From<&'a String> for Arg<'a> {
+    fn from(s: &'a String) -> Arg<'a> {
+        Arg::Text(Cow::Borrowed(s.as_str()))
+    }
+}
+
+impl From<String> for Arg<'_> {
+    fn from(s: String) -> Self {
+        Arg::Text(Cow::Owned(s))
+    }
+}
+
+macro_rules! number_args {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Arg<'_> {
+            #[allow(clippy::cast_precision_loss, clippy::cast_lossless)]
+            fn from(n: $t) -> Self {
+                Arg::Number(n as f64)
+            }
+        }
+    )*};
+}
+number_args!(u32, u64, usize, i64);
 
 type Bundle = FluentBundle<FluentResource>;
 
@@ -90,6 +197,11 @@ fn bundle_of(lang: Lang) -> &'static Bundle {
     }]
 }
 
+/// Whether the catalogs have the message `key` (both have the same keys).
+pub fn has(key: &str) -> bool {
+    bundle_of(Lang::Zh).has_message(key)
+}
+
 /// The message `key` in `lang`; the key itself if the catalog lacks it (never in a build
 /// that passes the parity test).
 pub fn t(lang: Lang, key: &str) -> String {
@@ -101,6 +213,18 @@ pub fn ta(lang: Lang, key: &str, args: &[(&str, &str)]) -> String {
     let mut fa = FluentArgs::new();
     for (name, value) in args {
         fa.set(*name, FluentValue::from(*value));
+    }
+    format(lang, key, Some(&fa))
+}
+
+/// The message `key` with arguments of any kind ([`Arg`]): `tr(l, "key", &[("n", 3.into())])`.
+pub fn tr(lang: Lang, key: &str, args: &[(&str, Arg<'_>)]) -> String {
+    let mut fa = FluentArgs::new();
+    for (name, value) in args {
+        match value {
+            Arg::Text(s) => fa.set(*name, FluentValue::from(s.as_ref())),
+            Arg::Number(n) => fa.set(*name, FluentValue::from(*n)),
+        }
     }
     format(lang, key, Some(&fa))
 }
@@ -140,6 +264,9 @@ pub fn keys(source: &str) -> Vec<String> {
 }
 
 #[cfg(test)]
+mod reports_and_cli;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -172,14 +299,56 @@ mod tests {
     #[test]
     fn every_key_the_code_uses_is_in_the_catalogs() {
         let zh = keys(Lang::Zh.source());
-        for (file, text) in crate::console::SOURCES {
-            for key in used_keys(text) {
+        let console = crate::console::SOURCES
+            .iter()
+            .map(|(f, s)| ((*f).to_owned(), (*s).to_owned()));
+        for (file, text) in console.chain(reports_and_cli::sources()) {
+            for key in used_keys(&text) {
                 assert!(
                     zh.contains(&key),
                     "{file} uses {key:?}, which no catalog has"
                 );
             }
         }
+    }
+
+    /// The message keys a source names: the literal first argument of `t(..)`, `ta(..)`,
+    /// `tr(..)` (however the call is wrapped), and any other string literal that reads as a
+    /// report or CLI key (`"report-summary"` handed to a helper).
+    pub(super) fn used_keys(text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for marker in ["t(", "ta(", "tr("] {
+            for part in text.split(marker).skip(1) {
+                let rest = part.trim_start();
+                let Some((lang, rest)) = rest.split_once(',') else {
+                    continue;
+                };
+                if !matches!(lang.trim(), "l" | "lang") {
+                    continue;
+                }
+                if let Some(key) = rest.trim_start().strip_prefix('"')
+                    && let Some(key) = key.split('"').next()
+                {
+                    out.push(key.to_owned());
+                }
+            }
+        }
+        for prefix in ["\"report-", "\"cli-"] {
+            for part in text.split(prefix).skip(1) {
+                let Some((name, _)) = part.split_once('"') else {
+                    continue;
+                };
+                let reads_as_key = !name.is_empty()
+                    && !name.ends_with('-')
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
+                if reads_as_key {
+                    out.push(format!("{}{name}", &prefix[1..]));
+                }
+            }
+        }
+        out
     }
 
     #[test]
@@ -205,19 +374,6 @@ mod tests {
         ] {
             assert!(zh.contains(&key.to_owned()), "{key}");
         }
-    }
-
-    /// The literal keys a source passes to `t(..)`/`ta(..)`: `t(lang, "key"` patterns.
-    fn used_keys(text: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        for marker in ["t(l, \"", "ta(l, \"", "t(lang, \"", "ta(lang, \""] {
-            for part in text.split(marker).skip(1) {
-                if let Some(key) = part.split('"').next() {
-                    out.push(key.to_owned());
-                }
-            }
-        }
-        out
     }
 
     #[test]

@@ -7,8 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::RenderOptions;
-use super::words::display_value;
+use crate::i18n::{Lang, t, tr};
 
 /// The conflict review report of one node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,9 +53,62 @@ pub struct ConflictView {
     pub actions: Vec<ActionView>,
     #[serde(default)]
     pub decision: Option<DecisionView>,
-    /// Who the records are about, e.g. `林小雨 (patient W01-3)`.
+    /// Who the records are about, e.g. `林小雨 (3岁), patient W01-3`.
     #[serde(default)]
     pub subject: Option<String>,
+    /// The patient the subject names, in parts (absent from older nodes and duplicates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub about: Option<About>,
+}
+
+/// The patient a conflict is about, in parts, so each language can say it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct About {
+    pub name: String,
+    /// `2岁6个月`, as the desks show ages.
+    #[serde(default)]
+    pub age: Option<String>,
+    pub patient_no: String,
+}
+
+impl About {
+    /// `林小雨 (3岁), patient W01-3`: the `subject` of the JSON documents.
+    pub fn subject(&self) -> String {
+        match &self.age {
+            Some(age) => format!("{} ({age}), patient {}", self.name, self.patient_no),
+            None => format!("{}, patient {}", self.name, self.patient_no),
+        }
+    }
+
+    /// The same in `l`.
+    pub fn words(&self, l: Lang) -> String {
+        match &self.age {
+            Some(age) => tr(
+                l,
+                "report-about-aged",
+                &[
+                    ("name", self.name.as_str().into()),
+                    ("age", age.as_str().into()),
+                    ("number", self.patient_no.as_str().into()),
+                ],
+            ),
+            None => tr(
+                l,
+                "report-about",
+                &[
+                    ("name", self.name.as_str().into()),
+                    ("number", self.patient_no.as_str().into()),
+                ],
+            ),
+        }
+    }
+}
+
+/// Who a conflict is about, in `l`: from its parts when the node sent them, else as sent.
+pub fn subject_words(l: Lang, about: Option<&About>, subject: Option<&str>) -> Option<String> {
+    about
+        .map(|a| a.words(l))
+        .or_else(|| subject.map(str::to_owned))
 }
 
 impl ConflictView {
@@ -65,20 +117,71 @@ impl ConflictView {
     }
 
     /// A heading: `Field conflict: patient 01J… (林小雨), field phone`.
-    pub fn title(&self) -> String {
-        let mut s = format!("{}: {}", kind_title(&self.kind), self.record_kind);
-        if self.kind == "duplicate_patient" {
-            s.push('s');
-        }
-        s.push(' ');
-        s.push_str(&self.records.join(" / "));
-        if let Some(subject) = &self.subject {
-            s.push_str(&format!(" ({subject})"));
+    pub fn title(&self, l: Lang) -> String {
+        let records = self.records.join(" / ");
+        // The kind names the first record, or every record of a duplicate pair.
+        let count = if self.kind == "duplicate_patient" {
+            self.records.len()
+        } else {
+            1
+        };
+        let mut s = tr(
+            l,
+            "report-conflict-title",
+            &[
+                ("kind", kind_title(l, &self.kind).into()),
+                ("records", records.into()),
+                (
+                    "record_kind",
+                    record_kind(l, &self.record_kind, count).into(),
+                ),
+            ],
+        );
+        if let Some(subject) = subject_words(l, self.about.as_ref(), self.subject.as_deref()) {
+            s.push_str(&tr(
+                l,
+                "report-conflict-title-about",
+                &[("subject", subject.into())],
+            ));
         }
         if let Some(field) = self.field.as_deref().filter(|f| *f != "status_log") {
-            s.push_str(&format!(", field {field}"));
+            s.push_str(&tr(
+                l,
+                "report-conflict-title-field",
+                &[("field", field.into())],
+            ));
         }
         s
+    }
+
+    /// `open` or `resolved` in `l`.
+    pub fn status_words(&self, l: Lang) -> String {
+        status_words(l, &self.status)
+    }
+}
+
+/// A conflict's status (`open`, `resolved`) in `l`; an unknown one as it is.
+pub fn status_words(l: Lang, status: &str) -> String {
+    match status {
+        "open" => t(l, "report-status-open"),
+        "resolved" => t(l, "report-status-resolved"),
+        other => other.to_owned(),
+    }
+}
+
+/// `count` records of a kind (`patient`, `visit`, ...) in `l`; an unknown kind as it is.
+pub fn record_kind(l: Lang, kind: &str, count: usize) -> String {
+    if lifeline_core::RecordKind::ALL
+        .iter()
+        .any(|k| k.name() == kind)
+    {
+        tr(
+            l,
+            &format!("report-record-{kind}"),
+            &[("count", count.into())],
+        )
+    } else {
+        kind.to_owned()
     }
 }
 
@@ -186,89 +289,22 @@ pub struct DecisionView {
     pub evidence: String,
 }
 
-/// A kind's heading.
-pub fn kind_title(kind: &str) -> &str {
-    match kind {
-        "field_conflict" => "Field conflict",
-        "duplicate_patient" => "Duplicate patient",
-        "double_dispense" => "Double dispense",
-        "dispensed_and_cancelled" => "Dispensed and cancelled",
-        "double_settlement" => "Double settlement",
-        "double_invoice" => "Double invoice",
-        other => other,
-    }
-}
+/// The conflict kinds this version knows, as core names them.
+pub const KINDS: [&str; 6] = [
+    "field_conflict",
+    "duplicate_patient",
+    "double_dispense",
+    "dispensed_and_cancelled",
+    "double_settlement",
+    "double_invoice",
+];
 
-/// Quotes a word for a POSIX shell when it needs it.
-fn shell_word(s: &str) -> String {
-    if !s.is_empty()
-        && s.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/' | b':' | b'=')
-        })
-    {
-        s.to_owned()
+/// A kind's heading in `l`; a kind this version does not know, as it is.
+pub fn kind_title(l: Lang, kind: &str) -> String {
+    if KINDS.contains(&kind) {
+        t(l, &format!("report-kind-{kind}"))
     } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
-
-/// What every decision command ends with: the reviewer decides under their own name.
-pub const AS_REVIEWER: &str = "--operator YOUR_NAME";
-
-/// A reviewer's action as the exact command to run, and what it does.
-pub fn action_command(
-    c: &ConflictView,
-    action: &ActionView,
-    opts: &RenderOptions,
-) -> (String, String) {
-    let (cmd, what) = action_command_for(c, action, opts);
-    if cmd.is_empty() {
-        return (cmd, what);
-    }
-    (format!("{cmd} {AS_REVIEWER}"), what)
-}
-
-fn action_command_for(
-    c: &ConflictView,
-    action: &ActionView,
-    opts: &RenderOptions,
-) -> (String, String) {
-    let cfg = shell_word(&opts.config);
-    let id = shell_word(&c.id);
-    match action {
-        ActionView::ChooseValue { index, value } => (
-            format!("lifeline resolve -c {cfg} {id} --choose {index}"),
-            format!("keep value {index}: {}", display_value(value)),
-        ),
-        ActionView::Confirm => (
-            format!("lifeline resolve -c {cfg} {id} --confirm"),
-            "confirm what the rules kept, after checking".into(),
-        ),
-        ActionView::MergePatients {
-            survivor,
-            duplicate,
-        } => {
-            let name = |id: &str| {
-                c.duplicate
-                    .as_ref()
-                    .and_then(|d| d.patients.iter().find(|p| p.header.id == id))
-                    .map(|p| format!("{} ({}, {})", p.header.id, p.patient_no, p.header.origin))
-                    .unwrap_or_else(|| id.to_owned())
-            };
-            (
-                format!(
-                    "lifeline merge-patients -c {cfg} --survivor {} --duplicate {}",
-                    shell_word(survivor),
-                    shell_word(duplicate)
-                ),
-                format!("keep {}, merge {} into it", name(survivor), name(duplicate)),
-            )
-        }
-        ActionView::KeepSeparate => (
-            format!("lifeline resolve -c {cfg} {id} --keep-separate"),
-            "they are different people: keep both records".into(),
-        ),
-        ActionView::Other => (String::new(), "an action this version cannot show".into()),
+        kind.to_owned()
     }
 }
 
@@ -339,6 +375,11 @@ pub(crate) mod tests {
                     ],
                     decision: None,
                     subject: Some("张三, patient W01-9".into()),
+                    about: Some(About {
+                        name: "张三".into(),
+                        age: None,
+                        patient_no: "W01-9".into(),
+                    }),
                 },
                 ConflictView {
                     id: "duplicate:01BBB:01CCC".into(),
@@ -365,31 +406,10 @@ pub(crate) mod tests {
                     ],
                     decision: None,
                     subject: Some("林小雨 / 林小雨".into()),
+                    about: None,
                 },
             ],
         }
-    }
-
-    #[test]
-    fn actions_are_exact_commands() {
-        let r = sample();
-        let opts = RenderOptions {
-            config: "/etc/lifeline/central node.toml".into(),
-            ..RenderOptions::default()
-        };
-        let (cmd, what) = action_command(&r.conflicts[0], &r.conflicts[0].actions[0], &opts);
-        assert_eq!(
-            cmd,
-            "lifeline resolve -c '/etc/lifeline/central node.toml' field:01AAA:phone --choose 0 \
-             --operator YOUR_NAME"
-        );
-        assert_eq!(what, "keep value 0: 13811112222");
-        let (cmd, what) = action_command(&r.conflicts[1], &r.conflicts[1].actions[0], &opts);
-        assert!(
-            cmd.ends_with("--survivor 01BBB --duplicate 01CCC --operator YOUR_NAME"),
-            "{cmd}"
-        );
-        assert!(what.contains("W01-1"), "{what}");
     }
 
     #[test]
@@ -398,6 +418,8 @@ pub(crate) mod tests {
             "records":["1"],"actions":[{"action":"something_new","n":1}],"extra":true}"#;
         let c: ConflictView = serde_json::from_str(json).expect("parses");
         assert_eq!(c.actions, vec![ActionView::Other]);
-        assert_eq!(kind_title(&c.kind), "new_kind");
+        assert_eq!(kind_title(Lang::Zh, &c.kind), "new_kind");
+        assert_eq!(kind_title(Lang::Zh, "field_conflict"), "字段冲突");
+        assert_eq!(kind_title(Lang::En, "field_conflict"), "Field conflict");
     }
 }

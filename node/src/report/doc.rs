@@ -7,6 +7,8 @@
 //! where it is shown ([`Show`]). Where the two say a thing in different words, the document
 //! holds one block for each, each shown in its own medium.
 
+use crate::i18n::Lang;
+
 /// Where a part of a document is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Show {
@@ -60,9 +62,11 @@ pub fn opt(s: Option<&str>) -> Rich {
     vec![s.map_or(Inline::Missing, |s| Inline::Text(s.to_owned()))]
 }
 
-/// A whole document.
+/// A whole document, in one language (its words come from that language's catalog; the
+/// renderers say the language and add their own few words in it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Doc {
+    pub lang: Lang,
     /// The page's title (the browser tab, the printout).
     pub title: String,
     pub header: Header,

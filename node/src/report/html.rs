@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use super::doc::{Align, Block, BlockKind, Doc, Fact, Inline, Rich, Row, Table};
+use crate::i18n::{Lang, t};
 
 /// Escapes text for HTML content and attribute values.
 pub(crate) fn esc(s: &str) -> String {
@@ -80,14 +81,15 @@ pub(crate) fn render(doc: &Doc) -> String {
         let _ = write!(b, "\n<p class=\"meta\">{}</p>", rich(meta));
     }
     b.push_str("</header>\n");
-    blocks(&mut b, &doc.blocks);
+    blocks(&mut b, doc.lang, &doc.blocks);
     format!(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+        "<!DOCTYPE html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>{}</title>\n<style>{CSS}</style>\n</head>\n<body>\n{b}\
-         <footer>Lifeline — hospital outpatient continuity. This file is self-contained: \
-         it loads nothing and runs no scripts.</footer>\n</body>\n</html>\n",
-        esc(&doc.title)
+         <footer>{}</footer>\n</body>\n</html>\n",
+        doc.lang.tag(),
+        esc(&doc.title),
+        esc(&t(doc.lang, "report-footer"))
     )
 }
 
@@ -133,13 +135,13 @@ fn class_attr(class: Option<&str>) -> String {
     class.map_or_else(String::new, |c| format!(" class=\"{c}\""))
 }
 
-fn blocks(b: &mut String, blocks: &[Block]) {
+fn blocks(b: &mut String, l: Lang, blocks: &[Block]) {
     for block in blocks.iter().filter(|x| x.show.on_page()) {
-        one(b, &block.kind);
+        one(b, l, &block.kind);
     }
 }
 
-fn one(b: &mut String, kind: &BlockKind) {
+fn one(b: &mut String, l: Lang, kind: &BlockKind) {
     match kind {
         BlockKind::Section {
             heading,
@@ -153,7 +155,7 @@ fn one(b: &mut String, kind: &BlockKind) {
                 class_attr(*class),
                 esc(heading)
             );
-            blocks(b, inner);
+            blocks(b, l, inner);
             b.push_str("</section>\n");
         }
         BlockKind::Item {
@@ -174,14 +176,18 @@ fn one(b: &mut String, kind: &BlockKind) {
                 esc(status),
                 esc(title)
             );
-            blocks(b, inner);
+            blocks(b, l, inner);
             b.push_str("</section>\n");
         }
         BlockKind::Subheading(s) => {
             let _ = writeln!(b, "<h3>{}</h3>", esc(s));
         }
         BlockKind::Contents(items) => {
-            b.push_str("<nav class=\"toc\">\n<h2>Contents</h2>\n<ol>\n");
+            let _ = write!(
+                b,
+                "<nav class=\"toc\">\n<h2>{}</h2>\n<ol>\n",
+                esc(&t(l, "report-contents"))
+            );
             for (n, title, status) in items {
                 let _ = writeln!(
                     b,

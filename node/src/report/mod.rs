@@ -12,13 +12,19 @@
 //! and renders them as text for a terminal, JSON (the documents as the API sends them: fields
 //! are only ever added) or HTML (one self-contained file, no scripts and nothing fetched, that
 //! reads well in a browser and on paper). Text and HTML come from one document per report
-//! ([`layout`] walks the report into a [`doc::Doc`]; [`text`] and [`html`] format it).
+//! ([`layout`] walks the report into a [`doc::Doc`]; [`text`] and [`html`] format it), in the
+//! language of the [`RenderOptions`] (Chinese by default): every word from the catalogs
+//! ([`crate::i18n`]). JSON is the same in every language.
+//!
+//! The daemon renders them too, for a browser: `GET /admin/conflicts?format=html&lang=en`,
+//! and the console's information-department page in the operator's language.
 
+mod actions;
 pub mod build;
 pub mod conflicts;
 mod doc;
 mod html;
-mod layout;
+pub(crate) mod layout;
 pub mod outage;
 mod text;
 pub mod words;
@@ -32,6 +38,7 @@ pub use conflicts::{ConflictReport, ConflictView};
 pub use outage::{EpisodeLine, OutageReport};
 
 use crate::client::Client;
+use crate::i18n::Lang;
 use crate::time::UtcOffset;
 
 /// How a report is written out.
@@ -47,6 +54,25 @@ pub enum Format {
 }
 
 impl Format {
+    /// A format from its name (`text`, `json`, `html`), as a query parameter gives it.
+    pub fn parse(s: &str) -> Option<Format> {
+        match s {
+            "text" => Some(Format::Text),
+            "json" => Some(Format::Json),
+            "html" => Some(Format::Html),
+            _ => None,
+        }
+    }
+
+    /// The media type of a report in this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => "text/plain; charset=utf-8",
+            Format::Json => "application/json",
+            Format::Html => "text/html; charset=utf-8",
+        }
+    }
+
     pub fn extension(self) -> &'static str {
         match self {
             Format::Text => "txt",
@@ -57,20 +83,22 @@ impl Format {
 }
 
 /// What the renderers need besides the report: the config path to put in the commands they
-/// suggest (`lifeline resolve -c <config> ...`), and the hospital's offset for the times the
-/// CLI converts itself.
+/// suggest (`lifeline resolve -c <config> ...`), the hospital's offset for the times the
+/// CLI converts itself, and the language people read (text and HTML; JSON has none).
 #[derive(Debug, Clone)]
 pub struct RenderOptions {
     pub config: String,
     pub utc_offset: UtcOffset,
+    pub lang: Lang,
 }
 
 impl RenderOptions {
-    /// The options for reports on the node of the config file at `path`.
-    pub fn for_config(path: &Path, config: &crate::config::Config) -> RenderOptions {
+    /// The options for reports on the node of the config file at `path`, in `lang`.
+    pub fn for_config(path: &Path, config: &crate::config::Config, lang: Lang) -> RenderOptions {
         RenderOptions {
             config: path.display().to_string(),
             utc_offset: config.hospital.utc_offset,
+            lang,
         }
     }
 }
@@ -80,6 +108,7 @@ impl Default for RenderOptions {
         RenderOptions {
             config: "node.toml".into(),
             utc_offset: UtcOffset::default(),
+            lang: Lang::default(),
         }
     }
 }
@@ -106,9 +135,23 @@ pub fn render_conflicts(
     render(report, || layout::conflicts::doc(report, opts), format)
 }
 
-/// Renders the outage report.
-pub fn render_outage(report: &OutageReport, format: Format) -> anyhow::Result<String> {
-    render(report, || layout::outage::doc(report), format)
+/// Renders the outage report (its times are already the hospital's: only the language of
+/// `opts` counts).
+pub fn render_outage(
+    report: &OutageReport,
+    format: Format,
+    opts: &RenderOptions,
+) -> anyhow::Result<String> {
+    render(report, || layout::outage::doc(report, opts.lang), format)
+}
+
+/// What a node that knows no episode says in `format` instead of an outage report.
+pub fn render_no_outage(format: Format, lang: Lang) -> String {
+    match format {
+        Format::Text => text::render(&layout::outage::none(lang)),
+        Format::Json => "null\n".to_owned(),
+        Format::Html => html::render(&layout::outage::none(lang)),
+    }
 }
 
 /// Fetches the conflict review report from a node.
@@ -151,18 +194,15 @@ pub fn fetch_all(client: &Client, opts: &RenderOptions) -> anyhow::Result<AllRep
     };
     let (episode_text, episode_json, episode_html) = match &episode {
         Some(e) => (
-            render_outage(e, Format::Text)?,
-            render_outage(e, Format::Json)?,
-            render_outage(e, Format::Html)?,
+            render_outage(e, Format::Text, opts)?,
+            render_outage(e, Format::Json, opts)?,
+            render_outage(e, Format::Html, opts)?,
         ),
-        None => {
-            let none = layout::outage::none();
-            (
-                text::render(&none),
-                "null\n".to_owned(),
-                html::render(&none),
-            )
-        }
+        None => (
+            render_no_outage(Format::Text, opts.lang),
+            render_no_outage(Format::Json, opts.lang),
+            render_no_outage(Format::Html, opts.lang),
+        ),
     };
     Ok(AllReports {
         conflicts_text: render_conflicts(&conflicts, Format::Text, opts)?,
@@ -197,13 +237,20 @@ impl AllReports {
     }
 }
 
-/// Writes a rendered report to `out`, or to standard output.
-pub fn emit(rendered: &str, out: Option<&Path>) -> anyhow::Result<()> {
+/// Writes a rendered report to `out` (saying so in `lang`), or to standard output.
+pub fn emit(rendered: &str, out: Option<&Path>, lang: Lang) -> anyhow::Result<()> {
     match out {
         Some(path) => {
             std::fs::write(path, rendered)
                 .with_context(|| format!("cannot write {}", path.display()))?;
-            eprintln!("written to {}", path.display());
+            eprintln!(
+                "{}",
+                crate::i18n::tr(
+                    lang,
+                    "cli-written-to",
+                    &[("path", path.display().to_string().into())]
+                )
+            );
         }
         None => print!("{rendered}"),
     }

@@ -7,6 +7,8 @@ use lifeline_core::Fen;
 use lifeline_core::desk::ChannelAmount;
 use serde::{Deserialize, Serialize};
 
+use super::conflicts::About;
+
 /// One line of `GET /admin/episodes`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EpisodeLine {
@@ -103,7 +105,19 @@ pub struct TimelineEntry {
     pub at_local: String,
     /// `opened`, `estimate`, `assess`, `escalate_6h`, `escalate_24h`, `recovered`, `closed`.
     pub event: String,
+    /// In English words (a report in another language says it from the fields below).
     pub what: String,
+    /// The node that estimated, or recovered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// Who estimated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
+    /// An estimate: hours until the system is back, and when that is (hospital time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hours: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_back_local: Option<String>,
 }
 
 /// The money of an episode's charges.
@@ -190,6 +204,22 @@ pub struct ConflictLine {
     pub summary: String,
     /// The review decision, in words, with who and where.
     pub decision: Option<String>,
+    /// The patient `subject` names, in parts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub about: Option<About>,
+    /// The review decision in parts (set with `decision`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<ReviewLine>,
+}
+
+/// A review decision: what, who, where and when (hospital time).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewLine {
+    /// As core words it (`chose value 1: "139…"`).
+    pub decision: String,
+    pub operator: String,
+    pub node: String,
+    pub at_local: String,
 }
 
 /// Recovery progress of one worklist category, over the episode's records.
@@ -291,6 +321,12 @@ pub(crate) mod tests {
                     subject: Some("王小明 & <i>".into()),
                     summary: "[open] field_conflict patient 01AAA phone".into(),
                     decision: None,
+                    about: Some(About {
+                        name: "王小明 & <i>".into(),
+                        age: Some("5岁".into()),
+                        patient_no: "W01-7".into(),
+                    }),
+                    review: None,
                 }],
             },
             worklist: vec![WorkProgress {
@@ -310,13 +346,32 @@ pub(crate) mod tests {
                     at_ms: 1_795_568_400_000,
                     at_local: local(1_795_568_400_000),
                     event: "opened".into(),
-                    what: "opened automatically by W01".into(),
+                    what: "opened by system on W01: central unreachable <since> 09:00".into(),
+                    node: None,
+                    operator: None,
+                    hours: None,
+                    expected_back_local: None,
+                },
+                TimelineEntry {
+                    at_ms: 1_795_568_700_000,
+                    at_local: local(1_795_568_700_000),
+                    event: "estimate".into(),
+                    what: "li.na on W01 estimated the system back in 1 h, at 2026-11-25 09:05:00"
+                        .into(),
+                    node: Some("W01".into()),
+                    operator: Some("li.na".into()),
+                    hours: Some(1),
+                    expected_back_local: Some(local(1_795_572_300_000)),
                 },
                 TimelineEntry {
                     at_ms: 1_795_569_000_000,
                     at_local: local(1_795_569_000_000),
                     event: "closed".into(),
                     what: "the outage ended".into(),
+                    node: None,
+                    operator: None,
+                    hours: None,
+                    expected_back_local: None,
                 },
             ],
             money: EpisodeMoney {

@@ -3,33 +3,12 @@
 //! only a page shows is left out.
 
 use super::doc::{Align, Block, BlockKind, Doc, Fact, Inline, Rich, Table};
+use crate::i18n::width::width;
+use crate::i18n::{Lang, t};
 
 /// Indentation of a section's content, and of an item's.
 const SECTION_INDENT: &str = "  ";
 const ITEM_INDENT: &str = "   ";
-
-/// Terminal columns a character takes: two for East Asian wide characters, else one.
-fn char_width(c: char) -> usize {
-    let c = u32::from(c);
-    let wide = matches!(c,
-        0x1100..=0x115F
-        | 0x2E80..=0x303E
-        | 0x3041..=0x33FF
-        | 0x3400..=0x4DBF
-        | 0x4E00..=0x9FFF
-        | 0xA000..=0xA4CF
-        | 0xAC00..=0xD7A3
-        | 0xF900..=0xFAFF
-        | 0xFE30..=0xFE4F
-        | 0xFF00..=0xFF60
-        | 0xFFE0..=0xFFE6
-        | 0x20000..=0x3FFFD);
-    if wide { 2 } else { 1 }
-}
-
-pub(crate) fn width(s: &str) -> usize {
-    s.chars().map(char_width).sum()
-}
 
 /// Control characters (a value may hold anything) shown as `?`, so a report cannot move the
 /// terminal's cursor.
@@ -56,12 +35,14 @@ fn plain(rich: &Rich) -> String {
     clean(&out)
 }
 
-/// A label as a terminal shows it: starting in lower case.
+/// A label as a terminal shows it: starting in lower case, unless it starts with an
+/// abbreviation (`HIS patient`).
 fn label(s: &str) -> String {
     let mut chars = s.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => String::new(),
+    match (chars.next(), chars.next()) {
+        (Some(_), Some(second)) if second.is_uppercase() => s.to_owned(),
+        (Some(first), _) => first.to_lowercase().chain(s.chars().skip(1)).collect(),
+        (None, _) => String::new(),
     }
 }
 
@@ -69,7 +50,7 @@ fn label(s: &str) -> String {
 pub(crate) fn render(doc: &Doc) -> String {
     let mut out = doc.header.terminal.clone();
     for b in doc.blocks.iter().filter(|b| b.show.in_terminal()) {
-        let s = block(b, "");
+        let s = block(doc.lang, b, "");
         if !s.is_empty() {
             out.push('\n');
             out.push_str(&s);
@@ -78,22 +59,24 @@ pub(crate) fn render(doc: &Doc) -> String {
     out
 }
 
-fn blocks(blocks: &[Block], indent: &str) -> String {
+fn blocks(l: Lang, blocks: &[Block], indent: &str) -> String {
     blocks
         .iter()
         .filter(|b| b.show.in_terminal())
-        .map(|b| block(b, indent))
+        .map(|b| block(l, b, indent))
         .collect()
 }
 
-fn block(b: &Block, indent: &str) -> String {
+fn block(l: Lang, b: &Block, indent: &str) -> String {
+    // Between a label and what it labels: `: `, or Chinese `：`.
+    let colon = t(l, "report-colon");
     match &b.kind {
         BlockKind::Section {
             terminal_heading,
             blocks: inner,
             ..
         } => {
-            let content = blocks(inner, SECTION_INDENT);
+            let content = blocks(l, inner, SECTION_INDENT);
             match terminal_heading {
                 Some(h) => format!("{h}\n{content}"),
                 None => content,
@@ -109,17 +92,22 @@ fn block(b: &Block, indent: &str) -> String {
             "{number}. [{}] {}\n{}",
             status.to_uppercase(),
             clean(title),
-            blocks(inner, ITEM_INDENT)
+            blocks(l, inner, ITEM_INDENT)
         ),
         BlockKind::Subheading(_) | BlockKind::Contents(_) => String::new(),
         BlockKind::Facts(facts) => pairs(indent, facts),
         BlockKind::Table(t) => table(indent, t),
-        BlockKind::Note { label: l, body, .. } => {
-            format!("{indent}{}: {}\n", label(l), plain(body))
+        BlockKind::Note {
+            label: name, body, ..
+        } => {
+            format!("{indent}{}{colon}{}\n", label(name), plain(body))
         }
         BlockKind::Para { body, .. } => format!("{indent}{}\n", plain(body)),
-        BlockKind::Commands { label: l, commands } => {
-            let mut out = format!("{indent}{}:\n", label(l));
+        BlockKind::Commands {
+            label: name,
+            commands,
+        } => {
+            let mut out = format!("{indent}{}{}\n", label(name), colon.trim_end());
             for (cmd, what) in commands {
                 out.push_str(&format!(
                     "{indent}  {}\n{indent}      ({})\n",
@@ -245,6 +233,14 @@ mod tests {
         // "name" column is 6 wide (the name), then two spaces.
         assert_eq!(lines[2], "林小雨  1");
         assert_eq!(lines[0], "name    n");
+    }
+
+    #[test]
+    fn labels_start_in_lower_case_but_abbreviations_stay() {
+        assert_eq!(label("Patient no"), "patient no");
+        assert_eq!(label("HIS patient"), "HIS patient");
+        assert_eq!(label("患者编号"), "患者编号");
+        assert_eq!(label(""), "");
     }
 
     #[test]

@@ -69,7 +69,9 @@ impl Clock {
     }
 }
 
-pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
+/// Runs the demo. Its story is told in English (for whoever evaluates Lifeline); the status,
+/// reports and summaries it prints at the end are what staff read, in `lang`.
+pub fn run(args: &DemoArgs, lang: crate::i18n::Lang) -> anyhow::Result<()> {
     // The outage's story needs two children in each phase (one is registered twice later).
     anyhow::ensure!(
         args.patients >= 2,
@@ -409,21 +411,21 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         .cashier
         .get(&format!("/reports/cashier?date={today}"))?;
     println!("\n==================== lifeline report cashier (W02) ====================");
-    print!("{}", crate::commands::report::render(&summary));
+    print!("{}", crate::commands::report::render(&summary, lang));
     println!("\n==================== lifeline ranges report (central) ====================");
     print!(
         "{}",
-        crate::commands::ranges::render(&h.admin("central")?.get("/admin/ranges/report")?)
+        crate::commands::ranges::render(&h.admin("central")?.get("/admin/ranges/report")?, lang)
     );
     println!("\n==================== lifeline status (W01) ====================");
     print!(
         "{}",
-        crate::commands::status::render(&h.status("W01")?, offset)
+        crate::commands::status::render(&h.status("W01")?, offset, lang)
     );
     println!("\n==================== lifeline status (central) ====================");
     print!(
         "{}",
-        crate::commands::status::render(&h.status("central")?, offset)
+        crate::commands::status::render(&h.status("central")?, offset, lang)
     );
     if his.is_some() {
         println!("\n==================== lifeline his status (central) ====================");
@@ -432,6 +434,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     }
     let opts = RenderOptions {
         utc_offset: offset,
+        lang,
         ..RenderOptions::default()
     };
     let reports = crate::report::fetch_all(&h.admin("central")?, &opts)?;

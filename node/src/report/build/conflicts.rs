@@ -6,12 +6,17 @@ use lifeline_core::review::{Conflict, ConflictStatus};
 use lifeline_core::{ReadError, RecordId, RecordKind, Store};
 use serde::Serialize;
 
+use crate::report::conflicts::About;
+
 /// One conflict as the daemon sends it.
 #[derive(Debug, Serialize)]
 pub struct ConflictOut {
     #[serde(flatten)]
     pub conflict: Conflict,
     pub subject: Option<String>,
+    /// The patient `subject` names, in parts, so each language can say it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub about: Option<About>,
 }
 
 /// The report as the daemon sends it (read back as [`crate::report::ConflictReport`]).
@@ -34,9 +39,13 @@ pub fn build(store: &Store) -> Result<ConflictReportOut, ReadError> {
     let resolved = conflicts.len() - open;
     let conflicts = conflicts
         .into_iter()
-        .map(|c| ConflictOut {
-            subject: subject(store, &c),
-            conflict: c,
+        .map(|c| {
+            let (subject, about) = subject(store, &c);
+            ConflictOut {
+                subject,
+                about,
+                conflict: c,
+            }
         })
         .collect();
     Ok(ConflictReportOut {
@@ -48,20 +57,28 @@ pub fn build(store: &Store) -> Result<ConflictReportOut, ReadError> {
     })
 }
 
-fn patient_label(store: &Store, id: RecordId) -> Option<String> {
+fn patient_label(store: &Store, id: RecordId) -> Option<About> {
     let p = store.get::<Patient>(id).ok().flatten()?;
-    Some(match store.age_today(p.birth_date) {
-        Some(age) => format!("{} ({}), patient {}", p.name, age.text, p.patient_no),
-        None => format!("{}, patient {}", p.name, p.patient_no),
+    Some(About {
+        age: store.age_today(p.birth_date).map(|a| a.text),
+        name: p.name,
+        patient_no: p.patient_no,
     })
 }
 
-/// Who a conflict is about: the patient, read from the first record.
-pub fn subject(store: &Store, c: &Conflict) -> Option<String> {
+/// Who a conflict is about, as the `subject` of the JSON (`林小雨 (3岁), patient W01-3`, or
+/// the two names of a duplicate), and the patient in parts when it is one patient.
+pub fn subject(store: &Store, c: &Conflict) -> (Option<String>, Option<About>) {
     if let Some(d) = &c.duplicate {
         let names: Vec<&str> = d.patients.iter().map(|p| p.name.as_str()).collect();
-        return Some(names.join(" / "));
+        return (Some(names.join(" / ")), None);
     }
+    let about = patient(store, c);
+    (about.as_ref().map(About::subject), about)
+}
+
+/// The patient a conflict's first record is about.
+fn patient(store: &Store, c: &Conflict) -> Option<About> {
     let record = *c.records.first()?;
     let patient = match store.header(record).ok().flatten()?.kind {
         RecordKind::Patient => Some(record),

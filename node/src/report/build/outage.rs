@@ -17,7 +17,7 @@ use super::scan::{Scan, nodes, worklist};
 use crate::error::chain;
 use crate::report::outage::{
     ConflictLine, EpisodeConflicts, EpisodeLine, EpisodeMoney, KindCount, OutageReport,
-    RecordCounts, TimelineEntry,
+    RecordCounts, ReviewLine, TimelineEntry,
 };
 use crate::report::words::{duration, grade_meaning};
 use crate::time::UtcOffset;
@@ -133,27 +133,35 @@ pub fn build(
         .collect();
     let conflict_lines: Vec<ConflictLine> = touching
         .iter()
-        .map(|c| ConflictLine {
-            id: c.id.clone(),
-            kind: c.kind.to_string(),
-            status: c.status.to_string(),
-            records: c.records.iter().map(ToString::to_string).collect(),
-            field: c.field.clone(),
-            subject: super::conflicts::subject(store, c),
-            summary: c.summary(),
-            decision: c
+        .map(|c| {
+            let (subject, about) = super::conflicts::subject(store, c);
+            let review = c
                 .decision
                 .as_ref()
                 .filter(|_| c.status == ConflictStatus::Resolved)
-                .map(|d| {
+                .map(|d| ReviewLine {
+                    decision: d.decision.clone(),
+                    operator: d.operator.to_string(),
+                    node: d.node.to_string(),
+                    at_local: offset.local(d.at_ms),
+                });
+            ConflictLine {
+                id: c.id.clone(),
+                kind: c.kind.to_string(),
+                status: c.status.to_string(),
+                records: c.records.iter().map(ToString::to_string).collect(),
+                field: c.field.clone(),
+                subject,
+                summary: c.summary(),
+                decision: review.as_ref().map(|r| {
                     format!(
                         "{} by {} on {} at {}",
-                        d.decision,
-                        d.operator,
-                        d.node,
-                        offset.local(d.at_ms)
+                        r.decision, r.operator, r.node, r.at_local
                     )
                 }),
+                about,
+                review,
+            }
         })
         .collect();
     let touching_open = touching
@@ -240,6 +248,10 @@ fn timeline(
         at_local: offset.local(at_ms),
         event: event.to_owned(),
         what,
+        node: None,
+        operator: None,
+        hours: None,
+        expected_back_local: None,
     };
     let mut out = vec![entry(
         e.opened_ms,
@@ -251,25 +263,32 @@ fn timeline(
     )];
     for part in parts {
         for est in part.estimates_in_order() {
-            out.push(entry(
-                est.at_ms,
-                "estimate",
-                format!(
-                    "{} on {} estimated the system back in {} h, at {}",
-                    est.operator,
-                    est.node,
-                    est.hours,
-                    offset.local(est.expected_back_ms)
-                ),
-            ));
+            let back = offset.local(est.expected_back_ms);
+            out.push(TimelineEntry {
+                node: Some(est.node.to_string()),
+                operator: Some(est.operator.to_string()),
+                hours: Some(est.hours),
+                expected_back_local: Some(back.clone()),
+                ..entry(
+                    est.at_ms,
+                    "estimate",
+                    format!(
+                        "{} on {} estimated the system back in {} h, at {back}",
+                        est.operator, est.node, est.hours,
+                    ),
+                )
+            });
         }
         for (node, n) in &part.nodes {
             if let Some(at) = n.recovered_ms {
-                out.push(entry(
-                    at,
-                    "recovered",
-                    format!("{node} saw the system of record back"),
-                ));
+                out.push(TimelineEntry {
+                    node: Some(node.to_string()),
+                    ..entry(
+                        at,
+                        "recovered",
+                        format!("{node} saw the system of record back"),
+                    )
+                });
             }
         }
     }

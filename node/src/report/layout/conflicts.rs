@@ -1,47 +1,53 @@
 //! The conflict review report as a document: a summary per kind, then every conflict with its
-//! competing values (or, for duplicate patients, the records side by side), the automatic
-//! decision, a reviewer's decision if any, and the exact commands a reviewer runs.
+//! competing values (or, for duplicate patients, the records side by side: [`super::evidence`]),
+//! the automatic decision, a reviewer's decision if any, and the exact commands a reviewer
+//! runs. Every word comes from the catalogs, in the language of the options.
 
+use super::super::actions::action_command;
 use super::super::conflicts::{
-    ActionView, ConflictReport, ConflictView, DuplicateView, PatientView, action_command,
-    kind_title,
+    ActionView, ConflictReport, ConflictView, kind_title, record_kind, subject_words,
 };
 use super::super::doc::{
-    Block, BlockKind, Cell, Column, Doc, Fact, Header, Inline, Rich, Row, Show, Table, opt, text,
+    Block, BlockKind, Column, Doc, Fact, Header, Inline, Rich, Row, Show, Table, opt, text,
 };
-use super::super::words::display_value;
+use super::super::words::{decision, display_value};
+use super::evidence::evidence;
+use crate::i18n::{Lang, t, tr};
 use crate::report::RenderOptions;
 
 /// Lays the conflict review report out.
 pub fn doc(r: &ConflictReport, opts: &RenderOptions) -> Doc {
+    let l = opts.lang;
     let zone = opts.utc_offset.label();
     let generated = opts.utc_offset.local(r.generated_ms);
+    let counts = tr(
+        l,
+        "report-conflicts-counts",
+        &[("open", r.open.into()), ("resolved", r.resolved.into())],
+    );
+    let when = [
+        ("node", r.node.as_str().into()),
+        ("generated", generated.as_str().into()),
+        ("zone", zone.as_str().into()),
+    ];
     let header = Header {
-        heading: "Conflict review report".into(),
-        meta: Some(vec![
-            Inline::Text("Node ".into()),
-            Inline::Strong(r.node.clone()),
-            Inline::Text(format!(" · generated {generated} ({zone}) · ")),
-            Inline::Strong(r.open.to_string()),
-            Inline::Text(" open, ".into()),
-            Inline::Strong(r.resolved.to_string()),
-            Inline::Text(" resolved".into()),
-        ]),
-        terminal: format!(
-            "CONFLICT REVIEW REPORT  node {}  generated {generated} ({zone})\n{} open, {} resolved\n",
-            r.node, r.open, r.resolved
-        ),
+        heading: t(l, "report-conflicts-heading"),
+        meta: Some(text(format!(
+            "{} · {counts}",
+            tr(l, "report-conflicts-meta", &when)
+        ))),
+        terminal: format!("{}\n{counts}\n", tr(l, "report-conflicts-terminal", &when)),
     };
     let mut blocks = vec![Block::on_page(BlockKind::Section {
-        heading: "Summary".into(),
+        heading: t(l, "report-summary"),
         terminal_heading: None,
         class: Some("summary"),
-        blocks: vec![summary(r)],
+        blocks: vec![summary(l, r)],
     })];
     if r.conflicts.is_empty() {
         blocks.push(Block::para(
             Show::Terminal,
-            text("no conflicts: nothing to review"),
+            text(t(l, "report-conflicts-none-terminal")),
             None,
         ));
     } else {
@@ -49,7 +55,7 @@ pub fn doc(r: &ConflictReport, opts: &RenderOptions) -> Doc {
             r.conflicts
                 .iter()
                 .enumerate()
-                .map(|(i, c)| (i + 1, c.title(), c.status.clone()))
+                .map(|(i, c)| (i + 1, c.title(l), c.status_words(l)))
                 .collect(),
         )));
     }
@@ -58,21 +64,26 @@ pub fn doc(r: &ConflictReport, opts: &RenderOptions) -> Doc {
             kind: "conflict",
             number: i + 1,
             id: c.id.clone(),
-            status: c.status.clone(),
+            status: c.status_words(l),
             open: c.is_open(),
-            title: c.title(),
+            title: c.title(l),
             blocks: conflict(c, opts),
         }));
     }
     Doc {
-        title: format!("Lifeline — conflict review — {}", r.node),
+        lang: l,
+        title: tr(
+            l,
+            "report-conflicts-title",
+            &[("node", r.node.as_str().into())],
+        ),
         header,
         blocks,
     }
 }
 
 /// Open and resolved conflicts per kind, with totals.
-fn summary(r: &ConflictReport) -> Block {
+fn summary(l: Lang, r: &ConflictReport) -> Block {
     let mut kinds: Vec<&str> = Vec::new();
     for c in &r.conflicts {
         if !kinds.contains(&c.kind.as_str()) {
@@ -82,7 +93,7 @@ fn summary(r: &ConflictReport) -> Block {
     if kinds.is_empty() {
         return Block::para(
             Show::Everywhere,
-            text("No conflicts: nothing to review."),
+            text(t(l, "report-conflicts-none")),
             Some("none"),
         );
     }
@@ -97,7 +108,7 @@ fn summary(r: &ConflictReport) -> Block {
                     .to_string()
             };
             Row::new(vec![
-                kind_title(k).into(),
+                kind_title(l, k).into(),
                 of(true).into(),
                 of(false).into(),
             ])
@@ -105,77 +116,97 @@ fn summary(r: &ConflictReport) -> Block {
         .collect();
     let mut table = Table::new(
         vec![
-            Column::new("Kind"),
-            Column::new("Open").right(),
-            Column::new("Resolved").right(),
+            Column::new(&t(l, "report-col-kind")),
+            Column::new(&t(l, "report-col-open")).right(),
+            Column::new(&t(l, "report-col-resolved")).right(),
         ],
         rows,
     )
     .class("summary narrow");
     table.foot = Some(Row::new(vec![
-        "Total".into(),
+        t(l, "report-total").into(),
         r.open.to_string().into(),
         r.resolved.to_string().into(),
     ]));
     Block::new(BlockKind::Table(table))
 }
 
+/// What the rules did meanwhile, in `l`: said again from the conflict's kind (and, for a
+/// field, the value shown now), or as the node wrote it for a kind this version does not know.
+fn automatic(l: Lang, c: &ConflictView, stored: &str) -> String {
+    match c.kind.as_str() {
+        "field_conflict" => match c.values.iter().find(|v| v.shown) {
+            Some(v) => tr(
+                l,
+                "report-automatic-field_conflict",
+                &[
+                    ("index", v.index.into()),
+                    ("value", display_value(l, &v.value).into()),
+                ],
+            ),
+            None => stored.to_owned(),
+        },
+        kind @ ("double_dispense"
+        | "dispensed_and_cancelled"
+        | "double_settlement"
+        | "double_invoice") => t(l, &format!("report-automatic-{kind}")),
+        _ => stored.to_owned(),
+    }
+}
+
 fn conflict(c: &ConflictView, opts: &RenderOptions) -> Vec<Block> {
+    let l = opts.lang;
     let mut blocks = vec![
         Block::in_terminal(BlockKind::Note {
-            label: "id".into(),
+            label: t(l, "report-fact-id"),
             body: text(&c.id),
             class: None,
         }),
-        Block::on_page(BlockKind::Facts(identity(c))),
+        Block::on_page(BlockKind::Facts(identity(l, c))),
     ];
     if let Some(d) = &c.duplicate {
         blocks.extend(evidence(d, opts));
     } else if !c.values.is_empty() {
-        blocks.push(Block::on_page(BlockKind::Subheading(
-            "Competing values".into(),
-        )));
+        blocks.push(Block::on_page(BlockKind::Subheading(t(
+            l,
+            "report-competing-values",
+        ))));
         blocks.push(Block::new(BlockKind::Table(values(c, opts))));
     }
-    let automatic = "Automatic decision".to_owned();
+    let label = t(l, "report-automatic-decision");
     blocks.push(match &c.automatic_decision {
         Some(a) => Block::new(BlockKind::Note {
-            label: automatic,
-            body: text(a),
+            label,
+            body: text(automatic(l, c, a)),
             class: None,
         }),
         None => Block::on_page(BlockKind::Note {
-            label: automatic,
-            body: text("None: the rules leave this to a person."),
+            label,
+            body: text(t(l, "report-automatic-none")),
             class: Some("none"),
         }),
     });
     if let Some(d) = &c.decision {
         let label = if c.is_open() {
-            "Earlier decision (reopened by new values)"
+            t(l, "report-decision-reopened")
         } else {
-            "Decision"
+            t(l, "report-decision")
         };
-        let at = opts.utc_offset.local(d.at_ms);
+        let args = [
+            ("decision", decision(l, &d.decision).into()),
+            ("operator", d.operator.as_str().into()),
+            ("node", d.node.as_str().into()),
+            ("at", opts.utc_offset.local(d.at_ms).into()),
+            ("zone", opts.utc_offset.label().into()),
+        ];
         blocks.push(Block::in_terminal(BlockKind::Note {
-            label: label.into(),
-            body: text(format!(
-                "{} by {} on {} at {at}",
-                d.decision, d.operator, d.node
-            )),
+            label: label.clone(),
+            body: text(tr(l, "report-decision-by", &args)),
             class: None,
         }));
         blocks.push(Block::on_page(BlockKind::Note {
-            label: label.into(),
-            body: vec![
-                Inline::Text(format!("{} — by ", d.decision)),
-                Inline::Strong(d.operator.clone()),
-                Inline::Text(format!(
-                    " on {} at {at} ({})",
-                    d.node,
-                    opts.utc_offset.label()
-                )),
-            ],
+            label,
+            body: text(tr(l, "report-decision-by-zone", &args)),
             class: Some("decision"),
         }));
     }
@@ -187,7 +218,7 @@ fn conflict(c: &ConflictView, opts: &RenderOptions) -> Vec<Block> {
         .collect();
     if !commands.is_empty() {
         blocks.push(Block::new(BlockKind::Commands {
-            label: "What a reviewer can do".into(),
+            label: t(l, "report-reviewer-can"),
             commands,
         }));
     }
@@ -195,249 +226,100 @@ fn conflict(c: &ConflictView, opts: &RenderOptions) -> Vec<Block> {
 }
 
 /// What the conflict is: its id, records, who they are about, the field.
-fn identity(c: &ConflictView) -> Vec<Fact> {
+fn identity(l: Lang, c: &ConflictView) -> Vec<Fact> {
     let mut records: Rich = Vec::new();
     for (i, r) in c.records.iter().enumerate() {
         if i > 0 {
-            records.push(Inline::Text(", ".into()));
+            records.push(Inline::Text(t(l, "report-list-separator")));
         }
         records.push(Inline::Code(r.clone()));
-        records.push(Inline::Text(format!(" ({})", c.record_kind)));
+        records.push(Inline::Text(tr(
+            l,
+            "report-record-kind-note",
+            &[("kind", record_kind(l, &c.record_kind, 1).into())],
+        )));
     }
-    let plural = if c.records.len() > 1 { "s" } else { "" };
     let mut facts = vec![
-        Fact::new("Conflict id", vec![Inline::Code(c.id.clone())]),
-        Fact::new(&format!("Record{plural}"), records),
+        Fact::new(
+            &t(l, "report-fact-conflict-id"),
+            vec![Inline::Code(c.id.clone())],
+        ),
+        Fact::new(
+            &tr(
+                l,
+                "report-fact-records",
+                &[("count", c.records.len().into())],
+            ),
+            records,
+        ),
     ];
-    if let Some(subject) = &c.subject {
-        facts.push(Fact::new("About", text(subject)));
+    if let Some(subject) = subject_words(l, c.about.as_ref(), c.subject.as_deref()) {
+        facts.push(Fact::new(&t(l, "report-fact-about"), text(subject)));
     }
     if let Some(field) = &c.field {
-        facts.push(Fact::new("Field", vec![Inline::Code(field.clone())]));
+        facts.push(Fact::new(
+            &t(l, "report-fact-field"),
+            vec![Inline::Code(field.clone())],
+        ));
     }
     facts
 }
 
+/// A desk's name (`registration`) in `l`; an unknown one as it is.
+pub(super) fn desk_words(l: Lang, desk: &str) -> String {
+    match desk.parse::<lifeline_core::DeskRole>() {
+        Ok(d) => crate::console::desk_name(l, d),
+        Err(_) => desk.to_owned(),
+    }
+}
+
 /// The competing values and who wrote them.
 fn values(c: &ConflictView, opts: &RenderOptions) -> Table {
+    let l = opts.lang;
     let columns = vec![
         Column::new("#").right(),
-        Column::new("Value").class("value"),
-        Column::new("Node"),
-        Column::new("Operator"),
-        Column::new("Desk").shown(Show::Page),
-        Column::new("Operation").shown(Show::Page),
-        Column::new(&format!("Written ({})", opts.utc_offset.label())).class("t"),
+        Column::new(&t(l, "report-col-value")).class("value"),
+        Column::new(&t(l, "report-col-node")),
+        Column::new(&t(l, "report-col-operator")),
+        Column::new(&t(l, "report-col-desk")).shown(Show::Page),
+        Column::new(&t(l, "report-col-operation")).shown(Show::Page),
+        Column::new(&tr(
+            l,
+            "report-col-written",
+            &[("zone", opts.utc_offset.label().into())],
+        ))
+        .class("t"),
         Column::new("").shown(Show::Terminal),
-        Column::new("Shown now").shown(Show::Page),
+        Column::new(&t(l, "report-col-shown-now")).shown(Show::Page),
     ];
     let rows = c
         .values
         .iter()
         .map(|v| {
             let written = v.at_ms.map(|t| opts.utc_offset.local(t));
+            let desk = v.desk.as_deref().map(|d| desk_words(l, d));
+            let (shown, yes) = if v.shown {
+                (t(l, "report-value-shown"), t(l, "report-yes"))
+            } else {
+                (String::new(), String::new())
+            };
             Row {
                 cells: vec![
                     v.index.to_string().into(),
-                    display_value(&v.value).into(),
+                    display_value(l, &v.value).into(),
                     opt(v.node.as_deref()).into(),
                     opt(v.operator.as_deref()).into(),
-                    opt(v.desk.as_deref()).into(),
+                    opt(desk.as_deref()).into(),
                     opt(v.action.as_deref()).into(),
                     opt(written.as_deref()).into(),
-                    if v.shown { "shown" } else { "" }.into(),
-                    if v.shown { "yes" } else { "" }.into(),
+                    shown.into(),
+                    yes.into(),
                 ],
                 class: v.shown.then_some("shown"),
             }
         })
         .collect();
     Table::new(columns, rows).class("values")
-}
-
-/// Why two patient records look like one person, and the records side by side: compact in a
-/// terminal; on a page with the matching keys highlighted and the fields that differ marked.
-fn evidence(d: &DuplicateView, opts: &RenderOptions) -> Vec<Block> {
-    let zone = opts.utc_offset.label();
-    let created_at = |p: &PatientView| opts.utc_offset.local(p.header.created_ms);
-    let keys: Vec<String> = d
-        .matched
-        .iter()
-        .map(|m| format!("same {} ({})", m.key.replace('_', " "), m.value))
-        .collect();
-    let mut page_keys: Rich = Vec::new();
-    for (i, m) in d.matched.iter().enumerate() {
-        if i > 0 {
-            page_keys.push(Inline::Text("; ".into()));
-        }
-        page_keys.push(Inline::Text("same ".into()));
-        page_keys.push(Inline::Strong(m.key.replace('_', " ")));
-        page_keys.push(Inline::Text(": ".into()));
-        page_keys.push(Inline::Code(m.value.clone()));
-    }
-
-    let record_columns = |label: &dyn Fn(usize, &PatientView) -> Rich| {
-        let mut columns = vec![Column::new("Field")];
-        columns.extend(d.patients.iter().enumerate().map(|(i, p)| Column {
-            label: label(i, p),
-            ..Column::new("")
-        }));
-        columns
-    };
-    type Get<'a> = Box<dyn Fn(&PatientView) -> Option<String> + 'a>;
-    let terminal_fields: [(String, Get); 13] = [
-        ("Record".into(), Box::new(|p| Some(p.header.id.clone()))),
-        (
-            "Patient no".into(),
-            Box::new(|p| Some(p.patient_no.clone())),
-        ),
-        ("HIS patient".into(), Box::new(|p| p.his_id.clone())),
-        ("Name".into(), Box::new(|p| Some(p.name.clone()))),
-        ("Sex".into(), Box::new(|p| Some(p.sex.clone()))),
-        (
-            "Birth date".into(),
-            Box::new(|p| Some(p.birth_date.clone())),
-        ),
-        ("Phone".into(), Box::new(|p| Some(p.phone.clone()))),
-        ("National id".into(), Box::new(|p| p.national_id.clone())),
-        ("Insurance".into(), Box::new(|p| Some(p.insurance.clone()))),
-        (
-            "Created on".into(),
-            Box::new(|p| Some(p.header.origin.clone())),
-        ),
-        ("By".into(), Box::new(|p| Some(p.header.operator.clone()))),
-        (format!("At ({zone})"), Box::new(|p| Some(created_at(p)))),
-        ("Episode".into(), Box::new(|p| p.header.episode.clone())),
-    ];
-    let terminal_rows = terminal_fields
-        .iter()
-        .map(|(label, get)| {
-            let mut cells: Vec<Cell> = vec![label.as_str().into()];
-            cells.extend(
-                d.patients
-                    .iter()
-                    .map(|p| Cell::from(opt(get(p).as_deref()))),
-            );
-            Row::new(cells)
-        })
-        .collect();
-    let mut terminal = Table::new(
-        record_columns(&|i, _| text(format!("Record {}", i + 1))),
-        terminal_rows,
-    );
-    terminal.row_labels = true;
-
-    let matched = |key: &str| d.matched.iter().any(|m| m.key == key);
-    let (by_id, by_person) = (matched("national_id"), matched("name_birth_date_phone"));
-    let page_fields: [(String, Get, bool); 13] = [
-        (
-            "Patient no".into(),
-            Box::new(|p| Some(p.patient_no.clone())),
-            false,
-        ),
-        (
-            "HIS patient (master)".into(),
-            Box::new(|p| p.his_id.clone()),
-            false,
-        ),
-        ("Name".into(), Box::new(|p| Some(p.name.clone())), by_person),
-        ("Sex".into(), Box::new(|p| Some(p.sex.clone())), false),
-        (
-            "Birth date".into(),
-            Box::new(|p| Some(p.birth_date.clone())),
-            by_person,
-        ),
-        (
-            "Phone".into(),
-            Box::new(|p| Some(p.phone.clone())),
-            by_person,
-        ),
-        (
-            "National id".into(),
-            Box::new(|p| p.national_id.clone()),
-            by_id,
-        ),
-        (
-            "Insurance".into(),
-            Box::new(|p| Some(p.insurance.clone())),
-            false,
-        ),
-        (
-            "Created on node".into(),
-            Box::new(|p| Some(p.header.origin.clone())),
-            false,
-        ),
-        (
-            "Created by".into(),
-            Box::new(|p| Some(p.header.operator.clone())),
-            false,
-        ),
-        (
-            format!("Created at ({zone})"),
-            Box::new(|p| Some(created_at(p))),
-            false,
-        ),
-        (
-            "Emergency episode".into(),
-            Box::new(|p| p.header.episode.clone()),
-            false,
-        ),
-        (
-            "Merged into".into(),
-            Box::new(|p| p.merged_into.clone()),
-            false,
-        ),
-    ];
-    let page_rows = page_fields
-        .iter()
-        .map(|(label, get, is_match)| {
-            let values: Vec<String> = d
-                .patients
-                .iter()
-                .map(|p| get(p).unwrap_or_default())
-                .collect();
-            // Who created a record and when always differ; they are not evidence.
-            let differ = values.iter().any(|v| *v != values[0])
-                && !label.starts_with("Created")
-                && !label.starts_with("HIS patient")
-                && label != "Patient no";
-            let mut cells: Vec<Cell> = vec![label.as_str().into()];
-            cells.extend(values.iter().map(|v| Cell {
-                value: opt(Some(v.as_str()).filter(|v| !v.is_empty())),
-                class: differ.then_some("differ"),
-            }));
-            Row {
-                cells,
-                class: is_match.then_some("match"),
-            }
-        })
-        .collect();
-    let mut page = Table::new(
-        record_columns(&|i, p| {
-            vec![
-                Inline::Text(format!("Record {} ", i + 1)),
-                Inline::Code(p.header.id.clone()),
-            ]
-        }),
-        page_rows,
-    )
-    .class("evidence");
-    page.row_labels = true;
-
-    vec![
-        Block::in_terminal(BlockKind::Note {
-            label: "Evidence".into(),
-            body: text(keys.join("; ")),
-            class: None,
-        }),
-        Block::in_terminal(BlockKind::Table(terminal)),
-        Block::on_page(BlockKind::Note {
-            label: "Evidence".into(),
-            body: page_keys,
-            class: None,
-        }),
-        Block::on_page(BlockKind::Table(page)),
-    ]
 }
 
 #[cfg(test)]
@@ -447,41 +329,88 @@ mod tests {
     use super::*;
     use crate::time::UtcOffset;
 
+    fn english() -> RenderOptions {
+        RenderOptions {
+            lang: Lang::En,
+            ..RenderOptions::default()
+        }
+    }
+
     #[test]
     fn the_terminal_report_shows_values_nodes_and_commands() {
-        let text = text::render(&doc(&sample(), &RenderOptions::default()));
-        assert!(text.contains("2 open, 0 resolved"), "{text}");
-        assert!(text.contains("13811112222"), "{text}");
-        assert!(text.contains("registration-w02"), "{text}");
+        let text = text::render(&doc(&sample(), &english()));
+        for part in [
+            "CONFLICT REVIEW REPORT  node central",
+            "2 open, 0 resolved",
+            "13811112222",
+            "registration-w02",
+            "lifeline resolve -c node.toml field:01AAA:phone --choose 1",
+            "lifeline merge-patients -c node.toml --survivor 01BBB --duplicate 01CCC",
+            "same national id (11010520210314003X)",
+            "1. [OPEN] Field conflict: patient 01AAA (张三, patient W01-9), field phone",
+            "2. [OPEN] Duplicate patient: patients 01BBB / 01CCC (林小雨 / 林小雨)",
+            "currently shown: value 1 (<script>x</script>)",
+            "keep value 0: 13811112222",
+        ] {
+            assert!(text.contains(part), "{part} missing from\n{text}");
+        }
+    }
+
+    /// Chinese by default: headings, labels, kinds, decisions and what each command does.
+    #[test]
+    fn the_report_reads_in_chinese_by_default() {
+        let r = sample();
+        let text = text::render(&doc(&r, &RenderOptions::default()));
+        for part in [
+            "冲突审核报告  节点 central",
+            "待处理 2 条，已解决 0 条",
+            "1. [待处理] 字段冲突：患者 01AAA（张三，患者 W01-9），字段 phone",
+            "2. [待处理] 疑似重复患者：患者 01BBB / 01CCC（林小雨 / 林小雨）",
+            "系统自动处理：当前显示值 1（<script>x</script>）",
+            "采用值 0：13811112222",
+            "lifeline resolve -c node.toml field:01AAA:phone --choose 1",
+            "判断依据：身份证号相同（11010520210314003X）",
+            "审核人可执行的操作：",
+            "女",
+            "居民医保",
+        ] {
+            assert!(text.contains(part), "{part} missing from\n{text}");
+        }
+        for english in ["Field conflict", "open,", "same national id", "keep value"] {
+            assert!(!text.contains(english), "{english} in\n{text}");
+        }
+        let page = html::render(&doc(&r, &RenderOptions::default()));
+        assert!(page.contains("<html lang=\"zh-CN\">"), "{page}");
+        assert!(page.contains("<h2>目录</h2>"), "{page}");
         assert!(
-            text.contains("lifeline resolve -c node.toml field:01AAA:phone --choose 1"),
-            "{text}"
+            page.contains("<tr class=\"match\"><th>身份证号</th>"),
+            "{page}"
         );
         assert!(
-            text.contains(
-                "lifeline merge-patients -c node.toml --survivor 01BBB --duplicate 01CCC"
-            ),
-            "{text}"
-        );
-        assert!(
-            text.contains("same national id (11010520210314003X)"),
-            "{text}"
+            page.contains("登记") || page.contains("挂号"),
+            "the desk: {page}"
         );
     }
 
     #[test]
     fn every_value_is_escaped_on_the_page() {
-        let page = html::render(&doc(&sample(), &RenderOptions::default()));
-        html::assert_self_contained(&page);
-        assert!(!page.contains("<script>x</script>"));
-        assert!(page.contains("&lt;script&gt;x&lt;/script&gt;"));
-        assert!(page.contains("林小雨 &lt;b&gt;&amp;amp;"));
-        assert!(!page.contains("林小雨 <b>"));
+        for l in Lang::ALL {
+            let opts = RenderOptions {
+                lang: l,
+                ..RenderOptions::default()
+            };
+            let page = html::render(&doc(&sample(), &opts));
+            html::assert_self_contained(&page);
+            assert!(!page.contains("<script>x</script>"));
+            assert!(page.contains("&lt;script&gt;x&lt;/script&gt;"));
+            assert!(page.contains("林小雨 &lt;b&gt;&amp;amp;"));
+            assert!(!page.contains("林小雨 <b>"));
+        }
     }
 
     #[test]
     fn the_page_has_a_section_per_conflict_with_values_and_commands() {
-        let page = html::render(&doc(&sample(), &RenderOptions::default()));
+        let page = html::render(&doc(&sample(), &english()));
         assert_eq!(page.matches("<section class=\"conflict open\"").count(), 2);
         assert!(page.contains("registration-w01"));
         assert!(page.contains("13811112222"));
@@ -491,19 +420,20 @@ mod tests {
             )
         );
         assert!(page.contains("<tr class=\"match\"><th>National id</th>"));
+        assert!(page.contains("<html lang=\"en\">"));
     }
 
     #[test]
     fn the_hospital_offset_sets_every_time_shown() {
         let r = sample();
-        let default = text::render(&doc(&r, &RenderOptions::default()));
+        let default = text::render(&doc(&r, &english()));
         assert!(
             default.contains("generated 2026-11-25 09:01:40 (UTC+8)"),
             "{default}"
         );
         let opts = RenderOptions {
             utc_offset: "-05:00".parse::<UtcOffset>().expect("valid"),
-            ..RenderOptions::default()
+            ..english()
         };
         for rendered in [text::render(&doc(&r, &opts)), html::render(&doc(&r, &opts))] {
             assert!(
@@ -517,5 +447,14 @@ mod tests {
             );
             assert!(!rendered.contains("UTC+8"), "{rendered}");
         }
+        let zh = RenderOptions {
+            lang: Lang::Zh,
+            ..opts
+        };
+        let rendered = text::render(&doc(&r, &zh));
+        assert!(
+            rendered.contains("生成于 2026-11-24 20:01:40（UTC-5）"),
+            "{rendered}"
+        );
     }
 }

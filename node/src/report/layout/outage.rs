@@ -1,225 +1,305 @@
 //! The outage report as a document: the episode's summary (grade, times, what to report and
-//! reconcile), its nodes and the reference data they worked from, records created per kind,
-//! invoices per range, the conflicts touching it, and the recovery worklist's progress.
+//! reconcile) and its timeline here; its money, nodes and the reference data they worked
+//! from, records created per kind, invoices per range, the conflicts touching it, and the
+//! recovery worklist's progress in [`super::tallies`]. Every word comes from the catalogs.
 
-use super::super::conflicts::kind_title;
 use super::super::doc::{
-    Block, BlockKind, Column, Doc, Fact, Header, Inline, Row, Show, Table, opt, text,
+    Block, BlockKind, Column, Doc, Fact, Header, Inline, Row, Show, Table, text,
 };
-use super::super::outage::OutageReport;
+use super::super::outage::{OutageReport, TimelineEntry};
+use super::super::words::{duration_in, grade_words};
+use super::tallies;
+use crate::i18n::{Lang, t, tr};
 
 /// Lays the outage report out. Its times are already in the hospital's offset, which
 /// `timezone` names.
-pub fn doc(r: &OutageReport) -> Doc {
+pub fn doc(r: &OutageReport, l: Lang) -> Doc {
     let kind = if r.drill {
-        "Drill report"
+        t(l, "report-drill-kind")
     } else {
-        "Outage report"
+        t(l, "report-outage-kind")
     };
+    let when = [
+        ("node", r.node.as_str().into()),
+        ("generated", r.generated_local.as_str().into()),
+        ("zone", r.timezone.as_str().into()),
+    ];
     let header = Header {
-        heading: format!("{kind} {}", r.episode),
-        meta: Some(vec![
-            Inline::Text("Read on node ".into()),
-            Inline::Strong(r.node.clone()),
-            Inline::Text(format!(
-                " · generated {} ({})",
-                r.generated_local, r.timezone
-            )),
-        ]),
+        heading: tr(
+            l,
+            "report-outage-heading",
+            &[
+                ("kind", kind.as_str().into()),
+                ("episode", r.episode.as_str().into()),
+            ],
+        ),
+        meta: Some(text(tr(l, "report-outage-meta", &when))),
         terminal: format!(
-            "{}  {}  (read on {}, generated {} {})\n",
-            kind.to_uppercase(),
-            r.episode,
-            r.node,
-            r.generated_local,
-            r.timezone
+            "{}\n",
+            tr(
+                l,
+                "report-outage-terminal",
+                &[
+                    ("kind", kind.to_uppercase().into()),
+                    ("episode", r.episode.as_str().into()),
+                    ("node", r.node.as_str().into()),
+                    ("generated", r.generated_local.as_str().into()),
+                    ("zone", r.timezone.as_str().into()),
+                ],
+            )
         ),
     };
     let c = &r.conflicts;
-    let section = |heading: &str, terminal: Option<String>, blocks| {
+    let section = |key: &str, terminal: Option<String>, blocks| {
         Block::new(BlockKind::Section {
-            heading: heading.into(),
+            heading: t(l, key),
             terminal_heading: terminal,
             class: None,
             blocks,
         })
     };
-    let mut records_heading = format!("Records created during the episode: {}", r.records.total);
-    if r.records.awaiting_central > 0 {
-        records_heading.push_str(&format!(
-            " ({} not yet acknowledged by central)",
-            r.records.awaiting_central
-        ));
-    }
+    let same = |key: &str| Some(t(l, key));
+    let records_heading = if r.records.awaiting_central > 0 {
+        tr(
+            l,
+            "report-records-terminal-awaiting",
+            &[
+                ("total", r.records.total.into()),
+                ("awaiting", r.records.awaiting_central.into()),
+            ],
+        )
+    } else {
+        tr(
+            l,
+            "report-records-terminal",
+            &[("total", r.records.total.into())],
+        )
+    };
     Doc {
-        title: format!("Lifeline — {} {}", kind.to_lowercase(), r.episode),
+        lang: l,
+        title: tr(
+            l,
+            "report-outage-title",
+            &[
+                ("kind", kind.as_str().into()),
+                ("episode", r.episode.as_str().into()),
+            ],
+        ),
         header,
         blocks: vec![
             section(
-                "Summary",
+                "report-summary",
                 None,
-                vec![Block::new(BlockKind::Facts(summary(r)))],
+                vec![Block::new(BlockKind::Facts(summary(r, l)))],
             ),
-            section("Timeline", Some("Timeline".into()), vec![timeline(r)]),
             section(
-                "Money collected during the episode",
-                Some("Money collected during the episode".into()),
-                money(r),
+                "report-timeline",
+                same("report-timeline"),
+                vec![timeline(r, l)],
             ),
-            section("Nodes", Some("Nodes".into()), vec![nodes(r)]),
+            section("report-money", same("report-money"), tallies::money(r, l)),
             section(
-                "Records created per kind",
+                "report-nodes",
+                same("report-nodes"),
+                vec![tallies::nodes(r, l)],
+            ),
+            section(
+                "report-records",
                 Some(records_heading),
-                records(r),
+                tallies::records(r, l),
             ),
             section(
-                "Invoices issued per range",
-                Some("Invoices issued per range".into()),
-                invoices(r),
+                "report-invoices",
+                same("report-invoices"),
+                tallies::invoices(r, l),
             ),
             section(
-                "Conflicts touching the episode",
-                Some(format!(
-                    "Conflicts touching the episode: {} ({} open, {} resolved); open in the \
-                     hospital: {}",
-                    c.touching, c.open, c.resolved, c.open_in_hospital
+                "report-episode-conflicts",
+                Some(tr(
+                    l,
+                    "report-episode-conflicts-terminal",
+                    &[
+                        ("touching", c.touching.into()),
+                        ("open", c.open.into()),
+                        ("resolved", c.resolved.into()),
+                        ("hospital", c.open_in_hospital.into()),
+                    ],
                 )),
-                conflicts(r),
+                tallies::conflicts(r, l),
             ),
             section(
-                "Recovery worklist",
-                Some("Recovery worklist".into()),
-                worklist(r),
+                "report-worklist",
+                same("report-worklist"),
+                tallies::worklist(r, l),
             ),
         ],
     }
 }
 
 /// The document shown when a node knows no episode.
-pub fn none() -> Doc {
+pub fn none(l: Lang) -> Doc {
     Doc {
-        title: "Lifeline — outage report".into(),
+        lang: l,
+        title: t(l, "report-outage-none-title"),
         header: Header {
-            heading: "Outage report".into(),
+            heading: t(l, "report-outage-none-heading"),
             meta: None,
-            terminal: "no emergency episode on record\n".into(),
+            terminal: format!("{}\n", t(l, "report-outage-none-terminal")),
         },
         blocks: vec![Block::para(
             Show::Page,
-            text("No emergency episode on record."),
+            text(t(l, "report-outage-none")),
             Some("none"),
         )],
     }
 }
 
-fn summary(r: &OutageReport) -> Vec<Fact> {
-    let zone = &r.timezone;
+fn summary(r: &OutageReport, l: Lang) -> Vec<Fact> {
+    let zone = r.timezone.as_str();
     let opened_how = if r.automatic {
-        format!(
-            "automatically by {} (central unreachable)",
-            r.opened_by_node
+        tr(
+            l,
+            "report-opened-automatically",
+            &[("node", r.opened_by_node.as_str().into())],
         )
     } else {
-        format!(
-            "declared by {} on {}",
-            r.opened_by_operator, r.opened_by_node
+        tr(
+            l,
+            "report-opened-declared",
+            &[
+                ("operator", r.opened_by_operator.as_str().into()),
+                ("node", r.opened_by_node.as_str().into()),
+            ],
         )
     };
     let closed = match (&r.closed_local, &r.closed_by) {
-        (Some(at), Some(by)) => text(format!("{at} ({zone}) by {by}")),
-        (Some(at), None) => text(format!("{at} ({zone})")),
-        _ => vec![Inline::Strong("still open".into())],
+        (Some(at), Some(by)) => text(tr(
+            l,
+            "report-closed-at-by",
+            &[("at", at.into()), ("zone", zone.into()), ("by", by.into())],
+        )),
+        (Some(at), None) => text(tr(
+            l,
+            "report-closed-at",
+            &[("at", at.into()), ("zone", zone.into())],
+        )),
+        _ => vec![Inline::Strong(t(l, "report-still-open"))],
     };
+    let length = duration_in(l, r.duration_ms);
     let duration = if r.open {
-        format!("{} so far", r.duration)
+        tr(l, "report-duration-so-far", &[("duration", length.into())])
     } else {
-        r.duration.clone()
+        length
     };
+    let f = |key: &str, value| Fact::new(&t(l, key), value);
     let mut facts = vec![
-        Fact::new("Episode", text(&r.episode)).shown(Show::Page),
-        Fact::new(
-            "Grade",
+        f("report-f-episode", text(&r.episode)).shown(Show::Page),
+        f(
+            "report-f-grade",
             vec![
                 Inline::Strong(r.grade.clone()),
-                Inline::Text(format!(" — {}", r.grade_meaning)),
+                Inline::Text(tr(
+                    l,
+                    "report-grade-meaning",
+                    &[("meaning", grade_words(l, &r.grade).into())],
+                )),
             ],
         ),
-        Fact::new("Reason", text(&r.reason)),
-        Fact::new(
-            "Cause",
-            text(r.cause.as_deref().unwrap_or("not recorded yet")),
+        f("report-f-reason", text(&r.reason)),
+        f(
+            "report-f-cause",
+            text(match &r.cause {
+                Some(cause) => cause.clone(),
+                None => t(l, "report-cause-none"),
+            }),
         ),
-        Fact::new(
-            "Opened",
-            text(format!("{} ({zone}), {opened_how}", r.opened_local)),
+        f(
+            "report-f-opened",
+            text(tr(
+                l,
+                "report-opened-value",
+                &[
+                    ("at", r.opened_local.as_str().into()),
+                    ("zone", zone.into()),
+                    ("how", opened_how.into()),
+                ],
+            )),
         ),
-        Fact::new("Closed", closed),
-        Fact::new("Duration", text(duration)),
+        f("report-f-closed", closed),
+        f("report-f-duration", text(duration)),
     ];
     if r.drill {
-        facts.insert(
-            0,
-            Fact::new(
-                "Drill",
-                text("a drill, not an outage: graded apart, kept out of outage statistics"),
-            ),
-        );
+        facts.insert(0, f("report-f-drill", text(t(l, "report-drill-note"))));
     }
     if let Some(expected) = &r.expected_grade {
-        facts.push(Fact::new(
-            "Expected grade",
-            text(format!("{expected} (from the latest estimate)")),
+        facts.push(f(
+            "report-f-expected-grade",
+            text(tr(
+                l,
+                "report-expected-grade-value",
+                &[("grade", expected.into())],
+            )),
         ));
     }
     if let Some(due) = &r.written_report_due_local {
-        facts.push(Fact::new(
-            "written report due",
-            text(format!(
-                "{due} ({zone}): 2 days after the outage ended, to the leadership (故障排除后2天内)"
+        facts.push(f(
+            "report-f-written-report-due",
+            text(tr(
+                l,
+                "report-written-report-due-value",
+                &[("due", due.into()), ("zone", zone.into())],
             )),
         ));
     }
     if !r.merged_episodes.is_empty() {
-        facts.push(Fact::new(
-            "Merged into it",
-            text(r.merged_episodes.join(", ")),
+        facts.push(f(
+            "report-f-merged",
+            text(r.merged_episodes.join(&t(l, "report-list-separator"))),
         ));
     }
     if r.report_to_leadership {
         facts.push(
-            Fact::new(
-                "Leadership",
-                text("grade III or above: report to leadership"),
-            )
-            .shown(Show::Terminal),
+            f("report-f-leadership", text(t(l, "report-leadership-note"))).shown(Show::Terminal),
         );
     }
     let leadership = if r.report_to_leadership {
         vec![
-            Inline::Strong("yes".into()),
-            Inline::Text(" (grade III or above)".into()),
+            Inline::Strong(t(l, "report-yes")),
+            Inline::Text(t(l, "report-grade-iii-or-above")),
         ]
     } else {
-        text("no")
+        text(t(l, "report-no"))
     };
-    facts.push(Fact::new("Report to leadership", leadership).shown(Show::Page));
+    facts.push(f("report-f-report-to-leadership", leadership).shown(Show::Page));
     if let Some(same) = r.ended_same_day {
         let slips = if same {
-            "ended the same day: reconcile re-entered dispensing against the paper slips"
+            t(l, "report-slips-same-day")
         } else {
-            "ended after midnight: that day's slips go to billing for entry"
+            t(l, "report-slips-next-day")
         };
-        facts.push(Fact::new("Pharmacy", text(slips)).shown(Show::Terminal));
-        facts.push(Fact::new("Pharmacy slips", text(slips)).shown(Show::Page));
+        facts.push(f("report-f-pharmacy", text(&slips)).shown(Show::Terminal));
+        facts.push(f("report-f-pharmacy-slips", text(slips)).shown(Show::Page));
     }
-    facts.push(Fact::new("Records created", text(r.records.total.to_string())).shown(Show::Page));
+    facts.push(
+        f(
+            "report-f-records-created",
+            text(r.records.total.to_string()),
+        )
+        .shown(Show::Page),
+    );
     let c = &r.conflicts;
     facts.push(
-        Fact::new(
-            "Conflicts",
-            text(format!(
-                "{} touching the episode ({} open, {} resolved); {} open in the hospital",
-                c.touching, c.open, c.resolved, c.open_in_hospital
+        f(
+            "report-f-conflicts",
+            text(tr(
+                l,
+                "report-conflicts-fact",
+                &[
+                    ("touching", c.touching.into()),
+                    ("open", c.open.into()),
+                    ("resolved", c.resolved.into()),
+                    ("hospital", c.open_in_hospital.into()),
+                ],
             )),
         )
         .shown(Show::Page),
@@ -227,266 +307,82 @@ fn summary(r: &OutageReport) -> Vec<Fact> {
     facts
 }
 
-fn timeline(r: &OutageReport) -> Block {
-    let zone = &r.timezone;
+/// The timeline's events this version says in words of its own.
+pub const EVENTS: [&str; 7] = [
+    "opened",
+    "estimate",
+    "assess",
+    "escalate_6h",
+    "escalate_24h",
+    "recovered",
+    "closed",
+];
+
+/// What happened at a moment of the timeline, in `l`: from the entry's parts (and the
+/// report's, for the opening), or its English words when it lacks them.
+fn what(r: &OutageReport, e: &TimelineEntry, l: Lang) -> String {
+    match (e.event.as_str(), &e.node, &e.operator) {
+        ("opened", _, _) => tr(
+            l,
+            "report-what-opened",
+            &[
+                ("operator", r.opened_by_operator.as_str().into()),
+                ("node", r.opened_by_node.as_str().into()),
+                ("reason", r.reason.as_str().into()),
+            ],
+        ),
+        ("estimate", Some(node), Some(operator)) => match (e.hours, &e.expected_back_local) {
+            (Some(hours), Some(back)) => tr(
+                l,
+                "report-what-estimate",
+                &[
+                    ("operator", operator.into()),
+                    ("node", node.into()),
+                    ("hours", hours.into()),
+                    ("back", back.into()),
+                ],
+            ),
+            _ => e.what.clone(),
+        },
+        ("recovered", Some(node), _) => tr(l, "report-what-recovered", &[("node", node.into())]),
+        (step @ ("assess" | "escalate_6h" | "escalate_24h"), _, _) => {
+            t(l, &format!("report-step-{step}"))
+        }
+        ("closed", _, _) => t(l, "report-what-closed"),
+        _ => e.what.clone(),
+    }
+}
+
+fn timeline(r: &OutageReport, l: Lang) -> Block {
     let rows = r
         .timeline
         .iter()
-        .map(|t| {
+        .map(|e| {
+            let event = if EVENTS.contains(&e.event.as_str()) {
+                t(l, &format!("report-event-{}", e.event))
+            } else {
+                e.event.clone()
+            };
             Row::new(vec![
-                t.at_local.as_str().into(),
-                t.event.as_str().into(),
-                t.what.as_str().into(),
+                e.at_local.as_str().into(),
+                event.into(),
+                what(r, e, l).into(),
             ])
         })
         .collect();
     Block::new(BlockKind::Table(Table::new(
         vec![
-            Column::new(&format!("Time ({zone})")).class("t"),
-            Column::new("Event"),
-            Column::new("What"),
+            Column::new(&tr(
+                l,
+                "report-col-time",
+                &[("zone", r.timezone.as_str().into())],
+            ))
+            .class("t"),
+            Column::new(&t(l, "report-col-event")),
+            Column::new(&t(l, "report-col-what")),
         ],
         rows,
     )))
-}
-
-fn money(r: &OutageReport) -> Vec<Block> {
-    let m = &r.money;
-    let mut rows: Vec<Row> = m
-        .collected
-        .iter()
-        .map(|c| Row::new(vec![c.channel.name().into(), c.amount.to_string().into()]))
-        .collect();
-    if rows.is_empty() {
-        rows.push(Row::new(vec!["(nothing settled)".into(), "0.00".into()]));
-    }
-    let mut table = Table::new(
-        vec![Column::new("Channel"), Column::new("Yuan").right()],
-        rows,
-    )
-    .class("narrow");
-    table.foot = Some(Row::new(vec![
-        format!("Total ({} charges)", m.charges_settled).into(),
-        m.collected_total.to_string().into(),
-    ]));
-    vec![
-        Block::new(BlockKind::Table(table)),
-        Block::para(
-            Show::Everywhere,
-            text(format!(
-                "Awaiting re-settlement (insurance failed, paid as self-pay): {} charge(s), {} yuan",
-                m.awaiting_resettlement_charges, m.awaiting_resettlement
-            )),
-            None,
-        ),
-    ]
-}
-
-fn nodes(r: &OutageReport) -> Block {
-    let zone = &r.timezone;
-    let columns = vec![
-        Column::new("Node"),
-        Column::new(&format!("Joined ({zone})")).class("t"),
-        Column::new(&format!("Left ({zone})")).class("t"),
-        Column::new("Reference data").shown(Show::Terminal),
-        Column::new("Drug catalog").right().shown(Show::Page),
-        Column::new("Service catalog").right().shown(Show::Page),
-        Column::new("Reference data changed")
-            .class("t")
-            .shown(Show::Page),
-        Column::new("Data age at join"),
-        Column::new("Records").right(),
-    ];
-    let rows = r
-        .nodes
-        .iter()
-        .map(|n| {
-            Row::new(vec![
-                n.node.as_str().into(),
-                n.joined_local.as_str().into(),
-                opt(n.left_local.as_deref()).into(),
-                format!(
-                    "drugs v{} / services v{}",
-                    n.drug_catalog_version, n.service_catalog_version
-                )
-                .into(),
-                format!("v{}", n.drug_catalog_version).into(),
-                format!("v{}", n.service_catalog_version).into(),
-                opt(n.catalog_changed_local.as_deref()).into(),
-                opt(n.reference_age.as_deref()).into(),
-                n.records_created.to_string().into(),
-            ])
-        })
-        .collect();
-    Block::new(BlockKind::Table(Table::new(columns, rows)))
-}
-
-fn records(r: &OutageReport) -> Vec<Block> {
-    let rows = r
-        .records
-        .by_kind
-        .iter()
-        .map(|k| Row::new(vec![k.kind.as_str().into(), k.count.to_string().into()]))
-        .collect();
-    let mut table = Table::new(
-        vec![Column::new("Kind"), Column::new("Count").right()],
-        rows,
-    )
-    .class("narrow");
-    table.foot = Some(Row::new(vec![
-        "Total".into(),
-        r.records.total.to_string().into(),
-    ]));
-    let mut blocks = vec![Block::new(BlockKind::Table(table))];
-    if r.records.awaiting_central > 0 {
-        blocks.push(Block::para(
-            Show::Page,
-            vec![
-                Inline::Strong(r.records.awaiting_central.to_string()),
-                Inline::Text(" of them not yet acknowledged by central.".into()),
-            ],
-            None,
-        ));
-    }
-    blocks
-}
-
-fn invoices(r: &OutageReport) -> Vec<Block> {
-    if r.invoices.is_empty() {
-        return vec![
-            Block::para(Show::Terminal, text("none"), None),
-            Block::para(
-                Show::Page,
-                text("No invoices issued during the episode."),
-                Some("none"),
-            ),
-        ];
-    }
-    let columns = vec![
-        Column::new("Range"),
-        Column::new("Series").shown(Show::Page),
-        Column::new("Node"),
-        Column::new("Issued").right(),
-        Column::new("First").right(),
-        Column::new("Last").right(),
-        Column::new("Voided"),
-    ];
-    let rows = r
-        .invoices
-        .iter()
-        .map(|i| {
-            let voided = if i.voided_numbers.is_empty() {
-                "0".to_owned()
-            } else {
-                let numbers: Vec<String> =
-                    i.voided_numbers.iter().map(ToString::to_string).collect();
-                format!("{} ({})", i.voided, numbers.join(", "))
-            };
-            Row::new(vec![
-                vec![Inline::Code(i.range_id.clone())].into(),
-                i.series.as_str().into(),
-                i.node.as_str().into(),
-                i.issued.to_string().into(),
-                i.first.to_string().into(),
-                i.last.to_string().into(),
-                voided.into(),
-            ])
-        })
-        .collect();
-    vec![Block::new(BlockKind::Table(Table::new(columns, rows)))]
-}
-
-fn conflicts(r: &OutageReport) -> Vec<Block> {
-    let list = &r.conflicts.list;
-    let entries = list
-        .iter()
-        .map(|line| {
-            let mut head = format!("[{}] {}", line.status, kind_title(&line.kind));
-            if let Some(s) = &line.subject {
-                head.push_str(&format!(" — {s}"));
-            }
-            let mut lines = vec![line.id.clone()];
-            lines.extend(line.decision.iter().map(|d| format!("decision: {d}")));
-            (head, lines)
-        })
-        .collect();
-    let page = if list.is_empty() {
-        Block::para(Show::Page, text("None."), Some("none"))
-    } else {
-        let columns = vec![
-            Column::new("Status"),
-            Column::new("Kind"),
-            Column::new("About"),
-            Column::new("Conflict id"),
-            Column::new("Decision"),
-        ];
-        let rows = list
-            .iter()
-            .map(|line| {
-                Row::new(vec![
-                    vec![Inline::Badge {
-                        text: line.status.clone(),
-                        open: line.status == "open",
-                    }]
-                    .into(),
-                    kind_title(&line.kind).into(),
-                    opt(line.subject.as_deref()).into(),
-                    vec![Inline::Code(line.id.clone())].into(),
-                    opt(line.decision.as_deref()).into(),
-                ])
-            })
-            .collect();
-        Block::on_page(BlockKind::Table(Table::new(columns, rows)))
-    };
-    vec![Block::in_terminal(BlockKind::Entries(entries)), page]
-}
-
-fn worklist(r: &OutageReport) -> Vec<Block> {
-    let columns = vec![
-        Column::new("Category"),
-        Column::new("Open").right(),
-        Column::new("Done").right(),
-        Column::new("Total").right(),
-        Column::new("Progress").shown(Show::Page),
-    ];
-    let rows = r
-        .worklist
-        .iter()
-        .map(|w| {
-            let progress = match (w.done * 100).checked_div(w.total) {
-                Some(pct) => Inline::Bar(pct),
-                None => Inline::Muted("nothing to do".into()),
-            };
-            Row::new(vec![
-                w.title.as_str().into(),
-                w.open.to_string().into(),
-                w.done.to_string().into(),
-                w.total.to_string().into(),
-                vec![progress].into(),
-            ])
-        })
-        .collect();
-    let open: usize = r.worklist.iter().map(|w| w.open).sum();
-    let mut blocks = vec![
-        Block::new(BlockKind::Table(Table::new(columns, rows))),
-        Block::para(
-            Show::Terminal,
-            text(if open == 0 {
-                "recovery complete: nothing left to do".to_owned()
-            } else {
-                format!("{open} item(s) still to do")
-            }),
-            None,
-        ),
-    ];
-    if r.conflicts.open > 0 {
-        blocks.push(Block::para(
-            Show::Terminal,
-            text("see `lifeline conflicts` for the conflicts to review"),
-            None,
-        ));
-    }
-    blocks
 }
 
 #[cfg(test)]
@@ -497,44 +393,108 @@ mod tests {
 
     #[test]
     fn the_terminal_report_has_every_part() {
-        let text = text::render(&doc(&sample()));
+        let text = text::render(&doc(&sample(), Lang::En));
         for part in [
+            "OUTAGE REPORT  YJ-20261125-0900-W01",
             "IV — general",
             "core switch failed",
             "written report due",
             "Timeline",
+            "opened by system on W01: central unreachable <since> 09:00",
+            "li.na on W01 estimated the system back in 1 h",
             "the outage ended",
             "cash",
-            "30.00",
-            "Awaiting re-settlement (insurance failed, paid as self-pay): 1 charge(s), 10.00 yuan",
+            "¥30.00",
+            "Awaiting re-settlement (insurance failed, paid as self-pay): 1 charge, ¥10.00",
             "Nodes",
             "drugs v1 / services v1",
+            "6m 40s",
             "Invoices issued per range",
             "1 (1001)",
             "Conflicts touching the episode: 1",
+            "[open] Field conflict — 王小明 & <i> (5岁), patient W01-7",
             "Paused triage entries to restore",
+            "1 item still to do",
         ] {
             assert!(text.contains(part), "{part} missing from\n{text}");
         }
     }
 
+    /// Chinese by default: the same report in the catalog's Chinese words.
+    #[test]
+    fn the_report_reads_in_chinese_by_default() {
+        let text = text::render(&doc(&sample(), Lang::default()));
+        for part in [
+            "故障报告  YJ-20261125-0900-W01",
+            "等级",
+            "IV（一般：2小时以内）",
+            "书面报告截止",
+            "时间线",
+            "由 system 在 W01 开启：central unreachable <since> 09:00",
+            "li.na 在 W01 估计系统将在 1 小时后恢复",
+            "故障结束",
+            "现金",
+            "¥30.00",
+            "待医保重新结算（医保结算失败、按自费收取）：1 笔，¥10.00",
+            "药品 v1 / 收费项目 v1",
+            "6分40秒",
+            "按号段统计的发票",
+            "涉及本次事件的冲突：1 条",
+            "[待处理] 字段冲突 — 王小明 & <i>（5岁），患者 W01-7",
+            "待恢复排队的暂缓挂号",
+            "还有 1 项待办",
+        ] {
+            assert!(text.contains(part), "{part} missing from\n{text}");
+        }
+        for english in ["Timeline", "Recovery worklist", "OUTAGE", "charge"] {
+            assert!(!text.contains(english), "{english} in\n{text}");
+        }
+        let page = html::render(&doc(&sample(), Lang::Zh));
+        assert!(page.contains("<html lang=\"zh-CN\">"), "{page}");
+        assert!(page.contains("恢复工作清单"), "{page}");
+        assert!(page.contains("合计（2 笔）"), "{page}");
+        let page = html::render(&doc(&sample(), Lang::En));
+        assert!(page.contains("<html lang=\"en\">"), "{page}");
+        assert!(page.contains("Total (2 charges)"), "{page}");
+    }
+
     #[test]
     fn the_page_is_self_contained_and_escaped() {
-        let page = html::render(&doc(&sample()));
-        html::assert_self_contained(&page);
-        assert!(page.contains("王小明 &amp; &lt;i&gt;"));
-        assert!(page.contains("central unreachable &lt;since&gt; 09:00"));
+        for l in Lang::ALL {
+            let page = html::render(&doc(&sample(), l));
+            html::assert_self_contained(&page);
+            assert!(page.contains("王小明 &amp; &lt;i&gt;"));
+            assert!(page.contains("central unreachable &lt;since&gt; 09:00"));
+            html::assert_self_contained(&html::render(&none(l)));
+        }
+        let page = html::render(&doc(&sample(), Lang::En));
         assert!(page.contains("Recovery worklist"));
-        html::assert_self_contained(&html::render(&none()));
     }
 
     #[test]
     fn the_zone_named_by_the_report_heads_its_times() {
         let mut r = sample();
         r.timezone = "UTC+5:30".into();
-        for rendered in [text::render(&doc(&r)), html::render(&doc(&r))] {
-            assert!(rendered.contains("UTC+5:30"), "{rendered}");
-            assert!(!rendered.contains("UTC+8"), "{rendered}");
+        for l in Lang::ALL {
+            for rendered in [text::render(&doc(&r, l)), html::render(&doc(&r, l))] {
+                assert!(rendered.contains("UTC+5:30"), "{rendered}");
+                assert!(!rendered.contains("UTC+8"), "{rendered}");
+            }
         }
+    }
+
+    /// A report from a node that sends no parts for its timeline says its English words.
+    #[test]
+    fn older_timelines_keep_their_words() {
+        let mut r = sample();
+        for e in &mut r.timeline {
+            e.node = None;
+            e.operator = None;
+        }
+        let text = text::render(&doc(&r, Lang::Zh));
+        assert!(
+            text.contains("li.na on W01 estimated the system back in 1 h"),
+            "{text}"
+        );
     }
 }
