@@ -552,6 +552,9 @@ fn a_status_never_goes_back() {
     let _ = RecordKind::Visit;
 }
 
+/// A change a test makes to a record's document by hand.
+type Forgery = fn(&mut Transaction<'_>) -> Result<(), AutomergeError>;
+
 /// The same rules on this node's own writes: a write every other node would refuse is not
 /// saved here either (the desk hears "not saved", nothing is stored or audited), and the
 /// record stays as it was for the writes after it.
@@ -568,7 +571,7 @@ fn a_node_does_not_save_what_every_other_node_would_refuse() {
         .id;
     let before = heads(&w01.store, id);
     let audit_before = w01.store.audit_entries(0, usize::MAX).expect("audit").len();
-    let attempts: [(&str, fn(&mut Transaction<'_>) -> Result<(), AutomergeError>); 2] = [
+    let attempts: [(&str, Forgery); 2] = [
         ("field_not_allowed", |tx| {
             put_stamp(tx, CENTRAL_ACK_KEY, "W01")
         }),
