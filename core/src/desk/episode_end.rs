@@ -42,6 +42,69 @@ fn all_recovered_at(episode: &Episode) -> Option<i64> {
 }
 
 impl Tx<'_> {
+    /// Merges closed episodes that overlapped in time into the earliest of them: windows cut
+    /// off from central and from each other each open an episode, and one that saw the outage
+    /// end (and closed its own) before it heard of the other's cannot merge them while both
+    /// are open. Their intervals show they were one outage; the survivor's end becomes the
+    /// last of theirs when every node in it is out of the outage (the replica rules let any
+    /// node close such an episode). This node's own episode is left alone until it has left
+    /// it: a merge makes a node leave the episode it merged.
+    fn merge_closed_overlaps(
+        &mut self,
+        who: &Operator,
+        current: Option<&EpisodeId>,
+    ) -> Result<(), WriteError> {
+        for drill in [false, true] {
+            let mut closed: Vec<(RecordId, Episode, i64)> = self
+                .episodes()?
+                .into_iter()
+                .filter(|(_, e)| e.merged_into.is_none() && e.drill == drill)
+                .filter_map(|(id, e)| e.closed_ms.map(|end| (id, e, end)))
+                .collect();
+            closed.sort_by(|(_, a, _), (_, b, _)| {
+                (a.opened_ms, &a.episode_id).cmp(&(b.opened_ms, &b.episode_id))
+            });
+            let mut survivor: Option<(RecordId, Episode, i64)> = None;
+            for (id, episode, end) in closed {
+                let joins = survivor.as_ref().is_some_and(|(_, s, until)| {
+                    episode.opened_ms <= *until && s.episode_id != episode.episode_id
+                });
+                if !joins || current == Some(&episode.episode_id) {
+                    self.extend_close(who, survivor.take())?;
+                    survivor = Some((id, episode, end));
+                    continue;
+                }
+                let Some((_, s, until)) = survivor.as_mut() else {
+                    continue;
+                };
+                let into = s.episode_id.clone();
+                self.edit(id, who, "episode.merge", |t| {
+                    set_field(t, "merged_into", Some(&into))
+                })?;
+                *until = (*until).max(end);
+            }
+            self.extend_close(who, survivor)?;
+        }
+        Ok(())
+    }
+
+    /// Moves a survivor's close to the last close of the episodes merged into it.
+    fn extend_close(
+        &mut self,
+        who: &Operator,
+        survivor: Option<(RecordId, Episode, i64)>,
+    ) -> Result<(), WriteError> {
+        let Some((id, episode, until)) = survivor else {
+            return Ok(());
+        };
+        if episode.closed_ms < Some(until) && all_recovered_at(&episode).is_some() {
+            self.edit(id, who, "episode.close", |t| {
+                set_field(t, "closed_ms", Some(until))
+            })?;
+        }
+        Ok(())
+    }
+
     /// Marks this node's outage over in `record`: it stops tagging, and reconciles the
     /// episode until it leaves. Closes the episode if every node has now recovered.
     fn recover(&mut self, who: &Operator, id: &EpisodeId) -> Result<(), WriteError> {
@@ -268,7 +331,9 @@ impl Store {
                     }
                 }
             }
-            let Some(current) = tx.episode()? else {
+            let current = tx.episode()?;
+            tx.merge_closed_overlaps(&who, current.as_ref())?;
+            let Some(current) = current else {
                 return Ok(Saved::new(None));
             };
             let Some((_, episode)) = tx.find_episode(&current)? else {

@@ -95,6 +95,63 @@ fn an_episode_ends_when_the_system_of_record_is_back_not_when_the_desks_stop() {
 /// (drills of the plan, regularly): a drill runs the whole procedure on records marked as a
 /// drill (the id says so, on every record), never joined by a real outage nor joining one,
 /// and its money is kept out of the real cashier summary.
+/// Two windows cut off from central and from each other each open an episode; one sees
+/// central back and closes its own before it hears of the other's. Once both have closed,
+/// every node reports them as one outage: the later merged into the earlier, which ends at
+/// the last recovery.
+#[test]
+fn episodes_that_closed_apart_but_overlapped_are_one_outage() {
+    let (_d1, a, clock_a) = window();
+    let (_d2, b, clock_b) = temp_store("W02", NodeRole::Window);
+    copy_all(&a, &b);
+    let system = admin();
+    let first = a
+        .open_episode(&system, "central unreachable", Opening::Automatic)
+        .expect("open")
+        .value;
+    clock_b.advance_ms(60_000);
+    let second = b
+        .open_episode(&system, "central unreachable", Opening::Automatic)
+        .expect("open")
+        .value;
+    clock_a.advance_ms(HOUR);
+    a.recover_from_episode(&system).expect("recover");
+    // W01's episode is closed; W02, still cut off, keeps its own open and stays in it.
+    copy_all(&a, &b);
+    assert_eq!(
+        b.reconcile_episodes(&system).expect("reconcile").value,
+        Some(second.clone()),
+        "a window still in the outage stays in its episode"
+    );
+    clock_b.advance_ms(2 * HOUR);
+    b.recover_from_episode(&system).expect("recover");
+    copy_all(&b, &a);
+    for store in [&a, &b] {
+        store.reconcile_episodes(&system).expect("reconcile");
+    }
+    copy_all(&a, &b);
+    copy_all(&b, &a);
+    for store in [&a, &b] {
+        let (summary, merged) = store.episode_by_id(&second).expect("read").expect("found");
+        assert_eq!(summary.episode.episode_id, first);
+        assert_eq!(merged, vec![second.clone()]);
+        assert!(!summary.open);
+        // From W01's opening to W02's recovery, two hours and a minute later on its clock.
+        assert!(
+            summary.duration_ms > 2 * HOUR,
+            "the outage lasts until the last recovery: {} ms",
+            summary.duration_ms
+        );
+    }
+    let a_says = a.episodes().expect("read");
+    let b_says = b.episodes().expect("read");
+    assert_eq!(
+        a_says.iter().map(|e| &e.episode).collect::<Vec<_>>(),
+        b_says.iter().map(|e| &e.episode).collect::<Vec<_>>(),
+        "both windows hold the same episodes"
+    );
+}
+
 #[test]
 fn a_drill_runs_the_procedure_on_records_marked_as_a_drill() {
     let (_d, w01, _) = window();
