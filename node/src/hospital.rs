@@ -14,7 +14,8 @@ use anyhow::{Context, bail};
 use lifeline_core::{DeskRole, NodeName, NodeRole, OperatorName};
 use lifeline_sync::identity::{self, NodeIdentity};
 
-use crate::api::admin::{AddedOperator, NewOperator, StatusReport};
+use crate::api::admin::{AddedOperator, NewOperator};
+use crate::api::status::StatusReport;
 use crate::client::Client;
 use crate::config::{
     ApiSection, Config, HospitalSection, LogFormat, LogSection, MetricsSection, NetworkSection,

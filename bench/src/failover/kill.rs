@@ -8,7 +8,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, ensure};
-use lifeline_node::api::admin::StatusReport;
+use lifeline_node::api::status::StatusReport;
 use lifeline_node::client::Client;
 use lifeline_node::error::chain;
 use lifeline_node::hospital::Hospital;

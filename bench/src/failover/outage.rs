@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::{Context, anyhow, bail};
-use lifeline_node::api::admin::StatusReport;
+use lifeline_node::api::status::StatusReport;
 use lifeline_node::client::Client;
 use lifeline_node::hospital::Hospital;
 

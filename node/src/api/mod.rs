@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod ranges;
 mod review;
+pub mod status;
 pub mod trust;
 
 use std::sync::Arc;
@@ -56,6 +57,7 @@ pub fn router_with(state: ApiState, more: Router<ApiState>) -> Router {
     Router::new()
         .merge(desk::routes().layer(timed))
         .merge(admin::routes())
+        .merge(status::routes())
         .merge(emergency::routes())
         .merge(ranges::routes())
         .merge(backup::routes())

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::api::admin::StatusReport;
+use crate::api::status::StatusReport;
 use crate::commands::backup::Progress;
 use crate::i18n::{Lang, t, tr};
 

@@ -137,7 +137,7 @@ pub async fn banner(state: &ConsoleState) -> Banner {
     let store = state.api.store.clone();
     let episode = blocking(move || -> Result<_, crate::api::ApiError> {
         match store.episode_info()? {
-            Some(info) => Ok(Some(crate::api::admin::current_episode(&store, info)?)),
+            Some(info) => Ok(Some(crate::api::status::current_episode(&store, info)?)),
             None => Ok(None),
         }
     })

@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use lifeline_core::{DeskRole, NodeRole};
-use lifeline_node::api::admin::{CatalogCsv, StatusReport};
+use lifeline_node::api::admin::CatalogCsv;
+use lifeline_node::api::status::StatusReport;
 use lifeline_node::client::Client;
 use lifeline_node::config::Thresholds;
 use lifeline_node::hospital::{Hospital, NodeSpec};

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::api::admin::StatusReport;
+use crate::api::status::StatusReport;
 use crate::i18n::width::{pad, pad_left};
 use crate::i18n::{Lang, t, tr};
 use crate::time::UtcOffset;

@@ -2,7 +2,7 @@
 //! backlogs and convergence, and what it sent that was refused; the HIS as one of them.
 
 use super::role_words;
-use crate::api::admin::StatusReport;
+use crate::api::status::StatusReport;
 use crate::commands::ago;
 use crate::i18n::width::{pad, pad_left};
 use crate::i18n::{Lang, t, tr};

@@ -3,7 +3,7 @@
 
 use lifeline_core::NodeRole;
 
-use crate::api::admin::StatusReport;
+use crate::api::status::StatusReport;
 use crate::daemon::health::Mode;
 use crate::daemon::in_sync::{self, Reason, SyncFacts};
 use crate::i18n::{Lang, t, tr};
