@@ -8,6 +8,7 @@ use std::time::Duration;
 use lifeline_core::{DeskRole, NodeRole};
 use lifeline_node::config::Thresholds;
 use lifeline_node::hospital::{Hospital, NodeSpec};
+use serde_json::{Value, json};
 
 fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_lifeline"))
@@ -244,13 +245,18 @@ fn operators_status_emergency_catalogs_and_ranges_through_the_cli() {
     ]);
     assert!(!out.status.success() && text(&out).contains("janitor"));
 
-    // Status: the window reaches central, gets its ranges; JSON parses.
+    // Status: the window reaches central, gets its ranges, and its store's table check,
+    // run after it began serving, has passed; JSON parses.
     h.wait_for(
-        "W01 connected with its ranges",
+        "W01 connected with its ranges, its store checked",
         Duration::from_secs(60),
         |h| {
             let s = h.status("W01")?;
-            Ok(s.peers.iter().any(|p| p.connected) && s.ranges.len() == 2)
+            let checked = matches!(
+                s.store.check,
+                lifeline_node::daemon::table_check::TableCheck::Passed { .. }
+            );
+            Ok(s.peers.iter().any(|p| p.connected) && s.ranges.len() == 2 && checked)
         },
     )
     .expect("ready");
@@ -265,6 +271,7 @@ fn operators_status_emergency_catalogs_and_ranges_through_the_cli() {
     let status = text(&out);
     for part in [
         "W01（窗口：挂号、收费）  模式 正常",
+        "存储完整性检查通过",
         "节点连接",
         "号段",
         "central",
@@ -494,13 +501,16 @@ fn operators_status_emergency_catalogs_and_ranges_through_the_cli() {
 
 /// Hole 9: opening a damaged store logged a redb panic backtrace before the clear refusal.
 /// Damaged copies of a real store on which redb panics (caught: a refusal) are found
-/// in-process, then a daemon is started on each: it refuses to start, saying the store is
-/// damaged, and prints no panic and no backtrace, even with backtraces on.
+/// in-process, then a daemon is started on each, with backtraces on. The daemon reads only
+/// the file's identity before it serves and checks every table beside the work: a copy whose
+/// identity is damaged is refused at start, saying the store is damaged; one whose tables
+/// are damaged is found by the table check, which `lifeline status` reports, and the node then
+/// saves nothing more (a write is refused with the reason). Never a panic or a backtrace.
 #[test]
 fn a_damaged_store_is_refused_without_a_panic_backtrace() {
     use lifeline_core::desk::NewPatient;
     use lifeline_core::record::{InsuranceType, Sex};
-    use lifeline_core::store::FileDamage;
+    use lifeline_core::store::{FileDamage, OpenCheck};
     use lifeline_core::{NodeName, OpenError, Operator, OperatorName, Store, StoreOptions};
 
     let dir = tempfile::tempdir().expect("dir");
@@ -509,9 +519,13 @@ fn a_damaged_store_is_refused_without_a_panic_backtrace() {
     let config = h.config("central").expect("config").clone();
     std::fs::create_dir_all(&config.node.data_dir).expect("data dir");
     let path = config.store_path();
-    let opts = || StoreOptions::new(NodeName::new("central").expect("valid"), NodeRole::Central);
+    let opts = |check: OpenCheck| {
+        let mut o = StoreOptions::new(NodeName::new("central").expect("valid"), NodeRole::Central);
+        o.open_check = check;
+        o
+    };
     {
-        let store = Store::open(&path, opts()).expect("open");
+        let store = Store::open(&path, opts(OpenCheck::Full)).expect("open");
         let reg = Operator::new(
             OperatorName::new("reg1").expect("valid"),
             DeskRole::Registration,
@@ -536,7 +550,8 @@ fn a_damaged_store_is_refused_without_a_panic_backtrace() {
     }
     let bytes = std::fs::read(&path).expect("read");
     let step = bytes.len() / 48 + 1;
-    let mut panicking = Vec::new();
+    // (the damaged bytes, whether a deferred open gets past the file's identity)
+    let mut panicking: Vec<(Vec<u8>, bool)> = Vec::new();
     for offset in (0..bytes.len()).step_by(step) {
         let mut damaged = bytes.clone();
         for b in damaged.iter_mut().skip(offset).take(64) {
@@ -547,27 +562,91 @@ fn a_damaged_store_is_refused_without_a_panic_backtrace() {
         if let Err(OpenError::Corrupt {
             damage: FileDamage::EnginePanicked,
             ..
-        }) = Store::open(&probe, opts())
+        }) = Store::open(&probe, opts(OpenCheck::Full))
         {
-            panicking.push(damaged);
+            let deferred = Store::open(&probe, opts(OpenCheck::Deferred)).is_ok();
+            panicking.push((damaged, deferred));
         }
         let _ = std::fs::remove_file(&probe);
     }
+    let later: Vec<&Vec<u8>> = panicking
+        .iter()
+        .filter(|(_, d)| *d)
+        .map(|(b, _)| b)
+        .collect();
+    let at_start: Vec<&Vec<u8>> = panicking
+        .iter()
+        .filter(|(_, d)| !*d)
+        .map(|(b, _)| b)
+        .collect();
     assert!(
-        !panicking.is_empty(),
-        "no damaged copy makes the storage engine panic: the test no longer reaches it"
+        !later.is_empty(),
+        "no damaged copy gets past a deferred open: the table check is not reached"
     );
     let cfg = h.config_path("central").expect("config path");
-    for damaged in panicking.iter().take(3) {
+    let cfg = cfg.to_str().expect("utf-8");
+    let log_path = dir.path().join("damaged.log");
+    for damaged in later.iter().take(2).chain(at_start.iter().take(2)) {
         std::fs::write(&path, damaged).expect("write");
-        let out = Command::new(bin())
-            .args(["daemon", "-c", cfg.to_str().expect("utf-8")])
+        let _ = std::fs::remove_file(config.node.data_dir.join("ready.json"));
+        let log = std::fs::File::create(&log_path).expect("log");
+        let mut child = Command::new(bin())
+            .args(["daemon", "-c", cfg])
             .env("RUST_BACKTRACE", "1")
-            .output()
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
             .expect("run lifeline");
-        let said = text(&out);
-        assert!(!out.status.success(), "{said}");
-        assert!(said.contains("damaged"), "{said}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let exited = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break Some(status);
+            }
+            let said = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let serving = config.node.data_dir.join("ready.json").exists();
+            if said.contains("the store is damaged") && serving {
+                break None;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the daemon neither refused the store nor found its damage:\n{said}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        match exited {
+            Some(status) => {
+                let said = std::fs::read_to_string(&log_path).unwrap_or_default();
+                assert!(!status.success(), "{said}");
+                assert!(said.contains("damaged"), "{said}");
+            }
+            None => {
+                let status = run(&["status", "-c", cfg, "--json"]);
+                let report: Value = serde_json::from_slice(&status.stdout)
+                    .unwrap_or_else(|e| panic!("status json: {e}: {}", text(&status)));
+                assert_eq!(report["store"]["check"]["state"], "damaged", "{report}");
+                let words = text(&run(&["status", "-c", cfg]));
+                assert!(words.contains("存储文件已损坏"), "{words}");
+                let refused = h
+                    .admin("central")
+                    .expect("admin")
+                    .post::<_, Value>(
+                        "/admin/emergency/start",
+                        &json!({ "reason": "演练", "drill": true }),
+                    )
+                    .expect_err("a damaged store saves nothing");
+                assert!(
+                    refused.to_string().contains("503") && refused.to_string().contains("damaged"),
+                    "{refused}"
+                );
+                let _ = Command::new("kill")
+                    .args(["-TERM", &child.id().to_string()])
+                    .status();
+                let stopped = child.wait().expect("wait");
+                assert!(stopped.success() || stopped.code().is_some(), "{stopped}");
+            }
+        }
+        let said = std::fs::read_to_string(&log_path).unwrap_or_default();
         assert!(
             !said.contains("panicked at") && !said.contains("stack backtrace"),
             "{said}"

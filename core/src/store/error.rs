@@ -124,6 +124,14 @@ pub enum WriteError {
     },
     #[error("the store is closed")]
     Closed,
+    /// The table check found the file damaged ([`Store::check_tables`]): nothing more is
+    /// written to it until the node is restored from a backup.
+    ///
+    /// [`Store::check_tables`]: super::Store::check_tables
+    #[error(
+        "the store file is damaged: nothing more is saved on this node until it is restored from a backup"
+    )]
+    StoreDamaged,
 }
 
 impl WriteError {

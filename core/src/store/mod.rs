@@ -124,6 +124,23 @@ pub struct StoreOptions {
     /// How the authors of peers' changes are known. Always [`AuthorCheck::Signatures`] in a
     /// node (see [`AuthorCheck::UncheckedActorIds`] for the only other use).
     pub author_check: AuthorCheck,
+    /// How much of an existing file [`Store::open`] reads before it returns. Default
+    /// [`OpenCheck::Full`].
+    pub open_check: OpenCheck,
+}
+
+/// Whether opening a store reads every table end to end before it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenCheck {
+    /// Every entry of every table is read at open, so damage anywhere refuses the file
+    /// (tools, restores, tests). Costs a read of the whole file.
+    Full,
+    /// Only the file's identity and schema are checked at open, so a node of any size is
+    /// serving within a second; the caller then runs [`Store::check_tables`] beside the
+    /// work (the daemon does, and reports the result in `lifeline status`). A crashed file
+    /// is still recovered on a scratch copy first, so that a file the store refuses is left
+    /// as it was.
+    Deferred,
 }
 
 /// How the authors of peers' changes are known.
@@ -154,6 +171,7 @@ impl StoreOptions {
             desks: DeskRole::ALL.to_vec(),
             credentials: None,
             author_check: AuthorCheck::Signatures,
+            open_check: OpenCheck::Full,
         }
     }
 }
@@ -174,6 +192,8 @@ pub(crate) struct Shared {
     pub(crate) observers: Mutex<Vec<CommitObserver>>,
     /// Every member and revocation this node holds, as of the last commit that changed them.
     pub(crate) roster: std::sync::RwLock<Arc<Roster>>,
+    /// Set when the table check found the file damaged: every write is refused from then on.
+    pub(crate) damaged: std::sync::atomic::AtomicBool,
     /// The key this node signs its changes with, once it has one.
     pub(crate) signer: std::sync::RwLock<Option<Credentials>>,
     /// Signed commits read for sending, by id (a commit covers many records).

@@ -4,6 +4,7 @@
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use automerge::ActorId;
@@ -16,7 +17,7 @@ use super::roster;
 use super::signing::CommitCache;
 use super::tables::{self, SCHEMA_VERSION, TableVisitor, meta_keys};
 use super::writer::Writer;
-use super::{Shared, Store, StoreOptions};
+use super::{OpenCheck, Shared, Store, StoreOptions};
 use crate::id::{NodeName, RecordId};
 use crate::trust::Roster;
 
@@ -81,8 +82,7 @@ impl Store {
         let exists = path.exists();
         // redb can panic on damaged data instead of returning an error; at open that means a
         // damaged file, refused like any other.
-        let opened =
-            crate::error::contained(|| open_database(&path, &opts.node, exists, opts.cache_bytes));
+        let opened = crate::error::contained(|| open_database(&path, &opts, exists));
         let db = match opened {
             Some(result) => result?,
             None => {
@@ -111,6 +111,7 @@ impl Store {
             subscribers: Mutex::new(Vec::new()),
             observers: Mutex::new(Vec::new()),
             roster: RwLock::new(Arc::new(Roster::new())),
+            damaged: AtomicBool::new(false),
             signer: RwLock::new(None),
             commits: Mutex::new(CommitCache::new()),
         };
@@ -149,15 +150,29 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Reads every entry of every table, as [`OpenCheck::Full`] does at open, in one read
+    /// transaction beside the node's work (desk writes go on; the scan sees the file as it
+    /// was when it began). Returns `Ok(false)` if `stop` was set before it finished (the
+    /// daemon stopping), `Ok(true)` once every table was read. An error names the damage;
+    /// the store then refuses every write ([`super::WriteError::StoreDamaged`]) so that
+    /// nothing more goes into a damaged file, and reads go on where they can.
+    pub fn check_tables(&self, stop: &AtomicBool) -> Result<bool, FileDamage> {
+        let damage = match crate::error::contained(|| scan_tables_until(&self.shared.db, stop)) {
+            Some(Ok(finished)) => return Ok(finished),
+            Some(Err(e)) => FileDamage::Storage(e),
+            None => FileDamage::EnginePanicked,
+        };
+        self.shared.damaged.store(true, Ordering::SeqCst);
+        Err(damage)
+    }
+}
+
 /// Opens (or creates) the database file and checks it is ours and whole: identity and schema
-/// first from a read-only open, so that a refused file is left exactly as it was, then every
-/// table read end to end.
-fn open_database(
-    path: &Path,
-    node: &NodeName,
-    exists: bool,
-    cache_bytes: usize,
-) -> Result<Database, OpenError> {
+/// first from a read-only open, so that a refused file is left exactly as it was, then (with
+/// [`OpenCheck::Full`]) every table read end to end.
+fn open_database(path: &Path, opts: &StoreOptions, exists: bool) -> Result<Database, OpenError> {
+    let (node, cache_bytes) = (&opts.node, opts.cache_bytes);
     if !exists {
         return Database::builder()
             .set_cache_size(cache_bytes)
@@ -165,6 +180,7 @@ fn open_database(
             .map_err(|e| open_error(path, e));
     }
     check_magic(path)?;
+    let full = opts.open_check == OpenCheck::Full;
     // A file that needs recovery after a crash cannot be opened read-only. Recovery rewrites
     // the file, so it is first done on a scratch copy beside it, which is checked the same way;
     // only a file that passes is then recovered in place.
@@ -176,9 +192,13 @@ fn open_database(
     {
         Ok(ro) => {
             check_meta(&ro, path, node)?;
-            scan_tables(&ro).map_err(|e| corrupt(path, e))?;
+            if full {
+                scan_tables(&ro).map_err(|e| corrupt(path, e))?;
+            }
         }
-        Err(redb::DatabaseError::RepairAborted) => check_recovered_copy(path, node, cache_bytes)?,
+        Err(redb::DatabaseError::RepairAborted) => {
+            check_recovered_copy(path, node, cache_bytes, full)?;
+        }
         Err(e) => return Err(open_error(path, e)),
     }
     let db = Database::builder()
@@ -191,7 +211,12 @@ fn open_database(
 }
 
 /// Recovers a scratch copy of a crashed file and checks it; the original is not touched.
-fn check_recovered_copy(path: &Path, node: &NodeName, cache_bytes: usize) -> Result<(), OpenError> {
+fn check_recovered_copy(
+    path: &Path,
+    node: &NodeName,
+    cache_bytes: usize,
+    full: bool,
+) -> Result<(), OpenError> {
     let io = |source| OpenError::Io {
         path: path.to_path_buf(),
         source,
@@ -208,7 +233,9 @@ fn check_recovered_copy(path: &Path, node: &NodeName, cache_bytes: usize) -> Res
         .open(scratch.path())
         .map_err(|e| open_error(path, e))?;
     check_meta(&db, path, node)?;
-    scan_tables(&db).map_err(|e| corrupt(path, e))?;
+    if full {
+        scan_tables(&db).map_err(|e| corrupt(path, e))?;
+    }
     Ok(())
 }
 
@@ -222,22 +249,44 @@ fn corrupt(path: &Path, e: redb::Error) -> OpenError {
 /// Reads every entry of every table, so that damage anywhere in the file is found at open
 /// rather than in the middle of a desk's work.
 pub(super) fn scan_tables(db: &impl ReadableDatabase) -> Result<(), redb::Error> {
-    struct Scan(redb::ReadTransaction);
-    impl TableVisitor for Scan {
+    scan_tables_until(db, &AtomicBool::new(false)).map(|_| ())
+}
+
+/// [`scan_tables`], giving up (`Ok(false)`) once `stop` is set.
+fn scan_tables_until(db: &impl ReadableDatabase, stop: &AtomicBool) -> Result<bool, redb::Error> {
+    struct Scan<'a> {
+        tx: redb::ReadTransaction,
+        stop: &'a AtomicBool,
+        stopped: bool,
+    }
+    impl TableVisitor for Scan<'_> {
         type Error = redb::Error;
         fn visit<K: Key + 'static, V: Value + 'static>(
             &mut self,
             table: TableDefinition<'static, K, V>,
         ) -> Result<(), redb::Error> {
-            let t = self.0.open_table(table)?;
-            for entry in redb::ReadableTable::iter(&t)? {
+            if self.stopped {
+                return Ok(());
+            }
+            let t = self.tx.open_table(table)?;
+            for (n, entry) in redb::ReadableTable::iter(&t)?.enumerate() {
+                if n % 4096 == 0 && self.stop.load(Ordering::Relaxed) {
+                    self.stopped = true;
+                    return Ok(());
+                }
                 let (k, v) = entry?;
                 let _ = (k.value(), v.value());
             }
             Ok(())
         }
     }
-    tables::for_each(&mut Scan(db.begin_read()?))
+    let mut scan = Scan {
+        tx: db.begin_read()?,
+        stop,
+        stopped: false,
+    };
+    tables::for_each(&mut scan)?;
+    Ok(!scan.stopped)
 }
 
 fn make_actor(node: &NodeName) -> ActorId {

@@ -2,6 +2,7 @@
 //! bounded cache, the merge API with bad input, and the audit chain.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use redb::ReadableTable;
 
@@ -148,6 +149,77 @@ fn truncated_and_corrupted_files_are_refused_without_panic_or_change() {
             let _ = store.verify_audit();
         }
     }
+}
+
+/// A deferred open checks only who the file belongs to; the table check run beside the work
+/// then finds what a full open would have refused, and changes nothing.
+#[test]
+fn a_deferred_open_leaves_the_damage_to_the_table_check() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("s.redb");
+    create_some(&path, 60);
+    let good = std::fs::read(&path).expect("read");
+    let deferred = |node: &str| {
+        let mut o = opts(node);
+        o.open_check = OpenCheck::Deferred;
+        o
+    };
+    // A whole file passes both ways, and a deferred open still refuses another node's file.
+    Store::open(&path, deferred("W01"))
+        .expect("a whole file opens deferred")
+        .check_tables(&AtomicBool::new(false))
+        .expect("and passes the table check")
+        .then_some(())
+        .expect("to its end");
+    // A check asked to stop gives up without a verdict.
+    let stopped = Store::open(&path, deferred("W01")).expect("open");
+    assert_eq!(
+        stopped.check_tables(&AtomicBool::new(true)).ok(),
+        Some(false)
+    );
+    drop(stopped);
+    assert!(matches!(
+        Store::open(&path, deferred("W02")).unwrap_err(),
+        OpenError::WrongNode { .. }
+    ));
+    let mut caught_later = 0;
+    for offset in (4096..good.len()).step_by(2048) {
+        let damaged = dir.path().join(format!("flip{offset}.redb"));
+        let mut bytes = good.clone();
+        for b in bytes.iter_mut().skip(offset).take(64) {
+            *b ^= 0x5a;
+        }
+        std::fs::write(&damaged, &bytes).expect("write");
+        let full_refuses = matches!(
+            Store::open(&damaged, opts("W01")),
+            Err(OpenError::Corrupt { .. })
+        );
+        if !full_refuses {
+            continue;
+        }
+        // Only files the full open refused for their tables are of interest here.
+        if let Ok(store) = Store::open(&damaged, deferred("W01")) {
+            let before = std::fs::read(&damaged).expect("read");
+            assert!(
+                store.check_tables(&AtomicBool::new(false)).is_err(),
+                "damage at {offset} refused by a full open passed the table check"
+            );
+            assert!(
+                matches!(
+                    store.create_patient(&reg(), patient("after the check")),
+                    Err(WriteError::StoreDamaged)
+                ),
+                "a store found damaged saves nothing more"
+            );
+            assert!(std::fs::read(&damaged).expect("read") == before);
+            caught_later += 1;
+        }
+    }
+    assert!(
+        caught_later > 0,
+        "no damage was left to the table check ({} bytes): the test no longer tests it",
+        good.len()
+    );
 }
 
 #[test]

@@ -189,6 +189,13 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut Tx<'_>) -> Result<T, WriteError> + Send + 'static,
     {
+        if self
+            .shared
+            .damaged
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(WriteError::StoreDamaged);
+        }
         let (reply_tx, reply_rx) = sync_channel::<Result<T, WriteError>>(1);
         let fail_tx = reply_tx.clone();
         let job = Job {

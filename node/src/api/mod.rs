@@ -151,6 +151,9 @@ impl From<WriteError> for ApiError {
         match e {
             WriteError::Rule(r) => r.into(),
             WriteError::Read(r) => r.into(),
+            WriteError::StoreDamaged => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_damaged", chain(&e))
+            }
             other => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_saved", chain(&other)),
         }
     }

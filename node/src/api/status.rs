@@ -15,6 +15,7 @@ use super::admin::ADMINISTER;
 use super::{ApiError, ApiState, Authed, admin_only, blocking};
 use crate::daemon::health::ModeInfo;
 use crate::daemon::in_sync::{self, WorkingSet};
+use crate::daemon::table_check::TableCheck;
 
 pub fn routes() -> Router<ApiState> {
     Router::new().route("/admin/status", get(status))
@@ -196,6 +197,9 @@ pub struct StoreReport {
     pub records_by_kind: Vec<(String, u64)>,
     pub audit_entries: u64,
     pub feed_seq: u64,
+    /// The check of every table the daemon runs beside the work after it opens the store.
+    #[serde(default)]
+    pub check: TableCheck,
 }
 
 fn mode_report(m: ModeInfo) -> ModeReport {
@@ -282,6 +286,7 @@ async fn status(
                     .collect(),
                 audit_entries: stats.audit_entries,
                 feed_seq: stats.feed_seq,
+                check: runtime.table_check(),
             },
             restore_drill: Some(drill),
             calendar: Some(calendar_status(&store)),

@@ -229,6 +229,7 @@ pub const ERROR_CODES: &[&str] = &[
     "refused",
     "storage",
     "not_saved",
+    "store_damaged",
     "internal",
     "catalog_missing",
     "csrf",

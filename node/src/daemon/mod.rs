@@ -7,11 +7,13 @@ pub mod housekeeping;
 pub mod in_sync;
 pub mod monitor;
 pub mod runtime;
+pub mod table_check;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use lifeline_core::store::OpenCheck;
 use lifeline_core::{DeskRole, NodeRole, Store};
 use lifeline_sync::identity::{self, AcceptPolicy, WindowMesh};
 use lifeline_sync::mesh::{Mesh, MeshConfig, PeerAddr};
@@ -99,6 +101,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // The store writes only what the certificate lets this node write, and signs every
     // change with the certificate's key.
     let mut opts = config.store_options();
+    // The whole file is read beside the work once the node serves ([`table_check`]).
+    opts.open_check = OpenCheck::Deferred;
     opts.desks = loaded.identity().desks.clone();
     opts.credentials = Some(
         loaded
@@ -115,6 +119,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let runtime = Arc::new(Runtime::new(config.clone(), store.now_ms()));
     runtime.metrics.watch(&store);
+    let checking = table_check::spawn(store.clone(), runtime.clone());
     let session = SessionConfig {
         heartbeat: config.thresholds.heartbeat,
         peer_timeout: config.thresholds.peer_timeout,
@@ -244,6 +249,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(mesh) = runtime.take_mesh() {
         mesh.shutdown().await;
     }
+    checking.stop().await;
     let _ = std::fs::remove_file(config.node.data_dir.join("ready.json"));
     // Dropping the last store handle waits for the writer to commit what is queued.
     drop(operators);

@@ -1,5 +1,6 @@
 //! The daemon's live state, shared with the API: its config, when it started, the mesh once
-//! it runs, the mode the monitor last decided, and the HIS bridge where there is one.
+//! it runs, the mode the monitor last decided, the HIS bridge where there is one, and where
+//! the store's table check is.
 
 use std::sync::{Arc, Mutex};
 
@@ -7,6 +8,7 @@ use lifeline_sync::mesh::{Fetcher, Mesh, PeerStatus};
 use tokio::sync::watch;
 
 use super::health::ModeInfo;
+use super::table_check::TableCheck;
 use crate::config::Config;
 use crate::his::bridge::HisLink;
 
@@ -22,6 +24,7 @@ pub struct Runtime {
     /// central has been away long enough).
     mode_watch: watch::Sender<ModeInfo>,
     his: Mutex<Option<Arc<HisLink>>>,
+    table_check: Mutex<TableCheck>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -44,6 +47,21 @@ impl Runtime {
             mode_watch: watch::Sender::new(initial.clone()),
             mode: Mutex::new(initial),
             his: Mutex::new(None),
+            table_check: Mutex::new(TableCheck::NotRun),
+        }
+    }
+
+    /// Where the store's table check is ([`super::table_check`]).
+    pub fn table_check(&self) -> TableCheck {
+        self.table_check
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or(TableCheck::NotRun)
+    }
+
+    pub(crate) fn set_table_check(&self, check: TableCheck) {
+        if let Ok(mut c) = self.table_check.lock() {
+            *c = check;
         }
     }
 

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::api::status::StatusReport;
+use crate::daemon::table_check::TableCheck;
 use crate::i18n::width::{pad, pad_left};
 use crate::i18n::{Lang, t, tr};
 use crate::time::UtcOffset;
@@ -215,6 +216,37 @@ fn episode(r: &StatusReport, offset: UtcOffset, l: Lang) -> String {
     out
 }
 
+/// Where the daemon's check of every table of its store is; nothing outside a daemon.
+fn table_check_line(check: &TableCheck, offset: UtcOffset, l: Lang) -> Option<String> {
+    Some(match check {
+        TableCheck::NotRun => return None,
+        TableCheck::Running { since_ms } => tr(
+            l,
+            "cli-status-check-running",
+            &[("since", offset.local(*since_ms).into())],
+        ),
+        TableCheck::Passed {
+            finished_ms,
+            took_ms,
+        } => tr(
+            l,
+            "cli-status-check-passed",
+            &[
+                ("at", offset.local(*finished_ms).into()),
+                ("seconds", format!("{:.1}", *took_ms as f64 / 1000.0).into()),
+            ],
+        ),
+        TableCheck::Damaged { finished_ms, error } => tr(
+            l,
+            "cli-status-check-damaged",
+            &[
+                ("at", offset.local(*finished_ms).into()),
+                ("error", error.as_str().into()),
+            ],
+        ),
+    })
+}
+
 /// What waits, the number ranges, the store, the restore drill and the calendar.
 fn totals(r: &StatusReport, offset: UtcOffset, l: Lang) -> String {
     let mut out = format!(
@@ -278,6 +310,9 @@ fn totals(r: &StatusReport, offset: UtcOffset, l: Lang) -> String {
             ],
         )
     ));
+    if let Some(line) = table_check_line(&r.store.check, offset, l) {
+        out.push_str(&format!("{line}\n"));
+    }
     if let Some(d) = &r.restore_drill {
         let line = match (&d.last, d.overdue) {
             (Some(last), false) => tr(
