@@ -256,6 +256,9 @@ pub fn render(state: &ApiState) -> anyhow::Result<String> {
         in_episode,
         stats.unreconciled,
         &peers,
+        runtime
+            .his()
+            .map(|link| in_sync::HisFacts::of(&super::his::HisPeer::of(&link))),
     );
     gauge(
         &mut r,

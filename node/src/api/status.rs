@@ -251,6 +251,7 @@ async fn status(
             episode.is_some(),
             stats.unreconciled,
             &peers,
+            his.as_ref().map(in_sync::HisFacts::of),
         );
         Ok(StatusReport {
             node: store.node().to_string(),

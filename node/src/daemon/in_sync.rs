@@ -7,13 +7,17 @@
 //! record central has not acknowledged, is connected to a server (central, or for central
 //! itself nothing is needed), and every connected server peer is caught up both ways (nothing
 //! to send, nothing in flight, nothing to receive) without a digest comparison that found a
-//! difference. A window must also hold its working set.
+//! difference. A window must also hold its working set. A node that is the active end of the
+//! HIS bridge must also reach the HIS, and the HIS must have imported everything pushed into
+//! its interface tables without refusing any of it: until then the outage's records are not
+//! back in the system of record.
 
 use lifeline_core::NodeRole;
 use lifeline_sync::mesh::PeerStatus;
 use serde::{Deserialize, Serialize};
 
 use super::health::Mode;
+use crate::his::bridge::Reach;
 
 /// What a node's own sync judgement is made of.
 #[derive(Debug, Clone)]
@@ -25,6 +29,36 @@ pub struct SyncFacts<'a> {
     pub peers: &'a [PeerStatus],
     /// A window's working set (`None` elsewhere).
     pub working_set: Option<&'a WorkingSet>,
+    /// The HIS link, on a node that runs the bridge.
+    pub his: Option<HisFacts>,
+}
+
+/// What the judgement needs of the HIS link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HisFacts {
+    /// This node pulls and pushes (the standby only while it is primary).
+    pub active: bool,
+    /// Whether the HIS answered the last try; `None` before the first.
+    pub reachable: Option<bool>,
+    /// Rows pushed that the HIS has not imported yet.
+    pub waiting: u64,
+    /// Rows whose latest revision the HIS refused.
+    pub refused: u64,
+}
+
+impl HisFacts {
+    pub fn of(his: &crate::api::his::HisPeer) -> HisFacts {
+        HisFacts {
+            active: his.active,
+            reachable: match his.health.reach {
+                Reach::Up => Some(true),
+                Reach::Down => Some(false),
+                Reach::Unknown => None,
+            },
+            waiting: his.waiting,
+            refused: his.refused,
+        }
+    }
 }
 
 /// Whether everything is replicated and reconciled, and if not, why (one line per reason).
@@ -56,6 +90,14 @@ pub enum Reason {
     },
     /// The working set still arriving, in percent.
     WorkingSetArriving(f64),
+    /// The HIS does not answer (`Some(false)`), or has not been tried yet (`None`).
+    HisNotReached {
+        tried: bool,
+    },
+    /// Rows pushed that the HIS has not imported yet.
+    HisWaiting(u64),
+    /// Rows the HIS refused (each a recovery worklist item).
+    HisRefused(u64),
 }
 
 impl Reason {
@@ -79,6 +121,10 @@ impl Reason {
             Reason::WorkingSetArriving(pct) => {
                 format!("the working set is still arriving ({pct:.0}%)")
             }
+            Reason::HisNotReached { tried: true } => "the HIS does not answer".to_owned(),
+            Reason::HisNotReached { tried: false } => "the HIS has not been reached yet".to_owned(),
+            Reason::HisWaiting(n) => format!("{n} rows pushed that the HIS has not imported yet"),
+            Reason::HisRefused(n) => format!("{n} rows the HIS refused"),
         }
     }
 }
@@ -131,6 +177,19 @@ pub fn reasons(f: &SyncFacts<'_>) -> Vec<Reason> {
     {
         why.push(Reason::WorkingSetArriving(ws.progress * 100.0));
     }
+    if let Some(his) = f.his.filter(|h| h.active) {
+        if his.reachable != Some(true) {
+            why.push(Reason::HisNotReached {
+                tried: his.reachable.is_some(),
+            });
+        }
+        if his.waiting > 0 {
+            why.push(Reason::HisWaiting(his.waiting));
+        }
+        if his.refused > 0 {
+            why.push(Reason::HisRefused(his.refused));
+        }
+    }
     why
 }
 
@@ -142,6 +201,7 @@ pub fn of_node(
     episode: bool,
     unreconciled: u64,
     peers: &[PeerStatus],
+    his: Option<HisFacts>,
 ) -> (Option<WorkingSet>, InSync) {
     let working_set = config.window_days().map(|days| working_set(days, peers));
     let judged = judge(&SyncFacts {
@@ -151,6 +211,7 @@ pub fn of_node(
         unreconciled,
         peers,
         working_set: working_set.as_ref(),
+        his,
     });
     (working_set, judged)
 }
@@ -250,6 +311,7 @@ mod tests {
             unreconciled: 0,
             peers,
             working_set: ws,
+            his: None,
         }
     }
 
@@ -294,6 +356,53 @@ mod tests {
         peer.in_sync = Some(false);
         let j = judge(&facts(std::slice::from_ref(&peer), None));
         assert!(!j.in_sync);
+    }
+
+    /// Central caught up with its windows is still not in sync while the outage's records
+    /// are not back in the HIS; the standby's idle bridge end is not judged.
+    #[test]
+    fn the_his_link_is_part_of_being_in_sync() {
+        let mut f = facts(&[], None);
+        f.role = NodeRole::Central;
+        let up = HisFacts {
+            active: true,
+            reachable: Some(true),
+            waiting: 0,
+            refused: 0,
+        };
+        f.his = Some(up);
+        assert!(judge(&f).in_sync);
+        for (his, says) in [
+            (
+                HisFacts {
+                    reachable: Some(false),
+                    ..up
+                },
+                "the HIS does not answer",
+            ),
+            (
+                HisFacts {
+                    reachable: None,
+                    ..up
+                },
+                "the HIS has not been reached yet",
+            ),
+            (
+                HisFacts { waiting: 12, ..up },
+                "12 rows pushed that the HIS has not imported yet",
+            ),
+            (HisFacts { refused: 2, ..up }, "2 rows the HIS refused"),
+        ] {
+            f.his = Some(his);
+            let j = judge(&f);
+            assert!(!j.in_sync, "{his:?}");
+            assert_eq!(j.not_in_sync_because, vec![says.to_owned()]);
+            f.his = Some(HisFacts {
+                active: false,
+                ..his
+            });
+            assert!(judge(&f).in_sync, "an inactive end is not judged: {his:?}");
+        }
     }
 
     #[test]

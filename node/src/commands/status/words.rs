@@ -38,6 +38,7 @@ pub(super) fn not_in_sync(r: &StatusReport, l: Lang) -> Vec<String> {
             unreconciled: r.unreconciled,
             peers: &r.peers,
             working_set: r.working_set.as_ref(),
+            his: r.his.as_ref().map(in_sync::HisFacts::of),
         })
     });
     match again {
@@ -73,5 +74,9 @@ fn reason_words(why: &Reason, l: Lang) -> String {
             "cli-why-working-set",
             &[("percent", format!("{pct:.0}").into())],
         ),
+        Reason::HisNotReached { tried: true } => t(l, "cli-why-his-down"),
+        Reason::HisNotReached { tried: false } => t(l, "cli-why-his-untried"),
+        Reason::HisWaiting(n) => tr(l, "cli-why-his-waiting", &[("n", (*n).into())]),
+        Reason::HisRefused(n) => tr(l, "cli-why-his-refused", &[("n", (*n).into())]),
     }
 }
