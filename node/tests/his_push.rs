@@ -270,6 +270,71 @@ fn an_episode_reaches_the_interface_tables_once_and_the_his_verdicts_come_back()
 
 /// Issue 13: "Drills ... run the whole procedure with records marked as a drill, ... excluded
 /// from real statistics and from the HIS push."
+/// The morning's work goes on in the outage: a charge the HIS created is settled and a
+/// registration it took is called at triage. Both changes reach the interface tables as rows
+/// carrying the HIS's own ids (a change to its record, not a new one) and the episode; what
+/// nobody touched is not pushed.
+#[test]
+fn changes_in_an_episode_to_the_his_s_own_records_go_back_to_it() {
+    let pg = Pg::reference(100, 30, 50);
+    let (_dir, store) = central_store();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let admin = bridge_operator();
+    rt.block_on(async {
+        let mut db = pg.connect().await;
+        let mut state = BridgeState::default();
+        pull(&mut db, &store, &mut state).await;
+        let his_charge = pg.query("SELECT min(charge_id)::text FROM his.charge WHERE status = '0'");
+        let his_reg = pg.query("SELECT min(reg_id)::text FROM his.registration WHERE status = '0'");
+        let find = |kind, his: &str| {
+            store
+                .find_his(kind, his)
+                .expect("find")
+                .unwrap_or_else(|| panic!("the HIS's {kind:?} {his} was pulled"))
+        };
+        let charge = find(lifeline_core::record::RecordKind::Charge, &his_charge);
+        let visit = find(lifeline_core::record::RecordKind::Visit, &his_reg);
+
+        ranges_for_episode(&store, &op("cash1", DeskRole::Cashier), 100);
+        let episode = store
+            .open_episode(&admin, "the HIS is unreachable", lifeline_core::desk::Opening::Automatic)
+            .expect("episode")
+            .value;
+        store
+            .settle_charge(&op("cash1", DeskRole::Cashier), charge, Settlement::Paid)
+            .expect("the morning's charge is settled in the outage");
+        store
+            .call_visit(&op("nurse1", DeskRole::Triage), visit)
+            .expect("the morning's patient is called in the outage");
+
+        let summary = push(&mut db, &store, &mut state).await;
+        let ep = episode.to_string();
+        assert_eq!(
+            pg.query(
+                "SELECT string_agg(DISTINCT his_id || ':' || status || ':' || episode, ',') FROM his.yj_charge WHERE his_id IS NOT NULL",
+            ),
+            format!("{his_charge}:1:{ep}"),
+            "the settled HIS charge, as a change to it: {summary:?}"
+        );
+        assert_eq!(
+            pg.query(
+                "SELECT string_agg(his_id || ':' || status || ':' || episode, ',') FROM his.yj_registration WHERE his_id IS NOT NULL",
+            ),
+            format!("{his_reg}:1:{ep}")
+        );
+        assert_eq!(
+            pg.count("SELECT count(*) FROM his.yj_prescription"),
+            0,
+            "nothing else of the HIS's was touched"
+        );
+        assert_eq!(
+            pg.count("SELECT count(*) FROM his.yj_patient"),
+            0,
+            "nor its patients"
+        );
+    });
+}
+
 #[test]
 fn a_drill_s_records_never_reach_the_interface_tables() {
     let pg = Pg::reference(50, 10, 20);

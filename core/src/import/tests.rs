@@ -341,6 +341,64 @@ fn the_his_records_are_read_only_outside_an_episode() {
         .expect("during an episode the work goes on");
 }
 
+/// What a desk does in an outage to a record from the HIS goes back with the episode: the
+/// first change in the episode notes it in the record, and every node holding the record
+/// finds it among the records changed in that episode (not among those created in it).
+#[test]
+fn a_his_record_changed_in_an_episode_is_found_with_it() {
+    let (_d, store, _c) = central();
+    store
+        .import_his_patients(&bridge(), vec![his_patient("P1", "林小雨")])
+        .expect("patients");
+    store
+        .import_his_visits(
+            &bridge(),
+            vec![
+                his_visit("R1", "P1", VisitStatus::Queued),
+                his_visit("R2", "P1", VisitStatus::Queued),
+            ],
+        )
+        .expect("visits");
+    let find = |his: &str| {
+        store
+            .find_his(RecordKind::Visit, his)
+            .expect("find")
+            .expect("there")
+    };
+    let called = find("R1");
+    let episode = store
+        .open_episode(&bridge(), "the HIS is unreachable", Opening::Automatic)
+        .expect("episode")
+        .value;
+    assert!(
+        store
+            .ids_edited_in_episode(&episode)
+            .expect("read")
+            .is_empty(),
+        "opening an episode marks nothing"
+    );
+    let triage = Operator::new(OperatorName::new("nurse").expect("valid"), DeskRole::Triage);
+    store.call_visit(&triage, called).expect("call");
+    assert_eq!(
+        store.ids_edited_in_episode(&episode).expect("read"),
+        vec![called]
+    );
+    assert!(
+        !store
+            .ids_in_episode(&episode)
+            .expect("read")
+            .contains(&called),
+        "it was not created in the episode"
+    );
+    // Another node holding the record finds it the same way.
+    let (_d2, other, _) = temp_store("standby", NodeRole::Standby);
+    crate::test_support::copy_all(&store, &other);
+    assert_eq!(
+        other.ids_edited_in_episode(&episode).expect("read"),
+        vec![called]
+    );
+}
+
 #[test]
 fn a_refusal_by_the_his_is_on_the_worklist_until_cleared() {
     let (_d, store, _c) = central();

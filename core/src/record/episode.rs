@@ -15,6 +15,12 @@ use crate::status::Stamp;
 /// Document key of the stamp central writes when it has received an emergency record.
 pub const CENTRAL_ACK_KEY: &str = "central_ack";
 
+/// Document key of the episodes a desk changed a record from the HIS in: a map of episode id
+/// to when it was first changed in it. Such a record was not created in the episode (its
+/// header names none) but what was done to it in the outage (a morning prescription
+/// dispensed, a morning charge settled) goes back to the HIS with the episode's records.
+pub const EPISODE_EDITS_KEY: &str = "episode_edits";
+
 /// Central's receipt of a record created during an episode.
 pub type CentralAck = Stamp;
 

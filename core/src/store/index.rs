@@ -5,6 +5,7 @@
 use automerge::{ROOT, ReadDoc};
 use redb::ReadableTable;
 
+use super::episode_edits::{edited_in, edited_key};
 use super::error::{ReadError, RecordDamage, StorageContext, WriteError};
 use super::patient_index::his_key_kind;
 use super::tables::count_keys::records as records_key;
@@ -108,6 +109,7 @@ impl Tx<'_> {
         };
         let acked = doc.get(ROOT, CENTRAL_ACK_KEY).ok().flatten().is_some();
         let patient = id_field(doc, "patient");
+        let edits = edited_in(doc);
         let prescription = match header.kind {
             RecordKind::Dispense => id_field(doc, "prescription"),
             _ => None,
@@ -149,6 +151,13 @@ impl Tx<'_> {
             .insert((header.kind.code(), key), ())
             .ctx("indexing")?
             .is_none();
+        if !edits.is_empty() {
+            let mut t = w.open_table(tables::BY_EPISODE).ctx("indexing")?;
+            for episode in &edits {
+                t.insert((edited_key(episode).as_str(), key), ())
+                    .ctx("indexing")?;
+            }
+        }
         if let Some(episode) = &header.episode {
             w.open_table(tables::BY_EPISODE)
                 .ctx("indexing")?
@@ -207,7 +216,7 @@ impl Tx<'_> {
 }
 
 /// A record id held in a top-level field of a document, if any.
-fn id_field(doc: &automerge::Automerge, field: &str) -> Option<RecordId> {
+pub(super) fn id_field(doc: &automerge::Automerge, field: &str) -> Option<RecordId> {
     match doc.get(ROOT, field) {
         Ok(Some((automerge::Value::Scalar(s), _))) => match s.as_ref() {
             automerge::ScalarValue::Str(s) => s.parse().ok(),
@@ -254,6 +263,18 @@ impl Store {
         let e = episode.as_str();
         collect_ids(
             t.range((e, LOWEST)..=(e, HIGHEST))
+                .ctx("reading an index")?,
+            |k: (&str, Id)| k.1,
+        )
+    }
+
+    /// Every record from the HIS a desk changed during an episode (not created in it: those
+    /// are [`Store::ids_in_episode`]).
+    pub fn ids_edited_in_episode(&self, episode: &EpisodeId) -> Result<Vec<RecordId>, ReadError> {
+        let t = self.table(tables::BY_EPISODE)?;
+        let e = edited_key(episode.as_str());
+        collect_ids(
+            t.range((e.as_str(), LOWEST)..=(e.as_str(), HIGHEST))
                 .ctx("reading an index")?,
             |k: (&str, Id)| k.1,
         )

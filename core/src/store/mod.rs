@@ -26,6 +26,7 @@ mod cache;
 mod catalog_index;
 mod check;
 mod digest;
+mod episode_edits;
 mod error;
 mod index;
 mod kept;

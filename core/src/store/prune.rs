@@ -18,6 +18,7 @@ use super::replication::decode_state;
 use super::tables::count_keys::records as records_key;
 use super::tables::{self, decode_heads};
 use super::{Store, Tx};
+use super::{episode_edits, index};
 use crate::id::RecordId;
 use crate::record::{CENTRAL_ACK_KEY, Header, RecordKind};
 use crate::roles::NodeRole;
@@ -90,16 +91,11 @@ impl Tx<'_> {
         let Some(doc) = self.shared_loaded(id) else {
             return Ok(());
         };
-        let field = |name: &str| -> Option<RecordId> {
-            match doc.get(automerge::ROOT, name) {
-                Ok(Some((automerge::Value::Scalar(s), _))) => match s.as_ref() {
-                    automerge::ScalarValue::Str(s) => s.parse().ok(),
-                    _ => None,
-                },
-                _ => None,
-            }
-        };
-        let (patient, prescription) = (field("patient"), field("prescription"));
+        let (patient, prescription) = (
+            index::id_field(&doc, "patient"),
+            index::id_field(&doc, "prescription"),
+        );
+        let edits = episode_edits::edited_in(&doc);
         let key = id.to_bytes();
         let w = self.w();
         w.open_table(tables::DOC_CHUNKS)
@@ -138,6 +134,12 @@ impl Tx<'_> {
             w.open_table(tables::BY_EPISODE)
                 .ctx("pruning")?
                 .remove((episode.as_str(), key))
+                .ctx("pruning")?;
+        }
+        for episode in &edits {
+            w.open_table(tables::BY_EPISODE)
+                .ctx("pruning")?
+                .remove((episode_edits::edited_key(episode).as_str(), key))
                 .ctx("pruning")?;
         }
         if let Some(p) = patient {

@@ -369,12 +369,23 @@ impl<'a> Tx<'a> {
         if let Some(kind) = kind {
             self.check_node_writes(kind)?;
         }
+        let mark = self.episode_edit_mark(id, who)?;
         // The record as it was: the rules compare the edit with it, and it comes back if they
         // refuse the edit.
         let before = self.shared_loaded(id);
         let doc = self.doc_mut(id)?.ok_or_else(missing)?;
         let old_heads = doc.get_heads();
-        doc.transact_with(|_| opts, f).map_err(|f| f.error)?;
+        doc.transact_with(
+            |_| opts,
+            |t| {
+                f(t)?;
+                match mark {
+                    Some((episode, at)) => super::episode_edits::mark(t, &episode, at),
+                    None => Ok(()),
+                }
+            },
+        )
+        .map_err(|f| f.error)?;
         let header =
             Header::of(&*doc).map_err(|e| ReadError::corrupt(id, RecordDamage::Header(e)))?;
         if doc.get_heads() == old_heads {

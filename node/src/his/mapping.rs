@@ -265,7 +265,8 @@ const PAYMENT_CHANNELS: &[&str] = &[
 const PUSH_COMMON: [(&str, Need, Expected); 8] = [
     ("ext_id", R, E::Text),
     ("revision", R, E::Integer),
-    // Set by the HIS's import job: the id it gave the row (read, never written).
+    // Set by the HIS's import job: the id it gave the row. Written only on a row that is a
+    // change to a record that came from the HIS: its id there.
     ("his_id", O, E::Key),
     ("episode", O, E::Text),
     ("written_at", O, E::Timestamp),

@@ -1,6 +1,8 @@
 //! The records written during emergency episodes as rows of the HIS's interface tables:
 //! patients, registrations (with their YJ numbers), prescriptions with their lines, and
-//! charges (one row per line) with payment, invoice and re-settlement marker. Each row is
+//! charges (one row per line) with payment, invoice and re-settlement marker; and the records
+//! that came from the HIS and that a desk changed during an episode (a morning prescription
+//! dispensed, a morning charge settled), as rows carrying the HIS's own id. Each row is
 //! keyed by Lifeline's id (`ext_id`); its values are deterministic, so the same record gives
 //! the same row and a push can tell what changed.
 
@@ -66,30 +68,44 @@ struct Builder<'a> {
     offset_min: i32,
     /// The departments' fees, to tell an ordinary registration fee from an expert one.
     departments: BTreeMap<String, lifeline_core::record::Department>,
+    /// Records from the HIS a desk changed during an episode, with that episode.
+    edited: BTreeMap<RecordId, EpisodeId>,
 }
 
 fn local_us(ms: UnixMs, offset_min: i32) -> i64 {
     (ms + i64::from(offset_min) * 60_000) * 1000
 }
 
-/// Every record created in the episodes opened since `since_ms`, by kind. A drill's records
-/// are not real work: they never go to the HIS.
-fn episode_records(store: &Store, since_ms: UnixMs) -> Result<Vec<RecordId>, ReadError> {
+/// Every record created in the episodes opened since `since_ms`, and every record from the
+/// HIS a desk changed in one (with the first such episode). A drill's records are not real
+/// work: they never go to the HIS.
+fn episode_records(
+    store: &Store,
+    since_ms: UnixMs,
+) -> Result<(Vec<RecordId>, BTreeMap<RecordId, EpisodeId>), ReadError> {
     let mut ids = Vec::new();
-    for e in store.episodes()? {
-        if e.episode.opened_ms >= since_ms && !e.episode.episode_id.is_drill() {
-            ids.extend(store.ids_in_episode(&e.episode.episode_id)?);
+    let mut edited = BTreeMap::new();
+    let mut episodes = store.episodes()?;
+    episodes.sort_by_key(|e| e.episode.opened_ms);
+    for e in episodes {
+        let episode = &e.episode.episode_id;
+        if e.episode.opened_ms >= since_ms && !episode.is_drill() {
+            ids.extend(store.ids_in_episode(episode)?);
+            for id in store.ids_edited_in_episode(episode)? {
+                edited.entry(id).or_insert_with(|| episode.clone());
+                ids.push(id);
+            }
         }
     }
     ids.sort();
     ids.dedup();
-    Ok(ids)
+    Ok((ids, edited))
 }
 
 /// Builds the rows to push.
 pub fn outbound(store: &Store, mapping: &Mapping, offset_min: i32) -> Result<Outbound, ReadError> {
     let since = store.now_ms() - PUSH_LOOKBACK_DAYS * 86_400_000;
-    let ids = episode_records(store, since)?;
+    let (ids, edited) = episode_records(store, since)?;
     let mut by_kind: BTreeMap<RecordKind, Vec<RecordId>> = BTreeMap::new();
     for id in ids {
         if let Some(h) = store.header(id)? {
@@ -104,6 +120,7 @@ pub fn outbound(store: &Store, mapping: &Mapping, offset_min: i32) -> Result<Out
             .get::<ServiceCatalog>(catalog_id(CatalogKind::Service))?
             .map(|c| c.departments)
             .unwrap_or_default(),
+        edited,
     };
     let mut out = Outbound::default();
     for (table, kind) in [
@@ -144,11 +161,22 @@ fn code(push: &TablePush, field: &str, value: &str) -> Result<Value, String> {
 type Built = Result<Result<Vec<OutRow>, String>, ReadError>;
 
 impl Builder<'_> {
-    fn common(&self, values: &mut Vec<(&'static str, Value)>, h: &lifeline_core::record::Header) {
-        values.push((
-            "episode",
-            Value::opt(h.episode.as_ref().map(EpisodeId::to_string)),
-        ));
+    /// The columns every row has. A record from the HIS changed in an episode (`his_id`, its
+    /// id in the HIS) carries that id in the row's `his_id` column, which the HIS's import job
+    /// otherwise fills in: the row is a change to that HIS record, not a new one.
+    fn common(
+        &self,
+        values: &mut Vec<(&'static str, Value)>,
+        h: &lifeline_core::record::Header,
+        his_id: Option<&String>,
+    ) {
+        let episode = h.episode.as_ref().or_else(|| self.edited.get(&h.id));
+        values.push(("episode", Value::opt(episode.map(EpisodeId::to_string))));
+        if h.episode.is_none()
+            && let Some(his) = his_id
+        {
+            values.push(("his_id", Value::text(his.clone())));
+        }
         values.push((
             "written_at",
             Value::Timestamp(local_us(h.created_ms, self.offset_min)),
@@ -226,7 +254,7 @@ impl Builder<'_> {
                 ),
                 ("insurance", code(push, "insurance", insurance)?),
             ];
-            self.common(&mut v, &p.header);
+            self.common(&mut v, &p.header, p.his_id.as_ref());
             Ok(OutRow {
                 table: "patients",
                 ext_id: id.to_string(),
@@ -284,7 +312,7 @@ impl Builder<'_> {
                 ("fee", Value::Decimal(fen_to_yuan(visit.fee))),
                 ("status", code(push, "status", &status)?),
             ];
-            self.common(&mut v, &visit.header);
+            self.common(&mut v, &visit.header, visit.his_id.as_ref());
             Ok(OutRow {
                 table: "registrations",
                 ext_id: id.to_string(),
@@ -336,7 +364,7 @@ impl Builder<'_> {
                 ("status", code(push, "status", &status)?),
                 ("items", Value::Json(serde_json::Value::Array(items))),
             ];
-            self.common(&mut v, &rx.header);
+            self.common(&mut v, &rx.header, rx.his_id.as_ref());
             Ok(OutRow {
                 table: "prescriptions",
                 ext_id: id.to_string(),
@@ -443,7 +471,7 @@ impl Builder<'_> {
                         Value::Timestamp(local_us(settled_ms, self.offset_min)),
                     ),
                 ];
-                self.common(&mut v, &charge.header);
+                self.common(&mut v, &charge.header, charge.his_id.as_ref());
                 rows.push(OutRow {
                     table: "charges",
                     ext_id: format!("{id}/{}", n + 1),
