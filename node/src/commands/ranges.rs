@@ -9,7 +9,7 @@ use lifeline_core::{NodeName, OperatorName};
 use serde_json::Value;
 
 use crate::api::ranges::LeaseRequest;
-use crate::i18n::width::{pad, pad_left};
+use crate::i18n::width::table_row;
 use crate::i18n::{Lang, t, tr};
 
 #[derive(Debug, Subcommand)]
@@ -129,22 +129,7 @@ pub fn render(report: &RangeReport, l: Lang) -> String {
         (7, true),
         (6, true),
     ];
-    let line = |cells: [&str; 9]| {
-        let mut s: String = cells
-            .iter()
-            .zip(COLUMNS)
-            .map(|(c, (w, right))| {
-                if right {
-                    format!("{} ", pad_left(c, w))
-                } else {
-                    format!("{} ", pad(c, w))
-                }
-            })
-            .collect();
-        s.truncate(s.trim_end().len());
-        s.push('\n');
-        s
-    };
+    let line = |cells: [&str; 9]| table_row(&cells, &COLUMNS);
     out.push_str(&line([
         &t(l, "cli-ranges-col-range"),
         &t(l, "cli-ranges-col-holder"),

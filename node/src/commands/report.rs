@@ -9,7 +9,7 @@ use clap::Subcommand;
 use lifeline_core::Date;
 use lifeline_core::desk::{CashierSummary, ChannelAmount};
 
-use crate::i18n::width::{pad, pad_left};
+use crate::i18n::width::table_row;
 use crate::i18n::{Lang, money, t, tr};
 
 #[derive(Debug, Subcommand)]
@@ -102,22 +102,7 @@ pub fn render(s: &CashierSummary, l: Lang) -> String {
         (9, true),
         (11, true),
     ];
-    let line = |cells: [&str; 7]| {
-        let mut s: String = cells
-            .iter()
-            .zip(COLUMNS)
-            .map(|(c, (w, right))| {
-                if right {
-                    format!("{} ", pad_left(c, w))
-                } else {
-                    format!("{} ", pad(c, w))
-                }
-            })
-            .collect();
-        s.truncate(s.trim_end().len());
-        s.push('\n');
-        s
-    };
+    let line = |cells: [&str; 7]| table_row(&cells, &COLUMNS);
     out.push_str(&line([
         &t(l, "cli-cashier-col-cashier"),
         &t(l, "cli-cashier-col-settled"),

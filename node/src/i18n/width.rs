@@ -37,6 +37,25 @@ pub fn pad_left(s: &str, columns: usize) -> String {
     format!("{}{s}", " ".repeat(columns.saturating_sub(width(s))))
 }
 
+/// One line of a text table: each cell padded to its column's width (`(width, right-aligned)`),
+/// a space between, no trailing spaces.
+pub fn table_row(cells: &[&str], columns: &[(usize, bool)]) -> String {
+    let mut s: String = cells
+        .iter()
+        .zip(columns)
+        .map(|(c, &(w, right))| {
+            if right {
+                format!("{} ", pad_left(c, w))
+            } else {
+                format!("{} ", pad(c, w))
+            }
+        })
+        .collect();
+    s.truncate(s.trim_end().len());
+    s.push('\n');
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,5 +68,12 @@ mod tests {
         assert_eq!(pad("up", 4), "up  ");
         assert_eq!(pad_left("12", 4), "  12");
         assert_eq!(pad("too wide", 3), "too wide");
+    }
+
+    #[test]
+    fn a_table_row_lines_up_and_ends_clean() {
+        let cols = [(6, false), (4, true), (5, false)];
+        assert_eq!(table_row(&["号段", "12", ""], &cols), "号段     12\n");
+        assert_eq!(table_row(&["ab", "1", "x"], &cols), "ab        1 x\n");
     }
 }

@@ -148,20 +148,16 @@ fn emergency_prescriptions_print_but_stay_on_hold_until_central_acknowledges() {
 
 #[test]
 fn episodes_opened_apart_merge_into_the_earliest_and_close_with_a_grade() {
-    let (_d1, a, clock_a) = window();
-    let (_d2, b, clock_b) = temp_store("W02", NodeRole::Window);
-    copy_all(&a, &b);
+    let TwoEpisodes {
+        _dirs,
+        a,
+        clock_a,
+        b,
+        clock_b,
+        first,
+        second,
+    } = two_windows_in_episodes_of_their_own();
     let system = admin();
-    // Cut off from each other, both open an episode; W01's is a minute earlier.
-    let first = a
-        .open_episode(&system, "central unreachable", Opening::Automatic)
-        .expect("open")
-        .value;
-    clock_b.advance_ms(60_000);
-    let second = b
-        .open_episode(&system, "central unreachable", Opening::Automatic)
-        .expect("open")
-        .value;
     assert_ne!(first, second);
     // Joining is idempotent.
     assert_eq!(

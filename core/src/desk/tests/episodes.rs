@@ -101,19 +101,16 @@ fn an_episode_ends_when_the_system_of_record_is_back_not_when_the_desks_stop() {
 /// the last recovery.
 #[test]
 fn episodes_that_closed_apart_but_overlapped_are_one_outage() {
-    let (_d1, a, clock_a) = window();
-    let (_d2, b, clock_b) = temp_store("W02", NodeRole::Window);
-    copy_all(&a, &b);
+    let TwoEpisodes {
+        _dirs,
+        a,
+        clock_a,
+        b,
+        clock_b,
+        first,
+        second,
+    } = two_windows_in_episodes_of_their_own();
     let system = admin();
-    let first = a
-        .open_episode(&system, "central unreachable", Opening::Automatic)
-        .expect("open")
-        .value;
-    clock_b.advance_ms(60_000);
-    let second = b
-        .open_episode(&system, "central unreachable", Opening::Automatic)
-        .expect("open")
-        .value;
     clock_a.advance_ms(HOUR);
     a.recover_from_episode(&system).expect("recover");
     // W01's episode is closed; W02, still cut off, keeps its own open and stays in it.

@@ -38,6 +38,43 @@ fn window() -> (tempfile::TempDir, Store, ManualClock) {
     window_named("W01")
 }
 
+/// Two windows cut off from each other, each in an episode of its own; W01's opened a minute
+/// earlier (by W02's clock).
+struct TwoEpisodes {
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+    a: Store,
+    clock_a: ManualClock,
+    b: Store,
+    clock_b: ManualClock,
+    first: EpisodeId,
+    second: EpisodeId,
+}
+
+fn two_windows_in_episodes_of_their_own() -> TwoEpisodes {
+    let (d1, a, clock_a) = window();
+    let (d2, b, clock_b) = temp_store("W02", NodeRole::Window);
+    copy_all(&a, &b);
+    let system = admin();
+    let first = a
+        .open_episode(&system, "central unreachable", Opening::Automatic)
+        .expect("open")
+        .value;
+    clock_b.advance_ms(60_000);
+    let second = b
+        .open_episode(&system, "central unreachable", Opening::Automatic)
+        .expect("open")
+        .value;
+    TwoEpisodes {
+        _dirs: (d1, d2),
+        a,
+        clock_a,
+        b,
+        clock_b,
+        first,
+        second,
+    }
+}
+
 /// A window of that name with the catalogs.
 fn window_named(name: &str) -> (tempfile::TempDir, Store, ManualClock) {
     let (dir, store, clock) = temp_store(name, NodeRole::Window);
