@@ -124,7 +124,7 @@ fn overview_markup(state: &ConsoleState, s: &Staff, o: &Overview) -> Markup {
             h2 { (t(l, "info-worklist")) }
             @if o.worklist.is_empty() { p.empty { (t(l, "info-none")) } }
             ul { @for item in o.worklist.items.iter().take(200) {
-                li { (category_text(l, item.category)) ": " (item.patient_name.clone().unwrap_or_default()) " · " (item.what) }
+                li { (category_text(l, item.category)) ": " (item.patient_name.clone().unwrap_or_default()) " · " (crate::i18n::codes::pending(l, &item.pending)) }
             } }
         }
         section.card {

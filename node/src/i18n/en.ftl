@@ -631,7 +631,7 @@ cli-episode-closed = closed
 cli-episode-merged = merged
 cli-episode-merged-into = merged into { $episode }
 cli-quarantine-empty = the quarantine is empty: no record was refused from a peer
-cli-quarantine-line = { $first }  from { $peer } record { $record }  { $code }: { $reason }
+cli-quarantine-line = { $first }  from { $peer } record { $record }  refused: { $reason }
 cli-quarantine-times = {" "}({ $times } times, last { $last })
 cli-quarantine-title = quarantined record { $seq }
 cli-quarantine-record = record
@@ -641,6 +641,7 @@ cli-quarantine-last = last
 cli-quarantine-last-value = { $last } ({ $times } times)
 cli-quarantine-refused = refused
 cli-quarantine-changes = changes
+cli-quarantine-detail = detail
 cli-quarantine-bytes = { $bytes } bytes
 cli-quarantine-bytes-kept = { $bytes } bytes (the first { $kept } kept)
 cli-ranges-leased = leased { $range } to { $holder } (recorded; it reaches the window through the mesh)
@@ -681,3 +682,40 @@ cli-cashier-drill-left-out = { $n ->
     [one] 1 drill record left out
    *[other] { $n } drill records left out
 }
+
+## What core writes as codes (`i18n/codes.rs`): a work item's pending task, an episode's
+## automatic reason, why a peer's record was refused.
+
+pending-emergency_prescription = emergency prescription ({ $status }), { $items ->
+    [one] 1 item
+   *[other] { $items } items
+}, written by { $operator } on { $origin }
+pending-paused_registration = paused emergency registration { $no } ({ $department })
+pending-self_paid-due = { $amount } paid as self-pay when the insurance settlement failed; re-settle by { $due }
+pending-self_paid-after = { $amount } paid as self-pay when the insurance settlement failed; due 7 working days after the outage ends
+pending-his_refused = the HIS refused revision { $revision } in { $table }: { $reason }
+pending-conflict = { $kind }: { $record }
+pending-conflict-values = , values: { $values }
+episode-reason-central_unreachable = central unreachable for { $seconds } s
+episode-reason-his_unreachable = the HIS unreachable for { $seconds } s
+episode-reason-central_in_outage = central is in an emergency episode
+refusal-undecodable = changes that do not decode
+refusal-bad_sync_message = a sync message that does not decode or apply
+refusal-no_header = no valid record header
+refusal-wrong_id = the document says it is another record
+refusal-unsigned = unsigned changes
+refusal-unknown_key = signed with a key the hospital CA did not certify
+refusal-revoked = signed with a revoked key
+refusal-bad_signature = invalid signature
+refusal-forged_author = a change claims another node as its author
+refusal-unknown_author = an unknown author node
+refusal-catalog_not_from_central = catalog data not from central
+refusal-kind_not_allowed = the node may not write records of this kind
+refusal-header_rewritten = the record header rewritten
+refusal-field_not_allowed = the node may not write this field
+refusal-status_backwards = a status moved backwards (statuses only move forward)
+refusal-bad_lease = a number range lease that breaks the rules
+refusal-invalid = the record does not read as its kind
+refusal-unreadable = changes that cannot be read
+refusal-unknowable = this node lacks the records the rules need
+refusal-check_failed = checking the rules failed

@@ -11,6 +11,7 @@
 //! `lifeline episode report`, their HTML) and the CLI's human output; logs and machine-readable
 //! output (JSON) stay English.
 
+pub mod codes;
 pub mod width;
 
 use std::borrow::Cow;
