@@ -81,6 +81,15 @@ fn ca_init_and_issue_write_keys_only_their_owner_reads() {
         "{}",
         text(&out)
     );
+    assert!(text(&out).contains("已签发 W01"), "{}", text(&out));
+    assert!(text(&out).contains("有效期 825 天"), "{}", text(&out));
+    let out = run(&[
+        "--lang", "en", "ca", "issue", "--dir", pki_s, "--name", "W04", "--role", "window",
+        "--desks", "triage",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("issued W04"), "{}", text(&out));
+    assert!(text(&out).contains("valid 825 days"), "{}", text(&out));
     assert_eq!(mode_of(&pki.join("W01.key")), 0o600);
     let bad_role = run(&[
         "ca", "issue", "--dir", pki_s, "--name", "W02", "--role", "janitor",
@@ -120,6 +129,24 @@ fn the_daemon_refuses_to_start_and_says_why() {
     let open_api = dir.path().join("open.toml");
     std::fs::write(&open_api, original.replacen("127.0.0.1:", "0.0.0.0:", 2)).expect("write");
     let out = daemon(&open_api);
+    assert!(
+        text(&out).contains("不是本机回环地址：工作台 API 不得从网络访问"),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("无法使用"), "{}", text(&out));
+    let out = run(&[
+        "--lang",
+        "en",
+        "daemon",
+        "--config",
+        open_api.to_str().expect("utf-8"),
+    ]);
+    assert!(
+        text(&out).contains("is not a usable config: api.listen 0.0.0.0"),
+        "{}",
+        text(&out)
+    );
     assert!(text(&out).contains("loopback"), "{}", text(&out));
 
     let no_cert = dir.path().join("nocert.toml");
@@ -135,7 +162,11 @@ fn the_daemon_refuses_to_start_and_says_why() {
     )
     .expect("write");
     let out = daemon(&other_node);
-    assert!(text(&out).contains("names node W01"), "{}", text(&out));
+    assert!(
+        text(&out).contains("属于节点 W01，但配置中写的是 W02"),
+        "{}",
+        text(&out)
+    );
 
     // A store that is not a store.
     let data = h.config("W01").expect("config").node.data_dir.clone();
@@ -206,11 +237,7 @@ fn operators_status_emergency_catalogs_and_ranges_through_the_cli() {
         &format!("{data}/departments.csv"),
     ]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(
-        text(&out).contains("drug catalog version 1"),
-        "{}",
-        text(&out)
-    );
+    assert!(text(&out).contains("药品目录版本 1"), "{}", text(&out));
     let out = run(&[
         "catalog",
         "import",
@@ -239,6 +266,13 @@ fn operators_status_emergency_catalogs_and_ranges_through_the_cli() {
     assert_eq!(token.len(), 64);
     let out = run(&["operator", "list", "-c", w]);
     assert!(text(&out).contains("zhang.li") && !text(&out).contains(&token));
+    assert!(
+        text(&out).contains("收费") && text(&out).contains("长期有效"),
+        "{}",
+        text(&out)
+    );
+    let out = run(&["--lang", "en", "operator", "list", "-c", w]);
+    assert!(text(&out).contains("no expiry"), "{}", text(&out));
     let out = run(&[
         "operator", "add", "-c", w, "--name", "x", "--desk", "janitor",
     ]);
@@ -615,6 +649,12 @@ fn a_stolen_window_is_revoked_from_the_command_line() {
         "registration",
     ]);
     assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("已添加操作员 clerk.a（挂号岗位）；令牌（仅显示这一次）"),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("控制台初始化码"), "{}", text(&out));
     let out = run(&[
         "operator", "add", "-c", w, "--name", "clerk.b", "--desk", "cashier",
     ]);
@@ -626,7 +666,7 @@ fn a_stolen_window_is_revoked_from_the_command_line() {
     assert!(text(&out).contains("certificate"), "{}", text(&out));
     let out = run(&["operator", "remove", "-c", w, "--name", "clerk.a"]);
     assert!(
-        out.status.success() && text(&out).contains("removed"),
+        out.status.success() && text(&out).contains("已移除操作员 clerk.a"),
         "{}",
         text(&out)
     );
@@ -656,7 +696,8 @@ fn a_stolen_window_is_revoked_from_the_command_line() {
         c,
     ]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("took the revocation"), "{}", text(&out));
+    assert!(text(&out).contains("已接收该吊销"), "{}", text(&out));
+    assert!(text(&out).contains("已吊销 W01"), "{}", text(&out));
     h.wait_for("central drops W01", Duration::from_secs(30), |h| {
         Ok(!h
             .status("central")?
@@ -677,7 +718,15 @@ fn a_stolen_window_is_revoked_from_the_command_line() {
     );
     // Handing it over again changes nothing.
     let file = pki.join("W01.revoked.json");
-    let out = run(&["revoke", "-c", c, "--file", file.to_str().expect("utf-8")]);
+    let out = run(&[
+        "--lang",
+        "en",
+        "revoke",
+        "-c",
+        c,
+        "--file",
+        file.to_str().expect("utf-8"),
+    ]);
     assert!(
         out.status.success() && text(&out).contains("already held"),
         "{}",

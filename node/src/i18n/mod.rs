@@ -12,6 +12,7 @@
 //! output (JSON) stay English.
 
 pub mod codes;
+pub mod said;
 pub mod width;
 
 use std::borrow::Cow;
