@@ -6,7 +6,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::client::ClientError;
 use crate::commands;
@@ -86,7 +86,13 @@ pub enum Command {
 
 pub fn main() -> ExitCode {
     install_panic_hook();
-    let cli = Cli::parse();
+    // The help is in the reader's language, which is known before clap parses.
+    let help_lang = crate::help::early_lang(std::env::args_os());
+    let matches = crate::help::localize(Cli::command(), help_lang).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let lang = match cli.lang.map_or_else(Lang::from_env, Ok) {
         Ok(lang) => lang,
         Err(e) => {

@@ -795,3 +795,44 @@ fn the_admin_token_is_stable_expired_certificates_are_refused_and_logs_have_no_c
     assert!(log.contains("lifeline daemon ready"), "{log}");
     assert!(!log.contains('\u{1b}'), "colour codes in a log file: {log}");
 }
+
+/// `--help` is in the reader's language: Chinese by default, English with `--lang en` or
+/// `LIFELINE_LANG=en`, for the command list and each subcommand's line.
+#[test]
+fn the_help_is_in_the_readers_language() {
+    let out = run(&["--help"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let zh = text(&out);
+    for part in [
+        "用法：lifeline",
+        "命令:",
+        "运行节点",
+        "恢复演练",
+        "显示帮助",
+    ] {
+        assert!(zh.contains(part), "{part} missing from\n{zh}");
+    }
+    assert!(!zh.contains("Usage:"), "{zh}");
+    let out = run(&["ca", "issue", "-h"]);
+    assert!(
+        text(&out).contains("签发由 CA 签名的节点证书"),
+        "{}",
+        text(&out)
+    );
+    let out = run(&["--lang", "en", "--help"]);
+    let en = text(&out);
+    assert!(
+        en.contains("Usage: lifeline") && en.contains("Run a node"),
+        "{en}"
+    );
+    let out = Command::new(bin())
+        .args(["backup", "--help"])
+        .env("LIFELINE_LANG", "en")
+        .output()
+        .expect("run lifeline");
+    assert!(
+        text(&out).contains("Write a consistent snapshot"),
+        "{}",
+        text(&out)
+    );
+}
