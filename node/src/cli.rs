@@ -96,7 +96,16 @@ pub fn main() -> ExitCode {
     let lang = match cli.lang.map_or_else(Lang::from_env, Ok) {
         Ok(lang) => lang,
         Err(e) => {
-            eprintln!("lifeline: {e}");
+            // No language is known yet: said in both.
+            let value = match e.from {
+                Some(var) => format!("{var}={:?}", e.value),
+                None => format!("{:?}", e.value),
+            };
+            for l in Lang::ALL {
+                let words =
+                    crate::i18n::tr(l, "cli-unknown-lang", &[("value", value.as_str().into())]);
+                eprintln!("lifeline: {words}");
+            }
             return ExitCode::FAILURE;
         }
     };

@@ -797,7 +797,8 @@ fn the_admin_token_is_stable_expired_certificates_are_refused_and_logs_have_no_c
 }
 
 /// `--help` is in the reader's language: Chinese by default, English with `--lang en` or
-/// `LIFELINE_LANG=en`, for the command list and each subcommand's line.
+/// `LIFELINE_LANG=en`, for the command list and each subcommand's line; a language without
+/// a catalog is refused in both.
 #[test]
 fn the_help_is_in_the_readers_language() {
     let out = run(&["--help"]);
@@ -832,6 +833,19 @@ fn the_help_is_in_the_readers_language() {
         .expect("run lifeline");
     assert!(
         text(&out).contains("Write a consistent snapshot"),
+        "{}",
+        text(&out)
+    );
+    // A language without a catalog is refused in both.
+    let out = Command::new(bin())
+        .args(["status"])
+        .env("LIFELINE_LANG", "fr")
+        .output()
+        .expect("run lifeline");
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("LIFELINE_LANG=\"fr\" 不是 Lifeline 支持的语言")
+            && text(&out).contains("is not a language Lifeline speaks"),
         "{}",
         text(&out)
     );

@@ -65,7 +65,8 @@ fn read_password_line(l: Lang) -> anyhow::Result<String> {
     let mut line = String::new();
     std::io::stdin().read_line(&mut line)?;
     let password = line.trim_end_matches(['\r', '\n']).to_owned();
-    crate::operators::check_password_rules(&password)?;
+    crate::operators::check_password_rules(&password)
+        .map_err(|_| anyhow::anyhow!("{}", t(l, "password-too-short")))?;
     Ok(password)
 }
 

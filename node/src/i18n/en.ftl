@@ -923,3 +923,7 @@ help-cmd-his-status = Last pull and push per table, with counts and lag; what is
 help-cmd-his-pull = Pull from the HIS now, with progress, and show what came in
 help-cmd-his-push = Push the episodes' records into the HIS's interface tables now
 help-cmd-his-check = Check the mapping against the live HIS: every configured column exists, of a fitting type
+
+## The language itself.
+
+cli-unknown-lang = { $value } is not a language Lifeline speaks (zh or en)

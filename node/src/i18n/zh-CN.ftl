@@ -861,3 +861,7 @@ help-cmd-his-status = 各表最近一次拉取和推送的数量与延迟；待�
 help-cmd-his-pull = 立即从 HIS 拉取，显示进度和拉取结果
 help-cmd-his-push = 立即将应急事件的记录推送到 HIS 接口表
 help-cmd-his-check = 对照在用的 HIS 检查映射：配置的每一列都存在，且类型相符
+
+## The language itself.
+
+cli-unknown-lang = { $value } 不是 Lifeline 支持的语言（zh 或 en）
