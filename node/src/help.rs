@@ -2,10 +2,10 @@
 //! compile time; here the command tree is walked once at start-up and, from the catalogs,
 //! given: the program's and every subcommand's one-line description (`help-cmd-<path>`,
 //! `help-cmd-ca-issue` for `lifeline ca issue`; in Chinese the doc comments' longer English
-//! text is left out of `--help`), the help of the arguments most commands share (`--config`,
-//! `--json`, `--lang`), and the help's own headings and flags (usage, commands, options,
-//! `-h`, `-V`). The other arguments keep their doc comments (English), and clap's own parse
-//! errors stay English (clap has no catalogs).
+//! text is left out of `--help`), every argument's help (`help-arg-<path>-<id>`, or the one
+//! `--config`, `--json` and `--lang` share), and the help's own headings and flags (usage,
+//! commands, options, `-h`, `-V`; an argument's default and choices, which clap would add in
+//! English). clap's parse errors stay English (clap has no catalogs).
 //!
 //! The language must be known before clap parses: [`early_lang`] reads `--lang` from the
 //! raw arguments, then `LIFELINE_LANG`. A wrong value falls back to Chinese here, and the
@@ -15,7 +15,7 @@ use std::ffi::OsString;
 
 use clap::{Arg, ArgAction, Command};
 
-use crate::i18n::{Lang, has, t};
+use crate::i18n::{Lang, has, t, tr};
 
 /// The language of the help: `--lang X` or `--lang=X` among the arguments, else
 /// `LIFELINE_LANG`, else Chinese.
@@ -66,6 +66,45 @@ fn walk(mut cmd: Command, l: Lang, path: &str, level: Level) -> Command {
         cmd = cmd.long_about(None::<&str>);
     }
     cmd = frame(cmd, l, level);
+    cmd = cmd.mut_args(|a| match arg_key(path, a.get_id().as_str()) {
+        Some(key) => {
+            let mut help = t(l, &key);
+            let mut a = a;
+            if l != Lang::En && a.get_action().takes_values() {
+                // clap says defaults and choices in English: said here instead.
+                let values = |v: Vec<String>| v.join(&t(l, "report-list-separator"));
+                let defaults: Vec<String> = a
+                    .get_default_values()
+                    .iter()
+                    .map(|v| v.to_string_lossy().into_owned())
+                    .collect();
+                if !defaults.is_empty() && !a.is_hide_default_value_set() {
+                    help.push_str(&tr(
+                        l,
+                        "help-default",
+                        &[("value", values(defaults).into())],
+                    ));
+                    a = a.hide_default_value(true);
+                }
+                let choices: Vec<String> = a
+                    .get_possible_values()
+                    .iter()
+                    .filter(|v| !v.is_hide_set())
+                    .map(|v| v.get_name().to_owned())
+                    .collect();
+                if !choices.is_empty() && !a.is_hide_possible_values_set() {
+                    help.push_str(&tr(
+                        l,
+                        "help-choices",
+                        &[("values", values(choices).into())],
+                    ));
+                    a = a.hide_possible_values(true);
+                }
+            }
+            a.help(help).long_help(None::<&str>)
+        }
+        None => a,
+    });
     let names: Vec<String> = cmd
         .get_subcommands()
         .map(|s| s.get_name().to_owned())
@@ -78,6 +117,17 @@ fn walk(mut cmd: Command, l: Lang, path: &str, level: Level) -> Command {
         cmd = cmd.mut_subcommand(&name, |s| walk(s, l, &sub_path, Level::Sub));
     }
     cmd
+}
+
+/// The catalog's key for the help of argument `id` of the command at `path`: its own
+/// (`help-arg-ca-issue-days`), else the one most commands share (`help-arg-config`).
+fn arg_key(path: &str, id: &str) -> Option<String> {
+    let own = format!("help-arg-{path}-{id}");
+    if !path.is_empty() && has(&own) {
+        return Some(own);
+    }
+    let shared = format!("help-arg-{id}");
+    (matches!(id, "config" | "json" | "lang") && has(&shared)).then_some(shared)
 }
 
 /// The help's frame in `l`: the headings, the template, the shared arguments' help, and
@@ -102,16 +152,6 @@ fn frame(cmd: Command, l: Lang, level: Level) -> Command {
                 .help(t(l, "help-flag-help")),
         )
         .mut_args(|a| {
-            let shared = match a.get_id().as_str() {
-                "config" => Some("help-arg-config"),
-                "json" => Some("help-arg-json"),
-                "lang" => Some("help-arg-lang"),
-                _ => None,
-            };
-            let a = match shared {
-                Some(k) => a.help(t(l, k)).long_help(None::<&str>),
-                None => a,
-            };
             let heading = if a.is_positional() {
                 &arguments
             } else {
@@ -170,11 +210,15 @@ mod tests {
         );
     }
 
-    /// Every command and subcommand has its one line in the catalogs, so none is left in
-    /// English in the Chinese help.
+    /// Every command and subcommand has its one line in the catalogs, and each of their
+    /// arguments its help, so none is left in English in the Chinese help.
     #[test]
     fn every_command_has_its_words() {
         fn check(cmd: &Command, path: &str) {
+            for a in cmd.get_arguments() {
+                let id = a.get_id().as_str();
+                assert!(arg_key(path, id).is_some(), "help-arg-{path}-{id}");
+            }
             for sub in cmd.get_subcommands() {
                 let p = if path.is_empty() {
                     sub.get_name().to_owned()
@@ -206,7 +250,15 @@ mod tests {
         assert!(!help.contains("Usage:"), "{help}");
         let ca = zh.find_subcommand_mut("ca").expect("ca");
         let help = ca.render_help().to_string();
-        assert!(help.contains("签发节点证书"), "{help}");
+        assert!(help.contains("签发由 CA 签名的节点证书"), "{help}");
+        let issue = ca.find_subcommand_mut("issue").expect("issue");
+        let help = issue.render_help().to_string();
+        assert!(
+            help.contains("有效天数（至少 1 天）（默认：825）"),
+            "{help}"
+        );
+        assert!(!help.contains("[default"), "{help}");
+        assert!(!help.contains("Validity in days"), "{help}");
         let mut en = localize(Cli::command(), Lang::En);
         let help = en.render_help().to_string();
         assert!(
