@@ -197,6 +197,7 @@ invoice-number = Invoice number
 
 ## Information department
 info-title = Information department
+info-work-item = { $category }: { $patient } · { $what }
 info-peers = Connections
 info-connected = connected
 info-disconnected = not connected
@@ -725,6 +726,7 @@ refusal-check_failed = checking the rules failed
 
 cli-cannot-read = cannot read { $path }
 cli-cannot-create = cannot create { $path }
+cli-cannot-write = cannot write { $path }
 cli-cannot-open-store = cannot open the store { $path }
 cli-daemon-unreadable = unreadable answer from the daemon
 cli-daemon-unexpected = unexpected answer from the daemon

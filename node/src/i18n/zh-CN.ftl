@@ -198,6 +198,7 @@ invoice-number = 票据号码
 
 ## Information department
 info-title = 信息科
+info-work-item = { $category }：{ $patient } · { $what }
 info-peers = 节点连接
 info-connected = 已连接
 info-disconnected = 未连接
@@ -663,6 +664,7 @@ refusal-check_failed = 规则检查本身出错
 
 cli-cannot-read = 无法读取 { $path }
 cli-cannot-create = 无法创建 { $path }
+cli-cannot-write = 无法写入 { $path }
 cli-cannot-open-store = 无法打开数据库 { $path }
 cli-daemon-unreadable = 无法读取守护进程的应答
 cli-daemon-unexpected = 守护进程的应答不符合预期
