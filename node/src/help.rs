@@ -242,7 +242,7 @@ mod tests {
             "选项:",
             "显示帮助",
             "运行节点",
-            "输出所用的语言",
+            "所用的语言：zh（简体中文，默认）",
             "显示本帮助或指定命令的帮助",
         ] {
             assert!(help.contains(part), "{part} missing from\n{help}");
