@@ -6,11 +6,12 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::client::ClientError;
 use crate::commands;
 use crate::i18n::Lang;
+use crate::i18n::said::Said;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -85,36 +86,51 @@ pub enum Command {
 
 pub fn main() -> ExitCode {
     install_panic_hook();
-    let cli = Cli::parse();
+    // The help is in the reader's language, which is known before clap parses.
+    let help_lang = crate::help::early_lang(std::env::args_os());
+    let matches = crate::help::localize(Cli::command(), help_lang).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let lang = match cli.lang.map_or_else(Lang::from_env, Ok) {
         Ok(lang) => lang,
         Err(e) => {
-            eprintln!("lifeline: {e}");
+            // No language is known yet: said in both.
+            let value = match e.from {
+                Some(var) => format!("{var}={:?}", e.value),
+                None => format!("{:?}", e.value),
+            };
+            for l in Lang::ALL {
+                let words =
+                    crate::i18n::tr(l, "cli-unknown-lang", &[("value", value.as_str().into())]);
+                eprintln!("lifeline: {words}");
+            }
             return ExitCode::FAILURE;
         }
     };
     let result = match cli.command {
         Command::Daemon(args) => commands::daemon::run(&args),
         Command::Status(args) => commands::status::run(&args, lang),
-        Command::Ca(cmd) => commands::ca::run(cmd),
-        Command::Operator(cmd) => commands::operator::run(cmd),
+        Command::Ca(cmd) => commands::ca::run(cmd, lang),
+        Command::Operator(cmd) => commands::operator::run(cmd, lang),
         Command::Emergency(cmd) => commands::emergency::run(cmd, lang),
-        Command::Catalog(cmd) => commands::catalog::run(cmd),
+        Command::Catalog(cmd) => commands::catalog::run(cmd, lang),
         Command::Ranges(cmd) => commands::ranges::run(cmd, lang),
         Command::Demo(args) => commands::demo::run(&args, lang),
         Command::Reconcile(args) => commands::reconcile::run(&args, lang),
-        Command::Backup(args) => commands::backup::backup(&args),
-        Command::Restore(args) => commands::backup::restore(&args),
-        Command::Verify(args) => commands::backup::verify(&args),
+        Command::Backup(args) => commands::backup::backup(&args, lang),
+        Command::Restore(args) => commands::backup::restore(&args, lang),
+        Command::Verify(args) => commands::backup::verify(&args, lang),
         Command::Conflicts(args) => commands::conflicts::run(&args, lang),
         Command::Resolve(args) => commands::review::resolve(&args, lang),
         Command::MergePatients(args) => commands::review::merge(&args, lang),
         Command::Episode(cmd) => commands::episode::run(cmd, lang),
         Command::Quarantine(cmd) => commands::quarantine::run(cmd, lang),
-        Command::Revoke(args) => commands::revoke::run(&args),
+        Command::Revoke(args) => commands::revoke::run(&args, lang),
         Command::Report(cmd) => commands::report::run(cmd, lang),
-        Command::His(cmd) => commands::his::run(cmd),
-        Command::Export(cmd) => commands::export::run(cmd),
+        Command::His(cmd) => commands::his::run(cmd, lang),
+        Command::Export(cmd) => commands::export::run(cmd, lang),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -125,12 +141,18 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// An error as staff read it: the chain ([`crate::error::chain`]), with the node's answers
-/// and unreachable daemons said in `lang` (the rest stays as the code wrote it).
+/// An error as staff read it: the chain ([`crate::error::chain`]), with the node's answers,
+/// unreachable daemons and the catalog's errors ([`Said`]) said in `lang` (the rest stays as
+/// the code wrote it).
 pub fn say(lang: Lang, error: &(dyn std::error::Error + 'static)) -> String {
-    crate::error::chain_with(error, |e| match e.downcast_ref::<ClientError>() {
-        Some(c) => c.words(lang),
-        None => e.to_string(),
+    crate::error::chain_with(error, |e| {
+        if let Some(c) = e.downcast_ref::<ClientError>() {
+            c.words(lang)
+        } else if let Some(s) = e.downcast_ref::<Said>() {
+            s.words(lang)
+        } else {
+            e.to_string()
+        }
     })
 }
 

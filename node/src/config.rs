@@ -56,13 +56,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
 use lifeline_core::calendar::WorkCalendar;
 use lifeline_core::{DeskRole, NodeName, NodeRole, StoreOptions};
 use serde::{Deserialize, Serialize};
 
 use crate::error::chain;
 use crate::his::settings::HisSection;
+use crate::i18n::Arg;
+use crate::i18n::said::Said;
 use crate::time::UtcOffset;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -151,10 +152,16 @@ impl HospitalSection {
         let Some(path) = &self.calendar else {
             return Ok(());
         };
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("hospital.calendar: cannot read {}", path.display()))?;
-        let cal = WorkCalendar::parse(&path.display().to_string(), &text)
-            .map_err(|e| anyhow::anyhow!("hospital.calendar: {e}"))?;
+        let shown = || path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Said::new(
+                "cli-config-calendar-unreadable",
+                vec![("path", shown().into())],
+            )
+            .because(e)
+        })?;
+        let cal = WorkCalendar::parse(&shown(), &text)
+            .map_err(|e| Said::new("cli-config-calendar-invalid", vec![]).because(e))?;
         self.loaded_calendar = Some(Arc::new(cal));
         Ok(())
     }
@@ -319,71 +326,82 @@ fn default_log_level() -> String {
 impl Config {
     /// Reads and checks a config file; errors name the file and what is wrong.
     pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let shown = || -> Arg<'static> { path.display().to_string().into() };
         let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the config file {}", path.display()))?;
-        let mut config: Config = toml::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
+            .map_err(|e| Said::new("cli-config-unreadable", vec![("path", shown())]).because(e))?;
+        // toml's message points at the line and column; it is said as it comes.
+        let mut config: Config = toml::from_str(&text).map_err(|e| {
+            Said::new("cli-config-unparsable", vec![("path", shown())])
+                .because(anyhow::Error::msg(e.to_string().trim_end().to_owned()))
+        })?;
         config
             .check()
             .and_then(|()| config.hospital.load_calendar())
-            .with_context(|| format!("{} is not a usable config", path.display()))?;
+            .map_err(|e| Said::new("cli-config-unusable", vec![("path", shown())]).because(e))?;
         Ok(config)
     }
 
     /// Rules serde cannot express.
     pub fn check(&self) -> anyhow::Result<()> {
+        let refuse = |key: &'static str, args: Vec<(&'static str, Arg<'static>)>| {
+            Err(Said::new(key, args).into())
+        };
         if !self.api.listen.ip().is_loopback() {
-            bail!(
-                "api.listen {} is not a loopback address: the desks' API must not be reachable from the network",
-                self.api.listen
+            return refuse(
+                "cli-config-api-not-loopback",
+                vec![("address", self.api.listen.to_string().into())],
             );
         }
         if self.thresholds.heartbeat.is_zero()
             || self.thresholds.heartbeat >= self.thresholds.peer_timeout
         {
-            bail!(
-                "thresholds.heartbeat must be above zero and shorter than thresholds.peer_timeout"
-            );
+            return refuse("cli-config-heartbeat", vec![]);
         }
         if self.thresholds.lease_size == 0
             || self.thresholds.lease_size > lifeline_core::numbers::MAX_LEASE
         {
-            bail!(
-                "thresholds.lease_size must be between 1 and {}",
-                lifeline_core::numbers::MAX_LEASE
+            return refuse(
+                "cli-config-lease-size",
+                vec![("max", lifeline_core::numbers::MAX_LEASE.into())],
             );
         }
         let mut names: Vec<&NodeName> = self.peers.iter().map(|p| &p.name).collect();
         names.sort();
         if names.windows(2).any(|w| w[0] == w[1]) {
-            bail!("peers lists a node twice");
+            return refuse("cli-config-peer-twice", vec![]);
         }
         if names.contains(&&self.node.name) {
-            bail!("peers lists this node itself ({})", self.node.name);
+            return refuse(
+                "cli-config-peer-itself",
+                vec![("node", self.node.name.to_string().into())],
+            );
         }
         if self.node.role == NodeRole::Window && self.node.desks.is_empty() {
-            bail!("node.desks is empty: a window needs at least one desk role");
+            return refuse("cli-config-no-desks", vec![]);
         }
         if !(1..=3650).contains(&self.retention.window_days) {
-            bail!(
-                "retention.window_days is {}: a window keeps between 1 and 3650 days of records",
-                self.retention.window_days
+            return refuse(
+                "cli-config-window-days",
+                vec![("days", self.retention.window_days.into())],
             );
         }
         if let Some(metrics) = self.metrics.listen
             && metrics == self.api.listen
         {
-            bail!("metrics.listen {metrics} is the desks' API address: give the metrics their own");
+            return refuse(
+                "cli-config-metrics-address",
+                vec![("address", metrics.to_string().into())],
+            );
         }
         if let Some(his) = &self.his {
             his.check(self.node.role)?;
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level).map_err(|e| {
-            anyhow::anyhow!(
-                "log.level {:?} is not a tracing filter: {}",
-                self.log.level,
-                chain(&e)
+            Said::new(
+                "cli-config-log-level",
+                vec![("level", format!("{:?}", self.log.level).into())],
             )
+            .because(anyhow::Error::msg(chain(&e)))
         })?;
         Ok(())
     }

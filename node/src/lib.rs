@@ -11,6 +11,7 @@ pub mod console;
 pub mod daemon;
 pub mod error;
 pub mod fhir;
+pub mod help;
 pub mod his;
 pub mod hospital;
 pub mod i18n;

@@ -136,7 +136,7 @@ fn backup_while_running_verify_and_restore_a_damaged_store() {
     writer.join().expect("writer");
     assert!(out.status.success(), "{}", text(&out));
     assert!(
-        text(&out).contains("through the running daemon"),
+        text(&out).contains("经由运行中的守护进程"),
         "{}",
         text(&out)
     );
@@ -158,6 +158,17 @@ fn backup_while_running_verify_and_restore_a_damaged_store() {
     let started = Instant::now();
     let out = run(&["verify", s(&backup), "--scratch", s(&scratch)]);
     eprintln!("verify took {:?}:\n{}", started.elapsed(), text(&out));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("通过："), "{}", text(&out));
+    assert!(text(&out).contains("节点 central"), "{}", text(&out));
+    let out = run(&[
+        "--lang",
+        "en",
+        "verify",
+        s(&backup),
+        "--scratch",
+        s(&scratch),
+    ]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("PASS"), "{}", text(&out));
     assert!(text(&out).contains("node central"), "{}", text(&out));
@@ -194,7 +205,7 @@ fn backup_while_running_verify_and_restore_a_damaged_store() {
     ]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(
-        text(&out).contains("restore drill recorded on the node, through its daemon"),
+        text(&out).contains("恢复演练已记录：经由守护进程记录在该节点上"),
         "{}",
         text(&out)
     );
@@ -237,7 +248,7 @@ fn backup_while_running_verify_and_restore_a_damaged_store() {
     let out = run(&["restore", "-c", c, "--from", s(&backup)]);
     eprintln!("restore took {:?}:\n{}", started.elapsed(), text(&out));
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("new incarnation"), "{}", text(&out));
+    assert!(text(&out).contains("新的实例标识"), "{}", text(&out));
     let kept = PathBuf::from(format!("{}.before-restore", store_path.display()));
     assert_eq!(
         std::fs::read(&kept).expect("kept"),
@@ -261,14 +272,14 @@ fn backup_while_running_verify_and_restore_a_damaged_store() {
     let out = run(&["backup", "-c", c, "--out", s(&offline)]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(
-        text(&out).contains("with the daemon stopped"),
+        text(&out).contains("守护进程已停止，直接读取数据库"),
         "{}",
         text(&out)
     );
     let out = run(&["verify", s(&offline), "--scratch", s(&scratch), "-c", c]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(
-        text(&out).contains("recorded in the node's store (its daemon is stopped)"),
+        text(&out).contains("直接写入该节点的数据库（其守护进程已停止）"),
         "{}",
         text(&out)
     );
@@ -360,8 +371,8 @@ fn verify_fails_with_a_message_on_a_damaged_backup() {
                 !out.status.success(),
                 "{what} (checksum file: {with_checksum_file}): {all}"
             );
-            assert!(all.contains("FAILED the restore drill"), "{what}: {all}");
-            assert!(all.contains("FAIL:"), "{what}: {all}");
+            assert!(all.contains("未通过恢复演练"), "{what}: {all}");
+            assert!(all.contains("未通过："), "{what}: {all}");
             assert!(!all.contains("panicked"), "{what}: {all}");
             assert_eq!(out.status.code(), Some(1), "{what}: {all}");
         }

@@ -82,6 +82,15 @@ fn ca_init_and_issue_write_keys_only_their_owner_reads() {
         "{}",
         text(&out)
     );
+    assert!(text(&out).contains("已签发 W01"), "{}", text(&out));
+    assert!(text(&out).contains("有效期 825 天"), "{}", text(&out));
+    let out = run(&[
+        "--lang", "en", "ca", "issue", "--dir", pki_s, "--name", "W04", "--role", "window",
+        "--desks", "triage",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("issued W04"), "{}", text(&out));
+    assert!(text(&out).contains("valid 825 days"), "{}", text(&out));
     assert_eq!(mode_of(&pki.join("W01.key")), 0o600);
     let bad_role = run(&[
         "ca", "issue", "--dir", pki_s, "--name", "W02", "--role", "janitor",
@@ -121,6 +130,24 @@ fn the_daemon_refuses_to_start_and_says_why() {
     let open_api = dir.path().join("open.toml");
     std::fs::write(&open_api, original.replacen("127.0.0.1:", "0.0.0.0:", 2)).expect("write");
     let out = daemon(&open_api);
+    assert!(
+        text(&out).contains("不是本机回环地址：工作台 API 不得从网络访问"),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("无法使用"), "{}", text(&out));
+    let out = run(&[
+        "--lang",
+        "en",
+        "daemon",
+        "--config",
+        open_api.to_str().expect("utf-8"),
+    ]);
+    assert!(
+        text(&out).contains("is not a usable config: api.listen 0.0.0.0"),
+        "{}",
+        text(&out)
+    );
     assert!(text(&out).contains("loopback"), "{}", text(&out));
 
     let no_cert = dir.path().join("nocert.toml");
@@ -136,7 +163,11 @@ fn the_daemon_refuses_to_start_and_says_why() {
     )
     .expect("write");
     let out = daemon(&other_node);
-    assert!(text(&out).contains("names node W01"), "{}", text(&out));
+    assert!(
+        text(&out).contains("属于节点 W01，但配置中写的是 W02"),
+        "{}",
+        text(&out)
+    );
 
     // A store that is not a store.
     let data = h.config("W01").expect("config").node.data_dir.clone();
@@ -207,11 +238,7 @@ fn operators_status_emergency_catalogs_and_ranges_through_the_cli() {
         &format!("{data}/departments.csv"),
     ]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(
-        text(&out).contains("drug catalog version 1"),
-        "{}",
-        text(&out)
-    );
+    assert!(text(&out).contains("药品目录版本 1"), "{}", text(&out));
     let out = run(&[
         "catalog",
         "import",
@@ -240,6 +267,13 @@ fn operators_status_emergency_catalogs_and_ranges_through_the_cli() {
     assert_eq!(token.len(), 64);
     let out = run(&["operator", "list", "-c", w]);
     assert!(text(&out).contains("zhang.li") && !text(&out).contains(&token));
+    assert!(
+        text(&out).contains("收费") && text(&out).contains("长期有效"),
+        "{}",
+        text(&out)
+    );
+    let out = run(&["--lang", "en", "operator", "list", "-c", w]);
+    assert!(text(&out).contains("no expiry"), "{}", text(&out));
     let out = run(&[
         "operator", "add", "-c", w, "--name", "x", "--desk", "janitor",
     ]);
@@ -694,6 +728,12 @@ fn a_stolen_window_is_revoked_from_the_command_line() {
         "registration",
     ]);
     assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("已添加操作员 clerk.a（挂号岗位）；令牌（仅显示这一次）"),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("控制台初始化码"), "{}", text(&out));
     let out = run(&[
         "operator", "add", "-c", w, "--name", "clerk.b", "--desk", "cashier",
     ]);
@@ -705,7 +745,7 @@ fn a_stolen_window_is_revoked_from_the_command_line() {
     assert!(text(&out).contains("certificate"), "{}", text(&out));
     let out = run(&["operator", "remove", "-c", w, "--name", "clerk.a"]);
     assert!(
-        out.status.success() && text(&out).contains("removed"),
+        out.status.success() && text(&out).contains("已移除操作员 clerk.a"),
         "{}",
         text(&out)
     );
@@ -735,7 +775,8 @@ fn a_stolen_window_is_revoked_from_the_command_line() {
         c,
     ]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("took the revocation"), "{}", text(&out));
+    assert!(text(&out).contains("已接收该吊销"), "{}", text(&out));
+    assert!(text(&out).contains("已吊销 W01"), "{}", text(&out));
     h.wait_for("central drops W01", Duration::from_secs(30), |h| {
         Ok(!h
             .status("central")?
@@ -756,7 +797,15 @@ fn a_stolen_window_is_revoked_from_the_command_line() {
     );
     // Handing it over again changes nothing.
     let file = pki.join("W01.revoked.json");
-    let out = run(&["revoke", "-c", c, "--file", file.to_str().expect("utf-8")]);
+    let out = run(&[
+        "--lang",
+        "en",
+        "revoke",
+        "-c",
+        c,
+        "--file",
+        file.to_str().expect("utf-8"),
+    ]);
     assert!(
         out.status.success() && text(&out).contains("already held"),
         "{}",
@@ -824,4 +873,59 @@ fn the_admin_token_is_stable_expired_certificates_are_refused_and_logs_have_no_c
     let log = std::fs::read_to_string(dir.path().join("W01.log")).expect("log");
     assert!(log.contains("lifeline daemon ready"), "{log}");
     assert!(!log.contains('\u{1b}'), "colour codes in a log file: {log}");
+}
+
+/// `--help` is in the reader's language: Chinese by default, English with `--lang en` or
+/// `LIFELINE_LANG=en`, for the command list and each subcommand's line; a language without
+/// a catalog is refused in both.
+#[test]
+fn the_help_is_in_the_readers_language() {
+    let out = run(&["--help"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let zh = text(&out);
+    for part in [
+        "用法：lifeline",
+        "命令:",
+        "运行节点",
+        "恢复演练",
+        "显示帮助",
+    ] {
+        assert!(zh.contains(part), "{part} missing from\n{zh}");
+    }
+    assert!(!zh.contains("Usage:"), "{zh}");
+    let out = run(&["ca", "issue", "-h"]);
+    assert!(
+        text(&out).contains("签发由 CA 签名的节点证书"),
+        "{}",
+        text(&out)
+    );
+    let out = run(&["--lang", "en", "--help"]);
+    let en = text(&out);
+    assert!(
+        en.contains("Usage: lifeline") && en.contains("Run a node"),
+        "{en}"
+    );
+    let out = Command::new(bin())
+        .args(["backup", "--help"])
+        .env("LIFELINE_LANG", "en")
+        .output()
+        .expect("run lifeline");
+    assert!(
+        text(&out).contains("Write a consistent snapshot"),
+        "{}",
+        text(&out)
+    );
+    // A language without a catalog is refused in both.
+    let out = Command::new(bin())
+        .args(["status"])
+        .env("LIFELINE_LANG", "fr")
+        .output()
+        .expect("run lifeline");
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("LIFELINE_LANG=\"fr\" 不是 Lifeline 支持的语言")
+            && text(&out).contains("is not a language Lifeline speaks"),
+        "{}",
+        text(&out)
+    );
 }

@@ -904,6 +904,13 @@ fn cashier_and_information_department() -> anyhow::Result<()> {
     )?;
     check_page(&info)?;
     screenshot(&info, "16-information-department")?;
+    // The worklist's items in the page's language, from core's codes, not its English.
+    let page = eval_str(&info, "document.body.innerText")?;
+    ensure!(
+        page.contains("医保待重新结算：李子涵 · 医保结算失败，已按自费收取 ¥12.00；须于")
+            && !page.contains("self-pay"),
+        "the worklist is not in Chinese:\n{page}"
+    );
     focus(&info, "#conflicts-link")?;
     info.press_key("Enter")?;
     wait_page(&info, "/console/info/conflicts")?;

@@ -315,6 +315,7 @@ fn the_his_before_during_and_after_an_outage() {
     });
     let cli = std::process::Command::new(env!("CARGO_BIN_EXE_lifeline"))
         .args(["his", "status", "-c"])
+        .env_remove("LIFELINE_LANG")
         .arg(s.config_path(CENTRAL).expect("config"))
         .output()
         .expect("lifeline his status");
@@ -325,7 +326,7 @@ fn the_his_before_during_and_after_an_outage() {
         String::from_utf8_lossy(&cli.stderr)
     );
     assert!(
-        out.contains("UP") && out.contains("号源已停诊") && out.contains("patients"),
+        out.contains("：正常（自") && out.contains("号源已停诊") && out.contains("patients"),
         "{out}"
     );
 

@@ -19,7 +19,7 @@ use super::{Saved, information_department, set_field};
 use crate::WriteError;
 use crate::clock::{Date, UnixMs};
 use crate::id::{DRILL_PREFIX, EpisodeId, RecordId};
-use crate::record::{CatalogKind, Episode, EpisodeNode, RecordKind, catalog_id};
+use crate::record::{CatalogKind, Episode, EpisodeNode, ReasonCode, RecordKind, catalog_id};
 use crate::roles::Operator;
 use crate::rules::{RuleError, check_text};
 use crate::store::{EpisodeInfo, ReadError, Store, Tx, audit_event};
@@ -180,7 +180,23 @@ impl Store {
         reason: &str,
         how: Opening,
     ) -> Result<Saved<EpisodeId>, WriteError> {
+        self.open_episode_because(who, reason, None, how)
+    }
+
+    /// [`Store::open_episode`], with the reason also as a code the node says in a reader's
+    /// language (an automatic opening's). The code is written only into a new episode: one
+    /// this node joins keeps its own.
+    pub fn open_episode_because(
+        &self,
+        who: &Operator,
+        reason: &str,
+        code: Option<ReasonCode>,
+        how: Opening,
+    ) -> Result<Saved<EpisodeId>, WriteError> {
         check_text("reason", reason, true)?;
+        if let Some(c) = &code {
+            check_text("reason code", &c.code, true)?;
+        }
         if how != Opening::Automatic {
             information_department(who, "declares an episode or a drill")?;
         }
@@ -237,6 +253,7 @@ impl Store {
                 drill,
                 estimates: BTreeMap::new(),
                 cause: None,
+                reason_code: code,
             };
             tx.create(&episode, &who, "episode.open")?;
             tx.join(&who, episode.header.id, &episode)?;

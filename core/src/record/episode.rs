@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use autosurgeon::{Hydrate, Reconcile};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Header, Record, RecordKind};
 use crate::clock::UnixMs;
@@ -74,6 +74,40 @@ pub struct Episode {
     /// The cause, once found.
     #[autosurgeon(missing = "Default::default")]
     pub cause: Option<String>,
+    /// Why it opened, as a code a reader's language can say (automatic openings); `reason`
+    /// keeps the words as written, which readers fall back to. Openings by hand and records
+    /// from older versions have none.
+    #[autosurgeon(missing = "Default::default")]
+    pub reason_code: Option<ReasonCode>,
+}
+
+/// Why an episode opened automatically, as a code and its parameters: the node says it in
+/// the reader's language; an unknown code (from a newer version) is read as the episode's
+/// `reason`.
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
+pub struct ReasonCode {
+    /// `central_unreachable`, `his_unreachable` or `central_in_outage`.
+    pub code: String,
+    /// How long the system had been unreachable when the episode opened, where the code
+    /// says so.
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
+    pub seconds: Option<u64>,
+}
+
+impl ReasonCode {
+    /// Central unreachable for `seconds`.
+    pub const CENTRAL_UNREACHABLE: &str = "central_unreachable";
+    /// The HIS unreachable for `seconds` (central watches it).
+    pub const HIS_UNREACHABLE: &str = "his_unreachable";
+    /// Central is in an episode, which the node joins.
+    pub const CENTRAL_IN_OUTAGE: &str = "central_in_outage";
+    /// Every code this version writes.
+    pub const ALL: [&str; 3] = [
+        ReasonCode::CENTRAL_UNREACHABLE,
+        ReasonCode::HIS_UNREACHABLE,
+        ReasonCode::CENTRAL_IN_OUTAGE,
+    ];
 }
 
 impl Record for Episode {

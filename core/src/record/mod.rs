@@ -10,7 +10,9 @@ mod autosurgeon_impls;
 mod episode;
 mod money;
 
-pub use episode::{CENTRAL_ACK_KEY, CentralAck, EPISODE_EDITS_KEY, Episode, EpisodeNode, Estimate};
+pub use episode::{
+    CENTRAL_ACK_KEY, CentralAck, EPISODE_EDITS_KEY, Episode, EpisodeNode, Estimate, ReasonCode,
+};
 pub use money::{ChargeSource, PaymentChannel, PaymentPart, Refund, Resettlement};
 
 use std::collections::BTreeMap;

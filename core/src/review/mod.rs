@@ -41,7 +41,7 @@ pub use conflict::{
 pub use decide::Resolution;
 pub(crate) use detect::{DispenseFact, dispense_fact};
 pub(crate) use reviews::reviews_in;
-pub use worklist::{CategoryCount, WorkCategory, WorkItem, Worklist};
+pub use worklist::{CategoryCount, Pending, WorkCategory, WorkItem, Worklist};
 
 /// Records other than patients are reviewed when created within this many days (or when
 /// they are emergency records central has not acknowledged, whatever their age).

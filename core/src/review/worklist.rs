@@ -21,9 +21,10 @@ use serde::Serialize;
 use super::conflict::{Conflict, ConflictKind, ConflictStatus};
 use crate::clock::{Age, Date, UnixMs};
 use crate::desk::RESETTLE_WORKING_DAYS;
-use crate::id::{EpisodeId, RecordId};
+use crate::id::{EpisodeId, NodeName, OperatorName, RecordId};
+use crate::money::Fen;
 use crate::record::{Charge, Patient, Prescription, RecordKind, Visit};
-use crate::status::{PrescriptionStatus, VisitStatus};
+use crate::status::{PrescriptionStatus, Status, VisitStatus};
 use crate::store::{ReadError, Store};
 
 /// What kind of after-work an item is, in the order the list shows them.
@@ -100,8 +101,11 @@ pub struct WorkItem {
     /// The emergency episode the record was created in.
     pub episode: Option<EpisodeId>,
     pub created_ms: UnixMs,
-    /// What is pending, in words.
+    /// What is pending, in English words (for engineers and logs).
     pub what: String,
+    /// What is pending, as a code and its parts, for the node to say in the reader's
+    /// language.
+    pub pending: Pending,
     /// The operation that clears the item.
     pub clears_by: String,
     /// Re-settlements: the date by which it must be done.
@@ -113,6 +117,56 @@ pub struct WorkItem {
     pub central_acked: Option<bool>,
     /// Duplicates and conflicts: the conflict id to resolve.
     pub conflict: Option<String>,
+}
+
+/// What is pending on a work item, as a code (`code` in JSON) and the parts a sentence
+/// about it is made of. Core says it in English ([`WorkItem::what`]); the node says it in
+/// the reader's language from these parts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum Pending {
+    /// An emergency prescription not yet dispensed in the system.
+    EmergencyPrescription {
+        /// Its current status's name (`prescribed`, `paid`, ...).
+        status: &'static str,
+        items: usize,
+        operator: OperatorName,
+        origin: NodeName,
+    },
+    /// A paused emergency registration.
+    PausedRegistration {
+        registration_no: String,
+        department: String,
+    },
+    /// A charge paid as self-pay when the insurance settlement failed; due by `due`, or 7
+    /// working days after the outage ends while it goes on.
+    SelfPaid { amount: Fen, due: Option<Date> },
+    /// The HIS refused a revision of the record; `reason` is the HIS's own words.
+    HisRefused {
+        revision: i64,
+        table: String,
+        reason: String,
+    },
+    /// A conflict to review: its kind, the record kind and field, the competing values.
+    Conflict {
+        kind: ConflictKind,
+        record_kind: RecordKind,
+        field: Option<String>,
+        /// The competing values as JSON text, in index order.
+        values: Vec<String>,
+    },
+}
+
+impl Pending {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Pending::EmergencyPrescription { .. } => "emergency_prescription",
+            Pending::PausedRegistration { .. } => "paused_registration",
+            Pending::SelfPaid { .. } => "self_paid",
+            Pending::HisRefused { .. } => "his_refused",
+            Pending::Conflict { .. } => "conflict",
+        }
+    }
 }
 
 /// How many items of one category.
@@ -284,6 +338,12 @@ impl Store {
                 rx.header.operator,
                 rx.header.origin
             ),
+            pending: Pending::EmergencyPrescription {
+                status: status.name(),
+                items: rx.items.len(),
+                operator: rx.header.operator.clone(),
+                origin: rx.header.origin.clone(),
+            },
             episode: Some(episode),
             created_ms: rx.header.created_ms,
             clears_by: clears_by.into(),
@@ -312,6 +372,10 @@ impl Store {
                 "paused emergency registration {} ({})",
                 visit.registration_no, visit.department
             ),
+            pending: Pending::PausedRegistration {
+                registration_no: visit.registration_no.clone(),
+                department: visit.department.clone(),
+            },
             episode: visit.header.episode.clone(),
             created_ms: visit.header.created_ms,
             clears_by: "triage: resume it into the queue (resume_visit), or cancel it".into(),
@@ -385,6 +449,10 @@ impl Store {
                 "{} yuan paid as self-pay when the insurance settlement failed; {by}",
                 charge.amount
             ),
+            pending: Pending::SelfPaid {
+                amount: charge.amount,
+                due,
+            },
             episode: charge.header.episode.clone(),
             created_ms: charge.header.created_ms,
             clears_by: "cashier: re-settle it by insurance (resettle_charge)".into(),
@@ -421,6 +489,11 @@ impl Store {
                 "the HIS refused revision {} in {}: {}",
                 rejection.revision, rejection.table, rejection.reason
             ),
+            pending: Pending::HisRefused {
+                revision: rejection.revision,
+                table: rejection.table.clone(),
+                reason: rejection.reason.clone(),
+            },
             clears_by: "correct the record (the bridge pushes a new revision), or have the HIS \
                         import it by hand; the item clears when the HIS takes a revision"
                 .into(),
@@ -469,6 +542,12 @@ impl Store {
             episode: header.as_ref().and_then(|h| h.episode.clone()),
             created_ms: header.map_or(0, |h| h.created_ms),
             what: c.summary(),
+            pending: Pending::Conflict {
+                kind: c.kind,
+                record_kind: c.record_kind,
+                field: c.field.clone(),
+                values: c.values.iter().map(|v| v.value.clone()).collect(),
+            },
             clears_by: clears_by.into(),
             due: None,
             overdue: false,

@@ -70,6 +70,30 @@ impl Refusal {
         crate::error::Chain(self).to_string()
     }
 
+    /// Every code [`Refusal::code`] can give (the node has words for each).
+    pub const CODES: [&'static str; 20] = [
+        "undecodable",
+        "bad_sync_message",
+        "no_header",
+        "wrong_id",
+        "unsigned",
+        "unknown_key",
+        "revoked",
+        "bad_signature",
+        "forged_author",
+        "unknown_author",
+        "catalog_not_from_central",
+        "kind_not_allowed",
+        "header_rewritten",
+        "field_not_allowed",
+        "status_backwards",
+        "bad_lease",
+        "invalid",
+        "unreadable",
+        "unknowable",
+        "check_failed",
+    ];
+
     /// A short stable name for counting refusals by reason.
     pub fn code(&self) -> &'static str {
         match self {
@@ -79,5 +103,42 @@ impl Refusal {
             Refusal::WrongId { .. } => "wrong_id",
             Refusal::Breach(b) => b.code(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::NodeName;
+    use crate::record::RecordKind;
+
+    #[test]
+    fn every_code_is_listed_once() {
+        let node = || NodeName::new("W01".to_owned()).expect("a node name");
+        let refusals = [
+            Refusal::WrongId {
+                claimed: RecordId::from_bytes([1; 16]),
+            },
+            Refusal::undecodable(DecodeError::Panicked),
+            Refusal::bad_sync_message(DecodeError::Panicked),
+            Refusal::Breach(Breach::FieldNotAllowed {
+                field: "amount".into(),
+                author: node(),
+                kind: RecordKind::Charge,
+            }),
+            Refusal::Breach(Breach::HeaderRewritten),
+            Refusal::Breach(Breach::CheckPanicked),
+            Refusal::Breach(Breach::StatusRemoved {
+                state: "paid".into(),
+            }),
+            Refusal::Breach(Breach::UnknownAuthor { author: "X".into() }),
+        ];
+        for r in &refusals {
+            assert!(Refusal::CODES.contains(&r.code()), "{}", r.code());
+        }
+        let mut codes = Refusal::CODES.to_vec();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), Refusal::CODES.len());
     }
 }

@@ -408,9 +408,10 @@ impl Judge<'_> {
             (RecordKind::Lease, "series" | "holder" | "size") if !creation => {
                 return Err(refuse());
             }
-            (RecordKind::Episode, "episode_id" | "reason" | "automatic" | "opened_ms")
-                if !creation =>
-            {
+            (
+                RecordKind::Episode,
+                "episode_id" | "reason" | "reason_code" | "automatic" | "opened_ms",
+            ) if !creation => {
                 return Err(refuse());
             }
             (RecordKind::Episode, "nodes") => {

@@ -63,7 +63,11 @@ pub fn validate(kind: RecordKind, doc: &Automerge) -> Result<(), Invalid> {
             check_text("code", &item.code, false)?;
             check_text("name_zh", &item.service.name_zh, false)?;
         }
-        RecordKind::Episode => drop(read::<Episode>(doc)?),
+        RecordKind::Episode => {
+            if let Some(code) = read::<Episode>(doc)?.reason_code {
+                check_text("reason_code", &code.code, true)?;
+            }
+        }
         RecordKind::Lease => drop(read::<Lease>(doc)?),
         RecordKind::Refund => check_text("reason", &read::<Refund>(doc)?.reason, false)?,
         RecordKind::Resettlement => drop(read::<Resettlement>(doc)?),

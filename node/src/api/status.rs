@@ -93,6 +93,9 @@ pub struct ModeReport {
 pub struct CurrentEpisode {
     pub id: String,
     pub reason: String,
+    /// The reason as a code (an automatic opening's), said in the reader's language.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason_code: Option<lifeline_core::record::ReasonCode>,
     /// When this node entered it.
     pub started_ms: i64,
     /// When the episode opened (on whichever node).
@@ -135,6 +138,11 @@ pub(crate) fn current_episode(
 ) -> Result<CurrentEpisode, ApiError> {
     let found = store.episode_by_id(&info.id)?;
     let now = store.now_ms();
+    // The code is the episode's; it says this node's reason only where the words are the same.
+    let reason_code = found
+        .as_ref()
+        .filter(|(s, _)| s.episode.reason == info.reason)
+        .and_then(|(s, _)| s.episode.reason_code.clone());
     let (opened_ms, automatic, drill, cause, esc) = match &found {
         Some((s, _)) => {
             let e = &s.episode;
@@ -153,6 +161,7 @@ pub(crate) fn current_episode(
     Ok(CurrentEpisode {
         id: info.id.to_string(),
         reason: info.reason,
+        reason_code,
         started_ms: info.started_ms,
         opened_ms,
         drill,

@@ -21,6 +21,12 @@ use crate::api::backup::BackupRequest;
 use crate::client::error_message;
 use crate::config::Config;
 use crate::error::chain;
+use crate::i18n::{Arg, Lang, t, tr};
+
+/// A path as a message argument.
+fn shown(path: &Path) -> Arg<'static> {
+    path.display().to_string().into()
+}
 
 #[derive(Debug, clap::Args)]
 pub struct BackupArgs {
@@ -64,13 +70,13 @@ pub struct VerifyArgs {
 }
 
 /// `lifeline backup -c node.toml --out FILE`.
-pub fn backup(args: &BackupArgs) -> anyhow::Result<()> {
+pub fn backup(args: &BackupArgs, l: Lang) -> anyhow::Result<()> {
     let config = Config::load(&args.config)?;
     let out = std::path::absolute(&args.out)
-        .with_context(|| format!("{} is not a usable path", args.out.display()))?;
-    let down = match through_daemon(&config, &out) {
+        .with_context(|| tr(l, "cli-backup-bad-path", &[("path", shown(&args.out))]))?;
+    let down = match through_daemon(&config, &out, l) {
         Ok(info) => {
-            print_backup(&info, "through the running daemon", &config);
+            print_backup(&info, &t(l, "cli-backup-how-daemon"), &config, l);
             return Ok(());
         }
         Err(Reach::Refused(e)) => return Err(e),
@@ -79,38 +85,50 @@ pub fn backup(args: &BackupArgs) -> anyhow::Result<()> {
     let store_path = config.store_path();
     if !store_path.exists() {
         bail!(
-            "no daemon answers ({down}) and there is no store at {}",
-            store_path.display()
+            "{}",
+            tr(
+                l,
+                "cli-backup-no-store",
+                &[("why", down.as_str().into()), ("path", shown(&store_path))],
+            )
         );
     }
     eprintln!(
-        "the daemon is not running ({down}): backing up {} directly",
-        store_path.display()
+        "{}",
+        tr(
+            l,
+            "cli-backup-direct",
+            &[("why", down.as_str().into()), ("path", shown(&store_path))],
+        )
     );
     let store = match Store::open(&store_path, config.store_options()) {
         Ok(store) => store,
         Err(e @ OpenError::AlreadyOpen { .. }) => bail!(
-            "{}: the daemon holds the store but its API does not answer ({down}); check `lifeline status`",
-            chain(&e)
+            "{}",
+            tr(
+                l,
+                "cli-backup-held",
+                &[("error", chain(&e).into()), ("why", down.as_str().into())],
+            )
         ),
         Err(e) => {
             return Err(e)
-                .with_context(|| format!("cannot open the store {}", store_path.display()));
+                .with_context(|| tr(l, "cli-cannot-open-store", &[("path", shown(&store_path))]));
         }
     };
-    let bar = Progress::bar("backup");
+    let bar = Progress::bar(&t(l, "cli-progress-backup"));
     let result = store.backup_to(&out, &|done, total| bar.update(done, total));
     bar.finish();
     let info = result?;
-    print_backup(&info, "with the daemon stopped", &config);
+    print_backup(&info, &t(l, "cli-backup-how-stopped"), &config, l);
     Ok(())
 }
 
 /// `lifeline restore -c node.toml --from FILE [--allow-other-node]`.
-pub fn restore(args: &RestoreArgs) -> anyhow::Result<()> {
+pub fn restore(args: &RestoreArgs, l: Lang) -> anyhow::Result<()> {
     let config = Config::load(&args.config)?;
     let target = config.store_path();
-    let bar = Progress::bar("restore");
+    let bar = Progress::bar(&t(l, "cli-progress-restore"));
     let result = restore_from(
         &args.from,
         &target,
@@ -121,50 +139,64 @@ pub fn restore(args: &RestoreArgs) -> anyhow::Result<()> {
         &|done, total| bar.update(done, total),
     );
     bar.finish();
-    let info = result.with_context(|| {
-        format!(
-            "the store {} was not restored (it is unchanged)",
-            target.display()
-        )
-    })?;
-    print_restore(&info, &args.config);
+    let info = result.with_context(|| tr(l, "cli-restore-failed", &[("path", shown(&target))]))?;
+    print_restore(&info, &args.config, l);
     Ok(())
 }
 
 /// `lifeline verify FILE [--scratch DIR] [--json]`: fails (non-zero exit) on any problem.
-pub fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
+pub fn verify(args: &VerifyArgs, l: Lang) -> anyhow::Result<()> {
     let scratch = args.scratch.clone().unwrap_or_else(std::env::temp_dir);
     let started = Instant::now();
-    let bar = Progress::bar("verify");
+    let bar = Progress::bar(&t(l, "cli-progress-verify"));
     let result = verify_snapshot(&args.file, &scratch, &|done, total| bar.update(done, total));
     bar.finish();
     let report = result?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", render_verify(&report, started.elapsed()));
+        print!("{}", render_verify(&report, started.elapsed(), l));
     }
-    match record_drill(args, &report) {
-        Ok(how) => eprintln!("restore drill recorded {how}"),
-        Err(e) => eprintln!("the restore drill was NOT recorded: {}", chain(&*e)),
+    match record_drill(args, &report, l) {
+        Ok(how) => eprintln!(
+            "{}",
+            tr(l, "cli-verify-recorded", &[("how", t(l, how).into())])
+        ),
+        Err(e) => eprintln!(
+            "{}",
+            tr(
+                l,
+                "cli-verify-not-recorded",
+                &[("error", crate::cli::say(l, &*e).into())]
+            )
+        ),
     }
     if !report.passed() {
         bail!(
-            "{} FAILED the restore drill: {} problem(s) found",
-            args.file.display(),
-            report.problems.len() as u64 + report.more_problems
+            "{}",
+            tr(
+                l,
+                "cli-verify-failed",
+                &[
+                    ("file", shown(&args.file)),
+                    (
+                        "n",
+                        (report.problems.len() as u64 + report.more_problems).into()
+                    ),
+                ],
+            )
         );
     }
     Ok(())
 }
 
 /// Records the drill on the node of `--config`: through its daemon, or straight in its store
-/// when the daemon is stopped. Says how.
-fn record_drill(args: &VerifyArgs, report: &VerifyReport) -> anyhow::Result<&'static str> {
+/// when the daemon is stopped. Says how (the message's key).
+fn record_drill(args: &VerifyArgs, report: &VerifyReport, l: Lang) -> anyhow::Result<&'static str> {
     if !args.config.exists() {
         bail!(
-            "no node config at {} (give the node's with -c)",
-            args.config.display()
+            "{}",
+            tr(l, "cli-verify-no-config", &[("path", shown(&args.config))])
         );
     }
     let config = Config::load(&args.config)?;
@@ -182,23 +214,29 @@ fn record_drill(args: &VerifyArgs, report: &VerifyReport) -> anyhow::Result<&'st
         file: file.display().to_string(),
         passed: report.passed(),
         problems: report.problems.len() as u64 + report.more_problems,
-        operator: OperatorName::new(operator.clone())
-            .with_context(|| format!("{operator:?} cannot name the operator (use --operator)"))?,
+        operator: OperatorName::new(operator.clone()).with_context(|| {
+            tr(
+                l,
+                "cli-verify-bad-operator",
+                &[("operator", format!("{operator:?}").into())],
+            )
+        })?,
     };
     let through_daemon = crate::client::Client::for_config(&config)
         .and_then(|client| client.post::<_, serde_json::Value>("/admin/restore-drills", &drill));
     match through_daemon {
-        Ok(_) => Ok("on the node, through its daemon"),
+        Ok(_) => Ok("cli-verify-how-daemon"),
         Err(daemon) => {
             let store =
                 Store::open(config.store_path(), config.store_options()).with_context(|| {
-                    format!(
-                        "neither through the daemon ({}) nor in the store",
-                        chain(&*daemon)
+                    tr(
+                        l,
+                        "cli-verify-neither",
+                        &[("error", crate::cli::say(l, &*daemon).into())],
                     )
                 })?;
             store.record_restore_drill(&crate::daemon::housekeeping::system_operator(), drill)?;
-            Ok("in the node's store (its daemon is stopped)")
+            Ok("cli-verify-how-store")
         }
     }
 }
@@ -212,13 +250,13 @@ enum Reach {
 }
 
 /// Asks the running daemon to write the backup. No overall timeout: a big store takes a while.
-fn through_daemon(config: &Config, out: &Path) -> Result<BackupInfo, Reach> {
+fn through_daemon(config: &Config, out: &Path, l: Lang) -> Result<BackupInfo, Reach> {
     let token_path = config.admin_token_path();
     let token = std::fs::read_to_string(&token_path).map_err(|e| {
-        Reach::Down(format!(
-            "cannot read the admin token {}: {}",
-            token_path.display(),
-            chain(&e)
+        Reach::Down(tr(
+            l,
+            "cli-backup-no-token",
+            &[("path", shown(&token_path)), ("error", chain(&e).into())],
         ))
     })?;
     let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -228,7 +266,11 @@ fn through_daemon(config: &Config, out: &Path) -> Result<BackupInfo, Reach> {
         .build()
         .into();
     let addr = config.api.listen;
-    let spinner = Progress::spinner(&format!("backup through the daemon at {addr}"));
+    let spinner = Progress::spinner(&tr(
+        l,
+        "cli-backup-spinner",
+        &[("address", addr.to_string().into())],
+    ));
     let sent = agent
         .post(format!("http://{addr}/admin/backup"))
         .header("Authorization", format!("Bearer {}", token.trim()))
@@ -236,22 +278,37 @@ fn through_daemon(config: &Config, out: &Path) -> Result<BackupInfo, Reach> {
             out: out.to_path_buf(),
         });
     spinner.finish();
-    let resp =
-        sent.map_err(|e| Reach::Down(format!("its API at {addr} does not answer: {}", chain(&e))))?;
+    let resp = sent.map_err(|e| {
+        Reach::Down(tr(
+            l,
+            "cli-backup-unanswered",
+            &[
+                ("address", addr.to_string().into()),
+                ("error", chain(&e).into()),
+            ],
+        ))
+    })?;
     let status = resp.status();
     let text = resp
         .into_body()
         .read_to_string()
-        .context("unreadable answer from the daemon")
+        .with_context(|| t(l, "cli-daemon-unreadable"))
         .map_err(Reach::Refused)?;
     if !status.is_success() {
         return Err(Reach::Refused(anyhow::anyhow!(
-            "the daemon did not write the backup: {status}: {}",
-            error_message(text)
+            "{}",
+            tr(
+                l,
+                "cli-backup-refused",
+                &[
+                    ("status", status.to_string().into()),
+                    ("message", error_message(text).into()),
+                ],
+            )
         )));
     }
     serde_json::from_str(&text)
-        .context("unexpected answer from the daemon")
+        .with_context(|| t(l, "cli-daemon-unexpected"))
         .map_err(Reach::Refused)
 }
 
@@ -259,122 +316,202 @@ fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / 1_048_576.0)
 }
 
-fn print_backup(info: &BackupInfo, how: &str, config: &Config) {
-    println!("backup written to {} ({how})", info.path.display());
+fn print_backup(info: &BackupInfo, how: &str, config: &Config, l: Lang) {
     println!(
-        "  node {}, taken {}: {} records, {} audit entries, feed at {}",
-        info.node,
-        config.hospital.utc_offset.local(info.created_ms),
-        info.records,
-        info.audit_entries,
-        info.feed_seq
+        "{}",
+        tr(
+            l,
+            "cli-backup-written",
+            &[("path", shown(&info.path)), ("how", how.into())],
+        )
     );
     println!(
-        "  {}, sha256 {} (also in {})",
-        mib(info.bytes),
-        info.sha256,
-        checksum_path(&info.path).display()
+        "  {}",
+        tr(
+            l,
+            "cli-backup-facts",
+            &[
+                ("node", info.node.to_string().into()),
+                (
+                    "at",
+                    config.hospital.utc_offset.local(info.created_ms).into()
+                ),
+                ("records", info.records.into()),
+                ("audit", info.audit_entries.into()),
+                ("feed", info.feed_seq.into()),
+            ],
+        )
     );
-    println!("check it with: lifeline verify {}", info.path.display());
+    println!(
+        "  {}",
+        tr(
+            l,
+            "cli-backup-size",
+            &[
+                ("size", mib(info.bytes).into()),
+                ("sha", info.sha256.as_str().into()),
+                ("file", shown(&checksum_path(&info.path))),
+            ],
+        )
+    );
+    println!(
+        "{}",
+        tr(l, "cli-backup-check", &[("path", shown(&info.path))])
+    );
 }
 
-fn print_restore(info: &RestoreInfo, config: &Path) {
+fn print_restore(info: &RestoreInfo, config: &Path, l: Lang) {
     println!(
-        "restored {} into {}",
-        info.snapshot.display(),
-        info.target.display()
+        "{}",
+        tr(
+            l,
+            "cli-restore-done",
+            &[("from", shown(&info.snapshot)), ("to", shown(&info.target))],
+        )
     );
     let origin = if info.snapshot_node == info.node.as_str() {
         String::new()
     } else {
-        format!(" (from a backup of {})", info.snapshot_node)
+        tr(
+            l,
+            "cli-restore-from-other",
+            &[("node", info.snapshot_node.as_str().into())],
+        )
     };
     println!(
-        "  node {}{origin}: {} records, {} audit entries (chain intact), feed at {}",
-        info.node, info.records, info.audit_entries, info.feed_seq
+        "  {}",
+        tr(
+            l,
+            "cli-restore-facts",
+            &[
+                ("node", info.node.to_string().into()),
+                ("origin", origin.into()),
+                ("records", info.records.into()),
+                ("audit", info.audit_entries.into()),
+                ("feed", info.feed_seq.into()),
+            ],
+        )
     );
-    match &info.checksum_file {
-        Some(file) => println!(
-            "  {}, sha256 {} matches {}",
-            mib(info.bytes),
-            info.sha256,
-            file.display()
+    let size = || ("size", mib(info.bytes).into());
+    let sha = || ("sha", info.sha256.as_str().into());
+    let checksum = match &info.checksum_file {
+        Some(file) => tr(
+            l,
+            "cli-restore-sha-matches",
+            &[size(), sha(), ("file", shown(file))],
         ),
-        None => println!(
-            "  {}, sha256 {} (no checksum file beside the backup to compare with)",
-            mib(info.bytes),
-            info.sha256
-        ),
-    }
+        None => tr(l, "cli-restore-sha-alone", &[size(), sha()]),
+    };
+    println!("  {checksum}");
     println!(
-        "  new incarnation {}: peers will see this store lost history and resend what it lacks",
-        info.incarnation
+        "  {}",
+        tr(
+            l,
+            "cli-restore-incarnation",
+            &[("incarnation", info.incarnation.to_string().into())],
+        )
     );
     if let Some(previous) = &info.previous {
-        println!("  the replaced store is kept as {}", previous.display());
+        println!(
+            "  {}",
+            tr(l, "cli-restore-previous", &[("path", shown(previous))])
+        );
     }
     println!(
-        "start the daemon again: lifeline daemon -c {}",
-        config.display()
+        "{}",
+        tr(l, "cli-restore-start", &[("config", shown(config))])
     );
 }
 
-/// The human form of a verify report.
-pub fn render_verify(r: &VerifyReport, took: Duration) -> String {
-    let mut out = format!("snapshot {} ({})\n", r.snapshot.display(), mib(r.bytes));
+/// The human form of a verify report, in `l`. The problems are the drill's own words.
+pub fn render_verify(r: &VerifyReport, took: Duration, l: Lang) -> String {
+    let mut out = format!(
+        "{}\n",
+        tr(
+            l,
+            "cli-verify-snapshot",
+            &[("path", shown(&r.snapshot)), ("size", mib(r.bytes).into())],
+        )
+    );
     if let Some(sha) = &r.sha256 {
         out.push_str(&format!("  sha256 {sha}\n"));
     }
-    match &r.checksum_file {
-        Some(file) => out.push_str(&format!("  compared with {}\n", file.display())),
-        None => out.push_str("  no checksum file beside it\n"),
-    }
+    let checksum = match &r.checksum_file {
+        Some(file) => tr(l, "cli-verify-compared", &[("file", shown(file))]),
+        None => t(l, "cli-verify-no-checksum"),
+    };
+    out.push_str(&format!("  {checksum}\n"));
     if let Some(node) = &r.node {
         out.push_str(&format!(
-            "  node {node}, incarnation {}\n",
-            r.incarnation.as_deref().unwrap_or("?")
+            "  {}\n",
+            tr(
+                l,
+                "cli-verify-node",
+                &[
+                    ("node", node.as_str().into()),
+                    (
+                        "incarnation",
+                        r.incarnation.as_deref().unwrap_or("?").into()
+                    ),
+                ],
+            )
         ));
     }
     if r.node.is_none() {
-        return render_outcome(r, took, out);
+        return render_outcome(r, took, out, l);
     }
     let kinds: Vec<String> = r
         .records_by_kind
         .iter()
         .filter(|(_, n)| *n > 0)
-        .map(|(k, n)| format!("{k} {n}"))
+        .map(|(k, n)| {
+            let kind = tr(
+                l,
+                &format!("report-record-{}", k.name()),
+                &[("count", (*n).into())],
+            );
+            format!("{kind} {n}")
+        })
         .collect();
+    let kinds = if kinds.is_empty() {
+        t(l, "cli-none")
+    } else {
+        kinds.join(&t(l, "report-list-separator"))
+    };
     out.push_str(&format!(
-        "  {} records read back ({}), {} in the feed, {} audit entries, {} number ranges\n",
-        r.records,
-        if kinds.is_empty() {
-            "none".to_owned()
-        } else {
-            kinds.join(", ")
-        },
-        r.feed_records,
-        r.audit_entries,
-        r.ranges
+        "  {}\n",
+        tr(
+            l,
+            "cli-verify-records",
+            &[
+                ("records", r.records.into()),
+                ("kinds", kinds.into()),
+                ("feed", r.feed_records.into()),
+                ("audit", r.audit_entries.into()),
+                ("ranges", r.ranges.into()),
+            ],
+        )
     ));
-    render_outcome(r, took, out)
+    render_outcome(r, took, out, l)
 }
 
-fn render_outcome(r: &VerifyReport, took: Duration, mut out: String) -> String {
+fn render_outcome(r: &VerifyReport, took: Duration, mut out: String, l: Lang) -> String {
     if r.passed() {
-        out.push_str(&format!(
-            "PASS: restored in a scratch directory; every record, the audit chain and the number ranges check out ({:.1} s)\n",
-            took.as_secs_f64()
-        ));
+        let seconds = format!("{:.1}", took.as_secs_f64());
+        out.push_str(&tr(l, "cli-verify-pass", &[("seconds", seconds.into())]));
+        out.push('\n');
     } else {
-        out.push_str(&format!(
-            "FAIL: {} problem(s)\n",
-            r.problems.len() as u64 + r.more_problems
-        ));
+        let n = r.problems.len() as u64 + r.more_problems;
+        out.push_str(&tr(l, "cli-verify-fail", &[("n", n.into())]));
+        out.push('\n');
         for p in &r.problems {
             out.push_str(&format!("  - {p}\n"));
         }
         if r.more_problems > 0 {
-            out.push_str(&format!("  ... and {} more\n", r.more_problems));
+            out.push_str(&format!(
+                "  {}\n",
+                tr(l, "cli-verify-more", &[("n", r.more_problems.into())])
+            ));
         }
     }
     out

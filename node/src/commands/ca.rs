@@ -7,6 +7,8 @@ use clap::Subcommand;
 use lifeline_core::{DeskRole, NodeName, NodeRole};
 use lifeline_sync::identity::{self, NodeIdentity};
 
+use crate::i18n::{Lang, tr};
+
 #[derive(Debug, Subcommand)]
 pub enum CaCommand {
     /// Create the hospital CA (ca.pem, and ca.key with mode 0600) in a directory.
@@ -47,16 +49,22 @@ pub enum CaCommand {
     },
 }
 
-pub fn run(cmd: CaCommand) -> anyhow::Result<()> {
+pub fn run(cmd: CaCommand, l: Lang) -> anyhow::Result<()> {
     match cmd {
         CaCommand::Init { dir } => {
             std::fs::create_dir_all(&dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
+                .with_context(|| path_words(l, "cli-cannot-create", &dir))?;
             let files = identity::init_ca(&dir)?;
             println!(
-                "created the hospital CA: {} (key {}, mode 0600)",
-                files.cert.display(),
-                files.key.display()
+                "{}",
+                tr(
+                    l,
+                    "cli-ca-created",
+                    &[
+                        ("cert", files.cert.display().to_string().into()),
+                        ("key", files.key.display().to_string().into()),
+                    ],
+                )
             );
         }
         CaCommand::Issue {
@@ -76,11 +84,18 @@ pub fn run(cmd: CaCommand) -> anyhow::Result<()> {
             let id = NodeIdentity::new(name, role, desks);
             let files = identity::issue(&dir, &id, days)?;
             println!(
-                "issued {} ({}): {} (key {}, mode 0600), valid {days} days",
-                id.name,
-                id.subject_ou(),
-                files.cert.display(),
-                files.key.display()
+                "{}",
+                tr(
+                    l,
+                    "cli-ca-issued",
+                    &[
+                        ("name", id.name.to_string().into()),
+                        ("subject", id.subject_ou().into()),
+                        ("cert", files.cert.display().to_string().into()),
+                        ("key", files.key.display().to_string().into()),
+                        ("days", days.into()),
+                    ],
+                )
             );
         }
         CaCommand::Revoke {
@@ -95,19 +110,29 @@ pub fn run(cmd: CaCommand) -> anyhow::Result<()> {
                 .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
                 .unwrap_or(0);
             let revoked = identity::revoke(&dir, &name, &reason, now_ms)?;
+            let path = revoked.path.display().to_string();
             println!(
-                "revoked {name} (key {}): {}",
-                revoked.revocation.key.short(),
-                revoked.path.display()
+                "{}",
+                tr(
+                    l,
+                    "cli-ca-revoked",
+                    &[
+                        ("name", name.to_string().into()),
+                        ("key", revoked.revocation.key.short().to_string().into()),
+                        ("path", path.as_str().into()),
+                    ],
+                )
             );
             match config {
-                Some(config) => super::revoke::hand_over(&config, &revoked.path)?,
-                None => println!(
-                    "hand it to central: lifeline revoke -c central.toml --file {}",
-                    revoked.path.display()
-                ),
+                Some(config) => super::revoke::hand_over(&config, &revoked.path, l)?,
+                None => println!("{}", tr(l, "cli-ca-hand-over", &[("path", path.into())])),
             }
         }
     }
     Ok(())
+}
+
+/// A message about one path (`cli-cannot-read`, `cli-cannot-create`), in `l`.
+pub(crate) fn path_words(l: Lang, key: &str, path: &std::path::Path) -> String {
+    tr(l, key, &[("path", path.display().to_string().into())])
 }

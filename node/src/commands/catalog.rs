@@ -6,7 +6,9 @@ use anyhow::Context;
 use clap::Subcommand;
 use serde_json::Value;
 
+use super::ca::path_words;
 use crate::api::admin::CatalogCsv;
+use crate::i18n::{Lang, t, tr};
 
 #[derive(Debug, Subcommand)]
 pub enum CatalogCommand {
@@ -23,14 +25,12 @@ pub enum CatalogCommand {
     },
 }
 
-fn read(path: Option<PathBuf>) -> anyhow::Result<Option<String>> {
-    path.map(|p| {
-        std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))
-    })
-    .transpose()
+fn read(path: Option<PathBuf>, l: Lang) -> anyhow::Result<Option<String>> {
+    path.map(|p| std::fs::read_to_string(&p).with_context(|| path_words(l, "cli-cannot-read", &p)))
+        .transpose()
 }
 
-pub fn run(cmd: CatalogCommand) -> anyhow::Result<()> {
+pub fn run(cmd: CatalogCommand, l: Lang) -> anyhow::Result<()> {
     let CatalogCommand::Import {
         config,
         drugs,
@@ -38,18 +38,33 @@ pub fn run(cmd: CatalogCommand) -> anyhow::Result<()> {
         departments,
     } = cmd;
     let body = CatalogCsv {
-        drugs_csv: read(drugs)?,
-        services_csv: read(services)?,
-        departments_csv: read(departments)?,
+        drugs_csv: read(drugs, l)?,
+        services_csv: read(services, l)?,
+        departments_csv: read(departments, l)?,
     };
     if body.drugs_csv.is_none() && body.services_csv.is_none() && body.departments_csv.is_none() {
-        anyhow::bail!("nothing to import: give --drugs, --services and/or --departments");
+        anyhow::bail!("{}", t(l, "cli-catalog-nothing"));
     }
     let (_, client) = super::admin_client(&config)?;
     let answer: Value = client.post("/admin/catalog/import", &body)?;
     println!(
-        "catalogs saved: drug catalog version {}, service catalog version {}",
-        answer["value"]["drug_catalog_version"], answer["value"]["service_catalog_version"]
+        "{}",
+        tr(
+            l,
+            "cli-catalog-saved",
+            &[
+                (
+                    "drugs",
+                    answer["value"]["drug_catalog_version"].to_string().into()
+                ),
+                (
+                    "services",
+                    answer["value"]["service_catalog_version"]
+                        .to_string()
+                        .into()
+                ),
+            ],
+        )
     );
     Ok(())
 }

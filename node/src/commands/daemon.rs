@@ -3,10 +3,9 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use anyhow::Context;
-
 use crate::config::{Config, LogFormat};
 use crate::error::chain;
+use crate::i18n::said::Said;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct DaemonArgs {
@@ -22,7 +21,7 @@ pub fn run(args: &DaemonArgs) -> anyhow::Result<()> {
         .enable_all()
         .thread_name("lifeline")
         .build()
-        .context("cannot start the async runtime")?;
+        .map_err(|e| Said::new("cli-daemon-runtime", vec![]).because(e))?;
     let result = runtime.block_on(crate::daemon::run(config));
     if let Err(e) = &result {
         tracing::error!(error = chain(&**e), "the daemon stopped on an error");
@@ -31,8 +30,13 @@ pub fn run(args: &DaemonArgs) -> anyhow::Result<()> {
 }
 
 fn init_tracing(config: &Config) -> anyhow::Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
-        .with_context(|| format!("log.level {:?}", config.log.level))?;
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level).map_err(|e| {
+        Said::new(
+            "cli-config-log-level",
+            vec![("level", format!("{:?}", config.log.level).into())],
+        )
+        .because(e)
+    })?;
     // Colour only on a terminal: a log file gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -42,5 +46,9 @@ fn init_tracing(config: &Config) -> anyhow::Result<()> {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Human => builder.try_init(),
     };
-    installed.map_err(|e| anyhow::anyhow!("cannot install the log subscriber: {}", chain(&*e)))
+    installed.map_err(|e| {
+        Said::new("cli-daemon-subscriber", vec![])
+            .because(anyhow::Error::msg(chain(&*e)))
+            .into()
+    })
 }

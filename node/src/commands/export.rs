@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use clap::Subcommand;
 
 use crate::fhir::{self, Export};
+use crate::i18n::width::pad;
+use crate::i18n::{Lang, tr};
 
 #[derive(Debug, Subcommand)]
 pub enum ExportCommand {
@@ -23,7 +25,7 @@ pub enum ExportCommand {
     },
 }
 
-pub fn run(cmd: ExportCommand) -> anyhow::Result<()> {
+pub fn run(cmd: ExportCommand, l: Lang) -> anyhow::Result<()> {
     let ExportCommand::Fhir {
         config,
         episode,
@@ -33,13 +35,18 @@ pub fn run(cmd: ExportCommand) -> anyhow::Result<()> {
     let export: Export = client.get(&format!("/admin/export/fhir?episode={}", episode.trim()))?;
     let manifest = fhir::write(&export, &out, config.hospital.utc_offset)?;
     for f in &manifest.output {
+        let count = tr(l, "cli-export-resources", &[("n", f.count.into())]);
         println!(
-            "{:<20} {:>6} resources  {}",
-            f.kind,
-            f.count,
+            "{} {}  {}",
+            pad(&f.kind, 20),
+            crate::i18n::width::pad_left(&count, 12),
             out.join(&f.url).display()
         );
     }
-    println!("manifest: {}", out.join("manifest.json").display());
+    let manifest = out.join("manifest.json").display().to_string();
+    println!(
+        "{}",
+        tr(l, "cli-export-manifest", &[("path", manifest.into())])
+    );
     Ok(())
 }

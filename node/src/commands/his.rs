@@ -12,6 +12,8 @@ use crate::his::bridge::Reach;
 use crate::his::check::CheckReport;
 use crate::his::push::PushSummary;
 use crate::his::state::TableRun;
+use crate::i18n::width::{pad, pad_left};
+use crate::i18n::{Lang, t, tr};
 use crate::time::UtcOffset;
 
 #[derive(Debug, Subcommand)]
@@ -44,7 +46,7 @@ pub enum HisCommand {
     },
 }
 
-pub fn run(cmd: HisCommand) -> anyhow::Result<()> {
+pub fn run(cmd: HisCommand, l: Lang) -> anyhow::Result<()> {
     match cmd {
         HisCommand::Status { config, json } => {
             let (config, client) = super::admin_client(&config)?;
@@ -52,13 +54,13 @@ pub fn run(cmd: HisCommand) -> anyhow::Result<()> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&status)?);
             } else {
-                print!("{}", render(&status, config.hospital.utc_offset));
+                print!("{}", render(&status, config.hospital.utc_offset, l));
             }
             Ok(())
         }
         HisCommand::Pull { config } => {
             let (config, client) = super::admin_client(&config)?;
-            pull(&client, config.hospital.utc_offset)
+            pull(&client, config.hospital.utc_offset, l)
         }
         HisCommand::Push { config, json } => {
             let (_, client) = super::admin_client(&config)?;
@@ -66,7 +68,7 @@ pub fn run(cmd: HisCommand) -> anyhow::Result<()> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&summary)?);
             } else {
-                print!("{}", render_push(&summary));
+                print!("{}", render_push(&summary, l));
             }
             Ok(())
         }
@@ -76,12 +78,16 @@ pub fn run(cmd: HisCommand) -> anyhow::Result<()> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                print!("{}", render_check(&report));
+                print!("{}", render_check(&report, l));
             }
             if !report.ok() {
                 anyhow::bail!(
-                    "the mapping does not fit the HIS: {} problem(s)",
-                    report.problems.len()
+                    "{}",
+                    tr(
+                        l,
+                        "cli-his-check-failed",
+                        &[("n", report.problems.len().into())]
+                    )
                 );
             }
             Ok(())
@@ -90,13 +96,17 @@ pub fn run(cmd: HisCommand) -> anyhow::Result<()> {
 }
 
 /// Starts a pull and follows it with a progress bar until it is done.
-fn pull(client: &Client, offset: UtcOffset) -> anyhow::Result<()> {
+fn pull(client: &Client, offset: UtcOffset, l: Lang) -> anyhow::Result<()> {
     let started: Started = client.post("/admin/his/pull", &serde_json::json!({}))?;
     let bar = indicatif::ProgressBar::new_spinner();
+    // The template is indicatif's; braces the catalog's words might hold are escaped.
+    let words = t(l, "cli-his-pulling")
+        .replace('{', "{{")
+        .replace('}', "}}");
     bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} pulling {msg} — {pos} rows ({per_sec}, {elapsed})",
-        )
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{spinner}} {words} {{msg}} — {{pos}} ({{per_sec}}, {{elapsed}})"
+        ))
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
     );
     loop {
@@ -113,51 +123,95 @@ fn pull(client: &Client, offset: UtcOffset) -> anyhow::Result<()> {
             .is_some_and(|r| r.finished_ms >= started.started_ms);
         if done && status.progress.is_none() {
             bar.finish_and_clear();
-            print!("{}", render(&status, offset));
+            print!("{}", render(&status, offset, l));
             if let Some(error) = status.last_pull.and_then(|r| r.error) {
-                anyhow::bail!("the pull stopped: {error}");
+                anyhow::bail!(
+                    "{}",
+                    tr(l, "cli-his-pull-stopped", &[("error", error.into())])
+                );
             }
             return Ok(());
         }
     }
 }
 
-fn run_line(name: &str, t: &TableRun, now_ms: i64) -> String {
-    let mut line = format!(
-        "  {name:<14} {:>8} {:>8} {:>8} {:>9} {:>7} {:>7}  {}",
-        t.rows,
-        t.created,
-        t.updated,
-        t.unchanged,
-        t.skipped,
-        t.ignored,
-        if t.finished_ms > 0 {
-            ago(crate::i18n::Lang::En, now_ms, t.finished_ms)
-        } else {
-            "never".into()
-        }
-    );
-    if let Some(c) = &t.cursor {
-        line.push_str(&format!("  (up to {c})"));
+/// The columns of a table of runs: name, then right-aligned counts, then when.
+const COLUMNS: [(&str, usize); 8] = [
+    ("cli-his-col-table", 14),
+    ("cli-his-col-rows", 8),
+    ("cli-his-col-created", 8),
+    ("cli-his-col-updated", 8),
+    ("cli-his-col-unchanged", 9),
+    ("cli-his-col-skipped", 7),
+    ("cli-his-col-ignored", 7),
+    ("cli-his-col-when", 0),
+];
+
+fn row(cells: [&str; 8]) -> String {
+    let mut line = format!("  {}", pad(cells[0], COLUMNS[0].1));
+    for (cell, (_, w)) in cells[1..7].iter().zip(&COLUMNS[1..7]) {
+        line.push(' ');
+        line.push_str(&pad_left(cell, *w));
     }
-    if let Some(n) = &t.note {
+    line.push_str("  ");
+    line.push_str(cells[7]);
+    line
+}
+
+fn heading(l: Lang) -> String {
+    let words: Vec<String> = COLUMNS.iter().map(|(k, _)| t(l, k)).collect();
+    let cells: [&str; 8] = std::array::from_fn(|i| words[i].as_str());
+    format!("{}\n", row(cells))
+}
+
+fn run_line(name: &str, run: &TableRun, now_ms: i64, l: Lang) -> String {
+    let when = if run.finished_ms > 0 {
+        ago(l, now_ms, run.finished_ms)
+    } else {
+        t(l, "cli-never")
+    };
+    let counts = [
+        run.rows,
+        run.created,
+        run.updated,
+        run.unchanged,
+        run.skipped,
+        run.ignored,
+    ]
+    .map(|n| n.to_string());
+    let mut line = row([
+        name, &counts[0], &counts[1], &counts[2], &counts[3], &counts[4], &counts[5], &when,
+    ]);
+    if let Some(c) = &run.cursor {
+        line.push_str(&tr(l, "cli-his-up-to", &[("cursor", c.into())]));
+    }
+    if let Some(n) = &run.note {
         line.push_str(&format!("  {n}"));
     }
-    if t.rounded > 0 {
-        line.push_str(&format!("  {} amounts rounded to the fen", t.rounded));
+    if run.rounded > 0 {
+        line.push_str("  ");
+        line.push_str(&tr(l, "cli-his-rounded", &[("n", run.rounded.into())]));
     }
     line.push('\n');
-    for s in &t.last_skipped {
-        line.push_str(&format!("      skipped {}: {}\n", s.his_id, s.reason));
+    for s in &run.last_skipped {
+        line.push_str(&format!(
+            "      {}\n",
+            tr(
+                l,
+                "cli-his-skipped",
+                &[
+                    ("id", s.his_id.as_str().into()),
+                    ("reason", s.reason.as_str().into())
+                ],
+            )
+        ));
     }
     line
 }
 
-const HEADING: &str =
-    "  table              rows  created  updated unchanged skipped ignored  when\n";
-
-/// The human form of the bridge's status.
-pub fn render(s: &HisStatus, offset: UtcOffset) -> String {
+/// The human form of the bridge's status, in `l` (the HIS's and the database's own words
+/// as they came).
+pub fn render(s: &HisStatus, offset: UtcOffset, l: Lang) -> String {
     let now = s
         .last_pull
         .iter()
@@ -166,95 +220,161 @@ pub fn render(s: &HisStatus, offset: UtcOffset) -> String {
         .chain(s.health.last_contact_ms)
         .max()
         .unwrap_or(s.health.since_ms);
+    let state = match s.health.reach {
+        Reach::Up => t(l, "cli-his-up"),
+        Reach::Down => t(l, "cli-his-down"),
+        Reach::Unknown => t(l, "cli-his-unknown"),
+    };
+    let rtt = s
+        .health
+        .rtt_ms
+        .map(|r| tr(l, "cli-his-rtt", &[("ms", r.into())]))
+        .unwrap_or_default();
     let mut out = format!(
-        "HIS {}: {} since {}{}\n",
-        s.url,
-        match s.health.reach {
-            Reach::Up => "UP",
-            Reach::Down => "DOWN",
-            Reach::Unknown => "not reached yet",
-        },
-        offset.local(s.health.since_ms),
-        s.health
-            .rtt_ms
-            .map(|r| format!(", answers in {r} ms"))
-            .unwrap_or_default()
+        "{}\n",
+        tr(
+            l,
+            "cli-his-head",
+            &[
+                ("url", s.url.as_str().into()),
+                ("state", state.into()),
+                ("since", offset.local(s.health.since_ms).into()),
+                ("rtt", rtt.into()),
+            ],
+        )
     );
     if let (Reach::Down, Some(e)) = (s.health.reach, &s.health.last_error) {
-        out.push_str(&format!("  last error: {e}\n"));
-    }
-    out.push_str(if s.active {
-        "this node pulls and pushes\n"
-    } else {
-        "this node only watches the HIS (the standby pulls and pushes while central is away)\n"
-    });
-    if let Some(p) = &s.progress {
         out.push_str(&format!(
-            "now: {} of {}: {} rows\n",
-            p.activity, p.table, p.rows
+            "  {}\n",
+            tr(l, "cli-his-last-error", &[("error", e.into())])
         ));
     }
-    out.push_str("\npulled (HIS -> Lifeline)\n");
-    out.push_str(HEADING);
-    for (name, t) in &s.pulls {
-        out.push_str(&run_line(name, t, now));
+    out.push_str(&t(
+        l,
+        if s.active {
+            "cli-his-active"
+        } else {
+            "cli-his-watching"
+        },
+    ));
+    out.push('\n');
+    if let Some(p) = &s.progress {
+        let activity = match p.activity.as_str() {
+            "pull" => t(l, "cli-his-activity-pull"),
+            "push" => t(l, "cli-his-activity-push"),
+            other => other.to_owned(),
+        };
+        out.push_str(&format!(
+            "{}\n",
+            tr(
+                l,
+                "cli-his-now",
+                &[
+                    ("activity", activity.into()),
+                    ("table", p.table.as_str().into()),
+                    ("rows", p.rows.into()),
+                ],
+            )
+        ));
+    }
+    out.push_str(&format!("\n{}\n", t(l, "cli-his-pulled")));
+    out.push_str(&heading(l));
+    for (name, run) in &s.pulls {
+        out.push_str(&run_line(name, run, now, l));
     }
     if let Some(e) = s.last_pull.as_ref().and_then(|r| r.error.as_ref()) {
-        out.push_str(&format!("  the last pull stopped: {e}\n"));
+        out.push_str(&format!(
+            "  {}\n",
+            tr(l, "cli-his-last-pull-stopped", &[("error", e.into())])
+        ));
     }
-    out.push_str("\npushed (Lifeline -> HIS interface tables)\n");
-    out.push_str(HEADING);
-    for (name, t) in &s.pushes {
-        out.push_str(&run_line(name, t, now));
+    out.push_str(&format!("\n{}\n", t(l, "cli-his-pushed")));
+    out.push_str(&heading(l));
+    for (name, run) in &s.pushes {
+        out.push_str(&run_line(name, run, now, l));
     }
     if let Some(e) = s.last_push.as_ref().and_then(|r| r.error.as_ref()) {
-        out.push_str(&format!("  the last push stopped: {e}\n"));
+        out.push_str(&format!(
+            "  {}\n",
+            tr(l, "cli-his-last-push-stopped", &[("error", e.into())])
+        ));
     }
     out.push_str(&format!(
-        "\nwaiting for the HIS to import: {} rows\nrefused by the HIS: {} rows\n",
-        s.waiting,
-        s.refused.len()
+        "\n{}\n{}\n",
+        tr(l, "cli-his-waiting", &[("n", s.waiting.into())]),
+        tr(l, "cli-his-refused", &[("n", s.refused.len().into())]),
     ));
     for r in &s.refused {
         out.push_str(&format!(
-            "  {} {} revision {} (record {}): {}\n",
-            r.table, r.ext_id, r.revision, r.record, r.reason
+            "  {}\n",
+            tr(
+                l,
+                "cli-his-refused-line",
+                &[
+                    ("table", r.table.as_str().into()),
+                    ("ext", r.ext_id.to_string().into()),
+                    ("revision", r.revision.into()),
+                    ("record", r.record.to_string().into()),
+                    ("reason", r.reason.as_str().into()),
+                ],
+            )
         ));
     }
     for (record, why) in &s.unwritable {
-        out.push_str(&format!("cannot be pushed: record {record}: {why}\n"));
+        out.push_str(&unwritable(l, record, why));
     }
     out
 }
 
-fn render_push(s: &PushSummary) -> String {
-    let mut out = String::from("pushed (Lifeline -> HIS interface tables)\n");
-    out.push_str(HEADING);
-    for (name, t) in &s.tables {
-        out.push_str(&run_line(name, t, t.finished_ms));
+fn unwritable(l: Lang, record: &str, why: &str) -> String {
+    format!(
+        "{}\n",
+        tr(
+            l,
+            "cli-his-unwritable",
+            &[("record", record.into()), ("why", why.into())],
+        )
+    )
+}
+
+fn render_push(s: &PushSummary, l: Lang) -> String {
+    let mut out = format!("{}\n", t(l, "cli-his-pushed"));
+    out.push_str(&heading(l));
+    for (name, run) in &s.tables {
+        out.push_str(&run_line(name, run, run.finished_ms, l));
     }
     out.push_str(&format!(
-        "waiting for the HIS to import: {} rows; refused: {} rows\n",
-        s.waiting, s.refused
+        "{}\n",
+        tr(
+            l,
+            "cli-his-push-summary",
+            &[("waiting", s.waiting.into()), ("refused", s.refused.into())],
+        )
     ));
     for (record, why) in &s.unwritable {
-        out.push_str(&format!("cannot be pushed: record {record}: {why}\n"));
+        out.push_str(&unwritable(l, record, why));
     }
     out
 }
 
-fn render_check(r: &CheckReport) -> String {
+/// The mapping check, in `l` (each line names the HIS's tables and columns as they are).
+fn render_check(r: &CheckReport, l: Lang) -> String {
     let mut out = String::new();
+    let (ok, wrong) = (t(l, "cli-his-ok"), t(l, "cli-his-wrong"));
     for line in &r.checked {
-        out.push_str(&format!("  ok  {line}\n"));
+        out.push_str(&format!("  {ok}  {line}\n"));
     }
     for line in &r.problems {
-        out.push_str(&format!("  WRONG  {line}\n"));
+        out.push_str(&format!("  {wrong}  {line}\n"));
     }
-    out.push_str(if r.ok() {
-        "the mapping fits the HIS\n"
-    } else {
-        "the mapping does not fit the HIS\n"
-    });
+    out.push_str(&t(
+        l,
+        if r.ok() {
+            "cli-his-fits"
+        } else {
+            "cli-his-misfits"
+        },
+    ));
+    out.push('\n');
     out
 }

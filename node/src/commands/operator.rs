@@ -9,6 +9,8 @@ use clap::Subcommand;
 use lifeline_core::{DeskRole, OperatorName};
 
 use crate::api::admin::{AddedOperator, NewOperator, OperatorLine, RotatedToken};
+use crate::i18n::width::pad;
+use crate::i18n::{Lang, t, tr};
 
 #[derive(Debug, Subcommand)]
 pub enum OperatorCommand {
@@ -55,15 +57,16 @@ pub enum OperatorCommand {
 }
 
 /// The console password, from the first line of standard input.
-fn read_password_line() -> anyhow::Result<String> {
+fn read_password_line(l: Lang) -> anyhow::Result<String> {
     use std::io::IsTerminal;
     if std::io::stdin().is_terminal() {
-        eprint!("console password (at least 8 characters, shown as typed): ");
+        eprint!("{}", t(l, "cli-operator-password-prompt"));
     }
     let mut line = String::new();
     std::io::stdin().read_line(&mut line)?;
     let password = line.trim_end_matches(['\r', '\n']).to_owned();
-    crate::operators::check_password_rules(&password)?;
+    crate::operators::check_password_rules(&password)
+        .map_err(|_| anyhow::anyhow!("{}", t(l, "password-too-short")))?;
     Ok(password)
 }
 
@@ -71,7 +74,12 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime_serde::re::humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e}"))
 }
 
-pub fn run(cmd: OperatorCommand) -> anyhow::Result<()> {
+/// A desk in `l` (`desk-cashier`: 收费).
+fn desk_words(l: Lang, desk: DeskRole) -> String {
+    t(l, &format!("desk-{}", desk.name()))
+}
+
+pub fn run(cmd: OperatorCommand, l: Lang) -> anyhow::Result<()> {
     match cmd {
         OperatorCommand::Add {
             config,
@@ -87,7 +95,7 @@ pub fn run(cmd: OperatorCommand) -> anyhow::Result<()> {
                 desk: desk.parse::<DeskRole>()?,
                 valid_for_s: expires.map(|d| d.as_secs().max(1)),
                 password: if password_stdin {
-                    Some(read_password_line()?)
+                    Some(read_password_line(l)?)
                 } else {
                     None
                 },
@@ -97,21 +105,34 @@ pub fn run(cmd: OperatorCommand) -> anyhow::Result<()> {
                 println!("{}", added.token);
             } else {
                 let until = match expires {
-                    Some(d) => format!(
-                        ", valid for {}",
-                        humantime_serde::re::humantime::format_duration(d)
+                    Some(d) => tr(
+                        l,
+                        "cli-operator-valid-for",
+                        &[(
+                            "duration",
+                            humantime_serde::re::humantime::format_duration(d)
+                                .to_string()
+                                .into(),
+                        )],
                     ),
                     None => String::new(),
                 };
                 println!(
-                    "operator {} ({} desk) added{until}; token (shown once):\n{}",
-                    added.name, added.desk, added.token
+                    "{}\n{}",
+                    tr(
+                        l,
+                        "cli-operator-added",
+                        &[
+                            ("name", added.name.to_string().into()),
+                            ("desk", desk_words(l, added.desk).into()),
+                            ("until", until.into()),
+                        ],
+                    ),
+                    added.token
                 );
                 match &added.setup_code {
-                    Some(code) => println!(
-                        "console setup code (one-time; log in with it once and choose a password):\n{code}"
-                    ),
-                    None => println!("console password set"),
+                    Some(code) => println!("{}\n{code}", t(l, "cli-operator-setup-code")),
+                    None => println!("{}", t(l, "cli-operator-password-set")),
                 }
             }
         }
@@ -120,25 +141,44 @@ pub fn run(cmd: OperatorCommand) -> anyhow::Result<()> {
             let rotated: RotatedToken =
                 client.post("/admin/token/rotate", &serde_json::json!({}))?;
             println!(
-                "the admin token was rotated: the new one is in {} (the old one no longer works)",
-                rotated.path
+                "{}",
+                tr(
+                    l,
+                    "cli-operator-token-rotated",
+                    &[("path", rotated.path.as_str().into())]
+                )
             );
         }
         OperatorCommand::Remove { config, name } => {
             let (_, client) = super::admin_client(&config)?;
             let name = OperatorName::new(name)?;
             let _: serde_json::Value = client.delete(&format!("/admin/operators/{name}"))?;
-            println!("operator {name} removed: their token no longer works");
+            println!(
+                "{}",
+                tr(
+                    l,
+                    "cli-operator-removed",
+                    &[("name", name.to_string().into())]
+                )
+            );
         }
         OperatorCommand::List { config } => {
             let (config, client) = super::admin_client(&config)?;
             let list: Vec<OperatorLine> = client.get("/admin/operators")?;
             for op in list {
                 let expiry = match op.expires_ms {
-                    Some(ms) => format!("expires {}", config.hospital.utc_offset.local(ms)),
-                    None => "no expiry".to_owned(),
+                    Some(ms) => tr(
+                        l,
+                        "cli-operator-expires",
+                        &[("at", config.hospital.utc_offset.local(ms).into())],
+                    ),
+                    None => t(l, "cli-operator-no-expiry"),
                 };
-                println!("{:<20} {:<13} {expiry}", op.name, op.desk.name());
+                println!(
+                    "{} {} {expiry}",
+                    pad(op.name.as_str(), 20),
+                    pad(&desk_words(l, op.desk), 13)
+                );
             }
         }
     }

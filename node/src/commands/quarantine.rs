@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use lifeline_core::store::Quarantined;
 
+use crate::i18n::codes::refusal;
 use crate::i18n::width::pad;
 use crate::i18n::{Lang, t, tr};
 
@@ -53,8 +54,7 @@ pub fn run(cmd: QuarantineCommand, l: Lang) -> anyhow::Result<()> {
                         ("first", offset.local(q.first_ms).into()),
                         ("peer", pad(q.peer.as_str(), 10).into()),
                         ("record", q.record.to_string().into()),
-                        ("code", q.code.as_str().into()),
-                        ("reason", q.reason.as_str().into()),
+                        ("reason", refusal(l, &q.code).into()),
                     ],
                 );
                 let times = if q.times > 1 {
@@ -111,8 +111,9 @@ pub fn run(cmd: QuarantineCommand, l: Lang) -> anyhow::Result<()> {
                 ),
                 (
                     "cli-quarantine-refused",
-                    format!("{} ({})", q.reason, q.code),
+                    format!("{} ({})", refusal(l, &q.code), q.code),
                 ),
+                ("cli-quarantine-detail", q.reason.clone()),
                 ("cli-quarantine-changes", changes),
             ];
             let labels: Vec<String> = facts.iter().map(|(k, _)| t(l, k)).collect();

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::api::trust::{RevocationRequest, RevocationTaken};
+use crate::i18n::{Lang, tr};
 
 #[derive(Debug, clap::Args)]
 pub struct RevokeArgs {
@@ -18,26 +19,32 @@ pub struct RevokeArgs {
     pub file: PathBuf,
 }
 
-pub fn run(args: &RevokeArgs) -> anyhow::Result<()> {
-    hand_over(&args.config, &args.file)
+pub fn run(args: &RevokeArgs, l: Lang) -> anyhow::Result<()> {
+    hand_over(&args.config, &args.file, l)
 }
 
 /// Gives the revocation in `file` to the daemon of `config` and says what it did.
-pub fn hand_over(config: &Path, file: &Path) -> anyhow::Result<()> {
+pub fn hand_over(config: &Path, file: &Path, l: Lang) -> anyhow::Result<()> {
     let proof = std::fs::read_to_string(file)
-        .with_context(|| format!("cannot read the revocation {}", file.display()))?;
+        .with_context(|| super::ca::path_words(l, "cli-revoke-cannot-read", file))?;
     let (config, client) = super::admin_client(config)?;
     let taken: RevocationTaken = client.post("/admin/revocations", &RevocationRequest { proof })?;
+    let key = if taken.new {
+        "cli-revoke-taken"
+    } else {
+        "cli-revoke-held"
+    };
     println!(
-        "{} {}: {} is refused from now on ({}), and every peer will be told",
-        config.node.name,
-        if taken.new {
-            "took the revocation"
-        } else {
-            "already held the revocation"
-        },
-        taken.name,
-        taken.reason
+        "{}",
+        tr(
+            l,
+            key,
+            &[
+                ("node", config.node.name.to_string().into()),
+                ("name", taken.name.to_string().into()),
+                ("reason", taken.reason.as_str().into()),
+            ],
+        )
     );
     Ok(())
 }

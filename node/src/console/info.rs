@@ -19,7 +19,7 @@ use serde::Deserialize;
 use super::session::Staff;
 use super::{ConsoleState, csrf_field, guard, only, page, problem};
 use crate::api::{ApiError, blocking};
-use crate::i18n::{Lang, t};
+use crate::i18n::{Lang, t, tr};
 use crate::report::build::{conflicts as built, outage};
 use crate::report::conflicts::{ActionView, ConflictReport};
 use crate::report::words::display_value;
@@ -124,7 +124,11 @@ fn overview_markup(state: &ConsoleState, s: &Staff, o: &Overview) -> Markup {
             h2 { (t(l, "info-worklist")) }
             @if o.worklist.is_empty() { p.empty { (t(l, "info-none")) } }
             ul { @for item in o.worklist.items.iter().take(200) {
-                li { (category_text(l, item.category)) ": " (item.patient_name.clone().unwrap_or_default()) " · " (item.what) }
+                li { (tr(l, "info-work-item", &[
+                    ("category", category_text(l, item.category).into()),
+                    ("patient", item.patient_name.clone().unwrap_or_default().into()),
+                    ("what", crate::i18n::codes::pending(l, &item.pending).into()),
+                ])) }
             } }
         }
         section.card {

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use lifeline_core::desk::{LeaveScope, Opening};
 use lifeline_core::numbers::Series;
+use lifeline_core::record::ReasonCode;
 use lifeline_core::{DeskRole, NodeRole, Operator, RecordKind, Store};
 
 use super::health::{Mode, ModeInfo};
@@ -72,7 +73,20 @@ pub enum Trigger {
 }
 
 impl Trigger {
-    /// The episode's reason, in words.
+    /// The episode's reason as a code, which staff read in their language.
+    pub fn code(self) -> ReasonCode {
+        let (code, seconds) = match self {
+            Trigger::CentralAway(d) => (ReasonCode::CENTRAL_UNREACHABLE, Some(d.as_secs())),
+            Trigger::HisAway(d) => (ReasonCode::HIS_UNREACHABLE, Some(d.as_secs())),
+            Trigger::CentralInOutage => (ReasonCode::CENTRAL_IN_OUTAGE, None),
+        };
+        ReasonCode {
+            code: code.to_owned(),
+            seconds,
+        }
+    }
+
+    /// The episode's reason, in English words (the record's `reason`, the log).
     pub fn reason(self) -> String {
         match self {
             Trigger::CentralAway(d) => format!("central unreachable for {} s", d.as_secs()),
@@ -225,7 +239,12 @@ pub fn run(store: &Store, config: &Config, info: &ModeInfo, now_ms: i64) -> anyh
     }
     if let Some(trigger) = plan.open {
         let id = store
-            .open_episode(&system, &trigger.reason(), Opening::Automatic)?
+            .open_episode_because(
+                &system,
+                &trigger.reason(),
+                Some(trigger.code()),
+                Opening::Automatic,
+            )?
             .value;
         tracing::warn!(episode = %id, "emergency episode entered automatically");
     }

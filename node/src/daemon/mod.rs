@@ -12,7 +12,7 @@ pub mod table_check;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use lifeline_core::store::OpenCheck;
 use lifeline_core::{DeskRole, NodeRole, Store};
 use lifeline_sync::identity::{self, AcceptPolicy, WindowMesh};
@@ -23,6 +23,8 @@ use serde::Serialize;
 use crate::api::{self, ApiState};
 use crate::config::Config;
 use crate::error::chain;
+use crate::i18n::Arg;
+use crate::i18n::said::Said;
 use crate::operators::{self, Operators, admin_name};
 use runtime::Runtime;
 
@@ -44,35 +46,45 @@ pub fn preflight(config: &Config) -> anyhow::Result<identity::LoadedIdentity> {
         cert: config.tls.cert.clone(),
         key: config.tls.key.clone(),
     })
-    .context("the node's certificate cannot be used")?;
+    .map_err(|e| Said::new("cli-daemon-certificate", vec![]).because(e))?;
     let id = loaded.identity();
+    let cert = || -> Arg<'static> { config.tls.cert.display().to_string().into() };
     if id.name != config.node.name {
-        bail!(
-            "the certificate {} names node {}, but the config says {}",
-            config.tls.cert.display(),
-            id.name,
-            config.node.name
-        );
+        return Err(Said::new(
+            "cli-daemon-cert-name",
+            vec![
+                ("cert", cert()),
+                ("named", id.name.to_string().into()),
+                ("config", config.node.name.to_string().into()),
+            ],
+        )
+        .into());
     }
     if id.role != config.node.role {
-        bail!(
-            "the certificate {} is for a {}, but the config says this node is a {}",
-            config.tls.cert.display(),
-            id.role,
-            config.node.role
-        );
+        return Err(Said::new(
+            "cli-daemon-cert-role",
+            vec![
+                ("cert", cert()),
+                ("named", id.role.name().into()),
+                ("config", config.node.role.name().into()),
+            ],
+        )
+        .into());
     }
     let rights = lifeline_core::trust::Rights {
         role: id.role,
         desks: &id.desks,
     };
     if let Some(desk) = config.node.desks.iter().find(|d| !rights.serves_desk(**d)) {
-        bail!(
-            "node.desks lists {desk}, but the certificate {} does not (its desks: {}); \
-             issue a certificate with that desk or remove it from the config",
-            config.tls.cert.display(),
-            desk_list(&id.desks)
-        );
+        return Err(Said::new(
+            "cli-daemon-cert-desk",
+            vec![
+                ("desk", desk.name().into()),
+                ("cert", cert()),
+                ("desks", desk_list(&id.desks).into()),
+            ],
+        )
+        .into());
     }
     Ok(loaded)
 }
@@ -92,11 +104,12 @@ pub fn desk_list(desks: &[DeskRole]) -> String {
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let loaded = preflight(&config)?;
-    std::fs::create_dir_all(&config.node.data_dir).with_context(|| {
-        format!(
-            "cannot create the data directory {}",
-            config.node.data_dir.display()
+    std::fs::create_dir_all(&config.node.data_dir).map_err(|e| {
+        Said::new(
+            "cli-daemon-data-dir",
+            vec![("path", config.node.data_dir.display().to_string().into())],
         )
+        .because(e)
     })?;
     // The store writes only what the certificate lets this node write, and signs every
     // change with the certificate's key.
@@ -107,13 +120,19 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     opts.credentials = Some(
         loaded
             .credentials()
-            .context("the node's key cannot sign its changes")?,
+            .map_err(|e| Said::new("cli-daemon-key", vec![]).because(e))?,
     );
     let store_path = config.store_path();
     let store = tokio::task::spawn_blocking(move || Store::open(&store_path, opts))
         .await
         .context("the store could not be opened")?
-        .with_context(|| format!("cannot open the store {}", config.store_path().display()))?;
+        .map_err(|e| {
+            Said::new(
+                "cli-cannot-open-store",
+                vec![("path", config.store_path().display().to_string().into())],
+            )
+            .because(e)
+        })?;
     let operators = Arc::new(Operators::open(&config.operators_path())?);
     keep_admin_token(&config, &operators, store.now_ms())?;
 
@@ -148,13 +167,22 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     mesh_cfg.window_days = config.window_days();
     let mesh = Mesh::start(store.clone(), loaded, mesh_cfg)
         .await
-        .context("cannot join the mesh")?;
+        .map_err(|e| Said::new("cli-daemon-mesh", vec![]).because(e))?;
     let quic_addr = mesh.local_addr();
     runtime.set_mesh(mesh);
 
     let listener = tokio::net::TcpListener::bind(config.api.listen)
         .await
-        .with_context(|| format!("cannot listen on api.listen {}", config.api.listen))?;
+        .map_err(|e| {
+            Said::new(
+                "cli-daemon-listen",
+                vec![
+                    ("field", "api.listen".into()),
+                    ("address", config.api.listen.to_string().into()),
+                ],
+            )
+            .because(e)
+        })?;
     let api_addr = listener.local_addr()?;
     let state = ApiState {
         store: store.clone(),
@@ -178,9 +206,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let metrics_server = match config.metrics.listen {
         Some(addr) => {
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot listen on metrics.listen {addr}"))?;
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                Said::new(
+                    "cli-daemon-listen",
+                    vec![
+                        ("field", "metrics.listen".into()),
+                        ("address", addr.to_string().into()),
+                    ],
+                )
+                .because(e)
+            })?;
             tracing::info!(addr = %addr, "serving Prometheus metrics at /metrics");
             let mut stop = stop_rx.clone();
             let app = api::metrics::router(state.clone());
@@ -268,10 +303,11 @@ fn start_bridge(
     runtime: &Arc<Runtime>,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let mapping = his.mapping().context("[his] cannot be used")?;
+    let unusable = |e: anyhow::Error| Said::new("cli-daemon-his", vec![]).because(e);
+    let mapping = his.mapping().map_err(unusable)?;
     let settings = his
         .pg_settings(config.hospital.utc_offset.minutes())
-        .context("[his] cannot be used")?;
+        .map_err(unusable)?;
     let bridge = crate::his::bridge::BridgeConfig {
         settings,
         mapping,

@@ -17,12 +17,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use lifeline_core::NodeRole;
 use serde::{Deserialize, Serialize};
 
 use super::db::postgres::PgSettings;
 use super::mapping::Mapping;
+use crate::i18n::said::Said;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -97,14 +98,14 @@ impl HisSection {
     /// The rules serde cannot express (files are read when the bridge starts).
     pub fn check(&self, role: NodeRole) -> anyhow::Result<()> {
         if role == NodeRole::Window {
-            bail!("[his] is for central and the standby: a window does not talk to the HIS");
+            return Err(Said::new("cli-config-his-on-window", vec![]).into());
         }
         let parsed: tokio_postgres::Config = self
             .url
             .parse()
-            .map_err(|e| anyhow::anyhow!("his.url is not a PostgreSQL connection URL: {e}"))?;
+            .map_err(|e| Said::new("cli-config-his-url", vec![]).because(e))?;
         if parsed.get_password().is_some() {
-            bail!("his.url carries a password: put it in the file his.password_file names");
+            return Err(Said::new("cli-config-his-password", vec![]).into());
         }
         for (name, d) in [
             ("poll_interval", self.poll_interval),
@@ -114,11 +115,15 @@ impl HisSection {
             ("emergency_after", self.emergency_after),
         ] {
             if d.is_zero() {
-                bail!("his.{name} must be above zero");
+                return Err(Said::new(
+                    "cli-config-his-zero",
+                    vec![("name", format!("his.{name}").into())],
+                )
+                .into());
             }
         }
         if self.health_interval > self.poll_interval {
-            bail!("his.health_interval must not be longer than his.poll_interval");
+            return Err(Said::new("cli-config-his-health-interval", vec![]).into());
         }
         Ok(())
     }

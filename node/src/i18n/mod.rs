@@ -11,6 +11,8 @@
 //! `lifeline episode report`, their HTML) and the CLI's human output; logs and machine-readable
 //! output (JSON) stay English.
 
+pub mod codes;
+pub mod said;
 pub mod width;
 
 use std::borrow::Cow;

@@ -8,7 +8,8 @@ use std::path::Path;
 use super::{Lang, keys};
 
 /// The reports' and the CLI's sources, which take their words from the catalogs: every file
-/// under `src/report/` and `src/commands/`, the client (its errors), and the information
+/// under `src/report/` and `src/commands/`, the client (its errors), the config file's and
+/// the daemon's start-up errors, what core writes as codes, and the information
 /// department's console page (which links the reports), read from the source tree.
 pub(super) fn sources() -> Vec<(String, String)> {
     fn walk(dir: &Path, out: &mut Vec<(String, String)>) {
@@ -27,7 +28,15 @@ pub(super) fn sources() -> Vec<(String, String)> {
     let mut out = Vec::new();
     walk(&src.join("report"), &mut out);
     walk(&src.join("commands"), &mut out);
-    for file in ["client.rs", "cli.rs", "console/info.rs"] {
+    for file in [
+        "client.rs",
+        "cli.rs",
+        "console/info.rs",
+        "config.rs",
+        "daemon/mod.rs",
+        "his/settings.rs",
+        "i18n/codes.rs",
+    ] {
         let path = src.join(file);
         let text = std::fs::read_to_string(&path).expect("a source file");
         out.push((path.display().to_string(), text));

@@ -31,7 +31,6 @@ pub mod words;
 
 use std::path::Path;
 
-use anyhow::Context;
 use serde::Serialize;
 
 pub use conflicts::{ConflictReport, ConflictView};
@@ -220,7 +219,7 @@ impl AllReports {
     /// Writes `conflicts.{txt,json,html}` and `episode.{txt,json,html}` into `dir` (created
     /// if needed).
     pub fn write_to(&self, dir: &Path) -> anyhow::Result<()> {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|e| path_error("cli-cannot-create", dir, e))?;
         for (name, text) in [
             ("conflicts.txt", &self.conflicts_text),
             ("conflicts.json", &self.conflicts_json),
@@ -230,19 +229,22 @@ impl AllReports {
             ("episode.html", &self.episode_html),
         ] {
             let path = dir.join(name);
-            std::fs::write(&path, text)
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            std::fs::write(&path, text).map_err(|e| path_error("cli-cannot-write", &path, e))?;
         }
         Ok(())
     }
+}
+
+/// A file that could not be made, said from the catalogs in the reader's language.
+fn path_error(key: &'static str, path: &Path, e: std::io::Error) -> crate::i18n::said::Said {
+    crate::i18n::said::Said::new(key, vec![("path", path.display().to_string().into())]).because(e)
 }
 
 /// Writes a rendered report to `out` (saying so in `lang`), or to standard output.
 pub fn emit(rendered: &str, out: Option<&Path>, lang: Lang) -> anyhow::Result<()> {
     match out {
         Some(path) => {
-            std::fs::write(path, rendered)
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            std::fs::write(path, rendered).map_err(|e| path_error("cli-cannot-write", path, e))?;
             eprintln!(
                 "{}",
                 crate::i18n::tr(

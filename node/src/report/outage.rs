@@ -5,6 +5,7 @@
 
 use lifeline_core::Fen;
 use lifeline_core::desk::ChannelAmount;
+use lifeline_core::record::ReasonCode;
 use serde::{Deserialize, Serialize};
 
 use super::conflicts::About;
@@ -15,6 +16,9 @@ pub struct EpisodeLine {
     pub id: String,
     pub record: String,
     pub reason: String,
+    /// The reason as a code (automatic openings), said in the reader's language.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason_code: Option<ReasonCode>,
     pub automatic: bool,
     pub opened_ms: i64,
     pub opened_local: String,
@@ -47,6 +51,9 @@ pub struct OutageReport {
     /// Episodes opened independently during the same outage and merged into this one.
     pub merged_episodes: Vec<String>,
     pub reason: String,
+    /// The reason as a code (automatic openings), said in the reader's language.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason_code: Option<ReasonCode>,
     /// Opened automatically (central unreachable) or declared by an administrator.
     pub automatic: bool,
     pub opened_by_node: String,
@@ -254,6 +261,7 @@ pub(crate) mod tests {
             episode: "YJ-20261125-0900-W01".into(),
             merged_episodes: vec!["YJ-20261125-0900-W02".into()],
             reason: "central unreachable <since> 09:00".into(),
+            reason_code: None,
             automatic: true,
             opened_by_node: "W01".into(),
             opened_by_operator: "system".into(),

@@ -495,6 +495,54 @@ fn an_episode_entry_is_its_node_s() {
     );
 }
 
+/// An automatic episode's reason code is written with the episode and replicates with it;
+/// no node may rewrite it afterwards, as no node may rewrite the reason.
+#[test]
+fn an_episode_s_reason_code_is_fixed_at_its_opening() {
+    let (central, w01, _w02) = hospital(&[DeskRole::Registration]);
+    let code = crate::record::ReasonCode {
+        code: crate::record::ReasonCode::CENTRAL_UNREACHABLE.into(),
+        seconds: Some(45),
+    };
+    let episode = w01
+        .store
+        .open_episode_because(
+            &system(),
+            "central unreachable for 45 s",
+            Some(code.clone()),
+            crate::desk::Opening::Automatic,
+        )
+        .expect("open")
+        .value;
+    replicate(&w01, &central);
+    let found = central
+        .store
+        .episodes()
+        .expect("episodes")
+        .into_iter()
+        .find(|e| e.episode.episode_id == episode)
+        .expect("the episode");
+    assert_eq!(found.episode.reason_code, Some(code));
+    let id = found.record;
+    let doc = w01.store.doc(id).expect("read").expect("the episode");
+    let (bytes, hashes) = forge(&doc, actor_of("W01"), |tx| {
+        let (_, code) = tx.get(ROOT, "reason_code")?.expect("the code");
+        tx.put(&code, "seconds", 3600_i64)
+    });
+    let before = heads(&central.store, id);
+    let out = send(
+        &central.store,
+        w01.name(),
+        id,
+        bytes,
+        signed(w01.key(), hashes),
+    );
+    assert_eq!(
+        refused_as(&out, &central.store, id, before),
+        "field_not_allowed"
+    );
+}
+
 /// Statuses only move forward: no change may remove a state from a status log.
 #[test]
 fn a_status_never_goes_back() {

@@ -430,7 +430,7 @@ pub fn run(args: &DemoArgs, lang: crate::i18n::Lang) -> anyhow::Result<()> {
     if his.is_some() {
         println!("\n==================== lifeline his status (central) ====================");
         let status: crate::api::his::HisStatus = h.admin("central")?.get("/admin/his/status")?;
-        print!("{}", crate::commands::his::render(&status, offset));
+        print!("{}", crate::commands::his::render(&status, offset, lang));
     }
     let opts = RenderOptions {
         utc_offset: offset,

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::api::status::StatusReport;
 use crate::daemon::table_check::TableCheck;
+use crate::i18n::codes::episode_reason;
 use crate::i18n::width::{pad, pad_left};
 use crate::i18n::{Lang, t, tr};
 use crate::time::UtcOffset;
@@ -158,7 +159,10 @@ fn episode(r: &StatusReport, offset: UtcOffset, l: Lang) -> String {
                     &[
                         ("id", e.id.as_str().into()),
                         ("since", local_time(e.started_ms).into()),
-                        ("reason", e.reason.as_str().into()),
+                        (
+                            "reason",
+                            episode_reason(l, &e.reason, e.reason_code.as_ref()).into(),
+                        ),
                     ],
                 )
             ));

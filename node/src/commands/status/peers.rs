@@ -4,6 +4,7 @@
 use super::role_words;
 use crate::api::status::StatusReport;
 use crate::commands::ago;
+use crate::i18n::codes::refusal;
 use crate::i18n::width::{pad, pad_left};
 use crate::i18n::{Lang, t, tr};
 
@@ -74,7 +75,7 @@ pub(super) fn table(r: &StatusReport, l: Lang) -> String {
             let reasons: Vec<String> = p
                 .refused
                 .iter()
-                .map(|(code, n)| format!("{code} {n}"))
+                .map(|(code, n)| format!("{} {n}", refusal(l, code)))
                 .collect();
             note(
                 &mut out,

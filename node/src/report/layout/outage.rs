@@ -205,7 +205,7 @@ fn summary(r: &OutageReport, l: Lang) -> Vec<Fact> {
                 )),
             ],
         ),
-        f("report-f-reason", text(&r.reason)),
+        f("report-f-reason", text(reason(r, l))),
         f(
             "report-f-cause",
             text(match &r.cause {
@@ -318,6 +318,11 @@ pub const EVENTS: [&str; 7] = [
     "closed",
 ];
 
+/// Why the episode opened, in `l` (from its code, else as stored).
+fn reason(r: &OutageReport, l: Lang) -> String {
+    crate::i18n::codes::episode_reason(l, &r.reason, r.reason_code.as_ref())
+}
+
 /// What happened at a moment of the timeline, in `l`: from the entry's parts (and the
 /// report's, for the opening), or its English words when it lacks them.
 fn what(r: &OutageReport, e: &TimelineEntry, l: Lang) -> String {
@@ -328,7 +333,7 @@ fn what(r: &OutageReport, e: &TimelineEntry, l: Lang) -> String {
             &[
                 ("operator", r.opened_by_operator.as_str().into()),
                 ("node", r.opened_by_node.as_str().into()),
-                ("reason", r.reason.as_str().into()),
+                ("reason", reason(r, l).into()),
             ],
         ),
         ("estimate", Some(node), Some(operator)) => match (e.hours, &e.expected_back_local) {
@@ -456,6 +461,23 @@ mod tests {
         let page = html::render(&doc(&sample(), Lang::En));
         assert!(page.contains("<html lang=\"en\">"), "{page}");
         assert!(page.contains("Total (2 charges)"), "{page}");
+    }
+
+    /// An automatic opening's reason is said from its code; the stored English words only
+    /// when there is no code (a record of an older version).
+    #[test]
+    fn an_automatic_reason_reads_in_the_readers_language() {
+        let mut r = sample();
+        r.reason = "central unreachable for 612 s".into();
+        r.reason_code = Some(lifeline_core::record::ReasonCode {
+            code: lifeline_core::record::ReasonCode::CENTRAL_UNREACHABLE.into(),
+            seconds: Some(612),
+        });
+        let zh = text::render(&doc(&r, Lang::Zh));
+        assert!(zh.contains("中心服务器连续 612 秒无法连接"), "{zh}");
+        assert!(!zh.contains("central unreachable"), "{zh}");
+        let en = text::render(&doc(&r, Lang::En));
+        assert!(en.contains("central unreachable for 612 s"), "{en}");
     }
 
     #[test]
