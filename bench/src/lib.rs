@@ -11,6 +11,8 @@
 //! - [`scale`]: a real hospital's volume (a million patients, a day's 100k records, 60
 //!   windows' worth of traffic): status, reports, open, memory, desk latency under a new
 //!   window's sync, disk per record, an outage's reconciliation.
+//! - [`console`]: the desk console's pages over the node's real router, with a window store
+//!   bulk-loaded with a million records and a large hospital's day in its queues.
 //! - [`his`]: the HIS bridge against a real PostgreSQL: the first pull of the patient master,
 //!   incremental pulls, and the push of an episode's records.
 //!

@@ -437,9 +437,9 @@ fn console_quick_run_fetches_every_page() {
     let out = dir.path().join("results").join("console.json");
     let report = lifeline_bench::console::run(&lifeline_bench::console::ConsoleArgs {
         records: None,
+        today: None,
         days: None,
         iterations: None,
-        writers: 4,
         out: out.clone(),
         dir: Some(dir.path().to_path_buf()),
         quick: true,
@@ -451,9 +451,16 @@ fn console_quick_run_fetches_every_page() {
     assert_eq!(json["benchmark"], "console");
     let pages = json["pages"].as_array().expect("pages");
     assert_eq!(json["drugs"], 200);
-    assert_eq!(pages.len(), 12);
+    // The pages have something to show: patients waiting, an outage's after-work, duplicates.
+    positive(&json, "/triage_queue");
+    positive(&json, "/pharmacy_queue");
+    assert_eq!(json["open_conflicts"], 50);
+    positive(&json, "/worklist_items");
+    assert!(json["records_held"].as_u64().expect("records held") >= 2_000);
+    assert_eq!(pages.len(), 15);
     for p in pages {
         positive(p, "/p50_ms");
+        positive(p, "/p99_ms");
         positive(p, "/bytes");
     }
 }

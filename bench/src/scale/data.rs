@@ -8,12 +8,13 @@ use std::collections::BTreeMap;
 
 use lifeline_core::desk::CatalogImport;
 use lifeline_core::record::{
-    CatalogKind, Charge, ChargeLine, ChargeSource, Department, Drug, Guardian, Header,
+    CatalogKind, Charge, ChargeLine, ChargeSource, Department, Dispense, Drug, Guardian, Header,
     InsuranceType, Invoice, Patient, PaymentChannel, PaymentMethod, PaymentPart, Prescription,
     PrescriptionItem, Service, Sex, Visit,
 };
 use lifeline_core::status::{
-    ChargeStatus, InvoiceStatus, PrescriptionStatus, Stamp, StatusLog, VisitStatus,
+    ChargeStatus, DispenseStatus, InvoiceStatus, PrescriptionStatus, Stamp, Status, StatusLog,
+    VisitStatus,
 };
 use lifeline_core::{Date, EpisodeId, Fen, NodeName, OperatorName, RecordId, RecordKind};
 
@@ -122,7 +123,7 @@ pub fn duplicate_pair(o: &Origin, n: u64, at_ms: i64) -> [Patient; 2] {
     [a, b]
 }
 
-fn log<S: lifeline_core::status::Status>(states: &[S], stamp: &Stamp) -> StatusLog {
+fn log<S: Status>(states: &[S], stamp: &Stamp) -> StatusLog {
     let mut log = StatusLog::default();
     for s in states {
         log.0.insert(s.name().to_owned(), stamp.clone());
@@ -230,6 +231,32 @@ pub fn prescription(o: &Origin, visit: RecordId, patient: RecordId, at_ms: i64) 
         charge: None,
         status_log: log(&[PrescriptionStatus::Issued], &o.stamp(at_ms)),
         his_id: None,
+    }
+}
+
+/// A visit moved on to `states` (called, seen) at `at_ms`, as triage and the doctor move it.
+pub fn move_visit(o: &Origin, visit: &mut Visit, states: &[VisitStatus], at_ms: i64) {
+    let stamp = o.stamp(at_ms);
+    for s in states {
+        visit
+            .status_log
+            .0
+            .insert(s.name().to_owned(), stamp.clone());
+    }
+}
+
+/// A prescription dispensed at `at_ms`, and the dispense record the pharmacy writes.
+pub fn dispense(o: &Origin, rx: &mut Prescription, at_ms: i64) -> Dispense {
+    let stamp = o.stamp(at_ms);
+    rx.status_log.0.insert(
+        PrescriptionStatus::Dispensed.name().to_owned(),
+        stamp.clone(),
+    );
+    Dispense {
+        header: o.header(RecordKind::Dispense, at_ms),
+        prescription: rx.header.id,
+        patient: rx.patient,
+        status_log: log(&[DispenseStatus::OnHold, DispenseStatus::Dispensed], &stamp),
     }
 }
 

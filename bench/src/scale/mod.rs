@@ -11,7 +11,7 @@
 //!
 //! Quick mode (`--quick`) runs every step with small counts in seconds, for the smoke test.
 
-mod data;
+pub(crate) mod data;
 mod outage;
 mod report;
 mod volume;

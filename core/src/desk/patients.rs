@@ -98,12 +98,25 @@ impl Store {
         )
     }
 
-    /// A patient's name and age today, for the lists the desks read.
+    /// A patient's name and age today, for the lists the desks read. Reads the two fields
+    /// alone: a queue shows hundreds of patients, and reading each whole (guardian and all)
+    /// costs several times more.
     pub(crate) fn name_and_age(&self, id: RecordId) -> (Option<String>, Option<Age>) {
-        match self.get::<Patient>(id).ok().flatten() {
-            Some(p) => (Some(p.name), self.age_today(p.birth_date)),
-            None => (None, None),
+        use automerge::{ROOT, ReadDoc};
+        let Some(doc) = self.doc(id).ok().flatten() else {
+            return (None, None);
+        };
+        let kind: Option<RecordKind> = doc
+            .get(ROOT, "header")
+            .ok()
+            .flatten()
+            .and_then(|(_, header)| autosurgeon::hydrate_prop(&*doc, &header, "kind").ok());
+        if kind != Some(RecordKind::Patient) {
+            return (None, None);
         }
+        let name: Option<String> = autosurgeon::hydrate_prop(&*doc, ROOT, "name").ok();
+        let birth_date: Option<Date> = autosurgeon::hydrate_prop(&*doc, ROOT, "birth_date").ok();
+        (name, birth_date.and_then(|b| self.age_today(b)))
     }
 
     pub fn create_patient(

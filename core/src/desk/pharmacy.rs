@@ -295,42 +295,39 @@ impl Store {
     }
 
     /// Today's prescriptions waiting at the pharmacy (issued or printed), plus every
-    /// emergency prescription still on hold whatever its day.
+    /// emergency prescription still on hold whatever its day. Reads the queue's rows (the
+    /// `queues` index) and each waiting patient's name and birth date, not every prescription
+    /// of the day.
     pub fn pharmacy_queue(&self) -> Result<Vec<PharmacyEntry>, ReadError> {
         let today = self.today_start_ms();
-        let mut ids = self.ids_of_kind_since(RecordKind::Prescription, today)?;
-        for id in self.unreconciled()? {
-            if !ids.contains(&id) {
-                ids.push(id);
+        // An emergency record central has not acknowledged is unreconciled: its prescription
+        // is on hold.
+        let unreconciled: std::collections::BTreeSet<RecordId> =
+            self.unreconciled()?.into_iter().collect();
+        let mut rows = self.queued_since(RecordKind::Prescription, Some(today))?;
+        for &id in &unreconciled {
+            if RecordId::lowest_at(today) <= id {
+                continue; // today's, listed already
+            }
+            if let Some(row) = self.queued_one(RecordKind::Prescription, id)? {
+                rows.push((id, row));
             }
         }
         let mut out = Vec::new();
-        for id in ids {
-            let Ok(Some(rx)) = self.get::<Prescription>(id) else {
+        for (id, row) in rows {
+            let Some(status) = PrescriptionStatus::parse(&row.status) else {
                 continue;
             };
-            let Ok(status) = rx.status_log.current::<PrescriptionStatus>() else {
-                continue;
-            };
-            if !matches!(
-                status,
-                PrescriptionStatus::Issued | PrescriptionStatus::Printed
-            ) {
-                continue;
-            }
-            let emergency = rx.header.episode.is_some();
-            let acked = self.central_acked(id)?;
-            let (patient_name, patient_age) = self.name_and_age(rx.patient);
-            let patient_name = patient_name.unwrap_or_default();
+            let (patient_name, patient_age) = self.name_and_age(row.patient);
             out.push(PharmacyEntry {
                 prescription: id,
-                patient: rx.patient,
-                patient_name,
+                patient: row.patient,
+                patient_name: patient_name.unwrap_or_default(),
                 patient_age,
                 status,
-                emergency,
-                on_hold: emergency && !acked,
-                created_ms: rx.header.created_ms,
+                emergency: row.emergency,
+                on_hold: row.emergency && unreconciled.contains(&id),
+                created_ms: row.created_ms,
             });
         }
         out.sort_by_key(|e| e.created_ms);

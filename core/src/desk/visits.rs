@@ -233,41 +233,26 @@ impl Store {
 
     /// Today's triage queue: visits waiting, called or paused. Normal registrations come
     /// first, in registration order; emergency ones ("YJ") follow, for the nurse to order.
+    /// Reads the queue's rows (the `queues` index) and each waiting patient's name and birth
+    /// date, not every visit of the day.
     pub fn triage_queue(&self) -> Result<Vec<QueueEntry>, ReadError> {
         let today = self.today_start_ms();
         let mut out = Vec::new();
-        for id in self.ids_of_kind_since(RecordKind::Visit, today)? {
-            // A record stored damaged (refused at receipt now; a store from before could hold
-            // one) is left out and logged: the queue answers for every other patient.
-            let visit = match self.get::<Visit>(id) {
-                Ok(Some(visit)) => visit,
-                Ok(None) => continue,
-                Err(e) => {
-                    tracing::error!(%id, error = %crate::error::Chain(&e), "a visit does not read; left out of the triage queue");
-                    continue;
-                }
-            };
-            let Ok(status) = visit.status_log.current::<VisitStatus>() else {
+        for (id, row) in self.queued_since(RecordKind::Visit, Some(today))? {
+            let Some(status) = VisitStatus::parse(&row.status) else {
                 continue;
             };
-            if !matches!(
-                status,
-                VisitStatus::Paused | VisitStatus::Queued | VisitStatus::Called
-            ) {
-                continue;
-            }
-            let (patient_name, patient_age) = self.name_and_age(visit.patient);
-            let patient_name = patient_name.unwrap_or_default();
+            let (patient_name, patient_age) = self.name_and_age(row.patient);
             out.push(QueueEntry {
                 visit: id,
-                registration_no: visit.registration_no,
-                patient: visit.patient,
-                patient_name,
+                registration_no: row.registration_no,
+                patient: row.patient,
+                patient_name: patient_name.unwrap_or_default(),
                 patient_age,
-                department: visit.department,
+                department: row.department,
                 status,
-                emergency: visit.header.episode.is_some(),
-                created_ms: visit.header.created_ms,
+                emergency: row.emergency,
+                created_ms: row.created_ms,
             });
         }
         out.sort_by_key(|e| (e.emergency, e.created_ms));

@@ -1,5 +1,5 @@
 //! The full scan behind the kept figures: every record read again, every count, the open-item
-//! index, the unreconciled and re-settlement indexes, each peer's backlog and the digest
+//! index, the unreconciled, re-settlement and queue indexes, each peer's backlog and the digest
 //! recomputed from scratch and compared with what the commits kept. Slow by nature (it reads
 //! the whole store); the property tests run it after every random step, so that a kept
 //! figure can never drift unnoticed.
@@ -45,6 +45,7 @@ impl Store {
             }
         }
         self.check_unreconciled(&ids, &mut problems)?;
+        self.check_queues(&ids, &mut problems)?;
         self.check_items(&ids, &mut problems)?;
         self.check_backlogs(&mut problems)?;
         self.check_digest(&mut problems)?;
@@ -135,6 +136,45 @@ impl Store {
                     expected.len()
                 ));
             }
+        }
+        Ok(())
+    }
+
+    /// The desks' queues (`queues`) against the visits and prescriptions: the same records,
+    /// with the same rows.
+    fn check_queues(
+        &self,
+        ids: &[(RecordId, Header)],
+        problems: &mut Vec<String>,
+    ) -> Result<(), ReadError> {
+        let mut expected = BTreeMap::new();
+        for (id, h) in ids {
+            if !matches!(h.kind, RecordKind::Visit | RecordKind::Prescription) {
+                continue;
+            }
+            if let Some(doc) = self.doc(*id)?
+                && let Some(row) = super::index::queued(h, &doc)
+            {
+                expected.insert((h.kind, *id), row);
+            }
+        }
+        let mut kept = BTreeMap::new();
+        for kind in [RecordKind::Visit, RecordKind::Prescription] {
+            for (id, row) in self.queued_since(kind, None)? {
+                kept.insert((kind, id), row);
+            }
+        }
+        if kept != expected {
+            let differ = expected
+                .iter()
+                .filter(|(k, row)| kept.get(*k) != Some(*row))
+                .count()
+                + kept.keys().filter(|k| !expected.contains_key(*k)).count();
+            problems.push(format!(
+                "queues: kept {} rows, found {}; {differ} differ",
+                kept.len(),
+                expected.len()
+            ));
         }
         Ok(())
     }

@@ -1,6 +1,6 @@
-//! The record indexes: by kind, by patient, by episode, and the emergency records central
-//! has not acknowledged. The writer keeps them in line with every change ([`Tx::reindex`]);
-//! readers and the batch itself query them here.
+//! The record indexes: by kind, by patient, by episode, the emergency records central has
+//! not acknowledged, and the desks' queues. The writer keeps them in line with every change
+//! ([`Tx::reindex`]); readers and the batch itself query them here.
 
 use automerge::{ROOT, ReadDoc};
 use redb::ReadableTable;
@@ -13,9 +13,85 @@ use super::tables::{self, Id};
 use super::{Store, Tx};
 use crate::id::{EpisodeId, RecordId};
 use crate::record::{CENTRAL_ACK_KEY, Charge, Header, Patient, RecordKind};
+use crate::status::{PrescriptionStatus, Status, VisitStatus};
 
 const LOWEST: Id = [0u8; 16];
 const HIGHEST: Id = [0xffu8; 16];
+
+/// A record in a desk's queue, as the `queues` index keeps it: what a queue's row shows of the
+/// record itself (the patient's name and age are read from the patient, which may change
+/// while the record waits).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Queued {
+    pub patient: RecordId,
+    /// The current status's name.
+    pub status: String,
+    /// Created in an emergency episode.
+    pub emergency: bool,
+    pub created_ms: i64,
+    /// A visit's registration number and department (empty for a prescription).
+    #[serde(default)]
+    pub registration_no: String,
+    #[serde(default)]
+    pub department: String,
+}
+
+/// Whether a status keeps a record in a desk's queue: a visit paused, queued or called (the
+/// triage and doctor's queues); a prescription issued or printed (the pharmacy's).
+fn in_queue(kind: RecordKind, status: &str) -> bool {
+    match kind {
+        RecordKind::Visit => matches!(
+            VisitStatus::parse(status),
+            Some(VisitStatus::Paused | VisitStatus::Queued | VisitStatus::Called)
+        ),
+        RecordKind::Prescription => matches!(
+            PrescriptionStatus::parse(status),
+            Some(PrescriptionStatus::Issued | PrescriptionStatus::Printed)
+        ),
+        _ => false,
+    }
+}
+
+/// The current status's name of a visit or prescription document: the furthest state its log
+/// reached (read from the log's keys alone); `None` for other kinds and unreadable logs.
+fn current_status(kind: RecordKind, doc: &automerge::Automerge) -> Option<String> {
+    let (_, log) = doc.get(ROOT, "status_log").ok().flatten()?;
+    let keys = doc.keys(&log);
+    match kind {
+        RecordKind::Visit => keys
+            .filter_map(|k| VisitStatus::parse(&k))
+            .max()
+            .map(|s| s.name()),
+        RecordKind::Prescription => keys
+            .filter_map(|k| PrescriptionStatus::parse(&k))
+            .max()
+            .map(|s| s.name()),
+        _ => None,
+    }
+    .map(str::to_owned)
+}
+
+/// A record's row in the desks' queues, if its status keeps it there (see [`in_queue`]).
+pub(crate) fn queued(header: &Header, doc: &automerge::Automerge) -> Option<Queued> {
+    let status = current_status(header.kind, doc)?;
+    if !in_queue(header.kind, &status) {
+        return None;
+    }
+    let text = |field: &str| -> String {
+        autosurgeon::hydrate_prop::<_, Option<String>, _, _>(doc, ROOT, field)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    };
+    Some(Queued {
+        patient: id_field(doc, "patient")?,
+        status,
+        emergency: header.episode.is_some(),
+        created_ms: header.created_ms,
+        registration_no: text("registration_no"),
+        department: text("department"),
+    })
+}
 
 /// Records of a kind created at or after `since_ms` (all of them without), oldest first.
 fn of_kind(
@@ -143,8 +219,24 @@ impl Tx<'_> {
         } else {
             None
         };
+        let queue_row = matches!(header.kind, RecordKind::Visit | RecordKind::Prescription)
+            .then(|| queued(header, doc));
         let key = id.to_bytes();
         let w = self.w();
+        if let Some(row) = queue_row {
+            let mut t = w.open_table(tables::QUEUES).ctx("indexing")?;
+            let k = (header.kind.code(), key);
+            match row {
+                Some(row) => {
+                    let bytes = serde_json::to_vec(&row)
+                        .expect("a queue row is plain data and always serializes");
+                    t.insert(k, bytes.as_slice()).ctx("indexing")?;
+                }
+                None => {
+                    t.remove(k).ctx("indexing")?;
+                }
+            }
+        }
         let new = w
             .open_table(tables::BY_KIND)
             .ctx("indexing")?
@@ -244,6 +336,45 @@ impl Store {
     /// Every record linked to a patient.
     pub fn ids_for_patient(&self, patient: RecordId) -> Result<Vec<RecordId>, ReadError> {
         for_patient(&self.table(tables::BY_PATIENT)?, patient)
+    }
+
+    /// The rows of the desks' queues of `kind` (visits or prescriptions) created at or after
+    /// `since_ms` (all of them without), oldest first: reads only what waits.
+    pub(crate) fn queued_since(
+        &self,
+        kind: RecordKind,
+        since_ms: Option<i64>,
+    ) -> Result<Vec<(RecordId, Queued)>, ReadError> {
+        let t = self.table(tables::QUEUES)?;
+        let first = since_ms.map_or(LOWEST, |ms| RecordId::lowest_at(ms).to_bytes());
+        let mut out = Vec::new();
+        for entry in t
+            .range((kind.code(), first)..=(kind.code(), HIGHEST))
+            .ctx("reading the queues")?
+        {
+            let (k, v) = entry.ctx("reading the queues")?;
+            let id = RecordId::from_bytes(k.value().1);
+            match serde_json::from_slice::<Queued>(v.value()) {
+                Ok(row) => out.push((id, row)),
+                // Written by this store's writer; a row that does not decode is left out of
+                // the queue and said, as a damaged record is.
+                Err(e) => tracing::error!(%id, error = %e, "a queue row does not decode; left out"),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The row of one record in the desks' queues, if it waits there.
+    pub(crate) fn queued_one(
+        &self,
+        kind: RecordKind,
+        id: RecordId,
+    ) -> Result<Option<Queued>, ReadError> {
+        let t = self.table(tables::QUEUES)?;
+        let row = t
+            .get((kind.code(), id.to_bytes()))
+            .ctx("reading the queues")?;
+        Ok(row.and_then(|v| serde_json::from_slice(v.value()).ok()))
     }
 
     /// The dispense records of a prescription.

@@ -156,6 +156,13 @@ impl Tx<'_> {
                 .remove(key)
                 .ctx("pruning")?;
         }
+        if matches!(header.kind, RecordKind::Visit | RecordKind::Prescription) {
+            // A record still waiting in a queue goes with the queue's row.
+            w.open_table(tables::QUEUES)
+                .ctx("pruning")?
+                .remove((header.kind.code(), key))
+                .ctx("pruning")?;
+        }
         if let (RecordKind::Dispense, Some(rx)) = (header.kind, prescription) {
             w.open_table(tables::BY_PRESCRIPTION)
                 .ctx("pruning")?

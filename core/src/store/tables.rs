@@ -18,8 +18,8 @@ pub const HIGHEST_ID: Id = [0xffu8; 16];
 /// roster, the quarantine and the granted ranges (issue 9); 4, the feed names each record's
 /// kind, kept counts, the open-review index, the incremental digest, catalog items (issue 10);
 /// 5, the signed commits of each record (`record_signed`) and the record of each unsigned
-/// change.
-pub const SCHEMA_VERSION: u64 = 5;
+/// change; 6, the desks' queues (`queues`).
+pub const SCHEMA_VERSION: u64 = 6;
 
 /// Metadata: schema version, node identity, counters, the audit head, the current episode.
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -51,6 +51,10 @@ pub const CATALOG_CODES: TableDefinition<(u8, &str), Id> = TableDefinition::new(
 /// Charges paid as self-pay when the insurance link failed and not re-settled yet, however
 /// old: the worklist reads them here, so an overdue one never drops off.
 pub const RESETTLE_PENDING: TableDefinition<Id, ()> = TableDefinition::new("resettle_pending");
+/// The desks' queues: visits paused, queued or called and prescriptions issued or printed,
+/// (kind, record) → what a queue's row shows of the record (JSON, see `index::Queued`). The
+/// triage, doctor's and pharmacy queues read these rows, not every record of the day.
+pub const QUEUES: TableDefinition<(u8, Id), &[u8]> = TableDefinition::new("queues");
 /// Patient search keys: (key kind, normalized value, patient).
 pub const PATIENT_KEYS: TableDefinition<(&str, &str, Id), ()> =
     TableDefinition::new("patient_keys");
@@ -143,6 +147,7 @@ pub(crate) fn for_each<T: TableVisitor>(visitor: &mut T) -> Result<(), T::Error>
     visitor.visit(BY_PRESCRIPTION)?;
     visitor.visit(CATALOG_CODES)?;
     visitor.visit(RESETTLE_PENDING)?;
+    visitor.visit(QUEUES)?;
     visitor.visit(PATIENT_KEYS)?;
     visitor.visit(PATIENT_KEYS_OF)?;
     visitor.visit(COUNTS)?;

@@ -254,3 +254,62 @@ fn a_child_carries_a_guardian_and_is_found_by_the_guardian_s_phone_and_birth_dat
         .expect("search");
     assert_eq!(found, vec![alone.value.header.id]);
 }
+
+#[test]
+fn the_triage_queue_follows_every_move_wherever_it_was_made() {
+    let (_d, store, clock) = window();
+    let (_d2, other, _) = window_named("W02");
+    let (p, seen_elsewhere) = registered(&store);
+    let reg = op("reg1", DeskRole::Registration);
+    let waiting = store
+        .register_visit(
+            &reg,
+            NewVisit {
+                patient: p.header.id,
+                department: "PED-GEN".into(),
+                doctor: None,
+                expert: false,
+                payment: None,
+                occurred_at: None,
+            },
+        )
+        .expect("visit")
+        .value;
+    let visits = |s: &Store| -> Vec<(RecordId, VisitStatus, String)> {
+        s.triage_queue()
+            .expect("queue")
+            .into_iter()
+            .map(|e| (e.visit, e.status, e.patient_name))
+            .collect()
+    };
+    assert_eq!(visits(&store).len(), 2);
+    // The patient's name is read as it is now, not as it was at registration.
+    store
+        .update_patient(
+            &reg,
+            p.header.id,
+            crate::desk::PatientEdit {
+                name: Some("王晓明".into()),
+                ..Default::default()
+            },
+        )
+        .expect("rename");
+    assert!(visits(&store).iter().all(|(_, _, name)| name == "王晓明"));
+    // A doctor on another window sees one patient; the move arrives by replication.
+    copy_all(&store, &other);
+    other
+        .see_visit(&op("dr1", DeskRole::Doctor), seen_elsewhere.header.id)
+        .expect("seen");
+    copy_all(&other, &store);
+    store
+        .call_visit(&op("nurse1", DeskRole::Triage), waiting.header.id)
+        .expect("call");
+    assert_eq!(
+        visits(&store),
+        vec![(waiting.header.id, VisitStatus::Called, "王晓明".to_owned())]
+    );
+    assert_eq!(store.check_kept().expect("check"), Vec::<String>::new());
+    // Tomorrow's queue starts empty: a visit left waiting yesterday is not in it.
+    clock.advance_ms(86_400_000);
+    assert!(visits(&store).is_empty());
+}
