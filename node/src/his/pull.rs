@@ -3,7 +3,8 @@
 //! key) from its persisted cursor less the overlap window. One page of rows is one commit in
 //! Lifeline; the cursor is saved after each page, so a restart goes on from there.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -143,6 +144,33 @@ fn run_of<T>(converted: &Converted<T>, outcome: &ImportOutcome, rows: usize) -> 
         last_skipped: skipped,
         ..TableRun::default()
     }
+}
+
+/// The rows of a page not read exactly so before (by key, a digest of every value), and how
+/// many were; every row with a timestamp is remembered for the next pull's overlap.
+fn unseen(
+    rows: &[Row],
+    key_column: &str,
+    updated_column: &str,
+    seen: &mut BTreeMap<String, (i64, u64)>,
+) -> (Vec<Row>, u64) {
+    let mut fresh = Vec::with_capacity(rows.len());
+    let mut reread = 0;
+    for row in rows {
+        let key = format!("{:?}", row.get(key_column));
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        format!("{:?}", row.values).hash(&mut hasher);
+        let digest = hasher.finish();
+        if seen.get(&key).is_some_and(|(_, d)| *d == digest) {
+            reread += 1;
+            continue;
+        }
+        if let Some(Value::Timestamp(at)) = row.get(updated_column) {
+            seen.insert(key, (*at, digest));
+        }
+        fresh.push(row.clone());
+    }
+    (fresh, reread)
 }
 
 impl<D: HisDatabase> Puller<'_, D> {
@@ -350,6 +378,7 @@ impl<D: HisDatabase> Puller<'_, D> {
             .cloned()
             .unwrap_or_default();
         let mut total = TableRun::default();
+        let mut seen = state.overlap_seen.remove(table).unwrap_or_default();
         for _ in 0..MAX_PAGES {
             let params = [since.clone(), after.clone(), Value::Int(page_rows)];
             let rows = self.query(table, &section.sql, &params).await?;
@@ -365,7 +394,8 @@ impl<D: HisDatabase> Puller<'_, D> {
             if !(self.keep_going)() {
                 return Err(PullError::HandedBack { table });
             }
-            let mut converted = convert(&rows, self.mapping, self.utc_offset_min);
+            let (fresh, reread) = unseen(&rows, &key_column, &updated_column, &mut seen);
+            let mut converted = convert(&fresh, self.mapping, self.utc_offset_min);
             let items = std::mem::take(&mut converted.items);
             let (store, who) = (self.store.clone(), self.who.clone());
             let outcome = tokio::task::spawn_blocking(move || import(&store, &who, items))
@@ -373,6 +403,8 @@ impl<D: HisDatabase> Puller<'_, D> {
                 .map_err(|_| PullError::Interrupted { table })?
                 .map_err(|source| PullError::Store { table, source })?;
             let mut page = run_of(&converted, &outcome, rows.len());
+            page.reread = reread;
+            page.unchanged += reread;
             if let Value::Timestamp(us) = next_since {
                 page.cursor = Some(timestamp_text(us));
             }
@@ -395,6 +427,16 @@ impl<D: HisDatabase> Puller<'_, D> {
                 break;
             }
         }
+        // Only the rows the next pull reads again are worth remembering.
+        if let Some(Cursor {
+            updated_at: Value::Timestamp(us),
+            ..
+        }) = state.cursors.get(table)
+        {
+            let edge = us.saturating_sub(overlap_us);
+            seen.retain(|_, (at, _)| *at >= edge);
+        }
+        state.overlap_seen.insert(table.to_owned(), seen);
         total.finished_ms = self.store.now_ms();
         total.elapsed_ms = started.elapsed().as_millis() as u64;
         if let Some(previous) = state.pulls.get(table)

@@ -38,6 +38,12 @@ pub struct BridgeState {
     /// hospital's thousands of items), so a restart's first catalog pull compares them all.
     #[serde(skip)]
     pub catalog_seen: SharedSeen,
+    /// Table → the rows of its overlap window as last read (key → when the HIS last changed
+    /// it, and a digest of the row); in memory only. A pull reads the overlap window again
+    /// and leaves alone the rows that did not change since, instead of comparing each with
+    /// the store; a restart's first pull compares them all.
+    #[serde(skip)]
+    pub overlap_seen: BTreeMap<String, BTreeMap<String, (i64, u64)>>,
     /// Table (or `catalogs`) → its last pull.
     #[serde(default)]
     pub pulls: BTreeMap<String, TableRun>,
@@ -65,6 +71,10 @@ pub struct TableRun {
     pub created: u64,
     pub updated: u64,
     pub unchanged: u64,
+    /// Of the unchanged, rows of the overlap window read again exactly as the last pull read
+    /// them, so not compared with the store.
+    #[serde(default)]
+    pub reread: u64,
     /// Left out on purpose (inactive catalog rows, `skip` codes).
     pub ignored: u64,
     pub skipped: u64,
@@ -88,6 +98,7 @@ impl TableRun {
         self.created += other.created;
         self.updated += other.updated;
         self.unchanged += other.unchanged;
+        self.reread += other.reread;
         self.ignored += other.ignored;
         self.skipped += other.skipped;
         self.rounded += other.rounded;
