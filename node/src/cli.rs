@@ -88,7 +88,17 @@ pub fn main() -> ExitCode {
     install_panic_hook();
     // The help is in the reader's language, which is known before clap parses.
     let help_lang = crate::help::early_lang(std::env::args_os());
-    let matches = crate::help::localize(Cli::command(), help_lang).get_matches();
+    let matches = match crate::help::localize(Cli::command(), help_lang).try_get_matches() {
+        Ok(m) => m,
+        Err(e) => match (help_lang, crate::help::parse_error(&e, help_lang)) {
+            // English readers get clap's own words, which are already theirs.
+            (Lang::En, _) | (_, None) => e.exit(),
+            (_, Some(words)) => {
+                eprintln!("lifeline: {words}");
+                return ExitCode::from(2);
+            }
+        },
+    };
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),

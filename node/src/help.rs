@@ -5,7 +5,8 @@
 //! text is left out of `--help`), every argument's help (`help-arg-<path>-<id>`, or the one
 //! `--config`, `--json` and `--lang` share), and the help's own headings and flags (usage,
 //! commands, options, `-h`, `-V`; an argument's default and choices, which clap would add in
-//! English). clap's parse errors stay English (clap has no catalogs).
+//! English). clap's parse errors are said from the catalogs by their kind and the argument
+//! and value clap names ([`parse_error`]); clap's own English follows as the detail.
 //!
 //! The language must be known before clap parses: [`early_lang`] reads `--lang` from the
 //! raw arguments, then `LIFELINE_LANG`. A wrong value falls back to Chinese here, and the
@@ -13,6 +14,7 @@
 
 use std::ffi::OsString;
 
+use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Arg, ArgAction, Command};
 
 use crate::i18n::{Lang, has, t, tr};
@@ -181,6 +183,47 @@ fn name_help_commands(cmd: &mut Command, l: Lang) {
             name_help_commands(sub, l);
         }
     }
+}
+
+/// A command line clap refused, said in `l`: what was wrong (an unknown argument or command, a
+/// value not allowed, a required argument missing), then clap's own English as the detail.
+/// `None` for what clap prints as it is (the help and version, which are already in `l`).
+pub fn parse_error(e: &clap::Error, l: Lang) -> Option<String> {
+    let context = |kind: ContextKind| -> String {
+        match e.get(kind) {
+            Some(ContextValue::String(s)) => s.clone(),
+            Some(ContextValue::Strings(v)) => v.join(", "),
+            Some(other) => other.to_string(),
+            None => String::new(),
+        }
+    };
+    let arg = context(ContextKind::InvalidArg);
+    let value = context(ContextKind::InvalidValue);
+    let words = match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => return None,
+        ErrorKind::UnknownArgument => tr(l, "cli-parse-unknown-arg", &[("arg", arg.into())]),
+        ErrorKind::InvalidSubcommand => tr(
+            l,
+            "cli-parse-unknown-command",
+            &[("command", context(ContextKind::InvalidSubcommand).into())],
+        ),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation => tr(
+            l,
+            "cli-parse-bad-value",
+            &[("arg", arg.into()), ("value", value.into())],
+        ),
+        ErrorKind::MissingRequiredArgument => tr(l, "cli-parse-missing", &[("arg", arg.into())]),
+        _ => t(l, "cli-parse-other"),
+    };
+    let detail = e.render().to_string();
+    Some(format!(
+        "{}\n{}\n\n{}",
+        tr(l, "cli-parse-refused", &[("what", words.into())]),
+        t(l, "cli-parse-see-help"),
+        detail.trim_end()
+    ))
 }
 
 #[cfg(test)]

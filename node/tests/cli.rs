@@ -928,4 +928,29 @@ fn the_help_is_in_the_readers_language() {
         "{}",
         text(&out)
     );
+    // A command line the parser refuses is said in the reader's language too, with the
+    // parser's own words as the detail.
+    for (args, says) in [
+        (&["status", "--bogus"][..], "不认识的参数 --bogus"),
+        (&["stauts"][..], "没有这个命令：stauts"),
+        (
+            &["conflicts", "--format", "pdf"][..],
+            "参数 --format <FORMAT> 不能取值 pdf",
+        ),
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains(says) && text(&out).contains("命令行有误"),
+            "{args:?}: {}",
+            text(&out)
+        );
+    }
+    let out = run(&["--lang", "en", "status", "--bogus"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("unexpected argument '--bogus'") && !text(&out).contains("命令行"),
+        "{}",
+        text(&out)
+    );
 }

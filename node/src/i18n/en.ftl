@@ -937,6 +937,13 @@ help-cmd-his-check = Check the mapping against the live HIS: every configured co
 ## The language itself.
 
 cli-unknown-lang = { $value } is not a language Lifeline speaks (zh or en)
+cli-parse-refused = the command line is wrong: { $what }
+cli-parse-see-help = See lifeline --help (the command-line parser's own words follow).
+cli-parse-unknown-arg = unknown argument { $arg }
+cli-parse-unknown-command = no such command: { $command }
+cli-parse-bad-value = { $arg } cannot be { $value }
+cli-parse-missing = the required argument { $arg } is missing
+cli-parse-other = the arguments are not as required
 
 ## `--help`: each command's own arguments (`help-arg-<command path>-<argument>`).
 

@@ -35,6 +35,7 @@ pub(super) fn sources() -> Vec<(String, String)> {
         "config.rs",
         "daemon/mod.rs",
         "his/settings.rs",
+        "help.rs",
         "i18n/codes.rs",
     ] {
         let path = src.join(file);

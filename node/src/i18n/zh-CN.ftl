@@ -875,6 +875,13 @@ help-cmd-his-check = 对照在用的 HIS 检查映射：配置的每一列都存
 ## The language itself.
 
 cli-unknown-lang = { $value } 不是 Lifeline 支持的语言（zh 或 en）
+cli-parse-refused = 命令行有误：{ $what }
+cli-parse-see-help = 用法见 lifeline --help（下面是命令行解析器的英文原文）。
+cli-parse-unknown-arg = 不认识的参数 { $arg }
+cli-parse-unknown-command = 没有这个命令：{ $command }
+cli-parse-bad-value = 参数 { $arg } 不能取值 { $value }
+cli-parse-missing = 缺少必填的参数 { $arg }
+cli-parse-other = 参数不符合要求
 
 ## `--help`: each command's own arguments (`help-arg-<command path>-<argument>`).
 
