@@ -14,7 +14,7 @@ use automerge::{ROOT, ReadDoc};
 
 use super::Tx;
 use super::error::WriteError;
-use super::tx::put_map;
+use super::fields::put_map;
 use crate::id::{EpisodeId, RecordId};
 use crate::record::EPISODE_EDITS_KEY;
 use crate::roles::Operator;
@@ -70,11 +70,7 @@ pub(super) fn mark(
     episode: &EpisodeId,
     at: i64,
 ) -> Result<(), WriteError> {
-    let key = EPISODE_EDITS_KEY;
-    let map = match t.get(ROOT, key) {
-        Ok(Some((automerge::Value::Object(automerge::ObjType::Map), map))) => map,
-        _ => put_map(t, key)?,
-    };
+    let map = put_map(t, EPISODE_EDITS_KEY)?;
     t.put(&map, episode.as_str(), at)
-        .map_err(|e| WriteError::document(key, e))
+        .map_err(|e| WriteError::document(EPISODE_EDITS_KEY, e))
 }

@@ -28,6 +28,7 @@ mod check;
 mod digest;
 mod episode_edits;
 mod error;
+mod fields;
 mod index;
 mod kept;
 mod knowledge;
@@ -80,9 +81,10 @@ pub use signing::{Credentials, CredentialsMismatch, Export, WireCommit};
 pub use tables::{decode_heads, encode_heads};
 
 pub(crate) use error::StorageContext;
+pub(crate) use fields::{put_map, put_stamp, set_field};
 pub(crate) use meta::Counter;
 pub(crate) use patient_index::person_key;
-pub(crate) use tx::{Tx, put_map, put_stamp, set_field};
+pub(crate) use tx::Tx;
 
 use crate::calendar::WorkCalendar;
 use crate::clock::{Clock, SystemClock};

@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use automerge::transaction::{CommitOptions, Transactable, Transaction};
-use automerge::{Automerge, ChangeHash, ObjId, ROOT, ReadDoc};
+use automerge::transaction::{CommitOptions, Transaction};
+use automerge::{Automerge, ChangeHash, ROOT, ReadDoc};
 use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
@@ -590,34 +590,4 @@ fn read_meta(w: &WriteTransaction, key: &str) -> Result<Option<String>, ReadErro
 
 fn meta_u64(w: &WriteTransaction, key: &str) -> Result<u64, ReadError> {
     Ok(read_meta(w, key)?.and_then(|v| v.parse().ok()).unwrap_or(0))
-}
-
-/// Puts a status log key's stamp, creating the log if the document has none yet.
-pub(crate) fn put_stamp(
-    tx: &mut Transaction<'_>,
-    state: &str,
-    stamp: &crate::status::Stamp,
-) -> Result<(), WriteError> {
-    let log = put_map(tx, "status_log")?;
-    autosurgeon::reconcile_prop(tx, log, state, stamp)
-        .map_err(|e| WriteError::document("status_log", e))
-}
-
-/// A top-level map of a document, created if the document has none yet.
-pub(crate) fn put_map(tx: &mut Transaction<'_>, key: &str) -> Result<ObjId, WriteError> {
-    match tx.get(ROOT, key) {
-        Ok(Some((automerge::Value::Object(automerge::ObjType::Map), obj))) => Ok(obj),
-        _ => tx
-            .put_object(ROOT, key, automerge::ObjType::Map)
-            .map_err(|e| WriteError::document(key, e)),
-    }
-}
-
-/// Puts one top-level field of a record document.
-pub(crate) fn set_field(
-    t: &mut Transaction<'_>,
-    key: &str,
-    value: impl autosurgeon::Reconcile,
-) -> Result<(), WriteError> {
-    autosurgeon::reconcile_prop(t, ROOT, key, value).map_err(|e| WriteError::document(key, e))
 }

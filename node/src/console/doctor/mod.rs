@@ -15,10 +15,10 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use lifeline_core::DeskRole;
 use lifeline_core::desk::{NewPrescription, NewPrescriptionItem};
 use lifeline_core::record::Visit;
 use lifeline_core::status::Status;
+use lifeline_core::{DeskRole, RecordId};
 use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
 
@@ -98,6 +98,29 @@ fn history_notice(l: Lang, b: &Banner) -> Markup {
 }
 
 /// Every item of a console list (built again when the catalog changes).
+/// What both of the doctor's forms (prescribe, order) begin with: the desk and its CSRF
+/// token, the visit's id and the catalog the form chooses from; or the page to answer with.
+pub(super) async fn form_start(
+    state: &ConsoleState,
+    s: &Staff,
+    raw: &str,
+    f: &BTreeMap<String, String>,
+    index: &Arc<CatalogIndex>,
+) -> Result<(RecordId, Arc<Vec<Entry>>), Response> {
+    let csrf = f.get("csrf").map(String::as_str).unwrap_or_default();
+    if let Some(r) = guard(s, csrf, DeskRole::Doctor) {
+        return Err(r);
+    }
+    let visit = match parse_id(raw) {
+        Ok(id) => id,
+        Err(e) => return Err(visit_page(state, s, raw, None, Some(e)).await),
+    };
+    match entries(state, index).await {
+        Ok(catalog) => Ok((visit, catalog)),
+        Err(e) => Err(visit_page(state, s, raw, None, Some(e)).await),
+    }
+}
+
 pub(super) async fn entries(
     state: &ConsoleState,
     index: &Arc<CatalogIndex>,
@@ -247,17 +270,9 @@ pub(super) async fn prescribe(
     Path(raw): Path<String>,
     Form(f): Form<BTreeMap<String, String>>,
 ) -> Response {
-    let csrf = f.get("csrf").map(String::as_str).unwrap_or_default();
-    if let Some(r) = guard(&s, csrf, DeskRole::Doctor) {
-        return r;
-    }
-    let visit = match parse_id(&raw) {
-        Ok(id) => id,
-        Err(e) => return visit_page(&state, &s, &raw, None, Some(e)).await,
-    };
-    let catalog = match entries(&state, &state.drugs).await {
-        Ok(c) => c,
-        Err(e) => return visit_page(&state, &s, &raw, None, Some(e)).await,
+    let (visit, catalog) = match form_start(&state, &s, &raw, &f, &state.drugs).await {
+        Ok(started) => started,
+        Err(page) => return page,
     };
     // A drug that names nothing in the list is taken as a code, which the core refuses as
     // unknown with its own message.

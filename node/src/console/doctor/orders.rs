@@ -15,15 +15,15 @@ use lifeline_core::desk::{NewCharge, NewChargeLine, default_payment};
 use lifeline_core::record::{CatalogKind, Charge, ChargeLine, ChargeSource, Patient, Visit};
 use lifeline_core::status::{ChargeStatus, Status};
 use lifeline_core::store::ReadError;
-use lifeline_core::{DeskRole, RecordId, Store};
+use lifeline_core::{RecordId, Store};
 use maud::{Markup, html};
 
 use super::lines::{Lines, Unknown};
-use super::{LINES, entries, visit_page};
+use super::{LINES, form_start, visit_page};
 use crate::api::{ApiError, blocking};
-use crate::console::clinic::{parse_id, status_text};
+use crate::console::clinic::status_text;
 use crate::console::session::Staff;
-use crate::console::{ConsoleState, csrf_field, guard};
+use crate::console::{ConsoleState, csrf_field};
 use crate::i18n::{Lang, money, t, ta};
 
 /// The order form's lines: `svc{i}` and `svcqty{i}`, named in errors as `POST /charges`
@@ -131,17 +131,9 @@ pub(super) async fn order(
     Path(raw): Path<String>,
     Form(f): Form<BTreeMap<String, String>>,
 ) -> Response {
-    let csrf = f.get("csrf").map(String::as_str).unwrap_or_default();
-    if let Some(r) = guard(&s, csrf, DeskRole::Doctor) {
-        return r;
-    }
-    let visit = match parse_id(&raw) {
-        Ok(id) => id,
-        Err(e) => return visit_page(&state, &s, &raw, None, Some(e)).await,
-    };
-    let catalog = match entries(&state, &state.services).await {
-        Ok(c) => c,
-        Err(e) => return visit_page(&state, &s, &raw, None, Some(e)).await,
+    let (visit, catalog) = match form_start(&state, &s, &raw, &f, &state.services).await {
+        Ok(started) => started,
+        Err(page) => return page,
     };
     let lines: Vec<NewChargeLine> = match ORDER.read(&f, &catalog, LINES) {
         Ok(lines) => lines
