@@ -60,12 +60,72 @@ pub struct Hospital {
     tokens: Mutex<BTreeMap<(String, String), String>>,
 }
 
-fn free_udp_port() -> anyhow::Result<u16> {
-    Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
+/// Ports for the nodes' listeners, taken below the kernel's ephemeral range.
+///
+/// A port the kernel hands out for `bind(0)` comes from the ephemeral range, the same range
+/// every outgoing connection's local port comes from: between choosing it here and the daemon
+/// binding it, a client connection on the machine (a desk's HTTP request, PostgreSQL's) can take
+/// it, and the daemon then fails with "address in use". Below that range only explicit binds
+/// take ports, and this process walks its own sequence through them from a start that differs
+/// per process, each port checked free for both UDP and TCP.
+struct PortPicker {
+    next: u16,
+    low: u16,
+    high: u16,
 }
 
-fn free_tcp_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+impl PortPicker {
+    fn new() -> PortPicker {
+        const FLOOR: u16 = 10_000;
+        let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+            .unwrap_or(32_768);
+        let high = ephemeral_low.max(FLOOR + 1_000);
+        let span = u32::from(high - FLOOR);
+        let seed = std::process::id()
+            ^ std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+        let start = FLOOR + u16::try_from(seed % span).unwrap_or(0);
+        PortPicker {
+            next: start,
+            low: FLOOR,
+            high,
+        }
+    }
+
+    /// The next port free for both UDP and TCP on 127.0.0.1.
+    fn take(&mut self) -> anyhow::Result<u16> {
+        for _ in self.low..self.high {
+            let port = self.next;
+            self.next = if port + 1 >= self.high {
+                self.low
+            } else {
+                port + 1
+            };
+            let free = UdpSocket::bind(("127.0.0.1", port)).is_ok()
+                && TcpListener::bind(("127.0.0.1", port)).is_ok();
+            if free {
+                return Ok(port);
+            }
+        }
+        bail!(
+            "no free port on 127.0.0.1 between {} and {}",
+            self.low,
+            self.high
+        )
+    }
+}
+
+/// One picker per process: tests in one binary create hospitals one after another and must not
+/// be handed the ports of a hospital still running.
+static PORTS: Mutex<Option<PortPicker>> = Mutex::new(None);
+
+/// A port free on 127.0.0.1 for both UDP and TCP, below the ephemeral range (see [`PortPicker`]).
+pub(crate) fn free_port() -> anyhow::Result<u16> {
+    let mut picker = PORTS.lock().unwrap_or_else(|e| e.into_inner());
+    picker.get_or_insert_with(PortPicker::new).take()
 }
 
 impl Hospital {
@@ -81,7 +141,7 @@ impl Hospital {
         identity::init_ca(&pki)?;
         let mut ports = BTreeMap::new();
         for spec in specs {
-            ports.insert(spec.name.clone(), (free_udp_port()?, free_tcp_port()?));
+            ports.insert(spec.name.clone(), (free_port()?, free_port()?));
         }
         let mut nodes = BTreeMap::new();
         for spec in specs {

@@ -8,7 +8,6 @@
 //! The bridge connects as `lifeline`, a role that may read the HIS's tables and write only
 //! its interface tables (yj_*), with a password.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -86,10 +85,6 @@ fn traversable(dir: &Path) -> bool {
         .all(|d| std::fs::metadata(d).is_ok_and(|m| m.permissions().mode() & 0o001 != 0))
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
 fn checked(what: &str, out: Output) -> anyhow::Result<Output> {
     if !out.status.success() {
         bail!(
@@ -142,7 +137,7 @@ impl Cluster {
         let mut cluster = Cluster {
             dir,
             bin,
-            port: free_port()?,
+            port: crate::hospital::free_port()?,
             run_as,
             superuser_password: random_hex(),
             running: false,
