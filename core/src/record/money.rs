@@ -111,6 +111,32 @@ impl Charge {
             && self.refund.is_none()
             && (self.resettle_due.is_some() || self.resettle_after.is_some())
     }
+
+    /// [`Charge::awaits_resettlement`] of a charge's document, reading only the fields it
+    /// depends on (not the lines, header and status log a whole charge would hydrate): the
+    /// store asks it of every charge it writes or receives. An error where one of those
+    /// fields does not read as its type, as hydrating the whole charge would give.
+    pub fn awaits_resettlement_in(
+        doc: &impl autosurgeon::ReadDoc,
+    ) -> Result<bool, autosurgeon::HydrateError> {
+        fn prop<T: Hydrate>(
+            doc: &impl autosurgeon::ReadDoc,
+            name: &str,
+        ) -> Result<T, autosurgeon::HydrateError> {
+            autosurgeon::hydrate_prop(doc, automerge::ROOT, name)
+        }
+        if prop::<PaymentMethod>(doc, "requested_payment")? != PaymentMethod::Insurance
+            || prop::<Option<PaymentMethod>>(doc, "payment")? != Some(PaymentMethod::SelfPay)
+            || prop::<Option<super::Stamp>>(doc, "resettled")?.is_some()
+            || prop::<Option<RecordId>>(doc, "refund")?.is_some()
+        {
+            return Ok(false);
+        }
+        Ok(
+            prop::<Option<crate::clock::Date>>(doc, "resettle_due")?.is_some()
+                || prop::<Option<crate::id::EpisodeId>>(doc, "resettle_after")?.is_some(),
+        )
+    }
 }
 
 /// Money given back for a charge (退费): its own record, the payment it undoes untouched.

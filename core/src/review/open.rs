@@ -171,12 +171,9 @@ fn after_work(doc: &Automerge, header: &Header) -> Option<OpenItem> {
             let status = status_log(doc)?.current::<VisitStatus>().ok()?;
             (status == VisitStatus::Paused).then(|| work_item(WorkCategory::RestorePausedVisit, id))
         }
-        RecordKind::Charge => {
-            let charge: Charge = autosurgeon::hydrate(doc).ok()?;
-            charge
-                .awaits_resettlement()
-                .then(|| work_item(WorkCategory::ResettleInsurance, id))
-        }
+        RecordKind::Charge => Charge::awaits_resettlement_in(doc)
+            .ok()?
+            .then(|| work_item(WorkCategory::ResettleInsurance, id)),
         _ => None,
     }
 }

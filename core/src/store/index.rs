@@ -205,9 +205,10 @@ impl Tx<'_> {
             None
         };
         let awaits_resettlement = if header.kind == RecordKind::Charge {
-            let charge: Charge = autosurgeon::hydrate(doc)
-                .map_err(|e| ReadError::corrupt(id, RecordDamage::Contents(e)))?;
-            Some(charge.awaits_resettlement())
+            Some(
+                Charge::awaits_resettlement_in(doc)
+                    .map_err(|e| ReadError::corrupt(id, RecordDamage::Contents(e)))?,
+            )
         } else {
             None
         };

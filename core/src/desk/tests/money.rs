@@ -132,6 +132,7 @@ fn failed_insurance_is_due_seven_working_days_after_the_fault_is_cleared() {
     assert_eq!(settled.payments, vec![part(PaymentChannel::Cash, 1000)]);
     assert_eq!(settled.resettle_due, Date::new(2026, 10, 15));
     assert!(settled.awaits_resettlement());
+    assert_read_alike(&store, &settled);
     assert_eq!(
         store.resettle_due_date(&settled).expect("read"),
         Date::new(2026, 10, 15)
@@ -444,6 +445,7 @@ fn a_resettlement_is_its_own_record_and_yesterday_s_summary_does_not_change() {
     assert_eq!(done.charge.payment, Some(PaymentMethod::SelfPay), "kept");
     assert_eq!(done.charge.payments, vec![part(PaymentChannel::Cash, 1000)]);
     assert!(!done.charge.awaits_resettlement());
+    assert_read_alike(&store, &done.charge);
     let again = rule(store.resettle_charge(&cashier, fee).unwrap_err());
     assert!(matches!(again, RuleError::NothingToResettle { .. }));
 
@@ -561,4 +563,17 @@ fn the_cashier_summary_is_by_channel_and_refused_in_emergency_unless_asked() {
         .expect("report");
     assert!(forced.incomplete.is_some());
     assert_eq!(forced.lines[0].self_pay, Fen(5000));
+}
+
+/// The store's narrow read of whether a charge awaits re-settlement (from its document,
+/// without hydrating the whole charge) says what the charge itself says.
+fn assert_read_alike(store: &Store, charge: &Charge) {
+    let doc = store
+        .doc(charge.header.id)
+        .expect("read")
+        .expect("the charge is held");
+    assert_eq!(
+        Charge::awaits_resettlement_in(&*doc).expect("the fields read"),
+        charge.awaits_resettlement()
+    );
 }
