@@ -374,3 +374,166 @@ fn a_drill_s_records_never_reach_the_interface_tables() {
         }
     });
 }
+
+/// Per table: (records rebuilt, records reused).
+fn tally(summary: &PushSummary) -> Vec<(String, u64, u64)> {
+    summary
+        .tables
+        .iter()
+        .map(|(n, t)| (n.clone(), t.rebuilt, t.reused))
+        .collect()
+}
+
+fn rebuilt(summary: &PushSummary) -> u64 {
+    summary.tables.iter().map(|(_, t)| t.rebuilt).sum()
+}
+
+fn rebuilt_in(summary: &PushSummary, table: &str) -> u64 {
+    summary
+        .tables
+        .iter()
+        .find(|(n, _)| n == table)
+        .map_or(0, |(_, t)| t.rebuilt)
+}
+
+fn new_patient(store: &Store, name: &str) -> RecordId {
+    store
+        .create_patient(
+            &op("reg1", DeskRole::Registration),
+            NewPatient {
+                patient_no: None,
+                name: name.into(),
+                sex: Sex::Male,
+                birth_date: "2019-06-01".parse().expect("date"),
+                phone: "13800001111".into(),
+                national_id: None,
+                insurance: InsuranceType::SelfPay,
+                guardian: None,
+            },
+        )
+        .expect("patient")
+        .value
+        .header
+        .id
+}
+
+/// A push after a push that wrote everything builds no row again, even after a restart (the
+/// state as saved, read back); a record that changed is the only one built again.
+#[test]
+fn a_push_with_nothing_new_builds_nothing_again_even_after_a_restart() {
+    let pg = Pg::reference(100, 20, 50);
+    let (dir, store) = central_store();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let admin = bridge_operator();
+    rt.block_on(async {
+        let mut db = pg.connect().await;
+        let mut state = BridgeState::default();
+        pull(&mut db, &store, &mut state).await;
+        ranges_for_episode(&store, &op("cash1", DeskRole::Cashier), 100);
+        store
+            .open_episode(&admin, "the HIS is unreachable", lifeline_core::desk::Opening::Automatic)
+            .expect("episode");
+        let patient = new_patient(&store, "周小舟");
+        visit(&store, patient, false);
+        let (_, failed_charge) = visit(&store, patient, true);
+
+        let first = push(&mut db, &store, &mut state).await;
+        let records = rebuilt(&first);
+        // 1 patient, 2 registrations, 2 prescriptions, 2 × 3 charges.
+        assert_eq!(records, 11, "{:?}", tally(&first));
+        assert!(first.tables.iter().all(|(_, t)| t.reused == 0));
+
+        let second = push(&mut db, &store, &mut state).await;
+        assert_eq!(rebuilt(&second), 0, "{:?}", tally(&second));
+        assert_eq!(
+            second.tables.iter().map(|(_, t)| t.reused).sum::<u64>(),
+            records
+        );
+        assert_eq!(written(&second), 0);
+        for ((_, a), (_, b)) in first.tables.iter().zip(&second.tables) {
+            assert_eq!((b.rows, b.unchanged), (a.rows, a.rows), "{second:?}");
+        }
+
+        state.save(dir.path()).expect("the state is saved");
+        let mut restarted = BridgeState::load(dir.path());
+        let third = push(&mut db, &store, &mut restarted).await;
+        assert_eq!(rebuilt(&third), 0, "{:?}", tally(&third));
+
+        // The failed insurance is re-settled: that charge alone is built again and written.
+        store
+            .resettle_charge(&op("cash1", DeskRole::Cashier), failed_charge)
+            .expect("resettle");
+        let fourth = push(&mut db, &store, &mut restarted).await;
+        assert_eq!(rebuilt(&fourth), 1, "{:?}", tally(&fourth));
+        assert_eq!(rebuilt_in(&fourth, "charges"), 1);
+        assert_eq!(written(&fourth), 2, "its two lines: {fourth:?}");
+        assert_eq!(
+            pg.count(&format!(
+                "SELECT count(*) FROM his.yj_charge WHERE ext_id LIKE '{failed_charge}/%' AND self_pay_pending_resettle = 'N'"
+            )),
+            2
+        );
+    });
+}
+
+/// A row is built again whenever a record it was built from changed, not only its own: the
+/// registration of an emergency patient merged into the HIS's record of them carries that
+/// patient's HIS id, and a registration fee's charge line becomes the expert fee's item when
+/// the HIS's fees make that fee the expert one.
+#[test]
+fn a_row_is_pushed_again_when_a_record_it_was_built_from_changes() {
+    let pg = Pg::reference(100, 20, 50);
+    let (_dir, store) = central_store();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let admin = bridge_operator();
+    rt.block_on(async {
+        let mut db = pg.connect().await;
+        let mut state = BridgeState::default();
+        pull(&mut db, &store, &mut state).await;
+        ranges_for_episode(&store, &op("cash1", DeskRole::Cashier), 100);
+        store
+            .open_episode(&admin, "the HIS is unreachable", lifeline_core::desk::Opening::Automatic)
+            .expect("episode");
+        let patient = new_patient(&store, "吴晓东");
+        let (visit_id, _) = visit(&store, patient, false);
+        push(&mut db, &store, &mut state).await;
+        let his_patient_of_visit = format!(
+            "SELECT coalesce(his_patient_id, '-') FROM his.yj_registration WHERE ext_id = '{visit_id}' ORDER BY revision DESC LIMIT 1"
+        );
+        assert_eq!(pg.query(&his_patient_of_visit), "-");
+
+        // A reviewer finds the child in the HIS's master: the visit itself is untouched.
+        let known = store
+            .find_patients(&PatientQuery::HisId("P000000007".into()))
+            .expect("search")[0];
+        store
+            .merge_patients(&admin, known, patient)
+            .expect("the emergency patient is merged into the HIS's");
+        let merged = push(&mut db, &store, &mut state).await;
+        assert_eq!(pg.query(&his_patient_of_visit), "P000000007", "{merged:?}");
+        assert_eq!(rebuilt_in(&merged, "registrations"), 1, "{:?}", tally(&merged));
+        assert_eq!(rebuilt_in(&merged, "prescriptions"), 0, "{:?}", tally(&merged));
+
+        // The HIS's fees change: 10.00, the fee the visit paid, is now the expert fee.
+        let fee_rows = |item: &str| {
+            pg.count(&format!(
+                "SELECT count(*) FROM his.yj_charge WHERE item_code = '{item}' AND episode IS NOT NULL"
+            ))
+        };
+        assert_eq!((fee_rows("110100001"), fee_rows("110100002")), (1, 0));
+        pg.exec(
+            "UPDATE his.service_item SET price = 12.00, updated_at = localtimestamp WHERE item_code = '110100001';
+             UPDATE his.service_item SET price = 10.00, updated_at = localtimestamp WHERE item_code = '110100002';",
+        );
+        pull(&mut db, &store, &mut state).await;
+        let fees = push(&mut db, &store, &mut state).await;
+        assert_eq!(
+            (fee_rows("110100001"), fee_rows("110100002")),
+            (0, 1),
+            "{fees:?}"
+        );
+        assert_eq!(rebuilt_in(&fees, "charges"), 1, "{:?}", tally(&fees));
+        assert_eq!(rebuilt_in(&fees, "registrations"), 0, "{:?}", tally(&fees));
+        assert_eq!(written(&fees), 1);
+    });
+}

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use automerge::{Automerge, ReadDoc};
+use automerge::{Automerge, ChangeHash, ReadDoc};
 use redb::{
     ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
 };
@@ -179,6 +179,55 @@ impl Store {
                 found,
             }),
         }
+    }
+
+    /// A typed record and the heads of the very document it was read from: the same heads
+    /// always read as the same record. `None` if it is not stored here.
+    pub fn get_with_heads<T: Record>(
+        &self,
+        id: RecordId,
+    ) -> Result<Option<(T, Vec<ChangeHash>)>, ReadError> {
+        let Some(doc) = self.doc(id)? else {
+            return Ok(None);
+        };
+        match hydrate_record(id, &doc)? {
+            Ok(record) => Ok(Some((record, doc.get_heads()))),
+            Err(found) => Err(ReadError::WrongKind {
+                id,
+                expected: T::KIND,
+                found,
+            }),
+        }
+    }
+
+    /// A record's header, whatever its kind, and the heads of the document it was read from.
+    pub fn header_with_heads(
+        &self,
+        id: RecordId,
+    ) -> Result<Option<(Header, Vec<ChangeHash>)>, ReadError> {
+        let Some(doc) = self.doc(id)? else {
+            return Ok(None);
+        };
+        Header::of(&*doc)
+            .map(|h| Some((h, doc.get_heads())))
+            .map_err(|e| ReadError::corrupt(id, RecordDamage::Header(e)))
+    }
+
+    /// The current heads of each record, in the order asked, from one read transaction and
+    /// without loading a document (empty for a record not stored here). Cheap: one index
+    /// lookup each, so a caller can tell which records changed since it last read them.
+    pub fn heads_of(&self, ids: &[RecordId]) -> Result<Vec<Vec<ChangeHash>>, ReadError> {
+        let t = self.table(tables::DOC_HEADS)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(
+                t.get(id.to_bytes())
+                    .ctx("reading heads")?
+                    .map(|v| tables::decode_heads(v.value()))
+                    .unwrap_or_default(),
+            );
+        }
+        Ok(out)
     }
 
     /// Records changed after local sequence `after`, oldest change first, at most `limit`.

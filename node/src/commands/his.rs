@@ -192,6 +192,17 @@ fn run_line(name: &str, run: &TableRun, now_ms: i64, l: Lang) -> String {
         line.push_str("  ");
         line.push_str(&tr(l, "cli-his-rounded", &[("n", run.rounded.into())]));
     }
+    if run.rebuilt + run.reused > 0 {
+        line.push_str("  ");
+        line.push_str(&tr(
+            l,
+            "cli-his-rebuilt",
+            &[
+                ("rebuilt", run.rebuilt.into()),
+                ("reused", run.reused.into()),
+            ],
+        ));
+    }
     line.push('\n');
     for s in &run.last_skipped {
         line.push_str(&format!(

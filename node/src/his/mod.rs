@@ -15,4 +15,5 @@ pub mod pull;
 pub mod push;
 pub mod rows;
 pub mod settings;
+pub mod sources;
 pub mod state;

@@ -4,22 +4,26 @@
 //! that came from the HIS and that a desk changed during an episode (a morning prescription
 //! dispensed, a morning charge settled), as rows carrying the HIS's own id. Each row is
 //! keyed by Lifeline's id (`ext_id`); its values are deterministic, so the same record gives
-//! the same row and a push can tell what changed.
+//! the same row and a push can tell what changed. A record whose rows were built before, from
+//! records that have not changed since ([`super::sources`]), is not built again.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
+use lifeline_core::automerge::ChangeHash;
 use lifeline_core::record::{
     CatalogKind, Charge, Invoice, Patient, PaymentChannel, PaymentMethod, Prescription, RecordKind,
     ServiceCatalog, Visit, catalog_id,
 };
 use lifeline_core::status::{ChargeStatus, PrescriptionStatus, VisitStatus};
-use lifeline_core::{Date, EpisodeId, ReadError, RecordId, Store, UnixMs};
+use lifeline_core::{Date, EpisodeId, ReadError, Record, RecordId, Store, UnixMs};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::db::Value;
 use super::mapping::{Mapping, TablePush};
 use super::money::{Decimal, fen_to_yuan};
+use super::sources::{Context, ReadLog, Sources, reusable};
 
 /// The pushed tables in the order they are written: a registration after its patient, a
 /// charge after its registration.
@@ -54,12 +58,29 @@ pub struct Unwritable {
     pub reason: String,
 }
 
-/// The rows of every record written during the episodes of the last
-/// [`PUSH_LOOKBACK_DAYS`], table by table in push order, oldest record first.
+/// The rows of the records written during the episodes of the last [`PUSH_LOOKBACK_DAYS`]
+/// that had to be built again, table by table in push order, oldest record first; and what
+/// the others, reused, stand for.
 #[derive(Debug, Default)]
 pub struct Outbound {
     pub rows: BTreeMap<&'static str, Vec<OutRow>>,
+    /// Every record of the episodes that cannot be written, reused or rebuilt.
     pub unwritable: Vec<Unwritable>,
+    /// Table → how many records were rebuilt and reused, and the reused records' rows.
+    pub tally: BTreeMap<&'static str, Tally>,
+    /// The sources of the records reused: still valid.
+    pub kept: BTreeMap<RecordId, Sources>,
+    /// The sources of the records rebuilt: valid once their rows are pushed.
+    pub built: BTreeMap<RecordId, Sources>,
+}
+
+/// Of one table's records in a push: how many were built again, how many reused as they
+/// were, and how many rows those reused hold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub rebuilt: u64,
+    pub reused: u64,
+    pub reused_rows: u64,
 }
 
 struct Builder<'a> {
@@ -68,8 +89,12 @@ struct Builder<'a> {
     offset_min: i32,
     /// The departments' fees, to tell an ordinary registration fee from an expert one.
     departments: BTreeMap<String, lifeline_core::record::Department>,
+    /// The service catalog the departments were read from, and its heads then.
+    service_catalog: (RecordId, Vec<ChangeHash>),
     /// Records from the HIS a desk changed during an episode, with that episode.
     edited: BTreeMap<RecordId, EpisodeId>,
+    /// What the record being built has read so far.
+    log: RefCell<ReadLog>,
 }
 
 fn local_us(ms: UnixMs, offset_min: i32) -> i64 {
@@ -102,27 +127,60 @@ fn episode_records(
     Ok((ids, edited))
 }
 
-/// Builds the rows to push.
-pub fn outbound(store: &Store, mapping: &Mapping, offset_min: i32) -> Result<Outbound, ReadError> {
+/// The pushed table of a kind of record.
+fn table_of(kind: RecordKind) -> Option<&'static str> {
+    match kind {
+        RecordKind::Patient => Some("patients"),
+        RecordKind::Visit => Some("registrations"),
+        RecordKind::Prescription => Some("prescriptions"),
+        RecordKind::Charge => Some("charges"),
+        _ => None,
+    }
+}
+
+/// Builds the rows to push: of the records `prior` has no valid sources for. `prior`: what
+/// each record's rows were last built from (see [`super::sources`]), only of records whose
+/// rows the push ledger holds.
+pub fn outbound(
+    store: &Store,
+    mapping: &Mapping,
+    offset_min: i32,
+    prior: BTreeMap<RecordId, Sources>,
+) -> Result<Outbound, ReadError> {
     let since = store.now_ms() - PUSH_LOOKBACK_DAYS * 86_400_000;
     let (ids, edited) = episode_records(store, since)?;
+    let context = Context::new(mapping, offset_min);
+    let (kept, stale) = reusable(store, &ids, prior, &context, &edited)?;
+
+    let mut out = Outbound::default();
     let mut by_kind: BTreeMap<RecordKind, Vec<RecordId>> = BTreeMap::new();
-    for id in ids {
-        if let Some(h) = store.header(id)? {
-            by_kind.entry(h.kind).or_default().push(id);
+    for id in stale {
+        match store.header_with_heads(id)? {
+            Some((h, _)) if table_of(h.kind).is_some() => {
+                by_kind.entry(h.kind).or_default().push(id)
+            }
+            found => {
+                // Not pushed (another kind, or gone): its sources are itself.
+                let heads = found.map(|(_, heads)| heads).unwrap_or_default();
+                let sources = Sources::unpushed(id, &heads, &context, edited.get(&id));
+                out.built.insert(id, sources);
+            }
         }
     }
+    let catalog = catalog_id(CatalogKind::Service);
+    let (departments, catalog_heads) = match store.get_with_heads::<ServiceCatalog>(catalog)? {
+        Some((c, heads)) => (c.departments, heads),
+        None => (BTreeMap::new(), Vec::new()),
+    };
     let b = Builder {
         store,
         mapping,
         offset_min,
-        departments: store
-            .get::<ServiceCatalog>(catalog_id(CatalogKind::Service))?
-            .map(|c| c.departments)
-            .unwrap_or_default(),
+        departments,
+        service_catalog: (catalog, catalog_heads),
         edited,
+        log: RefCell::new(ReadLog::default()),
     };
-    let mut out = Outbound::default();
     for (table, kind) in [
         ("patients", RecordKind::Patient),
         ("registrations", RecordKind::Visit),
@@ -130,20 +188,58 @@ pub fn outbound(store: &Store, mapping: &Mapping, offset_min: i32) -> Result<Out
         ("charges", RecordKind::Charge),
     ] {
         let mut rows = Vec::new();
+        let tally = out.tally.entry(table).or_default();
         for &id in by_kind.get(&kind).into_iter().flatten() {
+            b.log.replace(ReadLog::default());
             let built = match kind {
                 RecordKind::Patient => b.patient(id)?,
                 RecordKind::Visit => b.visit(id)?,
                 RecordKind::Prescription => b.prescription(id)?,
                 _ => b.charge(id)?,
             };
+            let log = b.log.take();
+            let mut sources = Sources {
+                table: Some(table.to_owned()),
+                read: log.ids(),
+                digest: log.digest(&context, b.edited.get(&id)),
+                rows: Vec::new(),
+                unwritable: None,
+            };
             match built {
-                Ok(mut r) => rows.append(&mut r),
-                Err(reason) => out.unwritable.push(Unwritable { record: id, reason }),
+                Ok(mut r) => {
+                    sources.rows = r.iter().map(|r| r.ext_id.clone()).collect();
+                    rows.append(&mut r);
+                }
+                Err(reason) => sources.unwritable = Some(reason),
             }
+            tally.rebuilt += 1;
+            out.built.insert(id, sources);
         }
         out.rows.insert(table, rows);
     }
+    for s in kept.values() {
+        if let Some(t) = s.table.as_deref().and_then(|t| out.tally.get_mut(t)) {
+            t.reused += 1;
+            t.reused_rows += s.rows.len() as u64;
+        }
+    }
+    // Every record that cannot be written, table by table, oldest first.
+    let mut unwritable: Vec<(Option<usize>, RecordId, String)> = out
+        .built
+        .iter()
+        .chain(&kept)
+        .filter_map(|(id, s)| {
+            let table = s.table.as_deref();
+            let at = PUSH_TABLES.iter().position(|t| Some(*t) == table);
+            s.unwritable.clone().map(|reason| (at, *id, reason))
+        })
+        .collect();
+    unwritable.sort();
+    out.unwritable = unwritable
+        .into_iter()
+        .map(|(_, record, reason)| Unwritable { record, reason })
+        .collect();
+    out.kept = kept;
     Ok(out)
 }
 
@@ -161,6 +257,22 @@ fn code(push: &TablePush, field: &str, value: &str) -> Result<Value, String> {
 type Built = Result<Result<Vec<OutRow>, String>, ReadError>;
 
 impl Builder<'_> {
+    /// A record read for the rows being built, noted with the heads it was read at.
+    fn read<T: Record>(&self, id: RecordId) -> Result<Option<T>, ReadError> {
+        let found = self.store.get_with_heads::<T>(id)?;
+        let mut log = self.log.borrow_mut();
+        match found {
+            Some((record, heads)) => {
+                log.note(id, &heads);
+                Ok(Some(record))
+            }
+            None => {
+                log.note(id, &[]);
+                Ok(None)
+            }
+        }
+    }
+
     /// The columns every row has. A record from the HIS changed in an episode (`his_id`, its
     /// id in the HIS) carries that id in the row's `his_id` column, which the HIS's import job
     /// otherwise fills in: the row is a change to that HIS record, not a new one.
@@ -194,14 +306,14 @@ impl Builder<'_> {
     /// The HIS id a patient is known by in the HIS master: its own when it came from the HIS,
     /// or that of the HIS patient a reviewer merged it into.
     fn his_patient_id(&self, id: RecordId) -> Result<(Option<String>, Option<Patient>), ReadError> {
-        let Some(p) = self.store.get::<Patient>(id)? else {
+        let Some(p) = self.read::<Patient>(id)? else {
             return Ok((None, None));
         };
         if p.header.episode.is_none() {
             return Ok((p.his_id.clone(), Some(p)));
         }
         let survivor = match p.merged_into {
-            Some(into) => self.store.get::<Patient>(into)?,
+            Some(into) => self.read::<Patient>(into)?,
             None => None,
         };
         let his = survivor
@@ -212,7 +324,7 @@ impl Builder<'_> {
 
     fn patient(&self, id: RecordId) -> Built {
         let push = &self.mapping.push.patients;
-        let Some(p) = self.store.get::<Patient>(id)? else {
+        let Some(p) = self.read::<Patient>(id)? else {
             return Ok(Ok(Vec::new()));
         };
         let (his, _) = self.his_patient_id(id)?;
@@ -278,7 +390,7 @@ impl Builder<'_> {
 
     fn visit(&self, id: RecordId) -> Built {
         let push = &self.mapping.push.registrations;
-        let Some(visit) = self.store.get::<Visit>(id)? else {
+        let Some(visit) = self.read::<Visit>(id)? else {
             return Ok(Ok(Vec::new()));
         };
         let (his, patient) = self.his_patient_id(visit.patient)?;
@@ -325,10 +437,10 @@ impl Builder<'_> {
 
     fn prescription(&self, id: RecordId) -> Built {
         let push = &self.mapping.push.prescriptions;
-        let Some(rx) = self.store.get::<Prescription>(id)? else {
+        let Some(rx) = self.read::<Prescription>(id)? else {
             return Ok(Ok(Vec::new()));
         };
-        let Some(visit) = self.store.get::<Visit>(rx.visit)? else {
+        let Some(visit) = self.read::<Visit>(rx.visit)? else {
             return Ok(Err(format!(
                 "its registration {} is not on this node",
                 rx.visit
@@ -382,6 +494,8 @@ impl Builder<'_> {
             CatalogKind::Drug => ("drug", line.code.clone()),
             CatalogKind::Service => ("service", line.code.clone()),
             CatalogKind::Department => {
+                let (catalog, heads) = &self.service_catalog;
+                self.log.borrow_mut().note(*catalog, heads);
                 let fees = &self.mapping.pull.departments;
                 let expert = self.departments.get(&line.code).is_some_and(|d| {
                     d.expert_fee == line.unit_price && d.expert_fee != d.registration_fee
@@ -398,10 +512,10 @@ impl Builder<'_> {
 
     fn charge(&self, id: RecordId) -> Built {
         let push = &self.mapping.push.charges;
-        let Some(charge) = self.store.get::<Charge>(id)? else {
+        let Some(charge) = self.read::<Charge>(id)? else {
             return Ok(Ok(Vec::new()));
         };
-        let Some(visit) = self.store.get::<Visit>(charge.visit)? else {
+        let Some(visit) = self.read::<Visit>(charge.visit)? else {
             return Ok(Err(format!(
                 "its registration {} is not on this node",
                 charge.visit
@@ -409,7 +523,7 @@ impl Builder<'_> {
         };
         let (ext, his) = self.visit_keys(&visit);
         let invoice = match charge.invoice {
-            Some(i) => self.store.get::<Invoice>(i)?,
+            Some(i) => self.read::<Invoice>(i)?,
             None => None,
         };
         let status = charge.status_log.current::<ChargeStatus>();

@@ -7,6 +7,9 @@
 //! read from the HIS: none, or the same values, or (different and not yet imported) updated
 //! in place, or (imported, or refused) a new revision. A row the HIS has imported is never
 //! rewritten. So a second push writes nothing, and a lost ledger costs reads, not rows.
+//! Nor does a second push build rows again: a record whose rows were built from records that
+//! have not changed since is reused as it is ([`super::sources`]), so a push costs what
+//! changed, not what the episodes wrote.
 //! Afterwards the HIS's verdicts are read back: refusals (`import_error`) reach the recovery
 //! worklist, and emergency patients the HIS took get the HIS id it gave them.
 
@@ -18,7 +21,8 @@ use lifeline_core::{Operator, RecordId, Store, WriteError};
 
 use super::db::{DbError, HisDatabase, Row, Value};
 use super::mapping::{Mapping, TablePush};
-use super::outbound::{OutRow, PUSH_TABLES, outbound};
+use super::outbound::{OutRow, PUSH_TABLES, Tally, outbound};
+use super::sources::Sources;
 use super::state::{BridgeState, ImportState, Pushed, TableRun};
 
 /// Ext ids asked about in one query when reading the HIS's verdicts.
@@ -97,10 +101,18 @@ impl<D: HisDatabase> Pusher<'_, D> {
             self.mapping.clone(),
             self.utc_offset_min,
         );
-        let out = tokio::task::spawn_blocking(move || outbound(&store, &mapping, offset))
-            .await
-            .map_err(|_| PushError::Interrupted)?
-            .map_err(|e| PushError::Store(WriteError::Read(e)))?;
+        // The sources of records whose rows the ledger holds; those of the records rebuilt
+        // now stay out of the state until their rows are all pushed (see `sources`).
+        let prior: BTreeMap<RecordId, Sources> = std::mem::take(&mut state.sources)
+            .into_iter()
+            .filter(|(_, s)| s.rows.iter().all(|e| state.ledger.contains_key(e)))
+            .collect();
+        let mut out =
+            tokio::task::spawn_blocking(move || outbound(&store, &mapping, offset, prior))
+                .await
+                .map_err(|_| PushError::Interrupted)?
+                .map_err(|e| PushError::Store(WriteError::Read(e)))?;
+        state.sources = std::mem::take(&mut out.kept);
         let mut summary = PushSummary {
             unwritable: out
                 .unwritable
@@ -113,10 +125,12 @@ impl<D: HisDatabase> Pusher<'_, D> {
             tracing::warn!(record = %u.record, reason = %u.reason, "a record cannot be pushed to the HIS");
         }
         for table in PUSH_TABLES {
-            let rows = out.rows.get(table).cloned().unwrap_or_default();
-            let run = self.push_table(state, table, &rows).await?;
+            let rows = out.rows.remove(table).unwrap_or_default();
+            let tally = out.tally.get(table).copied().unwrap_or_default();
+            let run = self.push_table(state, table, &rows, tally).await?;
             summary.tables.push((table.to_owned(), run));
         }
+        state.sources.append(&mut out.built);
         self.read_verdicts(state).await?;
         for p in state.ledger.values() {
             match p.outcome {
@@ -140,11 +154,16 @@ impl<D: HisDatabase> Pusher<'_, D> {
         state: &mut BridgeState,
         table: &'static str,
         rows: &[OutRow],
+        tally: Tally,
     ) -> Result<TableRun, PushError> {
         let started = Instant::now();
         let push = section(self.mapping, table).clone();
+        // The reused records' rows are as the ledger holds them: unchanged.
         let mut run = TableRun {
-            rows: rows.len() as u64,
+            rows: rows.len() as u64 + tally.reused_rows,
+            unchanged: tally.reused_rows,
+            rebuilt: tally.rebuilt,
+            reused: tally.reused,
             ..TableRun::default()
         };
         let changed: Vec<&OutRow> = rows
@@ -156,7 +175,7 @@ impl<D: HisDatabase> Pusher<'_, D> {
                     .is_none_or(|p| p.fingerprint != r.fingerprint())
             })
             .collect();
-        run.unchanged = (rows.len() - changed.len()) as u64;
+        run.unchanged += (rows.len() - changed.len()) as u64;
         let batch = self.mapping.push.batch_rows as usize;
         for chunk in changed.chunks(batch.max(1)) {
             self.db.begin().await.map_err(Self::db_err(&push.table))?;

@@ -1,7 +1,8 @@
 //! What the bridge remembers between runs, in `his-state.json` in the node's data directory:
 //! the pull cursors (so a restart goes on where it was, less the overlap window), what the
 //! last pull and push of each table did, and the push ledger (each interface row written,
-//! its revision and whether the HIS has taken it). Written atomically (a temporary file,
+//! its revision and whether the HIS has taken it, and what each pushed record's rows were
+//! built from). Written atomically (a temporary file,
 //! fsync, rename). Losing it costs a re-read, never a wrong row: pulls are idempotent upserts
 //! and a push compares with what the interface tables hold.
 
@@ -10,11 +11,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use lifeline_core::RecordId;
 use lifeline_core::import::SkippedRow;
 use serde::{Deserialize, Serialize};
 
 use super::catalogs::SharedSeen;
 use super::db::Value;
+use super::sources::Sources;
 
 /// The file's name in the data directory.
 pub const FILE: &str = "his-state.json";
@@ -53,6 +56,10 @@ pub struct BridgeState {
     /// Interface row (`ext_id`) → what was written.
     #[serde(default)]
     pub ledger: BTreeMap<String, Pushed>,
+    /// Record → what its rows in the ledger were built from, so that a push builds again only
+    /// the records that changed, or whose sources did.
+    #[serde(default)]
+    pub sources: BTreeMap<RecordId, Sources>,
 }
 
 /// The last row an incremental pull took.
@@ -75,6 +82,12 @@ pub struct TableRun {
     /// them, so not compared with the store.
     #[serde(default)]
     pub reread: u64,
+    /// Of a push: the records whose rows were built again, and those reused as they were
+    /// (nothing they were built from changed since; their rows count as unchanged).
+    #[serde(default)]
+    pub rebuilt: u64,
+    #[serde(default)]
+    pub reused: u64,
     /// Left out on purpose (inactive catalog rows, `skip` codes).
     pub ignored: u64,
     pub skipped: u64,
@@ -99,6 +112,8 @@ impl TableRun {
         self.updated += other.updated;
         self.unchanged += other.unchanged;
         self.reread += other.reread;
+        self.rebuilt += other.rebuilt;
+        self.reused += other.reused;
         self.ignored += other.ignored;
         self.skipped += other.skipped;
         self.rounded += other.rounded;

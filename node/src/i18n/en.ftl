@@ -832,6 +832,7 @@ cli-his-unwritable = cannot be pushed: record { $record }: { $why }
 cli-his-push-summary = waiting for the HIS to import: { $waiting } rows; refused: { $refused } rows
 cli-his-up-to = {"  "}(up to { $cursor })
 cli-his-rounded = { $n } amounts rounded to the fen
+cli-his-rebuilt = { $rebuilt } records rebuilt, { $reused } reused (unchanged since the last push)
 cli-his-skipped = skipped { $id }: { $reason }
 cli-his-ok = ok
 cli-his-wrong = WRONG

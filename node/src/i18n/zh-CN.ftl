@@ -770,6 +770,7 @@ cli-his-unwritable = 无法推送：记录 { $record }：{ $why }
 cli-his-push-summary = 等待 HIS 导入：{ $waiting } 行；被拒绝：{ $refused } 行
 cli-his-up-to = {"  "}（至 { $cursor }）
 cli-his-rounded = { $n } 笔金额已舍入到分
+cli-his-rebuilt = 重建 { $rebuilt } 条记录，沿用 { $reused } 条（自上次推送未变）
 cli-his-skipped = 跳过 { $id }：{ $reason }
 cli-his-ok = 正确
 cli-his-wrong = 错误
