@@ -104,6 +104,7 @@ impl Tx<'_> {
             }
             Merge::Changed {
                 doc,
+                header,
                 complete,
                 verdict,
             } => {
@@ -111,9 +112,10 @@ impl Tx<'_> {
                 self.persist(
                     id,
                     &old_heads,
+                    &header,
+                    Origin::Peer,
                     &format!("sync:{peer}"),
                     "sync.apply",
-                    Origin::Peer,
                 )?;
                 self.keep_signed(id, &verdict.signed_by, judge)?;
                 if !complete {

@@ -53,6 +53,9 @@ pub enum Merge {
     /// and continues with the sync protocol).
     Changed {
         doc: Box<Automerge>,
+        /// The document's header, as the rules read it (so the caller need not read it
+        /// again).
+        header: Box<Header>,
         complete: bool,
         verdict: Verdict,
     },
@@ -99,20 +102,21 @@ pub fn merge(
             Merge::Unchanged
         };
     }
-    let verdict = match admit(existing, &candidate, &old_heads, item, missing, judge) {
-        Ok(verdict) => verdict,
+    let (header, verdict) = match admit(existing, &candidate, &old_heads, item, missing, judge) {
+        Ok(admitted) => admitted,
         Err(outcome) => return *outcome,
     };
     candidate.set_actor(actor.clone());
     Merge::Changed {
         doc: Box::new(candidate),
+        header: Box::new(header),
         complete: !missing,
         verdict,
     }
 }
 
-/// The header checks and the rules on a changed candidate; `Err` is the merge's outcome
-/// (boxed: a refusal is the rare path).
+/// The header checks and the rules on a changed candidate: its header and the rules'
+/// verdict, or (`Err`) the merge's outcome (boxed: a refusal is the rare path).
 fn admit(
     existing: Option<&Automerge>,
     candidate: &Automerge,
@@ -120,7 +124,7 @@ fn admit(
     item: &IncomingDoc,
     missing: bool,
     judge: &mut Judge<'_>,
-) -> Result<Verdict, Box<Merge>> {
+) -> Result<(Header, Verdict), Box<Merge>> {
     let header = match Header::of(candidate) {
         Ok(h) => h,
         Err(e) if missing => {
@@ -145,9 +149,10 @@ fn admit(
         after: candidate,
         changes: &changes,
     };
-    judge
+    let verdict = judge
         .judge(&incoming)
-        .map_err(|breach| Box::new(Merge::Refused(breach.into())))
+        .map_err(|breach| Box::new(Merge::Refused(breach.into())))?;
+    Ok((header, verdict))
 }
 
 /// A peer's Automerge sync message, received against our copy of a record.

@@ -342,7 +342,7 @@ impl<'a> Tx<'a> {
             self.working.remove(&id);
             return Err(e);
         }
-        self.persist_as(
+        self.persist(
             id,
             &[],
             &header,
@@ -397,7 +397,7 @@ impl<'a> Tx<'a> {
             }
             return Err(e);
         }
-        self.persist_as(
+        self.persist(
             id,
             &old_heads,
             &header,
@@ -418,27 +418,11 @@ impl<'a> Tx<'a> {
             .with_time(self.now_ms())
     }
 
-    /// Writes what changed in a working document since `old_heads`: a chunk, the feed entry,
-    /// the indexes, the kept counts, the changes' signatures (or, for this node's own, their
-    /// place in the batch's signature) and an audit entry.
+    /// Writes what changed in a working document since `old_heads`, whose header is
+    /// `header`: a chunk, the feed entry, the indexes, the kept counts, the changes'
+    /// signatures (or, for this node's own, their place in the batch's signature) and an
+    /// audit entry.
     pub(super) fn persist(
-        &mut self,
-        id: RecordId,
-        old_heads: &[ChangeHash],
-        actor: &str,
-        action: &str,
-        origin: Origin,
-    ) -> Result<(), WriteError> {
-        let Some(doc) = self.working.get(&id) else {
-            return Ok(());
-        };
-        let header =
-            Header::of(&**doc).map_err(|e| ReadError::corrupt(id, RecordDamage::Header(e)))?;
-        self.persist_as(id, old_heads, &header, origin, actor, action)
-    }
-
-    /// [`Tx::persist`] for a record whose header is known.
-    pub(super) fn persist_as(
         &mut self,
         id: RecordId,
         old_heads: &[ChangeHash],
