@@ -104,15 +104,15 @@ impl Tx<'_> {
             }
             Merge::Changed {
                 doc,
-                header,
                 complete,
                 verdict,
             } => {
                 self.replace(id, *doc);
+                // The header as the rules read it from this very document.
                 self.persist(
                     id,
                     &old_heads,
-                    &header,
+                    &verdict.header,
                     Origin::Peer,
                     &format!("sync:{peer}"),
                     "sync.apply",

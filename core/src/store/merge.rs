@@ -53,9 +53,6 @@ pub enum Merge {
     /// and continues with the sync protocol).
     Changed {
         doc: Box<Automerge>,
-        /// The document's header, as the rules read it (so the caller need not read it
-        /// again).
-        header: Box<Header>,
         complete: bool,
         verdict: Verdict,
     },
@@ -102,21 +99,20 @@ pub fn merge(
             Merge::Unchanged
         };
     }
-    let (header, verdict) = match admit(existing, &candidate, &old_heads, item, missing, judge) {
-        Ok(admitted) => admitted,
+    let verdict = match admit(existing, &candidate, &old_heads, item, missing, judge) {
+        Ok(verdict) => verdict,
         Err(outcome) => return *outcome,
     };
     candidate.set_actor(actor.clone());
     Merge::Changed {
         doc: Box::new(candidate),
-        header: Box::new(header),
         complete: !missing,
         verdict,
     }
 }
 
-/// The header checks and the rules on a changed candidate: its header and the rules'
-/// verdict, or (`Err`) the merge's outcome (boxed: a refusal is the rare path).
+/// The header checks and the rules on a changed candidate; `Err` is the merge's outcome
+/// (boxed: a refusal is the rare path).
 fn admit(
     existing: Option<&Automerge>,
     candidate: &Automerge,
@@ -124,7 +120,7 @@ fn admit(
     item: &IncomingDoc,
     missing: bool,
     judge: &mut Judge<'_>,
-) -> Result<(Header, Verdict), Box<Merge>> {
+) -> Result<Verdict, Box<Merge>> {
     let header = match Header::of(candidate) {
         Ok(h) => h,
         Err(e) if missing => {
@@ -149,10 +145,9 @@ fn admit(
         after: candidate,
         changes: &changes,
     };
-    let verdict = judge
+    judge
         .judge(&incoming)
-        .map_err(|breach| Box::new(Merge::Refused(breach.into())))?;
-    Ok((header, verdict))
+        .map_err(|breach| Box::new(Merge::Refused(breach.into())))
 }
 
 /// A peer's Automerge sync message, received against our copy of a record.

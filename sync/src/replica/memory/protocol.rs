@@ -51,7 +51,6 @@ fn apply_one(
             doc,
             complete,
             verdict,
-            ..
         } => {
             inner.put(item.id, *doc);
             for (hash, id) in &verdict.signed_by {
