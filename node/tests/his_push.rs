@@ -60,6 +60,20 @@ async fn push(db: &mut Postgres, store: &Store, state: &mut BridgeState) -> Push
     .expect("the push runs")
 }
 
+/// The HIS is unreachable: the cashier holds a range of invoice numbers and an automatic
+/// episode is open.
+fn his_outage(store: &Store) -> lifeline_core::EpisodeId {
+    ranges_for_episode(store, &op("cash1", DeskRole::Cashier), 100);
+    store
+        .open_episode(
+            &bridge_operator(),
+            "the HIS is unreachable",
+            lifeline_core::desk::Opening::Automatic,
+        )
+        .expect("episode")
+        .value
+}
+
 fn written(summary: &PushSummary) -> u64 {
     summary
         .tables
@@ -146,17 +160,12 @@ fn an_episode_reaches_the_interface_tables_once_and_the_his_verdicts_come_back()
     let pg = Pg::reference(200, 30, 100);
     let (_dir, store) = central_store();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let admin = bridge_operator();
     rt.block_on(async {
         let mut db = pg.connect().await;
         let mut state = BridgeState::default();
         pull(&mut db, &store, &mut state).await;
 
-        ranges_for_episode(&store, &op("cash1", DeskRole::Cashier), 100);
-        let episode = store
-            .open_episode(&admin, "the HIS is unreachable", lifeline_core::desk::Opening::Automatic)
-            .expect("episode")
-            .value;
+        let episode = his_outage(&store);
         let known = store
             .find_patients(&PatientQuery::HisId("P000000007".into()))
             .expect("search")[0];
@@ -279,7 +288,6 @@ fn changes_in_an_episode_to_the_his_s_own_records_go_back_to_it() {
     let pg = Pg::reference(100, 30, 50);
     let (_dir, store) = central_store();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let admin = bridge_operator();
     rt.block_on(async {
         let mut db = pg.connect().await;
         let mut state = BridgeState::default();
@@ -295,11 +303,7 @@ fn changes_in_an_episode_to_the_his_s_own_records_go_back_to_it() {
         let charge = find(lifeline_core::record::RecordKind::Charge, &his_charge);
         let visit = find(lifeline_core::record::RecordKind::Visit, &his_reg);
 
-        ranges_for_episode(&store, &op("cash1", DeskRole::Cashier), 100);
-        let episode = store
-            .open_episode(&admin, "the HIS is unreachable", lifeline_core::desk::Opening::Automatic)
-            .expect("episode")
-            .value;
+        let episode = his_outage(&store);
         store
             .settle_charge(&op("cash1", DeskRole::Cashier), charge, Settlement::Paid)
             .expect("the morning's charge is settled in the outage");
@@ -424,15 +428,11 @@ fn a_push_with_nothing_new_builds_nothing_again_even_after_a_restart() {
     let pg = Pg::reference(100, 20, 50);
     let (dir, store) = central_store();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let admin = bridge_operator();
     rt.block_on(async {
         let mut db = pg.connect().await;
         let mut state = BridgeState::default();
         pull(&mut db, &store, &mut state).await;
-        ranges_for_episode(&store, &op("cash1", DeskRole::Cashier), 100);
-        store
-            .open_episode(&admin, "the HIS is unreachable", lifeline_core::desk::Opening::Automatic)
-            .expect("episode");
+        his_outage(&store);
         let patient = new_patient(&store, "周小舟");
         visit(&store, patient, false);
         let (_, failed_charge) = visit(&store, patient, true);
@@ -490,10 +490,7 @@ fn a_row_is_pushed_again_when_a_record_it_was_built_from_changes() {
         let mut db = pg.connect().await;
         let mut state = BridgeState::default();
         pull(&mut db, &store, &mut state).await;
-        ranges_for_episode(&store, &op("cash1", DeskRole::Cashier), 100);
-        store
-            .open_episode(&admin, "the HIS is unreachable", lifeline_core::desk::Opening::Automatic)
-            .expect("episode");
+        his_outage(&store);
         let patient = new_patient(&store, "吴晓东");
         let (visit_id, _) = visit(&store, patient, false);
         push(&mut db, &store, &mut state).await;
