@@ -80,6 +80,10 @@ pub struct WireCommit {
     pub bytes: Arc<Vec<u8>>,
 }
 
+/// Hashes per signed commit when a node signs the changes it made before it had its key: a
+/// commit of 256 hashes is about 8 KB.
+const LATE_SIGNING_PART: usize = 256;
+
 /// Recently read signed commits, by id: one commit signs the changes of many records, which
 /// go out in the same batch.
 #[derive(Debug)]
@@ -255,8 +259,17 @@ impl Store {
             if pending.is_empty() {
                 return Ok(0);
             }
-            let hashes: Vec<ChangeHash> = pending.keys().copied().collect();
-            let commits = SignedCommit::sign_all(credentials.key(), &hashes)
+            // In record order and in small parts: a record goes to a peer with every commit
+            // that signs its changes, so a commit of the whole history would ride (megabytes)
+            // with every batch; parts of consecutive records are shared by a batch's records.
+            let mut by_record: Vec<(RecordId, ChangeHash)> =
+                pending.iter().map(|(h, r)| (*r, *h)).collect();
+            by_record.sort();
+            let hashes: Vec<ChangeHash> = by_record.into_iter().map(|(_, h)| h).collect();
+            let commits = hashes
+                .chunks(LATE_SIGNING_PART)
+                .map(|part| SignedCommit::sign(credentials.key(), part.to_vec()))
+                .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| crate::rules::RuleError::invalid("credentials", e.to_string()))?;
             tx.keep_own_commits(&commits, &pending)?;
             tx.w()

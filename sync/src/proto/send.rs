@@ -177,15 +177,27 @@ impl<R: Replica> Session<R> {
             let mut bytes = 0;
             let mut upto = page_upto;
             let mut next = outgoing.into_iter().peekable();
+            // The signed commits ride in the batch too (each once): they count against its
+            // budget, or records whose history was signed in a few large commits (a node's
+            // changes from before it had its key) would make a frame over the limit.
+            let mut commits = HashSet::new();
             for (seq, id) in page.entries {
                 let Some(doc) = next.next_if(|d| d.id == id) else {
                     continue;
                 };
-                if !docs.is_empty() && bytes + doc.bytes.len() > self.cfg.batch_bytes {
+                let new_commits: usize = doc
+                    .signatures
+                    .iter()
+                    .filter(|c| !commits.contains(&c.id))
+                    .map(|c| c.bytes.len())
+                    .sum();
+                let cost = doc.bytes.len() + new_commits;
+                if !docs.is_empty() && bytes + cost > self.cfg.batch_bytes {
                     upto = seq - 1;
                     break;
                 }
-                bytes += doc.bytes.len();
+                bytes += cost;
+                commits.extend(doc.signatures.iter().map(|c| c.id));
                 docs.push((seq, doc));
             }
             // Even when the peer has all of this page already (e.g. records it sent us, or

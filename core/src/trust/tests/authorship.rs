@@ -239,3 +239,42 @@ fn a_record_goes_whole_with_every_signature_of_its_changes() {
 fn heads_of(store: &Store, id: RecordId) -> Option<Vec<ChangeHash>> {
     store.doc(id).expect("read").map(|d| d.get_heads())
 }
+
+/// Changes made before a node had its key are signed in small commits, in record order: a
+/// record goes to a peer with the commits that sign it, and a commit of the whole history
+/// (megabytes at a hospital's size) would ride with every batch.
+#[test]
+fn changes_signed_late_are_signed_in_small_commits() {
+    let reg = op("reg1", DeskRole::Registration);
+    let dir = tempfile::tempdir().expect("dir");
+    let name = NodeName::new("W03").expect("valid");
+    let credentials =
+        Credentials::uncertified(name.clone(), NodeRole::Window, &[DeskRole::Registration])
+            .expect("a key");
+    let mut opts = StoreOptions::new(name, NodeRole::Window);
+    opts.desks = vec![DeskRole::Registration];
+    let w03 = Store::open(dir.path().join("store.redb"), opts).expect("open");
+    let ids: Vec<RecordId> = (0..300)
+        .map(|i| {
+            w03.create_patient(&reg, new_patient(&format!("早{i}")))
+                .expect("create")
+                .value
+                .header
+                .id
+        })
+        .collect();
+    let unsigned = w03.unsigned_changes().expect("read");
+    assert!(unsigned >= 300, "{unsigned}");
+    assert_eq!(w03.sign_as(credentials).expect("sign") as u64, unsigned);
+    let mut commits = std::collections::BTreeSet::new();
+    for id in &ids {
+        let signed = w03.record_commits(*id).expect("read");
+        assert_eq!(signed.len(), 1, "each record's changes in one commit here");
+        for c in signed {
+            let commit = SignedCommit::decode(&c.bytes).expect("a signed commit");
+            assert!(commit.hashes.len() <= 256, "{}", commit.hashes.len());
+            commits.insert(c.id);
+        }
+    }
+    assert!(commits.len() >= 2, "the history is signed in parts");
+}
