@@ -105,11 +105,17 @@ pub enum ChargeSource {
 impl Charge {
     /// Paid as self-pay because the insurance link failed, and not re-settled yet.
     pub fn awaits_resettlement(&self) -> bool {
-        self.requested_payment == PaymentMethod::Insurance
-            && self.payment == Some(PaymentMethod::SelfPay)
-            && self.resettled.is_none()
-            && self.refund.is_none()
-            && (self.resettle_due.is_some() || self.resettle_after.is_some())
+        awaits_resettlement(
+            self.requested_payment,
+            self.payment,
+            self.resettled.is_some() || self.refund.is_some(),
+            || {
+                Ok::<_, std::convert::Infallible>(
+                    self.resettle_due.is_some() || self.resettle_after.is_some(),
+                )
+            },
+        )
+        .unwrap_or(false)
     }
 
     /// [`Charge::awaits_resettlement`] of a charge's document, reading only the fields it
@@ -125,18 +131,37 @@ impl Charge {
         ) -> Result<T, autosurgeon::HydrateError> {
             autosurgeon::hydrate_prop(doc, automerge::ROOT, name)
         }
-        if prop::<PaymentMethod>(doc, "requested_payment")? != PaymentMethod::Insurance
-            || prop::<Option<PaymentMethod>>(doc, "payment")? != Some(PaymentMethod::SelfPay)
-            || prop::<Option<super::Stamp>>(doc, "resettled")?.is_some()
-            || prop::<Option<RecordId>>(doc, "refund")?.is_some()
-        {
-            return Ok(false);
-        }
-        Ok(
-            prop::<Option<crate::clock::Date>>(doc, "resettle_due")?.is_some()
-                || prop::<Option<crate::id::EpisodeId>>(doc, "resettle_after")?.is_some(),
+        awaits_resettlement(
+            prop(doc, "requested_payment")?,
+            prop(doc, "payment")?,
+            prop::<Option<super::Stamp>>(doc, "resettled")?.is_some()
+                || prop::<Option<RecordId>>(doc, "refund")?.is_some(),
+            || {
+                Ok(
+                    prop::<Option<crate::clock::Date>>(doc, "resettle_due")?.is_some()
+                        || prop::<Option<crate::id::EpisodeId>>(doc, "resettle_after")?.is_some(),
+                )
+            },
         )
     }
+}
+
+/// The rule behind [`Charge::awaits_resettlement`]: insurance was asked for, self-pay was
+/// taken, nothing re-settled or refunded it, and a due date or the episode to wait for is
+/// set (`dated`, asked only when the rest holds).
+fn awaits_resettlement<E>(
+    requested: PaymentMethod,
+    paid: Option<PaymentMethod>,
+    settled_since: bool,
+    dated: impl FnOnce() -> Result<bool, E>,
+) -> Result<bool, E> {
+    if requested != PaymentMethod::Insurance
+        || paid != Some(PaymentMethod::SelfPay)
+        || settled_since
+    {
+        return Ok(false);
+    }
+    dated()
 }
 
 /// Money given back for a charge (退费): its own record, the payment it undoes untouched.

@@ -178,14 +178,9 @@ fn a_revoked_key_signs_nothing_new() {
     assert!(central.store.doc(early).expect("read").is_some());
 }
 
-/// A record is sent whole with the signed commits its index names, without being loaded: the
-/// index must name every commit of every change, whether the node signed them when it wrote
-/// them, signed them later (written before it had its key), or kept them from a peer (relay).
-#[test]
-fn a_record_goes_whole_with_every_signature_of_its_changes() {
-    let (central, w01, w02) = hospital(&[DeskRole::Registration]);
-    let reg = op("reg1", DeskRole::Registration);
-    // A window that writes before it has its key: its changes wait unsigned.
+/// Registration window W03, opened without its key (its changes wait unsigned), and the
+/// credentials it gets later.
+fn keyless_window() -> (tempfile::TempDir, Store, Credentials) {
     let dir = tempfile::tempdir().expect("dir");
     let name = NodeName::new("W03").expect("valid");
     let credentials =
@@ -194,6 +189,18 @@ fn a_record_goes_whole_with_every_signature_of_its_changes() {
     let mut opts = StoreOptions::new(name, NodeRole::Window);
     opts.desks = vec![DeskRole::Registration];
     let w03 = Store::open(dir.path().join("store.redb"), opts).expect("open");
+    (dir, w03, credentials)
+}
+
+/// A record is sent whole with the signed commits its index names, without being loaded: the
+/// index must name every commit of every change, whether the node signed them when it wrote
+/// them, signed them later (written before it had its key), or kept them from a peer (relay).
+#[test]
+fn a_record_goes_whole_with_every_signature_of_its_changes() {
+    let (central, w01, w02) = hospital(&[DeskRole::Registration]);
+    let reg = op("reg1", DeskRole::Registration);
+    // A window that writes before it has its key: its changes wait unsigned.
+    let (_dir, w03, credentials) = keyless_window();
     let early = w03
         .create_patient(&reg, new_patient("早"))
         .expect("create")
@@ -246,14 +253,7 @@ fn heads_of(store: &Store, id: RecordId) -> Option<Vec<ChangeHash>> {
 #[test]
 fn changes_signed_late_are_signed_in_small_commits() {
     let reg = op("reg1", DeskRole::Registration);
-    let dir = tempfile::tempdir().expect("dir");
-    let name = NodeName::new("W03").expect("valid");
-    let credentials =
-        Credentials::uncertified(name.clone(), NodeRole::Window, &[DeskRole::Registration])
-            .expect("a key");
-    let mut opts = StoreOptions::new(name, NodeRole::Window);
-    opts.desks = vec![DeskRole::Registration];
-    let w03 = Store::open(dir.path().join("store.redb"), opts).expect("open");
+    let (_dir, w03, credentials) = keyless_window();
     let ids: Vec<RecordId> = (0..300)
         .map(|i| {
             w03.create_patient(&reg, new_patient(&format!("早{i}")))
