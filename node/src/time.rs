@@ -56,6 +56,19 @@ impl UtcOffset {
         }
     }
 
+    /// The offset as a POSIX time zone (`<+08>-08`, `<-0330>+03:30`): what PostgreSQL's
+    /// `TimeZone` takes for a fixed offset. POSIX counts hours west of UTC, hence the signs.
+    pub fn posix_zone(self) -> String {
+        let east = self.minutes >= 0;
+        let (h, m) = (self.minutes.abs() / 60, self.minutes.abs() % 60);
+        let (name_sign, offset_sign) = if east { ('+', '-') } else { ('-', '+') };
+        if m == 0 {
+            format!("<{name_sign}{h:02}>{offset_sign}{h:02}")
+        } else {
+            format!("<{name_sign}{h:02}{m:02}>{offset_sign}{h:02}:{m:02}")
+        }
+    }
+
     /// The civil date at `ms` (milliseconds since the epoch).
     pub fn date(self, ms: i64) -> Date {
         Date::at(ms, self.minutes)
@@ -151,6 +164,16 @@ mod tests {
         assert_eq!(o.to_string(), "+08:00");
         assert_eq!(o.label(), "UTC+8");
         assert_eq!(o.local(AT), "2026-11-25 09:00:00");
+        assert_eq!(o.posix_zone(), "<+08>-08");
+    }
+
+    #[test]
+    fn posix_zones_count_west_of_utc() {
+        let zone = |s: &str| s.parse::<UtcOffset>().expect("valid").posix_zone();
+        assert_eq!(zone("-05:00"), "<-05>+05");
+        assert_eq!(zone("+05:30"), "<+0530>-05:30");
+        assert_eq!(zone("-03:30"), "<-0330>+03:30");
+        assert_eq!(zone("+00:00"), "<+00>-00");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use lifeline_core::record::Patient;
 use lifeline_core::store::PatientQuery;
 use lifeline_core::{DeskRole, Fen, Operator, OperatorName, RecordKind, Store};
 use lifeline_node::his::db::postgres::Postgres;
+use lifeline_node::his::db::{HisDatabase, Value};
 use lifeline_node::his::mapping::Mapping;
 use lifeline_node::his::pull::{PullSummary, Puller};
 use lifeline_node::his::state::BridgeState;
@@ -303,5 +304,28 @@ fn a_catalog_change_writes_only_the_items_it_changed_under_a_new_version() {
         // Quiet again: the catalogs are not read.
         let fourth = pull(&mut db, &store, &mut state).await;
         assert!(fourth.tables.iter().all(|(n, _)| n != "catalogs"), "{fourth:?}");
+    });
+}
+
+/// The HIS's day is the hospital's at any hour of the machine's: the reference HIS runs in the
+/// hospital's zone (its `localtimestamp` defaults and `current_date` are local, as a real HIS's
+/// are), and the bridge's session keeps the zone it is configured with whatever the server's
+/// default, so that `current_date` in the mapping's SQL is the day its timestamps are read in.
+#[test]
+fn the_his_s_day_is_the_hospital_s_whatever_the_machine_s_zone() {
+    const OFFSET_MIN: &str = "SELECT (extract(epoch FROM localtimestamp - (now() AT TIME ZONE 'UTC')) / 60)::bigint AS offset_min";
+    let pg = Pg::reference(10, 1, 10);
+    assert_eq!(pg.query(OFFSET_MIN), "480", "the server keeps China's time");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let mut settings = pg.settings();
+        settings.utc_offset_min = -300;
+        let mut db = Postgres::connect(&settings).await.expect("connect");
+        let rows = db.query(OFFSET_MIN, &[]).await.expect("query");
+        assert_eq!(
+            rows[0].get("offset_min"),
+            Some(&Value::Int(-300)),
+            "the bridge's session is in the hospital's zone, not the server's"
+        );
     });
 }

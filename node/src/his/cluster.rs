@@ -8,11 +8,14 @@
 //! The bridge connects as `lifeline`, a role that may read the HIS's tables and write only
 //! its interface tables (yj_*), with a password.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use anyhow::{Context, bail};
 use tempfile::TempDir;
+
+use crate::time::UtcOffset;
 
 /// The reference HIS schema.
 pub const SCHEMA_SQL: &str = include_str!("../../../data/his/schema.sql");
@@ -169,6 +172,15 @@ impl Cluster {
             .context("cannot run initdb")?;
         checked("initdb", out)?;
         let _ = std::fs::remove_file(&pwfile);
+        // A hospital's HIS keeps local time: its server runs in the hospital's zone (China's,
+        // Lifeline's default), not the test machine's, so that `current_date` and
+        // `localtimestamp` are the hospital's day and clock at any hour of the machine's.
+        let mut conf = std::fs::OpenOptions::new()
+            .append(true)
+            .open(data.join("postgresql.conf"))
+            .context("cannot open postgresql.conf")?;
+        writeln!(conf, "timezone = '{}'", UtcOffset::CHINA.posix_zone())?;
+        drop(conf);
         cluster.start()?;
         Ok(cluster)
     }

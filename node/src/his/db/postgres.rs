@@ -15,6 +15,7 @@ use tokio_postgres::{Client, NoTls, Statement};
 
 use super::codec::{Decoded, Param};
 use super::{ColumnInfo, DbError, Expected, HisDatabase, Row, Value};
+use crate::time::UtcOffset;
 
 /// How to reach the HIS's PostgreSQL.
 #[derive(Debug, Clone)]
@@ -95,10 +96,31 @@ impl Postgres {
         config.connect_timeout(settings.connect_timeout);
         config.application_name("lifeline-his-bridge");
         let timeout = settings.connect_timeout + Duration::from_secs(1);
+        let zone = UtcOffset::from_minutes(settings.utc_offset_min)
+            .ok_or_else(|| {
+                DbError::Connect(
+                    format!(
+                        "{} minutes is not a UTC offset a time zone can have",
+                        settings.utc_offset_min
+                    )
+                    .into(),
+                )
+            })?
+            .posix_zone();
         let connected = match &settings.tls_ca {
             None => open(&config, NoTls, timeout).await?,
             Some(ca) => open(&config, tls_connector(ca)?, timeout).await?,
         };
+        // The session keeps the hospital's zone, whatever the server's default: `current_date`
+        // and `localtimestamp` in the mapping's SQL then mean the hospital's day, the one its
+        // local timestamps are read in.
+        let set_zone = format!("SET TIME ZONE '{zone}'");
+        tokio::time::timeout(timeout, connected.0.batch_execute(&set_zone))
+            .await
+            .map_err(|_| DbError::Timeout {
+                seconds: timeout.as_secs(),
+            })?
+            .map_err(|e| db_error(&set_zone, e))?;
         Ok(Postgres {
             client: connected.0,
             connection: connected.1,
