@@ -266,6 +266,11 @@ fn changes_signed_late_are_signed_in_small_commits() {
     let unsigned = w03.unsigned_changes().expect("read");
     assert!(unsigned >= 300, "{unsigned}");
     assert_eq!(w03.sign_as(credentials).expect("sign") as u64, unsigned);
+    assert_eq!(
+        w03.unsigned_changes().expect("read"),
+        0,
+        "every part left the list"
+    );
     let mut commits = std::collections::BTreeSet::new();
     for id in &ids {
         let signed = w03.record_commits(*id).expect("read");
