@@ -84,13 +84,6 @@ pub struct WireCommit {
 /// commit of 256 hashes is about 8 KB.
 const LATE_SIGNING_PART: usize = 256;
 
-/// Changes signed late per write: 64 commits (one in tests, so that they take several writes).
-const LATE_SIGNING_PER_WRITE: usize = if cfg!(test) {
-    LATE_SIGNING_PART
-} else {
-    64 * LATE_SIGNING_PART
-};
-
 /// Recently read signed commits, by id: one commit signs the changes of many records, which
 /// go out in the same batch.
 #[derive(Debug)]
@@ -162,51 +155,6 @@ impl Tx<'_> {
                     self.link_record(*record, &id)?;
                 }
             }
-        }
-        Ok(())
-    }
-
-    /// The changes this node made without a key, in record order.
-    fn unsigned_in_record_order(&mut self) -> Result<Vec<(RecordId, ChangeHash)>, WriteError> {
-        let t = self
-            .r()
-            .open_table(tables::UNSIGNED)
-            .ctx("reading unsigned changes")?;
-        let mut out = Vec::new();
-        for entry in t.iter().ctx("reading unsigned changes")? {
-            let (hash, record) = entry.ctx("reading unsigned changes")?;
-            out.push((
-                RecordId::from_bytes(record.value()),
-                ChangeHash(hash.value()),
-            ));
-        }
-        out.sort_unstable();
-        Ok(out)
-    }
-
-    /// Signs changes made without a key, in record order and in small commits (a record goes
-    /// to a peer with every commit that signs its changes, so a commit of the whole history
-    /// would ride, megabytes, with every batch; the commits of consecutive records are shared
-    /// by a batch's records), and takes them off the unsigned list.
-    fn sign_late(
-        &mut self,
-        credentials: &Credentials,
-        part: &[(RecordId, ChangeHash)],
-    ) -> Result<(), WriteError> {
-        let hashes: Vec<ChangeHash> = part.iter().map(|(_, h)| *h).collect();
-        let commits = hashes
-            .chunks(LATE_SIGNING_PART)
-            .map(|part| SignedCommit::sign(credentials.key(), part.to_vec()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| crate::rules::RuleError::invalid("credentials", e.to_string()))?;
-        let record_of = part.iter().map(|(id, h)| (*h, *id)).collect();
-        self.keep_own_commits(&commits, &record_of)?;
-        let mut t = self
-            .w()
-            .open_table(tables::UNSIGNED)
-            .ctx("signing unsigned changes")?;
-        for h in &hashes {
-            t.remove(h.0).ctx("signing unsigned changes")?;
         }
         Ok(())
     }
@@ -292,23 +240,49 @@ impl Store {
         if let Ok(mut signer) = self.shared.signer.write() {
             *signer = Some(credentials.clone());
         }
-        // Read through the writer, after the signer is set: every change committed without a
-        // key is in it, and every later one is signed in its own commit.
-        let pending = self.write(|tx| tx.unsigned_in_record_order())?;
-        // Signed in parts, each in a write of its own that also takes its changes off the
-        // unsigned list: a million changes never make one transaction (whose pages the engine
-        // holds in memory until it commits), and desk writes go on between the parts.
-        for part in pending.chunks(LATE_SIGNING_PER_WRITE) {
-            let (part, credentials) = (part.to_vec(), credentials.clone());
-            self.write(move |tx| tx.sign_late(&credentials, &part))?;
-        }
-        if !pending.is_empty() {
+        self.write(move |tx| {
+            let pending: BTreeMap<ChangeHash, RecordId> = {
+                let t = tx
+                    .r()
+                    .open_table(tables::UNSIGNED)
+                    .ctx("reading unsigned changes")?;
+                let mut out = BTreeMap::new();
+                for entry in t.iter().ctx("reading unsigned changes")? {
+                    let (hash, record) = entry.ctx("reading unsigned changes")?;
+                    out.insert(
+                        ChangeHash(hash.value()),
+                        RecordId::from_bytes(record.value()),
+                    );
+                }
+                out
+            };
+            if pending.is_empty() {
+                return Ok(0);
+            }
+            // In record order and in small parts: a record goes to a peer with every commit
+            // that signs its changes, so a commit of the whole history would ride (megabytes)
+            // with every batch; parts of consecutive records are shared by a batch's records.
+            let mut by_record: Vec<(RecordId, ChangeHash)> =
+                pending.iter().map(|(h, r)| (*r, *h)).collect();
+            by_record.sort();
+            let hashes: Vec<ChangeHash> = by_record.into_iter().map(|(_, h)| h).collect();
+            let commits = hashes
+                .chunks(LATE_SIGNING_PART)
+                .map(|part| SignedCommit::sign(credentials.key(), part.to_vec()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| crate::rules::RuleError::invalid("credentials", e.to_string()))?;
+            tx.keep_own_commits(&commits, &pending)?;
+            tx.w()
+                .open_table(tables::UNSIGNED)
+                .ctx("signing unsigned changes")?
+                .retain(|_, _| false)
+                .ctx("signing unsigned changes")?;
             tracing::info!(
                 changes = pending.len(),
                 "signed the changes made before this node had its key"
             );
-        }
-        Ok(pending.len())
+            Ok(pending.len())
+        })
     }
 
     /// Changes this node made that are not signed yet (it has no key).
