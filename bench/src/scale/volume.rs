@@ -14,6 +14,7 @@ use lifeline_core::{
 use lifeline_node::client::Client;
 use lifeline_node::config::Thresholds;
 use lifeline_node::hospital::{Hospital, NodeSpec};
+use lifeline_sync::identity::TlsFiles;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -75,6 +76,21 @@ pub struct Volume {
 
 fn options(node: &str, role: NodeRole) -> anyhow::Result<StoreOptions> {
     Ok(StoreOptions::new(NodeName::new(node)?, role))
+}
+
+/// Central's store, open with central's own signing key: what the loader writes is signed as
+/// it is written, as the HIS pull through central's daemon would sign it, so that the
+/// daemon's first open measures opening, not signing a million changes made without a key.
+fn open_central(hospital: &Hospital, path: &Path) -> anyhow::Result<Store> {
+    let store = Store::open(path, options(CENTRAL, NodeRole::Central)?)?;
+    let tls = &hospital.config(CENTRAL)?.tls;
+    let files = TlsFiles {
+        ca: tls.ca.clone(),
+        cert: tls.cert.clone(),
+        key: tls.key.clone(),
+    };
+    store.sign_as(lifeline_sync::identity::load(&files)?.credentials()?)?;
+    Ok(store)
 }
 
 fn loader() -> anyhow::Result<Operator> {
@@ -252,7 +268,7 @@ pub fn measure(plan: &Plan, bin: &Path, dir: &Path) -> anyhow::Result<Volume> {
         operator: who.name.clone(),
         episode: None,
     };
-    let store = Store::open(&path, options(CENTRAL, NodeRole::Central)?)?;
+    let store = open_central(&hospital, &path)?;
     eprintln!(
         "importing {} drugs and {} services",
         plan.drugs, plan.services
@@ -295,7 +311,7 @@ pub fn measure(plan: &Plan, bin: &Path, dir: &Path) -> anyhow::Result<Volume> {
         stages.push(measured);
         if i + 1 < plan.stages.len() {
             hospital.stop(CENTRAL)?;
-            store = Some(Store::open(&path, options(CENTRAL, NodeRole::Central)?)?);
+            store = Some(open_central(&hospital, &path)?);
         }
     }
     let desk = hospital.desk(CENTRAL, DeskRole::Registration)?;
