@@ -351,11 +351,18 @@ impl Inner {
     }
 
     /// The digest of the records in a scope, as the store keeps it (the same pure function).
+    /// Every record held was written whole or merged under the rules, so its header reads:
+    /// the header is read only when the scope depends on the kind (reading it for every
+    /// record made each digest of everything cost a hydration per record).
     pub(super) fn digest(&self, scope: Scope) -> Digest {
+        let in_scope = |id: RecordId, doc: &Automerge| match scope {
+            Scope::All => true,
+            Scope::Since { .. } => Header::of(doc).is_ok_and(|h| scope.covers(h.kind, id)),
+        };
         let heads: Vec<(RecordId, Vec<ChangeHash>)> = self
             .docs
             .iter()
-            .filter(|(id, doc)| Header::of(*doc).is_ok_and(|h| scope.covers(h.kind, **id)))
+            .filter(|(id, doc)| in_scope(**id, doc))
             .map(|(id, doc)| (*id, doc.get_heads()))
             .collect();
         Digest::of(heads.iter().map(|(id, h)| (*id, h.as_slice())))
