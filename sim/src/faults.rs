@@ -15,8 +15,8 @@ const FAULT_GAP_MS: (u64, u64) = (1000, 8000);
 const FAULT_SPAN_MS: (u64, u64) = (500, 15_000);
 /// How long a crashed node stays down.
 const DOWN_MS: (u64, u64) = (200, 10_000);
-/// Latency a delay fault adds.
-const EXTRA_DELAY_MS: (u64, u64) = (50, 3000);
+/// Latency a delay fault adds (past the sessions' 5 s peer timeout, at most).
+const EXTRA_DELAY_MS: (u64, u64) = (50, 8000);
 /// Most a node's wall clock is off.
 const MAX_SKEW_MS: i64 = 300_000;
 

@@ -86,8 +86,12 @@ pub fn replay_command(cfg: &Config) -> String {
     if let Some(w) = cfg.windows {
         cmd.push_str(&format!(" --windows {w}"));
     }
-    if cfg.writes != Config::new(0).writes {
+    let default = Config::new(cfg.seed);
+    if cfg.writes != default.writes {
         cmd.push_str(&format!(" --writes {}", cfg.writes));
+    }
+    if cfg.write_gap_ms != default.write_gap_ms {
+        cmd.push_str(&format!(" --write-gap-ms {}", cfg.write_gap_ms));
     }
     match cfg.bug {
         Some(Bug::AckBeforeCommit) => cmd.push_str(" --bug-ack-before-commit"),

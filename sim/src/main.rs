@@ -25,6 +25,9 @@ struct Args {
     /// Desk writes per run.
     #[arg(long, default_value_t = 200)]
     writes: u32,
+    /// Mean time between two desk writes, hospital-wide.
+    #[arg(long, default_value_t = 250)]
+    write_gap_ms: u64,
     /// Injected bug: the node acknowledges a write before committing it.
     #[arg(long)]
     bug_ack_before_commit: bool,
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
     let template = Config {
         windows: args.windows,
         writes: args.writes,
+        write_gap_ms: args.write_gap_ms,
         bug,
         ..Config::new(args.seed.unwrap_or(args.from))
     };

@@ -1,9 +1,11 @@
 //! The simulated network: connections between nodes, each one reliable ordered stream (as
-//! the mesh's QUIC stream is) carrying encoded frames with a latency. A frame lost or cut by
-//! a partition closes its connection, as a broken QUIC connection does, and both sessions are
-//! made anew when the link is dialled again; so frames are never duplicated or reordered
-//! within a connection, and are resent across connections exactly as the protocol resends
-//! them.
+//! the mesh's QUIC stream is) carrying encoded frames with a latency. A lost frame closes its
+//! connection (the brief's model of a broken QUIC connection); a partition holds frames
+//! silently, retransmitted until it lifts, so that the sessions notice the silence by their
+//! own peer timeout, as they do over QUIC. A closed connection's sessions are gone, with
+//! every frame in flight, and both are made anew when the link is dialled again; so frames
+//! are never duplicated or reordered within a connection, and are resent across
+//! connections exactly as the protocol resends them.
 
 use lifeline_core::RecordKind;
 use lifeline_sync::frame::Frame;
@@ -14,6 +16,8 @@ use crate::sim::{Bug, Conn, Event, Fate, Power, Sim};
 
 /// Latency of one frame, without delay faults.
 const LATENCY_MS: (u64, u64) = (1, 30);
+/// How often a frame held by a partition is sent again.
+const RETRANSMIT_MS: u64 = 200;
 /// Wait before dialling again after a connection closed or a dial failed.
 const REDIAL_MS: (u64, u64) = (200, 2000);
 
@@ -57,6 +61,7 @@ impl Sim {
                     self.faults.reconnects += 1;
                 }
                 l.arrival_ms = [self.now_ms; 2];
+                l.held = [0, 0];
                 l.conn = Some(Conn {
                     sessions,
                     timers: [None, None],
@@ -200,7 +205,7 @@ impl Sim {
         link: usize,
         epoch: u64,
         to: usize,
-        frame: Frame,
+        frame: Box<Frame>,
         fate: Fate,
         busy: bool,
     ) {
@@ -211,20 +216,55 @@ impl Sim {
         if l.epoch != epoch || l.conn.is_none() {
             return;
         }
-        let (from_node, to_node) = (l.ends[1 - to], l.ends[to]);
+        let from = 1 - to;
+        let (from_node, to_node) = (l.ends[from], l.ends[to]);
         if fate == Fate::Lost {
             self.faults.frames_lost += 1;
             self.disconnect(link, &format!("a {} frame was lost", frame.kind()));
             return;
         }
-        if self.is_blocked(from_node, to_node) {
-            self.faults.frames_partitioned += 1;
-            let why = format!("{} cannot reach {}", self.name(from_node), self.name(to_node));
-            self.disconnect(link, &why);
+        let behind_held = fate != Fate::Held && l.held[from] > 0;
+        if self.is_blocked(from_node, to_node) || behind_held {
+            self.hold(link, epoch, to, frame, fate, busy);
             return;
         }
+        if fate == Fate::Held {
+            self.links[link].held[from] -= 1;
+        }
+        self.hand_over(link, to, *frame);
+    }
+
+    /// A frame that meets a partition is retransmitted on a fixed grid, so that frames held
+    /// one after another are delivered in their order once it lifts.
+    fn hold(&mut self, link: usize, epoch: u64, to: usize, frame: Box<Frame>, fate: Fate, busy: bool) {
+        if fate != Fate::Held {
+            self.links[link].held[1 - to] += 1;
+            self.faults.frames_held += 1;
+        }
+        let at = (self.now_ms / RETRANSMIT_MS + 1) * RETRANSMIT_MS;
+        let l = &mut self.links[link];
+        l.arrival_ms[1 - to] = l.arrival_ms[1 - to].max(at);
+        if busy {
+            self.busy_in_flight += 1;
+        }
+        self.queue.push(
+            at,
+            Event::Deliver {
+                link,
+                epoch,
+                to,
+                frame,
+                fate: Fate::Held,
+                busy,
+            },
+        );
+    }
+
+    /// The frame reaches its session.
+    fn hand_over(&mut self, link: usize, to: usize, frame: Frame) {
+        let to_node = self.links[link].ends[to];
         if self.trace.is_on() {
-            self.note_frame(from_node, to_node, &frame);
+            self.note_frame(self.links[link].ends[1 - to], to_node, &frame);
         }
         let head_before = self.nodes[to_node].replica.feed_head().ok();
         let now = self.instant();

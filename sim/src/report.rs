@@ -18,8 +18,8 @@ pub struct Failure {
 pub struct Faults {
     /// Frames lost on the wire (each closed its connection).
     pub frames_lost: u64,
-    /// Frames that met a partition (each closed its connection).
-    pub frames_partitioned: u64,
+    /// Frames held by a partition (retransmitted until it lifts or the connection times out).
+    pub frames_held: u64,
     /// Links slowed for a while.
     pub delays: u64,
     /// One node cut off from every peer.
@@ -46,7 +46,7 @@ impl Faults {
     pub fn rows(&self) -> [(&'static str, u64); 12] {
         [
             ("frames lost (connection closed)", self.frames_lost),
-            ("frames into a partition", self.frames_partitioned),
+            ("frames held by a partition", self.frames_held),
             ("link delays", self.delays),
             ("node isolations", self.isolations),
             ("two-sided splits", self.splits),
@@ -62,7 +62,7 @@ impl Faults {
 
     fn add(&mut self, other: &Faults) {
         self.frames_lost += other.frames_lost;
-        self.frames_partitioned += other.frames_partitioned;
+        self.frames_held += other.frames_held;
         self.delays += other.delays;
         self.isolations += other.isolations;
         self.splits += other.splits;

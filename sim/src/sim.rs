@@ -45,6 +45,9 @@ pub struct Config {
     pub windows: Option<usize>,
     /// Desk writes over the run.
     pub writes: u32,
+    /// Mean time between two desk writes, hospital-wide (faults come every 1 to 8 s, so this
+    /// and `writes` set how many a run sees).
+    pub write_gap_ms: u64,
     pub bug: Option<Bug>,
     /// Collect the readable trace.
     pub trace: bool,
@@ -56,6 +59,7 @@ impl Config {
             seed,
             windows: None,
             writes: 200,
+            write_gap_ms: 250,
             bug: None,
             trace: false,
         }
@@ -104,6 +108,8 @@ pub(crate) struct Link {
     pub extra_delay_ms: u64,
     /// When the last frame sent from each end arrives: one stream, so frames keep their order.
     pub arrival_ms: [u64; 2],
+    /// Frames from each end held by a partition: those behind them wait too, in order.
+    pub held: [u64; 2],
     pub connections: u64,
 }
 
@@ -113,6 +119,9 @@ pub(crate) enum Fate {
     Arrives,
     /// Lost: the connection closes when it would have arrived.
     Lost,
+    /// Held by a partition: retransmitted until the partition lifts (or the connection
+    /// times out and closes).
+    Held,
 }
 
 /// A fault's end.
@@ -318,7 +327,7 @@ impl Sim {
                 frame,
                 fate,
                 busy,
-            } => self.deliver(link, epoch, to, *frame, fate, busy),
+            } => self.deliver(link, epoch, to, frame, fate, busy),
             Event::Timer {
                 link,
                 epoch,
@@ -423,6 +432,7 @@ fn link(ends: [usize; 2]) -> Link {
         dialing: false,
         extra_delay_ms: 0,
         arrival_ms: [0, 0],
+        held: [0, 0],
         connections: 0,
     }
 }

@@ -165,8 +165,6 @@ enum Done {
     Refused(String),
 }
 
-/// Mean time between two desk writes, hospital-wide.
-const WRITE_GAP_MS: u64 = 250;
 /// A group commit follows its first job after this long.
 const COMMIT_DELAY_MS: (u64, u64) = (2, 10);
 /// Chance that a node crashes just after a write reaches it, before the commit.
@@ -192,7 +190,7 @@ impl Sim {
         }
         self.writes_left -= 1;
         if self.writes_left > 0 {
-            let gap = self.work_rng.range(0, 2 * WRITE_GAP_MS);
+            let gap = self.work_rng.range(0, 2 * self.cfg.write_gap_ms);
             self.queue.push(self.now_ms + gap, Event::Write);
         } else {
             self.queue.push(self.now_ms + 1000, Event::Heal);
