@@ -12,11 +12,12 @@ use lifeline_sync::frame::Frame;
 use lifeline_sync::proto::{Session, SessionError};
 use lifeline_sync::replica::Replica;
 
-use crate::sim::{Bug, Conn, Event, Fate, Power, Sim};
+use crate::sim::{Bug, Conn, Event, Fate, InFlight, Phase, Power, Sim};
 
 /// Latency of one frame, without delay faults.
 const LATENCY_MS: (u64, u64) = (1, 30);
-/// How often a frame held by a partition is sent again.
+/// How often a frame held by a partition is sent again (QUIC retransmits until the
+/// connection's idle timeout; the sessions' peer timeout comes first).
 const RETRANSMIT_MS: u64 = 200;
 /// Wait before dialling again after a connection closed or a dial failed.
 const REDIAL_MS: (u64, u64) = (200, 2000);
@@ -60,8 +61,6 @@ impl Sim {
                 if l.connections > 1 {
                     self.faults.reconnects += 1;
                 }
-                l.arrival_ms = [self.now_ms; 2];
-                l.held = [0, 0];
                 l.conn = Some(Conn {
                     sessions,
                     timers: [None, None],
@@ -97,10 +96,14 @@ impl Sim {
 
     /// Closes the link's connection: both sessions and every frame in flight are gone.
     pub(crate) fn disconnect(&mut self, link: usize, why: &str) {
-        if self.links[link].conn.take().is_none() {
+        let l = &mut self.links[link];
+        if l.conn.take().is_none() {
             return;
         }
-        self.links[link].epoch += 1;
+        l.epoch += 1;
+        l.armed = [false, false];
+        let dropped = l.wire.iter_mut().flat_map(|w| w.drain(..)).filter(|f| f.busy).count();
+        self.busy_in_flight = self.busy_in_flight.saturating_sub(dropped as u64);
         let name = self.link_name(link);
         self.note(|| format!("link {name}: closed ({why})"));
         self.schedule_dial(link);
@@ -139,30 +142,42 @@ impl Sim {
             frame,
             Frame::Ping { .. } | Frame::Pong { .. } | Frame::DigestRequest { .. } | Frame::Digest(_)
         );
-        let fate = if self.phase == crate::sim::Phase::Running && self.net_rng.chance(self.loss) {
+        let fate = if self.phase == Phase::Running && self.net_rng.chance(self.loss) {
             Fate::Lost
         } else {
             Fate::Arrives
         };
         let latency = self.net_rng.range(LATENCY_MS.0, LATENCY_MS.1);
         let l = &mut self.links[link];
-        let at = (self.now_ms + latency + l.extra_delay_ms).max(l.arrival_ms[side]);
-        l.arrival_ms[side] = at;
-        let epoch = l.epoch;
+        let last = l.wire[side].back().map_or(0, |f| f.at_ms);
+        let at_ms = (self.now_ms + latency + l.extra_delay_ms).max(last);
+        l.wire[side].push_back(InFlight {
+            at_ms,
+            frame,
+            fate,
+            busy,
+            held: false,
+        });
         if busy {
             self.busy_in_flight += 1;
         }
-        self.queue.push(
-            at,
-            Event::Deliver {
-                link,
-                epoch,
-                to: 1 - side,
-                frame: Box::new(frame),
-                fate,
-                busy,
-            },
-        );
+        self.arm_wire(link, side);
+    }
+
+    /// Schedules the delivery of the frame at the front of one end's stream, unless one is
+    /// scheduled already.
+    fn arm_wire(&mut self, link: usize, from: usize) {
+        let l = &mut self.links[link];
+        let Some(front) = l.wire[from].front() else {
+            return;
+        };
+        if l.armed[from] {
+            return;
+        }
+        l.armed[from] = true;
+        let at = front.at_ms.max(self.now_ms);
+        let epoch = l.epoch;
+        self.queue.push(at, Event::Deliver { link, epoch, from });
     }
 
     /// The frame as the peer decodes it from its bytes.
@@ -200,64 +215,44 @@ impl Sim {
         }
     }
 
-    pub(crate) fn deliver(
-        &mut self,
-        link: usize,
-        epoch: u64,
-        to: usize,
-        frame: Box<Frame>,
-        fate: Fate,
-        busy: bool,
-    ) {
-        if busy {
-            self.busy_in_flight = self.busy_in_flight.saturating_sub(1);
-        }
-        let l = &self.links[link];
+    /// The frame at the front of the stream from `from` arrives: unless it is lost (the
+    /// connection closes) or a partition holds it (it is sent again later, and every frame
+    /// behind it waits).
+    pub(crate) fn deliver(&mut self, link: usize, epoch: u64, from: usize) {
+        let l = &mut self.links[link];
         if l.epoch != epoch || l.conn.is_none() {
             return;
         }
-        let from = 1 - to;
-        let (from_node, to_node) = (l.ends[from], l.ends[to]);
-        if fate == Fate::Lost {
+        l.armed[from] = false;
+        let (from_node, to_node) = (l.ends[from], l.ends[1 - from]);
+        let Some(front) = l.wire[from].front_mut() else {
+            return;
+        };
+        if front.fate == Fate::Lost {
+            let kind = front.frame.kind();
             self.faults.frames_lost += 1;
-            self.disconnect(link, &format!("a {} frame was lost", frame.kind()));
+            self.disconnect(link, &format!("a {kind} frame was lost"));
             return;
         }
-        let behind_held = fate != Fate::Held && l.held[from] > 0;
-        if self.is_blocked(from_node, to_node) || behind_held {
-            self.hold(link, epoch, to, frame, fate, busy);
+        if self.blocked.contains_key(&(from_node, to_node)) {
+            if !front.held {
+                front.held = true;
+                self.faults.frames_held += 1;
+            }
+            front.at_ms = self.now_ms + RETRANSMIT_MS;
+            self.arm_wire(link, from);
             return;
         }
-        if fate == Fate::Held {
-            self.links[link].held[from] -= 1;
+        let Some(arrived) = l.wire[from].pop_front() else {
+            return;
+        };
+        if arrived.busy {
+            self.busy_in_flight = self.busy_in_flight.saturating_sub(1);
         }
-        self.hand_over(link, to, *frame);
-    }
-
-    /// A frame that meets a partition is retransmitted on a fixed grid, so that frames held
-    /// one after another are delivered in their order once it lifts.
-    fn hold(&mut self, link: usize, epoch: u64, to: usize, frame: Box<Frame>, fate: Fate, busy: bool) {
-        if fate != Fate::Held {
-            self.links[link].held[1 - to] += 1;
-            self.faults.frames_held += 1;
+        self.hand_over(link, 1 - from, arrived.frame);
+        if self.links[link].epoch == epoch {
+            self.arm_wire(link, from);
         }
-        let at = (self.now_ms / RETRANSMIT_MS + 1) * RETRANSMIT_MS;
-        let l = &mut self.links[link];
-        l.arrival_ms[1 - to] = l.arrival_ms[1 - to].max(at);
-        if busy {
-            self.busy_in_flight += 1;
-        }
-        self.queue.push(
-            at,
-            Event::Deliver {
-                link,
-                epoch,
-                to,
-                frame,
-                fate: Fate::Held,
-                busy,
-            },
-        );
     }
 
     /// The frame reaches its session.

@@ -3,7 +3,7 @@
 //! order until the hospital has healed, gone quiet and had its digests compared, then checks
 //! the invariants ([`crate::check`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -106,10 +106,11 @@ pub(crate) struct Link {
     pub dialing: bool,
     /// Latency added by a delay fault.
     pub extra_delay_ms: u64,
-    /// When the last frame sent from each end arrives: one stream, so frames keep their order.
-    pub arrival_ms: [u64; 2],
-    /// Frames from each end held by a partition: those behind them wait too, in order.
-    pub held: [u64; 2],
+    /// Frames on their way from each end, in the order sent: one stream, so the next frame
+    /// is always the one at the front.
+    pub wire: [VecDeque<InFlight>; 2],
+    /// Whether a delivery event is pending for each end's stream (one at a time).
+    pub armed: [bool; 2],
     pub connections: u64,
 }
 
@@ -119,9 +120,19 @@ pub(crate) enum Fate {
     Arrives,
     /// Lost: the connection closes when it would have arrived.
     Lost,
-    /// Held by a partition: retransmitted until the partition lifts (or the connection
-    /// times out and closes).
-    Held,
+}
+
+/// A frame on the wire.
+#[derive(Debug)]
+pub(crate) struct InFlight {
+    /// When it arrives, unless a partition holds it.
+    pub at_ms: u64,
+    pub frame: Frame,
+    pub fate: Fate,
+    /// Anything but heartbeats and digests: what quiescence waits for.
+    pub busy: bool,
+    /// Whether a partition has held it.
+    pub held: bool,
 }
 
 /// A fault's end.
@@ -138,14 +149,8 @@ pub(crate) enum Event {
     Write,
     /// A node's group commit.
     Commit { node: usize },
-    Deliver {
-        link: usize,
-        epoch: u64,
-        to: usize,
-        frame: Box<Frame>,
-        fate: Fate,
-        busy: bool,
-    },
+    /// The frame at the front of one end's stream is due.
+    Deliver { link: usize, epoch: u64, from: usize },
     Timer {
         link: usize,
         epoch: u64,
@@ -320,14 +325,7 @@ impl Sim {
         match event {
             Event::Write => self.desk_write(),
             Event::Commit { node } => self.group_commit(node),
-            Event::Deliver {
-                link,
-                epoch,
-                to,
-                frame,
-                fate,
-                busy,
-            } => self.deliver(link, epoch, to, frame, fate, busy),
+            Event::Deliver { link, epoch, from } => self.deliver(link, epoch, from),
             Event::Timer {
                 link,
                 epoch,
@@ -431,8 +429,8 @@ fn link(ends: [usize; 2]) -> Link {
         epoch: 0,
         dialing: false,
         extra_delay_ms: 0,
-        arrival_ms: [0, 0],
-        held: [0, 0],
+        wire: [VecDeque::new(), VecDeque::new()],
+        armed: [false, false],
         connections: 0,
     }
 }
