@@ -373,12 +373,23 @@ impl Inner {
         self.docs
             .iter()
             .filter(|(_, doc)| {
-                Header::of(*doc).is_ok_and(|h| h.episode.is_some())
-                    && doc.get(ROOT, CENTRAL_ACK_KEY).ok().flatten().is_none()
+                in_episode(doc) && doc.get(ROOT, CENTRAL_ACK_KEY).ok().flatten().is_none()
             })
             .map(|(id, _)| *id)
             .collect()
     }
+}
+
+/// Whether a record was created in an episode. Reads the header's episode alone: every
+/// session asks on its start, for every record, and hydrating whole headers made that most
+/// of a session's start. Every record held has a readable header (written whole, or merged
+/// under the rules), so this answers as `Header::of(doc)` would.
+fn in_episode(doc: &Automerge) -> bool {
+    let Ok(Some((_, header))) = doc.get(ROOT, "header") else {
+        return false;
+    };
+    autosurgeon::hydrate_prop::<_, Option<EpisodeId>, _, _>(doc, &header, "episode")
+        .is_ok_and(|episode| episode.is_some())
 }
 
 /// What the rules need to know, read from the documents themselves (the store keeps an index;
