@@ -19,6 +19,7 @@
 
 use std::collections::BTreeMap;
 
+use lifeline_core::Record;
 use lifeline_core::RecordId;
 use lifeline_core::automerge::{Automerge, ChangeHash, ReadDoc};
 use lifeline_core::record::{Charge, Dispense, Prescription, Visit};
@@ -26,7 +27,6 @@ use lifeline_core::status::{
     ChargeStatus, DispenseStatus, PrescriptionStatus, Status, StatusLog, VisitStatus,
 };
 use lifeline_core::store::Scope;
-use lifeline_core::Record;
 use lifeline_sync::replica::{MemoryReplica, Replica};
 
 use crate::sim::{Event, Phase, Power, Sim};
@@ -82,7 +82,10 @@ impl Sim {
             for (side, s) in conn.sessions.iter().enumerate() {
                 if !s.is_caught_up() {
                     let name = self.name(link.ends[side]);
-                    return Some(format!("{name}'s session with {} is not caught up", s.peer().name));
+                    return Some(format!(
+                        "{name}'s session with {} is not caught up",
+                        s.peer().name
+                    ));
                 }
             }
         }
@@ -132,20 +135,26 @@ impl Sim {
         for (&id, &kind) in self.ledger.records() {
             let docs: Vec<Option<Automerge>> =
                 self.nodes.iter().map(|n| n.replica.doc(id)).collect();
-            let heads: Vec<Option<Vec<ChangeHash>>> =
-                docs.iter().map(|d| d.as_ref().map(|d| d.get_heads())).collect();
+            let heads: Vec<Option<Vec<ChangeHash>>> = docs
+                .iter()
+                .map(|d| d.as_ref().map(|d| d.get_heads()))
+                .collect();
             checks.0 += 1;
             if heads.iter().any(|h| *h != heads[0]) {
-                unequal.push(format!("{kind:?} {id} has different heads: {}", self.by_node(&heads)));
+                unequal.push(format!(
+                    "{kind:?} {id} has different heads: {}",
+                    self.by_node(&heads)
+                ));
             }
             for ack in acks.get(&id).into_iter().flatten() {
                 checks.1 += self.nodes.len() as u64;
                 let made = ack.heads.as_deref().unwrap_or_default();
                 // Equal heads are equal histories: the first node's copy answers for every
                 // node whose heads are the same, and only the others are looked at one by one.
-                let looked_at = docs.iter().enumerate().filter(|(node, _)| {
-                    *node == 0 || heads[*node] != heads[0]
-                });
+                let looked_at = docs
+                    .iter()
+                    .enumerate()
+                    .filter(|(node, _)| *node == 0 || heads[*node] != heads[0]);
                 for (node, doc) in looked_at {
                     let held = doc
                         .as_ref()
@@ -230,7 +239,10 @@ impl Sim {
         let mut wrong = Vec::new();
         for n in &self.nodes {
             for r in n.replica.refusals() {
-                wrong.push(format!("{} refused {} from {}: {}", n.name, r.id, r.peer, r.reason));
+                wrong.push(format!(
+                    "{} refused {} from {}: {}",
+                    n.name, r.id, r.peer, r.reason
+                ));
             }
         }
         self.checked("no_refusals", self.nodes.len() as u64);

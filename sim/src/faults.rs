@@ -44,8 +44,10 @@ impl Sim {
 
     fn block_for(&mut self, from: usize, to: usize, span_ms: u64) {
         *self.blocked.entry((from, to)).or_default() += 1;
-        self.queue
-            .push(self.now_ms + span_ms, Event::Restore(Restore::Unblock { from, to }));
+        self.queue.push(
+            self.now_ms + span_ms,
+            Event::Restore(Restore::Unblock { from, to }),
+        );
     }
 
     fn isolate(&mut self) {
@@ -81,13 +83,22 @@ impl Sim {
             .filter(|&i| side[i])
             .map(|i| self.name(i).to_owned())
             .collect();
-        self.note(|| format!("fault: [{}] split from the rest for {span} ms", names.join(", ")));
+        self.note(|| {
+            format!(
+                "fault: [{}] split from the rest for {span} ms",
+                names.join(", ")
+            )
+        });
     }
 
     fn cut_one_way(&mut self) {
         let link = self.fault_rng.index(self.links.len());
         let [a, b] = self.links[link].ends;
-        let (from, to) = if self.fault_rng.chance(0.5) { (a, b) } else { (b, a) };
+        let (from, to) = if self.fault_rng.chance(0.5) {
+            (a, b)
+        } else {
+            (b, a)
+        };
         let span = self.span();
         self.block_for(from, to, span);
         self.faults.one_way_cuts += 1;
@@ -118,8 +129,10 @@ impl Sim {
             self.disconnect(link, "crash");
         }
         let down = self.fault_rng.range(DOWN_MS.0, DOWN_MS.1);
-        self.queue
-            .push(self.now_ms + down, Event::Restore(Restore::Restart { node }));
+        self.queue.push(
+            self.now_ms + down,
+            Event::Restore(Restore::Restart { node }),
+        );
         let name = self.name(node).to_owned();
         self.note(|| {
             format!("fault: {name} crashed ({lost} uncommitted desk writes lost), down {down} ms")

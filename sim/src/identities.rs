@@ -15,7 +15,8 @@ pub const MAX_WINDOWS: usize = 8;
 
 /// What a window's desks write in the simulation: patients and visits (registration),
 /// prescriptions and charges (doctor), dispensing (pharmacy).
-pub const WINDOW_DESKS: [DeskRole; 3] = [DeskRole::Registration, DeskRole::Doctor, DeskRole::Pharmacy];
+pub const WINDOW_DESKS: [DeskRole; 3] =
+    [DeskRole::Registration, DeskRole::Doctor, DeskRole::Pharmacy];
 
 /// Why the certificates could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -24,7 +25,7 @@ pub enum SetupError {
     #[error("cannot make a temporary directory for the CA")]
     TempDir(#[source] std::io::Error),
     #[error("cannot make the simulated hospital's certificates")]
-    Identity(#[source] IdentityError),
+    Identity(#[source] Box<IdentityError>),
     #[error("{0:?} is not a valid node name")]
     Name(String),
 }
@@ -76,10 +77,14 @@ fn chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+fn identity_error(e: IdentityError) -> SetupError {
+    SetupError::Identity(Box::new(e))
+}
+
 fn make() -> Result<Identities, SetupError> {
     let dir = tempfile::tempdir().map_err(SetupError::TempDir)?;
-    identity::init_ca(dir.path()).map_err(SetupError::Identity)?;
-    let anchor = Anchor::load(&dir.path().join(identity::CA_CERT_FILE)).map_err(SetupError::Identity)?;
+    identity::init_ca(dir.path()).map_err(identity_error)?;
+    let anchor = Anchor::load(&dir.path().join(identity::CA_CERT_FILE)).map_err(identity_error)?;
     let mut nodes = BTreeMap::new();
     let mut wanted = vec![
         ("central".to_owned(), NodeRole::Central, Vec::new()),
@@ -91,9 +96,9 @@ fn make() -> Result<Identities, SetupError> {
     for (name, role, desks) in wanted {
         let node = NodeName::new(name.clone()).map_err(|_| SetupError::Name(name.clone()))?;
         let id = NodeIdentity::new(node, role, desks);
-        let files = identity::issue(dir.path(), &id, 3650).map_err(SetupError::Identity)?;
-        let loaded = identity::load(&files.tls_files()).map_err(SetupError::Identity)?;
-        let credentials = loaded.credentials().map_err(SetupError::Identity)?;
+        let files = identity::issue(dir.path(), &id, 3650).map_err(identity_error)?;
+        let loaded = identity::load(&files.tls_files()).map_err(identity_error)?;
+        let credentials = loaded.credentials().map_err(identity_error)?;
         let certified = Certified {
             identity: loaded.identity().clone(),
             credentials,

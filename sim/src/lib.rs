@@ -96,7 +96,10 @@ pub fn replay_command(cfg: &Config) -> String {
     match cfg.bug {
         Some(Bug::AckBeforeCommit) => cmd.push_str(" --bug-ack-before-commit"),
         Some(Bug::DropKind(kind)) => {
-            cmd.push_str(&format!(" --bug-drop-kind {}", format!("{kind:?}").to_lowercase()));
+            cmd.push_str(&format!(
+                " --bug-drop-kind {}",
+                format!("{kind:?}").to_lowercase()
+            ));
         }
         None => {}
     }

@@ -102,7 +102,12 @@ impl Sim {
         }
         l.epoch += 1;
         l.armed = [false, false];
-        let dropped = l.wire.iter_mut().flat_map(|w| w.drain(..)).filter(|f| f.busy).count();
+        let dropped = l
+            .wire
+            .iter_mut()
+            .flat_map(|w| w.drain(..))
+            .filter(|f| f.busy)
+            .count();
         self.busy_in_flight = self.busy_in_flight.saturating_sub(dropped as u64);
         let name = self.link_name(link);
         self.note(|| format!("link {name}: closed ({why})"));
@@ -140,7 +145,10 @@ impl Sim {
         };
         let busy = !matches!(
             frame,
-            Frame::Ping { .. } | Frame::Pong { .. } | Frame::DigestRequest { .. } | Frame::Digest(_)
+            Frame::Ping { .. }
+                | Frame::Pong { .. }
+                | Frame::DigestRequest { .. }
+                | Frame::Digest(_)
         );
         let fate = if self.phase == Phase::Running && self.net_rng.chance(self.loss) {
             Fate::Lost
@@ -182,18 +190,22 @@ impl Sim {
 
     /// The frame as the peer decodes it from its bytes.
     fn through_the_wire(&mut self, frame: &Frame) -> Option<Frame> {
-        let decoded = frame.encode().map_err(|e| e.to_string()).and_then(|bytes| {
-            match Frame::split(&bytes) {
-                Ok(Some((f, used))) if used == bytes.len() => Ok(f),
-                Ok(_) => Err("a whole frame did not decode whole".to_owned()),
-                Err(e) => Err(e.to_string()),
-            }
-        });
+        let decoded =
+            frame.encode().map_err(|e| e.to_string()).and_then(|bytes| {
+                match Frame::split(&bytes) {
+                    Ok(Some((f, used))) if used == bytes.len() => Ok(f),
+                    Ok(_) => Err("a whole frame did not decode whole".to_owned()),
+                    Err(e) => Err(e.to_string()),
+                }
+            });
         match decoded {
             Ok(f) => Some(f),
             Err(e) => {
                 let kind = frame.kind();
-                self.fail("wire", format!("a {kind} frame does not survive the wire: {e}"));
+                self.fail(
+                    "wire",
+                    format!("a {kind} frame does not survive the wire: {e}"),
+                );
                 None
             }
         }

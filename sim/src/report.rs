@@ -140,17 +140,38 @@ impl Summary {
         let mut out = String::new();
         let secs = elapsed.as_secs_f64().max(1e-9);
         let _ = writeln!(out, "{:<36} {:>12}", "runs", self.runs);
-        let _ = writeln!(out, "{:<36} {:>12.1}", "runs per second", self.runs as f64 / secs);
+        let _ = writeln!(
+            out,
+            "{:<36} {:>12.1}",
+            "runs per second",
+            self.runs as f64 / secs
+        );
         let _ = writeln!(out, "{:<36} {:>12.1}", "wall seconds", secs);
-        let _ = writeln!(out, "{:<36} {:>12}", "simulated seconds", self.sim_ms / 1000);
+        let _ = writeln!(
+            out,
+            "{:<36} {:>12}",
+            "simulated seconds",
+            self.sim_ms / 1000
+        );
         let _ = writeln!(out, "{:<36} {:>12}", "nodes simulated", self.nodes);
-        let _ = writeln!(out, "{:<36} {:>12}", "desk writes acknowledged", self.writes_acked);
-        let _ = writeln!(out, "{:<36} {:>12}", "desk writes refused", self.writes_refused);
+        let _ = writeln!(
+            out,
+            "{:<36} {:>12}",
+            "desk writes acknowledged", self.writes_acked
+        );
+        let _ = writeln!(
+            out,
+            "{:<36} {:>12}",
+            "desk writes refused", self.writes_refused
+        );
         let _ = writeln!(out, "\nfaults injected");
         for (name, n) in self.faults.rows() {
             let _ = writeln!(out, "  {name:<34} {n:>12}");
         }
-        let _ = writeln!(out, "\ninvariants checked                       checks     failures");
+        let _ = writeln!(
+            out,
+            "\ninvariants checked                       checks     failures"
+        );
         for (name, n) in &self.checks {
             let failed = self.failures_by_invariant.get(name).copied().unwrap_or(0);
             let _ = writeln!(out, "  {name:<34} {n:>12} {failed:>12}");

@@ -148,18 +148,29 @@ pub(crate) enum Event {
     /// A desk writes somewhere.
     Write,
     /// A node's group commit.
-    Commit { node: usize },
+    Commit {
+        node: usize,
+    },
     /// The frame at the front of one end's stream is due.
-    Deliver { link: usize, epoch: u64, from: usize },
+    Deliver {
+        link: usize,
+        epoch: u64,
+        from: usize,
+    },
     Timer {
         link: usize,
         epoch: u64,
         side: usize,
         due: u64,
     },
-    Dial { link: usize },
+    Dial {
+        link: usize,
+    },
     Fault,
-    Crash { node: usize, mid_write: bool },
+    Crash {
+        node: usize,
+        mid_write: bool,
+    },
     Restore(Restore),
     Heal,
     Probe,
@@ -172,7 +183,9 @@ pub(crate) enum Phase {
     /// Work and faults.
     Running,
     /// Healed; waiting for quiescence since then.
-    Healing { since_ms: u64 },
+    Healing {
+        since_ms: u64,
+    },
     /// Quiet; letting a digest round run before the checks.
     Settling,
     Done,
@@ -359,7 +372,7 @@ impl Sim {
     /// A session's deadline as simulated milliseconds, rounded up.
     pub(crate) fn ms_of(&self, t: Instant) -> u64 {
         let d = t.saturating_duration_since(self.base);
-        let ms = d.as_millis() + u128::from(d.subsec_nanos() % 1_000_000 != 0);
+        let ms = d.as_millis() + u128::from(!d.subsec_nanos().is_multiple_of(1_000_000));
         u64::try_from(ms).unwrap_or(u64::MAX)
     }
 

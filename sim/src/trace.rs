@@ -26,7 +26,12 @@ impl Trace {
         if let Some(lines) = &mut self.lines
             && lines.len() < MAX_LINES
         {
-            lines.push(format!("{:>4}.{:03}s  {}", at_ms / 1000, at_ms % 1000, line()));
+            lines.push(format!(
+                "{:>4}.{:03}s  {}",
+                at_ms / 1000,
+                at_ms % 1000,
+                line()
+            ));
         }
     }
 

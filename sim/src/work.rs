@@ -68,7 +68,10 @@ pub(crate) enum New {
 pub(crate) enum Job {
     Create(New),
     /// A patient's phone number changed.
-    Phone { id: RecordId, phone: String },
+    Phone {
+        id: RecordId,
+        phone: String,
+    },
     /// A status moved forward.
     Advance {
         id: RecordId,
@@ -317,7 +320,11 @@ impl Sim {
             header: self.header(node, Kind::Patient),
             patient_no: format!("{}-{serial}", self.name(node)),
             name: format!("patient {serial}"),
-            sex: if serial % 2 == 0 { Sex::Female } else { Sex::Male },
+            sex: if serial.is_multiple_of(2) {
+                Sex::Female
+            } else {
+                Sex::Male
+            },
             birth_date: Date::new(1950 + (serial % 70) as i32, 1 + (serial % 12) as u8, 1)
                 .expect("the first of a month is a date"),
             phone,
@@ -427,14 +434,23 @@ impl Sim {
 
     /// A status moved one step forward on a record of a random kind.
     fn status_move(&mut self, node: usize) -> Option<Job> {
-        let kinds = [Kind::Visit, Kind::Prescription, Kind::Charge, Kind::Dispense];
+        let kinds = [
+            Kind::Visit,
+            Kind::Prescription,
+            Kind::Charge,
+            Kind::Dispense,
+        ];
         let kind = *self.work_rng.pick(&kinds)?;
         let (id, log) = match kind {
-            Kind::Visit => self.held::<Visit>(node, kind).map(|r| (r.header.id, r.status_log)),
+            Kind::Visit => self
+                .held::<Visit>(node, kind)
+                .map(|r| (r.header.id, r.status_log)),
             Kind::Prescription => self
                 .held::<Prescription>(node, kind)
                 .map(|r| (r.header.id, r.status_log)),
-            Kind::Charge => self.held::<Charge>(node, kind).map(|r| (r.header.id, r.status_log)),
+            Kind::Charge => self
+                .held::<Charge>(node, kind)
+                .map(|r| (r.header.id, r.status_log)),
             Kind::Dispense => self
                 .held::<Dispense>(node, kind)
                 .map(|r| (r.header.id, r.status_log)),
@@ -560,14 +576,14 @@ fn perform(replica: &MemoryReplica, job: Job, stamp: Stamp) -> Result<Done, Memo
             Ok(Done::Saved)
         }
         Job::Advance { id, kind, state } => match kind {
-            Kind::Visit => advance::<Visit, VisitStatus>(replica, id, state, stamp, |r| &mut r.status_log),
-            Kind::Prescription => advance::<Prescription, PrescriptionStatus>(
-                replica,
-                id,
-                state,
-                stamp,
-                |r| &mut r.status_log,
-            ),
+            Kind::Visit => {
+                advance::<Visit, VisitStatus>(replica, id, state, stamp, |r| &mut r.status_log)
+            }
+            Kind::Prescription => {
+                advance::<Prescription, PrescriptionStatus>(replica, id, state, stamp, |r| {
+                    &mut r.status_log
+                })
+            }
             Kind::Charge => {
                 advance::<Charge, ChargeStatus>(replica, id, state, stamp, |r| &mut r.status_log)
             }

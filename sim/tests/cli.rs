@@ -8,8 +8,8 @@ fn sim(args: &[&str]) -> (bool, String) {
         .args(args)
         .output()
         .expect("the binary runs");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned()
-        + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
 }
 
@@ -23,7 +23,14 @@ fn a_replay_prints_the_trace_and_the_verdict() {
 
 #[test]
 fn a_failing_seed_prints_its_replay_command() {
-    let (ok, text) = sim(&["--seeds", "40", "--writes", "20", "--bug-drop-kind", "patient"]);
+    let (ok, text) = sim(&[
+        "--seeds",
+        "40",
+        "--writes",
+        "20",
+        "--bug-drop-kind",
+        "patient",
+    ]);
     assert!(!ok, "{text}");
     assert!(
         text.contains("replay: cargo run -p lifeline-sim -- --seed ")
