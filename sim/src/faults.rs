@@ -121,22 +121,23 @@ impl Sim {
         } else {
             self.faults.crashes += 1;
         }
-        let n = &mut self.nodes[node];
-        n.power = Power::Down;
-        n.commit_at = None;
-        let lost = std::mem::take(&mut n.pending).len();
-        for link in n.links.clone() {
-            self.disconnect(link, "crash");
-        }
         let down = self.fault_rng.range(DOWN_MS.0, DOWN_MS.1);
-        self.queue.push(
-            self.now_ms + down,
-            Event::Restore(Restore::Restart { node }),
-        );
+        let lost = self.nodes[node].pending.len();
         let name = self.name(node).to_owned();
         self.note(|| {
             format!("fault: {name} crashed ({lost} uncommitted desk writes lost), down {down} ms")
         });
+        let n = &mut self.nodes[node];
+        n.power = Power::Down;
+        n.commit_at = None;
+        n.pending.clear();
+        for link in n.links.clone() {
+            self.disconnect(link, "crash");
+        }
+        self.queue.push(
+            self.now_ms + down,
+            Event::Restore(Restore::Restart { node }),
+        );
     }
 
     fn slow_link(&mut self) {
