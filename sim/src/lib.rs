@@ -58,26 +58,68 @@ pub fn run(cfg: Config) -> RunReport {
     }
 }
 
-/// Runs `count` seeds from `from`, each as `template` says, telling `each` about every run.
+/// Runs `count` seeds from `from`, each as `template` says, telling `each` about every run
+/// in seed order. With `jobs` above 1, that many runs go side by side on threads of their
+/// own; each run is still one thread and replays alone exactly the same.
 pub fn sweep(
     template: &Config,
     from: u64,
     count: u64,
+    jobs: usize,
     mut each: impl FnMut(&RunReport),
 ) -> (Summary, std::time::Duration) {
     let started = Instant::now();
     let mut summary = Summary::default();
-    for seed in from..from.saturating_add(count) {
-        let cfg = Config {
-            seed,
-            trace: false,
-            ..template.clone()
-        };
-        let report = run(cfg);
-        each(&report);
-        summary.add(&report);
+    let seeds: Vec<u64> = (from..from.saturating_add(count)).collect();
+    // Bounded: a chunk of seeds at a time, one thread per job, reports kept until the chunk
+    // is done so that they are told in seed order.
+    for chunk in seeds.chunks(jobs.max(1) * 8) {
+        for report in run_chunk(template, chunk, jobs.max(1)) {
+            each(&report);
+            summary.add(&report);
+        }
     }
     (summary, started.elapsed())
+}
+
+fn config_for(template: &Config, seed: u64) -> Config {
+    Config {
+        seed,
+        trace: false,
+        ..template.clone()
+    }
+}
+
+/// The reports of `seeds`, in their order, run on `jobs` threads.
+fn run_chunk(template: &Config, seeds: &[u64], jobs: usize) -> Vec<RunReport> {
+    if jobs == 1 {
+        return seeds
+            .iter()
+            .map(|&s| run(config_for(template, s)))
+            .collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut reports: Vec<(usize, RunReport)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..jobs)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(&seed) = seeds.get(i) else { break };
+                        done.push((i, run(config_for(template, seed))));
+                    }
+                    done
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("a run catches its own panics"))
+            .collect()
+    });
+    reports.sort_by_key(|(i, _)| *i);
+    reports.into_iter().map(|(_, r)| r).collect()
 }
 
 /// The one command that replays a run.

@@ -16,6 +16,9 @@ struct Args {
     /// Run this many seeds and print a table.
     #[arg(long)]
     seeds: Option<u64>,
+    /// Runs of `--seeds` side by side (each run is still one thread).
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
     /// The first seed of `--seeds`.
     #[arg(long, default_value_t = 0)]
     from: u64,
@@ -51,7 +54,7 @@ fn main() -> ExitCode {
         ..Config::new(args.seed.unwrap_or(args.from))
     };
     match args.seeds {
-        Some(count) => sweep(&template, args.from, count),
+        Some(count) => sweep(&template, args.from, count, args.jobs),
         None => replay(template),
     }
 }
@@ -85,8 +88,8 @@ fn replay(cfg: Config) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn sweep(template: &Config, from: u64, count: u64) -> ExitCode {
-    let (summary, elapsed) = lifeline_sim::sweep(template, from, count, |run| {
+fn sweep(template: &Config, from: u64, count: u64, jobs: usize) -> ExitCode {
+    let (summary, elapsed) = lifeline_sim::sweep(template, from, count, jobs, |run| {
         if !run.passed() {
             let cfg = Config {
                 seed: run.seed,

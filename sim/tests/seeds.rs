@@ -2,7 +2,7 @@
 //! checks catch a node that acknowledges before it commits or that leaves a record kind out
 //! of replication, and the proof that a seed replays exactly.
 
-use lifeline_sim::{Bug, Config, Kind, RunReport, replay_command, run};
+use lifeline_sim::{Bug, Config, Kind, RunReport, replay_command, run, sweep};
 
 /// The fixed seeds CI runs, in two halves that the test harness runs side by side. A seed
 /// that once failed stays in this range (or is added to `REGRESSIONS`) once fixed.
@@ -133,4 +133,17 @@ fn different_seeds_make_different_runs() {
         .collect();
     assert_ne!(traces[0], traces[1]);
     assert_ne!(traces[1], traces[2]);
+}
+
+#[test]
+fn runs_side_by_side_report_what_runs_one_by_one_report() {
+    let template = ci(0);
+    let one_by_one = sweep(&template, 100, 6, 1, |_| {}).0;
+    let mut seen = Vec::new();
+    let side_by_side = sweep(&template, 100, 6, 2, |r| seen.push(r.seed)).0;
+    assert_eq!(seen, (100..106).collect::<Vec<u64>>(), "told in seed order");
+    assert_eq!(one_by_one.runs, 6);
+    assert_eq!(one_by_one.writes_acked, side_by_side.writes_acked);
+    assert_eq!(one_by_one.faults, side_by_side.faults);
+    assert_eq!(one_by_one.checks, side_by_side.checks);
 }
