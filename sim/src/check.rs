@@ -16,6 +16,8 @@
 //!   goodbye (checked as the run goes; counted once per run).
 //! - `wire`, `desk_writes`: every frame survived its encoding; every desk write the node took
 //!   could be written (checked as the run goes).
+//! - `no_panic`: nothing in the run panicked (`lifeline_sim::run` catches a panic and fails
+//!   the run with it); `bounded_run`: the run ended within its event budget.
 
 use std::collections::BTreeMap;
 

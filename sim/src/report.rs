@@ -8,7 +8,8 @@ use std::time::Duration;
 /// A broken invariant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
-    /// Which invariant (a name from [`crate::check::INVARIANTS`], or `no_panic`).
+    /// Which invariant: one of those [`crate::check`] lists, `no_panic`, `setup` or
+    /// `bounded_run`.
     pub invariant: &'static str,
     pub detail: String,
 }
