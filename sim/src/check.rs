@@ -122,7 +122,7 @@ impl Sim {
     fn check_records(&mut self) {
         let mut acks: BTreeMap<RecordId, Vec<&Ack>> = BTreeMap::new();
         let mut lost = Vec::new();
-        for ack in &self.ledger.acks {
+        for ack in self.ledger.acks.iter().filter(|a| !a.lost_to_restore) {
             match ack.heads {
                 Some(_) => acks.entry(ack.id).or_default().push(ack),
                 None => lost.push(format!(
@@ -222,7 +222,7 @@ impl Sim {
             .ledger
             .acks
             .iter()
-            .filter(|a| a.heads.is_some())
+            .filter(|a| a.heads.is_some() && !a.lost_to_restore)
             .filter_map(|a| a.state.map(|s| (a.id, a.kind, s)))
             .collect();
         let mut wrong = Vec::new();

@@ -28,13 +28,14 @@ impl Sim {
         }
         let gap = self.fault_rng.range(FAULT_GAP_MS.0, FAULT_GAP_MS.1);
         self.queue.push(self.now_ms + gap, Event::Fault);
-        match self.fault_rng.range(0, 5) {
-            0 => self.isolate(),
-            1 => self.split(),
-            2 => self.cut_one_way(),
-            3 => self.crash_random(),
-            4 => self.slow_link(),
-            _ => self.skew_clock(),
+        match self.fault_rng.range(0, 13) {
+            0 | 1 => self.isolate(),
+            2 | 3 => self.split(),
+            4 | 5 => self.cut_one_way(),
+            6 | 7 => self.crash_random(),
+            8 | 9 => self.slow_link(),
+            10 | 11 => self.skew_clock(),
+            _ => self.restore_empty(),
         }
     }
 
@@ -121,23 +122,84 @@ impl Sim {
         } else {
             self.faults.crashes += 1;
         }
-        let down = self.fault_rng.range(DOWN_MS.0, DOWN_MS.1);
         let lost = self.nodes[node].pending.len();
         let name = self.name(node).to_owned();
-        self.note(|| {
-            format!("fault: {name} crashed ({lost} uncommitted desk writes lost), down {down} ms")
-        });
+        self.note(|| format!("fault: {name} crashed ({lost} uncommitted desk writes lost)"));
+        self.stop(node);
+    }
+
+    /// Powers a node down until a restart a while later.
+    fn stop(&mut self, node: usize) {
+        let down = self.fault_rng.range(DOWN_MS.0, DOWN_MS.1);
         let n = &mut self.nodes[node];
         n.power = Power::Down;
         n.commit_at = None;
         n.pending.clear();
         for link in n.links.clone() {
-            self.disconnect(link, "crash");
+            self.disconnect(link, "node down");
         }
         self.queue.push(
             self.now_ms + down,
             Event::Restore(Restore::Restart { node }),
         );
+        let name = self.name(node).to_owned();
+        self.note(|| format!("{name} down for {down} ms"));
+    }
+
+    /// The node's store is replaced by an empty one, as a restore from a backup older than
+    /// every record would leave it: a new incarnation, which its peers must fill again. What
+    /// only this node held is lost; that is what a restore loses, so those writes leave the
+    /// checks (and are counted).
+    fn restore_empty(&mut self) {
+        let node = self.fault_rng.index(self.nodes.len());
+        if self.nodes[node].power == Power::Down {
+            return;
+        }
+        self.faults.restores += 1;
+        let name = self.name(node).to_owned();
+        self.note(|| format!("fault: {name}'s store replaced by an empty one (restored)"));
+        self.stop(node);
+        let lost = self.lost_with_store(node);
+        self.faults.writes_lost_to_restores += lost;
+        let seed = self.fault_rng.next_u64();
+        let n = &mut self.nodes[node];
+        n.replica = crate::sim::replica(&n.name, seed, &n.clock, &n.credentials);
+        self.note(|| format!("{name}: {lost} acknowledged writes were on no other node"));
+    }
+
+    /// Marks the acknowledged writes whose changes no node but `node` holds, and forgets
+    /// the records no other node holds; returns how many writes.
+    fn lost_with_store(&mut self, node: usize) -> u64 {
+        let elsewhere = |sim: &Sim, id, heads: &[lifeline_core::automerge::ChangeHash]| {
+            sim.nodes.iter().enumerate().any(|(i, n)| {
+                i != node
+                    && n.replica.doc(id).is_some_and(|d| {
+                        use lifeline_core::automerge::ReadDoc;
+                        heads.iter().all(|h| d.get_change_by_hash(h).is_some())
+                    })
+            })
+        };
+        let mut lost = Vec::new();
+        for (i, ack) in self.ledger.acks.iter().enumerate() {
+            let Some(heads) = &ack.heads else { continue };
+            if ack.node == node && !ack.lost_to_restore && !elsewhere(self, ack.id, heads) {
+                lost.push(i);
+            }
+        }
+        for &i in &lost {
+            self.ledger.acks[i].lost_to_restore = true;
+        }
+        let gone: Vec<_> = self
+            .ledger
+            .records()
+            .keys()
+            .copied()
+            .filter(|&id| !elsewhere(self, id, &[]))
+            .collect();
+        for id in gone {
+            self.ledger.forget(id);
+        }
+        lost.len() as u64
     }
 
     fn slow_link(&mut self) {

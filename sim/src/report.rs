@@ -33,6 +33,12 @@ pub struct Faults {
     pub crashes: u64,
     /// Nodes crashed just after a desk's write reached them, before its commit.
     pub crashes_mid_write: u64,
+    /// A node's store replaced by an empty one (a restore from a backup older than every
+    /// record): it gets everything back from its peers under a new incarnation.
+    pub restores: u64,
+    /// Acknowledged writes lost with a replaced store because no other node had them yet:
+    /// expected, and left out of the checks.
+    pub writes_lost_to_restores: u64,
     /// A node's wall clock set off by up to five minutes either way.
     pub clock_skews: u64,
     /// Pairs of nodes editing the same record at the same time.
@@ -44,7 +50,7 @@ pub struct Faults {
 }
 
 impl Faults {
-    pub fn rows(&self) -> [(&'static str, u64); 12] {
+    pub fn rows(&self) -> [(&'static str, u64); 14] {
         [
             ("frames lost (connection closed)", self.frames_lost),
             ("frames held by a partition", self.frames_held),
@@ -54,6 +60,11 @@ impl Faults {
             ("one-way cuts", self.one_way_cuts),
             ("crashes", self.crashes),
             ("crashes mid-write", self.crashes_mid_write),
+            ("stores restored empty", self.restores),
+            (
+                "  writes lost with them (expected)",
+                self.writes_lost_to_restores,
+            ),
             ("clock skews", self.clock_skews),
             ("concurrent edits", self.concurrent_edits),
             ("session timeouts", self.timeouts),
@@ -70,6 +81,8 @@ impl Faults {
         self.one_way_cuts += other.one_way_cuts;
         self.crashes += other.crashes;
         self.crashes_mid_write += other.crashes_mid_write;
+        self.restores += other.restores;
+        self.writes_lost_to_restores += other.writes_lost_to_restores;
         self.clock_skews += other.clock_skews;
         self.concurrent_edits += other.concurrent_edits;
         self.timeouts += other.timeouts;

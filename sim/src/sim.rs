@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use lifeline_core::store::Credentials;
 use lifeline_core::{ManualClock, NodeName};
 use lifeline_sync::frame::Frame;
 use lifeline_sync::identity::{Anchor, NodeIdentity};
@@ -77,6 +78,8 @@ pub(crate) enum Power {
 pub(crate) struct Node {
     pub name: NodeName,
     pub identity: NodeIdentity,
+    /// What the node signs with: kept to make a replacement store.
+    pub credentials: Credentials,
     pub replica: MemoryReplica,
     /// The replica's wall clock (commit times, stamps): the simulated time plus `skew_ms`.
     pub clock: ManualClock,
@@ -416,15 +419,26 @@ impl Sim {
     }
 }
 
+/// An empty replica for a node: a new store, with an incarnation and actor of its own.
+pub(crate) fn replica(
+    name: &NodeName,
+    seed: u64,
+    clock: &ManualClock,
+    credentials: &Credentials,
+) -> MemoryReplica {
+    MemoryReplica::seeded(name.clone(), seed)
+        .with_clock(Arc::new(clock.clone()))
+        .with_credentials(credentials.clone())
+}
+
 fn node(certified: &identities::Certified, seed: u64) -> Node {
     let clock = ManualClock::new(EPOCH_MS);
     let name = certified.identity.name.clone();
-    let replica = MemoryReplica::seeded(name.clone(), seed)
-        .with_clock(Arc::new(clock.clone()))
-        .with_credentials(certified.credentials.clone());
+    let replica = replica(&name, seed, &clock, &certified.credentials);
     Node {
         name,
         identity: certified.identity.clone(),
+        credentials: certified.credentials.clone(),
         replica,
         clock,
         skew_ms: 0,

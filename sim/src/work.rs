@@ -127,6 +127,9 @@ pub(crate) struct Ack {
     pub heads: Option<Vec<ChangeHash>>,
     /// The state a status move reached.
     pub state: Option<&'static str>,
+    /// Whether the write was lost with its node's store, replaced by a restore before any
+    /// other node had it: the one loss a restore is allowed.
+    pub lost_to_restore: bool,
 }
 
 /// Every record created and every acknowledged write.
@@ -156,6 +159,13 @@ impl Ledger {
     fn created(&mut self, id: RecordId, kind: Kind) {
         if self.records.insert(id, kind).is_none() {
             self.by_kind[kind.index()].push(id);
+        }
+    }
+
+    /// A record no node holds any more (its only copy went with a replaced store).
+    pub fn forget(&mut self, id: RecordId) {
+        if let Some(kind) = self.records.remove(&id) {
+            self.by_kind[kind.index()].retain(|r| *r != id);
         }
     }
 }
@@ -489,6 +499,7 @@ impl Sim {
                 kind,
                 heads: None,
                 state,
+                lost_to_restore: false,
             });
             self.ledger.acks.len() - 1
         });
@@ -535,6 +546,7 @@ impl Sim {
                         kind,
                         heads,
                         state,
+                        lost_to_restore: false,
                     }),
                 }
                 self.note(|| format!("{name} saved {kind:?} {id}"));
