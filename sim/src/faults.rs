@@ -1,6 +1,6 @@
 //! Faults on a seeded schedule while the desks work: slow links, a node cut off, the
-//! hospital split in two, one direction between two nodes cut, crashes and restarts, clock
-//! skew. Frame loss is drawn per frame on the wire (`network`). At the end everything heals.
+//! hospital split in two, one direction between two nodes cut, crashes and restarts, a store
+//! replaced by an empty one, clock skew. Frame loss is drawn per frame on the wire (`network`). At the end everything heals.
 //!
 //! A crash loses the node's sessions, every frame in flight to or from it and the desk
 //! writes waiting for its next group commit. Its `MemoryReplica` survives whole: each of the

@@ -4,7 +4,8 @@
 //! one protocol [`Session`](lifeline_sync::proto::Session) per connected peer, run in one
 //! thread under a seeded scheduler: no sleeps, no wall clock, no threads. Desks write at every
 //! node; faults (lost frames, slow links, partitions of one node, of a side or of one
-//! direction, crashes, clock skew) come on a seeded schedule; then everything heals, the
+//! direction, crashes, a store restored empty, clock skew) come on a seeded schedule; then
+//! everything heals, the
 //! hospital runs to quiescence and the invariants are checked ([`check`]). A seed replays
 //! the same run exactly, with a readable trace.
 //!
