@@ -351,11 +351,18 @@ impl Inner {
     }
 
     /// The digest of the records in a scope, as the store keeps it (the same pure function).
+    /// Every record held was written whole or merged under the rules, so its header reads:
+    /// the header is read only when the scope depends on the kind (reading it for every
+    /// record made each digest of everything cost a hydration per record).
     pub(super) fn digest(&self, scope: Scope) -> Digest {
+        let in_scope = |id: RecordId, doc: &Automerge| match scope {
+            Scope::All => true,
+            Scope::Since { .. } => Header::of(doc).is_ok_and(|h| scope.covers(h.kind, id)),
+        };
         let heads: Vec<(RecordId, Vec<ChangeHash>)> = self
             .docs
             .iter()
-            .filter(|(id, doc)| Header::of(*doc).is_ok_and(|h| scope.covers(h.kind, **id)))
+            .filter(|(id, doc)| in_scope(**id, doc))
             .map(|(id, doc)| (*id, doc.get_heads()))
             .collect();
         Digest::of(heads.iter().map(|(id, h)| (*id, h.as_slice())))
@@ -366,12 +373,23 @@ impl Inner {
         self.docs
             .iter()
             .filter(|(_, doc)| {
-                Header::of(*doc).is_ok_and(|h| h.episode.is_some())
-                    && doc.get(ROOT, CENTRAL_ACK_KEY).ok().flatten().is_none()
+                in_episode(doc) && doc.get(ROOT, CENTRAL_ACK_KEY).ok().flatten().is_none()
             })
             .map(|(id, _)| *id)
             .collect()
     }
+}
+
+/// Whether a record was created in an episode. Reads the header's episode alone: every
+/// session asks on its start, for every record, and hydrating whole headers made that most
+/// of a session's start. Every record held has a readable header (written whole, or merged
+/// under the rules), so this answers as `Header::of(doc)` would.
+fn in_episode(doc: &Automerge) -> bool {
+    let Ok(Some((_, header))) = doc.get(ROOT, "header") else {
+        return false;
+    };
+    autosurgeon::hydrate_prop::<_, Option<EpisodeId>, _, _>(doc, &header, "episode")
+        .is_ok_and(|episode| episode.is_some())
 }
 
 /// What the rules need to know, read from the documents themselves (the store keeps an index;

@@ -1,0 +1,317 @@
+//! After the run: waiting for quiescence, then the invariants.
+//!
+//! - `quiescence`: once healed, the hospital goes quiet (every node up, every link
+//!   connected, nothing but heartbeats in flight, every session caught up) within a bounded
+//!   simulated time.
+//! - `acknowledged_writes_kept`: every write a desk heard "saved" for was committed, and its
+//!   changes are on every node (every node keeps every record here: windows do not prune).
+//! - `replicas_equal`: every record has the same heads on every node, every node holds the
+//!   same number of records, and every node's digest is the same.
+//! - `statuses_forward`: every state an acknowledged status move reached is in the record's
+//!   log on every node, and the current status is at least that state.
+//! - `no_refusals`: no node refused a change of another: every node here is honest.
+//! - `digests_agree`: the protocol's own digest comparison, run while settling, says every
+//!   pair of connected nodes is in sync.
+//! - `honest_sessions`: no session between honest nodes ended but by a timeout or a
+//!   goodbye (checked as the run goes; counted once per run).
+//! - `wire`, `desk_writes`: every frame survived its encoding; every desk write the node took
+//!   could be written (checked as the run goes).
+//! - `no_panic`: nothing in the run panicked (`lifeline_sim::run` catches a panic and fails
+//!   the run with it); `bounded_run`: the run ended within its event budget.
+
+use std::collections::BTreeMap;
+
+use lifeline_core::Record;
+use lifeline_core::RecordId;
+use lifeline_core::automerge::{Automerge, ChangeHash, ReadDoc};
+use lifeline_core::record::{Charge, Dispense, Prescription, Visit};
+use lifeline_core::status::{
+    ChargeStatus, DispenseStatus, PrescriptionStatus, Status, StatusLog, VisitStatus,
+};
+use lifeline_core::store::Scope;
+use lifeline_sync::replica::{MemoryReplica, Replica};
+
+use crate::sim::{Event, Phase, Power, Sim};
+use crate::work::{Ack, Kind};
+
+/// Most simulated time from the heal to quiescence.
+const QUIESCENCE_LIMIT_MS: u64 = 300_000;
+/// Quiet time before the checks: long enough for every session's digest round (10 s).
+const SETTLE_MS: u64 = 12_000;
+/// Failures of one invariant described in full; the rest are counted.
+const MAX_DESCRIBED: usize = 5;
+
+impl Sim {
+    /// Every second after the heal: quiet yet?
+    pub(crate) fn probe(&mut self) {
+        let Phase::Healing { since_ms } = self.phase else {
+            return;
+        };
+        if let Some(busy) = self.noise() {
+            if self.now_ms - since_ms > QUIESCENCE_LIMIT_MS {
+                self.fail(
+                    "quiescence",
+                    format!("not quiet {QUIESCENCE_LIMIT_MS} ms after the heal: {busy}"),
+                );
+                self.phase = Phase::Done;
+            } else {
+                self.queue.push(self.now_ms + 1000, Event::Probe);
+            }
+            return;
+        }
+        self.checked("quiescence", 1);
+        let after = self.now_ms - since_ms;
+        self.note(|| format!("quiet {after} ms after the heal; settling for the digest round"));
+        self.phase = Phase::Settling;
+        self.queue.push(self.now_ms + SETTLE_MS, Event::Finish);
+    }
+
+    /// What still moves, if anything.
+    fn noise(&self) -> Option<String> {
+        if let Some(n) = self.nodes.iter().find(|n| n.power == Power::Down) {
+            return Some(format!("{} is down", n.name));
+        }
+        if let Some(n) = self.nodes.iter().find(|n| !n.pending.is_empty()) {
+            return Some(format!("{} has writes to commit", n.name));
+        }
+        if self.busy_in_flight > 0 {
+            return Some(format!("{} frames in flight", self.busy_in_flight));
+        }
+        for (i, link) in self.links.iter().enumerate() {
+            let Some(conn) = &link.conn else {
+                return Some(format!("link {} is not connected", self.link_name(i)));
+            };
+            for (side, s) in conn.sessions.iter().enumerate() {
+                if !s.is_caught_up() {
+                    let name = self.name(link.ends[side]);
+                    return Some(format!(
+                        "{name}'s session with {} is not caught up",
+                        s.peer().name
+                    ));
+                }
+            }
+        }
+        None
+    }
+
+    pub(crate) fn check_invariants(&mut self) {
+        if let Some(busy) = self.noise() {
+            self.fail("quiescence", format!("activity after quiescence: {busy}"));
+        }
+        self.check_records();
+        self.check_counts_and_digests();
+        self.check_statuses();
+        self.check_refusals();
+        self.check_protocol_digests();
+        self.checked("honest_sessions", 1);
+        self.checked("wire", 1);
+        self.checked("desk_writes", self.ledger.acked());
+    }
+
+    fn fail_some(&mut self, invariant: &'static str, details: Vec<String>) {
+        let extra = details.len().saturating_sub(MAX_DESCRIBED);
+        for d in details.into_iter().take(MAX_DESCRIBED) {
+            self.fail(invariant, d);
+        }
+        if extra > 0 {
+            self.fail(invariant, format!("and {extra} more"));
+        }
+    }
+
+    /// Each record's heads on every node, and each acknowledged write's changes in them.
+    fn check_records(&mut self) {
+        let mut acks: BTreeMap<RecordId, Vec<&Ack>> = BTreeMap::new();
+        let mut lost = Vec::new();
+        for ack in self.ledger.acks.iter().filter(|a| !a.lost_to_restore) {
+            match ack.heads {
+                Some(_) => acks.entry(ack.id).or_default().push(ack),
+                None => lost.push(format!(
+                    "{:?} {} acknowledged at {} was never committed",
+                    ack.kind,
+                    ack.id,
+                    self.name(ack.node)
+                )),
+            }
+        }
+        let (mut unequal, mut missing, mut checks) = (Vec::new(), Vec::new(), (0, 0));
+        for (&id, &kind) in self.ledger.records() {
+            let docs: Vec<Option<Automerge>> =
+                self.nodes.iter().map(|n| n.replica.doc(id)).collect();
+            let heads: Vec<Option<Vec<ChangeHash>>> = docs
+                .iter()
+                .map(|d| d.as_ref().map(|d| d.get_heads()))
+                .collect();
+            checks.0 += 1;
+            if heads.iter().any(|h| *h != heads[0]) {
+                unequal.push(format!(
+                    "{kind:?} {id} has different heads: {}",
+                    self.by_node(&heads)
+                ));
+            }
+            for ack in acks.get(&id).into_iter().flatten() {
+                checks.1 += self.nodes.len() as u64;
+                let made = ack.heads.as_deref().unwrap_or_default();
+                // Equal heads are equal histories: the first node's copy answers for every
+                // node whose heads are the same, and only the others are looked at one by one.
+                let looked_at = docs
+                    .iter()
+                    .enumerate()
+                    .filter(|(node, _)| *node == 0 || heads[*node] != heads[0]);
+                for (node, doc) in looked_at {
+                    let held = doc
+                        .as_ref()
+                        .is_some_and(|d| made.iter().all(|h| d.get_change_by_hash(h).is_some()));
+                    if !held {
+                        missing.push(format!(
+                            "{:?} {} saved at {} is missing its write on {}",
+                            kind,
+                            id,
+                            self.name(ack.node),
+                            self.name(node)
+                        ));
+                    }
+                }
+            }
+        }
+        missing.splice(0..0, lost);
+        self.checked("replicas_equal", checks.0);
+        self.checked("acknowledged_writes_kept", checks.1);
+        self.fail_some("replicas_equal", unequal);
+        self.fail_some("acknowledged_writes_kept", missing);
+    }
+
+    fn by_node(&self, heads: &[Option<Vec<ChangeHash>>]) -> String {
+        heads
+            .iter()
+            .enumerate()
+            .map(|(i, h)| match h {
+                None => format!("{} none", self.name(i)),
+                Some(h) => format!("{} {} heads", self.name(i), h.len()),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn check_counts_and_digests(&mut self) {
+        let expected = self.ledger.records().len();
+        let mut wrong = Vec::new();
+        let mut digests = Vec::new();
+        for n in &self.nodes {
+            if n.replica.records() != expected {
+                wrong.push(format!(
+                    "{} holds {} records, {expected} were created",
+                    n.name,
+                    n.replica.records()
+                ));
+            }
+            match n.replica.digest(Scope::All) {
+                Ok(d) => digests.push(d),
+                Err(e) => wrong.push(format!("{}: no digest: {e}", n.name)),
+            }
+        }
+        if digests.iter().any(|d| *d != digests[0]) {
+            wrong.push("the nodes' digests differ".to_owned());
+        }
+        self.checked("replicas_equal", self.nodes.len() as u64);
+        self.fail_some("replicas_equal", wrong);
+    }
+
+    /// Every acknowledged status move is reached on every node, and nothing went back.
+    fn check_statuses(&mut self) {
+        let moves: Vec<(RecordId, Kind, &'static str)> = self
+            .ledger
+            .acks
+            .iter()
+            .filter(|a| a.heads.is_some() && !a.lost_to_restore)
+            .filter_map(|a| a.state.map(|s| (a.id, a.kind, s)))
+            .collect();
+        let mut wrong = Vec::new();
+        for (id, kind, state) in &moves {
+            for n in &self.nodes {
+                if let Err(why) = reached(&n.replica, *id, *kind, state) {
+                    wrong.push(format!("{:?} {id} on {}: {why}", kind, n.name));
+                }
+            }
+        }
+        self.checked("statuses_forward", (moves.len() * self.nodes.len()) as u64);
+        self.fail_some("statuses_forward", wrong);
+    }
+
+    fn check_refusals(&mut self) {
+        let mut wrong = Vec::new();
+        for n in &self.nodes {
+            for r in n.replica.refusals() {
+                wrong.push(format!(
+                    "{} refused {} from {}: {}",
+                    n.name, r.id, r.peer, r.reason
+                ));
+            }
+        }
+        self.checked("no_refusals", self.nodes.len() as u64);
+        self.fail_some("no_refusals", wrong);
+    }
+
+    fn check_protocol_digests(&mut self) {
+        let mut wrong = Vec::new();
+        let mut checks = 0;
+        for (i, link) in self.links.iter().enumerate() {
+            let Some(conn) = &link.conn else { continue };
+            for (side, s) in conn.sessions.iter().enumerate() {
+                checks += 1;
+                let name = self.name(link.ends[side]);
+                match s.convergence() {
+                    Some(c) if c.in_sync => {}
+                    Some(c) => wrong.push(format!(
+                        "{name} on link {}: out of sync ({} records here, {} there)",
+                        self.link_name(i),
+                        c.our_records,
+                        c.peer_records
+                    )),
+                    None => wrong.push(format!(
+                        "{name} on link {}: no digest comparison while settling",
+                        self.link_name(i)
+                    )),
+                }
+            }
+        }
+        self.checked("digests_agree", checks);
+        self.fail_some("digests_agree", wrong);
+    }
+}
+
+/// Whether `state` is in the record's status log here and the status is at least there.
+fn reached(replica: &MemoryReplica, id: RecordId, kind: Kind, state: &str) -> Result<(), String> {
+    match kind {
+        Kind::Visit => reached_in::<Visit, VisitStatus>(replica, id, state, |r| &r.status_log),
+        Kind::Prescription => {
+            reached_in::<Prescription, PrescriptionStatus>(replica, id, state, |r| &r.status_log)
+        }
+        Kind::Charge => reached_in::<Charge, ChargeStatus>(replica, id, state, |r| &r.status_log),
+        Kind::Dispense => {
+            reached_in::<Dispense, DispenseStatus>(replica, id, state, |r| &r.status_log)
+        }
+        Kind::Patient => Err("a patient has no status".into()),
+    }
+}
+
+fn reached_in<T: Record, S: Status>(
+    replica: &MemoryReplica,
+    id: RecordId,
+    state: &str,
+    log: fn(&T) -> &StatusLog,
+) -> Result<(), String> {
+    let record = replica
+        .get::<T>(id)
+        .map_err(|e| e.to_string())?
+        .ok_or("not held")?;
+    let wanted = S::parse(state).ok_or("unknown state")?;
+    let log = log(&record);
+    if !log.0.contains_key(state) {
+        return Err(format!("{state} is not in its status log"));
+    }
+    let current: S = log.current().map_err(|e| e.to_string())?;
+    if current < wanted {
+        return Err(format!("its status is {current:?}, behind {state}"));
+    }
+    Ok(())
+}

@@ -1,0 +1,271 @@
+//! Faults on a seeded schedule while the desks work: slow links, a node cut off, the
+//! hospital split in two, one direction between two nodes cut, crashes and restarts, a store
+//! replaced by an empty one, clock skew. Frame loss is drawn per frame on the wire (`network`). At the end everything heals.
+//!
+//! A crash loses the node's sessions, every frame in flight to or from it and the desk
+//! writes waiting for its next group commit. Its `MemoryReplica` survives whole: each of the
+//! replica's methods is one atomic step, as each of the store's is one durable redb commit,
+//! so what a method returned from is what the store's file would hold after a restart.
+
+use crate::sim::{Event, Phase, Power, Restore, Sim};
+
+/// Time between two faults.
+const FAULT_GAP_MS: (u64, u64) = (1000, 8000);
+/// How long a partition or a delay lasts (some outlast the sessions' 5 s peer timeout).
+const FAULT_SPAN_MS: (u64, u64) = (500, 15_000);
+/// How long a crashed node stays down.
+const DOWN_MS: (u64, u64) = (200, 10_000);
+/// Latency a delay fault adds (past the sessions' 5 s peer timeout, at most).
+const EXTRA_DELAY_MS: (u64, u64) = (50, 8000);
+/// Most a node's wall clock is off.
+const MAX_SKEW_MS: i64 = 300_000;
+
+impl Sim {
+    /// One fault of a random type, and the next one scheduled.
+    pub(crate) fn inject_fault(&mut self) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        let gap = self.fault_rng.range(FAULT_GAP_MS.0, FAULT_GAP_MS.1);
+        self.queue.push(self.now_ms + gap, Event::Fault);
+        match self.fault_rng.range(0, 13) {
+            0 | 1 => self.isolate(),
+            2 | 3 => self.split(),
+            4 | 5 => self.cut_one_way(),
+            6 | 7 => self.crash_random(),
+            8 | 9 => self.slow_link(),
+            10 | 11 => self.skew_clock(),
+            _ => self.restore_empty(),
+        }
+    }
+
+    fn span(&mut self) -> u64 {
+        self.fault_rng.range(FAULT_SPAN_MS.0, FAULT_SPAN_MS.1)
+    }
+
+    fn block_for(&mut self, from: usize, to: usize, span_ms: u64) {
+        *self.blocked.entry((from, to)).or_default() += 1;
+        self.queue.push(
+            self.now_ms + span_ms,
+            Event::Restore(Restore::Unblock { from, to }),
+        );
+    }
+
+    fn isolate(&mut self) {
+        let node = self.fault_rng.index(self.nodes.len());
+        let span = self.span();
+        for other in 0..self.nodes.len() {
+            if other != node {
+                self.block_for(node, other, span);
+                self.block_for(other, node, span);
+            }
+        }
+        self.faults.isolations += 1;
+        let name = self.name(node).to_owned();
+        self.note(|| format!("fault: {name} cut off for {span} ms"));
+    }
+
+    fn split(&mut self) {
+        let n = self.nodes.len();
+        let side: Vec<bool> = (0..n).map(|_| self.fault_rng.chance(0.5)).collect();
+        if side.iter().all(|s| *s) || side.iter().all(|s| !*s) {
+            return self.isolate();
+        }
+        let span = self.span();
+        for a in 0..n {
+            for b in 0..n {
+                if side[a] != side[b] {
+                    self.block_for(a, b, span);
+                }
+            }
+        }
+        self.faults.splits += 1;
+        let names: Vec<String> = (0..n)
+            .filter(|&i| side[i])
+            .map(|i| self.name(i).to_owned())
+            .collect();
+        self.note(|| {
+            format!(
+                "fault: [{}] split from the rest for {span} ms",
+                names.join(", ")
+            )
+        });
+    }
+
+    fn cut_one_way(&mut self) {
+        let link = self.fault_rng.index(self.links.len());
+        let [a, b] = self.links[link].ends;
+        let (from, to) = if self.fault_rng.chance(0.5) {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        let span = self.span();
+        self.block_for(from, to, span);
+        self.faults.one_way_cuts += 1;
+        let (x, y) = (self.name(from).to_owned(), self.name(to).to_owned());
+        self.note(|| format!("fault: {x} -> {y} cut (one way) for {span} ms"));
+    }
+
+    fn crash_random(&mut self) {
+        let node = self.fault_rng.index(self.nodes.len());
+        self.crash(node, false);
+    }
+
+    /// The node stops: sessions, frames in flight and uncommitted desk writes are lost.
+    pub(crate) fn crash(&mut self, node: usize, mid_write: bool) {
+        if self.phase != Phase::Running || self.nodes[node].power == Power::Down {
+            return;
+        }
+        if mid_write {
+            self.faults.crashes_mid_write += 1;
+        } else {
+            self.faults.crashes += 1;
+        }
+        let lost = self.nodes[node].pending.len();
+        let name = self.name(node).to_owned();
+        self.note(|| format!("fault: {name} crashed ({lost} uncommitted desk writes lost)"));
+        self.stop(node);
+    }
+
+    /// Powers a node down until a restart a while later.
+    fn stop(&mut self, node: usize) {
+        let down = self.fault_rng.range(DOWN_MS.0, DOWN_MS.1);
+        let n = &mut self.nodes[node];
+        n.power = Power::Down;
+        n.commit_at = None;
+        n.pending.clear();
+        for link in n.links.clone() {
+            self.disconnect(link, "node down");
+        }
+        self.queue.push(
+            self.now_ms + down,
+            Event::Restore(Restore::Restart { node }),
+        );
+        let name = self.name(node).to_owned();
+        self.note(|| format!("{name} down for {down} ms"));
+    }
+
+    /// The node's store is replaced by an empty one, as a restore from a backup older than
+    /// every record would leave it: a new incarnation, which its peers must fill again. What
+    /// only this node held is lost; that is what a restore loses, so those writes leave the
+    /// checks (and are counted).
+    fn restore_empty(&mut self) {
+        let node = self.fault_rng.index(self.nodes.len());
+        if self.nodes[node].power == Power::Down {
+            return;
+        }
+        self.faults.restores += 1;
+        let name = self.name(node).to_owned();
+        self.note(|| format!("fault: {name}'s store replaced by an empty one (restored)"));
+        self.stop(node);
+        let lost = self.lost_with_store(node);
+        self.faults.writes_lost_to_restores += lost;
+        let seed = self.fault_rng.next_u64();
+        let n = &mut self.nodes[node];
+        n.replica = crate::sim::replica(&n.name, seed, &n.clock, &n.credentials);
+        self.note(|| format!("{name}: {lost} acknowledged writes were on no other node"));
+    }
+
+    /// Marks the acknowledged writes whose changes no node but `node` holds, and forgets
+    /// the records no other node holds; returns how many writes.
+    fn lost_with_store(&mut self, node: usize) -> u64 {
+        let elsewhere = |sim: &Sim, id, heads: &[lifeline_core::automerge::ChangeHash]| {
+            sim.nodes.iter().enumerate().any(|(i, n)| {
+                i != node
+                    && n.replica.doc(id).is_some_and(|d| {
+                        use lifeline_core::automerge::ReadDoc;
+                        heads.iter().all(|h| d.get_change_by_hash(h).is_some())
+                    })
+            })
+        };
+        let mut lost = Vec::new();
+        for (i, ack) in self.ledger.acks.iter().enumerate() {
+            let Some(heads) = &ack.heads else { continue };
+            if ack.node == node && !ack.lost_to_restore && !elsewhere(self, ack.id, heads) {
+                lost.push(i);
+            }
+        }
+        for &i in &lost {
+            self.ledger.acks[i].lost_to_restore = true;
+        }
+        let gone: Vec<_> = self
+            .ledger
+            .records()
+            .keys()
+            .copied()
+            .filter(|&id| !elsewhere(self, id, &[]))
+            .collect();
+        for id in gone {
+            self.ledger.forget(id);
+        }
+        lost.len() as u64
+    }
+
+    fn slow_link(&mut self) {
+        let link = self.fault_rng.index(self.links.len());
+        let extra = self.fault_rng.range(EXTRA_DELAY_MS.0, EXTRA_DELAY_MS.1);
+        let span = self.span();
+        self.links[link].extra_delay_ms = extra;
+        self.queue
+            .push(self.now_ms + span, Event::Restore(Restore::Speed { link }));
+        self.faults.delays += 1;
+        let name = self.link_name(link);
+        self.note(|| format!("fault: link {name} {extra} ms slower for {span} ms"));
+    }
+
+    fn skew_clock(&mut self) {
+        let node = self.fault_rng.index(self.nodes.len());
+        let skew = self.fault_rng.range_i64(-MAX_SKEW_MS, MAX_SKEW_MS);
+        self.nodes[node].skew_ms = skew;
+        self.faults.clock_skews += 1;
+        let name = self.name(node).to_owned();
+        self.note(|| format!("fault: {name}'s wall clock off by {skew} ms"));
+    }
+
+    pub(crate) fn restore(&mut self, r: Restore) {
+        match r {
+            Restore::Unblock { from, to } => {
+                if let Some(count) = self.blocked.get_mut(&(from, to)) {
+                    *count -= 1;
+                    if *count == 0 {
+                        self.blocked.remove(&(from, to));
+                    }
+                }
+            }
+            Restore::Restart { node } => self.restart(node),
+            Restore::Speed { link } => self.links[link].extra_delay_ms = 0,
+        }
+    }
+
+    fn restart(&mut self, node: usize) {
+        if self.nodes[node].power == Power::Up {
+            return;
+        }
+        self.nodes[node].power = Power::Up;
+        let name = self.name(node).to_owned();
+        self.note(|| format!("{name} restarted"));
+        for link in self.nodes[node].links.clone() {
+            self.schedule_dial(link);
+        }
+    }
+
+    /// The end of the work: every partition and delay lifted, every node up again.
+    pub(crate) fn heal(&mut self) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        self.blocked.clear();
+        for link in &mut self.links {
+            link.extra_delay_ms = 0;
+        }
+        for node in 0..self.nodes.len() {
+            self.restart(node);
+        }
+        self.phase = Phase::Healing {
+            since_ms: self.now_ms,
+        };
+        self.note(|| "heal: every partition lifted, every node up".to_owned());
+        self.queue.push(self.now_ms + 1000, Event::Probe);
+    }
+}

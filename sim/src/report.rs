@@ -1,0 +1,201 @@
+//! What a run reports (faults injected, invariants checked, failures) and the table a sweep
+//! of many seeds prints.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// A broken invariant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// Which invariant: one of those [`crate::check`] lists, `no_panic`, `setup` or
+    /// `bounded_run`.
+    pub invariant: &'static str,
+    pub detail: String,
+}
+
+/// Faults injected into one run, by type.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// Frames lost on the wire (each closed its connection).
+    pub frames_lost: u64,
+    /// Frames held by a partition (retransmitted until it lifts or the connection times out).
+    pub frames_held: u64,
+    /// Links slowed for a while.
+    pub delays: u64,
+    /// One node cut off from every peer.
+    pub isolations: u64,
+    /// The hospital split into two sides.
+    pub splits: u64,
+    /// One direction between two nodes cut.
+    pub one_way_cuts: u64,
+    /// Nodes crashed at a random time.
+    pub crashes: u64,
+    /// Nodes crashed just after a desk's write reached them, before its commit.
+    pub crashes_mid_write: u64,
+    /// A node's store replaced by an empty one (a restore from a backup older than every
+    /// record): it gets everything back from its peers under a new incarnation.
+    pub restores: u64,
+    /// Acknowledged writes lost with a replaced store because no other node had them yet:
+    /// expected, and left out of the checks.
+    pub writes_lost_to_restores: u64,
+    /// A node's wall clock set off by up to five minutes either way.
+    pub clock_skews: u64,
+    /// Pairs of nodes editing the same record at the same time.
+    pub concurrent_edits: u64,
+    /// Sessions that gave up on a silent peer.
+    pub timeouts: u64,
+    /// Connections opened after the first ones.
+    pub reconnects: u64,
+}
+
+impl Faults {
+    pub fn rows(&self) -> [(&'static str, u64); 14] {
+        [
+            ("frames lost (connection closed)", self.frames_lost),
+            ("frames held by a partition", self.frames_held),
+            ("link delays", self.delays),
+            ("node isolations", self.isolations),
+            ("two-sided splits", self.splits),
+            ("one-way cuts", self.one_way_cuts),
+            ("crashes", self.crashes),
+            ("crashes mid-write", self.crashes_mid_write),
+            ("stores restored empty", self.restores),
+            (
+                "  writes lost with them (expected)",
+                self.writes_lost_to_restores,
+            ),
+            ("clock skews", self.clock_skews),
+            ("concurrent edits", self.concurrent_edits),
+            ("session timeouts", self.timeouts),
+            ("reconnects", self.reconnects),
+        ]
+    }
+
+    fn add(&mut self, other: &Faults) {
+        self.frames_lost += other.frames_lost;
+        self.frames_held += other.frames_held;
+        self.delays += other.delays;
+        self.isolations += other.isolations;
+        self.splits += other.splits;
+        self.one_way_cuts += other.one_way_cuts;
+        self.crashes += other.crashes;
+        self.crashes_mid_write += other.crashes_mid_write;
+        self.restores += other.restores;
+        self.writes_lost_to_restores += other.writes_lost_to_restores;
+        self.clock_skews += other.clock_skews;
+        self.concurrent_edits += other.concurrent_edits;
+        self.timeouts += other.timeouts;
+        self.reconnects += other.reconnects;
+    }
+}
+
+/// One run's outcome.
+#[derive(Debug, Clone, Default)]
+pub struct RunReport {
+    pub seed: u64,
+    pub nodes: usize,
+    /// Desk writes acknowledged ("saved").
+    pub writes_acked: u64,
+    /// Desk writes a node refused (it was down, or the status had moved meanwhile).
+    pub writes_refused: u64,
+    pub faults: Faults,
+    /// How many times each invariant was checked.
+    pub checks: BTreeMap<&'static str, u64>,
+    pub failures: Vec<Failure>,
+    /// Simulated time the run took, heal and quiescence included.
+    pub sim_ms: u64,
+    pub events: u64,
+    pub trace: Vec<String>,
+}
+
+impl RunReport {
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+/// Totals over many runs.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub runs: u64,
+    pub nodes: u64,
+    pub writes_acked: u64,
+    pub writes_refused: u64,
+    pub faults: Faults,
+    pub checks: BTreeMap<&'static str, u64>,
+    pub failures_by_invariant: BTreeMap<&'static str, u64>,
+    /// Seeds that failed, with the invariants each broke.
+    pub failed: Vec<(u64, Vec<Failure>)>,
+    pub sim_ms: u64,
+}
+
+impl Summary {
+    pub fn add(&mut self, run: &RunReport) {
+        self.runs += 1;
+        self.nodes += run.nodes as u64;
+        self.writes_acked += run.writes_acked;
+        self.writes_refused += run.writes_refused;
+        self.faults.add(&run.faults);
+        for (name, n) in &run.checks {
+            *self.checks.entry(name).or_default() += n;
+        }
+        for f in &run.failures {
+            *self.failures_by_invariant.entry(f.invariant).or_default() += 1;
+        }
+        if !run.passed() {
+            self.failed.push((run.seed, run.failures.clone()));
+        }
+        self.sim_ms += run.sim_ms;
+    }
+
+    /// The table a sweep prints.
+    pub fn table(&self, elapsed: Duration) -> String {
+        let mut out = String::new();
+        let secs = elapsed.as_secs_f64().max(1e-9);
+        let _ = writeln!(out, "{:<36} {:>12}", "runs", self.runs);
+        let _ = writeln!(
+            out,
+            "{:<36} {:>12.1}",
+            "runs per second",
+            self.runs as f64 / secs
+        );
+        let _ = writeln!(out, "{:<36} {:>12.1}", "wall seconds", secs);
+        let _ = writeln!(
+            out,
+            "{:<36} {:>12}",
+            "simulated seconds",
+            self.sim_ms / 1000
+        );
+        let _ = writeln!(out, "{:<36} {:>12}", "nodes simulated", self.nodes);
+        let _ = writeln!(
+            out,
+            "{:<36} {:>12}",
+            "desk writes acknowledged", self.writes_acked
+        );
+        let _ = writeln!(
+            out,
+            "{:<36} {:>12}",
+            "desk writes refused", self.writes_refused
+        );
+        let _ = writeln!(out, "\nfaults injected");
+        for (name, n) in self.faults.rows() {
+            let _ = writeln!(out, "  {name:<34} {n:>12}");
+        }
+        let _ = writeln!(
+            out,
+            "\ninvariants checked                       checks     failures"
+        );
+        for (name, n) in &self.checks {
+            let failed = self.failures_by_invariant.get(name).copied().unwrap_or(0);
+            let _ = writeln!(out, "  {name:<34} {n:>12} {failed:>12}");
+        }
+        for (name, failed) in &self.failures_by_invariant {
+            if !self.checks.contains_key(name) {
+                let _ = writeln!(out, "  {name:<34} {:>12} {failed:>12}", "-");
+            }
+        }
+        let _ = writeln!(out, "\n{:<36} {:>12}", "failed runs", self.failed.len());
+        out
+    }
+}

@@ -1,0 +1,463 @@
+//! The simulated hospital and its scheduler: every node's replica, every link's sessions, the
+//! clocks and the event queue, in one thread. [`Sim::run`] pops events in (time, sequence)
+//! order until the hospital has healed, gone quiet and had its digests compared, then checks
+//! the invariants ([`crate::check`]).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lifeline_core::store::Credentials;
+use lifeline_core::{ManualClock, NodeName};
+use lifeline_sync::frame::Frame;
+use lifeline_sync::identity::{Anchor, NodeIdentity};
+use lifeline_sync::proto::{Session, SessionConfig};
+use lifeline_sync::replica::MemoryReplica;
+
+use crate::identities::{self, MAX_WINDOWS, window_name};
+use crate::queue::Queue;
+use crate::report::{Failure, Faults, RunReport};
+use crate::rng::{Rng, Stream};
+use crate::trace::Trace;
+use crate::work::{Kind, Ledger, Pending};
+
+/// The wall clock at simulated time 0 (2026-12-01T00:00:00Z); each node adds its skew.
+pub(crate) const EPOCH_MS: i64 = 1_796_083_200_000;
+
+/// Most events one run may take before it counts as running away.
+const MAX_EVENTS: u64 = 5_000_000;
+
+/// A deliberate bug in the simulated node, to prove the checks catch it. Never in production
+/// code: the simulation applies it around the replica and the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bug {
+    /// The desk hears "saved" when the write reaches the node, before its commit: a crash in
+    /// between loses an acknowledged write.
+    AckBeforeCommit,
+    /// Every node leaves records of one kind out of what it sends.
+    DropKind(Kind),
+}
+
+/// What one run simulates.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub seed: u64,
+    /// Windows (1 to 8); `None` lets the seed choose 3 to 8.
+    pub windows: Option<usize>,
+    /// Desk writes over the run.
+    pub writes: u32,
+    /// Mean time between two desk writes, hospital-wide (faults come every 1 to 8 s, so this
+    /// and `writes` set how many a run sees).
+    pub write_gap_ms: u64,
+    pub bug: Option<Bug>,
+    /// Collect the readable trace.
+    pub trace: bool,
+}
+
+impl Config {
+    pub fn new(seed: u64) -> Config {
+        Config {
+            seed,
+            windows: None,
+            writes: 200,
+            write_gap_ms: 250,
+            bug: None,
+            trace: false,
+        }
+    }
+}
+
+/// Whether a node is running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Power {
+    Up,
+    Down,
+}
+
+/// One simulated node.
+pub(crate) struct Node {
+    pub name: NodeName,
+    pub identity: NodeIdentity,
+    /// What the node signs with: kept to make a replacement store.
+    pub credentials: Credentials,
+    pub replica: MemoryReplica,
+    /// The replica's wall clock (commit times, stamps): the simulated time plus `skew_ms`.
+    pub clock: ManualClock,
+    pub skew_ms: i64,
+    pub power: Power,
+    /// Desk writes waiting for the next group commit (lost if the node crashes first).
+    pub pending: Vec<Pending>,
+    /// When the next group commit is due, if one is.
+    pub commit_at: Option<u64>,
+    /// The links this node is an end of.
+    pub links: Vec<usize>,
+}
+
+/// The two sessions of an open connection, one at each end, and their armed timers.
+pub(crate) struct Conn {
+    pub sessions: [Session<MemoryReplica>; 2],
+    pub timers: [Option<u64>; 2],
+}
+
+/// A pair of nodes that connect to each other, and their connection when it is open.
+pub(crate) struct Link {
+    pub ends: [usize; 2],
+    pub conn: Option<Conn>,
+    /// Counts connections: frames and timers of an older one are ignored.
+    pub epoch: u64,
+    /// Whether a dial is scheduled.
+    pub dialing: bool,
+    /// Latency added by a delay fault.
+    pub extra_delay_ms: u64,
+    /// Frames on their way from each end, in the order sent: one stream, so the next frame
+    /// is always the one at the front.
+    pub wire: [VecDeque<InFlight>; 2],
+    /// Whether a delivery event is pending for each end's stream (one at a time).
+    pub armed: [bool; 2],
+    pub connections: u64,
+}
+
+/// What happens to a frame on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fate {
+    Arrives,
+    /// Lost: the connection closes when it would have arrived.
+    Lost,
+}
+
+/// A frame on the wire.
+#[derive(Debug)]
+pub(crate) struct InFlight {
+    /// When it arrives, unless a partition holds it.
+    pub at_ms: u64,
+    pub frame: Frame,
+    pub fate: Fate,
+    /// Anything but heartbeats and digests: what quiescence waits for.
+    pub busy: bool,
+    /// Whether a partition has held it.
+    pub held: bool,
+}
+
+/// A fault's end.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Restore {
+    Unblock { from: usize, to: usize },
+    Restart { node: usize },
+    Speed { link: usize },
+}
+
+#[derive(Debug)]
+pub(crate) enum Event {
+    /// A desk writes somewhere.
+    Write,
+    /// A node's group commit.
+    Commit {
+        node: usize,
+    },
+    /// The frame at the front of one end's stream is due.
+    Deliver {
+        link: usize,
+        epoch: u64,
+        from: usize,
+    },
+    Timer {
+        link: usize,
+        epoch: u64,
+        side: usize,
+        due: u64,
+    },
+    Dial {
+        link: usize,
+    },
+    Fault,
+    Crash {
+        node: usize,
+        mid_write: bool,
+    },
+    Restore(Restore),
+    Heal,
+    Probe,
+    Finish,
+}
+
+/// Where the run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Work and faults.
+    Running,
+    /// Healed; waiting for quiescence since then.
+    Healing {
+        since_ms: u64,
+    },
+    /// Quiet; letting a digest round run before the checks.
+    Settling,
+    Done,
+}
+
+/// The simulated hospital.
+pub struct Sim {
+    pub(crate) cfg: Config,
+    pub(crate) now_ms: u64,
+    base: Instant,
+    pub(crate) phase: Phase,
+    pub(crate) queue: Queue<Event>,
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) links: Vec<Link>,
+    pub(crate) anchor: Anchor,
+    pub(crate) session_cfg: SessionConfig,
+    pub(crate) work_rng: Rng,
+    pub(crate) fault_rng: Rng,
+    pub(crate) net_rng: Rng,
+    /// Directed pairs whose frames are cut, with how many faults cut them.
+    pub(crate) blocked: BTreeMap<(usize, usize), u32>,
+    /// This run's chance that a frame is lost.
+    pub(crate) loss: f64,
+    /// Frames in flight other than heartbeats and digests.
+    pub(crate) busy_in_flight: u64,
+    pub(crate) writes_left: u32,
+    pub(crate) ledger: Ledger,
+    pub(crate) faults: Faults,
+    pub(crate) failures: Vec<Failure>,
+    pub(crate) checks: BTreeMap<&'static str, u64>,
+    pub(crate) trace: Trace,
+    events: u64,
+}
+
+impl std::fmt::Debug for Sim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sim")
+            .field("seed", &self.cfg.seed)
+            .field("now_ms", &self.now_ms)
+            .field("nodes", &self.nodes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sim {
+    /// A hospital for `cfg`: central, standby and the windows, each with its replica, and
+    /// the links between them (every window to both servers, the servers to each other).
+    pub fn new(cfg: Config) -> Result<Sim, String> {
+        let ids = identities::identities()?;
+        let mut setup = Rng::stream(cfg.seed, Stream::Setup);
+        let windows = match cfg.windows {
+            Some(n) => n.clamp(1, MAX_WINDOWS),
+            None => setup.range(3, MAX_WINDOWS as u64) as usize,
+        };
+        let mut names = vec!["central".to_owned(), "standby".to_owned()];
+        names.extend((0..windows).map(window_name));
+        let mut nodes = Vec::new();
+        for name in &names {
+            let certified = ids
+                .node(name)
+                .ok_or_else(|| format!("no certificate for {name}"))?;
+            nodes.push(node(certified, setup.next_u64()));
+        }
+        let mut links = Vec::new();
+        links.push(link([0, 1]));
+        for w in 2..nodes.len() {
+            links.push(link([w, 0]));
+            links.push(link([w, 1]));
+        }
+        for (i, l) in links.iter().enumerate() {
+            for end in l.ends {
+                nodes[end].links.push(i);
+            }
+        }
+        let loss = *setup.pick(&[0.0, 0.001, 0.003, 0.01]).unwrap_or(&0.0);
+        let trace = if cfg.trace {
+            Trace::collecting()
+        } else {
+            Trace::default()
+        };
+        Ok(Sim {
+            work_rng: Rng::stream(cfg.seed, Stream::Work),
+            fault_rng: Rng::stream(cfg.seed, Stream::Faults),
+            net_rng: Rng::stream(cfg.seed, Stream::Network),
+            writes_left: cfg.writes,
+            cfg,
+            now_ms: 0,
+            base: Instant::now(),
+            phase: Phase::Running,
+            queue: Queue::default(),
+            nodes,
+            links,
+            anchor: ids.anchor.clone(),
+            session_cfg: SessionConfig::default(),
+            blocked: BTreeMap::new(),
+            loss,
+            busy_in_flight: 0,
+            ledger: Ledger::default(),
+            faults: Faults::default(),
+            failures: Vec::new(),
+            checks: BTreeMap::new(),
+            trace,
+            events: 0,
+        })
+    }
+
+    /// Runs to the end and checks the invariants.
+    pub fn run(mut self) -> RunReport {
+        self.start();
+        while let Some((at_ms, event)) = self.queue.pop() {
+            self.events += 1;
+            if self.events > MAX_EVENTS {
+                self.fail("bounded_run", format!("more than {MAX_EVENTS} events"));
+                break;
+            }
+            self.now_ms = at_ms;
+            self.set_clocks();
+            self.handle(event);
+            if self.phase == Phase::Done {
+                break;
+            }
+        }
+        if self.phase == Phase::Done {
+            self.check_invariants();
+        } else if self.failures.is_empty() {
+            self.fail("bounded_run", "the run stopped before it finished".into());
+        }
+        self.report()
+    }
+
+    fn start(&mut self) {
+        let names: Vec<String> = self.nodes.iter().map(|n| n.name.to_string()).collect();
+        let loss = self.loss;
+        self.note(|| format!("hospital: {} (frame loss {loss})", names.join(", ")));
+        for link in 0..self.links.len() {
+            let at = self.net_rng.range(0, 200);
+            self.links[link].dialing = true;
+            self.queue.push(at, Event::Dial { link });
+        }
+        let first_write = self.work_rng.range(0, 500);
+        self.queue.push(first_write, Event::Write);
+        let first_fault = self.fault_rng.range(1000, 5000);
+        self.queue.push(first_fault, Event::Fault);
+        if self.cfg.writes == 0 {
+            self.queue.push(1000, Event::Heal);
+        }
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Write => self.desk_write(),
+            Event::Commit { node } => self.group_commit(node),
+            Event::Deliver { link, epoch, from } => self.deliver(link, epoch, from),
+            Event::Timer {
+                link,
+                epoch,
+                side,
+                due,
+            } => self.timer(link, epoch, side, due),
+            Event::Dial { link } => self.dial(link),
+            Event::Fault => self.inject_fault(),
+            Event::Crash { node, mid_write } => self.crash(node, mid_write),
+            Event::Restore(r) => self.restore(r),
+            Event::Heal => self.heal(),
+            Event::Probe => self.probe(),
+            Event::Finish => self.phase = Phase::Done,
+        }
+    }
+
+    /// Each node's wall clock follows the simulated time, off by its skew.
+    fn set_clocks(&mut self) {
+        let now = i64::try_from(self.now_ms).unwrap_or(i64::MAX);
+        for n in &self.nodes {
+            n.clock.set(EPOCH_MS + now + n.skew_ms);
+        }
+    }
+
+    /// The `now` sessions are given. Monotonic, so the same on every node: skew is a wall
+    /// clock's, and sessions read no wall clock.
+    pub(crate) fn instant(&self) -> Instant {
+        self.base + Duration::from_millis(self.now_ms)
+    }
+
+    /// A session's deadline as simulated milliseconds, rounded up.
+    pub(crate) fn ms_of(&self, t: Instant) -> u64 {
+        let d = t.saturating_duration_since(self.base);
+        let ms = d.as_millis() + u128::from(!d.subsec_nanos().is_multiple_of(1_000_000));
+        u64::try_from(ms).unwrap_or(u64::MAX)
+    }
+
+    /// A node's wall clock now.
+    pub(crate) fn wall_ms(&self, node: usize) -> i64 {
+        let now = i64::try_from(self.now_ms).unwrap_or(i64::MAX);
+        EPOCH_MS + now + self.nodes[node].skew_ms
+    }
+
+    pub(crate) fn note(&mut self, line: impl FnOnce() -> String) {
+        self.trace.note(self.now_ms, line);
+    }
+
+    pub(crate) fn fail(&mut self, invariant: &'static str, detail: String) {
+        let shown = detail.clone();
+        self.note(|| format!("FAILURE {invariant}: {shown}"));
+        self.failures.push(Failure { invariant, detail });
+    }
+
+    pub(crate) fn checked(&mut self, invariant: &'static str, times: u64) {
+        *self.checks.entry(invariant).or_default() += times;
+    }
+
+    pub(crate) fn name(&self, node: usize) -> &str {
+        self.nodes[node].name.as_str()
+    }
+
+    fn report(self) -> RunReport {
+        RunReport {
+            seed: self.cfg.seed,
+            nodes: self.nodes.len(),
+            writes_acked: self.ledger.acked(),
+            writes_refused: self.ledger.refused,
+            faults: self.faults,
+            checks: self.checks,
+            failures: self.failures,
+            sim_ms: self.now_ms,
+            events: self.events,
+            trace: self.trace.into_lines(),
+        }
+    }
+}
+
+/// An empty replica for a node: a new store, with an incarnation and actor of its own.
+pub(crate) fn replica(
+    name: &NodeName,
+    seed: u64,
+    clock: &ManualClock,
+    credentials: &Credentials,
+) -> MemoryReplica {
+    MemoryReplica::seeded(name.clone(), seed)
+        .with_clock(Arc::new(clock.clone()))
+        .with_credentials(credentials.clone())
+}
+
+fn node(certified: &identities::Certified, seed: u64) -> Node {
+    let clock = ManualClock::new(EPOCH_MS);
+    let name = certified.identity.name.clone();
+    let replica = replica(&name, seed, &clock, &certified.credentials);
+    Node {
+        name,
+        identity: certified.identity.clone(),
+        credentials: certified.credentials.clone(),
+        replica,
+        clock,
+        skew_ms: 0,
+        power: Power::Up,
+        pending: Vec::new(),
+        commit_at: None,
+        links: Vec::new(),
+    }
+}
+
+fn link(ends: [usize; 2]) -> Link {
+    Link {
+        ends,
+        conn: None,
+        epoch: 0,
+        dialing: false,
+        extra_delay_ms: 0,
+        wire: [VecDeque::new(), VecDeque::new()],
+        armed: [false, false],
+        connections: 0,
+    }
+}

@@ -1,0 +1,632 @@
+//! The desks' work: writes of several record kinds at every node on a seeded schedule, with
+//! concurrent edits of one record at two nodes, committed by each node's group commit. Every
+//! write the desk hears "saved" for is kept in the [`Ledger`] with the heads it left, for the
+//! checks after the run.
+
+use std::collections::BTreeMap;
+
+use lifeline_core::automerge::ChangeHash;
+use lifeline_core::money::Fen;
+use lifeline_core::record::{
+    Charge, ChargeSource, Dispense, Header, InsuranceType, Patient, PaymentMethod, Prescription,
+    PrescriptionItem, Sex, Visit,
+};
+use lifeline_core::status::{
+    ChargeStatus, DispenseStatus, PrescriptionStatus, Stamp, Status, StatusLog, VisitStatus,
+};
+use lifeline_core::{Date, OperatorName, Record, RecordId, RecordKind};
+use lifeline_sync::replica::{MemoryError, MemoryReplica};
+
+use crate::sim::{Bug, Event, Power, Sim};
+
+/// The record kinds the desks write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
+pub enum Kind {
+    Patient,
+    Visit,
+    Prescription,
+    Charge,
+    Dispense,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 5] = [
+        Kind::Patient,
+        Kind::Visit,
+        Kind::Prescription,
+        Kind::Charge,
+        Kind::Dispense,
+    ];
+
+    pub fn core(self) -> RecordKind {
+        match self {
+            Kind::Patient => RecordKind::Patient,
+            Kind::Visit => RecordKind::Visit,
+            Kind::Prescription => RecordKind::Prescription,
+            Kind::Charge => RecordKind::Charge,
+            Kind::Dispense => RecordKind::Dispense,
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A new record, typed.
+#[derive(Debug, Clone)]
+pub(crate) enum New {
+    Patient(Box<Patient>),
+    Visit(Box<Visit>),
+    Prescription(Box<Prescription>),
+    Charge(Box<Charge>),
+    Dispense(Box<Dispense>),
+}
+
+/// What a desk asked its node to do.
+#[derive(Debug, Clone)]
+pub(crate) enum Job {
+    Create(New),
+    /// A patient's phone number changed.
+    Phone {
+        id: RecordId,
+        phone: String,
+    },
+    /// A status moved forward.
+    Advance {
+        id: RecordId,
+        kind: Kind,
+        state: &'static str,
+    },
+}
+
+impl Job {
+    /// The record, its kind, and the state a status move reaches.
+    fn target(&self) -> (RecordId, Kind, Option<&'static str>) {
+        match self {
+            Job::Create(new) => match new {
+                New::Patient(r) => (r.header.id, Kind::Patient, None),
+                New::Visit(r) => (r.header.id, Kind::Visit, None),
+                New::Prescription(r) => (r.header.id, Kind::Prescription, None),
+                New::Charge(r) => (r.header.id, Kind::Charge, None),
+                New::Dispense(r) => (r.header.id, Kind::Dispense, None),
+            },
+            Job::Phone { id, .. } => (*id, Kind::Patient, None),
+            Job::Advance { id, kind, state } => (*id, *kind, Some(state)),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Job::Create(_) => {
+                let (id, kind, _) = self.target();
+                format!("create {kind:?} {id}")
+            }
+            Job::Phone { id, phone } => format!("patient {id}: phone {phone}"),
+            Job::Advance { id, kind, state } => format!("{kind:?} {id} -> {state}"),
+        }
+    }
+}
+
+/// A job waiting for its node's group commit.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    job: Job,
+    /// The acknowledgement already given, when the injected bug acknowledges before commit.
+    early_ack: Option<usize>,
+}
+
+/// A write the desk heard "saved" for.
+#[derive(Debug, Clone)]
+pub(crate) struct Ack {
+    pub node: usize,
+    pub id: RecordId,
+    pub kind: Kind,
+    /// The record's heads right after the commit; `None` if no commit followed the
+    /// acknowledgement (only the injected bug acknowledges so).
+    pub heads: Option<Vec<ChangeHash>>,
+    /// The state a status move reached.
+    pub state: Option<&'static str>,
+    /// Whether the write was lost with its node's store, replaced by a restore before any
+    /// other node had it: the one loss a restore is allowed.
+    pub lost_to_restore: bool,
+}
+
+/// Every record created and every acknowledged write.
+#[derive(Debug, Default)]
+pub(crate) struct Ledger {
+    records: BTreeMap<RecordId, Kind>,
+    by_kind: [Vec<RecordId>; 5],
+    pub acks: Vec<Ack>,
+    pub refused: u64,
+    serial: u64,
+}
+
+impl Ledger {
+    pub fn kind_of(&self, id: RecordId) -> Option<RecordKind> {
+        self.records.get(&id).map(|k| k.core())
+    }
+
+    /// Every record committed somewhere, with its kind.
+    pub fn records(&self) -> &BTreeMap<RecordId, Kind> {
+        &self.records
+    }
+
+    pub fn acked(&self) -> u64 {
+        self.acks.len() as u64
+    }
+
+    fn created(&mut self, id: RecordId, kind: Kind) {
+        if self.records.insert(id, kind).is_none() {
+            self.by_kind[kind.index()].push(id);
+        }
+    }
+
+    /// A record no node holds any more (its only copy went with a replaced store).
+    pub fn forget(&mut self, id: RecordId) {
+        if let Some(kind) = self.records.remove(&id) {
+            self.by_kind[kind.index()].retain(|r| *r != id);
+        }
+    }
+}
+
+/// What a commit made of a job.
+enum Done {
+    Saved,
+    /// The desk operation refused (as a real desk refuses a move from a status that moved
+    /// meanwhile): nothing written, nothing acknowledged.
+    Refused(String),
+}
+
+/// A group commit follows its first job after this long.
+const COMMIT_DELAY_MS: (u64, u64) = (2, 10);
+/// Chance that a node crashes just after a write reaches it, before the commit.
+const CRASH_MID_WRITE: f64 = 0.03;
+/// Chance that a write is one of two concurrent edits of one record at two nodes.
+const CONCURRENT_EDIT: f64 = 0.08;
+
+fn operator(kind: Kind) -> OperatorName {
+    let name = match kind {
+        Kind::Patient | Kind::Visit | Kind::Charge => "reg1",
+        Kind::Prescription => "doc1",
+        Kind::Dispense => "pharm1",
+    };
+    OperatorName::new(name).expect("the simulation's operator names are valid")
+}
+
+impl Sim {
+    /// One desk write at a random node, and the next one scheduled (or, after the last, the
+    /// heal).
+    pub(crate) fn desk_write(&mut self) {
+        if self.writes_left == 0 || self.phase != crate::sim::Phase::Running {
+            return;
+        }
+        self.writes_left -= 1;
+        if self.writes_left > 0 {
+            let gap = self.work_rng.range(0, 2 * self.cfg.write_gap_ms);
+            self.queue.push(self.now_ms + gap, Event::Write);
+        } else {
+            self.queue.push(self.now_ms + 1000, Event::Heal);
+        }
+        let node = self.work_rng.index(self.nodes.len());
+        if self.nodes[node].power == Power::Down {
+            self.ledger.refused += 1;
+            let name = self.name(node).to_owned();
+            self.note(|| format!("{name} desk: node is down, nothing written"));
+            return;
+        }
+        if self.work_rng.chance(CONCURRENT_EDIT) && self.concurrent_edit(node) {
+            return;
+        }
+        let job = self.plan(node);
+        self.enqueue(node, job);
+        if self.work_rng.chance(CRASH_MID_WRITE) {
+            self.queue.push(
+                self.now_ms + 1,
+                Event::Crash {
+                    node,
+                    mid_write: true,
+                },
+            );
+        }
+    }
+
+    /// What the desk at `node` does next.
+    fn plan(&mut self, node: usize) -> Job {
+        let roll = self.work_rng.range(0, 99);
+        let planned = match roll {
+            0..=29 => None,
+            30..=49 => self.new_visit(node),
+            50..=61 => self.new_prescription(node),
+            62..=69 => self.new_charge(node),
+            70..=75 => self.new_dispense(node),
+            76..=87 => self.status_move(node),
+            _ => self.phone_edit(node),
+        };
+        planned.unwrap_or_else(|| self.new_patient(node))
+    }
+
+    /// Two nodes edit one record at the same moment: a patient's phone, or a visit's status.
+    fn concurrent_edit(&mut self, node: usize) -> bool {
+        let others: Vec<usize> = (0..self.nodes.len())
+            .filter(|&n| n != node && self.nodes[n].power == Power::Up)
+            .collect();
+        let Some(&other) = self.work_rng.pick(&others) else {
+            return false;
+        };
+        let kind = if self.work_rng.chance(0.5) {
+            Kind::Patient
+        } else {
+            Kind::Visit
+        };
+        let Some(id) = self.held_by_both(kind, node, other) else {
+            return false;
+        };
+        let jobs = [node, other].map(|n| match kind {
+            Kind::Visit => self.visit_move(n, id),
+            _ => Some(self.phone_job(id)),
+        });
+        let [Some(a), Some(b)] = jobs else {
+            return false;
+        };
+        self.faults.concurrent_edits += 1;
+        let (x, y) = (self.name(node).to_owned(), self.name(other).to_owned());
+        self.note(|| format!("concurrent edit of {kind:?} {id} at {x} and {y}"));
+        self.enqueue(node, a);
+        self.enqueue(other, b);
+        true
+    }
+
+    fn held_by_both(&mut self, kind: Kind, a: usize, b: usize) -> Option<RecordId> {
+        for _ in 0..4 {
+            let id = *self.work_rng.pick(&self.ledger.by_kind[kind.index()])?;
+            if self.nodes[a].replica.doc(id).is_some() && self.nodes[b].replica.doc(id).is_some() {
+                return Some(id);
+            }
+        }
+        None
+    }
+
+    /// A record of kind `T` this node holds, picked at random (a few tries).
+    fn held<T: Record>(&mut self, node: usize, kind: Kind) -> Option<T> {
+        for _ in 0..4 {
+            let id = *self.work_rng.pick(&self.ledger.by_kind[kind.index()])?;
+            if let Ok(Some(record)) = self.nodes[node].replica.get::<T>(id) {
+                return Some(record);
+            }
+        }
+        None
+    }
+
+    fn header(&mut self, node: usize, kind: Kind) -> Header {
+        let created_ms = self.wall_ms(node);
+        let mut bytes = self.work_rng.bytes16();
+        let ms = u64::try_from(created_ms).unwrap_or(0).to_be_bytes();
+        bytes[..6].copy_from_slice(&ms[2..]);
+        Header {
+            id: RecordId::from_bytes(bytes),
+            kind: kind.core(),
+            origin: self.nodes[node].name.clone(),
+            operator: operator(kind),
+            created_ms,
+            episode: None,
+            paper: None,
+        }
+    }
+
+    fn stamp(&self, node: usize, kind: Kind) -> Stamp {
+        Stamp {
+            at_ms: self.wall_ms(node),
+            node: self.nodes[node].name.clone(),
+            operator: operator(kind),
+        }
+    }
+
+    fn new_patient(&mut self, node: usize) -> Job {
+        self.ledger.serial += 1;
+        let serial = self.ledger.serial;
+        let phone = self.phone();
+        let patient = Patient {
+            header: self.header(node, Kind::Patient),
+            patient_no: format!("{}-{serial}", self.name(node)),
+            name: format!("patient {serial}"),
+            sex: if serial.is_multiple_of(2) {
+                Sex::Female
+            } else {
+                Sex::Male
+            },
+            birth_date: Date::new(1950 + (serial % 70) as i32, 1 + (serial % 12) as u8, 1)
+                .expect("the first of a month is a date"),
+            phone,
+            national_id: None,
+            insurance: InsuranceType::SelfPay,
+            merged_into: None,
+            his_id: None,
+            guardian: None,
+            his_deleted: false,
+        };
+        Job::Create(New::Patient(Box::new(patient)))
+    }
+
+    fn new_visit(&mut self, node: usize) -> Option<Job> {
+        let patient: Patient = self.held(node, Kind::Patient)?;
+        self.ledger.serial += 1;
+        let visit = Visit {
+            header: self.header(node, Kind::Visit),
+            patient: patient.header.id,
+            department: "internal medicine".into(),
+            doctor: None,
+            fee: Fen(500),
+            registration_no: format!("{}-R{}", self.name(node), self.ledger.serial),
+            fee_charge: None,
+            status_log: StatusLog::starting(VisitStatus::Registered, self.stamp(node, Kind::Visit)),
+            his_id: None,
+        };
+        Some(Job::Create(New::Visit(Box::new(visit))))
+    }
+
+    fn new_prescription(&mut self, node: usize) -> Option<Job> {
+        let visit: Visit = self.held(node, Kind::Visit)?;
+        let quantity = u32::try_from(self.work_rng.range(1, 6)).unwrap_or(1);
+        let item = PrescriptionItem {
+            drug_code: "D0001".into(),
+            drug_name: "amoxicillin 250 mg".into(),
+            quantity,
+            dosage: "three times a day".into(),
+            unit_price: Fen(1280),
+            catalog_version: 1,
+        };
+        let stamp = self.stamp(node, Kind::Prescription);
+        let prescription = Prescription {
+            header: self.header(node, Kind::Prescription),
+            visit: visit.header.id,
+            patient: visit.patient,
+            items: vec![item],
+            charge: None,
+            status_log: StatusLog::starting(PrescriptionStatus::Issued, stamp),
+            his_id: None,
+        };
+        Some(Job::Create(New::Prescription(Box::new(prescription))))
+    }
+
+    fn new_charge(&mut self, node: usize) -> Option<Job> {
+        let visit: Visit = self.held(node, Kind::Visit)?;
+        let stamp = self.stamp(node, Kind::Charge);
+        let charge = Charge {
+            header: self.header(node, Kind::Charge),
+            visit: visit.header.id,
+            patient: visit.patient,
+            lines: Vec::new(),
+            amount: Fen(0),
+            requested_payment: PaymentMethod::SelfPay,
+            payment: None,
+            payments: Vec::new(),
+            resettle_due: None,
+            resettle_after: None,
+            resettled: None,
+            source: ChargeSource::Desk,
+            prescription: None,
+            invoice: None,
+            refund: None,
+            status_log: StatusLog::starting(ChargeStatus::Pending, stamp),
+            his_id: None,
+        };
+        Some(Job::Create(New::Charge(Box::new(charge))))
+    }
+
+    fn new_dispense(&mut self, node: usize) -> Option<Job> {
+        let prescription: Prescription = self.held(node, Kind::Prescription)?;
+        let stamp = self.stamp(node, Kind::Dispense);
+        let dispense = Dispense {
+            header: self.header(node, Kind::Dispense),
+            prescription: prescription.header.id,
+            patient: prescription.patient,
+            status_log: StatusLog::starting(DispenseStatus::OnHold, stamp),
+        };
+        Some(Job::Create(New::Dispense(Box::new(dispense))))
+    }
+
+    fn phone(&mut self) -> String {
+        format!("13{:09}", self.work_rng.range(0, 999_999_999))
+    }
+
+    fn phone_job(&mut self, id: RecordId) -> Job {
+        Job::Phone {
+            id,
+            phone: self.phone(),
+        }
+    }
+
+    fn phone_edit(&mut self, node: usize) -> Option<Job> {
+        let patient: Patient = self.held(node, Kind::Patient)?;
+        Some(self.phone_job(patient.header.id))
+    }
+
+    /// A status moved one step forward on a record of a random kind.
+    fn status_move(&mut self, node: usize) -> Option<Job> {
+        let kinds = [
+            Kind::Visit,
+            Kind::Prescription,
+            Kind::Charge,
+            Kind::Dispense,
+        ];
+        let kind = *self.work_rng.pick(&kinds)?;
+        let (id, log) = match kind {
+            Kind::Visit => self
+                .held::<Visit>(node, kind)
+                .map(|r| (r.header.id, r.status_log)),
+            Kind::Prescription => self
+                .held::<Prescription>(node, kind)
+                .map(|r| (r.header.id, r.status_log)),
+            Kind::Charge => self
+                .held::<Charge>(node, kind)
+                .map(|r| (r.header.id, r.status_log)),
+            Kind::Dispense => self
+                .held::<Dispense>(node, kind)
+                .map(|r| (r.header.id, r.status_log)),
+            Kind::Patient => None,
+        }?;
+        let state = match kind {
+            Kind::Visit => next_state::<VisitStatus>(&log, &mut self.work_rng),
+            Kind::Prescription => next_state::<PrescriptionStatus>(&log, &mut self.work_rng),
+            Kind::Charge => next_state::<ChargeStatus>(&log, &mut self.work_rng),
+            _ => next_state::<DispenseStatus>(&log, &mut self.work_rng),
+        }?;
+        Some(Job::Advance { id, kind, state })
+    }
+
+    fn visit_move(&mut self, node: usize, id: RecordId) -> Option<Job> {
+        let visit = self.nodes[node].replica.get::<Visit>(id).ok()??;
+        let state = next_state::<VisitStatus>(&visit.status_log, &mut self.work_rng)?;
+        Some(Job::Advance {
+            id,
+            kind: Kind::Visit,
+            state,
+        })
+    }
+
+    /// Hands a job to the node's group commit (and, with the injected bug, acknowledges it
+    /// at once).
+    fn enqueue(&mut self, node: usize, job: Job) {
+        let name = self.name(node).to_owned();
+        let what = job.describe();
+        self.note(|| format!("{name} desk: {what}"));
+        let early_ack = (self.cfg.bug == Some(Bug::AckBeforeCommit)).then(|| {
+            let (id, kind, state) = job.target();
+            self.ledger.acks.push(Ack {
+                node,
+                id,
+                kind,
+                heads: None,
+                state,
+                lost_to_restore: false,
+            });
+            self.ledger.acks.len() - 1
+        });
+        self.nodes[node].pending.push(Pending { job, early_ack });
+        if self.nodes[node].commit_at.is_none() {
+            let at = self.now_ms + self.work_rng.range(COMMIT_DELAY_MS.0, COMMIT_DELAY_MS.1);
+            self.nodes[node].commit_at = Some(at);
+            self.queue.push(at, Event::Commit { node });
+        }
+    }
+
+    /// The node's group commit: every waiting job, then "saved" to each desk, then every
+    /// session told.
+    pub(crate) fn group_commit(&mut self, node: usize) {
+        if self.nodes[node].commit_at != Some(self.now_ms) || self.nodes[node].power == Power::Down
+        {
+            return;
+        }
+        self.nodes[node].commit_at = None;
+        let jobs = std::mem::take(&mut self.nodes[node].pending);
+        for pending in jobs {
+            self.commit_one(node, pending);
+        }
+        self.wake(node, None);
+    }
+
+    fn commit_one(&mut self, node: usize, pending: Pending) {
+        let (id, kind, state) = pending.job.target();
+        let created = matches!(pending.job, Job::Create(_));
+        let replica = self.nodes[node].replica.clone();
+        let stamp = self.stamp(node, kind);
+        let name = self.name(node).to_owned();
+        match perform(&replica, pending.job, stamp) {
+            Ok(Done::Saved) => {
+                if created {
+                    self.ledger.created(id, kind);
+                }
+                let heads = replica.doc(id).map(|d| d.get_heads());
+                match pending.early_ack {
+                    Some(i) => self.ledger.acks[i].heads = heads,
+                    None => self.ledger.acks.push(Ack {
+                        node,
+                        id,
+                        kind,
+                        heads,
+                        state,
+                        lost_to_restore: false,
+                    }),
+                }
+                self.note(|| format!("{name} saved {kind:?} {id}"));
+            }
+            Ok(Done::Refused(why)) => {
+                self.ledger.refused += 1;
+                self.note(|| format!("{name} refused {kind:?} {id}: {why}"));
+            }
+            Err(e) => self.fail("desk_writes", format!("{name} could not write {id}: {e}")),
+        }
+    }
+}
+
+/// A state the desk may move to from the current one, at random.
+fn next_state<S: Status>(log: &StatusLog, rng: &mut crate::rng::Rng) -> Option<&'static str> {
+    let current = log.current::<S>().ok()?;
+    let next: Vec<S> = S::ALL
+        .iter()
+        .copied()
+        .filter(|s| *s > current && s.may_follow(current))
+        .collect();
+    rng.pick(&next).map(|s| s.name())
+}
+
+fn perform(replica: &MemoryReplica, job: Job, stamp: Stamp) -> Result<Done, MemoryError> {
+    match job {
+        Job::Create(new) => {
+            match new {
+                New::Patient(r) => replica.create(&*r)?,
+                New::Visit(r) => replica.create(&*r)?,
+                New::Prescription(r) => replica.create(&*r)?,
+                New::Charge(r) => replica.create(&*r)?,
+                New::Dispense(r) => replica.create(&*r)?,
+            }
+            Ok(Done::Saved)
+        }
+        Job::Phone { id, phone } => {
+            replica.update::<Patient>(id, |p| p.phone = phone)?;
+            Ok(Done::Saved)
+        }
+        Job::Advance { id, kind, state } => match kind {
+            Kind::Visit => {
+                advance::<Visit, VisitStatus>(replica, id, state, stamp, |r| &mut r.status_log)
+            }
+            Kind::Prescription => {
+                advance::<Prescription, PrescriptionStatus>(replica, id, state, stamp, |r| {
+                    &mut r.status_log
+                })
+            }
+            Kind::Charge => {
+                advance::<Charge, ChargeStatus>(replica, id, state, stamp, |r| &mut r.status_log)
+            }
+            Kind::Dispense => advance::<Dispense, DispenseStatus>(replica, id, state, stamp, |r| {
+                &mut r.status_log
+            }),
+            Kind::Patient => Ok(Done::Refused("a patient has no status".into())),
+        },
+    }
+}
+
+/// A desk's status move: refused if the status moved meanwhile so that this move no longer
+/// follows it, as the desk operations refuse it.
+fn advance<T: Record, S: Status>(
+    replica: &MemoryReplica,
+    id: RecordId,
+    state: &'static str,
+    stamp: Stamp,
+    log: fn(&mut T) -> &mut StatusLog,
+) -> Result<Done, MemoryError> {
+    let Some(mut record) = replica.get::<T>(id)? else {
+        return Ok(Done::Refused("not held here".into()));
+    };
+    let Some(to) = S::parse(state) else {
+        return Ok(Done::Refused(format!("no state {state}")));
+    };
+    if let Err(e) = log(&mut record).check_move(to) {
+        return Ok(Done::Refused(e.to_string()));
+    }
+    replica.update::<T>(id, |r| {
+        log(r).0.insert(state.to_owned(), stamp);
+    })?;
+    Ok(Done::Saved)
+}

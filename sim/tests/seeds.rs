@@ -1,0 +1,149 @@
+//! The simulator's CI set: a fixed range of seeds that must all pass, the proof that the
+//! checks catch a node that acknowledges before it commits or that leaves a record kind out
+//! of replication, and the proof that a seed replays exactly.
+
+use lifeline_sim::{Bug, Config, Kind, RunReport, replay_command, run, sweep};
+
+/// The fixed seeds CI runs, in two halves that the test harness runs side by side. A seed
+/// that once failed stays in this range (or is added to `REGRESSIONS`) once fixed.
+const CI_SEEDS: std::ops::Range<u64> = 0..500;
+const CI_HALF: u64 = 250;
+
+/// Seeds that found bugs, kept after their fix.
+const REGRESSIONS: &[u64] = &[];
+
+/// Desk writes per CI run, and their mean gap: about seven simulated seconds of work, enough
+/// for most record kinds, a crash mid-write, a concurrent edit and a few faults in most runs,
+/// little enough for a debug build (500 such runs: about 95 s of CPU in a debug build, 25 s
+/// optimized; the two halves run side by side). `--seeds` runs the full 200 writes.
+const CI_WRITES: u32 = 10;
+const CI_WRITE_GAP_MS: u64 = 700;
+
+fn ci(seed: u64) -> Config {
+    Config {
+        writes: CI_WRITES,
+        write_gap_ms: CI_WRITE_GAP_MS,
+        ..Config::new(seed)
+    }
+}
+
+fn describe(report: &RunReport, cfg: &Config) -> String {
+    let failures: Vec<String> = report
+        .failures
+        .iter()
+        .map(|f| format!("  {}: {}", f.invariant, f.detail))
+        .collect();
+    format!(
+        "seed {} failed:\n{}\n  replay: {}",
+        report.seed,
+        failures.join("\n"),
+        replay_command(cfg)
+    )
+}
+
+/// Runs seeds and fails with each failure's invariants and replay command.
+fn all_pass(seeds: impl Iterator<Item = u64>) {
+    let mut failed = Vec::new();
+    let (mut runs, mut acked) = (0, 0);
+    for seed in seeds {
+        let cfg = ci(seed);
+        let report = run(cfg.clone());
+        runs += 1;
+        acked += report.writes_acked;
+        if !report.passed() {
+            failed.push(describe(&report, &cfg));
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+    // The runs did work: runs that wrote nothing would pass vacuously.
+    assert!(
+        acked > runs * u64::from(CI_WRITES) / 2,
+        "{acked} writes saved in {runs} runs"
+    );
+}
+
+#[test]
+fn the_first_half_of_the_ci_seeds_passes() {
+    all_pass(CI_SEEDS.start..CI_HALF);
+}
+
+#[test]
+fn the_second_half_of_the_ci_seeds_and_the_regressions_pass() {
+    all_pass((CI_HALF..CI_SEEDS.end).chain(REGRESSIONS.iter().copied()));
+}
+
+/// The first CI seed that fails with `bug`, and the invariant it broke.
+fn first_catch(bug: Bug) -> Option<(u64, Vec<&'static str>)> {
+    CI_SEEDS.clone().find_map(|seed| {
+        let report = run(Config {
+            bug: Some(bug),
+            ..ci(seed)
+        });
+        (!report.passed()).then(|| (seed, report.failures.iter().map(|f| f.invariant).collect()))
+    })
+}
+
+#[test]
+fn a_node_that_acknowledges_before_it_commits_is_caught() {
+    let (seed, broken) = first_catch(Bug::AckBeforeCommit).expect("some CI seed catches it");
+    assert!(
+        broken.contains(&"acknowledged_writes_kept"),
+        "seed {seed} broke {broken:?}"
+    );
+}
+
+#[test]
+fn a_node_that_leaves_a_kind_out_of_replication_is_caught() {
+    let (seed, broken) =
+        first_catch(Bug::DropKind(Kind::Prescription)).expect("some CI seed catches it");
+    assert!(
+        broken.contains(&"replicas_equal") && broken.contains(&"acknowledged_writes_kept"),
+        "seed {seed} broke {broken:?}"
+    );
+}
+
+#[test]
+fn a_seed_replays_exactly() {
+    let cfg = Config {
+        trace: true,
+        ..ci(42)
+    };
+    let first = run(cfg.clone());
+    let second = run(cfg);
+    assert!(
+        first.trace.len() > 50,
+        "a trace of {} lines",
+        first.trace.len()
+    );
+    assert_eq!(first.trace, second.trace);
+    assert_eq!(first.faults, second.faults);
+    assert_eq!(first.writes_acked, second.writes_acked);
+}
+
+#[test]
+fn different_seeds_make_different_runs() {
+    let traces: Vec<Vec<String>> = (1..4)
+        .map(|seed| {
+            run(Config {
+                trace: true,
+                ..ci(seed)
+            })
+            .trace
+        })
+        .collect();
+    assert_ne!(traces[0], traces[1]);
+    assert_ne!(traces[1], traces[2]);
+}
+
+#[test]
+fn runs_side_by_side_report_what_runs_one_by_one_report() {
+    let template = ci(0);
+    let one_by_one = sweep(&template, 100, 6, 1, |_| {}).0;
+    let mut seen = Vec::new();
+    let side_by_side = sweep(&template, 100, 6, 2, |r| seen.push(r.seed)).0;
+    assert_eq!(seen, (100..106).collect::<Vec<u64>>(), "told in seed order");
+    assert_eq!(one_by_one.runs, 6);
+    assert_eq!(one_by_one.writes_acked, side_by_side.writes_acked);
+    assert_eq!(one_by_one.faults, side_by_side.faults);
+    assert_eq!(one_by_one.checks, side_by_side.checks);
+}
