@@ -592,3 +592,35 @@ fn what_the_bridge_writes_is_signed_and_every_peer_takes_it() {
     );
     assert_eq!(central.quarantine_len().expect("count"), 0);
 }
+
+/// A page of the HIS pull is one write of hundreds of records: its changes are signed in
+/// commits of at most [`crate::trust::COMMIT_HASHES`], consecutive records sharing one, so a
+/// batch of those records carries a few small commits, not one commit of the whole page.
+#[test]
+fn a_large_write_is_signed_in_small_commits() {
+    let (_d, central, _c) = central();
+    let page: Vec<HisPatient> = (0..600)
+        .map(|i| his_patient(&format!("P{i:04}"), &format!("患者{i}")))
+        .collect();
+    central
+        .import_his_patients(&bridge(), page)
+        .expect("one page");
+    let mut commits = std::collections::BTreeSet::new();
+    for i in 0..600 {
+        let id = one(&central, PatientQuery::HisId(format!("P{i:04}")))[0];
+        for c in central.record_commits(id).expect("read") {
+            let commit = crate::trust::SignedCommit::decode(&c.bytes).expect("a signed commit");
+            assert!(
+                commit.hashes.len() <= crate::trust::COMMIT_HASHES,
+                "{} hashes in one commit",
+                commit.hashes.len()
+            );
+            commits.insert(c.id);
+        }
+    }
+    assert!(
+        commits.len() >= 3,
+        "600 records' changes in {} commits",
+        commits.len()
+    );
+}

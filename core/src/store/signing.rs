@@ -80,10 +80,6 @@ pub struct WireCommit {
     pub bytes: Arc<Vec<u8>>,
 }
 
-/// Hashes per signed commit when a node signs the changes it made before it had its key: a
-/// commit of 256 hashes is about 8 KB.
-const LATE_SIGNING_PART: usize = 256;
-
 /// Recently read signed commits, by id: one commit signs the changes of many records, which
 /// go out in the same batch.
 #[derive(Debug)]
@@ -113,7 +109,7 @@ impl Tx<'_> {
         }
     }
 
-    /// Signs what this node made in the batch (one signature per [`MAX_HASHES`] changes), or
+    /// Signs what this node made in the batch (one signature per [`COMMIT_HASHES`](crate::trust::COMMIT_HASHES) changes), or
     /// keeps it for signing later when the node has no key yet.
     pub(super) fn sign_authored(&mut self) -> Result<(), ReadError> {
         if self.authored.is_empty() {
@@ -266,10 +262,7 @@ impl Store {
                 pending.iter().map(|(h, r)| (*r, *h)).collect();
             by_record.sort();
             let hashes: Vec<ChangeHash> = by_record.into_iter().map(|(_, h)| h).collect();
-            let commits = hashes
-                .chunks(LATE_SIGNING_PART)
-                .map(|part| SignedCommit::sign(credentials.key(), part.to_vec()))
-                .collect::<Result<Vec<_>, _>>()
+            let commits = SignedCommit::sign_all(credentials.key(), &hashes)
                 .map_err(|e| crate::rules::RuleError::invalid("credentials", e.to_string()))?;
             tx.keep_own_commits(&commits, &pending)?;
             tx.w()

@@ -34,8 +34,8 @@ pub use rules::{
     Verdict,
 };
 pub use signed::{
-    CommitDecodeError, CommitId, DOMAIN, Held, MAX_HASHES, SignatureProblem, Signatures,
-    SignedCommit, Signer,
+    COMMIT_HASHES, CommitDecodeError, CommitId, DOMAIN, Held, MAX_HASHES, SignatureProblem,
+    Signatures, SignedCommit, Signer,
 };
 pub use validate::{Invalid, validate};
 

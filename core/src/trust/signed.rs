@@ -26,8 +26,14 @@ pub const DOMAIN: &[u8] = b"lifeline change signature v1\0";
 /// The first bytes of an encoded signed commit.
 const MAGIC: &[u8; 4] = b"LLS1";
 
-/// Most change hashes one signature covers; a commit with more is signed in several parts.
+/// Most change hashes one signature covers: a received commit with more is refused.
 pub const MAX_HASHES: usize = 65_536;
+
+/// Change hashes per commit a node signs of its own (about 8 KB): a record travels to each
+/// peer with every commit that signs its changes, so a commit of a large write (a page of
+/// the HIS pull, a bulk load: thousands of records) would ride whole with every batch of
+/// that write's records.
+pub const COMMIT_HASHES: usize = 256;
 
 /// A signed commit's id: the SHA-256 of its signed message.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -106,13 +112,13 @@ impl SignedCommit {
         Ok(commit)
     }
 
-    /// Signs any number of hashes, in parts of at most [`MAX_HASHES`].
+    /// Signs any number of hashes, in order, in parts of at most [`COMMIT_HASHES`].
     pub fn sign_all(
         key: &SigningKey,
         hashes: &[ChangeHash],
     ) -> Result<Vec<SignedCommit>, SigningKeyError> {
         hashes
-            .chunks(MAX_HASHES)
+            .chunks(COMMIT_HASHES)
             .map(|part| SignedCommit::sign(key, part.to_vec()))
             .collect()
     }
