@@ -19,6 +19,7 @@ mod faults;
 mod identities;
 mod network;
 mod queue;
+mod records;
 pub mod report;
 mod rng;
 mod sim;

@@ -6,15 +6,11 @@
 use std::collections::BTreeMap;
 
 use lifeline_core::automerge::ChangeHash;
-use lifeline_core::money::Fen;
-use lifeline_core::record::{
-    Charge, ChargeSource, Dispense, Header, InsuranceType, Patient, PaymentMethod, Prescription,
-    PrescriptionItem, Sex, Visit,
-};
+use lifeline_core::record::{Charge, Dispense, Patient, Prescription, Visit};
 use lifeline_core::status::{
     ChargeStatus, DispenseStatus, PrescriptionStatus, Stamp, Status, StatusLog, VisitStatus,
 };
-use lifeline_core::{Date, OperatorName, Record, RecordId, RecordKind};
+use lifeline_core::{OperatorName, Record, RecordId, RecordKind};
 use lifeline_sync::replica::{MemoryError, MemoryReplica};
 
 use crate::sim::{Bug, Event, Power, Sim};
@@ -139,7 +135,7 @@ pub(crate) struct Ledger {
     by_kind: [Vec<RecordId>; 5],
     pub acks: Vec<Ack>,
     pub refused: u64,
-    serial: u64,
+    pub(crate) serial: u64,
 }
 
 impl Ledger {
@@ -185,7 +181,7 @@ const CRASH_MID_WRITE: f64 = 0.03;
 /// Chance that a write is one of two concurrent edits of one record at two nodes.
 const CONCURRENT_EDIT: f64 = 0.08;
 
-fn operator(kind: Kind) -> OperatorName {
+pub(crate) fn operator(kind: Kind) -> OperatorName {
     let name = match kind {
         Kind::Patient | Kind::Visit | Kind::Charge => "reg1",
         Kind::Prescription => "doc1",
@@ -288,7 +284,7 @@ impl Sim {
     }
 
     /// A record of kind `T` this node holds, picked at random (a few tries).
-    fn held<T: Record>(&mut self, node: usize, kind: Kind) -> Option<T> {
+    pub(crate) fn held<T: Record>(&mut self, node: usize, kind: Kind) -> Option<T> {
         for _ in 0..4 {
             let id = *self.work_rng.pick(&self.ledger.by_kind[kind.index()])?;
             if let Ok(Some(record)) = self.nodes[node].replica.get::<T>(id) {
@@ -296,145 +292,6 @@ impl Sim {
             }
         }
         None
-    }
-
-    fn header(&mut self, node: usize, kind: Kind) -> Header {
-        let created_ms = self.wall_ms(node);
-        let mut bytes = self.work_rng.bytes16();
-        let ms = u64::try_from(created_ms).unwrap_or(0).to_be_bytes();
-        bytes[..6].copy_from_slice(&ms[2..]);
-        Header {
-            id: RecordId::from_bytes(bytes),
-            kind: kind.core(),
-            origin: self.nodes[node].name.clone(),
-            operator: operator(kind),
-            created_ms,
-            episode: None,
-            paper: None,
-        }
-    }
-
-    fn stamp(&self, node: usize, kind: Kind) -> Stamp {
-        Stamp {
-            at_ms: self.wall_ms(node),
-            node: self.nodes[node].name.clone(),
-            operator: operator(kind),
-        }
-    }
-
-    fn new_patient(&mut self, node: usize) -> Job {
-        self.ledger.serial += 1;
-        let serial = self.ledger.serial;
-        let phone = self.phone();
-        let patient = Patient {
-            header: self.header(node, Kind::Patient),
-            patient_no: format!("{}-{serial}", self.name(node)),
-            name: format!("patient {serial}"),
-            sex: if serial.is_multiple_of(2) {
-                Sex::Female
-            } else {
-                Sex::Male
-            },
-            birth_date: Date::new(1950 + (serial % 70) as i32, 1 + (serial % 12) as u8, 1)
-                .expect("the first of a month is a date"),
-            phone,
-            national_id: None,
-            insurance: InsuranceType::SelfPay,
-            merged_into: None,
-            his_id: None,
-            guardian: None,
-            his_deleted: false,
-        };
-        Job::Create(New::Patient(Box::new(patient)))
-    }
-
-    fn new_visit(&mut self, node: usize) -> Option<Job> {
-        let patient: Patient = self.held(node, Kind::Patient)?;
-        self.ledger.serial += 1;
-        let visit = Visit {
-            header: self.header(node, Kind::Visit),
-            patient: patient.header.id,
-            department: "internal medicine".into(),
-            doctor: None,
-            fee: Fen(500),
-            registration_no: format!("{}-R{}", self.name(node), self.ledger.serial),
-            fee_charge: None,
-            status_log: StatusLog::starting(VisitStatus::Registered, self.stamp(node, Kind::Visit)),
-            his_id: None,
-        };
-        Some(Job::Create(New::Visit(Box::new(visit))))
-    }
-
-    fn new_prescription(&mut self, node: usize) -> Option<Job> {
-        let visit: Visit = self.held(node, Kind::Visit)?;
-        let quantity = u32::try_from(self.work_rng.range(1, 6)).unwrap_or(1);
-        let item = PrescriptionItem {
-            drug_code: "D0001".into(),
-            drug_name: "amoxicillin 250 mg".into(),
-            quantity,
-            dosage: "three times a day".into(),
-            unit_price: Fen(1280),
-            catalog_version: 1,
-        };
-        let stamp = self.stamp(node, Kind::Prescription);
-        let prescription = Prescription {
-            header: self.header(node, Kind::Prescription),
-            visit: visit.header.id,
-            patient: visit.patient,
-            items: vec![item],
-            charge: None,
-            status_log: StatusLog::starting(PrescriptionStatus::Issued, stamp),
-            his_id: None,
-        };
-        Some(Job::Create(New::Prescription(Box::new(prescription))))
-    }
-
-    fn new_charge(&mut self, node: usize) -> Option<Job> {
-        let visit: Visit = self.held(node, Kind::Visit)?;
-        let stamp = self.stamp(node, Kind::Charge);
-        let charge = Charge {
-            header: self.header(node, Kind::Charge),
-            visit: visit.header.id,
-            patient: visit.patient,
-            lines: Vec::new(),
-            amount: Fen(0),
-            requested_payment: PaymentMethod::SelfPay,
-            payment: None,
-            payments: Vec::new(),
-            resettle_due: None,
-            resettle_after: None,
-            resettled: None,
-            source: ChargeSource::Desk,
-            prescription: None,
-            invoice: None,
-            refund: None,
-            status_log: StatusLog::starting(ChargeStatus::Pending, stamp),
-            his_id: None,
-        };
-        Some(Job::Create(New::Charge(Box::new(charge))))
-    }
-
-    fn new_dispense(&mut self, node: usize) -> Option<Job> {
-        let prescription: Prescription = self.held(node, Kind::Prescription)?;
-        let stamp = self.stamp(node, Kind::Dispense);
-        let dispense = Dispense {
-            header: self.header(node, Kind::Dispense),
-            prescription: prescription.header.id,
-            patient: prescription.patient,
-            status_log: StatusLog::starting(DispenseStatus::OnHold, stamp),
-        };
-        Some(Job::Create(New::Dispense(Box::new(dispense))))
-    }
-
-    fn phone(&mut self) -> String {
-        format!("13{:09}", self.work_rng.range(0, 999_999_999))
-    }
-
-    fn phone_job(&mut self, id: RecordId) -> Job {
-        Job::Phone {
-            id,
-            phone: self.phone(),
-        }
     }
 
     fn phone_edit(&mut self, node: usize) -> Option<Job> {
