@@ -31,11 +31,46 @@ pub struct LifelineSeries {
     pub side: Side,
     /// The same runs with nothing signed, sent or checked (`AuthorCheck::UncheckedActorIds`).
     pub unsigned: Side,
+    /// The same signed runs with every batch merged and judged on central's writer thread
+    /// (`MeshConfig::prepare_batches` off), as before batches were prepared as they are read.
+    pub on_the_writer: Side,
     /// Changes per signed commit in the workload.
     pub changes_per_commit: f64,
     pub initial_json: Vec<serde_json::Value>,
     pub catch_up_json: Vec<serde_json::Value>,
 }
+
+/// How one of the interleaved runs replicates.
+#[derive(Debug, Clone, Copy)]
+struct Variant {
+    name: &'static str,
+    dir: &'static str,
+    authors: AuthorCheck,
+    prepare_batches: bool,
+}
+
+/// The variants of every run, in the order they run: signed as nodes run, then without
+/// signatures, then signed with every batch merged on central's writer.
+const VARIANTS: [Variant; 3] = [
+    Variant {
+        name: "lifeline",
+        dir: "",
+        authors: AuthorCheck::Signatures,
+        prepare_batches: true,
+    },
+    Variant {
+        name: "lifeline without signatures",
+        dir: "-unsigned",
+        authors: AuthorCheck::UncheckedActorIds,
+        prepare_batches: true,
+    },
+    Variant {
+        name: "lifeline merged on the writer",
+        dir: "-on-writer",
+        authors: AuthorCheck::Signatures,
+        prepare_batches: false,
+    },
+];
 
 /// Every run of Lifeline's side with `registrations` registrations, in `dir`.
 pub fn series(
@@ -46,50 +81,30 @@ pub fn series(
 ) -> anyhow::Result<LifelineSeries> {
     eprintln!("setup: writing {registrations} registrations on the window");
     let template = Template::create(rt, dir, registrations, plan.setup_writers)?;
-    let mut runs = Runs::default();
-    let mut unsigned_runs = Runs::default();
+    let mut runs: [Runs; 3] = Default::default();
     let mut catch_up_saved = Vec::new();
     let mut catch_up_json = Vec::new();
     let detail = format!(" ({registrations} registrations)");
-    // Signed and unsigned runs interleaved, so both see the same machine.
+    // The variants interleaved, so that all see the same machine.
     for run in 0..plan.runs {
-        let out = one_run(
-            rt,
-            &template,
-            &dir.join(format!("run{run}")),
-            plan,
-            run,
-            AuthorCheck::Signatures,
-        )?;
-        runs.push(
-            "lifeline",
-            &detail,
-            run,
-            plan.runs,
-            out.initial,
-            out.catch_up,
-        );
-        catch_up_saved.push(out.catch_up_saved_bytes);
-        if catch_up_json.is_empty() {
-            catch_up_json = out.catch_up_json;
+        for (variant, runs) in VARIANTS.iter().zip(runs.iter_mut()) {
+            let dir = dir.join(format!("run{run}{}", variant.dir));
+            let out = one_run(rt, &template, &dir, plan, run, *variant)?;
+            runs.push(
+                variant.name,
+                &detail,
+                run,
+                plan.runs,
+                out.initial,
+                out.catch_up,
+            );
+            if variant.dir.is_empty() {
+                catch_up_saved.push(out.catch_up_saved_bytes);
+                if catch_up_json.is_empty() {
+                    catch_up_json = out.catch_up_json;
+                }
+            }
         }
-        let dir = dir.join(format!("run{run}-unsigned"));
-        let out = one_run(
-            rt,
-            &template,
-            &dir,
-            plan,
-            run,
-            AuthorCheck::UncheckedActorIds,
-        )?;
-        unsigned_runs.push(
-            "lifeline without signatures",
-            &detail,
-            run,
-            plan.runs,
-            out.initial,
-            out.catch_up,
-        );
     }
     let side = |name: &str, runs: Runs| Side {
         name: name.into(),
@@ -109,9 +124,11 @@ pub fn series(
             runs.catch_up,
         ),
     };
+    let [signed, unsigned, on_the_writer] = runs;
     Ok(LifelineSeries {
-        side: side("lifeline", runs),
-        unsigned: side("lifeline without signatures", unsigned_runs),
+        side: side(VARIANTS[0].name, signed),
+        unsigned: side(VARIANTS[1].name, unsigned),
+        on_the_writer: side(VARIANTS[2].name, on_the_writer),
         changes_per_commit: template.changes_per_commit,
         initial_json: template.samod_json,
         catch_up_json,
@@ -160,8 +177,9 @@ fn one_run(
     dir: &Path,
     plan: &Plan,
     run: usize,
-    authors: AuthorCheck,
+    variant: Variant,
 ) -> anyhow::Result<LifelineRun> {
+    let authors = variant.authors;
     std::fs::create_dir_all(dir)?;
     for file in ["central.redb", "window.redb"] {
         std::fs::copy(template.dir.join(file), dir.join(file))
@@ -173,7 +191,11 @@ fn one_run(
 
     // Initial sync.
     let feed_before = central.feed_head()?;
-    let central_mesh = rt.block_on(start_central(&central, &template.central))?;
+    let central_mesh = rt.block_on(start_central(
+        &central,
+        &template.central,
+        variant.prepare_batches,
+    ))?;
     let central_addr = central_mesh
         .local_addr()
         .context("central's mesh has no address")?;

@@ -155,6 +155,14 @@ pub struct Ratios {
     pub catch_up_wire_bytes: f64,
 }
 
+/// What preparing batches as they are read gains: in each [`Throughput`], "signed" is the
+/// runs as nodes run and "unsigned" the signed runs merged on the writer.
+#[derive(Debug, Clone, Serialize)]
+pub struct PreparedAhead {
+    pub initial: Throughput,
+    pub catch_up: Throughput,
+}
+
 /// Everything a `replication` run measured; written as JSON.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReplicationReport {
@@ -166,6 +174,11 @@ pub struct ReplicationReport {
     pub lifeline: Side,
     /// The same runs without signatures (nothing signed, sent or checked), interleaved.
     pub lifeline_unsigned: Side,
+    /// The same signed runs with every batch merged and judged on central's writer thread
+    /// instead of as it is read (`MeshConfig::prepare_batches` off), interleaved.
+    pub lifeline_on_the_writer: Side,
+    /// Records per second of the signed runs against those merged on the writer.
+    pub prepared_ahead: PreparedAhead,
     /// What signatures cost: per change, and in records per second against the runs
     /// without them.
     pub signing: SigningCost,
@@ -238,6 +251,10 @@ pub fn measure(plan: &Plan, dir: Option<&Path>) -> anyhow::Result<ReplicationRep
         (&main.side.initial, &main.side.catch_up),
         (&main.unsigned.initial, &main.unsigned.catch_up),
     )?;
+    let prepared_ahead = PreparedAhead {
+        initial: Throughput::of(&main.side.initial, &main.on_the_writer.initial),
+        catch_up: Throughput::of(&main.side.catch_up, &main.on_the_writer.catch_up),
+    };
     let timestamp_unix_ms = now_unix_ms();
     Ok(ReplicationReport {
         benchmark: "replication",
@@ -246,7 +263,9 @@ pub fn measure(plan: &Plan, dir: Option<&Path>) -> anyhow::Result<ReplicationRep
         machine: Machine::here(&parent),
         plan: plan.clone(),
         lifeline: main.side,
+        prepared_ahead,
         lifeline_unsigned: main.unsigned,
+        lifeline_on_the_writer: main.on_the_writer,
         signing,
         lifeline_at_samod_size: lifeline_at_samod_size.map(|l| l.side),
         samod,

@@ -73,8 +73,14 @@ pub fn loopback() -> std::net::SocketAddr {
     std::net::SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
-pub async fn start_central(store: &Store, files: &TlsFiles) -> anyhow::Result<Mesh> {
-    let cfg = MeshConfig::new(loopback(), Vec::new(), AcceptPolicy::any());
+/// Central's mesh; `prepare_batches` as [`MeshConfig::prepare_batches`].
+pub async fn start_central(
+    store: &Store,
+    files: &TlsFiles,
+    prepare_batches: bool,
+) -> anyhow::Result<Mesh> {
+    let mut cfg = MeshConfig::new(loopback(), Vec::new(), AcceptPolicy::any());
+    cfg.prepare_batches = prepare_batches;
     Mesh::start(store.clone(), identity::load(files)?, cfg)
         .await
         .context("cannot start central's mesh")
@@ -123,7 +129,7 @@ impl Template {
         // The window received the catalogs through the merge API; a mesh session between the
         // two makes both sides' cursors say so, so the runs replicate only the new work.
         rt.block_on(async {
-            let c = start_central(&central, &central_files).await?;
+            let c = start_central(&central, &central_files, true).await?;
             let addr = c.local_addr().context("central's mesh has no address")?;
             let w = start_window(&window.store, &window_files, addr).await?;
             let done = wait_until(Duration::from_secs(60), || {

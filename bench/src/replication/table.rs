@@ -165,6 +165,19 @@ impl ReplicationReport {
                 th.records_per_s_signed, th.records_per_s_unsigned, th.change_percent
             );
         }
+        let _ = writeln!(
+            t,
+            "batches merged and judged as they are read, ahead of central's writer, against \
+             every batch merged on the writer (signed both):"
+        );
+        let pa = &self.prepared_ahead;
+        for (name, th) in [("initial sync", &pa.initial), ("catch-up", &pa.catch_up)] {
+            let _ = writeln!(
+                t,
+                "  {name:<13} {:>9.0} records/s prepared, {:>9.0} on the writer ({:+.1}%)",
+                th.records_per_s_signed, th.records_per_s_unsigned, th.change_percent
+            );
+        }
         if let Some(r) = &self.ratios {
             let _ = writeln!(t);
             let _ = writeln!(

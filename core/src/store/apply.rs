@@ -95,7 +95,13 @@ impl Tx<'_> {
         let actor = self.actor().clone();
         let existing = self.doc(id)?;
         let old_heads = existing.map(|d| d.get_heads()).unwrap_or_default();
-        match merge(existing, item, &actor, judge) {
+        let prepared = (self.shared().prepared.lock().ok())
+            .and_then(|mut p| p.take(item, &old_heads, judge.roster));
+        let merged = match prepared {
+            Some(merged) => merged,
+            None => merge(self.doc(id)?, item, &actor, judge),
+        };
+        match merged {
             Merge::Refused(reason) => Ok(ApplyResult::Rejected(reason)),
             Merge::MissingDeps => Ok(ApplyResult::MissingDeps),
             Merge::Unchanged => {

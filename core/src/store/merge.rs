@@ -87,10 +87,7 @@ pub fn merge(
     }
     // Automerge skips a damaged chunk silently; the sender's heads tell us whether we really
     // got everything it sent. Anything short goes on through the sync protocol.
-    let short_of_sender = item
-        .sender_heads
-        .iter()
-        .any(|h| candidate.get_change_by_hash(h).is_none());
+    let short_of_sender = !holds_all(&candidate, &item.sender_heads);
     let missing = short_of_sender || !candidate.get_missing_deps(&[]).is_empty();
     if candidate.get_heads() == old_heads {
         return if missing {
@@ -228,11 +225,24 @@ pub fn generate_sync(
 /// The hashes among `heads` that `doc` holds: what we may record a peer as having (the
 /// peer may know more than we do).
 pub fn held_heads(doc: &Automerge, heads: &[ChangeHash]) -> Vec<ChangeHash> {
+    if holds_all(doc, heads) {
+        return heads.to_vec();
+    }
     heads
         .iter()
         .filter(|h| doc.get_change_by_hash(h).is_some())
         .copied()
         .collect()
+}
+
+/// Whether `doc` holds every change of `hashes`. Looks among its heads first: asking
+/// Automerge for a change by hash builds the change's metadata, costly on a document just
+/// loaded, and a sender's heads are most often exactly ours after its changes.
+fn holds_all(doc: &Automerge, hashes: &[ChangeHash]) -> bool {
+    let heads = doc.get_heads();
+    hashes
+        .iter()
+        .all(|h| heads.contains(h) || doc.get_change_by_hash(h).is_some())
 }
 
 #[cfg(test)]

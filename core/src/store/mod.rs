@@ -39,6 +39,7 @@ mod open;
 mod open_items;
 mod own_rules;
 mod patient_index;
+mod prepared;
 mod prune;
 mod quarantine;
 mod read;
@@ -201,6 +202,8 @@ pub(crate) struct Shared {
     pub(crate) signer: std::sync::RwLock<Option<Credentials>>,
     /// Signed commits read for sending, by id (a commit covers many records).
     pub(crate) commits: Mutex<signing::CommitCache>,
+    /// Peers' records merged ahead of the writer ([`Store::prepare_batch`]).
+    pub(crate) prepared: Mutex<prepared::Prepared>,
 }
 
 /// A function told how many writes each commit held (group commit), for metrics.

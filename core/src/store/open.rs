@@ -114,6 +114,7 @@ impl Store {
             damaged: AtomicBool::new(false),
             signer: RwLock::new(None),
             commits: Mutex::new(CommitCache::new()),
+            prepared: Mutex::new(Default::default()),
         };
         if !exists {
             initialize(&shared).map_err(|source| OpenError::Storage {

@@ -162,7 +162,13 @@ async fn remember(shared: &Arc<Shared>, peer: &NodeIdentity) {
     }
 }
 
-async fn read_frames(mut recv: quinn::RecvStream, tx: mpsc::Sender<Result<Frame, ConnEnd>>) {
+/// Reads frames off the stream for the session, preparing each batch ahead of it
+/// ([`step::prepare`]) while the session applies the one before.
+async fn read_frames(
+    shared: Arc<Shared>,
+    mut recv: quinn::RecvStream,
+    tx: mpsc::Sender<Result<Frame, ConnEnd>>,
+) {
     loop {
         let mut prefix = [0u8; 4];
         let result = match recv.read_exact(&mut prefix).await {
@@ -182,6 +188,9 @@ async fn read_frames(mut recv: quinn::RecvStream, tx: mpsc::Sender<Result<Frame,
                 }
             },
         };
+        if let Ok(frame) = &result {
+            step::prepare(&shared, frame).await;
+        }
         let stop = result.is_err();
         if tx.send(result).await.is_err() || stop {
             return;
@@ -236,7 +245,7 @@ async fn drive(
         Err(e) => return ConnEnd::stream(e),
     };
     let (tx, mut rx) = mpsc::channel(READ_AHEAD);
-    let reader = tokio::spawn(read_frames(recv, tx));
+    let reader = tokio::spawn(read_frames(shared.clone(), recv, tx));
     let (out_tx, out_rx) = mpsc::unbounded_channel();
     let unsent = Arc::new(AtomicUsize::new(0));
     let mut writer = Some(tokio::spawn(write_frames(send, out_rx, unsent.clone())));

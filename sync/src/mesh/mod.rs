@@ -59,6 +59,10 @@ pub struct MeshConfig {
     /// in the hello so that they offer only those (with the records every node keeps).
     /// `None` keeps everything.
     pub window_days: Option<u32>,
+    /// Merge and judge each batch a peer sends as it is read, ahead of its session, so that
+    /// the store's writer only persists it (see `Store::prepare_batch`). On by default; off,
+    /// every batch is merged on the writer (the replication benchmark compares the two).
+    pub prepare_batches: bool,
 }
 
 impl MeshConfig {
@@ -72,6 +76,7 @@ impl MeshConfig {
             reconnect_max: Duration::from_secs(2),
             connect_timeout: Duration::from_secs(3),
             window_days: None,
+            prepare_batches: true,
         }
     }
 }

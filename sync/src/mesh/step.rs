@@ -12,9 +12,10 @@ use lifeline_core::RecordId;
 
 use super::end::ConnEnd;
 use super::shared::Shared;
+use crate::chain::chain;
 use crate::frame::Frame;
 use crate::identity::NodeIdentity;
-use crate::proto::{FetchAnswer, Session, SessionStats};
+use crate::proto::{FetchAnswer, Session, SessionStats, incoming};
 
 const MS_PER_DAY: i64 = 86_400_000;
 
@@ -80,6 +81,37 @@ pub(super) async fn step(
         finish(&shared, session, requested)
     })
     .await
+}
+
+/// Merges and judges a peer's batch ahead of its session, on a blocking thread, while the
+/// session applies the batch before it ([`Store::prepare_batch`]): the store's one writer is
+/// then left only the writing. A batch over the session's limits is left for the session to
+/// refuse.
+pub(super) async fn prepare(shared: &Arc<Shared>, frame: &Frame) {
+    let Frame::Batch(batch) = frame else {
+        return;
+    };
+    if !shared.cfg.prepare_batches {
+        return;
+    }
+    let limits = &shared.cfg.session;
+    if batch.docs.len() > limits.max_batch_docs_received
+        || batch.signatures.len() > limits.max_signatures_received
+    {
+        return;
+    }
+    let items = batch.docs.iter().cloned().map(incoming).collect();
+    let signatures = batch.signatures.clone();
+    let store = shared.store.clone();
+    let prepared =
+        tokio::task::spawn_blocking(move || store.prepare_batch(items, &signatures)).await;
+    match prepared {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            tracing::debug!(error = %chain(&e), "cannot prepare a batch; its session merges it")
+        }
+        Err(e) => tracing::warn!(error = %e, "preparing a batch failed; its session merges it"),
+    }
 }
 
 async fn blocking<T: Send + 'static>(

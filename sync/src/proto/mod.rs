@@ -41,6 +41,7 @@ use crate::identity::{Anchor, NodeIdentity};
 use crate::replica::Replica;
 
 pub use error::{SessionError, Violation};
+pub(crate) use receive::incoming;
 
 /// Tunables of a session; every field has a default.
 #[derive(Debug, Clone)]

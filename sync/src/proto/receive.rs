@@ -113,16 +113,7 @@ impl<R: Replica> Session<R> {
             }));
         }
         self.check_signature_count("batch", batch.signatures.len())?;
-        let mut items = Vec::with_capacity(batch.docs.len());
-        for doc in batch.docs {
-            let heads = doc.heads.into_iter().map(ChangeHash).collect();
-            items.push(IncomingDoc {
-                id: RecordId::from_bytes(doc.id),
-                bytes: doc.bytes,
-                sender_heads: heads,
-                seq: doc.seq,
-            });
-        }
+        let items: Vec<IncomingDoc> = batch.docs.into_iter().map(incoming).collect();
         self.stats.docs_received += items.len() as u64;
         self.stats.doc_bytes_received += items.iter().map(|i| i.bytes.len() as u64).sum::<u64>();
         let outcome =
@@ -220,5 +211,15 @@ impl<R: Replica> Session<R> {
             missing,
         });
         Ok(())
+    }
+}
+
+/// A record of a peer's batch as the replica takes it.
+pub(crate) fn incoming(doc: WireDoc) -> IncomingDoc {
+    IncomingDoc {
+        id: RecordId::from_bytes(doc.id),
+        bytes: doc.bytes,
+        sender_heads: doc.heads.into_iter().map(ChangeHash).collect(),
+        seq: doc.seq,
     }
 }

@@ -5,6 +5,7 @@
 
 mod authorship;
 mod fields;
+mod prepared;
 mod valid;
 
 use std::sync::Arc;

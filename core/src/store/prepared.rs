@@ -1,0 +1,208 @@
+//! Merging and judging a peer's batch before it reaches the writer, so that the one writer
+//! thread only persists it.
+//!
+//! A received record costs most of its time in [`merge`]: loading its changes, verifying
+//! their signatures, reading the fields the rules check and hydrating the whole record. None
+//! of that needs the write transaction when the record's base is known, so the connection
+//! that received a batch calls [`Store::prepare_batch`] on its own thread, while the writer
+//! commits the batch before it. The writer then takes each prepared merge instead of merging
+//! again, but only when nothing it was judged by can have changed since:
+//! - the same changes (byte for byte) with the same sender's heads;
+//! - the same base: our copy of the record has exactly the heads it was merged onto (heads
+//!   name a document's whole content);
+//! - the same roster (the very one, so no member or revocation came in between);
+//! - no rule asked what other records say ([`Knowledge`]: granted ranges, episodes), which
+//!   another commit could have changed; such records are merged again on the writer.
+//!
+//! Anything else (a refusal, missing dependencies, a record that changed meanwhile) is left to
+//! the writer, which merges as if nothing had been prepared: a prepared merge is only ever a
+//! result the writer would have computed itself.
+
+use std::cell::Cell;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use automerge::{Automerge, ChangeHash};
+
+use super::AuthorCheck;
+use super::Store;
+use super::error::ReadError;
+use super::merge::{IncomingDoc, Merge, merge};
+use crate::clock::UnixMs;
+use crate::id::{EpisodeId, RecordId};
+use crate::trust::{
+    Answer, Authorship, CommitId, Grant, Judge, Knowledge, Roster, Signatures, Unknowable, Verdict,
+};
+
+/// Most prepared merges kept, over all connections: a few batches read ahead of each
+/// session. Past it the oldest are dropped (the writer then merges those itself).
+pub(crate) const MAX_PREPARED: usize = 4096;
+
+/// A merge done ahead of the writer, and what it was done against.
+#[derive(Debug)]
+struct Entry {
+    /// When it was kept, to tell it from an earlier entry of the same record in `order`.
+    seq: u64,
+    bytes: Vec<u8>,
+    sender_heads: Vec<ChangeHash>,
+    base: Vec<ChangeHash>,
+    roster: Arc<Roster>,
+    doc: Box<Automerge>,
+    complete: bool,
+    verdict: Verdict,
+}
+
+/// The prepared merges waiting for the writer, oldest first.
+#[derive(Debug, Default)]
+pub(crate) struct Prepared {
+    entries: HashMap<RecordId, Entry>,
+    /// Every entry kept, by (seq, record), oldest first; an entry taken or replaced since
+    /// leaves its place here until eviction or compaction passes it.
+    order: VecDeque<(u64, RecordId)>,
+    next: u64,
+}
+
+impl Prepared {
+    fn insert(&mut self, id: RecordId, mut entry: Entry) {
+        self.next += 1;
+        entry.seq = self.next;
+        self.entries.insert(id, entry);
+        self.order.push_back((self.next, id));
+        while self.entries.len() > MAX_PREPARED {
+            let Some((seq, oldest)) = self.order.pop_front() else {
+                break;
+            };
+            if self.entries.get(&oldest).is_some_and(|e| e.seq == seq) {
+                self.entries.remove(&oldest);
+            }
+        }
+        if self.order.len() > 2 * MAX_PREPARED {
+            let entries = &self.entries;
+            self.order
+                .retain(|(seq, id)| entries.get(id).is_some_and(|e| e.seq == *seq));
+        }
+    }
+
+    /// The merge prepared for `item` onto a copy at `base` under `roster`, if there is one
+    /// that still holds. Taken either way: an entry that does not hold is never used.
+    pub(crate) fn take(
+        &mut self,
+        item: &IncomingDoc,
+        base: &[ChangeHash],
+        roster: &Roster,
+    ) -> Option<Merge> {
+        let entry = self.entries.remove(&item.id)?;
+        let holds = entry.bytes == item.bytes
+            && entry.sender_heads == item.sender_heads
+            && entry.base == base
+            && std::ptr::eq(Arc::as_ptr(&entry.roster), roster);
+        holds.then(|| Merge::Changed {
+            doc: entry.doc,
+            complete: entry.complete,
+            verdict: entry.verdict,
+        })
+    }
+}
+
+/// [`Knowledge`] that answers nothing and remembers that it was asked: a record whose rules
+/// need other records is merged on the writer, against the transaction.
+#[derive(Default)]
+struct Unasked {
+    asked: Cell<bool>,
+}
+
+impl Unasked {
+    fn refuse<T>(&self, what: &'static str) -> Answer<T> {
+        self.asked.set(true);
+        Err(Unknowable { what })
+    }
+}
+
+impl Knowledge for Unasked {
+    fn overlapping_range(&self, _: Grant, _: RecordId) -> Answer<RecordId> {
+        self.refuse("the granted number ranges (merged on the writer)")
+    }
+
+    fn episode_opened_ms(&self, _: &EpisodeId) -> Answer<UnixMs> {
+        self.refuse("the episodes (merged on the writer)")
+    }
+}
+
+impl Store {
+    /// Merges and judges a peer's batch ahead of its commit, on the calling thread, against
+    /// the records as they are now (see the module's notes); [`Store::apply_batch`] then
+    /// uses what still holds. Changes nothing stored and answers nothing: the batch's outcome
+    /// is the apply's. Returns how many records were prepared.
+    pub fn prepare_batch(
+        &self,
+        items: Vec<IncomingDoc>,
+        signatures: &[Vec<u8>],
+    ) -> Result<usize, ReadError> {
+        let roster = self.roster();
+        let (mut decoded, _) = Signatures::decode(signatures);
+        let not_held = |_: &CommitId| false;
+        let unasked = Unasked::default();
+        let authorship = match self.shared.opts.author_check {
+            AuthorCheck::Signatures => Authorship::Signed {
+                signatures: &mut decoded,
+                held: &not_held,
+            },
+            AuthorCheck::UncheckedActorIds => Authorship::UncheckedActorIds,
+        };
+        let mut judge = Judge {
+            roster: &roster,
+            authorship,
+            knowledge: &unasked,
+        };
+        let mut ready = Vec::with_capacity(items.len());
+        for item in items {
+            let existing = self.doc(item.id)?;
+            let base = existing
+                .as_deref()
+                .map(Automerge::get_heads)
+                .unwrap_or_default();
+            unasked.asked.set(false);
+            let merged = merge(existing.as_deref(), &item, &self.shared.actor, &mut judge);
+            if let Merge::Changed {
+                doc,
+                complete,
+                verdict,
+            } = merged
+                && !unasked.asked.get()
+            {
+                ready.push((
+                    item.id,
+                    Entry {
+                        seq: 0,
+                        bytes: item.bytes,
+                        sender_heads: item.sender_heads,
+                        base,
+                        roster: Arc::clone(&roster),
+                        doc,
+                        complete,
+                        verdict,
+                    },
+                ));
+            }
+        }
+        let count = ready.len();
+        if let Ok(mut prepared) = self.shared.prepared.lock() {
+            for (id, entry) in ready {
+                prepared.insert(id, entry);
+            }
+        }
+        Ok(count)
+    }
+}
+
+#[cfg(test)]
+impl Store {
+    /// How many prepared merges wait for the writer.
+    pub(crate) fn prepared_len(&self) -> usize {
+        self.shared
+            .prepared
+            .lock()
+            .map(|p| p.entries.len())
+            .unwrap_or(0)
+    }
+}

@@ -1,0 +1,121 @@
+//! A batch merged and judged ahead of its commit ([`Store::prepare_batch`]) comes to exactly
+//! what the writer would have made of it alone: the writer takes a prepared merge only while
+//! the record and the roster are as they were when it was prepared.
+
+use super::*;
+use crate::desk::PatientEdit;
+use crate::record::Patient;
+use crate::store::IncomingDoc;
+use crate::test_support::new_patient;
+
+/// W01's records as a batch for another node: its changes and their signatures.
+fn batch(w01: &Node, ids: &[RecordId]) -> (Vec<IncomingDoc>, Vec<Vec<u8>>) {
+    let export = w01.store.export(ids).expect("export");
+    let items = export.changes.into_iter().map(IncomingDoc::from).collect();
+    (items, export.signatures)
+}
+
+fn create(w01: &Node, name: &str) -> RecordId {
+    let reg = op("reg1", DeskRole::Registration);
+    w01.store
+        .create_patient(&reg, new_patient(name))
+        .expect("create")
+        .value
+        .header
+        .id
+}
+
+/// The prepared merges are the ones applied: every record prepared is taken by the writer,
+/// and the receiver ends with the sender's heads.
+#[test]
+fn a_prepared_batch_is_applied_from_its_prepared_merges() {
+    let (central, w01, _w02) = hospital(&[DeskRole::Registration]);
+    let ids: Vec<RecordId> = ["甲", "乙", "丙"].iter().map(|n| create(&w01, n)).collect();
+    let (items, signatures) = batch(&w01, &ids);
+    let prepared = central
+        .store
+        .prepare_batch(items.clone(), &signatures)
+        .expect("prepare");
+    assert_eq!(prepared, 3);
+    assert_eq!(central.store.prepared_len(), 3);
+    let out = central
+        .store
+        .apply_batch(w01.name(), items, signatures, None)
+        .expect("apply");
+    assert_eq!(out.applied.len(), 3, "{out:?}");
+    assert_eq!(central.store.prepared_len(), 0, "the writer took them all");
+    for id in ids {
+        assert_eq!(
+            central.store.doc(id).expect("read").map(|d| d.get_heads()),
+            w01.store.doc(id).expect("read").map(|d| d.get_heads())
+        );
+    }
+}
+
+/// A desk write to the record between the batch's preparing and its commit: the prepared
+/// merge was made on the record before that write and is not used; the writer merges the
+/// peer's change onto the record as it is, and both changes are kept.
+#[test]
+fn a_record_changed_after_its_batch_was_prepared_keeps_both_changes() {
+    let (_central, w01, w02) = hospital(&[DeskRole::Registration]);
+    let p = create(&w01, "丁");
+    replicate(&w01, &w02);
+    let reg = op("reg1", DeskRole::Registration);
+    let edit = |phone: Option<&str>, name: Option<&str>| PatientEdit {
+        phone: phone.map(Into::into),
+        name: name.map(Into::into),
+        ..PatientEdit::default()
+    };
+    w01.store
+        .update_patient(&reg, p, edit(Some("13911112222"), None))
+        .expect("edit at W01");
+    let (items, signatures) = batch(&w01, &[p]);
+    assert_eq!(
+        w02.store
+            .prepare_batch(items.clone(), &signatures)
+            .expect("prepare"),
+        1
+    );
+    w02.store
+        .update_patient(&reg, p, edit(None, Some("丁一")))
+        .expect("edit at W02");
+    let out = w02
+        .store
+        .apply_batch(w01.name(), items, signatures, None)
+        .expect("apply");
+    assert_eq!(out.applied, vec![p], "{out:?}");
+    let got: Patient = w02.store.get(p).expect("read").expect("present");
+    assert_eq!(got.phone, "13911112222", "W01's change");
+    assert_eq!(got.name, "丁一", "W02's own change");
+}
+
+/// A revocation between the batch's preparing and its commit: the batch was judged under
+/// the roster before it, so the writer judges it again, and the revoked node's record is
+/// refused.
+#[test]
+fn a_revocation_after_a_batch_was_prepared_still_refuses_it() {
+    let (central, w01, _w02) = hospital(&[DeskRole::Registration]);
+    let p = create(&w01, "戊");
+    let (items, signatures) = batch(&w01, &[p]);
+    central
+        .store
+        .prepare_batch(items.clone(), &signatures)
+        .expect("prepare");
+    central
+        .store
+        .revoke(crate::trust::Revocation {
+            name: w01.name().clone(),
+            key: w01.key().id(),
+            revoked_ms: 0,
+            reason: "window PC stolen".into(),
+            proof: Vec::new(),
+        })
+        .expect("revoke");
+    let out = central
+        .store
+        .apply_batch(w01.name(), items, signatures, None)
+        .expect("apply");
+    assert_eq!(out.rejected.len(), 1, "{out:?}");
+    assert_eq!(out.rejected[0].reason.code(), "revoked");
+    assert!(central.store.doc(p).expect("read").is_none());
+}
