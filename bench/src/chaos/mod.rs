@@ -38,6 +38,8 @@ use lifeline_node::error::chain;
 use lifeline_node::hospital::Hospital;
 use serde::Serialize;
 
+pub use check::{EndReport, Lost, NodeEnd};
+pub use ledger::Tally;
 pub use report::{ChaosReport, CycleReport, Totals};
 
 use crate::failover::desk::Desk;
@@ -142,6 +144,7 @@ pub fn replay_command(plan: &Plan, bin: &Path) -> String {
 
 /// The hospital under test with its relays; dropping it kills every daemon and stops every
 /// relay, on success, on failure and on a panic alike.
+#[derive(Debug)]
 pub(crate) struct Chaos {
     pub(crate) hospital: Hospital,
     /// Each relayed window's relay to central.

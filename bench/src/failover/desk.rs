@@ -30,16 +30,16 @@ impl Desk {
     /// A visit of `patient` to a department of the shipped catalog (with its registration
     /// fee, a charge the node writes in the same commit); the visit's id.
     pub(crate) fn register_visit(&self, patient: &str) -> anyhow::Result<String> {
-        let body = json!({"patient": patient, "department": "1001", "doctor": "D0001"});
+        let body = json!({"patient": patient, "department": "PED-GEN"});
         self.saved("/visits", &body)
     }
 
-    /// A charge for an examination of the shipped catalog on `visit`; the charge's id.
+    /// A charge for a blood count (a lab test of the shipped catalog) on `visit`; the charge's id.
     pub(crate) fn write_charge(&self, visit: &str) -> anyhow::Result<String> {
         let body = json!({
             "visit": visit,
             "payment": "self_pay",
-            "lines": [{"catalog": "service", "code": "250101015", "quantity": 1}],
+            "lines": [{"catalog": "service", "code": "SVC-CBC", "quantity": 1}],
         });
         self.saved("/charges", &body)
     }
