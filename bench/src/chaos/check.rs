@@ -137,12 +137,7 @@ pub struct EndReport {
 }
 
 /// The end of a run. Never an error: what could not be checked is a failure in the report.
-pub(super) fn finish(
-    chaos: &mut Chaos,
-    ledger: &Ledger,
-    bin: &Path,
-    dir: &Path,
-) -> EndReport {
+pub(super) fn finish(chaos: &mut Chaos, ledger: &Ledger, bin: &Path, dir: &Path) -> EndReport {
     let mut end = EndReport::default();
     for relay in chaos.relays.values() {
         relay.restore();
@@ -196,8 +191,10 @@ pub(super) fn finish(
             })
             .map(|(node, lost)| {
                 end.lost_count += lost.len() as u64;
-                end.lost
-                    .extend(lost.into_iter().take(MAX_LISTED - end.lost.len().min(MAX_LISTED)));
+                end.lost.extend(
+                    lost.into_iter()
+                        .take(MAX_LISTED - end.lost.len().min(MAX_LISTED)),
+                );
                 node
             })
             .collect()
@@ -368,7 +365,12 @@ fn read_one(client: &Client, path: &str) -> Held {
 
 /// Backs the node's store up with its daemon stopped and puts the backup through the restore
 /// drill (`lifeline backup`, `lifeline verify --json`), into `node`.
-fn verify_store(hospital: &Hospital, bin: &Path, dir: &Path, node: &mut NodeEnd) -> anyhow::Result<()> {
+fn verify_store(
+    hospital: &Hospital,
+    bin: &Path,
+    dir: &Path,
+    node: &mut NodeEnd,
+) -> anyhow::Result<()> {
     let config = hospital.config_path(&node.node)?;
     let work = dir.join("verify");
     std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
@@ -409,8 +411,10 @@ fn verify_store(hospital: &Hospital, bin: &Path, dir: &Path, node: &mut NodeEnd)
             .push(format!("and {} more problems", report.more_problems));
     }
     if !status.success() && node.verify_problems.is_empty() {
-        node.verify_problems
-            .push(format!("lifeline verify failed ({status}): {}", stderr.trim()));
+        node.verify_problems.push(format!(
+            "lifeline verify failed ({status}): {}",
+            stderr.trim()
+        ));
     }
     let _ = std::fs::remove_file(&backup);
     Ok(())

@@ -182,8 +182,8 @@ fn inject(
     if role_of(victim) == "window" {
         let acked = ledger.of_window(victim);
         match lost_in_store(&chaos.hospital, victim, &acked, cycle) {
-            Ok(lost) => {
-                injected.store_checked = (acked.len() - lost.len()) as u64;
+            Ok((held, lost)) => {
+                injected.store_checked = held;
                 injected.failures.extend(lost);
             }
             Err(e) => injected.failures.push(format!(
@@ -229,14 +229,15 @@ fn sleep_until(at: Instant) {
 }
 
 /// Copies `window`'s store as the SIGKILL left it and opens the copy (the daemon recovers the
-/// original itself when it starts again); the acknowledged writes of its desk the copy does
-/// not hold, said as failures.
+/// original itself when it starts again); how many of the acknowledged writes of its desk the
+/// copy holds, and a failure naming the first few it does not.
 fn lost_in_store(
     hospital: &Hospital,
     window: &str,
     acked: &[Acked],
     cycle: usize,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<(u64, Option<String>)> {
+    const NAMED: usize = 3;
     let config = hospital.config(window)?;
     let scratch = tempfile::Builder::new()
         .prefix(&format!("killed-{window}-"))
@@ -249,21 +250,32 @@ fn lost_in_store(
         .with_context(|| format!("the copy {} does not open", copy.display()))?;
     let mut lost = Vec::new();
     for a in acked {
-        let id: RecordId = a
-            .id
-            .parse()
-            .map_err(|e| anyhow!("a record id the node gave, {}: {e}", a.id))?;
+        let id: RecordId =
+            a.id.parse()
+                .map_err(|e| anyhow!("a record id the node gave, {}: {e}", a.id))?;
         if store.doc(id)?.is_none() {
-            lost.push(format!(
-                "cycle {cycle}: {window} lost an acknowledged write after SIGKILL: {} {} \
-                 (saved in cycle {})",
-                a.kind.name(),
-                a.id,
-                a.cycle
-            ));
+            lost.push(a);
         }
     }
-    Ok(lost)
+    let held = (acked.len() - lost.len()) as u64;
+    if lost.is_empty() {
+        return Ok((held, None));
+    }
+    let named: Vec<String> = lost
+        .iter()
+        .take(NAMED)
+        .map(|a| format!("{} {} (saved in cycle {})", a.kind.name(), a.id, a.cycle))
+        .collect();
+    Ok((
+        held,
+        Some(format!(
+            "cycle {cycle}: {window} lost {} acknowledged write(s) after SIGKILL: its store as \
+             the kill left it does not hold {}{}",
+            lost.len(),
+            named.join(", "),
+            if lost.len() > NAMED { ", ..." } else { "" }
+        )),
+    ))
 }
 
 /// A window's desk until `stop`: a new patient, a visit for them and a charge on the visit,

@@ -95,7 +95,10 @@ impl Outcome {
             Some(ClientError::Refused { .. }) => Outcome::Refused(chain(&*e)),
             Some(_) => Outcome::Unanswered,
             // An answer whose body did not arrive whole is no answer.
-            None if e.chain().any(|c| c.is::<ureq::Error>() || c.is::<std::io::Error>()) => {
+            None if e
+                .chain()
+                .any(|c| c.is::<ureq::Error>() || c.is::<std::io::Error>()) =>
+            {
                 Outcome::Unanswered
             }
             None => Outcome::Anomaly(chain(&*e)),

@@ -131,10 +131,13 @@ fn clock_seed() -> u64 {
     (now_unix_ms().unsigned_abs() ^ u64::from(std::process::id()) << 40) % 1_000_000_000
 }
 
-/// The command that replays a run's choices.
+/// The command that replays a run's choices: this executable, the seed, the counts and the
+/// daemons' binary.
 pub fn replay_command(plan: &Plan, bin: &Path) -> String {
+    let exe = std::env::current_exe()
+        .map_or_else(|_| "lifeline-bench".to_owned(), |p| p.display().to_string());
     format!(
-        "target/release/lifeline-bench chaos --seed {} --cycles {} --windows {} --lifeline-bin {}",
+        "{exe} chaos --seed {} --cycles {} --windows {} --lifeline-bin {}",
         plan.seed,
         plan.cycles,
         plan.windows.len(),
@@ -327,12 +330,17 @@ mod tests {
     #[test]
     fn the_plan_relays_every_window_but_the_first() {
         let plan = Plan::from_args(&args()).expect("plan");
-        let default = if quick_mode(false) { QUICK_CYCLES } else { CYCLES };
+        let default = if quick_mode(false) {
+            QUICK_CYCLES
+        } else {
+            CYCLES
+        };
         assert_eq!(plan.cycles, default);
         assert_eq!(plan.windows, ["W01", "W02", "W03"]);
         assert_eq!(plan.relayed, ["W02", "W03"]);
         let replay = replay_command(&plan, Path::new("/x/lifeline"));
-        let expected = format!("chaos --seed 7 --cycles {default} --windows 3 --lifeline-bin /x/lifeline");
+        let expected =
+            format!("chaos --seed 7 --cycles {default} --windows 3 --lifeline-bin /x/lifeline");
         assert!(replay.ends_with(&expected), "{replay}");
     }
 
