@@ -127,6 +127,9 @@ pub struct EndReport {
     /// From the heal until the hospital was quiescent (`None`: not within the deadline, a
     /// failure).
     pub converge_ms: Option<f64>,
+    /// Emergency episodes central holds at the end: the outages the faults caused (a node
+    /// away from central longer than the failover thresholds).
+    pub episodes: Option<u64>,
     pub nodes: Vec<NodeEnd>,
     /// Lost writes, the first [`MAX_LISTED`] of them.
     pub lost: Vec<Lost>,
@@ -170,6 +173,11 @@ pub(super) fn finish(chaos: &mut Chaos, ledger: &Ledger, bin: &Path, dir: &Path)
             chain(&*e)
         )),
     }
+    end.episodes = hospital
+        .admin(CENTRAL)
+        .and_then(|c| c.get::<Vec<serde_json::Value>>("/admin/episodes"))
+        .map(|episodes| episodes.len() as u64)
+        .ok();
     let acked = ledger.all();
     let mut nodes: Vec<NodeEnd> = std::thread::scope(|s| {
         let threads: Vec<_> = names

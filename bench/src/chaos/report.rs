@@ -240,9 +240,10 @@ impl ChaosReport {
         row(
             "at the end",
             format!(
-                "every node normal after {}, quiescent after {}",
+                "every node normal after {}, quiescent after {}; {} emergency episode(s) at central",
                 ms(e.settled_ms),
-                ms(e.converge_ms)
+                ms(e.converge_ms),
+                e.episodes.map_or_else(|| "?".to_owned(), |n| n.to_string())
             ),
         );
         let held: Vec<String> = e
