@@ -17,6 +17,10 @@ use super::{CONVERGE_WITHIN, Chaos, PACE, Plan, role_of};
 use crate::failover::desk::Desk;
 use crate::scale::data::Rng;
 
+/// The longest a killed node stays down, and a cut link cut, in ms.
+const DOWN_MAX_MS: u64 = 6_000;
+const CUT_MAX_MS: u64 = 6_000;
+
 /// What the seed chose for a cycle.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Faults {
@@ -36,10 +40,12 @@ impl Faults {
     pub(super) fn draw(rng: &mut Rng, nodes: &[String], relayed: &[String]) -> Faults {
         let victim = nodes[rng.below(nodes.len() as u64) as usize].clone();
         let lead = Duration::from_millis(200 + rng.below(300));
-        let down = Duration::from_millis(200 + rng.below(1_800));
+        // Up to twice the failover's threshold (peer timeout 1 s + emergency after 2 s): some
+        // outages are over before anyone notices, some open an emergency episode.
+        let down = Duration::from_millis(200 + rng.below(DOWN_MAX_MS - 200));
         let cutting = rng.below(3) == 0;
         let which = rng.below(relayed.len().max(1) as u64) as usize;
-        let cut_for = Duration::from_millis(1_000 + rng.below(3_000));
+        let cut_for = Duration::from_millis(1_000 + rng.below(CUT_MAX_MS - 1_000));
         Faults {
             lead,
             victim,
@@ -360,7 +366,7 @@ mod tests {
         for f in &faults {
             assert!(nodes.contains(&f.victim));
             assert!(f.cut.as_ref().is_none_or(|(w, _)| w == "W02"));
-            assert!((200..2_000).contains(&f.down.as_millis()));
+            assert!((200..6_000).contains(&f.down.as_millis()));
         }
         let mut none = super::super::rng_of(11);
         assert!(Faults::draw(&mut none, &nodes, &[]).cut.is_none());

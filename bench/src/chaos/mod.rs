@@ -10,8 +10,10 @@
 //!   and every write answered "saved" is put in the ledger with its record id ([`ledger`]);
 //! - a node chosen by the seeded generator is killed (SIGKILL) while they write; a killed
 //!   window's store is opened at once and must hold every write its desk was told was saved;
-//!   the node is started again on its store after a while;
-//! - in some cycles a relayed window's link to central is cut for a while, then restored;
+//!   the node is started again on its store 0.2 to 6 s later;
+//! - in a third of the cycles a relayed window's link to central is cut for 1 to 6 s, then
+//!   restored (with the thresholds above, an outage of more than about 3 s opens an
+//!   emergency episode);
 //! - once every fault is healed the desks stop, and the cycle ends when the hospital is
 //!   quiescent again (its time to converge).
 //!
