@@ -15,6 +15,9 @@
 //!   bulk-loaded with a million records and a large hospital's day in its queues.
 //! - [`his`]: the HIS bridge against a real PostgreSQL: the first pull of the patient master,
 //!   incremental pulls, and the push of an episode's records.
+//! - [`chaos`]: not a measurement but a bounded loop of faults over real daemons (SIGKILL,
+//!   restarts, cut links) while desks write, and the proof at the end that every write a desk
+//!   was told was saved is on every node and every store verifies.
 //!
 //! Every benchmark has a quick mode (`--quick`, or `LIFELINE_BENCH_QUICK=1`) with small counts
 //! that finishes in seconds, for CI.
@@ -23,6 +26,7 @@
 //! produces every figure.
 
 pub mod bare;
+pub mod chaos;
 pub mod console;
 pub mod failover;
 pub mod fixture;

@@ -2,7 +2,7 @@
 //! The measurements live in the library so that tests can run them directly.
 
 use clap::{Parser, Subcommand};
-use lifeline_bench::{console, failover, his, replication, scale, store};
+use lifeline_bench::{chaos, console, failover, his, replication, scale, store};
 
 #[derive(Debug, Parser)]
 #[command(name = "lifeline-bench", version, about)]
@@ -32,6 +32,10 @@ enum Command {
     /// The HIS bridge against a real PostgreSQL (Debian's package): first pull of the patient
     /// master, incremental pulls, push of an episode's records.
     His(his::HisArgs),
+    /// A bounded loop of faults with real daemons (SIGKILL a node while desks write, restart
+    /// it, cut a relayed link); at the end every acknowledged write must be on every node and
+    /// every store must verify (build `lifeline` first, as for `failover`).
+    Chaos(chaos::ChaosArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -43,5 +47,6 @@ fn main() -> anyhow::Result<()> {
         Command::Scale(args) => scale::run(&args).map(drop),
         Command::Catalogs(args) => scale::write_catalogs(&args),
         Command::His(args) => his::run(&args).map(drop),
+        Command::Chaos(args) => chaos::run(&args).map(drop),
     }
 }

@@ -6,11 +6,16 @@
 //! TLS, packet headers, acknowledgements, retransmissions); the TCP relay counts the bytes of
 //! the stream. Neither counts IP, UDP or TCP headers. The client dials the relay's address;
 //! the relay forwards to one upstream address and counts both directions.
+//!
+//! A relay can also cut its link ([`Relay::cut`]) and restore it ([`Relay::restore`]): while
+//! cut, the UDP relay drops every datagram both ways and the TCP relay closes what it relays
+//! and refuses new connections, as a pulled cable or a dead switch would (`lifeline-bench
+//! chaos`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use anyhow::Context;
 use serde::Serialize;
@@ -49,12 +54,18 @@ struct Counters {
     to_upstream: AtomicU64,
     to_client: AtomicU64,
     packets: AtomicU64,
+    /// Set while the link is cut: nothing is carried (and nothing counted).
+    cut: AtomicBool,
 }
 
 impl Counters {
     fn count(&self, direction: &AtomicU64, bytes: usize) {
         direction.fetch_add(bytes as u64, Ordering::Relaxed);
         self.packets.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn is_cut(&self) -> bool {
+        self.cut.load(Ordering::Relaxed)
     }
 
     fn snapshot(&self) -> Traffic {
@@ -66,8 +77,9 @@ impl Counters {
     }
 }
 
-/// Most clients one relay serves (a client is a source address: a window's endpoint, which
-/// gets a new port each time its mesh starts).
+/// Most clients one relay serves at once (a client is a source address: a window's endpoint,
+/// which gets a new port each time its mesh starts). A UDP relay full of clients forgets the
+/// one it has heard from least recently, so a window restarted any number of times is served.
 const MAX_CLIENTS: usize = 64;
 /// Larger than any UDP datagram.
 const DATAGRAM_MAX: usize = 65_536;
@@ -130,6 +142,20 @@ impl Relay {
     pub fn traffic(&self) -> Traffic {
         self.counters.snapshot()
     }
+
+    /// Cuts the link: from now on nothing passes either way until [`Relay::restore`].
+    pub fn cut(&self) {
+        self.counters.cut.store(true, Ordering::Relaxed);
+    }
+
+    /// Restores a cut link: what is sent from now on passes again.
+    pub fn restore(&self) {
+        self.counters.cut.store(false, Ordering::Relaxed);
+    }
+
+    pub fn is_cut(&self) -> bool {
+        self.counters.is_cut()
+    }
 }
 
 impl Drop for Relay {
@@ -141,9 +167,11 @@ impl Drop for Relay {
 }
 
 async fn udp_main(listen: Arc<UdpSocket>, upstream: SocketAddr, counters: Arc<Counters>) {
-    let mut clients: HashMap<SocketAddr, Arc<UdpSocket>> = HashMap::new();
+    let mut clients: HashMap<SocketAddr, UdpClient> = HashMap::new();
     let mut back_tasks = tokio::task::JoinSet::new();
     let mut buf = vec![0u8; DATAGRAM_MAX];
+    // Datagrams received, as a clock for "heard from least recently".
+    let mut received = 0u64;
     loop {
         let (len, client) = match listen.recv_from(&mut buf).await {
             Ok(x) => x,
@@ -151,9 +179,19 @@ async fn udp_main(listen: Arc<UdpSocket>, upstream: SocketAddr, counters: Arc<Co
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => continue,
             Err(_) => return,
         };
+        received += 1;
+        if counters.is_cut() {
+            continue;
+        }
         if !clients.contains_key(&client) {
             if clients.len() >= MAX_CLIENTS {
-                continue;
+                let oldest = clients
+                    .iter()
+                    .min_by_key(|(_, c)| c.last_heard)
+                    .map(|(addr, _)| *addr);
+                if let Some(gone) = oldest.and_then(|addr| clients.remove(&addr)) {
+                    gone.back.abort();
+                }
             }
             let Ok(up) = UdpSocket::bind("127.0.0.1:0").await else {
                 continue;
@@ -162,20 +200,38 @@ async fn udp_main(listen: Arc<UdpSocket>, upstream: SocketAddr, counters: Arc<Co
                 continue;
             }
             let up = Arc::new(up);
-            back_tasks.spawn(udp_back(
+            let back = back_tasks.spawn(udp_back(
                 up.clone(),
                 listen.clone(),
                 client,
                 counters.clone(),
             ));
-            clients.insert(client, up);
+            clients.insert(
+                client,
+                UdpClient {
+                    up,
+                    back,
+                    last_heard: received,
+                },
+            );
         }
-        if let Some(up) = clients.get(&client) {
+        while back_tasks.try_join_next().is_some() {}
+        if let Some(c) = clients.get_mut(&client) {
+            c.last_heard = received;
             counters.count(&counters.to_upstream, len);
             // Upstream down (ECONNREFUSED) is the peers' problem, not the relay's.
-            let _ = up.send(&buf[..len]).await;
+            let _ = c.up.send(&buf[..len]).await;
         }
     }
+}
+
+/// One client of the UDP relay: its socket towards the upstream and the task that carries
+/// the upstream's answers back.
+struct UdpClient {
+    up: Arc<UdpSocket>,
+    back: tokio::task::AbortHandle,
+    /// The value of the relay's datagram clock when this client last sent one.
+    last_heard: u64,
 }
 
 async fn udp_back(
@@ -187,6 +243,7 @@ async fn udp_back(
     let mut buf = vec![0u8; DATAGRAM_MAX];
     loop {
         match up.recv(&mut buf).await {
+            Ok(_) if counters.is_cut() => continue,
             Ok(len) => {
                 counters.count(&counters.to_client, len);
                 let _ = listen.send_to(&buf[..len], client).await;
@@ -203,6 +260,9 @@ async fn tcp_main(listener: TcpListener, upstream: SocketAddr, counters: Arc<Cou
         let Ok((client, _)) = listener.accept().await else {
             return;
         };
+        if counters.is_cut() {
+            continue;
+        }
         while connections.try_join_next().is_some() {}
         if connections.len() >= MAX_CLIENTS {
             continue;
@@ -246,6 +306,7 @@ async fn tcp_copy(
     loop {
         match from.read(&mut buf).await {
             Ok(0) | Err(_) => break,
+            Ok(_) if counters.is_cut() => break,
             Ok(n) => {
                 counters.count(counter, n);
                 if to.write_all(&buf[..n]).await.is_err() {
@@ -282,6 +343,56 @@ mod tests {
         );
         assert_eq!(t.total_bytes(), 8);
         assert_eq!(t.since(&Traffic::default()), t);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cut_udp_relay_carries_nothing_until_restored() {
+        let server = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let relay = Relay::udp(server.local_addr().expect("addr"))
+            .await
+            .expect("relay");
+        let client = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let mut buf = [0u8; 64];
+        relay.cut();
+        assert!(relay.is_cut());
+        client.send_to(b"lost", relay.addr()).await.expect("send");
+        let nothing = tokio::time::timeout(
+            std::time::Duration::from_millis(200),
+            server.recv_from(&mut buf),
+        )
+        .await;
+        assert!(nothing.is_err(), "a cut link carried a datagram");
+        relay.restore();
+        client.send_to(b"found", relay.addr()).await.expect("send");
+        let (n, _) = server.recv_from(&mut buf).await.expect("recv");
+        assert_eq!(&buf[..n], b"found");
+        assert_eq!(relay.traffic().to_upstream_bytes, 5);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_udp_relay_forgets_its_quietest_client() {
+        let server = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let relay = Relay::udp(server.local_addr().expect("addr"))
+            .await
+            .expect("relay");
+        let mut buf = [0u8; 64];
+        // More clients than the relay keeps, one after another, as a window restarted again
+        // and again: each is still carried.
+        for i in 0..MAX_CLIENTS + 3 {
+            let client = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+            client
+                .send_to(format!("{i}").as_bytes(), relay.addr())
+                .await
+                .expect("send");
+            let (n, _) = tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                server.recv_from(&mut buf),
+            )
+            .await
+            .expect("carried")
+            .expect("recv");
+            assert_eq!(&buf[..n], format!("{i}").as_bytes());
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

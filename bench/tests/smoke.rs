@@ -2,9 +2,10 @@
 //! binary, and produces every figure. No timing is asserted; timing goals belong to the
 //! benchmark's readers, not to tests.
 //!
-//! The failover benchmark runs real `lifeline` daemons: the test uses `$LIFELINE_BIN` or the
-//! `lifeline` binary of this target directory (`cargo test --workspace` builds it). Without
-//! one it prints a notice and skips, unless `CI` is set: then it builds one.
+//! The failover, scale and chaos benchmarks run real `lifeline` daemons: their tests use
+//! `$LIFELINE_BIN` or the `lifeline` binary of this target directory (`cargo test --workspace`
+//! builds it). Without one they print a notice and skip, unless `CI` is set: then they build
+//! one.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -297,7 +298,7 @@ fn the_binary_runs_the_replication_benchmark_without_samod() {
     positive(&json, "/lifeline/catch_up/wire_bytes");
 }
 
-/// The `lifeline` binary for the failover benchmark, or `None` (with a notice) to skip.
+/// The `lifeline` binary for the benchmarks of real daemons, or `None` (with a notice) to skip.
 fn lifeline_bin() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os(failover::LIFELINE_BIN_ENV) {
         return Some(PathBuf::from(path));
@@ -311,7 +312,7 @@ fn lifeline_bin() -> Option<PathBuf> {
     }
     if std::env::var_os("CI").is_none() {
         eprintln!(
-            "NOTICE: skipping the failover smoke test: no lifeline binary at {} (run \
+            "NOTICE: skipping a smoke test of real daemons: no lifeline binary at {} (run \
              `cargo build -p lifeline-node` first, or set {})",
             bin.display(),
             failover::LIFELINE_BIN_ENV
@@ -412,6 +413,39 @@ fn a_quick_failover_run_writes_every_figure() {
         .map(|e| e.expect("entry").file_name())
         .collect();
     assert_eq!(left, vec!["failover.json"]);
+}
+
+#[test]
+fn a_quick_chaos_run_loses_nothing_and_every_store_verifies() {
+    let Some(bin) = lifeline_bin() else {
+        return;
+    };
+    let _serial = serial();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (stdout, json) = quick_daemon_run("chaos", &bin, dir.path());
+    assert!(stdout.contains("replay: "), "{stdout}");
+    assert!(stdout.contains("stores verify"), "{stdout}");
+    assert_eq!(json["benchmark"], "chaos");
+    assert_eq!(json["plan"]["quick"], true);
+    assert_eq!(json["totals"]["cycles"], 3);
+    assert_eq!(json["plan"]["relayed"], serde_json::json!(["W02", "W03"]));
+    assert_eq!(json["failures"], serde_json::json!([]), "{stdout}");
+    let acknowledged = positive(&json, "/totals/writes/acknowledged");
+    positive(&json, "/totals/restart_ms_max");
+    positive(&json, "/end/converge_ms");
+    let nodes = json["end"]["nodes"].as_array().expect("nodes");
+    assert_eq!(nodes.len(), 5);
+    for node in nodes {
+        assert_eq!(node["writes_held"].as_f64(), Some(acknowledged), "{node}");
+        assert_eq!(node["verify_passed"], true, "{node}");
+        assert_eq!(node["table_check"], "passed", "{node}");
+    }
+    // The hospital's files are gone.
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(left, vec!["chaos.json"]);
 }
 
 #[test]

@@ -18,11 +18,11 @@ use super::outage::reconcile;
 use super::report::{FailoverRun, ReconcileRun};
 use super::{CENTRAL, PATIENCE, Plan, RECONCILE_WITHIN, STANDBY, ms_since};
 
-pub(super) fn window_names(n: usize) -> Vec<String> {
+pub(crate) fn window_names(n: usize) -> Vec<String> {
     (1..=n).map(|i| format!("W{i:02}")).collect()
 }
 
-pub(super) fn specs(windows: &[String]) -> Vec<NodeSpec> {
+pub(crate) fn specs(windows: &[String]) -> Vec<NodeSpec> {
     let mut specs = vec![
         NodeSpec::new(CENTRAL, NodeRole::Central, &[], &[]),
         NodeSpec::new(STANDBY, NodeRole::Standby, &[], &[CENTRAL]),
@@ -39,7 +39,7 @@ pub(super) fn specs(windows: &[String]) -> Vec<NodeSpec> {
 }
 
 /// What a failed run leaves to read: each node's last log lines.
-pub(super) fn print_log_tails(hospital: &Hospital) {
+pub(crate) fn print_log_tails(hospital: &Hospital) {
     for name in hospital.names() {
         let path = hospital.dir().join(format!("{name}.log"));
         let log = std::fs::read_to_string(&path).unwrap_or_default();
@@ -110,21 +110,13 @@ pub(super) fn measure_in(
 
 /// Starts every node, imports the catalogs at central, and waits until every window works
 /// normally with central and also reaches the standby.
-fn open(hospital: &mut Hospital, windows: &[String]) -> anyhow::Result<()> {
+pub(crate) fn open(hospital: &mut Hospital, windows: &[String]) -> anyhow::Result<()> {
     eprintln!(
         "starting the hospital: central, standby, {} windows",
         windows.len()
     );
     hospital.start_all().context("cannot start the hospital")?;
-    let csv = CatalogCsv {
-        drugs_csv: Some(include_str!("../../../data/drugs.csv").to_owned()),
-        services_csv: Some(include_str!("../../../data/services.csv").to_owned()),
-        departments_csv: Some(include_str!("../../../data/departments.csv").to_owned()),
-    };
-    let _: Value = hospital
-        .admin(CENTRAL)?
-        .post("/admin/catalog/import", &csv)
-        .context("cannot import the catalogs at central")?;
+    import_catalogs(hospital)?;
     hospital.wait_for(
         "every window normal with central, and connected to the standby",
         PATIENCE,
@@ -142,6 +134,20 @@ fn open(hospital: &mut Hospital, windows: &[String]) -> anyhow::Result<()> {
             Ok(true)
         },
     )
+}
+
+/// Imports the shipped catalogs (`data/`: drugs, services, departments) at central.
+pub(crate) fn import_catalogs(hospital: &Hospital) -> anyhow::Result<()> {
+    let csv = CatalogCsv {
+        drugs_csv: Some(include_str!("../../../data/drugs.csv").to_owned()),
+        services_csv: Some(include_str!("../../../data/services.csv").to_owned()),
+        departments_csv: Some(include_str!("../../../data/departments.csv").to_owned()),
+    };
+    let _: Value = hospital
+        .admin(CENTRAL)?
+        .post("/admin/catalog/import", &csv)
+        .context("cannot import the catalogs at central")?;
+    Ok(())
 }
 
 /// (a) then (b), then a quiet hospital for the next run.

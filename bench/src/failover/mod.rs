@@ -23,8 +23,8 @@
 //! - [`hospital`]: the hospital and the runs on it; [`kill`]: (a); [`outage`]: (b);
 //! - [`report`]: the figures, as JSON and as a table.
 
-mod desk;
-mod hospital;
+pub(crate) mod desk;
+pub(crate) mod hospital;
 mod kill;
 mod outage;
 mod report;
@@ -46,8 +46,8 @@ use hospital::{Measured, measure_in, print_log_tails, specs, window_names};
 /// The environment variable naming the `lifeline` binary.
 pub const LIFELINE_BIN_ENV: &str = "LIFELINE_BIN";
 
-const CENTRAL: &str = "central";
-const STANDBY: &str = "standby";
+pub(crate) const CENTRAL: &str = "central";
+pub(crate) const STANDBY: &str = "standby";
 
 /// Pause between a desk's writes during (a).
 pub const PACE: Duration = Duration::from_millis(25);
@@ -110,7 +110,7 @@ pub struct ThresholdsMs {
 }
 
 impl ThresholdsMs {
-    fn of(t: &Thresholds) -> ThresholdsMs {
+    pub(crate) fn of(t: &Thresholds) -> ThresholdsMs {
         ThresholdsMs {
             heartbeat_ms: t.heartbeat.as_millis(),
             peer_timeout_ms: t.peer_timeout.as_millis(),
