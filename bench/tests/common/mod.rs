@@ -1,0 +1,32 @@
+//! What the benchmarks' smoke tests share: one heavy benchmark at a time, and reading
+//! their JSON.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use serde_json::Value;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// The heavier benchmarks one at a time: on a 2-core machine, a mesh or a hospital of
+/// daemons next to another one makes every heartbeat late.
+pub fn serial() -> MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The number at `pointer`, which must be there and positive.
+pub fn positive(json: &Value, pointer: &str) -> f64 {
+    let v = json
+        .pointer(pointer)
+        .and_then(Value::as_f64)
+        .unwrap_or_else(|| panic!("{pointer} is missing or not a number in {json:#}"));
+    assert!(v > 0.0, "{pointer} should be positive, is {v}");
+    v
+}
+
+pub fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).expect("the results file was written");
+    serde_json::from_str(&text).expect("the results file is JSON")
+}
