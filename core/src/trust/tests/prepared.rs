@@ -26,23 +26,29 @@ fn create(w01: &Node, name: &str) -> RecordId {
 }
 
 /// The prepared merges are the ones applied: every record prepared is taken by the writer,
-/// and the receiver ends with the sender's heads.
+/// and the receiver ends with the sender's heads, for a short batch and a long one.
 #[test]
 fn a_prepared_batch_is_applied_from_its_prepared_merges() {
+    for n in [3, 70] {
+        prepared_and_applied(n);
+    }
+}
+
+fn prepared_and_applied(n: usize) {
     let (central, w01, _w02) = hospital(&[DeskRole::Registration]);
-    let ids: Vec<RecordId> = ["甲", "乙", "丙"].iter().map(|n| create(&w01, n)).collect();
+    let ids: Vec<RecordId> = (0..n).map(|i| create(&w01, &format!("患者{i}"))).collect();
     let (items, signatures) = batch(&w01, &ids);
     let prepared = central
         .store
         .prepare_batch(items.clone(), &signatures)
         .expect("prepare");
-    assert_eq!(prepared, 3);
-    assert_eq!(central.store.prepared_len(), 3);
+    assert_eq!(prepared, n);
+    assert_eq!(central.store.prepared_len(), n);
     let out = central
         .store
         .apply_batch(w01.name(), items, signatures, None)
         .expect("apply");
-    assert_eq!(out.applied.len(), 3, "{out:?}");
+    assert_eq!(out.applied.len(), n, "{out:?}");
     assert_eq!(central.store.prepared_len(), 0, "the writer took them all");
     for id in ids {
         assert_eq!(
