@@ -44,6 +44,8 @@ use lifeline_node::daemon::runtime::Runtime;
 use lifeline_node::operators::Operators;
 use serde_json::{Value, json};
 
+const CA: &[u8] = include_bytes!("../seeds/ca.pem");
+
 /// 2026-11-25 09:00 in the hospital's time zone (UTC+8), a Wednesday.
 const NOW_MS: i64 = 1_795_568_400_000;
 
@@ -134,6 +136,9 @@ fn open_node(dir: &Path, credentials: &Credentials) -> Node {
     let clock = ManualClock::new(NOW_MS);
     let store = Store::open(dir.join("W01.redb"), store_options(&clock, credentials))
         .expect("open the window's store");
+    // The hospital CA (the seeds' own, `seeds/ca.pem`), whose revocations the node takes.
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, CA).expect("write the CA certificate");
     let config_path = dir.join("lifeline.toml");
     std::fs::write(
         &config_path,
@@ -141,8 +146,9 @@ fn open_node(dir: &Path, credentials: &Credentials) -> Node {
             "[node]\nname = \"W01\"\nrole = \"window\"\n\
              desks = [\"registration\", \"cashier\", \"pharmacy\", \"triage\", \"doctor\"]\n\
              data_dir = {:?}\n\
-             [tls]\nca = \"ca.pem\"\ncert = \"W01.pem\"\nkey = \"W01.key\"\n",
-            dir.display().to_string()
+             [tls]\nca = {:?}\ncert = \"W01.pem\"\nkey = \"W01.key\"\n",
+            dir.display().to_string(),
+            ca.display().to_string()
         ),
     )
     .expect("write the config");

@@ -56,6 +56,11 @@ SEEDS = {
     27: [("restore-drill", {"at_ms": 1795568400000, "file": "/backups/x.redb", "passed": True, "problems": 0, "operator": "info1"})],
     28: [("revocation", {"proof": "{}"})],
 }
+# A real revocation proof of the seeds' CA (seeds/ca.pem), from sync_message's roster seed.
+_FRAME = open(os.path.join(HERE, "..", "corpus", "sync_message", "seed-roster-revocation"), "rb").read()
+SEEDS[28].append(("revocation-real", {"proof": _FRAME[_FRAME.index(b"{"):_FRAME.rindex(b"}") + 1].decode()}))
+SEEDS = {**SEEDS
+}
 
 
 def main():
