@@ -2,7 +2,7 @@
 //! (redb's close writes the allocator state; the check at open only reads). Found by the
 //! `store_open` fuzz target: `fuzz/corpus/store_open/seed-patch36917`, one byte of the seed
 //! store `fuzz/seeds/store.redb` changed (a system table's name, `data_pages_allocated`, made
-//! invalid UTF-8 and out of order; here `x` keeps it UTF-8). The panic came in the store's writer thread as it
+//! invalid UTF-8 and out of order). The panic came in the store's writer thread as it
 //! dropped the database, outside every containment: a node printed a panic and its
 //! backtrace at shutdown. The store now contains it, as at open. Its own test binary: the
 //! check is a process-wide panic hook.
@@ -16,7 +16,7 @@ use lifeline_core::{NodeName, NodeRole, Store, StoreOptions};
 
 /// Where the byte is, and what it becomes.
 const DAMAGE_AT: usize = 36917;
-const DAMAGE: u8 = b'x';
+const DAMAGE: u8 = 0x8b;
 
 #[test]
 fn a_file_whose_close_panics_the_engine_closes_without_a_panic_escaping() {

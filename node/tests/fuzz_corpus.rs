@@ -27,7 +27,7 @@ fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
         })
         .collect();
     out.sort();
-    assert!(out.len() >= 10, "the {target} corpus is there");
+    assert!(!out.is_empty(), "the {target} corpus is there");
     out
 }
 

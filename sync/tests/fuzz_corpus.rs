@@ -502,7 +502,7 @@ fn scratch() -> tempfile::TempDir {
 /// Runs `check` on every input of `target`, naming the input that fails.
 fn replay(target: &str, mut check: impl FnMut(&[u8])) {
     let inputs = inputs(target);
-    assert!(inputs.len() >= 10, "the {target} corpus is there");
+    assert!(!inputs.is_empty(), "the {target} corpus is there");
     for (name, data) in inputs {
         let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&data)));
         assert!(done.is_ok(), "{target} input {name} failed (see the panic above)");

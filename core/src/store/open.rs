@@ -155,7 +155,9 @@ impl Store {
 /// no repair), and on a damaged file it can panic like any other write: the table check at
 /// open reads every entry but does not write, so a file can pass it and still make the close
 /// panic (found by the `store_open` fuzz target). Contained, the close is given up, and the
-/// next open recovers the file as after a crash.
+/// next open recovers the file as after a crash. Not contained: a file on which redb panics
+/// again while that panic unwinds (in its write transaction's destructor), which aborts the
+/// process whatever catches the first (`fuzz/crashes/store_open/`; redb's, not fixed here).
 pub(crate) struct Closing(Option<Database>);
 
 impl std::ops::Deref for Closing {
