@@ -60,5 +60,9 @@ fn a_file_whose_close_panics_the_engine_closes_without_a_panic_escaping() {
         Ok(store) => drop(store),
         Err(e) => assert!(!e.to_string().is_empty()),
     }
-    assert_eq!(escaped.load(Ordering::SeqCst), 0, "a panic escaped the second open");
+    assert_eq!(
+        escaped.load(Ordering::SeqCst),
+        0,
+        "a panic escaped the second open"
+    );
 }

@@ -11,7 +11,9 @@ use lifeline_fuzz::node::Fixture;
 fuzz_target!(|data: &[u8]| {
     static FIXTURE: OnceLock<Mutex<Fixture>> = OnceLock::new();
     let fx = FIXTURE.get_or_init(|| {
-        Mutex::new(Fixture::new(&lifeline_fuzz::scratch_dir("lifeline-fuzz-api-")))
+        Mutex::new(Fixture::new(&lifeline_fuzz::scratch_dir(
+            "lifeline-fuzz-api-",
+        )))
     });
     fx.lock().unwrap_or_else(|e| e.into_inner()).check(data);
 });

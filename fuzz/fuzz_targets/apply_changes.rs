@@ -54,15 +54,14 @@ fn opts() -> StoreOptions {
     opts
 }
 
-
 fn fixture() -> &'static Mutex<Fixture> {
     FIXTURE.get_or_init(|| {
         let dir = lifeline_fuzz::scratch_dir("lifeline-fuzz-apply-");
         let template = dir.join("template.redb");
         let base = header_id(&load(BASE)).expect("the base patient has a header");
         let store = Store::open(&template, opts()).expect("open the template store");
-        let sender = Credentials::uncertified(node(SENDER), NodeRole::Window, DeskRole::ALL)
-            .expect("a key");
+        let sender =
+            Credentials::uncertified(node(SENDER), NodeRole::Window, DeskRole::ALL).expect("a key");
         store
             .admit_member(sender.member().clone())
             .expect("the sender is known");

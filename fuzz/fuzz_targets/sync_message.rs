@@ -11,6 +11,7 @@ use lifeline_fuzz::protocol::{Fixture, check};
 fuzz_target!(|data: &[u8]| {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     lifeline_fuzz::tolerate_contained_dependency_panics();
-    let fx = FIXTURE.get_or_init(|| Fixture::new(&lifeline_fuzz::scratch_dir("lifeline-fuzz-sync-")));
+    let fx =
+        FIXTURE.get_or_init(|| Fixture::new(&lifeline_fuzz::scratch_dir("lifeline-fuzz-sync-")));
     check(fx, data);
 });

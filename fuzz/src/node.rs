@@ -30,17 +30,19 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use axum::response::Response;
-use lifeline_core::desk::{CatalogImport, LeaseOrder, parse_departments, parse_drugs, parse_services};
+use lifeline_core::calendar::WorkCalendar;
+use lifeline_core::desk::{
+    CatalogImport, LeaseOrder, parse_departments, parse_drugs, parse_services,
+};
 use lifeline_core::numbers::Series;
 use lifeline_core::store::Credentials;
 use lifeline_core::{
     DeskRole, ManualClock, NodeName, NodeRole, Operator, OperatorName, Store, StoreOptions,
 };
 use lifeline_node::api::{self, ApiState};
-use lifeline_core::calendar::WorkCalendar;
 use lifeline_node::config::Config;
-use lifeline_node::error::chain;
 use lifeline_node::daemon::runtime::Runtime;
+use lifeline_node::error::chain;
 use lifeline_node::operators::Operators;
 use serde_json::{Value, json};
 
@@ -183,7 +185,13 @@ where
     }
 }
 
-async fn send(router: &Router, method: &str, uri: &str, token: &str, body: Vec<u8>) -> (StatusCode, Vec<u8>) {
+async fn send(
+    router: &Router,
+    method: &str,
+    uri: &str,
+    token: &str,
+    body: Vec<u8>,
+) -> (StatusCode, Vec<u8>) {
     let req = Request::builder()
         .method(Method::from_bytes(method.as_bytes()).expect("a method"))
         .uri(uri)
@@ -202,16 +210,22 @@ async fn send(router: &Router, method: &str, uri: &str, token: &str, body: Vec<u
 /// Builds the template: the catalogs from central, an invoice range for the cashier, and
 /// through the API a patient, a visit (with its fee charge), a prescription, a charge settled
 /// and invoiced.
-fn template(rt: &tokio::runtime::Runtime, dir: &Path) -> (Credentials, Vec<(&'static str, String)>, Vec<(&'static str, String)>) {
+fn template(
+    rt: &tokio::runtime::Runtime,
+    dir: &Path,
+) -> (
+    Credentials,
+    Vec<(&'static str, String)>,
+    Vec<(&'static str, String)>,
+) {
     let clock = ManualClock::new(NOW_MS);
     let credentials =
         Credentials::uncertified(name("W01"), NodeRole::Window, DeskRole::ALL).expect("a key");
     let admin = Operator::new(OperatorName::new("info1").expect("valid"), DeskRole::Admin);
     let mut copts = StoreOptions::new(name("central"), NodeRole::Central);
     copts.clock = Arc::new(clock.clone());
-    copts.credentials = Some(
-        Credentials::uncertified(name("central"), NodeRole::Central, &[]).expect("a key"),
-    );
+    copts.credentials =
+        Some(Credentials::uncertified(name("central"), NodeRole::Central, &[]).expect("a key"));
     let central = Store::open(dir.join("central.redb"), copts).expect("open central");
     central
         .import_catalog(
@@ -257,11 +271,25 @@ fn template(rt: &tokio::runtime::Runtime, dir: &Path) -> (Credentials, Vec<(&'st
         )
         .expect("lease an invoice range")
         .value;
-    node.store.accept_lease(&admin, range).expect("accept the range");
-    let token = |who: &str| tokens.iter().find(|(w, _)| *w == who).expect("a desk").1.clone();
+    node.store
+        .accept_lease(&admin, range)
+        .expect("accept the range");
+    let token = |who: &str| {
+        tokens
+            .iter()
+            .find(|(w, _)| *w == who)
+            .expect("a desk")
+            .1
+            .clone()
+    };
     let post = |uri: &str, who: &str, body: Value| -> Value {
-        let (status, answer) =
-            rt.block_on(send(&node.router, "POST", uri, &token(who), body.to_string().into_bytes()));
+        let (status, answer) = rt.block_on(send(
+            &node.router,
+            "POST",
+            uri,
+            &token(who),
+            body.to_string().into_bytes(),
+        ));
         let answer: Value = serde_json::from_slice(&answer).expect("JSON");
         assert!(status.is_success(), "{uri}: {status} {answer}");
         answer["value"].clone()
@@ -273,8 +301,15 @@ fn template(rt: &tokio::runtime::Runtime, dir: &Path) -> (Credentials, Vec<(&'st
         json!({"name": "王小明", "sex": "male", "birth_date": "2019-05-04",
                "phone": "13800138000", "insurance": "resident"}),
     );
-    let visit = post("/visits", "reg1", json!({"patient": id(&patient), "department": "PED-GEN"}));
-    let fee = visit["fee_charge"].as_str().expect("a fee charge").to_owned();
+    let visit = post(
+        "/visits",
+        "reg1",
+        json!({"patient": id(&patient), "department": "PED-GEN"}),
+    );
+    let fee = visit["fee_charge"]
+        .as_str()
+        .expect("a fee charge")
+        .to_owned();
     let rx = post(
         "/prescriptions",
         "doc1",
@@ -286,8 +321,16 @@ fn template(rt: &tokio::runtime::Runtime, dir: &Path) -> (Credentials, Vec<(&'st
         json!({"visit": id(&visit), "payment": "self_pay",
                "lines": [{"catalog": "service", "code": "SVC-REG", "quantity": 1}]}),
     );
-    post(&format!("/charges/{}/settle", id(&charge)), "cash1", json!({"outcome": "paid"}));
-    post("/cashier/shift", "cash1", json!({"code": "144031900111", "first_number": 1}));
+    post(
+        &format!("/charges/{}/settle", id(&charge)),
+        "cash1",
+        json!({"outcome": "paid"}),
+    );
+    post(
+        "/cashier/shift",
+        "cash1",
+        json!({"code": "144031900111", "first_number": 1}),
+    );
     let invoice = post("/invoices", "cash1", json!({"charges": [id(&charge)]}));
     let ids = vec![
         ("patient", id(&patient)),
@@ -348,7 +391,12 @@ impl Fixture {
     }
 
     fn id(&self, record: &str) -> &str {
-        &self.ids.iter().find(|(r, _)| *r == record).expect("a record").1
+        &self
+            .ids
+            .iter()
+            .find(|(r, _)| *r == record)
+            .expect("a record")
+            .1
     }
 }
 
@@ -371,63 +419,74 @@ fn snapshot(node: &Node) -> Snapshot {
     }
 }
 
-
 impl Fixture {
     /// One input: a request to the route, as the operator, with the body it names.
     pub fn check(&mut self, data: &[u8]) {
-    let [route, who, body @ ..] = data else {
-        return;
-    };
-    let (method, path, desk) = ROUTES[usize::from(*route) % ROUTES.len()];
-    let desk = if who & 0x0F == 0 {
-        DESKS[usize::from(who >> 4) % DESKS.len()].0
-    } else {
-        desk
-    };
+        let [route, who, body @ ..] = data else {
+            return;
+        };
+        let (method, path, desk) = ROUTES[usize::from(*route) % ROUTES.len()];
+        let desk = if who & 0x0F == 0 {
+            DESKS[usize::from(who >> 4) % DESKS.len()].0
+        } else {
+            desk
+        };
         let mut uri = path.to_owned();
-    let mut body = body.to_vec();
-    for record in RECORDS {
-        let id = self.id(record).to_owned();
-        uri = uri.replace(&format!("{{{record}}}"), &id);
-        if let Ok(text) = std::str::from_utf8(&body)
-            && text.contains('@')
-        {
-            body = text.replace(&format!("@{record}"), &id).into_bytes();
+        let mut body = body.to_vec();
+        for record in RECORDS {
+            let id = self.id(record).to_owned();
+            uri = uri.replace(&format!("{{{record}}}"), &id);
+            if let Ok(text) = std::str::from_utf8(&body)
+                && text.contains('@')
+            {
+                body = text.replace(&format!("@{record}"), &id).into_bytes();
+            }
         }
-    }
-    let token = self.tokens.iter().find(|(w, _)| *w == desk).expect("a desk").1.clone();
-    let node = self.node();
-    let before = snapshot(node);
-    let router = node.router.clone();
-    let (status, answer) = self.rt.block_on(send(&router, method, &uri, &token, body));
-    drop(router);
-    let node = self.current.as_ref().expect("in use");
-    let answer: Value = serde_json::from_slice(&answer).unwrap_or_else(|e| {
-        panic!("{method} {uri}: {status}, not JSON ({e}): {}", String::from_utf8_lossy(&answer))
-    });
-    assert!(
-        status.is_success() || status.is_client_error(),
-        "{method} {uri}: {status} {answer}"
-    );
-    if status.is_client_error() {
-        let error = &answer["error"];
-        for part in ["code", "message"] {
-            assert!(
-                error[part].as_str().is_some_and(|s| !s.trim().is_empty()),
-                "{method} {uri}: {status} without an error {part}: {answer}"
+        let token = self
+            .tokens
+            .iter()
+            .find(|(w, _)| *w == desk)
+            .expect("a desk")
+            .1
+            .clone();
+        let node = self.node();
+        let before = snapshot(node);
+        let router = node.router.clone();
+        let (status, answer) = self.rt.block_on(send(&router, method, &uri, &token, body));
+        drop(router);
+        let node = self.current.as_ref().expect("in use");
+        let answer: Value = serde_json::from_slice(&answer).unwrap_or_else(|e| {
+            panic!(
+                "{method} {uri}: {status}, not JSON ({e}): {}",
+                String::from_utf8_lossy(&answer)
+            )
+        });
+        assert!(
+            status.is_success() || status.is_client_error(),
+            "{method} {uri}: {status} {answer}"
+        );
+        if status.is_client_error() {
+            let error = &answer["error"];
+            for part in ["code", "message"] {
+                assert!(
+                    error[part].as_str().is_some_and(|s| !s.trim().is_empty()),
+                    "{method} {uri}: {status} without an error {part}: {answer}"
+                );
+            }
+            assert_eq!(
+                snapshot(node),
+                before,
+                "{method} {uri}: refused ({answer}) yet changed"
             );
         }
-        assert_eq!(snapshot(node), before, "{method} {uri}: refused ({answer}) yet changed");
-    }
-    if status.is_success() || self.uses >= MAX_USES {
-        self.discard();
-    }
+        if status.is_success() || self.uses >= MAX_USES {
+            self.discard();
+        }
     }
 }
 fn said(e: &anyhow::Error) -> String {
     chain(e.as_ref())
 }
-
 
 /// One config file: `config_path` is where a scratch copy of it may be written.
 pub fn check_config(config_path: &Path, data: &[u8]) {
@@ -462,13 +521,21 @@ pub fn check_config(config_path: &Path, data: &[u8]) {
         .as_ref()
         .is_some_and(|c| c.hospital.calendar.is_some());
     if !names_a_file {
-                std::fs::write(config_path, data).expect("write the scratch config");
+        std::fs::write(config_path, data).expect("write the scratch config");
         match Config::load(config_path) {
             Ok(loaded) => {
-                assert_eq!(Some(&loaded), checked.as_ref(), "load took what check refused")
+                assert_eq!(
+                    Some(&loaded),
+                    checked.as_ref(),
+                    "load took what check refused"
+                )
             }
             Err(e) => {
-                assert!(checked.is_none(), "load refused what check took: {}", said(&e));
+                assert!(
+                    checked.is_none(),
+                    "load refused what check took: {}",
+                    said(&e)
+                );
                 assert!(!said(&e).trim().is_empty(), "an empty load error");
             }
         }

@@ -73,8 +73,8 @@ fn round_trip_sync_message(bytes: &[u8]) {
     let Some(Ok(message)) = lifeline_core::error::contained(|| sync::Message::decode(bytes)) else {
         return;
     };
-    let again = sync::Message::decode(&message.clone().encode())
-        .expect("an encoded sync message decodes");
+    let again =
+        sync::Message::decode(&message.clone().encode()).expect("an encoded sync message decodes");
     assert_eq!(again, message, "decode(encode(m)) != m");
 }
 

@@ -21,7 +21,11 @@ fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
         .map(|e| e.expect("an entry").path())
         .filter(|p| p.is_file())
         .map(|p: PathBuf| {
-            let name = p.file_name().expect("a name").to_string_lossy().into_owned();
+            let name = p
+                .file_name()
+                .expect("a name")
+                .to_string_lossy()
+                .into_owned();
             let bytes = std::fs::read(&p).expect("an input");
             (name, bytes)
         })
@@ -35,7 +39,10 @@ fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
 fn replay(target: &str, mut check: impl FnMut(&[u8])) {
     for (name, data) in corpus(target) {
         let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&data)));
-        assert!(done.is_ok(), "{target} input {name} failed (see the panic above)");
+        assert!(
+            done.is_ok(),
+            "{target} input {name} failed (see the panic above)"
+        );
     }
 }
 

@@ -25,12 +25,12 @@
 //! patient from real stores: see `fuzz/README.md`.
 #![allow(clippy::unwrap_used)]
 
+#[path = "../../fuzz/src/protocol.rs"]
+mod fuzz_protocol;
 /// What the fuzz targets `store_open` and `sync_message` check for one input: the fuzz
 /// project's own files, compiled here too, so that the replay checks exactly that.
 #[path = "../../fuzz/src/store.rs"]
 mod fuzz_store;
-#[path = "../../fuzz/src/protocol.rs"]
-mod fuzz_protocol;
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -505,7 +505,10 @@ fn replay(target: &str, mut check: impl FnMut(&[u8])) {
     assert!(!inputs.is_empty(), "the {target} corpus is there");
     for (name, data) in inputs {
         let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&data)));
-        assert!(done.is_ok(), "{target} input {name} failed (see the panic above)");
+        assert!(
+            done.is_ok(),
+            "{target} input {name} failed (see the panic above)"
+        );
     }
 }
 
@@ -1075,7 +1078,9 @@ fn generate_store_and_protocol_seeds() {
     let store = Store::open(&path, opts).unwrap();
     let mut ids = Vec::new();
     for who in ["Wang Fang", "Li Lei", "Zhang Wei"] {
-        let saved = store.create_patient(&registrar(), new_patient(who)).unwrap();
+        let saved = store
+            .create_patient(&registrar(), new_patient(who))
+            .unwrap();
         ids.push(saved.value.header.id);
     }
     let edit = PatientEdit {
@@ -1090,7 +1095,10 @@ fn generate_store_and_protocol_seeds() {
     let mut store_inputs: Vec<(String, Vec<u8>)> = vec![
         ("whole".into(), vec![0]),
         ("raw-empty".into(), vec![0xFF]),
-        ("raw-magic".into(), [&[0xFF][..], b"redb", &[0; 60]].concat()),
+        (
+            "raw-magic".into(),
+            [&[0xFF][..], b"redb", &[0; 60]].concat(),
+        ),
         ("raw-head".into(), [&[0xFF][..], &file[..512]].concat()),
     ];
     for cut in [0, 4, 64, 512, 4096, len / 2, len - 1] {
@@ -1148,7 +1156,10 @@ fn generate_store_and_protocol_seeds() {
     };
     let proof = revoked.revocation.proof.clone();
     let protocol = [
-        ("roster-member", roster(vec![certificate.clone()], Vec::new())),
+        (
+            "roster-member",
+            roster(vec![certificate.clone()], Vec::new()),
+        ),
         ("roster-revocation", roster(Vec::new(), vec![proof.clone()])),
         (
             "roster-member-revoked",
