@@ -95,6 +95,9 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     ("POST", "/admin/revocations", "info1"),
 ];
 
+/// Names and what they stand for: desks and their tokens, records and their ids.
+type Named = Vec<(&'static str, String)>;
+
 /// The fixture's records, by the names the routes and bodies use.
 const RECORDS: [&str; 6] = ["patient", "visit", "fee", "rx", "charge", "invoice"];
 
@@ -104,8 +107,8 @@ pub struct Fixture {
     dir: PathBuf,
     template: PathBuf,
     credentials: Credentials,
-    tokens: Vec<(&'static str, String)>,
-    ids: Vec<(&'static str, String)>,
+    tokens: Named,
+    ids: Named,
     next: u64,
     current: Option<Node>,
     uses: u32,
@@ -210,14 +213,7 @@ async fn send(
 /// Builds the template: the catalogs from central, an invoice range for the cashier, and
 /// through the API a patient, a visit (with its fee charge), a prescription, a charge settled
 /// and invoiced.
-fn template(
-    rt: &tokio::runtime::Runtime,
-    dir: &Path,
-) -> (
-    Credentials,
-    Vec<(&'static str, String)>,
-    Vec<(&'static str, String)>,
-) {
+fn template(rt: &tokio::runtime::Runtime, dir: &Path) -> (Credentials, Named, Named) {
     let clock = ManualClock::new(NOW_MS);
     let credentials =
         Credentials::uncertified(name("W01"), NodeRole::Window, DeskRole::ALL).expect("a key");
@@ -244,7 +240,7 @@ fn template(
         )
         .expect("import the catalogs");
     let operators = Operators::open(&dir.join("operators.json")).expect("operators");
-    let tokens: Vec<(&'static str, String)> = DESKS
+    let tokens: Named = DESKS
         .iter()
         .map(|&(who, desk)| {
             let token = operators

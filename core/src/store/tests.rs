@@ -1,6 +1,7 @@
 //! Store tests: opening and refusing files, durability across reopen, group commit, the
 //! bounded cache, the merge API with bad input, and the audit chain.
 
+use redb::Database;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
