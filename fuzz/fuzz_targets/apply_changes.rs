@@ -15,7 +15,7 @@
 //! fuzzes the signatures.
 #![no_main]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
@@ -54,44 +54,14 @@ fn opts() -> StoreOptions {
     opts
 }
 
-/// This process's scratch directory, in memory when the machine has one (the store fsyncs
-/// every commit). libFuzzer ends the process without dropping statics, so directories left by
-/// earlier processes that are gone are removed here.
-fn scratch_dir() -> PathBuf {
-    let shm = Path::new("/dev/shm");
-    let root = if shm.is_dir() {
-        shm.to_path_buf()
-    } else {
-        std::env::temp_dir()
-    };
-    if Path::new("/proc/self").exists()
-        && let Ok(entries) = std::fs::read_dir(&root)
-    {
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(pid) = name.strip_prefix(SCRATCH_PREFIX)
-                && !Path::new("/proc").join(pid).exists()
-            {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
-        }
-    }
-    let dir = root.join(format!("{SCRATCH_PREFIX}{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create the scratch directory");
-    dir
-}
-
-const SCRATCH_PREFIX: &str = "lifeline-fuzz-apply-";
-
 fn fixture() -> &'static Mutex<Fixture> {
     FIXTURE.get_or_init(|| {
-        let dir = scratch_dir();
+        let dir = lifeline_fuzz::scratch_dir("lifeline-fuzz-apply-");
         let template = dir.join("template.redb");
         let base = header_id(&load(BASE)).expect("the base patient has a header");
         let store = Store::open(&template, opts()).expect("open the template store");
-        let sender = Credentials::uncertified(node(SENDER), NodeRole::Window, DeskRole::ALL)
-            .expect("a key");
+        let sender =
+            Credentials::uncertified(node(SENDER), NodeRole::Window, DeskRole::ALL).expect("a key");
         store
             .admit_member(sender.member().clone())
             .expect("the sender is known");

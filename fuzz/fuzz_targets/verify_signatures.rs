@@ -17,10 +17,10 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use lifeline_core::automerge::{ActorId, Automerge, ChangeHash, ReadDoc};
+use lifeline_core::automerge::{ActorId, Automerge, ChangeHash};
 use lifeline_core::store::{IncomingDoc, Merge, merge};
 use lifeline_core::trust::{
-    Answer, Authorship, Grant, Judge, Knowledge, Member, Roster, SignedCommit, Signatures,
+    Answer, Authorship, Grant, Judge, Knowledge, Member, Roster, Signatures, SignedCommit,
     SigningKey, actor_node,
 };
 use lifeline_core::{DeskRole, EpisodeId, NodeName, NodeRole, RecordId, UnixMs};
@@ -51,7 +51,12 @@ fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
         let mut roster = Roster::new();
-        roster.admit(member("W01", NodeRole::Window, &[DeskRole::Registration], W01_KEY));
+        roster.admit(member(
+            "W01",
+            NodeRole::Window,
+            &[DeskRole::Registration],
+            W01_KEY,
+        ));
         roster.admit(member("central", NodeRole::Central, &[], CENTRAL_KEY));
         let base = Automerge::load(BASE).expect("the base patient loads");
         let base_id = lifeline_core::record::Header::of(&base)

@@ -11,12 +11,26 @@
 //! - every `verify_signatures` input goes through the signed-commit decoder and a batch's
 //!   signature check against a roster: errors are fine, panics are not, and only a commit
 //!   signed by a member's key makes that member a change's author;
+//! - every `store_open` input, a recipe for a damaged copy of `fuzz/seeds/store.redb`, is
+//!   written as a store file and opened as the daemon opens it: a store (then read whole:
+//!   every record, the audit chain, the kept counts, the tables) or a refusal that leaves the
+//!   file as it was; no panic but redb's, contained by the store (`fuzz/src/store.rs`);
+//! - every `sync_message` input is a stream of frames handed, after the peer's hello, to a
+//!   real `Session` over a `MemoryReplica`: each taken or refused, every answer encodes, and
+//!   Automerge sync messages round-trip (`fuzz/src/protocol.rs`);
 //! - every input of `fuzz/crashes/apply_changes/` (known, not fixed yet) still fails only as
 //!   it is known to, and leaves the store usable.
 //!
 //! `generate_seed_corpus` (ignored; run it by name) rewrites the `seed-*` files and the base
 //! patient from real stores: see `fuzz/README.md`.
 #![allow(clippy::unwrap_used)]
+
+#[path = "../../fuzz/src/protocol.rs"]
+mod fuzz_protocol;
+/// What the fuzz targets `store_open` and `sync_message` check for one input: the fuzz
+/// project's own files, compiled here too, so that the replay checks exactly that.
+#[path = "../../fuzz/src/store.rs"]
+mod fuzz_store;
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -471,6 +485,44 @@ fn verify_corpus_never_panics_and_attributes_only_what_is_signed() {
         merged >= 1,
         "no input merged: the seeds lost their valid signature"
     );
+}
+
+// ----- store_open and sync_message -----
+
+/// A scratch directory in memory when the machine has one (a store fsyncs).
+fn scratch() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        tempfile::tempdir_in(shm).unwrap()
+    } else {
+        tempfile::tempdir().unwrap()
+    }
+}
+
+/// Runs `check` on every input of `target`, naming the input that fails.
+fn replay(target: &str, mut check: impl FnMut(&[u8])) {
+    let inputs = inputs(target);
+    assert!(!inputs.is_empty(), "the {target} corpus is there");
+    for (name, data) in inputs {
+        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&data)));
+        assert!(
+            done.is_ok(),
+            "{target} input {name} failed (see the panic above)"
+        );
+    }
+}
+
+#[test]
+fn store_open_corpus_opens_or_refuses_and_reads_whole() {
+    let dir = scratch();
+    replay("store_open", |data| fuzz_store::check(dir.path(), data));
+}
+
+#[test]
+fn sync_message_corpus_is_taken_or_refused_and_answered_in_frames() {
+    let dir = scratch();
+    let fixture = fuzz_protocol::Fixture::new(dir.path());
+    replay("sync_message", |data| fuzz_protocol::check(&fixture, data));
 }
 
 // ----- the seed generator -----
@@ -994,6 +1046,136 @@ fn generate_seed_corpus() {
     ));
     for (name, bytes) in &frame_inputs {
         write_seed("frame_decode", name, bytes, &mut written);
+    }
+    println!("wrote {} seed files", written.len());
+}
+
+/// Rewrites the seeds of `store_open` and `sync_message`: the small store
+/// `fuzz/seeds/store.redb` and its damaged copies, the CA `fuzz/seeds/ca.pem`, and protocol
+/// streams (the whole frames of `frame_decode`'s seeds, roster frames with a certificate and
+/// a revocation of that CA). Run it by name:
+/// `cargo test -p lifeline-sync --test fuzz_corpus -- --ignored generate_store_and_protocol_seeds`.
+#[test]
+#[ignore = "rewrites fuzz/seeds/{store.redb,ca.pem} and fuzz/corpus/{store_open,sync_message}/seed-*"]
+fn generate_store_and_protocol_seeds() {
+    let mut written = BTreeSet::new();
+    for target in ["store_open", "sync_message"] {
+        fs::create_dir_all(corpus(target)).unwrap();
+        for (name, _) in inputs(target) {
+            if name.starts_with("seed-") {
+                fs::remove_file(corpus(target).join(name)).unwrap();
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+
+    // ----- store_open: a registration window's store, whole, cut and patched -----
+    let name = node(fuzz_store::STORE_NODE);
+    let mut opts = StoreOptions::new(name.clone(), NodeRole::Window);
+    opts.credentials =
+        Some(Credentials::uncertified(name, NodeRole::Window, &[DeskRole::Registration]).unwrap());
+    let path = dir.path().join("store.redb");
+    let store = Store::open(&path, opts).unwrap();
+    let mut ids = Vec::new();
+    for who in ["Wang Fang", "Li Lei", "Zhang Wei"] {
+        let saved = store
+            .create_patient(&registrar(), new_patient(who))
+            .unwrap();
+        ids.push(saved.value.header.id);
+    }
+    let edit = PatientEdit {
+        phone: Some("13900139000".into()),
+        ..PatientEdit::default()
+    };
+    store.update_patient(&registrar(), ids[0], edit).unwrap();
+    drop(store);
+    let file = fs::read(&path).unwrap();
+    fs::write(fuzz_dir().join("seeds/store.redb"), &file).unwrap();
+    let len = u32::try_from(file.len()).unwrap();
+    let mut store_inputs: Vec<(String, Vec<u8>)> = vec![
+        ("whole".into(), vec![0]),
+        ("raw-empty".into(), vec![0xFF]),
+        (
+            "raw-magic".into(),
+            [&[0xFF][..], b"redb", &[0; 60]].concat(),
+        ),
+        ("raw-head".into(), [&[0xFF][..], &file[..512]].concat()),
+    ];
+    for cut in [0, 4, 64, 512, 4096, len / 2, len - 1] {
+        store_inputs.push((
+            format!("cut{cut}"),
+            [&[1][..], &cut.to_be_bytes()[..]].concat(),
+        ));
+    }
+    // Damage where the file holds something: bytes flipped at 48 of its non-zero bytes, spread
+    // over the file, and lengths made huge at 8 of them.
+    let used: Vec<u32> = (0..len).filter(|&i| file[i as usize] != 0).collect();
+    for (k, at) in used.iter().step_by((used.len() / 48).max(1)).enumerate() {
+        let byte = file[*at as usize];
+        let patch = if k % 6 == 0 {
+            [&at.to_be_bytes()[..], &[4, 0xFF, 0xFF, 0xFF, 0xFF]].concat()
+        } else {
+            [&at.to_be_bytes()[..], &[1, !byte]].concat()
+        };
+        store_inputs.push((format!("patch{at}"), [&[0][..], &patch[..]].concat()));
+    }
+    for (name, bytes) in &store_inputs {
+        write_seed("store_open", name, bytes, &mut written);
+    }
+
+    // ----- sync_message: the protocol's frames as a stream after the peer's hello -----
+    for (name, bytes) in inputs("frame_decode") {
+        let whole = name.starts_with("seed-")
+            && !name.contains('.')
+            && Frame::split(&bytes).is_ok_and(|f| f.is_some());
+        if whole {
+            write_seed("sync_message", &name["seed-".len()..], &bytes, &mut written);
+        }
+    }
+    let ca_dir = dir.path().join("ca");
+    let ca = lifeline_sync::identity::init_ca(&ca_dir).unwrap();
+    fs::copy(&ca.cert, fuzz_dir().join("seeds/ca.pem")).unwrap();
+    let w03 = lifeline_sync::identity::NodeIdentity::new(
+        node("W03"),
+        NodeRole::Window,
+        vec![DeskRole::Registration],
+    );
+    let files = lifeline_sync::identity::issue(&ca_dir, &w03, 3650).unwrap();
+    let loaded = lifeline_sync::identity::load(&files.tls_files()).unwrap();
+    let certificate = loaded.credentials().unwrap().member().credential.clone();
+    let revoked =
+        lifeline_sync::identity::revoke(&ca_dir, &node("W03"), "stolen", 1_795_568_400_000)
+            .unwrap();
+    let roster = |members: Vec<Vec<u8>>, revocations: Vec<Vec<u8>>| {
+        Frame::Roster {
+            members,
+            revocations,
+        }
+        .encode()
+        .unwrap()
+    };
+    let proof = revoked.revocation.proof.clone();
+    let protocol = [
+        (
+            "roster-member",
+            roster(vec![certificate.clone()], Vec::new()),
+        ),
+        ("roster-revocation", roster(Vec::new(), vec![proof.clone()])),
+        (
+            "roster-member-revoked",
+            roster(vec![certificate.clone()], vec![proof]),
+        ),
+        (
+            "roster-member-twice",
+            [
+                roster(vec![certificate.clone()], Vec::new()),
+                roster(vec![certificate], Vec::new()),
+            ]
+            .concat(),
+        ),
+    ];
+    for (name, bytes) in &protocol {
+        write_seed("sync_message", name, bytes, &mut written);
     }
     println!("wrote {} seed files", written.len());
 }

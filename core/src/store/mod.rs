@@ -56,7 +56,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use automerge::ActorId;
-use redb::Database;
 
 pub use apply::{ApplyOutcome, Rejected};
 pub use audit::{AuditEntry, ChainError, GENESIS};
@@ -181,7 +180,7 @@ impl StoreOptions {
 }
 
 pub(crate) struct Shared {
-    pub(crate) db: Database,
+    pub(crate) db: open::Closing,
     pub(crate) opts: StoreOptions,
     /// This process's Automerge actor: the node name, a zero byte and 8 random bytes, so
     /// changes name their node and a store restored from a backup never reuses a sequence

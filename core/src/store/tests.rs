@@ -1,6 +1,7 @@
 //! Store tests: opening and refusing files, durability across reopen, group commit, the
 //! bounded cache, the merge API with bad input, and the audit chain.
 
+use redb::Database;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -85,6 +86,32 @@ fn a_store_of_another_node_or_schema_is_refused_unchanged() {
     let err = Store::open(&path, opts("W01")).unwrap_err();
     assert!(matches!(err, OpenError::SchemaVersion { .. }), "{err}");
     assert!(err.to_string().contains("schema version 99"), "{err}");
+    assert!(
+        std::fs::read(&path).expect("read") == before,
+        "the refused file changed"
+    );
+}
+
+/// A roster entry that does not decode refuses the file, and leaves it as it was: the roster
+/// was read only once the file was open for writing, whose close then wrote to the refused
+/// file (found by the `store_open` fuzz target).
+#[test]
+fn a_roster_that_does_not_decode_refuses_the_file_untouched() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("w01.redb");
+    create_some(&path, 1);
+    {
+        let db = Database::open(&path).expect("raw open");
+        let w = db.begin_write().expect("write");
+        w.open_table(tables::ROSTER)
+            .expect("roster")
+            .insert(&[7u8; 32], b"not a member".as_slice())
+            .expect("insert");
+        w.commit().expect("commit");
+    }
+    let before = std::fs::read(&path).expect("read");
+    let err = Store::open(&path, opts("W01")).unwrap_err();
+    assert!(matches!(err, OpenError::Unreadable { .. }), "{err}");
     assert!(
         std::fs::read(&path).expect("read") == before,
         "the refused file changed"
