@@ -138,6 +138,13 @@ impl Store {
         items: Vec<IncomingDoc>,
         signatures: &[Vec<u8>],
     ) -> Result<usize, ReadError> {
+        // Only what the cache can keep until the writer comes to it: a merge evicted before
+        // that would be work done twice (many peers sending at once, a slow writer).
+        let room = (self.shared.prepared.lock().ok())
+            .is_some_and(|p| p.entries.len() + items.len() <= MAX_PREPARED);
+        if !room {
+            return Ok(0);
+        }
         let roster = self.roster();
         let (mut decoded, _) = Signatures::decode(signatures);
         let not_held = |_: &CommitId| false;
