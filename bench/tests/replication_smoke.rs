@@ -1,16 +1,15 @@
 //! Smoke tests of `lifeline-bench replication`: a quick run through the library and through
 //! the real binary, with every figure. No timing is asserted.
 
+use std::ffi::OsStr;
 use std::path::Path;
-use std::process::Command;
 
 use lifeline_bench::replication::{self, ReplicationArgs};
-use lifeline_bench::store;
 use serde_json::Value;
 
 mod common;
 
-use common::{positive, read_json, serial};
+use common::{positive, read_json, run_bench, serial};
 
 fn replication_args(dir: &Path) -> ReplicationArgs {
     ReplicationArgs {
@@ -147,29 +146,18 @@ fn the_binary_runs_the_replication_benchmark_without_samod() {
     let _serial = serial();
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("replication.json");
-    let output = Command::new(env!("CARGO_BIN_EXE_lifeline-bench"))
-        .args([
-            "replication",
-            "--registrations",
-            "10",
-            "--catch-up-records",
-            "6",
-            "--skip-samod",
-            "--out",
-        ])
-        .arg(&out)
-        .arg("--dir")
-        .arg(dir.path())
-        .env(store::QUICK_ENV, "1")
-        .output()
-        .expect("the binary starts");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = run_bench([
+        OsStr::new("replication"),
+        OsStr::new("--registrations"),
+        OsStr::new("10"),
+        OsStr::new("--catch-up-records"),
+        OsStr::new("6"),
+        OsStr::new("--skip-samod"),
+        OsStr::new("--out"),
+        out.as_os_str(),
+        OsStr::new("--dir"),
+        dir.path().as_os_str(),
+    ]);
     assert!(stdout.contains("lifeline catch-up"), "{stdout}");
     assert!(stdout.contains("--skip-samod"), "{stdout}");
     let json = read_json(&out);

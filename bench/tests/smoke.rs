@@ -7,6 +7,7 @@
 //! builds it). Without one they print a notice and skip, unless `CI` is set: then they build
 //! one.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -17,7 +18,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::{positive, read_json, serial};
+use common::{positive, read_json, run_bench, serial};
 
 fn quick_args(dir: &Path) -> StoreArgs {
     StoreArgs {
@@ -93,21 +94,17 @@ fn a_quick_run_writes_every_figure() {
 fn the_binary_prints_the_table_and_writes_the_json() {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("store.json");
-    let output = Command::new(env!("CARGO_BIN_EXE_lifeline-bench"))
-        .args(["store", "--writers", "4", "--iterations", "5", "--out"])
-        .arg(&out)
-        .arg("--dir")
-        .arg(dir.path())
-        .env(store::QUICK_ENV, "1")
-        .output()
-        .expect("the binary starts");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = run_bench([
+        OsStr::new("store"),
+        OsStr::new("--writers"),
+        OsStr::new("4"),
+        OsStr::new("--iterations"),
+        OsStr::new("5"),
+        OsStr::new("--out"),
+        out.as_os_str(),
+        OsStr::new("--dir"),
+        dir.path().as_os_str(),
+    ]);
     assert!(stdout.contains("lifeline / bare redb"), "{stdout}");
     assert!(stdout.contains("bare redb commit, 4 writers"), "{stdout}");
     let json = read_json(&out);
@@ -179,22 +176,16 @@ fn lifeline_bin() -> Option<PathBuf> {
 /// `dir`; returns what it printed and the JSON it wrote (`dir/<name>.json`).
 fn quick_daemon_run(name: &str, bin: &Path, dir: &Path) -> (String, Value) {
     let out = dir.join(format!("{name}.json"));
-    let output = Command::new(env!("CARGO_BIN_EXE_lifeline-bench"))
-        .args([name, "--quick", "--lifeline-bin"])
-        .arg(bin)
-        .arg("--out")
-        .arg(&out)
-        .arg("--dir")
-        .arg(dir)
-        .output()
-        .expect("the binary starts");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = run_bench([
+        OsStr::new(name),
+        OsStr::new("--quick"),
+        OsStr::new("--lifeline-bin"),
+        bin.as_os_str(),
+        OsStr::new("--out"),
+        out.as_os_str(),
+        OsStr::new("--dir"),
+        dir.as_os_str(),
+    ]);
     (stdout, read_json(&out))
 }
 

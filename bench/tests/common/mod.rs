@@ -1,7 +1,9 @@
 //! What the benchmarks' smoke tests share: one heavy benchmark at a time, and reading
 //! their JSON.
 
+use std::ffi::OsStr;
 use std::path::Path;
+use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
 
 use serde_json::Value;
@@ -29,4 +31,26 @@ pub fn positive(json: &Value, pointer: &str) -> f64 {
 pub fn read_json(path: &Path) -> Value {
     let text = std::fs::read_to_string(path).expect("the results file was written");
     serde_json::from_str(&text).expect("the results file is JSON")
+}
+
+/// Runs `lifeline-bench` with `args` (quick mode), requires it to succeed, and returns what
+/// it printed.
+pub fn run_bench<I, S>(args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let output = Command::new(env!("CARGO_BIN_EXE_lifeline-bench"))
+        .args(args)
+        .env(lifeline_bench::store::QUICK_ENV, "1")
+        .output()
+        .expect("the binary starts");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
 }

@@ -21,7 +21,7 @@ use super::tx::Origin;
 use super::{AuthorCheck, Store, Tx};
 use crate::error::Chain;
 use crate::id::{NodeName, RecordId};
-use crate::trust::{Authorship, CommitId, Judge, Signatures};
+use crate::trust::{Authorship, CommitId, Held, Judge, Signatures};
 
 /// A record whose changes were refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -154,19 +154,25 @@ fn with_judge<T>(
     let w = tx.r();
     let held = move |id: &CommitId| holds_commit(w, id);
     let knowledge = TxKnowledge { w };
-    let authorship = match tx.opts().author_check {
-        AuthorCheck::Signatures => Authorship::Signed {
-            signatures: &mut decoded,
-            held: &held,
-        },
-        AuthorCheck::UncheckedActorIds => Authorship::UncheckedActorIds,
-    };
     let mut judge = Judge {
         roster: &roster,
-        authorship,
+        authorship: authorship(tx.opts().author_check, &mut decoded, &held),
         knowledge: &knowledge,
     };
     f(tx, &mut judge)
+}
+
+/// How the authors of a peer's changes are known under the store's `check`: from `signatures`
+/// (and the commits this node already holds), or unchecked.
+pub(super) fn authorship<'a>(
+    check: AuthorCheck,
+    signatures: &'a mut Signatures,
+    held: &'a Held<'a>,
+) -> Authorship<'a> {
+    match check {
+        AuthorCheck::Signatures => Authorship::Signed { signatures, held },
+        AuthorCheck::UncheckedActorIds => Authorship::UncheckedActorIds,
+    }
 }
 
 impl Store {

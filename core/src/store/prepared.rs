@@ -24,14 +24,14 @@ use std::sync::Arc;
 
 use automerge::{Automerge, ChangeHash};
 
-use super::AuthorCheck;
 use super::Store;
+use super::apply::authorship;
 use super::error::ReadError;
 use super::merge::{IncomingDoc, Merge, merge};
 use crate::clock::UnixMs;
 use crate::id::{EpisodeId, RecordId};
 use crate::trust::{
-    Answer, Authorship, CommitId, Grant, Judge, Knowledge, Roster, Signatures, Unknowable, Verdict,
+    Answer, CommitId, Grant, Judge, Knowledge, Roster, Signatures, Unknowable, Verdict,
 };
 
 /// Most prepared merges kept, over all connections: a few batches read ahead of each
@@ -149,16 +149,9 @@ impl Store {
         let (mut decoded, _) = Signatures::decode(signatures);
         let not_held = |_: &CommitId| false;
         let unasked = Unasked::default();
-        let authorship = match self.shared.opts.author_check {
-            AuthorCheck::Signatures => Authorship::Signed {
-                signatures: &mut decoded,
-                held: &not_held,
-            },
-            AuthorCheck::UncheckedActorIds => Authorship::UncheckedActorIds,
-        };
         let mut judge = Judge {
             roster: &roster,
-            authorship,
+            authorship: authorship(self.shared.opts.author_check, &mut decoded, &not_held),
             knowledge: &unasked,
         };
         let mut ready = Vec::with_capacity(items.len());
