@@ -681,11 +681,21 @@ fn a_silent_peer_times_out_and_bad_sequences_are_protocol_errors() {
     let r = ca.anchor();
     let mut link = link(&w, &c, &r);
     link.pump().expect("pump");
-    link.now += Duration::from_secs(6);
+    // Frames read off the connection but not handled yet (behind batches being applied)
+    // are the peer's voice too: no timeout while they come.
+    let start = link.now;
+    link.now += Duration::from_secs(4);
+    link.a.heard_at(link.now);
+    link.now += Duration::from_secs(4);
+    link.a
+        .handle_timeout(link.now)
+        .expect("heard 4 s ago: not silent for the 5 s timeout");
+    link.now += Duration::from_secs(2);
     assert!(matches!(
         link.a.handle_timeout(link.now),
         Err(SessionError::Timeout { .. })
     ));
+    assert!(link.now - start > Duration::from_secs(6));
 
     let mut fresh = self::link(&w, &c, &r);
     let err = fresh

@@ -92,11 +92,15 @@ impl Tx<'_> {
         judge: &mut Judge<'_>,
     ) -> Result<ApplyResult, WriteError> {
         let id = item.id;
+        if self.holds_heads(id, &item.sender_heads)? {
+            self.write_peer_heads(peer, id, &item.sender_heads)?;
+            return Ok(ApplyResult::Unchanged);
+        }
         let actor = self.actor().clone();
         let existing = self.doc(id)?;
         let old_heads = existing.map(|d| d.get_heads()).unwrap_or_default();
-        let prepared = (self.shared().prepared.lock().ok())
-            .and_then(|mut p| p.take(item, &old_heads, judge.roster));
+        let prepared =
+            (self.shared().prepared.lock().ok()).and_then(|mut p| p.take(item, &old_heads, judge));
         let merged = match prepared {
             Some(merged) => merged,
             None => merge(self.doc(id)?, item, &actor, judge),
@@ -151,6 +155,7 @@ fn with_judge<T>(
     for problem in &problems {
         tracing::warn!(problem = %problem, "a signature that came with a batch does not decode");
     }
+    decoded.recall(&tx.shared().verified);
     let w = tx.r();
     let held = move |id: &CommitId| holds_commit(w, id);
     let knowledge = TxKnowledge { w };
@@ -159,7 +164,10 @@ fn with_judge<T>(
         authorship: authorship(tx.opts().author_check, &mut decoded, &held),
         knowledge: &knowledge,
     };
-    f(tx, &mut judge)
+    let result = f(tx, &mut judge);
+    drop(judge);
+    decoded.remember(&tx.shared().verified);
+    result
 }
 
 /// How the authors of a peer's changes are known under the store's `check`: from `signatures`

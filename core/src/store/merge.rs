@@ -72,6 +72,19 @@ pub fn merge(
     actor: &ActorId,
     judge: &mut Judge<'_>,
 ) -> Merge {
+    // Our heads include all of the sender's (its changes are all ancestors of its heads): we
+    // hold everything it sent, with nothing to decode or judge. The usual case when several
+    // peers relay the same record. (Only our heads are looked at: finding an older change
+    // costs Automerge a walk of the whole history, which the general path below may take.)
+    if let Some(doc) = existing
+        && !item.sender_heads.is_empty()
+        && item
+            .sender_heads
+            .iter()
+            .all(|h| doc.get_heads().contains(h))
+    {
+        return Merge::Unchanged;
+    }
     let mut candidate = match existing {
         Some(doc) => doc.clone(),
         None => Automerge::new().with_actor(actor.clone()),

@@ -203,6 +203,8 @@ pub(crate) struct Shared {
     pub(crate) commits: Mutex<signing::CommitCache>,
     /// Peers' records merged ahead of the writer ([`Store::prepare_batch`]).
     pub(crate) prepared: Mutex<prepared::Prepared>,
+    /// Peers' signed commits verified lately, so that each is verified once.
+    pub(crate) verified: crate::trust::Verified,
 }
 
 /// A function told how many writes each commit held (group commit), for metrics.

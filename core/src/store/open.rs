@@ -21,6 +21,10 @@ use super::{OpenCheck, Shared, Store, StoreOptions};
 use crate::id::{NodeName, RecordId};
 use crate::trust::Roster;
 
+/// Peers' signed commits remembered as verified: a few batches from every peer at once (a
+/// commit signs one group commit of its author's, often a single record).
+const VERIFIED_COMMITS: usize = 16_384;
+
 /// Why a store could not be opened. Opening never changes a file it refuses.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -115,6 +119,7 @@ impl Store {
             signer: RwLock::new(None),
             commits: Mutex::new(CommitCache::new()),
             prepared: Mutex::new(Default::default()),
+            verified: crate::trust::Verified::new(VERIFIED_COMMITS),
         };
         if !exists {
             initialize(&shared).map_err(|source| OpenError::Storage {

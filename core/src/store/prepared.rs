@@ -11,6 +11,9 @@
 //! - the same base: our copy of the record has exactly the heads it was merged onto (heads
 //!   name a document's whole content);
 //! - the same roster (the very one, so no member or revocation came in between);
+//! - the same signature bytes for every commit it was judged by (the writer keeps the commits
+//!   of the batch it applies, and another batch may carry the same changes with signatures
+//!   that do not verify);
 //! - no rule asked what other records say ([`Knowledge`]: granted ranges, episodes), which
 //!   another commit could have changed; such records are merged again on the writer.
 //!
@@ -50,6 +53,17 @@ struct Entry {
     doc: Box<Automerge>,
     complete: bool,
     verdict: Verdict,
+    /// The signature bytes, as they came with the prepared batch, of each commit the verdict
+    /// names (`verdict.signed_by`, in order): the writer keeps the commits of the batch it
+    /// applies, so it takes the merge only for the very signatures it was judged with.
+    signed: Vec<Option<Vec<u8>>>,
+}
+
+/// The signature bytes of each commit `verdict` names, as `judge`'s batch has them.
+fn signatures_named(verdict: &Verdict, judge: &Judge<'_>) -> Vec<Option<Vec<u8>>> {
+    (verdict.signed_by.iter())
+        .map(|(_, id)| judge.commit(id).map(|c| c.signature.clone()))
+        .collect()
 }
 
 /// The prepared merges waiting for the writer, oldest first.
@@ -83,19 +97,21 @@ impl Prepared {
         }
     }
 
-    /// The merge prepared for `item` onto a copy at `base` under `roster`, if there is one
-    /// that still holds. Taken either way: an entry that does not hold is never used.
+    /// The merge prepared for `item` onto a copy at `base` under `judge`'s roster and with
+    /// its batch's signatures, if there is one that still holds. Taken either way: an entry
+    /// that does not hold is never used.
     pub(crate) fn take(
         &mut self,
         item: &IncomingDoc,
         base: &[ChangeHash],
-        roster: &Roster,
+        judge: &Judge<'_>,
     ) -> Option<Merge> {
         let entry = self.entries.remove(&item.id)?;
         let holds = entry.bytes == item.bytes
             && entry.sender_heads == item.sender_heads
             && entry.base == base
-            && std::ptr::eq(Arc::as_ptr(&entry.roster), roster);
+            && std::ptr::eq(Arc::as_ptr(&entry.roster), judge.roster)
+            && entry.signed == signatures_named(&entry.verdict, judge);
         holds.then(|| Merge::Changed {
             doc: entry.doc,
             complete: entry.complete,
@@ -147,6 +163,7 @@ impl Store {
         }
         let roster = self.roster();
         let (mut decoded, _) = Signatures::decode(signatures);
+        decoded.recall(&self.shared.verified);
         let not_held = |_: &CommitId| false;
         let unasked = Unasked::default();
         let mut judge = Judge {
@@ -154,8 +171,16 @@ impl Store {
             authorship: authorship(self.shared.opts.author_check, &mut decoded, &not_held),
             knowledge: &unasked,
         };
+        let ids: Vec<RecordId> = items.iter().map(|i| i.id).collect();
+        let stored_heads = self.heads_of(&ids)?;
         let mut ready = Vec::with_capacity(items.len());
-        for item in items {
+        for (item, stored) in items.into_iter().zip(stored_heads) {
+            // Held already (relayed by several peers): the writer sees so from the heads
+            // index alone, with nothing to merge.
+            if !item.sender_heads.is_empty() && item.sender_heads.iter().all(|h| stored.contains(h))
+            {
+                continue;
+            }
             let existing = self.doc(item.id)?;
             let base = existing
                 .as_deref()
@@ -170,6 +195,7 @@ impl Store {
             } = merged
                 && !unasked.asked.get()
             {
+                let signed = signatures_named(&verdict, &judge);
                 ready.push((
                     item.id,
                     Entry {
@@ -181,10 +207,13 @@ impl Store {
                         doc,
                         complete,
                         verdict,
+                        signed,
                     },
                 ));
             }
         }
+        drop(judge);
+        decoded.remember(&self.shared.verified);
         let count = ready.len();
         if let Ok(mut prepared) = self.shared.prepared.lock() {
             for (id, entry) in ready {

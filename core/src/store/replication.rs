@@ -126,7 +126,41 @@ impl Tx<'_> {
         if known.is_empty() {
             return Ok(());
         }
-        let bytes = encode_heads(&known);
+        self.write_peer_heads(peer, id, &known)
+    }
+
+    /// Whether this node holds every one of `heads` among the record's stored heads: read
+    /// from the heads index, without loading the document. The usual case when several peers
+    /// relay the same record: the sender's changes are all ancestors of its heads, so a
+    /// sender whose heads we hold brings nothing new. (Heads we hold as ancestors of ours are
+    /// not seen here; the merge then finds them in the document.)
+    pub(super) fn holds_heads(
+        &self,
+        id: RecordId,
+        heads: &[ChangeHash],
+    ) -> Result<bool, ReadError> {
+        if heads.is_empty() {
+            return Ok(false);
+        }
+        let t = self
+            .r()
+            .open_table(tables::DOC_HEADS)
+            .ctx("reading heads")?;
+        let Some(stored) = t.get(id.to_bytes()).ctx("reading heads")? else {
+            return Ok(false);
+        };
+        let stored = decode_heads(stored.value());
+        Ok(heads.iter().all(|h| stored.contains(h)))
+    }
+
+    /// Records that `peer` holds the record at `heads` (all held here).
+    pub(super) fn write_peer_heads(
+        &mut self,
+        peer: &NodeName,
+        id: RecordId,
+        heads: &[ChangeHash],
+    ) -> Result<(), ReadError> {
+        let bytes = encode_heads(heads);
         self.w()
             .open_table(tables::PEER_HEADS)
             .ctx("recording peer heads")?

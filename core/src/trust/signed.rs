@@ -268,6 +268,40 @@ struct Entry {
     commit: SignedCommit,
     id: CommitId,
     check: Check,
+    /// Its signature was verified before, by this node ([`Verified`]): only the roster is
+    /// consulted for it.
+    proven: bool,
+    /// Its signature was verified here, for this batch: one for [`Verified`] to remember.
+    verified_here: bool,
+}
+
+/// Signatures this node verified lately, by commit, with the signature verified. A commit
+/// that several peers relay, or that a batch's preparing verified before its writer judges
+/// the batch again, is verified once. Only the signature's arithmetic is remembered: whether
+/// its key is a member, not revoked and its author's is asked of the roster every time. A
+/// commit that comes again with other signature bytes is verified again.
+#[derive(Debug)]
+pub struct Verified(std::sync::Mutex<lru::LruCache<CommitId, Vec<u8>>>);
+
+impl Verified {
+    /// Remembers at most `capacity` commits, the least recently used going first.
+    pub fn new(capacity: usize) -> Verified {
+        let capacity = std::num::NonZeroUsize::new(capacity).unwrap_or(std::num::NonZeroUsize::MIN);
+        Verified(std::sync::Mutex::new(lru::LruCache::new(capacity)))
+    }
+
+    fn knows(&self, id: &CommitId, signature: &[u8]) -> bool {
+        self.0
+            .lock()
+            .ok()
+            .is_some_and(|mut c| c.get(id).is_some_and(|s| s.as_slice() == signature))
+    }
+
+    fn remember(&self, id: CommitId, signature: &[u8]) {
+        if let Ok(mut c) = self.0.lock() {
+            c.put(id, signature.to_vec());
+        }
+    }
 }
 
 /// The signed commits that came with one batch, checked lazily: a commit is verified the
@@ -326,7 +360,26 @@ impl Signatures {
             commit,
             id,
             check: Check::Unchecked,
+            proven: false,
+            verified_here: false,
         });
+    }
+
+    /// Marks the commits whose signatures `verified` holds as proven: they are not verified
+    /// again.
+    pub fn recall(&mut self, verified: &Verified) {
+        for entry in &mut self.entries {
+            entry.proven = verified.knows(&entry.id, &entry.commit.signature);
+        }
+    }
+
+    /// Adds to `verified` the commits whose signatures this batch verified.
+    pub fn remember(&self, verified: &Verified) {
+        for entry in &self.entries {
+            if entry.verified_here && matches!(entry.check, Check::Valid) {
+                verified.remember(entry.id, &entry.commit.signature);
+            }
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -348,7 +401,7 @@ impl Signatures {
         for &idx in candidates {
             let entry = &mut self.entries[idx];
             if let Check::Unchecked = entry.check {
-                let checked = if held(&entry.id) {
+                let checked = if entry.proven || held(&entry.id) {
                     match roster.member(&entry.commit.key) {
                         Some(m) => entry.commit.check_holder(roster, &m.name),
                         None => Err(SignatureProblem::UnknownKey {
@@ -356,6 +409,7 @@ impl Signatures {
                         }),
                     }
                 } else {
+                    entry.verified_here = true;
                     entry.commit.verify(roster)
                 };
                 entry.check = match checked {
@@ -504,5 +558,51 @@ mod tests {
         let held = |id: &CommitId| *id == bad.id();
         let (mut again, _) = Signatures::decode(&[bad.encode()]);
         assert!(again.signer(&ChangeHash([7; 32]), &roster, &held).is_ok());
+    }
+
+    /// A signature verified once is not verified again in a later batch, but only with the
+    /// very bytes that verified: the same commit with other signature bytes is verified (and
+    /// refused), and a revocation still counts.
+    #[test]
+    fn a_signature_verified_before_is_trusted_only_with_the_same_bytes() {
+        let w01 = key("W01");
+        let mut roster = Roster::new();
+        roster.admit(member_of(&w01));
+        let good = SignedCommit::sign(&w01, hashes(2)).expect("sign");
+        let mut forged = good.clone();
+        forged.signature[3] ^= 1;
+        let verified = Verified::new(16);
+        let never_held = |_: &CommitId| false;
+        let change = ChangeHash([1; 32]);
+
+        let (mut first, _) = Signatures::decode(&[good.encode()]);
+        first.recall(&verified);
+        assert!(first.signer(&change, &roster, &never_held).is_ok());
+        first.remember(&verified);
+        assert!(verified.knows(&good.id(), &good.signature));
+
+        let (mut forged_batch, _) = Signatures::decode(&[forged.encode()]);
+        forged_batch.recall(&verified);
+        assert!(matches!(
+            forged_batch.signer(&change, &roster, &never_held),
+            Err(SignatureProblem::Invalid { .. })
+        ));
+        forged_batch.remember(&verified);
+        assert!(!verified.knows(&good.id(), &forged.signature));
+
+        let (mut again, _) = Signatures::decode(&[good.encode()]);
+        again.recall(&verified);
+        assert!(again.entries.iter().all(|e| e.proven));
+        roster.revoke(Revocation {
+            name: w01.author().clone(),
+            key: w01.id(),
+            revoked_ms: 0,
+            reason: "stolen".into(),
+            proof: Vec::new(),
+        });
+        assert!(matches!(
+            again.signer(&change, &roster, &never_held),
+            Err(SignatureProblem::Revoked { .. })
+        ));
     }
 }

@@ -250,7 +250,7 @@ async fn drive(
     let unsent = Arc::new(AtomicUsize::new(0));
     let mut writer = Some(tokio::spawn(write_frames(send, out_rx, unsent.clone())));
     let outbox = Outbox { tx: out_tx, unsent };
-    let end = exchange(shared, &outbox, &mut rx, &mut writer, peer).await;
+    let end = exchange(shared, conn, &outbox, &mut rx, &mut writer, peer).await;
     if matches!(end, ConnEnd::Shutdown)
         && let Ok(bytes) = (Frame::Goodbye {
             reason: "shutting down".into(),
@@ -278,6 +278,7 @@ async fn drive(
 /// registered for as long as the loop runs.
 async fn exchange(
     shared: &Arc<Shared>,
+    conn: &quinn::Connection,
     outbox: &Outbox,
     rx: &mut mpsc::Receiver<Result<Frame, ConnEnd>>,
     writer: &mut Option<JoinHandle<Result<(), ConnEnd>>>,
@@ -337,6 +338,16 @@ async fn exchange(
             _ = tokio::time::sleep_until(deadline) => Event::Timeout,
             _ = shutdown.changed() => return ConnEnd::Shutdown,
         };
+        // Whether the peer is there is QUIC's to say: its keep-alives and idle timeout (set to
+        // the session's heartbeat and peer timeout) run beside the session, and a connection
+        // whose peer went silent closes, which ends this loop. The session's own clock counts
+        // only frames it has handled, and a node busy applying the peer's batches (or a peer
+        // busy applying ours) handles none for a while: no reason to drop a live connection
+        // and send everything in flight again. (Until its hello, the session's clock alone
+        // decides: a peer that connects and says nothing is dropped.)
+        if matches!(event, Event::Timeout) && session.greeted() && conn.close_reason().is_none() {
+            session.heard_at(Instant::now());
+        }
         (session, out) = match step::step(shared, session, event, Instant::now()).await {
             Ok(stepped) => stepped,
             Err(end) => return end,

@@ -328,6 +328,11 @@ impl<R: Replica> Session<R> {
         self.convergence.as_ref()
     }
 
+    /// Whether the peer's hello has come.
+    pub fn greeted(&self) -> bool {
+        self.peer_hello.is_some()
+    }
+
     /// The peer's feed head as of its hello.
     pub fn peer_feed_head(&self) -> Option<u64> {
         self.peer_hello.as_ref().map(|h| h.feed_head)
@@ -370,6 +375,13 @@ impl<R: Replica> Session<R> {
             t = t.min(self.next_digest);
         }
         t
+    }
+
+    /// The peer was heard from at `at`: a frame of its was read off the connection that the
+    /// session has not handled yet (it waits behind batches still being applied). A peer
+    /// whose frames are arriving is not silent, however slowly this node gets through them.
+    pub fn heard_at(&mut self, at: Instant) {
+        self.last_received = self.last_received.max(at);
     }
 
     /// Something was committed locally: push it.

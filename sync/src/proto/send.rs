@@ -2,7 +2,7 @@
 //! a time, moved on by the peer's acks; and the sync protocol for records whose deltas
 //! lacked dependencies.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 
 use lifeline_core::RecordId;
 use lifeline_core::automerge::{ChangeHash, sync};
@@ -133,7 +133,15 @@ impl<R: Replica> Session<R> {
         }
         self.push_roster()?;
         if self.emergency.is_none() {
-            self.emergency = Some(self.replica.unreconciled()?.into_iter().collect());
+            let mut queue: VecDeque<RecordId> = self.replica.unreconciled()?.into_iter().collect();
+            // After an outage every node sends central its emergency records at once, and
+            // each holds most of the others' (they replicated among themselves meanwhile).
+            // Each node starts at its own place in the list, so that what one sends first the
+            // others reach only after it has landed, when it costs the receiver a lookup of
+            // its heads rather than a merge.
+            let start = place_of(self.replica.node().as_str(), queue.len());
+            queue.rotate_left(start);
+            self.emergency = Some(queue);
         }
         let window = self.cfg.window.max(1);
         // Bounded: each pass sends a batch, or skips emergency records the peer already has.
@@ -252,4 +260,16 @@ impl<R: Replica> Session<R> {
             signatures,
         }));
     }
+}
+
+/// Where in a list of `len` a node's name puts it (FNV-1a of the name): the same on every run
+/// and release, and spread over the list.
+fn place_of(name: &str, len: usize) -> usize {
+    if len == 0 {
+        return 0;
+    }
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    (hash % len as u64) as usize
 }

@@ -125,3 +125,82 @@ fn a_revocation_after_a_batch_was_prepared_still_refuses_it() {
     assert_eq!(out.rejected[0].reason.code(), "revoked");
     assert!(central.store.doc(p).expect("read").is_none());
 }
+
+/// The same changes again in a batch whose signatures do not verify (as a hostile peer may
+/// relay a record another peer's batch brought): neither the merge prepared under the good
+/// signatures nor their verification is taken for them; the record is refused.
+#[test]
+fn a_merge_prepared_under_good_signatures_is_not_taken_for_forged_ones() {
+    let (central, w01, _w02) = hospital(&[DeskRole::Registration]);
+    let p = create(&w01, "己");
+    let (items, signatures) = batch(&w01, &[p]);
+    assert_eq!(
+        central
+            .store
+            .prepare_batch(items.clone(), &signatures)
+            .expect("prepare"),
+        1
+    );
+    let forged: Vec<Vec<u8>> = signatures
+        .iter()
+        .map(|s| {
+            let mut s = s.clone();
+            if let Some(last) = s.last_mut() {
+                *last ^= 0x55;
+            }
+            s
+        })
+        .collect();
+    let out = central
+        .store
+        .apply_batch(w01.name(), items.clone(), forged, None)
+        .expect("apply");
+    assert_eq!(out.rejected.len(), 1, "{out:?}");
+    assert!(central.store.doc(p).expect("read").is_none());
+    // The good signatures still verify, and the record lands.
+    let out = central
+        .store
+        .apply_batch(w01.name(), items, signatures, None)
+        .expect("apply");
+    assert_eq!(out.applied, vec![p], "{out:?}");
+}
+
+/// A record a second peer relays at heads this node holds: unchanged, whatever bytes came
+/// with it (they can bring nothing those heads do not name), so nothing is decoded or
+/// judged; and that peer is known to hold it from then on, so it is not sent back to it.
+#[test]
+fn a_relayed_record_at_heads_held_here_is_unchanged_and_not_sent_back() {
+    let (central, w01, w02) = hospital(&[DeskRole::Registration]);
+    let p = create(&w01, "庚");
+    let (items, signatures) = batch(&w01, &[p]);
+    let out = central
+        .store
+        .apply_batch(w01.name(), items, signatures, None)
+        .expect("apply");
+    assert_eq!(out.applied, vec![p], "{out:?}");
+    let heads = central
+        .store
+        .doc(p)
+        .expect("read")
+        .expect("held")
+        .get_heads();
+    let to_w02 = |store: &Store| store.outgoing(w02.name(), &[p]).expect("outgoing").len();
+    assert_eq!(to_w02(&central.store), 1, "W02 is not known to hold it yet");
+    let relayed = IncomingDoc {
+        id: p,
+        bytes: b"not an automerge change".to_vec(),
+        sender_heads: heads.clone(),
+        seq: 0,
+    };
+    let out = central
+        .store
+        .apply_batch(w02.name(), vec![relayed], Vec::new(), None)
+        .expect("apply");
+    assert_eq!(out.unchanged, 1, "{out:?}");
+    assert!(out.rejected.is_empty(), "{out:?}");
+    assert_eq!(to_w02(&central.store), 0, "W02 holds it");
+    assert_eq!(
+        central.store.doc(p).expect("read").map(|d| d.get_heads()),
+        Some(heads)
+    );
+}
