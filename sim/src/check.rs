@@ -21,18 +21,16 @@
 
 use std::collections::BTreeMap;
 
-use lifeline_core::Record;
 use lifeline_core::RecordId;
-use lifeline_core::automerge::{Automerge, ChangeHash, ReadDoc};
-use lifeline_core::record::{Charge, Dispense, Prescription, Visit};
+use lifeline_core::automerge::ChangeHash;
 use lifeline_core::status::{
-    ChargeStatus, DispenseStatus, PrescriptionStatus, Status, StatusLog, VisitStatus,
+    ChargeStatus, DispenseStatus, PrescriptionStatus, Status, VisitStatus,
 };
 use lifeline_core::store::Scope;
 use lifeline_sync::replica::{MemoryReplica, Replica};
 
 use crate::sim::{Event, Phase, Power, Sim};
-use crate::work::{Ack, Kind};
+use crate::work::{Ack, Kind, status_log};
 
 /// Most simulated time from the heal to quiescence.
 const QUIESCENCE_LIMIT_MS: u64 = 300_000;
@@ -135,12 +133,8 @@ impl Sim {
         }
         let (mut unequal, mut missing, mut checks) = (Vec::new(), Vec::new(), (0, 0));
         for (&id, &kind) in self.ledger.records() {
-            let docs: Vec<Option<Automerge>> =
-                self.nodes.iter().map(|n| n.replica.doc(id)).collect();
-            let heads: Vec<Option<Vec<ChangeHash>>> = docs
-                .iter()
-                .map(|d| d.as_ref().map(|d| d.get_heads()))
-                .collect();
+            let heads: Vec<Option<Vec<ChangeHash>>> =
+                self.nodes.iter().map(|n| n.replica.heads(id)).collect();
             checks.0 += 1;
             if heads.iter().any(|h| *h != heads[0]) {
                 unequal.push(format!(
@@ -153,15 +147,10 @@ impl Sim {
                 let made = ack.heads.as_deref().unwrap_or_default();
                 // Equal heads are equal histories: the first node's copy answers for every
                 // node whose heads are the same, and only the others are looked at one by one.
-                let looked_at = docs
-                    .iter()
-                    .enumerate()
-                    .filter(|(node, _)| *node == 0 || heads[*node] != heads[0]);
-                for (node, doc) in looked_at {
-                    let held = doc
-                        .as_ref()
-                        .is_some_and(|d| made.iter().all(|h| d.get_change_by_hash(h).is_some()));
-                    if !held {
+                let looked_at =
+                    (0..self.nodes.len()).filter(|node| *node == 0 || heads[*node] != heads[0]);
+                for node in looked_at {
+                    if !self.nodes[node].replica.holds_changes(id, made) {
                         missing.push(format!(
                             "{:?} {} saved at {} is missing its write on {}",
                             kind,
@@ -282,30 +271,17 @@ impl Sim {
 /// Whether `state` is in the record's status log here and the status is at least there.
 fn reached(replica: &MemoryReplica, id: RecordId, kind: Kind, state: &str) -> Result<(), String> {
     match kind {
-        Kind::Visit => reached_in::<Visit, VisitStatus>(replica, id, state, |r| &r.status_log),
-        Kind::Prescription => {
-            reached_in::<Prescription, PrescriptionStatus>(replica, id, state, |r| &r.status_log)
-        }
-        Kind::Charge => reached_in::<Charge, ChargeStatus>(replica, id, state, |r| &r.status_log),
-        Kind::Dispense => {
-            reached_in::<Dispense, DispenseStatus>(replica, id, state, |r| &r.status_log)
-        }
+        Kind::Visit => reached_in::<VisitStatus>(replica, id, state),
+        Kind::Prescription => reached_in::<PrescriptionStatus>(replica, id, state),
+        Kind::Charge => reached_in::<ChargeStatus>(replica, id, state),
+        Kind::Dispense => reached_in::<DispenseStatus>(replica, id, state),
         Kind::Patient => Err("a patient has no status".into()),
     }
 }
 
-fn reached_in<T: Record, S: Status>(
-    replica: &MemoryReplica,
-    id: RecordId,
-    state: &str,
-    log: fn(&T) -> &StatusLog,
-) -> Result<(), String> {
-    let record = replica
-        .get::<T>(id)
-        .map_err(|e| e.to_string())?
-        .ok_or("not held")?;
+fn reached_in<S: Status>(replica: &MemoryReplica, id: RecordId, state: &str) -> Result<(), String> {
+    let log = status_log(replica, id).ok_or("not held, or no status log")?;
     let wanted = S::parse(state).ok_or("unknown state")?;
-    let log = log(&record);
     if !log.0.contains_key(state) {
         return Err(format!("{state} is not in its status log"));
     }

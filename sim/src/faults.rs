@@ -163,7 +163,7 @@ impl Sim {
         self.faults.writes_lost_to_restores += lost;
         let seed = self.fault_rng.next_u64();
         let n = &mut self.nodes[node];
-        n.replica = crate::sim::replica(&n.name, seed, &n.clock, &n.credentials);
+        n.replica = crate::sim::replica(&n.name, seed, &n.clock, &n.credentials, &self.verified);
         self.note(|| format!("{name}: {lost} acknowledged writes were on no other node"));
     }
 
@@ -171,13 +171,10 @@ impl Sim {
     /// the records no other node holds; returns how many writes.
     fn lost_with_store(&mut self, node: usize) -> u64 {
         let elsewhere = |sim: &Sim, id, heads: &[lifeline_core::automerge::ChangeHash]| {
-            sim.nodes.iter().enumerate().any(|(i, n)| {
-                i != node
-                    && n.replica.doc(id).is_some_and(|d| {
-                        use lifeline_core::automerge::ReadDoc;
-                        heads.iter().all(|h| d.get_change_by_hash(h).is_some())
-                    })
-            })
+            sim.nodes
+                .iter()
+                .enumerate()
+                .any(|(i, n)| i != node && n.replica.holds_changes(id, heads))
         };
         let mut lost = Vec::new();
         for (i, ack) in self.ledger.acks.iter().enumerate() {

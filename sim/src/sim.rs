@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lifeline_core::store::Credentials;
+use lifeline_core::trust::VerifiedSignatures;
 use lifeline_core::{ManualClock, NodeName};
 use lifeline_sync::frame::Frame;
 use lifeline_sync::identity::{Anchor, NodeIdentity};
@@ -220,6 +221,9 @@ pub struct Sim {
     pub(crate) failures: Vec<Failure>,
     pub(crate) checks: BTreeMap<&'static str, u64>,
     pub(crate) trace: Trace,
+    /// Signatures found valid by any node of this run: each node still judges every change
+    /// by its own roster, but the curve arithmetic of one signature is done once.
+    pub(crate) verified: Arc<VerifiedSignatures>,
     events: u64,
 }
 
@@ -245,12 +249,13 @@ impl Sim {
         };
         let mut names = vec!["central".to_owned(), "standby".to_owned()];
         names.extend((0..windows).map(window_name));
+        let verified = Arc::new(VerifiedSignatures::default());
         let mut nodes = Vec::new();
         for name in &names {
             let certified = ids
                 .node(name)
                 .ok_or_else(|| format!("no certificate for {name}"))?;
-            nodes.push(node(certified, setup.next_u64()));
+            nodes.push(node(certified, setup.next_u64(), &verified));
         }
         let mut links = Vec::new();
         links.push(link([0, 1]));
@@ -291,6 +296,7 @@ impl Sim {
             failures: Vec::new(),
             checks: BTreeMap::new(),
             trace,
+            verified,
             events: 0,
         })
     }
@@ -425,16 +431,18 @@ pub(crate) fn replica(
     seed: u64,
     clock: &ManualClock,
     credentials: &Credentials,
+    verified: &Arc<VerifiedSignatures>,
 ) -> MemoryReplica {
     MemoryReplica::seeded(name.clone(), seed)
         .with_clock(Arc::new(clock.clone()))
         .with_credentials(credentials.clone())
+        .sharing_verified(Arc::clone(verified))
 }
 
-fn node(certified: &identities::Certified, seed: u64) -> Node {
+fn node(certified: &identities::Certified, seed: u64, verified: &Arc<VerifiedSignatures>) -> Node {
     let clock = ManualClock::new(EPOCH_MS);
     let name = certified.identity.name.clone();
-    let replica = replica(&name, seed, &clock, &certified.credentials);
+    let replica = replica(&name, seed, &clock, &certified.credentials, verified);
     Node {
         name,
         identity: certified.identity.clone(),

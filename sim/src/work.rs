@@ -276,7 +276,9 @@ impl Sim {
     fn held_by_both(&mut self, kind: Kind, a: usize, b: usize) -> Option<RecordId> {
         for _ in 0..4 {
             let id = *self.work_rng.pick(&self.ledger.by_kind[kind.index()])?;
-            if self.nodes[a].replica.doc(id).is_some() && self.nodes[b].replica.doc(id).is_some() {
+            if self.nodes[a].replica.heads(id).is_some()
+                && self.nodes[b].replica.heads(id).is_some()
+            {
                 return Some(id);
             }
         }
@@ -299,6 +301,18 @@ impl Sim {
         Some(self.phone_job(patient.header.id))
     }
 
+    /// A record of `kind` this node holds, picked at random (a few tries), with its status
+    /// log (read alone, not the whole record).
+    fn held_log(&mut self, node: usize, kind: Kind) -> Option<(RecordId, StatusLog)> {
+        for _ in 0..4 {
+            let id = *self.work_rng.pick(&self.ledger.by_kind[kind.index()])?;
+            if let Some(log) = status_log(&self.nodes[node].replica, id) {
+                return Some((id, log));
+            }
+        }
+        None
+    }
+
     /// A status moved one step forward on a record of a random kind.
     fn status_move(&mut self, node: usize) -> Option<Job> {
         let kinds = [
@@ -308,21 +322,7 @@ impl Sim {
             Kind::Dispense,
         ];
         let kind = *self.work_rng.pick(&kinds)?;
-        let (id, log) = match kind {
-            Kind::Visit => self
-                .held::<Visit>(node, kind)
-                .map(|r| (r.header.id, r.status_log)),
-            Kind::Prescription => self
-                .held::<Prescription>(node, kind)
-                .map(|r| (r.header.id, r.status_log)),
-            Kind::Charge => self
-                .held::<Charge>(node, kind)
-                .map(|r| (r.header.id, r.status_log)),
-            Kind::Dispense => self
-                .held::<Dispense>(node, kind)
-                .map(|r| (r.header.id, r.status_log)),
-            Kind::Patient => None,
-        }?;
+        let (id, log) = self.held_log(node, kind)?;
         let state = match kind {
             Kind::Visit => next_state::<VisitStatus>(&log, &mut self.work_rng),
             Kind::Prescription => next_state::<PrescriptionStatus>(&log, &mut self.work_rng),
@@ -333,8 +333,8 @@ impl Sim {
     }
 
     fn visit_move(&mut self, node: usize, id: RecordId) -> Option<Job> {
-        let visit = self.nodes[node].replica.get::<Visit>(id).ok()??;
-        let state = next_state::<VisitStatus>(&visit.status_log, &mut self.work_rng)?;
+        let log = status_log(&self.nodes[node].replica, id)?;
+        let state = next_state::<VisitStatus>(&log, &mut self.work_rng)?;
         Some(Job::Advance {
             id,
             kind: Kind::Visit,
@@ -394,7 +394,7 @@ impl Sim {
                 if created {
                     self.ledger.created(id, kind);
                 }
-                let heads = replica.doc(id).map(|d| d.get_heads());
+                let heads = replica.heads(id);
                 match pending.early_ack {
                     Some(i) => self.ledger.acks[i].heads = heads,
                     None => self.ledger.acks.push(Ack {
@@ -415,6 +415,15 @@ impl Sim {
             Err(e) => self.fail("desk_writes", format!("{name} could not write {id}: {e}")),
         }
     }
+}
+
+/// A record's status log as this replica holds it, if it holds the record.
+pub(crate) fn status_log(replica: &MemoryReplica, id: RecordId) -> Option<StatusLog> {
+    replica
+        .with_doc(id, |doc| {
+            autosurgeon::hydrate_prop(doc, lifeline_core::automerge::ROOT, "status_log").ok()
+        })
+        .flatten()
 }
 
 /// A state the desk may move to from the current one, at random.
@@ -473,17 +482,22 @@ fn advance<T: Record, S: Status>(
     stamp: Stamp,
     log: fn(&mut T) -> &mut StatusLog,
 ) -> Result<Done, MemoryError> {
-    let Some(mut record) = replica.get::<T>(id)? else {
-        return Ok(Done::Refused("not held here".into()));
-    };
     let Some(to) = S::parse(state) else {
         return Ok(Done::Refused(format!("no state {state}")));
     };
-    if let Err(e) = log(&mut record).check_move(to) {
-        return Ok(Done::Refused(e.to_string()));
+    // The check and the move in one read of the record: a refused move changes nothing, and
+    // the replica stores nothing for an update that changes nothing.
+    let mut refused = None;
+    let updated = replica.update::<T>(id, |r| match log(r).check_move(to) {
+        Ok(_) => {
+            log(r).0.insert(state.to_owned(), stamp);
+        }
+        Err(e) => refused = Some(e.to_string()),
+    });
+    match (updated, refused) {
+        (Err(MemoryError::NotFound { .. }), _) => Ok(Done::Refused("not held here".into())),
+        (Err(e), _) => Err(e),
+        (Ok(()), Some(why)) => Ok(Done::Refused(why)),
+        (Ok(()), None) => Ok(Done::Saved),
     }
-    replica.update::<T>(id, |r| {
-        log(r).0.insert(state.to_owned(), stamp);
-    })?;
-    Ok(Done::Saved)
 }

@@ -63,7 +63,7 @@ pub use backup::{
     BackupError, BackupInfo, RestoreError, RestoreInfo, RestoreOptions, VerifyError, VerifyReport,
     before_restore_path, checksum_path, restore_from, verify_snapshot,
 };
-pub use digest::{DIGEST_BUCKETS, Digest, Scope, contribution, kept_always};
+pub use digest::{DIGEST_BUCKETS, Digest, DigestRows, Scope, contribution, kept_always};
 pub use error::{AbortCause, DocumentError, FileDamage, ReadError, RecordDamage, WriteError};
 pub use kept::KeptCounts;
 pub use merge::{

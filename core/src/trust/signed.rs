@@ -10,8 +10,9 @@
 //! message is [`DOMAIN`] followed by everything between the magic and the signature; a
 //! commit's id is the SHA-256 of that message.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use automerge::ChangeHash;
 use sha2::{Digest, Sha256};
@@ -202,14 +203,33 @@ impl SignedCommit {
     /// Checks the signature against the roster: the key must be a member's, not revoked, and
     /// the member's name the author's.
     pub fn verify(&self, roster: &Roster) -> Result<(), SignatureProblem> {
+        self.verify_remembering(roster, None)
+    }
+
+    /// [`SignedCommit::verify`], with the signature's own check answered from `verified` when
+    /// it holds this commit (`id`, this commit's id) with these signature bytes, and
+    /// remembered there when it passes.
+    fn verify_remembering(
+        &self,
+        roster: &Roster,
+        verified: Option<(&VerifiedSignatures, &CommitId)>,
+    ) -> Result<(), SignatureProblem> {
         let member = roster
             .member(&self.key)
             .ok_or(SignatureProblem::UnknownKey { key: self.key })?;
         self.check_holder(roster, &member.name)?;
+        if let Some((v, id)) = verified
+            && v.holds(id, &self.signature)
+        {
+            return Ok(());
+        }
         if !member.key.verifies(&self.message(), &self.signature) {
             return Err(SignatureProblem::Invalid {
                 author: self.author.clone(),
             });
+        }
+        if let Some((v, id)) = verified {
+            v.remember(*id, &self.signature);
         }
         Ok(())
     }
@@ -270,6 +290,48 @@ struct Entry {
     check: Check,
 }
 
+/// Signatures found valid, by commit and signature bytes, for replicas that share a process:
+/// the simulation of a whole hospital, where every node would otherwise do the curve
+/// arithmetic of every other node's signatures again. Whether a signature verifies is a pure
+/// function of the key (the commit names it by its hash), the message (the commit's id is its
+/// hash) and the signature's bytes, so a remembered answer is the one verifying again gives;
+/// who may hold the key (member, revoked, author) is still asked of each node's own roster.
+/// Bounded: past [`VerifiedSignatures::CAPACITY`] answers, new ones are not remembered.
+#[derive(Debug, Default)]
+pub struct VerifiedSignatures(Mutex<HashSet<(CommitId, Vec<u8>)>>);
+
+impl VerifiedSignatures {
+    /// Most answers remembered.
+    pub const CAPACITY: usize = 1 << 16;
+
+    fn holds(&self, id: &CommitId, signature: &[u8]) -> bool {
+        // A lookup by a borrowed tuple is not possible with a `HashSet` of owned ones; the
+        // signature is 64 bytes.
+        self.lock().contains(&(*id, signature.to_vec()))
+    }
+
+    fn remember(&self, id: CommitId, signature: &[u8]) {
+        let mut set = self.lock();
+        if set.len() < Self::CAPACITY {
+            set.insert((id, signature.to_vec()));
+        }
+    }
+
+    /// How many answers are remembered.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Only inserts happen under the lock: a panic cannot leave the set half-changed.
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<(CommitId, Vec<u8>)>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// The signed commits that came with one batch, checked lazily: a commit is verified the
 /// first time a change in the batch needs it, and only once.
 #[derive(Default)]
@@ -277,6 +339,8 @@ pub struct Signatures {
     entries: Vec<Entry>,
     by_id: HashMap<CommitId, usize>,
     by_hash: HashMap<ChangeHash, Vec<usize>>,
+    /// Signatures verified before, by any replica sharing these (see [`VerifiedSignatures`]).
+    verified: Option<Arc<VerifiedSignatures>>,
 }
 
 impl fmt::Debug for Signatures {
@@ -333,6 +397,13 @@ impl Signatures {
         self.entries.is_empty()
     }
 
+    /// Takes signatures already found valid from `verified`, and remembers there those found
+    /// valid now.
+    pub fn remembering(mut self, verified: Arc<VerifiedSignatures>) -> Signatures {
+        self.verified = Some(verified);
+        self
+    }
+
     /// Who signed the change `hash`: the first commit covering it that checks out. Commits
     /// `held` here were verified when kept, so only the roster is consulted for them.
     pub fn signer(
@@ -356,7 +427,8 @@ impl Signatures {
                         }),
                     }
                 } else {
-                    entry.commit.verify(roster)
+                    let verified = self.verified.as_deref().map(|v| (v, &entry.id));
+                    entry.commit.verify_remembering(roster, verified)
                 };
                 entry.check = match checked {
                     Ok(()) => Check::Valid,
@@ -504,5 +576,50 @@ mod tests {
         let held = |id: &CommitId| *id == bad.id();
         let (mut again, _) = Signatures::decode(&[bad.encode()]);
         assert!(again.signer(&ChangeHash([7; 32]), &roster, &held).is_ok());
+    }
+
+    #[test]
+    fn a_remembered_signature_answers_only_for_the_same_bytes_and_a_member() {
+        let w01 = key("W01");
+        let mut roster = Roster::new();
+        roster.admit(member_of(&w01));
+        let good = SignedCommit::sign(&w01, hashes(2)).expect("sign");
+        let verified = Arc::new(VerifiedSignatures::default());
+        let never_held = |_: &CommitId| false;
+        let check = |commit: &SignedCommit, roster: &Roster| {
+            let (sigs, _) = Signatures::decode(&[commit.encode()]);
+            sigs.remembering(Arc::clone(&verified)).signer(
+                &ChangeHash([1; 32]),
+                roster,
+                &never_held,
+            )
+        };
+        assert!(check(&good, &roster).is_ok());
+        assert_eq!(verified.len(), 1, "a valid signature is remembered");
+        // The same commit (same id) with other signature bytes is verified, and refused.
+        let mut forged = good.clone();
+        forged.signature[5] ^= 1;
+        assert_eq!(forged.id(), good.id());
+        assert!(matches!(
+            check(&forged, &roster),
+            Err(SignatureProblem::Invalid { .. })
+        ));
+        assert_eq!(verified.len(), 1, "an invalid one is not");
+        // A remembered signature still needs its key in this roster, unrevoked.
+        assert!(matches!(
+            check(&good, &Roster::new()),
+            Err(SignatureProblem::UnknownKey { .. })
+        ));
+        roster.revoke(Revocation {
+            name: w01.author().clone(),
+            key: w01.id(),
+            revoked_ms: 0,
+            reason: "stolen".into(),
+            proof: Vec::new(),
+        });
+        assert!(matches!(
+            check(&good, &roster),
+            Err(SignatureProblem::Revoked { .. })
+        ));
     }
 }
