@@ -9,7 +9,10 @@
 //!   same number of records, and every node's digest is the same.
 //! - `statuses_forward`: every state an acknowledged status move reached is in the record's
 //!   log on every node, and the current status is at least that state.
-//! - `no_refusals`: no node refused a change of another: every node here is honest.
+//! - `no_refusals`: no node refused a change of an honest node: the only refusals are of the
+//!   hostile window's forgeries (`hostile`), in runs that have one.
+//! - `forgeries_refused`: every forgery that reached a node was refused there for the rule it
+//!   breaks (its refusal code), and no node holds a forged change.
 //! - `digests_agree`: the protocol's own digest comparison, run while settling, says every
 //!   pair of connected nodes is in sync.
 //! - `honest_sessions`: no session between honest nodes ended but by a timeout or a
@@ -29,6 +32,7 @@ use lifeline_core::status::{
 use lifeline_core::store::Scope;
 use lifeline_sync::replica::{MemoryReplica, Replica};
 
+use crate::hostile::{Forged, Judged};
 use crate::sim::{Event, Phase, Power, Sim};
 use crate::work::{Ack, Kind, status_log};
 
@@ -226,18 +230,70 @@ impl Sim {
         self.fail_some("statuses_forward", wrong);
     }
 
+    /// Every refusal is of a forgery the hostile window got to a node (honest nodes refuse
+    /// nothing of each other); every forgery a node judged was refused, with its rule's code;
+    /// no node holds a forged change.
     fn check_refusals(&mut self) {
+        let hostile = self.hostile.map(|h| self.nodes[h].name.clone());
+        let mut unrefused: Vec<&Forged> = self
+            .forged
+            .iter()
+            .filter(|f| f.state == Judged::Yes)
+            .collect();
+        let judged = unrefused.len() as u64;
+        self.faults.forgeries_judged = judged;
         let mut wrong = Vec::new();
-        for n in &self.nodes {
+        for (node, n) in self.nodes.iter().enumerate() {
             for r in n.replica.refusals() {
-                wrong.push(format!(
-                    "{} refused {} from {}: {}",
-                    n.name, r.id, r.peer, r.reason
-                ));
+                let forgery = unrefused.iter().position(|f| {
+                    hostile.as_ref() == Some(&r.peer)
+                        && f.to == node
+                        && f.id == r.id
+                        && f.kind.code() == r.reason.code()
+                });
+                match forgery {
+                    Some(i) => {
+                        unrefused.swap_remove(i);
+                    }
+                    None => wrong.push(format!(
+                        "{} refused {} from {}: {}",
+                        n.name, r.id, r.peer, r.reason
+                    )),
+                }
+            }
+        }
+        let mut taken: Vec<String> = unrefused
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} judged a forgery ({:?}) of {} and did not refuse it for {}",
+                    self.name(f.to),
+                    f.kind,
+                    f.id,
+                    f.kind.code()
+                )
+            })
+            .collect();
+        for f in &self.forged {
+            for n in &self.nodes {
+                if f.hashes
+                    .iter()
+                    .any(|h| n.replica.holds_changes(f.id, &[*h]))
+                {
+                    taken.push(format!(
+                        "{} holds a forged change ({:?}) of {}",
+                        n.name, f.kind, f.id
+                    ));
+                }
             }
         }
         self.checked("no_refusals", self.nodes.len() as u64);
+        self.checked(
+            "forgeries_refused",
+            judged + (self.forged.len() * self.nodes.len()) as u64,
+        );
         self.fail_some("no_refusals", wrong);
+        self.fail_some("forgeries_refused", taken);
     }
 
     fn check_protocol_digests(&mut self) {

@@ -7,6 +7,7 @@
 //! replica's methods is one atomic step, as each of the store's is one durable redb commit,
 //! so what a method returned from is what the store's file would hold after a restart.
 
+use crate::hostile::Judged;
 use crate::sim::{Event, Phase, Power, Restore, Sim};
 
 /// Time between two faults.
@@ -160,6 +161,11 @@ impl Sim {
         self.note(|| format!("fault: {name}'s store replaced by an empty one (restored)"));
         self.stop(node);
         let lost = self.lost_with_store(node);
+        for f in self.forged.iter_mut().filter(|f| f.to == node) {
+            if f.state == Judged::Yes {
+                f.state = Judged::ByALostStore;
+            }
+        }
         self.faults.writes_lost_to_restores += lost;
         let seed = self.fault_rng.next_u64();
         let n = &mut self.nodes[node];

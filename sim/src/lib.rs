@@ -16,6 +16,7 @@
 
 pub mod check;
 mod faults;
+mod hostile;
 mod identities;
 mod network;
 mod queue;

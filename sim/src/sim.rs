@@ -15,6 +15,7 @@ use lifeline_sync::identity::{Anchor, NodeIdentity};
 use lifeline_sync::proto::{Session, SessionConfig};
 use lifeline_sync::replica::MemoryReplica;
 
+use crate::hostile::Forged;
 use crate::identities::{self, MAX_WINDOWS, window_name};
 use crate::queue::Queue;
 use crate::report::{Failure, Faults, RunReport};
@@ -209,6 +210,11 @@ pub struct Sim {
     pub(crate) work_rng: Rng,
     pub(crate) fault_rng: Rng,
     pub(crate) net_rng: Rng,
+    pub(crate) hostile_rng: Rng,
+    /// The hostile window, in runs that have one.
+    pub(crate) hostile: Option<usize>,
+    /// Every forgery it sent.
+    pub(crate) forged: Vec<Forged>,
     /// Directed pairs whose frames are cut, with how many faults cut them.
     pub(crate) blocked: BTreeMap<(usize, usize), u32>,
     /// This run's chance that a frame is lost.
@@ -269,6 +275,9 @@ impl Sim {
             }
         }
         let loss = *setup.pick(&[0.0, 0.001, 0.003, 0.01]).unwrap_or(&0.0);
+        // Half the runs have a hostile window: the last one.
+        let mut hostile_rng = Rng::stream(cfg.seed, Stream::Hostile);
+        let hostile = hostile_rng.chance(0.5).then_some(nodes.len() - 1);
         let trace = if cfg.trace {
             Trace::collecting()
         } else {
@@ -278,6 +287,9 @@ impl Sim {
             work_rng: Rng::stream(cfg.seed, Stream::Work),
             fault_rng: Rng::stream(cfg.seed, Stream::Faults),
             net_rng: Rng::stream(cfg.seed, Stream::Network),
+            hostile_rng,
+            hostile,
+            forged: Vec::new(),
             writes_left: cfg.writes,
             cfg,
             now_ms: 0,
@@ -329,6 +341,10 @@ impl Sim {
         let names: Vec<String> = self.nodes.iter().map(|n| n.name.to_string()).collect();
         let loss = self.loss;
         self.note(|| format!("hospital: {} (frame loss {loss})", names.join(", ")));
+        if let Some(h) = self.hostile {
+            let name = self.name(h).to_owned();
+            self.note(|| format!("{name} is hostile: it forges changes among its own"));
+        }
         for link in 0..self.links.len() {
             let at = self.net_rng.range(0, 200);
             self.links[link].dialing = true;

@@ -158,6 +158,11 @@ impl Ledger {
         }
     }
 
+    /// The records of one kind, in the order they were first committed.
+    pub fn records_of(&self, kind: Kind) -> &[RecordId] {
+        &self.by_kind[kind.index()]
+    }
+
     /// A record no node holds any more (its only copy went with a replaced store).
     pub fn forget(&mut self, id: RecordId) {
         if let Some(kind) = self.records.remove(&id) {

@@ -44,12 +44,17 @@ fn describe(report: &RunReport, cfg: &Config) -> String {
 /// Runs seeds and fails with each failure's invariants and replay command.
 fn all_pass(seeds: impl Iterator<Item = u64>) {
     let mut failed = Vec::new();
-    let (mut runs, mut acked) = (0, 0);
+    let (mut runs, mut acked, mut judged) = (0, 0, 0);
+    let mut checks = std::collections::BTreeMap::new();
     for seed in seeds {
         let cfg = ci(seed);
         let report = run(cfg.clone());
         runs += 1;
         acked += report.writes_acked;
+        judged += report.faults.forgeries_judged;
+        for (name, n) in &report.checks {
+            *checks.entry(*name).or_insert(0) += n;
+        }
         if !report.passed() {
             failed.push(describe(&report, &cfg));
         }
@@ -59,6 +64,12 @@ fn all_pass(seeds: impl Iterator<Item = u64>) {
     assert!(
         acked > runs * u64::from(CI_WRITES) / 2,
         "{acked} writes saved in {runs} runs"
+    );
+    // And the hostile windows forged, with the check run on what reached the nodes.
+    let checked = |name| checks.get(name).copied().unwrap_or(0);
+    assert!(
+        judged > 0 && checked("forgeries_refused") > judged,
+        "{judged} forgeries reached a node, {checks:?}"
     );
 }
 
