@@ -9,6 +9,10 @@
 //!   same number of records, and every node's digest is the same.
 //! - `statuses_forward`: every state an acknowledged status move reached is in the record's
 //!   log on every node, and the current status is at least that state.
+//! - `duplicates_flagged`: the two records of each person of a family registered at two
+//!   windows (`family`) are on every node, neither merged into anything, and the review's
+//!   duplicate detector flags them as a pair (the in-memory replica keeps no open-item index:
+//!   the detector behind the store's index is run over each node's converged copies).
 //! - `no_refusals`: no node refused a change of an honest node: the only refusals are of the
 //!   hostile window's forgeries (`hostile`), in runs that have one.
 //! - `forgeries_refused`: every forgery that reached a node was refused there for the rule it
@@ -26,12 +30,15 @@ use std::collections::BTreeMap;
 
 use lifeline_core::RecordId;
 use lifeline_core::automerge::ChangeHash;
+use lifeline_core::record::Patient;
+use lifeline_core::review::{ConflictKind, duplicate_patients};
 use lifeline_core::status::{
     ChargeStatus, DispenseStatus, PrescriptionStatus, Status, VisitStatus,
 };
 use lifeline_core::store::Scope;
 use lifeline_sync::replica::{MemoryReplica, Replica};
 
+use crate::family::Pair;
 use crate::hostile::{Forged, Judged};
 use crate::sim::{Event, Phase, Power, Sim};
 use crate::work::{Ack, Kind, status_log};
@@ -104,6 +111,7 @@ impl Sim {
         self.check_counts_and_digests();
         self.check_statuses();
         self.check_refusals();
+        self.check_duplicates();
         self.check_protocol_digests();
         self.checked("honest_sessions", 1);
         self.checked("wire", 1);
@@ -294,6 +302,50 @@ impl Sim {
         );
         self.fail_some("no_refusals", wrong);
         self.fail_some("forgeries_refused", taken);
+    }
+
+    /// Each person of a family registered at two windows: both records on every node, neither
+    /// merged into anything, and the two a duplicate pair the review's detector flags. Pairs
+    /// of which a record was never committed (lost in a crash before its commit) or went with
+    /// a restored store are left out.
+    fn check_duplicates(&mut self) {
+        let records = self.ledger.records();
+        let pairs: Vec<Pair> = self
+            .ledger
+            .families
+            .iter()
+            .filter(|pair| pair.iter().all(|id| records.contains_key(id)))
+            .copied()
+            .collect();
+        let mut wrong = Vec::new();
+        for [a, b] in &pairs {
+            for n in &self.nodes {
+                let read = |id| n.replica.get::<Patient>(id).ok().flatten();
+                let (Some(pa), Some(pb)) = (read(*a), read(*b)) else {
+                    wrong.push(format!("{} lacks one of duplicates {a} and {b}", n.name));
+                    continue;
+                };
+                if pa.merged_into.is_some() || pb.merged_into.is_some() {
+                    wrong.push(format!(
+                        "{} merged duplicates {a} and {b} by itself",
+                        n.name
+                    ));
+                }
+                let flagged = duplicate_patients(&pa, &pb)
+                    .is_some_and(|c| c.kind == ConflictKind::DuplicatePatient);
+                if !flagged {
+                    wrong.push(format!(
+                        "{}: duplicates {a} and {b} are not flagged",
+                        n.name
+                    ));
+                }
+            }
+        }
+        self.checked(
+            "duplicates_flagged",
+            (pairs.len() * self.nodes.len()) as u64,
+        );
+        self.fail_some("duplicates_flagged", wrong);
     }
 
     fn check_protocol_digests(&mut self) {

@@ -15,6 +15,7 @@
 //! runtime, tasks and sockets that the protocol does not use.
 
 pub mod check;
+mod family;
 mod faults;
 mod hostile;
 mod identities;

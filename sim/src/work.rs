@@ -13,6 +13,7 @@ use lifeline_core::status::{
 use lifeline_core::{OperatorName, Record, RecordId, RecordKind};
 use lifeline_sync::replica::{MemoryError, MemoryReplica};
 
+use crate::family::Pair;
 use crate::sim::{Bug, Event, Power, Sim};
 
 /// The record kinds the desks write.
@@ -134,6 +135,8 @@ pub(crate) struct Ledger {
     records: BTreeMap<RecordId, Kind>,
     by_kind: [Vec<RecordId>; 5],
     pub acks: Vec<Ack>,
+    /// Each person of a family registered at two windows: their two records.
+    pub families: Vec<Pair>,
     pub refused: u64,
     pub(crate) serial: u64,
 }
@@ -185,6 +188,8 @@ const COMMIT_DELAY_MS: (u64, u64) = (2, 10);
 const CRASH_MID_WRITE: f64 = 0.03;
 /// Chance that a write is one of two concurrent edits of one record at two nodes.
 const CONCURRENT_EDIT: f64 = 0.08;
+/// Chance that a write is a family registered at two windows at once (`family`).
+const FAMILY_TWICE: f64 = 0.03;
 
 pub(crate) fn operator(kind: Kind) -> OperatorName {
     let name = match kind {
@@ -214,6 +219,9 @@ impl Sim {
             self.ledger.refused += 1;
             let name = self.name(node).to_owned();
             self.note(|| format!("{name} desk: node is down, nothing written"));
+            return;
+        }
+        if self.work_rng.chance(FAMILY_TWICE) && self.family_twice() {
             return;
         }
         if self.work_rng.chance(CONCURRENT_EDIT) && self.concurrent_edit(node) {
@@ -349,7 +357,7 @@ impl Sim {
 
     /// Hands a job to the node's group commit (and, with the injected bug, acknowledges it
     /// at once).
-    fn enqueue(&mut self, node: usize, job: Job) {
+    pub(crate) fn enqueue(&mut self, node: usize, job: Job) {
         let name = self.name(node).to_owned();
         let what = job.describe();
         self.note(|| format!("{name} desk: {what}"));

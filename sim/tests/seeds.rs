@@ -44,7 +44,7 @@ fn describe(report: &RunReport, cfg: &Config) -> String {
 /// Runs seeds and fails with each failure's invariants and replay command.
 fn all_pass(seeds: impl Iterator<Item = u64>) {
     let mut failed = Vec::new();
-    let (mut runs, mut acked, mut judged) = (0, 0, 0);
+    let (mut runs, mut acked, mut judged, mut families) = (0, 0, 0, 0);
     let mut checks = std::collections::BTreeMap::new();
     for seed in seeds {
         let cfg = ci(seed);
@@ -52,6 +52,7 @@ fn all_pass(seeds: impl Iterator<Item = u64>) {
         runs += 1;
         acked += report.writes_acked;
         judged += report.faults.forgeries_judged;
+        families += report.faults.families_registered_twice;
         for (name, n) in &report.checks {
             *checks.entry(*name).or_insert(0) += n;
         }
@@ -65,11 +66,16 @@ fn all_pass(seeds: impl Iterator<Item = u64>) {
         acked > runs * u64::from(CI_WRITES) / 2,
         "{acked} writes saved in {runs} runs"
     );
-    // And the hostile windows forged, with the check run on what reached the nodes.
+    // And the hostile windows forged, and families were registered twice, with the checks
+    // of both run on what reached the nodes.
     let checked = |name| checks.get(name).copied().unwrap_or(0);
     assert!(
         judged > 0 && checked("forgeries_refused") > judged,
         "{judged} forgeries reached a node, {checks:?}"
+    );
+    assert!(
+        families > 0 && checked("duplicates_flagged") > 0,
+        "{families} families registered twice, {checks:?}"
     );
 }
 

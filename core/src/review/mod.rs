@@ -43,6 +43,16 @@ pub(crate) use detect::{DispenseFact, dispense_fact};
 pub(crate) use reviews::reviews_in;
 pub use worklist::{CategoryCount, Pending, WorkCategory, WorkItem, Worklist};
 
+use crate::record::Patient;
+
+/// The duplicate-patient conflict two live patient records make when they share a search key
+/// (a national id, or the same name, birth date and phone), as the store's open-item index
+/// lists it. The pure detector behind that index, for code that holds patients without a store
+/// (the simulation checks its replicas' converged patients with it).
+pub fn duplicate_patients(a: &Patient, b: &Patient) -> Option<Conflict> {
+    detect::duplicate_conflict(a, b)
+}
+
 /// Records other than patients are reviewed when created within this many days (or when
 /// they are emergency records central has not acknowledged, whatever their age).
 pub const REVIEW_WINDOW_DAYS: i64 = 30;
