@@ -8,7 +8,7 @@
 use lifeline_core::record::{InsuranceType, Patient, Sex};
 use lifeline_core::{Date, RecordId};
 
-use crate::sim::{Power, Sim};
+use crate::sim::{Bug, Power, Sim};
 use crate::work::{Job, Kind, New};
 
 /// Most members of a family registered twice.
@@ -44,6 +44,36 @@ impl Sim {
             self.enqueue(b, Job::Create(New::Patient(Box::new(at_b))));
         }
         true
+    }
+
+    /// The injected bug ([`Bug::MergeDuplicates`]): the node merges each family's second
+    /// record into the first as soon as it holds both, and tells its sessions.
+    pub(crate) fn merge_duplicates_by_itself(&mut self, node: usize) {
+        if self.cfg.bug != Some(Bug::MergeDuplicates) || self.nodes[node].power == Power::Down {
+            return;
+        }
+        let replica = self.nodes[node].replica.clone();
+        let mut merged = 0;
+        for &[a, b] in &self.ledger.families {
+            let unmerged = replica.heads(a).is_some()
+                && replica
+                    .get::<Patient>(b)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|p| p.merged_into.is_none());
+            if unmerged
+                && replica
+                    .update::<Patient>(b, |p| p.merged_into = Some(a))
+                    .is_ok()
+            {
+                merged += 1;
+            }
+        }
+        if merged > 0 {
+            let name = self.name(node).to_owned();
+            self.note(|| format!("{name} merged {merged} duplicate patients by itself (bug)"));
+            self.wake(node, None);
+        }
     }
 
     /// One member of a family, as a window's registration desk writes them.

@@ -147,6 +147,7 @@ pub fn replay_command(cfg: &Config) -> String {
                 format!("{kind:?}").to_lowercase()
             ));
         }
+        Some(Bug::MergeDuplicates) => cmd.push_str(" --bug-merge-duplicates"),
         None => {}
     }
     cmd

@@ -290,6 +290,7 @@ impl Sim {
                 self.flush(link);
                 if self.nodes[to_node].replica.feed_head().ok() != head_before {
                     self.wake(to_node, Some(link));
+                    self.merge_duplicates_by_itself(to_node);
                 }
             }
             Err(e) => self.session_failed(link, to, e),

@@ -38,6 +38,9 @@ pub enum Bug {
     AckBeforeCommit,
     /// Every node leaves records of one kind out of what it sends.
     DropKind(Kind),
+    /// A node merges a family's duplicate patients by itself once it holds both records, as
+    /// a machine that matched them would, instead of leaving them to a person.
+    MergeDuplicates,
 }
 
 /// What one run simulates.

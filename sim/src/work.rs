@@ -394,6 +394,7 @@ impl Sim {
             self.commit_one(node, pending);
         }
         self.wake(node, None);
+        self.merge_duplicates_by_itself(node);
     }
 
     fn commit_one(&mut self, node: usize, pending: Pending) {

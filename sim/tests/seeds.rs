@@ -14,8 +14,9 @@ const REGRESSIONS: &[u64] = &[];
 
 /// Desk writes per CI run, and their mean gap: about seven simulated seconds of work, enough
 /// for most record kinds, a crash mid-write, a concurrent edit and a few faults in most runs,
-/// little enough for a debug build (500 such runs: about 95 s of CPU in a debug build, 25 s
-/// optimized; the two halves run side by side). `--seeds` runs the full 200 writes.
+/// little enough for a debug build (this file's tests, the 500 runs and the bugs' hunts: about
+/// 30 s of CPU in a debug build; the two halves run side by side). `--seeds` runs the full 200
+/// writes.
 const CI_WRITES: u32 = 10;
 const CI_WRITE_GAP_MS: u64 = 700;
 
@@ -115,6 +116,15 @@ fn a_node_that_leaves_a_kind_out_of_replication_is_caught() {
         first_catch(Bug::DropKind(Kind::Prescription)).expect("some CI seed catches it");
     assert!(
         broken.contains(&"replicas_equal") && broken.contains(&"acknowledged_writes_kept"),
+        "seed {seed} broke {broken:?}"
+    );
+}
+
+#[test]
+fn a_node_that_merges_duplicates_by_itself_is_caught() {
+    let (seed, broken) = first_catch(Bug::MergeDuplicates).expect("some CI seed catches it");
+    assert!(
+        broken.contains(&"duplicates_flagged"),
         "seed {seed} broke {broken:?}"
     );
 }
