@@ -13,6 +13,9 @@
 //!   windows (`family`) are on every node, neither merged into anything, and the review's
 //!   duplicate detector flags them as a pair (the in-memory replica keeps no open-item index:
 //!   the detector behind the store's index is run over each node's converged copies).
+//! - `conflicts_flagged`: two desks changing one patient's phone at the same moment at two
+//!   nodes leave a field conflict for a person on every node exactly when neither change saw
+//!   the other (the review's detector, run over each node's copy).
 //! - `no_refusals`: no node refused a change of an honest node: the only refusals are of the
 //!   hostile window's forgeries (`hostile`), in runs that have one.
 //! - `forgeries_refused`: every forgery that reached a node was refused there for the rule it
@@ -29,9 +32,9 @@
 use std::collections::BTreeMap;
 
 use lifeline_core::RecordId;
-use lifeline_core::automerge::ChangeHash;
-use lifeline_core::record::Patient;
-use lifeline_core::review::{ConflictKind, duplicate_patients};
+use lifeline_core::automerge::{Automerge, ChangeHash};
+use lifeline_core::record::{Header, Patient};
+use lifeline_core::review::{ConflictKind, duplicate_patients, field_conflict};
 use lifeline_core::status::{
     ChargeStatus, DispenseStatus, PrescriptionStatus, Status, VisitStatus,
 };
@@ -112,6 +115,7 @@ impl Sim {
         self.check_statuses();
         self.check_refusals();
         self.check_duplicates();
+        self.check_phone_conflicts();
         self.check_protocol_digests();
         self.checked("honest_sessions", 1);
         self.checked("wire", 1);
@@ -348,6 +352,52 @@ impl Sim {
         self.fail_some("duplicates_flagged", wrong);
     }
 
+    /// Each pair of phone edits of one patient at two nodes at the same moment: where neither
+    /// change saw the other (concurrent, in the converged history) and the phones differ,
+    /// every node's review flags a field conflict on the phone, for a person to settle; where
+    /// one saw the other, no node does (the later write simply holds). Pairs whose record had
+    /// other writes besides its creation and the pair (a later edit settles or reopens the
+    /// conflict), or whose changes are not all on the first node, are left out.
+    fn check_phone_conflicts(&mut self) {
+        let mut wrong = Vec::new();
+        let mut checks = 0;
+        for e in &self.ledger.phone_edits {
+            let [Some(x), Some(y)] = e.changes else {
+                continue;
+            };
+            let writes = self.ledger.acks.iter().filter(|a| a.id == e.id).count();
+            if writes != 3 || !self.nodes[0].replica.holds_changes(e.id, &[x, y]) {
+                continue;
+            }
+            let concurrent = self.nodes[0]
+                .replica
+                .with_doc(e.id, |doc| neither_saw_the_other(doc, x, y))
+                .unwrap_or(false);
+            let expected = concurrent && e.phones[0] != e.phones[1];
+            for n in &self.nodes {
+                checks += 1;
+                let flagged = n
+                    .replica
+                    .with_doc(e.id, |doc| {
+                        let header = Header::of(doc).ok()?;
+                        field_conflict(doc, &header, "phone")
+                    })
+                    .flatten()
+                    .is_some_and(|c| c.kind == ConflictKind::FieldConflict);
+                if flagged != expected {
+                    let what = if expected {
+                        "concurrent phones not flagged"
+                    } else {
+                        "phones written one after the other flagged as a conflict"
+                    };
+                    wrong.push(format!("{} on {}: {what}", e.id, n.name));
+                }
+            }
+        }
+        self.checked("conflicts_flagged", checks);
+        self.fail_some("conflicts_flagged", wrong);
+    }
+
     fn check_protocol_digests(&mut self) {
         let mut wrong = Vec::new();
         let mut checks = 0;
@@ -374,6 +424,14 @@ impl Sim {
         self.checked("digests_agree", checks);
         self.fail_some("digests_agree", wrong);
     }
+}
+
+/// Whether neither change is in the other's history: each is among the changes the document
+/// holds beyond the other.
+fn neither_saw_the_other(doc: &Automerge, x: ChangeHash, y: ChangeHash) -> bool {
+    let beyond =
+        |h: ChangeHash, other: ChangeHash| doc.get_changes(&[h]).iter().any(|c| c.hash() == other);
+    beyond(x, y) && beyond(y, x)
 }
 
 /// Whether `state` is in the record's status log here and the status is at least there.

@@ -111,6 +111,17 @@ pub(crate) struct Pending {
     job: Job,
     /// The acknowledgement already given, when the injected bug acknowledges before commit.
     early_ack: Option<usize>,
+    /// For one of two concurrent phone edits: which pair in the ledger, and which side.
+    pair: Option<(usize, usize)>,
+}
+
+/// Two desks changing one patient's phone at the same moment, at two nodes.
+#[derive(Debug)]
+pub(crate) struct PhoneEdits {
+    pub id: RecordId,
+    pub phones: [String; 2],
+    /// The change each side's commit made, once made.
+    pub changes: [Option<ChangeHash>; 2],
 }
 
 /// A write the desk heard "saved" for.
@@ -137,6 +148,7 @@ pub(crate) struct Ledger {
     pub acks: Vec<Ack>,
     /// Each person of a family registered at two windows: their two records.
     pub families: Vec<Pair>,
+    pub phone_edits: Vec<PhoneEdits>,
     pub refused: u64,
     pub(crate) serial: u64,
 }
@@ -281,8 +293,19 @@ impl Sim {
         self.faults.concurrent_edits += 1;
         let (x, y) = (self.name(node).to_owned(), self.name(other).to_owned());
         self.note(|| format!("concurrent edit of {kind:?} {id} at {x} and {y}"));
-        self.enqueue(node, a);
-        self.enqueue(other, b);
+        let pair = match (&a, &b) {
+            (Job::Phone { phone: p, .. }, Job::Phone { phone: q, .. }) => {
+                self.ledger.phone_edits.push(PhoneEdits {
+                    id,
+                    phones: [p.clone(), q.clone()],
+                    changes: [None, None],
+                });
+                Some(self.ledger.phone_edits.len() - 1)
+            }
+            _ => None,
+        };
+        self.enqueue_paired(node, a, pair.map(|p| (p, 0)));
+        self.enqueue_paired(other, b, pair.map(|p| (p, 1)));
         true
     }
 
@@ -358,6 +381,11 @@ impl Sim {
     /// Hands a job to the node's group commit (and, with the injected bug, acknowledges it
     /// at once).
     pub(crate) fn enqueue(&mut self, node: usize, job: Job) {
+        self.enqueue_paired(node, job, None);
+    }
+
+    /// [`Sim::enqueue`], for one side of a pair of concurrent phone edits.
+    fn enqueue_paired(&mut self, node: usize, job: Job, pair: Option<(usize, usize)>) {
         let name = self.name(node).to_owned();
         let what = job.describe();
         self.note(|| format!("{name} desk: {what}"));
@@ -373,7 +401,11 @@ impl Sim {
             });
             self.ledger.acks.len() - 1
         });
-        self.nodes[node].pending.push(Pending { job, early_ack });
+        self.nodes[node].pending.push(Pending {
+            job,
+            early_ack,
+            pair,
+        });
         if self.nodes[node].commit_at.is_none() {
             let at = self.now_ms + self.work_rng.range(COMMIT_DELAY_MS.0, COMMIT_DELAY_MS.1);
             self.nodes[node].commit_at = Some(at);
@@ -403,12 +435,20 @@ impl Sim {
         let replica = self.nodes[node].replica.clone();
         let stamp = self.stamp(node, kind);
         let name = self.name(node).to_owned();
+        let heads_before = pending.pair.and_then(|_| replica.heads(id));
         match perform(&replica, pending.job, stamp) {
             Ok(Done::Saved) => {
                 if created {
                     self.ledger.created(id, kind);
                 }
                 let heads = replica.heads(id);
+                // A desk's change on this node depends on every head it held: right after its
+                // commit, it is the record's one head (unless it changed nothing).
+                if let (Some((p, side)), Some([made])) = (pending.pair, heads.as_deref())
+                    && heads != heads_before
+                {
+                    self.ledger.phone_edits[p].changes[side] = Some(*made);
+                }
                 match pending.early_ack {
                     Some(i) => self.ledger.acks[i].heads = heads,
                     None => self.ledger.acks.push(Ack {
