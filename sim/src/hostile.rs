@@ -1,8 +1,9 @@
 //! A hostile window: in some runs, one window (its certificate as valid as any other's) adds
-//! forged changes to the batches it sends, beside its own honest ones. Each forgery breaks
-//! one of the trust rules in its own way: an edit made under another node's Automerge actor
-//! id, an edit that comes unsigned, a new record signed with a key the hospital CA never
-//! certified, a new record whose signature does not verify. The forged changes exist only
+//! forged and malformed changes to the batches it sends, beside its own honest ones. Each
+//! breaks one of the trust rules in its own way: an edit made under another node's Automerge
+//! actor id, an edit that comes unsigned, a new record signed with a key the hospital CA never
+//! certified, a new record whose signature does not verify, a new record that does not read
+//! as its kind, a new record sent under an id other than its own. The forged changes exist only
 //! on the wire: the hostile window's own replica stays honest, so every replica must still
 //! converge, and every honest node that receives a forgery must refuse it (for its rule, with
 //! its code) and keep nothing of it ([`crate::check`]).
@@ -34,14 +35,20 @@ pub(crate) enum Forgery {
     UncertifiedKey,
     /// A new patient signed by the hostile window's key, the signature's bytes altered.
     BadSignature,
+    /// A new patient, properly signed, whose sex is a value no version knows.
+    Unreadable,
+    /// A new patient, properly signed, sent under another record's id.
+    WrongId,
 }
 
 impl Forgery {
-    const ALL: [Forgery; 4] = [
+    const ALL: [Forgery; 6] = [
         Forgery::ActorOfAnother,
         Forgery::Unsigned,
         Forgery::UncertifiedKey,
         Forgery::BadSignature,
+        Forgery::Unreadable,
+        Forgery::WrongId,
     ];
 
     /// The code of the refusal every honest node gives it.
@@ -51,6 +58,8 @@ impl Forgery {
             Forgery::Unsigned => "unsigned",
             Forgery::UncertifiedKey => "unknown_key",
             Forgery::BadSignature => "bad_signature",
+            Forgery::Unreadable => "invalid",
+            Forgery::WrongId => "wrong_id",
         }
     }
 }
@@ -105,7 +114,10 @@ impl Sim {
         };
         let made = match kind {
             Forgery::ActorOfAnother | Forgery::Unsigned => self.forged_edit(from, to, kind),
-            Forgery::UncertifiedKey | Forgery::BadSignature => self.forged_patient(from, kind),
+            Forgery::UncertifiedKey
+            | Forgery::BadSignature
+            | Forgery::Unreadable
+            | Forgery::WrongId => self.forged_patient(from, kind),
         };
         let Some(made) = made else { return batch };
         // One record once per batch: the honest entry for it, if any, stays alone.
@@ -200,7 +212,8 @@ impl Sim {
         })
     }
 
-    /// A new patient, made by the hostile window under its own actor id, and signed wrongly.
+    /// A new patient, made by the hostile window under its own actor id, signed wrongly or
+    /// malformed.
     fn forged_patient(&mut self, from: usize, kind: Forgery) -> Option<Made> {
         let name = self.nodes[from].name.clone();
         let record = self.hostile_patient(from);
@@ -211,22 +224,41 @@ impl Sim {
             |tx| autosurgeon::reconcile(tx, &record),
         )
         .ok()?;
+        if kind == Forgery::Unreadable {
+            doc.transact_with::<_, _, lifeline_core::automerge::AutomergeError, _>(
+                |_| CommitOptions::default().with_time(at_ms),
+                |tx| {
+                    use lifeline_core::automerge::transaction::Transactable;
+                    tx.put(lifeline_core::automerge::ROOT, "sex", "robot")
+                },
+            )
+            .ok()?;
+        }
         let hashes: Vec<ChangeHash> = doc.get_changes(&[]).iter().map(|c| c.hash()).collect();
+        let key = self.nodes[from].credentials.key();
         let commit = match kind {
             Forgery::UncertifiedKey => {
                 let stranger = SigningKey::generate(name).ok()?;
                 SignedCommit::sign(&stranger, hashes.clone()).ok()?
             }
-            _ => {
-                let key = self.nodes[from].credentials.key();
+            Forgery::BadSignature => {
                 let mut commit = SignedCommit::sign(key, hashes.clone()).ok()?;
                 let last = commit.signature.len().checked_sub(1)?;
                 commit.signature[last] ^= 0x01;
                 commit
             }
+            _ => SignedCommit::sign(key, hashes.clone()).ok()?,
+        };
+        let id = match kind {
+            Forgery::WrongId => {
+                let mut other = record.header.id.to_bytes();
+                other[15] ^= 0xff;
+                RecordId::from_bytes(other)
+            }
+            _ => record.header.id,
         };
         Some(Made {
-            id: record.header.id,
+            id,
             bytes: doc.save(),
             heads: doc.get_heads(),
             hashes,
