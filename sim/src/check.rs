@@ -9,7 +9,17 @@
 //!   same number of records, and every node's digest is the same.
 //! - `statuses_forward`: every state an acknowledged status move reached is in the record's
 //!   log on every node, and the current status is at least that state.
-//! - `no_refusals`: no node refused a change of another: every node here is honest.
+//! - `duplicates_flagged`: the two records of each person of a family registered at two
+//!   windows (`family`) are on every node, neither merged into anything, and the review's
+//!   duplicate detector flags them as a pair (the in-memory replica keeps no open-item index:
+//!   the detector behind the store's index is run over each node's converged copies).
+//! - `conflicts_flagged`: two desks changing one patient's phone at the same moment at two
+//!   nodes leave a field conflict for a person on every node exactly when neither change saw
+//!   the other (the review's detector, run over each node's copy).
+//! - `no_refusals`: no node refused a change of an honest node: the only refusals are of the
+//!   hostile window's forgeries (`hostile`), in runs that have one.
+//! - `forgeries_refused`: every forgery that reached a node was refused there for the rule it
+//!   breaks (its refusal code), and no node holds a forged change.
 //! - `digests_agree`: the protocol's own digest comparison, run while settling, says every
 //!   pair of connected nodes is in sync.
 //! - `honest_sessions`: no session between honest nodes ended but by a timeout or a
@@ -21,18 +31,20 @@
 
 use std::collections::BTreeMap;
 
-use lifeline_core::Record;
 use lifeline_core::RecordId;
-use lifeline_core::automerge::{Automerge, ChangeHash, ReadDoc};
-use lifeline_core::record::{Charge, Dispense, Prescription, Visit};
+use lifeline_core::automerge::{Automerge, ChangeHash};
+use lifeline_core::record::{Header, Patient};
+use lifeline_core::review::{ConflictKind, duplicate_patients, field_conflict};
 use lifeline_core::status::{
-    ChargeStatus, DispenseStatus, PrescriptionStatus, Status, StatusLog, VisitStatus,
+    ChargeStatus, DispenseStatus, PrescriptionStatus, Status, VisitStatus,
 };
 use lifeline_core::store::Scope;
 use lifeline_sync::replica::{MemoryReplica, Replica};
 
+use crate::family::Pair;
+use crate::hostile::{Forged, Judged};
 use crate::sim::{Event, Phase, Power, Sim};
-use crate::work::{Ack, Kind};
+use crate::work::{Ack, Kind, status_log};
 
 /// Most simulated time from the heal to quiescence.
 const QUIESCENCE_LIMIT_MS: u64 = 300_000;
@@ -102,6 +114,8 @@ impl Sim {
         self.check_counts_and_digests();
         self.check_statuses();
         self.check_refusals();
+        self.check_duplicates();
+        self.check_phone_conflicts();
         self.check_protocol_digests();
         self.checked("honest_sessions", 1);
         self.checked("wire", 1);
@@ -135,12 +149,8 @@ impl Sim {
         }
         let (mut unequal, mut missing, mut checks) = (Vec::new(), Vec::new(), (0, 0));
         for (&id, &kind) in self.ledger.records() {
-            let docs: Vec<Option<Automerge>> =
-                self.nodes.iter().map(|n| n.replica.doc(id)).collect();
-            let heads: Vec<Option<Vec<ChangeHash>>> = docs
-                .iter()
-                .map(|d| d.as_ref().map(|d| d.get_heads()))
-                .collect();
+            let heads: Vec<Option<Vec<ChangeHash>>> =
+                self.nodes.iter().map(|n| n.replica.heads(id)).collect();
             checks.0 += 1;
             if heads.iter().any(|h| *h != heads[0]) {
                 unequal.push(format!(
@@ -153,15 +163,10 @@ impl Sim {
                 let made = ack.heads.as_deref().unwrap_or_default();
                 // Equal heads are equal histories: the first node's copy answers for every
                 // node whose heads are the same, and only the others are looked at one by one.
-                let looked_at = docs
-                    .iter()
-                    .enumerate()
-                    .filter(|(node, _)| *node == 0 || heads[*node] != heads[0]);
-                for (node, doc) in looked_at {
-                    let held = doc
-                        .as_ref()
-                        .is_some_and(|d| made.iter().all(|h| d.get_change_by_hash(h).is_some()));
-                    if !held {
+                let looked_at =
+                    (0..self.nodes.len()).filter(|node| *node == 0 || heads[*node] != heads[0]);
+                for node in looked_at {
+                    if !self.nodes[node].replica.holds_changes(id, made) {
                         missing.push(format!(
                             "{:?} {} saved at {} is missing its write on {}",
                             kind,
@@ -237,18 +242,160 @@ impl Sim {
         self.fail_some("statuses_forward", wrong);
     }
 
+    /// Every refusal is of a forgery the hostile window got to a node (honest nodes refuse
+    /// nothing of each other); every forgery a node judged was refused, with its rule's code;
+    /// no node holds a forged change.
     fn check_refusals(&mut self) {
+        let hostile = self.hostile.map(|h| self.nodes[h].name.clone());
+        let mut unrefused: Vec<&Forged> = self
+            .forged
+            .iter()
+            .filter(|f| f.state == Judged::Yes)
+            .collect();
+        let judged = unrefused.len() as u64;
+        self.faults.forgeries_judged = judged;
         let mut wrong = Vec::new();
-        for n in &self.nodes {
+        for (node, n) in self.nodes.iter().enumerate() {
             for r in n.replica.refusals() {
-                wrong.push(format!(
-                    "{} refused {} from {}: {}",
-                    n.name, r.id, r.peer, r.reason
-                ));
+                let forgery = unrefused.iter().position(|f| {
+                    hostile.as_ref() == Some(&r.peer)
+                        && f.to == node
+                        && f.id == r.id
+                        && f.kind.code() == r.reason.code()
+                });
+                match forgery {
+                    Some(i) => {
+                        unrefused.swap_remove(i);
+                    }
+                    None => wrong.push(format!(
+                        "{} refused {} from {}: {}",
+                        n.name, r.id, r.peer, r.reason
+                    )),
+                }
+            }
+        }
+        let mut taken: Vec<String> = unrefused
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} judged a forgery ({:?}) of {} and did not refuse it for {}",
+                    self.name(f.to),
+                    f.kind,
+                    f.id,
+                    f.kind.code()
+                )
+            })
+            .collect();
+        for f in &self.forged {
+            for n in &self.nodes {
+                if f.hashes
+                    .iter()
+                    .any(|h| n.replica.holds_changes(f.id, &[*h]))
+                {
+                    taken.push(format!(
+                        "{} holds a forged change ({:?}) of {}",
+                        n.name, f.kind, f.id
+                    ));
+                }
             }
         }
         self.checked("no_refusals", self.nodes.len() as u64);
+        self.checked(
+            "forgeries_refused",
+            judged + (self.forged.len() * self.nodes.len()) as u64,
+        );
         self.fail_some("no_refusals", wrong);
+        self.fail_some("forgeries_refused", taken);
+    }
+
+    /// Each person of a family registered at two windows: both records on every node, neither
+    /// merged into anything, and the two a duplicate pair the review's detector flags. Pairs
+    /// of which a record was never committed (lost in a crash before its commit) or went with
+    /// a restored store are left out.
+    fn check_duplicates(&mut self) {
+        let records = self.ledger.records();
+        let pairs: Vec<Pair> = self
+            .ledger
+            .families
+            .iter()
+            .filter(|pair| pair.iter().all(|id| records.contains_key(id)))
+            .copied()
+            .collect();
+        let mut wrong = Vec::new();
+        for [a, b] in &pairs {
+            for n in &self.nodes {
+                let read = |id| n.replica.get::<Patient>(id).ok().flatten();
+                let (Some(pa), Some(pb)) = (read(*a), read(*b)) else {
+                    wrong.push(format!("{} lacks one of duplicates {a} and {b}", n.name));
+                    continue;
+                };
+                if pa.merged_into.is_some() || pb.merged_into.is_some() {
+                    wrong.push(format!(
+                        "{} merged duplicates {a} and {b} by itself",
+                        n.name
+                    ));
+                }
+                let flagged = duplicate_patients(&pa, &pb)
+                    .is_some_and(|c| c.kind == ConflictKind::DuplicatePatient);
+                if !flagged {
+                    wrong.push(format!(
+                        "{}: duplicates {a} and {b} are not flagged",
+                        n.name
+                    ));
+                }
+            }
+        }
+        self.checked(
+            "duplicates_flagged",
+            (pairs.len() * self.nodes.len()) as u64,
+        );
+        self.fail_some("duplicates_flagged", wrong);
+    }
+
+    /// Each pair of phone edits of one patient at two nodes at the same moment: where neither
+    /// change saw the other (concurrent, in the converged history) and the phones differ,
+    /// every node's review flags a field conflict on the phone, for a person to settle; where
+    /// one saw the other, no node does (the later write simply holds). Pairs whose record had
+    /// other writes besides its creation and the pair (a later edit settles or reopens the
+    /// conflict), or whose changes are not all on the first node, are left out.
+    fn check_phone_conflicts(&mut self) {
+        let mut wrong = Vec::new();
+        let mut checks = 0;
+        for e in &self.ledger.phone_edits {
+            let [Some(x), Some(y)] = e.changes else {
+                continue;
+            };
+            let writes = self.ledger.acks.iter().filter(|a| a.id == e.id).count();
+            if writes != 3 || !self.nodes[0].replica.holds_changes(e.id, &[x, y]) {
+                continue;
+            }
+            let concurrent = self.nodes[0]
+                .replica
+                .with_doc(e.id, |doc| neither_saw_the_other(doc, x, y))
+                .unwrap_or(false);
+            let expected = concurrent && e.phones[0] != e.phones[1];
+            for n in &self.nodes {
+                checks += 1;
+                let flagged = n
+                    .replica
+                    .with_doc(e.id, |doc| {
+                        let header = Header::of(doc).ok()?;
+                        field_conflict(doc, &header, "phone")
+                    })
+                    .flatten()
+                    .is_some_and(|c| c.kind == ConflictKind::FieldConflict);
+                if flagged != expected {
+                    let what = if expected {
+                        "concurrent phones not flagged"
+                    } else {
+                        "phones written one after the other flagged as a conflict"
+                    };
+                    wrong.push(format!("{} on {}: {what}", e.id, n.name));
+                }
+            }
+        }
+        self.checked("conflicts_flagged", checks);
+        self.fail_some("conflicts_flagged", wrong);
     }
 
     fn check_protocol_digests(&mut self) {
@@ -279,33 +426,28 @@ impl Sim {
     }
 }
 
+/// Whether neither change is in the other's history: each is among the changes the document
+/// holds beyond the other.
+fn neither_saw_the_other(doc: &Automerge, x: ChangeHash, y: ChangeHash) -> bool {
+    let beyond =
+        |h: ChangeHash, other: ChangeHash| doc.get_changes(&[h]).iter().any(|c| c.hash() == other);
+    beyond(x, y) && beyond(y, x)
+}
+
 /// Whether `state` is in the record's status log here and the status is at least there.
 fn reached(replica: &MemoryReplica, id: RecordId, kind: Kind, state: &str) -> Result<(), String> {
     match kind {
-        Kind::Visit => reached_in::<Visit, VisitStatus>(replica, id, state, |r| &r.status_log),
-        Kind::Prescription => {
-            reached_in::<Prescription, PrescriptionStatus>(replica, id, state, |r| &r.status_log)
-        }
-        Kind::Charge => reached_in::<Charge, ChargeStatus>(replica, id, state, |r| &r.status_log),
-        Kind::Dispense => {
-            reached_in::<Dispense, DispenseStatus>(replica, id, state, |r| &r.status_log)
-        }
+        Kind::Visit => reached_in::<VisitStatus>(replica, id, state),
+        Kind::Prescription => reached_in::<PrescriptionStatus>(replica, id, state),
+        Kind::Charge => reached_in::<ChargeStatus>(replica, id, state),
+        Kind::Dispense => reached_in::<DispenseStatus>(replica, id, state),
         Kind::Patient => Err("a patient has no status".into()),
     }
 }
 
-fn reached_in<T: Record, S: Status>(
-    replica: &MemoryReplica,
-    id: RecordId,
-    state: &str,
-    log: fn(&T) -> &StatusLog,
-) -> Result<(), String> {
-    let record = replica
-        .get::<T>(id)
-        .map_err(|e| e.to_string())?
-        .ok_or("not held")?;
+fn reached_in<S: Status>(replica: &MemoryReplica, id: RecordId, state: &str) -> Result<(), String> {
+    let log = status_log(replica, id).ok_or("not held, or no status log")?;
     let wanted = S::parse(state).ok_or("unknown state")?;
-    let log = log(&record);
     if !log.0.contains_key(state) {
         return Err(format!("{state} is not in its status log"));
     }

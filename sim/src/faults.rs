@@ -7,6 +7,7 @@
 //! replica's methods is one atomic step, as each of the store's is one durable redb commit,
 //! so what a method returned from is what the store's file would hold after a restart.
 
+use crate::hostile::Judged;
 use crate::sim::{Event, Phase, Power, Restore, Sim};
 
 /// Time between two faults.
@@ -160,10 +161,15 @@ impl Sim {
         self.note(|| format!("fault: {name}'s store replaced by an empty one (restored)"));
         self.stop(node);
         let lost = self.lost_with_store(node);
+        for f in self.forged.iter_mut().filter(|f| f.to == node) {
+            if f.state == Judged::Yes {
+                f.state = Judged::ByALostStore;
+            }
+        }
         self.faults.writes_lost_to_restores += lost;
         let seed = self.fault_rng.next_u64();
         let n = &mut self.nodes[node];
-        n.replica = crate::sim::replica(&n.name, seed, &n.clock, &n.credentials);
+        n.replica = crate::sim::replica(&n.name, seed, &n.clock, &n.credentials, &self.verified);
         self.note(|| format!("{name}: {lost} acknowledged writes were on no other node"));
     }
 
@@ -171,13 +177,10 @@ impl Sim {
     /// the records no other node holds; returns how many writes.
     fn lost_with_store(&mut self, node: usize) -> u64 {
         let elsewhere = |sim: &Sim, id, heads: &[lifeline_core::automerge::ChangeHash]| {
-            sim.nodes.iter().enumerate().any(|(i, n)| {
-                i != node
-                    && n.replica.doc(id).is_some_and(|d| {
-                        use lifeline_core::automerge::ReadDoc;
-                        heads.iter().all(|h| d.get_change_by_hash(h).is_some())
-                    })
-            })
+            sim.nodes
+                .iter()
+                .enumerate()
+                .any(|(i, n)| i != node && n.replica.holds_changes(id, heads))
         };
         let mut lost = Vec::new();
         for (i, ack) in self.ledger.acks.iter().enumerate() {

@@ -3,11 +3,12 @@
 //! Central, the standby and three to eight windows, each with its own in-memory replica and
 //! one protocol [`Session`](lifeline_sync::proto::Session) per connected peer, run in one
 //! thread under a seeded scheduler: no sleeps, no wall clock, no threads. Desks write at every
-//! node; faults (lost frames, slow links, partitions of one node, of a side or of one
-//! direction, crashes, a store restored empty, clock skew) come on a seeded schedule; then
-//! everything heals, the
-//! hospital runs to quiescence and the invariants are checked ([`check`]). A seed replays
-//! the same run exactly, with a readable trace.
+//! node, sometimes two at once on one record, sometimes the same family at two windows; faults
+//! (lost frames, slow links, partitions of one node, of a side or of one direction, crashes, a
+//! store restored empty, clock skew) come on a seeded schedule; in half the runs one window is
+//! hostile and slips forged changes among its own. Then everything heals, the hospital runs to
+//! quiescence and the invariants are checked ([`check`]). A seed replays the same run
+//! exactly, with a readable trace.
 //!
 //! The scheduler is purpose-built: the protocol is already a state machine without I/O
 //! (frames and `now` in, frames and deadlines out), so the simulation only has to carry
@@ -15,7 +16,9 @@
 //! runtime, tasks and sockets that the protocol does not use.
 
 pub mod check;
+mod family;
 mod faults;
+mod hostile;
 mod identities;
 mod network;
 mod queue;
@@ -145,6 +148,7 @@ pub fn replay_command(cfg: &Config) -> String {
                 format!("{kind:?}").to_lowercase()
             ));
         }
+        Some(Bug::MergeDuplicates) => cmd.push_str(" --bug-merge-duplicates"),
         None => {}
     }
     cmd

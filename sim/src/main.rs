@@ -37,14 +37,22 @@ struct Args {
     /// Injected bug: every node leaves records of this kind out of what it sends.
     #[arg(long, value_enum)]
     bug_drop_kind: Option<Kind>,
+    /// Injected bug: a node merges duplicate patients by itself.
+    #[arg(long)]
+    bug_merge_duplicates: bool,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let bug = match (args.bug_ack_before_commit, args.bug_drop_kind) {
-        (true, _) => Some(Bug::AckBeforeCommit),
-        (false, Some(kind)) => Some(Bug::DropKind(kind)),
-        (false, None) => None,
+    let bug = match (
+        args.bug_ack_before_commit,
+        args.bug_drop_kind,
+        args.bug_merge_duplicates,
+    ) {
+        (true, _, _) => Some(Bug::AckBeforeCommit),
+        (false, Some(kind), _) => Some(Bug::DropKind(kind)),
+        (false, None, true) => Some(Bug::MergeDuplicates),
+        (false, None, false) => None,
     };
     let template = Config {
         windows: args.windows,

@@ -140,6 +140,10 @@ impl Sim {
             },
             _ => frame,
         };
+        let frame = match frame {
+            Frame::Batch(batch) => Frame::Batch(self.forge_into(link, side, batch)),
+            other => other,
+        };
         let Some(frame) = self.through_the_wire(&frame) else {
             return;
         };
@@ -270,9 +274,11 @@ impl Sim {
     /// The frame reaches its session.
     fn hand_over(&mut self, link: usize, to: usize, frame: Frame) {
         let to_node = self.links[link].ends[to];
+        let from_node = self.links[link].ends[1 - to];
         if self.trace.is_on() {
-            self.note_frame(self.links[link].ends[1 - to], to_node, &frame);
+            self.note_frame(from_node, to_node, &frame);
         }
+        self.forgeries_delivered(from_node, to_node, &frame);
         let head_before = self.nodes[to_node].replica.feed_head().ok();
         let now = self.instant();
         let result = match &mut self.links[link].conn {
@@ -284,6 +290,7 @@ impl Sim {
                 self.flush(link);
                 if self.nodes[to_node].replica.feed_head().ok() != head_before {
                     self.wake(to_node, Some(link));
+                    self.merge_duplicates_by_itself(to_node);
                 }
             }
             Err(e) => self.session_failed(link, to, e),

@@ -43,6 +43,12 @@ pub struct Faults {
     pub clock_skews: u64,
     /// Pairs of nodes editing the same record at the same time.
     pub concurrent_edits: u64,
+    /// Families registered at two windows at once (see `family`).
+    pub families_registered_twice: u64,
+    /// Forged changes a hostile window sent (see `hostile`).
+    pub forgeries: u64,
+    /// Of those, the ones that reached a node's session (and had to be refused there).
+    pub forgeries_judged: u64,
     /// Sessions that gave up on a silent peer.
     pub timeouts: u64,
     /// Connections opened after the first ones.
@@ -50,7 +56,7 @@ pub struct Faults {
 }
 
 impl Faults {
-    pub fn rows(&self) -> [(&'static str, u64); 14] {
+    pub fn rows(&self) -> [(&'static str, u64); 17] {
         [
             ("frames lost (connection closed)", self.frames_lost),
             ("frames held by a partition", self.frames_held),
@@ -67,6 +73,12 @@ impl Faults {
             ),
             ("clock skews", self.clock_skews),
             ("concurrent edits", self.concurrent_edits),
+            (
+                "families registered at two windows",
+                self.families_registered_twice,
+            ),
+            ("forged changes sent (hostile window)", self.forgeries),
+            ("  reaching a node, to refuse", self.forgeries_judged),
             ("session timeouts", self.timeouts),
             ("reconnects", self.reconnects),
         ]
@@ -85,6 +97,9 @@ impl Faults {
         self.writes_lost_to_restores += other.writes_lost_to_restores;
         self.clock_skews += other.clock_skews;
         self.concurrent_edits += other.concurrent_edits;
+        self.families_registered_twice += other.families_registered_twice;
+        self.forgeries += other.forgeries;
+        self.forgeries_judged += other.forgeries_judged;
         self.timeouts += other.timeouts;
         self.reconnects += other.reconnects;
     }

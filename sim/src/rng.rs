@@ -17,6 +17,7 @@ pub enum Stream {
     Work = 2,
     Faults = 3,
     Network = 4,
+    Hostile = 5,
 }
 
 impl Rng {

@@ -8,12 +8,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lifeline_core::store::Credentials;
+use lifeline_core::trust::VerifiedSignatures;
 use lifeline_core::{ManualClock, NodeName};
 use lifeline_sync::frame::Frame;
 use lifeline_sync::identity::{Anchor, NodeIdentity};
 use lifeline_sync::proto::{Session, SessionConfig};
 use lifeline_sync::replica::MemoryReplica;
 
+use crate::hostile::Forged;
 use crate::identities::{self, MAX_WINDOWS, window_name};
 use crate::queue::Queue;
 use crate::report::{Failure, Faults, RunReport};
@@ -36,6 +38,9 @@ pub enum Bug {
     AckBeforeCommit,
     /// Every node leaves records of one kind out of what it sends.
     DropKind(Kind),
+    /// A node merges a family's duplicate patients by itself once it holds both records, as
+    /// a machine that matched them would, instead of leaving them to a person.
+    MergeDuplicates,
 }
 
 /// What one run simulates.
@@ -208,6 +213,11 @@ pub struct Sim {
     pub(crate) work_rng: Rng,
     pub(crate) fault_rng: Rng,
     pub(crate) net_rng: Rng,
+    pub(crate) hostile_rng: Rng,
+    /// The hostile window, in runs that have one.
+    pub(crate) hostile: Option<usize>,
+    /// Every forgery it sent.
+    pub(crate) forged: Vec<Forged>,
     /// Directed pairs whose frames are cut, with how many faults cut them.
     pub(crate) blocked: BTreeMap<(usize, usize), u32>,
     /// This run's chance that a frame is lost.
@@ -220,6 +230,9 @@ pub struct Sim {
     pub(crate) failures: Vec<Failure>,
     pub(crate) checks: BTreeMap<&'static str, u64>,
     pub(crate) trace: Trace,
+    /// Signatures found valid by any node of this run: each node still judges every change
+    /// by its own roster, but the curve arithmetic of one signature is done once.
+    pub(crate) verified: Arc<VerifiedSignatures>,
     events: u64,
 }
 
@@ -245,12 +258,13 @@ impl Sim {
         };
         let mut names = vec!["central".to_owned(), "standby".to_owned()];
         names.extend((0..windows).map(window_name));
+        let verified = Arc::new(VerifiedSignatures::default());
         let mut nodes = Vec::new();
         for name in &names {
             let certified = ids
                 .node(name)
                 .ok_or_else(|| format!("no certificate for {name}"))?;
-            nodes.push(node(certified, setup.next_u64()));
+            nodes.push(node(certified, setup.next_u64(), &verified));
         }
         let mut links = Vec::new();
         links.push(link([0, 1]));
@@ -264,6 +278,9 @@ impl Sim {
             }
         }
         let loss = *setup.pick(&[0.0, 0.001, 0.003, 0.01]).unwrap_or(&0.0);
+        // Half the runs have a hostile window: the last one.
+        let mut hostile_rng = Rng::stream(cfg.seed, Stream::Hostile);
+        let hostile = hostile_rng.chance(0.5).then_some(nodes.len() - 1);
         let trace = if cfg.trace {
             Trace::collecting()
         } else {
@@ -273,6 +290,9 @@ impl Sim {
             work_rng: Rng::stream(cfg.seed, Stream::Work),
             fault_rng: Rng::stream(cfg.seed, Stream::Faults),
             net_rng: Rng::stream(cfg.seed, Stream::Network),
+            hostile_rng,
+            hostile,
+            forged: Vec::new(),
             writes_left: cfg.writes,
             cfg,
             now_ms: 0,
@@ -291,6 +311,7 @@ impl Sim {
             failures: Vec::new(),
             checks: BTreeMap::new(),
             trace,
+            verified,
             events: 0,
         })
     }
@@ -323,6 +344,10 @@ impl Sim {
         let names: Vec<String> = self.nodes.iter().map(|n| n.name.to_string()).collect();
         let loss = self.loss;
         self.note(|| format!("hospital: {} (frame loss {loss})", names.join(", ")));
+        if let Some(h) = self.hostile {
+            let name = self.name(h).to_owned();
+            self.note(|| format!("{name} is hostile: it forges changes among its own"));
+        }
         for link in 0..self.links.len() {
             let at = self.net_rng.range(0, 200);
             self.links[link].dialing = true;
@@ -425,16 +450,18 @@ pub(crate) fn replica(
     seed: u64,
     clock: &ManualClock,
     credentials: &Credentials,
+    verified: &Arc<VerifiedSignatures>,
 ) -> MemoryReplica {
     MemoryReplica::seeded(name.clone(), seed)
         .with_clock(Arc::new(clock.clone()))
         .with_credentials(credentials.clone())
+        .sharing_verified(Arc::clone(verified))
 }
 
-fn node(certified: &identities::Certified, seed: u64) -> Node {
+fn node(certified: &identities::Certified, seed: u64, verified: &Arc<VerifiedSignatures>) -> Node {
     let clock = ManualClock::new(EPOCH_MS);
     let name = certified.identity.name.clone();
-    let replica = replica(&name, seed, &clock, &certified.credentials);
+    let replica = replica(&name, seed, &clock, &certified.credentials, verified);
     Node {
         name,
         identity: certified.identity.clone(),

@@ -13,6 +13,7 @@ use lifeline_core::status::{
 use lifeline_core::{OperatorName, Record, RecordId, RecordKind};
 use lifeline_sync::replica::{MemoryError, MemoryReplica};
 
+use crate::family::Pair;
 use crate::sim::{Bug, Event, Power, Sim};
 
 /// The record kinds the desks write.
@@ -110,6 +111,17 @@ pub(crate) struct Pending {
     job: Job,
     /// The acknowledgement already given, when the injected bug acknowledges before commit.
     early_ack: Option<usize>,
+    /// For one of two concurrent phone edits: which pair in the ledger, and which side.
+    pair: Option<(usize, usize)>,
+}
+
+/// Two desks changing one patient's phone at the same moment, at two nodes.
+#[derive(Debug)]
+pub(crate) struct PhoneEdits {
+    pub id: RecordId,
+    pub phones: [String; 2],
+    /// The change each side's commit made, once made.
+    pub changes: [Option<ChangeHash>; 2],
 }
 
 /// A write the desk heard "saved" for.
@@ -134,6 +146,9 @@ pub(crate) struct Ledger {
     records: BTreeMap<RecordId, Kind>,
     by_kind: [Vec<RecordId>; 5],
     pub acks: Vec<Ack>,
+    /// Each person of a family registered at two windows: their two records.
+    pub families: Vec<Pair>,
+    pub phone_edits: Vec<PhoneEdits>,
     pub refused: u64,
     pub(crate) serial: u64,
 }
@@ -158,6 +173,11 @@ impl Ledger {
         }
     }
 
+    /// The records of one kind, in the order they were first committed.
+    pub fn records_of(&self, kind: Kind) -> &[RecordId] {
+        &self.by_kind[kind.index()]
+    }
+
     /// A record no node holds any more (its only copy went with a replaced store).
     pub fn forget(&mut self, id: RecordId) {
         if let Some(kind) = self.records.remove(&id) {
@@ -180,6 +200,8 @@ const COMMIT_DELAY_MS: (u64, u64) = (2, 10);
 const CRASH_MID_WRITE: f64 = 0.03;
 /// Chance that a write is one of two concurrent edits of one record at two nodes.
 const CONCURRENT_EDIT: f64 = 0.08;
+/// Chance that a write is a family registered at two windows at once (`family`).
+const FAMILY_TWICE: f64 = 0.03;
 
 pub(crate) fn operator(kind: Kind) -> OperatorName {
     let name = match kind {
@@ -209,6 +231,9 @@ impl Sim {
             self.ledger.refused += 1;
             let name = self.name(node).to_owned();
             self.note(|| format!("{name} desk: node is down, nothing written"));
+            return;
+        }
+        if self.work_rng.chance(FAMILY_TWICE) && self.family_twice() {
             return;
         }
         if self.work_rng.chance(CONCURRENT_EDIT) && self.concurrent_edit(node) {
@@ -268,15 +293,28 @@ impl Sim {
         self.faults.concurrent_edits += 1;
         let (x, y) = (self.name(node).to_owned(), self.name(other).to_owned());
         self.note(|| format!("concurrent edit of {kind:?} {id} at {x} and {y}"));
-        self.enqueue(node, a);
-        self.enqueue(other, b);
+        let pair = match (&a, &b) {
+            (Job::Phone { phone: p, .. }, Job::Phone { phone: q, .. }) => {
+                self.ledger.phone_edits.push(PhoneEdits {
+                    id,
+                    phones: [p.clone(), q.clone()],
+                    changes: [None, None],
+                });
+                Some(self.ledger.phone_edits.len() - 1)
+            }
+            _ => None,
+        };
+        self.enqueue_paired(node, a, pair.map(|p| (p, 0)));
+        self.enqueue_paired(other, b, pair.map(|p| (p, 1)));
         true
     }
 
     fn held_by_both(&mut self, kind: Kind, a: usize, b: usize) -> Option<RecordId> {
         for _ in 0..4 {
             let id = *self.work_rng.pick(&self.ledger.by_kind[kind.index()])?;
-            if self.nodes[a].replica.doc(id).is_some() && self.nodes[b].replica.doc(id).is_some() {
+            if self.nodes[a].replica.heads(id).is_some()
+                && self.nodes[b].replica.heads(id).is_some()
+            {
                 return Some(id);
             }
         }
@@ -299,6 +337,18 @@ impl Sim {
         Some(self.phone_job(patient.header.id))
     }
 
+    /// A record of `kind` this node holds, picked at random (a few tries), with its status
+    /// log (read alone, not the whole record).
+    fn held_log(&mut self, node: usize, kind: Kind) -> Option<(RecordId, StatusLog)> {
+        for _ in 0..4 {
+            let id = *self.work_rng.pick(&self.ledger.by_kind[kind.index()])?;
+            if let Some(log) = status_log(&self.nodes[node].replica, id) {
+                return Some((id, log));
+            }
+        }
+        None
+    }
+
     /// A status moved one step forward on a record of a random kind.
     fn status_move(&mut self, node: usize) -> Option<Job> {
         let kinds = [
@@ -308,21 +358,7 @@ impl Sim {
             Kind::Dispense,
         ];
         let kind = *self.work_rng.pick(&kinds)?;
-        let (id, log) = match kind {
-            Kind::Visit => self
-                .held::<Visit>(node, kind)
-                .map(|r| (r.header.id, r.status_log)),
-            Kind::Prescription => self
-                .held::<Prescription>(node, kind)
-                .map(|r| (r.header.id, r.status_log)),
-            Kind::Charge => self
-                .held::<Charge>(node, kind)
-                .map(|r| (r.header.id, r.status_log)),
-            Kind::Dispense => self
-                .held::<Dispense>(node, kind)
-                .map(|r| (r.header.id, r.status_log)),
-            Kind::Patient => None,
-        }?;
+        let (id, log) = self.held_log(node, kind)?;
         let state = match kind {
             Kind::Visit => next_state::<VisitStatus>(&log, &mut self.work_rng),
             Kind::Prescription => next_state::<PrescriptionStatus>(&log, &mut self.work_rng),
@@ -333,8 +369,8 @@ impl Sim {
     }
 
     fn visit_move(&mut self, node: usize, id: RecordId) -> Option<Job> {
-        let visit = self.nodes[node].replica.get::<Visit>(id).ok()??;
-        let state = next_state::<VisitStatus>(&visit.status_log, &mut self.work_rng)?;
+        let log = status_log(&self.nodes[node].replica, id)?;
+        let state = next_state::<VisitStatus>(&log, &mut self.work_rng)?;
         Some(Job::Advance {
             id,
             kind: Kind::Visit,
@@ -344,7 +380,12 @@ impl Sim {
 
     /// Hands a job to the node's group commit (and, with the injected bug, acknowledges it
     /// at once).
-    fn enqueue(&mut self, node: usize, job: Job) {
+    pub(crate) fn enqueue(&mut self, node: usize, job: Job) {
+        self.enqueue_paired(node, job, None);
+    }
+
+    /// [`Sim::enqueue`], for one side of a pair of concurrent phone edits.
+    fn enqueue_paired(&mut self, node: usize, job: Job, pair: Option<(usize, usize)>) {
         let name = self.name(node).to_owned();
         let what = job.describe();
         self.note(|| format!("{name} desk: {what}"));
@@ -360,7 +401,11 @@ impl Sim {
             });
             self.ledger.acks.len() - 1
         });
-        self.nodes[node].pending.push(Pending { job, early_ack });
+        self.nodes[node].pending.push(Pending {
+            job,
+            early_ack,
+            pair,
+        });
         if self.nodes[node].commit_at.is_none() {
             let at = self.now_ms + self.work_rng.range(COMMIT_DELAY_MS.0, COMMIT_DELAY_MS.1);
             self.nodes[node].commit_at = Some(at);
@@ -381,6 +426,7 @@ impl Sim {
             self.commit_one(node, pending);
         }
         self.wake(node, None);
+        self.merge_duplicates_by_itself(node);
     }
 
     fn commit_one(&mut self, node: usize, pending: Pending) {
@@ -389,12 +435,20 @@ impl Sim {
         let replica = self.nodes[node].replica.clone();
         let stamp = self.stamp(node, kind);
         let name = self.name(node).to_owned();
+        let heads_before = pending.pair.and_then(|_| replica.heads(id));
         match perform(&replica, pending.job, stamp) {
             Ok(Done::Saved) => {
                 if created {
                     self.ledger.created(id, kind);
                 }
-                let heads = replica.doc(id).map(|d| d.get_heads());
+                let heads = replica.heads(id);
+                // A desk's change on this node depends on every head it held: right after its
+                // commit, it is the record's one head (unless it changed nothing).
+                if let (Some((p, side)), Some([made])) = (pending.pair, heads.as_deref())
+                    && heads != heads_before
+                {
+                    self.ledger.phone_edits[p].changes[side] = Some(*made);
+                }
                 match pending.early_ack {
                     Some(i) => self.ledger.acks[i].heads = heads,
                     None => self.ledger.acks.push(Ack {
@@ -415,6 +469,15 @@ impl Sim {
             Err(e) => self.fail("desk_writes", format!("{name} could not write {id}: {e}")),
         }
     }
+}
+
+/// A record's status log as this replica holds it, if it holds the record.
+pub(crate) fn status_log(replica: &MemoryReplica, id: RecordId) -> Option<StatusLog> {
+    replica
+        .with_doc(id, |doc| {
+            autosurgeon::hydrate_prop(doc, lifeline_core::automerge::ROOT, "status_log").ok()
+        })
+        .flatten()
 }
 
 /// A state the desk may move to from the current one, at random.
@@ -473,17 +536,22 @@ fn advance<T: Record, S: Status>(
     stamp: Stamp,
     log: fn(&mut T) -> &mut StatusLog,
 ) -> Result<Done, MemoryError> {
-    let Some(mut record) = replica.get::<T>(id)? else {
-        return Ok(Done::Refused("not held here".into()));
-    };
     let Some(to) = S::parse(state) else {
         return Ok(Done::Refused(format!("no state {state}")));
     };
-    if let Err(e) = log(&mut record).check_move(to) {
-        return Ok(Done::Refused(e.to_string()));
+    // The check and the move in one read of the record: a refused move changes nothing, and
+    // the replica stores nothing for an update that changes nothing.
+    let mut refused = None;
+    let updated = replica.update::<T>(id, |r| match log(r).check_move(to) {
+        Ok(_) => {
+            log(r).0.insert(state.to_owned(), stamp);
+        }
+        Err(e) => refused = Some(e.to_string()),
+    });
+    match (updated, refused) {
+        (Err(MemoryError::NotFound { .. }), _) => Ok(Done::Refused("not held here".into())),
+        (Err(e), _) => Err(e),
+        (Ok(()), Some(why)) => Ok(Done::Refused(why)),
+        (Ok(()), None) => Ok(Done::Saved),
     }
-    replica.update::<T>(id, |r| {
-        log(r).0.insert(state.to_owned(), stamp);
-    })?;
-    Ok(Done::Saved)
 }

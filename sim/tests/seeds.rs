@@ -14,8 +14,9 @@ const REGRESSIONS: &[u64] = &[];
 
 /// Desk writes per CI run, and their mean gap: about seven simulated seconds of work, enough
 /// for most record kinds, a crash mid-write, a concurrent edit and a few faults in most runs,
-/// little enough for a debug build (500 such runs: about 95 s of CPU in a debug build, 25 s
-/// optimized; the two halves run side by side). `--seeds` runs the full 200 writes.
+/// little enough for a debug build (this file's tests, the 500 runs and the bugs' hunts: about
+/// 30 s of CPU in a debug build; the two halves run side by side). `--seeds` runs the full 200
+/// writes.
 const CI_WRITES: u32 = 10;
 const CI_WRITE_GAP_MS: u64 = 700;
 
@@ -44,12 +45,18 @@ fn describe(report: &RunReport, cfg: &Config) -> String {
 /// Runs seeds and fails with each failure's invariants and replay command.
 fn all_pass(seeds: impl Iterator<Item = u64>) {
     let mut failed = Vec::new();
-    let (mut runs, mut acked) = (0, 0);
+    let (mut runs, mut acked, mut judged, mut families) = (0, 0, 0, 0);
+    let mut checks = std::collections::BTreeMap::new();
     for seed in seeds {
         let cfg = ci(seed);
         let report = run(cfg.clone());
         runs += 1;
         acked += report.writes_acked;
+        judged += report.faults.forgeries_judged;
+        families += report.faults.families_registered_twice;
+        for (name, n) in &report.checks {
+            *checks.entry(*name).or_insert(0) += n;
+        }
         if !report.passed() {
             failed.push(describe(&report, &cfg));
         }
@@ -60,6 +67,18 @@ fn all_pass(seeds: impl Iterator<Item = u64>) {
         acked > runs * u64::from(CI_WRITES) / 2,
         "{acked} writes saved in {runs} runs"
     );
+    // And the hostile windows forged, families were registered twice and desks edited one
+    // phone at two nodes at once, with the checks of each run on what reached the nodes.
+    let checked = |name| checks.get(name).copied().unwrap_or(0);
+    assert!(
+        judged > 0 && checked("forgeries_refused") > judged,
+        "{judged} forgeries reached a node, {checks:?}"
+    );
+    assert!(
+        families > 0 && checked("duplicates_flagged") > 0,
+        "{families} families registered twice, {checks:?}"
+    );
+    assert!(checked("conflicts_flagged") > 0, "{checks:?}");
 }
 
 #[test]
@@ -98,6 +117,15 @@ fn a_node_that_leaves_a_kind_out_of_replication_is_caught() {
         first_catch(Bug::DropKind(Kind::Prescription)).expect("some CI seed catches it");
     assert!(
         broken.contains(&"replicas_equal") && broken.contains(&"acknowledged_writes_kept"),
+        "seed {seed} broke {broken:?}"
+    );
+}
+
+#[test]
+fn a_node_that_merges_duplicates_by_itself_is_caught() {
+    let (seed, broken) = first_catch(Bug::MergeDuplicates).expect("some CI seed catches it");
+    assert!(
+        broken.contains(&"duplicates_flagged"),
         "seed {seed} broke {broken:?}"
     );
 }

@@ -43,6 +43,26 @@ pub(crate) use detect::{DispenseFact, dispense_fact};
 pub(crate) use reviews::reviews_in;
 pub use worklist::{CategoryCount, Pending, WorkCategory, WorkItem, Worklist};
 
+use automerge::Automerge;
+
+use crate::record::{Header, Patient};
+
+/// The conflict on one field of a record (`header` is its header) when Automerge holds several
+/// concurrent values of it that differ, as the store's open-item index lists it: the pure
+/// detector behind that index, for code that holds documents without a store (the
+/// simulation checks its replicas' concurrent edits with it).
+pub fn field_conflict(doc: &Automerge, header: &Header, field: &str) -> Option<Conflict> {
+    detect::field_conflict(doc, header, field)
+}
+
+/// The duplicate-patient conflict two live patient records make when they share a search key
+/// (a national id, or the same name, birth date and phone), as the store's open-item index
+/// lists it. The pure detector behind that index, for code that holds patients without a store
+/// (the simulation checks its replicas' converged patients with it).
+pub fn duplicate_patients(a: &Patient, b: &Patient) -> Option<Conflict> {
+    detect::duplicate_conflict(a, b)
+}
+
 /// Records other than patients are reviewed when created within this many days (or when
 /// they are emergency records central has not acknowledged, whatever their age).
 pub const REVIEW_WINDOW_DAYS: i64 = 30;

@@ -151,11 +151,11 @@ fn with_judge<T>(
         .read()
         .map(|r| Arc::clone(&r))
         .unwrap_or_default();
-    let (mut decoded, problems) = Signatures::decode(signatures);
+    let (decoded, problems) = Signatures::decode(signatures);
     for problem in &problems {
         tracing::warn!(problem = %problem, "a signature that came with a batch does not decode");
     }
-    decoded.recall(&tx.shared().verified);
+    let mut decoded = decoded.remembering(Arc::clone(&tx.shared().verified));
     let w = tx.r();
     let held = move |id: &CommitId| holds_commit(w, id);
     let knowledge = TxKnowledge { w };
@@ -164,10 +164,7 @@ fn with_judge<T>(
         authorship: authorship(tx.opts().author_check, &mut decoded, &held),
         knowledge: &knowledge,
     };
-    let result = f(tx, &mut judge);
-    drop(judge);
-    decoded.remember(&tx.shared().verified);
-    result
+    f(tx, &mut judge)
 }
 
 /// How the authors of a peer's changes are known under the store's `check`: from `signatures`

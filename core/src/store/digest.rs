@@ -9,10 +9,12 @@
 //! compares [`ALL`]; a window, which keeps only recent records, compares [`ALWAYS`] and the
 //! days it keeps ([`Scope::Since`]), and both sides compute that from their kept rows.
 //!
-//! Pure functions here ([`contribution`], [`Digest::of`]) are shared with the in-memory
-//! replica of lifeline-sync, so both produce the same digest for the same records.
+//! The rows are kept the same way in memory by [`DigestRows`], which the in-memory replica of
+//! lifeline-sync keeps as the store keeps its table, and which a batch's [`DigestDelta`]
+//! gathers before it is written; [`contribution`] and [`Digest::of`] (the digest computed
+//! from every record) are the pure functions both agree with.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use automerge::ChangeHash;
 use redb::{ReadableTable, WriteTransaction};
@@ -118,33 +120,49 @@ fn bucket(id: RecordId) -> u8 {
     (usize::from(id.to_bytes()[15]) % DIGEST_BUCKETS) as u8
 }
 
-/// Per-bucket XOR sums and counts.
-#[derive(Debug, Clone, Default)]
-struct Sums(HashMap<u8, ([u8; 32], i64)>);
+/// Per-bucket XOR sums, and the count of records.
+#[derive(Debug, Clone)]
+struct Sums {
+    buckets: [[u8; 32]; DIGEST_BUCKETS],
+    records: i64,
+}
+
+impl Default for Sums {
+    fn default() -> Self {
+        Sums {
+            buckets: [[0; 32]; DIGEST_BUCKETS],
+            records: 0,
+        }
+    }
+}
 
 impl Sums {
+    /// Adds a row. Every row counts its records; a bucket past the digest's (only a damaged
+    /// table holds one) has no hash to add to.
     fn add(&mut self, bucket: u8, hash: &[u8; 32], count: i64) {
-        let e = self.0.entry(bucket).or_insert(([0; 32], 0));
-        xor(&mut e.0, hash);
-        e.1 += count;
+        if let Some(sum) = self.buckets.get_mut(usize::from(bucket)) {
+            xor(sum, hash);
+        }
+        self.records += count;
     }
 
     fn digest(&self) -> Digest {
-        let zero = ([0u8; 32], 0i64);
-        let records = self.0.values().map(|(_, n)| *n).sum::<i64>();
         Digest {
-            records: u64::try_from(records).unwrap_or(0),
-            buckets: (0..DIGEST_BUCKETS)
-                .map(|b| {
-                    let (hash, _) = u8::try_from(b)
-                        .ok()
-                        .and_then(|b| self.0.get(&b))
-                        .unwrap_or(&zero);
-                    hex::encode(hash)
-                })
-                .collect(),
+            records: u64::try_from(self.records).unwrap_or(0),
+            buckets: self.buckets.iter().map(hex_of).collect(),
         }
     }
+}
+
+/// Lower-case hex of a bucket's hash (what `hex::encode` gives, without a `char` at a time).
+fn hex_of(hash: &[u8; 32]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(64);
+    for b in hash {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
 }
 
 fn xor(into: &mut [u8; 32], hash: &[u8; 32]) {
@@ -171,13 +189,15 @@ fn encode_row(hash: &[u8; 32], count: i64) -> [u8; 40] {
     out
 }
 
-/// The digest changes of one batch, written when it finishes.
-#[derive(Debug, Default)]
-pub(super) struct DigestDelta(HashMap<(u32, u8), ([u8; 32], i64)>);
+/// The digest's rows, (scope, bucket) → (XOR of the records' contributions, count), as the
+/// store's digest table holds them: changed per record in O(1), read per scope in O(buckets).
+#[derive(Debug, Clone, Default)]
+pub struct DigestRows(BTreeMap<(u32, u8), ([u8; 32], i64)>);
 
-impl DigestDelta {
-    /// A record's heads changed from `old` (none: new here) to `new` (none: removed).
-    pub(super) fn change(
+impl DigestRows {
+    /// A record's heads changed from `old` (none: new here) to `new` (none: removed). A
+    /// record's kind and id never change, so neither does the scope row it counts in.
+    pub fn change(
         &mut self,
         id: RecordId,
         kind: RecordKind,
@@ -201,12 +221,51 @@ impl DigestDelta {
         }
     }
 
+    /// The digest of a scope, as [`read`] reads it from the store's table. A row whose count
+    /// came back to 0 holds no record, and its XOR is then 0: it changes nothing.
+    pub fn digest(&self, scope: Scope) -> Digest {
+        let mut sums = Sums::default();
+        for (lo, hi) in scope_rows(scope) {
+            for ((_, b), (hash, count)) in self.0.range((lo, 0u8)..=(hi, u8::MAX)) {
+                sums.add(*b, hash, *count);
+            }
+        }
+        sums.digest()
+    }
+}
+
+/// The scope rows, as inclusive ranges, whose buckets add up to a scope's digest: the one row
+/// of everything, or the kept-always rows and one row per kept day.
+fn scope_rows(scope: Scope) -> Vec<(u32, u32)> {
+    match scope {
+        Scope::All => vec![(ALL, ALL)],
+        Scope::Since { day } => vec![(ALWAYS, ALWAYS), (DAY_BASE.saturating_add(day), u32::MAX)],
+    }
+}
+
+/// The digest changes of one batch, written when it finishes: rows of changes, added to the
+/// kept rows.
+#[derive(Debug, Default)]
+pub(super) struct DigestDelta(DigestRows);
+
+impl DigestDelta {
+    /// A record's heads changed from `old` (none: new here) to `new` (none: removed).
+    pub(super) fn change(
+        &mut self,
+        id: RecordId,
+        kind: RecordKind,
+        old: Option<&[ChangeHash]>,
+        new: Option<&[ChangeHash]>,
+    ) {
+        self.0.change(id, kind, old, new);
+    }
+
     pub(super) fn write(self, w: &WriteTransaction) -> Result<(), ReadError> {
-        if self.0.is_empty() {
+        if self.0.0.is_empty() {
             return Ok(());
         }
         let mut t = w.open_table(tables::DIGEST).ctx("keeping the digest")?;
-        for ((scope, b), (hash, count)) in self.0 {
+        for ((scope, b), (hash, count)) in self.0.0 {
             let (mut sum, mut n) = match t.get((scope, b)).ctx("keeping the digest")? {
                 Some(v) => decode_row(v.value()),
                 None => ([0; 32], 0),
@@ -231,11 +290,7 @@ pub(super) fn read(
     scope: Scope,
 ) -> Result<Digest, ReadError> {
     let mut sums = Sums::default();
-    let ranges = match scope {
-        Scope::All => vec![(ALL, ALL)],
-        Scope::Since { day } => vec![(ALWAYS, ALWAYS), (DAY_BASE.saturating_add(day), u32::MAX)],
-    };
-    for (lo, hi) in ranges {
+    for (lo, hi) in scope_rows(scope) {
         for entry in t
             .range((lo, 0u8)..=(hi, u8::MAX))
             .ctx("reading the digest")?
@@ -270,12 +325,13 @@ mod tests {
             sums.add(bucket(*id), &contribution(*id, &h2), 1);
         }
         let mut all = Sums::default();
-        for ((scope, b), (hash, n)) in &delta.0 {
+        for ((scope, b), (hash, n)) in &delta.0.0 {
             if *scope == ALL {
                 all.add(*b, hash, *n);
             }
         }
         assert_eq!(all.digest(), sums.digest());
+        assert_eq!(delta.0.digest(Scope::All), sums.digest());
         let from_list = Digest::of(
             ids.iter()
                 .enumerate()
@@ -286,6 +342,50 @@ mod tests {
         );
         assert_eq!(from_list, sums.digest());
         assert_eq!(from_list.records, 40);
+    }
+
+    #[test]
+    fn a_bucket_reads_as_its_hex() {
+        let hash: [u8; 32] = std::array::from_fn(|i| (i * 37) as u8);
+        assert_eq!(hex_of(&hash), hex::encode(hash));
+    }
+
+    #[test]
+    fn kept_rows_give_each_scope_the_digest_of_its_records() {
+        let now = 1_795_568_400_000;
+        let day = MS_PER_DAY;
+        let records: Vec<(RecordId, RecordKind)> = [
+            (RecordKind::Patient, now - 30 * day),
+            (RecordKind::Visit, now - 30 * day),
+            (RecordKind::Visit, now - day),
+            (RecordKind::Charge, now - 2 * day),
+            (RecordKind::Lease, now - 40 * day),
+            (RecordKind::Visit, now),
+        ]
+        .into_iter()
+        .map(|(kind, at)| (RecordId::generate_at(at), kind))
+        .collect();
+        let mut rows = DigestRows::default();
+        for (i, (id, kind)) in records.iter().enumerate() {
+            let (first, last) = (heads(i as u8), heads(i as u8 + 50));
+            rows.change(*id, *kind, None, Some(&first));
+            rows.change(*id, *kind, Some(&first), Some(&last));
+        }
+        // The last record removed again: it leaves every scope.
+        let (gone, gone_kind) = records[5];
+        rows.change(gone, gone_kind, Some(&heads(55)), None);
+        for scope in [Scope::All, Scope::keeping_since(now - 7 * day)] {
+            let held: Vec<(RecordId, Vec<ChangeHash>)> = records[..5]
+                .iter()
+                .enumerate()
+                .filter(|(_, (id, kind))| scope.covers(*kind, *id))
+                .map(|(i, (id, _))| (*id, heads(i as u8 + 50)))
+                .collect();
+            let expected = Digest::of(held.iter().map(|(id, h)| (*id, h.as_slice())));
+            assert_eq!(rows.digest(scope), expected, "{scope:?}");
+        }
+        assert_eq!(rows.digest(Scope::All).records, 5);
+        assert_eq!(rows.digest(Scope::keeping_since(now - 7 * day)).records, 4);
     }
 
     #[test]

@@ -63,7 +63,7 @@ pub use backup::{
     BackupError, BackupInfo, RestoreError, RestoreInfo, RestoreOptions, VerifyError, VerifyReport,
     before_restore_path, checksum_path, restore_from, verify_snapshot,
 };
-pub use digest::{DIGEST_BUCKETS, Digest, Scope, contribution, kept_always};
+pub use digest::{DIGEST_BUCKETS, Digest, DigestRows, Scope, contribution, kept_always};
 pub use error::{AbortCause, DocumentError, FileDamage, ReadError, RecordDamage, WriteError};
 pub use kept::KeptCounts;
 pub use merge::{
@@ -204,7 +204,7 @@ pub(crate) struct Shared {
     /// Peers' records merged ahead of the writer ([`Store::prepare_batch`]).
     pub(crate) prepared: Mutex<prepared::Prepared>,
     /// Peers' signed commits verified lately, so that each is verified once.
-    pub(crate) verified: crate::trust::Verified,
+    pub(crate) verified: Arc<crate::trust::VerifiedSignatures>,
 }
 
 /// A function told how many writes each commit held (group commit), for metrics.

@@ -119,7 +119,7 @@ impl Store {
             signer: RwLock::new(None),
             commits: Mutex::new(CommitCache::new()),
             prepared: Mutex::new(Default::default()),
-            verified: crate::trust::Verified::new(VERIFIED_COMMITS),
+            verified: Arc::new(crate::trust::VerifiedSignatures::new(VERIFIED_COMMITS)),
         };
         if !exists {
             initialize(&shared).map_err(|source| OpenError::Storage {

@@ -162,8 +162,8 @@ impl Store {
             return Ok(0);
         }
         let roster = self.roster();
-        let (mut decoded, _) = Signatures::decode(signatures);
-        decoded.recall(&self.shared.verified);
+        let (decoded, _) = Signatures::decode(signatures);
+        let mut decoded = decoded.remembering(Arc::clone(&self.shared.verified));
         let not_held = |_: &CommitId| false;
         let unasked = Unasked::default();
         let mut judge = Judge {
@@ -212,8 +212,6 @@ impl Store {
                 ));
             }
         }
-        drop(judge);
-        decoded.remember(&self.shared.verified);
         let count = ready.len();
         if let Ok(mut prepared) = self.shared.prepared.lock() {
             for (id, entry) in ready {

@@ -35,7 +35,7 @@ pub use rules::{
 };
 pub use signed::{
     COMMIT_HASHES, CommitDecodeError, CommitId, DOMAIN, Held, MAX_HASHES, SignatureProblem,
-    Signatures, SignedCommit, Signer, Verified,
+    Signatures, SignedCommit, Signer, VerifiedSignatures,
 };
 pub use validate::{Invalid, validate};
 

@@ -12,6 +12,8 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use automerge::ChangeHash;
 use sha2::{Digest, Sha256};
@@ -202,14 +204,33 @@ impl SignedCommit {
     /// Checks the signature against the roster: the key must be a member's, not revoked, and
     /// the member's name the author's.
     pub fn verify(&self, roster: &Roster) -> Result<(), SignatureProblem> {
+        self.verify_remembering(roster, None)
+    }
+
+    /// [`SignedCommit::verify`], with the signature's own check answered from `verified` when
+    /// it holds this commit (`id`, this commit's id) with these signature bytes, and
+    /// remembered there when it passes.
+    fn verify_remembering(
+        &self,
+        roster: &Roster,
+        verified: Option<(&VerifiedSignatures, &CommitId)>,
+    ) -> Result<(), SignatureProblem> {
         let member = roster
             .member(&self.key)
             .ok_or(SignatureProblem::UnknownKey { key: self.key })?;
         self.check_holder(roster, &member.name)?;
+        if let Some((v, id)) = verified
+            && v.holds(id, &self.signature)
+        {
+            return Ok(());
+        }
         if !member.key.verifies(&self.message(), &self.signature) {
             return Err(SignatureProblem::Invalid {
                 author: self.author.clone(),
             });
+        }
+        if let Some((v, id)) = verified {
+            v.remember(*id, &self.signature);
         }
         Ok(())
     }
@@ -268,39 +289,58 @@ struct Entry {
     commit: SignedCommit,
     id: CommitId,
     check: Check,
-    /// Its signature was verified before, by this node ([`Verified`]): only the roster is
-    /// consulted for it.
-    proven: bool,
-    /// Its signature was verified here, for this batch: one for [`Verified`] to remember.
-    verified_here: bool,
 }
 
-/// Signatures this node verified lately, by commit, with the signature verified. A commit
-/// that several peers relay, or that a batch's preparing verified before its writer judges
-/// the batch again, is verified once. Only the signature's arithmetic is remembered: whether
-/// its key is a member, not revoked and its author's is asked of the roster every time. A
-/// commit that comes again with other signature bytes is verified again.
+/// Signatures found valid, by commit and signature bytes: a commit that several peers relay,
+/// that a batch's preparing verified before its writer judges the batch again, or (in the
+/// simulation of a whole hospital) that every node of one process receives, is verified
+/// once. Whether a signature verifies is a pure function of the key (the commit names it by
+/// its hash), the message (the commit's id is its hash) and the signature's bytes, so a
+/// remembered answer is the one verifying again gives; who may hold the key (member, revoked,
+/// author) is still asked of the roster every time. The same commit with other signature
+/// bytes is verified again. Bounded: the least recently used answers go first.
 #[derive(Debug)]
-pub struct Verified(std::sync::Mutex<lru::LruCache<CommitId, Vec<u8>>>);
+pub struct VerifiedSignatures(Mutex<lru::LruCache<CommitId, Vec<u8>>>);
 
-impl Verified {
-    /// Remembers at most `capacity` commits, the least recently used going first.
-    pub fn new(capacity: usize) -> Verified {
-        let capacity = std::num::NonZeroUsize::new(capacity).unwrap_or(std::num::NonZeroUsize::MIN);
-        Verified(std::sync::Mutex::new(lru::LruCache::new(capacity)))
+impl Default for VerifiedSignatures {
+    fn default() -> Self {
+        VerifiedSignatures::new(Self::CAPACITY)
+    }
+}
+
+impl VerifiedSignatures {
+    /// Most answers remembered by default.
+    pub const CAPACITY: usize = 1 << 16;
+
+    /// Remembers at most `capacity` answers.
+    pub fn new(capacity: usize) -> VerifiedSignatures {
+        let capacity = NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN);
+        VerifiedSignatures(Mutex::new(lru::LruCache::new(capacity)))
     }
 
-    fn knows(&self, id: &CommitId, signature: &[u8]) -> bool {
-        self.0
-            .lock()
-            .ok()
-            .is_some_and(|mut c| c.get(id).is_some_and(|s| s.as_slice() == signature))
+    fn holds(&self, id: &CommitId, signature: &[u8]) -> bool {
+        self.lock()
+            .get(id)
+            .is_some_and(|remembered| remembered.as_slice() == signature)
     }
 
     fn remember(&self, id: CommitId, signature: &[u8]) {
-        if let Ok(mut c) = self.0.lock() {
-            c.put(id, signature.to_vec());
-        }
+        self.lock().put(id, signature.to_vec());
+    }
+
+    /// How many answers are remembered.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Only single inserts and lookups happen under the lock: a panic cannot leave the cache
+    /// half-changed.
+    fn lock(&self) -> std::sync::MutexGuard<'_, lru::LruCache<CommitId, Vec<u8>>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -311,6 +351,8 @@ pub struct Signatures {
     entries: Vec<Entry>,
     by_id: HashMap<CommitId, usize>,
     by_hash: HashMap<ChangeHash, Vec<usize>>,
+    /// Signatures verified before, by any replica sharing these (see [`VerifiedSignatures`]).
+    verified: Option<Arc<VerifiedSignatures>>,
 }
 
 impl fmt::Debug for Signatures {
@@ -360,30 +402,18 @@ impl Signatures {
             commit,
             id,
             check: Check::Unchecked,
-            proven: false,
-            verified_here: false,
         });
-    }
-
-    /// Marks the commits whose signatures `verified` holds as proven: they are not verified
-    /// again.
-    pub fn recall(&mut self, verified: &Verified) {
-        for entry in &mut self.entries {
-            entry.proven = verified.knows(&entry.id, &entry.commit.signature);
-        }
-    }
-
-    /// Adds to `verified` the commits whose signatures this batch verified.
-    pub fn remember(&self, verified: &Verified) {
-        for entry in &self.entries {
-            if entry.verified_here && matches!(entry.check, Check::Valid) {
-                verified.remember(entry.id, &entry.commit.signature);
-            }
-        }
     }
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// Takes signatures already found valid from `verified`, and remembers there those found
+    /// valid now.
+    pub fn remembering(mut self, verified: Arc<VerifiedSignatures>) -> Signatures {
+        self.verified = Some(verified);
+        self
     }
 
     /// Who signed the change `hash`: the first commit covering it that checks out. Commits
@@ -401,7 +431,7 @@ impl Signatures {
         for &idx in candidates {
             let entry = &mut self.entries[idx];
             if let Check::Unchecked = entry.check {
-                let checked = if entry.proven || held(&entry.id) {
+                let checked = if held(&entry.id) {
                     match roster.member(&entry.commit.key) {
                         Some(m) => entry.commit.check_holder(roster, &m.name),
                         None => Err(SignatureProblem::UnknownKey {
@@ -409,8 +439,8 @@ impl Signatures {
                         }),
                     }
                 } else {
-                    entry.verified_here = true;
-                    entry.commit.verify(roster)
+                    let verified = self.verified.as_deref().map(|v| (v, &entry.id));
+                    entry.commit.verify_remembering(roster, verified)
                 };
                 entry.check = match checked {
                     Ok(()) => Check::Valid,
@@ -560,39 +590,40 @@ mod tests {
         assert!(again.signer(&ChangeHash([7; 32]), &roster, &held).is_ok());
     }
 
-    /// A signature verified once is not verified again in a later batch, but only with the
-    /// very bytes that verified: the same commit with other signature bytes is verified (and
-    /// refused), and a revocation still counts.
     #[test]
-    fn a_signature_verified_before_is_trusted_only_with_the_same_bytes() {
+    fn a_remembered_signature_answers_only_for_the_same_bytes_and_a_member() {
         let w01 = key("W01");
         let mut roster = Roster::new();
         roster.admit(member_of(&w01));
         let good = SignedCommit::sign(&w01, hashes(2)).expect("sign");
-        let mut forged = good.clone();
-        forged.signature[3] ^= 1;
-        let verified = Verified::new(16);
+        let verified = Arc::new(VerifiedSignatures::default());
         let never_held = |_: &CommitId| false;
-        let change = ChangeHash([1; 32]);
-
-        let (mut first, _) = Signatures::decode(&[good.encode()]);
-        first.recall(&verified);
-        assert!(first.signer(&change, &roster, &never_held).is_ok());
-        first.remember(&verified);
-        assert!(verified.knows(&good.id(), &good.signature));
-
-        let (mut forged_batch, _) = Signatures::decode(&[forged.encode()]);
-        forged_batch.recall(&verified);
+        let check = |commit: &SignedCommit, roster: &Roster| {
+            let (sigs, _) = Signatures::decode(&[commit.encode()]);
+            sigs.remembering(Arc::clone(&verified)).signer(
+                &ChangeHash([1; 32]),
+                roster,
+                &never_held,
+            )
+        };
+        assert!(check(&good, &roster).is_ok());
+        assert_eq!(verified.len(), 1, "a valid signature is remembered");
+        // The same commit (same id) with other signature bytes is verified, and refused.
+        let mut forged = good.clone();
+        forged.signature[5] ^= 1;
+        assert_eq!(forged.id(), good.id());
         assert!(matches!(
-            forged_batch.signer(&change, &roster, &never_held),
+            check(&forged, &roster),
             Err(SignatureProblem::Invalid { .. })
         ));
-        forged_batch.remember(&verified);
-        assert!(!verified.knows(&good.id(), &forged.signature));
-
-        let (mut again, _) = Signatures::decode(&[good.encode()]);
-        again.recall(&verified);
-        assert!(again.entries.iter().all(|e| e.proven));
+        assert_eq!(verified.len(), 1, "an invalid one is not");
+        assert!(verified.holds(&good.id(), &good.signature));
+        assert!(!verified.holds(&good.id(), &forged.signature));
+        // A remembered signature still needs its key in this roster, unrevoked.
+        assert!(matches!(
+            check(&good, &Roster::new()),
+            Err(SignatureProblem::UnknownKey { .. })
+        ));
         roster.revoke(Revocation {
             name: w01.author().clone(),
             key: w01.id(),
@@ -601,7 +632,7 @@ mod tests {
             proof: Vec::new(),
         });
         assert!(matches!(
-            again.signer(&change, &roster, &never_held),
+            check(&good, &roster),
             Err(SignatureProblem::Revoked { .. })
         ));
     }

@@ -3,9 +3,12 @@
 //! (capped, applied in one step under the rules with the signatures that came with them,
 //! then acked) and its sync-protocol messages.
 
+use std::collections::HashMap;
+
 use lifeline_core::RecordId;
 use lifeline_core::automerge::ChangeHash;
 use lifeline_core::store::IncomingDoc;
+use lifeline_core::trust::KeyId;
 
 use super::{MAX_FETCH, Session, SessionError, Violation, to_wire};
 use crate::chain::chain;
@@ -77,7 +80,19 @@ impl<R: Replica> Session<R> {
                 limit: self.cfg.max_roster_entries,
             }));
         }
+        let roster = self.replica.roster();
+        // A member held with this very certificate was checked against the CA when it was
+        // admitted: checking its chain again on every connection would change nothing.
+        let held: HashMap<&[u8], KeyId> = roster
+            .members()
+            .filter(|m| !m.credential.is_empty())
+            .map(|m| (m.credential.as_slice(), m.key_id()))
+            .collect();
         for der in members {
+            if let Some(key) = held.get(der.as_slice()) {
+                self.members_sent.insert(*key);
+                continue;
+            }
             match self.anchor.member(&der) {
                 Ok(member) => {
                     // A member we hold need not be sent back.

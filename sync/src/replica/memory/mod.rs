@@ -20,9 +20,9 @@ mod tests;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use lifeline_core::automerge::transaction::CommitOptions;
-use lifeline_core::automerge::{ActorId, Automerge};
+use lifeline_core::automerge::{ActorId, Automerge, ChangeHash, ReadDoc};
 use lifeline_core::store::{Credentials, Refusal};
-use lifeline_core::trust::Member;
+use lifeline_core::trust::{Member, VerifiedSignatures};
 use lifeline_core::{Clock, ManualClock, NodeName, Record, RecordId, RecordKind};
 
 use state::Inner;
@@ -121,10 +121,18 @@ impl MemoryReplica {
         self
     }
 
+    /// Shares `verified` with the other replicas given it: a peer's signature another of them
+    /// verified (the same commit, the same bytes) is not verified again here. For many
+    /// replicas in one process (a simulation); the roster's checks are still this replica's.
+    pub fn sharing_verified(self, verified: Arc<VerifiedSignatures>) -> MemoryReplica {
+        self.lock().verified = Some(verified);
+        self
+    }
+
     /// Admits a member (checked against the CA by the caller) without going through a
     /// session: what a test does for the nodes a replica knows from the start.
     pub fn admit_member(&self, member: Member) {
-        self.lock().roster.admit(member);
+        Arc::make_mut(&mut self.lock().roster).admit(member);
     }
 
     /// This node's roster entry, once it has a key.
@@ -148,7 +156,7 @@ impl MemoryReplica {
         let mut doc = Automerge::new().with_actor(inner.actor.clone());
         commit(&mut doc, inner.clock.now_ms(), id, record)?;
         let made = doc.get_changes(&[]).iter().map(|c| c.hash()).collect();
-        inner.put(id, doc);
+        inner.put(id, record.header(), doc);
         inner.sign(made);
         Ok(())
     }
@@ -172,7 +180,7 @@ impl MemoryReplica {
                 .iter()
                 .map(|c| c.hash())
                 .collect();
-            inner.put(id, doc);
+            inner.put(id, record.header(), doc);
             inner.sign(made);
         }
         Ok(())
@@ -189,6 +197,23 @@ impl MemoryReplica {
     /// A copy of a record's document.
     pub fn doc(&self, id: RecordId) -> Option<Automerge> {
         self.lock().doc(id).cloned()
+    }
+
+    /// What `f` reads of a record's document, in place; `None` if the record is not here.
+    pub fn with_doc<R>(&self, id: RecordId, f: impl FnOnce(&Automerge) -> R) -> Option<R> {
+        self.lock().doc(id).map(f)
+    }
+
+    /// A record's heads, `None` if it is not here (without copying its document).
+    pub fn heads(&self, id: RecordId) -> Option<Vec<ChangeHash>> {
+        self.lock().doc(id).map(Automerge::get_heads)
+    }
+
+    /// Whether the record is here with every one of these changes.
+    pub fn holds_changes(&self, id: RecordId, changes: &[ChangeHash]) -> bool {
+        self.lock()
+            .doc(id)
+            .is_some_and(|d| changes.iter().all(|h| d.get_change_by_hash(h).is_some()))
     }
 
     /// How many records are here.

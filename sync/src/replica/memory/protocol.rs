@@ -32,7 +32,7 @@ fn apply_one(
     item: &IncomingDoc,
     signatures: &mut Signatures,
 ) -> Applied {
-    let roster = inner.roster.clone();
+    let roster = Arc::clone(&inner.roster);
     let merged = {
         let view: &Inner = inner;
         let held = |id: &lifeline_core::trust::CommitId| view.holds_commit(id);
@@ -52,7 +52,7 @@ fn apply_one(
             complete,
             verdict,
         } => {
-            inner.put(item.id, *doc);
+            inner.put(item.id, &verdict.header, *doc);
             for (hash, id) in &verdict.signed_by {
                 inner.keep_signed(*hash, signatures.commit(id), *id);
             }
@@ -154,7 +154,7 @@ impl Replica for MemoryReplica {
         peer_cursor: Option<u64>,
     ) -> Result<ApplyOutcome, WriteError> {
         let mut inner = self.lock();
-        let (mut signatures, _) = Signatures::decode(&signatures);
+        let mut signatures = inner.signatures(&signatures);
         let mut outcome = ApplyOutcome::default();
         for item in &items {
             match apply_one(&mut inner, peer, item, &mut signatures) {
@@ -252,7 +252,7 @@ impl Replica for MemoryReplica {
         let Some(item) = received.changes else {
             return Ok((received.state, Ok(false)));
         };
-        let (mut signatures, _) = Signatures::decode(&signatures);
+        let mut signatures = inner.signatures(&signatures);
         let changed = match apply_one(&mut inner, peer, &item, &mut signatures) {
             Applied::Changed => Ok(true),
             Applied::Unchanged | Applied::MissingDeps => Ok(false),
@@ -265,14 +265,14 @@ impl Replica for MemoryReplica {
     }
 
     fn roster(&self) -> Arc<Roster> {
-        Arc::new(self.lock().roster.clone())
+        Arc::clone(&self.lock().roster)
     }
 
     fn admit(&mut self, member: Member) -> Result<Admitted, WriteError> {
-        Ok(self.lock().roster.admit(member))
+        Ok(Arc::make_mut(&mut self.lock().roster).admit(member))
     }
 
     fn revoke(&mut self, revocation: Revocation) -> Result<Admitted, WriteError> {
-        Ok(self.lock().roster.revoke(revocation))
+        Ok(Arc::make_mut(&mut self.lock().roster).revoke(revocation))
     }
 }

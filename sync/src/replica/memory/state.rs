@@ -1,19 +1,24 @@
 //! What a [`super::MemoryReplica`] holds: documents, the change feed and per-peer
 //! bookkeeping, kept the way the store keeps them (the feed lists each record once, at its
 //! latest change; a peer's known heads are only hashes we hold; sync states are kept
-//! encoded, so only what Automerge persists survives, as in the store).
+//! encoded, so only what Automerge persists survives, as in the store). What the store keeps
+//! in its commits instead of reading every record on request is kept here too, in the same
+//! step as the change it follows: each record's kind, the records created in an episode, and
+//! the digest's rows.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use lifeline_core::automerge::{ActorId, Automerge, ChangeHash, ROOT, ReadDoc, sync};
 use lifeline_core::numbers::Series;
 use lifeline_core::record::{CENTRAL_ACK_KEY, Episode, Header, Lease, RecordKind};
 use lifeline_core::store::{
-    Credentials, Digest, FEED_PAGE_SCAN, FeedPage, OutgoingDoc, PeerState, Refusal, Scope,
-    WireCommit,
+    Credentials, Digest, DigestRows, FEED_PAGE_SCAN, FeedPage, OutgoingDoc, PeerState, Refusal,
+    Scope, WireCommit,
 };
-use lifeline_core::trust::{Answer, CommitId, Grant, Knowledge, Roster, SignedCommit};
+use lifeline_core::trust::{
+    Answer, CommitId, Grant, Knowledge, Roster, Signatures, SignedCommit, VerifiedSignatures,
+};
 use lifeline_core::{Clock, EpisodeId, NodeName, RecordId, UnixMs};
 
 use super::Refused;
@@ -36,6 +41,15 @@ pub(super) struct Inner {
     pub(super) incarnation: String,
     pub(super) clock: Arc<dyn Clock>,
     docs: BTreeMap<RecordId, Automerge>,
+    /// Each record's kind, from its header (which no change may rewrite).
+    kinds: HashMap<RecordId, RecordKind>,
+    /// The records created in an emergency episode (their header says so), in id order.
+    episode_records: BTreeSet<RecordId>,
+    /// The digest's rows, changed with every record's heads, as the store's table is.
+    digest_rows: DigestRows,
+    /// The digest of everything, once read since the last change: sessions compare it each
+    /// time they catch up.
+    digest_all: Option<Digest>,
     /// Each record's saved chunks, as the store keeps them: a full save, then what each change
     /// added, compacted into one save at [`COMPACT_AFTER_CHUNKS`]. A record a peer knows
     /// nothing of is sent as these, as the store sends it.
@@ -48,12 +62,16 @@ pub(super) struct Inner {
     refusals: Vec<Refused>,
     /// This node's signing key, once it has one.
     pub(super) credentials: Option<Credentials>,
-    pub(super) roster: Roster,
+    /// Shared with the sessions that asked for it; copied on a change, as the store replaces
+    /// its own.
+    pub(super) roster: Arc<Roster>,
     /// Signed commits kept beside the changes they sign, as the store keeps them.
     commits: HashMap<CommitId, Vec<u8>>,
     change_commit: HashMap<ChangeHash, CommitId>,
     /// Changes made before this node had a key.
     unsigned: Vec<ChangeHash>,
+    /// Signatures verified by any replica sharing these, if this one shares them.
+    pub(super) verified: Option<Arc<VerifiedSignatures>>,
 }
 
 impl Inner {
@@ -63,6 +81,10 @@ impl Inner {
             incarnation,
             clock,
             docs: BTreeMap::new(),
+            kinds: HashMap::new(),
+            episode_records: BTreeSet::new(),
+            digest_rows: DigestRows::default(),
+            digest_all: None,
             chunks: HashMap::new(),
             feed: BTreeMap::new(),
             feed_pos: HashMap::new(),
@@ -70,10 +92,21 @@ impl Inner {
             peers: BTreeMap::new(),
             refusals: Vec::new(),
             credentials: None,
-            roster: Roster::new(),
+            roster: Arc::new(Roster::new()),
             commits: HashMap::new(),
             change_commit: HashMap::new(),
             unsigned: Vec::new(),
+            verified: None,
+        }
+    }
+
+    /// A peer's signed commits, as encoded on the wire, checked as they are needed (with the
+    /// signatures verified before, when this replica shares them).
+    pub(super) fn signatures(&self, encoded: &[Vec<u8>]) -> Signatures {
+        let (signatures, _) = Signatures::decode(encoded);
+        match &self.verified {
+            Some(v) => signatures.remembering(Arc::clone(v)),
+            None => signatures,
         }
     }
 
@@ -102,7 +135,7 @@ impl Inner {
 
     /// Takes a signing key: signs what waited for one.
     pub(super) fn set_credentials(&mut self, credentials: Credentials) {
-        self.roster.admit(credentials.member().clone());
+        Arc::make_mut(&mut self.roster).admit(credentials.member().clone());
         self.credentials = Some(credentials);
         let pending = std::mem::take(&mut self.unsigned);
         self.sign(pending);
@@ -165,9 +198,20 @@ impl Inner {
         self.docs.len()
     }
 
-    /// Stores a record's new version and moves it to the head of the feed.
-    pub(super) fn put(&mut self, id: RecordId, doc: Automerge) {
+    /// Stores a record's new version (`header` is its header, read or written whole) and
+    /// moves it to the head of the feed.
+    pub(super) fn put(&mut self, id: RecordId, header: &Header, doc: Automerge) {
         let old_heads = self.docs.get(&id).map(Automerge::get_heads);
+        let new_heads = doc.get_heads();
+        // The kind first kept stays: no change may rewrite a header, and the digest's row of
+        // a record must be the one its earlier heads were counted in.
+        let kind = *self.kinds.entry(id).or_insert(header.kind);
+        self.digest_rows
+            .change(id, kind, old_heads.as_deref(), Some(&new_heads));
+        self.digest_all = None;
+        if header.episode.is_some() {
+            self.episode_records.insert(id);
+        }
         let chunks = self.chunks.entry(id).or_default();
         match old_heads {
             Some(old) if !chunks.is_empty() && chunks.len() + 1 < COMPACT_AFTER_CHUNKS => {
@@ -203,10 +247,9 @@ impl Inner {
         {
             page.upto = Some(*seq);
             let in_scope = self
-                .docs
+                .kinds
                 .get(id)
-                .and_then(|d| Header::of(d).ok())
-                .is_none_or(|h| scope.covers(h.kind, *id));
+                .is_none_or(|kind| scope.covers(*kind, *id));
             let held = self
                 .peers
                 .get(peer)
@@ -350,54 +393,44 @@ impl Inner {
         out
     }
 
-    /// The digest of the records in a scope, as the store keeps it (the same pure function).
-    /// Every record held was written whole or merged under the rules, so its header reads:
-    /// the header is read only when the scope depends on the kind (reading it for every
-    /// record made each digest of everything cost a hydration per record).
-    pub(super) fn digest(&self, scope: Scope) -> Digest {
-        let in_scope = |id: RecordId, doc: &Automerge| match scope {
-            Scope::All => true,
-            Scope::Since { .. } => Header::of(doc).is_ok_and(|h| scope.covers(h.kind, id)),
-        };
-        let heads: Vec<(RecordId, Vec<ChangeHash>)> = self
-            .docs
-            .iter()
-            .filter(|(id, doc)| in_scope(**id, doc))
-            .map(|(id, doc)| (*id, doc.get_heads()))
-            .collect();
-        Digest::of(heads.iter().map(|(id, h)| (*id, h.as_slice())))
+    /// The digest of the records in a scope, read from the kept rows as the store reads its
+    /// table (equal to [`Digest::of`] over the records in the scope).
+    pub(super) fn digest(&mut self, scope: Scope) -> Digest {
+        if scope != Scope::All {
+            return self.digest_rows.digest(scope);
+        }
+        self.digest_all
+            .get_or_insert_with(|| self.digest_rows.digest(Scope::All))
+            .clone()
     }
 
     /// Records of an emergency episode without central's acknowledgement, in id order.
     pub(super) fn unreconciled(&self) -> Vec<RecordId> {
-        self.docs
+        self.episode_records
             .iter()
-            .filter(|(_, doc)| {
-                in_episode(doc) && doc.get(ROOT, CENTRAL_ACK_KEY).ok().flatten().is_none()
+            .filter(|id| {
+                self.docs
+                    .get(id)
+                    .is_some_and(|doc| doc.get(ROOT, CENTRAL_ACK_KEY).ok().flatten().is_none())
             })
-            .map(|(id, _)| *id)
+            .copied()
             .collect()
     }
-}
 
-/// Whether a record was created in an episode. Reads the header's episode alone: every
-/// session asks on its start, for every record, and hydrating whole headers made that most
-/// of a session's start. Every record held has a readable header (written whole, or merged
-/// under the rules), so this answers as `Header::of(doc)` would.
-fn in_episode(doc: &Automerge) -> bool {
-    let Ok(Some((_, header))) = doc.get(ROOT, "header") else {
-        return false;
-    };
-    autosurgeon::hydrate_prop::<_, Option<EpisodeId>, _, _>(doc, &header, "episode")
-        .is_ok_and(|episode| episode.is_some())
+    /// The records of one kind, with their documents, in id order.
+    fn of_kind(&self, kind: RecordKind) -> impl Iterator<Item = (&RecordId, &Automerge)> {
+        self.docs
+            .iter()
+            .filter(move |(id, _)| self.kinds.get(id) == Some(&kind))
+    }
 }
 
 /// What the rules need to know, read from the documents themselves (the store keeps an index;
 /// here a scan will do).
 impl Knowledge for Inner {
     fn overlapping_range(&self, grant: Grant, except: RecordId) -> Answer<RecordId> {
-        Ok(self.docs.iter().find_map(|(id, doc)| {
-            if *id == except || !Header::of(doc).is_ok_and(|h| h.kind == RecordKind::Lease) {
+        Ok(self.of_kind(RecordKind::Lease).find_map(|(id, doc)| {
+            if *id == except {
                 return None;
             }
             let lease: Lease = autosurgeon::hydrate(doc).ok()?;
@@ -408,10 +441,7 @@ impl Knowledge for Inner {
     }
 
     fn episode_opened_ms(&self, id: &EpisodeId) -> Answer<UnixMs> {
-        Ok(self.docs.values().find_map(|doc| {
-            if !Header::of(doc).is_ok_and(|h| h.kind == RecordKind::Episode) {
-                return None;
-            }
+        Ok(self.of_kind(RecordKind::Episode).find_map(|(_, doc)| {
             let episode: Episode = autosurgeon::hydrate(doc).ok()?;
             (episode.episode_id == *id).then_some(episode.opened_ms)
         }))
