@@ -273,3 +273,22 @@ fn place_of(name: &str, len: usize) -> usize {
     });
     (hash % len as u64) as usize
 }
+
+#[cfg(test)]
+mod tests {
+    use super::place_of;
+
+    /// The nodes of a hospital start their emergency queues at different places, inside the
+    /// list, the same on every run.
+    #[test]
+    fn each_node_starts_its_emergency_queue_at_a_place_of_its_own() {
+        let names = ["central", "standby", "W01", "W02", "W03", "W04", "W05"];
+        let places: std::collections::BTreeSet<usize> =
+            names.iter().map(|n| place_of(n, 10_000)).collect();
+        assert_eq!(places.len(), names.len(), "{places:?}");
+        assert!(places.iter().all(|p| *p < 10_000));
+        assert_eq!(place_of("W01", 10_000), place_of("W01", 10_000));
+        assert_eq!(place_of("W01", 0), 0);
+        assert_eq!(place_of("W01", 1), 0);
+    }
+}
