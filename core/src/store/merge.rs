@@ -77,11 +77,7 @@ pub fn merge(
     // peers relay the same record. (Only our heads are looked at: finding an older change
     // costs Automerge a walk of the whole history, which the general path below may take.)
     if let Some(doc) = existing
-        && !item.sender_heads.is_empty()
-        && item
-            .sender_heads
-            .iter()
-            .all(|h| doc.get_heads().contains(h))
+        && sent_from_heads_held(&item.sender_heads, &doc.get_heads())
     {
         return Merge::Unchanged;
     }
@@ -251,6 +247,12 @@ pub fn held_heads(doc: &Automerge, heads: &[ChangeHash]) -> Vec<ChangeHash> {
 /// Whether `doc` holds every change of `hashes`. Looks among its heads first: asking
 /// Automerge for a change by hash builds the change's metadata, costly on a document just
 /// loaded, and a sender's heads are most often exactly ours after its changes.
+/// Whether a peer's record at `sender_heads` brings nothing to ours at `ours`: it names its
+/// heads, and every one is among ours (its changes are all ancestors of its heads).
+pub(super) fn sent_from_heads_held(sender_heads: &[ChangeHash], ours: &[ChangeHash]) -> bool {
+    !sender_heads.is_empty() && sender_heads.iter().all(|h| ours.contains(h))
+}
+
 fn holds_all(doc: &Automerge, hashes: &[ChangeHash]) -> bool {
     let heads = doc.get_heads();
     hashes

@@ -30,7 +30,7 @@ use automerge::{Automerge, ChangeHash};
 use super::Store;
 use super::apply::authorship;
 use super::error::ReadError;
-use super::merge::{IncomingDoc, Merge, merge};
+use super::merge::{IncomingDoc, Merge, merge, sent_from_heads_held};
 use crate::clock::UnixMs;
 use crate::id::{EpisodeId, RecordId};
 use crate::trust::{
@@ -177,8 +177,7 @@ impl Store {
         for (item, stored) in items.into_iter().zip(stored_heads) {
             // Held already (relayed by several peers): the writer sees so from the heads
             // index alone, with nothing to merge.
-            if !item.sender_heads.is_empty() && item.sender_heads.iter().all(|h| stored.contains(h))
-            {
+            if sent_from_heads_held(&item.sender_heads, &stored) {
                 continue;
             }
             let existing = self.doc(item.id)?;

@@ -139,9 +139,6 @@ impl Tx<'_> {
         id: RecordId,
         heads: &[ChangeHash],
     ) -> Result<bool, ReadError> {
-        if heads.is_empty() {
-            return Ok(false);
-        }
         let t = self
             .r()
             .open_table(tables::DOC_HEADS)
@@ -149,8 +146,10 @@ impl Tx<'_> {
         let Some(stored) = t.get(id.to_bytes()).ctx("reading heads")? else {
             return Ok(false);
         };
-        let stored = decode_heads(stored.value());
-        Ok(heads.iter().all(|h| stored.contains(h)))
+        Ok(super::merge::sent_from_heads_held(
+            heads,
+            &decode_heads(stored.value()),
+        ))
     }
 
     /// Records that `peer` holds the record at `heads` (all held here).
