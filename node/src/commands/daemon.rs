@@ -30,13 +30,7 @@ pub fn run(args: &DaemonArgs) -> anyhow::Result<()> {
 }
 
 fn init_tracing(config: &Config) -> anyhow::Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level).map_err(|e| {
-        Said::new(
-            "cli-config-log-level",
-            vec![("level", format!("{:?}", config.log.level).into())],
-        )
-        .because(e)
-    })?;
+    let filter = config.log_filter()?;
     // Colour only on a terminal: a log file gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
