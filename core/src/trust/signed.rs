@@ -488,6 +488,17 @@ mod tests {
         }
     }
 
+    /// The hospital CA revokes `key`'s holder (its PC was stolen).
+    fn revoke_stolen(roster: &mut Roster, key: &SigningKey) {
+        roster.revoke(Revocation {
+            name: key.author().clone(),
+            key: key.id(),
+            revoked_ms: 0,
+            reason: "stolen".into(),
+            proof: Vec::new(),
+        });
+    }
+
     fn hashes(n: u8) -> Vec<ChangeHash> {
         (0..n).map(|i| ChangeHash([i; 32])).collect()
     }
@@ -545,13 +556,7 @@ mod tests {
             stranger.verify(&roster),
             Err(SignatureProblem::UnknownKey { .. })
         ));
-        roster.revoke(Revocation {
-            name: w01.author().clone(),
-            key: w01.id(),
-            revoked_ms: 0,
-            reason: "stolen".into(),
-            proof: Vec::new(),
-        });
+        revoke_stolen(&mut roster, &w01);
         assert!(matches!(
             good.verify(&roster),
             Err(SignatureProblem::Revoked { .. })
@@ -624,13 +629,7 @@ mod tests {
             check(&good, &Roster::new()),
             Err(SignatureProblem::UnknownKey { .. })
         ));
-        roster.revoke(Revocation {
-            name: w01.author().clone(),
-            key: w01.id(),
-            revoked_ms: 0,
-            reason: "stolen".into(),
-            proof: Vec::new(),
-        });
+        revoke_stolen(&mut roster, &w01);
         assert!(matches!(
             check(&good, &roster),
             Err(SignatureProblem::Revoked { .. })
