@@ -674,6 +674,98 @@ fn a_delta_missing_dependencies_falls_back_to_the_sync_protocol() {
 }
 
 #[test]
+fn records_lacking_dependencies_beyond_the_open_syncs_wait_and_a_cut_exchange_is_resent() {
+    let ca = Ca::new();
+    let r = ca.anchor();
+    let one_sync_at_a_time = SessionConfig {
+        max_syncing: 1,
+        ..SessionConfig::default()
+    };
+    // W01 wrongly believes central already has the first version of three records.
+    let lacking = |w: &Mem, c: &Mem| -> Vec<RecordId> {
+        let ids: Vec<RecordId> = (0..3).map(|i| w.create(&format!("x{i}"))).collect();
+        for &id in &ids {
+            let heads = w.replica.doc(id).expect("present").get_heads();
+            w.replica
+                .clone()
+                .record_ack(&c.id.name, 0, vec![(id, heads)])
+                .expect("belief");
+            w.replica
+                .update(id, |p: &mut Patient| p.name.push('!'))
+                .expect("edit");
+        }
+        ids
+    };
+    let whole = |c: &Mem, ids: &[RecordId]| {
+        for &id in ids {
+            let name = c.patient(id).expect("present after sync").name;
+            assert!(name.ends_with('!'), "{name}");
+        }
+    };
+
+    // On one connection, three exchanges one at a time: the others wait their turn.
+    let w = ca.mem("W01", NodeRole::Window, &[DeskRole::Registration]);
+    let c = ca.mem("central", NodeRole::Central, &[]);
+    let ids = lacking(&w, &c);
+    let connect = |w: &Mem, c: &Mem| {
+        Link::connect_with(
+            (w.replica.clone(), &w.id),
+            (c.replica.clone(), &c.id),
+            &r,
+            Instant::now(),
+            one_sync_at_a_time.clone(),
+        )
+    };
+    let mut link = connect(&w, &c);
+    link.pump().expect("pump");
+    whole(&c, &ids);
+    assert_eq!(link.batches.iter().sum::<usize>(), 3, "{:?}", link.batches);
+    assert!(link.a.is_caught_up() && link.b.is_caught_up());
+    same_records(&w.replica, &c.replica);
+
+    // A connection that loses every sync message, then is cut: the exchanges never finish,
+    // while the batches and their acks go through.
+    let w = ca.mem("W02", NodeRole::Window, &[DeskRole::Registration]);
+    let c = ca.mem("central", NodeRole::Central, &[]);
+    let ids = lacking(&w, &c);
+    let later = w.create("later");
+    let mut link = connect(&w, &c);
+    for _ in 0..100 {
+        let mut moved = false;
+        while let Some(f) = link.a.poll_transmit() {
+            moved = true;
+            if !matches!(f, Frame::Sync { .. }) {
+                let f = link.carry(f);
+                link.b.handle_frame(f, link.now).expect("frame");
+            }
+        }
+        while let Some(f) = link.b.poll_transmit() {
+            moved = true;
+            if !matches!(f, Frame::Sync { .. }) {
+                let f = link.carry(f);
+                link.a.handle_frame(f, link.now).expect("frame");
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
+    drop(link);
+    assert!(c.patient(later).is_some(), "the record after them arrived");
+    assert!(c.patient(ids[0]).is_none());
+    let state = c.replica.peer_state(&w.id.name).expect("state");
+    assert_eq!(state.waiting.len(), 3, "{state:?}");
+    // Reconnected: the cursor stayed before them, so they come again, whole.
+    let mut link = connect(&w, &c);
+    link.pump().expect("pump");
+    whole(&c, &ids);
+    let state = c.replica.peer_state(&w.id.name).expect("state");
+    assert!(state.waiting.is_empty(), "{state:?}");
+    assert!(link.a.is_caught_up() && link.b.is_caught_up());
+    same_records(&w.replica, &c.replica);
+}
+
+#[test]
 fn a_silent_peer_times_out_and_bad_sequences_are_protocol_errors() {
     let ca = Ca::new();
     let w = ca.mem("W01", NodeRole::Window, &[DeskRole::Registration]);

@@ -50,6 +50,20 @@ pub struct ApplyOutcome {
     pub applied_upto: Option<u64>,
 }
 
+impl ApplyOutcome {
+    /// The batch's records that lacked dependencies, with their places in the peer's feed,
+    /// and the others (applied, already held or refused: settled either way).
+    pub fn places(&self, items: &[IncomingDoc]) -> (Vec<(u64, RecordId)>, Vec<RecordId>) {
+        let (missing, settled): (Vec<&IncomingDoc>, Vec<&IncomingDoc>) = items
+            .iter()
+            .partition(|i| self.missing_deps.contains(&i.id));
+        (
+            missing.iter().map(|i| (i.seq, i.id)).collect(),
+            settled.iter().map(|i| i.id).collect(),
+        )
+    }
+}
+
 /// What became of one record's changes.
 enum ApplyResult {
     Applied,
@@ -227,19 +241,13 @@ impl Store {
                 }
                 tx.acknowledge_received(&outcome.applied)?;
                 if let Some(cursor) = peer_cursor {
-                    let first_missing = items
-                        .iter()
-                        .filter(|i| outcome.missing_deps.contains(&i.id))
-                        .map(|i| i.seq)
-                        .min();
-                    let upto = match first_missing {
-                        Some(seq) => seq.saturating_sub(1).min(cursor),
-                        None => cursor,
-                    };
+                    let (missing, settled) = outcome.places(&items);
                     let now = tx.now_ms();
+                    let mut upto = cursor;
                     tx.update_peer_state(&peer, |s| {
-                        s.applied_from_peer = s.applied_from_peer.max(upto);
+                        s.applied_batch(cursor, &missing, &settled);
                         s.last_contact_ms = now;
+                        upto = s.applied_from_peer;
                     })?;
                     outcome.applied_upto = Some(upto);
                 }
@@ -278,6 +286,7 @@ impl Store {
                 let changed = match tx.apply_one(&peer, &item, judge)? {
                     ApplyResult::Applied => {
                         tx.acknowledge_received(&[id])?;
+                        tx.update_peer_state(&peer, |s| s.now_whole(id))?;
                         Ok(true)
                     }
                     ApplyResult::Unchanged | ApplyResult::MissingDeps => Ok(false),

@@ -41,6 +41,71 @@ pub struct PeerState {
     pub role: Option<crate::roles::NodeRole>,
     #[serde(default)]
     pub desks: Vec<crate::roles::DeskRole>,
+    /// Records from the peer that arrived lacking changes they depend on, each with its
+    /// place in the peer's feed: `applied_from_peer` stays before the first of them until it
+    /// is whole here (through the sync protocol, or sent again after a reconnect), so that a
+    /// cut connection cannot leave one behind. At most [`MOST_WAITING`].
+    #[serde(default)]
+    pub waiting: Vec<(u64, RecordId)>,
+    /// How far the peer's feed is applied, the waiting records aside.
+    #[serde(default)]
+    pub applied_past_waiting: u64,
+}
+
+/// Most records kept waiting per peer. Beyond it a record lacking dependencies is left to
+/// the sync protocol and the digest check alone, as before this list existed (a peer this
+/// far out of step is rebuilding, and its digests differ until it is done).
+pub const MOST_WAITING: usize = 1024;
+
+impl PeerState {
+    /// Notes a batch from the peer, applied up to its feed position `cursor`: `missing` (place,
+    /// record) lacked dependencies; the batch's other records are `settled` (applied, held
+    /// already, or refused for good).
+    pub fn applied_batch(
+        &mut self,
+        cursor: u64,
+        missing: &[(u64, RecordId)],
+        settled: &[RecordId],
+    ) {
+        self.applied_past_waiting = self
+            .applied_past_waiting
+            .max(self.applied_from_peer)
+            .max(cursor);
+        if !self.waiting.is_empty() {
+            self.waiting.retain(|(_, id)| !settled.contains(id));
+        }
+        for &(seq, id) in missing {
+            if let Some(entry) = self.waiting.iter_mut().find(|(_, w)| *w == id) {
+                entry.0 = entry.0.min(seq);
+            } else if self.waiting.len() < MOST_WAITING {
+                self.waiting.push((seq, id));
+            }
+        }
+        self.applied_from_peer = self.cursor();
+    }
+
+    /// Notes that a record from the peer is whole here (the sync protocol completed it).
+    pub fn now_whole(&mut self, id: RecordId) {
+        let before = self.waiting.len();
+        self.waiting.retain(|(_, w)| *w != id);
+        if self.waiting.len() != before {
+            self.applied_from_peer = self.cursor();
+        }
+    }
+
+    /// Forgets where the peer's feed was (its store restarted or was restored).
+    pub fn peer_feed_restarted(&mut self) {
+        self.applied_from_peer = 0;
+        self.applied_past_waiting = 0;
+        self.waiting.clear();
+    }
+
+    fn cursor(&self) -> u64 {
+        match self.waiting.iter().map(|(seq, _)| *seq).min() {
+            Some(first) => self.applied_past_waiting.min(first.saturating_sub(1)),
+            None => self.applied_past_waiting,
+        }
+    }
 }
 
 /// One record's changes to send to a peer.

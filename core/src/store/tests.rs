@@ -469,6 +469,75 @@ fn changes_short_of_the_senders_heads_are_reported_missing_not_applied() {
         Some(1),
         "the cursor stays before the damaged record"
     );
+
+    // A later batch applies whole; the cursor still stays before the record that is not,
+    // so that a reconnect sends it again even if its sync exchange was cut.
+    let other = a
+        .create_patient(&reg(), patient("y"))
+        .expect("create")
+        .value
+        .header
+        .id;
+    let later = a.export(&[other]).expect("export");
+    let later_item = IncomingDoc {
+        seq: 3,
+        sender_heads: a.doc(other).expect("doc").expect("present").get_heads(),
+        ..IncomingDoc::from(later.changes[0].clone())
+    };
+    let out = b
+        .apply_batch(&peer, vec![later_item], later.signatures, Some(3))
+        .expect("apply");
+    assert_eq!(out.applied, vec![other], "{out:?}");
+    assert_eq!(
+        out.applied_upto,
+        Some(1),
+        "the cursor passed a missing record"
+    );
+    assert_eq!(b.peer_state(&peer).expect("state").applied_from_peer, 1);
+    let reopened_state = b.peer_state(&peer).expect("state");
+    assert_eq!(reopened_state.waiting, vec![(2, id)]);
+
+    // Sent again whole (after a reconnect, from the cursor): the cursor moves past both.
+    let whole = a.export(&[id]).expect("export");
+    let again = IncomingDoc {
+        seq: 4,
+        sender_heads: doc.get_heads(),
+        ..IncomingDoc::from(whole.changes[0].clone())
+    };
+    let out = b
+        .apply_batch(&peer, vec![again], whole.signatures, Some(4))
+        .expect("apply");
+    assert_eq!(
+        (out.applied.clone(), out.applied_upto),
+        (vec![id], Some(4)),
+        "{out:?}"
+    );
+    assert!(b.peer_state(&peer).expect("state").waiting.is_empty());
+}
+
+#[test]
+fn a_waiting_record_holds_the_cursor_until_it_is_whole_or_the_peer_restarts() {
+    let id = RecordId::generate();
+    let other = RecordId::generate();
+    let mut s = PeerState::default();
+    s.applied_batch(10, &[(7, id)], &[other]);
+    assert_eq!(s.applied_from_peer, 6);
+    s.applied_batch(20, &[(15, other)], &[]);
+    assert_eq!(s.applied_from_peer, 6, "the first waiting record holds it");
+    s.now_whole(id);
+    assert_eq!(s.applied_from_peer, 14, "then the next one");
+    s.applied_batch(30, &[], &[other]);
+    assert_eq!(s.applied_from_peer, 30);
+    s.applied_batch(40, &[(35, id)], &[]);
+    s.peer_feed_restarted();
+    assert_eq!((s.applied_from_peer, s.waiting.len()), (0, 0));
+    // A store written before the list existed keeps its cursor.
+    let mut old = PeerState {
+        applied_from_peer: 50,
+        ..PeerState::default()
+    };
+    old.applied_batch(45, &[], &[]);
+    assert_eq!(old.applied_from_peer, 50);
 }
 
 /// Errors keep what they rest on as their source and never repeat it in their own text; the

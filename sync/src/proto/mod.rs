@@ -177,6 +177,10 @@ pub struct Session<R> {
     fetched: Vec<FetchAnswer>,
     caught_up: bool,
     syncing: HashMap<RecordId, sync::State>,
+    /// Records to sync once fewer than `max_syncing` exchanges are open, oldest first (at
+    /// most `send::MOST_QUEUED_SYNCS`; the peer keeps its cursor before any it still lacks, so
+    /// one dropped here is sent again after a reconnect).
+    sync_queue: VecDeque<RecordId>,
     last_received: Instant,
     next_ping: Instant,
     /// The outstanding ping's nonce and when it went.
@@ -241,6 +245,7 @@ impl<R: Replica> Session<R> {
             fetched: Vec::new(),
             caught_up: false,
             syncing: HashMap::new(),
+            sync_queue: VecDeque::new(),
             last_received: now,
             next_ping: now + cfg.heartbeat,
             ping: None,
@@ -284,7 +289,10 @@ impl<R: Replica> Session<R> {
 
     /// True once everything in our feed has been acknowledged and nothing is in flight.
     pub fn is_caught_up(&self) -> bool {
-        self.caught_up && self.in_flight.is_empty() && self.syncing.is_empty()
+        self.caught_up
+            && self.in_flight.is_empty()
+            && self.syncing.is_empty()
+            && self.sync_queue.is_empty()
     }
 
     /// Batches sent and not yet acknowledged.

@@ -193,9 +193,10 @@ impl<R: Replica> Session<R> {
                 .rejected_by_reason
                 .entry(reason.code())
                 .or_insert(0) += 1;
-            return Ok(());
+            return self.start_queued_syncs();
         }
-        self.send_sync(id, state)
+        self.send_sync(id, state)?;
+        self.start_queued_syncs()
     }
 
     /// A peer asks for whole records (a window fetching what it no longer keeps): answered

@@ -16,6 +16,9 @@ use crate::replica::Replica;
 /// already has.
 const FILL_PASSES: usize = 64;
 
+/// Most records waiting for a sync exchange to free up (each costs a lookup to queue).
+pub(super) const MOST_QUEUED_SYNCS: usize = 4096;
+
 const MS_PER_DAY: i64 = 86_400_000;
 
 impl<R: Replica> Session<R> {
@@ -73,15 +76,34 @@ impl<R: Replica> Session<R> {
     }
 
     fn start_sync(&mut self, id: RecordId) -> Result<(), SessionError> {
-        if self.syncing.len() >= self.cfg.max_syncing || self.syncing.contains_key(&id) {
+        if self.syncing.contains_key(&id) {
+            return Ok(());
+        }
+        if self.syncing.len() >= self.cfg.max_syncing {
+            if self.sync_queue.len() < MOST_QUEUED_SYNCS && !self.sync_queue.contains(&id) {
+                self.sync_queue.push_back(id);
+            }
             return Ok(());
         }
         let state = self.replica.sync_state(&self.peer.name, id)?;
         self.send_sync(id, state)
     }
 
+    /// Starts the queued syncs that now have room.
+    pub(super) fn start_queued_syncs(&mut self) -> Result<(), SessionError> {
+        while self.syncing.len() < self.cfg.max_syncing {
+            let Some(id) = self.sync_queue.pop_front() else {
+                break;
+            };
+            self.start_sync(id)?;
+        }
+        Ok(())
+    }
+
     /// Sends our next sync-protocol message for a record, if there is one, and keeps the
-    /// exchange open while there is.
+    /// exchange open while the peer may answer it: not when the message only tells the peer
+    /// that we now hold its heads (it has nothing more to say, and an entry kept for it
+    /// would hold a place among `max_syncing` and keep the session from being caught up).
     pub(super) fn send_sync(
         &mut self,
         id: RecordId,
@@ -90,7 +112,9 @@ impl<R: Replica> Session<R> {
         if let Some(out) = self.replica.sync_generate(id, &mut state)? {
             self.push_roster()?;
             self.stats.sync_messages += 1;
-            self.syncing.insert(id, state);
+            if state.their_heads.as_ref() != Some(&state.last_sent_heads) {
+                self.syncing.insert(id, state);
+            }
             self.push(Frame::Sync {
                 id: to_wire(id),
                 message: out.message,

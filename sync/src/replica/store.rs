@@ -50,7 +50,7 @@ impl Replica for Store {
         self.update_peer(peer, move |s| {
             s.peer_incarnation = Some(incarnation);
             if feed == PeerFeed::Restarted {
-                s.applied_from_peer = 0;
+                s.peer_feed_restarted();
             }
         })
         .map(drop)

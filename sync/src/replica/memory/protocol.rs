@@ -82,17 +82,6 @@ fn refuse(inner: &mut Inner, peer: &NodeName, id: RecordId, reason: &Refusal) {
     inner.refuse(peer, id, reason.clone());
 }
 
-/// How far into the peer's feed everything is applied after a batch up to `cursor`: before
-/// the first record that lacks dependencies, if any.
-fn applied_upto(items: &[IncomingDoc], missing: &[RecordId], cursor: u64) -> u64 {
-    let first_missing = items
-        .iter()
-        .filter(|i| missing.contains(&i.id))
-        .map(|i| i.seq)
-        .min();
-    first_missing.map_or(cursor, |seq| seq.saturating_sub(1).min(cursor))
-}
-
 impl Replica for MemoryReplica {
     fn node(&self) -> &NodeName {
         &self.node
@@ -129,7 +118,7 @@ impl Replica for MemoryReplica {
         self.lock().update_peer(peer, |s| {
             s.peer_incarnation = Some(incarnation);
             if feed == PeerFeed::Restarted {
-                s.applied_from_peer = 0;
+                s.peer_feed_restarted();
             }
         });
         Ok(())
@@ -171,11 +160,13 @@ impl Replica for MemoryReplica {
             }
         }
         if let Some(cursor) = peer_cursor {
-            let upto = applied_upto(&items, &outcome.missing_deps, cursor);
+            let (missing, settled) = outcome.places(&items);
             let now = inner.clock.now_ms();
+            let mut upto = cursor;
             inner.update_peer(peer, |s| {
-                s.applied_from_peer = s.applied_from_peer.max(upto);
+                s.applied_batch(cursor, &missing, &settled);
                 s.last_contact_ms = now;
+                upto = s.applied_from_peer;
             });
             outcome.applied_upto = Some(upto);
         }
@@ -254,7 +245,10 @@ impl Replica for MemoryReplica {
         };
         let mut signatures = inner.signatures(&signatures);
         let changed = match apply_one(&mut inner, peer, &item, &mut signatures) {
-            Applied::Changed => Ok(true),
+            Applied::Changed => {
+                inner.update_peer(peer, |s| s.now_whole(id));
+                Ok(true)
+            }
             Applied::Unchanged | Applied::MissingDeps => Ok(false),
             Applied::Refused(reason) => {
                 refuse(&mut inner, peer, id, &reason);
