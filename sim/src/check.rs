@@ -117,6 +117,7 @@ impl Sim {
         self.check_duplicates();
         self.check_phone_conflicts();
         self.check_protocol_digests();
+        self.check_cursors();
         self.checked("honest_sessions", 1);
         self.checked("wire", 1);
         self.checked("desk_writes", self.ledger.acked());
@@ -423,6 +424,53 @@ impl Sim {
         }
         self.checked("digests_agree", checks);
         self.fail_some("digests_agree", wrong);
+    }
+
+    /// Each node's cursor into each peer's feed has passed every record it lacks there, with
+    /// none left waiting for its dependencies: a reconnect would bring nothing new. (The
+    /// cursor may stop short of the head by records the node already holds as they are
+    /// there, such as those it sent itself.)
+    fn check_cursors(&mut self) {
+        let mut wrong = Vec::new();
+        let mut checks = 0;
+        for link in &self.links {
+            for side in 0..2 {
+                let (sender, receiver) = (
+                    &self.nodes[link.ends[side]],
+                    &self.nodes[link.ends[1 - side]],
+                );
+                let state = receiver
+                    .replica
+                    .peer_state(&sender.name)
+                    .unwrap_or_default();
+                checks += 1;
+                if !state.waiting.is_empty() {
+                    wrong.push(format!(
+                        "{} has {} records from {} waiting for their dependencies",
+                        receiver.name,
+                        state.waiting.len(),
+                        sender.name
+                    ));
+                }
+                let beyond = sender
+                    .replica
+                    .feed_page(&receiver.name, state.applied_from_peer, 4096, Scope::All)
+                    .map(|page| page.entries)
+                    .unwrap_or_default();
+                for (seq, id) in beyond {
+                    let theirs = sender.replica.doc(id).map(|d| d.get_heads());
+                    let ours = receiver.replica.doc(id).map(|d| d.get_heads());
+                    if ours.is_some() && ours != theirs {
+                        wrong.push(format!(
+                            "{}'s cursor into {}'s feed stopped before {id} (at {seq}), which it holds otherwise",
+                            receiver.name, sender.name
+                        ));
+                    }
+                }
+            }
+        }
+        self.checked("cursors_caught_up", checks);
+        self.fail_some("cursors_caught_up", wrong);
     }
 }
 
