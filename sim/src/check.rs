@@ -323,13 +323,36 @@ impl Sim {
             .copied()
             .collect();
         let mut wrong = Vec::new();
+        let mut merges_held = 0;
+        let mut merges_wrong = Vec::new();
         for [a, b] in &pairs {
+            let asked = self.ledger.merges_asked.contains(&[*a, *b]);
+            // An admin's merge holds everywhere or (lost with its server before the commit)
+            // nowhere: as the first node has it.
+            let merged_here = |n: &crate::sim::Node| {
+                n.replica
+                    .get::<Patient>(*b)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|p| p.merged_into == Some(*a))
+            };
+            let merged = asked && self.nodes.first().is_some_and(merged_here);
             for n in &self.nodes {
                 let read = |id| n.replica.get::<Patient>(id).ok().flatten();
                 let (Some(pa), Some(pb)) = (read(*a), read(*b)) else {
                     wrong.push(format!("{} lacks one of duplicates {a} and {b}", n.name));
                     continue;
                 };
+                if merged {
+                    merges_held += 1;
+                    if pa.merged_into.is_some() || pb.merged_into != Some(*a) {
+                        merges_wrong.push(format!(
+                            "{}: the admin's merge of {b} into {a} does not hold",
+                            n.name
+                        ));
+                    }
+                    continue;
+                }
                 if pa.merged_into.is_some() || pb.merged_into.is_some() {
                     wrong.push(format!(
                         "{} merged duplicates {a} and {b} by itself",
@@ -348,8 +371,10 @@ impl Sim {
         }
         self.checked(
             "duplicates_flagged",
-            (pairs.len() * self.nodes.len()) as u64,
+            (pairs.len() * self.nodes.len()) as u64 - merges_held,
         );
+        self.checked("admin_merges_held", merges_held);
+        self.fail_some("admin_merges_held", merges_wrong);
         self.fail_some("duplicates_flagged", wrong);
     }
 

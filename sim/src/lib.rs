@@ -3,7 +3,8 @@
 //! Central, the standby and three to eight windows, each with its own in-memory replica and
 //! one protocol [`Session`](lifeline_sync::proto::Session) per connected peer, run in one
 //! thread under a seeded scheduler: no sleeps, no wall clock, no threads. Desks write at every
-//! node, sometimes two at once on one record, sometimes the same family at two windows; faults
+//! node, sometimes two at once on one record, sometimes the same family at two windows, and an
+//! admin at a server merges some of the duplicates it finds; faults
 //! (lost frames, slow links, partitions of one node, of a side or of one direction, crashes, a
 //! store restored empty, clock skew) come on a seeded schedule; in half the runs one window is
 //! hostile and slips forged changes among its own. Then everything heals, the hospital runs to

@@ -45,6 +45,8 @@ pub struct Faults {
     pub concurrent_edits: u64,
     /// Families registered at two windows at once (see `family`).
     pub families_registered_twice: u64,
+    /// Duplicate pairs an admin at a server merged (see `family`).
+    pub admin_merges: u64,
     /// Forged changes a hostile window sent (see `hostile`).
     pub forgeries: u64,
     /// Of those, the ones that reached a node's session (and had to be refused there).
@@ -56,7 +58,7 @@ pub struct Faults {
 }
 
 impl Faults {
-    pub fn rows(&self) -> [(&'static str, u64); 17] {
+    pub fn rows(&self) -> [(&'static str, u64); 18] {
         [
             ("frames lost (connection closed)", self.frames_lost),
             ("frames held by a partition", self.frames_held),
@@ -77,6 +79,7 @@ impl Faults {
                 "families registered at two windows",
                 self.families_registered_twice,
             ),
+            ("  duplicates an admin merged", self.admin_merges),
             ("forged changes sent (hostile window)", self.forgeries),
             ("  reaching a node, to refuse", self.forgeries_judged),
             ("session timeouts", self.timeouts),
@@ -98,6 +101,7 @@ impl Faults {
         self.clock_skews += other.clock_skews;
         self.concurrent_edits += other.concurrent_edits;
         self.families_registered_twice += other.families_registered_twice;
+        self.admin_merges += other.admin_merges;
         self.forgeries += other.forgeries;
         self.forgeries_judged += other.forgeries_judged;
         self.timeouts += other.timeouts;

@@ -75,6 +75,11 @@ pub(crate) enum Job {
         kind: Kind,
         state: &'static str,
     },
+    /// An admin's review decision: `duplicate` is the same person as `survivor`.
+    Merge {
+        survivor: RecordId,
+        duplicate: RecordId,
+    },
 }
 
 impl Job {
@@ -90,6 +95,7 @@ impl Job {
             },
             Job::Phone { id, .. } => (*id, Kind::Patient, None),
             Job::Advance { id, kind, state } => (*id, *kind, Some(state)),
+            Job::Merge { duplicate, .. } => (*duplicate, Kind::Patient, None),
         }
     }
 
@@ -101,6 +107,10 @@ impl Job {
             }
             Job::Phone { id, phone } => format!("patient {id}: phone {phone}"),
             Job::Advance { id, kind, state } => format!("{kind:?} {id} -> {state}"),
+            Job::Merge {
+                survivor,
+                duplicate,
+            } => format!("admin: merge patient {duplicate} into {survivor}"),
         }
     }
 }
@@ -148,6 +158,8 @@ pub(crate) struct Ledger {
     pub acks: Vec<Ack>,
     /// Each person of a family registered at two windows: their two records.
     pub families: Vec<Pair>,
+    /// The pairs an admin decided to merge (the second into the first).
+    pub merges_asked: Vec<Pair>,
     pub phone_edits: Vec<PhoneEdits>,
     pub refused: u64,
     pub(crate) serial: u64,
@@ -202,6 +214,9 @@ const CRASH_MID_WRITE: f64 = 0.03;
 const CONCURRENT_EDIT: f64 = 0.08;
 /// Chance that a write is a family registered at two windows at once (`family`).
 const FAMILY_TWICE: f64 = 0.03;
+/// Chance that a write is an admin's review at a server, merging one flagged duplicate pair
+/// (`family`).
+const ADMIN_REVIEW: f64 = 0.03;
 
 pub(crate) fn operator(kind: Kind) -> OperatorName {
     let name = match kind {
@@ -234,6 +249,9 @@ impl Sim {
             return;
         }
         if self.work_rng.chance(FAMILY_TWICE) && self.family_twice() {
+            return;
+        }
+        if self.work_rng.chance(ADMIN_REVIEW) && self.admin_merge() {
             return;
         }
         if self.work_rng.chance(CONCURRENT_EDIT) && self.concurrent_edit(node) {
@@ -506,6 +524,21 @@ fn perform(replica: &MemoryReplica, job: Job, stamp: Stamp) -> Result<Done, Memo
         Job::Phone { id, phone } => {
             replica.update::<Patient>(id, |p| p.phone = phone)?;
             Ok(Done::Saved)
+        }
+        Job::Merge {
+            survivor,
+            duplicate,
+        } => {
+            // As `Store::merge_patients` refuses: into a merged patient, or one merged already.
+            let merged = |id| replica.get::<Patient>(id).map(|p| p.map(|p| p.merged_into));
+            match (merged(survivor)?, merged(duplicate)?) {
+                (Some(None), Some(None)) => {
+                    replica.update::<Patient>(duplicate, |p| p.merged_into = Some(survivor))?;
+                    Ok(Done::Saved)
+                }
+                (None, _) | (_, None) => Ok(Done::Refused("a patient not held here".into())),
+                _ => Ok(Done::Refused("a patient already merged".into())),
+            }
         }
         Job::Advance { id, kind, state } => match kind {
             Kind::Visit => {
