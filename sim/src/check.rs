@@ -33,14 +33,15 @@ use std::collections::BTreeMap;
 
 use lifeline_core::RecordId;
 use lifeline_core::automerge::{Automerge, ChangeHash};
-use lifeline_core::record::{Header, Patient};
-use lifeline_core::review::{ConflictKind, duplicate_patients, field_conflict};
+use lifeline_core::record::Patient;
+use lifeline_core::review::{ConflictKind, duplicate_patients};
 use lifeline_core::status::{
     ChargeStatus, DispenseStatus, PrescriptionStatus, Status, VisitStatus,
 };
 use lifeline_core::store::Scope;
 use lifeline_sync::replica::{MemoryReplica, Replica};
 
+use crate::admin::phone_in_conflict;
 use crate::family::Pair;
 use crate::hostile::{Forged, Judged};
 use crate::sim::{Event, Phase, Power, Sim};
@@ -387,11 +388,44 @@ impl Sim {
     fn check_phone_conflicts(&mut self) {
         let mut wrong = Vec::new();
         let mut checks = 0;
+        let mut unsettled = Vec::new();
+        let mut resolutions = 0;
         for e in &self.ledger.phone_edits {
             let [Some(x), Some(y)] = e.changes else {
                 continue;
             };
             let writes = self.ledger.acks.iter().filter(|a| a.id == e.id).count();
+            // An admin's committed resolution, and no other write since the pair: settled on
+            // every node, to the chosen phone.
+            let settled = e.resolved.as_ref().filter(|(ack, _)| {
+                self.ledger
+                    .acks
+                    .get(*ack)
+                    .is_some_and(|a| a.heads.is_some() && !a.lost_to_restore)
+            });
+            if let Some((_, phone)) = settled
+                && writes == 4
+            {
+                for n in &self.nodes {
+                    resolutions += 1;
+                    let conflict = phone_in_conflict(&n.replica, e.id);
+                    let shown = n
+                        .replica
+                        .get::<Patient>(e.id)
+                        .ok()
+                        .flatten()
+                        .map(|p| p.phone);
+                    if conflict || shown.as_ref() != Some(phone) {
+                        unsettled.push(format!(
+                            "{} on {}: the admin chose phone {phone}, the node shows {shown:?}{}",
+                            e.id,
+                            n.name,
+                            if conflict { " in conflict" } else { "" }
+                        ));
+                    }
+                }
+                continue;
+            }
             if writes != 3 || !self.nodes[0].replica.holds_changes(e.id, &[x, y]) {
                 continue;
             }
@@ -402,14 +436,7 @@ impl Sim {
             let expected = concurrent && e.phones[0] != e.phones[1];
             for n in &self.nodes {
                 checks += 1;
-                let flagged = n
-                    .replica
-                    .with_doc(e.id, |doc| {
-                        let header = Header::of(doc).ok()?;
-                        field_conflict(doc, &header, "phone")
-                    })
-                    .flatten()
-                    .is_some_and(|c| c.kind == ConflictKind::FieldConflict);
+                let flagged = phone_in_conflict(&n.replica, e.id);
                 if flagged != expected {
                     let what = if expected {
                         "concurrent phones not flagged"
@@ -422,6 +449,8 @@ impl Sim {
         }
         self.checked("conflicts_flagged", checks);
         self.fail_some("conflicts_flagged", wrong);
+        self.checked("admin_resolutions_held", resolutions);
+        self.fail_some("admin_resolutions_held", unsettled);
     }
 
     fn check_protocol_digests(&mut self) {

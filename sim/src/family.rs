@@ -4,11 +4,9 @@
 //! windows apart in a partition would). Both sets of records must then reach every node as
 //! they are, never merged by the machine, each member's two records a duplicate pair that
 //! the review's detector flags for a person ([`crate::check`]). Now and then an admin at a
-//! server merges one flagged pair (a desk write like any other), and that merge must hold
-//! on every node.
+//! server merges one flagged pair (`admin`).
 
 use lifeline_core::record::{InsuranceType, Patient, Sex};
-use lifeline_core::review::duplicate_patients;
 use lifeline_core::{Date, RecordId};
 
 use crate::sim::{Bug, Power, Sim};
@@ -46,46 +44,6 @@ impl Sim {
             self.enqueue(a, Job::Create(New::Patient(Box::new(at_a))));
             self.enqueue(b, Job::Create(New::Patient(Box::new(at_b))));
         }
-        true
-    }
-
-    /// An admin at a server that is up reviews the duplicates it holds and merges one pair,
-    /// the second record into the first (the direction every admin picks, so that two
-    /// servers deciding at once agree); returns whether it did. The merge is a desk write:
-    /// acknowledged at the server's next commit, lost if the server crashes first.
-    pub(crate) fn admin_merge(&mut self) -> bool {
-        let servers: Vec<usize> = (0..2.min(self.nodes.len()))
-            .filter(|&n| self.nodes[n].power == Power::Up)
-            .collect();
-        let Some(&node) = self.work_rng.pick(&servers) else {
-            return false;
-        };
-        let replica = &self.nodes[node].replica;
-        let flagged: Vec<Pair> = self
-            .ledger
-            .families
-            .iter()
-            .filter(|pair| !self.ledger.merges_asked.contains(pair))
-            .filter(|[a, b]| {
-                let read = |id| replica.get::<Patient>(id).ok().flatten();
-                matches!((read(*a), read(*b)), (Some(pa), Some(pb))
-                    if pa.merged_into.is_none() && pb.merged_into.is_none()
-                        && duplicate_patients(&pa, &pb).is_some())
-            })
-            .copied()
-            .collect();
-        let Some(&[survivor, duplicate]) = self.work_rng.pick(&flagged) else {
-            return false;
-        };
-        self.ledger.merges_asked.push([survivor, duplicate]);
-        self.faults.admin_merges += 1;
-        self.enqueue(
-            node,
-            Job::Merge {
-                survivor,
-                duplicate,
-            },
-        );
         true
     }
 

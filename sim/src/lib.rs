@@ -4,7 +4,8 @@
 //! one protocol [`Session`](lifeline_sync::proto::Session) per connected peer, run in one
 //! thread under a seeded scheduler: no sleeps, no wall clock, no threads. Desks write at every
 //! node, sometimes two at once on one record, sometimes the same family at two windows, and an
-//! admin at a server merges some of the duplicates it finds; faults
+//! admin at a server merges some of the duplicates and settles some of the conflicts it finds;
+//! faults
 //! (lost frames, slow links, partitions of one node, of a side or of one direction, crashes, a
 //! store restored empty, clock skew) come on a seeded schedule; in half the runs one window is
 //! hostile and slips forged changes among its own. Then everything heals, the hospital runs to
@@ -16,6 +17,7 @@
 //! frames and fire deadlines; an async-runtime simulator (turmoil, madsim) would add a
 //! runtime, tasks and sockets that the protocol does not use.
 
+mod admin;
 pub mod check;
 mod family;
 mod faults;

@@ -45,8 +45,10 @@ pub struct Faults {
     pub concurrent_edits: u64,
     /// Families registered at two windows at once (see `family`).
     pub families_registered_twice: u64,
-    /// Duplicate pairs an admin at a server merged (see `family`).
+    /// Duplicate pairs an admin at a server merged (see `admin`).
     pub admin_merges: u64,
+    /// Phone conflicts an admin at a server settled (see `admin`).
+    pub admin_resolutions: u64,
     /// Forged changes a hostile window sent (see `hostile`).
     pub forgeries: u64,
     /// Of those, the ones that reached a node's session (and had to be refused there).
@@ -58,7 +60,7 @@ pub struct Faults {
 }
 
 impl Faults {
-    pub fn rows(&self) -> [(&'static str, u64); 18] {
+    pub fn rows(&self) -> [(&'static str, u64); 19] {
         [
             ("frames lost (connection closed)", self.frames_lost),
             ("frames held by a partition", self.frames_held),
@@ -80,6 +82,7 @@ impl Faults {
                 self.families_registered_twice,
             ),
             ("  duplicates an admin merged", self.admin_merges),
+            ("phone conflicts an admin settled", self.admin_resolutions),
             ("forged changes sent (hostile window)", self.forgeries),
             ("  reaching a node, to refuse", self.forgeries_judged),
             ("session timeouts", self.timeouts),
@@ -102,6 +105,7 @@ impl Faults {
         self.concurrent_edits += other.concurrent_edits;
         self.families_registered_twice += other.families_registered_twice;
         self.admin_merges += other.admin_merges;
+        self.admin_resolutions += other.admin_resolutions;
         self.forgeries += other.forgeries;
         self.forgeries_judged += other.forgeries_judged;
         self.timeouts += other.timeouts;

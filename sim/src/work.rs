@@ -80,6 +80,13 @@ pub(crate) enum Job {
         survivor: RecordId,
         duplicate: RecordId,
     },
+    /// An admin's review decision on a phone written at two nodes at once: this one.
+    Resolve {
+        id: RecordId,
+        phone: String,
+        /// Which pair of edits (`Ledger::phone_edits`).
+        edit: usize,
+    },
 }
 
 impl Job {
@@ -96,6 +103,7 @@ impl Job {
             Job::Phone { id, .. } => (*id, Kind::Patient, None),
             Job::Advance { id, kind, state } => (*id, *kind, Some(state)),
             Job::Merge { duplicate, .. } => (*duplicate, Kind::Patient, None),
+            Job::Resolve { id, .. } => (*id, Kind::Patient, None),
         }
     }
 
@@ -111,6 +119,7 @@ impl Job {
                 survivor,
                 duplicate,
             } => format!("admin: merge patient {duplicate} into {survivor}"),
+            Job::Resolve { id, phone, .. } => format!("admin: patient {id}'s phone is {phone}"),
         }
     }
 }
@@ -132,6 +141,9 @@ pub(crate) struct PhoneEdits {
     pub phones: [String; 2],
     /// The change each side's commit made, once made.
     pub changes: [Option<ChangeHash>; 2],
+    /// An admin's resolution, once committed: its acknowledgement (in `Ledger::acks`) and
+    /// the phone chosen.
+    pub resolved: Option<(usize, String)>,
 }
 
 /// A write the desk heard "saved" for.
@@ -160,6 +172,8 @@ pub(crate) struct Ledger {
     pub families: Vec<Pair>,
     /// The pairs an admin decided to merge (the second into the first).
     pub merges_asked: Vec<Pair>,
+    /// The phone conflicts (in `phone_edits`) an admin decided.
+    pub resolutions_asked: Vec<usize>,
     pub phone_edits: Vec<PhoneEdits>,
     pub refused: u64,
     pub(crate) serial: u64,
@@ -214,8 +228,7 @@ const CRASH_MID_WRITE: f64 = 0.03;
 const CONCURRENT_EDIT: f64 = 0.08;
 /// Chance that a write is a family registered at two windows at once (`family`).
 const FAMILY_TWICE: f64 = 0.03;
-/// Chance that a write is an admin's review at a server, merging one flagged duplicate pair
-/// (`family`).
+/// Chance that a write is an admin's review at a server, deciding one item (`admin`).
 const ADMIN_REVIEW: f64 = 0.03;
 
 pub(crate) fn operator(kind: Kind) -> OperatorName {
@@ -251,7 +264,7 @@ impl Sim {
         if self.work_rng.chance(FAMILY_TWICE) && self.family_twice() {
             return;
         }
-        if self.work_rng.chance(ADMIN_REVIEW) && self.admin_merge() {
+        if self.work_rng.chance(ADMIN_REVIEW) && self.admin_review() {
             return;
         }
         if self.work_rng.chance(CONCURRENT_EDIT) && self.concurrent_edit(node) {
@@ -317,6 +330,7 @@ impl Sim {
                     id,
                     phones: [p.clone(), q.clone()],
                     changes: [None, None],
+                    resolved: None,
                 });
                 Some(self.ledger.phone_edits.len() - 1)
             }
@@ -454,6 +468,10 @@ impl Sim {
         let stamp = self.stamp(node, kind);
         let name = self.name(node).to_owned();
         let heads_before = pending.pair.and_then(|_| replica.heads(id));
+        let resolving = match &pending.job {
+            Job::Resolve { edit, phone, .. } => Some((*edit, phone.clone())),
+            _ => None,
+        };
         match perform(&replica, pending.job, stamp) {
             Ok(Done::Saved) => {
                 if created {
@@ -467,16 +485,25 @@ impl Sim {
                 {
                     self.ledger.phone_edits[p].changes[side] = Some(*made);
                 }
-                match pending.early_ack {
-                    Some(i) => self.ledger.acks[i].heads = heads,
-                    None => self.ledger.acks.push(Ack {
-                        node,
-                        id,
-                        kind,
-                        heads,
-                        state,
-                        lost_to_restore: false,
-                    }),
+                let ack = match pending.early_ack {
+                    Some(i) => {
+                        self.ledger.acks[i].heads = heads;
+                        i
+                    }
+                    None => {
+                        self.ledger.acks.push(Ack {
+                            node,
+                            id,
+                            kind,
+                            heads,
+                            state,
+                            lost_to_restore: false,
+                        });
+                        self.ledger.acks.len() - 1
+                    }
+                };
+                if let Some((edit, phone)) = resolving {
+                    self.ledger.phone_edits[edit].resolved = Some((ack, phone));
                 }
                 self.note(|| format!("{name} saved {kind:?} {id}"));
             }
@@ -539,6 +566,14 @@ fn perform(replica: &MemoryReplica, job: Job, stamp: Stamp) -> Result<Done, Memo
                 (None, _) | (_, None) => Ok(Done::Refused("a patient not held here".into())),
                 _ => Ok(Done::Refused("a patient already merged".into())),
             }
+        }
+        Job::Resolve { id, phone, .. } => {
+            // As `Store::resolve_conflict` refuses a conflict that is not open here.
+            if !crate::admin::phone_in_conflict(replica, id) {
+                return Ok(Done::Refused("no conflict open on the phone".into()));
+            }
+            replica.put_text::<Patient>(id, "phone", &phone)?;
+            Ok(Done::Saved)
         }
         Job::Advance { id, kind, state } => match kind {
             Kind::Visit => {

@@ -67,9 +67,9 @@ fn all_pass(seeds: impl Iterator<Item = u64>) {
         acked > runs * u64::from(CI_WRITES) / 2,
         "{acked} writes saved in {runs} runs"
     );
-    // And the hostile windows forged, families were registered twice (and admins merged
-    // some), desks edited one phone at two nodes at once, with the checks of each run on
-    // what reached the nodes.
+    // And the hostile windows forged, families were registered twice, desks edited one phone
+    // at two nodes at once, admins merged and settled some of those, with the checks of each
+    // run on what reached the nodes.
     let checked = |name| checks.get(name).copied().unwrap_or(0);
     assert!(
         judged > 0 && checked("forgeries_refused") > judged,
@@ -81,6 +81,7 @@ fn all_pass(seeds: impl Iterator<Item = u64>) {
     );
     assert!(checked("conflicts_flagged") > 0, "{checks:?}");
     assert!(checked("admin_merges_held") > 0, "{checks:?}");
+    assert!(checked("admin_resolutions_held") > 0, "{checks:?}");
     assert!(checked("cursors_caught_up") > 0, "{checks:?}");
 }
 

@@ -19,7 +19,7 @@ mod tests;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use lifeline_core::automerge::transaction::CommitOptions;
+use lifeline_core::automerge::transaction::{CommitOptions, Transactable};
 use lifeline_core::automerge::{ActorId, Automerge, ChangeHash, ReadDoc};
 use lifeline_core::store::{Credentials, Refusal};
 use lifeline_core::trust::{Member, VerifiedSignatures};
@@ -174,15 +174,32 @@ impl MemoryReplica {
         f(&mut record);
         let old_heads = doc.get_heads();
         commit(&mut doc, inner.clock.now_ms(), id, &record)?;
-        if doc.get_heads() != old_heads {
-            let made = doc
-                .get_changes(&old_heads)
-                .iter()
-                .map(|c| c.hash())
-                .collect();
-            inner.put(id, record.header(), doc);
-            inner.sign(made);
-        }
+        keep_changed(&mut inner, id, record.header(), doc, &old_heads);
+        Ok(())
+    }
+
+    /// Puts a text value at a top-level field of a record of kind `T`, authored by this node,
+    /// as a person settling a conflict does (`Store::resolve_conflict`): one new value that
+    /// supersedes every value this node holds there, the one it shows included.
+    pub fn put_text<T: Record>(
+        &self,
+        id: RecordId,
+        field: &str,
+        value: &str,
+    ) -> Result<(), MemoryError> {
+        let mut inner = self.lock();
+        let mut doc = inner.doc(id).cloned().ok_or(MemoryError::NotFound { id })?;
+        let record: T = read(&doc, id)?;
+        let old_heads = doc.get_heads();
+        doc.transact_with(
+            |_| CommitOptions::default().with_time(inner.clock.now_ms()),
+            |tx| tx.put(lifeline_core::automerge::ROOT, field, value),
+        )
+        .map_err(|f| MemoryError::Reconcile {
+            id,
+            source: Box::new(f.error.into()),
+        })?;
+        keep_changed(&mut inner, id, record.header(), doc, &old_heads);
         Ok(())
     }
 
@@ -249,6 +266,27 @@ fn read<T: Record>(doc: &Automerge, id: RecordId) -> Result<T, MemoryError> {
 }
 
 /// Writes `record` into `doc` as one change.
+/// Keeps `doc` as the record's document and signs its changes since `old_heads`, if it has
+/// any.
+fn keep_changed(
+    inner: &mut Inner,
+    id: RecordId,
+    header: &lifeline_core::record::Header,
+    doc: Automerge,
+    old_heads: &[ChangeHash],
+) {
+    if doc.get_heads() == old_heads {
+        return;
+    }
+    let made = doc
+        .get_changes(old_heads)
+        .iter()
+        .map(|c| c.hash())
+        .collect();
+    inner.put(id, header, doc);
+    inner.sign(made);
+}
+
 fn commit<T: Record>(
     doc: &mut Automerge,
     now_ms: i64,
