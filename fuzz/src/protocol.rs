@@ -68,14 +68,21 @@ fn drain(session: &mut Session<MemoryReplica>) {
     }
 }
 
-/// An Automerge sync message that decodes encodes back to itself.
+/// An Automerge sync message that decodes encodes to bytes that decode to a message that
+/// encodes to the same bytes: nothing is lost past the first encoding. (Not the same
+/// message: an empty Bloom filter's parameters are not encoded, so a decoded one that says
+/// 10 bits per entry and 7 probes comes back with none, found by this target.)
 fn round_trip_sync_message(bytes: &[u8]) {
     let Some(Ok(message)) = lifeline_core::error::contained(|| sync::Message::decode(bytes)) else {
         return;
     };
-    let again =
-        sync::Message::decode(&message.clone().encode()).expect("an encoded sync message decodes");
-    assert_eq!(again, message, "decode(encode(m)) != m");
+    let encoded = message.encode();
+    let again = sync::Message::decode(&encoded).expect("an encoded sync message decodes");
+    assert_eq!(
+        again.encode(),
+        encoded,
+        "encode(decode(encode(m))) != encode(m)"
+    );
 }
 
 /// One input: a fresh replica and session, the peer's hello, then the input's frames.
