@@ -647,6 +647,17 @@ fn a_peer_restored_empty_is_sent_everything_again() {
     assert_eq!(c2.replica.records(), 30);
 }
 
+/// `w` comes to believe that `c` holds the record as it is now (it does not), then edits it:
+/// what it sends `c` next is a delta lacking its dependencies.
+fn believed_held_then_edited(w: &Mem, c: &Mem, id: RecordId, edit: impl FnOnce(&mut Patient)) {
+    let heads = w.replica.doc(id).expect("present").get_heads();
+    w.replica
+        .clone()
+        .record_ack(&c.id.name, 0, vec![(id, heads)])
+        .expect("belief");
+    w.replica.update(id, edit).expect("edit");
+}
+
 #[test]
 fn a_delta_missing_dependencies_falls_back_to_the_sync_protocol() {
     let ca = Ca::new();
@@ -655,14 +666,7 @@ fn a_delta_missing_dependencies_falls_back_to_the_sync_protocol() {
     let r = ca.anchor();
     let id = w.create("x");
     // W01 wrongly believes central already has the first version of the record.
-    let heads = w.replica.doc(id).expect("present").get_heads();
-    w.replica
-        .clone()
-        .record_ack(&c.id.name, 0, vec![(id, heads)])
-        .expect("belief");
-    w.replica
-        .update(id, |p: &mut Patient| p.name = "y".into())
-        .expect("edit");
+    believed_held_then_edited(&w, &c, id, |p| p.name = "y".into());
     let mut link = link(&w, &c, &r);
     link.pump().expect("pump");
     assert!(link.a.stats().sync_messages + link.b.stats().sync_messages > 0);
@@ -685,14 +689,7 @@ fn records_lacking_dependencies_beyond_the_open_syncs_wait_and_a_cut_exchange_is
     let lacking = |w: &Mem, c: &Mem| -> Vec<RecordId> {
         let ids: Vec<RecordId> = (0..3).map(|i| w.create(&format!("x{i}"))).collect();
         for &id in &ids {
-            let heads = w.replica.doc(id).expect("present").get_heads();
-            w.replica
-                .clone()
-                .record_ack(&c.id.name, 0, vec![(id, heads)])
-                .expect("belief");
-            w.replica
-                .update(id, |p: &mut Patient| p.name.push('!'))
-                .expect("edit");
+            believed_held_then_edited(w, c, id, |p| p.name.push('!'));
         }
         ids
     };
