@@ -24,6 +24,7 @@ mod faults;
 mod hostile;
 mod identities;
 mod network;
+mod perform;
 mod queue;
 mod records;
 pub mod report;
