@@ -163,6 +163,11 @@ impl Tx<'_> {
             .map(|v| decode_state(v.value()));
         let mut state = before.clone().unwrap_or_default();
         f(&mut state);
+        // Nothing changed (a record completed by the sync protocol with nothing waiting, the
+        // usual case): no write.
+        if before.as_ref() == Some(&state) {
+            return Ok(());
+        }
         let bytes = serde_json::to_vec(&state).unwrap_or_default();
         t.insert(peer.as_str(), bytes.as_slice())
             .ctx("writing peer state")?;
