@@ -9,11 +9,13 @@
 mod autosurgeon_impls;
 mod episode;
 mod money;
+mod snapshot;
 
 pub use episode::{
     CENTRAL_ACK_KEY, CentralAck, EPISODE_EDITS_KEY, Episode, EpisodeNode, Estimate, ReasonCode,
 };
 pub use money::{ChargeSource, PaymentChannel, PaymentPart, Refund, Resettlement};
+pub use snapshot::Snapshot;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -153,7 +153,7 @@ impl Store {
                 continue;
             }
             if let Some(doc) = self.doc(*id)?
-                && let Some(row) = super::index::queued(h, &doc)
+                && let Some(row) = super::index::queued(h, &*doc)
             {
                 expected.insert((h.kind, *id), row);
             }

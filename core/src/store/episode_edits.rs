@@ -9,8 +9,8 @@
 //!
 //! [`Store::ids_edited_in_episode`]: super::Store::ids_edited_in_episode
 
+use automerge::ROOT;
 use automerge::transaction::{Transactable, Transaction};
-use automerge::{ROOT, ReadDoc};
 
 use super::Tx;
 use super::error::WriteError;
@@ -49,11 +49,12 @@ impl Tx<'_> {
 
 /// The episodes a desk changed this record from the HIS in
 /// ([`crate::record::EPISODE_EDITS_KEY`]).
-pub(super) fn edited_in(doc: &automerge::Automerge) -> Vec<String> {
-    match doc.get(ROOT, EPISODE_EDITS_KEY) {
-        Ok(Some((automerge::Value::Object(automerge::ObjType::Map), map))) => {
-            doc.keys(&map).collect()
-        }
+pub(super) fn edited_in(doc: &impl autosurgeon::ReadDoc) -> Vec<String> {
+    match doc.get(&ROOT, EPISODE_EDITS_KEY) {
+        Ok(Some((automerge::Value::Object(automerge::ObjType::Map), map))) => doc
+            .map_range(&map, ..)
+            .map(|item| item.key.into_owned())
+            .collect(),
         _ => Vec::new(),
     }
 }

@@ -2,7 +2,8 @@
 //! not acknowledged, and the desks' queues. The writer keeps them in line with every change
 //! ([`Tx::reindex`]); readers and the batch itself query them here.
 
-use automerge::{ROOT, ReadDoc};
+use automerge::ROOT;
+use autosurgeon::ReadDoc as _;
 use redb::ReadableTable;
 
 use super::episode_edits::{edited_in, edited_key};
@@ -12,7 +13,7 @@ use super::tables::count_keys::records as records_key;
 use super::tables::{self, Id};
 use super::{Store, Tx};
 use crate::id::{EpisodeId, RecordId};
-use crate::record::{CENTRAL_ACK_KEY, Charge, Header, Patient, RecordKind};
+use crate::record::{CENTRAL_ACK_KEY, Charge, Header, Patient, RecordKind, Snapshot};
 use crate::status::{PrescriptionStatus, Status, VisitStatus};
 
 const LOWEST: Id = [0u8; 16];
@@ -54,9 +55,9 @@ fn in_queue(kind: RecordKind, status: &str) -> bool {
 
 /// The current status's name of a visit or prescription document: the furthest state its log
 /// reached (read from the log's keys alone); `None` for other kinds and unreadable logs.
-fn current_status(kind: RecordKind, doc: &automerge::Automerge) -> Option<String> {
-    let (_, log) = doc.get(ROOT, "status_log").ok().flatten()?;
-    let keys = doc.keys(&log);
+fn current_status(kind: RecordKind, doc: &impl autosurgeon::ReadDoc) -> Option<String> {
+    let (_, log) = doc.get(&ROOT, "status_log").ok().flatten()?;
+    let keys = doc.map_range(&log, ..).map(|item| item.key.into_owned());
     match kind {
         RecordKind::Visit => keys
             .filter_map(|k| VisitStatus::parse(&k))
@@ -72,7 +73,7 @@ fn current_status(kind: RecordKind, doc: &automerge::Automerge) -> Option<String
 }
 
 /// A record's row in the desks' queues, if its status keeps it there (see [`in_queue`]).
-pub(crate) fn queued(header: &Header, doc: &automerge::Automerge) -> Option<Queued> {
+pub(crate) fn queued(header: &Header, doc: &impl autosurgeon::ReadDoc) -> Option<Queued> {
     let status = current_status(header.kind, doc)?;
     if !in_queue(header.kind, &status) {
         return None;
@@ -183,7 +184,9 @@ impl Tx<'_> {
         let Some(doc) = self.loaded(id) else {
             return Ok(());
         };
-        let acked = doc.get(ROOT, CENTRAL_ACK_KEY).ok().flatten().is_some();
+        // Read through a snapshot: a dozen fields of one document.
+        let doc = &Snapshot::new(doc);
+        let acked = doc.get(&ROOT, CENTRAL_ACK_KEY).ok().flatten().is_some();
         let patient = id_field(doc, "patient");
         let edits = edited_in(doc);
         let prescription = match header.kind {
@@ -309,8 +312,8 @@ impl Tx<'_> {
 }
 
 /// A record id held in a top-level field of a document, if any.
-pub(super) fn id_field(doc: &automerge::Automerge, field: &str) -> Option<RecordId> {
-    match doc.get(ROOT, field) {
+pub(super) fn id_field(doc: &impl autosurgeon::ReadDoc, field: &str) -> Option<RecordId> {
+    match doc.get(&ROOT, field) {
         Ok(Some((automerge::Value::Scalar(s), _))) => match s.as_ref() {
             automerge::ScalarValue::Str(s) => s.parse().ok(),
             _ => None,

@@ -92,10 +92,10 @@ impl Tx<'_> {
             return Ok(());
         };
         let (patient, prescription) = (
-            index::id_field(&doc, "patient"),
-            index::id_field(&doc, "prescription"),
+            index::id_field(&*doc, "patient"),
+            index::id_field(&*doc, "prescription"),
         );
-        let edits = episode_edits::edited_in(&doc);
+        let edits = episode_edits::edited_in(&*doc);
         let key = id.to_bytes();
         let w = self.w();
         w.open_table(tables::DOC_CHUNKS)

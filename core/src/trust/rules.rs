@@ -32,7 +32,7 @@ use crate::clock::UnixMs;
 use crate::error::Shared;
 use crate::id::{EpisodeId, NodeName, RecordId};
 use crate::numbers::{MAX_LEASE, STANDBY_LESSOR_BASE, Series};
-use crate::record::{Episode, Header, Lease, LeasedRange, RecordKind};
+use crate::record::{Episode, Header, Lease, LeasedRange, RecordKind, Snapshot};
 use crate::roles::NodeRole;
 use crate::status::StatusLog;
 
@@ -296,10 +296,11 @@ impl Judge<'_> {
                 }
             }
         }
+        let view = Snapshot::new(after);
         if let Some(before) = before {
-            check_status_forward(before, after)?;
+            check_status_forward(before, &view)?;
         }
-        validate(header.kind, after).map_err(|source| Breach::Invalid {
+        validate(header.kind, &view).map_err(|source| Breach::Invalid {
             kind: header.kind,
             source,
         })?;
@@ -571,10 +572,10 @@ fn shows_held_range(before: Option<&Automerge>, after: &Automerge) -> bool {
 }
 
 /// No state of `before`'s status log may be missing from `after`'s.
-fn check_status_forward(before: &Automerge, after: &Automerge) -> Result<(), Breach> {
-    let log = |doc: &Automerge| -> Option<StatusLog> {
+fn check_status_forward(before: &Automerge, after: &Snapshot<'_>) -> Result<(), Breach> {
+    fn log(doc: &impl autosurgeon::ReadDoc) -> Option<StatusLog> {
         autosurgeon::hydrate_prop::<_, StatusLog, _, _>(doc, automerge::ROOT, "status_log").ok()
-    };
+    }
     let (Some(old), new) = (log(before), log(after)) else {
         return Ok(());
     };

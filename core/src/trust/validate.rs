@@ -3,8 +3,6 @@
 //! free of control and bidirectional-override characters. A record that fails is never kept,
 //! so no reader (the triage queue, a report) meets it later.
 
-use automerge::Automerge;
-
 use crate::error::Shared;
 use crate::record::{
     Charge, Dispense, DrugCatalog, DrugItem, Episode, Invoice, Lease, Patient, Prescription,
@@ -28,7 +26,7 @@ pub enum Invalid {
     Text(#[from] RuleError),
 }
 
-fn read<T: autosurgeon::Hydrate>(doc: &Automerge) -> Result<T, Invalid> {
+fn read<T: autosurgeon::Hydrate>(doc: &impl autosurgeon::ReadDoc) -> Result<T, Invalid> {
     autosurgeon::hydrate(doc).map_err(|e| Invalid::Fields(e.into()))
 }
 
@@ -36,8 +34,9 @@ fn status<S: crate::status::Status>(log: &StatusLog) -> Result<(), Invalid> {
     log.current::<S>().map(drop).map_err(Invalid::from)
 }
 
-/// Checks that `doc` reads as a record of `kind`.
-pub fn validate(kind: RecordKind, doc: &Automerge) -> Result<(), Invalid> {
+/// Checks that `doc` reads as a record of `kind`. Give it a [`crate::record::Snapshot`]: a
+/// record's fields are read one by one.
+pub fn validate(kind: RecordKind, doc: &impl autosurgeon::ReadDoc) -> Result<(), Invalid> {
     match kind {
         RecordKind::Patient => {
             let p: Patient = read(doc)?;

@@ -16,11 +16,13 @@ use crate::review::value;
 /// status log and reviews are maps merged key by key, and central's receipt is idempotent.
 const NOT_FIELDS: [&str; 4] = ["header", "status_log", REVIEWS_KEY, CENTRAL_ACK_KEY];
 
-/// Every field of a record that Automerge holds with concurrent values.
+/// Every field of a record that Automerge holds with concurrent values. One pass over the
+/// record's fields finds those with several (asking each field for all its values would seek
+/// each one afresh, and the store asks this of every record it writes).
 pub(crate) fn field_conflicts(doc: &Automerge, header: &Header) -> Vec<Conflict> {
-    doc.keys(ROOT)
-        .filter(|k| !NOT_FIELDS.contains(&k.as_str()))
-        .filter_map(|k| field_conflict(doc, header, &k))
+    doc.map_range(ROOT, ..)
+        .filter(|item| item.conflict && !NOT_FIELDS.contains(&item.key.as_ref()))
+        .filter_map(|item| field_conflict(doc, header, &item.key))
         .collect()
 }
 
