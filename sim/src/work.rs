@@ -513,7 +513,7 @@ impl Sim {
 pub(crate) fn status_log(replica: &MemoryReplica, id: RecordId) -> Option<StatusLog> {
     replica
         .with_doc(id, |doc| {
-            autosurgeon::hydrate_prop(doc, lifeline_core::automerge::ROOT, "status_log").ok()
+            lifeline_core::record::hydrate_field(doc, "status_log").ok()
         })
         .flatten()
 }

@@ -15,7 +15,7 @@ pub use episode::{
     CENTRAL_ACK_KEY, CentralAck, EPISODE_EDITS_KEY, Episode, EpisodeNode, Estimate, ReasonCode,
 };
 pub use money::{ChargeSource, PaymentChannel, PaymentPart, Refund, Resettlement};
-pub use snapshot::Snapshot;
+pub use snapshot::{Snapshot, hydrate, hydrate_field};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -185,8 +185,8 @@ impl Header {
     }
 
     /// The header of a record document, whatever its kind.
-    pub fn of<D: autosurgeon::ReadDoc>(doc: &D) -> Result<Header, autosurgeon::HydrateError> {
-        autosurgeon::hydrate_prop(doc, automerge::ROOT, "header")
+    pub fn of(doc: &automerge::Automerge) -> Result<Header, autosurgeon::HydrateError> {
+        hydrate_field(doc, "header")
     }
 }
 

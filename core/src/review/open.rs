@@ -152,7 +152,7 @@ fn his_rejected(doc: &Automerge) -> bool {
 }
 
 fn status_log(doc: &Automerge) -> Option<StatusLog> {
-    autosurgeon::hydrate_prop(doc, ROOT, "status_log").ok()
+    crate::record::hydrate_field(doc, "status_log").ok()
 }
 
 /// What a record leaves to do after an outage, if anything.

@@ -119,7 +119,7 @@ impl Store {
                 unreconciled.insert(*id);
             }
             if h.kind == RecordKind::Charge
-                && autosurgeon::hydrate::<_, Charge>(&*doc).is_ok_and(|c| c.awaits_resettlement())
+                && crate::record::hydrate::<Charge>(&doc).is_ok_and(|c| c.awaits_resettlement())
             {
                 resettle.insert(*id);
             }
@@ -215,8 +215,8 @@ impl Store {
                             continue;
                         };
                         let (Ok(pa), Ok(pb)) = (
-                            autosurgeon::hydrate::<_, Patient>(&*da),
-                            autosurgeon::hydrate::<_, Patient>(&*db),
+                            crate::record::hydrate::<Patient>(&da),
+                            crate::record::hydrate::<Patient>(&db),
                         ) else {
                             continue;
                         };

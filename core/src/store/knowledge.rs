@@ -76,7 +76,7 @@ impl Knowledge for TxKnowledge<'_> {
                 let Some(doc) = load_doc(&chunks, RecordId::from_bytes(k.value().1))? else {
                     continue;
                 };
-                if let Ok(e) = autosurgeon::hydrate::<_, Episode>(&doc)
+                if let Ok(e) = crate::record::hydrate::<Episode>(&doc)
                     && e.episode_id == *id
                 {
                     return Ok(Some(e.opened_ms));

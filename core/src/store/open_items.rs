@@ -141,14 +141,14 @@ impl Tx<'_> {
         if header.kind == RecordKind::Patient {
             let patient: Patient = match known {
                 Some(p) => p.clone(),
-                None => autosurgeon::hydrate(&*doc)
+                None => crate::record::hydrate(&doc)
                     .map_err(|e| ReadError::corrupt(id, RecordDamage::Contents(e)))?,
             };
             for other in self.look_alikes(&patient)? {
                 let Some(other_doc) = self.shared_doc(other)? else {
                     continue;
                 };
-                let Ok(other_patient) = autosurgeon::hydrate::<_, Patient>(&*other_doc) else {
+                let Ok(other_patient) = crate::record::hydrate::<Patient>(&other_doc) else {
                     continue;
                 };
                 items.extend(pair_item((&patient, &doc), (&other_patient, &other_doc)));

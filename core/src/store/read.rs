@@ -60,7 +60,7 @@ pub(super) fn hydrate_record<T: Record>(
     if header.kind != T::KIND {
         return Ok(Err(header.kind));
     }
-    autosurgeon::hydrate(&crate::record::Snapshot::new(doc))
+    crate::record::hydrate(doc)
         .map(Ok)
         .map_err(|e| ReadError::corrupt(id, RecordDamage::Contents(e)))
 }

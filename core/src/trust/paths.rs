@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use automerge::legacy::{Key, ObjectId, OpId};
+use automerge::legacy::{Key, ObjectId, OpId, OpType};
 use automerge::{Automerge, Change, Prop, ReadDoc};
 
 /// A field a change writes: the document's top-level key, and the key inside it when the
@@ -59,7 +59,7 @@ pub fn touched(doc: &Automerge, change: &Change) -> Result<BTreeSet<Field>, Unkn
     let expanded = change.decode();
     let mut paths: HashMap<OpId, Vec<String>> = HashMap::new();
     let mut out = BTreeSet::new();
-    for op in &expanded.operations {
+    for (op, counter) in expanded.operations.iter().zip(expanded.start_op.get()..) {
         let mut path = match &op.obj {
             ObjectId::Root => Vec::new(),
             ObjectId::Id(id) => match paths.get(id) {
@@ -73,6 +73,12 @@ pub fn touched(doc: &Automerge, change: &Change) -> Result<BTreeSet<Field>, Unkn
         };
         if path.len() < 2 {
             path.push(key_name(&op.key));
+        }
+        // An object this change makes sits where the operation puts it: ops into it later in
+        // the change need not look it up in the document (a record's creation makes all of
+        // its objects).
+        if matches!(op.action, OpType::Make(_)) {
+            paths.insert(OpId(counter, expanded.actor_id.clone()), path.clone());
         }
         let mut parts = path.into_iter();
         if let Some(top) = parts.next() {

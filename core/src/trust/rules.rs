@@ -436,7 +436,7 @@ impl Judge<'_> {
 
     /// Whether an episode's merge points at an earlier episode this node holds.
     fn merges_earlier(&self, after: &Automerge) -> Result<bool, Breach> {
-        let Ok(episode) = autosurgeon::hydrate::<_, Episode>(after) else {
+        let Ok(episode) = crate::record::hydrate::<Episode>(after) else {
             return Ok(false);
         };
         let Some(into) = &episode.merged_into else {
@@ -456,7 +456,7 @@ impl Judge<'_> {
         authors: &[Member],
     ) -> Result<(), Breach> {
         let bad = |p| Err(Breach::Lease(p));
-        let Ok(lease) = autosurgeon::hydrate::<_, Lease>(after) else {
+        let Ok(lease) = crate::record::hydrate::<Lease>(after) else {
             // `validate` already refused a lease that does not read.
             return Ok(());
         };
@@ -548,7 +548,7 @@ fn check_kind(author: &Member, kind: RecordKind) -> Result<(), Breach> {
 /// Whether the outage is over for every node in an episode (each recovered or left): then any
 /// node may close it.
 fn all_over(after: &Automerge) -> bool {
-    autosurgeon::hydrate::<_, Episode>(after).is_ok_and(|e| {
+    crate::record::hydrate::<Episode>(after).is_ok_and(|e| {
         !e.nodes.is_empty()
             && e.nodes
                 .values()
@@ -576,7 +576,7 @@ fn check_status_forward(before: &Automerge, after: &Snapshot<'_>) -> Result<(), 
     fn log(doc: &impl autosurgeon::ReadDoc) -> Option<StatusLog> {
         autosurgeon::hydrate_prop::<_, StatusLog, _, _>(doc, automerge::ROOT, "status_log").ok()
     }
-    let (Some(old), new) = (log(before), log(after)) else {
+    let (Some(old), new) = (log(&Snapshot::new(before)), log(after)) else {
         return Ok(());
     };
     let new = new.unwrap_or_default();

@@ -86,7 +86,7 @@ pub(crate) struct DispenseFact {
 
 /// The prescription a dispense document belongs to, if it is one in state dispensed.
 pub(crate) fn dispense_fact(doc: &Automerge) -> Option<(RecordId, DispenseFact)> {
-    let d: Dispense = autosurgeon::hydrate(doc).ok()?;
+    let d: Dispense = crate::record::hydrate(doc).ok()?;
     let stamp = d.status_log.reached(DispenseStatus::Dispensed)?.clone();
     Some((
         d.prescription,

@@ -259,7 +259,7 @@ fn read<T: Record>(doc: &Automerge, id: RecordId) -> Result<T, MemoryError> {
             found,
         });
     }
-    autosurgeon::hydrate(doc).map_err(|e| MemoryError::Hydrate {
+    lifeline_core::record::hydrate(doc).map_err(|e| MemoryError::Hydrate {
         id,
         source: Box::new(e),
     })

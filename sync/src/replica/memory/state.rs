@@ -433,7 +433,7 @@ impl Knowledge for Inner {
             if *id == except {
                 return None;
             }
-            let lease: Lease = autosurgeon::hydrate(doc).ok()?;
+            let lease: Lease = lifeline_core::record::hydrate(doc).ok()?;
             let range = lease.range?;
             let same = Series::parse(&lease.series) == Some(grant.series);
             (same && range.start <= grant.end && grant.start <= range.end).then_some(*id)
@@ -442,7 +442,7 @@ impl Knowledge for Inner {
 
     fn episode_opened_ms(&self, id: &EpisodeId) -> Answer<UnixMs> {
         Ok(self.of_kind(RecordKind::Episode).find_map(|(_, doc)| {
-            let episode: Episode = autosurgeon::hydrate(doc).ok()?;
+            let episode: Episode = lifeline_core::record::hydrate(doc).ok()?;
             (episode.episode_id == *id).then_some(episode.opened_ms)
         }))
     }
