@@ -93,7 +93,7 @@ impl Store {
         let Some(doc) = self.doc_or_skip(id)? else {
             return Ok(());
         };
-        let Ok(header) = Header::of(&*doc) else {
+        let Ok(header) = Header::of(&doc) else {
             tracing::warn!(%id, "record without a readable header skipped by the review");
             return Ok(());
         };

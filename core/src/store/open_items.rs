@@ -66,7 +66,7 @@ impl Tx<'_> {
         }
         if let Some(rx) = prescription
             && let Some(doc) = self.shared_doc(rx)?
-            && let Ok(rx_header) = Header::of(&*doc)
+            && let Ok(rx_header) = Header::of(&doc)
             && rx_header.kind == RecordKind::Prescription
         {
             self.refresh_items(rx, &rx_header)?;
@@ -230,7 +230,7 @@ impl Tx<'_> {
         members.remove(&id);
         for m in members {
             if let Some(doc) = self.shared_doc(m)?
-                && let Ok(h) = Header::of(&*doc)
+                && let Ok(h) = Header::of(&doc)
             {
                 self.refresh_items(m, &h)?;
             }

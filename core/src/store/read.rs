@@ -161,7 +161,7 @@ impl Store {
         let Some(doc) = self.doc(id)? else {
             return Ok(None);
         };
-        Header::of(&*doc)
+        Header::of(&doc)
             .map(Some)
             .map_err(|e| ReadError::corrupt(id, RecordDamage::Header(e)))
     }
@@ -208,7 +208,7 @@ impl Store {
         let Some(doc) = self.doc(id)? else {
             return Ok(None);
         };
-        Header::of(&*doc)
+        Header::of(&doc)
             .map(|h| Some((h, doc.get_heads())))
             .map_err(|e| ReadError::corrupt(id, RecordDamage::Header(e)))
     }

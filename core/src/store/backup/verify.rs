@@ -329,7 +329,7 @@ fn check_record(
         }
         Err(e) => return Some(format!("record {id} cannot be loaded: {}", Chain(&e))),
     };
-    let header = match Header::of(&*doc) {
+    let header = match Header::of(&doc) {
         Ok(h) => h,
         Err(e) => {
             return Some(format!(
