@@ -186,7 +186,12 @@ impl Header {
 
     /// The header of a record document, whatever its kind.
     pub fn of(doc: &automerge::Automerge) -> Result<Header, autosurgeon::HydrateError> {
-        hydrate_field(doc, "header")
+        Header::in_view(&Snapshot::new(doc))
+    }
+
+    /// [`Header::of`] a document already read through a snapshot.
+    pub fn in_view(view: &Snapshot<'_>) -> Result<Header, autosurgeon::HydrateError> {
+        autosurgeon::hydrate_prop(view, automerge::ROOT, "header")
     }
 }
 

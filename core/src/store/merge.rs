@@ -11,7 +11,7 @@ use automerge::{ActorId, Automerge, ChangeHash, ReadDoc};
 use super::refusal::{DecodeError, Refusal};
 use crate::error::{Chain, contained};
 use crate::id::RecordId;
-use crate::record::Header;
+use crate::record::{Header, Snapshot};
 use crate::trust::{Incoming, Judge, Verdict};
 
 /// Changes for one record, as sent by a peer: one or more concatenated Automerge change
@@ -127,7 +127,8 @@ fn admit(
     missing: bool,
     judge: &mut Judge<'_>,
 ) -> Result<Verdict, Box<Merge>> {
-    let header = match Header::of(candidate) {
+    let view = Snapshot::new(candidate);
+    let header = match Header::in_view(&view) {
         Ok(h) => h,
         Err(e) if missing => {
             tracing::debug!(id = %item.id, error = %Chain(&e), "partial document; waiting for dependencies");
@@ -148,7 +149,7 @@ fn admit(
     let incoming = Incoming {
         header: &header,
         before: existing,
-        after: candidate,
+        after: &view,
         changes: &changes,
     };
     judge

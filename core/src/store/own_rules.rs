@@ -45,10 +45,11 @@ impl Tx<'_> {
             authorship: Authorship::Own(&member),
             knowledge: &knowledge,
         };
+        let view = crate::record::Snapshot::new(&after);
         let incoming = Incoming {
             header,
             before,
-            after: &after,
+            after: &view,
             changes: &changes,
         };
         match judge.judge(&incoming) {

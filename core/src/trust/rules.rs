@@ -236,8 +236,9 @@ pub struct Incoming<'a> {
     pub header: &'a Header,
     /// Our copy before the changes, if we have one.
     pub before: Option<&'a Automerge>,
-    /// The record with the changes.
-    pub after: &'a Automerge,
+    /// The record with the changes, read through a snapshot (the merge read its header
+    /// through the same one).
+    pub after: &'a Snapshot<'a>,
     /// The changes `after` has that `before` has not.
     pub changes: &'a [Change],
 }
@@ -271,6 +272,8 @@ impl Judge<'_> {
             after,
             changes,
         } = *incoming;
+        let view = after;
+        let after = view.doc();
         let old_header = before.and_then(|d| Header::of(d).ok());
         if let Some(old) = &old_header
             && old != header
@@ -296,11 +299,10 @@ impl Judge<'_> {
                 }
             }
         }
-        let view = Snapshot::new(after);
         if let Some(before) = before {
-            check_status_forward(before, &view)?;
+            check_status_forward(before, view)?;
         }
-        validate(header.kind, &view).map_err(|source| Breach::Invalid {
+        validate(header.kind, view).map_err(|source| Breach::Invalid {
             kind: header.kind,
             source,
         })?;
