@@ -106,6 +106,7 @@ pub fn check(fx: &Fixture, data: &[u8]) {
         feed_head: 0,
         applied_from_you: 0,
         keeps_since_ms: None,
+        offering: false,
     });
     session
         .handle_frame(hello, now)

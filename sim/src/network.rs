@@ -309,6 +309,12 @@ impl Sim {
             ),
             Frame::Hello(h) => format!("hello (feed head {})", h.feed_head),
             Frame::Digest(d) => format!("digest ({} records)", d.records),
+            Frame::Offer { offer, docs, last } => format!(
+                "offer {offer} ({} records{})",
+                docs.len(),
+                if *last { ", the last" } else { "" }
+            ),
+            Frame::Want { offer, ids } => format!("want for offer {offer} ({} records)", ids.len()),
             other => other.kind().to_owned(),
         };
         let (a, b) = (self.name(from).to_owned(), self.name(to).to_owned());

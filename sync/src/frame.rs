@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 /// The protocol version carried in the hello (ALPN carries the major version). Version 2
 /// added signed commits to batches and sync messages, and the roster frame. Version 3 (issue
 /// 10): the hello says what a window keeps, digests name their scope, and records can be
-/// fetched on request.
-pub const PROTOCOL_VERSION: u16 = 3;
+/// fetched on request. Version 4: emergency records are offered (ids and heads) before their
+/// changes are sent, and a hello says whether offers come.
+pub const PROTOCOL_VERSION: u16 = 4;
 
 /// Largest frame accepted or sent.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
@@ -74,6 +75,21 @@ pub enum Frame {
         docs: Vec<WireDoc>,
         missing: Vec<WireId>,
     },
+    /// Records the sender would send, by id and its heads, before their changes: its
+    /// emergency records after an outage, which the receiver often holds already (every node
+    /// relayed them to the others meanwhile). The receiver answers each offer, in order, with
+    /// a [`Frame::Want`]. `last` ends the sender's offers on this connection.
+    Offer {
+        offer: u64,
+        docs: Vec<(WireId, Vec<WireHash>)>,
+        last: bool,
+    },
+    /// The answer to an offer: the records whose changes the receiver lacks. It holds the
+    /// others at the offered heads.
+    Want {
+        offer: u64,
+        ids: Vec<WireId>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,6 +106,10 @@ pub struct Hello {
     /// node records) and the others created since this time (ms since the epoch); `None` for
     /// a node that keeps everything.
     pub keeps_since_ms: Option<i64>,
+    /// The sender offers its emergency records first ([`Frame::Offer`]): the receiver holds
+    /// its own feed back until the last offer, when it knows what the sender holds, so that
+    /// nothing the sender offered is sent back to it.
+    pub offering: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -227,6 +247,8 @@ impl Frame {
             Frame::Goodbye { .. } => "goodbye",
             Frame::Fetch { .. } => "fetch",
             Frame::Fetched { .. } => "fetched",
+            Frame::Offer { .. } => "offer",
+            Frame::Want { .. } => "want",
         }
     }
 }

@@ -861,6 +861,7 @@ fn generate_seed_corpus() {
                 feed_head: sender.feed_head().unwrap(),
                 applied_from_you: 3,
                 keeps_since_ms: None,
+                offering: false,
             }),
         ),
         (
@@ -872,6 +873,7 @@ fn generate_seed_corpus() {
                 feed_head: sender.feed_head().unwrap(),
                 applied_from_you: 0,
                 keeps_since_ms: Some(1_795_568_400_000),
+                offering: false,
             }),
         ),
         (
@@ -1002,6 +1004,24 @@ fn generate_seed_corpus() {
             Frame::Roster {
                 members: vec![b"a certificate, DER".to_vec()],
                 revocations: vec![b"{\"name\":\"W07\"}".to_vec()],
+            },
+        ),
+        (
+            "offer",
+            Frame::Offer {
+                offer: 1,
+                docs: vec![
+                    (base.to_bytes(), wire_heads(&v2)),
+                    (other.to_bytes(), wire_heads(&other_doc)),
+                ],
+                last: true,
+            },
+        ),
+        (
+            "want",
+            Frame::Want {
+                offer: 1,
+                ids: vec![other.to_bytes()],
             },
         ),
     ];

@@ -103,6 +103,10 @@ pub(super) fn reconcile(
             if let (Some(has_all), Some(reconciled)) = (has_all, reconciled)
                 && all_back
             {
+                let peers = statuses.get(CENTRAL).map(|s| s.peers.as_slice());
+                let central_received =
+                    peers.map_or(0, |p| p.iter().map(|p| p.records_received).sum());
+                let central_sent = peers.map_or(0, |p| p.iter().map(|p| p.records_sent).sum());
                 return Ok(ReconcileRun {
                     patients_written: written,
                     write_ms,
@@ -111,6 +115,8 @@ pub(super) fn reconcile(
                     reconciled_ms: ms_since(t0, reconciled),
                     episode_left_ms: ms_since(t0, at),
                     central_patients,
+                    central_received,
+                    central_sent,
                 });
             }
         }

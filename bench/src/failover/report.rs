@@ -54,6 +54,11 @@ pub struct ReconcileRun {
     /// ... and every window is back to normal and out of the episode.
     pub episode_left_ms: f64,
     pub central_patients: u64,
+    /// Records central received from its peers, and sent them, from its start until every
+    /// window left the episode (its peers' counters then): copies of what it held already
+    /// count too.
+    pub central_received: u64,
+    pub central_sent: u64,
 }
 
 /// Medians over the runs.
@@ -212,6 +217,17 @@ impl FailoverReport {
             p.windows * p.per_window,
             median(&r.iter().map(|r| r.write_ms).collect::<Vec<_>>()),
             self.medians.write_per_s
+        );
+        let _ = writeln!(
+            t,
+            "records central received from its peers until then: {:.0}, and sent them: {:.0} \
+             (medians)",
+            median(
+                &r.iter()
+                    .map(|r| r.central_received as f64)
+                    .collect::<Vec<_>>()
+            ),
+            median(&r.iter().map(|r| r.central_sent as f64).collect::<Vec<_>>()),
         );
         if let Some(reason) = &self.stopped_early {
             let _ = writeln!(t, "stopped early: {reason}");

@@ -245,15 +245,15 @@ pub fn held_heads(doc: &Automerge, heads: &[ChangeHash]) -> Vec<ChangeHash> {
         .collect()
 }
 
-/// Whether `doc` holds every change of `hashes`. Looks among its heads first: asking
-/// Automerge for a change by hash builds the change's metadata, costly on a document just
-/// loaded, and a sender's heads are most often exactly ours after its changes.
 /// Whether a peer's record at `sender_heads` brings nothing to ours at `ours`: it names its
 /// heads, and every one is among ours (its changes are all ancestors of its heads).
 pub(super) fn sent_from_heads_held(sender_heads: &[ChangeHash], ours: &[ChangeHash]) -> bool {
     !sender_heads.is_empty() && sender_heads.iter().all(|h| ours.contains(h))
 }
 
+/// Whether `doc` holds every change of `hashes`. Looks among its heads first: asking
+/// Automerge for a change by hash builds the change's metadata, costly on a document just
+/// loaded, and a sender's heads are most often exactly ours after its changes.
 fn holds_all(doc: &Automerge, hashes: &[ChangeHash]) -> bool {
     let heads = doc.get_heads();
     hashes

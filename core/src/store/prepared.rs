@@ -30,7 +30,7 @@ use automerge::{Automerge, ChangeHash};
 use super::Store;
 use super::apply::authorship;
 use super::error::ReadError;
-use super::merge::{IncomingDoc, Merge, merge, sent_from_heads_held};
+use super::merge::{IncomingDoc, Merge, merge};
 use crate::clock::UnixMs;
 use crate::id::{EpisodeId, RecordId};
 use crate::trust::{
@@ -171,13 +171,12 @@ impl Store {
             authorship: authorship(self.shared.opts.author_check, &mut decoded, &not_held),
             knowledge: &unasked,
         };
-        let ids: Vec<RecordId> = items.iter().map(|i| i.id).collect();
-        let stored_heads = self.heads_of(&ids)?;
+        let held = self.holding(items.iter().map(|i| (i.id, i.sender_heads.as_slice())))?;
         let mut ready = Vec::with_capacity(items.len());
-        for (item, stored) in items.into_iter().zip(stored_heads) {
-            // Held already (relayed by several peers): the writer sees so from the heads
-            // index alone, with nothing to merge.
-            if sent_from_heads_held(&item.sender_heads, &stored) {
+        for (item, held) in items.into_iter().zip(held) {
+            // Held already (relayed by several peers): the writer sees so from the indexes
+            // alone, with nothing to merge.
+            if held {
                 continue;
             }
             let existing = self.doc(item.id)?;

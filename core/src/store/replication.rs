@@ -199,27 +199,22 @@ impl Tx<'_> {
         self.write_peer_heads(peer, id, &known)
     }
 
-    /// Whether this node holds every one of `heads` among the record's stored heads: read
-    /// from the heads index, without loading the document. The usual case when several peers
-    /// relay the same record: the sender's changes are all ancestors of its heads, so a
-    /// sender whose heads we hold brings nothing new. (Heads we hold as ancestors of ours are
-    /// not seen here; the merge then finds them in the document.)
+    /// Whether this node holds the record with every one of `heads` (see [`HeldChanges`]):
+    /// the usual case when several peers relay the same record. The sender's changes are all
+    /// ancestors of its heads, so a sender whose heads we hold brings nothing new.
     pub(super) fn holds_heads(
         &self,
         id: RecordId,
         heads: &[ChangeHash],
     ) -> Result<bool, ReadError> {
-        let t = self
-            .r()
-            .open_table(tables::DOC_HEADS)
-            .ctx("reading heads")?;
-        let Some(stored) = t.get(id.to_bytes()).ctx("reading heads")? else {
-            return Ok(false);
-        };
-        Ok(super::merge::sent_from_heads_held(
-            heads,
-            &decode_heads(stored.value()),
-        ))
+        let w = self.r();
+        HeldChanges {
+            heads: w.open_table(tables::DOC_HEADS).ctx("reading heads")?,
+            change_signed: w.open_table(tables::CHANGE_SIGNED).ctx("reading heads")?,
+            record_signed: w.open_table(tables::RECORD_SIGNED).ctx("reading heads")?,
+            unsigned: w.open_table(tables::UNSIGNED).ctx("reading heads")?,
+        }
+        .holds(id, heads)
     }
 
     /// Records that `peer` holds the record at `heads` (all held here).
@@ -253,6 +248,58 @@ impl Tx<'_> {
             .insert((peer.as_str(), id.to_bytes()), encoded.as_slice())
             .ctx("saving a sync state")?;
         Ok(())
+    }
+}
+
+/// Whether a record is held with given changes, from the indexes alone, without loading its
+/// document: a change is held when it is one of the record's stored heads, or is kept beside
+/// the record (its signed commit linked to the record, or an unsigned change of this node's
+/// to it). The second matters at central, which stamps each emergency record it receives as
+/// acknowledged: its heads then move past the heads every other node offers or sends.
+struct HeldChanges<H, C, R, U> {
+    heads: H,
+    change_signed: C,
+    record_signed: R,
+    unsigned: U,
+}
+
+impl<H, C, R, U> HeldChanges<H, C, R, U>
+where
+    H: ReadableTable<tables::Id, &'static [u8]>,
+    C: ReadableTable<tables::Hash, tables::Hash>,
+    R: ReadableTable<(tables::Id, tables::Hash), ()>,
+    U: ReadableTable<tables::Hash, tables::Id>,
+{
+    fn holds(&self, id: RecordId, changes: &[ChangeHash]) -> Result<bool, ReadError> {
+        let key = id.to_bytes();
+        let Some(stored) = self.heads.get(key).ctx("reading heads")? else {
+            return Ok(false);
+        };
+        let ours = decode_heads(stored.value());
+        if changes.is_empty() {
+            return Ok(false);
+        }
+        for h in changes {
+            if ours.contains(h) {
+                continue;
+            }
+            let signed = match self.change_signed.get(h.0).ctx("reading heads")? {
+                Some(commit) => self
+                    .record_signed
+                    .get((key, commit.value()))
+                    .ctx("reading heads")?
+                    .is_some(),
+                None => false,
+            };
+            if signed {
+                continue;
+            }
+            let unsigned = self.unsigned.get(h.0).ctx("reading heads")?;
+            if unsigned.is_none_or(|r| r.value() != key) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 }
 
@@ -494,6 +541,85 @@ impl Store {
             });
         }
         Ok(out)
+    }
+
+    /// Our heads of each record, to offer `peer` before sending the record's changes:
+    /// records not held here, and those the peer is known to hold at our very heads, are
+    /// left out. Reads the heads index only.
+    pub fn offer(
+        &self,
+        peer: &NodeName,
+        ids: &[RecordId],
+    ) -> Result<Vec<(RecordId, Vec<ChangeHash>)>, ReadError> {
+        let txn = self.read_txn()?;
+        let heads_t = txn.open_table(tables::DOC_HEADS).ctx("reading heads")?;
+        let known_t = txn
+            .open_table(tables::PEER_HEADS)
+            .ctx("reading peer heads")?;
+        let mut out = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let key = id.to_bytes();
+            let Some(heads) = heads_t.get(key).ctx("reading heads")? else {
+                continue;
+            };
+            let heads = decode_heads(heads.value());
+            let known = known_t
+                .get((peer.as_str(), key))
+                .ctx("reading peer heads")?
+                .map(|v| decode_heads(v.value()));
+            if known.is_some_and(|k| same_heads(&k, &heads)) {
+                continue;
+            }
+            out.push((id, heads));
+        }
+        Ok(out)
+    }
+
+    /// For each record and heads, whether the record is held with every one of the heads
+    /// (see [`HeldChanges`]), in one read transaction.
+    pub(super) fn holding<'h>(
+        &self,
+        items: impl IntoIterator<Item = (RecordId, &'h [ChangeHash])>,
+    ) -> Result<Vec<bool>, ReadError> {
+        let txn = self.read_txn()?;
+        let index = HeldChanges {
+            heads: txn.open_table(tables::DOC_HEADS).ctx("reading heads")?,
+            change_signed: txn.open_table(tables::CHANGE_SIGNED).ctx("reading heads")?,
+            record_signed: txn.open_table(tables::RECORD_SIGNED).ctx("reading heads")?,
+            unsigned: txn.open_table(tables::UNSIGNED).ctx("reading heads")?,
+        };
+        items
+            .into_iter()
+            .map(|(id, heads)| index.holds(id, heads))
+            .collect()
+    }
+
+    /// A peer offers records at these heads: each held here with every offered head is
+    /// recorded as held by the peer there (one commit, only when there is one), and the
+    /// others are returned, to be asked for. Read from the indexes, without loading a
+    /// document (see [`HeldChanges`]).
+    pub fn peer_offers(
+        &self,
+        peer: &NodeName,
+        offered: Vec<(RecordId, Vec<ChangeHash>)>,
+    ) -> Result<Vec<RecordId>, WriteError> {
+        let holding = self.holding(offered.iter().map(|(id, h)| (*id, h.as_slice())))?;
+        let (held, lacking): (Vec<_>, Vec<_>) = offered
+            .into_iter()
+            .zip(holding)
+            .partition(|(_, holds)| *holds);
+        let held: Vec<(RecordId, Vec<ChangeHash>)> = held.into_iter().map(|(o, _)| o).collect();
+        let lacking = lacking.into_iter().map(|((id, _), _)| id).collect();
+        if !held.is_empty() {
+            let peer = peer.clone();
+            self.write(move |tx| {
+                for (id, heads) in held {
+                    tx.write_peer_heads(&peer, id, &heads)?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(lacking)
     }
 
     /// Whole records, as stored, with their heads: what a fetch answers. Records not held

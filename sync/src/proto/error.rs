@@ -59,6 +59,10 @@ pub enum Violation {
         count: usize,
         limit: usize,
     },
+    #[error("an offer of {docs} records, more than the {limit} accepted")]
+    OfferTooLarge { docs: usize, limit: usize },
+    #[error("an answer to offer {offer}, which is not the oldest unanswered")]
+    WantNotOffered { offer: u64 },
     #[error("{entries} roster entries in one frame, more than the {limit} accepted")]
     RosterTooLarge { entries: usize, limit: usize },
 }

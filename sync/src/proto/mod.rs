@@ -71,6 +71,8 @@ pub struct SessionConfig {
     pub max_signatures_received: usize,
     /// Most entries (members and revocations) one roster frame may carry.
     pub max_roster_entries: usize,
+    /// Most records one offer from a peer may name.
+    pub max_offer_docs_received: usize,
 }
 
 impl Default for SessionConfig {
@@ -87,6 +89,7 @@ impl Default for SessionConfig {
             max_batch_docs_received: 1024,
             max_signatures_received: 16_384,
             max_roster_entries: 4096,
+            max_offer_docs_received: 4096,
         }
     }
 }
@@ -115,6 +118,12 @@ struct InFlight {
     batch: u64,
     upto: Option<u64>,
     heads: Vec<(RecordId, Vec<ChangeHash>)>,
+}
+
+/// An offer sent and not answered yet: its number, and the records and heads it named.
+struct Offered {
+    offer: u64,
+    docs: Vec<(RecordId, Vec<ChangeHash>)>,
 }
 
 /// What this session knows of the peer's convergence with us.
@@ -165,7 +174,19 @@ pub struct Session<R> {
     /// Our feed sequence batches have been sent up to (ahead of the cursor by what is in
     /// flight).
     sent_upto: u64,
-    emergency: Option<VecDeque<RecordId>>,
+    /// Emergency records still to offer the peer, in this node's order (see
+    /// [`emergency_queue`]).
+    emergency: VecDeque<RecordId>,
+    /// Whether our last offer (the one that says so) is still to go.
+    offering: bool,
+    /// Offers sent and not answered yet, oldest first.
+    offers: VecDeque<Offered>,
+    next_offer: u64,
+    /// Records the peer asked for in its answers to our offers, to send first.
+    wanted: VecDeque<RecordId>,
+    /// The peer's hello said it offers its emergency records and its last offer has not
+    /// come: our feed waits for it, so that nothing the peer offered is sent back to it.
+    peer_offering: bool,
     /// Batches sent and not acknowledged yet, oldest first.
     in_flight: VecDeque<InFlight>,
     /// Batches numbered below this were given up by a rewind: their acks, still on the way,
@@ -207,6 +228,18 @@ fn to_wire(id: RecordId) -> WireId {
     id.to_bytes()
 }
 
+/// The records created during an emergency episode that central has not acknowledged, to
+/// offer first on (re)connect. After an outage every node offers central its emergency
+/// records at once, and each holds most of the others' (they replicated among themselves
+/// meanwhile). Each node starts at its own place in the list, so that what one sends first
+/// the others reach only after it has landed, when their offers find it held.
+fn emergency_queue(replica: &impl Replica) -> Result<VecDeque<RecordId>, SessionError> {
+    let mut queue: VecDeque<RecordId> = replica.unreconciled()?.into_iter().collect();
+    let start = send::place_of(replica.node().as_str(), queue.len());
+    queue.rotate_left(start);
+    Ok(queue)
+}
+
 impl<R: Replica> Session<R> {
     /// A session with an authenticated peer, checking the roster entries it relays against
     /// `anchor` (the hospital CA). Queues our hello.
@@ -218,6 +251,7 @@ impl<R: Replica> Session<R> {
         now: Instant,
     ) -> Result<Session<R>, SessionError> {
         let state = replica.peer_state(&peer.name)?;
+        let emergency = emergency_queue(&replica)?;
         let hello = Hello {
             protocol: PROTOCOL_VERSION,
             node: replica.node().to_string(),
@@ -225,6 +259,7 @@ impl<R: Replica> Session<R> {
             feed_head: replica.feed_head()?,
             applied_from_you: state.applied_from_peer,
             keeps_since_ms: cfg.keeps_since_ms,
+            offering: !emergency.is_empty(),
         };
         let mut s = Session {
             id: NEXT_SESSION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
@@ -237,7 +272,12 @@ impl<R: Replica> Session<R> {
             peer_hello: None,
             send_cursor: state.acked_by_peer,
             sent_upto: state.acked_by_peer,
-            emergency: None,
+            offering: !emergency.is_empty(),
+            emergency,
+            offers: VecDeque::new(),
+            next_offer: 1,
+            wanted: VecDeque::new(),
+            peer_offering: false,
             in_flight: VecDeque::new(),
             abandoned_below: 0,
             next_batch: 1,
@@ -290,6 +330,9 @@ impl<R: Replica> Session<R> {
     /// True once everything in our feed has been acknowledged and nothing is in flight.
     pub fn is_caught_up(&self) -> bool {
         self.caught_up
+            && !self.offering
+            && self.offers.is_empty()
+            && self.wanted.is_empty()
             && self.in_flight.is_empty()
             && self.syncing.is_empty()
             && self.sync_queue.is_empty()
@@ -440,7 +483,8 @@ impl<R: Replica> Session<R> {
                 self.replica.reset_peer(&self.peer.name, applied_from_you)?;
                 self.send_cursor = applied_from_you;
                 self.sent_upto = applied_from_you;
-                self.emergency = None;
+                self.emergency = emergency_queue(&self.replica)?;
+                self.offering = !self.emergency.is_empty();
                 // The peer may have sent acks for batches already in flight before it read
                 // our hello: they are still on their way, and are no violation.
                 self.abandoned_below = self.next_batch;
@@ -495,6 +539,8 @@ impl<R: Replica> Session<R> {
                 });
                 Ok(())
             }
+            Frame::Offer { offer, docs, last } => self.on_offer(offer, docs, last),
+            Frame::Want { offer, ids } => self.on_want(offer, ids),
             Frame::Ping { nonce } => {
                 self.push(Frame::Pong { nonce });
                 Ok(())

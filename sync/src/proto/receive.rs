@@ -12,7 +12,7 @@ use lifeline_core::trust::KeyId;
 
 use super::{MAX_FETCH, Session, SessionError, Violation, to_wire};
 use crate::chain::chain;
-use crate::frame::{Ack, Batch, Frame, Hello, PROTOCOL_VERSION, WireDoc, WireId};
+use crate::frame::{Ack, Batch, Frame, Hello, PROTOCOL_VERSION, WireDoc, WireHash, WireId};
 use crate::permissions;
 use crate::replica::{PeerFeed, Replica};
 
@@ -61,6 +61,7 @@ impl<R: Replica> Session<R> {
                 applied_from_you: 0,
             });
         }
+        self.peer_offering = hello.offering;
         self.peer_hello = Some(hello);
         self.push_roster()?;
         self.fill()
@@ -197,6 +198,42 @@ impl<R: Replica> Session<R> {
         }
         self.send_sync(id, state)?;
         self.start_queued_syncs()
+    }
+
+    /// The peer offers records at its heads: the ones held here at those heads are recorded
+    /// as held by the peer (so our feed does not send them back), and the answer asks for the
+    /// others. The last offer lets our feed go on.
+    pub(super) fn on_offer(
+        &mut self,
+        offer: u64,
+        docs: Vec<(WireId, Vec<WireHash>)>,
+        last: bool,
+    ) -> Result<(), SessionError> {
+        if docs.len() > self.cfg.max_offer_docs_received {
+            return Err(self.violation(Violation::OfferTooLarge {
+                docs: docs.len(),
+                limit: self.cfg.max_offer_docs_received,
+            }));
+        }
+        let offered = docs
+            .into_iter()
+            .map(|(id, heads)| {
+                (
+                    RecordId::from_bytes(id),
+                    heads.into_iter().map(ChangeHash).collect(),
+                )
+            })
+            .collect();
+        let lacking = self.replica.peer_offers(&self.peer.name, offered)?;
+        self.push(Frame::Want {
+            offer,
+            ids: lacking.iter().map(|id| to_wire(*id)).collect(),
+        });
+        if last && self.peer_offering {
+            self.peer_offering = false;
+            return self.fill();
+        }
+        Ok(())
     }
 
     /// A peer asks for whole records (a window fetching what it no longer keeps): answered

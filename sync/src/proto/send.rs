@@ -1,20 +1,25 @@
-//! What a session sends: batches from the feed (emergency records first), one in flight at
-//! a time, moved on by the peer's acks; and the sync protocol for records whose deltas
-//! lacked dependencies.
+//! What a session sends: its emergency records first, offered by id and heads and sent
+//! only where the peer lacks them; then batches from the feed, a bounded window of them in
+//! flight, moved on by the peer's acks; and the sync protocol for records whose deltas lacked
+//! dependencies.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 
 use lifeline_core::RecordId;
 use lifeline_core::automerge::{ChangeHash, sync};
 use lifeline_core::store::{OutgoingDoc, Scope};
 
-use super::{InFlight, Session, SessionError, Violation, to_wire};
-use crate::frame::{Ack, Batch, Frame, WireDoc};
+use super::{InFlight, Offered, Session, SessionError, Violation, to_wire};
+use crate::frame::{Ack, Batch, Frame, WireDoc, WireId};
 use crate::replica::Replica;
 
-/// Most passes of [`Session::fill`]: batches sent, or emergency records skipped that the peer
-/// already has.
+/// Most passes of [`Session::fill`], each sending a batch or an offer.
 const FILL_PASSES: usize = 64;
+
+/// Offers sent and not answered at most. Two keep the exchange streaming while each node
+/// goes through its emergency records at the pace its records land: a node offers the records
+/// ahead of its place only when it gets there, and finds the ones another node sent held.
+const OFFERS_AHEAD: usize = 2;
 
 /// Most records waiting for a sync exchange to free up (each costs a lookup to queue).
 pub(super) const MOST_QUEUED_SYNCS: usize = 4096;
@@ -150,43 +155,87 @@ impl<R: Replica> Session<R> {
         Ok(())
     }
 
-    /// Fills the in-flight window: emergency records first, then the feed.
+    /// The peer answered an offer: it holds the records it did not ask for at the heads
+    /// offered (recorded, so the feed does not send them), and the others go first.
+    pub(super) fn on_want(&mut self, offer: u64, ids: Vec<WireId>) -> Result<(), SessionError> {
+        if self.offers.front().is_none_or(|o| o.offer != offer) {
+            return Err(self.violation(Violation::WantNotOffered { offer }));
+        }
+        let Some(Offered { docs: offered, .. }) = self.offers.pop_front() else {
+            return Err(self.violation(Violation::WantNotOffered { offer }));
+        };
+        let asked: HashSet<RecordId> = ids.into_iter().map(RecordId::from_bytes).collect();
+        let (wanted, held): (Vec<_>, Vec<_>) =
+            offered.into_iter().partition(|(id, _)| asked.contains(id));
+        if !held.is_empty() {
+            self.replica
+                .record_ack(&self.peer.name, self.send_cursor, held)?;
+        }
+        self.wanted.extend(wanted.into_iter().map(|(id, _)| id));
+        self.fill()
+    }
+
+    /// Offers the next emergency records the peer is not known to hold; the last offer says
+    /// so, even when it names none.
+    fn offer_next(&mut self) -> Result<(), SessionError> {
+        while self.offering {
+            let n = self.emergency.len().min(self.cfg.batch_docs);
+            let ids: Vec<RecordId> = self.emergency.drain(..n).collect();
+            let docs = self.replica.offer(&self.peer.name, &ids)?;
+            let last = self.emergency.is_empty();
+            if docs.is_empty() && !last {
+                continue;
+            }
+            let offer = self.next_offer;
+            self.next_offer += 1;
+            self.offering = !last;
+            self.push(Frame::Offer {
+                offer,
+                docs: docs
+                    .iter()
+                    .map(|(id, heads)| (to_wire(*id), heads.iter().map(|h| h.0).collect()))
+                    .collect(),
+                last,
+            });
+            self.offers.push_back(Offered { offer, docs });
+            break;
+        }
+        Ok(())
+    }
+
+    /// Fills the in-flight window: the emergency records the peer asked for, offers of the
+    /// next ones, and, once every offer is answered and the peer's own offers are done, the
+    /// feed.
     pub(super) fn fill(&mut self) -> Result<(), SessionError> {
         if self.peer_hello.is_none() {
             return Ok(());
         }
         self.push_roster()?;
-        if self.emergency.is_none() {
-            let mut queue: VecDeque<RecordId> = self.replica.unreconciled()?.into_iter().collect();
-            // After an outage every node sends central its emergency records at once, and
-            // each holds most of the others' (they replicated among themselves meanwhile).
-            // Each node starts at its own place in the list, so that what one sends first the
-            // others reach only after it has landed, when it costs the receiver a lookup of
-            // its heads rather than a merge.
-            let start = place_of(self.replica.node().as_str(), queue.len());
-            queue.rotate_left(start);
-            self.emergency = Some(queue);
-        }
         let window = self.cfg.window.max(1);
-        // Bounded: each pass sends a batch, or skips emergency records the peer already has.
+        // Bounded: each pass sends a batch or an offer.
         for _ in 0..FILL_PASSES {
             if self.in_flight.len() >= window {
                 return Ok(());
             }
-            let pending: Vec<RecordId> = match self.emergency.as_mut() {
-                Some(q) if !q.is_empty() => {
-                    let n = q.len().min(self.cfg.batch_docs);
-                    q.drain(..n).collect()
-                }
-                _ => Vec::new(),
-            };
-            if !pending.is_empty() {
-                let docs = self.replica.outgoing(&self.peer.name, &pending)?;
+            if !self.wanted.is_empty() {
+                let n = self.wanted.len().min(self.cfg.batch_docs);
+                let ids: Vec<RecordId> = self.wanted.drain(..n).collect();
+                let docs = self.replica.outgoing(&self.peer.name, &ids)?;
                 let wire: Vec<(u64, OutgoingDoc)> = docs.into_iter().map(|d| (0, d)).collect();
                 if !wire.is_empty() {
                     self.send_batch(None, wire);
                 }
                 continue;
+            }
+            if self.offering {
+                if self.offers.len() >= OFFERS_AHEAD {
+                    return Ok(());
+                }
+                self.offer_next()?;
+                continue;
+            }
+            if !self.offers.is_empty() || self.peer_offering {
+                return Ok(());
             }
             let scope = self.send_scope();
             let page = self.replica.feed_page(
@@ -288,7 +337,7 @@ impl<R: Replica> Session<R> {
 
 /// Where in a list of `len` a node's name puts it (FNV-1a of the name): the same on every run
 /// and release, and spread over the list.
-fn place_of(name: &str, len: usize) -> usize {
+pub(super) fn place_of(name: &str, len: usize) -> usize {
     if len == 0 {
         return 0;
     }

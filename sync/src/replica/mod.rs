@@ -83,6 +83,22 @@ pub trait Replica {
     /// are left out.
     fn outgoing(&self, peer: &NodeName, ids: &[RecordId]) -> Result<Vec<OutgoingDoc>, ReadError>;
 
+    /// Our heads of each record, to offer `peer` before sending its changes: records not
+    /// held, and those the peer is known to hold at our heads, are left out.
+    fn offer(
+        &self,
+        peer: &NodeName,
+        ids: &[RecordId],
+    ) -> Result<Vec<(RecordId, Vec<ChangeHash>)>, ReadError>;
+
+    /// A peer offers records at these heads: those held here at every offered head are
+    /// recorded as held by the peer (one step), and the others returned, to be asked for.
+    fn peer_offers(
+        &mut self,
+        peer: &NodeName,
+        offered: Vec<(RecordId, Vec<ChangeHash>)>,
+    ) -> Result<Vec<RecordId>, WriteError>;
+
     /// Applies a peer's batch in one step, each record under the rules (checked against the
     /// signed commits that came with it, encoded), and with `peer_cursor` records how far into
     /// the peer's feed everything is now applied. Refused records are left exactly as they

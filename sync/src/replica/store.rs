@@ -64,6 +64,22 @@ impl Replica for Store {
         Store::outgoing(self, peer, ids)
     }
 
+    fn offer(
+        &self,
+        peer: &NodeName,
+        ids: &[RecordId],
+    ) -> Result<Vec<(RecordId, Vec<ChangeHash>)>, ReadError> {
+        Store::offer(self, peer, ids)
+    }
+
+    fn peer_offers(
+        &mut self,
+        peer: &NodeName,
+        offered: Vec<(RecordId, Vec<ChangeHash>)>,
+    ) -> Result<Vec<RecordId>, WriteError> {
+        Store::peer_offers(self, peer, offered)
+    }
+
     fn apply_batch(
         &mut self,
         peer: &NodeName,

@@ -182,6 +182,7 @@ impl Hostile {
                 feed_head: 0,
                 applied_from_you: 0,
                 keeps_since_ms: None,
+                offering: false,
             }))
             .await;
         Ok(hostile)

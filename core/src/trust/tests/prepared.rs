@@ -204,3 +204,79 @@ fn a_relayed_record_at_heads_held_here_is_unchanged_and_not_sent_back() {
         Some(heads)
     );
 }
+
+/// A record relayed at heads this node holds as ancestors of its own (a later edit reached
+/// it first; at central, its own stamp of an emergency record): unchanged and neither merged
+/// nor prepared, read from the indexes of the record's changes; offered at those heads, it is
+/// held; and the relaying peer is sent only the edit it lacks.
+#[test]
+fn a_record_relayed_at_heads_before_ours_is_held_without_a_merge() {
+    let (central, w01, w02) = hospital(&[DeskRole::Registration]);
+    let p = create(&w01, "辛");
+    let (items, signatures) = batch(&w01, &[p]);
+    central
+        .store
+        .apply_batch(w01.name(), items, signatures, None)
+        .expect("apply");
+    let old_heads = w01.store.doc(p).expect("read").expect("held").get_heads();
+    replicate(&w01, &w02);
+    let reg = op("reg1", DeskRole::Registration);
+    let edit = PatientEdit {
+        phone: Some("13922223333".into()),
+        ..PatientEdit::default()
+    };
+    w02.store
+        .update_patient(&reg, p, edit)
+        .expect("edit at W02");
+    let (items, signatures) = batch(&w02, &[p]);
+    let out = central
+        .store
+        .apply_batch(w02.name(), items, signatures, None)
+        .expect("apply");
+    assert_eq!(out.applied, vec![p], "{out:?}");
+    let heads = central
+        .store
+        .doc(p)
+        .expect("read")
+        .expect("held")
+        .get_heads();
+    assert_ne!(heads, old_heads);
+    // W01 relays its copy, at the heads before the edit.
+    let relayed = IncomingDoc {
+        id: p,
+        bytes: b"not an automerge change".to_vec(),
+        sender_heads: old_heads.clone(),
+        seq: 0,
+    };
+    let prepared = central
+        .store
+        .prepare_batch(vec![relayed.clone()], &[])
+        .expect("prepare");
+    assert_eq!(prepared, 0, "nothing to merge");
+    let out = central
+        .store
+        .apply_batch(w01.name(), vec![relayed], Vec::new(), None)
+        .expect("apply");
+    assert_eq!(out.unchanged, 1, "{out:?}");
+    assert!(out.rejected.is_empty(), "{out:?}");
+    assert_eq!(
+        central.store.doc(p).expect("read").map(|d| d.get_heads()),
+        Some(heads.clone())
+    );
+    let to_w01 = central.store.outgoing(w01.name(), &[p]).expect("outgoing");
+    assert_eq!(to_w01.len(), 1, "W01 lacks the edit");
+    assert_eq!(to_w01[0].heads, heads);
+    // Offered at the old heads, or at a change central never saw, by a node it knows nothing of.
+    let lacking = central
+        .store
+        .peer_offers(
+            &NodeName::new("W03").expect("valid"),
+            vec![(p, old_heads), (p, vec![ChangeHash([5; 32])])],
+        )
+        .expect("offers");
+    assert_eq!(
+        lacking,
+        vec![p],
+        "only the change central lacks is asked for"
+    );
+}

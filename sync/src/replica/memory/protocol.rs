@@ -135,6 +135,22 @@ impl Replica for MemoryReplica {
         Ok(self.lock().outgoing(peer, ids))
     }
 
+    fn offer(
+        &self,
+        peer: &NodeName,
+        ids: &[RecordId],
+    ) -> Result<Vec<(RecordId, Vec<ChangeHash>)>, ReadError> {
+        Ok(self.lock().offer(peer, ids))
+    }
+
+    fn peer_offers(
+        &mut self,
+        peer: &NodeName,
+        offered: Vec<(RecordId, Vec<ChangeHash>)>,
+    ) -> Result<Vec<RecordId>, WriteError> {
+        Ok(self.lock().peer_offers(peer, offered))
+    }
+
     fn apply_batch(
         &mut self,
         peer: &NodeName,

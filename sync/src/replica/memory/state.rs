@@ -359,6 +359,48 @@ impl Inner {
             .insert(id, state.encode());
     }
 
+    /// Our heads of each record to offer the peer: those not held, and those it is known to
+    /// hold at our heads, left out.
+    pub(super) fn offer(
+        &self,
+        peer: &NodeName,
+        ids: &[RecordId],
+    ) -> Vec<(RecordId, Vec<ChangeHash>)> {
+        ids.iter()
+            .filter_map(|&id| {
+                let heads = self.docs.get(&id)?.get_heads();
+                let known = self.peer_heads(peer, id);
+                let held = !known.is_empty() && sorted(known) == sorted(heads.clone());
+                (!held).then_some((id, heads))
+            })
+            .collect()
+    }
+
+    /// Records offered at heads we hold (ours, or changes before them) are noted as held by
+    /// the peer there; the others are returned.
+    pub(super) fn peer_offers(
+        &mut self,
+        peer: &NodeName,
+        offered: Vec<(RecordId, Vec<ChangeHash>)>,
+    ) -> Vec<RecordId> {
+        let mut lacking = Vec::new();
+        for (id, heads) in offered {
+            let held = self.docs.get(&id).is_some_and(|doc| {
+                let ours = doc.get_heads();
+                !heads.is_empty()
+                    && heads
+                        .iter()
+                        .all(|h| ours.contains(h) || doc.get_change_by_hash(h).is_some())
+            });
+            if held {
+                self.set_peer_heads(peer, id, heads);
+            } else {
+                lacking.push(id);
+            }
+        }
+        lacking
+    }
+
     /// Changes of each record the peer is not known to have; records it has whole are left
     /// out.
     pub(super) fn outgoing(&self, peer: &NodeName, ids: &[RecordId]) -> Vec<OutgoingDoc> {

@@ -299,6 +299,33 @@ fn new_records_repeats_edits_and_peer_bookkeeping_agree() {
         r.reset_peer(&w02, 1).expect("reset");
     }
     twin.assert_same();
+    // W02 offers a record at the heads held here, one at heads before ours (its changes held
+    // here, as a central's are after it stamps the record), one with a change not held, and
+    // one not held at all: both record the first two as W02's, ask for the others, and offer
+    // W02 the same.
+    let unknown = RecordId::from_bytes([9; 16]);
+    let offered = vec![
+        (ids[1], heads(&w, ids[1])),
+        (ids[2], before.clone()),
+        (ids[3], vec![ChangeHash([8; 32])]),
+        (unknown, vec![ChangeHash([7; 32])]),
+    ];
+    for r in [
+        &mut twin.store as &mut dyn Replica,
+        &mut twin.memory as &mut dyn Replica,
+    ] {
+        let lacking = r.peer_offers(&w02, offered.clone()).expect("offer");
+        assert_eq!(lacking, vec![ids[3], unknown]);
+    }
+    twin.assert_same();
+    let ours = Replica::offer(&twin.store, &w02, &ids).expect("offer");
+    assert_eq!(ours, twin.memory.offer(&w02, &ids).expect("offer"));
+    let offered_ids: Vec<RecordId> = ours.iter().map(|(id, _)| *id).collect();
+    assert_eq!(
+        offered_ids,
+        vec![ids[0], ids[2], ids[3]],
+        "W02 holds ids[1] as we do, and ids[2] only before its edit"
+    );
 }
 
 #[test]

@@ -1,0 +1,265 @@
+//! Emergency records are offered by id and heads before their changes go: after an outage
+//! every node holds most of the others' emergency records, and each should reach central
+//! once, not once from every node, nor go back from central to nodes that hold it.
+
+use super::support::*;
+
+/// Creates `n` records in an episode at `node`.
+fn emergency(node: &Mem, episode: &EpisodeId, n: usize) -> Vec<RecordId> {
+    (0..n)
+        .map(|i| node.create_in(&format!("{}-yj{i}", node.id.name), Some(episode.clone())))
+        .collect()
+}
+
+fn ids_of(docs: &[([u8; 16], Vec<[u8; 32]>)]) -> Vec<RecordId> {
+    docs.iter()
+        .map(|(id, _)| RecordId::from_bytes(*id))
+        .collect()
+}
+
+#[test]
+fn emergency_records_are_offered_first_and_only_the_lacking_ones_go() {
+    let ca = Ca::new();
+    let w = ca.mem("W01", NodeRole::Window, &[DeskRole::Registration]);
+    let c = ca.mem("central", NodeRole::Central, &[]);
+    let r = ca.anchor();
+    for i in 0..20 {
+        w.create(&format!("normal{i}"));
+    }
+    let episode = EpisodeId::new("YJ-1").expect("valid");
+    // Central already holds two of them as W01 does, relayed by the standby: W01 does not
+    // know that.
+    let mut urgent = emergency(&w, &episode, 2);
+    let s = ca.mem("standby", NodeRole::Standby, &[]);
+    link(&w, &s, &r).pump().expect("pump");
+    link(&s, &c, &r).pump().expect("pump");
+    assert_eq!(c.replica.records(), 22);
+    urgent.extend(emergency(&w, &episode, 3));
+    let mut link = link(&w, &c, &r);
+    let hello_a = link.a.poll_transmit().expect("hello");
+    let hello_b = link.b.poll_transmit().expect("hello");
+    let Frame::Hello(h) = &hello_a else {
+        panic!("hello first")
+    };
+    assert!(h.offering, "W01 has emergency records to offer");
+    link.b.handle_frame(hello_a, link.now).expect("hello");
+    link.a.handle_frame(hello_b, link.now).expect("hello");
+    // The roster goes ahead of any change it signs, then the offer: ids and heads only.
+    let Some(Frame::Roster { members, .. }) = link.a.poll_transmit() else {
+        panic!("expected the roster first");
+    };
+    assert_eq!(members.len(), 2, "W01's own certificate and the standby's");
+    let Some(Frame::Offer { offer, docs, last }) = link.a.poll_transmit() else {
+        panic!("expected an offer next");
+    };
+    assert!(last);
+    let mut offered = ids_of(&docs);
+    offered.sort();
+    let mut expected = urgent.clone();
+    expected.sort();
+    assert_eq!(offered, expected);
+    assert!(
+        link.a.poll_transmit().is_none(),
+        "nothing else before the answer"
+    );
+    // Central asks for the three it lacks; its feed (empty here) waited for the last offer.
+    link.b
+        .handle_frame(Frame::Offer { offer, docs, last }, link.now)
+        .expect("offer");
+    // Central's own frames (its roster, its offer of the two it holds) go ahead of the answer.
+    let (answered, ids) = loop {
+        match link.b.poll_transmit().expect("central answers") {
+            Frame::Want { offer, ids } => break (offer, ids),
+            other => link.a.handle_frame(other, link.now).expect("frame"),
+        }
+    };
+    assert_eq!(answered, offer);
+    let mut wanted: Vec<RecordId> = ids.iter().map(|w| RecordId::from_bytes(*w)).collect();
+    wanted.sort();
+    let mut lacking = urgent[2..].to_vec();
+    lacking.sort();
+    assert_eq!(wanted, lacking);
+    link.a
+        .handle_frame(Frame::Want { offer, ids }, link.now)
+        .expect("want");
+    let first = loop {
+        match link
+            .a
+            .poll_transmit()
+            .expect("W01 sends the wanted records")
+        {
+            Frame::Batch(b) => break b,
+            other => link.b.handle_frame(other, link.now).expect("frame"),
+        }
+    };
+    assert_eq!(first.upto, None);
+    let mut sent: Vec<RecordId> = first
+        .docs
+        .iter()
+        .map(|d| RecordId::from_bytes(d.id))
+        .collect();
+    sent.sort();
+    assert_eq!(sent, lacking, "only what central lacked");
+    link.b
+        .handle_frame(Frame::Batch(first), link.now)
+        .expect("batch");
+    link.pump().expect("pump");
+    same_records(&w.replica, &c.replica);
+    assert!(link.a.is_caught_up() && link.b.is_caught_up());
+}
+
+/// Two windows and the standby hold the same emergency records (they replicated among
+/// themselves while central was down) and all reconnect to central at once: each record
+/// reaches central about once, and central sends none of them back.
+#[test]
+fn after_an_outage_each_emergency_record_reaches_central_about_once() {
+    let ca = Ca::new();
+    let c = ca.mem("central", NodeRole::Central, &[]);
+    let nodes = [
+        ca.mem("W01", NodeRole::Window, &[DeskRole::Registration]),
+        ca.mem("W02", NodeRole::Window, &[DeskRole::Registration]),
+        ca.mem("standby", NodeRole::Standby, &[]),
+    ];
+    let r = ca.anchor();
+    let episode = EpisodeId::new("YJ-1").expect("valid");
+    let mut all = Vec::new();
+    for node in &nodes[..2] {
+        all.extend(emergency(node, &episode, 150));
+    }
+    // The outage: the windows and the standby replicate among themselves.
+    for (a, b) in [(0, 2), (1, 2), (0, 2)] {
+        link(&nodes[a], &nodes[b], &r).pump().expect("pump");
+    }
+    for node in &nodes {
+        assert_eq!(node.replica.records(), all.len());
+    }
+    // Central is back: every node reconnects at once, their frames interleaved.
+    let cfg = SessionConfig {
+        batch_docs: 10,
+        ..SessionConfig::default()
+    };
+    let now = std::time::Instant::now();
+    let mut links: Vec<MemLink> = nodes
+        .iter()
+        .map(|n| {
+            Link::connect_with(
+                (n.replica.clone(), &n.id),
+                (c.replica.clone(), &c.id),
+                &r,
+                now,
+                cfg.clone(),
+            )
+        })
+        .collect();
+    for _ in 0..100_000 {
+        let mut moved = false;
+        for l in &mut links {
+            moved |= l.step().expect("step");
+        }
+        // Whatever one session took, every session of that node pushes (as the mesh does
+        // on each commit).
+        for l in &mut links {
+            l.a.local_commit().expect("push");
+            l.b.local_commit().expect("push");
+        }
+        if !moved {
+            break;
+        }
+    }
+    assert_eq!(c.replica.records(), all.len());
+    for node in &nodes {
+        same_records(&node.replica, &c.replica);
+    }
+    let received: u64 = links.iter().map(|l| l.b.stats().docs_received).sum();
+    let sent_back: u64 = links.iter().map(|l| l.b.stats().docs_sent).sum();
+    println!(
+        "{} records: central received {received}, sent back {sent_back}",
+        all.len()
+    );
+    // Without offers every node sent all of them (900 received) and central sent each to
+    // the two nodes that had not sent it to central first.
+    assert!(
+        received <= all.len() as u64 * 5 / 4,
+        "central received {received} for {} records",
+        all.len()
+    );
+    assert!(
+        sent_back <= all.len() as u64 / 10,
+        "central sent back {sent_back}"
+    );
+}
+
+#[test]
+fn offers_and_answers_out_of_turn_are_protocol_errors() {
+    let ca = Ca::new();
+    let w = ca.mem("W01", NodeRole::Window, &[DeskRole::Registration]);
+    let c = ca.mem("central", NodeRole::Central, &[]);
+    let r = ca.anchor();
+    let mut link = link(&w, &c, &r);
+    link.pump().expect("pump");
+    // An answer to an offer never made.
+    let err = link
+        .a
+        .handle_frame(
+            Frame::Want {
+                offer: 1,
+                ids: Vec::new(),
+            },
+            link.now,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            SessionError::Protocol {
+                violation: Violation::WantNotOffered { offer: 1 },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // An offer over the limit is refused before anything of it is looked up.
+    let mut link = self::link(&w, &c, &r);
+    link.pump().expect("pump");
+    let docs = (0..4097u32)
+        .map(|i| {
+            let mut id = [0u8; 16];
+            id[..4].copy_from_slice(&i.to_be_bytes());
+            (id, vec![[7u8; 32]])
+        })
+        .collect();
+    let err = link
+        .b
+        .handle_frame(
+            Frame::Offer {
+                offer: 1,
+                docs,
+                last: true,
+            },
+            link.now,
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("an offer of 4097 records"),
+        "{err}"
+    );
+    // An offer of records central does not hold asks for all of them and changes nothing.
+    let mut link = self::link(&w, &c, &r);
+    link.pump().expect("pump");
+    let unknown = [[9u8; 16]];
+    link.b
+        .handle_frame(
+            Frame::Offer {
+                offer: 1,
+                docs: vec![(unknown[0], vec![[7u8; 32]])],
+                last: true,
+            },
+            link.now,
+        )
+        .expect("offer");
+    let Some(Frame::Want { offer: 1, ids }) = link.b.poll_transmit() else {
+        panic!("expected the answer");
+    };
+    assert_eq!(ids, unknown.to_vec());
+    assert_eq!(c.replica.records(), 0);
+}
