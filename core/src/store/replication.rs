@@ -575,6 +575,60 @@ impl Store {
         Ok(out)
     }
 
+    /// For each record, whether this node wrote its latest changes (every one of its heads
+    /// is an unsigned change of ours, or signed by this node): read from the indexes, each
+    /// signed commit decoded once. A node offers its own emergency records first.
+    pub fn written_here(&self, ids: &[RecordId]) -> Result<Vec<bool>, ReadError> {
+        let txn = self.read_txn()?;
+        let heads_t = txn.open_table(tables::DOC_HEADS).ctx("reading heads")?;
+        let change_signed = txn
+            .open_table(tables::CHANGE_SIGNED)
+            .ctx("reading signatures")?;
+        let signed = txn.open_table(tables::SIGNED).ctx("reading signatures")?;
+        let unsigned = txn.open_table(tables::UNSIGNED).ctx("reading signatures")?;
+        let mut ours_by_commit: std::collections::HashMap<tables::Hash, bool> =
+            std::collections::HashMap::new();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let heads = heads_t
+                .get(id.to_bytes())
+                .ctx("reading heads")?
+                .map(|v| decode_heads(v.value()))
+                .unwrap_or_default();
+            let mut ours = !heads.is_empty();
+            for h in &heads {
+                if unsigned.get(h.0).ctx("reading signatures")?.is_some() {
+                    continue;
+                }
+                let Some(commit) = change_signed.get(h.0).ctx("reading signatures")? else {
+                    ours = false;
+                    break;
+                };
+                let commit = commit.value();
+                let by_us = match ours_by_commit.get(&commit) {
+                    Some(by_us) => *by_us,
+                    None => {
+                        let by_us = signed
+                            .get(commit)
+                            .ctx("reading signatures")?
+                            .and_then(|bytes| {
+                                crate::trust::SignedCommit::decode(bytes.value()).ok()
+                            })
+                            .is_some_and(|c| c.author == *self.node());
+                        ours_by_commit.insert(commit, by_us);
+                        by_us
+                    }
+                };
+                if !by_us {
+                    ours = false;
+                    break;
+                }
+            }
+            out.push(ours);
+        }
+        Ok(out)
+    }
+
     /// For each record and heads, whether the record is held with every one of the heads
     /// (see [`HeldChanges`]), in one read transaction.
     pub(super) fn holding<'h>(

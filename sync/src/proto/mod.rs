@@ -174,9 +174,12 @@ pub struct Session<R> {
     /// Our feed sequence batches have been sent up to (ahead of the cursor by what is in
     /// flight).
     sent_upto: u64,
-    /// Emergency records still to offer the peer, in this node's order (see
-    /// [`emergency_queue`]).
+    /// Emergency records still to offer the peer (see [`emergency_queue`]): those this node
+    /// wrote, then the others.
+    own: VecDeque<RecordId>,
     emergency: VecDeque<RecordId>,
+    /// This node wrote emergency records and the others' wait until those have landed.
+    own_first: bool,
     /// Whether our last offer (the one that says so) is still to go.
     offering: bool,
     /// Offers sent and not answered yet, oldest first.
@@ -231,13 +234,26 @@ fn to_wire(id: RecordId) -> WireId {
 /// The records created during an emergency episode that central has not acknowledged, to
 /// offer first on (re)connect. After an outage every node offers central its emergency
 /// records at once, and each holds most of the others' (they replicated among themselves
-/// meanwhile). Each node starts at its own place in the list, so that what one sends first
-/// the others reach only after it has landed, when their offers find it held.
-fn emergency_queue(replica: &impl Replica) -> Result<VecDeque<RecordId>, SessionError> {
-    let mut queue: VecDeque<RecordId> = replica.unreconciled()?.into_iter().collect();
-    let start = send::place_of(replica.node().as_str(), queue.len());
-    queue.rotate_left(start);
-    Ok(queue)
+/// meanwhile). Each node offers the records it wrote first, which no other node does; then
+/// the others', starting at its own place in the list: what it reaches then, another node
+/// has most often sent already, and its offer finds it held.
+fn emergency_queue(
+    replica: &impl Replica,
+) -> Result<(VecDeque<RecordId>, VecDeque<RecordId>), SessionError> {
+    let ids = replica.unreconciled()?;
+    let ours = replica.written_here(&ids)?;
+    let mut own = VecDeque::new();
+    let mut others = VecDeque::with_capacity(ids.len());
+    for (id, ours) in ids.into_iter().zip(ours) {
+        if ours {
+            own.push_back(id);
+        } else {
+            others.push_back(id);
+        }
+    }
+    let start = send::place_of(replica.node().as_str(), others.len());
+    others.rotate_left(start);
+    Ok((own, others))
 }
 
 impl<R: Replica> Session<R> {
@@ -251,7 +267,8 @@ impl<R: Replica> Session<R> {
         now: Instant,
     ) -> Result<Session<R>, SessionError> {
         let state = replica.peer_state(&peer.name)?;
-        let emergency = emergency_queue(&replica)?;
+        let (own, emergency) = emergency_queue(&replica)?;
+        let offering = !own.is_empty() || !emergency.is_empty();
         let hello = Hello {
             protocol: PROTOCOL_VERSION,
             node: replica.node().to_string(),
@@ -259,7 +276,7 @@ impl<R: Replica> Session<R> {
             feed_head: replica.feed_head()?,
             applied_from_you: state.applied_from_peer,
             keeps_since_ms: cfg.keeps_since_ms,
-            offering: !emergency.is_empty(),
+            offering,
         };
         let mut s = Session {
             id: NEXT_SESSION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
@@ -272,7 +289,9 @@ impl<R: Replica> Session<R> {
             peer_hello: None,
             send_cursor: state.acked_by_peer,
             sent_upto: state.acked_by_peer,
-            offering: !emergency.is_empty(),
+            offering,
+            own_first: !own.is_empty(),
+            own,
             emergency,
             offers: VecDeque::new(),
             next_offer: 1,
@@ -483,8 +502,9 @@ impl<R: Replica> Session<R> {
                 self.replica.reset_peer(&self.peer.name, applied_from_you)?;
                 self.send_cursor = applied_from_you;
                 self.sent_upto = applied_from_you;
-                self.emergency = emergency_queue(&self.replica)?;
-                self.offering = !self.emergency.is_empty();
+                (self.own, self.emergency) = emergency_queue(&self.replica)?;
+                self.own_first = !self.own.is_empty();
+                self.offering = self.own_first || !self.emergency.is_empty();
                 // The peer may have sent acks for batches already in flight before it read
                 // our hello: they are still on their way, and are no violation.
                 self.abandoned_below = self.next_batch;

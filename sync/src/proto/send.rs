@@ -16,9 +16,10 @@ use crate::replica::Replica;
 /// Most passes of [`Session::fill`], each sending a batch or an offer.
 const FILL_PASSES: usize = 64;
 
-/// Offers sent and not answered at most. Two keep the exchange streaming while each node
-/// goes through its emergency records at the pace its records land: a node offers the records
-/// ahead of its place only when it gets there, and finds the ones another node sent held.
+/// Offers sent and not answered, and batches of the records asked for not acknowledged, at
+/// most: two keep the exchange streaming while each node goes through its emergency records
+/// at the pace they land, so that it offers the records further on only once the ones
+/// other nodes sent meanwhile are held.
 const OFFERS_AHEAD: usize = 2;
 
 /// Most records waiting for a sync exchange to free up (each costs a lookup to queue).
@@ -175,14 +176,30 @@ impl<R: Replica> Session<R> {
         self.fill()
     }
 
-    /// Offers the next emergency records the peer is not known to hold; the last offer says
-    /// so, even when it names none.
-    fn offer_next(&mut self) -> Result<(), SessionError> {
+    /// Offers the next emergency records the peer is not known to hold, the ones this node
+    /// wrote first; the last offer says so, even when it names none. `false` when nothing
+    /// could be offered yet: the others' records wait until this node's own have landed
+    /// (no other node offers those, so they go at once; by the time they have landed, most
+    /// of the others' have too, sent by the nodes that wrote them).
+    fn offer_next(&mut self) -> Result<bool, SessionError> {
         while self.offering {
-            let n = self.emergency.len().min(self.cfg.batch_docs);
-            let ids: Vec<RecordId> = self.emergency.drain(..n).collect();
+            let own = !self.own.is_empty();
+            if !own && self.own_first {
+                if !self.offers.is_empty() || !self.in_flight.is_empty() || !self.wanted.is_empty()
+                {
+                    return Ok(false);
+                }
+                self.own_first = false;
+            }
+            let queue = if own {
+                &mut self.own
+            } else {
+                &mut self.emergency
+            };
+            let n = queue.len().min(self.cfg.batch_docs);
+            let ids: Vec<RecordId> = queue.drain(..n).collect();
             let docs = self.replica.offer(&self.peer.name, &ids)?;
-            let last = self.emergency.is_empty();
+            let last = self.own.is_empty() && self.emergency.is_empty();
             if docs.is_empty() && !last {
                 continue;
             }
@@ -198,9 +215,9 @@ impl<R: Replica> Session<R> {
                 last,
             });
             self.offers.push_back(Offered { offer, docs });
-            break;
+            return Ok(true);
         }
-        Ok(())
+        Ok(false)
     }
 
     /// Fills the in-flight window: the emergency records the peer asked for, offers of the
@@ -228,10 +245,14 @@ impl<R: Replica> Session<R> {
                 continue;
             }
             if self.offering {
-                if self.offers.len() >= OFFERS_AHEAD {
+                // The records asked for count too: the next offer waits for them to land, so
+                // that what other nodes send meanwhile is found held.
+                if self.offers.len() + self.in_flight.len() >= OFFERS_AHEAD {
                     return Ok(());
                 }
-                self.offer_next()?;
+                if !self.offer_next()? {
+                    return Ok(());
+                }
                 continue;
             }
             if !self.offers.is_empty() || self.peer_offering {

@@ -91,6 +91,9 @@ pub trait Replica {
         ids: &[RecordId],
     ) -> Result<Vec<(RecordId, Vec<ChangeHash>)>, ReadError>;
 
+    /// For each record, whether this node wrote its latest changes (all of its heads).
+    fn written_here(&self, ids: &[RecordId]) -> Result<Vec<bool>, ReadError>;
+
     /// A peer offers records at these heads: those held here at every offered head are
     /// recorded as held by the peer (one step), and the others returned, to be asked for.
     fn peer_offers(

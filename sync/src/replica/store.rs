@@ -72,6 +72,10 @@ impl Replica for Store {
         Store::offer(self, peer, ids)
     }
 
+    fn written_here(&self, ids: &[RecordId]) -> Result<Vec<bool>, ReadError> {
+        Store::written_here(self, ids)
+    }
+
     fn peer_offers(
         &mut self,
         peer: &NodeName,

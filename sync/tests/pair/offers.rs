@@ -108,34 +108,65 @@ fn emergency_records_are_offered_first_and_only_the_lacking_ones_go() {
     assert!(link.a.is_caught_up() && link.b.is_caught_up());
 }
 
-/// Two windows and the standby hold the same emergency records (they replicated among
+/// Windows and the standby hold the same emergency records (they replicated among
 /// themselves while central was down) and all reconnect to central at once: each record
-/// reaches central about once, and central sends none of them back.
+/// reaches central about once, and central sends none of them back. With more nodes than
+/// the offers in flight can keep apart (ten windows with two offers of 16 unanswered each
+/// cover the list at once), each node's own records, offered first, keep them apart.
 #[test]
 fn after_an_outage_each_emergency_record_reaches_central_about_once() {
+    for (windows, each) in [(2, 150), (10, 20)] {
+        let (records, received, sent_back) = reconnect_after_an_outage(windows, each);
+        println!(
+            "{windows} windows, {records} records: central received {received}, sent back {sent_back}"
+        );
+        // Without offers every node sent all of them ((windows + 1) × records received)
+        // and central sent each to the nodes that had not sent it first.
+        assert!(
+            received <= records * 5 / 4,
+            "{windows} windows: central received {received} for {records} records"
+        );
+        assert!(
+            sent_back <= records / 10,
+            "{windows} windows: central sent back {sent_back}"
+        );
+    }
+}
+
+/// `windows` windows write `each` emergency records while central is down and replicate
+/// them through the standby; then all of them and the standby reconnect to central at once,
+/// their frames interleaved. Returns the records, and how many central received and sent.
+fn reconnect_after_an_outage(windows: usize, each: usize) -> (u64, u64, u64) {
     let ca = Ca::new();
     let c = ca.mem("central", NodeRole::Central, &[]);
-    let nodes = [
-        ca.mem("W01", NodeRole::Window, &[DeskRole::Registration]),
-        ca.mem("W02", NodeRole::Window, &[DeskRole::Registration]),
-        ca.mem("standby", NodeRole::Standby, &[]),
-    ];
+    let mut nodes: Vec<Mem> = (1..=windows)
+        .map(|i| {
+            ca.mem(
+                &format!("W{i:02}"),
+                NodeRole::Window,
+                &[DeskRole::Registration],
+            )
+        })
+        .collect();
+    nodes.push(ca.mem("standby", NodeRole::Standby, &[]));
     let r = ca.anchor();
     let episode = EpisodeId::new("YJ-1").expect("valid");
     let mut all = Vec::new();
-    for node in &nodes[..2] {
-        all.extend(emergency(node, &episode, 150));
+    for node in &nodes[..windows] {
+        all.extend(emergency(node, &episode, each));
     }
     // The outage: the windows and the standby replicate among themselves.
-    for (a, b) in [(0, 2), (1, 2), (0, 2)] {
-        link(&nodes[a], &nodes[b], &r).pump().expect("pump");
+    for _ in 0..2 {
+        for w in 0..windows {
+            link(&nodes[w], &nodes[windows], &r).pump().expect("pump");
+        }
     }
     for node in &nodes {
         assert_eq!(node.replica.records(), all.len());
     }
     // Central is back: every node reconnects at once, their frames interleaved.
     let cfg = SessionConfig {
-        batch_docs: 10,
+        batch_docs: if windows > 2 { 16 } else { 10 },
         ..SessionConfig::default()
     };
     let now = std::time::Instant::now();
@@ -172,21 +203,7 @@ fn after_an_outage_each_emergency_record_reaches_central_about_once() {
     }
     let received: u64 = links.iter().map(|l| l.b.stats().docs_received).sum();
     let sent_back: u64 = links.iter().map(|l| l.b.stats().docs_sent).sum();
-    println!(
-        "{} records: central received {received}, sent back {sent_back}",
-        all.len()
-    );
-    // Without offers every node sent all of them (900 received) and central sent each to
-    // the two nodes that had not sent it to central first.
-    assert!(
-        received <= all.len() as u64 * 5 / 4,
-        "central received {received} for {} records",
-        all.len()
-    );
-    assert!(
-        sent_back <= all.len() as u64 / 10,
-        "central sent back {sent_back}"
-    );
+    (all.len() as u64, received, sent_back)
 }
 
 #[test]

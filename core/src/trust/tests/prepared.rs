@@ -241,6 +241,10 @@ fn a_record_relayed_at_heads_before_ours_is_held_without_a_merge() {
         .expect("held")
         .get_heads();
     assert_ne!(heads, old_heads);
+    // Who wrote the record as it is: W02 (its edit is the head), not W01 nor central.
+    for (node, wrote) in [(&w02, true), (&w01, true), (&central, false)] {
+        assert_eq!(node.store.written_here(&[p]).expect("read"), vec![wrote]);
+    }
     // W01 relays its copy, at the heads before the edit.
     let relayed = IncomingDoc {
         id: p,

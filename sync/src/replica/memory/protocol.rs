@@ -143,6 +143,10 @@ impl Replica for MemoryReplica {
         Ok(self.lock().offer(peer, ids))
     }
 
+    fn written_here(&self, ids: &[RecordId]) -> Result<Vec<bool>, ReadError> {
+        Ok(self.lock().written_here(ids))
+    }
+
     fn peer_offers(
         &mut self,
         peer: &NodeName,

@@ -376,6 +376,27 @@ impl Inner {
             .collect()
     }
 
+    /// For each record, whether this node wrote every one of its heads (unsigned changes of
+    /// ours, or signed by us), as the store reads it from its indexes.
+    pub(super) fn written_here(&self, ids: &[RecordId]) -> Vec<bool> {
+        let node = self.credentials.as_ref().map(|c| c.member().name.clone());
+        ids.iter()
+            .map(|id| {
+                let heads = self.docs.get(id).map(|d| d.get_heads()).unwrap_or_default();
+                !heads.is_empty()
+                    && heads.iter().all(|h| {
+                        self.unsigned.contains(h)
+                            || self
+                                .change_commit
+                                .get(h)
+                                .and_then(|c| self.commits.get(c))
+                                .and_then(|bytes| SignedCommit::decode(bytes).ok())
+                                .is_some_and(|c| Some(&c.author) == node.as_ref())
+                    })
+            })
+            .collect()
+    }
+
     /// Records offered at heads we hold (ours, or changes before them) are noted as held by
     /// the peer there; the others are returned.
     pub(super) fn peer_offers(

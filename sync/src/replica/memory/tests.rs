@@ -318,6 +318,10 @@ fn new_records_repeats_edits_and_peer_bookkeeping_agree() {
         assert_eq!(lacking, vec![ids[3], unknown]);
     }
     twin.assert_same();
+    let written = Replica::written_here(&twin.store, &ids).expect("read");
+    assert_eq!(written, twin.memory.written_here(&ids).expect("read"));
+    assert_eq!(written, vec![false; 4], "W01 wrote them");
+    assert_eq!(w.written_here(&ids).expect("read"), vec![true; 4]);
     let ours = Replica::offer(&twin.store, &w02, &ids).expect("offer");
     assert_eq!(ours, twin.memory.offer(&w02, &ids).expect("offer"));
     let offered_ids: Vec<RecordId> = ours.iter().map(|(id, _)| *id).collect();
