@@ -104,6 +104,11 @@ pub(super) fn reconcile(
                 && all_back
             {
                 let peers = statuses.get(CENTRAL).map(|s| s.peers.as_slice());
+                let central_received_from = peers.map_or_else(Vec::new, |p| {
+                    p.iter()
+                        .map(|p| (p.name.clone(), p.records_received))
+                        .collect()
+                });
                 let central_received =
                     peers.map_or(0, |p| p.iter().map(|p| p.records_received).sum());
                 let central_sent = peers.map_or(0, |p| p.iter().map(|p| p.records_sent).sum());
@@ -117,6 +122,7 @@ pub(super) fn reconcile(
                     central_patients,
                     central_received,
                     central_sent,
+                    central_received_from,
                 });
             }
         }

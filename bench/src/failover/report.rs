@@ -59,6 +59,8 @@ pub struct ReconcileRun {
     /// count too.
     pub central_received: u64,
     pub central_sent: u64,
+    /// The records central received, by peer.
+    pub central_received_from: Vec<(String, u64)>,
 }
 
 /// Medians over the runs.
