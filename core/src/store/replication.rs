@@ -492,16 +492,10 @@ impl Store {
         let chunks = txn.open_table(tables::DOC_CHUNKS).ctx("loading a record")?;
         let mut out = Vec::with_capacity(ids.len());
         for &id in ids {
-            let key = id.to_bytes();
-            let Some(heads) = heads_t.get(key).ctx("reading heads")? else {
+            let Some((heads, known)) = heads_and_known(&heads_t, &known_t, peer, id)? else {
                 continue;
             };
-            let heads = decode_heads(heads.value());
-            let known = known_t
-                .get((peer.as_str(), key))
-                .ctx("reading peer heads")?
-                .map(|v| decode_heads(v.value()))
-                .unwrap_or_default();
+            let known = known.unwrap_or_default();
             if known.is_empty() {
                 out.push(OutgoingDoc {
                     id,
@@ -558,15 +552,9 @@ impl Store {
             .ctx("reading peer heads")?;
         let mut out = Vec::with_capacity(ids.len());
         for &id in ids {
-            let key = id.to_bytes();
-            let Some(heads) = heads_t.get(key).ctx("reading heads")? else {
+            let Some((heads, known)) = heads_and_known(&heads_t, &known_t, peer, id)? else {
                 continue;
             };
-            let heads = decode_heads(heads.value());
-            let known = known_t
-                .get((peer.as_str(), key))
-                .ctx("reading peer heads")?
-                .map(|v| decode_heads(v.value()));
             if known.is_some_and(|k| same_heads(&k, &heads)) {
                 continue;
             }
@@ -754,6 +742,28 @@ impl Store {
             super::AuthorCheck::UncheckedActorIds => Ok(Vec::new()),
         }
     }
+}
+
+/// A record's heads here, and the heads a peer is known to have of it (if any).
+type HeadsAndKnown = (Vec<ChangeHash>, Option<Vec<ChangeHash>>);
+
+/// A record's heads here and the heads `peer` is known to have of it; `None` for a record
+/// not held.
+fn heads_and_known(
+    heads_t: &impl ReadableTable<tables::Id, &'static [u8]>,
+    known_t: &impl ReadableTable<(&'static str, tables::Id), &'static [u8]>,
+    peer: &NodeName,
+    id: RecordId,
+) -> Result<Option<HeadsAndKnown>, ReadError> {
+    let key = id.to_bytes();
+    let Some(heads) = heads_t.get(key).ctx("reading heads")? else {
+        return Ok(None);
+    };
+    let known = known_t
+        .get((peer.as_str(), key))
+        .ctx("reading peer heads")?
+        .map(|v| decode_heads(v.value()));
+    Ok(Some((decode_heads(heads.value()), known)))
 }
 
 /// Whether two sets of heads are the same, in whatever order.
