@@ -29,6 +29,7 @@ mod digest;
 mod episode_edits;
 mod error;
 mod fields;
+mod held;
 mod index;
 mod kept;
 mod knowledge;

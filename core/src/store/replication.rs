@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::digest::{Digest, Scope};
 use super::error::{ReadError, StorageContext, WriteError};
+use super::held::heads_and_known;
 use super::read::stored_chunks;
 use super::tables::{self, decode_heads, encode_heads};
 use super::{CommitHook, Store, Tx};
@@ -199,24 +200,6 @@ impl Tx<'_> {
         self.write_peer_heads(peer, id, &known)
     }
 
-    /// Whether this node holds the record with every one of `heads` (see [`HeldChanges`]):
-    /// the usual case when several peers relay the same record. The sender's changes are all
-    /// ancestors of its heads, so a sender whose heads we hold brings nothing new.
-    pub(super) fn holds_heads(
-        &self,
-        id: RecordId,
-        heads: &[ChangeHash],
-    ) -> Result<bool, ReadError> {
-        let w = self.r();
-        HeldChanges {
-            heads: w.open_table(tables::DOC_HEADS).ctx("reading heads")?,
-            change_signed: w.open_table(tables::CHANGE_SIGNED).ctx("reading heads")?,
-            record_signed: w.open_table(tables::RECORD_SIGNED).ctx("reading heads")?,
-            unsigned: w.open_table(tables::UNSIGNED).ctx("reading heads")?,
-        }
-        .holds(id, heads)
-    }
-
     /// Records that `peer` holds the record at `heads` (all held here).
     pub(super) fn write_peer_heads(
         &mut self,
@@ -248,58 +231,6 @@ impl Tx<'_> {
             .insert((peer.as_str(), id.to_bytes()), encoded.as_slice())
             .ctx("saving a sync state")?;
         Ok(())
-    }
-}
-
-/// Whether a record is held with given changes, from the indexes alone, without loading its
-/// document: a change is held when it is one of the record's stored heads, or is kept beside
-/// the record (its signed commit linked to the record, or an unsigned change of this node's
-/// to it). The second matters at central, which stamps each emergency record it receives as
-/// acknowledged: its heads then move past the heads every other node offers or sends.
-struct HeldChanges<H, C, R, U> {
-    heads: H,
-    change_signed: C,
-    record_signed: R,
-    unsigned: U,
-}
-
-impl<H, C, R, U> HeldChanges<H, C, R, U>
-where
-    H: ReadableTable<tables::Id, &'static [u8]>,
-    C: ReadableTable<tables::Hash, tables::Hash>,
-    R: ReadableTable<(tables::Id, tables::Hash), ()>,
-    U: ReadableTable<tables::Hash, tables::Id>,
-{
-    fn holds(&self, id: RecordId, changes: &[ChangeHash]) -> Result<bool, ReadError> {
-        let key = id.to_bytes();
-        let Some(stored) = self.heads.get(key).ctx("reading heads")? else {
-            return Ok(false);
-        };
-        let ours = decode_heads(stored.value());
-        if changes.is_empty() {
-            return Ok(false);
-        }
-        for h in changes {
-            if ours.contains(h) {
-                continue;
-            }
-            let signed = match self.change_signed.get(h.0).ctx("reading heads")? {
-                Some(commit) => self
-                    .record_signed
-                    .get((key, commit.value()))
-                    .ctx("reading heads")?
-                    .is_some(),
-                None => false,
-            };
-            if signed {
-                continue;
-            }
-            let unsigned = self.unsigned.get(h.0).ctx("reading heads")?;
-            if unsigned.is_none_or(|r| r.value() != key) {
-                return Ok(false);
-            }
-        }
-        Ok(true)
     }
 }
 
@@ -537,133 +468,6 @@ impl Store {
         Ok(out)
     }
 
-    /// Our heads of each record, to offer `peer` before sending the record's changes:
-    /// records not held here, and those the peer is known to hold at our very heads, are
-    /// left out. Reads the heads index only.
-    pub fn offer(
-        &self,
-        peer: &NodeName,
-        ids: &[RecordId],
-    ) -> Result<Vec<(RecordId, Vec<ChangeHash>)>, ReadError> {
-        let txn = self.read_txn()?;
-        let heads_t = txn.open_table(tables::DOC_HEADS).ctx("reading heads")?;
-        let known_t = txn
-            .open_table(tables::PEER_HEADS)
-            .ctx("reading peer heads")?;
-        let mut out = Vec::with_capacity(ids.len());
-        for &id in ids {
-            let Some((heads, known)) = heads_and_known(&heads_t, &known_t, peer, id)? else {
-                continue;
-            };
-            if known.is_some_and(|k| same_heads(&k, &heads)) {
-                continue;
-            }
-            out.push((id, heads));
-        }
-        Ok(out)
-    }
-
-    /// For each record, whether this node wrote its latest changes (every one of its heads
-    /// is an unsigned change of ours, or signed by this node): read from the indexes, each
-    /// signed commit decoded once. A node offers its own emergency records first.
-    pub fn written_here(&self, ids: &[RecordId]) -> Result<Vec<bool>, ReadError> {
-        let txn = self.read_txn()?;
-        let heads_t = txn.open_table(tables::DOC_HEADS).ctx("reading heads")?;
-        let change_signed = txn
-            .open_table(tables::CHANGE_SIGNED)
-            .ctx("reading signatures")?;
-        let signed = txn.open_table(tables::SIGNED).ctx("reading signatures")?;
-        let unsigned = txn.open_table(tables::UNSIGNED).ctx("reading signatures")?;
-        let mut ours_by_commit: std::collections::HashMap<tables::Hash, bool> =
-            std::collections::HashMap::new();
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            let heads = heads_t
-                .get(id.to_bytes())
-                .ctx("reading heads")?
-                .map(|v| decode_heads(v.value()))
-                .unwrap_or_default();
-            let mut ours = !heads.is_empty();
-            for h in &heads {
-                if unsigned.get(h.0).ctx("reading signatures")?.is_some() {
-                    continue;
-                }
-                let Some(commit) = change_signed.get(h.0).ctx("reading signatures")? else {
-                    ours = false;
-                    break;
-                };
-                let commit = commit.value();
-                let by_us = match ours_by_commit.get(&commit) {
-                    Some(by_us) => *by_us,
-                    None => {
-                        let by_us = signed
-                            .get(commit)
-                            .ctx("reading signatures")?
-                            .and_then(|bytes| {
-                                crate::trust::SignedCommit::decode(bytes.value()).ok()
-                            })
-                            .is_some_and(|c| c.author == *self.node());
-                        ours_by_commit.insert(commit, by_us);
-                        by_us
-                    }
-                };
-                if !by_us {
-                    ours = false;
-                    break;
-                }
-            }
-            out.push(ours);
-        }
-        Ok(out)
-    }
-
-    /// For each record and heads, whether the record is held with every one of the heads
-    /// (see [`HeldChanges`]), in one read transaction.
-    pub(super) fn holding<'h>(
-        &self,
-        items: impl IntoIterator<Item = (RecordId, &'h [ChangeHash])>,
-    ) -> Result<Vec<bool>, ReadError> {
-        let txn = self.read_txn()?;
-        let index = HeldChanges {
-            heads: txn.open_table(tables::DOC_HEADS).ctx("reading heads")?,
-            change_signed: txn.open_table(tables::CHANGE_SIGNED).ctx("reading heads")?,
-            record_signed: txn.open_table(tables::RECORD_SIGNED).ctx("reading heads")?,
-            unsigned: txn.open_table(tables::UNSIGNED).ctx("reading heads")?,
-        };
-        items
-            .into_iter()
-            .map(|(id, heads)| index.holds(id, heads))
-            .collect()
-    }
-
-    /// A peer offers records at these heads: each held here with every offered head is
-    /// recorded as held by the peer there (one commit, only when there is one), and the
-    /// others are returned, to be asked for. Read from the indexes, without loading a
-    /// document (see [`HeldChanges`]).
-    pub fn peer_offers(
-        &self,
-        peer: &NodeName,
-        offered: Vec<(RecordId, Vec<ChangeHash>)>,
-    ) -> Result<Vec<RecordId>, WriteError> {
-        let holding = self.holding(offered.iter().map(|(id, h)| (*id, h.as_slice())))?;
-        let (held, lacking): (Vec<_>, Vec<_>) = offered
-            .into_iter()
-            .zip(holding)
-            .partition(|(_, holds)| *holds);
-        let held: Vec<(RecordId, Vec<ChangeHash>)> = held.into_iter().map(|(o, _)| o).collect();
-        let lacking = lacking.into_iter().map(|((id, _), _)| id).collect();
-        if !held.is_empty() {
-            let peer = peer.clone();
-            self.write(move |tx| {
-                for (id, heads) in held {
-                    tx.write_peer_heads(&peer, id, &heads)?;
-                }
-                Ok(())
-            })?;
-        }
-        Ok(lacking)
-    }
-
     /// Whole records, as stored, with their heads: what a fetch answers. Records not held
     /// are left out.
     pub fn whole(&self, ids: &[RecordId]) -> Result<Vec<OutgoingDoc>, ReadError> {
@@ -744,29 +548,7 @@ impl Store {
     }
 }
 
-/// A record's heads here, and the heads a peer is known to have of it (if any).
-type HeadsAndKnown = (Vec<ChangeHash>, Option<Vec<ChangeHash>>);
-
-/// A record's heads here and the heads `peer` is known to have of it; `None` for a record
-/// not held.
-fn heads_and_known(
-    heads_t: &impl ReadableTable<tables::Id, &'static [u8]>,
-    known_t: &impl ReadableTable<(&'static str, tables::Id), &'static [u8]>,
-    peer: &NodeName,
-    id: RecordId,
-) -> Result<Option<HeadsAndKnown>, ReadError> {
-    let key = id.to_bytes();
-    let Some(heads) = heads_t.get(key).ctx("reading heads")? else {
-        return Ok(None);
-    };
-    let known = known_t
-        .get((peer.as_str(), key))
-        .ctx("reading peer heads")?
-        .map(|v| decode_heads(v.value()));
-    Ok(Some((decode_heads(heads.value()), known)))
-}
-
 /// Whether two sets of heads are the same, in whatever order.
-fn same_heads(a: &[ChangeHash], b: &[ChangeHash]) -> bool {
+pub(super) fn same_heads(a: &[ChangeHash], b: &[ChangeHash]) -> bool {
     a.len() == b.len() && a.iter().all(|h| b.contains(h))
 }
