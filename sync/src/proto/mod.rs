@@ -16,7 +16,9 @@
 //! feed it has applied, and acks, in order. On (re)connect each side's hello tells the other
 //! where to resume, so nothing the peer already has is resent and a peer that lost history
 //! (restored from a backup) is sent it again. Records created during an emergency episode go
-//! first. A record whose delta lacks dependencies continues with Automerge's sync protocol.
+//! first, offered by id and heads: the peer asks for the ones it lacks, and only those are
+//! sent (after an outage every node holds most of the others'). A record whose delta lacks
+//! dependencies continues with Automerge's sync protocol.
 //!
 //! A window says in its hello what it keeps (`keeps_since_ms`): the other side offers it
 //! the records every node keeps and the recent ones, skipping the history it prunes, and
