@@ -32,14 +32,14 @@ where
     U: ReadableTable<tables::Hash, tables::Id>,
 {
     fn holds(&self, id: RecordId, changes: &[ChangeHash]) -> Result<bool, ReadError> {
+        if changes.is_empty() {
+            return Ok(false);
+        }
         let key = id.to_bytes();
         let Some(stored) = self.heads.get(key).ctx("reading heads")? else {
             return Ok(false);
         };
         let ours = decode_heads(stored.value());
-        if changes.is_empty() {
-            return Ok(false);
-        }
         for h in changes {
             if ours.contains(h) {
                 continue;

@@ -159,11 +159,10 @@ impl<R: Replica> Session<R> {
     /// The peer answered an offer: it holds the records it did not ask for at the heads
     /// offered (recorded, so the feed does not send them), and the others go first.
     pub(super) fn on_want(&mut self, offer: u64, ids: Vec<WireId>) -> Result<(), SessionError> {
-        if self.offers.front().is_none_or(|o| o.offer != offer) {
-            return Err(self.violation(Violation::WantNotOffered { offer }));
-        }
-        let Some(Offered { docs: offered, .. }) = self.offers.pop_front() else {
-            return Err(self.violation(Violation::WantNotOffered { offer }));
+        // A wrong answer ends the session, so the offer taken here is not put back.
+        let offered = match self.offers.pop_front() {
+            Some(o) if o.offer == offer => o.docs,
+            _ => return Err(self.violation(Violation::WantNotOffered { offer })),
         };
         let asked: HashSet<RecordId> = ids.into_iter().map(RecordId::from_bytes).collect();
         let (wanted, held): (Vec<_>, Vec<_>) =

@@ -225,35 +225,42 @@ impl<A: Replica, B: Replica> Link<A, B> {
         }
     }
 
+    /// Moves a's next frame to b; `false` when a had none.
+    fn a_to_b(&mut self) -> Result<bool, SessionError> {
+        let Some(f) = self.a.poll_transmit() else {
+            return Ok(false);
+        };
+        let f = self.carry(f);
+        self.b.handle_frame(f, self.now)?;
+        Ok(true)
+    }
+
+    /// Moves b's next frame to a; `false` when b had none.
+    fn b_to_a(&mut self) -> Result<bool, SessionError> {
+        let Some(f) = self.b.poll_transmit() else {
+            return Ok(false);
+        };
+        let f = self.carry(f);
+        self.a.handle_frame(f, self.now)?;
+        Ok(true)
+    }
+
     /// Moves at most one frame each way; `false` when neither side had one.
     pub fn step(&mut self) -> Result<bool, SessionError> {
-        let mut moved = false;
-        if let Some(f) = self.a.poll_transmit() {
-            moved = true;
-            let f = self.carry(f);
-            self.b.handle_frame(f, self.now)?;
-        }
-        if let Some(f) = self.b.poll_transmit() {
-            moved = true;
-            let f = self.carry(f);
-            self.a.handle_frame(f, self.now)?;
-        }
-        Ok(moved)
+        let a = self.a_to_b()?;
+        let b = self.b_to_a()?;
+        Ok(a || b)
     }
 
     /// Moves frames both ways until neither side has anything to say.
     pub fn pump(&mut self) -> Result<(), SessionError> {
         for _ in 0..10_000 {
             let mut moved = false;
-            while let Some(f) = self.a.poll_transmit() {
+            while self.a_to_b()? {
                 moved = true;
-                let f = self.carry(f);
-                self.b.handle_frame(f, self.now)?;
             }
-            while let Some(f) = self.b.poll_transmit() {
+            while self.b_to_a()? {
                 moved = true;
-                let f = self.carry(f);
-                self.a.handle_frame(f, self.now)?;
             }
             if !moved {
                 return Ok(());
