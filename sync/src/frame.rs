@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 /// added signed commits to batches and sync messages, and the roster frame. Version 3 (issue
 /// 10): the hello says what a window keeps, digests name their scope, and records can be
 /// fetched on request. Version 4: emergency records are offered (ids and heads) before their
-/// changes are sent, and a hello says whether offers come.
-pub const PROTOCOL_VERSION: u16 = 4;
+/// changes are sent, and a hello says whether offers come. Version 5: central acknowledges
+/// emergency records with receipts (a record kind earlier versions refuse).
+pub const PROTOCOL_VERSION: u16 = 5;
 
 /// Largest frame accepted or sent.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;

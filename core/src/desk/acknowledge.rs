@@ -1,55 +1,72 @@
-//! Central's acknowledgement of emergency records: central stamps each emergency record it
-//! has received ([`CENTRAL_ACK_KEY`]); the stamp replicates back, and only then may an
-//! emergency prescription be dispensed in the system.
+//! Central's acknowledgement of emergency records: central writes a [`Receipt`] naming the
+//! emergency records it has received; the receipt replicates to every node, and only then
+//! may an emergency prescription be dispensed in the system. One receipt names up to
+//! [`MAX_RECEIPT_RECORDS`] records, so an outage's records cost each peer one small document
+//! per received batch (before receipts, central stamped each record, and every peer had to be
+//! sent and merge one change per record).
 //!
-//! Records a peer sends are stamped in the very commit that receives them
+//! Records a peer sends are acknowledged in the very commit that receives them
 //! ([`Tx::acknowledge_received`], called by the apply path), so an outage's records are
-//! acknowledged as fast as they arrive. [`Store::acknowledge_emergency_records`] stamps
+//! acknowledged as fast as they arrive. [`Store::acknowledge_emergency_records`] acknowledges
 //! whatever else central holds unacknowledged (records it made itself in an episode, or
 //! received before it was central), in bounded commits until none is left.
 
 use super::Saved;
 use crate::WriteError;
 use crate::id::RecordId;
-use crate::record::CENTRAL_ACK_KEY;
+use crate::record::{Header, MAX_RECEIPT_RECORDS, Receipt, RecordKind};
 use crate::roles::{DeskRole, NodeRole, Operator};
 use crate::rules::RuleError;
 use crate::store::{Store, Tx};
 
-/// Most records central stamps in one commit of [`Store::acknowledge_emergency_records`].
-pub const ACK_BATCH: usize = 4096;
-
-/// The action recorded for an acknowledgement.
+/// The action recorded for a receipt.
 const ACK: &str = "central.ack";
 
 impl Tx<'_> {
-    /// On central: stamps those of `ids` that are emergency records without a stamp, in this
-    /// batch's commit. Returns how many were stamped.
+    /// On central: writes receipts in this batch's commit for those of `ids` that are
+    /// emergency records not acknowledged yet. Returns how many records they name.
     pub(crate) fn acknowledge_received(&mut self, ids: &[RecordId]) -> Result<usize, WriteError> {
         if self.opts().role != NodeRole::Central {
             return Ok(0);
         }
-        let system = Operator::system();
-        let mut stamp = None;
-        let mut done = 0;
+        let mut pending = Vec::new();
         for &id in ids {
-            let emergency = self.is_unreconciled(id)?;
-            if !emergency {
-                continue;
+            if self.is_unreconciled(id)? {
+                pending.push(id);
             }
-            let stamp = stamp.get_or_insert_with(|| self.stamp(&system)).clone();
-            self.edit(id, &system, ACK, |t| {
-                super::set_field(t, CENTRAL_ACK_KEY, &stamp)
-            })?;
-            done += 1;
         }
-        Ok(done)
+        self.write_receipts(&Operator::system(), pending)
+    }
+
+    /// Writes receipts naming `records` ([`MAX_RECEIPT_RECORDS`] each). Returns how many
+    /// records they name.
+    fn write_receipts(
+        &mut self,
+        who: &Operator,
+        mut records: Vec<RecordId>,
+    ) -> Result<usize, WriteError> {
+        records.sort_unstable();
+        records.dedup();
+        for chunk in records.chunks(MAX_RECEIPT_RECORDS) {
+            // Not tagged with an episode central may be in: a receipt reconciles, it is never
+            // itself waiting to be.
+            let header = Header {
+                episode: None,
+                ..self.new_header(RecordKind::Receipt, who)?
+            };
+            let receipt = Receipt {
+                header,
+                records: chunk.to_vec(),
+            };
+            self.create(&receipt, who, ACK)?;
+        }
+        Ok(records.len())
     }
 }
 
 impl Store {
-    /// On central: stamps every emergency record it holds unacknowledged, [`ACK_BATCH`] per
-    /// commit. The stamps replicate to every node. Returns how many were stamped.
+    /// On central: acknowledges every emergency record it holds unacknowledged, one receipt
+    /// per commit. The receipts replicate to every node. Returns how many records they name.
     pub fn acknowledge_emergency_records(
         &self,
         who: &Operator,
@@ -69,24 +86,23 @@ impl Store {
         }
         let mut total = 0;
         loop {
-            let ids: Vec<_> = self.unreconciled()?.into_iter().take(ACK_BATCH).collect();
+            let ids: Vec<_> = self
+                .unreconciled()?
+                .into_iter()
+                .take(MAX_RECEIPT_RECORDS)
+                .collect();
             if ids.is_empty() {
                 return Ok(Saved::new(total));
             }
             let who = who.clone();
             let done = self.write(move |tx| {
-                let stamp = tx.stamp(&who);
-                let mut done = 0;
+                let mut pending = Vec::new();
                 for id in ids {
-                    if tx.central_acked(id)? {
-                        continue;
+                    if tx.is_unreconciled(id)? {
+                        pending.push(id);
                     }
-                    tx.edit(id, &who, ACK, |t| {
-                        super::set_field(t, CENTRAL_ACK_KEY, &stamp)
-                    })?;
-                    done += 1;
                 }
-                Ok(done)
+                tx.write_receipts(&who, pending)
             })?;
             total += done;
             if done == 0 {

@@ -333,14 +333,4 @@ impl Store {
         out.sort_by_key(|e| e.created_ms);
         Ok(out)
     }
-
-    /// Whether central has acknowledged a record.
-    pub fn central_acked(&self, id: RecordId) -> Result<bool, ReadError> {
-        Ok(self.doc(id)?.is_some_and(|d| {
-            automerge::ReadDoc::get(&*d, automerge::ROOT, crate::record::CENTRAL_ACK_KEY)
-                .ok()
-                .flatten()
-                .is_some()
-        }))
-    }
 }

@@ -10,9 +10,11 @@ use serde::{Deserialize, Serialize};
 use super::{Header, Record, RecordKind};
 use crate::clock::UnixMs;
 use crate::id::{EpisodeId, NodeName, OperatorName};
-use crate::status::Stamp;
 
-/// Document key of the stamp central writes when it has received an emergency record.
+/// Document key reserved to central in every record. Central once stamped each emergency
+/// record it had received here; it now writes receipts ([`super::Receipt`]) and nothing reads
+/// the key, but the rules still refuse it from any other author, so no record carries a
+/// forged acknowledgement.
 pub const CENTRAL_ACK_KEY: &str = "central_ack";
 
 /// Document key of the episodes a desk changed a record from the HIS in: a map of episode id
@@ -20,9 +22,6 @@ pub const CENTRAL_ACK_KEY: &str = "central_ack";
 /// header names none) but what was done to it in the outage (a morning prescription
 /// dispensed, a morning charge settled) goes back to the HIS with the episode's records.
 pub const EPISODE_EDITS_KEY: &str = "episode_edits";
-
-/// Central's receipt of a record created during an episode.
-pub type CentralAck = Stamp;
 
 /// One node's part in an emergency episode.
 #[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize)]

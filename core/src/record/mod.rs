@@ -9,12 +9,12 @@
 mod autosurgeon_impls;
 mod episode;
 mod money;
+mod receipt;
 mod snapshot;
 
-pub use episode::{
-    CENTRAL_ACK_KEY, CentralAck, EPISODE_EDITS_KEY, Episode, EpisodeNode, Estimate, ReasonCode,
-};
+pub use episode::{CENTRAL_ACK_KEY, EPISODE_EDITS_KEY, Episode, EpisodeNode, Estimate, ReasonCode};
 pub use money::{ChargeSource, PaymentChannel, PaymentPart, Refund, Resettlement};
+pub use receipt::{MAX_RECEIPT_RECORDS, Receipt};
 pub use snapshot::{Snapshot, hydrate, hydrate_field};
 
 use std::collections::BTreeMap;
@@ -71,7 +71,10 @@ pub enum RecordKind {
     /// One service of the service catalog.
     #[autosurgeon(rename = "service_item")]
     ServiceItem = 12,
-    // Codes 13 to 20 are left to other kinds; the money kinds take 21 and up.
+    /// Central's receipt for emergency records it holds.
+    #[autosurgeon(rename = "receipt")]
+    Receipt = 13,
+    // Codes 14 to 20 are left to other kinds; the money kinds take 21 and up.
     #[autosurgeon(rename = "refund")]
     Refund = 21,
     #[autosurgeon(rename = "resettlement")]
@@ -79,7 +82,7 @@ pub enum RecordKind {
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 14] = [
+    pub const ALL: [RecordKind; 15] = [
         RecordKind::Patient,
         RecordKind::Visit,
         RecordKind::Prescription,
@@ -92,6 +95,7 @@ impl RecordKind {
         RecordKind::Lease,
         RecordKind::DrugItem,
         RecordKind::ServiceItem,
+        RecordKind::Receipt,
         RecordKind::Refund,
         RecordKind::Resettlement,
     ];
@@ -118,6 +122,7 @@ impl RecordKind {
             RecordKind::Lease => "lease",
             RecordKind::DrugItem => "drug_item",
             RecordKind::ServiceItem => "service_item",
+            RecordKind::Receipt => "receipt",
             RecordKind::Refund => "refund",
             RecordKind::Resettlement => "resettlement",
         }
@@ -127,6 +132,11 @@ impl RecordKind {
     /// whatever desks it has.
     pub fn is_node_record(self) -> bool {
         matches!(self, RecordKind::Episode | RecordKind::Lease)
+    }
+
+    /// Written only by central: the reference data and central's receipts.
+    pub fn is_central_only(self) -> bool {
+        self.is_catalog() || self == RecordKind::Receipt
     }
 
     /// Reference data: written only by central.

@@ -6,8 +6,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use automerge::ROOT;
-use automerge::ReadDoc;
 use redb::{ReadableTable, ReadableTableMetadata};
 
 use super::Store;
@@ -17,7 +15,7 @@ use super::open_items::{IDENTIFYING, MAX_GROUP};
 use super::tables::count_keys::open as open_key;
 use super::tables::{self, decode_heads};
 use crate::id::RecordId;
-use crate::record::{CENTRAL_ACK_KEY, Charge, Header, Patient, RecordKind};
+use crate::record::{Charge, Header, Patient, Receipt, RecordKind};
 use crate::review::WorkCategory;
 use crate::review::open::{ItemEntry, pair_item, record_items, reviewed};
 use crate::review::{DispenseFact, dispense_fact};
@@ -104,18 +102,27 @@ impl Store {
         Ok(())
     }
 
-    /// The unreconciled index (emergency records central has not acknowledged) and the
-    /// re-settlement index (charges awaiting one), each against the records.
+    /// The records central's receipts name (`acked`), the unreconciled index (emergency
+    /// records no receipt names) and the re-settlement index (charges awaiting one), each
+    /// against the records.
     fn check_unreconciled(
         &self,
         ids: &[(RecordId, Header)],
         problems: &mut Vec<String>,
     ) -> Result<(), ReadError> {
+        let mut acked = BTreeSet::new();
+        for (id, h) in ids {
+            if h.kind == RecordKind::Receipt
+                && let Some(receipt) = self.get::<Receipt>(*id)?
+            {
+                acked.extend(receipt.records);
+            }
+        }
         let mut unreconciled = BTreeSet::new();
         let mut resettle = BTreeSet::new();
         for (id, h) in ids {
             let Some(doc) = self.doc(*id)? else { continue };
-            if h.episode.is_some() && doc.get(ROOT, CENTRAL_ACK_KEY).ok().flatten().is_none() {
+            if h.episode.is_some() && !acked.contains(id) {
                 unreconciled.insert(*id);
             }
             if h.kind == RecordKind::Charge
@@ -124,7 +131,14 @@ impl Store {
                 resettle.insert(*id);
             }
         }
+        let mut kept_acked = Vec::new();
+        for entry in self.table(tables::ACKED)?.iter().ctx("reading an index")? {
+            kept_acked.push(RecordId::from_bytes(
+                entry.ctx("reading an index")?.0.value(),
+            ));
+        }
         for (name, kept, expected) in [
+            ("acked", kept_acked, acked),
             ("unreconciled", self.unreconciled()?, unreconciled),
             ("resettle_pending", self.resettle_pending()?, resettle),
         ] {

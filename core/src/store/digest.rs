@@ -66,10 +66,11 @@ impl Scope {
     }
 }
 
-/// Records every node keeps whatever their age: the patient master, reference data, and the
-/// records nodes write about themselves.
+/// Records every node keeps whatever their age: the patient master, reference data, central's
+/// receipts (which say what is reconciled, whenever the record comes), and the records nodes
+/// write about themselves.
 pub fn kept_always(kind: RecordKind) -> bool {
-    kind == RecordKind::Patient || kind.is_catalog() || kind.is_node_record()
+    kind == RecordKind::Patient || kind.is_central_only() || kind.is_node_record()
 }
 
 /// The UTC day (since the epoch) of a time, clamped to what a scope row holds.

@@ -3,7 +3,6 @@
 //! ([`Tx::reindex`]); readers and the batch itself query them here.
 
 use automerge::ROOT;
-use autosurgeon::ReadDoc as _;
 use redb::ReadableTable;
 
 use super::episode_edits::{edited_in, edited_key};
@@ -13,7 +12,7 @@ use super::tables::count_keys::records as records_key;
 use super::tables::{self, Id};
 use super::{Store, Tx};
 use crate::id::{EpisodeId, RecordId};
-use crate::record::{CENTRAL_ACK_KEY, Charge, Header, Patient, RecordKind, Snapshot};
+use crate::record::{Charge, Header, Patient, RecordKind, Snapshot};
 use crate::status::{PrescriptionStatus, Status, VisitStatus};
 
 const LOWEST: Id = [0u8; 16];
@@ -150,6 +149,17 @@ impl Tx<'_> {
         for_patient(&t, patient)
     }
 
+    /// Whether central's receipts name a record, as of this batch: central holds it.
+    pub(crate) fn central_acked(&self, id: RecordId) -> Result<bool, ReadError> {
+        Ok(self
+            .r()
+            .open_table(tables::ACKED)
+            .ctx("reading an index")?
+            .get(id.to_bytes())
+            .ctx("reading an index")?
+            .is_some())
+    }
+
     /// Whether a record is an emergency record central has not acknowledged, as of this batch.
     pub(crate) fn is_unreconciled(&self, id: RecordId) -> Result<bool, ReadError> {
         Ok(self
@@ -186,7 +196,11 @@ impl Tx<'_> {
         };
         // Read through a snapshot: a dozen fields of one document.
         let doc = &Snapshot::new(doc);
-        let acked = doc.get(&ROOT, CENTRAL_ACK_KEY).ok().flatten().is_some();
+        let acked = header.episode.is_some() && self.central_acked(id)?;
+        let receipt: Option<Vec<RecordId>> = (header.kind == RecordKind::Receipt)
+            .then(|| autosurgeon::hydrate_prop(doc, ROOT, "records"))
+            .transpose()
+            .map_err(|e| ReadError::corrupt(id, RecordDamage::Contents(e)))?;
         let patient = id_field(doc, "patient");
         let edits = edited_in(doc);
         let prescription = match header.kind {
@@ -264,6 +278,15 @@ impl Tx<'_> {
                 unreconciled.remove(key).ctx("indexing")?;
             } else {
                 unreconciled.insert(key, ()).ctx("indexing")?;
+            }
+        }
+        if let Some(records) = receipt {
+            let mut acked = w.open_table(tables::ACKED).ctx("indexing")?;
+            let mut unreconciled = w.open_table(tables::UNRECONCILED).ctx("indexing")?;
+            for record in records {
+                let key = record.to_bytes();
+                acked.insert(key, ()).ctx("indexing")?;
+                unreconciled.remove(key).ctx("indexing")?;
             }
         }
         if let Some(pending) = awaits_resettlement {
@@ -419,6 +442,15 @@ impl Store {
     pub fn resettle_pending(&self) -> Result<Vec<RecordId>, ReadError> {
         let t = self.table(tables::RESETTLE_PENDING)?;
         collect_ids(t.iter().ctx("reading an index")?, |k: Id| k)
+    }
+
+    /// Whether central has acknowledged a record: one of its receipts names it.
+    pub fn central_acked(&self, id: RecordId) -> Result<bool, ReadError> {
+        Ok(self
+            .table(tables::ACKED)?
+            .get(id.to_bytes())
+            .ctx("reading an index")?
+            .is_some())
     }
 
     /// Records created during an episode that central has not yet acknowledged.

@@ -1,5 +1,5 @@
-//! A window's working set: windows keep the patient master, reference data, node records and
-//! the records of the last days (`[retention] window_days`); older records are pruned from
+//! A window's working set: windows keep the patient master, reference data, central's
+//! receipts, node records and the records of the last days (`[retention] window_days`); older records are pruned from
 //! windows only, once central is known to hold them, and never while they are unreconciled
 //! or take part in an open review item. Central and the standby keep everything.
 //!
@@ -8,7 +8,6 @@
 //! commits, with one audit entry per commit. A pruned record can be fetched from a server
 //! again on request (see lifeline-sync's fetch).
 
-use automerge::ReadDoc;
 use redb::ReadableTable;
 
 use super::audit::AuditEvent;
@@ -20,7 +19,7 @@ use super::tables::{self, decode_heads};
 use super::{Store, Tx};
 use super::{episode_edits, index};
 use crate::id::RecordId;
-use crate::record::{CENTRAL_ACK_KEY, Header, RecordKind};
+use crate::record::{Header, RecordKind};
 use crate::roles::NodeRole;
 use crate::rules::RuleError;
 
@@ -240,12 +239,7 @@ impl Store {
                 let Some(doc) = tx.doc(id)? else { continue };
                 let header =
                     Header::of(doc).map_err(|e| ReadError::corrupt(id, RecordDamage::Header(e)))?;
-                let acked = doc
-                    .get(automerge::ROOT, CENTRAL_ACK_KEY)
-                    .ok()
-                    .flatten()
-                    .is_some();
-                let unreconciled = header.episode.is_some() && !acked;
+                let unreconciled = tx.is_unreconciled(id)?;
                 if unreconciled || tx.has_open_items(id)? || !tx.central_holds(&central, id)? {
                     out.kept += 1;
                     continue;

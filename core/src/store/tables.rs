@@ -18,8 +18,9 @@ pub const HIGHEST_ID: Id = [0xffu8; 16];
 /// roster, the quarantine and the granted ranges (issue 9); 4, the feed names each record's
 /// kind, kept counts, the open-review index, the incremental digest, catalog items (issue 10);
 /// 5, the signed commits of each record (`record_signed`) and the record of each unsigned
-/// change; 6, the desks' queues (`queues`).
-pub const SCHEMA_VERSION: u64 = 6;
+/// change; 6, the desks' queues (`queues`); 7, central's receipts (`acked`), in place of a
+/// stamp in each emergency record.
+pub const SCHEMA_VERSION: u64 = 7;
 
 /// Metadata: schema version, node identity, counters, the audit head, the current episode.
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -44,6 +45,9 @@ pub const BY_PATIENT: TableDefinition<(Id, Id), ()> = TableDefinition::new("by_p
 pub const BY_EPISODE: TableDefinition<(&str, Id), ()> = TableDefinition::new("by_episode");
 /// Records created during an episode that central has not yet acknowledged.
 pub const UNRECONCILED: TableDefinition<Id, ()> = TableDefinition::new("unreconciled");
+/// Records central's receipts name (whether this node holds them yet or not): the records
+/// central holds. A record that arrives after its receipt is reconciled on arrival.
+pub const ACKED: TableDefinition<Id, ()> = TableDefinition::new("acked");
 /// Dispense records by the prescription they dispense: (prescription, dispense).
 pub const BY_PRESCRIPTION: TableDefinition<(Id, Id), ()> = TableDefinition::new("by_prescription");
 /// Catalog items by code: (item kind, code) → the item's record.
@@ -144,6 +148,7 @@ pub(crate) fn for_each<T: TableVisitor>(visitor: &mut T) -> Result<(), T::Error>
     visitor.visit(BY_PATIENT)?;
     visitor.visit(BY_EPISODE)?;
     visitor.visit(UNRECONCILED)?;
+    visitor.visit(ACKED)?;
     visitor.visit(BY_PRESCRIPTION)?;
     visitor.visit(CATALOG_CODES)?;
     visitor.visit(RESETTLE_PENDING)?;

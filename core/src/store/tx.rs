@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use automerge::transaction::{CommitOptions, Transaction};
-use automerge::{Automerge, ChangeHash, ROOT, ReadDoc};
+use automerge::{Automerge, ChangeHash, ROOT};
 use redb::{ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
@@ -264,16 +264,6 @@ impl<'a> Tx<'a> {
     pub(super) fn replace(&mut self, id: RecordId, mut doc: Automerge) {
         doc.set_actor(self.shared.actor.clone());
         self.working.insert(id, Arc::new(doc));
-    }
-
-    /// Whether central has acknowledged a record (see [`crate::record::CENTRAL_ACK_KEY`]).
-    pub(crate) fn central_acked(&mut self, id: RecordId) -> Result<bool, ReadError> {
-        Ok(self.doc(id)?.is_some_and(|d| {
-            d.get(ROOT, crate::record::CENTRAL_ACK_KEY)
-                .ok()
-                .flatten()
-                .is_some()
-        }))
     }
 
     /// Which patient a patient record was merged into, if any; refuses a missing record or one

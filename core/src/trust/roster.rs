@@ -46,7 +46,7 @@ impl Member {
 }
 
 /// What a node may write and serve, by its certificate: central writes everything, the
-/// standby everything but catalogs, a window the kinds its desks write and its own
+/// standby everything but catalogs and receipts, a window the kinds its desks write and its own
 /// bookkeeping (episodes, range requests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rights<'a> {
@@ -58,7 +58,7 @@ impl Rights<'_> {
     pub fn may_write(&self, kind: RecordKind) -> bool {
         match self.role {
             NodeRole::Central => true,
-            _ if kind.is_catalog() => false,
+            _ if kind.is_central_only() => false,
             NodeRole::Standby => true,
             NodeRole::Window => {
                 kind.is_node_record() || self.desks.iter().any(|d| d.may_write(kind))
@@ -220,6 +220,8 @@ mod tests {
         let standby = member("standby", NodeRole::Standby, &[]);
         assert!(standby.rights().may_write(RecordKind::Charge));
         assert!(!standby.rights().may_write(RecordKind::ServiceCatalog));
+        assert!(!standby.rights().may_write(RecordKind::Receipt));
+        assert!(!admin.rights().may_write(RecordKind::Receipt));
         assert!(standby.rights().serves_desk(DeskRole::Pharmacy));
     }
 

@@ -5,8 +5,8 @@
 
 use crate::error::Shared;
 use crate::record::{
-    Charge, Dispense, DrugCatalog, DrugItem, Episode, Invoice, Lease, Patient, Prescription,
-    RecordKind, Refund, Resettlement, ServiceCatalog, ServiceItem, Visit,
+    Charge, Dispense, DrugCatalog, DrugItem, Episode, Invoice, Lease, MAX_RECEIPT_RECORDS, Patient,
+    Prescription, Receipt, RecordKind, Refund, Resettlement, ServiceCatalog, ServiceItem, Visit,
 };
 use crate::rules::{RuleError, check_text};
 use crate::status::{
@@ -68,6 +68,20 @@ pub fn validate(kind: RecordKind, doc: &impl autosurgeon::ReadDoc) -> Result<(),
             }
         }
         RecordKind::Lease => drop(read::<Lease>(doc)?),
+        RecordKind::Receipt => {
+            let receipt: Receipt = read(doc)?;
+            if receipt.records.len() > MAX_RECEIPT_RECORDS {
+                return Err(RuleError::invalid(
+                    "records",
+                    format!("a receipt names at most {MAX_RECEIPT_RECORDS} records"),
+                )
+                .into());
+            }
+            // A receipt in an episode would itself wait for one, for ever.
+            if receipt.header.episode.is_some() {
+                return Err(RuleError::invalid("header.episode", "a receipt has none").into());
+            }
+        }
         RecordKind::Refund => check_text("reason", &read::<Refund>(doc)?.reason, false)?,
         RecordKind::Resettlement => drop(read::<Resettlement>(doc)?),
     }

@@ -302,6 +302,10 @@ report-record-service_item = { $count ->
     [one] service item
    *[other] service items
 }
+report-record-receipt = { $count ->
+    [one] central's receipt
+   *[other] central's receipts
+}
 report-record-refund = { $count ->
     [one] refund
    *[other] refunds

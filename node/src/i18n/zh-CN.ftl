@@ -267,6 +267,7 @@ report-record-episode = 应急事件
 report-record-lease = 号段租约
 report-record-drug_item = 药品
 report-record-service_item = 收费项目
+report-record-receipt = 中心回执
 report-record-refund = 退费
 report-record-resettlement = 重新结算
 report-series-invoice = 发票

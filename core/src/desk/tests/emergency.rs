@@ -2,6 +2,7 @@
 //! until central acknowledges them, and episodes opened apart that merge.
 
 use super::*;
+use crate::record::{Receipt, RecordKind};
 
 #[test]
 fn emergency_visits_are_paused_marked_yj_and_numbered_from_the_lease() {
@@ -110,11 +111,23 @@ fn emergency_prescriptions_print_but_stay_on_hold_until_central_acknowledges() {
     assert_eq!(queue.len(), 1);
     assert!(queue[0].on_hold && queue[0].emergency);
 
-    // Central acknowledges the records in the commit that receives them; nothing is left for
-    // its housekeeping; the stamps come back.
+    // Central acknowledges the records in the commit that receives them, with one receipt
+    // naming them all and no change to any of them; nothing is left for its housekeeping; the
+    // receipt comes back.
     let (_cd, central, _) = temp_store("central", NodeRole::Central);
     copy_all(&store, &central);
     assert!(central.unreconciled().expect("index").is_empty());
+    let emergency = store.unreconciled().expect("index");
+    assert!(emergency.contains(&rx.header.id), "{emergency:?}");
+    let receipts = central.ids_of_kind(RecordKind::Receipt).expect("index");
+    assert_eq!(receipts.len(), 1, "one receipt for the batch");
+    let receipt: Receipt = central.get(receipts[0]).expect("read").expect("held");
+    assert_eq!(receipt.records, emergency);
+    assert_eq!(receipt.header.episode, None);
+    for id in &emergency {
+        let heads = |s: &Store| s.doc(*id).expect("read").expect("held").get_heads();
+        assert_eq!(heads(&central), heads(&store), "central changed {id}");
+    }
     let acked = central
         .acknowledge_emergency_records(&admin())
         .expect("ack")
@@ -144,6 +157,49 @@ fn emergency_prescriptions_print_but_stay_on_hold_until_central_acknowledges() {
         Ok(PrescriptionStatus::Dispensed)
     );
     assert!(store.pharmacy_queue().expect("queue").is_empty());
+}
+
+/// A receipt can reach a node before the records it names (relayed apart, or the records
+/// pruned and fetched again): they are reconciled when they come, and the kept indexes agree
+/// with a full scan throughout.
+#[test]
+fn a_receipt_before_its_records_reconciles_them_when_they_come() {
+    let (_d, w01, _) = window();
+    lease(&w01, Series::EmergencyRegistration, 10);
+    w01.start_episode(&admin(), EpisodeId::new("YJ-1").expect("valid"), "outage")
+        .expect("start");
+    let (_p, v) = registered(&w01);
+    let emergency = w01.unreconciled().expect("index");
+    assert!(emergency.contains(&v.header.id), "{emergency:?}");
+    let (_cd, central, _) = temp_store("central", NodeRole::Central);
+    copy_all(&w01, &central);
+    let receipts = central.ids_of_kind(RecordKind::Receipt).expect("index");
+    assert_eq!(receipts.len(), 1);
+
+    // W02 is sent the receipt alone: it names records W02 does not hold.
+    let (_d2, w02, _) = window_named("W02");
+    for member in central.roster().members() {
+        w02.admit_member(member.clone()).expect("admit");
+    }
+    let export = central.export(&receipts).expect("export");
+    let out = w02
+        .apply_remote(central.node(), export.changes, export.signatures)
+        .expect("apply");
+    assert!(out.rejected.is_empty(), "{:?}", out.rejected);
+    assert!(w02.central_acked(v.header.id).expect("read"));
+    assert!(w02.unreconciled().expect("index").is_empty());
+    assert_eq!(w02.check_kept().expect("check"), Vec::<String>::new());
+    // The records come later: none of them waits for central.
+    copy_all(&w01, &w02);
+    assert!(w02.doc(v.header.id).expect("read").is_some());
+    assert!(w02.unreconciled().expect("index").is_empty());
+    // The window that wrote them waits until the receipt comes.
+    assert_eq!(w01.unreconciled().expect("index"), emergency);
+    copy_all(&central, &w01);
+    assert!(w01.unreconciled().expect("index").is_empty());
+    for store in [&w01, &w02, &central] {
+        assert_eq!(store.check_kept().expect("check"), Vec::<String>::new());
+    }
 }
 
 #[test]

@@ -9,7 +9,7 @@ use crate::WriteError;
 use crate::desk::{LeaveScope, NewPrescription, NewPrescriptionItem, NewVisit};
 use crate::id::EpisodeId;
 use crate::numbers::Series;
-use crate::record::{CENTRAL_ACK_KEY, Lease, RecordKind};
+use crate::record::{CENTRAL_ACK_KEY, Header, Lease, Receipt, RecordKind};
 use crate::rules::RuleError;
 use crate::test_support::{catalogs, new_patient};
 
@@ -26,7 +26,8 @@ fn put_stamp(tx: &mut Transaction<'_>, key: &str, node: &str) -> Result<(), Auto
 }
 
 /// Hole 3: `central_ack` was trusted from any author, so a window could lift the hold on
-/// emergency prescriptions and mark records reconciled that central never saw.
+/// emergency prescriptions and mark records reconciled that central never saw. Central now
+/// acknowledges with receipts: a window's receipt is refused as well as its stamp.
 #[test]
 fn only_central_acknowledges() {
     let (central, w01, w02) =
@@ -102,6 +103,26 @@ fn only_central_acknowledges() {
         "field_not_allowed"
     );
     assert!(out.rejected[0].reason.detail().contains("central_ack"));
+    // A receipt of W02's own, signed by W02, naming the prescription.
+    let receipt = Receipt {
+        header: Header {
+            id: RecordId::generate(),
+            kind: RecordKind::Receipt,
+            origin: w02.name().clone(),
+            operator: OperatorName::new("forger").expect("valid"),
+            created_ms: 1,
+            episode: None,
+            paper: None,
+        },
+        records: vec![rx],
+    };
+    let (bytes, hashes) = forge(&Automerge::new(), actor_of("W02"), |tx| {
+        autosurgeon::reconcile(tx, &receipt).expect("the receipt's fields");
+        Ok(())
+    });
+    let id = receipt.header.id;
+    let out = send(&w01.store, w02.name(), id, bytes, signed(w02.key(), hashes));
+    assert_eq!(refused_as(&out, &w01.store, id, None), "kind_not_allowed");
     // The hold stays, and the record is still waiting for central.
     let pharmacy = op("ph1", DeskRole::Pharmacy);
     let err = w01.store.dispense_prescription(&pharmacy, rx).unwrap_err();

@@ -9,9 +9,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use lifeline_core::automerge::{ActorId, Automerge, ChangeHash, ROOT, ReadDoc, sync};
+use lifeline_core::automerge::{ActorId, Automerge, ChangeHash, ReadDoc, sync};
 use lifeline_core::numbers::Series;
-use lifeline_core::record::{CENTRAL_ACK_KEY, Episode, Header, Lease, RecordKind};
+use lifeline_core::record::{Episode, Header, Lease, Receipt, RecordKind};
 use lifeline_core::store::{
     Credentials, Digest, DigestRows, FEED_PAGE_SCAN, FeedPage, OutgoingDoc, PeerState, Refusal,
     Scope, WireCommit,
@@ -45,6 +45,8 @@ pub(super) struct Inner {
     kinds: HashMap<RecordId, RecordKind>,
     /// The records created in an emergency episode (their header says so), in id order.
     episode_records: BTreeSet<RecordId>,
+    /// The records central's receipts name, as the store's `acked` table keeps them.
+    acked: BTreeSet<RecordId>,
     /// The digest's rows, changed with every record's heads, as the store's table is.
     digest_rows: DigestRows,
     /// The digest of everything, once read since the last change: sessions compare it each
@@ -83,6 +85,7 @@ impl Inner {
             docs: BTreeMap::new(),
             kinds: HashMap::new(),
             episode_records: BTreeSet::new(),
+            acked: BTreeSet::new(),
             digest_rows: DigestRows::default(),
             digest_all: None,
             chunks: HashMap::new(),
@@ -211,6 +214,11 @@ impl Inner {
         self.digest_all = None;
         if header.episode.is_some() {
             self.episode_records.insert(id);
+        }
+        if kind == RecordKind::Receipt
+            && let Ok(receipt) = lifeline_core::record::hydrate::<Receipt>(&doc)
+        {
+            self.acked.extend(receipt.records);
         }
         let chunks = self.chunks.entry(id).or_default();
         match old_heads {
@@ -467,15 +475,10 @@ impl Inner {
             .clone()
     }
 
-    /// Records of an emergency episode without central's acknowledgement, in id order.
+    /// Records of an emergency episode no receipt of central's names, in id order.
     pub(super) fn unreconciled(&self) -> Vec<RecordId> {
         self.episode_records
-            .iter()
-            .filter(|id| {
-                self.docs
-                    .get(id)
-                    .is_some_and(|doc| doc.get(ROOT, CENTRAL_ACK_KEY).ok().flatten().is_none())
-            })
+            .difference(&self.acked)
             .copied()
             .collect()
     }
