@@ -17,8 +17,11 @@
 //! where to resume, so nothing the peer already has is resent and a peer that lost history
 //! (restored from a backup) is sent it again. Records created during an emergency episode go
 //! first, offered by id and heads: the peer asks for the ones it lacks, and only those are
-//! sent (after an outage every node holds most of the others'). A record whose delta lacks
-//! dependencies continues with Automerge's sync protocol.
+//! sent (after an outage every node holds most of the others'). A feed page sent to a server
+//! (central or the standby) offers first the records of it another node wrote: servers hear
+//! from every node, so they most often hold such a record already; the page goes once the
+//! server answers, without those it holds. A record whose delta lacks dependencies continues
+//! with Automerge's sync protocol.
 //!
 //! A window says in its hello what it keeps (`keeps_since_ms`): the other side offers it
 //! the records every node keeps and the recent ones, skipping the history it prunes, and
@@ -126,6 +129,17 @@ struct InFlight {
 struct Offered {
     offer: u64,
     docs: Vec<(RecordId, Vec<ChangeHash>)>,
+    /// For an offer of a feed page's relayed records: the page, sent once the peer answers,
+    /// without what it holds. `None` for an emergency offer (or a page given up by a rewind),
+    /// whose wanted records go on their own.
+    page: Option<FeedPage>,
+}
+
+/// A page of the feed waiting for the answer to the offer of its relayed records.
+struct FeedPage {
+    /// The feed sequence the batch moves the peer's cursor to.
+    upto: u64,
+    docs: Vec<(u64, lifeline_core::store::OutgoingDoc)>,
 }
 
 /// What this session knows of the peer's convergence with us.
@@ -511,6 +525,11 @@ impl<R: Replica> Session<R> {
                 // our hello: they are still on their way, and are no violation.
                 self.abandoned_below = self.next_batch;
                 self.in_flight.clear();
+                // A page offered before the rewind is sent again from the new cursor; what
+                // the peer asks of it goes on its own.
+                for offered in &mut self.offers {
+                    offered.page = None;
+                }
                 self.caught_up = false;
                 self.fill()
             }

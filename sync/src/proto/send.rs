@@ -7,9 +7,10 @@ use std::collections::HashSet;
 
 use lifeline_core::RecordId;
 use lifeline_core::automerge::{ChangeHash, sync};
+use lifeline_core::roles::NodeRole;
 use lifeline_core::store::{OutgoingDoc, Scope};
 
-use super::{InFlight, Offered, Session, SessionError, Violation, to_wire};
+use super::{FeedPage, InFlight, Offered, Session, SessionError, Violation, to_wire};
 use crate::frame::{Ack, Batch, Frame, WireDoc, WireId};
 use crate::replica::Replica;
 
@@ -157,22 +158,70 @@ impl<R: Replica> Session<R> {
     }
 
     /// The peer answered an offer: it holds the records it did not ask for at the heads
-    /// offered (recorded, so the feed does not send them), and the others go first.
+    /// offered (recorded, so the feed does not send them). An offered feed page goes now,
+    /// without those; an emergency offer's wanted records go first.
     pub(super) fn on_want(&mut self, offer: u64, ids: Vec<WireId>) -> Result<(), SessionError> {
         // A wrong answer ends the session, so the offer taken here is not put back.
-        let offered = match self.offers.pop_front() {
-            Some(o) if o.offer == offer => o.docs,
+        let (offered, page) = match self.offers.pop_front() {
+            Some(o) if o.offer == offer => (o.docs, o.page),
             _ => return Err(self.violation(Violation::WantNotOffered { offer })),
         };
         let asked: HashSet<RecordId> = ids.into_iter().map(RecordId::from_bytes).collect();
         let (wanted, held): (Vec<_>, Vec<_>) =
             offered.into_iter().partition(|(id, _)| asked.contains(id));
+        let held_ids: HashSet<RecordId> = held.iter().map(|(id, _)| *id).collect();
         if !held.is_empty() {
             self.replica
                 .record_ack(&self.peer.name, self.send_cursor, held)?;
         }
-        self.wanted.extend(wanted.into_iter().map(|(id, _)| id));
+        match page {
+            Some(FeedPage { upto, mut docs }) => {
+                docs.retain(|(_, d)| !held_ids.contains(&d.id));
+                self.send_batch(Some(upto), docs);
+            }
+            None => self.wanted.extend(wanted.into_iter().map(|(id, _)| id)),
+        }
         self.fill()
+    }
+
+    /// Offers a feed page's relayed records (those whose latest changes another node wrote)
+    /// to a server before sending them: central and the standby hear from every node, so
+    /// they most often hold such a record already (from the node that wrote it). The page
+    /// waits for the answer, and the next page for it: the peer's cursor never moves past a
+    /// record it may lack. `Ok(Some(page))` gives the page back to go at once (the peer is a
+    /// window, or every record of it was written here).
+    fn offer_relayed(&mut self, page: FeedPage) -> Result<Option<FeedPage>, SessionError> {
+        if self.peer.role == NodeRole::Window || page.docs.is_empty() {
+            return Ok(Some(page));
+        }
+        let ids: Vec<RecordId> = page.docs.iter().map(|(_, d)| d.id).collect();
+        let ours = self.replica.written_here(&ids)?;
+        let relayed: Vec<(RecordId, Vec<ChangeHash>)> = page
+            .docs
+            .iter()
+            .zip(ours)
+            .filter(|(_, ours)| !ours)
+            .map(|((_, d), _)| (d.id, d.heads.clone()))
+            .collect();
+        if relayed.is_empty() {
+            return Ok(Some(page));
+        }
+        let offer = self.next_offer;
+        self.next_offer += 1;
+        self.push(Frame::Offer {
+            offer,
+            docs: relayed
+                .iter()
+                .map(|(id, heads)| (to_wire(*id), heads.iter().map(|h| h.0).collect()))
+                .collect(),
+            last: true,
+        });
+        self.offers.push_back(Offered {
+            offer,
+            docs: relayed,
+            page: Some(page),
+        });
+        Ok(None)
     }
 
     /// Offers the next emergency records the peer is not known to hold, the ones this node
@@ -213,7 +262,11 @@ impl<R: Replica> Session<R> {
                     .collect(),
                 last,
             });
-            self.offers.push_back(Offered { offer, docs });
+            self.offers.push_back(Offered {
+                offer,
+                docs,
+                page: None,
+            });
             return Ok(true);
         }
         Ok(false)
@@ -305,7 +358,10 @@ impl<R: Replica> Session<R> {
             // history it does not keep), the batch goes, empty: the peer's cursor into our
             // feed is the one that counts on reconnect, and it must move too.
             self.sent_upto = upto;
-            self.send_batch(Some(upto), docs);
+            match self.offer_relayed(FeedPage { upto, docs })? {
+                Some(page) => self.send_batch(Some(page.upto), page.docs),
+                None => return Ok(()),
+            }
         }
         Ok(())
     }

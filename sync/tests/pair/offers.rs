@@ -280,3 +280,41 @@ fn offers_and_answers_out_of_turn_are_protocol_errors() {
     assert_eq!(ids, unknown.to_vec());
     assert_eq!(c.replica.records(), 0);
 }
+
+/// Outside an outage too, a window relays to a server what it got from another node: W02's
+/// records reach W01 through the standby, and central most often has them from W02 itself.
+/// W01 offers such records (ids and heads) before sending them, and sends only what central
+/// lacks, with its own records, in the same feed.
+#[test]
+fn relayed_records_are_offered_to_a_server_and_only_the_lacking_ones_go() {
+    let ca = Ca::new();
+    let c = ca.mem("central", NodeRole::Central, &[]);
+    let s = ca.mem("standby", NodeRole::Standby, &[]);
+    let w1 = ca.mem("W01", NodeRole::Window, &[DeskRole::Registration]);
+    let w2 = ca.mem("W02", NodeRole::Window, &[DeskRole::Registration]);
+    let r = ca.anchor();
+    for i in 0..30 {
+        w2.create(&format!("held{i}"));
+    }
+    link(&w2, &c, &r).pump().expect("pump");
+    // Five more that central has not seen, and three of W01's own.
+    for i in 0..5 {
+        w2.create(&format!("lacking{i}"));
+    }
+    link(&w2, &s, &r).pump().expect("pump");
+    link(&s, &w1, &r).pump().expect("pump");
+    for i in 0..3 {
+        w1.create(&format!("own{i}"));
+    }
+    assert_eq!(w1.replica.records(), 38);
+    assert_eq!(c.replica.records(), 30);
+    let mut link = link(&w1, &c, &r);
+    link.pump().expect("pump");
+    same_records(&w1.replica, &c.replica);
+    assert_eq!(
+        link.b.stats().docs_received,
+        8,
+        "central is sent the five it lacked and W01's three, not the thirty it held"
+    );
+    assert!(link.a.is_caught_up() && link.b.is_caught_up());
+}
