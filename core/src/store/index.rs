@@ -151,20 +151,23 @@ impl Tx<'_> {
 
     /// Whether central's receipts name a record, as of this batch: central holds it.
     pub(crate) fn central_acked(&self, id: RecordId) -> Result<bool, ReadError> {
-        Ok(self
-            .r()
-            .open_table(tables::ACKED)
-            .ctx("reading an index")?
-            .get(id.to_bytes())
-            .ctx("reading an index")?
-            .is_some())
+        self.indexed(tables::ACKED, id)
     }
 
     /// Whether a record is an emergency record central has not acknowledged, as of this batch.
     pub(crate) fn is_unreconciled(&self, id: RecordId) -> Result<bool, ReadError> {
+        self.indexed(tables::UNRECONCILED, id)
+    }
+
+    /// Whether a set of records (`table`) holds `id`, as of this batch.
+    fn indexed(
+        &self,
+        table: redb::TableDefinition<'static, Id, ()>,
+        id: RecordId,
+    ) -> Result<bool, ReadError> {
         Ok(self
             .r()
-            .open_table(tables::UNRECONCILED)
+            .open_table(table)
             .ctx("reading an index")?
             .get(id.to_bytes())
             .ctx("reading an index")?

@@ -206,22 +206,29 @@ impl<R: Replica> Session<R> {
         if relayed.is_empty() {
             return Ok(Some(page));
         }
+        self.send_offer(relayed, true, Some(page));
+        Ok(None)
+    }
+
+    /// Offers records at these heads (`last`: the last emergency offer), keeping the offer
+    /// to match the peer's answer.
+    fn send_offer(
+        &mut self,
+        docs: Vec<(RecordId, Vec<ChangeHash>)>,
+        last: bool,
+        page: Option<FeedPage>,
+    ) {
         let offer = self.next_offer;
         self.next_offer += 1;
         self.push(Frame::Offer {
             offer,
-            docs: relayed
+            docs: docs
                 .iter()
                 .map(|(id, heads)| (to_wire(*id), heads.iter().map(|h| h.0).collect()))
                 .collect(),
-            last: true,
+            last,
         });
-        self.offers.push_back(Offered {
-            offer,
-            docs: relayed,
-            page: Some(page),
-        });
-        Ok(None)
+        self.offers.push_back(Offered { offer, docs, page });
     }
 
     /// Offers the next emergency records the peer is not known to hold, the ones this node
@@ -251,22 +258,8 @@ impl<R: Replica> Session<R> {
             if docs.is_empty() && !last {
                 continue;
             }
-            let offer = self.next_offer;
-            self.next_offer += 1;
             self.offering = !last;
-            self.push(Frame::Offer {
-                offer,
-                docs: docs
-                    .iter()
-                    .map(|(id, heads)| (to_wire(*id), heads.iter().map(|h| h.0).collect()))
-                    .collect(),
-                last,
-            });
-            self.offers.push_back(Offered {
-                offer,
-                docs,
-                page: None,
-            });
+            self.send_offer(docs, last, None);
             return Ok(true);
         }
         Ok(false)
