@@ -318,3 +318,83 @@ fn relayed_records_are_offered_to_a_server_and_only_the_lacking_ones_go() {
     );
     assert!(link.a.is_caught_up() && link.b.is_caught_up());
 }
+
+/// A rewind while a feed page waits for the answer to its offer: the page is given up (its
+/// cursor belongs to the feed before the rewind), what the server asks for goes on its own,
+/// and the feed starts again from the rewound cursor without a protocol error.
+#[test]
+fn a_rewind_while_a_feed_page_is_offered_gives_the_page_up() {
+    let ca = Ca::new();
+    let c = ca.mem("central", NodeRole::Central, &[]);
+    let s = ca.mem("standby", NodeRole::Standby, &[]);
+    let w1 = ca.mem("W01", NodeRole::Window, &[DeskRole::Registration]);
+    let w2 = ca.mem("W02", NodeRole::Window, &[DeskRole::Registration]);
+    let r = ca.anchor();
+    for i in 0..10 {
+        w2.create(&format!("held{i}"));
+    }
+    link(&w2, &c, &r).pump().expect("pump");
+    for i in 0..4 {
+        w2.create(&format!("lacking{i}"));
+    }
+    link(&w2, &s, &r).pump().expect("pump");
+    link(&s, &w1, &r).pump().expect("pump");
+    let mut link = link(&w1, &c, &r);
+    // Run until W01 offers its feed page, and take central's answer.
+    let offer = loop {
+        let f = link.a.poll_transmit().expect("W01 offers its page");
+        if let Frame::Offer { offer, .. } = &f {
+            let offer = *offer;
+            link.b.handle_frame(f, link.now).expect("offer");
+            break offer;
+        }
+        link.b.handle_frame(f, link.now).expect("frame");
+        while let Some(f) = link.b.poll_transmit() {
+            link.a.handle_frame(f, link.now).expect("frame");
+        }
+    };
+    let want = loop {
+        match link.b.poll_transmit().expect("central answers") {
+            f @ Frame::Want { .. } => break f,
+            other => link.a.handle_frame(other, link.now).expect("frame"),
+        }
+    };
+    let Frame::Want {
+        offer: answered,
+        ids,
+    } = &want
+    else {
+        unreachable!()
+    };
+    assert_eq!(*answered, offer);
+    assert_eq!(ids.len(), 4, "central lacks the four");
+    // Central asks W01 to start again from the beginning of its feed (as a central restored
+    // from a backup does), and its answer to the offer arrives after.
+    link.a
+        .handle_frame(
+            Frame::Rewind {
+                applied_from_you: 0,
+            },
+            link.now,
+        )
+        .expect("rewind");
+    link.a.handle_frame(want, link.now).expect("want");
+    // The four go on their own: no batch claims the cursor of the page given up.
+    let batch = loop {
+        match link.a.poll_transmit().expect("W01 sends the four") {
+            Frame::Batch(b) => break b,
+            other => link.b.handle_frame(other, link.now).expect("frame"),
+        }
+    };
+    assert_eq!(
+        batch.upto, None,
+        "a batch moved the cursor of a page given up"
+    );
+    assert_eq!(batch.docs.len(), 4);
+    link.b
+        .handle_frame(Frame::Batch(batch), link.now)
+        .expect("batch");
+    link.pump().expect("no protocol error");
+    same_records(&w1.replica, &c.replica);
+    assert!(link.a.is_caught_up() && link.b.is_caught_up());
+}
