@@ -4,9 +4,9 @@
 //!
 //! 1. **Who wrote each change**: the node whose certified key signed its hash
 //!    ([`super::Signatures`]), and that node must be the one its Automerge actor id names.
-//! 2. **What that node may write**: the record's kind by its certificate (catalogs only
-//!    central; the standby everything else; a window its desks' kinds and its own episodes and
-//!    range requests).
+//! 2. **What that node may write**: the record's kind by its certificate (catalogs and
+//!    receipts only central; the standby everything else; a window its desks' kinds and its
+//!    own episodes and range requests).
 //! 3. **Which fields**: the header only in the change that creates the record, by the node it
 //!    names as origin; `central_ack` only by central; a lease's range only by a lessor
 //!    (central or the standby), within the size limit, in the lessor's half of the numbers,
