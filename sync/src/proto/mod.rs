@@ -132,14 +132,7 @@ struct Offered {
     /// For an offer of a feed page's relayed records: the page, sent once the peer answers,
     /// without what it holds. `None` for an emergency offer (or a page given up by a rewind),
     /// whose wanted records go on their own.
-    page: Option<FeedPage>,
-}
-
-/// A page of the feed waiting for the answer to the offer of its relayed records.
-struct FeedPage {
-    /// The feed sequence the batch moves the peer's cursor to.
-    upto: u64,
-    docs: Vec<(u64, lifeline_core::store::OutgoingDoc)>,
+    page: Option<send::FeedPage>,
 }
 
 /// What this session knows of the peer's convergence with us.

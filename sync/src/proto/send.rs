@@ -10,7 +10,7 @@ use lifeline_core::automerge::{ChangeHash, sync};
 use lifeline_core::roles::NodeRole;
 use lifeline_core::store::{OutgoingDoc, Scope};
 
-use super::{FeedPage, InFlight, Offered, Session, SessionError, Violation, to_wire};
+use super::{InFlight, Offered, Session, SessionError, Violation, to_wire};
 use crate::frame::{Ack, Batch, Frame, WireDoc, WireId};
 use crate::replica::Replica;
 
@@ -402,6 +402,13 @@ impl<R: Replica> Session<R> {
             signatures,
         }));
     }
+}
+
+/// A page of the feed waiting for the answer to the offer of its relayed records.
+pub(super) struct FeedPage {
+    /// The feed sequence the batch moves the peer's cursor to.
+    upto: u64,
+    docs: Vec<(u64, OutgoingDoc)>,
 }
 
 /// Where in a list of `len` a node's name puts it (FNV-1a of the name): the same on every run
