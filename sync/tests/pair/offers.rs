@@ -281,28 +281,42 @@ fn offers_and_answers_out_of_turn_are_protocol_errors() {
     assert_eq!(c.replica.records(), 0);
 }
 
-/// Outside an outage too, a window relays to a server what it got from another node: W02's
-/// records reach W01 through the standby, and central most often has them from W02 itself.
-/// W01 offers such records (ids and heads) before sending them, and sends only what central
-/// lacks, with its own records, in the same feed.
-#[test]
-fn relayed_records_are_offered_to_a_server_and_only_the_lacking_ones_go() {
+/// Central, and W01 holding records of W02's through the standby: `held` of them central
+/// has from W02 itself, `lacking` it has not seen.
+struct Relayed {
+    _ca: Ca,
+    c: Mem,
+    w1: Mem,
+    r: Anchor,
+}
+
+fn relayed_through_the_standby(held: usize, lacking: usize) -> Relayed {
     let ca = Ca::new();
     let c = ca.mem("central", NodeRole::Central, &[]);
     let s = ca.mem("standby", NodeRole::Standby, &[]);
     let w1 = ca.mem("W01", NodeRole::Window, &[DeskRole::Registration]);
     let w2 = ca.mem("W02", NodeRole::Window, &[DeskRole::Registration]);
     let r = ca.anchor();
-    for i in 0..30 {
+    for i in 0..held {
         w2.create(&format!("held{i}"));
     }
     link(&w2, &c, &r).pump().expect("pump");
-    // Five more that central has not seen, and three of W01's own.
-    for i in 0..5 {
+    for i in 0..lacking {
         w2.create(&format!("lacking{i}"));
     }
     link(&w2, &s, &r).pump().expect("pump");
     link(&s, &w1, &r).pump().expect("pump");
+    Relayed { _ca: ca, c, w1, r }
+}
+
+/// Outside an outage too, a window relays to a server what it got from another node: W02's
+/// records reach W01 through the standby, and central most often has them from W02 itself.
+/// W01 offers such records (ids and heads) before sending them, and sends only what central
+/// lacks, with its own records, in the same feed.
+#[test]
+fn relayed_records_are_offered_to_a_server_and_only_the_lacking_ones_go() {
+    let Relayed { _ca, c, w1, r } = relayed_through_the_standby(30, 5);
+    // And three of W01's own.
     for i in 0..3 {
         w1.create(&format!("own{i}"));
     }
@@ -324,21 +338,7 @@ fn relayed_records_are_offered_to_a_server_and_only_the_lacking_ones_go() {
 /// and the feed starts again from the rewound cursor without a protocol error.
 #[test]
 fn a_rewind_while_a_feed_page_is_offered_gives_the_page_up() {
-    let ca = Ca::new();
-    let c = ca.mem("central", NodeRole::Central, &[]);
-    let s = ca.mem("standby", NodeRole::Standby, &[]);
-    let w1 = ca.mem("W01", NodeRole::Window, &[DeskRole::Registration]);
-    let w2 = ca.mem("W02", NodeRole::Window, &[DeskRole::Registration]);
-    let r = ca.anchor();
-    for i in 0..10 {
-        w2.create(&format!("held{i}"));
-    }
-    link(&w2, &c, &r).pump().expect("pump");
-    for i in 0..4 {
-        w2.create(&format!("lacking{i}"));
-    }
-    link(&w2, &s, &r).pump().expect("pump");
-    link(&s, &w1, &r).pump().expect("pump");
+    let Relayed { _ca, c, w1, r } = relayed_through_the_standby(10, 4);
     let mut link = link(&w1, &c, &r);
     // Run until W01 offers its feed page, and take central's answer.
     let offer = loop {
