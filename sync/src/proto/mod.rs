@@ -17,10 +17,11 @@
 //! where to resume, so nothing the peer already has is resent and a peer that lost history
 //! (restored from a backup) is sent it again. Records created during an emergency episode go
 //! first, offered by id and heads: the peer asks for the ones it lacks, and only those are
-//! sent (after an outage every node holds most of the others'). A feed page sent to a server
-//! (central or the standby) offers first the records of it another node wrote: servers hear
-//! from every node, so they most often hold such a record already; the page goes once the
-//! server answers, without those it holds. A record whose delta lacks dependencies continues
+//! sent (after an outage every node holds most of the others'). A feed page offers first the
+//! records of it another node wrote, and goes once the peer answers, without those it holds:
+//! to a server (central or the standby) always, as servers hear from every node and most
+//! often hold such a record already; to a window while such offers find a quarter held
+//! (after an outage, a window holds most of the others' records through the standby). A record whose delta lacks dependencies continues
 //! with Automerge's sync protocol.
 //!
 //! A window says in its hello what it keeps (`keeps_since_ms`): the other side offers it
@@ -125,16 +126,6 @@ struct InFlight {
     heads: Vec<(RecordId, Vec<ChangeHash>)>,
 }
 
-/// An offer sent and not answered yet: its number, and the records and heads it named.
-struct Offered {
-    offer: u64,
-    docs: Vec<(RecordId, Vec<ChangeHash>)>,
-    /// For an offer of a feed page's relayed records: the page, sent once the peer answers,
-    /// without what it holds. `None` for an emergency offer (or a page given up by a rewind),
-    /// whose wanted records go on their own.
-    page: Option<send::FeedPage>,
-}
-
 /// What this session knows of the peer's convergence with us.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Convergence {
@@ -192,7 +183,9 @@ pub struct Session<R> {
     /// Whether our last offer (the one that says so) is still to go.
     offering: bool,
     /// Offers sent and not answered yet, oldest first.
-    offers: VecDeque<Offered>,
+    offers: VecDeque<send::Offered>,
+    /// Whether offering a feed page's relayed records to a window pays.
+    relay_yield: send::RelayYield,
     next_offer: u64,
     /// Records the peer asked for in its answers to our offers, to send first.
     wanted: VecDeque<RecordId>,
@@ -303,6 +296,7 @@ impl<R: Replica> Session<R> {
             own,
             emergency,
             offers: VecDeque::new(),
+            relay_yield: send::RelayYield::default(),
             next_offer: 1,
             wanted: VecDeque::new(),
             peer_offering: false,

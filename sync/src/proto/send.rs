@@ -10,7 +10,7 @@ use lifeline_core::automerge::{ChangeHash, sync};
 use lifeline_core::roles::NodeRole;
 use lifeline_core::store::{OutgoingDoc, Scope};
 
-use super::{InFlight, Offered, Session, SessionError, Violation, to_wire};
+use super::{InFlight, Session, SessionError, Violation, to_wire};
 use crate::frame::{Ack, Batch, Frame, WireDoc, WireId};
 use crate::replica::Replica;
 
@@ -169,6 +169,10 @@ impl<R: Replica> Session<R> {
         let asked: HashSet<RecordId> = ids.into_iter().map(RecordId::from_bytes).collect();
         let (wanted, held): (Vec<_>, Vec<_>) =
             offered.into_iter().partition(|(id, _)| asked.contains(id));
+        if page.is_some() {
+            self.relay_yield
+                .answered(wanted.len() + held.len(), held.len());
+        }
         let held_ids: HashSet<RecordId> = held.iter().map(|(id, _)| *id).collect();
         if !held.is_empty() {
             self.replica
@@ -185,13 +189,18 @@ impl<R: Replica> Session<R> {
     }
 
     /// Offers a feed page's relayed records (those whose latest changes another node wrote)
-    /// to a server before sending them: central and the standby hear from every node, so
-    /// they most often hold such a record already (from the node that wrote it). The page
-    /// waits for the answer, and the next page for it: the peer's cursor never moves past a
-    /// record it may lack. `Ok(Some(page))` gives the page back to go at once (the peer is a
-    /// window, or every record of it was written here).
+    /// before sending them: to a server always (central and the standby hear from every
+    /// node, so they most often hold such a record already, from the node that wrote it), to
+    /// a window while offers pay ([`RelayYield`]). The page waits for the answer, and the
+    /// next page for it: the peer's cursor never moves past a record it may lack.
+    /// `Ok(Some(page))` gives the page back to go at once (offers to this window do not pay,
+    /// or every record of it was written here).
     fn offer_relayed(&mut self, page: FeedPage) -> Result<Option<FeedPage>, SessionError> {
-        if self.peer.role == NodeRole::Window || page.docs.is_empty() {
+        if page.docs.is_empty() {
+            return Ok(Some(page));
+        }
+        if self.peer.role == NodeRole::Window && !self.relay_yield.pays() {
+            self.relay_yield.pages_unoffered += 1;
             return Ok(Some(page));
         }
         let ids: Vec<RecordId> = page.docs.iter().map(|(_, d)| d.id).collect();
@@ -401,6 +410,48 @@ impl<R: Replica> Session<R> {
             docs: wire,
             signatures,
         }));
+    }
+}
+
+/// An offer sent and not answered yet: its number, and the records and heads it named.
+pub(super) struct Offered {
+    offer: u64,
+    docs: Vec<(RecordId, Vec<ChangeHash>)>,
+    /// For an offer of a feed page's relayed records: the page, sent once the peer answers,
+    /// without what it holds. `None` for an emergency offer (or a page given up by a rewind),
+    /// whose wanted records go on their own.
+    pub(super) page: Option<FeedPage>,
+}
+
+/// Pages between two offers to a window that held too few of the last one's records.
+const REOFFER_AFTER_PAGES: u32 = 16;
+
+/// What the last offer of a feed page's relayed records found the peer holding. Offering a
+/// window its relayed records pays while it holds at least a quarter of them (after an
+/// outage it holds most of the others' through the standby, and each one it holds is a
+/// record not sent); a window that lacks nearly all (new, or back after a long absence) is
+/// sent its pages at once, without a round trip each, and offered again every
+/// [`REOFFER_AFTER_PAGES`] pages in case that changed. The first page is offered.
+#[derive(Debug, Default)]
+pub(super) struct RelayYield {
+    offered: usize,
+    held: usize,
+    pages_unoffered: u32,
+}
+
+impl RelayYield {
+    fn pays(&self) -> bool {
+        self.offered == 0
+            || self.held * 4 >= self.offered
+            || self.pages_unoffered >= REOFFER_AFTER_PAGES
+    }
+
+    fn answered(&mut self, offered: usize, held: usize) {
+        *self = RelayYield {
+            offered,
+            held,
+            pages_unoffered: 0,
+        };
     }
 }
 

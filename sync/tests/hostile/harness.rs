@@ -199,7 +199,7 @@ impl Hostile {
         let _ = self.send.write_all(bytes).await;
     }
 
-    /// Handles the peer's frames (records kept, batches acked, pings answered) until `until`
+    /// Handles the peer's frames (records kept, batches acked, offers and pings answered) until `until`
     /// holds or `within` passes; the frames it did not handle itself.
     pub async fn pump_until(
         &mut self,
@@ -229,6 +229,15 @@ impl Hostile {
                     self.send(&ack).await;
                 }
                 Frame::Ping { nonce } => self.send(&Frame::Pong { nonce }).await,
+                // As an honest window answers: it wants what it does not hold.
+                Frame::Offer { offer, docs, .. } => {
+                    let ids = docs
+                        .into_iter()
+                        .map(|(id, _)| id)
+                        .filter(|id| !self.docs.contains_key(&RecordId::from_bytes(*id)))
+                        .collect();
+                    self.send(&Frame::Want { offer, ids }).await;
+                }
                 other => others.push(other),
             }
         }

@@ -398,3 +398,81 @@ fn a_rewind_while_a_feed_page_is_offered_gives_the_page_up() {
     same_records(&w1.replica, &c.replica);
     assert!(link.a.is_caught_up() && link.b.is_caught_up());
 }
+
+/// The offers on a link's wire so far.
+fn offers_on(wire: &[Vec<u8>]) -> usize {
+    wire.iter()
+        .filter(|bytes| {
+            let (frame, _) = Frame::split(bytes).expect("decode").expect("whole frame");
+            matches!(frame, Frame::Offer { .. })
+        })
+        .count()
+}
+
+/// The other way: a window holds most of a server's relayed records through the other
+/// server (after an outage, every window holds the others' records through the standby).
+/// Central offers W01 what W02 wrote before sending it, and sends only what W01 lacks.
+#[test]
+fn relayed_records_are_offered_to_a_window_that_holds_most_of_them() {
+    let ca = Ca::new();
+    let c = ca.mem("central", NodeRole::Central, &[]);
+    let s = ca.mem("standby", NodeRole::Standby, &[]);
+    let w1 = ca.mem("W01", NodeRole::Window, &[DeskRole::Registration]);
+    let w2 = ca.mem("W02", NodeRole::Window, &[DeskRole::Registration]);
+    let r = ca.anchor();
+    for i in 0..30 {
+        w2.create(&format!("held{i}"));
+    }
+    link(&w2, &s, &r).pump().expect("pump");
+    link(&s, &w1, &r).pump().expect("pump");
+    for i in 0..5 {
+        w2.create(&format!("lacking{i}"));
+    }
+    link(&w2, &c, &r).pump().expect("pump");
+    assert_eq!((w1.replica.records(), c.replica.records()), (30, 35));
+    let mut link = link(&w1, &c, &r);
+    link.pump().expect("pump");
+    same_records(&w1.replica, &c.replica);
+    assert_eq!(
+        link.a.stats().docs_received,
+        5,
+        "W01 is sent the five it lacked, not the thirty it held"
+    );
+    assert!(link.a.is_caught_up() && link.b.is_caught_up());
+}
+
+/// A window that lacks what it is offered (new, or back after a long absence) is not made
+/// to answer an offer for every page of its sync: after an offer that found too little
+/// held, its pages go at once, and it is offered again sixteen pages later.
+#[test]
+fn a_window_lacking_the_relayed_records_gets_its_pages_without_an_offer_each() {
+    let ca = Ca::new();
+    let c = ca.mem("central", NodeRole::Central, &[]);
+    let w2 = ca.mem("W02", NodeRole::Window, &[DeskRole::Registration]);
+    let w3 = ca.mem("W03", NodeRole::Window, &[DeskRole::Registration]);
+    let r = ca.anchor();
+    for i in 0..160 {
+        w2.create(&format!("p{i}"));
+    }
+    link(&w2, &c, &r).pump().expect("pump");
+    // Twenty pages of eight.
+    let cfg = SessionConfig {
+        batch_docs: 8,
+        ..SessionConfig::default()
+    };
+    let mut link = Link::connect_with(
+        (c.replica.clone(), &c.id),
+        (w3.replica.clone(), &w3.id),
+        &r,
+        std::time::Instant::now(),
+        cfg,
+    );
+    link.pump().expect("pump");
+    same_records(&c.replica, &w3.replica);
+    assert_eq!(link.b.stats().docs_received, 160);
+    assert_eq!(
+        offers_on(&link.wire),
+        2,
+        "the first page is offered, the next sixteen go at once, the eighteenth is offered"
+    );
+}
