@@ -226,6 +226,7 @@ pub fn measure(plan: &Plan, bin: &Path, dir: Option<&Path>) -> anyhow::Result<Fa
                 0.0
             }
         }),
+        spread_ms: of_reconcile(|r| r.spread_ms),
         central_ready_ms: of_reconcile(|r| r.central_ready_ms),
         central_has_all_ms: of_reconcile(|r| r.central_has_all_ms),
         reconciled_ms: of_reconcile(|r| r.reconciled_ms),

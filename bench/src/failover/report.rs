@@ -45,6 +45,9 @@ pub struct FailoverRun {
 pub struct ReconcileRun {
     pub patients_written: usize,
     pub write_ms: f64,
+    /// From the last desk write until the standby and every window held every patient
+    /// written, central still down (before central restarts).
+    pub spread_ms: f64,
     /// Central's daemon start until it said it was ready.
     pub central_ready_ms: f64,
     /// From central's start until it holds every patient written so far.
@@ -72,6 +75,7 @@ pub struct Medians {
     pub episode_ms: f64,
     pub desk_write_latency_ms_max: f64,
     pub write_per_s: f64,
+    pub spread_ms: f64,
     pub central_ready_ms: f64,
     pub central_has_all_ms: f64,
     pub reconciled_ms: f64,
@@ -215,10 +219,12 @@ impl FailoverReport {
         let _ = writeln!(
             t,
             "written while central was down: {} patients in {:.0} ms (median), {:.0} desk \
-             writes/s over all windows",
+             writes/s over all windows; held by the standby and every window {:.0} ms after \
+             the last write, before central restarted",
             p.windows * p.per_window,
             median(&r.iter().map(|r| r.write_ms).collect::<Vec<_>>()),
-            self.medians.write_per_s
+            self.medians.write_per_s,
+            self.medians.spread_ms
         );
         let _ = writeln!(
             t,
