@@ -314,7 +314,11 @@ impl Sim {
                 docs.len(),
                 if *last { ", the last" } else { "" }
             ),
-            Frame::Want { offer, ids } => format!("want for offer {offer} ({} records)", ids.len()),
+            Frame::Want { offer, ids, later } => format!(
+                "want for offer {offer} ({} records, {} later)",
+                ids.len(),
+                later.len()
+            ),
             other => other.kind().to_owned(),
         };
         let (a, b) = (self.name(from).to_owned(), self.name(to).to_owned());

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 /// fetched on request. Version 4: emergency records are offered (ids and heads) before their
 /// changes are sent, and a hello says whether offers come. Version 5: central acknowledges
 /// emergency records with receipts (a record kind earlier versions refuse).
-pub const PROTOCOL_VERSION: u16 = 5;
+pub const PROTOCOL_VERSION: u16 = 6;
 
 /// Largest frame accepted or sent.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
@@ -85,11 +85,13 @@ pub enum Frame {
         docs: Vec<(WireId, Vec<WireHash>)>,
         last: bool,
     },
-    /// The answer to an offer: the records whose changes the receiver lacks. It holds the
-    /// others at the offered heads.
+    /// The answer to an offer: the records whose changes the receiver lacks (`ids`), and
+    /// those it lacks but has asked another peer for (`later`: offer them again after the
+    /// rest). It holds the others at the offered heads.
     Want {
         offer: u64,
         ids: Vec<WireId>,
+        later: Vec<WireId>,
     },
 }
 

@@ -1022,6 +1022,7 @@ fn generate_seed_corpus() {
             Frame::Want {
                 offer: 1,
                 ids: vec![other.to_bytes()],
+                later: Vec::new(),
             },
         ),
     ];

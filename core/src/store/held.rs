@@ -9,7 +9,7 @@ use redb::ReadableTable;
 use super::error::{ReadError, StorageContext, WriteError};
 use super::replication::same_heads;
 use super::tables::{self, decode_heads};
-use super::{Store, Tx};
+use super::{Ask, Store, Tx};
 use crate::id::{NodeName, RecordId};
 
 /// Whether a record is held with given changes, from the indexes alone, without loading its
@@ -186,20 +186,29 @@ impl Store {
 
     /// A peer offers records at these heads: each held here with every offered head is
     /// recorded as held by the peer there (one commit, only when there is one), and the
-    /// others are returned, to be asked for. Read from the indexes, without loading a
-    /// document (see [`HeldChanges`]).
+    /// others are returned, to be asked for now or later ([`Asks`]). Read from the indexes,
+    /// without loading a document (see [`HeldChanges`]).
     pub fn peer_offers(
         &self,
         peer: &NodeName,
         offered: Vec<(RecordId, Vec<ChangeHash>)>,
-    ) -> Result<Vec<RecordId>, WriteError> {
+    ) -> Result<Vec<(RecordId, Ask)>, WriteError> {
         let holding = self.holding(offered.iter().map(|(id, h)| (*id, h.as_slice())))?;
         let (held, lacking): (Vec<_>, Vec<_>) = offered
             .into_iter()
             .zip(holding)
             .partition(|(_, holds)| *holds);
         let held: Vec<(RecordId, Vec<ChangeHash>)> = held.into_iter().map(|(o, _)| o).collect();
-        let lacking = lacking.into_iter().map(|((id, _), _)| id).collect();
+        let lacking = {
+            let mut asks = self.shared.asks.lock().unwrap_or_else(|e| e.into_inner());
+            for (id, _) in &held {
+                asks.held(*id);
+            }
+            lacking
+                .into_iter()
+                .map(|((id, _), _)| (id, asks.lacking(peer, id)))
+                .collect()
+        };
         if !held.is_empty() {
             let peer = peer.clone();
             self.write(move |tx| {

@@ -18,6 +18,7 @@
 //! node's own state; `backup` takes, restores and checks snapshots.
 
 mod apply;
+mod asks;
 mod audit;
 mod backup;
 #[cfg(feature = "bulk")]
@@ -59,6 +60,7 @@ use std::sync::{Arc, Mutex};
 use automerge::ActorId;
 
 pub use apply::{ApplyOutcome, Rejected};
+pub use asks::{Ask, Asks};
 pub use audit::{AuditEntry, ChainError, GENESIS};
 pub use backup::{
     BackupError, BackupInfo, RestoreError, RestoreInfo, RestoreOptions, VerifyError, VerifyReport,
@@ -204,6 +206,8 @@ pub(crate) struct Shared {
     pub(crate) commits: Mutex<signing::CommitCache>,
     /// Peers' records merged ahead of the writer ([`Store::prepare_batch`]).
     pub(crate) prepared: Mutex<prepared::Prepared>,
+    /// Which peer each record this node lacks was asked of (see [`Asks`]).
+    pub(crate) asks: Mutex<Asks>,
     /// Peers' signed commits verified lately, so that each is verified once.
     pub(crate) verified: Arc<crate::trust::VerifiedSignatures>,
 }

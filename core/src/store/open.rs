@@ -119,6 +119,7 @@ impl Store {
             signer: RwLock::new(None),
             commits: Mutex::new(CommitCache::new()),
             prepared: Mutex::new(Default::default()),
+            asks: Mutex::new(super::Asks::default()),
             verified: Arc::new(crate::trust::VerifiedSignatures::new(VERIFIED_COMMITS)),
         };
         if !exists {

@@ -17,7 +17,8 @@
 //! where to resume, so nothing the peer already has is resent and a peer that lost history
 //! (restored from a backup) is sent it again. Records created during an emergency episode go
 //! first, offered by id and heads: the peer asks for the ones it lacks, and only those are
-//! sent (after an outage every node holds most of the others'). A feed page offers first the
+//! sent (after an outage every node holds most of the others'); those it has asked another
+//! peer for already it asks for later, once. A feed page offers first the
 //! records of it another node wrote, and goes once the peer answers, without those it holds:
 //! to a server (central or the standby) always, as servers hear from every node and most
 //! often hold such a record already; to a window while such offers find a quarter held
@@ -568,7 +569,7 @@ impl<R: Replica> Session<R> {
                 Ok(())
             }
             Frame::Offer { offer, docs, last } => self.on_offer(offer, docs, last),
-            Frame::Want { offer, ids } => self.on_want(offer, ids),
+            Frame::Want { offer, ids, later } => self.on_want(offer, ids, later),
             Frame::Ping { nonce } => {
                 self.push(Frame::Pong { nonce });
                 Ok(())

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use lifeline_core::RecordId;
 use lifeline_core::automerge::ChangeHash;
-use lifeline_core::store::IncomingDoc;
+use lifeline_core::store::{Ask, IncomingDoc};
 use lifeline_core::trust::KeyId;
 
 use super::{MAX_FETCH, Session, SessionError, Violation, to_wire};
@@ -225,9 +225,12 @@ impl<R: Replica> Session<R> {
             })
             .collect();
         let lacking = self.replica.peer_offers(&self.peer.name, offered)?;
+        let (now, later): (Vec<_>, Vec<_>) =
+            lacking.into_iter().partition(|(_, ask)| *ask == Ask::Now);
         self.push(Frame::Want {
             offer,
-            ids: lacking.iter().map(|id| to_wire(*id)).collect(),
+            ids: now.into_iter().map(|(id, _)| to_wire(id)).collect(),
+            later: later.into_iter().map(|(id, _)| to_wire(id)).collect(),
         });
         if last && self.peer_offering {
             self.peer_offering = false;

@@ -157,18 +157,36 @@ impl<R: Replica> Session<R> {
         Ok(())
     }
 
-    /// The peer answered an offer: it holds the records it did not ask for at the heads
-    /// offered (recorded, so the feed does not send them). An offered feed page goes now,
-    /// without those; an emergency offer's wanted records go first.
-    pub(super) fn on_want(&mut self, offer: u64, ids: Vec<WireId>) -> Result<(), SessionError> {
+    /// The peer answered an offer: it holds the records it did not ask for, now or later, at
+    /// the heads offered (recorded, so the feed does not send them). An offered feed page
+    /// goes now, without those (and with those asked for later: the page moves the peer's
+    /// cursor past them); an emergency offer's wanted records go first, and those asked for
+    /// later are offered again after the rest.
+    pub(super) fn on_want(
+        &mut self,
+        offer: u64,
+        ids: Vec<WireId>,
+        later: Vec<WireId>,
+    ) -> Result<(), SessionError> {
         // A wrong answer ends the session, so the offer taken here is not put back.
         let (offered, page) = match self.offers.pop_front() {
             Some(o) if o.offer == offer => (o.docs, o.page),
             _ => return Err(self.violation(Violation::WantNotOffered { offer })),
         };
-        let asked: HashSet<RecordId> = ids.into_iter().map(RecordId::from_bytes).collect();
-        let (wanted, held): (Vec<_>, Vec<_>) =
+        let mut asked: HashSet<RecordId> = ids.into_iter().map(RecordId::from_bytes).collect();
+        let later: HashSet<RecordId> = later.into_iter().map(RecordId::from_bytes).collect();
+        if page.is_some() {
+            asked.extend(&later);
+        }
+        let (wanted, rest): (Vec<_>, Vec<_>) =
             offered.into_iter().partition(|(id, _)| asked.contains(id));
+        let (deferred, held): (Vec<_>, Vec<_>) =
+            rest.into_iter().partition(|(id, _)| later.contains(id));
+        if !deferred.is_empty() {
+            self.emergency
+                .extend(deferred.into_iter().map(|(id, _)| id));
+            self.offering = true;
+        }
         if page.is_some() {
             self.relay_yield
                 .answered(wanted.len() + held.len(), held.len());
@@ -309,7 +327,13 @@ impl<R: Replica> Session<R> {
                 }
                 continue;
             }
-            if !self.offers.is_empty() || self.peer_offering {
+            // The feed waits, too, for the acks of the records sent on their own (those the
+            // peer asked for): until then it is not known to hold them, and the feed, which
+            // holds them as well (a node's own emergency records), would send them again.
+            if !self.offers.is_empty()
+                || self.peer_offering
+                || self.in_flight.iter().any(|b| b.upto.is_none())
+            {
                 return Ok(());
             }
             let scope = self.send_scope();

@@ -19,7 +19,8 @@ use std::sync::Arc;
 use lifeline_core::automerge::ChangeHash;
 use lifeline_core::automerge::sync;
 use lifeline_core::store::{
-    ApplyOutcome, Digest, FeedPage, IncomingDoc, OutgoingDoc, PeerState, Refusal, Scope, SyncOut,
+    ApplyOutcome, Ask, Digest, FeedPage, IncomingDoc, OutgoingDoc, PeerState, Refusal, Scope,
+    SyncOut,
 };
 use lifeline_core::trust::{Admitted, Member, Revocation, Roster};
 use lifeline_core::{NodeName, ReadError, RecordId, WriteError};
@@ -95,12 +96,13 @@ pub trait Replica {
     fn written_here(&self, ids: &[RecordId]) -> Result<Vec<bool>, ReadError>;
 
     /// A peer offers records at these heads: those held here at every offered head are
-    /// recorded as held by the peer (one step), and the others returned, to be asked for.
+    /// recorded as held by the peer (one step), and the others returned, to be asked for
+    /// now, or later if another peer was asked for them already ([`Asks`](lifeline_core::store::Asks)).
     fn peer_offers(
         &mut self,
         peer: &NodeName,
         offered: Vec<(RecordId, Vec<ChangeHash>)>,
-    ) -> Result<Vec<RecordId>, WriteError>;
+    ) -> Result<Vec<(RecordId, Ask)>, WriteError>;
 
     /// Applies a peer's batch in one step, each record under the rules (checked against the
     /// signed commits that came with it, encoded), and with `peer_cursor` records how far into

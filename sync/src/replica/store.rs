@@ -7,7 +7,8 @@ use std::sync::Arc;
 use lifeline_core::automerge::ChangeHash;
 use lifeline_core::automerge::sync;
 use lifeline_core::store::{
-    ApplyOutcome, Digest, FeedPage, IncomingDoc, OutgoingDoc, PeerState, Refusal, Scope, SyncOut,
+    ApplyOutcome, Ask, Digest, FeedPage, IncomingDoc, OutgoingDoc, PeerState, Refusal, Scope,
+    SyncOut,
 };
 use lifeline_core::trust::{Admitted, Member, Revocation, Roster};
 use lifeline_core::{NodeName, ReadError, RecordId, Store, WriteError};
@@ -80,7 +81,7 @@ impl Replica for Store {
         &mut self,
         peer: &NodeName,
         offered: Vec<(RecordId, Vec<ChangeHash>)>,
-    ) -> Result<Vec<RecordId>, WriteError> {
+    ) -> Result<Vec<(RecordId, Ask)>, WriteError> {
         Store::peer_offers(self, peer, offered)
     }
 

@@ -236,7 +236,12 @@ impl Hostile {
                         .map(|(id, _)| id)
                         .filter(|id| !self.docs.contains_key(&RecordId::from_bytes(*id)))
                         .collect();
-                    self.send(&Frame::Want { offer, ids }).await;
+                    self.send(&Frame::Want {
+                        offer,
+                        ids,
+                        later: Vec::new(),
+                    })
+                    .await;
                 }
                 other => others.push(other),
             }

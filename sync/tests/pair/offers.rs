@@ -69,7 +69,7 @@ fn emergency_records_are_offered_first_and_only_the_lacking_ones_go() {
     // Central's own frames (its roster, its offer of the two it holds) go ahead of the answer.
     let (answered, ids) = loop {
         match link.b.poll_transmit().expect("central answers") {
-            Frame::Want { offer, ids } => break (offer, ids),
+            Frame::Want { offer, ids, .. } => break (offer, ids),
             other => link.a.handle_frame(other, link.now).expect("frame"),
         }
     };
@@ -80,7 +80,14 @@ fn emergency_records_are_offered_first_and_only_the_lacking_ones_go() {
     lacking.sort();
     assert_eq!(wanted, lacking);
     link.a
-        .handle_frame(Frame::Want { offer, ids }, link.now)
+        .handle_frame(
+            Frame::Want {
+                offer,
+                ids,
+                later: Vec::new(),
+            },
+            link.now,
+        )
         .expect("want");
     let first = loop {
         match link
@@ -121,9 +128,10 @@ fn after_an_outage_each_emergency_record_reaches_central_about_once() {
             "{windows} windows, {records} records: central received {received}, sent back {sent_back}"
         );
         // Without offers every node sent all of them ((windows + 1) × records received)
-        // and central sent each to the nodes that had not sent it first.
+        // and central sent each to the nodes that had not sent it first. Without "later"
+        // (a record asked of another node already), 324 of 300 and 232 of 200.
         assert!(
-            received <= records * 5 / 4,
+            received <= records + records / 50,
             "{windows} windows: central received {received} for {records} records"
         );
         assert!(
@@ -221,6 +229,7 @@ fn offers_and_answers_out_of_turn_are_protocol_errors() {
             Frame::Want {
                 offer: 1,
                 ids: Vec::new(),
+                later: Vec::new(),
             },
             link.now,
         )
@@ -274,7 +283,7 @@ fn offers_and_answers_out_of_turn_are_protocol_errors() {
             link.now,
         )
         .expect("offer");
-    let Some(Frame::Want { offer: 1, ids }) = link.b.poll_transmit() else {
+    let Some(Frame::Want { offer: 1, ids, .. }) = link.b.poll_transmit() else {
         panic!("expected the answer");
     };
     assert_eq!(ids, unknown.to_vec());
@@ -362,6 +371,7 @@ fn a_rewind_while_a_feed_page_is_offered_gives_the_page_up() {
     let Frame::Want {
         offer: answered,
         ids,
+        ..
     } = &want
     else {
         unreachable!()
@@ -475,4 +485,70 @@ fn a_window_lacking_the_relayed_records_gets_its_pages_without_an_offer_each() {
         2,
         "the first page is offered, the next sixteen go at once, the eighteenth is offered"
     );
+}
+
+/// Central asked the standby for W01's emergency record and the standby went away before
+/// sending it. W01 offers the same record: central tells it "later" (asked of another node
+/// already), W01 offers it again after the rest, and central, still lacking it, asks W01
+/// for it then. A record is never left waiting for a peer that went away.
+#[test]
+fn a_record_asked_of_a_peer_that_went_away_is_asked_again_of_the_next() {
+    let ca = Ca::new();
+    let c = ca.mem("central", NodeRole::Central, &[]);
+    let s = ca.mem("standby", NodeRole::Standby, &[]);
+    let w1 = ca.mem("W01", NodeRole::Window, &[DeskRole::Registration]);
+    let r = ca.anchor();
+    let episode = EpisodeId::new("YJ-1").expect("valid");
+    let ids = emergency(&w1, &episode, 3);
+    link(&w1, &s, &r).pump().expect("pump");
+    // The standby offers them to central, which asks for them; the standby's link drops
+    // before its batch goes.
+    let mut to_central = link(&s, &c, &r);
+    let mut asked = Vec::new();
+    for _ in 0..100 {
+        while let Some(f) = to_central.a.poll_transmit() {
+            to_central.b.handle_frame(f, to_central.now).expect("frame");
+        }
+        while let Some(f) = to_central.b.poll_transmit() {
+            match f {
+                Frame::Want { ids, .. } => asked.extend(ids),
+                other => to_central
+                    .a
+                    .handle_frame(other, to_central.now)
+                    .expect("frame"),
+            }
+        }
+        if !asked.is_empty() {
+            break;
+        }
+    }
+    let (mut asked, mut ids) = (ids_of_wire(&asked), ids);
+    asked.sort();
+    ids.sort();
+    assert_eq!(asked, ids, "central asks the standby for the three");
+    drop(to_central);
+    assert_eq!(c.replica.records(), 0);
+    // W01 comes: told "later", it offers them again, and sends them when asked.
+    let mut from_w1 = link(&w1, &c, &r);
+    from_w1.pump().expect("pump");
+    same_records(&w1.replica, &c.replica);
+    let later: usize = from_w1
+        .wire
+        .iter()
+        .map(|bytes| match Frame::split(bytes).expect("decode") {
+            Some((Frame::Want { later, .. }, _)) => later.len(),
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(later, 3, "W01 is told later once for each");
+    assert_eq!(
+        from_w1.b.stats().docs_received,
+        3,
+        "each once: the feed waits for the ack of what was asked for"
+    );
+    assert!(from_w1.a.is_caught_up() && from_w1.b.is_caught_up());
+}
+
+fn ids_of_wire(ids: &[[u8; 16]]) -> Vec<RecordId> {
+    ids.iter().map(|id| RecordId::from_bytes(*id)).collect()
 }

@@ -280,7 +280,7 @@ fn a_record_relayed_at_heads_before_ours_is_held_without_a_merge() {
         .expect("offers");
     assert_eq!(
         lacking,
-        vec![p],
+        vec![(p, crate::store::Ask::Now)],
         "only the change central lacks is asked for"
     );
 }

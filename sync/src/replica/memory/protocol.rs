@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use lifeline_core::automerge::{ChangeHash, sync};
 use lifeline_core::store::{
-    ApplyOutcome, Digest, FeedPage, IncomingDoc, Merge, OutgoingDoc, PeerState, Refusal, Rejected,
-    Scope, SyncOut, generate_sync, merge, receive_sync,
+    ApplyOutcome, Ask, Digest, FeedPage, IncomingDoc, Merge, OutgoingDoc, PeerState, Refusal,
+    Rejected, Scope, SyncOut, generate_sync, merge, receive_sync,
 };
 use lifeline_core::trust::{Admitted, Authorship, Judge, Member, Revocation, Roster, Signatures};
 use lifeline_core::{NodeName, ReadError, RecordId, WriteError};
@@ -151,7 +151,7 @@ impl Replica for MemoryReplica {
         &mut self,
         peer: &NodeName,
         offered: Vec<(RecordId, Vec<ChangeHash>)>,
-    ) -> Result<Vec<RecordId>, WriteError> {
+    ) -> Result<Vec<(RecordId, Ask)>, WriteError> {
         Ok(self.lock().peer_offers(peer, offered))
     }
 

@@ -13,8 +13,8 @@ use lifeline_core::automerge::{ActorId, Automerge, ChangeHash, ReadDoc, sync};
 use lifeline_core::numbers::Series;
 use lifeline_core::record::{Episode, Header, Lease, Receipt, RecordKind};
 use lifeline_core::store::{
-    Credentials, Digest, DigestRows, FEED_PAGE_SCAN, FeedPage, OutgoingDoc, PeerState, Refusal,
-    Scope, WireCommit,
+    Ask, Asks, Credentials, Digest, DigestRows, FEED_PAGE_SCAN, FeedPage, OutgoingDoc, PeerState,
+    Refusal, Scope, WireCommit,
 };
 use lifeline_core::trust::{
     Answer, CommitId, Grant, Knowledge, Roster, Signatures, SignedCommit, VerifiedSignatures,
@@ -74,6 +74,8 @@ pub(super) struct Inner {
     unsigned: Vec<ChangeHash>,
     /// Signatures verified by any replica sharing these, if this one shares them.
     pub(super) verified: Option<Arc<VerifiedSignatures>>,
+    /// Which peer each record we lack was asked of, as the store keeps it (in memory only).
+    asks: Asks,
 }
 
 impl Inner {
@@ -100,6 +102,7 @@ impl Inner {
             change_commit: HashMap::new(),
             unsigned: Vec::new(),
             verified: None,
+            asks: Asks::default(),
         }
     }
 
@@ -406,12 +409,13 @@ impl Inner {
     }
 
     /// Records offered at heads we hold (ours, or changes before them) are noted as held by
-    /// the peer there; the others are returned.
+    /// the peer there; the others are returned, to be asked for now or later, as the store
+    /// does ([`Asks`]).
     pub(super) fn peer_offers(
         &mut self,
         peer: &NodeName,
         offered: Vec<(RecordId, Vec<ChangeHash>)>,
-    ) -> Vec<RecordId> {
+    ) -> Vec<(RecordId, Ask)> {
         let mut lacking = Vec::new();
         for (id, heads) in offered {
             let held = self.docs.get(&id).is_some_and(|doc| {
@@ -422,9 +426,10 @@ impl Inner {
                         .all(|h| ours.contains(h) || doc.get_change_by_hash(h).is_some())
             });
             if held {
+                self.asks.held(id);
                 self.set_peer_heads(peer, id, heads);
             } else {
-                lacking.push(id);
+                lacking.push((id, self.asks.lacking(peer, id)));
             }
         }
         lacking

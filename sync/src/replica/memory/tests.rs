@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use lifeline_core::automerge::transaction::Transactable;
 use lifeline_core::automerge::{ActorId, Automerge, ChangeHash, ROOT};
 use lifeline_core::record::{Header, InsuranceType, Patient, Sex};
-use lifeline_core::store::{ApplyOutcome, Credentials, IncomingDoc, Refusal, Scope};
+use lifeline_core::store::{ApplyOutcome, Ask, Credentials, IncomingDoc, Refusal, Scope};
 use lifeline_core::trust::SignedCommit;
 use lifeline_core::{
     DeskRole, EpisodeId, ManualClock, NodeName, NodeRole, OperatorName, RecordId, RecordKind,
@@ -315,7 +315,13 @@ fn new_records_repeats_edits_and_peer_bookkeeping_agree() {
         &mut twin.memory as &mut dyn Replica,
     ] {
         let lacking = r.peer_offers(&w02, offered.clone()).expect("offer");
-        assert_eq!(lacking, vec![ids[3], unknown]);
+        assert_eq!(lacking, vec![(ids[3], Ask::Now), (unknown, Ask::Now)]);
+        // W03 offers the two W02 was asked for: later, once; then they are asked of it.
+        let (w03, again) = (NodeName::new("W03").expect("name"), offered[2..].to_vec());
+        let lacking = r.peer_offers(&w03, again.clone()).expect("offer");
+        assert_eq!(lacking, vec![(ids[3], Ask::Later), (unknown, Ask::Later)]);
+        let lacking = r.peer_offers(&w03, again).expect("offer");
+        assert_eq!(lacking, vec![(ids[3], Ask::Now), (unknown, Ask::Now)]);
     }
     twin.assert_same();
     let written = Replica::written_here(&twin.store, &ids).expect("read");
