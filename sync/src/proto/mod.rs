@@ -187,6 +187,8 @@ pub struct Session<R> {
     offers: VecDeque<send::Offered>,
     /// Whether offering a feed page's relayed records to a window pays.
     relay_yield: send::RelayYield,
+    /// Records the peer answered "later" to: a second "later" is taken as asking for it.
+    told_later: HashSet<RecordId>,
     next_offer: u64,
     /// Records the peer asked for in its answers to our offers, to send first.
     wanted: VecDeque<RecordId>,
@@ -298,6 +300,7 @@ impl<R: Replica> Session<R> {
             emergency,
             offers: VecDeque::new(),
             relay_yield: send::RelayYield::default(),
+            told_later: HashSet::new(),
             next_offer: 1,
             wanted: VecDeque::new(),
             peer_offering: false,

@@ -174,10 +174,17 @@ impl<R: Replica> Session<R> {
             _ => return Err(self.violation(Violation::WantNotOffered { offer })),
         };
         let mut asked: HashSet<RecordId> = ids.into_iter().map(RecordId::from_bytes).collect();
-        let later: HashSet<RecordId> = later.into_iter().map(RecordId::from_bytes).collect();
-        if page.is_some() {
-            asked.extend(&later);
-        }
+        // A page's "later" records go with it (its cursor must not pass them), and so does a
+        // record told "later" once already: an honest peer says it once per record, and a
+        // peer saying it for ever must not keep this node offering.
+        let mut later: HashSet<RecordId> = later.into_iter().map(RecordId::from_bytes).collect();
+        later.retain(|id| {
+            let now = page.is_some() || !self.told_later.insert(*id);
+            if now {
+                asked.insert(*id);
+            }
+            !now
+        });
         let (wanted, rest): (Vec<_>, Vec<_>) =
             offered.into_iter().partition(|(id, _)| asked.contains(id));
         let (deferred, held): (Vec<_>, Vec<_>) =

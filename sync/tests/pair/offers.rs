@@ -552,3 +552,49 @@ fn a_record_asked_of_a_peer_that_went_away_is_asked_again_of_the_next() {
 fn ids_of_wire(ids: &[[u8; 16]]) -> Vec<RecordId> {
     ids.iter().map(|id| RecordId::from_bytes(*id)).collect()
 }
+
+/// A peer that answers "later" for ever (hostile, or broken) does not keep a node offering:
+/// a record told "later" a second time is sent.
+#[test]
+fn a_record_told_later_twice_is_sent() {
+    let ca = Ca::new();
+    let c = ca.mem("central", NodeRole::Central, &[]);
+    let w1 = ca.mem("W01", NodeRole::Window, &[DeskRole::Registration]);
+    let r = ca.anchor();
+    let episode = EpisodeId::new("YJ-1").expect("valid");
+    emergency(&w1, &episode, 3);
+    let mut link = link(&w1, &c, &r);
+    let mut told_later = 0;
+    for _ in 0..1_000 {
+        let mut moved = false;
+        while let Some(f) = link.a.poll_transmit() {
+            link.b.handle_frame(f, link.now).expect("frame");
+            moved = true;
+        }
+        while let Some(f) = link.b.poll_transmit() {
+            // Central's every answer says "later" for what it asks.
+            let f = match f {
+                Frame::Want { offer, ids, later } => {
+                    told_later += ids.len();
+                    Frame::Want {
+                        offer,
+                        ids: Vec::new(),
+                        later: [ids, later].concat(),
+                    }
+                }
+                other => other,
+            };
+            link.a.handle_frame(f, link.now).expect("frame");
+            moved = true;
+        }
+        if !moved {
+            break;
+        }
+    }
+    assert_eq!(
+        told_later, 6,
+        "each is offered twice, told later twice, and sent after the second"
+    );
+    same_records(&w1.replica, &c.replica);
+    assert!(link.a.is_caught_up());
+}
