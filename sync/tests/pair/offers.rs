@@ -300,21 +300,37 @@ struct Relayed {
 }
 
 fn relayed_through_the_standby(held: usize, lacking: usize) -> Relayed {
+    relayed(held, lacking, true)
+}
+
+/// W02 writes `first` records, which reach central (from W02 itself) if `central_first`,
+/// or W01 (through the standby) if not; then `then` more, and all of them reach the other.
+fn relayed(first: usize, then: usize, central_first: bool) -> Relayed {
     let ca = Ca::new();
     let c = ca.mem("central", NodeRole::Central, &[]);
     let s = ca.mem("standby", NodeRole::Standby, &[]);
     let w1 = ca.mem("W01", NodeRole::Window, &[DeskRole::Registration]);
     let w2 = ca.mem("W02", NodeRole::Window, &[DeskRole::Registration]);
     let r = ca.anchor();
-    for i in 0..held {
-        w2.create(&format!("held{i}"));
+    let to_central = |w2: &Mem| link(w2, &c, &r).pump().expect("pump");
+    let to_w1 = |w2: &Mem| {
+        link(w2, &s, &r).pump().expect("pump");
+        link(&s, &w1, &r).pump().expect("pump");
+    };
+    let paths: [&dyn Fn(&Mem); 2] = if central_first {
+        [&to_central, &to_w1]
+    } else {
+        [&to_w1, &to_central]
+    };
+    for (n, (name, path)) in [first, then]
+        .into_iter()
+        .zip([("first", paths[0]), ("then", paths[1])])
+    {
+        for i in 0..n {
+            w2.create(&format!("{name}{i}"));
+        }
+        path(&w2);
     }
-    link(&w2, &c, &r).pump().expect("pump");
-    for i in 0..lacking {
-        w2.create(&format!("lacking{i}"));
-    }
-    link(&w2, &s, &r).pump().expect("pump");
-    link(&s, &w1, &r).pump().expect("pump");
     Relayed { _ca: ca, c, w1, r }
 }
 
@@ -331,15 +347,20 @@ fn relayed_records_are_offered_to_a_server_and_only_the_lacking_ones_go() {
     }
     assert_eq!(w1.replica.records(), 38);
     assert_eq!(c.replica.records(), 30);
-    let mut link = link(&w1, &c, &r);
-    link.pump().expect("pump");
-    same_records(&w1.replica, &c.replica);
+    let (_, central_received) = converge(&w1, &c, &r);
     assert_eq!(
-        link.b.stats().docs_received,
-        8,
+        central_received, 8,
         "central is sent the five it lacked and W01's three, not the thirty it held"
     );
+}
+
+/// W01 and central connect and converge: how many records each was sent.
+fn converge(w1: &Mem, c: &Mem, r: &Anchor) -> (u64, u64) {
+    let mut link = link(w1, c, r);
+    link.pump().expect("pump");
+    same_records(&w1.replica, &c.replica);
     assert!(link.a.is_caught_up() && link.b.is_caught_up());
+    (link.a.stats().docs_received, link.b.stats().docs_received)
 }
 
 /// A rewind while a feed page waits for the answer to its offer: the page is given up (its
@@ -424,31 +445,13 @@ fn offers_on(wire: &[Vec<u8>]) -> usize {
 /// Central offers W01 what W02 wrote before sending it, and sends only what W01 lacks.
 #[test]
 fn relayed_records_are_offered_to_a_window_that_holds_most_of_them() {
-    let ca = Ca::new();
-    let c = ca.mem("central", NodeRole::Central, &[]);
-    let s = ca.mem("standby", NodeRole::Standby, &[]);
-    let w1 = ca.mem("W01", NodeRole::Window, &[DeskRole::Registration]);
-    let w2 = ca.mem("W02", NodeRole::Window, &[DeskRole::Registration]);
-    let r = ca.anchor();
-    for i in 0..30 {
-        w2.create(&format!("held{i}"));
-    }
-    link(&w2, &s, &r).pump().expect("pump");
-    link(&s, &w1, &r).pump().expect("pump");
-    for i in 0..5 {
-        w2.create(&format!("lacking{i}"));
-    }
-    link(&w2, &c, &r).pump().expect("pump");
+    let Relayed { _ca, c, w1, r } = relayed(30, 5, false);
     assert_eq!((w1.replica.records(), c.replica.records()), (30, 35));
-    let mut link = link(&w1, &c, &r);
-    link.pump().expect("pump");
-    same_records(&w1.replica, &c.replica);
+    let (w1_received, _) = converge(&w1, &c, &r);
     assert_eq!(
-        link.a.stats().docs_received,
-        5,
+        w1_received, 5,
         "W01 is sent the five it lacked, not the thirty it held"
     );
-    assert!(link.a.is_caught_up() && link.b.is_caught_up());
 }
 
 /// A window that lacks what it is offered (new, or back after a long absence) is not made
