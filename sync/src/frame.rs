@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 /// 10): the hello says what a window keeps, digests name their scope, and records can be
 /// fetched on request. Version 4: emergency records are offered (ids and heads) before their
 /// changes are sent, and a hello says whether offers come. Version 5: central acknowledges
-/// emergency records with receipts (a record kind earlier versions refuse).
+/// emergency records with receipts (a record kind earlier versions refuse). Version 6: an
+/// offer's answer names the records asked of another peer already (`Want.later`).
 pub const PROTOCOL_VERSION: u16 = 6;
 
 /// Largest frame accepted or sent.

@@ -18,12 +18,12 @@
 //! (restored from a backup) is sent it again. Records created during an emergency episode go
 //! first, offered by id and heads: the peer asks for the ones it lacks, and only those are
 //! sent (after an outage every node holds most of the others'); those it has asked another
-//! peer for already it asks for later, once. A feed page offers first the
-//! records of it another node wrote, and goes once the peer answers, without those it holds:
-//! to a server (central or the standby) always, as servers hear from every node and most
-//! often hold such a record already; to a window while such offers find a quarter held
-//! (after an outage, a window holds most of the others' records through the standby). A record whose delta lacks dependencies continues
-//! with Automerge's sync protocol.
+//! peer for already it asks for later, once. A feed page offers first the records of it
+//! another node wrote, and goes once the peer answers, without those it holds: to a server
+//! (central or the standby) always, as servers hear from every node and most often hold
+//! such a record already; to a window while such offers find a quarter held (after an
+//! outage, a window holds most of the others' records through the standby). A record whose
+//! delta lacks dependencies continues with Automerge's sync protocol.
 //!
 //! A window says in its hello what it keeps (`keeps_since_ms`): the other side offers it
 //! the records every node keeps and the recent ones, skipping the history it prunes, and
