@@ -107,11 +107,16 @@ fn emergency_records_are_offered_first_and_only_the_lacking_ones_go() {
         .collect();
     sent.sort();
     assert_eq!(sent, lacking, "only what central lacked");
+    deliver_then_converge(&mut link, first, &w, &c);
+}
+
+/// Hands `batch` to b, then runs the link until both sides are caught up and equal.
+fn deliver_then_converge(link: &mut MemLink, batch: lifeline_sync::frame::Batch, a: &Mem, b: &Mem) {
     link.b
-        .handle_frame(Frame::Batch(first), link.now)
+        .handle_frame(Frame::Batch(batch), link.now)
         .expect("batch");
-    link.pump().expect("pump");
-    same_records(&w.replica, &c.replica);
+    link.pump().expect("no protocol error");
+    same_records(&a.replica, &b.replica);
     assert!(link.a.is_caught_up() && link.b.is_caught_up());
 }
 
@@ -422,12 +427,7 @@ fn a_rewind_while_a_feed_page_is_offered_gives_the_page_up() {
         "a batch moved the cursor of a page given up"
     );
     assert_eq!(batch.docs.len(), 4);
-    link.b
-        .handle_frame(Frame::Batch(batch), link.now)
-        .expect("batch");
-    link.pump().expect("no protocol error");
-    same_records(&w1.replica, &c.replica);
-    assert!(link.a.is_caught_up() && link.b.is_caught_up());
+    deliver_then_converge(&mut link, batch, &w1, &c);
 }
 
 /// The offers on a link's wire so far.
