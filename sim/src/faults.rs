@@ -1,6 +1,7 @@
 //! Faults on a seeded schedule while the desks work: slow links, a node cut off, the
 //! hospital split in two, one direction between two nodes cut, crashes and restarts, a store
-//! replaced by an empty one, clock skew. Frame loss is drawn per frame on the wire (`network`). At the end everything heals.
+//! replaced by an empty one or restored from an older backup, clock skew. Frame loss is drawn
+//! per frame on the wire (`network`). At the end everything heals.
 //!
 //! A crash loses the node's sessions, every frame in flight to or from it and the desk
 //! writes waiting for its next group commit. Its `MemoryReplica` survives whole: each of the
@@ -8,6 +9,8 @@
 //! so what a method returned from is what the store's file would hold after a restart.
 
 use crate::hostile::Judged;
+use lifeline_sync::replica::MemoryReplica;
+
 use crate::sim::{Event, Phase, Power, Restore, Sim};
 
 /// Time between two faults.
@@ -20,6 +23,10 @@ const DOWN_MS: (u64, u64) = (200, 10_000);
 const EXTRA_DELAY_MS: (u64, u64) = (50, 8000);
 /// Most a node's wall clock is off.
 const MAX_SKEW_MS: i64 = 300_000;
+/// When a node's first backup is taken, and the time from one to the next. A backup copies
+/// the whole replica, so a run takes few.
+const FIRST_BACKUP_MS: (u64, u64) = (300, 4000);
+const BACKUP_GAP_MS: (u64, u64) = (15_000, 45_000);
 
 impl Sim {
     /// One fault of a random type, and the next one scheduled.
@@ -36,7 +43,7 @@ impl Sim {
             6 | 7 => self.crash_random(),
             8 | 9 => self.slow_link(),
             10 | 11 => self.skew_clock(),
-            _ => self.restore_empty(),
+            _ => self.restore_store(),
         }
     }
 
@@ -147,45 +154,106 @@ impl Sim {
         self.note(|| format!("{name} down for {down} ms"));
     }
 
-    /// The node's store is replaced by an empty one, as a restore from a backup older than
-    /// every record would leave it: a new incarnation, which its peers must fill again. What
-    /// only this node held is lost; that is what a restore loses, so those writes leave the
-    /// checks (and are counted).
-    fn restore_empty(&mut self) {
+    /// Every node's first backup at a random time; each then has one every so often
+    /// ([`Sim::take_backup`]).
+    pub(crate) fn schedule_backups(&mut self) {
+        for node in 0..self.nodes.len() {
+            let at = self.backup_rng.range(FIRST_BACKUP_MS.0, FIRST_BACKUP_MS.1);
+            self.queue.push(at, Event::Backup { node });
+        }
+    }
+
+    /// A backup of the node's store, as it is committed now (desk writes waiting for their
+    /// group commit are not in it), and the next one scheduled.
+    pub(crate) fn take_backup(&mut self, node: usize) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        let gap = self.backup_rng.range(BACKUP_GAP_MS.0, BACKUP_GAP_MS.1);
+        self.queue.push(self.now_ms + gap, Event::Backup { node });
+        let n = &mut self.nodes[node];
+        if n.power == Power::Down {
+            return;
+        }
+        n.backup = Some(n.replica.backup());
+        self.faults.backups += 1;
+        let (name, records) = (n.name.to_string(), n.replica.records());
+        self.note(|| format!("{name} backed up ({records} records)"));
+    }
+
+    /// The node's store is restored: from its latest backup (two times in three, when it
+    /// has one), or else replaced by an empty one, as a restore from a backup older than every
+    /// record would leave it. Either way it comes back under a new incarnation, which its
+    /// peers must fill again, and what no other node held and the backup did not is lost;
+    /// that is what a restore loses, so those writes leave the checks (and are counted).
+    fn restore_store(&mut self) {
         let node = self.fault_rng.index(self.nodes.len());
         if self.nodes[node].power == Power::Down {
             return;
         }
-        self.faults.restores += 1;
+        let from_backup = self.nodes[node].backup.is_some() && self.fault_rng.chance(2.0 / 3.0);
         let name = self.name(node).to_owned();
-        self.note(|| format!("fault: {name}'s store replaced by an empty one (restored)"));
         self.stop(node);
-        let lost = self.lost_with_store(node);
-        for f in self.forged.iter_mut().filter(|f| f.to == node) {
-            if f.state == Judged::Yes {
-                f.state = Judged::ByALostStore;
-            }
-        }
-        self.faults.writes_lost_to_restores += lost;
         let seed = self.fault_rng.next_u64();
         let n = &mut self.nodes[node];
-        n.replica = crate::sim::replica(&n.name, seed, &n.clock, &n.credentials, &self.verified);
+        match n.backup.as_ref().filter(|_| from_backup) {
+            Some(backup) => {
+                n.replica = MemoryReplica::restored(backup, seed);
+                let records = n.replica.records();
+                self.faults.restores_from_backups += 1;
+                self.note(|| {
+                    format!("fault: {name}'s store restored from its backup ({records} records)")
+                });
+            }
+            None => {
+                n.replica =
+                    crate::sim::replica(&n.name, seed, &n.clock, &n.credentials, &self.verified);
+                self.faults.restores += 1;
+                self.note(|| format!("fault: {name}'s store replaced by an empty one (restored)"));
+            }
+        }
+        self.refusals_lost_with_store(node);
+        let lost = self.lost_with_store(node);
+        self.faults.writes_lost_to_restores += lost;
         self.note(|| format!("{name}: {lost} acknowledged writes were on no other node"));
     }
 
-    /// Marks the acknowledged writes whose changes no node but `node` holds, and forgets
-    /// the records no other node holds; returns how many writes.
-    fn lost_with_store(&mut self, node: usize) -> u64 {
-        let elsewhere = |sim: &Sim, id, heads: &[lifeline_core::automerge::ChangeHash]| {
-            sim.nodes
+    /// The forgeries `node` refused whose refusal its restored store no longer holds (it
+    /// judged them after the backup): no longer expected among its refusals.
+    fn refusals_lost_with_store(&mut self, node: usize) {
+        let hostile = self.hostile.map(|h| self.nodes[h].name.clone());
+        let mut kept: Vec<_> = self.nodes[node]
+            .replica
+            .refusals()
+            .into_iter()
+            .filter(|r| hostile.as_ref() == Some(&r.peer))
+            .collect();
+        for f in self.forged.iter_mut() {
+            if f.to != node || f.state != Judged::Yes {
+                continue;
+            }
+            let held = kept
                 .iter()
-                .enumerate()
-                .any(|(i, n)| i != node && n.replica.holds_changes(id, heads))
+                .position(|r| r.id == f.id && r.reason.code() == f.kind.code());
+            match held {
+                Some(i) => {
+                    kept.swap_remove(i);
+                }
+                None => f.state = Judged::ByALostStore,
+            }
+        }
+    }
+
+    /// Marks the acknowledged writes of `node` whose changes no node holds now (its restored
+    /// store included), and forgets the records no node holds; returns how many writes.
+    fn lost_with_store(&mut self, node: usize) -> u64 {
+        let anywhere = |sim: &Sim, id, heads: &[lifeline_core::automerge::ChangeHash]| {
+            sim.nodes.iter().any(|n| n.replica.holds_changes(id, heads))
         };
         let mut lost = Vec::new();
         for (i, ack) in self.ledger.acks.iter().enumerate() {
             let Some(heads) = &ack.heads else { continue };
-            if ack.node == node && !ack.lost_to_restore && !elsewhere(self, ack.id, heads) {
+            if ack.node == node && !ack.lost_to_restore && !anywhere(self, ack.id, heads) {
                 lost.push(i);
             }
         }
@@ -197,7 +265,7 @@ impl Sim {
             .records()
             .keys()
             .copied()
-            .filter(|&id| !elsewhere(self, id, &[]))
+            .filter(|&id| !anywhere(self, id, &[]))
             .collect();
         for id in gone {
             self.ledger.forget(id);

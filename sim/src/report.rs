@@ -36,6 +36,11 @@ pub struct Faults {
     /// A node's store replaced by an empty one (a restore from a backup older than every
     /// record): it gets everything back from its peers under a new incarnation.
     pub restores: u64,
+    /// Backups taken of a node's store.
+    pub backups: u64,
+    /// A node's store restored from its latest backup: what it held then, under a new
+    /// incarnation and actor; its peers send it the rest.
+    pub restores_from_backups: u64,
     /// Acknowledged writes lost with a replaced store because no other node had them yet:
     /// expected, and left out of the checks.
     pub writes_lost_to_restores: u64,
@@ -60,7 +65,7 @@ pub struct Faults {
 }
 
 impl Faults {
-    pub fn rows(&self) -> [(&'static str, u64); 19] {
+    pub fn rows(&self) -> [(&'static str, u64); 21] {
         [
             ("frames lost (connection closed)", self.frames_lost),
             ("frames held by a partition", self.frames_held),
@@ -70,7 +75,12 @@ impl Faults {
             ("one-way cuts", self.one_way_cuts),
             ("crashes", self.crashes),
             ("crashes mid-write", self.crashes_mid_write),
+            ("backups taken", self.backups),
             ("stores restored empty", self.restores),
+            (
+                "stores restored from an older backup",
+                self.restores_from_backups,
+            ),
             (
                 "  writes lost with them (expected)",
                 self.writes_lost_to_restores,
@@ -100,6 +110,8 @@ impl Faults {
         self.crashes += other.crashes;
         self.crashes_mid_write += other.crashes_mid_write;
         self.restores += other.restores;
+        self.backups += other.backups;
+        self.restores_from_backups += other.restores_from_backups;
         self.writes_lost_to_restores += other.writes_lost_to_restores;
         self.clock_skews += other.clock_skews;
         self.concurrent_edits += other.concurrent_edits;
@@ -176,49 +188,50 @@ impl Summary {
     pub fn table(&self, elapsed: Duration) -> String {
         let mut out = String::new();
         let secs = elapsed.as_secs_f64().max(1e-9);
-        let _ = writeln!(out, "{:<36} {:>12}", "runs", self.runs);
+        let _ = writeln!(out, "{:<40} {:>12}", "runs", self.runs);
         let _ = writeln!(
             out,
-            "{:<36} {:>12.1}",
+            "{:<40} {:>12.1}",
             "runs per second",
             self.runs as f64 / secs
         );
-        let _ = writeln!(out, "{:<36} {:>12.1}", "wall seconds", secs);
+        let _ = writeln!(out, "{:<40} {:>12.1}", "wall seconds", secs);
         let _ = writeln!(
             out,
-            "{:<36} {:>12}",
+            "{:<40} {:>12}",
             "simulated seconds",
             self.sim_ms / 1000
         );
-        let _ = writeln!(out, "{:<36} {:>12}", "nodes simulated", self.nodes);
+        let _ = writeln!(out, "{:<40} {:>12}", "nodes simulated", self.nodes);
         let _ = writeln!(
             out,
-            "{:<36} {:>12}",
+            "{:<40} {:>12}",
             "desk writes acknowledged", self.writes_acked
         );
         let _ = writeln!(
             out,
-            "{:<36} {:>12}",
+            "{:<40} {:>12}",
             "desk writes refused", self.writes_refused
         );
         let _ = writeln!(out, "\nfaults injected");
         for (name, n) in self.faults.rows() {
-            let _ = writeln!(out, "  {name:<34} {n:>12}");
+            let _ = writeln!(out, "  {name:<38} {n:>12}");
         }
         let _ = writeln!(
             out,
-            "\ninvariants checked                       checks     failures"
+            "\n{:<40} {:>12} {:>12}",
+            "invariants checked", "checks", "failures"
         );
         for (name, n) in &self.checks {
             let failed = self.failures_by_invariant.get(name).copied().unwrap_or(0);
-            let _ = writeln!(out, "  {name:<34} {n:>12} {failed:>12}");
+            let _ = writeln!(out, "  {name:<38} {n:>12} {failed:>12}");
         }
         for (name, failed) in &self.failures_by_invariant {
             if !self.checks.contains_key(name) {
-                let _ = writeln!(out, "  {name:<34} {:>12} {failed:>12}", "-");
+                let _ = writeln!(out, "  {name:<38} {:>12} {failed:>12}", "-");
             }
         }
-        let _ = writeln!(out, "\n{:<36} {:>12}", "failed runs", self.failed.len());
+        let _ = writeln!(out, "\n{:<40} {:>12}", "failed runs", self.failed.len());
         out
     }
 }

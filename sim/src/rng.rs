@@ -18,6 +18,7 @@ pub enum Stream {
     Faults = 3,
     Network = 4,
     Hostile = 5,
+    Backups = 6,
 }
 
 impl Rng {

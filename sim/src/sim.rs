@@ -13,7 +13,7 @@ use lifeline_core::{ManualClock, NodeName};
 use lifeline_sync::frame::Frame;
 use lifeline_sync::identity::{Anchor, NodeIdentity};
 use lifeline_sync::proto::{Session, SessionConfig};
-use lifeline_sync::replica::MemoryReplica;
+use lifeline_sync::replica::{MemoryBackup, MemoryReplica};
 
 use crate::hostile::Forged;
 use crate::identities::{self, MAX_WINDOWS, window_name};
@@ -96,6 +96,8 @@ pub(crate) struct Node {
     pub commit_at: Option<u64>,
     /// The links this node is an end of.
     pub links: Vec<usize>,
+    /// Its latest backup, if one was taken: what a restore from an older backup brings back.
+    pub backup: Option<MemoryBackup>,
 }
 
 /// The two sessions of an open connection, one at each end, and their armed timers.
@@ -180,6 +182,10 @@ pub(crate) enum Event {
         mid_write: bool,
     },
     Restore(Restore),
+    /// A node's store is backed up.
+    Backup {
+        node: usize,
+    },
     Heal,
     Probe,
     Finish,
@@ -214,6 +220,7 @@ pub struct Sim {
     pub(crate) fault_rng: Rng,
     pub(crate) net_rng: Rng,
     pub(crate) hostile_rng: Rng,
+    pub(crate) backup_rng: Rng,
     /// The hostile window, in runs that have one.
     pub(crate) hostile: Option<usize>,
     /// Every forgery it sent.
@@ -291,6 +298,7 @@ impl Sim {
             fault_rng: Rng::stream(cfg.seed, Stream::Faults),
             net_rng: Rng::stream(cfg.seed, Stream::Network),
             hostile_rng,
+            backup_rng: Rng::stream(cfg.seed, Stream::Backups),
             hostile,
             forged: Vec::new(),
             writes_left: cfg.writes,
@@ -357,6 +365,7 @@ impl Sim {
         self.queue.push(first_write, Event::Write);
         let first_fault = self.fault_rng.range(1000, 5000);
         self.queue.push(first_fault, Event::Fault);
+        self.schedule_backups();
         if self.cfg.writes == 0 {
             self.queue.push(1000, Event::Heal);
         }
@@ -377,6 +386,7 @@ impl Sim {
             Event::Fault => self.inject_fault(),
             Event::Crash { node, mid_write } => self.crash(node, mid_write),
             Event::Restore(r) => self.restore(r),
+            Event::Backup { node } => self.take_backup(node),
             Event::Heal => self.heal(),
             Event::Probe => self.probe(),
             Event::Finish => self.phase = Phase::Done,
@@ -473,6 +483,7 @@ fn node(certified: &identities::Certified, seed: u64, verified: &Arc<VerifiedSig
         pending: Vec::new(),
         commit_at: None,
         links: Vec::new(),
+        backup: None,
     }
 }
 

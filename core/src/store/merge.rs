@@ -238,11 +238,21 @@ pub fn held_heads(doc: &Automerge, heads: &[ChangeHash]) -> Vec<ChangeHash> {
     if holds_all(doc, heads) {
         return heads.to_vec();
     }
-    heads
-        .iter()
-        .filter(|h| doc.get_change_by_hash(h).is_some())
-        .copied()
-        .collect()
+    heads.iter().filter(|h| holds(doc, h)).copied().collect()
+}
+
+/// Whether `doc` holds the change `hash`: a lookup in its change graph. Asking Automerge for
+/// the change itself (`get_change_by_hash`) rebuilds the change from the document's columns,
+/// which cost a tenth of the simulator's time where only its presence was wanted.
+pub fn holds(doc: &Automerge, hash: &ChangeHash) -> bool {
+    // Automerge reports the missing dependencies of `hash` and of every change it has queued
+    // (received before their dependencies). `hash` among them: not held. None at all: held.
+    // Others only: `hash` is held or itself queued, which only the change's lookup tells.
+    let missing = doc.get_missing_deps(std::slice::from_ref(hash));
+    if missing.is_empty() {
+        return true;
+    }
+    !missing.contains(hash) && doc.get_change_by_hash(hash).is_some()
 }
 
 /// Whether a peer's record at `sender_heads` brings nothing to ours at `ours`: it names its
@@ -251,19 +261,45 @@ pub(super) fn sent_from_heads_held(sender_heads: &[ChangeHash], ours: &[ChangeHa
     !sender_heads.is_empty() && sender_heads.iter().all(|h| ours.contains(h))
 }
 
-/// Whether `doc` holds every change of `hashes`. Looks among its heads first: asking
-/// Automerge for a change by hash builds the change's metadata, costly on a document just
-/// loaded, and a sender's heads are most often exactly ours after its changes.
+/// Whether `doc` holds every change of `hashes`. Looks among its heads first: a sender's
+/// heads are most often exactly ours after its changes.
 fn holds_all(doc: &Automerge, hashes: &[ChangeHash]) -> bool {
     let heads = doc.get_heads();
-    hashes
-        .iter()
-        .all(|h| heads.contains(h) || doc.get_change_by_hash(h).is_some())
+    hashes.iter().all(|h| heads.contains(h) || holds(doc, h))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A document with one change, and its hash.
+    fn one_change(value: i64) -> (Automerge, ChangeHash) {
+        use automerge::transaction::Transactable;
+        let mut doc = Automerge::new();
+        let mut tx = doc.transaction();
+        tx.put(automerge::ROOT, "n", value).expect("put");
+        let hash = tx.commit().0.expect("a change");
+        (doc, hash)
+    }
+
+    #[test]
+    fn holds_finds_held_changes_and_not_missing_or_queued_ones() {
+        use automerge::transaction::Transactable;
+        let (mut doc, a) = one_change(1);
+        let mut tx = doc.transaction();
+        tx.put(automerge::ROOT, "n", 2).expect("put");
+        let b = tx.commit().0.expect("a change");
+        assert!(holds(&doc, &a) && holds(&doc, &b));
+        assert!(!holds(&doc, &ChangeHash([7; 32])));
+
+        // Another document holds its own change `x`, and `b` queued: `a` is missing.
+        let (mut other, x) = one_change(3);
+        let change_b = doc.get_change_by_hash(&b).expect("b");
+        other.apply_changes([change_b]).expect("queued");
+        assert!(!holds(&other, &a), "the missing dependency");
+        assert!(!holds(&other, &b), "queued is not held");
+        assert!(holds(&other, &x), "held beside a queued change");
+    }
 
     /// A sync message whose decoding panics is refused as a bad message, and the panic goes
     /// no further than this record (hole 6 of the trust issue: the decoder once ran outside

@@ -70,7 +70,8 @@ pub use digest::{DIGEST_BUCKETS, Digest, DigestRows, Scope, contribution, kept_a
 pub use error::{AbortCause, DocumentError, FileDamage, ReadError, RecordDamage, WriteError};
 pub use kept::KeptCounts;
 pub use merge::{
-    IncomingDoc, Merge, RemoteChanges, SyncReceived, generate_sync, held_heads, merge, receive_sync,
+    IncomingDoc, Merge, RemoteChanges, SyncReceived, generate_sync, held_heads, holds, merge,
+    receive_sync,
 };
 pub use meta::EpisodeInfo;
 pub use open::OpenError;

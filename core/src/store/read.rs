@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use automerge::{Automerge, ChangeHash, ReadDoc};
+use automerge::{Automerge, ChangeHash};
 use redb::{
     ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
 };
@@ -73,7 +73,7 @@ pub fn record_from_bytes<T: Record>(
     heads: &[automerge::ChangeHash],
 ) -> Result<T, ReadError> {
     let doc = Automerge::load(bytes).map_err(|e| ReadError::corrupt(id, RecordDamage::Load(e)))?;
-    if heads.iter().any(|h| doc.get_change_by_hash(h).is_none()) {
+    if heads.iter().any(|h| !super::merge::holds(&doc, h)) {
         return Err(ReadError::Incomplete { id });
     }
     match hydrate_record::<T>(id, &doc)? {

@@ -4,8 +4,8 @@
 //! dependencies. Merging what peers send is [`super::apply`]. The protocol itself lives in
 //! lifeline-sync; it reaches storage only through these and the apply path.
 
+use automerge::ChangeHash;
 use automerge::sync;
-use automerge::{ChangeHash, ReadDoc};
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 
@@ -446,7 +446,7 @@ impl Store {
             let Some(doc) = self.doc(id)? else { continue };
             let known: Vec<ChangeHash> = known
                 .into_iter()
-                .filter(|h| doc.get_change_by_hash(h).is_some())
+                .filter(|h| super::merge::holds(&doc, h))
                 .collect();
             if same_heads(&known, &doc.get_heads()) {
                 continue;

@@ -25,7 +25,7 @@ use lifeline_core::store::{
 use lifeline_core::trust::{Admitted, Member, Revocation, Roster};
 use lifeline_core::{NodeName, ReadError, RecordId, WriteError};
 
-pub use memory::{MemoryError, MemoryReplica, Refused};
+pub use memory::{MemoryBackup, MemoryError, MemoryReplica, Refused};
 
 /// What a peer's hello says about its feed compared with what we applied of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,6 +8,7 @@
 //! against a memory replica.
 
 mod offers;
+mod restore;
 mod support;
 
 use support::*;
@@ -273,26 +274,6 @@ fn a_forbidden_write_to_a_store_is_audited_and_not_indexed() {
     );
 }
 
-#[test]
-fn a_peer_restored_empty_is_sent_everything_again() {
-    let ca = Ca::new();
-    let w = ca.mem("W01", NodeRole::Window, &[DeskRole::Registration]);
-    let c = ca.mem("central", NodeRole::Central, &[]);
-    let r = ca.anchor();
-    for i in 0..30 {
-        w.create(&format!("p{i}"));
-    }
-    let mut link = link(&w, &c, &r);
-    link.pump().expect("pump");
-    drop(link);
-    // Central comes back empty, with a new incarnation.
-    let c2 = ca.mem("central", NodeRole::Central, &[]);
-    let mut link = self::link(&w, &c2, &r);
-    link.pump().expect("pump");
-    same_records(&w.replica, &c2.replica);
-    assert_eq!(c2.replica.records(), 30);
-}
-
 /// `w` comes to believe that `c` holds the record as it is now (it does not), then edits it:
 /// what it sends `c` next is a delta lacking its dependencies.
 fn believed_held_then_edited(w: &Mem, c: &Mem, id: RecordId, edit: impl FnOnce(&mut Patient)) {
@@ -550,56 +531,4 @@ fn seeded_replicas_and_controlled_time_replay_byte_for_byte() {
     let first = run(start);
     assert!(first.len() > 10, "{} frames", first.len());
     assert_eq!(first, run(start));
-}
-
-/// Issue 9, hole 11: a standby rejoins a central restored from a backup. Central pushes a
-/// batch right after the hellos; the standby, seeing central's new incarnation, asks it to
-/// rewind; central forgets the batch in flight and starts again, and the standby's ack of the
-/// first batch arrives late. An honest peer is never a protocol violation: the late ack is
-/// taken for what it is, and both sides end in sync.
-#[test]
-fn a_late_ack_of_a_batch_sent_before_a_rewind_is_no_violation() {
-    let ca = Ca::new();
-    let s = ca.mem("standby", NodeRole::Standby, &[]);
-    let old = ca.mem("central", NodeRole::Central, &[]);
-    let r = ca.anchor();
-    for i in 0..10 {
-        old.create(&format!("before{i}"));
-    }
-    link(&old, &s, &r)
-        .pump()
-        .expect("the standby follows central");
-    // Central is restored from a backup: a new incarnation, whose feed has since grown past
-    // the standby's cursor into the old one (windows reconnected first).
-    let central = ca.mem("central", NodeRole::Central, &[]);
-    for i in 0..30 {
-        central.create(&format!("after{i}"));
-    }
-    let mut link = link(&central, &s, &r);
-    let hello_c = link.a.poll_transmit().expect("central's hello");
-    let hello_s = link.b.poll_transmit().expect("the standby's hello");
-    let (hello_c, hello_s) = (link.carry(hello_c), link.carry(hello_s));
-    link.a
-        .handle_frame(hello_s, link.now)
-        .expect("central reads the hello");
-    link.b
-        .handle_frame(hello_c, link.now)
-        .expect("the standby reads the hello");
-    // The standby's rewind (and anything else it says) reaches central first: central drops
-    // its first batch and sends again from the start.
-    while let Some(f) = link.b.poll_transmit() {
-        let f = link.carry(f);
-        link.a.handle_frame(f, link.now).expect("central rewinds");
-    }
-    // Then the standby receives both of central's batches and acks each.
-    while let Some(f) = link.a.poll_transmit() {
-        let f = link.carry(f);
-        link.b
-            .handle_frame(f, link.now)
-            .expect("the standby applies");
-    }
-    link.pump()
-        .expect("the late ack of the batch sent before the rewind is no violation");
-    same_records(&central.replica, &s.replica);
-    assert_eq!(s.replica.records(), 40);
 }

@@ -20,8 +20,8 @@ mod tests;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use lifeline_core::automerge::transaction::{CommitOptions, Transactable};
-use lifeline_core::automerge::{ActorId, Automerge, ChangeHash, ReadDoc};
-use lifeline_core::store::{Credentials, Refusal};
+use lifeline_core::automerge::{ActorId, Automerge, ChangeHash};
+use lifeline_core::store::{Credentials, Refusal, holds};
 use lifeline_core::trust::{Member, VerifiedSignatures};
 use lifeline_core::{Clock, ManualClock, NodeName, Record, RecordId, RecordKind};
 
@@ -79,6 +79,32 @@ impl std::fmt::Debug for MemoryReplica {
     }
 }
 
+/// What a backup of a [`MemoryReplica`]'s store holds, taken by [`MemoryReplica::backup`]
+/// and brought back by [`MemoryReplica::restored`]. Nothing can be read from it: a backup is
+/// only ever restored.
+pub struct MemoryBackup {
+    node: NodeName,
+    inner: Inner,
+}
+
+impl std::fmt::Debug for MemoryBackup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryBackup")
+            .field("node", &self.node)
+            .field("incarnation", &self.inner.incarnation)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The actor and incarnation of a replica of `node` seeded with `seed`. Like the store's
+/// actors: the node name, a zero byte, then 8 bytes of its own.
+fn seeded_identity(node: &NodeName, seed: u64) -> (ActorId, String) {
+    let mut actor = node.as_str().as_bytes().to_vec();
+    actor.push(0);
+    actor.extend_from_slice(&seed.to_be_bytes());
+    (ActorId::from(actor), format!("memory-{seed:016x}"))
+}
+
 impl MemoryReplica {
     /// An empty replica with a fresh random incarnation, as a brand-new store has.
     pub fn new(node: NodeName) -> MemoryReplica {
@@ -92,18 +118,32 @@ impl MemoryReplica {
     /// same seed gives the same replica, so a simulation replays exactly. Give each replica
     /// of one node a different seed, as each store has its own actor.
     pub fn seeded(node: NodeName, seed: u64) -> MemoryReplica {
-        // Like the store's actors: the node name, a zero byte, then 8 bytes of its own.
-        let mut actor = node.as_str().as_bytes().to_vec();
-        actor.push(0);
-        actor.extend_from_slice(&seed.to_be_bytes());
-        let inner = Inner::new(
-            ActorId::from(actor),
-            format!("memory-{seed:016x}"),
-            Arc::new(ManualClock::new(0)),
-        );
+        let (actor, incarnation) = seeded_identity(&node, seed);
+        let inner = Inner::new(actor, incarnation, Arc::new(ManualClock::new(0)));
         MemoryReplica {
             node,
             inner: Arc::new(Mutex::new(inner)),
+        }
+    }
+
+    /// A copy of everything this replica keeps, as of now: what a backup of its store holds.
+    pub fn backup(&self) -> MemoryBackup {
+        MemoryBackup {
+            node: self.node.clone(),
+            inner: self.lock().backup(),
+        }
+    }
+
+    /// A replica restored from `backup`, as a store restored from a snapshot opens: what the
+    /// backup held, under a new incarnation and with a new actor, both derived from `seed`
+    /// (see [`MemoryReplica::seeded`]). It keeps the backup's clock and shared signatures.
+    pub fn restored(backup: &MemoryBackup, seed: u64) -> MemoryReplica {
+        let (actor, incarnation) = seeded_identity(&backup.node, seed);
+        MemoryReplica {
+            node: backup.node.clone(),
+            inner: Arc::new(Mutex::new(
+                backup.inner.backup().restored(actor, incarnation),
+            )),
         }
     }
 
@@ -230,7 +270,7 @@ impl MemoryReplica {
     pub fn holds_changes(&self, id: RecordId, changes: &[ChangeHash]) -> bool {
         self.lock()
             .doc(id)
-            .is_some_and(|d| changes.iter().all(|h| d.get_change_by_hash(h).is_some()))
+            .is_some_and(|d| changes.iter().all(|h| holds(d, h)))
     }
 
     /// How many records are here.

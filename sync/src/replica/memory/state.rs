@@ -9,12 +9,12 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use lifeline_core::automerge::{ActorId, Automerge, ChangeHash, ReadDoc, sync};
+use lifeline_core::automerge::{ActorId, Automerge, ChangeHash, sync};
 use lifeline_core::numbers::Series;
 use lifeline_core::record::{Episode, Header, Lease, Receipt, RecordKind};
 use lifeline_core::store::{
     Ask, Asks, Credentials, Digest, DigestRows, FEED_PAGE_SCAN, FeedPage, OutgoingDoc, PeerState,
-    Refusal, Scope, WireCommit,
+    Refusal, Scope, WireCommit, holds,
 };
 use lifeline_core::trust::{
     Answer, CommitId, Grant, Knowledge, Roster, Signatures, SignedCommit, VerifiedSignatures,
@@ -27,7 +27,7 @@ use super::Refused;
 const COMPACT_AFTER_CHUNKS: usize = 32;
 
 /// What we keep about one peer.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct PeerMemory {
     state: PeerState,
     /// The heads the peer is known to have, per record.
@@ -104,6 +104,48 @@ impl Inner {
             verified: None,
             asks: Asks::default(),
         }
+    }
+
+    /// What a backup of the store holds: everything kept, as of now. The asks registry is
+    /// left out, as the store keeps it in memory only.
+    pub(super) fn backup(&self) -> Inner {
+        Inner {
+            actor: self.actor.clone(),
+            incarnation: self.incarnation.clone(),
+            clock: Arc::clone(&self.clock),
+            docs: self.docs.clone(),
+            kinds: self.kinds.clone(),
+            episode_records: self.episode_records.clone(),
+            acked: self.acked.clone(),
+            digest_rows: self.digest_rows.clone(),
+            digest_all: self.digest_all.clone(),
+            chunks: self.chunks.clone(),
+            feed: self.feed.clone(),
+            feed_pos: self.feed_pos.clone(),
+            feed_seq: self.feed_seq,
+            peers: self.peers.clone(),
+            refusals: self.refusals.clone(),
+            credentials: self.credentials.clone(),
+            roster: Arc::clone(&self.roster),
+            commits: self.commits.clone(),
+            change_commit: self.change_commit.clone(),
+            unsigned: self.unsigned.clone(),
+            verified: self.verified.clone(),
+            asks: Asks::default(),
+        }
+    }
+
+    /// This backup brought back as a store restored from it is: a new incarnation (its peers
+    /// must send again what it lost), and a new actor for the changes it makes from now on,
+    /// as a store gets at every open, so that none reuses a sequence number of a change made
+    /// after the backup.
+    pub(super) fn restored(mut self, actor: ActorId, incarnation: String) -> Inner {
+        for doc in self.docs.values_mut() {
+            doc.set_actor(actor.clone());
+        }
+        self.actor = actor;
+        self.incarnation = incarnation;
+        self
     }
 
     /// A peer's signed commits, as encoded on the wire, checked as they are needed (with the
@@ -420,10 +462,7 @@ impl Inner {
         for (id, heads) in offered {
             let held = self.docs.get(&id).is_some_and(|doc| {
                 let ours = doc.get_heads();
-                !heads.is_empty()
-                    && heads
-                        .iter()
-                        .all(|h| ours.contains(h) || doc.get_change_by_hash(h).is_some())
+                !heads.is_empty() && heads.iter().all(|h| ours.contains(h) || holds(doc, h))
             });
             if held {
                 self.asks.held(id);
@@ -447,7 +486,7 @@ impl Inner {
             let known: Vec<ChangeHash> = self
                 .peer_heads(peer, id)
                 .into_iter()
-                .filter(|h| doc.get_change_by_hash(h).is_some())
+                .filter(|h| holds(doc, h))
                 .collect();
             if !known.is_empty() && sorted(known.clone()) == sorted(heads.clone()) {
                 continue;
