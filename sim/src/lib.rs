@@ -5,10 +5,10 @@
 //! thread under a seeded scheduler: no sleeps, no wall clock, no threads. Desks write at every
 //! node, sometimes two at once on one record, sometimes the same family at two windows, and an
 //! admin at a server merges some of the duplicates and settles some of the conflicts it finds;
-//! faults
-//! (lost frames, slow links, partitions of one node, of a side or of one direction, crashes, a
-//! store restored empty, clock skew) come on a seeded schedule; in half the runs one window is
-//! hostile and slips forged changes among its own. Then everything heals, the hospital runs to
+//! faults (lost frames, slow links, partitions of one node, of a side or of one direction,
+//! crashes, a store restored from its latest backup or restored empty, clock skew) come on a
+//! seeded schedule, and every node is backed up on one of its own; in half the runs one window
+//! is hostile and slips forged changes among its own. Then everything heals, the hospital runs to
 //! quiescence and the invariants are checked ([`check`]). A seed replays the same run
 //! exactly, with a readable trace.
 //!
