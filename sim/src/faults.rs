@@ -182,21 +182,34 @@ impl Sim {
     }
 
     /// The node's store is restored: from its latest backup (two times in three, when it
-    /// has one), or else replaced by an empty one, as a restore from a backup older than every
-    /// record would leave it. Either way it comes back under a new incarnation, which its
-    /// peers must fill again, and what no other node held and the backup did not is lost;
-    /// that is what a restore loses, so those writes leave the checks (and are counted).
+    /// has one; of those, one in three is the file copied back by hand, under the same
+    /// incarnation), or else replaced by an empty one, as a restore from a backup older than
+    /// every record would leave it. Its peers must fill it again, and what no other node
+    /// held and the backup did not is lost; that is what a restore loses, so those writes
+    /// leave the checks (and are counted).
     fn restore_store(&mut self) {
         let node = self.fault_rng.index(self.nodes.len());
         if self.nodes[node].power == Power::Down {
             return;
         }
         let from_backup = self.nodes[node].backup.is_some() && self.fault_rng.chance(2.0 / 3.0);
+        let by_hand = from_backup && self.fault_rng.chance(1.0 / 3.0);
         let name = self.name(node).to_owned();
         self.stop(node);
         let seed = self.fault_rng.next_u64();
         let n = &mut self.nodes[node];
         match n.backup.as_ref().filter(|_| from_backup) {
+            Some(backup) if by_hand => {
+                n.replica = MemoryReplica::copied_back(backup, seed);
+                let records = n.replica.records();
+                self.faults.restores_from_backups += 1;
+                self.faults.backups_copied_back += 1;
+                self.note(|| {
+                    format!(
+                        "fault: {name}'s backup copied over its store by hand, same incarnation ({records} records)"
+                    )
+                });
+            }
             Some(backup) => {
                 n.replica = MemoryReplica::restored(backup, seed);
                 let records = n.replica.records();

@@ -41,6 +41,9 @@ pub struct Faults {
     /// A node's store restored from its latest backup: what it held then, under a new
     /// incarnation and actor; its peers send it the rest.
     pub restores_from_backups: u64,
+    /// Of those, backups copied over the store by hand: the same incarnation, so its peers
+    /// learn of the lost history only from its shorter feed.
+    pub backups_copied_back: u64,
     /// Acknowledged writes lost with a replaced store because no other node had them yet:
     /// expected, and left out of the checks.
     pub writes_lost_to_restores: u64,
@@ -65,7 +68,7 @@ pub struct Faults {
 }
 
 impl Faults {
-    pub fn rows(&self) -> [(&'static str, u64); 21] {
+    pub fn rows(&self) -> [(&'static str, u64); 22] {
         [
             ("frames lost (connection closed)", self.frames_lost),
             ("frames held by a partition", self.frames_held),
@@ -81,6 +84,7 @@ impl Faults {
                 "stores restored from an older backup",
                 self.restores_from_backups,
             ),
+            ("  copied back by hand", self.backups_copied_back),
             (
                 "  writes lost with them (expected)",
                 self.writes_lost_to_restores,
@@ -112,6 +116,7 @@ impl Faults {
         self.restores += other.restores;
         self.backups += other.backups;
         self.restores_from_backups += other.restores_from_backups;
+        self.backups_copied_back += other.backups_copied_back;
         self.writes_lost_to_restores += other.writes_lost_to_restores;
         self.clock_skews += other.clock_skews;
         self.concurrent_edits += other.concurrent_edits;

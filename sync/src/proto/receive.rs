@@ -33,13 +33,20 @@ impl<R: Replica> Session<R> {
             .peer_incarnation
             .as_ref()
             .is_some_and(|seen| *seen != hello.incarnation);
-        // The peer has less of our feed than it acknowledged: it lost history.
-        if hello.applied_from_you < state.acked_by_peer || new_incarnation {
+        // We have applied more of the peer's feed than the peer now has: its feed restarted.
+        // Under the same incarnation that is a store copied back from an older file by hand
+        // (not through `lifeline restore`): it lost what it wrote since, which we hold.
+        let feed_went_back = state.applied_from_peer > hello.feed_head;
+        // The peer has less of our feed than it acknowledged, or of its own than it sent us:
+        // it lost history, and what we believed it holds (from its acks and from what it sent)
+        // is forgotten.
+        if hello.applied_from_you < state.acked_by_peer || new_incarnation || feed_went_back {
             tracing::warn!(
                 peer = %self.peer.name,
                 acked = state.acked_by_peer,
                 peer_has = hello.applied_from_you,
                 new_incarnation,
+                feed_went_back,
                 "peer came back with less than it had: resending from its cursor"
             );
             self.replica
@@ -47,8 +54,7 @@ impl<R: Replica> Session<R> {
         }
         self.send_cursor = hello.applied_from_you;
         self.sent_upto = hello.applied_from_you;
-        // We have applied more of the peer's feed than the peer now has: its feed restarted.
-        let feed = if state.applied_from_peer > hello.feed_head || new_incarnation {
+        let feed = if feed_went_back || new_incarnation {
             PeerFeed::Restarted
         } else {
             PeerFeed::Continues

@@ -98,6 +98,19 @@ pub struct Disk {
 impl Disk {
     /// Closes the store and opens the same file again, as a restarted node does.
     pub fn reopen(self) -> Disk {
+        self.reopen_after(|_| {})
+    }
+
+    /// Closes the store, copies `file` over it (as an operator might by hand, instead of
+    /// `lifeline restore`) and opens it again.
+    pub fn copied_over(self, file: &std::path::Path) -> Disk {
+        self.reopen_after(|path| {
+            std::fs::copy(file, path).expect("copy over the store");
+        })
+    }
+
+    /// Closes the store, does `meanwhile` to its file, and opens it again.
+    fn reopen_after(self, meanwhile: impl FnOnce(&std::path::Path)) -> Disk {
         let Disk {
             _dir,
             store,
@@ -106,6 +119,7 @@ impl Disk {
         } = self;
         let path = store.path().to_path_buf();
         drop(store);
+        meanwhile(&path);
         let mut opts = StoreOptions::new(id.name.clone(), id.role);
         opts.credentials = Some(credentials.clone());
         let store = Store::open(&path, opts).expect("reopen");

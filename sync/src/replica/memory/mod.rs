@@ -147,6 +147,22 @@ impl MemoryReplica {
         }
     }
 
+    /// The backup copied over the store by hand instead of restored (`lifeline restore`
+    /// stamps a new incarnation; a copied file keeps the one it was backed up with): what
+    /// the backup held under the same incarnation, with a new actor derived from `seed`, as
+    /// a store takes one at every open. Its peers learn that it lost history only from its
+    /// feed, shorter than what they applied of it.
+    pub fn copied_back(backup: &MemoryBackup, seed: u64) -> MemoryReplica {
+        let (actor, _) = seeded_identity(&backup.node, seed);
+        let incarnation = backup.inner.incarnation.clone();
+        MemoryReplica {
+            node: backup.node.clone(),
+            inner: Arc::new(Mutex::new(
+                backup.inner.backup().restored(actor, incarnation),
+            )),
+        }
+    }
+
     /// Reads time (for commit times and last contact) from `clock` instead of a manual clock
     /// stopped at 0.
     pub fn with_clock(self, clock: Arc<dyn Clock>) -> MemoryReplica {
