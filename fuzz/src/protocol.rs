@@ -104,6 +104,8 @@ pub fn check(fx: &Fixture, data: &[u8]) {
         node: PEER.into(),
         incarnation: "memory-fuzz".into(),
         feed_head: 0,
+        opening: "fuzz".into(),
+        opened_feed_head: 0,
         applied_from_you: 0,
         keeps_since_ms: None,
         offering: false,

@@ -14,8 +14,9 @@ use serde::{Deserialize, Serialize};
 /// fetched on request. Version 4: emergency records are offered (ids and heads) before their
 /// changes are sent, and a hello says whether offers come. Version 5: central acknowledges
 /// emergency records with receipts (a record kind earlier versions refuse). Version 6: an
-/// offer's answer names the records asked of another peer already (`Want.later`).
-pub const PROTOCOL_VERSION: u16 = 6;
+/// offer's answer names the records asked of another peer already (`Want.later`). Version 7:
+/// a hello names the opening of the sender's store and its feed's head then.
+pub const PROTOCOL_VERSION: u16 = 7;
 
 /// Largest frame accepted or sent.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
@@ -104,6 +105,12 @@ pub struct Hello {
     pub incarnation: String,
     /// The sender's latest feed sequence.
     pub feed_head: u64,
+    /// This opening of the sender's store (new at every start) and the feed's head when it
+    /// began: a receiver that applied more of the sender's feed than that, from an earlier
+    /// opening, knows the sender lost history (a file copied back by hand keeps its
+    /// incarnation), even after it wrote past that point again.
+    pub opening: String,
+    pub opened_feed_head: u64,
     /// The receiver's feed sequence up to which the sender has applied everything.
     pub applied_from_you: u64,
     /// A window's working set: it keeps the records every node keeps (patients, catalogs,

@@ -104,6 +104,18 @@ impl Store {
         Ok(self.meta_text(meta_keys::INCARNATION)?.unwrap_or_default())
     }
 
+    /// This opening of the store: an id new at every open (its Automerge actor's) and the
+    /// feed's head when it opened. A file copied back from an older backup by hand keeps its
+    /// incarnation; a peer that applied more of this node's feed than the feed held when this
+    /// opening began knows that the node lost history, even once it has written past that
+    /// point again.
+    pub fn opening(&self) -> (String, u64) {
+        (
+            self.shared.actor.to_hex_string(),
+            self.shared.opened_feed_head.get().copied().unwrap_or(0),
+        )
+    }
+
     /// The emergency episode this node is in, if any.
     pub fn episode(&self) -> Result<Option<EpisodeId>, ReadError> {
         episode_in(&|key| self.meta_text(key))

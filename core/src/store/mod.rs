@@ -190,6 +190,8 @@ pub(crate) struct Shared {
     /// changes name their node and a store restored from a backup never reuses a sequence
     /// number under an actor that already wrote different changes.
     pub(crate) actor: ActorId,
+    /// The feed's head when this process opened the store (see [`Store::opening`]).
+    pub(crate) opened_feed_head: std::sync::OnceLock<u64>,
     pub(crate) cache: Mutex<DocCache>,
     pub(crate) path: PathBuf,
     /// Called after every commit with the feed's sequence number (see [`Store::subscribe`]).

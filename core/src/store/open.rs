@@ -108,6 +108,7 @@ impl Store {
         let credentials = opts.credentials.clone();
         let shared = Shared {
             actor: make_actor(&opts.node),
+            opened_feed_head: std::sync::OnceLock::new(),
             cache: Mutex::new(DocCache::new(opts.cache_docs)),
             db: Closing(Some(db)),
             opts,
@@ -145,6 +146,11 @@ impl Store {
             shared,
             writer: Arc::new(writer),
         };
+        let head = store.feed_head().map_err(|e| OpenError::Unreadable {
+            path: path.clone(),
+            source: Box::new(e),
+        })?;
+        let _ = store.shared.opened_feed_head.set(head);
         if let Some(credentials) = credentials {
             store
                 .sign_as(credentials)

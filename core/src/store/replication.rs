@@ -27,6 +27,9 @@ pub struct PeerState {
     pub applied_from_peer: u64,
     /// The peer store's incarnation when we last spoke.
     pub peer_incarnation: Option<String>,
+    /// The opening of the peer's store when we last spoke (see [`super::Store::opening`]).
+    #[serde(default)]
+    pub peer_opening: Option<String>,
     pub last_contact_ms: i64,
     /// Records from this peer we refused.
     pub rejected: u64,

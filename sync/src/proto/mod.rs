@@ -274,11 +274,14 @@ impl<R: Replica> Session<R> {
         let state = replica.peer_state(&peer.name)?;
         let (own, emergency) = emergency_queue(&replica)?;
         let offering = !own.is_empty() || !emergency.is_empty();
+        let (opening, opened_feed_head) = replica.opening()?;
         let hello = Hello {
             protocol: PROTOCOL_VERSION,
             node: replica.node().to_string(),
             incarnation: replica.incarnation()?,
             feed_head: replica.feed_head()?,
+            opening,
+            opened_feed_head,
             applied_from_you: state.applied_from_peer,
             keeps_since_ms: cfg.keeps_since_ms,
             offering,

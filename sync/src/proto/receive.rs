@@ -33,10 +33,17 @@ impl<R: Replica> Session<R> {
             .peer_incarnation
             .as_ref()
             .is_some_and(|seen| *seen != hello.incarnation);
-        // We have applied more of the peer's feed than the peer now has: its feed restarted.
-        // Under the same incarnation that is a store copied back from an older file by hand
-        // (not through `lifeline restore`): it lost what it wrote since, which we hold.
-        let feed_went_back = state.applied_from_peer > hello.feed_head;
+        // We have applied more of the peer's feed than the peer now has, or than it had when
+        // it opened its store since we last spoke: its feed restarted. Under the same
+        // incarnation that is a store copied back from an older file by hand (not through
+        // `lifeline restore`): it lost what it wrote since, which we hold, and what it wrote
+        // after the copy reuses sequence numbers we applied.
+        let reopened = state
+            .peer_opening
+            .as_ref()
+            .is_some_and(|seen| *seen != hello.opening);
+        let feed_went_back = state.applied_from_peer > hello.feed_head
+            || (reopened && state.applied_from_peer > hello.opened_feed_head);
         // The peer has less of our feed than it acknowledged, or of its own than it sent us:
         // it lost history, and what we believed it holds (from its acks and from what it sent)
         // is forgotten.
@@ -59,8 +66,12 @@ impl<R: Replica> Session<R> {
         } else {
             PeerFeed::Continues
         };
-        self.replica
-            .remember_hello(&self.peer.name, hello.incarnation.clone(), feed)?;
+        self.replica.remember_hello(
+            &self.peer.name,
+            hello.incarnation.clone(),
+            hello.opening.clone(),
+            feed,
+        )?;
         if feed == PeerFeed::Restarted {
             tracing::warn!(peer = %self.peer.name, "peer's feed restarted: asking for everything");
             self.push(Frame::Rewind {

@@ -67,12 +67,17 @@ pub trait Replica {
     /// What we keep about a peer (default for a peer never seen).
     fn peer_state(&self, peer: &NodeName) -> Result<PeerState, ReadError>;
 
-    /// Remembers the incarnation a peer's hello gave; with [`PeerFeed::Restarted`], also
-    /// forgets how far into its feed we had applied.
+    /// This opening of the node's data: an id new at every open and the feed's head then
+    /// (see [`lifeline_core::Store::opening`]).
+    fn opening(&self) -> Result<(String, u64), ReadError>;
+
+    /// Remembers the incarnation and opening a peer's hello gave; with
+    /// [`PeerFeed::Restarted`], also forgets how far into its feed we had applied.
     fn remember_hello(
         &mut self,
         peer: &NodeName,
         incarnation: String,
+        opening: String,
         feed: PeerFeed,
     ) -> Result<(), WriteError>;
 

@@ -42,14 +42,20 @@ impl Replica for Store {
         Store::peer_state(self, peer)
     }
 
+    fn opening(&self) -> Result<(String, u64), ReadError> {
+        Ok(Store::opening(self))
+    }
+
     fn remember_hello(
         &mut self,
         peer: &NodeName,
         incarnation: String,
+        opening: String,
         feed: PeerFeed,
     ) -> Result<(), WriteError> {
         self.update_peer(peer, move |s| {
             s.peer_incarnation = Some(incarnation);
+            s.peer_opening = Some(opening);
             if feed == PeerFeed::Restarted {
                 s.peer_feed_restarted();
             }

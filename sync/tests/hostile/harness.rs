@@ -180,6 +180,8 @@ impl Hostile {
                 node: me.identity().name.to_string(),
                 incarnation: "hostile".into(),
                 feed_head: 0,
+                opening: "hostile".into(),
+                opened_feed_head: 0,
                 applied_from_you: 0,
                 keeps_since_ms: None,
                 offering: false,

@@ -124,10 +124,11 @@ fn a_late_ack_of_a_batch_sent_before_a_rewind_is_no_violation() {
 
 /// A window's store copied back from an older backup file by hand (not through `lifeline
 /// restore`, which would give it a new incarnation): real files, the same incarnation, and a
-/// feed shorter than central has applied of it. Central must forget what it believed the
-/// window holds, and send back the patients the window wrote after the backup, which only
-/// central now has; before, it went on believing the window held them, and their digests
-/// differed for ever.
+/// feed shorter than central has applied of it, until the window writes past that point
+/// again. Central must forget what it believed the window holds and send back the patients
+/// the window wrote after the backup, which only central now has, and take those it wrote
+/// after the copy under feed sequences central had applied already. Before, it went on
+/// believing the window held them, and their digests differed for ever.
 #[test]
 fn a_store_copied_back_by_hand_gets_back_what_it_wrote_since() {
     let ca = Ca::new();
@@ -176,14 +177,19 @@ fn a_store_copied_back_by_hand_gets_back_what_it_wrote_since() {
     }
     let incarnation = w.store.incarnation().expect("incarnation");
 
-    // The file copied over the store while the node is stopped, then opened again.
+    // The file copied over the store while the node is stopped, then opened again; its
+    // desks write on (central is away) until its feed is longer than central has applied.
     let w = w.copied_over(&backup);
     assert_eq!(w.store.incarnation().expect("incarnation"), incarnation);
     assert!(w.store.get::<Patient>(later[0]).expect("read").is_none());
+    let after: Vec<RecordId> = (0..5).map(|i| register(&w, &format!("after{i}"))).collect();
 
     disk_link(&w, &c, &r).pump().expect("sync after the copy");
     same_records(&w.store, &c.store);
     for id in later {
         assert!(w.store.get::<Patient>(id).expect("read").is_some(), "{id}");
+    }
+    for id in after {
+        assert!(c.store.get::<Patient>(id).expect("read").is_some(), "{id}");
     }
 }

@@ -109,14 +109,21 @@ impl Replica for MemoryReplica {
         Ok(self.lock().peer_state(peer))
     }
 
+    fn opening(&self) -> Result<(String, u64), ReadError> {
+        let inner = self.lock();
+        Ok((inner.actor.to_hex_string(), inner.opened_feed_head))
+    }
+
     fn remember_hello(
         &mut self,
         peer: &NodeName,
         incarnation: String,
+        opening: String,
         feed: PeerFeed,
     ) -> Result<(), WriteError> {
         self.lock().update_peer(peer, |s| {
             s.peer_incarnation = Some(incarnation);
+            s.peer_opening = Some(opening);
             if feed == PeerFeed::Restarted {
                 s.peer_feed_restarted();
             }

@@ -39,6 +39,9 @@ struct PeerMemory {
 pub(super) struct Inner {
     pub(super) actor: ActorId,
     pub(super) incarnation: String,
+    /// The feed's head when this replica was made or restored (its opening's, as a store's
+    /// at open; the actor names the opening).
+    pub(super) opened_feed_head: u64,
     pub(super) clock: Arc<dyn Clock>,
     docs: BTreeMap<RecordId, Automerge>,
     /// Each record's kind, from its header (which no change may rewrite).
@@ -83,6 +86,7 @@ impl Inner {
         Inner {
             actor,
             incarnation,
+            opened_feed_head: 0,
             clock,
             docs: BTreeMap::new(),
             kinds: HashMap::new(),
@@ -112,6 +116,7 @@ impl Inner {
         Inner {
             actor: self.actor.clone(),
             incarnation: self.incarnation.clone(),
+            opened_feed_head: self.opened_feed_head,
             clock: Arc::clone(&self.clock),
             docs: self.docs.clone(),
             kinds: self.kinds.clone(),
@@ -145,6 +150,7 @@ impl Inner {
         }
         self.actor = actor;
         self.incarnation = incarnation;
+        self.opened_feed_head = self.feed_seq;
         self
     }
 

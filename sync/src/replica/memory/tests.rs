@@ -294,8 +294,13 @@ fn new_records_repeats_edits_and_peer_bookkeeping_agree() {
         &mut twin.store as &mut dyn Replica,
         &mut twin.memory as &mut dyn Replica,
     ] {
-        r.remember_hello(&w02, "inc-2".into(), PeerFeed::Restarted)
-            .expect("hello");
+        r.remember_hello(
+            &w02,
+            "inc-2".into(),
+            "opening-2".into(),
+            PeerFeed::Restarted,
+        )
+        .expect("hello");
         r.reset_peer(&w02, 1).expect("reset");
     }
     twin.assert_same();
@@ -536,11 +541,12 @@ fn missing_dependencies_and_the_sync_protocol_agree() {
     assert_eq!(stored, held);
 }
 
-/// Hellos carry the incarnation, which differs between a store and a memory replica.
+/// Hellos carry the incarnation and opening, which differ between a store and a memory
+/// replica.
 fn without_incarnation(frame: Frame) -> Frame {
     match frame {
         Frame::Hello(mut h) => {
-            h.incarnation.clear();
+            (h.incarnation, h.opening) = Default::default();
             Frame::Hello(h)
         }
         other => other,
