@@ -87,6 +87,16 @@ pub struct MemoryBackup {
     inner: Inner,
 }
 
+impl MemoryBackup {
+    /// A replica holding what this backup holds, opened with `actor` under `incarnation`.
+    fn opened(&self, actor: ActorId, incarnation: String) -> MemoryReplica {
+        MemoryReplica {
+            node: self.node.clone(),
+            inner: Arc::new(Mutex::new(self.inner.backup().restored(actor, incarnation))),
+        }
+    }
+}
+
 impl std::fmt::Debug for MemoryBackup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryBackup")
@@ -139,12 +149,7 @@ impl MemoryReplica {
     /// (see [`MemoryReplica::seeded`]). It keeps the backup's clock and shared signatures.
     pub fn restored(backup: &MemoryBackup, seed: u64) -> MemoryReplica {
         let (actor, incarnation) = seeded_identity(&backup.node, seed);
-        MemoryReplica {
-            node: backup.node.clone(),
-            inner: Arc::new(Mutex::new(
-                backup.inner.backup().restored(actor, incarnation),
-            )),
-        }
+        backup.opened(actor, incarnation)
     }
 
     /// The backup copied over the store by hand instead of restored (`lifeline restore`
@@ -154,13 +159,7 @@ impl MemoryReplica {
     /// feed, shorter than what they applied of it.
     pub fn copied_back(backup: &MemoryBackup, seed: u64) -> MemoryReplica {
         let (actor, _) = seeded_identity(&backup.node, seed);
-        let incarnation = backup.inner.incarnation.clone();
-        MemoryReplica {
-            node: backup.node.clone(),
-            inner: Arc::new(Mutex::new(
-                backup.inner.backup().restored(actor, incarnation),
-            )),
-        }
+        backup.opened(actor, backup.inner.incarnation.clone())
     }
 
     /// Reads time (for commit times and last contact) from `clock` instead of a manual clock
