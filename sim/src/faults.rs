@@ -8,9 +8,9 @@
 //! replica's methods is one atomic step, as each of the store's is one durable redb commit,
 //! so what a method returned from is what the store's file would hold after a restart.
 
-use crate::hostile::Judged;
 use lifeline_sync::replica::MemoryReplica;
 
+use crate::hostile::Judged;
 use crate::sim::{Event, Phase, Power, Restore, Sim};
 
 /// Time between two faults.
@@ -228,7 +228,7 @@ impl Sim {
         self.refusals_lost_with_store(node);
         let lost = self.lost_with_store(node);
         self.faults.writes_lost_to_restores += lost;
-        self.note(|| format!("{name}: {lost} acknowledged writes were on no other node"));
+        self.note(|| format!("{name}: {lost} acknowledged writes are on no node now"));
     }
 
     /// The forgeries `node` refused whose refusal its restored store no longer holds (it
