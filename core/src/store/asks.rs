@@ -28,7 +28,7 @@ pub enum Ask {
     Later,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Asked {
     of: NodeName,
     /// Peers told "later" for this record.
@@ -36,7 +36,7 @@ struct Asked {
 }
 
 /// The peers asked for records this node lacks.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Asks {
     asked: HashMap<RecordId, Asked>,
 }

@@ -36,6 +36,7 @@ struct PeerMemory {
     sync: HashMap<RecordId, Vec<u8>>,
 }
 
+#[derive(Clone)]
 pub(super) struct Inner {
     pub(super) actor: ActorId,
     pub(super) incarnation: String,
@@ -114,29 +115,8 @@ impl Inner {
     /// left out, as the store keeps it in memory only.
     pub(super) fn backup(&self) -> Inner {
         Inner {
-            actor: self.actor.clone(),
-            incarnation: self.incarnation.clone(),
-            opened_feed_head: self.opened_feed_head,
-            clock: Arc::clone(&self.clock),
-            docs: self.docs.clone(),
-            kinds: self.kinds.clone(),
-            episode_records: self.episode_records.clone(),
-            acked: self.acked.clone(),
-            digest_rows: self.digest_rows.clone(),
-            digest_all: self.digest_all.clone(),
-            chunks: self.chunks.clone(),
-            feed: self.feed.clone(),
-            feed_pos: self.feed_pos.clone(),
-            feed_seq: self.feed_seq,
-            peers: self.peers.clone(),
-            refusals: self.refusals.clone(),
-            credentials: self.credentials.clone(),
-            roster: Arc::clone(&self.roster),
-            commits: self.commits.clone(),
-            change_commit: self.change_commit.clone(),
-            unsigned: self.unsigned.clone(),
-            verified: self.verified.clone(),
             asks: Asks::default(),
+            ..self.clone()
         }
     }
 
