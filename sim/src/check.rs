@@ -22,6 +22,8 @@
 //!   breaks (its refusal code), and no node holds a forged change.
 //! - `digests_agree`: the protocol's own digest comparison, run while settling, says every
 //!   pair of connected nodes is in sync.
+//! - `no_repairs_needed`: in a run without a drift (`drift`), no two honest nodes needed
+//!   a digest repair.
 //! - `honest_sessions`: no session between honest nodes ended but by a timeout or a
 //!   goodbye (checked as the run goes; counted once per run).
 //! - `wire`, `desk_writes`: every frame survived its encoding; every desk write the node took
@@ -51,6 +53,9 @@ use crate::work::{Ack, Kind, status_log};
 const QUIESCENCE_LIMIT_MS: u64 = 300_000;
 /// Quiet time before the checks: long enough for every session's digest round (10 s).
 const SETTLE_MS: u64 = 12_000;
+/// Most quiet time before the checks: for digests that differ, two rounds to find the same
+/// buckets different, the repair, and a round that agrees.
+const SETTLE_LIMIT_MS: u64 = 60_000;
 /// Failures of one invariant described in full; the rest are counted.
 const MAX_DESCRIBED: usize = 5;
 
@@ -75,8 +80,31 @@ impl Sim {
         self.checked("quiescence", 1);
         let after = self.now_ms - since_ms;
         self.note(|| format!("quiet {after} ms after the heal; settling for the digest round"));
-        self.phase = Phase::Settling;
+        self.phase = Phase::Settling {
+            since_ms: self.now_ms,
+        };
         self.queue.push(self.now_ms + SETTLE_MS, Event::Finish);
+    }
+
+    /// Settled once every session's last digest comparison agrees and nothing moves, or
+    /// [`SETTLE_LIMIT_MS`] after the quiet began (the checks then say what is wrong).
+    pub(crate) fn settle(&mut self) {
+        let Phase::Settling { since_ms } = self.phase else {
+            self.phase = Phase::Done;
+            return;
+        };
+        let agreed = self.links.iter().all(|l| {
+            l.conn.as_ref().is_some_and(|c| {
+                c.sessions
+                    .iter()
+                    .all(|s| s.convergence().is_some_and(|c| c.in_sync))
+            })
+        });
+        if (agreed && self.noise().is_none()) || self.now_ms - since_ms >= SETTLE_LIMIT_MS {
+            self.phase = Phase::Done;
+        } else {
+            self.queue.push(self.now_ms + 1000, Event::Finish);
+        }
     }
 
     /// What still moves, if anything.
@@ -119,6 +147,7 @@ impl Sim {
         self.check_phone_conflicts();
         self.check_protocol_digests();
         self.check_cursors();
+        self.check_repairs();
         self.checked("honest_sessions", 1);
         self.checked("wire", 1);
         self.checked("desk_writes", self.ledger.acked());

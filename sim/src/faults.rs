@@ -350,6 +350,7 @@ impl Sim {
             since_ms: self.now_ms,
         };
         self.note(|| "heal: every partition lifted, every node up".to_owned());
+        self.drift();
         self.queue.push(self.now_ms + 1000, Event::Probe);
     }
 }

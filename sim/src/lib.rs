@@ -19,6 +19,7 @@
 
 mod admin;
 pub mod check;
+mod drift;
 mod family;
 mod faults;
 mod hostile;

@@ -96,6 +96,7 @@ impl Sim {
 
     /// Closes the link's connection: both sessions and every frame in flight are gone.
     pub(crate) fn disconnect(&mut self, link: usize, why: &str) {
+        self.count_repairs(link);
         let l = &mut self.links[link];
         if l.conn.take().is_none() {
             return;

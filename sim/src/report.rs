@@ -65,10 +65,15 @@ pub struct Faults {
     pub timeouts: u64,
     /// Connections opened after the first ones.
     pub reconnects: u64,
+    /// A node made to believe a peer holds records it lacks, at the heal (see `drift`).
+    pub drifts: u64,
+    /// Digest repairs between honest nodes, and on the hostile window's links.
+    pub repairs: u64,
+    pub hostile_repairs: u64,
 }
 
 impl Faults {
-    pub fn rows(&self) -> [(&'static str, u64); 22] {
+    pub fn rows(&self) -> [(&'static str, u64); 25] {
         [
             ("frames lost (connection closed)", self.frames_lost),
             ("frames held by a partition", self.frames_held),
@@ -101,6 +106,12 @@ impl Faults {
             ("  reaching a node, to refuse", self.forgeries_judged),
             ("session timeouts", self.timeouts),
             ("reconnects", self.reconnects),
+            ("beliefs of a peer drifted", self.drifts),
+            ("  digest repairs between honest nodes", self.repairs),
+            (
+                "digest repairs with the hostile window",
+                self.hostile_repairs,
+            ),
         ]
     }
 
@@ -127,6 +138,9 @@ impl Faults {
         self.forgeries_judged += other.forgeries_judged;
         self.timeouts += other.timeouts;
         self.reconnects += other.reconnects;
+        self.drifts += other.drifts;
+        self.repairs += other.repairs;
+        self.hostile_repairs += other.hostile_repairs;
     }
 }
 

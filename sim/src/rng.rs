@@ -19,6 +19,7 @@ pub enum Stream {
     Network = 4,
     Hostile = 5,
     Backups = 6,
+    Drift = 7,
 }
 
 impl Rng {

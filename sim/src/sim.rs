@@ -200,8 +200,10 @@ pub(crate) enum Phase {
     Healing {
         since_ms: u64,
     },
-    /// Quiet; letting a digest round run before the checks.
-    Settling,
+    /// Quiet since then; letting digest rounds run (and repair) before the checks.
+    Settling {
+        since_ms: u64,
+    },
     Done,
 }
 
@@ -221,6 +223,7 @@ pub struct Sim {
     pub(crate) net_rng: Rng,
     pub(crate) hostile_rng: Rng,
     pub(crate) backup_rng: Rng,
+    pub(crate) drift_rng: Rng,
     /// The hostile window, in runs that have one.
     pub(crate) hostile: Option<usize>,
     /// Every forgery it sent.
@@ -299,6 +302,7 @@ impl Sim {
             net_rng: Rng::stream(cfg.seed, Stream::Network),
             hostile_rng,
             backup_rng: Rng::stream(cfg.seed, Stream::Backups),
+            drift_rng: Rng::stream(cfg.seed, Stream::Drift),
             hostile,
             forged: Vec::new(),
             writes_left: cfg.writes,
@@ -389,7 +393,7 @@ impl Sim {
             Event::Backup { node } => self.take_backup(node),
             Event::Heal => self.heal(),
             Event::Probe => self.probe(),
-            Event::Finish => self.phase = Phase::Done,
+            Event::Finish => self.settle(),
         }
     }
 

@@ -88,9 +88,10 @@ pub struct Digest {
 
 impl Digest {
     /// Buckets that differ between two digests.
-    pub fn differing_buckets(&self, other: &Digest) -> Vec<usize> {
+    pub fn differing_buckets(&self, other: &Digest) -> Vec<u8> {
         (0..DIGEST_BUCKETS)
             .filter(|&i| self.buckets.get(i) != other.buckets.get(i))
+            .filter_map(|i| u8::try_from(i).ok())
             .collect()
     }
 
@@ -116,7 +117,8 @@ pub fn contribution(id: RecordId, heads: &[ChangeHash]) -> [u8; 32] {
     h.finalize().into()
 }
 
-fn bucket(id: RecordId) -> u8 {
+/// The digest bucket a record counts in.
+pub fn bucket(id: RecordId) -> u8 {
     // DIGEST_BUCKETS divides 256, so the bucket fits a byte.
     (usize::from(id.to_bytes()[15]) % DIGEST_BUCKETS) as u8
 }

@@ -46,6 +46,7 @@ mod prune;
 mod quarantine;
 mod read;
 mod refusal;
+mod repair;
 mod replication;
 mod roster;
 mod signing;
@@ -66,7 +67,7 @@ pub use backup::{
     BackupError, BackupInfo, RestoreError, RestoreInfo, RestoreOptions, VerifyError, VerifyReport,
     before_restore_path, checksum_path, restore_from, verify_snapshot,
 };
-pub use digest::{DIGEST_BUCKETS, Digest, DigestRows, Scope, contribution, kept_always};
+pub use digest::{DIGEST_BUCKETS, Digest, DigestRows, Scope, bucket, contribution, kept_always};
 pub use error::{AbortCause, DocumentError, FileDamage, ReadError, RecordDamage, WriteError};
 pub use kept::KeptCounts;
 pub use merge::{

@@ -32,6 +32,7 @@
 
 mod error;
 mod receive;
+mod repair;
 mod send;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -119,6 +120,11 @@ pub struct SessionStats {
     pub max_in_flight: usize,
     /// Roster entries from the peer that the CA does not vouch for.
     pub roster_refused: u64,
+    /// Repairs of digests that stayed different, the records they offered, and those the
+    /// peer asked for (sent whole).
+    pub repairs: u64,
+    pub repair_records_offered: u64,
+    pub repair_records_sent: u64,
 }
 
 struct InFlight {
@@ -219,6 +225,7 @@ pub struct Session<R> {
     rtt: Option<Duration>,
     next_digest: Instant,
     convergence: Option<Convergence>,
+    repair: repair::Repair,
     stats: SessionStats,
 }
 
@@ -322,6 +329,7 @@ impl<R: Replica> Session<R> {
             rtt: None,
             next_digest: now + cfg.digest_every,
             convergence: None,
+            repair: repair::Repair::default(),
             stats: SessionStats::default(),
             cfg,
         };
@@ -365,6 +373,7 @@ impl<R: Replica> Session<R> {
             && self.in_flight.is_empty()
             && self.syncing.is_empty()
             && self.sync_queue.is_empty()
+            && self.repair.queue.is_empty()
     }
 
     /// Batches sent and not yet acknowledged.
@@ -545,15 +554,7 @@ impl<R: Replica> Session<R> {
                 }));
                 Ok(())
             }
-            Frame::Digest(theirs) => {
-                let ours = self.replica.digest(theirs.scope)?;
-                self.convergence = Some(Convergence {
-                    in_sync: ours.records == theirs.records && ours.buckets == theirs.buckets,
-                    our_records: ours.records,
-                    peer_records: theirs.records,
-                });
-                Ok(())
-            }
+            Frame::Digest(theirs) => self.on_digest(theirs, now),
             Frame::Fetch { request, ids } => self.on_fetch(request, ids),
             Frame::Fetched {
                 request,

@@ -169,11 +169,15 @@ impl<R: Replica> Session<R> {
         later: Vec<WireId>,
     ) -> Result<(), SessionError> {
         // A wrong answer ends the session, so the offer taken here is not put back.
-        let (offered, page) = match self.offers.pop_front() {
-            Some(o) if o.offer == offer => (o.docs, o.page),
+        let (offered, page, repair) = match self.offers.pop_front() {
+            Some(o) if o.offer == offer => (o.docs, o.page, o.repair),
             _ => return Err(self.violation(Violation::WantNotOffered { offer })),
         };
         let mut asked: HashSet<RecordId> = ids.into_iter().map(RecordId::from_bytes).collect();
+        if repair {
+            let later: HashSet<RecordId> = later.into_iter().map(RecordId::from_bytes).collect();
+            return self.on_repair_want(offered, &asked, &later);
+        }
         // A page's "later" records go with it (its cursor must not pass them), and so does a
         // record told "later" once already: an honest peer says it once per record, and a
         // peer saying it for ever must not keep this node offering.
@@ -240,17 +244,18 @@ impl<R: Replica> Session<R> {
         if relayed.is_empty() {
             return Ok(Some(page));
         }
-        self.send_offer(relayed, true, Some(page));
+        self.send_offer(relayed, true, Some(page), false);
         Ok(None)
     }
 
-    /// Offers records at these heads (`last`: the last emergency offer), keeping the offer
-    /// to match the peer's answer.
-    fn send_offer(
+    /// Offers records at these heads (`last`: the last emergency offer; `repair`: a
+    /// repair's, see [`super::repair`]), keeping the offer to match the peer's answer.
+    pub(super) fn send_offer(
         &mut self,
         docs: Vec<(RecordId, Vec<ChangeHash>)>,
         last: bool,
         page: Option<FeedPage>,
+        repair: bool,
     ) {
         let offer = self.next_offer;
         self.next_offer += 1;
@@ -262,7 +267,12 @@ impl<R: Replica> Session<R> {
                 .collect(),
             last,
         });
-        self.offers.push_back(Offered { offer, docs, page });
+        self.offers.push_back(Offered {
+            offer,
+            docs,
+            page,
+            repair,
+        });
     }
 
     /// Offers the next emergency records the peer is not known to hold, the ones this node
@@ -293,7 +303,7 @@ impl<R: Replica> Session<R> {
                 continue;
             }
             self.offering = !last;
-            self.send_offer(docs, last, None);
+            self.send_offer(docs, last, None, false);
             return Ok(true);
         }
         Ok(false)
@@ -332,6 +342,13 @@ impl<R: Replica> Session<R> {
                 if !self.offer_next()? {
                     return Ok(());
                 }
+                continue;
+            }
+            if !self.repair.queue.is_empty() {
+                if self.offers.len() + self.in_flight.len() >= OFFERS_AHEAD {
+                    return Ok(());
+                }
+                self.offer_repair();
                 continue;
             }
             // The feed waits, too, for the acks of the records sent on their own (those the
@@ -452,6 +469,8 @@ pub(super) struct Offered {
     /// without what it holds. `None` for an emergency offer (or a page given up by a rewind),
     /// whose wanted records go on their own.
     pub(super) page: Option<FeedPage>,
+    /// A repair's offer: the records asked for go whole.
+    pub(super) repair: bool,
 }
 
 /// Pages between two offers to a window that held too few of the last one's records.

@@ -136,6 +136,19 @@ pub trait Replica {
     /// out.
     fn whole(&self, ids: &[RecordId]) -> Result<Vec<OutgoingDoc>, ReadError>;
 
+    /// The records in `scope` whose digest bucket is one of `buckets`, with our heads, at
+    /// most `limit`: offered to a peer whose digest stays different in those buckets.
+    fn bucket_heads(
+        &self,
+        scope: Scope,
+        buckets: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(RecordId, Vec<ChangeHash>)>, ReadError>;
+
+    /// Forgets what we believed `peer` holds of these records (it asked for them after all):
+    /// they go to it whole.
+    fn forget_peer_heads(&mut self, peer: &NodeName, ids: &[RecordId]) -> Result<(), WriteError>;
+
     /// Records created during an emergency episode that central has not acknowledged: they
     /// go first on (re)connect.
     fn unreconciled(&self) -> Result<Vec<RecordId>, ReadError>;

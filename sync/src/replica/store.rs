@@ -118,6 +118,19 @@ impl Replica for Store {
         Store::whole(self, ids)
     }
 
+    fn bucket_heads(
+        &self,
+        scope: Scope,
+        buckets: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(RecordId, Vec<ChangeHash>)>, ReadError> {
+        Store::bucket_heads(self, scope, buckets, limit)
+    }
+
+    fn forget_peer_heads(&mut self, peer: &NodeName, ids: &[RecordId]) -> Result<(), WriteError> {
+        Store::forget_peer_heads(self, peer, ids)
+    }
+
     fn unreconciled(&self) -> Result<Vec<RecordId>, ReadError> {
         Store::unreconciled(self)
     }

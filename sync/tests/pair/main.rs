@@ -8,6 +8,7 @@
 //! against a memory replica.
 
 mod offers;
+mod repair;
 mod restore;
 mod support;
 

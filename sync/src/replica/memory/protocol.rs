@@ -226,6 +226,20 @@ impl Replica for MemoryReplica {
         Ok(self.lock().whole(ids))
     }
 
+    fn bucket_heads(
+        &self,
+        scope: Scope,
+        buckets: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(RecordId, Vec<ChangeHash>)>, ReadError> {
+        Ok(self.lock().bucket_heads(scope, buckets, limit))
+    }
+
+    fn forget_peer_heads(&mut self, peer: &NodeName, ids: &[RecordId]) -> Result<(), WriteError> {
+        self.lock().forget_peer_heads(peer, ids);
+        Ok(())
+    }
+
     fn unreconciled(&self) -> Result<Vec<RecordId>, ReadError> {
         Ok(self.lock().unreconciled())
     }

@@ -14,7 +14,7 @@ use lifeline_core::numbers::Series;
 use lifeline_core::record::{Episode, Header, Lease, Receipt, RecordKind};
 use lifeline_core::store::{
     Ask, Asks, Credentials, Digest, DigestRows, FEED_PAGE_SCAN, FeedPage, OutgoingDoc, PeerState,
-    Refusal, Scope, WireCommit, holds,
+    Refusal, Scope, WireCommit, bucket, holds,
 };
 use lifeline_core::trust::{
     Answer, CommitId, Grant, Knowledge, Roster, Signatures, SignedCommit, VerifiedSignatures,
@@ -353,6 +353,37 @@ impl Inner {
             p.heads.clear();
             p.sync.clear();
         }
+    }
+
+    /// Forgets the heads and sync states believed of a peer for some records.
+    pub(super) fn forget_peer_heads(&mut self, peer: &NodeName, ids: &[RecordId]) {
+        if let Some(p) = self.peers.get_mut(peer) {
+            for id in ids {
+                p.heads.remove(id);
+                p.sync.remove(id);
+            }
+        }
+    }
+
+    /// The records in a scope whose digest bucket is one of `buckets`, with their heads, in
+    /// id order, at most `limit`.
+    pub(super) fn bucket_heads(
+        &self,
+        scope: Scope,
+        buckets: &[u8],
+        limit: usize,
+    ) -> Vec<(RecordId, Vec<ChangeHash>)> {
+        self.docs
+            .iter()
+            .filter(|(id, _)| buckets.contains(&bucket(**id)))
+            .filter(|(id, _)| {
+                self.kinds
+                    .get(id)
+                    .is_none_or(|kind| scope.covers(*kind, **id))
+            })
+            .take(limit)
+            .map(|(id, doc)| (*id, doc.get_heads()))
+            .collect()
     }
 
     pub(super) fn set_peer_heads(&mut self, peer: &NodeName, id: RecordId, heads: Vec<ChangeHash>) {

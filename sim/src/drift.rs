@@ -1,0 +1,156 @@
+//! A drift of what a node believes a peer holds, and the repair it needs.
+//!
+//! At the heal, one run in three makes every honest peer of a node believe it holds some
+//! records at their heads when it lacks them (a bookkeeping bug, however it came): their
+//! feeds then pass them by, and no offer names them. Replication alone never sends them;
+//! the digest comparison, finding the same buckets different twice, repairs it
+//! (`lifeline_sync::proto`'s repair), and the run's checks then find every record everywhere.
+//!
+//! The other way round, a repair is a sign of a bug: in a run without a drift, no session
+//! between honest nodes may need one (`no_repairs_needed`). The hostile window's sessions are
+//! left out: the forgeries it holds keep its digest different from every honest node's.
+
+use std::collections::BTreeMap;
+
+use lifeline_core::RecordId;
+use lifeline_core::automerge::ChangeHash;
+use lifeline_core::store::{DIGEST_BUCKETS, Scope};
+use lifeline_sync::replica::Replica;
+
+use crate::sim::Sim;
+
+/// Most records a drift hides.
+const MOST_DRIFTED: usize = 5;
+
+impl Sim {
+    /// Maybe (one run in three) makes every honest peer of an honest node believe it holds
+    /// some records it lacks: the first node, in a random order, that lacks any.
+    pub(crate) fn drift(&mut self) {
+        if !self.drift_rng.chance(1.0 / 3.0) {
+            return;
+        }
+        let mut victims: Vec<usize> = (0..self.nodes.len())
+            .filter(|n| Some(*n) != self.hostile)
+            .collect();
+        while !victims.is_empty() {
+            let victim = victims.swap_remove(self.drift_rng.index(victims.len()));
+            if self.drift_at(victim) {
+                return;
+            }
+        }
+    }
+
+    /// Hides from `victim` up to [`MOST_DRIFTED`] records it lacks, at every honest peer
+    /// that holds them; `false` if it lacks none.
+    fn drift_at(&mut self, victim: usize) -> bool {
+        let peers: Vec<usize> = self.nodes[victim]
+            .links
+            .iter()
+            .map(|&l| self.links[l].ends)
+            .map(|[a, b]| if a == victim { b } else { a })
+            .filter(|n| Some(*n) != self.hostile)
+            .collect();
+        let mut lacking: BTreeMap<RecordId, ()> = BTreeMap::new();
+        for &peer in &peers {
+            for (id, _) in self.lacking(peer, victim) {
+                lacking.insert(id, ());
+            }
+        }
+        let mut lacking: Vec<RecordId> = lacking.into_keys().collect();
+        let mut hidden = Vec::new();
+        while hidden.len() < MOST_DRIFTED && !lacking.is_empty() {
+            hidden.push(lacking.swap_remove(self.drift_rng.index(lacking.len())));
+        }
+        if hidden.is_empty() {
+            return false;
+        }
+        let victim_name = self.nodes[victim].name.clone();
+        for peer in peers {
+            let held: Vec<_> = self
+                .lacking(peer, victim)
+                .into_iter()
+                .filter(|(id, _)| hidden.contains(id))
+                .collect();
+            let mut replica = self.nodes[peer].replica.clone();
+            let Ok(state) = replica.peer_state(&victim_name) else {
+                continue;
+            };
+            if replica
+                .record_ack(&victim_name, state.acked_by_peer, held)
+                .is_err()
+            {
+                continue;
+            }
+        }
+        self.faults.drifts += 1;
+        let count = hidden.len();
+        self.note(|| {
+            format!(
+                "fault: {victim_name}'s peers believe it holds {count} records it lacks (drift)"
+            )
+        });
+        true
+    }
+
+    /// The records `node` holds that `other` does not hold at the same heads, with `node`'s
+    /// heads.
+    fn lacking(&self, node: usize, other: usize) -> Vec<(RecordId, Vec<ChangeHash>)> {
+        let all: Vec<u8> = (0..DIGEST_BUCKETS)
+            .filter_map(|b| u8::try_from(b).ok())
+            .collect();
+        let Ok(held) = self.nodes[node]
+            .replica
+            .bucket_heads(Scope::All, &all, usize::MAX)
+        else {
+            return Vec::new();
+        };
+        let other = &self.nodes[other].replica;
+        held.into_iter()
+            .filter(|(id, heads)| {
+                other
+                    .whole(&[*id])
+                    .ok()
+                    .and_then(|mut d| d.pop())
+                    .is_none_or(|d| sorted(d.heads) != sorted(heads.clone()))
+            })
+            .collect()
+    }
+
+    /// Adds the repairs of a link's sessions (about to be dropped) to the run's count: those
+    /// between honest nodes, and those of the hostile window's links apart.
+    pub(crate) fn count_repairs(&mut self, link: usize) {
+        let Some(conn) = &self.links[link].conn else {
+            return;
+        };
+        let repairs: u64 = conn.sessions.iter().map(|s| s.stats().repairs).sum();
+        if self.links[link]
+            .ends
+            .iter()
+            .any(|n| Some(*n) == self.hostile)
+        {
+            self.faults.hostile_repairs += repairs;
+        } else {
+            self.faults.repairs += repairs;
+        }
+    }
+
+    /// `no_repairs_needed`: in a run without a drift, no two honest nodes needed a repair.
+    pub(crate) fn check_repairs(&mut self) {
+        for link in 0..self.links.len() {
+            self.count_repairs(link);
+        }
+        self.checked("no_repairs_needed", 1);
+        if self.faults.drifts == 0 && self.faults.repairs > 0 {
+            let n = self.faults.repairs;
+            self.fail(
+                "no_repairs_needed",
+                format!("{n} digest repairs between honest nodes in a run without a drift"),
+            );
+        }
+    }
+}
+
+fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
+    v.sort();
+    v
+}

@@ -1,0 +1,171 @@
+//! Repairing digests that stay different. Each side compares digests with the other once
+//! caught up (at every catch-up, and every 10 s after); a bucket may differ for a moment (a
+//! record on its way). A bucket that has differed with the same values on both sides for a
+//! whole digest period (`SessionConfig::digest_every`: nothing in it changed on either side
+//! meanwhile, and still they differ) has drifted: this side offers the peer every record of
+//! that bucket at our heads, whatever we believed the peer held, and sends whole those it asks
+//! for (what we believed of them was wrong). The peer does the same from its side at its own
+//! comparison, so both end with what either held. A repair offers at most
+//! [`MOST_REPAIR_RECORDS`] records; a bucket still different after it is repaired again at a
+//! later comparison.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Instant;
+
+use lifeline_core::RecordId;
+use lifeline_core::automerge::ChangeHash;
+use lifeline_core::store::{Digest, Scope};
+
+use super::{Convergence, Session, SessionError};
+use crate::frame::WireDigest;
+use crate::replica::Replica;
+
+/// Most records one repair offers (a bucket holds a 64th of the records: about 31,000 at two
+/// million).
+pub(super) const MOST_REPAIR_RECORDS: usize = 65_536;
+
+/// A bucket that differed at a comparison: its number and both sides' values.
+type Differing = (u8, String, String);
+
+/// The buckets that differ, each with both values and when they were first seen so (for one
+/// scope), and the records of a repair still to offer.
+#[derive(Debug, Default)]
+pub(super) struct Repair {
+    scope: Option<Scope>,
+    differing: BTreeMap<u8, (String, String, Instant)>,
+    pub(super) queue: VecDeque<(RecordId, Vec<ChangeHash>)>,
+}
+
+impl Repair {
+    /// Takes a comparison's differing buckets at `now`; returns those that have differed
+    /// with the same values for at least `period`.
+    fn compared(
+        &mut self,
+        scope: Scope,
+        now_differing: Vec<Differing>,
+        now: Instant,
+        period: std::time::Duration,
+    ) -> Vec<u8> {
+        if self.scope != Some(scope) {
+            self.scope = Some(scope);
+            self.differing.clear();
+        }
+        let mut next = BTreeMap::new();
+        for (b, ours, theirs) in now_differing {
+            let since = match self.differing.get(&b) {
+                Some((o, t, since)) if *o == ours && *t == theirs => *since,
+                _ => now,
+            };
+            next.insert(b, (ours, theirs, since));
+        }
+        self.differing = next;
+        self.differing
+            .iter()
+            .filter(|(_, (_, _, since))| now.saturating_duration_since(*since) >= period)
+            .map(|(b, _)| *b)
+            .collect()
+    }
+
+    /// A repair of these buckets starts at `now`: if they still differ after it, the next
+    /// repair waits a whole period again.
+    fn repairing(&mut self, buckets: &[u8], now: Instant) {
+        for b in buckets {
+            if let Some((_, _, since)) = self.differing.get_mut(b) {
+                *since = now;
+            }
+        }
+    }
+}
+
+/// Buckets that differ between our digest and the peer's, with both values.
+fn differing(ours: &Digest, theirs: &WireDigest) -> Vec<Differing> {
+    let theirs_digest = Digest {
+        records: theirs.records,
+        buckets: theirs.buckets.clone(),
+    };
+    ours.differing_buckets(&theirs_digest)
+        .into_iter()
+        .map(|b| {
+            let at = |buckets: &[String]| buckets.get(usize::from(b)).cloned().unwrap_or_default();
+            (b, at(&ours.buckets), at(&theirs.buckets))
+        })
+        .collect()
+}
+
+impl<R: Replica> Session<R> {
+    /// The peer's digest, answering ours: compared, and the buckets that stayed different
+    /// since the last comparison repaired.
+    pub(super) fn on_digest(
+        &mut self,
+        theirs: WireDigest,
+        now: Instant,
+    ) -> Result<(), SessionError> {
+        let ours = self.replica.digest(theirs.scope)?;
+        let differing_now = differing(&ours, &theirs);
+        self.convergence = Some(Convergence {
+            in_sync: ours.records == theirs.records && ours.buckets == theirs.buckets,
+            our_records: ours.records,
+            peer_records: theirs.records,
+        });
+        let stuck = self
+            .repair
+            .compared(theirs.scope, differing_now, now, self.cfg.digest_every);
+        if stuck.is_empty() || self.repairing() {
+            return Ok(());
+        }
+        self.repair.repairing(&stuck, now);
+        let records = self
+            .replica
+            .bucket_heads(theirs.scope, &stuck, MOST_REPAIR_RECORDS)?;
+        tracing::warn!(
+            peer = %self.peer.name,
+            buckets = ?stuck,
+            records = records.len(),
+            "digests stayed different: offering the records of the buckets that differ"
+        );
+        self.stats.repairs += 1;
+        self.stats.repair_records_offered += records.len() as u64;
+        self.repair.queue.extend(records);
+        self.fill()
+    }
+
+    /// Whether a repair is under way: records still to offer, or offers not answered.
+    fn repairing(&self) -> bool {
+        !self.repair.queue.is_empty() || self.offers.iter().any(|o| o.repair)
+    }
+
+    /// Offers the next records of a repair (a batch's worth).
+    pub(super) fn offer_repair(&mut self) {
+        let n = self.repair.queue.len().min(self.cfg.batch_docs.max(1));
+        let docs: Vec<(RecordId, Vec<ChangeHash>)> = self.repair.queue.drain(..n).collect();
+        self.send_offer(docs, false, None, true);
+    }
+
+    /// The peer answered a repair's offer: it holds the records it did not ask for (as
+    /// recorded), and those it asks for go whole, as it lacks what we believed it held.
+    /// Those it asks for "later" (another peer is sending them) are left to that peer.
+    pub(super) fn on_repair_want(
+        &mut self,
+        offered: Vec<(RecordId, Vec<ChangeHash>)>,
+        asked: &std::collections::HashSet<RecordId>,
+        later: &std::collections::HashSet<RecordId>,
+    ) -> Result<(), SessionError> {
+        let (wanted, rest): (Vec<_>, Vec<_>) =
+            offered.into_iter().partition(|(id, _)| asked.contains(id));
+        let held: Vec<_> = rest
+            .into_iter()
+            .filter(|(id, _)| !later.contains(id))
+            .collect();
+        if !held.is_empty() {
+            self.replica
+                .record_ack(&self.peer.name, self.send_cursor, held)?;
+        }
+        let wanted: Vec<RecordId> = wanted.into_iter().map(|(id, _)| id).collect();
+        if !wanted.is_empty() {
+            self.stats.repair_records_sent += wanted.len() as u64;
+            self.replica.forget_peer_heads(&self.peer.name, &wanted)?;
+            self.wanted.extend(wanted);
+        }
+        self.fill()
+    }
+}

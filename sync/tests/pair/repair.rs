@@ -1,0 +1,151 @@
+//! Digests that stay different are repaired: a node that wrongly believes its peer holds some
+//! records (a bookkeeping drift, however it came) offers the records of the buckets that stay
+//! different, and the peer gets what it lacks. A difference of a moment (a record on its way)
+//! is left to replication.
+
+use lifeline_core::automerge::ChangeHash;
+
+use super::support::*;
+
+/// Makes `node` believe `peer` holds these records at `node`'s heads: the feed passes them
+/// by, and no offer names them. (The peer's cursor stays: one ahead of what the peer says it
+/// applied is a peer that lost history, and everything would go again.)
+fn believe_held(node: &mut impl Replica, peer: &NodeName, ids: &[RecordId]) {
+    let heads: Vec<(RecordId, Vec<ChangeHash>)> = node
+        .whole(ids)
+        .expect("read")
+        .into_iter()
+        .map(|d| (d.id, d.heads))
+        .collect();
+    assert_eq!(heads.len(), ids.len(), "the node holds every record");
+    let cursor = node.peer_state(peer).expect("peer state").acked_by_peer;
+    node.record_ack(peer, cursor, heads)
+        .expect("plant the belief");
+}
+
+/// Digest rounds: a comparison every 10 s once caught up.
+fn rounds<A: Replica, B: Replica>(link: &mut Link<A, B>, n: usize) {
+    for _ in 0..n * 10 {
+        link.advance(Duration::from_secs(1)).expect("a second");
+    }
+}
+
+#[test]
+fn records_a_peer_was_wrongly_believed_to_hold_reach_it_once_digests_stay_different() {
+    let ca = Ca::new();
+    let w1 = ca.mem("W01", NodeRole::Window, &[DeskRole::Registration]);
+    let w2 = ca.mem("W02", NodeRole::Window, &[DeskRole::Registration]);
+    let c = ca.mem("central", NodeRole::Central, &[]);
+    let r = ca.anchor();
+    for i in 0..20 {
+        w1.create(&format!("p{i}"));
+    }
+    let from_w2: Vec<RecordId> = (0..4).map(|i| w2.create(&format!("w2-{i}"))).collect();
+    link(&w1, &c, &r).pump().expect("first sync");
+    link(&w2, &c, &r).pump().expect("W02 to central");
+    // The drift, both ways: W01 believes central holds 5 patients it never sent; central
+    // believes W01 holds W02's patients, which it never sent it.
+    let lost: Vec<RecordId> = (0..5).map(|i| w1.create(&format!("lost{i}"))).collect();
+    believe_held(&mut w1.replica.clone(), &c.id.name, &lost);
+    believe_held(&mut c.replica.clone(), &w1.id.name, &from_w2);
+
+    let mut link = link(&w1, &c, &r);
+    link.pump().expect("sync");
+    rounds(&mut link, 1);
+    // Replication alone never sends them: the first comparison finds the difference.
+    assert!(lost.iter().all(|id| c.patient(*id).is_none()));
+    assert!(from_w2.iter().all(|id| w1.patient(*id).is_none()));
+    assert!(!link.a.convergence().expect("compared").in_sync);
+    assert_eq!(link.a.stats().repairs, 0, "one comparison is not enough");
+
+    // The second finds the same buckets different with the same values: both sides repair.
+    rounds(&mut link, 1);
+    for id in &lost {
+        assert!(c.patient(*id).is_some(), "central has {id}");
+    }
+    for id in &from_w2 {
+        assert!(w1.patient(*id).is_some(), "W01 has {id}");
+    }
+    same_records(&w1.replica, &c.replica);
+    assert_eq!(link.a.stats().repair_records_sent, 5);
+    assert_eq!(link.b.stats().repair_records_sent, 4);
+    assert!(link.a.stats().repair_records_offered >= 5);
+    // The next comparison agrees, and nothing more is repaired.
+    rounds(&mut link, 2);
+    assert!(link.a.convergence().expect("compared").in_sync);
+    assert!(link.b.convergence().expect("compared").in_sync);
+    assert_eq!((link.a.stats().repairs, link.b.stats().repairs), (1, 1));
+    assert_eq!(c.replica.refusals(), vec![]);
+}
+
+/// Desks writing between comparisons change the digests each time: a difference that moves
+/// is replication's, not a drift, and nothing is offered for it.
+#[test]
+fn a_difference_of_a_moment_is_not_repaired() {
+    let ca = Ca::new();
+    let w = ca.mem("W01", NodeRole::Window, &[DeskRole::Registration]);
+    let c = ca.mem("central", NodeRole::Central, &[]);
+    let r = ca.anchor();
+    let mut link = link(&w, &c, &r);
+    link.pump().expect("hellos");
+    let mut differed = 0;
+    for second in 0..60 {
+        // A record each second, sent after the second's timers: a comparison made then finds
+        // it on one side only.
+        w.create(&format!("s{second}"));
+        link.advance(Duration::from_secs(1)).expect("a second");
+        differed += usize::from(link.a.convergence().is_some_and(|c| !c.in_sync));
+        link.commit().expect("the new record goes");
+    }
+    assert!(
+        differed >= 5,
+        "comparisons found a difference {differed} times"
+    );
+    same_records(&w.replica, &c.replica);
+    assert_eq!((link.a.stats().repairs, link.b.stats().repairs), (0, 0));
+}
+
+/// The same on real stores, with a restart between the drift and the repair: what the store
+/// believed of its peer is kept in its file, and so is the repair's outcome.
+#[test]
+fn a_store_repairs_a_drift_it_kept_across_a_restart() {
+    let ca = Ca::new();
+    let w = ca.disk("W01", NodeRole::Window, &[DeskRole::Registration]);
+    let c = ca.disk("central", NodeRole::Central, &[]);
+    let r = ca.anchor();
+    let register = |w: &Disk, name: &str| {
+        w.store
+            .create_patient(&reg(), new_patient(name))
+            .expect("create")
+            .value
+            .header
+            .id
+    };
+    for i in 0..10 {
+        register(&w, &format!("p{i}"));
+    }
+    disk_link(&w, &c, &r).pump().expect("first sync");
+    let lost: Vec<RecordId> = (0..3).map(|i| register(&w, &format!("lost{i}"))).collect();
+    believe_held(&mut w.store.clone(), &c.id.name, &lost);
+    let w = w.reopen();
+
+    let mut link = disk_link(&w, &c, &r);
+    link.pump().expect("sync");
+    rounds(&mut link, 2);
+    drop(link);
+    let c = c.reopen();
+    for id in &lost {
+        assert!(
+            c.store.get::<Patient>(*id).expect("read").is_some(),
+            "central has {id} after its restart"
+        );
+    }
+    same_records(&w.store, &c.store);
+    // What W01 believed is now what central holds: the feed has nothing more to send.
+    for id in &lost {
+        assert_eq!(
+            w.store.peer_heads(&c.id.name, *id).expect("peer heads"),
+            c.store.heads_of(&[*id]).expect("heads").remove(0)
+        );
+    }
+}
