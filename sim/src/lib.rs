@@ -8,8 +8,10 @@
 //! faults (lost frames, slow links, partitions of one node, of a side or of one direction,
 //! crashes, a store restored from its latest backup or restored empty, clock skew) come on a
 //! seeded schedule, and every node is backed up on one of its own; in half the runs one window
-//! is hostile and slips forged changes among its own. Then everything heals, the hospital runs to
-//! quiescence and the invariants are checked ([`check`]). A seed replays the same run
+//! is hostile and slips forged changes among its own. Then everything heals (in a third of the
+//! runs a node's peers are then made to believe it holds records it lacks, for the digest
+//! repair to find), the hospital runs to quiescence and the invariants are checked
+//! ([`check`]). A seed replays the same run
 //! exactly, with a readable trace.
 //!
 //! The scheduler is purpose-built: the protocol is already a state machine without I/O
