@@ -41,13 +41,27 @@ async fn start(
     desks: &[DeskRole],
     peers: Vec<PeerAddr>,
 ) -> TestNode {
+    start_with(dir, ca_dir, name, role, desks, peers, |_| {}).await
+}
+
+/// [`start`], with the mesh's configuration changed by `tweak` first.
+async fn start_with(
+    dir: &std::path::Path,
+    ca_dir: &std::path::Path,
+    name: &str,
+    role: NodeRole,
+    desks: &[DeskRole],
+    peers: Vec<PeerAddr>,
+    tweak: impl FnOnce(&mut MeshConfig),
+) -> TestNode {
     let store = Store::open(
         dir.join(format!("{name}.redb")),
         StoreOptions::new(NodeName::new(name).expect("valid"), role),
     )
     .expect("open");
     let loaded = issue(ca_dir, name, role, desks);
-    let cfg = MeshConfig::new(loopback(), peers, AcceptPolicy::any());
+    let mut cfg = MeshConfig::new(loopback(), peers, AcceptPolicy::any());
+    tweak(&mut cfg);
     let mesh = Mesh::start(store.clone(), loaded, cfg).await.expect("mesh");
     let addr = mesh.local_addr().expect("bound");
     TestNode { store, mesh, addr }
@@ -169,6 +183,108 @@ async fn three_nodes_converge_over_quic() {
     for n in [w1, w2, central] {
         n.mesh.shutdown().await;
     }
+}
+
+/// A window that wrongly believes central holds three of its records (a drift, planted in its
+/// file while its daemon is stopped) never sends them by replication; the digest comparison,
+/// finding the same difference for a whole period, repairs it over QUIC, and the status says
+/// so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drift_is_repaired_over_quic_and_shown_in_the_status() {
+    let dir = tempfile::tempdir().expect("dir");
+    let ca = dir.path().join("ca");
+    identity::init_ca(&ca).expect("ca");
+    let quick = |cfg: &mut MeshConfig| cfg.session.digest_every = Duration::from_secs(1);
+    let central = start_with(
+        dir.path(),
+        &ca,
+        "central",
+        NodeRole::Central,
+        &[],
+        vec![],
+        quick,
+    )
+    .await;
+    let w01 = NodeName::new("W01").expect("valid");
+    let files = identity::issue(
+        &ca,
+        &NodeIdentity::new(w01.clone(), NodeRole::Window, vec![DeskRole::Registration]),
+        30,
+    )
+    .expect("issue");
+    let path = dir.path().join("W01.redb");
+    let open =
+        || Store::open(&path, StoreOptions::new(w01.clone(), NodeRole::Window)).expect("open");
+    let mesh_of = |store: &Store| {
+        let mut cfg = MeshConfig::new(
+            loopback(),
+            vec![peer("central", NodeRole::Central, central.addr)],
+            AcceptPolicy::any(),
+        );
+        quick(&mut cfg);
+        Mesh::start(
+            store.clone(),
+            identity::load(&files.tls_files()).expect("load"),
+            cfg,
+        )
+    };
+
+    let store = open();
+    let mesh = mesh_of(&store).await.expect("mesh");
+    let first = write(&store, "first".into()).await;
+    let at_central = central.store.clone();
+    eventually("central has W01's first patient", 20, move || {
+        matches!(at_central.get::<Patient>(first), Ok(Some(_)))
+    })
+    .await;
+    mesh.shutdown().await;
+
+    let mut lost = Vec::new();
+    for i in 0..3 {
+        lost.push(write(&store, format!("lost{i}")).await);
+    }
+    let central_name = NodeName::new("central").expect("valid");
+    let planted = store.clone();
+    let cursor = planted
+        .peer_state(&central_name)
+        .expect("state")
+        .acked_by_peer;
+    let heads = store.heads_of(&lost).expect("heads");
+    planted
+        .record_ack(
+            &central_name,
+            cursor,
+            lost.iter().copied().zip(heads).collect(),
+        )
+        .expect("plant the drift");
+    drop((planted, store));
+
+    let store = open();
+    let mesh = mesh_of(&store).await.expect("mesh");
+    let at_central = central.store.clone();
+    let wanted = lost.clone();
+    eventually(
+        "central has the three patients W01 wrongly believed it held",
+        30,
+        move || {
+            wanted
+                .iter()
+                .all(|id| matches!(at_central.get::<Patient>(*id), Ok(Some(_))))
+        },
+    )
+    .await;
+    eventually("the repair is in W01's status", 10, || {
+        mesh.status()
+            .iter()
+            .any(|p| p.name == "central" && p.repairs >= 1 && p.records_repaired == 3)
+    })
+    .await;
+    assert_eq!(
+        central.store.digest().expect("digest"),
+        store.digest().expect("digest")
+    );
+    mesh.shutdown().await;
+    central.mesh.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

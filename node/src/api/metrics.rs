@@ -102,7 +102,7 @@ pub fn render(state: &ApiState) -> anyhow::Result<String> {
         peers.iter().map(|p| (peer_labels(p), f(p))).collect()
     };
     type PeerFigure = fn(&lifeline_sync::mesh::PeerStatus) -> f64;
-    let peer_figures: [(&str, &str, PeerFigure); 7] = [
+    let peer_figures: [(&str, &str, PeerFigure); 9] = [
         (
             "peer_connected",
             "1 while a connection with the peer is up",
@@ -137,6 +137,16 @@ pub fn render(state: &ApiState) -> anyhow::Result<String> {
             "peer_bytes_received",
             "Bytes of changes received from the peer since the daemon started (a counter)",
             |p| p.bytes_received as f64,
+        ),
+        (
+            "peer_digest_repairs",
+            "Repairs of digests that stayed different with the peer since the daemon started (a counter)",
+            |p| p.repairs as f64,
+        ),
+        (
+            "peer_records_repaired",
+            "Records the peer lacked that a repair sent whole, since the daemon started (a counter)",
+            |p| p.records_repaired as f64,
         ),
     ];
     for (name, help, figure) in peer_figures {

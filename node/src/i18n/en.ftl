@@ -600,6 +600,7 @@ cli-status-conv-differs = differs (peer has { $n } records)
 cli-status-conv-unknown = not compared yet
 cli-status-peer-refused = { $n } records refused from this peer ({ $reasons }): see lifeline quarantine list
 cli-status-peer-violations = { $n } connections closed: the peer broke the protocol (see the audit trail, sync.violation)
+cli-status-peer-repairs = digests with this peer stayed different: repaired { $n } times, { $records } records it lacked sent whole (a drift: see docs/design.md)
 cli-status-peer-roster = { $n } roster entries from this peer refused: the hospital CA does not vouch for them
 cli-status-last-error = last error: { $error }
 cli-status-pulled = pulled { $ago }

@@ -541,6 +541,7 @@ cli-status-conv-differs = 不一致（对方有 { $n } 条记录）
 cli-status-conv-unknown = 尚未比对
 cli-status-peer-refused = 拒收该节点 { $n } 条记录（{ $reasons }）：见 lifeline quarantine list
 cli-status-peer-violations = 已关闭 { $n } 次连接：对方违反协议（见审计记录 sync.violation）
+cli-status-peer-repairs = 与该节点的数据摘要持续不一致：已自动修复 { $n } 次，补发其缺少的记录 { $records } 条（数据漂移，请告知信息科工程师）
 cli-status-peer-roster = 拒收该节点 { $n } 条名册条目：医院 CA 未为其担保
 cli-status-last-error = 最近错误：{ $error }
 cli-status-pulled = { $ago }已拉取

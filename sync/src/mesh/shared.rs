@@ -73,6 +73,13 @@ pub struct PeerStatus {
     /// Batches in flight right now.
     #[serde(default)]
     pub batches_in_flight: u64,
+    /// Since the daemon started: repairs of digests that stayed different with the peer, and
+    /// the records it lacked that they sent whole (see `proto`'s repair). Any is a drift a
+    /// bug or a hand-copied store left: worth a look.
+    #[serde(default)]
+    pub repairs: u64,
+    #[serde(default)]
+    pub records_repaired: u64,
     /// The session last published, to add only what it did since.
     #[serde(skip)]
     pub published: Option<(u64, SessionStats)>,

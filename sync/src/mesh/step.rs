@@ -160,6 +160,10 @@ fn since(last: Option<&(u64, SessionStats)>, id: u64, now: &SessionStats) -> Ses
         doc_bytes_received: now
             .doc_bytes_received
             .saturating_sub(before.doc_bytes_received),
+        repairs: now.repairs.saturating_sub(before.repairs),
+        repair_records_sent: now
+            .repair_records_sent
+            .saturating_sub(before.repair_records_sent),
         ..SessionStats::default()
     };
     for (reason, n) in &now.rejected_by_reason {
@@ -208,6 +212,8 @@ fn publish(shared: &Shared, session: &StoreSession) {
         s.bytes_sent += d.doc_bytes_sent;
         s.records_received += d.docs_received;
         s.bytes_received += d.doc_bytes_received;
+        s.repairs += d.repairs;
+        s.records_repaired += d.repair_records_sent;
         for (reason, n) in d.rejected_by_reason {
             *s.refused_by_reason.entry(reason.to_owned()).or_insert(0) += n;
         }

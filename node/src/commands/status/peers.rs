@@ -99,6 +99,19 @@ pub(super) fn table(r: &StatusReport, l: Lang) -> String {
                 ),
             );
         }
+        if p.repairs > 0 {
+            note(
+                &mut out,
+                tr(
+                    l,
+                    "cli-status-peer-repairs",
+                    &[
+                        ("n", p.repairs.into()),
+                        ("records", p.records_repaired.into()),
+                    ],
+                ),
+            );
+        }
         if p.roster_refused > 0 {
             note(
                 &mut out,
