@@ -115,6 +115,11 @@ impl ScaleReport {
             "store open (in process) {:.0} ms; disk {:.0} bytes per record held",
             v.store_open_ms, v.bytes_per_record
         );
+        let _ = writeln!(
+            t,
+            "a digest repair's read of one bucket: {} records in {:.0} ms",
+            v.repair_scan_records, v.repair_scan_ms
+        );
         let o = &self.outage;
         let _ = writeln!(
             t,

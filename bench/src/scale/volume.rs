@@ -71,6 +71,10 @@ pub struct Volume {
     pub new_window: NewWindow,
     /// `Store::open` of the final file, in this process.
     pub store_open_ms: f64,
+    /// What a digest repair reads of that store for one bucket (every record of one of the 64
+    /// buckets, with its heads), and how many records it found.
+    pub repair_scan_ms: f64,
+    pub repair_scan_records: u64,
     pub bytes_per_record: f64,
 }
 
@@ -333,6 +337,11 @@ pub fn measure(plan: &Plan, bin: &Path, dir: &Path) -> anyhow::Result<Volume> {
     let t = Instant::now();
     let reopened = Store::open(&path, options(CENTRAL, NodeRole::Central)?)?;
     let store_open_ms = ms(t.elapsed());
+    let t = Instant::now();
+    let repair_scan_records = reopened
+        .bucket_heads(lifeline_core::store::Scope::All, &[0], usize::MAX)?
+        .len() as u64;
+    let repair_scan_ms = ms(t.elapsed());
     drop(reopened);
     let records = final_status.store.records.max(1);
     Ok(Volume {
@@ -346,6 +355,8 @@ pub fn measure(plan: &Plan, bin: &Path, dir: &Path) -> anyhow::Result<Volume> {
         rss_under_load_mib,
         new_window,
         store_open_ms,
+        repair_scan_ms,
+        repair_scan_records,
         bytes_per_record: final_status.store.file_bytes as f64 / records as f64,
     })
 }
