@@ -2,8 +2,8 @@
 //!
 //! At the heal, one run in three makes every honest peer of a node believe it holds some
 //! records at their heads when it lacks them (a bookkeeping bug, however it came): their
-//! feeds then pass them by, and no offer names them. Replication alone never sends them;
-//! the digest comparison, finding the same buckets different twice, repairs it
+//! feeds then pass them by, and no offer names them. Replication alone never sends them; the
+//! digest comparison, finding the same buckets different for a whole period, repairs it
 //! (`lifeline_sync::proto`'s repair), and the run's checks then find every record everywhere.
 //!
 //! The other way round, a repair is a sign of a bug: in a run without a drift, no session
@@ -21,12 +21,14 @@ use crate::sim::Sim;
 
 /// Most records a drift hides.
 const MOST_DRIFTED: usize = 5;
+/// The chance of a drift at the heal.
+pub(crate) const DRIFT_CHANCE: f64 = 1.0 / 3.0;
 
 impl Sim {
-    /// Maybe (one run in three) makes every honest peer of an honest node believe it holds
-    /// some records it lacks: the first node, in a random order, that lacks any.
+    /// Makes every honest peer of an honest node believe it holds some records it lacks: the
+    /// first node, in a random order, that lacks any (none if none does).
     pub(crate) fn drift(&mut self) {
-        if !self.drift_rng.chance(1.0 / 3.0) {
+        if self.phase == crate::sim::Phase::Done {
             return;
         }
         let mut victims: Vec<usize> = (0..self.nodes.len())

@@ -10,6 +10,7 @@
 
 use lifeline_sync::replica::MemoryReplica;
 
+use crate::drift::DRIFT_CHANCE;
 use crate::hostile::Judged;
 use crate::sim::{Event, Phase, Power, Restore, Sim};
 
@@ -350,7 +351,9 @@ impl Sim {
             since_ms: self.now_ms,
         };
         self.note(|| "heal: every partition lifted, every node up".to_owned());
-        self.drift();
+        if self.drift_rng.chance(DRIFT_CHANCE) {
+            self.drift();
+        }
         self.queue.push(self.now_ms + 1000, Event::Probe);
     }
 }

@@ -497,7 +497,9 @@ impl<R: Replica> Session<R> {
         }
         if self.is_caught_up() && now >= self.next_digest {
             let scope = self.digest_scope();
-            self.push(Frame::DigestRequest { scope });
+            if self.repair.ask(scope) {
+                self.push(Frame::DigestRequest { scope });
+            }
             self.next_digest = now + self.cfg.digest_every;
         }
         Ok(())

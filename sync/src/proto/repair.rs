@@ -6,8 +6,9 @@
 //! that bucket at our heads, whatever we believed the peer held, and sends whole those it asks
 //! for (what we believed of them was wrong). The peer does the same from its side at its own
 //! comparison, so both end with what either held. A repair offers at most
-//! [`MOST_REPAIR_RECORDS`] records; a bucket still different after it is repaired again at a
-//! later comparison.
+//! [`MOST_REPAIR_RECORDS`] records; a bucket still different after it is repaired again once
+//! it has differed a whole period more, and no repair starts within [`REPAIR_GAP_PERIODS`] of
+//! the last one. Only a digest that answers our own oldest request is compared.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
@@ -24,6 +25,14 @@ use crate::replica::Replica;
 /// million).
 pub(super) const MOST_REPAIR_RECORDS: usize = 65_536;
 
+/// Periods (`digest_every`) from one repair to the next with the same peer, at least: a drift
+/// is not urgent, and a peer answering with made-up digests must not keep this node reading
+/// its indexes and offering records.
+const REPAIR_GAP_PERIODS: u32 = 6;
+
+/// Our digest requests not answered yet, at most (an honest peer answers each at once).
+const MOST_DIGESTS_ASKED: usize = 4;
+
 /// A bucket that differed at a comparison: its number and both sides' values.
 type Differing = (u8, String, String);
 
@@ -31,12 +40,27 @@ type Differing = (u8, String, String);
 /// scope), and the records of a repair still to offer.
 #[derive(Debug, Default)]
 pub(super) struct Repair {
+    /// The scopes of our digest requests not answered yet, oldest first: a digest the peer
+    /// sends is taken only as the answer to the oldest.
+    asked: VecDeque<Scope>,
     scope: Option<Scope>,
     differing: BTreeMap<u8, (String, String, Instant)>,
+    /// No repair before this (set when one starts).
+    next_repair: Option<Instant>,
     pub(super) queue: VecDeque<(RecordId, Vec<ChangeHash>)>,
 }
 
 impl Repair {
+    /// Whether to ask the peer for its digest of `scope` (not while too many requests are
+    /// unanswered); remembered when so.
+    pub(super) fn ask(&mut self, scope: Scope) -> bool {
+        if self.asked.len() >= MOST_DIGESTS_ASKED {
+            return false;
+        }
+        self.asked.push_back(scope);
+        true
+    }
+
     /// Takes a comparison's differing buckets at `now`; returns those that have differed
     /// with the same values for at least `period`.
     fn compared(
@@ -66,14 +90,15 @@ impl Repair {
             .collect()
     }
 
-    /// A repair of these buckets starts at `now`: if they still differ after it, the next
-    /// repair waits a whole period again.
-    fn repairing(&mut self, buckets: &[u8], now: Instant) {
+    /// A repair of these buckets starts at `now`: if they still differ after it, they must
+    /// differ a whole period again, and no repair starts for [`REPAIR_GAP_PERIODS`].
+    fn repairing(&mut self, buckets: &[u8], now: Instant, period: std::time::Duration) {
         for b in buckets {
             if let Some((_, _, since)) = self.differing.get_mut(b) {
                 *since = now;
             }
         }
+        self.next_repair = Some(now + period * REPAIR_GAP_PERIODS);
     }
 }
 
@@ -100,6 +125,12 @@ impl<R: Replica> Session<R> {
         theirs: WireDigest,
         now: Instant,
     ) -> Result<(), SessionError> {
+        // Only an answer to our oldest request counts: a digest nobody asked for, or of
+        // another scope, is ignored (an honest peer never sends one).
+        if self.repair.asked.pop_front() != Some(theirs.scope) {
+            tracing::debug!(peer = %self.peer.name, "a digest that answers no request of ours; ignored");
+            return Ok(());
+        }
         let ours = self.replica.digest(theirs.scope)?;
         let differing_now = differing(&ours, &theirs);
         self.convergence = Some(Convergence {
@@ -110,10 +141,11 @@ impl<R: Replica> Session<R> {
         let stuck = self
             .repair
             .compared(theirs.scope, differing_now, now, self.cfg.digest_every);
-        if stuck.is_empty() || self.repairing() {
+        let too_soon = self.repair.next_repair.is_some_and(|at| now < at);
+        if stuck.is_empty() || too_soon || self.repairing() {
             return Ok(());
         }
-        self.repair.repairing(&stuck, now);
+        self.repair.repairing(&stuck, now, self.cfg.digest_every);
         let records = self
             .replica
             .bucket_heads(theirs.scope, &stuck, MOST_REPAIR_RECORDS)?;

@@ -149,3 +149,74 @@ fn a_store_repairs_a_drift_it_kept_across_a_restart() {
         );
     }
 }
+
+/// A peer answering every digest request with made-up digests (every bucket different, the
+/// same each time) and sending digests nobody asked for: the unasked ones are ignored, and
+/// the answers start a repair at most once a minute, each offering what we hold (the peer
+/// holds it all, and asks for nothing).
+#[test]
+fn made_up_digests_start_a_repair_at_most_once_a_minute() {
+    use lifeline_sync::frame::WireDigest;
+
+    let ca = Ca::new();
+    let w = ca.mem("W01", NodeRole::Window, &[DeskRole::Registration]);
+    let c = ca.mem("central", NodeRole::Central, &[]);
+    let r = ca.anchor();
+    for i in 0..30 {
+        w.create(&format!("p{i}"));
+    }
+    let mut link = link(&w, &c, &r);
+    link.pump().expect("sync");
+    let fake = |scope| {
+        Frame::Digest(WireDigest {
+            scope,
+            records: 999,
+            buckets: vec!["ab".repeat(32); 64],
+        })
+    };
+    for second in 0..180 {
+        link.now += Duration::from_secs(1);
+        // Unasked (every request so far is answered), every second.
+        link.a
+            .handle_frame(fake(Scope::All), link.now)
+            .expect("an unasked digest is ignored");
+        link.a.handle_timeout(link.now).expect("W01's timers");
+        link.b.handle_timeout(link.now).expect("central's timers");
+        loop {
+            let mut moved = false;
+            while let Some(f) = link.a.poll_transmit() {
+                let f = link.carry(f);
+                link.b.handle_frame(f, link.now).expect("central");
+                moved = true;
+            }
+            while let Some(f) = link.b.poll_transmit() {
+                let f = match link.carry(f) {
+                    Frame::Digest(d) => fake(d.scope),
+                    other => other,
+                };
+                link.a.handle_frame(f, link.now).expect("W01");
+                moved = true;
+            }
+            if !moved {
+                break;
+            }
+        }
+        if second == 5 {
+            assert_eq!(link.a.stats().repairs, 0, "one period has not passed");
+        }
+    }
+    // Three minutes: the first repair a period after the first comparison, then one a minute.
+    let repairs = link.a.stats().repairs;
+    assert!((2..=3).contains(&repairs), "{repairs} repairs");
+    assert_eq!(
+        link.a.stats().repair_records_sent,
+        0,
+        "central lacks nothing"
+    );
+    assert_eq!(
+        link.a.stats().repair_records_offered,
+        30 * repairs,
+        "each repair offers what W01 holds"
+    );
+    same_records(&w.replica, &c.replica);
+}
