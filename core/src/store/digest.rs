@@ -88,10 +88,9 @@ pub struct Digest {
 
 impl Digest {
     /// Buckets that differ between two digests.
-    pub fn differing_buckets(&self, other: &Digest) -> Vec<u8> {
+    pub fn differing_buckets(&self, other: &Digest) -> Vec<usize> {
         (0..DIGEST_BUCKETS)
             .filter(|&i| self.buckets.get(i) != other.buckets.get(i))
-            .filter_map(|i| u8::try_from(i).ok())
             .collect()
     }
 

@@ -120,8 +120,7 @@ pub struct SessionStats {
     pub max_in_flight: usize,
     /// Roster entries from the peer that the CA does not vouch for.
     pub roster_refused: u64,
-    /// Repairs of digests that stayed different, the records they offered, and those the
-    /// peer asked for (sent whole).
+    /// Digest repairs, the records they offered, and those sent whole (see `repair`).
     pub repairs: u64,
     pub repair_records_offered: u64,
     pub repair_records_sent: u64,

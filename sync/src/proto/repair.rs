@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use lifeline_core::RecordId;
 use lifeline_core::automerge::ChangeHash;
-use lifeline_core::store::{Digest, Scope};
+use lifeline_core::store::{DIGEST_BUCKETS, Digest, Scope};
 
 use super::{Convergence, Session, SessionError};
 use crate::frame::WireDigest;
@@ -104,15 +104,15 @@ impl Repair {
 
 /// Buckets that differ between our digest and the peer's, with both values.
 fn differing(ours: &Digest, theirs: &WireDigest) -> Vec<Differing> {
-    let theirs_digest = Digest {
-        records: theirs.records,
-        buckets: theirs.buckets.clone(),
-    };
-    ours.differing_buckets(&theirs_digest)
-        .into_iter()
-        .map(|b| {
-            let at = |buckets: &[String]| buckets.get(usize::from(b)).cloned().unwrap_or_default();
-            (b, at(&ours.buckets), at(&theirs.buckets))
+    let at = |buckets: &[String], b: usize| buckets.get(b).cloned().unwrap_or_default();
+    (0..DIGEST_BUCKETS)
+        .filter(|&b| ours.buckets.get(b) != theirs.buckets.get(b))
+        .filter_map(|b| {
+            Some((
+                u8::try_from(b).ok()?,
+                at(&ours.buckets, b),
+                at(&theirs.buckets, b),
+            ))
         })
         .collect()
 }

@@ -113,19 +113,11 @@ fn a_store_repairs_a_drift_it_kept_across_a_restart() {
     let w = ca.disk("W01", NodeRole::Window, &[DeskRole::Registration]);
     let c = ca.disk("central", NodeRole::Central, &[]);
     let r = ca.anchor();
-    let register = |w: &Disk, name: &str| {
-        w.store
-            .create_patient(&reg(), new_patient(name))
-            .expect("create")
-            .value
-            .header
-            .id
-    };
     for i in 0..10 {
-        register(&w, &format!("p{i}"));
+        w.register(&format!("p{i}"));
     }
     disk_link(&w, &c, &r).pump().expect("first sync");
-    let lost: Vec<RecordId> = (0..3).map(|i| register(&w, &format!("lost{i}"))).collect();
+    let lost: Vec<RecordId> = (0..3).map(|i| w.register(&format!("lost{i}"))).collect();
     believe_held(&mut w.store.clone(), &c.id.name, &lost);
     let w = w.reopen();
 

@@ -135,21 +135,13 @@ fn a_store_copied_back_by_hand_gets_back_what_it_wrote_since() {
     let w = ca.disk("W01", NodeRole::Window, &[DeskRole::Registration]);
     let c = ca.disk("central", NodeRole::Central, &[]);
     let r = ca.anchor();
-    let register = |w: &Disk, name: &str| {
-        w.store
-            .create_patient(&reg(), new_patient(name))
-            .expect("create")
-            .value
-            .header
-            .id
-    };
     for i in 0..5 {
-        register(&w, &format!("p{i}"));
+        w.register(&format!("p{i}"));
     }
     disk_link(&w, &c, &r).pump().expect("first sync");
     let backup = w._dir.path().join("backup.redb");
     w.store.backup_to(&backup, &|_, _| {}).expect("backup");
-    let later: Vec<RecordId> = (0..3).map(|i| register(&w, &format!("later{i}"))).collect();
+    let later: Vec<RecordId> = (0..3).map(|i| w.register(&format!("later{i}"))).collect();
     // Central takes everything W01 says; of central, W01 hears only the hello (what central
     // says after it is lost): W01 acknowledges no more of central's feed than the backup
     // holds, and only what W01 sent tells central that W01 holds those patients.
@@ -182,7 +174,7 @@ fn a_store_copied_back_by_hand_gets_back_what_it_wrote_since() {
     let w = w.copied_over(&backup);
     assert_eq!(w.store.incarnation().expect("incarnation"), incarnation);
     assert!(w.store.get::<Patient>(later[0]).expect("read").is_none());
-    let after: Vec<RecordId> = (0..5).map(|i| register(&w, &format!("after{i}"))).collect();
+    let after: Vec<RecordId> = (0..5).map(|i| w.register(&format!("after{i}"))).collect();
 
     disk_link(&w, &c, &r).pump().expect("sync after the copy");
     same_records(&w.store, &c.store);

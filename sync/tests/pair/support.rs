@@ -96,6 +96,16 @@ pub struct Disk {
 }
 
 impl Disk {
+    /// Registers a new patient at this store's desk and returns its id.
+    pub fn register(&self, name: &str) -> RecordId {
+        self.store
+            .create_patient(&reg(), new_patient(name))
+            .expect("create")
+            .value
+            .header
+            .id
+    }
+
     /// Closes the store and opens the same file again, as a restarted node does.
     pub fn reopen(self) -> Disk {
         self.reopen_after(|_| {})
