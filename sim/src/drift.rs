@@ -1,10 +1,11 @@
 //! A drift of what a node believes a peer holds, and the repair it needs.
 //!
-//! At the heal, one run in three makes every honest peer of a node believe it holds some
-//! records at their heads when it lacks them (a bookkeeping bug, however it came): their
-//! feeds then pass them by, and no offer names them. Replication alone never sends them; the
-//! digest comparison, finding the same buckets different for a whole period, repairs it
-//! (`lifeline_sync::proto`'s repair), and the run's checks then find every record everywhere.
+//! At the heal, one run in three (and one in five at a random time while the desks work)
+//! makes every honest peer of a node believe it holds some records at their heads when it
+//! lacks them (a bookkeeping bug, however it came): their feeds then pass them by, and no
+//! offer names them. Replication alone never sends them; the digest comparison, finding the
+//! same buckets different for a whole period, repairs it (`lifeline_sync::proto`'s repair),
+//! and the run's checks then find every record everywhere, none left waiting.
 //!
 //! The other way round, a repair is a sign of a bug: in a run without a drift, no session
 //! between honest nodes may need one (`no_repairs_needed`). The hostile window's sessions are
@@ -23,8 +24,25 @@ use crate::sim::Sim;
 const MOST_DRIFTED: usize = 5;
 /// The chance of a drift at the heal.
 pub(crate) const DRIFT_CHANCE: f64 = 1.0 / 3.0;
+/// The chance of a drift while the desks work (its own random stream, so that the heal's
+/// drifts stay where they were): lower, so that most runs still check `no_repairs_needed`.
+const MID_DRIFT_CHANCE: f64 = 1.0 / 5.0;
 
 impl Sim {
+    /// One run in five, a drift at a random time while the desks work: records that wait
+    /// for changes the drift hid, completed by the repair through another peer, must not be
+    /// left waiting (`cursors_caught_up`).
+    pub(crate) fn schedule_drift(&mut self) {
+        if self.cfg.writes == 0 || !self.mid_drift_rng.chance(MID_DRIFT_CHANCE) {
+            return;
+        }
+        let work_ms = u64::from(self.cfg.writes)
+            .saturating_mul(self.cfg.write_gap_ms)
+            .max(1001);
+        let at = self.mid_drift_rng.range(1000, work_ms);
+        self.queue.push(at, crate::sim::Event::Drift);
+    }
+
     /// Makes every honest peer of an honest node believe it holds some records it lacks: the
     /// first node, in a random order, that lacks any (none if none does).
     pub(crate) fn drift(&mut self) {

@@ -20,6 +20,7 @@ pub enum Stream {
     Hostile = 5,
     Backups = 6,
     Drift = 7,
+    MidDrift = 8,
 }
 
 impl Rng {

@@ -186,6 +186,8 @@ pub(crate) enum Event {
     Backup {
         node: usize,
     },
+    /// A drift of beliefs while the desks work (see `drift`).
+    Drift,
     Heal,
     Probe,
     Finish,
@@ -224,6 +226,8 @@ pub struct Sim {
     pub(crate) hostile_rng: Rng,
     pub(crate) backup_rng: Rng,
     pub(crate) drift_rng: Rng,
+    /// Draws the drift while the desks work, apart from the heal's.
+    pub(crate) mid_drift_rng: Rng,
     /// The hostile window, in runs that have one.
     pub(crate) hostile: Option<usize>,
     /// Every forgery it sent.
@@ -303,6 +307,7 @@ impl Sim {
             hostile_rng,
             backup_rng: Rng::stream(cfg.seed, Stream::Backups),
             drift_rng: Rng::stream(cfg.seed, Stream::Drift),
+            mid_drift_rng: Rng::stream(cfg.seed, Stream::MidDrift),
             hostile,
             forged: Vec::new(),
             writes_left: cfg.writes,
@@ -370,6 +375,7 @@ impl Sim {
         let first_fault = self.fault_rng.range(1000, 5000);
         self.queue.push(first_fault, Event::Fault);
         self.schedule_backups();
+        self.schedule_drift();
         if self.cfg.writes == 0 {
             self.queue.push(1000, Event::Heal);
         }
@@ -391,6 +397,7 @@ impl Sim {
             Event::Crash { node, mid_write } => self.crash(node, mid_write),
             Event::Restore(r) => self.restore(r),
             Event::Backup { node } => self.take_backup(node),
+            Event::Drift => self.drift(),
             Event::Heal => self.heal(),
             Event::Probe => self.probe(),
             Event::Finish => self.settle(),

@@ -133,6 +133,12 @@ impl<R: Replica> Session<R> {
         }
         let ours = self.replica.digest(theirs.scope)?;
         let differing_now = differing(&ours, &theirs);
+        let agreeing: Vec<u8> = (0..DIGEST_BUCKETS)
+            .filter_map(|b| u8::try_from(b).ok())
+            .filter(|b| differing_now.iter().all(|(d, _, _)| d != b))
+            .collect();
+        self.replica
+            .settle_waiting(&self.peer.name, theirs.scope, &agreeing)?;
         self.convergence = Some(Convergence {
             in_sync: ours.records == theirs.records && ours.buckets == theirs.buckets,
             our_records: ours.records,

@@ -149,6 +149,16 @@ pub trait Replica {
     /// they go to it whole.
     fn forget_peer_heads(&mut self, peer: &NodeName, ids: &[RecordId]) -> Result<(), WriteError>;
 
+    /// Records from `peer` waiting for their dependencies whose digest bucket of `scope` was
+    /// just found to agree with the peer's (`agreeing`): they are whole here, however they
+    /// were completed, and wait no more. Returns how many were waiting so.
+    fn settle_waiting(
+        &mut self,
+        peer: &NodeName,
+        scope: Scope,
+        agreeing: &[u8],
+    ) -> Result<usize, WriteError>;
+
     /// Records created during an emergency episode that central has not acknowledged: they
     /// go first on (re)connect.
     fn unreconciled(&self) -> Result<Vec<RecordId>, ReadError>;

@@ -131,6 +131,15 @@ impl Replica for Store {
         Store::forget_peer_heads(self, peer, ids)
     }
 
+    fn settle_waiting(
+        &mut self,
+        peer: &NodeName,
+        scope: Scope,
+        agreeing: &[u8],
+    ) -> Result<usize, WriteError> {
+        Store::settle_waiting(self, peer, scope, agreeing)
+    }
+
     fn unreconciled(&self) -> Result<Vec<RecordId>, ReadError> {
         Store::unreconciled(self)
     }

@@ -212,3 +212,64 @@ fn made_up_digests_start_a_repair_at_most_once_a_minute() {
     );
     same_records(&w.replica, &c.replica);
 }
+
+/// A record that arrived short of changes waits for them, and its sync exchange with the
+/// sender starts; when the record comes whole another way meanwhile (here from the standby),
+/// the exchange ends with nothing to apply. The next digest comparison with the sender shows
+/// it whole, and it waits no more: the sender's feed is applied past it, and a reconnect
+/// would bring nothing new. (Found by the simulator, CI seed 92: a drift hid the first edit.)
+#[test]
+fn a_record_completed_another_way_waits_no_more_once_the_digests_agree() {
+    let ca = Ca::new();
+    let w = ca.mem("W01", NodeRole::Window, &[DeskRole::Registration]);
+    let s = ca.mem("standby", NodeRole::Standby, &[]);
+    let c = ca.mem("central", NodeRole::Central, &[]);
+    let r = ca.anchor();
+    let id = w.create("p");
+    link(&w, &c, &r).pump().expect("first sync");
+    let phone = |p: &str| {
+        let p = p.to_owned();
+        move |patient: &mut Patient| patient.phone = p
+    };
+    w.replica.update(id, phone("13711110001")).expect("edit");
+    // The drift: W01 believes central holds the first edit, so only the second goes to it.
+    believe_held(&mut w.replica.clone(), &c.id.name, &[id]);
+    w.replica.update(id, phone("13711110002")).expect("edit");
+    link(&w, &s, &r).pump().expect("to the standby");
+
+    let waiting = || {
+        c.replica
+            .peer_state(&w.id.name)
+            .expect("state")
+            .waiting
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect::<Vec<_>>()
+    };
+    let mut to_central = link(&w, &c, &r);
+    for _ in 0..1000 {
+        if !waiting().is_empty() || !to_central.step().expect("step") {
+            break;
+        }
+    }
+    assert_eq!(waiting(), vec![id], "the second edit waits for the first");
+    // Meanwhile the standby sends the record whole, both edits; W01's exchange then finds
+    // central at its heads, with nothing to apply.
+    link(&s, &c, &r).pump().expect("standby to central");
+    assert_eq!(c.patient(id).expect("held").phone, "13711110002");
+    to_central.pump().expect("the exchange ends");
+    assert!(to_central.a.stats().sync_messages > 0, "an exchange ran");
+
+    rounds(&mut to_central, 2);
+    assert!(to_central.b.convergence().expect("compared").in_sync);
+    assert_eq!(waiting(), vec![], "nothing waits once the digests agree");
+    assert_eq!(
+        c.replica
+            .peer_state(&w.id.name)
+            .expect("state")
+            .applied_from_peer,
+        w.replica.feed_head().expect("head"),
+        "W01's feed is applied to its head"
+    );
+    assert_eq!(to_central.b.stats().repairs, 0, "nothing needed repairing");
+}

@@ -240,6 +240,15 @@ impl Replica for MemoryReplica {
         Ok(())
     }
 
+    fn settle_waiting(
+        &mut self,
+        peer: &NodeName,
+        scope: Scope,
+        agreeing: &[u8],
+    ) -> Result<usize, WriteError> {
+        Ok(self.lock().settle_waiting(peer, scope, agreeing))
+    }
+
     fn unreconciled(&self) -> Result<Vec<RecordId>, ReadError> {
         Ok(self.lock().unreconciled())
     }

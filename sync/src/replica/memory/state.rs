@@ -365,6 +365,38 @@ impl Inner {
         }
     }
 
+    /// Records from `peer` waiting for their dependencies, held here, in `scope` and in one of
+    /// the `agreeing` buckets: no longer waiting (see `Store::settle_waiting`).
+    pub(super) fn settle_waiting(
+        &mut self,
+        peer: &NodeName,
+        scope: Scope,
+        agreeing: &[u8],
+    ) -> usize {
+        let Some(p) = self.peers.get(peer) else {
+            return 0;
+        };
+        let whole: Vec<RecordId> = p
+            .state
+            .waiting
+            .iter()
+            .map(|(_, id)| *id)
+            .filter(|id| agreeing.contains(&bucket(*id)))
+            .filter(|id| self.docs.contains_key(id))
+            .filter(|id| {
+                self.kinds
+                    .get(id)
+                    .is_some_and(|kind| scope.covers(*kind, *id))
+            })
+            .collect();
+        self.update_peer(peer, |s| {
+            for id in &whole {
+                s.now_whole(*id);
+            }
+        });
+        whole.len()
+    }
+
     /// The records in a scope whose digest bucket is one of `buckets`, with their heads, in
     /// id order, at most `limit`.
     pub(super) fn bucket_heads(
