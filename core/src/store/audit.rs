@@ -101,7 +101,7 @@ pub enum ChainError {
     Undecodable {
         seq: u64,
         #[source]
-        source: Shared<serde_json::Error>,
+        source: Shared<super::audit_codec::AuditDecodeError>,
     },
     #[error("audit entry {seq} is stored under key {key}")]
     Misplaced { seq: u64, key: u64 },
@@ -122,11 +122,10 @@ pub fn verify_chain<'a>(
     let mut prev_seq = 0;
     let mut count = 0;
     for (key, bytes) in entries {
-        let entry: AuditEntry =
-            serde_json::from_slice(bytes).map_err(|e| ChainError::Undecodable {
-                seq: key,
-                source: e.into(),
-            })?;
+        let entry = AuditEntry::decode(bytes).map_err(|e| ChainError::Undecodable {
+            seq: key,
+            source: e.into(),
+        })?;
         if entry.seq != key {
             return Err(ChainError::Misplaced {
                 seq: entry.seq,

@@ -39,6 +39,8 @@ pub enum ReadError {
         #[source]
         source: Shared<serde_json::Error>,
     },
+    #[error("a stored audit entry cannot be decoded")]
+    UndecodableAudit(#[source] Shared<super::audit_codec::AuditDecodeError>),
     #[error("the document cache is unavailable: a thread panicked while holding it")]
     CachePoisoned,
     /// A record received whole from a peer lacks changes the peer said it holds, or is

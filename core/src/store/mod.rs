@@ -20,6 +20,7 @@
 mod apply;
 mod asks;
 mod audit;
+mod audit_codec;
 mod backup;
 #[cfg(feature = "bulk")]
 mod bulk;
@@ -63,6 +64,7 @@ use automerge::ActorId;
 pub use apply::{ApplyOutcome, Rejected};
 pub use asks::{Ask, Asks};
 pub use audit::{AuditEntry, ChainError, GENESIS};
+pub use audit_codec::AuditDecodeError;
 pub use backup::{
     BackupError, BackupInfo, RestoreError, RestoreInfo, RestoreOptions, VerifyError, VerifyReport,
     before_restore_path, checksum_path, restore_from, verify_snapshot,

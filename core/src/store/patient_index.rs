@@ -1,6 +1,8 @@
-//! The patient search keys: number, normalized name, national id, name with birth date, the
-//! guardian's phone with the child's birth date, the HIS patient id, and the (name, birth
-//! date, phone) triple that finds duplicate patients. Kept by the writer for every patient
+//! The patient search keys: number, national id, the guardian's phone with the child's birth
+//! date, the HIS patient id, and the (name, birth date, phone) triple that finds duplicate
+//! patients and, read by its prefix, answers searches by name and by name with birth date
+//! (stores written before this kept those two as keys of their own: they are left to go with
+//! each patient's next change, and read by nothing). Kept by the writer for every patient
 //! change; queried by desks looking a patient up and by the duplicate review. The same table
 //! holds the HIS keys of the other records pulled from the HIS (`his.visit`,
 //! `his.prescription`, `his.charge`, `his.invoice`), so that the bridge finds the record of
@@ -62,8 +64,6 @@ pub(crate) fn patient_keys(p: &Patient) -> Vec<(String, String)> {
     }
     keys.extend([
         ("no".to_owned(), p.patient_no.clone()),
-        ("name".to_owned(), normalize(&p.name)),
-        ("born".to_owned(), born_key(&p.name, p.birth_date)),
         ("person".to_owned(), person_key(p)),
     ]);
     if let Some(nid) = &p.national_id {
@@ -75,8 +75,9 @@ pub(crate) fn patient_keys(p: &Patient) -> Vec<(String, String)> {
     keys
 }
 
-fn born_key(name: &str, birth_date: Date) -> String {
-    format!("{}|{birth_date}", normalize(name))
+/// The start of the `person` keys of a name and birth date.
+fn born_prefix(name: &str, birth_date: Date) -> String {
+    format!("{}|{birth_date}|", normalize(name))
 }
 
 /// A guardian's phone (digits only) with the child's birth date.
@@ -122,7 +123,7 @@ impl Tx<'_> {
         let old: Vec<(String, String)> = keys_of
             .get(key)
             .ctx("indexing")?
-            .and_then(|v| serde_json::from_slice(v.value()).ok())
+            .map(|v| decode_keys(v.value()))
             .unwrap_or_default();
         for (kind, value) in &old {
             keys.remove((kind.as_str(), value.as_str(), key))
@@ -135,8 +136,9 @@ impl Tx<'_> {
         if new_keys.is_empty() {
             keys_of.remove(key).ctx("indexing")?;
         } else {
-            let encoded = serde_json::to_vec(&new_keys).unwrap_or_default();
-            keys_of.insert(key, encoded.as_slice()).ctx("indexing")?;
+            keys_of
+                .insert(key, encode_keys(&new_keys).as_slice())
+                .ctx("indexing")?;
         }
         Ok(old)
     }
@@ -159,6 +161,24 @@ impl Tx<'_> {
             .ctx("reading an index")?;
         first_with(&t, his_key_kind(kind), his_id)
     }
+}
+
+/// A record's keys as `patient_keys_of` holds them: postcard after a format byte (1), or the
+/// JSON of stores written before it (`[`).
+fn encode_keys(keys: &[(String, String)]) -> Vec<u8> {
+    postcard::to_extend(keys, vec![1])
+        .unwrap_or_else(|_| serde_json::to_vec(keys).unwrap_or_default())
+}
+
+/// A record's keys as stored, in either form; none when they do not decode (as before: the
+/// write goes on, and the rows of the keys it lost stay).
+fn decode_keys(bytes: &[u8]) -> Vec<(String, String)> {
+    match bytes.split_first() {
+        Some((1, rest)) => postcard::from_bytes(rest).ok(),
+        Some((b'[', _)) => serde_json::from_slice(bytes).ok(),
+        _ => None,
+    }
+    .unwrap_or_default()
 }
 
 /// The first record indexed under exactly (`kind`, `value`).
@@ -185,9 +205,11 @@ fn find_in(
 ) -> Result<Vec<RecordId>, ReadError> {
     let (kind, value, prefix) = match query {
         PatientQuery::Number(n) => ("no", n.trim().to_owned(), false),
-        PatientQuery::Name(n) => ("name", normalize(n), true),
+        PatientQuery::Name(n) => ("person", normalize(n), true),
         PatientQuery::NationalId(n) => ("nid", n.trim().to_ascii_uppercase(), false),
-        PatientQuery::NameBorn { name, birth_date } => ("born", born_key(name, *birth_date), false),
+        PatientQuery::NameBorn { name, birth_date } => {
+            ("person", born_prefix(name, *birth_date), true)
+        }
         PatientQuery::HisId(n) => ("his", n.trim().to_owned(), false),
         PatientQuery::GuardianPhone { phone, birth_date } => {
             ("guardian", guardian_key(phone, *birth_date), false)
@@ -210,6 +232,9 @@ fn find_in(
         }
         out.push(RecordId::from_bytes(id));
     }
+    // A prefix of `person` keys finds them in (name, birth date, phone) order.
+    out.sort();
+    out.dedup();
     Ok(out)
 }
 
@@ -264,5 +289,134 @@ impl Store {
         }
         groups.retain(|(_, ids)| ids.len() > 1);
         Ok(groups)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redb::ReadableDatabase;
+
+    use crate::desk::PatientEdit;
+    use crate::roles::NodeRole;
+    use crate::test_support::{new_patient, registrar, temp_store};
+
+    /// Names, and names with a birth date, are found through the `person` keys: by prefix,
+    /// in id order, each patient once, and a longer name or another birth date is not taken
+    /// for the one asked.
+    #[test]
+    fn names_are_searched_through_the_person_keys() {
+        let (_d, store, _) = temp_store("W01", NodeRole::Window);
+        let add = |name: &str, born: &str, phone: &str| {
+            let mut p = new_patient(name);
+            p.birth_date = born.parse().expect("date");
+            p.phone = phone.into();
+            store
+                .create_patient(&registrar(), p)
+                .expect("create")
+                .value
+                .header
+                .id
+        };
+        let a = add("王小明", "2020-01-01", "13900000002");
+        let b = add("王小明", "2020-01-01", "13900000001");
+        let c = add("王小明明", "2020-01-01", "13900000003");
+        let d = add("王小明", "2021-05-05", "13900000004");
+        let e = add("李 Lei", "2020-01-01", "13900000005");
+        let sorted = |mut v: Vec<RecordId>| {
+            v.sort();
+            v
+        };
+        let find = |q| store.find_patients(&q).expect("search");
+        assert_eq!(
+            find(PatientQuery::Name("王小明".into())),
+            sorted(vec![a, b, c, d])
+        );
+        assert_eq!(
+            find(PatientQuery::NameBorn {
+                name: " 王小明 ".into(),
+                birth_date: "2020-01-01".parse().expect("date"),
+            }),
+            sorted(vec![a, b])
+        );
+        assert_eq!(find(PatientQuery::Name("李  LEI".into())), vec![e]);
+        // A new name is found under it, and no more under the old one.
+        let edit = PatientEdit {
+            name: Some("赵小明".into()),
+            ..Default::default()
+        };
+        store.update_patient(&registrar(), d, edit).expect("edit");
+        assert_eq!(find(PatientQuery::Name("赵".into())), vec![d]);
+        assert_eq!(
+            find(PatientQuery::Name("王小明".into())),
+            sorted(vec![a, b, c])
+        );
+    }
+
+    /// A store written before kept a name key and a name-with-birth-date key per patient, and
+    /// listed a patient's keys in JSON: its next change removes both, as it removes any key
+    /// the patient no longer has, and lists the new keys in the compact form.
+    #[test]
+    fn an_older_stores_keys_go_with_the_patients_next_change() {
+        let (_d, store, _) = temp_store("W01", NodeRole::Window);
+        let id = store
+            .create_patient(&registrar(), new_patient("王小明"))
+            .expect("create")
+            .value
+            .header
+            .id;
+        let old_keys = [("name", "王小明"), ("born", "王小明|2018-01-02")];
+        {
+            let w = store.shared.db.begin_write().expect("write");
+            {
+                let mut keys = w.open_table(tables::PATIENT_KEYS).expect("keys");
+                let mut keys_of = w.open_table(tables::PATIENT_KEYS_OF).expect("keys of");
+                let mut listed = decode_keys(
+                    keys_of
+                        .get(id.to_bytes())
+                        .expect("get")
+                        .expect("listed")
+                        .value(),
+                );
+                for (kind, value) in old_keys {
+                    keys.insert((kind, value, id.to_bytes()), ())
+                        .expect("insert");
+                    listed.push((kind.to_owned(), value.to_owned()));
+                }
+                let json = serde_json::to_vec(&listed).expect("json");
+                keys_of
+                    .insert(id.to_bytes(), json.as_slice())
+                    .expect("insert");
+            }
+            w.commit().expect("commit");
+        }
+        let edit = PatientEdit {
+            phone: Some("13911112222".into()),
+            ..Default::default()
+        };
+        store.update_patient(&registrar(), id, edit).expect("edit");
+        let r = store.shared.db.begin_read().expect("read");
+        let keys = r.open_table(tables::PATIENT_KEYS).expect("keys");
+        for (kind, value) in old_keys {
+            assert!(
+                keys.get((kind, value, id.to_bytes()))
+                    .expect("get")
+                    .is_none(),
+                "{kind}"
+            );
+        }
+        let listed = r.open_table(tables::PATIENT_KEYS_OF).expect("keys of");
+        let listed = listed.get(id.to_bytes()).expect("get").expect("listed");
+        assert_eq!(listed.value().first(), Some(&1), "the compact form");
+        assert!(decode_keys(listed.value()).contains(&(
+            "person".to_owned(),
+            "王小明|2018-01-02|13911112222".to_owned()
+        )));
+        assert_eq!(
+            store
+                .find_patients(&PatientQuery::Name("王小明".into()))
+                .expect("search"),
+            vec![id]
+        );
     }
 }

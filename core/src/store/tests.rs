@@ -410,10 +410,10 @@ fn tampering_with_the_audit_chain_is_detected() {
         {
             let mut t = w.open_table(tables::AUDIT).expect("audit");
             let bytes = t.get(2).expect("get").expect("present").value().to_vec();
-            let mut entry: AuditEntry = serde_json::from_slice(&bytes).expect("decode");
+            let mut entry = AuditEntry::decode(&bytes).expect("decode");
+            assert_eq!(bytes.first(), Some(&1), "stored in the binary form");
             entry.actor = "somebody-else".into();
-            t.insert(2, serde_json::to_vec(&entry).expect("encode").as_slice())
-                .expect("insert");
+            t.insert(2, entry.encode().as_slice()).expect("insert");
         }
         w.commit().expect("commit");
     }

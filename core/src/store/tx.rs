@@ -503,7 +503,7 @@ impl<'a> Tx<'a> {
             self.shared.opts.node.clone(),
             event,
         );
-        let bytes = serde_json::to_vec(&entry).map_err(ReadError::undecodable("audit entry"))?;
+        let bytes = entry.encode();
         self.w
             .open_table(tables::AUDIT)
             .ctx("writing the audit trail")?

@@ -108,7 +108,7 @@ fn append_audit(
         detail: Some(detail.into()),
     };
     let entry = AuditEntry::next(seq, &head, SystemClock.now_ms(), node.clone(), event);
-    let bytes = serde_json::to_vec(&entry).unwrap_or_default();
+    let bytes = entry.encode();
     w.open_table(tables::AUDIT)?
         .insert(entry.seq, bytes.as_slice())?;
     meta.insert(meta_keys::AUDIT_SEQ, entry.seq.to_string().as_bytes())?;

@@ -380,8 +380,9 @@ fn a_damaged_snapshot_is_reported_never_restored_and_never_panics() {
     drop(store);
     let good = fs::read(&backup).expect("read");
 
-    // A changed byte with the checksum file present: caught by the checksum.
-    flip(&backup, b"\"actor\"");
+    // A changed audit entry (its action) with the checksum file present: caught by the
+    // checksum.
+    flip(&backup, b"patient.create");
     let report = verify_snapshot(&backup, dir.path(), &no_progress).expect("verify");
     assert!(!report.passed());
     assert!(
