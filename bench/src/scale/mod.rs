@@ -12,6 +12,7 @@
 //! Quick mode (`--quick`) runs every step with small counts in seconds, for the smoke test.
 
 pub(crate) mod data;
+pub mod disk;
 mod outage;
 mod report;
 mod volume;

@@ -112,8 +112,12 @@ impl ScaleReport {
         );
         let _ = writeln!(
             t,
-            "store open (in process) {:.0} ms; disk {:.0} bytes per record held",
-            v.store_open_ms, v.bytes_per_record
+            "store open (in process) {:.0} ms; disk {:.0} bytes per record held ({:.0} by the \
+             file's length); bytes of pages per record, largest tables: {}",
+            v.store_open_ms,
+            v.bytes_per_record,
+            v.file_bytes_per_record,
+            v.disk.largest(v.records, 6)
         );
         let _ = writeln!(
             t,

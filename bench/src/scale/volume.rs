@@ -75,7 +75,14 @@ pub struct Volume {
     /// buckets, with its heads), and how many records it found.
     pub repair_scan_ms: f64,
     pub repair_scan_records: u64,
+    /// Central's records at the end.
+    pub records: u64,
+    /// Central's disk per record held: what the file system allocated for the store.
     pub bytes_per_record: f64,
+    /// The same from the file's length (redb grows it ahead of its pages).
+    pub file_bytes_per_record: f64,
+    /// Central's store, table by table.
+    pub disk: super::disk::Disk,
 }
 
 fn options(node: &str, role: NodeRole) -> anyhow::Result<StoreOptions> {
@@ -343,6 +350,7 @@ pub fn measure(plan: &Plan, bin: &Path, dir: &Path) -> anyhow::Result<Volume> {
         .len() as u64;
     let repair_scan_ms = ms(t.elapsed());
     drop(reopened);
+    let disk = super::disk::measure(&path)?;
     let records = final_status.store.records.max(1);
     Ok(Volume {
         catalog_items: (plan.drugs + plan.services) as u64,
@@ -357,7 +365,10 @@ pub fn measure(plan: &Plan, bin: &Path, dir: &Path) -> anyhow::Result<Volume> {
         store_open_ms,
         repair_scan_ms,
         repair_scan_records,
-        bytes_per_record: final_status.store.file_bytes as f64 / records as f64,
+        records,
+        bytes_per_record: disk.allocated_bytes as f64 / records as f64,
+        file_bytes_per_record: disk.file_bytes as f64 / records as f64,
+        disk,
     })
 }
 
