@@ -1,7 +1,8 @@
 //! What repairing a digest that stays different reads and forgets: the records of some digest
 //! buckets with their heads (offered to the peer, which asks for those it lacks), and what we
 //! believed the peer held of the records it asks for (the belief was wrong: the record goes
-//! whole).
+//! whole). And what a digest that agrees settles: records a peer sent that waited for their
+//! dependencies, completed since another way.
 
 use automerge::ChangeHash;
 use redb::ReadableTable;
@@ -71,9 +72,7 @@ impl Store {
             Ok(())
         })
     }
-}
 
-impl Store {
     /// Records from `peer` that wait for their dependencies and that a digest comparison
     /// just showed whole here: the peer's digest of `scope` agrees with ours in their buckets
     /// (`agreeing`), and the peer computed it after sending them (its frames keep their
