@@ -583,7 +583,7 @@ fn a_damaged_store_is_refused_without_a_panic_backtrace() {
         }
     }
     let bytes = std::fs::read(&path).expect("read");
-    let step = bytes.len() / 48 + 1;
+    let step = bytes.len() / 192 + 1;
     // (the damaged bytes, whether a deferred open gets past the file's identity)
     let mut panicking: Vec<(Vec<u8>, bool)> = Vec::new();
     for offset in (0..bytes.len()).step_by(step) {
