@@ -14,7 +14,7 @@ use lifeline_core::numbers::Series;
 use lifeline_core::record::{Episode, Header, Lease, Receipt, RecordKind};
 use lifeline_core::store::{
     Ask, Asks, Credentials, Digest, DigestRows, FEED_PAGE_SCAN, FeedPage, OutgoingDoc, PeerState,
-    Refusal, Scope, WireCommit, bucket, holds,
+    Refusal, Scope, WireCommit, holds,
 };
 use lifeline_core::trust::{
     Answer, CommitId, Grant, Knowledge, Roster, Signatures, SignedCommit, VerifiedSignatures,
@@ -22,6 +22,8 @@ use lifeline_core::trust::{
 use lifeline_core::{Clock, EpisodeId, NodeName, RecordId, UnixMs};
 
 use super::Refused;
+
+mod repair;
 
 /// Chunks a record gathers before it is compacted into one save, as in the store.
 const COMPACT_AFTER_CHUNKS: usize = 32;
@@ -353,69 +355,6 @@ impl Inner {
             p.heads.clear();
             p.sync.clear();
         }
-    }
-
-    /// Forgets the heads and sync states believed of a peer for some records.
-    pub(super) fn forget_peer_heads(&mut self, peer: &NodeName, ids: &[RecordId]) {
-        if let Some(p) = self.peers.get_mut(peer) {
-            for id in ids {
-                p.heads.remove(id);
-                p.sync.remove(id);
-            }
-        }
-    }
-
-    /// Records from `peer` waiting for their dependencies, held here, in `scope` and in one of
-    /// the `agreeing` buckets: no longer waiting (see `Store::settle_waiting`).
-    pub(super) fn settle_waiting(
-        &mut self,
-        peer: &NodeName,
-        scope: Scope,
-        agreeing: &[u8],
-    ) -> usize {
-        let Some(p) = self.peers.get(peer) else {
-            return 0;
-        };
-        let whole: Vec<RecordId> = p
-            .state
-            .waiting
-            .iter()
-            .map(|(_, id)| *id)
-            .filter(|id| agreeing.contains(&bucket(*id)))
-            .filter(|id| self.docs.contains_key(id))
-            .filter(|id| {
-                self.kinds
-                    .get(id)
-                    .is_some_and(|kind| scope.covers(*kind, *id))
-            })
-            .collect();
-        self.update_peer(peer, |s| {
-            for id in &whole {
-                s.now_whole(*id);
-            }
-        });
-        whole.len()
-    }
-
-    /// The records in a scope whose digest bucket is one of `buckets`, with their heads, in
-    /// id order, at most `limit`.
-    pub(super) fn bucket_heads(
-        &self,
-        scope: Scope,
-        buckets: &[u8],
-        limit: usize,
-    ) -> Vec<(RecordId, Vec<ChangeHash>)> {
-        self.docs
-            .iter()
-            .filter(|(id, _)| buckets.contains(&bucket(**id)))
-            .filter(|(id, _)| {
-                self.kinds
-                    .get(id)
-                    .is_none_or(|kind| scope.covers(*kind, **id))
-            })
-            .take(limit)
-            .map(|(id, doc)| (*id, doc.get_heads()))
-            .collect()
     }
 
     pub(super) fn set_peer_heads(&mut self, peer: &NodeName, id: RecordId, heads: Vec<ChangeHash>) {
