@@ -83,7 +83,9 @@ pub use prune::Pruned;
 pub use quarantine::Quarantined;
 pub use read::{StoreStats, record_from_bytes};
 pub use refusal::{DecodeError, Refusal};
-pub use replication::{FEED_PAGE_SCAN, FeedPage, OutgoingDoc, PeerState, SyncOut};
+pub use replication::{
+    AHEAD_OF_THE_FEED, FEED_PAGE_SCAN, FeedPage, OutgoingDoc, PeerState, SyncOut,
+};
 pub use signing::{Credentials, CredentialsMismatch, Export, WireCommit};
 pub use tables::{decode_heads, encode_heads};
 

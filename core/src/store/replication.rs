@@ -147,6 +147,12 @@ pub struct FeedPage {
 /// bounded steps.
 pub const FEED_PAGE_SCAN: usize = 16_384;
 
+/// Kinds a session sends as soon as they are written, ahead of the rest of the feed: central's
+/// receipts, which tell each node that the records it wrote in an outage are reconciled. A
+/// node catching up after an outage would otherwise hear it only once every record written
+/// before the receipt (all the other nodes' outage records) had reached it.
+pub const AHEAD_OF_THE_FEED: [RecordKind; 1] = [RecordKind::Receipt];
+
 pub(super) fn decode_state(bytes: &[u8]) -> PeerState {
     serde_json::from_slice(bytes).unwrap_or_default()
 }
@@ -378,6 +384,32 @@ impl Store {
         limit: usize,
         scope: Scope,
     ) -> Result<FeedPage, ReadError> {
+        self.feed_scan(peer, after, limit, scope, |_| true)
+    }
+
+    /// The same page, of the records of `kinds` only: what a session sends ahead of the
+    /// feed ([`AHEAD_OF_THE_FEED`]). `upto` is still the last row looked at.
+    pub fn feed_page_of(
+        &self,
+        peer: &NodeName,
+        after: u64,
+        limit: usize,
+        scope: Scope,
+        kinds: &[RecordKind],
+    ) -> Result<FeedPage, ReadError> {
+        self.feed_scan(peer, after, limit, scope, |code| {
+            kinds.iter().any(|k| k.code() == code)
+        })
+    }
+
+    fn feed_scan(
+        &self,
+        peer: &NodeName,
+        after: u64,
+        limit: usize,
+        scope: Scope,
+        of_kind: impl Fn(u8) -> bool,
+    ) -> Result<FeedPage, ReadError> {
         let txn = self.read_txn()?;
         let feed = txn.open_table(tables::FEED).ctx("reading the feed")?;
         let known = txn
@@ -391,8 +423,11 @@ impl Store {
         {
             let (k, v) = entry.ctx("reading the feed")?;
             let (id, kind) = v.value();
-            let id = RecordId::from_bytes(id);
             page.upto = Some(k.value());
+            if !of_kind(kind) {
+                continue;
+            }
+            let id = RecordId::from_bytes(id);
             let in_scope = RecordKind::from_code(kind).is_none_or(|kind| scope.covers(kind, id));
             let held = || -> Result<bool, ReadError> {
                 Ok(known

@@ -30,6 +30,7 @@
 //! both compare digests of that scope only. A window may fetch whole records it no longer
 //! keeps ([`Session::request_fetch`]).
 
+mod ahead;
 mod error;
 mod receive;
 mod repair;
@@ -180,7 +181,7 @@ pub struct Session<R> {
     /// Our feed sequence batches have been sent up to (ahead of the cursor by what is in
     /// flight).
     sent_upto: u64,
-    /// Emergency records still to offer the peer (see [`emergency_queue`]): those this node
+    /// Emergency records still to offer the peer (see [`send::emergency_queue`]): those this node
     /// wrote, then the others.
     own: VecDeque<RecordId>,
     emergency: VecDeque<RecordId>,
@@ -225,6 +226,8 @@ pub struct Session<R> {
     next_digest: Instant,
     convergence: Option<Convergence>,
     repair: repair::Repair,
+    /// What goes ahead of the feed (see [`ahead`]).
+    ahead: ahead::Ahead,
     stats: SessionStats,
 }
 
@@ -242,31 +245,6 @@ fn to_wire(id: RecordId) -> WireId {
     id.to_bytes()
 }
 
-/// The records created during an emergency episode that central has not acknowledged, to
-/// offer first on (re)connect. After an outage every node offers central its emergency
-/// records at once, and each holds most of the others' (they replicated among themselves
-/// meanwhile). Each node offers the records it wrote first, which no other node does; then
-/// the others', starting at its own place in the list: what it reaches then, another node
-/// has most often sent already, and its offer finds it held.
-fn emergency_queue(
-    replica: &impl Replica,
-) -> Result<(VecDeque<RecordId>, VecDeque<RecordId>), SessionError> {
-    let ids = replica.unreconciled()?;
-    let ours = replica.written_here(&ids)?;
-    let mut own = VecDeque::new();
-    let mut others = VecDeque::with_capacity(ids.len());
-    for (id, ours) in ids.into_iter().zip(ours) {
-        if ours {
-            own.push_back(id);
-        } else {
-            others.push_back(id);
-        }
-    }
-    let start = send::place_of(replica.node().as_str(), others.len());
-    others.rotate_left(start);
-    Ok((own, others))
-}
-
 impl<R: Replica> Session<R> {
     /// A session with an authenticated peer, checking the roster entries it relays against
     /// `anchor` (the hospital CA). Queues our hello.
@@ -278,7 +256,7 @@ impl<R: Replica> Session<R> {
         now: Instant,
     ) -> Result<Session<R>, SessionError> {
         let state = replica.peer_state(&peer.name)?;
-        let (own, emergency) = emergency_queue(&replica)?;
+        let (own, emergency) = send::emergency_queue(&replica)?;
         let offering = !own.is_empty() || !emergency.is_empty();
         let (opening, opened_feed_head) = replica.opening()?;
         let hello = Hello {
@@ -329,6 +307,7 @@ impl<R: Replica> Session<R> {
             next_digest: now + cfg.digest_every,
             convergence: None,
             repair: repair::Repair::default(),
+            ahead: ahead::Ahead::default(),
             stats: SessionStats::default(),
             cfg,
         };
@@ -522,9 +501,10 @@ impl<R: Replica> Session<R> {
                 self.replica.reset_peer(&self.peer.name, applied_from_you)?;
                 self.send_cursor = applied_from_you;
                 self.sent_upto = applied_from_you;
-                (self.own, self.emergency) = emergency_queue(&self.replica)?;
+                (self.own, self.emergency) = send::emergency_queue(&self.replica)?;
                 self.own_first = !self.own.is_empty();
                 self.offering = self.own_first || !self.emergency.is_empty();
+                self.ahead = ahead::Ahead::default();
                 // The peer may have sent acks for batches already in flight before it read
                 // our hello: they are still on their way, and are no violation.
                 self.abandoned_below = self.next_batch;

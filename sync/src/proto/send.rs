@@ -3,7 +3,7 @@
 //! flight, moved on by the peer's acks; and the sync protocol for records whose deltas lacked
 //! dependencies.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 
 use lifeline_core::RecordId;
 use lifeline_core::automerge::{ChangeHash, sync};
@@ -27,6 +27,31 @@ const OFFERS_AHEAD: usize = 2;
 pub(super) const MOST_QUEUED_SYNCS: usize = 4096;
 
 const MS_PER_DAY: i64 = 86_400_000;
+
+/// The records created during an emergency episode that central has not acknowledged, to
+/// offer first on (re)connect. After an outage every node offers central its emergency
+/// records at once, and each holds most of the others' (they replicated among themselves
+/// meanwhile). Each node offers the records it wrote first, which no other node does; then
+/// the others', starting at its own place in the list: what it reaches then, another node
+/// has most often sent already, and its offer finds it held.
+pub(super) fn emergency_queue(
+    replica: &impl Replica,
+) -> Result<(VecDeque<RecordId>, VecDeque<RecordId>), SessionError> {
+    let ids = replica.unreconciled()?;
+    let ours = replica.written_here(&ids)?;
+    let mut own = VecDeque::new();
+    let mut others = VecDeque::with_capacity(ids.len());
+    for (id, ours) in ids.into_iter().zip(ours) {
+        if ours {
+            own.push_back(id);
+        } else {
+            others.push_back(id);
+        }
+    }
+    let start = place_of(replica.node().as_str(), others.len());
+    others.rotate_left(start);
+    Ok((own, others))
+}
 
 impl<R: Replica> Session<R> {
     pub(super) fn on_ack(&mut self, ack: Ack) -> Result<(), SessionError> {
@@ -333,6 +358,9 @@ impl<R: Replica> Session<R> {
                 }
                 continue;
             }
+            if self.send_ahead()? {
+                continue;
+            }
             if self.offering {
                 // The records asked for count too: the next offer waits for them to land, so
                 // that what other nodes send meanwhile is found held.
@@ -356,7 +384,10 @@ impl<R: Replica> Session<R> {
             // holds them as well (a node's own emergency records), would send them again.
             if !self.offers.is_empty()
                 || self.peer_offering
-                || self.in_flight.iter().any(|b| b.upto.is_none())
+                || self
+                    .in_flight
+                    .iter()
+                    .any(|b| b.upto.is_none() && !self.sent_ahead(b.batch))
             {
                 return Ok(());
             }
@@ -409,7 +440,9 @@ impl<R: Replica> Session<R> {
             // feed is the one that counts on reconnect, and it must move too.
             self.sent_upto = upto;
             match self.offer_relayed(FeedPage { upto, docs })? {
-                Some(page) => self.send_batch(Some(page.upto), page.docs),
+                Some(page) => {
+                    self.send_batch(Some(page.upto), page.docs);
+                }
                 None => return Ok(()),
             }
         }
@@ -418,14 +451,15 @@ impl<R: Replica> Session<R> {
 
     /// What the peer is offered from the feed: everything, or what a window keeps (the
     /// records of whole days from the one its hello named, so none it keeps is left out).
-    fn send_scope(&self) -> Scope {
+    pub(super) fn send_scope(&self) -> Scope {
         match self.peer_keeps_since_ms() {
             Some(since) => Scope::keeping_since(since - MS_PER_DAY),
             None => Scope::All,
         }
     }
 
-    fn send_batch(&mut self, upto: Option<u64>, docs: Vec<(u64, OutgoingDoc)>) {
+    /// Sends a batch; returns its number.
+    pub(super) fn send_batch(&mut self, upto: Option<u64>, docs: Vec<(u64, OutgoingDoc)>) -> u64 {
         let batch = self.next_batch;
         self.next_batch += 1;
         let heads = docs.iter().map(|(_, d)| (d.id, d.heads.clone())).collect();
@@ -458,6 +492,7 @@ impl<R: Replica> Session<R> {
             docs: wire,
             signatures,
         }));
+        batch
     }
 }
 

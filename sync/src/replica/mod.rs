@@ -23,7 +23,7 @@ use lifeline_core::store::{
     SyncOut,
 };
 use lifeline_core::trust::{Admitted, Member, Revocation, Roster};
-use lifeline_core::{NodeName, ReadError, RecordId, WriteError};
+use lifeline_core::{NodeName, ReadError, RecordId, RecordKind, WriteError};
 
 pub use memory::{MemoryBackup, MemoryError, MemoryReplica, Refused};
 
@@ -62,6 +62,17 @@ pub trait Replica {
         after: u64,
         limit: usize,
         scope: Scope,
+    ) -> Result<FeedPage, ReadError>;
+
+    /// The same page, of the records of `kinds` only (what goes ahead of the feed); `upto`
+    /// is still the last row looked at.
+    fn feed_page_of(
+        &self,
+        peer: &NodeName,
+        after: u64,
+        limit: usize,
+        scope: Scope,
+        kinds: &[RecordKind],
     ) -> Result<FeedPage, ReadError>;
 
     /// What we keep about a peer (default for a peer never seen).

@@ -11,7 +11,7 @@ use lifeline_core::store::{
     SyncOut,
 };
 use lifeline_core::trust::{Admitted, Member, Revocation, Roster};
-use lifeline_core::{NodeName, ReadError, RecordId, Store, WriteError};
+use lifeline_core::{NodeName, ReadError, RecordId, RecordKind, Store, WriteError};
 
 use super::{PeerFeed, Replica};
 
@@ -36,6 +36,17 @@ impl Replica for Store {
         scope: Scope,
     ) -> Result<FeedPage, ReadError> {
         Store::feed_page(self, peer, after, limit, scope)
+    }
+
+    fn feed_page_of(
+        &self,
+        peer: &NodeName,
+        after: u64,
+        limit: usize,
+        scope: Scope,
+        kinds: &[RecordKind],
+    ) -> Result<FeedPage, ReadError> {
+        Store::feed_page_of(self, peer, after, limit, scope, kinds)
     }
 
     fn peer_state(&self, peer: &NodeName) -> Result<PeerState, ReadError> {

@@ -7,6 +7,7 @@
 //! from the file, the audit trail and indexes) run on real stores, and one runs a store
 //! against a memory replica.
 
+mod ahead;
 mod offers;
 mod repair;
 mod restore;

@@ -10,7 +10,7 @@ use lifeline_core::store::{
     Rejected, Scope, SyncOut, generate_sync, merge, receive_sync,
 };
 use lifeline_core::trust::{Admitted, Authorship, Judge, Member, Revocation, Roster, Signatures};
-use lifeline_core::{NodeName, ReadError, RecordId, WriteError};
+use lifeline_core::{NodeName, ReadError, RecordId, RecordKind, WriteError};
 
 use super::MemoryReplica;
 use super::state::Inner;
@@ -102,7 +102,20 @@ impl Replica for MemoryReplica {
         limit: usize,
         scope: Scope,
     ) -> Result<FeedPage, ReadError> {
-        Ok(self.lock().feed_page(peer, after, limit, scope))
+        Ok(self.lock().feed_page(peer, after, limit, scope, None))
+    }
+
+    fn feed_page_of(
+        &self,
+        peer: &NodeName,
+        after: u64,
+        limit: usize,
+        scope: Scope,
+        kinds: &[RecordKind],
+    ) -> Result<FeedPage, ReadError> {
+        Ok(self
+            .lock()
+            .feed_page(peer, after, limit, scope, Some(kinds)))
     }
 
     fn peer_state(&self, peer: &NodeName) -> Result<PeerState, ReadError> {

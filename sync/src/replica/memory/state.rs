@@ -272,13 +272,15 @@ impl Inner {
         self.feed.keys().next_back().copied().unwrap_or(0)
     }
 
-    /// A page of the feed for `peer`, as the store pages it (see `Store::feed_page`).
+    /// A page of the feed for `peer`, as the store pages it (see `Store::feed_page`), of
+    /// the records of `kinds` only when some are given (`Store::feed_page_of`).
     pub(super) fn feed_page(
         &self,
         peer: &NodeName,
         after: u64,
         limit: usize,
         scope: Scope,
+        kinds: Option<&[RecordKind]>,
     ) -> FeedPage {
         let mut page = FeedPage::default();
         for (seq, id) in self
@@ -287,10 +289,11 @@ impl Inner {
             .take(FEED_PAGE_SCAN)
         {
             page.upto = Some(*seq);
-            let in_scope = self
-                .kinds
-                .get(id)
-                .is_none_or(|kind| scope.covers(*kind, *id));
+            let kind = self.kinds.get(id);
+            if kinds.is_some_and(|kinds| kind.is_none_or(|k| !kinds.contains(k))) {
+                continue;
+            }
+            let in_scope = kind.is_none_or(|kind| scope.covers(*kind, *id));
             let held = self
                 .peers
                 .get(peer)
