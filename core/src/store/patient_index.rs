@@ -199,9 +199,13 @@ fn first_with(
 }
 
 /// Patients matching a query in a patient-keys table, in id order.
+/// The first `limit` patients matching a query in the index's order (for a name, by name and
+/// birth date), returned in id order: the read stops there, so a one-character surname at
+/// two million patients costs what is shown.
 fn find_in(
     t: &impl ReadableTable<(&'static str, &'static str, Id), ()>,
     query: &PatientQuery,
+    limit: usize,
 ) -> Result<Vec<RecordId>, ReadError> {
     let (kind, value, prefix) = match query {
         PatientQuery::Number(n) => ("no", n.trim().to_owned(), false),
@@ -227,7 +231,7 @@ fn find_in(
         } else {
             k_value == value
         };
-        if k_kind != kind || !matches {
+        if k_kind != kind || !matches || out.len() >= limit {
             break;
         }
         out.push(RecordId::from_bytes(id));
@@ -246,14 +250,25 @@ impl Tx<'_> {
             .r()
             .open_table(tables::PATIENT_KEYS)
             .ctx("reading an index")?;
-        find_in(&t, query)
+        find_in(&t, query, usize::MAX)
     }
 }
 
 impl Store {
     /// Patients matching a query, in id order. Name queries match by prefix.
     pub fn find_patients(&self, query: &PatientQuery) -> Result<Vec<RecordId>, ReadError> {
-        find_in(&self.table(tables::PATIENT_KEYS)?, query)
+        find_in(&self.table(tables::PATIENT_KEYS)?, query, usize::MAX)
+    }
+
+    /// The same, reading no more than `limit` matches (for a name, the first by name and
+    /// birth date), in id order: a desk's search asks for one more than it shows, to know
+    /// whether there are more.
+    pub fn find_patients_first(
+        &self,
+        query: &PatientQuery,
+        limit: usize,
+    ) -> Result<Vec<RecordId>, ReadError> {
+        find_in(&self.table(tables::PATIENT_KEYS)?, query, limit)
     }
 
     /// The record of `kind` pulled from the HIS under `his_id`.
@@ -331,6 +346,13 @@ mod tests {
         assert_eq!(
             find(PatientQuery::Name("王小明".into())),
             sorted(vec![a, b, c, d])
+        );
+        // Read no further than asked: the first by name, birth date and phone.
+        assert_eq!(
+            store
+                .find_patients_first(&PatientQuery::Name("王小明".into()), 2)
+                .expect("search"),
+            sorted(vec![a, b])
         );
         assert_eq!(
             find(PatientQuery::NameBorn {

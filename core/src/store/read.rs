@@ -115,7 +115,11 @@ pub struct StoreStats {
     pub worklist_by_category: Vec<(WorkCategory, u64)>,
     pub feed_seq: u64,
     pub audit_entries: u64,
+    /// The file's length: redb grows it ahead of the pages it uses.
     pub file_bytes: u64,
+    /// What the file takes on disk (the blocks the file system allocated to it; the length
+    /// where that is not known).
+    pub disk_bytes: u64,
     pub cached_docs: usize,
 }
 
@@ -310,9 +314,9 @@ impl Store {
             .meta_text(meta_keys::FEED_SEQ)?
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
-        let file_bytes = std::fs::metadata(&self.shared.path)
-            .map(|m| m.len())
-            .unwrap_or(0);
+        let (file_bytes, disk_bytes) = std::fs::metadata(&self.shared.path)
+            .map(|m| (m.len(), allocated_bytes(&m)))
+            .unwrap_or((0, 0));
         let cached_docs = self.shared.cache.lock().map(|c| c.len()).unwrap_or(0);
         Ok(StoreStats {
             records_by_kind,
@@ -323,7 +327,21 @@ impl Store {
             feed_seq,
             audit_entries,
             file_bytes,
+            disk_bytes,
             cached_docs,
         })
     }
+}
+
+/// The bytes the file system allocated to a file.
+#[cfg(unix)]
+fn allocated_bytes(meta: &std::fs::Metadata) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    // `blocks` counts 512-byte units whatever the file system's block size.
+    meta.blocks().saturating_mul(512)
+}
+
+#[cfg(not(unix))]
+fn allocated_bytes(meta: &std::fs::Metadata) -> u64 {
+    meta.len()
 }

@@ -57,6 +57,15 @@ fn records_survive_reopen() {
     assert_eq!(store.count_of_kind(RecordKind::Patient).expect("count"), 5);
     assert_eq!(store.feed_since(0, 100).expect("feed").len(), 5);
     assert_eq!(store.verify_audit().expect("read").expect("intact"), 5);
+    // What the file takes on disk, as the file system allocated it (not its length).
+    let stats = store.stats().expect("stats");
+    let meta = std::fs::metadata(&path).expect("metadata");
+    #[cfg(unix)]
+    assert_eq!(
+        stats.disk_bytes,
+        std::os::unix::fs::MetadataExt::blocks(&meta) * 512
+    );
+    assert!(stats.disk_bytes > 0 && stats.file_bytes == meta.len());
 }
 
 #[test]

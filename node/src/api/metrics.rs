@@ -301,8 +301,14 @@ pub fn render(state: &ApiState) -> anyhow::Result<String> {
     gauge(
         &mut r,
         "store_file_bytes",
-        "Size of the store file",
+        "Length of the store file (redb grows it ahead of its pages)",
         stats.file_bytes as f64,
+    );
+    gauge(
+        &mut r,
+        "store_disk_bytes",
+        "Bytes the file system allocated to the store file",
+        stats.disk_bytes as f64,
     );
     gauge(
         &mut r,

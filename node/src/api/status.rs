@@ -202,6 +202,9 @@ pub struct RangeLeft {
 pub struct StoreReport {
     pub path: String,
     pub file_bytes: u64,
+    /// What the store takes on disk (redb grows the file ahead of its pages).
+    #[serde(default)]
+    pub disk_bytes: u64,
     pub records: u64,
     pub records_by_kind: Vec<(String, u64)>,
     pub audit_entries: u64,
@@ -288,6 +291,7 @@ async fn status(
             store: StoreReport {
                 path: store.path().display().to_string(),
                 file_bytes: stats.file_bytes,
+                disk_bytes: stats.disk_bytes,
                 records: stats.records,
                 records_by_kind: stats
                     .records_by_kind

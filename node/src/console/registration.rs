@@ -53,6 +53,10 @@ pub(super) struct Search {
 
 /// Most matches listed.
 const LIST_LIMIT: usize = 50;
+/// Most matches a search reads before it says there are more: the list leaves out merged
+/// patients and those born another day, so it reads past `LIST_LIMIT`, but not through a
+/// common surname's hundred thousand patients.
+const MOST_READ: usize = 2_000;
 
 fn query_of(q: &Search) -> Result<Option<(PatientQuery, Option<Date>)>, ApiError> {
     let birth = match q.birth_date.trim() {
@@ -119,7 +123,8 @@ pub(super) async fn search_page(
         .await
         .map(Some),
         (None, Ok(Some((query, birth)))) => blocking(move || {
-            let ids = store.find_patients(&query)?;
+            let ids = store.find_patients_first(&query, MOST_READ)?;
+            let cut = ids.len() >= MOST_READ;
             let mut out = Vec::new();
             for id in ids {
                 if out.len() > LIST_LIMIT {
@@ -132,7 +137,7 @@ pub(super) async fn search_page(
                     out.push(p);
                 }
             }
-            let more = out.len() > LIST_LIMIT;
+            let more = cut || out.len() > LIST_LIMIT;
             out.truncate(LIST_LIMIT);
             Ok::<_, ApiError>((out, more))
         })

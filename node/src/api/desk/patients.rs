@@ -170,7 +170,7 @@ pub(super) async fn search_patients(
     let query = patient_query(params)?;
     let store = s.store.clone();
     let found = blocking(move || {
-        let ids = store.find_patients(&query)?;
+        let ids = store.find_patients_first(&query, SEARCH_LIMIT + 1)?;
         let truncated = ids.len() > SEARCH_LIMIT;
         let mut patients = Vec::with_capacity(ids.len().min(SEARCH_LIMIT));
         for id in ids.into_iter().take(SEARCH_LIMIT) {

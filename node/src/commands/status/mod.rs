@@ -308,7 +308,7 @@ fn totals(r: &StatusReport, offset: UtcOffset, l: Lang) -> String {
                 ("records", r.store.records.into()),
                 (
                     "mib",
-                    format!("{:.1}", r.store.file_bytes as f64 / 1_048_576.0).into()
+                    format!("{:.1}", r.store.disk_bytes as f64 / 1_048_576.0).into()
                 ),
                 ("audit", r.store.audit_entries.into()),
             ],
