@@ -198,7 +198,6 @@ fn first_with(
     Ok(Some(RecordId::from_bytes(k.value().2)))
 }
 
-/// Patients matching a query in a patient-keys table, in id order.
 /// The first `limit` patients matching a query in the index's order (for a name, by name and
 /// birth date), returned in id order: the read stops there, so a one-character surname at
 /// two million patients costs what is shown.

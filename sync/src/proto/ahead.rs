@@ -26,9 +26,12 @@ pub(super) struct Ahead {
 }
 
 impl<R: Replica> Session<R> {
-    /// Sends the next records to go ahead of the feed in one batch: `true` when it looked
-    /// through some of the feed (there may be more), `false` when there is nothing to look
-    /// through or a batch of them is in flight.
+    /// Sends the next records to go ahead of the feed in one batch: `true` when it sent one.
+    /// Each call looks through one page of the feed at most ([`FEED_PAGE_SCAN`] rows), so a
+    /// peer far behind (a new window) is looked through a page per call, well ahead of its
+    /// feed, without a long pause in any.
+    ///
+    /// [`FEED_PAGE_SCAN`]: lifeline_core::store::FEED_PAGE_SCAN
     pub(super) fn send_ahead(&mut self) -> Result<bool, SessionError> {
         if self.ahead_in_flight() {
             return Ok(false);
@@ -61,9 +64,10 @@ impl<R: Replica> Session<R> {
             docs.push((seq, doc));
         }
         self.ahead.scanned = scanned;
-        if !docs.is_empty() {
-            self.ahead.batch = Some(self.send_batch(None, docs));
+        if docs.is_empty() {
+            return Ok(false);
         }
+        self.ahead.batch = Some(self.send_batch(None, docs));
         Ok(true)
     }
 
