@@ -2,6 +2,8 @@
 //! its own records are reconciled as soon as central has them, not once every other window's
 //! outage records (which come before the receipt in central's feed) have reached it.
 
+use lifeline_core::store::FeedPage;
+
 use super::support::*;
 
 /// `n` patients registered at `node`'s desk in an emergency episode.
@@ -72,4 +74,55 @@ fn a_window_hears_its_outage_records_are_reconciled_before_the_others_records_re
     link.pump().expect("no protocol error");
     same_records(&w1.store, &c.store);
     assert!(link.a.is_caught_up() && link.b.is_caught_up());
+}
+
+/// The store and the in-memory replica page their feeds by kind alike: the simulator's nodes
+/// send ahead of the feed what real nodes do.
+#[test]
+fn both_replicas_page_their_feed_by_kind_alike() {
+    let ca = Ca::new();
+    let r = ca.anchor();
+    let c = ca.disk("central", NodeRole::Central, &[]);
+    let w2 = ca.disk("W02", NodeRole::Window, &[DeskRole::Registration]);
+    let episode = EpisodeId::new("YJ-20261204-0900-W02").expect("valid");
+    let outage = outage_records(&w2, &episode, 5);
+    let mut first = disk_link(&w2, &c, &r);
+    first.pump().expect("W02 to central");
+    first.commit().expect("central's receipts");
+    let w3 = ca.mem("W03", NodeRole::Window, &[DeskRole::Registration]);
+    let mut second = Link::connect((w3.replica.clone(), &w3.id), (c.store.clone(), &c.id), &r);
+    second.pump().expect("central to W03");
+    same_records(&w3.replica, &c.store);
+    let peer = NodeName::new("W09").expect("valid");
+    let of = |replica: &dyn Fn(&[RecordKind]) -> FeedPage, kinds: &[RecordKind]| {
+        let mut ids: Vec<RecordId> = replica(kinds)
+            .entries
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect();
+        ids.sort();
+        ids
+    };
+    let store = |kinds: &[RecordKind]| {
+        c.store
+            .feed_page_of(&peer, 0, 10_000, Scope::All, kinds)
+            .expect("page")
+    };
+    let memory = |kinds: &[RecordKind]| {
+        w3.replica
+            .feed_page_of(&peer, 0, 10_000, Scope::All, kinds)
+            .expect("page")
+    };
+    let receipts = of(&store, &[RecordKind::Receipt]);
+    assert!(!receipts.is_empty(), "central wrote receipts");
+    assert_eq!(of(&memory, &[RecordKind::Receipt]), receipts);
+    let mut patients = outage.clone();
+    patients.sort();
+    assert_eq!(of(&store, &[RecordKind::Patient]), patients);
+    assert_eq!(of(&memory, &[RecordKind::Patient]), patients);
+    // A page of one kind still says how far it looked: to the end of the feed.
+    assert_eq!(
+        memory(&[RecordKind::Receipt]).upto,
+        Some(w3.replica.feed_head().expect("head"))
+    );
 }
