@@ -15,24 +15,32 @@ fn outage_records(node: &Disk, episode: &EpisodeId, n: usize) -> Vec<RecordId> {
     (0..n).map(|i| node.register(&format!("急诊{i}"))).collect()
 }
 
-#[test]
-fn a_window_hears_its_outage_records_are_reconciled_before_the_others_records_reach_it() {
-    let ca = Ca::new();
-    let r = ca.anchor();
+/// Central, and W02 with `n` outage records that reached central (central's feed holds them
+/// and the receipts it wrote for them) and whose receipts came back.
+fn central_after_w02(ca: &Ca, r: &Anchor, n: usize) -> (Disk, Disk, Vec<RecordId>) {
     let c = ca.disk("central", NodeRole::Central, &[]);
-    let w1 = ca.disk("W01", NodeRole::Window, &[DeskRole::Registration]);
     let w2 = ca.disk("W02", NodeRole::Window, &[DeskRole::Registration]);
-    let episode = EpisodeId::new("YJ-20261204-0900-W01").expect("valid");
-    // W02 reached central first: central's feed holds its 200 outage records (and the
-    // receipts central wrote for them) before anything of W01's.
-    let others = outage_records(&w2, &episode, 200);
-    let mut first = disk_link(&w2, &c, &r);
-    first.pump().expect("W02 to central");
-    first.commit().expect("central's receipts to W02");
+    let episode = EpisodeId::new("YJ-20261204-0900-W02").expect("valid");
+    let outage = outage_records(&w2, &episode, n);
+    let mut link = disk_link(&w2, &c, r);
+    link.pump().expect("W02 to central");
+    link.commit().expect("central's receipts to W02");
     assert!(
         w2.store.unreconciled().expect("read").is_empty(),
         "central's receipts reached W02"
     );
+    (c, w2, outage)
+}
+
+#[test]
+fn a_window_hears_its_outage_records_are_reconciled_before_the_others_records_reach_it() {
+    let ca = Ca::new();
+    let r = ca.anchor();
+    // W02 reached central first: central's feed holds its 200 outage records before
+    // anything of W01's.
+    let (c, _w2, others) = central_after_w02(&ca, &r, 200);
+    let w1 = ca.disk("W01", NodeRole::Window, &[DeskRole::Registration]);
+    let episode = EpisodeId::new("YJ-20261204-0900-W01").expect("valid");
     let own = outage_records(&w1, &episode, 3);
     assert_eq!(w1.store.unreconciled().expect("read").len(), 3);
     // Small batches and a small window, so that central's feed to W01 takes many round trips.
@@ -70,7 +78,7 @@ fn a_window_hears_its_outage_records_are_reconciled_before_the_others_records_re
     for id in &own {
         assert!(c.store.get::<Patient>(*id).expect("read").is_some());
     }
-    // The rest of the feed still comes, and the receipt sent ahead is not a second copy.
+    // The rest of the feed still comes, and both end with the same records.
     link.pump().expect("no protocol error");
     same_records(&w1.store, &c.store);
     assert!(link.a.is_caught_up() && link.b.is_caught_up());
@@ -82,13 +90,7 @@ fn a_window_hears_its_outage_records_are_reconciled_before_the_others_records_re
 fn both_replicas_page_their_feed_by_kind_alike() {
     let ca = Ca::new();
     let r = ca.anchor();
-    let c = ca.disk("central", NodeRole::Central, &[]);
-    let w2 = ca.disk("W02", NodeRole::Window, &[DeskRole::Registration]);
-    let episode = EpisodeId::new("YJ-20261204-0900-W02").expect("valid");
-    let outage = outage_records(&w2, &episode, 5);
-    let mut first = disk_link(&w2, &c, &r);
-    first.pump().expect("W02 to central");
-    first.commit().expect("central's receipts");
+    let (c, _w2, outage) = central_after_w02(&ca, &r, 5);
     let w3 = ca.mem("W03", NodeRole::Window, &[DeskRole::Registration]);
     let mut second = Link::connect((w3.replica.clone(), &w3.id), (c.store.clone(), &c.id), &r);
     second.pump().expect("central to W03");
