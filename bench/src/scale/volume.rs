@@ -163,10 +163,9 @@ impl Loader {
             let mut batch = Vec::with_capacity(n as usize);
             for i in 0..n {
                 let k = self.loaded + i;
-                // Registered over five years, in the order a store receives them: each
-                // record's id carries when it was made, and the tables keyed by id fill
-                // their pages as they do in a hospital (loaded in random order, every
-                // insert splits a page in the middle, and they stay half empty).
+                // Registered over five years, oldest first: a store receives records in
+                // about the order they were made (each id carries when), and a new window
+                // applies them in its feed's order, which is this one.
                 let later = (k * PATIENT_DAYS / self.patients_total.max(1)) as i64;
                 let age_days = PATIENT_DAYS as i64 + 8 - later;
                 let at = data::days_ago(self.now_ms, age_days) + (k % 86_400_000) as i64;
