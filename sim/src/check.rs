@@ -537,7 +537,13 @@ impl Sim {
                 }
                 let beyond = sender
                     .replica
-                    .feed_page(&receiver.name, state.applied_from_peer, 4096, Scope::All)
+                    .feed_page(
+                        &receiver.name,
+                        state.applied_from_peer,
+                        4096,
+                        Scope::All,
+                        None,
+                    )
                     .map(|page| page.entries)
                     .unwrap_or_default();
                 for (seq, id) in beyond {

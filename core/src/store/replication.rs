@@ -375,40 +375,17 @@ impl Store {
     }
 
     /// A page of the feed after `after` for `peer`, at most `limit` records: those in
-    /// `scope` (what the peer keeps), and others only when the peer is known to hold them.
-    /// Looks at no more than [`FEED_PAGE_SCAN`] rows.
+    /// `scope` (what the peer keeps), and others only when the peer is known to hold them;
+    /// with `kinds`, of those kinds only (what a session sends ahead of the feed,
+    /// [`AHEAD_OF_THE_FEED`]). Looks at no more than [`FEED_PAGE_SCAN`] rows; `upto` is the
+    /// last one looked at, whatever its kind.
     pub fn feed_page(
         &self,
         peer: &NodeName,
         after: u64,
         limit: usize,
         scope: Scope,
-    ) -> Result<FeedPage, ReadError> {
-        self.feed_scan(peer, after, limit, scope, |_| true)
-    }
-
-    /// The same page, of the records of `kinds` only: what a session sends ahead of the
-    /// feed ([`AHEAD_OF_THE_FEED`]). `upto` is still the last row looked at.
-    pub fn feed_page_of(
-        &self,
-        peer: &NodeName,
-        after: u64,
-        limit: usize,
-        scope: Scope,
-        kinds: &[RecordKind],
-    ) -> Result<FeedPage, ReadError> {
-        self.feed_scan(peer, after, limit, scope, |code| {
-            kinds.iter().any(|k| k.code() == code)
-        })
-    }
-
-    fn feed_scan(
-        &self,
-        peer: &NodeName,
-        after: u64,
-        limit: usize,
-        scope: Scope,
-        of_kind: impl Fn(u8) -> bool,
+        kinds: Option<&[RecordKind]>,
     ) -> Result<FeedPage, ReadError> {
         let txn = self.read_txn()?;
         let feed = txn.open_table(tables::FEED).ctx("reading the feed")?;
@@ -424,7 +401,7 @@ impl Store {
             let (k, v) = entry.ctx("reading the feed")?;
             let (id, kind) = v.value();
             page.upto = Some(k.value());
-            if !of_kind(kind) {
+            if kinds.is_some_and(|kinds| !kinds.iter().any(|k| k.code() == kind)) {
                 continue;
             }
             let id = RecordId::from_bytes(id);

@@ -8,8 +8,6 @@
 //! acknowledged them, and sends them again (held already, a small cost) if it gets there
 //! first.
 
-use std::collections::HashMap;
-
 use lifeline_core::RecordId;
 use lifeline_core::store::AHEAD_OF_THE_FEED;
 
@@ -37,22 +35,29 @@ impl<R: Replica> Session<R> {
             return Ok(false);
         }
         let after = self.ahead.scanned.max(self.sent_upto);
-        let page = self.replica.feed_page_of(
+        let page = self.replica.feed_page(
             &self.peer.name,
             after,
             self.cfg.batch_docs,
             self.send_scope(),
-            &AHEAD_OF_THE_FEED,
+            Some(&AHEAD_OF_THE_FEED),
         )?;
         let Some(mut scanned) = page.upto else {
             return Ok(false);
         };
-        let seqs: HashMap<RecordId, u64> = page.entries.iter().map(|(s, id)| (*id, *s)).collect();
         let ids: Vec<RecordId> = page.entries.iter().map(|(_, id)| *id).collect();
+        let mut next = self
+            .replica
+            .outgoing(&self.peer.name, &ids)?
+            .into_iter()
+            .peekable();
         let mut docs = Vec::new();
         let mut bytes = 0;
-        for doc in self.replica.outgoing(&self.peer.name, &ids)? {
-            let seq = seqs.get(&doc.id).copied().unwrap_or_default();
+        // The records the peer holds already are left out of `outgoing`, in the page's order.
+        for (seq, id) in page.entries {
+            let Some(doc) = next.next_if(|d| d.id == id) else {
+                continue;
+            };
             let cost =
                 doc.bytes.len() + doc.signatures.iter().map(|c| c.bytes.len()).sum::<usize>();
             if !docs.is_empty() && bytes + cost > self.cfg.batch_bytes {

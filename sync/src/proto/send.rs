@@ -397,6 +397,7 @@ impl<R: Replica> Session<R> {
                 self.sent_upto,
                 self.cfg.batch_docs,
                 scope,
+                None,
             )?;
             let Some(page_upto) = page.upto else {
                 self.caught_up = true;

@@ -54,25 +54,16 @@ pub trait Replica {
 
     /// Records changed after sequence `after` to offer `peer`, oldest change first, at most
     /// `limit`: those in `scope` (what the peer keeps) and those it is known to hold. Each
-    /// record appears once, at its latest change. Looks at a bounded number of feed rows and
-    /// says how far it went.
+    /// record appears once, at its latest change; with `kinds`, of those kinds only (what
+    /// goes ahead of the feed). Looks at a bounded number of feed rows and says how far it
+    /// went, whatever their kinds.
     fn feed_page(
         &self,
         peer: &NodeName,
         after: u64,
         limit: usize,
         scope: Scope,
-    ) -> Result<FeedPage, ReadError>;
-
-    /// The same page, of the records of `kinds` only (what goes ahead of the feed); `upto`
-    /// is still the last row looked at.
-    fn feed_page_of(
-        &self,
-        peer: &NodeName,
-        after: u64,
-        limit: usize,
-        scope: Scope,
-        kinds: &[RecordKind],
+        kinds: Option<&[RecordKind]>,
     ) -> Result<FeedPage, ReadError>;
 
     /// What we keep about a peer (default for a peer never seen).

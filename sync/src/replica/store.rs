@@ -34,19 +34,9 @@ impl Replica for Store {
         after: u64,
         limit: usize,
         scope: Scope,
+        kinds: Option<&[RecordKind]>,
     ) -> Result<FeedPage, ReadError> {
-        Store::feed_page(self, peer, after, limit, scope)
-    }
-
-    fn feed_page_of(
-        &self,
-        peer: &NodeName,
-        after: u64,
-        limit: usize,
-        scope: Scope,
-        kinds: &[RecordKind],
-    ) -> Result<FeedPage, ReadError> {
-        Store::feed_page_of(self, peer, after, limit, scope, kinds)
+        Store::feed_page(self, peer, after, limit, scope, kinds)
     }
 
     fn peer_state(&self, peer: &NodeName) -> Result<PeerState, ReadError> {

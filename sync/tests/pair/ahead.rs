@@ -107,12 +107,12 @@ fn both_replicas_page_their_feed_by_kind_alike() {
     };
     let store = |kinds: &[RecordKind]| {
         c.store
-            .feed_page_of(&peer, 0, 10_000, Scope::All, kinds)
+            .feed_page(&peer, 0, 10_000, Scope::All, Some(kinds))
             .expect("page")
     };
     let memory = |kinds: &[RecordKind]| {
         w3.replica
-            .feed_page_of(&peer, 0, 10_000, Scope::All, kinds)
+            .feed_page(&peer, 0, 10_000, Scope::All, Some(kinds))
             .expect("page")
     };
     let receipts = of(&store, &[RecordKind::Receipt]);

@@ -101,21 +101,9 @@ impl Replica for MemoryReplica {
         after: u64,
         limit: usize,
         scope: Scope,
+        kinds: Option<&[RecordKind]>,
     ) -> Result<FeedPage, ReadError> {
-        Ok(self.lock().feed_page(peer, after, limit, scope, None))
-    }
-
-    fn feed_page_of(
-        &self,
-        peer: &NodeName,
-        after: u64,
-        limit: usize,
-        scope: Scope,
-        kinds: &[RecordKind],
-    ) -> Result<FeedPage, ReadError> {
-        Ok(self
-            .lock()
-            .feed_page(peer, after, limit, scope, Some(kinds)))
+        Ok(self.lock().feed_page(peer, after, limit, scope, kinds))
     }
 
     fn peer_state(&self, peer: &NodeName) -> Result<PeerState, ReadError> {

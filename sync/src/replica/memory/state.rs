@@ -272,8 +272,7 @@ impl Inner {
         self.feed.keys().next_back().copied().unwrap_or(0)
     }
 
-    /// A page of the feed for `peer`, as the store pages it (see `Store::feed_page`), of
-    /// the records of `kinds` only when some are given (`Store::feed_page_of`).
+    /// A page of the feed for `peer`, as the store pages it (see `Store::feed_page`).
     pub(super) fn feed_page(
         &self,
         peer: &NodeName,

@@ -131,10 +131,12 @@ impl Twin {
         }
         assert_eq!(Replica::feed_head(s).ok(), m.feed_head().ok());
         let peer = name("W01");
-        let feed = Replica::feed_page(s, &peer, 0, usize::MAX, Scope::All).expect("feed");
+        let feed = Replica::feed_page(s, &peer, 0, usize::MAX, Scope::All, None).expect("feed");
         assert_eq!(
             Some(&feed),
-            m.feed_page(&peer, 0, usize::MAX, Scope::All).ok().as_ref()
+            m.feed_page(&peer, 0, usize::MAX, Scope::All, None)
+                .ok()
+                .as_ref()
         );
         let feed = feed.entries;
         assert_eq!(s.unreconciled().ok(), m.unreconciled().ok());
