@@ -194,6 +194,10 @@ pub struct NetworkSection {
     /// Accept connections from other windows. Default true.
     #[serde(default = "yes")]
     pub window_mesh: bool,
+    /// How many nice steps below the desks replication's threads run (0–19; 0 runs them
+    /// beside the desks). Default 10. Linux only.
+    #[serde(default = "default_replication_nice")]
+    pub replication_nice: u8,
 }
 
 impl Default for NetworkSection {
@@ -201,6 +205,7 @@ impl Default for NetworkSection {
         NetworkSection {
             listen: default_listen(),
             window_mesh: true,
+            replication_nice: default_replication_nice(),
         }
     }
 }
@@ -295,6 +300,9 @@ fn default_listen() -> SocketAddr {
 fn default_api() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 7480))
 }
+fn default_replication_nice() -> u8 {
+    10
+}
 fn yes() -> bool {
     true
 }
@@ -383,6 +391,12 @@ impl Config {
             return refuse(
                 "cli-config-window-days",
                 vec![("days", self.retention.window_days.into())],
+            );
+        }
+        if self.network.replication_nice > 19 {
+            return refuse(
+                "cli-config-replication-nice",
+                vec![("nice", u32::from(self.network.replication_nice).into())],
             );
         }
         if let Some(metrics) = self.metrics.listen

@@ -171,7 +171,7 @@ impl Hospital {
                 },
                 network: NetworkSection {
                     listen: SocketAddr::from(([127, 0, 0, 1], quic)),
-                    window_mesh: true,
+                    ..NetworkSection::default()
                 },
                 peers,
                 tls: TlsSection {
@@ -272,6 +272,14 @@ impl Hospital {
 
     /// Starts a node's daemon and waits until it is ready.
     pub fn start(&mut self, name: &str) -> anyhow::Result<()> {
+        self.start_niced(name, 0)
+    }
+
+    /// Starts a node's daemon `nice` steps below this process (through `nice`, so that every
+    /// thread of the daemon inherits it) and waits until it is ready. A benchmark runs a node
+    /// that would be another PC in a hospital this way, so that on one machine it takes only
+    /// the CPU the nodes measured leave.
+    pub fn start_niced(&mut self, name: &str, nice: u8) -> anyhow::Result<()> {
         let bin = self.bin.clone();
         let handle = self.node_mut(name)?;
         if handle.child.is_some() {
@@ -283,7 +291,14 @@ impl Hospital {
             .create(true)
             .append(true)
             .open(&handle.log_path)?;
-        let child = Command::new(&bin)
+        let mut command = if nice == 0 {
+            Command::new(&bin)
+        } else {
+            let mut niced = Command::new("nice");
+            niced.arg("-n").arg(nice.to_string()).arg(&bin);
+            niced
+        };
+        let child = command
             .arg("daemon")
             .arg("--config")
             .arg(&handle.config_path)
@@ -379,6 +394,11 @@ impl Hospital {
             t.insert(key, added.token.clone());
         }
         Ok(admin.with_token(&added.token))
+    }
+
+    /// The process id of a running node's daemon.
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        self.nodes.get(name)?.child.as_ref().map(|c| c.id())
     }
 
     pub fn status(&self, name: &str) -> anyhow::Result<StatusReport> {

@@ -12,6 +12,8 @@
 //! - the windows' link to central is cut (a UDP relay that drops everything) while central
 //!   stays up: the windows work through the standby, and go back to normal when it heals.
 //!
+//! - replication runs on threads below the desks' priority (`[network] replication_nice`).
+//!
 //! Each scenario asserts that every record a desk was told is saved ("durable": true) can be
 //! read on the nodes that must have it. One more test, ignored until core is fixed,
 //! reproduces a bug these scenarios revealed: an episode every node left at about the same
@@ -427,4 +429,95 @@ fn ids_in_store_copy<'a>(
         }
     }
     found
+}
+
+/// Replication (the mesh's tasks and its blocking work) runs on the daemon's background
+/// runtime, `replication_nice` (10) steps below the desks, while the desks' runtime and the
+/// store's writer stay at the daemon's priority. Read from the kernel's view of central's
+/// threads: the background runtime's threads are the ones that worked while the windows'
+/// records reached central.
+#[cfg(target_os = "linux")]
+#[test]
+fn replication_runs_below_the_desks() {
+    let mut h = Scenario::create(false);
+    h.open();
+    let pid = h.pid(CENTRAL).expect("central runs");
+    let mut log = WriteLog::default();
+    h.write_rounds(1, &mut log);
+    h.wait_everywhere(&ALL, &log);
+    let before = threads_of(pid);
+    h.write_rounds(3, &mut log);
+    h.wait_everywhere(&ALL, &log);
+    let after = threads_of(pid);
+    let named = |name: &'static str| after.iter().filter(move |t| t.name == name);
+    // Thread names are cut to 15 bytes: "store-writer-ce".
+    let writer: Vec<&Thread> = after
+        .iter()
+        .filter(|t| t.name.starts_with("store-writer"))
+        .collect();
+    assert_eq!(writer.len(), 1, "one store writer: {after:?}");
+    let base = writer[0].nice;
+    let worked = |t: &Thread| {
+        let earlier = before
+            .iter()
+            .find(|b| b.tid == t.tid)
+            .map_or(0, |b| b.ticks);
+        t.ticks > earlier
+    };
+    assert!(
+        named("lifeline-mesh").any(worked),
+        "replication's work ran on the background runtime: {before:?} then {after:?}"
+    );
+    assert!(
+        named("lifeline-mesh").all(|t| t.nice == (base + 10).min(19)),
+        "every replication thread 10 steps below the writer: {after:?}"
+    );
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert!(
+        named("lifeline").filter(|t| t.nice == base).count() >= workers,
+        "the desks' runtime at the daemon's priority: {after:?}"
+    );
+}
+
+/// A thread of a process, as `/proc` shows it.
+#[cfg(target_os = "linux")]
+#[derive(Debug)]
+struct Thread {
+    tid: String,
+    name: String,
+    nice: i32,
+    /// CPU time in clock ticks, user and system.
+    ticks: u64,
+}
+
+#[cfg(target_os = "linux")]
+fn threads_of(pid: u32) -> Vec<Thread> {
+    let mut out = Vec::new();
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the daemon's threads");
+    for task in tasks.flatten() {
+        let path = task.path();
+        let (Ok(comm), Ok(stat)) = (
+            std::fs::read_to_string(path.join("comm")),
+            std::fs::read_to_string(path.join("stat")),
+        ) else {
+            continue; // the thread ended meanwhile
+        };
+        // The fields after the name in parentheses, from the third (state): utime is the
+        // 14th field, stime the 15th, the nice value the 19th.
+        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let field = |n: usize| fields.get(n - 3).copied().unwrap_or_default();
+        let number = |n: usize| {
+            field(n)
+                .parse::<i64>()
+                .expect("a number in the thread's stat")
+        };
+        out.push(Thread {
+            tid: task.file_name().to_string_lossy().into_owned(),
+            name: comm.trim().to_owned(),
+            nice: i32::try_from(number(19)).expect("a nice value"),
+            ticks: u64::try_from(number(14) + number(15)).expect("CPU ticks"),
+        });
+    }
+    out
 }

@@ -48,6 +48,11 @@ pub struct ScaleArgs {
     /// Desk writes timed in each of the two desk runs (default 300; 20 in quick mode).
     #[arg(long)]
     pub writes: Option<usize>,
+    /// Nice steps the new window's daemon runs below the others (default 19). In a hospital
+    /// the new window is another PC; on one machine it would otherwise take the CPU of the
+    /// node it syncs from, whose desk is measured. 0 runs it beside central.
+    #[arg(long, default_value_t = 19, value_parser = clap::value_parser!(u8).range(0..=19))]
+    pub window_nice: u8,
     /// Where to write the JSON results.
     #[arg(long, default_value = "bench/results/scale.json")]
     pub out: PathBuf,
@@ -78,6 +83,8 @@ pub struct Plan {
     pub writes: usize,
     pub outage_windows: usize,
     pub per_window: u64,
+    /// Nice steps the new window runs below central (`--window-nice`).
+    pub window_nice: u8,
     /// Records written per bulk-load commit.
     pub load_batch: usize,
 }
@@ -114,6 +121,7 @@ impl Plan {
             writes: args.writes.unwrap_or(if quick { 20 } else { 300 }),
             outage_windows: args.outage_windows.unwrap_or(if quick { 3 } else { 20 }),
             per_window: args.per_window.unwrap_or(if quick { 20 } else { 500 }),
+            window_nice: args.window_nice,
             load_batch: 10_000,
         };
         ensure!(plan.patients >= 200, "--patients must be at least 200");

@@ -88,7 +88,7 @@ impl ScaleReport {
         let _ = writeln!(
             t,
             "desk write at central: p50 {:.1} ms, p99 {:.1} ms alone; p50 {:.1} ms, p99 {:.1} ms \
-             while a new window syncs ({:.2}x p99)",
+             while a new window syncs ({:.2}x p99; the window at nice {})",
             a.latency_us_p50 / 1e3,
             a.latency_us_p99 / 1e3,
             d.latency_us_p50 / 1e3,
@@ -97,7 +97,8 @@ impl ScaleReport {
                 d.latency_us_p99 / a.latency_us_p99
             } else {
                 0.0
-            }
+            },
+            self.plan.window_nice
         );
         let w = &v.new_window;
         let _ = writeln!(

@@ -390,7 +390,7 @@ fn join_window(
 ) -> anyhow::Result<(NewWindow, Summary, Option<f64>)> {
     let central_pid = daemon_pid(&hospital.config(CENTRAL)?.node.data_dir)?;
     let t = Instant::now();
-    hospital.start(NEW_WINDOW)?;
+    hospital.start_niced(NEW_WINDOW, plan.window_nice)?;
     let syncing = Arc::new(AtomicBool::new(true));
     let samples = Arc::new(Mutex::new(Vec::new()));
     let peak = Arc::new(Mutex::new(None::<f64>));

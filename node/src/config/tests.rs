@@ -53,6 +53,26 @@ fn a_minimal_config_gets_its_defaults() {
     assert_eq!(c.store_options().utc_offset_min, 480);
     assert_eq!(c.window_days(), Some(7));
     assert_eq!(c.metrics.listen, None, "metrics are off by default");
+    assert_eq!(c.network.replication_nice, 10);
+}
+
+#[test]
+fn replication_s_priority_is_checked() {
+    let c: Config =
+        toml::from_str(&format!("{MINIMAL}\n[network]\nreplication_nice = 0\n")).expect("parse");
+    c.check().expect("0 runs replication beside the desks");
+    let low: Config =
+        toml::from_str(&format!("{MINIMAL}\n[network]\nreplication_nice = 20\n")).expect("parse");
+    let err = low.check().unwrap_err().to_string();
+    assert!(
+        err.contains("network.replication_nice") && err.contains("20"),
+        "{err}"
+    );
+    assert!(
+        toml::from_str::<Config>(&format!("{MINIMAL}\n[network]\nreplication_nice = -1\n"))
+            .is_err(),
+        "a negative value would raise replication above the desks"
+    );
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! health and shuts down cleanly on SIGTERM or SIGINT (in-flight writes committed,
 //! connections closed with a goodbye).
 
+pub mod background;
 pub mod health;
 pub mod housekeeping;
 pub mod in_sync;
@@ -26,6 +27,7 @@ use crate::error::chain;
 use crate::i18n::Arg;
 use crate::i18n::said::Said;
 use crate::operators::{self, Operators, admin_name};
+use background::Background;
 use runtime::Runtime;
 
 /// What the daemon prints about itself once it is up (also written to `ready.json` in the
@@ -138,7 +140,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let runtime = Arc::new(Runtime::new(config.clone(), store.now_ms()));
     runtime.metrics.watch(&store);
-    let checking = table_check::spawn(store.clone(), runtime.clone());
+    // Replication and the table check run below the desks' priority.
+    let background = Background::start(config.network.replication_nice)
+        .map_err(|e| Said::new("cli-daemon-runtime", vec![]).because(e))?;
+    let checking = table_check::spawn(background.handle(), store.clone(), runtime.clone());
     let session = SessionConfig {
         heartbeat: config.thresholds.heartbeat,
         peer_timeout: config.thresholds.peer_timeout,
@@ -165,8 +170,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
     mesh_cfg.session = session;
     mesh_cfg.window_days = config.window_days();
-    let mesh = Mesh::start(store.clone(), loaded, mesh_cfg)
+    let mesh = background
+        .handle()
+        .spawn(Mesh::start(store.clone(), loaded, mesh_cfg))
         .await
+        .context("the mesh's start failed")?
         .map_err(|e| Said::new("cli-daemon-mesh", vec![]).because(e))?;
     let quic_addr = mesh.local_addr();
     runtime.set_mesh(mesh);
@@ -282,9 +290,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let _ = tokio::time::timeout(Duration::from_secs(5), metrics_server).await;
     }
     if let Some(mesh) = runtime.take_mesh() {
-        mesh.shutdown().await;
+        let _ = background.handle().spawn(mesh.shutdown()).await;
     }
     checking.stop().await;
+    background.stop();
     let _ = std::fs::remove_file(config.node.data_dir.join("ready.json"));
     // Dropping the last store handle waits for the writer to commit what is queued.
     drop(operators);

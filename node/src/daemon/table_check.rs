@@ -57,13 +57,13 @@ impl Checking {
 }
 
 /// Starts the check; its outcome lands in the runtime.
-pub fn spawn(store: Store, runtime: Arc<Runtime>) -> Checking {
+pub fn spawn(on: &tokio::runtime::Handle, store: Store, runtime: Arc<Runtime>) -> Checking {
     runtime.set_table_check(TableCheck::Running {
         since_ms: store.now_ms(),
     });
     let stop = Arc::new(AtomicBool::new(false));
     let asked = stop.clone();
-    let task = tokio::task::spawn_blocking(move || {
+    let task = on.spawn_blocking(move || {
         let began = Instant::now();
         let outcome = match store.check_tables(&asked) {
             Ok(false) => {

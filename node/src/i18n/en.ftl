@@ -859,6 +859,7 @@ cli-config-peer-twice = peers lists a node twice
 cli-config-peer-itself = peers lists this node itself ({ $node })
 cli-config-no-desks = node.desks is empty: a window needs at least one desk role
 cli-config-window-days = retention.window_days is { $days }: a window keeps between 1 and 3650 days of records
+cli-config-replication-nice = network.replication_nice is { $nice }: replication runs between 0 and 19 nice steps below the desks
 cli-config-metrics-address = metrics.listen { $address } is the desks' API address: give the metrics their own
 cli-config-log-level = log.level { $level } is not a tracing filter
 cli-config-his-on-window = [his] is for central and the standby: a window does not talk to the HIS

@@ -794,6 +794,7 @@ cli-config-peer-twice = peers 中同一节点出现了两次
 cli-config-peer-itself = peers 中列出了本节点自己（{ $node }）
 cli-config-no-desks = node.desks 为空：窗口节点至少需要一个岗位
 cli-config-window-days = retention.window_days 为 { $days }：窗口节点保留记录的天数须在 1 到 3650 之间
+cli-config-replication-nice = network.replication_nice 为 { $nice }：同步线程低于工作台的优先级步数须在 0 到 19 之间
 cli-config-metrics-address = metrics.listen { $address } 与工作台 API 地址相同：请为监控指标另设地址
 cli-config-log-level = log.level { $level } 不是有效的日志过滤设置
 cli-config-his-on-window = [his] 只用于中心服务器和备用服务器：窗口节点不与 HIS 通信
