@@ -10,7 +10,9 @@
 //! - the same changes (byte for byte) with the same sender's heads;
 //! - the same base: our copy of the record has exactly the heads it was merged onto (heads
 //!   name a document's whole content);
-//! - the same roster (the very one, so no member or revocation came in between);
+//! - a roster that judges alike: the same one, or one grown from it only by admitting nodes
+//!   it did not know (the windows connecting after an outage, each admitted as it comes;
+//!   no revocation, no member replaced, see `Roster::judges_like`);
 //! - the same signature bytes for every commit it was judged by (the writer keeps the commits
 //!   of the batch it applies, and another batch may carry the same changes with signatures
 //!   that do not verify);
@@ -74,6 +76,8 @@ pub(crate) struct Prepared {
     /// leaves its place here until eviction or compaction passes it.
     order: VecDeque<(u64, RecordId)>,
     next: u64,
+    /// Prepared merges the writer took (for tests).
+    used: u64,
 }
 
 impl Prepared {
@@ -110,8 +114,9 @@ impl Prepared {
         let holds = entry.bytes == item.bytes
             && entry.sender_heads == item.sender_heads
             && entry.base == base
-            && std::ptr::eq(Arc::as_ptr(&entry.roster), judge.roster)
+            && judge.roster.judges_like(&entry.roster)
             && entry.signed == signatures_named(&entry.verdict, judge);
+        self.used += u64::from(holds);
         holds.then(|| Merge::Changed {
             doc: entry.doc,
             complete: entry.complete,
@@ -229,5 +234,10 @@ impl Store {
             .lock()
             .map(|p| p.entries.len())
             .unwrap_or(0)
+    }
+
+    /// How many prepared merges the writer took instead of merging again.
+    pub(crate) fn prepared_used(&self) -> u64 {
+        self.shared.prepared.lock().map(|p| p.used).unwrap_or(0)
     }
 }

@@ -50,6 +50,11 @@ fn prepared_and_applied(n: usize) {
         .expect("apply");
     assert_eq!(out.applied.len(), n, "{out:?}");
     assert_eq!(central.store.prepared_len(), 0, "the writer took them all");
+    assert_eq!(
+        central.store.prepared_used(),
+        n as u64,
+        "and used every one"
+    );
     for id in ids {
         assert_eq!(
             central.store.doc(id).expect("read").map(|d| d.get_heads()),
@@ -93,6 +98,61 @@ fn a_record_changed_after_its_batch_was_prepared_keeps_both_changes() {
     let got: Patient = w02.store.get(p).expect("read").expect("present");
     assert_eq!(got.phone, "13911112222", "W01's change");
     assert_eq!(got.name, "丁一", "W02's own change");
+}
+
+/// Nodes admitted between a batch's preparing and its commit (the windows connecting one
+/// after another when central comes back from an outage): a node first seen leaves the
+/// prepared merges in use; a second key of the batch's own author makes the writer judge
+/// the batch again. Either way the records are applied.
+#[test]
+fn a_node_first_seen_after_a_batch_was_prepared_leaves_its_merges_in_use() {
+    let (central, w01, _w02) = hospital(&[DeskRole::Registration]);
+    let first = [create(&w01, "庚"), create(&w01, "辛")];
+    let (items, signatures) = batch(&w01, &first);
+    assert_eq!(
+        central
+            .store
+            .prepare_batch(items.clone(), &signatures)
+            .expect("prepare"),
+        2
+    );
+    let w03 = node("W03", NodeRole::Window, &[DeskRole::Registration]);
+    central
+        .store
+        .admit_member(w03.credentials.member().clone())
+        .expect("admit W03");
+    let out = central
+        .store
+        .apply_batch(w01.name(), items, signatures, None)
+        .expect("apply");
+    assert_eq!(out.applied.len(), 2, "{out:?}");
+    assert_eq!(
+        central.store.prepared_used(),
+        2,
+        "taken through W03's admission"
+    );
+
+    let second = [create(&w01, "壬")];
+    let (items, signatures) = batch(&w01, &second);
+    central
+        .store
+        .prepare_batch(items.clone(), &signatures)
+        .expect("prepare");
+    let another_key = node("W01", NodeRole::Window, &[DeskRole::Registration]);
+    central
+        .store
+        .admit_member(another_key.credentials.member().clone())
+        .expect("admit W01's second key");
+    let out = central
+        .store
+        .apply_batch(w01.name(), items, signatures, None)
+        .expect("apply");
+    assert_eq!(out.applied.len(), 1, "{out:?}");
+    assert_eq!(
+        central.store.prepared_used(),
+        2,
+        "judged again after a second key of W01"
+    );
 }
 
 /// A revocation between the batch's preparing and its commit: the batch was judged under
