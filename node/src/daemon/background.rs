@@ -98,21 +98,24 @@ mod priority {
 mod tests {
     use super::*;
 
+    /// The nice value of a worker thread and of a blocking thread of `background`.
+    fn nice_of_threads(background: &Background) -> (i32, i32) {
+        background.handle().block_on(async {
+            let worker = tokio::spawn(async { priority::current() }).await.unwrap();
+            let blocking = tokio::task::spawn_blocking(priority::current)
+                .await
+                .unwrap();
+            (worker, blocking)
+        })
+    }
+
     #[cfg(target_os = "linux")]
     #[test]
     fn the_runtime_s_threads_run_below_the_caller_and_the_caller_is_left_alone() {
         let caller = priority::current();
         let background = Background::start(7).unwrap();
-        let worker = background
-            .handle()
-            .block_on(async { tokio::spawn(async { priority::current() }).await.unwrap() });
-        let blocking = background.handle().block_on(async {
-            tokio::task::spawn_blocking(priority::current)
-                .await
-                .unwrap()
-        });
-        assert_eq!(worker, (caller + 7).min(19));
-        assert_eq!(blocking, (caller + 7).min(19));
+        let lowered = (caller + 7).min(19);
+        assert_eq!(nice_of_threads(&background), (lowered, lowered));
         assert_eq!(priority::current(), caller);
         background.stop();
     }
@@ -121,10 +124,7 @@ mod tests {
     fn nice_zero_runs_beside_the_caller() {
         let caller = priority::current();
         let background = Background::start(0).unwrap();
-        let worker = background
-            .handle()
-            .block_on(async { tokio::spawn(async { priority::current() }).await.unwrap() });
-        assert_eq!(worker, caller);
+        assert_eq!(nice_of_threads(&background), (caller, caller));
         background.stop();
     }
 }

@@ -107,52 +107,45 @@ fn a_record_changed_after_its_batch_was_prepared_keeps_both_changes() {
 #[test]
 fn a_node_first_seen_after_a_batch_was_prepared_leaves_its_merges_in_use() {
     let (central, w01, _w02) = hospital(&[DeskRole::Registration]);
-    let first = [create(&w01, "庚"), create(&w01, "辛")];
-    let (items, signatures) = batch(&w01, &first);
-    assert_eq!(
-        central
-            .store
-            .prepare_batch(items.clone(), &signatures)
-            .expect("prepare"),
-        2
-    );
     let w03 = node("W03", NodeRole::Window, &[DeskRole::Registration]);
-    central
-        .store
-        .admit_member(w03.credentials.member().clone())
-        .expect("admit W03");
-    let out = central
-        .store
-        .apply_batch(w01.name(), items, signatures, None)
-        .expect("apply");
-    assert_eq!(out.applied.len(), 2, "{out:?}");
+    let first = [create(&w01, "庚"), create(&w01, "辛")];
+    assert_eq!(prepare_admit_apply(&central, &w01, &first, &w03), 2);
     assert_eq!(
         central.store.prepared_used(),
         2,
         "taken through W03's admission"
     );
 
-    let second = [create(&w01, "壬")];
-    let (items, signatures) = batch(&w01, &second);
-    central
-        .store
-        .prepare_batch(items.clone(), &signatures)
-        .expect("prepare");
     let another_key = node("W01", NodeRole::Window, &[DeskRole::Registration]);
-    central
-        .store
-        .admit_member(another_key.credentials.member().clone())
-        .expect("admit W01's second key");
-    let out = central
-        .store
-        .apply_batch(w01.name(), items, signatures, None)
-        .expect("apply");
-    assert_eq!(out.applied.len(), 1, "{out:?}");
+    let second = [create(&w01, "壬")];
+    assert_eq!(
+        prepare_admit_apply(&central, &w01, &second, &another_key),
+        1
+    );
     assert_eq!(
         central.store.prepared_used(),
         2,
         "judged again after a second key of W01"
     );
+}
+
+/// Prepares W01's records at `to`, admits `admitted`'s member there, applies the batch;
+/// returns how many records were applied.
+fn prepare_admit_apply(to: &Node, w01: &Node, ids: &[RecordId], admitted: &Node) -> usize {
+    let (items, signatures) = batch(w01, ids);
+    let prepared = to
+        .store
+        .prepare_batch(items.clone(), &signatures)
+        .expect("prepare");
+    assert_eq!(prepared, ids.len());
+    to.store
+        .admit_member(admitted.credentials.member().clone())
+        .expect("admit");
+    let out = to
+        .store
+        .apply_batch(w01.name(), items, signatures, None)
+        .expect("apply");
+    out.applied.len()
 }
 
 /// A revocation between the batch's preparing and its commit: the batch was judged under
