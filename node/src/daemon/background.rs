@@ -17,9 +17,11 @@
 //! runtime's threads leaves the others alone; elsewhere the runtime runs at the daemon's
 //! priority.
 
+use std::time::Duration;
+
 use tokio::runtime::{Handle, Runtime};
 
-/// The mesh's runtime. [`Background::stop`] ends it; dropping it does too.
+/// The mesh's runtime. [`Background::stop`] ends it; dropping it does too, without waiting.
 #[derive(Debug)]
 pub struct Background {
     handle: Handle,
@@ -46,14 +48,19 @@ impl Background {
         &self.handle
     }
 
-    /// Ends the runtime without blocking the caller (an async task may call it): its tasks
-    /// are dropped where they wait, its blocking threads left to finish the call they are
-    /// in. Stop the mesh first.
-    pub fn stop(self) {
-        drop(self);
+    /// Ends the runtime: its tasks are dropped where they wait, and its blocking threads
+    /// (a peer's batch in its commit) are waited for up to `wait`, so that the store closes
+    /// after them. Blocks: call it from a blocking thread, not from an async task. Stop the
+    /// mesh first.
+    pub fn stop(mut self, wait: Duration) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_timeout(wait);
+        }
     }
 }
 
+/// Dropped without [`Background::stop`] (the daemon's start failing half-way, from an async
+/// task): ends the runtime without waiting for its blocking threads.
 impl Drop for Background {
     fn drop(&mut self) {
         if let Some(runtime) = self.runtime.take() {
@@ -117,7 +124,7 @@ mod tests {
         let lowered = (caller + 7).min(19);
         assert_eq!(nice_of_threads(&background), (lowered, lowered));
         assert_eq!(priority::current(), caller);
-        background.stop();
+        background.stop(Duration::from_secs(1));
     }
 
     #[test]
@@ -125,6 +132,6 @@ mod tests {
         let caller = priority::current();
         let background = Background::start(0).unwrap();
         assert_eq!(nice_of_threads(&background), (caller, caller));
-        background.stop();
+        background.stop(Duration::from_secs(1));
     }
 }

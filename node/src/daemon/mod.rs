@@ -293,7 +293,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let _ = background.handle().spawn(mesh.shutdown()).await;
     }
     checking.stop().await;
-    background.stop();
+    // A peer's batch in its commit ends before the store closes.
+    let _ = tokio::task::spawn_blocking(move || background.stop(Duration::from_secs(5))).await;
     let _ = std::fs::remove_file(config.node.data_dir.join("ready.json"));
     // Dropping the last store handle waits for the writer to commit what is queued.
     drop(operators);
