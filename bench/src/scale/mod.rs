@@ -206,13 +206,3 @@ fn rss_mib(pid: u32) -> Option<f64> {
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
 }
-
-/// The pid a daemon wrote into its `ready.json`.
-fn daemon_pid(data_dir: &Path) -> anyhow::Result<u32> {
-    let text = std::fs::read_to_string(data_dir.join("ready.json"))?;
-    let v: serde_json::Value = serde_json::from_str(&text)?;
-    v["pid"]
-        .as_u64()
-        .and_then(|p| u32::try_from(p).ok())
-        .ok_or_else(|| anyhow::anyhow!("ready.json has no pid"))
-}

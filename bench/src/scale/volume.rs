@@ -19,7 +19,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::data::{self, Origin, Rng};
-use super::{Plan, daemon_pid, ms, rss_mib};
+use super::{Plan, ms, rss_mib};
 use crate::measure::{Summary, median};
 
 const CENTRAL: &str = "central";
@@ -244,7 +244,7 @@ fn measure_daemon(hospital: &mut Hospital, plan: &Plan) -> anyhow::Result<Stage>
     let t = Instant::now();
     hospital.start(CENTRAL)?;
     let daemon_ready_ms = ms(t.elapsed());
-    let pid = daemon_pid(&hospital.config(CENTRAL)?.node.data_dir)?;
+    let pid = hospital.pid(CENTRAL).context("central runs")?;
     std::thread::sleep(Duration::from_secs(1));
     let rss_idle_mib = rss_mib(pid);
     let admin = hospital.admin(CENTRAL)?;
@@ -388,7 +388,7 @@ fn join_window(
     desk: &Client,
     plan: &Plan,
 ) -> anyhow::Result<(NewWindow, Summary, Option<f64>)> {
-    let central_pid = daemon_pid(&hospital.config(CENTRAL)?.node.data_dir)?;
+    let central_pid = hospital.pid(CENTRAL).context("central runs")?;
     let t = Instant::now();
     hospital.start_niced(NEW_WINDOW, plan.window_nice)?;
     let syncing = Arc::new(AtomicBool::new(true));
