@@ -32,6 +32,7 @@ pub mod failover;
 pub mod fixture;
 pub mod his;
 pub mod measure;
+pub mod peers;
 pub mod relay;
 pub mod replication;
 pub mod scale;

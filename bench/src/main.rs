@@ -2,7 +2,7 @@
 //! The measurements live in the library so that tests can run them directly.
 
 use clap::{Parser, Subcommand};
-use lifeline_bench::{chaos, console, failover, his, replication, scale, store};
+use lifeline_bench::{chaos, console, failover, his, peers, replication, scale, store};
 
 #[derive(Debug, Parser)]
 #[command(name = "lifeline-bench", version, about)]
@@ -27,6 +27,9 @@ enum Command {
     /// A real hospital's volume with real daemons: status, reports, open, memory and desk
     /// latency at a million patients, a new window's sync, an outage's reconciliation.
     Scale(scale::ScaleArgs),
+    /// What central keeps about what its peers hold, per record, with 1, 20 and 60 peers
+    /// acknowledging every record.
+    Peers(peers::PeersArgs),
     /// Writes catalogs of realistic size as the CSV files `lifeline catalog import` reads.
     Catalogs(scale::CatalogArgs),
     /// The HIS bridge against a real PostgreSQL (Debian's package): first pull of the patient
@@ -45,6 +48,7 @@ fn main() -> anyhow::Result<()> {
         Command::Failover(args) => failover::run(&args).map(drop),
         Command::Console(args) => console::run(&args).map(drop),
         Command::Scale(args) => scale::run(&args).map(drop),
+        Command::Peers(args) => peers::run(&args).map(drop),
         Command::Catalogs(args) => scale::write_catalogs(&args),
         Command::His(args) => his::run(&args).map(drop),
         Command::Chaos(args) => chaos::run(&args).map(drop),

@@ -426,3 +426,43 @@ fn a_quick_scale_run_writes_every_figure() {
         .collect();
     assert_eq!(left, vec!["scale.json"]);
 }
+
+/// The peers benchmark in quick mode: every figure, and what central notes of its peers'
+/// holdings stays one row per record as peers are added (a row per (peer, record) would make
+/// it three times as many at 3 peers).
+#[test]
+fn a_quick_peers_run_keeps_one_row_per_record() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let args = lifeline_bench::peers::PeersArgs {
+        records: 0,
+        peers: vec![3, 1],
+        quick: true,
+        dir: Some(dir.path().to_path_buf()),
+        out: dir.path().join("results/peers.json"),
+    };
+    let report = lifeline_bench::peers::run(&args).expect("the benchmark runs");
+    assert!(report.table().contains("knowledge B/record"));
+    let json = read_json(&args.out);
+    assert_eq!(json["records"], 2_000);
+    let steps = json["steps"].as_array().expect("steps");
+    assert_eq!(steps.len(), 2);
+    for (i, peers) in [1, 3].into_iter().enumerate() {
+        assert_eq!(steps[i]["peers"], peers);
+        positive(&json, &format!("/steps/{i}/acks_per_s"));
+        positive(&json, &format!("/steps/{i}/knowledge_bytes_per_record"));
+        let rows: u64 = steps[i]["tables"]
+            .as_array()
+            .expect("tables")
+            .iter()
+            .filter(|t| t["name"] == "peer_holds")
+            .map(|t| t["rows"].as_u64().expect("rows"))
+            .sum();
+        assert_eq!(rows, 2_000, "step {i}: {}", steps[i]);
+    }
+    let bytes = |i: usize| {
+        steps[i]["knowledge_bytes_per_record"]
+            .as_f64()
+            .expect("bytes")
+    };
+    assert!(bytes(1) < 1.5 * bytes(0), "{} then {}", bytes(0), bytes(1));
+}

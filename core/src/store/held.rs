@@ -95,12 +95,10 @@ impl Store {
     ) -> Result<Vec<(RecordId, Vec<ChangeHash>)>, ReadError> {
         let txn = self.read_txn()?;
         let heads_t = txn.open_table(tables::DOC_HEADS).ctx("reading heads")?;
-        let known_t = txn
-            .open_table(tables::PEER_HEADS)
-            .ctx("reading peer heads")?;
+        let (known_t, slot) = super::holders::of_peer(&txn, peer)?;
         let mut out = Vec::with_capacity(ids.len());
         for &id in ids {
-            let Some((heads, known)) = heads_and_known(&heads_t, &known_t, peer, id)? else {
+            let Some((heads, known)) = heads_and_known(&heads_t, &known_t, slot, id)? else {
                 continue;
             };
             if known.is_some_and(|k| same_heads(&k, &heads)) {
@@ -225,21 +223,17 @@ impl Store {
 /// A record's heads here, and the heads a peer is known to have of it (if any).
 type HeadsAndKnown = (Vec<ChangeHash>, Option<Vec<ChangeHash>>);
 
-/// A record's heads here and the heads `peer` is known to have of it; `None` for a record
-/// not held.
+/// A record's heads here and the heads the peer of `slot` is known to have of it; `None` for
+/// a record not held.
 pub(super) fn heads_and_known(
     heads_t: &impl ReadableTable<tables::Id, &'static [u8]>,
-    known_t: &impl ReadableTable<(&'static str, tables::Id), &'static [u8]>,
-    peer: &NodeName,
+    known_t: &impl ReadableTable<tables::Id, &'static [u8]>,
+    slot: Option<super::holders::Slot>,
     id: RecordId,
 ) -> Result<Option<HeadsAndKnown>, ReadError> {
-    let key = id.to_bytes();
-    let Some(heads) = heads_t.get(key).ctx("reading heads")? else {
+    let Some(heads) = heads_t.get(id.to_bytes()).ctx("reading heads")? else {
         return Ok(None);
     };
-    let known = known_t
-        .get((peer.as_str(), key))
-        .ctx("reading peer heads")?
-        .map(|v| decode_heads(v.value()));
+    let known = super::holders::known(known_t, slot, id)?;
     Ok(Some((decode_heads(heads.value()), known)))
 }

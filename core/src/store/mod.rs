@@ -32,6 +32,7 @@ mod episode_edits;
 mod error;
 mod fields;
 mod held;
+mod holders;
 mod index;
 mod kept;
 mod knowledge;

@@ -74,14 +74,7 @@ impl Tx<'_> {
             .ctx("reading heads")?
             .map(|v| decode_heads(v.value()))
             .unwrap_or_default();
-        let theirs = self
-            .r()
-            .open_table(tables::PEER_HEADS)
-            .ctx("reading peer heads")?
-            .get((central.0.as_str(), key))
-            .ctx("reading peer heads")?
-            .map(|v| decode_heads(v.value()))
-            .unwrap_or_default();
+        let theirs = self.known_heads(&central.0, id)?.unwrap_or_default();
         Ok(!ours.is_empty() && ours.iter().all(|h| theirs.contains(h)))
     }
 
@@ -170,6 +163,7 @@ impl Tx<'_> {
         }
         // A record pulled from the HIS is indexed by its HIS key (patients are never pruned).
         self.unindex_keys(id)?;
+        self.forget_holders(id)?;
         let w = self.w();
         let peers: Vec<String> = {
             let t = w.open_table(tables::PEER_STATE).ctx("pruning")?;
@@ -180,10 +174,6 @@ impl Tx<'_> {
             names
         };
         for peer in &peers {
-            w.open_table(tables::PEER_HEADS)
-                .ctx("pruning")?
-                .remove((peer.as_str(), key))
-                .ctx("pruning")?;
             w.open_table(tables::PEER_SYNC)
                 .ctx("pruning")?
                 .remove((peer.as_str(), key))

@@ -54,17 +54,14 @@ impl Store {
         let peer = peer.clone();
         let ids = ids.to_vec();
         self.write(move |tx| {
-            let w = tx.w();
-            let mut heads = w
-                .open_table(tables::PEER_HEADS)
-                .ctx("forgetting peer heads")?;
-            let mut syncs = w
+            for id in &ids {
+                tx.forget_peer_heads(&peer, *id)?;
+            }
+            let mut syncs = tx
+                .w()
                 .open_table(tables::PEER_SYNC)
                 .ctx("forgetting sync states")?;
             for id in &ids {
-                heads
-                    .remove((peer.as_str(), id.to_bytes()))
-                    .ctx("forgetting peer heads")?;
                 syncs
                     .remove((peer.as_str(), id.to_bytes()))
                     .ctx("forgetting sync states")?;

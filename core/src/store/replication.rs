@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 use super::digest::{Digest, Scope};
 use super::error::{ReadError, StorageContext, WriteError};
 use super::held::heads_and_known;
+use super::holders;
 use super::read::stored_chunks;
-use super::tables::{self, decode_heads, encode_heads};
+use super::tables::{self, decode_heads};
 use super::{CommitHook, Store, Tx};
 use crate::id::{NodeName, RecordId};
 use crate::record::RecordKind;
@@ -209,22 +210,6 @@ impl Tx<'_> {
         self.write_peer_heads(peer, id, &known)
     }
 
-    /// Records that `peer` holds the record at `heads` (all held here).
-    pub(super) fn write_peer_heads(
-        &mut self,
-        peer: &NodeName,
-        id: RecordId,
-        heads: &[ChangeHash],
-    ) -> Result<(), ReadError> {
-        let bytes = encode_heads(heads);
-        self.w()
-            .open_table(tables::PEER_HEADS)
-            .ctx("recording peer heads")?
-            .insert((peer.as_str(), id.to_bytes()), bytes.as_slice())
-            .ctx("recording peer heads")?;
-        Ok(())
-    }
-
     /// Keeps the sync-protocol state of a record with a peer, so that an exchange cut by a
     /// disconnect resumes from what both sides were known to share.
     pub(super) fn save_sync_state(
@@ -330,14 +315,8 @@ impl Store {
                 s.acked_by_peer = s.acked_by_peer.max(upto);
                 s.last_contact_ms = now;
             })?;
-            let mut t = tx
-                .w()
-                .open_table(tables::PEER_HEADS)
-                .ctx("recording peer heads")?;
             for (id, h) in heads {
-                let bytes = encode_heads(&h);
-                t.insert((peer.as_str(), id.to_bytes()), bytes.as_slice())
-                    .ctx("recording peer heads")?;
+                tx.write_peer_heads(&peer, id, &h)?;
             }
             Ok(())
         })
@@ -349,13 +328,9 @@ impl Store {
         let peer = peer.clone();
         self.write(move |tx| {
             tx.update_peer_state(&peer, |s| s.acked_by_peer = acked_by_peer)?;
+            tx.retire_slot(&peer)?;
             let lo = (peer.as_str(), [0u8; 16]);
             let hi = (peer.as_str(), [0xffu8; 16]);
-            tx.w()
-                .open_table(tables::PEER_HEADS)
-                .ctx("resetting peer heads")?
-                .retain_in(lo..=hi, |_, _| false)
-                .ctx("resetting peer heads")?;
             tx.w()
                 .open_table(tables::PEER_SYNC)
                 .ctx("resetting sync states")?
@@ -367,11 +342,8 @@ impl Store {
 
     /// The heads a peer is known to have for a record.
     pub fn peer_heads(&self, peer: &NodeName, id: RecordId) -> Result<Vec<ChangeHash>, ReadError> {
-        let t = self.table(tables::PEER_HEADS)?;
-        Ok(t.get((peer.as_str(), id.to_bytes()))
-            .ctx("reading peer heads")?
-            .map(|v| decode_heads(v.value()))
-            .unwrap_or_default())
+        let (holds, slot) = holders::of_peer(&self.read_txn()?, peer)?;
+        Ok(holders::known(&holds, slot, id)?.unwrap_or_default())
     }
 
     /// A page of the feed after `after` for `peer`, at most `limit` records: those in
@@ -389,9 +361,7 @@ impl Store {
     ) -> Result<FeedPage, ReadError> {
         let txn = self.read_txn()?;
         let feed = txn.open_table(tables::FEED).ctx("reading the feed")?;
-        let known = txn
-            .open_table(tables::PEER_HEADS)
-            .ctx("reading peer heads")?;
+        let (known, slot) = holders::of_peer(&txn, peer)?;
         let mut page = FeedPage::default();
         for entry in feed
             .range(after.saturating_add(1)..)
@@ -406,12 +376,8 @@ impl Store {
             }
             let id = RecordId::from_bytes(id);
             let in_scope = RecordKind::from_code(kind).is_none_or(|kind| scope.covers(kind, id));
-            let held = || -> Result<bool, ReadError> {
-                Ok(known
-                    .get((peer.as_str(), id.to_bytes()))
-                    .ctx("reading peer heads")?
-                    .is_some())
-            };
+            let held =
+                || -> Result<bool, ReadError> { Ok(holders::known(&known, slot, id)?.is_some()) };
             if in_scope || held()? {
                 page.entries.push((k.value(), id));
                 if page.entries.len() >= limit {
@@ -432,13 +398,11 @@ impl Store {
     ) -> Result<Vec<OutgoingDoc>, ReadError> {
         let txn = self.read_txn()?;
         let heads_t = txn.open_table(tables::DOC_HEADS).ctx("reading heads")?;
-        let known_t = txn
-            .open_table(tables::PEER_HEADS)
-            .ctx("reading peer heads")?;
+        let (known_t, slot) = holders::of_peer(&txn, peer)?;
         let chunks = txn.open_table(tables::DOC_CHUNKS).ctx("loading a record")?;
         let mut out = Vec::with_capacity(ids.len());
         for &id in ids {
-            let Some((heads, known)) = heads_and_known(&heads_t, &known_t, peer, id)? else {
+            let Some((heads, known)) = heads_and_known(&heads_t, &known_t, slot, id)? else {
                 continue;
             };
             let known = known.unwrap_or_default();

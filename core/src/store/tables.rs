@@ -19,8 +19,9 @@ pub const HIGHEST_ID: Id = [0xffu8; 16];
 /// kind, kept counts, the open-review index, the incremental digest, catalog items (issue 10);
 /// 5, the signed commits of each record (`record_signed`) and the record of each unsigned
 /// change; 6, the desks' queues (`queues`); 7, central's receipts (`acked`), in place of a
-/// stamp in each emergency record.
-pub const SCHEMA_VERSION: u64 = 7;
+/// stamp in each emergency record; 8, what peers hold as one row per record (`peer_holds`,
+/// `peer_slots`) in place of a row per (peer, record).
+pub const SCHEMA_VERSION: u64 = 8;
 
 /// Metadata: schema version, node identity, counters, the audit head, the current episode.
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -92,8 +93,11 @@ pub const LESSOR: TableDefinition<u8, u64> = TableDefinition::new("lessor");
 
 /// Per-peer replication state (JSON), owned by lifeline-sync through the store's API.
 pub const PEER_STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("peer_state");
-/// (peer, document) → the heads the peer is known to have (concatenated 32-byte hashes).
-pub const PEER_HEADS: TableDefinition<(&str, Id), &[u8]> = TableDefinition::new("peer_heads");
+/// Document → the heads peers are known to have of it, each with the slots of the peers
+/// holding it (see `holders.rs`): one row per record, however many peers.
+pub const PEER_HOLDS: TableDefinition<Id, &[u8]> = TableDefinition::new("peer_holds");
+/// Peer → its slot in [`PEER_HOLDS`]'s rows.
+pub const PEER_SLOTS: TableDefinition<&str, u32> = TableDefinition::new("peer_slots");
 /// (peer, document) → Automerge sync state, for documents that fell back to the sync protocol.
 pub const PEER_SYNC: TableDefinition<(&str, Id), &[u8]> = TableDefinition::new("peer_sync");
 
@@ -165,7 +169,8 @@ pub(crate) fn for_each<T: TableVisitor>(visitor: &mut T) -> Result<(), T::Error>
     visitor.visit(NUMBERS)?;
     visitor.visit(LESSOR)?;
     visitor.visit(PEER_STATE)?;
-    visitor.visit(PEER_HEADS)?;
+    visitor.visit(PEER_HOLDS)?;
+    visitor.visit(PEER_SLOTS)?;
     visitor.visit(PEER_SYNC)?;
     visitor.visit(SIGNED)?;
     visitor.visit(CHANGE_SIGNED)?;
@@ -198,7 +203,7 @@ pub(crate) fn names() -> Vec<String> {
     }
 }
 
-/// Heads as stored in the `doc_heads` and `peer_heads` tables: concatenated 32-byte hashes.
+/// Heads as stored in the `doc_heads` table and in `peer_holds`' rows: concatenated 32-byte hashes.
 pub fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
     heads.iter().flat_map(|h| h.0).collect()
 }
@@ -245,4 +250,6 @@ pub mod meta_keys {
     pub const INCARNATION: &str = "incarnation";
     pub const PATIENT_COUNTER: &str = "counter.patient";
     pub const REGISTRATION_COUNTER: &str = "counter.registration";
+    /// The slot the next peer gets in `peer_holds` (slots are never reused).
+    pub const PEER_SLOT_NEXT: &str = "peer_slot_next";
 }

@@ -48,6 +48,8 @@ pub(crate) struct Tx<'a> {
     removed: Vec<RecordId>,
     /// Changes this node made in the batch: signed when it commits.
     pub(super) authored: Vec<(RecordId, ChangeHash)>,
+    /// Peers' slots in `peer_holds`, read when the batch first needs them.
+    pub(super) slots: Option<super::holders::Slots>,
 }
 
 /// What a batch that wrote leaves for after its commit: its documents and the records it
@@ -83,6 +85,7 @@ impl<'a> Tx<'a> {
             kept: Kept::default(),
             removed: Vec::new(),
             authored: Vec::new(),
+            slots: None,
         })
     }
 
