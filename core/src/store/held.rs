@@ -210,9 +210,7 @@ impl Store {
         if !held.is_empty() {
             let peer = peer.clone();
             self.write(move |tx| {
-                for (id, heads) in held {
-                    tx.write_peer_heads(&peer, id, &heads)?;
-                }
+                tx.write_peer_heads_all(&peer, held)?;
                 Ok(())
             })?;
         }

@@ -297,25 +297,39 @@ impl Tx<'_> {
         id: RecordId,
         heads: &[ChangeHash],
     ) -> Result<(), ReadError> {
+        self.write_peer_heads_all(peer, [(id, heads.to_vec())])
+    }
+
+    /// Records that `peer` holds each record at its heads (all held here).
+    pub(super) fn write_peer_heads_all(
+        &mut self,
+        peer: &NodeName,
+        held: impl IntoIterator<Item = (RecordId, Vec<ChangeHash>)>,
+    ) -> Result<(), ReadError> {
         let Some(slot) = self.slot(peer)? else {
             return Ok(());
         };
-        self.change_holders(id, |h| {
-            h.put(slot, heads);
-            true
-        })
+        self.change_holders(held.into_iter().map(|(id, heads)| {
+            (id, move |h: &mut Holders| {
+                h.put(slot, &heads);
+                true
+            })
+        }))
     }
 
-    /// Forgets what `peer` is known to hold of a record.
+    /// Forgets what `peer` is known to hold of these records.
     pub(super) fn forget_peer_heads(
         &mut self,
         peer: &NodeName,
-        id: RecordId,
+        ids: &[RecordId],
     ) -> Result<(), ReadError> {
         let Some(&slot) = self.slots()?.by_peer.get(peer.as_str()) else {
             return Ok(());
         };
-        self.change_holders(id, |h| h.remove(slot))
+        self.change_holders(
+            ids.iter()
+                .map(|&id| (id, move |h: &mut Holders| h.remove(slot))),
+        )
     }
 
     /// Forgets what every peer holds of a record (it is pruned here).
@@ -328,12 +342,11 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Rewrites a record's row through `change` (which says whether it changed anything),
-    /// dropping retired slots' bits.
-    fn change_holders(
+    /// Rewrites each record's row through its `change` (which says whether it changed
+    /// anything), dropping retired slots' bits; the table is opened once.
+    fn change_holders<F: FnOnce(&mut Holders) -> bool>(
         &mut self,
-        id: RecordId,
-        change: impl FnOnce(&mut Holders) -> bool,
+        changes: impl IntoIterator<Item = (RecordId, F)>,
     ) -> Result<(), ReadError> {
         let live = std::mem::take(&mut self.slots()?.live);
         let result = (|| {
@@ -341,21 +354,23 @@ impl Tx<'_> {
                 .w()
                 .open_table(tables::PEER_HOLDS)
                 .ctx("recording peer heads")?;
-            let key = id.to_bytes();
-            let mut holders = t
-                .get(key)
-                .ctx("recording peer heads")?
-                .map(|v| Holders::decode(v.value()))
-                .unwrap_or_default();
-            if !change(&mut holders) {
-                return Ok(());
-            }
-            holders.keep_live(&live);
-            if holders.is_empty() {
-                t.remove(key).ctx("recording peer heads")?;
-            } else {
-                t.insert(key, holders.encode().as_slice())
-                    .ctx("recording peer heads")?;
+            for (id, change) in changes {
+                let key = id.to_bytes();
+                let mut holders = t
+                    .get(key)
+                    .ctx("recording peer heads")?
+                    .map(|v| Holders::decode(v.value()))
+                    .unwrap_or_default();
+                if !change(&mut holders) {
+                    continue;
+                }
+                holders.keep_live(&live);
+                if holders.is_empty() {
+                    t.remove(key).ctx("recording peer heads")?;
+                } else {
+                    t.insert(key, holders.encode().as_slice())
+                        .ctx("recording peer heads")?;
+                }
             }
             Ok(())
         })();

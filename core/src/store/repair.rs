@@ -54,9 +54,7 @@ impl Store {
         let peer = peer.clone();
         let ids = ids.to_vec();
         self.write(move |tx| {
-            for id in &ids {
-                tx.forget_peer_heads(&peer, *id)?;
-            }
+            tx.forget_peer_heads(&peer, &ids)?;
             let mut syncs = tx
                 .w()
                 .open_table(tables::PEER_SYNC)

@@ -315,9 +315,7 @@ impl Store {
                 s.acked_by_peer = s.acked_by_peer.max(upto);
                 s.last_contact_ms = now;
             })?;
-            for (id, h) in heads {
-                tx.write_peer_heads(&peer, id, &h)?;
-            }
+            tx.write_peer_heads_all(&peer, heads)?;
             Ok(())
         })
     }
