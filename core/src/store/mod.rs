@@ -54,6 +54,7 @@ mod roster;
 mod signing;
 mod tables;
 mod tx;
+mod upgrade;
 mod writer;
 
 use std::num::NonZeroUsize;

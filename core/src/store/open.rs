@@ -17,7 +17,7 @@ use super::roster;
 use super::signing::CommitCache;
 use super::tables::{self, SCHEMA_VERSION, TableVisitor, meta_keys};
 use super::writer::Writer;
-use super::{OpenCheck, Shared, Store, StoreOptions};
+use super::{OpenCheck, Shared, Store, StoreOptions, upgrade};
 use crate::id::{NodeName, RecordId};
 use crate::trust::Roster;
 
@@ -257,7 +257,13 @@ fn open_database(path: &Path, opts: &StoreOptions, exists: bool) -> Result<Datab
         .set_cache_size(cache_bytes)
         .open(path)
         .map_err(|e| open_error(path, e))?;
-    check_meta(&db, path, node)?;
+    if check_meta(&db, path, node)? == upgrade::UPGRADABLE {
+        let moved = upgrade::from_7(&db).map_err(|source| OpenError::Storage {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        tracing::info!(path = %path.display(), moved, "store upgraded from schema 7 to 8");
+    }
     Ok(db)
 }
 
@@ -323,6 +329,9 @@ fn scan_tables_until(db: &impl ReadableDatabase, stop: &AtomicBool) -> Result<bo
         tx: redb::ReadTransaction,
         stop: &'a AtomicBool,
         stopped: bool,
+        /// The file is of the schema before this one: the tables its upgrade adds are not
+        /// there yet.
+        upgrading: bool,
     }
     impl TableVisitor for Scan<'_> {
         type Error = redb::Error;
@@ -333,7 +342,14 @@ fn scan_tables_until(db: &impl ReadableDatabase, stop: &AtomicBool) -> Result<bo
             if self.stopped {
                 return Ok(());
             }
-            let t = self.tx.open_table(table)?;
+            let t = match self.tx.open_table(table) {
+                Err(redb::TableError::TableDoesNotExist(name))
+                    if self.upgrading && upgrade::ADDED.contains(&name.as_str()) =>
+                {
+                    return Ok(());
+                }
+                opened => opened?,
+            };
             for (n, entry) in redb::ReadableTable::iter(&t)?.enumerate() {
                 if n % 4096 == 0 && self.stop.load(Ordering::Relaxed) {
                     self.stopped = true;
@@ -345,10 +361,17 @@ fn scan_tables_until(db: &impl ReadableDatabase, stop: &AtomicBool) -> Result<bo
             Ok(())
         }
     }
+    let tx = db.begin_read()?;
+    let upgrading = {
+        let meta = tx.open_table(tables::META)?;
+        meta.get(meta_keys::SCHEMA)?
+            .is_some_and(|v| v.value() == upgrade::UPGRADABLE.to_string().as_bytes())
+    };
     let mut scan = Scan {
-        tx: db.begin_read()?,
+        tx,
         stop,
         stopped: false,
+        upgrading,
     };
     tables::for_each(&mut scan)?;
     Ok(!scan.stopped)
@@ -437,7 +460,7 @@ fn initialize(shared: &Shared) -> Result<(), redb::Error> {
 }
 
 /// Refuses a file of another schema version or another node, reading only.
-fn check_meta(db: &impl ReadableDatabase, path: &Path, node: &NodeName) -> Result<(), OpenError> {
+fn check_meta(db: &impl ReadableDatabase, path: &Path, node: &NodeName) -> Result<u64, OpenError> {
     let path = path.to_path_buf();
     let fail = |e: redb::Error| match e {
         redb::Error::TableDoesNotExist(_) => OpenError::NotAStore { path: path.clone() },
@@ -459,13 +482,17 @@ fn check_meta(db: &impl ReadableDatabase, path: &Path, node: &NodeName) -> Resul
             .map(|v| String::from_utf8_lossy(v.value()).into_owned()))
     };
     let schema = text(meta_keys::SCHEMA)?.unwrap_or_else(|| "none".into());
-    if schema != SCHEMA_VERSION.to_string() {
+    let Some(version) = schema
+        .parse::<u64>()
+        .ok()
+        .filter(|v| *v == SCHEMA_VERSION || *v == upgrade::UPGRADABLE)
+    else {
         return Err(OpenError::SchemaVersion {
             path,
             found: schema,
             expected: SCHEMA_VERSION,
         });
-    }
+    };
     let found_node = text(meta_keys::NODE)?.unwrap_or_default();
     if found_node != node.as_str() {
         return Err(OpenError::WrongNode {
@@ -474,5 +501,5 @@ fn check_meta(db: &impl ReadableDatabase, path: &Path, node: &NodeName) -> Resul
             expected: node.clone(),
         });
     }
-    Ok(())
+    Ok(version)
 }

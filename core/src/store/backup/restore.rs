@@ -306,7 +306,10 @@ fn check_and_stamp(
             .map_err(|e| to_damaged(e.into()))?
             .map(|v| String::from_utf8_lossy(v.value()).into_owned())
             .unwrap_or_else(|| "none".into());
-        if schema != SCHEMA_VERSION.to_string() {
+        // A snapshot of the schema before this one is restored as it is; the store's open
+        // upgrades it.
+        let upgradable = crate::store::upgrade::UPGRADABLE.to_string();
+        if schema != SCHEMA_VERSION.to_string() && schema != upgradable {
             return Err(RestoreError::SchemaVersion {
                 path: snapshot.to_path_buf(),
                 found: schema,
