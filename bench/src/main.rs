@@ -2,7 +2,13 @@
 //! The measurements live in the library so that tests can run them directly.
 
 use clap::{Parser, Subcommand};
+
 use lifeline_bench::{chaos, console, failover, his, peers, replication, scale, store};
+
+/// mimalloc instead of glibc's allocator, as the `lifeline` binary has (bench/README,
+/// "allocator").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Debug, Parser)]
 #[command(name = "lifeline-bench", version, about)]

@@ -6,6 +6,10 @@ use std::process::ExitCode;
 use clap::Parser;
 use lifeline_sim::{Bug, Config, Kind, replay_command};
 
+/// mimalloc instead of glibc's allocator (bench/README, "allocator").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Deterministic simulation of a whole Lifeline hospital under faults.
 #[derive(Debug, Parser)]
 #[command(name = "lifeline-sim")]
