@@ -24,6 +24,24 @@ pub(crate) fn temp_store(node: &str, role: NodeRole) -> (tempfile::TempDir, Stor
     (dir, store, clock)
 }
 
+/// Records with their heads, as a peer acknowledges them.
+pub(crate) type Acked = Vec<(crate::id::RecordId, Vec<automerge::ChangeHash>)>;
+
+/// A central store (see [`temp_store`]) holding `n` new patients, each with its heads.
+pub(crate) fn central_with_patients(n: usize) -> (tempfile::TempDir, Store, Acked) {
+    let (dir, store, _) = temp_store("central", NodeRole::Central);
+    let ids: Vec<_> = (0..n)
+        .map(|i| {
+            let saved = store
+                .create_patient(&registrar(), new_patient(&format!("p{i}")))
+                .expect("create");
+            saved.value.header.id
+        })
+        .collect();
+    let heads = store.heads_of(&ids).expect("heads");
+    (dir, store, ids.into_iter().zip(heads).collect())
+}
+
 /// A registration clerk, `reg1`.
 pub(crate) fn registrar() -> Operator {
     Operator::new(

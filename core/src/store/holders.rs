@@ -430,24 +430,14 @@ mod tests {
     /// forgotten (its store came back with less) never reads another's knowledge.
     #[test]
     fn a_store_keeps_one_row_per_record_whatever_the_peers() {
-        use crate::roles::NodeRole;
-        use crate::test_support::{new_patient, registrar, temp_store};
+        use crate::test_support::central_with_patients;
         use redb::ReadableTableMetadata;
 
-        let (dir, store, _) = temp_store("central", NodeRole::Central);
-        let ids: Vec<RecordId> = (0..5)
-            .map(|i| {
-                let saved = store
-                    .create_patient(&registrar(), new_patient(&format!("p{i}")))
-                    .expect("create");
-                saved.value.header.id
-            })
-            .collect();
-        let heads = store.heads_of(&ids).expect("heads");
+        let (dir, store, acked) = central_with_patients(5);
+        let (ids, heads): (Vec<RecordId>, Vec<Vec<ChangeHash>>) = acked.iter().cloned().unzip();
         let peers: Vec<NodeName> = (1..=20)
             .map(|n| NodeName::new(format!("W{n:02}")).expect("name"))
             .collect();
-        let acked: Vec<_> = ids.iter().copied().zip(heads.clone()).collect();
         for peer in &peers {
             store.record_ack(peer, 5, acked.clone()).expect("ack");
         }

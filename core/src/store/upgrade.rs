@@ -100,7 +100,7 @@ mod tests {
     use crate::id::{NodeName, RecordId};
     use crate::roles::NodeRole;
     use crate::store::{OpenError, Store};
-    use crate::test_support::{new_patient, registrar, temp_store};
+    use crate::test_support::{central_with_patients, temp_store};
 
     fn name(n: &str) -> NodeName {
         NodeName::new(n).expect("a node name")
@@ -110,17 +110,8 @@ mod tests {
     /// hold is kept, and a peer met after the upgrade takes a slot of its own.
     #[test]
     fn a_schema_7_store_opens_upgraded_with_what_peers_hold() {
-        let (dir, store, _) = temp_store("central", NodeRole::Central);
-        let ids: Vec<RecordId> = (0..4)
-            .map(|i| {
-                let saved = store
-                    .create_patient(&registrar(), new_patient(&format!("p{i}")))
-                    .expect("create");
-                saved.value.header.id
-            })
-            .collect();
-        let heads = store.heads_of(&ids).expect("heads");
-        let acked: Vec<_> = ids.iter().copied().zip(heads.clone()).collect();
+        let (dir, store, acked) = central_with_patients(4);
+        let (ids, heads): (Vec<RecordId>, Vec<_>) = acked.iter().cloned().unzip();
         store
             .record_ack(&name("W01"), 4, acked.clone())
             .expect("ack");
@@ -172,12 +163,8 @@ mod tests {
     /// A backup taken before the upgrade is restored after it, and opens upgraded.
     #[test]
     fn a_schema_7_snapshot_is_restored_and_opens_upgraded() {
-        let (dir, store, _) = temp_store("central", NodeRole::Central);
-        let saved = store
-            .create_patient(&registrar(), new_patient("p"))
-            .expect("create");
-        let id = saved.value.header.id;
-        let heads = store.heads_of(&[id]).expect("heads").remove(0);
+        let (dir, store, mut acked) = central_with_patients(1);
+        let (id, heads) = acked.remove(0);
         store
             .record_ack(&name("W01"), 1, vec![(id, heads.clone())])
             .expect("ack");
