@@ -63,10 +63,14 @@ fn trim(bits: &mut Vec<u8>) {
     }
 }
 
-impl Holders {
-    /// A row as stored: for each group, the number of heads (u16, little-endian), the heads,
-    /// the bitmap's length (u16) and the bitmap. A damaged row reads as far as it is whole.
-    pub(super) fn decode(mut bytes: &[u8]) -> Holders {
+/// The groups of a stored row (see [`Holders::decode`]), as (heads, bitmap) bytes, without
+/// allocating; a damaged row ends where it stops being whole.
+struct RawGroups<'a>(&'a [u8]);
+
+impl<'a> Iterator for RawGroups<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
         fn take<'b>(bytes: &mut &'b [u8], n: usize) -> Option<&'b [u8]> {
             let (head, rest) = bytes.split_at_checked(n)?;
             *bytes = rest;
@@ -75,24 +79,33 @@ impl Holders {
         fn length(bytes: &mut &[u8]) -> Option<usize> {
             take(bytes, 2).map(|b| usize::from(u16::from_le_bytes([b[0], b[1]])))
         }
-        let mut groups = Vec::new();
-        while let Some(n) = length(&mut bytes) {
-            let Some(heads) = take(&mut bytes, n * 32) else {
-                break;
-            };
-            let Some(m) = length(&mut bytes) else { break };
-            let Some(slots) = take(&mut bytes, m) else {
-                break;
-            };
-            let mut slots = slots.to_vec();
-            trim(&mut slots);
-            if !slots.is_empty() {
-                groups.push(Group {
+        let whole = (|| {
+            let n = length(&mut self.0)?;
+            let heads = take(&mut self.0, n * 32)?;
+            let m = length(&mut self.0)?;
+            Some((heads, take(&mut self.0, m)?))
+        })();
+        if whole.is_none() {
+            self.0 = &[];
+        }
+        whole
+    }
+}
+
+impl Holders {
+    /// A row as stored: for each group, the number of heads (u16, little-endian), the heads,
+    /// the bitmap's length (u16) and the bitmap. A damaged row reads as far as it is whole.
+    pub(super) fn decode(bytes: &[u8]) -> Holders {
+        let groups = RawGroups(bytes)
+            .filter_map(|(heads, slots)| {
+                let mut slots = slots.to_vec();
+                trim(&mut slots);
+                (!slots.is_empty()).then(|| Group {
                     heads: tables::decode_heads(heads),
                     slots,
-                });
-            }
-        }
+                })
+            })
+            .collect();
         Holders { groups }
     }
 
@@ -118,6 +131,7 @@ impl Holders {
     }
 
     /// The heads the peer of `slot` holds.
+    #[cfg(test)]
     pub(super) fn of(&self, slot: Slot) -> Option<&[ChangeHash]> {
         self.groups
             .iter()
@@ -212,7 +226,15 @@ pub(super) fn known(
     Ok(holds
         .get(id.to_bytes())
         .ctx("reading peer heads")?
-        .and_then(|v| Holders::decode(v.value()).of(slot).map(<[_]>::to_vec)))
+        .and_then(|v| heads_in(v.value(), slot)))
+}
+
+/// The heads the peer of `slot` holds, read from a stored row without decoding it: a feed
+/// page asks this of every record it passes over.
+fn heads_in(row: &[u8], slot: Slot) -> Option<Vec<ChangeHash>> {
+    RawGroups(row)
+        .find(|(_, slots)| has(slots, slot))
+        .map(|(heads, _)| tables::decode_heads(heads))
 }
 
 impl Tx<'_> {
@@ -512,6 +534,18 @@ mod tests {
         let cut = Holders::decode(&bytes[..bytes.len() - 1]);
         assert_eq!(cut.of(1), Some(&[h(1)][..]));
         assert_eq!(cut.of(2), None);
+        // The reading without decoding answers alike, whole or cut.
+        for slot in 0..4 {
+            for row in [&bytes[..], &bytes[..bytes.len() - 1], &bytes[..5]] {
+                let decoded = Holders::decode(row).of(slot).map(<[_]>::to_vec);
+                assert_eq!(
+                    heads_in(row, slot),
+                    decoded,
+                    "slot {slot}, {} bytes",
+                    row.len()
+                );
+            }
+        }
         assert!(Holders::decode(&[0xff; 7]).is_empty());
     }
 }
