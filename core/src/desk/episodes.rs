@@ -226,7 +226,7 @@ impl Store {
             let date = Date::at(now, offset);
             let minute = (now + i64::from(offset) * 60_000).rem_euclid(86_400_000) / 60_000;
             let prefix = if drill { DRILL_PREFIX } else { "YJ-" };
-            let id = EpisodeId::new(format!(
+            let base = format!(
                 "{prefix}{}{:02}{:02}-{:02}{:02}-{}",
                 date.year,
                 date.month,
@@ -234,8 +234,22 @@ impl Store {
                 minute / 60,
                 minute % 60,
                 tx.node()
-            ))
-            .map_err(RuleError::from)?;
+            );
+            // A second outage opened here in the same minute (central lost again seconds
+            // after it came back) gets an id of its own: with the first's, the node found the
+            // first, closed, episode by it and left the new one at once, every round.
+            let taken: Vec<EpisodeId> = tx
+                .episodes()?
+                .into_iter()
+                .map(|(_, e)| e.episode_id)
+                .collect();
+            let mut id = EpisodeId::new(base.clone()).map_err(RuleError::from)?;
+            for n in 2.. {
+                if !taken.contains(&id) {
+                    break;
+                }
+                id = EpisodeId::new(format!("{base}-{n}")).map_err(RuleError::from)?;
+            }
             let mut header = tx.new_header(RecordKind::Episode, &who)?;
             header.episode = Some(id.clone());
             let mut nodes = BTreeMap::new();

@@ -91,6 +91,41 @@ fn an_episode_ends_when_the_system_of_record_is_back_not_when_the_desks_stop() {
     assert_eq!(e.closed_ms, me.recovered_ms);
 }
 
+/// Central lost again seconds after it came back: the second outage, opened by the same node
+/// in the same minute, is an episode of its own that the node stays in (with the first's id
+/// it found the first, closed, episode by it and left the new one at once, every round: the
+/// failover benchmark's windows went in and out of emergency mode for up to 24 s).
+#[test]
+fn a_second_outage_in_the_same_minute_is_an_episode_of_its_own() {
+    let (_d, w01, clock) = window();
+    let system = admin();
+    let first = w01
+        .open_episode(&system, "central unreachable", Opening::Automatic)
+        .expect("open")
+        .value;
+    clock.advance_ms(5_000);
+    w01.recover_from_episode(&system).expect("recover");
+    w01.reconcile_episodes(&system).expect("reconcile");
+    let closed = w01.episodes().expect("episodes");
+    assert!(
+        closed.iter().all(|e| !e.open),
+        "the first episode closed: {closed:?}"
+    );
+    clock.advance_ms(5_000);
+    let second = w01
+        .open_episode(&system, "central unreachable again", Opening::Automatic)
+        .expect("open")
+        .value;
+    assert_ne!(second, first);
+    assert!(second.as_str().starts_with(first.as_str()), "{second}");
+    assert_eq!(
+        w01.reconcile_episodes(&system).expect("reconcile").value,
+        Some(second.clone()),
+        "the node stays in the new outage's episode"
+    );
+    assert_eq!(w01.episode().expect("read"), Some(second));
+}
+
 /// "为提高信息系统突发事件应急响应水平,信息技术部和相关部门应定期或不定期组织应急预案演练"
 /// (drills of the plan, regularly): a drill runs the whole procedure on records marked as a
 /// drill (the id says so, on every record), never joined by a real outage nor joining one,
