@@ -278,21 +278,19 @@ impl Tx<'_> {
         Ok(Some(slot))
     }
 
-    /// The heads `peer` is known to hold of a record, as this batch has it.
+    /// The heads `peer` is known to hold of a record, as this batch has it (its slot from
+    /// the batch's slots, read once).
     pub(super) fn known_heads(
-        &self,
+        &mut self,
         peer: &str,
         id: RecordId,
     ) -> Result<Option<Vec<ChangeHash>>, ReadError> {
-        let slots = self
-            .r()
-            .open_table(tables::PEER_SLOTS)
-            .ctx("reading peer slots")?;
+        let slot = self.slots()?.by_peer.get(peer).copied();
         let holds = self
             .r()
             .open_table(tables::PEER_HOLDS)
             .ctx("reading peer heads")?;
-        known(&holds, slot_of(&slots, peer)?, id)
+        known(&holds, slot, id)
     }
 
     /// Forgets everything the peer is known to hold: its next note gives it a new slot.

@@ -54,7 +54,7 @@ impl Tx<'_> {
 
     /// Whether central holds a record as we do: it acknowledged our feed past the record, or
     /// it is known to have the record's heads.
-    fn central_holds(&self, central: &(String, u64), id: RecordId) -> Result<bool, ReadError> {
+    fn central_holds(&mut self, central: &(String, u64), id: RecordId) -> Result<bool, ReadError> {
         let key = id.to_bytes();
         let pos = self
             .r()
