@@ -63,48 +63,85 @@ pub(super) async fn dial_loop(shared: Arc<Shared>, endpoint: quinn::Endpoint, pe
         }
     };
     while !shared.stopping() {
-        if !shared.is_connected(&peer.name) {
-            let connected = dial(&shared, &endpoint, &client, &peer).await;
-            if connected {
-                backoff = shared.cfg.reconnect_min;
+        let grown = (backoff * 2).min(shared.cfg.reconnect_max);
+        let wait = if shared.is_connected(&peer.name) {
+            std::mem::replace(&mut backoff, grown)
+        } else {
+            match dial(&shared, &endpoint, &client, &peer).await {
+                Dialed::Connected => {
+                    backoff = shared.cfg.reconnect_min;
+                    backoff
+                }
+                // Nothing listens there: probe again soon, so that a server coming back is
+                // heard within a fraction of a second (a probe is an Initial packet or three).
+                Dialed::NoAnswer => shared.cfg.reconnect_min,
+                Dialed::Failed => std::mem::replace(&mut backoff, grown),
             }
-        }
+        };
         tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => break,
         }
-        backoff = (backoff * 2).min(shared.cfg.reconnect_max);
     }
 }
 
-/// One dial; runs the connection to its end if the handshake succeeds. True if it did.
+/// How a dial ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dialed {
+    /// The handshake succeeded; the connection has run to its end.
+    Connected,
+    /// Nothing answered the handshake's first packets within `answer_timeout`.
+    NoAnswer,
+    /// The peer answered and the handshake failed, or the dial could not start: retried
+    /// with backoff, so that a peer refusing us is not asked for a handshake every moment.
+    Failed,
+}
+
+/// One dial; runs the connection to its end if the handshake succeeds.
+///
+/// quinn hears nothing of a port nobody listens on (no ICMP reaches it): a dial to a server
+/// that is down retransmits its Initial at growing intervals until the timeout, so a server
+/// coming back would be heard only at the next retransmission or the next dial, seconds
+/// later. The dial therefore gives the peer `answer_timeout` to answer at all (its first
+/// flight, `handshake_data`), and only a peer that answered the rest of `connect_timeout`.
 async fn dial(
     shared: &Arc<Shared>,
     endpoint: &quinn::Endpoint,
     client: &quinn::ClientConfig,
     peer: &PeerAddr,
-) -> bool {
+) -> Dialed {
     let server_name = identity::server_name(&peer.name);
-    let connecting = match endpoint.connect_with(client.clone(), peer.addr, &server_name) {
+    let mut connecting = match endpoint.connect_with(client.clone(), peer.addr, &server_name) {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(peer = %peer.name, error = %e, "cannot dial");
-            return false;
+            return Dialed::Failed;
         }
     };
-    let conn = match tokio::time::timeout(shared.cfg.connect_timeout, connecting).await {
-        Ok(Ok(conn)) => conn,
-        Ok(Err(e)) => {
-            let shown = chain(&e);
-            tracing::debug!(peer = %peer.name, error = %shown, "dial failed");
-            shared.set_status(&peer.name, |s| s.last_error = Some(shown));
-            return false;
-        }
+    let failed = |shown: String| {
+        tracing::debug!(peer = %peer.name, error = %shown, "dial failed");
+        shared.set_status(&peer.name, |s| s.last_error = Some(shown));
+        Dialed::Failed
+    };
+    match tokio::time::timeout(shared.cfg.answer_timeout, connecting.handshake_data()).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => return failed(chain(&e)),
         Err(_) => {
-            tracing::debug!(peer = %peer.name, "dial timed out");
-            shared.set_status(&peer.name, |s| s.last_error = Some("dial timed out".into()));
-            return false;
+            tracing::trace!(peer = %peer.name, "no answer to the dial");
+            shared.set_status(&peer.name, |s| {
+                s.last_error = Some("no answer to the dial".into())
+            });
+            return Dialed::NoAnswer;
         }
+    }
+    let rest = shared
+        .cfg
+        .connect_timeout
+        .saturating_sub(shared.cfg.answer_timeout);
+    let conn = match tokio::time::timeout(rest, connecting).await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(e)) => return failed(chain(&e)),
+        Err(_) => return failed("dial timed out".into()),
     };
     match identity::peer_identity(&conn) {
         Ok(id) => {
@@ -114,7 +151,8 @@ async fn dial(
         Err(e) => {
             tracing::warn!(peer = %peer.name, error = %chain(&e), "peer has no usable identity");
             conn.close(2u32.into(), b"no usable identity");
+            return Dialed::Failed;
         }
     }
-    true
+    Dialed::Connected
 }

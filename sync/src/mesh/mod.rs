@@ -55,6 +55,10 @@ pub struct MeshConfig {
     pub reconnect_max: Duration,
     /// How long a dial may take.
     pub connect_timeout: Duration,
+    /// How long a dial waits for the peer to answer at all before it is tried again after
+    /// `reconnect_min` (see `dial.rs`: quinn does not hear that nobody listens). A peer that
+    /// answers has the rest of `connect_timeout`.
+    pub answer_timeout: Duration,
     /// On a window: the days of records it keeps (`[retention] window_days`), told to peers
     /// in the hello so that they offer only those (with the records every node keeps).
     /// `None` keeps everything.
@@ -75,6 +79,7 @@ impl MeshConfig {
             reconnect_min: Duration::from_millis(200),
             reconnect_max: Duration::from_secs(2),
             connect_timeout: Duration::from_secs(3),
+            answer_timeout: Duration::from_millis(500),
             window_days: None,
             prepare_batches: true,
         }
