@@ -10,7 +10,9 @@
 //! - the same changes (byte for byte) with the same sender's heads;
 //! - the same base: our copy of the record has exactly the heads it was merged onto (heads
 //!   name a document's whole content);
-//! - the same roster (the very one, so no member or revocation came in between);
+//! - a roster that judges alike: the same one, or one grown from it only by admitting nodes
+//!   it did not know (the windows connecting after an outage, each admitted as it comes;
+//!   no revocation, no member replaced, see `Roster::judges_like`);
 //! - the same signature bytes for every commit it was judged by (the writer keeps the commits
 //!   of the batch it applies, and another batch may carry the same changes with signatures
 //!   that do not verify);
@@ -112,7 +114,7 @@ impl Prepared {
         let holds = entry.bytes == item.bytes
             && entry.sender_heads == item.sender_heads
             && entry.base == base
-            && std::ptr::eq(Arc::as_ptr(&entry.roster), judge.roster)
+            && judge.roster.judges_like(&entry.roster)
             && entry.signed == signatures_named(&entry.verdict, judge);
         self.used += u64::from(holds);
         holds.then(|| Merge::Changed {

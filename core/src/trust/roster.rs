@@ -7,6 +7,7 @@
 //! A member's rights come from its certificate: its role, and for a window its desks.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -94,11 +95,45 @@ pub struct Revocation {
 }
 
 /// Every member and revocation a node holds.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Roster {
     members: BTreeMap<KeyId, Member>,
     revoked: BTreeMap<KeyId, Revocation>,
+    /// Which roster this one was grown from, and how many of its changes could judge a
+    /// change already judged differently (see [`Roster::judges_like`]). Not part of what
+    /// the roster says: equality is by members and revocations.
+    lineage: Lineage,
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Lineage {
+    /// Unique to each [`Roster::new`] in this process, kept by its clones.
+    origin: u64,
+    /// Revocations, members replaced, and second keys of a name, since `origin`.
+    changes: u64,
+}
+
+impl Default for Roster {
+    fn default() -> Self {
+        static ORIGINS: AtomicU64 = AtomicU64::new(0);
+        Roster {
+            members: BTreeMap::new(),
+            revoked: BTreeMap::new(),
+            lineage: Lineage {
+                origin: ORIGINS.fetch_add(1, Ordering::Relaxed),
+                changes: 0,
+            },
+        }
+    }
+}
+
+impl PartialEq for Roster {
+    fn eq(&self, other: &Self) -> bool {
+        self.members == other.members && self.revoked == other.revoked
+    }
+}
+
+impl Eq for Roster {}
 
 /// What admitting a member or a revocation did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,13 +157,30 @@ impl Roster {
             }
             Some(known) => {
                 *known = member;
+                self.lineage.changes += 1;
                 Admitted::New
             }
             None => {
+                // A second key of a name changes which member the name stands for.
+                if self.members.values().any(|m| m.name == member.name) {
+                    self.lineage.changes += 1;
+                }
                 self.members.insert(member.key_id(), member);
                 Admitted::New
             }
         }
+    }
+
+    /// Whether every change judged under `earlier` is judged alike under this roster: this
+    /// one was grown from `earlier` only by admitting nodes it did not know (a change is
+    /// judged by its signers' members and revocations, which such an admission leaves as
+    /// they were: a change by an unknown signer was refused, never accepted). A revocation,
+    /// a member replaced or a second key of a known name in between, or rosters of
+    /// different origins, answer false. A store's merge prepared ahead of its writer is
+    /// kept through the first window connecting after an outage this way.
+    pub fn judges_like(&self, earlier: &Roster) -> bool {
+        // Fewer members on the same lineage: this one is the older of the two.
+        self.lineage == earlier.lineage && self.members.len() >= earlier.members.len()
     }
 
     /// Records a revocation (checked against the CA by the caller).
@@ -137,6 +189,7 @@ impl Roster {
             return Admitted::Known;
         }
         self.revoked.insert(revocation.key, revocation);
+        self.lineage.changes += 1;
         Admitted::New
     }
 
@@ -249,5 +302,46 @@ mod tests {
         );
         let json = serde_json::to_string(&new).expect("json");
         assert_eq!(serde_json::from_str::<Member>(&json).expect("back"), new);
+    }
+
+    #[test]
+    fn only_admitting_unknown_nodes_keeps_a_roster_judging_alike() {
+        let w01 = member("W01", NodeRole::Window, &[DeskRole::Registration]);
+        let mut earlier = Roster::new();
+        earlier.admit(w01.clone());
+        let mut later = earlier.clone();
+        assert!(later.judges_like(&earlier));
+        later.admit(member("W02", NodeRole::Window, &[DeskRole::Cashier]));
+        later.admit(w01.clone());
+        assert!(later.judges_like(&earlier), "a node first seen, one known");
+        assert!(!earlier.judges_like(&later), "the older of the two");
+
+        let mut second_key = earlier.clone();
+        second_key.admit(member("W01", NodeRole::Window, &[DeskRole::Registration]));
+        assert!(!second_key.judges_like(&earlier), "a second key of W01");
+
+        let mut replaced = earlier.clone();
+        let mut with_credential = w01.clone();
+        with_credential.credential = vec![1, 2, 3];
+        assert_eq!(replaced.admit(with_credential), Admitted::New);
+        assert!(!replaced.judges_like(&earlier), "W01's member replaced");
+
+        let mut revoked = earlier.clone();
+        revoked.revoke(Revocation {
+            name: w01.name.clone(),
+            key: w01.key_id(),
+            revoked_ms: 1,
+            reason: "stolen".into(),
+            proof: vec![1],
+        });
+        assert!(!revoked.judges_like(&earlier), "W01 revoked");
+
+        let mut elsewhere = Roster::new();
+        elsewhere.admit(w01);
+        assert_eq!(elsewhere, earlier, "the same members and revocations");
+        assert!(
+            !elsewhere.judges_like(&earlier),
+            "a roster of another origin"
+        );
     }
 }

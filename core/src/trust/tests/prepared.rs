@@ -100,6 +100,54 @@ fn a_record_changed_after_its_batch_was_prepared_keeps_both_changes() {
     assert_eq!(got.name, "丁一", "W02's own change");
 }
 
+/// Nodes admitted between a batch's preparing and its commit (the windows connecting one
+/// after another when central comes back from an outage): a node first seen leaves the
+/// prepared merges in use; a second key of the batch's own author makes the writer judge
+/// the batch again. Either way the records are applied.
+#[test]
+fn a_node_first_seen_after_a_batch_was_prepared_leaves_its_merges_in_use() {
+    let (central, w01, _w02) = hospital(&[DeskRole::Registration]);
+    let w03 = node("W03", NodeRole::Window, &[DeskRole::Registration]);
+    let first = [create(&w01, "庚"), create(&w01, "辛")];
+    assert_eq!(prepare_admit_apply(&central, &w01, &first, &w03), 2);
+    assert_eq!(
+        central.store.prepared_used(),
+        2,
+        "taken through W03's admission"
+    );
+
+    let another_key = node("W01", NodeRole::Window, &[DeskRole::Registration]);
+    let second = [create(&w01, "壬")];
+    assert_eq!(
+        prepare_admit_apply(&central, &w01, &second, &another_key),
+        1
+    );
+    assert_eq!(
+        central.store.prepared_used(),
+        2,
+        "judged again after a second key of W01"
+    );
+}
+
+/// Prepares W01's records at `to`, admits `admitted`'s member there, applies the batch;
+/// returns how many records were applied.
+fn prepare_admit_apply(to: &Node, w01: &Node, ids: &[RecordId], admitted: &Node) -> usize {
+    let (items, signatures) = batch(w01, ids);
+    let prepared = to
+        .store
+        .prepare_batch(items.clone(), &signatures)
+        .expect("prepare");
+    assert_eq!(prepared, ids.len());
+    to.store
+        .admit_member(admitted.credentials.member().clone())
+        .expect("admit");
+    let out = to
+        .store
+        .apply_batch(w01.name(), items, signatures, None)
+        .expect("apply");
+    out.applied.len()
+}
+
 /// A revocation between the batch's preparing and its commit: the batch was judged under
 /// the roster before it, so the writer judges it again, and the revoked node's record is
 /// refused.
