@@ -67,6 +67,24 @@ async fn start_with(
     TestNode { store, mesh, addr }
 }
 
+/// A central with no peers to dial, its mesh configuration changed by `tweak`.
+async fn start_central(
+    dir: &std::path::Path,
+    ca_dir: &std::path::Path,
+    tweak: impl FnOnce(&mut MeshConfig),
+) -> TestNode {
+    start_with(
+        dir,
+        ca_dir,
+        "central",
+        NodeRole::Central,
+        &[],
+        vec![],
+        tweak,
+    )
+    .await
+}
+
 fn reg() -> Operator {
     Operator::new(
         OperatorName::new("reg1").expect("valid"),
@@ -195,16 +213,7 @@ async fn a_drift_is_repaired_over_quic_and_shown_in_the_status() {
     let ca = dir.path().join("ca");
     identity::init_ca(&ca).expect("ca");
     let quick = |cfg: &mut MeshConfig| cfg.session.digest_every = Duration::from_secs(1);
-    let central = start_with(
-        dir.path(),
-        &ca,
-        "central",
-        NodeRole::Central,
-        &[],
-        vec![],
-        quick,
-    )
-    .await;
+    let central = start_central(dir.path(), &ca, quick).await;
     let w01 = NodeName::new("W01").expect("valid");
     let files = identity::issue(
         &ca,
@@ -571,16 +580,7 @@ async fn a_server_that_is_down_is_probed_with_fresh_dials_until_it_answers() {
     );
 
     drop(silent);
-    let central = start_with(
-        dir.path(),
-        &ca,
-        "central",
-        NodeRole::Central,
-        &[],
-        vec![],
-        |cfg| cfg.listen = addr,
-    )
-    .await;
+    let central = start_central(dir.path(), &ca, |cfg| cfg.listen = addr).await;
     let mesh = &w1.mesh;
     let name = NodeName::new("central").expect("valid");
     eventually("W01 connected to central once it listens", 20, || {
