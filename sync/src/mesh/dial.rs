@@ -15,6 +15,10 @@ use crate::identity;
 /// Maximum concurrent incoming handshakes, so a flood cannot exhaust the node.
 const MAX_INCOMING: usize = 256;
 
+/// Of the dials nobody answered in a row, every this many waits the whole connect timeout
+/// for an answer instead of `answer_timeout`.
+const PATIENT_EVERY: u32 = 5;
+
 pub(super) async fn accept_loop(shared: Arc<Shared>, endpoint: quinn::Endpoint) {
     let mut shutdown = shared.shutdown.clone();
     let mut handshakes = JoinSet::new();
@@ -62,12 +66,23 @@ pub(super) async fn dial_loop(shared: Arc<Shared>, endpoint: quinn::Endpoint, pe
             return;
         }
     };
+    // Dials in a row that nobody answered; every `PATIENT_EVERY`th waits the whole connect
+    // timeout for an answer, so that a server too slow to answer within `answer_timeout`
+    // (a machine overloaded) is still reached.
+    let mut unanswered = 0u32;
     while !shared.stopping() {
         let grown = (backoff * 2).min(shared.cfg.reconnect_max);
         let wait = if shared.is_connected(&peer.name) {
             std::mem::replace(&mut backoff, grown)
         } else {
-            match dial(&shared, &endpoint, &client, &peer).await {
+            let patient = unanswered % PATIENT_EVERY == PATIENT_EVERY - 1;
+            let dialed = dial(&shared, &endpoint, &client, &peer, patient).await;
+            unanswered = if dialed == Dialed::NoAnswer {
+                unanswered.saturating_add(1)
+            } else {
+                0
+            };
+            match dialed {
                 Dialed::Connected => {
                     backoff = shared.cfg.reconnect_min;
                     backoff
@@ -103,12 +118,14 @@ enum Dialed {
 /// that is down retransmits its Initial at growing intervals until the timeout, so a server
 /// coming back would be heard only at the next retransmission or the next dial, seconds
 /// later. The dial therefore gives the peer `answer_timeout` to answer at all (its first
-/// flight, `handshake_data`), and only a peer that answered the rest of `connect_timeout`.
+/// flight, `handshake_data`), and only a peer that answered the rest of `connect_timeout`;
+/// a `patient` dial gives it the whole `connect_timeout` to answer.
 async fn dial(
     shared: &Arc<Shared>,
     endpoint: &quinn::Endpoint,
     client: &quinn::ClientConfig,
     peer: &PeerAddr,
+    patient: bool,
 ) -> Dialed {
     let server_name = identity::server_name(&peer.name);
     let mut connecting = match endpoint.connect_with(client.clone(), peer.addr, &server_name) {
@@ -123,7 +140,13 @@ async fn dial(
         shared.set_status(&peer.name, |s| s.last_error = Some(shown));
         Dialed::Failed
     };
-    match tokio::time::timeout(shared.cfg.answer_timeout, connecting.handshake_data()).await {
+    let started = tokio::time::Instant::now();
+    let answer_within = if patient {
+        shared.cfg.connect_timeout
+    } else {
+        shared.cfg.answer_timeout.min(shared.cfg.connect_timeout)
+    };
+    match tokio::time::timeout(answer_within, connecting.handshake_data()).await {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => return failed(chain(&e)),
         Err(_) => {
@@ -134,10 +157,13 @@ async fn dial(
             return Dialed::NoAnswer;
         }
     }
+    // The rest of the connect timeout, and at least the time an answer was given (an answer
+    // that came at the last moment still has the time to finish the handshake).
     let rest = shared
         .cfg
         .connect_timeout
-        .saturating_sub(shared.cfg.answer_timeout);
+        .saturating_sub(started.elapsed())
+        .max(shared.cfg.answer_timeout);
     let conn = match tokio::time::timeout(rest, connecting).await {
         Ok(Ok(conn)) => conn,
         Ok(Err(e)) => return failed(chain(&e)),

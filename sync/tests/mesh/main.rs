@@ -12,6 +12,8 @@ use lifeline_core::{
 use lifeline_sync::identity::{self, AcceptPolicy, NodeIdentity};
 use lifeline_sync::mesh::{Mesh, MeshConfig, PeerAddr};
 
+mod dial;
+
 struct TestNode {
     store: Store,
     mesh: Mesh,
@@ -511,83 +513,4 @@ async fn a_window_receives_its_working_set_and_fetches_older_records_on_request(
     );
     window.shutdown().await;
     central.shutdown().await;
-}
-
-/// The Initial packets' destination connection ids received on a silent UDP socket for
-/// `secs`: one id per dial (a dial's retransmissions repeat its id).
-fn dials_heard(socket: &std::net::UdpSocket, secs: u64) -> std::collections::BTreeSet<Vec<u8>> {
-    let mut dials = std::collections::BTreeSet::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
-    let mut buf = [0u8; 2048];
-    socket
-        .set_read_timeout(Some(Duration::from_millis(100)))
-        .expect("timeout");
-    while std::time::Instant::now() < deadline {
-        let Ok(n) = socket.recv(&mut buf) else {
-            continue;
-        };
-        // A long header: flags, version (4 bytes), the destination id's length, the id.
-        if n > 6 && buf[0] & 0x80 != 0 {
-            let len = usize::from(buf[5]);
-            if let Some(id) = buf.get(6..6 + len) {
-                dials.insert(id.to_vec());
-            }
-        }
-    }
-    dials
-}
-
-/// A server that is down is probed with fresh dials, each given a moment to be answered,
-/// not with one dial retransmitting at growing intervals for the whole connect timeout
-/// (quinn hears nothing of a port nobody listens on): so a central coming back after an
-/// outage is heard within a fraction of a second. Once it listens, the window connects.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_that_is_down_is_probed_with_fresh_dials_until_it_answers() {
-    let dir = tempfile::tempdir().expect("dir");
-    let ca = dir.path().join("ca");
-    identity::init_ca(&ca).expect("ca");
-    // The server's address, held by a socket that reads and never answers.
-    let silent = std::net::UdpSocket::bind(loopback()).expect("bind");
-    let addr = silent.local_addr().expect("addr");
-    let w1 = start_with(
-        dir.path(),
-        &ca,
-        "W01",
-        NodeRole::Window,
-        &[DeskRole::Registration],
-        vec![peer("central", NodeRole::Central, addr)],
-        |cfg| {
-            cfg.connect_timeout = Duration::from_secs(60);
-            cfg.reconnect_max = Duration::from_secs(60);
-            cfg.answer_timeout = Duration::from_millis(300);
-            cfg.reconnect_min = Duration::from_millis(100);
-        },
-    )
-    .await;
-    let heard = tokio::task::spawn_blocking(move || (dials_heard(&silent, 3), silent))
-        .await
-        .expect("join");
-    let (dials, silent) = heard;
-    assert!(
-        dials.len() >= 3,
-        "one dial every 0.4 s or so over 3 s, not one for the whole minute: {} heard",
-        dials.len()
-    );
-    let status = w1.mesh.status();
-    assert_eq!(
-        status[0].last_error.as_deref(),
-        Some("no answer to the dial")
-    );
-
-    drop(silent);
-    let central = start_central(dir.path(), &ca, |cfg| cfg.listen = addr).await;
-    let mesh = &w1.mesh;
-    let name = NodeName::new("central").expect("valid");
-    eventually("W01 connected to central once it listens", 20, || {
-        mesh.is_connected(&name)
-    })
-    .await;
-    for n in [w1, central] {
-        n.mesh.shutdown().await;
-    }
 }
