@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +50,58 @@ impl RecordId {
         let ms = u64::try_from(ms.max(0)).unwrap_or(0);
         RecordId(ulid::Ulid::from_parts(ms, 0))
     }
+}
+
+/// Where a store's new record ids and its actor get their random part: the operating system
+/// (every node, [`Ids::random`]), or a seeded stream ([`Ids::seeded`]) for a simulation that
+/// must replay a run exactly. Clones share the stream.
+#[derive(Debug, Clone, Default)]
+pub struct Ids(Option<Arc<Mutex<u64>>>);
+
+impl Ids {
+    pub fn random() -> Self {
+        Ids(None)
+    }
+
+    /// The same seed gives the same ids, in the same order of calls.
+    pub fn seeded(seed: u64) -> Self {
+        Ids(Some(Arc::new(Mutex::new(seed))))
+    }
+
+    /// A new record id stamped with `ms` (see [`RecordId::generate_at`]).
+    pub fn record_id_at(&self, ms: i64) -> RecordId {
+        let Some(state) = &self.0 else {
+            return RecordId::generate_at(ms);
+        };
+        let ms = u64::try_from(ms.max(0)).unwrap_or(0);
+        let random = (u128::from(next(state)) << 64 | u128::from(next(state))) & ((1 << 80) - 1);
+        RecordId(ulid::Ulid::from_parts(ms, random))
+    }
+
+    /// Eight random bytes (an actor id's tail).
+    pub fn tail(&self) -> [u8; 8] {
+        match &self.0 {
+            None => {
+                let id = RecordId::generate().to_bytes();
+                let mut tail = [0u8; 8];
+                tail.copy_from_slice(&id[8..]);
+                tail
+            }
+            Some(state) => next(state).to_be_bytes(),
+        }
+    }
+}
+
+/// The next value of a splitmix64 stream.
+fn next(state: &Mutex<u64>) -> u64 {
+    let mut s = state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    *s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *s;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 impl fmt::Display for RecordId {
@@ -220,6 +273,29 @@ mod tests {
         assert_eq!(id.to_string().parse::<RecordId>(), Ok(id));
         assert_eq!(RecordId::from_bytes(id.to_bytes()), id);
         assert!("not-an-id".parse::<RecordId>().is_err());
+    }
+
+    #[test]
+    fn seeded_ids_replay_and_carry_their_time() {
+        let (a, b) = (Ids::seeded(7), Ids::seeded(7));
+        let at = 1_795_568_400_000;
+        let first: Vec<RecordId> = (0..3).map(|i| a.record_id_at(at + i)).collect();
+        let again: Vec<RecordId> = (0..3).map(|i| b.record_id_at(at + i)).collect();
+        assert_eq!(first, again, "the same seed, the same ids");
+        assert_eq!(first[2].created_ms(), at + 2);
+        assert_ne!(first[0], first[1]);
+        assert_eq!(a.tail(), b.tail());
+        assert_ne!(Ids::seeded(8).record_id_at(at), first[0], "another seed");
+        let clone = a.clone();
+        assert_ne!(
+            clone.record_id_at(at),
+            a.record_id_at(at),
+            "clones share the stream"
+        );
+        assert_ne!(
+            Ids::random().record_id_at(at),
+            Ids::random().record_id_at(at)
+        );
     }
 
     #[test]

@@ -23,7 +23,7 @@ mod test_support;
 
 pub use automerge;
 pub use clock::{Age, Clock, Date, ManualClock, SystemClock, UnixMs};
-pub use id::{EpisodeId, NodeName, OperatorName, RecordId};
+pub use id::{EpisodeId, Ids, NodeName, OperatorName, RecordId};
 pub use money::Fen;
 pub use record::{Record, RecordKind};
 pub use roles::{DeskRole, NodeRole, Operator};

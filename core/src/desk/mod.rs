@@ -54,7 +54,6 @@ pub use crate::store::EpisodeInfo;
 
 use serde::Serialize;
 
-use crate::id::RecordId;
 use crate::numbers::{IssuedNumber, Series};
 use crate::record::{Header, RecordKind};
 use crate::roles::{DeskRole, Operator};
@@ -144,7 +143,7 @@ impl Tx<'_> {
     /// The header of a record created now, here, by `who`, tagged with the current episode.
     pub(crate) fn new_header(&self, kind: RecordKind, who: &Operator) -> Result<Header, ReadError> {
         Ok(Header {
-            id: RecordId::generate_at(self.now_ms()),
+            id: self.new_record_id(),
             kind,
             origin: self.node().clone(),
             operator: who.name.clone(),

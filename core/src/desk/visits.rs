@@ -120,7 +120,7 @@ impl Store {
             };
             let header = tx.header_for(RecordKind::Visit, &who, new.occurred_at)?;
             let charge_header = Header {
-                id: crate::id::RecordId::generate_at(tx.now_ms()),
+                id: tx.new_record_id(),
                 kind: RecordKind::Charge,
                 ..header.clone()
             };

@@ -125,7 +125,7 @@ impl Tx<'_> {
     /// never pushed back).
     fn his_header(&self, kind: RecordKind, created_ms: UnixMs, who: &Operator) -> Header {
         Header {
-            id: RecordId::generate_at(created_ms),
+            id: self.opts().ids.record_id_at(created_ms),
             kind,
             origin: self.node().clone(),
             operator: who.name.clone(),

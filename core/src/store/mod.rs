@@ -141,6 +141,9 @@ pub struct StoreOptions {
     /// How much of an existing file [`Store::open`] reads before it returns. Default
     /// [`OpenCheck::Full`].
     pub open_check: OpenCheck,
+    /// Where new record ids and this process's actor get their random part. Default: the
+    /// operating system; a simulation seeds it.
+    pub ids: crate::id::Ids,
 }
 
 /// Whether opening a store reads every table end to end before it returns.
@@ -186,6 +189,7 @@ impl StoreOptions {
             credentials: None,
             author_check: AuthorCheck::Signatures,
             open_check: OpenCheck::Full,
+            ids: crate::id::Ids::random(),
         }
     }
 }

@@ -18,7 +18,7 @@ use super::signing::CommitCache;
 use super::tables::{self, SCHEMA_VERSION, TableVisitor, meta_keys};
 use super::writer::Writer;
 use super::{OpenCheck, Shared, Store, StoreOptions, upgrade};
-use crate::id::{NodeName, RecordId};
+use crate::id::NodeName;
 use crate::trust::Roster;
 
 /// Peers' signed commits remembered as verified: a few batches from every peer at once (a
@@ -107,7 +107,7 @@ impl Store {
         }
         let credentials = opts.credentials.clone();
         let shared = Shared {
-            actor: make_actor(&opts.node),
+            actor: make_actor(&opts.node, &opts.ids),
             opened_feed_head: std::sync::OnceLock::new(),
             cache: Mutex::new(DocCache::new(opts.cache_docs)),
             db: Closing(Some(db)),
@@ -377,10 +377,10 @@ fn scan_tables_until(db: &impl ReadableDatabase, stop: &AtomicBool) -> Result<bo
     Ok(!scan.stopped)
 }
 
-fn make_actor(node: &NodeName) -> ActorId {
+fn make_actor(node: &NodeName, ids: &crate::id::Ids) -> ActorId {
     let mut bytes = node.as_str().as_bytes().to_vec();
     bytes.push(0);
-    bytes.extend_from_slice(&RecordId::generate().to_bytes()[8..]);
+    bytes.extend_from_slice(&ids.tail());
     ActorId::from(bytes)
 }
 
@@ -452,8 +452,8 @@ fn initialize(shared: &Shared) -> Result<(), redb::Error> {
         let now = shared.opts.clock.now_ms().to_string();
         meta.insert(meta_keys::CREATED_MS, now.as_bytes())?;
         meta.insert(meta_keys::AUDIT_HEAD, GENESIS.as_bytes())?;
-        let incarnation = RecordId::generate().to_string();
-        meta.insert(meta_keys::INCARNATION, incarnation.as_bytes())?;
+        let incarnation = shared.opts.ids.record_id_at(shared.opts.clock.now_ms());
+        meta.insert(meta_keys::INCARNATION, incarnation.to_string().as_bytes())?;
     }
     w.commit()?;
     Ok(())

@@ -188,6 +188,12 @@ impl<'a> Tx<'a> {
         self.shared.opts.clock.now_ms()
     }
 
+    /// A new record's id, stamped with the store's clock, its random part from the store's
+    /// [`Ids`](crate::id::Ids).
+    pub(crate) fn new_record_id(&self) -> crate::id::RecordId {
+        self.shared.opts.ids.record_id_at(self.now_ms())
+    }
+
     pub(super) fn meta(&self, key: &str) -> Result<Option<String>, ReadError> {
         read_meta(self.w, key)
     }

@@ -2,6 +2,7 @@
 //! two nodes move one concurrently), and the audit chain behind every change.
 
 use super::*;
+use crate::id::RecordId;
 
 #[test]
 fn a_patient_gets_a_node_local_number_and_is_searchable() {
