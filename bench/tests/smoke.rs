@@ -413,9 +413,12 @@ fn a_quick_scale_run_writes_every_figure() {
         "new_window/bytes_from_central",
         "store_open_ms",
         "bytes_per_record",
+        "backup_bytes_per_record",
+        "backup_ms",
     ] {
         positive(&json, &format!("/volume/{figure}"));
     }
+    assert!(stdout.contains("a backup of it"), "{stdout}");
     for figure in ["central_has_all_ms", "reconciled_ms", "records"] {
         positive(&json, &format!("/outage/{figure}"));
     }

@@ -122,6 +122,14 @@ impl ScaleReport {
         );
         let _ = writeln!(
             t,
+            "a backup of it (every table copied in key order, as a restore lays it out) in \
+             {:.0} ms: {:.0} bytes per record; largest tables: {}",
+            v.backup_ms,
+            v.backup_bytes_per_record,
+            v.backup_disk.largest(v.records, 6)
+        );
+        let _ = writeln!(
+            t,
             "a digest repair's read of one bucket: {} records in {:.0} ms",
             v.repair_scan_records, v.repair_scan_ms
         );

@@ -83,6 +83,11 @@ pub struct Volume {
     pub file_bytes_per_record: f64,
     /// Central's store, table by table.
     pub disk: super::disk::Disk,
+    /// A backup of central's store (`Store::backup_to`, as `lifeline backup` takes it), table by
+    /// table: every table copied in key order into a new file, the layout a restore gives.
+    pub backup_disk: super::disk::Disk,
+    pub backup_bytes_per_record: f64,
+    pub backup_ms: f64,
 }
 
 fn options(node: &str, role: NodeRole) -> anyhow::Result<StoreOptions> {
@@ -358,8 +363,15 @@ pub fn measure(plan: &Plan, bin: &Path, dir: &Path) -> anyhow::Result<Volume> {
         .bucket_heads(lifeline_core::store::Scope::All, &[0], usize::MAX)?
         .len() as u64;
     let repair_scan_ms = ms(t.elapsed());
+    let backup_path = dir.join("central-backup.redb");
+    let t = Instant::now();
+    reopened.backup_to(&backup_path, &|_, _| {})?;
+    let backup_ms = ms(t.elapsed());
     drop(reopened);
     let disk = super::disk::measure(&path)?;
+    let backup_disk = super::disk::measure(&backup_path)?;
+    std::fs::remove_file(&backup_path)?;
+    let _ = std::fs::remove_file(lifeline_core::store::checksum_path(&backup_path));
     let records = final_status.store.records.max(1);
     Ok(Volume {
         catalog_items: (plan.drugs + plan.services) as u64,
@@ -378,6 +390,9 @@ pub fn measure(plan: &Plan, bin: &Path, dir: &Path) -> anyhow::Result<Volume> {
         bytes_per_record: disk.allocated_bytes as f64 / records as f64,
         file_bytes_per_record: disk.file_bytes as f64 / records as f64,
         disk,
+        backup_bytes_per_record: backup_disk.allocated_bytes as f64 / records as f64,
+        backup_disk,
+        backup_ms,
     })
 }
 
