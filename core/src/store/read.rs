@@ -290,7 +290,10 @@ impl Store {
         for kind in RecordKind::ALL {
             records_by_kind.push((kind, count(&records_key(kind))?));
         }
-        let records = records_by_kind.iter().map(|(_, n)| n).sum();
+        // Saturating: the counts are read from the file, and a damaged one must not overflow.
+        let records = records_by_kind
+            .iter()
+            .fold(0u64, |sum, (_, n)| sum.saturating_add(*n));
         let mut worklist_by_category = Vec::new();
         for category in WorkCategory::ALL {
             worklist_by_category.push((category, count(&open_key(category.name()))?));
@@ -298,8 +301,7 @@ impl Store {
         let open_conflicts = worklist_by_category
             .iter()
             .filter(|(c, _)| c.is_conflict())
-            .map(|(_, n)| n)
-            .sum();
+            .fold(0u64, |sum, (_, n)| sum.saturating_add(*n));
         let unreconciled = txn
             .open_table(tables::UNRECONCILED)
             .ctx("reading an index")?
@@ -344,4 +346,40 @@ fn allocated_bytes(meta: &std::fs::Metadata) -> u64 {
 #[cfg(not(unix))]
 fn allocated_bytes(meta: &std::fs::Metadata) -> u64 {
     meta.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::roles::NodeRole;
+    use crate::test_support::{new_patient, registrar, temp_store};
+
+    /// Counts are read from the file: a damaged one (here the largest a u64 holds) leaves
+    /// `stats` answering, never overflowing (found by the corruption test, whose flipped bytes
+    /// once landed on a count).
+    #[test]
+    fn damaged_counts_do_not_overflow_the_status() {
+        let (_dir, store, _clock) = temp_store("W01", NodeRole::Window);
+        store
+            .create_patient(&registrar(), new_patient("甲"))
+            .expect("saved");
+        let w = store.shared.db.begin_write().expect("write");
+        {
+            let mut counts = w.open_table(tables::COUNTS).expect("counts");
+            for kind in [RecordKind::Patient, RecordKind::Visit] {
+                counts
+                    .insert(records_key(kind).as_str(), u64::MAX)
+                    .expect("insert");
+            }
+            for category in crate::review::WorkCategory::ALL {
+                counts
+                    .insert(open_key(category.name()).as_str(), u64::MAX)
+                    .expect("insert");
+            }
+        }
+        w.commit().expect("commit");
+        let stats = store.stats().expect("answered");
+        assert_eq!(stats.records, u64::MAX);
+        assert_eq!(stats.open_conflicts, u64::MAX);
+    }
 }
