@@ -7,7 +7,9 @@ use std::time::Duration;
 use lifeline_core::{DeskRole, NodeName, NodeRole};
 use lifeline_sync::identity;
 
-use super::{eventually, loopback, peer, start_central, start_with};
+use lifeline_sync::mesh::MeshConfig;
+
+use super::{TestNode, eventually, loopback, peer, start_central, start_with};
 
 /// The Initial packets' destination connection ids received on a silent UDP socket for
 /// `secs`: one id per dial (a dial's retransmissions repeat its id).
@@ -33,6 +35,32 @@ fn dials_heard(socket: &std::net::UdpSocket, secs: u64) -> std::collections::BTr
     dials
 }
 
+/// W01, dialing central at `central` with its mesh configuration changed by `tweak`.
+async fn window_dialing(
+    dir: &std::path::Path,
+    ca: &std::path::Path,
+    central: SocketAddr,
+    tweak: impl FnOnce(&mut MeshConfig),
+) -> TestNode {
+    let peers = vec![peer("central", NodeRole::Central, central)];
+    start_with(
+        dir,
+        ca,
+        "W01",
+        NodeRole::Window,
+        &[DeskRole::Registration],
+        peers,
+        tweak,
+    )
+    .await
+}
+
+/// Waits until `window` is connected to central.
+async fn connected_to_central(window: &TestNode, what: &str, secs: u64) {
+    let name = NodeName::new("central").expect("valid");
+    eventually(what, secs, || window.mesh.is_connected(&name)).await;
+}
+
 /// A server that is down is probed with fresh dials, each given a moment to be answered,
 /// not with one dial retransmitting at growing intervals for the whole connect timeout
 /// (quinn hears nothing of a port nobody listens on): so a central coming back after an
@@ -45,20 +73,12 @@ async fn a_server_that_is_down_is_probed_with_fresh_dials_until_it_answers() {
     // The server's address, held by a socket that reads and never answers.
     let silent = std::net::UdpSocket::bind(loopback()).expect("bind");
     let addr = silent.local_addr().expect("addr");
-    let w1 = start_with(
-        dir.path(),
-        &ca,
-        "W01",
-        NodeRole::Window,
-        &[DeskRole::Registration],
-        vec![peer("central", NodeRole::Central, addr)],
-        |cfg| {
-            cfg.connect_timeout = Duration::from_secs(60);
-            cfg.reconnect_max = Duration::from_secs(60);
-            cfg.answer_timeout = Duration::from_millis(300);
-            cfg.reconnect_min = Duration::from_millis(100);
-        },
-    )
+    let w1 = window_dialing(dir.path(), &ca, addr, |cfg| {
+        cfg.connect_timeout = Duration::from_secs(60);
+        cfg.reconnect_max = Duration::from_secs(60);
+        cfg.answer_timeout = Duration::from_millis(300);
+        cfg.reconnect_min = Duration::from_millis(100);
+    })
     .await;
     let heard = tokio::task::spawn_blocking(move || (dials_heard(&silent, 3), silent))
         .await
@@ -77,12 +97,7 @@ async fn a_server_that_is_down_is_probed_with_fresh_dials_until_it_answers() {
 
     drop(silent);
     let central = start_central(dir.path(), &ca, |cfg| cfg.listen = addr).await;
-    let mesh = &w1.mesh;
-    let name = NodeName::new("central").expect("valid");
-    eventually("W01 connected to central once it listens", 20, || {
-        mesh.is_connected(&name)
-    })
-    .await;
+    connected_to_central(&w1, "W01 connected to central once it listens", 20).await;
     for n in [w1, central] {
         n.mesh.shutdown().await;
     }
@@ -143,26 +158,13 @@ async fn a_server_slow_to_answer_is_still_reached() {
     let central = start_central(dir.path(), &ca, |_| {}).await;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let relay = slow_relay(central.addr, Duration::from_millis(600), stop.clone());
-    let w1 = start_with(
-        dir.path(),
-        &ca,
-        "W01",
-        NodeRole::Window,
-        &[DeskRole::Registration],
-        vec![peer("central", NodeRole::Central, relay)],
-        |cfg| {
-            cfg.connect_timeout = Duration::from_secs(10);
-            cfg.answer_timeout = Duration::from_millis(200);
-            cfg.reconnect_min = Duration::from_millis(100);
-        },
-    )
-    .await;
-    let mesh = &w1.mesh;
-    let name = NodeName::new("central").expect("valid");
-    eventually("W01 connected through the slow relay", 30, || {
-        mesh.is_connected(&name)
+    let w1 = window_dialing(dir.path(), &ca, relay, |cfg| {
+        cfg.connect_timeout = Duration::from_secs(10);
+        cfg.answer_timeout = Duration::from_millis(200);
+        cfg.reconnect_min = Duration::from_millis(100);
     })
     .await;
+    connected_to_central(&w1, "W01 connected through the slow relay", 30).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for n in [w1, central] {
         n.mesh.shutdown().await;
