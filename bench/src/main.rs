@@ -48,6 +48,8 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    // The stores and meshes measured here run in this process: as in the daemon.
+    lifeline_node::process::without_huge_pages();
     match Cli::parse().command {
         Command::Store(args) => store::run(&args).map(drop),
         Command::Replication(args) => replication::run(&args).map(drop),

@@ -17,5 +17,6 @@ pub mod hospital;
 pub mod i18n;
 pub mod metrics;
 pub mod operators;
+pub mod process;
 pub mod report;
 pub mod time;
