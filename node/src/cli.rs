@@ -57,6 +57,9 @@ pub enum Command {
     Backup(commands::backup::BackupArgs),
     /// Bring the node's store back from a backup (the daemon must be stopped).
     Restore(commands::backup::RestoreArgs),
+    /// Rewrite the node's store in key order to give back unused space (the daemon must be
+    /// stopped; records, incarnation and peers' positions unchanged).
+    Compact(commands::compact::CompactArgs),
     /// The restore drill: restore a backup in a scratch directory and check everything.
     Verify(commands::backup::VerifyArgs),
     /// The conflict review report (text, JSON or one self-contained HTML file).
@@ -132,6 +135,7 @@ pub fn main() -> ExitCode {
         Command::Backup(args) => commands::backup::backup(&args, lang),
         Command::Restore(args) => commands::backup::restore(&args, lang),
         Command::Verify(args) => commands::backup::verify(&args, lang),
+        Command::Compact(args) => commands::compact::run(&args, lang),
         Command::Conflicts(args) => commands::conflicts::run(&args, lang),
         Command::Resolve(args) => commands::review::resolve(&args, lang),
         Command::MergePatients(args) => commands::review::merge(&args, lang),

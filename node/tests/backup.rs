@@ -296,6 +296,50 @@ fn backup_while_running_verify_and_restore_a_damaged_store() {
     );
 }
 
+/// `lifeline compact`: refused while the daemon runs; with it stopped, the store comes back
+/// smaller under the same incarnation (peers resend nothing) and holds every record.
+#[test]
+fn compact_gives_back_space_with_the_daemon_stopped_and_keeps_every_record() {
+    let dir = tempfile::tempdir().expect("dir");
+    let specs = [NodeSpec::new("central", NodeRole::Central, &[], &[])];
+    let mut h = Hospital::create(&bin(), dir.path(), &specs, thresholds()).expect("hospital");
+    h.start("central").expect("start");
+    let config = h.config_path("central").expect("config");
+    let c = s(&config);
+    let store_path = h.store_path("central").expect("store path");
+    let desk = h
+        .desk("central", DeskRole::Registration)
+        .expect("registration desk");
+    let ids: Vec<String> = (0..150).map(|n| create(&desk, n)).collect();
+
+    let out = run(&["compact", "-c", c]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("未整理（保持原样）"), "{}", text(&out));
+    assert!(text(&out).contains("stop the daemon"), "{}", text(&out));
+    assert!(!text(&out).contains("panicked"), "{}", text(&out));
+
+    h.stop("central").expect("stop");
+    let old_incarnation = incarnation(&store_path);
+    let before = std::fs::metadata(&store_path).expect("store").len();
+    let out = run(&["compact", "-c", c]);
+    eprintln!("{}", text(&out));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("已整理"), "{}", text(&out));
+    assert!(text(&out).contains("实例标识"), "{}", text(&out));
+    let after = std::fs::metadata(&store_path).expect("store").len();
+    assert!(after < before, "{after} bytes after, {before} before");
+    assert_eq!(incarnation(&store_path), old_incarnation);
+
+    h.start("central").expect("start after compacting");
+    for id in &ids {
+        let patient: Value = desk
+            .get(&format!("/patients/{id}"))
+            .expect("patient is there");
+        assert_eq!(patient["header"]["id"], id.as_str());
+    }
+    create(&desk, 999);
+}
+
 fn reg() -> Operator {
     Operator::new(
         OperatorName::new("reg1").expect("valid"),

@@ -68,8 +68,9 @@ pub use asks::{Ask, Asks};
 pub use audit::{AuditEntry, ChainError, GENESIS};
 pub use audit_codec::AuditDecodeError;
 pub use backup::{
-    BackupError, BackupInfo, RestoreError, RestoreInfo, RestoreOptions, VerifyError, VerifyReport,
-    before_restore_path, checksum_path, restore_from, verify_snapshot,
+    BackupError, BackupInfo, CompactError, CompactInfo, RestoreError, RestoreInfo, RestoreOptions,
+    VerifyError, VerifyReport, before_restore_path, checksum_path, compact_store, restore_from,
+    verify_snapshot,
 };
 pub use digest::{DIGEST_BUCKETS, Digest, DigestRows, Scope, bucket, contribution, kept_always};
 pub use error::{AbortCause, DocumentError, FileDamage, ReadError, RecordDamage, WriteError};

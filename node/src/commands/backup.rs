@@ -24,7 +24,7 @@ use crate::error::chain;
 use crate::i18n::{Arg, Lang, t, tr};
 
 /// A path as a message argument.
-fn shown(path: &Path) -> Arg<'static> {
+pub(crate) fn shown(path: &Path) -> Arg<'static> {
     path.display().to_string().into()
 }
 
@@ -312,7 +312,7 @@ fn through_daemon(config: &Config, out: &Path, l: Lang) -> Result<BackupInfo, Re
         .map_err(Reach::Refused)
 }
 
-fn mib(bytes: u64) -> String {
+pub(crate) fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / 1_048_576.0)
 }
 

@@ -3,6 +3,7 @@
 pub mod backup;
 pub mod ca;
 pub mod catalog;
+pub mod compact;
 pub mod conflicts;
 pub mod daemon;
 pub mod demo;

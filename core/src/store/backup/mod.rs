@@ -11,12 +11,17 @@
 //!   read of every table and the audit chain; it then gets a NEW incarnation ([`stamp`]), so
 //!   that peers know this store lost history and resend what it lacks, and is renamed over the
 //!   store in one step. The replaced file is kept as `<store>.before-restore`.
+//! - [`compact_store`] ([`compact`]) rewrites a stopped store through the same copy into a
+//!   file beside it, checks the copy whole against the store (same incarnation, records,
+//!   audit entries and feed position) and renames it over the store: the space redb leaves in
+//!   pages filled out of key order comes back, and peers see nothing change.
 //! - [`verify_snapshot`] ([`verify`]) restores into a scratch directory and reads everything
 //!   back: every record's header, each record's heads against the `doc_heads` table, the audit
 //!   chain and the number-range report. Damage is reported as problems, never as a panic.
 //!
 //! [`Store::backup_to`]: super::Store::backup_to
 
+mod compact;
 mod copier;
 mod files;
 mod lock;
@@ -30,6 +35,7 @@ mod tests;
 
 use redb::{ReadTransaction, ReadableTableMetadata};
 
+pub use compact::{CompactError, CompactInfo, compact_store};
 pub use files::{before_restore_path, checksum_path};
 pub use restore::{RestoreError, RestoreInfo, RestoreOptions, restore_from};
 pub use snapshot::{BackupError, BackupInfo};

@@ -275,24 +275,7 @@ fn check_and_stamp(
         path: snapshot.to_path_buf(),
         damage,
     };
-    // Every page checksum is verified at open, which reports damage instead of panicking. redb
-    // would then repair a file whose last commit is damaged by falling back to the commit
-    // before it; that fallback is the only repair step reported between the start (0.0) and
-    // the allocator rebuild (0.6), and it is refused: a snapshot is restored whole or not at
-    // all.
-    let db = Database::builder()
-        .set_check_integrity_on_open(true)
-        .set_repair_callback(|session| {
-            let at = session.progress();
-            if at > 0.0 && at < 0.5 {
-                session.abort();
-            }
-        })
-        .open(copy)
-        .map_err(|e| match e {
-            DatabaseError::RepairAborted => damaged(FileDamage::LastCommitFails),
-            other => damaged(FileDamage::Storage(other.into())),
-        })?;
+    let db = open_checking_every_page(copy).map_err(damaged)?;
     let to_damaged = |e: redb::Error| damaged(FileDamage::Storage(e));
     let summary = {
         let r = redb::ReadableDatabase::begin_read(&db).map_err(|e| to_damaged(e.into()))?;
@@ -334,12 +317,7 @@ fn check_and_stamp(
             NodeName::new(summary.node.clone()).map_err(|e| damaged(FileDamage::NodeName(e)))?
         }
     };
-    scan_tables(&db).map_err(to_damaged)?;
-    let r = redb::ReadableDatabase::begin_read(&db).map_err(|e| to_damaged(e.into()))?;
-    check_chain(&r)
-        .map_err(to_damaged)?
-        .map_err(|e| damaged(FileDamage::AuditChain(e)))?;
-    drop(r);
+    read_whole(&db).map_err(damaged)?;
 
     let incarnation = RecordId::generate().to_string();
     let write = || -> Result<(), redb::Error> {
@@ -359,4 +337,35 @@ fn check_and_stamp(
         node,
         incarnation,
     })
+}
+
+/// Reads every entry of every table of `db` and checks its audit chain: what a restored or
+/// compacted copy must pass before it replaces a store.
+pub(super) fn read_whole(db: &Database) -> Result<(), FileDamage> {
+    scan_tables(db).map_err(FileDamage::Storage)?;
+    let r = redb::ReadableDatabase::begin_read(db).map_err(|e| FileDamage::Storage(e.into()))?;
+    check_chain(&r)
+        .map_err(FileDamage::Storage)?
+        .map_err(FileDamage::AuditChain)?;
+    Ok(())
+}
+
+/// Opens a copy verifying every page checksum, which reports damage instead of panicking.
+/// redb would then repair a file whose last commit is damaged by falling back to the commit
+/// before it; that fallback is the only repair step reported between the start (0.0) and the
+/// allocator rebuild (0.6), and it is refused: a copy replaces a store whole or not at all.
+pub(super) fn open_checking_every_page(path: &Path) -> Result<Database, FileDamage> {
+    Database::builder()
+        .set_check_integrity_on_open(true)
+        .set_repair_callback(|session| {
+            let at = session.progress();
+            if at > 0.0 && at < 0.5 {
+                session.abort();
+            }
+        })
+        .open(path)
+        .map_err(|e| match e {
+            DatabaseError::RepairAborted => FileDamage::LastCommitFails,
+            other => FileDamage::Storage(other.into()),
+        })
 }

@@ -5,7 +5,7 @@ use crate::error::contained;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
-use redb::{Database, MultimapTableHandle, ReadableDatabase, TableHandle};
+use redb::{Database, MultimapTableHandle, ReadTransaction, ReadableDatabase, TableHandle};
 use serde::{Deserialize, Serialize};
 
 use super::copier::{Copier, CopyError, dst, src, table_rows};
@@ -101,7 +101,10 @@ impl Store {
             .tempfile_in(&dir)
             .map_err(io)?;
         let created_ms = self.now_ms();
-        let copied = contained(|| self.copy_snapshot(temp.path(), progress));
+        let copied = contained(|| {
+            let r = self.shared.db.begin_read().map_err(src)?;
+            copy_read(&r, self.path(), temp.path(), progress)
+        });
         let summary = match copied {
             Some(result) => result.map_err(|e| match e {
                 CopyError::Source(source) => BackupError::Read {
@@ -151,47 +154,48 @@ impl Store {
             sha256,
         })
     }
+}
 
-    /// Copies one read transaction into a new database at `to`. The outer error is about the
-    /// store's contents, the inner about reading or writing.
-    fn copy_snapshot(
-        &self,
-        to: &Path,
-        progress: &dyn Fn(u64, u64),
-    ) -> Result<Result<Summary, BackupError>, CopyError> {
-        let r = self.shared.db.begin_read().map_err(src)?;
-        let known = tables::names();
-        for table in r.list_tables().map_err(src)? {
-            if !known.iter().any(|name| name == table.name()) {
-                return Ok(Err(BackupError::UnknownTable {
-                    store: self.path().to_path_buf(),
-                    table: table.name().to_owned(),
-                }));
-            }
-        }
-        if let Some(table) = r.list_multimap_tables().map_err(src)?.next() {
+/// Copies one read transaction of the store at `store` into a new database at `to` (rows in
+/// key order, so its pages come out full). The outer error is about the store's contents,
+/// the inner about reading or writing.
+pub(super) fn copy_read(
+    r: &ReadTransaction,
+    store: &Path,
+    to: &Path,
+    progress: &dyn Fn(u64, u64),
+) -> Result<Result<Summary, BackupError>, CopyError> {
+    let known = tables::names();
+    for table in r.list_tables().map_err(src)? {
+        if !known.iter().any(|name| name == table.name()) {
             return Ok(Err(BackupError::UnknownTable {
-                store: self.path().to_path_buf(),
+                store: store.to_path_buf(),
                 table: table.name().to_owned(),
             }));
         }
-        let summary = summarize(&r).map_err(CopyError::Source)?;
-        let total = table_rows(&r).map_err(CopyError::Source)?;
-        progress(0, total);
-        let db = Database::builder()
-            .set_cache_size(BACKUP_CACHE_BYTES)
-            .create(to)
-            .map_err(dst)?;
-        let mut copier = Copier {
-            from: &r,
-            to: &db,
-            done: 0,
-            total,
-            progress,
-        };
-        copier.all()?;
-        db.close().map_err(dst)?;
-        progress(total, total);
-        Ok(Ok(summary))
     }
+    if let Some(table) = r.list_multimap_tables().map_err(src)?.next() {
+        return Ok(Err(BackupError::UnknownTable {
+            store: store.to_path_buf(),
+            table: table.name().to_owned(),
+        }));
+    }
+    let summary = summarize(r).map_err(CopyError::Source)?;
+    let total = table_rows(r).map_err(CopyError::Source)?;
+    progress(0, total);
+    let db = Database::builder()
+        .set_cache_size(BACKUP_CACHE_BYTES)
+        .create(to)
+        .map_err(dst)?;
+    let mut copier = Copier {
+        from: r,
+        to: &db,
+        done: 0,
+        total,
+        progress,
+    };
+    copier.all()?;
+    db.close().map_err(dst)?;
+    progress(total, total);
+    Ok(Ok(summary))
 }
