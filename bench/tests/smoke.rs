@@ -415,10 +415,21 @@ fn a_quick_scale_run_writes_every_figure() {
         "bytes_per_record",
         "backup_bytes_per_record",
         "backup_ms",
+        "compact_ms",
+        "compacted_bytes_per_record",
+        "compacted_open_ms",
     ] {
         positive(&json, &format!("/volume/{figure}"));
     }
     assert!(stdout.contains("a backup of it"), "{stdout}");
+    assert!(stdout.contains("lifeline compact of it"), "{stdout}");
+    // The compacted store holds what the live one did, in less: the backup's layout.
+    let volume = &json["volume"];
+    let (live, compacted) = (
+        volume["bytes_per_record"].as_f64().expect("live"),
+        volume["compacted_bytes_per_record"].as_f64().expect("compacted"),
+    );
+    assert!(compacted < live, "{compacted} compacted, {live} live");
     for figure in ["central_has_all_ms", "reconciled_ms", "records"] {
         positive(&json, &format!("/outage/{figure}"));
     }

@@ -130,6 +130,12 @@ impl ScaleReport {
         );
         let _ = writeln!(
             t,
+            "lifeline compact of it (the same copy, renamed over the store) in {:.0} ms: {:.0} \
+             bytes per record; store open after it {:.0} ms",
+            v.compact_ms, v.compacted_bytes_per_record, v.compacted_open_ms
+        );
+        let _ = writeln!(
+            t,
             "a digest repair's read of one bucket: {} records in {:.0} ms",
             v.repair_scan_records, v.repair_scan_ms
         );
