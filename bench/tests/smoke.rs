@@ -427,7 +427,9 @@ fn a_quick_scale_run_writes_every_figure() {
     let volume = &json["volume"];
     let (live, compacted) = (
         volume["bytes_per_record"].as_f64().expect("live"),
-        volume["compacted_bytes_per_record"].as_f64().expect("compacted"),
+        volume["compacted_bytes_per_record"]
+            .as_f64()
+            .expect("compacted"),
     );
     assert!(compacted < live, "{compacted} compacted, {live} live");
     for figure in ["central_has_all_ms", "reconciled_ms", "records"] {

@@ -924,6 +924,7 @@ help-cmd-reconcile = Follow reconciliation after an outage until this node is do
 help-cmd-demo = Run a whole local hospital with an outage, on loopback
 help-cmd-backup = Write a consistent snapshot of the node's store while the daemon runs (or is stopped)
 help-cmd-restore = Bring the node's store back from a backup (the daemon must be stopped)
+help-cmd-compact = Rewrite the node's store in key order to give back unused space (the daemon must be stopped; records, incarnation and peers' positions unchanged)
 help-cmd-verify = The restore drill: restore a backup in a scratch directory and check everything
 help-cmd-conflicts = The conflict review report (text, JSON or one self-contained HTML file)
 help-cmd-resolve = Record a reviewer's decision on a conflict (replicated and audited)

@@ -859,6 +859,7 @@ help-cmd-reconcile = 故障结束后跟踪对账进度，直到本节点完成
 help-cmd-demo = 在本机回环地址上运行一整套模拟医院，并演示一次故障
 help-cmd-backup = 为节点数据库写出一致的快照（守护进程运行或停止时均可）
 help-cmd-restore = 从备份恢复节点数据库（须先停止守护进程）
+help-cmd-compact = 按键顺序重写节点数据库，释放未用空间（须先停止守护进程；记录、实例标识和其他节点的同步位置不变）
 help-cmd-verify = 恢复演练：在临时目录中恢复备份并全面检查
 help-cmd-conflicts = 冲突审核报告（文本、JSON 或独立的 HTML 文件）
 help-cmd-resolve = 记录审核人对冲突的决定（同步到各节点并记入审计）

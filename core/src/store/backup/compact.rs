@@ -216,7 +216,11 @@ fn same_contents(path: &Path, store: &Summary, copy: &Summary) -> Result<(), Com
             store.incarnation.clone(),
             copy.incarnation.clone(),
         ),
-        ("records", store.records.to_string(), copy.records.to_string()),
+        (
+            "records",
+            store.records.to_string(),
+            copy.records.to_string(),
+        ),
         (
             "audit entries",
             store.audit_entries.to_string(),
@@ -315,7 +319,10 @@ mod tests {
             info.bytes_before
         );
         assert_eq!(info.bytes_after, fs::metadata(&path).expect("file").len());
-        assert_eq!((info.records, info.incarnation.clone()), (400, incarnation.clone()));
+        assert_eq!(
+            (info.records, info.incarnation.clone()),
+            (400, incarnation.clone())
+        );
         let last = *progress.lock().expect("lock").last().expect("progress");
         assert_eq!(last.0, last.1, "progress reaches its total");
         let store = open(&path);
@@ -361,5 +368,21 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().contains("compact"))
             .collect();
         assert!(leftovers.is_empty(), "no partial copy left behind");
+    }
+
+    /// What the compaction's last step relies on: while it holds the store open read-only, a
+    /// daemon cannot open it for writing.
+    #[test]
+    fn a_store_held_read_only_cannot_be_opened_for_writing() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("store.redb");
+        drop(open(&path));
+        let held = redb::Builder::new()
+            .open_read_only(&path)
+            .expect("read-only");
+        let opts = StoreOptions::new(NodeName::new("W01").expect("valid"), NodeRole::Window);
+        assert!(Store::open(&path, opts).is_err(), "opened while held");
+        drop(held);
+        drop(open(&path));
     }
 }
