@@ -65,7 +65,7 @@ pub enum CompactError {
     Copy {
         path: PathBuf,
         #[source]
-        source: BackupError,
+        source: Box<BackupError>,
     },
     #[error("the compacted copy {path} failed its check")]
     CopyDamaged {
@@ -125,7 +125,7 @@ pub fn compact_store(
         .map_err(io(&dir))?;
     let copy_failed = |source| CompactError::Copy {
         path: target.to_path_buf(),
-        source,
+        source: Box::new(source),
     };
     let copied = contained(|| {
         let r = source.begin_read().map_err(super::copier::src)?;
