@@ -74,6 +74,17 @@ fn create(desk: &Client, n: usize) -> String {
         .to_owned()
 }
 
+/// Every patient of `ids` reads back through the desk, and the store takes a new one.
+fn every_patient_there_and_one_more(desk: &Client, ids: &[String]) {
+    for id in ids {
+        let patient: Value = desk
+            .get(&format!("/patients/{id}"))
+            .expect("patient is there");
+        assert_eq!(patient["header"]["id"], id.as_str());
+    }
+    create(desk, 999);
+}
+
 fn incarnation(path: &Path) -> String {
     let opts = StoreOptions::new(NodeName::new("central").expect("valid"), NodeRole::Central);
     Store::open(path, opts)
@@ -258,13 +269,7 @@ fn backup_while_running_verify_and_restore_a_damaged_store() {
     assert_ne!(incarnation(&store_path), old_incarnation);
 
     h.start("central").expect("start after the restore");
-    for id in &before {
-        let patient: Value = desk
-            .get(&format!("/patients/{id}"))
-            .expect("patient is back");
-        assert_eq!(patient["header"]["id"], id.as_str());
-    }
-    create(&desk, 999);
+    every_patient_there_and_one_more(&desk, &before);
 
     // With the daemon stopped, backup reads the store file directly.
     h.stop("central").expect("stop");
@@ -331,13 +336,7 @@ fn compact_gives_back_space_with_the_daemon_stopped_and_keeps_every_record() {
     assert_eq!(incarnation(&store_path), old_incarnation);
 
     h.start("central").expect("start after compacting");
-    for id in &ids {
-        let patient: Value = desk
-            .get(&format!("/patients/{id}"))
-            .expect("patient is there");
-        assert_eq!(patient["header"]["id"], id.as_str());
-    }
-    create(&desk, 999);
+    every_patient_there_and_one_more(&desk, &ids);
 }
 
 fn reg() -> Operator {

@@ -233,7 +233,9 @@ impl Sim {
     }
 
     /// The forgeries `node` refused whose refusal its restored store no longer holds (it
-    /// judged them after the backup): no longer expected among its refusals.
+    /// judged them after the backup): no longer expected among its refusals. And those whose
+    /// refusal an earlier restore lost, held again by a backup taken after it (a store
+    /// replaced by an empty one, then restored from the backup before that): expected again.
     fn refusals_lost_with_store(&mut self, node: usize) {
         let hostile = self.hostile.map(|h| self.nodes[h].name.clone());
         let mut kept: Vec<_> = self.nodes[node]
@@ -243,7 +245,7 @@ impl Sim {
             .filter(|r| hostile.as_ref() == Some(&r.peer))
             .collect();
         for f in self.forged.iter_mut() {
-            if f.to != node || f.state != Judged::Yes {
+            if f.to != node || f.state == Judged::NotYet {
                 continue;
             }
             let held = kept
@@ -252,6 +254,7 @@ impl Sim {
             match held {
                 Some(i) => {
                     kept.swap_remove(i);
+                    f.state = Judged::Yes;
                 }
                 None => f.state = Judged::ByALostStore,
             }

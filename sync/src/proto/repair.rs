@@ -7,8 +7,10 @@
 //! for (what we believed of them was wrong). The peer does the same from its side at its own
 //! comparison, so both end with what either held. A repair offers at most
 //! [`MOST_REPAIR_RECORDS`] records; a bucket still different after it is repaired again once
-//! it has differed a whole period more, and no repair starts within [`REPAIR_GAP_PERIODS`] of
-//! the last one. Only a digest that answers our own oldest request is compared.
+//! it has differed a whole period more, and no bucket is repaired again within
+//! [`REPAIR_GAP_PERIODS`] of its last repair (another bucket that drifted since may be: two
+//! drifts a few seconds apart are both repaired within two periods, not one a minute after
+//! the other). Only a digest that answers our own oldest request is compared.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
@@ -25,9 +27,10 @@ use crate::replica::Replica;
 /// million).
 pub(super) const MOST_REPAIR_RECORDS: usize = 65_536;
 
-/// Periods (`digest_every`) from one repair to the next with the same peer, at least: a drift
-/// is not urgent, and a peer answering with made-up digests must not keep this node reading
-/// its indexes and offering records.
+/// Periods (`digest_every`) from one repair of a bucket to the next with the same peer, at
+/// least: a drift is not urgent, and a peer answering with made-up digests must not keep this
+/// node reading its indexes and offering records (each bucket is at most read once in this
+/// time: the whole store at most, as when every bucket differs at once).
 const REPAIR_GAP_PERIODS: u32 = 6;
 
 /// Our digest requests not answered yet, at most (an honest peer answers each at once).
@@ -45,8 +48,8 @@ pub(super) struct Repair {
     asked: VecDeque<Scope>,
     scope: Option<Scope>,
     differing: BTreeMap<u8, (String, String, Instant)>,
-    /// No repair before this (set when one starts).
-    next_repair: Option<Instant>,
+    /// When each bucket may be repaired again (set when a repair of it starts).
+    next_repair: BTreeMap<u8, Instant>,
     pub(super) queue: VecDeque<(RecordId, Vec<ChangeHash>)>,
 }
 
@@ -91,14 +94,21 @@ impl Repair {
     }
 
     /// A repair of these buckets starts at `now`: if they still differ after it, they must
-    /// differ a whole period again, and no repair starts for [`REPAIR_GAP_PERIODS`].
+    /// differ a whole period again, and none of them is repaired again for
+    /// [`REPAIR_GAP_PERIODS`].
     fn repairing(&mut self, buckets: &[u8], now: Instant, period: std::time::Duration) {
         for b in buckets {
             if let Some((_, _, since)) = self.differing.get_mut(b) {
                 *since = now;
             }
+            self.next_repair
+                .insert(*b, now + period * REPAIR_GAP_PERIODS);
         }
-        self.next_repair = Some(now + period * REPAIR_GAP_PERIODS);
+    }
+
+    /// Whether bucket `b` may be repaired at `now`.
+    fn may_repair(&self, b: u8, now: Instant) -> bool {
+        self.next_repair.get(&b).is_none_or(|at| now >= *at)
     }
 }
 
@@ -144,11 +154,12 @@ impl<R: Replica> Session<R> {
             our_records: ours.records,
             peer_records: theirs.records,
         });
-        let stuck = self
-            .repair
-            .compared(theirs.scope, differing_now, now, self.cfg.digest_every);
-        let too_soon = self.repair.next_repair.is_some_and(|at| now < at);
-        if stuck.is_empty() || too_soon || self.repairing() {
+        let stuck: Vec<u8> = (self.repair)
+            .compared(theirs.scope, differing_now, now, self.cfg.digest_every)
+            .into_iter()
+            .filter(|b| self.repair.may_repair(*b, now))
+            .collect();
+        if stuck.is_empty() || self.repairing() {
             return Ok(());
         }
         self.repair.repairing(&stuck, now, self.cfg.digest_every);

@@ -74,11 +74,10 @@ pub enum CompactError {
         damage: FileDamage,
     },
     #[error(
-        "the compacted copy {path} does not hold what the store holds ({what}: {store} in the store, {copy} in the copy)"
+        "the compacted copy {path} does not hold what the store holds: {store} in the store, {copy} in the copy"
     )]
     Differs {
         path: PathBuf,
-        what: &'static str,
         store: String,
         copy: String,
     },
@@ -209,38 +208,14 @@ fn check_copy(path: &Path) -> Result<Summary, CompactError> {
 /// The copy names the same node and incarnation, and holds as many records and audit
 /// entries at the same feed position, as the store it replaces.
 fn same_contents(path: &Path, store: &Summary, copy: &Summary) -> Result<(), CompactError> {
-    let facts = [
-        ("node", store.node.clone(), copy.node.clone()),
-        (
-            "incarnation",
-            store.incarnation.clone(),
-            copy.incarnation.clone(),
-        ),
-        (
-            "records",
-            store.records.to_string(),
-            copy.records.to_string(),
-        ),
-        (
-            "audit entries",
-            store.audit_entries.to_string(),
-            copy.audit_entries.to_string(),
-        ),
-        (
-            "feed sequence",
-            store.feed_seq.to_string(),
-            copy.feed_seq.to_string(),
-        ),
-    ];
-    match facts.into_iter().find(|(_, a, b)| a != b) {
-        Some((what, store, copy)) => Err(CompactError::Differs {
-            path: path.to_path_buf(),
-            what,
-            store,
-            copy,
-        }),
-        None => Ok(()),
+    if store == copy {
+        return Ok(());
     }
+    Err(CompactError::Differs {
+        path: path.to_path_buf(),
+        store: format!("{store:?}"),
+        copy: format!("{copy:?}"),
+    })
 }
 
 #[cfg(test)]

@@ -44,6 +44,7 @@ pub use verify::{VerifyError, VerifyReport, verify_snapshot};
 use super::tables::{self, meta_keys};
 
 /// What a snapshot holds, read from its tables.
+#[derive(Debug, PartialEq, Eq)]
 struct Summary {
     node: String,
     incarnation: String,
