@@ -262,11 +262,14 @@ impl Sim {
     }
 
     /// Marks the acknowledged writes of `node` whose changes no node holds now (its restored
-    /// store included), and forgets the records no node holds; returns how many writes.
+    /// store included), and forgets the records no node holds (and recalls those forgotten
+    /// before that its restored backup holds again); returns how many writes.
     fn lost_with_store(&mut self, node: usize) -> u64 {
         let anywhere = |sim: &Sim, id, heads: &[lifeline_core::automerge::ChangeHash]| {
             sim.nodes.iter().any(|n| n.replica.holds_changes(id, heads))
         };
+        let replica = &self.nodes[node].replica;
+        self.ledger.recall(|id| replica.holds_changes(id, &[]));
         let mut lost = Vec::new();
         for (i, ack) in self.ledger.acks.iter().enumerate() {
             let Some(heads) = &ack.heads else { continue };

@@ -168,6 +168,9 @@ pub(crate) struct Ack {
 pub(crate) struct Ledger {
     records: BTreeMap<RecordId, Kind>,
     by_kind: [Vec<RecordId>; 5],
+    /// Records no node held after a store was replaced: a later restore of an older backup
+    /// may bring them back.
+    forgotten: BTreeMap<RecordId, Kind>,
     pub acks: Vec<Ack>,
     /// Each person of a family registered at two windows: their two records.
     pub families: Vec<Pair>,
@@ -209,6 +212,19 @@ impl Ledger {
     pub fn forget(&mut self, id: RecordId) {
         if let Some(kind) = self.records.remove(&id) {
             self.by_kind[kind.index()].retain(|r| *r != id);
+            self.forgotten.insert(id, kind);
+        }
+    }
+
+    /// Records forgotten since, that a restored backup holds again: created after all.
+    pub fn recall(&mut self, held: impl Fn(RecordId) -> bool) {
+        let back: Vec<(RecordId, Kind)> = (self.forgotten.iter())
+            .filter(|(id, _)| held(**id))
+            .map(|(id, kind)| (*id, *kind))
+            .collect();
+        for (id, kind) in back {
+            self.forgotten.remove(&id);
+            self.created(id, kind);
         }
     }
 }

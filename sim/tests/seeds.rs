@@ -27,7 +27,10 @@ const REGRESSIONS: &[u64] = &[1150, 2651];
 ///   period after the first drift) held every repair with that peer back for six periods, so
 ///   the second drift's bucket stayed different for a minute more (past the simulation's
 ///   settling); each bucket now has its own gap (`proto/repair.rs`).
-const FULL_RUN_REGRESSIONS: &[u64] = &[7301077, 7301106];
+/// - 7400370: a standby's store replaced by an empty one, then its older backup copied back
+///   by hand: the records only that backup held came back, which the simulation had
+///   forgotten with the empty store (`Ledger::recall`; a bug of the simulation).
+const FULL_RUN_REGRESSIONS: &[u64] = &[7301077, 7301106, 7400370];
 
 /// Desk writes per CI run, and their mean gap: about seven simulated seconds of work, enough
 /// for most record kinds, a crash mid-write, a concurrent edit and a few faults in most runs,
