@@ -85,6 +85,16 @@ fn every_patient_there_and_one_more(desk: &Client, ids: &[String]) {
     create(desk, 999);
 }
 
+/// A hospital of one central in `dir`, started: with its config file and its store's path.
+fn central_running(dir: &Path) -> (Hospital, PathBuf, PathBuf) {
+    let specs = [NodeSpec::new("central", NodeRole::Central, &[], &[])];
+    let mut h = Hospital::create(&bin(), dir, &specs, thresholds()).expect("hospital");
+    h.start("central").expect("start");
+    let config = h.config_path("central").expect("config");
+    let store_path = h.store_path("central").expect("store path");
+    (h, config, store_path)
+}
+
 fn incarnation(path: &Path) -> String {
     let opts = StoreOptions::new(NodeName::new("central").expect("valid"), NodeRole::Central);
     Store::open(path, opts)
@@ -96,12 +106,8 @@ fn incarnation(path: &Path) -> String {
 #[test]
 fn backup_while_running_verify_and_restore_a_damaged_store() {
     let dir = tempfile::tempdir().expect("dir");
-    let specs = [NodeSpec::new("central", NodeRole::Central, &[], &[])];
-    let mut h = Hospital::create(&bin(), dir.path(), &specs, thresholds()).expect("hospital");
-    h.start("central").expect("start");
-    let config = h.config_path("central").expect("config");
+    let (mut h, config, store_path) = central_running(dir.path());
     let c = s(&config);
-    let store_path = h.store_path("central").expect("store path");
 
     let imported: Value = h
         .admin("central")
@@ -306,12 +312,8 @@ fn backup_while_running_verify_and_restore_a_damaged_store() {
 #[test]
 fn compact_gives_back_space_with_the_daemon_stopped_and_keeps_every_record() {
     let dir = tempfile::tempdir().expect("dir");
-    let specs = [NodeSpec::new("central", NodeRole::Central, &[], &[])];
-    let mut h = Hospital::create(&bin(), dir.path(), &specs, thresholds()).expect("hospital");
-    h.start("central").expect("start");
-    let config = h.config_path("central").expect("config");
+    let (mut h, config, store_path) = central_running(dir.path());
     let c = s(&config);
-    let store_path = h.store_path("central").expect("store path");
     let desk = h
         .desk("central", DeskRole::Registration)
         .expect("registration desk");

@@ -46,7 +46,7 @@ pub struct CompactInfo {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CompactError {
-    #[error("cannot read {path}")]
+    #[error("cannot read or write {path}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
@@ -93,6 +93,9 @@ pub fn compact_store(
         let path = path.to_path_buf();
         move |source| CompactError::Io { path, source }
     };
+    // The file itself, where a symlink names it: the copy is written beside the file (on its
+    // own file system) and renamed over it, never over the link.
+    let target = &fs::canonicalize(target).map_err(io(target))?;
     let bytes_before = fs::metadata(target).map_err(io(target))?.len();
     if target_is_open(target) {
         return Err(CompactError::TargetLocked {
@@ -359,5 +362,27 @@ mod tests {
         assert!(Store::open(&path, opts).is_err(), "opened while held");
         drop(held);
         drop(open(&path));
+    }
+
+    /// A store reached through a symlink (a disk of its own, say) is compacted where it is:
+    /// the link stays a link.
+    #[cfg(unix)]
+    #[test]
+    fn a_store_behind_a_symlink_is_compacted_in_place() {
+        let dir = tempfile::tempdir().expect("dir");
+        let real = dir.path().join("disk").join("store.redb");
+        fs::create_dir_all(real.parent().expect("parent")).expect("dir");
+        let store = open(&real);
+        store
+            .create_patient(&registrar(), new_patient("甲"))
+            .expect("saved");
+        drop(store);
+        let link = dir.path().join("store.redb");
+        std::os::unix::fs::symlink(&real, &link).expect("symlink");
+        let before = tables_of(&real);
+        let info = compact_store(&link, &|_, _| {}).expect("compacted");
+        assert_eq!(info.target, fs::canonicalize(&real).expect("real"));
+        assert!(fs::symlink_metadata(&link).expect("link").is_symlink());
+        assert_eq!(tables_of(&real), before);
     }
 }
