@@ -22,7 +22,7 @@ use crate::store::{Store, Tx};
 /// The action recorded for a receipt.
 const ACK: &str = "central.ack";
 
-impl Tx<'_> {
+impl Tx<'_, '_> {
     /// On central: writes receipts in this batch's commit for those of `ids` that are
     /// emergency records not acknowledged yet. Returns how many records they name.
     pub(crate) fn acknowledge_received(&mut self, ids: &[RecordId]) -> Result<usize, WriteError> {

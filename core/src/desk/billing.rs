@@ -163,7 +163,7 @@ pub(crate) struct LinkedCharge {
     pub(crate) payment: PaymentMethod,
 }
 
-impl Tx<'_> {
+impl Tx<'_, '_> {
     /// Creates the pending charge of a visit that a registration, a prescription or the
     /// cashier brings.
     pub(crate) fn create_linked_charge(

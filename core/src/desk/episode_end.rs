@@ -41,7 +41,7 @@ fn all_recovered_at(episode: &Episode) -> Option<i64> {
         .and_then(|times| times.into_iter().max())
 }
 
-impl Tx<'_> {
+impl Tx<'_, '_> {
     /// Merges closed episodes that overlapped in time into the earliest of them: windows cut
     /// off from central and from each other each open an episode, and one that saw the outage
     /// end (and closed its own) before it heard of the other's cannot merge them while both

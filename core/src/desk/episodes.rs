@@ -68,7 +68,7 @@ fn summary(record: RecordId, episode: Episode, now_ms: UnixMs) -> EpisodeSummary
     }
 }
 
-impl Tx<'_> {
+impl Tx<'_, '_> {
     pub(super) fn episodes(&mut self) -> Result<Vec<(RecordId, Episode)>, WriteError> {
         let ids = self.ids_of_kind(RecordKind::Episode)?;
         let mut out = Vec::with_capacity(ids.len());

@@ -15,7 +15,7 @@ use crate::store::{Store, Tx, put_stamp};
 
 use super::billing::MAX_LINES;
 
-impl Tx<'_> {
+impl Tx<'_, '_> {
     /// Creates an invoice numbered from `who`'s range, under a header made for it.
     pub(crate) fn create_invoice(
         &mut self,

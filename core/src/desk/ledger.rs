@@ -14,7 +14,7 @@ use crate::rules::RuleError;
 use crate::store::audit_event;
 use crate::store::{AbortCause, ReadError, Store, Tx};
 
-impl Tx<'_> {
+impl Tx<'_, '_> {
     /// The ranges `who` numbers from in a series, as of this batch: for invoices the
     /// cashier's own ranges (refused unless the cashier confirmed the stock in hand today),
     /// for emergency registration numbers the node's.

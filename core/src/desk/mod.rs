@@ -139,7 +139,7 @@ fn not_permitted(who: &Operator, kind: RecordKind, action: &'static str) -> Rule
     }
 }
 
-impl Tx<'_> {
+impl Tx<'_, '_> {
     /// The header of a record created now, here, by `who`, tagged with the current episode.
     pub(crate) fn new_header(&self, kind: RecordKind, who: &Operator) -> Result<Header, ReadError> {
         Ok(Header {

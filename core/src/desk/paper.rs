@@ -25,7 +25,7 @@ pub const PAPER_MAX_AGE_DAYS: i64 = 31;
 
 const MS_PER_DAY: i64 = 86_400_000;
 
-impl Tx<'_> {
+impl Tx<'_, '_> {
     /// The header of a record created now by `who`: tagged with the node's current episode,
     /// or, for a record entered from paper, marked so and tagged with the episode of the time
     /// on the paper.

@@ -78,7 +78,7 @@ fn rename(e: RuleError, field: &str) -> RuleError {
 /// an identity number).
 pub const ADULT_AGE_YEARS: u32 = 18;
 
-fn check_birth_date(tx: &Tx<'_>, date: Date) -> Result<(), RuleError> {
+fn check_birth_date(tx: &Tx<'_, '_>, date: Date) -> Result<(), RuleError> {
     let today = Date::at(tx.now_ms(), tx.opts().utc_offset_min);
     if date > today {
         return Err(RuleError::invalid(

@@ -40,7 +40,7 @@ pub struct Resettled {
     pub invoice: Invoice,
 }
 
-impl Tx<'_> {
+impl Tx<'_, '_> {
     /// The re-settlement of a charge, if it has one (found through the patient's records).
     pub(crate) fn resettlement_of(
         &mut self,

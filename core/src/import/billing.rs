@@ -76,7 +76,7 @@ fn invoice_states(voided: bool) -> Vec<InvoiceStatus> {
 const VOIDED_IN_HIS: &str = "voided in the HIS";
 
 pub(super) fn import_invoice(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx<'_, '_>,
     who: &Operator,
     row: &HisInvoice,
     outcome: &mut ImportOutcome,
@@ -89,7 +89,7 @@ pub(super) fn import_invoice(
     let code = Some(row.code.clone());
     let (_, change) = Upsert {
         his_id: &row.his_id,
-        fresh: |tx: &Tx<'_>, status_log| Invoice {
+        fresh: |tx: &Tx<'_, '_>, status_log| Invoice {
             header: tx.his_header(RecordKind::Invoice, row.issued_ms, who),
             number: row.number,
             series: HIS_INVOICE_RANGE.to_owned(),
@@ -127,7 +127,7 @@ pub(super) fn import_invoice(
 
 /// The name, unit price and catalog version of a charged item, or why not.
 fn priced(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx<'_, '_>,
     catalog: CatalogKind,
     code: &str,
 ) -> Result<Result<(String, Fen, u64), String>, WriteError> {
@@ -142,7 +142,7 @@ fn priced(
 }
 
 pub(super) fn import_charge(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx<'_, '_>,
     who: &Operator,
     row: &HisCharge,
     outcome: &mut ImportOutcome,
@@ -197,7 +197,7 @@ pub(super) fn import_charge(
     let (visit_id, patient) = (visit.header.id, visit.patient);
     let (id, mut change) = Upsert {
         his_id: &row.his_id,
-        fresh: |tx: &Tx<'_>, status_log| Charge {
+        fresh: |tx: &Tx<'_, '_>, status_log| Charge {
             header: tx.his_header(RecordKind::Charge, row.charged_ms, who),
             visit: visit_id,
             patient,

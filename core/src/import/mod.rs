@@ -108,7 +108,7 @@ fn check_bridge(store: &Store, who: &Operator) -> Result<(), RuleError> {
 /// Refuses a desk's change to a record that came from the HIS unless an emergency episode is
 /// open: outside one, the HIS is where it changes.
 pub(crate) fn check_writable(
-    tx: &Tx<'_>,
+    tx: &Tx<'_, '_>,
     kind: RecordKind,
     id: RecordId,
     his_id: Option<&String>,
@@ -119,7 +119,7 @@ pub(crate) fn check_writable(
     Ok(())
 }
 
-impl Tx<'_> {
+impl Tx<'_, '_> {
     /// The header of a record made from an HIS row: created when the HIS created it (so that
     /// "today's" ranges find it), here, by the bridge, in no episode (it is the HIS's record,
     /// never pushed back).
@@ -156,7 +156,7 @@ fn log_of<S: Status>(states: &[S], stamp: &Stamp) -> StatusLog {
 /// Adds to a record's status log the states of `states` it lacks (statuses only move
 /// forward: nothing is removed). Returns whether anything was added.
 fn add_states<S: Status>(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx<'_, '_>,
     who: &Operator,
     id: RecordId,
     log: &StatusLog,
@@ -222,13 +222,13 @@ struct Upsert<'r, T: Workflow, N, D, W> {
 impl<T, N, D, W> Upsert<'_, T, N, D, W>
 where
     T: Workflow,
-    N: FnOnce(&Tx<'_>, StatusLog) -> T,
+    N: FnOnce(&Tx<'_, '_>, StatusLog) -> T,
     D: FnOnce(&T) -> bool,
     W: FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), WriteError>,
 {
     /// Creates the record, or writes what differs and adds the states it lacks (statuses
     /// only move forward).
-    fn run(self, tx: &mut Tx<'_>, who: &Operator) -> Result<(RecordId, Change), WriteError> {
+    fn run(self, tx: &mut Tx<'_, '_>, who: &Operator) -> Result<(RecordId, Change), WriteError> {
         let Some(current) = existing::<T>(tx, self.his_id)? else {
             let record = (self.fresh)(tx, log_of(&self.states, &self.stamp));
             tx.create(&record, who, PULL_ACTION)?;
@@ -254,7 +254,7 @@ fn import_page<R: Send + 'static>(
     store: &Store,
     who: &Operator,
     rows: Vec<R>,
-    import_one: fn(&mut Tx<'_>, &Operator, &R, &mut ImportOutcome) -> Result<(), WriteError>,
+    import_one: fn(&mut Tx<'_, '_>, &Operator, &R, &mut ImportOutcome) -> Result<(), WriteError>,
 ) -> Result<ImportOutcome, WriteError> {
     check_bridge(store, who)?;
     let who = who.clone();
@@ -272,7 +272,7 @@ const NOT_PULLED: &str = "the catalogs have not been pulled yet";
 /// A department of the service catalog and the catalog's version, read without hydrating
 /// the whole catalog (this runs for every row).
 fn department(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx<'_, '_>,
     code: &str,
 ) -> Result<Result<(record::Department, u64), String>, WriteError> {
     let Some(doc) = tx.doc(record::catalog_id(record::CatalogKind::Department))? else {
@@ -295,7 +295,7 @@ fn department(
 /// catalog), with the catalog's version, or why not: a code the catalog does not hold or
 /// withdrew is unknown.
 fn catalog_item(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx<'_, '_>,
     kind: record::CatalogKind,
     code: &str,
 ) -> Result<Result<Priced, String>, WriteError> {
@@ -345,7 +345,7 @@ import_fns! {
 }
 
 /// Reads the record of `kind` pulled under `his_id`, if there is one.
-fn existing<T: record::Record>(tx: &mut Tx<'_>, his_id: &str) -> Result<Option<T>, WriteError> {
+fn existing<T: record::Record>(tx: &mut Tx<'_, '_>, his_id: &str) -> Result<Option<T>, WriteError> {
     match tx.find_his(T::KIND, his_id)? {
         Some(id) => Ok(Some(tx.read(id)?)),
         None => Ok(None),
@@ -355,7 +355,7 @@ fn existing<T: record::Record>(tx: &mut Tx<'_>, his_id: &str) -> Result<Option<T
 /// The record that HIS row `row` refers to as `what` (`"registration"`, `"patient"`) by its
 /// HIS key `his_id`; when Lifeline does not have it, the row is skipped saying so.
 fn referred<T: record::Record>(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx<'_, '_>,
     outcome: &mut ImportOutcome,
     row: &str,
     what: &str,

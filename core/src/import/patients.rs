@@ -67,7 +67,7 @@ impl Store {
 }
 
 fn import_patients(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx<'_, '_>,
     who: &Operator,
     rows: &Vec<HisPatient>,
     outcome: &mut ImportOutcome,
@@ -101,7 +101,7 @@ fn import_patients(
 }
 
 /// Creates the patient, or brings its fields in line with the row.
-fn upsert(tx: &mut Tx<'_>, who: &Operator, row: &HisPatient) -> Result<Change, WriteError> {
+fn upsert(tx: &mut Tx<'_, '_>, who: &Operator, row: &HisPatient) -> Result<Change, WriteError> {
     let national_id = row.national_id.as_ref().map(|s| s.to_ascii_uppercase());
     let Some(current) = existing::<Patient>(tx, &row.his_id)? else {
         let patient = Patient {
@@ -170,7 +170,7 @@ fn upsert(tx: &mut Tx<'_>, who: &Operator, row: &HisPatient) -> Result<Change, W
 /// Points a patient the HIS merged into another at the survivor's record (as a reviewer's
 /// merge does). Returns whether it wrote, or why the merge cannot be followed.
 fn follow_merge(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx<'_, '_>,
     who: &Operator,
     row: &HisPatient,
 ) -> Result<Result<bool, String>, WriteError> {

@@ -74,7 +74,7 @@ fn prescription_states(status: PrescriptionStatus) -> Vec<PrescriptionStatus> {
 }
 
 pub(super) fn import_visit(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx<'_, '_>,
     who: &Operator,
     row: &HisVisit,
     outcome: &mut ImportOutcome,
@@ -95,7 +95,7 @@ pub(super) fn import_visit(
     let patient = patient.header.id;
     let (_, change) = Upsert {
         his_id: &row.his_id,
-        fresh: |tx: &Tx<'_>, status_log| Visit {
+        fresh: |tx: &Tx<'_, '_>, status_log| Visit {
             header: tx.his_header(RecordKind::Visit, row.registered_ms, who),
             patient,
             department: row.department.clone(),
@@ -129,7 +129,7 @@ pub(super) fn import_visit(
 }
 
 pub(super) fn import_prescription(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx<'_, '_>,
     who: &Operator,
     row: &HisPrescription,
     outcome: &mut ImportOutcome,
@@ -167,7 +167,7 @@ pub(super) fn import_prescription(
     let (visit_id, patient) = (visit.header.id, visit.patient);
     let (_, change) = Upsert {
         his_id: &row.his_id,
-        fresh: |tx: &Tx<'_>, status_log| Prescription {
+        fresh: |tx: &Tx<'_, '_>, status_log| Prescription {
             header: tx.his_header(RecordKind::Prescription, row.written_ms, who),
             visit: visit_id,
             patient,

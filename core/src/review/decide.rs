@@ -61,7 +61,7 @@ fn refuse_choice(kind: ConflictKind, choice: Resolution) -> RuleError {
     )
 }
 
-fn review_of(tx: &Tx<'_>, who: &Operator, c: &Conflict, decision: String) -> ReviewRecord {
+fn review_of(tx: &Tx<'_, '_>, who: &Operator, c: &Conflict, decision: String) -> ReviewRecord {
     ReviewRecord {
         conflict: c.id.clone(),
         kind: c.kind,
@@ -167,7 +167,7 @@ impl Store {
 }
 
 fn resolve_field(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx<'_, '_>,
     who: &Operator,
     record: RecordId,
     field: &str,
@@ -215,7 +215,7 @@ fn resolve_field(
 }
 
 fn keep_separate(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx<'_, '_>,
     who: &Operator,
     a: RecordId,
     b: RecordId,
@@ -239,7 +239,7 @@ fn keep_separate(
 
 /// The dispense records of a prescription in state dispensed, as of this commit.
 fn dispenses_of(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx<'_, '_>,
     rx: RecordId,
     patient: RecordId,
 ) -> Result<Vec<DispenseFact>, WriteError> {
@@ -256,7 +256,7 @@ fn dispenses_of(
 }
 
 fn confirm_status(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx<'_, '_>,
     who: &Operator,
     kind: ConflictKind,
     record: RecordId,

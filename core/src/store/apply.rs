@@ -72,7 +72,7 @@ enum ApplyResult {
     Rejected(Refusal),
 }
 
-impl Tx<'_> {
+impl Tx<'_, '_> {
     /// Records a refusal of a peer's changes: audited, counted against the peer by reason,
     /// and the record's bytes kept in the quarantine.
     fn refuse(
@@ -155,9 +155,9 @@ impl Tx<'_> {
 /// Runs `f` with the rules as this batch judges by: the roster as of now, the batch's
 /// signatures (checked once each, when a change needs them), and what the transaction holds.
 fn with_judge<T>(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx<'_, '_>,
     signatures: &[Vec<u8>],
-    f: impl FnOnce(&mut Tx<'_>, &mut Judge<'_>) -> Result<T, WriteError>,
+    f: impl FnOnce(&mut Tx<'_, '_>, &mut Judge<'_>) -> Result<T, WriteError>,
 ) -> Result<T, WriteError> {
     let roster = tx
         .shared()

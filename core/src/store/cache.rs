@@ -44,19 +44,27 @@ impl DocCache {
     }
 
     /// The writer's insert after a commit: always the newest copy; and the records the commit
-    /// removed.
+    /// removed. Gives back the documents it let go of (evicted, replaced or removed), for the
+    /// writer to drop once it has answered the batch's callers: freeing a document is most of
+    /// what an insert costs, and neither the callers nor readers waiting on the cache's lock
+    /// need to wait for it.
+    #[must_use = "the documents let go of are to be dropped after the batch's replies"]
     pub(crate) fn committed(
         &mut self,
         docs: impl IntoIterator<Item = (RecordId, Arc<Automerge>)>,
         removed: &[RecordId],
-    ) {
+    ) -> Vec<Arc<Automerge>> {
         self.generation += 1;
+        let mut let_go = Vec::new();
         for (id, doc) in docs {
-            self.docs.put(id, doc);
+            if let Some((_, old)) = self.docs.push(id, doc) {
+                let_go.push(old);
+            }
         }
         for id in removed {
-            self.docs.pop(id);
+            let_go.extend(self.docs.pop(id));
         }
+        let_go
     }
 
     pub(crate) fn len(&self) -> usize {

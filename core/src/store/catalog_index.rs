@@ -43,7 +43,7 @@ fn codes(
     Ok(out)
 }
 
-impl Tx<'_> {
+impl Tx<'_, '_> {
     /// The record of a catalog item, by code, as of this batch.
     pub(crate) fn catalog_item_id(
         &self,
@@ -54,7 +54,7 @@ impl Tx<'_> {
             .r()
             .open_table(tables::CATALOG_CODES)
             .ctx("reading the catalog index")?;
-        lookup(&t, kind, code)
+        lookup(&*t, kind, code)
     }
 
     /// Every item of a catalog (withdrawn ones included), by code.
@@ -66,7 +66,7 @@ impl Tx<'_> {
             .r()
             .open_table(tables::CATALOG_CODES)
             .ctx("reading the catalog index")?;
-        codes(&t, kind)
+        codes(&*t, kind)
     }
 
     /// Indexes a catalog item document by its code.

@@ -17,12 +17,13 @@
 use std::collections::BTreeMap;
 
 use automerge::ChangeHash;
-use redb::{ReadableTable, WriteTransaction};
+use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use super::error::{ReadError, StorageContext};
 use super::tables;
+use super::tx_tables::TxTables;
 use crate::id::RecordId;
 use crate::record::RecordKind;
 
@@ -262,7 +263,7 @@ impl DigestDelta {
         self.0.change(id, kind, old, new);
     }
 
-    pub(super) fn write(self, w: &WriteTransaction) -> Result<(), ReadError> {
+    pub(super) fn write(self, w: &TxTables<'_>) -> Result<(), ReadError> {
         if self.0.0.is_empty() {
             return Ok(());
         }

@@ -19,7 +19,7 @@ use crate::id::{EpisodeId, RecordId};
 use crate::record::EPISODE_EDITS_KEY;
 use crate::roles::Operator;
 
-impl Tx<'_> {
+impl Tx<'_, '_> {
     /// The episode a desk's edit of a record from the HIS is made in, if it is the first in
     /// that episode ([`crate::record::EPISODE_EDITS_KEY`]). The bridge and the information
     /// department's own changes are not marked: they are not work done in the outage.

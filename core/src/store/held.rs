@@ -17,14 +17,14 @@ use crate::id::{NodeName, RecordId};
 /// the record (its signed commit linked to the record, or an unsigned change of this node's
 /// to it). The second matters at central, which stamps each emergency record it receives as
 /// acknowledged: its heads then move past the heads every other node offers or sends.
-struct HeldChanges<H, C, R, U> {
-    heads: H,
-    change_signed: C,
-    record_signed: R,
-    unsigned: U,
+struct HeldChanges<'a, H, C, R, U> {
+    heads: &'a H,
+    change_signed: &'a C,
+    record_signed: &'a R,
+    unsigned: &'a U,
 }
 
-impl<H, C, R, U> HeldChanges<H, C, R, U>
+impl<H, C, R, U> HeldChanges<'_, H, C, R, U>
 where
     H: ReadableTable<tables::Id, &'static [u8]>,
     C: ReadableTable<tables::Hash, tables::Hash>,
@@ -64,7 +64,7 @@ where
     }
 }
 
-impl Tx<'_> {
+impl Tx<'_, '_> {
     /// Whether this node holds the record with every one of `heads` (see [`HeldChanges`]):
     /// the usual case when several peers relay the same record. The sender's changes are all
     /// ancestors of its heads, so a sender whose heads we hold brings nothing new.
@@ -74,11 +74,15 @@ impl Tx<'_> {
         heads: &[ChangeHash],
     ) -> Result<bool, ReadError> {
         let w = self.r();
+        let heads_t = w.open_table(tables::DOC_HEADS).ctx("reading heads")?;
+        let change_signed = w.open_table(tables::CHANGE_SIGNED).ctx("reading heads")?;
+        let record_signed = w.open_table(tables::RECORD_SIGNED).ctx("reading heads")?;
+        let unsigned = w.open_table(tables::UNSIGNED).ctx("reading heads")?;
         HeldChanges {
-            heads: w.open_table(tables::DOC_HEADS).ctx("reading heads")?,
-            change_signed: w.open_table(tables::CHANGE_SIGNED).ctx("reading heads")?,
-            record_signed: w.open_table(tables::RECORD_SIGNED).ctx("reading heads")?,
-            unsigned: w.open_table(tables::UNSIGNED).ctx("reading heads")?,
+            heads: &*heads_t,
+            change_signed: &*change_signed,
+            record_signed: &*record_signed,
+            unsigned: &*unsigned,
         }
         .holds(id, heads)
     }
@@ -170,11 +174,15 @@ impl Store {
         items: impl IntoIterator<Item = (RecordId, &'h [ChangeHash])>,
     ) -> Result<Vec<bool>, ReadError> {
         let txn = self.read_txn()?;
+        let heads_t = txn.open_table(tables::DOC_HEADS).ctx("reading heads")?;
+        let change_signed = txn.open_table(tables::CHANGE_SIGNED).ctx("reading heads")?;
+        let record_signed = txn.open_table(tables::RECORD_SIGNED).ctx("reading heads")?;
+        let unsigned = txn.open_table(tables::UNSIGNED).ctx("reading heads")?;
         let index = HeldChanges {
-            heads: txn.open_table(tables::DOC_HEADS).ctx("reading heads")?,
-            change_signed: txn.open_table(tables::CHANGE_SIGNED).ctx("reading heads")?,
-            record_signed: txn.open_table(tables::RECORD_SIGNED).ctx("reading heads")?,
-            unsigned: txn.open_table(tables::UNSIGNED).ctx("reading heads")?,
+            heads: &heads_t,
+            change_signed: &change_signed,
+            record_signed: &record_signed,
+            unsigned: &unsigned,
         };
         items
             .into_iter()

@@ -237,7 +237,7 @@ fn heads_in(row: &[u8], slot: Slot) -> Option<Vec<ChangeHash>> {
         .map(|(heads, _)| tables::decode_heads(heads))
 }
 
-impl Tx<'_> {
+impl Tx<'_, '_> {
     fn slots(&mut self) -> Result<&mut Slots, ReadError> {
         if self.slots.is_none() {
             let t = self
@@ -290,7 +290,7 @@ impl Tx<'_> {
             .r()
             .open_table(tables::PEER_HOLDS)
             .ctx("reading peer heads")?;
-        known(&holds, slot, id)
+        known(&*holds, slot, id)
     }
 
     /// Forgets everything the peer is known to hold: its next note gives it a new slot.

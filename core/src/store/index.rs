@@ -130,14 +130,14 @@ fn collect_ids<K: redb::Key + 'static>(
     Ok(out)
 }
 
-impl Tx<'_> {
+impl Tx<'_, '_> {
     /// Records of a kind, as of this batch.
     pub(crate) fn ids_of_kind(&self, kind: RecordKind) -> Result<Vec<RecordId>, ReadError> {
         let t = self
             .r()
             .open_table(tables::BY_KIND)
             .ctx("reading an index")?;
-        of_kind(&t, kind, None)
+        of_kind(&*t, kind, None)
     }
 
     /// Records linked to a patient, as of this batch.
@@ -146,7 +146,7 @@ impl Tx<'_> {
             .r()
             .open_table(tables::BY_PATIENT)
             .ctx("reading an index")?;
-        for_patient(&t, patient)
+        for_patient(&*t, patient)
     }
 
     /// Whether central's receipts name a record, as of this batch: central holds it.

@@ -16,6 +16,7 @@ use super::Store;
 use super::digest::DigestDelta;
 use super::error::{ReadError, StorageContext};
 use super::tables;
+use super::tx_tables::TxTables;
 use super::{PeerState, Tx};
 use crate::id::NodeName;
 use crate::record::RecordKind;
@@ -37,7 +38,7 @@ impl Kept {
     }
 
     /// Writes the batch's deltas.
-    pub(super) fn write(self, w: &redb::WriteTransaction) -> Result<(), ReadError> {
+    pub(super) fn write(self, w: &TxTables<'_>) -> Result<(), ReadError> {
         self.digest.write(w)?;
         let mut t = w.open_table(tables::COUNTS).ctx("keeping counts")?;
         for (key, delta) in self.counts {
@@ -56,7 +57,7 @@ impl Kept {
     }
 }
 
-impl Tx<'_> {
+impl Tx<'_, '_> {
     /// Changes a kept count by `delta` in this batch's commit.
     pub(crate) fn count(&mut self, key: String, delta: i64) {
         self.kept.add(key, delta);

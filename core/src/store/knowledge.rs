@@ -2,12 +2,13 @@
 //! ([`crate::trust::Knowledge`]): the number ranges granted in lease records (kept in the
 //! `granted` index, one range read per question) and when episodes were opened.
 
-use redb::{ReadableTable, WriteTransaction};
+use redb::ReadableTable;
 
 use super::Tx;
 use super::error::{ReadError, StorageContext};
 use super::read::load_doc;
 use super::tables::{self, HIGHEST_ID, LOWEST_ID};
+use super::tx_tables::TxTables;
 use crate::clock::UnixMs;
 use crate::id::{EpisodeId, RecordId};
 use crate::numbers::Series;
@@ -19,8 +20,8 @@ use crate::trust::{Answer, Grant, Knowledge, Unknowable};
 const NEAREST: usize = 4;
 
 /// The rules' view of a batch's transaction.
-pub(super) struct TxKnowledge<'a> {
-    pub(super) w: &'a WriteTransaction,
+pub(super) struct TxKnowledge<'a, 't> {
+    pub(super) w: &'a TxTables<'t>,
 }
 
 fn unknowable(what: &'static str) -> impl FnOnce(ReadError) -> Unknowable {
@@ -30,7 +31,7 @@ fn unknowable(what: &'static str) -> impl FnOnce(ReadError) -> Unknowable {
     }
 }
 
-impl Knowledge for TxKnowledge<'_> {
+impl Knowledge for TxKnowledge<'_, '_> {
     fn overlapping_range(&self, grant: Grant, except: RecordId) -> Answer<RecordId> {
         let Grant { series, start, end } = grant;
         let read = || -> Result<Option<RecordId>, ReadError> {
@@ -73,7 +74,7 @@ impl Knowledge for TxKnowledge<'_> {
                 .ctx("reading an index")?
             {
                 let (k, _) = entry.ctx("reading an index")?;
-                let Some(doc) = load_doc(&chunks, RecordId::from_bytes(k.value().1))? else {
+                let Some(doc) = load_doc(&*chunks, RecordId::from_bytes(k.value().1))? else {
                     continue;
                 };
                 if let Ok(e) = crate::record::hydrate::<Episode>(&doc)
@@ -88,7 +89,7 @@ impl Knowledge for TxKnowledge<'_> {
     }
 }
 
-impl Tx<'_> {
+impl Tx<'_, '_> {
     /// Keeps a lease record's granted range in the `granted` index. A range once granted
     /// stays there even if a concurrent grant wins the record: both lessors moved past it.
     pub(super) fn index_granted(&mut self, id: RecordId, lease: Lease) -> Result<(), ReadError> {

@@ -32,14 +32,14 @@ fn ranges_in(
     Ok(out)
 }
 
-impl Tx<'_> {
+impl Tx<'_, '_> {
     /// Every range this node holds, as of this batch.
     pub(crate) fn ranges(&self) -> Result<Vec<RangeState>, ReadError> {
         let t = self
             .r()
             .open_table(tables::RANGES)
             .ctx("reading number ranges")?;
-        ranges_in(&t)
+        ranges_in(&*t)
     }
 
     pub(crate) fn put_range(&mut self, state: &RangeState) -> Result<(), ReadError> {

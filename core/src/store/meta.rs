@@ -42,7 +42,7 @@ const EPISODE_STARTED: &str = "episode.started_ms";
 /// central yet: the node leaves it once they have.
 const EPISODE_RECONCILING: &str = "episode.reconciling";
 
-impl Tx<'_> {
+impl Tx<'_, '_> {
     /// Increments and returns a node-local counter.
     pub(crate) fn next_counter(&mut self, counter: Counter) -> Result<u64, ReadError> {
         let next = self.meta_u64(counter.key())? + 1;

@@ -54,6 +54,7 @@ mod roster;
 mod signing;
 mod tables;
 mod tx;
+mod tx_tables;
 mod upgrade;
 mod writer;
 

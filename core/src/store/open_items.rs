@@ -38,7 +38,7 @@ fn decode_entry(bytes: &[u8]) -> Option<ItemEntry> {
     serde_json::from_slice(bytes).ok()
 }
 
-impl Tx<'_> {
+impl Tx<'_, '_> {
     /// A document of the batch, shared (not copied), loading it if needed.
     fn shared_doc(&mut self, id: RecordId) -> Result<Option<Arc<Automerge>>, ReadError> {
         self.doc(id)?;

@@ -15,7 +15,7 @@ use crate::record::Header;
 use crate::rules::RuleError;
 use crate::trust::{Authorship, Incoming, Judge, Member};
 
-impl Tx<'_> {
+impl Tx<'_, '_> {
     /// Judges the change this node just made to record `id` (`before`: the record as it was,
     /// `None` for a new one). A node that has no roster entry of its own yet (no key: its
     /// changes wait unsigned, and are judged by every peer once signed) is not judged here.

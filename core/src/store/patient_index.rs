@@ -100,7 +100,7 @@ pub(crate) fn normalize(s: &str) -> String {
         .to_lowercase()
 }
 
-impl Tx<'_> {
+impl Tx<'_, '_> {
     /// Replaces a patient's search keys with those of its current contents. Returns the keys
     /// it had before.
     pub(super) fn index_patient(
@@ -159,7 +159,7 @@ impl Tx<'_> {
             .r()
             .open_table(tables::PATIENT_KEYS)
             .ctx("reading an index")?;
-        first_with(&t, his_key_kind(kind), his_id)
+        first_with(&*t, his_key_kind(kind), his_id)
     }
 }
 
@@ -241,7 +241,7 @@ fn find_in(
     Ok(out)
 }
 
-impl Tx<'_> {
+impl Tx<'_, '_> {
     /// Patients matching a query as of this batch (so a check and the write it guards share
     /// one transaction).
     pub(crate) fn find_patients(&self, query: &PatientQuery) -> Result<Vec<RecordId>, ReadError> {
@@ -249,7 +249,7 @@ impl Tx<'_> {
             .r()
             .open_table(tables::PATIENT_KEYS)
             .ctx("reading an index")?;
-        find_in(&t, query, usize::MAX)
+        find_in(&*t, query, usize::MAX)
     }
 }
 

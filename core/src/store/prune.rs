@@ -35,7 +35,7 @@ pub struct Pruned {
     pub more: bool,
 }
 
-impl Tx<'_> {
+impl Tx<'_, '_> {
     /// Central's cursor into our feed, if central is a known peer.
     fn central_cursor(&self) -> Result<Option<(String, u64)>, ReadError> {
         let t = self

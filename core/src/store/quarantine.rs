@@ -39,7 +39,7 @@ pub struct Quarantined {
     pub bytes_len: usize,
 }
 
-impl Tx<'_> {
+impl Tx<'_, '_> {
     /// Keeps a refused record in the quarantine (or counts a replay of it).
     pub(super) fn quarantine(
         &mut self,

@@ -158,7 +158,7 @@ pub(super) fn decode_state(bytes: &[u8]) -> PeerState {
     serde_json::from_slice(bytes).unwrap_or_default()
 }
 
-impl Tx<'_> {
+impl Tx<'_, '_> {
     pub(super) fn update_peer_state(
         &mut self,
         peer: &NodeName,
@@ -191,7 +191,7 @@ impl Tx<'_> {
     }
 }
 
-impl Tx<'_> {
+impl Tx<'_, '_> {
     /// Records that `peer` has at least `heads` of a record (only hashes we hold: the peer
     /// may know more than we do).
     pub(super) fn note_peer_heads(

@@ -10,10 +10,11 @@ use std::sync::Arc;
 
 use automerge::ChangeHash;
 use lru::LruCache;
-use redb::{ReadableTable, WriteTransaction};
+use redb::ReadableTable;
 
 use super::error::{ReadError, StorageContext, WriteError};
 use super::tables;
+use super::tx_tables::TxTables;
 use super::{AuthorCheck, Store, Tx};
 use crate::id::{NodeName, RecordId};
 use crate::roles::{DeskRole, NodeRole};
@@ -94,14 +95,14 @@ impl CommitCache {
 }
 
 /// Whether the store keeps a signed commit (it verified it when it kept it).
-pub(super) fn holds_commit(w: &WriteTransaction, id: &CommitId) -> bool {
+pub(super) fn holds_commit(w: &TxTables<'_>, id: &CommitId) -> bool {
     w.open_table(tables::SIGNED)
         .ok()
         .and_then(|t| t.get(id.0).ok().flatten().map(|_| ()))
         .is_some()
 }
 
-impl Tx<'_> {
+impl Tx<'_, '_> {
     /// Changes this node made to a record in this batch, to be signed when it commits.
     pub(super) fn authored(&mut self, id: RecordId, hashes: impl IntoIterator<Item = ChangeHash>) {
         if self.opts().author_check == AuthorCheck::Signatures {

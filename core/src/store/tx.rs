@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use automerge::transaction::{CommitOptions, Transaction};
 use automerge::{Automerge, ChangeHash, ROOT};
-use redb::{ReadableTable, WriteTransaction};
+use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 
 use super::audit::{AuditEntry, AuditEvent, GENESIS};
@@ -16,6 +16,7 @@ use super::error::{AbortCause, ReadError, RecordDamage, StorageContext, WriteErr
 use super::kept::Kept;
 use super::read::{hydrate_record, load_doc};
 use super::tables::{self, Id, decode_heads, encode_heads, meta_keys};
+use super::tx_tables::TxTables;
 use super::{Shared, StoreOptions};
 use crate::id::{NodeName, RecordId};
 use crate::record::{Header, Record};
@@ -31,9 +32,10 @@ pub(crate) struct ChangeNote {
 }
 
 /// One batch's view of the database, handed to each job in turn.
-pub(crate) struct Tx<'a> {
+pub(crate) struct Tx<'a, 't> {
     shared: &'a Shared,
-    w: &'a WriteTransaction,
+    /// The batch's tables, each opened once (see [`TxTables`]).
+    w: &'a TxTables<'t>,
     /// Documents loaded or changed in this batch; moved into the cache after the commit. Read
     /// as they are (shared with the cache); copied only when the batch changes one.
     working: HashMap<RecordId, Arc<Automerge>>,
@@ -70,8 +72,8 @@ pub(super) enum Origin {
     Peer,
 }
 
-impl<'a> Tx<'a> {
-    pub(super) fn begin(shared: &'a Shared, w: &'a WriteTransaction) -> Result<Tx<'a>, ReadError> {
+impl<'a, 't> Tx<'a, 't> {
+    pub(super) fn begin(shared: &'a Shared, w: &'a TxTables<'t>) -> Result<Tx<'a, 't>, ReadError> {
         let audit_head = read_meta(w, meta_keys::AUDIT_HEAD)?.unwrap_or_else(|| GENESIS.to_owned());
         Ok(Tx {
             shared,
@@ -130,13 +132,13 @@ impl<'a> Tx<'a> {
     }
 
     /// The transaction, to write: marks the current job as one that wrote.
-    pub(super) fn w(&mut self) -> &'a WriteTransaction {
+    pub(super) fn w(&mut self) -> &'a TxTables<'t> {
         self.job_wrote = true;
         self.w
     }
 
     /// The transaction, to read.
-    pub(super) fn r(&self) -> &'a WriteTransaction {
+    pub(super) fn r(&self) -> &'a TxTables<'t> {
         self.w
     }
 
@@ -229,7 +231,7 @@ impl<'a> Tx<'a> {
                     .w
                     .open_table(tables::DOC_CHUNKS)
                     .ctx("loading a record")?;
-                match load_doc(&chunks, id)? {
+                match load_doc(&*chunks, id)? {
                     Some(doc) => Arc::new(doc),
                     None => return Ok(()),
                 }
@@ -527,7 +529,7 @@ impl<'a> Tx<'a> {
 /// Saves what a document gained since `old_heads` as one more chunk, or, once it has
 /// `compact_after` chunks, compacts them all into one full save.
 fn save_chunks(
-    w: &WriteTransaction,
+    w: &TxTables<'_>,
     key: Id,
     doc: &Automerge,
     old_heads: &[ChangeHash],
@@ -574,12 +576,12 @@ fn save_whole(doc: &Automerge) -> Vec<u8> {
     doc.save_nocompress()
 }
 
-fn read_meta(w: &WriteTransaction, key: &str) -> Result<Option<String>, ReadError> {
+fn read_meta(w: &TxTables<'_>, key: &str) -> Result<Option<String>, ReadError> {
     let meta = w.open_table(tables::META).ctx("reading metadata")?;
     let value = meta.get(key).ctx("reading metadata")?;
     Ok(value.map(|v| String::from_utf8_lossy(v.value()).into_owned()))
 }
 
-fn meta_u64(w: &WriteTransaction, key: &str) -> Result<u64, ReadError> {
+fn meta_u64(w: &TxTables<'_>, key: &str) -> Result<u64, ReadError> {
     Ok(read_meta(w, key)?.and_then(|v| v.parse().ok()).unwrap_or(0))
 }

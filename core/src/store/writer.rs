@@ -13,13 +13,14 @@ use std::thread::JoinHandle;
 
 use super::error::{AbortCause, WriteError};
 use super::tx::Tx;
+use super::tx_tables::TxTables;
 use super::{Shared, Store};
 use crate::error::Chain;
 
 type Reply = Box<dyn FnOnce(Result<(), WriteError>) + Send>;
 
 pub(crate) struct Job {
-    run: Box<dyn FnOnce(&mut Tx<'_>) -> Reply + Send>,
+    run: Box<dyn FnOnce(&mut Tx<'_, '_>) -> Reply + Send>,
     fail: Box<dyn FnOnce(WriteError) + Send>,
 }
 
@@ -106,7 +107,8 @@ fn run_batch(shared: &Shared, batch: Vec<Job>) -> Vec<Job> {
     let mut replies = Vec::with_capacity(batch.len());
     let mut ran = 0;
     let mut jobs = batch.into_iter();
-    let outcome = match Tx::begin(shared, &w) {
+    let tables = TxTables::new(&w);
+    let outcome = match Tx::begin(shared, &tables) {
         Err(e) => Err(WriteError::from(e)),
         Ok(mut tx) => {
             let mut poisoned = false;
@@ -135,6 +137,8 @@ fn run_batch(shared: &Shared, batch: Vec<Job>) -> Vec<Job> {
         }
     };
     let unrun: Vec<Job> = jobs.collect();
+    // The batch's tables close (their roots written back) before the commit.
+    drop(tables);
     let committed = outcome.and_then(|done| {
         match done {
             Some(_) => w
@@ -149,9 +153,10 @@ fn run_batch(shared: &Shared, batch: Vec<Job>) -> Vec<Job> {
     match committed {
         Ok(done) => {
             // The cache first, so that a caller reading right after its reply sees its write.
+            let mut let_go = Vec::new();
             let feed_seq = done.map(|finished| {
                 if let Ok(mut cache) = shared.cache.lock() {
-                    cache.committed(finished.working, &finished.removed);
+                    let_go = cache.committed(finished.working, &finished.removed);
                 }
                 finished.feed_seq
             });
@@ -168,6 +173,8 @@ fn run_batch(shared: &Shared, batch: Vec<Job>) -> Vec<Job> {
                     notify(feed_seq);
                 }
             }
+            // Last: the callers have their answers and the cache its lock back.
+            drop(let_go);
         }
         Err(err) => {
             if !matches!(err, WriteError::Aborted { .. }) {
@@ -187,7 +194,7 @@ impl Store {
     pub(crate) fn write<T, F>(&self, f: F) -> Result<T, WriteError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Tx<'_>) -> Result<T, WriteError> + Send + 'static,
+        F: FnOnce(&mut Tx<'_, '_>) -> Result<T, WriteError> + Send + 'static,
     {
         if self
             .shared
@@ -199,7 +206,7 @@ impl Store {
         let (reply_tx, reply_rx) = sync_channel::<Result<T, WriteError>>(1);
         let fail_tx = reply_tx.clone();
         let job = Job {
-            run: Box::new(move |tx: &mut Tx<'_>| -> Reply {
+            run: Box::new(move |tx: &mut Tx<'_, '_>| -> Reply {
                 let result = f(tx);
                 if result.is_err() {
                     tx.job_failed();

@@ -64,7 +64,7 @@ impl Entry for Service {
 const IMPORT: &str = "catalog.import";
 
 /// A header for reference data: made here, by `who`, in no episode.
-fn catalog_header(tx: &Tx<'_>, kind: RecordKind, who: &Operator) -> Result<Header, WriteError> {
+fn catalog_header(tx: &Tx<'_, '_>, kind: RecordKind, who: &Operator) -> Result<Header, WriteError> {
     let mut header = tx.new_header(kind, who)?;
     header.episode = None;
     Ok(header)
@@ -73,7 +73,7 @@ fn catalog_header(tx: &Tx<'_>, kind: RecordKind, who: &Operator) -> Result<Heade
 /// Adds or changes one item: a new code becomes an item, a changed (or withdrawn) one is
 /// edited, carrying `version`. Counts what it did in `counts`.
 fn upsert_item<E: Entry>(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx<'_, '_>,
     who: &Operator,
     held: Option<RecordId>,
     (code, entry): (&str, &E),
@@ -106,7 +106,7 @@ fn upsert_item<E: Entry>(
 
 /// Withdraws one item, carrying `version`, unless it already is.
 fn withdraw_item<E: Entry>(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx<'_, '_>,
     who: &Operator,
     id: RecordId,
     version: u64,
@@ -139,7 +139,7 @@ enum Items<'a, E> {
 /// Brings a catalog's items in line with an import; each change carries `version`. Counts
 /// what it did in `counts`.
 fn import_items<E: Entry>(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx<'_, '_>,
     who: &Operator,
     items: Items<'_, E>,
     version: u64,
@@ -187,7 +187,7 @@ struct ServiceParts<'a> {
 /// Imports one catalog: its items, then its own record with the new version if anything
 /// changed. Returns the catalog's version; counts the items it changed in `counts`.
 fn import_catalog_of<E: Entry>(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx<'_, '_>,
     who: &Operator,
     entries: Option<Items<'_, E>>,
     parts: ServiceParts<'_>,

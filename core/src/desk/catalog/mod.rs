@@ -66,7 +66,7 @@ pub struct CatalogChanged {
 }
 
 /// The version a catalog's own record holds (0 when it has none yet).
-fn catalog_version(tx: &mut Tx<'_>, kind: CatalogKind) -> Result<Option<u64>, WriteError> {
+fn catalog_version(tx: &mut Tx<'_, '_>, kind: CatalogKind) -> Result<Option<u64>, WriteError> {
     let id = catalog_id(kind);
     let Some(doc) = tx.doc(id)? else {
         return Ok(None);
@@ -155,7 +155,7 @@ pub(crate) struct Priced {
     pub catalog_version: u64,
 }
 
-impl Tx<'_> {
+impl Tx<'_, '_> {
     /// Prices one catalog line from the one item it names (never the whole catalog). Refuses
     /// a catalog that has not reached this node and a code it does not hold (or withdrew).
     pub(crate) fn priced(&mut self, kind: CatalogKind, code: &str) -> Result<Priced, WriteError> {
