@@ -12,7 +12,7 @@ use lifeline_sync::mesh::Mesh;
 
 use super::phase::{Phase, PhaseRun, Runs, Side};
 use super::setup::{
-    Template, open_central, open_window, registration_json, saved_bytes, start_central,
+    Template, changes_per_commit, open_central, open_window, registration_json, saved_bytes, start_central,
     start_window, window_name, write_registrations,
 };
 use super::{CONVERGE_WITHIN, Plan};
@@ -84,6 +84,7 @@ pub fn series(
     let mut runs: [Runs; 3] = Default::default();
     let mut catch_up_saved = Vec::new();
     let mut catch_up_json = Vec::new();
+    let mut changes_per_commit = None;
     let detail = format!(" ({registrations} registrations)");
     // The variants interleaved, so that all see the same machine.
     for run in 0..plan.runs {
@@ -99,6 +100,7 @@ pub fn series(
                 out.catch_up,
             );
             if variant.dir.is_empty() {
+                changes_per_commit = changes_per_commit.or(out.changes_per_commit);
                 catch_up_saved.push(out.catch_up_saved_bytes);
                 if catch_up_json.is_empty() {
                     catch_up_json = out.catch_up_json;
@@ -129,7 +131,7 @@ pub fn series(
         side: side(VARIANTS[0].name, signed),
         unsigned: side(VARIANTS[1].name, unsigned),
         on_the_writer: side(VARIANTS[2].name, on_the_writer),
-        changes_per_commit: template.changes_per_commit,
+        changes_per_commit: changes_per_commit.unwrap_or_default(),
         initial_json: template.samod_json,
         catch_up_json,
     })
@@ -144,6 +146,9 @@ struct LifelineRun {
     catch_up: PhaseRun,
     catch_up_saved_bytes: u64,
     catch_up_json: Vec<serde_json::Value>,
+    /// Changes per signed commit among the registrations, as the window sent them (signed
+    /// runs).
+    changes_per_commit: Option<f64>,
 }
 
 /// Waits until central holds what the window holds: first central's feed head reaching
@@ -237,6 +242,13 @@ fn one_run(
     };
     let feed_before = central.feed_head()?;
     let (window_mesh, catch_up) = sync(feed_before + plan.catch_up_records as u64)?;
+    let changes_per_commit = match authors {
+        AuthorCheck::Signatures => Some(changes_per_commit(
+            &window.store,
+            &template.registrations,
+        )?),
+        AuthorCheck::UncheckedActorIds => None,
+    };
 
     rt.block_on(async {
         window_mesh.shutdown().await;
@@ -251,5 +263,6 @@ fn one_run(
         catch_up,
         catch_up_saved_bytes,
         catch_up_json,
+        changes_per_commit,
     })
 }

@@ -65,6 +65,13 @@ pub struct ReplicationArgs {
     /// Leave out the samod baseline.
     #[arg(long)]
     pub skip_samod: bool,
+    /// Desks writing the window's registrations at once (setup, not measured). The store
+    /// folds writes that wait together into one commit and signs each commit once, so this
+    /// sets the changes per signature the receiver verifies: 1 is one desk writing alone
+    /// (one signature per change, the most a receiver can be asked to verify), 8 the
+    /// default.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub setup_writers: u16,
     /// Where to write the JSON results.
     #[arg(long, default_value = "bench/results/replication.json")]
     pub out: PathBuf,
@@ -141,7 +148,7 @@ impl Plan {
             runs,
             samod: !args.skip_samod,
             samod_registrations,
-            setup_writers: 8,
+            setup_writers: usize::from(args.setup_writers),
         })
     }
 }

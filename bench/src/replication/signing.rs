@@ -58,8 +58,8 @@ impl Throughput {
 /// The cost of signatures in one benchmark run.
 #[derive(Debug, Clone, Serialize)]
 pub struct SigningCost {
-    /// Changes per signed commit in the workload (the window's registrations, written by
-    /// several desks at once, so group commits sign several each).
+    /// Changes per signed commit among the window's registrations as it sent them (it signs
+    /// what waits for a signature when it first sends it, in commits of at most 256).
     pub changes_per_commit: f64,
     /// At the workload's commit size: what a change costs to sign on its author and to
     /// verify on a receiver, in µs.

@@ -1,8 +1,19 @@
-//! Signatures in the store: this node signs the changes it makes in each commit (one
-//! signature over their hashes, written in the same commit), keeps the signed commits that
-//! came with peers' changes beside those changes, and reads them back to send with the
-//! changes to other peers. Changes made before the node had a signing key wait in the
-//! `unsigned` table and are signed as soon as it gets one ([`Store::sign_as`]).
+//! Signatures in the store: this node signs the changes it makes, keeps the signed commits
+//! that came with peers' changes beside those changes, and reads them back to send with the
+//! changes to other peers.
+//!
+//! A node's own changes are signed when they first leave it, not in the commit that makes
+//! them: each commit notes its changes in the `unsigned` table, and the first read of
+//! signatures to send ([`Store::signed_commits`], [`Store::record_commits`]) signs every
+//! change waiting there, in parts of [`COMMIT_HASHES`](crate::trust::COMMIT_HASHES) in record
+//! order ([`Store::sign_unsigned`]). A window connected to its peers thus signs about as
+//! often as it sends; one that wrote thousands of records through an outage signs them in a
+//! few dozen commits when it reconnects, and every receiver verifies one signature per part
+//! instead of one per desk write (ECDSA verification is the largest cost of receiving
+//! signed changes). Nothing of a change leaves the node unsigned: the signatures are read
+//! after the records they go with, and everything committed before that read is signed by
+//! it. A node without a key yet keeps its changes unsigned until [`Store::sign_as`] gives
+//! it one.
 
 use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
@@ -110,30 +121,14 @@ impl Tx<'_, '_> {
         }
     }
 
-    /// Signs what this node made in the batch (one signature per [`COMMIT_HASHES`](crate::trust::COMMIT_HASHES) changes), or
-    /// keeps it for signing later when the node has no key yet.
-    pub(super) fn sign_authored(&mut self) -> Result<(), ReadError> {
+    /// Notes what this node made in the batch as waiting for its signature (see the module's
+    /// documentation: it is signed when it first leaves the node).
+    pub(super) fn keep_authored(&mut self) -> Result<(), ReadError> {
         if self.authored.is_empty() {
             return Ok(());
         }
         let authored = std::mem::take(&mut self.authored);
-        let credentials = self.shared().signer.read().ok().and_then(|s| s.clone());
-        let hashes: Vec<ChangeHash> = authored.iter().map(|(_, h)| *h).collect();
-        let signed = credentials
-            .map(|c| SignedCommit::sign_all(c.key(), &hashes))
-            .transpose();
-        match signed {
-            Ok(Some(commits)) => {
-                let record_of = authored.iter().map(|(id, h)| (*h, *id)).collect();
-                self.keep_own_commits(&commits, &record_of)?;
-            }
-            Ok(None) => self.keep_unsigned(&authored)?,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot sign this commit's changes; they wait unsigned");
-                self.keep_unsigned(&authored)?;
-            }
-        }
-        Ok(())
+        self.keep_unsigned(&authored)
     }
 
     /// Keeps the commits this node signed, each change linked to its commit and each record
@@ -219,9 +214,9 @@ impl Tx<'_, '_> {
 }
 
 impl Store {
-    /// Gives this node its signing key (and admits its roster entry): every change it makes
-    /// from now on is signed in its commit, and the changes it made without a key are signed
-    /// now. Returns how many of those it signed.
+    /// Gives this node its signing key (and admits its roster entry): its changes are signed
+    /// from now on as they first leave it, and those waiting are signed now. Returns how many
+    /// it signed.
     pub fn sign_as(&self, credentials: Credentials) -> Result<usize, WriteError> {
         if credentials.member().name != *self.node() {
             return Err(WriteError::Rule(crate::rules::RuleError::invalid(
@@ -235,8 +230,20 @@ impl Store {
         }
         self.admit_member(credentials.member().clone())?;
         if let Ok(mut signer) = self.shared.signer.write() {
-            *signer = Some(credentials.clone());
+            *signer = Some(credentials);
         }
+        self.sign_unsigned()
+    }
+
+    /// Signs every change of this node's waiting in the `unsigned` table, in one write:
+    /// sorted by record and in parts of [`COMMIT_HASHES`](crate::trust::COMMIT_HASHES) (a
+    /// record goes to a peer with every commit that signs its changes, so a commit of a whole
+    /// outage would ride, megabytes, with every batch; parts of consecutive records are
+    /// shared by a batch's records). Returns how many it signed; none without a key.
+    pub fn sign_unsigned(&self) -> Result<usize, WriteError> {
+        let Some(credentials) = self.shared.signer.read().ok().and_then(|s| s.clone()) else {
+            return Ok(0);
+        };
         self.write(move |tx| {
             let pending: BTreeMap<ChangeHash, RecordId> = {
                 let t = tx
@@ -256,9 +263,6 @@ impl Store {
             if pending.is_empty() {
                 return Ok(0);
             }
-            // In record order and in small parts: a record goes to a peer with every commit
-            // that signs its changes, so a commit of the whole history would ride (megabytes)
-            // with every batch; parts of consecutive records are shared by a batch's records.
             let mut by_record: Vec<(RecordId, ChangeHash)> =
                 pending.iter().map(|(h, r)| (*r, *h)).collect();
             by_record.sort();
@@ -271,12 +275,35 @@ impl Store {
                 .ctx("signing unsigned changes")?
                 .retain(|_, _| false)
                 .ctx("signing unsigned changes")?;
-            tracing::info!(
+            tracing::debug!(
                 changes = pending.len(),
-                "signed the changes made before this node had its key"
+                commits = commits.len(),
+                "signed this node's changes"
             );
             Ok(pending.len())
         })
+    }
+
+    /// Before signatures are read to go out: signs this node's changes still waiting for
+    /// their signature, if it has a key and there are any. Not on the writer's own thread
+    /// (no send path runs there; waiting for the writer there would never end). A failure
+    /// is logged: the changes then go without signatures, and their receivers refuse them
+    /// until a later send signs them.
+    fn sign_before_sending(&self) -> Result<(), ReadError> {
+        use redb::ReadableTableMetadata;
+        if super::writer::on_writer_thread() || self.member().is_none() {
+            return Ok(());
+        }
+        let waiting = self
+            .table(tables::UNSIGNED)?
+            .len()
+            .ctx("reading unsigned changes")?;
+        if waiting > 0
+            && let Err(e) = self.sign_unsigned()
+        {
+            tracing::error!(error = %crate::error::Chain(&e), "cannot sign this node's changes before sending them");
+        }
+        Ok(())
     }
 
     /// Changes this node made that are not signed yet (it has no key).
@@ -293,6 +320,7 @@ impl Store {
         &self,
         hashes: impl IntoIterator<Item = ChangeHash>,
     ) -> Result<Vec<WireCommit>, ReadError> {
+        self.sign_before_sending()?;
         let links = self.table(tables::CHANGE_SIGNED)?;
         let mut ids: Vec<CommitId> = Vec::new();
         for h in hashes {
@@ -309,6 +337,7 @@ impl Store {
     /// The signed commits that sign any change of a record, each once, from the record's own
     /// index rows: the record is not loaded.
     pub(crate) fn record_commits(&self, record: RecordId) -> Result<Vec<WireCommit>, ReadError> {
+        self.sign_before_sending()?;
         let t = self.table(tables::RECORD_SIGNED)?;
         let key = record.to_bytes();
         let mut ids = Vec::new();

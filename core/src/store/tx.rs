@@ -91,10 +91,10 @@ impl<'a, 't> Tx<'a, 't> {
         })
     }
 
-    /// Signs what the batch made and writes its counters and kept counts; the caller then
+    /// Notes what the batch made for signing and writes its counters and kept counts; the caller then
     /// commits.
     pub(super) fn finish(mut self) -> Result<Finished, ReadError> {
-        self.sign_authored()?;
+        self.keep_authored()?;
         self.kept.write(self.w)?;
         let mut meta = self.w.open_table(tables::META).ctx("writing metadata")?;
         meta.insert(meta_keys::FEED_SEQ, self.feed_seq.to_string().as_bytes())

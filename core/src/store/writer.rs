@@ -58,7 +58,19 @@ impl Drop for Writer {
     }
 }
 
+thread_local! {
+    /// Set on the writer's own thread, where waiting for a write would wait for ever.
+    static ON_WRITER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the calling thread is a store's writer (a job running there cannot hand the writer
+/// another job and wait for it).
+pub(crate) fn on_writer_thread() -> bool {
+    ON_WRITER.with(std::cell::Cell::get)
+}
+
 fn writer_loop(shared: &Shared, rx: &Receiver<Job>) {
+    ON_WRITER.with(|on| on.set(true));
     let mut pending: VecDeque<Job> = VecDeque::new();
     loop {
         if pending.is_empty() {

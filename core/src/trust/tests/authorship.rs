@@ -283,3 +283,52 @@ fn changes_signed_late_are_signed_in_small_commits() {
     }
     assert!(commits.len() >= 2, "the history is signed in parts");
 }
+
+/// A window's changes are signed when they first leave it: 300 registrations written one desk
+/// write at a time while it is alone go out under two signed commits (parts of at most
+/// `COMMIT_HASHES`), not 300, and central takes every one of them; a record written after
+/// that send is signed at the next.
+#[test]
+fn writes_made_alone_are_signed_together_when_they_first_leave() {
+    let (central, w01, _w02) = hospital(&[DeskRole::Registration]);
+    let reg = op("reg1", DeskRole::Registration);
+    let ids: Vec<RecordId> = (0..300)
+        .map(|i| {
+            w01.store
+                .create_patient(&reg, new_patient(&format!("患者{i}")))
+                .expect("create")
+                .value
+                .header
+                .id
+        })
+        .collect();
+    assert_eq!(w01.store.unsigned_changes().expect("count"), 300);
+
+    let export = w01.store.export(&ids).expect("export");
+    assert_eq!(w01.store.unsigned_changes().expect("count"), 0);
+    assert_eq!(export.signatures.len(), 2, "300 changes in parts of 256");
+    let out = central
+        .store
+        .apply_remote(w01.name(), export.changes, export.signatures)
+        .expect("apply");
+    assert!(out.rejected.is_empty(), "{:?}", out.rejected);
+    for id in &ids {
+        assert!(central.store.doc(*id).expect("read").is_some());
+    }
+
+    let later = w01
+        .store
+        .create_patient(&reg, new_patient("晚到"))
+        .expect("create")
+        .value
+        .header
+        .id;
+    let export = w01.store.export(&[later]).expect("export");
+    assert_eq!(export.signatures.len(), 1);
+    let out = central
+        .store
+        .apply_remote(w01.name(), export.changes, export.signatures)
+        .expect("apply");
+    assert!(out.rejected.is_empty(), "{:?}", out.rejected);
+    assert_eq!(central.store.quarantine_len().expect("count"), 0);
+}
