@@ -12,8 +12,8 @@ use lifeline_sync::mesh::Mesh;
 
 use super::phase::{Phase, PhaseRun, Runs, Side};
 use super::setup::{
-    Template, changes_per_commit, open_central, open_window, registration_json, saved_bytes, start_central,
-    start_window, window_name, write_registrations,
+    Template, changes_per_commit, open_central, open_window, registration_json, saved_bytes,
+    start_central, start_window, window_name, write_registrations,
 };
 use super::{CONVERGE_WITHIN, Plan};
 use crate::measure::median;
@@ -243,10 +243,9 @@ fn one_run(
     let feed_before = central.feed_head()?;
     let (window_mesh, catch_up) = sync(feed_before + plan.catch_up_records as u64)?;
     let changes_per_commit = match authors {
-        AuthorCheck::Signatures => Some(changes_per_commit(
-            &window.store,
-            &template.registrations,
-        )?),
+        AuthorCheck::Signatures => {
+            Some(changes_per_commit(&window.store, &template.registrations)?)
+        }
         AuthorCheck::UncheckedActorIds => None,
     };
 

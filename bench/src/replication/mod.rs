@@ -293,6 +293,7 @@ mod tests {
             runs: None,
             samod_registrations: None,
             skip_samod: true,
+            setup_writers: 8,
             out: PathBuf::from("x.json"),
             dir: None,
             quick: true,
