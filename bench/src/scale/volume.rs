@@ -99,9 +99,9 @@ fn options(node: &str, role: NodeRole) -> anyhow::Result<StoreOptions> {
     Ok(StoreOptions::new(NodeName::new(node)?, role))
 }
 
-/// Central's store, open with central's own signing key: what the loader writes is signed as
-/// it is written, as the HIS pull through central's daemon would sign it, so that the
-/// daemon's first open measures opening, not signing a million changes made without a key.
+/// Central's store, open with central's own signing key, which signs what the loader wrote
+/// after each load (`Loader::until`), as central's daemon signs what the HIS pull wrote
+/// when it first sends it: the measurements see the store of a central in service.
 fn open_central(hospital: &Hospital, path: &Path) -> anyhow::Result<Store> {
     let store = Store::open(path, options(CENTRAL, NodeRole::Central)?)?;
     let tls = &hospital.config(CENTRAL)?.tls;
@@ -110,7 +110,7 @@ fn open_central(hospital: &Hospital, path: &Path) -> anyhow::Result<Store> {
         cert: tls.cert.clone(),
         key: tls.key.clone(),
     };
-    store.sign_as(lifeline_sync::identity::load(&files)?.credentials()?)?;
+    store.take_credentials(lifeline_sync::identity::load(&files)?.credentials()?)?;
     Ok(store)
 }
 
@@ -211,6 +211,9 @@ impl Loader {
             self.day_left = self.day_left.saturating_sub(n);
             self.loaded += n;
         }
+        // Central signs its changes as they first leave it; a central in service has sent
+        // these long ago, so they are signed here, outside every measurement.
+        store.sign_unsigned()?;
         Ok(())
     }
 }

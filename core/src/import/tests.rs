@@ -597,21 +597,36 @@ fn what_the_bridge_writes_is_signed_and_every_peer_takes_it() {
     assert_eq!(central.quarantine_len().expect("count"), 0);
 }
 
-/// A page of the HIS pull is one write of hundreds of records: its changes are signed in
-/// commits of at most [`crate::trust::COMMIT_HASHES`], consecutive records sharing one, so a
-/// batch of those records carries a few small commits, not one commit of the whole page.
+/// The HIS pull's pages are writes of hundreds of records, made before any of them leaves
+/// central: they wait unsigned, and are then signed in commits of at most
+/// [`crate::trust::COMMIT_HASHES`], consecutive records sharing one (a batch of those records
+/// carries a few small commits, not one of the whole pull), more than
+/// [`crate::store::SIGN_PER_WRITE`] of them over several writes, and a peer takes them all.
 #[test]
-fn a_large_write_is_signed_in_small_commits() {
+fn a_large_pull_is_signed_in_small_commits_over_several_writes() {
     let (_d, central, _c) = central();
-    let page: Vec<HisPatient> = (0..600)
-        .map(|i| his_patient(&format!("P{i:04}"), &format!("患者{i}")))
-        .collect();
-    central
-        .import_his_patients(&bridge(), page)
-        .expect("one page");
+    // What setting central up wrote (its catalogs) went out before the pull.
+    central.sign_unsigned().expect("signed");
+    let total = crate::store::SIGN_PER_WRITE + 300;
+    let keys: Vec<String> = (0..total).map(|i| format!("P{i:05}")).collect();
+    for page in keys.chunks(1000) {
+        let page: Vec<HisPatient> = page
+            .iter()
+            .map(|k| his_patient(k, &format!("患者{k}")))
+            .collect();
+        central
+            .import_his_patients(&bridge(), page)
+            .expect("one page");
+    }
+    assert_eq!(central.unsigned_changes().expect("count"), total as u64);
+    assert_eq!(central.sign_unsigned().expect("signed"), total);
+    assert_eq!(central.unsigned_changes().expect("count"), 0);
+
     let mut commits = std::collections::BTreeSet::new();
-    for i in 0..600 {
-        let id = one(&central, PatientQuery::HisId(format!("P{i:04}")))[0];
+    let mut ids = Vec::with_capacity(total);
+    for k in &keys {
+        let id = one(&central, PatientQuery::HisId(k.clone()))[0];
+        ids.push(id);
         for c in central.record_commits(id).expect("read") {
             let commit = crate::trust::SignedCommit::decode(&c.bytes).expect("a signed commit");
             assert!(
@@ -622,9 +637,21 @@ fn a_large_write_is_signed_in_small_commits() {
             commits.insert(c.id);
         }
     }
-    assert!(
-        commits.len() >= 3,
-        "600 records' changes in {} commits",
+    assert_eq!(
+        commits.len(),
+        total.div_ceil(crate::trust::COMMIT_HASHES),
+        "{total} records' changes in {} commits",
         commits.len()
     );
+
+    let (_dw, w01, _cw) = temp_store("W01", NodeRole::Window);
+    w01.admit_member(central.member().expect("central's key"))
+        .expect("admit");
+    let export = central.export(&ids).expect("export");
+    assert_eq!(export.signatures.len(), commits.len());
+    let out = w01
+        .apply_remote(central.node(), export.changes, export.signatures)
+        .expect("apply");
+    assert!(out.rejected.is_empty(), "{:?}", out.rejected.first());
+    assert_eq!(out.applied.len(), total);
 }

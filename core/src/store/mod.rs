@@ -90,7 +90,7 @@ pub use refusal::{DecodeError, Refusal};
 pub use replication::{
     AHEAD_OF_THE_FEED, FEED_PAGE_SCAN, FeedPage, OutgoingDoc, PeerState, SyncOut,
 };
-pub use signing::{Credentials, CredentialsMismatch, Export, WireCommit};
+pub use signing::{Credentials, CredentialsMismatch, Export, SIGN_PER_WRITE, WireCommit};
 pub use tables::{decode_heads, encode_heads};
 
 pub(crate) use error::StorageContext;

@@ -153,7 +153,7 @@ impl Store {
         let _ = store.shared.opened_feed_head.set(head);
         if let Some(credentials) = credentials {
             store
-                .sign_as(credentials)
+                .take_credentials(credentials)
                 .map_err(|source| OpenError::Credentials {
                     path,
                     source: Box::new(source),

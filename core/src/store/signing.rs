@@ -6,7 +6,7 @@
 //! them: each commit notes its changes in the `unsigned` table, and the first read of
 //! signatures to send ([`Store::signed_commits`], [`Store::record_commits`]) signs every
 //! change waiting there, in parts of [`COMMIT_HASHES`](crate::trust::COMMIT_HASHES) in record
-//! order ([`Store::sign_unsigned`]). A window connected to its peers thus signs about as
+//! order, a bounded number per write ([`Store::sign_unsigned`]). A window connected to its peers thus signs about as
 //! often as it sends; one that wrote thousands of records through an outage signs them in a
 //! few dozen commits when it reconnects, and every receiver verifies one signature per part
 //! instead of one per desk write (ECDSA verification is the largest cost of receiving
@@ -30,6 +30,11 @@ use super::{AuthorCheck, Store, Tx};
 use crate::id::{NodeName, RecordId};
 use crate::roles::{DeskRole, NodeRole};
 use crate::trust::{CommitId, Judge, Member, SignedCommit, SigningKey, SigningKeyError};
+
+/// Most changes one write signs (16 commits of 256): a backlog of a million changes waiting
+/// (a bulk load, the HIS's patient master pulled before any peer connected) is signed in
+/// writes the desks' writes come between.
+pub const SIGN_PER_WRITE: usize = 16 * crate::trust::COMMIT_HASHES;
 
 /// A node's signing key with the roster entry that certifies it.
 #[derive(Debug, Clone)]
@@ -131,6 +136,37 @@ impl Tx<'_, '_> {
         self.keep_unsigned(&authored)
     }
 
+    /// Signs those of `part` (record and change, in record order) still waiting in the
+    /// `unsigned` table (another send may have signed them meanwhile), and takes them out of
+    /// it. Returns how many it signed.
+    fn sign_waiting(
+        &mut self,
+        credentials: &Credentials,
+        part: &[(RecordId, ChangeHash)],
+    ) -> Result<usize, WriteError> {
+        let mut still = Vec::with_capacity(part.len());
+        {
+            let mut t = self
+                .w()
+                .open_table(tables::UNSIGNED)
+                .ctx("signing unsigned changes")?;
+            for (record, hash) in part {
+                if t.remove(hash.0).ctx("signing unsigned changes")?.is_some() {
+                    still.push((*record, *hash));
+                }
+            }
+        }
+        if still.is_empty() {
+            return Ok(0);
+        }
+        let hashes: Vec<ChangeHash> = still.iter().map(|(_, h)| *h).collect();
+        let commits = SignedCommit::sign_all(credentials.key(), &hashes)
+            .map_err(|e| crate::rules::RuleError::invalid("credentials", e.to_string()))?;
+        let record_of = still.iter().map(|(r, h)| (*h, *r)).collect();
+        self.keep_own_commits(&commits, &record_of)?;
+        Ok(still.len())
+    }
+
     /// Keeps the commits this node signed, each change linked to its commit and each record
     /// to the commits that sign its changes.
     fn keep_own_commits(
@@ -218,6 +254,15 @@ impl Store {
     /// from now on as they first leave it, and those waiting are signed now. Returns how many
     /// it signed.
     pub fn sign_as(&self, credentials: Credentials) -> Result<usize, WriteError> {
+        self.take_credentials(credentials)?;
+        self.sign_unsigned()
+    }
+
+    /// Gives this node its signing key (and admits its roster entry) without signing what
+    /// waits: opening a store and starting the mesh do this, so that a store holding many
+    /// changes made without the key (a bulk load, a long outage before a restart) opens at
+    /// once; the first send signs them.
+    pub fn take_credentials(&self, credentials: Credentials) -> Result<(), WriteError> {
         if credentials.member().name != *self.node() {
             return Err(WriteError::Rule(crate::rules::RuleError::invalid(
                 "credentials",
@@ -232,56 +277,42 @@ impl Store {
         if let Ok(mut signer) = self.shared.signer.write() {
             *signer = Some(credentials);
         }
-        self.sign_unsigned()
+        Ok(())
     }
 
-    /// Signs every change of this node's waiting in the `unsigned` table, in one write:
-    /// sorted by record and in parts of [`COMMIT_HASHES`](crate::trust::COMMIT_HASHES) (a
-    /// record goes to a peer with every commit that signs its changes, so a commit of a whole
-    /// outage would ride, megabytes, with every batch; parts of consecutive records are
-    /// shared by a batch's records). Returns how many it signed; none without a key.
+    /// Signs every change of this node's waiting in the `unsigned` table: sorted by record and
+    /// in commits of [`COMMIT_HASHES`](crate::trust::COMMIT_HASHES) (a record goes to a peer
+    /// with every commit that signs its changes, so a commit of a whole outage would ride,
+    /// megabytes, with every batch; commits of consecutive records are shared by a batch's
+    /// records), [`SIGN_PER_WRITE`] changes per write, so that the desks' writes go on between
+    /// them however many wait. Returns how many it signed; none without a key.
     pub fn sign_unsigned(&self) -> Result<usize, WriteError> {
         let Some(credentials) = self.shared.signer.read().ok().and_then(|s| s.clone()) else {
             return Ok(0);
         };
-        self.write(move |tx| {
-            let pending: BTreeMap<ChangeHash, RecordId> = {
-                let t = tx
-                    .r()
-                    .open_table(tables::UNSIGNED)
-                    .ctx("reading unsigned changes")?;
-                let mut out = BTreeMap::new();
-                for entry in t.iter().ctx("reading unsigned changes")? {
-                    let (hash, record) = entry.ctx("reading unsigned changes")?;
-                    out.insert(
-                        ChangeHash(hash.value()),
-                        RecordId::from_bytes(record.value()),
-                    );
-                }
-                out
-            };
-            if pending.is_empty() {
-                return Ok(0);
+        let mut waiting: Vec<(RecordId, ChangeHash)> = {
+            let t = self.table(tables::UNSIGNED)?;
+            let mut out = Vec::new();
+            for entry in t.iter().ctx("reading unsigned changes")? {
+                let (hash, record) = entry.ctx("reading unsigned changes")?;
+                out.push((
+                    RecordId::from_bytes(record.value()),
+                    ChangeHash(hash.value()),
+                ));
             }
-            let mut by_record: Vec<(RecordId, ChangeHash)> =
-                pending.iter().map(|(h, r)| (*r, *h)).collect();
-            by_record.sort();
-            let hashes: Vec<ChangeHash> = by_record.into_iter().map(|(_, h)| h).collect();
-            let commits = SignedCommit::sign_all(credentials.key(), &hashes)
-                .map_err(|e| crate::rules::RuleError::invalid("credentials", e.to_string()))?;
-            tx.keep_own_commits(&commits, &pending)?;
-            tx.w()
-                .open_table(tables::UNSIGNED)
-                .ctx("signing unsigned changes")?
-                .retain(|_, _| false)
-                .ctx("signing unsigned changes")?;
-            tracing::debug!(
-                changes = pending.len(),
-                commits = commits.len(),
-                "signed this node's changes"
-            );
-            Ok(pending.len())
-        })
+            out
+        };
+        waiting.sort_unstable();
+        let mut signed = 0;
+        for part in waiting.chunks(SIGN_PER_WRITE) {
+            let part = part.to_vec();
+            let credentials = credentials.clone();
+            signed += self.write(move |tx| tx.sign_waiting(&credentials, &part))?;
+        }
+        if signed > 0 {
+            tracing::debug!(changes = signed, "signed this node's changes");
+        }
+        Ok(signed)
     }
 
     /// Before signatures are read to go out: signs this node's changes still waiting for

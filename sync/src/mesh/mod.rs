@@ -121,7 +121,8 @@ impl std::fmt::Debug for Mesh {
 }
 
 impl Mesh {
-    /// Gives the store the node's signing key (its changes made without one are signed now),
+    /// Gives the store the node's signing key (its changes made without one are signed as
+    /// they first leave it),
     /// binds the endpoint and starts accepting and dialing. Peers whose keys the roster says
     /// are revoked are refused at every handshake.
     pub async fn start(
@@ -132,7 +133,7 @@ impl Mesh {
         identity::install_crypto_provider();
         let credentials = identity.credentials()?;
         let signing = store.clone();
-        tokio::task::spawn_blocking(move || signing.sign_as(credentials))
+        tokio::task::spawn_blocking(move || signing.take_credentials(credentials))
             .await
             .map_err(MeshError::Worker)?
             .map_err(MeshError::Signing)?;
