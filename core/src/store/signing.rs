@@ -5,15 +5,15 @@
 //! A node's own changes are signed when they first leave it, not in the commit that makes
 //! them: each commit notes its changes in the `unsigned` table, and the first read of
 //! signatures to send ([`Store::signed_commits`], [`Store::record_commits`]) signs every
-//! change waiting there, in parts of [`COMMIT_HASHES`](crate::trust::COMMIT_HASHES) in record
-//! order, a bounded number per write ([`Store::sign_unsigned`]). A window connected to its peers thus signs about as
-//! often as it sends; one that wrote thousands of records through an outage signs them in a
-//! few dozen commits when it reconnects, and every receiver verifies one signature per part
-//! instead of one per desk write (ECDSA verification is the largest cost of receiving
-//! signed changes). Nothing of a change leaves the node unsigned: the signatures are read
-//! after the records they go with, and everything committed before that read is signed by
-//! it. A node without a key yet keeps its changes unsigned until [`Store::sign_as`] gives
-//! it one.
+//! change waiting there, in commits of [`COMMIT_HASHES`](crate::trust::COMMIT_HASHES) in
+//! record order, [`SIGN_PER_WRITE`] per write ([`Store::sign_unsigned`]). A window connected
+//! to its peers thus signs about as often as it sends; one that wrote thousands of records
+//! through an outage signs them in a few dozen commits when it reconnects, and every receiver
+//! verifies one signature per commit instead of one per desk write (ECDSA verification is the
+//! largest cost of receiving signed changes). Nothing of a change leaves the node unsigned:
+//! the signatures are read after the records they go with, and everything committed before
+//! that read is signed by it. A node without a key yet keeps its changes unsigned until it
+//! gets one ([`Store::take_credentials`], [`Store::sign_as`]).
 
 use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
@@ -119,7 +119,8 @@ pub(super) fn holds_commit(w: &TxTables<'_>, id: &CommitId) -> bool {
 }
 
 impl Tx<'_, '_> {
-    /// Changes this node made to a record in this batch, to be signed when it commits.
+    /// Changes this node made to a record in this batch, noted as waiting for their signature
+    /// when the batch finishes.
     pub(super) fn authored(&mut self, id: RecordId, hashes: impl IntoIterator<Item = ChangeHash>) {
         if self.opts().author_check == AuthorCheck::Signatures {
             self.authored.extend(hashes.into_iter().map(|h| (id, h)));

@@ -91,8 +91,8 @@ impl<'a, 't> Tx<'a, 't> {
         })
     }
 
-    /// Notes what the batch made for signing and writes its counters and kept counts; the caller then
-    /// commits.
+    /// Notes what the batch made as waiting for its signature and writes its counters and
+    /// kept counts; the caller then commits.
     pub(super) fn finish(mut self) -> Result<Finished, ReadError> {
         self.keep_authored()?;
         self.kept.write(self.w)?;

@@ -292,43 +292,31 @@ fn changes_signed_late_are_signed_in_small_commits() {
 fn writes_made_alone_are_signed_together_when_they_first_leave() {
     let (central, w01, _w02) = hospital(&[DeskRole::Registration]);
     let reg = op("reg1", DeskRole::Registration);
-    let ids: Vec<RecordId> = (0..300)
-        .map(|i| {
-            w01.store
-                .create_patient(&reg, new_patient(&format!("患者{i}")))
-                .expect("create")
-                .value
-                .header
-                .id
-        })
-        .collect();
+    let register = |name: &str| -> RecordId {
+        let created = w01.store.create_patient(&reg, new_patient(name));
+        created.expect("create").value.header.id
+    };
+    let ids: Vec<RecordId> = (0..300).map(|i| register(&format!("患者{i}"))).collect();
     assert_eq!(w01.store.unsigned_changes().expect("count"), 300);
 
     let export = w01.store.export(&ids).expect("export");
     assert_eq!(w01.store.unsigned_changes().expect("count"), 0);
     assert_eq!(export.signatures.len(), 2, "300 changes in parts of 256");
-    let out = central
-        .store
-        .apply_remote(w01.name(), export.changes, export.signatures)
-        .expect("apply");
-    assert!(out.rejected.is_empty(), "{:?}", out.rejected);
+    let take = |export: crate::store::Export| {
+        let out = central
+            .store
+            .apply_remote(w01.name(), export.changes, export.signatures)
+            .expect("apply");
+        assert!(out.rejected.is_empty(), "{:?}", out.rejected);
+    };
+    take(export);
     for id in &ids {
         assert!(central.store.doc(*id).expect("read").is_some());
     }
 
-    let later = w01
-        .store
-        .create_patient(&reg, new_patient("晚到"))
-        .expect("create")
-        .value
-        .header
-        .id;
+    let later = register("晚到");
     let export = w01.store.export(&[later]).expect("export");
     assert_eq!(export.signatures.len(), 1);
-    let out = central
-        .store
-        .apply_remote(w01.name(), export.changes, export.signatures)
-        .expect("apply");
-    assert!(out.rejected.is_empty(), "{:?}", out.rejected);
+    take(export);
     assert_eq!(central.store.quarantine_len().expect("count"), 0);
 }
