@@ -169,8 +169,9 @@ impl MemoryReplica {
         self
     }
 
-    /// Signs this node's changes with `credentials` from now on (and those it made before),
-    /// and admits its own roster entry, as [`lifeline_core::Store::sign_as`] does.
+    /// Signs this node's changes with `credentials` from now on, as they first leave it (and
+    /// those it made before), and admits its own roster entry, as
+    /// [`lifeline_core::Store::take_credentials`] does.
     pub fn with_credentials(self, credentials: Credentials) -> MemoryReplica {
         self.lock().set_credentials(credentials);
         self
@@ -212,7 +213,7 @@ impl MemoryReplica {
         commit(&mut doc, inner.clock.now_ms(), id, record)?;
         let made = doc.get_changes(&[]).iter().map(|c| c.hash()).collect();
         inner.put(id, record.header(), doc);
-        inner.sign(made);
+        inner.authored(id, made);
         Ok(())
     }
 
@@ -339,7 +340,7 @@ fn keep_changed(
         .map(|c| c.hash())
         .collect();
     inner.put(id, header, doc);
-    inner.sign(made);
+    inner.authored(id, made);
 }
 
 fn commit<T: Record>(

@@ -263,7 +263,8 @@ impl Replica for MemoryReplica {
         id: RecordId,
         state: &mut sync::State,
     ) -> Result<Option<SyncOut>, ReadError> {
-        let inner = self.lock();
+        let mut inner = self.lock();
+        inner.sign_waiting();
         let Some((message, sent)) = generate_sync(inner.doc(id), state) else {
             return Ok(None);
         };

@@ -76,8 +76,9 @@ pub(super) struct Inner {
     /// Signed commits kept beside the changes they sign, as the store keeps them.
     commits: HashMap<CommitId, Vec<u8>>,
     change_commit: HashMap<ChangeHash, CommitId>,
-    /// Changes made before this node had a key.
-    unsigned: Vec<ChangeHash>,
+    /// This node's changes waiting for their signature, by record: signed when they first
+    /// leave it, as the store signs them ([`Inner::sign_waiting`]).
+    unsigned: Vec<(RecordId, ChangeHash)>,
     /// Signatures verified by any replica sharing these, if this one shares them.
     pub(super) verified: Option<Arc<VerifiedSignatures>>,
     /// Which peer each record we lack was asked of, as the store keeps it (in memory only).
@@ -146,16 +147,23 @@ impl Inner {
         }
     }
 
-    /// Signs changes this node made (one signature for them all, as the store signs a
-    /// commit), or keeps them for when it has a key.
-    pub(super) fn sign(&mut self, hashes: Vec<ChangeHash>) {
-        if hashes.is_empty() {
-            return;
-        }
+    /// Notes changes this node made to record `id` as waiting for their signature.
+    pub(super) fn authored(&mut self, id: RecordId, hashes: Vec<ChangeHash>) {
+        self.unsigned.extend(hashes.into_iter().map(|h| (id, h)));
+    }
+
+    /// Signs what waits, before signatures are read to go out, as the store does: in record
+    /// order, in commits of [`lifeline_core::trust::COMMIT_HASHES`]. Nothing without a key.
+    pub(super) fn sign_waiting(&mut self) {
         let Some(credentials) = &self.credentials else {
-            self.unsigned.extend(hashes);
             return;
         };
+        if self.unsigned.is_empty() {
+            return;
+        }
+        let mut waiting = std::mem::take(&mut self.unsigned);
+        waiting.sort_unstable();
+        let hashes: Vec<ChangeHash> = waiting.iter().map(|(_, h)| *h).collect();
         match SignedCommit::sign_all(credentials.key(), &hashes) {
             Ok(commits) => {
                 for commit in commits {
@@ -164,17 +172,15 @@ impl Inner {
             }
             Err(e) => {
                 tracing::error!(error = %e, "cannot sign; the changes wait unsigned");
-                self.unsigned.extend(hashes);
+                self.unsigned = waiting;
             }
         }
     }
 
-    /// Takes a signing key: signs what waited for one.
+    /// Takes a signing key; what waited for one is signed when it first leaves the node.
     pub(super) fn set_credentials(&mut self, credentials: Credentials) {
         Arc::make_mut(&mut self.roster).admit(credentials.member().clone());
         self.credentials = Some(credentials);
-        let pending = std::mem::take(&mut self.unsigned);
-        self.sign(pending);
     }
 
     /// Keeps a signed commit beside the changes it signs.
@@ -428,7 +434,7 @@ impl Inner {
                 let heads = self.docs.get(id).map(|d| d.get_heads()).unwrap_or_default();
                 !heads.is_empty()
                     && heads.iter().all(|h| {
-                        self.unsigned.contains(h)
+                        self.unsigned.iter().any(|(_, u)| u == h)
                             || self
                                 .change_commit
                                 .get(h)
@@ -466,7 +472,8 @@ impl Inner {
 
     /// Changes of each record the peer is not known to have; records it has whole are left
     /// out.
-    pub(super) fn outgoing(&self, peer: &NodeName, ids: &[RecordId]) -> Vec<OutgoingDoc> {
+    pub(super) fn outgoing(&mut self, peer: &NodeName, ids: &[RecordId]) -> Vec<OutgoingDoc> {
+        self.sign_waiting();
         let mut out = Vec::with_capacity(ids.len());
         for &id in ids {
             let Some(doc) = self.docs.get(&id) else {
