@@ -261,19 +261,26 @@ impl Sim {
         }
     }
 
-    /// Marks the acknowledged writes of `node` whose changes no node holds now (its restored
-    /// store included), and forgets the records no node holds (and recalls those forgotten
-    /// before that its restored backup holds again); returns how many writes.
+    /// Marks the acknowledged writes whose changes no node holds now, of `node` (its restored
+    /// store included) or of a node whose store an earlier restore replaced (the write then
+    /// lived only on the nodes it had reached, and this restore may have been the last of
+    /// them: seed 7800000, a window's edit held only by the standby when the window's store
+    /// was replaced, then the standby restored from a backup older than the edit); forgets
+    /// the records no node holds (and recalls those forgotten before that its restored
+    /// backup holds again); returns how many writes.
     fn lost_with_store(&mut self, node: usize) -> u64 {
         let anywhere = |sim: &Sim, id, heads: &[lifeline_core::automerge::ChangeHash]| {
             sim.nodes.iter().any(|n| n.replica.holds_changes(id, heads))
         };
         let replica = &self.nodes[node].replica;
         self.ledger.recall(|id| replica.holds_changes(id, &[]));
+        for ack in self.ledger.acks.iter_mut().filter(|a| a.node == node) {
+            ack.store_replaced = true;
+        }
         let mut lost = Vec::new();
         for (i, ack) in self.ledger.acks.iter().enumerate() {
             let Some(heads) = &ack.heads else { continue };
-            if ack.node == node && !ack.lost_to_restore && !anywhere(self, ack.id, heads) {
+            if ack.store_replaced && !ack.lost_to_restore && !anywhere(self, ack.id, heads) {
                 lost.push(i);
             }
         }

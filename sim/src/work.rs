@@ -159,8 +159,12 @@ pub(crate) struct Ack {
     /// The state a status move reached.
     pub state: Option<&'static str>,
     /// Whether the write was lost with its node's store, replaced by a restore before any
-    /// other node had it: the one loss a restore is allowed.
+    /// other node had it, or later with the stores of the nodes that had it: the one loss a
+    /// restore is allowed.
     pub lost_to_restore: bool,
+    /// Whether its node's store has been replaced by a restore since: from then on the write
+    /// lives only on the nodes it reached, and a restore of theirs may lose it.
+    pub store_replaced: bool,
 }
 
 /// Every record created and every acknowledged write.
@@ -439,6 +443,7 @@ impl Sim {
                 heads: None,
                 state,
                 lost_to_restore: false,
+                store_replaced: false,
             });
             self.ledger.acks.len() - 1
         });
@@ -507,6 +512,7 @@ impl Sim {
                             heads,
                             state,
                             lost_to_restore: false,
+                            store_replaced: false,
                         });
                         self.ledger.acks.len() - 1
                     }

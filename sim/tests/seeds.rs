@@ -36,7 +36,11 @@ const REGRESSIONS: &[u64] = &[1150, 2651];
 ///   the standby's honest edit refused as unsigned. A document kept now holds no change
 ///   waiting for its dependencies (`store/merge.rs`, `without_orphans`), and a sync message
 ///   names every change it may carry (`generate_sync`).
-const FULL_RUN_REGRESSIONS: &[u64] = &[7301077, 7301106, 7400370, 7502470];
+/// - 7800000: a window's edit reached only the standby; the window's store was replaced,
+///   then the standby restored from a backup older than the edit: lost with the two stores,
+///   which the simulation counted only for writes of the node being restored (a bug of the
+///   simulation; `faults.rs`, `lost_with_store`).
+const FULL_RUN_REGRESSIONS: &[u64] = &[7301077, 7301106, 7400370, 7502470, 7800000];
 
 /// Desk writes per CI run, and their mean gap: about seven simulated seconds of work, enough
 /// for most record kinds, a crash mid-write, a concurrent edit and a few faults in most runs,
