@@ -395,6 +395,9 @@ impl Store {
         ids: &[RecordId],
     ) -> Result<Vec<OutgoingDoc>, ReadError> {
         let txn = self.read_txn()?;
+        // Once per batch, after the snapshot the records are read from: everything in it is
+        // signed by this (the signatures are read afterwards, from later snapshots).
+        self.sign_before_sending()?;
         let heads_t = txn.open_table(tables::DOC_HEADS).ctx("reading heads")?;
         let (known_t, slot) = holders::of_peer(&txn, peer)?;
         let chunks = txn.open_table(tables::DOC_CHUNKS).ctx("loading a record")?;
@@ -495,6 +498,7 @@ impl Store {
         state: &mut sync::State,
     ) -> Result<Option<SyncOut>, ReadError> {
         let doc = self.doc(id)?;
+        self.sign_before_sending()?;
         let Some((message, sent)) = super::generate_sync(doc.as_deref(), state) else {
             return Ok(None);
         };
@@ -505,21 +509,23 @@ impl Store {
     }
 
     /// The signed commits of every change of a record, from its index of them (the record is
-    /// not loaded), unless this node runs without signatures.
+    /// not loaded), unless this node runs without signatures. The caller signed what waits
+    /// after reading the record ([`Store::sign_before_sending`]).
     fn all_signatures(&self, id: RecordId) -> Result<Vec<super::WireCommit>, ReadError> {
         match self.options().author_check {
-            super::AuthorCheck::Signatures => self.record_commits(id),
+            super::AuthorCheck::Signatures => self.kept_record_commits(id),
             super::AuthorCheck::UncheckedActorIds => Ok(Vec::new()),
         }
     }
 
-    /// The signed commits of `hashes`, unless this node runs without signatures.
+    /// The signed commits of `hashes`, unless this node runs without signatures (the caller
+    /// signed what waits, as for [`Store::all_signatures`]).
     fn signatures_of(
         &self,
         hashes: impl IntoIterator<Item = ChangeHash>,
     ) -> Result<Vec<super::WireCommit>, ReadError> {
         match self.options().author_check {
-            super::AuthorCheck::Signatures => self.signed_commits(hashes),
+            super::AuthorCheck::Signatures => self.kept_commits_of(hashes),
             super::AuthorCheck::UncheckedActorIds => Ok(Vec::new()),
         }
     }

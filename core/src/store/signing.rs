@@ -3,9 +3,9 @@
 //! changes to other peers.
 //!
 //! A node's own changes are signed when they first leave it, not in the commit that makes
-//! them: each commit notes its changes in the `unsigned` table, and the first read of
-//! signatures to send ([`Store::signed_commits`], [`Store::record_commits`]) signs every
-//! change waiting there, in commits of [`COMMIT_HASHES`](crate::trust::COMMIT_HASHES) in
+//! them: each commit notes its changes in the `unsigned` table, and the first send (a batch,
+//! a sync message, an export: [`Store::sign_before_sending`], after the records are read)
+//! signs every change waiting there, in commits of [`COMMIT_HASHES`](crate::trust::COMMIT_HASHES) in
 //! record order, [`SIGN_PER_WRITE`] per write ([`Store::sign_unsigned`]). A window connected
 //! to its peers thus signs about as often as it sends; one that wrote thousands of records
 //! through an outage signs them in a few dozen commits when it reconnects, and every receiver
@@ -321,7 +321,7 @@ impl Store {
     /// (no send path runs there; waiting for the writer there would never end). A failure
     /// is logged: the changes then go without signatures, and their receivers refuse them
     /// until a later send signs them.
-    fn sign_before_sending(&self) -> Result<(), ReadError> {
+    pub(super) fn sign_before_sending(&self) -> Result<(), ReadError> {
         use redb::ReadableTableMetadata;
         if super::writer::on_writer_thread() || self.member().is_none() {
             return Ok(());
@@ -347,12 +347,12 @@ impl Store {
     }
 
     /// The signed commits that sign `hashes`, each once; changes without one are left out
-    /// (their receiver refuses them).
-    pub(crate) fn signed_commits(
+    /// (their receiver refuses them). Nothing waiting is signed here: the caller did that once after reading the records
+    /// these go with ([`Store::sign_before_sending`]).
+    pub(super) fn kept_commits_of(
         &self,
         hashes: impl IntoIterator<Item = ChangeHash>,
     ) -> Result<Vec<WireCommit>, ReadError> {
-        self.sign_before_sending()?;
         let links = self.table(tables::CHANGE_SIGNED)?;
         let mut ids: Vec<CommitId> = Vec::new();
         for h in hashes {
@@ -370,6 +370,15 @@ impl Store {
     /// index rows: the record is not loaded.
     pub(crate) fn record_commits(&self, record: RecordId) -> Result<Vec<WireCommit>, ReadError> {
         self.sign_before_sending()?;
+        self.kept_record_commits(record)
+    }
+
+    /// [`Store::record_commits`] without signing what waits first (see
+    /// [`Store::kept_commits_of`]): for `outgoing`, which signs once per batch.
+    pub(super) fn kept_record_commits(
+        &self,
+        record: RecordId,
+    ) -> Result<Vec<WireCommit>, ReadError> {
         let t = self.table(tables::RECORD_SIGNED)?;
         let key = record.to_bytes();
         let mut ids = Vec::new();
