@@ -11,13 +11,13 @@
 use lifeline_core::RecordId;
 use lifeline_core::record::{Header, Patient};
 use lifeline_core::review::{ConflictKind, duplicate_patients, field_conflict};
-use lifeline_sync::replica::MemoryReplica;
 
+use crate::backing::Backing;
 use crate::family::Pair;
 use crate::sim::{Power, Sim};
 use crate::work::Job;
 
-impl Sim {
+impl<R: Backing> Sim<R> {
     /// One review at a server that is up: a merge or a resolution, whichever there is to
     /// decide (a coin picks when there are both). Returns whether it decided something.
     pub(crate) fn admin_review(&mut self) -> bool {
@@ -44,7 +44,7 @@ impl Sim {
 
     /// Merges one duplicate pair flagged at `node` and not yet decided.
     fn admin_merge(&mut self, node: usize) -> bool {
-        let replica = &self.nodes[node].replica;
+        let replica = self.nodes[node].replica();
         let flagged: Vec<Pair> = self
             .ledger
             .families
@@ -76,7 +76,7 @@ impl Sim {
     /// Settles one phone conflict open at `node` and not yet settled, choosing one of the
     /// two values.
     fn admin_resolve(&mut self, node: usize) -> bool {
-        let replica = &self.nodes[node].replica;
+        let replica = self.nodes[node].replica();
         let open: Vec<usize> = (0..self.ledger.phone_edits.len())
             .filter(|&i| !self.ledger.resolutions_asked.contains(&i))
             .filter(|&i| phone_in_conflict(replica, self.ledger.phone_edits[i].id))
@@ -99,7 +99,7 @@ impl Sim {
 }
 
 /// Whether this replica's review flags a conflict on the patient's phone.
-pub(crate) fn phone_in_conflict(replica: &MemoryReplica, id: RecordId) -> bool {
+pub(crate) fn phone_in_conflict<R: Backing>(replica: &R, id: RecordId) -> bool {
     replica
         .with_doc(id, |doc| {
             let header = Header::of(doc).ok()?;

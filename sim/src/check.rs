@@ -41,9 +41,9 @@ use lifeline_core::status::{
     ChargeStatus, DispenseStatus, PrescriptionStatus, Status, VisitStatus,
 };
 use lifeline_core::store::Scope;
-use lifeline_sync::replica::{MemoryReplica, Replica};
 
 use crate::admin::phone_in_conflict;
+use crate::backing::Backing;
 use crate::family::Pair;
 use crate::hostile::{Forged, Judged};
 use crate::sim::{Event, Phase, Power, Sim};
@@ -59,7 +59,7 @@ const SETTLE_LIMIT_MS: u64 = 60_000;
 /// Failures of one invariant described in full; the rest are counted.
 const MAX_DESCRIBED: usize = 5;
 
-impl Sim {
+impl<R: Backing> Sim<R> {
     /// Every second after the heal: quiet yet?
     pub(crate) fn probe(&mut self) {
         let Phase::Healing { since_ms } = self.phase else {
@@ -148,12 +148,13 @@ impl Sim {
         self.check_protocol_digests();
         self.check_cursors();
         self.check_repairs();
+        self.check_stores();
         self.checked("honest_sessions", 1);
         self.checked("wire", 1);
         self.checked("desk_writes", self.ledger.acked());
     }
 
-    fn fail_some(&mut self, invariant: &'static str, details: Vec<String>) {
+    pub(crate) fn fail_some(&mut self, invariant: &'static str, details: Vec<String>) {
         let extra = details.len().saturating_sub(MAX_DESCRIBED);
         for d in details.into_iter().take(MAX_DESCRIBED) {
             self.fail(invariant, d);
@@ -181,7 +182,7 @@ impl Sim {
         let (mut unequal, mut missing, mut checks) = (Vec::new(), Vec::new(), (0, 0));
         for (&id, &kind) in self.ledger.records() {
             let heads: Vec<Option<Vec<ChangeHash>>> =
-                self.nodes.iter().map(|n| n.replica.heads(id)).collect();
+                self.nodes.iter().map(|n| n.replica().heads(id)).collect();
             checks.0 += 1;
             if heads.iter().any(|h| *h != heads[0]) {
                 unequal.push(format!(
@@ -197,7 +198,7 @@ impl Sim {
                 let looked_at =
                     (0..self.nodes.len()).filter(|node| *node == 0 || heads[*node] != heads[0]);
                 for node in looked_at {
-                    if !self.nodes[node].replica.holds_changes(id, made) {
+                    if !self.nodes[node].replica().holds_changes(id, made) {
                         missing.push(format!(
                             "{:?} {} saved at {} is missing its write on {}",
                             kind,
@@ -233,14 +234,14 @@ impl Sim {
         let mut wrong = Vec::new();
         let mut digests = Vec::new();
         for n in &self.nodes {
-            if n.replica.records() != expected {
+            if n.replica().records() != expected {
                 wrong.push(format!(
                     "{} holds {} records, {expected} were created",
                     n.name,
-                    n.replica.records()
+                    n.replica().records()
                 ));
             }
-            match n.replica.digest(Scope::All) {
+            match n.replica().digest(Scope::All) {
                 Ok(d) => digests.push(d),
                 Err(e) => wrong.push(format!("{}: no digest: {e}", n.name)),
             }
@@ -264,7 +265,7 @@ impl Sim {
         let mut wrong = Vec::new();
         for (id, kind, state) in &moves {
             for n in &self.nodes {
-                if let Err(why) = reached(&n.replica, *id, *kind, state) {
+                if let Err(why) = reached(n.replica(), *id, *kind, state) {
                     wrong.push(format!("{:?} {id} on {}: {why}", kind, n.name));
                 }
             }
@@ -287,12 +288,12 @@ impl Sim {
         self.faults.forgeries_judged = judged;
         let mut wrong = Vec::new();
         for (node, n) in self.nodes.iter().enumerate() {
-            for r in n.replica.refusals() {
+            for r in n.replica().refusals() {
                 let forgery = unrefused.iter().position(|f| {
                     hostile.as_ref() == Some(&r.peer)
                         && f.to == node
                         && f.id == r.id
-                        && f.kind.code() == r.reason.code()
+                        && f.kind.code() == r.code
                 });
                 match forgery {
                     Some(i) => {
@@ -321,7 +322,7 @@ impl Sim {
             for n in &self.nodes {
                 if f.hashes
                     .iter()
-                    .any(|h| n.replica.holds_changes(f.id, &[*h]))
+                    .any(|h| n.replica().holds_changes(f.id, &[*h]))
                 {
                     taken.push(format!(
                         "{} holds a forged change ({:?}) of {}",
@@ -359,8 +360,8 @@ impl Sim {
             let asked = self.ledger.merges_asked.contains(&[*a, *b]);
             // An admin's merge holds everywhere or (lost with its server before the commit)
             // nowhere: as the first node has it.
-            let merged_here = |n: &crate::sim::Node| {
-                n.replica
+            let merged_here = |n: &crate::sim::Node<R>| {
+                n.replica()
                     .get::<Patient>(*b)
                     .ok()
                     .flatten()
@@ -368,7 +369,7 @@ impl Sim {
             };
             let merged = asked && self.nodes.first().is_some_and(merged_here);
             for n in &self.nodes {
-                let read = |id| n.replica.get::<Patient>(id).ok().flatten();
+                let read = |id| n.replica().get::<Patient>(id).ok().flatten();
                 let (Some(pa), Some(pb)) = (read(*a), read(*b)) else {
                     wrong.push(format!("{} lacks one of duplicates {a} and {b}", n.name));
                     continue;
@@ -437,9 +438,9 @@ impl Sim {
             {
                 for n in &self.nodes {
                     resolutions += 1;
-                    let conflict = phone_in_conflict(&n.replica, e.id);
+                    let conflict = phone_in_conflict(n.replica(), e.id);
                     let shown = n
-                        .replica
+                        .replica()
                         .get::<Patient>(e.id)
                         .ok()
                         .flatten()
@@ -455,17 +456,17 @@ impl Sim {
                 }
                 continue;
             }
-            if writes != 3 || !self.nodes[0].replica.holds_changes(e.id, &[x, y]) {
+            if writes != 3 || !self.nodes[0].replica().holds_changes(e.id, &[x, y]) {
                 continue;
             }
             let concurrent = self.nodes[0]
-                .replica
+                .replica()
                 .with_doc(e.id, |doc| neither_saw_the_other(doc, x, y))
                 .unwrap_or(false);
             let expected = concurrent && e.phones[0] != e.phones[1];
             for n in &self.nodes {
                 checks += 1;
-                let flagged = phone_in_conflict(&n.replica, e.id);
+                let flagged = phone_in_conflict(n.replica(), e.id);
                 if flagged != expected {
                     let what = if expected {
                         "concurrent phones not flagged"
@@ -523,7 +524,7 @@ impl Sim {
                     &self.nodes[link.ends[1 - side]],
                 );
                 let state = receiver
-                    .replica
+                    .replica()
                     .peer_state(&sender.name)
                     .unwrap_or_default();
                 checks += 1;
@@ -536,7 +537,7 @@ impl Sim {
                     ));
                 }
                 let beyond = sender
-                    .replica
+                    .replica()
                     .feed_page(
                         &receiver.name,
                         state.applied_from_peer,
@@ -547,8 +548,8 @@ impl Sim {
                     .map(|page| page.entries)
                     .unwrap_or_default();
                 for (seq, id) in beyond {
-                    let theirs = sender.replica.doc(id).map(|d| d.get_heads());
-                    let ours = receiver.replica.doc(id).map(|d| d.get_heads());
+                    let theirs = sender.replica().doc(id).map(|d| d.get_heads());
+                    let ours = receiver.replica().doc(id).map(|d| d.get_heads());
                     if ours.is_some() && ours != theirs {
                         wrong.push(format!(
                             "{}'s cursor into {}'s feed stopped before {id} (at {seq}), which it holds otherwise",
@@ -572,17 +573,17 @@ fn neither_saw_the_other(doc: &Automerge, x: ChangeHash, y: ChangeHash) -> bool 
 }
 
 /// Whether `state` is in the record's status log here and the status is at least there.
-fn reached(replica: &MemoryReplica, id: RecordId, kind: Kind, state: &str) -> Result<(), String> {
+fn reached<R: Backing>(replica: &R, id: RecordId, kind: Kind, state: &str) -> Result<(), String> {
     match kind {
-        Kind::Visit => reached_in::<VisitStatus>(replica, id, state),
-        Kind::Prescription => reached_in::<PrescriptionStatus>(replica, id, state),
-        Kind::Charge => reached_in::<ChargeStatus>(replica, id, state),
-        Kind::Dispense => reached_in::<DispenseStatus>(replica, id, state),
+        Kind::Visit => reached_in::<VisitStatus, R>(replica, id, state),
+        Kind::Prescription => reached_in::<PrescriptionStatus, R>(replica, id, state),
+        Kind::Charge => reached_in::<ChargeStatus, R>(replica, id, state),
+        Kind::Dispense => reached_in::<DispenseStatus, R>(replica, id, state),
         Kind::Patient => Err("a patient has no status".into()),
     }
 }
 
-fn reached_in<S: Status>(replica: &MemoryReplica, id: RecordId, state: &str) -> Result<(), String> {
+fn reached_in<S: Status, R: Backing>(replica: &R, id: RecordId, state: &str) -> Result<(), String> {
     let log = status_log(replica, id).ok_or("not held, or no status log")?;
     let wanted = S::parse(state).ok_or("unknown state")?;
     if !log.0.contains_key(state) {

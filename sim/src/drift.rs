@@ -16,8 +16,8 @@ use std::collections::BTreeMap;
 use lifeline_core::RecordId;
 use lifeline_core::automerge::ChangeHash;
 use lifeline_core::store::{DIGEST_BUCKETS, Scope};
-use lifeline_sync::replica::Replica;
 
+use crate::backing::Backing;
 use crate::sim::Sim;
 
 /// Most records a drift hides.
@@ -28,7 +28,7 @@ pub(crate) const DRIFT_CHANCE: f64 = 1.0 / 3.0;
 /// drifts stay where they were): lower, so that most runs still check `no_repairs_needed`.
 const MID_DRIFT_CHANCE: f64 = 1.0 / 5.0;
 
-impl Sim {
+impl<R: Backing> Sim<R> {
     /// One run in five, a drift at a random time while the desks work: records that wait
     /// for changes the drift hid, completed by the repair through another peer, must not be
     /// left waiting (`cursors_caught_up`).
@@ -91,7 +91,7 @@ impl Sim {
                 .into_iter()
                 .filter(|(id, _)| hidden.contains(id))
                 .collect();
-            let mut replica = self.nodes[peer].replica.clone();
+            let mut replica = self.nodes[peer].replica().clone();
             let Ok(state) = replica.peer_state(&victim_name) else {
                 continue;
             };
@@ -119,12 +119,12 @@ impl Sim {
             .filter_map(|b| u8::try_from(b).ok())
             .collect();
         let Ok(held) = self.nodes[node]
-            .replica
+            .replica()
             .bucket_heads(Scope::All, &all, usize::MAX)
         else {
             return Vec::new();
         };
-        let other = &self.nodes[other].replica;
+        let other = self.nodes[other].replica();
         held.into_iter()
             .filter(|(id, heads)| {
                 other

@@ -7,8 +7,9 @@
 //! server merges one flagged pair (`admin`).
 
 use lifeline_core::record::{InsuranceType, Patient, Sex};
-use lifeline_core::{Date, RecordId};
+use lifeline_core::{Date, DeskRole, Operator, RecordId};
 
+use crate::backing::Backing;
 use crate::sim::{Bug, Power, Sim};
 use crate::work::{Job, Kind, New};
 
@@ -18,7 +19,7 @@ const MAX_MEMBERS: u64 = 3;
 /// The two records of one person, registered at two windows.
 pub(crate) type Pair = [RecordId; 2];
 
-impl Sim {
+impl<R: Backing> Sim<R> {
     /// Registers a family at two windows that are up, if there are two; returns whether it
     /// did.
     pub(crate) fn family_twice(&mut self) -> bool {
@@ -53,7 +54,8 @@ impl Sim {
         if self.cfg.bug != Some(Bug::MergeDuplicates) || self.nodes[node].power == Power::Down {
             return;
         }
-        let replica = self.nodes[node].replica.clone();
+        let replica = self.nodes[node].replica().clone();
+        let admin = Operator::new(crate::work::admin_operator(), DeskRole::Admin);
         let mut merged = 0;
         for &[a, b] in &self.ledger.families {
             let unmerged = replica.heads(a).is_some()
@@ -64,7 +66,7 @@ impl Sim {
                     .is_some_and(|p| p.merged_into.is_none());
             if unmerged
                 && replica
-                    .update::<Patient>(b, |p| p.merged_into = Some(a))
+                    .update(&admin, b, move |p: &mut Patient| p.merged_into = Some(a))
                     .is_ok()
             {
                 merged += 1;

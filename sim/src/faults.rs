@@ -8,8 +8,7 @@
 //! replica's methods is one atomic step, as each of the store's is one durable redb commit,
 //! so what a method returned from is what the store's file would hold after a restart.
 
-use lifeline_sync::replica::MemoryReplica;
-
+use crate::backing::Backing;
 use crate::drift::DRIFT_CHANCE;
 use crate::hostile::Judged;
 use crate::sim::{Event, Phase, Power, Restore, Sim};
@@ -29,7 +28,7 @@ const MAX_SKEW_MS: i64 = 300_000;
 const FIRST_BACKUP_MS: (u64, u64) = (300, 4000);
 const BACKUP_GAP_MS: (u64, u64) = (15_000, 45_000);
 
-impl Sim {
+impl<R: Backing> Sim<R> {
     /// One fault of a random type, and the next one scheduled.
     pub(crate) fn inject_fault(&mut self) {
         if self.phase != Phase::Running {
@@ -135,6 +134,12 @@ impl Sim {
         let name = self.name(node).to_owned();
         self.note(|| format!("fault: {name} crashed ({lost} uncommitted desk writes lost)"));
         self.stop(node);
+        // What it committed is what it has when it starts again: a store's file is closed and
+        // opened again (its next open is a new opening, with a new actor).
+        let seed = self.reopen_seed(node);
+        if let Err(e) = self.nodes[node].replace(|old, home| old.restart(home, seed)) {
+            self.fail("store_files", e);
+        }
     }
 
     /// Powers a node down until a restart a while later.
@@ -176,9 +181,15 @@ impl Sim {
         if n.power == Power::Down {
             return;
         }
-        n.backup = Some(n.replica.backup());
+        match n.replica().backup(&n.home, self.faults.backups) {
+            Ok(backup) => n.backup = Some(backup),
+            Err(e) => {
+                self.fail("store_files", e);
+                return;
+            }
+        }
         self.faults.backups += 1;
-        let (name, records) = (n.name.to_string(), n.replica.records());
+        let (name, records) = (n.name.to_string(), n.replica().records());
         self.note(|| format!("{name} backed up ({records} records)"));
     }
 
@@ -199,10 +210,29 @@ impl Sim {
         self.stop(node);
         let seed = self.fault_rng.next_u64();
         let n = &mut self.nodes[node];
-        match n.backup.as_ref().filter(|_| from_backup) {
-            Some(backup) if by_hand => {
-                n.replica = MemoryReplica::copied_back(backup, seed);
-                let records = n.replica.records();
+        let kept = n.backup.take();
+        let replaced = match kept.as_ref().filter(|_| from_backup) {
+            Some(backup) if by_hand => n.replace(|old, home| {
+                drop(old);
+                R::copied_back(home, backup, seed)
+            }),
+            Some(backup) => n.replace(|old, home| {
+                drop(old);
+                R::restored(home, backup, seed)
+            }),
+            None => n.replace(|old, home| {
+                drop(old);
+                R::empty(home, seed)
+            }),
+        };
+        n.backup = kept;
+        if let Err(e) = replaced {
+            self.fail("store_files", e);
+            return;
+        }
+        let records = self.nodes[node].replica().records();
+        match (from_backup, by_hand) {
+            (true, true) => {
                 self.faults.restores_from_backups += 1;
                 self.faults.backups_copied_back += 1;
                 self.note(|| {
@@ -211,17 +241,13 @@ impl Sim {
                     )
                 });
             }
-            Some(backup) => {
-                n.replica = MemoryReplica::restored(backup, seed);
-                let records = n.replica.records();
+            (true, false) => {
                 self.faults.restores_from_backups += 1;
                 self.note(|| {
                     format!("fault: {name}'s store restored from its backup ({records} records)")
                 });
             }
-            None => {
-                n.replica =
-                    crate::sim::replica(&n.name, seed, &n.clock, &n.credentials, &self.verified);
+            (false, _) => {
                 self.faults.restores += 1;
                 self.note(|| format!("fault: {name}'s store replaced by an empty one (restored)"));
             }
@@ -239,7 +265,7 @@ impl Sim {
     fn refusals_lost_with_store(&mut self, node: usize) {
         let hostile = self.hostile.map(|h| self.nodes[h].name.clone());
         let mut kept: Vec<_> = self.nodes[node]
-            .replica
+            .replica()
             .refusals()
             .into_iter()
             .filter(|r| hostile.as_ref() == Some(&r.peer))
@@ -250,7 +276,7 @@ impl Sim {
             }
             let held = kept
                 .iter()
-                .position(|r| r.id == f.id && r.reason.code() == f.kind.code());
+                .position(|r| r.id == f.id && r.code == f.kind.code());
             match held {
                 Some(i) => {
                     kept.swap_remove(i);
@@ -269,10 +295,12 @@ impl Sim {
     /// the records no node holds (and recalls those forgotten before that its restored
     /// backup holds again); returns how many writes.
     fn lost_with_store(&mut self, node: usize) -> u64 {
-        let anywhere = |sim: &Sim, id, heads: &[lifeline_core::automerge::ChangeHash]| {
-            sim.nodes.iter().any(|n| n.replica.holds_changes(id, heads))
+        let anywhere = |sim: &Sim<R>, id, heads: &[lifeline_core::automerge::ChangeHash]| {
+            sim.nodes
+                .iter()
+                .any(|n| n.replica().holds_changes(id, heads))
         };
-        let replica = &self.nodes[node].replica;
+        let replica = self.nodes[node].replica();
         self.ledger.recall(|id| replica.holds_changes(id, &[]));
         for ack in self.ledger.acks.iter_mut().filter(|a| a.node == node) {
             ack.store_replaced = true;

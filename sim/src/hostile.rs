@@ -15,6 +15,7 @@ use lifeline_core::trust::{SignedCommit, SigningKey};
 use lifeline_core::{Date, NodeName, RecordId, RecordKind};
 use lifeline_sync::frame::{Batch, Frame, WireDoc};
 
+use crate::backing::Backing;
 use crate::sim::{Phase, Sim};
 use crate::work::{Kind, operator};
 
@@ -98,7 +99,7 @@ struct Made {
     signatures: Vec<Vec<u8>>,
 }
 
-impl Sim {
+impl<R: Backing> Sim<R> {
     /// The batch the hostile window sends on `link` from `side`, perhaps with a forgery added.
     pub(crate) fn forge_into(&mut self, link: usize, side: usize, mut batch: Batch) -> Batch {
         let [from, to] = [self.links[link].ends[side], self.links[link].ends[1 - side]];
@@ -168,13 +169,13 @@ impl Sim {
         let patients = self.ledger.records_of(Kind::Patient);
         let id = (0..4).find_map(|_| {
             let id = *self.hostile_rng.pick(patients)?;
-            let heads = self.nodes[from].replica.heads(id)?;
+            let heads = self.nodes[from].replica().heads(id)?;
             self.nodes[to]
-                .replica
+                .replica()
                 .holds_changes(id, &heads)
                 .then_some(id)
         })?;
-        let mut doc = self.nodes[from].replica.doc(id)?;
+        let mut doc = self.nodes[from].replica().doc(id)?;
         let author = match kind {
             Forgery::ActorOfAnother => {
                 let others: Vec<usize> = (0..self.nodes.len()).filter(|&n| n != from).collect();

@@ -1,8 +1,10 @@
 //! lifeline-sim: a deterministic simulation of a whole Lifeline hospital.
 //!
-//! Central, the standby and three to eight windows, each with its own in-memory replica and
-//! one protocol [`Session`](lifeline_sync::proto::Session) per connected peer, run in one
-//! thread under a seeded scheduler: no sleeps, no wall clock, no threads. Desks write at every
+//! Central, the standby and three to eight windows, each with its own records (an in-memory
+//! replica, or with [`Storage::Redb`] the node's real redb store, see `backing`) and one
+//! protocol [`Session`](lifeline_sync::proto::Session) per connected peer, run in one thread
+//! under a seeded scheduler: no sleeps, no wall clock, no threads of the simulation's own (a
+//! store's writer thread is called and waited for, one call at a time). Desks write at every
 //! node, sometimes two at once on one record, sometimes the same family at two windows, and an
 //! admin at a server merges some of the duplicates and settles some of the conflicts it finds;
 //! faults (lost frames, slow links, partitions of one node, of a side or of one direction,
@@ -11,8 +13,9 @@
 //! is hostile and slips forged changes among its own. Then everything heals (in a third of the
 //! runs a node's peers are then made to believe it holds records it lacks, for the digest
 //! repair to find), the hospital runs to quiescence and the invariants are checked
-//! ([`check`]). A seed replays the same run
-//! exactly, with a readable trace.
+//! ([`check`]; with stores, also each store's audit chain and kept figures, `kept`). A seed
+//! replays the same run exactly, with a readable trace, and makes the same run with either
+//! kind of records.
 //!
 //! The scheduler is purpose-built: the protocol is already a state machine without I/O
 //! (frames and `now` in, frames and deadlines out), so the simulation only has to carry
@@ -20,12 +23,14 @@
 //! runtime, tasks and sockets that the protocol does not use.
 
 mod admin;
+mod backing;
 pub mod check;
 mod drift;
 mod family;
 mod faults;
 mod hostile;
 mod identities;
+mod kept;
 mod network;
 mod perform;
 mod queue;
@@ -39,15 +44,28 @@ mod work;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
 
+use lifeline_core::Store;
+use lifeline_sync::replica::MemoryReplica;
+
 pub use report::{Failure, Faults, RunReport, Summary};
-pub use sim::{Bug, Config, Sim};
+use sim::Sim;
+pub use sim::{Bug, Config, Storage};
 pub use work::Kind;
 
 /// Runs one seed. A panic anywhere in the run is a failure of the run (`no_panic`), not of
 /// the caller.
 pub fn run(cfg: Config) -> RunReport {
     let seed = cfg.seed;
-    let outcome = catch_unwind(AssertUnwindSafe(|| Sim::new(cfg).map(Sim::run)));
+    let outcome = catch_unwind(AssertUnwindSafe(|| match cfg.storage {
+        Storage::Memory => Sim::<MemoryReplica>::new(cfg, None).map(Sim::run),
+        Storage::Redb => {
+            let dir = run_dir().map_err(|e| format!("cannot make the run's directory: {e}"))?;
+            let report = Sim::<Store>::new(cfg, Some(dir.path())).map(Sim::run);
+            // The stores are closed (the simulation is gone) before their files are removed.
+            drop(dir);
+            report
+        }
+    }));
     let failure = |invariant, detail| RunReport {
         seed,
         failures: vec![Failure { invariant, detail }],
@@ -68,6 +86,23 @@ pub fn run(cfg: Config) -> RunReport {
             failure("no_panic", text)
         }
     }
+}
+
+/// A directory for one run's store files: in memory (`/dev/shm`) where the machine has it,
+/// as a run's thousands of commits need no disk; removed when dropped.
+fn run_dir() -> std::io::Result<tempfile::TempDir> {
+    let builder = || {
+        let mut b = tempfile::Builder::new();
+        b.prefix("lifeline-sim-");
+        b
+    };
+    let shm = std::path::Path::new("/dev/shm");
+    if shm.is_dir()
+        && let Ok(dir) = builder().tempdir_in(shm)
+    {
+        return Ok(dir);
+    }
+    builder().tempdir()
 }
 
 /// Runs `count` seeds from `from`, each as `template` says, telling `each` about every run
@@ -146,6 +181,12 @@ pub fn replay_command(cfg: &Config) -> String {
     }
     if cfg.write_gap_ms != default.write_gap_ms {
         cmd.push_str(&format!(" --write-gap-ms {}", cfg.write_gap_ms));
+    }
+    if cfg.storage == Storage::Redb {
+        cmd.push_str(" --store");
+    }
+    if cfg.check_every_event {
+        cmd.push_str(" --check-every-event");
     }
     match cfg.bug {
         Some(Bug::AckBeforeCommit) => cmd.push_str(" --bug-ack-before-commit"),

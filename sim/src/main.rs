@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use lifeline_sim::{Bug, Config, Kind, replay_command};
+use lifeline_sim::{Bug, Config, Kind, Storage, replay_command};
 
 /// mimalloc instead of glibc's allocator (bench/README, "allocator").
 #[global_allocator]
@@ -35,6 +35,15 @@ struct Args {
     /// Mean time between two desk writes, hospital-wide.
     #[arg(long, default_value_t = 250)]
     write_gap_ms: u64,
+    /// Keep each node's records in its real redb store (in a file of the run's own
+    /// directory, under /dev/shm where there is one) instead of in memory: slower, and checks
+    /// each store's audit chain and kept figures after the run.
+    #[arg(long)]
+    store: bool,
+    /// With --store: check every store's kept figures after every event, and stop at the
+    /// first that differs (slow; to find the event behind a stores_verify failure).
+    #[arg(long, requires = "store")]
+    check_every_event: bool,
     /// Injected bug: the node acknowledges a write before committing it.
     #[arg(long)]
     bug_ack_before_commit: bool,
@@ -63,6 +72,12 @@ fn main() -> ExitCode {
         writes: args.writes,
         write_gap_ms: args.write_gap_ms,
         bug,
+        storage: if args.store {
+            Storage::Redb
+        } else {
+            Storage::Memory
+        },
+        check_every_event: args.check_every_event,
         ..Config::new(args.seed.unwrap_or(args.from))
     };
     match args.seeds {

@@ -10,8 +10,8 @@
 use lifeline_core::RecordKind;
 use lifeline_sync::frame::Frame;
 use lifeline_sync::proto::{Session, SessionError};
-use lifeline_sync::replica::Replica;
 
+use crate::backing::Backing;
 use crate::sim::{Bug, Conn, Event, Fate, InFlight, Phase, Power, Sim};
 
 /// Latency of one frame, without delay faults.
@@ -22,7 +22,7 @@ const RETRANSMIT_MS: u64 = 200;
 /// Wait before dialling again after a connection closed or a dial failed.
 const REDIAL_MS: (u64, u64) = (200, 2000);
 
-impl Sim {
+impl<R: Backing> Sim<R> {
     /// Whether frames from `from` to `to` are cut.
     pub(crate) fn is_blocked(&self, from: usize, to: usize) -> bool {
         self.blocked.contains_key(&(from, to))
@@ -76,15 +76,11 @@ impl Sim {
         }
     }
 
-    fn open_sessions(
-        &self,
-        a: usize,
-        b: usize,
-    ) -> Result<[Session<lifeline_sync::replica::MemoryReplica>; 2], SessionError> {
+    fn open_sessions(&self, a: usize, b: usize) -> Result<[Session<R>; 2], SessionError> {
         let now = self.instant();
         let make = |me: usize, peer: usize| {
             Session::new(
-                self.nodes[me].replica.clone(),
+                self.nodes[me].replica().clone(),
                 self.session_cfg.clone(),
                 self.nodes[peer].identity.clone(),
                 self.anchor.clone(),
@@ -280,7 +276,7 @@ impl Sim {
             self.note_frame(from_node, to_node, &frame);
         }
         self.forgeries_delivered(from_node, to_node, &frame);
-        let head_before = self.nodes[to_node].replica.feed_head().ok();
+        let head_before = self.nodes[to_node].replica().feed_head().ok();
         let now = self.instant();
         let result = match &mut self.links[link].conn {
             Some(conn) => conn.sessions[to].handle_frame(frame, now),
@@ -289,7 +285,7 @@ impl Sim {
         match result {
             Ok(()) => {
                 self.flush(link);
-                if self.nodes[to_node].replica.feed_head().ok() != head_before {
+                if self.nodes[to_node].replica().feed_head().ok() != head_before {
                     self.wake(to_node, Some(link));
                     self.merge_duplicates_by_itself(to_node);
                 }

@@ -5,8 +5,9 @@ use lifeline_core::record::{Charge, Dispense, Patient, Prescription, Visit};
 use lifeline_core::status::{
     ChargeStatus, DispenseStatus, PrescriptionStatus, Stamp, Status, StatusLog, VisitStatus,
 };
-use lifeline_core::{Record, RecordId};
-use lifeline_sync::replica::{MemoryError, MemoryReplica};
+use lifeline_core::{DeskRole, Operator, Record, RecordId};
+
+use crate::backing::{Backing, WriteFailure};
 
 use crate::work::{Job, Kind, New};
 
@@ -18,24 +19,54 @@ pub(crate) enum Done {
     Refused(String),
 }
 
-pub(crate) fn perform(
-    replica: &MemoryReplica,
+/// Does the job. A refusal by the node's rules is a refusal the desk hears; any other failure
+/// is the node's (and fails the run).
+pub(crate) fn perform<R: Backing>(replica: &R, job: Job, stamp: Stamp) -> Result<Done, String> {
+    let who = who(&job);
+    match job_done(replica, &who, job, stamp) {
+        Ok(done) => Ok(done),
+        Err(WriteFailure::Refused(why)) => Ok(Done::Refused(why)),
+        Err(other) => Err(other.to_string()),
+    }
+}
+
+/// Who does a job: a desk that may write its kind, or an admin for review decisions.
+fn who(job: &Job) -> Operator {
+    let (_, kind, _) = job.target();
+    let desk = match job {
+        Job::Merge { .. } | Job::Resolve { .. } => DeskRole::Admin,
+        _ => match kind {
+            Kind::Patient | Kind::Visit | Kind::Charge => DeskRole::Registration,
+            Kind::Prescription => DeskRole::Doctor,
+            Kind::Dispense => DeskRole::Pharmacy,
+        },
+    };
+    let name = match desk {
+        DeskRole::Admin => crate::work::admin_operator(),
+        _ => crate::work::operator(kind),
+    };
+    Operator::new(name, desk)
+}
+
+fn job_done<R: Backing>(
+    replica: &R,
+    who: &Operator,
     job: Job,
     stamp: Stamp,
-) -> Result<Done, MemoryError> {
+) -> Result<Done, WriteFailure> {
     match job {
         Job::Create(new) => {
             match new {
-                New::Patient(r) => replica.create(&*r)?,
-                New::Visit(r) => replica.create(&*r)?,
-                New::Prescription(r) => replica.create(&*r)?,
-                New::Charge(r) => replica.create(&*r)?,
-                New::Dispense(r) => replica.create(&*r)?,
+                New::Patient(r) => replica.create(who, *r)?,
+                New::Visit(r) => replica.create(who, *r)?,
+                New::Prescription(r) => replica.create(who, *r)?,
+                New::Charge(r) => replica.create(who, *r)?,
+                New::Dispense(r) => replica.create(who, *r)?,
             }
             Ok(Done::Saved)
         }
         Job::Phone { id, phone } => {
-            replica.update::<Patient>(id, |p| p.phone = phone)?;
+            replica.update(who, id, move |p: &mut Patient| p.phone = phone)?;
             Ok(Done::Saved)
         }
         Job::Merge {
@@ -43,10 +74,17 @@ pub(crate) fn perform(
             duplicate,
         } => {
             // As `Store::merge_patients` refuses: into a merged patient, or one merged already.
-            let merged = |id| replica.get::<Patient>(id).map(|p| p.map(|p| p.merged_into));
+            let merged = |id| {
+                replica
+                    .get::<Patient>(id)
+                    .map(|p| p.map(|p| p.merged_into))
+                    .map_err(WriteFailure::Failed)
+            };
             match (merged(survivor)?, merged(duplicate)?) {
                 (Some(None), Some(None)) => {
-                    replica.update::<Patient>(duplicate, |p| p.merged_into = Some(survivor))?;
+                    replica.update(who, duplicate, move |p: &mut Patient| {
+                        p.merged_into = Some(survivor);
+                    })?;
                     Ok(Done::Saved)
                 }
                 (None, _) | (_, None) => Ok(Done::Refused("a patient not held here".into())),
@@ -58,24 +96,31 @@ pub(crate) fn perform(
             if !crate::admin::phone_in_conflict(replica, id) {
                 return Ok(Done::Refused("no conflict open on the phone".into()));
             }
-            replica.put_text::<Patient>(id, "phone", &phone)?;
+            replica.put_text::<Patient>(who, id, "phone", &phone)?;
             Ok(Done::Saved)
         }
         Job::Advance { id, kind, state } => match kind {
-            Kind::Visit => {
-                advance::<Visit, VisitStatus>(replica, id, state, stamp, |r| &mut r.status_log)
-            }
-            Kind::Prescription => {
-                advance::<Prescription, PrescriptionStatus>(replica, id, state, stamp, |r| {
+            Kind::Visit => advance::<Visit, VisitStatus, R>(replica, who, id, state, stamp, |r| {
+                &mut r.status_log
+            }),
+            Kind::Prescription => advance::<Prescription, PrescriptionStatus, R>(
+                replica,
+                who,
+                id,
+                state,
+                stamp,
+                |r| &mut r.status_log,
+            ),
+            Kind::Charge => {
+                advance::<Charge, ChargeStatus, R>(replica, who, id, state, stamp, |r| {
                     &mut r.status_log
                 })
             }
-            Kind::Charge => {
-                advance::<Charge, ChargeStatus>(replica, id, state, stamp, |r| &mut r.status_log)
+            Kind::Dispense => {
+                advance::<Dispense, DispenseStatus, R>(replica, who, id, state, stamp, |r| {
+                    &mut r.status_log
+                })
             }
-            Kind::Dispense => advance::<Dispense, DispenseStatus>(replica, id, state, stamp, |r| {
-                &mut r.status_log
-            }),
             Kind::Patient => Ok(Done::Refused("a patient has no status".into())),
         },
     }
@@ -83,29 +128,29 @@ pub(crate) fn perform(
 
 /// A desk's status move: refused if the status moved meanwhile so that this move no longer
 /// follows it, as the desk operations refuse it.
-fn advance<T: Record, S: Status>(
-    replica: &MemoryReplica,
+fn advance<T: Record + Send + 'static, S: Status, R: Backing>(
+    replica: &R,
+    who: &Operator,
     id: RecordId,
     state: &'static str,
     stamp: Stamp,
     log: fn(&mut T) -> &mut StatusLog,
-) -> Result<Done, MemoryError> {
+) -> Result<Done, WriteFailure> {
     let Some(to) = S::parse(state) else {
         return Ok(Done::Refused(format!("no state {state}")));
     };
-    // The check and the move in one read of the record: a refused move changes nothing, and
-    // the replica stores nothing for an update that changes nothing.
-    let mut refused = None;
-    let updated = replica.update::<T>(id, |r| match log(r).check_move(to) {
-        Ok(_) => {
-            log(r).0.insert(state.to_owned(), stamp);
-        }
-        Err(e) => refused = Some(e.to_string()),
-    });
-    match (updated, refused) {
-        (Err(MemoryError::NotFound { .. }), _) => Ok(Done::Refused("not held here".into())),
-        (Err(e), _) => Err(e),
-        (Ok(()), Some(why)) => Ok(Done::Refused(why)),
-        (Ok(()), None) => Ok(Done::Saved),
+    // The check, then the move: one thread drives every node, so nothing comes in between.
+    let Some(mut record) = replica.get::<T>(id).map_err(WriteFailure::Failed)? else {
+        return Ok(Done::Refused("not held here".into()));
+    };
+    if let Err(e) = log(&mut record).check_move(to) {
+        return Ok(Done::Refused(e.to_string()));
+    }
+    match replica.update(who, id, move |r: &mut T| {
+        log(r).0.insert(state.to_owned(), stamp);
+    }) {
+        Err(WriteFailure::NotFound) => Ok(Done::Refused("not held here".into())),
+        Err(e) => Err(e),
+        Ok(()) => Ok(Done::Saved),
     }
 }

@@ -11,10 +11,11 @@ use lifeline_core::status::{
 };
 use lifeline_core::{Date, RecordId};
 
+use crate::backing::Backing;
 use crate::sim::Sim;
 use crate::work::{Job, Kind, New, operator};
 
-impl Sim {
+impl<R: Backing> Sim<R> {
     pub(crate) fn header(&mut self, node: usize, kind: Kind) -> Header {
         let created_ms = self.wall_ms(node);
         let mut bytes = self.work_rng.bytes16();

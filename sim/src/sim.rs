@@ -4,16 +4,17 @@
 //! the invariants ([`crate::check`]).
 
 use std::collections::{BTreeMap, VecDeque};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::backing::{Backing, Home};
 use lifeline_core::store::Credentials;
 use lifeline_core::trust::VerifiedSignatures;
-use lifeline_core::{ManualClock, NodeName};
+use lifeline_core::{ManualClock, NodeName, NodeRole};
 use lifeline_sync::frame::Frame;
 use lifeline_sync::identity::{Anchor, NodeIdentity};
 use lifeline_sync::proto::{Session, SessionConfig};
-use lifeline_sync::replica::{MemoryBackup, MemoryReplica};
 
 use crate::hostile::Forged;
 use crate::identities::{self, MAX_WINDOWS, window_name};
@@ -43,6 +44,16 @@ pub enum Bug {
     MergeDuplicates,
 }
 
+/// Where the simulated nodes keep their records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Storage {
+    /// In-memory replicas: fast, the default.
+    #[default]
+    Memory,
+    /// Each node's real redb store, in a file of the run's own temporary directory.
+    Redb,
+}
+
 /// What one run simulates.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -55,6 +66,11 @@ pub struct Config {
     /// and `writes` set how many a run sees).
     pub write_gap_ms: u64,
     pub bug: Option<Bug>,
+    pub storage: Storage,
+    /// Check every store's kept figures after every event, not only at the end, and stop at
+    /// the first that differs (slow: a scan of every store per event; for finding the event
+    /// that made a `stores_verify` failure).
+    pub check_every_event: bool,
     /// Collect the readable trace.
     pub trace: bool,
 }
@@ -67,6 +83,8 @@ impl Config {
             writes: 200,
             write_gap_ms: 250,
             bug: None,
+            storage: Storage::Memory,
+            check_every_event: false,
             trace: false,
         }
     }
@@ -80,12 +98,16 @@ pub(crate) enum Power {
 }
 
 /// One simulated node.
-pub(crate) struct Node {
+pub(crate) struct Node<R: Backing> {
     pub name: NodeName,
     pub identity: NodeIdentity,
     /// What the node signs with: kept to make a replacement store.
     pub credentials: Credentials,
-    pub replica: MemoryReplica,
+    /// Its records: always there, but while a restart or a restore replaces them (see
+    /// [`Node::replica`]).
+    held: Option<R>,
+    /// Where its records are kept: what a restart, a backup and a restore need.
+    pub home: Home,
     /// The replica's wall clock (commit times, stamps): the simulated time plus `skew_ms`.
     pub clock: ManualClock,
     pub skew_ms: i64,
@@ -97,19 +119,43 @@ pub(crate) struct Node {
     /// The links this node is an end of.
     pub links: Vec<usize>,
     /// Its latest backup, if one was taken: what a restore from an older backup brings back.
-    pub backup: Option<MemoryBackup>,
+    pub backup: Option<R::Backup>,
+}
+
+impl<R: Backing> Node<R> {
+    /// The node's records.
+    pub fn replica(&self) -> &R {
+        self.held
+            .as_ref()
+            .expect("a node's records are held except inside Node::replace")
+    }
+
+    /// Replaces the node's records with what `make` makes of them (a store's file is closed
+    /// before it is opened again or restored over). On failure the node holds nothing more
+    /// and the failure is returned: the run fails there.
+    pub fn replace(
+        &mut self,
+        make: impl FnOnce(R, &Home) -> Result<R, String>,
+    ) -> Result<(), String> {
+        let old = self
+            .held
+            .take()
+            .ok_or("a node's records replaced while they were being replaced")?;
+        self.held = Some(make(old, &self.home)?);
+        Ok(())
+    }
 }
 
 /// The two sessions of an open connection, one at each end, and their armed timers.
-pub(crate) struct Conn {
-    pub sessions: [Session<MemoryReplica>; 2],
+pub(crate) struct Conn<R: Backing> {
+    pub sessions: [Session<R>; 2],
     pub timers: [Option<u64>; 2],
 }
 
 /// A pair of nodes that connect to each other, and their connection when it is open.
-pub(crate) struct Link {
+pub(crate) struct Link<R: Backing> {
     pub ends: [usize; 2],
-    pub conn: Option<Conn>,
+    pub conn: Option<Conn<R>>,
     /// Counts connections: frames and timers of an older one are ignored.
     pub epoch: u64,
     /// Whether a dial is scheduled.
@@ -209,15 +255,15 @@ pub(crate) enum Phase {
     Done,
 }
 
-/// The simulated hospital.
-pub struct Sim {
+/// The simulated hospital, its nodes' records kept in `R`.
+pub(crate) struct Sim<R: Backing> {
     pub(crate) cfg: Config,
     pub(crate) now_ms: u64,
     base: Instant,
     pub(crate) phase: Phase,
     pub(crate) queue: Queue<Event>,
-    pub(crate) nodes: Vec<Node>,
-    pub(crate) links: Vec<Link>,
+    pub(crate) nodes: Vec<Node<R>>,
+    pub(crate) links: Vec<Link<R>>,
     pub(crate) anchor: Anchor,
     pub(crate) session_cfg: SessionConfig,
     pub(crate) work_rng: Rng,
@@ -244,13 +290,10 @@ pub struct Sim {
     pub(crate) failures: Vec<Failure>,
     pub(crate) checks: BTreeMap<&'static str, u64>,
     pub(crate) trace: Trace,
-    /// Signatures found valid by any node of this run: each node still judges every change
-    /// by its own roster, but the curve arithmetic of one signature is done once.
-    pub(crate) verified: Arc<VerifiedSignatures>,
     events: u64,
 }
 
-impl std::fmt::Debug for Sim {
+impl<R: Backing> std::fmt::Debug for Sim<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sim")
             .field("seed", &self.cfg.seed)
@@ -260,10 +303,11 @@ impl std::fmt::Debug for Sim {
     }
 }
 
-impl Sim {
-    /// A hospital for `cfg`: central, standby and the windows, each with its replica, and
-    /// the links between them (every window to both servers, the servers to each other).
-    pub fn new(cfg: Config) -> Result<Sim, String> {
+impl<R: Backing> Sim<R> {
+    /// A hospital for `cfg`: central, standby and the windows, each with its records (in
+    /// `dir` when they are kept in store files), and the links between them (every window to
+    /// both servers, the servers to each other).
+    pub(crate) fn new(cfg: Config, dir: Option<&Path>) -> Result<Sim<R>, String> {
         let ids = identities::identities()?;
         let mut setup = Rng::stream(cfg.seed, Stream::Setup);
         let windows = match cfg.windows {
@@ -272,13 +316,20 @@ impl Sim {
         };
         let mut names = vec!["central".to_owned(), "standby".to_owned()];
         names.extend((0..windows).map(window_name));
+        // Signatures found valid by any node of this run: each node still judges every change
+        // by its own roster, but the curve arithmetic of one signature is done once.
         let verified = Arc::new(VerifiedSignatures::default());
         let mut nodes = Vec::new();
         for name in &names {
             let certified = ids
                 .node(name)
                 .ok_or_else(|| format!("no certificate for {name}"))?;
-            nodes.push(node(certified, setup.next_u64(), &verified));
+            let role = match name.as_str() {
+                "central" => NodeRole::Central,
+                "standby" => NodeRole::Standby,
+                _ => NodeRole::Window,
+            };
+            nodes.push(node(certified, role, setup.next_u64(), &verified, dir)?);
         }
         let mut links = Vec::new();
         links.push(link([0, 1]));
@@ -328,7 +379,6 @@ impl Sim {
             failures: Vec::new(),
             checks: BTreeMap::new(),
             trace,
-            verified,
             events: 0,
         })
     }
@@ -344,7 +394,13 @@ impl Sim {
             }
             self.now_ms = at_ms;
             self.set_clocks();
+            let shown = self.cfg.check_every_event.then(|| format!("{event:?}"));
             self.handle(event);
+            if let Some(event) = shown
+                && self.stores_differ_after(&event)
+            {
+                break;
+            }
             if self.phase == Phase::Done {
                 break;
             }
@@ -445,6 +501,16 @@ impl Sim {
         *self.checks.entry(invariant).or_default() += times;
     }
 
+    /// The seed of a node's reopening after a crash: of the run, the node and the time, so
+    /// that drawing it takes nothing from the fault schedule.
+    pub(crate) fn reopen_seed(&self, node: usize) -> u64 {
+        let mut rng = Rng::stream(
+            self.cfg.seed ^ self.now_ms.rotate_left(17) ^ node as u64,
+            Stream::Setup,
+        );
+        rng.next_u64()
+    }
+
     pub(crate) fn name(&self, node: usize) -> &str {
         self.nodes[node].name.as_str()
     }
@@ -465,29 +531,30 @@ impl Sim {
     }
 }
 
-/// An empty replica for a node: a new store, with an incarnation and actor of its own.
-pub(crate) fn replica(
-    name: &NodeName,
+fn node<R: Backing>(
+    certified: &identities::Certified,
+    role: NodeRole,
     seed: u64,
-    clock: &ManualClock,
-    credentials: &Credentials,
     verified: &Arc<VerifiedSignatures>,
-) -> MemoryReplica {
-    MemoryReplica::seeded(name.clone(), seed)
-        .with_clock(Arc::new(clock.clone()))
-        .with_credentials(credentials.clone())
-        .sharing_verified(Arc::clone(verified))
-}
-
-fn node(certified: &identities::Certified, seed: u64, verified: &Arc<VerifiedSignatures>) -> Node {
+    dir: Option<&Path>,
+) -> Result<Node<R>, String> {
     let clock = ManualClock::new(EPOCH_MS);
     let name = certified.identity.name.clone();
-    let replica = replica(&name, seed, &clock, &certified.credentials, verified);
-    Node {
+    let home = Home {
+        name: name.clone(),
+        role,
+        clock: clock.clone(),
+        credentials: certified.credentials.clone(),
+        verified: Arc::clone(verified),
+        dir: dir.map(Path::to_path_buf),
+    };
+    let replica = R::empty(&home, seed)?;
+    Ok(Node {
         name,
         identity: certified.identity.clone(),
         credentials: certified.credentials.clone(),
-        replica,
+        held: Some(replica),
+        home,
         clock,
         skew_ms: 0,
         power: Power::Up,
@@ -495,10 +562,10 @@ fn node(certified: &identities::Certified, seed: u64, verified: &Arc<VerifiedSig
         commit_at: None,
         links: Vec::new(),
         backup: None,
-    }
+    })
 }
 
-fn link(ends: [usize; 2]) -> Link {
+fn link<R: Backing>(ends: [usize; 2]) -> Link<R> {
     Link {
         ends,
         conn: None,

@@ -11,8 +11,8 @@ use lifeline_core::status::{
     ChargeStatus, DispenseStatus, PrescriptionStatus, Status, StatusLog, VisitStatus,
 };
 use lifeline_core::{OperatorName, Record, RecordId, RecordKind};
-use lifeline_sync::replica::MemoryReplica;
 
+use crate::backing::Backing;
 use crate::family::Pair;
 use crate::perform::{Done, perform};
 use crate::sim::{Bug, Event, Power, Sim};
@@ -92,7 +92,7 @@ pub(crate) enum Job {
 
 impl Job {
     /// The record, its kind, and the state a status move reaches.
-    fn target(&self) -> (RecordId, Kind, Option<&'static str>) {
+    pub(crate) fn target(&self) -> (RecordId, Kind, Option<&'static str>) {
         match self {
             Job::Create(new) => match new {
                 New::Patient(r) => (r.header.id, Kind::Patient, None),
@@ -244,6 +244,11 @@ const FAMILY_TWICE: f64 = 0.03;
 /// Chance that a write is an admin's review at a server, deciding one item (`admin`).
 const ADMIN_REVIEW: f64 = 0.03;
 
+/// The admin who takes the review's decisions at a server.
+pub(crate) fn admin_operator() -> OperatorName {
+    OperatorName::new("admin1").expect("the simulation's operator names are valid")
+}
+
 pub(crate) fn operator(kind: Kind) -> OperatorName {
     let name = match kind {
         Kind::Patient | Kind::Visit | Kind::Charge => "reg1",
@@ -253,7 +258,7 @@ pub(crate) fn operator(kind: Kind) -> OperatorName {
     OperatorName::new(name).expect("the simulation's operator names are valid")
 }
 
-impl Sim {
+impl<R: Backing> Sim<R> {
     /// One desk write at a random node, and the next one scheduled (or, after the last, the
     /// heal).
     pub(crate) fn desk_write(&mut self) {
@@ -357,8 +362,8 @@ impl Sim {
     fn held_by_both(&mut self, kind: Kind, a: usize, b: usize) -> Option<RecordId> {
         for _ in 0..4 {
             let id = *self.work_rng.pick(&self.ledger.by_kind[kind.index()])?;
-            if self.nodes[a].replica.heads(id).is_some()
-                && self.nodes[b].replica.heads(id).is_some()
+            if self.nodes[a].replica().heads(id).is_some()
+                && self.nodes[b].replica().heads(id).is_some()
             {
                 return Some(id);
             }
@@ -370,7 +375,7 @@ impl Sim {
     pub(crate) fn held<T: Record>(&mut self, node: usize, kind: Kind) -> Option<T> {
         for _ in 0..4 {
             let id = *self.work_rng.pick(&self.ledger.by_kind[kind.index()])?;
-            if let Ok(Some(record)) = self.nodes[node].replica.get::<T>(id) {
+            if let Ok(Some(record)) = self.nodes[node].replica().get::<T>(id) {
                 return Some(record);
             }
         }
@@ -387,7 +392,7 @@ impl Sim {
     fn held_log(&mut self, node: usize, kind: Kind) -> Option<(RecordId, StatusLog)> {
         for _ in 0..4 {
             let id = *self.work_rng.pick(&self.ledger.by_kind[kind.index()])?;
-            if let Some(log) = status_log(&self.nodes[node].replica, id) {
+            if let Some(log) = status_log(self.nodes[node].replica(), id) {
                 return Some((id, log));
             }
         }
@@ -414,7 +419,7 @@ impl Sim {
     }
 
     fn visit_move(&mut self, node: usize, id: RecordId) -> Option<Job> {
-        let log = status_log(&self.nodes[node].replica, id)?;
+        let log = status_log(self.nodes[node].replica(), id)?;
         let state = next_state::<VisitStatus>(&log, &mut self.work_rng)?;
         Some(Job::Advance {
             id,
@@ -478,7 +483,7 @@ impl Sim {
     fn commit_one(&mut self, node: usize, pending: Pending) {
         let (id, kind, state) = pending.job.target();
         let created = matches!(pending.job, Job::Create(_));
-        let replica = self.nodes[node].replica.clone();
+        let replica = self.nodes[node].replica().clone();
         let stamp = self.stamp(node, kind);
         let name = self.name(node).to_owned();
         let heads_before = pending.pair.and_then(|_| replica.heads(id));
@@ -532,7 +537,7 @@ impl Sim {
 }
 
 /// A record's status log as this replica holds it, if it holds the record.
-pub(crate) fn status_log(replica: &MemoryReplica, id: RecordId) -> Option<StatusLog> {
+pub(crate) fn status_log<R: Backing>(replica: &R, id: RecordId) -> Option<StatusLog> {
     replica
         .with_doc(id, |doc| {
             lifeline_core::record::hydrate_field(doc, "status_log").ok()

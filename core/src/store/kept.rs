@@ -42,13 +42,17 @@ impl Kept {
         self.digest.write(w)?;
         let mut t = w.open_table(tables::COUNTS).ctx("keeping counts")?;
         for (key, delta) in self.counts {
-            if delta == 0 {
-                continue;
-            }
             let now = t
                 .get(key.as_str())
                 .ctx("keeping counts")?
-                .map_or(0, |v| v.value());
+                .map(|v| v.value());
+            // A count never kept is written even when its delta is nothing: a peer's backlog
+            // not kept reads as the whole feed (a peer never seen), so a first ack that
+            // covers the whole feed must leave a kept 0.
+            if delta == 0 && now.is_some() {
+                continue;
+            }
+            let now = now.unwrap_or(0);
             let next = u64::try_from(i64::try_from(now).unwrap_or(i64::MAX).saturating_add(delta))
                 .unwrap_or(0);
             t.insert(key.as_str(), next).ctx("keeping counts")?;
@@ -178,5 +182,31 @@ impl Store {
     /// Records of a kind, as kept.
     pub fn count_of_kind(&self, kind: RecordKind) -> Result<u64, ReadError> {
         self.kept_count(&records_key(kind))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::id::NodeName;
+    use crate::test_support::{central_with_patients, new_patient, registrar};
+
+    /// A peer that applied more of an older feed of ours (we were restored from a backup;
+    /// found by `lifeline-sim --seed 9 --store`) acknowledges past our feed's head: the ack
+    /// counts up to the head, so the records we write next are in its backlog, as a scan of
+    /// the feed finds them. And a peer whose first ack covers the whole feed has a backlog of
+    /// nothing, not of the whole feed (a count never kept, written when its delta is 0).
+    #[test]
+    fn an_ack_past_the_feed_head_counts_to_the_head() {
+        let (_dir, store, acked) = central_with_patients(3);
+        let peer = NodeName::new("W01").expect("name");
+        store.record_ack(&peer, 1_000, acked).expect("ack");
+        let head = store.feed_head().expect("head");
+        assert_eq!(store.peer_state(&peer).expect("state").acked_by_peer, head);
+        assert_eq!(store.peer_backlog(&peer).expect("backlog"), 0);
+        store
+            .create_patient(&registrar(), new_patient("after"))
+            .expect("create");
+        assert_eq!(store.peer_backlog(&peer).expect("backlog"), 1);
+        assert_eq!(store.check_kept().expect("scan"), Vec::<String>::new());
     }
 }

@@ -52,6 +52,8 @@ mod repair;
 mod replication;
 mod roster;
 mod signing;
+#[cfg(feature = "sim")]
+mod sim_writes;
 mod tables;
 mod tx;
 mod tx_tables;

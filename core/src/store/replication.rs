@@ -301,7 +301,10 @@ impl Store {
     }
 
     /// The peer acknowledged our feed up to `upto`, having applied these records at these
-    /// heads. One durable commit.
+    /// heads. One durable commit. An acknowledgement beyond our feed's head (a peer that
+    /// applied more of an older feed of ours: we were restored from a backup, and it has not
+    /// heard yet; or a peer that lies) counts up to the head only: sequence numbers past it
+    /// will name records this node has not written yet, which no peer can hold.
     pub fn record_ack(
         &self,
         peer: &NodeName,
@@ -311,6 +314,14 @@ impl Store {
         let peer = peer.clone();
         self.write(move |tx| {
             let now = tx.now_ms();
+            let head = tx
+                .r()
+                .open_table(tables::FEED)
+                .ctx("reading the feed")?
+                .last()
+                .ctx("reading the feed")?
+                .map_or(0, |(k, _)| k.value());
+            let upto = upto.min(head);
             tx.update_peer_state(&peer, |s| {
                 s.acked_by_peer = s.acked_by_peer.max(upto);
                 s.last_contact_ms = now;

@@ -135,6 +135,7 @@ pub fn restore(args: &RestoreArgs, l: Lang) -> anyhow::Result<()> {
         &config.node.name,
         RestoreOptions {
             allow_other_node: args.allow_other_node,
+            ..RestoreOptions::default()
         },
         &|done, total| bar.update(done, total),
     );

@@ -44,10 +44,15 @@ impl<R: Replica> Session<R> {
             .is_some_and(|seen| *seen != hello.opening);
         let feed_went_back = state.applied_from_peer > hello.feed_head
             || (reopened && state.applied_from_peer > hello.opened_feed_head);
+        // A peer that applied more of our feed than there is applied an older feed of ours
+        // (this store was restored, and the peer has not heard yet: our hello tells it, and it
+        // rewinds): it holds at most our whole feed, and what we write next, under sequence
+        // numbers it applied from the older feed, it does not hold.
+        let applied_from_you = hello.applied_from_you.min(self.replica.feed_head()?);
         // The peer has less of our feed than it acknowledged, or of its own than it sent us:
         // it lost history, and what we believed it holds (from its acks and from what it sent)
         // is forgotten.
-        if hello.applied_from_you < state.acked_by_peer || new_incarnation || feed_went_back {
+        if applied_from_you < state.acked_by_peer || new_incarnation || feed_went_back {
             tracing::warn!(
                 peer = %self.peer.name,
                 acked = state.acked_by_peer,
@@ -56,11 +61,10 @@ impl<R: Replica> Session<R> {
                 feed_went_back,
                 "peer came back with less than it had: resending from its cursor"
             );
-            self.replica
-                .reset_peer(&self.peer.name, hello.applied_from_you)?;
+            self.replica.reset_peer(&self.peer.name, applied_from_you)?;
         }
-        self.send_cursor = hello.applied_from_you;
-        self.sent_upto = hello.applied_from_you;
+        self.send_cursor = applied_from_you;
+        self.sent_upto = applied_from_you;
         let feed = if feed_went_back || new_incarnation {
             PeerFeed::Restarted
         } else {

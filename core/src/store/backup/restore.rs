@@ -28,6 +28,9 @@ pub struct RestoreOptions {
     /// Restore a snapshot of another node here (its records keep their origin; the store is
     /// renamed to the node restored into).
     pub allow_other_node: bool,
+    /// Where the restored store's new incarnation gets its random part: the operating system
+    /// (`None`, every node), or this seed, for a simulation that must replay a run exactly.
+    pub incarnation_seed: Option<u64>,
 }
 
 /// What a restore did.
@@ -319,7 +322,11 @@ fn check_and_stamp(
     };
     read_whole(&db).map_err(damaged)?;
 
-    let incarnation = RecordId::generate().to_string();
+    let incarnation = match options.incarnation_seed {
+        None => RecordId::generate(),
+        Some(seed) => crate::id::Ids::seeded(seed).record_id_at(0),
+    }
+    .to_string();
     let write = || -> Result<(), redb::Error> {
         let w = db.begin_write()?;
         stamp(&w, &node, &incarnation, snapshot)?;

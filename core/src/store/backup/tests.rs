@@ -318,6 +318,7 @@ fn a_restore_refuses_an_open_store_and_another_nodes_snapshot() {
         &node("W02"),
         RestoreOptions {
             allow_other_node: true,
+            ..RestoreOptions::default()
         },
         &no_progress,
     )

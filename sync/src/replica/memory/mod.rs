@@ -162,6 +162,20 @@ impl MemoryReplica {
         backup.opened(actor, backup.inner.incarnation.clone())
     }
 
+    /// This replica as a store is when its node starts again after a crash: everything it
+    /// committed, under the same incarnation, with a new actor derived from `seed` (a store
+    /// takes one at every open, and its opening starts at the feed's head), and without what
+    /// a store keeps in memory only (which peer each missing record was asked of).
+    pub fn restarted(&self, seed: u64) -> MemoryReplica {
+        let (actor, _) = seeded_identity(&self.node, seed);
+        let inner = self.lock().backup();
+        let incarnation = inner.incarnation.clone();
+        MemoryReplica {
+            node: self.node.clone(),
+            inner: Arc::new(Mutex::new(inner.restored(actor, incarnation))),
+        }
+    }
+
     /// Reads time (for commit times and last contact) from `clock` instead of a manual clock
     /// stopped at 0.
     pub fn with_clock(self, clock: Arc<dyn Clock>) -> MemoryReplica {

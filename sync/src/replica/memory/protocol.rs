@@ -209,6 +209,8 @@ impl Replica for MemoryReplica {
     ) -> Result<(), WriteError> {
         let mut inner = self.lock();
         let now = inner.clock.now_ms();
+        // Never beyond our feed's head, as the store (`Store::record_ack`).
+        let upto = upto.min(inner.feed_head());
         inner.update_peer(peer, |s| {
             s.acked_by_peer = s.acked_by_peer.max(upto);
             s.last_contact_ms = now;

@@ -1,0 +1,388 @@
+//! What a simulated node keeps its records in, and what the simulation asks of it beyond the
+//! protocol ([`Replica`]): the desks' writes, the reads the checks make, and what a crash, a
+//! backup and a restore do to it. Two backings:
+//! - [`MemoryReplica`] (the default): Automerge documents in memory, fast; a crash leaves
+//!   what it committed (each of its methods is one atomic step), and it starts again as a
+//!   store opens: a new actor and opening, the asks it kept in memory forgotten.
+//! - [`Store`] (`--store`): the node's real redb store in a file of the run's own directory,
+//!   with its writer thread, indexes, audit trail and quarantine. A crash closes the file and
+//!   the node restarts by opening it again; a backup is the store's own online snapshot, a
+//!   restore the store's own `restore_from` (or the snapshot copied over by hand).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use lifeline_core::automerge::{Automerge, ChangeHash, ReadDoc};
+use lifeline_core::store::{Credentials, RestoreOptions, StoreOptions};
+use lifeline_core::trust::VerifiedSignatures;
+use lifeline_core::{
+    Ids, ManualClock, NodeName, NodeRole, Operator, Record, RecordId, Store, WriteError,
+};
+use lifeline_sync::replica::{MemoryBackup, MemoryError, MemoryReplica, Replica};
+
+/// A refusal of a peer's changes, as the checks compare them with the forgeries sent.
+#[derive(Debug, Clone)]
+pub(crate) struct Refused {
+    pub peer: NodeName,
+    pub id: RecordId,
+    /// The refusal's stable code.
+    pub code: String,
+    pub reason: String,
+}
+
+/// Why a desk's write failed.
+#[derive(Debug)]
+pub(crate) enum WriteFailure {
+    /// The record is not held here.
+    NotFound,
+    /// The node's rules refused it (as a desk hears a refusal).
+    Refused(String),
+    /// Anything else: a failure of the node, never expected.
+    Failed(String),
+}
+
+impl std::fmt::Display for WriteFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriteFailure::NotFound => f.write_str("not held here"),
+            WriteFailure::Refused(why) | WriteFailure::Failed(why) => f.write_str(why),
+        }
+    }
+}
+
+/// Where a node keeps its records, and everything needed to make, reopen or restore them.
+#[derive(Clone)]
+pub(crate) struct Home {
+    pub name: NodeName,
+    pub role: NodeRole,
+    pub clock: ManualClock,
+    pub credentials: Credentials,
+    pub verified: Arc<VerifiedSignatures>,
+    /// The run's directory, for a store-backed node.
+    pub dir: Option<PathBuf>,
+}
+
+impl Home {
+    fn store_path(&self) -> Result<PathBuf, String> {
+        let dir = self
+            .dir
+            .as_ref()
+            .ok_or("a store-backed node without a directory")?;
+        Ok(dir.join(format!("{}.redb", self.name)))
+    }
+
+    fn store_options(&self, seed: u64) -> StoreOptions {
+        let mut opts = StoreOptions::new(self.name.clone(), self.role);
+        opts.clock = Arc::new(self.clock.clone());
+        opts.credentials = Some(self.credentials.clone());
+        opts.ids = Ids::seeded(seed);
+        opts.desks = self.credentials.member().desks.clone();
+        opts
+    }
+}
+
+/// What the simulation asks of a node's records.
+pub(crate) trait Backing: Replica + Clone + Sized {
+    /// A copy of everything kept, as a backup holds it.
+    type Backup;
+
+    /// An empty store (a new node, or one restored from a backup older than every record).
+    fn empty(home: &Home, seed: u64) -> Result<Self, String>;
+    /// The node starts again after a crash: it has what it committed.
+    fn restart(self, home: &Home, seed: u64) -> Result<Self, String>;
+    fn backup(&self, home: &Home, number: u64) -> Result<Self::Backup, String>;
+    /// Restored from `backup` as `lifeline restore` does it: a new incarnation.
+    fn restored(home: &Home, backup: &Self::Backup, seed: u64) -> Result<Self, String>;
+    /// `backup` copied over the store by hand: the incarnation it was backed up with.
+    fn copied_back(home: &Home, backup: &Self::Backup, seed: u64) -> Result<Self, String>;
+
+    fn create<T: Record + Send + 'static>(
+        &self,
+        who: &Operator,
+        record: T,
+    ) -> Result<(), WriteFailure>;
+    fn update<T, F>(&self, who: &Operator, id: RecordId, f: F) -> Result<(), WriteFailure>
+    where
+        T: Record + Send + 'static,
+        F: FnOnce(&mut T) + Send + 'static;
+    fn put_text<T: Record>(
+        &self,
+        who: &Operator,
+        id: RecordId,
+        field: &str,
+        value: &str,
+    ) -> Result<(), WriteFailure>;
+
+    fn get<T: Record>(&self, id: RecordId) -> Result<Option<T>, String>;
+    /// What `f` reads of a record's document; `None` if the record is not here.
+    fn with_doc<X>(&self, id: RecordId, f: impl FnOnce(&Automerge) -> X) -> Option<X>;
+    /// A copy of a record's document.
+    fn doc(&self, id: RecordId) -> Option<Automerge> {
+        self.with_doc(id, Automerge::clone)
+    }
+    fn heads(&self, id: RecordId) -> Option<Vec<ChangeHash>> {
+        self.with_doc(id, Automerge::get_heads)
+    }
+    /// Whether the record is here with every one of these changes.
+    fn holds_changes(&self, id: RecordId, changes: &[ChangeHash]) -> bool {
+        self.with_doc(id, |d| {
+            changes.iter().all(|h| d.get_change_by_hash(h).is_some())
+        })
+        .unwrap_or(false)
+    }
+    /// How many records of the desks' kinds are here.
+    fn records(&self) -> usize;
+    fn refusals(&self) -> Vec<Refused>;
+    /// What only a real store keeps and can check of itself: its audit chain, and its kept
+    /// counts and open-item index against a scan. Each finding is one line; none when all
+    /// hold; `None` for a backing that keeps none of these.
+    fn self_check(&self) -> Option<Vec<String>>;
+}
+
+fn memory_failure(e: MemoryError) -> WriteFailure {
+    match e {
+        MemoryError::NotFound { .. } => WriteFailure::NotFound,
+        other => WriteFailure::Failed(other.to_string()),
+    }
+}
+
+impl Backing for MemoryReplica {
+    type Backup = MemoryBackup;
+
+    fn empty(home: &Home, seed: u64) -> Result<Self, String> {
+        Ok(MemoryReplica::seeded(home.name.clone(), seed)
+            .with_clock(Arc::new(home.clock.clone()))
+            .with_credentials(home.credentials.clone())
+            .sharing_verified(Arc::clone(&home.verified)))
+    }
+
+    fn restart(self, _home: &Home, seed: u64) -> Result<Self, String> {
+        Ok(self.restarted(seed))
+    }
+
+    fn backup(&self, _home: &Home, _number: u64) -> Result<MemoryBackup, String> {
+        Ok(MemoryReplica::backup(self))
+    }
+
+    fn restored(_home: &Home, backup: &MemoryBackup, seed: u64) -> Result<Self, String> {
+        Ok(MemoryReplica::restored(backup, seed))
+    }
+
+    fn copied_back(_home: &Home, backup: &MemoryBackup, seed: u64) -> Result<Self, String> {
+        Ok(MemoryReplica::copied_back(backup, seed))
+    }
+
+    fn create<T: Record + Send + 'static>(
+        &self,
+        _who: &Operator,
+        record: T,
+    ) -> Result<(), WriteFailure> {
+        MemoryReplica::create(self, &record).map_err(memory_failure)
+    }
+
+    fn update<T, F>(&self, _who: &Operator, id: RecordId, f: F) -> Result<(), WriteFailure>
+    where
+        T: Record + Send + 'static,
+        F: FnOnce(&mut T) + Send + 'static,
+    {
+        MemoryReplica::update(self, id, f).map_err(memory_failure)
+    }
+
+    fn put_text<T: Record>(
+        &self,
+        _who: &Operator,
+        id: RecordId,
+        field: &str,
+        value: &str,
+    ) -> Result<(), WriteFailure> {
+        MemoryReplica::put_text::<T>(self, id, field, value).map_err(memory_failure)
+    }
+
+    fn get<T: Record>(&self, id: RecordId) -> Result<Option<T>, String> {
+        MemoryReplica::get(self, id).map_err(|e| e.to_string())
+    }
+
+    fn with_doc<X>(&self, id: RecordId, f: impl FnOnce(&Automerge) -> X) -> Option<X> {
+        MemoryReplica::with_doc(self, id, f)
+    }
+
+    fn records(&self) -> usize {
+        MemoryReplica::records(self)
+    }
+
+    fn refusals(&self) -> Vec<Refused> {
+        MemoryReplica::refusals(self)
+            .into_iter()
+            .map(|r| Refused {
+                peer: r.peer,
+                id: r.id,
+                code: r.reason.code().to_owned(),
+                reason: r.reason.to_string(),
+            })
+            .collect()
+    }
+
+    fn self_check(&self) -> Option<Vec<String>> {
+        None
+    }
+}
+
+fn store_failure(e: WriteError) -> WriteFailure {
+    match e {
+        WriteError::Rule(lifeline_core::RuleError::NotFound { .. }) => WriteFailure::NotFound,
+        WriteError::Rule(rule) => WriteFailure::Refused(rule.to_string()),
+        other => WriteFailure::Failed(lifeline_core::error::Chain(&other).to_string()),
+    }
+}
+
+fn open_store(home: &Home, seed: u64) -> Result<Store, String> {
+    let path = home.store_path()?;
+    Store::open(&path, home.store_options(seed)).map_err(|e| {
+        format!(
+            "cannot open {}: {}",
+            path.display(),
+            lifeline_core::error::Chain(&e)
+        )
+    })
+}
+
+/// A store file under `dir` for the `number`th backup of `name`.
+fn backup_path(home: &Home, number: u64) -> Result<PathBuf, String> {
+    Ok(home
+        .store_path()?
+        .with_extension(format!("backup-{number}.redb")))
+}
+
+impl Backing for Store {
+    type Backup = PathBuf;
+
+    fn empty(home: &Home, seed: u64) -> Result<Self, String> {
+        let path = home.store_path()?;
+        if path.exists() {
+            std::fs::remove_file(&path)
+                .map_err(|e| format!("cannot remove {}: {e}", path.display()))?;
+        }
+        open_store(home, seed)
+    }
+
+    fn restart(self, home: &Home, seed: u64) -> Result<Self, String> {
+        drop(self);
+        open_store(home, seed)
+    }
+
+    fn backup(&self, home: &Home, number: u64) -> Result<PathBuf, String> {
+        let path = backup_path(home, number)?;
+        self.backup_to(&path, &|_, _| {}).map_err(|e| {
+            format!(
+                "cannot back up to {}: {}",
+                path.display(),
+                lifeline_core::error::Chain(&e)
+            )
+        })?;
+        Ok(path)
+    }
+
+    fn restored(home: &Home, backup: &PathBuf, seed: u64) -> Result<Self, String> {
+        let path = home.store_path()?;
+        let options = RestoreOptions {
+            incarnation_seed: Some(seed ^ 0x5EED),
+            ..RestoreOptions::default()
+        };
+        lifeline_core::store::restore_from(backup, &path, &home.name, options, &|_, _| {})
+            .map_err(|e| {
+                format!(
+                    "cannot restore {}: {}",
+                    path.display(),
+                    lifeline_core::error::Chain(&e)
+                )
+            })?;
+        open_store(home, seed)
+    }
+
+    fn copied_back(home: &Home, backup: &PathBuf, seed: u64) -> Result<Self, String> {
+        let path = home.store_path()?;
+        std::fs::copy(backup, &path).map_err(|e| {
+            format!(
+                "cannot copy {} over {}: {e}",
+                backup.display(),
+                path.display()
+            )
+        })?;
+        open_store(home, seed)
+    }
+
+    fn create<T: Record + Send + 'static>(
+        &self,
+        who: &Operator,
+        record: T,
+    ) -> Result<(), WriteFailure> {
+        self.sim_create(who, record).map_err(store_failure)
+    }
+
+    fn update<T, F>(&self, who: &Operator, id: RecordId, f: F) -> Result<(), WriteFailure>
+    where
+        T: Record + Send + 'static,
+        F: FnOnce(&mut T) + Send + 'static,
+    {
+        self.sim_update(who, id, f).map_err(store_failure)
+    }
+
+    fn put_text<T: Record>(
+        &self,
+        who: &Operator,
+        id: RecordId,
+        field: &str,
+        value: &str,
+    ) -> Result<(), WriteFailure> {
+        self.sim_put_text::<T>(who, id, field, value)
+            .map_err(store_failure)
+    }
+
+    fn get<T: Record>(&self, id: RecordId) -> Result<Option<T>, String> {
+        Store::get(self, id).map_err(|e| lifeline_core::error::Chain(&e).to_string())
+    }
+
+    fn with_doc<X>(&self, id: RecordId, f: impl FnOnce(&Automerge) -> X) -> Option<X> {
+        Store::doc(self, id).ok().flatten().map(|d| f(&d))
+    }
+
+    fn records(&self) -> usize {
+        let kinds = crate::work::Kind::ALL.map(crate::work::Kind::core);
+        self.stats()
+            .map(|s| {
+                s.records_by_kind
+                    .iter()
+                    .filter(|(k, _)| kinds.contains(k))
+                    .map(|(_, n)| *n as usize)
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+
+    fn refusals(&self) -> Vec<Refused> {
+        self.quarantined(0, usize::MAX)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|q| Refused {
+                peer: q.peer,
+                id: q.record,
+                code: q.code,
+                reason: q.reason,
+            })
+            .collect()
+    }
+
+    fn self_check(&self) -> Option<Vec<String>> {
+        let mut found = Vec::new();
+        match self.verify_audit() {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => found.push(format!("its audit chain does not verify: {e}")),
+            Err(e) => found.push(format!("its audit chain cannot be read: {e}")),
+        }
+        match self.check_kept() {
+            Ok(wrong) => found.extend(wrong),
+            Err(e) => found.push(format!("its kept counts cannot be read: {e}")),
+        }
+        Some(found)
+    }
+}
