@@ -6,6 +6,8 @@ pub mod calendar;
 pub mod clock;
 pub mod desk;
 pub mod error;
+pub mod health;
+pub mod housekeeping;
 pub mod id;
 pub mod import;
 pub mod money;

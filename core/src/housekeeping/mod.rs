@@ -16,13 +16,12 @@
 
 use std::time::Duration;
 
-use lifeline_core::desk::{LeaveScope, Opening};
-use lifeline_core::numbers::Series;
-use lifeline_core::record::ReasonCode;
-use lifeline_core::{DeskRole, NodeRole, Operator, RecordKind, Store};
-
-use super::health::{Mode, ModeInfo};
-use crate::config::Config;
+use crate::desk::{LeaveScope, Opening};
+use crate::health::{Mode, ModeInfo};
+use crate::numbers::Series;
+use crate::record::{RecordKind, ReasonCode};
+use crate::roles::{DeskRole, NodeRole, Operator};
+use crate::store::{Store, WriteError};
 
 /// The system operator the daemon acts as (automatic episodes, leases, acknowledgements).
 pub fn system_operator() -> Operator {
@@ -223,16 +222,32 @@ pub fn plan_episodes(
     }
 }
 
+/// What a node's housekeeping needs to know of it (from its config, in a node).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub role: NodeRole,
+    /// The desks of a window (the number series it hands out).
+    pub desks: Vec<DeskRole>,
+    pub thresholds: Thresholds,
+    /// Ask for a new range with this many numbers or fewer left.
+    pub low_water: u64,
+    /// Numbers per range asked for.
+    pub lease_size: u64,
+    /// Central's node name, for a node that follows central's episode.
+    pub central: Option<String>,
+}
+
 /// One housekeeping round (blocking: it reads and writes the store).
-pub fn run(store: &Store, config: &Config, info: &ModeInfo, now_ms: i64) -> anyhow::Result<()> {
-    let role = config.node.role;
+pub fn run(
+    store: &Store,
+    settings: &Settings,
+    info: &ModeInfo,
+    now_ms: i64,
+) -> Result<(), WriteError> {
+    let role = settings.role;
     let system = system_operator();
-    let state = episode_state(store, config)?;
-    let after = Thresholds {
-        emergency_after: config.thresholds.emergency_after,
-        his_emergency_after: config.his.as_ref().map(|h| h.emergency_after),
-    };
-    let plan = plan_episodes(role, info, now_ms, after, state);
+    let state = episode_state(store, settings)?;
+    let plan = plan_episodes(role, info, now_ms, settings.thresholds, state);
     if plan.end_drill {
         let drill = store.leave_episode(&system, LeaveScope::ThisNode)?.value;
         tracing::warn!(drill = ?drill, "a real outage: this node left the drill");
@@ -269,9 +284,9 @@ pub fn run(store: &Store, config: &Config, info: &ModeInfo, now_ms: i64) -> anyh
         if store.accept_granted_leases(&system)? > 0 {
             tracing::info!("took new number ranges into the ledger");
         }
-        let low_water = config.thresholds.low_water;
-        for series in leases_to_request(&config.node.desks, low_water, |s| store.numbers_left(s))? {
-            store.request_lease(&system, series, config.thresholds.lease_size)?;
+        let low_water = settings.low_water;
+        for series in leases_to_request(&settings.desks, low_water, |s| store.numbers_left(s))? {
+            store.request_lease(&system, series, settings.lease_size)?;
         }
     }
     if (plan.leave || plan.recover)
@@ -283,7 +298,7 @@ pub fn run(store: &Store, config: &Config, info: &ModeInfo, now_ms: i64) -> anyh
 }
 
 /// Whether central (named `central`) is in an open episode whose outage has not ended for it.
-fn central_in_outage(store: &Store, central: Option<&str>) -> anyhow::Result<bool> {
+fn central_in_outage(store: &Store, central: Option<&str>) -> Result<bool, WriteError> {
     let Some(central) = central else {
         return Ok(false);
     };
@@ -299,43 +314,8 @@ fn central_in_outage(store: &Store, central: Option<&str>) -> anyhow::Result<boo
     }))
 }
 
-/// Records pruned per commit, so desks' writes never wait long behind a prune.
-pub const PRUNE_BATCH: usize = 2000;
-
-/// Commits one prune round makes at most; the rest waits for the next round.
-pub const PRUNE_COMMITS: usize = 50;
-
-/// Since when a window keeps records, at `now_ms`.
-pub fn keep_since_ms(now_ms: i64, window_days: u32) -> i64 {
-    now_ms - i64::from(window_days) * 86_400_000
-}
-
-/// On a window: prunes what it no longer keeps, in bounded commits (blocking).
-pub fn prune(store: &Store, config: &Config, now_ms: i64) -> anyhow::Result<usize> {
-    let Some(days) = config.window_days() else {
-        return Ok(0);
-    };
-    let since = keep_since_ms(now_ms, days);
-    let mut removed = 0;
-    for _ in 0..PRUNE_COMMITS {
-        let round = store.prune(since, PRUNE_BATCH)?;
-        removed += round.removed;
-        if !round.more {
-            break;
-        }
-    }
-    if removed > 0 {
-        tracing::info!(
-            removed,
-            window_days = days,
-            "pruned records older than the working set"
-        );
-    }
-    Ok(removed)
-}
-
 /// The node's episodes as [`plan_episodes`] takes them.
-fn episode_state(store: &Store, config: &Config) -> anyhow::Result<EpisodeState> {
+fn episode_state(store: &Store, settings: &Settings) -> Result<EpisodeState, WriteError> {
     let current = match store.episode()? {
         None => None,
         Some(id) if id.is_drill() => Some(Current::Drill),
@@ -354,14 +334,9 @@ fn episode_state(store: &Store, config: &Config) -> anyhow::Result<EpisodeState>
         current,
         reconciling: store.reconciling_episode()?.is_some(),
         unreconciled: store.unreconciled()?.len(),
-        central_in_outage: match config.node.role {
+        central_in_outage: match settings.role {
             NodeRole::Central => false,
-            _ => central_in_outage(
-                store,
-                config
-                    .peer_with_role(NodeRole::Central)
-                    .map(|p| p.name.as_str()),
-            )?,
+            _ => central_in_outage(store, settings.central.as_deref())?,
         },
     })
 }
