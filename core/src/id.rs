@@ -261,6 +261,21 @@ impl EpisodeId {
     pub fn is_drill(&self) -> bool {
         self.0.starts_with(DRILL_PREFIX)
     }
+
+    /// The minute the episode opened, as its id names it (`YYYYMMDD-HHMM`, the hospital's
+    /// local time, which every node of a hospital writes ids in): ordered as the openings
+    /// are, to the minute. `None` for an id not made by `open_episode`.
+    pub fn opened_minute(&self) -> Option<&str> {
+        let rest = self
+            .0
+            .strip_prefix(DRILL_PREFIX)
+            .or_else(|| self.0.strip_prefix("YJ-"))?;
+        let minute = rest.get(..13)?;
+        let well_formed = minute
+            .char_indices()
+            .all(|(i, c)| if i == 8 { c == '-' } else { c.is_ascii_digit() });
+        (well_formed && rest.as_bytes().get(13) == Some(&b'-')).then_some(minute)
+    }
 }
 
 #[cfg(test)]

@@ -9,14 +9,19 @@
 //!   the node restarts by opening it again; a backup is the store's own online snapshot, a
 //!   restore the store's own `restore_from` (or the snapshot copied over by hand).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use lifeline_core::automerge::{Automerge, ChangeHash, ReadDoc};
+use lifeline_core::health::ModeInfo;
+use lifeline_core::housekeeping::Settings;
+use lifeline_core::record::{EpisodeNode, Header};
 use lifeline_core::store::{Credentials, RestoreOptions, StoreOptions};
 use lifeline_core::trust::VerifiedSignatures;
 use lifeline_core::{
-    Ids, ManualClock, NodeName, NodeRole, Operator, Record, RecordId, Store, WriteError,
+    EpisodeId, Ids, ManualClock, NodeName, NodeRole, Operator, ReadError, Record, RecordId, Store,
+    WriteError,
 };
 use lifeline_sync::replica::{MemoryBackup, MemoryError, MemoryReplica, Replica};
 
@@ -28,6 +33,33 @@ pub(crate) struct Refused {
     /// The refusal's stable code.
     pub code: String,
     pub reason: String,
+}
+
+/// An emergency episode as a node holds it, for the checks.
+#[derive(Debug, Clone)]
+pub(crate) struct EpisodeView {
+    pub id: EpisodeId,
+    pub open: bool,
+    pub duration_ms: i64,
+    pub grade: &'static str,
+    pub merged_into: Option<EpisodeId>,
+    pub nodes: BTreeMap<String, EpisodeNode>,
+}
+
+/// A number range leased, as a node holds the lease.
+#[derive(Debug, Clone)]
+pub(crate) struct RangeView {
+    pub series: String,
+    pub holder: String,
+    pub first: u64,
+    pub last: u64,
+}
+
+/// What a node holds of the hospital's outages: its episodes and the ranges leased.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct OutageView {
+    pub episodes: Vec<EpisodeView>,
+    pub ranges: Vec<RangeView>,
 }
 
 /// Why a desk's write failed.
@@ -132,6 +164,34 @@ pub(crate) trait Backing: Replica + Clone + Sized {
     }
     /// How many records of the desks' kinds are here.
     fn records(&self) -> usize;
+    /// The episode a record was created in: `None` if the record is not here.
+    fn episode_of(&self, id: RecordId) -> Option<Option<EpisodeId>> {
+        self.with_doc(id, |d| Header::of(d).ok().and_then(|h| h.episode))
+    }
+
+    /// One round of the node's housekeeping (core's, as its daemon runs it). Nothing for a
+    /// backing that keeps no episodes, acknowledgements or number ranges.
+    fn housekeep(
+        &self,
+        _settings: &Settings,
+        _info: &ModeInfo,
+        _now_ms: i64,
+    ) -> Result<(), String> {
+        Ok(())
+    }
+    /// The emergency episode this node is in.
+    fn episode(&self) -> Option<EpisodeId> {
+        None
+    }
+    /// What keeps this node's outage from being over (in an episode, reconciling one, records
+    /// central has not acknowledged); `None` when it is over.
+    fn outage_work(&self) -> Option<String> {
+        None
+    }
+    /// The episodes and leases held; `None` for a backing that keeps none.
+    fn outages(&self) -> Option<OutageView> {
+        None
+    }
     fn refusals(&self) -> Vec<Refused>;
     /// What only a real store keeps and can check of itself: its audit chain, and its kept
     /// counts and open-item index against a scan. Each finding is one line; none when all
@@ -370,6 +430,68 @@ impl Backing for Store {
                 reason: q.reason,
             })
             .collect()
+    }
+
+    fn housekeep(&self, settings: &Settings, info: &ModeInfo, now_ms: i64) -> Result<(), String> {
+        lifeline_core::housekeeping::run(self, settings, info, now_ms)
+            .map_err(|e| lifeline_core::error::Chain(&e).to_string())
+    }
+
+    fn episode(&self) -> Option<EpisodeId> {
+        Store::episode(self).ok().flatten()
+    }
+
+    fn outage_work(&self) -> Option<String> {
+        let chain = |e: ReadError| format!("cannot read: {}", lifeline_core::error::Chain(&e));
+        match Store::episode(self) {
+            Ok(Some(e)) => return Some(format!("in episode {e}")),
+            Err(e) => return Some(chain(e)),
+            Ok(None) => {}
+        }
+        match self.reconciling_episode() {
+            Ok(Some(e)) => return Some(format!("reconciling episode {e}")),
+            Err(e) => return Some(chain(e)),
+            Ok(None) => {}
+        }
+        match self.unreconciled() {
+            Ok(ids) if ids.is_empty() => None,
+            Ok(ids) => Some(format!(
+                "{} records central has not acknowledged",
+                ids.len()
+            )),
+            Err(e) => Some(chain(e)),
+        }
+    }
+
+    fn outages(&self) -> Option<OutageView> {
+        let episodes = self
+            .episodes()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| EpisodeView {
+                id: e.episode.episode_id,
+                open: e.open,
+                duration_ms: e.duration_ms,
+                grade: e.grade,
+                merged_into: e.episode.merged_into,
+                nodes: e.episode.nodes,
+            })
+            .collect();
+        let ranges = self
+            .leases()
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|l| {
+                let (first, last) = l.range?;
+                Some(RangeView {
+                    series: l.series.name().to_owned(),
+                    holder: l.holder.to_string(),
+                    first,
+                    last,
+                })
+            })
+            .collect();
+        Some(OutageView { episodes, ranges })
     }
 
     fn self_check(&self) -> Option<Vec<String>> {

@@ -30,6 +30,8 @@
 //!   could be written (checked as the run goes).
 //! - `no_panic`: nothing in the run panicked (`lifeline_sim::run` catches a panic and fails
 //!   the run with it); `bounded_run`: the run ended within its event budget.
+//! - With stores: `stores_verify` (`kept`); `outages_reconciled`, `episode_tags`,
+//!   `ranges_unique` (`outage`).
 
 use std::collections::BTreeMap;
 
@@ -37,9 +39,6 @@ use lifeline_core::RecordId;
 use lifeline_core::automerge::{Automerge, ChangeHash};
 use lifeline_core::record::Patient;
 use lifeline_core::review::{ConflictKind, duplicate_patients};
-use lifeline_core::status::{
-    ChargeStatus, DispenseStatus, PrescriptionStatus, Status, VisitStatus,
-};
 use lifeline_core::store::Scope;
 
 use crate::admin::phone_in_conflict;
@@ -47,7 +46,7 @@ use crate::backing::Backing;
 use crate::family::Pair;
 use crate::hostile::{Forged, Judged};
 use crate::sim::{Event, Phase, Power, Sim};
-use crate::work::{Ack, Kind, status_log};
+use crate::work::{Ack, Kind, reached};
 
 /// Most simulated time from the heal to quiescence.
 const QUIESCENCE_LIMIT_MS: u64 = 300_000;
@@ -115,6 +114,9 @@ impl<R: Backing> Sim<R> {
         if let Some(n) = self.nodes.iter().find(|n| !n.pending.is_empty()) {
             return Some(format!("{} has writes to commit", n.name));
         }
+        if let Some(outage) = self.outage_noise() {
+            return Some(outage);
+        }
         if self.busy_in_flight > 0 {
             return Some(format!("{} frames in flight", self.busy_in_flight));
         }
@@ -149,6 +151,7 @@ impl<R: Backing> Sim<R> {
         self.check_cursors();
         self.check_repairs();
         self.check_stores();
+        self.check_outages();
         self.checked("honest_sessions", 1);
         self.checked("wire", 1);
         self.checked("desk_writes", self.ledger.acked());
@@ -570,28 +573,4 @@ fn neither_saw_the_other(doc: &Automerge, x: ChangeHash, y: ChangeHash) -> bool 
     let beyond =
         |h: ChangeHash, other: ChangeHash| doc.get_changes(&[h]).iter().any(|c| c.hash() == other);
     beyond(x, y) && beyond(y, x)
-}
-
-/// Whether `state` is in the record's status log here and the status is at least there.
-fn reached<R: Backing>(replica: &R, id: RecordId, kind: Kind, state: &str) -> Result<(), String> {
-    match kind {
-        Kind::Visit => reached_in::<VisitStatus, R>(replica, id, state),
-        Kind::Prescription => reached_in::<PrescriptionStatus, R>(replica, id, state),
-        Kind::Charge => reached_in::<ChargeStatus, R>(replica, id, state),
-        Kind::Dispense => reached_in::<DispenseStatus, R>(replica, id, state),
-        Kind::Patient => Err("a patient has no status".into()),
-    }
-}
-
-fn reached_in<S: Status, R: Backing>(replica: &R, id: RecordId, state: &str) -> Result<(), String> {
-    let log = status_log(replica, id).ok_or("not held, or no status log")?;
-    let wanted = S::parse(state).ok_or("unknown state")?;
-    if !log.0.contains_key(state) {
-        return Err(format!("{state} is not in its status log"));
-    }
-    let current: S = log.current().map_err(|e| e.to_string())?;
-    if current < wanted {
-        return Err(format!("its status is {current:?}, behind {state}"));
-    }
-    Ok(())
 }

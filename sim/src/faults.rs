@@ -19,6 +19,8 @@ const FAULT_GAP_MS: (u64, u64) = (1000, 8000);
 const FAULT_SPAN_MS: (u64, u64) = (500, 15_000);
 /// How long a crashed node stays down.
 const DOWN_MS: (u64, u64) = (200, 10_000);
+/// How long a restore takes, on the restored node's clock.
+const RESTORE_MS: i64 = 60_000;
 /// Latency a delay fault adds (past the sessions' 5 s peer timeout, at most).
 const EXTRA_DELAY_MS: (u64, u64) = (50, 8000);
 /// Most a node's wall clock is off.
@@ -210,6 +212,11 @@ impl<R: Backing> Sim<R> {
         self.stop(node);
         let seed = self.fault_rng.next_u64();
         let n = &mut self.nodes[node];
+        // A restore takes a person minutes: the node's clock is a minute on when it starts
+        // again, whatever the simulated downtime. Without it, a node restored in the minute it
+        // had opened an episode (lost with the restore) opened another under the same id
+        // (`YJ-<date>-<minute>-<node>`), which no real restore is quick enough to do.
+        n.skew_ms += RESTORE_MS;
         let kept = n.backup.take();
         let replaced = match kept.as_ref().filter(|_| from_backup) {
             Some(backup) if by_hand => n.replace(|old, home| {
@@ -369,6 +376,7 @@ impl<R: Backing> Sim<R> {
             return;
         }
         self.nodes[node].power = Power::Up;
+        self.monitor_restarted(node);
         let name = self.name(node).to_owned();
         self.note(|| format!("{name} restarted"));
         for link in self.nodes[node].links.clone() {

@@ -44,6 +44,10 @@ struct Args {
     /// first that differs (slow; to find the event behind a stores_verify failure).
     #[arg(long, requires = "store")]
     check_every_event: bool,
+    /// With --store: no housekeeping (no episodes, acknowledgements or number ranges), so
+    /// that the run is the in-memory one's.
+    #[arg(long, requires = "store")]
+    no_housekeeping: bool,
     /// Injected bug: the node acknowledges a write before committing it.
     #[arg(long)]
     bug_ack_before_commit: bool,
@@ -78,6 +82,7 @@ fn main() -> ExitCode {
             Storage::Memory
         },
         check_every_event: args.check_every_event,
+        housekeeping: !args.no_housekeeping,
         ..Config::new(args.seed.unwrap_or(args.from))
     };
     match args.seeds {

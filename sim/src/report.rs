@@ -70,10 +70,14 @@ pub struct Faults {
     /// Digest repairs between honest nodes, and on the hostile window's links.
     pub repairs: u64,
     pub hostile_repairs: u64,
+    /// Emergency episodes a node entered by itself (central away too long; `outage`), and
+    /// the records desks wrote in them.
+    pub episodes_entered: u64,
+    pub emergency_records: u64,
 }
 
 impl Faults {
-    pub fn rows(&self) -> [(&'static str, u64); 25] {
+    pub fn rows(&self) -> [(&'static str, u64); 27] {
         [
             ("frames lost (connection closed)", self.frames_lost),
             ("frames held by a partition", self.frames_held),
@@ -112,11 +116,18 @@ impl Faults {
                 "digest repairs with the hostile window",
                 self.hostile_repairs,
             ),
+            (
+                "emergency episodes entered (housekeeping)",
+                self.episodes_entered,
+            ),
+            ("  records written in them", self.emergency_records),
         ]
     }
 
     fn add(&mut self, other: &Faults) {
         self.frames_lost += other.frames_lost;
+        self.episodes_entered += other.episodes_entered;
+        self.emergency_records += other.emergency_records;
         self.frames_held += other.frames_held;
         self.delays += other.delays;
         self.isolations += other.isolations;

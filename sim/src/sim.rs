@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::backing::{Backing, Home};
+use crate::outage::{Created, Monitor};
 use lifeline_core::store::Credentials;
 use lifeline_core::trust::VerifiedSignatures;
 use lifeline_core::{ManualClock, NodeName, NodeRole};
@@ -67,6 +68,10 @@ pub struct Config {
     pub write_gap_ms: u64,
     pub bug: Option<Bug>,
     pub storage: Storage,
+    /// Run every node's housekeeping (episodes, acknowledgements, number ranges) as its
+    /// daemon does; only a store keeps what it writes. Off, a store-backed run makes the same
+    /// run as an in-memory one.
+    pub housekeeping: bool,
     /// Check every store's kept figures after every event, not only at the end, and stop at
     /// the first that differs (slow: a scan of every store per event; for finding the event
     /// that made a `stores_verify` failure).
@@ -85,6 +90,7 @@ impl Config {
             bug: None,
             storage: Storage::Memory,
             check_every_event: false,
+            housekeeping: true,
             trace: false,
         }
     }
@@ -120,6 +126,8 @@ pub(crate) struct Node<R: Backing> {
     pub links: Vec<usize>,
     /// Its latest backup, if one was taken: what a restore from an older backup brings back.
     pub backup: Option<R::Backup>,
+    /// Its health monitor (`outage`).
+    pub monitor: Monitor,
 }
 
 impl<R: Backing> Node<R> {
@@ -234,6 +242,10 @@ pub(crate) enum Event {
     },
     /// A drift of beliefs while the desks work (see `drift`).
     Drift,
+    /// A node's monitor looks at its peers, then runs its housekeeping.
+    Look {
+        node: usize,
+    },
     Heal,
     Probe,
     Finish,
@@ -286,6 +298,8 @@ pub(crate) struct Sim<R: Backing> {
     pub(crate) busy_in_flight: u64,
     pub(crate) writes_left: u32,
     pub(crate) ledger: Ledger,
+    /// Every record a desk created, with the episode it was tagged with (`outage`).
+    pub(crate) created: Vec<Created>,
     pub(crate) faults: Faults,
     pub(crate) failures: Vec<Failure>,
     pub(crate) checks: BTreeMap<&'static str, u64>,
@@ -375,6 +389,7 @@ impl<R: Backing> Sim<R> {
             loss,
             busy_in_flight: 0,
             ledger: Ledger::default(),
+            created: Vec::new(),
             faults: Faults::default(),
             failures: Vec::new(),
             checks: BTreeMap::new(),
@@ -432,6 +447,7 @@ impl<R: Backing> Sim<R> {
         self.queue.push(first_fault, Event::Fault);
         self.schedule_backups();
         self.schedule_drift();
+        self.schedule_looks();
         if self.cfg.writes == 0 {
             self.queue.push(1000, Event::Heal);
         }
@@ -454,6 +470,7 @@ impl<R: Backing> Sim<R> {
             Event::Restore(r) => self.restore(r),
             Event::Backup { node } => self.take_backup(node),
             Event::Drift => self.drift(),
+            Event::Look { node } => self.look(node),
             Event::Heal => self.heal(),
             Event::Probe => self.probe(),
             Event::Finish => self.settle(),
@@ -562,6 +579,7 @@ fn node<R: Backing>(
         commit_at: None,
         links: Vec::new(),
         backup: None,
+        monitor: Monitor::new(role, EPOCH_MS),
     })
 }
 

@@ -495,6 +495,7 @@ impl<R: Backing> Sim<R> {
             Ok(Done::Saved) => {
                 if created {
                     self.ledger.created(id, kind);
+                    self.note_created(node, id);
                 }
                 let heads = replica.heads(id);
                 // A desk's change on this node depends on every head it held: right after its
@@ -554,4 +555,33 @@ fn next_state<S: Status>(log: &StatusLog, rng: &mut crate::rng::Rng) -> Option<&
         .filter(|s| *s > current && s.may_follow(current))
         .collect();
     rng.pick(&next).map(|s| s.name())
+}
+
+/// Whether `state` is in the record's status log here and the status is at least there.
+pub(crate) fn reached<R: Backing>(
+    replica: &R,
+    id: RecordId,
+    kind: Kind,
+    state: &str,
+) -> Result<(), String> {
+    match kind {
+        Kind::Visit => reached_in::<VisitStatus, R>(replica, id, state),
+        Kind::Prescription => reached_in::<PrescriptionStatus, R>(replica, id, state),
+        Kind::Charge => reached_in::<ChargeStatus, R>(replica, id, state),
+        Kind::Dispense => reached_in::<DispenseStatus, R>(replica, id, state),
+        Kind::Patient => Err("a patient has no status".into()),
+    }
+}
+
+fn reached_in<S: Status, R: Backing>(replica: &R, id: RecordId, state: &str) -> Result<(), String> {
+    let log = status_log(replica, id).ok_or("not held, or no status log")?;
+    let wanted = S::parse(state).ok_or("unknown state")?;
+    if !log.0.contains_key(state) {
+        return Err(format!("{state} is not in its status log"));
+    }
+    let current: S = log.current().map_err(|e| e.to_string())?;
+    if current < wanted {
+        return Err(format!("its status is {current:?}, behind {state}"));
+    }
+    Ok(())
 }

@@ -1,7 +1,8 @@
 //! The simulation with each node's real redb store (`lifeline-sim --store`): a fixed set of
 //! seeds that must pass, with every store's audit chain and kept figures checked after the
-//! run; the seeds that found bugs that only stores can show; replay; and the in-memory
-//! replica held to the store by running the same seeds both ways.
+//! run, and each node's housekeeping (episodes, acknowledgements, ranges) run as its daemon
+//! runs it and checked after the heal; the seeds that found bugs that only stores can show;
+//! replay; and the in-memory replica held to the store by running the same seeds both ways.
 
 use lifeline_sim::{Config, RunReport, Storage, replay_command, run};
 
@@ -18,7 +19,19 @@ const CI_WRITE_GAP_MS: u64 = 700;
 ///   standby counted its next write, which a scan of the feed (past the acknowledged cursor)
 ///   did not. An acknowledgement now counts up to the feed's head only (`Store::record_ack`,
 ///   `proto/receive.rs`); and a count never kept is written when its first change is 0.
-const FULL_RUN_REGRESSIONS: &[u64] = &[9];
+/// - 4: two windows cut off from each other each opened an episode; the later one's merge
+///   into the earlier reached central before the earlier episode did, and was refused as a
+///   window writing `merged_into` (a merge into an episode not held is now judged by the
+///   minute its id names: `trust/episodes.rs`).
+/// - 5: a window closed an episode once every node in it was back, while another, not having
+///   heard, joined it again: the close was refused there as written while a node was in the
+///   outage (a close is now judged as its author saw the episode).
+/// - 16, 14, 86 and 127: a window's store restored from a backup older than its part in an
+///   episode (open in 16, merged into another in 14, closed by a node that had not heard of
+///   its joining in 86, recovered from but not left in 127): it was in no episode, the
+///   episode named it, and nothing ended its part, so the episode never closed or was never
+///   left (a node now ends the parts it lost with a restore: `desk/episode_end.rs`).
+const FULL_RUN_REGRESSIONS: &[u64] = &[9, 4, 5, 14, 16, 86, 127];
 
 fn stored(cfg: Config) -> Config {
     Config {
@@ -49,28 +62,60 @@ fn describe(report: &RunReport, cfg: &Config) -> String {
     )
 }
 
-fn all_pass(configs: impl Iterator<Item = Config>) -> u64 {
+/// What a set of runs did: checks by invariant, and the outages the nodes went through.
+#[derive(Default)]
+struct Seen {
+    checks: std::collections::BTreeMap<&'static str, u64>,
+    episodes: u64,
+    emergency_records: u64,
+}
+
+fn all_pass(configs: impl Iterator<Item = Config>) -> Seen {
     let mut failed = Vec::new();
-    let mut verified = 0;
+    let mut seen = Seen::default();
     for cfg in configs {
         let report = run(cfg.clone());
-        verified += report.checks.get("stores_verify").copied().unwrap_or(0);
+        for (name, n) in &report.checks {
+            *seen.checks.entry(*name).or_default() += n;
+        }
+        seen.episodes += report.faults.episodes_entered;
+        seen.emergency_records += report.faults.emergency_records;
         if !report.passed() {
             failed.push(describe(&report, &cfg));
         }
     }
     assert!(failed.is_empty(), "{}", failed.join("\n"));
-    verified
+    seen
 }
 
 #[test]
 fn the_store_backed_ci_seeds_pass_and_every_store_verifies() {
     let runs = STORE_SEEDS.end - STORE_SEEDS.start;
-    let verified = all_pass(STORE_SEEDS.map(ci));
+    let seen = all_pass(STORE_SEEDS.map(ci));
+    let checked = |name| seen.checks.get(name).copied().unwrap_or(0);
     // Every node of every run had its store checked: at least five nodes a run.
+    let verified = checked("stores_verify");
     assert!(
         verified >= runs * 5,
         "{verified} stores checked in {runs} runs"
+    );
+    // And the runs went through outages: nodes entered episodes by themselves, desks wrote in
+    // them, ranges were leased, and all of it was checked after the heal.
+    assert!(
+        seen.episodes > 0 && seen.emergency_records > 0,
+        "{} episodes, {} records in them",
+        seen.episodes,
+        seen.emergency_records
+    );
+    assert!(
+        checked("outages_reconciled") >= runs * 5,
+        "{:?}",
+        seen.checks
+    );
+    assert!(
+        checked("episode_tags") > 0 && checked("ranges_unique") > 0,
+        "{:?}",
+        seen.checks
     );
 }
 
@@ -104,9 +149,11 @@ fn a_store_backed_seed_replays_exactly() {
 fn the_in_memory_replica_makes_the_same_runs_as_the_store() {
     let mut compared = 0;
     for seed in [1, 4, 7, 11] {
+        // Without housekeeping: the in-memory replica keeps no episodes, ranges or receipts.
         let memory = Config {
             trace: true,
             writes: 60,
+            housekeeping: false,
             ..Config::new(seed)
         };
         let store = stored(memory.clone());

@@ -151,6 +151,35 @@ impl Tx<'_, '_> {
         Ok(())
     }
 
+    /// Ends this node's part in the episodes that name it not yet left while it is in no
+    /// episode and reconciles none: its store was restored (or replaced) from before it
+    /// joined or left, so it writes normal records, and without this an open episode waited
+    /// for its recovery for ever, and a closed or merged one for its leaving (`lifeline-sim
+    /// --store`, seeds 16, 14, 86 and 127). It recovers now (if it had not), reconciles it,
+    /// and leaves once what it holds is reconciled (a merged episode at once).
+    fn end_parts_lost_with_a_restore(&mut self, who: &Operator) -> Result<(), WriteError> {
+        if self.episode()?.is_some() || self.reconciling()?.is_some() {
+            return Ok(());
+        }
+        let me = self.node().to_string();
+        let lost: Vec<(EpisodeId, bool)> = self
+            .episodes()?
+            .into_iter()
+            .filter(|(_, e)| e.nodes.get(&me).is_some_and(|n| n.left_ms.is_none()))
+            .map(|(_, e)| (e.episode_id, e.merged_into.is_some()))
+            .collect();
+        for (id, merged) in lost {
+            tracing::warn!(episode = %id, "this node's part in the episode was lost with a restore: ending it");
+            self.recover(who, &id)?;
+            // A merged episode is left at once, as a node in it leaves it when it follows
+            // the merge: its records are reconciled under the survivor.
+            if merged {
+                self.leave(who, &id)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Marks this node out of the episode: nothing of it is left to reconcile here.
     fn leave(&mut self, who: &Operator, id: &EpisodeId) -> Result<(), WriteError> {
         let me = self.node().to_string();
@@ -331,6 +360,7 @@ impl Store {
                     }
                 }
             }
+            tx.end_parts_lost_with_a_restore(&who)?;
             let current = tx.episode()?;
             tx.merge_closed_overlaps(&who, current.as_ref())?;
             let Some(current) = current else {

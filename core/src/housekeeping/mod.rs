@@ -19,7 +19,7 @@ use std::time::Duration;
 use crate::desk::{LeaveScope, Opening};
 use crate::health::{Mode, ModeInfo};
 use crate::numbers::Series;
-use crate::record::{RecordKind, ReasonCode};
+use crate::record::{ReasonCode, RecordKind};
 use crate::roles::{DeskRole, NodeRole, Operator};
 use crate::store::{Store, WriteError};
 

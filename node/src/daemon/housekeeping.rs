@@ -67,4 +67,3 @@ pub fn prune(store: &Store, config: &Config, now_ms: i64) -> anyhow::Result<usiz
     }
     Ok(removed)
 }
-

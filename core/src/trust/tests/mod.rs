@@ -4,6 +4,7 @@
 //! honest changes. Each test is one hole of the trust issue.
 
 mod authorship;
+mod episodes;
 mod fields;
 mod prepared;
 mod valid;
