@@ -170,6 +170,21 @@ fn run_chunk(template: &Config, seeds: &[u64], jobs: usize) -> Vec<RunReport> {
     reports.into_iter().map(|(_, r)| r).collect()
 }
 
+/// A failed run's failures, each with its invariant, and the command that replays it.
+pub fn describe_failures(report: &RunReport, cfg: &Config) -> String {
+    let failures: Vec<String> = report
+        .failures
+        .iter()
+        .map(|f| format!("  {}: {}", f.invariant, f.detail))
+        .collect();
+    format!(
+        "seed {} failed:\n{}\n  replay: {}",
+        report.seed,
+        failures.join("\n"),
+        replay_command(cfg)
+    )
+}
+
 /// The one command that replays a run.
 pub fn replay_command(cfg: &Config) -> String {
     let mut cmd = format!("cargo run -p lifeline-sim -- --seed {}", cfg.seed);

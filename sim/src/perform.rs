@@ -55,30 +55,15 @@ fn job_done<R: Backing>(
     stamp: Stamp,
 ) -> Result<Done, WriteFailure> {
     match job {
-        Job::Create(new) => {
+        Job::Create(mut new) => {
             // Tagged with the node's episode at the commit, as a desk's header is.
-            let episode = replica.episode();
+            new.header_mut().episode = replica.episode();
             match new {
-                New::Patient(mut r) => {
-                    r.header.episode = episode;
-                    replica.create(who, *r)?
-                }
-                New::Visit(mut r) => {
-                    r.header.episode = episode;
-                    replica.create(who, *r)?
-                }
-                New::Prescription(mut r) => {
-                    r.header.episode = episode;
-                    replica.create(who, *r)?
-                }
-                New::Charge(mut r) => {
-                    r.header.episode = episode;
-                    replica.create(who, *r)?
-                }
-                New::Dispense(mut r) => {
-                    r.header.episode = episode;
-                    replica.create(who, *r)?
-                }
+                New::Patient(r) => replica.create(who, *r)?,
+                New::Visit(r) => replica.create(who, *r)?,
+                New::Prescription(r) => replica.create(who, *r)?,
+                New::Charge(r) => replica.create(who, *r)?,
+                New::Dispense(r) => replica.create(who, *r)?,
             }
             Ok(Done::Saved)
         }

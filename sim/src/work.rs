@@ -61,6 +61,19 @@ pub(crate) enum New {
     Dispense(Box<Dispense>),
 }
 
+impl New {
+    /// The new record's header.
+    pub(crate) fn header_mut(&mut self) -> &mut lifeline_core::record::Header {
+        match self {
+            New::Patient(r) => &mut r.header,
+            New::Visit(r) => &mut r.header,
+            New::Prescription(r) => &mut r.header,
+            New::Charge(r) => &mut r.header,
+            New::Dispense(r) => &mut r.header,
+        }
+    }
+}
+
 /// What a desk asked its node to do.
 #[derive(Debug, Clone)]
 pub(crate) enum Job {

@@ -2,7 +2,7 @@
 //! checks catch a node that acknowledges before it commits or that leaves a record kind out
 //! of replication, and the proof that a seed replays exactly.
 
-use lifeline_sim::{Bug, Config, Kind, RunReport, replay_command, run, sweep};
+use lifeline_sim::{Bug, Config, Kind, describe_failures, run, sweep};
 
 /// The fixed seeds CI runs, in two halves that the test harness runs side by side. A seed
 /// that once failed stays in this range (or is added to `REGRESSIONS`) once fixed.
@@ -58,20 +58,6 @@ fn ci(seed: u64) -> Config {
     }
 }
 
-fn describe(report: &RunReport, cfg: &Config) -> String {
-    let failures: Vec<String> = report
-        .failures
-        .iter()
-        .map(|f| format!("  {}: {}", f.invariant, f.detail))
-        .collect();
-    format!(
-        "seed {} failed:\n{}\n  replay: {}",
-        report.seed,
-        failures.join("\n"),
-        replay_command(cfg)
-    )
-}
-
 /// Runs seeds and fails with each failure's invariants and replay command.
 fn all_pass(seeds: impl Iterator<Item = u64>) {
     let mut failed = Vec::new();
@@ -88,7 +74,7 @@ fn all_pass(seeds: impl Iterator<Item = u64>) {
             *checks.entry(*name).or_insert(0) += n;
         }
         if !report.passed() {
-            failed.push(describe(&report, &cfg));
+            failed.push(describe_failures(&report, &cfg));
         }
     }
     assert!(failed.is_empty(), "{}", failed.join("\n"));
@@ -131,7 +117,7 @@ fn the_full_run_regressions_pass() {
         .iter()
         .map(|&seed| (run(Config::new(seed)), Config::new(seed)))
         .filter(|(report, _)| !report.passed())
-        .map(|(report, cfg)| describe(&report, &cfg))
+        .map(|(report, cfg)| describe_failures(&report, &cfg))
         .collect();
     assert!(failed.is_empty(), "{}", failed.join("\n"));
 }

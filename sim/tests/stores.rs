@@ -4,7 +4,7 @@
 //! runs it and checked after the heal; the seeds that found bugs that only stores can show;
 //! replay; and the in-memory replica held to the store by running the same seeds both ways.
 
-use lifeline_sim::{Config, RunReport, Storage, replay_command, run};
+use lifeline_sim::{Config, Storage, describe_failures, run};
 
 /// The store-backed CI seeds: fewer than the in-memory set (a store-backed run costs about
 /// ten times as much), the same settings.
@@ -48,20 +48,6 @@ fn ci(seed: u64) -> Config {
     })
 }
 
-fn describe(report: &RunReport, cfg: &Config) -> String {
-    let failures: Vec<String> = report
-        .failures
-        .iter()
-        .map(|f| format!("  {}: {}", f.invariant, f.detail))
-        .collect();
-    format!(
-        "seed {} failed:\n{}\n  replay: {}",
-        report.seed,
-        failures.join("\n"),
-        replay_command(cfg)
-    )
-}
-
 /// What a set of runs did: checks by invariant, and the outages the nodes went through.
 #[derive(Default)]
 struct Seen {
@@ -81,7 +67,7 @@ fn all_pass(configs: impl Iterator<Item = Config>) -> Seen {
         seen.episodes += report.faults.episodes_entered;
         seen.emergency_records += report.faults.emergency_records;
         if !report.passed() {
-            failed.push(describe(&report, &cfg));
+            failed.push(describe_failures(&report, &cfg));
         }
     }
     assert!(failed.is_empty(), "{}", failed.join("\n"));
