@@ -27,13 +27,7 @@ fn windows() -> (Node, Node, Node) {
     let central = node("central", NodeRole::Central, &[]);
     let w01 = node("W01", NodeRole::Window, &[DeskRole::Registration]);
     let w03 = node("W03", NodeRole::Window, &[DeskRole::Registration]);
-    for a in [&central, &w01, &w03] {
-        for b in [&central, &w01, &w03] {
-            a.store
-                .admit_member(b.credentials.member().clone())
-                .expect("admit");
-        }
-    }
+    admit_all(&[&central, &w01, &w03]);
     (central, w01, w03)
 }
 
@@ -91,15 +85,7 @@ fn a_part_lost_with_a_restore_is_ended() {
         &|_, _| {},
     )
     .expect("restore");
-    let mut opts = StoreOptions::new(w01.name().clone(), NodeRole::Window);
-    opts.clock = Arc::new(ManualClock::new(1_795_568_460_000));
-    opts.desks = vec![DeskRole::Registration];
-    opts.credentials = Some(w01.credentials.clone());
-    let restored = Node {
-        store: Store::open(&target, opts).expect("open"),
-        _dir: dir,
-        credentials: w01.credentials.clone(),
-    };
+    let restored = open_node(dir, &target, w01.credentials.clone(), NOW_MS + 60_000);
     drop(w01);
     replicate(&central, &restored);
     assert_eq!(restored.store.episode().expect("read"), None);
@@ -125,28 +111,15 @@ fn a_part_lost_with_a_restore_is_ended() {
 
 /// A registration window whose clock reads `now_ms`, known to `others` and knowing them.
 fn window_at(name: &str, now_ms: i64, others: &[&Node]) -> Node {
-    let dir = tempfile::tempdir().expect("dir");
-    let node_name = NodeName::new(name).expect("valid");
-    let desks = [DeskRole::Registration];
+    let name = NodeName::new(name).expect("valid");
     let credentials =
-        Credentials::uncertified(node_name.clone(), NodeRole::Window, &desks).expect("a key");
-    let mut opts = StoreOptions::new(node_name, NodeRole::Window);
-    opts.clock = Arc::new(ManualClock::new(now_ms));
-    opts.desks = desks.to_vec();
-    opts.credentials = Some(credentials.clone());
-    let n = Node {
-        store: Store::open(dir.path().join("store.redb"), opts).expect("open"),
-        _dir: dir,
-        credentials,
-    };
-    for o in others {
-        o.store
-            .admit_member(n.credentials.member().clone())
-            .expect("admit");
-        n.store
-            .admit_member(o.credentials.member().clone())
-            .expect("admit");
-    }
+        Credentials::uncertified(name, NodeRole::Window, &[DeskRole::Registration]).expect("a key");
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("store.redb");
+    let n = open_node(dir, &path, credentials, now_ms);
+    let mut all = others.to_vec();
+    all.push(&n);
+    admit_all(&all);
     n
 }
 
@@ -158,7 +131,7 @@ fn window_at(name: &str, now_ms: i64, others: &[&Node]) -> Node {
 #[test]
 fn a_merge_that_comes_before_its_survivor_is_taken() {
     let (central, w01, w03) = windows();
-    let w05 = window_at("W05", 1_795_568_400_000 + 120_000, &[&central, &w01, &w03]);
+    let w05 = window_at("W05", NOW_MS + 120_000, &[&central, &w01, &w03]);
     let earlier = enter(&w03);
     let later = enter(&w05);
     assert_ne!(earlier, later);

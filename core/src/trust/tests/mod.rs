@@ -38,21 +38,48 @@ impl Node {
     }
 }
 
+/// 2026-11-25 09:00 (UTC+8): the nodes' clocks.
+const NOW_MS: i64 = 1_795_568_400_000;
+
 /// A store for `name` on a manual clock at 2026-11-25 09:00 (UTC+8), with the desks its
 /// certificate would name.
 fn node(name: &str, role: NodeRole, desks: &[DeskRole]) -> Node {
-    let dir = tempfile::tempdir().expect("dir");
     let name = NodeName::new(name).expect("valid");
-    let credentials = Credentials::uncertified(name.clone(), role, desks).expect("a key");
-    let mut opts = StoreOptions::new(name, role);
-    opts.clock = Arc::new(ManualClock::new(1_795_568_400_000));
-    opts.desks = desks.to_vec();
+    let credentials = Credentials::uncertified(name, role, desks).expect("a key");
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("store.redb");
+    open_node(dir, &path, credentials, NOW_MS)
+}
+
+/// The store at `path` (in `dir`) opened for the member `credentials` name, with its desks,
+/// on a manual clock at `now_ms`.
+fn open_node(
+    dir: tempfile::TempDir,
+    path: &std::path::Path,
+    credentials: Credentials,
+    now_ms: i64,
+) -> Node {
+    let member = credentials.member();
+    let mut opts = StoreOptions::new(member.name.clone(), member.role);
+    opts.clock = Arc::new(ManualClock::new(now_ms));
+    opts.desks = member.desks.clone();
     opts.credentials = Some(credentials.clone());
-    let store = Store::open(dir.path().join("store.redb"), opts).expect("open");
+    let store = Store::open(path, opts).expect("open");
     Node {
         _dir: dir,
         store,
         credentials,
+    }
+}
+
+/// Every node admits every other's key.
+fn admit_all(nodes: &[&Node]) {
+    for a in nodes {
+        for b in nodes {
+            a.store
+                .admit_member(b.credentials.member().clone())
+                .expect("admit");
+        }
     }
 }
 
@@ -65,13 +92,7 @@ fn hospital(w01_desks: &[DeskRole]) -> (Node, Node, Node) {
         NodeRole::Window,
         &[DeskRole::Registration, DeskRole::Cashier, DeskRole::Admin],
     );
-    for a in [&central, &w01, &w02] {
-        for b in [&central, &w01, &w02] {
-            a.store
-                .admit_member(b.credentials.member().clone())
-                .expect("admit");
-        }
-    }
+    admit_all(&[&central, &w01, &w02]);
     (central, w01, w02)
 }
 
