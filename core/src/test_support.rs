@@ -15,13 +15,24 @@ use crate::store::{Credentials, Store, StoreOptions};
 pub(crate) fn temp_store(node: &str, role: NodeRole) -> (tempfile::TempDir, Store, ManualClock) {
     let dir = tempfile::tempdir().expect("temp dir");
     let clock = ManualClock::new(1_795_568_400_000);
+    let store = store_at(&dir.path().join("store.redb"), node, role, &clock);
+    (dir, store, clock)
+}
+
+/// Opens (or creates) the store at `path` as [`temp_store`] does, on `clock`: how a test
+/// opens a store again after a restore.
+pub(crate) fn store_at(
+    path: &std::path::Path,
+    node: &str,
+    role: NodeRole,
+    clock: &ManualClock,
+) -> Store {
     let name = NodeName::new(node).expect("valid node");
     let mut opts = StoreOptions::new(name.clone(), role);
     opts.clock = Arc::new(clock.clone());
     opts.credentials =
         Some(Credentials::uncertified(name, role, DeskRole::ALL).expect("a signing key"));
-    let store = Store::open(dir.path().join("store.redb"), opts).expect("open store");
-    (dir, store, clock)
+    Store::open(path, opts).expect("open store")
 }
 
 /// Two stores of one node opened apart with the same seeded [`crate::id::Ids`] and clock, and

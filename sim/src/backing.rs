@@ -16,7 +16,8 @@ use std::sync::Arc;
 use lifeline_core::automerge::{Automerge, ChangeHash, ReadDoc};
 use lifeline_core::health::ModeInfo;
 use lifeline_core::housekeeping::Settings;
-use lifeline_core::record::{EpisodeNode, Header};
+use lifeline_core::numbers::RangeReport;
+use lifeline_core::record::{EpisodeNode, Header, Visit};
 use lifeline_core::store::{Credentials, RestoreOptions, StoreOptions};
 use lifeline_core::trust::VerifiedSignatures;
 use lifeline_core::{
@@ -133,6 +134,12 @@ pub(crate) trait Backing: Replica + Clone + Sized {
         who: &Operator,
         record: T,
     ) -> Result<(), WriteFailure>;
+    /// Registers a visit: as `create`, and one written in an episode takes the next
+    /// emergency registration number from the node's ranges where the node keeps them.
+    fn register(&self, who: &Operator, visit: Visit) -> Result<(), WriteFailure> {
+        self.create(who, visit)
+    }
+
     fn update<T, F>(&self, who: &Operator, id: RecordId, f: F) -> Result<(), WriteFailure>
     where
         T: Record + Send + 'static,
@@ -196,6 +203,12 @@ pub(crate) trait Backing: Replica + Clone + Sized {
     /// What only a real store keeps and can check of itself: its audit chain, and its kept
     /// counts and open-item index against a scan. Each finding is one line; none when all
     /// hold; `None` for a backing that keeps none of these.
+    /// The node's report of the ranges it holds (from its ledger) and of the hospital's
+    /// (from every lease and numbered record it holds), where it keeps numbers.
+    fn range_reports(&self) -> Option<Result<[RangeReport; 2], String>> {
+        None
+    }
+
     fn self_check(&self) -> Option<Vec<String>>;
 }
 
@@ -346,6 +359,7 @@ impl Backing for Store {
         let path = home.store_path()?;
         let options = RestoreOptions {
             incarnation_seed: Some(seed ^ 0x5EED),
+            at_ms: Some(lifeline_core::Clock::now_ms(&home.clock)),
             ..RestoreOptions::default()
         };
         lifeline_core::store::restore_from(backup, &path, &home.name, options, &|_, _| {})
@@ -377,6 +391,10 @@ impl Backing for Store {
         record: T,
     ) -> Result<(), WriteFailure> {
         self.sim_create(who, record).map_err(store_failure)
+    }
+
+    fn register(&self, who: &Operator, visit: Visit) -> Result<(), WriteFailure> {
+        self.sim_register(who, visit).map_err(store_failure)
     }
 
     fn update<T, F>(&self, who: &Operator, id: RecordId, f: F) -> Result<(), WriteFailure>
@@ -481,9 +499,8 @@ impl Backing for Store {
             .leases()
             .unwrap_or_default()
             .into_iter()
-            .filter_map(|l| {
-                let (first, last) = l.range?;
-                Some(RangeView {
+            .flat_map(|l| {
+                l.grants.into_iter().map(move |(first, last)| RangeView {
                     series: l.series.name().to_owned(),
                     holder: l.holder.to_string(),
                     first,
@@ -492,6 +509,13 @@ impl Backing for Store {
             })
             .collect();
         Some(OutageView { episodes, ranges })
+    }
+
+    fn range_reports(&self) -> Option<Result<[RangeReport; 2], String>> {
+        let reports = self
+            .range_report()
+            .and_then(|own| Ok([own, self.hospital_range_report()?]));
+        Some(reports.map_err(|e| lifeline_core::error::Chain(&e).to_string()))
     }
 
     fn self_check(&self) -> Option<Vec<String>> {

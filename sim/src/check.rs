@@ -31,7 +31,7 @@
 //! - `no_panic`: nothing in the run panicked (`lifeline_sim::run` catches a panic and fails
 //!   the run with it); `bounded_run`: the run ended within its event budget.
 //! - With stores: `stores_verify` (`kept`); `outages_reconciled`, `episode_tags`,
-//!   `ranges_unique` (`outage`).
+//!   `ranges_unique` (`outage`); `numbers_accounted` (`numbers`).
 
 use std::collections::BTreeMap;
 
@@ -152,6 +152,7 @@ impl<R: Backing> Sim<R> {
         self.check_repairs();
         self.check_stores();
         self.check_outages();
+        self.check_numbers();
         self.checked("honest_sessions", 1);
         self.checked("wire", 1);
         self.checked("desk_writes", self.ledger.acked());

@@ -240,6 +240,7 @@ impl<R: Backing> Sim<R> {
         let records = self.nodes[node].replica().records();
         match (from_backup, by_hand) {
             (true, true) => {
+                self.nodes[node].copied_by_hand = true;
                 self.faults.restores_from_backups += 1;
                 self.faults.backups_copied_back += 1;
                 self.note(|| {

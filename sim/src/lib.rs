@@ -32,6 +32,7 @@ mod hostile;
 mod identities;
 mod kept;
 mod network;
+mod numbers;
 mod outage;
 mod perform;
 mod queue;

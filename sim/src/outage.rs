@@ -27,6 +27,7 @@ use lifeline_core::{EpisodeId, NodeRole, RecordId};
 
 use crate::backing::{Backing, EpisodeView};
 use crate::sim::{Event, Phase, Power, Sim};
+use crate::work::Kind;
 
 /// How often a node looks at its peers (the daemon: every 250 ms; a second is enough for a
 /// simulated outage of seconds).
@@ -62,6 +63,7 @@ impl Monitor {
 pub(crate) struct Created {
     pub node: usize,
     pub id: RecordId,
+    pub kind: Kind,
     pub episode: Option<EpisodeId>,
 }
 
@@ -171,10 +173,15 @@ impl<R: Backing> Sim<R> {
     }
 
     /// A desk's record is committed at `node`: kept with the episode it was tagged with.
-    pub(crate) fn note_created(&mut self, node: usize, id: RecordId) {
+    pub(crate) fn note_created(&mut self, node: usize, id: RecordId, kind: Kind) {
         let episode = self.nodes[node].replica().episode_of(id).flatten();
         self.faults.emergency_records += u64::from(episode.is_some());
-        self.created.push(Created { node, id, episode });
+        self.created.push(Created {
+            node,
+            id,
+            kind,
+            episode,
+        });
     }
 
     /// What keeps the hospital's outages from being over, if anything.

@@ -60,7 +60,7 @@ fn job_done<R: Backing>(
             new.header_mut().episode = replica.episode();
             match new {
                 New::Patient(r) => replica.create(who, *r)?,
-                New::Visit(r) => replica.create(who, *r)?,
+                New::Visit(r) => replica.register(who, *r)?,
                 New::Prescription(r) => replica.create(who, *r)?,
                 New::Charge(r) => replica.create(who, *r)?,
                 New::Dispense(r) => replica.create(who, *r)?,

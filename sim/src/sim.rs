@@ -128,6 +128,9 @@ pub(crate) struct Node<R: Backing> {
     pub backup: Option<R::Backup>,
     /// Its health monitor (`outage`).
     pub monitor: Monitor,
+    /// Whether a backup was ever copied over its store by hand (not restored): its numbers
+    /// may then be handed out twice (`numbers`).
+    pub copied_by_hand: bool,
 }
 
 impl<R: Backing> Node<R> {
@@ -580,6 +583,7 @@ fn node<R: Backing>(
         links: Vec::new(),
         backup: None,
         monitor: Monitor::new(role, EPOCH_MS),
+        copied_by_hand: false,
     })
 }
 

@@ -508,7 +508,7 @@ impl<R: Backing> Sim<R> {
             Ok(Done::Saved) => {
                 if created {
                     self.ledger.created(id, kind);
-                    self.note_created(node, id);
+                    self.note_created(node, id, kind);
                 }
                 let heads = replica.heads(id);
                 // A desk's change on this node depends on every head it held: right after its

@@ -9,12 +9,12 @@ use std::collections::BTreeMap;
 use super::{Saved, information_department};
 use crate::WriteError;
 use crate::id::{NodeName, OperatorName, RecordId};
-use crate::numbers::{MAX_LEASE, NumberError, NumberRange, RangeState, Series};
+use crate::numbers::{MAX_LEASE, NumberError, NumberRange, NumberUse, RangeState, Series};
 use crate::record::{Lease, LeasedRange, RecordKind};
 use crate::roles::{NodeRole, Operator};
 use crate::rules::RuleError;
 use crate::store::audit_event;
-use crate::store::{ReadError, Store};
+use crate::store::{ReadError, Store, Tx};
 
 /// Where a lessor's numbers start. Central and the standby lease from disjoint halves of the
 /// number space, so that the standby acting as primary during an outage can never hand out a
@@ -180,6 +180,11 @@ impl Store {
         )
         .map_err(RuleError::from)?
         .preset(range.operator.clone(), range.code.clone());
+        // A range asked for (or leased by hand) before this store's life began was leased to
+        // the node as it was before a restore (or before its store was made anew), which may
+        // have handed out any of its numbers: it comes back retired, never numbered from.
+        let incarnation_ms = self.incarnation_ms()?;
+        let earlier_life = lease_record.is_some_and(|id| id.created_ms() < incarnation_ms);
         let who = who.clone();
         self.write(move |tx| {
             let held = tx.ranges()?;
@@ -193,22 +198,51 @@ impl Store {
                 })
                 .into());
             }
-            let state = RangeState {
+            let mut state = RangeState {
                 next: checked.start,
                 range: checked,
                 lease_record,
                 confirmed: None,
             };
+            if earlier_life {
+                tracing::warn!(range = %state.range.id, "a range leased before this store was restored came back: retired");
+                retire_range(tx, &mut state, &who)?;
+            }
             tx.put_range(&state)?;
             tx.audit(audit_event(
                 &who,
-                "range.accept",
+                if earlier_life {
+                    "range.accept_retired"
+                } else {
+                    "range.accept"
+                },
                 None,
                 Some(state.range.id.clone()),
             ))?;
             Ok(Saved::new(state))
         })
     }
+}
+
+/// Voids every number of a range this node may have numbered from in an earlier life, so
+/// that the range report accounts for each and none is handed out.
+fn retire_range(
+    tx: &mut Tx<'_, '_>,
+    state: &mut RangeState,
+    who: &Operator,
+) -> Result<(), WriteError> {
+    let series = state.range.series;
+    for number in state.next..=state.range.end {
+        let used = NumberUse::Voided {
+            record: None,
+            reason: "retired: leased before this store was restored".into(),
+            operator: who.name.clone(),
+            at_ms: tx.now_ms(),
+        };
+        tx.put_number(series, number, &used)?;
+    }
+    state.next = state.range.end + 1;
+    Ok(())
 }
 
 /// A lease request as the lessor and the holder see it.
@@ -218,7 +252,11 @@ pub struct LeaseLine {
     pub series: Series,
     pub holder: NodeName,
     pub size: u64,
+    /// The range the merged request shows (one of `grants`), if filled.
     pub range: Option<(u64, u64)>,
+    /// Every range granted on the request: more than one where both lessors filled it
+    /// while apart ([`Lease::grants`]).
+    pub grants: Vec<(u64, u64)>,
     pub operator: Option<OperatorName>,
     pub code: Option<String>,
 }
@@ -342,48 +380,53 @@ impl Store {
         let mut accepted = 0;
         let held: Vec<String> = self.ranges()?.into_iter().map(|r| r.range.id).collect();
         for line in self.leases()? {
-            let (Some((start, end)), true) = (line.range, &line.holder == self.node()) else {
-                continue;
-            };
-            let Some(lease) = self.get::<Lease>(line.record)? else {
-                continue;
-            };
-            let Some(granted) = lease.range else { continue };
-            // Only a lessor's grant (central, or the standby) is taken; every node refused
-            // any other on receipt already, and this keeps a store that predates the rules
-            // honest too.
-            let lessor = self
-                .roster()
-                .member_named(granted.leased_by.as_str())
-                .map(|m| m.role);
-            if !matches!(lessor, Some(NodeRole::Central | NodeRole::Standby)) {
-                tracing::error!(range = ?(start, end), leased_by = %granted.leased_by, "refused a range not granted by a lessor");
+            if &line.holder != self.node() || line.grants.is_empty() {
                 continue;
             }
-            let range = NumberRange::new(
-                line.series,
-                line.holder.clone(),
-                start,
-                end,
-                granted.leased_by,
-                granted.leased_ms,
-            )
-            .map_err(RuleError::from)?
-            .preset(lease.operator, lease.code);
-            if held.contains(&range.id) {
+            let (Some(lease), Some(doc)) =
+                (self.get::<Lease>(line.record)?, self.doc(line.record)?)
+            else {
                 continue;
-            }
-            match self.accept_lease_from(who, range, Some(line.record)) {
-                Ok(_) => accepted += 1,
-                // A range that overlaps one already held (two lessors answered one request
-                // with the same numbers) is refused and reported, never used.
-                Err(WriteError::Rule(RuleError::Number(NumberError::Overlap {
-                    new,
-                    existing,
-                }))) => {
-                    tracing::error!(%new, %existing, "refused an overlapping range");
+            };
+            // Every grant, not only the one the merged document shows: both lessors may have
+            // filled the request, and this node may have numbered from either.
+            for granted in Lease::grants(&doc) {
+                // Only a lessor's grant (central, or the standby) is taken; every node refused
+                // any other on receipt already, and this keeps a store that predates the rules
+                // honest too.
+                let lessor = self
+                    .roster()
+                    .member_named(granted.leased_by.as_str())
+                    .map(|m| m.role);
+                if !matches!(lessor, Some(NodeRole::Central | NodeRole::Standby)) {
+                    tracing::error!(range = ?(granted.start, granted.end), leased_by = %granted.leased_by, "refused a range not granted by a lessor");
+                    continue;
                 }
-                Err(e) => return Err(e),
+                let range = NumberRange::new(
+                    line.series,
+                    line.holder.clone(),
+                    granted.start,
+                    granted.end,
+                    granted.leased_by,
+                    granted.leased_ms,
+                )
+                .map_err(RuleError::from)?
+                .preset(lease.operator.clone(), lease.code.clone());
+                if held.contains(&range.id) {
+                    continue;
+                }
+                match self.accept_lease_from(who, range, Some(line.record)) {
+                    Ok(_) => accepted += 1,
+                    // A range that overlaps one already held (two lessors answered one request
+                    // with the same numbers) is refused and reported, never used.
+                    Err(WriteError::Rule(RuleError::Number(NumberError::Overlap {
+                        new,
+                        existing,
+                    }))) => {
+                        tracing::error!(%new, %existing, "refused an overlapping range");
+                    }
+                    Err(e) => return Err(e),
+                }
             }
         }
         Ok(accepted)
@@ -399,12 +442,17 @@ impl Store {
             let Some(series) = Series::parse(&lease.series) else {
                 continue;
             };
+            let grants = match self.doc(id)? {
+                Some(doc) => Lease::grants(&doc),
+                None => Vec::new(),
+            };
             out.push(LeaseLine {
                 record: id,
                 series,
                 holder: lease.holder,
                 size: lease.size,
                 range: lease.range.map(|r| (r.start, r.end)),
+                grants: grants.iter().map(|g| (g.start, g.end)).collect(),
                 operator: lease.operator,
                 code: lease.code,
             });

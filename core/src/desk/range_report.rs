@@ -114,44 +114,25 @@ impl Store {
         let mut lines = Vec::new();
         let mut spans = Vec::new();
         for id in self.ids_of_kind(RecordKind::Lease)? {
-            let Some(lease) = self.get::<Lease>(id)? else {
+            let (Some(lease), Some(doc)) = (self.get::<Lease>(id)?, self.doc(id)?) else {
                 continue;
             };
-            let (Some(series), Some(granted)) = (Series::parse(&lease.series), &lease.range) else {
+            let Some(series) = Series::parse(&lease.series) else {
                 continue;
             };
-            let (start, end) = (granted.start, granted.end);
-            let range_id = format!("{}:{start}-{end}", series.name());
-            let mut used: BTreeMap<u64, Use> = uses
-                .range((series, start)..=(series, end))
-                .map(|((_, n), u)| (*n, *u))
-                .collect();
-            for number in lease.spoiled.keys().filter_map(|k| k.parse::<u64>().ok()) {
-                if (start..=end).contains(&number) {
-                    used.insert(number, Use::Voided);
-                }
+            // Every grant on the request: both lessors may have filled it while apart.
+            for granted in Lease::grants(&doc) {
+                let (start, end) = (granted.start, granted.end);
+                let range_id = format!("{}:{start}-{end}", series.name());
+                lines.push(hospital_line(
+                    &lease,
+                    series,
+                    (start, end),
+                    &range_id,
+                    &uses,
+                ));
+                spans.push((series, lease.code.clone(), start, end, range_id));
             }
-            let highest = used.keys().next_back().copied();
-            let gaps = match highest {
-                Some(h) => (start..h).filter(|n| !used.contains_key(n)).collect(),
-                None => Vec::new(),
-            };
-            lines.push(RangeLine {
-                range_id: range_id.clone(),
-                series,
-                holder: lease.holder.clone(),
-                operator: lease.operator.clone(),
-                code: lease.code.clone(),
-                start,
-                end,
-                issued: used.values().filter(|u| **u == Use::Issued).count() as u64,
-                voided: used.values().filter(|u| **u == Use::Voided).count() as u64,
-                unused: highest.map_or(end - start + 1, |h| end - h),
-                gaps,
-                beyond_cursor: Vec::new(),
-                duplicates: Vec::new(),
-            });
-            spans.push((series, lease.code.clone(), start, end, range_id));
         }
         Ok(self.report(ReportScope::Hospital, lines, &spans, by_number))
     }
@@ -201,5 +182,44 @@ impl Store {
             }
         }
         Ok((by_number, uses))
+    }
+}
+
+/// One range of the hospital's report, from the lease and the numbers the records carry.
+fn hospital_line(
+    lease: &Lease,
+    series: Series,
+    (start, end): (u64, u64),
+    range_id: &str,
+    uses: &BTreeMap<(Series, u64), Use>,
+) -> RangeLine {
+    let mut used: BTreeMap<u64, Use> = uses
+        .range((series, start)..=(series, end))
+        .map(|((_, n), u)| (*n, *u))
+        .collect();
+    for number in lease.spoiled.keys().filter_map(|k| k.parse::<u64>().ok()) {
+        if (start..=end).contains(&number) {
+            used.insert(number, Use::Voided);
+        }
+    }
+    let highest = used.keys().next_back().copied();
+    let gaps = match highest {
+        Some(h) => (start..h).filter(|n| !used.contains_key(n)).collect(),
+        None => Vec::new(),
+    };
+    RangeLine {
+        range_id: range_id.to_owned(),
+        series,
+        holder: lease.holder.clone(),
+        operator: lease.operator.clone(),
+        code: lease.code.clone(),
+        start,
+        end,
+        issued: used.values().filter(|u| **u == Use::Issued).count() as u64,
+        voided: used.values().filter(|u| **u == Use::Voided).count() as u64,
+        unused: highest.map_or(end - start + 1, |h| end - h),
+        gaps,
+        beyond_cursor: Vec::new(),
+        duplicates: Vec::new(),
     }
 }

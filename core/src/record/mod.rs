@@ -494,6 +494,29 @@ pub struct LeasedRange {
     pub leased_ms: UnixMs,
 }
 
+impl Lease {
+    /// Every range granted on a lease document: the lessors (central and the standby) may
+    /// each fill one request while they cannot see each other, and the merged document then
+    /// keeps one grant as its `range` and the others as conflicting values. Each was a real
+    /// grant its holder may have taken and numbered from, so each must be accounted for.
+    pub fn grants(doc: &automerge::Automerge) -> Vec<LeasedRange> {
+        use automerge::ReadDoc;
+        let mut grants: Vec<LeasedRange> = doc
+            .get_all(automerge::ROOT, "range")
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(value, obj)| {
+                matches!(value, automerge::Value::Object(automerge::ObjType::Map))
+                    .then(|| LeasedRange::hydrate_map(doc, &obj).ok())
+                    .flatten()
+            })
+            .collect();
+        grants.sort_by_key(|g| (g.start, g.end));
+        grants.dedup();
+        grants
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use automerge::transaction::Transactable;

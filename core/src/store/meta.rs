@@ -104,6 +104,18 @@ impl Store {
         Ok(self.meta_text(meta_keys::INCARNATION)?.unwrap_or_default())
     }
 
+    /// When this store's incarnation began, on its clock: when it was restored, or else
+    /// created. A range leased to this node before then belongs to an earlier life of the
+    /// node, which may have handed out any of its numbers.
+    pub fn incarnation_ms(&self) -> Result<UnixMs, ReadError> {
+        let at = |key| -> Result<Option<UnixMs>, ReadError> {
+            Ok(self.meta_text(key)?.and_then(|v| v.parse().ok()))
+        };
+        Ok(at(meta_keys::INCARNATION_MS)?
+            .or(at(meta_keys::CREATED_MS)?)
+            .unwrap_or(0))
+    }
+
     /// This opening of the store: an id new at every open (its Automerge actor's) and the
     /// feed's head when it opened. A file copied back from an older backup by hand keeps its
     /// incarnation; a peer that applied more of this node's feed than the feed held when this

@@ -10,7 +10,8 @@ use automerge::transaction::Transactable;
 use super::Store;
 use super::error::WriteError;
 use crate::id::RecordId;
-use crate::record::Record;
+use crate::numbers::{Series, emergency_registration_no};
+use crate::record::{Record, Visit};
 use crate::roles::Operator;
 
 impl Store {
@@ -22,6 +23,21 @@ impl Store {
     ) -> Result<(), WriteError> {
         let who = who.clone();
         self.write(move |tx| tx.create(&record, &who, "sim.create"))
+    }
+
+    /// Registers `visit` as the registration desk does: a visit written in an emergency
+    /// episode takes the next emergency registration number from the node's ranges (refused,
+    /// with nothing written, when they are used up), any other keeps the number it was given.
+    pub fn sim_register(&self, who: &Operator, mut visit: Visit) -> Result<(), WriteError> {
+        let who = who.clone();
+        self.write(move |tx| {
+            if visit.header.episode.is_some() {
+                let issued =
+                    tx.issue_number(Series::EmergencyRegistration, visit.header.id, &who)?;
+                visit.registration_no = emergency_registration_no(issued.number);
+            }
+            tx.create(&visit, &who, "sim.register")
+        })
     }
 
     /// Changes the record `id` with `f`, authored by `who`: the record is read, changed and

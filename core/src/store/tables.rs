@@ -248,6 +248,9 @@ pub mod meta_keys {
     /// Random, made when the store is created or restored: peers that see it change know the
     /// store lost or regained history and must not trust cursors they kept for it.
     pub const INCARNATION: &str = "incarnation";
+    /// When the incarnation began (a restore's time; a store never restored began when it
+    /// was created, `CREATED_MS`).
+    pub const INCARNATION_MS: &str = "incarnation_ms";
     pub const PATIENT_COUNTER: &str = "counter.patient";
     pub const REGISTRATION_COUNTER: &str = "counter.registration";
     /// The slot the next peer gets in `peer_holds` (slots are never reused).

@@ -17,6 +17,7 @@ use crate::test_support::{cashier_on_shift, catalogs, copy_all, temp_store};
 mod catalogs;
 mod emergency;
 mod episodes;
+mod leases;
 mod money;
 mod numbers;
 mod registration;

@@ -31,6 +31,11 @@ pub struct RestoreOptions {
     /// Where the restored store's new incarnation gets its random part: the operating system
     /// (`None`, every node), or this seed, for a simulation that must replay a run exactly.
     pub incarnation_seed: Option<u64>,
+    /// When the restore happens, on the node's clock (`None`: the machine's clock, as every
+    /// node): what the retired numbers and the audit entry say, and where the new
+    /// incarnation's life begins (ranges leased before it are retired as they come back,
+    /// [`crate::store::Store::incarnation_ms`]).
+    pub at_ms: Option<crate::clock::UnixMs>,
 }
 
 /// What a restore did.
@@ -329,7 +334,10 @@ fn check_and_stamp(
     .to_string();
     let write = || -> Result<(), redb::Error> {
         let w = db.begin_write()?;
-        stamp(&w, &node, &incarnation, snapshot)?;
+        let now = options
+            .at_ms
+            .unwrap_or_else(|| crate::clock::Clock::now_ms(&crate::clock::SystemClock));
+        stamp(&w, &node, &incarnation, snapshot, now)?;
         w.commit()?;
         Ok(())
     };

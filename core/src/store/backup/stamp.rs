@@ -4,9 +4,11 @@
 
 use redb::{ReadableTable, WriteTransaction};
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::UnixMs;
+use crate::desk::lessor_base;
 use crate::id::{NodeName, OperatorName};
-use crate::numbers::{MAX_LEASE, NumberUse, RangeState};
+use crate::numbers::{MAX_LEASE, NumberUse, RangeState, Series};
+use crate::roles::NodeRole;
 use crate::store::audit::{AuditEntry, AuditEvent, GENESIS};
 use crate::store::tables::{self, meta_keys};
 
@@ -20,16 +22,19 @@ pub(super) fn stamp(
     node: &NodeName,
     incarnation: &str,
     snapshot: &std::path::Path,
+    now: UnixMs,
 ) -> Result<(), redb::Error> {
     {
         let mut meta = w.open_table(tables::META)?;
         meta.insert(meta_keys::INCARNATION, incarnation.as_bytes())?;
+        meta.insert(meta_keys::INCARNATION_MS, now.to_string().as_bytes())?;
         meta.insert(meta_keys::NODE, node.as_str().as_bytes())?;
     }
-    let retired = retire_numbers(w)?;
+    let retired = retire_numbers(w, now)?;
     append_audit(
         w,
         node,
+        now,
         "store.restore",
         &format!(
             "restored from {}; new incarnation {incarnation}; {retired} unused numbers retired",
@@ -42,8 +47,7 @@ pub(super) fn stamp(
 /// backup was taken (their records come back from peers later). They are retired (voided,
 /// never handed out again), and a lessor's cursor jumps ahead, so that a restored node can
 /// never issue or lease a number twice. Returns how many numbers were retired.
-fn retire_numbers(w: &WriteTransaction) -> Result<u64, redb::Error> {
-    let now = SystemClock.now_ms();
+fn retire_numbers(w: &WriteTransaction, now: UnixMs) -> Result<u64, redb::Error> {
     let operator =
         OperatorName::new(RESTORE_ACTOR).expect("lifeline-restore is a valid operator name");
     let mut retired = 0;
@@ -73,14 +77,17 @@ fn retire_numbers(w: &WriteTransaction) -> Result<u64, redb::Error> {
         let bytes = serde_json::to_vec(&state).unwrap_or_default();
         ranges.insert(state.range.id.as_str(), bytes.as_slice())?;
     }
+    // Every series jumps, also one the backup had not leased from yet: the lessor may have
+    // leased from it since, from its base.
+    let role: Option<NodeRole> = w
+        .open_table(tables::META)?
+        .get(meta_keys::ROLE)?
+        .and_then(|v| String::from_utf8_lossy(v.value()).parse().ok());
+    let base = role.map_or(1, lessor_base);
     let mut lessor = w.open_table(tables::LESSOR)?;
-    let mut cursors = Vec::new();
-    for entry in lessor.iter()? {
-        let (k, v) = entry?;
-        cursors.push((k.value(), v.value()));
-    }
-    for (series, cursor) in cursors {
-        lessor.insert(series, cursor.saturating_add(10 * MAX_LEASE))?;
+    for series in Series::ALL {
+        let cursor = lessor.get(series.code())?.map_or(base, |v| v.value());
+        lessor.insert(series.code(), cursor.saturating_add(10 * MAX_LEASE))?;
     }
     Ok(retired)
 }
@@ -89,6 +96,7 @@ fn retire_numbers(w: &WriteTransaction) -> Result<u64, redb::Error> {
 fn append_audit(
     w: &WriteTransaction,
     node: &NodeName,
+    now: UnixMs,
     action: &str,
     detail: &str,
 ) -> Result<(), redb::Error> {
@@ -107,7 +115,7 @@ fn append_audit(
         changes: Vec::new(),
         detail: Some(detail.into()),
     };
-    let entry = AuditEntry::next(seq, &head, SystemClock.now_ms(), node.clone(), event);
+    let entry = AuditEntry::next(seq, &head, now, node.clone(), event);
     let bytes = entry.encode();
     w.open_table(tables::AUDIT)?
         .insert(entry.seq, bytes.as_slice())?;

@@ -1,0 +1,129 @@
+//! The numbers the windows hand out in an outage: a visit registered in an emergency episode
+//! takes the next emergency registration number from its node's leased ranges, as the
+//! registration desk's does. After the run (`numbers_accounted`), on every node that keeps
+//! numbers (a store-backed one):
+//! - its own range report (from its ledger) accounts for every number of every range it
+//!   holds: none missing below the range's cursor, none handed out past it;
+//! - its report of the hospital's ranges (every lease and every numbered record it holds)
+//!   shows no number on two records, no two ranges overlapping, and (when no restore lost a
+//!   write) no number missing below the highest one used of its range;
+//! - every visit a desk registered in an episode carries an emergency number from a range
+//!   leased to the node that wrote it, and no other visit carries one.
+//!
+//! A node whose backup was copied over its store by hand (not restored) starts again from the
+//! backup's cursors and may hand out again numbers it had handed out: duplicates in its ranges
+//! are then what the hospital's report exists to show the information department, and are not
+//! failures. A write a restore lost may leave a gap in the hospital's report the same way.
+
+use lifeline_core::numbers::{RangeReport, Series, emergency_number};
+use lifeline_core::record::Visit;
+
+use crate::backing::Backing;
+use crate::sim::Sim;
+use crate::work::Kind;
+
+impl<R: Backing> Sim<R> {
+    pub(crate) fn check_numbers(&mut self) {
+        let mut wrong = Vec::new();
+        let mut checked = 0;
+        for n in &self.nodes {
+            let reports = match n.replica().range_reports() {
+                None => continue,
+                Some(Ok(reports)) => reports,
+                Some(Err(e)) => {
+                    wrong.push(format!("{}: cannot report its ranges: {e}", n.name));
+                    continue;
+                }
+            };
+            let [own, hospital] = &reports;
+            for line in &own.ranges {
+                checked += 1;
+                if !line.gaps.is_empty() || !line.beyond_cursor.is_empty() {
+                    wrong.push(format!(
+                        "{}: its range {} has numbers missing {:?} or past its cursor {:?}",
+                        n.name, line.range_id, line.gaps, line.beyond_cursor
+                    ));
+                }
+            }
+            for report in [own, hospital] {
+                wrong.extend(self.duplicates_and_overlaps(n.name.as_str(), report, hospital));
+            }
+            if self.faults.writes_lost_to_restores == 0 {
+                for line in hospital.ranges.iter().filter(|l| !l.gaps.is_empty()) {
+                    wrong.push(format!(
+                        "{}: no record carries {:?} of {} (leased to {}), and no write was lost",
+                        n.name, line.gaps, line.range_id, line.holder
+                    ));
+                }
+            }
+            for c in self.created.iter().filter(|c| c.kind == Kind::Visit) {
+                let Ok(Some(visit)) = n.replica().get::<Visit>(c.id) else {
+                    continue;
+                };
+                checked += 1;
+                let number = emergency_number(&visit.registration_no);
+                let origin = self.name(c.node);
+                let range = number.and_then(|number| {
+                    hospital.ranges.iter().find(|l| {
+                        l.series == Series::EmergencyRegistration
+                            && (l.start..=l.end).contains(&number)
+                    })
+                });
+                let fault = match (&c.episode, number, range) {
+                    (None, None, _) => continue,
+                    (None, Some(_), _) => "is numbered, written in no episode",
+                    (Some(_), None, _) => "has no emergency number, written in an episode",
+                    (Some(_), Some(_), None) => "has a number of no range leased",
+                    (Some(_), Some(_), Some(l)) if l.holder.as_str() != origin => {
+                        "has a number of another node's range"
+                    }
+                    (Some(_), Some(_), Some(_)) => continue,
+                };
+                wrong.push(format!(
+                    "{}: {} (written at {origin}, {}) {fault}",
+                    n.name, c.id, visit.registration_no
+                ));
+            }
+        }
+        self.checked("numbers_accounted", checked);
+        self.fail_some("numbers_accounted", wrong);
+    }
+
+    /// What a report shows of numbers on two records and of ranges that overlap, but for the
+    /// duplicates in ranges of a node whose backup was copied back by hand (`hospital` tells
+    /// whose a range is).
+    fn duplicates_and_overlaps(
+        &self,
+        at: &str,
+        report: &RangeReport,
+        hospital: &RangeReport,
+    ) -> Vec<String> {
+        let by_hand = |holder: &str| {
+            self.nodes
+                .iter()
+                .any(|n| n.copied_by_hand && n.name.as_str() == holder)
+        };
+        let mut wrong: Vec<String> = report
+            .overlapping_ranges
+            .iter()
+            .map(|(a, b)| format!("{at}: ranges {a} and {b} overlap"))
+            .collect();
+        for d in &report.duplicates {
+            let holder = hospital
+                .ranges
+                .iter()
+                .find(|l| l.series == d.series && (l.start..=l.end).contains(&d.number))
+                .map(|l| l.holder.as_str());
+            if !holder.is_some_and(by_hand) {
+                wrong.push(format!(
+                    "{at}: {} number {} is on {} records: {:?} (range held by {holder:?})",
+                    d.series.name(),
+                    d.number,
+                    d.records.len(),
+                    d.records
+                ));
+            }
+        }
+        wrong
+    }
+}
