@@ -13,16 +13,18 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::emergency::EmergencyAct;
 use lifeline_core::automerge::{Automerge, ChangeHash, ReadDoc};
+use lifeline_core::desk::{LeaseOrder, LeaveScope, Opening};
 use lifeline_core::health::ModeInfo;
 use lifeline_core::housekeeping::Settings;
-use lifeline_core::numbers::RangeReport;
+use lifeline_core::numbers::{RangeReport, Series};
 use lifeline_core::record::{EpisodeNode, Header, Visit};
 use lifeline_core::store::{Credentials, RestoreOptions, StoreOptions};
 use lifeline_core::trust::VerifiedSignatures;
 use lifeline_core::{
-    EpisodeId, Ids, ManualClock, NodeName, NodeRole, Operator, ReadError, Record, RecordId, Store,
-    WriteError,
+    DeskRole, EpisodeId, Ids, ManualClock, NodeName, NodeRole, Operator, ReadError, Record,
+    RecordId, Store, WriteError,
 };
 use lifeline_sync::replica::{MemoryBackup, MemoryError, MemoryReplica, Replica};
 
@@ -203,6 +205,12 @@ pub(crate) trait Backing: Replica + Clone + Sized {
     /// What only a real store keeps and can check of itself: its audit chain, and its kept
     /// counts and open-item index against a scan. Each finding is one line; none when all
     /// hold; `None` for a backing that keeps none of these.
+    /// The information department's emergency desk at this node (a server): `Ok(None)` where
+    /// the node keeps no episodes, or there was nothing to do; else what was done.
+    fn emergency_desk(&self, _act: &EmergencyAct) -> Result<Option<String>, WriteFailure> {
+        Ok(None)
+    }
+
     /// The node's report of the ranges it holds (from its ledger) and of the hospital's
     /// (from every lease and numbered record it holds), where it keeps numbers.
     fn range_reports(&self) -> Option<Result<[RangeReport; 2], String>> {
@@ -306,6 +314,10 @@ fn store_failure(e: WriteError) -> WriteFailure {
         WriteError::Rule(rule) => WriteFailure::Refused(rule.to_string()),
         other => WriteFailure::Failed(lifeline_core::error::Chain(&other).to_string()),
     }
+}
+
+fn read_failure(e: ReadError) -> WriteFailure {
+    WriteFailure::Failed(lifeline_core::error::Chain(&e).to_string())
 }
 
 fn open_store(home: &Home, seed: u64) -> Result<Store, String> {
@@ -509,6 +521,55 @@ impl Backing for Store {
             })
             .collect();
         Some(OutageView { episodes, ranges })
+    }
+
+    fn emergency_desk(&self, act: &EmergencyAct) -> Result<Option<String>, WriteFailure> {
+        let admin = Operator::new(crate::work::admin_operator(), DeskRole::Admin);
+        match act {
+            EmergencyAct::Declare { drill } => {
+                let how = if *drill {
+                    Opening::Drill
+                } else {
+                    Opening::Declared
+                };
+                let saved = self
+                    .open_episode(&admin, "计划维护", how)
+                    .map_err(store_failure)?;
+                Ok(Some(format!("declared {}", saved.value)))
+            }
+            EmergencyAct::Stop { declared_only } => {
+                // At the heal: only while an emergency declared by hand (or a drill) is open,
+                // which nothing but a person ends.
+                let declared_open = || -> Result<bool, WriteFailure> {
+                    Ok(self.episodes().map_err(read_failure)?.iter().any(|e| {
+                        let e = &e.episode;
+                        e.closed_ms.is_none() && e.merged_into.is_none() && !e.automatic
+                    }))
+                };
+                if *declared_only && !declared_open()? {
+                    return Ok(None);
+                }
+                let stopped = self
+                    .leave_episode(&admin, LeaveScope::HospitalWide)
+                    .map_err(store_failure)?;
+                Ok(stopped.value.map(|e| format!("stopped {e}")))
+            }
+            EmergencyAct::Lease { holder, size } => {
+                let order = LeaseOrder {
+                    series: Series::EmergencyRegistration,
+                    holder: holder.clone(),
+                    size: *size,
+                    operator: None,
+                    code: None,
+                    start: None,
+                };
+                let range = self.lease_range_for(&admin, order).map_err(store_failure)?;
+                Ok(Some(format!(
+                    "leased {} to {holder} by hand",
+                    range.value.id
+                )))
+            }
+        }
     }
 
     fn range_reports(&self) -> Option<Result<[RangeReport; 2], String>> {

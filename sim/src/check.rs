@@ -45,8 +45,9 @@ use crate::admin::phone_in_conflict;
 use crate::backing::Backing;
 use crate::family::Pair;
 use crate::hostile::{Forged, Judged};
+use crate::records::reached;
 use crate::sim::{Event, Phase, Power, Sim};
-use crate::work::{Ack, Kind, reached};
+use crate::work::{Ack, Kind};
 
 /// Most simulated time from the heal to quiescence.
 const QUIESCENCE_LIMIT_MS: u64 = 300_000;
@@ -64,6 +65,7 @@ impl<R: Backing> Sim<R> {
         let Phase::Healing { since_ms } = self.phase else {
             return;
         };
+        self.stop_declared();
         if let Some(busy) = self.noise() {
             if self.now_ms - since_ms > QUIESCENCE_LIMIT_MS {
                 self.fail(

@@ -397,6 +397,7 @@ impl<R: Backing> Sim<R> {
         for node in 0..self.nodes.len() {
             self.restart(node);
         }
+        self.stop_declared();
         self.phase = Phase::Healing {
             since_ms: self.now_ms,
         };

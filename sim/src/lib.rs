@@ -26,6 +26,7 @@ mod admin;
 mod backing;
 pub mod check;
 mod drift;
+mod emergency;
 mod family;
 mod faults;
 mod hostile;

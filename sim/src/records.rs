@@ -7,7 +7,7 @@ use lifeline_core::record::{
     PrescriptionItem, Sex, Visit,
 };
 use lifeline_core::status::{
-    ChargeStatus, DispenseStatus, PrescriptionStatus, Stamp, StatusLog, VisitStatus,
+    ChargeStatus, DispenseStatus, PrescriptionStatus, Stamp, Status, StatusLog, VisitStatus,
 };
 use lifeline_core::{Date, RecordId};
 
@@ -154,4 +154,56 @@ impl<R: Backing> Sim<R> {
             phone: self.phone(),
         }
     }
+}
+
+/// A record's status log as this replica holds it, if it holds the record.
+pub(crate) fn status_log<R: Backing>(replica: &R, id: RecordId) -> Option<StatusLog> {
+    replica
+        .with_doc(id, |doc| {
+            lifeline_core::record::hydrate_field(doc, "status_log").ok()
+        })
+        .flatten()
+}
+
+/// A state the desk may move to from the current one, at random.
+pub(crate) fn next_state<S: Status>(
+    log: &StatusLog,
+    rng: &mut crate::rng::Rng,
+) -> Option<&'static str> {
+    let current = log.current::<S>().ok()?;
+    let next: Vec<S> = S::ALL
+        .iter()
+        .copied()
+        .filter(|s| *s > current && s.may_follow(current))
+        .collect();
+    rng.pick(&next).map(|s| s.name())
+}
+
+/// Whether `state` is in the record's status log here and the status is at least there.
+pub(crate) fn reached<R: Backing>(
+    replica: &R,
+    id: RecordId,
+    kind: Kind,
+    state: &str,
+) -> Result<(), String> {
+    match kind {
+        Kind::Visit => reached_in::<VisitStatus, R>(replica, id, state),
+        Kind::Prescription => reached_in::<PrescriptionStatus, R>(replica, id, state),
+        Kind::Charge => reached_in::<ChargeStatus, R>(replica, id, state),
+        Kind::Dispense => reached_in::<DispenseStatus, R>(replica, id, state),
+        Kind::Patient => Err("a patient has no status".into()),
+    }
+}
+
+fn reached_in<S: Status, R: Backing>(replica: &R, id: RecordId, state: &str) -> Result<(), String> {
+    let log = status_log(replica, id).ok_or("not held, or no status log")?;
+    let wanted = S::parse(state).ok_or("unknown state")?;
+    if !log.0.contains_key(state) {
+        return Err(format!("{state} is not in its status log"));
+    }
+    let current: S = log.current().map_err(|e| e.to_string())?;
+    if current < wanted {
+        return Err(format!("its status is {current:?}, behind {state}"));
+    }
+    Ok(())
 }

@@ -74,10 +74,15 @@ pub struct Faults {
     /// the records desks wrote in them.
     pub episodes_entered: u64,
     pub emergency_records: u64,
+    /// The information department's emergency desk (see `emergency`): emergencies and
+    /// drills declared, episodes stopped, ranges leased by hand.
+    pub emergencies_declared: u64,
+    pub emergencies_stopped: u64,
+    pub ranges_leased_by_hand: u64,
 }
 
 impl Faults {
-    pub fn rows(&self) -> [(&'static str, u64); 27] {
+    pub fn rows(&self) -> [(&'static str, u64); 30] {
         [
             ("frames lost (connection closed)", self.frames_lost),
             ("frames held by a partition", self.frames_held),
@@ -121,6 +126,9 @@ impl Faults {
                 self.episodes_entered,
             ),
             ("  records written in them", self.emergency_records),
+            ("emergencies declared (admin)", self.emergencies_declared),
+            ("  episodes stopped (admin)", self.emergencies_stopped),
+            ("ranges leased by hand (admin)", self.ranges_leased_by_hand),
         ]
     }
 
@@ -128,6 +136,9 @@ impl Faults {
         self.frames_lost += other.frames_lost;
         self.episodes_entered += other.episodes_entered;
         self.emergency_records += other.emergency_records;
+        self.emergencies_declared += other.emergencies_declared;
+        self.emergencies_stopped += other.emergencies_stopped;
+        self.ranges_leased_by_hand += other.ranges_leased_by_hand;
         self.frames_held += other.frames_held;
         self.delays += other.delays;
         self.isolations += other.isolations;

@@ -128,8 +128,7 @@ pub(crate) struct Node<R: Backing> {
     pub backup: Option<R::Backup>,
     /// Its health monitor (`outage`).
     pub monitor: Monitor,
-    /// Whether a backup was ever copied over its store by hand (not restored): its numbers
-    /// may then be handed out twice (`numbers`).
+    /// A backup was copied over its store by hand (not restored): numbers again (`numbers`).
     pub copied_by_hand: bool,
 }
 

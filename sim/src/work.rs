@@ -8,13 +8,14 @@ use std::collections::BTreeMap;
 use lifeline_core::automerge::ChangeHash;
 use lifeline_core::record::{Charge, Dispense, Patient, Prescription, Visit};
 use lifeline_core::status::{
-    ChargeStatus, DispenseStatus, PrescriptionStatus, Status, StatusLog, VisitStatus,
+    ChargeStatus, DispenseStatus, PrescriptionStatus, StatusLog, VisitStatus,
 };
 use lifeline_core::{OperatorName, Record, RecordId, RecordKind};
 
 use crate::backing::Backing;
 use crate::family::Pair;
 use crate::perform::{Done, perform};
+use crate::records::{next_state, status_log};
 use crate::sim::{Bug, Event, Power, Sim};
 
 /// The record kinds the desks write.
@@ -256,6 +257,8 @@ const CONCURRENT_EDIT: f64 = 0.08;
 const FAMILY_TWICE: f64 = 0.03;
 /// Chance that a write is an admin's review at a server, deciding one item (`admin`).
 const ADMIN_REVIEW: f64 = 0.03;
+/// Chance that a write is the information department's at the emergency desk (`emergency`).
+const EMERGENCY_DESK: f64 = 0.02;
 
 /// The admin who takes the review's decisions at a server.
 pub(crate) fn admin_operator() -> OperatorName {
@@ -296,6 +299,9 @@ impl<R: Backing> Sim<R> {
             return;
         }
         if self.work_rng.chance(ADMIN_REVIEW) && self.admin_review() {
+            return;
+        }
+        if self.work_rng.chance(EMERGENCY_DESK) && self.emergency_desk() {
             return;
         }
         if self.work_rng.chance(CONCURRENT_EDIT) && self.concurrent_edit(node) {
@@ -548,53 +554,4 @@ impl<R: Backing> Sim<R> {
             Err(e) => self.fail("desk_writes", format!("{name} could not write {id}: {e}")),
         }
     }
-}
-
-/// A record's status log as this replica holds it, if it holds the record.
-pub(crate) fn status_log<R: Backing>(replica: &R, id: RecordId) -> Option<StatusLog> {
-    replica
-        .with_doc(id, |doc| {
-            lifeline_core::record::hydrate_field(doc, "status_log").ok()
-        })
-        .flatten()
-}
-
-/// A state the desk may move to from the current one, at random.
-fn next_state<S: Status>(log: &StatusLog, rng: &mut crate::rng::Rng) -> Option<&'static str> {
-    let current = log.current::<S>().ok()?;
-    let next: Vec<S> = S::ALL
-        .iter()
-        .copied()
-        .filter(|s| *s > current && s.may_follow(current))
-        .collect();
-    rng.pick(&next).map(|s| s.name())
-}
-
-/// Whether `state` is in the record's status log here and the status is at least there.
-pub(crate) fn reached<R: Backing>(
-    replica: &R,
-    id: RecordId,
-    kind: Kind,
-    state: &str,
-) -> Result<(), String> {
-    match kind {
-        Kind::Visit => reached_in::<VisitStatus, R>(replica, id, state),
-        Kind::Prescription => reached_in::<PrescriptionStatus, R>(replica, id, state),
-        Kind::Charge => reached_in::<ChargeStatus, R>(replica, id, state),
-        Kind::Dispense => reached_in::<DispenseStatus, R>(replica, id, state),
-        Kind::Patient => Err("a patient has no status".into()),
-    }
-}
-
-fn reached_in<S: Status, R: Backing>(replica: &R, id: RecordId, state: &str) -> Result<(), String> {
-    let log = status_log(replica, id).ok_or("not held, or no status log")?;
-    let wanted = S::parse(state).ok_or("unknown state")?;
-    if !log.0.contains_key(state) {
-        return Err(format!("{state} is not in its status log"));
-    }
-    let current: S = log.current().map_err(|e| e.to_string())?;
-    if current < wanted {
-        return Err(format!("its status is {current:?}, behind {state}"));
-    }
-    Ok(())
 }

@@ -40,7 +40,13 @@ const CI_WRITE_GAP_MS: u64 = 700;
 /// - 96: central and the standby both filled one request of W02's; W02 numbered from the
 ///   standby's grant, and the merged request showed only central's, so no report accounted
 ///   for W02's numbers (every grant of a request is now read: `Lease::grants`).
-const FULL_RUN_REGRESSIONS: &[u64] = &[9, 4, 5, 14, 16, 86, 127, 46, 96];
+/// - 23, 196 (with the information department's emergency desk in the workload, which made
+///   every seed a new run; the seeds above keep their bugs' unit tests in core): central
+///   declared an emergency and its store was then restored from before it; the windows stayed
+///   in the declared episode, and a stop at central, in no episode, did nothing (a hospital-wide
+///   stop at a node in no episode now closes the open ones). 78 and 93 found the simulator's
+///   own bug: the desk's writes did not wake the server's sessions, as a daemon's commit does.
+const FULL_RUN_REGRESSIONS: &[u64] = &[9, 4, 5, 14, 16, 86, 127, 46, 96, 23, 196, 78, 93];
 
 fn stored(cfg: Config) -> Config {
     Config {
@@ -63,6 +69,9 @@ struct Seen {
     checks: std::collections::BTreeMap<&'static str, u64>,
     episodes: u64,
     emergency_records: u64,
+    /// The information department's acts: emergencies declared, ranges leased by hand.
+    declared: u64,
+    leased_by_hand: u64,
 }
 
 fn all_pass(configs: impl Iterator<Item = Config>) -> Seen {
@@ -75,6 +84,8 @@ fn all_pass(configs: impl Iterator<Item = Config>) -> Seen {
         }
         seen.episodes += report.faults.episodes_entered;
         seen.emergency_records += report.faults.emergency_records;
+        seen.declared += report.faults.emergencies_declared;
+        seen.leased_by_hand += report.faults.ranges_leased_by_hand;
         if !report.passed() {
             failed.push(describe_failures(&report, &cfg));
         }
@@ -108,9 +119,18 @@ fn the_store_backed_ci_seeds_pass_and_every_store_verifies() {
         seen.checks
     );
     assert!(
-        checked("episode_tags") > 0 && checked("ranges_unique") > 0,
+        checked("episode_tags") > 0
+            && checked("ranges_unique") > 0
+            && checked("numbers_accounted") > 0,
         "{:?}",
         seen.checks
+    );
+    // The department declared emergencies and leased ranges by hand along the way.
+    assert!(
+        seen.declared > 0 && seen.leased_by_hand > 0,
+        "{} declared, {} leased by hand",
+        seen.declared,
+        seen.leased_by_hand
     );
 }
 

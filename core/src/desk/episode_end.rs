@@ -279,7 +279,10 @@ impl Store {
 
     /// Takes this node out of its episode by hand. With `ThisNode`, the node recovers and
     /// leaves at once. With `HospitalWide` (the information department only), the episode
-    /// closes for every node; this node recovers, and leaves once reconciled.
+    /// closes for every node; this node recovers, and leaves once reconciled. A node in no
+    /// episode stops every open one it holds hospital-wide: a declared emergency ends only by
+    /// hand, and the server it was declared at may have left it (its store restored), while
+    /// the windows stay in it until it closes.
     pub fn leave_episode(
         &self,
         who: &Operator,
@@ -292,7 +295,17 @@ impl Store {
         let who = who.clone();
         self.write(move |tx| {
             let Some(current) = tx.episode()?.or(tx.reconciling()?) else {
-                return Ok(Saved::new(None));
+                if scope == LeaveScope::ThisNode {
+                    return Ok(Saved::new(None));
+                }
+                let mut stopped = None;
+                for (record, e) in tx.episodes()? {
+                    if e.closed_ms.is_none() && e.merged_into.is_none() {
+                        tx.close(&who, record, &e)?;
+                        stopped.get_or_insert(e.episode_id);
+                    }
+                }
+                return Ok(Saved::new(stopped));
             };
             if scope == LeaveScope::HospitalWide
                 && let Some((record, e)) = tx.find_episode(&current)?

@@ -91,9 +91,7 @@ impl Store {
         let who = who.clone();
         self.write(move |tx| {
             let (series, size) = (order.series, order.size);
-            let cursor = tx
-                .lessor_cursor(series)?
-                .unwrap_or(lessor_base(tx.opts().role));
+            let cursor = tx.lessor_next(series)?;
             let start = order.start.unwrap_or(cursor);
             let too_big = || {
                 RuleError::from(NumberError::BadLeaseSize {
@@ -224,6 +222,31 @@ impl Store {
     }
 }
 
+impl Tx<'_, '_> {
+    /// Where this lessor's next range of `series` starts: its cursor, but never below a range
+    /// it is known to have granted (a lessor restored from a backup, copied back, or made
+    /// anew learns its earlier grants back from the windows), every grant of a request read.
+    fn lessor_next(&mut self, series: Series) -> Result<u64, WriteError> {
+        let mut next = self
+            .lessor_cursor(series)?
+            .unwrap_or(lessor_base(self.opts().role));
+        let me = self.node().clone();
+        for id in self.ids_of_kind(RecordKind::Lease)? {
+            let lease: Lease = self.read(id)?;
+            if lease.series != series.name() {
+                continue;
+            }
+            let Some(doc) = self.doc(id)? else { continue };
+            for granted in Lease::grants(doc) {
+                if granted.leased_by == me {
+                    next = next.max(granted.end.saturating_add(1));
+                }
+            }
+        }
+        Ok(next)
+    }
+}
+
 /// Voids every number of a range this node may have numbered from in an earlier life, so
 /// that the range report accounts for each and none is handed out.
 fn retire_range(
@@ -337,21 +360,7 @@ impl Store {
                     continue;
                 };
                 let size = lease.size.clamp(1, MAX_LEASE);
-                let cursor = tx
-                    .lessor_cursor(series)?
-                    .unwrap_or(lessor_base(tx.opts().role));
-                // Never below a range this node is known to have leased already (a lessor
-                // restored from a backup learns its later leases back from the windows).
-                let me = tx.node().clone();
-                let mut start = cursor;
-                for other in tx.ids_of_kind(RecordKind::Lease)? {
-                    let l: Lease = tx.read(other)?;
-                    if let (Some(r), true) = (&l.range, l.series == series.name())
-                        && r.leased_by == me
-                    {
-                        start = start.max(r.end.saturating_add(1));
-                    }
-                }
+                let start = tx.lessor_next(series)?;
                 let end = start.checked_add(size - 1).ok_or(RuleError::from(
                     NumberError::BadLeaseSize {
                         size,

@@ -253,3 +253,50 @@ fn episodes_opened_apart_merge_into_the_earliest_and_close_with_a_grade() {
     assert_eq!(summary.grade, "III");
     assert_eq!(a.episode().expect("read"), None);
 }
+
+/// Central declares an emergency and the window follows; then central's store is replaced
+/// (restored from before the declaration): central is in no episode, the window still is,
+/// and a declared episode ends only by hand. The department's stop at central must still
+/// close it for every node (the simulator's seed 23: the windows stayed in it for ever).
+#[test]
+fn a_declared_emergency_is_stopped_from_a_server_no_longer_in_it() {
+    let (_w, w01, _) = window();
+    let (_c, central, _) = temp_store("central", NodeRole::Central);
+    let declared = central
+        .open_episode(&admin(), "计划维护", Opening::Declared)
+        .expect("declare")
+        .value;
+    copy_all(&central, &w01);
+    w01.open_episode(
+        &admin(),
+        "central is in an emergency episode",
+        Opening::Automatic,
+    )
+    .expect("follow");
+    assert_eq!(w01.episode().expect("read"), Some(declared.clone()));
+    let (_r, restored, _) = temp_store("central", NodeRole::Central);
+    copy_all(&w01, &restored);
+    assert_eq!(restored.episode().expect("read"), None);
+    let stopped = restored
+        .leave_episode(&admin(), LeaveScope::HospitalWide)
+        .expect("stop")
+        .value;
+    assert_eq!(stopped, Some(declared.clone()));
+    copy_all(&restored, &w01);
+    w01.reconcile_episodes(&admin()).expect("reconcile");
+    let (summary, _) = w01.episode_by_id(&declared).expect("read").expect("held");
+    assert!(!summary.open, "{summary:?}");
+    assert_eq!(
+        w01.episode().expect("read"),
+        None,
+        "the window's outage ended"
+    );
+    assert_eq!(
+        restored
+            .leave_episode(&admin(), LeaveScope::ThisNode)
+            .expect("leave")
+            .value,
+        None,
+        "a node in no episode has nothing of its own to leave"
+    );
+}
