@@ -213,9 +213,9 @@ impl<R: Backing> Sim<R> {
         let seed = self.fault_rng.next_u64();
         let n = &mut self.nodes[node];
         // A restore takes a person minutes: the node's clock is a minute on when it starts
-        // again, whatever the simulated downtime. Without it, a node restored in the minute it
-        // had opened an episode (lost with the restore) opened another under the same id
-        // (`YJ-<date>-<minute>-<node>`), which no real restore is quick enough to do.
+        // again, whatever the simulated downtime. (Before episodes opened in a restore's minute
+        // took a mark of the new incarnation, a node restored in the minute it had opened an
+        // episode, lost with the restore, opened another under the same id: seed 106.)
         n.skew_ms += RESTORE_MS;
         let kept = n.backup.take();
         let replaced = match kept.as_ref().filter(|_| from_backup) {

@@ -202,6 +202,13 @@ impl Store {
         }
         let (who, reason) = (who.clone(), reason.to_owned());
         let drill = how == Opening::Drill;
+        // An episode this node opened just before its store was restored is lost with the
+        // restore, but its id lives on at its peers: one opened in the restore's minute takes
+        // a mark of the new incarnation, or it would reuse the lost one's id.
+        let restored = match self.restored_ms()? {
+            Some(at) => Some((at, self.incarnation()?)),
+            None => None,
+        };
         self.write(move |tx| {
             if let Some(current) = tx.episode()? {
                 if current.is_drill() == drill {
@@ -235,6 +242,13 @@ impl Store {
                 minute % 60,
                 tx.node()
             );
+            let base = match &restored {
+                Some((at, incarnation)) if same_minute(*at, now, offset) => {
+                    let mark: String = incarnation.chars().rev().take(4).collect();
+                    format!("{base}-R{}", mark.chars().rev().collect::<String>())
+                }
+                _ => base,
+            };
             // A second outage opened here in the same minute (central lost again seconds
             // after it came back) gets an id of its own: with the first's, the node found the
             // first, closed, episode by it and left the new one at once, every round.
@@ -315,6 +329,12 @@ impl Store {
             .collect();
         Ok(Some((found, merged)))
     }
+}
+
+/// Whether two times fall in the same minute of the hospital's local time.
+fn same_minute(a: UnixMs, b: UnixMs, offset_min: i32) -> bool {
+    let minute = |t: UnixMs| (t + i64::from(offset_min) * 60_000).div_euclid(60_000);
+    minute(a) == minute(b)
 }
 
 #[cfg(test)]

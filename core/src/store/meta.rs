@@ -108,12 +108,19 @@ impl Store {
     /// created. A range leased to this node before then belongs to an earlier life of the
     /// node, which may have handed out any of its numbers.
     pub fn incarnation_ms(&self) -> Result<UnixMs, ReadError> {
-        let at = |key| -> Result<Option<UnixMs>, ReadError> {
-            Ok(self.meta_text(key)?.and_then(|v| v.parse().ok()))
-        };
-        Ok(at(meta_keys::INCARNATION_MS)?
-            .or(at(meta_keys::CREATED_MS)?)
+        let created = self.meta_text(meta_keys::CREATED_MS)?;
+        Ok(self
+            .restored_ms()?
+            .or(created.and_then(|v| v.parse().ok()))
             .unwrap_or(0))
+    }
+
+    /// When this store was last restored (`lifeline restore`), on its clock; `None` for a
+    /// store never restored.
+    pub fn restored_ms(&self) -> Result<Option<UnixMs>, ReadError> {
+        Ok(self
+            .meta_text(meta_keys::INCARNATION_MS)?
+            .and_then(|v| v.parse().ok()))
     }
 
     /// This opening of the store: an id new at every open (its Automerge actor's) and the

@@ -122,3 +122,32 @@ fn a_range_asked_for_before_a_restore_comes_back_retired() {
         10
     );
 }
+
+/// Central's store made anew (or copied back from an old file) has its cursor at the start,
+/// while the windows send back the ranges it granted before: a lease by hand must start past
+/// them, not fail on the overlap (the simulator's seeds 7 and 12 with the emergency desk).
+#[test]
+fn a_lessor_made_anew_leases_past_the_grants_it_learns_back() {
+    let (_w, w01, _) = window();
+    let (_c, central, _) = temp_store("central", NodeRole::Central);
+    w01.request_lease(&admin(), Series::EmergencyRegistration, 10)
+        .expect("request");
+    copy_all(&w01, &central);
+    central.fill_lease_requests(&admin()).expect("fill");
+    copy_all(&central, &w01);
+    let (_n, anew, _) = temp_store("central", NodeRole::Central);
+    copy_all(&w01, &anew);
+    let order = crate::desk::LeaseOrder {
+        series: Series::EmergencyRegistration,
+        holder: node("W02"),
+        size: 10,
+        operator: None,
+        code: None,
+        start: None,
+    };
+    let range = anew
+        .lease_range_for(&admin(), order)
+        .expect("a lease by hand past what it granted")
+        .value;
+    assert_eq!((range.start, range.end), (11, 20));
+}
