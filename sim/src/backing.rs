@@ -211,6 +211,11 @@ pub(crate) trait Backing: Replica + Clone + Sized {
         Ok(None)
     }
 
+    /// The recovery worklist's counts by category, where the node keeps one.
+    fn worklist_counts(&self) -> Option<Result<Vec<(&'static str, usize)>, String>> {
+        None
+    }
+
     /// The node's report of the ranges it holds (from its ledger) and of the hospital's
     /// (from every lease and numbered record it holds), where it keeps numbers.
     fn range_reports(&self) -> Option<Result<[RangeReport; 2], String>> {
@@ -570,6 +575,18 @@ impl Backing for Store {
                 )))
             }
         }
+    }
+
+    fn worklist_counts(&self) -> Option<Result<Vec<(&'static str, usize)>, String>> {
+        let list = self
+            .worklist()
+            .map_err(|e| lifeline_core::error::Chain(&e).to_string());
+        Some(list.map(|w| {
+            w.counts
+                .iter()
+                .map(|c| (c.category.name(), c.count))
+                .collect()
+        }))
     }
 
     fn range_reports(&self) -> Option<Result<[RangeReport; 2], String>> {

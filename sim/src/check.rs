@@ -31,7 +31,8 @@
 //! - `no_panic`: nothing in the run panicked (`lifeline_sim::run` catches a panic and fails
 //!   the run with it); `bounded_run`: the run ended within its event budget.
 //! - With stores: `stores_verify` (`kept`); `outages_reconciled`, `episode_tags`,
-//!   `ranges_unique` (`outage`); `numbers_accounted` (`numbers`).
+//!   `ranges_unique` (`outage`); `numbers_accounted` (`numbers`); `worklist_drains`
+//!   (`worklist`).
 
 use std::collections::BTreeMap;
 
@@ -155,6 +156,7 @@ impl<R: Backing> Sim<R> {
         self.check_stores();
         self.check_outages();
         self.check_numbers();
+        self.check_worklist();
         self.checked("honest_sessions", 1);
         self.checked("wire", 1);
         self.checked("desk_writes", self.ledger.acked());

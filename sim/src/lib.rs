@@ -43,6 +43,7 @@ mod rng;
 mod sim;
 mod trace;
 mod work;
+mod worklist;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
