@@ -1,6 +1,7 @@
 //! Faults on a seeded schedule while the desks work: slow links, a node cut off, the
 //! hospital split in two, one direction between two nodes cut, crashes and restarts, a store
-//! replaced by an empty one or restored from an older backup, clock skew. Frame loss is drawn
+//! replaced by an empty one or restored from an older backup, clock skew, the HIS away from
+//! central's bridge. Frame loss is drawn
 //! per frame on the wire (`network`). At the end everything heals.
 //!
 //! A crash loses the node's sessions, every frame in flight to or from it and the desk
@@ -45,7 +46,8 @@ impl<R: Backing> Sim<R> {
             6 | 7 => self.crash_random(),
             8 | 9 => self.slow_link(),
             10 | 11 => self.skew_clock(),
-            _ => self.restore_store(),
+            12 => self.restore_store(),
+            _ => self.his_goes_away(),
         }
     }
 
@@ -369,6 +371,12 @@ impl<R: Backing> Sim<R> {
             }
             Restore::Restart { node } => self.restart(node),
             Restore::Speed { link } => self.links[link].extra_delay_ms = 0,
+            Restore::HisBack => {
+                self.his_away = self.his_away.saturating_sub(1);
+                if self.his_away == 0 {
+                    self.note(|| "the HIS answers central's bridge again".to_owned());
+                }
+            }
         }
     }
 
@@ -385,12 +393,26 @@ impl<R: Backing> Sim<R> {
         }
     }
 
+    /// The HIS stops answering central's bridge for a while: central's monitor sees its
+    /// system of record away, and after [`crate::outage::HIS_EMERGENCY_AFTER`] central opens
+    /// an episode, which the windows then follow (`outage`). The bridge's own data path needs
+    /// PostgreSQL and is not simulated: the HIS is what central's monitor sees of it.
+    fn his_goes_away(&mut self) {
+        let span = self.span();
+        self.his_away += 1;
+        self.queue
+            .push(self.now_ms + span, Event::Restore(Restore::HisBack));
+        self.faults.his_outages += 1;
+        self.note(|| format!("fault: the HIS stops answering central's bridge for {span} ms"));
+    }
+
     /// The end of the work: every partition and delay lifted, every node up again.
     pub(crate) fn heal(&mut self) {
         if self.phase != Phase::Running {
             return;
         }
         self.blocked.clear();
+        self.his_away = 0;
         for link in &mut self.links {
             link.extra_delay_ms = 0;
         }

@@ -41,6 +41,7 @@ mod records;
 pub mod report;
 mod rng;
 mod sim;
+mod time;
 mod trace;
 mod work;
 mod worklist;

@@ -37,6 +37,10 @@ pub(crate) const LOOK_MS: u64 = 1000;
 /// outage lasts seconds).
 pub(crate) const EMERGENCY_AFTER: Duration = Duration::from_secs(2);
 
+/// The HIS away from central's bridge this long opens an episode at central (the daemon's
+/// `[his] emergency_after`).
+pub(crate) const HIS_EMERGENCY_AFTER: Duration = Duration::from_secs(2);
+
 /// What a node's monitor knows.
 #[derive(Debug, Clone)]
 pub(crate) struct Monitor {
@@ -111,7 +115,8 @@ impl<R: Backing> Sim<R> {
             central_up,
             standby_up,
             central_seen: monitor.central_seen,
-            other_records_up: true,
+            // Central's bridge watches the HIS; no other node does.
+            other_records_up: role != NodeRole::Central || self.his_away == 0,
         };
         let info = decide(&monitor.mode, &obs);
         let before = monitor.mode.mode;
@@ -136,7 +141,7 @@ impl<R: Backing> Sim<R> {
             desks: n.credentials.member().desks.clone(),
             thresholds: Thresholds {
                 emergency_after: EMERGENCY_AFTER,
-                his_emergency_after: None,
+                his_emergency_after: (node == 0).then_some(HIS_EMERGENCY_AFTER),
             },
             low_water: 50,
             lease_size: 1000,

@@ -79,10 +79,12 @@ pub struct Faults {
     pub emergencies_declared: u64,
     pub emergencies_stopped: u64,
     pub ranges_leased_by_hand: u64,
+    /// Times the HIS stopped answering central's bridge (see `faults`).
+    pub his_outages: u64,
 }
 
 impl Faults {
-    pub fn rows(&self) -> [(&'static str, u64); 30] {
+    pub fn rows(&self) -> [(&'static str, u64); 31] {
         [
             ("frames lost (connection closed)", self.frames_lost),
             ("frames held by a partition", self.frames_held),
@@ -104,6 +106,7 @@ impl Faults {
                 self.writes_lost_to_restores,
             ),
             ("clock skews", self.clock_skews),
+            ("HIS away from central's bridge", self.his_outages),
             ("concurrent edits", self.concurrent_edits),
             (
                 "families registered at two windows",
@@ -139,6 +142,7 @@ impl Faults {
         self.emergencies_declared += other.emergencies_declared;
         self.emergencies_stopped += other.emergencies_stopped;
         self.ranges_leased_by_hand += other.ranges_leased_by_hand;
+        self.his_outages += other.his_outages;
         self.frames_held += other.frames_held;
         self.delays += other.delays;
         self.isolations += other.isolations;

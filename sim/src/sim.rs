@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::backing::{Backing, Home};
 use crate::outage::{Created, Monitor};
@@ -204,9 +204,18 @@ pub(crate) struct InFlight {
 /// A fault's end.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Restore {
-    Unblock { from: usize, to: usize },
-    Restart { node: usize },
-    Speed { link: usize },
+    Unblock {
+        from: usize,
+        to: usize,
+    },
+    Restart {
+        node: usize,
+    },
+    Speed {
+        link: usize,
+    },
+    /// The HIS answers central's bridge again.
+    HisBack,
 }
 
 #[derive(Debug)]
@@ -273,7 +282,7 @@ pub(crate) enum Phase {
 pub(crate) struct Sim<R: Backing> {
     pub(crate) cfg: Config,
     pub(crate) now_ms: u64,
-    base: Instant,
+    pub(crate) base: Instant,
     pub(crate) phase: Phase,
     pub(crate) queue: Queue<Event>,
     pub(crate) nodes: Vec<Node<R>>,
@@ -292,6 +301,8 @@ pub(crate) struct Sim<R: Backing> {
     pub(crate) hostile: Option<usize>,
     /// Every forgery it sent.
     pub(crate) forged: Vec<Forged>,
+    /// How many faults hold the HIS away from central's bridge (`his`).
+    pub(crate) his_away: u32,
     /// Directed pairs whose frames are cut, with how many faults cut them.
     pub(crate) blocked: BTreeMap<(usize, usize), u32>,
     /// This run's chance that a frame is lost.
@@ -388,6 +399,7 @@ impl<R: Backing> Sim<R> {
             anchor: ids.anchor.clone(),
             session_cfg: SessionConfig::default(),
             blocked: BTreeMap::new(),
+            his_away: 0,
             loss,
             busy_in_flight: 0,
             ledger: Ledger::default(),
@@ -477,33 +489,6 @@ impl<R: Backing> Sim<R> {
             Event::Probe => self.probe(),
             Event::Finish => self.settle(),
         }
-    }
-
-    /// Each node's wall clock follows the simulated time, off by its skew.
-    fn set_clocks(&mut self) {
-        let now = i64::try_from(self.now_ms).unwrap_or(i64::MAX);
-        for n in &self.nodes {
-            n.clock.set(EPOCH_MS + now + n.skew_ms);
-        }
-    }
-
-    /// The `now` sessions are given. Monotonic, so the same on every node: skew is a wall
-    /// clock's, and sessions read no wall clock.
-    pub(crate) fn instant(&self) -> Instant {
-        self.base + Duration::from_millis(self.now_ms)
-    }
-
-    /// A session's deadline as simulated milliseconds, rounded up.
-    pub(crate) fn ms_of(&self, t: Instant) -> u64 {
-        let d = t.saturating_duration_since(self.base);
-        let ms = d.as_millis() + u128::from(!d.subsec_nanos().is_multiple_of(1_000_000));
-        u64::try_from(ms).unwrap_or(u64::MAX)
-    }
-
-    /// A node's wall clock now.
-    pub(crate) fn wall_ms(&self, node: usize) -> i64 {
-        let now = i64::try_from(self.now_ms).unwrap_or(i64::MAX);
-        EPOCH_MS + now + self.nodes[node].skew_ms
     }
 
     pub(crate) fn note(&mut self, line: impl FnOnce() -> String) {

@@ -88,9 +88,13 @@ impl<R: Backing> Sim<R> {
         let mut wrong = Vec::new();
         let open = self.emergency_prescriptions_open(&replica);
         let n = open.len();
-        self.note(|| {
-            format!("central: the pharmacy dispenses the worklist's {n} emergency prescriptions")
-        });
+        if n > 0 {
+            self.note(|| {
+                format!(
+                    "central: the pharmacy dispenses the worklist's {n} emergency prescriptions"
+                )
+            });
+        }
         for id in open {
             let job = Job::Advance {
                 id,

@@ -72,6 +72,7 @@ struct Seen {
     /// The information department's acts: emergencies declared, ranges leased by hand.
     declared: u64,
     leased_by_hand: u64,
+    his_outages: u64,
 }
 
 fn all_pass(configs: impl Iterator<Item = Config>) -> Seen {
@@ -86,6 +87,7 @@ fn all_pass(configs: impl Iterator<Item = Config>) -> Seen {
         seen.emergency_records += report.faults.emergency_records;
         seen.declared += report.faults.emergencies_declared;
         seen.leased_by_hand += report.faults.ranges_leased_by_hand;
+        seen.his_outages += report.faults.his_outages;
         if !report.passed() {
             failed.push(describe_failures(&report, &cfg));
         }
@@ -125,12 +127,14 @@ fn the_store_backed_ci_seeds_pass_and_every_store_verifies() {
         "{:?}",
         seen.checks
     );
-    // The department declared emergencies and leased ranges by hand along the way.
+    // The department declared emergencies and leased ranges by hand along the way, and the
+    // HIS went away from central's bridge.
     assert!(
-        seen.declared > 0 && seen.leased_by_hand > 0,
-        "{} declared, {} leased by hand",
+        seen.declared > 0 && seen.leased_by_hand > 0 && seen.his_outages > 0,
+        "{} declared, {} leased by hand, the HIS away {} times",
         seen.declared,
-        seen.leased_by_hand
+        seen.leased_by_hand,
+        seen.his_outages
     );
 }
 
