@@ -258,6 +258,7 @@ impl<R: Backing> Sim<R> {
                 });
             }
             (false, _) => {
+                self.nodes[node].made_anew = true;
                 self.faults.restores += 1;
                 self.note(|| format!("fault: {name}'s store replaced by an empty one (restored)"));
             }

@@ -13,10 +13,10 @@
 //! A node whose backup was copied over its store by hand (not restored) starts again from the
 //! backup's cursors and may hand out again numbers it had handed out: duplicates in its ranges
 //! are then what the hospital's report exists to show the information department, and are not
-//! failures. A lessor copied back by hand may grant again ranges it had granted, so overlaps
-//! (and the duplicates they make) are not failures in such a run either
-//! ([`Sim::lessor_copied_by_hand`]). A write a restore lost may leave a gap in the hospital's
-//! report the same way.
+//! failures. A lessor copied back by hand, or replaced by an empty store, may grant again
+//! ranges it had granted before its grants reach it again, so overlaps (and the duplicates
+//! they make) are not failures in such a run either ([`Sim::lessor_forgot_its_grants`]). A
+//! write a restore lost may leave a gap in the hospital's report the same way.
 
 use lifeline_core::numbers::{RangeReport, Series, emergency_number};
 use lifeline_core::record::Visit;
@@ -106,7 +106,7 @@ impl<R: Backing> Sim<R> {
                 .iter()
                 .any(|n| n.copied_by_hand && n.name.as_str() == holder)
         };
-        if self.lessor_copied_by_hand() {
+        if self.lessor_forgot_its_grants() {
             return Vec::new();
         }
         let mut wrong: Vec<String> = report
@@ -133,9 +133,14 @@ impl<R: Backing> Sim<R> {
         wrong
     }
 
-    /// Whether central's or the standby's backup was copied over its store by hand in this
-    /// run: its lessor cursors went back with it, and it may grant a range twice.
-    pub(crate) fn lessor_copied_by_hand(&self) -> bool {
-        self.nodes.iter().take(2).any(|n| n.copied_by_hand)
+    /// Whether central's or the standby's store was copied back by hand from a backup, or
+    /// replaced by an empty one, in this run: its lessor cursor went back (a restore moves it
+    /// on; these do not), and until its earlier grants reach it again it may grant a number
+    /// twice. A known limit: a lessor must be restored from a backup, not rebuilt.
+    pub(crate) fn lessor_forgot_its_grants(&self) -> bool {
+        self.nodes
+            .iter()
+            .take(2)
+            .any(|n| n.copied_by_hand || n.made_anew)
     }
 }
