@@ -8,6 +8,18 @@ use crate::test_support::store_at;
 
 fn no_progress(_: u64, _: u64) {}
 
+/// `window` asks for ten emergency registration numbers, `central` grants them, and the
+/// window takes what was granted: how many ranges it took.
+fn asked_and_granted(window: &Store, central: &Store) -> usize {
+    window
+        .request_lease(&admin(), Series::EmergencyRegistration, 10)
+        .expect("request");
+    copy_all(window, central);
+    central.fill_lease_requests(&admin()).expect("fill");
+    copy_all(central, window);
+    window.accept_granted_leases(&admin()).expect("accept")
+}
+
 /// Central and the standby, apart, both fill one request of W01's: W01 numbers from the grant
 /// that reached it first, the merged request shows one of the two, and every node's report
 /// still accounts for both ranges (seed 96 of the simulator: a number of no range leased).
@@ -70,12 +82,7 @@ fn a_range_asked_for_before_a_restore_comes_back_retired() {
     let backup = dir.path().join("backup.redb");
     w01.backup_to(&backup, &no_progress).expect("backup");
     clock.advance_ms(1_000);
-    w01.request_lease(&admin(), Series::EmergencyRegistration, 10)
-        .expect("request");
-    copy_all(&w01, &central);
-    central.fill_lease_requests(&admin()).expect("fill");
-    copy_all(&central, &w01);
-    assert_eq!(w01.accept_granted_leases(&admin()).expect("accept"), 1);
+    assert_eq!(asked_and_granted(&w01, &central), 1);
     w01.void_next_number(&admin(), Series::EmergencyRegistration, "jam")
         .expect("number 1 used");
     let path = w01.path().to_path_buf();
@@ -110,12 +117,7 @@ fn a_range_asked_for_before_a_restore_comes_back_retired() {
     assert_eq!((report.ranges[0].voided, report.ranges[0].unused), (10, 0));
 
     clock.advance_ms(1_000);
-    w01.request_lease(&admin(), Series::EmergencyRegistration, 10)
-        .expect("request");
-    copy_all(&w01, &central);
-    central.fill_lease_requests(&admin()).expect("fill");
-    copy_all(&central, &w01);
-    assert_eq!(w01.accept_granted_leases(&admin()).expect("accept"), 1);
+    assert_eq!(asked_and_granted(&w01, &central), 1);
     assert_eq!(
         w01.numbers_left(Series::EmergencyRegistration)
             .expect("left"),
