@@ -152,14 +152,18 @@ impl Store {
         who: &Operator,
         range: NumberRange,
     ) -> Result<Saved<RangeState>, WriteError> {
-        self.accept_lease_from(who, range, None)
+        self.accept_lease_from(who, range, None, false)
     }
 
+    /// Takes `range` into the ledger; `earlier_life`: it was leased to this node as it was
+    /// before its store was restored or made anew, which may have numbered from it, so it is
+    /// taken retired, every number voided.
     fn accept_lease_from(
         &self,
         who: &Operator,
         range: NumberRange,
         lease_record: Option<RecordId>,
+        earlier_life: bool,
     ) -> Result<Saved<RangeState>, WriteError> {
         if &range.holder != self.node() {
             return Err(RuleError::from(NumberError::NotOurs {
@@ -178,11 +182,6 @@ impl Store {
         )
         .map_err(RuleError::from)?
         .preset(range.operator.clone(), range.code.clone());
-        // A range asked for (or leased by hand) before this store's life began was leased to
-        // the node as it was before a restore (or before its store was made anew), which may
-        // have handed out any of its numbers: it comes back retired, never numbered from.
-        let incarnation_ms = self.incarnation_ms()?;
-        let earlier_life = lease_record.is_some_and(|id| id.created_ms() < incarnation_ms);
         let who = who.clone();
         self.write(move |tx| {
             let held = tx.ranges()?;
@@ -339,6 +338,8 @@ impl Store {
                 spoiled: BTreeMap::new(),
             };
             tx.create(&lease, &who, "range.request")?;
+            // Remembered as this store's own: a grant on it is this life's to number from.
+            tx.note_lease_request(lease.header.id)?;
             Ok(Saved::new(Some(lease.header.id)))
         })
     }
@@ -424,7 +425,8 @@ impl Store {
                 if held.contains(&range.id) {
                     continue;
                 }
-                match self.accept_lease_from(who, range, Some(line.record)) {
+                let earlier_life = self.of_an_earlier_life(&lease, line.record)?;
+                match self.accept_lease_from(who, range, Some(line.record), earlier_life) {
                     Ok(_) => accepted += 1,
                     // A range that overlaps one already held (two lessors answered one request
                     // with the same numbers) is refused and reported, never used.
@@ -439,6 +441,18 @@ impl Store {
             }
         }
         Ok(accepted)
+    }
+
+    /// Whether a lease came to this node as it was before its store's life began (a restore,
+    /// or a store made anew), which may have handed out any of its numbers. A request of this
+    /// node's is this life's only if this store made it (its own list, which a restore
+    /// clears): a clock set back across a restore cannot make an old request look new. A
+    /// lease by hand is judged by when the lessor made it, against when this life began.
+    fn of_an_earlier_life(&self, lease: &Lease, record: RecordId) -> Result<bool, ReadError> {
+        if &lease.header.origin == self.node() {
+            return Ok(!self.lease_requested_here(record)?);
+        }
+        Ok(record.created_ms() < self.incarnation_ms()?)
     }
 
     /// Every lease request this node knows.

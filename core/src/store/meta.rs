@@ -7,7 +7,7 @@ use super::error::ReadError;
 use super::tables::{self, meta_keys};
 use super::{Store, Tx};
 use crate::clock::UnixMs;
-use crate::id::EpisodeId;
+use crate::id::{EpisodeId, RecordId};
 
 /// The episode a node is in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -80,6 +80,16 @@ impl Tx<'_, '_> {
         self.set_meta(key, Some(value))
     }
 
+    /// Adds a lease request this store made to its list (`meta_keys::LEASE_REQUESTS`).
+    pub(crate) fn note_lease_request(&mut self, id: RecordId) -> Result<(), ReadError> {
+        let mut mine = self.meta(meta_keys::LEASE_REQUESTS)?.unwrap_or_default();
+        if !mine.is_empty() {
+            mine.push(',');
+        }
+        mine.push_str(&id.to_string());
+        self.set_meta(meta_keys::LEASE_REQUESTS, Some(&mine))
+    }
+
     /// Records that this node is now in an episode, or (with `None`) in none.
     pub(crate) fn set_episode(&mut self, info: Option<&EpisodeInfo>) -> Result<(), ReadError> {
         let started = info.map(|i| i.started_ms.to_string());
@@ -113,6 +123,15 @@ impl Store {
             .restored_ms()?
             .or(created.and_then(|v| v.parse().ok()))
             .unwrap_or(0))
+    }
+
+    /// Whether this store made the lease request `id` since its incarnation began.
+    pub(crate) fn lease_requested_here(&self, id: RecordId) -> Result<bool, ReadError> {
+        let mine = self
+            .meta_text(meta_keys::LEASE_REQUESTS)?
+            .unwrap_or_default();
+        let id = id.to_string();
+        Ok(mine.split(',').any(|r| r == id))
     }
 
     /// When this store was last restored (`lifeline restore`), on its clock; `None` for a

@@ -251,6 +251,9 @@ pub mod meta_keys {
     /// When the incarnation began (a restore's time; a store never restored began when it
     /// was created, `CREATED_MS`).
     pub const INCARNATION_MS: &str = "incarnation_ms";
+    /// The lease requests this store made since its incarnation began (record ids, comma
+    /// separated): a grant on one of them is this life's; a restore clears the list.
+    pub const LEASE_REQUESTS: &str = "lease_requests";
     pub const PATIENT_COUNTER: &str = "counter.patient";
     pub const REGISTRATION_COUNTER: &str = "counter.registration";
     /// The slot the next peer gets in `peer_holds` (slots are never reused).

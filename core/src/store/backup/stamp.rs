@@ -29,6 +29,9 @@ pub(super) fn stamp(
         meta.insert(meta_keys::INCARNATION, incarnation.as_bytes())?;
         meta.insert(meta_keys::INCARNATION_MS, now.to_string().as_bytes())?;
         meta.insert(meta_keys::NODE, node.as_str().as_bytes())?;
+        // The requests the backup made were the earlier life's: a grant on one of them may
+        // have been numbered from after the backup.
+        meta.remove(meta_keys::LEASE_REQUESTS)?;
     }
     let retired = retire_numbers(w, now)?;
     append_audit(
