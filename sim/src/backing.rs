@@ -125,6 +125,10 @@ pub(crate) trait Backing: Replica + Clone + Sized {
     fn empty(home: &Home, seed: u64) -> Result<Self, String>;
     /// The node starts again after a crash: it has what it committed.
     fn restart(self, home: &Home, seed: u64) -> Result<Self, String>;
+    /// Restored from a backup older than every record: empty, under a new incarnation.
+    fn restored_empty(home: &Home, seed: u64) -> Result<Self, String> {
+        Self::empty(home, seed)
+    }
     fn backup(&self, home: &Home, number: u64) -> Result<Self::Backup, String>;
     /// Restored from `backup` as `lifeline restore` does it: a new incarnation.
     fn restored(home: &Home, backup: &Self::Backup, seed: u64) -> Result<Self, String>;
@@ -358,6 +362,19 @@ impl Backing for Store {
     fn restart(self, home: &Home, seed: u64) -> Result<Self, String> {
         drop(self);
         open_store(home, seed)
+    }
+
+    /// An empty store's snapshot, restored as `lifeline restore` does (a lessor's cursors move
+    /// on, as they must for a lessor restored from before its grants).
+    fn restored_empty(home: &Home, seed: u64) -> Result<Self, String> {
+        let snapshot = backup_path(home, u64::MAX)?;
+        let empty = Self::empty(home, seed)?;
+        let backup = empty.backup(home, u64::MAX)?;
+        drop(empty);
+        let restored = Self::restored(home, &backup, seed);
+        std::fs::remove_file(&snapshot)
+            .map_err(|e| format!("cannot remove {}: {e}", snapshot.display()))?;
+        restored
     }
 
     fn backup(&self, home: &Home, number: u64) -> Result<PathBuf, String> {

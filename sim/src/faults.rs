@@ -199,8 +199,8 @@ impl<R: Backing> Sim<R> {
 
     /// The node's store is restored: from its latest backup (two times in three, when it
     /// has one; of those, one in three is the file copied back by hand, under the same
-    /// incarnation), or else replaced by an empty one, as a restore from a backup older than
-    /// every record would leave it. Its peers must fill it again, and what no other node
+    /// incarnation), or else from a backup older than every record (an empty store's,
+    /// restored). Its peers must fill it again, and what no other node
     /// held and the backup did not is lost; that is what a restore loses, so those writes
     /// leave the checks (and are counted).
     fn restore_store(&mut self) {
@@ -231,7 +231,7 @@ impl<R: Backing> Sim<R> {
             }),
             None => n.replace(|old, home| {
                 drop(old);
-                R::empty(home, seed)
+                R::restored_empty(home, seed)
             }),
         };
         n.backup = kept;
@@ -258,7 +258,6 @@ impl<R: Backing> Sim<R> {
                 });
             }
             (false, _) => {
-                self.nodes[node].made_anew = true;
                 self.faults.restores += 1;
                 self.note(|| format!("fault: {name}'s store replaced by an empty one (restored)"));
             }

@@ -15,8 +15,8 @@
 //!   was in when it was committed (or none), and that episode is held there and names the
 //!   node;
 //! - `ranges_unique`: no number of any series is leased to two holders (every range granted,
-//!   as every node holds the leases), unless a lessor's store was copied back by hand or
-//!   replaced by an empty one, taking its cursors back (`numbers`).
+//!   as every node holds the leases), unless a lessor's backup was copied over its store by
+//!   hand, taking its cursors back (`numbers`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -130,8 +130,6 @@ pub(crate) struct Node<R: Backing> {
     pub monitor: Monitor,
     /// A backup was copied over its store by hand (not restored): numbers again (`numbers`).
     pub copied_by_hand: bool,
-    /// Its store was replaced by an empty one: as a lessor, it forgot what it granted.
-    pub made_anew: bool,
 }
 
 impl<R: Backing> Node<R> {
@@ -570,7 +568,6 @@ fn node<R: Backing>(
         backup: None,
         monitor: Monitor::new(role, EPOCH_MS),
         copied_by_hand: false,
-        made_anew: false,
     })
 }
 

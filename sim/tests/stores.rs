@@ -49,7 +49,11 @@ const CI_WRITE_GAP_MS: u64 = 700;
 /// - 535: a window's clock set back five minutes, then its store made anew: its life seemed
 ///   to begin before its earlier life had asked for a range, which it then numbered from
 ///   again (a request is now this life's only if the store's own list has it).
-const FULL_RUN_REGRESSIONS: &[u64] = &[9, 4, 5, 14, 16, 86, 127, 46, 96, 23, 196, 78, 93, 535];
+/// - 876: central's store replaced by a fresh empty one leased 1-50 by hand, then refused its
+///   earlier life's grant of 1-1000 as overlapping, and the replicas never agreed. A store
+///   empty from a restore is now restored as `lifeline restore` does (a lessor's cursors move
+///   on); a lessor rebuilt from nothing is a limit the design notes.
+const FULL_RUN_REGRESSIONS: &[u64] = &[9, 4, 5, 14, 16, 86, 127, 46, 96, 23, 196, 78, 93, 535, 876];
 
 fn stored(cfg: Config) -> Config {
     Config {
