@@ -244,8 +244,8 @@ impl Store {
             );
             let base = match &restored {
                 Some((at, incarnation)) if same_minute(*at, now, offset) => {
-                    let mark: String = incarnation.chars().rev().take(4).collect();
-                    format!("{base}-R{}", mark.chars().rev().collect::<String>())
+                    let tail = incarnation.len().saturating_sub(4);
+                    format!("{base}-R{}", incarnation.get(tail..).unwrap_or_default())
                 }
                 _ => base,
             };

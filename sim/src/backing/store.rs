@@ -1,0 +1,331 @@
+//! A node keeping its records in its real redb [`Store`], as the daemon does: the desks'
+//! writes through the store's own commit path (core's `sim` feature), a crash as the file
+//! closed and opened again, a backup and a restore as `lifeline backup` and `lifeline restore`
+//! make them, and the outage work (housekeeping, the emergency desk, ranges, worklist) read
+//! and done through the store's own API.
+
+use std::path::PathBuf;
+
+use lifeline_core::automerge::Automerge;
+use lifeline_core::desk::{LeaseOrder, LeaveScope, Opening};
+use lifeline_core::health::ModeInfo;
+use lifeline_core::housekeeping::Settings;
+use lifeline_core::numbers::{RangeReport, Series};
+use lifeline_core::record::Visit;
+use lifeline_core::store::RestoreOptions;
+use lifeline_core::{
+    DeskRole, EpisodeId, Operator, ReadError, Record, RecordId, Store, WriteError,
+};
+
+use super::{Backing, EpisodeView, Home, OutageView, RangeView, Refused, WriteFailure};
+use crate::emergency::EmergencyAct;
+
+fn store_failure(e: WriteError) -> WriteFailure {
+    match e {
+        WriteError::Rule(lifeline_core::RuleError::NotFound { .. }) => WriteFailure::NotFound,
+        WriteError::Rule(rule) => WriteFailure::Refused(rule.to_string()),
+        other => WriteFailure::Failed(lifeline_core::error::Chain(&other).to_string()),
+    }
+}
+
+fn read_failure(e: ReadError) -> WriteFailure {
+    WriteFailure::Failed(lifeline_core::error::Chain(&e).to_string())
+}
+
+fn open_store(home: &Home, seed: u64) -> Result<Store, String> {
+    let path = home.store_path()?;
+    Store::open(&path, home.store_options(seed)).map_err(|e| {
+        format!(
+            "cannot open {}: {}",
+            path.display(),
+            lifeline_core::error::Chain(&e)
+        )
+    })
+}
+
+/// A store file under `dir` for the `number`th backup of `name`.
+fn backup_path(home: &Home, number: u64) -> Result<PathBuf, String> {
+    Ok(home
+        .store_path()?
+        .with_extension(format!("backup-{number}.redb")))
+}
+
+impl Backing for Store {
+    type Backup = PathBuf;
+
+    fn empty(home: &Home, seed: u64) -> Result<Self, String> {
+        let path = home.store_path()?;
+        if path.exists() {
+            std::fs::remove_file(&path)
+                .map_err(|e| format!("cannot remove {}: {e}", path.display()))?;
+        }
+        open_store(home, seed)
+    }
+
+    fn restart(self, home: &Home, seed: u64) -> Result<Self, String> {
+        drop(self);
+        open_store(home, seed)
+    }
+
+    /// An empty store's snapshot, restored as `lifeline restore` does (a lessor's cursors move
+    /// on, as they must for a lessor restored from before its grants).
+    fn restored_empty(home: &Home, seed: u64) -> Result<Self, String> {
+        let empty = Self::empty(home, seed)?;
+        let snapshot = empty.backup(home, u64::MAX)?;
+        drop(empty);
+        let restored = Self::restored(home, &snapshot, seed);
+        std::fs::remove_file(&snapshot)
+            .map_err(|e| format!("cannot remove {}: {e}", snapshot.display()))?;
+        restored
+    }
+
+    fn backup(&self, home: &Home, number: u64) -> Result<PathBuf, String> {
+        let path = backup_path(home, number)?;
+        self.backup_to(&path, &|_, _| {}).map_err(|e| {
+            format!(
+                "cannot back up to {}: {}",
+                path.display(),
+                lifeline_core::error::Chain(&e)
+            )
+        })?;
+        Ok(path)
+    }
+
+    fn restored(home: &Home, backup: &PathBuf, seed: u64) -> Result<Self, String> {
+        let path = home.store_path()?;
+        let options = RestoreOptions {
+            incarnation_seed: Some(seed ^ 0x5EED),
+            at_ms: Some(lifeline_core::Clock::now_ms(&home.clock)),
+            ..RestoreOptions::default()
+        };
+        lifeline_core::store::restore_from(backup, &path, &home.name, options, &|_, _| {})
+            .map_err(|e| {
+                format!(
+                    "cannot restore {}: {}",
+                    path.display(),
+                    lifeline_core::error::Chain(&e)
+                )
+            })?;
+        open_store(home, seed)
+    }
+
+    fn copied_back(home: &Home, backup: &PathBuf, seed: u64) -> Result<Self, String> {
+        let path = home.store_path()?;
+        std::fs::copy(backup, &path).map_err(|e| {
+            format!(
+                "cannot copy {} over {}: {e}",
+                backup.display(),
+                path.display()
+            )
+        })?;
+        open_store(home, seed)
+    }
+
+    fn create<T: Record + Send + 'static>(
+        &self,
+        who: &Operator,
+        record: T,
+    ) -> Result<(), WriteFailure> {
+        self.sim_create(who, record).map_err(store_failure)
+    }
+
+    fn register(&self, who: &Operator, visit: Visit) -> Result<(), WriteFailure> {
+        self.sim_register(who, visit).map_err(store_failure)
+    }
+
+    fn update<T, F>(&self, who: &Operator, id: RecordId, f: F) -> Result<(), WriteFailure>
+    where
+        T: Record + Send + 'static,
+        F: FnOnce(&mut T) + Send + 'static,
+    {
+        self.sim_update(who, id, f).map_err(store_failure)
+    }
+
+    fn put_text<T: Record>(
+        &self,
+        who: &Operator,
+        id: RecordId,
+        field: &str,
+        value: &str,
+    ) -> Result<(), WriteFailure> {
+        self.sim_put_text::<T>(who, id, field, value)
+            .map_err(store_failure)
+    }
+
+    fn get<T: Record>(&self, id: RecordId) -> Result<Option<T>, String> {
+        Store::get(self, id).map_err(|e| lifeline_core::error::Chain(&e).to_string())
+    }
+
+    fn with_doc<X>(&self, id: RecordId, f: impl FnOnce(&Automerge) -> X) -> Option<X> {
+        Store::doc(self, id).ok().flatten().map(|d| f(&d))
+    }
+
+    fn records(&self) -> usize {
+        let kinds = crate::work::Kind::ALL.map(crate::work::Kind::core);
+        self.stats()
+            .map(|s| {
+                s.records_by_kind
+                    .iter()
+                    .filter(|(k, _)| kinds.contains(k))
+                    .map(|(_, n)| *n as usize)
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+
+    fn refusals(&self) -> Vec<Refused> {
+        self.quarantined(0, usize::MAX)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|q| Refused {
+                peer: q.peer,
+                id: q.record,
+                code: q.code,
+                reason: q.reason,
+            })
+            .collect()
+    }
+
+    fn housekeep(&self, settings: &Settings, info: &ModeInfo, now_ms: i64) -> Result<(), String> {
+        lifeline_core::housekeeping::run(self, settings, info, now_ms)
+            .map_err(|e| lifeline_core::error::Chain(&e).to_string())
+    }
+
+    fn episode(&self) -> Option<EpisodeId> {
+        Store::episode(self).ok().flatten()
+    }
+
+    fn outage_work(&self) -> Option<String> {
+        let chain = |e: ReadError| format!("cannot read: {}", lifeline_core::error::Chain(&e));
+        match Store::episode(self) {
+            Ok(Some(e)) => return Some(format!("in episode {e}")),
+            Err(e) => return Some(chain(e)),
+            Ok(None) => {}
+        }
+        match self.reconciling_episode() {
+            Ok(Some(e)) => return Some(format!("reconciling episode {e}")),
+            Err(e) => return Some(chain(e)),
+            Ok(None) => {}
+        }
+        match self.unreconciled() {
+            Ok(ids) if ids.is_empty() => None,
+            Ok(ids) => Some(format!(
+                "{} records central has not acknowledged",
+                ids.len()
+            )),
+            Err(e) => Some(chain(e)),
+        }
+    }
+
+    fn outages(&self) -> Option<OutageView> {
+        let episodes = self
+            .episodes()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| EpisodeView {
+                id: e.episode.episode_id,
+                open: e.open,
+                duration_ms: e.duration_ms,
+                grade: e.grade,
+                merged_into: e.episode.merged_into,
+                nodes: e.episode.nodes,
+            })
+            .collect();
+        let ranges = self
+            .leases()
+            .unwrap_or_default()
+            .into_iter()
+            .flat_map(|l| {
+                l.grants.into_iter().map(move |(first, last)| RangeView {
+                    series: l.series.name().to_owned(),
+                    holder: l.holder.to_string(),
+                    first,
+                    last,
+                })
+            })
+            .collect();
+        Some(OutageView { episodes, ranges })
+    }
+
+    fn emergency_desk(&self, act: &EmergencyAct) -> Result<Option<String>, WriteFailure> {
+        let admin = Operator::new(crate::work::admin_operator(), DeskRole::Admin);
+        match act {
+            EmergencyAct::Declare { drill } => {
+                let how = if *drill {
+                    Opening::Drill
+                } else {
+                    Opening::Declared
+                };
+                let saved = self
+                    .open_episode(&admin, "计划维护", how)
+                    .map_err(store_failure)?;
+                Ok(Some(format!("declared {}", saved.value)))
+            }
+            EmergencyAct::Stop { declared_only } => {
+                // At the heal: only while an emergency declared by hand (or a drill) is open,
+                // which nothing but a person ends.
+                let declared_open = || -> Result<bool, WriteFailure> {
+                    Ok(self.episodes().map_err(read_failure)?.iter().any(|e| {
+                        let e = &e.episode;
+                        e.closed_ms.is_none() && e.merged_into.is_none() && !e.automatic
+                    }))
+                };
+                if *declared_only && !declared_open()? {
+                    return Ok(None);
+                }
+                let stopped = self
+                    .leave_episode(&admin, LeaveScope::HospitalWide)
+                    .map_err(store_failure)?;
+                Ok(stopped.value.map(|e| format!("stopped {e}")))
+            }
+            EmergencyAct::Lease { holder, size } => {
+                let order = LeaseOrder {
+                    series: Series::EmergencyRegistration,
+                    holder: holder.clone(),
+                    size: *size,
+                    operator: None,
+                    code: None,
+                    start: None,
+                };
+                let range = self.lease_range_for(&admin, order).map_err(store_failure)?;
+                Ok(Some(format!(
+                    "leased {} to {holder} by hand",
+                    range.value.id
+                )))
+            }
+        }
+    }
+
+    fn worklist_counts(&self) -> Option<Result<Vec<(&'static str, usize)>, String>> {
+        let list = self
+            .worklist()
+            .map_err(|e| lifeline_core::error::Chain(&e).to_string());
+        Some(list.map(|w| {
+            w.counts
+                .iter()
+                .map(|c| (c.category.name(), c.count))
+                .collect()
+        }))
+    }
+
+    fn range_reports(&self) -> Option<Result<[RangeReport; 2], String>> {
+        let reports = self
+            .range_report()
+            .and_then(|own| Ok([own, self.hospital_range_report()?]));
+        Some(reports.map_err(|e| lifeline_core::error::Chain(&e).to_string()))
+    }
+
+    fn self_check(&self) -> Option<Vec<String>> {
+        let mut found = Vec::new();
+        match self.verify_audit() {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => found.push(format!("its audit chain does not verify: {e}")),
+            Err(e) => found.push(format!("its audit chain cannot be read: {e}")),
+        }
+        match self.check_kept() {
+            Ok(wrong) => found.extend(wrong),
+            Err(e) => found.push(format!("its kept counts cannot be read: {e}")),
+        }
+        Some(found)
+    }
+}
