@@ -110,7 +110,7 @@ impl<R: Backing> Sim<R> {
     }
 
     /// What still moves, if anything.
-    fn noise(&self) -> Option<String> {
+    pub(crate) fn noise(&self) -> Option<String> {
         if let Some(n) = self.nodes.iter().find(|n| n.power == Power::Down) {
             return Some(format!("{} is down", n.name));
         }
@@ -237,7 +237,7 @@ impl<R: Backing> Sim<R> {
             .join(", ")
     }
 
-    fn check_counts_and_digests(&mut self) {
+    pub(crate) fn check_counts_and_digests(&mut self) {
         let expected = self.ledger.records().len();
         let mut wrong = Vec::new();
         let mut digests = Vec::new();

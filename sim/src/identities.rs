@@ -14,9 +14,13 @@ use lifeline_sync::identity::{self, Anchor, IdentityError, NodeIdentity};
 pub const MAX_WINDOWS: usize = 8;
 
 /// What a window's desks write in the simulation: patients and visits (registration),
-/// prescriptions and charges (doctor), dispensing (pharmacy).
-pub const WINDOW_DESKS: [DeskRole; 3] =
-    [DeskRole::Registration, DeskRole::Doctor, DeskRole::Pharmacy];
+/// prescriptions and charges (doctor), dispensing (pharmacy), invoices (cashier).
+pub const WINDOW_DESKS: [DeskRole; 4] = [
+    DeskRole::Registration,
+    DeskRole::Doctor,
+    DeskRole::Pharmacy,
+    DeskRole::Cashier,
+];
 
 /// Why the certificates could not be made.
 #[derive(Debug, thiserror::Error)]

@@ -13,7 +13,10 @@
 //! is hostile and slips forged changes among its own. Then everything heals (in a third of the
 //! runs a node's peers are then made to believe it holds records it lacks, for the digest
 //! repair to find), the hospital runs to quiescence and the invariants are checked
-//! ([`check`]; with stores, also each store's audit chain and kept figures, `kept`). A seed
+//! ([`check`]; with stores, also each store's audit chain and kept figures, `kept`; then
+//! people at central take every action of the recovery worklist, `worklist`, and the hospital
+//! runs to quiescence once more, every node's list to be empty). With stores, windows'
+//! cashiers also issue and void invoices from their ranges (`cashier`). A seed
 //! replays the same run exactly, with a readable trace, and makes the same run with either
 //! kind of records.
 //!
@@ -24,6 +27,7 @@
 
 mod admin;
 mod backing;
+mod cashier;
 pub mod check;
 mod drift;
 mod emergency;

@@ -59,6 +59,10 @@ impl<R: Backing> Sim<R> {
                     ));
                 }
             }
+            let (invoices, misnumbered) =
+                self.misnumbered_invoices(n.name.as_str(), n.replica(), hospital);
+            checked += invoices;
+            wrong.extend(misnumbered);
             for c in self.created.iter().filter(|c| c.kind == Kind::Visit) {
                 let Ok(Some(visit)) = n.replica().get::<Visit>(c.id) else {
                     continue;

@@ -39,6 +39,7 @@ fn who(job: &Job) -> Operator {
             Kind::Patient | Kind::Visit | Kind::Charge => DeskRole::Registration,
             Kind::Prescription => DeskRole::Doctor,
             Kind::Dispense => DeskRole::Pharmacy,
+            Kind::Invoice => DeskRole::Cashier,
         },
     };
     let name = match desk {
@@ -67,6 +68,21 @@ fn job_done<R: Backing>(
             }
             Ok(Done::Saved)
         }
+        Job::Invoice {
+            mut header,
+            charges,
+            skip,
+        } => {
+            // Tagged with the node's episode at the commit, as a desk's header is.
+            header.episode = replica.episode();
+            replica.invoice(who, *header, charges, skip)?;
+            Ok(Done::Saved)
+        }
+        Job::Void { id } => match replica.void_invoice(who, id) {
+            Err(WriteFailure::NotFound) => Ok(Done::Refused("not held here".into())),
+            Err(e) => Err(e),
+            Ok(()) => Ok(Done::Saved),
+        },
         Job::Phone { id, phone } => {
             replica.update(who, id, move |p: &mut Patient| p.phone = phone)?;
             Ok(Done::Saved)
@@ -124,6 +140,7 @@ fn job_done<R: Backing>(
                 })
             }
             Kind::Patient => Ok(Done::Refused("a patient has no status".into())),
+            Kind::Invoice => Ok(Done::Refused("an invoice moves by voiding only".into())),
         },
     }
 }

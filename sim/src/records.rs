@@ -7,7 +7,8 @@ use lifeline_core::record::{
     PrescriptionItem, Sex, Visit,
 };
 use lifeline_core::status::{
-    ChargeStatus, DispenseStatus, PrescriptionStatus, Stamp, Status, StatusLog, VisitStatus,
+    ChargeStatus, DispenseStatus, InvoiceStatus, PrescriptionStatus, Stamp, Status, StatusLog,
+    VisitStatus,
 };
 use lifeline_core::{Date, RecordId};
 
@@ -191,6 +192,7 @@ pub(crate) fn reached<R: Backing>(
         Kind::Prescription => reached_in::<PrescriptionStatus, R>(replica, id, state),
         Kind::Charge => reached_in::<ChargeStatus, R>(replica, id, state),
         Kind::Dispense => reached_in::<DispenseStatus, R>(replica, id, state),
+        Kind::Invoice => reached_in::<InvoiceStatus, R>(replica, id, state),
         Kind::Patient => Err("a patient has no status".into()),
     }
 }

@@ -81,10 +81,16 @@ pub struct Faults {
     pub ranges_leased_by_hand: u64,
     /// Times the HIS stopped answering central's bridge (see `faults`).
     pub his_outages: u64,
+    /// The recovery worklist's items whose action people took at central after the run
+    /// (see `worklist`).
+    pub worklist_actions: u64,
+    /// Invoices the windows' cashiers issued, and those they voided (see `cashier`).
+    pub invoices_issued: u64,
+    pub invoices_voided: u64,
 }
 
 impl Faults {
-    pub fn rows(&self) -> [(&'static str, u64); 31] {
+    pub fn rows(&self) -> [(&'static str, u64); 34] {
         [
             ("frames lost (connection closed)", self.frames_lost),
             ("frames held by a partition", self.frames_held),
@@ -132,6 +138,9 @@ impl Faults {
             ("emergencies declared (admin)", self.emergencies_declared),
             ("  episodes stopped (admin)", self.emergencies_stopped),
             ("ranges leased by hand (admin)", self.ranges_leased_by_hand),
+            ("invoices issued (cashiers)", self.invoices_issued),
+            ("  voided", self.invoices_voided),
+            ("worklist items acted on (central)", self.worklist_actions),
         ]
     }
 
@@ -143,6 +152,9 @@ impl Faults {
         self.emergencies_stopped += other.emergencies_stopped;
         self.ranges_leased_by_hand += other.ranges_leased_by_hand;
         self.his_outages += other.his_outages;
+        self.worklist_actions += other.worklist_actions;
+        self.invoices_issued += other.invoices_issued;
+        self.invoices_voided += other.invoices_voided;
         self.frames_held += other.frames_held;
         self.delays += other.delays;
         self.isolations += other.isolations;

@@ -415,6 +415,7 @@ impl<R: Backing> Sim<R> {
     /// Runs to the end and checks the invariants.
     pub fn run(mut self) -> RunReport {
         self.start();
+        let mut drained = false;
         while let Some((at_ms, event)) = self.queue.pop() {
             self.events += 1;
             if self.events > MAX_EVENTS {
@@ -431,12 +432,24 @@ impl<R: Backing> Sim<R> {
                 break;
             }
             if self.phase == Phase::Done {
-                break;
+                if drained {
+                    self.check_drained();
+                    break;
+                }
+                // The checks, then people take the worklist's actions and the hospital must
+                // go quiet again, its replicas still equal.
+                self.check_invariants();
+                drained = true;
+                if !self.drain_worklist() {
+                    break;
+                }
+                self.phase = Phase::Healing {
+                    since_ms: self.now_ms,
+                };
+                self.queue.push(self.now_ms + 1000, Event::Probe);
             }
         }
-        if self.phase == Phase::Done {
-            self.check_invariants();
-        } else if self.failures.is_empty() {
+        if self.phase != Phase::Done && self.failures.is_empty() {
             self.fail("bounded_run", "the run stopped before it finished".into());
         }
         self.report()
@@ -519,7 +532,11 @@ impl<R: Backing> Sim<R> {
         self.nodes[node].name.as_str()
     }
 
-    fn report(self) -> RunReport {
+    fn report(mut self) -> RunReport {
+        self.faults.invoices_issued = self.ledger.records_of(Kind::Invoice).len() as u64;
+        self.faults.invoices_voided = (self.ledger.acks.iter())
+            .filter(|a| a.kind == Kind::Invoice && a.state.is_some())
+            .count() as u64;
         RunReport {
             seed: self.cfg.seed,
             nodes: self.nodes.len(),

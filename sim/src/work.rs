@@ -6,9 +6,9 @@
 use std::collections::BTreeMap;
 
 use lifeline_core::automerge::ChangeHash;
-use lifeline_core::record::{Charge, Dispense, Patient, Prescription, Visit};
+use lifeline_core::record::{Charge, Dispense, Header, Patient, Prescription, Visit};
 use lifeline_core::status::{
-    ChargeStatus, DispenseStatus, PrescriptionStatus, StatusLog, VisitStatus,
+    ChargeStatus, DispenseStatus, InvoiceStatus, PrescriptionStatus, Status, StatusLog, VisitStatus,
 };
 use lifeline_core::{OperatorName, Record, RecordId, RecordKind};
 
@@ -26,15 +26,19 @@ pub enum Kind {
     Prescription,
     Charge,
     Dispense,
+    /// Issued by a window's cashier from its invoice range, in store-backed runs with
+    /// housekeeping only (`cashier`).
+    Invoice,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Patient,
         Kind::Visit,
         Kind::Prescription,
         Kind::Charge,
         Kind::Dispense,
+        Kind::Invoice,
     ];
 
     pub fn core(self) -> RecordKind {
@@ -44,6 +48,7 @@ impl Kind {
             Kind::Prescription => RecordKind::Prescription,
             Kind::Charge => RecordKind::Charge,
             Kind::Dispense => RecordKind::Dispense,
+            Kind::Invoice => RecordKind::Invoice,
         }
     }
 
@@ -90,6 +95,18 @@ pub(crate) enum Job {
         kind: Kind,
         state: &'static str,
     },
+    /// The cashier invoices settled charges: an invoice under `header`, numbered at the
+    /// commit from the cashier's range. If the cashier must start a shift first, the stock in
+    /// hand starts `skip` numbers past the range's next (those recorded voided).
+    Invoice {
+        header: Box<Header>,
+        charges: Vec<RecordId>,
+        skip: u64,
+    },
+    /// The cashier voids an invoice (its number recorded voided, its charges released).
+    Void {
+        id: RecordId,
+    },
     /// An admin's review decision: `duplicate` is the same person as `survivor`.
     Merge {
         survivor: RecordId,
@@ -117,6 +134,8 @@ impl Job {
             },
             Job::Phone { id, .. } => (*id, Kind::Patient, None),
             Job::Advance { id, kind, state } => (*id, *kind, Some(state)),
+            Job::Invoice { header, .. } => (header.id, Kind::Invoice, None),
+            Job::Void { id } => (*id, Kind::Invoice, Some(InvoiceStatus::Voided.name())),
             Job::Merge { duplicate, .. } => (*duplicate, Kind::Patient, None),
             Job::Resolve { id, .. } => (*id, Kind::Patient, None),
         }
@@ -128,6 +147,10 @@ impl Job {
                 let (id, kind, _) = self.target();
                 format!("create {kind:?} {id}")
             }
+            Job::Invoice {
+                header, charges, ..
+            } => format!("invoice {} of charges {charges:?}", header.id),
+            Job::Void { id } => format!("void invoice {id}"),
             Job::Phone { id, phone } => format!("patient {id}: phone {phone}"),
             Job::Advance { id, kind, state } => format!("{kind:?} {id} -> {state}"),
             Job::Merge {
@@ -185,7 +208,7 @@ pub(crate) struct Ack {
 #[derive(Debug, Default)]
 pub(crate) struct Ledger {
     records: BTreeMap<RecordId, Kind>,
-    by_kind: [Vec<RecordId>; 5],
+    by_kind: [Vec<RecordId>; 6],
     /// Records no node held after a store was replaced: a later restore of an older backup
     /// may bring them back.
     forgotten: BTreeMap<RecordId, Kind>,
@@ -265,11 +288,17 @@ pub(crate) fn admin_operator() -> OperatorName {
     OperatorName::new("admin1").expect("the simulation's operator names are valid")
 }
 
+/// The triage nurse who resumes paused registrations at central.
+pub(crate) fn triage_operator() -> OperatorName {
+    OperatorName::new("triage1").expect("the simulation's operator names are valid")
+}
+
 pub(crate) fn operator(kind: Kind) -> OperatorName {
     let name = match kind {
         Kind::Patient | Kind::Visit | Kind::Charge => "reg1",
         Kind::Prescription => "doc1",
         Kind::Dispense => "pharm1",
+        Kind::Invoice => "cash1",
     };
     OperatorName::new(name).expect("the simulation's operator names are valid")
 }
@@ -327,7 +356,7 @@ impl<R: Backing> Sim<R> {
             0..=29 => None,
             30..=49 => self.new_visit(node),
             50..=61 => self.new_prescription(node),
-            62..=69 => self.new_charge(node),
+            62..=69 => self.cashier_job(node).or_else(|| self.new_charge(node)),
             70..=75 => self.new_dispense(node),
             76..=87 => self.status_move(node),
             _ => self.phone_edit(node),
@@ -501,7 +530,7 @@ impl<R: Backing> Sim<R> {
 
     fn commit_one(&mut self, node: usize, pending: Pending) {
         let (id, kind, state) = pending.job.target();
-        let created = matches!(pending.job, Job::Create(_));
+        let created = matches!(pending.job, Job::Create(_) | Job::Invoice { .. });
         let replica = self.nodes[node].replica().clone();
         let stamp = self.stamp(node, kind);
         let name = self.name(node).to_owned();

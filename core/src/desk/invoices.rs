@@ -45,6 +45,52 @@ impl Tx<'_, '_> {
             warnings: Warning::from_issued(&issued).into_iter().collect(),
         })
     }
+
+    /// Invoices settled `charges` under `header` (checked as [`Store::issue_invoice`] says):
+    /// the invoice numbered from `who`'s range, each charge marked as on it.
+    pub(crate) fn invoice_charges(
+        &mut self,
+        who: &Operator,
+        header: crate::record::Header,
+        charges: Vec<RecordId>,
+    ) -> Result<Saved<Invoice>, WriteError> {
+        let mut total = Fen::ZERO;
+        for &id in &charges {
+            let charge: Charge = self.read(id)?;
+            crate::import::check_writable(self, RecordKind::Charge, id, charge.his_id.as_ref())?;
+            let status = charge
+                .status_log
+                .current::<ChargeStatus>()
+                .map_err(|e| RuleError::from(StatusError::from(e)))?;
+            match status {
+                ChargeStatus::Pending => {
+                    return Err(RuleError::ChargeNotSettled { charge: id }.into());
+                }
+                ChargeStatus::Refunded => {
+                    return Err(RuleError::AlreadyRefunded { charge: id }.into());
+                }
+                // Written before voids released charges: invoiced for good.
+                ChargeStatus::Invoiced => {
+                    return Err(RuleError::AlreadyInvoiced { charge: id }.into());
+                }
+                ChargeStatus::Settled => {}
+            }
+            if charge.invoice.is_some() {
+                return Err(RuleError::AlreadyInvoiced { charge: id }.into());
+            }
+            total = total
+                .checked_add(charge.amount)
+                .ok_or_else(|| RuleError::invalid("charges", "total too large"))?;
+        }
+        let saved = self.create_invoice(who, header, charges.clone(), total, None)?;
+        let invoice_id = saved.value.header.id;
+        for &id in &charges {
+            self.edit(id, who, "charge.invoice", |t| {
+                set_field(t, "invoice", Some(invoice_id))
+            })?;
+        }
+        Ok(saved)
+    }
 }
 
 impl Store {
@@ -66,43 +112,8 @@ impl Store {
         }
         let who = who.clone();
         self.write(move |tx| {
-            let mut total = Fen::ZERO;
-            for &id in &charges {
-                let charge: Charge = tx.read(id)?;
-                crate::import::check_writable(tx, RecordKind::Charge, id, charge.his_id.as_ref())?;
-                let status = charge
-                    .status_log
-                    .current::<ChargeStatus>()
-                    .map_err(|e| RuleError::from(StatusError::from(e)))?;
-                match status {
-                    ChargeStatus::Pending => {
-                        return Err(RuleError::ChargeNotSettled { charge: id }.into());
-                    }
-                    ChargeStatus::Refunded => {
-                        return Err(RuleError::AlreadyRefunded { charge: id }.into());
-                    }
-                    // Written before voids released charges: invoiced for good.
-                    ChargeStatus::Invoiced => {
-                        return Err(RuleError::AlreadyInvoiced { charge: id }.into());
-                    }
-                    ChargeStatus::Settled => {}
-                }
-                if charge.invoice.is_some() {
-                    return Err(RuleError::AlreadyInvoiced { charge: id }.into());
-                }
-                total = total
-                    .checked_add(charge.amount)
-                    .ok_or_else(|| RuleError::invalid("charges", "total too large"))?;
-            }
             let header = tx.new_header(RecordKind::Invoice, &who)?;
-            let saved = tx.create_invoice(&who, header, charges.clone(), total, None)?;
-            let invoice_id = saved.value.header.id;
-            for &id in &charges {
-                tx.edit(id, &who, "charge.invoice", |t| {
-                    set_field(t, "invoice", Some(invoice_id))
-                })?;
-            }
-            Ok(saved)
+            tx.invoice_charges(&who, header, charges)
         })
     }
 

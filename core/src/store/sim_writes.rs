@@ -11,7 +11,7 @@ use super::Store;
 use super::error::WriteError;
 use crate::id::RecordId;
 use crate::numbers::{Series, emergency_registration_no};
-use crate::record::{Record, Visit};
+use crate::record::{Header, Record, Visit};
 use crate::roles::Operator;
 
 impl Store {
@@ -38,6 +38,20 @@ impl Store {
             }
             tx.create(&visit, &who, "sim.register")
         })
+    }
+
+    /// Invoices settled `charges` as the cashier's desk does ([`Store::issue_invoice`]), under
+    /// `header` (the simulator chooses its records' ids): numbered from the cashier's
+    /// confirmed range, refused with nothing written when a charge cannot be invoiced or the
+    /// cashier has no range or no shift confirmed today.
+    pub fn sim_invoice(
+        &self,
+        who: &Operator,
+        header: Header,
+        charges: Vec<RecordId>,
+    ) -> Result<(), WriteError> {
+        let who = who.clone();
+        self.write(move |tx| tx.invoice_charges(&who, header, charges).map(drop))
     }
 
     /// Changes the record `id` with `f`, authored by `who`: the record is read, changed and

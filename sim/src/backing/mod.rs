@@ -64,6 +64,38 @@ pub(crate) struct OutageView {
     pub ranges: Vec<RangeView>,
 }
 
+/// A node's recovery worklist, as a person at its admin desk reads it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct WorklistView {
+    /// Every category with its count, zero included, in the list's order.
+    pub counts: Vec<(&'static str, usize)>,
+    pub items: Vec<Todo>,
+}
+
+/// One item of the worklist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Todo {
+    pub category: &'static str,
+    pub record: RecordId,
+    /// The conflict to decide, if the item is one, with the records it involves (as the
+    /// conflict report lists them: the one holding the conflict first).
+    pub conflict: Option<(String, Vec<RecordId>)>,
+}
+
+/// An item's action, through the node's own desk API (the review's at the admin desk).
+#[derive(Debug, Clone)]
+pub(crate) enum Decision {
+    /// Triage: a paused emergency registration resumed into the queue.
+    Resume { visit: RecordId },
+    /// `lifeline merge-patients`: `duplicate` is `survivor`.
+    Merge {
+        survivor: RecordId,
+        duplicate: RecordId,
+    },
+    /// `lifeline resolve <id> confirm`: what the rules kept (or the value shown) stands.
+    Confirm { conflict: String },
+}
+
 /// Why a desk's write failed.
 #[derive(Debug)]
 pub(crate) enum WriteFailure {
@@ -145,6 +177,26 @@ pub(crate) trait Backing: Replica + Clone + Sized {
         self.create(who, visit)
     }
 
+    /// The cashier invoices settled `charges` under `header`, numbered from its range, where
+    /// the node keeps numbers. Without a shift confirmed today, the cashier starts one first,
+    /// the stock in hand `skip` numbers past the range's next.
+    fn invoice(
+        &self,
+        _who: &Operator,
+        _header: Header,
+        _charges: Vec<RecordId>,
+        _skip: u64,
+    ) -> Result<(), WriteFailure> {
+        Err(WriteFailure::Refused(
+            "this node keeps no invoice numbers".into(),
+        ))
+    }
+    /// The cashier voids invoice `id`, where the node keeps numbers.
+    fn void_invoice(&self, _who: &Operator, _id: RecordId) -> Result<(), WriteFailure> {
+        Err(WriteFailure::Refused(
+            "this node keeps no invoice numbers".into(),
+        ))
+    }
     fn update<T, F>(&self, who: &Operator, id: RecordId, f: F) -> Result<(), WriteFailure>
     where
         T: Record + Send + 'static,
@@ -205,18 +257,20 @@ pub(crate) trait Backing: Replica + Clone + Sized {
         None
     }
     fn refusals(&self) -> Vec<Refused>;
-    /// What only a real store keeps and can check of itself: its audit chain, and its kept
-    /// counts and open-item index against a scan. Each finding is one line; none when all
-    /// hold; `None` for a backing that keeps none of these.
     /// The information department's emergency desk at this node (a server): `Ok(None)` where
     /// the node keeps no episodes, or there was nothing to do; else what was done.
     fn emergency_desk(&self, _act: &EmergencyAct) -> Result<Option<String>, WriteFailure> {
         Ok(None)
     }
 
-    /// The recovery worklist's counts by category, where the node keeps one.
-    fn worklist_counts(&self) -> Option<Result<Vec<(&'static str, usize)>, String>> {
+    /// The recovery worklist, where the node keeps one.
+    fn worklist_view(&self) -> Option<Result<WorklistView, String>> {
         None
+    }
+
+    /// A worklist item's action at this node, where the node keeps a worklist.
+    fn decide(&self, _who: &Operator, _decision: &Decision) -> Result<(), WriteFailure> {
+        Err(WriteFailure::Refused("this node keeps no worklist".into()))
     }
 
     /// The node's report of the ranges it holds (from its ledger) and of the hospital's
@@ -225,6 +279,9 @@ pub(crate) trait Backing: Replica + Clone + Sized {
         None
     }
 
+    /// What only a real store keeps and can check of itself: its audit chain, and its kept
+    /// counts and open-item index against a scan. Each finding is one line; none when all
+    /// hold; `None` for a backing that keeps none of these.
     fn self_check(&self) -> Option<Vec<String>>;
 }
 

@@ -4,20 +4,25 @@
 //! make them, and the outage work (housekeeping, the emergency desk, ranges, worklist) read
 //! and done through the store's own API.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use lifeline_core::automerge::Automerge;
-use lifeline_core::desk::{LeaseOrder, LeaveScope, Opening};
+use lifeline_core::desk::{LeaseOrder, LeaveScope, Opening, ShiftStart};
 use lifeline_core::health::ModeInfo;
 use lifeline_core::housekeeping::Settings;
-use lifeline_core::numbers::{RangeReport, Series};
-use lifeline_core::record::Visit;
+use lifeline_core::numbers::{NumberError, RangeReport, Series};
+use lifeline_core::record::{Header, Visit};
+use lifeline_core::review::Resolution;
 use lifeline_core::store::RestoreOptions;
 use lifeline_core::{
-    DeskRole, EpisodeId, Operator, ReadError, Record, RecordId, Store, WriteError,
+    DeskRole, EpisodeId, Operator, ReadError, Record, RecordId, RuleError, Store, WriteError,
 };
 
-use super::{Backing, EpisodeView, Home, OutageView, RangeView, Refused, WriteFailure};
+use super::{
+    Backing, Decision, EpisodeView, Home, OutageView, RangeView, Refused, Todo, WorklistView,
+    WriteFailure,
+};
 use crate::emergency::EmergencyAct;
 
 fn store_failure(e: WriteError) -> WriteFailure {
@@ -48,6 +53,40 @@ fn backup_path(home: &Home, number: u64) -> Result<PathBuf, String> {
     Ok(home
         .store_path()?
         .with_extension(format!("backup-{number}.redb")))
+}
+
+/// The cashier starts a shift: the stock in hand carries the code of the cashier's range (or
+/// a code of the simulation's for a range not yet used) and starts `skip` numbers past its
+/// next one; without a range of its own, the node's first free range.
+fn start_shift(store: &Store, who: &Operator, skip: u64) -> Result<(), WriteFailure> {
+    let in_hand = match store.cashier_range(who).map_err(read_failure)? {
+        Some(mine) => Some((mine.code, mine.next)),
+        None => store
+            .ranges()
+            .map_err(read_failure)?
+            .into_iter()
+            .filter(|r| {
+                r.range.series == Series::Invoice
+                    && r.range.holder == *store.node()
+                    && r.range.operator.is_none()
+                    && r.next == r.range.start
+            })
+            .min_by_key(|r| r.range.start)
+            .map(|r| (r.range.code, r.next)),
+    };
+    let Some((code, next)) = in_hand else {
+        return Err(WriteFailure::Refused(
+            "no invoice range leased to this window yet".into(),
+        ));
+    };
+    let start = ShiftStart {
+        code: code.unwrap_or_else(|| "SIM0001".into()),
+        first_number: next + skip,
+    };
+    store
+        .start_shift(who, start)
+        .map(drop)
+        .map_err(store_failure)
 }
 
 impl Backing for Store {
@@ -296,16 +335,73 @@ impl Backing for Store {
         }
     }
 
-    fn worklist_counts(&self) -> Option<Result<Vec<(&'static str, usize)>, String>> {
-        let list = self
-            .worklist()
-            .map_err(|e| lifeline_core::error::Chain(&e).to_string());
-        Some(list.map(|w| {
-            w.counts
+    fn invoice(
+        &self,
+        who: &Operator,
+        header: Header,
+        charges: Vec<RecordId>,
+        skip: u64,
+    ) -> Result<(), WriteFailure> {
+        match self.sim_invoice(who, header.clone(), charges.clone()) {
+            Err(WriteError::Rule(RuleError::Number(
+                NumberError::ShiftNotConfirmed { .. } | NumberError::NoCashierRange { .. },
+            ))) => {
+                start_shift(self, who, skip)?;
+                self.sim_invoice(who, header, charges)
+            }
+            done => done,
+        }
+        .map_err(store_failure)
+    }
+
+    fn void_invoice(&self, who: &Operator, id: RecordId) -> Result<(), WriteFailure> {
+        self.void_invoice(who, id, "打印错误")
+            .map(drop)
+            .map_err(store_failure)
+    }
+
+    fn worklist_view(&self) -> Option<Result<WorklistView, String>> {
+        let read = || -> Result<WorklistView, ReadError> {
+            let list = self.worklist()?;
+            let mut involved: BTreeMap<String, Vec<RecordId>> = self
+                .conflicts()?
+                .into_iter()
+                .map(|c| (c.id, c.records))
+                .collect();
+            let items = list
+                .items
+                .into_iter()
+                .map(|item| Todo {
+                    category: item.category.name(),
+                    record: item.record,
+                    conflict: item.conflict.map(|id| {
+                        let records = involved.remove(&id).unwrap_or_default();
+                        (id, records)
+                    }),
+                })
+                .collect();
+            let counts = list
+                .counts
                 .iter()
                 .map(|c| (c.category.name(), c.count))
-                .collect()
-        }))
+                .collect();
+            Ok(WorklistView { counts, items })
+        };
+        Some(read().map_err(|e| lifeline_core::error::Chain(&e).to_string()))
+    }
+
+    fn decide(&self, who: &Operator, decision: &Decision) -> Result<(), WriteFailure> {
+        match decision {
+            Decision::Resume { visit } => self.resume_visit(who, *visit).map(drop),
+            Decision::Merge {
+                survivor,
+                duplicate,
+            } => self.merge_patients(who, *survivor, *duplicate).map(drop),
+            Decision::Confirm { conflict } => self
+                .resolve_conflict(who, conflict, Resolution::Confirm)
+                .map(drop),
+        }
+        .map_err(store_failure)
     }
 
     fn range_reports(&self) -> Option<Result<[RangeReport; 2], String>> {
