@@ -6,6 +6,10 @@
 //! shift starts the shift as the desk does: the cashier confirms the stock in hand, which one
 //! time in ten starts a few numbers further on (those recorded voided, "not in the stock").
 //!
+//! Half the charges are to be paid by the insurance; one settled in an episode is settled at
+//! the desk as the store does it (`Backing::settle`), as self-pay, the insurance link being
+//! down with the HIS: the recovery worklist then lists it to re-settle (`worklist`).
+//!
 //! After the run (`numbers_accounted`, with [`crate::numbers`]): the range reports account
 //! for every invoice number as for every registration number, and every invoice carries a
 //! number of an invoice range leased to the window that issued it.

@@ -33,6 +33,7 @@ mod drift;
 mod emergency;
 mod family;
 mod faults;
+mod his;
 mod hostile;
 mod identities;
 mod kept;

@@ -132,6 +132,9 @@ impl<R: Backing> Sim<R> {
         if self.cfg.housekeeping {
             self.housekeep(node, &info, now_ms);
         }
+        if node == 0 {
+            self.bridge_reads_his();
+        }
     }
 
     fn housekeep(&mut self, node: usize, info: &ModeInfo, now_ms: i64) {

@@ -129,6 +129,18 @@ fn job_done<R: Backing>(
                 stamp,
                 |r| &mut r.status_log,
             ),
+            // In an episode the insurance link is down with the HIS: a charge is settled at
+            // the desk (where the node keeps episodes), one to be paid by the insurance as
+            // self-pay, to re-settle.
+            Kind::Charge
+                if state == ChargeStatus::Settled.name() && replica.episode().is_some() =>
+            {
+                match replica.settle(who, id) {
+                    Err(WriteFailure::NotFound) => Ok(Done::Refused("not held here".into())),
+                    Err(e) => Err(e),
+                    Ok(()) => Ok(Done::Saved),
+                }
+            }
             Kind::Charge => {
                 advance::<Charge, ChargeStatus, R>(replica, who, id, state, stamp, |r| {
                     &mut r.status_log

@@ -111,13 +111,22 @@ impl<R: Backing> Sim<R> {
     pub(crate) fn new_charge(&mut self, node: usize) -> Option<Job> {
         let visit: Visit = self.held(node, Kind::Visit)?;
         let stamp = self.stamp(node, Kind::Charge);
+        let header = self.header(node, Kind::Charge);
+        // Half the charges are to be paid by the insurance (those a failed link leaves to
+        // re-settle, `cashier`), chosen by the id's random bits: no draw of its own.
+        let [.., amount_bits, payment_bits] = header.id.to_bytes();
+        let requested_payment = if payment_bits % 2 == 0 {
+            PaymentMethod::Insurance
+        } else {
+            PaymentMethod::SelfPay
+        };
         let charge = Charge {
-            header: self.header(node, Kind::Charge),
+            header,
             visit: visit.header.id,
             patient: visit.patient,
             lines: Vec::new(),
-            amount: Fen(0),
-            requested_payment: PaymentMethod::SelfPay,
+            amount: Fen(500 + 10 * i64::from(amount_bits)),
+            requested_payment,
             payment: None,
             payments: Vec::new(),
             resettle_due: None,

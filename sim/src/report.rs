@@ -84,13 +84,15 @@ pub struct Faults {
     /// The recovery worklist's items whose action people took at central after the run
     /// (see `worklist`).
     pub worklist_actions: u64,
+    /// Emergency records the HIS refused, as central's bridge recorded (see `his`).
+    pub his_refusals: u64,
     /// Invoices the windows' cashiers issued, and those they voided (see `cashier`).
     pub invoices_issued: u64,
     pub invoices_voided: u64,
 }
 
 impl Faults {
-    pub fn rows(&self) -> [(&'static str, u64); 34] {
+    pub fn rows(&self) -> [(&'static str, u64); 35] {
         [
             ("frames lost (connection closed)", self.frames_lost),
             ("frames held by a partition", self.frames_held),
@@ -113,6 +115,7 @@ impl Faults {
             ),
             ("clock skews", self.clock_skews),
             ("HIS away from central's bridge", self.his_outages),
+            ("emergency records the HIS refused", self.his_refusals),
             ("concurrent edits", self.concurrent_edits),
             (
                 "families registered at two windows",
@@ -154,6 +157,7 @@ impl Faults {
         self.his_outages += other.his_outages;
         self.worklist_actions += other.worklist_actions;
         self.invoices_issued += other.invoices_issued;
+        self.his_refusals += other.his_refusals;
         self.invoices_voided += other.invoices_voided;
         self.frames_held += other.frames_held;
         self.delays += other.delays;

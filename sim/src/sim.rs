@@ -303,6 +303,8 @@ pub(crate) struct Sim<R: Backing> {
     pub(crate) forged: Vec<Forged>,
     /// How many faults hold the HIS away from central's bridge (`his`).
     pub(crate) his_away: u32,
+    /// What the HIS said of the emergency records central's bridge wrote back (`his`).
+    pub(crate) his: crate::his::HisVerdicts,
     /// Directed pairs whose frames are cut, with how many faults cut them.
     pub(crate) blocked: BTreeMap<(usize, usize), u32>,
     /// This run's chance that a frame is lost.
@@ -400,6 +402,7 @@ impl<R: Backing> Sim<R> {
             session_cfg: SessionConfig::default(),
             blocked: BTreeMap::new(),
             his_away: 0,
+            his: Default::default(),
             loss,
             busy_in_flight: 0,
             ledger: Ledger::default(),

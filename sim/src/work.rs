@@ -238,7 +238,7 @@ impl Ledger {
         self.acks.len() as u64
     }
 
-    fn created(&mut self, id: RecordId, kind: Kind) {
+    pub(crate) fn created(&mut self, id: RecordId, kind: Kind) {
         if self.records.insert(id, kind).is_none() {
             self.by_kind[kind.index()].push(id);
         }

@@ -4,13 +4,17 @@
 //!   node's list comes from its own open-item index, kept in its commits).
 //! - Its emergency prescriptions to dispense are exactly the prescriptions desks wrote in an
 //!   episode that are neither dispensed nor cancelled, as the records themselves say.
-//! - It drains when its actions are taken. At central, people take every item's action, as
-//!   the list names it: the pharmacy dispenses each emergency prescription, triage resumes
-//!   each paused emergency registration into its queue, the information
-//!   department merges each duplicate pair (the second of the pair into the first) and
-//!   confirms every other conflict (`lifeline resolve <id> confirm`). Central's list is then
-//!   empty, and once the hospital is quiet again every node's list is empty too, its kept
-//!   figures still equal to their scan and the replicas still equal.
+//! - It drains when its actions are taken. People take every item's action, as the list
+//!   names it: at central the pharmacy dispenses each emergency prescription, triage resumes
+//!   each paused emergency registration into its queue, the information department merges
+//!   each duplicate pair (the second of the pair into the first) and confirms every other
+//!   conflict (`lifeline resolve <id> confirm`); the first window's cashier re-settles by the
+//!   insurance each charge paid as self-pay when the link failed. Central's list then holds
+//!   nothing but those re-settlements on their way, and once the hospital is quiet again
+//!   every node's list is empty, its kept figures still equal to their scan and the replicas
+//!   still equal.
+
+use std::collections::BTreeSet;
 
 use lifeline_core::record::Prescription;
 use lifeline_core::status::{PrescriptionStatus, Status};
@@ -19,13 +23,18 @@ use lifeline_core::{DeskRole, Operator, RecordId};
 use crate::backing::{Backing, Decision, Todo, WriteFailure};
 use crate::perform::{Done, perform};
 use crate::sim::{Power, Sim};
-use crate::work::{Job, Kind, admin_operator, triage_operator};
+use crate::work::{Job, Kind, admin_operator, operator, triage_operator};
+
+/// The node whose cashier re-settles charges: the first window.
+const CASHIER_AT: usize = 2;
 
 /// The worklist's categories the simulator acts on.
 const DISPENSE: &str = "dispense_emergency_prescription";
 const RESUME: &str = "restore_paused_visit";
+const RESETTLE: &str = "resettle_insurance";
 const MERGE: &str = "merge_duplicate_patient";
 const REVIEW: &str = "review_conflict";
+const FIX: &str = "fix_his_rejection";
 
 impl<R: Backing> Sim<R> {
     pub(crate) fn check_worklist(&mut self) {
@@ -76,7 +85,9 @@ impl<R: Backing> Sim<R> {
         }
         let mut wrong = self.dispense_at_central();
         // A merge can settle another pair's item (a pair with a patient merged meanwhile is no
-        // longer a duplicate), so the list is read again after each pass.
+        // longer a duplicate), so the list is read again after each pass. A re-settlement is
+        // done at a window's cashier: central lists it until the change reaches it.
+        let mut at_window = BTreeSet::new();
         let mut left = Vec::new();
         for _ in 0..3 {
             left = match self.nodes[0].replica().worklist_view() {
@@ -87,10 +98,14 @@ impl<R: Backing> Sim<R> {
                 }
                 None => break,
             };
+            left.retain(|todo| !at_window.contains(&todo.record));
             if left.is_empty() {
                 break;
             }
             for todo in &left {
+                if todo.category == RESETTLE {
+                    at_window.insert(todo.record);
+                }
                 if let Err(why) = self.take_action(todo) {
                     wrong.push(why);
                 }
@@ -109,6 +124,7 @@ impl<R: Backing> Sim<R> {
         self.fail_some("worklist_drains", wrong);
         // As a daemon's sessions hear of every commit to its store.
         self.wake(0, None);
+        self.wake(CASHIER_AT, None);
         true
     }
 
@@ -175,10 +191,17 @@ impl<R: Backing> Sim<R> {
         wrong
     }
 
-    /// People at central take the action `todo` names.
+    /// People take the action `todo` names: at central, or a re-settlement at the cashier of
+    /// the first window.
     fn take_action(&mut self, todo: &Todo) -> Result<(), String> {
         let decision = match (todo.category, &todo.conflict) {
+            (FIX, None) => Decision::HisTook {
+                record: todo.record,
+            },
             (RESUME, None) => Decision::Resume { visit: todo.record },
+            (RESETTLE, None) => Decision::Resettle {
+                charge: todo.record,
+            },
             (MERGE, Some((_, records))) if records.len() == 2 => Decision::Merge {
                 survivor: records[0],
                 duplicate: records[1],
@@ -192,23 +215,32 @@ impl<R: Backing> Sim<R> {
                 ));
             }
         };
-        let who = match decision {
-            Decision::Resume { .. } => Operator::new(triage_operator(), DeskRole::Triage),
-            _ => Operator::new(admin_operator(), DeskRole::Admin),
+        let (node, who) = match decision {
+            Decision::Resume { .. } => (0, Operator::new(triage_operator(), DeskRole::Triage)),
+            Decision::Resettle { .. } => (
+                CASHIER_AT,
+                Operator::new(operator(Kind::Invoice), DeskRole::Cashier),
+            ),
+            _ => (0, Operator::new(admin_operator(), DeskRole::Admin)),
         };
+        let name = self.name(node).to_owned();
         let shown = format!("{decision:?}");
-        self.note(|| format!("central, draining the worklist: {shown}"));
-        match self.nodes[0].replica().decide(&who, &decision) {
-            Ok(()) => {
+        self.note(|| format!("{name}, draining the worklist: {shown}"));
+        match self.nodes[node].replica().decide(&who, &decision) {
+            Ok(made) => {
                 self.faults.worklist_actions += 1;
+                if let Some(invoice) = made {
+                    self.ledger.created(invoice, Kind::Invoice);
+                    self.note_created(node, invoice, Kind::Invoice);
+                }
                 Ok(())
             }
             // Settled meanwhile by another decision (read again on the next pass).
             Err(WriteFailure::Refused(why)) => {
-                self.note(|| format!("central: refused: {why}"));
+                self.note(|| format!("{name}: refused: {why}"));
                 Ok(())
             }
-            Err(e) => Err(format!("central: {decision:?}: {e}")),
+            Err(e) => Err(format!("{name}: {decision:?}: {e}")),
         }
     }
 

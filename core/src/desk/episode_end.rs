@@ -21,7 +21,7 @@ use crate::WriteError;
 use crate::id::{EpisodeId, RecordId};
 use crate::record::{Episode, EpisodeNode};
 use crate::roles::Operator;
-use crate::store::{Store, Tx, audit_event};
+use crate::store::{Store, Tx, audit_event, put_entry};
 
 /// Whether leaving an episode ends it for this node only or for the hospital.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,19 +113,15 @@ impl Tx<'_, '_> {
         if let Some((record, episode)) = self.find_episode(id)?
             && let Some(entry) = episode.nodes.get(&me).filter(|n| n.recovered_ms.is_none())
         {
-            let mut nodes = episode.nodes.clone();
-            nodes.insert(
-                me,
-                EpisodeNode {
-                    recovered_ms: Some(now),
-                    ..entry.clone()
-                },
-            );
+            let recovered = EpisodeNode {
+                recovered_ms: Some(now),
+                ..entry.clone()
+            };
             let mut updated = episode.clone();
-            updated.nodes = nodes.clone();
+            updated.nodes.insert(me.clone(), recovered.clone());
             let close = all_recovered_at(&updated).filter(|_| episode.closed_ms.is_none());
             self.edit(record, who, "episode.recover", |t| {
-                set_field(t, "nodes", &nodes)?;
+                put_entry(t, "nodes", &me, &recovered)?;
                 if let Some(at) = close {
                     set_field(t, "closed_ms", Some(at))?;
                 }
@@ -187,17 +183,13 @@ impl Tx<'_, '_> {
         if let Some((record, episode)) = self.find_episode(id)?
             && let Some(entry) = episode.nodes.get(&me).filter(|n| n.left_ms.is_none())
         {
-            let mut nodes = episode.nodes.clone();
-            nodes.insert(
-                me,
-                EpisodeNode {
-                    recovered_ms: entry.recovered_ms.or(Some(now)),
-                    left_ms: Some(now),
-                    ..entry.clone()
-                },
-            );
+            let left = EpisodeNode {
+                recovered_ms: entry.recovered_ms.or(Some(now)),
+                left_ms: Some(now),
+                ..entry.clone()
+            };
             self.edit(record, who, "episode.leave", |t| {
-                set_field(t, "nodes", &nodes)
+                put_entry(t, "nodes", &me, &left)
             })?;
         }
         if self.reconciling()?.as_ref() == Some(id) {

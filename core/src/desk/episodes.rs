@@ -15,14 +15,14 @@ use std::collections::BTreeMap;
 use automerge::ROOT;
 use serde::Serialize;
 
-use super::{Saved, information_department, set_field};
+use super::{Saved, information_department};
 use crate::WriteError;
 use crate::clock::{Date, UnixMs};
 use crate::id::{DRILL_PREFIX, EpisodeId, RecordId};
 use crate::record::{CatalogKind, Episode, EpisodeNode, ReasonCode, RecordKind, catalog_id};
 use crate::roles::Operator;
 use crate::rules::{RuleError, check_text};
-use crate::store::{EpisodeInfo, ReadError, Store, Tx, audit_event};
+use crate::store::{EpisodeInfo, ReadError, Store, Tx, audit_event, put_entry};
 
 /// The outage grades of the emergency plans, by duration.
 pub fn grade(duration_ms: i64) -> &'static str {
@@ -137,10 +137,8 @@ impl Tx<'_, '_> {
             None => Some(self.node_entry()?),
         };
         if let Some(entry) = entry {
-            let mut nodes = episode.nodes.clone();
-            nodes.insert(me, entry);
             self.edit(record, who, "episode.join", |t| {
-                set_field(t, "nodes", &nodes)
+                put_entry(t, "nodes", &me, &entry)
             })?;
         }
         self.set_episode(Some(&EpisodeInfo {

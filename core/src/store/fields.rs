@@ -27,6 +27,20 @@ pub(crate) fn put_map(tx: &mut Transaction<'_>, key: &str) -> Result<ObjId, Writ
     }
 }
 
+/// Puts the entry `entry` of the top-level map `map` (created if the document has none yet),
+/// and nothing else of the map: a node writing its own entry of a map that every node writes
+/// into (an episode's `nodes`) must leave the others' entries as they are, even where its
+/// copy of them differs from the document's (a conflict between two lives of one node).
+pub(crate) fn put_entry(
+    t: &mut Transaction<'_>,
+    map: &str,
+    entry: &str,
+    value: impl autosurgeon::Reconcile,
+) -> Result<(), WriteError> {
+    let obj = put_map(t, map)?;
+    autosurgeon::reconcile_prop(t, obj, entry, value).map_err(|e| WriteError::document(map, e))
+}
+
 /// Puts one top-level field of a record document.
 pub(crate) fn set_field(
     t: &mut Transaction<'_>,

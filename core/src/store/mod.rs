@@ -96,7 +96,7 @@ pub use signing::{Credentials, CredentialsMismatch, Export, SIGN_PER_WRITE, Wire
 pub use tables::{decode_heads, encode_heads};
 
 pub(crate) use error::StorageContext;
-pub(crate) use fields::{put_map, put_stamp, set_field};
+pub(crate) use fields::{put_entry, put_map, put_stamp, set_field};
 pub(crate) use meta::Counter;
 pub(crate) use patient_index::person_key;
 pub(crate) use tx::Tx;

@@ -18,6 +18,7 @@ use crate::emergency::EmergencyAct;
 use lifeline_core::automerge::{Automerge, ChangeHash, ReadDoc};
 use lifeline_core::health::ModeInfo;
 use lifeline_core::housekeeping::Settings;
+use lifeline_core::import::HisRejection;
 use lifeline_core::numbers::RangeReport;
 use lifeline_core::record::{EpisodeNode, Header, Visit};
 use lifeline_core::store::{Credentials, StoreOptions};
@@ -85,8 +86,13 @@ pub(crate) struct Todo {
 /// An item's action, through the node's own desk API (the review's at the admin desk).
 #[derive(Debug, Clone)]
 pub(crate) enum Decision {
+    /// The bridge: the HIS took a later revision of `record`, its refusal cleared.
+    HisTook { record: RecordId },
     /// Triage: a paused emergency registration resumed into the queue.
     Resume { visit: RecordId },
+    /// A cashier: a charge paid as self-pay when the insurance link failed, re-settled by
+    /// the insurance (with an invoice of its own, its shift started first if need be).
+    Resettle { charge: RecordId },
     /// `lifeline merge-patients`: `duplicate` is `survivor`.
     Merge {
         survivor: RecordId,
@@ -191,6 +197,11 @@ pub(crate) trait Backing: Replica + Clone + Sized {
             "this node keeps no invoice numbers".into(),
         ))
     }
+    /// Settles charge `id` at the desk in an episode, where the node keeps episodes: one to
+    /// be paid by the insurance as self-pay (the link is down), to re-settle.
+    fn settle(&self, _who: &Operator, _id: RecordId) -> Result<(), WriteFailure> {
+        Err(WriteFailure::Refused("this node keeps no episodes".into()))
+    }
     /// The cashier voids invoice `id`, where the node keeps numbers.
     fn void_invoice(&self, _who: &Operator, _id: RecordId) -> Result<(), WriteFailure> {
         Err(WriteFailure::Refused(
@@ -268,8 +279,22 @@ pub(crate) trait Backing: Replica + Clone + Sized {
         None
     }
 
-    /// A worklist item's action at this node, where the node keeps a worklist.
-    fn decide(&self, _who: &Operator, _decision: &Decision) -> Result<(), WriteFailure> {
+    /// Central's bridge records what the HIS said of each record (a refusal, or none), where
+    /// the node keeps the HIS's verdicts: how many records changed.
+    fn his_verdicts(
+        &self,
+        _marks: Vec<(RecordId, Option<HisRejection>)>,
+    ) -> Result<usize, WriteFailure> {
+        Ok(0)
+    }
+
+    /// A worklist item's action at this node, where the node keeps a worklist: the invoice
+    /// it made, if it made one (a re-settlement's).
+    fn decide(
+        &self,
+        _who: &Operator,
+        _decision: &Decision,
+    ) -> Result<Option<RecordId>, WriteFailure> {
         Err(WriteFailure::Refused("this node keeps no worklist".into()))
     }
 

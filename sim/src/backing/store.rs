@@ -8,11 +8,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use lifeline_core::automerge::Automerge;
-use lifeline_core::desk::{LeaseOrder, LeaveScope, Opening, ShiftStart};
+use lifeline_core::desk::{LeaseOrder, LeaveScope, Opening, Settlement, ShiftStart};
 use lifeline_core::health::ModeInfo;
 use lifeline_core::housekeeping::Settings;
+use lifeline_core::import::HisRejection;
 use lifeline_core::numbers::{NumberError, RangeReport, Series};
-use lifeline_core::record::{Header, Visit};
+use lifeline_core::record::{Charge, Header, PaymentMethod, Visit};
 use lifeline_core::review::Resolution;
 use lifeline_core::store::RestoreOptions;
 use lifeline_core::{
@@ -53,6 +54,26 @@ fn backup_path(home: &Home, number: u64) -> Result<PathBuf, String> {
     Ok(home
         .store_path()?
         .with_extension(format!("backup-{number}.redb")))
+}
+
+/// A cashier's write that numbers an invoice: if the cashier has no range or no shift
+/// confirmed today, the shift is started (see [`start_shift`]) and the write tried again.
+fn in_shift(
+    store: &Store,
+    who: &Operator,
+    skip: u64,
+    mut write: impl FnMut() -> Result<(), WriteError>,
+) -> Result<(), WriteFailure> {
+    match write() {
+        Err(WriteError::Rule(RuleError::Number(
+            NumberError::ShiftNotConfirmed { .. } | NumberError::NoCashierRange { .. },
+        ))) => {
+            start_shift(store, who, skip)?;
+            write()
+        }
+        done => done,
+    }
+    .map_err(store_failure)
 }
 
 /// The cashier starts a shift: the stock in hand carries the code of the cashier's range (or
@@ -342,16 +363,23 @@ impl Backing for Store {
         charges: Vec<RecordId>,
         skip: u64,
     ) -> Result<(), WriteFailure> {
-        match self.sim_invoice(who, header.clone(), charges.clone()) {
-            Err(WriteError::Rule(RuleError::Number(
-                NumberError::ShiftNotConfirmed { .. } | NumberError::NoCashierRange { .. },
-            ))) => {
-                start_shift(self, who, skip)?;
-                self.sim_invoice(who, header, charges)
-            }
-            done => done,
-        }
-        .map_err(store_failure)
+        in_shift(self, who, skip, || {
+            self.sim_invoice(who, header.clone(), charges.clone())
+        })
+    }
+
+    fn settle(&self, who: &Operator, id: RecordId) -> Result<(), WriteFailure> {
+        let charge: Charge = self
+            .get(id)
+            .map_err(read_failure)?
+            .ok_or(WriteFailure::NotFound)?;
+        let outcome = match charge.requested_payment {
+            PaymentMethod::Insurance => Settlement::InsuranceFailed,
+            PaymentMethod::SelfPay => Settlement::Paid,
+        };
+        self.settle_charge(who, id, outcome)
+            .map(drop)
+            .map_err(store_failure)
     }
 
     fn void_invoice(&self, who: &Operator, id: RecordId) -> Result<(), WriteFailure> {
@@ -390,8 +418,33 @@ impl Backing for Store {
         Some(read().map_err(|e| lifeline_core::error::Chain(&e).to_string()))
     }
 
-    fn decide(&self, who: &Operator, decision: &Decision) -> Result<(), WriteFailure> {
-        match decision {
+    fn his_verdicts(
+        &self,
+        marks: Vec<(RecordId, Option<HisRejection>)>,
+    ) -> Result<usize, WriteFailure> {
+        let bridge = Operator::new(crate::work::admin_operator(), DeskRole::Admin);
+        self.set_his_rejections(&bridge, marks)
+            .map_err(store_failure)
+    }
+
+    fn decide(
+        &self,
+        who: &Operator,
+        decision: &Decision,
+    ) -> Result<Option<RecordId>, WriteFailure> {
+        let done = match decision {
+            Decision::Resettle { charge } => {
+                let mut invoice = None;
+                in_shift(self, who, 0, || {
+                    let done = self.resettle_charge(who, *charge)?;
+                    invoice = Some(done.value.invoice.header.id);
+                    Ok(())
+                })?;
+                return Ok(invoice);
+            }
+            Decision::HisTook { record } => self
+                .set_his_rejections(who, vec![(*record, None)])
+                .map(drop),
             Decision::Resume { visit } => self.resume_visit(who, *visit).map(drop),
             Decision::Merge {
                 survivor,
@@ -400,8 +453,8 @@ impl Backing for Store {
             Decision::Confirm { conflict } => self
                 .resolve_conflict(who, conflict, Resolution::Confirm)
                 .map(drop),
-        }
-        .map_err(store_failure)
+        };
+        done.map(|()| None).map_err(store_failure)
     }
 
     fn range_reports(&self) -> Option<Result<[RangeReport; 2], String>> {

@@ -412,3 +412,67 @@ fn an_episode_opened_in_a_restore_s_minute_has_an_id_of_its_own() {
         .value;
     assert_eq!(later.as_str(), "YJ-20261125-0901-W01");
 }
+
+/// W02 joins central's episode and leaves it; its store is backed up; it joins again, and its
+/// backup is copied back over its store by hand (the same actor) before it joins once more:
+/// the fields of W02's entry in the episode hold two values, one of each life. The standby
+/// joins and leaves after both reached it: it writes its own entry and leaves W02's as it is,
+/// two values and all (rewriting the whole map settled W02's conflict in the standby's name,
+/// which no peer accepts from it: `lifeline-sim --store`, seed 2283, where the standby's
+/// housekeeping failed with "standby may not write `nodes.W02`").
+#[test]
+fn a_node_writes_only_its_own_entry_of_an_episode_another_node_joined_twice() {
+    use automerge::ReadDoc;
+    let system = admin();
+    let (_cdir, central, clock) = temp_store("central", NodeRole::Central);
+    let episode = central
+        .open_episode(&system, "HIS unreachable", Opening::Automatic)
+        .expect("open")
+        .value;
+    let join = |store: &Store| {
+        copy_all(&central, store);
+        let joined = store
+            .open_episode(&system, "central unreachable", Opening::Automatic)
+            .expect("join")
+            .value;
+        assert_eq!(joined, episode);
+    };
+    let (wdir, w02, _) = temp_store("W02", NodeRole::Window);
+    join(&w02);
+    w02.leave_episode(&system, LeaveScope::ThisNode)
+        .expect("leave");
+    let backup = wdir.path().join("backup.redb");
+    w02.backup_to(&backup, &|_, _| {}).expect("backup");
+    join(&w02);
+    let (_sdir, standby, _) = temp_store("standby", NodeRole::Standby);
+    copy_all(&w02, &standby);
+    let path = w02.path().to_path_buf();
+    drop(w02);
+    std::fs::copy(&backup, &path).expect("copied back by hand");
+    let w02 = crate::test_support::store_at(&path, "W02", NodeRole::Window, &clock);
+    join(&w02);
+    copy_all(&w02, &standby);
+    let conflicted = |store: &Store| {
+        let record = (store.episodes().expect("read").into_iter())
+            .find(|e| e.episode.episode_id == episode)
+            .expect("held")
+            .record;
+        let doc = store.doc(record).expect("read").expect("held");
+        let (_, nodes) = doc
+            .get(automerge::ROOT, "nodes")
+            .expect("read")
+            .expect("a nodes map");
+        let (_, entry) = doc.get(&nodes, "W02").expect("read").expect("W02's entry");
+        doc.keys(&entry)
+            .filter(|k| doc.get_all(&entry, k.as_str()).expect("read").len() > 1)
+            .count()
+    };
+    let before = conflicted(&standby);
+    assert!(before > 0, "W02's two lives left no conflict");
+    join(&standby);
+    standby
+        .leave_episode(&system, LeaveScope::ThisNode)
+        .expect("the standby leaves");
+    assert_eq!(conflicted(&standby), before, "W02's entry as W02 left it");
+    copy_all(&standby, &central);
+}
