@@ -216,8 +216,8 @@ pub enum NumberError {
     #[error("a lease must hold between 1 and {max} numbers (asked for {size})")]
     BadLeaseSize { size: u64, max: u64 },
     #[error(
-        "cashier {operator} has no invoice range on this node: start the shift first \
-         (confirm the invoice code and first number of the stock in hand)"
+        "cashier {operator} has no invoice range with numbers left on this node: start the \
+         shift first (confirm the invoice code and first number of the stock in hand)"
     )]
     NoCashierRange { operator: OperatorName },
     #[error(

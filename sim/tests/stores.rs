@@ -53,7 +53,19 @@ const CI_WRITE_GAP_MS: u64 = 700;
 ///   earlier life's grant of 1-1000 as overlapping, and the replicas never agreed. A store
 ///   empty from a restore is now restored as `lifeline restore` does (a lessor's cursors move
 ///   on); a lessor rebuilt from nothing is a limit the design notes.
-const FULL_RUN_REGRESSIONS: &[u64] = &[9, 4, 5, 14, 16, 86, 127, 46, 96, 23, 196, 78, 93, 535, 876];
+/// - 2715 (with the cashiers, the insurance re-settlements and the HIS's verdicts in the
+///   workload, which again made every seed a new run): a window's store restored empty got
+///   its earlier life's invoice range back retired, every number voided; its cashier, asked
+///   to re-settle a charge, was told the numbers were gone though the window held a new free
+///   range (a cashier with no numbers left is now asked to start a shift when a free range
+///   is held). Seed 2283 of the workload before the HIS's verdicts found a window that joined
+///   one episode twice with one actor (its store copied back by hand), after which the
+///   standby's rewrite of the episode's `nodes` map settled the window's conflict in its own
+///   name and was refused; that run is gone with the workload's change, and the unit test
+///   `a_node_writes_only_its_own_entry_of_an_episode_another_node_joined_twice` holds it.
+const FULL_RUN_REGRESSIONS: &[u64] = &[
+    9, 4, 5, 14, 16, 86, 127, 46, 96, 23, 196, 78, 93, 535, 876, 2715,
+];
 
 fn stored(cfg: Config) -> Config {
     Config {

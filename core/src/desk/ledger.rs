@@ -32,10 +32,18 @@ impl Tx<'_, '_> {
         if series != Series::Invoice {
             return Ok(ranges);
         }
+        // A free range the node holds (leased for no cashier, unused): the next cashier to
+        // start a shift takes it.
+        let free = ranges
+            .iter()
+            .any(|r| r.range.operator.is_none() && r.next == r.range.start);
         ranges.retain(|r| r.range.operator.as_ref() == Some(&who.name));
         ranges.sort_by_key(|r| r.range.start);
         let Some(current) = ranges.iter().find(|r| r.remaining() > 0) else {
-            if ranges.is_empty() {
+            // The cashier has no range with numbers left: with a free one here, the cashier
+            // starts a shift on its stock (a range used up, or retired with a restore, is not
+            // the end of invoicing while the node holds another).
+            if ranges.is_empty() || free {
                 return Err(RuleError::from(NumberError::NoCashierRange {
                     operator: who.name.clone(),
                 })

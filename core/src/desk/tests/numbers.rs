@@ -234,6 +234,41 @@ fn a_free_range_taken_at_the_shift_start_is_the_cashier_s_everywhere() {
     assert_eq!(line.code.as_deref(), Some("144031900333"));
 }
 
+/// A cashier whose range is used up, on a window holding a free range (housekeeping leased
+/// it when the numbers ran low), is asked to start a shift, not told the numbers are gone:
+/// the shift start takes the free range and invoicing goes on (`lifeline-sim --store`, seed
+/// 2715: a window's store restored empty got its earlier life's range back retired, every
+/// number voided, and its cashier could not re-settle a charge though a new range was held).
+#[test]
+fn a_cashier_whose_range_is_used_up_starts_a_shift_on_the_node_s_free_range() {
+    let (_d, w01, _) = window();
+    let (_p, v) = registered(&w01);
+    let cashier = op("c1", DeskRole::Cashier);
+    cashier_on_shift(&w01, &cashier, 1);
+    let c1 = settled_charge(&w01, v.header.id, &cashier);
+    w01.issue_invoice(&cashier, vec![c1]).expect("invoice 1");
+    let c2 = settled_charge(&w01, v.header.id, &cashier);
+    assert!(matches!(
+        rule(w01.issue_invoice(&cashier, vec![c2]).unwrap_err()),
+        RuleError::Number(NumberError::Exhausted { .. })
+    ));
+    let (_c, central, _) = temp_store("central", NodeRole::Central);
+    central
+        .lease_range_for(&admin(), order("W01", 10, None, Some(101)))
+        .expect("lease");
+    copy_all(&central, &w01);
+    w01.accept_granted_leases(&admin()).expect("accept");
+    let err = rule(w01.issue_invoice(&cashier, vec![c2]).unwrap_err());
+    assert!(
+        matches!(err, RuleError::Number(NumberError::NoCashierRange { .. })),
+        "{err}"
+    );
+    w01.start_shift(&cashier, shift(INVOICE_CODE, 101))
+        .expect("the shift takes the free range");
+    let invoice = w01.issue_invoice(&cashier, vec![c2]).expect("invoice 2");
+    assert_eq!(invoice.value.number, 101);
+}
+
 /// `lifeline ranges lease` records the lease: it travels to the holder as a record, the
 /// holder takes it into its ledger and numbers from it, and the next automatic lease comes
 /// after it; central's range report then covers every range of every node, from the
