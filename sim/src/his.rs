@@ -44,7 +44,7 @@ fn table(kind: Kind) -> Option<&'static str> {
 
 /// Whether the HIS refuses the record `id`.
 fn refuses(id: RecordId) -> bool {
-    id.to_bytes()[13] % 8 == 0
+    id.to_bytes()[13].is_multiple_of(8)
 }
 
 impl<R: Backing> Sim<R> {

@@ -115,7 +115,7 @@ impl<R: Backing> Sim<R> {
         // Half the charges are to be paid by the insurance (those a failed link leaves to
         // re-settle, `cashier`), chosen by the id's random bits: no draw of its own.
         let [.., amount_bits, payment_bits] = header.id.to_bytes();
-        let requested_payment = if payment_bits % 2 == 0 {
+        let requested_payment = if payment_bits.is_multiple_of(2) {
             PaymentMethod::Insurance
         } else {
             PaymentMethod::SelfPay
