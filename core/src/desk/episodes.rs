@@ -200,11 +200,14 @@ impl Store {
         }
         let (who, reason) = (who.clone(), reason.to_owned());
         let drill = how == Opening::Drill;
-        // An episode this node opened just before its store was restored is lost with the
-        // restore, but its id lives on at its peers: one opened in the restore's minute takes
-        // a mark of the new incarnation, or it would reuse the lost one's id.
+        // An episode this node opened before its store was restored is lost with the
+        // restore, but its id lives on at its peers: every episode a restored store opens
+        // takes a mark of its incarnation, or it could reuse a lost one's id. Not only in the
+        // restore's minute: the lost episode's minute was read off the clock of the earlier
+        // life, and a clock set back before the restore (or corrected after it) puts a later
+        // opening in that minute again (`lifeline-sim --store`, seed 3234).
         let restored = match self.restored_ms()? {
-            Some(at) => Some((at, self.incarnation()?)),
+            Some(_) => Some(self.incarnation()?),
             None => None,
         };
         self.write(move |tx| {
@@ -241,11 +244,11 @@ impl Store {
                 tx.node()
             );
             let base = match &restored {
-                Some((at, incarnation)) if same_minute(*at, now, offset) => {
+                Some(incarnation) => {
                     let tail = incarnation.len().saturating_sub(4);
                     format!("{base}-R{}", incarnation.get(tail..).unwrap_or_default())
                 }
-                _ => base,
+                None => base,
             };
             // A second outage opened here in the same minute (central lost again seconds
             // after it came back) gets an id of its own: with the first's, the node found the
@@ -327,12 +330,6 @@ impl Store {
             .collect();
         Ok(Some((found, merged)))
     }
-}
-
-/// Whether two times fall in the same minute of the hospital's local time.
-fn same_minute(a: UnixMs, b: UnixMs, offset_min: i32) -> bool {
-    let minute = |t: UnixMs| (t + i64::from(offset_min) * 60_000).div_euclid(60_000);
-    minute(a) == minute(b)
 }
 
 #[cfg(test)]
