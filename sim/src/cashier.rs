@@ -93,6 +93,14 @@ impl<R: Backing> Sim<R> {
         issued.then_some(invoice.header.id)
     }
 
+    /// The run's invoices issued and voided, for its report.
+    pub(crate) fn count_invoices(&mut self) {
+        self.faults.invoices_issued = self.ledger.records_of(Kind::Invoice).len() as u64;
+        self.faults.invoices_voided = (self.ledger.acks.iter())
+            .filter(|a| a.kind == Kind::Invoice && a.state.is_some())
+            .count() as u64;
+    }
+
     /// What is wrong with the invoices `replica` (at node `at`) holds: each must carry a
     /// number of an invoice range `hospital` shows leased to the window that issued it.
     pub(crate) fn misnumbered_invoices(

@@ -434,22 +434,8 @@ impl<R: Backing> Sim<R> {
             {
                 break;
             }
-            if self.phase == Phase::Done {
-                if drained {
-                    self.check_drained();
-                    break;
-                }
-                // The checks, then people take the worklist's actions and the hospital must
-                // go quiet again, its replicas still equal.
-                self.check_invariants();
-                drained = true;
-                if !self.drain_worklist() {
-                    break;
-                }
-                self.phase = Phase::Healing {
-                    since_ms: self.now_ms,
-                };
-                self.queue.push(self.now_ms + 1000, Event::Probe);
+            if self.phase == Phase::Done && self.at_quiet(&mut drained) {
+                break;
             }
         }
         if self.phase != Phase::Done && self.failures.is_empty() {
@@ -536,10 +522,7 @@ impl<R: Backing> Sim<R> {
     }
 
     fn report(mut self) -> RunReport {
-        self.faults.invoices_issued = self.ledger.records_of(Kind::Invoice).len() as u64;
-        self.faults.invoices_voided = (self.ledger.acks.iter())
-            .filter(|a| a.kind == Kind::Invoice && a.state.is_some())
-            .count() as u64;
+        self.count_invoices();
         RunReport {
             seed: self.cfg.seed,
             nodes: self.nodes.len(),

@@ -22,7 +22,7 @@ use lifeline_core::{DeskRole, Operator, RecordId};
 
 use crate::backing::{Backing, Decision, Todo, WriteFailure};
 use crate::perform::{Done, perform};
-use crate::sim::{Power, Sim};
+use crate::sim::{Event, Phase, Power, Sim};
 use crate::work::{Job, Kind, admin_operator, operator, triage_operator};
 
 /// The node whose cashier re-settles charges: the first window.
@@ -70,6 +70,26 @@ impl<R: Backing> Sim<R> {
         }
         self.checked("worklist_drains", checked);
         self.fail_some("worklist_drains", wrong);
+    }
+
+    /// The hospital is quiet: the checks, then people take the worklist's actions and the
+    /// hospital must go quiet again (`drained` then set), its replicas still equal, and
+    /// every list empty. Returns whether the run is over.
+    pub(crate) fn at_quiet(&mut self, drained: &mut bool) -> bool {
+        if *drained {
+            self.check_drained();
+            return true;
+        }
+        self.check_invariants();
+        *drained = true;
+        if !self.drain_worklist() {
+            return true;
+        }
+        self.phase = Phase::Healing {
+            since_ms: self.now_ms,
+        };
+        self.queue.push(self.now_ms + 1000, Event::Probe);
+        false
     }
 
     /// People at central take every item's action. Returns whether they did (central keeps a
