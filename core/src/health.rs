@@ -83,6 +83,23 @@ impl ModeInfo {
             .map(|since| now_ms.saturating_sub(since).max(0))
     }
 
+    /// Whether a node of `role` in this mode runs the HIS bridge (pulls from the HIS and
+    /// pushes back to it) at `now_ms`: central always; the standby while it acts as primary
+    /// and central has been away at least `takeover_after_ms` (a silence of a few heartbeats
+    /// on a loaded machine is not central gone); a window never.
+    pub fn runs_his_bridge(&self, role: NodeRole, now_ms: i64, takeover_after_ms: i64) -> bool {
+        match role {
+            NodeRole::Central => true,
+            NodeRole::Standby => {
+                self.mode != Mode::Normal
+                    && self
+                        .central_away_ms(now_ms)
+                        .is_some_and(|ms| ms >= takeover_after_ms)
+            }
+            NodeRole::Window => false,
+        }
+    }
+
     /// How long the HIS (another system of record) has been unreachable at `now_ms`; `None`
     /// while it answers or is not watched.
     pub fn his_away_ms(&self, now_ms: i64) -> Option<i64> {

@@ -120,6 +120,9 @@ impl<R: Backing> Sim<R> {
         if let Some(outage) = self.outage_noise() {
             return Some(outage);
         }
+        if let Some(his) = self.his_noise() {
+            return Some(his);
+        }
         if self.busy_in_flight > 0 {
             return Some(format!("{} frames in flight", self.busy_in_flight));
         }
@@ -238,7 +241,8 @@ impl<R: Backing> Sim<R> {
     }
 
     pub(crate) fn check_counts_and_digests(&mut self) {
-        let expected = self.ledger.records().len();
+        // Every record a desk created, and every record the HIS bridges did (`his_master`).
+        let expected = self.ledger.records().len() + self.his_master.records();
         let mut wrong = Vec::new();
         let mut digests = Vec::new();
         for n in &self.nodes {

@@ -9,6 +9,10 @@
 //! replica's methods is one atomic step, as each of the store's is one durable redb commit,
 //! so what a method returned from is what the store's file would hold after a restart.
 
+use std::collections::BTreeSet;
+
+use lifeline_core::RecordId;
+
 use crate::backing::Backing;
 use crate::drift::DRIFT_CHANCE;
 use crate::hostile::Judged;
@@ -335,6 +339,12 @@ impl<R: Backing> Sim<R> {
         for id in gone {
             self.ledger.forget(id);
         }
+        let held: BTreeSet<RecordId> = self
+            .his_master
+            .made_ids()
+            .filter(|&id| anywhere(self, id, &[]))
+            .collect();
+        self.his_master.forget_unless(|id| held.contains(&id));
         lost.len() as u64
     }
 

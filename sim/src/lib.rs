@@ -34,6 +34,7 @@ mod emergency;
 mod family;
 mod faults;
 mod his;
+mod his_master;
 mod hostile;
 mod identities;
 mod kept;

@@ -101,6 +101,9 @@ impl<R: Backing> Sim<R> {
     /// fourth look, at a quarter of the period).
     pub(crate) fn look(&mut self, node: usize) {
         self.queue.push(self.now_ms + LOOK_MS, Event::Look { node });
+        if node == 0 {
+            self.his_works();
+        }
         if self.nodes[node].power == Power::Down || self.phase == Phase::Done {
             return;
         }
@@ -132,6 +135,7 @@ impl<R: Backing> Sim<R> {
         if self.cfg.housekeeping {
             self.housekeep(node, &info, now_ms);
         }
+        self.bridge_pulls(node);
         if node == 0 {
             self.bridge_reads_his();
         }

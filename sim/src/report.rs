@@ -86,13 +86,17 @@ pub struct Faults {
     pub worklist_actions: u64,
     /// Emergency records the HIS refused, as central's bridge recorded (see `his`).
     pub his_refusals: u64,
+    /// HIS patient rows the bridges pulled (see `his_master`), and the patients both
+    /// bridges made a record of.
+    pub his_rows_pulled: u64,
+    pub his_patients_pulled_twice: u64,
     /// Invoices the windows' cashiers issued, and those they voided (see `cashier`).
     pub invoices_issued: u64,
     pub invoices_voided: u64,
 }
 
 impl Faults {
-    pub fn rows(&self) -> [(&'static str, u64); 35] {
+    pub fn rows(&self) -> [(&'static str, u64); 37] {
         [
             ("frames lost (connection closed)", self.frames_lost),
             ("frames held by a partition", self.frames_held),
@@ -116,6 +120,11 @@ impl Faults {
             ("clock skews", self.clock_skews),
             ("HIS away from central's bridge", self.his_outages),
             ("emergency records the HIS refused", self.his_refusals),
+            ("HIS patient rows pulled", self.his_rows_pulled),
+            (
+                "  made a record of by both bridges",
+                self.his_patients_pulled_twice,
+            ),
             ("concurrent edits", self.concurrent_edits),
             (
                 "families registered at two windows",
@@ -158,6 +167,8 @@ impl Faults {
         self.worklist_actions += other.worklist_actions;
         self.invoices_issued += other.invoices_issued;
         self.his_refusals += other.his_refusals;
+        self.his_rows_pulled += other.his_rows_pulled;
+        self.his_patients_pulled_twice += other.his_patients_pulled_twice;
         self.invoices_voided += other.invoices_voided;
         self.frames_held += other.frames_held;
         self.delays += other.delays;

@@ -21,6 +21,7 @@ pub enum Stream {
     Backups = 6,
     Drift = 7,
     MidDrift = 8,
+    HisMaster = 9,
 }
 
 impl Rng {

@@ -305,6 +305,8 @@ pub(crate) struct Sim<R: Backing> {
     pub(crate) his_away: u32,
     /// What the HIS said of the emergency records central's bridge wrote back (`his`).
     pub(crate) his: crate::his::HisVerdicts,
+    /// The HIS patient master and the bridges' pulls (`his_master`).
+    pub(crate) his_master: crate::his_master::HisMaster,
     /// Directed pairs whose frames are cut, with how many faults cut them.
     pub(crate) blocked: BTreeMap<(usize, usize), u32>,
     /// This run's chance that a frame is lost.
@@ -382,6 +384,7 @@ impl<R: Backing> Sim<R> {
         };
         Ok(Sim {
             work_rng: Rng::stream(cfg.seed, Stream::Work),
+            his_master: crate::his_master::HisMaster::new(cfg.seed),
             fault_rng: Rng::stream(cfg.seed, Stream::Faults),
             net_rng: Rng::stream(cfg.seed, Stream::Network),
             hostile_rng,

@@ -159,6 +159,7 @@ impl<R: Backing> Sim<R> {
         }
         self.check_counts_and_digests();
         self.check_stores();
+        self.check_his_master();
         let mut wrong = Vec::new();
         let mut checked = 0;
         for n in &self.nodes {

@@ -68,8 +68,14 @@ const CI_WRITE_GAP_MS: u64 = 700;
 ///   episode at 08:00 under the lost one's id (the restore's mark went only on episodes
 ///   opened in the restore's minute), and its part in the new one never ended. Every episode
 ///   a restored store opens now carries the mark.
+/// - 2 (with the HIS patient master and its pulls in the workload, which again made every
+///   seed a new run): central and the standby, split apart, both ran the HIS bridge (central
+///   always, the standby as primary), and each made a record of the HIS patients registered
+///   meanwhile; two records of one HIS patient were no duplicate on the review (two patients
+///   of the HIS master were the HIS's to merge). They are now paired by their HIS id, and the
+///   next pull updates the one kept (`import/pulled_twice_tests.rs`).
 const FULL_RUN_REGRESSIONS: &[u64] = &[
-    9, 4, 5, 14, 16, 86, 127, 46, 96, 23, 196, 78, 93, 535, 876, 2715, 3234,
+    9, 4, 5, 14, 16, 86, 127, 46, 96, 23, 196, 78, 93, 535, 876, 2715, 3234, 2,
 ];
 
 fn stored(cfg: Config) -> Config {
@@ -102,6 +108,9 @@ struct Seen {
     /// Invoices the windows' cashiers issued, and voided.
     invoices: u64,
     voided: u64,
+    /// HIS patient rows the bridges pulled, and patients both bridges made a record of.
+    his_rows: u64,
+    his_twice: u64,
 }
 
 fn all_pass(configs: impl Iterator<Item = Config>) -> Seen {
@@ -120,6 +129,8 @@ fn all_pass(configs: impl Iterator<Item = Config>) -> Seen {
         seen.worklist_actions += report.faults.worklist_actions;
         seen.invoices += report.faults.invoices_issued;
         seen.voided += report.faults.invoices_voided;
+        seen.his_rows += report.faults.his_rows_pulled;
+        seen.his_twice += report.faults.his_patients_pulled_twice;
         if !report.passed() {
             failed.push(describe_failures(&report, &cfg));
         }
@@ -175,6 +186,13 @@ fn the_store_backed_ci_seeds_pass_and_every_store_verifies() {
         "{} worklist items acted on in {runs} runs",
         seen.worklist_actions
     );
+    // The bridges pulled the HIS master, and every node held each HIS patient once.
+    assert!(
+        seen.his_rows > 0 && checked("his_master") > 0,
+        "{} HIS rows pulled, {:?}",
+        seen.his_rows,
+        seen.checks
+    );
 }
 
 #[test]
@@ -192,6 +210,9 @@ fn the_store_backed_full_run_regressions_pass() {
         seen.invoices,
         seen.voided
     );
+    // And both bridges pulled one HIS patient while central and the standby were apart (2),
+    // the pair then merged from the review.
+    assert!(seen.his_twice > 0, "no HIS patient pulled twice");
 }
 
 #[test]

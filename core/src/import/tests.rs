@@ -19,14 +19,14 @@ use crate::test_support::{catalogs, registrar, temp_store};
 /// 2026-11-25 08:00 in the hospital (UTC+8), an hour before the test clock.
 const MORNING: UnixMs = 1_795_564_800_000;
 
-fn bridge() -> Operator {
+pub(super) fn bridge() -> Operator {
     Operator::new(
         OperatorName::new("his-bridge").expect("valid"),
         DeskRole::Admin,
     )
 }
 
-fn central() -> (tempfile::TempDir, Store, crate::clock::ManualClock) {
+pub(super) fn central() -> (tempfile::TempDir, Store, crate::clock::ManualClock) {
     let (dir, store, clock) = temp_store("central", NodeRole::Central);
     store
         .import_catalog(&bridge(), catalogs())
@@ -34,7 +34,7 @@ fn central() -> (tempfile::TempDir, Store, crate::clock::ManualClock) {
     (dir, store, clock)
 }
 
-fn his_patient(his_id: &str, name: &str) -> HisPatient {
+pub(super) fn his_patient(his_id: &str, name: &str) -> HisPatient {
     HisPatient {
         his_id: his_id.into(),
         patient_no: format!("8{his_id}"),

@@ -135,7 +135,7 @@ pub struct CompetingValue {
 /// A search key two patient records share.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MatchedKey {
-    /// `national_id` or `name_birth_date_phone`.
+    /// `his_id`, `national_id` or `name_birth_date_phone`.
     pub key: &'static str,
     pub value: String,
 }

@@ -31,8 +31,9 @@ use crate::review::{DispenseFact, dispense_fact, reviews_in};
 /// them quadratic).
 pub(crate) const MAX_GROUP: usize = 16;
 
-/// The key kinds that identify a person, for duplicate detection.
-pub(crate) const IDENTIFYING: [&str; 2] = ["nid", "person"];
+/// The key kinds that identify a person, for duplicate detection: a national id, the name,
+/// birth date and phone, and the HIS id (one HIS patient pulled twice).
+pub(crate) const IDENTIFYING: [&str; 3] = ["nid", "person", "his"];
 
 fn decode_entry(bytes: &[u8]) -> Option<ItemEntry> {
     serde_json::from_slice(bytes).ok()

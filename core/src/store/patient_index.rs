@@ -149,17 +149,41 @@ impl Tx<'_, '_> {
         self.index_keys(id, Vec::new()).map(drop)
     }
 
-    /// The record of `kind` pulled from the HIS under `his_id`, as of this batch.
+    /// The record of `kind` pulled from the HIS under `his_id`, as of this batch. One HIS row
+    /// pulled twice (by central and by the standby, while they could not see each other) is
+    /// two records until the information department merges the duplicate patients: then the
+    /// one not merged away is the row's, so that the next pull updates the patient desks see.
     pub(crate) fn find_his(
-        &self,
+        &mut self,
         kind: RecordKind,
         his_id: &str,
     ) -> Result<Option<RecordId>, ReadError> {
-        let t = self
-            .r()
-            .open_table(tables::PATIENT_KEYS)
-            .ctx("reading an index")?;
-        first_with(&*t, his_key_kind(kind), his_id)
+        let ids = {
+            let t = self
+                .r()
+                .open_table(tables::PATIENT_KEYS)
+                .ctx("reading an index")?;
+            all_with(&*t, his_key_kind(kind), his_id)?
+        };
+        if ids.len() < 2 || kind != RecordKind::Patient {
+            return Ok(ids.first().copied());
+        }
+        for &id in &ids {
+            let merged = self.doc(id)?.is_some_and(|d| {
+                autosurgeon::hydrate_prop::<_, Option<RecordId>, _, _>(
+                    d,
+                    automerge::ROOT,
+                    "merged_into",
+                )
+                .ok()
+                .flatten()
+                .is_some()
+            });
+            if !merged {
+                return Ok(Some(id));
+            }
+        }
+        Ok(ids.first().copied())
     }
 }
 
@@ -179,6 +203,23 @@ fn decode_keys(bytes: &[u8]) -> Vec<(String, String)> {
         _ => None,
     }
     .unwrap_or_default()
+}
+
+/// Every record indexed under exactly (`kind`, `value`), in id order.
+fn all_with(
+    t: &impl ReadableTable<(&'static str, &'static str, Id), ()>,
+    kind: &str,
+    value: &str,
+) -> Result<Vec<RecordId>, ReadError> {
+    let mut out = Vec::new();
+    for entry in t
+        .range((kind, value, [0u8; 16])..=(kind, value, [0xffu8; 16]))
+        .ctx("reading an index")?
+    {
+        let (k, _) = entry.ctx("reading an index")?;
+        out.push(RecordId::from_bytes(k.value().2));
+    }
+    Ok(out)
 }
 
 /// The first record indexed under exactly (`kind`, `value`).

@@ -9,7 +9,9 @@
 //! outage): a silence of a few heartbeats on a loaded machine is not central gone, and a
 //! standby pulling beside central would make two records of each new HIS row. A pull the
 //! standby started stops at the next page once central is back. So one node at a time writes
-//! what comes from the HIS.
+//! what comes from the HIS, unless central and the standby are split apart and both reach
+//! the HIS: patients both pulled are then paired on the review by their HIS id
+//! (docs/his.md).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -26,7 +28,7 @@ use super::mapping::Mapping;
 use super::pull::{PullError, PullSummary, Puller};
 use super::push::{PushError, PushSummary, Pusher};
 use super::state::BridgeState;
-use crate::daemon::health::{Mode, ModeInfo};
+use crate::daemon::health::ModeInfo;
 use crate::error::chain;
 
 /// The operator the bridge writes as (audited as such).
@@ -207,14 +209,8 @@ pub fn start(
 /// Whether this node pulls and pushes in `mode` at `now_ms`: central always; the standby
 /// while it acts as primary and central has been away at least `takeover_after`.
 pub fn acts(role: NodeRole, mode: &ModeInfo, now_ms: i64, takeover_after: Duration) -> bool {
-    match role {
-        NodeRole::Central => true,
-        NodeRole::Standby => {
-            let after = i64::try_from(takeover_after.as_millis()).unwrap_or(i64::MAX);
-            mode.mode != Mode::Normal && mode.central_away_ms(now_ms).is_some_and(|ms| ms >= after)
-        }
-        NodeRole::Window => false,
-    }
+    let after = i64::try_from(takeover_after.as_millis()).unwrap_or(i64::MAX);
+    mode.runs_his_bridge(role, now_ms, after)
 }
 
 /// How long to wait after `failures` failed attempts in a row.
@@ -532,6 +528,7 @@ impl Bridge {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::daemon::health::Mode;
 
     #[test]
     fn the_bridge_backs_off_when_the_his_is_down_and_acts_only_as_primary() {

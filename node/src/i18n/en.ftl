@@ -374,6 +374,7 @@ report-action-other = an action this version cannot show
 report-evidence = Evidence
 report-same-key = same { $key } ({ $value })
 report-same-key-page = same { $key }:{" "}
+report-key-his_id = HIS patient id
 report-key-national_id = national id
 report-key-name_birth_date_phone = name, birth date and phone
 report-col-field = Field

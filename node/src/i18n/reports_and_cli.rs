@@ -83,7 +83,10 @@ fn families() -> Vec<(String, Vec<String>)> {
                 .to_vec(),
         ),
         names("report-work-", WorkCategory::ALL.map(|c| c.name()).to_vec()),
-        names("report-key-", vec!["national_id", "name_birth_date_phone"]),
+        names(
+            "report-key-",
+            vec!["his_id", "national_id", "name_birth_date_phone"],
+        ),
         names("cli-mode-", vec!["normal", "degraded", "isolated"]),
         names(
             "cli-role-",

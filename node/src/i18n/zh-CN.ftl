@@ -327,6 +327,7 @@ report-action-other = 此版本无法显示的操作
 report-evidence = 判断依据
 report-same-key = { $key }相同（{ $value }）
 report-same-key-page = { $key }相同：
+report-key-his_id = HIS 患者号
 report-key-national_id = 身份证号
 report-key-name_birth_date_phone = 姓名、出生日期和电话
 report-col-field = 字段

@@ -216,7 +216,7 @@ pub struct DuplicateView {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MatchedKeyView {
-    /// `national_id` or `name_birth_date_phone`.
+    /// `his_id`, `national_id` or `name_birth_date_phone`.
     pub key: String,
     pub value: String,
 }

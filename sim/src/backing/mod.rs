@@ -18,7 +18,7 @@ use crate::emergency::EmergencyAct;
 use lifeline_core::automerge::{Automerge, ChangeHash, ReadDoc};
 use lifeline_core::health::ModeInfo;
 use lifeline_core::housekeeping::Settings;
-use lifeline_core::import::HisRejection;
+use lifeline_core::import::{HisPatient, HisRejection};
 use lifeline_core::numbers::RangeReport;
 use lifeline_core::record::{EpisodeNode, Header, Visit};
 use lifeline_core::store::{Credentials, StoreOptions};
@@ -286,6 +286,19 @@ pub(crate) trait Backing: Replica + Clone + Sized {
         _marks: Vec<(RecordId, Option<HisRejection>)>,
     ) -> Result<usize, WriteFailure> {
         Ok(0)
+    }
+
+    /// The HIS bridge upserts one page of the HIS patient master, where the node keeps a
+    /// store: how many rows created a record, and how many changed one.
+    fn import_his_patients(&self, _rows: Vec<HisPatient>) -> Result<(usize, usize), WriteFailure> {
+        Err(WriteFailure::Refused(
+            "this node pulls nothing from the HIS".into(),
+        ))
+    }
+
+    /// The patients the node holds under an HIS patient id (its search by HIS id).
+    fn his_patients(&self, _his_id: &str) -> Result<Vec<RecordId>, String> {
+        Ok(Vec::new())
     }
 
     /// A worklist item's action at this node, where the node keeps a worklist: the invoice

@@ -11,11 +11,11 @@ use lifeline_core::automerge::Automerge;
 use lifeline_core::desk::{LeaseOrder, LeaveScope, Opening, Settlement, ShiftStart};
 use lifeline_core::health::ModeInfo;
 use lifeline_core::housekeeping::Settings;
-use lifeline_core::import::HisRejection;
+use lifeline_core::import::{HisPatient, HisRejection};
 use lifeline_core::numbers::{NumberError, RangeReport, Series};
 use lifeline_core::record::{Charge, Header, PaymentMethod, Visit};
 use lifeline_core::review::Resolution;
-use lifeline_core::store::RestoreOptions;
+use lifeline_core::store::{PatientQuery, RestoreOptions};
 use lifeline_core::{
     DeskRole, EpisodeId, Operator, ReadError, Record, RecordId, RuleError, Store, WriteError,
 };
@@ -425,6 +425,23 @@ impl Backing for Store {
         let bridge = Operator::new(crate::work::admin_operator(), DeskRole::Admin);
         self.set_his_rejections(&bridge, marks)
             .map_err(store_failure)
+    }
+
+    fn import_his_patients(&self, rows: Vec<HisPatient>) -> Result<(usize, usize), WriteFailure> {
+        let bridge = Operator::new(crate::work::admin_operator(), DeskRole::Admin);
+        let done = Store::import_his_patients(self, &bridge, rows).map_err(store_failure)?;
+        if let Some(skipped) = done.skipped.first() {
+            return Err(WriteFailure::Refused(format!(
+                "the pull skipped HIS patient {}: {}",
+                skipped.his_id, skipped.reason
+            )));
+        }
+        Ok((done.created, done.updated))
+    }
+
+    fn his_patients(&self, his_id: &str) -> Result<Vec<RecordId>, String> {
+        self.find_patients(&PatientQuery::HisId(his_id.to_owned()))
+            .map_err(|e| lifeline_core::error::Chain(&e).to_string())
     }
 
     fn decide(

@@ -1,7 +1,9 @@
 //! Duplicate patients: two live patient records that share a national id, or the same name,
 //! birth date and phone, created on different nodes. Patients pulled from the HIS master are
 //! records like any other, so an emergency patient who is already in the HIS is found here,
-//! with the HIS's record (its `his_id` shown) suggested as the one to keep.
+//! with the HIS's record (its `his_id` shown) suggested as the one to keep. Two records of the
+//! same HIS patient (both bridges pulled it while central and the standby could not see each
+//! other) are a duplicate too, found by their HIS id whatever else changed since.
 
 use super::fingerprint;
 use crate::record::{Patient, RecordKind};
@@ -15,6 +17,14 @@ use crate::store::person_key;
 /// The search keys two patients share (the same keys the patient index groups by).
 fn matched_keys(a: &Patient, b: &Patient) -> Vec<MatchedKey> {
     let mut out = Vec::new();
+    if let (Some(x), Some(y)) = (&a.his_id, &b.his_id)
+        && x == y
+    {
+        out.push(MatchedKey {
+            key: "his_id",
+            value: x.clone(),
+        });
+    }
     if let (Some(x), Some(y)) = (&a.national_id, &b.national_id)
         && x.eq_ignore_ascii_case(y)
     {
@@ -44,9 +54,11 @@ pub(crate) fn duplicate_conflict(a: &Patient, b: &Patient) -> Option<Conflict> {
     if a.header.id == b.header.id || a.merged_into.is_some() || b.merged_into.is_some() {
         return None;
     }
-    // Two patients of the HIS master are the HIS's to merge, not Lifeline's; a patient the
-    // HIS deleted is no one's candidate (it is no longer found by a search either).
-    if (a.his_id.is_some() && b.his_id.is_some()) || a.his_deleted || b.his_deleted {
+    // Two patients of the HIS master are the HIS's to merge, not Lifeline's, unless they are
+    // one HIS patient pulled twice; a patient the HIS deleted is no one's candidate (it is no
+    // longer found by a search either).
+    let two_his_patients = matches!((&a.his_id, &b.his_id), (Some(x), Some(y)) if x != y);
+    if two_his_patients || a.his_deleted || b.his_deleted {
         return None;
     }
     let matched = matched_keys(a, b);

@@ -10,7 +10,7 @@ use crate::report::RenderOptions;
 /// A matching key (`national_id`) in `l`; an unknown one with its underscores as spaces.
 fn key_words(l: Lang, key: &str) -> String {
     match key {
-        "national_id" | "name_birth_date_phone" => t(l, &format!("report-key-{key}")),
+        "his_id" | "national_id" | "name_birth_date_phone" => t(l, &format!("report-key-{key}")),
         other => other.replace('_', " "),
     }
 }
@@ -144,6 +144,7 @@ impl Field {
         let matched = |key: &str| d.matched.iter().any(|m| m.key == key);
         match self {
             Field::NationalId => matched("national_id"),
+            Field::His => matched("his_id"),
             Field::Name | Field::BirthDate | Field::Phone => matched("name_birth_date_phone"),
             _ => false,
         }

@@ -1,0 +1,88 @@
+//! One HIS patient pulled by two bridges: central and the standby acting as primary, while
+//! they could not see each other (found by the simulator's HIS master, seed 2 of its first
+//! sweep). The two records are a duplicate on the review, whatever else differs, and once
+//! merged the next pull updates the one kept.
+
+use super::tests::{bridge, central, his_patient};
+use crate::record::Patient;
+use crate::review::{ConflictKind, ConflictStatus, ReviewAction};
+use crate::roles::NodeRole;
+use crate::store::PatientQuery;
+use crate::test_support::{copy_all, temp_store};
+
+#[test]
+fn a_his_patient_pulled_by_both_servers_is_a_duplicate_and_the_next_pull_updates_the_one_kept() {
+    let (_d, central, _c) = central();
+    let (_ds, standby, _cs) = temp_store("standby", NodeRole::Standby);
+    // Split: central pulls the row; the HIS then changes the phone, and the standby (primary
+    // on its side) pulls the row as it is now.
+    central
+        .import_his_patients(&bridge(), vec![his_patient("P1", "林小雨")])
+        .expect("central's pull");
+    let mut changed = his_patient("P1", "林小雨");
+    changed.phone = "13700000001".into();
+    standby
+        .import_his_patients(&bridge(), vec![changed])
+        .expect("the standby's pull");
+    // Healed.
+    copy_all(&standby, &central);
+    copy_all(&central, &standby);
+
+    let twins = central
+        .find_patients(&PatientQuery::HisId("P1".into()))
+        .expect("search");
+    assert_eq!(twins.len(), 2, "one HIS row, two records: {twins:?}");
+    let open: Vec<_> = central
+        .conflicts()
+        .expect("conflicts")
+        .into_iter()
+        .filter(|c| c.status == ConflictStatus::Open && c.kind == ConflictKind::DuplicatePatient)
+        .collect();
+    assert_eq!(open.len(), 1, "the pair is on the review: {open:#?}");
+    let evidence = open[0].duplicate.as_ref().expect("evidence");
+    let keys: Vec<&str> = evidence.matched.iter().map(|m| m.key).collect();
+    assert_eq!(
+        keys,
+        vec!["his_id"],
+        "found by the HIS id alone (the phones differ)"
+    );
+    assert_eq!(standby.conflicts().expect("conflicts").len(), 1);
+    assert_eq!(central.check_kept().expect("check"), Vec::<String>::new());
+
+    // The information department merges as suggested: the pair is settled everywhere.
+    let Some(ReviewAction::MergePatients {
+        survivor,
+        duplicate,
+    }) = open[0].actions.first().cloned()
+    else {
+        panic!("a merge is offered: {:?}", open[0].actions);
+    };
+    central
+        .merge_patients(&bridge(), duplicate, survivor)
+        .expect("merge");
+    copy_all(&central, &standby);
+    for store in [&central, &standby] {
+        assert!(
+            store
+                .conflicts()
+                .expect("conflicts")
+                .iter()
+                .all(|c| c.status != ConflictStatus::Open),
+            "merged"
+        );
+        assert_eq!(store.check_kept().expect("check"), Vec::<String>::new());
+    }
+
+    // The HIS changes the phone again: the pull writes it on the patient kept (here the one
+    // the reviewer kept, though it was not the suggestion), not the one merged away.
+    let mut again = his_patient("P1", "林小雨");
+    again.phone = "13700000002".into();
+    central
+        .import_his_patients(&bridge(), vec![again])
+        .expect("the next pull");
+    let kept: Patient = central.get(duplicate).expect("read").expect("there");
+    assert_eq!(kept.merged_into, None);
+    assert_eq!(kept.phone, "13700000002");
+    let merged: Patient = central.get(survivor).expect("read").expect("there");
+    assert_eq!(merged.merged_into, Some(duplicate));
+}
