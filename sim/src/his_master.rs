@@ -4,8 +4,8 @@
 //! with them.
 //!
 //! While the desks work and the HIS answers, each second the HIS registers a patient now and
-//! then and changes a patient's phone; each change takes the HIS's next change number (its
-//! `updated_at`). The node that runs the HIS bridge at that moment
+//! then, changes a patient's phone, and more rarely merges one patient into another or
+//! deletes one; each change takes the HIS's next change number (its `updated_at`). The node that runs the HIS bridge at that moment
 //! ([`ModeInfo::runs_his_bridge`](lifeline_core::health::ModeInfo::runs_his_bridge): central,
 //! or the standby once it has acted as primary for [`EMERGENCY_AFTER`]) pulls a page of the
 //! rows changed since its cursor on each look, through `Store::import_his_patients` as the
@@ -14,7 +14,9 @@
 //! (`lifeline restore` leaves the file alone).
 //!
 //! Checked after the worklist is drained (`his_master`): every node holds each patient of the
-//! HIS master as exactly one live patient record, with the HIS's latest name and phone.
+//! HIS master as the HIS says it is: one live patient record with the HIS's latest name and
+//! phone; a deleted one only in records marked deleted; a merged one only in records merged
+//! into the record of the patient its merges end in.
 
 use std::collections::BTreeSet;
 
@@ -29,9 +31,14 @@ use crate::sim::{EPOCH_MS, Phase, Power, Sim, Storage};
 
 /// Rows one pull takes (the bridge's page).
 const PAGE: usize = 20;
-/// The chance, each second, that the HIS registers a patient, and that it changes one's phone.
+/// The chance, each second, that the HIS registers a patient, changes one's phone, merges
+/// one into another, and deletes one.
 const NEW_PATIENT: f64 = 0.4;
 const NEW_PHONE: f64 = 0.3;
+const MERGE: f64 = 0.05;
+const DELETE: f64 = 0.03;
+/// Longest chain of merges followed from a record.
+const MAX_CHAIN: usize = 16;
 
 /// The HIS master as the simulation keeps it, and where each bridge's pull stands.
 #[derive(Debug)]
@@ -110,15 +117,75 @@ impl HisMaster {
             });
             notes.push(format!("the HIS registers patient H{n:06}"));
         }
-        if !self.rows.is_empty() && self.rng.chance(NEW_PHONE) {
-            let i = self.rng.index(self.rows.len());
-            self.changes += 1;
-            let row = &mut self.rows[i];
-            row.patient.phone = format!("138{:08}", self.rng.range(0, 100_000_000));
-            row.changed = self.changes;
+        if self.rng.chance(NEW_PHONE)
+            && let Some(i) = self.pick_live()
+        {
+            let phone = format!("138{:08}", self.rng.range(0, 100_000_000));
+            let row = self.change(i);
+            row.patient.phone = phone;
             notes.push(format!("the HIS changes {}'s phone", row.patient.his_id));
         }
+        if self.rng.chance(MERGE)
+            && let (Some(from), Some(into)) = (self.pick_live(), self.pick_live())
+            && from != into
+            && !self.is_target(from)
+        {
+            let survivor = self.rows[into].patient.his_id.clone();
+            let row = self.change(from);
+            row.patient.merged_into = Some(survivor.clone());
+            notes.push(format!(
+                "the HIS merges {} into {survivor}",
+                row.patient.his_id
+            ));
+        }
+        if self.rng.chance(DELETE)
+            && let Some(i) = self.pick_live()
+            && !self.is_target(i)
+        {
+            let row = self.change(i);
+            row.patient.deleted = true;
+            notes.push(format!("the HIS deletes {}", row.patient.his_id));
+        }
         notes
+    }
+
+    /// A patient neither merged nor deleted, if there is one.
+    fn pick_live(&mut self) -> Option<usize> {
+        let live: Vec<usize> = (0..self.rows.len())
+            .filter(|&i| {
+                let p = &self.rows[i].patient;
+                p.merged_into.is_none() && !p.deleted
+            })
+            .collect();
+        self.rng.pick(&live).copied()
+    }
+
+    /// Whether another patient is merged into row `i`.
+    fn is_target(&self, i: usize) -> bool {
+        let his_id = &self.rows[i].patient.his_id;
+        self.rows
+            .iter()
+            .any(|r| r.patient.merged_into.as_ref() == Some(his_id))
+    }
+
+    /// Row `i`, its change numbered the HIS's next.
+    fn change(&mut self, i: usize) -> &mut Row {
+        self.changes += 1;
+        let row = &mut self.rows[i];
+        row.changed = self.changes;
+        row
+    }
+
+    /// The HIS patient a row ends in, following the HIS's merges.
+    fn survivor(&self, his_id: &str) -> Option<&HisPatient> {
+        let mut at = self.rows.iter().find(|r| r.patient.his_id == his_id)?;
+        for _ in 0..MAX_CHAIN {
+            let Some(into) = &at.patient.merged_into else {
+                return Some(&at.patient);
+            };
+            at = self.rows.iter().find(|r| &r.patient.his_id == into)?;
+        }
+        None
     }
 
     /// The next page for the bridge whose cursor is `cursors[bridge]`, with the change number
@@ -210,6 +277,44 @@ impl<R: Backing> Sim<R> {
         }
     }
 
+    /// For a conflict on the phone of an HIS patient (both servers' bridges wrote it while
+    /// split apart, the HIS changing it in between), the value the reviewer takes: the one the
+    /// HIS shows, as JSON text; none for any other conflict.
+    pub(crate) fn his_value(&self, conflict: &str) -> Option<String> {
+        let record = conflict.strip_prefix("field:")?.strip_suffix(":phone")?;
+        let id = self.created_or_pulled(record)?;
+        let patient: Patient = self.nodes[0].replica().get(id).ok()??;
+        let his = self.his_master.survivor(patient.his_id.as_deref()?)?;
+        // JSON text of a string of digits: the digits quoted.
+        Some(format!("\"{}\"", his.phone))
+    }
+
+    /// For two records of one HIS patient (both servers pulled it), the one the reviewer
+    /// keeps and the one merged into it: the record that reads as the HIS does now (the pull
+    /// that made the other may have been older); none for any other pair.
+    pub(crate) fn his_twins_kept(&self, a: RecordId, b: RecordId) -> Option<(RecordId, RecordId)> {
+        let read = |id| -> Option<Patient> { self.nodes[0].replica().get(id).ok()? };
+        let (pa, pb) = (read(a)?, read(b)?);
+        if pa.his_id.is_none() || pa.his_id != pb.his_id {
+            return None;
+        }
+        let his = self.his_master.survivor(pa.his_id.as_deref()?)?;
+        let current = |p: &Patient| p.name == his.name && p.phone == his.phone;
+        Some(if !current(&pa) && current(&pb) {
+            (b, a)
+        } else {
+            (a, b)
+        })
+    }
+
+    fn created_or_pulled(&self, record: &str) -> Option<RecordId> {
+        self.his_master
+            .made
+            .iter()
+            .copied()
+            .find(|id| id.to_string() == record)
+    }
+
     /// What central's bridge has still to pull, once the HIS answers.
     pub(crate) fn his_noise(&self) -> Option<String> {
         if !self.his_master_runs() || self.his_away > 0 {
@@ -219,8 +324,10 @@ impl<R: Backing> Sim<R> {
         (!rows.is_empty()).then(|| format!("central's bridge has {} HIS rows to pull", rows.len()))
     }
 
-    /// Every node holds each patient of the HIS master as one live record with the HIS's
-    /// name and phone.
+    /// Every node holds each patient of the HIS master as the HIS says it is: one live record
+    /// with the HIS's name and phone; a patient the HIS deleted, live records marked deleted
+    /// (no one's duplicate, and found by no search: twins may stay); a patient the HIS merged,
+    /// only records merged into the record of the patient its merges end in.
     pub(crate) fn check_his_master(&mut self) {
         if !self.his_master_runs() {
             return;
@@ -234,40 +341,78 @@ impl<R: Backing> Sim<R> {
         let mut checked = 0;
         for n in &self.nodes {
             for row in &self.his_master.rows {
-                let his = &row.patient;
                 checked += 1;
-                let ids = match n.replica().his_patients(&his.his_id) {
-                    Ok(ids) => ids,
-                    Err(e) => {
-                        wrong.push(format!("{}: cannot search {}: {e}", n.name, his.his_id));
-                        continue;
-                    }
-                };
-                let mut live = Vec::new();
-                for id in ids {
-                    match n.replica().get::<Patient>(id) {
-                        Ok(Some(p)) if p.merged_into.is_none() => live.push(p),
-                        Ok(_) => {}
-                        Err(e) => wrong.push(format!("{}: cannot read {id}: {e}", n.name)),
-                    }
-                }
-                match live.as_slice() {
-                    [p] if p.name == his.name && p.phone == his.phone => {}
-                    [p] => wrong.push(format!(
-                        "{}: HIS patient {} reads ({:?}, {:?}), the HIS holds ({:?}, {:?})",
-                        n.name, his.his_id, p.name, p.phone, his.name, his.phone
-                    )),
-                    others => wrong.push(format!(
-                        "{}: HIS patient {} is {} live records: {:?}",
-                        n.name,
-                        his.his_id,
-                        others.len(),
-                        others.iter().map(|p| p.header.id).collect::<Vec<_>>()
-                    )),
+                if let Err(e) = self.his_patient_held(n.replica(), &row.patient) {
+                    wrong.push(format!(
+                        "{}: HIS patient {} {e}",
+                        n.name, row.patient.his_id
+                    ));
                 }
             }
         }
         self.checked("his_master", checked);
         self.fail_some("his_master", wrong);
     }
+
+    fn his_patient_held(&self, replica: &R, his: &HisPatient) -> Result<(), String> {
+        let mut records = Vec::new();
+        for id in replica.his_patients(&his.his_id)? {
+            match replica.get::<Patient>(id)? {
+                Some(p) => records.push(p),
+                None => return Err(format!("indexed as {id}, which is not held")),
+            }
+        }
+        let ids = |ps: &[&Patient]| ps.iter().map(|p| p.header.id).collect::<Vec<_>>();
+        let live: Vec<&Patient> = records.iter().filter(|p| p.merged_into.is_none()).collect();
+        if his.merged_into.is_some() {
+            let end = self
+                .his_master
+                .survivor(&his.his_id)
+                .ok_or("ends in no patient of the HIS")?;
+            if !live.is_empty() {
+                return Err(format!("is merged in the HIS, yet live: {:?}", ids(&live)));
+            }
+            for p in &records {
+                let kept = follow(replica, p)?;
+                if kept.his_id.as_deref() != Some(end.his_id.as_str()) {
+                    return Err(format!(
+                        "record {} leads to {} ({:?}), the HIS's merges to {}",
+                        p.header.id, kept.header.id, kept.his_id, end.his_id
+                    ));
+                }
+            }
+            return if records.is_empty() {
+                Err("is not held".into())
+            } else {
+                Ok(())
+            };
+        }
+        match live.as_slice() {
+            [] => Err("is not held".into()),
+            many if his.deleted => match many.iter().find(|p| !p.his_deleted) {
+                Some(p) => Err(format!("is deleted in the HIS, not in {}", p.header.id)),
+                None => Ok(()),
+            },
+            [p] if p.name == his.name && p.phone == his.phone && !p.his_deleted => Ok(()),
+            [p] => Err(format!(
+                "reads ({:?}, {:?}, deleted {}), the HIS holds ({:?}, {:?})",
+                p.name, p.phone, p.his_deleted, his.name, his.phone
+            )),
+            many => Err(format!("is {} live records: {:?}", many.len(), ids(many))),
+        }
+    }
+}
+
+/// The live patient a record's merges lead to.
+fn follow<R: Backing>(replica: &R, p: &Patient) -> Result<Patient, String> {
+    let mut at = p.clone();
+    for _ in 0..MAX_CHAIN {
+        let Some(into) = at.merged_into else {
+            return Ok(at);
+        };
+        at = replica
+            .get::<Patient>(into)?
+            .ok_or_else(|| format!("{} is merged into {into}, which is not held", at.header.id))?;
+    }
+    Err(format!("{}'s merges go on past {MAX_CHAIN}", p.header.id))
 }

@@ -223,12 +223,23 @@ impl<R: Backing> Sim<R> {
             (RESETTLE, None) => Decision::Resettle {
                 charge: todo.record,
             },
-            (MERGE, Some((_, records))) if records.len() == 2 => Decision::Merge {
-                survivor: records[0],
-                duplicate: records[1],
-            },
-            (REVIEW, Some((conflict, _))) => Decision::Confirm {
-                conflict: conflict.clone(),
+            (MERGE, Some((_, records))) if records.len() == 2 => {
+                let (survivor, duplicate) = self
+                    .his_twins_kept(records[0], records[1])
+                    .unwrap_or((records[0], records[1]));
+                Decision::Merge {
+                    survivor,
+                    duplicate,
+                }
+            }
+            (REVIEW, Some((conflict, _))) => match self.his_value(conflict) {
+                Some(value) => Decision::Choose {
+                    conflict: conflict.clone(),
+                    value,
+                },
+                None => Decision::Confirm {
+                    conflict: conflict.clone(),
+                },
             },
             _ => {
                 return Err(format!(

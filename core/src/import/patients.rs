@@ -1,7 +1,9 @@
 //! The HIS patient master: each HIS patient one Lifeline patient record, found again by its
-//! HIS id; the HIS's merges (`merged_into`) and deletions followed.
+//! HIS id; the HIS's merges (`merged_into`) and deletions followed. A patient both servers
+//! pulled (split apart) is two records until a reviewer merges the pair; the HIS's changes
+//! reach both meanwhile.
 
-use super::{Change, ImportOutcome, PULL_ACTION, existing, import_page, text_ok};
+use super::{Change, ImportOutcome, PULL_ACTION, import_page, text_ok};
 use crate::WriteError;
 use crate::clock::{Date, UnixMs};
 use crate::desk::set_field;
@@ -100,10 +102,25 @@ fn import_patients(
     Ok(())
 }
 
-/// Creates the patient, or brings its fields in line with the row.
+/// The records of HIS patient `his_id` that the HIS's changes go to: the live ones (two when
+/// both servers pulled the patient and no one has merged the pair yet, so that whichever the
+/// reviewer keeps is current), or every one when all are merged.
+fn current_records(tx: &mut Tx<'_, '_>, his_id: &str) -> Result<Vec<Patient>, WriteError> {
+    let mut all = Vec::new();
+    for id in tx.his_records(RecordKind::Patient, his_id)? {
+        all.push(tx.read::<Patient>(id)?);
+    }
+    if all.iter().any(|p| p.merged_into.is_none()) {
+        all.retain(|p| p.merged_into.is_none());
+    }
+    Ok(all)
+}
+
+/// Creates the patient, or brings its records' fields in line with the row.
 fn upsert(tx: &mut Tx<'_, '_>, who: &Operator, row: &HisPatient) -> Result<Change, WriteError> {
     let national_id = row.national_id.as_ref().map(|s| s.to_ascii_uppercase());
-    let Some(current) = existing::<Patient>(tx, &row.his_id)? else {
+    let current = current_records(tx, &row.his_id)?;
+    if current.is_empty() {
         let patient = Patient {
             header: tx.his_header(RecordKind::Patient, row.created_ms, who),
             patient_no: row.patient_no.clone(),
@@ -120,19 +137,36 @@ fn upsert(tx: &mut Tx<'_, '_>, who: &Operator, row: &HisPatient) -> Result<Chang
         };
         tx.create(&patient, who, PULL_ACTION)?;
         return Ok(Change::Created);
-    };
+    }
+    let mut change = Change::Unchanged;
+    for p in &current {
+        if update(tx, who, row, p, &national_id)? {
+            change = Change::Updated;
+        }
+    }
+    Ok(change)
+}
+
+/// Writes into `current` the fields of `row` it lacks. Returns whether it wrote.
+fn update(
+    tx: &mut Tx<'_, '_>,
+    who: &Operator,
+    row: &HisPatient,
+    current: &Patient,
+    national_id: &Option<String>,
+) -> Result<bool, WriteError> {
     let name = row.name.trim();
     let changed = current.patient_no != row.patient_no
         || current.name != name
         || current.sex != row.sex
         || current.birth_date != row.birth_date
         || current.phone != row.phone
-        || current.national_id != national_id
+        || current.national_id != *national_id
         || current.insurance != row.insurance
         || current.guardian != row.guardian
         || current.his_deleted != row.deleted;
     if !changed {
-        return Ok(Change::Unchanged);
+        return Ok(false);
     }
     tx.edit(current.header.id, who, PULL_ACTION, |t| {
         if current.patient_no != row.patient_no {
@@ -150,8 +184,8 @@ fn upsert(tx: &mut Tx<'_, '_>, who: &Operator, row: &HisPatient) -> Result<Chang
         if current.phone != row.phone {
             set_field(t, "phone", &row.phone)?;
         }
-        if current.national_id != national_id {
-            set_field(t, "national_id", &national_id)?;
+        if current.national_id != *national_id {
+            set_field(t, "national_id", national_id)?;
         }
         if current.insurance != row.insurance {
             set_field(t, "insurance", row.insurance)?;
@@ -164,39 +198,41 @@ fn upsert(tx: &mut Tx<'_, '_>, who: &Operator, row: &HisPatient) -> Result<Chang
         }
         Ok(())
     })?;
-    Ok(Change::Updated)
+    Ok(true)
 }
 
 /// Points a patient the HIS merged into another at the survivor's record (as a reviewer's
-/// merge does). Returns whether it wrote, or why the merge cannot be followed.
+/// merge does), each of its live records if both servers pulled it. Returns whether it
+/// wrote, or why the merge cannot be followed.
 fn follow_merge(
     tx: &mut Tx<'_, '_>,
     who: &Operator,
     row: &HisPatient,
 ) -> Result<Result<bool, String>, WriteError> {
-    let Some(id) = tx.find_his(RecordKind::Patient, &row.his_id)? else {
+    let Some(into) = &row.merged_into else {
+        // A merge made in Lifeline (a reviewer's) is kept when the HIS says nothing.
         return Ok(Ok(false));
     };
-    let current: Patient = tx.read(id)?;
-    let target = match &row.merged_into {
-        None => None,
-        Some(into) => match tx.find_his(RecordKind::Patient, into)? {
-            Some(target) => Some(target),
-            None => {
-                return Ok(Err(format!(
-                    "merged into HIS patient {into}, which is not in Lifeline (yet)"
-                )));
-            }
-        },
-    };
-    // A merge made in Lifeline (a reviewer's) is kept when the HIS says nothing.
-    if target.is_none() || current.merged_into == target {
+    let current = current_records(tx, &row.his_id)?;
+    if current.is_empty() {
         return Ok(Ok(false));
     }
-    tx.edit(id, who, PULL_ACTION, |t| {
-        set_field(t, "merged_into", target)
-    })?;
-    Ok(Ok(true))
+    let Some(target) = tx.find_his(RecordKind::Patient, into)? else {
+        return Ok(Err(format!(
+            "merged into HIS patient {into}, which is not in Lifeline (yet)"
+        )));
+    };
+    let mut wrote = false;
+    for p in current {
+        if p.merged_into == Some(target) || p.header.id == target {
+            continue;
+        }
+        tx.edit(p.header.id, who, PULL_ACTION, |t| {
+            set_field(t, "merged_into", Some(target))
+        })?;
+        wrote = true;
+    }
+    Ok(Ok(wrote))
 }
 
 impl Store {

@@ -86,3 +86,67 @@ fn a_his_patient_pulled_by_both_servers_is_a_duplicate_and_the_next_pull_updates
     let merged: Patient = central.get(survivor).expect("read").expect("there");
     assert_eq!(merged.merged_into, Some(duplicate));
 }
+
+/// The HIS's later changes of a patient both servers pulled reach both records while no one
+/// has merged the pair: a deletion marks both (neither is then anyone's candidate, nor found
+/// by a search), a merge points both at the survivor (found by the simulator once the HIS
+/// merged and deleted patients: the second record stayed live, undeleted).
+#[test]
+fn the_his_s_deletion_or_merge_of_a_patient_pulled_twice_reaches_both_records() {
+    let (_d, central, _c) = central();
+    let (_ds, standby, _cs) = temp_store("standby", NodeRole::Standby);
+    central
+        .import_his_patients(&bridge(), vec![his_patient("P9", "王子涵")])
+        .expect("the survivor");
+    copy_all(&central, &standby);
+    for store in [&central, &standby] {
+        store
+            .import_his_patients(
+                &bridge(),
+                vec![his_patient("P1", "林小雨"), his_patient("P2", "林小雨")],
+            )
+            .expect("both pull");
+    }
+    copy_all(&standby, &central);
+    let twins = |his: &str| -> Vec<Patient> {
+        central
+            .find_patients(&PatientQuery::HisId(his.into()))
+            .expect("search")
+            .into_iter()
+            .map(|id| central.get(id).expect("read").expect("there"))
+            .collect()
+    };
+    assert_eq!(twins("P1").len(), 2);
+
+    let mut deleted = his_patient("P1", "林小雨");
+    deleted.deleted = true;
+    let mut merged = his_patient("P2", "林小雨");
+    merged.merged_into = Some("P9".into());
+    central
+        .import_his_patients(&bridge(), vec![deleted, merged])
+        .expect("the next pull");
+    assert!(
+        twins("P1").iter().all(|p| p.his_deleted),
+        "{:#?}",
+        twins("P1")
+    );
+    let survivor = central
+        .find_patients(&PatientQuery::HisId("P9".into()))
+        .expect("search");
+    assert!(
+        twins("P2")
+            .iter()
+            .all(|p| p.merged_into.is_some() && p.merged_into == survivor.first().copied()),
+        "{:#?}",
+        twins("P2")
+    );
+    assert!(
+        central
+            .conflicts()
+            .expect("conflicts")
+            .iter()
+            .all(|c| c.status != ConflictStatus::Open),
+        "nothing left to review"
+    );
+    assert_eq!(central.check_kept().expect("check"), Vec::<String>::new());
+}

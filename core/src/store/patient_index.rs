@@ -149,6 +149,20 @@ impl Tx<'_, '_> {
         self.index_keys(id, Vec::new()).map(drop)
     }
 
+    /// Every record of `kind` pulled from the HIS under `his_id`, as of this batch, in id
+    /// order: one, or more when the row was pulled by two bridges at once.
+    pub(crate) fn his_records(
+        &self,
+        kind: RecordKind,
+        his_id: &str,
+    ) -> Result<Vec<RecordId>, ReadError> {
+        let t = self
+            .r()
+            .open_table(tables::PATIENT_KEYS)
+            .ctx("reading an index")?;
+        all_with(&*t, his_key_kind(kind), his_id)
+    }
+
     /// The record of `kind` pulled from the HIS under `his_id`, as of this batch. One HIS row
     /// pulled twice (by central and by the standby, while they could not see each other) is
     /// two records until the information department merges the duplicate patients: then the
@@ -158,13 +172,7 @@ impl Tx<'_, '_> {
         kind: RecordKind,
         his_id: &str,
     ) -> Result<Option<RecordId>, ReadError> {
-        let ids = {
-            let t = self
-                .r()
-                .open_table(tables::PATIENT_KEYS)
-                .ctx("reading an index")?;
-            all_with(&*t, his_key_kind(kind), his_id)?
-        };
+        let ids = self.his_records(kind, his_id)?;
         if ids.len() < 2 || kind != RecordKind::Patient {
             return Ok(ids.first().copied());
         }

@@ -100,6 +100,9 @@ pub(crate) enum Decision {
     },
     /// `lifeline resolve <id> confirm`: what the rules kept (or the value shown) stands.
     Confirm { conflict: String },
+    /// `lifeline resolve <id> <n>`: the value whose JSON text is `value` (as the reviewer
+    /// finds it elsewhere: the HIS's, for a field of its patient two bridges wrote).
+    Choose { conflict: String, value: String },
 }
 
 /// Why a desk's write failed.

@@ -470,6 +470,19 @@ impl Backing for Store {
             Decision::Confirm { conflict } => self
                 .resolve_conflict(who, conflict, Resolution::Confirm)
                 .map(drop),
+            Decision::Choose { conflict, value } => {
+                let open = self.conflicts().map_err(read_failure)?;
+                let index = open
+                    .iter()
+                    .find(|c| &c.id == conflict)
+                    .and_then(|c| c.values.iter().find(|v| &v.value == value))
+                    .map(|v| v.index)
+                    .ok_or_else(|| {
+                        WriteFailure::Refused(format!("{conflict} offers no value {value}"))
+                    })?;
+                self.resolve_conflict(who, conflict, Resolution::ChooseValue(index))
+                    .map(drop)
+            }
         };
         done.map(|()| None).map_err(store_failure)
     }
