@@ -9,7 +9,9 @@
 //! ([`ModeInfo::runs_his_bridge`](lifeline_core::health::ModeInfo::runs_his_bridge): central,
 //! or the standby once it has acted as primary for [`EMERGENCY_AFTER`]) pulls a page of the
 //! rows changed since its cursor on each look, through `Store::import_his_patients` as the
-//! daemon's bridge does, and its peers get the records by replication. A bridge's cursor is
+//! daemon's bridge does, and its peers get the records by replication. A row the import skips
+//! (a merge into a patient the node does not hold yet) is read again by that bridge's next
+//! pulls until taken, as the daemon's overlap re-reads it. A bridge's cursor is
 //! its `his-state.json`, beside the store: it survives a crash, and a restore of the store
 //! (`lifeline restore` leaves the file alone).
 //!
@@ -49,6 +51,9 @@ pub(crate) struct HisMaster {
     changes: u64,
     /// The last change central's and the standby's bridge pulled.
     cursors: [u64; 2],
+    /// The rows each bridge's import skipped (a merge into a patient not held yet), which its
+    /// overlap reads again on every pull (`forget_skipped` in the node's pull) until taken.
+    retry: [BTreeSet<usize>; 2],
     /// The records the bridges made (one per patient, two of one pulled by both), less those
     /// lost with a restore that no node held.
     made: BTreeSet<RecordId>,
@@ -68,6 +73,7 @@ impl HisMaster {
             rows: Vec::new(),
             changes: 0,
             cursors: [0; 2],
+            retry: [BTreeSet::new(), BTreeSet::new()],
             made: BTreeSet::new(),
         }
     }
@@ -188,8 +194,9 @@ impl HisMaster {
         None
     }
 
-    /// The next page for the bridge whose cursor is `cursors[bridge]`, with the change number
-    /// its last row brings the cursor to.
+    /// The next page for the bridge whose cursor is `cursors[bridge]` (the rows it skipped
+    /// before, read again, then those changed since the cursor), with the change number its
+    /// last row brings the cursor to.
     fn page(&self, bridge: usize) -> (Vec<HisPatient>, u64) {
         let mut due: Vec<&Row> = self
             .rows
@@ -199,7 +206,12 @@ impl HisMaster {
         due.sort_by_key(|r| r.changed);
         due.truncate(PAGE);
         let to = due.last().map_or(self.cursors[bridge], |r| r.changed);
-        (due.into_iter().map(|r| r.patient.clone()).collect(), to)
+        let again = self.retry[bridge]
+            .iter()
+            .map(|&i| &self.rows[i])
+            .filter(|r| r.changed <= self.cursors[bridge]);
+        let rows = again.chain(due).map(|r| r.patient.clone()).collect();
+        (rows, to)
     }
 }
 
@@ -248,8 +260,21 @@ impl<R: Backing> Sim<R> {
         let n = rows.len();
         let keys: Vec<String> = rows.iter().map(|r| r.his_id.clone()).collect();
         match self.nodes[node].replica().import_his_patients(rows) {
-            Ok((created, updated)) => {
+            Ok((created, updated, skipped)) => {
                 self.his_master.cursors[node] = to;
+                let master = &mut self.his_master;
+                master.retry[node] = skipped
+                    .iter()
+                    .filter_map(|(his_id, _)| {
+                        master.rows.iter().position(|r| &r.patient.his_id == his_id)
+                    })
+                    .collect();
+                if let Some((his_id, why)) = skipped.first() {
+                    let (name, k) = (self.name(node).to_owned(), skipped.len());
+                    self.note(|| {
+                        format!("{name}'s bridge skipped {k} rows, to read again: {his_id}: {why}")
+                    });
+                }
                 if created > 0 {
                     for key in &keys {
                         match self.nodes[node].replica().his_patients(key) {
@@ -321,7 +346,12 @@ impl<R: Backing> Sim<R> {
             return None;
         }
         let (rows, _) = self.his_master.page(0);
-        (!rows.is_empty()).then(|| format!("central's bridge has {} HIS rows to pull", rows.len()))
+        (!rows.is_empty()).then(|| {
+            format!(
+                "central's bridge has {} HIS rows to pull or read again",
+                rows.len()
+            )
+        })
     }
 
     /// Every node holds each patient of the HIS master as the HIS says it is: one live record

@@ -105,6 +105,9 @@ pub(crate) enum Decision {
     Choose { conflict: String, value: String },
 }
 
+/// What a page of HIS rows did: records created, records changed, rows skipped (HIS id, why).
+pub(crate) type Imported = (usize, usize, Vec<(String, String)>);
+
 /// Why a desk's write failed.
 #[derive(Debug)]
 pub(crate) enum WriteFailure {
@@ -292,8 +295,9 @@ pub(crate) trait Backing: Replica + Clone + Sized {
     }
 
     /// The HIS bridge upserts one page of the HIS patient master, where the node keeps a
-    /// store: how many rows created a record, and how many changed one.
-    fn import_his_patients(&self, _rows: Vec<HisPatient>) -> Result<(usize, usize), WriteFailure> {
+    /// store: how many rows created a record, how many changed one, and the HIS ids of those
+    /// it skipped, with why.
+    fn import_his_patients(&self, _rows: Vec<HisPatient>) -> Result<Imported, WriteFailure> {
         Err(WriteFailure::Refused(
             "this node pulls nothing from the HIS".into(),
         ))

@@ -21,8 +21,8 @@ use lifeline_core::{
 };
 
 use super::{
-    Backing, Decision, EpisodeView, Home, OutageView, RangeView, Refused, Todo, WorklistView,
-    WriteFailure,
+    Backing, Decision, EpisodeView, Home, Imported, OutageView, RangeView, Refused, Todo,
+    WorklistView, WriteFailure,
 };
 use crate::emergency::EmergencyAct;
 
@@ -427,16 +427,15 @@ impl Backing for Store {
             .map_err(store_failure)
     }
 
-    fn import_his_patients(&self, rows: Vec<HisPatient>) -> Result<(usize, usize), WriteFailure> {
+    fn import_his_patients(&self, rows: Vec<HisPatient>) -> Result<Imported, WriteFailure> {
         let bridge = Operator::new(crate::work::admin_operator(), DeskRole::Admin);
         let done = Store::import_his_patients(self, &bridge, rows).map_err(store_failure)?;
-        if let Some(skipped) = done.skipped.first() {
-            return Err(WriteFailure::Refused(format!(
-                "the pull skipped HIS patient {}: {}",
-                skipped.his_id, skipped.reason
-            )));
-        }
-        Ok((done.created, done.updated))
+        let skipped = done
+            .skipped
+            .into_iter()
+            .map(|s| (s.his_id, s.reason))
+            .collect();
+        Ok((done.created, done.updated, skipped))
     }
 
     fn his_patients(&self, his_id: &str) -> Result<Vec<RecordId>, String> {
