@@ -307,7 +307,7 @@ impl<R: Backing> Sim<R> {
     /// HIS shows, as JSON text; none for any other conflict.
     pub(crate) fn his_value(&self, conflict: &str) -> Option<String> {
         let record = conflict.strip_prefix("field:")?.strip_suffix(":phone")?;
-        let id = self.created_or_pulled(record)?;
+        let id = self.pulled_record(record)?;
         let patient: Patient = self.nodes[0].replica().get(id).ok()??;
         let his = self.his_master.survivor(patient.his_id.as_deref()?)?;
         // JSON text of a string of digits: the digits quoted.
@@ -332,7 +332,7 @@ impl<R: Backing> Sim<R> {
         })
     }
 
-    fn created_or_pulled(&self, record: &str) -> Option<RecordId> {
+    fn pulled_record(&self, record: &str) -> Option<RecordId> {
         self.his_master
             .made
             .iter()

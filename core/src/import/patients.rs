@@ -224,7 +224,7 @@ fn follow_merge(
     };
     let mut wrote = false;
     for p in current {
-        if p.merged_into == Some(target) || p.header.id == target {
+        if p.merged_into == Some(target) {
             continue;
         }
         tx.edit(p.header.id, who, PULL_ACTION, |t| {

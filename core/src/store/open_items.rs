@@ -17,7 +17,7 @@ use redb::ReadableTable;
 use super::Store;
 use super::Tx;
 use super::error::{ReadError, RecordDamage, StorageContext, WriteError};
-use super::patient_index::patient_keys;
+use super::patient_index::{indexed_under, patient_keys};
 use super::tables;
 use super::tables::count_keys::open as open_key;
 use crate::id::RecordId;
@@ -195,16 +195,7 @@ impl Tx<'_, '_> {
             .r()
             .open_table(tables::PATIENT_KEYS)
             .ctx("reading an index")?;
-        let range = t
-            .range((kind, value, [0u8; 16])..=(kind, value, [0xffu8; 16]))
-            .ctx("reading an index")?;
-        let mut out = Vec::new();
-        for entry in range.take(limit) {
-            out.push(RecordId::from_bytes(
-                entry.ctx("reading an index")?.0.value().2,
-            ));
-        }
-        Ok(out)
+        indexed_under(&*t, kind, value, limit)
     }
 
     /// A patient's identifying keys changed (or it is new): every member of a group it left

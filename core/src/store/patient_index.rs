@@ -160,7 +160,7 @@ impl Tx<'_, '_> {
             .r()
             .open_table(tables::PATIENT_KEYS)
             .ctx("reading an index")?;
-        all_with(&*t, his_key_kind(kind), his_id)
+        indexed_under(&*t, his_key_kind(kind), his_id, usize::MAX)
     }
 
     /// The record of `kind` pulled from the HIS under `his_id`, as of this batch. One HIS row
@@ -173,25 +173,7 @@ impl Tx<'_, '_> {
         his_id: &str,
     ) -> Result<Option<RecordId>, ReadError> {
         let ids = self.his_records(kind, his_id)?;
-        if ids.len() < 2 || kind != RecordKind::Patient {
-            return Ok(ids.first().copied());
-        }
-        for &id in &ids {
-            let merged = self.doc(id)?.is_some_and(|d| {
-                autosurgeon::hydrate_prop::<_, Option<RecordId>, _, _>(
-                    d,
-                    automerge::ROOT,
-                    "merged_into",
-                )
-                .ok()
-                .flatten()
-                .is_some()
-            });
-            if !merged {
-                return Ok(Some(id));
-            }
-        }
-        Ok(ids.first().copied())
+        the_rows_record(ids, kind, |id| Ok(self.doc(id)?.is_some_and(merged_away)))
     }
 }
 
@@ -213,38 +195,48 @@ fn decode_keys(bytes: &[u8]) -> Vec<(String, String)> {
     .unwrap_or_default()
 }
 
-/// Every record indexed under exactly (`kind`, `value`), in id order.
-fn all_with(
+/// The records indexed under exactly (`kind`, `value`), in id order, at most `limit`.
+pub(super) fn indexed_under(
     t: &impl ReadableTable<(&'static str, &'static str, Id), ()>,
     kind: &str,
     value: &str,
+    limit: usize,
 ) -> Result<Vec<RecordId>, ReadError> {
-    let mut out = Vec::new();
-    for entry in t
+    let range = t
         .range((kind, value, [0u8; 16])..=(kind, value, [0xffu8; 16]))
-        .ctx("reading an index")?
-    {
-        let (k, _) = entry.ctx("reading an index")?;
-        out.push(RecordId::from_bytes(k.value().2));
+        .ctx("reading an index")?;
+    let mut out = Vec::new();
+    for entry in range.take(limit) {
+        out.push(RecordId::from_bytes(
+            entry.ctx("reading an index")?.0.value().2,
+        ));
     }
     Ok(out)
 }
 
-/// The first record indexed under exactly (`kind`, `value`).
-fn first_with(
-    t: &impl ReadableTable<(&'static str, &'static str, Id), ()>,
-    kind: &str,
-    value: &str,
+/// Of the records indexed under one HIS id (in id order), the HIS row's: the first, or of a
+/// patient pulled twice the first that `merged` does not say was merged away.
+fn the_rows_record(
+    ids: Vec<RecordId>,
+    kind: RecordKind,
+    mut merged: impl FnMut(RecordId) -> Result<bool, ReadError>,
 ) -> Result<Option<RecordId>, ReadError> {
-    let Some(entry) = t
-        .range((kind, value, [0u8; 16])..=(kind, value, [0xffu8; 16]))
-        .ctx("reading an index")?
-        .next()
-    else {
-        return Ok(None);
-    };
-    let (k, _) = entry.ctx("reading an index")?;
-    Ok(Some(RecordId::from_bytes(k.value().2)))
+    if ids.len() > 1 && kind == RecordKind::Patient {
+        for &id in &ids {
+            if !merged(id)? {
+                return Ok(Some(id));
+            }
+        }
+    }
+    Ok(ids.first().copied())
+}
+
+/// Whether a patient's document says it was merged into another.
+fn merged_away(doc: &automerge::Automerge) -> bool {
+    autosurgeon::hydrate_prop::<_, Option<RecordId>, _, _>(doc, automerge::ROOT, "merged_into")
+        .ok()
+        .flatten()
+        .is_some()
 }
 
 /// The first `limit` patients matching a query in the index's order (for a name, by name and
@@ -319,13 +311,14 @@ impl Store {
         find_in(&self.table(tables::PATIENT_KEYS)?, query, limit)
     }
 
-    /// The record of `kind` pulled from the HIS under `his_id`.
+    /// The record of `kind` pulled from the HIS under `his_id` (of a patient pulled twice, the
+    /// one not merged away, as the pull finds it).
     pub fn find_his(&self, kind: RecordKind, his_id: &str) -> Result<Option<RecordId>, ReadError> {
-        first_with(
-            &self.table(tables::PATIENT_KEYS)?,
-            his_key_kind(kind),
-            his_id,
-        )
+        let t = self.table(tables::PATIENT_KEYS)?;
+        let ids = indexed_under(&t, his_key_kind(kind), his_id, usize::MAX)?;
+        the_rows_record(ids, kind, |id| {
+            Ok(self.doc(id)?.is_some_and(|d| merged_away(&d)))
+        })
     }
 
     /// Groups of patients that share a search key of the given kind (`nid` or `person`):
