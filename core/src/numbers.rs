@@ -213,6 +213,12 @@ pub enum NumberError {
     AlreadyVoided { series: Series, number: u64 },
     #[error("only central, or the standby acting as primary, may lease number ranges")]
     NotLessor,
+    #[error(
+        "this node lost history (restored, or its store copied back) and may have leased \
+         numbers it no longer knows of: it leases from its cursor again once it has caught up \
+         with {waiting_for}; meanwhile lease a range by hand with its first number given"
+    )]
+    Relearning { waiting_for: String },
     #[error("a lease must hold between 1 and {max} numbers (asked for {size})")]
     BadLeaseSize { size: u64, max: u64 },
     #[error(

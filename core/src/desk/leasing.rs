@@ -91,6 +91,9 @@ impl Store {
         let who = who.clone();
         self.write(move |tx| {
             let (series, size) = (order.series, order.size);
+            if order.start.is_none() {
+                relearned(tx)?;
+            }
             let cursor = tx.lessor_next(series)?;
             let start = order.start.unwrap_or(cursor);
             let too_big = || {
@@ -246,6 +249,20 @@ impl Tx<'_, '_> {
     }
 }
 
+/// Refuses to lease from the cursor while this node relearns the history it lost: its
+/// earlier life may have leased the numbers the cursor points at (`store::relearn`).
+fn relearned(tx: &mut Tx<'_, '_>) -> Result<(), WriteError> {
+    let waiting = tx.leasing_held_for()?;
+    if waiting.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = waiting.iter().map(NodeName::as_str).collect();
+    Err(RuleError::from(NumberError::Relearning {
+        waiting_for: names.join(", "),
+    })
+    .into())
+}
+
 /// Voids every number of a range this node may have numbered from in an earlier life, so
 /// that the range report accounts for each and none is handed out.
 fn retire_range(
@@ -351,6 +368,7 @@ impl Store {
         }
         let who = who.clone();
         self.write(move |tx| {
+            relearned(tx)?;
             let mut filled = 0;
             for id in tx.ids_of_kind(RecordKind::Lease)? {
                 let lease: Lease = tx.read(id)?;

@@ -277,8 +277,18 @@ pub fn run(
         tracing::info!(records = n, "acknowledged emergency records");
     }
     if duties.fill_requests && store.leases()?.iter().any(|l| l.range.is_none()) {
-        let n = store.fill_lease_requests(&system)?.value;
-        tracing::info!(ranges = n, "leased number ranges");
+        // A lessor that lost history leases once it has relearned it (`lifeline status`
+        // names the members it waits for).
+        let waiting = store.leasing_held_for()?;
+        if waiting.is_empty() {
+            let n = store.fill_lease_requests(&system)?.value;
+            tracing::info!(ranges = n, "leased number ranges");
+        } else {
+            tracing::debug!(
+                ?waiting,
+                "lease requests wait until this node has relearned its history"
+            );
+        }
     }
     if duties.top_up_ranges {
         if store.accept_granted_leases(&system)? > 0 {

@@ -48,6 +48,7 @@ mod prune;
 mod quarantine;
 mod read;
 mod refusal;
+mod relearn;
 mod repair;
 mod replication;
 mod roster;
@@ -323,5 +324,7 @@ pub(crate) fn audit_event(
     }
 }
 
+#[cfg(test)]
+mod relearn_tests;
 #[cfg(test)]
 mod tests;

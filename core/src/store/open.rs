@@ -68,6 +68,12 @@ pub enum OpenError {
         #[source]
         source: Box<super::ReadError>,
     },
+    #[error("cannot note in {path} that the node still relearns the history it lost")]
+    Relearning {
+        path: PathBuf,
+        #[source]
+        source: Box<super::WriteError>,
+    },
     #[error("cannot take the node's signing key into {path}")]
     Credentials {
         path: PathBuf,
@@ -151,6 +157,12 @@ impl Store {
             source: Box::new(e),
         })?;
         let _ = store.shared.opened_feed_head.set(head);
+        store
+            .relearn_in_this_opening()
+            .map_err(|source| OpenError::Relearning {
+                path: path.clone(),
+                source: Box::new(source),
+            })?;
         if let Some(credentials) = credentials {
             store
                 .take_credentials(credentials)

@@ -55,6 +55,10 @@ pub struct PeerState {
     /// How far the peer's feed is applied, the waiting records aside.
     #[serde(default)]
     pub applied_past_waiting: u64,
+    /// The opening of our store (see [`super::Store::opening`]) in which we last held
+    /// everything the peer's feed held when it greeted us.
+    #[serde(default)]
+    pub caught_up_in: Option<String>,
 }
 
 /// Most records kept waiting per peer. Beyond it a record lacking dependencies is left to

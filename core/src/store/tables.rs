@@ -254,6 +254,10 @@ pub mod meta_keys {
     /// The lease requests this store made since its incarnation began (record ids, comma
     /// separated): a grant on one of them is this life's; a restore clears the list.
     pub const LEASE_REQUESTS: &str = "lease_requests";
+    /// Set while this node, having lost history (restored, or its store copied back), has not
+    /// yet caught up with every member since: the opening it relearns in (see
+    /// `store::relearn`). A restore writes it; each opening takes it over.
+    pub const RELEARNING: &str = "relearning";
     pub const PATIENT_COUNTER: &str = "counter.patient";
     pub const REGISTRATION_COUNTER: &str = "counter.registration";
     /// The slot the next peer gets in `peer_holds` (slots are never reused).

@@ -186,6 +186,20 @@ impl<'a, 't> Tx<'a, 't> {
         &self.shared.opts
     }
 
+    /// The members this node knows (see [`super::Store::roster`]).
+    pub(crate) fn roster(&self) -> Arc<crate::trust::Roster> {
+        self.shared
+            .roster
+            .read()
+            .map(|r| Arc::clone(&r))
+            .unwrap_or_default()
+    }
+
+    /// This opening of the store's id (see [`super::Store::opening`]).
+    pub(super) fn opening_id(&self) -> String {
+        self.shared.actor.to_hex_string()
+    }
+
     pub(crate) fn now_ms(&self) -> i64 {
         self.shared.opts.clock.now_ms()
     }

@@ -44,6 +44,10 @@ pub struct StatusReport {
     #[serde(default)]
     pub reconciling: Option<String>,
     pub ranges: Vec<RangeLeft>,
+    /// On a lessor that lost history (restored, or its store copied back): the members it
+    /// must catch up with before it leases from its cursor again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leasing_held_for: Vec<String>,
     pub store: StoreReport,
     /// Whether everything is replicated and reconciled (see docs/status.md), and why not.
     #[serde(default)]
@@ -254,6 +258,14 @@ async fn status(
                 next: r.next,
             })
             .collect();
+        let leasing_held_for = match store.role() {
+            NodeRole::Window => Vec::new(),
+            NodeRole::Central | NodeRole::Standby => store
+                .leasing_held_for()?
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+        };
         let worklist = stats.worklist_by_category.iter().map(|(_, n)| n).sum();
         let worklist_overdue = store.resettlements_overdue()?;
         let (working_set, judged) = in_sync::of_node(
@@ -280,6 +292,7 @@ async fn status(
             worklist_overdue,
             reconciling,
             ranges,
+            leasing_held_for,
             in_sync: judged.in_sync,
             not_in_sync_because: judged.not_in_sync_because,
             worklist_by_category: stats

@@ -201,6 +201,8 @@ pub struct Session<R> {
     /// The peer's hello said it offers its emergency records and its last offer has not
     /// come: our feed waits for it, so that nothing the peer offered is sent back to it.
     peer_offering: bool,
+    /// We noted (durably) that we hold everything the peer's feed held at its hello.
+    noted_caught_up: bool,
     /// Batches sent and not acknowledged yet, oldest first.
     in_flight: VecDeque<InFlight>,
     /// Batches numbered below this were given up by a rewind: their acks, still on the way,
@@ -291,6 +293,7 @@ impl<R: Replica> Session<R> {
             next_offer: 1,
             wanted: VecDeque::new(),
             peer_offering: false,
+            noted_caught_up: false,
             in_flight: VecDeque::new(),
             abandoned_below: 0,
             next_batch: 1,
@@ -498,6 +501,8 @@ impl<R: Replica> Session<R> {
             Frame::Ack(ack) => self.on_ack(ack),
             Frame::Rewind { applied_from_you } => {
                 tracing::warn!(peer = %self.peer.name, applied_from_you, "peer asked to rewind");
+                // The peer found our feed restarted: this node lost history.
+                self.replica.history_lost()?;
                 self.replica.reset_peer(&self.peer.name, applied_from_you)?;
                 self.send_cursor = applied_from_you;
                 self.sent_upto = applied_from_you;

@@ -82,6 +82,12 @@ impl<R: Replica> Session<R> {
                 applied_from_you: 0,
             });
         }
+        if feed == PeerFeed::Continues
+            && state.waiting.is_empty()
+            && state.applied_from_peer >= hello.feed_head
+        {
+            self.note_caught_up()?;
+        }
         self.peer_offering = hello.offering;
         self.peer_hello = Some(hello);
         self.push_roster()?;
@@ -156,6 +162,10 @@ impl<R: Replica> Session<R> {
         let outcome =
             self.replica
                 .apply_batch(&self.peer.name, items, batch.signatures, batch.upto)?;
+        let head = self.peer_feed_head();
+        if outcome.applied_upto.is_some_and(|upto| Some(upto) >= head) {
+            self.note_caught_up()?;
+        }
         self.stats.rejected_received += outcome.rejected.len() as u64;
         for r in &outcome.rejected {
             *self
@@ -174,6 +184,15 @@ impl<R: Replica> Session<R> {
                 .map(|r| (to_wire(r.id), r.reason.detail()))
                 .collect(),
         }));
+        Ok(())
+    }
+
+    /// Notes, once a session, that we hold everything the peer's feed held at its hello.
+    fn note_caught_up(&mut self) -> Result<(), SessionError> {
+        if !self.noted_caught_up {
+            self.replica.caught_up(&self.peer.name)?;
+            self.noted_caught_up = true;
+        }
         Ok(())
     }
 

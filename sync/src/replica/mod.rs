@@ -83,6 +83,15 @@ pub trait Replica {
         feed: PeerFeed,
     ) -> Result<(), WriteError>;
 
+    /// A peer found our feed restarted (it rewinds us): this node lost history, and a lessor
+    /// relearns it before it leases from its cursor again
+    /// ([`lifeline_core::Store::note_history_lost`]).
+    fn history_lost(&mut self) -> Result<(), WriteError>;
+
+    /// We hold everything `peer`'s feed held when it greeted us in this opening
+    /// ([`lifeline_core::Store::note_caught_up`]).
+    fn caught_up(&mut self, peer: &NodeName) -> Result<(), WriteError>;
+
     /// Forgets what we believed a peer has (it came back with less): its cursor into our
     /// feed restarts at `acked_by_peer` and every record is sent whole.
     fn reset_peer(&mut self, peer: &NodeName, acked_by_peer: u64) -> Result<(), WriteError>;

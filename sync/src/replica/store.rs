@@ -64,6 +64,14 @@ impl Replica for Store {
         .map(drop)
     }
 
+    fn history_lost(&mut self) -> Result<(), WriteError> {
+        Store::note_history_lost(self)
+    }
+
+    fn caught_up(&mut self, peer: &NodeName) -> Result<(), WriteError> {
+        Store::note_caught_up(self, peer)
+    }
+
     fn reset_peer(&mut self, peer: &NodeName, acked_by_peer: u64) -> Result<(), WriteError> {
         Store::reset_peer(self, peer, acked_by_peer)
     }

@@ -32,6 +32,9 @@ pub(super) fn stamp(
         // The requests the backup made were the earlier life's: a grant on one of them may
         // have been numbered from after the backup.
         meta.remove(meta_keys::LEASE_REQUESTS)?;
+        // Its grants after the backup come back from the members that hold them: it leases
+        // from its cursor again once it has caught up with every one (`store::relearn`).
+        meta.insert(meta_keys::RELEARNING, "restored".as_bytes())?;
     }
     let retired = retire_numbers(w, now)?;
     append_audit(

@@ -298,6 +298,16 @@ fn totals(r: &StatusReport, offset: UtcOffset, l: Lang) -> String {
     if r.ranges.is_empty() {
         out.push_str(&format!("  {}\n", t(l, "cli-status-no-ranges")));
     }
+    if !r.leasing_held_for.is_empty() {
+        out.push_str(&format!(
+            "  {}\n",
+            tr(
+                l,
+                "cli-status-leasing-held",
+                &[("nodes", r.leasing_held_for.join(", ").into())],
+            )
+        ));
+    }
     out.push_str(&format!(
         "\n{}\n",
         tr(

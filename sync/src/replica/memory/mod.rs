@@ -205,6 +205,12 @@ impl MemoryReplica {
         Arc::make_mut(&mut self.lock().roster).admit(member);
     }
 
+    /// Whether a peer found this replica's feed restarted in this opening (it lost history).
+    pub fn lost_history(&self) -> bool {
+        let inner = self.lock();
+        inner.relearning.as_deref() == Some(inner.actor.to_hex_string().as_str())
+    }
+
     /// This node's roster entry, once it has a key.
     pub fn member(&self) -> Option<Member> {
         self.lock().credentials.as_ref().map(|c| c.member().clone())

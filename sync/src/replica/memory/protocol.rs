@@ -132,6 +132,19 @@ impl Replica for MemoryReplica {
         Ok(())
     }
 
+    fn history_lost(&mut self) -> Result<(), WriteError> {
+        let mut inner = self.lock();
+        inner.relearning = Some(inner.actor.to_hex_string());
+        Ok(())
+    }
+
+    fn caught_up(&mut self, peer: &NodeName) -> Result<(), WriteError> {
+        let mut inner = self.lock();
+        let opening = inner.actor.to_hex_string();
+        inner.update_peer(peer, |s| s.caught_up_in = Some(opening));
+        Ok(())
+    }
+
     fn reset_peer(&mut self, peer: &NodeName, acked_by_peer: u64) -> Result<(), WriteError> {
         let mut inner = self.lock();
         inner.update_peer(peer, |s| s.acked_by_peer = acked_by_peer);

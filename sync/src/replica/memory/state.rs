@@ -70,6 +70,9 @@ pub(super) struct Inner {
     refusals: Vec<Refused>,
     /// This node's signing key, once it has one.
     pub(super) credentials: Option<Credentials>,
+    /// The opening in which a peer last found our feed restarted (the store keeps it to
+    /// relearn before leasing; see `lifeline_core::Store::note_history_lost`).
+    pub(super) relearning: Option<String>,
     /// Shared with the sessions that asked for it; copied on a change, as the store replaces
     /// its own.
     pub(super) roster: Arc<Roster>,
@@ -105,6 +108,7 @@ impl Inner {
             peers: BTreeMap::new(),
             refusals: Vec::new(),
             credentials: None,
+            relearning: None,
             roster: Arc::new(Roster::new()),
             commits: HashMap::new(),
             change_commit: HashMap::new(),

@@ -1,0 +1,127 @@
+//! A lessor that lost history (restored from a backup, made anew, or its store copied back by
+//! hand) may have granted number ranges it no longer knows of. Its earlier life's grants come
+//! back from the members that hold them, and [`Tx::lessor_next`](crate::desk) counts them; but
+//! a grant made before they are back may hand out their numbers again. A restore moves the
+//! lessor's cursors on, which is not enough when two lives start from one backup (seed 6032
+//! `--store`: the standby, restored from an empty backup and later from the same one again,
+//! granted W01 the numbers its first restored life had granted W03).
+//!
+//! So a node that lost history relearns: it notes the loss (a restore writes the mark; a peer
+//! that finds our feed restarted tells us with a rewind), and until it has caught up, within
+//! one opening after the loss, with every member of its roster (held everything the member's
+//! feed held when it greeted us), it leases nothing from its cursor. Any grant of an earlier
+//! life that reached a member is then held here; one that reached no member was never used.
+
+use super::error::{ReadError, StorageContext, WriteError};
+use super::replication::decode_state;
+use super::tables::{self, meta_keys};
+use super::{Store, Tx};
+use crate::id::NodeName;
+use crate::trust::Roster;
+
+/// The members not caught up with in `opening`, by name, of the `roster` as `me` sees it.
+fn not_caught_up(
+    roster: &Roster,
+    me: &NodeName,
+    opening: &str,
+    caught_up_in: impl Fn(&NodeName) -> Result<Option<String>, ReadError>,
+) -> Result<Vec<NodeName>, ReadError> {
+    let mut names: Vec<&NodeName> = roster
+        .members()
+        .map(|m| &m.name)
+        .filter(|name| *name != me && roster.member_named(name.as_str()).is_some())
+        .collect();
+    names.sort();
+    names.dedup();
+    let mut out = Vec::new();
+    for name in names {
+        if caught_up_in(name)?.as_deref() != Some(opening) {
+            out.push(name.clone());
+        }
+    }
+    Ok(out)
+}
+
+impl Tx<'_, '_> {
+    /// The members this node must still catch up with before it leases from its cursor again
+    /// (empty when it lost no history, or has relearned it).
+    pub(crate) fn leasing_held_for(&mut self) -> Result<Vec<NodeName>, ReadError> {
+        let Some(opening) = self.meta(meta_keys::RELEARNING)? else {
+            return Ok(Vec::new());
+        };
+        let (roster, me) = (self.roster(), self.node().clone());
+        let peers = self
+            .w()
+            .open_table(tables::PEER_STATE)
+            .ctx("reading peer state")?;
+        not_caught_up(&roster, &me, &opening, |name| {
+            let state = redb::ReadableTable::get(&*peers, name.as_str())
+                .ctx("reading peer state")?
+                .map(|v| decode_state(v.value()));
+            Ok(state.and_then(|s| s.caught_up_in))
+        })
+    }
+
+    /// Ends the relearning once every member is caught up with.
+    fn relearned_if_caught_up(&mut self) -> Result<(), ReadError> {
+        if self.meta(meta_keys::RELEARNING)?.is_some() && self.leasing_held_for()?.is_empty() {
+            tracing::info!(
+                "caught up with every member since this node lost history: it leases from its cursor again"
+            );
+            self.set_meta(meta_keys::RELEARNING, None)?;
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// A peer found our feed restarted (it rewinds us): this node lost history it may have
+    /// leased from, and relearns it in this opening.
+    pub fn note_history_lost(&self) -> Result<(), WriteError> {
+        self.write(|tx| {
+            let opening = tx.opening_id();
+            if tx.meta(meta_keys::RELEARNING)?.as_deref() != Some(opening.as_str()) {
+                tracing::warn!("this node lost history: it leases nothing from its cursor until it has caught up with every member");
+                tx.set_meta(meta_keys::RELEARNING, Some(&opening))?;
+                // Catching up earlier in this opening counts: the loss came before it.
+                tx.relearned_if_caught_up()?;
+            }
+            Ok(())
+        })
+    }
+
+    /// We hold everything `peer`'s feed held when it greeted us in this opening.
+    pub fn note_caught_up(&self, peer: &NodeName) -> Result<(), WriteError> {
+        let peer = peer.clone();
+        self.write(move |tx| {
+            let opening = tx.opening_id();
+            tx.update_peer_state(&peer, |s| s.caught_up_in = Some(opening))?;
+            tx.relearned_if_caught_up()?;
+            Ok(())
+        })
+    }
+
+    /// At an opening, a relearning not finished carries on in this opening (what was caught
+    /// up with in an earlier one is caught up with again).
+    pub(super) fn relearn_in_this_opening(&self) -> Result<(), WriteError> {
+        if self.meta_text(meta_keys::RELEARNING)?.is_none() {
+            return Ok(());
+        }
+        self.write(|tx| {
+            let opening = tx.opening_id();
+            tx.set_meta(meta_keys::RELEARNING, Some(&opening))?;
+            Ok(())
+        })
+    }
+
+    /// The members this node must catch up with before it leases from its cursor again: empty
+    /// unless it lost history (see the module's documentation).
+    pub fn leasing_held_for(&self) -> Result<Vec<NodeName>, ReadError> {
+        let Some(opening) = self.meta_text(meta_keys::RELEARNING)? else {
+            return Ok(Vec::new());
+        };
+        not_caught_up(&self.roster(), self.node(), &opening, |name| {
+            Ok(self.peer_state(name)?.caught_up_in)
+        })
+    }
+}

@@ -1,0 +1,140 @@
+//! A lessor that lost history relearns it before it leases from its cursor (`relearn.rs`).
+
+use super::{RestoreOptions, Store, restore_from};
+use crate::WriteError;
+use crate::desk::LeaseOrder;
+use crate::id::{NodeName, OperatorName};
+use crate::numbers::{NumberError, Series};
+use crate::roles::{DeskRole, NodeRole, Operator};
+use crate::rules::RuleError;
+use crate::test_support::{copy_all, store_at, temp_store};
+
+fn node(name: &str) -> NodeName {
+    NodeName::new(name).expect("valid")
+}
+
+fn admin() -> Operator {
+    Operator::new(OperatorName::new("info").expect("valid"), DeskRole::Admin)
+}
+
+fn system() -> Operator {
+    Operator::new(OperatorName::new("system").expect("valid"), DeskRole::Admin)
+}
+
+fn held(store: &Store) -> Vec<String> {
+    let names = store.leasing_held_for().expect("read");
+    names.iter().map(|n| n.to_string()).collect()
+}
+
+fn by_hand(start: Option<u64>) -> LeaseOrder {
+    LeaseOrder {
+        series: Series::EmergencyRegistration,
+        holder: node("W02"),
+        size: 10,
+        operator: None,
+        code: None,
+        start,
+    }
+}
+
+fn relearning(e: &WriteError) -> Option<&str> {
+    match e {
+        WriteError::Rule(RuleError::Number(NumberError::Relearning { waiting_for })) => {
+            Some(waiting_for)
+        }
+        _ => None,
+    }
+}
+
+/// Seed 6032 `--store`: the standby, restored twice from one old backup, granted in its
+/// second life the numbers its first life had granted, before that grant came back to it. A
+/// restored lessor now leases from its cursor only once it has caught up with every member in
+/// one opening; a range with its first number given by hand it may lease meanwhile.
+#[test]
+fn a_restored_lessor_leases_from_its_cursor_once_it_has_caught_up_with_every_member() {
+    let (dir, central, clock) = temp_store("central", NodeRole::Central);
+    let (_d1, w01, _) = temp_store("W01", NodeRole::Window);
+    let (_d2, w02, _) = temp_store("W02", NodeRole::Window);
+    for w in [&w01, &w02] {
+        for member in w.roster().members() {
+            central.admit_member(member.clone()).expect("admit");
+        }
+    }
+    for member in central.roster().members() {
+        w01.admit_member(member.clone()).expect("admit");
+    }
+    assert_eq!(held(&central), Vec::<String>::new(), "never restored");
+
+    let path = central.path().to_path_buf();
+    let backup = dir.path().join("backup.redb");
+    central.backup_to(&backup, &|_, _| {}).expect("backup");
+    drop(central);
+    restore_from(
+        &backup,
+        &path,
+        &node("central"),
+        RestoreOptions::default(),
+        &|_, _| {},
+    )
+    .expect("restore");
+    let central = store_at(&path, "central", NodeRole::Central, &clock);
+    assert_eq!(held(&central), ["W01", "W02"]);
+
+    w01.request_lease(&system(), Series::EmergencyRegistration, 10)
+        .expect("request");
+    copy_all(&w01, &central);
+    let err = central.fill_lease_requests(&system()).unwrap_err();
+    assert_eq!(relearning(&err), Some("W01, W02"), "{err}");
+    let err = central
+        .lease_range_for(&admin(), by_hand(None))
+        .unwrap_err();
+    assert!(relearning(&err).is_some(), "{err}");
+    let paper = central
+        .lease_range_for(&admin(), by_hand(Some(700_001)))
+        .expect("a range whose first number is given");
+    assert_eq!(paper.value.start, 700_001);
+
+    central
+        .note_caught_up(&node("W01"))
+        .expect("caught up with W01");
+    assert_eq!(held(&central), ["W02"]);
+    // Caught up with in an earlier opening is not enough: what was learned then is held, but
+    // the relearning is over only once every member is caught up with in one opening.
+    drop(central);
+    let central = store_at(&path, "central", NodeRole::Central, &clock);
+    assert_eq!(held(&central), ["W01", "W02"]);
+    for w in ["W02", "W01"] {
+        central.note_caught_up(&node(w)).expect("caught up");
+    }
+    assert_eq!(held(&central), Vec::<String>::new());
+    assert_eq!(
+        central.fill_lease_requests(&system()).expect("lease").value,
+        1
+    );
+    drop(central);
+    let central = store_at(&path, "central", NodeRole::Central, &clock);
+    assert_eq!(held(&central), Vec::<String>::new(), "relearned for good");
+}
+
+/// A peer that finds our feed restarted (a store copied back by hand keeps its incarnation)
+/// tells us with a rewind: that too is lost history. Caught up with every member earlier in
+/// the same opening, the node has relearned it already.
+#[test]
+fn a_rewind_is_lost_history_and_catching_up_earlier_in_the_opening_counts() {
+    let (_dir, central, _) = temp_store("central", NodeRole::Central);
+    let (_d1, w01, _) = temp_store("W01", NodeRole::Window);
+    for member in w01.roster().members() {
+        central.admit_member(member.clone()).expect("admit");
+    }
+    central.note_history_lost().expect("noted");
+    assert_eq!(held(&central), ["W01"]);
+    central.note_caught_up(&node("W01")).expect("caught up");
+    assert_eq!(held(&central), Vec::<String>::new());
+
+    central.note_history_lost().expect("noted again");
+    assert_eq!(
+        held(&central),
+        Vec::<String>::new(),
+        "caught up with W01 in this opening, after the loss"
+    );
+}
