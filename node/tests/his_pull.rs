@@ -17,6 +17,15 @@ use lifeline_node::his::pull::{PullSummary, Puller};
 use lifeline_node::his::state::BridgeState;
 
 async fn pull(db: &mut Postgres, store: &Store, state: &mut BridgeState) -> PullSummary {
+    pull_overlapping(db, store, state, std::time::Duration::from_secs(300)).await
+}
+
+async fn pull_overlapping(
+    db: &mut Postgres,
+    store: &Store,
+    state: &mut BridgeState,
+    overlap: std::time::Duration,
+) -> PullSummary {
     let mapping = Mapping::reference();
     let who = bridge_operator();
     let mut puller = Puller {
@@ -25,7 +34,7 @@ async fn pull(db: &mut Postgres, store: &Store, state: &mut BridgeState) -> Pull
         mapping: &mapping,
         who: &who,
         utc_offset_min: 480,
-        overlap: std::time::Duration::from_secs(300),
+        overlap,
         progress: &|_, _| {},
         save: &|_| {},
         keep_going: &|| true,
@@ -328,4 +337,85 @@ fn the_his_s_day_is_the_hospital_s_whatever_the_machine_s_zone() {
             "the bridge's session is in the hospital's zone, not the server's"
         );
     });
+}
+
+/// The pull's cursors are the store's: a store restored from a backup pulls again what was
+/// pulled after the backup, though the bridge's own file (`his-state.json`, here the state
+/// kept across the restore) says it was pulled. Before, a restored central's pull went on
+/// from the file's cursor, and a patient's change pulled after the backup that no peer held
+/// was lost until the HIS changed the patient again. (No overlap window here, which would
+/// read a change of the last minutes again whatever the cursor.)
+#[test]
+fn a_store_restored_from_a_backup_pulls_again_what_was_pulled_after_it() {
+    use lifeline_core::store::{RestoreOptions, restore_from};
+    let pg = Pg::reference(200, 20, 50);
+    let (dir, store) = central_store();
+    let no_overlap = std::time::Duration::ZERO;
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let mut state = BridgeState::default();
+    let path = store.path().to_path_buf();
+    let backup = dir.path().join("backup.redb");
+    let store = rt.block_on(async {
+        let mut db = pg.connect().await;
+        let first = pull_overlapping(&mut db, &store, &mut state, no_overlap).await;
+        assert_eq!(counts(&first, "patients").1, 200);
+        store.backup_to(&backup, &|_, _| {}).expect("backup");
+        // Two changes: the later one is where the file's cursor ends, and a pull always reads
+        // the row at its cursor again; the earlier one only a cursor from before it reads.
+        pg.exec("UPDATE his.patient SET phone = '13000000007', updated_at = localtimestamp WHERE patient_id = 'P000000007'");
+        pg.exec("UPDATE his.patient SET phone = '13000000008', updated_at = localtimestamp + interval '1 second' WHERE patient_id = 'P000000008'");
+        let after = pull_overlapping(&mut db, &store, &mut state, no_overlap).await;
+        assert_eq!(counts(&after, "patients").2, 2, "{after:?}");
+        store
+    });
+    let phone = |store: &Store| {
+        let ids = store
+            .find_patients(&PatientQuery::HisId("P000000007".into()))
+            .expect("search");
+        assert_eq!(ids.len(), 1, "{ids:?}");
+        let p: Patient = store.get(ids[0]).expect("read").expect("there");
+        p.phone
+    };
+    assert_eq!(phone(&store), "13000000007");
+    drop(store);
+    restore_from(
+        &backup,
+        &path,
+        &lifeline_core::NodeName::new("central").expect("valid"),
+        RestoreOptions::default(),
+        &|_, _| {},
+    )
+    .expect("restore");
+    let store = Store::open(
+        &path,
+        lifeline_core::StoreOptions::new(
+            lifeline_core::NodeName::new("central").expect("valid"),
+            lifeline_core::NodeRole::Central,
+        ),
+    )
+    .expect("open the restored store");
+    assert_ne!(
+        phone(&store),
+        "13000000007",
+        "the backup is from before the change"
+    );
+    // The daemon restarted on the restored store, with the bridge's file as it was.
+    let json = serde_json::to_vec(&state).expect("encode");
+    let mut state: BridgeState = serde_json::from_slice(&json).expect("decode");
+    let in_store = store.bridge_cursors().expect("read");
+    assert_ne!(
+        Some(&state.cursors["patients"].text()),
+        in_store.get("patients"),
+        "the file's cursor is past the restored store's"
+    );
+    rt.block_on(async {
+        let mut db = pg.connect().await;
+        let again = pull_overlapping(&mut db, &store, &mut state, no_overlap).await;
+        assert_eq!(counts(&again, "patients").2, 2, "{again:?}");
+    });
+    assert_eq!(
+        phone(&store),
+        "13000000007",
+        "pulled again after the restore"
+    );
 }

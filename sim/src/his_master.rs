@@ -11,9 +11,10 @@
 //! rows changed since its cursor on each look, through `Store::import_his_patients` as the
 //! daemon's bridge does, and its peers get the records by replication. A row the import skips
 //! (a merge into a patient the node does not hold yet) is read again by that bridge's next
-//! pulls until taken, as the daemon's overlap re-reads it. A bridge's cursor is
-//! its `his-state.json`, beside the store: it survives a crash, and a restore of the store
-//! (`lifeline restore` leaves the file alone).
+//! pulls until taken, as the daemon's overlap re-reads it. A bridge's cursor is kept in its
+//! store after each page's commit, as the daemon's pull keeps it (`Store::set_bridge_cursors`):
+//! it survives a crash, and a restore brings back the backup's, so the restored node pulls
+//! again what it had pulled since.
 //!
 //! Checked after the worklist is drained (`his_master`): every node holds each patient of the
 //! HIS master as the HIS says it is: one live patient record with the HIS's latest name and
@@ -49,8 +50,6 @@ pub(crate) struct HisMaster {
     rows: Vec<Row>,
     /// The HIS's last change number.
     changes: u64,
-    /// The last change central's and the standby's bridge pulled.
-    cursors: [u64; 2],
     /// The rows each bridge's import skipped (a merge into a patient not held yet), which its
     /// overlap reads again on every pull (`forget_skipped` in the node's pull) until taken.
     retry: [BTreeSet<usize>; 2],
@@ -72,7 +71,6 @@ impl HisMaster {
             rng: Rng::stream(seed, Stream::HisMaster),
             rows: Vec::new(),
             changes: 0,
-            cursors: [0; 2],
             retry: [BTreeSet::new(), BTreeSet::new()],
             made: BTreeSet::new(),
         }
@@ -194,22 +192,18 @@ impl HisMaster {
         None
     }
 
-    /// The next page for the bridge whose cursor is `cursors[bridge]` (the rows it skipped
+    /// The next page for the bridge whose pull stands at `cursor` (the rows it skipped
     /// before, read again, then those changed since the cursor), with the change number its
     /// last row brings the cursor to.
-    fn page(&self, bridge: usize) -> (Vec<HisPatient>, u64) {
-        let mut due: Vec<&Row> = self
-            .rows
-            .iter()
-            .filter(|r| r.changed > self.cursors[bridge])
-            .collect();
+    fn page(&self, bridge: usize, cursor: u64) -> (Vec<HisPatient>, u64) {
+        let mut due: Vec<&Row> = self.rows.iter().filter(|r| r.changed > cursor).collect();
         due.sort_by_key(|r| r.changed);
         due.truncate(PAGE);
-        let to = due.last().map_or(self.cursors[bridge], |r| r.changed);
+        let to = due.last().map_or(cursor, |r| r.changed);
         let again = self.retry[bridge]
             .iter()
             .map(|&i| &self.rows[i])
-            .filter(|r| r.changed <= self.cursors[bridge]);
+            .filter(|r| r.changed <= cursor);
         let rows = again.chain(due).map(|r| r.patient.clone()).collect();
         (rows, to)
     }
@@ -253,15 +247,22 @@ impl<R: Backing> Sim<R> {
         {
             return;
         }
-        let (rows, to) = self.his_master.page(node);
+        let cursor = match self.nodes[node].replica().his_cursor() {
+            Ok(cursor) => cursor,
+            Err(e) => {
+                let name = self.name(node).to_owned();
+                self.fail("his_master", format!("{name}'s bridge cursor: {e}"));
+                return;
+            }
+        };
+        let (rows, to) = self.his_master.page(node, cursor);
         if rows.is_empty() {
             return;
         }
         let n = rows.len();
         let keys: Vec<String> = rows.iter().map(|r| r.his_id.clone()).collect();
-        match self.nodes[node].replica().import_his_patients(rows) {
+        match self.nodes[node].replica().import_his_patients(rows, to) {
             Ok((created, updated, skipped)) => {
-                self.his_master.cursors[node] = to;
                 let master = &mut self.his_master;
                 master.retry[node] = skipped
                     .iter()
@@ -345,7 +346,11 @@ impl<R: Backing> Sim<R> {
         if !self.his_master_runs() || self.his_away > 0 {
             return None;
         }
-        let (rows, _) = self.his_master.page(0);
+        let cursor = match self.nodes[0].replica().his_cursor() {
+            Ok(cursor) => cursor,
+            Err(e) => return Some(format!("central's bridge cursor does not read: {e}")),
+        };
+        let (rows, _) = self.his_master.page(0, cursor);
         (!rows.is_empty()).then(|| {
             format!(
                 "central's bridge has {} HIS rows to pull or read again",

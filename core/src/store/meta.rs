@@ -196,3 +196,43 @@ fn episode_info_in(meta: &MetaReader<'_>) -> Result<Option<EpisodeInfo>, ReadErr
             .unwrap_or(0),
     }))
 }
+
+/// Where the metadata keeps the cursors of a bridge to an outside system, by name.
+const BRIDGE_CURSOR: &str = "bridge_cursor.";
+
+impl Store {
+    /// Where a bridge's pulls from an outside system stand (the HIS's tables, by name), as
+    /// [`Store::set_bridge_cursors`] left them.
+    pub fn bridge_cursors(&self) -> Result<std::collections::BTreeMap<String, String>, ReadError> {
+        use super::StorageContext;
+        let t = self.table(tables::META)?;
+        let mut out = std::collections::BTreeMap::new();
+        for entry in redb::ReadableTable::range(&t, BRIDGE_CURSOR..).ctx("reading metadata")? {
+            let (k, v) = entry.ctx("reading metadata")?;
+            let Some(name) = k.value().strip_prefix(BRIDGE_CURSOR) else {
+                break;
+            };
+            out.insert(
+                name.to_owned(),
+                String::from_utf8_lossy(v.value()).into_owned(),
+            );
+        }
+        Ok(out)
+    }
+
+    /// Keeps where a bridge's pulls stand, in one commit. A bridge writes a table's cursor
+    /// after the commit of the rows it read up to it, so the store never holds a cursor ahead
+    /// of its rows, and carries it back from a backup with the rows it had then: restored,
+    /// the bridge pulls again what it had pulled since.
+    pub fn set_bridge_cursors(
+        &self,
+        cursors: std::collections::BTreeMap<String, String>,
+    ) -> Result<(), super::WriteError> {
+        self.write(move |tx| {
+            for (name, cursor) in &cursors {
+                tx.set_meta(&format!("{BRIDGE_CURSOR}{name}"), Some(cursor))?;
+            }
+            Ok(())
+        })
+    }
+}

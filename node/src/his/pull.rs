@@ -49,6 +49,11 @@ pub enum PullError {
         #[source]
         source: WriteError,
     },
+    #[error("Lifeline could not read or keep where the pull stands (its cursors)")]
+    Cursors {
+        #[source]
+        source: WriteError,
+    },
     #[error(
         "pull.{table}.sql returned the same rows again: it must return rows after ($1, $2) in (updated_at, key) order"
     )]
@@ -203,6 +208,17 @@ impl<D: HisDatabase> Puller<'_, D> {
     /// Pulls everything once: the catalogs if they changed (central only: catalogs come from
     /// central), then every incremental table.
     pub async fn run(&mut self, state: &mut BridgeState) -> Result<PullSummary, PullError> {
+        let held = self
+            .store
+            .bridge_cursors()
+            .map_err(|e| PullError::Cursors { source: e.into() })?;
+        if let Some(older) = state.cursors_from_store(held) {
+            let store = self.store.clone();
+            tokio::task::spawn_blocking(move || store.set_bridge_cursors(older))
+                .await
+                .map_err(|_| PullError::Interrupted { table: "cursors" })?
+                .map_err(|source| PullError::Cursors { source })?;
+        }
         let mut summary = PullSummary::default();
         if self.store.role() == NodeRole::Central
             && let Some(run) = self.catalogs(state).await?
@@ -424,10 +440,19 @@ impl<D: HisDatabase> Puller<'_, D> {
             let mut converted = convert(&fresh, self.mapping, self.utc_offset_min);
             let items = std::mem::take(&mut converted.items);
             let (store, who) = (self.store.clone(), self.who.clone());
-            let outcome = tokio::task::spawn_blocking(move || import(&store, &who, items))
-                .await
-                .map_err(|_| PullError::Interrupted { table })?
-                .map_err(|source| PullError::Store { table, source })?;
+            let cursor = Cursor {
+                updated_at: next_since.clone(),
+                key: next_after.clone(),
+            };
+            let outcome = tokio::task::spawn_blocking(move || {
+                let outcome = import(&store, &who, items)?;
+                // After the rows' commit: the store never holds a cursor ahead of its rows.
+                store.set_bridge_cursors(BTreeMap::from([(table.to_owned(), cursor.text())]))?;
+                Ok(outcome)
+            })
+            .await
+            .map_err(|_| PullError::Interrupted { table })?
+            .map_err(|source| PullError::Store { table, source })?;
             forget_skipped(&fresh, &key_column, &outcome.skipped, &mut seen);
             let mut page = run_of(&converted, &outcome, rows.len());
             page.reread = reread;

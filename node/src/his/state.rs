@@ -27,9 +27,13 @@ pub const KEEP_SKIPPED: usize = 20;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BridgeState {
-    /// Table → where its incremental pull stands.
+    /// Table → where its incremental pull stands: a copy of the store's
+    /// ([`BridgeState::cursors_from_store`]), which a pull takes at its start.
     #[serde(default)]
     pub cursors: BTreeMap<String, Cursor>,
+    /// The store keeps the cursors (false in a file of a version that kept them here only).
+    #[serde(default)]
+    pub cursors_in_store: bool,
     /// The catalogs' `changed_sql` answers at the last catalog pull.
     #[serde(default)]
     pub catalog_probe: Option<String>,
@@ -67,6 +71,48 @@ pub struct BridgeState {
 pub struct Cursor {
     pub updated_at: Value,
     pub key: Value,
+}
+
+impl Cursor {
+    /// The cursor as the store keeps it.
+    pub fn text(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+impl BridgeState {
+    /// Takes the store's cursors (`Store::bridge_cursors`) as the pull's. The store keeps each
+    /// after the commit of the rows read up to it, and carries it back from a backup with the
+    /// rows it had then: a restored store's pull reads again what was pulled after the
+    /// backup, where this file's cursors would go on past rows the store no longer holds.
+    /// A file of a version that kept the cursors here only, beside a store holding none,
+    /// gives its cursors to the store: returned, to be written.
+    pub fn cursors_from_store(
+        &mut self,
+        held: BTreeMap<String, String>,
+    ) -> Option<BTreeMap<String, String>> {
+        if held.is_empty() && !self.cursors_in_store {
+            self.cursors_in_store = true;
+            let older: BTreeMap<String, String> = self
+                .cursors
+                .iter()
+                .map(|(table, c)| (table.clone(), c.text()))
+                .collect();
+            return (!older.is_empty()).then_some(older);
+        }
+        self.cursors_in_store = true;
+        self.cursors = held
+            .into_iter()
+            .filter_map(|(table, text)| match serde_json::from_str(&text) {
+                Ok(cursor) => Some((table, cursor)),
+                Err(e) => {
+                    tracing::warn!(%table, error = %e, "the store's cursor of an HIS table does not read: the table is pulled from its start");
+                    None
+                }
+            })
+            .collect();
+        None
+    }
 }
 
 /// What one pull or push of a table did.
@@ -205,5 +251,45 @@ mod tests {
         assert_eq!(BridgeState::load(dir.path()), s);
         std::fs::write(BridgeState::path(dir.path()), b"{not json").expect("damage");
         assert_eq!(BridgeState::load(dir.path()), BridgeState::default());
+    }
+
+    /// The store's cursors are the pull's; a file of the version before gives its own to a
+    /// store holding none, once; a store restored from before any pull starts from nothing.
+    #[test]
+    fn the_cursors_are_the_store_s_and_an_older_file_gives_its_own_to_the_store() {
+        let cursor = |key: &str| Cursor {
+            updated_at: Value::Timestamp(1_700_000_000_000_000),
+            key: Value::text(key),
+        };
+        let older: BridgeState = serde_json::from_value(serde_json::json!({
+            "cursors": { "patients": cursor("P1") },
+        }))
+        .expect("a file of the version before");
+        assert!(!older.cursors_in_store);
+
+        let mut state = older.clone();
+        let given = state.cursors_from_store(BTreeMap::new());
+        assert_eq!(
+            given,
+            Some(BTreeMap::from([("patients".into(), cursor("P1").text())]))
+        );
+        assert_eq!(state.cursors["patients"], cursor("P1"));
+        assert!(state.cursors_in_store);
+
+        // The store restored from a backup taken before any pull: from the start.
+        assert_eq!(state.cursors_from_store(BTreeMap::new()), None);
+        assert!(state.cursors.is_empty());
+
+        let mut state = older;
+        let held = BTreeMap::from([
+            ("patients".to_owned(), cursor("P0").text()),
+            ("charges".to_owned(), "{damaged".to_owned()),
+        ]);
+        assert_eq!(state.cursors_from_store(held), None);
+        assert_eq!(
+            state.cursors,
+            BTreeMap::from([("patients".to_owned(), cursor("P0"))]),
+            "the store's, a damaged one left out (its table is read from the start)"
+        );
     }
 }

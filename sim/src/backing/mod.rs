@@ -295,12 +295,23 @@ pub(crate) trait Backing: Replica + Clone + Sized {
     }
 
     /// The HIS bridge upserts one page of the HIS patient master, where the node keeps a
-    /// store: how many rows created a record, how many changed one, and the HIS ids of those
-    /// it skipped, with why.
-    fn import_his_patients(&self, _rows: Vec<HisPatient>) -> Result<Imported, WriteFailure> {
+    /// store, and then keeps `cursor` (the change number the page brings the pull to), as the
+    /// daemon's pull does: how many rows created a record, how many changed one, and the HIS
+    /// ids of those it skipped, with why.
+    fn import_his_patients(
+        &self,
+        _rows: Vec<HisPatient>,
+        _cursor: u64,
+    ) -> Result<Imported, WriteFailure> {
         Err(WriteFailure::Refused(
             "this node pulls nothing from the HIS".into(),
         ))
+    }
+
+    /// Where the node's pull of the HIS master stands (the change number it pulled up to),
+    /// as its store keeps it: a restore brings back the backup's.
+    fn his_cursor(&self) -> Result<u64, String> {
+        Ok(0)
     }
 
     /// The patients the node holds under an HIS patient id (its search by HIS id).

@@ -26,6 +26,9 @@ use super::{
 };
 use crate::emergency::EmergencyAct;
 
+/// The simulated HIS patient master's cursor, among the store's bridge cursors.
+const HIS_CURSOR: &str = "patients";
+
 fn store_failure(e: WriteError) -> WriteFailure {
     match e {
         WriteError::Rule(lifeline_core::RuleError::NotFound { .. }) => WriteFailure::NotFound,
@@ -339,6 +342,11 @@ impl Backing for Store {
                 Ok(stopped.value.map(|e| format!("stopped {e}")))
             }
             EmergencyAct::Lease { holder, size } => {
+                // A lessor relearning the history it lost leases nothing from its cursor: the
+                // department reads so in `lifeline status`, and waits.
+                if !self.leasing_held_for().map_err(read_failure)?.is_empty() {
+                    return Ok(None);
+                }
                 let order = LeaseOrder {
                     series: Series::EmergencyRegistration,
                     holder: holder.clone(),
@@ -427,15 +435,35 @@ impl Backing for Store {
             .map_err(store_failure)
     }
 
-    fn import_his_patients(&self, rows: Vec<HisPatient>) -> Result<Imported, WriteFailure> {
+    fn import_his_patients(
+        &self,
+        rows: Vec<HisPatient>,
+        cursor: u64,
+    ) -> Result<Imported, WriteFailure> {
         let bridge = Operator::new(crate::work::admin_operator(), DeskRole::Admin);
         let done = Store::import_his_patients(self, &bridge, rows).map_err(store_failure)?;
+        // After the rows' commit, as the daemon's pull keeps its cursor.
+        let cursors =
+            std::collections::BTreeMap::from([(HIS_CURSOR.to_owned(), cursor.to_string())]);
+        self.set_bridge_cursors(cursors).map_err(store_failure)?;
         let skipped = done
             .skipped
             .into_iter()
             .map(|s| (s.his_id, s.reason))
             .collect();
         Ok((done.created, done.updated, skipped))
+    }
+
+    fn his_cursor(&self) -> Result<u64, String> {
+        let held = self
+            .bridge_cursors()
+            .map_err(|e| lifeline_core::error::Chain(&e).to_string())?;
+        match held.get(HIS_CURSOR) {
+            None => Ok(0),
+            Some(text) => text
+                .parse()
+                .map_err(|e| format!("the store's HIS cursor {text:?}: {e}")),
+        }
     }
 
     fn his_patients(&self, his_id: &str) -> Result<Vec<RecordId>, String> {
