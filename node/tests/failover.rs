@@ -269,8 +269,8 @@ fn central_restored_from_old_backup() {
     h.wait("central relearned the history it lost", |h| {
         Ok(h.status(CENTRAL)?.leasing_held_for.is_empty())
     });
-    let central_log = std::fs::read_to_string(h.dir().join(format!("{CENTRAL}.log")))
-        .expect("central's log");
+    let central_log =
+        std::fs::read_to_string(h.dir().join(format!("{CENTRAL}.log"))).expect("central's log");
     assert!(
         central_log.contains("this node lost history"),
         "central was never told it lost history"

@@ -140,6 +140,7 @@ fn an_episode_exports_as_valid_fhir_r4_bulk_data() {
                 created_ms: 1_420_070_400_000,
                 deleted: false,
                 merged_into: None,
+                changed: None,
             }],
         )
         .expect("an HIS patient");

@@ -116,6 +116,7 @@ impl HisMaster {
                     created_ms: EPOCH_MS + i64::try_from(now_ms).unwrap_or(i64::MAX),
                     deleted: false,
                     merged_into: None,
+                    changed: None,
                 },
                 changed: self.changes,
             });
@@ -204,7 +205,13 @@ impl HisMaster {
             .iter()
             .map(|&i| &self.rows[i])
             .filter(|r| r.changed <= cursor);
-        let rows = again.chain(due).map(|r| r.patient.clone()).collect();
+        let rows = again
+            .chain(due)
+            .map(|r| HisPatient {
+                changed: i64::try_from(r.changed).ok(),
+                ..r.patient.clone()
+            })
+            .collect();
         (rows, to)
     }
 }
@@ -247,11 +254,14 @@ impl<R: Backing> Sim<R> {
         {
             return;
         }
-        let cursor = match self.nodes[node].replica().his_cursor() {
-            Ok(cursor) => cursor,
-            Err(e) => {
+        let replica = self.nodes[node].replica();
+        let cursor = match (replica.his_pull_waits_for(), replica.his_cursor()) {
+            // Relearning what it lost: it pulls once it holds what the other server does.
+            (Ok(Some(_)), _) => return,
+            (Ok(None), Ok(cursor)) => cursor,
+            (Err(e), _) | (_, Err(e)) => {
                 let name = self.name(node).to_owned();
-                self.fail("his_master", format!("{name}'s bridge cursor: {e}"));
+                self.fail("his_master", format!("{name}'s bridge: {e}"));
                 return;
             }
         };
@@ -303,18 +313,6 @@ impl<R: Backing> Sim<R> {
         }
     }
 
-    /// For a conflict on the phone of an HIS patient (both servers' bridges wrote it while
-    /// split apart, the HIS changing it in between), the value the reviewer takes: the one the
-    /// HIS shows, as JSON text; none for any other conflict.
-    pub(crate) fn his_value(&self, conflict: &str) -> Option<String> {
-        let record = conflict.strip_prefix("field:")?.strip_suffix(":phone")?;
-        let id = self.pulled_record(record)?;
-        let patient: Patient = self.nodes[0].replica().get(id).ok()??;
-        let his = self.his_master.survivor(patient.his_id.as_deref()?)?;
-        // JSON text of a string of digits: the digits quoted.
-        Some(format!("\"{}\"", his.phone))
-    }
-
     /// For two records of one HIS patient (both servers pulled it), the one the reviewer
     /// keeps and the one merged into it: the record that reads as the HIS does now (the pull
     /// that made the other may have been older); none for any other pair.
@@ -331,14 +329,6 @@ impl<R: Backing> Sim<R> {
         } else {
             (a, b)
         })
-    }
-
-    fn pulled_record(&self, record: &str) -> Option<RecordId> {
-        self.his_master
-            .made
-            .iter()
-            .copied()
-            .find(|id| id.to_string() == record)
     }
 
     /// What central's bridge has still to pull, once the HIS answers.

@@ -295,6 +295,7 @@ impl<R: Backing> Sim<R> {
             his_id: None,
             guardian: None,
             his_deleted: false,
+            his_changed: None,
         }
     }
 

@@ -63,6 +63,7 @@ impl<R: Backing> Sim<R> {
             his_id: None,
             guardian: None,
             his_deleted: false,
+            his_changed: None,
         };
         Job::Create(New::Patient(Box::new(patient)))
     }

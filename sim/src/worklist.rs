@@ -232,14 +232,10 @@ impl<R: Backing> Sim<R> {
                     duplicate,
                 }
             }
-            (REVIEW, Some((conflict, _))) => match self.his_value(conflict) {
-                Some(value) => Decision::Choose {
-                    conflict: conflict.clone(),
-                    value,
-                },
-                None => Decision::Confirm {
-                    conflict: conflict.clone(),
-                },
+            // Two bridges' values of an HIS patient central settled already, by the HIS's
+            // later state (`Store::settle_his_conflicts`): what is left is confirmed.
+            (REVIEW, Some((conflict, _))) => Decision::Confirm {
+                conflict: conflict.clone(),
             },
             _ => {
                 return Err(format!(

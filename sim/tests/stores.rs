@@ -78,8 +78,9 @@ const CI_WRITE_GAP_MS: u64 = 700;
 ///   one of its two records (the pull now writes both).
 /// - 5035, 5066: the same splits, where Lifeline cannot tell which bridge's pull saw the
 ///   later HIS state: the two bridges' phones of one HIS patient in conflict (5035), and two
-///   records of one HIS patient whose older one the merge kept (5066). The information
-///   department settles both by what the HIS shows (docs/his.md; `his_master.rs`).
+///   records of one HIS patient whose older one the merge kept (5066). Central now settles
+///   the first by the HIS change mark each pull writes (`Store::settle_his_conflicts`); the
+///   information department the second, by what the HIS shows (docs/his.md).
 /// - 6038: central, restored from an old backup, pulled the HIS's merge of a new patient
 ///   into one whose record had not yet come back from its peers; the row was skipped "not in
 ///   Lifeline (yet)" and never read again (the overlap's re-read left alone a row read
@@ -90,9 +91,13 @@ const CI_WRITE_GAP_MS: u64 = 700;
 ///   W03 (both restores moved the cursor to the same place), before that grant came back to
 ///   it: central refused the grant, and the replicas differed. A lessor that lost history now
 ///   relearns it from every member before it leases from its cursor (`store::relearn`).
+/// - 8075: central, restored from its backup, pulled the HIS's merge of a patient whose
+///   record (pulled after the backup) had not come back from its peers yet: it made a second
+///   record, merged, and the first stayed live when it came back. A server that lost history
+///   pulls once it has caught up with the other server (`Store::his_pull_waits_for`).
 const FULL_RUN_REGRESSIONS: &[u64] = &[
     9, 4, 5, 14, 16, 86, 127, 46, 96, 23, 196, 78, 93, 535, 876, 2715, 3234, 2, 5035, 5066, 6038,
-    6032,
+    6032, 8075,
 ];
 
 fn stored(cfg: Config) -> Config {

@@ -109,6 +109,7 @@ pub fn patient(o: &Origin, rng: &mut Rng, n: u64, at_ms: i64) -> Patient {
         merged_into: None,
         his_id: None,
         his_deleted: false,
+        his_changed: None,
     }
 }
 

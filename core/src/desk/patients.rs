@@ -178,6 +178,7 @@ impl Store {
                     ..g
                 }),
                 his_deleted: false,
+                his_changed: None,
             };
             tx.create(&patient, &who, "patient.create")?;
             let mut saved = Saved::new(patient);

@@ -276,6 +276,10 @@ pub fn run(
         let n = store.acknowledge_emergency_records(&system)?.value;
         tracing::info!(records = n, "acknowledged emergency records");
     }
+    if duties.acknowledge {
+        // Central settles what the two bridges wrote apart by the HIS's later state.
+        store.settle_his_conflicts(&system)?;
+    }
     if duties.fill_requests && store.leases()?.iter().any(|l| l.range.is_none()) {
         // A lessor that lost history leases once it has relearned it (`lifeline status`
         // names the members it waits for).

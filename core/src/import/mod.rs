@@ -382,6 +382,8 @@ impl Store {
 }
 
 #[cfg(test)]
+mod his_later_tests;
+#[cfg(test)]
 mod pulled_twice_tests;
 #[cfg(test)]
 mod tests;

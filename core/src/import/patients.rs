@@ -30,6 +30,9 @@ pub struct HisPatient {
     pub deleted: bool,
     /// The HIS id of the patient this one was merged into.
     pub merged_into: Option<String>,
+    /// The row's change mark in the HIS (its `updated_at` in microseconds, or a version), if
+    /// it has one: kept on the record with the fields written from the row.
+    pub changed: Option<i64>,
 }
 
 impl HisPatient {
@@ -134,6 +137,7 @@ fn upsert(tx: &mut Tx<'_, '_>, who: &Operator, row: &HisPatient) -> Result<Chang
             his_id: Some(row.his_id.clone()),
             guardian: row.guardian.clone(),
             his_deleted: row.deleted,
+            his_changed: row.changed,
         };
         tx.create(&patient, who, PULL_ACTION)?;
         return Ok(Change::Created);
@@ -147,7 +151,8 @@ fn upsert(tx: &mut Tx<'_, '_>, who: &Operator, row: &HisPatient) -> Result<Chang
     Ok(change)
 }
 
-/// Writes into `current` the fields of `row` it lacks. Returns whether it wrote.
+/// Writes into `current` the fields of `row` it lacks, with the row's change mark. Returns
+/// whether it wrote.
 fn update(
     tx: &mut Tx<'_, '_>,
     who: &Operator,
@@ -195,6 +200,11 @@ fn update(
         }
         if current.his_deleted != row.deleted {
             set_field(t, "his_deleted", row.deleted)?;
+        }
+        // In the same change as the fields, always: which HIS state each value came from is
+        // what settles two bridges' concurrent values (`review::his_later`).
+        if row.changed.is_some() {
+            set_field(t, "his_changed", row.changed)?;
         }
         Ok(())
     })?;

@@ -53,6 +53,7 @@ pub(super) fn his_patient(his_id: &str, name: &str) -> HisPatient {
         created_ms: 1_420_070_400_000,
         deleted: false,
         merged_into: None,
+        changed: None,
     }
 }
 

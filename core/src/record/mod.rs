@@ -279,6 +279,13 @@ pub struct Patient {
     /// by a search.
     #[autosurgeon(missing = "Default::default")]
     pub his_deleted: bool,
+    /// The HIS's change mark (its `updated_at`, in microseconds, or a version number) of the
+    /// row the pull last wrote this record from, in the same change as the fields it wrote:
+    /// what tells which of two bridges' concurrent values is the HIS's later state
+    /// (`review::his_later`). `None` on records no pull wrote, and on documents written
+    /// before this field existed.
+    #[autosurgeon(missing = "Default::default")]
+    pub his_changed: Option<i64>,
 }
 record!(Patient, Patient);
 
@@ -551,6 +558,7 @@ mod tests {
                 national_id: None,
             }),
             his_deleted: false,
+            his_changed: None,
         }
     }
 

@@ -99,7 +99,9 @@ impl Store {
         admin_only(who, kind, "review conflicts")?;
         let who = who.clone();
         self.write(move |tx| match target {
-            Target::Field { record, field } => resolve_field(tx, &who, record, &field, choice),
+            Target::Field { record, field } => {
+                resolve_field(tx, &who, record, &field, choice, None)
+            }
             Target::Pair { a, b } => keep_separate(tx, &who, a, b, choice),
             Target::Status { kind, record } => confirm_status(tx, &who, kind, record, choice),
         })
@@ -166,12 +168,15 @@ impl Store {
     }
 }
 
-fn resolve_field(
+/// Keeps one of a field's concurrent values, written again as one put. `because`: what the
+/// decision says before the value, for one not taken by a reviewer (`chose value` otherwise).
+pub(super) fn resolve_field(
     tx: &mut Tx<'_, '_>,
     who: &Operator,
     record: RecordId,
     field: &str,
     choice: Resolution,
+    because: Option<&str>,
 ) -> Result<Saved<ReviewRecord>, WriteError> {
     let id = Target::Field {
         record,
@@ -198,7 +203,11 @@ fn resolve_field(
         Resolution::Confirm => n - 1,
         Resolution::KeepSeparate => return Err(refuse_choice(conflict.kind, choice).into()),
     };
-    let decision = format!("chose value {index}: {}", conflict.values[index].value);
+    let decision = format!(
+        "{} {index}: {}",
+        because.unwrap_or("chose value"),
+        conflict.values[index].value
+    );
     let review = review_of(tx, who, &conflict, decision);
     tx.edit(record, who, "review.resolve", |t| {
         let chosen = {

@@ -24,6 +24,7 @@
 mod conflict;
 mod decide;
 mod detect;
+mod his_later;
 pub(crate) mod open;
 mod reviews;
 mod scan;
@@ -40,6 +41,7 @@ pub use conflict::{
 };
 pub use decide::Resolution;
 pub(crate) use detect::{DispenseFact, dispense_fact};
+pub use his_later::HIS_LATER_DECISION;
 pub(crate) use reviews::reviews_in;
 pub use worklist::{CategoryCount, Pending, WorkCategory, WorkItem, Worklist};
 

@@ -17,6 +17,7 @@ use super::replication::decode_state;
 use super::tables::{self, meta_keys};
 use super::{Store, Tx};
 use crate::id::NodeName;
+use crate::roles::NodeRole;
 use crate::trust::Roster;
 
 /// The members not caught up with in `opening`, by name, of the `roster` as `me` sees it.
@@ -112,6 +113,33 @@ impl Store {
             tx.set_meta(meta_keys::RELEARNING, Some(&opening))?;
             Ok(())
         })
+    }
+
+    /// The server this node waits to catch up with before it pulls from the HIS, while it
+    /// relearns the history it lost: the other server (central's standby, the standby's
+    /// central), which holds what this node pulled since its backup. A pull before would make
+    /// second records of the HIS patients whose records are on their way back, and one of a
+    /// patient the HIS merged meanwhile would stay live (simulator seed 8075 `--store`).
+    /// `None`: it may pull.
+    pub fn his_pull_waits_for(&self) -> Result<Option<NodeName>, ReadError> {
+        let Some(opening) = self.meta_text(meta_keys::RELEARNING)? else {
+            return Ok(None);
+        };
+        let roster = self.roster();
+        let other = roster
+            .members()
+            .filter(|m| {
+                &m.name != self.node()
+                    && matches!(m.role, NodeRole::Central | NodeRole::Standby)
+                    && roster.member_named(m.name.as_str()).is_some()
+            })
+            .map(|m| m.name.clone())
+            .min();
+        let Some(other) = other else {
+            return Ok(None);
+        };
+        let caught_up = self.peer_state(&other)?.caught_up_in == Some(opening);
+        Ok((!caught_up).then_some(other))
     }
 
     /// The members this node must catch up with before it leases from its cursor again: empty

@@ -138,3 +138,43 @@ fn a_rewind_is_lost_history_and_catching_up_earlier_in_the_opening_counts() {
         "caught up with W01 in this opening, after the loss"
     );
 }
+
+/// A restored server pulls from the HIS once it has caught up with the other server, which
+/// holds what it pulled since its backup (the windows need not all be back: the HIS mirror
+/// must not wait for a window PC switched off for the night).
+#[test]
+fn a_restored_server_pulls_from_the_his_once_it_has_caught_up_with_the_other_server() {
+    let (dir, central, clock) = temp_store("central", NodeRole::Central);
+    let (_ds, standby, _) = temp_store("standby", NodeRole::Standby);
+    let (_d1, w01, _) = temp_store("W01", NodeRole::Window);
+    for other in [&standby, &w01] {
+        for member in other.roster().members() {
+            central.admit_member(member.clone()).expect("admit");
+        }
+    }
+    assert_eq!(central.his_pull_waits_for().expect("read"), None);
+    let path = central.path().to_path_buf();
+    let backup = dir.path().join("backup.redb");
+    central.backup_to(&backup, &|_, _| {}).expect("backup");
+    drop(central);
+    restore_from(
+        &backup,
+        &path,
+        &node("central"),
+        RestoreOptions::default(),
+        &|_, _| {},
+    )
+    .expect("restore");
+    let central = store_at(&path, "central", NodeRole::Central, &clock);
+    assert_eq!(
+        central.his_pull_waits_for().expect("read"),
+        Some(node("standby"))
+    );
+    central.note_caught_up(&node("W01")).expect("caught up");
+    assert_eq!(
+        central.his_pull_waits_for().expect("read"),
+        Some(node("standby"))
+    );
+    central.note_caught_up(&node("standby")).expect("caught up");
+    assert_eq!(central.his_pull_waits_for().expect("read"), None);
+}

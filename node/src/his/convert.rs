@@ -136,6 +136,7 @@ pub fn patients(rows: &[Row], m: &Mapping, offset: i32) -> Converted<HisPatient>
             created_ms: f.time_ms("created_at")?.unwrap_or(0),
             deleted: f.flag("deleted", false)?,
             merged_into: f.text("merged_into")?,
+            changed: f.change_mark("updated_at")?,
             his_id,
         }))
     })

@@ -49,7 +49,13 @@ pub enum PullError {
         #[source]
         source: WriteError,
     },
-    #[error("Lifeline could not read or keep where the pull stands (its cursors)")]
+    #[error(
+        "this node lost history (restored, or its store copied back) and pulls from the HIS once \
+         it has caught up with {server}: a pull before would make second records of the patients \
+         on their way back"
+    )]
+    Relearning { server: String },
+    #[error("Lifeline could not read or keep the pull's state in its store")]
     Cursors {
         #[source]
         source: WriteError,
@@ -208,6 +214,15 @@ impl<D: HisDatabase> Puller<'_, D> {
     /// Pulls everything once: the catalogs if they changed (central only: catalogs come from
     /// central), then every incremental table.
     pub async fn run(&mut self, state: &mut BridgeState) -> Result<PullSummary, PullError> {
+        let waits = self
+            .store
+            .his_pull_waits_for()
+            .map_err(|e| PullError::Cursors { source: e.into() })?;
+        if let Some(server) = waits {
+            return Err(PullError::Relearning {
+                server: server.to_string(),
+            });
+        }
         let held = self
             .store
             .bridge_cursors()

@@ -164,6 +164,16 @@ impl<'a> Fields<'a> {
         ))
     }
 
+    /// The row's change mark, as the HIS orders its changes: a timestamp's microseconds or
+    /// an integer version; `None` for anything else (nothing to order by).
+    pub fn change_mark(&self, field: &str) -> Result<Option<i64>, FieldError> {
+        Ok(match self.value(field)? {
+            Some(Value::Timestamp(us)) => Some(*us),
+            Some(Value::Int(version)) => Some(*version),
+            _ => None,
+        })
+    }
+
     pub fn required_time_ms(&self, field: &str) -> Result<UnixMs, FieldError> {
         self.time_ms(field)?
             .ok_or_else(|| self.fail(field, "is empty"))

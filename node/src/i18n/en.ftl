@@ -362,6 +362,7 @@ report-decision-reopened = Earlier decision (reopened by new values)
 report-decision-by = { $decision } by { $operator } on { $node } at { $at }
 report-decision-by-zone = { $decision } — by { $operator } on { $node } at { $at } ({ $zone })
 report-decision-chose = chose value { $index }: { $value }
+report-decision-his-later = took the HIS's later state, value { $index }: { $value } (both servers pulled from the HIS; decided by the system)
 report-decision-merged = merged { $duplicate } into { $survivor }
 report-decision-kept-separate = kept separate: different people
 report-decision-confirmed = confirmed after checking

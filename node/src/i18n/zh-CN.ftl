@@ -315,6 +315,7 @@ report-decision-reopened = 之前的审核决定（出现新值后重新打开�
 report-decision-by = { $decision }（{ $operator } 于 { $node }，{ $at }）
 report-decision-by-zone = { $decision } — { $operator } 于 { $node }，{ $at }（{ $zone }）
 report-decision-chose = 采用值 { $index }：{ $value }
+report-decision-his-later = 按 HIS 较新的数据采用值 { $index }：{ $value }（两台服务器分别从 HIS 拉取，系统自动判定）
 report-decision-merged = 已将 { $duplicate } 合并到 { $survivor }
 report-decision-kept-separate = 保留两条：不是同一人
 report-decision-confirmed = 已核实确认

@@ -89,6 +89,20 @@ pub fn grade_words(l: Lang, grade: &str) -> String {
 /// a decision in other words (written by another version) as it is.
 pub fn decision(l: Lang, stored: &str) -> String {
     if let Some((index, value)) = stored
+        .strip_prefix(lifeline_core::review::HIS_LATER_DECISION)
+        .and_then(|rest| rest.trim_start().split_once(": "))
+        && let Ok(index) = index.parse::<usize>()
+    {
+        return tr(
+            l,
+            "report-decision-his-later",
+            &[
+                ("index", index.into()),
+                ("value", display_value(l, value).into()),
+            ],
+        );
+    }
+    if let Some((index, value)) = stored
         .strip_prefix("chose value ")
         .and_then(|rest| rest.split_once(": "))
         && let Ok(index) = index.parse::<usize>()
@@ -182,6 +196,13 @@ mod tests {
             "kept separate: different people"
         );
         assert_eq!(decision(Lang::Zh, "confirmed after checking"), "已核实确认");
+        assert_eq!(
+            decision(
+                Lang::Zh,
+                "took the HIS's later state, value 0: \"13900000000\""
+            ),
+            "按 HIS 较新的数据采用值 0：13900000000（两台服务器分别从 HIS 拉取，系统自动判定）"
+        );
         assert_eq!(decision(Lang::Zh, "something new"), "something new");
     }
 }

@@ -100,9 +100,6 @@ pub(crate) enum Decision {
     },
     /// `lifeline resolve <id> confirm`: what the rules kept (or the value shown) stands.
     Confirm { conflict: String },
-    /// `lifeline resolve <id> <n>`: the value whose JSON text is `value` (as the reviewer
-    /// finds it elsewhere: the HIS's, for a field of its patient two bridges wrote).
-    Choose { conflict: String, value: String },
 }
 
 /// What a page of HIS rows did: records created, records changed, rows skipped (HIS id, why).
@@ -306,6 +303,12 @@ pub(crate) trait Backing: Replica + Clone + Sized {
         Err(WriteFailure::Refused(
             "this node pulls nothing from the HIS".into(),
         ))
+    }
+
+    /// The server the node's bridge waits to catch up with before it pulls, while the node
+    /// relearns the history it lost (`Store::his_pull_waits_for`).
+    fn his_pull_waits_for(&self) -> Result<Option<String>, String> {
+        Ok(None)
     }
 
     /// Where the node's pull of the HIS master stands (the change number it pulled up to),

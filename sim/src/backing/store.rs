@@ -454,6 +454,12 @@ impl Backing for Store {
         Ok((done.created, done.updated, skipped))
     }
 
+    fn his_pull_waits_for(&self) -> Result<Option<String>, String> {
+        Store::his_pull_waits_for(self)
+            .map(|server| server.map(|s| s.to_string()))
+            .map_err(|e| lifeline_core::error::Chain(&e).to_string())
+    }
+
     fn his_cursor(&self) -> Result<u64, String> {
         let held = self
             .bridge_cursors()
@@ -497,19 +503,6 @@ impl Backing for Store {
             Decision::Confirm { conflict } => self
                 .resolve_conflict(who, conflict, Resolution::Confirm)
                 .map(drop),
-            Decision::Choose { conflict, value } => {
-                let open = self.conflicts().map_err(read_failure)?;
-                let index = open
-                    .iter()
-                    .find(|c| &c.id == conflict)
-                    .and_then(|c| c.values.iter().find(|v| &v.value == value))
-                    .map(|v| v.index)
-                    .ok_or_else(|| {
-                        WriteFailure::Refused(format!("{conflict} offers no value {value}"))
-                    })?;
-                self.resolve_conflict(who, conflict, Resolution::ChooseValue(index))
-                    .map(drop)
-            }
         };
         done.map(|()| None).map_err(store_failure)
     }

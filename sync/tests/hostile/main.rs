@@ -207,6 +207,7 @@ async fn a_hostile_window_is_refused_everything_and_the_honest_nodes_go_on() {
             his_id: None,
             guardian: None,
             his_deleted: false,
+            his_changed: None,
         };
         record.header.id = id;
         let mut d = Automerge::new().with_actor(actor_of("W09"));

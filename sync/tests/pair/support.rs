@@ -186,6 +186,7 @@ pub fn patient_record(id: RecordId, node: &Mem, name: &str, episode: Option<Epis
         his_id: None,
         guardian: None,
         his_deleted: false,
+        his_changed: None,
     }
 }
 

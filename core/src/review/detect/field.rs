@@ -13,8 +13,15 @@ use crate::review::target::Target;
 use crate::review::value;
 
 /// Top-level document keys that are not reviewed as fields: the header never changes, the
-/// status log and reviews are maps merged key by key, and central's receipt is idempotent.
-const NOT_FIELDS: [&str; 4] = ["header", "status_log", REVIEWS_KEY, CENTRAL_ACK_KEY];
+/// status log and reviews are maps merged key by key, central's receipt is idempotent, and
+/// an HIS patient's change mark only says which HIS state its fields' values came from.
+const NOT_FIELDS: [&str; 5] = [
+    "header",
+    "status_log",
+    REVIEWS_KEY,
+    CENTRAL_ACK_KEY,
+    crate::review::his_later::HIS_CHANGED,
+];
 
 /// Every field of a record that Automerge holds with concurrent values. One pass over the
 /// record's fields finds those with several (asking each field for all its values would seek

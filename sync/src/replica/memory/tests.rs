@@ -225,6 +225,7 @@ fn patient(id: RecordId, origin: &str, name: &str, episode: Option<EpisodeId>) -
         his_id: None,
         guardian: None,
         his_deleted: false,
+        his_changed: None,
     }
 }
 

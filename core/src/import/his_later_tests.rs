@@ -1,0 +1,137 @@
+//! Two bridges' concurrent values of an HIS patient, settled by the HIS's later state
+//! (`review::his_later`; the simulator's seed 5035 `--store`).
+
+use super::HisPatient;
+use super::tests::{bridge, central, his_patient};
+use crate::desk::{Opening, PatientEdit};
+use crate::record::Patient;
+use crate::review::{ConflictKind, ConflictStatus};
+use crate::roles::{NodeRole, Operator};
+use crate::store::Store;
+use crate::test_support::{copy_all, registrar, temp_store};
+
+fn row(phone: &str, changed: i64) -> HisPatient {
+    HisPatient {
+        phone: phone.into(),
+        changed: Some(changed),
+        ..his_patient("P1", "林小雨")
+    }
+}
+
+fn phone_conflicts(store: &Store) -> Vec<(ConflictStatus, String)> {
+    store
+        .conflicts()
+        .expect("conflicts")
+        .into_iter()
+        .filter(|c| c.kind == ConflictKind::FieldConflict && c.field.as_deref() == Some("phone"))
+        .map(|c| {
+            let decision = c.decision.map(|d| d.decision).unwrap_or_default();
+            (c.status, decision)
+        })
+        .collect()
+}
+
+fn phone(store: &Store) -> String {
+    let id = store
+        .find_his(crate::record::RecordKind::Patient, "P1")
+        .expect("find")
+        .expect("held");
+    let p: Patient = store.get(id).expect("read").expect("held");
+    p.phone
+}
+
+/// Central and the standby, split apart, each pull the patient after the HIS changed its
+/// phone, at different moments: whichever pulled later (and whatever Automerge shows), the
+/// HIS's later state is kept, by central's system, and the review says so.
+#[test]
+fn two_bridges_phones_of_one_patient_are_settled_by_the_his_s_later_state() {
+    for central_pulls_later in [true, false] {
+        let (_d, central, _c) = central();
+        let (_ds, standby, _cs) = temp_store("standby", NodeRole::Standby);
+        central
+            .import_his_patients(&bridge(), vec![row("13900000001", 1)])
+            .expect("the first pull");
+        copy_all(&central, &standby);
+        let (early, late) = (row("13900000002", 2), row("13900000003", 3));
+        let (at_central, at_standby) = if central_pulls_later {
+            (late, early)
+        } else {
+            (early, late)
+        };
+        central
+            .import_his_patients(&bridge(), vec![at_central])
+            .expect("central's pull");
+        standby
+            .import_his_patients(&bridge(), vec![at_standby])
+            .expect("the standby's pull");
+        copy_all(&standby, &central);
+        copy_all(&central, &standby);
+        assert_eq!(
+            phone_conflicts(&central),
+            vec![(ConflictStatus::Open, String::new())],
+            "central pulls later: {central_pulls_later}"
+        );
+
+        assert_eq!(
+            central
+                .settle_his_conflicts(&Operator::system())
+                .expect("settle"),
+            1
+        );
+        assert_eq!(phone(&central), "13900000003");
+        let settled = phone_conflicts(&central);
+        assert_eq!(settled.len(), 1, "{settled:?}");
+        assert_eq!(settled[0].0, ConflictStatus::Resolved, "{settled:?}");
+        assert!(
+            settled[0]
+                .1
+                .starts_with("took the HIS's later state, value"),
+            "{settled:?}"
+        );
+        copy_all(&central, &standby);
+        assert_eq!(phone(&standby), "13900000003");
+        assert_eq!(
+            central.check_kept().expect("check"),
+            Vec::<String>::new(),
+            "the kept counts follow"
+        );
+    }
+}
+
+/// A desk's correction in an outage, concurrent with a pull, is not the HIS's to settle: its
+/// change carries no HIS state. It stays for the information department.
+#[test]
+fn a_desk_s_value_against_a_pulled_one_stays_for_the_review() {
+    let (_d, central, _c) = central();
+    let (_dw, w01, _cw) = temp_store("W01", NodeRole::Window);
+    central
+        .import_his_patients(&bridge(), vec![row("13900000001", 1)])
+        .expect("the first pull");
+    copy_all(&central, &w01);
+    central
+        .import_his_patients(&bridge(), vec![row("13900000002", 2)])
+        .expect("central's pull");
+    let id = w01
+        .find_his(crate::record::RecordKind::Patient, "P1")
+        .expect("find")
+        .expect("held");
+    w01.open_episode(&bridge(), "central is unreachable", Opening::Automatic)
+        .expect("an outage at the window");
+    let edit = PatientEdit {
+        phone: Some("13800000009".into()),
+        ..PatientEdit::default()
+    };
+    w01.update_patient(&registrar(), id, edit)
+        .expect("a desk's correction");
+    copy_all(&w01, &central);
+    assert_eq!(
+        central
+            .settle_his_conflicts(&Operator::system())
+            .expect("settle"),
+        0
+    );
+    assert_eq!(
+        phone_conflicts(&central),
+        vec![(ConflictStatus::Open, String::new())]
+    );
+}
