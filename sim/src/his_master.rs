@@ -313,24 +313,6 @@ impl<R: Backing> Sim<R> {
         }
     }
 
-    /// For two records of one HIS patient (both servers pulled it), the one the reviewer
-    /// keeps and the one merged into it: the record that reads as the HIS does now (the pull
-    /// that made the other may have been older); none for any other pair.
-    pub(crate) fn his_twins_kept(&self, a: RecordId, b: RecordId) -> Option<(RecordId, RecordId)> {
-        let read = |id| -> Option<Patient> { self.nodes[0].replica().get(id).ok()? };
-        let (pa, pb) = (read(a)?, read(b)?);
-        if pa.his_id.is_none() || pa.his_id != pb.his_id {
-            return None;
-        }
-        let his = self.his_master.survivor(pa.his_id.as_deref()?)?;
-        let current = |p: &Patient| p.name == his.name && p.phone == his.phone;
-        Some(if !current(&pa) && current(&pb) {
-            (b, a)
-        } else {
-            (a, b)
-        })
-    }
-
     /// What central's bridge has still to pull, once the HIS answers.
     pub(crate) fn his_noise(&self) -> Option<String> {
         if !self.his_master_runs() || self.his_away > 0 {

@@ -223,10 +223,10 @@ impl<R: Backing> Sim<R> {
             (RESETTLE, None) => Decision::Resettle {
                 charge: todo.record,
             },
+            // The merge the review suggests (of two records of one HIS patient, the one
+            // written from the HIS's later state is kept).
             (MERGE, Some((_, records))) if records.len() == 2 => {
-                let (survivor, duplicate) = self
-                    .his_twins_kept(records[0], records[1])
-                    .unwrap_or((records[0], records[1]));
+                let (survivor, duplicate) = todo.suggested.unwrap_or((records[0], records[1]));
                 Decision::Merge {
                     survivor,
                     duplicate,

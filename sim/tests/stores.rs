@@ -78,9 +78,9 @@ const CI_WRITE_GAP_MS: u64 = 700;
 ///   one of its two records (the pull now writes both).
 /// - 5035, 5066: the same splits, where Lifeline cannot tell which bridge's pull saw the
 ///   later HIS state: the two bridges' phones of one HIS patient in conflict (5035), and two
-///   records of one HIS patient whose older one the merge kept (5066). Central now settles
-///   the first by the HIS change mark each pull writes (`Store::settle_his_conflicts`); the
-///   information department the second, by what the HIS shows (docs/his.md).
+///   records of one HIS patient whose older one the merge kept (5066). Each pull now writes
+///   the HIS's change mark: central settles the first by it (`Store::settle_his_conflicts`),
+///   and the review suggests keeping the twin written from the later state (docs/his.md).
 /// - 6038: central, restored from an old backup, pulled the HIS's merge of a new patient
 ///   into one whose record had not yet come back from its peers; the row was skipped "not in
 ///   Lifeline (yet)" and never read again (the overlap's re-read left alone a row read

@@ -81,6 +81,8 @@ pub(crate) struct Todo {
     /// The conflict to decide, if the item is one, with the records it involves (as the
     /// conflict report lists them: the one holding the conflict first).
     pub conflict: Option<(String, Vec<RecordId>)>,
+    /// For a duplicate pair, the merge the review suggests first: (survivor, duplicate).
+    pub suggested: Option<(RecordId, RecordId)>,
 }
 
 /// An item's action, through the node's own desk API (the review's at the admin desk).

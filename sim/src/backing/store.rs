@@ -14,7 +14,7 @@ use lifeline_core::housekeeping::Settings;
 use lifeline_core::import::{HisPatient, HisRejection};
 use lifeline_core::numbers::{NumberError, RangeReport, Series};
 use lifeline_core::record::{Charge, Header, PaymentMethod, Visit};
-use lifeline_core::review::Resolution;
+use lifeline_core::review::{Resolution, ReviewAction};
 use lifeline_core::store::{PatientQuery, RestoreOptions};
 use lifeline_core::{
     DeskRole, EpisodeId, Operator, ReadError, Record, RecordId, RuleError, Store, WriteError,
@@ -399,21 +399,38 @@ impl Backing for Store {
     fn worklist_view(&self) -> Option<Result<WorklistView, String>> {
         let read = || -> Result<WorklistView, ReadError> {
             let list = self.worklist()?;
-            let mut involved: BTreeMap<String, Vec<RecordId>> = self
+            type Involved = (Vec<RecordId>, Option<(RecordId, RecordId)>);
+            let mut involved: BTreeMap<String, Involved> = self
                 .conflicts()?
                 .into_iter()
-                .map(|c| (c.id, c.records))
+                .map(|c| {
+                    let merge = c.actions.iter().find_map(|a| match a {
+                        ReviewAction::MergePatients {
+                            survivor,
+                            duplicate,
+                        } => Some((*survivor, *duplicate)),
+                        _ => None,
+                    });
+                    (c.id, (c.records, merge))
+                })
                 .collect();
             let items = list
                 .items
                 .into_iter()
-                .map(|item| Todo {
-                    category: item.category.name(),
-                    record: item.record,
-                    conflict: item.conflict.map(|id| {
-                        let records = involved.remove(&id).unwrap_or_default();
-                        (id, records)
-                    }),
+                .map(|item| {
+                    let (conflict, suggested) = match item.conflict {
+                        Some(id) => {
+                            let (records, merge) = involved.remove(&id).unwrap_or_default();
+                            (Some((id, records)), merge)
+                        }
+                        None => (None, None),
+                    };
+                    Todo {
+                        category: item.category.name(),
+                        record: item.record,
+                        conflict,
+                        suggested,
+                    }
                 })
                 .collect();
             let counts = list

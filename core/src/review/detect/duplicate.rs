@@ -43,8 +43,17 @@ fn matched_keys(a: &Patient, b: &Patient) -> Vec<MatchedKey> {
     out
 }
 
-/// The record to keep when merging: one registered outside an emergency, then the older.
+/// The record to keep when merging: of two records of one HIS patient (both servers pulled
+/// it), the one written from the HIS's later state, which reads as the HIS does now (seed
+/// 5066 `--store`); otherwise one registered outside an emergency, then the older.
 fn suggested_survivor<'a>(a: &'a Patient, b: &'a Patient) -> (&'a Patient, &'a Patient) {
+    if a.his_id.is_some() && a.his_id == b.his_id && a.his_changed != b.his_changed {
+        return if a.his_changed > b.his_changed {
+            (a, b)
+        } else {
+            (b, a)
+        };
+    }
     let rank = |p: &Patient| (p.header.episode.is_some(), p.header.created_ms, p.header.id);
     if rank(a) <= rank(b) { (a, b) } else { (b, a) }
 }
