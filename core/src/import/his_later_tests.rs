@@ -40,30 +40,42 @@ fn phone(store: &Store) -> String {
     p.phone
 }
 
+type Dirs = (tempfile::TempDir, tempfile::TempDir);
+
+/// Central and the standby split apart, each pulling patient P1 once the HIS changed its phone
+/// (to ...02 at change 2, then ...03 at change 3); `central_pulls_later`: central read the
+/// later state. `first`: both held the patient from an earlier pull before the split.
+fn split_pulls(central_pulls_later: bool, first: bool) -> (Dirs, Store, Store) {
+    let (d, central, _c) = central();
+    let (ds, standby, _cs) = temp_store("standby", NodeRole::Standby);
+    if first {
+        central
+            .import_his_patients(&bridge(), vec![row("13900000001", 1)])
+            .expect("the first pull");
+        copy_all(&central, &standby);
+    }
+    let (early, late) = (row("13900000002", 2), row("13900000003", 3));
+    let (at_central, at_standby) = if central_pulls_later {
+        (late, early)
+    } else {
+        (early, late)
+    };
+    central
+        .import_his_patients(&bridge(), vec![at_central])
+        .expect("central's pull");
+    standby
+        .import_his_patients(&bridge(), vec![at_standby])
+        .expect("the standby's pull");
+    ((d, ds), central, standby)
+}
+
 /// Central and the standby, split apart, each pull the patient after the HIS changed its
 /// phone, at different moments: whichever pulled later (and whatever Automerge shows), the
 /// HIS's later state is kept, by central's system, and the review says so.
 #[test]
 fn two_bridges_phones_of_one_patient_are_settled_by_the_his_s_later_state() {
     for central_pulls_later in [true, false] {
-        let (_d, central, _c) = central();
-        let (_ds, standby, _cs) = temp_store("standby", NodeRole::Standby);
-        central
-            .import_his_patients(&bridge(), vec![row("13900000001", 1)])
-            .expect("the first pull");
-        copy_all(&central, &standby);
-        let (early, late) = (row("13900000002", 2), row("13900000003", 3));
-        let (at_central, at_standby) = if central_pulls_later {
-            (late, early)
-        } else {
-            (early, late)
-        };
-        central
-            .import_his_patients(&bridge(), vec![at_central])
-            .expect("central's pull");
-        standby
-            .import_his_patients(&bridge(), vec![at_standby])
-            .expect("the standby's pull");
+        let (_dirs, central, standby) = split_pulls(central_pulls_later, true);
         copy_all(&standby, &central);
         copy_all(&central, &standby);
         assert_eq!(
@@ -146,20 +158,7 @@ fn of_two_records_of_one_his_patient_the_merge_keeps_the_later_state() {
     // duplicates) would fail all but once in 256 runs.
     for round in 0..8 {
         let central_pulls_later = round % 2 == 0;
-        let (_d, central, _c) = central();
-        let (_ds, standby, _cs) = temp_store("standby", NodeRole::Standby);
-        let (early, late) = (row("13900000002", 2), row("13900000003", 3));
-        let (at_central, at_standby) = if central_pulls_later {
-            (late, early)
-        } else {
-            (early, late)
-        };
-        central
-            .import_his_patients(&bridge(), vec![at_central])
-            .expect("central's pull");
-        standby
-            .import_his_patients(&bridge(), vec![at_standby])
-            .expect("the standby's pull");
+        let (_dirs, central, standby) = split_pulls(central_pulls_later, false);
         copy_all(&standby, &central);
         let pair = central
             .conflicts()

@@ -26,6 +26,23 @@ fn held(store: &Store) -> Vec<String> {
     names.iter().map(|n| n.to_string()).collect()
 }
 
+/// `central` backed up now, closed, restored from that backup and opened again.
+fn restored(central: Store, dir: &std::path::Path, clock: &crate::clock::ManualClock) -> Store {
+    let path = central.path().to_path_buf();
+    let backup = dir.join("backup.redb");
+    central.backup_to(&backup, &|_, _| {}).expect("backup");
+    drop(central);
+    restore_from(
+        &backup,
+        &path,
+        &node("central"),
+        RestoreOptions::default(),
+        &|_, _| {},
+    )
+    .expect("restore");
+    store_at(&path, "central", NodeRole::Central, clock)
+}
+
 fn by_hand(start: Option<u64>) -> LeaseOrder {
     LeaseOrder {
         series: Series::EmergencyRegistration,
@@ -66,18 +83,7 @@ fn a_restored_lessor_leases_from_its_cursor_once_it_has_caught_up_with_every_mem
     assert_eq!(held(&central), Vec::<String>::new(), "never restored");
 
     let path = central.path().to_path_buf();
-    let backup = dir.path().join("backup.redb");
-    central.backup_to(&backup, &|_, _| {}).expect("backup");
-    drop(central);
-    restore_from(
-        &backup,
-        &path,
-        &node("central"),
-        RestoreOptions::default(),
-        &|_, _| {},
-    )
-    .expect("restore");
-    let central = store_at(&path, "central", NodeRole::Central, &clock);
+    let central = restored(central, dir.path(), &clock);
     assert_eq!(held(&central), ["W01", "W02"]);
 
     w01.request_lease(&system(), Series::EmergencyRegistration, 10)
@@ -153,19 +159,7 @@ fn a_restored_server_pulls_from_the_his_once_it_has_caught_up_with_the_other_ser
         }
     }
     assert_eq!(central.his_pull_waits_for().expect("read"), None);
-    let path = central.path().to_path_buf();
-    let backup = dir.path().join("backup.redb");
-    central.backup_to(&backup, &|_, _| {}).expect("backup");
-    drop(central);
-    restore_from(
-        &backup,
-        &path,
-        &node("central"),
-        RestoreOptions::default(),
-        &|_, _| {},
-    )
-    .expect("restore");
-    let central = store_at(&path, "central", NodeRole::Central, &clock);
+    let central = restored(central, dir.path(), &clock);
     assert_eq!(
         central.his_pull_waits_for().expect("read"),
         Some(node("standby"))
