@@ -68,6 +68,14 @@ impl Store {
             if self.header(record)?.map(|h| h.kind) != Some(RecordKind::Patient) {
                 continue;
             }
+            // Judged on a read first: a conflict the HIS cannot settle (a desk's value) is
+            // looked at every round, and needs no turn of the writer.
+            let decidable = self
+                .doc(record)?
+                .is_some_and(|doc| his_later_value(&doc, &field).is_some());
+            if !decidable {
+                continue;
+            }
             let who = who.clone();
             // Judged again in the commit that settles it: the record may have changed since.
             let done = self.write(move |tx| {
