@@ -50,6 +50,9 @@ pub(crate) struct HisMaster {
     rows: Vec<Row>,
     /// The HIS's last change number.
     changes: u64,
+    /// Each bridge's `his-state.json` copy of its cursor, beside the store: a restore or a
+    /// backup copied over the store leaves it, so a store behind it lost history.
+    file_cursors: [Option<u64>; 2],
     /// The rows each bridge's import skipped (a merge into a patient not held yet), which its
     /// overlap reads again on every pull (`forget_skipped` in the node's pull) until taken.
     retry: [BTreeSet<usize>; 2],
@@ -71,6 +74,7 @@ impl HisMaster {
             rng: Rng::stream(seed, Stream::HisMaster),
             rows: Vec::new(),
             changes: 0,
+            file_cursors: [None; 2],
             retry: [BTreeSet::new(), BTreeSet::new()],
             made: BTreeSet::new(),
         }
@@ -255,6 +259,17 @@ impl<R: Backing> Sim<R> {
             return;
         }
         let replica = self.nodes[node].replica();
+        // A store behind the bridge's file lost history (a backup copied over it by hand
+        // keeps its identity: seed 10114), as the daemon's pull finds it.
+        let went_back = match replica.his_cursor() {
+            Ok(cursor) => self.his_master.file_cursors[node].is_some_and(|file| file > cursor),
+            Err(_) => false,
+        };
+        if went_back && let Err(e) = replica.history_lost() {
+            let name = self.name(node).to_owned();
+            self.fail("his_master", format!("{name}'s bridge: {e}"));
+            return;
+        }
         let cursor = match (replica.his_pull_waits_for(), replica.his_cursor()) {
             // Relearning what it lost: it pulls once it holds what the other server does.
             (Ok(Some(_)), _) => return,
@@ -265,6 +280,8 @@ impl<R: Backing> Sim<R> {
                 return;
             }
         };
+        // The pull takes the store's cursor, and its file follows (`cursors_from_store`).
+        self.his_master.file_cursors[node] = Some(cursor);
         let (rows, to) = self.his_master.page(node, cursor);
         if rows.is_empty() {
             return;
@@ -273,6 +290,7 @@ impl<R: Backing> Sim<R> {
         let keys: Vec<String> = rows.iter().map(|r| r.his_id.clone()).collect();
         match self.nodes[node].replica().import_his_patients(rows, to) {
             Ok((created, updated, skipped)) => {
+                self.his_master.file_cursors[node] = Some(to);
                 let master = &mut self.his_master;
                 master.retry[node] = skipped
                     .iter()

@@ -95,9 +95,12 @@ const CI_WRITE_GAP_MS: u64 = 700;
 ///   record (pulled after the backup) had not come back from its peers yet: it made a second
 ///   record, merged, and the first stayed live when it came back. A server that lost history
 ///   pulls once it has caught up with the other server (`Store::his_pull_waits_for`).
+/// - 10114: the same after central's backup was copied over its store by hand (its identity
+///   kept, so only a peer could tell it, and none had yet): the pull now finds the store
+///   behind the bridge's own file and relearns first (`BridgeState::store_went_back`).
 const FULL_RUN_REGRESSIONS: &[u64] = &[
     9, 4, 5, 14, 16, 86, 127, 46, 96, 23, 196, 78, 93, 535, 876, 2715, 3234, 2, 5035, 5066, 6038,
-    6032, 8075,
+    6032, 8075, 10114,
 ];
 
 fn stored(cfg: Config) -> Config {

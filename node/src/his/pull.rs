@@ -214,6 +214,27 @@ impl<D: HisDatabase> Puller<'_, D> {
     /// Pulls everything once: the catalogs if they changed (central only: catalogs come from
     /// central), then every incremental table.
     pub async fn run(&mut self, state: &mut BridgeState) -> Result<PullSummary, PullError> {
+        let held = self
+            .store
+            .bridge_cursors()
+            .map_err(|e| PullError::Cursors { source: e.into() })?;
+        if state.store_went_back(&held) {
+            // A backup copied over the store by hand: it relearns what it lost before it
+            // pulls (seed 10114 `--store`), as a restored one does.
+            tracing::warn!("the store holds less than the HIS pull took: it lost history");
+            let store = self.store.clone();
+            tokio::task::spawn_blocking(move || store.note_history_lost())
+                .await
+                .map_err(|_| PullError::Interrupted { table: "cursors" })?
+                .map_err(|source| PullError::Cursors { source })?;
+        }
+        if let Some(older) = state.cursors_from_store(held) {
+            let store = self.store.clone();
+            tokio::task::spawn_blocking(move || store.set_bridge_cursors(older))
+                .await
+                .map_err(|_| PullError::Interrupted { table: "cursors" })?
+                .map_err(|source| PullError::Cursors { source })?;
+        }
         let waits = self
             .store
             .his_pull_waits_for()
@@ -222,17 +243,6 @@ impl<D: HisDatabase> Puller<'_, D> {
             return Err(PullError::Relearning {
                 server: server.to_string(),
             });
-        }
-        let held = self
-            .store
-            .bridge_cursors()
-            .map_err(|e| PullError::Cursors { source: e.into() })?;
-        if let Some(older) = state.cursors_from_store(held) {
-            let store = self.store.clone();
-            tokio::task::spawn_blocking(move || store.set_bridge_cursors(older))
-                .await
-                .map_err(|_| PullError::Interrupted { table: "cursors" })?
-                .map_err(|source| PullError::Cursors { source })?;
         }
         let mut summary = PullSummary::default();
         if self.store.role() == NodeRole::Central

@@ -80,7 +80,45 @@ impl Cursor {
     }
 }
 
+impl Cursor {
+    /// Whether this cursor is past `other` in the HIS's order of changes, where the two are
+    /// comparable (timestamps, integer versions); the key decides between equal marks.
+    fn past(&self, other: &Cursor) -> bool {
+        let mark = |c: &Cursor| match c.updated_at {
+            Value::Timestamp(v) | Value::Int(v) => Some(v),
+            _ => None,
+        };
+        match (mark(self), mark(other)) {
+            (Some(a), Some(b)) if a != b => a > b,
+            (Some(_), Some(_)) => match (&self.key, &other.key) {
+                (Value::Text(a), Value::Text(b)) => a > b,
+                (Value::Int(a), Value::Int(b)) => a > b,
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+}
+
 impl BridgeState {
+    /// Whether the store went back behind this file: a table's cursor here is past the
+    /// store's (`held`), which the pull writes first, after each page's commit. A store
+    /// restored, or a backup copied over it by hand (which keeps its identity: its peers
+    /// tell it only once one connects), holds fewer rows than the pull took: it lost history.
+    pub fn store_went_back(&self, held: &BTreeMap<String, String>) -> bool {
+        self.cursors_in_store
+            && self.cursors.iter().any(|(table, mine)| {
+                match held
+                    .get(table)
+                    .map(|text| serde_json::from_str::<Cursor>(text))
+                {
+                    None => true,
+                    Some(Ok(theirs)) => mine.past(&theirs),
+                    Some(Err(_)) => false,
+                }
+            })
+    }
+
     /// Takes the store's cursors (`Store::bridge_cursors`) as the pull's. The store keeps each
     /// after the commit of the rows read up to it, and carries it back from a backup with the
     /// rows it had then: a restored store's pull reads again what was pulled after the
@@ -251,6 +289,36 @@ mod tests {
         assert_eq!(BridgeState::load(dir.path()), s);
         std::fs::write(BridgeState::path(dir.path()), b"{not json").expect("damage");
         assert_eq!(BridgeState::load(dir.path()), BridgeState::default());
+    }
+
+    /// A store behind this file lost history (restored, or a backup copied over it by hand);
+    /// a store ahead of it is one whose file was not saved after its last page (a crash
+    /// between the two), and a file of the version before says nothing.
+    #[test]
+    fn a_store_behind_the_file_lost_history() {
+        let cursor = |us: i64, key: &str| Cursor {
+            updated_at: Value::Timestamp(us),
+            key: Value::text(key),
+        };
+        let mut state = BridgeState {
+            cursors_in_store: true,
+            ..BridgeState::default()
+        };
+        state.cursors.insert("patients".into(), cursor(2_000, "P5"));
+        let held = |c: Cursor| BTreeMap::from([("patients".to_owned(), c.text())]);
+        assert!(state.store_went_back(&held(cursor(1_000, "P9"))));
+        assert!(state.store_went_back(&held(cursor(2_000, "P4"))));
+        assert!(state.store_went_back(&BTreeMap::new()), "no cursor at all");
+        assert!(!state.store_went_back(&held(cursor(2_000, "P5"))));
+        assert!(
+            !state.store_went_back(&held(cursor(3_000, "P1"))),
+            "the file lagging"
+        );
+        state.cursors_in_store = false;
+        assert!(
+            !state.store_went_back(&held(cursor(1_000, "P9"))),
+            "an older file"
+        );
     }
 
     /// The store's cursors are the pull's; a file of the version before gives its own to a

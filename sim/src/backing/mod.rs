@@ -307,6 +307,12 @@ pub(crate) trait Backing: Replica + Clone + Sized {
         ))
     }
 
+    /// The node's bridge found its store behind its own file (`his-state.json`): the node
+    /// lost history (`Store::note_history_lost`).
+    fn history_lost(&self) -> Result<(), String> {
+        Ok(())
+    }
+
     /// The server the node's bridge waits to catch up with before it pulls, while the node
     /// relearns the history it lost (`Store::his_pull_waits_for`).
     fn his_pull_waits_for(&self) -> Result<Option<String>, String> {

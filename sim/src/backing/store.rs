@@ -471,6 +471,11 @@ impl Backing for Store {
         Ok((done.created, done.updated, skipped))
     }
 
+    fn history_lost(&self) -> Result<(), String> {
+        self.note_history_lost()
+            .map_err(|e| lifeline_core::error::Chain(&e).to_string())
+    }
+
     fn his_pull_waits_for(&self) -> Result<Option<String>, String> {
         Store::his_pull_waits_for(self)
             .map(|server| server.map(|s| s.to_string()))
