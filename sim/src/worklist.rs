@@ -226,7 +226,18 @@ impl<R: Backing> Sim<R> {
             // The merge the review suggests (of two records of one HIS patient, the one
             // written from the HIS's later state is kept).
             (MERGE, Some((_, records))) if records.len() == 2 => {
-                let (survivor, duplicate) = todo.suggested.unwrap_or((records[0], records[1]));
+                let (mut survivor, duplicate) = todo.suggested.unwrap_or((records[0], records[1]));
+                // A survivor merged meanwhile (an earlier item of this drain): the department
+                // uses the record it was merged into, as the refusal tells it to.
+                for _ in 0..16 {
+                    let held = self.nodes[0]
+                        .replica()
+                        .get::<lifeline_core::record::Patient>(survivor);
+                    match held.ok().flatten().and_then(|p| p.merged_into) {
+                        Some(into) if into != duplicate => survivor = into,
+                        _ => break,
+                    }
+                }
                 Decision::Merge {
                     survivor,
                     duplicate,

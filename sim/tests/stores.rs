@@ -98,9 +98,13 @@ const CI_WRITE_GAP_MS: u64 = 700;
 /// - 10114: the same after central's backup was copied over its store by hand (its identity
 ///   kept, so only a peer could tell it, and none had yet): the pull now finds the store
 ///   behind the bridge's own file and relearns first (`BridgeState::store_went_back`).
+/// - 10157: both servers pulled a patient while split apart; central pulled the HIS's merge
+///   of it before the standby's record came back, which then stayed live (no pull touches a
+///   merged patient again). The review pairs a live record with its merged twin and suggests
+///   the same merge; the department follows a survivor merged meanwhile to where it leads.
 const FULL_RUN_REGRESSIONS: &[u64] = &[
     9, 4, 5, 14, 16, 86, 127, 46, 96, 23, 196, 78, 93, 535, 876, 2715, 3234, 2, 5035, 5066, 6038,
-    6032, 8075, 10114,
+    6032, 8075, 10114, 10157,
 ];
 
 fn stored(cfg: Config) -> Config {

@@ -176,3 +176,68 @@ fn of_two_records_of_one_his_patient_the_merge_keeps_the_later_state() {
         );
     }
 }
+
+/// Both servers pulled a patient while split apart; central then pulled the HIS's merge of it
+/// into another before the standby's record came back, so that one stayed live, and no
+/// later pull touches a merged patient (simulator seed 10157 `--store`). The review pairs it
+/// with its merged twin, suggesting the same merge.
+#[test]
+fn a_twin_that_comes_back_after_the_his_s_merge_is_paired_to_follow_it() {
+    use crate::review::ReviewAction;
+    let (_d, central, _c) = central();
+    let (_ds, standby, _cs) = temp_store("standby", NodeRole::Standby);
+    let survivor_row = HisPatient {
+        phone: "13900000004".into(),
+        ..his_patient("P4", "林小晴")
+    };
+    central
+        .import_his_patients(&bridge(), vec![survivor_row])
+        .expect("the survivor");
+    standby
+        .import_his_patients(&bridge(), vec![row("13900000001", 1)])
+        .expect("the standby's pull");
+    central
+        .import_his_patients(&bridge(), vec![row("13900000001", 1)])
+        .expect("central's pull");
+    let merged = HisPatient {
+        merged_into: Some("P4".into()),
+        ..row("13900000001", 2)
+    };
+    central
+        .import_his_patients(&bridge(), vec![merged])
+        .expect("the HIS's merge");
+    copy_all(&standby, &central);
+
+    let p4 = central
+        .find_his(crate::record::RecordKind::Patient, "P4")
+        .expect("find")
+        .expect("held");
+    let twin = standby
+        .find_his(crate::record::RecordKind::Patient, "P1")
+        .expect("find")
+        .expect("held");
+    let pair = central
+        .conflicts()
+        .expect("conflicts")
+        .into_iter()
+        .find(|c| c.kind == ConflictKind::DuplicatePatient && c.status == ConflictStatus::Open)
+        .expect("the twin left behind is paired");
+    assert_eq!(
+        pair.actions.first(),
+        Some(&ReviewAction::MergePatients {
+            survivor: p4,
+            duplicate: twin
+        })
+    );
+    central
+        .merge_patients(&bridge(), p4, twin)
+        .expect("merged as suggested");
+    let open = central
+        .conflicts()
+        .expect("conflicts")
+        .into_iter()
+        .filter(|c| c.status == ConflictStatus::Open)
+        .count();
+    assert_eq!(open, 0, "nothing left open");
+    assert_eq!(central.check_kept().expect("check"), Vec::<String>::new());
+}

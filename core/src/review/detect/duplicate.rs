@@ -58,9 +58,42 @@ fn suggested_survivor<'a>(a: &'a Patient, b: &'a Patient) -> (&'a Patient, &'a P
     if rank(a) <= rank(b) { (a, b) } else { (b, a) }
 }
 
-/// The duplicate-patient conflict between two live records that share a search key.
+/// Of two records of one HIS patient, one merged (the pull followed the HIS's merge, or a
+/// reviewer merged it into another patient) and the other still live because it arrived
+/// after (both bridges pulled the patient while split apart: simulator seed 10157
+/// `--store`): the live one and the patient it is to be merged into.
+fn left_behind<'a>(a: &'a Patient, b: &'a Patient) -> Option<(&'a Patient, crate::id::RecordId)> {
+    if a.his_id.is_none() || a.his_id != b.his_id || a.his_deleted || b.his_deleted {
+        return None;
+    }
+    let (live, merged) = match (a.merged_into, b.merged_into) {
+        (None, Some(_)) => (a, b),
+        (Some(_), None) => (b, a),
+        _ => return None,
+    };
+    let into = merged.merged_into?;
+    (into != live.header.id).then_some((live, into))
+}
+
+/// The duplicate-patient conflict between two live records that share a search key; or
+/// between a live record of an HIS patient and a twin merged away (see [`left_behind`]),
+/// whose action is to merge the live one the same way.
 pub(crate) fn duplicate_conflict(a: &Patient, b: &Patient) -> Option<Conflict> {
-    if a.header.id == b.header.id || a.merged_into.is_some() || b.merged_into.is_some() {
+    if a.header.id == b.header.id {
+        return None;
+    }
+    if let Some((live, into)) = left_behind(a, b) {
+        let follow = ReviewAction::MergePatients {
+            survivor: into,
+            duplicate: live.header.id,
+        };
+        return Some(pair_conflict(
+            a,
+            b,
+            vec![follow, ReviewAction::KeepSeparate],
+        ));
+    }
+    if a.merged_into.is_some() || b.merged_into.is_some() {
         return None;
     }
     // Two patients of the HIS master are the HIS's to merge, not Lifeline's, unless they are
@@ -70,10 +103,27 @@ pub(crate) fn duplicate_conflict(a: &Patient, b: &Patient) -> Option<Conflict> {
     if two_his_patients || a.his_deleted || b.his_deleted {
         return None;
     }
-    let matched = matched_keys(a, b);
-    if matched.is_empty() {
+    if matched_keys(a, b).is_empty() {
         return None;
     }
+    let (survivor, duplicate) = suggested_survivor(a, b);
+    let actions = vec![
+        ReviewAction::MergePatients {
+            survivor: survivor.header.id,
+            duplicate: duplicate.header.id,
+        },
+        ReviewAction::MergePatients {
+            survivor: duplicate.header.id,
+            duplicate: survivor.header.id,
+        },
+        ReviewAction::KeepSeparate,
+    ];
+    Some(pair_conflict(a, b, actions))
+}
+
+/// The conflict of a pair of patients that share a search key, with `actions`.
+fn pair_conflict(a: &Patient, b: &Patient, actions: Vec<ReviewAction>) -> Conflict {
+    let matched = matched_keys(a, b);
     let (a, b) = if a.header.id < b.header.id {
         (a, b)
     } else {
@@ -105,9 +155,8 @@ pub(crate) fn duplicate_conflict(a: &Patient, b: &Patient) -> Option<Conflict> {
             shown: true,
         })
         .collect();
-    let (survivor, duplicate) = suggested_survivor(a, b);
     let fingerprint = fingerprint(matched.iter().map(|m| format!("{}={}", m.key, m.value)));
-    Some(Conflict {
+    Conflict {
         id: target.id(),
         kind: ConflictKind::DuplicatePatient,
         status: ConflictStatus::Open,
@@ -120,18 +169,8 @@ pub(crate) fn duplicate_conflict(a: &Patient, b: &Patient) -> Option<Conflict> {
             patients: vec![a.clone(), b.clone()],
         }),
         automatic_decision: None,
-        actions: vec![
-            ReviewAction::MergePatients {
-                survivor: survivor.header.id,
-                duplicate: duplicate.header.id,
-            },
-            ReviewAction::MergePatients {
-                survivor: duplicate.header.id,
-                duplicate: survivor.header.id,
-            },
-            ReviewAction::KeepSeparate,
-        ],
+        actions,
         decision: None,
         fingerprint,
-    })
+    }
 }
