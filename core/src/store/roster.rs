@@ -43,14 +43,20 @@ pub(super) fn load(db: &impl ReadableDatabase) -> Result<Roster, ReadError> {
     Ok(roster)
 }
 
-impl Store {
-    /// Every member and revocation this node holds.
-    pub fn roster(&self) -> Arc<Roster> {
-        self.shared
-            .roster
+impl super::Shared {
+    /// Every member and revocation the node holds, for the store and its batches alike.
+    pub(super) fn current_roster(&self) -> Arc<Roster> {
+        self.roster
             .read()
             .map(|r| Arc::clone(&r))
             .unwrap_or_default()
+    }
+}
+
+impl Store {
+    /// Every member and revocation this node holds.
+    pub fn roster(&self) -> Arc<Roster> {
+        self.shared.current_roster()
     }
 
     /// Admits a member whose certificate the caller checked against the CA. Durable before

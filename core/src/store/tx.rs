@@ -188,11 +188,7 @@ impl<'a, 't> Tx<'a, 't> {
 
     /// The members this node knows (see [`super::Store::roster`]).
     pub(crate) fn roster(&self) -> Arc<crate::trust::Roster> {
-        self.shared
-            .roster
-            .read()
-            .map(|r| Arc::clone(&r))
-            .unwrap_or_default()
+        self.shared.current_roster()
     }
 
     /// This opening of the store's id (see [`super::Store::opening`]).
