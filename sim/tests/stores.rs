@@ -102,9 +102,13 @@ const CI_WRITE_GAP_MS: u64 = 700;
 ///   of it before the standby's record came back, which then stayed live (no pull touches a
 ///   merged patient again). The review pairs a live record with its merged twin and suggests
 ///   the same merge; the department follows a survivor merged meanwhile to where it leads.
+/// - 11044: the same with the HIS's deletion: the standby's record came back undeleted and
+///   stayed so (no pull reads the deleted row again), still found by the desks' searches.
+///   The review pairs two records of one HIS patient of which one is deleted, suggesting to
+///   merge the other into it.
 const FULL_RUN_REGRESSIONS: &[u64] = &[
     9, 4, 5, 14, 16, 86, 127, 46, 96, 23, 196, 78, 93, 535, 876, 2715, 3234, 2, 5035, 5066, 6038,
-    6032, 8075, 10114, 10157,
+    6032, 8075, 10114, 10157, 11044,
 ];
 
 fn stored(cfg: Config) -> Config {

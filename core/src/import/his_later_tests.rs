@@ -241,3 +241,66 @@ fn a_twin_that_comes_back_after_the_his_s_merge_is_paired_to_follow_it() {
     assert_eq!(open, 0, "nothing left open");
     assert_eq!(central.check_kept().expect("check"), Vec::<String>::new());
 }
+
+/// Both servers pulled a patient while split apart; central then pulled the HIS's deletion of
+/// it before the standby's record came back, so that one stayed undeleted and searchable, and
+/// no later pull reads the deleted row again (simulator seed 11044 `--store`). The review
+/// pairs the two, suggesting to merge the one that missed the deletion into the deleted one.
+#[test]
+fn a_twin_that_missed_the_his_s_deletion_is_paired_to_follow_it() {
+    use crate::review::ReviewAction;
+    let (_d, central, _c) = central();
+    let (_ds, standby, _cs) = temp_store("standby", NodeRole::Standby);
+    standby
+        .import_his_patients(&bridge(), vec![row("13900000001", 1)])
+        .expect("the standby's pull");
+    central
+        .import_his_patients(&bridge(), vec![row("13900000001", 1)])
+        .expect("central's pull");
+    let deleted = HisPatient {
+        deleted: true,
+        ..row("13900000001", 2)
+    };
+    central
+        .import_his_patients(&bridge(), vec![deleted])
+        .expect("the HIS's deletion");
+    let gone = central
+        .find_his(crate::record::RecordKind::Patient, "P1")
+        .expect("find")
+        .expect("held");
+    copy_all(&standby, &central);
+    let twin = standby
+        .find_his(crate::record::RecordKind::Patient, "P1")
+        .expect("find")
+        .expect("held");
+    let pair = central
+        .conflicts()
+        .expect("conflicts")
+        .into_iter()
+        .find(|c| c.kind == ConflictKind::DuplicatePatient && c.status == ConflictStatus::Open)
+        .expect("the twin that missed the deletion is paired");
+    assert_eq!(
+        pair.actions.first(),
+        Some(&ReviewAction::MergePatients {
+            survivor: gone,
+            duplicate: twin
+        })
+    );
+    central
+        .merge_patients(&bridge(), gone, twin)
+        .expect("merged as suggested");
+    let followed: Patient = central.get(twin).expect("read").expect("held");
+    assert_eq!(
+        followed.merged_into,
+        Some(gone),
+        "the twin follows the deletion"
+    );
+    let open = central
+        .conflicts()
+        .expect("conflicts")
+        .into_iter()
+        .filter(|c| c.status == ConflictStatus::Open)
+        .count();
+    assert_eq!(open, 0, "nothing left open");
+    assert_eq!(central.check_kept().expect("check"), Vec::<String>::new());
+}

@@ -384,6 +384,7 @@ report-p-record = Record
 report-p-patient-no = Patient no
 report-p-his = HIS patient
 report-p-his-master = HIS patient (master)
+report-p-his-deleted = { $his } (deleted in the HIS)
 report-p-name = Name
 report-p-sex = Sex
 report-p-birth-date = Birth date

@@ -337,6 +337,7 @@ report-p-record = 记录
 report-p-patient-no = 患者编号
 report-p-his = HIS 患者
 report-p-his-master = HIS 患者（主索引）
+report-p-his-deleted = { $his }（HIS 已删除）
 report-p-name = 姓名
 report-p-sex = 性别
 report-p-birth-date = 出生日期

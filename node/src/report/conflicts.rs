@@ -238,6 +238,9 @@ pub struct PatientView {
     /// Set on a patient of the HIS master: the HIS candidate of a duplicate pair.
     #[serde(default)]
     pub his_id: Option<String>,
+    /// The HIS deleted the patient (shown beside its HIS id).
+    #[serde(default)]
+    pub his_deleted: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -332,6 +335,7 @@ pub(crate) mod tests {
             insurance: "resident".into(),
             merged_into: None,
             his_id: None,
+            his_deleted: false,
         };
         let value = |index: usize, v: &str, node: &str| ValueView {
             index,

@@ -75,6 +75,15 @@ fn left_behind<'a>(a: &'a Patient, b: &'a Patient) -> Option<(&'a Patient, crate
     (into != live.header.id).then_some((live, into))
 }
 
+/// Of two live records of one HIS patient, whether one is marked deleted and the other not:
+/// both bridges pulled the patient while split apart and one pulled the HIS's deletion before
+/// the other's record came back, which no later pull touches (simulator seed 11044
+/// `--store`). The merge suggested first keeps the record of the HIS's later state
+/// ([`suggested_survivor`]), so the one left behind follows the deletion.
+fn missed_deletion(a: &Patient, b: &Patient) -> bool {
+    a.his_id.is_some() && a.his_id == b.his_id && a.his_deleted != b.his_deleted
+}
+
 /// The duplicate-patient conflict between two live records that share a search key; or
 /// between a live record of an HIS patient and a twin merged away (see [`left_behind`]),
 /// whose action is to merge the live one the same way.
@@ -98,9 +107,10 @@ pub(crate) fn duplicate_conflict(a: &Patient, b: &Patient) -> Option<Conflict> {
     }
     // Two patients of the HIS master are the HIS's to merge, not Lifeline's, unless they are
     // one HIS patient pulled twice; a patient the HIS deleted is no one's candidate (it is no
-    // longer found by a search either).
+    // longer found by a search either), but its twin that missed the deletion is (see
+    // [`missed_deletion`]).
     let two_his_patients = matches!((&a.his_id, &b.his_id), (Some(x), Some(y)) if x != y);
-    if two_his_patients || a.his_deleted || b.his_deleted {
+    if two_his_patients || ((a.his_deleted || b.his_deleted) && !missed_deletion(a, b)) {
         return None;
     }
     if matched_keys(a, b).is_empty() {
@@ -145,6 +155,7 @@ fn pair_conflict(a: &Patient, b: &Patient, actions: Vec<ReviewAction>) -> Confli
                 "national_id": p.national_id,
                 "insurance": p.insurance,
                 "his_id": p.his_id,
+                "his_deleted": p.his_deleted,
             })
             .to_string(),
             node: Some(p.header.origin.to_string()),

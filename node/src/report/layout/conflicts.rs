@@ -392,6 +392,30 @@ mod tests {
         );
     }
 
+    /// A record of a patient the HIS deleted says so beside its HIS id, in either language.
+    #[test]
+    fn a_patient_the_his_deleted_is_marked_beside_its_his_id() {
+        let mut r = sample();
+        let pair = r
+            .conflicts
+            .iter_mut()
+            .find_map(|c| c.duplicate.as_mut())
+            .expect("the sample has a duplicate");
+        for p in &mut pair.patients {
+            p.his_id = Some("H000042".into());
+        }
+        pair.patients[0].his_deleted = true;
+        let zh = text::render(&doc(&r, &RenderOptions::default()));
+        assert_eq!(zh.matches("H000042（HIS 已删除）").count(), 1, "{zh}");
+        let en = text::render(&doc(&r, &english()));
+        assert_eq!(
+            en.matches("H000042 (deleted in the HIS)").count(),
+            1,
+            "{en}"
+        );
+        assert!(en.contains("H000042"), "{en}");
+    }
+
     #[test]
     fn every_value_is_escaped_on_the_page() {
         for l in Lang::ALL {

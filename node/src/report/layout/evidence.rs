@@ -110,7 +110,13 @@ impl Field {
         match self {
             Field::Record => Some(p.header.id.clone()),
             Field::PatientNo => Some(p.patient_no.clone()),
-            Field::His => p.his_id.clone(),
+            Field::His => p.his_id.as_ref().map(|his| {
+                if p.his_deleted {
+                    tr(l, "report-p-his-deleted", &[("his", his.as_str().into())])
+                } else {
+                    his.clone()
+                }
+            }),
             Field::Name => Some(p.name.clone()),
             Field::Sex => Some(patient_value(l, self, &p.sex)),
             Field::BirthDate => Some(p.birth_date.clone()),
