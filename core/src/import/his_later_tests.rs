@@ -304,3 +304,71 @@ fn a_twin_that_missed_the_his_s_deletion_is_paired_to_follow_it() {
     assert_eq!(open, 0, "nothing left open");
     assert_eq!(central.check_kept().expect("check"), Vec::<String>::new());
 }
+
+/// The same twin left behind, where the HIS has since merged the survivor too (P1 into P4,
+/// then P4 into P5): the review suggests the patient the merges lead to, not the merged
+/// survivor a merge would be refused into, and the merge it suggests is taken.
+#[test]
+fn the_merge_suggested_for_a_twin_left_behind_leads_to_the_end_of_the_his_s_merges() {
+    use crate::review::ReviewAction;
+    let (_d, central, _c) = central();
+    let (_ds, standby, _cs) = temp_store("standby", NodeRole::Standby);
+    let p4 = his_patient("P4", "林小晴");
+    let p5 = his_patient("P5", "林小晴");
+    central
+        .import_his_patients(&bridge(), vec![p4.clone(), p5])
+        .expect("the survivors");
+    standby
+        .import_his_patients(&bridge(), vec![row("13900000001", 1)])
+        .expect("the standby's pull");
+    central
+        .import_his_patients(&bridge(), vec![row("13900000001", 1)])
+        .expect("central's pull");
+    let merges = vec![
+        HisPatient {
+            merged_into: Some("P4".into()),
+            ..row("13900000001", 2)
+        },
+        HisPatient {
+            merged_into: Some("P5".into()),
+            changed: Some(3),
+            ..p4
+        },
+    ];
+    central
+        .import_his_patients(&bridge(), merges)
+        .expect("the HIS's merges");
+    copy_all(&standby, &central);
+
+    let end = central
+        .find_his(crate::record::RecordKind::Patient, "P5")
+        .expect("find")
+        .expect("held");
+    let twin = standby
+        .find_his(crate::record::RecordKind::Patient, "P1")
+        .expect("find")
+        .expect("held");
+    let pair = central
+        .conflicts()
+        .expect("conflicts")
+        .into_iter()
+        .find(|c| c.kind == ConflictKind::DuplicatePatient && c.status == ConflictStatus::Open)
+        .expect("the twin left behind is paired");
+    assert_eq!(
+        pair.actions.first(),
+        Some(&ReviewAction::MergePatients {
+            survivor: end,
+            duplicate: twin
+        })
+    );
+    central
+        .merge_patients(&bridge(), end, twin)
+        .expect("merged as suggested");
+    let open = central
+        .conflicts()
+        .expect("conflicts")
+        .into_iter()
+        .filter(|c| c.status == ConflictStatus::Open)
+        .count();
+    assert_eq!(open, 0, "nothing left open");
+}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use automerge::Automerge;
 
-use super::conflict::{Conflict, ConflictStatus, ReviewRecord};
+use super::conflict::{Conflict, ConflictStatus, ReviewAction, ReviewRecord};
 use super::detect::{
     DispenseFact, charge_conflicts, dispense_fact, duplicate_conflict, field_conflicts,
     prescription_conflicts,
@@ -20,6 +20,9 @@ use crate::error::Chain;
 use crate::id::RecordId;
 use crate::record::{Header, Patient, RecordKind};
 use crate::store::{ReadError, Store};
+
+/// How many merges a suggested survivor is followed through (a chain longer is a loop).
+const MAX_MERGE_CHAIN: usize = 16;
 
 /// What one report scan has gathered.
 #[derive(Default)]
@@ -71,7 +74,35 @@ impl Store {
         }
         let mut out = finish(scan);
         out.retain(|c| wanted.contains_key(&c.id));
+        for c in &mut out {
+            if c.status == ConflictStatus::Open {
+                self.follow_survivors(c)?;
+            }
+        }
         Ok(out)
+    }
+
+    /// A merge the review suggests into a survivor merged since into another patient (by a
+    /// reviewer, or by the HIS's merge pulled since) names the patient its merges lead to: a
+    /// merge into a merged patient is refused ("use that record"), and the report's command
+    /// is to work as printed.
+    fn follow_survivors(&self, c: &mut Conflict) -> Result<(), ReadError> {
+        for action in &mut c.actions {
+            let ReviewAction::MergePatients {
+                survivor,
+                duplicate,
+            } = action
+            else {
+                continue;
+            };
+            for _ in 0..MAX_MERGE_CHAIN {
+                match self.patient_or_skip(*survivor)?.and_then(|p| p.merged_into) {
+                    Some(into) if into != *duplicate => *survivor = into,
+                    _ => break,
+                }
+            }
+        }
+        Ok(())
     }
 
     /// A prescription's dispense records in state dispensed.
