@@ -4,8 +4,9 @@
 use super::HisPatient;
 use super::tests::{bridge, central, his_patient};
 use crate::desk::{Opening, PatientEdit};
-use crate::record::Patient;
-use crate::review::{ConflictKind, ConflictStatus};
+use crate::id::RecordId;
+use crate::record::{Patient, RecordKind};
+use crate::review::{ConflictKind, ConflictStatus, ReviewAction};
 use crate::roles::{NodeRole, Operator};
 use crate::store::Store;
 use crate::test_support::{copy_all, registrar, temp_store};
@@ -32,11 +33,10 @@ fn phone_conflicts(store: &Store) -> Vec<(ConflictStatus, String)> {
 }
 
 fn phone(store: &Store) -> String {
-    let id = store
-        .find_his(crate::record::RecordKind::Patient, "P1")
-        .expect("find")
+    let p: Patient = store
+        .get(his_record(store, "P1"))
+        .expect("read")
         .expect("held");
-    let p: Patient = store.get(id).expect("read").expect("held");
     p.phone
 }
 
@@ -123,10 +123,7 @@ fn a_desk_s_value_against_a_pulled_one_stays_for_the_review() {
     central
         .import_his_patients(&bridge(), vec![row("13900000002", 2)])
         .expect("central's pull");
-    let id = w01
-        .find_his(crate::record::RecordKind::Patient, "P1")
-        .expect("find")
-        .expect("held");
+    let id = his_record(&w01, "P1");
     w01.open_episode(&bridge(), "central is unreachable", Opening::Automatic)
         .expect("an outage at the window");
     let edit = PatientEdit {
@@ -153,7 +150,6 @@ fn a_desk_s_value_against_a_pulled_one_stays_for_the_review() {
 /// from the HIS's later state, whichever was made first (seed 5066 `--store`).
 #[test]
 fn of_two_records_of_one_his_patient_the_merge_keeps_the_later_state() {
-    use crate::review::ReviewAction;
     // Record ids are random: eight pairs, so that a survivor picked by id (as for other
     // duplicates) would fail all but once in 256 runs.
     for round in 0..8 {
@@ -177,45 +173,45 @@ fn of_two_records_of_one_his_patient_the_merge_keeps_the_later_state() {
     }
 }
 
-/// Both servers pulled a patient while split apart; central then pulled the HIS's merge of it
-/// into another before the standby's record came back, so that one stayed live, and no
-/// later pull touches a merged patient (simulator seed 10157 `--store`). The review pairs it
-/// with its merged twin, suggesting the same merge.
-#[test]
-fn a_twin_that_comes_back_after_the_his_s_merge_is_paired_to_follow_it() {
-    use crate::review::ReviewAction;
-    let (_d, central, _c) = central();
-    let (_ds, standby, _cs) = temp_store("standby", NodeRole::Standby);
-    let survivor_row = HisPatient {
-        phone: "13900000004".into(),
-        ..his_patient("P4", "林小晴")
-    };
-    central
-        .import_his_patients(&bridge(), vec![survivor_row])
-        .expect("the survivor");
+/// Both servers pull patient P1 while split apart (`others`, HIS patients P1 may be merged
+/// into, only central); central then pulls `his_changes` before the standby's record comes
+/// back to it. Returns central, and central's and the standby's records of P1.
+fn twin_left_behind(
+    others: Vec<HisPatient>,
+    his_changes: Vec<HisPatient>,
+) -> (Dirs, Store, RecordId, RecordId) {
+    let (d, central, _c) = central();
+    let (ds, standby, _cs) = temp_store("standby", NodeRole::Standby);
+    if !others.is_empty() {
+        central
+            .import_his_patients(&bridge(), others)
+            .expect("the other patients");
+    }
     standby
         .import_his_patients(&bridge(), vec![row("13900000001", 1)])
         .expect("the standby's pull");
     central
         .import_his_patients(&bridge(), vec![row("13900000001", 1)])
         .expect("central's pull");
-    let merged = HisPatient {
-        merged_into: Some("P4".into()),
-        ..row("13900000001", 2)
-    };
     central
-        .import_his_patients(&bridge(), vec![merged])
-        .expect("the HIS's merge");
+        .import_his_patients(&bridge(), his_changes)
+        .expect("the HIS's changes");
+    let own = his_record(&central, "P1");
     copy_all(&standby, &central);
+    let twin = his_record(&standby, "P1");
+    ((d, ds), central, own, twin)
+}
 
-    let p4 = central
-        .find_his(crate::record::RecordKind::Patient, "P4")
+fn his_record(store: &Store, his_id: &str) -> RecordId {
+    store
+        .find_his(RecordKind::Patient, his_id)
         .expect("find")
-        .expect("held");
-    let twin = standby
-        .find_his(crate::record::RecordKind::Patient, "P1")
-        .expect("find")
-        .expect("held");
+        .expect("held")
+}
+
+/// The review pairs the twin and suggests merging it into `survivor` first; merged so,
+/// nothing is left open and the store's kept figures hold.
+fn merged_as_suggested(central: &Store, survivor: RecordId, twin: RecordId) {
     let pair = central
         .conflicts()
         .expect("conflicts")
@@ -225,12 +221,12 @@ fn a_twin_that_comes_back_after_the_his_s_merge_is_paired_to_follow_it() {
     assert_eq!(
         pair.actions.first(),
         Some(&ReviewAction::MergePatients {
-            survivor: p4,
+            survivor,
             duplicate: twin
         })
     );
     central
-        .merge_patients(&bridge(), p4, twin)
+        .merge_patients(&bridge(), survivor, twin)
         .expect("merged as suggested");
     let open = central
         .conflicts()
@@ -239,91 +235,49 @@ fn a_twin_that_comes_back_after_the_his_s_merge_is_paired_to_follow_it() {
         .filter(|c| c.status == ConflictStatus::Open)
         .count();
     assert_eq!(open, 0, "nothing left open");
+    let followed: Patient = central.get(twin).expect("read").expect("held");
+    assert_eq!(followed.merged_into, Some(survivor));
     assert_eq!(central.check_kept().expect("check"), Vec::<String>::new());
 }
 
-/// Both servers pulled a patient while split apart; central then pulled the HIS's deletion of
-/// it before the standby's record came back, so that one stayed undeleted and searchable, and
-/// no later pull reads the deleted row again (simulator seed 11044 `--store`). The review
-/// pairs the two, suggesting to merge the one that missed the deletion into the deleted one.
+/// Both servers pulled a patient while split apart; central then pulled the HIS's merge of it
+/// into another before the standby's record came back, so that one stayed live, and no
+/// later pull touches a merged patient (simulator seed 10157 `--store`). The review pairs it
+/// with its merged twin, suggesting the same merge.
+#[test]
+fn a_twin_that_comes_back_after_the_his_s_merge_is_paired_to_follow_it() {
+    let p4 = HisPatient {
+        phone: "13900000004".into(),
+        ..his_patient("P4", "林小晴")
+    };
+    let merged = HisPatient {
+        merged_into: Some("P4".into()),
+        ..row("13900000001", 2)
+    };
+    let (_dirs, central, _, twin) = twin_left_behind(vec![p4], vec![merged]);
+    merged_as_suggested(&central, his_record(&central, "P4"), twin);
+}
+
+/// The same with the HIS's deletion: the standby's record came back undeleted, and no later
+/// pull reads the deleted row again, so the desks still found the patient (simulator seed
+/// 11044 `--store`). The review pairs the two, suggesting to merge the one that missed the
+/// deletion into the deleted one.
 #[test]
 fn a_twin_that_missed_the_his_s_deletion_is_paired_to_follow_it() {
-    use crate::review::ReviewAction;
-    let (_d, central, _c) = central();
-    let (_ds, standby, _cs) = temp_store("standby", NodeRole::Standby);
-    standby
-        .import_his_patients(&bridge(), vec![row("13900000001", 1)])
-        .expect("the standby's pull");
-    central
-        .import_his_patients(&bridge(), vec![row("13900000001", 1)])
-        .expect("central's pull");
     let deleted = HisPatient {
         deleted: true,
         ..row("13900000001", 2)
     };
-    central
-        .import_his_patients(&bridge(), vec![deleted])
-        .expect("the HIS's deletion");
-    let gone = central
-        .find_his(crate::record::RecordKind::Patient, "P1")
-        .expect("find")
-        .expect("held");
-    copy_all(&standby, &central);
-    let twin = standby
-        .find_his(crate::record::RecordKind::Patient, "P1")
-        .expect("find")
-        .expect("held");
-    let pair = central
-        .conflicts()
-        .expect("conflicts")
-        .into_iter()
-        .find(|c| c.kind == ConflictKind::DuplicatePatient && c.status == ConflictStatus::Open)
-        .expect("the twin that missed the deletion is paired");
-    assert_eq!(
-        pair.actions.first(),
-        Some(&ReviewAction::MergePatients {
-            survivor: gone,
-            duplicate: twin
-        })
-    );
-    central
-        .merge_patients(&bridge(), gone, twin)
-        .expect("merged as suggested");
-    let followed: Patient = central.get(twin).expect("read").expect("held");
-    assert_eq!(
-        followed.merged_into,
-        Some(gone),
-        "the twin follows the deletion"
-    );
-    let open = central
-        .conflicts()
-        .expect("conflicts")
-        .into_iter()
-        .filter(|c| c.status == ConflictStatus::Open)
-        .count();
-    assert_eq!(open, 0, "nothing left open");
-    assert_eq!(central.check_kept().expect("check"), Vec::<String>::new());
+    let (_dirs, central, gone, twin) = twin_left_behind(Vec::new(), vec![deleted]);
+    merged_as_suggested(&central, gone, twin);
 }
 
-/// The same twin left behind, where the HIS has since merged the survivor too (P1 into P4,
-/// then P4 into P5): the review suggests the patient the merges lead to, not the merged
-/// survivor a merge would be refused into, and the merge it suggests is taken.
+/// The twin left behind, where the HIS has since merged the survivor too (P1 into P4, then
+/// P4 into P5): the review suggests the patient the merges lead to, not the merged survivor
+/// a merge would be refused into.
 #[test]
 fn the_merge_suggested_for_a_twin_left_behind_leads_to_the_end_of_the_his_s_merges() {
-    use crate::review::ReviewAction;
-    let (_d, central, _c) = central();
-    let (_ds, standby, _cs) = temp_store("standby", NodeRole::Standby);
     let p4 = his_patient("P4", "林小晴");
-    let p5 = his_patient("P5", "林小晴");
-    central
-        .import_his_patients(&bridge(), vec![p4.clone(), p5])
-        .expect("the survivors");
-    standby
-        .import_his_patients(&bridge(), vec![row("13900000001", 1)])
-        .expect("the standby's pull");
-    central
-        .import_his_patients(&bridge(), vec![row("13900000001", 1)])
-        .expect("central's pull");
     let merges = vec![
         HisPatient {
             merged_into: Some("P4".into()),
@@ -332,43 +286,9 @@ fn the_merge_suggested_for_a_twin_left_behind_leads_to_the_end_of_the_his_s_merg
         HisPatient {
             merged_into: Some("P5".into()),
             changed: Some(3),
-            ..p4
+            ..p4.clone()
         },
     ];
-    central
-        .import_his_patients(&bridge(), merges)
-        .expect("the HIS's merges");
-    copy_all(&standby, &central);
-
-    let end = central
-        .find_his(crate::record::RecordKind::Patient, "P5")
-        .expect("find")
-        .expect("held");
-    let twin = standby
-        .find_his(crate::record::RecordKind::Patient, "P1")
-        .expect("find")
-        .expect("held");
-    let pair = central
-        .conflicts()
-        .expect("conflicts")
-        .into_iter()
-        .find(|c| c.kind == ConflictKind::DuplicatePatient && c.status == ConflictStatus::Open)
-        .expect("the twin left behind is paired");
-    assert_eq!(
-        pair.actions.first(),
-        Some(&ReviewAction::MergePatients {
-            survivor: end,
-            duplicate: twin
-        })
-    );
-    central
-        .merge_patients(&bridge(), end, twin)
-        .expect("merged as suggested");
-    let open = central
-        .conflicts()
-        .expect("conflicts")
-        .into_iter()
-        .filter(|c| c.status == ConflictStatus::Open)
-        .count();
-    assert_eq!(open, 0, "nothing left open");
+    let (_dirs, central, _, twin) = twin_left_behind(vec![p4, his_patient("P5", "林小晴")], merges);
+    merged_as_suggested(&central, his_record(&central, "P5"), twin);
 }
