@@ -225,29 +225,33 @@ impl<T, N, D, W> Upsert<'_, T, N, D, W>
 where
     T: Workflow,
     N: FnOnce(&Tx<'_, '_>, StatusLog) -> T,
-    D: FnOnce(&T) -> bool,
-    W: FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), WriteError>,
+    D: Fn(&T) -> bool,
+    W: Fn(&mut automerge::transaction::Transaction<'_>) -> Result<(), WriteError>,
 {
     /// Creates the record, or writes what differs and adds the states it lacks (statuses
-    /// only move forward).
+    /// only move forward). A row both servers pulled while split apart is two records: the
+    /// HIS's changes go to both, so that neither stays behind the HIS (a prescription the
+    /// HIS dispensed still waiting at the pharmacy in its twin). Returns the first.
     fn run(self, tx: &mut Tx<'_, '_>, who: &Operator) -> Result<(RecordId, Change), WriteError> {
-        let Some(current) = existing::<T>(tx, self.his_id)? else {
+        let ids = tx.his_records(T::KIND, self.his_id)?;
+        let Some(&first) = ids.first() else {
             let record = (self.fresh)(tx, log_of(&self.states, &self.stamp));
             tx.create(&record, who, PULL_ACTION)?;
             return Ok((record.header().id, Change::Created));
         };
-        let id = current.header().id;
-        let differs = (self.differs)(&current);
-        if differs {
-            tx.edit(id, who, PULL_ACTION, self.write)?;
+        let mut change = Change::Unchanged;
+        for id in ids {
+            let current: T = tx.read(id)?;
+            let differs = (self.differs)(&current);
+            if differs {
+                tx.edit(id, who, PULL_ACTION, &self.write)?;
+            }
+            let moved = add_states(tx, who, id, current.log(), &self.states, &self.stamp)?;
+            if differs || moved {
+                change = Change::Updated;
+            }
         }
-        let moved = add_states(tx, who, id, current.log(), &self.states, &self.stamp)?;
-        let change = if differs || moved {
-            Change::Updated
-        } else {
-            Change::Unchanged
-        };
-        Ok((id, change))
+        Ok((first, change))
     }
 }
 

@@ -3,10 +3,12 @@
 //! sweep). The two records are a duplicate on the review, whatever else differs, and once
 //! merged the next pull updates the one kept.
 
-use super::tests::{bridge, central, his_patient};
+use super::tests::{MORNING, bridge, central, his_patient, his_visit};
+use super::{HisPrescription, HisPrescriptionItem};
 use crate::record::Patient;
 use crate::review::{ConflictKind, ConflictStatus, ReviewAction};
 use crate::roles::NodeRole;
+use crate::status::{PrescriptionStatus, VisitStatus};
 use crate::store::PatientQuery;
 use crate::test_support::{copy_all, temp_store};
 
@@ -147,6 +149,61 @@ fn the_his_s_deletion_or_merge_of_a_patient_pulled_twice_reaches_both_records() 
             .iter()
             .all(|c| c.status != ConflictStatus::Open),
         "nothing left to review"
+    );
+    assert_eq!(central.check_kept().expect("check"), Vec::<String>::new());
+}
+
+/// A registration and its prescription both servers pulled while split apart are two records
+/// each. The HIS's later changes (the doctor saw the child, the pharmacy dispensed) reach both,
+/// so that neither twin waits in the triage queue or at the pharmacy for what the HIS has
+/// done (a second dispensing of a prescription the HIS dispensed).
+#[test]
+fn the_his_s_later_changes_of_todays_work_pulled_twice_reach_both_records() {
+    let (_d, central, _c) = central();
+    let (_ds, standby, _cs) = temp_store("standby", NodeRole::Standby);
+    central
+        .import_his_patients(&bridge(), vec![his_patient("P1", "林小雨")])
+        .expect("the patient");
+    copy_all(&central, &standby);
+    let rx = |status| HisPrescription {
+        his_id: "X1".into(),
+        visit_his_id: "R1".into(),
+        items: vec![HisPrescriptionItem {
+            drug_code: "DRG-0001".into(),
+            quantity: 2,
+            dosage: "每次5ml tid 3天".into(),
+        }],
+        status,
+        written_ms: MORNING + 60_000,
+        updated_ms: MORNING + 60_000,
+    };
+    for store in [&central, &standby] {
+        store
+            .import_his_visits(&bridge(), vec![his_visit("R1", "P1", VisitStatus::Queued)])
+            .expect("both pull the registration");
+        store
+            .import_his_prescriptions(&bridge(), vec![rx(PrescriptionStatus::Issued)])
+            .expect("and its prescription");
+    }
+    copy_all(&standby, &central);
+    assert_eq!(central.triage_queue().expect("queue").len(), 2, "twins");
+    assert_eq!(central.pharmacy_queue().expect("queue").len(), 2, "twins");
+
+    central
+        .import_his_visits(&bridge(), vec![his_visit("R1", "P1", VisitStatus::Seen)])
+        .expect("seen in the HIS");
+    central
+        .import_his_prescriptions(&bridge(), vec![rx(PrescriptionStatus::Dispensed)])
+        .expect("dispensed in the HIS");
+    assert_eq!(
+        central.triage_queue().expect("queue"),
+        Vec::new(),
+        "no twin left waiting"
+    );
+    assert_eq!(
+        central.pharmacy_queue().expect("queue"),
+        Vec::new(),
+        "no twin left to dispense"
     );
     assert_eq!(central.check_kept().expect("check"), Vec::<String>::new());
 }

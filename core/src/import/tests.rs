@@ -17,7 +17,7 @@ use crate::store::PatientQuery;
 use crate::test_support::{catalogs, registrar, temp_store};
 
 /// 2026-11-25 08:00 in the hospital (UTC+8), an hour before the test clock.
-const MORNING: UnixMs = 1_795_564_800_000;
+pub(super) const MORNING: UnixMs = 1_795_564_800_000;
 
 pub(super) fn bridge() -> Operator {
     Operator::new(
@@ -57,7 +57,7 @@ pub(super) fn his_patient(his_id: &str, name: &str) -> HisPatient {
     }
 }
 
-fn his_visit(his_id: &str, patient: &str, status: VisitStatus) -> HisVisit {
+pub(super) fn his_visit(his_id: &str, patient: &str, status: VisitStatus) -> HisVisit {
     HisVisit {
         his_id: his_id.into(),
         patient_his_id: patient.into(),
