@@ -89,7 +89,7 @@ impl Store {
             .into());
         }
         let who = who.clone();
-        self.write(move |tx| {
+        let leased = self.write(move |tx| {
             let (series, size) = (order.series, order.size);
             if order.start.is_none() {
                 relearned(tx)?;
@@ -145,7 +145,9 @@ impl Store {
             };
             tx.create(&lease, &who, "range.lease")?;
             Ok(Saved::new(range))
-        })
+        })?;
+        self.keep_lessor_file()?;
+        Ok(leased)
     }
 
     /// Takes a range leased to this node into its ledger. Refuses a range leased to another
@@ -367,7 +369,7 @@ impl Store {
             return Err(RuleError::from(NumberError::NotLessor).into());
         }
         let who = who.clone();
-        self.write(move |tx| {
+        let filled = self.write(move |tx| {
             relearned(tx)?;
             let mut filled = 0;
             for id in tx.ids_of_kind(RecordKind::Lease)? {
@@ -399,7 +401,11 @@ impl Store {
                 filled += 1;
             }
             Ok(Saved::new(filled))
-        })
+        })?;
+        if filled.value > 0 {
+            self.keep_lessor_file()?;
+        }
+        Ok(filled)
     }
 
     /// On a holder: takes every range granted to this node into its ledger. Returns how many

@@ -159,6 +159,7 @@ impl Store {
         let _ = store.shared.opened_feed_head.set(head);
         store
             .relearn_in_this_opening()
+            .and_then(|()| store.check_lessor_file())
             .map_err(|source| OpenError::Relearning {
                 path: path.clone(),
                 source: Box::new(source),

@@ -172,3 +172,100 @@ fn a_restored_server_pulls_from_the_his_once_it_has_caught_up_with_the_other_ser
     central.note_caught_up(&node("standby")).expect("caught up");
     assert_eq!(central.his_pull_waits_for().expect("read"), None);
 }
+
+/// The grants of each request on `store`, by holder.
+fn grants(store: &Store) -> Vec<(String, Vec<(u64, u64)>)> {
+    let lines = store.leases().expect("leases");
+    lines
+        .into_iter()
+        .map(|l| (l.holder.to_string(), l.grants))
+        .collect()
+}
+
+/// Seed 14103 `--store`: the standby's backup copied over its store by hand (the store's
+/// incarnation and cursors the backup's, so nothing in it tells), its first round filled a
+/// request from the cursor before any peer had rewound it, granting W02 the numbers its
+/// earlier life had granted W01. The lessor file beside the store tells it when it opens: it
+/// relearns first.
+#[test]
+fn a_lessor_whose_store_is_behind_its_file_relearns_before_it_leases() {
+    let (dir, central, clock) = temp_store("central", NodeRole::Central);
+    let (_d1, w01, _) = temp_store("W01", NodeRole::Window);
+    let (_d2, w02, _) = temp_store("W02", NodeRole::Window);
+    for w in [&w01, &w02] {
+        for member in w.roster().members() {
+            central.admit_member(member.clone()).expect("admit");
+        }
+    }
+    let path = central.path().to_path_buf();
+    let backup = dir.path().join("backup.redb");
+    central.backup_to(&backup, &|_, _| {}).expect("backup");
+    w01.request_lease(&system(), Series::EmergencyRegistration, 10)
+        .expect("W01 asks");
+    copy_all(&w01, &central);
+    assert_eq!(
+        central.fill_lease_requests(&system()).expect("fill").value,
+        1
+    );
+    copy_all(&central, &w01);
+    assert_eq!(grants(&w01), [("W01".to_string(), vec![(1, 10)])]);
+
+    drop(central);
+    std::fs::copy(&backup, &path).expect("the backup copied over the store by hand");
+    let central = store_at(&path, "central", NodeRole::Central, &clock);
+    assert_eq!(
+        held(&central),
+        ["W01", "W02"],
+        "nothing in the store tells, the file beside it does"
+    );
+    w02.request_lease(&system(), Series::EmergencyRegistration, 10)
+        .expect("W02 asks");
+    copy_all(&w02, &central);
+    let err = central.fill_lease_requests(&system()).unwrap_err();
+    assert_eq!(relearning(&err), Some("W01, W02"), "{err}");
+    let err = central
+        .lease_range_for(&admin(), by_hand(None))
+        .unwrap_err();
+    assert!(relearning(&err).is_some(), "{err}");
+
+    for w in [&w01, &w02] {
+        copy_all(w, &central);
+        central.note_caught_up(w.node()).expect("caught up");
+    }
+    assert_eq!(
+        central.fill_lease_requests(&system()).expect("fill").value,
+        1
+    );
+    let mut all = grants(&central);
+    all.sort();
+    assert_eq!(
+        all,
+        [
+            ("W01".to_string(), vec![(1, 10)]),
+            ("W02".to_string(), vec![(11, 20)])
+        ],
+        "W02 gets the numbers after W01's"
+    );
+    // Noted once: the file follows the store, and leasing goes on.
+    central
+        .lease_range_for(&admin(), by_hand(None))
+        .expect("leases from its cursor again");
+}
+
+/// A lessor file that does not read is no evidence of a loss: the lessor opens and leases, and
+/// the file is written again from the store.
+#[test]
+fn a_lessor_file_that_does_not_read_is_written_again() {
+    let (_dir, central, clock) = temp_store("central", NodeRole::Central);
+    let path = central.path().to_path_buf();
+    let file = super::relearn::lessor_file(&path);
+    drop(central);
+    std::fs::write(&file, "emergency_registration lots\n\u{0}\u{ff}").expect("damage");
+    let central = store_at(&path, "central", NodeRole::Central, &clock);
+    assert_eq!(held(&central), Vec::<String>::new());
+    central
+        .lease_range_for(&admin(), by_hand(None))
+        .expect("leases");
+    let text = std::fs::read_to_string(&file).expect("written again");
+    assert_eq!(text, "emergency_registration 11\n");
+}
