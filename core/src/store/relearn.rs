@@ -14,8 +14,8 @@
 //!
 //! A backup copied over the store by hand keeps the store's incarnation, so only a peer's
 //! rewind tells it, and only once that peer has connected: the lessor's first round may fill
-//! requests before (simulator seed 14103 `--store`: the standby granted W01 again numbers it
-//! had granted it before the copy). So a lessor also keeps its cursors in a file beside the
+//! requests before (simulator seed 14103 `--store`: the standby granted again numbers it had
+//! granted before the copy). So a lessor also keeps its cursors in a file beside the
 //! store ([`lessor_file`]), written after each commit that moves one; a store opened with a
 //! cursor behind the file's lost history, and notes it at once.
 
