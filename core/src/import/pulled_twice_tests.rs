@@ -3,8 +3,7 @@
 //! sweep). The two records are a duplicate on the review, whatever else differs, and once
 //! merged the next pull updates the one kept.
 
-use super::tests::{MORNING, bridge, central, his_patient, his_visit};
-use super::{HisPrescription, HisPrescriptionItem};
+use super::tests::{bridge, central, his_patient, his_prescription, his_visit};
 use crate::record::Patient;
 use crate::review::{ConflictKind, ConflictStatus, ReviewAction};
 use crate::roles::NodeRole;
@@ -165,18 +164,7 @@ fn the_his_s_later_changes_of_todays_work_pulled_twice_reach_both_records() {
         .import_his_patients(&bridge(), vec![his_patient("P1", "林小雨")])
         .expect("the patient");
     copy_all(&central, &standby);
-    let rx = |status| HisPrescription {
-        his_id: "X1".into(),
-        visit_his_id: "R1".into(),
-        items: vec![HisPrescriptionItem {
-            drug_code: "DRG-0001".into(),
-            quantity: 2,
-            dosage: "每次5ml tid 3天".into(),
-        }],
-        status,
-        written_ms: MORNING + 60_000,
-        updated_ms: MORNING + 60_000,
-    };
+    let rx = |status| his_prescription("X1", "R1", status);
     for store in [&central, &standby] {
         store
             .import_his_visits(&bridge(), vec![his_visit("R1", "P1", VisitStatus::Queued)])

@@ -57,6 +57,27 @@ pub(super) fn his_patient(his_id: &str, name: &str) -> HisPatient {
     }
 }
 
+/// HIS prescription `his_id` of registration `visit`: two bottles of DRG-0001, written a
+/// minute after the morning's registrations.
+pub(super) fn his_prescription(
+    his_id: &str,
+    visit: &str,
+    status: PrescriptionStatus,
+) -> HisPrescription {
+    HisPrescription {
+        his_id: his_id.into(),
+        visit_his_id: visit.into(),
+        items: vec![HisPrescriptionItem {
+            drug_code: "DRG-0001".into(),
+            quantity: 2,
+            dosage: "每次5ml tid 3天".into(),
+        }],
+        status,
+        written_ms: MORNING + 60_000,
+        updated_ms: MORNING + 60_000,
+    }
+}
+
 pub(super) fn his_visit(his_id: &str, patient: &str, status: VisitStatus) -> HisVisit {
     HisVisit {
         his_id: his_id.into(),
@@ -226,18 +247,7 @@ fn todays_work_comes_in_and_moves_only_forward() {
         Ok(VisitStatus::Seen)
     );
 
-    let rx = HisPrescription {
-        his_id: "X1".into(),
-        visit_his_id: "R1".into(),
-        items: vec![HisPrescriptionItem {
-            drug_code: "DRG-0001".into(),
-            quantity: 2,
-            dosage: "每次5ml tid 3天".into(),
-        }],
-        status: PrescriptionStatus::Issued,
-        written_ms: MORNING + 60_000,
-        updated_ms: MORNING + 60_000,
-    };
+    let rx = his_prescription("X1", "R1", PrescriptionStatus::Issued);
     let mut bad_rx = rx.clone();
     bad_rx.his_id = "X2".into();
     bad_rx.items[0].drug_code = "NOPE".into();

@@ -63,20 +63,45 @@ fn relearning(e: &WriteError) -> Option<&str> {
     }
 }
 
+type Window = (tempfile::TempDir, Store);
+
+/// Central, and windows W01 and W02 on its roster.
+fn central_with_two_windows() -> (
+    tempfile::TempDir,
+    Store,
+    crate::clock::ManualClock,
+    Window,
+    Window,
+) {
+    let (dir, central, clock) = temp_store("central", NodeRole::Central);
+    let (d1, w01, _) = temp_store("W01", NodeRole::Window);
+    let (d2, w02, _) = temp_store("W02", NodeRole::Window);
+    for w in [&w01, &w02] {
+        for member in w.roster().members() {
+            central.admit_member(member.clone()).expect("admit");
+        }
+    }
+    (dir, central, clock, (d1, w01), (d2, w02))
+}
+
+/// `central` neither fills a request nor leases by hand from its cursor while it waits for
+/// `waiting_for`.
+fn leases_nothing_from_its_cursor(central: &Store, waiting_for: &str) {
+    let err = central.fill_lease_requests(&system()).unwrap_err();
+    assert_eq!(relearning(&err), Some(waiting_for), "{err}");
+    let err = central
+        .lease_range_for(&admin(), by_hand(None))
+        .unwrap_err();
+    assert_eq!(relearning(&err), Some(waiting_for), "{err}");
+}
+
 /// Seed 6032 `--store`: the standby, restored twice from one old backup, granted in its
 /// second life the numbers its first life had granted, before that grant came back to it. A
 /// restored lessor now leases from its cursor only once it has caught up with every member in
 /// one opening; a range with its first number given by hand it may lease meanwhile.
 #[test]
 fn a_restored_lessor_leases_from_its_cursor_once_it_has_caught_up_with_every_member() {
-    let (dir, central, clock) = temp_store("central", NodeRole::Central);
-    let (_d1, w01, _) = temp_store("W01", NodeRole::Window);
-    let (_d2, w02, _) = temp_store("W02", NodeRole::Window);
-    for w in [&w01, &w02] {
-        for member in w.roster().members() {
-            central.admit_member(member.clone()).expect("admit");
-        }
-    }
+    let (dir, central, clock, (_d1, w01), (_d2, _w02)) = central_with_two_windows();
     for member in central.roster().members() {
         w01.admit_member(member.clone()).expect("admit");
     }
@@ -89,12 +114,7 @@ fn a_restored_lessor_leases_from_its_cursor_once_it_has_caught_up_with_every_mem
     w01.request_lease(&system(), Series::EmergencyRegistration, 10)
         .expect("request");
     copy_all(&w01, &central);
-    let err = central.fill_lease_requests(&system()).unwrap_err();
-    assert_eq!(relearning(&err), Some("W01, W02"), "{err}");
-    let err = central
-        .lease_range_for(&admin(), by_hand(None))
-        .unwrap_err();
-    assert!(relearning(&err).is_some(), "{err}");
+    leases_nothing_from_its_cursor(&central, "W01, W02");
     let paper = central
         .lease_range_for(&admin(), by_hand(Some(700_001)))
         .expect("a range whose first number is given");
@@ -189,14 +209,7 @@ fn grants(store: &Store) -> Vec<(String, Vec<(u64, u64)>)> {
 /// relearns first.
 #[test]
 fn a_lessor_whose_store_is_behind_its_file_relearns_before_it_leases() {
-    let (dir, central, clock) = temp_store("central", NodeRole::Central);
-    let (_d1, w01, _) = temp_store("W01", NodeRole::Window);
-    let (_d2, w02, _) = temp_store("W02", NodeRole::Window);
-    for w in [&w01, &w02] {
-        for member in w.roster().members() {
-            central.admit_member(member.clone()).expect("admit");
-        }
-    }
+    let (dir, central, clock, (_d1, w01), (_d2, w02)) = central_with_two_windows();
     let path = central.path().to_path_buf();
     let backup = dir.path().join("backup.redb");
     central.backup_to(&backup, &|_, _| {}).expect("backup");
@@ -221,12 +234,7 @@ fn a_lessor_whose_store_is_behind_its_file_relearns_before_it_leases() {
     w02.request_lease(&system(), Series::EmergencyRegistration, 10)
         .expect("W02 asks");
     copy_all(&w02, &central);
-    let err = central.fill_lease_requests(&system()).unwrap_err();
-    assert_eq!(relearning(&err), Some("W01, W02"), "{err}");
-    let err = central
-        .lease_range_for(&admin(), by_hand(None))
-        .unwrap_err();
-    assert!(relearning(&err).is_some(), "{err}");
+    leases_nothing_from_its_cursor(&central, "W01, W02");
 
     for w in [&w01, &w02] {
         copy_all(w, &central);
