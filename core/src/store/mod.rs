@@ -49,6 +49,7 @@ mod quarantine;
 mod read;
 mod refusal;
 mod relearn;
+pub use relearn::lessor_file;
 mod repair;
 mod replication;
 mod roster;

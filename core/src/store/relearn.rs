@@ -168,7 +168,7 @@ impl Store {
 
 /// The file beside a store where its lessor keeps its cursors: `<store>.lessor`, one line per
 /// series, `<series> <next number>`.
-pub(crate) fn lessor_file(store: &Path) -> PathBuf {
+pub fn lessor_file(store: &Path) -> PathBuf {
     let mut name = store.as_os_str().to_owned();
     name.push(".lessor");
     PathBuf::from(name)

@@ -266,7 +266,7 @@ fn a_lessor_whose_store_is_behind_its_file_relearns_before_it_leases() {
 fn a_lessor_file_that_does_not_read_is_written_again() {
     let (_dir, central, clock) = temp_store("central", NodeRole::Central);
     let path = central.path().to_path_buf();
-    let file = super::relearn::lessor_file(&path);
+    let file = super::lessor_file(&path);
     drop(central);
     std::fs::write(&file, "emergency_registration lots\n\u{0}\u{ff}").expect("damage");
     let central = store_at(&path, "central", NodeRole::Central, &clock);

@@ -55,7 +55,7 @@ fn a_lessor_copied_back_by_hand_relearns_its_grants_before_it_leases_again() {
     assert_eq!(w02_ranges.len(), 1, "{w02_ranges:?}");
     let w02_range = &w02_ranges[0].range;
 
-    let lessor_file = format!("{}.lessor", central.store.path().display());
+    let lessor_file = lifeline_core::store::lessor_file(central.store.path());
     std::fs::remove_file(&lessor_file).expect("the lessor file, made since the backup");
     let central = central.copied_over(&backup);
     assert_eq!(
