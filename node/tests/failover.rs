@@ -262,18 +262,18 @@ fn central_restored_from_old_backup() {
     std::fs::copy(&backup, &store).expect("restore the backup");
     h.start(CENTRAL).expect("start central on the backup");
     h.wait_everywhere(&[CENTRAL], &log);
-    // The file cannot tell it went back (same incarnation): the windows, finding central's
-    // feed shorter than what they had read of it, rewind it. Central then leases nothing from
-    // its cursor (which went back with the file) until it has caught up with every member,
-    // and here all are up, so it relearns.
+    // The store file copied back alone cannot tell it went back (same incarnation), the mark
+    // beside it can: central opens it as restored (a new incarnation, its unused numbers
+    // retired), and leases nothing from its cursor (which went back with the file) until it
+    // has caught up with every member; here all are up, so it relearns.
     h.wait("central relearned the history it lost", |h| {
         Ok(h.status(CENTRAL)?.leasing_held_for.is_empty())
     });
     let central_log =
         std::fs::read_to_string(h.dir().join(format!("{CENTRAL}.log"))).expect("central's log");
     assert!(
-        central_log.contains("this node lost history"),
-        "central was never told it lost history"
+        central_log.contains("a backup was copied over it; it is treated as restored"),
+        "central's opening was not told by the mark beside its store"
     );
 
     // And central works on: new records reach it and everyone.

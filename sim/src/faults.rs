@@ -203,7 +203,8 @@ impl<R: Backing> Sim<R> {
 
     /// The node's store is restored: from its latest backup (two times in three, when it
     /// has one; of those, one in three is the file copied back by hand, under the same
-    /// incarnation), or else from a backup older than every record (an empty store's,
+    /// incarnation, which a store's mark tells at its opening), or else from a backup older
+    /// than every record (an empty store's,
     /// restored). Its peers must fill it again, and what no other node
     /// held and the backup did not is lost; that is what a restore loses, so those writes
     /// leave the checks (and are counted).
@@ -246,12 +247,11 @@ impl<R: Backing> Sim<R> {
         let records = self.nodes[node].replica().records();
         match (from_backup, by_hand) {
             (true, true) => {
-                self.nodes[node].copied_by_hand = true;
                 self.faults.restores_from_backups += 1;
                 self.faults.backups_copied_back += 1;
                 self.note(|| {
                     format!(
-                        "fault: {name}'s backup copied over its store by hand, same incarnation ({records} records)"
+                        "fault: {name}'s backup copied over its store by hand ({records} records)"
                     )
                 });
             }

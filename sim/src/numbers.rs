@@ -10,13 +10,12 @@
 //! - every visit a desk registered in an episode carries an emergency number from a range
 //!   leased to the node that wrote it, and no other visit carries one.
 //!
-//! A node whose backup was copied over its store by hand (not restored) starts again from the
-//! backup's cursors and may hand out again numbers it had handed out: duplicates in its ranges
-//! are then what the hospital's report exists to show the information department, and are not
-//! failures. A lessor copied back by hand relearns its grants before it leases again (the
-//! lessor file beside its store tells it at its opening: seed 14103), so overlapping ranges
-//! are failures whatever was copied back. A write a restore lost may leave a gap in the
-//! hospital's report the same way.
+//! A node whose backup was copied over its store by hand (not restored) is told so at its
+//! opening by the mark beside its store, and is stamped as a restore stamps it (seed 14103;
+//! `lifeline_core::store::mark`): it retires the numbers it may have handed out since, and a
+//! lessor relearns its grants before it leases again, so duplicate numbers and overlapping
+//! ranges are failures whatever was copied back. A write a restore lost may leave a gap in
+//! the hospital's report.
 
 use lifeline_core::numbers::{RangeReport, Series, emergency_number};
 use lifeline_core::record::Visit;
@@ -49,7 +48,11 @@ impl<R: Backing> Sim<R> {
                 }
             }
             for report in [own, hospital] {
-                wrong.extend(self.duplicates_and_overlaps(n.name.as_str(), report, hospital));
+                wrong.extend(Self::duplicates_and_overlaps(
+                    n.name.as_str(),
+                    report,
+                    hospital,
+                ));
             }
             if self.faults.writes_lost_to_restores == 0 {
                 for line in hospital.ranges.iter().filter(|l| !l.gaps.is_empty()) {
@@ -96,20 +99,13 @@ impl<R: Backing> Sim<R> {
         self.fail_some("numbers_accounted", wrong);
     }
 
-    /// What a report shows of numbers on two records and of ranges that overlap, but for the
-    /// duplicates in ranges of a node whose backup was copied back by hand (`hospital` tells
-    /// whose a range is).
+    /// What a report shows of numbers on two records and of ranges that overlap (`hospital`
+    /// tells whose a range is).
     fn duplicates_and_overlaps(
-        &self,
         at: &str,
         report: &RangeReport,
         hospital: &RangeReport,
     ) -> Vec<String> {
-        let by_hand = |holder: &str| {
-            self.nodes
-                .iter()
-                .any(|n| n.copied_by_hand && n.name.as_str() == holder)
-        };
         let mut wrong: Vec<String> = report
             .overlapping_ranges
             .iter()
@@ -121,15 +117,13 @@ impl<R: Backing> Sim<R> {
                 .iter()
                 .find(|l| l.series == d.series && (l.start..=l.end).contains(&d.number))
                 .map(|l| l.holder.as_str());
-            if !holder.is_some_and(by_hand) {
-                wrong.push(format!(
-                    "{at}: {} number {} is on {} records: {:?} (range held by {holder:?})",
-                    d.series.name(),
-                    d.number,
-                    d.records.len(),
-                    d.records
-                ));
-            }
+            wrong.push(format!(
+                "{at}: {} number {} is on {} records: {:?} (range held by {holder:?})",
+                d.series.name(),
+                d.number,
+                d.records.len(),
+                d.records
+            ));
         }
         wrong
     }

@@ -41,8 +41,10 @@ pub struct Faults {
     /// A node's store restored from its latest backup: what it held then, under a new
     /// incarnation and actor; its peers send it the rest.
     pub restores_from_backups: u64,
-    /// Of those, backups copied over the store by hand: the same incarnation, so its peers
-    /// learn of the lost history only from its shorter feed.
+    /// Of those, backups copied over the store by hand. In memory, the same incarnation (the
+    /// whole data directory copied back), so its peers learn of the lost history only from its
+    /// shorter feed; with stores, the store file alone, which the mark beside it tells at its
+    /// opening (then stamped as restored).
     pub backups_copied_back: u64,
     /// Acknowledged writes lost with a replaced store because no other node had them yet:
     /// expected, and left out of the checks.

@@ -128,8 +128,6 @@ pub(crate) struct Node<R: Backing> {
     pub backup: Option<R::Backup>,
     /// Its health monitor (`outage`).
     pub monitor: Monitor,
-    /// A backup was copied over its store by hand (not restored): numbers again (`numbers`).
-    pub copied_by_hand: bool,
 }
 
 impl<R: Backing> Node<R> {
@@ -573,7 +571,6 @@ fn node<R: Backing>(
         links: Vec::new(),
         backup: None,
         monitor: Monitor::new(role, EPOCH_MS),
-        copied_by_hand: false,
     })
 }
 

@@ -146,7 +146,6 @@ impl Store {
             tx.create(&lease, &who, "range.lease")?;
             Ok(Saved::new(range))
         })?;
-        self.keep_lessor_file()?;
         Ok(leased)
     }
 
@@ -402,9 +401,6 @@ impl Store {
             }
             Ok(Saved::new(filled))
         })?;
-        if filled.value > 0 {
-            self.keep_lessor_file()?;
-        }
         Ok(filled)
     }
 

@@ -35,6 +35,8 @@ mod held;
 mod holders;
 mod index;
 mod kept;
+mod mark;
+pub use mark::mark_file;
 mod knowledge;
 mod ledger;
 mod merge;
@@ -49,7 +51,6 @@ mod quarantine;
 mod read;
 mod refusal;
 mod relearn;
-pub use relearn::lessor_file;
 mod repair;
 mod replication;
 mod roster;
@@ -230,6 +231,9 @@ pub(crate) struct Shared {
     pub(crate) asks: Mutex<Asks>,
     /// Peers' signed commits verified lately, so that each is verified once.
     pub(crate) verified: Arc<crate::trust::VerifiedSignatures>,
+    /// How far the feed got in each of the store's lives, as the file beside it says
+    /// (`store::mark`).
+    pub(crate) mark: Mutex<mark::Kept>,
 }
 
 /// A function told how many writes each commit held (group commit), for metrics.

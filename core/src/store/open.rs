@@ -112,7 +112,7 @@ impl Store {
             });
         }
         let credentials = opts.credentials.clone();
-        let shared = Shared {
+        let mut shared = Shared {
             actor: make_actor(&opts.node, &opts.ids),
             opened_feed_head: std::sync::OnceLock::new(),
             cache: Mutex::new(DocCache::new(opts.cache_docs)),
@@ -128,6 +128,7 @@ impl Store {
             prepared: Mutex::new(Default::default()),
             asks: Mutex::new(super::Asks::default()),
             verified: Arc::new(crate::trust::VerifiedSignatures::new(VERIFIED_COMMITS)),
+            mark: Mutex::new(Default::default()),
         };
         if !exists {
             initialize(&shared).map_err(|source| OpenError::Storage {
@@ -142,6 +143,11 @@ impl Store {
         if let Ok(mut r) = shared.roster.write() {
             *r = Arc::new(roster);
         }
+        let mark = super::mark::check_at_open(&shared).map_err(|source| OpenError::Storage {
+            path: path.clone(),
+            source,
+        })?;
+        shared.mark = Mutex::new(mark);
         let shared = Arc::new(shared);
         let writer = Writer::start(shared.clone()).map_err(|e| OpenError::Io {
             path: path.clone(),
@@ -159,7 +165,6 @@ impl Store {
         let _ = store.shared.opened_feed_head.set(head);
         store
             .relearn_in_this_opening()
-            .and_then(|()| store.check_lessor_file())
             .map_err(|source| OpenError::Relearning {
                 path: path.clone(),
                 source: Box::new(source),

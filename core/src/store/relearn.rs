@@ -13,22 +13,16 @@
 //! life that reached a member is then held here; one that reached no member was never used.
 //!
 //! A backup copied over the store by hand keeps the store's incarnation, so only a peer's
-//! rewind tells it, and only once that peer has connected: the lessor's first round may fill
-//! requests before (simulator seed 14103 `--store`: the standby granted again numbers it had
-//! granted before the copy). So a lessor also keeps its cursors in a file beside the
-//! store ([`lessor_file`]), written after each commit that moves one; a store opened with a
-//! cursor behind the file's lost history, and notes it at once.
-
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+//! rewind would tell it, and only once that peer has connected: the lessor's first round may
+//! fill requests before (simulator seed 14103 `--store`: the standby granted again numbers it
+//! had granted before the copy). The mark beside the store tells it at its opening
+//! (`store::mark`), which then stamps it as a restore does, relearning included.
 
 use super::error::{ReadError, StorageContext, WriteError};
 use super::replication::decode_state;
 use super::tables::{self, meta_keys};
 use super::{Store, Tx};
 use crate::id::NodeName;
-use crate::numbers::Series;
 use crate::roles::NodeRole;
 use crate::trust::Roster;
 
@@ -163,108 +157,5 @@ impl Store {
         not_caught_up(&self.roster(), self.node(), &opening, |name| {
             Ok(self.peer_state(name)?.caught_up_in)
         })
-    }
-}
-
-/// The file beside a store where its lessor keeps its cursors: `<store>.lessor`, one line per
-/// series, `<series> <next number>`.
-pub fn lessor_file(store: &Path) -> PathBuf {
-    let mut name = store.as_os_str().to_owned();
-    name.push(".lessor");
-    PathBuf::from(name)
-}
-
-/// The cursors a lessor file holds; `None` when there is none, or it does not read (logged: it
-/// is then written again from the store at the next lease).
-fn read_lessor_file(path: &Path) -> Option<BTreeMap<Series, u64>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(e) => {
-            tracing::warn!(file = %path.display(), error = %e, "cannot read the lessor file");
-            return None;
-        }
-    };
-    let mut out = BTreeMap::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let parsed = line.split_once(' ').and_then(|(series, next)| {
-            Some((Series::parse(series)?, next.trim().parse::<u64>().ok()?))
-        });
-        let Some((series, next)) = parsed else {
-            tracing::warn!(file = %path.display(), line, "the lessor file does not read; it is written again at the next lease");
-            return None;
-        };
-        out.insert(series, next);
-    }
-    Some(out)
-}
-
-impl Store {
-    /// The lessor's cursors in the store: series → the next number it leases from.
-    fn lessor_cursors(&self) -> Result<BTreeMap<Series, u64>, ReadError> {
-        let t = self.table(tables::LESSOR)?;
-        let mut out = BTreeMap::new();
-        for series in Series::ALL {
-            if let Some(next) =
-                redb::ReadableTable::get(&t, series.code()).ctx("reading the lessor cursor")?
-            {
-                out.insert(series, next.value());
-            }
-        }
-        Ok(out)
-    }
-
-    /// At an opening, on a lessor: a store whose cursor is behind the lessor file's was
-    /// restored or copied back while closed, and lost history (noted, so that the node
-    /// relearns it before it leases). The file then follows the store, so that the loss is
-    /// noted once.
-    pub(super) fn check_lessor_file(&self) -> Result<(), WriteError> {
-        if !matches!(self.role(), NodeRole::Central | NodeRole::Standby) {
-            return Ok(());
-        }
-        let path = lessor_file(self.path());
-        let Some(file) = read_lessor_file(&path) else {
-            return Ok(());
-        };
-        let store = self.lessor_cursors()?;
-        let behind: Vec<&str> = file
-            .iter()
-            .filter(|(series, next)| store.get(series).is_none_or(|at| at < next))
-            .map(|(series, _)| series.name())
-            .collect();
-        if !behind.is_empty() {
-            tracing::warn!(file = %path.display(), series = ?behind, "the store's lessor cursors are behind the file beside it: the store was restored or copied back");
-            self.note_history_lost()?;
-            self.keep_lessor_file()?;
-        }
-        Ok(())
-    }
-
-    /// After a commit that moved a lessor cursor: the file beside the store takes the store's
-    /// cursors (written whole under another name, then renamed over it). A file left behind
-    /// the store by a crash between the two says nothing; one that cannot be written is
-    /// logged (the lease is saved: only the check after a copy by hand is lost).
-    pub(crate) fn keep_lessor_file(&self) -> Result<(), ReadError> {
-        static WRITES: AtomicU64 = AtomicU64::new(0);
-        let cursors = self.lessor_cursors()?;
-        let text: String = cursors
-            .iter()
-            .map(|(series, next)| format!("{} {next}\n", series.name()))
-            .collect();
-        let path = lessor_file(self.path());
-        let mut scratch = path.as_os_str().to_owned();
-        scratch.push(format!(
-            ".{}-{}.tmp",
-            std::process::id(),
-            WRITES.fetch_add(1, Ordering::Relaxed)
-        ));
-        let scratch = PathBuf::from(scratch);
-        let written =
-            std::fs::write(&scratch, text).and_then(|()| std::fs::rename(&scratch, &path));
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&scratch);
-            tracing::warn!(file = %path.display(), error = %e, "cannot write the lessor file: a backup copied over the store by hand will not be told by it");
-        }
-        Ok(())
     }
 }

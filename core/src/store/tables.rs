@@ -242,6 +242,8 @@ pub mod meta_keys {
     pub const ROLE: &str = "role";
     pub const CREATED_MS: &str = "created_ms";
     pub const FEED_SEQ: &str = "feed_seq";
+    /// How many commits the writer made in the store's life (`store::mark`).
+    pub const COMMITS: &str = "commits";
     pub const AUDIT_SEQ: &str = "audit_seq";
     pub const AUDIT_HEAD: &str = "audit_head";
     pub const EPISODE: &str = "episode";

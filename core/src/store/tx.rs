@@ -55,11 +55,13 @@ pub(crate) struct Tx<'a, 't> {
 }
 
 /// What a batch that wrote leaves for after its commit: its documents and the records it
-/// removed, for the cache, and the feed's sequence number, for the subscribers.
+/// removed, for the cache, the feed's sequence number, for the subscribers, and the commit's
+/// number, for the mark beside the store.
 pub(super) struct Finished {
     pub(super) working: HashMap<RecordId, Arc<Automerge>>,
     pub(super) removed: Vec<RecordId>,
     pub(super) feed_seq: u64,
+    pub(super) commit: u64,
 }
 
 /// Where the changes a [`Tx::persist`] writes come from.
@@ -96,6 +98,7 @@ impl<'a, 't> Tx<'a, 't> {
     pub(super) fn finish(mut self) -> Result<Finished, ReadError> {
         self.keep_authored()?;
         self.kept.write(self.w)?;
+        let commit = meta_u64(self.w, meta_keys::COMMITS)? + 1;
         let mut meta = self.w.open_table(tables::META).ctx("writing metadata")?;
         meta.insert(meta_keys::FEED_SEQ, self.feed_seq.to_string().as_bytes())
             .ctx("writing metadata")?;
@@ -103,10 +106,13 @@ impl<'a, 't> Tx<'a, 't> {
             .ctx("writing metadata")?;
         meta.insert(meta_keys::AUDIT_HEAD, self.audit_head.as_bytes())
             .ctx("writing metadata")?;
+        meta.insert(meta_keys::COMMITS, commit.to_string().as_bytes())
+            .ctx("writing metadata")?;
         Ok(Finished {
             working: self.working,
             removed: self.removed,
             feed_seq: self.feed_seq,
+            commit,
         })
     }
 

@@ -170,6 +170,9 @@ fn run_batch(shared: &Shared, batch: Vec<Job>) -> Vec<Job> {
                 if let Ok(mut cache) = shared.cache.lock() {
                     let_go = cache.committed(finished.working, &finished.removed);
                 }
+                // The mark beside the store, before anyone hears "saved": a backup copied
+                // back from before this commit is then told at its opening (`store::mark`).
+                shared.keep_mark(finished.commit);
                 finished.feed_seq
             });
             for reply in replies {

@@ -7,8 +7,8 @@
 //! - [`Store`] (`--store`): the node's real redb store in a file of the run's own directory,
 //!   with its writer thread, indexes, audit trail and quarantine. A crash closes the file and
 //!   the node restarts by opening it again; a backup is the store's own online snapshot, a
-//!   restore the store's own `restore_from` (or the snapshot copied over by hand)
-//!   ([`store`]).
+//!   restore the store's own `restore_from` (or the snapshot copied over the store file by
+//!   hand, the mark beside it left as it was) ([`store`]).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -174,7 +174,8 @@ pub(crate) trait Backing: Replica + Clone + Sized {
     fn backup(&self, home: &Home, number: u64) -> Result<Self::Backup, String>;
     /// Restored from `backup` as `lifeline restore` does it: a new incarnation.
     fn restored(home: &Home, backup: &Self::Backup, seed: u64) -> Result<Self, String>;
-    /// `backup` copied over the store by hand: the incarnation it was backed up with.
+    /// `backup` copied over the store by hand: the incarnation it was backed up with (a store
+    /// file's opening then finds it behind the mark beside it, and stamps it as restored).
     fn copied_back(home: &Home, backup: &Self::Backup, seed: u64) -> Result<Self, String>;
 
     fn create<T: Record + Send + 'static>(

@@ -18,9 +18,9 @@ fn request(node: &Disk) {
 }
 
 /// Central's data directory is copied back by hand from a backup taken before it granted W02
-/// a range (the store, and the lessor file beside it as it was then: there was none): the
-/// same incarnation, so neither can tell, and the cursor is back where the grant started
-/// (a store copied back alone is told by the lessor file: `core store::relearn_tests`). W01,
+/// a range (the store, and the mark beside it as it was then): the same incarnation, so
+/// neither can tell, and the cursor is back where the grant started (a store copied back
+/// alone is told by the mark: `core store::relearn_tests`). W01,
 /// which had read further into central's feed, finds it went back and rewinds
 /// central: central lost history, and leases nothing from its cursor until it has caught up
 /// with W02 too, the one member holding the lost grant. Then W01's range starts after W02's.
@@ -35,11 +35,7 @@ fn a_lessor_copied_back_by_hand_relearns_its_grants_before_it_leases_again() {
         w.register("p");
         disk_link(w, &central, &r).pump().expect("first sync");
     }
-    let backup = central._dir.path().join("backup.redb");
-    central
-        .store
-        .backup_to(&backup, &|_, _| {})
-        .expect("backup");
+    let backup = central.backup_whole(&central._dir.path().join("backup.redb"));
 
     w02.register("q");
     request(&w02);
@@ -55,8 +51,6 @@ fn a_lessor_copied_back_by_hand_relearns_its_grants_before_it_leases_again() {
     assert_eq!(w02_ranges.len(), 1, "{w02_ranges:?}");
     let w02_range = &w02_ranges[0].range;
 
-    let lessor_file = lifeline_core::store::lessor_file(central.store.path());
-    std::fs::remove_file(&lessor_file).expect("the lessor file, made since the backup");
     let central = central.copied_over(&backup);
     assert_eq!(
         held(&central),

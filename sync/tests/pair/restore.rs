@@ -122,8 +122,9 @@ fn a_late_ack_of_a_batch_sent_before_a_rewind_is_no_violation() {
     assert_eq!(s.replica.records(), 40);
 }
 
-/// A window's store copied back from an older backup file by hand (not through `lifeline
-/// restore`, which would give it a new incarnation): real files, the same incarnation, and a
+/// A window's data directory copied back from an older backup by hand (not through `lifeline
+/// restore`, which would give it a new incarnation; and whole, so the mark beside the store
+/// cannot tell either): real files, the same incarnation, and a
 /// feed shorter than central has applied of it, until the window writes past that point
 /// again. Central must forget what it believed the window holds and send back the patients
 /// the window wrote after the backup, which only central now has, and take those it wrote
@@ -139,8 +140,7 @@ fn a_store_copied_back_by_hand_gets_back_what_it_wrote_since() {
         w.register(&format!("p{i}"));
     }
     disk_link(&w, &c, &r).pump().expect("first sync");
-    let backup = w._dir.path().join("backup.redb");
-    w.store.backup_to(&backup, &|_, _| {}).expect("backup");
+    let backup = w.backup_whole(&w._dir.path().join("backup.redb"));
     let later: Vec<RecordId> = (0..3).map(|i| w.register(&format!("later{i}"))).collect();
     // Central takes everything W01 says; of central, W01 hears only the hello (what central
     // says after it is lost): W01 acknowledges no more of central's feed than the backup
@@ -169,7 +169,7 @@ fn a_store_copied_back_by_hand_gets_back_what_it_wrote_since() {
     }
     let incarnation = w.store.incarnation().expect("incarnation");
 
-    // The file copied over the store while the node is stopped, then opened again; its
+    // The data directory copied back while the node is stopped, then opened again; its
     // desks write on (central is away) until its feed is longer than central has applied.
     let w = w.copied_over(&backup);
     assert_eq!(w.store.incarnation().expect("incarnation"), incarnation);

@@ -95,6 +95,12 @@ pub struct Disk {
     pub credentials: Credentials,
 }
 
+/// A node's data directory as a copy of it held it: its store's backup and its mark.
+pub struct DirBackup {
+    store: std::path::PathBuf,
+    mark: Vec<u8>,
+}
+
 impl Disk {
     /// Registers a new patient at this store's desk and returns its id.
     pub fn register(&self, name: &str) -> RecordId {
@@ -111,11 +117,25 @@ impl Disk {
         self.reopen_after(|_| {})
     }
 
-    /// Closes the store, copies `file` over it (as an operator might by hand, instead of
-    /// `lifeline restore`) and opens it again.
-    pub fn copied_over(self, file: &std::path::Path) -> Disk {
+    /// A backup of the store to `file`, and the mark beside the store as it is now: the data
+    /// directory as a copy of it taken now holds it.
+    pub fn backup_whole(&self, file: &std::path::Path) -> DirBackup {
+        self.store.backup_to(file, &|_, _| {}).expect("backup");
+        let mark = lifeline_core::store::mark_file(self.store.path());
+        DirBackup {
+            store: file.to_path_buf(),
+            mark: std::fs::read(mark).expect("the mark beside the store"),
+        }
+    }
+
+    /// Closes the store, copies the data directory `backup` back over it (as an operator
+    /// might by hand, instead of `lifeline restore`: the store and the mark beside it as they
+    /// were, so that nothing on disk tells) and opens it again.
+    pub fn copied_over(self, backup: &DirBackup) -> Disk {
         self.reopen_after(|path| {
-            std::fs::copy(file, path).expect("copy over the store");
+            std::fs::copy(&backup.store, path).expect("copy over the store");
+            let mark = lifeline_core::store::mark_file(path);
+            std::fs::write(mark, &backup.mark).expect("copy over the mark");
         })
     }
 

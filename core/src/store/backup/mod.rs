@@ -28,6 +28,7 @@ mod lock;
 mod restore;
 mod snapshot;
 mod stamp;
+pub(super) use stamp::stamp;
 mod verify;
 
 #[cfg(test)]

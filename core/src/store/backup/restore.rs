@@ -337,7 +337,8 @@ fn check_and_stamp(
         let now = options
             .at_ms
             .unwrap_or_else(|| crate::clock::Clock::now_ms(&crate::clock::SystemClock));
-        stamp(&w, &node, &incarnation, snapshot, now)?;
+        let cause = format!("restored from {}", snapshot.display());
+        stamp(&w, &node, &incarnation, "store.restore", &cause, now)?;
         w.commit()?;
         Ok(())
     };

@@ -17,11 +17,14 @@ const RESTORE_ACTOR: &str = "lifeline-restore";
 
 /// Gives the restored copy its new identity, retires the numbers that may have been used
 /// after the backup, and records the restore in the audit chain.
-pub(super) fn stamp(
+/// `action` and `cause` say in the audit entry what brought the store back (a restore from a
+/// snapshot, or a copy by hand found at an opening).
+pub(in crate::store) fn stamp(
     w: &WriteTransaction,
     node: &NodeName,
     incarnation: &str,
-    snapshot: &std::path::Path,
+    action: &str,
+    cause: &str,
     now: UnixMs,
 ) -> Result<(), redb::Error> {
     {
@@ -41,11 +44,8 @@ pub(super) fn stamp(
         w,
         node,
         now,
-        "store.restore",
-        &format!(
-            "restored from {}; new incarnation {incarnation}; {retired} unused numbers retired",
-            snapshot.display()
-        ),
+        action,
+        &format!("{cause}; new incarnation {incarnation}; {retired} unused numbers retired"),
     )
 }
 
