@@ -109,8 +109,8 @@ const CI_WRITE_GAP_MS: u64 = 700;
 /// - 14103: the standby's backup (taken before central's first grants reached it) copied over
 ///   its store by hand; its first housekeeping round, before any peer had rewound it, filled
 ///   requests from its cursor as the backup left it, granting numbers it had granted before.
-///   A lessor keeps its cursors in a file beside the store too, and a store opened behind it
-///   relearns first (`store::relearn`).
+///   Every store keeps a mark beside it, and a store opened behind its mark is stamped as
+///   restored: it relearns first (`store::mark`).
 const FULL_RUN_REGRESSIONS: &[u64] = &[
     9, 4, 5, 14, 16, 86, 127, 46, 96, 23, 196, 78, 93, 535, 876, 2715, 3234, 2, 5035, 5066, 6038,
     6032, 8075, 10114, 10157, 11044, 14103,

@@ -15,7 +15,6 @@
 use serde::Deserialize;
 
 use super::{Saved, permit, set_field};
-use crate::WriteError;
 use crate::clock::Date;
 use crate::desk::catalog::Priced;
 use crate::id::RecordId;
@@ -28,6 +27,7 @@ use crate::roles::Operator;
 use crate::rules::RuleError;
 use crate::status::{ChargeStatus, Status, StatusLog};
 use crate::store::{Store, Tx, put_stamp};
+use crate::{ReadError, WriteError};
 
 use super::paper::PaperTime;
 
@@ -263,6 +263,21 @@ impl Store {
                 },
             )?;
             Ok(Saved::new(charge))
+        })
+    }
+
+    /// A patient's charges, for the cashier: each HIS charge once, though both servers pulled
+    /// it (`store::twins`: else the fee is taken twice). Reads the patient's records.
+    pub fn patient_charges(&self, patient: RecordId) -> Result<Vec<Charge>, ReadError> {
+        let mut charges = Vec::new();
+        for id in self.ids_for_patient(patient)? {
+            // Only charges are listed; the patient's other records read as another kind.
+            if let Ok(Some(c)) = self.get::<Charge>(id) {
+                charges.push(c);
+            }
+        }
+        self.one_per_his_row(RecordKind::Charge, charges, |c| {
+            (c.header.id, c.his_id.as_deref())
         })
     }
 

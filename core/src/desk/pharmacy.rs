@@ -297,7 +297,8 @@ impl Store {
     /// Today's prescriptions waiting at the pharmacy (issued or printed), plus every
     /// emergency prescription still on hold whatever its day. Reads the queue's rows (the
     /// `queues` index) and each waiting patient's name and birth date, not every prescription
-    /// of the day.
+    /// of the day. A prescription both servers pulled from the HIS is listed once
+    /// (`store::twins`).
     pub fn pharmacy_queue(&self) -> Result<Vec<PharmacyEntry>, ReadError> {
         let today = self.today_start_ms();
         // An emergency record central has not acknowledged is unreconciled: its prescription
@@ -314,7 +315,9 @@ impl Store {
             }
         }
         let mut out = Vec::new();
-        for (id, row) in rows {
+        for (id, row) in self.one_per_his_row(RecordKind::Prescription, rows, |(id, row)| {
+            (*id, row.his_id.as_deref())
+        })? {
             let Some(status) = PrescriptionStatus::parse(&row.status) else {
                 continue;
             };

@@ -234,11 +234,15 @@ impl Store {
     /// Today's triage queue: visits waiting, called or paused. Normal registrations come
     /// first, in registration order; emergency ones ("YJ") follow, for the nurse to order.
     /// Reads the queue's rows (the `queues` index) and each waiting patient's name and birth
-    /// date, not every visit of the day.
+    /// date, not every visit of the day. A registration both servers pulled from the HIS is
+    /// listed once (`store::twins`).
     pub fn triage_queue(&self) -> Result<Vec<QueueEntry>, ReadError> {
         let today = self.today_start_ms();
         let mut out = Vec::new();
-        for (id, row) in self.queued_since(RecordKind::Visit, Some(today))? {
+        let rows = self.queued_since(RecordKind::Visit, Some(today))?;
+        for (id, row) in self.one_per_his_row(RecordKind::Visit, rows, |(id, row)| {
+            (*id, row.his_id.as_deref())
+        })? {
             let Some(status) = VisitStatus::parse(&row.status) else {
                 continue;
             };

@@ -3,11 +3,17 @@
 //! sweep). The two records are a duplicate on the review, whatever else differs, and once
 //! merged the next pull updates the one kept.
 
-use super::tests::{bridge, central, his_patient, his_prescription, his_visit};
-use crate::record::Patient;
+use super::HisCharge;
+use super::tests::{MORNING, bridge, central, his_patient, his_prescription, his_visit};
+use crate::desk::Opening;
+use crate::desk::Settlement;
+use crate::id::OperatorName;
+use crate::money::Fen;
+use crate::record::{CatalogKind, Patient, RecordKind};
 use crate::review::{ConflictKind, ConflictStatus, ReviewAction};
 use crate::roles::NodeRole;
-use crate::status::{PrescriptionStatus, VisitStatus};
+use crate::roles::{DeskRole, Operator};
+use crate::status::{ChargeStatus, PrescriptionStatus, VisitStatus};
 use crate::store::PatientQuery;
 use crate::test_support::{copy_all, temp_store};
 
@@ -174,8 +180,24 @@ fn the_his_s_later_changes_of_todays_work_pulled_twice_reach_both_records() {
             .expect("and its prescription");
     }
     copy_all(&standby, &central);
-    assert_eq!(central.triage_queue().expect("queue").len(), 2, "twins");
-    assert_eq!(central.pharmacy_queue().expect("queue").len(), 2, "twins");
+    assert_eq!(
+        central
+            .his_twins(RecordKind::Visit, "R1")
+            .expect("read")
+            .len(),
+        2,
+        "twins"
+    );
+    assert_eq!(
+        central.triage_queue().expect("queue").len(),
+        1,
+        "listed once"
+    );
+    assert_eq!(
+        central.pharmacy_queue().expect("queue").len(),
+        1,
+        "listed once"
+    );
 
     central
         .import_his_visits(&bridge(), vec![his_visit("R1", "P1", VisitStatus::Seen)])
@@ -194,4 +216,109 @@ fn the_his_s_later_changes_of_todays_work_pulled_twice_reach_both_records() {
         "no twin left to dispense"
     );
     assert_eq!(central.check_kept().expect("check"), Vec::<String>::new());
+}
+
+/// Twins of a registration and its prescription, in an outage (the HIS away, the desks write
+/// on): the nurse calls the child once and the pharmacy hands the drugs out once. The queues
+/// list each HIS row once, the twin whose status went furthest; once it has left the queue,
+/// its twin is not listed either (before, the twin still waited: a second dispensing).
+#[test]
+fn twins_of_his_work_are_listed_once_and_the_work_done_on_one_leaves_no_twin_waiting() {
+    let his_charge = |his: &str, visit: &str| HisCharge {
+        his_id: his.into(),
+        visit_his_id: visit.into(),
+        catalog: CatalogKind::Service,
+        code: "SVC-CBC".into(),
+        quantity: 1,
+        amount: Fen(1000),
+        status: ChargeStatus::Pending,
+        channel: None,
+        invoice_his_id: None,
+        charged_ms: MORNING,
+        updated_ms: MORNING,
+    };
+    let (_d, central, _c) = central();
+    let (_ds, standby, _cs) = temp_store("standby", NodeRole::Standby);
+    central
+        .import_his_patients(&bridge(), vec![his_patient("P1", "林小雨")])
+        .expect("the patient");
+    copy_all(&central, &standby);
+    for store in [&central, &standby] {
+        store
+            .import_his_visits(&bridge(), vec![his_visit("R1", "P1", VisitStatus::Queued)])
+            .expect("both pull the registration");
+        store
+            .import_his_prescriptions(
+                &bridge(),
+                vec![his_prescription("X1", "R1", PrescriptionStatus::Issued)],
+            )
+            .expect("and its prescription");
+        store
+            .import_his_charges(&bridge(), vec![his_charge("C1", "R1")])
+            .expect("and its charge");
+    }
+    copy_all(&standby, &central);
+    central
+        .open_episode(&bridge(), "the HIS is unreachable", Opening::Automatic)
+        .expect("an outage");
+
+    // The cashier takes the fee of the twin listed; the other is not listed to be paid again.
+    let patient = central
+        .find_his(RecordKind::Patient, "P1")
+        .expect("find")
+        .expect("the patient");
+    let charges = central.patient_charges(patient).expect("charges");
+    assert_eq!(charges.len(), 1, "{charges:?}");
+    let cashier = Operator::new(
+        OperatorName::new("cashier").expect("valid"),
+        DeskRole::Cashier,
+    );
+    central
+        .settle_charge(&cashier, charges[0].header.id, Settlement::Paid)
+        .expect("paid");
+    let charges = central.patient_charges(patient).expect("charges");
+    let settled: Vec<_> = charges
+        .iter()
+        .map(|c| c.status_log.current::<ChargeStatus>())
+        .collect();
+    assert_eq!(settled, [Ok(ChargeStatus::Settled)], "{charges:?}");
+
+    // The nurse calls the twin listed; it stays listed (called), and alone.
+    let queue = central.triage_queue().expect("queue");
+    assert_eq!(queue.len(), 1, "{queue:?}");
+    let nurse = Operator::new(OperatorName::new("nurse").expect("valid"), DeskRole::Triage);
+    let twins = central.his_twins(RecordKind::Visit, "R1").expect("read");
+    let other = twins.iter().find(|&&id| id != queue[0].visit).copied();
+    let other = other.expect("its twin");
+    central.call_visit(&nurse, other).expect("called");
+    let queue = central.triage_queue().expect("queue");
+    assert_eq!(queue.len(), 1, "{queue:?}");
+    assert_eq!(
+        (queue[0].visit, queue[0].status),
+        (other, VisitStatus::Called)
+    );
+
+    // The pharmacist dispenses the twin listed: neither waits any more.
+    let queue = central.pharmacy_queue().expect("queue");
+    assert_eq!(queue.len(), 1, "{queue:?}");
+    let pharmacist = Operator::new(
+        OperatorName::new("pharmacist").expect("valid"),
+        DeskRole::Pharmacy,
+    );
+    central
+        .dispense_prescription(&pharmacist, queue[0].prescription)
+        .expect("dispensed");
+    assert_eq!(
+        central.pharmacy_queue().expect("queue"),
+        Vec::new(),
+        "the twin must not wait to be dispensed again"
+    );
+    assert_eq!(
+        central
+            .his_twins(RecordKind::Prescription, "X1")
+            .expect("read")
+            .len(),
+        2,
+        "both records are kept"
+    );
 }

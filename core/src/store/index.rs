@@ -34,6 +34,9 @@ pub(crate) struct Queued {
     pub registration_no: String,
     #[serde(default)]
     pub department: String,
+    /// The HIS row's id, of a record pulled from the HIS (`store::twins`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub his_id: Option<String>,
 }
 
 /// Whether a status keeps a record in a desk's queue: a visit paused, queued or called (the
@@ -90,6 +93,7 @@ pub(crate) fn queued(header: &Header, doc: &impl autosurgeon::ReadDoc) -> Option
         created_ms: header.created_ms,
         registration_no: text("registration_no"),
         department: text("department"),
+        his_id: Some(text("his_id")).filter(|his| !his.is_empty()),
     })
 }
 

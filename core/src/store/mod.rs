@@ -58,6 +58,7 @@ mod signing;
 #[cfg(feature = "sim")]
 mod sim_writes;
 mod tables;
+mod twins;
 mod tx;
 mod tx_tables;
 mod upgrade;

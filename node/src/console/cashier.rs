@@ -69,13 +69,8 @@ async fn find(state: &ConsoleState, number: String) -> Result<Option<Found>, Api
         let Some(patient) = store.get::<Patient>(id)? else {
             return Ok(None);
         };
-        let (mut charges, mut invoices) = (Vec::new(), Vec::new());
-        for other in store.ids_for_patient(id)? {
-            // Only charges are listed; the patient's other records are skipped.
-            if let Ok(Some(c)) = store.get::<Charge>(other) {
-                charges.push(c);
-            }
-        }
+        let charges = store.patient_charges(id)?;
+        let mut invoices = Vec::new();
         let mut ids: Vec<RecordId> = charges.iter().filter_map(|c| c.invoice).collect();
         ids.sort();
         ids.dedup();

@@ -1,0 +1,102 @@
+//! A visit, prescription or charge both servers pulled from the HIS while they could not see
+//! each other is two records of one HIS row (`import`): the pull keeps both current, but a
+//! desk must see the row once, or the nurse calls the child twice, the pharmacy hands the
+//! drugs out twice and the cashier takes the fee twice. Of a row's twins a desk's list shows
+//! the one whose status went furthest (the first of those, in id order); when that one has
+//! left a queue (dispensed at the desk, during an outage, before the HIS knows), so have the
+//! others.
+
+use std::collections::HashMap;
+
+use automerge::ROOT;
+
+use super::error::ReadError;
+use super::patient_index::{his_key_kind, indexed_under};
+use super::{Store, tables};
+use crate::id::RecordId;
+use crate::record::RecordKind;
+use crate::status::{ChargeStatus, PrescriptionStatus, Status, VisitStatus};
+
+/// How far a visit's, prescription's or charge's status went (the furthest state its log
+/// reached), comparable between records of one kind; `None` for other kinds and unreadable
+/// logs.
+fn progress(kind: RecordKind, doc: &impl autosurgeon::ReadDoc) -> Option<usize> {
+    fn furthest<S: Status + PartialEq>(keys: impl Iterator<Item = String>) -> Option<usize> {
+        keys.filter_map(|k| S::parse(&k))
+            .filter_map(|s| S::ALL.iter().position(|x| *x == s))
+            .max()
+    }
+    let (_, log) = doc.get(&ROOT, "status_log").ok().flatten()?;
+    let keys = doc.map_range(&log, ..).map(|item| item.key.into_owned());
+    match kind {
+        RecordKind::Visit => furthest::<VisitStatus>(keys),
+        RecordKind::Prescription => furthest::<PrescriptionStatus>(keys),
+        RecordKind::Charge => furthest::<ChargeStatus>(keys),
+        _ => None,
+    }
+}
+
+impl Store {
+    /// Of `items` (records of `kind`; `key` tells each one's id and, pulled from the HIS, its
+    /// HIS row's id), one per HIS row (see the module's documentation). Costs an index read
+    /// per HIS row, and a record read per twin.
+    pub(crate) fn one_per_his_row<T>(
+        &self,
+        kind: RecordKind,
+        items: Vec<T>,
+        key: impl Fn(&T) -> (RecordId, Option<&str>),
+    ) -> Result<Vec<T>, ReadError> {
+        let mut shown: HashMap<String, Option<RecordId>> = HashMap::new();
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let (id, his) = key(&item);
+            let twin = match his {
+                None => None,
+                Some(his) => match shown.get(his) {
+                    Some(twin) => *twin,
+                    None => {
+                        let twin = self.twin_shown(kind, his)?;
+                        shown.insert(his.to_owned(), twin);
+                        twin
+                    }
+                },
+            };
+            if twin.is_none_or(|twin| twin == id) {
+                out.push(item);
+            }
+        }
+        Ok(out)
+    }
+    /// Every record of `kind` pulled from the HIS under `his`, in id order: one, or more when
+    /// the row was pulled by both servers at once.
+    pub(crate) fn his_twins(
+        &self,
+        kind: RecordKind,
+        his: &str,
+    ) -> Result<Vec<RecordId>, ReadError> {
+        let t = self.table(tables::PATIENT_KEYS)?;
+        indexed_under(&t, his_key_kind(kind), his, usize::MAX)
+    }
+
+    /// The twin of the HIS row `his` a queue shows; `None` when the row has no twin (or none
+    /// whose status reads), and each record shows as it is.
+    fn twin_shown(&self, kind: RecordKind, his: &str) -> Result<Option<RecordId>, ReadError> {
+        let twins = self.his_twins(kind, his)?;
+        if twins.len() < 2 {
+            return Ok(None);
+        }
+        let mut furthest: Option<(usize, RecordId)> = None;
+        for id in twins {
+            let Some(doc) = self.doc(id)? else {
+                continue;
+            };
+            let Some(p) = progress(kind, &*doc) else {
+                continue;
+            };
+            if furthest.is_none_or(|(at, _)| p > at) {
+                furthest = Some((p, id));
+            }
+        }
+        Ok(furthest.map(|(_, id)| id))
+    }
+}
