@@ -3,8 +3,8 @@
 //! sweep). The two records are a duplicate on the review, whatever else differs, and once
 //! merged the next pull updates the one kept.
 
-use super::HisCharge;
 use super::tests::{MORNING, bridge, central, his_patient, his_prescription, his_visit};
+use super::{HisCharge, HisPatient};
 use crate::desk::Opening;
 use crate::desk::Settlement;
 use crate::id::OperatorName;
@@ -14,8 +14,26 @@ use crate::review::{ConflictKind, ConflictStatus, ReviewAction};
 use crate::roles::NodeRole;
 use crate::roles::{DeskRole, Operator};
 use crate::status::{ChargeStatus, PrescriptionStatus, VisitStatus};
-use crate::store::PatientQuery;
+use crate::store::{PatientQuery, Store};
 use crate::test_support::{copy_all, temp_store};
+use tempfile::TempDir;
+
+/// Central pulls `first` from the HIS and the standby takes it; then, split apart, each
+/// pulls as `pull` says, and central takes what the standby pulled. Returns central (and
+/// the directories to keep).
+fn both_servers_pulled(first: Vec<HisPatient>, pull: impl Fn(&Store)) -> (TempDir, TempDir, Store) {
+    let (d, central, _c) = central();
+    let (ds, standby, _cs) = temp_store("standby", NodeRole::Standby);
+    central
+        .import_his_patients(&bridge(), first)
+        .expect("pulled before the split");
+    copy_all(&central, &standby);
+    for store in [&central, &standby] {
+        pull(store);
+    }
+    copy_all(&standby, &central);
+    (d, ds, central)
+}
 
 #[test]
 fn a_his_patient_pulled_by_both_servers_is_a_duplicate_and_the_next_pull_updates_the_one_kept() {
@@ -100,21 +118,14 @@ fn a_his_patient_pulled_by_both_servers_is_a_duplicate_and_the_next_pull_updates
 /// merged and deleted patients: the second record stayed live, undeleted).
 #[test]
 fn the_his_s_deletion_or_merge_of_a_patient_pulled_twice_reaches_both_records() {
-    let (_d, central, _c) = central();
-    let (_ds, standby, _cs) = temp_store("standby", NodeRole::Standby);
-    central
-        .import_his_patients(&bridge(), vec![his_patient("P9", "王子涵")])
-        .expect("the survivor");
-    copy_all(&central, &standby);
-    for store in [&central, &standby] {
+    let (_d, _ds, central) = both_servers_pulled(vec![his_patient("P9", "王子涵")], |store| {
         store
             .import_his_patients(
                 &bridge(),
                 vec![his_patient("P1", "林小雨"), his_patient("P2", "林小雨")],
             )
             .expect("both pull");
-    }
-    copy_all(&standby, &central);
+    });
     let twins = |his: &str| -> Vec<Patient> {
         central
             .find_patients(&PatientQuery::HisId(his.into()))
@@ -164,22 +175,15 @@ fn the_his_s_deletion_or_merge_of_a_patient_pulled_twice_reaches_both_records() 
 /// done (a second dispensing of a prescription the HIS dispensed).
 #[test]
 fn the_his_s_later_changes_of_todays_work_pulled_twice_reach_both_records() {
-    let (_d, central, _c) = central();
-    let (_ds, standby, _cs) = temp_store("standby", NodeRole::Standby);
-    central
-        .import_his_patients(&bridge(), vec![his_patient("P1", "林小雨")])
-        .expect("the patient");
-    copy_all(&central, &standby);
     let rx = |status| his_prescription("X1", "R1", status);
-    for store in [&central, &standby] {
+    let (_d, _ds, central) = both_servers_pulled(vec![his_patient("P1", "林小雨")], |store| {
         store
             .import_his_visits(&bridge(), vec![his_visit("R1", "P1", VisitStatus::Queued)])
             .expect("both pull the registration");
         store
             .import_his_prescriptions(&bridge(), vec![rx(PrescriptionStatus::Issued)])
             .expect("and its prescription");
-    }
-    copy_all(&standby, &central);
+    });
     assert_eq!(
         central
             .his_twins(RecordKind::Visit, "R1")
@@ -237,13 +241,7 @@ fn twins_of_his_work_are_listed_once_and_the_work_done_on_one_leaves_no_twin_wai
         charged_ms: MORNING,
         updated_ms: MORNING,
     };
-    let (_d, central, _c) = central();
-    let (_ds, standby, _cs) = temp_store("standby", NodeRole::Standby);
-    central
-        .import_his_patients(&bridge(), vec![his_patient("P1", "林小雨")])
-        .expect("the patient");
-    copy_all(&central, &standby);
-    for store in [&central, &standby] {
+    let (_d, _ds, central) = both_servers_pulled(vec![his_patient("P1", "林小雨")], |store| {
         store
             .import_his_visits(&bridge(), vec![his_visit("R1", "P1", VisitStatus::Queued)])
             .expect("both pull the registration");
@@ -256,8 +254,7 @@ fn twins_of_his_work_are_listed_once_and_the_work_done_on_one_leaves_no_twin_wai
         store
             .import_his_charges(&bridge(), vec![his_charge("C1", "R1")])
             .expect("and its charge");
-    }
-    copy_all(&standby, &central);
+    });
     central
         .open_episode(&bridge(), "the HIS is unreachable", Opening::Automatic)
         .expect("an outage");
