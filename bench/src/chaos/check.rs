@@ -249,6 +249,19 @@ pub(super) fn finish(chaos: &mut Chaos, ledger: &Ledger, bin: &Path, dir: &Path)
             ));
         }
     }
+    for name in &names {
+        let log = chaos.hospital.dir().join(format!("{name}.log"));
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let taken = text
+            .lines()
+            .filter(|l| l.contains(lifeline_core::store::COPIED_BACK_LOG))
+            .count();
+        if taken > 0 {
+            end.failures.push(format!(
+                "end: {name}'s store was taken for a backup copied back by hand {taken} time(s) after a kill (its mark ahead of it)"
+            ));
+        }
+    }
     end.nodes = nodes;
     end
 }

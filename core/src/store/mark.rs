@@ -33,6 +33,10 @@ use super::tables::{self, meta_keys};
 /// told as long as its life is among them.
 const LIVES_KEPT: usize = 16;
 
+/// What the log says when an opening finds its store copied back (`lifeline-bench chaos`
+/// looks for it: a daemon killed and started again must never be taken for one).
+pub const COPIED_BACK_LOG: &str = "the store made fewer commits than the mark beside it says: a backup was copied over it; it is treated as restored";
+
 /// The first line of a mark file.
 const HEADER: &str = "lifeline-mark 1";
 
@@ -208,7 +212,7 @@ pub(super) fn check_at_open(shared: &Shared) -> Result<Kept, redb::Error> {
             commits,
             mark = reached,
             new_incarnation = %new,
-            "the store made fewer commits than the mark beside it says: a backup was copied over it; it is treated as restored"
+            "{COPIED_BACK_LOG}"
         );
         let w = shared.db.begin_write()?;
         let cause = format!(

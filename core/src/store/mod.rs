@@ -36,7 +36,7 @@ mod holders;
 mod index;
 mod kept;
 mod mark;
-pub use mark::mark_file;
+pub use mark::{COPIED_BACK_LOG, mark_file};
 mod knowledge;
 mod ledger;
 mod merge;
