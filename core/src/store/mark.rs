@@ -149,12 +149,14 @@ fn checksum(body: &str) -> String {
 pub(crate) struct Kept {
     mark: Mark,
     file: Option<File>,
+    /// The last write failed (said once, not at every commit).
+    failing: bool,
 }
 
 impl Kept {
-    /// Writes the mark over the file's start. A file that cannot be written is logged, and
-    /// opened again at the next commit: the commit stands, only the check after a copy by
-    /// hand is lost.
+    /// Writes the mark over the file's start. A file that cannot be written is logged (once
+    /// until a write succeeds again), and opened again at the next commit: the commit stands,
+    /// only the check after a copy by hand is lost.
     fn write(&mut self, path: &Path) {
         let bytes = self.mark.bytes();
         let file = match self.file.take() {
@@ -172,9 +174,16 @@ impl Kept {
             Ok(file)
         });
         match written {
-            Ok(file) => self.file = Some(file),
+            Ok(file) => {
+                if std::mem::take(&mut self.failing) {
+                    tracing::info!(file = %path.display(), "the store's mark file is written again");
+                }
+                self.file = Some(file);
+            }
             Err(e) => {
-                tracing::warn!(file = %path.display(), error = %e, "cannot write the store's mark file: a backup copied over the store by hand will not be told by it");
+                if !std::mem::replace(&mut self.failing, true) {
+                    tracing::warn!(file = %path.display(), error = %e, "cannot write the store's mark file: a backup copied over the store by hand will not be told by it");
+                }
             }
         }
     }
@@ -230,7 +239,11 @@ pub(super) fn check_at_open(shared: &Shared) -> Result<Kept, redb::Error> {
         incarnation = new;
     }
     mark.note(&incarnation, commits);
-    let mut kept = Kept { mark, file: None };
+    let mut kept = Kept {
+        mark,
+        file: None,
+        failing: false,
+    };
     kept.write(&path);
     Ok(kept)
 }
@@ -269,6 +282,33 @@ mod tests {
         assert_eq!(bytes.len(), FILE_BYTES);
         let text = String::from_utf8(bytes).expect("text");
         assert_eq!(Mark::parse(&text), Some(mark));
+    }
+
+    /// A mark that cannot be written (here a directory stands where the file goes) costs only
+    /// the check after a copy by hand: the store opens, and its writes are saved.
+    #[test]
+    fn a_mark_that_cannot_be_written_stops_no_write() {
+        use crate::roles::NodeRole;
+        use crate::test_support::{new_patient, registrar, store_at, temp_store};
+        let (_dir, store, clock) = temp_store("W01", NodeRole::Window);
+        let path = store.path().to_path_buf();
+        drop(store);
+        let mark = mark_file(&path);
+        std::fs::remove_file(&mark).expect("the mark");
+        std::fs::create_dir(&mark).expect("a directory in its place");
+        let store = store_at(&path, "W01", NodeRole::Window, &clock);
+        let saved = store
+            .create_patient(&registrar(), new_patient("林小雨"))
+            .expect("saved")
+            .value;
+        drop(store);
+        let store = store_at(&path, "W01", NodeRole::Window, &clock);
+        assert!(
+            store
+                .get::<crate::record::Patient>(saved.header.id)
+                .expect("read")
+                .is_some()
+        );
     }
 
     #[test]
