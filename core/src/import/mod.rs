@@ -390,4 +390,4 @@ mod his_later_tests;
 #[cfg(test)]
 mod pulled_twice_tests;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -17,16 +17,16 @@ use crate::store::PatientQuery;
 use crate::test_support::{catalogs, registrar, temp_store};
 
 /// 2026-11-25 08:00 in the hospital (UTC+8), an hour before the test clock.
-pub(super) const MORNING: UnixMs = 1_795_564_800_000;
+pub(crate) const MORNING: UnixMs = 1_795_564_800_000;
 
-pub(super) fn bridge() -> Operator {
+pub(crate) fn bridge() -> Operator {
     Operator::new(
         OperatorName::new("his-bridge").expect("valid"),
         DeskRole::Admin,
     )
 }
 
-pub(super) fn central() -> (tempfile::TempDir, Store, crate::clock::ManualClock) {
+pub(crate) fn central() -> (tempfile::TempDir, Store, crate::clock::ManualClock) {
     let (dir, store, clock) = temp_store("central", NodeRole::Central);
     store
         .import_catalog(&bridge(), catalogs())
@@ -34,7 +34,7 @@ pub(super) fn central() -> (tempfile::TempDir, Store, crate::clock::ManualClock)
     (dir, store, clock)
 }
 
-pub(super) fn his_patient(his_id: &str, name: &str) -> HisPatient {
+pub(crate) fn his_patient(his_id: &str, name: &str) -> HisPatient {
     HisPatient {
         his_id: his_id.into(),
         patient_no: format!("8{his_id}"),
@@ -59,7 +59,7 @@ pub(super) fn his_patient(his_id: &str, name: &str) -> HisPatient {
 
 /// HIS prescription `his_id` of registration `visit`: two bottles of DRG-0001, written a
 /// minute after the morning's registrations.
-pub(super) fn his_prescription(
+pub(crate) fn his_prescription(
     his_id: &str,
     visit: &str,
     status: PrescriptionStatus,
@@ -78,7 +78,7 @@ pub(super) fn his_prescription(
     }
 }
 
-pub(super) fn his_visit(his_id: &str, patient: &str, status: VisitStatus) -> HisVisit {
+pub(crate) fn his_visit(his_id: &str, patient: &str, status: VisitStatus) -> HisVisit {
     HisVisit {
         his_id: his_id.into(),
         patient_his_id: patient.into(),

@@ -100,3 +100,52 @@ impl Store {
         Ok(furthest.map(|(_, id)| id))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use redb::{Database, ReadableTable};
+
+    use super::super::index::Queued;
+    use crate::import::tests::{bridge, central, his_patient, his_visit};
+    use crate::record::RecordKind;
+    use crate::roles::NodeRole;
+    use crate::status::VisitStatus;
+    use crate::store::tables;
+    use crate::test_support::store_at;
+
+    /// A queue row written before rows carried the HIS id has none until its record changes:
+    /// no damage to the store's checks, and the queue lists the record as before.
+    #[test]
+    fn a_queue_row_written_before_rows_carried_the_his_id_is_no_damage() {
+        let (_d, store, clock) = central();
+        store
+            .import_his_patients(&bridge(), vec![his_patient("P1", "林小雨")])
+            .expect("the patient");
+        store
+            .import_his_visits(&bridge(), vec![his_visit("R1", "P1", VisitStatus::Queued)])
+            .expect("the registration");
+        let id = store.his_twins(RecordKind::Visit, "R1").expect("read")[0];
+        let path = store.path().to_path_buf();
+        drop(store);
+        {
+            let db = Database::open(&path).expect("raw open");
+            let w = db.begin_write().expect("write");
+            {
+                let mut queues = w.open_table(tables::QUEUES).expect("queues");
+                let key = (RecordKind::Visit.code(), id.to_bytes());
+                let mut row: Queued = {
+                    let v = queues.get(key).expect("read").expect("the row");
+                    serde_json::from_slice(v.value()).expect("decodes")
+                };
+                assert_eq!(row.his_id.as_deref(), Some("R1"));
+                row.his_id = None;
+                let bytes = serde_json::to_vec(&row).expect("encode");
+                queues.insert(key, bytes.as_slice()).expect("write");
+            }
+            w.commit().expect("commit");
+        }
+        let store = store_at(&path, "central", NodeRole::Central, &clock);
+        assert_eq!(store.check_kept().expect("check"), Vec::<String>::new());
+        assert_eq!(store.triage_queue().expect("queue").len(), 1);
+    }
+}
