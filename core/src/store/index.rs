@@ -55,20 +55,21 @@ fn in_queue(kind: RecordKind, status: &str) -> bool {
     }
 }
 
-/// The current status's name of a visit or prescription document: the furthest state its log
-/// reached (read from the log's keys alone); `None` for other kinds and unreadable logs.
-fn current_status(kind: RecordKind, doc: &impl autosurgeon::ReadDoc) -> Option<String> {
+/// The furthest state a record's status log reached (read from the log's keys alone); `None`
+/// for an unreadable log, or one that holds no state of `S`.
+pub(super) fn furthest_status<S: Status>(doc: &impl autosurgeon::ReadDoc) -> Option<S> {
     let (_, log) = doc.get(&ROOT, "status_log").ok().flatten()?;
-    let keys = doc.map_range(&log, ..).map(|item| item.key.into_owned());
+    doc.map_range(&log, ..)
+        .filter_map(|item| S::parse(&item.key))
+        .max()
+}
+
+/// The current status's name of a visit or prescription document; `None` for other kinds and
+/// unreadable logs.
+fn current_status(kind: RecordKind, doc: &impl autosurgeon::ReadDoc) -> Option<String> {
     match kind {
-        RecordKind::Visit => keys
-            .filter_map(|k| VisitStatus::parse(&k))
-            .max()
-            .map(|s| s.name()),
-        RecordKind::Prescription => keys
-            .filter_map(|k| PrescriptionStatus::parse(&k))
-            .max()
-            .map(|s| s.name()),
+        RecordKind::Visit => furthest_status::<VisitStatus>(doc).map(|s| s.name()),
+        RecordKind::Prescription => furthest_status::<PrescriptionStatus>(doc).map(|s| s.name()),
         _ => None,
     }
     .map(str::to_owned)

@@ -8,9 +8,8 @@
 
 use std::collections::HashMap;
 
-use automerge::ROOT;
-
 use super::error::ReadError;
+use super::index::furthest_status;
 use super::patient_index::{his_key_kind, indexed_under};
 use super::{Store, tables};
 use crate::id::RecordId;
@@ -18,20 +17,17 @@ use crate::record::RecordKind;
 use crate::status::{ChargeStatus, PrescriptionStatus, Status, VisitStatus};
 
 /// How far a visit's, prescription's or charge's status went (the furthest state its log
-/// reached), comparable between records of one kind; `None` for other kinds and unreadable
-/// logs.
+/// reached, by its place in the kind's states), comparable between records of one kind;
+/// `None` for other kinds and unreadable logs.
 fn progress(kind: RecordKind, doc: &impl autosurgeon::ReadDoc) -> Option<usize> {
-    fn furthest<S: Status + PartialEq>(keys: impl Iterator<Item = String>) -> Option<usize> {
-        keys.filter_map(|k| S::parse(&k))
-            .filter_map(|s| S::ALL.iter().position(|x| *x == s))
-            .max()
+    fn rank<S: Status>(doc: &impl autosurgeon::ReadDoc) -> Option<usize> {
+        let furthest = furthest_status::<S>(doc)?;
+        S::ALL.iter().position(|s| *s == furthest)
     }
-    let (_, log) = doc.get(&ROOT, "status_log").ok().flatten()?;
-    let keys = doc.map_range(&log, ..).map(|item| item.key.into_owned());
     match kind {
-        RecordKind::Visit => furthest::<VisitStatus>(keys),
-        RecordKind::Prescription => furthest::<PrescriptionStatus>(keys),
-        RecordKind::Charge => furthest::<ChargeStatus>(keys),
+        RecordKind::Visit => rank::<VisitStatus>(doc),
+        RecordKind::Prescription => rank::<PrescriptionStatus>(doc),
+        RecordKind::Charge => rank::<ChargeStatus>(doc),
         _ => None,
     }
 }
