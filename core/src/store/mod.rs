@@ -27,6 +27,7 @@ mod bulk;
 mod cache;
 mod catalog_index;
 mod check;
+mod chunks;
 mod digest;
 mod episode_edits;
 mod error;

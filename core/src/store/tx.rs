@@ -12,6 +12,7 @@ use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 
 use super::audit::{AuditEntry, AuditEvent, GENESIS};
+use super::chunks::save_chunks;
 use super::error::{AbortCause, ReadError, RecordDamage, StorageContext, WriteError};
 use super::kept::Kept;
 use super::read::{hydrate_record, load_doc};
@@ -100,14 +101,14 @@ impl<'a, 't> Tx<'a, 't> {
         self.kept.write(self.w)?;
         let commit = meta_u64(self.w, meta_keys::COMMITS)? + 1;
         let mut meta = self.w.open_table(tables::META).ctx("writing metadata")?;
-        meta.insert(meta_keys::FEED_SEQ, self.feed_seq.to_string().as_bytes())
-            .ctx("writing metadata")?;
-        meta.insert(meta_keys::AUDIT_SEQ, self.audit_seq.to_string().as_bytes())
-            .ctx("writing metadata")?;
-        meta.insert(meta_keys::AUDIT_HEAD, self.audit_head.as_bytes())
-            .ctx("writing metadata")?;
-        meta.insert(meta_keys::COMMITS, commit.to_string().as_bytes())
-            .ctx("writing metadata")?;
+        for (key, value) in [
+            (meta_keys::FEED_SEQ, self.feed_seq.to_string()),
+            (meta_keys::AUDIT_SEQ, self.audit_seq.to_string()),
+            (meta_keys::AUDIT_HEAD, self.audit_head.clone()),
+            (meta_keys::COMMITS, commit.to_string()),
+        ] {
+            meta.insert(key, value.as_bytes()).ctx("writing metadata")?;
+        }
         Ok(Finished {
             working: self.working,
             removed: self.removed,
@@ -540,56 +541,6 @@ impl<'a, 't> Tx<'a, 't> {
         self.audit_head = entry.hash;
         Ok(())
     }
-}
-
-/// Saves what a document gained since `old_heads` as one more chunk, or, once it has
-/// `compact_after` chunks, compacts them all into one full save.
-fn save_chunks(
-    w: &TxTables<'_>,
-    key: Id,
-    doc: &Automerge,
-    old_heads: &[ChangeHash],
-    compact_after: u32,
-) -> Result<(), ReadError> {
-    let mut chunks = w.open_table(tables::DOC_CHUNKS).ctx("saving a record")?;
-    let last = chunks
-        .range((key, 0)..=(key, u32::MAX))
-        .ctx("saving a record")?
-        .next_back()
-        .transpose()
-        .ctx("saving a record")?
-        .map(|(k, _)| k.value().1);
-    match last {
-        Some(last) if last + 1 < compact_after => {
-            let delta = doc.save_after(old_heads);
-            chunks
-                .insert((key, last + 1), delta.as_slice())
-                .ctx("saving a record")?;
-        }
-        Some(last) => {
-            for n in 0..=last {
-                chunks.remove((key, n)).ctx("compacting a record")?;
-            }
-            chunks
-                .insert((key, 0), save_whole(doc).as_slice())
-                .ctx("compacting a record")?;
-        }
-        None => {
-            chunks
-                .insert((key, 0), save_whole(doc).as_slice())
-                .ctx("saving a record")?;
-        }
-    }
-    Ok(())
-}
-
-/// A record's whole document as stored: without Automerge's DEFLATE of its columns. A
-/// record's columns are small (a patient with a guardian saves to about 560 bytes, the same
-/// with or without it), but each column above 256 bytes starts a fresh zlib state, whose
-/// allocation and zeroing was about a sixth of the writer thread's time in a pull of the HIS
-/// patient master. Documents saved either way load alike.
-fn save_whole(doc: &Automerge) -> Vec<u8> {
-    doc.save_nocompress()
 }
 
 fn read_meta(w: &TxTables<'_>, key: &str) -> Result<Option<String>, ReadError> {
