@@ -218,6 +218,9 @@ impl<R: Backing> Sim<R> {
         let name = self.name(node).to_owned();
         self.stop(node);
         let seed = self.fault_rng.next_u64();
+        // Of the copies by hand, half copy the whole data directory back (taken from the seed
+        // already drawn, so that the runs of every other seed stay as they were).
+        let whole = by_hand && seed % 2 == 1;
         let n = &mut self.nodes[node];
         // A restore takes a person minutes: the node's clock is a minute on when it starts
         // again, whatever the simulated downtime. (Before episodes opened in a restore's minute
@@ -228,7 +231,7 @@ impl<R: Backing> Sim<R> {
         let replaced = match kept.as_ref().filter(|_| from_backup) {
             Some(backup) if by_hand => n.replace(|old, home| {
                 drop(old);
-                R::copied_back(home, backup, seed)
+                R::copied_back(home, backup, seed, whole)
             }),
             Some(backup) => n.replace(|old, home| {
                 drop(old);
@@ -249,10 +252,14 @@ impl<R: Backing> Sim<R> {
             (true, true) => {
                 self.faults.restores_from_backups += 1;
                 self.faults.backups_copied_back += 1;
+                self.faults.data_dirs_copied_back += u64::from(whole);
+                let what = if whole {
+                    "whole data directory"
+                } else {
+                    "backup"
+                };
                 self.note(|| {
-                    format!(
-                        "fault: {name}'s backup copied over its store by hand ({records} records)"
-                    )
+                    format!("fault: {name}'s {what} copied back by hand ({records} records)")
                 });
             }
             (true, false) => {
@@ -267,6 +274,9 @@ impl<R: Backing> Sim<R> {
             }
         }
         self.refusals_lost_with_store(node);
+        if whole {
+            self.note_coming_back(node);
+        }
         let lost = self.lost_with_store(node);
         self.faults.writes_lost_to_restores += lost;
         self.note(|| format!("{name}: {lost} acknowledged writes are on no node now"));
@@ -308,6 +318,29 @@ impl<R: Backing> Sim<R> {
     /// was replaced, then the standby restored from a backup older than the edit); forgets
     /// the records no node holds (and recalls those forgotten before that its restored
     /// backup holds again); returns how many writes.
+    /// The records `node` wrote that its data directory copied back whole lost, and another
+    /// node holds: they come back to it.
+    fn note_coming_back(&mut self, node: usize) {
+        let replica = self.nodes[node].replica();
+        let elsewhere = |id| {
+            (self.nodes.iter().enumerate())
+                .any(|(i, n)| i != node && n.replica().holds_changes(id, &[]))
+        };
+        let lost: Vec<RecordId> = (self.created.iter())
+            .filter(|c| c.node == node && !replica.holds_changes(c.id, &[]) && elsewhere(c.id))
+            .map(|c| c.id)
+            .collect();
+        self.coming_back[node].extend(lost);
+    }
+
+    /// Whether records `node` lost with its data directory copied back whole are still on
+    /// their way back to it.
+    pub(crate) fn still_coming_back(&mut self, node: usize) -> bool {
+        let replica = self.nodes[node].replica();
+        self.coming_back[node].retain(|&id| !replica.holds_changes(id, &[]));
+        !self.coming_back[node].is_empty()
+    }
+
     fn lost_with_store(&mut self, node: usize) -> u64 {
         let anywhere = |sim: &Sim<R>, id, heads: &[lifeline_core::automerge::ChangeHash]| {
             sim.nodes

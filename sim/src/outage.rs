@@ -70,6 +70,9 @@ pub(crate) struct Created {
     pub id: RecordId,
     pub kind: Kind,
     pub episode: Option<EpisodeId>,
+    /// Written while records the node lost with its whole data directory copied back were
+    /// still on their way back to it: a number it handed out may be on one of them too.
+    pub blind: bool,
 }
 
 /// The node's role, by its place in the hospital (central, the standby, then windows).
@@ -189,11 +192,13 @@ impl<R: Backing> Sim<R> {
     pub(crate) fn note_created(&mut self, node: usize, id: RecordId, kind: Kind) {
         let episode = self.nodes[node].replica().episode_of(id).flatten();
         self.faults.emergency_records += u64::from(episode.is_some());
+        let blind = self.still_coming_back(node);
         self.created.push(Created {
             node,
             id,
             kind,
             episode,
+            blind,
         });
     }
 

@@ -46,6 +46,13 @@ pub struct Faults {
     /// shorter feed; with stores, the store file alone, which the mark beside it tells at its
     /// opening (then stamped as restored).
     pub backups_copied_back: u64,
+    /// Of those, with stores, the whole data directory (the store and the mark beside it as
+    /// they were): nothing on disk tells; its peers rewind it and send its records back, and
+    /// the numbers they carry are never handed out again.
+    pub data_dirs_copied_back: u64,
+    /// Numbers a node whose data directory was copied back whole handed out again before
+    /// the records carrying them came back to it: on two records (expected; see `numbers`).
+    pub numbers_reissued_blind: u64,
     /// Acknowledged writes lost with a replaced store because no other node had them yet:
     /// expected, and left out of the checks.
     pub writes_lost_to_restores: u64,
@@ -98,7 +105,7 @@ pub struct Faults {
 }
 
 impl Faults {
-    pub fn rows(&self) -> [(&'static str, u64); 37] {
+    pub fn rows(&self) -> [(&'static str, u64); 39] {
         [
             ("frames lost (connection closed)", self.frames_lost),
             ("frames held by a partition", self.frames_held),
@@ -115,6 +122,11 @@ impl Faults {
                 self.restores_from_backups,
             ),
             ("  copied back by hand", self.backups_copied_back),
+            ("    the whole data directory", self.data_dirs_copied_back),
+            (
+                "    numbers handed out again before their records came back (expected)",
+                self.numbers_reissued_blind,
+            ),
             (
                 "  writes lost with them (expected)",
                 self.writes_lost_to_restores,
@@ -183,6 +195,8 @@ impl Faults {
         self.backups += other.backups;
         self.restores_from_backups += other.restores_from_backups;
         self.backups_copied_back += other.backups_copied_back;
+        self.data_dirs_copied_back += other.data_dirs_copied_back;
+        self.numbers_reissued_blind += other.numbers_reissued_blind;
         self.writes_lost_to_restores += other.writes_lost_to_restores;
         self.clock_skews += other.clock_skews;
         self.concurrent_edits += other.concurrent_edits;

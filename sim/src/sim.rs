@@ -315,6 +315,9 @@ pub(crate) struct Sim<R: Backing> {
     pub(crate) ledger: Ledger,
     /// Every record a desk created, with the episode it was tagged with (`outage`).
     pub(crate) created: Vec<Created>,
+    /// Per node, the records it wrote and lost with its whole data directory copied back
+    /// that another node holds: on their way back to it (`numbers`).
+    pub(crate) coming_back: Vec<Vec<lifeline_core::RecordId>>,
     pub(crate) faults: Faults,
     pub(crate) failures: Vec<Failure>,
     pub(crate) checks: BTreeMap<&'static str, u64>,
@@ -375,6 +378,7 @@ impl<R: Backing> Sim<R> {
         // Half the runs have a hostile window: the last one.
         let mut hostile_rng = Rng::stream(cfg.seed, Stream::Hostile);
         let hostile = hostile_rng.chance(0.5).then_some(nodes.len() - 1);
+        let node_count = nodes.len();
         let trace = if cfg.trace {
             Trace::collecting()
         } else {
@@ -408,6 +412,7 @@ impl<R: Backing> Sim<R> {
             busy_in_flight: 0,
             ledger: Ledger::default(),
             created: Vec::new(),
+            coming_back: vec![Vec::new(); node_count],
             faults: Faults::default(),
             failures: Vec::new(),
             checks: BTreeMap::new(),

@@ -20,6 +20,7 @@ mod range_report;
 mod refunds;
 mod report;
 mod restore_drills;
+mod returning;
 mod shift;
 mod visits;
 

@@ -145,6 +145,8 @@ impl Tx<'_, '_> {
                 if !complete {
                     return Ok(ApplyResult::MissingDeps);
                 }
+                // A number of ours on a record this node had lost is never handed out again.
+                self.learn_returning_numbers(id, &verdict.header, old_heads.is_empty())?;
                 self.note_peer_heads(peer, id, &item.sender_heads)?;
                 Ok(ApplyResult::Applied)
             }

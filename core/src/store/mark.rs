@@ -15,8 +15,10 @@
 //!
 //! The file is evidence only of a store that went back: one that is missing, does not read
 //! (logged; a write torn by a power cut fails its checksum) or is behind the store (a crash
-//! between the commit and the mark) says nothing and is written again. A whole data directory copied back (the file with it) is not told
-//! this way; its peers still rewind it when they connect (`store::relearn`).
+//! between the commit and the mark) says nothing and is written again. A whole data
+//! directory copied back (the file with it) is not told this way; its peers still rewind it
+//! when they connect (`store::relearn`), and the numbers on its records that come back are
+//! never handed out again (`desk::returning`).
 
 use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};

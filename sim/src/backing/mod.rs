@@ -175,8 +175,15 @@ pub(crate) trait Backing: Replica + Clone + Sized {
     /// Restored from `backup` as `lifeline restore` does it: a new incarnation.
     fn restored(home: &Home, backup: &Self::Backup, seed: u64) -> Result<Self, String>;
     /// `backup` copied over the store by hand: the incarnation it was backed up with (a store
-    /// file's opening then finds it behind the mark beside it, and stamps it as restored).
-    fn copied_back(home: &Home, backup: &Self::Backup, seed: u64) -> Result<Self, String>;
+    /// file's opening then finds it behind the mark beside it, and stamps it as restored; or,
+    /// `whole`, the data directory copied back with the mark as it was, which nothing on disk
+    /// tells: its peers rewind it, and its records come back).
+    fn copied_back(
+        home: &Home,
+        backup: &Self::Backup,
+        seed: u64,
+        whole: bool,
+    ) -> Result<Self, String>;
 
     fn create<T: Record + Send + 'static>(
         &self,
@@ -382,7 +389,13 @@ impl Backing for MemoryReplica {
         Ok(MemoryReplica::restored(backup, seed))
     }
 
-    fn copied_back(_home: &Home, backup: &MemoryBackup, seed: u64) -> Result<Self, String> {
+    /// A replica keeps no mark: copied back alone or whole, nothing tells it.
+    fn copied_back(
+        _home: &Home,
+        backup: &MemoryBackup,
+        seed: u64,
+        _whole: bool,
+    ) -> Result<Self, String> {
         Ok(MemoryReplica::copied_back(backup, seed))
     }
 

@@ -59,6 +59,13 @@ fn backup_path(home: &Home, number: u64) -> Result<PathBuf, String> {
         .with_extension(format!("backup-{number}.redb")))
 }
 
+/// A backup of a store: the snapshot file, and the mark beside the store when it was taken
+/// (what a copy of the whole data directory holds).
+pub(crate) struct StoreBackup {
+    file: PathBuf,
+    mark: Option<Vec<u8>>,
+}
+
 /// A cashier's write that numbers an invoice: if the cashier has no range or no shift
 /// confirmed today, the shift is started (see [`start_shift`]) and the write tried again.
 fn in_shift(
@@ -114,7 +121,7 @@ fn start_shift(store: &Store, who: &Operator, skip: u64) -> Result<(), WriteFail
 }
 
 impl Backing for Store {
-    type Backup = PathBuf;
+    type Backup = StoreBackup;
 
     fn empty(home: &Home, seed: u64) -> Result<Self, String> {
         let path = home.store_path()?;
@@ -137,12 +144,12 @@ impl Backing for Store {
         let snapshot = empty.backup(home, u64::MAX)?;
         drop(empty);
         let restored = Self::restored(home, &snapshot, seed);
-        std::fs::remove_file(&snapshot)
-            .map_err(|e| format!("cannot remove {}: {e}", snapshot.display()))?;
+        std::fs::remove_file(&snapshot.file)
+            .map_err(|e| format!("cannot remove {}: {e}", snapshot.file.display()))?;
         restored
     }
 
-    fn backup(&self, home: &Home, number: u64) -> Result<PathBuf, String> {
+    fn backup(&self, home: &Home, number: u64) -> Result<StoreBackup, String> {
         let path = backup_path(home, number)?;
         self.backup_to(&path, &|_, _| {}).map_err(|e| {
             format!(
@@ -151,17 +158,19 @@ impl Backing for Store {
                 lifeline_core::error::Chain(&e)
             )
         })?;
-        Ok(path)
+        // The mark as it stands after the last commit, which the snapshot holds.
+        let mark = std::fs::read(lifeline_core::store::mark_file(self.path())).ok();
+        Ok(StoreBackup { file: path, mark })
     }
 
-    fn restored(home: &Home, backup: &PathBuf, seed: u64) -> Result<Self, String> {
+    fn restored(home: &Home, backup: &StoreBackup, seed: u64) -> Result<Self, String> {
         let path = home.store_path()?;
         let options = RestoreOptions {
             incarnation_seed: Some(seed ^ 0x5EED),
             at_ms: Some(lifeline_core::Clock::now_ms(&home.clock)),
             ..RestoreOptions::default()
         };
-        lifeline_core::store::restore_from(backup, &path, &home.name, options, &|_, _| {})
+        lifeline_core::store::restore_from(&backup.file, &path, &home.name, options, &|_, _| {})
             .map_err(|e| {
                 format!(
                     "cannot restore {}: {}",
@@ -172,15 +181,30 @@ impl Backing for Store {
         open_store(home, seed)
     }
 
-    fn copied_back(home: &Home, backup: &PathBuf, seed: u64) -> Result<Self, String> {
+    fn copied_back(
+        home: &Home,
+        backup: &StoreBackup,
+        seed: u64,
+        whole: bool,
+    ) -> Result<Self, String> {
         let path = home.store_path()?;
-        std::fs::copy(backup, &path).map_err(|e| {
+        std::fs::copy(&backup.file, &path).map_err(|e| {
             format!(
                 "cannot copy {} over {}: {e}",
-                backup.display(),
+                backup.file.display(),
                 path.display()
             )
         })?;
+        let mark = lifeline_core::store::mark_file(&path);
+        let copied = match (&backup.mark, whole) {
+            (_, false) => Ok(()),
+            (Some(bytes), true) => std::fs::write(&mark, bytes),
+            (None, true) => std::fs::remove_file(&mark).or_else(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => Ok(()),
+                _ => Err(e),
+            }),
+        };
+        copied.map_err(|e| format!("cannot copy the mark over {}: {e}", mark.display()))?;
         open_store(home, seed)
     }
 

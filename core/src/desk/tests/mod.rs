@@ -21,6 +21,7 @@ mod leases;
 mod money;
 mod numbers;
 mod registration;
+mod returning;
 
 fn op(name: &str, desk: DeskRole) -> Operator {
     Operator::new(OperatorName::new(name).expect("valid"), desk)

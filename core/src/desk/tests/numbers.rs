@@ -8,7 +8,11 @@ use crate::record::Invoice;
 use crate::test_support::INVOICE_CODE;
 
 /// A settled self-pay charge of 20 yuan on the visit, ready to invoice.
-fn settled_charge(store: &Store, visit: crate::id::RecordId, cashier: &Operator) -> RecordId {
+pub(super) fn settled_charge(
+    store: &Store,
+    visit: crate::id::RecordId,
+    cashier: &Operator,
+) -> RecordId {
     let c = store
         .create_charge(
             cashier,

@@ -1,0 +1,116 @@
+//! A window whose whole data directory went back to an older copy (the store and the mark
+//! beside it, so nothing on disk tells: `desk::returning`) never hands out again the numbers
+//! its lost records carry once they come back from central.
+
+use super::numbers::settled_charge;
+use super::*;
+use crate::numbers::RangeState;
+use crate::store::mark_file;
+use crate::test_support::store_at;
+
+fn emergency_visit(store: &Store, reg: &Operator) -> Visit {
+    let p = store
+        .create_patient(reg, new_patient("赵六"))
+        .expect("patient")
+        .value;
+    let new_visit = NewVisit {
+        patient: p.header.id,
+        department: "PED-GEN".into(),
+        doctor: None,
+        expert: false,
+        payment: None,
+        occurred_at: None,
+    };
+    store.register_visit(reg, new_visit).expect("visit").value
+}
+
+fn cursor(store: &Store, series: Series) -> u64 {
+    let ranges: Vec<RangeState> = store.ranges().expect("ranges");
+    let state = ranges
+        .iter()
+        .find(|r| r.range.series == series)
+        .expect("a range of the series");
+    state.next
+}
+
+#[test]
+fn numbers_on_its_records_that_come_back_are_never_handed_out_again() {
+    let (dir, w01, clock) = window();
+    let (_cd, central, _) = temp_store("central", NodeRole::Central);
+    let (reg, cashier) = (
+        op("reg1", DeskRole::Registration),
+        op("c1", DeskRole::Cashier),
+    );
+    central
+        .lease_range(&admin(), Series::EmergencyRegistration, node("W01"), 10)
+        .expect("lease");
+    copy_all(&central, &w01);
+    assert_eq!(w01.accept_granted_leases(&admin()).expect("accept"), 1);
+    cashier_on_shift(&w01, &cashier, 10);
+    w01.start_episode(
+        &admin(),
+        EpisodeId::new("YJ-20261125-01").expect("valid"),
+        "central down",
+    )
+    .expect("start");
+    let first = emergency_visit(&w01, &reg);
+    assert_eq!(first.registration_no, "YJ00000001");
+
+    // The whole data directory as a copy of it taken now holds it.
+    let store_path = w01.path().to_path_buf();
+    let copy = dir.path().join("copy.redb");
+    w01.backup_to(&copy, &|_, _| {}).expect("backup");
+    let mark = std::fs::read(mark_file(&store_path)).expect("the mark");
+
+    // Since the copy: YJ2, a number spoiled (3), YJ4, and invoice 1 (voided) and 2; central
+    // receives them all.
+    assert_eq!(emergency_visit(&w01, &reg).registration_no, "YJ00000002");
+    w01.void_next_number(&admin(), Series::EmergencyRegistration, "printer jam")
+        .expect("spoil");
+    assert_eq!(emergency_visit(&w01, &reg).registration_no, "YJ00000004");
+    let c1 = settled_charge(&w01, first.header.id, &cashier);
+    let voided = w01.issue_invoice(&cashier, vec![c1]).expect("invoice");
+    w01.void_invoice(&cashier, voided.value.header.id, "wrong amount")
+        .expect("void");
+    let c2 = settled_charge(&w01, first.header.id, &cashier);
+    assert_eq!(
+        w01.issue_invoice(&cashier, vec![c2])
+            .expect("invoice")
+            .value
+            .number,
+        2
+    );
+    copy_all(&w01, &central);
+
+    drop(w01);
+    std::fs::copy(&copy, &store_path).expect("copy the store back");
+    std::fs::write(mark_file(&store_path), &mark).expect("copy the mark back");
+    let w01 = store_at(&store_path, "W01", NodeRole::Window, &clock);
+    assert_eq!(
+        cursor(&w01, Series::EmergencyRegistration),
+        2,
+        "nothing told it"
+    );
+
+    // Its records come back from central: the numbers they carry are taken.
+    copy_all(&central, &w01);
+    assert_eq!(cursor(&w01, Series::EmergencyRegistration), 5);
+    assert_eq!(cursor(&w01, Series::Invoice), 3);
+    assert_eq!(emergency_visit(&w01, &reg).registration_no, "YJ00000005");
+    let c3 = settled_charge(&w01, first.header.id, &cashier);
+    assert_eq!(
+        w01.issue_invoice(&cashier, vec![c3])
+            .expect("invoice")
+            .value
+            .number,
+        3
+    );
+    let own = w01.range_report().expect("report");
+    assert!(own.is_clean(), "{own:?}");
+    let lines: Vec<(u64, u64)> = own.ranges.iter().map(|l| (l.issued, l.voided)).collect();
+    assert_eq!(
+        lines,
+        [(2, 1), (4, 1)],
+        "invoices, then registrations: {own:?}"
+    );
+}
