@@ -164,3 +164,15 @@ pub(crate) fn cashier_on_shift(window: &Store, cashier: &Operator, size: u64) ->
         .expect("start the shift");
     range.start
 }
+
+/// An ordinary registration of `patient` with general paediatrics (the tests' catalog).
+pub(crate) fn paediatrics(patient: crate::id::RecordId) -> crate::desk::NewVisit {
+    crate::desk::NewVisit {
+        patient,
+        department: "PED-GEN".into(),
+        doctor: None,
+        expert: false,
+        payment: None,
+        occurred_at: None,
+    }
+}

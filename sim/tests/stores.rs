@@ -111,9 +111,14 @@ const CI_WRITE_GAP_MS: u64 = 700;
 ///   requests from its cursor as the backup left it, granting numbers it had granted before.
 ///   Every store keeps a mark beside it, and a store opened behind its mark is stamped as
 ///   restored: it relearns first (`store::mark`).
+/// - 21165 (with whole data directories copied back, the mark with the store): W01's copy
+///   went back before it numbered YJ 3 in an episode; its peers rewound it and sent that
+///   visit back, and W01, its range's cursor where the copy had it, numbered another visit
+///   YJ 3 after. A node now takes the numbers on its own records that come back
+///   (`desk::returning`). 21179 and 21236 found the same.
 const FULL_RUN_REGRESSIONS: &[u64] = &[
     9, 4, 5, 14, 16, 86, 127, 46, 96, 23, 196, 78, 93, 535, 876, 2715, 3234, 2, 5035, 5066, 6038,
-    6032, 8075, 10114, 10157, 11044, 14103,
+    6032, 8075, 10114, 10157, 11044, 14103, 21165,
 ];
 
 fn stored(cfg: Config) -> Config {

@@ -11,14 +11,16 @@
 //! number below its cursor.
 //!
 //! What the desks handed out after the copy and before the records came back may be on two
-//! records: nothing could tell the node sooner. The range report shows those.
+//! records: nothing could tell the node sooner. When the second comes back the node says so
+//! (an error in its log, `number.duplicate` in its audit trail), and the range report shows
+//! the number on both.
 
 use crate::WriteError;
 use crate::id::{OperatorName, RecordId};
 use crate::numbers::{NumberUse, Series, emergency_number};
 use crate::record::{Header, Invoice, Lease, Record, RecordKind, Visit};
 use crate::status::InvoiceStatus;
-use crate::store::Tx;
+use crate::store::{AuditEvent, Tx};
 
 /// Who the ledger says skipped a number when its cursor moved past it.
 const SKIPPED_BY: &str = "lifeline-returning";
@@ -120,7 +122,24 @@ impl Tx<'_, '_> {
         match self.number_use(series, number)? {
             None => {}
             Some(NumberUse::Voided { operator, .. }) if operator.as_str() == SKIPPED_BY => {}
-            Some(_) => return Ok(()),
+            Some(NumberUse::Issued { record, .. }) => {
+                if let NumberUse::Issued { record: back, .. } = &used
+                    && *back != record
+                {
+                    // Handed out again after the store went back and before this record came
+                    // back: two records carry the number. Said, for the department to settle.
+                    tracing::error!(%series, number, first = %back, again = %record, "a number of ours is on two records: handed out again before the record that carries it came back");
+                    self.audit(AuditEvent {
+                        actor: SKIPPED_BY.into(),
+                        action: "number.duplicate".into(),
+                        record: Some(*back),
+                        changes: Vec::new(),
+                        detail: Some(format!("{series} {number} is also on {record}")),
+                    })?;
+                }
+                return Ok(());
+            }
+            Some(NumberUse::Voided { .. }) => return Ok(()),
         }
         tracing::warn!(%series, number, range = %state.range.id, "a number of ours came back on a record this node had lost: never handed out again");
         self.put_number(series, number, &used)?;
@@ -202,6 +221,11 @@ mod tests {
         w01.write(move |tx| tx.learn_number(series, 3, used(9)))
             .expect("learn 3 again");
         assert_eq!(ledger(3), Some(used(3)), "what the ledger holds stays");
+        // and the second record carrying 3 is said, in the audit trail.
+        let entries = w01.verify_audit().expect("read").expect("intact");
+        let last = w01.audit_entries(entries, 1).expect("audit");
+        assert_eq!(last[0].action, "number.duplicate", "{last:?}");
+        assert_eq!(last[0].record, Some(RecordId::from_bytes([9; 16])));
         assert_eq!(w01.ranges().expect("ranges")[0].next, 4);
         assert!(w01.range_report().expect("report").is_clean());
     }

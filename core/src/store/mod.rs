@@ -73,6 +73,7 @@ use automerge::ActorId;
 
 pub use apply::{ApplyOutcome, Rejected};
 pub use asks::{Ask, Asks};
+pub(crate) use audit::AuditEvent;
 pub use audit::{AuditEntry, ChainError, GENESIS};
 pub use audit_codec::AuditDecodeError;
 pub use backup::{

@@ -12,7 +12,7 @@ use crate::roles::{DeskRole, NodeRole, Operator};
 use crate::rules::RuleError;
 use crate::status::{ChargeStatus, PrescriptionStatus, StatusError, VisitStatus};
 use crate::store::Store;
-use crate::test_support::{cashier_on_shift, catalogs, copy_all, temp_store};
+use crate::test_support::{cashier_on_shift, catalogs, copy_all, paediatrics, temp_store};
 
 mod catalogs;
 mod emergency;
@@ -108,17 +108,7 @@ fn registered(store: &Store) -> (Patient, Visit) {
         .expect("patient")
         .value;
     let v = store
-        .register_visit(
-            &reg,
-            NewVisit {
-                patient: p.header.id,
-                department: "PED-GEN".into(),
-                doctor: None,
-                expert: false,
-                payment: None,
-                occurred_at: None,
-            },
-        )
+        .register_visit(&reg, paediatrics(p.header.id))
         .expect("visit")
         .value;
     (p, v)

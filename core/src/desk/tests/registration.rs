@@ -189,17 +189,7 @@ fn a_child_carries_a_guardian_and_is_found_by_the_guardian_s_phone_and_birth_dat
     let age = store.age_today(p.birth_date).expect("age");
     assert_eq!((age.years, age.months, age.text.as_str()), (0, 6, "6个月"));
     let v = store
-        .register_visit(
-            &reg,
-            NewVisit {
-                patient: p.header.id,
-                department: "PED-GEN".into(),
-                doctor: None,
-                expert: false,
-                payment: None,
-                occurred_at: None,
-            },
-        )
+        .register_visit(&reg, paediatrics(p.header.id))
         .expect("visit")
         .value;
     let queue = store.triage_queue().expect("queue");

@@ -13,14 +13,7 @@ fn emergency_visit(store: &Store, reg: &Operator) -> Visit {
         .create_patient(reg, new_patient("赵六"))
         .expect("patient")
         .value;
-    let new_visit = NewVisit {
-        patient: p.header.id,
-        department: "PED-GEN".into(),
-        doctor: None,
-        expert: false,
-        payment: None,
-        occurred_at: None,
-    };
+    let new_visit = paediatrics(p.header.id);
     store.register_visit(reg, new_visit).expect("visit").value
 }
 

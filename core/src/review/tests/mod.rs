@@ -13,7 +13,7 @@ use crate::WriteError;
 use crate::clock::{Date, ManualClock};
 use crate::desk::{
     LeaveScope, NewCharge, NewChargeLine, NewPatient, NewPrescription, NewPrescriptionItem,
-    NewVisit, Opening, PatientEdit, Settlement,
+    Opening, PatientEdit, Settlement,
 };
 use crate::id::OperatorName;
 use crate::id::RecordId;
@@ -112,14 +112,7 @@ fn visit(store: &Store, patient: RecordId) -> Visit {
     store
         .register_visit(
             &op("reg1", DeskRole::Registration),
-            NewVisit {
-                patient,
-                department: "PED-GEN".into(),
-                doctor: None,
-                expert: false,
-                payment: None,
-                occurred_at: None,
-            },
+            crate::test_support::paediatrics(patient),
         )
         .expect("visit")
         .value
