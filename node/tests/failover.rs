@@ -10,7 +10,9 @@
 //!   everything reaches both servers when they are back;
 //! - central is restored from an old backup: what it lost comes back from the others;
 //! - the windows' link to central is cut (a UDP relay that drops everything) while central
-//!   stays up: the windows work through the standby, and go back to normal when it heals.
+//!   stays up: the windows work through the standby, and go back to normal when it heals;
+//! - a window's whole data directory is rolled back to an older copy: it never hands out
+//!   again the emergency numbers of the visits it lost, once they come back.
 //!
 //! - replication runs on threads below the desks' priority (`[network] replication_nice`).
 //!
@@ -290,6 +292,63 @@ fn central_restored_from_old_backup() {
         "{} acknowledged writes ({} after the backup), {records} records on every node",
         log.acked.len(),
         log.acked.len() - backed_up
+    ));
+}
+
+/// W01's whole data directory (its store and the mark beside it) rolled back to a copy taken
+/// before an outage in which it numbered emergency registrations: nothing on disk tells it,
+/// its peers rewind it and send those visits back, and in the next outage it numbers on past
+/// them. Before, it handed their YJ numbers out again.
+#[test]
+fn a_window_rolled_back_whole_never_hands_a_number_out_twice() {
+    const W01: &str = "W01";
+    let mut h = Scenario::create(false);
+    let proxy = UdpProxy::start(h.quic_addr(CENTRAL)).expect("start the UDP proxy");
+    for w in WINDOWS {
+        h.set_peer_addr(w, CENTRAL, proxy.addr())
+            .expect("point the window at the proxy");
+    }
+    h.open();
+    let mut log = WriteLog::default();
+    h.write_rounds(1, &mut log);
+
+    h.step("stop W01 and copy its data directory aside");
+    h.stop(W01).expect("stop W01");
+    let store = h.store_path(W01).expect("W01's store path");
+    let mark = lifeline_core::store::mark_file(&store);
+    let copy = h.dir().join("W01-copy.redb");
+    std::fs::copy(&store, &copy).expect("copy W01's store aside");
+    let mark_then = std::fs::read(&mark).expect("the mark beside W01's store");
+    h.start(W01).expect("start W01");
+    h.wait_mode(&WINDOWS, "normal", Some(CENTRAL));
+
+    h.step("an outage: the windows number emergency registrations");
+    proxy.partition();
+    h.wait_episode(&WINDOWS);
+    h.write_rounds(3, &mut log);
+    proxy.heal();
+    h.wait_mode(&WINDOWS, "normal", Some(CENTRAL));
+    h.wait_everywhere(&[CENTRAL], &log);
+
+    h.step("W01's data directory rolled back to the copy");
+    h.stop(W01).expect("stop W01");
+    std::fs::copy(&copy, &store).expect("copy the store back");
+    std::fs::write(&mark, &mark_then).expect("copy the mark back");
+    h.start(W01).expect("start W01 on the copy");
+    h.wait_everywhere(&[W01], &log);
+
+    h.step("another outage: W01 numbers again");
+    proxy.partition();
+    h.wait_episode(&WINDOWS);
+    h.write_rounds(3, &mut log);
+    proxy.heal();
+    log.assert_no_failures("around the rollback");
+    assert_emergency_numbers(&log);
+    h.wait_everywhere(&ALL, &log);
+    h.summary(&format!(
+        "{} acknowledged writes, {} visits, no registration number twice",
+        log.acked.len(),
+        log.visits().count()
     ));
 }
 
