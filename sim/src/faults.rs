@@ -218,9 +218,10 @@ impl<R: Backing> Sim<R> {
         let name = self.name(node).to_owned();
         self.stop(node);
         let seed = self.fault_rng.next_u64();
-        // Of the copies by hand, half copy the whole data directory back (taken from the seed
-        // already drawn, so that the runs of every other seed stay as they were).
-        let whole = by_hand && seed % 2 == 1;
+        // Of the copies by hand of a store, half copy the whole data directory back (taken
+        // from the seed already drawn, so that the runs of every other seed stay as they
+        // were); a replica in memory keeps no mark, so every copy of it is whole.
+        let whole = by_hand && (!R::keeps_a_mark() || seed % 2 == 1);
         let n = &mut self.nodes[node];
         // A restore takes a person minutes: the node's clock is a minute on when it starts
         // again, whatever the simulated downtime. (Before episodes opened in a restore's minute

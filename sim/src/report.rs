@@ -46,9 +46,9 @@ pub struct Faults {
     /// shorter feed; with stores, the store file alone, which the mark beside it tells at its
     /// opening (then stamped as restored).
     pub backups_copied_back: u64,
-    /// Of those, with stores, the whole data directory (the store and the mark beside it as
-    /// they were): nothing on disk tells; its peers rewind it and send its records back, and
-    /// the numbers they carry are never handed out again.
+    /// Of those, the whole data directory (the store and the mark beside it as they were;
+    /// in memory, every copy): nothing on disk tells; its peers rewind it and send its
+    /// records back, and the numbers they carry are never handed out again.
     pub data_dirs_copied_back: u64,
     /// Numbers a node whose data directory was copied back whole handed out again before
     /// the records carrying them came back to it: on two records (expected; see `numbers`).

@@ -184,6 +184,11 @@ pub(crate) trait Backing: Replica + Clone + Sized {
         seed: u64,
         whole: bool,
     ) -> Result<Self, String>;
+    /// Whether the records are kept with a mark beside them that tells a copy by hand of the
+    /// store alone (a store file); without one, every copy by hand is a whole one.
+    fn keeps_a_mark() -> bool {
+        false
+    }
 
     fn create<T: Record + Send + 'static>(
         &self,

@@ -181,6 +181,10 @@ impl Backing for Store {
         open_store(home, seed)
     }
 
+    fn keeps_a_mark() -> bool {
+        true
+    }
+
     fn copied_back(
         home: &Home,
         backup: &StoreBackup,
