@@ -11,7 +11,8 @@
 //!    names as origin; `central_ack` only by central; a lease's range only by a lessor
 //!    (central or the standby), within the size limit, in the lessor's half of the numbers,
 //!    overlapping no range this node knows (a grant that lost a concurrent write to the range
-//!    this node holds grants nothing and is not judged); an episode's entry for a node only by that node,
+//!    this node holds grants nothing and is not judged), its spoiled numbers only by its
+//!    holder; an episode's entry for a node only by that node,
 //!    its close only by a server or an administering node (or once every node has left), its
 //!    merge only into an earlier episode this node knows.
 //! 4. **Statuses only forward**: no state is ever removed from a record's status log.
@@ -411,6 +412,11 @@ impl Judge<'_> {
             (RecordKind::Lease, "series" | "holder" | "size") if !creation => {
                 return Err(refuse());
             }
+            // Only its holder spoils a lease's numbers: the range reports count them, and the
+            // holder's ledger takes them when its own lease comes back (`desk::returning`).
+            (RecordKind::Lease, "spoiled") if !creation && !holds_lease(after, author) => {
+                return Err(refuse());
+            }
             (
                 RecordKind::Episode,
                 "episode_id" | "reason" | "reason_code" | "automatic" | "opened_ms",
@@ -539,6 +545,11 @@ impl Judge<'_> {
 }
 
 /// The record's kind must be one its author's certificate lets it write.
+/// Whether `author` holds the lease `after` is (one that does not read holds for no one).
+fn holds_lease(after: &Automerge, author: &NodeName) -> bool {
+    crate::record::hydrate::<Lease>(after).is_ok_and(|lease| lease.holder == *author)
+}
+
 fn check_kind(author: &Member, kind: RecordKind) -> Result<(), Breach> {
     if author.rights().may_write(kind) {
         return Ok(());

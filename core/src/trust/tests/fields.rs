@@ -248,6 +248,56 @@ fn only_a_lessor_grants_ranges_within_the_limits() {
     assert!(lease.range.is_none());
 }
 
+/// A window spoiling another's numbers on its lease: refused. (Its holder's ledger takes the
+/// numbers spoiled on its own lease when that lease comes back from a peer, `desk::returning`:
+/// a forged spoil of the range's last number would have used the whole range up.)
+#[test]
+fn only_its_holder_spoils_a_lease_s_numbers() {
+    let (central, w01, w02) = hospital(&[DeskRole::Registration]);
+    let series = Series::EmergencyRegistration;
+    let request = w01
+        .store
+        .request_lease(&system(), series, 100)
+        .expect("request")
+        .value
+        .expect("a new request");
+    replicate(&w01, &central);
+    central.store.fill_lease_requests(&system()).expect("fill");
+    replicate(&central, &w01);
+    replicate(&central, &w02);
+    w01.store.accept_granted_leases(&system()).expect("accept");
+    let doc = w02.store.doc(request).expect("read").expect("the lease");
+    let (bytes, hashes) = forge(&doc, actor_of("W02"), |tx| {
+        let (_, spoiled) = tx.get(ROOT, "spoiled")?.expect("the spoiled map");
+        let entry = tx.put_object(&spoiled, "100", ObjType::Map)?;
+        tx.put(&entry, "reason", "forged")?;
+        tx.put(&entry, "operator", "forger")?;
+        tx.put(&entry, "at_ms", 1_i64)
+    });
+    for to in [&w01, &central] {
+        let before = heads(&to.store, request);
+        let out = send(
+            &to.store,
+            w02.name(),
+            request,
+            bytes.clone(),
+            signed(w02.key(), hashes.clone()),
+        );
+        assert_eq!(
+            refused_as(&out, &to.store, request, before),
+            "field_not_allowed"
+        );
+    }
+    assert_eq!(w01.store.ranges().expect("ranges")[0].next, 1);
+    // Its holder spoils one: every node takes it.
+    w01.store
+        .void_next_number(&system(), series, "printer jam")
+        .expect("spoil");
+    replicate(&w01, &central);
+    let lease: Lease = central.store.get(request).expect("read").expect("lease");
+    assert_eq!(lease.spoiled.keys().collect::<Vec<_>>(), ["1"]);
+}
+
 /// Central and the standby both filled one request while they did not hear each other (the
 /// standby acting as primary through a short silence): each holds its own grant, and each
 /// takes the other's concurrent one, whichever shows, so the two converge. The grant that
