@@ -18,6 +18,7 @@
 //! - [`rules`]: the rules ([`Judge`]) and why a change breaks them ([`Breach`]);
 //! - [`validate`]: whether a document reads as its kind.
 
+mod breach;
 mod episodes;
 pub mod key;
 pub mod paths;

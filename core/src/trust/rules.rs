@@ -12,7 +12,8 @@
 //!    (central or the standby), within the size limit, in the lessor's half of the numbers,
 //!    overlapping no range this node knows (a grant that lost a concurrent write to the range
 //!    this node holds grants nothing and is not judged), its spoiled numbers only by its
-//!    holder; an episode's entry for a node only by that node,
+//!    holder; the number on a visit or an invoice only by its creating change (or a
+//!    server's HIS pull); an episode's entry for a node only by that node,
 //!    its close only by a server or an administering node (or once every node has left), its
 //!    merge only into an earlier episode this node knows.
 //! 4. **Statuses only forward**: no state is ever removed from a record's status log.
@@ -25,12 +26,12 @@
 
 use automerge::{Automerge, Change, ChangeHash};
 
-use super::paths::{Field, UnknownObject, touched};
+pub use super::breach::{Breach, LeaseProblem};
+use super::paths::{Field, touched};
 use super::roster::{Member, Roster};
-use super::signed::{CommitId, Held, SignatureProblem, Signatures};
-use super::validate::{Invalid, validate};
+use super::signed::{CommitId, Held, Signatures};
+use super::validate::validate;
 use crate::clock::UnixMs;
-use crate::error::Shared;
 use crate::id::{EpisodeId, NodeName, RecordId};
 use crate::numbers::{MAX_LEASE, STANDBY_LESSOR_BASE, Series};
 use crate::record::{Episode, Header, Lease, LeasedRange, RecordKind, Snapshot};
@@ -87,121 +88,6 @@ impl std::fmt::Debug for Authorship<'_> {
             Authorship::Signed { signatures, .. } => write!(f, "Signed({signatures:?})"),
             Authorship::UncheckedActorIds => f.write_str("UncheckedActorIds"),
             Authorship::Own(member) => write!(f, "Own({})", member.name),
-        }
-    }
-}
-
-/// A broken rule: why a record's new changes are refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum Breach {
-    #[error("change {change} (claimed by {claimed}) is not signed by its author")]
-    Signature {
-        change: String,
-        claimed: String,
-        #[source]
-        problem: Box<SignatureProblem>,
-    },
-    #[error("change {change} claims to be by {claimed} but is signed by {signer}")]
-    ForgedAuthor {
-        change: String,
-        claimed: String,
-        signer: NodeName,
-    },
-    #[error("{author} is not a node this one knows")]
-    UnknownAuthor { author: String },
-    #[error("catalog change authored by {author}; only central changes catalogs")]
-    CatalogNotFromCentral { author: NodeName },
-    #[error("{author} ({role}) may not write {kind} records")]
-    KindNotAllowed {
-        author: NodeName,
-        role: NodeRole,
-        kind: RecordKind,
-    },
-    #[error("the change rewrites the record's header")]
-    HeaderRewritten,
-    #[error("{author} writes the header of a record it did not create")]
-    HeaderAfterCreation { author: NodeName },
-    #[error("the record says it was created by {origin} but {author} created it")]
-    OriginForged { origin: NodeName, author: NodeName },
-    #[error("{author} may not write `{field}` of a {kind} record")]
-    FieldNotAllowed {
-        field: String,
-        author: NodeName,
-        kind: RecordKind,
-    },
-    #[error("the change removes state `{state}` from the status log: statuses only move forward")]
-    StatusRemoved { state: String },
-    #[error("the range granted is not acceptable")]
-    Lease(#[source] LeaseProblem),
-    #[error("the record does not read as a {kind}")]
-    Invalid {
-        kind: RecordKind,
-        #[source]
-        source: Invalid,
-    },
-    #[error("the changes cannot be read")]
-    Unreadable(#[source] Shared<UnknownObject>),
-    #[error("the rules could not be checked")]
-    Unknowable(#[source] Unknowable),
-    #[error("checking the rules failed on these changes")]
-    CheckPanicked,
-}
-
-/// What is wrong with a granted number range.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum LeaseProblem {
-    #[error("the range {start}..={end} is empty or starts at 0")]
-    Empty { start: u64, end: u64 },
-    #[error("{len} numbers granted for a request of {asked} (at most {max} per lease)")]
-    WrongSize { len: u64, asked: u64, max: u64 },
-    #[error("the range says {leased_by} granted it, but {authors} wrote it")]
-    NotItsLessor {
-        leased_by: NodeName,
-        authors: String,
-    },
-    #[error("{leased_by} ({role}) may not grant {start}..={end}: outside its half of the numbers")]
-    OutsideHalf {
-        leased_by: NodeName,
-        role: NodeRole,
-        start: u64,
-        end: u64,
-    },
-    #[error("the range overlaps the one granted in lease {other}")]
-    Overlaps { other: RecordId },
-    #[error("unknown series {series:?}")]
-    UnknownSeries { series: String },
-    #[error("the lease is for {holder} but {origin}, neither it nor the lessor, made it")]
-    NotItsHolder { holder: NodeName, origin: NodeName },
-}
-
-impl Breach {
-    /// A short stable name for counting refusals by reason.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Breach::Signature { problem, .. } => match **problem {
-                SignatureProblem::Unsigned => "unsigned",
-                SignatureProblem::UnknownKey { .. } => "unknown_key",
-                SignatureProblem::Revoked { .. } => "revoked",
-                SignatureProblem::KeyOfAnother { .. } | SignatureProblem::Invalid { .. } => {
-                    "bad_signature"
-                }
-            },
-            Breach::ForgedAuthor { .. } => "forged_author",
-            Breach::UnknownAuthor { .. } => "unknown_author",
-            Breach::CatalogNotFromCentral { .. } => "catalog_not_from_central",
-            Breach::KindNotAllowed { .. } => "kind_not_allowed",
-            Breach::HeaderRewritten
-            | Breach::HeaderAfterCreation { .. }
-            | Breach::OriginForged { .. } => "header_rewritten",
-            Breach::FieldNotAllowed { .. } => "field_not_allowed",
-            Breach::StatusRemoved { .. } => "status_backwards",
-            Breach::Lease(_) => "bad_lease",
-            Breach::Invalid { .. } => "invalid",
-            Breach::Unreadable(_) => "unreadable",
-            Breach::Unknowable(_) => "unknowable",
-            Breach::CheckPanicked => "check_failed",
         }
     }
 }
@@ -410,6 +296,14 @@ impl Judge<'_> {
             // The request itself says `range: null`; only a lessor fills it in.
             (RecordKind::Lease, "range") if !server && !creation => return Err(refuse()),
             (RecordKind::Lease, "series" | "holder" | "size") if !creation => {
+                return Err(refuse());
+            }
+            // A number printed on a record is the writer's, from its own range: after the
+            // record's creation only a server's HIS pull rewrites it (the HIS's own number).
+            (RecordKind::Visit, "registration_no")
+            | (RecordKind::Invoice, "number" | "series" | "range_id" | "code")
+                if !creation && !server =>
+            {
                 return Err(refuse());
             }
             // Only its holder spoils a lease's numbers: the range reports count them, and the

@@ -6,12 +6,12 @@ use automerge::{ObjType, ROOT, ReadDoc};
 
 use super::*;
 use crate::WriteError;
-use crate::desk::{LeaveScope, NewPrescription, NewPrescriptionItem, NewVisit};
+use crate::desk::{LeaveScope, NewPrescription, NewPrescriptionItem};
 use crate::id::EpisodeId;
 use crate::numbers::Series;
 use crate::record::{CENTRAL_ACK_KEY, Header, Lease, Receipt, RecordKind};
 use crate::rules::RuleError;
-use crate::test_support::{catalogs, new_patient};
+use crate::test_support::{catalogs, new_patient, paediatrics};
 
 fn system() -> Operator {
     op("lifeline-system", DeskRole::Admin)
@@ -59,17 +59,7 @@ fn only_central_acknowledges() {
         .value;
     let v = w01
         .store
-        .register_visit(
-            &reg,
-            NewVisit {
-                patient: p.header.id,
-                department: "PED-GEN".into(),
-                doctor: None,
-                expert: false,
-                payment: None,
-                occurred_at: None,
-            },
-        )
+        .register_visit(&reg, paediatrics(p.header.id))
         .expect("visit")
         .value;
     let rx = w01
@@ -631,17 +621,7 @@ fn a_status_never_goes_back() {
         .value;
     let v = w01
         .store
-        .register_visit(
-            &reg,
-            NewVisit {
-                patient: p.header.id,
-                department: "PED-GEN".into(),
-                doctor: None,
-                expert: false,
-                payment: None,
-                occurred_at: None,
-            },
-        )
+        .register_visit(&reg, paediatrics(p.header.id))
         .expect("visit")
         .value;
     w01.store
@@ -731,4 +711,56 @@ fn a_node_does_not_save_what_every_other_node_would_refuse() {
         )
         .expect("an honest edit");
     assert_ne!(heads(&w01.store, id), before);
+}
+
+/// The number printed on a visit is its writer's, from its own range: another window
+/// rewriting it is refused (a forged number in a window's range, on a record of its that
+/// comes back, would otherwise move that range's cursor on: `desk::returning`). A server's
+/// HIS pull rewrites a pulled visit's number as the HIS changes it.
+#[test]
+fn only_its_writer_numbers_a_visit() {
+    let (central, w01, w02) = hospital(&[DeskRole::Registration]);
+    let admin = op("info1", DeskRole::Admin);
+    central
+        .store
+        .import_catalog(&admin, catalogs())
+        .expect("import");
+    replicate(&central, &w01);
+    let reg = op("reg1", DeskRole::Registration);
+    let p = w01
+        .store
+        .create_patient(&reg, new_patient("号"))
+        .expect("patient");
+    let v = w01
+        .store
+        .register_visit(&reg, paediatrics(p.value.header.id))
+        .expect("visit")
+        .value;
+    let id = v.header.id;
+    replicate(&w01, &w02);
+    replicate(&w01, &central);
+    let renumber = |by: &Node| {
+        let doc = by.store.doc(id).expect("read").expect("the visit");
+        forge(&doc, actor_of(by.name().as_str()), |tx| {
+            tx.put(ROOT, "registration_no", "YJ00000100")
+        })
+    };
+    let (bytes, hashes) = renumber(&w02);
+    let before = heads(&w01.store, id);
+    let out = send(&w01.store, w02.name(), id, bytes, signed(w02.key(), hashes));
+    assert_eq!(
+        refused_as(&out, &w01.store, id, before),
+        "field_not_allowed"
+    );
+    let (bytes, hashes) = renumber(&central);
+    let out = send(
+        &w01.store,
+        central.name(),
+        id,
+        bytes,
+        signed(central.key(), hashes),
+    );
+    assert!(out.rejected.is_empty(), "{out:?}");
+    let visit: crate::record::Visit = w01.store.get(id).expect("read").expect("visit");
+    assert_eq!(visit.registration_no, "YJ00000100");
 }
