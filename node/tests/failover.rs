@@ -295,13 +295,8 @@ fn central_restored_from_old_backup() {
     ));
 }
 
-/// W01's whole data directory (its store and the mark beside it) rolled back to a copy taken
-/// before an outage in which it numbered emergency registrations: nothing on disk tells it,
-/// its peers rewind it and send those visits back, and in the next outage it numbers on past
-/// them. Before, it handed their YJ numbers out again.
-#[test]
-fn a_window_rolled_back_whole_never_hands_a_number_out_twice() {
-    const W01: &str = "W01";
+/// A hospital whose windows reach central through a UDP relay (to cut and heal), opened.
+fn open_behind_a_relay() -> (Scenario, UdpProxy) {
     let mut h = Scenario::create(false);
     let proxy = UdpProxy::start(h.quic_addr(CENTRAL)).expect("start the UDP proxy");
     for w in WINDOWS {
@@ -309,6 +304,17 @@ fn a_window_rolled_back_whole_never_hands_a_number_out_twice() {
             .expect("point the window at the proxy");
     }
     h.open();
+    (h, proxy)
+}
+
+/// W01's whole data directory (its store and the mark beside it) rolled back to a copy taken
+/// before an outage in which it numbered emergency registrations: nothing on disk tells it,
+/// its peers rewind it and send those visits back, and in the next outage it numbers on past
+/// them. Before, it handed their YJ numbers out again.
+#[test]
+fn a_window_rolled_back_whole_never_hands_a_number_out_twice() {
+    const W01: &str = "W01";
+    let (mut h, proxy) = open_behind_a_relay();
     let mut log = WriteLog::default();
     h.write_rounds(1, &mut log);
 
@@ -354,13 +360,7 @@ fn a_window_rolled_back_whole_never_hands_a_number_out_twice() {
 
 #[test]
 fn partition_heals() {
-    let mut h = Scenario::create(false);
-    let proxy = UdpProxy::start(h.quic_addr(CENTRAL)).expect("start the UDP proxy");
-    for w in WINDOWS {
-        h.set_peer_addr(w, CENTRAL, proxy.addr())
-            .expect("point the window at the proxy");
-    }
-    h.open();
+    let (h, proxy) = open_behind_a_relay();
     let mut log = WriteLog::default();
     let writers = h.writers(PACE);
     std::thread::sleep(Duration::from_secs(1));
