@@ -294,6 +294,14 @@ pub fn measure(plan: &Plan, bin: &Path, dir: Option<&Path>) -> anyhow::Result<Ch
         print_log_tails(&chaos.hospital);
     }
     drop(chaos);
+    // A run that failed or noted something keeps its hospital (stores, quarantines, logs) to
+    // read: a rare event may not come again with the same seed.
+    if !failures.is_empty() || !end.notes.is_empty() {
+        eprintln!(
+            "kept the hospital's files and logs in {}",
+            tmp.keep().display()
+        );
+    }
     let timestamp_unix_ms = now_unix_ms();
     Ok(ChaosReport {
         benchmark: "chaos",
