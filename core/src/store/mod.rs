@@ -335,4 +335,6 @@ pub(crate) fn audit_event(
 #[cfg(test)]
 mod relearn_tests;
 #[cfg(test)]
+mod send_tests;
+#[cfg(test)]
 mod tests;

@@ -411,8 +411,11 @@ impl Store {
     ) -> Result<Vec<OutgoingDoc>, ReadError> {
         let txn = self.read_txn()?;
         // Once per batch, after the snapshot the records are read from: everything in it is
-        // signed by this (the signatures are read afterwards, from later snapshots).
+        // signed by this (the signatures are read afterwards, from later snapshots); a record
+        // read newer than the snapshot signs again (below).
         self.sign_before_sending()?;
+        #[cfg(test)]
+        super::send_tests::after_signing();
         let heads_t = txn.open_table(tables::DOC_HEADS).ctx("reading heads")?;
         let (known_t, slot) = holders::of_peer(&txn, peer)?;
         let chunks = txn.open_table(tables::DOC_CHUNKS).ctx("loading a record")?;
@@ -439,6 +442,13 @@ impl Store {
                 continue;
             }
             let Some(doc) = self.doc(id)? else { continue };
+            // The document is as of now, not as of the snapshot the signing covered: a desk's
+            // write committed meanwhile would go without its signature, and the peer refuse
+            // it as unsigned (seen in chaos runs under load). Sign what waits again, after
+            // this read: it covers everything the document holds.
+            if !same_heads(&doc.get_heads(), &heads) {
+                self.sign_before_sending()?;
+            }
             let known: Vec<ChangeHash> = known
                 .into_iter()
                 .filter(|h| super::merge::holds(&doc, h))
