@@ -12,6 +12,8 @@
 //! Quick mode (`--quick`) runs every step with small counts in seconds, for the smoke test.
 
 pub(crate) mod data;
+#[cfg(test)]
+mod dictionary;
 pub mod disk;
 mod outage;
 mod report;

@@ -77,6 +77,8 @@ pub enum RecordDamage {
     Header(#[source] autosurgeon::HydrateError),
     #[error("its contents cannot be read")]
     Contents(#[source] autosurgeon::HydrateError),
+    #[error("a stored chunk of it cannot be read")]
+    Chunk(#[source] super::chunks::ChunkDamage),
 }
 
 /// What is wrong with a damaged store file or snapshot.

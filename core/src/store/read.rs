@@ -19,8 +19,8 @@ use crate::id::RecordId;
 use crate::record::{Header, Record, RecordKind};
 use crate::review::WorkCategory;
 
-/// A record's stored chunks, concatenated: a whole document as Automerge loads it (empty if
-/// the record is not stored).
+/// A record's stored chunks, unpacked and concatenated: a whole document as Automerge loads
+/// it (empty if the record is not stored).
 pub(crate) fn stored_chunks(
     chunks: &impl ReadableTable<(Id, u32), &'static [u8]>,
     id: RecordId,
@@ -32,7 +32,8 @@ pub(crate) fn stored_chunks(
         .ctx("loading a record")?
     {
         let (_, v) = entry.ctx("loading a record")?;
-        bytes.extend_from_slice(v.value());
+        super::chunks::unpack_into(v.value(), &mut bytes)
+            .map_err(|e| ReadError::corrupt(id, RecordDamage::Chunk(e)))?;
     }
     Ok(bytes)
 }

@@ -1,0 +1,80 @@
+//! Writes the dictionary the store compresses record chunks with
+//! (`core/src/store/chunk_dictionary.bin`, see `core/src/store/chunks.rs`): the stored
+//! documents of a few typical records, made by the same generators as the scale benchmark's
+//! hospital, from a node and an operator no hospital has. Run by hand only when a new
+//! dictionary is wanted, and then added under a new number beside the old one (which every
+//! chunk compressed with it still needs):
+//! `cargo test -p lifeline-bench --release -- --ignored write_the_chunk_dictionary`.
+
+use lifeline_core::{DeskRole, NodeName, NodeRole, Operator, OperatorName, Store, StoreOptions};
+use redb::{ReadableDatabase, TableDefinition};
+
+use super::data::{self, Origin, Rng};
+
+const DOC_CHUNKS: TableDefinition<([u8; 16], u32), &[u8]> = TableDefinition::new("doc_chunks");
+
+#[test]
+#[ignore = "writes core/src/store/chunk_dictionary.bin; run by hand"]
+fn write_the_chunk_dictionary() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("dictionary.redb");
+    let node = NodeName::new("dictionary").expect("valid");
+    let store =
+        Store::open(&path, StoreOptions::new(node.clone(), NodeRole::Window)).expect("open");
+    let who = Operator::new(
+        OperatorName::new("dictionary").expect("valid"),
+        DeskRole::Admin,
+    );
+    let o = Origin {
+        node,
+        operator: who.name.clone(),
+        episode: None,
+    };
+    let at = 1_700_000_000_000;
+    let mut rng = Rng::new(0xd1c7);
+    // Least frequent first: DEFLATE reaches back into the dictionary at a cost that grows
+    // with the distance, so the patient, most of what a store holds, goes last.
+    let (yj_patient, yj_visit) = data::emergency_registration(&o, 1, at);
+    let patient = data::patient(&o, &mut rng, 424_242, at);
+    let (visit, charge, invoice, rx) = data::visit_records(&o, patient.header.id, 4242, at + 10);
+    let mut rx = rx.expect("every 4242nd visit has a prescription");
+    let dispense = data::dispense(&o, &mut rx, at + 20);
+    let mut order = Vec::new();
+    order.push(dispense.header.id);
+    store.load_records(&who, vec![dispense]).expect("load");
+    order.push(rx.header.id);
+    store.load_records(&who, vec![rx]).expect("load");
+    order.push(yj_visit.header.id);
+    store.load_records(&who, vec![yj_visit]).expect("load");
+    order.push(invoice.header.id);
+    store.load_records(&who, vec![invoice]).expect("load");
+    order.push(charge.header.id);
+    store.load_records(&who, vec![charge]).expect("load");
+    order.push(visit.header.id);
+    store.load_records(&who, vec![visit]).expect("load");
+    order.push(yj_patient.header.id);
+    store.load_records(&who, vec![yj_patient]).expect("load");
+    order.push(patient.header.id);
+    store.load_records(&who, vec![patient]).expect("load");
+    drop(store);
+
+    let db = redb::Database::open(&path).expect("reopen");
+    let read = db.begin_read().expect("read");
+    let chunks = read.open_table(DOC_CHUNKS).expect("chunks");
+    let mut dictionary = Vec::new();
+    for id in order {
+        let chunk = chunks
+            .get((id.to_bytes(), 0))
+            .expect("read")
+            .expect("stored");
+        // Stored chunks are themselves compressed once a dictionary exists: the dictionary
+        // holds the documents as Automerge saves them.
+        dictionary.extend_from_slice(
+            &lifeline_core::store::unpack_chunk(chunk.value()).expect("a stored chunk"),
+        );
+    }
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../core/src/store/chunk_dictionary.bin");
+    std::fs::write(&out, &dictionary).expect("write the dictionary");
+    println!("{} bytes to {}", dictionary.len(), out.display());
+}

@@ -1,0 +1,179 @@
+//! The compression of stored chunks: what it saves, that a chunk always reads back as
+//! Automerge wrote it, that chunks stored before it still read, and that a damaged one is a
+//! damaged record, never a panic.
+
+use automerge::Automerge;
+use proptest::prelude::*;
+use redb::ReadableDatabase;
+use sha2::{Digest, Sha256};
+
+use super::*;
+use crate::desk::PatientEdit;
+use crate::id::RecordId;
+use crate::record::Patient;
+use crate::roles::NodeRole;
+use crate::store::error::ReadError;
+use crate::store::{Store, tables};
+use crate::test_support::{new_patient, registrar, store_at, temp_store};
+
+/// Every chunk compressed with dictionary 1 needs these very bytes to be read: a changed
+/// file would make every store written since unreadable.
+#[test]
+fn dictionary_1_never_changes() {
+    assert_eq!(
+        hex::encode(Sha256::digest(DICTIONARY)),
+        "e4b6406d4e18e7cc982701b16403ac82ce1d05dafc477da69b4b1f8c1401056e"
+    );
+}
+
+fn stored(store: &Store, id: RecordId) -> Vec<Vec<u8>> {
+    let r = store.shared.db.begin_read().expect("read");
+    let chunks = r.open_table(tables::DOC_CHUNKS).expect("chunks");
+    let key = id.to_bytes();
+    chunks
+        .range((key, 0)..=(key, u32::MAX))
+        .expect("range")
+        .map(|e| e.expect("row").1.value().to_vec())
+        .collect()
+}
+
+fn put(store: &Store, id: RecordId, n: u32, bytes: &[u8]) {
+    let w = store.shared.db.begin_write().expect("write");
+    w.open_table(tables::DOC_CHUNKS)
+        .expect("chunks")
+        .insert((id.to_bytes(), n), bytes)
+        .expect("insert");
+    w.commit().expect("commit");
+}
+
+#[test]
+fn a_patient_stores_in_under_half_its_document_and_leaves_as_automerge_wrote_it() {
+    let (_dir, store, _clock) = temp_store("W01", NodeRole::Window);
+    let p = store
+        .create_patient(&registrar(), new_patient("张小明"))
+        .expect("saved")
+        .value;
+    let id = p.header.id;
+    let chunks = stored(&store, id);
+    assert_eq!(chunks.len(), 1);
+    assert_eq!(chunks[0][0], DICTIONARY_1);
+    let doc = unpack(&chunks[0]).expect("unpacks");
+    assert!(
+        chunks[0].len() * 2 < doc.len(),
+        "{} bytes stored for a document of {}",
+        chunks[0].len(),
+        doc.len()
+    );
+    // What a peer or a fetch gets is Automerge's own save, which loads as the record.
+    let whole = store.whole(&[id]).expect("read");
+    assert_eq!(whole[0].bytes, doc);
+    let loaded = Automerge::load(&whole[0].bytes).expect("Automerge loads it");
+    assert_eq!(loaded.get_heads(), whole[0].heads);
+    assert_eq!(
+        crate::record::hydrate::<Patient>(&loaded).expect("a patient"),
+        p
+    );
+}
+
+#[test]
+fn chunks_stored_before_the_compression_still_read_and_take_later_writes() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("store.redb");
+    let clock = crate::clock::ManualClock::new(1_795_568_400_000);
+    let store = store_at(&path, "W01", NodeRole::Window, &clock);
+    let p = store
+        .create_patient(&registrar(), new_patient("李小红"))
+        .expect("saved")
+        .value;
+    let id = p.header.id;
+    // As a store written by the release before holds it: Automerge's bytes as they are.
+    let raw = unpack(&stored(&store, id)[0]).expect("unpacks");
+    assert_eq!(raw[0], AUTOMERGE_MAGIC);
+    put(&store, id, 0, &raw);
+    drop(store);
+    let store = store_at(&path, "W01", NodeRole::Window, &clock);
+    assert_eq!(store.get::<Patient>(id).expect("reads"), Some(p.clone()));
+    let edit = PatientEdit {
+        phone: Some("13900001111".into()),
+        ..PatientEdit::default()
+    };
+    let edited = store
+        .update_patient(&registrar(), id, edit)
+        .expect("saved")
+        .value;
+    let chunks = stored(&store, id);
+    assert_eq!(chunks.len(), 2, "the old chunk and the edit's");
+    assert_eq!(chunks[0], raw);
+    drop(store);
+    let store = store_at(&path, "W01", NodeRole::Window, &clock);
+    assert_eq!(store.get::<Patient>(id).expect("reads"), Some(edited));
+}
+
+#[test]
+fn a_damaged_chunk_is_a_damaged_record_and_the_others_still_read() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("store.redb");
+    let clock = crate::clock::ManualClock::new(1_795_568_400_000);
+    let store = store_at(&path, "W01", NodeRole::Window, &clock);
+    let who = registrar();
+    let damaged = store
+        .create_patient(&who, new_patient("王小刚"))
+        .expect("saved")
+        .value;
+    let other = store
+        .create_patient(&who, new_patient("赵小丽"))
+        .expect("saved")
+        .value;
+    let good = stored(&store, damaged.header.id).remove(0);
+    let mut truncated = good.clone();
+    truncated.truncate(good.len() - 8);
+    let mut longer_said = good.clone();
+    longer_said[1] = longer_said[1].wrapping_add(1);
+    let mut shorter_said = good.clone();
+    shorter_said[1] = shorter_said[1].wrapping_sub(1);
+    let mut huge = vec![DICTIONARY_1];
+    leb128(u64::MAX, &mut huge);
+    huge.extend_from_slice(&good[3..]);
+    let cases: [(&str, Vec<u8>); 6] = [
+        ("empty", Vec::new()),
+        ("unknown encoding", vec![0x02, 1, 2, 3]),
+        ("truncated", truncated),
+        ("says it is longer", longer_said),
+        ("says it is shorter", shorter_said),
+        ("says it is huge", huge),
+    ];
+    drop(store);
+    for (what, bytes) in cases {
+        let store = store_at(&path, "W01", NodeRole::Window, &clock);
+        put(&store, damaged.header.id, 0, &bytes);
+        match store.get::<Patient>(damaged.header.id) {
+            Err(ReadError::Corrupt { id, .. }) => assert_eq!(id, damaged.header.id, "{what}"),
+            other => panic!("{what}: {other:?}"),
+        }
+        assert!(store.whole(&[damaged.header.id]).is_err(), "{what}");
+        assert_eq!(
+            store.get::<Patient>(other.header.id).expect("reads"),
+            Some(other.clone()),
+            "{what}"
+        );
+        put(&store, damaged.header.id, 0, &good);
+        assert_eq!(
+            store.get::<Patient>(damaged.header.id).expect("reads"),
+            Some(damaged.clone()),
+            "{what}"
+        );
+    }
+}
+
+proptest! {
+    #[test]
+    fn anything_stored_unpacks_or_says_why_and_every_chunk_packs_back(
+        bytes in proptest::collection::vec(any::<u8>(), 0..2048),
+    ) {
+        let _ = unpack(&bytes);
+        let mut chunk = vec![AUTOMERGE_MAGIC];
+        chunk.extend_from_slice(&bytes);
+        prop_assert_eq!(unpack(&pack(&chunk)).expect("unpacks"), chunk);
+        prop_assert_eq!(unpack(&pack(&bytes)).expect("unpacks"), bytes);
+    }
+}
