@@ -34,8 +34,21 @@ fn write_the_chunk_dictionary() {
     let mut rng = Rng::new(0xd1c7);
     // Least frequent first: DEFLATE reaches back into the dictionary at a cost that grows
     // with the distance, so the patient, most of what a store holds, goes last.
-    let (yj_patient, yj_visit) = data::emergency_registration(&o, 1, at);
-    let patient = data::patient(&o, &mut rng, 424_242, at);
+    let (mut yj_patient, yj_visit) = data::emergency_registration(&o, 1, at);
+    let mut patient = data::patient(&o, &mut rng, 424_242, at);
+    // Names and phones from outside the generator's pools: the dictionary must not favour
+    // the benchmark's own patients over a hospital's.
+    for (p, name, guardian, phone) in [
+        (&mut yj_patient, "欧阳思琪", "欧阳建国", "18612345678"),
+        (&mut patient, "司马嘉懿", "司马文博", "15987654321"),
+    ] {
+        p.name = name.into();
+        p.phone = phone.into();
+        if let Some(g) = p.guardian.as_mut() {
+            g.name = guardian.into();
+            g.phone = Some(phone.into());
+        }
+    }
     let (visit, charge, invoice, rx) = data::visit_records(&o, patient.header.id, 4242, at + 10);
     let mut rx = rx.expect("every 4242nd visit has a prescription");
     let dispense = data::dispense(&o, &mut rx, at + 20);

@@ -122,10 +122,11 @@ pub fn verify_chain<'a>(
     let mut prev_seq = 0;
     let mut count = 0;
     for (key, bytes) in entries {
-        let entry = AuditEntry::decode(bytes).map_err(|e| ChainError::Undecodable {
-            seq: key,
-            source: e.into(),
-        })?;
+        let entry =
+            AuditEntry::decode(bytes, key, &prev_hash).map_err(|e| ChainError::Undecodable {
+                seq: key,
+                source: e.into(),
+            })?;
         if entry.seq != key {
             return Err(ChainError::Misplaced {
                 seq: entry.seq,

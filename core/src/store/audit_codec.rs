@@ -3,14 +3,24 @@
 //! written before it hold (read as they are; never rewritten, since the chain covers what
 //! the entry says, not how it is stored). An entry whose hashes are not all canonical hex is
 //! stored as JSON, so that every entry reads back exactly as it was written.
+//!
+//! The binary form leaves out what the chain already holds (format [`CHAINED`]): the
+//! sequence number is the entry's key, and the previous hash is the hash of the entry
+//! before it, so an entry is read with both ([`AuditEntry::decode`]). Entries of the first
+//! binary form ([`BINARY`]) carry them and read as they are. Leaving them out weakens
+//! nothing: the hash still covers both, so an entry moved, removed or altered still breaks
+//! the hash of the entry after it (or its own).
 
 use serde::{Deserialize, Serialize};
 
 use super::audit::AuditEntry;
 use crate::id::{NodeName, RecordId};
 
-/// The first byte of an entry in the binary form (JSON starts with `{`).
+/// The first byte of an entry in the first binary form (JSON starts with `{`): every field.
 const BINARY: u8 = 1;
+/// The first byte of an entry in the chained binary form: every field but the sequence
+/// number and the previous hash, which the chain gives back.
+const CHAINED: u8 = 2;
 
 /// Why a stored audit entry could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +52,18 @@ struct Stored<'a> {
     hash: [u8; 32],
 }
 
+#[derive(Serialize, Deserialize)]
+struct Chained<'a> {
+    at_ms: i64,
+    node: &'a str,
+    actor: &'a str,
+    action: &'a str,
+    record: Option<[u8; 16]>,
+    changes: Vec<[u8; 32]>,
+    detail: Option<&'a str>,
+    hash: [u8; 32],
+}
+
 /// A hash as 32 raw bytes, when its hex reads back the same (lower case, 64 digits).
 fn raw(hash: &str) -> Option<[u8; 32]> {
     let mut out = [0u8; 32];
@@ -50,12 +72,12 @@ fn raw(hash: &str) -> Option<[u8; 32]> {
 }
 
 impl AuditEntry {
-    /// The entry as stored.
+    /// The entry as stored: chained when its hashes are canonical hex, JSON otherwise. Its
+    /// key must be its `seq`, and its `prev_hash` the hash of the entry stored before it.
     pub(crate) fn encode(&self) -> Vec<u8> {
         let changes: Option<Vec<[u8; 32]>> = self.changes.iter().map(|c| raw(c)).collect();
         let stored = match (changes, raw(&self.prev_hash), raw(&self.hash)) {
-            (Some(changes), Some(prev_hash), Some(hash)) => Stored {
-                seq: self.seq,
+            (Some(changes), Some(_), Some(hash)) => Chained {
                 at_ms: self.at_ms,
                 node: self.node.as_str(),
                 actor: &self.actor,
@@ -63,20 +85,22 @@ impl AuditEntry {
                 record: self.record.map(|r| r.to_bytes()),
                 changes,
                 detail: self.detail.as_deref(),
-                prev_hash,
                 hash,
             },
             _ => return serde_json::to_vec(self).unwrap_or_default(),
         };
-        let out = vec![BINARY];
-        match postcard::to_extend(&stored, out) {
+        match postcard::to_extend(&stored, vec![CHAINED]) {
             Ok(bytes) => bytes,
             Err(_) => serde_json::to_vec(self).unwrap_or_default(),
         }
     }
 
-    /// An entry as stored, in either form.
-    pub fn decode(bytes: &[u8]) -> Result<AuditEntry, AuditDecodeError> {
+    /// An entry as stored under `key`, in any form, after the entry whose hash is
+    /// `prev_hash` ([`GENESIS`](super::audit::GENESIS) before the first). The chained form
+    /// takes its sequence number and previous hash from these; the others carry their own,
+    /// which the chain's check compares.
+    pub fn decode(bytes: &[u8], key: u64, prev_hash: &str) -> Result<AuditEntry, AuditDecodeError> {
+        let node = |n: &str| NodeName::new(n).map_err(|_| AuditDecodeError::Node(n.to_owned()));
         match bytes.first() {
             None => Err(AuditDecodeError::Empty),
             Some(b'{') => serde_json::from_slice(bytes).map_err(AuditDecodeError::Json),
@@ -86,8 +110,7 @@ impl AuditEntry {
                 Ok(AuditEntry {
                     seq: s.seq,
                     at_ms: s.at_ms,
-                    node: NodeName::new(s.node)
-                        .map_err(|_| AuditDecodeError::Node(s.node.to_owned()))?,
+                    node: node(s.node)?,
                     actor: s.actor.to_owned(),
                     action: s.action.to_owned(),
                     record: s.record.map(RecordId::from_bytes),
@@ -97,14 +120,55 @@ impl AuditEntry {
                     hash: hex::encode(s.hash),
                 })
             }
+            Some(&CHAINED) => {
+                let s: Chained<'_> =
+                    postcard::from_bytes(&bytes[1..]).map_err(AuditDecodeError::Binary)?;
+                Ok(AuditEntry {
+                    seq: key,
+                    at_ms: s.at_ms,
+                    node: node(s.node)?,
+                    actor: s.actor.to_owned(),
+                    action: s.action.to_owned(),
+                    record: s.record.map(RecordId::from_bytes),
+                    changes: s.changes.iter().map(hex::encode).collect(),
+                    detail: s.detail.map(str::to_owned),
+                    prev_hash: prev_hash.to_owned(),
+                    hash: hex::encode(s.hash),
+                })
+            }
             Some(other) => Err(AuditDecodeError::UnknownFormat(*other)),
         }
     }
 }
 
 #[cfg(test)]
+impl AuditEntry {
+    /// The entry in the first binary form, as stores written before the chained one hold it.
+    fn encode_first_binary(&self) -> Vec<u8> {
+        let stored = Stored {
+            seq: self.seq,
+            at_ms: self.at_ms,
+            node: self.node.as_str(),
+            actor: &self.actor,
+            action: &self.action,
+            record: self.record.map(|r| r.to_bytes()),
+            changes: self
+                .changes
+                .iter()
+                .map(|c| raw(c).expect("canonical"))
+                .collect(),
+            detail: self.detail.as_deref(),
+            prev_hash: raw(&self.prev_hash).expect("canonical"),
+            hash: raw(&self.hash).expect("canonical"),
+        };
+        postcard::to_extend(&stored, vec![BINARY]).expect("encodes")
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::ChainError;
     use crate::store::audit::{AuditEvent, GENESIS, verify_chain};
 
     fn chain(n: usize) -> Vec<AuditEntry> {
@@ -126,49 +190,92 @@ mod tests {
         out
     }
 
+    fn verify(stored: &[(u64, Vec<u8>)], head: u64) -> Result<u64, ChainError> {
+        verify_chain(stored.iter().map(|(k, v)| (*k, v.as_slice())), head)
+    }
+
     #[test]
-    fn an_entry_reads_back_as_written_in_half_the_bytes_of_its_json() {
+    fn an_entry_reads_back_as_written_in_under_half_the_bytes_of_its_json() {
         for entry in chain(4) {
             let stored = entry.encode();
-            assert_eq!(stored[0], BINARY);
-            assert_eq!(AuditEntry::decode(&stored).expect("decode"), entry);
+            assert_eq!(stored[0], CHAINED);
+            let read = AuditEntry::decode(&stored, entry.seq, &entry.prev_hash).expect("decode");
+            assert_eq!(read, entry);
             let json = serde_json::to_vec(&entry).expect("json").len();
             assert!(
                 stored.len() * 2 <= json,
                 "{} bytes, JSON {json}",
                 stored.len()
             );
+            // The chain holds the sequence number and the previous hash: 33 bytes and more
+            // left out of each entry.
+            let first = entry.encode_first_binary();
+            assert!(
+                stored.len() + 33 <= first.len(),
+                "{} against {}",
+                stored.len(),
+                first.len()
+            );
         }
     }
 
-    /// A store written before the binary form holds JSON entries; the chain goes on in the
-    /// binary form and verifies across both.
+    /// A store written before each binary form holds entries in the forms before it; the
+    /// chain goes on in the chained form and verifies across all three.
     #[test]
-    fn a_chain_of_json_entries_then_binary_ones_verifies() {
-        let entries = chain(6);
-        let stored: Vec<(u64, Vec<u8>)> = entries
+    fn a_chain_of_json_then_binary_then_chained_entries_verifies() {
+        let stored: Vec<(u64, Vec<u8>)> = chain(6)
             .iter()
             .map(|e| {
-                let bytes = if e.seq <= 3 {
-                    serde_json::to_vec(e).expect("json")
-                } else {
-                    e.encode()
+                let bytes = match e.seq {
+                    1..=2 => serde_json::to_vec(e).expect("json"),
+                    3..=4 => e.encode_first_binary(),
+                    _ => e.encode(),
                 };
                 (e.seq, bytes)
             })
             .collect();
-        let verified = verify_chain(stored.iter().map(|(k, v)| (*k, v.as_slice())), 6);
-        assert_eq!(verified, Ok(6));
-        // An altered binary entry breaks the chain as a JSON one does.
-        let mut altered = stored.clone();
-        let mut fifth = AuditEntry::decode(&altered[4].1).expect("decode");
-        fifth.action = "patient.delete".into();
-        altered[4].1 = fifth.encode();
-        let broken = verify_chain(altered.iter().map(|(k, v)| (*k, v.as_slice())), 6);
-        assert!(
-            matches!(broken, Err(crate::store::ChainError::Altered { seq: 5 })),
-            "{broken:?}"
-        );
+        assert_eq!(stored[4].1[0], CHAINED);
+        assert_eq!(verify(&stored, 6), Ok(6));
+    }
+
+    /// An entry altered, removed or moved breaks the chain whatever its form.
+    #[test]
+    fn an_entry_altered_removed_or_moved_breaks_the_chain_in_every_form() {
+        let entries = chain(6);
+        type Encode = fn(&AuditEntry) -> Vec<u8>;
+        let forms: [(&str, Encode); 2] = [
+            ("chained", AuditEntry::encode),
+            ("first binary", AuditEntry::encode_first_binary),
+        ];
+        for (form, encode) in forms {
+            let stored: Vec<(u64, Vec<u8>)> = entries.iter().map(|e| (e.seq, encode(e))).collect();
+            assert_eq!(verify(&stored, 6), Ok(6), "{form}");
+
+            let mut altered = stored.clone();
+            let mut fifth = entries[4].clone();
+            fifth.action = "patient.delete".into();
+            altered[4].1 = encode(&fifth);
+            assert_eq!(
+                verify(&altered, 6),
+                Err(ChainError::Altered { seq: 5 }),
+                "{form}"
+            );
+
+            let mut removed = stored.clone();
+            removed.remove(3);
+            assert_eq!(
+                verify(&removed, 6),
+                Err(ChainError::Broken {
+                    seq: 5,
+                    prev_seq: 3
+                }),
+                "{form}"
+            );
+
+            let mut moved = stored.clone();
+            moved[5].0 = 7;
+            assert!(verify(&moved, 7).is_err(), "{form}");
+        }
     }
 
     /// Hashes that are not canonical hex (upper case, short) would not read back the same
@@ -180,20 +287,27 @@ mod tests {
         entry.changes = vec!["abc".into()];
         let stored = entry.encode();
         assert_eq!(stored[0], b'{');
-        assert_eq!(AuditEntry::decode(&stored).expect("decode"), entry);
+        assert_eq!(
+            AuditEntry::decode(&stored, 1, GENESIS).expect("decode"),
+            entry
+        );
     }
 
     #[test]
     fn damaged_entries_are_errors_not_panics() {
-        let good = chain(1).remove(0).encode();
+        let entry = chain(1).remove(0);
+        let good = entry.encode();
+        let first = entry.encode_first_binary();
         for bad in [
             Vec::new(),
             vec![9, 1, 2],
             vec![BINARY],
+            vec![CHAINED],
             good[..good.len() / 2].to_vec(),
+            first[..first.len() / 2].to_vec(),
             b"{\"seq\":".to_vec(),
         ] {
-            assert!(AuditEntry::decode(&bad).is_err(), "{bad:?}");
+            assert!(AuditEntry::decode(&bad, 1, GENESIS).is_err(), "{bad:?}");
         }
     }
 }

@@ -11,7 +11,8 @@ use redb::{
 use serde::Serialize;
 
 use super::Store;
-use super::audit::{AuditEntry, ChainError, check_chain};
+use super::audit::{AuditEntry, ChainError, GENESIS, check_chain};
+use super::audit_codec::AuditDecodeError;
 use super::error::{ReadError, RecordDamage, StorageContext};
 use super::tables::count_keys::{open as open_key, records as records_key};
 use super::tables::{self, Id, meta_keys};
@@ -263,12 +264,25 @@ impl Store {
     /// Audit entries from sequence `from`, at most `limit`.
     pub fn audit_entries(&self, from: u64, limit: usize) -> Result<Vec<AuditEntry>, ReadError> {
         let t = self.table(tables::AUDIT)?;
+        let undecodable = |e: AuditDecodeError| ReadError::UndecodableAudit(e.into());
+        // An entry is read after the one before it, whose hash is its previous hash (see
+        // `audit_codec`): the entry before `from` is read for its hash alone.
+        let from = from.max(1);
+        let mut prev_hash = match t.get(from - 1).ctx("reading the audit trail")? {
+            Some(v) => {
+                AuditEntry::decode(v.value(), from - 1, GENESIS)
+                    .map_err(undecodable)?
+                    .hash
+            }
+            None => GENESIS.to_owned(),
+        };
         let mut out = Vec::new();
         for entry in t.range(from..).ctx("reading the audit trail")?.take(limit) {
-            let (_, v) = entry.ctx("reading the audit trail")?;
-            out.push(
-                AuditEntry::decode(v.value()).map_err(|e| ReadError::UndecodableAudit(e.into()))?,
-            );
+            let (k, v) = entry.ctx("reading the audit trail")?;
+            let entry =
+                AuditEntry::decode(v.value(), k.value(), &prev_hash).map_err(undecodable)?;
+            prev_hash.clone_from(&entry.hash);
+            out.push(entry);
         }
         Ok(out)
     }

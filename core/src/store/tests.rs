@@ -419,8 +419,10 @@ fn tampering_with_the_audit_chain_is_detected() {
         {
             let mut t = w.open_table(tables::AUDIT).expect("audit");
             let bytes = t.get(2).expect("get").expect("present").value().to_vec();
-            let mut entry = AuditEntry::decode(&bytes).expect("decode");
-            assert_eq!(bytes.first(), Some(&1), "stored in the binary form");
+            let first = t.get(1).expect("get").expect("present").value().to_vec();
+            let prev = AuditEntry::decode(&first, 1, GENESIS).expect("decode").hash;
+            let mut entry = AuditEntry::decode(&bytes, 2, &prev).expect("decode");
+            assert_eq!(bytes.first(), Some(&2), "stored in the chained form");
             entry.actor = "somebody-else".into();
             t.insert(2, entry.encode().as_slice()).expect("insert");
         }
