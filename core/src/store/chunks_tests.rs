@@ -165,6 +165,43 @@ fn a_damaged_chunk_is_a_damaged_record_and_the_others_still_read() {
     }
 }
 
+/// A patient's document as Automerge saves it, packed: what the damage below lands in.
+fn packed_patient() -> Vec<u8> {
+    let (_dir, store, _clock) = temp_store("W01", NodeRole::Window);
+    let p = store
+        .create_patient(&registrar(), new_patient("钱小川"))
+        .expect("saved")
+        .value;
+    stored(&store, p.header.id).remove(0)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+    /// A real packed chunk with bytes changed and cut short: it unpacks to exactly the length
+    /// it says, or says why it cannot, and never panics.
+    #[test]
+    fn a_damaged_real_chunk_unpacks_to_its_length_or_says_why(
+        flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        thread_local! {
+            static GOOD: Vec<u8> = packed_patient();
+        }
+        let mut bytes = GOOD.with(Clone::clone);
+        for (at, value) in flips {
+            let at = at.index(bytes.len());
+            bytes[at] = value;
+        }
+        bytes.truncate(1 + cut.index(bytes.len()));
+        if let Ok(out) = unpack(&bytes)
+            && bytes[0] == DICTIONARY_1
+        {
+            let (said, _) = read_leb128(&bytes[1..]).expect("a length");
+            prop_assert_eq!(out.len() as u64, said);
+        }
+    }
+}
+
 proptest! {
     #[test]
     fn anything_stored_unpacks_or_says_why_and_every_chunk_packs_back(
