@@ -1,12 +1,16 @@
-//! Writes the dictionary the store compresses record chunks with
-//! (`core/src/store/chunk_dictionary.bin`, see `core/src/store/chunks.rs`): the stored
-//! documents of a few typical records, made by the same generators as the scale benchmark's
-//! hospital, from a node and an operator no hospital has. Run by hand only when a new
-//! dictionary is wanted, and then added under a new number beside the old one (which every
-//! chunk compressed with it still needs):
+//! Writes a dictionary of the kind the store compresses record chunks with (see
+//! `core/src/store/chunks.rs`): the stored documents of a few typical records, made by the
+//! same generators as the scale benchmark's hospital, from a node and an operator no
+//! hospital has. This wrote dictionary 1 (`core/src/store/chunk_dictionary.bin`). Each run
+//! writes a different file (record ids are random), to
+//! `core/src/store/chunk_dictionary.new.bin`, never over dictionary 1, which every chunk
+//! compressed with it needs: a new dictionary goes in beside it under a new format byte.
 //! `cargo test -p lifeline-bench --release -- --ignored write_the_chunk_dictionary`.
 
-use lifeline_core::{DeskRole, NodeName, NodeRole, Operator, OperatorName, Store, StoreOptions};
+use lifeline_core::record::Record;
+use lifeline_core::{
+    DeskRole, NodeName, NodeRole, Operator, OperatorName, RecordId, Store, StoreOptions,
+};
 use redb::{ReadableDatabase, TableDefinition};
 
 use super::data::{self, Origin, Rng};
@@ -14,7 +18,7 @@ use super::data::{self, Origin, Rng};
 const DOC_CHUNKS: TableDefinition<([u8; 16], u32), &[u8]> = TableDefinition::new("doc_chunks");
 
 #[test]
-#[ignore = "writes core/src/store/chunk_dictionary.bin; run by hand"]
+#[ignore = "writes core/src/store/chunk_dictionary.new.bin; run by hand"]
 fn write_the_chunk_dictionary() {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("dictionary.redb");
@@ -53,22 +57,14 @@ fn write_the_chunk_dictionary() {
     let mut rx = rx.expect("every 4242nd visit has a prescription");
     let dispense = data::dispense(&o, &mut rx, at + 20);
     let mut order = Vec::new();
-    order.push(dispense.header.id);
-    store.load_records(&who, vec![dispense]).expect("load");
-    order.push(rx.header.id);
-    store.load_records(&who, vec![rx]).expect("load");
-    order.push(yj_visit.header.id);
-    store.load_records(&who, vec![yj_visit]).expect("load");
-    order.push(invoice.header.id);
-    store.load_records(&who, vec![invoice]).expect("load");
-    order.push(charge.header.id);
-    store.load_records(&who, vec![charge]).expect("load");
-    order.push(visit.header.id);
-    store.load_records(&who, vec![visit]).expect("load");
-    order.push(yj_patient.header.id);
-    store.load_records(&who, vec![yj_patient]).expect("load");
-    order.push(patient.header.id);
-    store.load_records(&who, vec![patient]).expect("load");
+    load(&store, &who, &mut order, dispense);
+    load(&store, &who, &mut order, rx);
+    load(&store, &who, &mut order, yj_visit);
+    load(&store, &who, &mut order, invoice);
+    load(&store, &who, &mut order, charge);
+    load(&store, &who, &mut order, visit);
+    load(&store, &who, &mut order, yj_patient);
+    load(&store, &who, &mut order, patient);
     drop(store);
 
     let db = redb::Database::open(&path).expect("reopen");
@@ -87,7 +83,17 @@ fn write_the_chunk_dictionary() {
         );
     }
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../core/src/store/chunk_dictionary.bin");
+        .join("../core/src/store/chunk_dictionary.new.bin");
     std::fs::write(&out, &dictionary).expect("write the dictionary");
     println!("{} bytes to {}", dictionary.len(), out.display());
+}
+
+fn load<T: Record + Send + 'static>(
+    store: &Store,
+    who: &Operator,
+    order: &mut Vec<RecordId>,
+    record: T,
+) {
+    order.push(record.header().id);
+    store.load_records(who, vec![record]).expect("load");
 }

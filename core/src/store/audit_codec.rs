@@ -64,6 +64,25 @@ struct Chained<'a> {
     hash: [u8; 32],
 }
 
+impl Chained<'_> {
+    /// The entry, numbered `seq` after the entry whose hash is `prev_hash`.
+    fn entry(self, seq: u64, prev_hash: String) -> Result<AuditEntry, AuditDecodeError> {
+        Ok(AuditEntry {
+            seq,
+            at_ms: self.at_ms,
+            node: NodeName::new(self.node)
+                .map_err(|_| AuditDecodeError::Node(self.node.to_owned()))?,
+            actor: self.actor.to_owned(),
+            action: self.action.to_owned(),
+            record: self.record.map(RecordId::from_bytes),
+            changes: self.changes.iter().map(hex::encode).collect(),
+            detail: self.detail.map(str::to_owned),
+            prev_hash,
+            hash: hex::encode(self.hash),
+        })
+    }
+}
+
 /// A hash as 32 raw bytes, when its hex reads back the same (lower case, 64 digits).
 fn raw(hash: &str) -> Option<[u8; 32]> {
     let mut out = [0u8; 32];
@@ -100,41 +119,28 @@ impl AuditEntry {
     /// takes its sequence number and previous hash from these; the others carry their own,
     /// which the chain's check compares.
     pub fn decode(bytes: &[u8], key: u64, prev_hash: &str) -> Result<AuditEntry, AuditDecodeError> {
-        let node = |n: &str| NodeName::new(n).map_err(|_| AuditDecodeError::Node(n.to_owned()));
         match bytes.first() {
             None => Err(AuditDecodeError::Empty),
             Some(b'{') => serde_json::from_slice(bytes).map_err(AuditDecodeError::Json),
             Some(&BINARY) => {
                 let s: Stored<'_> =
                     postcard::from_bytes(&bytes[1..]).map_err(AuditDecodeError::Binary)?;
-                Ok(AuditEntry {
-                    seq: s.seq,
+                let chained = Chained {
                     at_ms: s.at_ms,
-                    node: node(s.node)?,
-                    actor: s.actor.to_owned(),
-                    action: s.action.to_owned(),
-                    record: s.record.map(RecordId::from_bytes),
-                    changes: s.changes.iter().map(hex::encode).collect(),
-                    detail: s.detail.map(str::to_owned),
-                    prev_hash: hex::encode(s.prev_hash),
-                    hash: hex::encode(s.hash),
-                })
+                    node: s.node,
+                    actor: s.actor,
+                    action: s.action,
+                    record: s.record,
+                    changes: s.changes,
+                    detail: s.detail,
+                    hash: s.hash,
+                };
+                chained.entry(s.seq, hex::encode(s.prev_hash))
             }
             Some(&CHAINED) => {
                 let s: Chained<'_> =
                     postcard::from_bytes(&bytes[1..]).map_err(AuditDecodeError::Binary)?;
-                Ok(AuditEntry {
-                    seq: key,
-                    at_ms: s.at_ms,
-                    node: node(s.node)?,
-                    actor: s.actor.to_owned(),
-                    action: s.action.to_owned(),
-                    record: s.record.map(RecordId::from_bytes),
-                    changes: s.changes.iter().map(hex::encode).collect(),
-                    detail: s.detail.map(str::to_owned),
-                    prev_hash: prev_hash.to_owned(),
-                    hash: hex::encode(s.hash),
-                })
+                s.entry(key, prev_hash.to_owned())
             }
             Some(other) => Err(AuditDecodeError::UnknownFormat(*other)),
         }
