@@ -98,8 +98,6 @@ thread_local! {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ChunkDamage {
-    #[error("the chunk is empty")]
-    Empty,
     #[error("the chunk's encoding {0:#04x} is unknown")]
     UnknownEncoding(u8),
     #[error("the chunk's length is missing or too large")]
@@ -112,8 +110,12 @@ pub enum ChunkDamage {
 
 /// A chunk as stored: [`DICTIONARY_1`], the chunk's length (LEB128), and the chunk in raw
 /// DEFLATE primed with the dictionary; or the chunk itself when that is not shorter (an
-/// Automerge chunk, which [`unpack`] tells by its first byte).
+/// Automerge chunk, which [`unpack`] tells by its first byte). An empty chunk is stored
+/// empty, and reads as nothing, as before the compression.
 pub(super) fn pack(chunk: &[u8]) -> Vec<u8> {
+    if chunk.is_empty() {
+        return Vec::new();
+    }
     let mut out = Vec::with_capacity(chunk.len() / 2 + 16);
     out.push(DICTIONARY_1);
     leb128(chunk.len() as u64, &mut out);
@@ -152,7 +154,7 @@ pub fn unpack(stored: &[u8]) -> Result<Vec<u8>, ChunkDamage> {
 /// Appends the stored chunk, as Automerge wrote it, to `out`.
 pub(super) fn unpack_into(stored: &[u8], out: &mut Vec<u8>) -> Result<(), ChunkDamage> {
     match stored.first() {
-        None => Err(ChunkDamage::Empty),
+        None => Ok(()),
         Some(&AUTOMERGE_MAGIC) => {
             out.extend_from_slice(stored);
             Ok(())
