@@ -77,10 +77,8 @@ fn a_patient_stores_in_under_half_its_document_and_leaves_as_automerge_wrote_it(
 
 #[test]
 fn chunks_stored_before_the_compression_still_read_and_take_later_writes() {
-    let dir = tempfile::tempdir().expect("dir");
+    let (dir, store, clock) = temp_store("W01", NodeRole::Window);
     let path = dir.path().join("store.redb");
-    let clock = crate::clock::ManualClock::new(1_795_568_400_000);
-    let store = store_at(&path, "W01", NodeRole::Window, &clock);
     let p = store
         .create_patient(&registrar(), new_patient("李小红"))
         .expect("saved")
@@ -111,10 +109,8 @@ fn chunks_stored_before_the_compression_still_read_and_take_later_writes() {
 
 #[test]
 fn a_damaged_chunk_is_a_damaged_record_and_the_others_still_read() {
-    let dir = tempfile::tempdir().expect("dir");
+    let (dir, store, clock) = temp_store("W01", NodeRole::Window);
     let path = dir.path().join("store.redb");
-    let clock = crate::clock::ManualClock::new(1_795_568_400_000);
-    let store = store_at(&path, "W01", NodeRole::Window, &clock);
     let who = registrar();
     let damaged = store
         .create_patient(&who, new_patient("王小刚"))
