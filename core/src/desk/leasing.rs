@@ -208,6 +208,8 @@ impl Store {
             if earlier_life {
                 tracing::warn!(range = %state.range.id, "a range leased before this store was restored came back: retired");
                 retire_range(tx, &mut state, &who)?;
+            } else {
+                tx.start_past_returned(&mut state)?;
             }
             tx.put_range(&state)?;
             tx.audit(audit_event(
@@ -273,6 +275,10 @@ fn retire_range(
 ) -> Result<(), WriteError> {
     let series = state.range.series;
     for number in state.next..=state.range.end {
+        // A number on a record of ours that came back before the range did stays issued.
+        if tx.number_use(series, number)?.is_some() {
+            continue;
+        }
         let used = NumberUse::Voided {
             record: None,
             reason: "retired: leased before this store was restored".into(),

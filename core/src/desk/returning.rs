@@ -8,7 +8,10 @@
 //! arrives, the number it carries (an emergency registration's, an invoice's, or one spoiled
 //! on the lease) goes into the ledger, and the range's cursor moves past it; a number the
 //! cursor skips is voided until its own record comes, so the range still accounts for every
-//! number below its cursor.
+//! number below its cursor. A record may come back before the lease that granted its range
+//! (the copy went back to before the range was leased): the ledger holds its number all the
+//! same, and the range, when it is taken again, starts past every number the ledger holds of
+//! it (`Tx::start_past_returned`).
 //!
 //! What the desks handed out after the copy and before the records came back may be on two
 //! records: nothing could tell the node sooner. When the second comes back the node says so
@@ -17,7 +20,7 @@
 
 use crate::WriteError;
 use crate::id::{OperatorName, RecordId};
-use crate::numbers::{NumberUse, Series, emergency_number};
+use crate::numbers::{NumberUse, RangeState, Series, emergency_number};
 use crate::record::{Header, Invoice, Lease, Record, RecordKind, Visit};
 use crate::status::InvoiceStatus;
 use crate::store::{AuditEvent, Tx};
@@ -105,20 +108,17 @@ impl Tx<'_, '_> {
         }
     }
 
-    /// Notes `number` as `used` if it falls in a range of ours the ledger says nothing of (or
-    /// only that its cursor skipped it), and moves the range's cursor past it.
+    /// Notes `number` as `used` if the ledger says nothing of it (or only that a cursor
+    /// skipped it), and moves the cursor of its range past it. Its range may not be held yet
+    /// (the records can come back before the lease that granted it is taken again): the
+    /// ledger holds the number all the same, and the range starts past it when it is taken
+    /// ([`Tx::start_past_returned`]).
     fn learn_number(
         &mut self,
         series: Series,
         number: u64,
         used: NumberUse,
     ) -> Result<(), WriteError> {
-        let node = self.node().clone();
-        let Some(mut state) = self.ranges()?.into_iter().find(|r| {
-            r.range.series == series && r.range.holder == node && r.range.contains(number)
-        }) else {
-            return Ok(());
-        };
         match self.number_use(series, number)? {
             None => {}
             Some(NumberUse::Voided { operator, .. }) if operator.as_str() == SKIPPED_BY => {}
@@ -141,24 +141,48 @@ impl Tx<'_, '_> {
             }
             Some(NumberUse::Voided { .. }) => return Ok(()),
         }
-        tracing::warn!(%series, number, range = %state.range.id, "a number of ours came back on a record this node had lost: never handed out again");
+        tracing::warn!(%series, number, "a number of ours came back on a record this node had lost: never handed out again");
         self.put_number(series, number, &used)?;
-        if state.next <= number {
-            let skipped_by = OperatorName::new(SKIPPED_BY).expect("a valid operator name");
-            for skipped in state.next..number {
-                if self.number_use(series, skipped)?.is_none() {
-                    let void = NumberUse::Voided {
-                        record: None,
-                        reason: SKIPPED.into(),
-                        operator: skipped_by.clone(),
-                        at_ms: self.now_ms(),
-                    };
-                    self.put_number(series, skipped, &void)?;
-                }
-            }
-            state.next = number + 1;
+        let node = self.node().clone();
+        if let Some(mut state) = self.ranges()?.into_iter().find(|r| {
+            r.range.series == series && r.range.holder == node && r.range.contains(number)
+        }) && state.next <= number
+        {
+            self.skip_to(&mut state, number + 1)?;
             self.put_range(&state)?;
         }
+        Ok(())
+    }
+
+    /// A range being taken into the ledger starts past every number of it the ledger already
+    /// holds: numbers on records of ours that came back before the range did. Those below
+    /// that it does not hold are voided until their own records come.
+    pub(crate) fn start_past_returned(&mut self, state: &mut RangeState) -> Result<(), WriteError> {
+        let range = &state.range;
+        if let Some(last) = self.last_noted(range.series, state.next, range.end)? {
+            tracing::warn!(range = %range.id, last, "a range taken again starts past the numbers of ours that came back before it");
+            self.skip_to(state, last + 1)?;
+        }
+        Ok(())
+    }
+
+    /// Moves the cursor of `state` to `next`, voiding every number it passes that the ledger
+    /// says nothing of.
+    fn skip_to(&mut self, state: &mut RangeState, next: u64) -> Result<(), WriteError> {
+        let series = state.range.series;
+        let skipped_by = OperatorName::new(SKIPPED_BY).expect("a valid operator name");
+        for skipped in state.next..next {
+            if self.number_use(series, skipped)?.is_none() {
+                let void = NumberUse::Voided {
+                    record: None,
+                    reason: SKIPPED.into(),
+                    operator: skipped_by.clone(),
+                    at_ms: self.now_ms(),
+                };
+                self.put_number(series, skipped, &void)?;
+            }
+        }
+        state.next = state.next.max(next);
         Ok(())
     }
 }
@@ -178,6 +202,68 @@ mod tests {
     use crate::roles::{DeskRole, NodeRole, Operator};
     use crate::test_support::temp_store;
 
+    /// Records of ours come back before the lease of their range (a whole data directory
+    /// copied back from before the range was leased): the range, when it is taken again,
+    /// starts past their numbers and never hands them out again.
+    #[test]
+    fn numbers_that_come_back_before_their_range_are_never_handed_out_again() {
+        let (_d, w01, _) = temp_store("W01", NodeRole::Window);
+        let (_c, central, _) = temp_store("central", NodeRole::Central);
+        let admin = Operator::new(OperatorName::new("info1").expect("valid"), DeskRole::Admin);
+        let range = central
+            .lease_range(
+                &admin,
+                Series::EmergencyRegistration,
+                NodeName::new("W01").expect("valid"),
+                10,
+            )
+            .expect("lease")
+            .value;
+        let series = Series::EmergencyRegistration;
+        let (first, third) = (range.start, range.start + 2);
+        w01.write(move |tx| tx.learn_number(series, third, used(3)))
+            .expect("learn the third");
+        assert!(
+            w01.ranges().expect("ranges").is_empty(),
+            "no range held yet"
+        );
+        let taken = w01.accept_lease(&admin, range).expect("accept").value;
+        assert_eq!(
+            taken.next,
+            third + 1,
+            "the range starts past what came back"
+        );
+        let ledger = ledger_of(&w01);
+        assert_eq!(ledger.get(&third), Some(&used(3)));
+        assert!(matches!(ledger.get(&first), Some(NumberUse::Voided { .. })));
+        // The first number's record comes after: issued, and the cursor stays.
+        w01.write(move |tx| tx.learn_number(series, first, used(1)))
+            .expect("learn the first");
+        assert_eq!(ledger_of(&w01).get(&first), Some(&used(1)));
+        assert_eq!(w01.ranges().expect("ranges")[0].next, third + 1);
+        assert!(w01.range_report().expect("report").is_clean());
+    }
+
+    fn used(n: u8) -> NumberUse {
+        NumberUse::Issued {
+            record: RecordId::from_bytes([n; 16]),
+            operator: OperatorName::new("reg1").expect("valid"),
+            at_ms: 1,
+        }
+    }
+
+    /// The ledger's entries for the numbers of the store's first range.
+    fn ledger_of(store: &crate::store::Store) -> std::collections::BTreeMap<u64, NumberUse> {
+        let ranges = store.ranges().expect("ranges");
+        let entries = store.ledger_entries(&ranges).expect("ledger");
+        entries
+            .into_iter()
+            .next()
+            .unwrap_or_default()
+            .into_iter()
+            .collect()
+    }
+
     /// Records come back out of order: a number skipped is voided until its own record comes,
     /// then issued; a number the ledger already holds is left as it is.
     #[test]
@@ -195,20 +281,8 @@ mod tests {
             .expect("lease")
             .value;
         w01.accept_lease(&admin, range).expect("accept");
-        fn used(n: u8) -> NumberUse {
-            NumberUse::Issued {
-                record: RecordId::from_bytes([n; 16]),
-                operator: OperatorName::new("reg1").expect("valid"),
-                at_ms: 1,
-            }
-        }
         let series = Series::EmergencyRegistration;
-        let ledger = |n: u64| {
-            let ranges = w01.ranges().expect("ranges");
-            let entries = w01.ledger_entries(&ranges).expect("ledger");
-            let found = entries[0].iter().find(|(k, _)| *k == n);
-            found.map(|(_, used)| used.clone())
-        };
+        let ledger = |n: u64| ledger_of(&w01).get(&n).cloned();
         w01.write(move |tx| tx.learn_number(series, 3, used(3)))
             .expect("learn 3");
         assert!(matches!(ledger(1), Some(NumberUse::Voided { .. })));

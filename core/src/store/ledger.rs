@@ -68,6 +68,26 @@ impl Tx<'_, '_> {
             .transpose()
     }
 
+    /// The highest number of `series` from `start` to `end` the ledger says anything of.
+    pub(crate) fn last_noted(
+        &self,
+        series: Series,
+        start: u64,
+        end: u64,
+    ) -> Result<Option<u64>, ReadError> {
+        let t = self
+            .r()
+            .open_table(tables::NUMBERS)
+            .ctx("reading the number ledger")?;
+        let mut noted = t
+            .range((series.code(), start)..=(series.code(), end))
+            .ctx("reading the number ledger")?;
+        match noted.next_back() {
+            Some(entry) => Ok(Some(entry.ctx("reading the number ledger")?.0.value().1)),
+            None => Ok(None),
+        }
+    }
+
     pub(crate) fn put_number(
         &mut self,
         series: Series,
