@@ -13,6 +13,9 @@
 //! same, and the range, when it is taken again, starts past every number the ledger holds of
 //! it (`Tx::start_past_returned`).
 //!
+//! A range a cashier's shift claimed after the copy was taken is the cashier's again when
+//! its lease, which names the cashier, comes back.
+//!
 //! What the desks handed out after the copy and before the records came back may be on two
 //! records: nothing could tell the node sooner. When the second comes back the node says so
 //! (an error in its log, `number.duplicate` in its audit trail), and the range report shows
@@ -75,9 +78,10 @@ impl Tx<'_, '_> {
                 let Some(series) = Series::parse(&lease.series) else {
                     return Ok(());
                 };
-                if lease.holder != *self.node() || lease.spoiled.is_empty() {
+                if lease.holder != *self.node() {
                     return Ok(());
                 }
+                self.learn_assignment(id, &lease)?;
                 for (number, spoiled) in lease.spoiled {
                     let Ok(number) = number.parse::<u64>() else {
                         continue;
@@ -92,6 +96,28 @@ impl Tx<'_, '_> {
                 }
             }
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// A range of ours whose cashier the ledger lost (the copy went back to before the
+    /// cashier's first shift claimed it) is the cashier's again when its lease, which says
+    /// whose it is (`range.assign`), comes back: otherwise the range, part used and no
+    /// one's, would be no cashier's to bill from.
+    fn learn_assignment(&mut self, id: RecordId, lease: &Lease) -> Result<(), WriteError> {
+        let Some(operator) = &lease.operator else {
+            return Ok(());
+        };
+        for mut state in self.ranges()? {
+            if state.lease_record != Some(id) || state.range.operator.is_some() {
+                continue;
+            }
+            tracing::warn!(range = %state.range.id, %operator, "whose range this is came back on its lease: the cashier's again");
+            state.range.operator = Some(operator.clone());
+            if state.range.code.is_none() {
+                state.range.code.clone_from(&lease.code);
+            }
+            self.put_range(&state)?;
         }
         Ok(())
     }

@@ -4,6 +4,7 @@
 
 use super::numbers::settled_charge;
 use super::*;
+use crate::desk::ShiftStart;
 use crate::numbers::RangeState;
 use crate::store::mark_file;
 use crate::test_support::store_at;
@@ -106,4 +107,72 @@ fn numbers_on_its_records_that_come_back_are_never_handed_out_again() {
         [(2, 1), (4, 1)],
         "invoices, then registrations: {own:?}"
     );
+}
+
+/// The copy went back to before the cashier's first shift claimed the window's invoice range:
+/// when the lease, which names the cashier, comes back, the range is the cashier's again, part
+/// used, and the cashier starts the next shift from where the invoices that came back leave it.
+#[test]
+fn a_cashiers_range_claimed_after_the_copy_is_the_cashiers_again() {
+    let (dir, w01, clock) = window();
+    let (_cd, central, _) = temp_store("central", NodeRole::Central);
+    let (reg, cashier) = (
+        op("reg1", DeskRole::Registration),
+        op("c1", DeskRole::Cashier),
+    );
+    central
+        .lease_range(&admin(), Series::Invoice, node("W01"), 10)
+        .expect("lease");
+    copy_all(&central, &w01);
+    assert_eq!(w01.accept_granted_leases(&admin()).expect("accept"), 1);
+    let patient = w01
+        .create_patient(&reg, new_patient("赵六"))
+        .expect("patient")
+        .value;
+    let visit = w01
+        .register_visit(&reg, paediatrics(patient.header.id))
+        .expect("visit")
+        .value;
+
+    let store_path = w01.path().to_path_buf();
+    let copy = dir.path().join("copy.redb");
+    w01.backup_to(&copy, &|_, _| {}).expect("backup");
+    let mark = std::fs::read(mark_file(&store_path)).expect("the mark");
+
+    // Since the copy: the cashier's shift claims the range, and invoice 1.
+    let shift = |store: &Store, first_number| {
+        let start = ShiftStart {
+            code: "SIM0001".into(),
+            first_number,
+        };
+        store.start_shift(&cashier, start).map(|s| s.value)
+    };
+    shift(&w01, 1).expect("the first shift");
+    let c1 = settled_charge(&w01, visit.header.id, &cashier);
+    let first = w01.issue_invoice(&cashier, vec![c1]).expect("invoice");
+    assert_eq!(first.value.number, 1);
+    copy_all(&w01, &central);
+
+    drop(w01);
+    std::fs::copy(&copy, &store_path).expect("copy the store back");
+    std::fs::write(mark_file(&store_path), &mark).expect("copy the mark back");
+    let w01 = store_at(&store_path, "W01", NodeRole::Window, &clock);
+    assert_eq!(
+        w01.cashier_range(&cashier).expect("read"),
+        None,
+        "nothing told it"
+    );
+
+    copy_all(&central, &w01);
+    let range = w01
+        .cashier_range(&cashier)
+        .expect("read")
+        .expect("the cashier's range again");
+    assert_eq!((range.next, range.code.as_deref()), (2, Some("SIM0001")));
+    shift(&w01, 2).expect("the next shift");
+    let c2 = settled_charge(&w01, visit.header.id, &cashier);
+    let second = w01.issue_invoice(&cashier, vec![c2]).expect("invoice");
+    assert_eq!(second.value.number, 2);
+    let own = w01.range_report().expect("report");
+    assert!(own.is_clean(), "{own:?}");
 }
