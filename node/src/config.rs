@@ -418,8 +418,13 @@ impl Config {
     /// matched as written, not as regular expressions: a pattern's compile time grows without
     /// bound with its shape (fuzzing found a filter of 700 bytes that took 13 s to check, the
     /// daemon's start blocked meanwhile), and naming a peer is all an operator needs.
+    ///
+    /// Automerge's spans are left out below `warn` unless the filter names `automerge`: its
+    /// loading functions open a span at `info` each (`#[instrument]`'s default), several per
+    /// document a peer sends, and a subscriber that takes them formats their fields: a
+    /// seventh of a new window's CPU while it synced, for spans nobody reads.
     pub fn log_filter(&self) -> Result<tracing_subscriber::EnvFilter, Said> {
-        tracing_subscriber::EnvFilter::builder()
+        let filter = tracing_subscriber::EnvFilter::builder()
             .with_regex(false)
             .parse(&self.log.level)
             .map_err(|e| {
@@ -428,7 +433,15 @@ impl Config {
                     vec![("level", format!("{:?}", self.log.level).into())],
                 )
                 .because(anyhow::Error::msg(chain(&e)))
-            })
+            })?;
+        let quiet_already = filter
+            .max_level_hint()
+            .is_some_and(|most| most <= tracing_subscriber::filter::LevelFilter::WARN);
+        if quiet_already || self.log.level.contains("automerge") {
+            return Ok(filter);
+        }
+        let quiet = "automerge=warn".parse().expect("a valid directive");
+        Ok(filter.add_directive(quiet))
     }
 
     /// How this node's store is opened: its identity, the hospital's offset, the low-water

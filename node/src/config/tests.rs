@@ -42,6 +42,30 @@ fn log_filter_field_values_are_matched_as_written() {
     assert_eq!(seen.load(Ordering::Relaxed), 1, "only the peer named W0.");
 }
 
+/// Automerge's own spans (`info` by `#[instrument]`'s default, several per document a peer
+/// sends) are off at the default level, and on when the filter names Automerge.
+#[test]
+fn automerge_s_spans_are_off_unless_the_filter_names_it() {
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let enabled = |level: &str| {
+        let text = format!("{MINIMAL}\n[log]\nlevel = \"{level}\"\n");
+        let c: Config = toml::from_str(&text).expect("parse");
+        c.check().expect("valid");
+        let subscriber = tracing_subscriber::registry().with(c.log_filter().expect("parses"));
+        tracing::subscriber::with_default(subscriber, || {
+            let load = tracing::info_span!(target: "automerge::storage::load", "load_changes");
+            let ours = tracing::info_span!(target: "lifeline_sync::mesh", "peer");
+            let warned = tracing::enabled!(target: "automerge::automerge", tracing::Level::WARN);
+            (!load.is_disabled(), !ours.is_disabled(), warned)
+        })
+    };
+    assert_eq!(enabled("info"), (false, true, true));
+    assert_eq!(enabled("debug,lifeline_core=trace"), (false, true, true));
+    assert_eq!(enabled("info,automerge=info"), (true, true, true));
+    assert_eq!(enabled("error"), (false, false, false));
+}
+
 #[test]
 fn a_minimal_config_gets_its_defaults() {
     let c: Config = toml::from_str(MINIMAL).expect("parse");
