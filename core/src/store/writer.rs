@@ -8,7 +8,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
 use std::thread::JoinHandle;
 
 use super::error::{AbortCause, WriteError};
@@ -29,20 +29,35 @@ pub(crate) struct Job {
 pub(crate) struct Writer {
     jobs: Option<SyncSender<Job>>,
     thread: Option<JoinHandle<()>>,
+    freer: Option<JoinHandle<()>>,
 }
 
 /// Requests that may wait for the writer before callers block.
 const QUEUE_DEPTH: usize = 4096;
 
+/// Batches of documents the cache let go of that may wait to be freed; past that the writer
+/// frees them itself.
+const FREE_DEPTH: usize = 16;
+
+/// Documents the cache let go of, for a thread of their own to free: freeing a document is
+/// most of what a cache insert costs (a tenth of the writer's time while a new window takes a
+/// hospital's records), and the writer has the next batch to commit.
+type LetGo = Vec<Arc<automerge::Automerge>>;
+
 impl Writer {
     pub(crate) fn start(shared: Arc<Shared>) -> std::io::Result<Writer> {
         let (tx, rx) = sync_channel(QUEUE_DEPTH);
+        let (free, freed) = sync_channel::<LetGo>(FREE_DEPTH);
+        let freer = std::thread::Builder::new()
+            .name(format!("store-free-{}", shared.opts.node))
+            .spawn(move || freed.iter().for_each(drop))?;
         let thread = std::thread::Builder::new()
             .name(format!("store-writer-{}", shared.opts.node))
-            .spawn(move || writer_loop(&shared, &rx))?;
+            .spawn(move || writer_loop(&shared, &rx, &free))?;
         Ok(Writer {
             jobs: Some(tx),
             thread: Some(thread),
+            freer: Some(freer),
         })
     }
 }
@@ -54,6 +69,13 @@ impl Drop for Writer {
             && thread.join().is_err()
         {
             tracing::error!("store writer thread panicked");
+        }
+        // The writer's end of the freeing queue went with it: the freer stops once it is
+        // through.
+        if let Some(freer) = self.freer.take()
+            && freer.join().is_err()
+        {
+            tracing::error!("store freeing thread panicked");
         }
     }
 }
@@ -69,7 +91,7 @@ pub(crate) fn on_writer_thread() -> bool {
     ON_WRITER.with(std::cell::Cell::get)
 }
 
-fn writer_loop(shared: &Shared, rx: &Receiver<Job>) {
+fn writer_loop(shared: &Shared, rx: &Receiver<Job>, free: &SyncSender<LetGo>) {
     ON_WRITER.with(|on| on.set(true));
     let mut pending: VecDeque<Job> = VecDeque::new();
     loop {
@@ -89,7 +111,7 @@ fn writer_loop(shared: &Shared, rx: &Receiver<Job>) {
         let batch: Vec<Job> = pending.drain(..take).collect();
         // A panic inside the storage engine (damaged data) must not kill the writer: the
         // batch's callers see their request dropped, and later batches go on.
-        match crate::error::contained(|| run_batch(shared, batch)) {
+        match crate::error::contained(|| run_batch(shared, batch, free)) {
             Some(unrun) => {
                 for job in unrun.into_iter().rev() {
                     pending.push_front(job);
@@ -104,7 +126,7 @@ fn writer_loop(shared: &Shared, rx: &Receiver<Job>) {
 
 /// Runs one batch in one write transaction. Returns the jobs it did not get to (after an
 /// abort), to run in the next batch.
-fn run_batch(shared: &Shared, batch: Vec<Job>) -> Vec<Job> {
+fn run_batch(shared: &Shared, batch: Vec<Job>, free: &SyncSender<LetGo>) -> Vec<Job> {
     let w = match shared.db.begin_write() {
         Ok(w) => w,
         Err(e) => {
@@ -188,8 +210,14 @@ fn run_batch(shared: &Shared, batch: Vec<Job>) -> Vec<Job> {
                     notify(feed_seq);
                 }
             }
-            // Last: the callers have their answers and the cache its lock back.
-            drop(let_go);
+            // Last: the callers have their answers and the cache its lock back. Freed on the
+            // freer's thread, or here when it is that far behind.
+            if !let_go.is_empty()
+                && let Err(TrySendError::Full(docs) | TrySendError::Disconnected(docs)) =
+                    free.try_send(let_go)
+            {
+                drop(docs);
+            }
         }
         Err(err) => {
             if !matches!(err, WriteError::Aborted { .. }) {
