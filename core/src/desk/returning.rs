@@ -225,6 +225,7 @@ fn issued(id: RecordId, header: &Header) -> NumberUse {
 mod tests {
     use super::*;
     use crate::id::NodeName;
+    use crate::numbers::NumberRange;
     use crate::roles::{DeskRole, NodeRole, Operator};
     use crate::test_support::temp_store;
 
@@ -233,18 +234,7 @@ mod tests {
     /// starts past their numbers and never hands them out again.
     #[test]
     fn numbers_that_come_back_before_their_range_are_never_handed_out_again() {
-        let (_d, w01, _) = temp_store("W01", NodeRole::Window);
-        let (_c, central, _) = temp_store("central", NodeRole::Central);
-        let admin = Operator::new(OperatorName::new("info1").expect("valid"), DeskRole::Admin);
-        let range = central
-            .lease_range(
-                &admin,
-                Series::EmergencyRegistration,
-                NodeName::new("W01").expect("valid"),
-                10,
-            )
-            .expect("lease")
-            .value;
+        let (_d, w01, admin, range) = w01_and_a_range();
         let series = Series::EmergencyRegistration;
         let (first, third) = (range.start, range.start + 2);
         w01.write(move |tx| tx.learn_number(series, third, used(3)))
@@ -268,6 +258,29 @@ mod tests {
         assert_eq!(ledger_of(&w01).get(&first), Some(&used(1)));
         assert_eq!(w01.ranges().expect("ranges")[0].next, third + 1);
         assert!(w01.range_report().expect("report").is_clean());
+    }
+
+    /// A window, an admin, and a range of ten emergency registration numbers central leased
+    /// it, not yet taken.
+    fn w01_and_a_range() -> (
+        tempfile::TempDir,
+        crate::store::Store,
+        Operator,
+        NumberRange,
+    ) {
+        let (dir, w01, _) = temp_store("W01", NodeRole::Window);
+        let (_c, central, _) = temp_store("central", NodeRole::Central);
+        let admin = Operator::new(OperatorName::new("info1").expect("valid"), DeskRole::Admin);
+        let range = central
+            .lease_range(
+                &admin,
+                Series::EmergencyRegistration,
+                NodeName::new("W01").expect("valid"),
+                10,
+            )
+            .expect("lease")
+            .value;
+        (dir, w01, admin, range)
     }
 
     fn used(n: u8) -> NumberUse {
@@ -294,18 +307,7 @@ mod tests {
     /// then issued; a number the ledger already holds is left as it is.
     #[test]
     fn a_skipped_number_is_voided_until_its_record_comes() {
-        let (_d, w01, _) = temp_store("W01", NodeRole::Window);
-        let (_c, central, _) = temp_store("central", NodeRole::Central);
-        let admin = Operator::new(OperatorName::new("info1").expect("valid"), DeskRole::Admin);
-        let range = central
-            .lease_range(
-                &admin,
-                Series::EmergencyRegistration,
-                NodeName::new("W01").expect("valid"),
-                10,
-            )
-            .expect("lease")
-            .value;
+        let (_d, w01, admin, range) = w01_and_a_range();
         w01.accept_lease(&admin, range).expect("accept");
         let series = Series::EmergencyRegistration;
         let ledger = |n: u64| ledger_of(&w01).get(&n).cloned();

@@ -27,19 +27,68 @@ fn cursor(store: &Store, series: Series) -> u64 {
     state.next
 }
 
+/// W01 holding a range of `series` central leased it (taken from the lease, so the range
+/// knows its lease record), with central beside it.
+struct Leased {
+    dir: tempfile::TempDir,
+    w01: Store,
+    clock: ManualClock,
+    _central_dir: tempfile::TempDir,
+    central: Store,
+}
+
+fn leased(series: Series) -> Leased {
+    let (dir, w01, clock) = window();
+    let (central_dir, central, _) = temp_store("central", NodeRole::Central);
+    central
+        .lease_range(&admin(), series, node("W01"), 10)
+        .expect("lease");
+    copy_all(&central, &w01);
+    assert_eq!(w01.accept_granted_leases(&admin()).expect("accept"), 1);
+    Leased {
+        dir,
+        w01,
+        clock,
+        _central_dir: central_dir,
+        central,
+    }
+}
+
+/// A copy of the window's whole data directory as it is now: the store and the mark beside it.
+struct WholeCopy {
+    store: std::path::PathBuf,
+    mark: Vec<u8>,
+}
+
+fn copy_whole(dir: &std::path::Path, w01: &Store) -> WholeCopy {
+    let store = dir.join("copy.redb");
+    w01.backup_to(&store, &|_, _| {}).expect("backup");
+    let mark = std::fs::read(mark_file(w01.path())).expect("the mark");
+    WholeCopy { store, mark }
+}
+
+/// The copy put back over the window's directory, and the window started on it.
+fn put_back(w01: Store, copy: &WholeCopy, clock: &ManualClock) -> Store {
+    let store_path = w01.path().to_path_buf();
+    drop(w01);
+    std::fs::copy(&copy.store, &store_path).expect("copy the store back");
+    std::fs::write(mark_file(&store_path), &copy.mark).expect("copy the mark back");
+    store_at(&store_path, "W01", NodeRole::Window, clock)
+}
+
 #[test]
 fn numbers_on_its_records_that_come_back_are_never_handed_out_again() {
-    let (dir, w01, clock) = window();
-    let (_cd, central, _) = temp_store("central", NodeRole::Central);
+    let Leased {
+        dir,
+        w01,
+        clock,
+        central,
+        ..
+    } = leased(Series::EmergencyRegistration);
     let (reg, cashier) = (
         op("reg1", DeskRole::Registration),
         op("c1", DeskRole::Cashier),
     );
-    central
-        .lease_range(&admin(), Series::EmergencyRegistration, node("W01"), 10)
-        .expect("lease");
-    copy_all(&central, &w01);
-    assert_eq!(w01.accept_granted_leases(&admin()).expect("accept"), 1);
     cashier_on_shift(&w01, &cashier, 10);
     w01.start_episode(
         &admin(),
@@ -51,10 +100,7 @@ fn numbers_on_its_records_that_come_back_are_never_handed_out_again() {
     assert_eq!(first.registration_no, "YJ00000001");
 
     // The whole data directory as a copy of it taken now holds it.
-    let store_path = w01.path().to_path_buf();
-    let copy = dir.path().join("copy.redb");
-    w01.backup_to(&copy, &|_, _| {}).expect("backup");
-    let mark = std::fs::read(mark_file(&store_path)).expect("the mark");
+    let copy = copy_whole(dir.path(), &w01);
 
     // Since the copy: YJ2, a number spoiled (3), YJ4, and invoice 1 (voided) and 2; central
     // receives them all.
@@ -76,10 +122,7 @@ fn numbers_on_its_records_that_come_back_are_never_handed_out_again() {
     );
     copy_all(&w01, &central);
 
-    drop(w01);
-    std::fs::copy(&copy, &store_path).expect("copy the store back");
-    std::fs::write(mark_file(&store_path), &mark).expect("copy the mark back");
-    let w01 = store_at(&store_path, "W01", NodeRole::Window, &clock);
+    let w01 = put_back(w01, &copy, &clock);
     assert_eq!(
         cursor(&w01, Series::EmergencyRegistration),
         2,
@@ -114,30 +157,17 @@ fn numbers_on_its_records_that_come_back_are_never_handed_out_again() {
 /// used, and the cashier starts the next shift from where the invoices that came back leave it.
 #[test]
 fn a_cashiers_range_claimed_after_the_copy_is_the_cashiers_again() {
-    let (dir, w01, clock) = window();
-    let (_cd, central, _) = temp_store("central", NodeRole::Central);
-    let (reg, cashier) = (
-        op("reg1", DeskRole::Registration),
-        op("c1", DeskRole::Cashier),
-    );
-    central
-        .lease_range(&admin(), Series::Invoice, node("W01"), 10)
-        .expect("lease");
-    copy_all(&central, &w01);
-    assert_eq!(w01.accept_granted_leases(&admin()).expect("accept"), 1);
-    let patient = w01
-        .create_patient(&reg, new_patient("赵六"))
-        .expect("patient")
-        .value;
-    let visit = w01
-        .register_visit(&reg, paediatrics(patient.header.id))
-        .expect("visit")
-        .value;
+    let Leased {
+        dir,
+        w01,
+        clock,
+        central,
+        ..
+    } = leased(Series::Invoice);
+    let cashier = op("c1", DeskRole::Cashier);
+    let (_, visit) = registered(&w01);
 
-    let store_path = w01.path().to_path_buf();
-    let copy = dir.path().join("copy.redb");
-    w01.backup_to(&copy, &|_, _| {}).expect("backup");
-    let mark = std::fs::read(mark_file(&store_path)).expect("the mark");
+    let copy = copy_whole(dir.path(), &w01);
 
     // Since the copy: the cashier's shift claims the range, and invoice 1.
     let shift = |store: &Store, first_number| {
@@ -153,10 +183,7 @@ fn a_cashiers_range_claimed_after_the_copy_is_the_cashiers_again() {
     assert_eq!(first.value.number, 1);
     copy_all(&w01, &central);
 
-    drop(w01);
-    std::fs::copy(&copy, &store_path).expect("copy the store back");
-    std::fs::write(mark_file(&store_path), &mark).expect("copy the mark back");
-    let w01 = store_at(&store_path, "W01", NodeRole::Window, &clock);
+    let w01 = put_back(w01, &copy, &clock);
     assert_eq!(
         w01.cashier_range(&cashier).expect("read"),
         None,
