@@ -422,7 +422,7 @@ impl Config {
     /// Automerge's spans are left out below `warn` unless the filter names `automerge`: its
     /// loading functions open a span at `info` each (`#[instrument]`'s default), several per
     /// document a peer sends, and a subscriber that takes them formats their fields: a
-    /// seventh of a new window's CPU while it synced, for spans nobody reads.
+    /// seventh of a new window's mesh thread while it synced, for spans nobody reads.
     pub fn log_filter(&self) -> Result<tracing_subscriber::EnvFilter, Said> {
         let filter = tracing_subscriber::EnvFilter::builder()
             .with_regex(false)
