@@ -122,10 +122,12 @@ pub(crate) fn catalogs() -> CatalogImport {
 }
 
 /// Copies every record of `from` into `to` through the merge API, with their signatures, as
-/// replication would ([`Store::merge_from`]).
+/// replication would ([`Store::merge_from`]); `to` then holds everything `from` held, as a
+/// session that caught up notes.
 pub(crate) fn copy_all(from: &Store, to: &Store) {
     let out = to.merge_from(from).expect("apply");
     assert!(out.rejected.is_empty(), "{:?}", out.rejected);
+    to.note_caught_up(from.node()).expect("note the catch-up");
 }
 
 /// The invoice code the tests' cashiers hold stock of.

@@ -385,6 +385,14 @@ impl Store {
                 let Some(series) = Series::parse(&lease.series) else {
                     continue;
                 };
+                // Answered once its holder is caught up with in this opening: a grant this
+                // lessor made it before its data directory was copied back is here by then
+                // (`store::relearn`).
+                if !tx.caught_up_with(&lease.holder)? {
+                    tracing::debug!(request = %id, holder = %lease.holder,
+                        "a lease request waits until this lessor has caught up with its holder");
+                    continue;
+                }
                 let size = lease.size.clamp(1, MAX_LEASE);
                 let start = tx.lessor_next(series)?;
                 let end = start.checked_add(size - 1).ok_or(RuleError::from(

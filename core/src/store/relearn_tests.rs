@@ -21,6 +21,13 @@ fn system() -> Operator {
     Operator::new(OperatorName::new("system").expect("valid"), DeskRole::Admin)
 }
 
+/// Every record of `from` merged into `to`, without the catch-up a session would note: these
+/// tests say when `to` has caught up with whom.
+fn merge_only(from: &Store, to: &Store) {
+    let out = to.merge_from(from).expect("apply");
+    assert!(out.rejected.is_empty(), "{:?}", out.rejected);
+}
+
 fn held(store: &Store) -> Vec<String> {
     let names = store.leasing_held_for().expect("read");
     names.iter().map(|n| n.to_string()).collect()
@@ -113,7 +120,7 @@ fn a_restored_lessor_leases_from_its_cursor_once_it_has_caught_up_with_every_mem
 
     w01.request_lease(&system(), Series::EmergencyRegistration, 10)
         .expect("request");
-    copy_all(&w01, &central);
+    merge_only(&w01, &central);
     leases_nothing_from_its_cursor(&central, "W01, W02");
     let paper = central
         .lease_range_for(&admin(), by_hand(Some(700_001)))
@@ -240,11 +247,11 @@ fn a_lessor_whose_backup_is_copied_over_its_store_relearns_before_it_leases() {
     );
     w02.request_lease(&system(), Series::EmergencyRegistration, 10)
         .expect("W02 asks");
-    copy_all(&w02, &central);
+    merge_only(&w02, &central);
     leases_nothing_from_its_cursor(&central, "W01, W02");
 
     for w in [&w01, &w02] {
-        copy_all(w, &central);
+        merge_only(w, &central);
         central.note_caught_up(w.node()).expect("caught up");
     }
     assert_eq!(
@@ -293,4 +300,54 @@ fn a_mark_that_does_not_read_is_written_again() {
     assert_eq!(life, incarnation);
     let commits = rest.split_once('\n').expect("a line").0;
     assert!(commits.parse::<u64>().expect("a count") > 0, "{text:?}");
+}
+
+/// Seed 24068 `--store`: central's whole data directory (its store and the mark beside it)
+/// copied back from before it answered the windows' requests. Nothing on disk tells, and its
+/// first round, before any peer had greeted it, answered them again from its cursor gone back:
+/// every window's range granted twice, two values of each request's range. A lessor answers a
+/// request only once it has caught up, in this opening, with the request's holder; the grant
+/// the holder took is back by then.
+#[test]
+fn a_lessor_copied_back_whole_answers_a_request_only_once_caught_up_with_its_holder() {
+    let (dir, central, clock, (_d1, w01), _w02) = central_with_two_windows();
+    w01.request_lease(&system(), Series::EmergencyRegistration, 10)
+        .expect("W01 asks");
+    copy_all(&w01, &central);
+    let copy = dir.path().join("copy.redb");
+    central
+        .backup_to(&copy, &|_, _| {})
+        .expect("the store copied");
+    let mark = std::fs::read(super::mark_file(central.path())).expect("the mark copied");
+    assert_eq!(
+        central.fill_lease_requests(&system()).expect("fill").value,
+        1
+    );
+    copy_all(&central, &w01);
+    assert_eq!(grants(&w01), [("W01".to_string(), vec![(1, 10)])]);
+
+    let path = central.path().to_path_buf();
+    drop(central);
+    std::fs::copy(&copy, &path).expect("the store put back");
+    std::fs::write(super::mark_file(&path), &mark).expect("the mark put back");
+    let central = store_at(&path, "central", NodeRole::Central, &clock);
+    assert_eq!(
+        held(&central),
+        Vec::<String>::new(),
+        "nothing on disk tells"
+    );
+    assert_eq!(grants(&central), [("W01".to_string(), vec![])]);
+    assert_eq!(
+        central.fill_lease_requests(&system()).expect("fill").value,
+        0,
+        "W01 is not caught up with in this opening"
+    );
+
+    copy_all(&w01, &central);
+    assert_eq!(
+        central.fill_lease_requests(&system()).expect("fill").value,
+        0,
+        "answered before the copy, as W01 brought back"
+    );
+    assert_eq!(grants(&central), [("W01".to_string(), vec![(1, 10)])]);
 }
