@@ -176,8 +176,8 @@ impl Tx<'_, '_> {
         record_of: &BTreeMap<ChangeHash, RecordId>,
     ) -> Result<(), ReadError> {
         for commit in commits {
-            self.keep_commit(commit)?;
             let id = commit.id();
+            self.keep_commit(&id, commit)?;
             for h in &commit.hashes {
                 self.link_change(h, &id)?;
                 if let Some(record) = record_of.get(h) {
@@ -200,8 +200,12 @@ impl Tx<'_, '_> {
         Ok(())
     }
 
-    fn keep_commit(&mut self, commit: &SignedCommit) -> Result<(), ReadError> {
-        let id = commit.id();
+    /// Keeps `commit` under `id`, its id (a hash of the commit: the caller has it already,
+    /// and a commit of many changes is kept once per record it signs).
+    fn keep_commit(&mut self, id: &CommitId, commit: &SignedCommit) -> Result<(), ReadError> {
+        if self.kept_commits.contains(id) {
+            return Ok(());
+        }
         let mut t = self
             .w()
             .open_table(tables::SIGNED)
@@ -210,6 +214,8 @@ impl Tx<'_, '_> {
             t.insert(id.0, commit.encode().as_slice())
                 .ctx("keeping a signature")?;
         }
+        drop(t);
+        self.kept_commits.insert(*id);
         Ok(())
     }
 
@@ -240,8 +246,9 @@ impl Tx<'_, '_> {
         judge: &Judge<'_>,
     ) -> Result<(), ReadError> {
         for (hash, id) in signed_by {
+            // The judge holds each commit under the id it was decoded with.
             if let Some(commit) = judge.commit(id) {
-                self.keep_commit(commit)?;
+                self.keep_commit(id, commit)?;
             }
             self.link_change(hash, id)?;
             self.link_record(record, id)?;

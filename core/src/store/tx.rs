@@ -3,7 +3,7 @@
 //! [`Tx::persist`], which writes what a change did (a chunk, the feed, the indexes, an audit
 //! entry) in the same commit.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use automerge::transaction::{CommitOptions, Transaction};
@@ -53,6 +53,9 @@ pub(crate) struct Tx<'a, 't> {
     pub(super) authored: Vec<(RecordId, ChangeHash)>,
     /// Peers' slots in `peer_holds`, read when the batch first needs them.
     pub(super) slots: Option<super::holders::Slots>,
+    /// Signed commits this batch found or put in the `signed` table: a commit signs up to
+    /// 256 changes, and a peer's batch brings the records of one commit one after another.
+    pub(super) kept_commits: HashSet<crate::trust::CommitId>,
 }
 
 /// What a batch that wrote leaves for after its commit: its documents and the records it
@@ -91,6 +94,7 @@ impl<'a, 't> Tx<'a, 't> {
             removed: Vec::new(),
             authored: Vec::new(),
             slots: None,
+            kept_commits: HashSet::new(),
         })
     }
 
