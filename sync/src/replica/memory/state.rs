@@ -46,7 +46,8 @@ pub(super) struct Inner {
     /// at open; the actor names the opening).
     pub(super) opened_feed_head: u64,
     pub(super) clock: Arc<dyn Clock>,
-    docs: BTreeMap<RecordId, Automerge>,
+    /// Shared with this replica's backups: a backup copies the map, not the documents.
+    docs: BTreeMap<RecordId, Arc<Automerge>>,
     /// Each record's kind, from its header (which no change may rewrite).
     kinds: HashMap<RecordId, RecordKind>,
     /// The records created in an emergency episode (their header says so), in id order.
@@ -58,9 +59,10 @@ pub(super) struct Inner {
     /// The digest of everything, once read since the last change: sessions compare it each
     /// time they catch up.
     digest_all: Option<Digest>,
-    /// Each record's saved chunks, as the store keeps them: a full save, then what each change
-    /// added, compacted into one save at [`COMPACT_AFTER_CHUNKS`]. A record a peer knows
-    /// nothing of is sent as these, as the store sends it.
+    /// Each record's saved chunks, as the store keeps them: a full save (without DEFLATE, as
+    /// the store saves it), then what each change added, compacted into one save at
+    /// [`COMPACT_AFTER_CHUNKS`]. A record a peer knows nothing of is sent as these, as the
+    /// store sends it.
     chunks: HashMap<RecordId, Vec<Vec<u8>>>,
     /// Sequence → record, one entry per record at its latest change.
     feed: BTreeMap<u64, RecordId>,
@@ -133,7 +135,7 @@ impl Inner {
     /// after the backup.
     pub(super) fn restored(mut self, actor: ActorId, incarnation: String) -> Inner {
         for doc in self.docs.values_mut() {
-            doc.set_actor(actor.clone());
+            Arc::make_mut(doc).set_actor(actor.clone());
         }
         self.actor = actor;
         self.incarnation = incarnation;
@@ -237,7 +239,7 @@ impl Inner {
     }
 
     pub(super) fn doc(&self, id: RecordId) -> Option<&Automerge> {
-        self.docs.get(&id)
+        self.docs.get(&id).map(|doc| &**doc)
     }
 
     pub(super) fn records(&self) -> usize {
@@ -247,7 +249,7 @@ impl Inner {
     /// Stores a record's new version (`header` is its header, read or written whole) and
     /// moves it to the head of the feed.
     pub(super) fn put(&mut self, id: RecordId, header: &Header, doc: Automerge) {
-        let old_heads = self.docs.get(&id).map(Automerge::get_heads);
+        let old_heads = self.docs.get(&id).map(|doc| doc.get_heads());
         let new_heads = doc.get_heads();
         // The kind first kept stays: no change may rewrite a header, and the digest's row of
         // a record must be the one its earlier heads were counted in.
@@ -268,9 +270,9 @@ impl Inner {
             Some(old) if !chunks.is_empty() && chunks.len() + 1 < COMPACT_AFTER_CHUNKS => {
                 chunks.push(doc.save_after(&old));
             }
-            _ => *chunks = vec![doc.save()],
+            _ => *chunks = vec![doc.save_nocompress()],
         }
-        self.docs.insert(id, doc);
+        self.docs.insert(id, Arc::new(doc));
         self.feed_seq += 1;
         if let Some(old) = self.feed_pos.insert(id, self.feed_seq) {
             self.feed.remove(&old);
@@ -533,6 +535,7 @@ impl Inner {
         self.docs
             .iter()
             .filter(move |(id, _)| self.kinds.get(id) == Some(&kind))
+            .map(|(id, doc)| (id, &**doc))
     }
 }
 
