@@ -15,7 +15,7 @@ use lifeline_core::{
 };
 
 /// The department every benchmark registration is for.
-const DEPARTMENT: &str = "PED-GEN";
+pub const DEPARTMENT: &str = "PED-GEN";
 
 /// A window store ready to register visits.
 #[derive(Debug)]

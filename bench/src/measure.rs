@@ -20,6 +20,7 @@ pub struct Summary {
     /// Calls per second of wall time.
     pub throughput_per_s: f64,
     pub latency_us_mean: f64,
+    pub latency_us_min: f64,
     pub latency_us_p50: f64,
     pub latency_us_p99: f64,
     pub latency_us_max: f64,
@@ -47,6 +48,7 @@ impl Summary {
             } else {
                 0.0
             },
+            latency_us_min: samples.first().copied().map_or(0.0, us),
             latency_us_p50: percentile(samples, 50.0).map_or(0.0, us),
             latency_us_p99: percentile(samples, 99.0).map_or(0.0, us),
             latency_us_max: samples.last().copied().map_or(0.0, us),

@@ -69,6 +69,16 @@ fn check_results(json: &Value) {
     ] {
         positive(json, &format!("/ratios/{ratio}"));
     }
+    // The floor: the registration's documents built alone, as many times as it registered
+    // one after another, no faster than the whole registration.
+    assert_eq!(
+        json["floor"]["build"]["count"],
+        json["lifeline"]["single_writer"]["count"]
+    );
+    let fastest_build = positive(json, "/floor/build/latency_us_min");
+    assert!(fastest_build <= positive(json, "/floor/build/latency_us_p50"));
+    assert!(fastest_build < positive(json, "/lifeline/single_writer/latency_us_p50"));
+    positive(json, "/floor/build_min_over_bare_p99");
 }
 
 #[test]

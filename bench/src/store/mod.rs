@@ -7,13 +7,17 @@
 //!   into shared commits (group commit);
 //! - the same two figures for a bare redb database committing as many bytes per write, so the
 //!   store's overhead reads as a ratio. The two sides run interleaved (call by call, or round
-//!   by round when concurrent) so that both see the same disk on a shared machine.
+//!   by round when concurrent) so that both see the same disk on a shared machine;
+//! - building a registration's two documents with no store at all ([`floor`]): the part of
+//!   its latency no Automerge store can skip.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, ensure};
 use serde::Serialize;
+
+pub mod floor;
 
 use crate::bare::Bare;
 use crate::fixture::{self, Window};
@@ -150,6 +154,8 @@ pub struct StoreReport {
     pub bare_redb: Side,
     /// Lifeline over bare redb.
     pub ratios: Ratios,
+    /// Building a registration's documents alone.
+    pub floor: floor::Floor,
 }
 
 fn ratio(ours: f64, bare: f64) -> f64 {
@@ -184,6 +190,8 @@ pub fn measure(plan: &Plan, dir: Option<&Path>) -> anyhow::Result<StoreReport> {
         bare_commit,
     )?;
 
+    let floor = floor::measure(&window, plan, bare_single.latency_us_p99)?;
+
     let timestamp_unix_ms = now_unix_ms();
     let lifeline = Side::new(ours_single, ours_concurrent);
     let bare_redb = Side::new(bare_single, bare_concurrent);
@@ -215,6 +223,7 @@ pub fn measure(plan: &Plan, dir: Option<&Path>) -> anyhow::Result<StoreReport> {
         lifeline,
         bare_redb,
         ratios,
+        floor,
     })
 }
 
@@ -318,6 +327,18 @@ impl StoreReport {
             self.plan.writers,
             self.lifeline.concurrency_speedup,
             self.bare_redb.concurrency_speedup
+        );
+        let f = &self.floor;
+        let _ = writeln!(
+            t,
+            "building the registration's two documents alone (Automerge, no store): \
+             min {:.0} µs, p50 {:.0} µs, p99 {:.0} µs; the fastest is {:.2}x the bare \
+             commit's p99, so a registration's p99 is at least {:.2}x that commit's",
+            f.build.latency_us_min,
+            f.build.latency_us_p50,
+            f.build.latency_us_p99,
+            f.build_min_over_bare_p99,
+            1.0 + f.build_min_over_bare_p99
         );
         t
     }
