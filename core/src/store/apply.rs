@@ -129,18 +129,21 @@ impl Tx<'_, '_> {
             Merge::Changed {
                 doc,
                 complete,
-                verdict,
+                mut verdict,
             } => {
                 self.replace(id, *doc);
-                // The header as the rules read it from this very document.
-                self.persist(
+                // The header (and a patient) as the rules read them from this very document.
+                self.read_patient = verdict.patient.take().map(|p| (id, p));
+                let persisted = self.persist(
                     id,
                     &old_heads,
                     &verdict.header,
                     Origin::Peer,
                     &format!("sync:{peer}"),
                     "sync.apply",
-                )?;
+                );
+                self.read_patient = None;
+                persisted?;
                 self.keep_signed(id, &verdict.signed_by, judge)?;
                 if !complete {
                     return Ok(ApplyResult::MissingDeps);

@@ -199,6 +199,7 @@ impl Tx<'_, '_> {
     /// Brings the indexes, the kept counts and the open-item index in line with a working
     /// document.
     pub(super) fn reindex(&mut self, id: RecordId, header: &Header) -> Result<(), WriteError> {
+        let read_by_the_rules = self.read_patient.take().filter(|(read, _)| *read == id);
         let Some(doc) = self.loaded(id) else {
             return Ok(());
         };
@@ -237,13 +238,13 @@ impl Tx<'_, '_> {
         } else {
             None
         };
-        let patient_record: Option<Patient> = if header.kind == RecordKind::Patient {
-            Some(
+        let patient_record: Option<Patient> = match (header.kind, read_by_the_rules) {
+            (RecordKind::Patient, Some((_, patient))) => Some(*patient),
+            (RecordKind::Patient, None) => Some(
                 autosurgeon::hydrate(doc)
                     .map_err(|e| ReadError::corrupt(id, RecordDamage::Contents(e)))?,
-            )
-        } else {
-            None
+            ),
+            _ => None,
         };
         let queue_row = matches!(header.kind, RecordKind::Visit | RecordKind::Prescription)
             .then(|| queued(header, doc));

@@ -56,6 +56,9 @@ pub(crate) struct Tx<'a, 't> {
     /// Signed commits this batch found or put in the `signed` table: a commit signs up to
     /// 256 changes, and a peer's batch brings the records of one commit one after another.
     pub(super) kept_commits: HashSet<crate::trust::CommitId>,
+    /// The patient the replica rules read of the document the apply path is saving, for its
+    /// indexes: set just before that save, cleared after it.
+    pub(super) read_patient: Option<(RecordId, Box<crate::record::Patient>)>,
 }
 
 /// What a batch that wrote leaves for after its commit: its documents and the records it
@@ -95,6 +98,7 @@ impl<'a, 't> Tx<'a, 't> {
             authored: Vec::new(),
             slots: None,
             kept_commits: HashSet::new(),
+            read_patient: None,
         })
     }
 

@@ -30,7 +30,7 @@ pub use super::breach::{Breach, LeaseProblem};
 use super::paths::{Field, touched};
 use super::roster::{Member, Roster};
 use super::signed::{CommitId, Held, Signatures};
-use super::validate::validate;
+use super::validate::validate_reading;
 use crate::clock::UnixMs;
 use crate::id::{EpisodeId, NodeName, RecordId};
 use crate::numbers::{MAX_LEASE, STANDBY_LESSOR_BASE, Series};
@@ -98,6 +98,9 @@ impl std::fmt::Debug for Authorship<'_> {
 pub struct Verdict {
     pub header: Header,
     pub signed_by: Vec<(ChangeHash, CommitId)>,
+    /// The record as the rules read it, when it is a patient (the store's indexes read its
+    /// identifying fields).
+    pub patient: Option<Box<crate::record::Patient>>,
 }
 
 /// The rules, with what they judge by.
@@ -189,7 +192,7 @@ impl Judge<'_> {
         if let Some(before) = before {
             check_status_forward(before, view)?;
         }
-        validate(header.kind, view).map_err(|source| Breach::Invalid {
+        let patient = validate_reading(header.kind, view).map_err(|source| Breach::Invalid {
             kind: header.kind,
             source,
         })?;
@@ -202,6 +205,7 @@ impl Judge<'_> {
                 .iter()
                 .filter_map(|a| a.commit.map(|c| (a.change.hash(), c)))
                 .collect(),
+            patient: patient.map(Box::new),
         })
     }
 

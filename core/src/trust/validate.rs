@@ -37,11 +37,21 @@ fn status<S: crate::status::Status>(log: &StatusLog) -> Result<(), Invalid> {
 /// Checks that `doc` reads as a record of `kind`. Give it a [`crate::record::Snapshot`]: a
 /// record's fields are read one by one.
 pub fn validate(kind: RecordKind, doc: &impl autosurgeon::ReadDoc) -> Result<(), Invalid> {
+    validate_reading(kind, doc).map(drop)
+}
+
+/// [`validate`], handing back the patient it read when the record is one: the store indexes
+/// a patient by its identifying fields, and need not read them again.
+pub fn validate_reading(
+    kind: RecordKind,
+    doc: &impl autosurgeon::ReadDoc,
+) -> Result<Option<Patient>, Invalid> {
     match kind {
         RecordKind::Patient => {
             let p: Patient = read(doc)?;
             check_text("name", &p.name, true)?;
             check_text("patient_no", &p.patient_no, true)?;
+            return Ok(Some(p));
         }
         RecordKind::Visit => status::<VisitStatus>(&read::<Visit>(doc)?.status_log)?,
         RecordKind::Prescription => {
@@ -85,5 +95,5 @@ pub fn validate(kind: RecordKind, doc: &impl autosurgeon::ReadDoc) -> Result<(),
         RecordKind::Refund => check_text("reason", &read::<Refund>(doc)?.reason, false)?,
         RecordKind::Resettlement => drop(read::<Resettlement>(doc)?),
     }
-    Ok(())
+    Ok(None)
 }

@@ -304,3 +304,38 @@ fn the_triage_queue_follows_every_move_wherever_it_was_made() {
     clock.advance_ms(86_400_000);
     assert!(visits(&store).is_empty());
 }
+
+/// A patient a peer sends is indexed as the replica rules read it from the document being
+/// saved (the store does not read it again): found by the name it was sent with, then by the
+/// name a later edit gave it, and no longer by the first.
+#[test]
+fn a_patient_a_peer_sends_is_found_as_the_peer_last_wrote_it() {
+    use crate::desk::PatientEdit;
+    use crate::store::PatientQuery;
+    let (_d, w01, _) = window();
+    let (_c, central, _) = temp_store("central", NodeRole::Central);
+    let reg = op("reg1", DeskRole::Registration);
+    let p = w01
+        .create_patient(&reg, new_patient("李小明"))
+        .expect("patient")
+        .value;
+    copy_all(&w01, &central);
+    let by_name = |name: &str| {
+        central
+            .find_patients(&PatientQuery::Name(name.into()))
+            .expect("search")
+    };
+    assert_eq!(by_name("李小明"), vec![p.header.id]);
+    w01.update_patient(
+        &reg,
+        p.header.id,
+        PatientEdit {
+            name: Some("王小红".into()),
+            ..PatientEdit::default()
+        },
+    )
+    .expect("renamed");
+    copy_all(&w01, &central);
+    assert_eq!(by_name("王小红"), vec![p.header.id]);
+    assert!(by_name("李小明").is_empty());
+}
