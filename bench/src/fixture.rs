@@ -8,14 +8,14 @@ use anyhow::{Context, ensure};
 use lifeline_core::desk::{
     CatalogImport, NewPatient, NewVisit, parse_departments, parse_drugs, parse_services,
 };
-use lifeline_core::record::{InsuranceType, Sex};
+use lifeline_core::record::{InsuranceType, Sex, Visit};
 use lifeline_core::store::Credentials;
 use lifeline_core::{
     Date, DeskRole, NodeName, NodeRole, Operator, OperatorName, RecordId, Store, StoreOptions,
 };
 
 /// The department every benchmark registration is for.
-pub const DEPARTMENT: &str = "PED-GEN";
+const DEPARTMENT: &str = "PED-GEN";
 
 /// A window store ready to register visits.
 #[derive(Debug)]
@@ -28,6 +28,11 @@ pub struct Window {
 impl Window {
     /// One registration, as the registration desk makes it: returns once it is durable.
     pub fn register(&self) -> anyhow::Result<RecordId> {
+        Ok(self.register_visit()?.header.id)
+    }
+
+    /// [`Window::register`], returning the visit as the store made it.
+    pub fn register_visit(&self) -> anyhow::Result<Visit> {
         let saved = self
             .store
             .register_visit(
@@ -42,7 +47,7 @@ impl Window {
                 },
             )
             .context("register_visit failed")?;
-        Ok(saved.value.header.id)
+        Ok(saved.value)
     }
 
     /// A new patient and a visit for them, as a desk registers a first-time patient: two

@@ -11,7 +11,6 @@
 
 use anyhow::Context;
 use automerge::{ActorId, Automerge, transaction::CommitOptions};
-use lifeline_core::desk::NewVisit;
 use lifeline_core::record::{Charge, Visit};
 use serde::Serialize;
 
@@ -60,21 +59,7 @@ pub fn measure(window: &Window, plan: &Plan, bare_p99_us: f64) -> anyhow::Result
 
 /// A registration as the store made it: the visit, and the fee charge it made with it.
 fn registration(window: &Window) -> anyhow::Result<Registration> {
-    let visit = window
-        .store
-        .register_visit(
-            &window.registrar,
-            NewVisit {
-                patient: window.patient,
-                department: crate::fixture::DEPARTMENT.to_owned(),
-                doctor: None,
-                expert: false,
-                payment: None,
-                occurred_at: None,
-            },
-        )
-        .context("register_visit failed")?
-        .value;
+    let visit = window.register_visit()?;
     let charge = window
         .store
         .patient_charges(window.patient)?
