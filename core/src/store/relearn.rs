@@ -60,6 +60,18 @@ fn not_caught_up(
     Ok(out)
 }
 
+/// The opening in which this node last caught up with `peer`, from the peer state table.
+fn caught_up_in(
+    peers: &impl redb::ReadableTable<&'static str, &'static [u8]>,
+    peer: &NodeName,
+) -> Result<Option<String>, ReadError> {
+    let state = peers
+        .get(peer.as_str())
+        .ctx("reading peer state")?
+        .map(|v| decode_state(v.value()));
+    Ok(state.and_then(|s| s.caught_up_in))
+}
+
 impl Tx<'_, '_> {
     /// The members this node must still catch up with before it leases from its cursor again
     /// (empty when it lost no history, or has relearned it).
@@ -72,12 +84,7 @@ impl Tx<'_, '_> {
             .w()
             .open_table(tables::PEER_STATE)
             .ctx("reading peer state")?;
-        not_caught_up(&roster, &me, &opening, |name| {
-            let state = redb::ReadableTable::get(&*peers, name.as_str())
-                .ctx("reading peer state")?
-                .map(|v| decode_state(v.value()));
-            Ok(state.and_then(|s| s.caught_up_in))
-        })
+        not_caught_up(&roster, &me, &opening, |name| caught_up_in(&*peers, name))
     }
 
     /// Whether this node holds everything `peer`'s feed held when it greeted us in this
@@ -91,10 +98,7 @@ impl Tx<'_, '_> {
             .w()
             .open_table(tables::PEER_STATE)
             .ctx("reading peer state")?;
-        let state = redb::ReadableTable::get(&*peers, peer.as_str())
-            .ctx("reading peer state")?
-            .map(|v| decode_state(v.value()));
-        Ok(state.and_then(|s| s.caught_up_in).as_deref() == Some(opening.as_str()))
+        Ok(caught_up_in(&*peers, peer)?.as_deref() == Some(opening.as_str()))
     }
 
     /// Ends the relearning once every member is caught up with.
