@@ -180,6 +180,24 @@ impl Store {
         Ok((!caught_up).then_some(other))
     }
 
+    /// The holders of lease requests this lessor has not answered because it has not caught up
+    /// with them in this opening (see the module's documentation), by name.
+    pub fn requests_wait_for(&self) -> Result<Vec<NodeName>, ReadError> {
+        let (opening, _) = self.opening();
+        let mut holders = Vec::new();
+        for line in self.leases()? {
+            if line.grants.is_empty()
+                && &line.holder != self.node()
+                && self.peer_state(&line.holder)?.caught_up_in.as_deref() != Some(&opening)
+            {
+                holders.push(line.holder);
+            }
+        }
+        holders.sort();
+        holders.dedup();
+        Ok(holders)
+    }
+
     /// The members this node must catch up with before it leases from its cursor again: empty
     /// unless it lost history (see the module's documentation).
     pub fn leasing_held_for(&self) -> Result<Vec<NodeName>, ReadError> {

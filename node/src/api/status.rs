@@ -48,6 +48,10 @@ pub struct StatusReport {
     /// must catch up with before it leases from its cursor again.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub leasing_held_for: Vec<String>,
+    /// On a lessor: the holders of lease requests it answers once it has caught up with them
+    /// since it started (`Store::requests_wait_for`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requests_wait_for: Vec<String>,
     pub store: StoreReport,
     /// Whether everything is replicated and reconciled (see docs/status.md), and why not.
     #[serde(default)]
@@ -258,13 +262,20 @@ async fn status(
                 next: r.next,
             })
             .collect();
-        let leasing_held_for = match store.role() {
-            NodeRole::Window => Vec::new(),
-            NodeRole::Central | NodeRole::Standby => store
-                .leasing_held_for()?
-                .iter()
-                .map(ToString::to_string)
-                .collect(),
+        let (leasing_held_for, requests_wait_for) = match store.role() {
+            NodeRole::Window => (Vec::new(), Vec::new()),
+            NodeRole::Central | NodeRole::Standby => (
+                store
+                    .leasing_held_for()?
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+                store
+                    .requests_wait_for()?
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+            ),
         };
         let worklist = stats.worklist_by_category.iter().map(|(_, n)| n).sum();
         let worklist_overdue = store.resettlements_overdue()?;
@@ -293,6 +304,7 @@ async fn status(
             reconciling,
             ranges,
             leasing_held_for,
+            requests_wait_for,
             in_sync: judged.in_sync,
             not_in_sync_because: judged.not_in_sync_because,
             worklist_by_category: stats

@@ -618,6 +618,7 @@ cli-status-ranges = number ranges
 cli-status-range-left = { $remaining } left (next { $next })
 cli-status-no-ranges = (none held)
 cli-status-leasing-held = Leasing held: this node lost history (restored, or its store copied back) and leases from its cursor again once it has caught up with: { $nodes }. If a range is needed now, lease one by hand with its first number given.
+cli-status-requests-wait = Range requests waiting: this node answers the requests of { $nodes } once it has caught up with them since it started (so that a range it granted before is never granted again); check their connection to this node.
 cli-status-store = store { $path }: { $records } records, { $mib } MiB on disk, { $audit } audit entries
 cli-status-check-running = store check running (since { $since }); the node works meanwhile
 cli-status-check-passed = store check passed ({ $at }, took { $seconds } s)

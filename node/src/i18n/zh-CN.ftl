@@ -559,6 +559,7 @@ cli-status-ranges = 号段
 cli-status-range-left = 剩余 { $remaining }（下一号 { $next }）
 cli-status-no-ranges = （未持有号段）
 cli-status-leasing-held = 暂停自动分配号段：本机丢失过历史数据（从备份恢复或被拷回），须先与以下节点同步完毕，以免重复发放号码：{ $nodes }。如急需号段，可手工指定起始号码分配。
+cli-status-requests-wait = 号段申请待处理：本机须先与 { $nodes } 同步完毕（自本次启动以来），才会为其分配号段，以免重复发放；请检查这些节点与本机的连接。
 cli-status-store = 存储 { $path }：{ $records } 条记录，占用磁盘 { $mib } MiB，{ $audit } 条审计记录
 cli-status-check-running = 存储完整性检查进行中（始于 { $since }），节点照常工作
 cli-status-check-passed = 存储完整性检查通过（{ $at }，用时 { $seconds } 秒）

@@ -308,6 +308,16 @@ fn totals(r: &StatusReport, offset: UtcOffset, l: Lang) -> String {
             )
         ));
     }
+    if !r.requests_wait_for.is_empty() {
+        out.push_str(&format!(
+            "  {}\n",
+            tr(
+                l,
+                "cli-status-requests-wait",
+                &[("nodes", r.requests_wait_for.join(", ").into())],
+            )
+        ));
+    }
     out.push_str(&format!(
         "\n{}\n",
         tr(
