@@ -377,6 +377,7 @@ impl Store {
         let filled = self.write(move |tx| {
             relearned(tx)?;
             let mut filled = 0;
+            let mut waiting = Vec::new();
             for id in tx.ids_of_kind(RecordKind::Lease)? {
                 let lease: Lease = tx.read(id)?;
                 if lease.range.is_some() {
@@ -391,6 +392,7 @@ impl Store {
                 if !tx.caught_up_with(&lease.holder)? {
                     tracing::debug!(request = %id, holder = %lease.holder,
                         "a lease request waits until this lessor has caught up with its holder");
+                    waiting.push(lease.holder);
                     continue;
                 }
                 let size = lease.size.clamp(1, MAX_LEASE);
@@ -413,9 +415,17 @@ impl Store {
                 })?;
                 filled += 1;
             }
-            Ok(Saved::new(filled))
-        })?;
-        Ok(filled)
+            waiting.sort();
+            waiting.dedup();
+            Ok((Saved::new(filled), waiting))
+        });
+        // What waits as of this fill (nothing known of when it failed: a relearning lessor
+        // says what it waits for in its own words).
+        let waiting = filled.as_ref().map(|(_, w)| w.clone()).unwrap_or_default();
+        if let Ok(mut kept) = self.shared.requests_waiting.lock() {
+            *kept = waiting;
+        }
+        filled.map(|(filled, _)| filled)
     }
 
     /// On a holder: takes every range granted to this node into its ledger. Returns how many

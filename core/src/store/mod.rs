@@ -231,6 +231,8 @@ pub(crate) struct Shared {
     pub(crate) commits: Mutex<signing::CommitCache>,
     /// Peers' records merged ahead of the writer ([`Store::prepare_batch`]).
     pub(crate) prepared: Mutex<prepared::Prepared>,
+    /// The holders whose lease requests the last fill left waiting ([`Store::requests_wait_for`]).
+    pub(crate) requests_waiting: Mutex<Vec<crate::id::NodeName>>,
     /// Which peer each record this node lacks was asked of (see [`Asks`]).
     pub(crate) asks: Mutex<Asks>,
     /// Peers' signed commits verified lately, so that each is verified once.

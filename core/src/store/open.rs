@@ -126,6 +126,7 @@ impl Store {
             signer: RwLock::new(None),
             commits: Mutex::new(CommitCache::new()),
             prepared: Mutex::new(Default::default()),
+            requests_waiting: Mutex::new(Vec::new()),
             asks: Mutex::new(super::Asks::default()),
             verified: Arc::new(crate::trust::VerifiedSignatures::new(VERIFIED_COMMITS)),
             mark: Mutex::new(Default::default()),

@@ -180,22 +180,16 @@ impl Store {
         Ok((!caught_up).then_some(other))
     }
 
-    /// The holders of lease requests this lessor has not answered because it has not caught up
-    /// with them in this opening (see the module's documentation), by name.
-    pub fn requests_wait_for(&self) -> Result<Vec<NodeName>, ReadError> {
-        let (opening, _) = self.opening();
-        let mut holders = Vec::new();
-        for line in self.leases()? {
-            if line.grants.is_empty()
-                && &line.holder != self.node()
-                && self.peer_state(&line.holder)?.caught_up_in.as_deref() != Some(&opening)
-            {
-                holders.push(line.holder);
-            }
-        }
-        holders.sort();
-        holders.dedup();
-        Ok(holders)
+    /// The holders of lease requests this lessor's last fill ([`Store::fill_lease_requests`],
+    /// every housekeeping round) left unanswered because it had not caught up with them in
+    /// this opening (see the module's documentation), by name. Kept in memory by the fill, so
+    /// that `status` reads it without reading every lease.
+    pub fn requests_wait_for(&self) -> Vec<NodeName> {
+        self.shared
+            .requests_waiting
+            .lock()
+            .map(|w| w.clone())
+            .unwrap_or_default()
     }
 
     /// The members this node must catch up with before it leases from its cursor again: empty

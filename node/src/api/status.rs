@@ -49,7 +49,7 @@ pub struct StatusReport {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub leasing_held_for: Vec<String>,
     /// On a lessor: the holders of lease requests it answers once it has caught up with them
-    /// since it started (`Store::requests_wait_for`).
+    /// since it started, as of its last housekeeping round (`Store::requests_wait_for`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requests_wait_for: Vec<String>,
     pub store: StoreReport,
@@ -271,7 +271,7 @@ async fn status(
                     .map(ToString::to_string)
                     .collect(),
                 store
-                    .requests_wait_for()?
+                    .requests_wait_for()
                     .iter()
                     .map(ToString::to_string)
                     .collect(),
