@@ -383,3 +383,41 @@ fn totals(r: &StatusReport, offset: UtcOffset, l: Lang) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A lessor's status as `status --json` gives it, with `waiting` in `requests_wait_for`.
+    fn lessor_status(waiting: &[&str]) -> StatusReport {
+        let json = serde_json::json!({
+            "node": "central", "role": "central", "desks": [],
+            "generated_ms": 1_796_083_200_000_i64, "started_ms": 1_796_083_100_000_i64,
+            "mode": { "mode": "normal", "since_ms": 1_796_083_100_000_i64,
+                      "central_lost_since_ms": null, "primary": "central" },
+            "episode": null, "peers": [], "unreconciled": 0, "open_conflicts": 0,
+            "worklist": 0, "ranges": [], "requests_wait_for": waiting,
+            "store": { "path": "/var/lib/lifeline/store.redb", "file_bytes": 1,
+                       "records": 1, "records_by_kind": [], "audit_entries": 1, "feed_seq": 1 },
+        });
+        serde_json::from_value(json).expect("a status document")
+    }
+
+    #[test]
+    fn a_lessor_names_the_nodes_whose_range_requests_wait() {
+        let waiting = lessor_status(&["W03", "W07"]);
+        assert_eq!(waiting.requests_wait_for, ["W03", "W07"]);
+        let zh = render(&waiting, UtcOffset::CHINA, Lang::Zh);
+        assert!(
+            zh.contains("号段申请待处理") && zh.contains("W03, W07"),
+            "{zh}"
+        );
+        let en = render(&waiting, UtcOffset::CHINA, Lang::En);
+        assert!(
+            en.contains("Range requests waiting") && en.contains("W03, W07"),
+            "{en}"
+        );
+        let none = render(&lessor_status(&[]), UtcOffset::CHINA, Lang::Zh);
+        assert!(!none.contains("号段申请待处理"), "{none}");
+    }
+}
