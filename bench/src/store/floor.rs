@@ -46,14 +46,9 @@ pub fn measure(window: &Window, plan: &Plan, bare_p99_us: f64) -> anyhow::Result
         std::hint::black_box((visit, charge));
         Ok(())
     })?;
-    let build_min_over_bare_p99 = if bare_p99_us > 0.0 {
-        build.latency_us_min / bare_p99_us
-    } else {
-        0.0
-    };
     Ok(Floor {
+        build_min_over_bare_p99: super::ratio(build.latency_us_min, bare_p99_us),
         build,
-        build_min_over_bare_p99,
     })
 }
 

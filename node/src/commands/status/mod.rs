@@ -298,25 +298,15 @@ fn totals(r: &StatusReport, offset: UtcOffset, l: Lang) -> String {
     if r.ranges.is_empty() {
         out.push_str(&format!("  {}\n", t(l, "cli-status-no-ranges")));
     }
-    if !r.leasing_held_for.is_empty() {
-        out.push_str(&format!(
-            "  {}\n",
-            tr(
-                l,
-                "cli-status-leasing-held",
-                &[("nodes", r.leasing_held_for.join(", ").into())],
-            )
-        ));
-    }
-    if !r.requests_wait_for.is_empty() {
-        out.push_str(&format!(
-            "  {}\n",
-            tr(
-                l,
-                "cli-status-requests-wait",
-                &[("nodes", r.requests_wait_for.join(", ").into())],
-            )
-        ));
+    // A lessor's leasing waits: on relearning what it lost, and on requests' holders.
+    for (key, nodes) in [
+        ("cli-status-leasing-held", &r.leasing_held_for),
+        ("cli-status-requests-wait", &r.requests_wait_for),
+    ] {
+        if !nodes.is_empty() {
+            let line = tr(l, key, &[("nodes", nodes.join(", ").into())]);
+            out.push_str(&format!("  {line}\n"));
+        }
     }
     out.push_str(&format!(
         "\n{}\n",
