@@ -15,8 +15,11 @@ use serde::{Deserialize, Serialize};
 /// changes are sent, and a hello says whether offers come. Version 5: central acknowledges
 /// emergency records with receipts (a record kind earlier versions refuse). Version 6: an
 /// offer's answer names the records asked of another peer already (`Want.later`). Version 7:
-/// a hello names the opening of the sender's store and its feed's head then.
-pub const PROTOCOL_VERSION: u16 = 7;
+/// a hello names the opening of the sender's store and its feed's head then. Version 8: a
+/// record the receiver holds none of may come as the sender stores it (one chunk, DEFLATE
+/// with the store's dictionary, `lifeline_core::store::chunks`), which the receiver unpacks
+/// and keeps as it is.
+pub const PROTOCOL_VERSION: u16 = 8;
 
 /// Largest frame accepted or sent.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;

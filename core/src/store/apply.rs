@@ -94,7 +94,10 @@ impl Tx<'_, '_> {
             changes: Vec::new(),
             detail: Some(format!("{code}: {}", reason.detail())),
         })?;
-        self.quarantine(peer, item.id, &item.bytes, reason)
+        // Kept as Automerge reads them, to be looked into: unpacked if they came packed.
+        let bytes = super::chunks::unpack_received(&item.bytes)
+            .unwrap_or(std::borrow::Cow::Borrowed(&item.bytes));
+        self.quarantine(peer, item.id, &bytes, reason)
     }
 
     /// Merges changes from a peer into one document under `judge`'s rules. Nothing is
@@ -130,10 +133,12 @@ impl Tx<'_, '_> {
                 doc,
                 complete,
                 mut verdict,
+                as_sent,
             } => {
                 self.replace(id, *doc);
                 // The header (and a patient) as the rules read them from this very document.
                 self.read_patient = verdict.patient.take().map(|p| (id, p));
+                self.sent_chunk = as_sent.then(|| (id, item.bytes.clone()));
                 let persisted = self.persist(
                     id,
                     &old_heads,
@@ -143,6 +148,7 @@ impl Tx<'_, '_> {
                     "sync.apply",
                 );
                 self.read_patient = None;
+                self.sent_chunk = None;
                 persisted?;
                 self.keep_signed(id, &verdict.signed_by, judge)?;
                 if !complete {

@@ -7,9 +7,12 @@
 //! repeats (the columns' layout, field names, kinds and statuses) so that a chunk stores
 //! little more than its values. A patient's save of about 600 bytes stores in about 200; a
 //! chunk of a few dozen bytes compresses on its own no better than that. Chunks written
-//! before the compression (they start with Automerge's magic bytes) read as they are, and
-//! what leaves the store (to a peer, to a fetch) is always Automerge's own bytes ([`unpack`]).
-//! The dictionary never changes: every chunk compressed with it needs it to be read. A
+//! before the compression (they start with Automerge's magic bytes) read as they are. What
+//! leaves the store is Automerge's own bytes ([`unpack`]), but for a record of one chunk sent
+//! to a peer that holds none of it: that goes packed ([`sent_as_stored`]), and the peer keeps
+//! it as it came ([`unpack_received`]), sparing the sender's inflating, half the bytes on the
+//! wire and the receiver's saving and compressing (a new window's sync, issue 10). The
+//! dictionary never changes: every chunk compressed with it needs it to be read. A
 //! better one goes in beside it under a new number.
 
 use std::cell::RefCell;
@@ -23,13 +26,15 @@ use super::tables::{self, Id};
 use super::tx_tables::TxTables;
 
 /// Saves what a document gained since `old_heads` as one more chunk, or, once it has
-/// `compact_after` chunks, compacts them all into one full save.
+/// `compact_after` chunks, compacts them all into one full save. A new record whose packed
+/// chunk a peer sent and which loaded whole from it into `doc` (`sent`) is stored as it came.
 pub(super) fn save_chunks(
     w: &TxTables<'_>,
     key: Id,
     doc: &Automerge,
     old_heads: &[ChangeHash],
     compact_after: u32,
+    sent: Option<&[u8]>,
 ) -> Result<(), ReadError> {
     let mut chunks = w.open_table(tables::DOC_CHUNKS).ctx("saving a record")?;
     let last = chunks
@@ -55,9 +60,11 @@ pub(super) fn save_chunks(
                 .ctx("compacting a record")?;
         }
         None => {
-            chunks
-                .insert((key, 0), save_whole(doc).as_slice())
-                .ctx("saving a record")?;
+            let whole = match sent {
+                Some(sent) => std::borrow::Cow::Borrowed(sent),
+                None => std::borrow::Cow::Owned(save_whole(doc)),
+            };
+            chunks.insert((key, 0), &*whole).ctx("saving a record")?;
         }
     }
     Ok(())
@@ -144,6 +151,48 @@ fn deflate_into(d: &mut Compress, chunk: &[u8], out: &mut Vec<u8>) -> Result<(),
     }
 }
 
+/// The largest document a peer may send packed ([`sent_as_stored`]): the length a packed
+/// chunk says it inflates to, checked before anything is allocated for it. A frame carries
+/// at most 16 MiB of bytes; packed, those could say many times that, so a peer's packed
+/// chunk is held to what a record's document can honestly be (a patient's is about 600
+/// bytes). A larger record goes unpacked, as Automerge wrote it.
+pub const MAX_SENT_PACKED: u64 = 1 << 20;
+
+/// Whether `bytes` are a chunk as [`pack`] stores it (not Automerge's own bytes).
+pub fn is_packed(bytes: &[u8]) -> bool {
+    bytes.first() == Some(&DICTIONARY_1)
+}
+
+/// A record's one stored chunk, to send to a peer as it is: packed, and saying no more than
+/// [`MAX_SENT_PACKED`]. `None` for anything else (a chunk stored as Automerge wrote it, or a
+/// larger one), which goes unpacked.
+pub(super) fn sent_as_stored(stored: &[u8]) -> Option<&[u8]> {
+    let (said, _) = read_leb128(stored.get(1..)?)?;
+    (is_packed(stored) && said <= MAX_SENT_PACKED).then_some(stored)
+}
+
+/// A record's one chunk, as Automerge wrote it, packed as a store holding it sends it to a
+/// peer that holds none of it ([`sent_as_stored`]); `None` when the store would send it
+/// unpacked. For replicas that keep chunks unpacked (the simulator's, in memory).
+pub fn packed_to_send(chunk: &[u8]) -> Option<Vec<u8>> {
+    let packed = pack(chunk);
+    (is_packed(&packed) && chunk.len() as u64 <= MAX_SENT_PACKED).then_some(packed)
+}
+
+/// A peer's record changes as Automerge reads them: unpacked if they came packed (a record
+/// sent as stored, [`sent_as_stored`]), else as they are. A packed chunk saying more than
+/// [`MAX_SENT_PACKED`] is refused before it is inflated.
+pub fn unpack_received(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, ChunkDamage> {
+    if !is_packed(bytes) {
+        return Ok(std::borrow::Cow::Borrowed(bytes));
+    }
+    let (said, _) = read_leb128(&bytes[1..]).ok_or(ChunkDamage::Length)?;
+    if said > MAX_SENT_PACKED {
+        return Err(ChunkDamage::Length);
+    }
+    unpack(bytes).map(std::borrow::Cow::Owned)
+}
+
 /// A stored chunk as Automerge wrote it.
 pub fn unpack(stored: &[u8]) -> Result<Vec<u8>, ChunkDamage> {
     let mut out = Vec::new();
@@ -193,6 +242,10 @@ fn inflate_into(
             return Err(ChunkDamage::WrongLength { said, found });
         }
         match status {
+            // Nothing may follow the stream: a chunk is kept and sent on as it came.
+            Status::StreamEnd if i.total_in() != deflated.len() as u64 => {
+                return Err(damage(&"bytes follow its end"));
+            }
             Status::StreamEnd if found == said => return Ok(()),
             Status::StreamEnd => return Err(ChunkDamage::WrongLength { said, found }),
             _ if i.total_in() == read && out.len() == written => {

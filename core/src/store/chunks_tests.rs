@@ -13,8 +13,8 @@ use crate::id::RecordId;
 use crate::record::Patient;
 use crate::roles::NodeRole;
 use crate::store::error::ReadError;
-use crate::store::{Store, tables};
-use crate::test_support::{new_patient, registrar, store_at, temp_store};
+use crate::store::{IncomingDoc, Store, tables};
+use crate::test_support::{copy_all, new_patient, registrar, store_at, temp_store};
 
 /// Every chunk compressed with dictionary 1 needs these very bytes to be read: a changed
 /// file would make every store written since unreadable.
@@ -188,6 +188,124 @@ fn an_empty_chunk_stays_empty_and_reads_as_nothing() {
         whole[0].bytes,
         unpack(&stored(&store, p.header.id)[0]).expect("unpacks")
     );
+}
+
+/// A record's changes as `out` sends them, and their signatures.
+fn sent(out: &crate::store::OutgoingDoc) -> (IncomingDoc, Vec<Vec<u8>>) {
+    let item = IncomingDoc {
+        id: out.id,
+        bytes: out.bytes.clone(),
+        sender_heads: out.heads.clone(),
+        seq: 0,
+    };
+    (
+        item,
+        out.signatures.iter().map(|c| c.bytes.to_vec()).collect(),
+    )
+}
+
+/// A record a peer holds none of goes to it as stored, one packed chunk, which the peer keeps
+/// as it came and reads after a restart; a record of several chunks goes as Automerge wrote
+/// it, and the peer stores it packed itself.
+#[test]
+fn a_new_record_goes_to_a_peer_as_stored_and_is_kept_as_it_came() {
+    let (_w, w01, _) = temp_store("W01", NodeRole::Window);
+    let (central_dir, central, clock) = temp_store("central", NodeRole::Central);
+    let (_w2, w02, _) = temp_store("W02", NodeRole::Window);
+    // The peers learn W01's key from its node record.
+    copy_all(&w01, &central);
+    copy_all(&w01, &w02);
+    let p = w01
+        .create_patient(&registrar(), new_patient("周小宁"))
+        .expect("saved")
+        .value;
+    let id = p.header.id;
+    let out = w01.outgoing(central.node(), &[id]).expect("outgoing");
+    assert_eq!(out[0].bytes, stored(&w01, id)[0], "sent as stored");
+    let (item, signatures) = sent(&out[0]);
+    let applied = (central.apply_batch(w01.node(), vec![item], signatures, None)).expect("apply");
+    assert_eq!(applied.applied, vec![id], "{applied:?}");
+    assert_eq!(stored(&central, id), vec![out[0].bytes.clone()]);
+    drop(central);
+    let central = store_at(
+        &central_dir.path().join("store.redb"),
+        "central",
+        NodeRole::Central,
+        &clock,
+    );
+    assert_eq!(central.get::<Patient>(id).expect("reads"), Some(p));
+
+    let edit = PatientEdit {
+        phone: Some("13900000003".into()),
+        ..Default::default()
+    };
+    w01.update_patient(&registrar(), id, edit).expect("edit");
+    assert_eq!(stored(&w01, id).len(), 2);
+    let out = w01.outgoing(w02.node(), &[id]).expect("outgoing");
+    assert_eq!(out[0].bytes[0], AUTOMERGE_MAGIC, "two chunks go unpacked");
+    let (item, signatures) = sent(&out[0]);
+    let applied = (w02.apply_batch(w01.node(), vec![item], signatures, None)).expect("apply");
+    assert_eq!(applied.applied, vec![id], "{applied:?}");
+    let kept = stored(&w02, id);
+    assert_eq!((kept.len(), kept[0][0]), (1, DICTIONARY_1));
+    let patient: Patient = w02.get(id).expect("reads").expect("held");
+    assert_eq!(patient.phone, "13900000003");
+}
+
+/// A peer's packed record that says it inflates past [`MAX_SENT_PACKED`], or carries bytes
+/// after its end, is refused before anything of it is kept; one whose Automerge chunks load
+/// only in part (a damaged change after the document) is kept as it loads, never as it came.
+#[test]
+fn a_packed_record_that_says_too_much_or_carries_more_is_refused_and_a_part_is_not_kept_as_sent() {
+    let (_w, w01, _) = temp_store("W01", NodeRole::Window);
+    let (_c, central, _) = temp_store("central", NodeRole::Central);
+    copy_all(&w01, &central);
+    let p = w01
+        .create_patient(&registrar(), new_patient("吴小溪"))
+        .expect("saved")
+        .value;
+    let id = p.header.id;
+    let out = w01.outgoing(central.node(), &[id]).expect("outgoing");
+    let (item, signatures) = sent(&out[0]);
+    let packed = item.bytes.clone();
+    let mut too_much = vec![DICTIONARY_1];
+    leb128(MAX_SENT_PACKED + 1, &mut too_much);
+    too_much.extend_from_slice(&packed[1 + read_leb128(&packed[1..]).expect("length").1..]);
+    let mut more = packed.clone();
+    more.extend_from_slice(&[0, 1, 2]);
+    for bytes in [too_much, more] {
+        let item = IncomingDoc {
+            bytes,
+            ..item.clone()
+        };
+        let applied =
+            (central.apply_batch(w01.node(), vec![item], signatures.clone(), None)).expect("apply");
+        assert_eq!(applied.rejected.len(), 1, "{applied:?}");
+        assert_eq!(applied.rejected[0].reason.code(), "undecodable");
+        assert!(central.doc(id).expect("reads").is_none());
+    }
+
+    let mut doc = Automerge::load(&unpack(&packed).expect("unpacks")).expect("loads");
+    let heads = doc.get_heads();
+    let mut whole = doc.save_nocompress();
+    doc.transact::<_, _, automerge::AutomergeError>(|tx| {
+        automerge::transaction::Transactable::put(tx, automerge::ROOT, "phone", "1")
+    })
+    .expect("change");
+    let mut damaged = doc.save_after(&heads);
+    let middle = damaged.len() / 2;
+    damaged[middle] ^= 0xff;
+    whole.extend_from_slice(&damaged);
+    let item = IncomingDoc {
+        bytes: pack(&whole),
+        ..item
+    };
+    let applied =
+        (central.apply_batch(w01.node(), vec![item.clone()], signatures, None)).expect("apply");
+    assert_eq!(applied.applied, vec![id], "{applied:?}");
+    let kept = stored(&central, id);
+    assert_ne!(kept, vec![item.bytes], "kept as it loaded, not as it came");
+    assert_eq!(central.get::<Patient>(id).expect("reads"), Some(p));
 }
 
 proptest! {

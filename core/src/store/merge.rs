@@ -8,6 +8,7 @@
 use automerge::sync::{self, SyncDoc};
 use automerge::{ActorId, Automerge, ChangeHash, ReadDoc};
 
+use super::chunks::{is_packed, unpack_received};
 use super::refusal::{DecodeError, Refusal};
 use crate::error::{Chain, contained};
 use crate::id::RecordId;
@@ -50,11 +51,14 @@ impl From<RemoteChanges> for IncomingDoc {
 pub enum Merge {
     /// The record changed: keep this document, and the signatures of its new changes.
     /// `complete` is false when changes it depends on are still missing (it is kept anyway
-    /// and continues with the sync protocol).
+    /// and continues with the sync protocol). `as_sent` says the document is a new record
+    /// loaded whole from a packed chunk the sender stores ([`super::chunks::is_packed`]):
+    /// the incoming bytes are then kept as its stored chunk, as they are.
     Changed {
         doc: Box<Automerge>,
         complete: bool,
         verdict: Verdict,
+        as_sent: bool,
     },
     /// We already had all of it.
     Unchanged,
@@ -81,18 +85,32 @@ pub fn merge(
     {
         return Merge::Unchanged;
     }
-    let mut candidate = match existing {
-        Some(doc) => doc.clone(),
-        None => Automerge::new().with_actor(actor.clone()),
+    let bytes = match unpack_received(&item.bytes) {
+        Ok(bytes) => bytes,
+        Err(e) => return Merge::Refused(Refusal::undecodable(e)),
     };
-    let old_heads = candidate.get_heads();
+    // A new record sent packed that loads whole, every chunk of it (not only those Automerge
+    // would keep of a damaged tail), can be stored as it came.
+    let whole = match existing {
+        None if is_packed(&item.bytes) => load_whole(&bytes),
+        _ => None,
+    };
+    let as_sent = whole.is_some();
+    let mut candidate = match (whole, existing) {
+        (Some(doc), _) => doc.with_actor(actor.clone()),
+        (None, Some(doc)) => doc.clone(),
+        (None, None) => Automerge::new().with_actor(actor.clone()),
+    };
+    let old_heads = existing.map(Automerge::get_heads).unwrap_or_default();
     // Automerge's decoder can panic on some malformed input instead of returning an error
     // (found by fuzzing): a peer's bytes must never panic the node, so a panic here is a
     // refusal of that record, like any undecodable change.
-    match contained(|| candidate.load_incremental(&item.bytes)) {
-        Some(Ok(_)) => {}
-        Some(Err(e)) => return Merge::Refused(Refusal::undecodable(e)),
-        None => return Merge::Refused(Refusal::undecodable(DecodeError::Panicked)),
+    if !as_sent {
+        match contained(|| candidate.load_incremental(&bytes)) {
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Merge::Refused(Refusal::undecodable(e)),
+            None => return Merge::Refused(Refusal::undecodable(DecodeError::Panicked)),
+        }
     }
     // Automerge skips a damaged chunk silently; the sender's heads tell us whether we really
     // got everything it sent. Anything short goes on through the sync protocol.
@@ -118,7 +136,18 @@ pub fn merge(
         doc: Box::new(candidate),
         complete: !missing,
         verdict,
+        as_sent: as_sent && !missing,
     }
+}
+
+/// `bytes` loaded as a document if every chunk of them loads (Automerge's own load checks
+/// each chunk's checksum and each change's hash); `None` otherwise, or if the decoder
+/// panicked: the caller then merges them as any peer's changes, refusing what does not load.
+fn load_whole(bytes: &[u8]) -> Option<Automerge> {
+    let options = automerge::LoadOptions::new()
+        .on_partial_load(automerge::OnPartialLoad::Error)
+        .verification_mode(automerge::VerificationMode::Check);
+    contained(|| Automerge::load_with_options(bytes, options))?.ok()
 }
 
 /// `doc` without the changes Automerge holds back until their dependencies arrive. Those would

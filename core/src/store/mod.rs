@@ -81,7 +81,7 @@ pub use backup::{
     VerifyError, VerifyReport, before_restore_path, checksum_path, compact_store, restore_from,
     verify_snapshot,
 };
-pub use chunks::{ChunkDamage, unpack as unpack_chunk};
+pub use chunks::{ChunkDamage, packed_to_send, unpack as unpack_chunk};
 pub use digest::{DIGEST_BUCKETS, Digest, DigestRows, Scope, bucket, contribution, kept_always};
 pub use error::{AbortCause, DocumentError, FileDamage, ReadError, RecordDamage, WriteError};
 pub use kept::KeptCounts;

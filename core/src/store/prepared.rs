@@ -55,6 +55,7 @@ struct Entry {
     doc: Box<Automerge>,
     complete: bool,
     verdict: Verdict,
+    as_sent: bool,
     /// The signature bytes, as they came with the prepared batch, of each commit the verdict
     /// names (`verdict.signed_by`, in order): the writer keeps the commits of the batch it
     /// applies, so it takes the merge only for the very signatures it was judged with.
@@ -121,6 +122,7 @@ impl Prepared {
             doc: entry.doc,
             complete: entry.complete,
             verdict: entry.verdict,
+            as_sent: entry.as_sent,
         })
     }
 }
@@ -195,6 +197,7 @@ impl Store {
                 doc,
                 complete,
                 verdict,
+                as_sent,
             } = merged
                 && !unasked.asked.get()
             {
@@ -210,6 +213,7 @@ impl Store {
                         doc,
                         complete,
                         verdict,
+                        as_sent,
                         signed,
                     },
                 ));

@@ -44,6 +44,9 @@ pub enum DecodeError {
     Changes(#[from] automerge::AutomergeError),
     #[error(transparent)]
     SyncMessage(#[from] automerge::sync::ReadMessageError),
+    /// A record sent packed, as the sender stores it, that does not unpack.
+    #[error("the packed record does not unpack: {0}")]
+    Packed(#[from] super::chunks::ChunkDamage),
     /// The decoder panicked (found by fuzzing); caught, so that a peer's bytes never panic
     /// the node.
     #[error("the decoder failed")]

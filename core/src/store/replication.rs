@@ -13,7 +13,7 @@ use super::digest::{Digest, Scope};
 use super::error::{ReadError, StorageContext, WriteError};
 use super::held::heads_and_known;
 use super::holders;
-use super::read::stored_chunks;
+use super::read::{sendable_chunks, stored_chunks};
 use super::tables::{self, decode_heads};
 use super::{CommitHook, Store, Tx};
 use crate::id::{NodeName, RecordId};
@@ -428,7 +428,7 @@ impl Store {
             if known.is_empty() {
                 out.push(OutgoingDoc {
                     id,
-                    bytes: stored_chunks(&chunks, id)?,
+                    bytes: sendable_chunks(&chunks, id)?,
                     heads,
                     signatures: self.all_signatures(id)?,
                 });
@@ -457,7 +457,7 @@ impl Store {
                 continue;
             }
             let bytes = if known.is_empty() {
-                stored_chunks(&chunks, id)?
+                sendable_chunks(&chunks, id)?
             } else {
                 doc.save_after(&known)
             };

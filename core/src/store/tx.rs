@@ -59,6 +59,9 @@ pub(crate) struct Tx<'a, 't> {
     /// The patient the replica rules read of the document the apply path is saving, for its
     /// indexes: set just before that save, cleared after it.
     pub(super) read_patient: Option<(RecordId, Box<crate::record::Patient>)>,
+    /// A new record's chunk as a peer sent it, packed as the peer stores it, to store as it
+    /// is (`Merge::Changed::as_sent`): set just before that save, cleared after it.
+    pub(super) sent_chunk: Option<(RecordId, Vec<u8>)>,
 }
 
 /// What a batch that wrote leaves for after its commit: its documents and the records it
@@ -99,6 +102,7 @@ impl<'a, 't> Tx<'a, 't> {
             slots: None,
             kept_commits: HashSet::new(),
             read_patient: None,
+            sent_chunk: None,
         })
     }
 
@@ -475,12 +479,14 @@ impl<'a, 't> Tx<'a, 't> {
         let change_hashes: Vec<String> = new_hashes.iter().map(ToString::to_string).collect();
         self.job_wrote = true;
         let key = id.to_bytes();
+        let sent = self.sent_chunk.take().filter(|(sent, _)| *sent == id);
         save_chunks(
             self.w,
             key,
             &doc,
             old_heads,
             self.shared.opts.compact_after_chunks,
+            sent.as_ref().map(|(_, chunk)| chunk.as_slice()),
         )?;
         let encoded = encode_heads(&heads);
         let stored = self

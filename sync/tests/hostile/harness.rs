@@ -220,7 +220,10 @@ impl Hostile {
                     for doc in &batch.docs {
                         let id = RecordId::from_bytes(doc.id);
                         let held = self.docs.entry(id).or_default();
-                        let _ = held.load_incremental(&doc.bytes);
+                        // A record the peer holds none of may come packed, as stored.
+                        if let Ok(bytes) = lifeline_core::store::unpack_chunk(&doc.bytes) {
+                            let _ = held.load_incremental(&bytes);
+                        }
                     }
                     let ack = Frame::Ack(Ack {
                         batch: batch.batch,

@@ -51,6 +51,7 @@ fn apply_one(
             doc,
             complete,
             verdict,
+            ..
         } => {
             inner.put(item.id, &verdict.header, *doc);
             for (hash, id) in &verdict.signed_by {

@@ -324,6 +324,15 @@ impl Inner {
         self.chunks.get(&id).map(|c| c.concat()).unwrap_or_default()
     }
 
+    /// A record's bytes for a peer that holds none of it, as a store sends them: its one
+    /// chunk packed, else its chunks as Automerge wrote them.
+    fn sendable(&self, id: RecordId) -> Vec<u8> {
+        match self.chunks.get(&id).map(Vec::as_slice) {
+            Some([one]) => lifeline_core::store::packed_to_send(one).unwrap_or_else(|| one.clone()),
+            _ => self.stored(id),
+        }
+    }
+
     /// Whole records with their heads, as a fetch answers.
     pub(super) fn whole(&self, ids: &[RecordId]) -> Vec<OutgoingDoc> {
         ids.iter()
@@ -495,7 +504,7 @@ impl Inner {
                 continue;
             }
             let bytes = if known.is_empty() {
-                self.stored(id)
+                self.sendable(id)
             } else {
                 doc.save_after(&known)
             };
