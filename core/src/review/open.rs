@@ -5,7 +5,7 @@
 //! store calls these on every change (and the full check on every record), with the
 //! documents it holds.
 
-use automerge::{Automerge, ROOT, ReadDoc};
+use automerge::{Automerge, ROOT};
 use serde::{Deserialize, Serialize};
 
 use super::conflict::{Conflict, ConflictKind};
@@ -16,7 +16,7 @@ use super::reviews::reviews_in;
 use super::worklist::WorkCategory;
 use crate::id::RecordId;
 use crate::import::HIS_REJECTED_KEY;
-use crate::record::{Charge, Header, Patient, RecordKind};
+use crate::record::{Charge, Header, Patient, RecordKind, Snapshot};
 use crate::status::{PrescriptionStatus, StatusLog, VisitStatus};
 
 /// One open item: a conflict to decide, or a record's after-work.
@@ -117,11 +117,15 @@ pub(crate) fn record_conflicts(
 }
 
 /// A record's own open items: its conflicts that no decision in it covers, and its after-work.
+/// Read through `view`, which the caller may have read other fields of already (the writer
+/// indexes a record through one); conflicts are read from its document, which holds every
+/// concurrent value.
 pub(crate) fn record_items(
-    doc: &Automerge,
+    view: &Snapshot<'_>,
     header: &Header,
     dispenses: &[DispenseFact],
 ) -> Vec<OpenItem> {
+    let doc = view.doc();
     let found = record_conflicts(doc, header, dispenses);
     let mut out = Vec::new();
     if !found.is_empty() {
@@ -135,8 +139,8 @@ pub(crate) fn record_items(
             }
         }
     }
-    out.extend(after_work(doc, header));
-    if his_rejected(doc) {
+    out.extend(after_work(view, header));
+    if his_rejected(view) {
         out.push(work_item(WorkCategory::FixHisRejection, header.id));
     }
     out
@@ -144,19 +148,19 @@ pub(crate) fn record_items(
 
 /// Whether the HIS refused the record's latest revision (the bridge marks it, and clears the
 /// mark when the HIS takes a later one).
-fn his_rejected(doc: &Automerge) -> bool {
+fn his_rejected(view: &Snapshot<'_>) -> bool {
     matches!(
-        doc.get(ROOT, HIS_REJECTED_KEY),
+        autosurgeon::ReadDoc::get(view, &ROOT, HIS_REJECTED_KEY),
         Ok(Some((automerge::Value::Object(_), _)))
     )
 }
 
-fn status_log(doc: &Automerge) -> Option<StatusLog> {
-    crate::record::hydrate_field(doc, "status_log").ok()
+fn status_log(view: &Snapshot<'_>) -> Option<StatusLog> {
+    autosurgeon::hydrate_prop(view, ROOT, "status_log").ok()
 }
 
 /// What a record leaves to do after an outage, if anything.
-fn after_work(doc: &Automerge, header: &Header) -> Option<OpenItem> {
+fn after_work(doc: &Snapshot<'_>, header: &Header) -> Option<OpenItem> {
     let id = header.id;
     match header.kind {
         RecordKind::Prescription if header.episode.is_some() => {

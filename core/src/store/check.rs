@@ -227,7 +227,7 @@ impl Store {
             }
             let Some(doc) = self.doc(*id)? else { continue };
             let facts = dispenses.get(id).map_or(&[][..], Vec::as_slice);
-            for item in record_items(&doc, h, facts) {
+            for item in record_items(&crate::record::Snapshot::new(&doc), h, facts) {
                 expected.insert((item.category.code(), item.id), item.entry);
             }
         }

@@ -200,11 +200,11 @@ impl Tx<'_, '_> {
     /// document.
     pub(super) fn reindex(&mut self, id: RecordId, header: &Header) -> Result<(), WriteError> {
         let read_by_the_rules = self.read_patient.take().filter(|(read, _)| *read == id);
-        let Some(doc) = self.loaded(id) else {
+        let Some(doc) = self.shared_loaded(id) else {
             return Ok(());
         };
-        // Read through a snapshot: a dozen fields of one document.
-        let doc = &Snapshot::new(doc);
+        // Read through a snapshot: a dozen fields of one document, and its open items.
+        let doc = &Snapshot::new(&doc);
         let acked = header.episode.is_some() && self.central_acked(id)?;
         let receipt: Option<Vec<RecordId>> = (header.kind == RecordKind::Receipt)
             .then(|| autosurgeon::hydrate_prop(doc, ROOT, "records"))
@@ -330,7 +330,14 @@ impl Tx<'_, '_> {
             Some(patient) => self.index_patient(patient)?,
             None => Vec::new(),
         };
-        self.keep_open_items(id, header, prescription, patient_record.as_ref(), &old_keys)?;
+        self.keep_open_items(
+            id,
+            header,
+            doc,
+            prescription,
+            patient_record.as_ref(),
+            &old_keys,
+        )?;
         if let Some(his_id) = his_id {
             // Pulled from the HIS: its key never changes, so it is indexed once.
             let keys = vec![(his_key_kind(header.kind).to_owned(), his_id)];

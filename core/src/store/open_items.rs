@@ -11,7 +11,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use automerge::Automerge;
+use automerge::{Automerge, ROOT};
 use redb::ReadableTable;
 
 use super::Store;
@@ -21,7 +21,8 @@ use super::patient_index::{indexed_under, patient_keys};
 use super::tables;
 use super::tables::count_keys::open as open_key;
 use crate::id::RecordId;
-use crate::record::{Header, Patient, RecordKind};
+use crate::record::{Header, Patient, RecordKind, Snapshot};
+use crate::review::REVIEWS_KEY;
 use crate::review::WorkCategory;
 use crate::review::open::{ItemEntry, OpenItem, pair_item, record_items, reviewed};
 use crate::review::{DispenseFact, dispense_fact, reviews_in};
@@ -53,6 +54,7 @@ impl Tx<'_, '_> {
         &mut self,
         id: RecordId,
         header: &Header,
+        view: &Snapshot<'_>,
         prescription: Option<RecordId>,
         patient: Option<&Patient>,
         old_keys: &[(String, String)],
@@ -60,8 +62,8 @@ impl Tx<'_, '_> {
         if !reviewed(header.kind) {
             return Ok(());
         }
-        self.note_decisions(id)?;
-        self.refresh_items_of(id, header, patient)?;
+        self.note_decisions(id, view)?;
+        self.refresh_items_of(id, header, patient, Some(view))?;
         if let Some(patient) = patient {
             self.refresh_groups(patient, old_keys)?;
         }
@@ -75,8 +77,15 @@ impl Tx<'_, '_> {
         Ok(())
     }
 
-    /// Decisions a document carries, by time, for the report's resolved conflicts.
-    fn note_decisions(&mut self, id: RecordId) -> Result<(), ReadError> {
+    /// Decisions a document carries, by time, for the report's resolved conflicts; `view`
+    /// reads its document (most have none: one look at the view's root says so).
+    fn note_decisions(&mut self, id: RecordId, view: &Snapshot<'_>) -> Result<(), ReadError> {
+        if matches!(
+            autosurgeon::ReadDoc::get(view, &ROOT, REVIEWS_KEY),
+            Ok(None)
+        ) {
+            return Ok(());
+        }
         let Some(doc) = self.shared_loaded(id) else {
             return Ok(());
         };
@@ -98,17 +107,19 @@ impl Tx<'_, '_> {
 
     /// Replaces the items the index holds for a record with those it has now.
     fn refresh_items(&mut self, id: RecordId, header: &Header) -> Result<(), WriteError> {
-        self.refresh_items_of(id, header, None)
+        self.refresh_items_of(id, header, None, None)
     }
 
-    /// [`Tx::refresh_items`], with the patient already read when the record is one.
+    /// [`Tx::refresh_items`], with the patient already read when the record is one, and
+    /// through the caller's view of its document if it has one.
     fn refresh_items_of(
         &mut self,
         id: RecordId,
         header: &Header,
         patient: Option<&Patient>,
+        view: Option<&Snapshot<'_>>,
     ) -> Result<(), WriteError> {
-        let now = self.items_now(id, header, patient)?;
+        let now = self.items_now(id, header, patient, view)?;
         let old = self.items_of(id)?;
         for (code, item) in &old {
             let still = now
@@ -130,6 +141,7 @@ impl Tx<'_, '_> {
         id: RecordId,
         header: &Header,
         known: Option<&Patient>,
+        view: Option<&Snapshot<'_>>,
     ) -> Result<Vec<OpenItem>, WriteError> {
         let Some(doc) = self.shared_loaded(id) else {
             return Ok(Vec::new());
@@ -138,7 +150,10 @@ impl Tx<'_, '_> {
             RecordKind::Prescription => self.dispense_facts(id)?,
             _ => Vec::new(),
         };
-        let mut items = record_items(&doc, header, &dispenses);
+        let mut items = match view {
+            Some(view) => record_items(view, header, &dispenses),
+            None => record_items(&Snapshot::new(&doc), header, &dispenses),
+        };
         if header.kind == RecordKind::Patient {
             let patient: Patient = match known {
                 Some(p) => p.clone(),
