@@ -246,10 +246,27 @@ fn receive_sync_decoded_by(
     let mut candidate = existing.cloned().unwrap_or_default();
     let old_heads = candidate.get_heads();
     let mut state = state.clone();
+    let brought = !msg.changes.is_empty();
     match contained(|| candidate.receive_sync_message(&mut state, msg)) {
         Some(Ok(())) => {}
         Some(Err(e)) => return Err(Refusal::bad_sync_message(e)),
         None => return Err(Refusal::bad_sync_message(DecodeError::Panicked)),
+    }
+    // Changes that came before changes they depend on are not kept (the merge leaves them
+    // out, `without_orphans`), so Automerge's next message would not ask for what they
+    // wait on: it asks only for the peer's heads, and the peer, counting everything it sent
+    // as held, sends nothing more. The exchange went on for ever when the peer sent a change
+    // without one it depends on (simulator seed 31250, in memory: W01 asked for the peer's
+    // head 20,000 times). Ask for what they wait on as well, and have the peer forget what it
+    // sent (Automerge's sync reset), so that both come again together.
+    let waiting = candidate.get_missing_deps(&[]);
+    if brought && !waiting.is_empty() {
+        let mut heads = state.their_heads.take().unwrap_or_default();
+        heads.extend(waiting);
+        heads.sort();
+        heads.dedup();
+        state.their_heads = Some(heads);
+        state.needs_reset = true;
     }
     let changes = (candidate.get_heads() != old_heads).then(|| {
         let bytes = candidate
