@@ -26,7 +26,8 @@ fn create(w01: &Node, name: &str) -> RecordId {
 }
 
 /// The prepared merges are the ones applied: every record prepared is taken by the writer,
-/// and the receiver ends with the sender's heads, for a short batch and a long one.
+/// and the receiver ends with the sender's heads, for a short batch and a long one (prepared
+/// in two halves at once, `PREPARE_IN_TWO_FROM`).
 #[test]
 fn a_prepared_batch_is_applied_from_its_prepared_merges() {
     for n in [3, 70] {
