@@ -167,8 +167,17 @@ pub fn is_packed(bytes: &[u8]) -> bool {
 /// [`MAX_SENT_PACKED`]. `None` for anything else (a chunk stored as Automerge wrote it, or a
 /// larger one), which goes unpacked.
 pub(super) fn sent_as_stored(stored: &[u8]) -> Option<&[u8]> {
-    let (said, _) = read_leb128(stored.get(1..)?)?;
-    (is_packed(stored) && said <= MAX_SENT_PACKED).then_some(stored)
+    packed_within_limit(stored).then_some(stored)
+}
+
+/// Whether `bytes` are packed and say they inflate to no more than [`MAX_SENT_PACKED`]: what
+/// a packed chunk must be to go to a peer, and to be inflated when one comes from a peer.
+fn packed_within_limit(bytes: &[u8]) -> bool {
+    is_packed(bytes)
+        && bytes
+            .get(1..)
+            .and_then(read_leb128)
+            .is_some_and(|(said, _)| said <= MAX_SENT_PACKED)
 }
 
 /// A record's one chunk, as Automerge wrote it, packed as a store holding it sends it to a
@@ -176,7 +185,7 @@ pub(super) fn sent_as_stored(stored: &[u8]) -> Option<&[u8]> {
 /// unpacked. For replicas that keep chunks unpacked (the simulator's, in memory).
 pub fn packed_to_send(chunk: &[u8]) -> Option<Vec<u8>> {
     let packed = pack(chunk);
-    (is_packed(&packed) && chunk.len() as u64 <= MAX_SENT_PACKED).then_some(packed)
+    packed_within_limit(&packed).then_some(packed)
 }
 
 /// A peer's record changes as Automerge reads them: unpacked if they came packed (a record
@@ -186,8 +195,7 @@ pub fn unpack_received(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, Chunk
     if !is_packed(bytes) {
         return Ok(std::borrow::Cow::Borrowed(bytes));
     }
-    let (said, _) = read_leb128(&bytes[1..]).ok_or(ChunkDamage::Length)?;
-    if said > MAX_SENT_PACKED {
+    if !packed_within_limit(bytes) {
         return Err(ChunkDamage::Length);
     }
     unpack(bytes).map(std::borrow::Cow::Owned)
