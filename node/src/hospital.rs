@@ -257,6 +257,19 @@ impl Hospital {
         Ok(())
     }
 
+    /// Moves `node`'s data directory (its store, its logs' neighbours) to `dir`, before its
+    /// first start: a benchmark puts a node that would be another PC on a disk of its own.
+    pub fn set_data_dir(&mut self, node: &str, dir: &Path) -> anyhow::Result<()> {
+        let handle = self.node_mut(node)?;
+        if handle.child.is_some() {
+            bail!("{node} is running: its data directory cannot move");
+        }
+        handle.config.node.data_dir = dir.to_path_buf();
+        handle.config.check()?;
+        std::fs::write(&handle.config_path, toml::to_string(&handle.config)?)?;
+        Ok(())
+    }
+
     /// Gives a server node an HIS bridge (`[his]`), before start.
     pub fn set_his(
         &mut self,

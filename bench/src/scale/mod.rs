@@ -55,6 +55,12 @@ pub struct ScaleArgs {
     /// node it syncs from, whose desk is measured. 0 runs it beside central.
     #[arg(long, default_value_t = 19, value_parser = clap::value_parser!(u8).range(0..=19))]
     pub window_nice: u8,
+    /// Directory for the new window's store (default: beside central's, on the same disk).
+    /// In a hospital the new window is another PC with a disk of its own; a directory on
+    /// another device (`/dev/shm`, memory) keeps the window's fsyncs off the disk central's
+    /// desk writes wait on, as `--window-nice` keeps its CPU off central's. Removed at the end.
+    #[arg(long)]
+    pub window_dir: Option<PathBuf>,
     /// Where to write the JSON results.
     #[arg(long, default_value = "bench/results/scale.json")]
     pub out: PathBuf,
@@ -87,6 +93,8 @@ pub struct Plan {
     pub per_window: u64,
     /// Nice steps the new window runs below central (`--window-nice`).
     pub window_nice: u8,
+    /// The new window's data directory when not beside central's (`--window-dir`).
+    pub window_dir: Option<PathBuf>,
     /// Records written per bulk-load commit.
     pub load_batch: usize,
 }
@@ -124,6 +132,7 @@ impl Plan {
             outage_windows: args.outage_windows.unwrap_or(if quick { 3 } else { 20 }),
             per_window: args.per_window.unwrap_or(if quick { 20 } else { 500 }),
             window_nice: args.window_nice,
+            window_dir: args.window_dir.clone(),
             load_batch: 10_000,
         };
         ensure!(plan.patients >= 200, "--patients must be at least 200");
@@ -149,7 +158,17 @@ pub fn run(args: &ScaleArgs) -> anyhow::Result<ScaleReport> {
 pub fn measure(plan: &Plan, bin: &Path, dir: Option<&Path>) -> anyhow::Result<ScaleReport> {
     let started = Instant::now();
     let (parent, tmp) = scratch_dir(dir, "lifeline-scale-")?;
-    let volume = volume::measure(plan, bin, &tmp.path().join("volume"))?;
+    // The new window's own disk, when asked for: removed with `window` at the end.
+    let window = match &plan.window_dir {
+        Some(d) => Some(scratch_dir(Some(d), "lifeline-scale-window-")?.1),
+        None => None,
+    };
+    let volume = volume::measure(
+        plan,
+        bin,
+        &tmp.path().join("volume"),
+        window.as_ref().map(|w| w.path()),
+    )?;
     let outage = outage::measure(plan, bin, &tmp.path().join("outage"))?;
     let timestamp_unix_ms = now_unix_ms();
     Ok(ScaleReport {

@@ -88,7 +88,7 @@ impl ScaleReport {
         let _ = writeln!(
             t,
             "desk write at central: p50 {:.1} ms, p99 {:.1} ms alone; p50 {:.1} ms, p99 {:.1} ms \
-             while a new window syncs ({:.2}x p99; the window at nice {})",
+             while a new window syncs ({:.2}x p99; the window at nice {}, its store {})",
             a.latency_us_p50 / 1e3,
             a.latency_us_p99 / 1e3,
             d.latency_us_p50 / 1e3,
@@ -98,7 +98,11 @@ impl ScaleReport {
             } else {
                 0.0
             },
-            self.plan.window_nice
+            self.plan.window_nice,
+            match &self.plan.window_dir {
+                Some(d) => format!("in {} (--window-dir)", d.display()),
+                None => "on central's disk".to_owned(),
+            }
         );
         let w = &v.new_window;
         let _ = writeln!(

@@ -279,7 +279,14 @@ fn measure_daemon(hospital: &mut Hospital, plan: &Plan) -> anyhow::Result<Stage>
     })
 }
 
-pub fn measure(plan: &Plan, bin: &Path, dir: &Path) -> anyhow::Result<Volume> {
+/// Loads central under `dir` and measures; the new window's store goes in `window_dir` when
+/// given (another disk), beside central's otherwise.
+pub fn measure(
+    plan: &Plan,
+    bin: &Path,
+    dir: &Path,
+    window_dir: Option<&Path>,
+) -> anyhow::Result<Volume> {
     std::fs::create_dir_all(dir)?;
     let specs = [
         NodeSpec::new(CENTRAL, NodeRole::Central, &[], &[]),
@@ -291,6 +298,9 @@ pub fn measure(plan: &Plan, bin: &Path, dir: &Path) -> anyhow::Result<Volume> {
         ),
     ];
     let mut hospital = Hospital::create(bin, dir, &specs, Thresholds::default())?;
+    if let Some(window_dir) = window_dir {
+        hospital.set_data_dir(NEW_WINDOW, &window_dir.join(NEW_WINDOW))?;
+    }
     let path = hospital.store_path(CENTRAL)?;
     std::fs::create_dir_all(path.parent().context("a store path has a directory")?)?;
     let who = loader()?;
