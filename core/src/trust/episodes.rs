@@ -3,7 +3,7 @@
 //! each has heard, and an honest change must not become a forgery because the receiver heard
 //! more, or less, meanwhile (each case found by `lifeline-sim --store`).
 
-use automerge::{Automerge, Change};
+use automerge::{Automerge, ChangeHash};
 
 use crate::id::EpisodeId;
 use crate::record::Episode;
@@ -22,10 +22,8 @@ pub(super) fn all_over(after: &Automerge) -> bool {
 /// Whether the outage was over for every node in the episode as the change's author saw it
 /// (the document at the change itself): a node that joins again concurrently, unheard of by
 /// the author, does not make an honest close a forgery.
-pub(super) fn all_over_as_written(after: &Automerge, change: &Change) -> bool {
-    after
-        .fork_at(&[change.hash()])
-        .is_ok_and(|doc| all_over(&doc))
+pub(super) fn all_over_as_written(after: &Automerge, change: &ChangeHash) -> bool {
+    after.fork_at(&[*change]).is_ok_and(|doc| all_over(&doc))
 }
 
 /// Whether an episode this node does not hold yet, `into`, opened no later than `merged` by

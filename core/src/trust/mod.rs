@@ -29,11 +29,12 @@ pub mod signed;
 pub mod validate;
 
 pub use key::{KeyId, PublicKey, PublicKeyError, SigningKey, SigningKeyError, generate_pkcs8};
+pub use paths::SoleChange;
 pub use revocation::{RevocationProblem, RevocationStatement};
 pub use roster::{Admitted, Member, Revocation, Rights, Roster};
 pub use rules::{
-    Answer, Authorship, Breach, Grant, Incoming, Judge, Knowledge, LeaseProblem, Unknowable,
-    Verdict,
+    Answer, Authorship, Breach, Grant, Incoming, Judge, Knowledge, LeaseProblem, NewChanges,
+    Unknowable, Verdict,
 };
 pub use signed::{
     COMMIT_HASHES, CommitDecodeError, CommitId, DOMAIN, Held, MAX_HASHES, SignatureProblem,

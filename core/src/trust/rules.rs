@@ -24,10 +24,12 @@
 //! Each broken rule is one [`Breach`]. Nothing here touches storage: what the rules need to
 //! know of other records comes through [`Knowledge`].
 
-use automerge::{Automerge, Change, ChangeHash};
+use std::collections::BTreeSet;
+
+use automerge::{ActorId, Automerge, Change, ChangeHash};
 
 pub use super::breach::{Breach, LeaseProblem};
-use super::paths::{Field, touched};
+use super::paths::{Field, SoleChange, touched};
 use super::roster::{Member, Roster};
 use super::signed::{CommitId, Held, Signatures};
 use super::validate::validate_reading;
@@ -130,12 +132,68 @@ pub struct Incoming<'a> {
     /// through the same one).
     pub after: &'a Snapshot<'a>,
     /// The changes `after` has that `before` has not.
-    pub changes: &'a [Change],
+    pub changes: NewChanges<'a>,
+}
+
+/// The changes a record's document has that our copy has not, as the rules read them.
+#[derive(Debug, Clone, Copy)]
+pub enum NewChanges<'a> {
+    /// Each change whole (Automerge's `get_changes`): the fields it writes are found by
+    /// decoding its operations.
+    Built(&'a [Change]),
+    /// A new record's only change, read off its document ([`SoleChange::of`]).
+    Sole(&'a SoleChange),
+}
+
+/// One new change as the rules read it.
+struct Seen<'c> {
+    hash: ChangeHash,
+    actor: &'c ActorId,
+    /// It depends on no other change.
+    first: bool,
+    writes: Writes<'c>,
+}
+
+/// Where the fields a change writes are read.
+enum Writes<'c> {
+    Decoded(&'c Change),
+    Known(&'c BTreeSet<Field>),
+}
+
+impl<'c> Seen<'c> {
+    fn all(changes: NewChanges<'c>) -> Vec<Seen<'c>> {
+        match changes {
+            NewChanges::Built(changes) => changes
+                .iter()
+                .map(|change| Seen {
+                    hash: change.hash(),
+                    actor: change.actor_id(),
+                    first: change.deps().is_empty(),
+                    writes: Writes::Decoded(change),
+                })
+                .collect(),
+            NewChanges::Sole(sole) => vec![Seen {
+                hash: sole.hash,
+                actor: &sole.actor,
+                first: true,
+                writes: Writes::Known(&sole.fields),
+            }],
+        }
+    }
+
+    fn fields(&self, after: &Automerge) -> Result<BTreeSet<Field>, Breach> {
+        match self.writes {
+            Writes::Decoded(change) => {
+                touched(after, change).map_err(|e| Breach::Unreadable(e.into()))
+            }
+            Writes::Known(fields) => Ok(fields.clone()),
+        }
+    }
 }
 
 /// One new change, with who signed it.
 struct Authored<'c> {
-    change: &'c Change,
+    change: Seen<'c>,
     author: Member,
     commit: Option<CommitId>,
 }
@@ -170,8 +228,9 @@ impl Judge<'_> {
         {
             return Err(Breach::HeaderRewritten);
         }
-        let mut authored = Vec::with_capacity(changes.len());
-        for change in changes {
+        let seen = Seen::all(changes);
+        let mut authored = Vec::with_capacity(seen.len());
+        for change in seen {
             authored.push(self.author_of(change)?);
         }
         let mut range_authors = Vec::new();
@@ -179,9 +238,8 @@ impl Judge<'_> {
             check_kind(&a.author, header.kind)?;
             // A catalog has a fixed id: a central rebuilt from nothing creates it again, and
             // its header is the same (`HeaderRewritten` above); only central writes catalogs.
-            let creation =
-                (old_header.is_none() || header.kind.is_catalog()) && a.change.deps().is_empty();
-            let fields = touched(after, a.change).map_err(|e| Breach::Unreadable(e.into()))?;
+            let creation = (old_header.is_none() || header.kind.is_catalog()) && a.change.first;
+            let fields = a.change.fields(after)?;
             for field in &fields {
                 self.check_field(header, after, a, creation, field)?;
                 if header.kind == RecordKind::Lease && field.top == "range" {
@@ -203,29 +261,28 @@ impl Judge<'_> {
             header: header.clone(),
             signed_by: authored
                 .iter()
-                .filter_map(|a| a.commit.map(|c| (a.change.hash(), c)))
+                .filter_map(|a| a.commit.map(|c| (a.change.hash, c)))
                 .collect(),
             patient: patient.map(Box::new),
         })
     }
 
     /// The member who wrote a change: its signer, who must be the node its actor id names.
-    fn author_of<'c>(&mut self, change: &'c Change) -> Result<Authored<'c>, Breach> {
-        let claimed = super::actor_node(change.actor_id())
-            .unwrap_or("?")
-            .to_owned();
+    fn author_of<'c>(&mut self, change: Seen<'c>) -> Result<Authored<'c>, Breach> {
+        let claimed = super::actor_node(change.actor).unwrap_or("?").to_owned();
         match &mut self.authorship {
             Authorship::Signed { signatures, held } => {
-                let signer = signatures
-                    .signer(&change.hash(), self.roster, held)
-                    .map_err(|problem| Breach::Signature {
-                        change: change.hash().to_string(),
-                        claimed: claimed.clone(),
-                        problem: Box::new(problem),
-                    })?;
+                let signer =
+                    signatures
+                        .signer(&change.hash, self.roster, held)
+                        .map_err(|problem| Breach::Signature {
+                            change: change.hash.to_string(),
+                            claimed: claimed.clone(),
+                            problem: Box::new(problem),
+                        })?;
                 if signer.author.as_str() != claimed {
                     return Err(Breach::ForgedAuthor {
-                        change: change.hash().to_string(),
+                        change: change.hash.to_string(),
                         claimed,
                         signer: signer.author,
                     });
@@ -331,7 +388,7 @@ impl Judge<'_> {
                 if !creation
                     && !a.author.rights().administers()
                     && !super::episodes::all_over(after)
-                    && !super::episodes::all_over_as_written(after, a.change) =>
+                    && !super::episodes::all_over_as_written(after, &a.change.hash) =>
             {
                 return Err(refuse());
             }
