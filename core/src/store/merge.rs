@@ -13,7 +13,7 @@ use super::refusal::{DecodeError, Refusal};
 use crate::error::{Chain, contained};
 use crate::id::RecordId;
 use crate::record::{Header, Snapshot};
-use crate::trust::{Incoming, Judge, NewChanges, SoleChange, Verdict};
+use crate::trust::{Incoming, Judge, NewChanges, Verdict};
 
 /// Changes for one record, as sent by a peer: one or more concatenated Automerge change
 /// chunks (the output of `save_after`, or raw changes).
@@ -194,22 +194,12 @@ fn admit(
             claimed: header.id,
         })));
     }
-    // A new record made by one change (nearly every record a new node receives) is judged
-    // off its document; any other, change by change.
-    let sole = existing.is_none().then(|| SoleChange::of(&view)).flatten();
-    let built;
-    let changes = match &sole {
-        Some(sole) => NewChanges::Sole(sole),
-        None => {
-            built = candidate.get_changes(old_heads);
-            NewChanges::Built(&built)
-        }
-    };
+    let changes = NewChanges::since(&view, old_heads);
     let incoming = Incoming {
         header: &header,
         before: existing,
         after: &view,
-        changes,
+        changes: &changes,
     };
     judge
         .judge(&incoming)

@@ -13,7 +13,7 @@ use super::knowledge::TxKnowledge;
 use crate::id::RecordId;
 use crate::record::Header;
 use crate::rules::RuleError;
-use crate::trust::{Authorship, Incoming, Judge, Member, NewChanges, SoleChange};
+use crate::trust::{Authorship, Incoming, Judge, Member, NewChanges};
 
 impl Tx<'_, '_> {
     /// Judges the change this node just made to record `id` (`before`: the record as it was,
@@ -45,22 +45,12 @@ impl Tx<'_, '_> {
             knowledge: &knowledge,
         };
         let view = crate::record::Snapshot::new(&after);
-        // A record this write creates is judged off its document (`SoleChange`), as a peer's
-        // new record is; an edit, by its change.
-        let sole = before.is_none().then(|| SoleChange::of(&view)).flatten();
-        let built;
-        let changes = match &sole {
-            Some(sole) => NewChanges::Sole(sole),
-            None => {
-                built = after.get_changes(old_heads);
-                NewChanges::Built(&built)
-            }
-        };
+        let changes = NewChanges::since(&view, old_heads);
         let incoming = Incoming {
             header,
             before,
             after: &view,
-            changes,
+            changes: &changes,
         };
         match judge.judge(&incoming) {
             Ok(_) => Ok(()),

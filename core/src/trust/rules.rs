@@ -24,6 +24,7 @@
 //! Each broken rule is one [`Breach`]. Nothing here touches storage: what the rules need to
 //! know of other records comes through [`Knowledge`].
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use automerge::{ActorId, Automerge, Change, ChangeHash};
@@ -132,17 +133,30 @@ pub struct Incoming<'a> {
     /// through the same one).
     pub after: &'a Snapshot<'a>,
     /// The changes `after` has that `before` has not.
-    pub changes: NewChanges<'a>,
+    pub changes: &'a NewChanges,
 }
 
 /// The changes a record's document has that our copy has not, as the rules read them.
-#[derive(Debug, Clone, Copy)]
-pub enum NewChanges<'a> {
+#[derive(Debug)]
+pub enum NewChanges {
     /// Each change whole (Automerge's `get_changes`): the fields it writes are found by
     /// decoding its operations.
-    Built(&'a [Change]),
+    Built(Vec<Change>),
     /// A new record's only change, read off its document ([`SoleChange::of`]).
-    Sole(&'a SoleChange),
+    Sole(SoleChange),
+}
+
+impl NewChanges {
+    /// The changes of `view`'s document after `old_heads` (none for a new record): a new
+    /// record made by one change (nearly every record a new node receives, and every record
+    /// a desk creates) read off its document, any other change rebuilt.
+    pub fn since(view: &Snapshot<'_>, old_heads: &[ChangeHash]) -> NewChanges {
+        let sole = old_heads.is_empty().then(|| SoleChange::of(view)).flatten();
+        match sole {
+            Some(sole) => NewChanges::Sole(sole),
+            None => NewChanges::Built(view.doc().get_changes(old_heads)),
+        }
+    }
 }
 
 /// One new change as the rules read it.
@@ -161,7 +175,7 @@ enum Writes<'c> {
 }
 
 impl<'c> Seen<'c> {
-    fn all(changes: NewChanges<'c>) -> Vec<Seen<'c>> {
+    fn all(changes: &'c NewChanges) -> Vec<Seen<'c>> {
         match changes {
             NewChanges::Built(changes) => changes
                 .iter()
@@ -181,12 +195,12 @@ impl<'c> Seen<'c> {
         }
     }
 
-    fn fields(&self, after: &Automerge) -> Result<BTreeSet<Field>, Breach> {
+    fn fields(&self, after: &Automerge) -> Result<Cow<'c, BTreeSet<Field>>, Breach> {
         match self.writes {
-            Writes::Decoded(change) => {
-                touched(after, change).map_err(|e| Breach::Unreadable(e.into()))
-            }
-            Writes::Known(fields) => Ok(fields.clone()),
+            Writes::Decoded(change) => touched(after, change)
+                .map(Cow::Owned)
+                .map_err(|e| Breach::Unreadable(e.into())),
+            Writes::Known(fields) => Ok(Cow::Borrowed(fields)),
         }
     }
 }
@@ -240,7 +254,7 @@ impl Judge<'_> {
             // its header is the same (`HeaderRewritten` above); only central writes catalogs.
             let creation = (old_header.is_none() || header.kind.is_catalog()) && a.change.first;
             let fields = a.change.fields(after)?;
-            for field in &fields {
+            for field in fields.iter() {
                 self.check_field(header, after, a, creation, field)?;
                 if header.kind == RecordKind::Lease && field.top == "range" {
                     range_authors.push(a.author.clone());
