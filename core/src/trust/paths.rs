@@ -121,8 +121,9 @@ impl SoleChange {
         if !change.deps.is_empty() {
             return None;
         }
-        // A change's operations take the counters start_op..=max_op, one each.
-        let ops = (change.max_op + 1).checked_sub(change.start_op)?;
+        // A change's operations take the counters start_op..=max_op, one each (a peer's
+        // document says what they are: no arithmetic on them may overflow).
+        let ops = change.max_op.checked_add(1)?.checked_sub(change.start_op)?;
         let fields = visible_fields(view, ops)?;
         Some(SoleChange {
             hash: change.hash,
