@@ -13,7 +13,7 @@ use super::refusal::{DecodeError, Refusal};
 use crate::error::{Chain, contained};
 use crate::id::RecordId;
 use crate::record::{Header, Snapshot};
-use crate::trust::{Incoming, Judge, NewChanges, Verdict};
+use crate::trust::{Breach, Incoming, Judge, NewChanges, Verdict};
 
 /// Changes for one record, as sent by a peer: one or more concatenated Automerge change
 /// chunks (the output of `save_after`, or raw changes).
@@ -194,7 +194,11 @@ fn admit(
             claimed: header.id,
         })));
     }
-    let changes = NewChanges::since(&view, old_heads);
+    // Reading the new changes is part of judging them: a panic in Automerge on a peer's
+    // document is a refusal, as one inside the rules is.
+    let Some(changes) = contained(|| NewChanges::since(&view, old_heads)) else {
+        return Err(Box::new(Merge::Refused(Breach::CheckPanicked.into())));
+    };
     let incoming = Incoming {
         header: &header,
         before: existing,
