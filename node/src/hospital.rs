@@ -51,6 +51,14 @@ struct NodeHandle {
     child: Option<Child>,
 }
 
+impl NodeHandle {
+    /// Writes the node's config file from `config` (after a change before start).
+    fn save_config(&self) -> anyhow::Result<()> {
+        std::fs::write(&self.config_path, toml::to_string(&self.config)?)?;
+        Ok(())
+    }
+}
+
 /// A running local hospital. Dropping it kills every daemon it started.
 #[derive(Debug)]
 pub struct Hospital {
@@ -253,12 +261,12 @@ impl Hospital {
                 p.addr = addr;
             }
         }
-        std::fs::write(&handle.config_path, toml::to_string(&handle.config)?)?;
-        Ok(())
+        handle.save_config()
     }
 
-    /// Moves `node`'s data directory (its store, its logs' neighbours) to `dir`, before its
-    /// first start: a benchmark puts a node that would be another PC on a disk of its own.
+    /// Moves `node`'s data directory (its store and ready file; its log stays in the
+    /// hospital's directory) to `dir`, before its first start: a benchmark puts a node that
+    /// would be another PC on a disk of its own.
     pub fn set_data_dir(&mut self, node: &str, dir: &Path) -> anyhow::Result<()> {
         let handle = self.node_mut(node)?;
         if handle.child.is_some() {
@@ -266,8 +274,7 @@ impl Hospital {
         }
         handle.config.node.data_dir = dir.to_path_buf();
         handle.config.check()?;
-        std::fs::write(&handle.config_path, toml::to_string(&handle.config)?)?;
-        Ok(())
+        handle.save_config()
     }
 
     /// Gives a server node an HIS bridge (`[his]`), before start.
@@ -279,8 +286,7 @@ impl Hospital {
         let handle = self.node_mut(node)?;
         handle.config.his = Some(his);
         handle.config.check()?;
-        std::fs::write(&handle.config_path, toml::to_string(&handle.config)?)?;
-        Ok(())
+        handle.save_config()
     }
 
     /// Starts a node's daemon and waits until it is ready.
