@@ -116,10 +116,13 @@ fn node_with(with_catalogs: bool, hospital: &str) -> Node {
             .expect("add operator");
         tokens.insert(name, token);
     }
+    let runtime = Arc::new(Runtime::new(config, NOW_MS));
+    // As the daemon does once its store is open.
+    runtime.metrics.watch(&store);
     let state = ApiState {
         store: store.clone(),
         operators: Arc::new(operators),
-        runtime: Arc::new(Runtime::new(config, NOW_MS)),
+        runtime,
     };
     Node {
         _dir: dir,
@@ -1463,6 +1466,17 @@ async fn every_metric_is_documented_and_served() {
         "{text}"
     );
     assert!(text.contains("lifeline_mode{mode=\"normal\"} 1"), "{text}");
+    // The store's writer told both commit histograms of each commit, the registration's two
+    // among them, each with the time it took.
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} is served: {text}"))
+    };
+    let commits = value("lifeline_commit_seconds_count");
+    assert!(commits >= 2.0, "{text}");
+    assert_eq!(commits, value("lifeline_commit_batch_size_count"), "{text}");
+    assert!(value("lifeline_commit_seconds_sum") > 0.0, "{text}");
 }
 
 #[tokio::test]

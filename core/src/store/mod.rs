@@ -242,8 +242,18 @@ pub(crate) struct Shared {
     pub(crate) mark: Mutex<mark::Kept>,
 }
 
-/// A function told how many writes each commit held (group commit), for metrics.
-pub type CommitObserver = Box<dyn Fn(usize) + Send + Sync>;
+/// A function told of each durable commit (its writes and how long it took), for metrics.
+pub type CommitObserver = Box<dyn Fn(&CommitSeen) + Send + Sync>;
+
+/// One durable commit, as the writer saw it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CommitSeen {
+    /// Writes folded into it (group commit).
+    pub writes: usize,
+    /// From handing redb the batch's writes to the commit's return: writing the pages and
+    /// the fsync, the disk's share of what a desk waits for.
+    pub duration: std::time::Duration,
+}
 
 /// A function told the feed's sequence number after each commit.
 pub type CommitHook = Box<dyn Fn(u64) + Send + Sync>;

@@ -241,8 +241,8 @@ impl Store {
         }
     }
 
-    /// Calls `observe` with how many writes each commit held, from the writer thread: it must
-    /// be quick (e.g. a histogram's observe).
+    /// Calls `observe` with each durable commit (how many writes it held, how long it took),
+    /// from the writer thread: it must be quick (e.g. a histogram's observe).
     pub fn observe_commits(&self, observe: super::CommitObserver) {
         if let Ok(mut observers) = self.shared.observers.lock() {
             observers.push(observe);

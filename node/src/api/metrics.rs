@@ -339,6 +339,11 @@ pub fn render(state: &ApiState) -> anyhow::Result<String> {
         "Writes folded into one durable commit (group commit)",
         runtime.metrics.commit_batch_size.clone(),
     );
+    r.register(
+        "commit_seconds",
+        "Seconds each durable commit took to write its pages and fsync them",
+        runtime.metrics.commit_seconds.clone(),
+    );
     let mut out = String::new();
     encode(&mut out, &r)?;
     Ok(out)
