@@ -32,6 +32,7 @@
 
 mod ahead;
 mod error;
+mod quiet;
 mod receive;
 mod repair;
 mod send;
@@ -230,6 +231,8 @@ pub struct Session<R> {
     repair: repair::Repair,
     /// What goes ahead of the feed (see [`ahead`]).
     ahead: ahead::Ahead,
+    /// Cursor-only pages not sent and acks not recorded yet (see [`quiet`]).
+    unwritten: quiet::Unwritten,
     stats: SessionStats,
 }
 
@@ -311,6 +314,7 @@ impl<R: Replica> Session<R> {
             convergence: None,
             repair: repair::Repair::default(),
             ahead: ahead::Ahead::default(),
+            unwritten: quiet::Unwritten::new(hello.feed_head),
             stats: SessionStats::default(),
             cfg,
         };
@@ -355,6 +359,7 @@ impl<R: Replica> Session<R> {
             && self.syncing.is_empty()
             && self.sync_queue.is_empty()
             && self.repair.queue.is_empty()
+            && self.all_written()
     }
 
     /// Batches sent and not yet acknowledged.
@@ -475,6 +480,9 @@ impl<R: Replica> Session<R> {
             self.ping = Some((nonce, now));
             self.push(Frame::Ping { nonce });
             self.next_ping = now + self.cfg.heartbeat;
+            // However long this node takes the peer's feed, the peer hears its cursor every
+            // heartbeat.
+            self.send_unsent_cursor();
         }
         if self.is_caught_up() && now >= self.next_digest {
             let scope = self.digest_scope();
@@ -510,6 +518,8 @@ impl<R: Replica> Session<R> {
                 self.own_first = !self.own.is_empty();
                 self.offering = self.own_first || !self.emergency.is_empty();
                 self.ahead = ahead::Ahead::default();
+                // What it acknowledged before is lost with it.
+                self.drop_unwritten();
                 // The peer may have sent acks for batches already in flight before it read
                 // our hello: they are still on their way, and are no violation.
                 self.abandoned_below = self.next_batch;
@@ -576,10 +586,14 @@ impl<R: Replica> Session<R> {
                 }
                 Ok(())
             }
-            Frame::Goodbye { reason } => Err(SessionError::PeerClosed {
-                peer: self.peer.name.clone(),
-                reason,
-            }),
+            Frame::Goodbye { reason } => {
+                // What it acknowledged before leaving holds.
+                self.record_acks()?;
+                Err(SessionError::PeerClosed {
+                    peer: self.peer.name.clone(),
+                    reason,
+                })
+            }
         }
     }
 }

@@ -184,6 +184,7 @@ impl<R: Replica> Session<R> {
                 .map(|r| (to_wire(r.id), r.reason.detail()))
                 .collect(),
         }));
+        self.peer_sent_upto(batch.upto);
         Ok(())
     }
 
@@ -192,6 +193,7 @@ impl<R: Replica> Session<R> {
         if !self.noted_caught_up {
             self.replica.caught_up(&self.peer.name)?;
             self.noted_caught_up = true;
+            self.send_unsent_cursor();
         }
         Ok(())
     }

@@ -15,7 +15,7 @@ use crate::frame::{Ack, Batch, Frame, WireDoc, WireId};
 use crate::replica::Replica;
 
 /// Most passes of [`Session::fill`], each sending a batch or an offer.
-const FILL_PASSES: usize = 64;
+pub(super) const FILL_PASSES: usize = 64;
 
 /// Offers sent and not answered, and batches of the records asked for not acknowledged, at
 /// most: two keep the exchange streaming while each node goes through its emergency records
@@ -99,12 +99,20 @@ impl<R: Replica> Session<R> {
             .upto
             .unwrap_or(self.send_cursor)
             .max(self.send_cursor);
-        self.replica.record_ack(&self.peer.name, upto, heads)?;
+        self.note_ack(upto, heads);
         self.send_cursor = upto;
+        if flight.upto.is_none() {
+            // Records sent on their own: the feed holds them too, and must find them held.
+            self.record_acks()?;
+        }
         for id in missing {
             self.start_sync(id)?;
         }
-        self.fill()
+        self.fill()?;
+        if self.acks_due() {
+            self.record_acks()?;
+        }
+        Ok(())
     }
 
     fn start_sync(&mut self, id: RecordId) -> Result<(), SessionError> {
@@ -438,8 +446,15 @@ impl<R: Replica> Session<R> {
             }
             // Even when the peer has all of this page already (e.g. records it sent us, or
             // history it does not keep), the batch goes, empty: the peer's cursor into our
-            // feed is the one that counts on reconnect, and it must move too.
-            self.sent_upto = upto;
+            // feed is the one that counts on reconnect, and it must move too. While this node
+            // takes the peer's feed, such pages go together (`quiet`).
+            let from = std::mem::replace(&mut self.sent_upto, upto);
+            if docs.is_empty() && self.cursor_may_wait(from) {
+                self.defer_cursor(upto);
+                continue;
+            }
+            // The peer's cursor moves forward only: the pages kept go before this one.
+            self.send_unsent_cursor();
             match self.offer_relayed(FeedPage { upto, docs })? {
                 Some(page) => {
                     self.send_batch(Some(page.upto), page.docs);

@@ -9,6 +9,7 @@
 
 mod ahead;
 mod offers;
+mod quiet;
 mod relearn;
 mod repair;
 mod restore;
