@@ -193,7 +193,6 @@ impl<R: Replica> Session<R> {
         if !self.noted_caught_up {
             self.replica.caught_up(&self.peer.name)?;
             self.noted_caught_up = true;
-            self.send_unsent_cursor();
         }
         Ok(())
     }
